@@ -1,0 +1,29 @@
+"""Chat activities (Slack Web API). Hosted on the chat task queue."""
+
+from __future__ import annotations
+
+from temporalio import activity
+from temporalio.exceptions import ApplicationError
+
+from activities.errors import REJECTED, platform_errors
+from activities.models import NotifyInput, NotifyResult
+from integrations.slack import SlackClient
+
+
+class ChatActivities:
+    def __init__(self, slack: SlackClient) -> None:
+        self._slack = slack
+
+    @activity.defn(name="chat.notify")
+    @platform_errors
+    async def notify(self, inp: NotifyInput) -> NotifyResult:
+        """Post to a channel, or to a person found by their work email."""
+        channel = inp.channel
+        if inp.user_email:
+            channel = await self._slack.lookup_user_by_email(inp.user_email)
+            if channel is None:
+                raise ApplicationError("chat user not found", type=REJECTED, non_retryable=True)
+        if not channel:
+            raise ApplicationError("notify needs a channel or a user", type=REJECTED, non_retryable=True)
+        ts = await self._slack.post_message(channel, inp.text, idempotency_key=inp.idempotency_key)
+        return NotifyResult(ts=ts, channel=channel)

@@ -1,0 +1,103 @@
+"""CRM activities (HubSpot CRM v3). Hosted on the CRM task queue."""
+
+from __future__ import annotations
+
+from temporalio import activity
+
+from activities.errors import platform_errors
+from activities.models import (
+    HandoffInput,
+    HandoffResult,
+    ListOwnersInput,
+    ListOwnersResult,
+    SalesOwner,
+    UpdateContactInput,
+    UpsertLeadInput,
+    UpsertLeadResult,
+)
+from domain.leads import Firmographics
+from integrations.hubspot import HubSpotClient
+
+FIRMOGRAPHIC_PROPERTIES = ["company", "industry", "numberofemployees", "annualrevenue", "jobtitle", "country"]
+
+
+def _number(value: str | None, kind: type) -> int | float | None:
+    try:
+        return kind(float(value)) if value not in (None, "") else None
+    except ValueError:
+        return None
+
+
+class CrmActivities:
+    def __init__(self, hubspot: HubSpotClient) -> None:
+        self._hubspot = hubspot
+
+    @activity.defn(name="crm.upsert_lead")
+    @platform_errors
+    async def upsert_lead(self, inp: UpsertLeadInput) -> UpsertLeadResult:
+        """Batch-upsert the contact keyed by email, then read its firmographics back."""
+        contact = await self._hubspot.upsert_contact(inp.email, inp.properties)
+        props = (await self._hubspot.get_contact(contact.id, FIRMOGRAPHIC_PROPERTIES)).properties
+        return UpsertLeadResult(
+            contact_id=contact.id,
+            created=contact.properties.get("createdate") == contact.properties.get("lastmodifieddate"),
+            firmographics=Firmographics(
+                company=props.get("company"),
+                industry=props.get("industry"),
+                job_title=props.get("jobtitle"),
+                country=props.get("country"),
+                employees=_number(props.get("numberofemployees"), int),
+                annual_revenue=_number(props.get("annualrevenue"), float),
+            ),
+        )
+
+    @activity.defn(name="crm.update_contact")
+    @platform_errors
+    async def update_contact(self, inp: UpdateContactInput) -> None:
+        await self._hubspot.update_contact(inp.contact_id, inp.properties)
+
+    @activity.defn(name="crm.list_owners")
+    @platform_errors
+    async def list_owners(self, inp: ListOwnersInput) -> ListOwnersResult:
+        owners = await self._hubspot.list_owners()
+        return ListOwnersResult(
+            owners=[
+                SalesOwner(
+                    owner_id=o.id,
+                    email=o.email,
+                    name=" ".join(p for p in (o.first_name, o.last_name) if p),
+                    archived=o.archived,
+                )
+                for o in owners
+                if inp.include_archived or not o.archived
+            ]
+        )
+
+    @activity.defn(name="crm.upsert_handoff")
+    @platform_errors
+    async def upsert_handoff(self, inp: HandoffInput) -> HandoffResult:
+        """Deal + follow-up task for the owner, upserted by keys (a retry or a
+        reassignment updates the same records, it never creates a second deal)."""
+        deal_id = await self._hubspot.upsert_deal(
+            f"{inp.key}:deal",
+            {
+                "dealname": inp.deal_name,
+                "pipeline": inp.pipeline,
+                "dealstage": inp.deal_stage,
+                "hubspot_owner_id": inp.owner_id,
+            },
+            inp.contact_id,
+        )
+        task_id = await self._hubspot.upsert_task(
+            f"{inp.key}:task",
+            {
+                "hs_task_subject": inp.task_subject,
+                "hs_task_body": inp.task_body,
+                "hs_timestamp": str(inp.task_due_epoch_ms),
+                "hubspot_owner_id": inp.owner_id,
+                "hs_task_status": "NOT_STARTED",
+                "hs_task_priority": "HIGH",
+            },
+            inp.contact_id,
+        )
+        return HandoffResult(deal_id=deal_id, task_id=task_id)

@@ -1,0 +1,54 @@
+"""Email activities (SendGrid v3). Hosted on the email task queue."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from string import Template
+
+from temporalio import activity
+
+from activities.errors import platform_errors
+from activities.models import SendEmailInput, SendEmailResult, SuppressInput
+from integrations.sendgrid import SendGridClient
+
+_FALLBACK = Template("<p>Hi $first_name,</p><p>$subject</p>")
+
+
+class EmailActivities:
+    def __init__(self, sendgrid: SendGridClient, templates_dir: Path) -> None:
+        self._sendgrid = sendgrid
+        self._templates_dir = templates_dir
+
+    def _render(self, inp: SendEmailInput) -> str:
+        path = self._templates_dir / f"{inp.template}.html"
+        template = Template(path.read_text()) if path.is_file() else _FALLBACK
+        return template.safe_substitute(first_name=inp.first_name or "there", subject=inp.subject)
+
+    @activity.defn(name="email.send")
+    @platform_errors
+    async def send(self, inp: SendEmailInput) -> SendEmailResult:
+        """Send one journey email, unless the address is suppressed at send time.
+
+        The suppression check here is the last gate: an opt-out recorded on the
+        platform by any channel stops the send even if the workflow has not heard
+        of it yet. The idempotency key makes a retried send a no-op.
+        """
+        if await self._sendgrid.is_suppressed(inp.to_email, inp.unsubscribe_group_id):
+            return SendEmailResult(sent=False, suppressed=True)
+        message_id = await self._sendgrid.send_mail(
+            to_email=inp.to_email,
+            from_email=inp.from_email,
+            subject=inp.subject,
+            html=self._render(inp),
+            asm_group_id=inp.unsubscribe_group_id,
+            categories=["mops", inp.journey_id],
+            custom_args={"mops_lead_id": inp.lead_id, "mops_step": inp.step_id},
+            idempotency_key=inp.idempotency_key,
+        )
+        return SendEmailResult(sent=True, message_id=message_id)
+
+    @activity.defn(name="email.suppress")
+    @platform_errors
+    async def suppress(self, inp: SuppressInput) -> None:
+        """Record an opt-out in the unsubscribe group (idempotent on the platform)."""
+        await self._sendgrid.add_suppression(inp.group_id, inp.email)

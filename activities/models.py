@@ -1,0 +1,127 @@
+"""Inputs and outputs of every activity: one pydantic model in, one out.
+
+Workflows import these (and only these) from `activities/`, so this module must
+stay free of httpx and other I/O imports. Fields are only ever added with defaults.
+"""
+
+from __future__ import annotations
+
+from pydantic import BaseModel
+
+from domain.leads import Firmographics
+from domain.routing import OwnerSlot
+
+
+class LoadJourneyInput(BaseModel):
+    journey_id: str
+
+
+class UpsertLeadInput(BaseModel):
+    email: str
+    properties: dict[str, str] = {}
+
+
+class UpsertLeadResult(BaseModel):
+    contact_id: str
+    created: bool = False
+    firmographics: Firmographics
+
+
+class UpdateContactInput(BaseModel):
+    contact_id: str
+    properties: dict[str, str]
+
+
+class SalesOwner(BaseModel):
+    owner_id: str
+    email: str | None = None
+    name: str = ""
+    archived: bool = False
+
+
+class ListOwnersInput(BaseModel):
+    include_archived: bool = False
+
+
+class ListOwnersResult(BaseModel):
+    owners: list[SalesOwner]
+
+
+class HandoffInput(BaseModel):
+    """Create (or update) the deal and the follow-up task for one hand-off cycle.
+
+    `key` is derived from the workflow id and cycle, so retries and reassignments
+    upsert the same records instead of creating new ones.
+    """
+
+    key: str
+    contact_id: str
+    owner_id: str
+    deal_name: str
+    pipeline: str = "default"
+    deal_stage: str = "appointmentscheduled"
+    task_subject: str
+    task_body: str = ""
+    task_due_epoch_ms: int
+
+
+class HandoffResult(BaseModel):
+    deal_id: str
+    task_id: str
+
+
+class AssignOwnerInput(BaseModel):
+    request_id: str
+    owners: list[OwnerSlot]
+    exclude: list[str] = []
+
+
+class AssignOwnerResult(BaseModel):
+    owner_id: str
+
+
+class SendEmailInput(BaseModel):
+    idempotency_key: str
+    to_email: str
+    from_email: str
+    subject: str
+    template: str
+    first_name: str | None = None
+    unsubscribe_group_id: int | None = None
+    journey_id: str
+    step_id: str
+    lead_id: str
+
+
+class SendEmailResult(BaseModel):
+    sent: bool
+    message_id: str | None = None
+    suppressed: bool = False
+
+
+class SuppressInput(BaseModel):
+    email: str
+    group_id: int
+
+
+class NotifyInput(BaseModel):
+    idempotency_key: str
+    text: str
+    channel: str | None = None
+    # Notify a person: their Slack account is looked up by their work email.
+    user_email: str | None = None
+
+
+class NotifyResult(BaseModel):
+    ts: str
+    channel: str
+
+
+class PlatformQueues(BaseModel):
+    """Task queue per platform (set from settings by whoever starts the workflow,
+    because workflow code may not read the environment)."""
+
+    workflows: str = "mops-workflows"
+    crm: str = "mops-crm"
+    email: str = "mops-email"
+    chat: str = "mops-chat"

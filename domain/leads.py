@@ -1,0 +1,184 @@
+"""Leads: capture input, engagement events, the profile that rules look at, stages."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import re
+from enum import StrEnum
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from domain.fields import TimezoneName, UtcDatetime
+
+JOURNEY_ID_PATTERN = r"^[a-z0-9][a-z0-9-]{0,62}$"
+
+_EMAIL_RE = re.compile(
+    r"[a-z0-9!#$%&'*+/=?^_`{|}~.-]+"  # local part: no spaces, no second @
+    r"@(?:[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}"  # domain with a dot, TLD >= 2 letters
+)
+
+
+class LeadSource(StrEnum):
+    WEB_FORM = "web_form"
+    WEBINAR = "webinar"
+    EVENT = "event"
+    REFERRAL = "referral"
+    PAID_SOCIAL = "paid_social"
+    PAID_SEARCH = "paid_search"
+    ORGANIC = "organic"
+    PARTNER = "partner"
+    IMPORT = "import"
+    API = "api"
+
+
+class EventType(StrEnum):
+    OPEN = "open"
+    CLICK = "click"
+    VISIT = "visit"
+    FORM = "form"
+    REPLY = "reply"
+    UNSUBSCRIBE = "unsubscribe"
+    BOUNCE = "bounce"
+
+
+class LeadStage(StrEnum):
+    NEW = "new"
+    QUALIFYING = "qualifying"
+    NURTURING = "nurturing"
+    MQL = "mql"
+    SALES_ASSIGNED = "sales_assigned"
+    CONVERTED = "converted"
+    RECYCLED = "recycled"
+    UNSUBSCRIBED = "unsubscribed"
+    DISQUALIFIED = "disqualified"
+    COMPLETED = "completed"
+
+
+def mask_email(raw: str) -> str:
+    """`alice@example.com` -> `a***@example.com`: enough to debug, not enough to identify."""
+    text = str(raw).strip()
+    local, at, domain = text.rpartition("@") if "@" in text else (text, "", "")
+    return f"{local[:1]}***{at}{domain[:64]}"
+
+
+def normalise_email(raw: str) -> str:
+    """Strip and lower-case an email address; raise ValueError (masked) if it is not one."""
+    email = str(raw).strip().lower()
+    if not _EMAIL_RE.fullmatch(email) or len(email) > 254:
+        raise ValueError(f"email: {mask_email(email)!r} is not a valid email address")
+    return email
+
+
+def lead_key(email: str, secret: str) -> str:
+    """Stable lead id: keyed, so it carries no personal data and a list of emails cannot reverse it."""
+    if not secret:
+        raise ValueError("lead_key needs a non-empty secret")
+    digest = hmac.new(secret.encode(), normalise_email(email).encode(), hashlib.sha256)
+    return digest.hexdigest()[:24]
+
+
+def lead_workflow_id(key: str) -> str:
+    return f"lead-{key}"
+
+
+def _blank_to_none(value: object) -> object:
+    if isinstance(value, str):
+        value = value.strip()
+        return value or None
+    return value
+
+
+class LeadCapture(BaseModel):
+    """One capture of a lead (a form fill, a webinar sign-up, an import row)."""
+
+    # Validation errors end up in logs and API responses: never echo the input back.
+    model_config = ConfigDict(hide_input_in_errors=True)
+
+    capture_id: str = Field(min_length=1)
+    email: str
+    first_name: str | None = None
+    last_name: str | None = None
+    company: str | None = None
+    country: str | None = None
+    timezone: TimezoneName | None = None
+    source: LeadSource
+    consent: bool = False
+    captured_at: UtcDatetime
+    journey_id: str = Field(default="default-nurture", pattern=JOURNEY_ID_PATTERN)
+
+    @field_validator("email")
+    @classmethod
+    def _email(cls, value: str) -> str:
+        return normalise_email(value)
+
+    @field_validator("first_name", "last_name", "company", "country", "timezone", mode="before")
+    @classmethod
+    def _blank(cls, value: object) -> object:
+        return _blank_to_none(value)
+
+    @field_validator("country")
+    @classmethod
+    def _country(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        if not re.fullmatch(r"[A-Za-z]{2}", value):
+            raise ValueError(f"country {value!r} must be an ISO 3166-1 alpha-2 code such as DE or US")
+        return value.upper()
+
+
+class EngagementEvent(BaseModel):
+    event_id: str = Field(min_length=1)
+    type: EventType
+    at: UtcDatetime
+    detail: str | None = None
+
+
+class Firmographics(BaseModel):
+    """Company facts from enrichment (CRM); every field optional."""
+
+    company: str | None = None
+    industry: str | None = None
+    job_title: str | None = None
+    country: str | None = None
+    employees: int | None = None
+    annual_revenue: float | None = None
+
+    @field_validator("company", "industry", "job_title", "country", mode="before")
+    @classmethod
+    def _blank(cls, value: object) -> object:
+        return _blank_to_none(value)
+
+    @field_validator("country")
+    @classmethod
+    def _country(cls, value: str | None) -> str | None:
+        # Lenient: providers sometimes send names; only ISO codes are normalised.
+        return value.upper() if value and len(value) == 2 else value
+
+
+class LeadProfile(BaseModel):
+    """The facts scoring, segmentation and journey branches look at (no personal data)."""
+
+    email_domain: str
+    source: LeadSource
+    country: str | None = None
+    company: str | None = None
+    industry: str | None = None
+    job_title: str | None = None
+    employees: int | None = None
+    annual_revenue: float | None = None
+
+
+def build_profile(capture: LeadCapture, firmo: Firmographics | None) -> LeadProfile:
+    """Combine capture and enrichment; firmographics win where they have a value."""
+    firmo = firmo or Firmographics()
+    return LeadProfile(
+        email_domain=capture.email.rpartition("@")[2],
+        source=capture.source,
+        country=firmo.country or capture.country,
+        company=firmo.company or capture.company,
+        industry=firmo.industry,
+        job_title=firmo.job_title,
+        employees=firmo.employees,
+        annual_revenue=firmo.annual_revenue,
+    )

@@ -1,0 +1,155 @@
+"""Shared HTTP plumbing for the platform clients.
+
+`build_client` makes the `httpx.AsyncClient` (base URL, timeout, auth, user agent);
+`PlatformClient` is the small base class every client extends: it sends requests,
+turns transport failures into `PlatformUnavailable(status=0)` and non-2xx answers into
+the client's own error mapping, and supports `async with`.
+"""
+
+from __future__ import annotations
+
+import email.utils
+import json
+import logging
+import time
+from typing import Any, ClassVar, Self
+
+import httpx
+
+from integrations.errors import PlatformError, PlatformRejected, PlatformUnavailable, RateLimited, redact
+
+USER_AGENT = "mops/0.1"
+
+
+class RedactEmails(logging.Filter):
+    """Strip e-mail addresses from log records (httpx logs every request URL at INFO)."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = record.getMessage()
+        cleaned = redact(message)
+        if cleaned != message:
+            record.msg, record.args = cleaned, None
+        return True
+
+
+if not any(isinstance(f, RedactEmails) for f in logging.getLogger("httpx").filters):
+    logging.getLogger("httpx").addFilter(RedactEmails())
+
+
+def build_client(
+    base_url: str,
+    *,
+    authorization: str | None,
+    timeout: float = 10.0,
+    transport: httpx.AsyncBaseTransport | None = None,
+    headers: dict[str, str] | None = None,
+) -> httpx.AsyncClient:
+    """An AsyncClient for one platform: base URL, timeout, `Authorization` and user agent."""
+    defaults = {"User-Agent": USER_AGENT, "Accept": "application/json"}
+    if authorization:
+        defaults["Authorization"] = authorization
+    return httpx.AsyncClient(
+        base_url=base_url.rstrip("/"), timeout=timeout, transport=transport, headers={**defaults, **(headers or {})}
+    )
+
+
+def bearer(token: str) -> str | None:
+    """`Bearer <token>`, or None for an empty token (the platform then answers "not authenticated")."""
+    return f"Bearer {token}" if token else None
+
+
+def error_for_status(
+    platform: str, status: int, code: str, message: str, retry_after: float | None = None
+) -> PlatformError:
+    """The error class that carries the retry decision for an HTTP status."""
+    if status == 429:
+        return RateLimited(platform, status, code, message, retry_after=retry_after)
+    if status >= 500:
+        return PlatformUnavailable(platform, status, code, message, retry_after=retry_after)
+    return PlatformRejected(platform, status, code, message)
+
+
+def retry_after_header(headers: httpx.Headers) -> float | None:
+    """Seconds from a `Retry-After` header (delta-seconds or HTTP date), if any."""
+    value = headers.get("retry-after")
+    if not value:
+        return None
+    try:
+        return max(float(value), 0.0)
+    except ValueError:
+        pass
+    try:
+        when = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    return max(when.timestamp() - time.time(), 0.0)
+
+
+def json_body(response: httpx.Response) -> Any:
+    """The decoded JSON body, or None when the body is empty or not JSON."""
+    if not response.content:
+        return None
+    try:
+        return response.json()
+    except (json.JSONDecodeError, UnicodeDecodeError):
+        return None
+
+
+class PlatformClient:
+    """Base class: one AsyncClient per platform, error mapping in `_error`."""
+
+    platform: ClassVar[str]
+
+    def __init__(
+        self,
+        base_url: str,
+        *,
+        authorization: str | None,
+        timeout: float = 10.0,
+        transport: httpx.AsyncBaseTransport | None = None,
+        headers: dict[str, str] | None = None,
+    ) -> None:
+        self._http = build_client(
+            base_url, authorization=authorization, timeout=timeout, transport=transport, headers=headers
+        )
+
+    async def aclose(self) -> None:
+        await self._http.aclose()
+
+    async def __aenter__(self) -> Self:
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self.aclose()
+
+    async def _request(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
+        """Send one request; raise a `PlatformError` for transport failures and non-2xx answers."""
+        try:
+            response = await self._http.request(method, path, **kwargs)
+        except httpx.TimeoutException as exc:
+            raise PlatformUnavailable(self.platform, 0, "timeout", type(exc).__name__) from exc
+        except httpx.LocalProtocolError as exc:  # we built an invalid request: retrying cannot help
+            raise PlatformRejected(self.platform, 0, "invalid_request", type(exc).__name__) from exc
+        except httpx.TransportError as exc:
+            raise PlatformUnavailable(self.platform, 0, "network_error", f"{type(exc).__name__}: {exc}") from exc
+        if response.is_success:
+            return response
+        raise self._error(response)
+
+    async def _json(self, method: str, path: str, **kwargs: Any) -> Any:
+        """`_request` and decode a JSON object body (a malformed body is retryable)."""
+        response = await self._request(method, path, **kwargs)
+        body = json_body(response)
+        if body is None:
+            raise PlatformUnavailable(self.platform, response.status_code, "invalid_response", "response is not JSON")
+        return body
+
+    def _error(self, response: httpx.Response) -> PlatformError:
+        """Map a non-2xx response; clients override to read their platform's error body."""
+        return error_for_status(
+            self.platform,
+            response.status_code,
+            f"HTTP_{response.status_code}",
+            response.reason_phrase or "error",
+            retry_after_header(response.headers),
+        )

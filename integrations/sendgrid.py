@@ -1,0 +1,116 @@
+"""SendGrid v3 client: mail send and unsubscribe-group (ASM) suppressions.
+
+SendGrid has no server-side idempotency for `/v3/mail/send`: the key is sent as an
+`Idempotency-Key` header (honoured by the sandbox and by proxies that support it) and
+as the custom arg `mops_idempotency_key`, which comes back on every event webhook so a
+duplicate can be detected downstream.
+
+Error `code`s are derived from the HTTP status (SendGrid's error bodies carry only
+`message`/`field`/`help`): `bad_request`, `unauthorized`, `forbidden`, `not_found`,
+`payload_too_large`, `too_many_requests`, `server_error`.
+"""
+
+from __future__ import annotations
+
+import time
+from urllib.parse import quote
+
+import httpx
+
+from integrations.errors import PlatformError
+from integrations.http import PlatformClient, bearer, error_for_status, json_body, retry_after_header
+
+IDEMPOTENCY_ARG = "mops_idempotency_key"
+
+_CODES = {
+    400: "bad_request", 401: "unauthorized", 403: "forbidden", 404: "not_found",
+    413: "payload_too_large", 429: "too_many_requests",
+}
+
+
+class SendGridClient(PlatformClient):
+    platform = "sendgrid"
+
+    def __init__(
+        self,
+        base_url: str,
+        api_key: str,
+        *,
+        timeout: float = 10.0,
+        transport: httpx.AsyncBaseTransport | None = None,
+    ) -> None:
+        super().__init__(base_url, authorization=bearer(api_key), timeout=timeout, transport=transport)
+
+    async def send_mail(
+        self,
+        *,
+        to_email: str,
+        from_email: str,
+        subject: str,
+        html: str,
+        asm_group_id: int | None,
+        categories: list[str],
+        custom_args: dict[str, str],
+        idempotency_key: str,
+    ) -> str:
+        """Send one HTML message; return SendGrid's `X-Message-Id`."""
+        payload: dict = {
+            "personalizations": [
+                {"to": [{"email": to_email}], "custom_args": {**custom_args, IDEMPOTENCY_ARG: idempotency_key}}
+            ],
+            "from": {"email": from_email},
+            "subject": subject,
+            "content": [{"type": "text/html", "value": html}],
+        }
+        if asm_group_id is not None:
+            payload["asm"] = {"group_id": asm_group_id}
+        if categories:
+            payload["categories"] = categories
+        response = await self._request(
+            "POST", "/v3/mail/send", json=payload, headers={"Idempotency-Key": idempotency_key}
+        )
+        return response.headers.get("x-message-id", "")
+
+    async def is_suppressed(self, email: str, group_id: int | None) -> bool:
+        """True when the address unsubscribed from everything, or from `group_id`.
+
+        The global check has the address in its path (SendGrid offers no other per-address
+        lookup); `integrations.http` redacts addresses from httpx's request log lines.
+        """
+        address = quote(email, safe="@")
+        if await self._json("GET", f"/v3/asm/suppressions/global/{address}"):  # {} when not suppressed
+            return True
+        if group_id is None:
+            return False
+        found = await self._json(
+            "POST", f"/v3/asm/groups/{group_id}/suppressions/search", json={"recipient_emails": [email]}
+        )
+        return any(str(e).lower() == email.lower() for e in found)
+
+    async def add_suppression(self, group_id: int, email: str) -> None:
+        """Add the address to the unsubscribe group (adding it twice is harmless)."""
+        await self._request("POST", f"/v3/asm/groups/{group_id}/suppressions", json={"recipient_emails": [email]})
+
+    def _error(self, response: httpx.Response) -> PlatformError:
+        """Read SendGrid's `{"errors":[{"message","field","help"}]}` body."""
+        status = response.status_code
+        body = json_body(response)
+        errors = body.get("errors") if isinstance(body, dict) else None
+        first = errors[0] if errors and isinstance(errors[0], dict) else {}
+        message = first.get("message") or response.reason_phrase or "error"
+        if first.get("field"):
+            message = f"{first['field']}: {message}"
+        code = _CODES.get(status, "server_error" if status >= 500 else f"HTTP_{status}")
+        retry_after = retry_after_header(response.headers)
+        if retry_after is None and status == 429:
+            retry_after = _reset_delay(response.headers)
+        return error_for_status(self.platform, status, code, message, retry_after)
+
+
+def _reset_delay(headers: httpx.Headers) -> float | None:
+    """Seconds until `X-RateLimit-Reset` (epoch seconds), at least 1."""
+    reset = headers.get("x-ratelimit-reset")
+    try:
+        return max(float(reset) - time.time(), 1.0) if reset else None
+    except ValueError:
+        return None

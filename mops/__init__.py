@@ -1,0 +1,1 @@
+"""Shared runtime pieces: settings, the Temporal client factory, telemetry."""

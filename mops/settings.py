@@ -1,0 +1,91 @@
+"""Settings from `MOPS_*` environment variables, validated once at start.
+
+A bad value fails with one line naming the variable (see `load_settings`).
+Secrets are `SecretStr`, so they never show up in reprs or logs.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+
+from pydantic import AliasChoices, Field, SecretStr, ValidationError
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+
+
+class SettingsError(ValueError):
+    """A `MOPS_*` variable holds a value we cannot use."""
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="MOPS_", extra="ignore")
+
+    # Temporal
+    temporal_address: str = Field(
+        "127.0.0.1:7233", validation_alias=AliasChoices("MOPS_TEMPORAL_ADDRESS", "TEMPORAL_ADDRESS")
+    )
+    temporal_namespace: str = Field(
+        "default", validation_alias=AliasChoices("MOPS_TEMPORAL_NAMESPACE", "TEMPORAL_NAMESPACE")
+    )
+    temporal_ui_port: int = Field(8233, ge=1, le=65535)
+    data_dir: Path = PROJECT_ROOT / ".mops"
+
+    # Task queues: one for workflows, one per platform so the server-side
+    # `max_task_queue_activities_per_second` enforces each platform's rate limit
+    # across every worker process.
+    workflow_task_queue: str = "mops-workflows"
+    crm_task_queue: str = "mops-crm"
+    email_task_queue: str = "mops-email"
+    chat_task_queue: str = "mops-chat"
+    # HubSpot allows 100 requests / 10 s for private apps; SendGrid mail/send is
+    # generous; Slack chat.postMessage is ~1/s per channel, bursts allowed.
+    crm_max_per_second: float = Field(9.0, gt=0)
+    email_max_per_second: float = Field(50.0, gt=0)
+    chat_max_per_second: float = Field(5.0, gt=0)
+
+    # Worker tuning (defaults sized for thousands of open journeys).
+    max_cached_workflows: int = Field(5000, ge=0)
+    max_concurrent_activities: int = Field(200, ge=1)
+
+    # Platforms (the sandbox by default; point at the real services by config).
+    sandbox_host: str = "127.0.0.1"
+    sandbox_port: int = Field(8100, ge=1, le=65535)
+    hubspot_base_url: str = "http://127.0.0.1:8100"
+    hubspot_token: SecretStr = SecretStr("sandbox-hubspot-token")
+    sendgrid_base_url: str = "http://127.0.0.1:8100"
+    sendgrid_api_key: SecretStr = SecretStr("SG.sandbox-key")
+    slack_base_url: str = "http://127.0.0.1:8100"
+    slack_token: SecretStr = SecretStr("xoxb-sandbox-token")
+    http_timeout_seconds: float = Field(10.0, gt=0)
+
+    # Leads
+    journeys_dir: Path = PROJECT_ROOT / "journeys"
+    # Keyed hash for lead ids, so workflow ids carry no personal data and cannot
+    # be reversed by hashing a list of addresses. Change it in production.
+    lead_id_secret: SecretStr = SecretStr("mops-dev-lead-id-secret")
+    default_journey: str = "default-nurture"
+
+    @property
+    def web_ui_url(self) -> str:
+        host = self.temporal_address.rsplit(":", 1)[0]
+        return f"http://{host}:{self.temporal_ui_port}"
+
+    def workflow_url(self, workflow_id: str) -> str:
+        return f"{self.web_ui_url}/namespaces/{self.temporal_namespace}/workflows/{workflow_id}"
+
+
+def load_settings(**overrides) -> Settings:
+    """Read settings from the environment; raise `SettingsError` with one line on bad input."""
+    try:
+        return Settings(**overrides)
+    except ValidationError as err:
+        first = err.errors()[0]
+        name = "MOPS_" + "_".join(str(p) for p in first["loc"]).upper()
+        raise SettingsError(f"{name}: {first['msg']}") from None
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    return load_settings()

@@ -1,0 +1,64 @@
+"""The one place Temporal clients are built: same data converter and tracing everywhere.
+
+Every client, worker, test environment and replayer must use the pydantic data
+converter, or models and datetimes come back wrong; tracing is registered on the
+client only (workers inherit it; registering it twice doubles every span).
+"""
+
+from __future__ import annotations
+
+from temporalio.client import Client
+from temporalio.contrib.opentelemetry import TracingInterceptor
+from temporalio.contrib.pydantic import pydantic_data_converter
+
+from mops.settings import Settings
+from workflows import search_attributes
+
+DATA_CONVERTER = pydantic_data_converter
+
+# Custom search attributes as `name -> kind`, for the dev server's --search-attribute.
+SEARCH_ATTRIBUTES: dict[str, str] = {
+    key.name: key.indexed_value_type.name.removeprefix("INDEXED_VALUE_TYPE_").title() for key in search_attributes.ALL
+}
+
+
+def client_interceptors() -> list:
+    return [TracingInterceptor()]
+
+
+async def connect(settings: Settings) -> Client:
+    return await Client.connect(
+        settings.temporal_address,
+        namespace=settings.temporal_namespace,
+        data_converter=DATA_CONVERTER,
+        interceptors=client_interceptors(),
+    )
+
+
+async def register_search_attributes(client: Client, namespace: str = "default") -> None:
+    """Add the mops search attributes (idempotent: existing ones are left alone)."""
+    from temporalio.api.enums.v1 import IndexedValueType
+    from temporalio.api.operatorservice.v1 import (
+        AddSearchAttributesRequest,
+        ListSearchAttributesRequest,
+    )
+
+    from temporalio.service import RPCError, RPCStatusCode
+
+    try:
+        existing = (
+            await client.operator_service.list_search_attributes(ListSearchAttributesRequest(namespace=namespace))
+        ).custom_attributes
+    except RPCError as err:  # the time-skipping test server only implements "add"
+        if err.status != RPCStatusCode.UNIMPLEMENTED:
+            raise
+        existing = {}
+    missing = {
+        name: IndexedValueType.Value(f"INDEXED_VALUE_TYPE_{kind.upper()}")
+        for name, kind in SEARCH_ATTRIBUTES.items()
+        if name not in existing
+    }
+    if missing:
+        await client.operator_service.add_search_attributes(
+            AddSearchAttributesRequest(namespace=namespace, search_attributes=missing)
+        )

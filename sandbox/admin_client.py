@@ -1,0 +1,53 @@
+"""A small async client for the `/_sandbox` admin API (tests and the demo use it)."""
+
+from __future__ import annotations
+
+from typing import Any, Self
+
+import httpx
+
+
+class SandboxAdmin:
+    def __init__(self, base_url: str, *, transport: httpx.AsyncBaseTransport | None = None) -> None:
+        self._http = httpx.AsyncClient(base_url=base_url.rstrip("/") + "/_sandbox", timeout=10.0, transport=transport)
+
+    async def _call(self, method: str, path: str, **kwargs: Any) -> Any:
+        response = await self._http.request(method, path, **kwargs)
+        response.raise_for_status()
+        return response.json()
+
+    async def health(self) -> bool:
+        return (await self._call("GET", "/health")).get("status") == "ok"
+
+    async def effects(self, platform: str | None = None, kind: str | None = None) -> list[dict[str, Any]]:
+        params = {k: v for k, v in (("platform", platform), ("kind", kind)) if v}
+        return (await self._call("GET", "/effects", params=params))["effects"]
+
+    async def replays(self, platform: str | None = None) -> int:
+        params = {"platform": platform} if platform else {}
+        return (await self._call("GET", "/effects", params=params))["replays"]
+
+    async def reset(self) -> None:
+        await self._call("POST", "/reset")
+
+    async def set_faults(self, platform: str = "*", **spec: Any) -> dict[str, Any]:
+        """e.g. `set_faults("sendgrid", fail_next=1, fail_after_apply=True)`."""
+        return (await self._call("POST", "/faults", json={"platform": platform, **spec}))["faults"]
+
+    async def faults(self) -> dict[str, Any]:
+        return (await self._call("GET", "/faults"))["faults"]
+
+    async def clear_faults(self) -> None:
+        await self._call("DELETE", "/faults")
+
+    async def stats(self) -> dict[str, Any]:
+        return await self._call("GET", "/stats")
+
+    async def aclose(self) -> None:
+        await self._http.aclose()
+
+    async def __aenter__(self) -> Self:
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self.aclose()

@@ -1,0 +1,58 @@
+"""The sandbox FastAPI app: HubSpot, SendGrid and Slack stand-ins on one port.
+
+A test double in the spirit of stripe-mock: same paths, payloads, auth and error
+bodies as the real APIs, state in memory, every side effect recorded, faults on demand.
+No business logic lives here.
+"""
+
+from __future__ import annotations
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException
+
+from sandbox.middleware import PlatformMiddleware
+from sandbox.platforms import SandboxError, error_response, platform_for_path
+from sandbox.routes import admin, hubspot, sendgrid, slack
+from sandbox.settings import SandboxTokens
+from sandbox.state import SandboxState
+
+
+def create_app(tokens: SandboxTokens | None = None) -> FastAPI:
+    app = FastAPI(
+        title="mops sandbox",
+        version="0.1.0",
+        docs_url="/_sandbox/docs",
+        openapi_url="/_sandbox/openapi.json",
+        redoc_url=None,
+    )
+    app.state.sandbox = SandboxState(tokens=tokens or SandboxTokens())
+    for module in (hubspot, sendgrid, slack, admin):
+        app.include_router(module.router)
+    app.add_middleware(PlatformMiddleware)
+
+    @app.exception_handler(SandboxError)
+    async def sandbox_error(request: Request, exc: SandboxError) -> JSONResponse:
+        platform = platform_for_path(request.url.path) or "hubspot"
+        return error_response(platform, exc.status, exc.code, exc.message)
+
+    @app.exception_handler(RequestValidationError)
+    async def invalid_request(request: Request, exc: RequestValidationError) -> JSONResponse:
+        platform = platform_for_path(request.url.path)
+        if platform is None:
+            return JSONResponse({"detail": exc.errors()}, status_code=422)
+        first = exc.errors()[0] if exc.errors() else {}
+        where = ".".join(str(p) for p in first.get("loc", ()) if p != "body")
+        code = {"hubspot": "VALIDATION_ERROR", "sendgrid": where or None, "slack": "invalid_arguments"}[platform]
+        message = first.get("msg", "invalid request")
+        return error_response(platform, 400, code, f"{where}: {message}" if where else message)
+
+    @app.exception_handler(HTTPException)
+    async def http_error(request: Request, exc: HTTPException) -> JSONResponse:
+        platform = platform_for_path(request.url.path)
+        if platform is None:
+            return JSONResponse({"detail": exc.detail}, status_code=exc.status_code)
+        return error_response(platform, exc.status_code)
+
+    return app

@@ -1,0 +1,1 @@
+"""Platform API routes (HubSpot, SendGrid, Slack) and the `/_sandbox` admin API."""

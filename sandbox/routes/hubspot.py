@@ -1,0 +1,172 @@
+"""HubSpot CRM v3/v4 endpoints: contacts, deals, tasks, associations, owners."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, Body, Depends, Request
+
+from sandbox.platforms import SandboxError
+from sandbox.store import CrmObject, Store, email_hash, now_iso
+from sandbox.state import get_store
+
+router = APIRouter(prefix="/crm")
+
+OBJECT_TYPES = {"contacts": "email", "deals": "mops_key", "tasks": "mops_key"}  # type -> unique property
+UPSERT_KINDS = {"contacts": "contact.upsert", "deals": "deal.upsert", "tasks": "task.upsert"}
+UPDATE_KINDS = {**UPSERT_KINDS, "contacts": "contact.update"}
+ASSOCIATION_TYPE_IDS = {("deals", "contacts"): 3, ("tasks", "contacts"): 204, ("contacts", "deals"): 4}
+REQUIRED_ON_CREATE = {"tasks": ("hs_timestamp",)}
+MAX_PAGE = 500
+
+
+def _object_type(object_type: str) -> str:
+    if object_type not in OBJECT_TYPES:
+        raise SandboxError(400, "VALIDATION_ERROR", f"Unable to infer object type from: {object_type}")
+    return object_type
+
+
+def _get(store: Store, object_type: str, object_id: str) -> CrmObject:
+    obj = store.objects[_object_type(object_type)].get(object_id)
+    if obj is None:
+        raise SandboxError(404, "OBJECT_NOT_FOUND", "resource not found")
+    return obj
+
+
+def _requested_properties(request: Request) -> list[str] | None:
+    values = request.query_params.getlist("properties")
+    names = [n.strip() for v in values for n in v.split(",") if n.strip()]
+    return names or None
+
+
+def _properties(value: Any) -> dict[str, str]:
+    if not isinstance(value, dict):
+        raise SandboxError(400, "VALIDATION_ERROR", "properties must be an object")
+    return {str(k): "" if v is None else str(v) for k, v in value.items()}
+
+
+def _effect_key(object_type: str, obj: CrmObject) -> str:
+    if object_type == "contacts":
+        return email_hash(obj.properties.get("email") or obj.id)
+    return obj.properties.get("mops_key") or obj.id
+
+
+@router.post("/v3/objects/{object_type}/batch/upsert")
+async def batch_upsert(object_type: str, body: dict = Body(...), store: Store = Depends(get_store)) -> dict:
+    object_type = _object_type(object_type)
+    inputs = body.get("inputs")
+    if not isinstance(inputs, list) or not 1 <= len(inputs) <= 100:
+        raise SandboxError(400, "VALIDATION_ERROR", "inputs must hold between 1 and 100 objects")
+    started = now_iso()
+    unique = OBJECT_TYPES[object_type]
+    kind = UPSERT_KINDS[object_type]
+    checked = []
+    for item in inputs:  # validate every input before applying any
+        item = item if isinstance(item, dict) else {}
+        id_value = item.get("id")
+        if item.get("idProperty") != unique or not isinstance(id_value, str) or not id_value:
+            raise SandboxError(400, "VALIDATION_ERROR", f"each input needs idProperty={unique} and a non-empty id")
+        properties = _properties(item.get("properties", {}))
+        if store.find(object_type, unique, id_value) is None:
+            missing = [p for p in REQUIRED_ON_CREATE.get(object_type, ()) if not properties.get(p)]
+            if missing:
+                raise SandboxError(400, "VALIDATION_ERROR", f"Missing required properties: {missing}")
+        checked.append((id_value, properties))
+    results = []
+    for id_value, properties in checked:
+        obj, created, changed = store.upsert(object_type, unique, id_value, properties)
+        if created or changed:
+            summary = {"id": obj.id, "new": created, "properties": changed}
+            if object_type == "contacts":
+                summary["email"] = id_value
+            store.record("hubspot", kind, _effect_key(object_type, obj), summary)
+        else:
+            store.count_replay("hubspot")
+        results.append({**obj.view(), "new": created})
+    return {"status": "COMPLETE", "results": results, "startedAt": started, "completedAt": now_iso()}
+
+
+@router.get("/v3/objects/{object_type}/{object_id}")
+async def get_object(object_type: str, object_id: str, request: Request, store: Store = Depends(get_store)) -> dict:
+    names = _requested_properties(request)
+    return _get(store, object_type, object_id).view(names or ["email", "firstname", "lastname"])
+
+
+@router.patch("/v3/objects/{object_type}/{object_id}")
+async def update_object(
+    object_type: str, object_id: str, body: dict = Body(...), store: Store = Depends(get_store)
+) -> dict:
+    obj = _get(store, object_type, object_id)
+    changed = store.update(obj, _properties(body.get("properties")))
+    if changed:
+        summary = {"id": obj.id, "properties": changed}
+        store.record("hubspot", UPDATE_KINDS[object_type], _effect_key(object_type, obj), summary)
+    else:
+        store.count_replay("hubspot")
+    return obj.view()
+
+
+@router.post("/v3/objects/{object_type}/search")
+async def search(object_type: str, body: dict = Body(...), store: Store = Depends(get_store)) -> dict:
+    object_type = _object_type(object_type)
+    filters = [f for group in body.get("filterGroups", []) for f in group.get("filters", [])]
+    if any(f.get("operator") != "EQ" for f in filters):
+        raise SandboxError(400, "VALIDATION_ERROR", "the sandbox supports only the EQ operator")
+    limit = body.get("limit", 10)
+    if not isinstance(limit, int) or not 0 < limit <= 200:
+        raise SandboxError(400, "VALIDATION_ERROR", "limit must be between 1 and 200")
+
+    def matches(obj: CrmObject) -> bool:
+        return all(_eq(f.get("propertyName", ""), obj.properties.get(f.get("propertyName", "")), f.get("value"))
+                   for f in filters)
+
+    found = [o for o in store.objects[object_type].values() if matches(o)]
+    names = body.get("properties") or ["email", "firstname", "lastname"]
+    return {"total": len(found), "results": [o.view(names) for o in found[:limit]]}
+
+
+@router.put("/v4/objects/{from_type}/{from_id}/associations/default/{to_type}/{to_id}")
+async def associate(from_type: str, from_id: str, to_type: str, to_id: str, store: Store = Depends(get_store)) -> dict:
+    _get(store, from_type, from_id)
+    _get(store, to_type, to_id)
+    type_id = ASSOCIATION_TYPE_IDS.get((from_type, to_type))
+    if type_id is None:
+        raise SandboxError(400, "VALIDATION_ERROR", f"no default association from {from_type} to {to_type}")
+    link = (from_type, from_id, to_type, to_id)
+    if link in store.associations:
+        store.count_replay("hubspot")
+    else:
+        store.associations.add(link)
+        store.record("hubspot", "association.create", f"{from_type}:{from_id}->{to_type}:{to_id}",
+                     {"from": f"{from_type}/{from_id}", "to": f"{to_type}/{to_id}", "associationTypeId": type_id})
+    started = now_iso()
+    return {
+        "status": "COMPLETE",
+        "results": [{"from": {"id": from_id}, "to": {"id": to_id},
+                     "associationSpec": {"associationCategory": "HUBSPOT_DEFINED", "associationTypeId": type_id}}],
+        "startedAt": started,
+        "completedAt": now_iso(),
+    }
+
+
+@router.get("/v3/owners")
+async def owners(request: Request, limit: int = 100, after: str | None = None, archived: bool = False,
+           store: Store = Depends(get_store)) -> dict:
+    selected = [o for o in store.owners if o["archived"] == archived]
+    start = int(after) if after and after.isdigit() else 0
+    size = max(1, min(limit, MAX_PAGE))
+    page: dict[str, Any] = {"results": selected[start:start + size]}
+    if start + size < len(selected):
+        next_after = str(start + size)
+        page["paging"] = {"next": {"after": next_after,
+                                   "link": str(request.url.include_query_params(after=next_after))}}
+    return page
+
+
+def _eq(name: str, actual: str | None, expected: Any) -> bool:
+    if actual is None or expected is None:
+        return False
+    if name == "email":
+        return actual.lower() == str(expected).lower()
+    return actual == str(expected)
+

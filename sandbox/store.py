@@ -1,0 +1,182 @@
+"""In-memory platform state and the record of every side effect received.
+
+One `Store` per sandbox app. Handlers are synchronous between awaits, so the event
+loop serialises access and no locking is needed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import itertools
+import time
+from collections import Counter, defaultdict
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from sandbox.firmographics import enrich
+
+EFFECT_KINDS = (
+    "contact.upsert", "contact.update", "deal.upsert", "task.upsert",
+    "association.create", "mail.send", "suppression.add", "chat.post",
+)
+
+OWNERS = [  # (id, first, last, userId, archived)
+    ("101", "Ava", "Patel", 9101, False),
+    ("102", "Ben", "Okafor", 9102, False),
+    ("103", "Chloe", "Martin", 9103, False),
+    ("104", "Diego", "Alvarez", 9104, False),
+    ("105", "Erin", "Walsh", 9105, False),  # sales manager
+    ("106", "Frank", "Keller", 9106, True),
+]
+MANAGER_OWNER_ID = "105"
+SEED_TIME = "2024-01-02T09:00:00.000Z"
+
+
+def now_iso() -> str:
+    return datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def email_hash(email: str) -> str:
+    """A stable, non-reversible key for an address (used in the effect log)."""
+    return hashlib.sha256(email.strip().lower().encode()).hexdigest()[:16]
+
+
+@dataclass
+class Effect:
+    seq: int
+    platform: str
+    kind: str
+    key: str | None
+    at: str
+    summary: dict[str, Any]
+
+
+@dataclass
+class CrmObject:
+    id: str
+    properties: dict[str, str | None]
+    createdAt: str
+    updatedAt: str
+    archived: bool = False
+
+    def view(self, names: list[str] | None = None) -> dict[str, Any]:
+        """HubSpot's object shape, with only the requested properties (plus the defaults)."""
+        props = self.properties
+        if names is not None:
+            wanted = set(names) | {"hs_object_id", "createdate", "lastmodifieddate"}
+            props = {k: props.get(k) for k in wanted}
+        return {"id": self.id, "properties": props, "createdAt": self.createdAt,
+                "updatedAt": self.updatedAt, "archived": self.archived}
+
+
+@dataclass
+class StoredResponse:
+    """The first answer to an Idempotency-Key, replayed byte for byte."""
+
+    status: int
+    body: bytes
+    headers: dict[str, str]
+
+
+@dataclass
+class Store:
+    effects: list[Effect] = field(default_factory=list)
+    replays: Counter = field(default_factory=Counter)
+    requests: dict[str, Counter] = field(default_factory=lambda: defaultdict(Counter))
+    objects: dict[str, dict[str, CrmObject]] = field(default_factory=lambda: defaultdict(dict))
+    unique: dict[tuple[str, str, str], str] = field(default_factory=dict)  # (type, prop, value) -> id
+    associations: set[tuple[str, str, str, str]] = field(default_factory=set)
+    owners: list[dict[str, Any]] = field(default_factory=list)
+    slack_users: dict[str, dict[str, Any]] = field(default_factory=dict)  # by lower-case email
+    group_suppressions: dict[int, set[str]] = field(default_factory=lambda: defaultdict(set))
+    global_suppressions: set[str] = field(default_factory=set)
+    messages: list[dict[str, Any]] = field(default_factory=list)
+    idempotent: dict[tuple[str, str], StoredResponse] = field(default_factory=dict)
+    in_flight: dict[tuple[str, str], asyncio.Event] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        self._ids: dict[int, itertools.count] = {}
+        self._last_ts = 0.0
+        self.seed()
+
+    def reset(self) -> None:
+        """Forget everything received and reseed owners and chat users."""
+        fresh = Store()
+        self.__dict__.update(fresh.__dict__)
+
+    def seed(self) -> None:
+        for owner_id, first, last, user_id, archived in OWNERS:
+            email = f"{first}.{last}@mops.example".lower()
+            self.owners.append({
+                "id": owner_id, "email": email, "type": "PERSON", "firstName": first, "lastName": last,
+                "userId": user_id, "userIdIncludingInactive": user_id, "createdAt": SEED_TIME,
+                "updatedAt": SEED_TIME, "archived": archived,
+                "teams": [{"id": "7002" if owner_id == MANAGER_OWNER_ID else "7001",
+                           "name": "Sales Management" if owner_id == MANAGER_OWNER_ID else "Sales",
+                           "primary": True}],
+            })
+            if not archived:
+                self.slack_users[email] = {
+                    "id": f"U{int(owner_id):08d}", "team_id": "T0SANDBOX", "name": f"{first}.{last}".lower(),
+                    "real_name": f"{first} {last}", "deleted": False, "is_bot": False,
+                    "profile": {"email": email, "real_name": f"{first} {last}", "display_name": first},
+                }
+
+    # bookkeeping
+
+    def next_id(self, start: int) -> str:
+        """Sequential ids per range: contacts 1001.., deals 5001.., tasks 9001.."""
+        return str(start + next(self._ids.setdefault(start, itertools.count(1))))
+
+    def next_ts(self) -> str:
+        """A unique, increasing Slack message timestamp."""
+        self._last_ts = max(time.time(), self._last_ts + 0.000001)
+        return f"{self._last_ts:.6f}"
+
+    def record(self, platform: str, kind: str, key: str | None, summary: dict[str, Any]) -> Effect:
+        assert kind in EFFECT_KINDS, kind
+        effect = Effect(len(self.effects) + 1, platform, kind, key, now_iso(), summary)
+        self.effects.append(effect)
+        return effect
+
+    def count_replay(self, platform: str) -> None:
+        self.replays[platform] += 1
+
+    # CRM objects
+
+    def find(self, object_type: str, prop: str, value: str) -> CrmObject | None:
+        object_id = self.unique.get((object_type, prop, _norm(prop, value)))
+        return self.objects[object_type].get(object_id) if object_id else None
+
+    def upsert(
+        self, object_type: str, id_property: str, id_value: str, properties: dict[str, str]
+    ) -> tuple[CrmObject, bool, dict[str, str]]:
+        """Create or update by a unique property; return (object, created, changed properties)."""
+        existing = self.find(object_type, id_property, id_value)
+        if existing is None:
+            stamp = now_iso()
+            object_id = self.next_id({"contacts": 1000, "deals": 5000, "tasks": 9000}.get(object_type, 100))
+            props = {id_property: id_value, **properties}
+            if object_type == "contacts":
+                props = {**enrich(id_value), **props}
+            props.update(hs_object_id=object_id, createdate=stamp, lastmodifieddate=stamp)
+            obj = CrmObject(object_id, props, stamp, stamp)
+            self.objects[object_type][object_id] = obj
+            self.unique[(object_type, id_property, _norm(id_property, id_value))] = object_id
+            return obj, True, dict(properties)
+        return existing, False, self.update(existing, properties)
+
+    def update(self, obj: CrmObject, properties: dict[str, str]) -> dict[str, str]:
+        """Apply changed properties only; return them (empty when nothing changed)."""
+        changed = {k: v for k, v in properties.items() if obj.properties.get(k) != v}
+        if changed:
+            stamp = now_iso()
+            obj.properties.update(changed, lastmodifieddate=stamp)
+            obj.updatedAt = stamp
+        return changed
+
+
+def _norm(prop: str, value: str) -> str:
+    return value.strip().lower() if prop == "email" else value

@@ -1,0 +1,280 @@
+"""The `mops` command line.
+
+Bad input gets one line on stderr and exit code 2, an unreachable server exit 1,
+never a traceback; nothing is started when input is refused. `--json` prints
+machine-readable output for scripts.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import functools
+import json
+import sys
+from collections.abc import Callable, Coroutine
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+
+from domain.journeys import JourneyError, validate_all
+from domain.leads import EventType, LeadSource
+from mops.settings import Settings, SettingsError, get_settings
+from starter.leads import LeadInputError, LeadNotFound, LeadService, build_capture, build_event
+from workflows.lead_models import SalesDecision, SalesDecisionKind
+
+app = typer.Typer(help="mops: durable marketing-operations workflows on Temporal.", no_args_is_help=True,
+                  pretty_exceptions_enable=False)
+lead_app = typer.Typer(help="Capture leads and drive their journeys.", no_args_is_help=True)
+journeys_app = typer.Typer(help="Nurture journeys (YAML under journeys/).", no_args_is_help=True)
+app.add_typer(lead_app, name="lead")
+app.add_typer(journeys_app, name="journeys")
+
+out = Console()
+err = Console(stderr=True)
+
+JsonOpt = Annotated[bool, typer.Option("--json", help="Machine-readable output.")]
+EmailOpt = Annotated[str | None, typer.Option("--email", help="The lead's email address.")]
+LeadOpt = Annotated[str | None, typer.Option("--lead", help="The lead id (lead-… or the bare key).")]
+
+
+class CliError(Exception):
+    def __init__(self, message: str, code: int = 1) -> None:
+        super().__init__(message)
+        self.code = code
+
+
+def fail(message: str, code: int = 2) -> None:
+    err.print(f"[bold red]error:[/] {message}", highlight=False, soft_wrap=True)
+    raise typer.Exit(code)
+
+
+def settings() -> Settings:
+    try:
+        return get_settings()
+    except SettingsError as e:
+        fail(str(e))
+
+
+def run_async(span_name: str) -> Callable:
+    """Run an async command inside one trace span, mapping known errors to one line."""
+
+    def decorate(fn: Callable[..., Coroutine[Any, Any, Any]]) -> Callable:
+        @functools.wraps(fn)
+        def wrapper(*args, **kwargs):
+            from mops.telemetry import setup_tracing, tracer
+
+            provider = setup_tracing("mops-cli")
+            try:
+                with tracer().start_as_current_span(span_name):
+                    return asyncio.run(fn(*args, **kwargs))
+            except (LeadInputError, JourneyError) as e:
+                fail(str(e), 2)
+            except LeadNotFound as e:
+                fail(str(e), 1)
+            except CliError as e:
+                fail(str(e), e.code)
+            except RuntimeError as e:
+                if "Failed client connect" in str(e) or "connect" in str(e).lower():
+                    fail(f"cannot reach Temporal at {settings().temporal_address} (is `mops up` running?)", 1)
+                raise
+            finally:
+                provider.force_flush()
+
+        return wrapper
+
+    return decorate
+
+
+async def lead_service() -> LeadService:
+    from mops.temporal import connect
+
+    s = settings()
+    try:
+        client = await connect(s)
+    except RuntimeError:
+        raise CliError(f"cannot reach Temporal at {s.temporal_address} (is `mops up` running?)") from None
+    return LeadService(client, s)
+
+
+def emit(data: Any, as_json: bool, human: Callable[[], None]) -> None:
+    if as_json:
+        payload = data.model_dump(mode="json") if hasattr(data, "model_dump") else data
+        sys.stdout.write(json.dumps(payload, indent=2) + "\n")
+    else:
+        human()
+
+
+# ---------------------------------------------------------------------- leads
+
+
+@lead_app.command("capture")
+@run_async("mops lead capture")
+async def lead_capture(
+    email: Annotated[str, typer.Option(help="Email address (normalised; never used as an id).")],
+    source: Annotated[str, typer.Option(help="Where the lead came from: " + ", ".join(s.value for s in LeadSource))],
+    first_name: Annotated[str | None, typer.Option()] = None,
+    last_name: Annotated[str | None, typer.Option()] = None,
+    company: Annotated[str | None, typer.Option()] = None,
+    country: Annotated[str | None, typer.Option(help="ISO 3166-1 alpha-2, e.g. DE")] = None,
+    timezone: Annotated[str | None, typer.Option(help="IANA time zone, e.g. Europe/Berlin")] = None,
+    consent: Annotated[bool, typer.Option("--consent/--no-consent", help="Marketing consent given.")] = False,
+    journey: Annotated[str | None, typer.Option(help="Journey id (default from MOPS_DEFAULT_JOURNEY).")] = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Capture a lead: starts its journey, or records a touch if it already runs."""
+    svc_settings = settings()
+    # Validate before connecting: bad input starts nothing and needs no server.
+    capture = build_capture(
+        svc_settings,
+        email=email, source=source, first_name=first_name, last_name=last_name, company=company,
+        country=country, timezone=timezone, consent=consent, journey_id=journey,
+    )
+    result = await (await lead_service()).capture(capture)
+    emit(result, as_json, lambda: out.print(
+        f"{'started' if result.created else 'touch recorded on'} [bold]{result.workflow_id}[/] "
+        f"(stage {result.stage.value}, touches {result.touches})\n"
+        f"Web UI: {svc_settings.workflow_url(result.workflow_id)}"
+    ))
+
+
+@lead_app.command("event")
+@run_async("mops lead event")
+async def lead_event(
+    type: Annotated[str, typer.Option("--type", help=", ".join(t.value for t in EventType))],
+    email: EmailOpt = None,
+    lead: LeadOpt = None,
+    event_id: Annotated[str | None, typer.Option("--id", help="Event id for deduplication.")] = None,
+    detail: Annotated[str | None, typer.Option(help="e.g. the link or page")] = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Record an engagement event (open, click, visit, form, reply, ...)."""
+    event = build_event(type=type, event_id=event_id, detail=detail)
+    svc = await lead_service()
+    wf_id = svc.workflow_id(email=email, lead_id=lead)
+    await svc.record_event(event, lead_id=wf_id)
+    emit({"workflow_id": wf_id, "event_id": event.event_id}, as_json,
+         lambda: out.print(f"{event.type.value} recorded on [bold]{wf_id}[/]"))
+
+
+@lead_app.command("unsubscribe")
+@run_async("mops lead unsubscribe")
+async def lead_unsubscribe(email: EmailOpt = None, lead: LeadOpt = None, as_json: JsonOpt = False) -> None:
+    """Opt the lead out: the journey stops at once and the platforms are told."""
+    svc = await lead_service()
+    wf_id = svc.workflow_id(email=email, lead_id=lead)
+    await svc.unsubscribe(lead_id=wf_id, source="cli")
+    emit({"workflow_id": wf_id, "unsubscribed": True}, as_json,
+         lambda: out.print(f"unsubscribe sent to [bold]{wf_id}[/]"))
+
+
+@lead_app.command("decide")
+@run_async("mops lead decide")
+async def lead_decide(
+    owner: Annotated[str, typer.Option(help="The deciding sales owner's CRM id.")],
+    accept: Annotated[bool, typer.Option("--accept/--reject", help="Accept (convert) or reject (recycle).")],
+    email: EmailOpt = None,
+    lead: LeadOpt = None,
+    reason: Annotated[str | None, typer.Option()] = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Record sales' decision on a handed-off lead (as a CRM webhook would)."""
+    svc = await lead_service()
+    wf_id = svc.workflow_id(email=email, lead_id=lead)
+    decision = SalesDecision(
+        decision=SalesDecisionKind.ACCEPTED if accept else SalesDecisionKind.REJECTED, owner_id=owner, reason=reason
+    )
+    await svc.sales_decision(decision, lead_id=wf_id)
+    emit({"workflow_id": wf_id, "decision": decision.decision.value}, as_json,
+         lambda: out.print(f"{decision.decision.value} sent to [bold]{wf_id}[/]"))
+
+
+@lead_app.command("show")
+@run_async("mops lead show")
+async def lead_show(email: EmailOpt = None, lead: LeadOpt = None, as_json: JsonOpt = False) -> None:
+    """Show a lead's stage, score with reasons, owner and next step."""
+    from starter.render import lead_panel
+
+    svc = await lead_service()
+    wf_id = svc.workflow_id(email=email, lead_id=lead)
+    state = await svc.state(lead_id=wf_id)
+    emit(state, as_json, lambda: out.print(lead_panel(state, settings().workflow_url(wf_id))))
+
+
+# ------------------------------------------------------------------- journeys
+
+
+@journeys_app.command("validate")
+def journeys_validate(as_json: JsonOpt = False) -> None:
+    """Validate every journey file; the first problem is printed as file: field: reason."""
+    try:
+        specs = validate_all(settings().journeys_dir)
+    except JourneyError as e:
+        fail(str(e))
+    emit([{"id": s.id, "version": s.version, "steps": len(s.steps)} for s in specs], as_json,
+         lambda: [out.print(f"ok  {s.id} v{s.version} ({len(s.steps)} steps)") for s in specs])
+
+
+# ---------------------------------------------------------------------- stack
+
+
+@app.command()
+def up() -> None:
+    """Run the embedded stack in the foreground until Ctrl-C: Temporal dev server
+    (SQLite under .mops/, Web UI), the sandbox platforms and the workers."""
+    from starter.stack import StackError, embedded_stack
+    from workers.main import serve
+
+    s = settings()
+
+    async def main() -> None:
+        async with embedded_stack(s):
+            out.print(f"[green]mops is up[/]  Temporal {s.temporal_address} · Web UI {s.web_ui_url} · "
+                      f"sandbox http://{s.sandbox_host}:{s.sandbox_port} · logs in {s.data_dir}/")
+            out.print("Ctrl-C stops everything; state is kept for the next `mops up`.")
+            await serve(s)
+
+    try:
+        asyncio.run(main())
+    except StackError as e:
+        fail(str(e), 1)
+    except KeyboardInterrupt:
+        pass
+    out.print("mops stopped.")
+
+
+@app.command()
+def worker() -> None:
+    """Run only the workers (against MOPS_TEMPORAL_ADDRESS) until SIGTERM/Ctrl-C."""
+    from workers.main import serve
+
+    with contextlib.suppress(KeyboardInterrupt):
+        asyncio.run(serve(settings()))
+
+
+@app.command()
+def sandbox(
+    host: Annotated[str | None, typer.Option()] = None, port: Annotated[int | None, typer.Option()] = None
+) -> None:
+    """Run only the sandbox platform APIs."""
+    from sandbox.__main__ import main as sandbox_main
+
+    s = settings()
+    sandbox_main(["--host", host or s.sandbox_host, "--port", str(port or s.sandbox_port)])
+
+
+@app.command()
+def demo(as_json: JsonOpt = False) -> None:
+    """Start the embedded stack (unless running), run the lead scenario, print the result."""
+    from starter.demo import run_demo
+    from starter.stack import StackError
+
+    try:
+        asyncio.run(run_demo(settings(), as_json=as_json))
+    except StackError as e:
+        fail(str(e), 1)
+
+
+if __name__ == "__main__":
+    app()

@@ -1,0 +1,151 @@
+"""Python API for other services: capture leads, record events, decide, inspect.
+
+Everything here validates input before it talks to Temporal, so bad input starts
+nothing. The CLI (`mops lead ...`) and the gateway are thin layers over this.
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime
+
+from pydantic import ValidationError
+from temporalio.client import Client, WithStartWorkflowOperation, WorkflowHandle
+from temporalio.common import SearchAttributePair, TypedSearchAttributes, WorkflowIDConflictPolicy
+from temporalio.service import RPCError, RPCStatusCode
+
+from domain.journeys import JourneyError, load_journey
+from domain.leads import EngagementEvent, LeadCapture, lead_key, lead_workflow_id
+from mops.settings import Settings
+from workers.main import queues
+from workflows.lead_journey import LeadJourneyWorkflow
+from workflows.search_attributes import JOURNEY_ID, LEAD_STAGE
+from workflows.lead_models import (
+    CaptureResult,
+    LeadJourneyInput,
+    LeadState,
+    SalesDecision,
+    UnsubscribeRequest,
+)
+
+
+class LeadInputError(ValueError):
+    """Input we refuse, with a one-line message naming the field."""
+
+
+class LeadNotFound(LookupError):
+    """No running journey for that lead."""
+
+
+def first_error(err: ValidationError) -> str:
+    e = err.errors()[0]
+    field = ".".join(str(p) for p in e["loc"]) or "input"
+    msg = e["msg"].removeprefix("Value error, ")
+    return f"{field}: {msg}"
+
+
+def build_capture(settings: Settings, **fields) -> LeadCapture:
+    """Validate raw fields into a LeadCapture (LeadInputError on bad input)."""
+    fields = {k: v for k, v in fields.items() if v is not None}
+    fields.setdefault("capture_id", str(uuid.uuid4()))
+    fields.setdefault("captured_at", datetime.now(UTC))
+    fields.setdefault("journey_id", settings.default_journey)
+    try:
+        capture = LeadCapture(**fields)
+    except ValidationError as err:
+        raise LeadInputError(first_error(err)) from None
+    try:
+        journey = load_journey(settings.journeys_dir, capture.journey_id)
+    except JourneyError as err:
+        raise LeadInputError(f"journey: {err}") from None
+    if journey.requires_consent and not capture.consent:
+        raise LeadInputError(f"consent: journey '{journey.id}' requires marketing consent (pass --consent)")
+    return capture
+
+
+def build_event(**fields) -> EngagementEvent:
+    fields = {k: v for k, v in fields.items() if v is not None}
+    fields.setdefault("event_id", str(uuid.uuid4()))
+    fields.setdefault("at", datetime.now(UTC))
+    try:
+        return EngagementEvent(**fields)
+    except ValidationError as err:
+        raise LeadInputError(first_error(err)) from None
+
+
+class LeadService:
+    def __init__(self, client: Client, settings: Settings) -> None:
+        self._client = client
+        self._settings = settings
+
+    # ids ------------------------------------------------------------------
+
+    def lead_id(self, email: str) -> str:
+        try:
+            return lead_key(email, self._settings.lead_id_secret.get_secret_value())
+        except ValueError as err:
+            raise LeadInputError(str(err)) from None
+
+    def workflow_id(self, *, email: str | None = None, lead_id: str | None = None) -> str:
+        if lead_id:
+            return lead_id if lead_id.startswith("lead-") else lead_workflow_id(lead_id)
+        if email:
+            return lead_workflow_id(self.lead_id(email))
+        raise LeadInputError("lead: give an email or a lead id")
+
+    # capture ---------------------------------------------------------------
+
+    async def capture(self, capture: LeadCapture) -> CaptureResult:
+        """Start the lead's journey, or record a touch on the running one (update-with-start)."""
+        key = self.lead_id(capture.email)
+        wf_id = lead_workflow_id(key)
+        start = WithStartWorkflowOperation(
+            LeadJourneyWorkflow.run,
+            LeadJourneyInput(lead_id=key, capture=capture, queues=queues(self._settings)),
+            id=wf_id,
+            task_queue=self._settings.workflow_task_queue,
+            id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
+            static_summary=f"Lead journey `{capture.journey_id}` · source {capture.source.value}",
+            static_details=f"Lead `{key}` captured {capture.captured_at.isoformat(timespec='seconds')}",
+            search_attributes=TypedSearchAttributes(
+                [SearchAttributePair(LEAD_STAGE, "new"), SearchAttributePair(JOURNEY_ID, capture.journey_id)]
+            ),
+        )
+        return await self._client.execute_update_with_start_workflow(
+            LeadJourneyWorkflow.capture, capture, start_workflow_operation=start, id=f"capture-{capture.capture_id}"
+        )
+
+    # messages ----------------------------------------------------------------
+
+    def handle(self, *, email: str | None = None, lead_id: str | None = None) -> WorkflowHandle:
+        return self._client.get_workflow_handle(self.workflow_id(email=email, lead_id=lead_id))
+
+    async def record_event(self, event: EngagementEvent, *, email: str | None = None, lead_id: str | None = None) -> None:
+        await self._signal(self.handle(email=email, lead_id=lead_id), LeadJourneyWorkflow.event, event)
+
+    async def unsubscribe(self, *, email: str | None = None, lead_id: str | None = None, source: str = "api") -> None:
+        req = UnsubscribeRequest(source=source, at=datetime.now(UTC))
+        await self._signal(self.handle(email=email, lead_id=lead_id), LeadJourneyWorkflow.unsubscribe, req)
+
+    async def sales_decision(
+        self, decision: SalesDecision, *, email: str | None = None, lead_id: str | None = None
+    ) -> None:
+        await self._signal(self.handle(email=email, lead_id=lead_id), LeadJourneyWorkflow.sales_decision, decision)
+
+    async def state(self, *, email: str | None = None, lead_id: str | None = None) -> LeadState:
+        try:
+            return await self.handle(email=email, lead_id=lead_id).query(LeadJourneyWorkflow.state)
+        except RPCError as err:
+            if err.status == RPCStatusCode.NOT_FOUND:
+                raise LeadNotFound("lead: no journey found for that lead") from None
+            raise
+
+    async def _signal(self, handle: WorkflowHandle, signal, arg) -> None:
+        try:
+            await handle.signal(signal, arg)
+        except RPCError as err:
+            if err.status == RPCStatusCode.NOT_FOUND:
+                raise LeadNotFound("lead: no running journey for that lead (never captured, or already ended)") from None
+            raise
+
+

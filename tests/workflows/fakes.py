@@ -1,0 +1,111 @@
+"""Stand-in activities for time-skipping workflow tests, registered under the real
+activities' names. They record every call with the (virtual) time it ran."""
+
+from __future__ import annotations
+
+import itertools
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+
+from temporalio import activity
+from temporalio.client import Client
+from temporalio.worker import Worker
+
+from activities.journeys import JourneyActivities
+from activities.models import (
+    AssignOwnerInput,
+    AssignOwnerResult,
+    HandoffInput,
+    HandoffResult,
+    ListOwnersInput,
+    ListOwnersResult,
+    NotifyInput,
+    NotifyResult,
+    PlatformQueues,
+    SalesOwner,
+    SendEmailInput,
+    SendEmailResult,
+    SuppressInput,
+    UpdateContactInput,
+    UpsertLeadInput,
+    UpsertLeadResult,
+)
+from domain.leads import Firmographics
+from workflows.lead_journey import LeadJourneyWorkflow
+
+OWNERS = [SalesOwner(owner_id=str(i), email=f"owner{i}@mops.example") for i in (101, 102, 103, 104, 105)]
+
+
+@dataclass
+class Call:
+    name: str
+    at: datetime
+    arg: object
+
+
+@dataclass
+class FakePlatforms:
+    firmographics: Firmographics = field(
+        default_factory=lambda: Firmographics(company="Small Shop", industry="retail", employees=12)
+    )
+    calls: list[Call] = field(default_factory=list)
+    _ids: itertools.count = field(default_factory=lambda: itertools.count(1))
+    suppressed: bool = False
+
+    def _record(self, name: str, arg: object) -> None:
+        self.calls.append(Call(name, activity.info().current_attempt_scheduled_time, arg))
+
+    def of(self, name: str) -> list[Call]:
+        return [c for c in self.calls if c.name == name]
+
+    @activity.defn(name="crm.upsert_lead")
+    async def upsert_lead(self, inp: UpsertLeadInput) -> UpsertLeadResult:
+        self._record("crm.upsert_lead", inp)
+        return UpsertLeadResult(contact_id="c-1", firmographics=self.firmographics)
+
+    @activity.defn(name="crm.update_contact")
+    async def update_contact(self, inp: UpdateContactInput) -> None:
+        self._record("crm.update_contact", inp)
+
+    @activity.defn(name="crm.list_owners")
+    async def list_owners(self, inp: ListOwnersInput) -> ListOwnersResult:
+        self._record("crm.list_owners", inp)
+        return ListOwnersResult(owners=OWNERS)
+
+    @activity.defn(name="crm.upsert_handoff")
+    async def upsert_handoff(self, inp: HandoffInput) -> HandoffResult:
+        self._record("crm.upsert_handoff", inp)
+        return HandoffResult(deal_id=f"deal-{inp.key[-2:]}", task_id="task-1")
+
+    @activity.defn(name="routing.assign_owner")
+    async def assign_owner(self, inp: AssignOwnerInput) -> AssignOwnerResult:
+        self._record("routing.assign_owner", inp)
+        eligible = [o.owner_id for o in inp.owners if o.owner_id not in inp.exclude]
+        return AssignOwnerResult(owner_id=eligible[0])
+
+    @activity.defn(name="email.send")
+    async def send(self, inp: SendEmailInput) -> SendEmailResult:
+        self._record("email.send", inp)
+        if self.suppressed:
+            return SendEmailResult(sent=False, suppressed=True)
+        return SendEmailResult(sent=True, message_id=f"m-{next(self._ids)}")
+
+    @activity.defn(name="email.suppress")
+    async def suppress(self, inp: SuppressInput) -> None:
+        self._record("email.suppress", inp)
+
+    @activity.defn(name="chat.notify")
+    async def notify(self, inp: NotifyInput) -> NotifyResult:
+        self._record("chat.notify", inp)
+        return NotifyResult(ts=str(next(self._ids)), channel=inp.channel or "U1")
+
+    def workers(self, client: Client, queues: PlatformQueues, journeys_dir: Path) -> list[Worker]:
+        return [
+            Worker(client, task_queue=queues.workflows, workflows=[LeadJourneyWorkflow],
+                   activities=[JourneyActivities(journeys_dir).load, self.assign_owner]),
+            Worker(client, task_queue=queues.crm,
+                   activities=[self.upsert_lead, self.update_contact, self.list_owners, self.upsert_handoff]),
+            Worker(client, task_queue=queues.email, activities=[self.send, self.suppress]),
+            Worker(client, task_queue=queues.chat, activities=[self.notify]),
+        ]

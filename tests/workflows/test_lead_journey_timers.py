@@ -1,0 +1,220 @@
+"""Lead journey under the time-skipping server: weeks of timers in seconds.
+
+Real workers and the real workflow; platform activities are stand-ins registered
+under the real names (tests/workflows/fakes.py) that record when they ran.
+"""
+
+from __future__ import annotations
+
+import shutil
+import uuid
+from collections.abc import AsyncIterator
+from contextlib import AsyncExitStack, asynccontextmanager
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+from temporalio.client import WorkflowHandle
+from temporalio.testing import WorkflowEnvironment
+
+from activities.models import PlatformQueues
+from domain.leads import EngagementEvent, EventType, Firmographics, LeadCapture, LeadStage, lead_key, lead_workflow_id
+from mops.settings import PROJECT_ROOT
+from tests.conftest import eventually
+from tests.workflows.fakes import FakePlatforms
+from workflows.lead_journey import LeadJourneyWorkflow
+from workflows.lead_models import LeadJourneyInput, SalesDecision, SalesDecisionKind, UnsubscribeRequest
+
+JOURNEYS = PROJECT_ROOT / "journeys"
+HOT = Firmographics(company="Acme", industry="software", employees=5000, job_title="Director of Marketing")
+
+
+def new_queues() -> PlatformQueues:
+    s = uuid.uuid4().hex[:6]
+    return PlatformQueues(workflows=f"wf-{s}", crm=f"crm-{s}", email=f"em-{s}", chat=f"chat-{s}")
+
+
+@asynccontextmanager
+async def running(env: WorkflowEnvironment, fake: FakePlatforms, queues: PlatformQueues,
+                  journeys: Path = JOURNEYS) -> AsyncIterator[None]:
+    async with AsyncExitStack() as stack:
+        for w in fake.workers(env.client, queues, journeys):
+            await stack.enter_async_context(w)
+        yield
+
+
+async def start_lead(env: WorkflowEnvironment, queues: PlatformQueues, *, journey: str = "default-nurture",
+                     tz: str | None = None, can_after: int = 10_000) -> WorkflowHandle:
+    email = f"lead-{uuid.uuid4().hex[:8]}@example.com"
+    capture = LeadCapture(capture_id=str(uuid.uuid4()), email=email, source="web_form", consent=True,
+                          captured_at=datetime.now(UTC), journey_id=journey, timezone=tz)
+    key = lead_key(email, "test-secret")
+    return await env.client.start_workflow(
+        LeadJourneyWorkflow.run,
+        LeadJourneyInput(lead_id=key, capture=capture, queues=queues, continue_as_new_after_events=can_after),
+        id=lead_workflow_id(key),
+        task_queue=queues.workflows,
+    )
+
+
+async def event(env: WorkflowEnvironment, kind: EventType) -> EngagementEvent:
+    # Stamped with the server's (skipped) clock: engagement decays with age, and an
+    # event stamped with the wall clock would look years old after earlier tests.
+    return EngagementEvent(event_id=str(uuid.uuid4()), type=kind, at=await env.get_current_time())
+
+
+async def test_ninety_day_journey_runs_to_its_goal(time_env: WorkflowEnvironment) -> None:
+    fake, queues = FakePlatforms(), new_queues()
+    async with running(time_env, fake, queues):
+        handle = await start_lead(time_env, queues, tz="America/New_York")
+        result = await handle.result()
+
+    assert result.stage == LeadStage.COMPLETED
+    assert result.outcome == "nurture_complete"
+    sends = fake.of("email.send")
+    assert result.emails_sent == len(sends) == 7
+    keys = [c.arg.idempotency_key for c in sends]
+    assert len(set(keys)) == len(keys), "every send has its own idempotency key"
+    assert all(k.startswith(handle.id + ":") for k in keys), "keys derive from the workflow id, not the run"
+    assert sends[-1].at - sends[0].at > timedelta(days=60), "the journey really spans weeks"
+    # Quiet hours (20:00-08:00 in the lead's zone) and the cap (2 per 7 days) hold.
+    from zoneinfo import ZoneInfo
+
+    for c in sends[1:]:  # the welcome goes out on capture
+        local = c.at.astimezone(ZoneInfo("America/New_York")).time()
+        assert local.hour >= 8 and local.hour < 20, f"sent in quiet hours: {local}"
+    times = [c.at for c in sends]
+    for i in range(len(times) - 2):
+        assert times[i + 2] - times[i] >= timedelta(days=7) - timedelta(seconds=1), "frequency cap broken"
+    # The morning-slot wait lands at 09:30 local before the case study.
+    case_study = next(c for c in sends if c.arg.step_id == "case-study")
+    local = case_study.at.astimezone(ZoneInfo("America/New_York"))
+    assert (local.hour, local.minute) == (9, 30)
+
+
+async def test_unsubscribe_during_a_wait_sends_nothing_afterwards(time_env: WorkflowEnvironment) -> None:
+    fake, queues = FakePlatforms(), new_queues()
+    async with running(time_env, fake, queues):
+        handle = await start_lead(time_env, queues)
+
+        async def in_first_wait():
+            st = await handle.query(LeadJourneyWorkflow.state)
+            return st.emails_sent == 1 and st.next_step == "settle-in" and st
+
+        await eventually(in_first_wait, what="the welcome email and the first wait")
+        await time_env.sleep(timedelta(days=1))
+        await handle.signal(LeadJourneyWorkflow.unsubscribe, UnsubscribeRequest(source="test"))
+        result = await handle.result()
+
+    assert result.stage == LeadStage.UNSUBSCRIBED
+    assert len(fake.of("email.send")) == 1, "no email after the opt-out"
+    assert len(fake.of("email.suppress")) == 1, "the opt-out reaches the email platform"
+    assert any(c.arg.properties.get("hs_email_optout") == "true" for c in fake.of("crm.update_contact"))
+
+
+async def test_opt_out_on_the_platform_stops_the_next_send(time_env: WorkflowEnvironment) -> None:
+    """The send step asks the platform at send time: a suppression recorded
+    elsewhere (another channel) ends the journey without a send."""
+    fake, queues = FakePlatforms(), new_queues()
+    fake.suppressed = True
+    async with running(time_env, fake, queues):
+        result = await (await start_lead(time_env, queues)).result()
+    assert result.stage == LeadStage.UNSUBSCRIBED
+    assert result.emails_sent == 0
+
+
+async def test_sla_breach_escalates_and_reassigns(time_env: WorkflowEnvironment) -> None:
+    fake, queues = FakePlatforms(firmographics=HOT), new_queues()
+    async with running(time_env, fake, queues):
+        handle = await start_lead(time_env, queues)
+        await handle.signal(LeadJourneyWorkflow.event, await event(time_env, EventType.FORM))
+
+        async def assigned():
+            st = await handle.query(LeadJourneyWorkflow.state)
+            return st.stage == LeadStage.SALES_ASSIGNED and st
+
+        first = await eventually(assigned, what="hand-off to the first owner")
+        assert first.owner_id == "101"
+        await time_env.sleep(timedelta(hours=25))  # the 24 h SLA passes
+
+        async def reassigned():
+            st = await handle.query(LeadJourneyWorkflow.state)
+            return st.owner_id not in (None, "101") and st
+
+        second = await eventually(reassigned, what="reassignment after the SLA")
+        # A late decision from the first owner no longer counts.
+        await handle.signal(LeadJourneyWorkflow.sales_decision,
+                            SalesDecision(decision=SalesDecisionKind.ACCEPTED, owner_id="101"))
+        await handle.signal(LeadJourneyWorkflow.sales_decision,
+                            SalesDecision(decision=SalesDecisionKind.ACCEPTED, owner_id=second.owner_id))
+        result = await handle.result()
+
+    assert result.stage == LeadStage.CONVERTED
+    assert result.owner_id == second.owner_id == "102"
+    escalations = [c for c in fake.of("chat.notify") if "SLA breached" in c.arg.text]
+    assert len(escalations) == 1 and escalations[0].arg.channel == "#sales-handoff"
+    handoffs = fake.of("crm.upsert_handoff")
+    assert [h.arg.owner_id for h in handoffs] == ["101", "102"]
+    assert len({h.arg.key for h in handoffs}) == 1, "the reassignment updates the same deal, not a new one"
+    assert escalations[0].at - handoffs[0].at >= timedelta(hours=24)
+
+
+async def test_click_reaches_the_goal(time_env: WorkflowEnvironment, tmp_path: Path) -> None:
+    shutil.copytree(JOURNEYS / "scoring", tmp_path / "scoring")
+    (tmp_path / "goal-test.yaml").write_text(
+        """
+id: goal-test
+version: 1
+name: Goal test
+from_email: marketing@mops.example
+unsubscribe_group_id: 1
+scoring: default
+handoff: {sla: 1d}
+steps:
+  - {id: hello, type: send_email, template: hello, subject: Hello}
+  - {id: await-click, type: wait_for_event, events: [click], timeout: 30d, on_event: clicked, on_timeout: gave-up}
+  - {id: clicked, type: goal, outcome: clicked}
+  - {id: gave-up, type: goal, outcome: no_click}
+"""
+    )
+    fake, queues = FakePlatforms(), new_queues()
+    async with running(time_env, fake, queues, journeys=tmp_path):
+        handle = await start_lead(time_env, queues, journey="goal-test")
+
+        async def waiting():
+            return (await handle.query(LeadJourneyWorkflow.state)).next_step == "await-click"
+
+        await eventually(waiting, what="the wait for a click")
+        await time_env.sleep(timedelta(days=3))
+        await handle.signal(LeadJourneyWorkflow.event, await event(time_env, EventType.CLICK))
+        result = await handle.result()
+        timeout_result = await (await start_lead(time_env, queues, journey="goal-test")).result()
+
+    assert (result.stage, result.outcome) == (LeadStage.COMPLETED, "clicked")
+    assert (timeout_result.stage, timeout_result.outcome) == (LeadStage.COMPLETED, "no_click")
+
+
+async def test_continue_as_new_keeps_every_signal_and_the_wait(time_env: WorkflowEnvironment) -> None:
+    fake, queues = FakePlatforms(), new_queues()
+    async with running(time_env, fake, queues):
+        handle = await start_lead(time_env, queues, can_after=30)
+        first_run = (await handle.describe()).run_id
+
+        async def waiting():
+            return (await handle.query(LeadJourneyWorkflow.state)).next_step == "settle-in"
+
+        await eventually(waiting, what="the first wait")
+        deadline = (await handle.query(LeadJourneyWorkflow.state)).next_step_at
+        for _ in range(15):  # 15 opens: 30 points, under the MQL threshold for this lead
+            await handle.signal(LeadJourneyWorkflow.event, await event(time_env, EventType.OPEN))
+
+        async def continued():
+            d = await time_env.client.get_workflow_handle(handle.id).describe()
+            return d.run_id != first_run and d
+
+        await eventually(continued, what="continue-as-new")
+        latest = time_env.client.get_workflow_handle(handle.id)
+        state = await latest.query(LeadJourneyWorkflow.state)
+        assert state.events_recorded == 15, "no signal lost across continue-as-new"
+        assert state.next_step == "settle-in" and state.next_step_at == deadline, "the wait resumes, not restarts"
+        assert state.emails_sent == 1
+    assert len(fake.of("email.send")) == 1, "the new run does not resend the welcome"

@@ -1,0 +1,138 @@
+"""The mops worker process: hosts the workflows and every platform's activities.
+
+One `Worker` per task queue. Platform queues carry a server-side rate limit
+(`max_task_queue_activities_per_second`), enforced across every worker process
+polling that queue, so scaling out workers never breaks a platform's limit.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import signal
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from datetime import timedelta
+
+from temporalio.client import Client
+from temporalio.worker import Worker
+
+from activities.chat import ChatActivities
+from activities.crm import CrmActivities
+from activities.email import EmailActivities
+from activities.journeys import JourneyActivities
+from activities.models import PlatformQueues
+from activities.routing import RoutingActivities
+from integrations.hubspot import HubSpotClient
+from integrations.sendgrid import SendGridClient
+from integrations.slack import SlackClient
+from mops.settings import Settings
+from workflows.lead_journey import LeadJourneyWorkflow
+from workflows.owner_router import OwnerRouterWorkflow
+
+log = logging.getLogger("mops.worker")
+
+WORKFLOWS = [LeadJourneyWorkflow, OwnerRouterWorkflow]
+GRACEFUL_SHUTDOWN = timedelta(seconds=20)
+
+
+def queues(settings: Settings) -> PlatformQueues:
+    return PlatformQueues(
+        workflows=settings.workflow_task_queue,
+        crm=settings.crm_task_queue,
+        email=settings.email_task_queue,
+        chat=settings.chat_task_queue,
+    )
+
+
+@dataclass
+class PlatformClients:
+    hubspot: HubSpotClient
+    sendgrid: SendGridClient
+    slack: SlackClient
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> PlatformClients:
+        t = settings.http_timeout_seconds
+        return cls(
+            hubspot=HubSpotClient(settings.hubspot_base_url, settings.hubspot_token.get_secret_value(), timeout=t),
+            sendgrid=SendGridClient(settings.sendgrid_base_url, settings.sendgrid_api_key.get_secret_value(), timeout=t),
+            slack=SlackClient(settings.slack_base_url, settings.slack_token.get_secret_value(), timeout=t),
+        )
+
+    async def aclose(self) -> None:
+        for c in (self.hubspot, self.sendgrid, self.slack):
+            await c.aclose()
+
+
+def build_workers(client: Client, settings: Settings, platforms: PlatformClients) -> list[Worker]:
+    q = queues(settings)
+    crm = CrmActivities(platforms.hubspot)
+    email = EmailActivities(platforms.sendgrid, settings.journeys_dir / "templates")
+    chat = ChatActivities(platforms.slack)
+    common = dict(graceful_shutdown_timeout=GRACEFUL_SHUTDOWN, max_concurrent_activities=settings.max_concurrent_activities)
+    return [
+        Worker(
+            client,
+            task_queue=q.workflows,
+            workflows=WORKFLOWS,
+            activities=[
+                JourneyActivities(settings.journeys_dir).load,
+                RoutingActivities(client, q.workflows).assign_owner,
+            ],
+            max_cached_workflows=settings.max_cached_workflows,
+            **common,
+        ),
+        Worker(
+            client,
+            task_queue=q.crm,
+            activities=[crm.upsert_lead, crm.update_contact, crm.list_owners, crm.upsert_handoff],
+            max_task_queue_activities_per_second=settings.crm_max_per_second,
+            **common,
+        ),
+        Worker(
+            client,
+            task_queue=q.email,
+            activities=[email.send, email.suppress],
+            max_task_queue_activities_per_second=settings.email_max_per_second,
+            **common,
+        ),
+        Worker(
+            client,
+            task_queue=q.chat,
+            activities=[chat.notify],
+            max_task_queue_activities_per_second=settings.chat_max_per_second,
+            **common,
+        ),
+    ]
+
+
+@contextlib.asynccontextmanager
+async def running_workers(client: Client, settings: Settings) -> AsyncIterator[list[Worker]]:
+    """Start every worker; on exit, shut them down gracefully and close HTTP clients."""
+    platforms = PlatformClients.from_settings(settings)
+    workers = build_workers(client, settings, platforms)
+    tasks = [asyncio.create_task(w.run()) for w in workers]
+    try:
+        yield workers
+    finally:
+        await asyncio.gather(*(w.shutdown() for w in workers), return_exceptions=True)
+        await asyncio.gather(*tasks, return_exceptions=True)
+        await platforms.aclose()
+
+
+async def serve(settings: Settings) -> None:
+    """Run until SIGINT/SIGTERM, then drain in-flight activities and stop."""
+    from mops.telemetry import setup_tracing
+    from mops.temporal import connect
+
+    setup_tracing("mops-worker")
+    client = await connect(settings)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    async with running_workers(client, settings):
+        log.info("mops worker polling %s", ", ".join(queues(settings).model_dump().values()))
+        await stop.wait()

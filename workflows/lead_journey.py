@@ -1,0 +1,690 @@
+"""One lead's whole journey: capture → qualification → nurture → MQL → sales hand-off.
+
+Workflow type `LeadJourney`, id `lead-<keyed hash of the email>`.
+
+Updates
+- `capture(LeadCapture) -> CaptureResult`: the capture that started the journey, or
+  a later one (recorded as a touch). Sent with update-with-start + USE_EXISTING, so
+  the same lead captured twice is one workflow. Idempotent per `capture_id`.
+
+Signals
+- `event(EngagementEvent)`: open/click/visit/form/reply/bounce/unsubscribe; moves the
+  score (deduplicated by `event_id`).
+- `unsubscribe(UnsubscribeRequest)`: stops the journey at once.
+- `sales_decision(SalesDecision)`: the current owner accepted (converted) or rejected
+  (recycled into nurture). Decisions from anyone but the current owner are ignored.
+
+Queries
+- `state() -> LeadState`: stage, score with reasons, segment, owner, next step and when.
+
+Search attributes: LeadStage, LeadScore, Segment, OwnerId, JourneyId.
+
+The journey spec is loaded once by an activity and kept in state, so editing the YAML
+never disturbs a running lead. All state lives in one model (`LeadJourneyState`) and
+the workflow continues-as-new when history grows, after every handler has finished.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from datetime import datetime, timedelta
+from typing import Any, Literal
+
+from temporalio import workflow
+from temporalio.common import RetryPolicy
+from temporalio.exceptions import ActivityError, ApplicationError
+
+with workflow.unsafe.imports_passed_through():
+    from activities.models import (
+        AssignOwnerInput,
+        AssignOwnerResult,
+        HandoffInput,
+        HandoffResult,
+        ListOwnersInput,
+        ListOwnersResult,
+        LoadJourneyInput,
+        NotifyInput,
+        NotifyResult,
+        SalesOwner,
+        SendEmailInput,
+        SendEmailResult,
+        SuppressInput,
+        UpdateContactInput,
+        UpsertLeadInput,
+        UpsertLeadResult,
+    )
+    from activities.policies import (
+        INTERNAL_RETRY,
+        INTERNAL_TIMEOUT,
+        PLATFORM_RETRY,
+        PLATFORM_TIMEOUT,
+    )
+    from domain.journeys import (
+        BranchStep,
+        GoalStep,
+        JourneySpec,
+        NotifyStep,
+        SendEmailStep,
+        UpdateCrmStep,
+        WaitForEventStep,
+        WaitStep,
+        render_notify_text,
+    )
+    from domain.leads import EngagementEvent, EventType, LeadCapture, LeadStage, build_profile
+    from domain.routing import OwnerSlot
+    from domain.rules import evaluate
+    from domain.schedule import add_business_days, earliest_send_time, next_local_time
+    from domain.scoring import assign_segment, score_lead
+    from workflows.search_attributes import JOURNEY_ID, LEAD_SCORE, LEAD_STAGE, OWNER_ID, SEGMENT
+    from workflows.lead_models import (
+        CaptureResult,
+        LeadJourneyInput,
+        LeadJourneyResult,
+        LeadJourneyState,
+        LeadState,
+        SalesDecision,
+        SalesDecisionKind,
+        SentEmail,
+        TimelineEntry,
+        UnsubscribeRequest,
+    )
+
+TERMINAL = {LeadStage.CONVERTED, LeadStage.UNSUBSCRIBED, LeadStage.DISQUALIFIED, LeadStage.COMPLETED}
+MAX_EVENTS_KEPT = 500  # older events have decayed to nothing for any sane half-life
+MAX_TIMELINE = 100
+MAX_CAPTURE_IDS = 100
+NO_OWNER_RETRY = timedelta(hours=1)
+
+WaitResult = Literal["done", "timeout", "continue_as_new"]
+
+
+@workflow.defn(name="LeadJourney")
+class LeadJourneyWorkflow:
+    @workflow.init
+    def __init__(self, inp: LeadJourneyInput) -> None:
+        # Handlers may run before run() starts, so all state is built here.
+        self._s = inp.state or LeadJourneyState(
+            lead_id=inp.lead_id,
+            capture=inp.capture,
+            consent=inp.capture.consent,
+            capture_ids=[inp.capture.capture_id],
+        )
+        self._queues = inp.queues
+        self._can_after = inp.continue_as_new_after_events
+
+    # ------------------------------------------------------------------ run
+
+    @workflow.run
+    async def run(self, inp: LeadJourneyInput) -> LeadJourneyResult:
+        s = self._s
+        if s.journey is None:
+            s.journey = await self._activity(
+                "journeys.load", LoadJourneyInput(journey_id=s.capture.journey_id), JourneySpec,
+                queue=self._queues.workflows, summary=f"load journey {s.capture.journey_id}",
+            )
+            self._rescore()
+        if s.stage in (LeadStage.NEW, LeadStage.QUALIFYING):
+            await self._qualify()
+
+        while s.stage not in TERMINAL:
+            if self._should_continue_as_new():
+                await self._continue_as_new()
+            if s.unsubscribed:
+                await self._finish_unsubscribed()
+            elif s.stage == LeadStage.NURTURING and self._mql_reached():
+                await self._set_stage(LeadStage.MQL, crm={"lifecyclestage": "marketingqualifiedlead"})
+            elif s.stage in (LeadStage.MQL, LeadStage.SALES_ASSIGNED):
+                await self._sales_phase()
+            elif s.cursor is None:
+                s.outcome = s.outcome or "journey_end"
+                await self._set_stage(LeadStage.COMPLETED)
+            else:
+                await self._run_step()
+
+        return LeadJourneyResult(
+            lead_id=s.lead_id,
+            stage=s.stage,
+            outcome=s.outcome,
+            emails_sent=s.emails_sent,
+            owner_id=s.owner_id,
+            score=s.score.total if s.score else None,
+        )
+
+    # ------------------------------------------------------------- handlers
+
+    @workflow.update(name="capture")
+    def capture(self, c: LeadCapture) -> CaptureResult:
+        s = self._s
+        created = c.capture_id == s.capture.capture_id
+        duplicate = not created and c.capture_id in s.capture_ids
+        if not created and not duplicate:
+            s.capture_ids = (s.capture_ids + [c.capture_id])[-MAX_CAPTURE_IDS:]
+            s.touches += 1
+            if c.consent and not s.consent:
+                s.consent = True
+                self._note("consent given")
+            self._note(f"touch from {c.source.value}")
+        return CaptureResult(
+            lead_id=s.lead_id,
+            workflow_id=workflow.info().workflow_id,
+            created=created,
+            duplicate=duplicate,
+            stage=s.stage,
+            touches=s.touches,
+        )
+
+    @capture.validator
+    def _validate_capture(self, c: LeadCapture) -> None:
+        # The id is a keyed hash of the email; a mismatch means a caller bug or a
+        # collision, and must not merge two people.
+        if c.email != self._s.capture.email:
+            raise ValueError("capture email does not match this lead")
+
+    @workflow.signal(name="event")
+    def event(self, ev: EngagementEvent) -> None:
+        s = self._s
+        if any(e.event_id == ev.event_id for e in s.events):
+            return
+        if ev.type == EventType.UNSUBSCRIBE:
+            self._mark_unsubscribed(f"event:{ev.detail or 'email'}")
+        s.events = (s.events + [ev])[-MAX_EVENTS_KEPT:]
+        s.event_seq += 1
+        if ev.type not in s.event_types_seen:
+            s.event_types_seen.append(ev.type)
+        self._rescore()
+
+    @workflow.signal(name="unsubscribe")
+    def unsubscribe(self, req: UnsubscribeRequest) -> None:
+        self._mark_unsubscribed(req.source)
+
+    @workflow.signal(name="sales_decision")
+    def sales_decision(self, d: SalesDecision) -> None:
+        s = self._s
+        if s.stage != LeadStage.SALES_ASSIGNED or d.owner_id != s.owner_id or s.sales_decision:
+            s.ignored_decisions += 1
+            self._note(f"ignored sales decision from owner {d.owner_id}")
+            return
+        s.sales_decision = d
+
+    @workflow.query(name="state")
+    def state(self) -> LeadState:
+        s = self._s
+        return LeadState(
+            lead_id=s.lead_id,
+            stage=s.stage,
+            journey_id=s.capture.journey_id,
+            journey_version=s.journey.version if s.journey else None,
+            score=s.score,
+            segment=s.segment,
+            owner_id=s.owner_id,
+            deal_id=s.deal_id,
+            consent=s.consent,
+            unsubscribed=s.unsubscribed,
+            touches=s.touches,
+            emails_sent=s.emails_sent,
+            events_recorded=s.event_seq,
+            next_step=s.next_step,
+            next_step_at=s.next_step_at,
+            outcome=s.outcome,
+            cycle=s.cycle,
+            timeline=s.timeline,
+        )
+
+    # -------------------------------------------------------- qualification
+
+    async def _qualify(self) -> None:
+        s = self._s
+        await self._set_stage(LeadStage.QUALIFYING)
+        c = s.capture
+        props = {
+            k: v
+            for k, v in {
+                "firstname": c.first_name,
+                "lastname": c.last_name,
+                "company": c.company,
+                "country": c.country,
+                "lifecyclestage": "lead",
+                "hs_lead_status": "NEW",
+                "mops_lead_id": s.lead_id,
+                "mops_source": c.source.value,
+            }.items()
+            if v
+        }
+        res = await self._activity(
+            "crm.upsert_lead", UpsertLeadInput(email=c.email, properties=props), UpsertLeadResult,
+            queue=self._queues.crm, summary="upsert contact in CRM",
+        )
+        s.contact_id, s.firmographics = res.contact_id, res.firmographics
+        self._rescore()
+        if s.score and s.score.disqualified:
+            s.outcome = "disqualified: " + "; ".join(s.score.disqualify_reasons)
+            await self._set_stage(LeadStage.DISQUALIFIED, crm={"hs_lead_status": "UNQUALIFIED"})
+            return
+        s.cursor = s.journey.steps[0].id
+        await self._set_stage(LeadStage.NURTURING)
+
+    # ------------------------------------------------------------- nurture
+
+    async def _run_step(self) -> None:
+        s, spec = self._s, self._s.journey
+        step = spec.step(s.cursor)
+        if s.active_step != step.id:  # a fresh start of this step (not a resume after CAN)
+            s.active_step = step.id
+            s.step_visits[step.id] = s.step_visits.get(step.id, 0) + 1
+            s.wait_until, s.wait_from_seq = None, None
+        key = f"{workflow.info().workflow_id}:c{s.cycle}:{step.id}:{s.step_visits[step.id]}"
+        s.next_step = step.id
+        goto: str | None = spec.following(step.id)
+
+        if isinstance(step, SendEmailStep):
+            if await self._send(step, key) != "done":
+                return
+        elif isinstance(step, WaitStep):
+            if s.wait_until is None:
+                s.wait_until = self._wait_deadline(step)
+            if await self._wait(s.wait_until, self._interrupted, f"wait {step.id}") != "timeout":
+                return
+        elif isinstance(step, WaitForEventStep):
+            if s.wait_until is None:
+                s.wait_until = workflow.now() + step.timeout
+                s.wait_from_seq = s.event_seq
+            wanted = set(step.events)
+            seen = lambda: any(e.type in wanted for e in self._events_after(s.wait_from_seq))  # noqa: E731
+            result = await self._wait(
+                s.wait_until, lambda: seen() or self._interrupted(), f"wait for {'/'.join(step.events)}"
+            )
+            if result == "done" and seen():
+                goto = step.on_event or goto
+            elif result == "timeout":
+                goto = step.on_timeout or goto
+            else:
+                return
+        elif isinstance(step, BranchStep):
+            goto = self._branch(step) or goto
+        elif isinstance(step, UpdateCrmStep):
+            await self._update_crm(step.properties, summary=f"step {step.id}")
+        elif isinstance(step, NotifyStep):
+            text = render_notify_text(
+                step.text, stage=s.stage.value, score=self._score_text(), segment=s.segment or "",
+                journey=spec.id,
+            )
+            await self._notify(NotifyInput(idempotency_key=key, text=text, channel=step.channel), f"notify {step.channel}")
+        elif isinstance(step, GoalStep):
+            s.outcome = step.outcome
+            goto = None
+        s.active_step, s.wait_until, s.wait_from_seq = None, None, None
+        s.cursor = goto
+        s.next_step, s.next_step_at = goto, None
+        self._note(f"step {step.id} done")
+
+    def _wait_deadline(self, step: WaitStep) -> datetime:
+        s, now = self._s, workflow.now()
+        tz = self._tz()
+        if step.duration is not None:
+            return now + step.duration
+        if step.business_days is not None:
+            return add_business_days(
+                now, step.business_days, tz, frozenset(s.journey.business_days), frozenset(s.journey.holidays)
+            )
+        return next_local_time(now, step.until_local_time, tz)
+
+    async def _send(self, step: SendEmailStep, key: str) -> WaitResult:
+        s, spec = self._s, self._s.journey
+        while True:
+            # Consent, unsubscribe and the frequency cap are checked again right
+            # before the send: a timer that fires after an opt-out sends nothing.
+            if not self._may_email():
+                self._note(f"step {step.id}: email skipped (no consent or unsubscribed)")
+                return "done"
+            release = earliest_send_time(
+                workflow.now(), [e.at for e in s.emails], spec.frequency_cap, spec.quiet_hours, self._tz()
+            )
+            if release <= workflow.now():
+                break
+            s.wait_until = release
+            result = await self._wait(release, self._interrupted, "quiet hours / frequency cap")
+            if result != "timeout":
+                return result
+        s.wait_until = None
+        res = await self._activity(
+            "email.send",
+            SendEmailInput(
+                idempotency_key=key,
+                to_email=s.capture.email,
+                from_email=spec.from_email,
+                subject=step.subject,
+                template=step.template,
+                first_name=s.capture.first_name,
+                unsubscribe_group_id=spec.unsubscribe_group_id,
+                journey_id=spec.id,
+                step_id=step.id,
+                lead_id=s.lead_id,
+            ),
+            SendEmailResult,
+            queue=self._queues.email,
+            summary=f"send email {step.template}",
+        )
+        if res.suppressed:
+            # The address opted out on the platform (another channel): honour it.
+            self._mark_unsubscribed("email_platform_suppression")
+            return "done"
+        s.emails.append(SentEmail(at=workflow.now(), step_id=step.id, idempotency_key=key, message_id=res.message_id))
+        s.emails = s.emails[-50:]
+        s.emails_sent += 1
+        return "done"
+
+    def _branch(self, step: BranchStep) -> str | None:
+        facts = self._facts()
+        for case in step.cases:
+            if all(evaluate(c, facts) for c in case.when) and (
+                case.event_seen is None or case.event_seen in self._s.event_types_seen
+            ):
+                return case.goto
+        return step.default
+
+    # ---------------------------------------------------------- sales phase
+
+    async def _sales_phase(self) -> None:
+        s, policy = self._s, self._s.journey.handoff
+        if s.owner_id is None:
+            await self._assign_owner()
+            if s.owner_id is None:
+                return  # nobody available: retried after a pause, or CAN
+        while s.sales_decision is None and not s.unsubscribed:
+            if s.wait_until is None and not s.final_escalation:
+                s.wait_until = workflow.now() + policy.sla
+            result = await self._wait(
+                None if s.final_escalation else s.wait_until,
+                lambda: s.sales_decision is not None or s.unsubscribed,
+                "sales SLA",
+            )
+            if result == "continue_as_new":
+                return
+            if result == "timeout":
+                await self._sla_breached()
+        if s.unsubscribed:
+            return
+        decision, s.sales_decision = s.sales_decision, None
+        s.wait_until = None
+        if decision.decision == SalesDecisionKind.ACCEPTED:
+            s.outcome = "converted"
+            await self._set_stage(
+                LeadStage.CONVERTED,
+                crm={"lifecyclestage": "salesqualifiedlead", "hs_lead_status": "IN_PROGRESS"},
+            )
+        else:
+            await self._recycle(decision)
+
+    async def _assign_owner(self, exclude: list[str] | None = None) -> None:
+        s, policy = self._s, self._s.journey.handoff
+        owners = (
+            await self._activity(
+                "crm.list_owners", ListOwnersInput(), ListOwnersResult,
+                queue=self._queues.crm, summary="list sales owners",
+            )
+        ).owners
+        team = [o for o in owners if not policy.owner_weights or o.owner_id in policy.owner_weights]
+        slots = [OwnerSlot(owner_id=o.owner_id, weight=policy.owner_weights.get(o.owner_id, 1)) for o in team]
+        n = len(s.owner_history)
+        try:
+            owner_id = (
+                await self._activity(
+                    "routing.assign_owner",
+                    AssignOwnerInput(
+                        request_id=f"{workflow.info().workflow_id}:c{s.cycle}:assign{n}",
+                        owners=slots,
+                        exclude=exclude or [],
+                    ),
+                    AssignOwnerResult,
+                    queue=self._queues.workflows,
+                    summary="pick owner (weighted round-robin)",
+                    retry=INTERNAL_RETRY,
+                    timeout=INTERNAL_TIMEOUT,
+                )
+            ).owner_id
+        except ActivityError as err:
+            if not _is_type(err, "NoOwnerAvailable"):
+                raise
+            owner_id = policy.manager_owner_id
+        if owner_id is None:
+            self._note("no sales owner available; retrying in 1h")
+            await self._wait(workflow.now() + NO_OWNER_RETRY, lambda: s.unsubscribed, "no owner available")
+            return
+        owner = next((o for o in owners if o.owner_id == owner_id), SalesOwner(owner_id=owner_id))
+        handoff = await self._activity(
+            "crm.upsert_handoff",
+            HandoffInput(
+                key=f"{workflow.info().workflow_id}:c{s.cycle}",
+                contact_id=s.contact_id,
+                owner_id=owner_id,
+                deal_name=f"MQL {s.lead_id[:8]} ({s.segment or 'general'})",
+                pipeline=policy.deal_pipeline,
+                deal_stage=policy.deal_stage,
+                task_subject="Follow up on new MQL",
+                task_body=f"Score {self._score_text()}; journey {s.journey.id}. Accept or reject within {policy.sla}.",
+                task_due_epoch_ms=int((workflow.now() + policy.task_due).timestamp() * 1000),
+            ),
+            HandoffResult,
+            queue=self._queues.crm,
+            summary="create deal + task for owner",
+        )
+        s.deal_id = handoff.deal_id
+        s.owner_id = owner_id
+        s.owner_history.append(owner_id)
+        s.assigned_at = workflow.now()
+        s.wait_until = None
+        await self._set_stage(LeadStage.SALES_ASSIGNED)
+        text = (
+            f"New MQL for you: deal {handoff.deal_id}, score {self._score_text()}, segment "
+            f"{s.segment or 'general'}. Please accept or reject within {policy.sla}."
+        )
+        if owner.email:
+            await self._notify(
+                NotifyInput(idempotency_key=f"{workflow.info().workflow_id}:c{s.cycle}:assign{n}:owner",
+                            text=text, user_email=owner.email),
+                f"notify owner {owner_id}",
+            )
+        if policy.notify_channel:
+            await self._notify(
+                NotifyInput(idempotency_key=f"{workflow.info().workflow_id}:c{s.cycle}:assign{n}:channel",
+                            text=f"MQL {s.lead_id[:8]} assigned to owner {owner_id}.", channel=policy.notify_channel),
+                f"notify {policy.notify_channel}",
+            )
+
+    async def _sla_breached(self) -> None:
+        s, policy = self._s, self._s.journey.handoff
+        s.wait_until = None
+        n = len(s.owner_history)
+        self._note(f"SLA breached by owner {s.owner_id}")
+        reassign = s.reassignments < policy.max_reassignments
+        text = (
+            f"SLA breached: MQL {s.lead_id[:8]} (deal {s.deal_id}) not accepted by owner {s.owner_id} "
+            f"within {policy.sla}; " + ("reassigning." if reassign else "no reassignments left, please act.")
+        )
+        if policy.notify_channel:
+            await self._notify(
+                NotifyInput(idempotency_key=f"{workflow.info().workflow_id}:c{s.cycle}:sla{n}",
+                            text=text, channel=policy.notify_channel),
+                "escalate SLA breach",
+            )
+        if reassign:
+            s.reassignments += 1
+            await self._assign_owner(exclude=list(s.owner_history))
+        else:
+            s.final_escalation = True
+
+    async def _recycle(self, decision: SalesDecision) -> None:
+        s = self._s
+        s.cycle += 1
+        s.recycle_seq = s.event_seq  # engagement starts again from zero
+        s.owner_id, s.reassignments, s.final_escalation, s.assigned_at = None, 0, False, None
+        s.cursor = s.journey.recycle_to or s.journey.steps[0].id
+        s.active_step = None
+        self._note(f"recycled by sales: {decision.reason or 'no reason given'}")
+        self._rescore()
+        await self._set_stage(LeadStage.RECYCLED, crm={"lifecyclestage": "lead", "hs_lead_status": "ATTEMPTED_TO_CONTACT"})
+        await self._set_stage(LeadStage.NURTURING)
+
+    async def _finish_unsubscribed(self) -> None:
+        s, spec = self._s, self._s.journey
+        s.outcome = f"unsubscribed ({s.unsubscribe_source})"
+        # The opt-out reaches the email platform and the CRM, not just this workflow.
+        await self._activity(
+            "email.suppress", SuppressInput(email=s.capture.email, group_id=spec.unsubscribe_group_id), type(None),
+            queue=self._queues.email, summary="suppress address",
+        )
+        await self._set_stage(LeadStage.UNSUBSCRIBED, crm={"hs_email_optout": "true"})
+
+    # --------------------------------------------------------------- helpers
+
+    async def _activity(
+        self, name: str, arg: Any, result_type: type, *, queue: str, summary: str,
+        retry: RetryPolicy = PLATFORM_RETRY, timeout: timedelta = PLATFORM_TIMEOUT,
+    ) -> Any:
+        return await workflow.execute_activity(
+            name, arg, result_type=result_type, task_queue=queue,
+            start_to_close_timeout=timeout, retry_policy=retry, summary=summary,
+        )
+
+    async def _update_crm(self, properties: dict[str, str], summary: str) -> None:
+        if self._s.contact_id:
+            await self._activity(
+                "crm.update_contact", UpdateContactInput(contact_id=self._s.contact_id, properties=properties),
+                type(None), queue=self._queues.crm, summary=summary,
+            )
+
+    async def _notify(self, inp: NotifyInput, summary: str) -> None:
+        # A chat message that cannot be delivered (unknown channel or person) must
+        # not stop the journey: it is recorded in the timeline instead.
+        try:
+            await self._activity("chat.notify", inp, NotifyResult, queue=self._queues.chat, summary=summary)
+        except ActivityError as err:
+            if not _is_type(err, "PlatformRejected"):
+                raise
+            self._note(f"{summary} failed: rejected by chat platform")
+
+    async def _wait(self, until: datetime | None, done: Callable[[], bool], summary: str) -> WaitResult:
+        """Wait until `done()` or the deadline; give way to continue-as-new."""
+        self._s.next_step_at = until
+        self._publish_details()
+        if done():
+            return "done"
+        timeout = None if until is None else until - workflow.now()
+        if timeout is not None and timeout <= timedelta(0):
+            return "timeout"
+        try:
+            await workflow.wait_condition(
+                lambda: done() or self._should_continue_as_new(), timeout=timeout, timeout_summary=summary
+            )
+        except asyncio.TimeoutError:
+            return "timeout"
+        return "done" if done() else "continue_as_new"
+
+    def _should_continue_as_new(self) -> bool:
+        info = workflow.info()
+        return info.is_continue_as_new_suggested() or info.get_current_history_length() >= self._can_after
+
+    async def _continue_as_new(self) -> None:
+        await workflow.wait_condition(workflow.all_handlers_finished)
+        workflow.continue_as_new(
+            LeadJourneyInput(
+                lead_id=self._s.lead_id,
+                capture=self._s.capture,
+                queues=self._queues,
+                state=self._s,
+                continue_as_new_after_events=self._can_after,
+            )
+        )
+
+    def _interrupted(self) -> bool:
+        return self._s.unsubscribed or self._mql_reached()
+
+    def _mql_reached(self) -> bool:
+        s = self._s
+        engaged_since_recycle = s.cycle == 0 or s.event_seq > s.recycle_seq
+        return bool(s.score and s.score.mql and engaged_since_recycle)
+
+    def _may_email(self) -> bool:
+        s = self._s
+        return not s.unsubscribed and (s.consent or not s.journey.requires_consent)
+
+    def _mark_unsubscribed(self, source: str) -> None:
+        s = self._s
+        if not s.unsubscribed:
+            s.unsubscribed, s.unsubscribe_source = True, source
+            self._note(f"unsubscribed via {source}")
+
+    def _events_after(self, seq: int | None) -> list[EngagementEvent]:
+        s = self._s
+        newer = s.event_seq - (seq or 0)
+        return s.events[-newer:] if newer > 0 else []
+
+    def _rescore(self) -> None:
+        s = self._s
+        if s.journey is None:
+            return
+        profile = build_profile(s.capture, s.firmographics)
+        s.score = score_lead(s.journey.scoring, profile, self._events_after(s.recycle_seq), workflow.now())
+        s.segment = assign_segment(s.journey.scoring, profile, s.score)
+        self._publish()
+
+    def _facts(self) -> dict[str, Any]:
+        s = self._s
+        facts = build_profile(s.capture, s.firmographics).model_dump()
+        if s.score:
+            facts.update(score=s.score.total, fit=s.score.fit, engagement=s.score.engagement)
+        facts["segment"] = s.segment
+        return facts
+
+    def _tz(self) -> str:
+        return self._s.capture.timezone or self._s.journey.default_timezone
+
+    def _score_text(self) -> str:
+        return f"{self._s.score.total:.0f}" if self._s.score else "n/a"
+
+    def _note(self, what: str) -> None:
+        s = self._s
+        s.timeline = (s.timeline + [TimelineEntry(at=workflow.now(), what=what)])[-MAX_TIMELINE:]
+
+    async def _set_stage(self, stage: LeadStage, crm: dict[str, str] | None = None) -> None:
+        s = self._s
+        if s.stage != stage:
+            s.stage = stage
+            self._note(f"stage → {stage.value}")
+        self._publish()
+        if crm:
+            await self._update_crm(crm, summary=f"CRM: stage {stage.value}")
+
+    def _publish(self) -> None:
+        """Search attributes and current details, so the Web UI reads like a CRM record."""
+        s = self._s
+        updates = [
+            LEAD_STAGE.value_set(s.stage.value),
+            JOURNEY_ID.value_set(s.capture.journey_id),
+        ]
+        if s.score is not None:
+            updates.append(LEAD_SCORE.value_set(round(s.score.total)))
+        if s.segment:
+            updates.append(SEGMENT.value_set(s.segment))
+        updates.append(OWNER_ID.value_set(s.owner_id) if s.owner_id else OWNER_ID.value_unset())
+        workflow.upsert_search_attributes(updates)
+        self._publish_details()
+
+    def _publish_details(self) -> None:
+        s = self._s
+        lines = [f"**Stage:** {s.stage.value}  ·  **Score:** {self._score_text()}  ·  **Segment:** {s.segment or '-'}"]
+        if s.score:
+            lines.append(f"**Fit:** {s.score.fit:.0f}  ·  **Engagement:** {s.score.engagement:.1f}")
+        if s.owner_id:
+            lines.append(f"**Owner:** {s.owner_id}  ·  **Deal:** {s.deal_id or '-'}")
+        if s.next_step:
+            when = f" until {s.next_step_at.isoformat(timespec='seconds')}" if s.next_step_at else ""
+            lines.append(f"**Step:** `{s.next_step}`{when}")
+        lines.append(f"**Emails sent:** {s.emails_sent}  ·  **Touches:** {s.touches}")
+        workflow.set_current_details("\n\n".join(lines))
+
+
+def _is_type(err: ActivityError, type_name: str) -> bool:
+    cause = err.cause
+    return isinstance(cause, ApplicationError) and cause.type == type_name

@@ -1,0 +1,148 @@
+"""Inputs, state and messages of the lead journey workflow (pydantic, no I/O)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from enum import StrEnum
+
+from pydantic import BaseModel, Field
+
+from activities.models import PlatformQueues
+from domain.journeys import JourneySpec
+from domain.leads import EngagementEvent, EventType, Firmographics, LeadCapture, LeadStage
+from domain.routing import RoundRobinState
+from domain.scoring import Score
+
+
+class LeadJourneyInput(BaseModel):
+    lead_id: str  # keyed hash of the normalised email (no personal data)
+    capture: LeadCapture
+    queues: PlatformQueues = PlatformQueues()
+    # Set only by continue-as-new: everything the next run needs.
+    state: LeadJourneyState | None = None
+    # Continue-as-new once history has this many events (or when the server
+    # suggests it, whichever comes first). Tests lower it to exercise the path.
+    continue_as_new_after_events: int = 10_000
+
+
+class CaptureResult(BaseModel):
+    lead_id: str
+    workflow_id: str
+    created: bool
+    duplicate: bool = False
+    stage: LeadStage
+    touches: int
+
+
+class UnsubscribeRequest(BaseModel):
+    source: str = "cli"
+    at: datetime | None = None
+
+
+class SalesDecisionKind(StrEnum):
+    ACCEPTED = "accepted"
+    REJECTED = "rejected"
+
+
+class SalesDecision(BaseModel):
+    decision: SalesDecisionKind
+    owner_id: str
+    reason: str | None = None
+
+
+class TimelineEntry(BaseModel):
+    at: datetime
+    what: str  # no personal data: stage changes, step ids, owner ids
+
+
+class SentEmail(BaseModel):
+    at: datetime
+    step_id: str
+    idempotency_key: str
+    message_id: str | None = None
+
+
+class LeadJourneyState(BaseModel):
+    """All durable state of one lead's journey, carried across continue-as-new."""
+
+    lead_id: str
+    capture: LeadCapture
+    stage: LeadStage = LeadStage.NEW
+    journey: JourneySpec | None = None
+    contact_id: str | None = None
+    firmographics: Firmographics | None = None
+    consent: bool = False
+    unsubscribed: bool = False
+    unsubscribe_source: str | None = None
+    capture_ids: list[str] = []
+    touches: int = 1
+    events: list[EngagementEvent] = []
+    event_seq: int = 0  # events ever recorded (events keeps only the recent ones)
+    event_types_seen: list[EventType] = []
+    score: Score | None = None
+    segment: str | None = None
+    cursor: str | None = None  # nurture step to run next
+    wait_until: datetime | None = None  # deadline of the wait in progress
+    wait_from_seq: int | None = None  # event_seq when a wait_for_event began
+    active_step: str | None = None  # step started and not finished (resumes after CAN)
+    step_visits: dict[str, int] = {}
+    cycle: int = 0  # incremented each time sales recycles the lead
+    recycle_seq: int = 0  # event_seq when the lead was last recycled
+    final_escalation: bool = False
+    emails: list[SentEmail] = []
+    emails_sent: int = 0
+    owner_id: str | None = None
+    owner_history: list[str] = []
+    reassignments: int = 0
+    assigned_at: datetime | None = None
+    sales_decision: SalesDecision | None = None
+    ignored_decisions: int = 0
+    deal_id: str | None = None
+    outcome: str | None = None
+    next_step: str | None = None
+    next_step_at: datetime | None = None
+    timeline: list[TimelineEntry] = Field(default_factory=list)
+
+
+class LeadState(BaseModel):
+    """What the `state` query returns: the lead as a marketing-ops engineer sees it."""
+
+    lead_id: str
+    stage: LeadStage
+    journey_id: str
+    journey_version: int | None = None
+    score: Score | None = None
+    segment: str | None = None
+    owner_id: str | None = None
+    deal_id: str | None = None
+    consent: bool
+    unsubscribed: bool
+    touches: int
+    emails_sent: int
+    events_recorded: int
+    next_step: str | None = None
+    next_step_at: datetime | None = None
+    outcome: str | None = None
+    cycle: int = 0
+    timeline: list[TimelineEntry] = []
+
+
+class LeadJourneyResult(BaseModel):
+    lead_id: str
+    stage: LeadStage
+    outcome: str | None = None
+    emails_sent: int
+    owner_id: str | None = None
+    score: float | None = None
+
+
+class RouterState(BaseModel):
+    """State of the owner router: round-robin weights and recent answers (so a
+    retried request gets the same owner)."""
+
+    rr: RoundRobinState = RoundRobinState()
+    recent: dict[str, str] = {}
+    assigned: dict[str, int] = {}
+
+
+LeadJourneyInput.model_rebuild()

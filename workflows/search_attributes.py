@@ -1,0 +1,12 @@
+"""Custom search attributes of mops workflows: the one list the server registers
+(`mops up`, tests) and the workflows upsert."""
+
+from temporalio.common import SearchAttributeKey
+
+LEAD_STAGE = SearchAttributeKey.for_keyword("LeadStage")
+LEAD_SCORE = SearchAttributeKey.for_int("LeadScore")
+SEGMENT = SearchAttributeKey.for_keyword("Segment")
+OWNER_ID = SearchAttributeKey.for_keyword("OwnerId")
+JOURNEY_ID = SearchAttributeKey.for_keyword("JourneyId")
+
+ALL = [LEAD_STAGE, LEAD_SCORE, SEGMENT, OWNER_ID, JOURNEY_ID]
