@@ -25,6 +25,9 @@ class FaultSpec(BaseModel):
     rate_limit_next: int = Field(0, ge=0)
     retry_after_s: float = Field(1.0, gt=0)
     fail_after_apply: bool = False  # the effect happens, then the response is "lost"
+    # Only requests whose path starts with this are affected (e.g. "/v3/mail/send"),
+    # so a test can target the side effect and not the reads around it.
+    path_prefix: str | None = None
     seed: int = 0
 
 
@@ -57,9 +60,9 @@ class Faults:
     def snapshot(self) -> dict[str, dict]:
         return {platform: spec.model_dump() for platform, spec in self._specs.items()}
 
-    def decide(self, platform: str) -> Decision:
+    def decide(self, platform: str, path: str = "/") -> Decision:
         spec = self._specs.get(platform)
-        if spec is None:
+        if spec is None or (spec.path_prefix and not path.startswith(spec.path_prefix)):
             return Decision()
         latency = spec.latency_ms / 1000
         if spec.rate_limit_next:

@@ -40,7 +40,7 @@ class PlatformMiddleware(BaseHTTPMiddleware):
         denied = check_auth(platform, request, state.tokens)
         if denied is not None:
             return denied
-        decision = state.faults.decide(platform)
+        decision = state.faults.decide(platform, request.url.path)
         if decision.latency_s:
             await asyncio.sleep(decision.latency_s)
         if decision.action == "rate_limit":
