@@ -26,6 +26,9 @@ def create_app(tokens: SandboxTokens | None = None) -> FastAPI:
         docs_url="/_sandbox/docs",
         openapi_url="/_sandbox/openapi.json",
         redoc_url=None,
+        # The sandbox stands in for third-party SaaS: its own server spans do not
+        # belong in mops traces (and its paths hold addresses, e.g. suppressions).
+        telemetry={"tracing": False, "metrics": False, "logs": False, "operation_spans": False},
     )
     app.state.sandbox = SandboxState(tokens=tokens or SandboxTokens())
     for module in (hubspot, sendgrid, slack, admin):

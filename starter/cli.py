@@ -267,12 +267,12 @@ def sandbox(
 @app.command()
 def demo(as_json: JsonOpt = False) -> None:
     """Start the embedded stack (unless running), run the lead scenario, print the result."""
-    from starter.demo import run_demo
+    from starter.demo import DemoError, run_demo
     from starter.stack import StackError
 
     try:
         asyncio.run(run_demo(settings(), as_json=as_json))
-    except StackError as e:
+    except (StackError, DemoError) as e:
         fail(str(e), 1)
 
 

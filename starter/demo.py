@@ -1,0 +1,167 @@
+"""`mops demo`: the lead scenario end to end on the embedded stack.
+
+Four leads on the fast `demo` journey (waits of seconds, a 20 s sales SLA):
+- Ada engages (form, reply, click), becomes an MQL, is handed to sales, accepted.
+- Bob gets the welcome email, then unsubscribes: the journey stops at once.
+- Cara is captured twice (one workflow, two touches), clicks, and completes nurture.
+- Dan becomes an MQL, the first owner lets the SLA pass, the lead is reassigned,
+  and the second owner rejects it: recycled into nurture, which then completes.
+
+Each run uses fresh addresses, so it can run again and again against the same
+`.mops/` state. Exits non-zero if any lead does not reach its expected end.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import sys
+import time
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+
+from rich.console import Console
+from rich.table import Table
+
+from domain.leads import EventType, LeadStage
+from mops.settings import Settings
+from mops.telemetry import setup_tracing
+from mops.temporal import connect
+from starter.leads import LeadService, build_capture, build_event
+from starter.stack import embedded_stack
+from workers.main import running_workers
+from workflows.lead_models import LeadState, SalesDecision, SalesDecisionKind
+
+TERMINAL = {LeadStage.CONVERTED, LeadStage.UNSUBSCRIBED, LeadStage.COMPLETED, LeadStage.DISQUALIFIED}
+DEADLINE_S = 150.0
+
+console = Console(stderr=True)
+
+
+class DemoError(RuntimeError):
+    pass
+
+
+@dataclass
+class DemoLead:
+    name: str
+    email: str
+    source: str
+    expect: LeadStage
+    state: LeadState | None = None
+    notes: list[str] = field(default_factory=list)
+
+
+def masked(email: str) -> str:
+    local, _, domain = email.partition("@")
+    return f"{local[0]}***@{domain}"
+
+
+async def _wait(svc: LeadService, lead: DemoLead, done, what: str, timeout: float = 60.0) -> LeadState:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        lead.state = await svc.state(email=lead.email)
+        if done(lead.state):
+            return lead.state
+        await asyncio.sleep(0.25)
+    raise DemoError(f"{lead.name}: timed out after {timeout:.0f}s waiting for {what} (stage {lead.state.stage.value})")
+
+
+async def _scenario(svc: LeadService, settings: Settings, leads: dict[str, DemoLead]) -> None:
+    ada, bob, cara, dan = leads["ada"], leads["bob"], leads["cara"], leads["dan"]
+
+    def capture(lead: DemoLead):
+        return svc.capture(build_capture(settings, email=lead.email, source=lead.source, consent=True,
+                                         first_name=lead.name))
+
+    for lead in leads.values():
+        res = await capture(lead)
+        console.print(f"  captured {lead.name:<5} → {res.workflow_id}")
+    dup = await svc.capture(build_capture(settings, email=cara.email, source="event", consent=True))
+    cara.notes.append(f"captured twice → one workflow, {dup.touches} touches")
+    console.print(f"  captured Cara again → same workflow, touches={dup.touches}")
+
+    for lead in (ada, bob, cara, dan):
+        await _wait(svc, lead, lambda s: s.emails_sent >= 1 or s.stage in TERMINAL | {LeadStage.SALES_ASSIGNED},
+                    "the welcome email")
+
+    for lead in (ada, dan):
+        for kind in (EventType.OPEN, EventType.FORM, EventType.REPLY, EventType.CLICK):
+            await svc.record_event(build_event(type=kind), email=lead.email)
+    await svc.unsubscribe(email=bob.email, source="demo")
+    await svc.record_event(build_event(type=EventType.CLICK, detail="case-study-link"), email=cara.email)
+    console.print("  engagement sent: Ada and Dan engage, Bob unsubscribes, Cara clicks")
+
+    st = await _wait(svc, ada, lambda s: s.stage == LeadStage.SALES_ASSIGNED, "hand-off to sales")
+    ada.notes.append(f"MQL at score {st.score.total:.0f} → owner {st.owner_id}, deal {st.deal_id}")
+    await svc.sales_decision(SalesDecision(decision=SalesDecisionKind.ACCEPTED, owner_id=st.owner_id), email=ada.email)
+    console.print(f"  Ada handed to owner {st.owner_id}; sales accepts")
+
+    first = await _wait(svc, dan, lambda s: s.stage == LeadStage.SALES_ASSIGNED, "hand-off to sales")
+    console.print(f"  Dan handed to owner {first.owner_id}; nobody answers within the SLA ...")
+    second = await _wait(svc, dan, lambda s: s.owner_id not in (None, first.owner_id), "SLA reassignment", timeout=60)
+    dan.notes.append(f"SLA breached by owner {first.owner_id} → reassigned to {second.owner_id} → rejected → recycled")
+    await svc.sales_decision(
+        SalesDecision(decision=SalesDecisionKind.REJECTED, owner_id=second.owner_id, reason="not in budget this year"),
+        email=dan.email,
+    )
+    console.print(f"  Dan reassigned to owner {second.owner_id}; sales rejects → back to nurture")
+
+    for lead in leads.values():
+        await _wait(svc, lead, lambda s: s.stage in TERMINAL, "the end of the journey", timeout=DEADLINE_S)
+    bob.notes.append("unsubscribed after the welcome: journey stopped, address suppressed at the email platform")
+    for lead in (cara, dan):
+        lead.notes.append(f"nurture ran to its goal: {lead.state.emails_sent} emails")
+
+
+async def run_demo(settings: Settings, *, as_json: bool = False) -> None:
+    settings = settings.model_copy(update={"default_journey": "demo"})
+    setup_tracing("mops-demo")
+    tag = datetime.now(UTC).strftime("%Y%m%d%H%M%S")
+    leads = {
+        "ada": DemoLead("Ada", f"ada.{tag}@acme.example", "web_form", LeadStage.CONVERTED),
+        "bob": DemoLead("Bob", f"bob.{tag}@smallshop.example", "organic", LeadStage.UNSUBSCRIBED),
+        "cara": DemoLead("Cara", f"cara.{tag}@globex.example", "webinar", LeadStage.COMPLETED),
+        "dan": DemoLead("Dan", f"dan.{tag}@initech.example", "web_form", LeadStage.COMPLETED),
+    }
+    started = time.monotonic()
+    console.print("[bold]mops demo[/]: starting the embedded stack (Temporal dev server, sandbox platforms, workers)")
+    async with embedded_stack(settings):
+        client = await connect(settings)
+        async with running_workers(client, settings):
+            svc = LeadService(client, settings)
+            await _scenario(svc, settings, leads)
+    elapsed = time.monotonic() - started
+
+    rows = []
+    for lead in leads.values():
+        s, wf_id = lead.state, svc.workflow_id(email=lead.email)
+        rows.append({
+            "lead": lead.name, "email": masked(lead.email), "workflow_id": wf_id,
+            "stage": s.stage.value, "outcome": s.outcome, "score": round(s.score.total, 1) if s.score else None,
+            "segment": s.segment, "owner": s.owner_id, "emails_sent": s.emails_sent, "touches": s.touches,
+            "web_ui": settings.workflow_url(wf_id), "notes": lead.notes, "expected": lead.expect.value,
+        })
+    failed = [r for r in rows if r["stage"] != r["expected"]]
+    if as_json:
+        sys.stdout.write(json.dumps({"seconds": round(elapsed, 1), "leads": rows}, indent=2) + "\n")
+    else:
+        _print_summary(rows, elapsed, settings)
+    if failed:
+        raise DemoError("unexpected end: " + ", ".join(f"{r['lead']} {r['stage']} (expected {r['expected']})" for r in failed))
+
+
+def _print_summary(rows: list[dict], elapsed: float, settings: Settings) -> None:
+    out = Console(width=max(Console().width, 100))
+    table = Table(title=f"Lead journeys ({elapsed:.0f} s)")
+    for col in ("lead", "stage", "score", "segment", "owner", "emails sent", "touches"):
+        table.add_column(col, no_wrap=True)
+    for r in rows:
+        table.add_row(f"{r['lead']} ({r['email']})", r["stage"], str(r["score"]), r["segment"] or "-",
+                      r["owner"] or "-", str(r["emails_sent"]), str(r["touches"]))
+    out.print(table)
+    for r in rows:
+        out.print(f"[bold]{r['lead']}[/] ({r['outcome']}): {'; '.join(r['notes'])}", soft_wrap=True)
+        out.print(f"  {r['web_ui']}", soft_wrap=True, highlight=False)
+    out.print(f"\nHistories are kept in {settings.data_dir}/temporal.db: run `make up` and open "
+              f"{settings.web_ui_url} to inspect every step, timer and signal.", soft_wrap=True)
