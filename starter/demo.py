@@ -48,6 +48,7 @@ class DemoLead:
     email: str
     source: str
     expect: LeadStage
+    workflow_id: str = ""
     state: LeadState | None = None
     notes: list[str] = field(default_factory=list)
 
@@ -76,6 +77,7 @@ async def _scenario(svc: LeadService, settings: Settings, leads: dict[str, DemoL
 
     for lead in leads.values():
         res = await capture(lead)
+        lead.workflow_id = res.workflow_id
         console.print(f"  captured {lead.name:<5} → {res.workflow_id}")
     dup = await svc.capture(build_capture(settings, email=cara.email, source="event", consent=True))
     cara.notes.append(f"captured twice → one workflow, {dup.touches} touches")
@@ -114,28 +116,39 @@ async def _scenario(svc: LeadService, settings: Settings, leads: dict[str, DemoL
         lead.notes.append(f"nurture ran to its goal: {lead.state.emails_sent} emails")
 
 
-async def run_demo(settings: Settings, *, as_json: bool = False) -> None:
-    settings = settings.model_copy(update={"default_journey": "demo"})
-    setup_tracing("mops-demo")
+def demo_leads() -> dict[str, DemoLead]:
+    """Fresh addresses per run, so the demo can run again on the same state."""
     tag = datetime.now(UTC).strftime("%Y%m%d%H%M%S")
-    leads = {
+    return {
         "ada": DemoLead("Ada", f"ada.{tag}@acme.example", "web_form", LeadStage.CONVERTED),
         "bob": DemoLead("Bob", f"bob.{tag}@smallshop.example", "organic", LeadStage.UNSUBSCRIBED),
         "cara": DemoLead("Cara", f"cara.{tag}@globex.example", "webinar", LeadStage.COMPLETED),
         "dan": DemoLead("Dan", f"dan.{tag}@initech.example", "web_form", LeadStage.COMPLETED),
     }
-    started = time.monotonic()
-    console.print("[bold]mops demo[/]: starting the embedded stack (Temporal dev server, sandbox platforms, workers)")
+
+
+async def run_scenario(settings: Settings, leads: dict[str, DemoLead], after=None) -> None:
+    """Start what is missing of the stack, run the scenario; `after(client)` runs
+    while the stack is still up (the history recorder uses it)."""
+    settings = settings.model_copy(update={"default_journey": "demo"})
     async with embedded_stack(settings):
         client = await connect(settings)
         async with running_workers(client, settings):
-            svc = LeadService(client, settings)
-            await _scenario(svc, settings, leads)
-    elapsed = time.monotonic() - started
+            await _scenario(LeadService(client, settings), settings, leads)
+            if after is not None:
+                await after(client)
 
+
+async def run_demo(settings: Settings, *, as_json: bool = False) -> None:
+    setup_tracing("mops-demo")
+    leads = demo_leads()
+    started = time.monotonic()
+    console.print("[bold]mops demo[/]: starting the embedded stack (Temporal dev server, sandbox platforms, workers)")
+    await run_scenario(settings, leads)
+    elapsed = time.monotonic() - started
     rows = []
     for lead in leads.values():
-        s, wf_id = lead.state, svc.workflow_id(email=lead.email)
+        s, wf_id = lead.state, lead.workflow_id
         rows.append({
             "lead": lead.name, "email": masked(lead.email), "workflow_id": wf_id,
             "stage": s.stage.value, "outcome": s.outcome, "score": round(s.score.total, 1) if s.score else None,
