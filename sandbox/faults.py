@@ -25,6 +25,9 @@ class FaultSpec(BaseModel):
     rate_limit_next: int = Field(0, ge=0)
     retry_after_s: float = Field(1.0, gt=0)
     fail_after_apply: bool = False  # the effect happens, then the response is "lost"
+    # Spend `latency_ms` after the effect is applied (a slow answer the caller may
+    # never see, e.g. when its worker dies), instead of before.
+    latency_after_apply: bool = False
     # Only requests whose path starts with this are affected (e.g. "/v3/mail/send"),
     # so a test can target the side effect and not the reads around it.
     path_prefix: str | None = None
@@ -38,6 +41,7 @@ class Decision:
     retry_after_s: float = 1.0
     after_apply: bool = False
     latency_s: float = 0.0
+    latency_after_apply: bool = False
 
 
 class Faults:
@@ -65,6 +69,8 @@ class Faults:
         if spec is None or (spec.path_prefix and not path.startswith(spec.path_prefix)):
             return Decision()
         latency = spec.latency_ms / 1000
+        if spec.latency_after_apply and not (spec.rate_limit_next or spec.fail_next or spec.error_rate):
+            return Decision(latency_s=latency, latency_after_apply=True)
         if spec.rate_limit_next:
             spec.rate_limit_next -= 1
             return Decision("rate_limit", 429, spec.retry_after_s, latency_s=latency)

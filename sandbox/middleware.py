@@ -41,7 +41,7 @@ class PlatformMiddleware(BaseHTTPMiddleware):
         if denied is not None:
             return denied
         decision = state.faults.decide(platform, request.url.path)
-        if decision.latency_s:
+        if decision.latency_s and not decision.latency_after_apply:
             await asyncio.sleep(decision.latency_s)
         if decision.action == "rate_limit":
             return rate_limited_response(platform, decision.retry_after_s)
@@ -50,6 +50,8 @@ class PlatformMiddleware(BaseHTTPMiddleware):
         response = await _apply_once(platform, request, call_next, state.store)
         if decision.action == "fail":  # the effect happened; the answer is lost
             return error_response(platform, decision.status)
+        if decision.latency_after_apply:  # the effect happened; the answer is slow
+            await asyncio.sleep(decision.latency_s)
         return response
 
 
