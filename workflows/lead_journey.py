@@ -95,6 +95,8 @@ MAX_EVENTS_KEPT = 500  # older events have decayed to nothing for any sane half-
 MAX_TIMELINE = 100
 MAX_CAPTURE_IDS = 100
 NO_OWNER_RETRY = timedelta(hours=1)
+PARK_RETRY = timedelta(hours=1)  # after a platform rejection that needs a human fix
+REJECTED = "PlatformRejected"  # activities/errors.py: non-retryable 4xx
 
 WaitResult = Literal["done", "timeout", "continue_as_new"]
 
@@ -112,6 +114,7 @@ class LeadJourneyWorkflow:
         )
         self._queues = inp.queues
         self._can_after = inp.continue_as_new_after_events
+        self._published = ""
 
     # ------------------------------------------------------------------ run
 
@@ -251,7 +254,7 @@ class LeadJourneyWorkflow:
             }.items()
             if v
         }
-        res = await self._activity(
+        res = await self._platform(
             "crm.upsert_lead", UpsertLeadInput(email=c.email, properties=props), UpsertLeadResult,
             queue=self._queues.crm, summary="upsert contact in CRM",
         )
@@ -347,7 +350,27 @@ class LeadJourneyWorkflow:
             if result != "timeout":
                 return result
         s.wait_until = None
-        res = await self._activity(
+        try:
+            res = await self._send_activity(step, key)
+        except ActivityError as err:
+            if not _is_type(err, REJECTED):
+                raise
+            # The platform refused this email (e.g. a template or address it cannot
+            # take): retrying cannot help, so the journey goes on without it.
+            self._note(f"step {step.id}: email rejected by the platform ({_reason(err)}); skipped")
+            return "done"
+        if res.suppressed:
+            # The address opted out on the platform (another channel): honour it.
+            self._mark_unsubscribed("email_platform_suppression")
+            return "done"
+        s.emails.append(SentEmail(at=workflow.now(), step_id=step.id, idempotency_key=key, message_id=res.message_id))
+        s.emails = s.emails[-50:]
+        s.emails_sent += 1
+        return "done"
+
+    async def _send_activity(self, step: SendEmailStep, key: str) -> SendEmailResult:
+        s, spec = self._s, self._s.journey
+        return await self._activity(
             "email.send",
             SendEmailInput(
                 idempotency_key=key,
@@ -365,14 +388,6 @@ class LeadJourneyWorkflow:
             queue=self._queues.email,
             summary=f"send email {step.template}",
         )
-        if res.suppressed:
-            # The address opted out on the platform (another channel): honour it.
-            self._mark_unsubscribed("email_platform_suppression")
-            return "done"
-        s.emails.append(SentEmail(at=workflow.now(), step_id=step.id, idempotency_key=key, message_id=res.message_id))
-        s.emails = s.emails[-50:]
-        s.emails_sent += 1
-        return "done"
 
     def _branch(self, step: BranchStep) -> str | None:
         facts = self._facts()
@@ -419,7 +434,7 @@ class LeadJourneyWorkflow:
     async def _assign_owner(self, exclude: list[str] | None = None) -> None:
         s, policy = self._s, self._s.journey.handoff
         owners = (
-            await self._activity(
+            await self._platform(
                 "crm.list_owners", ListOwnersInput(), ListOwnersResult,
                 queue=self._queues.crm, summary="list sales owners",
             )
@@ -452,7 +467,7 @@ class LeadJourneyWorkflow:
             await self._wait(workflow.now() + NO_OWNER_RETRY, lambda: s.unsubscribed, "no owner available")
             return
         owner = next((o for o in owners if o.owner_id == owner_id), SalesOwner(owner_id=owner_id))
-        handoff = await self._activity(
+        handoff = await self._platform(
             "crm.upsert_handoff",
             HandoffInput(
                 key=f"{workflow.info().workflow_id}:c{s.cycle}",
@@ -530,7 +545,7 @@ class LeadJourneyWorkflow:
         s, spec = self._s, self._s.journey
         s.outcome = f"unsubscribed ({s.unsubscribe_source})"
         # The opt-out reaches the email platform and the CRM, not just this workflow.
-        await self._activity(
+        await self._platform(
             "email.suppress", SuppressInput(email=s.capture.email, group_id=spec.unsubscribe_group_id), type(None),
             queue=self._queues.email, summary="suppress address",
         )
@@ -547,9 +562,23 @@ class LeadJourneyWorkflow:
             start_to_close_timeout=timeout, retry_policy=retry, summary=summary,
         )
 
+    async def _platform(self, name: str, arg: Any, result_type: type, *, queue: str, summary: str) -> Any:
+        """A platform call that never fails the journey. Transient errors are retried
+        by the activity's policy; a rejection that retrying cannot fix (a revoked
+        token, a missing CRM property) parks the lead and tries again hourly, visible
+        in the timeline and the Web UI, until someone fixes the cause."""
+        while True:
+            try:
+                return await self._activity(name, arg, result_type, queue=queue, summary=summary)
+            except ActivityError as err:
+                if not _is_type(err, REJECTED):
+                    raise
+                self._note(f"{summary}: rejected by the platform ({_reason(err)}); retrying in {PARK_RETRY}")
+                await workflow.sleep(PARK_RETRY, summary=f"parked: {summary}")
+
     async def _update_crm(self, properties: dict[str, str], summary: str) -> None:
         if self._s.contact_id:
-            await self._activity(
+            await self._platform(
                 "crm.update_contact", UpdateContactInput(contact_id=self._s.contact_id, properties=properties),
                 type(None), queue=self._queues.crm, summary=summary,
             )
@@ -560,9 +589,9 @@ class LeadJourneyWorkflow:
         try:
             await self._activity("chat.notify", inp, NotifyResult, queue=self._queues.chat, summary=summary)
         except ActivityError as err:
-            if not _is_type(err, "PlatformRejected"):
+            if not _is_type(err, REJECTED):
                 raise
-            self._note(f"{summary} failed: rejected by chat platform")
+            self._note(f"{summary} failed: rejected by the chat platform ({_reason(err)})")
 
     async def _wait(self, until: datetime | None, done: Callable[[], bool], summary: str) -> WaitResult:
         """Wait until `done()` or the deadline; give way to continue-as-new."""
@@ -668,7 +697,12 @@ class LeadJourneyWorkflow:
         if s.segment:
             updates.append(SEGMENT.value_set(s.segment))
         updates.append(OWNER_ID.value_set(s.owner_id) if s.owner_id else OWNER_ID.value_unset())
-        workflow.upsert_search_attributes(updates)
+        # Upsert only on change: every upsert is a history event, and scores move
+        # with each engagement event. (In-memory, so replay makes the same choices.)
+        fingerprint = repr([(u.key.name, u.value) for u in updates])
+        if fingerprint != self._published:
+            self._published = fingerprint
+            workflow.upsert_search_attributes(updates)
         self._publish_details()
 
     def _publish_details(self) -> None:
@@ -688,3 +722,10 @@ class LeadJourneyWorkflow:
 def _is_type(err: ActivityError, type_name: str) -> bool:
     cause = err.cause
     return isinstance(cause, ApplicationError) and cause.type == type_name
+
+
+def _reason(err: ActivityError) -> str:
+    """The platform's error code (activities put it in the details; no personal data)."""
+    cause = err.cause
+    details = cause.details if isinstance(cause, ApplicationError) else ()
+    return str(details[0]) if details else "rejected"

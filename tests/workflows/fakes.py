@@ -10,6 +10,7 @@ from pathlib import Path
 
 from temporalio import activity
 from temporalio.client import Client
+from temporalio.exceptions import ApplicationError
 from temporalio.worker import Worker
 
 from activities.journeys import JourneyActivities
@@ -52,9 +53,14 @@ class FakePlatforms:
     calls: list[Call] = field(default_factory=list)
     _ids: itertools.count = field(default_factory=lambda: itertools.count(1))
     suppressed: bool = False
+    # Activity names that answer once with a non-retryable platform rejection.
+    reject_once: set[str] = field(default_factory=set)
 
     def _record(self, name: str, arg: object) -> None:
         self.calls.append(Call(name, activity.info().current_attempt_scheduled_time, arg))
+        if name in self.reject_once:
+            self.reject_once.discard(name)
+            raise ApplicationError("rejected", "VALIDATION_ERROR", type="PlatformRejected", non_retryable=True)
 
     def of(self, name: str) -> list[Call]:
         return [c for c in self.calls if c.name == name]

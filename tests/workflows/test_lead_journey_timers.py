@@ -217,4 +217,25 @@ async def test_continue_as_new_keeps_every_signal_and_the_wait(time_env: Workflo
         assert state.events_recorded == 15, "no signal lost across continue-as-new"
         assert state.next_step == "settle-in" and state.next_step_at == deadline, "the wait resumes, not restarts"
         assert state.emails_sent == 1
+        # Leave nothing running: a pending timer with no worker would stop the
+        # time-skipping server from skipping for the tests after this one.
+        await latest.terminate("test done")
     assert len(fake.of("email.send")) == 1, "the new run does not resend the welcome"
+
+
+async def test_platform_rejections_never_fail_the_journey(time_env: WorkflowEnvironment) -> None:
+    """A rejected email is skipped; a rejected CRM call parks the lead and retries
+    (hourly) instead of failing the workflow and losing the lead."""
+    fake, queues = FakePlatforms(), new_queues()
+    fake.reject_once = {"email.send", "crm.upsert_lead"}
+    async with running(time_env, fake, queues):
+        handle = await start_lead(time_env, queues)
+        result = await handle.result()
+        state = await handle.query(LeadJourneyWorkflow.state)
+
+    assert result.stage == LeadStage.COMPLETED
+    upserts = fake.of("crm.upsert_lead")
+    assert len(upserts) == 2 and upserts[1].at - upserts[0].at >= timedelta(hours=1)
+    assert result.emails_sent == len(fake.of("email.send")) - 1 == 6, "only the rejected welcome is missing"
+    notes = [t.what for t in state.timeline]
+    assert any("email rejected by the platform (VALIDATION_ERROR); skipped" in n for n in notes), notes
