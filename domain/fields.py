@@ -3,12 +3,20 @@
 from __future__ import annotations
 
 import re
-from datetime import time, timedelta, timezone
+from datetime import time, timedelta, UTC
 from functools import lru_cache
 from typing import Annotated, Any
 from zoneinfo import ZoneInfo, available_timezones
 
-from pydantic import AfterValidator, AwareDatetime, BaseModel, BeforeValidator, TypeAdapter, ValidationInfo, model_validator
+from pydantic import (
+    AfterValidator,
+    AwareDatetime,
+    BaseModel,
+    BeforeValidator,
+    TypeAdapter,
+    ValidationInfo,
+    model_validator,
+)
 
 _DURATION_RE = re.compile(r"(?:(\d+)w)?(?:(\d+)d)?(?:(\d+)h)?(?:(\d+)m)?(?:(\d+)s)?")
 _ISO_DURATION = TypeAdapter(timedelta)
@@ -83,7 +91,7 @@ Duration = Annotated[timedelta, BeforeValidator(_coerce_duration), AfterValidato
 LocalTime = Annotated[time, BeforeValidator(_coerce_local_time), AfterValidator(_naive_time)]
 TimezoneName = Annotated[str, AfterValidator(check_timezone)]
 # Aware datetimes are normalised to UTC so equal instants compare and serialise alike.
-UtcDatetime = Annotated[AwareDatetime, AfterValidator(lambda v: v.astimezone(timezone.utc))]
+UtcDatetime = Annotated[AwareDatetime, AfterValidator(lambda v: v.astimezone(UTC))]
 
 STRICT_KEYS = "strict_keys"
 

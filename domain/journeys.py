@@ -6,9 +6,10 @@ import difflib
 import hashlib
 import re
 import string
-from datetime import date, time, timedelta
+from datetime import date, timedelta
 from pathlib import Path
-from typing import Annotated, Any, Iterable, Literal, Union
+from typing import Annotated, Any, Literal
+from collections.abc import Iterable
 
 import yaml
 from pydantic import BeforeValidator, Field, ValidationError, field_validator, model_validator
@@ -122,7 +123,7 @@ class GoalStep(_StepBase):
 
 
 Step = Annotated[
-    Union[SendEmailStep, WaitStep, WaitForEventStep, BranchStep, UpdateCrmStep, NotifyStep, GoalStep],
+    SendEmailStep | WaitStep | WaitForEventStep | BranchStep | UpdateCrmStep | NotifyStep | GoalStep,
     Field(discriminator="type"),
 ]
 STEP_TYPES = frozenset(("send_email", "wait", "wait_for_event", "branch", "update_crm", "notify", "goal"))

@@ -5,7 +5,7 @@ Timezones are passed as IANA names (str); datetimes are aware and returned in UT
 
 from __future__ import annotations
 
-from datetime import date, datetime, time, timedelta, timezone
+from datetime import date, datetime, time, timedelta, UTC
 from zoneinfo import ZoneInfo
 
 from pydantic import BaseModel, Field, model_validator
@@ -24,7 +24,7 @@ __all__ = [
     "quiet_hours_release",
 ]
 
-UTC = timezone.utc
+UTC = UTC
 _MAX_CALENDAR_SCAN = 3660  # ten years: a calendar with no business day left is a config error
 
 

@@ -103,15 +103,14 @@ class PlatformClient:
     def __init__(
         self,
         base_url: str,
+        token: str,
         *,
-        authorization: str | None,
         timeout: float = 10.0,
         transport: httpx.AsyncBaseTransport | None = None,
-        headers: dict[str, str] | None = None,
     ) -> None:
-        self._http = build_client(
-            base_url, authorization=authorization, timeout=timeout, transport=transport, headers=headers
-        )
+        """`token` is the platform's bearer credential (HubSpot private-app token,
+        SendGrid API key, Slack bot token): all three use `Authorization: Bearer`."""
+        self._http = build_client(base_url, authorization=bearer(token), timeout=timeout, transport=transport)
 
     async def aclose(self) -> None:
         await self._http.aclose()

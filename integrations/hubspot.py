@@ -13,7 +13,7 @@ import httpx
 from pydantic import BaseModel, ConfigDict, Field
 
 from integrations.errors import PlatformError, PlatformRejected
-from integrations.http import PlatformClient, bearer, error_for_status, json_body, retry_after_header
+from integrations.http import PlatformClient, error_for_status, json_body, retry_after_header
 
 KEY_PROPERTY = "mops_key"
 
@@ -37,16 +37,6 @@ class Owner(BaseModel):
 
 class HubSpotClient(PlatformClient):
     platform = "hubspot"
-
-    def __init__(
-        self,
-        base_url: str,
-        token: str,
-        *,
-        timeout: float = 10.0,
-        transport: httpx.AsyncBaseTransport | None = None,
-    ) -> None:
-        super().__init__(base_url, authorization=bearer(token), timeout=timeout, transport=transport)
 
     # contacts
 

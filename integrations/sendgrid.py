@@ -18,7 +18,7 @@ from urllib.parse import quote
 import httpx
 
 from integrations.errors import PlatformError
-from integrations.http import PlatformClient, bearer, error_for_status, json_body, retry_after_header
+from integrations.http import PlatformClient, error_for_status, json_body, retry_after_header
 
 IDEMPOTENCY_ARG = "mops_idempotency_key"
 
@@ -30,16 +30,6 @@ _CODES = {
 
 class SendGridClient(PlatformClient):
     platform = "sendgrid"
-
-    def __init__(
-        self,
-        base_url: str,
-        api_key: str,
-        *,
-        timeout: float = 10.0,
-        transport: httpx.AsyncBaseTransport | None = None,
-    ) -> None:
-        super().__init__(base_url, authorization=bearer(api_key), timeout=timeout, transport=transport)
 
     async def send_mail(
         self,

@@ -13,23 +13,13 @@ from typing import Any
 import httpx
 
 from integrations.errors import PlatformError, PlatformUnavailable, RateLimited
-from integrations.http import PlatformClient, bearer, error_for_status, json_body, retry_after_header
+from integrations.http import PlatformClient, error_for_status, json_body, retry_after_header
 
 _TRANSIENT = {"internal_error", "fatal_error", "service_unavailable", "request_timeout"}
 
 
 class SlackClient(PlatformClient):
     platform = "slack"
-
-    def __init__(
-        self,
-        base_url: str,
-        token: str,
-        *,
-        timeout: float = 10.0,
-        transport: httpx.AsyncBaseTransport | None = None,
-    ) -> None:
-        super().__init__(base_url, authorization=bearer(token), timeout=timeout, transport=transport)
 
     async def post_message(
         self,

@@ -161,7 +161,8 @@ async def run_demo(settings: Settings, *, as_json: bool = False) -> None:
     else:
         _print_summary(rows, elapsed, settings)
     if failed:
-        raise DemoError("unexpected end: " + ", ".join(f"{r['lead']} {r['stage']} (expected {r['expected']})" for r in failed))
+        ends = ", ".join(f"{r['lead']} {r['stage']} (expected {r['expected']})" for r in failed)
+        raise DemoError(f"unexpected end: {ends}")
 
 
 def _print_summary(rows: list[dict], elapsed: float, settings: Settings) -> None:

@@ -120,7 +120,9 @@ class LeadService:
     def handle(self, *, email: str | None = None, lead_id: str | None = None) -> WorkflowHandle:
         return self._client.get_workflow_handle(self.workflow_id(email=email, lead_id=lead_id))
 
-    async def record_event(self, event: EngagementEvent, *, email: str | None = None, lead_id: str | None = None) -> None:
+    async def record_event(
+        self, event: EngagementEvent, *, email: str | None = None, lead_id: str | None = None
+    ) -> None:
         await self._signal(self.handle(email=email, lead_id=lead_id), LeadJourneyWorkflow.event, event)
 
     async def unsubscribe(self, *, email: str | None = None, lead_id: str | None = None, source: str = "api") -> None:
@@ -145,7 +147,9 @@ class LeadService:
             await handle.signal(signal, arg)
         except RPCError as err:
             if err.status == RPCStatusCode.NOT_FOUND:
-                raise LeadNotFound("lead: no running journey for that lead (never captured, or already ended)") from None
+                raise LeadNotFound(
+                    "lead: no running journey for that lead (never captured, or already ended)"
+                ) from None
             raise
 
 

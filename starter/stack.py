@@ -138,7 +138,7 @@ class EmbeddedStack:
         for _, proc in reversed(self.started):
             if proc.poll() is None:
                 proc.terminate()
-        for name, proc in reversed(self.started):
+        for _, proc in reversed(self.started):
             try:
                 proc.wait(timeout=15)
             except subprocess.TimeoutExpired:

@@ -57,7 +57,9 @@ class PlatformClients:
         t = settings.http_timeout_seconds
         return cls(
             hubspot=HubSpotClient(settings.hubspot_base_url, settings.hubspot_token.get_secret_value(), timeout=t),
-            sendgrid=SendGridClient(settings.sendgrid_base_url, settings.sendgrid_api_key.get_secret_value(), timeout=t),
+            sendgrid=SendGridClient(
+                settings.sendgrid_base_url, settings.sendgrid_api_key.get_secret_value(), timeout=t
+            ),
             slack=SlackClient(settings.slack_base_url, settings.slack_token.get_secret_value(), timeout=t),
         )
 
@@ -71,7 +73,9 @@ def build_workers(client: Client, settings: Settings, platforms: PlatformClients
     crm = CrmActivities(platforms.hubspot)
     email = EmailActivities(platforms.sendgrid, settings.journeys_dir / "templates")
     chat = ChatActivities(platforms.slack)
-    common = dict(graceful_shutdown_timeout=GRACEFUL_SHUTDOWN, max_concurrent_activities=settings.max_concurrent_activities)
+    common = dict(
+        graceful_shutdown_timeout=GRACEFUL_SHUTDOWN, max_concurrent_activities=settings.max_concurrent_activities
+    )
     return [
         Worker(
             client,

@@ -26,7 +26,6 @@ the workflow continues-as-new when history grows, after every handler has finish
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import Any, Literal
@@ -312,7 +311,9 @@ class LeadJourneyWorkflow:
                 step.text, stage=s.stage.value, score=self._score_text(), segment=s.segment or "",
                 journey=spec.id,
             )
-            await self._notify(NotifyInput(idempotency_key=key, text=text, channel=step.channel), f"notify {step.channel}")
+            await self._notify(
+                NotifyInput(idempotency_key=key, text=text, channel=step.channel), f"notify {step.channel}"
+            )
         elif isinstance(step, GoalStep):
             s.outcome = step.outcome
             goto = None
@@ -538,7 +539,9 @@ class LeadJourneyWorkflow:
         s.active_step = None
         self._note(f"recycled by sales: {decision.reason or 'no reason given'}")
         self._rescore()
-        await self._set_stage(LeadStage.RECYCLED, crm={"lifecyclestage": "lead", "hs_lead_status": "ATTEMPTED_TO_CONTACT"})
+        await self._set_stage(
+            LeadStage.RECYCLED, crm={"lifecyclestage": "lead", "hs_lead_status": "ATTEMPTED_TO_CONTACT"}
+        )
         await self._set_stage(LeadStage.NURTURING)
 
     async def _finish_unsubscribed(self) -> None:
@@ -606,7 +609,7 @@ class LeadJourneyWorkflow:
             await workflow.wait_condition(
                 lambda: done() or self._should_continue_as_new(), timeout=timeout, timeout_summary=summary
             )
-        except asyncio.TimeoutError:
+        except TimeoutError:
             return "timeout"
         return "done" if done() else "continue_as_new"
 

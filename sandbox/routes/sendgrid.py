@@ -47,7 +47,7 @@ async def send(request: Request, body: dict = Body(...), store: Store = Depends(
     group_id = (body.get("asm") or {}).get("group_id")
     message_id = secrets.token_urlsafe(16)[:22]
     recipients = [_addresses(p.get("to"), f"personalizations.{i}.to") for i, p in enumerate(personalizations)]
-    for p, to in zip(personalizations, recipients):
+    for p, to in zip(personalizations, recipients, strict=False):
         dropped = [a for a in to if _suppressed(store, a, group_id)]
         store.record("sendgrid", "mail.send", request.headers.get("idempotency-key"), {
             "to": to,

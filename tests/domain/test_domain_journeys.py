@@ -95,7 +95,7 @@ def test_default_nurture_settings():
 
 def test_demo_is_fast():
     spec = load_journey(JOURNEYS, "demo")
-    waits = [s.duration for s in spec.steps if isinstance(s, WaitStep)] + [getattr(s, "timeout") for s in spec.steps if s.type == "wait_for_event"]
+    waits = [s.duration for s in spec.steps if isinstance(s, WaitStep)] + [s.timeout for s in spec.steps if s.type == "wait_for_event"]
     assert waits and max(waits) <= timedelta(seconds=30)
     assert all(s.business_days is None and s.until_local_time is None for s in spec.steps if isinstance(s, WaitStep))
     assert spec.quiet_hours is None and spec.handoff.sla == timedelta(seconds=20)

@@ -1,4 +1,4 @@
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timedelta, UTC
 
 import pytest
 from pydantic import ValidationError
@@ -73,7 +73,7 @@ def test_capture_normalises_fields():
     assert lead.email == "alice@example.com"
     assert lead.country == "DE"
     assert lead.first_name is None
-    assert lead.captured_at == datetime(2026, 3, 1, 8, 0, tzinfo=timezone.utc)
+    assert lead.captured_at == datetime(2026, 3, 1, 8, 0, tzinfo=UTC)
     assert lead.captured_at.utcoffset() == timedelta(0)
     assert lead.journey_id == "default-nurture"
     assert lead.source is LeadSource.WEB_FORM

@@ -1,4 +1,4 @@
-from datetime import date, datetime, time, timedelta, timezone
+from datetime import date, datetime, time, timedelta, UTC
 
 import pytest
 from pydantic import ValidationError
@@ -14,7 +14,7 @@ from domain.schedule import (
     quiet_hours_release,
 )
 
-UTC = timezone.utc
+UTC = UTC
 
 
 def utc(*args):

@@ -1,4 +1,4 @@
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timedelta, UTC
 from pathlib import Path
 
 import pytest
@@ -8,7 +8,7 @@ from domain.leads import EngagementEvent, EventType, LeadProfile, LeadSource
 from domain.scoring import Score, ScoringModel, assign_segment, decayed, score_lead
 
 JOURNEYS = Path(__file__).resolve().parents[2] / "journeys"
-NOW = datetime(2026, 3, 20, 12, 0, tzinfo=timezone.utc)
+NOW = datetime(2026, 3, 20, 12, 0, tzinfo=UTC)
 
 
 @pytest.fixture(scope="module")
