@@ -15,16 +15,17 @@ ROUTER_WORKFLOW_TYPE = "OwnerRouter"
 
 
 class RoutingActivities:
-    def __init__(self, client: Client, task_queue: str) -> None:
+    def __init__(self, client: Client, task_queue: str, router_id: str = ROUTER_WORKFLOW_ID) -> None:
         self._client = client
         self._task_queue = task_queue
+        self._router_id = router_id
 
     @activity.defn(name="routing.assign_owner")
     async def assign_owner(self, inp: AssignOwnerInput) -> AssignOwnerResult:
         start = WithStartWorkflowOperation(
             ROUTER_WORKFLOW_TYPE,
             None,
-            id=ROUTER_WORKFLOW_ID,
+            id=self._router_id,
             task_queue=self._task_queue,
             id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
             static_summary="Sales owner router (weighted round-robin)",
