@@ -8,16 +8,24 @@ from string import Template
 from temporalio import activity
 
 from activities.errors import platform_errors
-from activities.models import SendEmailInput, SendEmailResult, SuppressInput
+from activities.models import (
+    CancelListSendInput,
+    ListSendInput,
+    ListSendResult,
+    SendEmailInput,
+    SendEmailResult,
+    SuppressInput,
+)
 from integrations.sendgrid import SendGridClient
 
 _FALLBACK = Template("<p>Hi $first_name,</p><p>$subject</p>")
 
 
 class EmailActivities:
-    def __init__(self, sendgrid: SendGridClient, templates_dir: Path) -> None:
+    def __init__(self, sendgrid: SendGridClient, templates_dir: Path, sender_id: int = 1) -> None:
         self._sendgrid = sendgrid
         self._templates_dir = templates_dir
+        self._sender_id = sender_id
 
     def _render(self, inp: SendEmailInput) -> str:
         path = self._templates_dir / f"{inp.template}.html"
@@ -52,3 +60,19 @@ class EmailActivities:
     async def suppress(self, inp: SuppressInput) -> None:
         """Record an opt-out in the unsubscribe group (idempotent on the platform)."""
         await self._sendgrid.add_suppression(inp.group_id, inp.email)
+
+    @activity.defn(name="email.send_to_lists")
+    @platform_errors
+    async def send_to_lists(self, inp: ListSendInput) -> ListSendResult:
+        """A Marketing Campaigns single send to contact lists, scheduled now."""
+        single_send_id = await self._sendgrid.create_single_send(
+            name=inp.name, subject=inp.subject, html=inp.html, list_ids=inp.list_ids, sender_id=self._sender_id,
+            suppression_group_id=inp.suppression_group_id, idempotency_key=inp.idempotency_key,
+        )
+        return ListSendResult(single_send_id=single_send_id)
+
+    @activity.defn(name="email.cancel_list_send")
+    @platform_errors
+    async def cancel_list_send(self, inp: CancelListSendInput) -> None:
+        """Retract: unschedule (an email already delivered cannot be recalled)."""
+        await self._sendgrid.cancel_single_send(inp.single_send_id)

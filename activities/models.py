@@ -6,8 +6,11 @@ stay free of httpx and other I/O imports. Fields are only ever added with defaul
 
 from __future__ import annotations
 
+from datetime import date, datetime
+
 from pydantic import BaseModel
 
+from domain.content import Channel, ContentType
 from domain.leads import Firmographics
 from domain.routing import OwnerSlot
 
@@ -125,3 +128,94 @@ class PlatformQueues(BaseModel):
     crm: str = "mops-crm"
     email: str = "mops-email"
     chat: str = "mops-chat"
+    cms: str = "mops-cms"
+    social: str = "mops-social"
+    analytics: str = "mops-analytics"
+    checks: str = "mops-checks"
+
+
+# ---------------------------------------------------------------- content
+
+
+class CreateDraftInput(BaseModel):
+    idempotency_key: str
+    title: str
+    html: str
+    slug: str
+
+
+class DraftResult(BaseModel):
+    post_id: int
+    link: str
+
+
+class UpdateDraftInput(BaseModel):
+    post_id: int
+    title: str
+    html: str
+
+
+class PublishPostInput(BaseModel):
+    post_id: int
+    # In the future: WordPress's own `future` status publishes it on time even if
+    # mops is down at that moment.
+    publish_at: datetime | None = None
+
+
+class PostRef(BaseModel):
+    post_id: int
+
+
+class PublishResult(BaseModel):
+    status: str
+    link: str
+
+
+class SocialPostInput(BaseModel):
+    idempotency_key: str
+    commentary: str
+
+
+class SocialPostResult(BaseModel):
+    urn: str
+
+
+class SocialDeleteInput(BaseModel):
+    urn: str
+
+
+class ListSendInput(BaseModel):
+    idempotency_key: str
+    name: str
+    subject: str
+    html: str
+    list_ids: list[str]
+    suppression_group_id: int
+
+
+class ListSendResult(BaseModel):
+    single_send_id: str
+
+
+class CancelListSendInput(BaseModel):
+    single_send_id: str
+
+
+class BrandCheckInput(BaseModel):
+    title: str
+    body_markdown: str
+    type: ContentType
+    region: str
+    channels: list[Channel]
+
+
+class PageMetricsInput(BaseModel):
+    page_path: str
+    start_date: date
+    end_date: date
+
+
+class PageMetricsResult(BaseModel):
+    views: float = 0
+    sessions: float = 0
+    conversions: float = 0

@@ -11,10 +11,18 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 from collections.abc import Iterable
 
-import yaml
 from pydantic import BeforeValidator, Field, ValidationError, field_validator, model_validator
 
-from domain.fields import STRICT_KEYS, ConfigModel, Duration, LocalTime, TimezoneName
+from domain.fields import (
+    STRICT_KEYS,
+    ConfigModel,
+    Duration,
+    LocalTime,
+    SpecError,
+    TimezoneName,
+    first_error,
+    read_yaml_mapping,
+)
 from domain.leads import JOURNEY_ID_PATTERN, EventType, normalise_email
 from domain.routing import OwnerSlot
 from domain.rules import Condition, evaluate_all
@@ -281,51 +289,12 @@ def render_notify_text(text: str, **facts: Any) -> str:
 # --- loading -----------------------------------------------------------------------------
 
 
-class JourneyError(ValueError):
+class JourneyError(SpecError):
     """A journey file that cannot be used; the message is one line: `<path>: <field.path>: <reason>`."""
-
-    def __init__(self, path: Path | str, loc: str, reason: str) -> None:
-        self.path, self.loc = str(path), loc
-        self.reason = " ".join(reason.split())
-        super().__init__(": ".join(p for p in (self.path, self.loc, self.reason) if p))
-
-
-class _Loader(yaml.SafeLoader):
-    """YAML 1.1 without sexagesimal numbers, so `20:00` stays a time and is not read as 1200."""
-
-
-_Loader.yaml_implicit_resolvers = {
-    key: [(tag, rx) for tag, rx in resolvers if tag not in ("tag:yaml.org,2002:int", "tag:yaml.org,2002:float")]
-    for key, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
-}
-_Loader.add_implicit_resolver(
-    "tag:yaml.org,2002:int",
-    re.compile(r"^(?:[-+]?0b[0-1_]+|[-+]?0[0-7_]+|[-+]?(?:0|[1-9][0-9_]*)|[-+]?0x[0-9a-fA-F_]+)$"),
-    list("-+0123456789"),
-)
-_Loader.add_implicit_resolver(
-    "tag:yaml.org,2002:float",
-    re.compile(
-        r"^(?:[-+]?(?:[0-9][0-9_]*)\.[0-9_]*(?:[eE][-+]?[0-9]+)?|\.[0-9_]+(?:[eE][-+]?[0-9]+)?"
-        r"|[-+]?\.(?:inf|Inf|INF)|\.(?:nan|NaN|NAN))$"
-    ),
-    list("-+0123456789."),
-)
 
 
 def _read_yaml(path: Path) -> tuple[str, dict[str, Any]]:
-    text = path.read_text(encoding="utf-8")
-    try:
-        data = yaml.load(text, Loader=_Loader)  # noqa: S506 - a SafeLoader subclass
-    except yaml.MarkedYAMLError as err:
-        mark = err.problem_mark
-        where = f"line {mark.line + 1}, column {mark.column + 1}" if mark else "yaml"
-        raise JourneyError(path, where, f"invalid YAML: {err.problem or err}") from None
-    except yaml.YAMLError as err:
-        raise JourneyError(path, "yaml", f"invalid YAML: {err}") from None
-    if not isinstance(data, dict):
-        raise JourneyError(path, "", "expected a mapping of journey fields at the top level")
-    return text, data
+    return read_yaml_mapping(path, JourneyError, "journey fields")
 
 
 def _loc(loc: tuple[int | str, ...]) -> str:
@@ -335,9 +304,7 @@ def _loc(loc: tuple[int | str, ...]) -> str:
 
 
 def _first_error(path: Path, err: ValidationError) -> JourneyError:
-    first = err.errors(include_url=False)[0]
-    reason = first["msg"].removeprefix("Value error, ").removeprefix("Assertion failed, ")
-    return JourneyError(path, _loc(first["loc"]), reason)
+    return JourneyError(path, *first_error(err, _loc))
 
 
 def _names(directory: Path) -> list[str]:

@@ -8,6 +8,7 @@ the client's own error mapping, and supports `async with`.
 
 from __future__ import annotations
 
+import base64
 import email.utils
 import json
 import logging
@@ -56,6 +57,13 @@ def build_client(
 def bearer(token: str) -> str | None:
     """`Bearer <token>`, or None for an empty token (the platform then answers "not authenticated")."""
     return f"Bearer {token}" if token else None
+
+
+def basic(username: str, password: str) -> str | None:
+    """`Basic <base64(username:password)>`, or None when either part is empty."""
+    if not username or not password:
+        return None
+    return "Basic " + base64.b64encode(f"{username}:{password}".encode()).decode("ascii")
 
 
 def error_for_status(
@@ -108,9 +116,16 @@ class PlatformClient:
         timeout: float = 10.0,
         transport: httpx.AsyncBaseTransport | None = None,
     ) -> None:
-        """`token` is the platform's bearer credential (HubSpot private-app token,
-        SendGrid API key, Slack bot token): all three use `Authorization: Bearer`."""
-        self._http = build_client(base_url, authorization=bearer(token), timeout=timeout, transport=transport)
+        """`token` is the platform's credential; `authorization()` turns it into the
+        `Authorization` header (a bearer token unless a client says otherwise)."""
+        self._http = build_client(
+            base_url, authorization=self.authorization(token), timeout=timeout, transport=transport
+        )
+
+    def authorization(self, token: str) -> str | None:
+        """The `Authorization` header value for `token` (None sends none). Bearer by
+        default (HubSpot, SendGrid, Slack, LinkedIn, GA4); WordPress overrides it."""
+        return bearer(token)
 
     async def aclose(self) -> None:
         await self._http.aclose()

@@ -1,9 +1,15 @@
-"""SendGrid v3 client: mail send and unsubscribe-group (ASM) suppressions.
+"""SendGrid v3 client: mail send, unsubscribe-group (ASM) suppressions, and
+Marketing Campaigns Single Sends (one e-mail to whole contact lists).
 
 SendGrid has no server-side idempotency for `/v3/mail/send`: the key is sent as an
 `Idempotency-Key` header (honoured by the sandbox and by proxies that support it) and
 as the custom arg `mops_idempotency_key`, which comes back on every event webhook so a
 duplicate can be detected downstream.
+
+Single Sends have no server-side idempotency either: a create retried after a lost
+answer can leave a second *draft* behind, but only the id this client got back is
+ever scheduled, so a list is mailed at most once per call. A sent Single Send cannot
+be recalled; `cancel_single_send` only stops one that is still scheduled.
 
 Error `code`s are derived from the HTTP status (SendGrid's error bodies carry only
 `message`/`field`/`help`): `bad_request`, `unauthorized`, `forbidden`, `not_found`,
@@ -17,7 +23,7 @@ from urllib.parse import quote
 
 import httpx
 
-from integrations.errors import PlatformError
+from integrations.errors import PlatformError, PlatformRejected
 from integrations.http import PlatformClient, error_for_status, json_body, retry_after_header
 
 IDEMPOTENCY_ARG = "mops_idempotency_key"
@@ -80,6 +86,46 @@ class SendGridClient(PlatformClient):
     async def add_suppression(self, group_id: int, email: str) -> None:
         """Add the address to the unsubscribe group (adding it twice is harmless)."""
         await self._request("POST", f"/v3/asm/groups/{group_id}/suppressions", json={"recipient_emails": [email]})
+
+    # Marketing Campaigns: Single Sends
+
+    async def create_single_send(
+        self,
+        *,
+        name: str,
+        subject: str,
+        html: str,
+        list_ids: list[str],
+        sender_id: int,
+        suppression_group_id: int,
+        idempotency_key: str,
+    ) -> str:
+        """Create a Single Send to `list_ids` and schedule it for now; return its id."""
+        payload = {
+            "name": name,
+            "send_to": {"list_ids": list_ids},
+            "email_config": {
+                "subject": subject, "html_content": html, "sender_id": sender_id,
+                "suppression_group_id": suppression_group_id,
+            },
+        }
+        body = await self._json(
+            "POST", "/v3/marketing/singlesends", json=payload, headers={"Idempotency-Key": idempotency_key}
+        )
+        single_send_id = str(body["id"])
+        await self._request(
+            "PUT", f"/v3/marketing/singlesends/{quote(single_send_id, safe='')}/schedule", json={"send_at": "now"},
+            headers={"Idempotency-Key": f"{idempotency_key}:schedule"},
+        )
+        return single_send_id
+
+    async def cancel_single_send(self, single_send_id: str) -> None:
+        """Unschedule it (404, nothing scheduled, counts as success); sent mail stays sent."""
+        try:
+            await self._request("DELETE", f"/v3/marketing/singlesends/{quote(single_send_id, safe='')}/schedule")
+        except PlatformRejected as err:
+            if err.status != 404:
+                raise
 
     def _error(self, response: httpx.Response) -> PlatformError:
         """Read SendGrid's `{"errors":[{"message","field","help"}]}` body."""

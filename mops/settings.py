@@ -39,11 +39,19 @@ class Settings(BaseSettings):
     crm_task_queue: str = "mops-crm"
     email_task_queue: str = "mops-email"
     chat_task_queue: str = "mops-chat"
+    cms_task_queue: str = "mops-cms"
+    social_task_queue: str = "mops-social"
+    analytics_task_queue: str = "mops-analytics"
+    checks_task_queue: str = "mops-checks"  # brand checks and link checks (outbound HTTP)
     # HubSpot allows 100 requests / 10 s for private apps; SendGrid mail/send is
     # generous; Slack chat.postMessage is ~1/s per channel, bursts allowed.
     crm_max_per_second: float = Field(9.0, gt=0)
     email_max_per_second: float = Field(50.0, gt=0)
     chat_max_per_second: float = Field(5.0, gt=0)
+    cms_max_per_second: float = Field(10.0, gt=0)
+    # LinkedIn's posting limits are per day; keep a gentle pace.
+    social_max_per_second: float = Field(1.0, gt=0)
+    analytics_max_per_second: float = Field(10.0, gt=0)
 
     # Worker tuning (defaults sized for thousands of open journeys).
     max_cached_workflows: int = Field(5000, ge=0)
@@ -58,6 +66,18 @@ class Settings(BaseSettings):
     sendgrid_api_key: SecretStr = SecretStr("SG.sandbox-key")
     slack_base_url: str = "http://127.0.0.1:8100"
     slack_token: SecretStr = SecretStr("xoxb-sandbox-token")
+    wordpress_base_url: str = "http://127.0.0.1:8100"
+    wordpress_user: str = "mops"
+    wordpress_app_password: SecretStr = SecretStr("sandbox wp app pass")
+    linkedin_base_url: str = "http://127.0.0.1:8100"
+    linkedin_token: SecretStr = SecretStr("sandbox-linkedin-token")
+    linkedin_author: str = "urn:li:organization:2414183"
+    # LinkedIn retires API versions after about a year (then answers 426): keep current.
+    linkedin_api_version: str = "202405"
+    ga4_base_url: str = "http://127.0.0.1:8100"
+    ga4_token: SecretStr = SecretStr("sandbox-ga4-token")
+    ga4_property: str = "123456789"
+    sendgrid_sender_id: int = 1
     http_timeout_seconds: float = Field(10.0, gt=0)
 
     # Leads
@@ -66,6 +86,9 @@ class Settings(BaseSettings):
     # be reversed by hashing a list of addresses. Change it in production.
     lead_id_secret: SecretStr = SecretStr("mops-dev-lead-id-secret")
     default_journey: str = "default-nurture"
+
+    # Content: people who author and approve, approval defaults, brand rules.
+    policies_dir: Path = PROJECT_ROOT / "policies"
 
     @property
     def web_ui_url(self) -> str:

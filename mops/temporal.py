@@ -18,7 +18,8 @@ DATA_CONVERTER = pydantic_data_converter
 
 # Custom search attributes as `name -> kind`, for the dev server's --search-attribute.
 SEARCH_ATTRIBUTES: dict[str, str] = {
-    key.name: key.indexed_value_type.name.removeprefix("INDEXED_VALUE_TYPE_").title() for key in search_attributes.ALL
+    key.name: key.indexed_value_type.name.removeprefix("INDEXED_VALUE_TYPE_").title().replace("_", "")
+    for key in search_attributes.ALL
 }
 
 
@@ -54,9 +55,9 @@ async def register_search_attributes(client: Client, namespace: str = "default")
             raise
         existing = {}
     missing = {
-        name: IndexedValueType.Value(f"INDEXED_VALUE_TYPE_{kind.upper()}")
-        for name, kind in SEARCH_ATTRIBUTES.items()
-        if name not in existing
+        key.name: IndexedValueType.ValueType(key.indexed_value_type)
+        for key in search_attributes.ALL
+        if key.name not in existing
     }
     if missing:
         await client.operator_service.add_search_attributes(

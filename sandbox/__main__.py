@@ -9,7 +9,7 @@ from sandbox.server import bind_socket, make_server
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(prog="python -m sandbox", description="Serve the HubSpot/SendGrid/Slack sandbox.")
+    parser = argparse.ArgumentParser(prog="python -m sandbox", description="Serve the mops platform sandbox.")
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=8100)
     args = parser.parse_args(argv)

@@ -43,6 +43,10 @@ class SandboxAdmin:
     async def stats(self) -> dict[str, Any]:
         return await self._call("GET", "/stats")
 
+    async def state(self, platform: str) -> dict[str, Any]:
+        """The platform's current objects, e.g. `(await admin.state("wordpress"))["posts"]`."""
+        return await self._call("GET", f"/state/{platform}")
+
     async def aclose(self) -> None:
         await self._http.aclose()
 

@@ -1,4 +1,5 @@
-"""The sandbox FastAPI app: HubSpot, SendGrid and Slack stand-ins on one port.
+"""The sandbox FastAPI app: HubSpot, SendGrid, Slack, WordPress, LinkedIn and GA4
+stand-ins on one port, plus link targets (`/_links/...`) for the link checker.
 
 A test double in the spirit of stripe-mock: same paths, payloads, auth and error
 bodies as the real APIs, state in memory, every side effect recorded, faults on demand.
@@ -13,8 +14,8 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException
 
 from sandbox.middleware import PlatformMiddleware
-from sandbox.platforms import SandboxError, error_response, platform_for_path
-from sandbox.routes import admin, hubspot, sendgrid, slack
+from sandbox.platforms import VALIDATION_CODES, SandboxError, error_response, platform_for_path
+from sandbox.routes import admin, ga4, hubspot, linkedin, links, sendgrid, slack, wordpress
 from sandbox.settings import SandboxTokens
 from sandbox.state import SandboxState
 
@@ -31,14 +32,14 @@ def create_app(tokens: SandboxTokens | None = None) -> FastAPI:
         telemetry={"tracing": False, "metrics": False, "logs": False, "operation_spans": False},
     )
     app.state.sandbox = SandboxState(tokens=tokens or SandboxTokens())
-    for module in (hubspot, sendgrid, slack, admin):
+    for module in (hubspot, sendgrid, slack, wordpress, linkedin, ga4, links, admin):
         app.include_router(module.router)
     app.add_middleware(PlatformMiddleware)
 
     @app.exception_handler(SandboxError)
     async def sandbox_error(request: Request, exc: SandboxError) -> JSONResponse:
         platform = platform_for_path(request.url.path) or "hubspot"
-        return error_response(platform, exc.status, exc.code, exc.message)
+        return error_response(platform, exc.status, exc.code, exc.message, exc.data)
 
     @app.exception_handler(RequestValidationError)
     async def invalid_request(request: Request, exc: RequestValidationError) -> JSONResponse:
@@ -46,8 +47,13 @@ def create_app(tokens: SandboxTokens | None = None) -> FastAPI:
         if platform is None:
             return JSONResponse({"detail": exc.errors()}, status_code=422)
         first = exc.errors()[0] if exc.errors() else {}
-        where = ".".join(str(p) for p in first.get("loc", ()) if p != "body")
-        code = {"hubspot": "VALIDATION_ERROR", "sendgrid": where or None, "slack": "invalid_arguments"}[platform]
+        loc = first.get("loc", ())
+        if platform == "wordpress":  # WordPress routes match ids by pattern; a bad body is bad JSON
+            if loc[:1] == ("path",):
+                return error_response("wordpress", 404)
+            return error_response("wordpress", 400, "rest_invalid_json", "Invalid JSON body passed.")
+        where = ".".join(str(p) for p in loc if p != "body")
+        code = (where or None) if platform == "sendgrid" else VALIDATION_CODES[platform]
         message = first.get("msg", "invalid request")
         return error_response(platform, 400, code, f"{where}: {message}" if where else message)
 

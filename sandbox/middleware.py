@@ -1,9 +1,10 @@
 """The one place where auth, faults, idempotency and rate-limit headers are applied.
 
-For a platform request, in order: check the bearer token; ask the fault book (latency,
-429, failure before or after the effect); replay the stored answer when the
-`Idempotency-Key` was already applied (waiting if the same key is in flight); run the
-route; add the platform's rate-limit headers; count the request by status.
+For a platform request, in order: check the credentials and any header the platform
+insists on (LinkedIn's version); ask the fault book (latency, 429, failure before or
+after the effect); replay the stored answer when the `Idempotency-Key` was already
+applied (waiting if the same key is in flight); run the route; add the platform's
+rate-limit headers; count the request by status.
 """
 
 from __future__ import annotations
@@ -15,11 +16,17 @@ from fastapi import Request
 from starlette.middleware.base import BaseHTTPMiddleware, RequestResponseEndpoint
 from starlette.responses import Response
 
-from sandbox.platforms import check_auth, error_response, platform_for_path, rate_limited_response
+from sandbox.platforms import (
+    check_auth,
+    check_protocol,
+    error_response,
+    platform_for_path,
+    rate_limited_response,
+)
 from sandbox.state import SandboxState
 from sandbox.store import Store, StoredResponse
 
-_KEPT_HEADERS = ("content-type", "x-message-id")
+_KEPT_HEADERS = ("content-type", "x-message-id", "x-restli-id", "location")
 
 
 class PlatformMiddleware(BaseHTTPMiddleware):
@@ -37,7 +44,7 @@ class PlatformMiddleware(BaseHTTPMiddleware):
     async def _handle(
         self, platform: str, request: Request, call_next: RequestResponseEndpoint, state: SandboxState
     ) -> Response:
-        denied = check_auth(platform, request, state.tokens)
+        denied = check_auth(platform, request, state.tokens) or check_protocol(platform, request)
         if denied is not None:
             return denied
         decision = state.faults.decide(platform, request.url.path)

@@ -1,13 +1,17 @@
 """What differs between the platforms: paths, auth, error bodies, rate-limit headers.
 
-HubSpot lives under `/crm/`, SendGrid under `/v3/`, Slack under `/api/`; the paths do
-not collide, so one process serves all three.
+HubSpot lives under `/crm/`, SendGrid under `/v3/`, Slack under `/api/`, WordPress
+under `/wp-json/`, LinkedIn under `/rest/`, GA4 under `/v1beta/`; the paths do not
+collide, so one process serves them all.
 """
 
 from __future__ import annotations
 
+import base64
+import binascii
 import hmac
 import math
+import re
 import time
 import uuid
 from typing import Any
@@ -17,8 +21,9 @@ from fastapi.responses import JSONResponse
 
 from sandbox.settings import SandboxTokens
 
-PLATFORMS = ("hubspot", "sendgrid", "slack")
-_PREFIXES = {"/crm/": "hubspot", "/v3/": "sendgrid", "/api/": "slack"}
+PLATFORMS = ("hubspot", "sendgrid", "slack", "wordpress", "linkedin", "ga4")
+_PREFIXES = {"/crm/": "hubspot", "/v3/": "sendgrid", "/api/": "slack",
+             "/wp-json/": "wordpress", "/rest/": "linkedin", "/v1beta/": "ga4"}
 
 HUBSPOT_CATEGORIES = {400: "VALIDATION_ERROR", 401: "INVALID_AUTHENTICATION", 403: "MISSING_SCOPES",
                       404: "OBJECT_NOT_FOUND", 409: "CONFLICT"}
@@ -27,9 +32,26 @@ HUBSPOT_AUTH_MESSAGE = (
     "more details at https://developers.hubspot.com/docs/methods/auth/oauth-overview"
 )
 DEFAULT_MESSAGES = {400: "bad request", 401: "authorization required", 403: "access forbidden",
-                    404: "resource not found", 409: "conflict", 429: "too many requests"}
+                    404: "resource not found", 409: "conflict", 422: "unprocessable entity",
+                    429: "too many requests"}
 SLACK_CODES = {400: "invalid_arguments", 401: "invalid_auth", 403: "not_allowed_token_type",
                404: "unknown_method", 409: "conflict", 429: "ratelimited"}
+WORDPRESS_CODES = {400: "rest_invalid_param", 401: "rest_not_logged_in", 403: "rest_forbidden",
+                   404: "rest_no_route", 409: "rest_conflict", 429: "rest_too_many_requests"}
+WORDPRESS_MESSAGES = {401: "You are not currently logged in.", 403: "Sorry, you are not allowed to do that.",
+                      404: "No route was found matching the URL and request method.",
+                      500: "There has been a critical error on this website."}
+LINKEDIN_CODES = {400: "ILLEGAL_ARGUMENT", 401: "INVALID_ACCESS_TOKEN", 403: "ACCESS_DENIED", 404: "NOT_FOUND",
+                  409: "CONFLICT", 422: "UNPROCESSABLE_ENTITY", 426: "NONEXISTENT_VERSION",
+                  429: "TOO_MANY_REQUESTS", 500: "INTERNAL_SERVER_ERROR", 503: "SERVICE_UNAVAILABLE"}
+LINKEDIN_SERVICE_CODES = {401: 65600, 403: 100, 422: 100, 429: 101}
+GOOGLE_STATUSES = {400: "INVALID_ARGUMENT", 401: "UNAUTHENTICATED", 403: "PERMISSION_DENIED", 404: "NOT_FOUND",
+                   409: "ABORTED", 429: "RESOURCE_EXHAUSTED", 500: "INTERNAL", 501: "NOT_IMPLEMENTED",
+                   503: "UNAVAILABLE", 504: "DEADLINE_EXCEEDED"}
+# The code a malformed request body gets (FastAPI's validation errors), per platform.
+VALIDATION_CODES = {"hubspot": "VALIDATION_ERROR", "slack": "invalid_arguments", "wordpress": "rest_invalid_json",
+                    "linkedin": "ILLEGAL_ARGUMENT", "ga4": "INVALID_ARGUMENT"}
+LINKEDIN_VERSION = re.compile(r"^(20\d{2})(0[1-9]|1[0-2])(\.\d{2})?$")  # YYYYMM, optionally .NN
 
 # Advertised limits (the sandbox does not enforce them; faults simulate exhaustion).
 HUBSPOT_WINDOW_MS, HUBSPOT_MAX, HUBSPOT_DAILY = 10_000, 190, 1_000_000
@@ -39,16 +61,22 @@ SENDGRID_WINDOW_S, SENDGRID_MAX = 60, 600
 class SandboxError(Exception):
     """Raised by route handlers; rendered as the platform's own error body."""
 
-    def __init__(self, status: int, code: str | None = None, message: str | None = None) -> None:
-        self.status, self.code, self.message = status, code, message
+    def __init__(
+        self, status: int, code: str | None = None, message: str | None = None, data: dict[str, Any] | None = None
+    ) -> None:
+        self.status, self.code, self.message, self.data = status, code, message, data
 
 
 def platform_for_path(path: str) -> str | None:
     return next((p for prefix, p in _PREFIXES.items() if path.startswith(prefix)), None)
 
 
-def error_body(platform: str, status: int, code: str | None = None, message: str | None = None) -> dict[str, Any]:
-    """The platform's error JSON for `status` (defaults fill code and message)."""
+def error_body(
+    platform: str, status: int, code: str | None = None, message: str | None = None,
+    data: dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    """The platform's error JSON for `status` (defaults fill code and message; `data`
+    is WordPress's extra error data, e.g. `params`)."""
     text = message or DEFAULT_MESSAGES.get(status, "internal error")
     if platform == "hubspot":
         body = {"status": "error", "message": text, "correlationId": str(uuid.uuid4())}
@@ -58,11 +86,26 @@ def error_body(platform: str, status: int, code: str | None = None, message: str
         return body
     if platform == "sendgrid":
         return {"errors": [{"field": code, "message": text, "help": None}]}
+    if platform == "wordpress":
+        text = message or WORDPRESS_MESSAGES.get(status if status < 500 else 500) or text
+        default = WORDPRESS_CODES.get(status, "internal_server_error" if status >= 500 else f"http_{status}")
+        return {"code": code or default, "message": text, "data": {"status": status, **(data or {})}}
+    if platform == "linkedin":
+        body = {"status": status, "code": code or LINKEDIN_CODES.get(status, "INTERNAL_SERVER_ERROR"), "message": text}
+        if status in LINKEDIN_SERVICE_CODES:
+            body["serviceErrorCode"] = LINKEDIN_SERVICE_CODES[status]
+        return body
+    if platform == "ga4":
+        google = code or GOOGLE_STATUSES.get(status, "INTERNAL" if status >= 500 else "FAILED_PRECONDITION")
+        return {"error": {"code": status, "message": text, "status": google}}
     return {"ok": False, "error": code or SLACK_CODES.get(status, "internal_error")}
 
 
-def error_response(platform: str, status: int, code: str | None = None, message: str | None = None) -> JSONResponse:
-    return JSONResponse(error_body(platform, status, code, message), status_code=status)
+def error_response(
+    platform: str, status: int, code: str | None = None, message: str | None = None,
+    data: dict[str, Any] | None = None,
+) -> JSONResponse:
+    return JSONResponse(error_body(platform, status, code, message, data), status_code=status)
 
 
 def rate_limited_response(platform: str, retry_after_s: float) -> JSONResponse:
@@ -77,6 +120,18 @@ def rate_limited_response(platform: str, retry_after_s: float) -> JSONResponse:
         body = error_body("sendgrid", 429, message="too many requests")
         headers = {"X-RateLimit-Limit": str(SENDGRID_MAX), "X-RateLimit-Remaining": "0",
                    "X-RateLimit-Reset": str(math.ceil(time.time() + retry_after_s))}
+    elif platform == "wordpress":  # core WordPress has no limits; hosts and WAFs answer like this
+        body = error_body("wordpress", 429, message="Too many requests. Please slow down.")
+        headers = {"Retry-After": str(math.ceil(retry_after_s))}
+    elif platform == "linkedin":
+        body = error_body("linkedin", 429, message="Resource level throttle APPLICATION DAY limit for calls "
+                                                   "to this resource is reached.")
+        headers = {"Retry-After": str(math.ceil(retry_after_s))}
+    elif platform == "ga4":  # Google says when to come back in the error details, not in a header
+        body = error_body("ga4", 429, message="Exhausted property tokens per hour for this project.")
+        body["error"]["details"] = [{"@type": "type.googleapis.com/google.rpc.RetryInfo",
+                                     "retryDelay": f"{retry_after_s:g}s"}]
+        headers = {}
     else:
         body = {"ok": False, "error": "ratelimited"}
         headers = {"Retry-After": str(math.ceil(retry_after_s))}
@@ -84,15 +139,64 @@ def rate_limited_response(platform: str, retry_after_s: float) -> JSONResponse:
 
 
 def check_auth(platform: str, request: Request, tokens: SandboxTokens) -> JSONResponse | None:
-    """None when the bearer token matches, else the platform's authentication error."""
+    """None when the credentials match, else the platform's authentication error."""
     scheme, _, token = request.headers.get("authorization", "").partition(" ")
+    if platform == "wordpress":
+        return _check_wordpress(scheme, token.strip(), tokens)
     if scheme.lower() == "bearer" and token and hmac.compare_digest(token, tokens.for_platform(platform)):
         return None
     if platform == "hubspot":
         return error_response("hubspot", 401, "INVALID_AUTHENTICATION", HUBSPOT_AUTH_MESSAGE)
     if platform == "sendgrid":
         return JSONResponse({"errors": [{"field": None, "message": "authorization required"}]}, status_code=401)
+    if platform == "linkedin":
+        if token:
+            return error_response("linkedin", 401, "INVALID_ACCESS_TOKEN", "Invalid access token")
+        body = {"status": 401, "serviceErrorCode": 65604, "code": "EMPTY_ACCESS_TOKEN",
+                "message": "Empty oauth2 access token"}
+        return JSONResponse(body, status_code=401)
+    if platform == "ga4":
+        message = ("Request had invalid authentication credentials. Expected OAuth 2 access token, login cookie "
+                   "or other valid authentication credential." if token else
+                   "Request is missing required authentication credential. Expected OAuth 2 access token, "
+                   "login cookie or other valid authentication credential.")
+        return error_response("ga4", 401, "UNAUTHENTICATED", message)
     return JSONResponse({"ok": False, "error": "invalid_auth" if token else "not_authed"})
+
+
+def _check_wordpress(scheme: str, token: str, tokens: SandboxTokens) -> JSONResponse | None:
+    """HTTP Basic with an application password (WordPress ignores the spaces it shows in one)."""
+    if scheme.lower() != "basic" or not token:
+        return error_response("wordpress", 401, "rest_not_logged_in", "You are not currently logged in.")
+    try:
+        username, _, password = base64.b64decode(token, validate=True).decode("utf-8").partition(":")
+    except (binascii.Error, UnicodeDecodeError):
+        return error_response("wordpress", 401, "rest_not_logged_in", "You are not currently logged in.")
+    if not hmac.compare_digest(username.encode(), tokens.wordpress_user.encode()):
+        return error_response("wordpress", 401, "invalid_username",
+                              "Unknown username. Check again or try your email address.")
+    expected = _app_password(tokens.for_platform("wordpress"))
+    if not hmac.compare_digest(_app_password(password).encode(), expected.encode()):
+        return error_response("wordpress", 401, "incorrect_password",
+                              "The provided password is an invalid application password.")
+    return None
+
+
+def _app_password(password: str) -> str:
+    return re.sub(r"[^a-z\d]", "", password, flags=re.IGNORECASE)
+
+
+def check_protocol(platform: str, request: Request) -> JSONResponse | None:
+    """Headers a platform insists on beyond auth: LinkedIn's `LinkedIn-Version` (YYYYMM)."""
+    if platform != "linkedin":
+        return None
+    version = request.headers.get("linkedin-version")
+    if not version:
+        return error_response("linkedin", 400, "VERSION_MISSING", "A version must be present. Please specify a "
+                              "version by adding the LinkedIn-Version header.")
+    if not LINKEDIN_VERSION.match(version):
+        return error_response("linkedin", 426, "NONEXISTENT_VERSION", f"Requested version {version} is not active")
+    return None
 
 
 class RateWindows:

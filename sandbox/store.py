@@ -20,6 +20,8 @@ from sandbox.firmographics import enrich
 EFFECT_KINDS = (
     "contact.upsert", "contact.update", "deal.upsert", "task.upsert",
     "association.create", "mail.send", "suppression.add", "chat.post",
+    "post.create", "post.update", "post.delete",
+    "singlesend.create", "singlesend.schedule", "singlesend.cancel",
 )
 
 OWNERS = [  # (id, first, last, userId, archived)
@@ -72,6 +74,42 @@ class CrmObject:
 
 
 @dataclass
+class WpPost:
+    """A WordPress post as the sandbox keeps it (rendered into WordPress's shape by the route)."""
+
+    id: int
+    slug: str
+    status: str
+    title: str
+    content: str
+    date_gmt: str | None  # "YYYY-MM-DDTHH:MM:SS" (UTC); None while an undated draft
+    modified_gmt: str
+
+
+@dataclass
+class LinkedInPost:
+    urn: str
+    author: str
+    commentary: str
+    visibility: str
+    lifecycle_state: str
+    distribution: dict[str, Any]
+    created_at: int  # epoch milliseconds, as LinkedIn reports it
+
+
+@dataclass
+class SingleSend:
+    id: str
+    name: str
+    status: str  # draft | scheduled | triggered (the sandbox sends "now" at once)
+    send_to: dict[str, Any]
+    email_config: dict[str, Any]
+    send_at: str | None
+    created_at: str
+    updated_at: str
+
+
+@dataclass
 class StoredResponse:
     """The first answer to an Idempotency-Key, replayed byte for byte."""
 
@@ -93,6 +131,9 @@ class Store:
     group_suppressions: dict[int, set[str]] = field(default_factory=lambda: defaultdict(set))
     global_suppressions: set[str] = field(default_factory=set)
     messages: list[dict[str, Any]] = field(default_factory=list)
+    wp_posts: dict[int, WpPost] = field(default_factory=dict)
+    linkedin_posts: dict[str, LinkedInPost] = field(default_factory=dict)
+    single_sends: dict[str, SingleSend] = field(default_factory=dict)
     idempotent: dict[tuple[str, str], StoredResponse] = field(default_factory=dict)
     in_flight: dict[tuple[str, str], asyncio.Event] = field(default_factory=dict)
 
@@ -127,7 +168,8 @@ class Store:
     # bookkeeping
 
     def next_id(self, start: int) -> str:
-        """Sequential ids per range: contacts 1001.., deals 5001.., tasks 9001.."""
+        """Sequential ids per range: contacts 1001.., deals 5001.., tasks 9001..,
+        WordPress posts 101.., LinkedIn shares 7100000000000000001.."""
         return str(start + next(self._ids.setdefault(start, itertools.count(1))))
 
     def next_ts(self) -> str:

@@ -13,6 +13,7 @@ import functools
 import json
 import sys
 from collections.abc import Callable, Coroutine
+from pathlib import Path
 from typing import Annotated, Any
 
 import typer
@@ -21,6 +22,14 @@ from rich.console import Console
 from domain.journeys import JourneyError, validate_all
 from domain.leads import EventType, LeadSource
 from mops.settings import Settings, SettingsError, get_settings
+from starter.content import (
+    ContentInputError,
+    ContentNotFound,
+    ContentRefused,
+    ContentService,
+    read_brief_file,
+)
+from starter.content import prepare as prepare_content
 from starter.leads import LeadInputError, LeadNotFound, LeadService, build_capture, build_event
 from workflows.lead_models import SalesDecision, SalesDecisionKind
 
@@ -28,7 +37,10 @@ app = typer.Typer(help="mops: durable marketing-operations workflows on Temporal
                   pretty_exceptions_enable=False)
 lead_app = typer.Typer(help="Capture leads and drive their journeys.", no_args_is_help=True)
 journeys_app = typer.Typer(help="Nurture journeys (YAML under journeys/).", no_args_is_help=True)
+content_app = typer.Typer(help="Content from brief to published: checks, approvals, distribution.",
+                          no_args_is_help=True)
 app.add_typer(lead_app, name="lead")
+app.add_typer(content_app, name="content")
 app.add_typer(journeys_app, name="journeys")
 
 out = Console()
@@ -69,9 +81,11 @@ def run_async(span_name: str) -> Callable:
             try:
                 with tracer().start_as_current_span(span_name):
                     return asyncio.run(fn(*args, **kwargs))
-            except (LeadInputError, JourneyError) as e:
+            except (LeadInputError, JourneyError, ContentInputError) as e:
                 fail(str(e), 2)
-            except LeadNotFound as e:
+            except ContentRefused as e:
+                fail(f"refused: {e}", 3)
+            except (LeadNotFound, ContentNotFound) as e:
                 fail(str(e), 1)
             except CliError as e:
                 fail(str(e), e.code)
@@ -87,15 +101,22 @@ def run_async(span_name: str) -> Callable:
     return decorate
 
 
-async def lead_service() -> LeadService:
+async def temporal_client():
     from mops.temporal import connect
 
     s = settings()
     try:
-        client = await connect(s)
+        return await connect(s)
     except RuntimeError:
         raise CliError(f"cannot reach Temporal at {s.temporal_address} (is `mops up` running?)") from None
-    return LeadService(client, s)
+
+
+async def lead_service() -> LeadService:
+    return LeadService(await temporal_client(), settings())
+
+
+async def content_service() -> ContentService:
+    return ContentService(await temporal_client(), settings())
 
 
 def emit(data: Any, as_json: bool, human: Callable[[], None]) -> None:
@@ -200,6 +221,117 @@ async def lead_show(email: EmailOpt = None, lead: LeadOpt = None, as_json: JsonO
     wf_id = svc.workflow_id(email=email, lead_id=lead)
     state = await svc.state(lead_id=wf_id)
     emit(state, as_json, lambda: out.print(lead_panel(state, settings().workflow_url(wf_id))))
+
+
+# -------------------------------------------------------------------- content
+
+ContentIdArg = Annotated[str, typer.Argument(help="The content id (as in the brief).")]
+AsOpt = Annotated[str, typer.Option("--as", help="Your person id in the directory (policies/directory.yaml).")]
+
+
+@content_app.command("submit")
+@run_async("mops content submit")
+async def content_submit(
+    brief_file: Annotated[Path | None, typer.Argument(help="Brief as YAML or JSON; flags override its fields.")] = None,
+    content_id: Annotated[str | None, typer.Option("--id")] = None,
+    title: Annotated[str | None, typer.Option()] = None,
+    type: Annotated[str | None, typer.Option("--type", help="blog, email, social, landing_page")] = None,
+    channel: Annotated[list[str] | None, typer.Option(help="cms, linkedin, email (repeat)")] = None,
+    body: Annotated[str | None, typer.Option(help="Markdown body")] = None,
+    body_file: Annotated[Path | None, typer.Option(help="Markdown body from a file")] = None,
+    author: Annotated[str | None, typer.Option()] = None,
+    approver: Annotated[list[str] | None, typer.Option(help="Approvers of a single review stage (repeat)")] = None,
+    audience: Annotated[str | None, typer.Option()] = None,
+    region: Annotated[str | None, typer.Option()] = None,
+    due: Annotated[str | None, typer.Option(help="YYYY-MM-DD")] = None,
+    publish_at: Annotated[str | None, typer.Option(help="ISO time with zone, e.g. 2026-12-01T09:00:00+01:00")] = None,
+    email_list: Annotated[list[str] | None, typer.Option(help="SendGrid list id (repeat)")] = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Submit a brief: the draft goes to the CMS, checks run, approvers are asked."""
+    data = read_brief_file(brief_file) if brief_file else {}
+    if body_file is not None:
+        try:
+            body = body_file.read_text()
+        except OSError as e:
+            raise ContentInputError(f"body_file: cannot read {body_file}: {e.strerror}") from None
+    flags = {"content_id": content_id, "title": title, "type": type, "channels": channel or None, "body": body,
+             "author": author, "audience": audience, "region": region, "due": due, "publish_at": publish_at,
+             "email_list_ids": email_list or None}
+    data.update({k: v for k, v in flags.items() if v is not None})
+    if approver:
+        data["approval"] = [{"name": "review", "approvers": approver, "mode": "all"}]
+    inp = prepare_content(settings(), data)  # validated before connecting: bad briefs start nothing
+    svc = await content_service()
+    wf_id, created = await svc.submit(inp)
+    emit({"workflow_id": wf_id, "created": created, "stages": [s.model_dump(mode="json") for s in inp.stages]},
+         as_json, lambda: out.print(
+             f"{'submitted' if created else 'already running:'} [bold]{wf_id}[/] · approval: "
+             + " → ".join(f"{s.name} ({s.mode.value}: {', '.join(s.approvers)})" for s in inp.stages)
+             + f"\nWeb UI: {settings().workflow_url(wf_id)}"))
+
+
+def _decision_command(kind: str):
+    async def command(content_id: ContentIdArg, as_: AsOpt, comment: Annotated[str | None, typer.Option()] = None,
+                      revision: Annotated[int | None, typer.Option(help="Defaults to the current revision.")] = None,
+                      as_json: JsonOpt = False) -> None:
+        svc = await content_service()
+        res = await svc.decide(content_id, approver=as_, kind=kind, comment=comment, revision=revision)
+        emit(res, as_json, lambda: out.print(
+            f"{kind.replace('_', ' ')} recorded on revision {res.revision} in {res.stage}; stage is now {res.outcome}"))
+
+    return command
+
+
+for _name, _kind, _help in (("approve", "approve", "Approve the current revision."),
+                            ("reject", "reject", "Reject (give --comment with the reason)."),
+                            ("request-changes", "request_changes", "Ask the author for changes (--comment).")):
+    content_app.command(_name, help=_help)(run_async(f"mops content {_name}")(_decision_command(_kind)))
+
+
+@content_app.command("revise")
+@run_async("mops content revise")
+async def content_revise(
+    content_id: ContentIdArg, as_: AsOpt,
+    body_file: Annotated[Path | None, typer.Option(help="New Markdown body")] = None,
+    title: Annotated[str | None, typer.Option()] = None,
+    note: Annotated[str | None, typer.Option()] = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Submit a new revision after changes were requested; checks and review run again."""
+    from workflows.content_models import Revision
+
+    body = None
+    if body_file is not None:
+        try:
+            body = body_file.read_text()
+        except OSError as e:
+            raise ContentInputError(f"body_file: cannot read {body_file}: {e.strerror}") from None
+    svc = await content_service()
+    revision = await svc.revise(content_id, Revision(author=as_, body=body, title=title, note=note))
+    emit({"revision": revision}, as_json, lambda: out.print(f"revision {revision} submitted"))
+
+
+@content_app.command("retract")
+@run_async("mops content retract")
+async def content_retract(content_id: ContentIdArg, as_: AsOpt,
+                          reason: Annotated[str, typer.Option(help="Why it comes down.")],
+                          as_json: JsonOpt = False) -> None:
+    """Unpublish everywhere it went out (idempotent)."""
+    svc = await content_service()
+    await svc.retract(content_id, requested_by=as_, reason=reason)
+    emit({"retract": "requested"}, as_json, lambda: out.print("retract requested"))
+
+
+@content_app.command("show")
+@run_async("mops content show")
+async def content_show(content_id: ContentIdArg, as_json: JsonOpt = False) -> None:
+    """Stage, findings, each decision, per-channel outcome and links."""
+    from starter.render import content_panel
+
+    svc = await content_service()
+    view = await svc.state(content_id)
+    emit(view, as_json, lambda: out.print(content_panel(view, settings().workflow_url(f"content-{content_id}"))))
 
 
 # ------------------------------------------------------------------- journeys

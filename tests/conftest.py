@@ -75,18 +75,16 @@ async def sandbox() -> SandboxServer:
 
 def make_settings(sandbox_url: str, address: str, **overrides) -> Settings:
     suffix = uuid.uuid4().hex[:6]
+    platforms = ("hubspot", "sendgrid", "slack", "wordpress", "linkedin", "ga4")
+    queues = ("workflow", "crm", "email", "chat", "cms", "social", "analytics", "checks")
     base = dict(
         temporal_address=address,
-        hubspot_base_url=sandbox_url,
-        sendgrid_base_url=sandbox_url,
-        slack_base_url=sandbox_url,
+        **{f"{p}_base_url": sandbox_url for p in platforms},
         # Unique queues per test: no worker of another test can pick up our tasks.
-        workflow_task_queue=f"wf-{suffix}",
-        crm_task_queue=f"crm-{suffix}",
-        email_task_queue=f"email-{suffix}",
-        chat_task_queue=f"chat-{suffix}",
+        **{f"{q}_task_queue": f"{q}-{suffix}" for q in queues},
         crm_max_per_second=1000,
         chat_max_per_second=1000,
+        social_max_per_second=1000,
     )
     base.update(overrides)
     return Settings(**base)

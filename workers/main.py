@@ -18,22 +18,31 @@ from datetime import timedelta
 from temporalio.client import Client
 from temporalio.worker import Worker
 
+from activities.analytics import AnalyticsActivities
 from activities.chat import ChatActivities
+from activities.checks import CheckActivities
+from activities.cms import CmsActivities
 from activities.crm import CrmActivities
 from activities.email import EmailActivities
 from activities.journeys import JourneyActivities
 from activities.models import PlatformQueues
 from activities.routing import RoutingActivities
+from activities.social import SocialActivities
+from integrations.ga4 import GA4Client
 from integrations.hubspot import HubSpotClient
+from integrations.linkedin import LinkedInClient
+from integrations.links import LinkChecker
 from integrations.sendgrid import SendGridClient
 from integrations.slack import SlackClient
+from integrations.wordpress import WordPressClient
 from mops.settings import Settings
+from workflows.content import ContentWorkflow
 from workflows.lead_journey import LeadJourneyWorkflow
 from workflows.owner_router import OwnerRouterWorkflow
 
 log = logging.getLogger("mops.worker")
 
-WORKFLOWS = [LeadJourneyWorkflow, OwnerRouterWorkflow]
+WORKFLOWS = [LeadJourneyWorkflow, OwnerRouterWorkflow, ContentWorkflow]
 GRACEFUL_SHUTDOWN = timedelta(seconds=20)
 
 
@@ -43,6 +52,10 @@ def queues(settings: Settings) -> PlatformQueues:
         crm=settings.crm_task_queue,
         email=settings.email_task_queue,
         chat=settings.chat_task_queue,
+        cms=settings.cms_task_queue,
+        social=settings.social_task_queue,
+        analytics=settings.analytics_task_queue,
+        checks=settings.checks_task_queue,
     )
 
 
@@ -51,6 +64,10 @@ class PlatformClients:
     hubspot: HubSpotClient
     sendgrid: SendGridClient
     slack: SlackClient
+    wordpress: WordPressClient
+    linkedin: LinkedInClient
+    ga4: GA4Client
+    links: LinkChecker
 
     @classmethod
     def from_settings(cls, settings: Settings) -> PlatformClients:
@@ -61,18 +78,35 @@ class PlatformClients:
                 settings.sendgrid_base_url, settings.sendgrid_api_key.get_secret_value(), timeout=t
             ),
             slack=SlackClient(settings.slack_base_url, settings.slack_token.get_secret_value(), timeout=t),
+            wordpress=WordPressClient(
+                settings.wordpress_base_url, settings.wordpress_user,
+                settings.wordpress_app_password.get_secret_value(), timeout=t,
+            ),
+            linkedin=LinkedInClient(
+                settings.linkedin_base_url, settings.linkedin_token.get_secret_value(),
+                author_urn=settings.linkedin_author, api_version=settings.linkedin_api_version, timeout=t,
+            ),
+            ga4=GA4Client(
+                settings.ga4_base_url, settings.ga4_token.get_secret_value(), property_id=settings.ga4_property,
+                timeout=t,
+            ),
+            links=LinkChecker(timeout=min(t, 5.0)),
         )
 
     async def aclose(self) -> None:
-        for c in (self.hubspot, self.sendgrid, self.slack):
+        for c in (self.hubspot, self.sendgrid, self.slack, self.wordpress, self.linkedin, self.ga4, self.links):
             await c.aclose()
 
 
 def build_workers(client: Client, settings: Settings, platforms: PlatformClients) -> list[Worker]:
     q = queues(settings)
     crm = CrmActivities(platforms.hubspot)
-    email = EmailActivities(platforms.sendgrid, settings.journeys_dir / "templates")
+    email = EmailActivities(platforms.sendgrid, settings.journeys_dir / "templates", settings.sendgrid_sender_id)
     chat = ChatActivities(platforms.slack)
+    cms = CmsActivities(platforms.wordpress)
+    social = SocialActivities(platforms.linkedin)
+    analytics = AnalyticsActivities(platforms.ga4)
+    checks = CheckActivities(platforms.links, settings.policies_dir / "brand.yaml")
     common = dict(
         graceful_shutdown_timeout=GRACEFUL_SHUTDOWN, max_concurrent_activities=settings.max_concurrent_activities
     )
@@ -98,7 +132,7 @@ def build_workers(client: Client, settings: Settings, platforms: PlatformClients
         Worker(
             client,
             task_queue=q.email,
-            activities=[email.send, email.suppress],
+            activities=[email.send, email.suppress, email.send_to_lists, email.cancel_list_send],
             max_task_queue_activities_per_second=settings.email_max_per_second,
             **common,
         ),
@@ -109,6 +143,28 @@ def build_workers(client: Client, settings: Settings, platforms: PlatformClients
             max_task_queue_activities_per_second=settings.chat_max_per_second,
             **common,
         ),
+        Worker(
+            client,
+            task_queue=q.cms,
+            activities=[cms.create_draft, cms.update_draft, cms.publish, cms.unpublish],
+            max_task_queue_activities_per_second=settings.cms_max_per_second,
+            **common,
+        ),
+        Worker(
+            client,
+            task_queue=q.social,
+            activities=[social.post, social.delete],
+            max_task_queue_activities_per_second=settings.social_max_per_second,
+            **common,
+        ),
+        Worker(
+            client,
+            task_queue=q.analytics,
+            activities=[analytics.page_metrics],
+            max_task_queue_activities_per_second=settings.analytics_max_per_second,
+            **common,
+        ),
+        Worker(client, task_queue=q.checks, activities=[checks.brand], **common),
     ]
 
 

@@ -28,11 +28,11 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import datetime, timedelta
-from typing import Any, Literal
+from typing import Any
 
 from temporalio import workflow
 from temporalio.common import RetryPolicy
-from temporalio.exceptions import ActivityError, ApplicationError
+from temporalio.exceptions import ActivityError
 
 with workflow.unsafe.imports_passed_through():
     from activities.models import (
@@ -75,6 +75,16 @@ with workflow.unsafe.imports_passed_through():
     from domain.rules import evaluate
     from domain.schedule import add_business_days, earliest_send_time, next_local_time
     from domain.scoring import assign_segment, score_lead
+    from workflows.common import (
+        REJECTED,
+        WaitResult,
+        call,
+        call_parked,
+        continue_as_new_due,
+        is_type,
+        reason,
+        wait_until,
+    )
     from workflows.search_attributes import JOURNEY_ID, LEAD_SCORE, LEAD_STAGE, OWNER_ID, SEGMENT
     from workflows.lead_models import (
         CaptureResult,
@@ -94,10 +104,6 @@ MAX_EVENTS_KEPT = 500  # older events have decayed to nothing for any sane half-
 MAX_TIMELINE = 100
 MAX_CAPTURE_IDS = 100
 NO_OWNER_RETRY = timedelta(hours=1)
-PARK_RETRY = timedelta(hours=1)  # after a platform rejection that needs a human fix
-REJECTED = "PlatformRejected"  # activities/errors.py: non-retryable 4xx
-
-WaitResult = Literal["done", "timeout", "continue_as_new"]
 
 
 @workflow.defn(name="LeadJourney")
@@ -354,11 +360,11 @@ class LeadJourneyWorkflow:
         try:
             res = await self._send_activity(step, key)
         except ActivityError as err:
-            if not _is_type(err, REJECTED):
+            if not is_type(err, REJECTED):
                 raise
             # The platform refused this email (e.g. a template or address it cannot
             # take): retrying cannot help, so the journey goes on without it.
-            self._note(f"step {step.id}: email rejected by the platform ({_reason(err)}); skipped")
+            self._note(f"step {step.id}: email rejected by the platform ({reason(err)}); skipped")
             return "done"
         if res.suppressed:
             # The address opted out on the platform (another channel): honour it.
@@ -460,7 +466,7 @@ class LeadJourneyWorkflow:
                 )
             ).owner_id
         except ActivityError as err:
-            if not _is_type(err, "NoOwnerAvailable"):
+            if not is_type(err, "NoOwnerAvailable"):
                 raise
             owner_id = policy.manager_owner_id
         if owner_id is None:
@@ -560,24 +566,10 @@ class LeadJourneyWorkflow:
         self, name: str, arg: Any, result_type: type, *, queue: str, summary: str,
         retry: RetryPolicy = PLATFORM_RETRY, timeout: timedelta = PLATFORM_TIMEOUT,
     ) -> Any:
-        return await workflow.execute_activity(
-            name, arg, result_type=result_type, task_queue=queue,
-            start_to_close_timeout=timeout, retry_policy=retry, summary=summary,
-        )
+        return await call(name, arg, result_type, queue=queue, summary=summary, retry=retry, timeout=timeout)
 
     async def _platform(self, name: str, arg: Any, result_type: type, *, queue: str, summary: str) -> Any:
-        """A platform call that never fails the journey. Transient errors are retried
-        by the activity's policy; a rejection that retrying cannot fix (a revoked
-        token, a missing CRM property) parks the lead and tries again hourly, visible
-        in the timeline and the Web UI, until someone fixes the cause."""
-        while True:
-            try:
-                return await self._activity(name, arg, result_type, queue=queue, summary=summary)
-            except ActivityError as err:
-                if not _is_type(err, REJECTED):
-                    raise
-                self._note(f"{summary}: rejected by the platform ({_reason(err)}); retrying in {PARK_RETRY}")
-                await workflow.sleep(PARK_RETRY, summary=f"parked: {summary}")
+        return await call_parked(name, arg, result_type, queue=queue, summary=summary, note=self._note)
 
     async def _update_crm(self, properties: dict[str, str], summary: str) -> None:
         if self._s.contact_id:
@@ -592,30 +584,18 @@ class LeadJourneyWorkflow:
         try:
             await self._activity("chat.notify", inp, NotifyResult, queue=self._queues.chat, summary=summary)
         except ActivityError as err:
-            if not _is_type(err, REJECTED):
+            if not is_type(err, REJECTED):
                 raise
-            self._note(f"{summary} failed: rejected by the chat platform ({_reason(err)})")
+            self._note(f"{summary} failed: rejected by the chat platform ({reason(err)})")
 
     async def _wait(self, until: datetime | None, done: Callable[[], bool], summary: str) -> WaitResult:
         """Wait until `done()` or the deadline; give way to continue-as-new."""
         self._s.next_step_at = until
         self._publish_details()
-        if done():
-            return "done"
-        timeout = None if until is None else until - workflow.now()
-        if timeout is not None and timeout <= timedelta(0):
-            return "timeout"
-        try:
-            await workflow.wait_condition(
-                lambda: done() or self._should_continue_as_new(), timeout=timeout, timeout_summary=summary
-            )
-        except TimeoutError:
-            return "timeout"
-        return "done" if done() else "continue_as_new"
+        return await wait_until(until, done, summary, self._can_after)
 
     def _should_continue_as_new(self) -> bool:
-        info = workflow.info()
-        return info.is_continue_as_new_suggested() or info.get_current_history_length() >= self._can_after
+        return continue_as_new_due(self._can_after)
 
     async def _continue_as_new(self) -> None:
         await workflow.wait_condition(workflow.all_handlers_finished)
@@ -720,15 +700,3 @@ class LeadJourneyWorkflow:
             lines.append(f"**Step:** `{s.next_step}`{when}")
         lines.append(f"**Emails sent:** {s.emails_sent}  ·  **Touches:** {s.touches}")
         workflow.set_current_details("\n\n".join(lines))
-
-
-def _is_type(err: ActivityError, type_name: str) -> bool:
-    cause = err.cause
-    return isinstance(cause, ApplicationError) and cause.type == type_name
-
-
-def _reason(err: ActivityError) -> str:
-    """The platform's error code (activities put it in the details; no personal data)."""
-    cause = err.cause
-    details = cause.details if isinstance(cause, ApplicationError) else ()
-    return str(details[0]) if details else "rejected"

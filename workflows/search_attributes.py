@@ -10,3 +10,10 @@ OWNER_ID = SearchAttributeKey.for_keyword("OwnerId")
 JOURNEY_ID = SearchAttributeKey.for_keyword("JourneyId")
 
 ALL = [LEAD_STAGE, LEAD_SCORE, SEGMENT, OWNER_ID, JOURNEY_ID]
+
+CONTENT_STAGE = SearchAttributeKey.for_keyword("ContentStage")
+CONTENT_TYPE = SearchAttributeKey.for_keyword("ContentType")
+APPROVAL_STATE = SearchAttributeKey.for_keyword("ApprovalState")
+PENDING_APPROVERS = SearchAttributeKey.for_keyword_list("PendingApprovers")
+
+ALL += [CONTENT_STAGE, CONTENT_TYPE, APPROVAL_STATE, PENDING_APPROVERS]

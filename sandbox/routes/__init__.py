@@ -1,1 +1,2 @@
-"""Platform API routes (HubSpot, SendGrid, Slack) and the `/_sandbox` admin API."""
+"""Platform API routes (HubSpot, SendGrid, Slack, WordPress, LinkedIn, GA4), link targets
+for the link checker, and the `/_sandbox` admin API."""

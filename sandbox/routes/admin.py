@@ -1,12 +1,17 @@
-"""The `/_sandbox` admin API (no auth): health, effects, reset, faults, stats."""
+"""The `/_sandbox` admin API (no auth): health, effects, reset, faults, stats, state."""
 
 from __future__ import annotations
 
 from dataclasses import asdict
 
-from fastapi import APIRouter, Depends
+from typing import Any
+
+from fastapi import APIRouter, Depends, Request
+from fastapi.responses import JSONResponse
 
 from sandbox.faults import FaultSpec
+from sandbox.platforms import PLATFORMS
+from sandbox.routes import linkedin, sendgrid, wordpress
 from sandbox.state import SandboxState, get_state
 
 router = APIRouter(prefix="/_sandbox", tags=["admin"])
@@ -59,3 +64,36 @@ async def stats(state: SandboxState = Depends(get_state)) -> dict:
     """Requests received per platform and HTTP status."""
     requests = {platform: dict(counts) for platform, counts in state.store.requests.items()}
     return {"requests": requests, "total": sum(sum(c.values()) for c in requests.values())}
+
+
+@router.get("/state/{platform}")
+async def platform_state(platform: str, request: Request, state: SandboxState = Depends(get_state)) -> JSONResponse:
+    """The platform's current objects, in the platform's own shapes where it has them
+    (so a test can check that every platform is back where it started)."""
+    if platform not in PLATFORMS:
+        return JSONResponse({"detail": f"unknown platform {platform!r}; one of {list(PLATFORMS)}"}, status_code=404)
+    store = state.store
+    body: dict[str, Any]
+    if platform == "wordpress":
+        base = wordpress.site(request)
+        body = {"posts": [wordpress.post_view(p, base, "edit") for p in sorted(store.wp_posts.values(), key=_id)]}
+    elif platform == "linkedin":
+        body = {"posts": [linkedin.post_view(p) for p in store.linkedin_posts.values()]}
+    elif platform == "sendgrid":
+        body = {
+            "singlesends": [sendgrid.single_send_view(s) for s in store.single_sends.values()],
+            "group_suppressions": {str(g): sorted(m) for g, m in sorted(store.group_suppressions.items())},
+            "global_suppressions": sorted(store.global_suppressions),
+        }
+    elif platform == "hubspot":
+        body = {t: [o.view() for o in store.objects[t].values()] for t in ("contacts", "deals", "tasks")}
+        body["associations"] = [{"from": f"{a[0]}/{a[1]}", "to": f"{a[2]}/{a[3]}"} for a in sorted(store.associations)]
+    elif platform == "slack":
+        body = {"messages": list(store.messages)}
+    else:  # ga4 is read-only: nothing changes, there is only the property it serves
+        body = {"property": f"properties/{state.tokens.ga4_property_id}"}
+    return JSONResponse({"platform": platform, **body})
+
+
+def _id(post: Any) -> int:
+    return post.id

@@ -1,14 +1,16 @@
-"""SendGrid v3 endpoints: mail send and unsubscribe-group / global suppressions."""
+"""SendGrid v3 endpoints: mail send, unsubscribe-group / global suppressions, Single Sends."""
 
 from __future__ import annotations
 
 import secrets
+import uuid
+from datetime import UTC, datetime
 from typing import Any
 
 from fastapi import APIRouter, Body, Depends, Request, Response
 
 from sandbox.platforms import SandboxError
-from sandbox.store import Store, email_hash
+from sandbox.store import SingleSend, Store, email_hash, now_iso
 from sandbox.state import get_store
 
 router = APIRouter(prefix="/v3")
@@ -120,3 +122,119 @@ async def search_group(group_id: int, body: dict = Body(...), store: Store = Dep
     """The given addresses that are suppressed in the group."""
     members = store.group_suppressions.get(group_id, set())
     return [email for email in _emails(body) if email.lower() in members]
+
+
+# Marketing Campaigns: Single Sends. "now" is sent at once (status `triggered`); a
+# later `send_at` stays `scheduled` until unscheduled. Cancelling a triggered send is
+# recorded (effect `singlesend.cancel`, `cancelled: false`) but cannot recall it.
+
+
+def single_send_view(single: SingleSend) -> dict[str, Any]:
+    return {
+        "id": single.id, "name": single.name, "status": single.status, "categories": [],
+        "send_at": single.send_at, "send_to": single.send_to, "email_config": single.email_config,
+        "created_at": single.created_at, "updated_at": single.updated_at,
+    }
+
+
+def _single_send(store: Store, single_send_id: str) -> SingleSend:
+    single = store.single_sends.get(single_send_id)
+    if single is None:
+        raise SandboxError(404, None, "resource not found")
+    return single
+
+
+def _send_to(value: Any) -> dict[str, Any]:
+    value = value if isinstance(value, dict) else {}
+    lists, segments = value.get("list_ids", []), value.get("segment_ids", [])
+    if not all(isinstance(v, list) and all(isinstance(i, str) and i for i in v) for v in (lists, segments)):
+        raise SandboxError(400, "send_to", "list_ids and segment_ids must be lists of ids")
+    return {"list_ids": lists, "segment_ids": segments, "all": bool(value.get("all", False))}
+
+
+def _email_config(value: Any) -> dict[str, Any]:
+    value = value if isinstance(value, dict) else {}
+    for name in ("sender_id", "suppression_group_id"):
+        if value.get(name) is not None and (not isinstance(value[name], int) or value[name] < 1):
+            raise SandboxError(400, f"email_config.{name}", f"{name} must be a positive integer")
+    return {
+        "subject": value.get("subject"), "html_content": value.get("html_content"),
+        "plain_content": value.get("plain_content"),
+        "generate_plain_content": value.get("generate_plain_content", True),
+        "editor": value.get("editor", "code"), "suppression_group_id": value.get("suppression_group_id"),
+        "custom_unsubscribe_url": value.get("custom_unsubscribe_url"), "sender_id": value.get("sender_id"),
+        "ip_pool": value.get("ip_pool"),
+    }
+
+
+@router.post("/marketing/singlesends", status_code=201)
+async def create_single_send(request: Request, body: dict = Body(...), store: Store = Depends(get_store)) -> dict:
+    name = body.get("name")
+    if not isinstance(name, str) or not 1 <= len(name) <= 100:
+        raise SandboxError(400, "name", "name is required and must be 1 to 100 characters")
+    stamp = now_iso()
+    single = SingleSend(id=str(uuid.uuid4()), name=name, status="draft", send_to=_send_to(body.get("send_to")),
+                        email_config=_email_config(body.get("email_config")), send_at=None,
+                        created_at=stamp, updated_at=stamp)
+    store.single_sends[single.id] = single
+    config = single.email_config
+    store.record("sendgrid", "singlesend.create", request.headers.get("idempotency-key"), {
+        "id": single.id, "name": name, "list_ids": single.send_to["list_ids"], "subject": config["subject"],
+        "sender_id": config["sender_id"], "suppression_group_id": config["suppression_group_id"],
+    })
+    return single_send_view(single)
+
+
+@router.get("/marketing/singlesends/{single_send_id}")
+async def get_single_send(single_send_id: str, store: Store = Depends(get_store)) -> dict:
+    return single_send_view(_single_send(store, single_send_id))
+
+
+@router.put("/marketing/singlesends/{single_send_id}/schedule", status_code=201)
+async def schedule_single_send(
+    single_send_id: str, request: Request, body: dict = Body(...), store: Store = Depends(get_store)
+) -> dict:
+    single = _single_send(store, single_send_id)
+    if single.status == "triggered":
+        raise SandboxError(400, "send_at", "This Single Send has already been sent and cannot be rescheduled.")
+    config, send_to = single.email_config, single.send_to
+    missing = [field for field, ok in (
+        ("email_config.sender_id", config["sender_id"]),
+        ("email_config.suppression_group_id", config["suppression_group_id"] or config["custom_unsubscribe_url"]),
+        ("email_config.subject", config["subject"]),
+        ("email_config.html_content", config["html_content"] or config["plain_content"]),
+        ("send_to", send_to["list_ids"] or send_to["segment_ids"] or send_to["all"]),
+    ) if not ok]
+    if missing:
+        raise SandboxError(400, missing[0], f"{missing[0]} is required to schedule a Single Send")
+    send_at = body.get("send_at")
+    now = datetime.now(UTC)
+    if send_at == "now":
+        when, status = now, "triggered"
+    else:
+        try:
+            when = datetime.fromisoformat(str(send_at).replace("Z", "+00:00"))
+        except ValueError:
+            raise SandboxError(400, "send_at", "send_at must be \"now\" or an ISO 8601 date-time") from None
+        if when.tzinfo is None or when <= now:
+            raise SandboxError(400, "send_at", "send_at must be in the future, with a time zone")
+        status = "scheduled"
+    single.send_at = when.astimezone(UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
+    single.status, single.updated_at = status, now_iso()
+    store.record("sendgrid", "singlesend.schedule", request.headers.get("idempotency-key"), {
+        "id": single.id, "send_at": single.send_at, "status": status, "list_ids": send_to["list_ids"],
+    })
+    return {"send_at": single.send_at, "status": "scheduled"}
+
+
+@router.delete("/marketing/singlesends/{single_send_id}/schedule")
+async def unschedule_single_send(single_send_id: str, request: Request, store: Store = Depends(get_store)) -> dict:
+    single = _single_send(store, single_send_id)
+    if single.status == "draft":
+        raise SandboxError(404, None, "This Single Send is not scheduled.")
+    cancelled = single.status == "scheduled"
+    if cancelled:
+        single.status, single.send_at, single.updated_at = "draft", None, now_iso()
+    store.record("sendgrid", "singlesend.cancel", request.headers.get("idempotency-key"),
+                 {"id": single.id, "cancelled": cancelled, "status": single.status})
+    return single_send_view(single)

@@ -76,5 +76,19 @@ async def lookup_by_email(request: Request, store: Store = Depends(get_store)) -
     email = str((await _args(request)).get("email") or "")
     if not email:
         return {"ok": False, "error": "invalid_arguments"}
-    user = store.slack_users.get(email.lower())
+    user = store.slack_users.get(email.lower()) or _workspace_member(email.lower())
     return {"ok": True, "user": user} if user else {"ok": False, "error": "users_not_found"}
+
+
+WORKSPACE_DOMAIN = "mops.example"
+
+
+def _workspace_member(email: str) -> dict[str, Any] | None:
+    """Everyone with a company address is in the workspace (as in a real company's
+    Slack), with a stable id; leads' addresses are not."""
+    local, _, domain = email.partition("@")
+    if domain != WORKSPACE_DOMAIN or not local:
+        return None
+    user_id = "U" + hashlib.sha256(email.encode()).hexdigest()[:8].upper()
+    return {"id": user_id, "team_id": "T0SANDBOX", "name": local, "real_name": local.title(), "deleted": False,
+            "is_bot": False, "profile": {"email": email, "real_name": local.title(), "display_name": local}}

@@ -7,9 +7,13 @@ import socket
 
 import pytest
 
+from integrations.ga4 import GA4Client
 from integrations.hubspot import HubSpotClient
+from integrations.linkedin import LinkedInClient
+from integrations.links import LinkChecker
 from integrations.sendgrid import SendGridClient
 from integrations.slack import SlackClient
+from integrations.wordpress import WordPressClient
 from sandbox.admin_client import SandboxAdmin
 from sandbox.server import SandboxServer
 
@@ -52,6 +56,39 @@ async def sendgrid(sandbox: SandboxServer, admin):
 async def slack(sandbox: SandboxServer, admin):
     async with SlackClient(sandbox.url, sandbox.tokens.slack_token.get_secret_value(), timeout=5) as client:
         yield client
+
+
+@pytest.fixture
+async def wordpress(sandbox: SandboxServer, admin):
+    tokens = sandbox.tokens
+    async with WordPressClient(
+        sandbox.url, tokens.wordpress_user, tokens.wordpress_app_password.get_secret_value(), timeout=5
+    ) as client:
+        yield client
+
+
+@pytest.fixture
+async def linkedin(sandbox: SandboxServer, admin):
+    tokens = sandbox.tokens
+    async with LinkedInClient(
+        sandbox.url, tokens.linkedin_token.get_secret_value(), author_urn=tokens.linkedin_author, timeout=5
+    ) as client:
+        yield client
+
+
+@pytest.fixture
+async def ga4(sandbox: SandboxServer, admin):
+    tokens = sandbox.tokens
+    async with GA4Client(
+        sandbox.url, tokens.ga4_token.get_secret_value(), property_id=tokens.ga4_property, timeout=5
+    ) as client:
+        yield client
+
+
+@pytest.fixture
+async def links(sandbox: SandboxServer):
+    async with LinkChecker(timeout=2) as checker:
+        yield checker
 
 
 @pytest.fixture

@@ -33,7 +33,9 @@ async def test_lookup_user_by_email(slack):
     user_id = await slack.lookup_user_by_email("ava.patel@mops.example")
     assert user_id == "U00000101"
     assert await slack.post_message(user_id, "You have a new lead")  # a DM by user id
-    assert await slack.lookup_user_by_email("nobody@mops.example") is None
+    assert await slack.lookup_user_by_email("nobody@elsewhere.example") is None, "not in the workspace"
+    staff = await slack.lookup_user_by_email("new.hire@mops.example")
+    assert staff and staff == await slack.lookup_user_by_email("new.hire@mops.example"), "staff: stable ids"
 
 
 async def test_unknown_channel_is_rejected(slack, admin):

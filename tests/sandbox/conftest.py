@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import base64
+
 import httpx
 import pytest
 
@@ -25,10 +27,15 @@ async def http(sandbox: SandboxServer, admin):
 
 @pytest.fixture
 def auth(sandbox: SandboxServer):
-    """Authorization headers per platform, with the tokens the sandbox accepts."""
+    """Authorization (and other required) headers per platform, with the credentials the sandbox accepts."""
     tokens = sandbox.tokens
+    wordpress = base64.b64encode(f"{tokens.wordpress_user}:{tokens.wordpress_app_password.get_secret_value()}".encode())
     return {
         "hubspot": {"Authorization": f"Bearer {tokens.hubspot_token.get_secret_value()}"},
         "sendgrid": {"Authorization": f"Bearer {tokens.sendgrid_api_key.get_secret_value()}"},
         "slack": {"Authorization": f"Bearer {tokens.slack_token.get_secret_value()}"},
+        "wordpress": {"Authorization": f"Basic {wordpress.decode()}"},
+        "linkedin": {"Authorization": f"Bearer {tokens.linkedin_token.get_secret_value()}",
+                     "LinkedIn-Version": "202405", "X-Restli-Protocol-Version": "2.0.0"},
+        "ga4": {"Authorization": f"Bearer {tokens.ga4_token.get_secret_value()}"},
     }

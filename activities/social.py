@@ -1,0 +1,26 @@
+"""Social activities (LinkedIn Posts API). Hosted on the social task queue."""
+
+from __future__ import annotations
+
+from temporalio import activity
+
+from activities.errors import platform_errors
+from activities.models import SocialDeleteInput, SocialPostInput, SocialPostResult
+from integrations.linkedin import LinkedInClient
+
+
+class SocialActivities:
+    def __init__(self, linkedin: LinkedInClient) -> None:
+        self._linkedin = linkedin
+
+    @activity.defn(name="social.post")
+    @platform_errors
+    async def post(self, inp: SocialPostInput) -> SocialPostResult:
+        urn = await self._linkedin.create_post(inp.commentary, idempotency_key=inp.idempotency_key)
+        return SocialPostResult(urn=urn)
+
+    @activity.defn(name="social.delete")
+    @platform_errors
+    async def delete(self, inp: SocialDeleteInput) -> None:
+        """Retract (a post already gone counts as retracted)."""
+        await self._linkedin.delete_post(inp.urn)

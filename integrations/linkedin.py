@@ -1,0 +1,104 @@
+"""LinkedIn Posts API client (`/rest/posts`): publish and delete text posts (OAuth bearer).
+
+Every call carries `LinkedIn-Version` (YYYYMM; LinkedIn retires a version about a
+year after release and then answers 426 `NONEXISTENT_VERSION`) and
+`X-Restli-Protocol-Version: 2.0.0`.
+
+Commentary is LinkedIn's "little" text format, where `\\ | { } @ [ ] ( ) < > # * _ ~`
+are markup: unescaped, LinkedIn silently cuts the post at the first one.
+`create_post` takes plain text and escapes it, leaving URLs and `#hashtags` as they
+are (so they still link). The 3,000-character limit applies to the escaped text.
+
+Idempotency: LinkedIn has no idempotency keys; the key goes out as an
+`Idempotency-Key` header (honoured by the sandbox and by proxies that support it).
+Deleting a post that is already gone counts as success, so a retract can be retried.
+
+Error `code` is LinkedIn's `code` (`INVALID_ACCESS_TOKEN`, `UNPROCESSABLE_ENTITY`,
+`NONEXISTENT_VERSION`, `TOO_MANY_REQUESTS`, ...), or `HTTP_<status>` without one.
+"""
+
+from __future__ import annotations
+
+import re
+from urllib.parse import quote
+
+import httpx
+
+from integrations.errors import PlatformError, PlatformRejected
+from integrations.http import PlatformClient, error_for_status, json_body, retry_after_header
+
+LINKEDIN_VERSION = "202405"
+MAX_COMMENTARY = 3000
+
+_RESERVED = re.compile(r"([\\|{}@\[\]()<>#*_~])")
+# Left unescaped: URLs (so they auto-link) and hashtags at a word start (so they stay clickable).
+_KEEP = re.compile(r"https?://[^\s()<>\[\]{}|\\]*[^\s()<>\[\]{}|\\.,;:!?'\"]|(?<![\w#])#\w+")
+
+
+def escape_little_text(text: str) -> str:
+    """Plain text → LinkedIn "little" text: backslash-escape the reserved characters."""
+    out, last = [], 0
+    for match in _KEEP.finditer(text):
+        out.append(_RESERVED.sub(r"\\\1", text[last:match.start()]))
+        out.append(match.group(0))
+        last = match.end()
+    out.append(_RESERVED.sub(r"\\\1", text[last:]))
+    return "".join(out)
+
+
+class LinkedInClient(PlatformClient):
+    platform = "linkedin"
+
+    def __init__(
+        self,
+        base_url: str,
+        token: str,
+        *,
+        author_urn: str,
+        timeout: float = 10.0,
+        transport: httpx.AsyncBaseTransport | None = None,
+        api_version: str = LINKEDIN_VERSION,
+    ) -> None:
+        """`author_urn` is who posts: `urn:li:organization:<id>` or `urn:li:person:<id>`."""
+        super().__init__(base_url, token, timeout=timeout, transport=transport)
+        self.author_urn = author_urn
+        self._http.headers.update({"LinkedIn-Version": api_version, "X-Restli-Protocol-Version": "2.0.0"})
+
+    async def create_post(self, commentary: str, *, idempotency_key: str) -> str:
+        """Publish a public text post to the main feed; return its URN (`x-restli-id`)."""
+        payload = {
+            "author": self.author_urn,
+            "commentary": escape_little_text(commentary),
+            "visibility": "PUBLIC",
+            "distribution": {
+                "feedDistribution": "MAIN_FEED", "targetEntities": [], "thirdPartyDistributionChannels": [],
+            },
+            "lifecycleState": "PUBLISHED",
+            "isReshareDisabledByAuthor": False,
+        }
+        response = await self._request(
+            "POST", "/rest/posts", json=payload, headers={"Idempotency-Key": idempotency_key}
+        )
+        urn = response.headers.get("x-restli-id")
+        if not urn:
+            raise PlatformRejected(self.platform, response.status_code, "MISSING_ID", "no x-restli-id in the answer")
+        return urn
+
+    async def delete_post(self, post_urn: str) -> None:
+        """Delete the post; one that is already gone (404) counts as deleted."""
+        try:
+            await self._request(
+                "DELETE", f"/rest/posts/{quote(post_urn, safe='')}", headers={"X-RestLi-Method": "DELETE"}
+            )
+        except PlatformRejected as err:
+            if err.status != 404:
+                raise
+
+    def _error(self, response: httpx.Response) -> PlatformError:
+        """Read LinkedIn's `{"status", "serviceErrorCode", "code", "message"}` body."""
+        status = response.status_code
+        body = json_body(response)
+        body = body if isinstance(body, dict) else {}
+        code = str(body.get("code") or f"HTTP_{status}")
+        message = str(body.get("message") or response.reason_phrase or "error")
+        return error_for_status(self.platform, status, code, message, retry_after_header(response.headers))

@@ -1,0 +1,537 @@
+"""One content item from brief to published, approved by people, tracked after.
+
+Workflow type `Content`, id `content-<content id>`.
+
+Stages: drafting → checking → (changes_requested ↔ checking) → in_review (one
+approval stage after another: e.g. brand, then legal) → approved → scheduled? →
+published / partially_published → completed after performance tracking; or
+rejected, expired, retracted.
+
+Updates (validators refuse without writing history; the caller gets the reason)
+- `decide(Decision) -> DecisionResult`: approve / reject / request changes. Refused
+  for: the author, someone not an approver of the current stage (backups only once the
+  stage is escalated), a stale revision, a second decision by the same person.
+- `revise(Revision) -> RevisionResult`: the author's new revision after changes were
+  requested or a check blocked; the checks run again and review restarts.
+- `retract(RetractRequest) -> None`: unpublish everywhere (idempotent compensation).
+
+Queries
+- `state() -> ContentView`: stage, findings, each decision with time and comment,
+  per-channel outcome and links, performance snapshots.
+
+Search attributes: ContentStage, ContentType, ApprovalState, PendingApprovers.
+Durable timers: reminders, escalation to backups and expiry per approval stage;
+scheduled publication; performance checks at 1, 7 and 30 days.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import datetime, timedelta
+from urllib.parse import urlsplit
+
+from temporalio import workflow
+from temporalio.exceptions import ActivityError
+
+with workflow.unsafe.imports_passed_through():
+    from activities.models import (
+        BrandCheckInput,
+        CancelListSendInput,
+        CreateDraftInput,
+        DraftResult,
+        ListSendInput,
+        ListSendResult,
+        NotifyInput,
+        NotifyResult,
+        PageMetricsInput,
+        PageMetricsResult,
+        PostRef,
+        PublishPostInput,
+        PublishResult,
+        SocialDeleteInput,
+        SocialPostInput,
+        SocialPostResult,
+        UpdateDraftInput,
+    )
+    from domain.approvals import Decision, StageOutcome, pending_approvers, refusal, stage_outcome
+    from domain.brand import CheckResult, Severity
+    from domain.content import ApprovalStage, Channel, markdown_to_html
+    from workflows.common import (
+        REJECTED,
+        WaitResult,
+        call,
+        call_parked,
+        continue_as_new_due,
+        is_type,
+        reason,
+        wait_until,
+    )
+    from workflows.content_models import (
+        TERMINAL_CONTENT,
+        ChannelOutcome,
+        ChannelStatus,
+        ContentInput,
+        ContentStage,
+        ContentState,
+        ContentView,
+        DecisionResult,
+        PerformanceSnapshot,
+        RetractRequest,
+        Revision,
+        RevisionResult,
+    )
+    from workflows.search_attributes import APPROVAL_STATE, CONTENT_STAGE, CONTENT_TYPE, PENDING_APPROVERS
+
+TRACKING_DAYS = (1, 7, 30)
+MAX_TIMELINE = 100
+EMAIL_SUPPRESSION_GROUP = 4242
+RETRACTABLE = {ContentStage.SCHEDULED, ContentStage.PUBLISHED, ContentStage.PARTIALLY_PUBLISHED}
+
+
+@workflow.defn(name="Content")
+class ContentWorkflow:
+    @workflow.init
+    def __init__(self, inp: ContentInput) -> None:
+        self._s = inp.state or ContentState(
+            brief=inp.brief,
+            stages=inp.stages,
+            channels=[ChannelOutcome(channel=c) for c in inp.brief.channels],
+        )
+        self._inp = inp
+        self._directory = inp.directory
+        self._q = inp.queues
+        self._published = ""
+
+    @workflow.run
+    async def run(self, inp: ContentInput) -> ContentView:
+        s = self._s
+        self._publish()
+        while s.stage not in TERMINAL_CONTENT:
+            if continue_as_new_due(inp.continue_as_new_after_events):
+                await workflow.wait_condition(workflow.all_handlers_finished)
+                workflow.continue_as_new(inp.model_copy(update={"state": s}))
+            if s.retract is not None:
+                await self._retract()
+            elif s.stage == ContentStage.DRAFTING:
+                await self._draft()
+            elif s.stage == ContentStage.CHECKING:
+                await self._check()
+            elif s.stage == ContentStage.CHANGES_REQUESTED:
+                await self._await_revision()
+            elif s.stage == ContentStage.IN_REVIEW:
+                await self._review()
+            elif s.stage in (ContentStage.APPROVED, ContentStage.SCHEDULED, ContentStage.PUBLISHING):
+                await self._distribute()
+            else:  # published or partially published: performance tracking
+                await self._track()
+        return self.state()
+
+    # ------------------------------------------------------------- handlers
+
+    @workflow.update(name="decide")
+    def decide(self, d: Decision) -> DecisionResult:
+        s, stage = self._s, self._current_stage()
+        s.decisions.append(d.model_copy(update={"at": workflow.now(), "stage": stage.name}))
+        verb = {"approve": "approved", "reject": "rejected", "request_changes": "requested changes"}[d.kind.value]
+        self._note(f"{d.approver} {verb} revision {d.revision} in {stage.name}")
+        self._publish()
+        return DecisionResult(stage=stage.name, outcome=self._outcome(stage).value.lower(), revision=s.revision)
+
+    @decide.validator
+    def _validate_decide(self, d: Decision) -> None:
+        s = self._s
+        if s.stage != ContentStage.IN_REVIEW or self._current_stage() is None:
+            raise ValueError(f"not waiting for decisions (stage {s.stage.value})")
+        why = refusal(
+            self._current_stage(), self._directory, decision=d, decisions=s.decisions,
+            author=s.brief.author, current_revision=s.revision, escalated=s.escalated,
+        )
+        if why:
+            raise ValueError(why)
+
+    @workflow.update(name="revise")
+    def revise(self, r: Revision) -> RevisionResult:
+        self._s.pending_revision = r
+        return RevisionResult(revision=self._s.revision + 1)
+
+    @revise.validator
+    def _validate_revise(self, r: Revision) -> None:
+        s = self._s
+        if r.author != s.brief.author:
+            raise ValueError(f"only the author ({s.brief.author}) can revise")
+        if s.stage != ContentStage.CHANGES_REQUESTED or s.pending_revision is not None:
+            raise ValueError(f"no revision expected (stage {s.stage.value})")
+        if r.body is None and r.title is None and r.variables is None:
+            raise ValueError("revision: give a new body, title or template variables")
+
+    @workflow.update(name="retract")
+    def retract(self, r: RetractRequest) -> None:
+        self._s.retract = r
+        self._note(f"retract requested by {r.requested_by}: {r.reason}")
+
+    @retract.validator
+    def _validate_retract(self, r: RetractRequest) -> None:
+        s = self._s
+        if s.stage not in RETRACTABLE or s.retract is not None:
+            raise ValueError(f"nothing to retract (stage {s.stage.value})")
+        allowed = {s.brief.author} | {a for st in s.stages for a in st.approvers}
+        if r.requested_by not in allowed:
+            raise ValueError(f"'{r.requested_by}' may not retract this item (author or approvers only)")
+
+    @workflow.query(name="state")
+    def state(self) -> ContentView:
+        s, stage = self._s, self._current_stage()
+        return ContentView(
+            content_id=s.brief.content_id, title=s.brief.title, type=s.brief.type.value, stage=s.stage,
+            revision=s.revision, author=s.brief.author, draft_link=s.draft_link, findings=s.findings,
+            needs_legal=s.needs_legal,
+            current_review=stage.name if stage and s.stage == ContentStage.IN_REVIEW else None,
+            pending_approvers=self._pending(), stages=s.stages, decisions=s.decisions, channels=s.channels,
+            performance=s.performance, outcome=s.outcome, timeline=s.timeline,
+        )
+
+    # --------------------------------------------------------------- stages
+
+    async def _draft(self) -> None:
+        s = self._s
+        draft = await self._platform(
+            "cms.create_draft",
+            CreateDraftInput(idempotency_key=f"{self._id}:draft", title=s.brief.title, html=self._html(),
+                             slug=s.brief.content_id),
+            DraftResult, queue=self._q.cms, summary="create draft in CMS",
+        )
+        s.post_id, s.draft_link = draft.post_id, draft.link
+        await self._set_stage(ContentStage.CHECKING)
+
+    async def _check(self) -> None:
+        s = self._s
+        b = s.brief
+        result: CheckResult = await call(
+            "checks.brand",
+            BrandCheckInput(title=b.title, body_markdown=b.rendered_body(), type=b.type, region=b.region,
+                            channels=b.channels),
+            CheckResult, queue=self._q.checks, summary=f"brand & compliance check (revision {s.revision})",
+        )
+        s.findings, s.reading_grade, s.needs_legal = result.findings, result.reading_grade, result.needs_legal
+        blocking = [f for f in result.findings if f.severity == Severity.BLOCKING]
+        self._note(f"checks on revision {s.revision}: {len(blocking)} blocking, "
+                   f"{len(result.findings) - len(blocking)} warnings")
+        if blocking:
+            await self._set_stage(ContentStage.CHANGES_REQUESTED)
+            await self._tell_author(
+                "checks-blocked",
+                f"'{b.title}' (revision {s.revision}) has {len(blocking)} blocking finding(s): "
+                + "; ".join(f.message for f in blocking[:5]) + ". Revise with `mops content revise`.",
+            )
+            return
+        if s.needs_legal and not any(st.name == "legal" for st in s.stages):
+            s.stages = [*s.stages, self._inp.legal_stage]
+            self._note("claims found: legal review added")
+        s.review_index, s.review_started_at = 0, None
+        await self._set_stage(ContentStage.IN_REVIEW)
+
+    async def _await_revision(self) -> None:
+        s = self._s
+        result = await self._wait(None, lambda: s.pending_revision is not None or s.retract is not None,
+                                  "waiting for the author's revision")
+        if result != "done" or s.pending_revision is None:
+            return
+        r, s.pending_revision = s.pending_revision, None
+        update: dict = {}
+        if r.title is not None:
+            update["title"] = r.title
+        if r.body is not None:
+            update.update(body=r.body, template=None, variables={})
+        elif r.variables is not None:
+            update["variables"] = {**s.brief.variables, **r.variables}
+        s.brief = s.brief.model_copy(update=update)
+        s.revision += 1
+        self._note(f"revision {s.revision} from {r.author}" + (f": {r.note}" if r.note else ""))
+        if s.post_id is not None:
+            await self._platform(
+                "cms.update_draft", UpdateDraftInput(post_id=s.post_id, title=s.brief.title, html=self._html()),
+                type(None), queue=self._q.cms, summary=f"update draft to revision {s.revision}",
+            )
+        await self._set_stage(ContentStage.CHECKING)
+
+    async def _review(self) -> None:
+        s = self._s
+        while s.review_index < len(s.stages):
+            stage = s.stages[s.review_index]
+            if s.review_started_at is None:
+                s.review_started_at, s.reminded, s.escalated = workflow.now(), False, False
+                self._publish()
+                warnings = [f.message for f in s.findings if f.severity == Severity.WARNING]
+                await self._tell(
+                    stage.approvers, f"review-{stage.name}",
+                    f"Please review '{s.brief.title}' (revision {s.revision}, stage {stage.name}): {s.draft_link}"
+                    + (f" — warnings: {'; '.join(warnings[:5])}" if warnings else "")
+                    + f". Decide with `mops content approve {s.brief.content_id} --as <you>`.",
+                )
+            outcome = self._outcome(stage)
+            if outcome == StageOutcome.PENDING:
+                deadline, what = self._review_deadline(stage)
+                result = await self._wait(
+                    deadline, lambda stage=stage: self._outcome(stage) != StageOutcome.PENDING, f"{stage.name}: {what}"
+                )
+                if result == "continue_as_new":
+                    return
+                if result == "timeout" and not await self._review_timer(stage, what):
+                    return
+                continue
+            comments = "; ".join(
+                f"{d.approver}: {d.comment}" for d in self._stage_decisions(stage) if d.comment
+            )
+            if outcome == StageOutcome.APPROVED:
+                self._note(f"stage {stage.name} approved")
+                s.review_index, s.review_started_at = s.review_index + 1, None
+                continue
+            if outcome == StageOutcome.REJECTED:
+                s.outcome = f"rejected in {stage.name}: {comments}"
+                await self._set_stage(ContentStage.REJECTED)
+                await self._tell_author("rejected", f"'{s.brief.title}' was rejected in {stage.name}: {comments}")
+                return
+            await self._set_stage(ContentStage.CHANGES_REQUESTED)
+            await self._tell_author(
+                "changes", f"Changes requested on '{s.brief.title}' in {stage.name}: {comments}. "
+                "Revise with `mops content revise`.",
+            )
+            return
+        await self._set_stage(ContentStage.APPROVED)
+
+    def _review_deadline(self, stage: ApprovalStage) -> tuple[datetime, str]:
+        s = self._s
+        start = s.review_started_at
+        if not s.reminded:
+            return start + stage.remind_after, "reminder"
+        if not s.escalated:
+            return start + stage.escalate_after, "escalation"
+        return start + stage.expire_after, "expiry"
+
+    async def _review_timer(self, stage: ApprovalStage, what: str) -> bool:
+        """Handle a review deadline; False when the item expired."""
+        s = self._s
+        if what == "reminder":
+            s.reminded = True
+            await self._tell(self._pending(), f"remind-{stage.name}",
+                             f"Reminder: '{s.brief.title}' waits for your decision in {stage.name}: {s.draft_link}")
+            return True
+        if what == "escalation":
+            s.escalated = True
+            backups = [p.backup for a in stage.approvers if (p := self._directory.get(a)) and p.backup]
+            self._note(f"stage {stage.name} escalated to backups: {', '.join(backups) or 'none'}")
+            self._publish()
+            await self._tell(backups, f"escalate-{stage.name}",
+                             f"Escalation: '{s.brief.title}' is overdue in {stage.name}; as a backup approver you "
+                             f"may decide now: {s.draft_link}")
+            return True
+        s.outcome = f"expired in {stage.name} without a decision"
+        await self._set_stage(ContentStage.EXPIRED)
+        await self._tell_author("expired", f"'{s.brief.title}' expired in {stage.name} without a decision.")
+        return False
+
+    async def _distribute(self) -> None:
+        s = self._s
+        publish_at = s.brief.publish_at
+        cms = self._channel(Channel.CMS)
+        if s.post_id is not None and (cms is None or cms.status == ChannelStatus.PENDING):
+            # The CMS post is published (or scheduled with WordPress's own `future`
+            # status) even when the brief has no CMS channel: other channels link to it.
+            future = publish_at if publish_at and publish_at > workflow.now() else None
+            res = await self._publish_channel(
+                Channel.CMS, "cms.publish", PublishPostInput(post_id=s.post_id, publish_at=future), PublishResult,
+                self._q.cms, "publish in CMS" if future is None else f"schedule in CMS for {future.isoformat()}",
+            )
+            if res is not None:
+                s.draft_link = res.link
+                if cms is not None:
+                    cms.status, cms.ref, cms.link = (
+                        ChannelStatus.SCHEDULED if future else ChannelStatus.PUBLISHED, str(s.post_id), res.link,
+                    )
+        if publish_at and publish_at > workflow.now():
+            await self._set_stage(ContentStage.SCHEDULED)
+            result = await self._wait(publish_at, lambda: s.retract is not None, "scheduled publication")
+            if result != "timeout":
+                return
+            if cms is not None and cms.status == ChannelStatus.SCHEDULED:
+                cms.status = ChannelStatus.PUBLISHED
+        await self._set_stage(ContentStage.PUBLISHING)
+        linkedin = self._channel(Channel.LINKEDIN)
+        if linkedin is not None and linkedin.status == ChannelStatus.PENDING:
+            res = await self._publish_channel(
+                Channel.LINKEDIN, "social.post",
+                SocialPostInput(idempotency_key=f"{self._id}:r{s.revision}:linkedin",
+                                commentary=f"{s.brief.title}\n\n{s.draft_link or ''}".strip()),
+                SocialPostResult, self._q.social, "post on LinkedIn",
+            )
+            if res is not None:
+                linkedin.status, linkedin.ref = ChannelStatus.PUBLISHED, res.urn
+        email = self._channel(Channel.EMAIL)
+        if email is not None and email.status == ChannelStatus.PENDING:
+            res = await self._publish_channel(
+                Channel.EMAIL, "email.send_to_lists",
+                ListSendInput(idempotency_key=f"{self._id}:r{s.revision}:email", name=s.brief.title,
+                              subject=s.brief.title, html=self._html(), list_ids=s.brief.email_list_ids,
+                              suppression_group_id=EMAIL_SUPPRESSION_GROUP),
+                ListSendResult, self._q.email, "send to email lists",
+            )
+            if res is not None:
+                email.status, email.ref = ChannelStatus.PUBLISHED, res.single_send_id
+        s.published_at = workflow.now()
+        failed = [c for c in s.channels if c.status == ChannelStatus.FAILED]
+        if failed:
+            s.outcome = "partially published: " + ", ".join(f"{c.channel.value} failed ({c.error})" for c in failed)
+            await self._set_stage(ContentStage.PARTIALLY_PUBLISHED)
+            await self._tell_author("partial", f"'{s.brief.title}': {s.outcome}. Retract with `mops content retract`.")
+        else:
+            s.outcome = "published"
+            await self._set_stage(ContentStage.PUBLISHED)
+
+    async def _publish_channel(self, channel: Channel, activity: str, arg, result_type: type, queue: str,
+                               summary: str):
+        """One channel's publication; a rejection is recorded, not raised, so the
+        other channels are still attempted and the outcome says what happened."""
+        try:
+            return await call(activity, arg, result_type, queue=queue, summary=summary)
+        except ActivityError as err:
+            if not is_type(err, REJECTED):
+                raise
+            outcome = self._channel(channel)
+            if outcome is not None:
+                outcome.status, outcome.error = ChannelStatus.FAILED, reason(err)
+            self._note(f"{channel.value}: publication rejected ({reason(err)})")
+            return None
+
+    async def _track(self) -> None:
+        s = self._s
+        for day in TRACKING_DAYS:
+            if any(p.day == day for p in s.performance):
+                continue
+            due = s.published_at + timedelta(days=day)
+            result = await self._wait(due, lambda: s.retract is not None, f"performance check day {day}")
+            if result != "timeout":
+                return
+            path = urlsplit(s.draft_link or "").path or "/"
+            m = await self._platform(
+                "analytics.page_metrics",
+                PageMetricsInput(page_path=path, start_date=s.published_at.date(), end_date=due.date()),
+                PageMetricsResult, queue=self._q.analytics, summary=f"performance after {day} day(s)",
+            )
+            s.performance.append(PerformanceSnapshot(day=day, at=workflow.now(), views=m.views,
+                                                     sessions=m.sessions, conversions=m.conversions))
+            self._note(f"day {day}: {m.views:.0f} views, {m.conversions:.0f} conversions")
+        await self._set_stage(ContentStage.COMPLETED)
+
+    async def _retract(self) -> None:
+        """Compensation: undo every channel that went out (each call is idempotent)."""
+        s = self._s
+        undo = {
+            Channel.CMS: lambda c: ("cms.unpublish", PostRef(post_id=s.post_id), self._q.cms),
+            Channel.LINKEDIN: lambda c: ("social.delete", SocialDeleteInput(urn=c.ref), self._q.social),
+            Channel.EMAIL: lambda c: ("email.cancel_list_send", CancelListSendInput(single_send_id=c.ref),
+                                      self._q.email),
+        }
+        for c in s.channels:
+            if c.status in (ChannelStatus.PUBLISHED, ChannelStatus.SCHEDULED) and c.ref:
+                name, arg, queue = undo[c.channel](c)
+                await self._platform(name, arg, type(None), queue=queue, summary=f"retract {c.channel.value}")
+                c.status = ChannelStatus.RETRACTED
+        if s.post_id is not None and self._channel(Channel.CMS) is None:
+            await self._platform("cms.unpublish", PostRef(post_id=s.post_id), type(None), queue=self._q.cms,
+                                 summary="retract CMS post")
+        s.outcome = f"retracted by {s.retract.requested_by}: {s.retract.reason}"
+        await self._set_stage(ContentStage.RETRACTED)
+
+    # --------------------------------------------------------------- helpers
+
+    @property
+    def _id(self) -> str:
+        return workflow.info().workflow_id
+
+    def _html(self) -> str:
+        return markdown_to_html(self._s.brief.rendered_body())
+
+    def _channel(self, channel: Channel) -> ChannelOutcome | None:
+        return next((c for c in self._s.channels if c.channel == channel), None)
+
+    def _current_stage(self) -> ApprovalStage | None:
+        s = self._s
+        return s.stages[s.review_index] if s.review_index < len(s.stages) else None
+
+    def _stage_decisions(self, stage: ApprovalStage) -> list[Decision]:
+        return [d for d in self._s.decisions if d.stage == stage.name and d.revision == self._s.revision]
+
+    def _outcome(self, stage: ApprovalStage) -> StageOutcome:
+        s = self._s
+        return stage_outcome(stage, self._directory, decisions=s.decisions, revision=s.revision,
+                             escalated=s.escalated)
+
+    def _pending(self) -> list[str]:
+        s, stage = self._s, self._current_stage()
+        if s.stage != ContentStage.IN_REVIEW or stage is None:
+            return []
+        return pending_approvers(stage, self._directory, decisions=s.decisions, revision=s.revision,
+                                 escalated=s.escalated, author=s.brief.author)
+
+    async def _platform(self, name: str, arg, result_type: type, *, queue: str, summary: str):
+        return await call_parked(name, arg, result_type, queue=queue, summary=summary, note=self._note)
+
+    async def _wait(self, until: datetime | None, done: Callable[[], bool], summary: str) -> WaitResult:
+        self._publish()
+        return await wait_until(until, done, summary, self._inp.continue_as_new_after_events)
+
+    async def _tell(self, people: list[str], kind: str, text: str) -> None:
+        """Chat to people from the directory (by work email); undeliverable → noted."""
+        for person_id in people:
+            person = self._directory.get(person_id)
+            if person is None:
+                continue
+            inp = NotifyInput(idempotency_key=f"{self._id}:r{self._s.revision}:{kind}:{person_id}",
+                              text=text, user_email=person.email)
+            try:
+                await call("chat.notify", inp, NotifyResult, queue=self._q.chat, summary=f"tell {person_id}: {kind}")
+            except ActivityError as err:
+                if not is_type(err, REJECTED):
+                    raise
+                self._note(f"chat to {person_id} failed ({reason(err)})")
+
+    async def _tell_author(self, kind: str, text: str) -> None:
+        await self._tell([self._s.brief.author], kind, text)
+
+    def _note(self, what: str) -> None:
+        s = self._s
+        s.timeline = [*s.timeline, (workflow.now(), what)][-MAX_TIMELINE:]
+
+    async def _set_stage(self, stage: ContentStage) -> None:
+        if self._s.stage != stage:
+            self._s.stage = stage
+            self._note(f"stage → {stage.value}")
+        self._publish()
+
+    def _publish(self) -> None:
+        """Search attributes (only when changed) and current details for the Web UI."""
+        s, stage = self._s, self._current_stage()
+        if s.stage == ContentStage.IN_REVIEW and stage is not None:
+            approval = f"{stage.name}:{'escalated' if s.escalated else 'pending'}"
+        else:
+            approval = {ContentStage.REJECTED: "rejected", ContentStage.EXPIRED: "expired"}.get(
+                s.stage, "approved" if s.stage in RETRACTABLE | {ContentStage.APPROVED, ContentStage.COMPLETED,
+                                                                 ContentStage.RETRACTED, ContentStage.PUBLISHING}
+                else "not_started")
+        pending = self._pending()
+        updates = [CONTENT_STAGE.value_set(s.stage.value), CONTENT_TYPE.value_set(s.brief.type.value),
+                   APPROVAL_STATE.value_set(approval), PENDING_APPROVERS.value_set(pending)]
+        fingerprint = repr([(u.key.name, u.value) for u in updates])
+        if fingerprint != self._published:
+            self._published = fingerprint
+            workflow.upsert_search_attributes(updates)
+        lines = [f"**Stage:** {s.stage.value}  ·  **Revision:** {s.revision}  ·  **Approval:** {approval}"]
+        if pending:
+            lines.append(f"**Waiting for:** {', '.join(pending)}")
+        blocking = sum(1 for f in s.findings if f.severity == Severity.BLOCKING)
+        lines.append(f"**Findings:** {blocking} blocking, {len(s.findings) - blocking} warnings"
+                     + ("  ·  legal review" if s.needs_legal else ""))
+        lines.append("**Channels:** " + ", ".join(f"{c.channel.value} {c.status.value}" for c in s.channels))
+        if s.draft_link:
+            lines.append(f"**Link:** {s.draft_link}")
+        workflow.set_current_details("\n\n".join(lines))
