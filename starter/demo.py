@@ -27,9 +27,12 @@ from domain.leads import EventType, LeadStage
 from mops.settings import Settings
 from mops.telemetry import setup_tracing
 from mops.temporal import connect
+from starter.content import ContentService
+from starter.content import prepare as prepare_content
 from starter.leads import LeadService, build_capture, build_event
 from starter.stack import embedded_stack
 from workers.main import running_workers
+from workflows.content_models import ContentStage, ContentView
 from workflows.lead_models import LeadState, SalesDecision, SalesDecisionKind
 
 TERMINAL = {LeadStage.CONVERTED, LeadStage.UNSUBSCRIBED, LeadStage.COMPLETED, LeadStage.DISQUALIFIED}
@@ -117,34 +120,73 @@ async def _scenario(svc: LeadService, settings: Settings, leads: dict[str, DemoL
 
 
 def demo_leads() -> dict[str, DemoLead]:
-    """Fresh addresses per run, so the demo can run again on the same state."""
+    """Fresh addresses per run, so the demo can run again on the same state.
+
+    The sandbox enriches each address with a job title drawn from its hash, worth up
+    to 15 fit points; the sources are chosen so every lead ends as expected either
+    way (Cara stays under the MQL threshold, Ada and Dan cross it on engagement)."""
     tag = datetime.now(UTC).strftime("%Y%m%d%H%M%S")
     return {
         "ada": DemoLead("Ada", f"ada.{tag}@acme.example", "web_form", LeadStage.CONVERTED),
         "bob": DemoLead("Bob", f"bob.{tag}@smallshop.example", "organic", LeadStage.UNSUBSCRIBED),
-        "cara": DemoLead("Cara", f"cara.{tag}@globex.example", "webinar", LeadStage.COMPLETED),
+        "cara": DemoLead("Cara", f"cara.{tag}@globex.example", "web_form", LeadStage.COMPLETED),
         "dan": DemoLead("Dan", f"dan.{tag}@initech.example", "web_form", LeadStage.COMPLETED),
     }
 
 
-async def run_scenario(settings: Settings, leads: dict[str, DemoLead], after=None) -> None:
+async def _content_scenario(svc: ContentService, settings: Settings, content_id: str) -> ContentView:
+    """One blog post: draft in the CMS, checks, brand review (quorum 2 of 3) approved
+    by the configured approvers, published to WordPress and LinkedIn."""
+    guide = f"http://{settings.sandbox_host}:{settings.sandbox_port}/_links/ok/launch-guide"
+    inp = prepare_content(settings, {
+        "content_id": content_id, "title": "The launch checklist", "type": "blog", "channels": ["cms", "linkedin"],
+        "author": "maya", "audience": "marketing-ops leads",
+        "body": "# The launch checklist\n\nShip campaigns on time with one shared checklist.\n\n"
+                f"Read the [full guide]({guide}).",
+    })
+    await svc.submit(inp)
+    console.print(f"  submitted content '{content_id}' → content-{content_id}")
+    view = await _wait_content(svc, content_id, {ContentStage.IN_REVIEW})
+    for approver in view.pending_approvers:
+        res = await svc.decide(content_id, approver=approver, kind="approve")
+        console.print(f"  {approver} approves ({res.stage}: {res.outcome})")
+        if res.outcome == "approved":
+            break
+    return await _wait_content(svc, content_id, {ContentStage.PUBLISHED, ContentStage.PARTIALLY_PUBLISHED})
+
+
+async def _wait_content(svc: ContentService, content_id: str, stages: set[ContentStage]) -> ContentView:
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        view = await svc.state(content_id)
+        if view.stage in stages:
+            return view
+        await asyncio.sleep(0.25)
+    raise DemoError(f"content {content_id}: stuck in {view.stage.value}")
+
+
+async def run_scenario(settings: Settings, leads: dict[str, DemoLead], content_id: str, after=None) -> ContentView:
     """Start what is missing of the stack, run the scenario; `after(client)` runs
     while the stack is still up (the history recorder uses it)."""
     settings = settings.model_copy(update={"default_journey": "demo"})
     async with embedded_stack(settings):
         client = await connect(settings)
         async with running_workers(client, settings):
+            content = asyncio.create_task(_content_scenario(ContentService(client, settings), settings, content_id))
             await _scenario(LeadService(client, settings), settings, leads)
+            view = await content
             if after is not None:
                 await after(client)
+    return view
 
 
 async def run_demo(settings: Settings, *, as_json: bool = False) -> None:
     setup_tracing("mops-demo")
     leads = demo_leads()
+    content_id = demo_content_id()
     started = time.monotonic()
     console.print("[bold]mops demo[/]: starting the embedded stack (Temporal dev server, sandbox platforms, workers)")
-    await run_scenario(settings, leads)
+    content = await run_scenario(settings, leads, content_id)
     elapsed = time.monotonic() - started
     rows = []
     for lead in leads.values():
@@ -156,13 +198,37 @@ async def run_demo(settings: Settings, *, as_json: bool = False) -> None:
             "web_ui": settings.workflow_url(wf_id), "notes": lead.notes, "expected": lead.expect.value,
         })
     failed = [r for r in rows if r["stage"] != r["expected"]]
+    published = {c.channel.value: c.link or c.ref for c in content.channels if c.status.value == "published"}
+    content_row = {
+        "content_id": content.content_id, "title": content.title, "stage": content.stage.value,
+        "approved_by": [f"{d.approver} ({d.stage})" for d in content.decisions], "published": published,
+        "web_ui": settings.workflow_url(f"content-{content.content_id}"),
+    }
     if as_json:
-        sys.stdout.write(json.dumps({"seconds": round(elapsed, 1), "leads": rows}, indent=2) + "\n")
+        out = {"seconds": round(elapsed, 1), "leads": rows, "content": content_row}
+        sys.stdout.write(json.dumps(out, indent=2) + "\n")
     else:
         _print_summary(rows, elapsed, settings)
+        _print_content(content_row)
     if failed:
         ends = ", ".join(f"{r['lead']} {r['stage']} (expected {r['expected']})" for r in failed)
         raise DemoError(f"unexpected end: {ends}")
+    if content.stage != ContentStage.PUBLISHED:
+        raise DemoError(f"content {content.content_id} ended {content.stage.value}: {content.outcome}")
+
+
+def demo_content_id() -> str:
+    return "launch-checklist-" + datetime.now(UTC).strftime("%Y%m%d%H%M%S")
+
+
+def _print_content(row: dict) -> None:
+    out = Console(width=max(Console().width, 100))
+    out.print(f"\n[bold]Content[/] '{row['title']}' ({row['content_id']}): {row['stage']}, "
+              f"approved by {', '.join(row['approved_by'])}", soft_wrap=True)
+    for channel, where in row["published"].items():
+        out.print(f"  {channel}: {where}", soft_wrap=True, highlight=False)
+    out.print("  performance is checked at 1, 7 and 30 days by the same workflow", soft_wrap=True)
+    out.print(f"  {row['web_ui']}", soft_wrap=True, highlight=False)
 
 
 def _print_summary(rows: list[dict], elapsed: float, settings: Settings) -> None:

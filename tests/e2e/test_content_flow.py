@@ -191,3 +191,29 @@ def _items(state) -> list[dict]:
         if isinstance(value, list):
             return value
     return []
+
+
+async def test_cli_decisions_answer_with_the_validators_reason(stack: Stack) -> None:
+    svc = ContentService(stack.client, stack.settings)
+    data = brief(stack, approval=[{"name": "review", "approvers": ["omar", "sofia"], "mode": "any"}])
+    cid = data["content_id"]
+    await svc.submit(prepare(stack.settings, data))
+    await wait_stage(svc, cid, ContentStage.IN_REVIEW)
+    env = {"MOPS_TEMPORAL_ADDRESS": stack.settings.temporal_address}
+
+    async def cli(*args: str):
+        get_settings.cache_clear()
+        try:
+            return await asyncio.to_thread(CliRunner().invoke, app, ["content", *args], env=env)
+        finally:
+            get_settings.cache_clear()
+
+    own = await cli("approve", cid, "--as", "maya")
+    assert own.exit_code == 3 and own.output.strip() == "error: refused: authors cannot decide on their own content"
+    no_reason = await cli("reject", cid, "--as", "omar")
+    assert no_reason.exit_code == 2 and "comment" in no_reason.output
+    ok = await cli("approve", cid, "--as", "sofia", "--json")
+    assert ok.exit_code == 0, ok.output
+    assert '"outcome": "approved"' in ok.output
+    shown = await cli("show", cid, "--json")
+    assert shown.exit_code == 0 and '"approver": "sofia"' in shown.output
