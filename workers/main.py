@@ -107,64 +107,32 @@ def build_workers(client: Client, settings: Settings, platforms: PlatformClients
     social = SocialActivities(platforms.linkedin)
     analytics = AnalyticsActivities(platforms.ga4)
     checks = CheckActivities(platforms.links, settings.policies_dir / "brand.yaml")
+    # Per platform queue: its activities and the server-side rate limit (None = none).
+    platform_queues = [
+        (q.crm, [crm.upsert_lead, crm.update_contact, crm.list_owners, crm.upsert_handoff],
+         settings.crm_max_per_second),
+        (q.email, [email.send, email.suppress, email.send_to_lists, email.cancel_list_send],
+         settings.email_max_per_second),
+        (q.chat, [chat.notify], settings.chat_max_per_second),
+        (q.cms, [cms.create_draft, cms.update_draft, cms.publish, cms.unpublish], settings.cms_max_per_second),
+        (q.social, [social.post, social.delete], settings.social_max_per_second),
+        (q.analytics, [analytics.page_metrics], settings.analytics_max_per_second),
+        (q.checks, [checks.brand], None),
+    ]
     common = dict(
         graceful_shutdown_timeout=GRACEFUL_SHUTDOWN, max_concurrent_activities=settings.max_concurrent_activities
     )
-    return [
-        Worker(
-            client,
-            task_queue=q.workflows,
-            workflows=WORKFLOWS,
-            activities=[
-                JourneyActivities(settings.journeys_dir).load,
-                RoutingActivities(client, q.workflows).assign_owner,
-            ],
-            max_cached_workflows=settings.max_cached_workflows,
-            **common,
-        ),
-        Worker(
-            client,
-            task_queue=q.crm,
-            activities=[crm.upsert_lead, crm.update_contact, crm.list_owners, crm.upsert_handoff],
-            max_task_queue_activities_per_second=settings.crm_max_per_second,
-            **common,
-        ),
-        Worker(
-            client,
-            task_queue=q.email,
-            activities=[email.send, email.suppress, email.send_to_lists, email.cancel_list_send],
-            max_task_queue_activities_per_second=settings.email_max_per_second,
-            **common,
-        ),
-        Worker(
-            client,
-            task_queue=q.chat,
-            activities=[chat.notify],
-            max_task_queue_activities_per_second=settings.chat_max_per_second,
-            **common,
-        ),
-        Worker(
-            client,
-            task_queue=q.cms,
-            activities=[cms.create_draft, cms.update_draft, cms.publish, cms.unpublish],
-            max_task_queue_activities_per_second=settings.cms_max_per_second,
-            **common,
-        ),
-        Worker(
-            client,
-            task_queue=q.social,
-            activities=[social.post, social.delete],
-            max_task_queue_activities_per_second=settings.social_max_per_second,
-            **common,
-        ),
-        Worker(
-            client,
-            task_queue=q.analytics,
-            activities=[analytics.page_metrics],
-            max_task_queue_activities_per_second=settings.analytics_max_per_second,
-            **common,
-        ),
-        Worker(client, task_queue=q.checks, activities=[checks.brand], **common),
+    workflow_worker = Worker(
+        client,
+        task_queue=q.workflows,
+        workflows=WORKFLOWS,
+        activities=[JourneyActivities(settings.journeys_dir).load, RoutingActivities(client, q.workflows).assign_owner],
+        max_cached_workflows=settings.max_cached_workflows,
+        **common,
+    )
+    return [workflow_worker] + [
+        Worker(client, task_queue=queue, activities=activities, max_task_queue_activities_per_second=rate, **common)
+        for queue, activities, rate in platform_queues
     ]
 
 

@@ -61,6 +61,12 @@ async def test_multi_stage_quorum_review_and_publication(stack: Stack) -> None:
     assert view.needs_legal and [s.name for s in view.stages] == ["brand", "legal"], "the claim adds legal review"
     assert view.current_review == "brand" and set(view.pending_approvers) == {"omar", "sofia", "lena"}
 
+    async def listed():
+        query = f"WorkflowId = '{wf_id}' AND PendingApprovers = 'sofia' AND ApprovalState = 'brand:pending'"
+        return [w async for w in stack.client.list_workflows(query)]
+
+    await eventually(listed, what="the item in 'waiting for sofia' (visibility)")
+
     # Every refused decision, each with its reason; none of them writes history.
     assert "own content" in await refused(svc.decide(cid, approver="maya", kind="approve"))
     assert "not an approver" in await refused(svc.decide(cid, approver="raj", kind="approve"))

@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import itertools
 from dataclasses import dataclass, field
-from datetime import datetime
 
 from temporalio import activity
 from temporalio.client import Client
@@ -31,29 +29,15 @@ from activities.models import (
     UpdateDraftInput,
 )
 from domain.brand import CheckResult
+from tests.workflows.fakes import Recorder
 from workflows.content import ContentWorkflow
 
 
 @dataclass
-class Call:
-    name: str
-    at: datetime
-    arg: object
-
-
-@dataclass
-class FakeContentPlatforms:
+class FakeContentPlatforms(Recorder):
     check: CheckResult = field(
         default_factory=lambda: CheckResult(findings=[], needs_legal=False, links=[], reading_grade=8.0)
     )
-    calls: list[Call] = field(default_factory=list)
-    _ids: itertools.count = field(default_factory=lambda: itertools.count(1))
-
-    def _record(self, name: str, arg: object) -> None:
-        self.calls.append(Call(name, activity.info().current_attempt_scheduled_time, arg))
-
-    def of(self, name: str) -> list[Call]:
-        return [c for c in self.calls if c.name == name]
 
     @activity.defn(name="cms.create_draft")
     async def create_draft(self, inp: CreateDraftInput) -> DraftResult:

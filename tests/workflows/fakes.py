@@ -46,13 +46,11 @@ class Call:
 
 
 @dataclass
-class FakePlatforms:
-    firmographics: Firmographics = field(
-        default_factory=lambda: Firmographics(company="Small Shop", industry="retail", employees=12)
-    )
+class Recorder:
+    """Every call with the (virtual) time it ran; optional one-off rejections."""
+
     calls: list[Call] = field(default_factory=list)
     _ids: itertools.count = field(default_factory=lambda: itertools.count(1))
-    suppressed: bool = False
     # Activity names that answer once with a non-retryable platform rejection.
     reject_once: set[str] = field(default_factory=set)
 
@@ -64,6 +62,14 @@ class FakePlatforms:
 
     def of(self, name: str) -> list[Call]:
         return [c for c in self.calls if c.name == name]
+
+
+@dataclass
+class FakePlatforms(Recorder):
+    firmographics: Firmographics = field(
+        default_factory=lambda: Firmographics(company="Small Shop", industry="retail", employees=12)
+    )
+    suppressed: bool = False
 
     @activity.defn(name="crm.upsert_lead")
     async def upsert_lead(self, inp: UpsertLeadInput) -> UpsertLeadResult:
