@@ -10,6 +10,7 @@ from temporalio import activity
 from activities.errors import platform_errors
 from activities.models import (
     CancelListSendInput,
+    CancelListSendResult,
     ListSendInput,
     ListSendResult,
     SendEmailInput,
@@ -73,6 +74,6 @@ class EmailActivities:
 
     @activity.defn(name="email.cancel_list_send")
     @platform_errors
-    async def cancel_list_send(self, inp: CancelListSendInput) -> None:
+    async def cancel_list_send(self, inp: CancelListSendInput) -> CancelListSendResult:
         """Retract: unschedule (an email already delivered cannot be recalled)."""
-        await self._sendgrid.cancel_single_send(inp.single_send_id)
+        return CancelListSendResult(recalled=await self._sendgrid.cancel_single_send(inp.single_send_id))

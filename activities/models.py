@@ -201,6 +201,11 @@ class CancelListSendInput(BaseModel):
     single_send_id: str
 
 
+class CancelListSendResult(BaseModel):
+    # False: the mail had already gone out (a delivered email cannot be recalled).
+    recalled: bool
+
+
 class BrandCheckInput(BaseModel):
     title: str
     body_markdown: str

@@ -119,13 +119,19 @@ class SendGridClient(PlatformClient):
         )
         return single_send_id
 
-    async def cancel_single_send(self, single_send_id: str) -> None:
-        """Unschedule it (404, nothing scheduled, counts as success); sent mail stays sent."""
+    async def cancel_single_send(self, single_send_id: str) -> bool:
+        """Unschedule it; True when nothing will go out (it was unscheduled, or 404:
+        nothing scheduled), False when it was already sent: sent mail stays sent."""
         try:
-            await self._request("DELETE", f"/v3/marketing/singlesends/{quote(single_send_id, safe='')}/schedule")
+            response = await self._request(
+                "DELETE", f"/v3/marketing/singlesends/{quote(single_send_id, safe='')}/schedule"
+            )
         except PlatformRejected as err:
             if err.status != 404:
                 raise
+            return True
+        body = json_body(response)
+        return not (isinstance(body, dict) and body.get("status") in ("triggered", "sent"))
 
     def _error(self, response: httpx.Response) -> PlatformError:
         """Read SendGrid's `{"errors":[{"message","field","help"}]}` body."""

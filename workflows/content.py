@@ -37,6 +37,7 @@ with workflow.unsafe.imports_passed_through():
     from activities.models import (
         BrandCheckInput,
         CancelListSendInput,
+        CancelListSendResult,
         CreateDraftInput,
         DraftResult,
         ListSendInput,
@@ -426,15 +427,21 @@ class ContentWorkflow:
         """Compensation: undo every channel that went out (each call is idempotent)."""
         s = self._s
         undo = {
-            Channel.CMS: lambda c: ("cms.unpublish", PostRef(post_id=s.post_id), self._q.cms),
-            Channel.LINKEDIN: lambda c: ("social.delete", SocialDeleteInput(urn=c.ref), self._q.social),
+            Channel.CMS: lambda c: ("cms.unpublish", PostRef(post_id=s.post_id), type(None), self._q.cms),
+            Channel.LINKEDIN: lambda c: ("social.delete", SocialDeleteInput(urn=c.ref), type(None), self._q.social),
             Channel.EMAIL: lambda c: ("email.cancel_list_send", CancelListSendInput(single_send_id=c.ref),
-                                      self._q.email),
+                                      CancelListSendResult, self._q.email),
         }
         for c in s.channels:
             if c.status in (ChannelStatus.PUBLISHED, ChannelStatus.SCHEDULED) and c.ref:
-                name, arg, queue = undo[c.channel](c)
-                await self._platform(name, arg, type(None), queue=queue, summary=f"retract {c.channel.value}")
+                name, arg, result_type, queue = undo[c.channel](c)
+                result = await self._platform(name, arg, result_type, queue=queue,
+                                              summary=f"retract {c.channel.value}")
+                if isinstance(result, CancelListSendResult) and not result.recalled:
+                    # Said plainly rather than marked retracted: the mail is out.
+                    c.note = "already delivered; an email cannot be recalled"
+                    self._note(f"{c.channel.value}: already delivered, cannot be recalled")
+                    continue
                 c.status = ChannelStatus.RETRACTED
         if s.post_id is not None and self._channel(Channel.CMS) is None:
             await self._platform("cms.unpublish", PostRef(post_id=s.post_id), type(None), queue=self._q.cms,

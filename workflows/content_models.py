@@ -46,6 +46,7 @@ class ChannelOutcome(BaseModel):
     ref: str | None = None  # WordPress post id, LinkedIn post URN, SendGrid single send id
     link: str | None = None
     error: str | None = None
+    note: str | None = None
 
 
 class PerformanceSnapshot(BaseModel):

@@ -149,13 +149,15 @@ async def test_failed_channel_then_retract_restores_every_platform(stack: Stack)
     assert "may not retract" in await refused(svc.retract(cid, requested_by="raj", reason="no"))
     await svc.retract(cid, requested_by="maya", reason="wrong launch date")
     view = await wait_stage(svc, cid, ContentStage.RETRACTED)
-    assert {c.channel.value: c.status for c in view.channels} == {
-        "cms": ChannelStatus.RETRACTED, "linkedin": ChannelStatus.FAILED, "email": ChannelStatus.RETRACTED}
+    channels = {c.channel.value: c for c in view.channels}
+    assert {name: c.status for name, c in channels.items()} == {
+        "cms": ChannelStatus.RETRACTED, "linkedin": ChannelStatus.FAILED, "email": ChannelStatus.PUBLISHED}
+    assert "cannot be recalled" in channels["email"].note, "a delivered email is not claimed to be retracted"
     wp = next(p for p in _items(await stack.admin._call("GET", "/state/wordpress")) if p.get("slug") == cid)
     assert wp["status"] == "draft", "the post is back to what it was before publication"
     assert _items(await stack.admin._call("GET", "/state/linkedin")) == linkedin_before
     cancels = await stack.admin.effects("sendgrid", "singlesend.cancel")
-    assert cancels, "the list send was cancelled"
+    assert cancels, "the list send's schedule was cancelled (it had already gone out)"
 
 
 @pytest.mark.parametrize(

@@ -53,7 +53,7 @@ async def test_lost_schedule_answer_then_retry_schedules_once(sendgrid, admin):
 async def test_cancel_after_sending_is_recorded_but_cannot_recall(sendgrid, admin):
     single_send_id = await sendgrid.create_single_send(**single_send())
 
-    await sendgrid.cancel_single_send(single_send_id)
+    assert await sendgrid.cancel_single_send(single_send_id) is False, "already sent: not recalled"
 
     [cancel] = await admin.effects("sendgrid", "singlesend.cancel")
     assert cancel["summary"] == {"id": single_send_id, "cancelled": False, "status": "triggered"}
@@ -69,8 +69,8 @@ async def test_cancel_a_scheduled_send_then_again(sandbox, sendgrid, admin, auth
                                    json={"send_at": "2099-01-01T09:00:00Z"})
         assert scheduled.status_code == 201 and scheduled.json()["status"] == "scheduled"
 
-    await sendgrid.cancel_single_send(single_send_id)
-    await sendgrid.cancel_single_send(single_send_id)  # nothing scheduled any more: 404, which is fine
+    assert await sendgrid.cancel_single_send(single_send_id) is True
+    assert await sendgrid.cancel_single_send(single_send_id) is True  # nothing scheduled any more: 404, fine
 
     [cancel] = await admin.effects("sendgrid", "singlesend.cancel")
     assert cancel["summary"] == {"id": single_send_id, "cancelled": True, "status": "draft"}

@@ -11,6 +11,7 @@ from temporalio.worker import Worker
 from activities.models import (
     BrandCheckInput,
     CancelListSendInput,
+    CancelListSendResult,
     CreateDraftInput,
     DraftResult,
     ListSendInput,
@@ -72,8 +73,9 @@ class FakeContentPlatforms(Recorder):
         return ListSendResult(single_send_id=f"ss-{next(self._ids)}")
 
     @activity.defn(name="email.cancel_list_send")
-    async def cancel_list_send(self, inp: CancelListSendInput) -> None:
+    async def cancel_list_send(self, inp: CancelListSendInput) -> CancelListSendResult:
         self._record("email.cancel_list_send", inp)
+        return CancelListSendResult(recalled=True)
 
     @activity.defn(name="analytics.page_metrics")
     async def page_metrics(self, inp: PageMetricsInput) -> PageMetricsResult:
