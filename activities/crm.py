@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pycountry
 from temporalio import activity
 
 from activities.errors import platform_errors
@@ -19,6 +20,17 @@ from domain.leads import Firmographics
 from integrations.hubspot import HubSpotClient
 
 FIRMOGRAPHIC_PROPERTIES = ["company", "industry", "numberofemployees", "annualrevenue", "jobtitle", "country"]
+
+
+def iso_country(value: str | None) -> str | None:
+    """HubSpot's `country` is free text ("Germany", "DE", "Deutschland"...); scoring
+    and compliance rules speak ISO 3166 alpha-2. Unknown text is kept as it is."""
+    if not value or not value.strip():
+        return None
+    try:
+        return pycountry.countries.lookup(value.strip()).alpha_2
+    except LookupError:
+        return value.strip()
 
 
 def _number(value: str | None, kind: type) -> int | float | None:
@@ -45,7 +57,7 @@ class CrmActivities:
                 company=props.get("company"),
                 industry=props.get("industry"),
                 job_title=props.get("jobtitle"),
-                country=props.get("country"),
+                country=iso_country(props.get("country")),
                 employees=_number(props.get("numberofemployees"), int),
                 annual_revenue=_number(props.get("annualrevenue"), float),
             ),
