@@ -515,16 +515,21 @@ class ContentWorkflow:
             self._note(f"stage → {stage.value}")
         self._publish()
 
-    def _publish(self) -> None:
-        """Search attributes (only when changed) and current details for the Web UI."""
+    def _approval_state(self) -> str:
+        """`<stage>:pending|escalated` while in review, else where approval ended up."""
         s, stage = self._s, self._current_stage()
         if s.stage == ContentStage.IN_REVIEW and stage is not None:
-            approval = f"{stage.name}:{'escalated' if s.escalated else 'pending'}"
-        else:
-            approval = {ContentStage.REJECTED: "rejected", ContentStage.EXPIRED: "expired"}.get(
-                s.stage, "approved" if s.stage in RETRACTABLE | {ContentStage.APPROVED, ContentStage.COMPLETED,
-                                                                 ContentStage.RETRACTED, ContentStage.PUBLISHING}
-                else "not_started")
+            return f"{stage.name}:{'escalated' if s.escalated else 'pending'}"
+        if s.stage in (ContentStage.REJECTED, ContentStage.EXPIRED):
+            return s.stage.value
+        if s.stage in (ContentStage.DRAFTING, ContentStage.CHECKING, ContentStage.CHANGES_REQUESTED):
+            return "not_started" if s.review_index == 0 else "changes_requested"
+        return "approved"
+
+    def _publish(self) -> None:
+        """Search attributes (only when changed) and current details for the Web UI."""
+        s = self._s
+        approval = self._approval_state()
         pending = self._pending()
         updates = [CONTENT_STAGE.value_set(s.stage.value), CONTENT_TYPE.value_set(s.brief.type.value),
                    APPROVAL_STATE.value_set(approval), PENDING_APPROVERS.value_set(pending)]

@@ -15,6 +15,7 @@ from activities.models import PlatformQueues
 from domain.approvals import Decision
 from domain.content import ApprovalStage, ContentBrief, Directory, Person
 from tests.conftest import eventually
+from tests.workflows.conftest import track
 from tests.workflows.content_fakes import FakeContentPlatforms
 from workflows.content import ContentWorkflow
 from workflows.content_models import ChannelStatus, ContentInput, ContentStage, RetractRequest
@@ -51,8 +52,8 @@ async def submit(env: WorkflowEnvironment, q: PlatformQueues, **brief) -> Workfl
                   body="We launched.", author="maya")
     fields.update(brief)
     inp = ContentInput(brief=ContentBrief(**fields), stages=[BRAND], legal_stage=LEGAL, directory=DIRECTORY, queues=q)
-    return await env.client.start_workflow(ContentWorkflow.run, inp, id=f"content-{content_id}",
-                                           task_queue=q.workflows)
+    return track(await env.client.start_workflow(ContentWorkflow.run, inp, id=f"content-{content_id}",
+                                                 task_queue=q.workflows))
 
 
 async def in_review(handle: WorkflowHandle):

@@ -20,6 +20,7 @@ from activities.models import PlatformQueues
 from domain.leads import EngagementEvent, EventType, Firmographics, LeadCapture, LeadStage, lead_key, lead_workflow_id
 from mops.settings import PROJECT_ROOT
 from tests.conftest import eventually
+from tests.workflows.conftest import track
 from tests.workflows.fakes import FakePlatforms
 from workflows.lead_journey import LeadJourneyWorkflow
 from workflows.lead_models import LeadJourneyInput, SalesDecision, SalesDecisionKind, UnsubscribeRequest
@@ -48,12 +49,12 @@ async def start_lead(env: WorkflowEnvironment, queues: PlatformQueues, *, journe
     capture = LeadCapture(capture_id=str(uuid.uuid4()), email=email, source="web_form", consent=True,
                           captured_at=datetime.now(UTC), journey_id=journey, timezone=tz)
     key = lead_key(email, "test-secret")
-    return await env.client.start_workflow(
+    return track(await env.client.start_workflow(
         LeadJourneyWorkflow.run,
         LeadJourneyInput(lead_id=key, capture=capture, queues=queues, continue_as_new_after_events=can_after),
         id=lead_workflow_id(key),
         task_queue=queues.workflows,
-    )
+    ))
 
 
 async def event(env: WorkflowEnvironment, kind: EventType) -> EngagementEvent:
@@ -217,9 +218,6 @@ async def test_continue_as_new_keeps_every_signal_and_the_wait(time_env: Workflo
         assert state.events_recorded == 15, "no signal lost across continue-as-new"
         assert state.next_step == "settle-in" and state.next_step_at == deadline, "the wait resumes, not restarts"
         assert state.emails_sent == 1
-        # Leave nothing running: a pending timer with no worker would stop the
-        # time-skipping server from skipping for the tests after this one.
-        await latest.terminate("test done")
     assert len(fake.of("email.send")) == 1, "the new run does not resend the welcome"
 
 
