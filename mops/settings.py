@@ -39,6 +39,9 @@ class Settings(BaseSettings):
     crm_task_queue: str = "mops-crm"
     email_task_queue: str = "mops-email"
     chat_task_queue: str = "mops-chat"
+    # The one workflow that owns sales round-robin state; it runs on the workflow
+    # queue it was first started on.
+    owner_router_id: str = "owner-router"
     cms_task_queue: str = "mops-cms"
     social_task_queue: str = "mops-social"
     analytics_task_queue: str = "mops-analytics"

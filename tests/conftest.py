@@ -82,6 +82,9 @@ def make_settings(sandbox_url: str, address: str, **overrides) -> Settings:
         **{f"{p}_base_url": sandbox_url for p in platforms},
         # Unique queues per test: no worker of another test can pick up our tasks.
         **{f"{q}_task_queue": f"{q}-{suffix}" for q in queues},
+        # Its own owner router too: the router runs on the queue of the test that
+        # started it, and that test's workers are gone when the next test hands off.
+        owner_router_id=f"owner-router-{suffix}",
         crm_max_per_second=1000,
         chat_max_per_second=1000,
         social_max_per_second=1000,

@@ -126,7 +126,10 @@ def build_workers(client: Client, settings: Settings, platforms: PlatformClients
         client,
         task_queue=q.workflows,
         workflows=WORKFLOWS,
-        activities=[JourneyActivities(settings.journeys_dir).load, RoutingActivities(client, q.workflows).assign_owner],
+        activities=[
+            JourneyActivities(settings.journeys_dir).load,
+            RoutingActivities(client, q.workflows, settings.owner_router_id).assign_owner,
+        ],
         max_cached_workflows=settings.max_cached_workflows,
         **common,
     )
