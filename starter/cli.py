@@ -354,18 +354,27 @@ def journeys_validate(as_json: JsonOpt = False) -> None:
 @app.command()
 def up() -> None:
     """Run the embedded stack in the foreground until Ctrl-C: Temporal dev server
-    (SQLite under .mops/, Web UI), the sandbox platforms and the workers."""
+    (SQLite under .mops/, Web UI), the sandbox platforms, the workers and the gateway."""
     from starter.stack import StackError, embedded_stack
     from workers.main import serve
 
     s = settings()
 
     async def main() -> None:
+        from gateway.app import create_app
+        from gateway.server import GatewayServer
+        from gateway.settings import gateway_settings
+        from mops.temporal import connect
+
+        gs = gateway_settings(s)
         async with embedded_stack(s):
-            out.print(f"[green]mops is up[/]  Temporal {s.temporal_address} · Web UI {s.web_ui_url} · "
-                      f"sandbox http://{s.sandbox_host}:{s.sandbox_port} · logs in {s.data_dir}/")
-            out.print("Ctrl-C stops everything; state is kept for the next `mops up`.")
-            await serve(s)
+            app = create_app(gs, await connect(s))
+            async with GatewayServer(app, host=gs.gateway_host, port=gs.gateway_port):
+                out.print(f"[green]mops is up[/]  Temporal {s.temporal_address} · Web UI {s.web_ui_url} · "
+                          f"gateway http://{gs.gateway_host}:{gs.gateway_port}/docs · "
+                          f"sandbox http://{s.sandbox_host}:{s.sandbox_port} · logs in {s.data_dir}/")
+                out.print("Ctrl-C stops everything; state is kept for the next `mops up`.")
+                await serve(s)
 
     try:
         asyncio.run(main())
@@ -383,6 +392,14 @@ def worker() -> None:
 
     with contextlib.suppress(KeyboardInterrupt):
         asyncio.run(serve(settings()))
+
+
+@app.command(context_settings={"allow_extra_args": True, "ignore_unknown_options": True})
+def gateway(ctx: typer.Context) -> None:
+    """Run only the HTTP gateway (REST /v1, webhooks); `mops gateway keygen --help` mints keys."""
+    from gateway.__main__ import main as gateway_main
+
+    raise typer.Exit(gateway_main(list(ctx.args)))
 
 
 @app.command()

@@ -1,0 +1,80 @@
+"""`python -m gateway` serves the gateway; `python -m gateway keygen` mints an API key.
+
+    python -m gateway keygen --id web --scopes ingest,read
+    python -m gateway keygen --id omar-approvals --scopes approve,read --approver omar
+
+keygen prints the raw key once (give it to the caller) and the entry to add to the
+`MOPS_GATEWAY_KEYS` JSON list (only the key's SHA-256 is stored).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import json
+import logging
+import sys
+
+from pydantic import ValidationError
+
+from gateway.security import ApiKeyConfig, Scope, hash_key, new_key
+from mops.settings import SettingsError
+
+
+def keygen(args: argparse.Namespace) -> int:
+    try:
+        scopes = [Scope(s.strip()) for s in args.scopes.split(",") if s.strip()]
+    except ValueError:
+        print(f"--scopes: use a comma-separated list of {', '.join(s.value for s in Scope)}", file=sys.stderr)
+        return 2
+    raw = new_key()
+    try:
+        entry = ApiKeyConfig(id=args.id, sha256=hash_key(raw), scopes=scopes, approver=args.approver)
+    except ValidationError as err:
+        first = err.errors()[0]
+        field = ".".join(str(p) for p in first["loc"]) or "approver"
+        print(f"--{field}: {first['msg'].removeprefix('Value error, ')}", file=sys.stderr)
+        return 2
+    if args.json:
+        print(json.dumps({"key": raw, "entry": entry.model_dump(mode="json")}))
+    else:
+        print(f"API key (shown once, store it now): {raw}")
+        print("Add this entry to the MOPS_GATEWAY_KEYS JSON list:")
+        print(json.dumps(entry.model_dump(mode="json")))
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m gateway", description="mops HTTP gateway")
+    sub = parser.add_subparsers(dest="command")
+    sub.add_parser("serve", help="serve the gateway (the default)")
+    kg = sub.add_parser("keygen", help="mint an API key: print the raw key once and its settings entry")
+    kg.add_argument("--id", required=True, help="key id (shows up in logs and rate limits)")
+    kg.add_argument("--scopes", required=True, help="comma-separated: ingest, read, approve, admin")
+    kg.add_argument("--approver", default=None, help="person id an approve-scope key acts as")
+    kg.add_argument("--json", action="store_true", help="machine-readable output")
+    args = parser.parse_args(argv)
+    if args.command == "keygen":
+        return keygen(args)
+
+    from gateway.server import serve
+    from gateway.settings import gateway_settings
+
+    try:
+        settings = gateway_settings()
+    except SettingsError as err:
+        print(err, file=sys.stderr)
+        return 2
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    try:
+        with contextlib.suppress(KeyboardInterrupt):
+            asyncio.run(serve(settings))
+    except (RuntimeError, OSError, ValueError) as err:  # Temporal unreachable, port taken, bad key
+        print(f"gateway: {str(err).splitlines()[0]}", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,81 @@
+"""The gateway's FastAPI app: REST `/v1`, signed webhooks, `/healthz`, OpenAPI at `/docs`.
+
+    app = create_app(settings, client)   # client from mops.temporal.connect (tracing + pydantic converter)
+
+FastAPI's native OpenTelemetry server spans stay on: an incoming `traceparent`
+continues through the Temporal client's TracingInterceptor into the workflow. Span
+attributes never carry personal data or credentials (see gateway.middleware).
+"""
+
+from __future__ import annotations
+
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+from fastapi.middleware.cors import CORSMiddleware
+from temporalio.client import Client
+
+from gateway.errors import install_error_handlers
+from gateway.middleware import BodyLimitMiddleware, SpanScrubMiddleware
+from gateway.models import Health
+from gateway.rest import content as content_routes
+from gateway.rest import leads as lead_routes
+from gateway.security import Gate, KeyRing, RateLimiter
+from gateway.settings import GatewaySettings, gateway_settings
+from gateway.webhooks import hubspot, sendgrid, slack
+from gateway.webhooks.common import ReplayCache
+from gateway.webhooks.deals import DealLookup
+from mops.settings import Settings
+from starter.content import ContentService
+from starter.leads import LeadService
+
+VERSION = "0.1.0"
+
+
+def create_app(settings: Settings, client: Client) -> FastAPI:
+    s: GatewaySettings = gateway_settings(settings)
+    deals = DealLookup(s.hubspot_base_url, s.hubspot_token.get_secret_value(), timeout=s.http_timeout_seconds)
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI):
+        yield
+        await deals.aclose()
+
+    app = FastAPI(
+        title="mops gateway",
+        version=VERSION,
+        summary="Drive mops lead journeys and content approvals over HTTP.",
+        docs_url="/docs",
+        redoc_url=None,
+        lifespan=lifespan,
+        # Server spans on (the trace continues into the workflows); logs off: FastAPI's
+        # exception logs carry messages that may quote request data.
+        telemetry={"tracing": True, "metrics": True, "logs": False, "operation_spans": True},
+    )
+    app.state.settings = s
+    app.state.client = client
+    app.state.leads = LeadService(client, s)
+    app.state.content = ContentService(client, s)
+    app.state.gate = Gate(KeyRing(s.gateway_keys), RateLimiter(s.gateway_rate_per_second, s.gateway_burst))
+    ttl = s.gateway_webhook_tolerance_seconds * 2
+    app.state.webhook_requests = ReplayCache(s.gateway_replay_cache_size, ttl)
+    app.state.webhook_events = ReplayCache(s.gateway_replay_cache_size, 24 * 3600)
+    app.state.deals = deals
+
+    for router in (lead_routes.router, content_routes.router, sendgrid.router, hubspot.router, slack.router):
+        app.include_router(router)
+
+    @app.get("/healthz", response_model=Health, tags=["health"], summary="Liveness (no auth)")
+    async def healthz() -> Health:
+        return Health()
+
+    install_error_handlers(app)
+    # Added last = outermost: the body limit answers before anything reads the body.
+    app.add_middleware(SpanScrubMiddleware)
+    if s.cors_origins:
+        app.add_middleware(
+            CORSMiddleware, allow_origins=s.cors_origins, allow_methods=["GET", "POST"],
+            allow_headers=["Authorization", "Content-Type", "traceparent", "tracestate"], max_age=600,
+        )
+    app.add_middleware(BodyLimitMiddleware, max_bytes=s.gateway_max_body_bytes)
+    return app

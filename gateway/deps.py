@@ -1,0 +1,26 @@
+"""Request-time access to what `create_app` built (kept on `app.state`)."""
+
+from __future__ import annotations
+
+from fastapi import Request
+from temporalio.client import Client
+
+from gateway.settings import GatewaySettings
+from starter.content import ContentService
+from starter.leads import LeadService
+
+
+def leads(request: Request) -> LeadService:
+    return request.app.state.leads
+
+
+def content(request: Request) -> ContentService:
+    return request.app.state.content
+
+
+def settings(request: Request) -> GatewaySettings:
+    return request.app.state.settings
+
+
+def client(request: Request) -> Client:
+    return request.app.state.client

@@ -1,0 +1,1 @@
+"""REST `/v1`: leads, content, one-click unsubscribe."""

@@ -1,0 +1,179 @@
+"""API keys, scopes, rate limits: the pieces every gateway surface (REST, and later
+GraphQL and the approval page) reuses.
+
+- Keys are configured as SHA-256 hashes only (`MOPS_GATEWAY_KEYS`); a presented key is
+  hashed and compared with every configured hash in constant time.
+- Scopes: `ingest` (capture leads, record events, submit content), `read` (state and
+  lists), `approve` (decide, revise, retract: the key is bound to one person, whose
+  identity every decision carries), `admin` (every scope; no identity of its own).
+- Per-key token bucket (`MOPS_GATEWAY_RATE_PER_SECOND`, `MOPS_GATEWAY_BURST`) → 429 with
+  `Retry-After`. The bucket lives in this process: with N gateway replicas a key gets up
+  to N times the rate.
+
+Use `require(Scope.READ)` as a FastAPI dependency; it returns the `Principal`.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import math
+import secrets
+import threading
+import time
+from dataclasses import dataclass
+from enum import StrEnum
+
+from fastapi import Depends, Request
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from pydantic import BaseModel, Field, field_validator, model_validator
+
+KEY_ID_PATTERN = r"^[a-z0-9][a-z0-9_.-]{0,62}$"
+KEY_PREFIX = "mops_"
+
+
+class Scope(StrEnum):
+    INGEST = "ingest"
+    APPROVE = "approve"
+    READ = "read"
+    ADMIN = "admin"
+
+
+class ApiKeyConfig(BaseModel):
+    """One configured key: its id, the hex SHA-256 of the raw key, scopes, bound approver."""
+
+    id: str = Field(pattern=KEY_ID_PATTERN)
+    sha256: str = Field(pattern=r"^[0-9a-fA-F]{64}$")
+    scopes: list[Scope] = Field(min_length=1)
+    approver: str | None = Field(default=None, pattern=r"^[a-z0-9][a-z0-9_.-]*$")
+
+    @field_validator("sha256")
+    @classmethod
+    def _lower(cls, value: str) -> str:
+        return value.lower()
+
+    @model_validator(mode="after")
+    def _bound(self) -> ApiKeyConfig:
+        if Scope.APPROVE in self.scopes and not self.approver:
+            raise ValueError(f"key {self.id!r}: an approve-scope key must name the person it acts as (approver)")
+        return self
+
+
+@dataclass(frozen=True)
+class Principal:
+    """Who is calling: the key's id, its scopes and (approve keys) the person it acts as."""
+
+    key_id: str
+    scopes: frozenset[Scope]
+    approver: str | None = None
+
+    def allows(self, scope: Scope) -> bool:
+        return scope in self.scopes or Scope.ADMIN in self.scopes
+
+
+def hash_key(raw_key: str) -> str:
+    return hashlib.sha256(raw_key.encode()).hexdigest()
+
+
+def new_key() -> str:
+    """A fresh raw key (256 bits, URL-safe), shown once by `python -m gateway keygen`."""
+    return KEY_PREFIX + secrets.token_urlsafe(32)
+
+
+class KeyRing:
+    """The configured keys; `authenticate` maps a raw key to its Principal."""
+
+    def __init__(self, keys: list[ApiKeyConfig]) -> None:
+        self._keys = [(bytes.fromhex(k.sha256), k) for k in keys]
+
+    def authenticate(self, raw_key: str) -> Principal | None:
+        """The key's Principal, or None. Compares against every entry (no early exit)."""
+        digest = hashlib.sha256(raw_key.encode()).digest()
+        found: ApiKeyConfig | None = None
+        for expected, key in self._keys:
+            if hmac.compare_digest(digest, expected):
+                found = key
+        if found is None:
+            return None
+        return Principal(key_id=found.id, scopes=frozenset(found.scopes), approver=found.approver)
+
+
+class RateLimiter:
+    """Token bucket per key: `rate` tokens a second, at most `burst` banked."""
+
+    def __init__(self, rate: float, burst: int, clock=time.monotonic) -> None:
+        self.rate, self.burst, self._clock = rate, burst, clock
+        self._buckets: dict[str, tuple[float, float]] = {}
+        self._lock = threading.Lock()
+
+    def take(self, key: str) -> float | None:
+        """Spend a token: None if allowed, else the seconds until one is available."""
+        with self._lock:
+            now = self._clock()
+            tokens, last = self._buckets.get(key, (float(self.burst), now))
+            tokens = min(float(self.burst), tokens + (now - last) * self.rate)
+            if tokens >= 1.0:
+                self._buckets[key] = (tokens - 1.0, now)
+                return None
+            self._buckets[key] = (tokens, now)
+            return (1.0 - tokens) / self.rate
+
+
+@dataclass
+class Gate:
+    """What `require` needs at request time (kept on `app.state.gate`)."""
+
+    keys: KeyRing
+    limiter: RateLimiter
+
+
+_bearer = HTTPBearer(auto_error=False, description="API key: `Authorization: Bearer <key>`")
+
+
+def _error(status: int, code: str, message: str, headers: dict[str, str] | None = None) -> Exception:
+    from gateway.errors import ApiError  # errors imports the services; keep this module light
+
+    return ApiError(status, code, message, headers)
+
+
+def authenticate_request(request: Request, credentials: HTTPAuthorizationCredentials | None) -> Principal:
+    """401 without a known key; 429 when the key's bucket is empty."""
+    gate: Gate = request.app.state.gate
+    if credentials is None:
+        raise _error(401, "unauthenticated", "authorization: send 'Authorization: Bearer <api key>'",
+                     {"WWW-Authenticate": "Bearer"})
+    principal = gate.keys.authenticate(credentials.credentials)
+    if principal is None:
+        raise _error(401, "unauthenticated", "authorization: unknown API key", {"WWW-Authenticate": "Bearer"})
+    wait = gate.limiter.take(principal.key_id)
+    if wait is not None:
+        seconds = max(1, math.ceil(wait))
+        message = f"authorization: rate limit for key {principal.key_id!r}; retry in {seconds}s"
+        raise _error(429, "rate_limited", message, {"Retry-After": str(seconds)})
+    return principal
+
+
+def require(scope: Scope):
+    """FastAPI dependency factory: the caller's Principal, if its key has `scope` (else 401/403/429)."""
+
+    async def principal(
+        request: Request, credentials: HTTPAuthorizationCredentials | None = Depends(_bearer)
+    ) -> Principal:
+        who = authenticate_request(request, credentials)
+        if not who.allows(scope):
+            raise _error(403, "forbidden", f"authorization: key {who.key_id!r} lacks the {scope.value!r} scope")
+        request.state.principal = who
+        return who
+
+    return principal
+
+
+def person(principal: Principal) -> str:
+    """The person an approve key acts as (403 for keys bound to nobody, e.g. admin keys)."""
+    if not principal.approver:
+        raise _error(403, "forbidden", f"authorization: key {principal.key_id!r} is not bound to a person")
+    return principal.approver
+
+
+__all__ = ["Scope", "ApiKeyConfig", "Principal", "KeyRing", "RateLimiter", "Gate", "require", "person",
+           "hash_key", "new_key", "authenticate_request"]

@@ -1,0 +1,102 @@
+"""Gateway settings: the shared `MOPS_*` settings plus the gateway's own.
+
+API keys are configured as hashes only (`MOPS_GATEWAY_KEYS`, a JSON list; mint one with
+`python -m gateway keygen`). Webhook secrets are `SecretStr` with dev defaults, except
+the SendGrid verification key, which has none: the SendGrid webhook answers 503 until
+it is set.
+"""
+
+from __future__ import annotations
+
+import re
+
+from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
+
+from pydantic_settings.exceptions import SettingsError as PydanticSettingsError
+
+from gateway.security import ApiKeyConfig
+from mops.settings import Settings, SettingsError
+
+MiB = 1024 * 1024
+
+
+class GatewaySettings(Settings):
+    gateway_host: str = "127.0.0.1"
+    gateway_port: int = Field(8000, ge=0, le=65535)
+    # Where callers reach the gateway (for minted unsubscribe links and HubSpot's
+    # signed URI behind a proxy); unset = the URL of the incoming request.
+    gateway_public_url: str | None = None
+    gateway_keys: list[ApiKeyConfig] = []
+    gateway_rate_per_second: float = Field(10.0, gt=0)
+    gateway_burst: int = Field(20, ge=1)
+    gateway_max_body_bytes: int = Field(MiB, ge=1)
+    gateway_cors_origins: str = ""  # comma-separated; empty = CORS off
+    gateway_unsubscribe_secret: SecretStr = SecretStr("mops-dev-unsubscribe-secret")
+    gateway_webhook_tolerance_seconds: int = Field(300, ge=1)
+    gateway_replay_cache_size: int = Field(10_000, ge=1)
+
+    # Webhooks in
+    sendgrid_webhook_public_key: SecretStr = SecretStr("")  # base64 DER (as SendGrid shows it) or PEM
+    hubspot_client_secret: SecretStr = SecretStr("mops-dev-hubspot-client-secret")
+    hubspot_accepted_stage: str = "qualifiedtobuy"  # deal stage that means "sales accepted the lead"
+    hubspot_rejected_stage: str = "closedlost"
+    slack_signing_secret: SecretStr = SecretStr("mops-dev-slack-signing-secret")
+    slack_user_map: dict[str, str] = {}  # Slack user id -> person id (policies/directory.yaml)
+
+    @field_validator("gateway_keys")
+    @classmethod
+    def _unique_ids(cls, keys: list[ApiKeyConfig]) -> list[ApiKeyConfig]:
+        seen: set[str] = set()
+        for i, key in enumerate(keys):
+            if key.id in seen:
+                raise ValueError(f"entry {i}: duplicate key id {key.id!r}")
+            seen.add(key.id)
+        return keys
+
+    @field_validator("sendgrid_webhook_public_key")
+    @classmethod
+    def _ec_key(cls, value: SecretStr) -> SecretStr:
+        if value.get_secret_value():
+            from gateway.webhooks.sendgrid import load_public_key
+
+            try:
+                load_public_key(value.get_secret_value())
+            except ValueError as err:
+                raise ValueError(str(err).removeprefix("MOPS_SENDGRID_WEBHOOK_PUBLIC_KEY: ")) from None
+        return value
+
+    @model_validator(mode="after")
+    def _stages_differ(self) -> GatewaySettings:
+        if self.hubspot_accepted_stage == self.hubspot_rejected_stage:
+            raise ValueError("hubspot_accepted_stage and hubspot_rejected_stage must differ")
+        return self
+
+    @property
+    def cors_origins(self) -> list[str]:
+        return [o.strip() for o in self.gateway_cors_origins.split(",") if o.strip()]
+
+
+def gateway_settings(base: Settings | None = None, **overrides) -> GatewaySettings:
+    """Gateway settings from the environment, or from `base` (e.g. test settings) plus overrides.
+    Raises `SettingsError` with one line naming the variable."""
+    try:
+        if base is None:
+            return GatewaySettings(**overrides)
+        if isinstance(base, GatewaySettings) and not overrides:
+            return base
+        fields = {name: getattr(base, name) for name in type(base).model_fields}
+        return GatewaySettings(**{**fields, **overrides})
+    except PydanticSettingsError as err:  # a JSON-valued variable that is not JSON
+        match = re.search(r'field "(\w+)"', str(err))
+        name = "MOPS_" + (match.group(1).upper() if match else "GATEWAY_SETTINGS")
+        raise SettingsError(f"{name}: not valid JSON") from None
+    except ValidationError as err:
+        first = err.errors()[0]
+        loc = [str(p) for p in first["loc"]]
+        name = "MOPS_" + (loc[0].upper() if loc else "SETTINGS")
+        where = ".".join(loc[1:])
+        msg = first["msg"].removeprefix("Value error, ")
+        raise SettingsError(f"{name}: {where + ': ' if where else ''}{msg}") from None
+
+
+__all__ = ["GatewaySettings", "gateway_settings", "MiB"]

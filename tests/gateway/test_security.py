@@ -1,0 +1,132 @@
+"""API keys, scopes, rate limits, body limits, CORS, keygen: the security pieces."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import time
+
+import httpx
+import pytest
+from temporalio.testing import WorkflowEnvironment
+
+from gateway.app import create_app
+from gateway.security import ApiKeyConfig, KeyRing, Principal, RateLimiter, Scope, hash_key, new_key
+from gateway.server import GatewayServer
+from gateway.settings import gateway_settings
+from gateway.unsubscribe import mint_token, verify_token
+from mops.settings import SettingsError
+from tests.conftest import eventually
+from tests.gateway.conftest import Gateway, unique_email
+from tests.gateway.test_rest_leads import error
+
+
+def test_keyring_maps_raw_keys_to_principals() -> None:
+    omar, web = new_key(), new_key()
+    ring = KeyRing([
+        ApiKeyConfig(id="omar", sha256=hash_key(omar).upper(), scopes=["approve"], approver="omar"),
+        ApiKeyConfig(id="web", sha256=hash_key(web), scopes=["ingest", "read"]),
+    ])
+    assert ring.authenticate(omar) == Principal("omar", frozenset({Scope.APPROVE}), "omar")
+    assert ring.authenticate(web).allows(Scope.READ) and not ring.authenticate(web).allows(Scope.APPROVE)
+    assert ring.authenticate(web + "x") is None and ring.authenticate("") is None
+    assert Principal("a", frozenset({Scope.ADMIN})).allows(Scope.APPROVE)
+
+
+def test_key_config_refusals() -> None:
+    with pytest.raises(ValueError, match="approver"):
+        ApiKeyConfig(id="x", sha256="a" * 64, scopes=["approve"])
+    with pytest.raises(ValueError, match="sha256"):
+        ApiKeyConfig(id="x", sha256="not-hex", scopes=["read"])
+    with pytest.raises(SettingsError, match="^MOPS_GATEWAY_KEYS: "):
+        gateway_settings(gateway_keys=[{"id": "a", "sha256": "a" * 64, "scopes": ["read"]}] * 2)
+    with pytest.raises(SettingsError, match="^MOPS_GATEWAY_BURST"):
+        gateway_settings(gateway_burst=0)
+
+
+def test_token_bucket() -> None:
+    now = [0.0]
+    bucket = RateLimiter(rate=2.0, burst=2, clock=lambda: now[0])
+    assert bucket.take("k") is None and bucket.take("k") is None
+    assert bucket.take("k") == pytest.approx(0.5)
+    assert bucket.take("other") is None, "buckets are per key"
+    now[0] = 0.5
+    assert bucket.take("k") is None and bucket.take("k") is not None
+
+
+def test_unsubscribe_tokens() -> None:
+    token = mint_token("s3cret", "lead-" + "ab" * 12)
+    assert verify_token("s3cret", token) == "ab" * 12
+    assert verify_token("other", token) is None
+    assert verify_token("s3cret", "cd" * 12 + token[24:]) is None, "the signature binds the lead id"
+    with pytest.raises(ValueError):
+        mint_token("s3cret", "ada@acme.example")
+
+
+def test_keygen_prints_the_key_once_and_its_entry() -> None:
+    out = subprocess.run([sys.executable, "-m", "gateway", "keygen", "--id", "omar-app", "--scopes", "approve,read",
+                          "--approver", "omar", "--json"], capture_output=True, text=True, check=True)
+    data = json.loads(out.stdout)
+    entry = ApiKeyConfig.model_validate(data["entry"])
+    assert entry.sha256 == hash_key(data["key"]) and data["key"] not in json.dumps(data["entry"])
+    assert KeyRing([entry]).authenticate(data["key"]).approver == "omar"
+    bad = subprocess.run([sys.executable, "-m", "gateway", "keygen", "--id", "x", "--scopes", "approve"],
+                         capture_output=True, text=True)
+    assert bad.returncode == 2 and bad.stderr.startswith("--approver:") and "Traceback" not in bad.stderr
+
+
+async def test_rate_limit_answers_429_and_recovers(gw: Gateway, dev_env: WorkflowEnvironment) -> None:
+    settings = gw.settings.model_copy(update={"gateway_rate_per_second": 2.0, "gateway_burst": 2})
+    async with (
+        GatewayServer(create_app(settings, dev_env.client)) as server,
+        httpx.AsyncClient(base_url=server.url) as http,
+    ):
+        lead = f"/v1/leads/{'0' * 24}"
+        h = gw.auth("reader")
+        assert [(await http.get(lead, headers=h)).status_code for _ in range(2)] == [404, 404]
+        limited = await http.get(lead, headers=h)
+        limited_at = time.monotonic()
+        assert limited.status_code == 429 and error(limited)["code"] == "rate_limited"
+        retry_after = int(limited.headers["retry-after"])
+        assert retry_after == 1
+        other = await http.get(lead, headers=gw.auth("omar"))
+        assert other.status_code == 404, "another key has its own bucket"
+
+        async def recovered():
+            return (await http.get(lead, headers=h)).status_code == 404
+
+        await eventually(recovered, timeout=retry_after + 1.0, interval=0.1, what="the bucket to refill")
+        assert time.monotonic() - limited_at <= retry_after + 1.0
+        assert (await http.get("/healthz")).status_code == 200, "health needs no key and is not limited"
+
+
+async def test_body_limit_on_the_api(gw: Gateway) -> None:
+    big = {"email": unique_email(), "source": "web_form", "consent": True, "company": "x" * (1024 * 1024)}
+    r = await gw.http.post("/v1/leads", json=big, headers=gw.auth("ingest"))
+    assert r.status_code == 413 and error(r)["code"] == "payload_too_large"
+
+    async def stream():
+        yield b'{"email": "a@acme.example", "source": "web_form", "company": "'
+        for _ in range(17):
+            yield b"x" * 65536
+        yield b'"}'
+
+    r = await gw.http.post("/v1/leads", content=stream(),
+                           headers={**gw.auth("ingest"), "Content-Type": "application/json"})
+    assert r.status_code == 413 and error(r)["code"] == "payload_too_large"
+    r = await gw.http.post("/v1/leads", content=b"x" * (1024 * 1024 + 1))  # before auth: nothing is read
+    assert r.status_code == 413
+
+
+async def test_cors_only_for_configured_origins(gw: Gateway, dev_env: WorkflowEnvironment) -> None:
+    settings = gw.settings.model_copy(update={"gateway_cors_origins": "https://app.example"})
+    async with (
+        GatewayServer(create_app(settings, dev_env.client)) as server,
+        httpx.AsyncClient(base_url=server.url) as http,
+    ):
+        pre = {"Access-Control-Request-Method": "POST", "Access-Control-Request-Headers": "authorization"}
+        ok = await http.options("/v1/leads", headers={"Origin": "https://app.example", **pre})
+        assert ok.headers.get("access-control-allow-origin") == "https://app.example"
+        no = await http.options("/v1/leads", headers={"Origin": "https://evil.example", **pre})
+        assert "access-control-allow-origin" not in no.headers
