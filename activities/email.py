@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 from string import Template
 
@@ -23,15 +24,31 @@ _FALLBACK = Template("<p>Hi $first_name,</p><p>$subject</p>")
 
 
 class EmailActivities:
-    def __init__(self, sendgrid: SendGridClient, templates_dir: Path, sender_id: int = 1) -> None:
+    def __init__(
+        self,
+        sendgrid: SendGridClient,
+        templates_dir: Path,
+        sender_id: int = 1,
+        unsubscribe_link: Callable[[str], str] | None = None,
+    ) -> None:
         self._sendgrid = sendgrid
         self._templates_dir = templates_dir
         self._sender_id = sender_id
+        # lead id -> one-click unsubscribe URL (RFC 8058), served by the gateway.
+        self._unsubscribe_link = unsubscribe_link
 
     def _render(self, inp: SendEmailInput) -> str:
         path = self._templates_dir / f"{inp.template}.html"
         template = Template(path.read_text()) if path.is_file() else _FALLBACK
         return template.safe_substitute(first_name=inp.first_name or "there", subject=inp.subject)
+
+    def _list_unsubscribe(self, lead_id: str) -> dict[str, str] | None:
+        if self._unsubscribe_link is None:
+            return None
+        return {
+            "List-Unsubscribe": f"<{self._unsubscribe_link(lead_id)}>",
+            "List-Unsubscribe-Post": "List-Unsubscribe=One-Click",
+        }
 
     @activity.defn(name="email.send")
     @platform_errors
@@ -53,6 +70,7 @@ class EmailActivities:
             categories=["mops", inp.journey_id],
             custom_args={"mops_lead_id": inp.lead_id, "mops_step": inp.step_id},
             idempotency_key=inp.idempotency_key,
+            headers=self._list_unsubscribe(inp.lead_id),
         )
         return SendEmailResult(sent=True, message_id=message_id)
 

@@ -21,17 +21,11 @@ MiB = 1024 * 1024
 
 
 class GatewaySettings(Settings):
-    gateway_host: str = "127.0.0.1"
-    gateway_port: int = Field(8000, ge=0, le=65535)
-    # Where callers reach the gateway (for minted unsubscribe links and HubSpot's
-    # signed URI behind a proxy); unset = the URL of the incoming request.
-    gateway_public_url: str | None = None
     gateway_keys: list[ApiKeyConfig] = []
     gateway_rate_per_second: float = Field(10.0, gt=0)
     gateway_burst: int = Field(20, ge=1)
     gateway_max_body_bytes: int = Field(MiB, ge=1)
     gateway_cors_origins: str = ""  # comma-separated; empty = CORS off
-    gateway_unsubscribe_secret: SecretStr = SecretStr("mops-dev-unsubscribe-secret")
     gateway_webhook_tolerance_seconds: int = Field(300, ge=1)
     gateway_replay_cache_size: int = Field(10_000, ge=1)
 

@@ -18,9 +18,14 @@ from integrations.http import PlatformClient, error_for_status, json_body, retry
 KEY_PROPERTY = "mops_key"
 
 
-class Contact(BaseModel):
+class CrmObject(BaseModel):
+    """Any CRM v3 object as HubSpot returns it: an id and the properties asked for."""
+
     id: str
     properties: dict[str, str | None]
+
+
+class Contact(CrmObject):
     new: bool | None = None  # set by upsert_contact: True when the contact was created
 
 
@@ -72,6 +77,10 @@ class HubSpotClient(PlatformClient):
         return [Contact.model_validate(r) for r in body.get("results", [])]
 
     # deals and tasks, keyed by mops_key and associated with a contact
+
+    async def get_deal(self, deal_id: str, properties: list[str]) -> CrmObject:
+        params = {"properties": ",".join(properties)} if properties else None
+        return CrmObject.model_validate(await self._json("GET", f"/crm/v3/objects/deals/{deal_id}", params=params))
 
     async def upsert_deal(self, key: str, properties: dict[str, str], contact_id: str) -> str:
         """Upsert the deal identified by `key` and associate it with the contact; return its id."""

@@ -48,8 +48,10 @@ class SendGridClient(PlatformClient):
         categories: list[str],
         custom_args: dict[str, str],
         idempotency_key: str,
+        headers: dict[str, str] | None = None,
     ) -> str:
-        """Send one HTML message; return SendGrid's `X-Message-Id`."""
+        """Send one HTML message; return SendGrid's `X-Message-Id`. `headers` are
+        message headers (e.g. List-Unsubscribe), not HTTP headers."""
         payload: dict = {
             "personalizations": [
                 {"to": [{"email": to_email}], "custom_args": {**custom_args, IDEMPOTENCY_ARG: idempotency_key}}
@@ -62,6 +64,8 @@ class SendGridClient(PlatformClient):
             payload["asm"] = {"group_id": asm_group_id}
         if categories:
             payload["categories"] = categories
+        if headers:
+            payload["headers"] = headers
         response = await self._request(
             "POST", "/v3/mail/send", json=payload, headers={"Idempotency-Key": idempotency_key}
         )

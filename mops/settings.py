@@ -90,6 +90,15 @@ class Settings(BaseSettings):
     lead_id_secret: SecretStr = SecretStr("mops-dev-lead-id-secret")
     default_journey: str = "default-nurture"
 
+    # The HTTP gateway (gateway/settings.py adds its own knobs). The workers need
+    # these too: every email carries a one-click unsubscribe link to the gateway.
+    gateway_host: str = "127.0.0.1"
+    gateway_port: int = Field(8000, ge=0, le=65535)
+    # Where callers reach the gateway (unsubscribe links, HubSpot's signed URI behind
+    # a proxy); unset = the local gateway (links) / the incoming request (signatures).
+    gateway_public_url: str | None = None
+    gateway_unsubscribe_secret: SecretStr = SecretStr("mops-dev-unsubscribe-secret")
+
     # Content: people who author and approve, approval defaults, brand rules.
     policies_dir: Path = PROJECT_ROOT / "policies"
 
@@ -97,6 +106,9 @@ class Settings(BaseSettings):
     def web_ui_url(self) -> str:
         host = self.temporal_address.rsplit(":", 1)[0]
         return f"http://{host}:{self.temporal_ui_port}"
+
+    def unsubscribe_base_url(self) -> str:
+        return self.gateway_public_url or f"http://{self.gateway_host}:{self.gateway_port}"
 
     def workflow_url(self, workflow_id: str) -> str:
         return f"{self.web_ui_url}/namespaces/{self.temporal_namespace}/workflows/{workflow_id}"

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 import signal
 from collections.abc import AsyncIterator
@@ -28,6 +29,7 @@ from activities.journeys import JourneyActivities
 from activities.models import PlatformQueues
 from activities.routing import RoutingActivities
 from activities.social import SocialActivities
+from domain.unsubscribe import unsubscribe_url
 from integrations.ga4 import GA4Client
 from integrations.hubspot import HubSpotClient
 from integrations.linkedin import LinkedInClient
@@ -101,7 +103,11 @@ class PlatformClients:
 def build_workers(client: Client, settings: Settings, platforms: PlatformClients) -> list[Worker]:
     q = queues(settings)
     crm = CrmActivities(platforms.hubspot)
-    email = EmailActivities(platforms.sendgrid, settings.journeys_dir / "templates", settings.sendgrid_sender_id)
+    secret = settings.gateway_unsubscribe_secret.get_secret_value()
+    email = EmailActivities(
+        platforms.sendgrid, settings.journeys_dir / "templates", settings.sendgrid_sender_id,
+        unsubscribe_link=functools.partial(unsubscribe_url, settings.unsubscribe_base_url(), secret),
+    )
     chat = ChatActivities(platforms.slack)
     cms = CmsActivities(platforms.wordpress)
     social = SocialActivities(platforms.linkedin)

@@ -23,7 +23,7 @@ from gateway.models import (
 )
 from gateway.security import Principal, Scope, require
 from gateway.settings import GatewaySettings
-from gateway.unsubscribe import verify_token
+from domain.unsubscribe import verify_token
 from starter.leads import LeadService, build_capture, build_event
 from workflows.lead_models import CaptureResult, LeadState
 from workflows.search_attributes import LEAD_SCORE, LEAD_STAGE, OWNER_ID, SEGMENT

@@ -23,11 +23,9 @@ class DealLookup(HubSpotClient):
     """Reads one deal's mops key and owner (HubSpot CRM v3 `GET /crm/v3/objects/deals/{id}`)."""
 
     async def deal(self, deal_id: str) -> DealRef | None:
-        body = await self._json("GET", f"/crm/v3/objects/deals/{deal_id}",
-                                params={"properties": f"{KEY_PROPERTY},hubspot_owner_id"})
-        props = body.get("properties") or {}
-        match = _KEY.fullmatch(props.get(KEY_PROPERTY) or "")
+        found = await self.get_deal(deal_id, [KEY_PROPERTY, "hubspot_owner_id"])
+        match = _KEY.fullmatch(found.properties.get(KEY_PROPERTY) or "")
         if match is None:
             return None  # not a deal mops created
-        return DealRef(deal_id=str(body.get("id", deal_id)), workflow_id=match.group(1), cycle=int(match.group(2)),
-                       owner_id=props.get("hubspot_owner_id"))
+        return DealRef(deal_id=found.id, workflow_id=match.group(1), cycle=int(match.group(2)),
+                       owner_id=found.properties.get("hubspot_owner_id"))

@@ -61,6 +61,7 @@ async def send(request: Request, body: dict = Body(...), store: Store = Depends(
             "asm_group_id": group_id,
             "content_types": [c.get("type") for c in body.get("content", [])],
             "message_id": message_id,
+            "headers": body.get("headers", {}),
             "dropped": dropped,  # SendGrid accepts, then drops suppressed recipients
         })
     return Response(status_code=202, headers={"X-Message-Id": message_id})

@@ -6,6 +6,7 @@ from __future__ import annotations
 import uuid
 
 from domain.leads import EventType, LeadStage
+from domain.unsubscribe import verify_token
 from starter.leads import build_capture, build_event
 from tests.conftest import eventually
 from tests.e2e.conftest import Stack
@@ -62,7 +63,13 @@ async def test_capture_to_mql_to_handoff(stack: Stack) -> None:
     # What reached the platforms: one contact, one welcome, one deal + task, chat to the owner.
     contacts = [e for e in await stack.admin.effects("hubspot", "contact.upsert") if e["key"] == contact_key(email)]
     assert len(contacts) == 1
-    assert len(await mails_to(stack, email)) == 1
+    [welcome] = await mails_to(stack, email)
+    # RFC 8058: the email carries its own one-click unsubscribe link for this lead.
+    assert welcome["summary"]["headers"]["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
+    link = welcome["summary"]["headers"]["List-Unsubscribe"].strip("<>")
+    token = link.rsplit("/", 1)[1]
+    secret = stack.settings.gateway_unsubscribe_secret.get_secret_value()
+    assert verify_token(secret, token) == result.lead_id and email.split("@")[0] not in link
     deals = [e for e in await stack.admin.effects("hubspot", "deal.upsert") if e["key"].startswith(wf_id)]
     tasks = [e for e in await stack.admin.effects("hubspot", "task.upsert") if e["key"].startswith(wf_id)]
     assert len(deals) == 1 and len(tasks) == 1

@@ -5,7 +5,7 @@ from __future__ import annotations
 import uuid
 
 from domain.leads import LeadStage
-from gateway.unsubscribe import mint_token, unsubscribe_url
+from domain.unsubscribe import mint_token, unsubscribe_url
 from tests.conftest import eventually
 from tests.gateway.conftest import Gateway, capture, unique_email
 
@@ -139,7 +139,7 @@ async def test_unsubscribe_via_api(gw: Gateway) -> None:
 async def test_one_click_unsubscribe(gw: Gateway) -> None:
     lead = await capture(gw)
     lid = lead["lead_id"]
-    url = unsubscribe_url(gw.settings.model_copy(update={"gateway_public_url": gw.url}), lid)
+    url = unsubscribe_url(gw.url, gw.settings.gateway_unsubscribe_secret.get_secret_value(), lid)
     assert url.startswith(f"{gw.url}/v1/unsubscribe/{lid}.")
     token = url.rsplit("/", 1)[1]
     form = {"Content-Type": "application/x-www-form-urlencoded"}

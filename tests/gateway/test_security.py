@@ -15,7 +15,7 @@ from gateway.app import create_app
 from gateway.security import ApiKeyConfig, KeyRing, Principal, RateLimiter, Scope, hash_key, new_key
 from gateway.server import GatewayServer
 from gateway.settings import gateway_settings
-from gateway.unsubscribe import mint_token, verify_token
+from domain.unsubscribe import mint_token, verify_token
 from mops.settings import SettingsError
 from tests.conftest import eventually
 from tests.gateway.conftest import Gateway, unique_email

@@ -6,7 +6,7 @@ from __future__ import annotations
 from opentelemetry import trace
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
-from gateway.unsubscribe import mint_token
+from domain.unsubscribe import mint_token
 from tests.conftest import eventually
 from tests.gateway.conftest import Gateway, unique_email
 

@@ -1,7 +1,7 @@
 """One-click unsubscribe tokens (RFC 8058): the token is the lead id plus an HMAC of it,
 so a link in an email is its own credential and carries no personal data.
 
-    unsubscribe_url(settings, lead_id)  ->  https://gw.example/v1/unsubscribe/<lead id>.<signature>
+    unsubscribe_url(base, secret, lead_id)  ->  https://gw.example/v1/unsubscribe/<lead id>.<signature>
 
 Emails put it in `List-Unsubscribe: <url>` with `List-Unsubscribe-Post: List-Unsubscribe=One-Click`.
 Pure functions (hmac only), so the email activity can mint links without the web stack.
@@ -38,8 +38,6 @@ def verify_token(secret: str, token: str) -> str | None:
     return lead_id if hmac.compare_digest(signature, _signature(secret, lead_id)) else None
 
 
-def unsubscribe_url(settings, lead_id: str) -> str:
-    """The one-click URL for a lead (base: `MOPS_GATEWAY_PUBLIC_URL`, else the local gateway)."""
-    base = settings.gateway_public_url or f"http://{settings.gateway_host}:{settings.gateway_port}"
-    token = mint_token(settings.gateway_unsubscribe_secret.get_secret_value(), lead_id)
-    return f"{base.rstrip('/')}/v1/unsubscribe/{token}"
+def unsubscribe_url(base: str, secret: str, lead_id: str) -> str:
+    """The one-click URL for a lead under the gateway's public base URL."""
+    return f"{base.rstrip('/')}/v1/unsubscribe/{mint_token(secret, lead_id)}"
