@@ -1,4 +1,4 @@
-"""The gateway's FastAPI app: REST `/v1`, signed webhooks, `/healthz`, OpenAPI at `/docs`.
+"""The gateway's FastAPI app: REST `/v1`, GraphQL `/graphql`, signed webhooks, `/healthz`, OpenAPI at `/docs`.
 
     app = create_app(settings, client)   # client from mops.temporal.connect (tracing + pydantic converter)
 
@@ -16,6 +16,7 @@ from fastapi.middleware.cors import CORSMiddleware
 from temporalio.client import Client
 
 from gateway.errors import install_error_handlers
+from gateway.graphql import graphql_router
 from gateway.middleware import BodyLimitMiddleware, SpanScrubMiddleware
 from gateway.models import Health
 from gateway.rest import content as content_routes
@@ -64,6 +65,7 @@ def create_app(settings: Settings, client: Client) -> FastAPI:
 
     for router in (lead_routes.router, content_routes.router, sendgrid.router, hubspot.router, slack.router):
         app.include_router(router)
+    app.include_router(graphql_router())  # /graphql: same keys, services and error codes as REST
 
     @app.get("/healthz", response_model=Health, tags=["health"], summary="Liveness (no auth)")
     async def healthz() -> Health:

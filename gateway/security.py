@@ -127,7 +127,7 @@ class Gate:
     limiter: RateLimiter
 
 
-_bearer = HTTPBearer(auto_error=False, description="API key: `Authorization: Bearer <key>`")
+bearer_scheme = HTTPBearer(auto_error=False, description="API key: `Authorization: Bearer <key>`")
 
 
 def _error(status: int, code: str, message: str, headers: dict[str, str] | None = None) -> Exception:
@@ -157,7 +157,7 @@ def require(scope: Scope):
     """FastAPI dependency factory: the caller's Principal, if its key has `scope` (else 401/403/429)."""
 
     async def principal(
-        request: Request, credentials: HTTPAuthorizationCredentials | None = Depends(_bearer)
+        request: Request, credentials: HTTPAuthorizationCredentials | None = Depends(bearer_scheme)
     ) -> Principal:
         who = authenticate_request(request, credentials)
         if not who.allows(scope):

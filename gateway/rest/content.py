@@ -6,6 +6,7 @@ field of the body; the workflow's update validators decide whether that person m
 
 from __future__ import annotations
 
+import re
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Path, Query, Response
@@ -74,7 +75,16 @@ async def list_content(
     _: Principal = Depends(require(Scope.READ)),
     client: Client = Depends(deps.client),
 ) -> ContentList:
-    # Both values are validated (enum, person-id pattern) before they reach the query.
+    return await find_content(client, stage, pending_approver, limit)
+
+
+async def find_content(client: Client, stage: ContentStage | None, pending_approver: str | None,
+                       limit: int) -> ContentList:
+    """Items by stage and/or pending approver from Temporal visibility (REST and GraphQL).
+    Both values are validated (enum, person-id pattern) before they reach the query."""
+    if pending_approver is not None and (len(pending_approver) > 64
+                                         or not re.fullmatch(PERSON_PATTERN, pending_approver)):
+        raise ApiError(422, "invalid_request", "pending_approver: must be a person id like 'omar'")
     query = "WorkflowType = 'Content'"
     if stage is not None:
         query += f" AND ContentStage = '{stage.value}'"

@@ -89,6 +89,11 @@ async def list_leads(
     _: Principal = Depends(require(Scope.READ)),
     client: Client = Depends(deps.client),
 ) -> LeadList:
+    return await find_leads(client, stage, limit)
+
+
+async def find_leads(client: Client, stage: LeadStage, limit: int) -> LeadList:
+    """Leads in `stage` from Temporal visibility (REST `GET /v1/leads` and GraphQL `leads`)."""
     # `stage` is an enum value, so the query holds no caller text.
     query = f"WorkflowType = 'LeadJourney' AND LeadStage = '{stage.value}'"
     leads = []
