@@ -4,7 +4,7 @@ VENV   ?= .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed-stamp
 
-.PHONY: install test lint demo up worker clean
+.PHONY: install browser test lint demo up worker clean
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -14,7 +14,15 @@ $(STAMP): pyproject.toml
 
 install: $(STAMP)
 
-test: install
+# The approval page's browser test drives Debian's Chromium (Playwright uses it as is;
+# nothing is downloaded at run time). Installed here when missing, as root via apt.
+browser:
+	@command -v chromium >/dev/null 2>&1 || { \
+	  command -v apt-get >/dev/null 2>&1 || { echo "chromium is needed for the browser test: install it (Debian: apt-get install chromium)"; exit 1; }; \
+	  echo "installing chromium (Debian package) for the browser test"; \
+	  DEBIAN_FRONTEND=noninteractive apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; }
+
+test: install browser
 	$(PY) -m pytest
 
 lint: install

@@ -1,4 +1,5 @@
-"""The gateway's FastAPI app: REST `/v1`, GraphQL `/graphql`, signed webhooks, `/healthz`, OpenAPI at `/docs`.
+"""The gateway's FastAPI app: REST `/v1`, GraphQL `/graphql`, the approval page `/approvals`, signed webhooks,
+`/healthz`, OpenAPI at `/docs`.
 
     app = create_app(settings, client)   # client from mops.temporal.connect (tracing + pydantic converter)
 
@@ -15,6 +16,7 @@ from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 from temporalio.client import Client
 
+from gateway.approvals_page import router as approvals_page
 from gateway.errors import install_error_handlers
 from gateway.graphql import graphql_router
 from gateway.middleware import BodyLimitMiddleware, SpanScrubMiddleware
@@ -66,6 +68,7 @@ def create_app(settings: Settings, client: Client) -> FastAPI:
     for router in (lead_routes.router, content_routes.router, sendgrid.router, hubspot.router, slack.router):
         app.include_router(router)
     app.include_router(graphql_router())  # /graphql: same keys, services and error codes as REST
+    app.include_router(approvals_page)  # /approvals: the approvers' page (session cookie + CSRF)
 
     @app.get("/healthz", response_model=Health, tags=["health"], summary="Liveness (no auth)")
     async def healthz() -> Health:

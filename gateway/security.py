@@ -97,6 +97,10 @@ class KeyRing:
             return None
         return Principal(key_id=found.id, scopes=frozenset(found.scopes), approver=found.approver)
 
+    def config(self, key_id: str) -> ApiKeyConfig | None:
+        """The configured key with this id (the approval page's session holds the id, never the key)."""
+        return next((key for _, key in self._keys if key.id == key_id), None)
+
 
 class RateLimiter:
     """Token bucket per key: `rate` tokens a second, at most `burst` banked."""

@@ -28,6 +28,10 @@ class GatewaySettings(Settings):
     gateway_cors_origins: str = ""  # comma-separated; empty = CORS off
     gateway_webhook_tolerance_seconds: int = Field(300, ge=1)
     gateway_replay_cache_size: int = Field(10_000, ge=1)
+    # The approval page (/approvals): HMAC key of its session cookie and CSRF tokens, and
+    # how long a sign-in lasts. Set a long random secret in production.
+    gateway_session_secret: SecretStr = SecretStr("mops-dev-gateway-session-secret")
+    gateway_session_max_age_seconds: int = Field(1800, ge=60, le=86_400)
 
     # Webhooks in
     sendgrid_webhook_public_key: SecretStr = SecretStr("")  # base64 DER (as SendGrid shows it) or PEM
@@ -46,6 +50,13 @@ class GatewaySettings(Settings):
                 raise ValueError(f"entry {i}: duplicate key id {key.id!r}")
             seen.add(key.id)
         return keys
+
+    @field_validator("gateway_session_secret")
+    @classmethod
+    def _long_secret(cls, value: SecretStr) -> SecretStr:
+        if len(value.get_secret_value()) < 16:
+            raise ValueError("must be at least 16 characters")
+        return value
 
     @field_validator("sendgrid_webhook_public_key")
     @classmethod
