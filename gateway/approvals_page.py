@@ -314,7 +314,8 @@ async def _pending_for(request: Request, approver: str) -> list[ContentView]:
     """Items waiting for `approver`: visibility finds candidates, each item's own state
     (queried now) confirms it still waits for them (visibility lags a little)."""
     content: ContentService = request.app.state.content
-    found = await find_content(request.app.state.client, None, approver, MAX_ITEMS)
+    found = await find_content(request.app.state.client, request.app.state.settings.workflow_task_queue, None,
+                               approver, MAX_ITEMS)
 
     async def fresh(cid: str) -> ContentView | None:
         try:

@@ -277,7 +277,8 @@ class DecisionOutcome:
 
 async def _content_list(info: Info, stage: ContentStage | None, approver: str | None, limit: int
                         ) -> list[ContentSummary]:
-    found = await _call(find_content(info.context.request.app.state.client, stage, approver, _limit(limit)))
+    state = info.context.request.app.state
+    found = await _call(find_content(state.client, state.settings.workflow_task_queue, stage, approver, _limit(limit)))
     return [ContentSummary(id=i.content_id, workflow_id=i.workflow_id, stage=_enum(ContentStage, i.stage),
                            type=i.type, approval_state=i.approval_state, pending_approvers=i.pending_approvers,
                            status=i.status) for i in found.items]
@@ -297,7 +298,8 @@ class Query:
     @strawberry.field(description="Leads in a stage, from Temporal visibility (scope read).")
     async def leads(self, info: Info, stage: LeadStageEnum, limit: int = 50) -> list[LeadSummary] | None:
         _allowed(info, Scope.READ)
-        found = await _call(find_leads(info.context.request.app.state.client, stage, _limit(limit)))
+        state = info.context.request.app.state
+        found = await _call(find_leads(state.client, state.settings.workflow_task_queue, stage, _limit(limit)))
         return [LeadSummary(id=x.lead_id, workflow_id=x.workflow_id, stage=_enum(LeadStage, x.stage), score=x.score,
                             segment=x.segment, owner_id=x.owner_id, status=x.status) for x in found.leads]
 

@@ -74,18 +74,20 @@ async def list_content(
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
     _: Principal = Depends(require(Scope.READ)),
     client: Client = Depends(deps.client),
+    settings: GatewaySettings = Depends(deps.settings),
 ) -> ContentList:
-    return await find_content(client, stage, pending_approver, limit)
+    return await find_content(client, settings.workflow_task_queue, stage, pending_approver, limit)
 
 
-async def find_content(client: Client, stage: ContentStage | None, pending_approver: str | None,
+async def find_content(client: Client, task_queue: str, stage: ContentStage | None, pending_approver: str | None,
                        limit: int) -> ContentList:
-    """Items by stage and/or pending approver from Temporal visibility (REST and GraphQL).
-    Both values are validated (enum, person-id pattern) before they reach the query."""
+    """Items by stage and/or pending approver from Temporal visibility (REST, GraphQL and
+    the approval page), scoped to this deployment's workflow queue. Both values are
+    validated (enum, person-id pattern) before they reach the query."""
     if pending_approver is not None and (len(pending_approver) > 64
                                          or not re.fullmatch(PERSON_PATTERN, pending_approver)):
         raise ApiError(422, "invalid_request", "pending_approver: must be a person id like 'omar'")
-    query = "WorkflowType = 'Content'"
+    query = f"WorkflowType = 'Content' AND TaskQueue = '{query_literal(task_queue)}'"
     if stage is not None:
         query += f" AND ContentStage = '{stage.value}'"
     if pending_approver is not None:
@@ -100,6 +102,13 @@ async def find_content(client: Client, stage: ContentStage | None, pending_appro
             status=wf.status.name.lower() if wf.status else None,
         ))
     return ContentList(items=items)
+
+
+def query_literal(value: str) -> str:
+    """A settings value inside a visibility query's single quotes."""
+    if "'" in value or "\\" in value:
+        raise ValueError("task queue names with quotes or backslashes are not supported")
+    return value
 
 
 @router.post("/{content_id}/decisions", response_model=DecisionResult,

@@ -24,6 +24,7 @@ from gateway.models import (
 from gateway.security import Principal, Scope, require
 from gateway.settings import GatewaySettings
 from domain.unsubscribe import verify_token
+from gateway.rest.content import query_literal
 from starter.leads import LeadService, build_capture, build_event
 from workflows.lead_models import CaptureResult, LeadState
 from workflows.search_attributes import LEAD_SCORE, LEAD_STAGE, OWNER_ID, SEGMENT
@@ -88,14 +89,16 @@ async def list_leads(
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
     _: Principal = Depends(require(Scope.READ)),
     client: Client = Depends(deps.client),
+    settings: GatewaySettings = Depends(deps.settings),
 ) -> LeadList:
-    return await find_leads(client, stage, limit)
+    return await find_leads(client, settings.workflow_task_queue, stage, limit)
 
 
-async def find_leads(client: Client, stage: LeadStage, limit: int) -> LeadList:
-    """Leads in `stage` from Temporal visibility (REST `GET /v1/leads` and GraphQL `leads`)."""
-    # `stage` is an enum value, so the query holds no caller text.
-    query = f"WorkflowType = 'LeadJourney' AND LeadStage = '{stage.value}'"
+async def find_leads(client: Client, task_queue: str, stage: LeadStage, limit: int) -> LeadList:
+    """Leads in `stage` from Temporal visibility (REST `GET /v1/leads` and GraphQL `leads`),
+    scoped to this deployment's workflow queue."""
+    # `stage` is an enum value and the queue comes from settings: no caller text.
+    query = f"WorkflowType = 'LeadJourney' AND TaskQueue = '{query_literal(task_queue)}' AND LeadStage = '{stage.value}'"
     leads = []
     async for wf in client.list_workflows(query, limit=limit, page_size=min(limit, 1000)):
         attrs = wf.typed_search_attributes
