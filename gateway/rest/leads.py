@@ -98,7 +98,8 @@ async def find_leads(client: Client, task_queue: str, stage: LeadStage, limit: i
     """Leads in `stage` from Temporal visibility (REST `GET /v1/leads` and GraphQL `leads`),
     scoped to this deployment's workflow queue."""
     # `stage` is an enum value and the queue comes from settings: no caller text.
-    query = f"WorkflowType = 'LeadJourney' AND TaskQueue = '{query_literal(task_queue)}' AND LeadStage = '{stage.value}'"
+    query = (f"WorkflowType = 'LeadJourney' AND TaskQueue = '{query_literal(task_queue)}'"
+             f" AND LeadStage = '{stage.value}'")
     leads = []
     async for wf in client.list_workflows(query, limit=limit, page_size=min(limit, 1000)):
         attrs = wf.typed_search_attributes
