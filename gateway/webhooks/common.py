@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import hmac
 import threading
 import time
 from collections import OrderedDict
+from collections.abc import Callable
+
+from fastapi import Request
 
 from gateway.errors import ApiError
 
@@ -56,6 +60,24 @@ def check_fresh(timestamp: str | None, *, header: str, tolerance: float, unit: f
     if abs(time.time() - at) > tolerance:
         raise ApiError(401, "stale_request", f"{header}: outside the {int(tolerance)}s window")
     return at
+
+
+async def signed_body(
+    request: Request, *, header: str, timestamp_header: str, tolerance: float,
+    expected: Callable[[bytes, str], str], unit: float = 1.0,
+) -> tuple[bytes, str]:
+    """The body of an HMAC-signed request and its signature, once the signature is
+    present, the timestamp fresh and `expected(body, timestamp)` matches it (constant
+    time). Replay handling stays with each webhook: they remember at different points."""
+    signature = request.headers.get(header)
+    timestamp = request.headers.get(timestamp_header)
+    if not signature:
+        raise ApiError(401, "missing_signature", f"{header}: missing")
+    check_fresh(timestamp, header=timestamp_header, tolerance=tolerance, unit=unit)
+    body = await request.body()
+    if not hmac.compare_digest(expected(body, timestamp).encode(), signature.encode()):
+        raise forged(header)
+    return body, signature
 
 
 def forged(header: str) -> ApiError:

@@ -25,7 +25,7 @@ from pydantic import BaseModel, ConfigDict, ValidationError
 from gateway import deps
 from gateway.errors import ApiError, ErrorBody
 from gateway.settings import GatewaySettings
-from gateway.webhooks.common import ReplayCache, check_fresh, forged, replayed
+from gateway.webhooks.common import ReplayCache, replayed, signed_body
 from gateway.webhooks.deals import DealLookup
 from integrations.errors import PlatformError
 from starter.leads import LeadNotFound, LeadService
@@ -81,16 +81,12 @@ async def hubspot_events(
     settings: GatewaySettings = Depends(deps.settings),
     leads: LeadService = Depends(deps.leads),
 ) -> HubSpotResult:
-    signature = request.headers.get(SIGNATURE)
-    timestamp = request.headers.get(TIMESTAMP)
-    if not signature:
-        raise ApiError(401, "missing_signature", f"{SIGNATURE}: missing")
-    check_fresh(timestamp, header=TIMESTAMP, tolerance=settings.gateway_webhook_tolerance_seconds, unit=1000.0)
-    body = await request.body()
-    expected = signature_v3(settings.hubspot_client_secret.get_secret_value(), request.method,
-                            signed_uri(request, settings.gateway_public_url), body, timestamp)
-    if not hmac.compare_digest(expected.encode(), signature.encode()):
-        raise forged(SIGNATURE)
+    secret, uri = settings.hubspot_client_secret.get_secret_value(), signed_uri(request, settings.gateway_public_url)
+    body, signature = await signed_body(
+        request, header=SIGNATURE, timestamp_header=TIMESTAMP, unit=1000.0,
+        tolerance=settings.gateway_webhook_tolerance_seconds,
+        expected=lambda body, timestamp: signature_v3(secret, request.method, uri, body, timestamp),
+    )
     requests: ReplayCache = request.app.state.webhook_requests
     if requests.seen(f"hubspot:{signature}"):
         raise replayed(SIGNATURE)

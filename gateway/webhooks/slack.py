@@ -25,7 +25,7 @@ from domain.approvals import DecisionKind
 from gateway import deps
 from gateway.errors import ApiError, ErrorBody, refusal_status
 from gateway.settings import GatewaySettings
-from gateway.webhooks.common import ReplayCache, check_fresh, forged, replayed
+from gateway.webhooks.common import ReplayCache, replayed, signed_body
 from starter.content import ContentInputError, ContentNotFound, ContentRefused, ContentService
 
 log = logging.getLogger("mops.gateway.slack")
@@ -58,15 +58,11 @@ async def slack_interaction(
     settings: GatewaySettings = Depends(deps.settings),
     content: ContentService = Depends(deps.content),
 ) -> SlackMessage:
-    signature = request.headers.get(SIGNATURE)
-    timestamp = request.headers.get(TIMESTAMP)
-    if not signature:
-        raise ApiError(401, "missing_signature", f"{SIGNATURE}: missing")
-    check_fresh(timestamp, header=TIMESTAMP, tolerance=settings.gateway_webhook_tolerance_seconds)
-    body = await request.body()
-    expected = signature_v0(settings.slack_signing_secret.get_secret_value(), timestamp, body)
-    if not hmac.compare_digest(expected.encode(), signature.encode()):
-        raise forged(SIGNATURE)
+    secret = settings.slack_signing_secret.get_secret_value()
+    body, signature = await signed_body(
+        request, header=SIGNATURE, timestamp_header=TIMESTAMP, tolerance=settings.gateway_webhook_tolerance_seconds,
+        expected=lambda body, timestamp: signature_v0(secret, timestamp, body),
+    )
     requests: ReplayCache = request.app.state.webhook_requests
     if not requests.add(f"slack:{signature}"):
         raise replayed(SIGNATURE)
