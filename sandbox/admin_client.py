@@ -43,6 +43,12 @@ class SandboxAdmin:
     async def stats(self) -> dict[str, Any]:
         return await self._call("GET", "/stats")
 
+    async def set_ads_performance(self, platform: str, name_contains: str, **factors: Any) -> list[dict[str, Any]]:
+        """e.g. `set_ads_performance("meta", "spring", spend_factor=3)` or `zero_delivery=True`,
+        `ctr_factor=0.5`, `conversion_factor=0.1`; returns every override in force."""
+        body = {"platform": platform, "name_contains": name_contains, **factors}
+        return (await self._call("POST", "/ads/performance", json=body))["overrides"]
+
     async def state(self, platform: str) -> dict[str, Any]:
         """The platform's current objects, e.g. `(await admin.state("wordpress"))["posts"]`."""
         return await self._call("GET", f"/state/{platform}")

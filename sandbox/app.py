@@ -1,5 +1,6 @@
-"""The sandbox FastAPI app: HubSpot, SendGrid, Slack, WordPress, LinkedIn and GA4
-stand-ins on one port, plus link targets (`/_links/...`) for the link checker.
+"""The sandbox FastAPI app: HubSpot, SendGrid, Slack, WordPress, LinkedIn, GA4, Meta
+Marketing API and Google Ads stand-ins on one port, plus link targets (`/_links/...`)
+for the link checker.
 
 A test double in the spirit of stripe-mock: same paths, payloads, auth and error
 bodies as the real APIs, state in memory, every side effect recorded, faults on demand.
@@ -15,7 +16,7 @@ from starlette.exceptions import HTTPException
 
 from sandbox.middleware import PlatformMiddleware
 from sandbox.platforms import VALIDATION_CODES, SandboxError, error_response, platform_for_path
-from sandbox.routes import admin, ga4, hubspot, linkedin, links, sendgrid, slack, wordpress
+from sandbox.routes import admin, ga4, google_ads, hubspot, linkedin, links, meta, sendgrid, slack, wordpress
 from sandbox.settings import SandboxTokens
 from sandbox.state import SandboxState
 
@@ -32,7 +33,7 @@ def create_app(tokens: SandboxTokens | None = None) -> FastAPI:
         telemetry={"tracing": False, "metrics": False, "logs": False, "operation_spans": False},
     )
     app.state.sandbox = SandboxState(tokens=tokens or SandboxTokens())
-    for module in (hubspot, sendgrid, slack, wordpress, linkedin, ga4, links, admin):
+    for module in (hubspot, sendgrid, slack, wordpress, linkedin, ga4, meta, google_ads, links, admin):
         app.include_router(module.router)
     app.add_middleware(PlatformMiddleware)
 

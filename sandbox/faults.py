@@ -17,7 +17,7 @@ from sandbox.platforms import PLATFORMS
 
 
 class FaultSpec(BaseModel):
-    platform: Literal["hubspot", "sendgrid", "slack", "wordpress", "linkedin", "ga4", "*"] = "*"
+    platform: Literal["hubspot", "sendgrid", "slack", "wordpress", "linkedin", "ga4", "meta", "google_ads", "*"] = "*"
     latency_ms: int = Field(0, ge=0, le=60_000)
     fail_next: int = Field(0, ge=0)
     error_status: int = Field(500, ge=400, le=599)

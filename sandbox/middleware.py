@@ -36,8 +36,9 @@ class PlatformMiddleware(BaseHTTPMiddleware):
             return await call_next(request)
         state: SandboxState = request.app.state.sandbox
         response = await self._handle(platform, request, call_next, state)
-        if response.status_code != 429:
-            response.headers.update(state.windows.headers(platform))
+        if response.status_code != 429:  # a header the answer already has (Meta's throttling usage) stays
+            for name, value in state.windows.headers(platform, state.tokens).items():
+                response.headers.setdefault(name, value)
         state.store.requests[platform][str(response.status_code)] += 1
         return response
 
@@ -51,7 +52,7 @@ class PlatformMiddleware(BaseHTTPMiddleware):
         if decision.latency_s and not decision.latency_after_apply:
             await asyncio.sleep(decision.latency_s)
         if decision.action == "rate_limit":
-            return rate_limited_response(platform, decision.retry_after_s)
+            return rate_limited_response(platform, decision.retry_after_s, state.tokens)
         if decision.action == "fail" and not decision.after_apply:
             return error_response(platform, decision.status)
         response = await _apply_once(platform, request, call_next, state.store)

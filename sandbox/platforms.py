@@ -1,8 +1,20 @@
 """What differs between the platforms: paths, auth, error bodies, rate-limit headers.
 
 HubSpot lives under `/crm/`, SendGrid under `/v3/`, Slack under `/api/`, WordPress
-under `/wp-json/`, LinkedIn under `/rest/`, GA4 under `/v1beta/`; the paths do not
-collide, so one process serves them all.
+under `/wp-json/`, LinkedIn under `/rest/`, GA4 under `/v1beta/`, Meta's Graph API
+under `/v<N>.0/` and Google Ads under `/v<N>/customers/`; the paths do not collide, so
+one process serves them all.
+
+Meta answers nearly every error with HTTP 400 and a Graph error body (`code`,
+`error_subcode`, `is_transient`, `fbtrace_id`), throttling included: its ads-management
+limit is code 80004 with the `X-Business-Use-Case-Usage` header saying, in minutes, when
+access comes back (`estimated_time_to_regain_access`), and no `Retry-After`. The sandbox
+writes the fault's `retry_after_s / 60` there, a fraction of a minute when a test wants
+a short wait (Meta sends whole minutes). Permission errors (codes 10, 200) are HTTP 403.
+
+Google Ads errors are Google's `{"error": {code, message, status, details}}` with a
+`GoogleAdsFailure` in `details` naming the error (`{"quotaError": "RESOURCE_EXHAUSTED"}`)
+and, for quota errors, `quotaErrorDetails.retryDelay`.
 """
 
 from __future__ import annotations
@@ -10,8 +22,10 @@ from __future__ import annotations
 import base64
 import binascii
 import hmac
+import json
 import math
 import re
+import secrets
 import time
 import uuid
 from typing import Any
@@ -21,9 +35,11 @@ from fastapi.responses import JSONResponse
 
 from sandbox.settings import SandboxTokens
 
-PLATFORMS = ("hubspot", "sendgrid", "slack", "wordpress", "linkedin", "ga4")
+PLATFORMS = ("hubspot", "sendgrid", "slack", "wordpress", "linkedin", "ga4", "meta", "google_ads")
 _PREFIXES = {"/crm/": "hubspot", "/v3/": "sendgrid", "/api/": "slack",
              "/wp-json/": "wordpress", "/rest/": "linkedin", "/v1beta/": "ga4"}
+META_PATH = re.compile(r"^/v\d+\.0/")  # Graph API versions are v<N>.0 (v21.0)
+GOOGLE_ADS_PATH = re.compile(r"^/v\d+/customers/")  # Google Ads REST: /v18/customers/{id}/...
 
 HUBSPOT_CATEGORIES = {400: "VALIDATION_ERROR", 401: "INVALID_AUTHENTICATION", 403: "MISSING_SCOPES",
                       404: "OBJECT_NOT_FOUND", 409: "CONFLICT"}
@@ -48,14 +64,33 @@ LINKEDIN_SERVICE_CODES = {401: 65600, 403: 100, 422: 100, 429: 101}
 GOOGLE_STATUSES = {400: "INVALID_ARGUMENT", 401: "UNAUTHENTICATED", 403: "PERMISSION_DENIED", 404: "NOT_FOUND",
                    409: "ABORTED", 429: "RESOURCE_EXHAUSTED", 500: "INTERNAL", 501: "NOT_IMPLEMENTED",
                    503: "UNAVAILABLE", 504: "DEADLINE_EXCEEDED"}
+GOOGLE_MESSAGES = {400: "Request contains an invalid argument.", 403: "The caller does not have permission",
+                   404: "Requested entity was not found.", 429: "Resource has been exhausted (e.g. check quota).",
+                   500: "Internal error encountered.", 503: "The service is currently unavailable.",
+                   504: "The request was cancelled because the deadline was exceeded."}
+GOOGLE_ADS_VERSION = "v18"
+# A server error's GoogleAdsFailure, as Google Ads sends them.
+GOOGLE_ADS_INTERNAL = {500: ("INTERNAL_ERROR", "An internal error has occurred."),
+                       503: ("TRANSIENT_ERROR", "The request failed due to a transient error. Please try again."),
+                       504: ("DEADLINE_EXCEEDED", "The request took longer than a deadline.")}
+# Graph API error codes and messages by HTTP status (for errors the routes do not spell out).
+META_CODES = {400: 100, 401: 190, 403: 200, 404: 100, 409: 100, 422: 100, 429: 80004}
+META_MESSAGES = {100: "Invalid parameter", 190: "Invalid OAuth access token - Cannot parse access token",
+                 200: "(#200) Permissions error", 2: "Service temporarily unavailable"}
+META_THROTTLE_MESSAGE = ("(#80004) There have been too many calls to this ad-account. Wait a bit and try again. "
+                         "For more info, please refer to "
+                         "https://developers.facebook.com/docs/graph-api/overview/rate-limiting#ads-management.")
 # The code a malformed request body gets (FastAPI's validation errors), per platform.
 VALIDATION_CODES = {"hubspot": "VALIDATION_ERROR", "slack": "invalid_arguments", "wordpress": "rest_invalid_json",
-                    "linkedin": "ILLEGAL_ARGUMENT", "ga4": "INVALID_ARGUMENT"}
+                    "linkedin": "ILLEGAL_ARGUMENT", "ga4": "INVALID_ARGUMENT", "meta": "100",
+                    "google_ads": "INVALID_ARGUMENT"}
 LINKEDIN_VERSION = re.compile(r"^(20\d{2})(0[1-9]|1[0-2])(\.\d{2})?$")  # YYYYMM, optionally .NN
 
 # Advertised limits (the sandbox does not enforce them; faults simulate exhaustion).
 HUBSPOT_WINDOW_MS, HUBSPOT_MAX, HUBSPOT_DAILY = 10_000, 190, 1_000_000
 SENDGRID_WINDOW_S, SENDGRID_MAX = 60, 600
+# Meta's ads-management business-use-case limit per ad account and hour (standard access).
+META_WINDOW_S, META_CALLS_PER_HOUR = 3600, 100_000
 
 
 class SandboxError(Exception):
@@ -68,7 +103,17 @@ class SandboxError(Exception):
 
 
 def platform_for_path(path: str) -> str | None:
-    return next((p for prefix, p in _PREFIXES.items() if path.startswith(prefix)), None)
+    if META_PATH.match(path):
+        return "meta"
+    found = next((p for prefix, p in _PREFIXES.items() if path.startswith(prefix)), None)
+    if found is None and GOOGLE_ADS_PATH.match(path):
+        return "google_ads"
+    return found
+
+
+def trace_id() -> str:
+    """A Meta `fbtrace_id` / Google `requestId` look-alike."""
+    return secrets.token_urlsafe(16)
 
 
 def error_body(
@@ -98,7 +143,53 @@ def error_body(
     if platform == "ga4":
         google = code or GOOGLE_STATUSES.get(status, "INTERNAL" if status >= 500 else "FAILED_PRECONDITION")
         return {"error": {"code": status, "message": text, "status": google}}
+    if platform == "meta":
+        return _meta_error(status, code, message, data)
+    if platform == "google_ads":
+        return _google_ads_error(status, code, message, data)
     return {"ok": False, "error": code or SLACK_CODES.get(status, "internal_error")}
+
+
+def _meta_error(status: int, code: str | None, message: str | None, data: dict[str, Any] | None) -> dict[str, Any]:
+    """Graph API error: `code` is the numeric error code; `data` adds `error_subcode`,
+    `error_user_title`, `error_user_msg`, `type` or `is_transient`."""
+    number = int(code) if code and code.isdigit() else (2 if status >= 500 else META_CODES.get(status, 100))
+    error: dict[str, Any] = {"message": message or META_MESSAGES.get(number, "An unknown error has occurred."),
+                             "type": "OAuthException", "code": number, "is_transient": status >= 500}
+    error.update(data or {})
+    error["fbtrace_id"] = trace_id()
+    return {"error": error}
+
+
+def _google_ads_error(
+    status: int, code: str | None, message: str | None, data: dict[str, Any] | None
+) -> dict[str, Any]:
+    """Google error with a GoogleAdsFailure: `data["errors"]` are its errors (a server
+    error gets Google Ads' internalError one); `data["version"]` the API version."""
+    google = code or GOOGLE_STATUSES.get(status, "INTERNAL" if status >= 500 else "FAILED_PRECONDITION")
+    text = message or GOOGLE_MESSAGES.get(status) or DEFAULT_MESSAGES.get(status, "internal error")
+    body: dict[str, Any] = {"error": {"code": status, "message": text, "status": google}}
+    errors = (data or {}).get("errors")
+    if errors is None and status in GOOGLE_ADS_INTERNAL:
+        value, detail = GOOGLE_ADS_INTERNAL[status]
+        errors = [{"errorCode": {"internalError": value}, "message": detail}]
+    if errors:
+        body["error"]["details"] = [google_ads_failure(errors, (data or {}).get("version"))]
+    return body
+
+
+def google_ads_failure(errors: list[dict[str, Any]], version: str | None = None) -> dict[str, Any]:
+    """A `GoogleAdsFailure` detail with `errors` (each `{"errorCode": {kind: VALUE}, "message", ...}`)."""
+    kind = f"type.googleapis.com/google.ads.googleads.{version or GOOGLE_ADS_VERSION}.errors.GoogleAdsFailure"
+    return {"@type": kind, "errors": errors, "requestId": trace_id()}
+
+
+def meta_usage(account: str, call_count: int, minutes_to_regain: float = 0) -> str:
+    """An `X-Business-Use-Case-Usage` value for the ad account (percentages, minutes)."""
+    usage = {"type": "ads_management", "call_count": call_count, "total_cputime": call_count // 4,
+             "total_time": call_count // 4, "estimated_time_to_regain_access": minutes_to_regain,
+             "ads_api_access_tier": "standard_access"}
+    return json.dumps({account: [usage]}, separators=(",", ":"))
 
 
 def error_response(
@@ -108,8 +199,8 @@ def error_response(
     return JSONResponse(error_body(platform, status, code, message, data), status_code=status)
 
 
-def rate_limited_response(platform: str, retry_after_s: float) -> JSONResponse:
-    """A 429 as each platform sends it, advertising `retry_after_s`."""
+def rate_limited_response(platform: str, retry_after_s: float, tokens: SandboxTokens | None = None) -> JSONResponse:
+    """A 429 as each platform sends it (Meta: its HTTP 400 throttling error), advertising `retry_after_s`."""
     if platform == "hubspot":  # no Retry-After: the interval headers say when the window resets
         body = {"status": "error", "message": "You have reached your ten_secondly_rolling limit.",
                 "errorType": "RATE_LIMIT", "correlationId": str(uuid.uuid4()),
@@ -132,6 +223,23 @@ def rate_limited_response(platform: str, retry_after_s: float) -> JSONResponse:
         body["error"]["details"] = [{"@type": "type.googleapis.com/google.rpc.RetryInfo",
                                      "retryDelay": f"{retry_after_s:g}s"}]
         headers = {}
+    elif platform == "meta":  # HTTP 400, no Retry-After: the usage header says when (see the module docstring)
+        account = (tokens or SandboxTokens()).meta_account_number
+        body = error_body("meta", 400, "80004", META_THROTTLE_MESSAGE,
+                          {"error_subcode": 2446079, "is_transient": True})
+        minutes = round(retry_after_s / 60, 6)
+        return JSONResponse(body, status_code=400,
+                            headers={"X-Business-Use-Case-Usage": meta_usage(account, 100, minutes)})
+    elif platform == "google_ads":  # the delay is in the GoogleAdsFailure's quotaErrorDetails
+        delay = f"{retry_after_s:g}s"
+        body = error_body("google_ads", 429, data={"errors": [{
+            "errorCode": {"quotaError": "RESOURCE_EXHAUSTED"},
+            "message": f"Too many requests. Retry in {math.ceil(retry_after_s)} seconds.",
+            "details": {"quotaErrorDetails": {"rateScope": "DEVELOPER",
+                                              "rateName": "Number of operations for basic access per day",
+                                              "retryDelay": delay}},
+        }]})
+        headers = {}
     else:
         body = {"ok": False, "error": "ratelimited"}
         headers = {"Retry-After": str(math.ceil(retry_after_s))}
@@ -143,6 +251,8 @@ def check_auth(platform: str, request: Request, tokens: SandboxTokens) -> JSONRe
     scheme, _, token = request.headers.get("authorization", "").partition(" ")
     if platform == "wordpress":
         return _check_wordpress(scheme, token.strip(), tokens)
+    if platform == "google_ads":
+        return _check_google_ads(request, scheme, token, tokens)
     if scheme.lower() == "bearer" and token and hmac.compare_digest(token, tokens.for_platform(platform)):
         return None
     if platform == "hubspot":
@@ -155,13 +265,56 @@ def check_auth(platform: str, request: Request, tokens: SandboxTokens) -> JSONRe
         body = {"status": 401, "serviceErrorCode": 65604, "code": "EMPTY_ACCESS_TOKEN",
                 "message": "Empty oauth2 access token"}
         return JSONResponse(body, status_code=401)
+    if platform == "meta":  # a wrong bearer token, or the token in the query string
+        return _check_meta(request, token if scheme.lower() == "bearer" else "", tokens)
     if platform == "ga4":
-        message = ("Request had invalid authentication credentials. Expected OAuth 2 access token, login cookie "
-                   "or other valid authentication credential." if token else
-                   "Request is missing required authentication credential. Expected OAuth 2 access token, "
-                   "login cookie or other valid authentication credential.")
-        return error_response("ga4", 401, "UNAUTHENTICATED", message)
+        return error_response("ga4", 401, "UNAUTHENTICATED", _google_auth_message(bool(token)))
     return JSONResponse({"ok": False, "error": "invalid_auth" if token else "not_authed"})
+
+
+def _google_auth_message(has_token: bool) -> str:
+    if has_token:
+        return ("Request had invalid authentication credentials. Expected OAuth 2 access token, login cookie "
+                "or other valid authentication credential.")
+    return ("Request is missing required authentication credential. Expected OAuth 2 access token, "
+            "login cookie or other valid authentication credential.")
+
+
+def _check_meta(request: Request, bearer_token: str, tokens: SandboxTokens) -> JSONResponse | None:
+    """A bearer token or the `access_token` query parameter (code 104 without, 190 when wrong)."""
+    token = bearer_token or request.query_params.get("access_token", "")
+    if token and hmac.compare_digest(token, tokens.for_platform("meta")):
+        return None
+    if not token:
+        message = "An access token is required to request this resource."
+        body = error_body("meta", 400, "104", message)
+        challenge = f'OAuth "Facebook Platform" "invalid_request" "{message}"'
+    else:
+        body = error_body("meta", 400, "190", META_MESSAGES[190])
+        challenge = 'OAuth "Facebook Platform" "invalid_token" "Invalid OAuth access token data."'
+    return JSONResponse(body, status_code=400, headers={"WWW-Authenticate": challenge})
+
+
+def _check_google_ads(request: Request, scheme: str, token: str, tokens: SandboxTokens) -> JSONResponse | None:
+    """OAuth bearer token, then the `developer-token` header (missing: 400, wrong: 401)."""
+    if scheme.lower() != "bearer" or not token or not hmac.compare_digest(token, tokens.for_platform("google_ads")):
+        return error_response("google_ads", 401, "UNAUTHENTICATED", _google_auth_message(bool(token)), {"errors": [{
+            "errorCode": {"authenticationError": "OAUTH_TOKEN_INVALID" if token else "AUTHENTICATION_ERROR"},
+            "message": "Oauth token in the header is not valid." if token else "Authentication of the request failed.",
+        }]})
+    developer_token = request.headers.get("developer-token", "")
+    if not developer_token:
+        return error_response("google_ads", 400, "INVALID_ARGUMENT", None, {"errors": [{
+            "errorCode": {"requestError": "DEVELOPER_TOKEN_PARAMETER_MISSING"},
+            "message": "developer-token parameter is missing.",
+        }]})
+    if not hmac.compare_digest(developer_token, tokens.google_ads_developer_token.get_secret_value()):
+        return error_response("google_ads", 401, "UNAUTHENTICATED",
+                              "Request had invalid authentication credentials.", {"errors": [{
+                                  "errorCode": {"authenticationError": "DEVELOPER_TOKEN_INVALID"},
+                                  "message": "The developer token is not valid.",
+                              }]})
+    return None
 
 
 def _check_wordpress(scheme: str, token: str, tokens: SandboxTokens) -> JSONResponse | None:
@@ -220,7 +373,11 @@ class RateWindows:
         self._windows[platform] = (index, count)
         return index, count
 
-    def headers(self, platform: str) -> dict[str, str]:
+    def headers(self, platform: str, tokens: SandboxTokens | None = None) -> dict[str, str]:
+        if platform == "meta":  # business-use-case usage of the ad account, in percent of the hourly limit
+            _, used = self._hit(platform, META_WINDOW_S)
+            account = (tokens or SandboxTokens()).meta_account_number
+            return {"X-Business-Use-Case-Usage": meta_usage(account, min(used * 100 // META_CALLS_PER_HOUR, 99))}
         if platform == "hubspot":
             _, used = self._hit(platform, HUBSPOT_WINDOW_MS / 1000)
             return {"X-HubSpot-RateLimit-Max": str(HUBSPOT_MAX),
@@ -233,4 +390,4 @@ class RateWindows:
             return {"X-RateLimit-Limit": str(SENDGRID_MAX),
                     "X-RateLimit-Remaining": str(max(SENDGRID_MAX - used, 0)),
                     "X-RateLimit-Reset": str((index + 1) * SENDGRID_WINDOW_S)}
-        return {}  # Slack sends rate-limit information only with a 429
+        return {}  # Slack and Google Ads send rate-limit information only with a 429

@@ -2,18 +2,26 @@
 
 from __future__ import annotations
 
-from pydantic import SecretStr
+from pydantic import AliasChoices, Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
 class SandboxTokens(BaseSettings):
     """Credentials per platform: bearer tokens (`MOPS_HUBSPOT_TOKEN`, `MOPS_SENDGRID_API_KEY`,
-    `MOPS_SLACK_TOKEN`, `MOPS_LINKEDIN_TOKEN`, `MOPS_GA4_TOKEN`) and the WordPress user with
-    its application password (`MOPS_WORDPRESS_USER`, `MOPS_WORDPRESS_APP_PASSWORD`).
+    `MOPS_SLACK_TOKEN`, `MOPS_LINKEDIN_TOKEN`, `MOPS_GA4_TOKEN`, `MOPS_META_TOKEN`,
+    `MOPS_GOOGLE_ADS_TOKEN`), Google Ads' `developer-token` header
+    (`MOPS_GOOGLE_ADS_DEVELOPER_TOKEN`) and the WordPress user with its application
+    password (`MOPS_WORDPRESS_USER`, `MOPS_WORDPRESS_APP_PASSWORD`).
 
-    `linkedin_author` and `ga4_property` are the ids the mops settings default to; the
-    sandbox accepts any organization or person as a LinkedIn author, and only this GA4
-    property (others are PERMISSION_DENIED, as for a property the token cannot read).
+    `linkedin_author`, `ga4_property`, `meta_ad_account_id` and `google_ads_customer_id`
+    are the ids the mops settings default to; the sandbox accepts any organization or
+    person as a LinkedIn author, and only this GA4 property, Meta ad account and Google
+    Ads customer (others get the platform's permission error). The ad accounts report
+    `meta_currency` / `google_ads_currency`.
+
+    Sandbox-only knobs: `ads_seed` (`MOPS_SANDBOX_ADS_SEED`) seeds the ad performance
+    generator; `google_ads_page_size` (`MOPS_SANDBOX_GOOGLE_ADS_PAGE_SIZE`) is the fixed
+    `googleAds:search` page size (10,000 rows, as Google has it since v17).
     """
 
     model_config = SettingsConfigDict(env_prefix="MOPS_", extra="ignore")
@@ -25,14 +33,26 @@ class SandboxTokens(BaseSettings):
     wordpress_app_password: SecretStr = SecretStr("sandbox wp app pass")
     linkedin_token: SecretStr = SecretStr("sandbox-linkedin-token")
     ga4_token: SecretStr = SecretStr("sandbox-ga4-token")
+    meta_token: SecretStr = SecretStr("sandbox-meta-token")
+    google_ads_token: SecretStr = SecretStr("sandbox-google-ads-token")
+    google_ads_developer_token: SecretStr = SecretStr("sandbox-dev-token")
     linkedin_author: str = "urn:li:organization:2414183"
     ga4_property: str = "properties/123456789"
+    meta_ad_account_id: str = "act_1234567890"
+    meta_currency: str = "EUR"
+    google_ads_customer_id: str = "1234567890"
+    google_ads_currency: str = "EUR"
+    ads_seed: int = Field(7, validation_alias=AliasChoices("MOPS_SANDBOX_ADS_SEED", "ads_seed"))
+    google_ads_page_size: int = Field(
+        10_000, ge=1, validation_alias=AliasChoices("MOPS_SANDBOX_GOOGLE_ADS_PAGE_SIZE", "google_ads_page_size")
+    )
 
     def for_platform(self, platform: str) -> str:
         """The platform's secret: a bearer token, or WordPress's application password."""
         secret = {
             "hubspot": self.hubspot_token, "sendgrid": self.sendgrid_api_key, "slack": self.slack_token,
             "wordpress": self.wordpress_app_password, "linkedin": self.linkedin_token, "ga4": self.ga4_token,
+            "meta": self.meta_token, "google_ads": self.google_ads_token,
         }[platform]
         return secret.get_secret_value()
 
@@ -40,3 +60,13 @@ class SandboxTokens(BaseSettings):
     def ga4_property_id(self) -> str:
         """The numeric property id (`ga4_property` may carry the `properties/` prefix)."""
         return self.ga4_property.removeprefix("properties/")
+
+    @property
+    def meta_account_number(self) -> str:
+        """The ad account's number (`meta_ad_account_id` may carry the `act_` prefix)."""
+        return self.meta_ad_account_id.removeprefix("act_")
+
+    @property
+    def google_ads_customer(self) -> str:
+        """The customer id as the API wants it in paths: digits only (dashes dropped)."""
+        return self.google_ads_customer_id.replace("-", "")

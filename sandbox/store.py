@@ -12,9 +12,10 @@ import itertools
 import time
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from typing import Any
 
+from sandbox.ads import PerformanceOverride, Timeline
 from sandbox.firmographics import enrich
 
 EFFECT_KINDS = (
@@ -22,6 +23,9 @@ EFFECT_KINDS = (
     "association.create", "mail.send", "suppression.add", "chat.post",
     "post.create", "post.update", "post.delete",
     "singlesend.create", "singlesend.schedule", "singlesend.cancel",
+    "campaign.create", "campaign.update", "campaign.delete", "campaign.remove",
+    "adset.create", "adset.update", "adset.delete",
+    "budget.create", "budget.update", "budget.remove",
 )
 
 OWNERS = [  # (id, first, last, userId, archived)
@@ -110,6 +114,59 @@ class SingleSend:
 
 
 @dataclass
+class MetaCampaign:
+    id: str
+    name: str
+    objective: str
+    status: str  # ACTIVE | PAUSED | DELETED
+    special_ad_categories: list[str]
+    created_time: str
+    horizon: date | None = None  # the latest `until` its insights were asked for (see sandbox.ads)
+
+
+@dataclass
+class MetaAdSet:
+    id: str
+    name: str
+    campaign_id: str
+    status: str  # ACTIVE | PAUSED | DELETED
+    daily_budget: int  # minor units of the account currency
+    billing_event: str
+    optimization_goal: str
+    targeting: dict[str, Any]
+    start_time: datetime | None
+    end_time: datetime | None
+    created_time: str
+    timeline: Timeline = field(default_factory=Timeline)
+
+
+@dataclass
+class GoogleBudget:
+    id: str
+    resource_name: str
+    name: str
+    amount_micros: int
+    delivery_method: str
+    explicitly_shared: bool
+    status: str = "ENABLED"  # ENABLED | REMOVED
+
+
+@dataclass
+class GoogleCampaign:
+    id: str
+    resource_name: str
+    name: str
+    status: str  # ENABLED | PAUSED | REMOVED
+    budget: str  # the campaign budget's resource name
+    channel_type: str
+    bidding_strategy_type: str
+    start_date: date | None
+    end_date: date | None
+    horizon: date | None = None
+    timeline: Timeline = field(default_factory=Timeline)
+
+
+@dataclass
 class StoredResponse:
     """The first answer to an Idempotency-Key, replayed byte for byte."""
 
@@ -134,6 +191,11 @@ class Store:
     wp_posts: dict[int, WpPost] = field(default_factory=dict)
     linkedin_posts: dict[str, LinkedInPost] = field(default_factory=dict)
     single_sends: dict[str, SingleSend] = field(default_factory=dict)
+    meta_campaigns: dict[str, MetaCampaign] = field(default_factory=dict)
+    meta_adsets: dict[str, MetaAdSet] = field(default_factory=dict)
+    google_budgets: dict[str, GoogleBudget] = field(default_factory=dict)  # by resource name
+    google_campaigns: dict[str, GoogleCampaign] = field(default_factory=dict)  # by resource name
+    ads_overrides: list[PerformanceOverride] = field(default_factory=list)
     idempotent: dict[tuple[str, str], StoredResponse] = field(default_factory=dict)
     in_flight: dict[tuple[str, str], asyncio.Event] = field(default_factory=dict)
 
@@ -169,7 +231,9 @@ class Store:
 
     def next_id(self, start: int) -> str:
         """Sequential ids per range: contacts 1001.., deals 5001.., tasks 9001..,
-        WordPress posts 101.., LinkedIn shares 7100000000000000001.."""
+        WordPress posts 101.., LinkedIn shares 7100000000000000001.., Meta campaigns
+        120210000000000001.. and ad sets 120211000000000001.., Google Ads budgets
+        13000000001.. and campaigns 21000000001.."""
         return str(start + next(self._ids.setdefault(start, itertools.count(1))))
 
     def next_ts(self) -> str:

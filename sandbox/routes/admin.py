@@ -1,4 +1,5 @@
-"""The `/_sandbox` admin API (no auth): health, effects, reset, faults, stats, state."""
+"""The `/_sandbox` admin API (no auth): health, effects, reset, faults, stats, state, and
+ad performance overrides (`/_sandbox/ads/performance`, see `sandbox.ads`)."""
 
 from __future__ import annotations
 
@@ -9,9 +10,10 @@ from typing import Any
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import JSONResponse
 
+from sandbox.ads import PerformanceOverride
 from sandbox.faults import FaultSpec
 from sandbox.platforms import PLATFORMS
-from sandbox.routes import linkedin, sendgrid, wordpress
+from sandbox.routes import google_ads, linkedin, meta, sendgrid, wordpress
 from sandbox.state import SandboxState, get_state
 
 router = APIRouter(prefix="/_sandbox", tags=["admin"])
@@ -90,10 +92,37 @@ async def platform_state(platform: str, request: Request, state: SandboxState = 
         body["associations"] = [{"from": f"{a[0]}/{a[1]}", "to": f"{a[2]}/{a[3]}"} for a in sorted(store.associations)]
     elif platform == "slack":
         body = {"messages": list(store.messages)}
+    elif platform == "meta":  # every object ever created, deleted ones included
+        account = state.tokens.meta_account_number
+        body = {"campaigns": [{**meta.campaign_view(c, account), "horizon": _day(c.horizon)}
+                              for c in store.meta_campaigns.values()],
+                "adsets": [{**meta.adset_view(store, a, account), "timeline": a.timeline.view()}
+                           for a in store.meta_adsets.values()]}
+    elif platform == "google_ads":  # every object ever created, removed ones included
+        body = {"budgets": [google_ads.budget_view(b) for b in store.google_budgets.values()],
+                "campaigns": [{**google_ads.campaign_view(c), "horizon": _day(c.horizon),
+                               "timeline": c.timeline.view()} for c in store.google_campaigns.values()]}
     else:  # ga4 is read-only: nothing changes, there is only the property it serves
         body = {"property": f"properties/{state.tokens.ga4_property_id}"}
     return JSONResponse({"platform": platform, **body})
 
 
+@router.post("/ads/performance")
+async def set_ads_performance(override: PerformanceOverride, state: SandboxState = Depends(get_state)) -> dict:
+    """Bend delivery for matching campaigns on every day (spike, zero delivery, worse CPA); the
+    last matching override wins, and reset clears them."""
+    state.store.ads_overrides.append(override)
+    return {"overrides": [o.model_dump() for o in state.store.ads_overrides]}
+
+
+@router.get("/ads/performance")
+async def ads_performance(state: SandboxState = Depends(get_state)) -> dict:
+    return {"overrides": [o.model_dump() for o in state.store.ads_overrides]}
+
+
 def _id(post: Any) -> int:
     return post.id
+
+
+def _day(day: Any) -> str | None:
+    return day.isoformat() if day else None

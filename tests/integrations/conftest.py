@@ -8,9 +8,11 @@ import socket
 import pytest
 
 from integrations.ga4 import GA4Client
+from integrations.google_ads import GoogleAdsClient
 from integrations.hubspot import HubSpotClient
 from integrations.linkedin import LinkedInClient
 from integrations.links import LinkChecker
+from integrations.meta_ads import MetaAdsClient
 from integrations.sendgrid import SendGridClient
 from integrations.slack import SlackClient
 from integrations.wordpress import WordPressClient
@@ -81,6 +83,25 @@ async def ga4(sandbox: SandboxServer, admin):
     tokens = sandbox.tokens
     async with GA4Client(
         sandbox.url, tokens.ga4_token.get_secret_value(), property_id=tokens.ga4_property, timeout=5
+    ) as client:
+        yield client
+
+
+@pytest.fixture
+async def meta(sandbox: SandboxServer, admin):
+    tokens = sandbox.tokens
+    async with MetaAdsClient(
+        sandbox.url, tokens.meta_token.get_secret_value(), ad_account_id=tokens.meta_ad_account_id, timeout=5
+    ) as client:
+        yield client
+
+
+@pytest.fixture
+async def google_ads(sandbox: SandboxServer, admin):
+    tokens = sandbox.tokens
+    async with GoogleAdsClient(
+        sandbox.url, tokens.google_ads_token.get_secret_value(), customer_id=tokens.google_ads_customer_id,
+        developer_token=tokens.google_ads_developer_token.get_secret_value(), timeout=5,
     ) as client:
         yield client
 

@@ -43,7 +43,8 @@ async def test_effects_are_filtered_and_reset_clears_everything(http, auth, admi
 
 async def test_fail_next_counts_down_and_star_applies_to_every_platform(http, auth, admin):
     faults = await admin.set_faults("*", fail_next=2, error_status=503)
-    assert set(faults) == set(PLATFORMS) == {"hubspot", "sendgrid", "slack", "wordpress", "linkedin", "ga4"}
+    assert set(faults) == set(PLATFORMS) == {"hubspot", "sendgrid", "slack", "wordpress", "linkedin", "ga4",
+                                              "meta", "google_ads"}
 
     assert await _post(http, auth, 3) == [503, 503, 200]
     assert (await admin.faults())["slack"]["fail_next"] == 0

@@ -1,0 +1,298 @@
+"""Google Ads REST client (`/v18/customers/{id}/...`): campaign budgets, campaigns, GAQL.
+
+Every call carries an OAuth bearer token, the `developer-token` header and, when the
+account is reached through a manager account, `login-customer-id`. Budgets are daily
+amounts in micros of the account currency (`amount_micros=20_000_000` is 20.00), a
+multiple of 10,000; budget changes set absolute values. Campaigns are Search campaigns
+with manual CPC, each on its own (not explicitly shared) budget.
+
+Reads go through `googleAds:search` (GAQL, every page followed). String literals are
+escaped, so a name with a quote cannot change the query. Removing something that is
+already removed or unknown returns False, so a teardown can be retried; a budget can
+only be removed once no live campaign uses it.
+
+Errors: `code` is the first GoogleAdsFailure error as `<kind>.<VALUE>`
+(`campaignBudgetError.DUPLICATE_NAME`, `quotaError.RESOURCE_EXHAUSTED`), else Google's
+`status` (`UNAUTHENTICATED`, ...). RESOURCE_EXHAUSTED (429) is `RateLimited`, waiting
+for the failure's `quotaErrorDetails.retryDelay`, else a `google.rpc.RetryInfo` delay,
+else `Retry-After`; 5xx is `PlatformUnavailable`; other 4xx `PlatformRejected`.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import date
+from typing import Any
+
+import httpx
+from pydantic import BaseModel
+
+from integrations.errors import PlatformError, PlatformRejected, PlatformUnavailable, RateLimited
+from integrations.http import PlatformClient, json_body, retry_after_header
+
+GOOGLE_ADS_API_VERSION = "v18"
+GONE_CODES = frozenset({"mutateError.RESOURCE_NOT_FOUND", "campaignBudgetError.CAMPAIGN_BUDGET_REMOVED",
+                        "operationAccessDeniedError.OPERATION_NOT_PERMITTED_FOR_REMOVED_RESOURCE"})
+BUDGET_FIELDS = ("campaign_budget.resource_name, campaign_budget.name, campaign_budget.amount_micros, "
+                 "campaign_budget.status")
+CAMPAIGN_FIELDS = "campaign.resource_name, campaign.name, campaign.status, campaign.campaign_budget"
+METRIC_FIELDS = ("segments.date, metrics.cost_micros, metrics.impressions, metrics.clicks, metrics.conversions, "
+                 "metrics.conversions_value")
+
+_DURATION = re.compile(r"^(\d+(?:\.\d+)?)s$")
+
+
+class GoogleCustomer(BaseModel):
+    id: str
+    currency_code: str
+    time_zone: str | None = None
+
+
+class GoogleCampaign(BaseModel):
+    resource_name: str
+    name: str
+    status: str
+    budget: str | None = None  # the campaign budget's resource name
+
+
+class GoogleBudget(BaseModel):
+    resource_name: str
+    name: str
+    amount_micros: int
+    status: str | None = None
+
+
+class GoogleMetricsRow(BaseModel):
+    day: date
+    cost_micros: int
+    impressions: int
+    clicks: int
+    conversions: float
+    conversions_value: float
+
+
+def gaql_string(value: str) -> str:
+    """A GAQL string literal: single-quoted, with backslashes and quotes escaped."""
+    return "'" + value.replace("\\", "\\\\").replace("'", "\\'") + "'"
+
+
+class GoogleAdsClient(PlatformClient):
+    platform = "google_ads"
+
+    def __init__(
+        self,
+        base_url: str,
+        token: str,
+        *,
+        customer_id: str,
+        developer_token: str,
+        login_customer_id: str | None = None,
+        api_version: str = GOOGLE_ADS_API_VERSION,
+        timeout: float = 10.0,
+        transport: httpx.AsyncBaseTransport | None = None,
+    ) -> None:
+        """`customer_id` (and `login_customer_id`, the manager account) as digits; dashes are dropped."""
+        super().__init__(base_url, token, timeout=timeout, transport=transport)
+        self.customer_id = customer_id.replace("-", "")
+        self._prefix = f"/{api_version}/customers/{self.customer_id}"
+        self._http.headers["developer-token"] = developer_token
+        if login_customer_id:
+            self._http.headers["login-customer-id"] = login_customer_id.replace("-", "")
+
+    # reads
+
+    async def search(self, query: str) -> list[dict[str, Any]]:
+        """Every row of a GAQL query (camelCase JSON, int64 values as strings), all pages."""
+        rows: list[dict[str, Any]] = []
+        payload: dict[str, Any] = {"query": query}
+        while True:
+            body = await self._json("POST", f"{self._prefix}/googleAds:search", json=payload)
+            rows.extend(body.get("results") or [])
+            token = body.get("nextPageToken")
+            if not token:
+                return rows
+            payload = {"query": query, "pageToken": token}
+
+    async def customer(self) -> GoogleCustomer:
+        """The account's id, currency and time zone."""
+        rows = await self.search("SELECT customer.id, customer.currency_code, customer.time_zone FROM customer")
+        if not rows:
+            raise PlatformRejected(self.platform, 404, "NOT_FOUND", f"customer {self.customer_id} not found")
+        customer = rows[0].get("customer", {})
+        return GoogleCustomer(id=str(customer.get("id", self.customer_id)), currency_code=customer["currencyCode"],
+                              time_zone=customer.get("timeZone"))
+
+    # budgets
+
+    async def find_budget(self, name: str) -> GoogleBudget | None:
+        """The budget with exactly this name that is not removed, if any."""
+        rows = await self.search(f"SELECT {BUDGET_FIELDS} FROM campaign_budget WHERE campaign_budget.name = "
+                                 f"{gaql_string(name)} AND campaign_budget.status != 'REMOVED'")
+        budgets = [_budget(row) for row in rows]
+        return next((b for b in budgets if b.name == name and b.status != "REMOVED"), None)
+
+    async def create_budget(self, *, name: str, amount_micros: int) -> str:
+        """Create a daily, standard-delivery budget for one campaign; return its resource name."""
+        create = {"name": name, "amountMicros": str(amount_micros), "deliveryMethod": "STANDARD",
+                  "explicitlyShared": False}
+        return await self._mutate("campaignBudgets", {"create": create})
+
+    async def get_budget(self, resource_name: str) -> GoogleBudget:
+        rows = await self.search(f"SELECT {BUDGET_FIELDS} FROM campaign_budget WHERE "
+                                 f"campaign_budget.resource_name = {gaql_string(resource_name)}")
+        if not rows:
+            raise PlatformRejected(self.platform, 404, "NOT_FOUND", f"campaign budget {resource_name} not found")
+        return _budget(rows[0])
+
+    async def set_budget(self, resource_name: str, amount_micros: int) -> None:
+        """Set the budget's daily amount (absolute, micros)."""
+        update = {"resourceName": resource_name, "amountMicros": str(amount_micros)}
+        await self._mutate("campaignBudgets", {"update": update, "updateMask": "amountMicros"})
+
+    async def remove_budget(self, resource_name: str) -> bool:
+        """Remove the budget; False when it was already removed or does not exist."""
+        return await self._remove("campaignBudgets", resource_name)
+
+    # campaigns
+
+    async def find_campaign(self, name: str) -> GoogleCampaign | None:
+        """The campaign with exactly this name that is not removed, if any."""
+        rows = await self.search(f"SELECT {CAMPAIGN_FIELDS} FROM campaign WHERE campaign.name = {gaql_string(name)} "
+                                 "AND campaign.status != 'REMOVED'")
+        campaigns = [_campaign(row) for row in rows]
+        return next((c for c in campaigns if c.name == name and c.status != "REMOVED"), None)
+
+    async def create_campaign(
+        self,
+        *,
+        name: str,
+        budget: str,
+        status: str = "PAUSED",
+        start_date: date | None = None,
+        end_date: date | None = None,
+    ) -> str:
+        """Create a Search campaign (manual CPC, Google Search only) on `budget`; return its resource name."""
+        create: dict[str, Any] = {
+            "name": name, "status": status, "advertisingChannelType": "SEARCH", "campaignBudget": budget,
+            "manualCpc": {}, "networkSettings": {"targetGoogleSearch": True, "targetSearchNetwork": False,
+                                                 "targetContentNetwork": False},
+        }
+        if start_date is not None:
+            create["startDate"] = start_date.isoformat()
+        if end_date is not None:
+            create["endDate"] = end_date.isoformat()
+        return await self._mutate("campaigns", {"create": create})
+
+    async def get_campaign(self, resource_name: str) -> GoogleCampaign:
+        rows = await self.search(f"SELECT {CAMPAIGN_FIELDS} FROM campaign WHERE "
+                                 f"campaign.resource_name = {gaql_string(resource_name)}")
+        if not rows:
+            raise PlatformRejected(self.platform, 404, "NOT_FOUND", f"campaign {resource_name} not found")
+        return _campaign(rows[0])
+
+    async def set_status(self, resource_name: str, status: str) -> None:
+        """Set a campaign's status: ENABLED or PAUSED."""
+        await self._mutate("campaigns", {"update": {"resourceName": resource_name, "status": status},
+                                         "updateMask": "status"})
+
+    async def remove_campaign(self, resource_name: str) -> bool:
+        """Remove the campaign; False when it was already removed or does not exist."""
+        return await self._remove("campaigns", resource_name)
+
+    async def metrics(self, campaign: str, *, since: date, until: date) -> list[GoogleMetricsRow]:
+        """Daily metrics of the campaign (by resource name); days without delivery have no row."""
+        rows = await self.search(
+            f"SELECT {METRIC_FIELDS} FROM campaign WHERE campaign.resource_name = {gaql_string(campaign)} "
+            f"AND segments.date BETWEEN '{since.isoformat()}' AND '{until.isoformat()}' ORDER BY segments.date"
+        )
+        result = []
+        for row in rows:
+            metrics = row.get("metrics", {})
+            result.append(GoogleMetricsRow(
+                day=date.fromisoformat(row["segments"]["date"]),
+                cost_micros=int(metrics.get("costMicros") or 0),
+                impressions=int(metrics.get("impressions") or 0),
+                clicks=int(metrics.get("clicks") or 0),
+                conversions=float(metrics.get("conversions") or 0.0),
+                conversions_value=float(metrics.get("conversionsValue") or 0.0),
+            ))
+        return result
+
+    # plumbing
+
+    async def _mutate(self, collection: str, operation: dict[str, Any]) -> str:
+        body = await self._json("POST", f"{self._prefix}/{collection}:mutate", json={"operations": [operation]})
+        return str(body["results"][0]["resourceName"])
+
+    async def _remove(self, collection: str, resource_name: str) -> bool:
+        try:
+            await self._mutate(collection, {"remove": resource_name})
+        except PlatformRejected as err:
+            if err.code in GONE_CODES:
+                return False
+            raise
+        return True
+
+    def _error(self, response: httpx.Response) -> PlatformError:
+        """Read Google's error and its GoogleAdsFailure (first error's code, quota delay)."""
+        status = response.status_code
+        body = json_body(response)
+        error = body.get("error") if isinstance(body, dict) else None
+        error = error if isinstance(error, dict) else {}
+        google_status = str(error.get("status") or f"HTTP_{status}")
+        message = str(error.get("message") or response.reason_phrase or "error")
+        details = error.get("details") if isinstance(error.get("details"), list) else []
+        failures = [e for d in details if isinstance(d, dict) and str(d.get("@type", "")).endswith("GoogleAdsFailure")
+                    for e in (d.get("errors") or []) if isinstance(e, dict)]
+        code = google_status
+        if failures:
+            error_code = failures[0].get("errorCode")
+            if isinstance(error_code, dict) and error_code:
+                kind, value = next(iter(error_code.items()))
+                code = f"{kind}.{value}"
+            message = str(failures[0].get("message") or message)
+        if status == 429 or google_status == "RESOURCE_EXHAUSTED":
+            retry_after = _quota_delay(failures)
+            if retry_after is None:
+                retry_after = _retry_info(details)
+            if retry_after is None:
+                retry_after = retry_after_header(response.headers)
+            return RateLimited(self.platform, status, code, message, retry_after=retry_after)
+        if status >= 500:
+            return PlatformUnavailable(self.platform, status, code, message,
+                                       retry_after=retry_after_header(response.headers))
+        return PlatformRejected(self.platform, status, code, message)
+
+
+def _budget(row: dict[str, Any]) -> GoogleBudget:
+    budget = row.get("campaignBudget", {})
+    return GoogleBudget(resource_name=budget["resourceName"], name=budget.get("name", ""),
+                        amount_micros=int(budget.get("amountMicros") or 0), status=budget.get("status"))
+
+
+def _campaign(row: dict[str, Any]) -> GoogleCampaign:
+    campaign = row.get("campaign", {})
+    return GoogleCampaign(resource_name=campaign["resourceName"], name=campaign.get("name", ""),
+                          status=campaign.get("status", "UNKNOWN"), budget=campaign.get("campaignBudget"))
+
+
+def _seconds(value: Any) -> float | None:
+    match = _DURATION.match(str(value or ""))
+    return float(match.group(1)) if match else None
+
+
+def _quota_delay(failures: list[dict[str, Any]]) -> float | None:
+    """The `retryDelay` of the first quota error's `quotaErrorDetails`."""
+    for failure in failures:
+        details = failure.get("details")
+        quota = details.get("quotaErrorDetails") if isinstance(details, dict) else None
+        if isinstance(quota, dict) and (delay := _seconds(quota.get("retryDelay"))) is not None:
+            return delay
+    return None
+
+
+def _retry_info(details: list[Any]) -> float | None:
+    for detail in details:
+        if isinstance(detail, dict) and str(detail.get("@type", "")).endswith("google.rpc.RetryInfo"):
+            return _seconds(detail.get("retryDelay"))
+    return None
