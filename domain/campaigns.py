@@ -12,7 +12,6 @@ import re
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal, InvalidOperation
 from enum import StrEnum
-from functools import lru_cache
 from pathlib import Path
 from typing import Annotated, Any, Literal
 from urllib.parse import unquote_plus, urlencode, urlsplit, urlunsplit
@@ -197,9 +196,13 @@ LINKEDIN_TEXT_LIMIT = CHANNEL_LIMITS[Channel.LINKEDIN]
 KEYWORD_LIMIT = 80  # Google Ads keyword text
 
 
-@lru_cache(maxsize=1)
+# Read once at import: pycountry opens its data file on first use, and a workflow
+# that decodes a campaign inside Temporal's sandbox may not open files.
+_COUNTRY_CODES = frozenset(c.alpha_2 for c in pycountry.countries)
+
+
 def _country_codes() -> frozenset[str]:
-    return frozenset(c.alpha_2 for c in pycountry.countries)
+    return _COUNTRY_CODES
 
 
 def _listed_twice(values: list[str], *, fold: bool = False) -> None:

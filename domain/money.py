@@ -9,7 +9,6 @@ never asked to spend more than the campaign has.
 from __future__ import annotations
 
 from decimal import ROUND_FLOOR, ROUND_HALF_UP, Decimal
-from functools import lru_cache
 
 import pycountry
 
@@ -32,9 +31,13 @@ _NOT_SPENDABLE = frozenset(
 )
 
 
-@lru_cache(maxsize=1)
+# Read once at import: pycountry opens its data file on first use, and a workflow
+# that decodes a campaign inside Temporal's sandbox may not open files.
+_ISO_CODES = frozenset(c.alpha_3 for c in pycountry.currencies)
+
+
 def _iso_codes() -> frozenset[str]:
-    return frozenset(c.alpha_3 for c in pycountry.currencies)
+    return _ISO_CODES
 
 
 def check_currency(code: str) -> str:
