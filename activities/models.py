@@ -11,6 +11,7 @@ from datetime import date, datetime
 from pydantic import BaseModel
 
 from domain.content import Channel, ContentType
+from domain.performance import DayFigures
 from domain.leads import Firmographics
 from domain.routing import OwnerSlot
 
@@ -132,6 +133,8 @@ class PlatformQueues(BaseModel):
     social: str = "mops-social"
     analytics: str = "mops-analytics"
     checks: str = "mops-checks"
+    meta: str = "mops-meta"
+    google_ads: str = "mops-google-ads"
 
 
 # ---------------------------------------------------------------- content
@@ -224,3 +227,86 @@ class PageMetricsResult(BaseModel):
     views: float = 0
     sessions: float = 0
     conversions: float = 0
+
+
+# ---------------------------------------------------------------- campaigns (ads)
+
+
+class AdAccountInput(BaseModel):
+    """Read the ad account a channel will spend from (currency, time zone)."""
+
+
+class AdAccountResult(BaseModel):
+    account_id: str
+    currency: str
+    timezone: str | None = None
+
+
+class PaidRef(BaseModel):
+    """Where one paid channel of a campaign lives on its platform.
+
+    Meta: `campaign` is the campaign id, `ad_set` the ad set that holds the budget.
+    Google Ads: `campaign` and `budget` are resource names.
+    """
+
+    campaign: str
+    ad_set: str | None = None
+    budget: str | None = None
+
+
+class PaidCreateInput(BaseModel):
+    """Create a channel's campaign PAUSED (with its budget). `name` carries the mops
+    campaign id and is unique per channel, so a retried create finds what the lost
+    attempt made instead of making a second one."""
+
+    name: str
+    objective: str  # domain Objective value
+    daily_budget_minor: int
+    currency: str
+    countries: list[str] = []
+    keywords: list[str] = []
+    start: datetime | None = None
+    end: datetime | None = None
+
+
+class PaidStatusInput(BaseModel):
+    ref: PaidRef
+    active: bool
+
+
+class PaidBudgetInput(BaseModel):
+    ref: PaidRef
+    daily_budget_minor: int  # absolute, never a delta
+    currency: str
+
+
+class PaidBudgetResult(BaseModel):
+    daily_budget_minor: int  # what the platform reports after the change (read back)
+
+
+class PaidNamedInput(BaseModel):
+    name: str  # the channel's unique platform name (see PaidCreateInput)
+
+
+class PaidRemoveResult(BaseModel):
+    removed: bool  # False: it was already gone
+
+
+class PaidFiguresInput(BaseModel):
+    ref: PaidRef
+    since: date
+    until: date
+    currency: str
+
+
+class PaidFiguresResult(BaseModel):
+    days: list[DayFigures] = []
+
+
+class CampaignSnapshotInput(BaseModel):
+    workflow_id: str
+
+
+class CampaignSnapshotResult(BaseModel):
+    found: bool
+    view: dict | None = None  # the campaign workflow's `state` query, as JSON

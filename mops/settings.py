@@ -46,6 +46,8 @@ class Settings(BaseSettings):
     social_task_queue: str = "mops-social"
     analytics_task_queue: str = "mops-analytics"
     checks_task_queue: str = "mops-checks"  # brand checks and link checks (outbound HTTP)
+    meta_task_queue: str = "mops-meta"
+    google_ads_task_queue: str = "mops-google-ads"
     # HubSpot allows 100 requests / 10 s for private apps; SendGrid mail/send is
     # generous; Slack chat.postMessage is ~1/s per channel, bursts allowed.
     crm_max_per_second: float = Field(9.0, gt=0)
@@ -55,6 +57,11 @@ class Settings(BaseSettings):
     # LinkedIn's posting limits are per day; keep a gentle pace.
     social_max_per_second: float = Field(1.0, gt=0)
     analytics_max_per_second: float = Field(10.0, gt=0)
+    # Meta throttles ad accounts by a business-use-case score; Google Ads by
+    # operations per day for the developer token. Both are far above what one
+    # campaign's launch, monitoring and budget changes need.
+    meta_max_per_second: float = Field(5.0, gt=0)
+    google_ads_max_per_second: float = Field(5.0, gt=0)
 
     # Worker tuning (defaults sized for thousands of open journeys).
     max_cached_workflows: int = Field(5000, ge=0)
@@ -80,6 +87,16 @@ class Settings(BaseSettings):
     ga4_base_url: str = "http://127.0.0.1:8100"
     ga4_token: SecretStr = SecretStr("sandbox-ga4-token")
     ga4_property: str = "123456789"
+    meta_base_url: str = "http://127.0.0.1:8100"
+    meta_token: SecretStr = SecretStr("sandbox-meta-token")
+    meta_ad_account_id: str = "act_1234567890"
+    meta_api_version: str = "v21.0"
+    google_ads_base_url: str = "http://127.0.0.1:8100"
+    google_ads_token: SecretStr = SecretStr("sandbox-google-ads-token")
+    google_ads_developer_token: SecretStr = SecretStr("sandbox-dev-token")
+    google_ads_customer_id: str = "1234567890"
+    google_ads_login_customer_id: str | None = None
+    google_ads_api_version: str = "v18"
     sendgrid_sender_id: int = 1
     http_timeout_seconds: float = Field(10.0, gt=0)
 
@@ -101,6 +118,7 @@ class Settings(BaseSettings):
 
     # Content: people who author and approve, approval defaults, brand rules.
     policies_dir: Path = PROJECT_ROOT / "policies"
+    campaigns_dir: Path = PROJECT_ROOT / "campaigns"  # example and demo campaign files
 
     @property
     def web_ui_url(self) -> str:

@@ -30,6 +30,7 @@ from starter.content import (
     read_brief_file,
 )
 from starter.content import prepare as prepare_content
+from starter.campaigns import CampaignInputError, CampaignNotFound, CampaignRefused, CampaignService
 from starter.leads import LeadInputError, LeadNotFound, LeadService, build_capture, build_event
 from workflows.lead_models import SalesDecision, SalesDecisionKind
 
@@ -42,6 +43,10 @@ content_app = typer.Typer(help="Content from brief to published: checks, approva
 app.add_typer(lead_app, name="lead")
 app.add_typer(content_app, name="content")
 app.add_typer(journeys_app, name="journeys")
+campaign_app = typer.Typer(help="Multi-channel campaigns: launch, monitor, stop.", no_args_is_help=True)
+budget_app = typer.Typer(help="Budget reallocation between a campaign's paid channels.", no_args_is_help=True)
+app.add_typer(campaign_app, name="campaign")
+app.add_typer(budget_app, name="budget")
 
 out = Console()
 err = Console(stderr=True)
@@ -81,11 +86,11 @@ def run_async(span_name: str) -> Callable:
             try:
                 with tracer().start_as_current_span(span_name):
                     return asyncio.run(fn(*args, **kwargs))
-            except (LeadInputError, JourneyError, ContentInputError) as e:
+            except (LeadInputError, JourneyError, ContentInputError, CampaignInputError) as e:
                 fail(str(e), 2)
-            except ContentRefused as e:
+            except (ContentRefused, CampaignRefused) as e:
                 fail(f"refused: {e}", 3)
-            except (LeadNotFound, ContentNotFound) as e:
+            except (LeadNotFound, ContentNotFound, CampaignNotFound) as e:
                 fail(str(e), 1)
             except CliError as e:
                 fail(str(e), e.code)
@@ -117,6 +122,10 @@ async def lead_service() -> LeadService:
 
 async def content_service() -> ContentService:
     return ContentService(await temporal_client(), settings())
+
+
+async def campaign_service() -> CampaignService:
+    return CampaignService(await temporal_client(), settings())
 
 
 def emit(data: Any, as_json: bool, human: Callable[[], None]) -> None:
@@ -349,6 +358,125 @@ def journeys_validate(as_json: JsonOpt = False) -> None:
 
 
 # ---------------------------------------------------------------------- stack
+
+
+# ------------------------------------------------------------------ campaigns
+
+CampaignIdArg = Annotated[str, typer.Argument(help="The campaign id (as in its file).")]
+
+
+@campaign_app.command("launch")
+@run_async("mops campaign launch")
+async def campaign_launch(
+    campaign_file: Annotated[Path, typer.Argument(help="Campaign YAML (see campaigns/example.yaml).")],
+    as_json: JsonOpt = False,
+) -> None:
+    """Validate the file, start the campaign and wait for its preflight (ad account currencies)."""
+    from datetime import UTC, datetime
+
+    from starter.campaigns import campaign_workflow_id, prepare
+
+    inp = prepare(settings(), campaign_file, now=datetime.now(UTC))  # bad files start nothing
+    svc = await campaign_service()
+    result = await svc.launch(inp)
+    wf_id = campaign_workflow_id(inp.spec.id)
+    if not result.ok:
+        raise CliError("refused at preflight: " + "; ".join(result.problems), 2)
+    emit({"workflow_id": wf_id, **result.model_dump(mode="json")}, as_json, lambda: out.print(
+        f"launched [bold]{wf_id}[/] · status {result.status.value}\nWeb UI: {settings().workflow_url(wf_id)}"))
+
+
+@campaign_app.command("show")
+@run_async("mops campaign show")
+async def campaign_show(campaign_id: CampaignIdArg, as_json: JsonOpt = False) -> None:
+    """Per-channel state and figures, pacing, KPIs, alerts, budget changes."""
+    from starter.render import campaign_panel
+
+    view = await (await campaign_service()).state(campaign_id)
+    emit(view, as_json, lambda: out.print(campaign_panel(view, settings().workflow_url(f"campaign-{campaign_id}"))))
+
+
+@campaign_app.command("stop")
+@run_async("mops campaign stop")
+async def campaign_stop(campaign_id: CampaignIdArg, as_: AsOpt,
+                        reason: Annotated[str, typer.Option()] = "stopped by request") -> None:
+    """End the campaign now: every ad is paused and the final report written."""
+    await (await campaign_service()).stop(campaign_id, requested_by=as_, reason=reason)
+    out.print(f"stop requested for campaign-{campaign_id}")
+
+
+def _campaign_decision(kind: str):
+    async def command(campaign_id: CampaignIdArg, as_: AsOpt, comment: Annotated[str | None, typer.Option()] = None,
+                      as_json: JsonOpt = False) -> None:
+        res = await (await campaign_service()).decide(campaign_id, approver=as_, kind=kind, comment=comment)
+        emit(res, as_json, lambda: out.print(f"{kind} recorded in {res.stage}; stage is now {res.outcome}"))
+
+    return command
+
+
+def _budget_decision(kind: str):
+    async def command(workflow_id: Annotated[str, typer.Argument(help="The reallocation's workflow id.")],
+                      as_: AsOpt, comment: Annotated[str | None, typer.Option()] = None,
+                      as_json: JsonOpt = False) -> None:
+        res = await (await campaign_service()).budget_decide(workflow_id, approver=as_, kind=kind, comment=comment)
+        emit(res, as_json, lambda: out.print(f"{kind} recorded in {res.stage}; stage is now {res.outcome}"))
+
+    return command
+
+
+for _name, _kind, _help in (("approve", "approve", "Approve."), ("reject", "reject", "Reject (--comment).")):
+    campaign_app.command(_name, help=f"{_help} A campaign waiting for launch approval.")(
+        run_async(f"mops campaign {_name}")(_campaign_decision(_kind)))
+    budget_app.command(_name, help=f"{_help} A budget proposal waiting for approval.")(
+        run_async(f"mops budget {_name}")(_budget_decision(_kind)))
+
+
+@budget_app.command("run")
+@run_async("mops budget run")
+async def budget_run(campaign_id: CampaignIdArg, as_: Annotated[str | None, typer.Option("--as")] = None,
+                     wait: Annotated[bool, typer.Option(help="Wait for the outcome (not for approvals).")] = True,
+                     as_json: JsonOpt = False) -> None:
+    """Propose (and apply, or ask for approval) a reallocation now."""
+    import uuid
+
+    from starter.render import budget_panel
+    from workflows.campaign_models import BudgetStatus
+
+    svc = await campaign_service()
+    handle = await svc.reallocate(campaign_id, requested_by=as_, run_id=uuid.uuid4().hex[:8])
+    view = await svc.budget_state(handle.id)
+    if wait:
+        for _ in range(600):  # until it ends or waits for people (<= 60 s)
+            view = await svc.budget_state(handle.id)
+            if view.status not in (BudgetStatus.COLLECTING, BudgetStatus.APPLYING):
+                break
+            await asyncio.sleep(0.1)
+    emit(view, as_json, lambda: out.print(budget_panel(view, handle.id, settings().workflow_url(handle.id))))
+
+
+@budget_app.command("show")
+@run_async("mops budget show")
+async def budget_show(workflow_id: Annotated[str, typer.Argument(help="The reallocation's workflow id.")],
+                      as_json: JsonOpt = False) -> None:
+    from starter.render import budget_panel
+
+    view = await (await campaign_service()).budget_state(workflow_id)
+    emit(view, as_json, lambda: out.print(budget_panel(view, workflow_id, settings().workflow_url(workflow_id))))
+
+
+@budget_app.command("schedule")
+@run_async("mops budget schedule")
+async def budget_schedule(campaign_id: CampaignIdArg,
+                          every: Annotated[str, typer.Option(help="Interval, e.g. 1d, 12h.")] = "1d") -> None:
+    """Create (or update) a Temporal Schedule that runs a reallocation every interval."""
+    from domain.fields import parse_duration
+
+    try:
+        interval = parse_duration(every)
+    except ValueError as e:
+        raise CliError(f"every: {e}", 2) from None
+    schedule_id = await (await campaign_service()).schedule(campaign_id, every=interval)
+    out.print(f"schedule [bold]{schedule_id}[/] runs a reallocation every {every} (overlap: skip)")
 
 
 @app.command()

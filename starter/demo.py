@@ -1,4 +1,4 @@
-"""`mops demo`: the lead scenario end to end on the embedded stack.
+"""`mops demo`: the lead, content and campaign scenarios end to end on the embedded stack.
 
 Four leads on the fast `demo` journey (waits of seconds, a 20 s sales SLA):
 - Ada engages (form, reply, click), becomes an MQL, is handed to sales, accepted.
@@ -7,8 +7,13 @@ Four leads on the fast `demo` journey (waits of seconds, a 20 s sales SLA):
 - Dan becomes an MQL, the first owner lets the SLA pass, the lead is reassigned,
   and the second owner rejects it: recycled into nurture, which then completes.
 
-Each run uses fresh addresses, so it can run again and again against the same
-`.mops/` state. Exits non-zero if any lead does not reach its expected end.
+Alongside: one blog post from brief to published (starter/demo.py), and one campaign
+launched on five channels with one budget reallocation approved by the director,
+then stopped with its final report (starter/demo_campaign.py).
+
+Each run uses fresh addresses and ids, so it can run again and again against the same
+`.mops/` state. Exits non-zero if any lead, the post or the campaign does not reach
+its expected end.
 """
 
 from __future__ import annotations
@@ -27,11 +32,14 @@ from domain.leads import EventType, LeadStage
 from mops.settings import Settings
 from mops.telemetry import setup_tracing
 from mops.temporal import connect
+from starter.campaigns import CampaignService
 from starter.content import ContentService
 from starter.content import prepare as prepare_content
+from starter.demo_campaign import CampaignDemo, run_campaign_demo
 from starter.leads import LeadService, build_capture, build_event
 from starter.stack import embedded_stack
 from workers.main import running_workers
+from workflows.campaign_models import BudgetStatus, CampaignStatus
 from workflows.content_models import ContentStage, ContentView
 from workflows.lead_models import LeadState, SalesDecision, SalesDecisionKind
 
@@ -165,19 +173,22 @@ async def _wait_content(svc: ContentService, content_id: str, stages: set[Conten
     raise DemoError(f"content {content_id}: stuck in {view.stage.value}")
 
 
-async def run_scenario(settings: Settings, leads: dict[str, DemoLead], content_id: str, after=None) -> ContentView:
-    """Start what is missing of the stack, run the scenario; `after(client)` runs
+async def run_scenario(settings: Settings, leads: dict[str, DemoLead], content_id: str,
+                       after=None) -> tuple[ContentView, CampaignDemo]:
+    """Start what is missing of the stack, run the scenarios; `after(client)` runs
     while the stack is still up (the history recorder uses it)."""
     settings = settings.model_copy(update={"default_journey": "demo"})
     async with embedded_stack(settings):
         client = await connect(settings)
         async with running_workers(client, settings):
             content = asyncio.create_task(_content_scenario(ContentService(client, settings), settings, content_id))
+            campaign = asyncio.create_task(run_campaign_demo(CampaignService(client, settings), settings, console,
+                                                             settings.campaigns_dir))
             await _scenario(LeadService(client, settings), settings, leads)
-            view = await content
+            view, campaign_demo = await content, await campaign
             if after is not None:
                 await after(client)
-    return view
+    return view, campaign_demo
 
 
 async def run_demo(settings: Settings, *, as_json: bool = False) -> None:
@@ -186,7 +197,7 @@ async def run_demo(settings: Settings, *, as_json: bool = False) -> None:
     content_id = demo_content_id()
     started = time.monotonic()
     console.print("[bold]mops demo[/]: starting the embedded stack (Temporal dev server, sandbox platforms, workers)")
-    content = await run_scenario(settings, leads, content_id)
+    content, campaign = await run_scenario(settings, leads, content_id)
     elapsed = time.monotonic() - started
     rows = []
     for lead in leads.values():
@@ -204,17 +215,54 @@ async def run_demo(settings: Settings, *, as_json: bool = False) -> None:
         "approved_by": [f"{d.approver} ({d.stage})" for d in content.decisions], "published": published,
         "web_ui": settings.workflow_url(f"content-{content.content_id}"),
     }
+    campaign_row = _campaign_row(campaign, settings)
     if as_json:
-        out = {"seconds": round(elapsed, 1), "leads": rows, "content": content_row}
+        out = {"seconds": round(elapsed, 1), "leads": rows, "content": content_row, "campaign": campaign_row}
         sys.stdout.write(json.dumps(out, indent=2) + "\n")
     else:
         _print_summary(rows, elapsed, settings)
         _print_content(content_row)
+        _print_campaign(campaign_row)
     if failed:
         ends = ", ".join(f"{r['lead']} {r['stage']} (expected {r['expected']})" for r in failed)
         raise DemoError(f"unexpected end: {ends}")
     if content.stage != ContentStage.PUBLISHED:
         raise DemoError(f"content {content.content_id} ended {content.stage.value}: {content.outcome}")
+    if campaign.budget.status != BudgetStatus.APPLIED or campaign.final.status != CampaignStatus.COMPLETED:
+        raise DemoError(f"campaign {campaign.final.campaign_id}: budget {campaign.budget.status.value} "
+                        f"({campaign.budget.outcome}), campaign {campaign.final.status.value}")
+
+
+def _campaign_row(demo: CampaignDemo, settings: Settings) -> dict:
+    final, budget = demo.final, demo.budget
+    return {
+        "campaign_id": final.campaign_id, "name": final.name, "status": final.status.value,
+        "channels": {p.channel.value: p.state.value for p in demo.launched.parts},
+        "links": {p.channel.value: p.link for p in demo.launched.parts if p.link},
+        "budget_proposal": budget.proposal.reasons if budget.proposal else [],
+        "budget_outcome": f"{budget.status.value}: {budget.outcome}",
+        "report": [{"channel": r.channel.value, "spend": r.spend, "clicks": r.clicks, "conversions": r.conversions,
+                    "cpa": str(r.kpis.cpa) if r.kpis and r.kpis.cpa is not None else None} for r in final.report
+                   if r.kpis is not None],
+        "outcome": final.outcome,
+        "web_ui": settings.workflow_url(f"campaign-{final.campaign_id}"),
+        "budget_web_ui": settings.workflow_url(demo.budget_workflow_id),
+    }
+
+
+def _print_campaign(row: dict) -> None:
+    out = Console(width=max(Console().width, 100))
+    out.print(f"\n[bold]Campaign[/] '{row['name']}' ({row['campaign_id']}): {row['status']} — {row['outcome']}",
+              soft_wrap=True)
+    out.print("  went live on " + ", ".join(f"{k} ({v})" for k, v in row["channels"].items()), soft_wrap=True)
+    for line in row["budget_proposal"]:
+        out.print(f"  proposal: {line}", soft_wrap=True, highlight=False)
+    out.print(f"  budget reallocation {row['budget_outcome']}", soft_wrap=True, highlight=False)
+    for r in row["report"]:
+        out.print(f"  {r['channel']}: spend {r['spend']}, {r['clicks']} clicks, {r['conversions']:g} conversions, "
+                  f"CPA {r['cpa'] or '-'}", soft_wrap=True, highlight=False)
+    out.print(f"  {row['web_ui']}", soft_wrap=True, highlight=False)
+    out.print(f"  {row['budget_web_ui']}", soft_wrap=True, highlight=False)
 
 
 def demo_content_id() -> str:

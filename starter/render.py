@@ -6,6 +6,7 @@ from rich.console import Group
 from rich.panel import Panel
 from rich.table import Table
 
+from domain.money import from_minor
 from workflows.lead_models import LeadState
 
 
@@ -56,3 +57,59 @@ def content_panel(view, url: str) -> Panel:
         parts.append(f"day {p.day}: {p.views:.0f} views, {p.sessions:.0f} sessions, {p.conversions:.0f} conversions")
     parts.append(f"[dim]{url}[/]")
     return Panel(Group(*parts), title=f"{view.content_id}: {view.title}", expand=False)
+
+
+def campaign_panel(view, url: str) -> Panel:
+    head = Table.grid(padding=(0, 2))
+    head.add_row("status", f"[bold]{view.status.value}[/]", "owner", view.owner)
+    head.add_row("budget", f"{view.total_budget} {view.currency}", "ends", view.end.isoformat(timespec="minutes"))
+    if view.pacing is not None:
+        head.add_row("pacing", view.pacing.status, "spent / planned",
+                     f"{view.pacing.spent_to_date} / {view.pacing.planned_to_date}")
+    if view.pending_approvers:
+        head.add_row("waiting for", ", ".join(view.pending_approvers), "", "")
+    head.add_row("outcome", view.outcome or "-", "", "")
+    parts: list = [head]
+    channels = Table("channel", "state", "daily budget", "spend", "clicks", "conv.", "CPA", "ROAS", "link / note",
+                     box=None, header_style="dim")
+    for p in view.parts:
+        days = view.figures.get(p.channel, [])
+        spend = sum((d.spend for d in days), 0)
+        k = view.kpis.get(p.channel)
+        budget = "-" if p.daily_budget_minor is None else str(from_minor(p.daily_budget_minor, view.currency))
+        channels.add_row(p.channel.value, p.state.value, budget, str(spend) if days else "-",
+                         str(sum(d.clicks for d in days)) if days else "-",
+                         f"{sum(d.conversions for d in days):g}" if days else "-",
+                         str(k.cpa) if k and k.cpa is not None else "-",
+                         f"{k.roas:.2f}" if k and k.roas is not None else "-",
+                         p.note or p.error or p.link or "-")
+    parts.append(channels)
+    for a in view.anomalies:
+        parts.append(f"[yellow]alert[/] {a.channel.value} {a.kind}: {a.detail}")
+    for c in view.budget_changes:
+        moves = ", ".join(f"{k.value} {from_minor(c.before.get(k, 0), view.currency)} → "
+                          f"{from_minor(v, view.currency)}" for k, v in c.after.items())
+        parts.append(f"budget change {c.at:%Y-%m-%d %H:%M} ({c.proposal_id}): {moves}")
+    parts.append(f"[dim]{url}[/]")
+    return Panel(Group(*parts), title=f"{view.campaign_id}: {view.name}", expand=False)
+
+
+def budget_panel(view, workflow_id: str, url: str) -> Panel:
+    def m(minor: int | None) -> str:
+        return "-" if minor is None else str(from_minor(minor, view.currency or "EUR"))
+
+    parts: list = [f"status [bold]{view.status.value}[/] · outcome: {view.outcome or '-'}"]
+    if view.proposal is not None:
+        p = view.proposal
+        table = Table("channel", "current/day", "proposed/day", box=None, header_style="dim")
+        for k, v in p.current.items():
+            table.add_row(k.value, m(v), m(p.proposed[k]))
+        parts += [f"proposal: {p.action}, {p.moved_pct}% of the daily budget, by {p.metric}", table]
+        parts += [f"· {r}" for r in p.reasons]
+    if view.pending_approvers:
+        parts.append(f"waiting for: {', '.join(view.pending_approvers)}")
+    for c in view.changes:
+        parts.append(f"{c.channel.value}: {m(c.before)} → {m(c.after)}, read back {m(c.verified)}"
+                     + (" (rolled back)" if c.rolled_back else ""))
+    parts.append(f"[dim]{url}[/]")
+    return Panel(Group(*parts), title=workflow_id, expand=False)

@@ -75,8 +75,8 @@ async def sandbox() -> SandboxServer:
 
 def make_settings(sandbox_url: str, address: str, **overrides) -> Settings:
     suffix = uuid.uuid4().hex[:6]
-    platforms = ("hubspot", "sendgrid", "slack", "wordpress", "linkedin", "ga4")
-    queues = ("workflow", "crm", "email", "chat", "cms", "social", "analytics", "checks")
+    platforms = ("hubspot", "sendgrid", "slack", "wordpress", "linkedin", "ga4", "meta", "google_ads")
+    queues = ("workflow", "crm", "email", "chat", "cms", "social", "analytics", "checks", "meta", "google_ads")
     base = dict(
         temporal_address=address,
         **{f"{p}_base_url": sandbox_url for p in platforms},
@@ -88,6 +88,8 @@ def make_settings(sandbox_url: str, address: str, **overrides) -> Settings:
         crm_max_per_second=1000,
         chat_max_per_second=1000,
         social_max_per_second=1000,
+        meta_max_per_second=1000,
+        google_ads_max_per_second=1000,
     )
     base.update(overrides)
     return Settings(**base)

@@ -19,7 +19,9 @@ from datetime import timedelta
 from temporalio.client import Client
 from temporalio.worker import Worker
 
+from activities.ads import GoogleAdsActivities, MetaActivities
 from activities.analytics import AnalyticsActivities
+from activities.campaigns import CampaignActivities
 from activities.chat import ChatActivities
 from activities.checks import CheckActivities
 from activities.cms import CmsActivities
@@ -31,20 +33,24 @@ from activities.routing import RoutingActivities
 from activities.social import SocialActivities
 from domain.unsubscribe import unsubscribe_url
 from integrations.ga4 import GA4Client
+from integrations.google_ads import GoogleAdsClient
 from integrations.hubspot import HubSpotClient
 from integrations.linkedin import LinkedInClient
 from integrations.links import LinkChecker
+from integrations.meta_ads import MetaAdsClient
 from integrations.sendgrid import SendGridClient
 from integrations.slack import SlackClient
 from integrations.wordpress import WordPressClient
 from mops.settings import Settings
+from workflows.budget import BudgetReallocationWorkflow
+from workflows.campaign import CampaignWorkflow
 from workflows.content import ContentWorkflow
 from workflows.lead_journey import LeadJourneyWorkflow
 from workflows.owner_router import OwnerRouterWorkflow
 
 log = logging.getLogger("mops.worker")
 
-WORKFLOWS = [LeadJourneyWorkflow, OwnerRouterWorkflow, ContentWorkflow]
+WORKFLOWS = [LeadJourneyWorkflow, OwnerRouterWorkflow, ContentWorkflow, CampaignWorkflow, BudgetReallocationWorkflow]
 GRACEFUL_SHUTDOWN = timedelta(seconds=20)
 
 
@@ -58,6 +64,8 @@ def queues(settings: Settings) -> PlatformQueues:
         social=settings.social_task_queue,
         analytics=settings.analytics_task_queue,
         checks=settings.checks_task_queue,
+        meta=settings.meta_task_queue,
+        google_ads=settings.google_ads_task_queue,
     )
 
 
@@ -70,6 +78,8 @@ class PlatformClients:
     linkedin: LinkedInClient
     ga4: GA4Client
     links: LinkChecker
+    meta: MetaAdsClient
+    google_ads: GoogleAdsClient
 
     @classmethod
     def from_settings(cls, settings: Settings) -> PlatformClients:
@@ -93,10 +103,22 @@ class PlatformClients:
                 timeout=t,
             ),
             links=LinkChecker(timeout=min(t, 5.0)),
+            meta=MetaAdsClient(
+                settings.meta_base_url, settings.meta_token.get_secret_value(),
+                ad_account_id=settings.meta_ad_account_id, api_version=settings.meta_api_version, timeout=t,
+            ),
+            google_ads=GoogleAdsClient(
+                settings.google_ads_base_url, settings.google_ads_token.get_secret_value(),
+                customer_id=settings.google_ads_customer_id,
+                developer_token=settings.google_ads_developer_token.get_secret_value(),
+                login_customer_id=settings.google_ads_login_customer_id,
+                api_version=settings.google_ads_api_version, timeout=t,
+            ),
         )
 
     async def aclose(self) -> None:
-        for c in (self.hubspot, self.sendgrid, self.slack, self.wordpress, self.linkedin, self.ga4, self.links):
+        for c in (self.hubspot, self.sendgrid, self.slack, self.wordpress, self.linkedin, self.ga4, self.links,
+                  self.meta, self.google_ads):
             await c.aclose()
 
 
@@ -113,6 +135,7 @@ def build_workers(client: Client, settings: Settings, platforms: PlatformClients
     social = SocialActivities(platforms.linkedin)
     analytics = AnalyticsActivities(platforms.ga4)
     checks = CheckActivities(platforms.links, settings.policies_dir / "brand.yaml")
+    meta, google = MetaActivities(platforms.meta), GoogleAdsActivities(platforms.google_ads)
     # Per platform queue: its activities and the server-side rate limit (None = none).
     platform_queues = [
         (q.crm, [crm.upsert_lead, crm.update_contact, crm.list_owners, crm.upsert_handoff],
@@ -124,6 +147,10 @@ def build_workers(client: Client, settings: Settings, platforms: PlatformClients
         (q.social, [social.post, social.delete], settings.social_max_per_second),
         (q.analytics, [analytics.page_metrics], settings.analytics_max_per_second),
         (q.checks, [checks.brand], None),
+        (q.meta, [meta.account, meta.create, meta.set_status, meta.set_budget, meta.remove, meta.remove_named,
+                  meta.figures], settings.meta_max_per_second),
+        (q.google_ads, [google.account, google.create, google.set_status, google.set_budget, google.remove,
+                        google.remove_named, google.figures], settings.google_ads_max_per_second),
     ]
     common = dict(
         graceful_shutdown_timeout=GRACEFUL_SHUTDOWN, max_concurrent_activities=settings.max_concurrent_activities
@@ -135,6 +162,7 @@ def build_workers(client: Client, settings: Settings, platforms: PlatformClients
         activities=[
             JourneyActivities(settings.journeys_dir).load,
             RoutingActivities(client, q.workflows, settings.owner_router_id).assign_owner,
+            CampaignActivities(client).snapshot,
         ],
         max_cached_workflows=settings.max_cached_workflows,
         **common,

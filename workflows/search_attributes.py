@@ -17,3 +17,10 @@ APPROVAL_STATE = SearchAttributeKey.for_keyword("ApprovalState")
 PENDING_APPROVERS = SearchAttributeKey.for_keyword_list("PendingApprovers")
 
 ALL += [CONTENT_STAGE, CONTENT_TYPE, APPROVAL_STATE, PENDING_APPROVERS]
+
+CAMPAIGN_ID = SearchAttributeKey.for_keyword("CampaignId")
+CAMPAIGN_STATUS = SearchAttributeKey.for_keyword("CampaignStatus")
+CHANNELS = SearchAttributeKey.for_keyword_list("Channels")
+BUDGET_STATE = SearchAttributeKey.for_keyword("BudgetState")
+
+ALL += [CAMPAIGN_ID, CAMPAIGN_STATUS, CHANNELS, BUDGET_STATE]

@@ -1,16 +1,18 @@
 """Record the demo scenario's workflow histories for the replay test.
 
-    .venv/bin/python -m tests.histories.record
+    .venv/bin/python -m tests.histories.record [--force]
 
 Runs the scenario on a throwaway embedded stack (temp dir, free ports) and writes
-one JSON history per workflow next to this file. Re-record only when a change is
-meant to be incompatible (then keep the old files and guard with workflow.patched()).
+one JSON history per workflow next to this file. Files that exist are kept (they are
+the old runs the replay test protects) unless `--force`. Re-record only when a change
+is meant to be incompatible (then keep the old files and guard with workflow.patched()).
 """
 
 from __future__ import annotations
 
 import asyncio
 import socket
+import sys
 import tempfile
 from pathlib import Path
 
@@ -37,14 +39,23 @@ async def main() -> None:
         leads = demo_leads()
         content_id = demo_content_id()
 
+        force = "--force" in sys.argv
+
         async def save(client) -> None:
+            async def write(workflow_id: str, name: str) -> None:
+                path = HERE / f"{name}.json"
+                if path.exists() and not force:
+                    return
+                path.write_text((await client.get_workflow_handle(workflow_id).fetch_history()).to_json())
+                print(f"recorded {path.name}")
+
             for name, lead in leads.items():
-                history = await client.get_workflow_handle(lead.workflow_id).fetch_history()
-                (HERE / f"lead_journey_{name}.json").write_text(history.to_json())
-            router = await client.get_workflow_handle("owner-router").fetch_history()
-            (HERE / "owner_router.json").write_text(router.to_json())
-            content = await client.get_workflow_handle(f"content-{content_id}").fetch_history()
-            (HERE / "content_published.json").write_text(content.to_json())
+                await write(lead.workflow_id, f"lead_journey_{name}")
+            await write("owner-router", "owner_router")
+            await write(f"content-{content_id}", "content_published")
+            runs = [wf async for wf in client.list_workflows("WorkflowType = 'BudgetReallocation'")]
+            await write(runs[0].id, "budget_applied")
+            await write(f"campaign-{runs[0].id.split('-', 1)[1].rsplit('-', 1)[0]}", "campaign_stopped")
 
         await run_scenario(settings, leads, content_id, after=save)
 

@@ -1,0 +1,177 @@
+"""Paid-channel activities: Meta Marketing API and Google Ads. One class per platform,
+each hosted on its platform's task queue, with the same activity names under its own
+prefix (`meta.*`, `google_ads.*`) so the campaign workflows treat channels alike.
+
+Every call is safe to retry: creates look up the channel's unique name first (a lost
+response leaves the object behind; the retry finds it), budgets and statuses are set
+to absolute values, removals of something already gone report `removed=False`.
+"""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+from temporalio import activity
+
+from activities.errors import platform_errors
+from activities.models import (
+    AdAccountInput,
+    AdAccountResult,
+    PaidBudgetInput,
+    PaidBudgetResult,
+    PaidCreateInput,
+    PaidFiguresInput,
+    PaidFiguresResult,
+    PaidNamedInput,
+    PaidRef,
+    PaidRemoveResult,
+    PaidStatusInput,
+)
+from domain.campaigns import META_OBJECTIVES, Objective
+from domain.money import micros_to_minor, minor_to_micros
+from domain.performance import DayFigures
+from integrations.google_ads import GoogleAdsClient
+from integrations.meta_ads import MetaAdsClient
+
+MICROS = Decimal(1_000_000)
+
+
+class MetaActivities:
+    def __init__(self, meta: MetaAdsClient) -> None:
+        self._meta = meta
+
+    @activity.defn(name="meta.account")
+    @platform_errors
+    async def account(self, inp: AdAccountInput) -> AdAccountResult:
+        acc = await self._meta.account()
+        return AdAccountResult(account_id=acc.id, currency=acc.currency, timezone=acc.timezone_name)
+
+    @activity.defn(name="meta.create")
+    @platform_errors
+    async def create(self, inp: PaidCreateInput) -> PaidRef:
+        """Campaign and ad set, both PAUSED; the ad set holds the daily budget."""
+        campaign = await self._meta.find_campaign(inp.name)
+        campaign_id = campaign.id if campaign else await self._meta.create_campaign(
+            name=inp.name, objective=META_OBJECTIVES[Objective(inp.objective)], status="PAUSED"
+        )
+        ad_set_name = f"{inp.name} · ad set"
+        ad_set = await self._meta.find_ad_set(campaign_id, ad_set_name)
+        ad_set_id = ad_set.id if ad_set else await self._meta.create_ad_set(
+            campaign_id=campaign_id, name=ad_set_name, daily_budget=inp.daily_budget_minor,
+            countries=inp.countries, start_time=inp.start, end_time=inp.end, status="PAUSED",
+        )
+        return PaidRef(campaign=campaign_id, ad_set=ad_set_id)
+
+    @activity.defn(name="meta.set_status")
+    @platform_errors
+    async def set_status(self, inp: PaidStatusInput) -> None:
+        """Ad set and campaign together (the campaign's status gates its ad sets)."""
+        status = "ACTIVE" if inp.active else "PAUSED"
+        if inp.ref.ad_set:
+            await self._meta.set_status(inp.ref.ad_set, status)
+        await self._meta.set_status(inp.ref.campaign, status)
+
+    @activity.defn(name="meta.set_budget")
+    @platform_errors
+    async def set_budget(self, inp: PaidBudgetInput) -> PaidBudgetResult:
+        """Set the ad set's daily budget, then read it back."""
+        assert inp.ref.ad_set, "a Meta channel's budget lives on its ad set"
+        await self._meta.set_daily_budget(inp.ref.ad_set, inp.daily_budget_minor)
+        return PaidBudgetResult(daily_budget_minor=(await self._meta.get_ad_set(inp.ref.ad_set)).daily_budget)
+
+    @activity.defn(name="meta.remove")
+    @platform_errors
+    async def remove(self, inp: PaidRef) -> PaidRemoveResult:
+        """Delete the campaign (Meta deletes its ad sets with it)."""
+        return PaidRemoveResult(removed=await self._meta.delete(inp.campaign))
+
+    @activity.defn(name="meta.remove_named")
+    @platform_errors
+    async def remove_named(self, inp: PaidNamedInput) -> PaidRemoveResult:
+        """Rollback of a create that failed half way: delete the campaign found by name."""
+        campaign = await self._meta.find_campaign(inp.name)
+        return PaidRemoveResult(removed=campaign is not None and await self._meta.delete(campaign.id))
+
+    @activity.defn(name="meta.figures")
+    @platform_errors
+    async def figures(self, inp: PaidFiguresInput) -> PaidFiguresResult:
+        rows = await self._meta.insights(inp.ref.campaign, since=inp.since, until=inp.until)
+        return PaidFiguresResult(days=[
+            DayFigures(day=r.day, spend=r.spend, impressions=r.impressions, clicks=r.clicks,
+                       conversions=float(r.conversions), revenue=r.conversion_value)
+            for r in rows
+        ])
+
+
+class GoogleAdsActivities:
+    def __init__(self, google: GoogleAdsClient) -> None:
+        self._google = google
+
+    @activity.defn(name="google_ads.account")
+    @platform_errors
+    async def account(self, inp: AdAccountInput) -> AdAccountResult:
+        customer = await self._google.customer()
+        return AdAccountResult(account_id=customer.id, currency=customer.currency_code, timezone=customer.time_zone)
+
+    @activity.defn(name="google_ads.create")
+    @platform_errors
+    async def create(self, inp: PaidCreateInput) -> PaidRef:
+        """Budget, then a PAUSED campaign using it."""
+        micros = minor_to_micros(inp.daily_budget_minor, inp.currency)
+        budget = await self._google.find_budget(inp.name)
+        budget_name = budget.resource_name if budget else await self._google.create_budget(
+            name=inp.name, amount_micros=micros
+        )
+        campaign = await self._google.find_campaign(inp.name)
+        campaign_name = campaign.resource_name if campaign else await self._google.create_campaign(
+            name=inp.name, budget=budget_name, status="PAUSED",
+            start_date=inp.start.date() if inp.start else None, end_date=inp.end.date() if inp.end else None,
+        )
+        return PaidRef(campaign=campaign_name, budget=budget_name)
+
+    @activity.defn(name="google_ads.set_status")
+    @platform_errors
+    async def set_status(self, inp: PaidStatusInput) -> None:
+        await self._google.set_status(inp.ref.campaign, "ENABLED" if inp.active else "PAUSED")
+
+    @activity.defn(name="google_ads.set_budget")
+    @platform_errors
+    async def set_budget(self, inp: PaidBudgetInput) -> PaidBudgetResult:
+        """Set the campaign budget's `amount_micros`, then read it back."""
+        assert inp.ref.budget, "a Google Ads channel has a campaign budget"
+        await self._google.set_budget(inp.ref.budget, minor_to_micros(inp.daily_budget_minor, inp.currency))
+        budget = await self._google.get_budget(inp.ref.budget)
+        return PaidBudgetResult(daily_budget_minor=micros_to_minor(budget.amount_micros, inp.currency))
+
+    @activity.defn(name="google_ads.remove")
+    @platform_errors
+    async def remove(self, inp: PaidRef) -> PaidRemoveResult:
+        """Remove the campaign, then its budget."""
+        removed = await self._google.remove_campaign(inp.campaign)
+        if inp.budget:
+            removed = await self._google.remove_budget(inp.budget) or removed
+        return PaidRemoveResult(removed=removed)
+
+    @activity.defn(name="google_ads.remove_named")
+    @platform_errors
+    async def remove_named(self, inp: PaidNamedInput) -> PaidRemoveResult:
+        """Rollback of a create that failed half way: campaign and budget found by name."""
+        removed = False
+        campaign = await self._google.find_campaign(inp.name)
+        if campaign is not None:
+            removed = await self._google.remove_campaign(campaign.resource_name)
+        budget = await self._google.find_budget(inp.name)
+        if budget is not None:
+            removed = await self._google.remove_budget(budget.resource_name) or removed
+        return PaidRemoveResult(removed=removed)
+
+    @activity.defn(name="google_ads.figures")
+    @platform_errors
+    async def figures(self, inp: PaidFiguresInput) -> PaidFiguresResult:
+        rows = await self._google.metrics(inp.ref.campaign, since=inp.since, until=inp.until)
+        return PaidFiguresResult(days=[
+            DayFigures(day=r.day, spend=(Decimal(r.cost_micros) / MICROS).quantize(Decimal("0.01")),
+                       impressions=r.impressions, clicks=r.clicks, conversions=r.conversions,
+                       revenue=Decimal(str(r.conversions_value)).quantize(Decimal("0.01")))
+            for r in rows
+        ])

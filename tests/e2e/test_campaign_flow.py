@@ -1,0 +1,251 @@
+"""Campaigns against the real dev server + sandbox over HTTP: a launch live on five
+channels, a launch where the k-th channel fails (for every k) leaving every platform as
+it was, a currency mismatch refused at preflight, a rate limit that waits the
+platform's advertised delay, and budget reallocation: above the threshold it waits for
+approval, applies and verifies; a failing apply rolls every change back."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+from temporalio.api.enums.v1 import EventType
+
+from domain.campaigns import ChannelKind, build_campaign
+from domain.content import load_directory
+from starter.campaigns import CampaignRefused, CampaignService, campaign_workflow_id
+from tests.conftest import eventually
+from tests.e2e.conftest import Stack
+from workers.main import queues
+from workflows.campaign_models import BudgetStatus, CampaignInput, CampaignStatus, PartState
+
+LIVE_STATUSES = {"meta": {"ACTIVE"}, "google_ads": {"ENABLED"}}
+
+
+def spec_data(stack: Stack, **overrides: Any) -> dict[str, Any]:
+    now = datetime.now(UTC).replace(microsecond=0)
+    data: dict[str, Any] = {
+        "id": f"spring-{uuid.uuid4().hex[:8]}", "name": "Spring launch", "objective": "leads", "owner": "maya",
+        "start": None, "end": (now + timedelta(days=20)).isoformat(), "timezone": "UTC", "currency": "EUR",
+        "total_budget": "6000.00", "audience": "smb-eu", "landing_url": f"{stack.sandbox_url}/_links/ok/spring",
+        "monitor_every": "1h",
+        "channels": [
+            {"kind": "landing_page", "title": "Spring", "body": "Spring is here."},
+            {"kind": "meta_ads", "share": 60, "countries": ["DE"]},
+            {"kind": "google_ads", "share": 40, "keywords": ["crm software"]},
+            {"kind": "linkedin", "text": "Spring is here."},
+            {"kind": "email", "subject": "Spring", "body": "Spring is here.", "list_ids": ["list-1"]},
+        ],
+    }
+    data.update(overrides)
+    return data
+
+
+def campaign_input(stack: Stack, **overrides: Any) -> CampaignInput:
+    directory = load_directory(stack.settings.policies_dir / "directory.yaml")
+    spec = build_campaign(spec_data(stack, **overrides), directory=directory)
+    return CampaignInput(spec=spec, directory=directory, queues=queues(stack.settings))
+
+
+async def status_is(svc: CampaignService, campaign_id: str, *statuses: CampaignStatus, timeout: float = 60):
+    async def check():
+        view = await svc.state(campaign_id)
+        assert view.status in statuses, (view.status, view.outcome, view.problems)
+        return view
+
+    return await eventually(check, timeout=timeout, what=f"campaign {' or '.join(s.value for s in statuses)}")
+
+
+async def platform_objects(stack: Stack) -> dict[str, list[dict]]:
+    meta, google = await stack.admin.state("meta"), await stack.admin.state("google_ads")
+    wp, li = await stack.admin.state("wordpress"), await stack.admin.state("linkedin")
+    return {"meta": meta["campaigns"] + meta["adsets"], "google_ads": google["campaigns"],
+            "google_budgets": google["budgets"], "posts": wp["posts"], "linkedin": li["posts"]}
+
+
+def mine(objects: list[dict], campaign_id: str) -> list[dict]:
+    return [o for o in objects if f"mops:{campaign_id}:" in str(o.get("name", ""))]
+
+
+async def test_launch_goes_live_on_every_channel_with_consistent_utms(stack: Stack) -> None:
+    svc = CampaignService(stack.client, stack.settings)
+    inp = campaign_input(stack)
+    cid = inp.spec.id
+    result = await svc.launch(inp)
+    assert result.ok and result.problems == []
+    assert (await svc.launch(inp)).ok, "launching twice finds the running campaign"
+    view = await status_is(svc, cid, CampaignStatus.LIVE)
+
+    parts = {p.channel: p for p in view.parts}
+    assert all(p.state in (PartState.LIVE, PartState.SENT) for p in view.parts), view.parts
+    objects = await platform_objects(stack)
+    meta = mine(objects["meta"], cid)
+    assert meta and all(o["status"] == "ACTIVE" for o in meta), meta
+    adset = next(o for o in meta if o.get("campaign_id"))
+    # 60 % of 6000.00 EUR over the 20-21 calendar days the campaign touches, in cents.
+    assert int(adset["daily_budget"]) == parts[ChannelKind.META_ADS].daily_budget_minor in (360000 // 21, 360000 // 20)
+    google = mine(objects["google_ads"], cid)
+    assert [o["status"] for o in google] == ["ENABLED"]
+    # Every channel links to the landing page with the same utm_campaign and its own source/medium.
+    for kind in (ChannelKind.META_ADS, ChannelKind.GOOGLE_ADS, ChannelKind.LINKEDIN, ChannelKind.EMAIL):
+        assert f"utm_campaign={cid}" in parts[kind].link and f"utm_content={kind.value}" in parts[kind].link
+    sent = await stack.admin.effects("sendgrid", "singlesend.create")
+    assert any(f"mops:{cid}:email" in str(e["summary"]) for e in sent)
+    # The Web UI can find it by the campaign's search attributes.
+    wf = await stack.client.get_workflow_handle(campaign_workflow_id(cid)).describe()
+    attrs = {k.name: v for k, v in wf.typed_search_attributes}
+    assert attrs["CampaignId"] == cid and attrs["CampaignStatus"] == "live"
+    assert set(attrs["Channels"]) == {k.value for k in ChannelKind}
+
+    await svc.stop(cid, requested_by="maya", reason="test over")
+    view = await status_is(svc, cid, CampaignStatus.COMPLETED)
+    objects = await platform_objects(stack)
+    assert all(o["status"] == "PAUSED" for o in mine(objects["meta"], cid) if not o.get("campaign_id"))
+    assert [o["status"] for o in mine(objects["google_ads"], cid)] == ["PAUSED"]
+
+
+FAIL_AT = [  # the k-th channel's create or go-live call refused by its platform
+    ("landing_page", "wordpress", "/wp-json/wp/v2/posts"),
+    ("meta_ads", "meta", "/v21.0/act_1234567890/adsets"),
+    ("google_ads", "google_ads", "/v18/customers/1234567890/campaignBudgets:mutate"),
+    ("linkedin", "linkedin", "/rest/posts"),
+    ("email", "sendgrid", "/v3/marketing/singlesends"),
+]
+
+
+@pytest.mark.parametrize(("channel", "platform", "path"), FAIL_AT, ids=[f[0] for f in FAIL_AT])
+async def test_a_failing_channel_rolls_back_every_channel(stack: Stack, channel: str, platform: str,
+                                                          path: str) -> None:
+    svc = CampaignService(stack.client, stack.settings)
+    inp = campaign_input(stack)
+    cid = inp.spec.id
+    await stack.admin.set_faults(platform, fail_next=1, error_status=400, path_prefix=path)
+    assert (await svc.launch(inp)).ok
+    view = await status_is(svc, cid, CampaignStatus.FAILED)
+
+    failed = {p.channel.value: p for p in view.parts}
+    assert failed[channel].state == PartState.FAILED and failed[channel].error
+    assert f"launch failed at {channel}" in view.outcome
+    objects = await platform_objects(stack)
+    assert all(o["status"] == "DELETED" for o in mine(objects["meta"], cid)), mine(objects["meta"], cid)
+    assert all(o["status"] == "REMOVED" for o in mine(objects["google_ads"], cid) + mine(objects["google_budgets"],
+                                                                                          cid))
+    assert not [p for p in objects["posts"] if p.get("slug") == cid and p.get("status") == "publish"]
+    assert not [p for p in objects["linkedin"] if cid in p.get("commentary", "")
+                and p.get("lifecycleState", p.get("lifecycle_state")) == "PUBLISHED"]
+    sends = [e for e in await stack.admin.effects("sendgrid", "singlesend.schedule") if cid in str(e["summary"])]
+    assert sends == [], "the email is the last step: nothing may have been sent"
+    report = {r.channel.value: r.state for r in view.report}
+    assert set(report) == {k.value for k in ChannelKind}
+
+
+async def test_currency_mismatch_is_refused_at_preflight_and_creates_nothing(stack: Stack) -> None:
+    svc = CampaignService(stack.client, stack.settings)
+    inp = campaign_input(stack, currency="USD")
+    result = await svc.launch(inp)
+    assert not result.ok and result.status == CampaignStatus.FAILED
+    assert result.problems == ["currency: campaign is in USD but the meta_ads account bills in EUR",
+                               "currency: campaign is in USD but the google_ads account bills in EUR"]
+    objects = await platform_objects(stack)
+    assert mine(objects["meta"], inp.spec.id) == mine(objects["google_ads"], inp.spec.id) == []
+
+
+async def test_rate_limited_launch_waits_the_advertised_delay(stack: Stack) -> None:
+    svc = CampaignService(stack.client, stack.settings)
+    inp = campaign_input(stack)
+    await stack.admin.set_faults("google_ads", rate_limit_next=1, retry_after_s=2,
+                                 path_prefix="/v18/customers/1234567890/campaignBudgets:mutate")
+    assert (await svc.launch(inp)).ok
+    await status_is(svc, inp.spec.id, CampaignStatus.LIVE)
+
+    history = await stack.client.get_workflow_handle(campaign_workflow_id(inp.spec.id)).fetch_history()
+    scheduled, started = {}, {}
+    for e in history.events:
+        if e.event_type == EventType.EVENT_TYPE_ACTIVITY_TASK_SCHEDULED:
+            scheduled[e.event_id] = (e.activity_task_scheduled_event_attributes.activity_type.name,
+                                     e.event_time.ToDatetime())
+        elif e.event_type == EventType.EVENT_TYPE_ACTIVITY_TASK_STARTED:
+            a = e.activity_task_started_event_attributes
+            started[a.scheduled_event_id] = (a.attempt, e.event_time.ToDatetime())
+    create = next(i for i, (name, _) in scheduled.items() if name == "google_ads.create")
+    attempt, at = started[create]
+    assert attempt == 2, "one 429, then success"
+    assert at - scheduled[create][1] >= timedelta(seconds=2), "the retry waited the advertised 2 s"
+
+
+async def live_campaign(stack: Stack, svc: CampaignService, *, auto_apply_under_pct: str = "1"):
+    """A campaign that started 10 days ago (so there are complete days to judge by)."""
+    now = datetime.now(UTC).replace(microsecond=0)
+    approval = [{"name": "director", "approvers": ["dana"], "mode": "all"}]
+    inp = campaign_input(stack, start=(now - timedelta(days=10)).isoformat(),
+                         reallocation={"approval": approval, "auto_apply_under_pct": auto_apply_under_pct,
+                                       "min_conversions": 1, "min_clicks": 10, "min_spend": "10"})
+    assert (await svc.launch(inp)).ok
+    await status_is(svc, inp.spec.id, CampaignStatus.LIVE)
+    # Google converts far more cheaply than Meta: the rules move budget towards Google.
+    await stack.admin.set_ads_performance("meta", inp.spec.id, conversion_factor=0.2)
+    return inp
+
+
+async def budget_status(svc: CampaignService, wf_id: str, *statuses: BudgetStatus):
+    async def check():
+        view = await svc.budget_state(wf_id)
+        assert view.status in statuses, (view.status, view.outcome)
+        return view
+
+    return await eventually(check, timeout=60, what=f"budget {' or '.join(s.value for s in statuses)}")
+
+
+async def test_reallocation_above_threshold_waits_for_approval_applies_and_verifies(stack: Stack) -> None:
+    svc = CampaignService(stack.client, stack.settings)
+    inp = await live_campaign(stack, svc)
+    cid = inp.spec.id
+    handle = await svc.reallocate(cid, requested_by=None, run_id="t1")
+    view = await budget_status(svc, handle.id, BudgetStatus.AWAITING_APPROVAL)
+    p = view.proposal
+    assert p.action == "approval" and p.metric == "cpa"
+    assert sum(p.proposed.values()) == sum(p.current.values())
+    assert p.proposed[ChannelKind.GOOGLE_ADS] > p.current[ChannelKind.GOOGLE_ADS]
+    assert view.pending_approvers == ["dana"]
+
+    with pytest.raises(CampaignRefused, match="not an approver"):
+        await svc.budget_decide(handle.id, approver="omar", kind="approve")
+    await svc.budget_decide(handle.id, approver="dana", kind="approve")
+    view = await budget_status(svc, handle.id, BudgetStatus.APPLIED)
+    assert all(c.verified == c.after for c in view.changes)
+
+    objects = await platform_objects(stack)
+    adset = next(o for o in mine(objects["meta"], cid) if o.get("campaign_id"))
+    assert int(adset["daily_budget"]) == p.proposed[ChannelKind.META_ADS]
+    budget = mine(objects["google_budgets"], cid)[0]
+    assert int(budget["amountMicros"]) == p.proposed[ChannelKind.GOOGLE_ADS] * 10_000
+
+    async def recorded():
+        c = await svc.state(cid)
+        return c.budget_changes and c
+    campaign = await eventually(recorded, what="the campaign to record the change")
+    assert campaign.budget_changes[0].after == {k: v for k, v in p.proposed.items() if v != p.current[k]}
+    assert campaign.budget_changes[0].decided_by == ["dana"]
+
+
+async def test_a_failing_apply_rolls_every_change_back(stack: Stack) -> None:
+    svc = CampaignService(stack.client, stack.settings)
+    inp = await live_campaign(stack, svc, auto_apply_under_pct="100")
+    cid = inp.spec.id
+    before = (await svc.state(cid)).parts
+    await stack.admin.set_faults("google_ads", fail_next=1, error_status=400,
+                                 path_prefix="/v18/customers/1234567890/campaignBudgets:mutate")
+    handle = await svc.reallocate(cid, requested_by=None, run_id="t2")
+    view = await budget_status(svc, handle.id, BudgetStatus.ROLLED_BACK)
+    assert view.proposal.action == "auto"
+    meta = next(c for c in view.changes if c.channel == ChannelKind.META_ADS)
+    assert meta.verified == meta.after and meta.rolled_back
+    objects = await platform_objects(stack)
+    adset = next(o for o in mine(objects["meta"], cid) if o.get("campaign_id"))
+    old = {p.channel: p.daily_budget_minor for p in before}
+    assert int(adset["daily_budget"]) == old[ChannelKind.META_ADS]
+    budget = mine(objects["google_budgets"], cid)[0]
+    assert int(budget["amountMicros"]) == old[ChannelKind.GOOGLE_ADS] * 10_000
+    assert (await svc.state(cid)).budget_changes == []

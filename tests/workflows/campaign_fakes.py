@@ -1,0 +1,162 @@
+"""Stand-in activities for campaign workflow tests (registered under the real names).
+
+Paid channels keep what a platform would: status and daily budget per channel, and
+answer `figures` with steady daily numbers from the budget (per-channel conversions
+per day are settable, so a test can make one channel's CPA break a guardrail).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import timedelta
+from decimal import Decimal
+
+from temporalio import activity
+from temporalio.client import Client
+from temporalio.worker import Worker
+
+from activities.models import (
+    AdAccountInput,
+    AdAccountResult,
+    CancelListSendInput,
+    CancelListSendResult,
+    CreateDraftInput,
+    DraftResult,
+    ListSendInput,
+    ListSendResult,
+    NotifyInput,
+    NotifyResult,
+    PaidBudgetInput,
+    PaidBudgetResult,
+    PaidCreateInput,
+    PaidFiguresInput,
+    PaidFiguresResult,
+    PaidNamedInput,
+    PaidRef,
+    PaidRemoveResult,
+    PaidStatusInput,
+    PlatformQueues,
+    PostRef,
+    PublishPostInput,
+    PublishResult,
+    SocialDeleteInput,
+    SocialPostInput,
+    SocialPostResult,
+)
+from domain.money import from_minor
+from domain.performance import DayFigures
+from tests.workflows.fakes import Recorder
+from workflows.budget import BudgetReallocationWorkflow
+from workflows.campaign import CampaignWorkflow
+
+
+@dataclass
+class PaidChannel:
+    status: str = "none"  # none | paused | active | removed
+    budget_minor: int = 0
+    conversions_per_day: float = 5.0
+
+
+@dataclass
+class FakeCampaignPlatforms(Recorder):
+    currency: dict[str, str] = field(default_factory=lambda: {"meta": "EUR", "google_ads": "EUR"})
+    paid: dict[str, PaidChannel] = field(default_factory=lambda: {"meta": PaidChannel(), "google_ads": PaidChannel()})
+
+    def _paid_activities(self, prefix: str) -> list:
+        ch = self.paid[prefix]
+
+        @activity.defn(name=f"{prefix}.account")
+        async def account(inp: AdAccountInput) -> AdAccountResult:
+            self._record(f"{prefix}.account", inp)
+            return AdAccountResult(account_id=f"{prefix}-1", currency=self.currency[prefix])
+
+        @activity.defn(name=f"{prefix}.create")
+        async def create(inp: PaidCreateInput) -> PaidRef:
+            self._record(f"{prefix}.create", inp)
+            ch.status, ch.budget_minor = "paused", inp.daily_budget_minor
+            return PaidRef(campaign=f"{prefix}-c1", ad_set=f"{prefix}-a1", budget=f"{prefix}-b1")
+
+        @activity.defn(name=f"{prefix}.set_status")
+        async def set_status(inp: PaidStatusInput) -> None:
+            self._record(f"{prefix}.set_status", inp)
+            ch.status = "active" if inp.active else "paused"
+
+        @activity.defn(name=f"{prefix}.set_budget")
+        async def set_budget(inp: PaidBudgetInput) -> PaidBudgetResult:
+            self._record(f"{prefix}.set_budget", inp)
+            ch.budget_minor = inp.daily_budget_minor
+            return PaidBudgetResult(daily_budget_minor=ch.budget_minor)
+
+        @activity.defn(name=f"{prefix}.remove")
+        async def remove(inp: PaidRef) -> PaidRemoveResult:
+            self._record(f"{prefix}.remove", inp)
+            was, ch.status = ch.status, "removed"
+            return PaidRemoveResult(removed=was != "removed")
+
+        @activity.defn(name=f"{prefix}.remove_named")
+        async def remove_named(inp: PaidNamedInput) -> PaidRemoveResult:
+            self._record(f"{prefix}.remove_named", inp)
+            was, ch.status = ch.status, "removed"
+            return PaidRemoveResult(removed=was not in ("removed", "none"))
+
+        @activity.defn(name=f"{prefix}.figures")
+        async def figures(inp: PaidFiguresInput) -> PaidFiguresResult:
+            self._record(f"{prefix}.figures", inp)
+            spend = (from_minor(ch.budget_minor, inp.currency) * Decimal("0.9")).quantize(Decimal("0.01"))
+            days, day = [], inp.since
+            while day <= inp.until:
+                days.append(DayFigures(day=day, spend=spend, impressions=10_000, clicks=200,
+                                       conversions=ch.conversions_per_day, revenue=spend * 3))
+                day += timedelta(days=1)
+            return PaidFiguresResult(days=days)
+
+        return [account, create, set_status, set_budget, remove, remove_named, figures]
+
+    @activity.defn(name="cms.create_draft")
+    async def create_draft(self, inp: CreateDraftInput) -> DraftResult:
+        self._record("cms.create_draft", inp)
+        return DraftResult(post_id=42, link="https://site.example/?p=42")
+
+    @activity.defn(name="cms.publish")
+    async def publish(self, inp: PublishPostInput) -> PublishResult:
+        self._record("cms.publish", inp)
+        return PublishResult(status="publish", link="https://site.example/spring/")
+
+    @activity.defn(name="cms.unpublish")
+    async def unpublish(self, inp: PostRef) -> None:
+        self._record("cms.unpublish", inp)
+
+    @activity.defn(name="social.post")
+    async def post(self, inp: SocialPostInput) -> SocialPostResult:
+        self._record("social.post", inp)
+        return SocialPostResult(urn="urn:li:share:1")
+
+    @activity.defn(name="social.delete")
+    async def delete(self, inp: SocialDeleteInput) -> None:
+        self._record("social.delete", inp)
+
+    @activity.defn(name="email.send_to_lists")
+    async def send_to_lists(self, inp: ListSendInput) -> ListSendResult:
+        self._record("email.send_to_lists", inp)
+        return ListSendResult(single_send_id="ss-1")
+
+    @activity.defn(name="email.cancel_list_send")
+    async def cancel_list_send(self, inp: CancelListSendInput) -> CancelListSendResult:
+        self._record("email.cancel_list_send", inp)
+        return CancelListSendResult(recalled=True)
+
+    @activity.defn(name="chat.notify")
+    async def notify(self, inp: NotifyInput) -> NotifyResult:
+        self._record("chat.notify", inp)
+        return NotifyResult(ts="1", channel="U1")
+
+    def workers(self, client: Client, q: PlatformQueues) -> list[Worker]:
+        return [
+            Worker(client, task_queue=q.workflows, workflows=[CampaignWorkflow, BudgetReallocationWorkflow]),
+            Worker(client, task_queue=q.meta, activities=self._paid_activities("meta")),
+            Worker(client, task_queue=q.google_ads, activities=self._paid_activities("google_ads")),
+            Worker(client, task_queue=q.cms, activities=[self.create_draft, self.publish, self.unpublish]),
+            Worker(client, task_queue=q.social, activities=[self.post, self.delete]),
+            Worker(client, task_queue=q.email, activities=[self.send_to_lists, self.cancel_list_send]),
+            Worker(client, task_queue=q.chat, activities=[self.notify]),
+        ]

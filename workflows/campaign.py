@@ -1,0 +1,587 @@
+"""One multi-channel campaign from launch to final report: a saga over every channel.
+
+Workflow type `Campaign`, id `campaign-<campaign id>`.
+
+Status: preflight (each ad account's currency) → awaiting_approval? → creating (landing
+page draft, Meta campaign + ad set and Google Ads budget + campaign, all PAUSED) →
+scheduled (durable timer until the start date) → launching (publish the page, activate
+the ads, post on LinkedIn, send the email — the irreversible send last) → live
+(monitoring on an interval: figures per channel, pacing, KPIs, anomaly alerts, a
+channel paused when it breaks a hard rule) → stopping (end date or `stop`: pause every
+ad, final figures) → completed. If a channel fails for good while creating or
+launching, every channel already made is rolled back (ads deleted/removed, page back
+to draft, post deleted, email unscheduled) and the campaign ends `failed` with a
+per-channel report. Also rejected / expired (launch approval).
+
+Updates
+- `preflight() -> PreflightResult`: waits until preflight is done (for update-with-start
+  callers: the CLI hears at once when an ad account bills in another currency).
+- `decide(Decision) -> DecisionResult`: launch approval (content-approval rules).
+- `stop(StopRequest) -> None`: end now (owner or an approver); pauses everything.
+
+Signals
+- `budgets_applied(BudgetsApplied)`: from a `BudgetReallocation` run that set and
+  verified new daily budgets.
+
+Queries
+- `state() -> CampaignView`: status, per-channel parts and figures, pacing, KPIs,
+  anomalies, budget changes, approval progress, timeline, final report.
+
+Search attributes: CampaignId, CampaignStatus, Channels, BudgetState, ApprovalState,
+PendingApprovers. Long campaigns continue-as-new with their state.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from datetime import timedelta
+from decimal import Decimal
+
+from temporalio import workflow
+from temporalio.common import RetryPolicy
+from temporalio.exceptions import ActivityError
+
+with workflow.unsafe.imports_passed_through():
+    from activities.models import (
+        AdAccountInput,
+        AdAccountResult,
+        CancelListSendInput,
+        CancelListSendResult,
+        CreateDraftInput,
+        DraftResult,
+        ListSendInput,
+        ListSendResult,
+        NotifyInput,
+        NotifyResult,
+        PaidCreateInput,
+        PaidFiguresInput,
+        PaidFiguresResult,
+        PaidNamedInput,
+        PaidRef,
+        PaidRemoveResult,
+        PaidStatusInput,
+        PostRef,
+        PublishPostInput,
+        PublishResult,
+        SocialDeleteInput,
+        SocialPostInput,
+        SocialPostResult,
+    )
+    from domain.approvals import Decision
+    from domain.campaigns import PAID, ChannelKind, currency_mismatch, utm_url
+    from domain.content import markdown_to_html
+    from domain.fields import zone
+    from domain.money import from_minor, show
+    from domain.performance import ChannelFigures, anomalies, kpis, pacing
+    from workflows.approval import ApprovalGate, ApprovalProgress, DecisionResult
+    from workflows.campaign_models import (
+        TERMINAL_CAMPAIGN,
+        BudgetsApplied,
+        CampaignInput,
+        CampaignState,
+        CampaignStatus,
+        CampaignView,
+        ChannelPart,
+        ChannelReport,
+        PartState,
+        PreflightResult,
+        StopRequest,
+    )
+    from workflows.common import call, continue_as_new_due, is_type, reason, REJECTED
+    from workflows.search_attributes import (
+        APPROVAL_STATE,
+        BUDGET_STATE,
+        CAMPAIGN_ID,
+        CAMPAIGN_STATUS,
+        CHANNELS,
+        PENDING_APPROVERS,
+    )
+
+# Launch and rollback order: reversible parts first, the email (which cannot be
+# recalled once delivered) last.
+ORDER = [ChannelKind.LANDING_PAGE, ChannelKind.META_ADS, ChannelKind.GOOGLE_ADS, ChannelKind.LINKEDIN,
+         ChannelKind.EMAIL]
+PREFIX = {ChannelKind.META_ADS: "meta", ChannelKind.GOOGLE_ADS: "google_ads"}
+# A launch is a coordinated moment: a platform still failing after ~6 minutes of
+# retries fails the launch (and rolls it back) rather than leaving it half-live.
+LAUNCH_RETRY = RetryPolicy(initial_interval=timedelta(seconds=1), backoff_coefficient=2.0,
+                           maximum_interval=timedelta(minutes=2), maximum_attempts=8)
+EMAIL_SUPPRESSION_GROUP = 4242
+MAX_TIMELINE = 100
+
+
+class LaunchFailed(Exception):
+    def __init__(self, channel: ChannelKind, why: str) -> None:
+        super().__init__(f"{channel.value}: {why}")
+        self.channel, self.why = channel, why
+
+
+@workflow.defn(name="Campaign")
+class CampaignWorkflow:
+    @workflow.init
+    def __init__(self, inp: CampaignInput) -> None:
+        spec = inp.spec
+        self._inp, self._spec, self._q = inp, spec, inp.queues
+        self._s = inp.state or CampaignState(
+            parts=[ChannelPart(channel=k) for k in ORDER if spec.channel(k) is not None],
+            approval=ApprovalProgress(stages=spec.approval) if spec.approval else None,
+        )
+        self._gate = None
+        if self._s.approval is not None:
+            how = f"Decide with `mops campaign approve {spec.id} --as <you>`" + (
+                f" or at {inp.gateway_url}/approvals" if inp.gateway_url else "") + "."
+            self._gate = ApprovalGate(
+                self._s.approval, inp.directory, requester=spec.owner,
+                subject=f"campaign '{spec.name}' ({show(spec.total_budget, spec.currency)}, "
+                        f"{', '.join(p.channel.value for p in self._s.parts)})",
+                how=how, tell=self._tell, note=self._note, publish=self._publish,
+                history_limit=inp.continue_as_new_after_events,
+            )
+        self._published = ""
+
+    @workflow.run
+    async def run(self, inp: CampaignInput) -> CampaignView:
+        s = self._s
+        self._publish()
+        while s.status not in TERMINAL_CAMPAIGN:
+            if continue_as_new_due(inp.continue_as_new_after_events):
+                await workflow.wait_condition(workflow.all_handlers_finished)
+                workflow.continue_as_new(inp.model_copy(update={"state": s}))
+            if s.status == CampaignStatus.PREFLIGHT:
+                await self._preflight()
+            elif s.status == CampaignStatus.AWAITING_APPROVAL:
+                await self._approval()
+            elif s.status in (CampaignStatus.CREATING, CampaignStatus.LAUNCHING):
+                await self._launch()
+            elif s.status == CampaignStatus.SCHEDULED:
+                await self._wait_for_start()
+            elif s.status == CampaignStatus.LIVE:
+                await self._monitor()
+            else:
+                await self._finish()
+        await workflow.wait_condition(workflow.all_handlers_finished)
+        return self.state()
+
+    # ------------------------------------------------------------- handlers
+
+    @workflow.update(name="preflight")
+    async def preflight(self) -> PreflightResult:
+        await workflow.wait_condition(lambda: self._s.status != CampaignStatus.PREFLIGHT)
+        s = self._s
+        return PreflightResult(ok=not s.problems, status=s.status, problems=s.problems)
+
+    @workflow.update(name="decide")
+    def decide(self, d: Decision) -> DecisionResult:
+        return self._gate.record(d)
+
+    @decide.validator
+    def _validate_decide(self, d: Decision) -> None:
+        if self._gate is None or self._s.status != CampaignStatus.AWAITING_APPROVAL:
+            raise ValueError(f"not waiting for decisions (status {self._s.status.value})")
+        why = self._gate.refusal(d)
+        if why:
+            raise ValueError(why)
+
+    @workflow.update(name="stop")
+    def stop(self, r: StopRequest) -> None:
+        self._s.stop = r
+        self._note(f"stop requested by {r.requested_by}: {r.reason}")
+
+    @stop.validator
+    def _validate_stop(self, r: StopRequest) -> None:
+        s, spec = self._s, self._spec
+        if s.status in TERMINAL_CAMPAIGN or s.stop is not None:
+            raise ValueError(f"nothing to stop (status {s.status.value})")
+        allowed = {spec.owner} | {a for st in spec.approval + spec.reallocation.approval for a in st.approvers}
+        if r.requested_by not in allowed:
+            raise ValueError(f"'{r.requested_by}' may not stop this campaign (owner or approvers only)")
+
+    @workflow.signal(name="budgets_applied")
+    def budgets_applied(self, msg: BudgetsApplied) -> None:
+        s = self._s
+        if any(c.proposal_id == msg.change.proposal_id for c in s.budget_changes):
+            return  # a redelivered signal changes nothing
+        for part in s.parts:
+            if part.channel in msg.change.after:
+                part.daily_budget_minor = msg.change.after[part.channel]
+        s.budget_changes.append(msg.change)
+        moves = ", ".join(f"{k.value} {self._money(v)}" for k, v in msg.change.after.items())
+        self._note(f"daily budgets changed by {msg.change.proposal_id}: {moves}")
+        self._publish()
+
+    @workflow.query(name="state")
+    def state(self) -> CampaignView:
+        spec = self._spec
+        return CampaignView(
+            **self._s.model_dump(), campaign_id=spec.id, name=spec.name, currency=spec.currency,
+            total_budget=str(spec.total_budget), start=spec.start_at(self._s.launched_at) if self._s.launched_at
+            else None, end=spec.end_at(), owner=spec.owner,
+            pending_approvers=self._gate.pending() if self._gate else [], metric=spec.metric(),
+            timezone=spec.timezone, reallocation=spec.reallocation,
+        )
+
+    # --------------------------------------------------------------- stages
+
+    async def _preflight(self) -> None:
+        s, spec = self._s, self._spec
+        s.launched_at = s.launched_at or workflow.now()
+        for part in self._parts(PAID):
+            account = await call(f"{PREFIX[part.channel]}.account", AdAccountInput(), AdAccountResult,
+                                 queue=self._queue(part.channel), summary=f"read {part.channel.value} account")
+            problem = currency_mismatch(spec, part.channel.value, account.currency)
+            if problem:
+                s.problems.append(problem)
+        if s.problems:
+            s.outcome = "refused at preflight: " + "; ".join(s.problems)
+            await self._set_status(CampaignStatus.FAILED)
+            return
+        await self._set_status(CampaignStatus.AWAITING_APPROVAL if self._gate else CampaignStatus.CREATING)
+
+    async def _approval(self) -> None:
+        s = self._s
+        outcome = await self._gate.run()
+        if outcome == "continue_as_new":
+            return
+        if outcome == "approved":
+            await self._set_status(CampaignStatus.CREATING)
+            return
+        s.outcome = s.approval.detail
+        await self._set_status(CampaignStatus.REJECTED if outcome == "rejected" else CampaignStatus.EXPIRED)
+        await self._tell([self._spec.owner], "approval", f"Campaign '{self._spec.name}' {s.approval.detail}.")
+
+    async def _launch(self) -> None:
+        """Create everything paused (creating), or make it live (launching); roll back on failure."""
+        s = self._s
+        try:
+            if s.status == CampaignStatus.CREATING:
+                for part in s.parts:
+                    await self._create(part)
+                await self._set_status(CampaignStatus.SCHEDULED)
+            else:
+                for part in s.parts:
+                    await self._activate(part)
+                s.live_since = workflow.now()
+                await self._set_status(CampaignStatus.LIVE)
+                await self._tell([self._spec.owner], "live", f"Campaign '{self._spec.name}' is live on "
+                                 + ", ".join(p.channel.value for p in s.parts) + ".")
+        except LaunchFailed as err:
+            part = self._part(err.channel)
+            part.state, part.error = PartState.FAILED, err.why
+            s.problems.append(str(err))
+            self._note(f"{err.channel.value} failed for good ({err.why}); rolling back")
+            await self._rollback()
+            s.outcome = f"launch failed at {err.channel.value} ({err.why}); every channel rolled back"
+            s.report = self._report()
+            await self._set_status(CampaignStatus.FAILED)
+            await self._tell([self._spec.owner], "failed", f"Campaign '{self._spec.name}': {s.outcome}.")
+
+    async def _wait_for_start(self) -> None:
+        s = self._s
+        start = self._spec.start_at(s.launched_at)
+        self._publish()
+        if workflow.now() < start:
+            try:
+                await workflow.wait_condition(
+                    lambda: s.stop is not None or continue_as_new_due(self._inp.continue_as_new_after_events),
+                    timeout=start - workflow.now(), timeout_summary="start date",
+                )
+            except TimeoutError:
+                pass
+            else:
+                if s.stop is None:
+                    return  # continue-as-new first
+                await self._rollback()
+                s.outcome = f"stopped before the start by {s.stop.requested_by}: {s.stop.reason}"
+                s.report = self._report()
+                await self._set_status(CampaignStatus.COMPLETED)
+                return
+        await self._set_status(CampaignStatus.LAUNCHING)
+
+    async def _monitor(self) -> None:
+        """One monitoring tick, then wait for the next one, the end date or a stop."""
+        s, spec = self._s, self._spec
+        if s.next_check_at is None or workflow.now() >= s.next_check_at:
+            await self._check_performance(final=False)
+            s.next_check_at = workflow.now() + spec.monitor_every
+        end = spec.end_at()
+        if s.stop is None and workflow.now() < end:
+            wait = min(s.next_check_at, end) - workflow.now()
+            with contextlib.suppress(TimeoutError):
+                await workflow.wait_condition(
+                    lambda: s.stop is not None or continue_as_new_due(self._inp.continue_as_new_after_events),
+                    timeout=wait, timeout_summary="next performance check",
+                )
+        if s.stop is not None or workflow.now() >= end:
+            await self._set_status(CampaignStatus.STOPPING)
+
+    async def _finish(self) -> None:
+        s = self._s
+        for part in s.parts:
+            if part.channel in PAID and part.state == PartState.LIVE:
+                await self._platform_call(f"{PREFIX[part.channel]}.set_status",
+                                          PaidStatusInput(ref=part.ref, active=False), type(None), part.channel,
+                                          f"pause {part.channel.value}")
+                part.state, part.note = PartState.PAUSED, "paused at the end of the campaign"
+        await self._check_performance(final=True)
+        s.report = self._report()
+        ended = "stopped by " + s.stop.requested_by if s.stop else "ended at its end date"
+        spent = sum((Decimal(r.spend) for r in s.report), Decimal(0))
+        s.outcome = f"{ended}; spent {spent} {self._spec.currency} of {self._spec.total_budget}"
+        await self._set_status(CampaignStatus.COMPLETED)
+        lines = [f"{r.channel.value}: spend {r.spend}, {r.clicks} clicks, {r.conversions:g} conversions"
+                 + (f", CPA {r.kpis.cpa}" if r.kpis and r.kpis.cpa is not None else "") for r in s.report
+                 if r.channel in PAID]
+        await self._tell([self._spec.owner], "report",
+                         f"Campaign '{self._spec.name}' {s.outcome}. " + "; ".join(lines))
+
+    # ------------------------------------------------------- launch steps
+
+    async def _create(self, part: ChannelPart) -> None:
+        spec, s = self._spec, self._s
+        if part.state != PartState.PENDING:
+            return  # made before a continue-as-new or a retry of this stage
+        if part.channel == ChannelKind.LANDING_PAGE:
+            ch = spec.channel(part.channel)
+            draft = await self._launch_call(
+                "cms.create_draft",
+                CreateDraftInput(idempotency_key=f"{self._id}:landing", title=ch.title,
+                                 html=markdown_to_html(ch.body), slug=spec.id),
+                DraftResult, part.channel, "create landing page draft")
+            part.post_id, part.link = draft.post_id, draft.link
+        elif part.channel in PAID:
+            ch = spec.channel(part.channel)
+            budget = spec.daily_budget_minor(part.channel, s.launched_at)
+            part.daily_budget_minor = budget
+            part.ref = await self._launch_call(
+                f"{PREFIX[part.channel]}.create",
+                PaidCreateInput(name=self._platform_name(part.channel), objective=spec.objective.value,
+                                daily_budget_minor=budget, currency=spec.currency, countries=ch.countries,
+                                keywords=ch.keywords, start=spec.start_at(s.launched_at), end=spec.end_at()),
+                PaidRef, part.channel, f"create {part.channel.value} campaign (paused)")
+        else:
+            return  # email and LinkedIn have nothing to prepare: they go out at launch
+        part.state = PartState.CREATED
+        self._note(f"{part.channel.value} created (not live)")
+        self._publish()
+
+    async def _activate(self, part: ChannelPart) -> None:
+        spec = self._spec
+        if part.state not in (PartState.PENDING, PartState.CREATED):
+            return
+        ch = spec.channel(part.channel)
+        link = utm_url(spec.landing_url, spec, part.channel)
+        if part.channel == ChannelKind.LANDING_PAGE:
+            published = await self._launch_call("cms.publish", PublishPostInput(post_id=part.post_id), PublishResult,
+                                                part.channel, "publish landing page")
+            part.link = published.link
+        elif part.channel in PAID:
+            await self._launch_call(f"{PREFIX[part.channel]}.set_status", PaidStatusInput(ref=part.ref, active=True),
+                                    type(None), part.channel, f"activate {part.channel.value}")
+            part.link = link
+        elif part.channel == ChannelKind.LINKEDIN:
+            posted = await self._launch_call(
+                "social.post",
+                SocialPostInput(idempotency_key=f"{self._id}:linkedin", commentary=f"{ch.text}\n\n{link}"),
+                SocialPostResult, part.channel, "post on LinkedIn")
+            part.urn, part.link = posted.urn, link
+        else:
+            html = markdown_to_html(ch.body) + f'<p><a href="{link}">{spec.name}</a></p>'
+            sent = await self._launch_call(
+                "email.send_to_lists",
+                ListSendInput(idempotency_key=f"{self._id}:email", name=self._platform_name(part.channel),
+                              subject=ch.subject, html=html, list_ids=ch.list_ids,
+                              suppression_group_id=EMAIL_SUPPRESSION_GROUP),
+                ListSendResult, part.channel, "send campaign email")
+            part.single_send_id, part.link = sent.single_send_id, link
+        part.state = PartState.SENT if part.channel == ChannelKind.EMAIL else PartState.LIVE
+        self._note(f"{part.channel.value} live")
+        self._publish()
+
+    async def _rollback(self) -> None:
+        """Undo every part made so far, last made first. Each undo is idempotent and
+        retried until it succeeds: nothing may stay live and unrecorded."""
+        for part in reversed(self._s.parts):
+            c = part.channel
+            made = part.ref or part.post_id or part.urn or part.single_send_id
+            # A paid create that failed half way (campaign made, ad set refused) has no
+            # ref yet: its objects are found by their unique name.
+            half_made = c in PAID and part.state == PartState.FAILED and part.ref is None
+            if part.state == PartState.ROLLED_BACK or not (made or half_made):
+                continue
+            if c in PAID:
+                if part.ref is not None:
+                    result = await self._platform_call(f"{PREFIX[c]}.remove", part.ref, PaidRemoveResult, c,
+                                                       f"roll back {c.value}: delete campaign")
+                else:
+                    result = await self._platform_call(f"{PREFIX[c]}.remove_named",
+                                                       PaidNamedInput(name=self._platform_name(c)),
+                                                       PaidRemoveResult, c, f"roll back {c.value}: delete by name")
+                part.note = "deleted" if result.removed else "nothing left to delete"
+            elif c == ChannelKind.LANDING_PAGE and part.post_id is not None:
+                await self._platform_call("cms.unpublish", PostRef(post_id=part.post_id), type(None), c,
+                                          "roll back landing page: back to draft")
+                part.note = "back to draft"
+            elif c == ChannelKind.LINKEDIN and part.urn:
+                await self._platform_call("social.delete", SocialDeleteInput(urn=part.urn), type(None), c,
+                                          "roll back LinkedIn post: delete")
+                part.note = "post deleted"
+            elif c == ChannelKind.EMAIL and part.single_send_id:
+                res = await self._platform_call("email.cancel_list_send",
+                                                CancelListSendInput(single_send_id=part.single_send_id),
+                                                CancelListSendResult, c, "roll back email: unschedule")
+                part.note = "unscheduled" if res.recalled else "already delivered: cannot be recalled"
+            if part.state != PartState.FAILED:
+                part.state = PartState.ROLLED_BACK
+            self._note(f"{c.value} rolled back" + (f" ({part.note})" if part.note else ""))
+        self._publish()
+
+    # --------------------------------------------------------- monitoring
+
+    async def _check_performance(self, *, final: bool) -> None:
+        s, spec = self._s, self._spec
+        tz = zone(spec.timezone)
+        today = workflow.now().astimezone(tz).date()
+        start_day = spec.start_at(s.launched_at).astimezone(tz).date()
+        end_day = (spec.end_at() - timedelta(microseconds=1)).astimezone(tz).date()
+        until = min(today, end_day)
+        if until < start_day:
+            return
+        for part in self._parts(PAID):
+            if part.ref is None or part.state not in (PartState.LIVE, PartState.PAUSED):
+                continue
+            got = await self._platform_call(
+                f"{PREFIX[part.channel]}.figures",
+                PaidFiguresInput(ref=part.ref, since=start_day, until=until, currency=spec.currency),
+                PaidFiguresResult, part.channel, f"{part.channel.value} figures to {until}")
+            s.figures[part.channel] = got.days
+        s.checked_at = workflow.now()
+        s.complete_through = until if final else today - timedelta(days=1)
+        figures = [ChannelFigures(channel=k, days=v) for k, v in s.figures.items()]
+        spent = sum((f.spend for f in figures), Decimal(0))
+        s.pacing = pacing(total_budget=spec.total_budget, start=spec.start_at(s.launched_at), end=spec.end_at(),
+                          spent=spent, now=workflow.now())
+        s.kpis = {f.channel: f.kpis() for f in figures}
+        live = {p.channel for p in s.parts if p.state == PartState.LIVE}
+        budgets = {p.channel: from_minor(p.daily_budget_minor, spec.currency) for p in self._parts(PAID)
+                   if p.daily_budget_minor is not None}
+        s.anomalies = anomalies(figures=figures, daily_budgets=budgets, kpis=spec.kpis, guardrails=spec.guardrails,
+                                live=live, complete_through=s.complete_through)
+        for a in s.anomalies:
+            key = f"{a.channel.value}:{a.kind}:{a.day or ''}"
+            if key in s.alerted:
+                continue
+            s.alerted.append(key)
+            part = self._part(a.channel)
+            paused = a.hard and part.state == PartState.LIVE and not final
+            if paused:
+                await self._platform_call(f"{PREFIX[a.channel]}.set_status",
+                                          PaidStatusInput(ref=part.ref, active=False), type(None), a.channel,
+                                          f"pause {a.channel.value}: {a.kind}")
+                part.state, part.note = PartState.PAUSED, f"paused by guardrail: {a.detail}"
+            self._note(f"alert {a.channel.value} {a.kind}: {a.detail}" + (" — channel paused" if paused else ""))
+            await self._tell([spec.owner], f"alert-{key}", f"Campaign '{spec.name}' alert ({a.channel.value}, "
+                             f"{a.kind}): {a.detail}" + (". The channel is paused." if paused else "."))
+        self._publish()
+
+    def _report(self) -> list[ChannelReport]:
+        s = self._s
+        out = []
+        for part in s.parts:
+            fig = ChannelFigures(channel=part.channel, days=s.figures.get(part.channel, []))
+            out.append(ChannelReport(
+                channel=part.channel, state=part.state, spend=str(fig.spend), impressions=fig.impressions,
+                clicks=fig.clicks, conversions=fig.conversions, revenue=str(fig.revenue),
+                kpis=kpis(spend=fig.spend, impressions=fig.impressions, clicks=fig.clicks,
+                          conversions=fig.conversions, revenue=fig.revenue) if part.channel in PAID else None,
+            ))
+        return out
+
+    # ------------------------------------------------------------ helpers
+
+    @property
+    def _id(self) -> str:
+        return f"campaign-{self._spec.id}"
+
+    def _platform_name(self, channel: ChannelKind) -> str:
+        """Unique per campaign and channel: the key a retried create finds."""
+        return f"{self._spec.name} [mops:{self._spec.id}:{channel.value}]"
+
+    def _parts(self, kinds) -> list[ChannelPart]:
+        return [p for p in self._s.parts if p.channel in kinds]
+
+    def _part(self, channel: ChannelKind) -> ChannelPart:
+        return next(p for p in self._s.parts if p.channel == channel)
+
+    def _queue(self, channel: ChannelKind) -> str:
+        q = self._q
+        return {ChannelKind.META_ADS: q.meta, ChannelKind.GOOGLE_ADS: q.google_ads, ChannelKind.EMAIL: q.email,
+                ChannelKind.LINKEDIN: q.social, ChannelKind.LANDING_PAGE: q.cms}[channel]
+
+    async def _launch_call(self, name: str, arg, result_type: type, channel: ChannelKind, summary: str):
+        """A launch step: a rejection, or a failure that outlasts LAUNCH_RETRY, fails the launch."""
+        try:
+            return await call(name, arg, result_type, queue=self._queue(channel), summary=summary,
+                              retry=LAUNCH_RETRY)
+        except ActivityError as err:
+            why = reason(err) if is_type(err, REJECTED) else "still failing after retries"
+            raise LaunchFailed(channel, why) from None
+
+    async def _platform_call(self, name: str, arg, result_type: type, channel: ChannelKind, summary: str):
+        """Monitoring, pausing and rollback: retried until it succeeds (unlimited attempts)."""
+        return await call(name, arg, result_type, queue=self._queue(channel), summary=summary)
+
+    def _money(self, minor: int) -> str:
+        return f"{from_minor(minor, self._spec.currency)} {self._spec.currency}"
+
+    async def _tell(self, people: list[str], kind: str, text: str) -> None:
+        """Chat to people from the directory (by work email); undeliverable → noted."""
+        for person_id in people:
+            person = self._inp.directory.get(person_id)
+            if person is None:
+                continue
+            inp = NotifyInput(idempotency_key=f"{self._id}:{kind}:{person_id}", text=text, user_email=person.email)
+            try:
+                await call("chat.notify", inp, NotifyResult, queue=self._q.chat, summary=f"tell {person_id}: {kind}")
+            except ActivityError as err:
+                if not is_type(err, REJECTED):
+                    raise
+                self._note(f"chat to {person_id} failed ({reason(err)})")
+
+    def _note(self, what: str) -> None:
+        s = self._s
+        s.timeline = [*s.timeline, (workflow.now(), what)][-MAX_TIMELINE:]
+
+    async def _set_status(self, status: CampaignStatus) -> None:
+        if self._s.status != status:
+            self._s.status = status
+            self._note(f"status → {status.value}")
+        self._publish()
+
+    def _publish(self) -> None:
+        """Search attributes (only when changed) and current details for the Web UI."""
+        s, spec = self._s, self._spec
+        approval = self._gate.state() if self._gate else "none"
+        pending = self._gate.pending() if self._gate else []
+        budget_state = f"reallocated x{len(s.budget_changes)}" if s.budget_changes else "as_planned"
+        updates = [CAMPAIGN_ID.value_set(spec.id), CAMPAIGN_STATUS.value_set(s.status.value),
+                   CHANNELS.value_set([p.channel.value for p in s.parts]), BUDGET_STATE.value_set(budget_state),
+                   APPROVAL_STATE.value_set(approval), PENDING_APPROVERS.value_set(pending)]
+        fingerprint = repr([(u.key.name, u.value) for u in updates])
+        if fingerprint != self._published:
+            self._published = fingerprint
+            workflow.upsert_search_attributes(updates)
+        lines = [f"**Status:** {s.status.value}  ·  **Budget:** {spec.total_budget} {spec.currency}  ·  "
+                 f"**Ends:** {spec.end_at():%Y-%m-%d %H:%M} UTC"]
+        if pending:
+            lines.append(f"**Waiting for:** {', '.join(pending)}")
+        lines.append("**Channels:** " + ", ".join(
+            f"{p.channel.value} {p.state.value}" + (f" ({self._money(p.daily_budget_minor)}/day)"
+                                                    if p.daily_budget_minor is not None else "")
+            for p in s.parts))
+        if s.pacing is not None:
+            lines.append(f"**Pacing:** {s.pacing.status} — spent {s.pacing.spent_to_date} of "
+                         f"{s.pacing.planned_to_date} planned to date")
+        if s.outcome:
+            lines.append(f"**Outcome:** {s.outcome}")
+        workflow.set_current_details("\n\n".join(lines))
+
