@@ -1,0 +1,160 @@
+"""Checks of the deployment files: docker-compose.yml, Dockerfile, deploy/ (pure file parsing).
+
+Shared helpers of test_compose.py and test_k8s.py: where the files are, which `MOPS_*`
+variables exist (from the settings models, so a new setting is picked up by itself) and
+which of them a container must set.
+"""
+
+from __future__ import annotations
+
+import ast
+import re
+import shlex
+from datetime import timedelta
+from pathlib import Path
+
+import yaml
+from pydantic import AliasChoices, SecretStr
+
+from gateway.settings import GatewaySettings
+from mops.settings import PROJECT_ROOT, Settings
+from sandbox.settings import SandboxTokens
+
+ROOT = Path(__file__).resolve().parents[2]
+COMPOSE_FILE = ROOT / "docker-compose.yml"
+DOCKERFILE = ROOT / "Dockerfile"
+DOCKERIGNORE = ROOT / ".dockerignore"
+DEPLOY = ROOT / "deploy"
+K8S_DIR = DEPLOY / "k8s"
+
+# `MOPS_*` variables the deployment files already set but mops/settings.py does not read
+# yet (the metrics and worker-versioning work adds them). Remove each name once it is a
+# field: the "real setting" tests then check it like any other.
+PLANNED_SETTINGS = frozenset({
+    "MOPS_METRICS_HOST",  # bind address of the workers' Prometheus endpoint (0.0.0.0 in a container)
+    "MOPS_METRICS_PORT",  # its port (9464)
+    "MOPS_BUILD_ID",  # the build id the workers announce for worker versioning
+})
+
+SETTINGS_MODELS = (Settings, GatewaySettings, SandboxTokens)
+LOCAL_HOSTS = ("127.0.0.1", "localhost")
+
+
+def env_names(model: type, field_name: str) -> list[str]:
+    """The environment variable(s) a settings field is read from."""
+    field = model.model_fields[field_name]
+    alias = field.validation_alias
+    if isinstance(alias, AliasChoices):
+        return [c for c in alias.choices if isinstance(c, str)]
+    if isinstance(alias, str):
+        return [alias]
+    return [model.model_config.get("env_prefix", "") + field_name.upper()]
+
+
+def known_env_names() -> set[str]:
+    """Every variable the mops settings models read."""
+    return {
+        name for model in SETTINGS_MODELS for field_name in model.model_fields for name in env_names(model, field_name)
+    }
+
+
+def is_set(env: dict[str, str], field_name: str, model: type = Settings) -> bool:
+    return any(name in env for name in env_names(model, field_name))
+
+
+def container_sensitive_settings() -> dict[str, str]:
+    """Settings whose default is wrong inside a container, with the reason.
+
+    Derived from the fields, so a new `*_base_url` (or any setting defaulting to the
+    local machine or the source tree) is required of the deployment files at once.
+    """
+    required = {
+        "temporal_namespace": "the namespace the one-shot job created",
+        "gateway_public_url": "unsubscribe links would point at the container's own address",
+    }
+    for name, field in Settings.model_fields.items():
+        default = field.default
+        if name.endswith("_base_url"):
+            required[name] = "the platform (sandbox or real service) is not on the container's localhost"
+        elif isinstance(default, str) and any(host in default for host in LOCAL_HOSTS):
+            required[name] = f"defaults to the local machine ({default})"
+        elif isinstance(default, Path) and default.is_relative_to(PROJECT_ROOT):
+            required[name] = "defaults to the source tree, which an installed package does not have"
+    return required
+
+
+def secret_fields() -> dict[str, type]:
+    """SecretStr settings of the processes we deploy (field name -> model)."""
+    out: dict[str, type] = {}
+    for model in (Settings, GatewaySettings):
+        for name, field in model.model_fields.items():
+            if field.annotation is SecretStr:
+                out.setdefault(name, model)
+    return out
+
+
+def task_queue_fields() -> dict[str, str]:
+    """`*_task_queue` settings -> their default queue name."""
+    return {name: f.default for name, f in Settings.model_fields.items() if name.endswith("_task_queue")}
+
+
+def graceful_shutdown_seconds() -> float:
+    """workers/main.py GRACEFUL_SHUTDOWN, read from the source (no import of the worker)."""
+    tree = ast.parse((ROOT / "workers" / "main.py").read_text())
+    for node in ast.walk(tree):
+        if (
+            isinstance(node, ast.Assign)
+            and any(isinstance(t, ast.Name) and t.id == "GRACEFUL_SHUTDOWN" for t in node.targets)
+            and isinstance(node.value, ast.Call)
+        ):
+            kwargs = {kw.arg: ast.literal_eval(kw.value) for kw in node.value.keywords}
+            return timedelta(**kwargs).total_seconds()
+    raise AssertionError("GRACEFUL_SHUTDOWN = timedelta(...) not found in workers/main.py")
+
+
+_INTERPOLATION = re.compile(r"\$\{(?P<name>\w+)(?::?[-?](?P<default>[^}]*))?\}")
+
+
+def interpolate(value: str) -> str:
+    """What docker compose makes of `value` with none of the variables set: the defaults."""
+    out = _INTERPOLATION.sub(lambda m: m.group("default") or "", value)
+    return out.replace("$$", "$")
+
+
+def load_yaml_documents(path: Path) -> list[dict]:
+    return [doc for doc in yaml.safe_load_all(path.read_text()) if doc is not None]
+
+
+def dockerfile_stages(path: Path = DOCKERFILE) -> list[list[tuple[str, str]]]:
+    """Instructions per build stage, as (INSTRUCTION, arguments) with continuations joined."""
+    lines: list[str] = []
+    pending = ""
+    for raw in path.read_text().splitlines():
+        line = raw.strip()
+        if not pending and (not line or line.startswith("#")):
+            continue
+        if line.endswith("\\"):
+            pending += line[:-1] + " "
+            continue
+        lines.append(pending + line)
+        pending = ""
+    stages: list[list[tuple[str, str]]] = []
+    for line in lines:
+        instruction, _, args = line.partition(" ")
+        instruction = instruction.upper()
+        if instruction == "FROM":
+            stages.append([])
+        if stages:
+            stages[-1].append((instruction, args.strip()))
+    return stages
+
+
+def dockerfile_env(stage: list[tuple[str, str]]) -> dict[str, str]:
+    env: dict[str, str] = {}
+    for instruction, args in stage:
+        if instruction == "ENV":
+            for token in shlex.split(args):
+                key, sep, value = token.partition("=")
+                if sep:
+                    env[key] = value
+    return env
