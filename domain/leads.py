@@ -6,6 +6,7 @@ import hashlib
 import hmac
 import re
 from enum import StrEnum
+from urllib.parse import parse_qs, urlsplit
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
@@ -89,6 +90,39 @@ def _blank_to_none(value: object) -> object:
     return value
 
 
+class Utm(BaseModel):
+    """Campaign parameters of a touch (the `utm_*` query parameters of the link followed)."""
+
+    source: str | None = Field(default=None, max_length=200)
+    medium: str | None = Field(default=None, max_length=200)
+    campaign: str | None = Field(default=None, max_length=200)
+    content: str | None = Field(default=None, max_length=200)
+    term: str | None = Field(default=None, max_length=200)
+
+    @field_validator("source", "medium", "campaign", "content", "term", mode="before")
+    @classmethod
+    def _blank(cls, value: object) -> object:
+        return _blank_to_none(value)
+
+    @classmethod
+    def from_url(cls, url: str | None) -> Utm | None:
+        """The `utm_*` parameters of a URL, or None when it carries none."""
+        if not url or "utm_" not in url:
+            return None
+        query = parse_qs(urlsplit(url).query)
+        found = {k: query[f"utm_{k}"][0] for k in ("source", "medium", "campaign", "content", "term")
+                 if query.get(f"utm_{k}")}
+        return cls(**found) if found else None
+
+
+class Touch(BaseModel):
+    """One step of a lead's path, for attribution: when, how, and which campaign channel."""
+
+    at: UtcDatetime
+    kind: str  # "capture:<source>" or the engagement event type
+    utm: Utm | None = None
+
+
 class LeadCapture(BaseModel):
     """One capture of a lead (a form fill, a webinar sign-up, an import row)."""
 
@@ -106,6 +140,7 @@ class LeadCapture(BaseModel):
     consent: bool = False
     captured_at: UtcDatetime
     journey_id: str = Field(default="default-nurture", pattern=JOURNEY_ID_PATTERN)
+    utm: Utm | None = None  # the campaign link that brought the lead, if any
 
     @field_validator("email")
     @classmethod
@@ -131,7 +166,17 @@ class EngagementEvent(BaseModel):
     event_id: str = Field(min_length=1)
     type: EventType
     at: UtcDatetime
-    detail: str | None = None
+    detail: str | None = None  # e.g. the clicked URL
+    utm: Utm | None = None  # given, or read from a clicked URL in `detail`
+
+    def touch(self) -> Touch | None:
+        """A touch for attribution when the event came through a campaign link."""
+        utm = self.utm or Utm.from_url(self.detail)
+        return Touch(at=self.at, kind=self.type.value, utm=utm) if utm else None
+
+
+def capture_touch(c: LeadCapture) -> Touch:
+    return Touch(at=c.captured_at, kind=f"capture:{c.source.value}", utm=c.utm)
 
 
 class Firmographics(BaseModel):

@@ -151,15 +151,19 @@ async def lead_capture(
     timezone: Annotated[str | None, typer.Option(help="IANA time zone, e.g. Europe/Berlin")] = None,
     consent: Annotated[bool, typer.Option("--consent/--no-consent", help="Marketing consent given.")] = False,
     journey: Annotated[str | None, typer.Option(help="Journey id (default from MOPS_DEFAULT_JOURNEY).")] = None,
+    landing_url: Annotated[str | None, typer.Option(help="The link the lead arrived by; its utm_* "
+                                                         "parameters are recorded for attribution.")] = None,
     as_json: JsonOpt = False,
 ) -> None:
     """Capture a lead: starts its journey, or records a touch if it already runs."""
+    from domain.leads import Utm
+
     svc_settings = settings()
     # Validate before connecting: bad input starts nothing and needs no server.
     capture = build_capture(
         svc_settings,
         email=email, source=source, first_name=first_name, last_name=last_name, company=company,
-        country=country, timezone=timezone, consent=consent, journey_id=journey,
+        country=country, timezone=timezone, consent=consent, journey_id=journey, utm=Utm.from_url(landing_url),
     )
     result = await (await lead_service()).capture(capture)
     emit(result, as_json, lambda: out.print(

@@ -35,6 +35,7 @@ from __future__ import annotations
 
 import contextlib
 from datetime import timedelta
+from urllib.parse import urlsplit
 from decimal import Decimal
 
 from temporalio import workflow
@@ -59,6 +60,8 @@ with workflow.unsafe.imports_passed_through():
         PaidNamedInput,
         PaidRef,
         PaidRemoveResult,
+        PageMetricsInput,
+        PageMetricsResult,
         PaidStatusInput,
         PostRef,
         PublishPostInput,
@@ -454,6 +457,13 @@ class CampaignWorkflow:
                 PaidFiguresInput(ref=part.ref, since=start_day, until=until, currency=spec.currency),
                 PaidFiguresResult, part.channel, f"{part.channel.value} figures to {until}")
             s.figures[part.channel] = got.days
+        landing = self._part(ChannelKind.LANDING_PAGE) if spec.channel(ChannelKind.LANDING_PAGE) else None
+        if landing is not None and landing.state == PartState.LIVE and landing.link:
+            s.landing = await self._platform_call(
+                "analytics.page_metrics",
+                PageMetricsInput(page_path=urlsplit(landing.link).path or "/", start_date=start_day, end_date=until),
+                PageMetricsResult, ChannelKind.LANDING_PAGE, f"landing page traffic to {until} (GA4)",
+                queue=self._q.analytics)
         s.checked_at = workflow.now()
         s.complete_through = until if final else today - timedelta(days=1)
         figures = [ChannelFigures(channel=k, days=v) for k, v in s.figures.items()]
@@ -526,9 +536,10 @@ class CampaignWorkflow:
             why = reason(err) if is_type(err, REJECTED) else "still failing after retries"
             raise LaunchFailed(channel, why) from None
 
-    async def _platform_call(self, name: str, arg, result_type: type, channel: ChannelKind, summary: str):
+    async def _platform_call(self, name: str, arg, result_type: type, channel: ChannelKind, summary: str,
+                             queue: str | None = None):
         """Monitoring, pausing and rollback: retried until it succeeds (unlimited attempts)."""
-        return await call(name, arg, result_type, queue=self._queue(channel), summary=summary)
+        return await call(name, arg, result_type, queue=queue or self._queue(channel), summary=summary)
 
     def _money(self, minor: int) -> str:
         return f"{from_minor(minor, self._spec.currency)} {self._spec.currency}"

@@ -8,7 +8,7 @@ from typing import Literal
 
 from pydantic import BaseModel
 
-from activities.models import PaidRef, PlatformQueues
+from activities.models import PageMetricsResult, PaidRef, PlatformQueues
 from domain.budget import Proposal
 from domain.campaigns import CampaignSpec, ChannelKind, ReallocationRules
 from domain.content import Directory
@@ -108,6 +108,7 @@ class CampaignState(BaseModel):
     next_check_at: datetime | None = None  # kept through continue-as-new: one tick per interval
     pacing: Pacing | None = None
     kpis: dict[ChannelKind, Kpis] = {}
+    landing: PageMetricsResult | None = None  # the landing page's traffic from GA4 (campaign to date)
     anomalies: list[Anomaly] = []
     alerted: list[str] = []  # anomaly keys already told, so one alert per anomaly
     budget_changes: list[BudgetChange] = []

@@ -70,7 +70,7 @@ with workflow.unsafe.imports_passed_through():
         WaitStep,
         render_notify_text,
     )
-    from domain.leads import EngagementEvent, EventType, LeadCapture, LeadStage, build_profile
+    from domain.leads import EngagementEvent, EventType, LeadCapture, LeadStage, build_profile, capture_touch
     from domain.routing import OwnerSlot
     from domain.rules import evaluate
     from domain.schedule import add_business_days, earliest_send_time, next_local_time
@@ -101,6 +101,7 @@ with workflow.unsafe.imports_passed_through():
 
 TERMINAL = {LeadStage.CONVERTED, LeadStage.UNSUBSCRIBED, LeadStage.DISQUALIFIED, LeadStage.COMPLETED}
 MAX_EVENTS_KEPT = 500  # older events have decayed to nothing for any sane half-life
+MAX_TOUCH_PATH = 100  # attribution looks at the recent path; older touches carry no weight
 MAX_TIMELINE = 100
 MAX_CAPTURE_IDS = 100
 NO_OWNER_RETRY = timedelta(hours=1)
@@ -116,6 +117,7 @@ class LeadJourneyWorkflow:
             capture=inp.capture,
             consent=inp.capture.consent,
             capture_ids=[inp.capture.capture_id],
+            touch_path=[capture_touch(inp.capture)],
         )
         self._queues = inp.queues
         self._can_after = inp.continue_as_new_after_events
@@ -169,6 +171,7 @@ class LeadJourneyWorkflow:
         if not created and not duplicate:
             s.capture_ids = (s.capture_ids + [c.capture_id])[-MAX_CAPTURE_IDS:]
             s.touches += 1
+            s.touch_path = (s.touch_path + [capture_touch(c)])[-MAX_TOUCH_PATH:]
             if c.consent and not s.consent:
                 s.consent = True
                 self._note("consent given")
@@ -198,6 +201,8 @@ class LeadJourneyWorkflow:
             self._mark_unsubscribed(f"event:{ev.detail or 'email'}")
         s.events = (s.events + [ev])[-MAX_EVENTS_KEPT:]
         s.event_seq += 1
+        if (touch := ev.touch()) is not None:
+            s.touch_path = (s.touch_path + [touch])[-MAX_TOUCH_PATH:]
         if ev.type not in s.event_types_seen:
             s.event_types_seen.append(ev.type)
         self._rescore()
@@ -230,6 +235,7 @@ class LeadJourneyWorkflow:
             consent=s.consent,
             unsubscribed=s.unsubscribed,
             touches=s.touches,
+            touch_path=s.touch_path,
             emails_sent=s.emails_sent,
             events_recorded=s.event_seq,
             next_step=s.next_step,

@@ -9,7 +9,7 @@ from pydantic import BaseModel, Field
 
 from activities.models import PlatformQueues
 from domain.journeys import JourneySpec
-from domain.leads import EngagementEvent, EventType, Firmographics, LeadCapture, LeadStage
+from domain.leads import EngagementEvent, EventType, Firmographics, LeadCapture, LeadStage, Touch
 from domain.routing import RoundRobinState
 from domain.scoring import Score
 
@@ -76,6 +76,7 @@ class LeadJourneyState(BaseModel):
     unsubscribe_source: str | None = None
     capture_ids: list[str] = []
     touches: int = 1
+    touch_path: list[Touch] = []  # captures and campaign-link events, oldest first (bounded)
     events: list[EngagementEvent] = []
     event_seq: int = 0  # events ever recorded (events keeps only the recent ones)
     event_types_seen: list[EventType] = []
@@ -118,6 +119,7 @@ class LeadState(BaseModel):
     consent: bool
     unsubscribed: bool
     touches: int
+    touch_path: list[Touch] = []
     emails_sent: int
     events_recorded: int
     next_step: str | None = None

@@ -101,6 +101,8 @@ async def test_launch_goes_live_on_every_channel_with_consistent_utms(stack: Sta
 
     await svc.stop(cid, requested_by="maya", reason="test over")
     view = await status_is(svc, cid, CampaignStatus.COMPLETED)
+    assert view.landing is not None and view.landing.views > 0, "landing page traffic from GA4"
+    assert {r.channel for r in view.report} == set(ChannelKind) and view.outcome.startswith("stopped by maya")
     objects = await platform_objects(stack)
     assert all(o["status"] == "PAUSED" for o in mine(objects["meta"], cid) if not o.get("campaign_id"))
     assert [o["status"] for o in mine(objects["google_ads"], cid)] == ["PAUSED"]
@@ -249,3 +251,29 @@ async def test_a_failing_apply_rolls_every_change_back(stack: Stack) -> None:
     budget = mine(objects["google_budgets"], cid)[0]
     assert int(budget["amountMicros"]) == old[ChannelKind.GOOGLE_ADS] * 10_000
     assert (await svc.state(cid)).budget_changes == []
+
+
+async def test_campaign_links_record_touches_on_the_lead_for_attribution(stack: Stack) -> None:
+    """A lead arriving by the Meta ad's link, then clicking the campaign email's link:
+    both touches are on the lead's path with the campaign and channel (utm_content)."""
+    from domain.leads import Utm
+    from starter.leads import build_capture, build_event
+
+    svc = CampaignService(stack.client, stack.settings)
+    inp = campaign_input(stack)
+    assert (await svc.launch(inp)).ok
+    view = await status_is(svc, inp.spec.id, CampaignStatus.LIVE)
+    links = {p.channel: p.link for p in view.parts}
+    email = f"touch-{uuid.uuid4().hex[:6]}@acme.example"
+    capture = build_capture(stack.settings, email=email, source="web_form", consent=True,
+                            utm=Utm.from_url(links[ChannelKind.META_ADS]))
+    await stack.leads.capture(capture)
+    await stack.leads.record_event(build_event(type="click", detail=links[ChannelKind.EMAIL]), email=email)
+
+    async def two_touches():
+        s = await stack.leads.state(email=email)
+        return len(s.touch_path) == 2 and s
+    state = await eventually(two_touches, what="both touches on the lead")
+    assert [(t.kind, t.utm.campaign, t.utm.content) for t in state.touch_path] == [
+        ("capture:web_form", inp.spec.id, "meta_ads"), ("click", inp.spec.id, "email")]
+    assert email not in state.model_dump_json(), "the path holds no personal data"

@@ -26,6 +26,8 @@ from activities.models import (
     ListSendResult,
     NotifyInput,
     NotifyResult,
+    PageMetricsInput,
+    PageMetricsResult,
     PaidBudgetInput,
     PaidBudgetResult,
     PaidCreateInput,
@@ -145,6 +147,12 @@ class FakeCampaignPlatforms(Recorder):
         self._record("email.cancel_list_send", inp)
         return CancelListSendResult(recalled=True)
 
+    @activity.defn(name="analytics.page_metrics")
+    async def page_metrics(self, inp: PageMetricsInput) -> PageMetricsResult:
+        self._record("analytics.page_metrics", inp)
+        days = (inp.end_date - inp.start_date).days + 1
+        return PageMetricsResult(views=300.0 * days, sessions=200.0 * days, conversions=4.0 * days)
+
     @activity.defn(name="chat.notify")
     async def notify(self, inp: NotifyInput) -> NotifyResult:
         self._record("chat.notify", inp)
@@ -159,4 +167,5 @@ class FakeCampaignPlatforms(Recorder):
             Worker(client, task_queue=q.social, activities=[self.post, self.delete]),
             Worker(client, task_queue=q.email, activities=[self.send_to_lists, self.cancel_list_send]),
             Worker(client, task_queue=q.chat, activities=[self.notify]),
+            Worker(client, task_queue=q.analytics, activities=[self.page_metrics]),
         ]

@@ -35,7 +35,7 @@ DIRECTORY = Directory(people=[
 def new_queues() -> PlatformQueues:
     s = uuid.uuid4().hex[:6]
     return PlatformQueues(workflows=f"wf-{s}", cms=f"cms-{s}", social=f"so-{s}", email=f"em-{s}", chat=f"chat-{s}",
-                          meta=f"meta-{s}", google_ads=f"ga-{s}")
+                          meta=f"meta-{s}", google_ads=f"ga-{s}", analytics=f"an-{s}")
 
 
 def spec_data(**overrides: Any) -> dict[str, Any]:
@@ -99,6 +99,10 @@ async def test_thirty_days_monitored_daily_then_shut_down_at_the_end_date(time_e
     assert len(days) in (30, 31), len(days)  # [launch, launch + 30 days) touches 31 calendar days unless at 00:00
     assert Decimal(report[ChannelKind.META_ADS].spend) == len(days) * daily
     assert view.pacing is not None and view.pacing.status in ("under", "on_track")
+    # The landing page's traffic comes from GA4 for the same days.
+    page = fake.of("analytics.page_metrics")[-1].arg
+    assert page.page_path == "/spring/" and (page.end_date - page.start_date).days + 1 == len(days)
+    assert view.landing is not None and view.landing.views == 300.0 * len(days)
     # The history stayed short: the campaign continued as new along the way.
     assert (await handle.describe()).run_id != handle.first_execution_run_id
     report_chats = [c for c in fake.of("chat.notify") if c.arg.idempotency_key.endswith(":report:maya")]
