@@ -21,6 +21,8 @@ from gateway.errors import install_error_handlers
 from gateway.graphql import graphql_router
 from gateway.middleware import BodyLimitMiddleware, SpanScrubMiddleware
 from gateway.models import Health
+from gateway.rest import approvals as approval_routes
+from gateway.rest import campaigns as campaign_routes
 from gateway.rest import content as content_routes
 from gateway.rest import leads as lead_routes
 from gateway.security import Gate, KeyRing, RateLimiter
@@ -29,6 +31,7 @@ from gateway.webhooks import hubspot, sendgrid, slack
 from gateway.webhooks.common import ReplayCache
 from gateway.webhooks.deals import DealLookup
 from mops.settings import Settings
+from starter.campaigns import CampaignService
 from starter.content import ContentService
 from starter.leads import LeadService
 
@@ -47,7 +50,7 @@ def create_app(settings: Settings, client: Client) -> FastAPI:
     app = FastAPI(
         title="mops gateway",
         version=VERSION,
-        summary="Drive mops lead journeys and content approvals over HTTP.",
+        summary="Drive mops lead journeys, content, campaign and budget approvals over HTTP.",
         docs_url="/docs",
         redoc_url=None,
         lifespan=lifespan,
@@ -59,13 +62,15 @@ def create_app(settings: Settings, client: Client) -> FastAPI:
     app.state.client = client
     app.state.leads = LeadService(client, s)
     app.state.content = ContentService(client, s)
+    app.state.campaigns = CampaignService(client, s)
     app.state.gate = Gate(KeyRing(s.gateway_keys), RateLimiter(s.gateway_rate_per_second, s.gateway_burst))
     ttl = s.gateway_webhook_tolerance_seconds * 2
     app.state.webhook_requests = ReplayCache(s.gateway_replay_cache_size, ttl)
     app.state.webhook_events = ReplayCache(s.gateway_replay_cache_size, 24 * 3600)
     app.state.deals = deals
 
-    for router in (lead_routes.router, content_routes.router, sendgrid.router, hubspot.router, slack.router):
+    for router in (lead_routes.router, content_routes.router, campaign_routes.campaigns, campaign_routes.proposals,
+                   approval_routes.router, sendgrid.router, hubspot.router, slack.router):
         app.include_router(router)
     app.include_router(graphql_router())  # /graphql: same keys, services and error codes as REST
     app.include_router(approvals_page)  # /approvals: the approvers' page (session cookie + CSRF)

@@ -1,5 +1,6 @@
 """`/approvals`: a small server-rendered page where an approver signs in with their
-approver token, sees the content items waiting for them and decides.
+approver token, sees what waits for them — content items, campaign launches and budget
+proposals — and decides.
 
 - Sign-in: the token (an API key with the `approve` scope, bound to a person) is checked
   with the gateway's KeyRing. The session cookie holds the key's id, a random session id
@@ -9,9 +10,14 @@ approver token, sees the content items waiting for them and decides.
   (Secure when served over https). Sign-out clears it and revokes the session id in this
   process.
 - CSRF: every form of a signed-in page carries HMAC(secret, session id), checked on POST.
-- Decisions go through `ContentService.decide` as the key's bound person, exactly like
-  `POST /v1/content/{id}/decisions`; the workflow's refusals are shown as one clear line
-  (mapped by `gateway.errors.refusal_status`).
+- Decisions go through `ContentService.decide` / `CampaignService.decide` /
+  `CampaignService.budget_decide` as the key's bound person, exactly like
+  `POST /v1/content/{id}/decisions`, `POST /v1/campaigns/{id}/decisions` and
+  `POST /v1/budget-proposals/{id}/decisions`; the workflow's refusals are shown as one
+  clear line (mapped by `gateway.errors.refusal_status`).
+- A campaign shows its name, total budget, channels and dates; a budget proposal its
+  current vs proposed daily budget per channel and the reasons. Both take approve or
+  reject (a reason is required to reject).
 - Everything shown is html-escaped; the page shows content and staff ids only, no lead data.
 - Forms are parsed from the urlencoded body with the standard library (no python-multipart).
 """
@@ -27,6 +33,8 @@ import secrets
 import threading
 import time
 from dataclasses import dataclass
+from datetime import datetime
+from decimal import Decimal, InvalidOperation
 from html import escape
 from string import Template
 from urllib.parse import parse_qs
@@ -35,13 +43,21 @@ from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from temporalio.service import RPCError
 
-from domain.approvals import DecisionKind
+from domain.approvals import Decision, DecisionKind
+from domain.budget import changed
+from domain.campaigns import CAMPAIGN_ID_PATTERN
+from domain.fields import zone
+from domain.money import show
 from gateway.errors import ApiError, log, refusal_status
-from gateway.models import CONTENT_ID_PATTERN
+from gateway.models import BUDGET_WORKFLOW_ID_PATTERN, CONTENT_ID_PATTERN
+from gateway.rest.campaigns import find_budget_proposals, find_campaigns
 from gateway.rest.content import find_content
 from gateway.security import Gate, Principal, Scope
 from gateway.settings import GatewaySettings
+from starter.campaigns import CampaignInputError, CampaignNotFound, CampaignRefused, CampaignService
 from starter.content import ContentInputError, ContentNotFound, ContentRefused, ContentService
+from workflows.approval import ApprovalProgress
+from workflows.campaign_models import BudgetView, CampaignView
 from workflows.content_models import ContentView
 
 PATH = "/approvals"
@@ -193,6 +209,16 @@ button { padding: .4rem .9rem; border-radius: 5px; border: 1px solid #8a93a3; ba
 button.approve { background: #1f7a3d; color: #fff; border-color: #1f7a3d; }
 button.reject { background: #a22; color: #fff; border-color: #a22; }
 label { display: block; margin: .5rem 0 .2rem; }
+h2.kind { font-size: 1rem; text-transform: uppercase; letter-spacing: .04em; color: #5a6272; margin: 1.4rem 0 .6rem; }
+dl.facts { display: grid; grid-template-columns: max-content 1fr; gap: .2rem 1rem; margin: .6rem 0; }
+dl.facts dt { color: #5a6272; }
+dl.facts dd { margin: 0; }
+table.budgets { border-collapse: collapse; margin: .6rem 0; }
+table.budgets th, table.budgets td { border-bottom: 1px solid #d8dce3; padding: .25rem .8rem .25rem 0; }
+table.budgets th { text-align: left; }
+table.budgets td.num { text-align: right; font-variant-numeric: tabular-nums; }
+.up { color: #1f7a3d; }
+.down { color: #a22; }
 input[type=password] { width: 100%; max-width: 28rem; padding: .4rem; }
 </style>
 </head>
@@ -241,6 +267,49 @@ $decisions
 </article>""")
 
 
+CAMPAIGN = Template("""<article id="campaign-$cid_attr" data-campaign-id="$cid_attr">
+<h2>$name</h2>
+<p class="meta">Campaign launch · stage <strong>$stage</strong> · owner $owner · <code>$cid</code></p>
+<dl class="facts">
+<dt>Budget</dt><dd class="budget">$budget</dd>
+<dt>Channels</dt><dd class="channels">$channels</dd>
+<dt>Dates</dt><dd class="dates">$dates</dd>
+</dl>
+<h3>Decisions so far</h3>
+$decisions
+<form method="post" action="/approvals/campaigns/$cid_attr/decide" class="decide">
+<input type="hidden" name="csrf" value="$csrf">
+<textarea name="comment" aria-label="Reason (required to reject)" placeholder="Reason (required to reject)"
+ maxlength="$max_field"></textarea>
+<button type="submit" name="kind" value="approve" class="approve">Approve</button>
+<button type="submit" name="kind" value="reject" class="reject">Reject</button>
+</form>
+</article>""")
+
+PROPOSAL = Template("""<article id="proposal-$wid_attr" data-budget-proposal-id="$wid_attr">
+<h2>Budget proposal for campaign <code>$campaign</code></h2>
+<p class="meta">Budget reallocation · stage <strong>$stage</strong> · $moved% of the daily budget moved, by $metric
+ · <code>$wid</code></p>
+<table class="budgets">
+<thead><tr><th>Channel</th><th>Current daily budget</th><th>Proposed</th><th>Change</th></tr></thead>
+<tbody>
+$rows
+</tbody>
+</table>
+<h3>Why</h3>
+$reasons
+<h3>Decisions so far</h3>
+$decisions
+<form method="post" action="/approvals/budget-proposals/$wid_attr/decide" class="decide">
+<input type="hidden" name="csrf" value="$csrf">
+<textarea name="comment" aria-label="Reason (required to reject)" placeholder="Reason (required to reject)"
+ maxlength="$max_field"></textarea>
+<button type="submit" name="kind" value="approve" class="approve">Approve</button>
+<button type="submit" name="kind" value="reject" class="reject">Reject</button>
+</form>
+</article>""")
+
+
 def _e(value: object) -> str:
     return escape("" if value is None else str(value), quote=True)
 
@@ -266,10 +335,14 @@ def _findings(view: ContentView) -> str:
 
 
 def _decisions(view: ContentView) -> str:
-    if not view.decisions:
+    return _decision_list(view.decisions)
+
+
+def _decision_list(decisions: list[Decision]) -> str:
+    if not decisions:
         return "<p class=\"meta\">None yet.</p>"
     rows = []
-    for d in view.decisions:
+    for d in decisions:
         kind = getattr(d.kind, "value", d.kind)
         when = d.at.strftime("%Y-%m-%d %H:%M UTC") if d.at else ""
         comment = f": “{_e(d.comment)}”" if d.comment else ""
@@ -285,6 +358,66 @@ def _item(view: ContentView, csrf: str) -> str:
         revision=_e(view.revision), stage=_e(view.stage.value), review=review, author=_e(view.author),
         draft=_draft_link(view.draft_link), findings=_findings(view), decisions=_decisions(view), csrf=_e(csrf),
         max_field=MAX_FIELD,
+    )
+
+
+def _stage_name(progress: ApprovalProgress | None) -> str:
+    """The approval stage waiting now ("" once decided)."""
+    if progress is None or progress.outcome != "pending" or progress.index >= len(progress.stages):
+        return ""
+    return progress.stages[progress.index].name
+
+
+def _when(moment: datetime, tz_name: str) -> str:
+    """A moment in the campaign's own timezone: `2025-03-01 09:00 Europe/Berlin`."""
+    try:
+        tz = zone(tz_name)
+    except ValueError:
+        tz, tz_name = None, "UTC"
+    local = moment.astimezone(tz) if tz else moment
+    return f"{local:%Y-%m-%d %H:%M} {tz_name}"
+
+
+def _campaign(view: CampaignView, csrf: str) -> str:
+    try:
+        budget = show(Decimal(view.total_budget), view.currency) + " in total"
+    except (InvalidOperation, ValueError):
+        budget = f"{view.total_budget} {view.currency} in total"
+    start = _when(view.start, view.timezone) if view.start else "at launch"
+    dates = f"{_e(start)} → {_e(_when(view.end, view.timezone))}"
+    return CAMPAIGN.substitute(
+        cid=_e(view.campaign_id), cid_attr=_e(view.campaign_id), name=_e(view.name),
+        stage=_e(_stage_name(view.approval)), owner=_e(view.owner), budget=_e(budget),
+        channels=_e(", ".join(p.channel.value for p in view.parts)), dates=dates,
+        decisions=_decision_list(view.approval.decisions if view.approval else []), csrf=_e(csrf),
+        max_field=MAX_FIELD,
+    )
+
+
+def _proposal(workflow_id: str, view: BudgetView, csrf: str) -> str:
+    p = view.proposal
+    currency = view.currency or "EUR"
+    rows, reasons, moved, metric = [], "<p class=\"meta\">No proposal.</p>", "0", "?"
+    if p is not None:
+        moved, metric = str(p.moved_pct), p.metric.upper()
+        diff = changed(p)
+        for channel in sorted(p.current, key=lambda c: c.value):
+            before, after = p.current[channel], p.proposed.get(channel, p.current[channel])
+            delta = after - before
+            css = "up" if delta > 0 else "down" if delta < 0 else ""
+            sign = "+" if delta > 0 else "−"
+            change = f"{sign}{show(abs(delta), currency, minor=True)}" if channel in diff else "unchanged"
+            rows.append(f'<tr data-channel="{_e(channel.value)}"><td>{_e(channel.value)}</td>'
+                        f'<td class="num current">{_e(show(before, currency, minor=True))}</td>'
+                        f'<td class="num proposed">{_e(show(after, currency, minor=True))}</td>'
+                        f'<td class="num {css}">{_e(change)}</td></tr>')
+        if p.reasons:
+            reasons = "<ul class=\"reasons\">" + "".join(f"<li>{_e(r)}</li>" for r in p.reasons) + "</ul>"
+    return PROPOSAL.substitute(
+        wid=_e(workflow_id), wid_attr=_e(workflow_id), campaign=_e(view.campaign_id),
+        stage=_e(_stage_name(view.approval)), moved=_e(moved), metric=_e(metric), rows="\n".join(rows),
+        reasons=reasons, decisions=_decision_list(view.approval.decisions if view.approval else []),
+        csrf=_e(csrf), max_field=MAX_FIELD,
     )
 
 
@@ -310,21 +443,47 @@ def _sign_in_page(*, status: int = 200, error: str | None = None, notice: str | 
     return _html("Sign in", SIGN_IN, status=status, error=error, notice=notice)
 
 
-async def _pending_for(request: Request, approver: str) -> list[ContentView]:
-    """Items waiting for `approver`: visibility finds candidates, each item's own state
-    (queried now) confirms it still waits for them (visibility lags a little)."""
-    content: ContentService = request.app.state.content
-    found = await find_content(request.app.state.client, request.app.state.settings.workflow_task_queue, None,
-                               approver, MAX_ITEMS)
+@dataclass
+class Pending:
+    content: list[ContentView]
+    campaigns: list[CampaignView]
+    proposals: list[tuple[str, BudgetView]]  # (workflow id, state)
 
-    async def fresh(cid: str) -> ContentView | None:
+    def __len__(self) -> int:
+        return len(self.content) + len(self.campaigns) + len(self.proposals)
+
+
+async def _pending_for(request: Request, approver: str) -> Pending:
+    """What waits for `approver`: visibility finds candidates (one query per workflow type),
+    each one's own state (queried now, concurrently) confirms it still waits for them
+    (visibility lags a little)."""
+    state = request.app.state
+    content: ContentService = state.content
+    campaigns: CampaignService = state.campaigns
+    queue = state.settings.workflow_task_queue
+    items, launches, proposals = await asyncio.gather(
+        find_content(state.client, queue, None, approver, MAX_ITEMS),
+        find_campaigns(state.client, queue, None, approver, MAX_ITEMS),
+        find_budget_proposals(state.client, queue, approver, None, None, MAX_ITEMS),
+    )
+
+    async def fresh(query):
         try:
-            return await content.state(cid)
-        except ContentNotFound:
+            return await query
+        except (ContentNotFound, CampaignNotFound):
             return None
 
-    views = await asyncio.gather(*(fresh(item.content_id) for item in found.items))
-    return [v for v in views if v is not None and approver in v.pending_approvers]
+    def waits(view) -> bool:
+        return view is not None and approver in view.pending_approvers
+
+    content_views, campaign_views, proposal_views = await asyncio.gather(
+        asyncio.gather(*(fresh(content.state(i.content_id)) for i in items.items)),
+        asyncio.gather(*(fresh(campaigns.state(c.campaign_id)) for c in launches.items)),
+        asyncio.gather(*(fresh(campaigns.budget_state(b.workflow_id)) for b in proposals.items)),
+    )
+    return Pending(content=[v for v in content_views if waits(v)], campaigns=[v for v in campaign_views if waits(v)],
+                   proposals=[(b.workflow_id, v) for b, v in zip(proposals.items, proposal_views, strict=True)
+                              if waits(v)])
 
 
 async def _list_page(request: Request, session: Session, *, status: int = 200, notice: str | None = None,
@@ -339,7 +498,16 @@ async def _list_page(request: Request, session: Session, *, status: int = 200, n
         return _html("Unavailable", "", status=503, error="The workflow service did not answer; try again shortly.",
                      header=HEADER.substitute(person=_e(approver), csrf=_e(csrf)))
     if views:
-        body = f"<p class=\"meta\">{len(views)} item(s) wait for you.</p>" + "".join(_item(v, csrf) for v in views)
+        body = f"<p class=\"meta\">{len(views)} item(s) wait for you.</p>"
+        if views.campaigns:
+            body += '<h2 class="kind">Campaign launches</h2>' + "".join(_campaign(v, csrf) for v in views.campaigns)
+        if views.proposals:
+            body += '<h2 class="kind">Budget proposals</h2>' + "".join(_proposal(wid, v, csrf)
+                                                                         for wid, v in views.proposals)
+        if views.content:
+            if views.campaigns or views.proposals:
+                body += '<h2 class="kind">Content</h2>'
+            body += "".join(_item(v, csrf) for v in views.content)
     else:
         body = '<p class="meta" id="nothing">Nothing waits for you.</p>'
     return _html("Waiting for you", body, status=status, notice=notice, error=error,
@@ -461,6 +629,66 @@ async def decide(request: Request, content_id: str) -> Response:
     done = KIND_LABELS[kind][1]
     notice = (f"You {done} {content_id} (revision {result.revision}). "
               f"Stage {result.stage}: {result.outcome}.")
+    return await _list_page(request, session, notice=notice)
+
+
+@router.post("/campaigns/{campaign_id}/decide")
+async def decide_campaign(request: Request, campaign_id: str) -> Response:
+    campaigns: CampaignService = request.app.state.campaigns
+    return await _approval_decision(
+        request, "campaign", campaign_id, CAMPAIGN_ID_PATTERN,
+        lambda approver, kind, comment: campaigns.decide(campaign_id, approver=approver, kind=kind, comment=comment),
+    )
+
+
+@router.post("/budget-proposals/{workflow_id}/decide")
+async def decide_proposal(request: Request, workflow_id: str) -> Response:
+    campaigns: CampaignService = request.app.state.campaigns
+    return await _approval_decision(
+        request, "budget proposal", workflow_id, BUDGET_WORKFLOW_ID_PATTERN,
+        lambda approver, kind, comment: campaigns.budget_decide(workflow_id, approver=approver, kind=kind,
+                                                                comment=comment),
+    )
+
+
+async def _approval_decision(request: Request, what: str, subject_id: str, pattern: str, decide) -> Response:
+    """Approve or reject a campaign launch or a budget proposal (`decide(approver, kind, comment)`):
+    the same checks as content decisions; there is no revision to send and no request for changes."""
+    session = read_session(request)
+    if session is None:
+        return _sign_in_page(status=401, error="Your session ended; sign in again.")
+    form = await _form(request)
+    if not _csrf_ok(request, session, form):
+        return _html("Forbidden", "", status=403, error="The form expired or did not come from this page "
+                                                       "(missing or invalid CSRF token). Reload and try again.")
+    if (limited := _rate_limited(request, session.principal.key_id)) is not None:
+        return limited
+    if len(subject_id) > 160 or not re.fullmatch(pattern, subject_id):
+        return await _list_page(request, session, status=404, error=f"No such {what}.")
+    try:
+        kind = DecisionKind(form.get("kind", ""))
+    except ValueError:
+        kind = None
+    if kind not in (DecisionKind.APPROVE, DecisionKind.REJECT):
+        return await _list_page(request, session, status=422, error="Choose approve or reject.")
+    comment = form.get("comment", "").strip()[:MAX_FIELD] or None
+    if kind is DecisionKind.REJECT and not comment:
+        return await _list_page(request, session, status=422, error="A reason is required to reject.")
+    try:
+        result = await decide(session.principal.approver or "", kind, comment)
+    except CampaignRefused as err:
+        status, code, message = refusal_status(str(err))
+        return await _list_page(request, session, status=status,
+                                error=f"Refused, {code.replace('_', ' ')} ({subject_id}): {message}")
+    except CampaignInputError as err:
+        return await _list_page(request, session, status=422, error=str(err))
+    except CampaignNotFound:
+        return await _list_page(request, session, status=404, error=f"No {what} {subject_id!r} waiting.")
+    except RPCError:
+        log.warning("temporal call failed on the approval page")
+        return await _list_page(request, session, status=503,
+                                error="The workflow service did not answer; your decision was not recorded.")
+    notice = f"You {KIND_LABELS[kind][1]} {what} {subject_id}. Stage {result.stage}: {result.outcome}."
     return await _list_page(request, session, notice=notice)
 
 

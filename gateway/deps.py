@@ -6,6 +6,7 @@ from fastapi import Request
 from temporalio.client import Client
 
 from gateway.settings import GatewaySettings
+from starter.campaigns import CampaignService
 from starter.content import ContentService
 from starter.leads import LeadService
 
@@ -16,6 +17,10 @@ def leads(request: Request) -> LeadService:
 
 def content(request: Request) -> ContentService:
     return request.app.state.content
+
+
+def campaigns(request: Request) -> CampaignService:
+    return request.app.state.campaigns
 
 
 def settings(request: Request) -> GatewaySettings:

@@ -14,6 +14,7 @@ from pydantic import BaseModel
 from starlette.exceptions import HTTPException
 from temporalio.service import RPCError
 
+from starter.campaigns import CampaignInputError, CampaignNotFound, CampaignRefused
 from starter.content import ContentInputError, ContentNotFound, ContentRefused
 from starter.leads import LeadInputError, LeadNotFound
 
@@ -51,10 +52,12 @@ def error_response(status: int, code: str, message: str, headers: dict[str, str]
 
 
 # --- the one mapping of workflow refusals (update validators) to HTTP --------------------
-# Reasons come from domain/approvals.py `refusal` and the validators in workflows/content.py.
+# Reasons come from domain/approvals.py `refusal` and the validators in workflows/content.py,
+# workflows/approval.py (campaign launches, budget proposals) and workflows/campaign.py (stop).
 
 _REFUSALS: list[tuple[re.Pattern[str], int, str, str]] = [
     (re.compile(r"^authors cannot decide"), 403, "author_cannot_decide", "approver"),
+    (re.compile(r"^requesters cannot approve their own request"), 403, "requester_cannot_decide", "approver"),
     (re.compile(r"is not an approver of stage"), 403, "not_an_approver", "approver"),
     (re.compile(r"^decision is for revision \d+, the current revision is"), 409, "stale_revision", "revision"),
     (re.compile(r"already decided on revision"), 409, "already_decided", "approver"),
@@ -64,6 +67,8 @@ _REFUSALS: list[tuple[re.Pattern[str], int, str, str]] = [
     (re.compile(r"^revision: "), 422, "invalid_revision", "revision"),
     (re.compile(r"^nothing to retract"), 409, "nothing_to_retract", "stage"),
     (re.compile(r"may not retract this item"), 403, "may_not_retract", "requested_by"),
+    (re.compile(r"^nothing to stop"), 409, "nothing_to_stop", "status"),
+    (re.compile(r"may not stop this campaign"), 403, "may_not_stop", "requested_by"),
 ]
 
 
@@ -74,6 +79,12 @@ def refusal_status(reason: str) -> tuple[int, str, str]:
             message = reason if reason.startswith(f"{field}: ") else f"{field}: {reason}"
             return status, code, message
     return 409, "refused", reason
+
+
+def not_found_code(exc: CampaignNotFound) -> str:
+    """`CampaignNotFound` covers campaigns and budget proposals; tell them apart for callers."""
+    text = str(exc)
+    return "budget_proposal_not_found" if text.startswith(("budget:", "reallocation ")) else "campaign_not_found"
 
 
 def validation_message(err: dict) -> str:
@@ -134,6 +145,10 @@ def install_error_handlers(app: FastAPI) -> None:
     async def content_input(request: Request, exc: ContentInputError) -> JSONResponse:
         return error_response(422, "invalid_input", str(exc))
 
+    @app.exception_handler(CampaignInputError)
+    async def campaign_input(request: Request, exc: CampaignInputError) -> JSONResponse:
+        return error_response(422, "invalid_input", str(exc))
+
     @app.exception_handler(LeadNotFound)
     async def lead_not_found(request: Request, exc: LeadNotFound) -> JSONResponse:
         return error_response(404, "lead_not_found", str(exc))
@@ -142,8 +157,16 @@ def install_error_handlers(app: FastAPI) -> None:
     async def content_not_found(request: Request, exc: ContentNotFound) -> JSONResponse:
         return error_response(404, "content_not_found", str(exc))
 
+    @app.exception_handler(CampaignNotFound)
+    async def campaign_not_found(request: Request, exc: CampaignNotFound) -> JSONResponse:
+        return error_response(404, not_found_code(exc), str(exc))
+
     @app.exception_handler(ContentRefused)
     async def content_refused(request: Request, exc: ContentRefused) -> JSONResponse:
+        return error_response(*refusal_status(str(exc)))
+
+    @app.exception_handler(CampaignRefused)
+    async def campaign_refused(request: Request, exc: CampaignRefused) -> JSONResponse:
         return error_response(*refusal_status(str(exc)))
 
     @app.exception_handler(RPCError)

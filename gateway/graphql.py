@@ -10,6 +10,9 @@ services, visibility queries, keys and refusal codes as REST.
 - Every other error carries the REST code in `extensions.code` (`lead_not_found`,
   `stale_revision`, `author_cannot_decide`, ...); unexpected errors are masked.
 - Decisions are made as the key's bound person, never an argument.
+- `approvalQueue` answers "what waits for this person" across content items, campaign
+  launches and budget proposals in one request: three lists, one visibility query per
+  workflow type, run concurrently (`pendingApprovals` stays the content-only list).
 - No personal data: a lead exposes its id, stage, score, segment, owner and counters only.
 """
 
@@ -29,15 +32,32 @@ from strawberry.fastapi import BaseContext, GraphQLRouter
 from strawberry.types import Info
 from temporalio.service import RPCError
 
+from domain.approvals import Decision as DecisionModel
 from domain.approvals import DecisionKind
+from domain.campaigns import CAMPAIGN_ID_PATTERN, ChannelKind
 from domain.leads import LeadStage
-from gateway.errors import ApiError, log, refusal_status, validation_message
-from gateway.models import CONTENT_ID_PATTERN, LEAD_ID_PATTERN, DecisionRequest
+from domain.money import show
+from gateway.errors import ApiError, log, not_found_code, refusal_status, validation_message
+from gateway.models import (
+    BUDGET_WORKFLOW_ID_PATTERN,
+    CONTENT_ID_PATTERN,
+    LEAD_ID_PATTERN,
+    ApprovalDecisionRequest,
+    DecisionRequest,
+)
+from gateway.models import BudgetProposalSummary as BudgetProposalRow
+from gateway.models import CampaignSummary as CampaignRow
+from gateway.models import ContentSummary as ContentRow
+from gateway.rest.approvals import approver_for, find_pending
+from gateway.rest.campaigns import find_budget_proposals, find_campaigns
 from gateway.rest.content import find_content
 from gateway.rest.leads import find_leads
 from gateway.security import Principal, Scope, authenticate_request, bearer_scheme, person
+from starter.campaigns import CampaignInputError, CampaignNotFound, CampaignRefused, CampaignService
 from starter.content import ContentInputError, ContentNotFound, ContentRefused, ContentService
 from starter.leads import LeadInputError, LeadNotFound, LeadService
+from workflows.approval import DecisionResult as ApprovalResult
+from workflows.campaign_models import BudgetStatus, BudgetView, CampaignStatus, CampaignView
 from workflows.content_models import ContentStage, ContentView, DecisionResult
 from workflows.lead_models import LeadState
 
@@ -46,6 +66,9 @@ MAX_ALIASES = 20  # one request is one rate-limit token: bound its fan-out to th
 
 LeadStageEnum = strawberry.enum(LeadStage, name="LeadStage")
 ContentStageEnum = strawberry.enum(ContentStage, name="ContentStage")
+CampaignStatusEnum = strawberry.enum(CampaignStatus, name="CampaignStatus")
+BudgetStatusEnum = strawberry.enum(BudgetStatus, name="BudgetStatus")
+ChannelKindEnum = strawberry.enum(ChannelKind, name="CampaignChannelKind")
 
 
 class Context(BaseContext):
@@ -74,14 +97,16 @@ def _mapped(exc: Exception) -> GraphQLError | None:
     """The REST code for an exception (see gateway.errors), or None for unexpected ones."""
     if isinstance(exc, ApiError):
         return _error(exc.code, exc.message)
-    if isinstance(exc, ContentRefused):
+    if isinstance(exc, (ContentRefused, CampaignRefused)):
         _, code, message = refusal_status(str(exc))
         return _error(code, message)
     if isinstance(exc, LeadNotFound):
         return _error("lead_not_found", str(exc))
     if isinstance(exc, ContentNotFound):
         return _error("content_not_found", str(exc))
-    if isinstance(exc, (LeadInputError, ContentInputError)):
+    if isinstance(exc, CampaignNotFound):
+        return _error(not_found_code(exc), str(exc))
+    if isinstance(exc, (LeadInputError, ContentInputError, CampaignInputError)):
         return _error("invalid_input", str(exc))
     if isinstance(exc, ValidationError):
         errors = exc.errors()
@@ -142,6 +167,10 @@ def _leads(info: Info) -> LeadService:
 
 def _content(info: Info) -> ContentService:
     return info.context.request.app.state.content
+
+
+def _campaigns(info: Info) -> CampaignService:
+    return info.context.request.app.state.campaigns
 
 
 # --- types ----------------------------------------------------------------------------------
@@ -271,7 +300,7 @@ class DecisionOutcome:
     revision: int
 
     @classmethod
-    def of(cls, r: DecisionResult) -> DecisionOutcome:
+    def of(cls, r: DecisionResult | ApprovalResult) -> DecisionOutcome:
         return cls(stage=r.stage, outcome=r.outcome, revision=r.revision)
 
 
@@ -279,9 +308,188 @@ async def _content_list(info: Info, stage: ContentStage | None, approver: str | 
                         ) -> list[ContentSummary]:
     state = info.context.request.app.state
     found = await _call(find_content(state.client, state.settings.workflow_task_queue, stage, approver, _limit(limit)))
-    return [ContentSummary(id=i.content_id, workflow_id=i.workflow_id, stage=_enum(ContentStage, i.stage),
-                           type=i.type, approval_state=i.approval_state, pending_approvers=i.pending_approvers,
-                           status=i.status) for i in found.items]
+    return [_content_summary(i) for i in found.items]
+
+
+def _decisions(decisions: list[DecisionModel]) -> list[Decision]:
+    return [Decision(approver=d.approver, kind=d.kind.value, revision=d.revision, comment=d.comment, at=d.at,
+                     stage=d.stage) for d in decisions]
+
+
+@strawberry.type(description="One channel of a campaign and where it stands on its platform.")
+class CampaignChannel:
+    channel: ChannelKindEnum
+    state: str
+    daily_budget_minor: int | None = strawberry.field(description="Paid channels: the daily budget set now, in "
+                                                                  "minor units (cents).")
+    daily_budget: str | None = strawberry.field(description="The same, for people: `360.00 EUR`.")
+    link: str | None
+    error: str | None
+    note: str | None
+
+
+@strawberry.type(description="A channel's daily budget before and after a change, minor units.")
+class ChannelBudget:
+    channel: ChannelKindEnum
+    current: int
+    proposed: int
+    current_amount: str = strawberry.field(description="For people: `360.00 EUR`.")
+    proposed_amount: str
+
+
+def _budgets(before: dict[ChannelKind, int], after: dict[ChannelKind, int], currency: str) -> list[ChannelBudget]:
+    return [ChannelBudget(channel=k, current=before[k], proposed=after.get(k, before[k]),
+                          current_amount=show(before[k], currency, minor=True),
+                          proposed_amount=show(after.get(k, before[k]), currency, minor=True))
+            for k in sorted(before, key=lambda c: c.value)]
+
+
+@strawberry.type(description="A budget change the campaign applied (from a reallocation).")
+class CampaignBudgetChange:
+    at: datetime
+    proposal_id: str
+    budgets: list[ChannelBudget]
+    decided_by: list[str]
+
+
+@strawberry.type(description="A campaign: status, channels, launch approval and budget changes.")
+class Campaign:
+    id: str
+    name: str
+    status: CampaignStatusEnum
+    owner: str
+    currency: str
+    total_budget: str = strawberry.field(description="Major units, e.g. `6000.00`.")
+    start: datetime | None
+    end: datetime
+    timezone: str
+    channels: list[CampaignChannel]
+    approval_stage: str | None = strawberry.field(description="The launch approval stage waiting now, if any.")
+    pending_approvers: list[str]
+    decisions: list[Decision]
+    problems: list[str]
+    outcome: str | None
+    budget_changes: list[CampaignBudgetChange]
+
+    @classmethod
+    def of(cls, v: CampaignView) -> Campaign:
+        approval = v.approval
+        stage = (approval.stages[approval.index].name if approval and approval.outcome == "pending"
+                 and approval.index < len(approval.stages) else None)
+        return cls(
+            id=v.campaign_id, name=v.name, status=v.status, owner=v.owner, currency=v.currency,
+            total_budget=v.total_budget, start=v.start, end=v.end, timezone=v.timezone,
+            channels=[CampaignChannel(
+                channel=p.channel, state=p.state.value, daily_budget_minor=p.daily_budget_minor,
+                daily_budget=show(p.daily_budget_minor, v.currency, minor=True)
+                if p.daily_budget_minor is not None else None, link=p.link, error=p.error, note=p.note,
+            ) for p in v.parts],
+            approval_stage=stage, pending_approvers=list(v.pending_approvers),
+            decisions=_decisions(approval.decisions if approval else []), problems=list(v.problems),
+            outcome=v.outcome,
+            budget_changes=[CampaignBudgetChange(at=c.at, proposal_id=c.proposal_id,
+                                                 budgets=_budgets(c.before, c.after, v.currency),
+                                                 decided_by=list(c.decided_by)) for c in v.budget_changes],
+        )
+
+
+@strawberry.type(description="A campaign as listed from Temporal visibility (search attributes only).")
+class CampaignSummary:
+    id: str
+    workflow_id: str
+    status: CampaignStatusEnum | None
+    channels: list[str]
+    budget_state: str | None
+    approval_state: str | None
+    pending_approvers: list[str]
+    execution_status: str | None
+
+    @classmethod
+    def of(cls, c: CampaignRow) -> CampaignSummary:
+        return cls(id=c.campaign_id, workflow_id=c.workflow_id, status=_enum(CampaignStatus, c.status),
+                   channels=c.channels, budget_state=c.budget_state, approval_state=c.approval_state,
+                   pending_approvers=c.pending_approvers, execution_status=c.execution_status)
+
+
+@strawberry.type
+class AppliedBudgetChange:
+    channel: ChannelKindEnum
+    before: int
+    after: int
+    verified: int | None = strawberry.field(description="What the platform read back after the change.")
+    rolled_back: bool
+    error: str | None
+
+
+@strawberry.type(description="A budget reallocation: current vs proposed daily budgets per channel, the reasons, "
+                             "decisions and what was applied.")
+class BudgetProposal:
+    id: str = strawberry.field(description="The reallocation's workflow id.")
+    campaign_id: str
+    status: BudgetStatusEnum
+    currency: str | None
+    action: str | None = strawberry.field(description="none / auto / approval.")
+    metric: str | None
+    moved_pct: str | None = strawberry.field(description="Share of the total daily budget moved, percent.")
+    reasons: list[str]
+    budgets: list[ChannelBudget]
+    pending_approvers: list[str]
+    decisions: list[Decision]
+    changes: list[AppliedBudgetChange]
+    outcome: str | None
+
+    @classmethod
+    def of(cls, workflow_id: str, v: BudgetView) -> BudgetProposal:
+        p = v.proposal
+        return cls(
+            id=workflow_id, campaign_id=v.campaign_id, status=v.status, currency=v.currency,
+            action=p.action if p else None, metric=p.metric if p else None,
+            moved_pct=str(p.moved_pct) if p else None, reasons=list(p.reasons) if p else [],
+            budgets=_budgets(p.current, p.proposed, v.currency or "EUR") if p else [],
+            pending_approvers=list(v.pending_approvers),
+            decisions=_decisions(v.approval.decisions if v.approval else []),
+            changes=[AppliedBudgetChange(channel=c.channel, before=c.before, after=c.after, verified=c.verified,
+                                         rolled_back=c.rolled_back, error=c.error) for c in v.changes],
+            outcome=v.outcome,
+        )
+
+
+@strawberry.type(description="A budget reallocation as listed from Temporal visibility.")
+class BudgetProposalSummary:
+    id: str
+    campaign_id: str | None
+    status: BudgetStatusEnum | None
+    approval_state: str | None
+    pending_approvers: list[str]
+    execution_status: str | None
+
+    @classmethod
+    def of(cls, b: BudgetProposalRow) -> BudgetProposalSummary:
+        return cls(id=b.workflow_id, campaign_id=b.campaign_id, status=_enum(BudgetStatus, b.status),
+                   approval_state=b.approval_state, pending_approvers=b.pending_approvers,
+                   execution_status=b.execution_status)
+
+
+@strawberry.type(description="Everything waiting for one approver, by kind.")
+class ApprovalQueue:
+    approver: str
+    content_items: list[ContentSummary] = strawberry.field(description="Content items in review.")
+    campaigns: list[CampaignSummary] = strawberry.field(description="Campaigns awaiting launch approval.")
+    budget_proposals: list[BudgetProposalSummary] = strawberry.field(
+        description="Budget reallocations awaiting approval.")
+
+
+def _content_summary(i: ContentRow) -> ContentSummary:
+    return ContentSummary(id=i.content_id, workflow_id=i.workflow_id, stage=_enum(ContentStage, i.stage), type=i.type,
+                          approval_state=i.approval_state, pending_approvers=i.pending_approvers, status=i.status)
+
+
+def _approver(info: Info, approver: str | None) -> str:
+    """Scope read for anyone's queue, or approve for the key's own person (see /v1/approvals)."""
+    try:
+        return approver_for(info.context.principal, approver)
+    except ApiError as exc:
+        raise _mapped(exc) from None
 
 
 # --- schema ---------------------------------------------------------------------------------
@@ -314,16 +522,56 @@ class Query:
         _allowed(info, Scope.READ)
         return await _content_list(info, stage, pending_approver, limit)
 
-    @strawberry.field(description="Items in review waiting for `approver` (default: the key's person). "
-                                  "Scope read, or approve for the key's own person.")
+    @strawberry.field(description="Content items in review waiting for `approver` (default: the key's person). "
+                                  "Scope read, or approve for the key's own person. For content, campaigns and "
+                                  "budget proposals together use `approvalQueue`.")
     async def pending_approvals(self, info: Info, approver: str | None = None, limit: int = 50
                                 ) -> list[ContentSummary] | None:
-        principal: Principal = info.context.principal
-        own = approver is None or approver == principal.approver
-        if not (own and principal.approver and principal.allows(Scope.APPROVE)):
-            _allowed(info, Scope.READ)
-        who = approver if approver is not None else _person(principal)
-        return await _content_list(info, ContentStage.IN_REVIEW, who, limit)
+        return await _content_list(info, ContentStage.IN_REVIEW, _approver(info, approver), limit)
+
+    @strawberry.field(description="Everything waiting for `approver` (default: the key's person), in one round "
+                                  "trip: content items in review, campaigns awaiting launch approval and budget "
+                                  "proposals awaiting approval, as three lists (at most `limit` of each). Scope "
+                                  "read, or approve for the key's own person.")
+    async def approval_queue(self, info: Info, approver: str | None = None, limit: int = 50) -> ApprovalQueue | None:
+        who = _approver(info, approver)
+        state = info.context.request.app.state
+        found = await _call(find_pending(state.client, state.settings.workflow_task_queue, who, _limit(limit)))
+        return ApprovalQueue(approver=found.approver, content_items=[_content_summary(i) for i in found.content],
+                             campaigns=[CampaignSummary.of(c) for c in found.campaigns],
+                             budget_proposals=[BudgetProposalSummary.of(b) for b in found.budget_proposals])
+
+    @strawberry.field(description="A campaign's state (scope read).")
+    async def campaign(self, info: Info, id: str) -> Campaign | None:
+        _allowed(info, Scope.READ)
+        return Campaign.of(await _call(_campaigns(info).state(_checked(id, CAMPAIGN_ID_PATTERN, "id"))))
+
+    @strawberry.field(description="Campaigns by status and/or pending approver, from Temporal visibility "
+                                  "(scope read).")
+    async def campaigns(self, info: Info, status: CampaignStatusEnum | None = None, approver: str | None = None,
+                        limit: int = 50) -> list[CampaignSummary] | None:
+        _allowed(info, Scope.READ)
+        state = info.context.request.app.state
+        found = await _call(find_campaigns(state.client, state.settings.workflow_task_queue, status, approver,
+                                           _limit(limit)))
+        return [CampaignSummary.of(c) for c in found.items]
+
+    @strawberry.field(description="A budget reallocation by its workflow id (scope read).")
+    async def budget_proposal(self, info: Info, id: str) -> BudgetProposal | None:
+        _allowed(info, Scope.READ)
+        workflow_id = _checked(id, BUDGET_WORKFLOW_ID_PATTERN, "id")
+        return BudgetProposal.of(workflow_id, await _call(_campaigns(info).budget_state(workflow_id)))
+
+    @strawberry.field(description="Budget reallocations by pending approver, campaign and/or status, from Temporal "
+                                  "visibility (scope read).")
+    async def budget_proposals(self, info: Info, approver: str | None = None, campaign_id: str | None = None,
+                               status: BudgetStatusEnum | None = None, limit: int = 50
+                               ) -> list[BudgetProposalSummary] | None:
+        _allowed(info, Scope.READ)
+        state = info.context.request.app.state
+        found = await _call(find_budget_proposals(state.client, state.settings.workflow_task_queue, approver,
+                                                  campaign_id, status, _limit(limit)))
+        return [BudgetProposalSummary.of(b) for b in found.items]
 
 
 async def _decide(info: Info, content_id: str, kind: DecisionKind, comment: str | None,
@@ -337,6 +585,29 @@ async def _decide(info: Info, content_id: str, kind: DecisionKind, comment: str 
                                                approver=approver, kind=body.kind, comment=body.comment,
                                                revision=body.revision))
     return DecisionOutcome.of(result)
+
+
+async def _decide_campaign(info: Info, campaign_id: str, kind: str, comment: str | None) -> DecisionOutcome:
+    approver = _person(_allowed(info, Scope.APPROVE))
+    body = _approval_body(kind, comment)
+    result = await _call(_campaigns(info).decide(_checked(campaign_id, CAMPAIGN_ID_PATTERN, "campaignId"),
+                                                 approver=approver, kind=body.kind, comment=body.comment))
+    return DecisionOutcome.of(result)
+
+
+async def _decide_proposal(info: Info, proposal_id: str, kind: str, comment: str | None) -> DecisionOutcome:
+    approver = _person(_allowed(info, Scope.APPROVE))
+    body = _approval_body(kind, comment)
+    result = await _call(_campaigns(info).budget_decide(_checked(proposal_id, BUDGET_WORKFLOW_ID_PATTERN, "id"),
+                                                        approver=approver, kind=body.kind, comment=body.comment))
+    return DecisionOutcome.of(result)
+
+
+def _approval_body(kind: str, comment: str | None) -> ApprovalDecisionRequest:
+    try:
+        return ApprovalDecisionRequest(kind=kind, comment=comment)  # the REST body's limits
+    except ValidationError as exc:
+        raise _mapped(exc) from None
 
 
 @strawberry.type
@@ -353,6 +624,23 @@ class Mutation:
     async def request_changes(self, info: Info, content_id: str, comment: str,
                               revision: int | None = None) -> DecisionOutcome:
         return await _decide(info, content_id, DecisionKind.REQUEST_CHANGES, comment, revision)
+
+    @strawberry.mutation(description="Approve a campaign's launch as the key's person (scope approve).")
+    async def approve_campaign(self, info: Info, campaign_id: str, comment: str | None = None) -> DecisionOutcome:
+        return await _decide_campaign(info, campaign_id, "approve", comment)
+
+    @strawberry.mutation(description="Reject a campaign's launch, with the reason (scope approve).")
+    async def reject_campaign(self, info: Info, campaign_id: str, comment: str) -> DecisionOutcome:
+        return await _decide_campaign(info, campaign_id, "reject", comment)
+
+    @strawberry.mutation(description="Approve a budget proposal (by its workflow id) as the key's person "
+                                     "(scope approve).")
+    async def approve_budget_proposal(self, info: Info, id: str, comment: str | None = None) -> DecisionOutcome:
+        return await _decide_proposal(info, id, "approve", comment)
+
+    @strawberry.mutation(description="Reject a budget proposal, with the reason (scope approve).")
+    async def reject_budget_proposal(self, info: Info, id: str, comment: str) -> DecisionOutcome:
+        return await _decide_proposal(info, id, "reject", comment)
 
 
 def _mask(error: GraphQLError) -> bool:

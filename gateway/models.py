@@ -1,5 +1,6 @@
 """Request and response bodies of the REST API (the services' own models are reused
-where they already are the answer: CaptureResult, LeadState, ContentView, DecisionResult)."""
+where they already are the answer: CaptureResult, LeadState, ContentView, DecisionResult,
+CampaignView, BudgetView)."""
 
 from __future__ import annotations
 
@@ -15,6 +16,9 @@ from domain.leads import JOURNEY_ID_PATTERN, EventType, LeadSource
 LEAD_ID_PATTERN = r"^(lead-)?[0-9a-f]{24}$"
 CONTENT_ID_PATTERN = r"^[a-z0-9][a-z0-9-]{2,62}$"
 PERSON_PATTERN = r"^[a-z0-9][a-z0-9_.-]*$"
+# `budget-<campaign id>-<run id>` (CLI, API) or `budget-<campaign id>-<time>` (the Schedule,
+# e.g. `...-2025-03-01T09:00:00Z`): never a campaign's or a content item's id.
+BUDGET_WORKFLOW_ID_PATTERN = r"^budget-[a-z0-9][a-z0-9-]{1,62}-[A-Za-z0-9][A-Za-z0-9:._+-]{0,80}$"
 
 
 class _Body(BaseModel):
@@ -134,3 +138,70 @@ class Health(BaseModel):
     status: Literal["ok"] = "ok"
 
 
+# --- campaigns and budget proposals ---------------------------------------------------------
+
+ApprovalKind = Literal["approve", "reject"]  # a campaign or proposal is re-submitted, never revised
+
+
+class ApprovalDecisionRequest(_Body):
+    """A decision on a campaign's launch or a budget proposal (always on revision 1)."""
+
+    kind: ApprovalKind
+    comment: str | None = Field(default=None, max_length=2000, description="Required to reject.")
+
+
+class ApprovalDecided(BaseModel):
+    accepted: Literal[True] = True
+    stage: str
+    outcome: str = Field(description="The stage's outcome after this decision: pending / approved / rejected.")
+    revision: int
+
+
+class StopBody(_Body):
+    reason: str = Field(min_length=1, max_length=500)
+
+
+class StopAccepted(BaseModel):
+    campaign_id: str
+    stop_requested: Literal[True] = True
+
+
+class CampaignSummary(BaseModel):
+    """A campaign as listed from visibility (its search attributes)."""
+
+    campaign_id: str
+    workflow_id: str
+    status: str | None = Field(description="The campaign's status (preflight, awaiting_approval, live, ...).")
+    channels: list[str]
+    budget_state: str | None
+    approval_state: str | None
+    pending_approvers: list[str]
+    execution_status: str | None = Field(description="The workflow's: running, completed, failed, ...")
+
+
+class CampaignList(BaseModel):
+    items: list[CampaignSummary]
+
+
+class BudgetProposalSummary(BaseModel):
+    """A budget reallocation run as listed from visibility."""
+
+    workflow_id: str
+    campaign_id: str | None
+    status: str | None = Field(description="collecting, awaiting_approval, applying, applied, rejected, ...")
+    approval_state: str | None
+    pending_approvers: list[str]
+    execution_status: str | None
+
+
+class BudgetProposalList(BaseModel):
+    items: list[BudgetProposalSummary]
+
+
+class PendingApprovals(BaseModel):
+    """Everything waiting for one approver (one visibility query per workflow type)."""
+
+    approver: str
+    content: list[ContentSummary]
+    campaigns: list[CampaignSummary]
+    budget_proposals: list[BudgetProposalSummary]

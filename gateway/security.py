@@ -172,6 +172,23 @@ def require(scope: Scope):
     return principal
 
 
+def require_any(*scopes: Scope):
+    """Like `require`, for endpoints whose scope depends on the request (the handler checks
+    further): the caller's Principal if its key has at least one of `scopes`."""
+
+    async def principal(
+        request: Request, credentials: HTTPAuthorizationCredentials | None = Depends(bearer_scheme)
+    ) -> Principal:
+        who = authenticate_request(request, credentials)
+        if not any(who.allows(scope) for scope in scopes):
+            wanted = " or ".join(repr(scope.value) for scope in scopes)
+            raise _error(403, "forbidden", f"authorization: key {who.key_id!r} lacks the {wanted} scope")
+        request.state.principal = who
+        return who
+
+    return principal
+
+
 def person(principal: Principal) -> str:
     """The person an approve key acts as (403 for keys bound to nobody, e.g. admin keys)."""
     if not principal.approver:
@@ -179,5 +196,5 @@ def person(principal: Principal) -> str:
     return principal.approver
 
 
-__all__ = ["Scope", "ApiKeyConfig", "Principal", "KeyRing", "RateLimiter", "Gate", "require", "person",
+__all__ = ["Scope", "ApiKeyConfig", "Principal", "KeyRing", "RateLimiter", "Gate", "require", "require_any", "person",
            "hash_key", "new_key", "authenticate_request"]

@@ -1,1 +1,1 @@
-"""REST `/v1`: leads, content, one-click unsubscribe."""
+"""REST `/v1`: leads, content, campaigns, budget proposals, pending approvals, one-click unsubscribe."""

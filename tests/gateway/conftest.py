@@ -10,6 +10,8 @@ import json
 import time
 import uuid
 from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import httpx
 import pytest
@@ -18,16 +20,20 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from temporalio.testing import WorkflowEnvironment
 
 
+from domain.campaigns import build_campaign
+from domain.content import load_directory
 from gateway.app import create_app
 from gateway.security import ApiKeyConfig, hash_key, new_key
 from gateway.server import GatewayServer
 from gateway.settings import GatewaySettings, gateway_settings
 from sandbox.admin_client import SandboxAdmin
 from sandbox.server import SandboxServer
+from starter.campaigns import CampaignService
 from starter.content import ContentService
 from starter.leads import LeadService
-from tests.conftest import make_settings
-from workers.main import running_workers
+from tests.conftest import eventually, make_settings
+from workers.main import queues, running_workers
+from workflows.campaign_models import CampaignInput
 
 # key name -> (scopes, bound person)
 KEYS = {
@@ -38,6 +44,7 @@ KEYS = {
     "sofia": (["approve"], "sofia"),
     "raj": (["approve"], "raj"),
     "maya": (["approve", "ingest", "read"], "maya"),
+    "dana": (["approve"], "dana"),  # the marketing director: campaign launches and budget moves
 }
 SLACK_USERS = {"U0OMAR": "omar", "U0SOFIA": "sofia", "U0MAYA": "maya"}
 
@@ -53,6 +60,7 @@ class Gateway:
     content: ContentService
     admin: SandboxAdmin
     sandbox_url: str
+    campaigns: CampaignService
     extra: dict = field(default_factory=dict)
 
     def auth(self, who: str) -> dict[str, str]:
@@ -118,7 +126,8 @@ async def gw(dev_env: WorkflowEnvironment, sandbox: SandboxServer) -> Gateway:
     ):
         await admin.clear_faults()
         yield Gateway(server.url, http, settings, raw_keys, sendgrid_key, LeadService(dev_env.client, settings),
-                      ContentService(dev_env.client, settings), admin, sandbox.url)
+                      ContentService(dev_env.client, settings), admin, sandbox.url,
+                      CampaignService(dev_env.client, settings))
 
 
 def unique_email(domain: str = "acme.example") -> str:
@@ -134,3 +143,50 @@ async def capture(gw: Gateway, email: str | None = None, **fields) -> dict:
 
 def dumps(value) -> bytes:
     return json.dumps(value).encode()
+
+
+# --- campaigns -------------------------------------------------------------------------------
+
+DIRECTOR = [{"name": "director", "approvers": ["dana"], "mode": "all"}]
+
+
+def campaign_data(gw: Gateway, **overrides: Any) -> dict[str, Any]:
+    """A campaign owned by maya: a landing page and two paid channels (60/40)."""
+    now = datetime.now(UTC).replace(microsecond=0)
+    data: dict[str, Any] = {
+        "id": f"gw-{uuid.uuid4().hex[:8]}", "name": "Spring launch", "objective": "leads", "owner": "maya",
+        "end": (now + timedelta(days=20)).isoformat(), "timezone": "UTC", "currency": "EUR",
+        "total_budget": "6000.00", "audience": "smb-eu", "landing_url": f"{gw.sandbox_url}/_links/ok/spring",
+        "channels": [
+            {"kind": "landing_page", "title": "Spring", "body": "Spring is here."},
+            {"kind": "meta_ads", "share": 60, "countries": ["DE"]},
+            {"kind": "google_ads", "share": 40, "keywords": ["crm software"]},
+        ],
+    }
+    data.update(overrides)
+    return data
+
+
+async def launch(gw: Gateway, **overrides: Any) -> str:
+    """Launch through the Python API (launching is the CLI's job); returns the campaign id."""
+    directory = load_directory(gw.settings.policies_dir / "directory.yaml")
+    spec = build_campaign(campaign_data(gw, **overrides), directory=directory)
+    result = await gw.campaigns.launch(CampaignInput(spec=spec, directory=directory, queues=queues(gw.settings)))
+    assert result.ok, result
+    return spec.id
+
+
+async def awaiting_launch_approval(gw: Gateway, **overrides: Any) -> str:
+    cid = await launch(gw, approval=DIRECTOR, **overrides)
+    await campaign_status(gw, cid, "awaiting_approval")
+    return cid
+
+
+async def campaign_status(gw: Gateway, cid: str, *statuses: str, timeout: float = 60) -> dict:
+    async def reached():
+        r = await gw.http.get(f"/v1/campaigns/{cid}", headers=gw.auth("reader"))
+        assert r.status_code == 200, r.text
+        assert r.json()["status"] in statuses, (r.json()["status"], r.json().get("outcome"))
+        return r.json()
+
+    return await eventually(reached, timeout=timeout, what=f"campaign {' or '.join(statuses)}")

@@ -12,7 +12,7 @@ import httpx
 import pytest
 
 from tests.conftest import eventually
-from tests.gateway.conftest import Gateway
+from tests.gateway.conftest import Gateway, awaiting_launch_approval, campaign_status
 from tests.gateway.test_rest_content import brief, wait_stage
 
 CHROMIUM = "/usr/bin/chromium"
@@ -242,3 +242,58 @@ async def test_browser_approves_an_item(gw: Gateway) -> None:
 
     await eventually(moved_on, what="the single-approver item to move on")
     await wait_stage(gw, cid, "published")
+
+
+async def test_browser_approves_a_campaign(gw: Gateway) -> None:
+    """Chromium: dana sees the campaign's name, budget, channels and dates next to her other
+    items, refuses to reject without a reason, then approves; the campaign goes live."""
+    if not os.path.exists(CHROMIUM):
+        pytest.fail(f"{CHROMIUM} is missing: install Debian's chromium package (CI does) to run the browser test")
+    try:
+        from playwright.async_api import async_playwright
+    except ImportError:
+        pytest.fail("the playwright Python package is missing: pip install playwright (its driver ships in the wheel)")
+
+    cid = await awaiting_launch_approval(gw, name="Autumn <push>", total_budget="4500.00", start=None,
+                                         end="2031-06-30T18:00:00+00:00")
+    async with async_playwright() as p:
+        browser = await p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
+        try:
+            page = await browser.new_page()
+            await page.goto(f"{gw.url}/approvals")
+            await page.fill("#token", gw.raw_keys["dana"])
+            await page.click("button:has-text('Sign in')")
+            await page.wait_for_selector("text=Signed in as")
+            card = page.locator(f'article[data-campaign-id="{cid}"]')
+
+            async def shown():
+                if await card.count() == 0:
+                    await page.reload()
+                    return False
+                return True
+
+            await eventually(shown, interval=0.5, what=f"campaign {cid} in the browser")
+            assert await card.locator("h2").inner_text() == "Autumn <push>"
+            assert await card.locator(".budget").inner_text() == "4,500.00 EUR in total"
+            assert await card.locator(".channels").inner_text() == "landing_page, meta_ads, google_ads"
+            dates = await card.locator(".dates").inner_text()
+            assert dates.endswith("→ 2031-06-30 18:00 UTC"), dates
+            assert "stage director" in await card.locator(".meta").first.inner_text()
+
+            await card.locator("button[value='reject']").click()
+            await page.wait_for_selector("text=A reason is required to reject.")
+            assert (await gw.campaigns.state(cid)).approval.decisions == []
+
+            card = page.locator(f'article[data-campaign-id="{cid}"]')
+            await card.locator("textarea[name='comment']").fill("Budget fits the plan")
+            await card.locator("button[value='approve']").click()
+            await page.wait_for_selector(f"text=You approved campaign {cid}")
+            assert "Stage director: approved." in await page.locator(".notice").inner_text()
+        finally:
+            await browser.close()
+
+    view = await gw.campaigns.state(cid)
+    assert [(d.approver, d.kind.value, d.comment) for d in view.approval.decisions] == [
+        ("dana", "approve", "Budget fits the plan")]
+    await campaign_status(gw, cid, "live")
+    await gw.campaigns.stop(cid, requested_by="maya", reason="test over")

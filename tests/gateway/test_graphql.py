@@ -4,7 +4,7 @@ as the key's person, REST's error codes, scopes, and no personal data in leads."
 from __future__ import annotations
 
 from tests.conftest import eventually
-from tests.gateway.conftest import Gateway, capture, unique_email
+from tests.gateway.conftest import Gateway, awaiting_launch_approval, campaign_status, capture, unique_email
 from tests.gateway.test_rest_content import submitted_in_review, wait_stage
 from tests.gateway.test_rest_leads import error
 
@@ -149,3 +149,68 @@ async def test_authentication_and_scopes(gw: Gateway) -> None:
     assert codes(body) == ["forbidden"]
     body = await gql(gw, "reader", "{ lead(id: \"" + "a" * 24 + "\") { id } }")
     assert codes(body) == ["lead_not_found"] and body["data"] == {"lead": None}
+
+
+CAMPAIGN = """query($id: String!) { campaign(id: $id) {
+  id name status owner currency totalBudget start end timezone approvalStage pendingApprovers problems outcome
+  channels { channel state dailyBudgetMinor dailyBudget }
+  decisions { approver kind revision comment stage }
+  budgetChanges { proposalId }
+} }"""
+
+
+async def test_campaign_queries_and_decisions(gw: Gateway) -> None:
+    cid = await awaiting_launch_approval(gw)
+    body = await gql(gw, "reader", CAMPAIGN, id=cid)
+    assert "errors" not in body, body
+    c = body["data"]["campaign"]
+    assert c["id"] == cid and c["name"] == "Spring launch" and c["status"] == "AWAITING_APPROVAL"
+    assert c["owner"] == "maya" and c["currency"] == "EUR" and c["totalBudget"] == "6000.00" and c["start"]
+    assert c["approvalStage"] == "director" and c["pendingApprovers"] == ["dana"] and c["decisions"] == []
+    assert [(ch["channel"], ch["state"]) for ch in c["channels"]] == [
+        ("LANDING_PAGE", "pending"), ("META_ADS", "pending"), ("GOOGLE_ADS", "pending")]
+
+    async def listed():
+        body = await gql(gw, "reader", "{ campaigns(status: AWAITING_APPROVAL, approver: \"dana\", limit: 500) "
+                         "{ id workflowId status channels budgetState approvalState pendingApprovers "
+                         "executionStatus } }")
+        assert "errors" not in body, body
+        return next((x for x in body["data"]["campaigns"] if x["id"] == cid), None)
+
+    row = await eventually(listed, what="the campaign waiting for dana (visibility)")
+    assert row == {"id": cid, "workflowId": f"campaign-{cid}", "status": "AWAITING_APPROVAL",
+                   "channels": ["landing_page", "meta_ads", "google_ads"], "budgetState": "as_planned",
+                   "approvalState": "director:pending", "pendingApprovers": ["dana"], "executionStatus": "running"}
+    # The approver queue: the key's own person with an approve key, anyone's with read.
+    body = await gql(gw, "reader", "{ approvalQueue(approver: \"dana\", limit: 500) { approver campaigns { id } } }")
+    assert cid in [x["id"] for x in body["data"]["approvalQueue"]["campaigns"]], body
+    assert codes(await gql(gw, "dana", "{ approvalQueue(approver: \"omar\") { approver } }")) == ["forbidden"]
+    assert codes(await gql(gw, "reader", "{ approvalQueue { approver } }")) == ["forbidden"]
+    assert codes(await gql(gw, "reader", "{ approvalQueue(approver: \"d'ana\") { approver } }")) == ["invalid_request"]
+    assert codes(await gql(gw, "reader", "{ campaign(id: \"Not An Id\") { id } }")) == ["invalid_request"]
+    body = await gql(gw, "reader", "{ campaign(id: \"no-such-campaign\") { id } budgetProposal("
+                     "id: \"budget-no-such-campaign-x1\") { id } }")
+    assert sorted(codes(body)) == ["budget_proposal_not_found", "campaign_not_found"]
+    assert body["data"] == {"campaign": None, "budgetProposal": None}
+    assert codes(await gql(gw, "dana", CAMPAIGN, id=cid)) == ["forbidden"]  # dana's key has no read scope
+
+    approve = "mutation($id: String!) { approveCampaign(campaignId: $id) { stage outcome revision } }"
+    assert codes(await gql(gw, "maya", approve, id=cid)) == ["requester_cannot_decide"]
+    assert codes(await gql(gw, "omar", approve, id=cid)) == ["not_an_approver"]
+    assert codes(await gql(gw, "reader", approve, id=cid)) == ["forbidden"]
+    body = await gql(gw, "dana", "mutation($id: String!) { rejectCampaign(campaignId: $id, comment: \"  \") "
+                     "{ outcome } }", id=cid)
+    assert codes(body) == ["invalid_input"]
+    assert (await gw.campaigns.state(cid)).approval.decisions == []
+
+    body = await gql(gw, "dana", "mutation($id: String!) { rejectCampaign(campaignId: $id, comment: \"Too early\") "
+                     "{ stage outcome revision } }", id=cid)
+    assert body == {"data": {"rejectCampaign": {"stage": "director", "outcome": "rejected", "revision": 1}}}
+    view = await campaign_status(gw, cid, "rejected")
+    assert "Too early" in view["outcome"]
+    body = await gql(gw, "dana", approve, id=cid)
+    assert codes(body)[0] in ("campaign_not_found", "not_waiting_for_decisions"), body
+    body = await gql(gw, "reader", CAMPAIGN, id=cid)
+    c = body["data"]["campaign"]
+    assert c["status"] == "REJECTED" and c["approvalStage"] is None and c["pendingApprovers"] == []
+    assert [(d["approver"], d["kind"], d["comment"]) for d in c["decisions"]] == [("dana", "reject", "Too early")]
