@@ -11,7 +11,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from domain.approvals import DecisionKind
 from domain.content import ApprovalStage, ContentBrief
-from domain.leads import JOURNEY_ID_PATTERN, EventType, LeadSource
+from domain.leads import JOURNEY_ID_PATTERN, EventType, LeadSource, Utm
 
 LEAD_ID_PATTERN = r"^(lead-)?[0-9a-f]{24}$"
 CONTENT_ID_PATTERN = r"^[a-z0-9][a-z0-9-]{2,62}$"
@@ -39,6 +39,8 @@ class CaptureRequest(_Body):
     capture_id: str | None = Field(default=None, min_length=1, max_length=200,
                                    description="Idempotency key of this capture (a retry with it counts once).")
     captured_at: datetime | None = None
+    utm: Utm | None = Field(default=None, description="Campaign parameters of the link the lead arrived by "
+                                                       "(recorded on the lead's path for attribution).")
 
 
 class EventRequest(_Body):
@@ -46,7 +48,9 @@ class EventRequest(_Body):
     event_id: str | None = Field(default=None, min_length=1, max_length=200,
                                  description="Idempotency key: the same event id is recorded once.")
     at: datetime | None = None
-    detail: str | None = Field(default=None, max_length=200)
+    detail: str | None = Field(default=None, max_length=2000, description="e.g. the clicked URL; its utm_* "
+                                                                            "parameters make the event a touch")
+    utm: Utm | None = None
 
 
 class UnsubscribeRequest(_Body):

@@ -28,7 +28,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from fastapi import APIRouter, Depends, Request
 from pydantic import BaseModel, ConfigDict, ValidationError
 
-from domain.leads import EngagementEvent, EventType
+from domain.leads import EngagementEvent, Utm, EventType
 from gateway import deps
 from gateway.errors import ApiError, ErrorBody
 from gateway.settings import GatewaySettings
@@ -58,6 +58,7 @@ class SendGridEvent(BaseModel):
     timestamp: int | None = None
     mops_lead_id: str | None = None
     mops_step: str | None = None
+    url: str | None = None  # click events: the link followed (its utm_* make the click a campaign touch)
 
 
 class SendGridResult(BaseModel):
@@ -143,7 +144,7 @@ async def sendgrid_events(
                     await leads.unsubscribe(lead_id=lead_id, source=f"sendgrid:{ev.event}")
                 else:
                     event = EngagementEvent(event_id=f"sg:{ev.sg_event_id}", type=ENGAGEMENT[ev.event], at=at,
-                                            detail=ev.mops_step)
+                                            detail=ev.mops_step, utm=Utm.from_url(ev.url))
                     await leads.record_event(event, lead_id=lead_id)
             except LeadNotFound:  # journey over (or never ours): nothing to tell it
                 counts["ignored"] += 1

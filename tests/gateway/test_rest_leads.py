@@ -177,3 +177,23 @@ async def test_framework_errors_are_json(gw: Gateway) -> None:
     assert "access-control-allow-origin" not in (
         await gw.http.get("/healthz", headers={"Origin": "https://evil.example"})
     ).headers, "CORS is off by default"
+
+
+async def test_campaign_parameters_put_touches_on_the_lead_path(gw: Gateway) -> None:
+    email = unique_email()
+    lid = (await capture(gw, email, utm={"source": "facebook", "medium": "paid_social", "campaign": "spring",
+                                         "content": "meta_ads"}))["lead_id"]
+    click = {"type": "click", "detail": "https://site.example/s?utm_campaign=spring&utm_content=email"}
+    r = await gw.http.post(f"/v1/leads/{lid}/events", json=click, headers=gw.auth("ingest"))
+    assert r.status_code == 202, r.text
+    r = await gw.http.post("/v1/leads", json={"email": email, "source": "web_form", "utm": {"campaign": "x" * 201}},
+                           headers=gw.auth("ingest"))
+    assert r.status_code == 422 and "utm.campaign" in error(r)["message"]
+
+    async def path():
+        r = await gw.http.get(f"/v1/leads/{lid}", headers=gw.auth("reader"))
+        touches = r.json()["touch_path"]
+        return len(touches) == 2 and touches
+    touches = await eventually(path, what="two touches")
+    assert [(t["kind"], t["utm"]["campaign"], t["utm"]["content"]) for t in touches] == [
+        ("capture:web_form", "spring", "meta_ads"), ("click", "spring", "email")]

@@ -59,7 +59,7 @@ def sg_event(lead_id: str, event: str = "open", **extra) -> dict:
 
 async def test_sendgrid_event_delivered_three_times_has_one_effect(gw: Gateway) -> None:
     lid = (await capture(gw))["lead_id"]
-    body = dumps([sg_event(lid, "click", url="https://acme.example/x"),
+    body = dumps([sg_event(lid, "click", url="https://acme.example/x?utm_campaign=spring&utm_content=email"),
                   sg_event(lid, "delivered"), sg_event("not-ours", "open")])
     answers, now = [], int(time.time())
     for i in range(3):  # SendGrid redelivers: a fresh timestamp and signature each time
@@ -71,6 +71,8 @@ async def test_sendgrid_event_delivered_three_times_has_one_effect(gw: Gateway) 
     assert answers[1] == answers[2] == {"received": 3, "applied": 0, "duplicates": 1, "ignored": 2}
     await marker(gw, lid)
     await events_recorded(gw, lid, 2)  # the click once, plus the marker
+    path = (await gw.leads.state(lead_id=lid)).touch_path
+    assert [(t.kind, t.utm.campaign) for t in path if t.kind == "click"] == [("click", "spring")], path
 
 
 async def test_sendgrid_refuses_forged_stale_replayed_oversized(gw: Gateway) -> None:
