@@ -23,6 +23,12 @@ from integrations.sendgrid import SendGridClient
 _FALLBACK = Template("<p>Hi $first_name,</p><p>$subject</p>")
 
 
+def emails_sent():
+    """`mops_emails_sent_total`, on the worker's metrics (a no-op meter when none is exported)."""
+    return activity.metric_meter().create_counter("mops_emails_sent", "Emails handed to the email platform",
+                                                  "{email}")
+
+
 class EmailActivities:
     def __init__(
         self,
@@ -72,6 +78,7 @@ class EmailActivities:
             idempotency_key=inp.idempotency_key,
             headers=self._list_unsubscribe(inp.lead_id),
         )
+        emails_sent().add(1, {"kind": "journey"})
         return SendEmailResult(sent=True, message_id=message_id)
 
     @activity.defn(name="email.suppress")
@@ -88,6 +95,7 @@ class EmailActivities:
             name=inp.name, subject=inp.subject, html=inp.html, list_ids=inp.list_ids, sender_id=self._sender_id,
             suppression_group_id=inp.suppression_group_id, idempotency_key=inp.idempotency_key,
         )
+        emails_sent().add(1, {"kind": "list_send"})
         return ListSendResult(single_send_id=single_send_id)
 
     @activity.defn(name="email.cancel_list_send")

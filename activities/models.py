@@ -310,3 +310,31 @@ class CampaignSnapshotInput(BaseModel):
 class CampaignSnapshotResult(BaseModel):
     found: bool
     view: dict | None = None  # the campaign workflow's `state` query, as JSON
+
+
+# ---------------------------------------------------------------- integration health
+
+
+class ProbeInput(BaseModel):
+    platform: str
+    requests: int = 10
+
+
+class HealthNotice(BaseModel):
+    key: str  # incident id + kind: the same notice is delivered once
+    kind: str  # alert | recovered
+    platform: str
+    text: str
+    channel: str  # chat channel for alerts
+    webhook_url: str | None = None
+
+
+class HealthNoticeResult(BaseModel):
+    chat: bool
+    webhook: bool | None = None  # None: no webhook configured
+
+
+class GaugesResult(BaseModel):
+    leads: dict[str, int] = {}
+    approvals_waiting: dict[str, int] = {}
+    oldest_approval_age_s: dict[str, float] = {}

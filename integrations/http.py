@@ -13,6 +13,7 @@ import email.utils
 import json
 import logging
 import time
+from collections.abc import Callable
 from typing import Any, ClassVar, Self
 
 import httpx
@@ -103,10 +104,28 @@ def json_body(response: httpx.Response) -> Any:
         return None
 
 
+def outcome_of(error: PlatformError) -> str:
+    """How a failed call is counted: rate_limited / unavailable / rejected."""
+    if isinstance(error, RateLimited):
+        return "rate_limited"
+    if isinstance(error, PlatformUnavailable):
+        return "unavailable"
+    return "rejected"
+
+
+Observer = Callable[[str, str, float], None]  # (platform, outcome, seconds)
+
+
 class PlatformClient:
-    """Base class: one AsyncClient per platform, error mapping in `_error`."""
+    """Base class: one AsyncClient per platform, error mapping in `_error`.
+
+    `observer`, when set (the worker sets it to its metrics), is told the outcome and
+    latency of every HTTP call: ok / rate_limited / unavailable / rejected / network_error.
+    """
 
     platform: ClassVar[str]
+    observer: Observer | None = None
+    last_headers: httpx.Headers | None = None  # the latest answer's headers (rate-limit headroom)
 
     def __init__(
         self,
@@ -138,17 +157,29 @@ class PlatformClient:
 
     async def _request(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
         """Send one request; raise a `PlatformError` for transport failures and non-2xx answers."""
+        started = time.perf_counter()
         try:
             response = await self._http.request(method, path, **kwargs)
         except httpx.TimeoutException as exc:
+            self._observe("network_error", started)
             raise PlatformUnavailable(self.platform, 0, "timeout", type(exc).__name__) from exc
         except httpx.LocalProtocolError as exc:  # we built an invalid request: retrying cannot help
+            self._observe("rejected", started)
             raise PlatformRejected(self.platform, 0, "invalid_request", type(exc).__name__) from exc
         except httpx.TransportError as exc:
+            self._observe("network_error", started)
             raise PlatformUnavailable(self.platform, 0, "network_error", f"{type(exc).__name__}: {exc}") from exc
+        self.last_headers = response.headers
         if response.is_success:
+            self._observe("ok", started)
             return response
-        raise self._error(response)
+        error = self._error(response)
+        self._observe(outcome_of(error), started)
+        raise error
+
+    def _observe(self, outcome: str, started: float) -> None:
+        if self.observer is not None:
+            self.observer(self.platform, outcome, time.perf_counter() - started)
 
     async def _json(self, method: str, path: str, **kwargs: Any) -> Any:
         """`_request` and decode a JSON object body (a malformed body is retryable)."""

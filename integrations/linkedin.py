@@ -94,6 +94,15 @@ class LinkedInClient(PlatformClient):
             if err.status != 404:
                 raise
 
+    async def probe(self) -> None:
+        """A cheap authenticated read for health checks: a post that does not exist
+        answers 404 once the token and version are accepted."""
+        try:
+            await self._request("GET", f"/rest/posts/{quote('urn:li:share:0', safe='')}")
+        except PlatformRejected as err:
+            if err.status != 404:
+                raise
+
     def _error(self, response: httpx.Response) -> PlatformError:
         """Read LinkedIn's `{"status", "serviceErrorCode", "code", "message"}` body."""
         status = response.status_code

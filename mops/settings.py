@@ -63,6 +63,29 @@ class Settings(BaseSettings):
     meta_max_per_second: float = Field(5.0, gt=0)
     google_ads_max_per_second: float = Field(5.0, gt=0)
 
+    # Operations (issue 7): metrics, worker versioning, integration health and alerting.
+    metrics_host: str = "127.0.0.1"  # 0.0.0.0 in a container, so Prometheus can scrape it
+    metrics_port: int = Field(9464, ge=0, le=65535)  # Prometheus /metrics of the worker process
+    # Export metrics by OTLP instead of the Prometheus endpoint (e.g. http://otel-collector:4317).
+    # (Traces use OTEL_EXPORTER_OTLP_ENDPOINT; metrics stay on the Prometheus endpoint unless this is set.)
+    otlp_metrics_endpoint: str | None = None
+    build_id: str = "dev"  # this build's id, announced by the workers (Worker Deployment version)
+    deployment_name: str = "mops"
+    # Route workflow tasks by deployment version (needs `temporal worker deployment set-current-version`
+    # after each rollout); off by default, so a plain `mops up` needs no deployment steps.
+    worker_versioning: bool = False
+    health_task_queue: str = "mops-health"
+    health_registry_id: str = "integration-health"
+    health_probe_requests: int = Field(10, ge=1, le=100)  # requests per platform per check
+    health_max_error_rate: float = Field(0.3, gt=0, le=1)  # a check this bad marks the platform degraded
+    health_max_latency_ms: float = Field(2000.0, gt=0)  # median probe latency above this: degraded
+    health_recover_checks: int = Field(2, ge=1)  # consecutive healthy checks before "recovered"
+    health_gate_ttl_seconds: float = Field(5.0, ge=0)  # how long a worker trusts its view of degraded platforms
+    health_hold_seconds: float = Field(5.0, gt=0)  # first wait of an activity held for a degraded platform
+    health_hold_max_seconds: float = Field(60.0, gt=0)  # the wait doubles up to this
+    alert_chat_channel: str = "#mops-alerts"
+    alert_webhook_url: str | None = None  # also POST every alert/recovery here (JSON), e.g. a pager
+
     # Worker tuning (defaults sized for thousands of open journeys).
     max_cached_workflows: int = Field(5000, ge=0)
     max_concurrent_activities: int = Field(200, ge=1)
@@ -119,6 +142,21 @@ class Settings(BaseSettings):
     # Content: people who author and approve, approval defaults, brand rules.
     policies_dir: Path = PROJECT_ROOT / "policies"
     campaigns_dir: Path = PROJECT_ROOT / "campaigns"  # example and demo campaign files
+
+    # Performance tuning (issue 9): used by workers/tuning.py and starter/stack.py; each
+    # default was chosen by a measurement in bench/ (figures in bench/RESULTS.md).
+    worker_tuning: bool = True  # false: SDK-default Worker(...) options (the benchmark baseline)
+    worker_workflow_pollers: int = Field(8, ge=1)  # most workflow-task long polls (autoscaled)
+    worker_activity_pollers: int = Field(8, ge=1)  # most activity-task long polls per queue (autoscaled)
+    worker_max_concurrent_workflow_tasks: int = Field(100, ge=1)
+    worker_event_loop: str = Field("uvloop", pattern="^(uvloop|asyncio)$")  # uvloop when installed
+    # `mops up`: the dev server's measured --dynamic-config-value set (starter/stack.py), and
+    # more KEY: value pairs on top (JSON, e.g. {"history.cacheMaxSize": 20000}).
+    temporal_dev_tuning: bool = True
+    temporal_dev_dynamic_config: dict[str, object] = {}
+    # DURABILITY-REDUCING, off by default: SQLite synchronous=off. A power loss or OS crash
+    # can lose the last transactions or corrupt the database (a process crash cannot).
+    temporal_dev_unsafe_sqlite_no_sync: bool = False
 
     @property
     def web_ui_url(self) -> str:

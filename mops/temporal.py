@@ -10,6 +10,7 @@ from __future__ import annotations
 from temporalio.client import Client
 from temporalio.contrib.opentelemetry import TracingInterceptor
 from temporalio.contrib.pydantic import pydantic_data_converter
+from temporalio.runtime import Runtime
 
 from mops.settings import Settings
 from workflows import search_attributes
@@ -27,12 +28,15 @@ def client_interceptors() -> list:
     return [TracingInterceptor()]
 
 
-async def connect(settings: Settings) -> Client:
+async def connect(settings: Settings, runtime: Runtime | None = None) -> Client:
+    """A client with the project's data converter and tracing; `runtime` exports metrics
+    (workers pass `mops.metrics.build_runtime(settings)`)."""
     return await Client.connect(
         settings.temporal_address,
         namespace=settings.temporal_namespace,
         data_converter=DATA_CONVERTER,
         interceptors=client_interceptors(),
+        runtime=runtime,
     )
 
 

@@ -484,6 +484,39 @@ async def budget_schedule(campaign_id: CampaignIdArg,
 
 
 @app.command()
+@run_async("mops health")
+async def health(
+    report: Annotated[bool, typer.Option("--report", help="p50/p95 latency, error and throttle rates, "
+                                                          "with suggestions.")] = False,
+    window: Annotated[str, typer.Option(help="Report window, e.g. 1h, 30m.")] = "1h",
+    check: Annotated[bool, typer.Option("--check", help="Run a check now first.")] = False,
+    as_json: JsonOpt = False,
+) -> None:
+    """Integration health: each platform's state and recent incidents (or the report)."""
+    from domain.fields import parse_duration
+    from starter.health import HealthNotRunning, check_now, health_report, health_state
+    from starter.render import health_panel, health_report_table
+
+    try:
+        span = parse_duration(window)
+    except ValueError as e:
+        raise CliError(f"window: {e}", 2) from None
+    client, s = await temporal_client(), settings()
+    try:
+        if check:
+            await check_now(client, s)
+        if report:
+            rows = await health_report(client, s, span)
+            emit({"window": window, "platforms": [r.model_dump(mode="json") for r in rows]}, as_json,
+                 lambda: out.print(health_report_table(rows, window)))
+            return
+        view = await health_state(client, s)
+    except HealthNotRunning as e:
+        raise CliError(str(e), 1) from None
+    emit(view, as_json, lambda: out.print(health_panel(view)))
+
+
+@app.command()
 def up() -> None:
     """Run the embedded stack in the foreground until Ctrl-C: Temporal dev server
     (SQLite under .mops/, Web UI), the sandbox platforms, the workers and the gateway."""

@@ -113,3 +113,32 @@ def budget_panel(view, workflow_id: str, url: str) -> Panel:
                      + (" (rolled back)" if c.rolled_back else ""))
     parts.append(f"[dim]{url}[/]")
     return Panel(Group(*parts), title=workflow_id, expand=False)
+
+
+def health_panel(view) -> Panel:
+    table = Table("platform", "state", "since", "median ms", "errors", "headroom", "reason", box=None,
+                  header_style="dim")
+    for p, h in sorted(view.platforms.items()):
+        last = h.last
+        table.add_row(p, f"[{'red' if h.state == 'degraded' else 'green'}]{h.state}[/]",
+                      h.since.isoformat(timespec="seconds") if h.since else "-",
+                      f"{last.median_ms:.0f}" if last and last.median_ms is not None else "-",
+                      f"{last.failures}/{last.requests}" if last else "-",
+                      f"{last.headroom:.0%}" if last and last.headroom is not None else "-", h.reason or "")
+    parts: list = [table]
+    for i in view.incidents[-10:]:
+        ended = i.ended.isoformat(timespec="seconds") if i.ended else "ongoing"
+        parts.append(f"incident {i.id}: {i.started.isoformat(timespec='seconds')} → {ended} — {i.reason}")
+    when = view.last_check_at.isoformat(timespec="seconds") if view.last_check_at else "never"
+    return Panel(Group(*parts), title=f"Integration health ({view.checks} checks, last {when})", expand=False)
+
+
+def health_report_table(rows, window: str) -> Group:
+    table = Table("platform", "checks", "p50 ms", "p95 ms", "errors", "throttled", "min headroom",
+                  title=f"Integration report, last {window}")
+    for r in rows:
+        table.add_row(r.platform, str(r.checks), "-" if r.p50_ms is None else f"{r.p50_ms:.0f}",
+                      "-" if r.p95_ms is None else f"{r.p95_ms:.0f}", f"{r.error_rate:.1%}", f"{r.throttle_rate:.1%}",
+                      "-" if r.min_headroom is None else f"{r.min_headroom:.0%}")
+    tips = [f"• {r.platform}: {s}" for r in rows for s in r.suggestions]
+    return Group(table, *(tips or ["No suggestions: every platform within its limits."]))

@@ -76,7 +76,8 @@ async def sandbox() -> SandboxServer:
 def make_settings(sandbox_url: str, address: str, **overrides) -> Settings:
     suffix = uuid.uuid4().hex[:6]
     platforms = ("hubspot", "sendgrid", "slack", "wordpress", "linkedin", "ga4", "meta", "google_ads")
-    queues = ("workflow", "crm", "email", "chat", "cms", "social", "analytics", "checks", "meta", "google_ads")
+    queues = ("workflow", "crm", "email", "chat", "cms", "social", "analytics", "checks", "meta", "google_ads",
+              "health")
     base = dict(
         temporal_address=address,
         **{f"{p}_base_url": sandbox_url for p in platforms},
@@ -85,6 +86,9 @@ def make_settings(sandbox_url: str, address: str, **overrides) -> Settings:
         # Its own owner router too: the router runs on the queue of the test that
         # started it, and that test's workers are gone when the next test hands off.
         owner_router_id=f"owner-router-{suffix}",
+        health_registry_id=f"integration-health-{suffix}",
+        # Degraded-platform holds that tests can wait out quickly.
+        health_gate_ttl_seconds=0.2, health_hold_seconds=0.5, health_hold_max_seconds=2,
         crm_max_per_second=1000,
         chat_max_per_second=1000,
         social_max_per_second=1000,

@@ -13,11 +13,12 @@ import functools
 import logging
 import signal
 from collections.abc import AsyncIterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import timedelta
 
 from temporalio.client import Client
-from temporalio.worker import Worker
+from temporalio.common import VersioningBehavior, WorkerDeploymentVersion
+from temporalio.worker import Worker, WorkerDeploymentConfig
 
 from activities.ads import GoogleAdsActivities, MetaActivities
 from activities.analytics import AnalyticsActivities
@@ -27,6 +28,7 @@ from activities.checks import CheckActivities
 from activities.cms import CmsActivities
 from activities.crm import CrmActivities
 from activities.email import EmailActivities
+from activities.health import HealthActivities
 from activities.journeys import JourneyActivities
 from activities.models import PlatformQueues
 from activities.routing import RoutingActivities
@@ -41,16 +43,20 @@ from integrations.meta_ads import MetaAdsClient
 from integrations.sendgrid import SendGridClient
 from integrations.slack import SlackClient
 from integrations.wordpress import WordPressClient
+from mops.metrics import MopsMetrics, build_runtime
 from mops.settings import Settings
 from workflows.budget import BudgetReallocationWorkflow
 from workflows.campaign import CampaignWorkflow
 from workflows.content import ContentWorkflow
+from workflows.health import IntegrationHealthCheckWorkflow, IntegrationHealthWorkflow
 from workflows.lead_journey import LeadJourneyWorkflow
+from workers.health_gate import HealthGate, HoldIfDegraded
 from workflows.owner_router import OwnerRouterWorkflow
 
 log = logging.getLogger("mops.worker")
 
-WORKFLOWS = [LeadJourneyWorkflow, OwnerRouterWorkflow, ContentWorkflow, CampaignWorkflow, BudgetReallocationWorkflow]
+WORKFLOWS = [LeadJourneyWorkflow, OwnerRouterWorkflow, ContentWorkflow, CampaignWorkflow, BudgetReallocationWorkflow,
+             IntegrationHealthWorkflow, IntegrationHealthCheckWorkflow]
 GRACEFUL_SHUTDOWN = timedelta(seconds=20)
 
 
@@ -80,11 +86,12 @@ class PlatformClients:
     links: LinkChecker
     meta: MetaAdsClient
     google_ads: GoogleAdsClient
+    extra_closers: list = field(default_factory=list)  # other things the worker opened with these
 
     @classmethod
-    def from_settings(cls, settings: Settings) -> PlatformClients:
+    def from_settings(cls, settings: Settings, metrics: MopsMetrics | None = None) -> PlatformClients:
         t = settings.http_timeout_seconds
-        return cls(
+        clients = cls(
             hubspot=HubSpotClient(settings.hubspot_base_url, settings.hubspot_token.get_secret_value(), timeout=t),
             sendgrid=SendGridClient(
                 settings.sendgrid_base_url, settings.sendgrid_api_key.get_secret_value(), timeout=t
@@ -115,14 +122,36 @@ class PlatformClients:
                 api_version=settings.google_ads_api_version, timeout=t,
             ),
         )
+        if metrics is not None:  # every platform call counted by outcome, with its latency
+            for c in clients.platform_clients():
+                c.observer = metrics.platform_call
+        return clients
+
+    def platform_clients(self) -> list:
+        return [self.hubspot, self.sendgrid, self.slack, self.wordpress, self.linkedin, self.ga4, self.meta,
+                self.google_ads]
 
     async def aclose(self) -> None:
-        for c in (self.hubspot, self.sendgrid, self.slack, self.wordpress, self.linkedin, self.ga4, self.links,
-                  self.meta, self.google_ads):
+        for c in [*self.platform_clients(), self.links]:
             await c.aclose()
+        for close in self.extra_closers:
+            await close()
 
 
-def build_workers(client: Client, settings: Settings, platforms: PlatformClients) -> list[Worker]:
+def deployment(settings: Settings) -> WorkerDeploymentConfig:
+    """The Worker Deployment version this process announces (its build id). With
+    `MOPS_WORKER_VERSIONING` on, the server routes workflow tasks by version and new
+    workflows auto-upgrade to the current version; off, the version only identifies."""
+    return WorkerDeploymentConfig(
+        version=WorkerDeploymentVersion(deployment_name=settings.deployment_name, build_id=settings.build_id),
+        use_worker_versioning=settings.worker_versioning,
+        default_versioning_behavior=(VersioningBehavior.AUTO_UPGRADE if settings.worker_versioning
+                                     else VersioningBehavior.UNSPECIFIED),
+    )
+
+
+def build_workers(client: Client, settings: Settings, platforms: PlatformClients, *,
+                  metrics: MopsMetrics | None = None, worker_options: dict | None = None) -> list[Worker]:
     q = queues(settings)
     crm = CrmActivities(platforms.hubspot)
     secret = settings.gateway_unsubscribe_secret.get_secret_value()
@@ -136,25 +165,36 @@ def build_workers(client: Client, settings: Settings, platforms: PlatformClients
     analytics = AnalyticsActivities(platforms.ga4)
     checks = CheckActivities(platforms.links, settings.policies_dir / "brand.yaml")
     meta, google = MetaActivities(platforms.meta), GoogleAdsActivities(platforms.google_ads)
-    # Per platform queue: its activities and the server-side rate limit (None = none).
+    health = HealthActivities(platforms, client, metrics)
+    platforms.extra_closers.append(health.aclose)
+    # Per platform queue: the platform (its activities hold while it is degraded), its
+    # activities and the server-side rate limit (None = none).
     platform_queues = [
-        (q.crm, [crm.upsert_lead, crm.update_contact, crm.list_owners, crm.upsert_handoff],
+        (q.crm, "hubspot", [crm.upsert_lead, crm.update_contact, crm.list_owners, crm.upsert_handoff],
          settings.crm_max_per_second),
-        (q.email, [email.send, email.suppress, email.send_to_lists, email.cancel_list_send],
+        (q.email, "sendgrid", [email.send, email.suppress, email.send_to_lists, email.cancel_list_send],
          settings.email_max_per_second),
-        (q.chat, [chat.notify], settings.chat_max_per_second),
-        (q.cms, [cms.create_draft, cms.update_draft, cms.publish, cms.unpublish], settings.cms_max_per_second),
-        (q.social, [social.post, social.delete], settings.social_max_per_second),
-        (q.analytics, [analytics.page_metrics], settings.analytics_max_per_second),
-        (q.checks, [checks.brand], None),
-        (q.meta, [meta.account, meta.create, meta.set_status, meta.set_budget, meta.remove, meta.remove_named,
-                  meta.figures], settings.meta_max_per_second),
-        (q.google_ads, [google.account, google.create, google.set_status, google.set_budget, google.remove,
-                        google.remove_named, google.figures], settings.google_ads_max_per_second),
+        (q.chat, "slack", [chat.notify], settings.chat_max_per_second),
+        (q.cms, "wordpress", [cms.create_draft, cms.update_draft, cms.publish, cms.unpublish],
+         settings.cms_max_per_second),
+        (q.social, "linkedin", [social.post, social.delete], settings.social_max_per_second),
+        (q.analytics, "ga4", [analytics.page_metrics], settings.analytics_max_per_second),
+        (q.checks, None, [checks.brand], None),
+        (q.meta, "meta", [meta.account, meta.create, meta.set_status, meta.set_budget, meta.remove,
+                          meta.remove_named, meta.figures], settings.meta_max_per_second),
+        (q.google_ads, "google_ads", [google.account, google.create, google.set_status, google.set_budget,
+                                      google.remove, google.remove_named, google.figures],
+         settings.google_ads_max_per_second),
+        # Never held: the probes must see a degraded platform recover.
+        (settings.health_task_queue, None, [health.probe, health.notify, health.gauges], None),
     ]
+    gate = HealthGate(client, settings.health_registry_id, ttl=settings.health_gate_ttl_seconds)
+    hold = dict(first=settings.health_hold_seconds, longest=settings.health_hold_max_seconds)
     common = dict(
-        graceful_shutdown_timeout=GRACEFUL_SHUTDOWN, max_concurrent_activities=settings.max_concurrent_activities
+        graceful_shutdown_timeout=GRACEFUL_SHUTDOWN, max_concurrent_activities=settings.max_concurrent_activities,
+        deployment_config=deployment(settings),
     )
+    common.update(worker_options or {})  # issue 9: extra Worker(...) options (workers/tuning.py); None = as before
     workflow_worker = Worker(
         client,
         task_queue=q.workflows,
@@ -168,16 +208,18 @@ def build_workers(client: Client, settings: Settings, platforms: PlatformClients
         **common,
     )
     return [workflow_worker] + [
-        Worker(client, task_queue=queue, activities=activities, max_task_queue_activities_per_second=rate, **common)
-        for queue, activities, rate in platform_queues
+        Worker(client, task_queue=queue, activities=activities, max_task_queue_activities_per_second=rate,
+               interceptors=[HoldIfDegraded(gate, platform, metrics, **hold)] if platform else [], **common)
+        for queue, platform, activities, rate in platform_queues
     ]
 
 
 @contextlib.asynccontextmanager
-async def running_workers(client: Client, settings: Settings) -> AsyncIterator[list[Worker]]:
+async def running_workers(client: Client, settings: Settings, *,
+                          metrics: MopsMetrics | None = None) -> AsyncIterator[list[Worker]]:
     """Start every worker; on exit, shut them down gracefully and close HTTP clients."""
-    platforms = PlatformClients.from_settings(settings)
-    workers = build_workers(client, settings, platforms)
+    platforms = PlatformClients.from_settings(settings, metrics)
+    workers = build_workers(client, settings, platforms, metrics=metrics)
     tasks = [asyncio.create_task(w.run()) for w in workers]
     try:
         yield workers
@@ -193,11 +235,16 @@ async def serve(settings: Settings) -> None:
     from mops.temporal import connect
 
     setup_tracing("mops-worker")
-    client = await connect(settings)
+    runtime = build_runtime(settings)  # SDK + mops metrics: Prometheus /metrics, or OTLP when configured
+    client = await connect(settings, runtime)
+    metrics = MopsMetrics(runtime.metric_meter)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
-    async with running_workers(client, settings):
+    async with running_workers(client, settings, metrics=metrics):
+        from starter.health import ensure_health
+
+        await ensure_health(client, settings)  # the health registry and its every-minute check
         log.info("mops worker polling %s", ", ".join(queues(settings).model_dump().values()))
         await stop.wait()

@@ -195,6 +195,10 @@ class BudgetReallocationWorkflow:
                 after={c.channel: c.after for c in v.changes}, decided_by=decided,
             ))
             await workflow.get_external_workflow_handle(f"campaign-{v.campaign_id}").signal("budgets_applied", signal)
+            changes = workflow.metric_meter().create_counter(
+                "mops_budget_changes", "Daily budgets changed on a platform", "{change}")
+            for c in v.changes:  # not emitted again on replay
+                changes.add(1, {"channel": c.channel.value, "direction": "up" if c.after > c.before else "down"})
             moves = ", ".join(f"{c.channel.value} {self._money(c.before)} → {self._money(c.after)}" for c in v.changes)
             await self._end(BudgetStatus.APPLIED, f"applied and verified: {moves}")
             return

@@ -30,11 +30,7 @@ K8S_DIR = DEPLOY / "k8s"
 # `MOPS_*` variables the deployment files already set but mops/settings.py does not read
 # yet (the metrics and worker-versioning work adds them). Remove each name once it is a
 # field: the "real setting" tests then check it like any other.
-PLANNED_SETTINGS = frozenset({
-    "MOPS_METRICS_HOST",  # bind address of the workers' Prometheus endpoint (0.0.0.0 in a container)
-    "MOPS_METRICS_PORT",  # its port (9464)
-    "MOPS_BUILD_ID",  # the build id the workers announce for worker versioning
-})
+PLANNED_SETTINGS: frozenset[str] = frozenset()
 
 SETTINGS_MODELS = (Settings, GatewaySettings, SandboxTokens)
 LOCAL_HOSTS = ("127.0.0.1", "localhost")
