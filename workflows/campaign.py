@@ -111,6 +111,8 @@ LAUNCH_RETRY = RetryPolicy(initial_interval=timedelta(seconds=1), backoff_coeffi
                            maximum_interval=timedelta(minutes=2), maximum_attempts=8)
 EMAIL_SUPPRESSION_GROUP = 4242
 MAX_TIMELINE = 100
+DEGRADED = "PlatformDegraded"  # workers/health_gate.py: the platform's activities are held
+DEGRADED_WAIT = timedelta(minutes=2)
 
 
 class LaunchFailed(Exception):
@@ -528,13 +530,20 @@ class CampaignWorkflow:
                 ChannelKind.LINKEDIN: q.social, ChannelKind.LANDING_PAGE: q.cms}[channel]
 
     async def _launch_call(self, name: str, arg, result_type: type, channel: ChannelKind, summary: str):
-        """A launch step: a rejection, or a failure that outlasts LAUNCH_RETRY, fails the launch."""
-        try:
-            return await call(name, arg, result_type, queue=self._queue(channel), summary=summary,
-                              retry=LAUNCH_RETRY)
-        except ActivityError as err:
-            why = reason(err) if is_type(err, REJECTED) else "still failing after retries"
-            raise LaunchFailed(channel, why) from None
+        """A launch step: a rejection, or a failure that outlasts LAUNCH_RETRY, fails the launch.
+        A platform the health check marked degraded is not a failure: the launch holds
+        (the step is tried again every few minutes) until it recovers."""
+        while True:
+            try:
+                return await call(name, arg, result_type, queue=self._queue(channel), summary=summary,
+                                  retry=LAUNCH_RETRY)
+            except ActivityError as err:
+                if is_type(err, DEGRADED):
+                    self._note(f"{channel.value} is degraded: {summary} holds until it recovers")
+                    await workflow.sleep(DEGRADED_WAIT, summary=f"hold: {channel.value} degraded")
+                    continue
+                why = reason(err) if is_type(err, REJECTED) else "still failing after retries"
+                raise LaunchFailed(channel, why) from None
 
     async def _platform_call(self, name: str, arg, result_type: type, channel: ChannelKind, summary: str,
                              queue: str | None = None):

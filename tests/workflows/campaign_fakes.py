@@ -13,6 +13,7 @@ from decimal import Decimal
 
 from temporalio import activity
 from temporalio.client import Client
+from temporalio.exceptions import ApplicationError
 from temporalio.worker import Worker
 
 from activities.models import (
@@ -63,6 +64,7 @@ class PaidChannel:
 class FakeCampaignPlatforms(Recorder):
     currency: dict[str, str] = field(default_factory=lambda: {"meta": "EUR", "google_ads": "EUR"})
     paid: dict[str, PaidChannel] = field(default_factory=lambda: {"meta": PaidChannel(), "google_ads": PaidChannel()})
+    degraded_creates: int = 0  # this many `*.create` attempts answer as the health gate does for a degraded platform
 
     def _paid_activities(self, prefix: str) -> list:
         ch = self.paid[prefix]
@@ -75,6 +77,10 @@ class FakeCampaignPlatforms(Recorder):
         @activity.defn(name=f"{prefix}.create")
         async def create(inp: PaidCreateInput) -> PaidRef:
             self._record(f"{prefix}.create", inp)
+            if self.degraded_creates > 0:
+                self.degraded_creates -= 1
+                raise ApplicationError(f"{prefix} is degraded; holding", type="PlatformDegraded",
+                                       next_retry_delay=timedelta(seconds=5))
             ch.status, ch.budget_minor = "paused", inp.daily_budget_minor
             return PaidRef(campaign=f"{prefix}-c1", ad_set=f"{prefix}-a1", budget=f"{prefix}-b1")
 

@@ -202,3 +202,17 @@ async def test_stop_before_the_start_rolls_everything_back(time_env: WorkflowEnv
     assert len(fake.of("cms.unpublish")) == 1 and fake.of("social.post") == []
     assert all(p.state == PartState.ROLLED_BACK for p in view.parts
                if p.channel in (ChannelKind.META_ADS, ChannelKind.GOOGLE_ADS, ChannelKind.LANDING_PAGE))
+
+
+async def test_a_launch_holds_while_a_platform_is_degraded_instead_of_failing(time_env: WorkflowEnvironment) -> None:
+    fake, q = FakeCampaignPlatforms(), new_queues()
+    fake.degraded_creates = 11  # outlasts the launch's 8 attempts: the workflow waits and tries again
+    now = (await time_env.get_current_time()).replace(microsecond=0)
+    async with running(time_env, fake, q):
+        handle = await launch(time_env, q, start=None, end=(now + timedelta(days=2)).isoformat())
+        view = await handle.result()
+
+    assert view.status == CampaignStatus.COMPLETED and "failed" not in (view.outcome or "")
+    assert len(fake.of("meta.create")) == 12
+    assert any("meta_ads is degraded" in what for _, what in view.timeline)
+    assert fake.of("meta.remove") == [], "nothing was rolled back"
