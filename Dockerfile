@@ -50,8 +50,8 @@ ENV PATH=/opt/venv/bin:$PATH \
 
 RUN groupadd --system --gid 10001 mops \
     && useradd --system --uid 10001 --gid mops --home-dir /app --no-create-home --shell /usr/sbin/nologin mops \
-    && mkdir -p /app /var/lib/mops \
-    && chown mops:mops /var/lib/mops
+    && mkdir -p /app /var/lib/mops/keys \
+    && chown -R mops:mops /var/lib/mops
 
 COPY --from=build /opt/venv /opt/venv
 COPY journeys /app/journeys

@@ -39,3 +39,16 @@ worker: install
 
 clean:
 	rm -rf $(VENV) .mops .pytest_cache
+
+# Benchmarks (issue 9; not part of `make test`): each script measures the baseline and the
+# mops configuration on its own throwaway stack and appends its figures to bench/RESULTS.md.
+# About 3 hours on 2 CPUs; BENCH_ARGS goes to every script (e.g. BENCH_ARGS=--no-results),
+# see bench/README.md for each script's options and a quicker run.
+.PHONY: bench
+bench: install
+	$(PY) bench/event_latency.py $(BENCH_ARGS)
+	$(PY) bench/gateway_latency.py $(BENCH_ARGS)
+	$(PY) bench/tuning_ablation.py $(BENCH_ARGS)
+	$(PY) bench/platform_ops.py $(BENCH_ARGS)
+	$(PY) bench/timers.py $(BENCH_ARGS)
+	$(PY) bench/open_journeys.py $(BENCH_ARGS)

@@ -338,3 +338,89 @@ class GaugesResult(BaseModel):
     leads: dict[str, int] = {}
     approvals_waiting: dict[str, int] = {}
     oldest_approval_age_s: dict[str, float] = {}
+
+
+# ---------------------------------------------------------------- analytics and reports (issue 5)
+
+
+class CollectInput(BaseModel):
+    """Load `source`'s days `since`..`until` into the analytics store (one transaction per day)."""
+
+    source: str  # a domain.analytics.Source value
+    since: date
+    until: date
+    currency: str = "EUR"  # the reporting currency
+    timezone: str = "UTC"  # what a day is (the CRM's close dates are cut at local midnight)
+
+
+class CollectResult(BaseModel):
+    source: str
+    days: int = 0  # days loaded by the attempt that finished
+    rows: int = 0
+    violations: int = 0  # rows that broke the schema: counted, not loaded
+    reasons: list[str] = []  # the first violations, one line each
+    resumed_from: date | None = None  # the day the finishing attempt started at, when it resumed from a cursor
+    attempt: int = 1
+
+
+class JourneysInput(BaseModel):
+    """Read the touch paths of the lead journeys running at some point in [since, until)."""
+
+    since: datetime
+    until: datetime
+    task_queue: str  # the deployment's workflow queue: the journeys mops runs there
+
+
+class JourneysResult(BaseModel):
+    journeys: int = 0
+    touches: int = 0
+    skipped: int = 0  # journeys whose state could not be read
+    unchanged: int = 0  # closed journeys already read after they closed (not queried again)
+
+
+class BuildReportInput(BaseModel):
+    report_id: str
+    title: str
+    since: date
+    until: date
+    currency: str = "EUR"
+    timezone: str = "UTC"
+    task_queue: str  # the workflow queue: automation KPIs and budget moves are read from its runs
+    stale: dict[str, str] = {}  # source -> why its collection failed
+    model: str = "w_shaped"
+    half_life_days: float = 7.0
+    lookback_days: int = 90
+
+
+class BuildReportResult(BaseModel):
+    report_id: str
+    subject: str
+    html: str  # the whole report, self-contained (inline SVG charts)
+    html_path: str  # where it was written
+    text: str  # the chat version: headline figures and what changed
+
+
+class ReportEmailInput(BaseModel):
+    idempotency_key: str
+    to_email: str
+    from_email: str
+    subject: str
+    html: str
+    report_id: str
+
+
+class ReportEmailResult(BaseModel):
+    message_id: str | None = None
+
+
+class DistributionEntry(BaseModel):
+    channel: str  # email | chat
+    recipient: str  # an address or a chat channel
+    status: str  # sent | failed
+    ref: str | None = None  # SendGrid message id, Slack ts, or why it failed
+    at: datetime
+
+
+class RecordDistributionInput(BaseModel):
+    report_id: str
+    entries: list[DistributionEntry]

@@ -34,6 +34,7 @@ from mops.settings import Settings
 from starter.campaigns import CampaignService
 from starter.content import ContentService
 from starter.leads import LeadService
+from starter.privacy import PrivacyService
 
 VERSION = "0.1.0"
 
@@ -42,10 +43,13 @@ def create_app(settings: Settings, client: Client) -> FastAPI:
     s: GatewaySettings = gateway_settings(settings)
     deals = DealLookup(s.hubspot_base_url, s.hubspot_token.get_secret_value(), timeout=s.http_timeout_seconds)
 
+    privacy = PrivacyService(client, s)  # opt-outs reach every platform (issue 8)
+
     @asynccontextmanager
     async def lifespan(app: FastAPI):
         yield
         await deals.aclose()
+        await privacy.aclose()
 
     app = FastAPI(
         title="mops gateway",
@@ -61,6 +65,7 @@ def create_app(settings: Settings, client: Client) -> FastAPI:
     app.state.settings = s
     app.state.client = client
     app.state.leads = LeadService(client, s)
+    app.state.privacy = privacy
     app.state.content = ContentService(client, s)
     app.state.campaigns = CampaignService(client, s)
     app.state.gate = Gate(KeyRing(s.gateway_keys), RateLimiter(s.gateway_rate_per_second, s.gateway_burst))

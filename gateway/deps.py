@@ -9,10 +9,15 @@ from gateway.settings import GatewaySettings
 from starter.campaigns import CampaignService
 from starter.content import ContentService
 from starter.leads import LeadService
+from starter.privacy import PrivacyService
 
 
 def leads(request: Request) -> LeadService:
     return request.app.state.leads
+
+
+def privacy(request: Request) -> PrivacyService:
+    return request.app.state.privacy
 
 
 def content(request: Request) -> ContentService:

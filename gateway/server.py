@@ -3,14 +3,20 @@
 
     async with GatewayServer(create_app(settings, client)) as gw:
         httpx.AsyncClient(base_url=gw.url)
+
+Speed (issue 9, measured in bench/gateway_latency.py): uvicorn parses HTTP with httptools
+and the gateway process runs on uvloop, when installed (both are dependencies);
+`MOPS_GATEWAY_EVENT_LOOP=asyncio` keeps the standard loop.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import importlib.util
 import logging
-from typing import Self
+from collections.abc import Coroutine
+from typing import Any, Self
 
 import uvicorn
 from fastapi import FastAPI
@@ -19,6 +25,20 @@ from gateway.settings import GatewaySettings
 from sandbox.server import bind_socket
 
 log = logging.getLogger("mops.gateway")
+
+# uvicorn's C HTTP parser when installed (h11, pure Python, otherwise).
+HTTP_IMPL = "httptools" if importlib.util.find_spec("httptools") else "h11"
+
+
+def use_uvloop(settings: Any = None) -> bool:
+    """Make asyncio create uvloop loops in this process (the gateway process only: call it
+    before `asyncio.run`). False when uvloop is missing or `gateway_event_loop` is asyncio."""
+    if getattr(settings, "gateway_event_loop", "uvloop") != "uvloop" or not importlib.util.find_spec("uvloop"):
+        return False
+    import uvloop
+
+    asyncio.set_event_loop_policy(uvloop.EventLoopPolicy())
+    return True
 
 
 class _QuietServer(uvicorn.Server):
@@ -39,7 +59,8 @@ class GatewayServer:
     async def start(self) -> Self:
         sock = bind_socket(self._host, self._port)
         self.url = f"http://{self._host}:{sock.getsockname()[1]}"
-        self._server = _QuietServer(uvicorn.Config(self.app, log_level="warning", access_log=False, lifespan="on"))
+        self._server = _QuietServer(uvicorn.Config(self.app, log_level="warning", access_log=False, lifespan="on",
+                                                   http=HTTP_IMPL))
         self._task = asyncio.create_task(self._server.serve(sockets=[sock]), name="mops-gateway")
         async with asyncio.timeout(self._startup_timeout):
             while not self._server.started:
@@ -63,8 +84,15 @@ class GatewayServer:
         await self.stop()
 
 
-async def serve(settings: GatewaySettings) -> None:
-    """The gateway process: tracing, a Temporal client (pydantic converter + tracing), uvicorn."""
+def serve(settings: GatewaySettings) -> Coroutine[Any, Any, None]:
+    """The gateway process, for `asyncio.run(serve(settings))`: switches this process to uvloop
+    (before asyncio.run creates its loop), then returns the coroutine that serves."""
+    use_uvloop(settings)
+    return _serve(settings)
+
+
+async def _serve(settings: GatewaySettings) -> None:
+    """Tracing, a Temporal client (pydantic converter + tracing), uvicorn."""
     from gateway.app import create_app
     from mops.telemetry import setup_tracing
     from mops.temporal import connect
@@ -73,6 +101,7 @@ async def serve(settings: GatewaySettings) -> None:
     client = await connect(settings)
     app = create_app(settings, client)
     config = uvicorn.Config(app, host=settings.gateway_host, port=settings.gateway_port, lifespan="on",
-                            access_log=False, proxy_headers=True)
-    log.info("mops gateway on http://%s:%d (docs at /docs)", settings.gateway_host, settings.gateway_port)
+                            access_log=False, proxy_headers=True, http=HTTP_IMPL)
+    log.info("mops gateway on http://%s:%d (docs at /docs; %s, %s)", settings.gateway_host, settings.gateway_port,
+             type(asyncio.get_running_loop()).__module__, HTTP_IMPL)
     await uvicorn.Server(config).serve()

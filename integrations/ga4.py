@@ -77,6 +77,32 @@ class GA4Client(PlatformClient):
         )
         return {name: sum(_number(row.get(name)) for row in rows) for name in PAGE_METRICS}
 
+    async def report_rows(
+        self, *, start_date: str, end_date: str, dimensions: list[str], metrics: list[str], page_size: int = 10_000
+    ) -> list[dict[str, str]]:
+        """Every row of a report, page by page (`limit`/`offset` until `rowCount`), in dimension order."""
+        rows: list[dict[str, str]] = []
+        offset = 0
+        while True:
+            payload: dict[str, Any] = {
+                "dateRanges": [{"startDate": start_date, "endDate": end_date}],
+                "dimensions": [{"name": d} for d in dimensions], "metrics": [{"name": m} for m in metrics],
+                "orderBys": [{"dimension": {"dimensionName": d}} for d in dimensions],
+                "limit": page_size, "offset": offset,
+            }
+            body = await self._json("POST", f"/v1beta/properties/{self.property_id}:runReport", json=payload)
+            dimension_names = [h["name"] for h in body.get("dimensionHeaders", [])]
+            metric_names = [h["name"] for h in body.get("metricHeaders", [])]
+            page = body.get("rows", [])
+            for row in page:
+                values = [v.get("value", "") for v in row.get("dimensionValues", [])]
+                numbers = [v.get("value", "") for v in row.get("metricValues", [])]
+                rows.append({**dict(zip(dimension_names, values, strict=False)),
+                             **dict(zip(metric_names, numbers, strict=False))})
+            offset += len(page)
+            if not page or offset >= int(body.get("rowCount") or 0):
+                return rows
+
     def _error(self, response: httpx.Response) -> PlatformError:
         """Read Google's `{"error": {"code", "message", "status", "details"}}` body."""
         status = response.status_code

@@ -71,6 +71,13 @@ class GoogleMetricsRow(BaseModel):
     conversions_value: float
 
 
+class GoogleCampaignDay(GoogleMetricsRow):
+    """One campaign's metrics for one day (account-level reporting)."""
+
+    campaign: str  # resource name
+    campaign_name: str
+
+
 def gaql_string(value: str) -> str:
     """A GAQL string literal: single-quoted, with backslashes and quotes escaped."""
     return "'" + value.replace("\\", "\\\\").replace("'", "\\'") + "'"
@@ -209,6 +216,28 @@ class GoogleAdsClient(PlatformClient):
         for row in rows:
             metrics = row.get("metrics", {})
             result.append(GoogleMetricsRow(
+                day=date.fromisoformat(row["segments"]["date"]),
+                cost_micros=int(metrics.get("costMicros") or 0),
+                impressions=int(metrics.get("impressions") or 0),
+                clicks=int(metrics.get("clicks") or 0),
+                conversions=float(metrics.get("conversions") or 0.0),
+                conversions_value=float(metrics.get("conversionsValue") or 0.0),
+            ))
+        return result
+
+    async def campaign_days(self, *, since: date, until: date) -> list[GoogleCampaignDay]:
+        """Daily metrics of every campaign of the account, removed ones included (reporting)."""
+        rows = await self.search(
+            f"SELECT campaign.resource_name, campaign.name, {METRIC_FIELDS} FROM campaign "
+            "WHERE campaign.status IN ('ENABLED', 'PAUSED', 'REMOVED') "
+            f"AND segments.date BETWEEN '{since.isoformat()}' AND '{until.isoformat()}' "
+            "ORDER BY segments.date, campaign.resource_name"
+        )
+        result = []
+        for row in rows:
+            metrics, campaign = row.get("metrics", {}), row.get("campaign", {})
+            result.append(GoogleCampaignDay(
+                campaign=str(campaign.get("resourceName") or ""), campaign_name=str(campaign.get("name") or ""),
                 day=date.fromisoformat(row["segments"]["date"]),
                 cost_micros=int(metrics.get("costMicros") or 0),
                 impressions=int(metrics.get("impressions") or 0),

@@ -94,6 +94,31 @@ class HubSpotClient(PlatformClient):
         await self._associate("tasks", task_id, "contacts", contact_id)
         return task_id
 
+    async def update_deal(self, deal_id: str, properties: dict[str, str]) -> CrmObject:
+        body = await self._json("PATCH", f"/crm/v3/objects/deals/{deal_id}", json={"properties": properties})
+        return CrmObject.model_validate(body)
+
+    async def search_deals(
+        self, filters: list[dict[str, Any]], properties: list[str], *, page_size: int = 100
+    ) -> list[CrmObject]:
+        """Every deal matching all `filters` (HubSpot search filters, e.g. `{"propertyName":
+        "closedate", "operator": "BETWEEN", "value": ms, "highValue": ms}`), following
+        `paging.next.after` page by page, oldest first by creation."""
+        deals: list[CrmObject] = []
+        after: str | None = None
+        while True:
+            payload: dict[str, Any] = {
+                "filterGroups": [{"filters": filters}], "properties": properties, "limit": page_size,
+                "sorts": [{"propertyName": "hs_object_id", "direction": "ASCENDING"}],
+            }
+            if after:
+                payload["after"] = after
+            body = await self._json("POST", "/crm/v3/objects/deals/search", json=payload)
+            deals.extend(CrmObject.model_validate(r) for r in body.get("results", []))
+            after = ((body.get("paging") or {}).get("next") or {}).get("after")
+            if not after:
+                return deals
+
     # owners
 
     async def list_owners(self, *, page_size: int = 100) -> list[Owner]:

@@ -19,6 +19,7 @@ Error `code`s are derived from the HTTP status (SendGrid's error bodies carry on
 from __future__ import annotations
 
 import time
+from datetime import date
 from urllib.parse import quote
 
 import httpx
@@ -136,6 +137,29 @@ class SendGridClient(PlatformClient):
             return True
         body = json_body(response)
         return not (isinstance(body, dict) and body.get("status") in ("triggered", "sent"))
+
+    # Statistics
+
+    async def stats(self, start_date: date, end_date: date, *, page_size: int = 100) -> list[tuple[date, dict]]:
+        """Global email statistics per day (`GET /v3/stats`, aggregated by day, every page):
+        (day, metrics) with `requests`, `delivered`, `opens`, `unique_opens`, `clicks`,
+        `unique_clicks`, `bounces`, `blocks`, `spam_reports`, `unsubscribes`, ..."""
+        out: list[tuple[date, dict]] = []
+        offset = 0
+        while True:
+            params = {"start_date": start_date.isoformat(), "end_date": end_date.isoformat(),
+                      "aggregated_by": "day", "limit": page_size, "offset": offset}
+            body = await self._json("GET", "/v3/stats", params=params)
+            entries = body if isinstance(body, list) else []
+            for entry in entries:
+                metrics: dict = {}
+                for stat in entry.get("stats") or []:
+                    for name, value in (stat.get("metrics") or {}).items():
+                        metrics[name] = metrics.get(name, 0) + (value or 0)
+                out.append((date.fromisoformat(entry["date"]), metrics))
+            if len(entries) < page_size:
+                return out
+            offset += page_size
 
     def _error(self, response: httpx.Response) -> PlatformError:
         """Read SendGrid's `{"errors":[{"message","field","help"}]}` body."""

@@ -20,13 +20,15 @@ names because Temporal's Prometheus exporter accepts no dots; units are UCUM (`s
 
 from __future__ import annotations
 
-import time
+import logging
 from dataclasses import dataclass
 
 from temporalio.common import MetricMeter
 from temporalio.runtime import OpenTelemetryConfig, PrometheusConfig, Runtime, TelemetryConfig
 
 from mops.settings import Settings
+
+log = logging.getLogger("mops.metrics")
 
 
 def build_runtime(settings: Settings) -> Runtime:
@@ -39,7 +41,11 @@ def build_runtime(settings: Settings) -> Runtime:
             bind_address=f"{settings.metrics_host}:{settings.metrics_port}",
             counters_total_suffix=True, unit_suffix=False, durations_as_seconds=True,
         )
-    return Runtime(telemetry=TelemetryConfig(metrics=metrics, global_tags={"service": "mops"}))
+    try:
+        return Runtime(telemetry=TelemetryConfig(metrics=metrics, global_tags={"service": "mops"}))
+    except ValueError as err:  # e.g. the port is taken: run the workers anyway, without metrics
+        log.error("metrics disabled: %s (set MOPS_METRICS_PORT to a free port)", err)
+        return Runtime(telemetry=TelemetryConfig())
 
 
 @dataclass
@@ -83,11 +89,3 @@ class MopsMetrics:
             self._waiting.set(n, {"kind": kind})
             self._age.set(oldest_age_s.get(kind, 0.0), {"kind": kind})
 
-
-class Stopwatch:
-    def __init__(self) -> None:
-        self.started = time.perf_counter()
-
-    @property
-    def seconds(self) -> float:
-        return time.perf_counter() - self.started

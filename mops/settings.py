@@ -9,7 +9,7 @@ from __future__ import annotations
 from functools import lru_cache
 from pathlib import Path
 
-from pydantic import AliasChoices, Field, SecretStr, ValidationError
+from pydantic import AliasChoices, Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
@@ -76,6 +76,7 @@ class Settings(BaseSettings):
     worker_versioning: bool = False
     health_task_queue: str = "mops-health"
     health_registry_id: str = "integration-health"
+    health_check_schedule_id: str = "integration-health-check"
     health_probe_requests: int = Field(10, ge=1, le=100)  # requests per platform per check
     health_max_error_rate: float = Field(0.3, gt=0, le=1)  # a check this bad marks the platform degraded
     health_max_latency_ms: float = Field(2000.0, gt=0)  # median probe latency above this: degraded
@@ -146,10 +147,14 @@ class Settings(BaseSettings):
     # Performance tuning (issue 9): used by workers/tuning.py and starter/stack.py; each
     # default was chosen by a measurement in bench/ (figures in bench/RESULTS.md).
     worker_tuning: bool = True  # false: SDK-default Worker(...) options (the benchmark baseline)
-    worker_workflow_pollers: int = Field(8, ge=1)  # most workflow-task long polls (autoscaled)
-    worker_activity_pollers: int = Field(8, ge=1)  # most activity-task long polls per queue (autoscaled)
+    worker_workflow_pollers: int = Field(10, ge=1)  # workflow-task long polls (sticky and not)
+    worker_activity_pollers: int = Field(10, ge=1)  # activity-task long polls per task queue
     worker_max_concurrent_workflow_tasks: int = Field(100, ge=1)
     worker_event_loop: str = Field("uvloop", pattern="^(uvloop|asyncio)$")  # uvloop when installed
+    gateway_event_loop: str = Field("uvloop", pattern="^(uvloop|asyncio)$")  # `python -m gateway` process
+    # Opt-in: share mops' workflow modules across runs instead of importing them per run (less CPU
+    # and memory; the sandbox then no longer checks those modules for non-deterministic calls).
+    worker_sandbox_passthrough_workflows: bool = False
     # `mops up`: the dev server's measured --dynamic-config-value set (starter/stack.py), and
     # more KEY: value pairs on top (JSON, e.g. {"history.cacheMaxSize": 20000}).
     temporal_dev_tuning: bool = True
@@ -157,6 +162,85 @@ class Settings(BaseSettings):
     # DURABILITY-REDUCING, off by default: SQLite synchronous=off. A power loss or OS crash
     # can lose the last transactions or corrupt the database (a process crash cannot).
     temporal_dev_unsafe_sqlite_no_sync: bool = False
+
+    # Analytics (issue 5): the analytics store, the reports queue, what reports count in
+    # and where they go. The store file and rendered reports live under data_dir by default.
+    analytics_store_path: Path | None = None  # None: <data_dir>/analytics.duckdb
+    reports_dir: Path | None = None  # dashboards and executive reports (HTML); None: <data_dir>/reports
+    # Collection, attribution and report building (they read and write the store).
+    reports_task_queue: str = "mops-reports"
+    report_currency: str = "EUR"  # rows in other currencies are refused (no exchange rates)
+    report_timezone: str = "UTC"  # what a day is in collection and reports
+    report_email_from: str = "reports@mops.example"
+    report_recipients: str = ""  # comma-separated addresses for `mops report schedule`
+    report_chat_channel: str | None = "#marketing-leadership"
+    report_schedule_id: str = "exec-report"
+    attribution_half_life_days: float = Field(7.0, gt=0)
+    attribution_lookback_days: int = Field(90, ge=1)
+    collection_retry_window_minutes: int = Field(360, ge=0)  # a stale source is retried this long
+    collection_retry_every_minutes: int = Field(30, ge=1)
+
+    @field_validator("report_timezone")
+    @classmethod
+    def _report_timezone(cls, value: str) -> str:
+        from domain.fields import check_timezone
+
+        return check_timezone(value)
+
+    @field_validator("report_currency")
+    @classmethod
+    def _report_currency(cls, value: str) -> str:
+        from domain.money import check_currency
+
+        return check_currency(value)
+
+    @property
+    def analytics_store_file(self) -> Path:
+        return self.analytics_store_path or self.data_dir / "analytics.duckdb"
+
+    @property
+    def reports_path(self) -> Path:
+        return self.reports_dir or self.data_dir / "reports"
+
+    # Data protection (issue 8): payload encryption, per-lead keys, the codec server, the
+    # CDP, ad audiences and compliance monitoring (mops/codec.py, mops/keystore.py).
+    # Master keys `id:base64(32 bytes)`, comma-separated, newest first: new writes use the
+    # first, the others still decrypt (rotation). The dev key is public: set your own.
+    codec_keys: SecretStr = SecretStr("dev-1:hi06cj0/e1kxh9aStUMzLb7KPkaolTNIPW2p1WiGYcI=")
+    keystore_path: Path | None = None  # per-lead data keys + erasure log; None: <data_dir>/keys.db
+    key_cache_seconds: float = Field(30.0, ge=0)  # how long a process caches a data key
+    codec_server_host: str = "127.0.0.1"
+    codec_server_port: int = Field(8888, ge=0, le=65535)
+    codec_server_token: SecretStr = SecretStr("mops-dev-codec-server-token")  # set a long random one
+    codec_server_ui_origin: str | None = None  # Web UI origin(s) allowed by CORS, comma-separated; None: the UI
+    # The CDP-shaped profile store (Braze REST API); unset = no CDP in the sync.
+    braze_base_url: str | None = None
+    braze_api_key: SecretStr = SecretStr("sandbox-braze-key")
+    cdp_task_queue: str = "mops-cdp"
+    cdp_max_per_second: float = Field(50.0, gt=0)
+    meta_audience_id: str = "23851234567890001"  # the Custom Audience contacts with ad consent join
+    compliance_alert_channel: str = "#marketing-compliance"
+    compliance_schedule_id: str = "compliance-check"
+
+    @field_validator("codec_keys")
+    @classmethod
+    def _codec_keys(cls, value: SecretStr) -> SecretStr:
+        from mops.codec import CodecKeyError, parse_master_keys
+
+        try:
+            parse_master_keys(value.get_secret_value())
+        except CodecKeyError as err:
+            raise ValueError(str(err)) from None
+        return value
+
+    @property
+    def codec_ui_origins(self) -> list[str]:
+        """Origins the codec server answers (CORS): the configured ones (comma-separated),
+        else the Web UI as 127.0.0.1 and as localhost."""
+        if self.codec_server_ui_origin:
+            return [o.strip().rstrip("/") for o in self.codec_server_ui_origin.split(",") if o.strip()]
+        ui = self.web_ui_url
+        return [ui, ui.replace("://127.0.0.1:", "://localhost:")] if "://127.0.0.1:" in ui else [ui]
 
     @property
     def web_ui_url(self) -> str:

@@ -7,15 +7,40 @@ client only (workers inherit it; registering it twice doubles every span).
 
 from __future__ import annotations
 
+import dataclasses
+
 from temporalio.client import Client
 from temporalio.contrib.opentelemetry import TracingInterceptor
 from temporalio.contrib.pydantic import pydantic_data_converter
+from temporalio.converter import DataConverter
 from temporalio.runtime import Runtime
 
 from mops.settings import Settings
 from workflows import search_attributes
 
-DATA_CONVERTER = pydantic_data_converter
+
+def data_converter(settings: Settings | None = None) -> DataConverter:
+    """The one data converter: pydantic models, payloads encrypted by `mops.codec`
+    (AES-GCM, per-lead keys) and failure messages encoded. Every client, worker, test
+    environment and replayer uses it. Keys are read on first use: from `settings`, or
+    from the environment (`get_settings()`) when none are given."""
+    from mops.codec import EncryptedFailureConverter, EncryptionCodec, shared_keyring
+    from mops.settings import load_settings
+
+    rings = []  # resolved once, on first use (never through get_settings' cache: the CLI clears it)
+
+    def keyring():
+        if not rings:
+            rings.append(shared_keyring(settings or load_settings()))
+        return rings[0]
+
+    codec = EncryptionCodec(keyring)
+    return dataclasses.replace(
+        pydantic_data_converter, payload_codec=codec, failure_converter_class=EncryptedFailureConverter
+    )
+
+
+DATA_CONVERTER = data_converter()
 
 # Custom search attributes as `name -> kind`, for the dev server's --search-attribute.
 SEARCH_ATTRIBUTES: dict[str, str] = {
@@ -34,7 +59,7 @@ async def connect(settings: Settings, runtime: Runtime | None = None) -> Client:
     return await Client.connect(
         settings.temporal_address,
         namespace=settings.temporal_namespace,
-        data_converter=DATA_CONVERTER,
+        data_converter=data_converter(settings),
         interceptors=client_interceptors(),
         runtime=runtime,
     )

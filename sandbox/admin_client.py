@@ -53,6 +53,10 @@ class SandboxAdmin:
         """The platform's current objects, e.g. `(await admin.state("wordpress"))["posts"]`."""
         return await self._call("GET", f"/state/{platform}")
 
+    async def privacy_state(self) -> dict[str, Any]:
+        """SendGrid marketing contacts, Braze users, Meta audience members, global suppressions."""
+        return await self._call("GET", "/privacy")
+
     async def aclose(self) -> None:
         await self._http.aclose()
 

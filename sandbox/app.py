@@ -17,6 +17,7 @@ from starlette.exceptions import HTTPException
 from sandbox.middleware import PlatformMiddleware
 from sandbox.platforms import VALIDATION_CODES, SandboxError, error_response, platform_for_path
 from sandbox.routes import admin, ga4, google_ads, hubspot, linkedin, links, meta, sendgrid, slack, wordpress
+from sandbox.routes import braze, privacy
 from sandbox.settings import SandboxTokens
 from sandbox.state import SandboxState
 
@@ -33,8 +34,10 @@ def create_app(tokens: SandboxTokens | None = None) -> FastAPI:
         telemetry={"tracing": False, "metrics": False, "logs": False, "operation_spans": False},
     )
     app.state.sandbox = SandboxState(tokens=tokens or SandboxTokens())
-    for module in (hubspot, sendgrid, slack, wordpress, linkedin, ga4, meta, google_ads, links, admin):
+    for module in (hubspot, sendgrid, slack, wordpress, linkedin, ga4, meta, google_ads, links, admin, braze):
         app.include_router(module.router)
+    for router in (privacy.hubspot, privacy.sendgrid, privacy.audiences, privacy.admin):
+        app.include_router(router)
     app.add_middleware(PlatformMiddleware)
 
     @app.exception_handler(SandboxError)

@@ -36,7 +36,8 @@ from fastapi.responses import JSONResponse
 from sandbox.settings import SandboxTokens
 
 PLATFORMS = ("hubspot", "sendgrid", "slack", "wordpress", "linkedin", "ga4", "meta", "google_ads")
-_PREFIXES = {"/crm/": "hubspot", "/v3/": "sendgrid", "/api/": "slack",
+# Braze (the CDP-shaped profile store, issue 8) is served under /users/ too, outside fault injection.
+_PREFIXES = {"/crm/": "hubspot", "/v3/": "sendgrid", "/api/": "slack", "/users/": "braze",
              "/wp-json/": "wordpress", "/rest/": "linkedin", "/v1beta/": "ga4"}
 META_PATH = re.compile(r"^/v\d+\.0/")  # Graph API versions are v<N>.0 (v21.0)
 GOOGLE_ADS_PATH = re.compile(r"^/v\d+/customers/")  # Google Ads REST: /v18/customers/{id}/...
@@ -83,7 +84,7 @@ META_THROTTLE_MESSAGE = ("(#80004) There have been too many calls to this ad-acc
 # The code a malformed request body gets (FastAPI's validation errors), per platform.
 VALIDATION_CODES = {"hubspot": "VALIDATION_ERROR", "slack": "invalid_arguments", "wordpress": "rest_invalid_json",
                     "linkedin": "ILLEGAL_ARGUMENT", "ga4": "INVALID_ARGUMENT", "meta": "100",
-                    "google_ads": "INVALID_ARGUMENT"}
+                    "google_ads": "INVALID_ARGUMENT", "braze": "bad_request"}
 LINKEDIN_VERSION = re.compile(r"^(20\d{2})(0[1-9]|1[0-2])(\.\d{2})?$")  # YYYYMM, optionally .NN
 
 # Advertised limits (the sandbox does not enforce them; faults simulate exhaustion).
@@ -147,6 +148,8 @@ def error_body(
         return _meta_error(status, code, message, data)
     if platform == "google_ads":
         return _google_ads_error(status, code, message, data)
+    if platform == "braze":  # Braze: {"message": ...}, with "errors" for per-object problems
+        return {"message": text, "errors": [code] if code else []}
     return {"ok": False, "error": code or SLACK_CODES.get(status, "internal_error")}
 
 
@@ -265,6 +268,8 @@ def check_auth(platform: str, request: Request, tokens: SandboxTokens) -> JSONRe
         body = {"status": 401, "serviceErrorCode": 65604, "code": "EMPTY_ACCESS_TOKEN",
                 "message": "Empty oauth2 access token"}
         return JSONResponse(body, status_code=401)
+    if platform == "braze":
+        return JSONResponse({"message": "Invalid API key: " + ("****" if token else "missing")}, status_code=401)
     if platform == "meta":  # a wrong bearer token, or the token in the query string
         return _check_meta(request, token if scheme.lower() == "bearer" else "", tokens)
     if platform == "ga4":

@@ -36,6 +36,7 @@ class SandboxTokens(BaseSettings):
     meta_token: SecretStr = SecretStr("sandbox-meta-token")
     google_ads_token: SecretStr = SecretStr("sandbox-google-ads-token")
     google_ads_developer_token: SecretStr = SecretStr("sandbox-dev-token")
+    braze_api_key: SecretStr = SecretStr("sandbox-braze-key")
     linkedin_author: str = "urn:li:organization:2414183"
     ga4_property: str = "properties/123456789"
     meta_ad_account_id: str = "act_1234567890"
@@ -52,7 +53,7 @@ class SandboxTokens(BaseSettings):
         secret = {
             "hubspot": self.hubspot_token, "sendgrid": self.sendgrid_api_key, "slack": self.slack_token,
             "wordpress": self.wordpress_app_password, "linkedin": self.linkedin_token, "ga4": self.ga4_token,
-            "meta": self.meta_token, "google_ads": self.google_ads_token,
+            "meta": self.meta_token, "google_ads": self.google_ads_token, "braze": self.braze_api_key,
         }[platform]
         return secret.get_secret_value()
 

@@ -26,6 +26,9 @@ EFFECT_KINDS = (
     "campaign.create", "campaign.update", "campaign.delete", "campaign.remove",
     "adset.create", "adset.update", "adset.delete",
     "budget.create", "budget.update", "budget.remove",
+    # data protection (issue 8): CRM GDPR delete, SendGrid Marketing Contacts, Braze, audiences
+    "contact.delete", "mcontact.upsert", "mcontact.delete", "suppression.remove",
+    "profile.update", "profile.delete", "audience.add", "audience.remove",
 )
 
 OWNERS = [  # (id, first, last, userId, archived)
@@ -198,6 +201,9 @@ class Store:
     ads_overrides: list[PerformanceOverride] = field(default_factory=list)
     idempotent: dict[tuple[str, str], StoredResponse] = field(default_factory=dict)
     in_flight: dict[tuple[str, str], asyncio.Event] = field(default_factory=dict)
+    marketing_contacts: dict[str, dict[str, Any]] = field(default_factory=dict)  # SendGrid, by lower-case email
+    braze_users: dict[str, dict[str, Any]] = field(default_factory=dict)  # by external_id
+    audiences: dict[str, set[str]] = field(default_factory=lambda: defaultdict(set))  # Meta: id -> hashed emails
 
     def __post_init__(self) -> None:
         self._ids: dict[int, itertools.count] = {}

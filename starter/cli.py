@@ -32,6 +32,7 @@ from starter.content import (
 from starter.content import prepare as prepare_content
 from starter.campaigns import CampaignInputError, CampaignNotFound, CampaignRefused, CampaignService
 from starter.leads import LeadInputError, LeadNotFound, LeadService, build_capture, build_event
+from starter.reports import ReportInputError
 from workflows.lead_models import SalesDecision, SalesDecisionKind
 
 app = typer.Typer(help="mops: durable marketing-operations workflows on Temporal.", no_args_is_help=True,
@@ -86,7 +87,7 @@ def run_async(span_name: str) -> Callable:
             try:
                 with tracer().start_as_current_span(span_name):
                     return asyncio.run(fn(*args, **kwargs))
-            except (LeadInputError, JourneyError, ContentInputError, CampaignInputError) as e:
+            except (LeadInputError, JourneyError, ContentInputError, CampaignInputError, ReportInputError) as e:
                 fail(str(e), 2)
             except (ContentRefused, CampaignRefused) as e:
                 fail(f"refused: {e}", 3)
@@ -195,10 +196,16 @@ async def lead_event(
 @lead_app.command("unsubscribe")
 @run_async("mops lead unsubscribe")
 async def lead_unsubscribe(email: EmailOpt = None, lead: LeadOpt = None, as_json: JsonOpt = False) -> None:
-    """Opt the lead out: the journey stops at once and the platforms are told."""
+    """Opt the lead out: the journey stops at once and every platform is told."""
+    from starter.privacy import PrivacyService
+
     svc = await lead_service()
     wf_id = svc.workflow_id(email=email, lead_id=lead)
-    await svc.unsubscribe(lead_id=wf_id, source="cli")
+    privacy = PrivacyService(await temporal_client(), settings())
+    try:  # issue 8: email suppression first (the send gate), then CRM, ad audience, CDP
+        await privacy.opt_out(email=email, lead_id=None if email else wf_id, source="cli")
+    finally:
+        await privacy.aclose()
     emit({"workflow_id": wf_id, "unsubscribed": True}, as_json,
          lambda: out.print(f"unsubscribe sent to [bold]{wf_id}[/]"))
 
@@ -532,7 +539,7 @@ def up() -> None:
         from mops.temporal import connect
 
         gs = gateway_settings(s)
-        async with embedded_stack(s):
+        async with embedded_stack(s, codec_server=True):  # issue 8: codec server for the Web UI
             app = create_app(gs, await connect(s))
             async with GatewayServer(app, host=gs.gateway_host, port=gs.gateway_port):
                 out.print(f"[green]mops is up[/]  Temporal {s.temporal_address} · Web UI {s.web_ui_url} · "
@@ -588,6 +595,15 @@ def demo(as_json: JsonOpt = False) -> None:
         asyncio.run(run_demo(settings(), as_json=as_json))
     except (StackError, DemoError) as e:
         fail(str(e), 1)
+
+
+from starter.cli_reports import report_app  # noqa: E402 - it uses the helpers above (issue 5)
+
+app.add_typer(report_app, name="report")
+
+from starter.cli_privacy import register as register_privacy  # noqa: E402 - it uses the helpers above (issue 8)
+
+register_privacy(app, lead_app)
 
 
 if __name__ == "__main__":

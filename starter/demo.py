@@ -36,6 +36,7 @@ from starter.campaigns import CampaignService
 from starter.content import ContentService
 from starter.content import prepare as prepare_content
 from starter.demo_campaign import CampaignDemo, run_campaign_demo
+from starter.demo_reports import ReportDemo, print_report, report_row, run_report_demo
 from starter.leads import LeadService, build_capture, build_event
 from starter.stack import embedded_stack
 from workers.main import running_workers
@@ -174,7 +175,7 @@ async def _wait_content(svc: ContentService, content_id: str, stages: set[Conten
 
 
 async def run_scenario(settings: Settings, leads: dict[str, DemoLead], content_id: str,
-                       after=None) -> tuple[ContentView, CampaignDemo]:
+                       after=None) -> tuple[ContentView, CampaignDemo, ReportDemo]:
     """Start what is missing of the stack, run the scenarios; `after(client)` runs
     while the stack is still up (the history recorder uses it)."""
     settings = settings.model_copy(update={"default_journey": "demo"})
@@ -186,9 +187,12 @@ async def run_scenario(settings: Settings, leads: dict[str, DemoLead], content_i
                                                              settings.campaigns_dir))
             await _scenario(LeadService(client, settings), settings, leads)
             view, campaign_demo = await content, await campaign
+            # Issue 5: Ada's deal is won; the week is collected and the dashboard written.
+            ada = leads.get("ada")
+            report = await run_report_demo(client, settings, console, ada.state.deal_id if ada and ada.state else None)
             if after is not None:
                 await after(client)
-    return view, campaign_demo
+    return view, campaign_demo, report
 
 
 async def run_demo(settings: Settings, *, as_json: bool = False) -> None:
@@ -197,7 +201,7 @@ async def run_demo(settings: Settings, *, as_json: bool = False) -> None:
     content_id = demo_content_id()
     started = time.monotonic()
     console.print("[bold]mops demo[/]: starting the embedded stack (Temporal dev server, sandbox platforms, workers)")
-    content, campaign = await run_scenario(settings, leads, content_id)
+    content, campaign, report = await run_scenario(settings, leads, content_id)
     elapsed = time.monotonic() - started
     rows = []
     for lead in leads.values():
@@ -217,12 +221,14 @@ async def run_demo(settings: Settings, *, as_json: bool = False) -> None:
     }
     campaign_row = _campaign_row(campaign, settings)
     if as_json:
-        out = {"seconds": round(elapsed, 1), "leads": rows, "content": content_row, "campaign": campaign_row}
+        out = {"seconds": round(elapsed, 1), "leads": rows, "content": content_row, "campaign": campaign_row,
+               "report": report_row(report)}
         sys.stdout.write(json.dumps(out, indent=2) + "\n")
     else:
         _print_summary(rows, elapsed, settings)
         _print_content(content_row)
         _print_campaign(campaign_row)
+        print_report(report_row(report))
     if failed:
         ends = ", ".join(f"{r['lead']} {r['stage']} (expected {r['expected']})" for r in failed)
         raise DemoError(f"unexpected end: {ends}")

@@ -33,9 +33,6 @@ from workflows.health import (
     ReportRequest,
 )
 
-CHECK_SCHEDULE_ID = "integration-health-check"
-
-
 class HealthNotRunning(LookupError):
     pass
 
@@ -68,12 +65,13 @@ async def ensure_health(client: Client, settings: Settings, *, every: timedelta 
     await start_registry(client, settings)
     schedule = Schedule(
         action=ScheduleActionStartWorkflow(IntegrationHealthCheckWorkflow.run, check_input(settings),
-                                           id=CHECK_SCHEDULE_ID, task_queue=settings.workflow_task_queue),
+                                           id=settings.health_check_schedule_id,
+                                           task_queue=settings.workflow_task_queue),
         spec=ScheduleSpec(intervals=[ScheduleIntervalSpec(every=every)]),
         policy=SchedulePolicy(overlap=ScheduleOverlapPolicy.SKIP),
     )
     with contextlib.suppress(ScheduleAlreadyRunningError):  # already there: keep it
-        await client.create_schedule(CHECK_SCHEDULE_ID, schedule)
+        await client.create_schedule(settings.health_check_schedule_id, schedule)
 
 
 async def check_now(client: Client, settings: Settings) -> HealthReport:

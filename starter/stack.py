@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import os
 import shutil
 import socket
@@ -51,15 +52,35 @@ def _split(address: str) -> tuple[str, int]:
     return host or "127.0.0.1", int(port)
 
 
-def temporal_command(settings: Settings) -> list[str]:
+# Dynamic config `mops up` gives the dev server (MOPS_TEMPORAL_DEV_TUNING, on by default).
+# Each entry was measured in bench/ (bench/RESULTS.md); none of them trades durability.
+DEV_SERVER_TUNING: dict[str, object] = {
+    # One partition per task queue: on a one-node server the default four only forward
+    # tasks and polls between each other and split pollers and rate limits four ways.
+    "matching.numTaskqueueReadPartitions": 1,
+    "matching.numTaskqueueWritePartitions": 1,
+    # The dev server has one history shard, so its mutable-state cache (512 workflows by
+    # default) is all there is: with thousands of open journeys every signal reloaded one.
+    "history.cacheMaxSize": 20000,
+    "history.eventsCacheMaxSizeBytes": 64 * 1024 * 1024,
+}
+
+
+def dev_server_dynamic_config(settings: Settings) -> dict[str, object]:
+    return {**(DEV_SERVER_TUNING if settings.temporal_dev_tuning else {}), **settings.temporal_dev_dynamic_config}
+
+
+def temporal_command(settings: Settings, *, codec_endpoint: str | None = None) -> list[str]:
     host, port = _split(settings.temporal_address)
     db = settings.data_dir / "temporal.db"
+    # WAL + synchronous=normal: durable across process crashes, far fewer fsyncs. synchronous=off
+    # (MOPS_TEMPORAL_DEV_UNSAFE_SQLITE_NO_SYNC) can lose or corrupt data on power loss: never default.
+    synchronous = "off" if settings.temporal_dev_unsafe_sqlite_no_sync else "normal"
     cmd = [
         temporal_binary(), "server", "start-dev",
         "--db-filename", str(db),
-        # WAL + synchronous=normal: durable across process crashes, far fewer fsyncs.
         "--sqlite-pragma", "journal_mode=wal",
-        "--sqlite-pragma", "synchronous=normal",
+        "--sqlite-pragma", f"synchronous={synchronous}",
         "--ip", host, "--port", str(port),
         "--ui-port", str(settings.temporal_ui_port),
         "--ui-disable-news-fetch",
@@ -68,6 +89,10 @@ def temporal_command(settings: Settings) -> list[str]:
     ]
     for name, kind in SEARCH_ATTRIBUTES.items():
         cmd += ["--search-attribute", f"{name}={kind}"]
+    if codec_endpoint:  # issue 8: the Web UI decodes payloads through the codec server (`mops up`)
+        cmd += ["--ui-codec-endpoint", codec_endpoint]
+    for key, value in dev_server_dynamic_config(settings).items():
+        cmd += ["--dynamic-config-value", f"{key}={json.dumps(value)}"]
     return cmd
 
 
@@ -85,14 +110,16 @@ async def _wait_for(check, what: str, log: Path, proc: subprocess.Popen | None) 
 class EmbeddedStack:
     """Start what is not already running; stop only what we started."""
 
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: Settings, *, codec_server: bool = False) -> None:
         self.settings = settings
         self.started: list[tuple[str, subprocess.Popen]] = []
+        # Issue 8: `mops up` also runs the codec server and points the Web UI at it.
+        self.codec_server = codec_server and bool(settings.codec_server_port)
 
-    def _spawn(self, name: str, cmd: list[str], log: Path) -> subprocess.Popen:
+    def _spawn(self, name: str, cmd: list[str], log: Path, env: dict[str, str] | None = None) -> subprocess.Popen:
         out = open(log, "ab")  # noqa: SIM115 (handed to the child)
         proc = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                                start_new_session=True, env=os.environ.copy())
+                                start_new_session=True, env={**os.environ, **(env or {})})
         self.started.append((name, proc))
         return proc
 
@@ -102,7 +129,12 @@ class EmbeddedStack:
         host, port = _split(s.temporal_address)
         if not port_open(host, port):
             log = s.data_dir / "temporal.log"
-            proc = self._spawn("temporal", temporal_command(s), log)
+            endpoint = None
+            if self.codec_server:
+                from starter.codec_server import codec_ui_endpoint
+
+                endpoint = codec_ui_endpoint(s)
+            proc = self._spawn("temporal", temporal_command(s, codec_endpoint=endpoint), log)
 
             async def temporal_ready() -> bool:
                 try:
@@ -133,6 +165,28 @@ class EmbeddedStack:
                     return False
 
             await _wait_for(sandbox_ready, "sandbox platforms", log, proc)
+        await self._start_codec_server()
+
+    async def _start_codec_server(self) -> None:
+        """Issue 8: the codec server the Web UI was pointed at (`--ui-codec-endpoint`), with
+        this stack's keys and key store (secrets by environment, never on the command line)."""
+        s = self.settings
+        if not self.codec_server or port_open(s.codec_server_host, s.codec_server_port):
+            return
+        env = {"MOPS_DATA_DIR": str(s.data_dir), "MOPS_CODEC_KEYS": s.codec_keys.get_secret_value(),
+               "MOPS_CODEC_SERVER_TOKEN": s.codec_server_token.get_secret_value(),
+               "MOPS_KEY_CACHE_SECONDS": str(s.key_cache_seconds),
+               "MOPS_CODEC_SERVER_UI_ORIGIN": ",".join(s.codec_ui_origins)}
+        if s.keystore_path is not None:
+            env["MOPS_KEYSTORE_PATH"] = str(s.keystore_path)
+        log = s.data_dir / "codec-server.log"
+        proc = self._spawn("codec-server", [sys.executable, "-m", "starter.codec_server", "--host",
+                                            s.codec_server_host, "--port", str(s.codec_server_port)], log, env)
+
+        async def codec_ready() -> bool:
+            return port_open(s.codec_server_host, s.codec_server_port)
+
+        await _wait_for(codec_ready, "codec server", log, proc)
 
     def stop(self) -> None:
         for _, proc in reversed(self.started):
@@ -148,8 +202,8 @@ class EmbeddedStack:
 
 
 @contextlib.asynccontextmanager
-async def embedded_stack(settings: Settings) -> AsyncIterator[EmbeddedStack]:
-    stack = EmbeddedStack(settings)
+async def embedded_stack(settings: Settings, *, codec_server: bool = False) -> AsyncIterator[EmbeddedStack]:
+    stack = EmbeddedStack(settings, codec_server=codec_server)
     try:
         await stack.start()
         yield stack

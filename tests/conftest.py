@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import shutil
 import sys
+import tempfile
 import time
 import uuid
 from collections.abc import Awaitable, Callable
@@ -77,7 +78,7 @@ def make_settings(sandbox_url: str, address: str, **overrides) -> Settings:
     suffix = uuid.uuid4().hex[:6]
     platforms = ("hubspot", "sendgrid", "slack", "wordpress", "linkedin", "ga4", "meta", "google_ads")
     queues = ("workflow", "crm", "email", "chat", "cms", "social", "analytics", "checks", "meta", "google_ads",
-              "health")
+              "health", "reports")
     base = dict(
         temporal_address=address,
         **{f"{p}_base_url": sandbox_url for p in platforms},
@@ -87,6 +88,12 @@ def make_settings(sandbox_url: str, address: str, **overrides) -> Settings:
         # started it, and that test's workers are gone when the next test hands off.
         owner_router_id=f"owner-router-{suffix}",
         health_registry_id=f"integration-health-{suffix}",
+        health_check_schedule_id=f"integration-health-check-{suffix}",
+        metrics_port=0,  # an ephemeral port: worker processes of several tests never collide
+        # Analytics (issue 5): its own store file, reports folder and report schedule.
+        analytics_store_path=Path(tempfile.gettempdir()) / "mops-tests" / suffix / "analytics.duckdb",
+        reports_dir=Path(tempfile.gettempdir()) / "mops-tests" / suffix / "reports",
+        report_schedule_id=f"exec-report-{suffix}",
         # Degraded-platform holds that tests can wait out quickly.
         health_gate_ttl_seconds=0.2, health_hold_seconds=0.5, health_hold_max_seconds=2,
         crm_max_per_second=1000,

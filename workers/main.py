@@ -22,6 +22,7 @@ from temporalio.worker import Worker, WorkerDeploymentConfig
 
 from activities.ads import GoogleAdsActivities, MetaActivities
 from activities.analytics import AnalyticsActivities
+from activities.analytics_collect import AnalyticsCollectActivities, ReportMailActivities
 from activities.campaigns import CampaignActivities
 from activities.chat import ChatActivities
 from activities.checks import CheckActivities
@@ -34,6 +35,7 @@ from activities.models import PlatformQueues
 from activities.routing import RoutingActivities
 from activities.social import SocialActivities
 from domain.unsubscribe import unsubscribe_url
+from integrations.analytics_store import DuckDBStore
 from integrations.ga4 import GA4Client
 from integrations.google_ads import GoogleAdsClient
 from integrations.hubspot import HubSpotClient
@@ -45,6 +47,8 @@ from integrations.slack import SlackClient
 from integrations.wordpress import WordPressClient
 from mops.metrics import MopsMetrics, build_runtime
 from mops.settings import Settings
+from workers.privacy import PRIVACY_WORKFLOWS, privacy_parts
+from workflows.analytics import AnalyticsCollectionWorkflow, ExecutiveReportWorkflow
 from workflows.budget import BudgetReallocationWorkflow
 from workflows.campaign import CampaignWorkflow
 from workflows.content import ContentWorkflow
@@ -57,6 +61,8 @@ log = logging.getLogger("mops.worker")
 
 WORKFLOWS = [LeadJourneyWorkflow, OwnerRouterWorkflow, ContentWorkflow, CampaignWorkflow, BudgetReallocationWorkflow,
              IntegrationHealthWorkflow, IntegrationHealthCheckWorkflow]
+WORKFLOWS += [AnalyticsCollectionWorkflow, ExecutiveReportWorkflow]  # issue 5
+WORKFLOWS += PRIVACY_WORKFLOWS  # issue 8: contact sync, erasure, reconciliation
 GRACEFUL_SHUTDOWN = timedelta(seconds=20)
 
 
@@ -166,14 +172,20 @@ def build_workers(client: Client, settings: Settings, platforms: PlatformClients
     checks = CheckActivities(platforms.links, settings.policies_dir / "brand.yaml")
     meta, google = MetaActivities(platforms.meta), GoogleAdsActivities(platforms.google_ads)
     health = HealthActivities(platforms, client, metrics)
+    reports = AnalyticsCollectActivities(  # issue 5: collection, journeys, report building (store I/O)
+        DuckDBStore(settings.analytics_store_file), meta=platforms.meta, google_ads=platforms.google_ads,
+        sendgrid=platforms.sendgrid, ga4=platforms.ga4, hubspot=platforms.hubspot, client=client,
+        reports_dir=settings.reports_path,
+    )
+    report_mail = ReportMailActivities(platforms.sendgrid)
     platforms.extra_closers.append(health.aclose)
     # Per platform queue: the platform (its activities hold while it is degraded), its
     # activities and the server-side rate limit (None = none).
     platform_queues = [
         (q.crm, "hubspot", [crm.upsert_lead, crm.update_contact, crm.list_owners, crm.upsert_handoff],
          settings.crm_max_per_second),
-        (q.email, "sendgrid", [email.send, email.suppress, email.send_to_lists, email.cancel_list_send],
-         settings.email_max_per_second),
+        (q.email, "sendgrid", [email.send, email.suppress, email.send_to_lists, email.cancel_list_send,
+                               report_mail.send_email], settings.email_max_per_second),
         (q.chat, "slack", [chat.notify], settings.chat_max_per_second),
         (q.cms, "wordpress", [cms.create_draft, cms.update_draft, cms.publish, cms.unpublish],
          settings.cms_max_per_second),
@@ -185,9 +197,15 @@ def build_workers(client: Client, settings: Settings, platforms: PlatformClients
         (q.google_ads, "google_ads", [google.account, google.create, google.set_status, google.set_budget,
                                       google.remove, google.remove_named, google.figures],
          settings.google_ads_max_per_second),
+        # Not held: a platform that is down marks its source stale; the others still load.
+        (settings.reports_task_queue, None, [reports.collect, reports.collect_journeys, reports.build_report,
+                                             reports.record_distribution], None),
         # Never held: the probes must see a degraded platform recover.
         (settings.health_task_queue, None, [health.probe, health.notify, health.gauges], None),
     ]
+    privacy = privacy_parts(client, settings, platforms)  # issue 8: sync + erasure activities on these queues
+    platform_queues = [(queue, platform, activities + privacy.on(queue), rate)
+                       for queue, platform, activities, rate in platform_queues] + privacy.own_queues
     gate = HealthGate(client, settings.health_registry_id, ttl=settings.health_gate_ttl_seconds)
     hold = dict(first=settings.health_hold_seconds, longest=settings.health_hold_max_seconds)
     common = dict(
@@ -203,6 +221,7 @@ def build_workers(client: Client, settings: Settings, platforms: PlatformClients
             JourneyActivities(settings.journeys_dir).load,
             RoutingActivities(client, q.workflows, settings.owner_router_id).assign_owner,
             CampaignActivities(client).snapshot,
+            *privacy.on(q.workflows),
         ],
         max_cached_workflows=settings.max_cached_workflows,
         **common,

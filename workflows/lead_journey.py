@@ -13,6 +13,16 @@ Signals
 - `unsubscribe(UnsubscribeRequest)`: stops the journey at once.
 - `sales_decision(SalesDecision)`: the current owner accepted (converted) or rejected
   (recycled into nurture). Decisions from anyone but the current owner are ignored.
+- `consent(ConsentUpdate)`: consent per purpose changed; withdrawing email marketing
+  stops the journey like an unsubscribe.
+- `erase(EraseRequest)`: right to erasure: the journey ends at once without touching a
+  platform (the erasure workflow deletes the lead everywhere afterwards).
+
+Contact sync (issue 8, guarded by `workflow.patched("contact-sync-v1")`): the journey
+tells the lead's `ContactSync` workflow about its captures and its opt-out through the
+`sync.publish` activity; the sync keeps CRM, email platform, CDP and ad audience in
+step. A worker without that activity (`NotFoundError`) is noted and skipped: the
+reconciliation run repairs what did not arrive.
 
 Queries
 - `state() -> LeadState`: stage, score with reasons, segment, owner, next step and when.
@@ -26,6 +36,7 @@ the workflow continues-as-new when history grows, after every handler has finish
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import Any
@@ -98,6 +109,10 @@ with workflow.unsafe.imports_passed_through():
         TimelineEntry,
         UnsubscribeRequest,
     )
+    from activities.privacy_models import PublishChangeInput, PublishChangeResult
+    from domain.consent import MARKETING, Purpose, from_capture, opt_out
+    from domain.sync import ContactChange
+    from workflows.privacy_models import ConsentUpdate, EraseRequest
 
 TERMINAL = {LeadStage.CONVERTED, LeadStage.UNSUBSCRIBED, LeadStage.DISQUALIFIED, LeadStage.COMPLETED}
 MAX_EVENTS_KEPT = 500  # older events have decayed to nothing for any sane half-life
@@ -105,6 +120,11 @@ MAX_TOUCH_PATH = 100  # attribution looks at the recent path; older touches carr
 MAX_TIMELINE = 100
 MAX_CAPTURE_IDS = 100
 NO_OWNER_RETRY = timedelta(hours=1)
+SYNC_PATCH = "contact-sync-v1"
+# Telling the contact sync is best effort: a worker without the activity (an older
+# worker, a test double) answers NotFoundError at once; reconciliation repairs the rest.
+SYNC_RETRY = RetryPolicy(initial_interval=timedelta(seconds=1), maximum_interval=timedelta(seconds=30),
+                         maximum_attempts=10, non_retryable_error_types=["NotFoundError"])
 
 
 @workflow.defn(name="LeadJourney")
@@ -119,22 +139,28 @@ class LeadJourneyWorkflow:
             capture_ids=[inp.capture.capture_id],
             touch_path=[capture_touch(inp.capture)],
         )
+        if inp.state is None:
+            c = inp.capture
+            self._s.consents.apply_all(from_capture(c.consent, f"capture:{c.source.value}", c.captured_at))
         self._queues = inp.queues
         self._can_after = inp.continue_as_new_after_events
         self._published = ""
+        self._publishing = False  # a change on its way to the contact sync
+        self._waiting = False  # the run is in a wait (a timer, an event, a decision)
 
     # ------------------------------------------------------------------ run
 
     @workflow.run
     async def run(self, inp: LeadJourneyInput) -> LeadJourneyResult:
         s = self._s
+        drainer = asyncio.create_task(self._drain_sync_outbox())
         if s.journey is None:
             s.journey = await self._activity(
                 "journeys.load", LoadJourneyInput(journey_id=s.capture.journey_id), JourneySpec,
                 queue=self._queues.workflows, summary=f"load journey {s.capture.journey_id}",
             )
             self._rescore()
-        if s.stage in (LeadStage.NEW, LeadStage.QUALIFYING):
+        if s.stage in (LeadStage.NEW, LeadStage.QUALIFYING) and not s.erased:
             await self._qualify()
 
         while s.stage not in TERMINAL:
@@ -152,6 +178,10 @@ class LeadJourneyWorkflow:
             else:
                 await self._run_step()
 
+        # Nothing left for the contact sync, and nothing on its way there (an erasure ends
+        # the sync right after this run: a late publish must not start it again).
+        await workflow.wait_condition(lambda: (not s.sync_outbox or s.erased) and not self._publishing)
+        drainer.cancel()
         return LeadJourneyResult(
             lead_id=s.lead_id,
             stage=s.stage,
@@ -175,7 +205,11 @@ class LeadJourneyWorkflow:
             if c.consent and not s.consent:
                 s.consent = True
                 self._note("consent given")
+            if c.consent:
+                s.consents.apply_all(from_capture(True, f"capture:{c.source.value}", c.captured_at))
             self._note(f"touch from {c.source.value}")
+            if workflow.patched(SYNC_PATCH) and not s.erased:
+                s.sync_outbox.append(self._sync_change(c, f"capture:{c.capture_id}"))
         return CaptureResult(
             lead_id=s.lead_id,
             workflow_id=workflow.info().workflow_id,
@@ -209,7 +243,26 @@ class LeadJourneyWorkflow:
 
     @workflow.signal(name="unsubscribe")
     def unsubscribe(self, req: UnsubscribeRequest) -> None:
-        self._mark_unsubscribed(req.source)
+        self._mark_unsubscribed(req.source, req.at)
+
+    @workflow.signal(name="consent")
+    def consent(self, update: ConsentUpdate) -> None:
+        s = self._s
+        for record in update.records:
+            if not s.consents.apply(record) or record.purpose != Purpose.EMAIL_MARKETING:
+                continue
+            if not record.granted:
+                self._mark_unsubscribed(f"consent:{record.source}", record.at)
+            elif not s.consent and not s.unsubscribed:
+                s.consent = True
+                self._note(f"consent given ({record.source})")
+
+    @workflow.signal(name="erase")
+    def erase(self, req: EraseRequest) -> None:
+        s = self._s
+        s.erased = True
+        s.sync_outbox = []
+        self._mark_unsubscribed("erasure")
 
     @workflow.signal(name="sales_decision")
     def sales_decision(self, d: SalesDecision) -> None:
@@ -243,6 +296,8 @@ class LeadJourneyWorkflow:
             outcome=s.outcome,
             cycle=s.cycle,
             timeline=s.timeline,
+            consents=s.consents.records,
+            erased=s.erased,
         )
 
     # -------------------------------------------------------- qualification
@@ -270,6 +325,9 @@ class LeadJourneyWorkflow:
             queue=self._queues.crm, summary="upsert contact in CRM",
         )
         s.contact_id, s.firmographics = res.contact_id, res.firmographics
+        if workflow.patched(SYNC_PATCH):  # the contact sync starts alongside the first email
+            s.sync_outbox.append(self._sync_change(
+                c, f"capture:{c.capture_id}", contact_id=s.contact_id, with_consent=True))
         self._rescore()
         if s.score and s.score.disqualified:
             s.outcome = "disqualified: " + "; ".join(s.score.disqualify_reasons)
@@ -558,13 +616,66 @@ class LeadJourneyWorkflow:
 
     async def _finish_unsubscribed(self) -> None:
         s, spec = self._s, self._s.journey
+        if s.erased:
+            # Right to erasure: end now and touch nothing; the erasure workflow deletes
+            # the lead on every platform once this run has closed.
+            s.outcome = "erased"
+            await self._set_stage(LeadStage.UNSUBSCRIBED)
+            return
         s.outcome = f"unsubscribed ({s.unsubscribe_source})"
         # The opt-out reaches the email platform and the CRM, not just this workflow.
         await self._platform(
             "email.suppress", SuppressInput(email=s.capture.email, group_id=spec.unsubscribe_group_id), type(None),
             queue=self._queues.email, summary="suppress address",
         )
+        if workflow.patched(SYNC_PATCH):
+            # ... and, through the contact sync, the ad audience, the CDP and the CRM's consent properties.
+            records = [r for p, r in s.consents.records.items() if p in MARKETING and not r.granted]
+            s.sync_outbox.append(ContactChange(
+                change_id=f"{workflow.info().workflow_id}:opt-out", source=f"journey:{s.unsubscribe_source}",
+                at=workflow.now(), consent=records or opt_out(f"journey:{s.unsubscribe_source}", workflow.now()),
+            ))
         await self._set_stage(LeadStage.UNSUBSCRIBED, crm={"hs_email_optout": "true"})
+
+    # ---------------------------------------------------------- contact sync
+
+    def _sync_change(self, c: LeadCapture, key: str, *, contact_id: str | None = None,
+                     with_consent: bool = False) -> ContactChange:
+        """A capture as a contact-sync change: the fields it carries, at capture time."""
+        fields = {k: v for k, v in (("first_name", c.first_name), ("last_name", c.last_name),
+                                    ("company", c.company), ("country", c.country)) if v}
+        consent = list(self._s.consents.records.values()) if with_consent else []
+        return ContactChange(change_id=f"{workflow.info().workflow_id}:{key}", source="journey", at=c.captured_at,
+                             fields=fields, consent=consent, contact_id=contact_id)
+
+    async def _publish_sync(self, change: ContactChange) -> None:
+        s = self._s
+        if s.erased:
+            return
+        try:
+            await workflow.execute_activity(
+                "sync.publish", PublishChangeInput(lead_id=s.lead_id, email=s.capture.email, change=change),
+                result_type=PublishChangeResult, task_queue=self._queues.workflows,
+                start_to_close_timeout=INTERNAL_TIMEOUT, retry_policy=SYNC_RETRY, summary="tell the contact sync",
+            )
+        except ActivityError:
+            self._note("contact sync not reached; the next reconciliation repairs it")
+
+    async def _drain_sync_outbox(self) -> None:
+        """Changes reach the contact sync from here, while the journey waits (it waits
+        nearly all the time): the capture update answers at once and a send is never
+        held up by bookkeeping. The run ends only once the outbox is empty."""
+        s = self._s
+        while True:
+            await workflow.wait_condition(lambda: bool(s.sync_outbox) and (self._waiting or s.stage in TERMINAL))
+            change = s.sync_outbox[0]
+            self._publishing = True
+            try:
+                await self._publish_sync(change)
+            finally:
+                self._publishing = False
+            if s.sync_outbox and s.sync_outbox[0] is change:
+                s.sync_outbox.pop(0)
 
     # --------------------------------------------------------------- helpers
 
@@ -598,7 +709,11 @@ class LeadJourneyWorkflow:
         """Wait until `done()` or the deadline; give way to continue-as-new."""
         self._s.next_step_at = until
         self._publish_details()
-        return await wait_until(until, done, summary, self._can_after)
+        self._waiting = True
+        try:
+            return await wait_until(until, done, summary, self._can_after)
+        finally:
+            self._waiting = False
 
     def _should_continue_as_new(self) -> bool:
         return continue_as_new_due(self._can_after)
@@ -627,11 +742,13 @@ class LeadJourneyWorkflow:
         s = self._s
         return not s.unsubscribed and (s.consent or not s.journey.requires_consent)
 
-    def _mark_unsubscribed(self, source: str) -> None:
+    def _mark_unsubscribed(self, source: str, at: datetime | None = None) -> None:
         s = self._s
         if not s.unsubscribed:
             s.unsubscribed, s.unsubscribe_source = True, source
             self._note(f"unsubscribed via {source}")
+        when = at if at is not None and at.tzinfo is not None else workflow.now()
+        s.consents.apply_all(opt_out(source, when))
 
     def _events_after(self, seq: int | None) -> list[EngagementEvent]:
         s = self._s

@@ -8,10 +8,12 @@ from enum import StrEnum
 from pydantic import BaseModel, Field
 
 from activities.models import PlatformQueues
+from domain.consent import ConsentRecord, ConsentState, Purpose
 from domain.journeys import JourneySpec
 from domain.leads import EngagementEvent, EventType, Firmographics, LeadCapture, LeadStage, Touch
 from domain.routing import RoundRobinState
 from domain.scoring import Score
+from domain.sync import ContactChange
 
 
 class LeadJourneyInput(BaseModel):
@@ -103,6 +105,11 @@ class LeadJourneyState(BaseModel):
     next_step: str | None = None
     next_step_at: datetime | None = None
     timeline: list[TimelineEntry] = Field(default_factory=list)
+    # Data protection (issue 8): consent per purpose (source and time), erasure, and the
+    # changes waiting to reach the lead's contact sync.
+    consents: ConsentState = ConsentState()
+    erased: bool = False
+    sync_outbox: list[ContactChange] = []
 
 
 class LeadState(BaseModel):
@@ -127,6 +134,8 @@ class LeadState(BaseModel):
     outcome: str | None = None
     cycle: int = 0
     timeline: list[TimelineEntry] = []
+    consents: dict[Purpose, ConsentRecord] = {}  # per purpose: granted or withdrawn, source, time
+    erased: bool = False
 
 
 class LeadJourneyResult(BaseModel):

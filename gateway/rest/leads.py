@@ -26,6 +26,7 @@ from gateway.settings import GatewaySettings
 from domain.unsubscribe import verify_token
 from gateway.rest.content import query_literal
 from starter.leads import LeadService, build_capture, build_event
+from starter.privacy import PrivacyService
 from workflows.lead_models import CaptureResult, LeadState
 from workflows.search_attributes import LEAD_SCORE, LEAD_STAGE, OWNER_ID, SEGMENT
 
@@ -68,9 +69,10 @@ async def unsubscribe(
     lead_id: LeadId,
     body: UnsubscribeRequest | None = None,
     _: Principal = Depends(require(Scope.INGEST)),
-    leads: LeadService = Depends(deps.leads),
+    privacy: PrivacyService = Depends(deps.privacy),
 ) -> Accepted:
-    await leads.unsubscribe(lead_id=_bare(lead_id), source=(body or UnsubscribeRequest()).source)
+    """The opt-out reaches every platform (email suppression first, then CRM, ad audience, CDP)."""
+    await privacy.opt_out(lead_id=_bare(lead_id), source=(body or UnsubscribeRequest()).source)
     return Accepted(lead_id=_bare(lead_id))
 
 
@@ -122,7 +124,7 @@ async def one_click_unsubscribe(
     token: Annotated[str, Path(max_length=200)],
     request: Request,
     settings: GatewaySettings = Depends(deps.settings),
-    leads: LeadService = Depends(deps.leads),
+    privacy: PrivacyService = Depends(deps.privacy),
 ) -> Accepted:
     lead_id = verify_token(settings.gateway_unsubscribe_secret.get_secret_value(), token)
     if lead_id is None:
@@ -134,5 +136,5 @@ async def one_click_unsubscribe(
     form = parse_qs((await request.body()).decode("utf-8", "replace"))
     if form.get("List-Unsubscribe") != ["One-Click"]:
         raise ApiError(422, "invalid_request", "List-Unsubscribe: must be 'One-Click'")
-    await leads.unsubscribe(lead_id=lead_id, source="one-click")
+    await privacy.opt_out(lead_id=lead_id, source="one-click")
     return Accepted(lead_id=lead_id)

@@ -26,9 +26,11 @@ from gateway import deps
 from gateway.errors import ApiError, ErrorBody
 from gateway.settings import GatewaySettings
 from gateway.webhooks.common import ReplayCache, replayed, signed_body
+from gateway.webhooks.contacts import apply_contact_change
 from gateway.webhooks.deals import DealLookup
 from integrations.errors import PlatformError
 from starter.leads import LeadNotFound, LeadService
+from starter.privacy import PrivacyService
 from workflows.lead_models import SalesDecision, SalesDecisionKind
 
 log = logging.getLogger("mops.gateway.hubspot")
@@ -51,6 +53,7 @@ class HubSpotEvent(BaseModel):
     objectId: int | str | None = None
     propertyName: str | None = None
     propertyValue: str | None = None
+    occurredAt: int | None = None  # epoch ms: the source timestamp contact changes merge by
 
 
 class HubSpotResult(BaseModel):
@@ -80,6 +83,7 @@ async def hubspot_events(
     request: Request,
     settings: GatewaySettings = Depends(deps.settings),
     leads: LeadService = Depends(deps.leads),
+    privacy: PrivacyService = Depends(deps.privacy),
 ) -> HubSpotResult:
     secret, uri = settings.hubspot_client_secret.get_secret_value(), signed_uri(request, settings.gateway_public_url)
     body, signature = await signed_body(
@@ -102,6 +106,9 @@ async def hubspot_events(
     deals: DealLookup = request.app.state.deals
     counts = {"applied": 0, "duplicates": 0, "ignored": 0}
     for ev in events:
+        if ev.subscriptionType == "contact.propertyChange":  # contact sync and CRM opt-outs (issue 8)
+            counts[await apply_contact_change(ev, seen, deals, privacy)] += 1
+            continue
         kind = stages.get(ev.propertyValue or "")
         if ev.subscriptionType != "deal.propertyChange" or ev.propertyName != "dealstage" or kind is None \
                 or ev.objectId is None:

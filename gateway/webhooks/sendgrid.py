@@ -34,6 +34,7 @@ from gateway.errors import ApiError, ErrorBody
 from gateway.settings import GatewaySettings
 from gateway.webhooks.common import ReplayCache, check_fresh, forged, replayed
 from starter.leads import LeadNotFound, LeadService
+from starter.privacy import PrivacyService
 
 log = logging.getLogger("mops.gateway.sendgrid")
 
@@ -98,6 +99,7 @@ async def sendgrid_events(
     request: Request,
     settings: GatewaySettings = Depends(deps.settings),
     leads: LeadService = Depends(deps.leads),
+    privacy: PrivacyService = Depends(deps.privacy),
 ) -> SendGridResult:
     key_text = settings.sendgrid_webhook_public_key.get_secret_value()
     if not key_text:
@@ -140,8 +142,9 @@ async def sendgrid_events(
         at = datetime.fromtimestamp(ev.timestamp, UTC) if ev.timestamp else datetime.now(UTC)
         async with limit:
             try:
-                if ev.event in UNSUBSCRIBE:
-                    await leads.unsubscribe(lead_id=lead_id, source=f"sendgrid:{ev.event}")
+                if ev.event in UNSUBSCRIBE:  # SendGrid holds it already; the rest of the platforms follow
+                    await privacy.opt_out(lead_id=lead_id, source=f"sendgrid:{ev.event}", at=at,
+                                          email_platform_recorded=True)
                 else:
                     event = EngagementEvent(event_id=f"sg:{ev.sg_event_id}", type=ENGAGEMENT[ev.event], at=at,
                                             detail=ev.mops_step, utm=Utm.from_url(ev.url))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import Any
 
 from fastapi import APIRouter, Body, Depends, Request
@@ -108,21 +109,31 @@ async def update_object(
 
 @router.post("/v3/objects/{object_type}/search")
 async def search(object_type: str, body: dict = Body(...), store: Store = Depends(get_store)) -> dict:
+    """Filter groups are OR'd, the filters of a group AND'd (EQ, NEQ, GT, GTE, LT, LTE,
+    BETWEEN with `highValue`; dates compare as epoch milliseconds); results in id order,
+    paged with `after`."""
     object_type = _object_type(object_type)
-    filters = [f for group in body.get("filterGroups", []) for f in group.get("filters", [])]
-    if any(f.get("operator") != "EQ" for f in filters):
-        raise SandboxError(400, "VALIDATION_ERROR", "the sandbox supports only the EQ operator")
+    groups = [g.get("filters", []) for g in body.get("filterGroups", []) if isinstance(g, dict)]
+    if any(f.get("operator") not in SEARCH_OPERATORS for group in groups for f in group):
+        raise SandboxError(400, "VALIDATION_ERROR", f"the sandbox supports the operators {', '.join(SEARCH_OPERATORS)}")
     limit = body.get("limit", 10)
     if not isinstance(limit, int) or not 0 < limit <= 200:
         raise SandboxError(400, "VALIDATION_ERROR", "limit must be between 1 and 200")
+    after = str(body.get("after") or "0")
+    if not after.isdigit():
+        raise SandboxError(400, "VALIDATION_ERROR", "after must be a paging cursor from a previous page")
 
     def matches(obj: CrmObject) -> bool:
-        return all(_eq(f.get("propertyName", ""), obj.properties.get(f.get("propertyName", "")), f.get("value"))
-                   for f in filters)
+        return not groups or any(all(_test(f, obj.properties.get(f.get("propertyName", ""))) for f in group)
+                                 for group in groups)
 
-    found = [o for o in store.objects[object_type].values() if matches(o)]
+    found = sorted((o for o in store.objects[object_type].values() if matches(o)), key=lambda o: int(o.id))
     names = body.get("properties") or ["email", "firstname", "lastname"]
-    return {"total": len(found), "results": [o.view(names) for o in found[:limit]]}
+    start = int(after)
+    page: dict[str, Any] = {"total": len(found), "results": [o.view(names) for o in found[start:start + limit]]}
+    if start + limit < len(found):
+        page["paging"] = {"next": {"after": str(start + limit)}}
+    return page
 
 
 @router.put("/v4/objects/{from_type}/{from_id}/associations/default/{to_type}/{to_id}")
@@ -161,6 +172,40 @@ async def owners(request: Request, limit: int = 100, after: str | None = None, a
         page["paging"] = {"next": {"after": next_after,
                                    "link": str(request.url.include_query_params(after=next_after))}}
     return page
+
+
+SEARCH_OPERATORS = ("EQ", "NEQ", "GT", "GTE", "LT", "LTE", "BETWEEN")
+
+
+def _number(value: Any) -> float | None:
+    """A filter or property value as a number: numbers as they are, ISO dates as epoch ms."""
+    text = str(value).strip()
+    try:
+        return float(text)
+    except ValueError:
+        pass
+    try:
+        moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    return (moment if moment.tzinfo else moment.replace(tzinfo=UTC)).timestamp() * 1000
+
+
+def _test(f: dict[str, Any], actual: str | None) -> bool:
+    op, name, expected = f.get("operator"), f.get("propertyName", ""), f.get("value")
+    if op == "EQ":
+        return _eq(name, actual, expected)
+    if op == "NEQ":
+        return not _eq(name, actual, expected)
+    if actual in (None, ""):
+        return False
+    have, low = _number(actual), _number(expected)
+    if have is None or low is None:
+        return False
+    if op == "BETWEEN":
+        high = _number(f.get("highValue"))
+        return high is not None and low <= have <= high
+    return {"GT": have > low, "GTE": have >= low, "LT": have < low, "LTE": have <= low}[op]
 
 
 def _eq(name: str, actual: str | None, expected: Any) -> bool:

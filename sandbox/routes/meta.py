@@ -429,6 +429,35 @@ async def create_adset(account_id: str, request: Request, state: SandboxState = 
     return {"id": adset.id}
 
 
+@router.get("/act_{account_id}/insights")
+async def account_insights(account_id: str, request: Request, state: SandboxState = Depends(get_state)) -> dict:
+    """Account insights at `level=campaign`: one row per campaign (deleted ones too) and
+    day with delivery (`time_increment=1`), or per campaign for the range; paged."""
+    _check_account(state, account_id)
+    params = await graph_params(request)
+    if params.get("level", "campaign") != "campaign":
+        raise invalid("The sandbox reports account insights at level campaign only")
+    fields = _fields(params) or ["impressions", "spend"]
+    for name in fields:
+        if name not in INSIGHT_FIELDS and name not in ("date_start", "date_stop"):
+            raise invalid(f"{name} is not valid for fields param. please check "
+                          "https://developers.facebook.com/docs/marketing-api/reference/ads-insights/")
+    since, until = _time_range(params)
+    increment = str(params.get("time_increment", "all_days"))
+    if increment not in ("1", "all_days"):
+        raise invalid("The sandbox supports time_increment 1 or all_days")
+    rows = []
+    for campaign in sorted(state.store.meta_campaigns.values(), key=lambda c: int(c.id)):
+        campaign.horizon = max(campaign.horizon or until, until)
+        daily = [(day, campaign_performance(state, campaign, day)) for day in days(since, until)]
+        if increment == "1":
+            rows += [(day, _insight_row(state, campaign, fields, day, day, p)) for day, p in daily if not p.empty]
+        elif not (summed := total([p for _, p in daily], "meta")).empty:
+            rows.append((since, _insight_row(state, campaign, fields, since, until, summed)))
+    rows.sort(key=lambda r: r[0])
+    return page(request, params, [row for _, row in rows])
+
+
 # objects by id
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import secrets
 import uuid
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 from fastapi import APIRouter, Body, Depends, Request, Response
@@ -123,6 +123,45 @@ async def search_group(group_id: int, body: dict = Body(...), store: Store = Dep
     """The given addresses that are suppressed in the group."""
     members = store.group_suppressions.get(group_id, set())
     return [email for email in _emails(body) if email.lower() in members]
+
+
+# Statistics: `/v3/stats` per day from the `mail.send` effects received (the sandbox sees
+# no opens or clicks: those would come from recipients, so they stay 0).
+
+STAT_METRICS = ("blocks", "bounce_drops", "bounces", "clicks", "deferred", "delivered", "invalid_emails", "opens",
+                "processed", "requests", "spam_report_drops", "spam_reports", "unique_clicks", "unique_opens",
+                "unsubscribe_drops", "unsubscribes")
+
+
+@router.get("/stats")
+async def stats(start_date: str | None = None, end_date: str | None = None, aggregated_by: str = "day",
+                limit: int = 500, offset: int = 0, store: Store = Depends(get_store)) -> list[dict]:
+    try:
+        start = date.fromisoformat(start_date or "")
+        end = date.fromisoformat(end_date) if end_date else datetime.now(UTC).date()
+    except ValueError:
+        raise SandboxError(400, "start_date", "start_date and end_date must be dates as YYYY-MM-DD") from None
+    if aggregated_by != "day":
+        raise SandboxError(400, "aggregated_by", "the sandbox aggregates by day only")
+    if end < start:
+        raise SandboxError(400, "end_date", "end_date must not be before start_date")
+    if not 1 <= limit <= 500 or offset < 0:
+        raise SandboxError(400, "limit", "limit must be 1 to 500 and offset not negative")
+    counts: dict[date, dict[str, int]] = {}
+    for effect in store.effects:
+        if effect.kind != "mail.send":
+            continue
+        day = datetime.fromisoformat(effect.at.replace("Z", "+00:00")).date()
+        if start <= day <= end:
+            metrics = counts.setdefault(day, dict.fromkeys(STAT_METRICS, 0))
+            sent, dropped = len(effect.summary["to"]), len(effect.summary.get("dropped") or [])
+            metrics["requests"] += sent
+            metrics["processed"] += sent - dropped
+            metrics["delivered"] += sent - dropped
+            metrics["unsubscribe_drops"] += dropped
+    days = [start + timedelta(days=i) for i in range((end - start).days + 1)]
+    return [{"date": d.isoformat(), "stats": [{"metrics": counts.get(d, dict.fromkeys(STAT_METRICS, 0))}]}
+            for d in days[offset:offset + limit]]
 
 
 # Marketing Campaigns: Single Sends. "now" is sent at once (status `triggered`); a
