@@ -14,6 +14,7 @@ from temporalio.exceptions import ApplicationError
 from temporalio.worker import Worker
 
 from activities.journeys import JourneyActivities
+from activities.privacy_models import PublishChangeInput, PublishChangeResult
 from activities.models import (
     AssignOwnerInput,
     AssignOwnerResult,
@@ -66,6 +67,12 @@ class Recorder:
 
 @dataclass
 class FakePlatforms(Recorder):
+    @activity.defn(name="sync.publish")
+    async def publish_change(self, inp: PublishChangeInput) -> PublishChangeResult:
+        """The contact sync's inbox (recorded; the sync itself is tested elsewhere)."""
+        self._record("sync.publish", inp)
+        return PublishChangeResult(workflow_id=f"contact-sync-{inp.lead_id}")
+
     firmographics: Firmographics = field(
         default_factory=lambda: Firmographics(company="Small Shop", industry="retail", employees=12)
     )
@@ -115,7 +122,7 @@ class FakePlatforms(Recorder):
     def workers(self, client: Client, queues: PlatformQueues, journeys_dir: Path) -> list[Worker]:
         return [
             Worker(client, task_queue=queues.workflows, workflows=[LeadJourneyWorkflow],
-                   activities=[JourneyActivities(journeys_dir).load, self.assign_owner]),
+                   activities=[JourneyActivities(journeys_dir).load, self.assign_owner, self.publish_change]),
             Worker(client, task_queue=queues.crm,
                    activities=[self.upsert_lead, self.update_contact, self.list_owners, self.upsert_handoff]),
             Worker(client, task_queue=queues.email, activities=[self.send, self.suppress]),
