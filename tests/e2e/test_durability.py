@@ -83,9 +83,9 @@ async def test_worker_killed_mid_send_sends_exactly_once(dev_env: WorkflowEnviro
     leads = LeadService(dev_env.client, settings)
     worker = start_worker()
     async with SandboxAdmin(sandbox.url) as admin:
-        # The platform applies each send, then takes 3 s to answer: the worker dies
+        # The platform applies each send, then takes 10 s to answer: the worker dies
         # after the email went out and before it heard so.
-        await admin.set_faults("sendgrid", latency_ms=3000, latency_after_apply=True, path_prefix="/v3/mail/send")
+        await admin.set_faults("sendgrid", latency_ms=10_000, latency_after_apply=True, path_prefix="/v3/mail/send")
         replays_before = await admin.replays("sendgrid")
         try:
             res = await leads.capture(build_capture(settings, email=email, source="web_form", consent=True,
@@ -98,6 +98,13 @@ async def test_worker_killed_mid_send_sends_exactly_once(dev_env: WorkflowEnviro
                            for a in d.raw_description.pending_activities)
 
             await eventually(sending, what="the send to be in flight")
+
+            async def applied():
+                return len(await mails_to(admin, email)) == 1
+
+            # Started is not enough: on a busy machine the kill could land before the
+            # request reached the platform, and the retry would then be the first send.
+            await eventually(applied, what="the platform to apply the send")
             worker.send_signal(signal.SIGKILL)
             worker.wait()
             await admin.clear_faults()

@@ -43,8 +43,20 @@ async def running(env: WorkflowEnvironment, fake: FakePlatforms, queues: Platfor
         yield
 
 
+async def daytime_zone(env: WorkflowEnvironment) -> str:
+    """A fixed-offset zone where the server's (skipped) clock reads about noon.
+
+    The journey keeps quiet hours (20:00-08:00 local), so a lead in UTC captured when
+    earlier tests have skipped the clock into the evening would get its welcome the next
+    morning; tests that expect it on capture must not depend on the time of day."""
+    offset = 12 - (await env.get_current_time()).hour
+    offset = offset - 24 if offset > 14 else offset + 24 if offset < -12 else offset
+    return f"Etc/GMT{-offset:+d}" if offset else "Etc/UTC"  # Etc/GMT-3 is UTC+3
+
+
 async def start_lead(env: WorkflowEnvironment, queues: PlatformQueues, *, journey: str = "default-nurture",
                      tz: str | None = None, can_after: int = 10_000) -> WorkflowHandle:
+    tz = tz or await daytime_zone(env)
     email = f"lead-{uuid.uuid4().hex[:8]}@example.com"
     capture = LeadCapture(capture_id=str(uuid.uuid4()), email=email, source="web_form", consent=True,
                           captured_at=datetime.now(UTC), journey_id=journey, timezone=tz)
