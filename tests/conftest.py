@@ -4,12 +4,14 @@ downloaded), the sandbox platforms over real HTTP, and settings that point at th
 from __future__ import annotations
 
 import asyncio
+import re
 import shutil
 import sys
 import tempfile
 import time
 import uuid
 from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import TypeVar
 
@@ -18,7 +20,7 @@ from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from temporalio.testing import WorkflowEnvironment
 
-from mops.settings import Settings
+from mops.settings import PROJECT_ROOT, Settings
 from mops.telemetry import setup_tracing
 from mops.temporal import DATA_CONVERTER, client_interceptors, register_search_attributes
 from sandbox.server import SandboxServer
@@ -74,6 +76,41 @@ async def sandbox() -> SandboxServer:
         yield server
 
 
+
+def noon_zone(now: datetime) -> str:
+    """A fixed-offset zone where `now` reads about noon (Etc/GMT-3 is UTC+3).
+
+    Journeys keep quiet hours (default-nurture: 20:00-08:00 local), so a lead in UTC
+    captured in the evening gets its welcome the next morning. Tests that expect it on
+    capture put their leads in this zone instead of depending on the time of day."""
+    offset = 12 - now.hour
+    offset = offset - 24 if offset > 14 else offset + 24 if offset < -12 else offset
+    return f"Etc/GMT{-offset:+d}" if offset else "Etc/UTC"
+
+
+async def daytime_zone(env: WorkflowEnvironment) -> str:
+    """`noon_zone` of the server's clock (skipped by earlier tests on the time-skipping server)."""
+    return noon_zone(await env.get_current_time())
+
+
+_DAYTIME_JOURNEYS: Path | None = None
+
+
+def daytime_journeys() -> Path:
+    """The project's journeys with their default zone at noon on the wall clock when the
+    session started (a session lasts minutes, quiet hours start 8 hours later)."""
+    global _DAYTIME_JOURNEYS
+    if _DAYTIME_JOURNEYS is None:
+        target = Path(tempfile.mkdtemp(prefix="mops-journeys-"))
+        shutil.copytree(PROJECT_ROOT / "journeys", target, dirs_exist_ok=True)
+        zone = noon_zone(datetime.now(UTC))
+        for spec in target.glob("*.yaml"):
+            text = spec.read_text()
+            spec.write_text(re.sub(r"^default_timezone: .*$", f"default_timezone: {zone}", text, flags=re.M))
+        _DAYTIME_JOURNEYS = target
+    return _DAYTIME_JOURNEYS
+
+
 def make_settings(sandbox_url: str, address: str, **overrides) -> Settings:
     suffix = uuid.uuid4().hex[:6]
     platforms = ("hubspot", "sendgrid", "slack", "wordpress", "linkedin", "ga4", "meta", "google_ads")
@@ -81,6 +118,7 @@ def make_settings(sandbox_url: str, address: str, **overrides) -> Settings:
               "health", "reports")
     base = dict(
         temporal_address=address,
+        journeys_dir=daytime_journeys(),  # quiet hours never depend on when the suite runs
         **{f"{p}_base_url": sandbox_url for p in platforms},
         # Unique queues per test: no worker of another test can pick up our tasks.
         **{f"{q}_task_queue": f"{q}-{suffix}" for q in queues},

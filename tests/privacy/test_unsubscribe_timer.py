@@ -15,7 +15,7 @@ from activities.models import PlatformQueues
 from domain.consent import Purpose
 from domain.leads import LeadCapture, LeadStage, lead_key, lead_workflow_id
 from mops.settings import PROJECT_ROOT
-from tests.conftest import eventually
+from tests.conftest import daytime_zone, eventually
 from tests.workflows.fakes import FakePlatforms
 from workflows.lead_journey import LeadJourneyWorkflow
 from workflows.lead_models import LeadJourneyInput, UnsubscribeRequest
@@ -26,7 +26,7 @@ async def test_opt_out_one_second_before_the_send_timer_fires(time_env: Workflow
     queues = PlatformQueues(workflows=f"wf-{s}", crm=f"crm-{s}", email=f"em-{s}", chat=f"chat-{s}")
     email = f"race-{s}@example.com"
     capture = LeadCapture(capture_id=str(uuid.uuid4()), email=email, source="web_form", consent=True,
-                          captured_at=datetime.now(UTC))
+                          captured_at=datetime.now(UTC), timezone=await daytime_zone(time_env))
     key = lead_key(email, "test-secret")
     async with AsyncExitStack() as stack:
         for w in fake.workers(time_env.client, queues, PROJECT_ROOT / "journeys"):

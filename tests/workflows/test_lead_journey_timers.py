@@ -19,7 +19,7 @@ from temporalio.testing import WorkflowEnvironment
 from activities.models import PlatformQueues
 from domain.leads import EngagementEvent, EventType, Firmographics, LeadCapture, LeadStage, lead_key, lead_workflow_id
 from mops.settings import PROJECT_ROOT
-from tests.conftest import eventually
+from tests.conftest import daytime_zone, eventually
 from tests.workflows.conftest import track
 from tests.workflows.fakes import FakePlatforms
 from workflows.lead_journey import LeadJourneyWorkflow
@@ -41,17 +41,6 @@ async def running(env: WorkflowEnvironment, fake: FakePlatforms, queues: Platfor
         for w in fake.workers(env.client, queues, journeys):
             await stack.enter_async_context(w)
         yield
-
-
-async def daytime_zone(env: WorkflowEnvironment) -> str:
-    """A fixed-offset zone where the server's (skipped) clock reads about noon.
-
-    The journey keeps quiet hours (20:00-08:00 local), so a lead in UTC captured when
-    earlier tests have skipped the clock into the evening would get its welcome the next
-    morning; tests that expect it on capture must not depend on the time of day."""
-    offset = 12 - (await env.get_current_time()).hour
-    offset = offset - 24 if offset > 14 else offset + 24 if offset < -12 else offset
-    return f"Etc/GMT{-offset:+d}" if offset else "Etc/UTC"  # Etc/GMT-3 is UTC+3
 
 
 async def start_lead(env: WorkflowEnvironment, queues: PlatformQueues, *, journey: str = "default-nurture",
