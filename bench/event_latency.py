@@ -8,7 +8,6 @@ Target (issue 9): p50 < 50 ms, p99 < 200 ms. See bench/README.md for what each f
 
 from __future__ import annotations
 
-import argparse
 import sys
 from pathlib import Path
 
@@ -62,8 +61,7 @@ def report(args, configs: list[lib.Config], results: dict[str, dict]) -> list[st
 
 
 def main() -> int:
-    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
-                                formatter_class=argparse.RawDescriptionHelpFormatter, epilog=__doc__)
+    p = lib.parser(__doc__)
     p.add_argument("--rate", type=float, default=5.0, help="clicks per second (default 5)")
     p.add_argument("--seconds", type=float, default=60.0, help="measured seconds (default 60)")
     p.add_argument("--warmup", type=float, default=5.0, help="unrecorded warm-up seconds (default 5)")
@@ -72,15 +70,7 @@ def main() -> int:
     args = p.parse_args()
     configs = lib.configs_from_args(args)
 
-    async def run() -> int:
-        results = {}
-        for c in configs:
-            results[c.label] = await measure(c, args)
-        lib.append_results(f"event → action latency at {args.rate:g}/s", report(args, configs, results),
-                           write=not args.no_results)
-        return 0
-
-    return lib.run_main(run)
+    return lib.measure_each(configs, measure, args, f"event → action latency at {args.rate:g}/s", report)
 
 
 if __name__ == "__main__":

@@ -272,8 +272,7 @@ def report(args: argparse.Namespace, configs: list[lib.Config], results: list[di
 
 
 def main() -> int:
-    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
-                                formatter_class=argparse.RawDescriptionHelpFormatter, epilog=__doc__)
+    p = lib.parser(__doc__)
     p.add_argument("--rate", type=float, default=200.0, help="offered requests/second in total (default 200)")
     p.add_argument("--seconds", type=float, default=30.0, help="measured seconds per phase (default 30)")
     p.add_argument("--warmup", type=float, default=5.0, help="unrecorded warm-up seconds per phase (default 5)")

@@ -13,6 +13,7 @@ Two configurations are measured in every run (see bench/README.md):
 
 from __future__ import annotations
 
+import argparse
 import asyncio
 import contextlib
 import datetime as dt
@@ -802,6 +803,24 @@ def header_lines(configs: list[Config], stacks_info: dict[str, dict[str, Any]], 
     if note:
         lines.append(f"- note: {note}")
     return lines
+
+
+def parser(doc: str) -> argparse.ArgumentParser:
+    """A script's argument parser: the docstring's first paragraph as description, all of it as epilog."""
+    return argparse.ArgumentParser(description=doc.split("\n\n")[0],
+                                   formatter_class=argparse.RawDescriptionHelpFormatter, epilog=doc)
+
+
+def measure_each(configs: list[Config], measure: Callable[[Config, Any], Awaitable[dict]], args, title: str,
+                 report: Callable[[Any, list[Config], dict[str, dict]], list[str]]) -> int:
+    """Measure each configuration in turn (each on its own stack), then print and record the report."""
+
+    async def run() -> int:
+        results = {c.label: await measure(c, args) for c in configs}
+        append_results(title, report(args, configs, results), write=not args.no_results)
+        return 0
+
+    return run_main(run)
 
 
 def run_main(coro_fn: Callable[[], Awaitable[int]]) -> int:

@@ -19,7 +19,6 @@ Target (issue 9): 100,000 open with worker RSS < 2 GB and signal→action p99 < 
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import contextlib
 import sys
@@ -263,8 +262,7 @@ def report(args, configs: list[lib.Config], out: dict) -> list[str]:
 
 
 def main() -> int:
-    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
-                                formatter_class=argparse.RawDescriptionHelpFormatter, epilog=__doc__)
+    p = lib.parser(__doc__)
     p.add_argument("--counts", default="10000,100000",
                    help="open journeys to reach, in order, on one stack (default 10000,100000)")
     p.add_argument("--via", choices=["import", "capture"], default="import", help="how journeys are opened")

@@ -18,7 +18,6 @@ backlog drained within 2× the burst length. See bench/README.md.
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import sys
 import time
@@ -221,8 +220,7 @@ def report(args, configs: list[lib.Config], results: dict[str, dict]) -> list[st
 
 
 def main() -> int:
-    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
-                                formatter_class=argparse.RawDescriptionHelpFormatter, epilog=__doc__)
+    p = lib.parser(__doc__)
     p.add_argument("--leads", type=int, default=2000, help="open journeys the clicks go to (default 2000)")
     p.add_argument("--start-rate", type=float, default=40.0, help="first ramp step, clicks/s (default 40)")
     p.add_argument("--factor", type=float, default=1.4, help="each ramp step × this (default 1.4)")
@@ -241,15 +239,7 @@ def main() -> int:
     args = p.parse_args()
     configs = lib.configs_from_args(args)
 
-    async def run() -> int:
-        results = {}
-        for c in configs:
-            results[c.label] = await measure(c, args)
-        lib.append_results("sustained platform operations, 10x burst, second worker",
-                           report(args, configs, results), write=not args.no_results)
-        return 0
-
-    return lib.run_main(run)
+    return lib.measure_each(configs, measure, args, "sustained platform operations, 10x burst, second worker", report)
 
 
 if __name__ == "__main__":

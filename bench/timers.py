@@ -17,7 +17,6 @@ Target (issue 9): 10,000 timers due in the same minute fire with p99 lateness < 
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import datetime as dt
 import math
@@ -185,8 +184,7 @@ def report(args, configs: list[lib.Config], results: dict[str, dict]) -> list[st
 
 
 def main() -> int:
-    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
-                                formatter_class=argparse.RawDescriptionHelpFormatter, epilog=__doc__)
+    p = lib.parser(__doc__)
     p.add_argument("--timers", type=int, default=10_000, help="timers due in the minute (default 10000)")
     p.add_argument("--probe", type=int, default=300, help="journeys opened first to measure the opening rate")
     p.add_argument("--margin", type=float, default=1.6, help="opening-time safety factor (default 1.6)")
@@ -196,15 +194,7 @@ def main() -> int:
     args = p.parse_args()
     configs = lib.configs_from_args(args)
 
-    async def run() -> int:
-        results = {}
-        for c in configs:
-            results[c.label] = await measure(c, args)
-        lib.append_results(f"timer accuracy, {args.timers:,} timers in one minute", report(args, configs, results),
-                           write=not args.no_results)
-        return 0
-
-    return lib.run_main(run)
+    return lib.measure_each(configs, measure, args, f"timer accuracy, {args.timers:,} timers in one minute", report)
 
 
 if __name__ == "__main__":

@@ -15,7 +15,6 @@ that found no poller waiting) and database transactions per operation are counte
 
 from __future__ import annotations
 
-import argparse
 import collections
 import re
 import subprocess
@@ -165,8 +164,7 @@ def report(args, results: list[dict]) -> list[str]:
 
 
 def main() -> int:
-    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
-                                formatter_class=argparse.RawDescriptionHelpFormatter, epilog=__doc__)
+    p = lib.parser(__doc__)
     p.add_argument("--variants", default="mops,no-bytecode-cache,pollers-autoscaling,pollers-sdk-default,"
                                           "no-server-dc,asyncio-loop,sandbox-passthrough,baseline",
                    help=f"in order; known: {', '.join(VARIANTS)}")

@@ -189,17 +189,22 @@ def _report_lines(workflow_id: str, r) -> None:
         out.print("  alert sent to the compliance channel")
 
 
+async def _reconcile(kind: str, repair: bool, as_json: bool) -> None:
+    """Run a reconciliation (`data` or `compliance`) and print its report."""
+    svc = await _privacy()
+    try:
+        wf_id, report = await svc.reconcile(kind, repair=repair)
+    finally:
+        await svc.aclose()
+    emit({"workflow_id": wf_id, **report.model_dump(mode="json")}, as_json, lambda: _report_lines(wf_id, report))
+
+
 @sync_app.command("reconcile")
 @run_async("mops sync reconcile")
 async def sync_reconcile(repair: Annotated[bool, typer.Option("--repair/--no-repair")] = True,
                          as_json: JsonOpt = False) -> None:
     """Compare every contact record with the platforms; repair and measure again."""
-    svc = await _privacy()
-    try:
-        wf_id, report = await svc.reconcile("data", repair=repair)
-    finally:
-        await svc.aclose()
-    emit({"workflow_id": wf_id, **report.model_dump(mode="json")}, as_json, lambda: _report_lines(wf_id, report))
+    await _reconcile("data", repair, as_json)
 
 
 # ------------------------------------------------------------------- compliance
@@ -210,12 +215,7 @@ async def sync_reconcile(repair: Annotated[bool, typer.Option("--repair/--no-rep
 async def compliance_check(repair: Annotated[bool, typer.Option("--repair/--no-repair")] = True,
                            as_json: JsonOpt = False) -> None:
     """Compare consent across platforms now; alert on mismatches; enforce opt-outs."""
-    svc = await _privacy()
-    try:
-        wf_id, report = await svc.reconcile("compliance", repair=repair)
-    finally:
-        await svc.aclose()
-    emit({"workflow_id": wf_id, **report.model_dump(mode="json")}, as_json, lambda: _report_lines(wf_id, report))
+    await _reconcile("compliance", repair, as_json)
 
 
 @compliance_app.command("schedule")

@@ -437,15 +437,7 @@ async def account_insights(account_id: str, request: Request, state: SandboxStat
     params = await graph_params(request)
     if params.get("level", "campaign") != "campaign":
         raise invalid("The sandbox reports account insights at level campaign only")
-    fields = _fields(params) or ["impressions", "spend"]
-    for name in fields:
-        if name not in INSIGHT_FIELDS and name not in ("date_start", "date_stop"):
-            raise invalid(f"{name} is not valid for fields param. please check "
-                          "https://developers.facebook.com/docs/marketing-api/reference/ads-insights/")
-    since, until = _time_range(params)
-    increment = str(params.get("time_increment", "all_days"))
-    if increment not in ("1", "all_days"):
-        raise invalid("The sandbox supports time_increment 1 or all_days")
+    fields, since, until, increment = _insight_query(params)
     rows = []
     for campaign in sorted(state.store.meta_campaigns.values(), key=lambda c: int(c.id)):
         campaign.horizon = max(campaign.horizon or until, until)
@@ -480,6 +472,19 @@ async def insights(object_id: str, request: Request, state: SandboxState = Depen
             raise invalid("The sandbox reports insights at campaign level only")
         raise missing(object_id)
     params = await graph_params(request)
+    fields, since, until, increment = _insight_query(params)
+    campaign.horizon = max(campaign.horizon or until, until)
+    daily = [(day, campaign_performance(state, campaign, day)) for day in days(since, until)]
+    if increment == "1":
+        rows = [_insight_row(state, campaign, fields, day, day, p) for day, p in daily if not p.empty]
+    else:
+        summed = total([p for _, p in daily], "meta")
+        rows = [] if summed.empty else [_insight_row(state, campaign, fields, since, until, summed)]
+    return page(request, params, rows)
+
+
+def _insight_query(params: dict) -> tuple[list[str], date, date, str]:
+    """An insights request's fields, date range and time increment, checked as Meta checks them."""
     fields = _fields(params) or ["impressions", "spend"]
     for name in fields:
         if name not in INSIGHT_FIELDS and name not in ("date_start", "date_stop"):
@@ -489,14 +494,7 @@ async def insights(object_id: str, request: Request, state: SandboxState = Depen
     increment = str(params.get("time_increment", "all_days"))
     if increment not in ("1", "all_days"):
         raise invalid("The sandbox supports time_increment 1 or all_days")
-    campaign.horizon = max(campaign.horizon or until, until)
-    daily = [(day, campaign_performance(state, campaign, day)) for day in days(since, until)]
-    if increment == "1":
-        rows = [_insight_row(state, campaign, fields, day, day, p) for day, p in daily if not p.empty]
-    else:
-        summed = total([p for _, p in daily], "meta")
-        rows = [] if summed.empty else [_insight_row(state, campaign, fields, since, until, summed)]
-    return page(request, params, rows)
+    return fields, since, until, increment
 
 
 def _time_range(params: dict[str, Any]) -> tuple[date, date]:
