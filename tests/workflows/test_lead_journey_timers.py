@@ -13,6 +13,7 @@ from contextlib import AsyncExitStack, asynccontextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+from temporalio.api.enums.v1 import EventType as EventType_
 from temporalio.client import WorkflowHandle
 from temporalio.testing import WorkflowEnvironment
 
@@ -195,6 +196,28 @@ steps:
     assert (timeout_result.stage, timeout_result.outcome) == (LeadStage.COMPLETED, "no_click")
 
 
+async def settled_run(env: WorkflowEnvironment, workflow_id: str, first_run: str, signals: int) -> str | None:
+    """The run a continue-as-new chain has settled on, or None while it is still moving.
+
+    Settled: every signal is in some run's history, and the latest run is open with no
+    workflow task after its last one (waiting on its timer). Only then is it safe to query:
+    the time-skipping test server never answers a query sent to a run that continues as new
+    while the query is pending, and the stuck query stalls the shared server for every later
+    test. With a low threshold and signals arriving one by one, a chain can continue twice.
+    """
+    run, seen, runs = first_run, 0, 0
+    while True:
+        events = [e async for e in env.client.get_workflow_handle(workflow_id, run_id=run).fetch_history_events()]
+        runs += 1
+        seen += sum(e.event_type == EventType_.EVENT_TYPE_WORKFLOW_EXECUTION_SIGNALED for e in events)
+        last = events[-1]
+        if last.event_type != EventType_.EVENT_TYPE_WORKFLOW_EXECUTION_CONTINUED_AS_NEW:
+            break
+        run = last.workflow_execution_continued_as_new_event_attributes.new_execution_run_id
+    waiting = last.event_type in (EventType_.EVENT_TYPE_TIMER_STARTED, EventType_.EVENT_TYPE_WORKFLOW_TASK_COMPLETED)
+    return run if runs > 1 and seen == signals and waiting else None
+
+
 async def test_continue_as_new_keeps_every_signal_and_the_wait(time_env: WorkflowEnvironment) -> None:
     fake, queues = FakePlatforms(), new_queues()
     async with running(time_env, fake, queues):
@@ -209,13 +232,9 @@ async def test_continue_as_new_keeps_every_signal_and_the_wait(time_env: Workflo
         for _ in range(15):  # 15 opens: 30 points, under the MQL threshold for this lead
             await handle.signal(LeadJourneyWorkflow.event, await event(time_env, EventType.OPEN))
 
-        async def continued():
-            d = await time_env.client.get_workflow_handle(handle.id).describe()
-            return d.run_id != first_run and d
-
-        await eventually(continued, what="continue-as-new")
-        latest = time_env.client.get_workflow_handle(handle.id)
-        state = await latest.query(LeadJourneyWorkflow.state)
+        run = await eventually(lambda: settled_run(time_env, handle.id, first_run, 15), what="continue-as-new")
+        latest = time_env.client.get_workflow_handle(handle.id, run_id=run)
+        state = await latest.query(LeadJourneyWorkflow.state, rpc_timeout=timedelta(seconds=10))
         assert state.events_recorded == 15, "no signal lost across continue-as-new"
         assert state.next_step == "settle-in" and state.next_step_at == deadline, "the wait resumes, not restarts"
         assert state.emails_sent == 1
