@@ -132,7 +132,9 @@ class ContactSyncWorkflow:
                 await self._push(platform)
             finally:
                 self._busy.discard(platform)
-                self._publish_details()
+            # Not in the finally: when the worker evicts this run, the coroutine is closed
+            # with GeneratorExit outside the workflow's event loop, where no workflow API works.
+            self._publish_details()
 
     async def _push(self, platform: str) -> None:
         s = self._s
