@@ -54,7 +54,7 @@ bench: install
 	$(PY) bench/open_journeys.py $(BENCH_ARGS)
 
 # The same six scripts with small workloads, printed only (nothing appended to RESULTS.md):
-# shows in about 20 minutes that the suite runs on this machine; its figures are not the issue's.
+# shows in about 15 minutes that the suite runs on this machine; its figures are not the issue's.
 QUICK := --no-results
 bench-quick: install
 	$(PY) bench/event_latency.py --seconds 15 --leads 50 $(QUICK)
