@@ -1,4 +1,8 @@
-"""Request-time access to what `create_app` built (kept on `app.state`)."""
+"""Request-time access to what `create_app` built (kept on `app.state`).
+
+`async def` on purpose: FastAPI runs a plain `def` dependency in its thread pool, a thread
+hop (and a wait for the GIL) per dependency per request for what is an attribute read.
+"""
 
 from __future__ import annotations
 
@@ -12,25 +16,25 @@ from starter.leads import LeadService
 from starter.privacy import PrivacyService
 
 
-def leads(request: Request) -> LeadService:
+async def leads(request: Request) -> LeadService:
     return request.app.state.leads
 
 
-def privacy(request: Request) -> PrivacyService:
+async def privacy(request: Request) -> PrivacyService:
     return request.app.state.privacy
 
 
-def content(request: Request) -> ContentService:
+async def content(request: Request) -> ContentService:
     return request.app.state.content
 
 
-def campaigns(request: Request) -> CampaignService:
+async def campaigns(request: Request) -> CampaignService:
     return request.app.state.campaigns
 
 
-def settings(request: Request) -> GatewaySettings:
+async def settings(request: Request) -> GatewaySettings:
     return request.app.state.settings
 
 
-def client(request: Request) -> Client:
+async def client(request: Request) -> Client:
     return request.app.state.client
