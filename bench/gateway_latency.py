@@ -181,7 +181,7 @@ async def run_config(config: lib.Config, args: argparse.Namespace) -> tuple[list
         print(f"[{config.label}] seeding {args.leads} leads per phase ...", file=sys.stderr)
         opened = await lib.open_leads(client, stack.settings, args.leads * n_phases, concurrency=20,
                                       journey=stack.settings.default_journey)
-        ids = opened["ids"][:args.leads]
+        ids, own = opened["ids"][:args.leads], opened["ids"][-args.leads:]  # the gateway's, the direct client's
         run_tag = opened["tag"]
         await lib.settle(stack.pids(), idle_pct=15, limit_s=180)
         kinds = {"reads": ["read"], "ingest": ["ingest"], "both": ["read", "ingest"]}[args.mix]
@@ -193,8 +193,6 @@ async def run_config(config: lib.Config, args: argparse.Namespace) -> tuple[list
         async def gw_ingest(i: int) -> None:
             body = json.dumps({"type": "open", "event_id": f"bench-{run_tag}-{i}"}).encode()  # idempotent
             await http.request("POST", f"/v1/leads/{ids[i % len(ids)]}/events", body)
-
-        own = opened["ids"][-args.leads:]  # the direct client's phase: its own leads
 
         async def direct_read(i: int) -> None:
             await leads.state(lead_id=own[i % len(own)])

@@ -4,6 +4,7 @@ downloaded), the sandbox platforms over real HTTP, and settings that point at th
 from __future__ import annotations
 
 import asyncio
+import functools
 import re
 import shutil
 import sys
@@ -76,7 +77,6 @@ async def sandbox() -> SandboxServer:
         yield server
 
 
-
 def noon_zone(now: datetime) -> str:
     """A fixed-offset zone where `now` reads about noon (Etc/GMT-3 is UTC+3).
 
@@ -93,22 +93,17 @@ async def daytime_zone(env: WorkflowEnvironment) -> str:
     return noon_zone(await env.get_current_time())
 
 
-_DAYTIME_JOURNEYS: Path | None = None
-
-
+@functools.cache
 def daytime_journeys() -> Path:
     """The project's journeys with their default zone at noon on the wall clock when the
-    session started (a session lasts minutes, quiet hours start 8 hours later)."""
-    global _DAYTIME_JOURNEYS
-    if _DAYTIME_JOURNEYS is None:
-        target = Path(tempfile.mkdtemp(prefix="mops-journeys-"))
-        shutil.copytree(PROJECT_ROOT / "journeys", target, dirs_exist_ok=True)
-        zone = noon_zone(datetime.now(UTC))
-        for spec in target.glob("*.yaml"):
-            text = spec.read_text()
-            spec.write_text(re.sub(r"^default_timezone: .*$", f"default_timezone: {zone}", text, flags=re.M))
-        _DAYTIME_JOURNEYS = target
-    return _DAYTIME_JOURNEYS
+    session started (a session lasts minutes, quiet hours start 8 hours later); made once."""
+    target = Path(tempfile.mkdtemp(prefix="mops-journeys-"))
+    shutil.copytree(PROJECT_ROOT / "journeys", target, dirs_exist_ok=True)
+    zone = noon_zone(datetime.now(UTC))
+    for spec in target.glob("*.yaml"):
+        text = spec.read_text()
+        spec.write_text(re.sub(r"^default_timezone: .*$", f"default_timezone: {zone}", text, flags=re.M))
+    return target
 
 
 def make_settings(sandbox_url: str, address: str, **overrides) -> Settings:

@@ -440,12 +440,7 @@ async def account_insights(account_id: str, request: Request, state: SandboxStat
     fields, since, until, increment = _insight_query(params)
     rows = []
     for campaign in sorted(state.store.meta_campaigns.values(), key=lambda c: int(c.id)):
-        campaign.horizon = max(campaign.horizon or until, until)
-        daily = [(day, campaign_performance(state, campaign, day)) for day in days(since, until)]
-        if increment == "1":
-            rows += [(day, _insight_row(state, campaign, fields, day, day, p)) for day, p in daily if not p.empty]
-        elif not (summed := total([p for _, p in daily], "meta")).empty:
-            rows.append((since, _insight_row(state, campaign, fields, since, until, summed)))
+        rows += _campaign_rows(state, campaign, fields, since, until, increment)
     rows.sort(key=lambda r: r[0])
     return page(request, params, [row for _, row in rows])
 
@@ -473,14 +468,20 @@ async def insights(object_id: str, request: Request, state: SandboxState = Depen
         raise missing(object_id)
     params = await graph_params(request)
     fields, since, until, increment = _insight_query(params)
+    rows = _campaign_rows(state, campaign, fields, since, until, increment)
+    return page(request, params, [row for _, row in rows])
+
+
+def _campaign_rows(state: SandboxState, campaign, fields: list[str], since: date, until: date,
+                   increment: str) -> list[tuple[date, dict]]:
+    """One campaign's insight rows with their start day: one per day with delivery
+    (`time_increment=1`) or one for the range, none without delivery."""
     campaign.horizon = max(campaign.horizon or until, until)
     daily = [(day, campaign_performance(state, campaign, day)) for day in days(since, until)]
     if increment == "1":
-        rows = [_insight_row(state, campaign, fields, day, day, p) for day, p in daily if not p.empty]
-    else:
-        summed = total([p for _, p in daily], "meta")
-        rows = [] if summed.empty else [_insight_row(state, campaign, fields, since, until, summed)]
-    return page(request, params, rows)
+        return [(day, _insight_row(state, campaign, fields, day, day, p)) for day, p in daily if not p.empty]
+    summed = total([p for _, p in daily], "meta")
+    return [] if summed.empty else [(since, _insight_row(state, campaign, fields, since, until, summed))]
 
 
 def _insight_query(params: dict) -> tuple[list[str], date, date, str]:
