@@ -27,6 +27,7 @@ test: install browser
 
 lint: install
 	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
 
 demo: install
 	$(VENV)/bin/mops demo

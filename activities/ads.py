@@ -51,14 +51,27 @@ class MetaActivities:
     async def create(self, inp: PaidCreateInput) -> PaidRef:
         """Campaign and ad set, both PAUSED; the ad set holds the daily budget."""
         campaign = await self._meta.find_campaign(inp.name)
-        campaign_id = campaign.id if campaign else await self._meta.create_campaign(
-            name=inp.name, objective=META_OBJECTIVES[Objective(inp.objective)], status="PAUSED"
+        campaign_id = (
+            campaign.id
+            if campaign
+            else await self._meta.create_campaign(
+                name=inp.name, objective=META_OBJECTIVES[Objective(inp.objective)], status="PAUSED"
+            )
         )
         ad_set_name = f"{inp.name} · ad set"
         ad_set = await self._meta.find_ad_set(campaign_id, ad_set_name)
-        ad_set_id = ad_set.id if ad_set else await self._meta.create_ad_set(
-            campaign_id=campaign_id, name=ad_set_name, daily_budget=inp.daily_budget_minor,
-            countries=inp.countries, start_time=inp.start, end_time=inp.end, status="PAUSED",
+        ad_set_id = (
+            ad_set.id
+            if ad_set
+            else await self._meta.create_ad_set(
+                campaign_id=campaign_id,
+                name=ad_set_name,
+                daily_budget=inp.daily_budget_minor,
+                countries=inp.countries,
+                start_time=inp.start,
+                end_time=inp.end,
+                status="PAUSED",
+            )
         )
         return PaidRef(campaign=campaign_id, ad_set=ad_set_id)
 
@@ -96,11 +109,19 @@ class MetaActivities:
     @platform_errors
     async def figures(self, inp: PaidFiguresInput) -> PaidFiguresResult:
         rows = await self._meta.insights(inp.ref.campaign, since=inp.since, until=inp.until)
-        return PaidFiguresResult(days=[
-            DayFigures(day=r.day, spend=r.spend, impressions=r.impressions, clicks=r.clicks,
-                       conversions=float(r.conversions), revenue=r.conversion_value)
-            for r in rows
-        ])
+        return PaidFiguresResult(
+            days=[
+                DayFigures(
+                    day=r.day,
+                    spend=r.spend,
+                    impressions=r.impressions,
+                    clicks=r.clicks,
+                    conversions=float(r.conversions),
+                    revenue=r.conversion_value,
+                )
+                for r in rows
+            ]
+        )
 
 
 class GoogleAdsActivities:
@@ -119,13 +140,20 @@ class GoogleAdsActivities:
         """Budget, then a PAUSED campaign using it."""
         micros = minor_to_micros(inp.daily_budget_minor, inp.currency)
         budget = await self._google.find_budget(inp.name)
-        budget_name = budget.resource_name if budget else await self._google.create_budget(
-            name=inp.name, amount_micros=micros
+        budget_name = (
+            budget.resource_name if budget else await self._google.create_budget(name=inp.name, amount_micros=micros)
         )
         campaign = await self._google.find_campaign(inp.name)
-        campaign_name = campaign.resource_name if campaign else await self._google.create_campaign(
-            name=inp.name, budget=budget_name, status="PAUSED",
-            start_date=inp.start.date() if inp.start else None, end_date=inp.end.date() if inp.end else None,
+        campaign_name = (
+            campaign.resource_name
+            if campaign
+            else await self._google.create_campaign(
+                name=inp.name,
+                budget=budget_name,
+                status="PAUSED",
+                start_date=inp.start.date() if inp.start else None,
+                end_date=inp.end.date() if inp.end else None,
+            )
         )
         return PaidRef(campaign=campaign_name, budget=budget_name)
 
@@ -169,9 +197,16 @@ class GoogleAdsActivities:
     @platform_errors
     async def figures(self, inp: PaidFiguresInput) -> PaidFiguresResult:
         rows = await self._google.metrics(inp.ref.campaign, since=inp.since, until=inp.until)
-        return PaidFiguresResult(days=[
-            DayFigures(day=r.day, spend=(Decimal(r.cost_micros) / MICROS).quantize(Decimal("0.01")),
-                       impressions=r.impressions, clicks=r.clicks, conversions=r.conversions,
-                       revenue=Decimal(str(r.conversions_value)).quantize(Decimal("0.01")))
-            for r in rows
-        ])
+        return PaidFiguresResult(
+            days=[
+                DayFigures(
+                    day=r.day,
+                    spend=(Decimal(r.cost_micros) / MICROS).quantize(Decimal("0.01")),
+                    impressions=r.impressions,
+                    clicks=r.clicks,
+                    conversions=r.conversions,
+                    revenue=Decimal(str(r.conversions_value)).quantize(Decimal("0.01")),
+                )
+                for r in rows
+            ]
+        )

@@ -69,8 +69,17 @@ from domain.analytics import (
     time_split,
     to_facts,
 )
-from domain.attribution import DEFAULT_HALF_LIFE, DEFAULT_LOOKBACK, MODELS, Journey, attribute, compare, parse_model
-from domain.attribution import path_touch, stage_times
+from domain.attribution import (
+    DEFAULT_HALF_LIFE,
+    DEFAULT_LOOKBACK,
+    MODELS,
+    Journey,
+    attribute,
+    compare,
+    parse_model,
+    path_touch,
+    stage_times,
+)
 from domain.fields import zone
 from domain.leads import LeadStage, Touch
 from domain.money import show
@@ -87,9 +96,12 @@ JOURNEY_BATCH = 100
 MAX_RUNS_PER_TYPE = 2000  # automation KPIs look at the most recent runs of a type in the window
 _DEAL_KEY = re.compile(r"^(lead-[0-9a-f]{24}):c\d+:deal$")
 STATUS = {
-    WorkflowExecutionStatus.RUNNING: "running", WorkflowExecutionStatus.COMPLETED: "completed",
-    WorkflowExecutionStatus.FAILED: "failed", WorkflowExecutionStatus.TERMINATED: "terminated",
-    WorkflowExecutionStatus.TIMED_OUT: "timed_out", WorkflowExecutionStatus.CANCELED: "canceled",
+    WorkflowExecutionStatus.RUNNING: "running",
+    WorkflowExecutionStatus.COMPLETED: "completed",
+    WorkflowExecutionStatus.FAILED: "failed",
+    WorkflowExecutionStatus.TERMINATED: "terminated",
+    WorkflowExecutionStatus.TIMED_OUT: "timed_out",
+    WorkflowExecutionStatus.CANCELED: "canceled",
 }
 
 
@@ -138,8 +150,12 @@ def journey_from_state(state: dict[str, Any]) -> Journey:
     if converted is None and stage == LeadStage.CONVERTED.value and timeline:
         converted = max(at for at, _ in timeline)  # the note was trimmed: the last thing it did
     return Journey(
-        lead_id=str(state["lead_id"]), touches=[path_touch(t) for t in touches], stage=stage, created_at=created,
-        mql_at=reached.get(LeadStage.MQL), opportunity_at=reached.get(LeadStage.SALES_ASSIGNED),
+        lead_id=str(state["lead_id"]),
+        touches=[path_touch(t) for t in touches],
+        stage=stage,
+        created_at=created,
+        mql_at=reached.get(LeadStage.MQL),
+        opportunity_at=reached.get(LeadStage.SALES_ASSIGNED),
         converted_at=converted,
     )
 
@@ -161,8 +177,12 @@ async def run_facts(client: Client, family: Family, execution: Any, now: datetim
             attrs = event.activity_task_started_event_attributes
             if (span := scheduled.get(attrs.scheduled_event_id)) is not None:
                 span.attempts = max(span.attempts, attrs.attempt)
-        elif kind in (EventType.EVENT_TYPE_ACTIVITY_TASK_COMPLETED, EventType.EVENT_TYPE_ACTIVITY_TASK_FAILED,
-                      EventType.EVENT_TYPE_ACTIVITY_TASK_TIMED_OUT, EventType.EVENT_TYPE_ACTIVITY_TASK_CANCELED):
+        elif kind in (
+            EventType.EVENT_TYPE_ACTIVITY_TASK_COMPLETED,
+            EventType.EVENT_TYPE_ACTIVITY_TASK_FAILED,
+            EventType.EVENT_TYPE_ACTIVITY_TASK_TIMED_OUT,
+            EventType.EVENT_TYPE_ACTIVITY_TASK_CANCELED,
+        ):
             attrs = {
                 EventType.EVENT_TYPE_ACTIVITY_TASK_COMPLETED: event.activity_task_completed_event_attributes,
                 EventType.EVENT_TYPE_ACTIVITY_TASK_FAILED: event.activity_task_failed_event_attributes,
@@ -184,23 +204,33 @@ async def run_facts(client: Client, family: Family, execution: Any, now: datetim
     spans = list(scheduled.values())
     work, people = time_split(started, closed or now, spans, human)
     return RunFacts(
-        family=family, workflow_id=execution.id, status=STATUS.get(execution.status, "running"), started=started,
-        closed=closed, human_messages=len(human), activities=len(spans),
-        retries=sum(s.attempts - 1 for s in spans), activity_failures=sum(1 for s in spans if s.failed),
-        work_seconds=work, people_seconds=people,
+        family=family,
+        workflow_id=execution.id,
+        status=STATUS.get(execution.status, "running"),
+        started=started,
+        closed=closed,
+        human_messages=len(human),
+        activities=len(spans),
+        retries=sum(s.attempts - 1 for s in spans),
+        activity_failures=sum(1 for s in spans if s.failed),
+        work_seconds=work,
+        people_seconds=people,
     )
 
 
-async def automation_runs(client: Client, task_queue: str, since: datetime, until: datetime, *,
-                          now: datetime | None = None) -> list[RunFacts]:
+async def automation_runs(
+    client: Client, task_queue: str, since: datetime, until: datetime, *, now: datetime | None = None
+) -> list[RunFacts]:
     """The runs of every process family started in [since, until) on `task_queue`
     (continued-as-new runs are left out: their successor stands for the process)."""
     now = now or datetime.now(UTC)
     runs: list[RunFacts] = []
     for family, types in FAMILY_TYPES.items():
         for workflow_type in types:
-            query = (f"WorkflowType = '{workflow_type}' AND TaskQueue = '{task_queue}' "
-                     f"AND StartTime >= '{visibility_time(since)}' AND StartTime < '{visibility_time(until)}'")
+            query = (
+                f"WorkflowType = '{workflow_type}' AND TaskQueue = '{task_queue}' "
+                f"AND StartTime >= '{visibility_time(since)}' AND StartTime < '{visibility_time(until)}'"
+            )
             count = 0
             async for execution in client.list_workflows(query, page_size=500):
                 if execution.status == WorkflowExecutionStatus.CONTINUED_AS_NEW:
@@ -214,8 +244,10 @@ async def automation_runs(client: Client, task_queue: str, since: datetime, unti
 
 async def budget_moves(client: Client, task_queue: str, since: datetime, until: datetime) -> list[BudgetMove]:
     """Budget reallocations that applied new budgets, closing in [since, until)."""
-    query = (f"WorkflowType = 'BudgetReallocation' AND TaskQueue = '{task_queue}' AND ExecutionStatus = 'Completed' "
-             f"AND CloseTime >= '{visibility_time(since)}' AND CloseTime < '{visibility_time(until)}'")
+    query = (
+        f"WorkflowType = 'BudgetReallocation' AND TaskQueue = '{task_queue}' AND ExecutionStatus = 'Completed' "
+        f"AND CloseTime >= '{visibility_time(since)}' AND CloseTime < '{visibility_time(until)}'"
+    )
     moves = []
     async for execution in client.list_workflows(query, page_size=200):
         handle = client.get_workflow_handle(execution.id, run_id=execution.run_id, result_type=dict)
@@ -228,10 +260,18 @@ async def budget_moves(client: Client, task_queue: str, since: datetime, until: 
         currency = view.get("currency") or "EUR"
         detail = ", ".join(
             f"{c['channel']} {show(c['before'], currency, minor=True)} → {show(c['after'], currency, minor=True)}"
-            for c in view.get("changes") or [])
+            for c in view.get("changes") or []
+        )
         decided = sorted({d["approver"] for d in ((view.get("approval") or {}).get("decisions") or [])})
-        moves.append(BudgetMove(at=execution.close_time.astimezone(UTC), campaign_id=str(view.get("campaign_id")),
-                                workflow_id=execution.id, detail=f"{detail} a day", decided_by=decided))
+        moves.append(
+            BudgetMove(
+                at=execution.close_time.astimezone(UTC),
+                campaign_id=str(view.get("campaign_id")),
+                workflow_id=execution.id,
+                detail=f"{detail} a day",
+                decided_by=decided,
+            )
+        )
     return sorted(moves, key=lambda m: m.at)
 
 
@@ -239,9 +279,18 @@ async def budget_moves(client: Client, task_queue: str, since: datetime, until: 
 
 
 def assemble_report(
-    store: AnalyticsStore, *, title: str, period: Period, currency: str, timezone: str, now: datetime,
-    model: str = "w_shaped", half_life: timedelta = DEFAULT_HALF_LIFE, lookback: timedelta = DEFAULT_LOOKBACK,
-    automation: list[FamilyKpis] | None = None, moves: list[BudgetMove] | None = None,
+    store: AnalyticsStore,
+    *,
+    title: str,
+    period: Period,
+    currency: str,
+    timezone: str,
+    now: datetime,
+    model: str = "w_shaped",
+    half_life: timedelta = DEFAULT_HALF_LIFE,
+    lookback: timedelta = DEFAULT_LOOKBACK,
+    automation: list[FamilyKpis] | None = None,
+    moves: list[BudgetMove] | None = None,
     stale: dict[str, str] | None = None,
 ) -> ReportData:
     """Report data for `period` (and the one before it) from the store (blocking: call in a thread)."""
@@ -252,11 +301,16 @@ def assemble_report(
     journeys = store.journeys()
     start, end = period.bounds(timezone)
     prev_start, prev_end = previous.bounds(timezone)
-    comparison = compare(journeys, [chosen, *[m for m in MODELS if m != chosen]], start=start, end=end,
-                         half_life=half_life, lookback=lookback)
+    comparison = compare(
+        journeys,
+        [chosen, *[m for m in MODELS if m != chosen]],
+        start=start,
+        end=end,
+        half_life=half_life,
+        lookback=lookback,
+    )
     result = comparison.results[chosen]
-    prev_result = attribute(journeys, chosen, start=prev_start, end=prev_end, half_life=half_life,
-                            lookback=lookback)
+    prev_result = attribute(journeys, chosen, start=prev_start, end=prev_end, half_life=half_life, lookback=lookback)
     loads = store.loads(period.start, period.end)
     loaded: dict[str, set[date]] = {}
     violations: dict[str, int] = {}
@@ -264,14 +318,30 @@ def assemble_report(
         loaded.setdefault(load.source.value, set()).add(load.day)
         violations[load.source.value] = violations.get(load.source.value, 0) + load.violations
     return report_data(
-        title=title, period=period, currency=currency, timezone=timezone, generated_at=now, facts=facts,
-        previous_facts=previous_facts, credits=result.table(), previous_credits=prev_result.table(),
-        attribution_model=chosen.value, attribution_models=[m.value for m in comparison.models],
-        attribution=[AttributionRow(channel=r.channel, conversions={m.value: v for m, v in r.conversions.items()},
-                                    revenue={m.value: v for m, v in r.revenue.items()}) for r in comparison.rows],
-        attributed_conversions=result.conversions, unattributed=result.unattributed,
+        title=title,
+        period=period,
+        currency=currency,
+        timezone=timezone,
+        generated_at=now,
+        facts=facts,
+        previous_facts=previous_facts,
+        credits=result.table(),
+        previous_credits=prev_result.table(),
+        attribution_model=chosen.value,
+        attribution_models=[m.value for m in comparison.models],
+        attribution=[
+            AttributionRow(
+                channel=r.channel,
+                conversions={m.value: v for m, v in r.conversions.items()},
+                revenue={m.value: v for m, v in r.revenue.items()},
+            )
+            for r in comparison.rows
+        ],
+        attributed_conversions=result.conversions,
+        unattributed=result.unattributed,
         leads=sum(1 for j in journeys if j.created_at is not None and start <= j.created_at < end),
-        automation=automation, budget_moves=moves,
+        automation=automation,
+        budget_moves=moves,
         sources=freshness([s.value for s in Source], period, loaded, violations, stale or {}),
     )
 
@@ -281,8 +351,16 @@ def assemble_report(
 
 class AnalyticsCollectActivities:
     def __init__(
-        self, store: AnalyticsStore, *, meta: MetaAdsClient, google_ads: GoogleAdsClient, sendgrid: SendGridClient,
-        ga4: GA4Client, hubspot: HubSpotClient, client: Client, reports_dir: Path,
+        self,
+        store: AnalyticsStore,
+        *,
+        meta: MetaAdsClient,
+        google_ads: GoogleAdsClient,
+        sendgrid: SendGridClient,
+        ga4: GA4Client,
+        hubspot: HubSpotClient,
+        client: Client,
+        reports_dir: Path,
     ) -> None:
         self._store = store
         self._meta, self._google, self._sendgrid, self._ga4, self._hubspot = meta, google_ads, sendgrid, ga4, hubspot
@@ -316,25 +394,60 @@ class AnalyticsCollectActivities:
         """One complete day of a source as canonical row dicts (and, for the CRM, its won deals)."""
         if source == Source.META:
             currency = (await self._meta.account()).currency
-            return [{"day": r.day.isoformat(), "campaign": campaign_key(r.campaign_name), "currency": currency,
-                     "spend": r.spend, "impressions": r.impressions, "clicks": r.clicks,
-                     "conversions": r.conversions, "revenue": r.conversion_value}
-                    for r in await self._meta.account_insights(since=day, until=day)], None
+            return [
+                {
+                    "day": r.day.isoformat(),
+                    "campaign": campaign_key(r.campaign_name),
+                    "currency": currency,
+                    "spend": r.spend,
+                    "impressions": r.impressions,
+                    "clicks": r.clicks,
+                    "conversions": r.conversions,
+                    "revenue": r.conversion_value,
+                }
+                for r in await self._meta.account_insights(since=day, until=day)
+            ], None
         if source == Source.GOOGLE_ADS:
             currency = (await self._google.customer()).currency_code
-            return [{"day": r.day.isoformat(), "campaign": campaign_key(r.campaign_name), "currency": currency,
-                     "spend": Decimal(r.cost_micros) / MICROS, "impressions": r.impressions, "clicks": r.clicks,
-                     "conversions": r.conversions, "revenue": Decimal(str(r.conversions_value))}
-                    for r in await self._google.campaign_days(since=day, until=day)], None
+            return [
+                {
+                    "day": r.day.isoformat(),
+                    "campaign": campaign_key(r.campaign_name),
+                    "currency": currency,
+                    "spend": Decimal(r.cost_micros) / MICROS,
+                    "impressions": r.impressions,
+                    "clicks": r.clicks,
+                    "conversions": r.conversions,
+                    "revenue": Decimal(str(r.conversions_value)),
+                }
+                for r in await self._google.campaign_days(since=day, until=day)
+            ], None
         if source == Source.SENDGRID:
-            return [{"day": d.isoformat(), "campaign": NO_CAMPAIGN, "impressions": m.get("delivered"),
-                     "clicks": m.get("clicks")} for d, m in await self._sendgrid.stats(day, day)], None
+            return [
+                {
+                    "day": d.isoformat(),
+                    "campaign": NO_CAMPAIGN,
+                    "impressions": m.get("delivered"),
+                    "clicks": m.get("clicks"),
+                }
+                for d, m in await self._sendgrid.stats(day, day)
+            ], None
         if source == Source.GA4:
-            rows = await self._ga4.report_rows(start_date=day.isoformat(), end_date=day.isoformat(),
-                                               dimensions=["date", "pagePath"], metrics=["sessions", "conversions"])
-            return [{"day": f"{r['date'][:4]}-{r['date'][4:6]}-{r['date'][6:]}", "campaign": NO_CAMPAIGN,
-                     "sessions": _count(r.get("sessions")), "conversions": _count(r.get("conversions"))}
-                    for r in rows], None
+            rows = await self._ga4.report_rows(
+                start_date=day.isoformat(),
+                end_date=day.isoformat(),
+                dimensions=["date", "pagePath"],
+                metrics=["sessions", "conversions"],
+            )
+            return [
+                {
+                    "day": f"{r['date'][:4]}-{r['date'][4:6]}-{r['date'][6:]}",
+                    "campaign": NO_CAMPAIGN,
+                    "sessions": _count(r.get("sessions")),
+                    "conversions": _count(r.get("conversions")),
+                }
+                for r in rows
+            ], None
         return await self._won_deals(day, inp)
 
     async def _won_deals(self, day: date, inp: CollectInput) -> tuple[list[dict], list[Deal]]:
@@ -342,9 +455,15 @@ class AnalyticsCollectActivities:
         start = datetime.combine(day, time(0), tz)
         end = datetime.combine(day + timedelta(days=1), time(0), tz)
         found = await self._hubspot.search_deals(
-            [{"propertyName": "dealstage", "operator": "EQ", "value": "closedwon"},
-             {"propertyName": "closedate", "operator": "BETWEEN", "value": str(_epoch_ms(start)),
-              "highValue": str(_epoch_ms(end) - 1)}],
+            [
+                {"propertyName": "dealstage", "operator": "EQ", "value": "closedwon"},
+                {
+                    "propertyName": "closedate",
+                    "operator": "BETWEEN",
+                    "value": str(_epoch_ms(start)),
+                    "highValue": str(_epoch_ms(end) - 1),
+                },
+            ],
             ["amount", "closedate", "deal_currency_code", "mops_key", "dealstage"],
         )
         rows, deals = [], []
@@ -355,16 +474,25 @@ class AnalyticsCollectActivities:
             rows.append({"campaign": NO_CAMPAIGN, "customers": 1, "revenue": amount, "currency": currency})
             if amount is not None and amount >= 0 and closed is not None and currency == inp.currency:
                 match = _DEAL_KEY.fullmatch(props.get("mops_key") or "")
-                deals.append(Deal(deal_id=deal.id, lead_workflow_id=match.group(1) if match else None,
-                                  amount=amount, currency=currency, closed_at=closed))
+                deals.append(
+                    Deal(
+                        deal_id=deal.id,
+                        lead_workflow_id=match.group(1) if match else None,
+                        amount=amount,
+                        currency=currency,
+                        closed_at=closed,
+                    )
+                )
         return rows, deals
 
     @activity.defn(name="analytics.collect_journeys")
     async def collect_journeys(self, inp: JourneysInput) -> JourneysResult:
         """Read the touch paths of the lead journeys that ran in the window into the store."""
-        query = (f"WorkflowType = 'LeadJourney' AND TaskQueue = '{inp.task_queue}' "
-                 f"AND StartTime < '{visibility_time(inp.until)}' "
-                 f"AND (ExecutionStatus = 'Running' OR CloseTime >= '{visibility_time(inp.since)}')")
+        query = (
+            f"WorkflowType = 'LeadJourney' AND TaskQueue = '{inp.task_queue}' "
+            f"AND StartTime < '{visibility_time(inp.until)}' "
+            f"AND (ExecutionStatus = 'Running' OR CloseTime >= '{visibility_time(inp.since)}')"
+        )
         result = JourneysResult()
         known = await asyncio.to_thread(self._store.collected)
         seen: set[str] = set()
@@ -379,7 +507,8 @@ class AnalyticsCollectActivities:
                 continue
             try:
                 state = await self._client.get_workflow_handle(execution.id).query(
-                    "state", result_type=dict, rpc_timeout=QUERY_TIMEOUT)
+                    "state", result_type=dict, rpc_timeout=QUERY_TIMEOUT
+                )
                 journey = journey_from_state(state)
             except (RPCError, ValueError, KeyError) as err:
                 activity.logger.warning("journey %s unreadable: %s", execution.id, type(err).__name__)
@@ -411,21 +540,44 @@ class AnalyticsCollectActivities:
         runs = await automation_runs(self._client, inp.task_queue, start, end, now=now)
         moves = await budget_moves(self._client, inp.task_queue, start, end)
         data = await asyncio.to_thread(
-            assemble_report, self._store, title=inp.title, period=period, currency=inp.currency,
-            timezone=inp.timezone, now=now, model=inp.model, half_life=timedelta(days=inp.half_life_days),
-            lookback=timedelta(days=inp.lookback_days), automation=automation_kpis(runs, now=now), moves=moves,
+            assemble_report,
+            self._store,
+            title=inp.title,
+            period=period,
+            currency=inp.currency,
+            timezone=inp.timezone,
+            now=now,
+            model=inp.model,
+            half_life=timedelta(days=inp.half_life_days),
+            lookback=timedelta(days=inp.lookback_days),
+            automation=automation_kpis(runs, now=now),
+            moves=moves,
             stale=inp.stale,
         )
         html = executive_html(data)
         path = self._reports_dir / f"{inp.report_id}.html"
         await asyncio.to_thread(_write, path, html)
-        return BuildReportResult(report_id=inp.report_id, subject=f"{inp.title}: {period.label()}", html=html,
-                                 html_path=str(path), text=executive_text(data))
+        return BuildReportResult(
+            report_id=inp.report_id,
+            subject=f"{inp.title}: {period.label()}",
+            html=html,
+            html_path=str(path),
+            text=executive_text(data),
+        )
 
     @activity.defn(name="analytics.record_distribution")
     async def record_distribution(self, inp: RecordDistributionInput) -> None:
-        entries = [Distribution(report_id=inp.report_id, channel=e.channel, recipient=e.recipient, status=e.status,
-                                ref=e.ref, sent_at=e.at) for e in inp.entries]
+        entries = [
+            Distribution(
+                report_id=inp.report_id,
+                channel=e.channel,
+                recipient=e.recipient,
+                status=e.status,
+                ref=e.ref,
+                sent_at=e.at,
+            )
+            for e in inp.entries
+        ]
         await asyncio.to_thread(self._store.record_distribution, entries)
 
 
@@ -453,8 +605,13 @@ class ReportMailActivities:
     @platform_errors
     async def send_email(self, inp: ReportEmailInput) -> ReportEmailResult:
         message_id = await self._sendgrid.send_mail(
-            to_email=inp.to_email, from_email=inp.from_email, subject=inp.subject, html=inp.html, asm_group_id=None,
-            categories=["mops", "report"], custom_args={"mops_report": inp.report_id},
+            to_email=inp.to_email,
+            from_email=inp.from_email,
+            subject=inp.subject,
+            html=inp.html,
+            asm_group_id=None,
+            categories=["mops", "report"],
+            custom_args={"mops_report": inp.report_id},
             idempotency_key=inp.idempotency_key,
         )
         return ReportEmailResult(message_id=message_id or None)

@@ -23,7 +23,11 @@ class CheckActivities:
         # (with every finding) is recorded in the workflow's history.
         rules = load_brand_rules(self._rules_path)
         result = check_content(
-            rules, title=inp.title, body_markdown=inp.body_markdown, type=inp.type, region=inp.region,
+            rules,
+            title=inp.title,
+            body_markdown=inp.body_markdown,
+            type=inp.type,
+            region=inp.region,
             channels=inp.channels,
         )
         statuses = await self._links.check_all(result.links)

@@ -25,7 +25,10 @@ class CmsActivities:
     async def create_draft(self, inp: CreateDraftInput) -> DraftResult:
         """Create the draft post (idempotent: by key, and by slug on the real WordPress)."""
         post = await self._wp.create_post(
-            title=inp.title, content_html=inp.html, slug=inp.slug, status="draft",
+            title=inp.title,
+            content_html=inp.html,
+            slug=inp.slug,
+            status="draft",
             idempotency_key=inp.idempotency_key,
         )
         return DraftResult(post_id=post.id, link=post.link)

@@ -25,8 +25,7 @@ _FALLBACK = Template("<p>Hi $first_name,</p><p>$subject</p>")
 
 def emails_sent():
     """`mops_emails_sent_total`, on the worker's metrics (a no-op meter when none is exported)."""
-    return activity.metric_meter().create_counter("mops_emails_sent", "Emails handed to the email platform",
-                                                  "{email}")
+    return activity.metric_meter().create_counter("mops_emails_sent", "Emails handed to the email platform", "{email}")
 
 
 class EmailActivities:
@@ -92,8 +91,13 @@ class EmailActivities:
     async def send_to_lists(self, inp: ListSendInput) -> ListSendResult:
         """A Marketing Campaigns single send to contact lists, scheduled now."""
         single_send_id = await self._sendgrid.create_single_send(
-            name=inp.name, subject=inp.subject, html=inp.html, list_ids=inp.list_ids, sender_id=self._sender_id,
-            suppression_group_id=inp.suppression_group_id, idempotency_key=inp.idempotency_key,
+            name=inp.name,
+            subject=inp.subject,
+            html=inp.html,
+            list_ids=inp.list_ids,
+            sender_id=self._sender_id,
+            suppression_group_id=inp.suppression_group_id,
+            idempotency_key=inp.idempotency_key,
         )
         emails_sent().add(1, {"kind": "list_send"})
         return ListSendResult(single_send_id=single_send_id)

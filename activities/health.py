@@ -39,8 +39,9 @@ def _probes(c) -> dict[str, Callable[[], Awaitable[object]]]:
         "slack": lambda: c.slack.lookup_user_by_email(PROBE_EMAIL),
         "wordpress": lambda: c.wordpress.find_by_slug("mops-health-probe"),
         "linkedin": lambda: c.linkedin.probe(),
-        "ga4": lambda: c.ga4.run_report(start_date="yesterday", end_date="yesterday", dimensions=["date"],
-                                        metrics=["sessions"]),
+        "ga4": lambda: c.ga4.run_report(
+            start_date="yesterday", end_date="yesterday", dimensions=["date"], metrics=["sessions"]
+        ),
         "meta": lambda: c.meta.account(),
         "google_ads": lambda: c.google_ads.customer(),
     }
@@ -60,8 +61,14 @@ def headroom(platform: str, headers: httpx.Headers | None) -> float | None:
             return int(headers["x-ratelimit-remaining"]) / int(headers["x-ratelimit-limit"])
         if platform == "meta" and headers.get("x-business-use-case-usage"):
             usage = json.loads(headers["x-business-use-case-usage"])
-            used = max((max(u.get("call_count", 0), u.get("total_time", 0), u.get("total_cputime", 0))
-                        for entries in usage.values() for u in entries), default=0)
+            used = max(
+                (
+                    max(u.get("call_count", 0), u.get("total_time", 0), u.get("total_cputime", 0))
+                    for entries in usage.values()
+                    for u in entries
+                ),
+                default=0,
+            )
             return max(0.0, 1 - used / 100)
     except (KeyError, ValueError, ZeroDivisionError, AttributeError, TypeError):
         return None
@@ -69,8 +76,9 @@ def headroom(platform: str, headers: httpx.Headers | None) -> float | None:
 
 
 class HealthActivities:
-    def __init__(self, platforms, client: Client, metrics: MopsMetrics | None, *,
-                 http: httpx.AsyncClient | None = None) -> None:
+    def __init__(
+        self, platforms, client: Client, metrics: MopsMetrics | None, *, http: httpx.AsyncClient | None = None
+    ) -> None:
         self._platforms = platforms
         self._client = client
         self._metrics = metrics
@@ -111,8 +119,13 @@ class HealthActivities:
         fails is reported, not retried in a storm."""
         webhook = None
         if n.webhook_url:
-            body = {"kind": n.kind, "platform": n.platform, "text": n.text, "key": n.key,
-                    "at": datetime.now(UTC).isoformat()}
+            body = {
+                "kind": n.kind,
+                "platform": n.platform,
+                "text": n.text,
+                "key": n.key,
+                "at": datetime.now(UTC).isoformat(),
+            }
             try:
                 r = await self._http.post(n.webhook_url, json=body, headers={"Idempotency-Key": n.key})
                 webhook = r.is_success
@@ -131,13 +144,18 @@ class HealthActivities:
     async def gauges(self) -> GaugesResult:
         out = GaugesResult()
         running = "ExecutionStatus = 'Running'"
-        counts = await asyncio.gather(*(
-            self._client.count_workflows(f"WorkflowType = 'LeadJourney' AND {running} AND LeadStage = '{s.value}'")
-            for s in LeadStage))
+        counts = await asyncio.gather(
+            *(
+                self._client.count_workflows(f"WorkflowType = 'LeadJourney' AND {running} AND LeadStage = '{s.value}'")
+                for s in LeadStage
+            )
+        )
         out.leads = {s.value: c.count for s, c in zip(LeadStage, counts, strict=True)}
-        waiting = {"content": "WorkflowType = 'Content' AND ContentStage = 'in_review'",
-                   "campaign": "WorkflowType = 'Campaign' AND CampaignStatus = 'awaiting_approval'",
-                   "budget": "WorkflowType = 'BudgetReallocation' AND BudgetState = 'awaiting_approval'"}
+        waiting = {
+            "content": "WorkflowType = 'Content' AND ContentStage = 'in_review'",
+            "campaign": "WorkflowType = 'Campaign' AND CampaignStatus = 'awaiting_approval'",
+            "budget": "WorkflowType = 'BudgetReallocation' AND BudgetState = 'awaiting_approval'",
+        }
         now = datetime.now(UTC)
         for kind, query in waiting.items():
             starts = [wf.start_time async for wf in self._client.list_workflows(f"{query} AND {running}", limit=1000)]

@@ -11,8 +11,8 @@ from datetime import date, datetime
 from pydantic import BaseModel
 
 from domain.content import Channel, ContentType
-from domain.performance import DayFigures
 from domain.leads import Firmographics
+from domain.performance import DayFigures
 from domain.routing import OwnerSlot
 
 

@@ -121,6 +121,19 @@ class RepairResult(BaseModel):
     not_found: int = 0
 
 
-__all__ = ["SyncQueues", "ContactSyncInput", "PublishChangeInput", "PublishChangeResult", "PushContactInput",
-           "PushContactResult", "EndLeadWorkflowsInput", "EndLeadWorkflowsResult", "EraseOnPlatformInput",
-           "EraseOnPlatformResult", "ScanInput", "ScanResult", "RepairInput", "RepairResult"]
+__all__ = [
+    "SyncQueues",
+    "ContactSyncInput",
+    "PublishChangeInput",
+    "PublishChangeResult",
+    "PushContactInput",
+    "PushContactResult",
+    "EndLeadWorkflowsInput",
+    "EndLeadWorkflowsResult",
+    "EraseOnPlatformInput",
+    "EraseOnPlatformResult",
+    "ScanInput",
+    "ScanResult",
+    "RepairInput",
+    "RepairResult",
+]

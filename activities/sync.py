@@ -81,15 +81,17 @@ class SyncActivities:
         return ["crm", "email", "ads"] + (["cdp"] if self._braze is not None else [])
 
     def sync_input(self, lead_id: str, email: str) -> ContactSyncInput:
-        return ContactSyncInput(lead_id=lead_id, email=email, queues=self._queues, platforms=self.platforms,
-                                audience_id=self._audience_id)
+        return ContactSyncInput(
+            lead_id=lead_id, email=email, queues=self._queues, platforms=self.platforms, audience_id=self._audience_id
+        )
 
     # ------------------------------------------------------------ publish
 
     @activity.defn(name="sync.publish")
     async def publish(self, inp: PublishChangeInput) -> PublishChangeResult:
-        workflow_id = await start_or_signal(self._client, self.sync_input(inp.lead_id, inp.email), inp.change,
-                                            self._queues.workflows)
+        workflow_id = await start_or_signal(
+            self._client, self.sync_input(inp.lead_id, inp.email), inp.change, self._queues.workflows
+        )
         return PublishChangeResult(workflow_id=workflow_id)
 
     # -------------------------------------------------------------- pushes
@@ -151,18 +153,23 @@ class SyncActivities:
         if not views:
             return result
         emails = [v.email for v in views]
-        crm = await self._hubspot.read_by_email(emails, [*FIELD_NAMES["crm"].values(), *CRM_CONSENT_PROPERTIES.values(),
-                                                         CRM_EMAIL_OPTOUT]) if "crm" in inp.platforms else {}
+        crm = (
+            await self._hubspot.read_by_email(
+                emails, [*FIELD_NAMES["crm"].values(), *CRM_CONSENT_PROPERTIES.values(), CRM_EMAIL_OPTOUT]
+            )
+            if "crm" in inp.platforms
+            else {}
+        )
         email_contacts = {}
         if "email" in inp.platforms:
             for start in range(0, len(emails), 100):
-                email_contacts.update(await self._sendgrid.find_contacts(emails[start:start + 100]))
+                email_contacts.update(await self._sendgrid.find_contacts(emails[start : start + 100]))
         suppressed = await self._suppressions(emails) if "email" in inp.platforms else {}
         cdp: dict[str, dict] = {}
         if "cdp" in inp.platforms and self._braze is not None:
             ids = [v.lead_id for v in views]
             for start in range(0, len(ids), 50):
-                cdp.update(await self._braze.export(ids[start:start + 50]))
+                cdp.update(await self._braze.export(ids[start : start + 50]))
         for view in views:
             activity.heartbeat()
             record = GoldenRecord(fields=view.fields, consent=view.consent)
@@ -180,8 +187,9 @@ class SyncActivities:
                 self._compare(result, inp, view.lead_id, record, "cdp", attrs)
                 observed += cdp_observed(attrs or {})
             for m in consent_mismatches(record.consent, observed):
-                result.mismatches.append(FieldMismatch(lead_id=view.lead_id, platform=m.platform,
-                                                       field=f"consent:{m.purpose.value}"))
+                result.mismatches.append(
+                    FieldMismatch(lead_id=view.lead_id, platform=m.platform, field=f"consent:{m.purpose.value}")
+                )
             result.compared += len(observed)
             seen = withdrawals_seen(record.consent, observed)
             if seen:
@@ -189,8 +197,9 @@ class SyncActivities:
         return result
 
     @staticmethod
-    def _compare(result: ScanResult, inp: ScanInput, lead_id: str, record: GoldenRecord, platform: str,
-                 observed: dict | None) -> None:
+    def _compare(
+        result: ScanResult, inp: ScanInput, lead_id: str, record: GoldenRecord, platform: str, observed: dict | None
+    ) -> None:
         if inp.mode != "data":
             return
         compared, mismatches = field_mismatches(lead_id, record, platform, observed)
@@ -212,8 +221,10 @@ class SyncActivities:
         if inp.lead_ids:
             ids = [contact_sync_workflow_id(lid) for lid in inp.lead_ids]
         else:
-            query = (f"WorkflowType = '{CONTACT_SYNC_TYPE}' AND ExecutionStatus = 'Running' "
-                     f"AND TaskQueue = '{_literal(inp.task_queue)}'")
+            query = (
+                f"WorkflowType = '{CONTACT_SYNC_TYPE}' AND ExecutionStatus = 'Running' "
+                f"AND TaskQueue = '{_literal(inp.task_queue)}'"
+            )
             ids = [wf.id async for wf in self._client.list_workflows(query, limit=inp.limit)]
         limit = asyncio.Semaphore(SCAN_CONCURRENCY)
 
@@ -221,7 +232,8 @@ class SyncActivities:
             async with limit:
                 try:
                     return await self._client.get_workflow_handle(workflow_id).query(
-                        "state", result_type=SyncView, reject_condition=QueryRejectCondition.NOT_OPEN)
+                        "state", result_type=SyncView, reject_condition=QueryRejectCondition.NOT_OPEN
+                    )
                 except WorkflowQueryRejectedError:
                     return None  # ended (erased): nothing to compare
                 except RPCError as err:
@@ -239,13 +251,22 @@ class SyncActivities:
         for lead_id in inp.lead_ids:
             handle = self._client.get_workflow_handle(contact_sync_workflow_id(lead_id))
             try:
-                withdrawn = [ConsentRecord(purpose=p, granted=False, source=inp.source, at=now)
-                             for p in inp.withdrawals_seen.get(lead_id, [])]
+                withdrawn = [
+                    ConsentRecord(purpose=p, granted=False, source=inp.source, at=now)
+                    for p in inp.withdrawals_seen.get(lead_id, [])
+                ]
                 if withdrawn:
                     # Most restrictive wins: an opt-out a platform shows is adopted, by the
                     # contact record and by the journey (which stops emailing).
-                    await handle.signal("change", ContactChange(change_id=f"{inp.source}:{inp.run_id}:{lead_id}",
-                                                                source=inp.source, at=now, consent=withdrawn))
+                    await handle.signal(
+                        "change",
+                        ContactChange(
+                            change_id=f"{inp.source}:{inp.run_id}:{lead_id}",
+                            source=inp.source,
+                            at=now,
+                            consent=withdrawn,
+                        ),
+                    )
                     await self._tell_journey(lead_id, withdrawn)
                 await handle.signal("reconcile", {"reason": inp.source, "platforms": []})
                 result.signalled += 1
@@ -255,11 +276,11 @@ class SyncActivities:
                 result.not_found += 1
         return result
 
-
     async def _tell_journey(self, lead_id: str, records: list[ConsentRecord]) -> None:
         try:
             await self._client.get_workflow_handle(lead_workflow_id(lead_id)).signal(
-                "consent", {"records": [r.model_dump(mode="json") for r in records]})
+                "consent", {"records": [r.model_dump(mode="json") for r in records]}
+            )
         except RPCError as err:
             if err.status != RPCStatusCode.NOT_FOUND:
                 raise
@@ -269,8 +290,12 @@ async def start_or_signal(client: Client, start: ContactSyncInput, change: Conta
     """Deliver `change` to the lead's contact sync, starting it if it is not running."""
     workflow_id = contact_sync_workflow_id(start.lead_id)
     await client.start_workflow(
-        CONTACT_SYNC_TYPE, start, id=workflow_id, task_queue=task_queue,
-        start_signal="change", start_signal_args=[change],
+        CONTACT_SYNC_TYPE,
+        start,
+        id=workflow_id,
+        task_queue=task_queue,
+        start_signal="change",
+        start_signal_args=[change],
         static_summary=f"Contact sync · lead `{start.lead_id}`",
         static_details="Owned contact fields and consent, kept consistent across CRM, email platform and CDP.",
     )
@@ -295,4 +320,3 @@ def _crm_view(inp: PushContactInput) -> dict[str, object]:
 
 def _literal(text: str) -> str:
     return text.replace("\\", "\\\\").replace("'", "\\'")
-

@@ -24,11 +24,13 @@ async def measure(config: lib.Config, args) -> dict:
     async with lib.running(config, data_root=args.data_dir) as stack:
         client = await connect(stack.settings)
         opened = await lib.open_leads(client, stack.settings, args.leads, concurrency=50)
-        await lib.wait_count(client, "JourneyId = 'bench-loop' AND LeadStage = 'nurturing'", args.leads, 300,
-                             "leads waiting")
+        await lib.wait_count(
+            client, "JourneyId = 'bench-loop' AND LeadStage = 'nurturing'", args.leads, 300, "leads waiting"
+        )
         await lib.settle(stack.pids())
-        res = await lib.event_action_latency(client, stack, opened["ids"], rate=args.rate, seconds=args.seconds,
-                                             warmup=args.warmup)
+        res = await lib.event_action_latency(
+            client, stack, opened["ids"], rate=args.rate, seconds=args.seconds, warmup=args.warmup
+        )
         res["flags"] = stack.dynamic_config()
         for s in res["err_samples"]:
             print("  error sample:", s, file=sys.stderr)
@@ -36,23 +38,32 @@ async def measure(config: lib.Config, args) -> dict:
 
 
 def report(args, configs: list[lib.Config], results: dict[str, dict]) -> list[str]:
-    lines = lib.header_lines(configs, {c.label: {"server_flags": results[c.label]["flags"]} for c in configs},
-                             args.note)
-    lines += [f"- workload: {args.leads} open `bench-loop` journeys; {args.rate:g} clicks/s open loop, round-robin "
-              f"over the leads, {args.warmup:g}s warm-up + {args.seconds:g}s measured; latency = click's scheduled "
-              "send time → the journey email's `mail/send` received by the sandbox",
-              f"- target (issue 9): {TARGET}", "",
-              "| config | clicks | no email | p50 ms | p95 | p99 | max | vs baseline (p50 / p99) | cores: busiest |",
-              "|---|---|---|---|---|---|---|---|---|"]
+    lines = lib.header_lines(
+        configs, {c.label: {"server_flags": results[c.label]["flags"]} for c in configs}, args.note
+    )
+    lines += [
+        f"- workload: {args.leads} open `bench-loop` journeys; {args.rate:g} clicks/s open loop, round-robin "
+        f"over the leads, {args.warmup:g}s warm-up + {args.seconds:g}s measured; latency = click's scheduled "
+        "send time → the journey email's `mail/send` received by the sandbox",
+        f"- target (issue 9): {TARGET}",
+        "",
+        "| config | clicks | no email | p50 ms | p95 | p99 | max | vs baseline (p50 / p99) | cores: busiest |",
+        "|---|---|---|---|---|---|---|---|---|",
+    ]
     base = results.get("baseline")
     for c in configs:
         r = results[c.label]
         la = r["lat"]
-        vs = (f"{lib.ratio(la['p50'], base['lat']['p50'])} / {lib.ratio(la['p99'], base['lat']['p99'])}"
-              if base and c.name != "baseline" else "–")
-        lines.append(f"| {c.label} | {r['sent']} | {r['unanswered'] + r['send_errors']} | {lib.ms(la['p50'])} | "
-                     f"{lib.ms(la['p95'])} | {lib.ms(la['p99'])} | {lib.ms(la['max'])} | {vs} | "
-                     f"{lib.cpu_text(r['cpu'])} |")
+        vs = (
+            f"{lib.ratio(la['p50'], base['lat']['p50'])} / {lib.ratio(la['p99'], base['lat']['p99'])}"
+            if base and c.name != "baseline"
+            else "–"
+        )
+        lines.append(
+            f"| {c.label} | {r['sent']} | {r['unanswered'] + r['send_errors']} | {lib.ms(la['p50'])} | "
+            f"{lib.ms(la['p95'])} | {lib.ms(la['p99'])} | {lib.ms(la['max'])} | {vs} | "
+            f"{lib.cpu_text(r['cpu'])} |"
+        )
     for c in configs:
         la = results[c.label]["lat"]
         met = la["p50"] < 50 and la["p99"] < 200 and results[c.label]["unanswered"] == 0

@@ -26,6 +26,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import lib  # noqa: E402
 from lib import ROOT  # noqa: E402
+
 from starter.leads import LeadService, build_event  # noqa: E402
 
 REQUEST_TIMEOUT_S = 10.0
@@ -42,9 +43,18 @@ def pct(sorted_ms: list[float], p: float) -> float:
 
 def summarize(kind: str, lat: list[float], sent: int, errors: int, seconds: float) -> dict:
     s = sorted(lat)
-    return {"kind": kind, "sent": sent, "ok": len(s), "errors": errors,
-            "avg": sum(s) / len(s) if s else float("nan"), "p50": pct(s, 50), "p95": pct(s, 95),
-            "p99": pct(s, 99), "max": s[-1] if s else float("nan"), "rate": len(s) / seconds}
+    return {
+        "kind": kind,
+        "sent": sent,
+        "ok": len(s),
+        "errors": errors,
+        "avg": sum(s) / len(s) if s else float("nan"),
+        "p50": pct(s, 50),
+        "p95": pct(s, 95),
+        "p99": pct(s, 99),
+        "max": s[-1] if s else float("nan"),
+        "rate": len(s) / seconds,
+    }
 
 
 async def open_loop(ops: dict, kinds: list[str], rate: float, warmup: float, seconds: float) -> list[dict]:
@@ -148,21 +158,34 @@ class RawHttp:
 
 # ---------------------------------------------------------------- the stack
 GATEWAY_AFTER = ""  # experiments: python -c code that runs the gateway instead of `python -m gateway`
-GATEWAY_BEFORE = ("import gateway.server as g; g.HTTP_IMPL = 'h11'; "
-                  "from gateway.__main__ import main; raise SystemExit(main())")
+GATEWAY_BEFORE = (
+    "import gateway.server as g; g.HTTP_IMPL = 'h11'; from gateway.__main__ import main; raise SystemExit(main())"
+)
 
 
 async def start_gateway(stack: lib.Stack, fast: bool) -> str:
     """`python -m gateway` as a subprocess; `fast` = as shipped (uvloop + httptools), else the
     gateway as it was before issue 9 (asyncio loop, h11). Returns the minted raw key."""
-    out = subprocess.run([sys.executable, "-m", "gateway", "keygen", "--id", "bench", "--scopes", "ingest,read",
-                          "--json"], capture_output=True, text=True, check=True, cwd=ROOT)
+    out = subprocess.run(
+        [sys.executable, "-m", "gateway", "keygen", "--id", "bench", "--scopes", "ingest,read", "--json"],
+        capture_output=True,
+        text=True,
+        check=True,
+        cwd=ROOT,
+    )
     minted = json.loads(out.stdout)
-    env = stack.env(MOPS_GATEWAY_HOST="127.0.0.1", MOPS_GATEWAY_KEYS=json.dumps([minted["entry"]]),
-                    MOPS_GATEWAY_RATE_PER_SECOND="1000000", MOPS_GATEWAY_BURST="1000000",
-                    MOPS_GATEWAY_EVENT_LOOP="uvloop" if fast else "asyncio")
-    cmd = ([sys.executable, "-c", GATEWAY_AFTER] if GATEWAY_AFTER else [sys.executable, "-m", "gateway"]) if fast \
+    env = stack.env(
+        MOPS_GATEWAY_HOST="127.0.0.1",
+        MOPS_GATEWAY_KEYS=json.dumps([minted["entry"]]),
+        MOPS_GATEWAY_RATE_PER_SECOND="1000000",
+        MOPS_GATEWAY_BURST="1000000",
+        MOPS_GATEWAY_EVENT_LOOP="uvloop" if fast else "asyncio",
+    )
+    cmd = (
+        ([sys.executable, "-c", GATEWAY_AFTER] if GATEWAY_AFTER else [sys.executable, "-m", "gateway"])
+        if fast
         else [sys.executable, "-c", GATEWAY_BEFORE]
+    )
     proc = stack.spawn_other("gateway", cmd, env)
     await lib.wait_http(f"http://127.0.0.1:{stack.settings.gateway_port}/healthz", proc, "gateway")
     return minted["key"]
@@ -179,9 +202,10 @@ async def run_config(config: lib.Config, args: argparse.Namespace) -> tuple[list
         # hand-off), so a phase run on leads an earlier phase already advanced is not the same work.
         n_phases = 1 if args.no_direct else 2
         print(f"[{config.label}] seeding {args.leads} leads per phase ...", file=sys.stderr)
-        opened = await lib.open_leads(client, stack.settings, args.leads * n_phases, concurrency=20,
-                                      journey=stack.settings.default_journey)
-        ids, own = opened["ids"][:args.leads], opened["ids"][-args.leads:]  # the gateway's, the direct client's
+        opened = await lib.open_leads(
+            client, stack.settings, args.leads * n_phases, concurrency=20, journey=stack.settings.default_journey
+        )
+        ids, own = opened["ids"][: args.leads], opened["ids"][-args.leads :]  # the gateway's, the direct client's
         run_tag = opened["tag"]
         await lib.settle(stack.pids(), idle_pct=15, limit_s=180)
         kinds = {"reads": ["read"], "ingest": ["ingest"], "both": ["read", "ingest"]}[args.mix]
@@ -206,8 +230,10 @@ async def run_config(config: lib.Config, args: argparse.Namespace) -> tuple[list
             phases.append(("direct client", {"read": direct_read, "ingest": direct_ingest}))
         try:
             for via, ops in phases:
-                print(f"[{config.label}] {via}: {args.rate:g} req/s for {args.warmup:g}+{args.seconds:g}s ...",
-                      file=sys.stderr)
+                print(
+                    f"[{config.label}] {via}: {args.rate:g} req/s for {args.warmup:g}+{args.seconds:g}s ...",
+                    file=sys.stderr,
+                )
                 meter = lib.CpuMeter(stack.pids()).start()
                 rows = await open_loop(ops, kinds, args.rate, args.warmup, args.seconds)
                 cpu[via] = meter.stop()
@@ -220,8 +246,10 @@ async def run_config(config: lib.Config, args: argparse.Namespace) -> tuple[list
 
 # ---------------------------------------------------------------- the report
 def table(results: list[dict]) -> str:
-    head = ("| config | via | kind | sent | ok | errors | avg ms | p50 | p95 | p99 | max | achieved req/s | "
-            "avg vs direct | avg vs baseline |")
+    head = (
+        "| config | via | kind | sent | ok | errors | avg ms | p50 | p95 | p99 | max | achieved req/s | "
+        "avg vs direct | avg vs baseline |"
+    )
     lines = [head, "|" + "---|" * 14]
     direct = {(r["config"], r["kind"]): r for r in results if r["via"] == "direct client"}
     base = {(r["via"], r["kind"]): r for r in results if r["config"] == "baseline"}
@@ -230,9 +258,11 @@ def table(results: list[dict]) -> str:
         vs_direct = f"{r['avg'] / d['avg']:.1f}×" if d and d["avg"] == d["avg"] and d["avg"] > 0 else "–"
         b = base.get((r["via"], r["kind"]))
         vs_base = lib.ratio(r["avg"], b["avg"]) + " faster" if b and r["config"] != "baseline" else "–"
-        lines.append(f"| {r['config']} | {r['via']} | {r['kind']} | {r['sent']} | {r['ok']} | {r['errors']} | "
-                     f"{r['avg']:.1f} | {r['p50']:.1f} | {r['p95']:.1f} | {r['p99']:.1f} | {r['max']:.1f} | "
-                     f"{r['rate']:.1f} | {vs_direct} | {vs_base} |")
+        lines.append(
+            f"| {r['config']} | {r['via']} | {r['kind']} | {r['sent']} | {r['ok']} | {r['errors']} | "
+            f"{r['avg']:.1f} | {r['p50']:.1f} | {r['p95']:.1f} | {r['p99']:.1f} | {r['max']:.1f} | "
+            f"{r['rate']:.1f} | {vs_direct} | {vs_base} |"
+        )
     return "\n".join(lines)
 
 
@@ -240,8 +270,9 @@ def cpu_table(cpu: dict[str, dict]) -> str:
     names = sorted({n for c in cpu.values() for n in c["cores"]})
     lines = ["| config, phase | " + " | ".join(names) + " | machine busy |", "|" + "---|" * (len(names) + 2)]
     for phase, c in cpu.items():
-        lines.append(f"| {phase} | " + " | ".join(f"{c['cores'].get(n, 0.0):.2f}" for n in names)
-                     + f" | {c['busy_pct']:.0f}% |")
+        lines.append(
+            f"| {phase} | " + " | ".join(f"{c['cores'].get(n, 0.0):.2f}" for n in names) + f" | {c['busy_pct']:.0f}% |"
+        )
     return "\n".join(lines)
 
 
@@ -256,21 +287,36 @@ def reading(results: list[dict], cpu: dict[str, dict], rate: float) -> list[str]
         sat = "saturated" if c["busy_pct"] > 90 else "not saturated"
         other = c["cores"].get("other", 0.0)
         noise = f"; {other:.2f} cores used by other processes on the machine" if other > 0.2 else ""
-        out.append(f"{label}: target {'MET' if met else 'NOT met'} at {rate:g} req/s; machine CPU {sat} "
-                   f"({c['busy_pct']:.0f}% of {os.cpu_count()} cores); busiest: {busiest}{noise}.")
+        out.append(
+            f"{label}: target {'MET' if met else 'NOT met'} at {rate:g} req/s; machine CPU {sat} "
+            f"({c['busy_pct']:.0f}% of {os.cpu_count()} cores); busiest: {busiest}{noise}."
+        )
     return out
 
 
-def report(args: argparse.Namespace, configs: list[lib.Config], results: list[dict], cpu: dict[str, dict],
-           flags: dict[str, list[str]]) -> list[str]:
+def report(
+    args: argparse.Namespace,
+    configs: list[lib.Config],
+    results: list[dict],
+    cpu: dict[str, dict],
+    flags: dict[str, list[str]],
+) -> list[str]:
     lines = lib.header_lines(configs, {k: {"server_flags": v} for k, v in flags.items()}, args.note)
-    lines += ["- gateway: `baseline` asyncio loop + h11 parser (as before issue 9); `mops` uvloop + httptools",
-              f"- open loop: {args.rate:g} req/s offered in total (mix {args.mix}, split evenly), {args.warmup:g}s "
-              f"warm-up not recorded, {args.seconds:g}s measured; latency from the scheduled send time; "
-              f"{args.leads} seeded leads per phase (default journey; each phase its own); "
-              "gateway rate limit set to 1e6/s",
-              f"- target (issue 6): {TARGET}", "", table(results), "",
-              "CPU cores used during each phase (CPU seconds / wall seconds, from /proc):", "", cpu_table(cpu), ""]
+    lines += [
+        "- gateway: `baseline` asyncio loop + h11 parser (as before issue 9); `mops` uvloop + httptools",
+        f"- open loop: {args.rate:g} req/s offered in total (mix {args.mix}, split evenly), {args.warmup:g}s "
+        f"warm-up not recorded, {args.seconds:g}s measured; latency from the scheduled send time; "
+        f"{args.leads} seeded leads per phase (default journey; each phase its own); "
+        "gateway rate limit set to 1e6/s",
+        f"- target (issue 6): {TARGET}",
+        "",
+        table(results),
+        "",
+        "CPU cores used during each phase (CPU seconds / wall seconds, from /proc):",
+        "",
+        cpu_table(cpu),
+        "",
+    ]
     lines += [f"Reading: {line}" for line in reading(results, cpu, args.rate)]
     return lines
 
@@ -280,8 +326,12 @@ def main() -> int:
     p.add_argument("--rate", type=float, default=200.0, help="offered requests/second in total (default 200)")
     p.add_argument("--seconds", type=float, default=30.0, help="measured seconds per phase (default 30)")
     p.add_argument("--warmup", type=float, default=5.0, help="unrecorded warm-up seconds per phase (default 5)")
-    p.add_argument("--mix", choices=["reads", "ingest", "both"], default="both",
-                   help="reads = GET /v1/leads/{id} (query); ingest = POST /v1/leads/{id}/events (signal)")
+    p.add_argument(
+        "--mix",
+        choices=["reads", "ingest", "both"],
+        default="both",
+        help="reads = GET /v1/leads/{id} (query); ingest = POST /v1/leads/{id}/events (signal)",
+    )
     p.add_argument("--leads", type=int, default=100, help="leads seeded per phase before the run (default 100)")
     p.add_argument("--no-direct", action="store_true", help="skip the direct-client reference phase")
     lib.add_common_args(p)
@@ -297,8 +347,11 @@ def main() -> int:
             results += r
             cpu.update({f"{c.label}, {k}": v for k, v in cc.items()})
             flags[c.label] = f
-        lib.append_results(f"gateway latency, {args.rate:g} req/s, mix {args.mix}",
-                           report(args, configs, results, cpu, flags), write=not args.no_results)
+        lib.append_results(
+            f"gateway latency, {args.rate:g} req/s, mix {args.mix}",
+            report(args, configs, results, cpu, flags),
+            write=not args.no_results,
+        )
         return 0
 
     return lib.run_main(run)

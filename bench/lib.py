@@ -77,18 +77,26 @@ def temporal_version() -> str:
 def machine_line() -> str:
     import temporalio
 
-    return (f"{os.cpu_count()} CPUs (nproc), {mem_total_gib():.1f} GiB RAM, {platform.platform()}; "
-            f"Python {platform.python_version()}, temporalio {temporalio.__version__}, "
-            f"Temporal CLI {temporal_version()}")
+    return (
+        f"{os.cpu_count()} CPUs (nproc), {mem_total_gib():.1f} GiB RAM, {platform.platform()}; "
+        f"Python {platform.python_version()}, temporalio {temporalio.__version__}, "
+        f"Temporal CLI {temporal_version()}"
+    )
 
 
 def code_line() -> str:
     """The commit measured (and whether the working tree had uncommitted changes)."""
     try:
-        sha = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, cwd=ROOT,
-                             timeout=10).stdout.strip()
-        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], capture_output=True,
-                               text=True, cwd=ROOT, timeout=10).stdout.splitlines()
+        sha = subprocess.run(
+            ["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, cwd=ROOT, timeout=10
+        ).stdout.strip()
+        dirty = subprocess.run(
+            ["git", "status", "--porcelain", "--untracked-files=no"],
+            capture_output=True,
+            text=True,
+            cwd=ROOT,
+            timeout=10,
+        ).stdout.splitlines()
     except (OSError, subprocess.SubprocessError):
         return "unknown"
     return f"git {sha or '?'}" + (f" + uncommitted changes in {len(dirty)} files" if dirty else "")
@@ -175,8 +183,14 @@ def stats(values: Iterable[float], missing: int = 0) -> dict[str, float]:
     s = sorted(values)
     avg = sum(s) / len(s) if s else float("nan")
     s += [float("inf")] * missing
-    return {"n": len(s), "avg": avg, "p50": pct(s, 50), "p95": pct(s, 95), "p99": pct(s, 99),
-            "max": s[-1] if s else float("nan")}
+    return {
+        "n": len(s),
+        "avg": avg,
+        "p50": pct(s, 50),
+        "p95": pct(s, 95),
+        "p99": pct(s, 99),
+        "max": s[-1] if s else float("nan"),
+    }
 
 
 def ms(v: float) -> str:
@@ -224,7 +238,9 @@ id: {id}
 name: {name}
 """
 
-LOOP = HEADER + """\
+LOOP = (
+    HEADER
+    + """\
 steps:
   # Open: waits on a 30-day timer and the `event` signal at once.
   - id: await-click
@@ -243,8 +259,11 @@ steps:
     type: goal
     outcome: nurture_complete
 """
+)
 
-TIMER = HEADER + """\
+TIMER = (
+    HEADER
+    + """\
 steps:
   # A nurture timer to a local wall time (like default-nurture's 09:30 `morning-slot`).
   - id: slot
@@ -258,6 +277,7 @@ steps:
     type: goal
     outcome: nurture_complete
 """
+)
 
 
 def write_journeys(directory: Path, extra: dict[str, str] | None = None) -> Path:
@@ -297,8 +317,10 @@ class Config:
 
     def describe(self) -> str:
         if self.name == "baseline":
-            text = ("SDK-default `Worker(...)` options on every task queue (max_cached_workflows 1000, "
-                    "5 pollers, 100 slots), asyncio loop; dev server with DESIGN.md's flags only")
+            text = (
+                "SDK-default `Worker(...)` options on every task queue (max_cached_workflows 1000, "
+                "5 pollers, 100 slots), asyncio loop; dev server with DESIGN.md's flags only"
+            )
         else:
             text = "workers.tuning.worker_tuning(settings) + starter.stack dev-server dynamic config"
         if self.worker_set:
@@ -331,26 +353,51 @@ def configs_from_args(args) -> list[Config]:
         if name not in ("baseline", "mops") or (n and not n.isdigit()):
             raise SystemExit(f"--configs: unknown configuration {label!r} (baseline, mops, mops:2 = two workers)")
         tuned = name == "mops"
-        out.append(Config(name, worker_tuning=tuned, server_tuning=tuned,
-                          worker_set=parse_kv(args.worker_set) if tuned else {},
-                          server_dc=parse_kv(args.server_dc) if tuned else {},
-                          event_loop=getattr(args, "worker_loop", None) if tuned else "asyncio",
-                          workers=int(n or 1)))
+        out.append(
+            Config(
+                name,
+                worker_tuning=tuned,
+                server_tuning=tuned,
+                worker_set=parse_kv(args.worker_set) if tuned else {},
+                server_dc=parse_kv(args.server_dc) if tuned else {},
+                event_loop=getattr(args, "worker_loop", None) if tuned else "asyncio",
+                workers=int(n or 1),
+            )
+        )
     return out
 
 
 def add_common_args(p, *, configs: str = "baseline,mops") -> None:
-    p.add_argument("--configs", default=configs,
-                   help=f"configurations to measure, in order (default {configs}); baseline = SDK-default "
-                        "workers and plain dev server, mops = workers/tuning.py + starter/stack.py tuning")
-    p.add_argument("--worker-set", action="append", metavar="KEY=JSON",
-                   help="experiment: override one option of the mops worker tuning (repeatable)")
-    p.add_argument("--server-dc", action="append", metavar="KEY=JSON",
-                   help="experiment: extra dev-server dynamic config for the mops configuration (repeatable)")
-    p.add_argument("--worker-loop", choices=["asyncio", "uvloop"], default=None,
-                   help="experiment: event loop of the mops worker process (default: the settings' choice)")
-    p.add_argument("--data-dir", type=Path, default=None,
-                   help="parent directory for the throwaway stack (default: the system temp dir)")
+    p.add_argument(
+        "--configs",
+        default=configs,
+        help=f"configurations to measure, in order (default {configs}); baseline = SDK-default "
+        "workers and plain dev server, mops = workers/tuning.py + starter/stack.py tuning",
+    )
+    p.add_argument(
+        "--worker-set",
+        action="append",
+        metavar="KEY=JSON",
+        help="experiment: override one option of the mops worker tuning (repeatable)",
+    )
+    p.add_argument(
+        "--server-dc",
+        action="append",
+        metavar="KEY=JSON",
+        help="experiment: extra dev-server dynamic config for the mops configuration (repeatable)",
+    )
+    p.add_argument(
+        "--worker-loop",
+        choices=["asyncio", "uvloop"],
+        default=None,
+        help="experiment: event loop of the mops worker process (default: the settings' choice)",
+    )
+    p.add_argument(
+        "--data-dir",
+        type=Path,
+        default=None,
+        help="parent directory for the throwaway stack (default: the system temp dir)",
+    )
     p.add_argument("--no-results", action="store_true", help="print only; do not append to bench/RESULTS.md")
     p.add_argument("--note", default="", help="a sentence recorded with the results")
 
@@ -360,8 +407,14 @@ class Stack:
     """Temporal dev server (SQLite file, WAL) + sandbox + worker process(es), in a temp dir,
     on free ports; everything started is stopped again, also on errors and Ctrl-C."""
 
-    def __init__(self, config: Config, *, data_root: Path | None = None, journeys: dict[str, str] | None = None,
-                 settings_extra: dict[str, Any] | None = None) -> None:
+    def __init__(
+        self,
+        config: Config,
+        *,
+        data_root: Path | None = None,
+        journeys: dict[str, str] | None = None,
+        settings_extra: dict[str, Any] | None = None,
+    ) -> None:
         self.config = config
         self.tmp = tempfile.TemporaryDirectory(prefix=f"mops-bench-{config.name}-", dir=data_root)
         self.dir = Path(self.tmp.name)
@@ -371,13 +424,23 @@ class Stack:
         # Platform rate limits out of the way: the benchmark measures mops, not the limits.
         rates = {n: 100000.0 for n in Settings.model_fields if n.endswith("_max_per_second")}
         extra = {"journeys_dir": write_journeys(self.dir / "journeys", journeys), **(settings_extra or {})}
-        for name, value in (("temporal_dev_tuning", config.server_tuning), ("worker_tuning", config.worker_tuning),
-                            ("temporal_dev_dynamic_config", config.server_dc)):
+        for name, value in (
+            ("temporal_dev_tuning", config.server_tuning),
+            ("worker_tuning", config.worker_tuning),
+            ("temporal_dev_dynamic_config", config.server_dc),
+        ):
             if name in Settings.model_fields:
                 extra[name] = value
-        self.settings = Settings(data_dir=self.dir / "data", temporal_address=f"127.0.0.1:{free_port()}",
-                                 temporal_ui_port=free_port(), sandbox_port=sandbox_port, gateway_port=free_port(),
-                                 **urls, **rates, **extra)
+        self.settings = Settings(
+            data_dir=self.dir / "data",
+            temporal_address=f"127.0.0.1:{free_port()}",
+            temporal_ui_port=free_port(),
+            sandbox_port=sandbox_port,
+            gateway_port=free_port(),
+            **urls,
+            **rates,
+            **extra,
+        )
         self.sandbox: subprocess.Popen | None = None
         self.workers: list[subprocess.Popen] = []
         self.others: dict[str, subprocess.Popen] = {}
@@ -387,9 +450,16 @@ class Stack:
     def env(self, **more: str) -> dict[str, str]:
         s = self.settings
         env = {k: v for k, v in os.environ.items() if not k.startswith(("MOPS_", "OTEL_", "TEMPORAL_"))}
-        env.update({"MOPS_DATA_DIR": str(s.data_dir), "MOPS_TEMPORAL_ADDRESS": s.temporal_address,
-                    "MOPS_SANDBOX_PORT": str(s.sandbox_port), "MOPS_JOURNEYS_DIR": str(s.journeys_dir),
-                    "MOPS_GATEWAY_PORT": str(s.gateway_port), "PYTHONPATH": str(ROOT)})
+        env.update(
+            {
+                "MOPS_DATA_DIR": str(s.data_dir),
+                "MOPS_TEMPORAL_ADDRESS": s.temporal_address,
+                "MOPS_SANDBOX_PORT": str(s.sandbox_port),
+                "MOPS_JOURNEYS_DIR": str(s.journeys_dir),
+                "MOPS_GATEWAY_PORT": str(s.gateway_port),
+                "PYTHONPATH": str(ROOT),
+            }
+        )
         for name in Settings.model_fields:
             if name.endswith(("_base_url", "_max_per_second")):
                 env[f"MOPS_{name.upper()}"] = str(getattr(s, name))
@@ -401,8 +471,15 @@ class Stack:
 
     def _spawn(self, name: str, cmd: list[str], env: dict[str, str]) -> subprocess.Popen:
         log = open(self.settings.data_dir / f"{name}.log", "ab")  # noqa: SIM115 (the child's)
-        return subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env=env,
-                                cwd=ROOT, start_new_session=True)
+        return subprocess.Popen(
+            cmd,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            env=env,
+            cwd=ROOT,
+            start_new_session=True,
+        )
 
     async def start(self, workers: int = 1) -> Stack:
         from starter.stack import EmbeddedStack
@@ -412,8 +489,9 @@ class Stack:
         print(f"[{self.config.label}] starting stack in {self.dir} ...", file=sys.stderr, flush=True)
         # The sandbox first, in our own process so it can use uvloop/httptools: it stands in for
         # SaaS platforms and shares this machine's CPUs with what is measured.
-        self.sandbox = self._spawn("sandbox", [PY, str(Path(__file__).parent / "sandbox_proc.py"),
-                                               "--port", str(s.sandbox_port)], self.env())
+        self.sandbox = self._spawn(
+            "sandbox", [PY, str(Path(__file__).parent / "sandbox_proc.py"), "--port", str(s.sandbox_port)], self.env()
+        )
         await wait_http(f"http://127.0.0.1:{s.sandbox_port}/_sandbox/health", self.sandbox, "sandbox")
         self._stack = EmbeddedStack(s)  # the Temporal dev server exactly as `mops up` starts it
         await self._stack.start()
@@ -467,12 +545,21 @@ class Stack:
         if self._stack is not None:
             self._stack.stop()
         self.config = config
-        update = {n: v for n, v in (("temporal_dev_tuning", config.server_tuning),
-                                    ("worker_tuning", config.worker_tuning),
-                                    ("temporal_dev_dynamic_config", config.server_dc)) if n in Settings.model_fields}
+        update = {
+            n: v
+            for n, v in (
+                ("temporal_dev_tuning", config.server_tuning),
+                ("worker_tuning", config.worker_tuning),
+                ("temporal_dev_dynamic_config", config.server_dc),
+            )
+            if n in Settings.model_fields
+        }
         self.settings = self.settings.model_copy(update=update)
-        print(f"[{config.label}] restarting the dev server and workers on the same database ...", file=sys.stderr,
-              flush=True)
+        print(
+            f"[{config.label}] restarting the dev server and workers on the same database ...",
+            file=sys.stderr,
+            flush=True,
+        )
         self._stack = EmbeddedStack(self.settings)
         await self._stack.start()
         for _ in range(config.workers):
@@ -553,8 +640,12 @@ async def wait_http(url: str, proc: subprocess.Popen | None, what: str, limit_s:
 
 @contextlib.asynccontextmanager
 async def running(config: Config, **kwargs):
-    stack = Stack(config, data_root=kwargs.pop("data_root", None), journeys=kwargs.pop("journeys", None),
-                  settings_extra=kwargs.pop("settings_extra", None))
+    stack = Stack(
+        config,
+        data_root=kwargs.pop("data_root", None),
+        journeys=kwargs.pop("journeys", None),
+        settings_extra=kwargs.pop("settings_extra", None),
+    )
     try:
         await stack.start(workers=config.workers, **kwargs)
         yield stack
@@ -594,13 +685,21 @@ def lead_email(tag: str, i: int) -> str:
     return f"bench-{tag}-{i}@acme.example"
 
 
-async def open_leads(client, settings: Settings, n: int, *, journey: Callable[[int], str] | str = "bench-loop",
-                     concurrency: int = 100, tag: str | None = None, progress_every: float = 10.0,
-                     start_index: int = 0) -> dict[str, Any]:
+async def open_leads(
+    client,
+    settings: Settings,
+    n: int,
+    *,
+    journey: Callable[[int], str] | str = "bench-loop",
+    concurrency: int = 100,
+    tag: str | None = None,
+    progress_every: float = 10.0,
+    start_index: int = 0,
+) -> dict[str, Any]:
     """Capture `n` leads (update-with-start, as the gateway and CLI do), `concurrency` at a time.
     Returns their lead ids, the seconds it took and the errors."""
-    from starter.leads import LeadService, build_capture
     from domain.journeys import load_journey
+    from starter.leads import LeadService, build_capture
 
     leads = LeadService(client, settings)
     tag = tag or uuid.uuid4().hex[:8]
@@ -617,8 +716,14 @@ async def open_leads(client, settings: Settings, n: int, *, journey: Callable[[i
         jid = journey(i) if callable(journey) else journey
         if jid not in specs:
             specs[jid] = load_journey(settings.journeys_dir, jid)
-        cap = build_capture(settings, email=lead_email(tag, start_index + i), source="webinar", consent=True,
-                            timezone="UTC", journey_id=jid)
+        cap = build_capture(
+            settings,
+            email=lead_email(tag, start_index + i),
+            source="webinar",
+            consent=True,
+            timezone="UTC",
+            journey_id=jid,
+        )
         for attempt in range(5):
             try:
                 ids[i] = (await leads.capture(cap)).lead_id
@@ -675,8 +780,16 @@ class EventRun:
     last: float = 0.0
 
 
-async def send_events(client, settings: Settings, lead_ids: list[str], schedule: Iterable[float], run: EventRun,
-                      *, pick: Callable[[int], int] | None = None, max_in_flight: int = 5000) -> None:
+async def send_events(
+    client,
+    settings: Settings,
+    lead_ids: list[str],
+    schedule: Iterable[float],
+    run: EventRun,
+    *,
+    pick: Callable[[int], int] | None = None,
+    max_in_flight: int = 5000,
+) -> None:
     """Signal a click to a lead at each (wall-clock) time of `schedule`, whether or not earlier
     signals have returned (open loop). Latency is later measured from the scheduled time."""
     from starter.leads import LeadService, build_event
@@ -736,8 +849,17 @@ def pair_actions(run: EventRun, effects: list[dict[str, Any]], step: str = "foll
     return {"latencies": lat, "unanswered": unanswered}
 
 
-async def event_action_latency(client, stack: Stack, lead_ids: list[str], *, rate: float, seconds: float,
-                               warmup: float = 0.0, drain_s: float = 60.0, pick=None) -> dict[str, Any]:
+async def event_action_latency(
+    client,
+    stack: Stack,
+    lead_ids: list[str],
+    *,
+    rate: float,
+    seconds: float,
+    warmup: float = 0.0,
+    drain_s: float = 60.0,
+    pick=None,
+) -> dict[str, Any]:
     """Clicks at `rate`/s for warmup+seconds (open loop); emails they cause; latency stats
     over the measured window (warm-up excluded) and CPU per process."""
     sb = Sandbox(stack.settings)
@@ -761,22 +883,35 @@ async def event_action_latency(client, stack: Stack, lead_ids: list[str], *, rat
     return summarize_run(run, effects, sched, start + warmup, seconds, cpu)
 
 
-def summarize_run(run: EventRun, effects: list[dict[str, Any]], sched: list[float], window_from: float,
-                  seconds: float, cpu: dict[str, Any] | None) -> dict[str, Any]:
+def summarize_run(
+    run: EventRun,
+    effects: list[dict[str, Any]],
+    sched: list[float],
+    window_from: float,
+    seconds: float,
+    cpu: dict[str, Any] | None,
+) -> dict[str, Any]:
     paired = pair_actions(run, effects)
     measured = [lat * 1000 for at, lat in paired["latencies"] if at >= window_from]
     missing = sum(1 for at in paired["unanswered"] if at >= window_from)
     last_action = max((at + lat for at, lat in paired["latencies"]), default=float("nan"))
-    return {"sent": len(measured) + missing, "send_errors": run.send_errors, "skipped": run.skipped,
-            "unanswered": missing, "lat": stats(measured, missing + run.skipped + run.send_errors),
-            "achieved": len(measured) / seconds, "cpu": cpu, "err_samples": run.err_samples,
-            "drained_after_s": last_action - sched[-1] if sched else float("nan"), "pairs": paired}
+    return {
+        "sent": len(measured) + missing,
+        "send_errors": run.send_errors,
+        "skipped": run.skipped,
+        "unanswered": missing,
+        "lat": stats(measured, missing + run.skipped + run.send_errors),
+        "achieved": len(measured) / seconds,
+        "cpu": cpu,
+        "err_samples": run.err_samples,
+        "drained_after_s": last_action - sched[-1] if sched else float("nan"),
+        "pairs": paired,
+    }
 
 
 # ------------------------------------------------------------------ results
 def command_line() -> str:
-    return " ".join(shlex.quote(a) for a in [".venv/bin/python", *[os.path.relpath(sys.argv[0], ROOT)],
-                                             *sys.argv[1:]])
+    return " ".join(shlex.quote(a) for a in [".venv/bin/python", *[os.path.relpath(sys.argv[0], ROOT)], *sys.argv[1:]])
 
 
 def append_results(title: str, lines: list[str], *, write: bool) -> str:
@@ -792,9 +927,12 @@ def append_results(title: str, lines: list[str], *, write: bool) -> str:
 
 
 def header_lines(configs: list[Config], stacks_info: dict[str, dict[str, Any]], note: str = "") -> list[str]:
-    lines = [f"- machine: {machine_line()}", f"- code: {code_line()}",
-             "- storage: Temporal dev server on a SQLite file in WAL mode (temp dir on the machine's disk)",
-             f"- command: `{command_line()}`"]
+    lines = [
+        f"- machine: {machine_line()}",
+        f"- code: {code_line()}",
+        "- storage: Temporal dev server on a SQLite file in WAL mode (temp dir on the machine's disk)",
+        f"- command: `{command_line()}`",
+    ]
     for c in configs:
         info = stacks_info.get(c.label, {})
         lines.append(f"- `{c.label}`: {c.describe()}")
@@ -807,12 +945,18 @@ def header_lines(configs: list[Config], stacks_info: dict[str, dict[str, Any]], 
 
 def parser(doc: str) -> argparse.ArgumentParser:
     """A script's argument parser: the docstring's first paragraph as description, all of it as epilog."""
-    return argparse.ArgumentParser(description=doc.split("\n\n")[0],
-                                   formatter_class=argparse.RawDescriptionHelpFormatter, epilog=doc)
+    return argparse.ArgumentParser(
+        description=doc.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter, epilog=doc
+    )
 
 
-def measure_each(configs: list[Config], measure: Callable[[Config, Any], Awaitable[dict]], args, title: str,
-                 report: Callable[[Any, list[Config], dict[str, dict]], list[str]]) -> int:
+def measure_each(
+    configs: list[Config],
+    measure: Callable[[Config, Any], Awaitable[dict]],
+    args,
+    title: str,
+    report: Callable[[Any, list[Config], dict[str, dict]], list[str]],
+) -> int:
     """Measure each configuration in turn (each on its own stack), then print and record the report."""
 
     async def run() -> int:

@@ -39,14 +39,20 @@ async def backlog(client, queue: str) -> int:
     from temporalio.api.taskqueue.v1 import TaskQueue
     from temporalio.api.workflowservice.v1 import DescribeTaskQueueRequest
 
-    r = await client.workflow_service.describe_task_queue(DescribeTaskQueueRequest(
-        namespace=client.namespace, task_queue=TaskQueue(name=queue),
-        task_queue_type=TaskQueueType.TASK_QUEUE_TYPE_WORKFLOW, report_stats=True))
+    r = await client.workflow_service.describe_task_queue(
+        DescribeTaskQueueRequest(
+            namespace=client.namespace,
+            task_queue=TaskQueue(name=queue),
+            task_queue_type=TaskQueueType.TASK_QUEUE_TYPE_WORKFLOW,
+            report_stats=True,
+        )
+    )
     return int(r.stats.approximate_backlog_count) if r.HasField("stats") else 0
 
 
-async def import_leads(client, settings, n: int, *, start_index: int, tag: str, concurrency: int = 200,
-                       progress_every: float = 15.0) -> dict:
+async def import_leads(
+    client, settings, n: int, *, start_index: int, tag: str, concurrency: int = 200, progress_every: float = 15.0
+) -> dict:
     """Start `n` journeys already waiting at `await-click` (the continue-as-new state shape)."""
     from temporalio.common import SearchAttributePair, TypedSearchAttributes, WorkflowIDConflictPolicy
 
@@ -69,21 +75,42 @@ async def import_leads(client, settings, n: int, *, start_index: int, tag: str, 
 
     async def one(i: int) -> None:
         nonlocal last
-        cap = build_capture(settings, email=lib.lead_email(tag, start_index + i), source="webinar", consent=True,
-                            timezone="UTC", journey_id="bench-loop", captured_at=captured_at)
+        cap = build_capture(
+            settings,
+            email=lib.lead_email(tag, start_index + i),
+            source="webinar",
+            consent=True,
+            timezone="UTC",
+            journey_id="bench-loop",
+            captured_at=captured_at,
+        )
         key = leads.lead_id(cap.email)
-        state = LeadJourneyState(lead_id=key, capture=cap, stage=LeadStage.NURTURING, journey=spec,
-                                 contact_id=f"bench-{start_index + i}", consent=True, cursor=spec.first_step_id,
-                                 capture_ids=[cap.capture_id], touch_path=[capture_touch(cap)])
+        state = LeadJourneyState(
+            lead_id=key,
+            capture=cap,
+            stage=LeadStage.NURTURING,
+            journey=spec,
+            contact_id=f"bench-{start_index + i}",
+            consent=True,
+            cursor=spec.first_step_id,
+            capture_ids=[cap.capture_id],
+            touch_path=[capture_touch(cap)],
+        )
         async with sem:
             for attempt in range(5):
                 try:
                     await client.start_workflow(
-                        LeadJourneyWorkflow.run, LeadJourneyInput(lead_id=key, capture=cap, queues=q, state=state),
-                        id=lead_workflow_id(key), task_queue=settings.workflow_task_queue,
+                        LeadJourneyWorkflow.run,
+                        LeadJourneyInput(lead_id=key, capture=cap, queues=q, state=state),
+                        id=lead_workflow_id(key),
+                        task_queue=settings.workflow_task_queue,
                         id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
-                        search_attributes=TypedSearchAttributes([SearchAttributePair(LEAD_STAGE, "nurturing"),
-                                                                 SearchAttributePair(JOURNEY_ID, "bench-loop")]),
+                        search_attributes=TypedSearchAttributes(
+                            [
+                                SearchAttributePair(LEAD_STAGE, "nurturing"),
+                                SearchAttributePair(JOURNEY_ID, "bench-loop"),
+                            ]
+                        ),
                     )
                     ids.append(key)
                     break
@@ -134,24 +161,43 @@ async def serve_and_measure(stack: lib.Stack, ids: list[str], args) -> dict:
     fill_s = await fill_cache(client, ids, args.fill)
     await lib.settle(stack.pids(), limit_s=300)
     rss_filled = stack.worker_rss()
-    print(f"  [{stack.config.label}] cache filled ({args.fill} queries, {fill_s:.0f}s, worker RSS "
-          f"{lib.mib(rss_filled)}); clicks at {args.rate:g}/s to random journeys for {args.seconds:g}s ...",
-          file=sys.stderr, flush=True)
+    print(
+        f"  [{stack.config.label}] cache filled ({args.fill} queries, {fill_s:.0f}s, worker RSS "
+        f"{lib.mib(rss_filled)}); clicks at {args.rate:g}/s to random journeys for {args.seconds:g}s ...",
+        file=sys.stderr,
+        flush=True,
+    )
     order = lib.rng(len(ids)).sample(range(len(ids)), min(len(ids), int(args.rate * (args.seconds + args.warmup))))
-    lat = await lib.event_action_latency(client, stack, ids, rate=args.rate, seconds=args.seconds,
-                                         warmup=args.warmup, pick=lambda i: order[i % len(order)], drain_s=120)
-    return {"lat": lat, "rss": max(rss_filled, stack.worker_rss()), "server_rss": stack.server_rss(),
-            "db": stack.db_bytes(), "flags": stack.dynamic_config()}
+    lat = await lib.event_action_latency(
+        client,
+        stack,
+        ids,
+        rate=args.rate,
+        seconds=args.seconds,
+        warmup=args.warmup,
+        pick=lambda i: order[i % len(order)],
+        drain_s=120,
+    )
+    return {
+        "lat": lat,
+        "rss": max(rss_filled, stack.worker_rss()),
+        "server_rss": stack.server_rss(),
+        "db": stack.db_bytes(),
+        "flags": stack.dynamic_config(),
+    }
 
 
 async def open_more(client, stack: lib.Stack, todo: int, start_index: int, tag: str, args) -> dict:
     if args.via == "import":
-        return await import_leads(client, stack.settings, todo, start_index=start_index, tag=tag,
-                                  concurrency=args.concurrency)
-    res = await lib.open_leads(client, stack.settings, todo, concurrency=args.concurrency, tag=tag,
-                               start_index=start_index)
-    await lib.wait_count(client, "JourneyId = 'bench-loop' AND LeadStage = 'nurturing'", start_index + todo, 7200,
-                         "leads waiting")
+        return await import_leads(
+            client, stack.settings, todo, start_index=start_index, tag=tag, concurrency=args.concurrency
+        )
+    res = await lib.open_leads(
+        client, stack.settings, todo, concurrency=args.concurrency, tag=tag, start_index=start_index
+    )
+    await lib.wait_count(
+        client, "JourneyId = 'bench-loop' AND LeadStage = 'nurturing'", start_index + todo, 7200, "leads waiting"
+    )
     return res
 
 
@@ -171,20 +217,36 @@ async def measure_all(configs: list[lib.Config], counts: list[int], args) -> dic
             client = await connect(stack.settings)
             await lib.settle(stack.pids(), limit_s=120)
             if args.capture_sample:
-                res = await lib.open_leads(client, stack.settings, args.capture_sample, concurrency=50,
-                                           tag=f"{tag}c{c.label}")
-                await lib.wait_count(client, "JourneyId = 'bench-loop' AND LeadStage = 'nurturing'",
-                                     len(ids) + len(res["ids"]), 1800, "captured leads waiting")
+                res = await lib.open_leads(
+                    client, stack.settings, args.capture_sample, concurrency=50, tag=f"{tag}c{c.label}"
+                )
+                await lib.wait_count(
+                    client,
+                    "JourneyId = 'bench-loop' AND LeadStage = 'nurturing'",
+                    len(ids) + len(res["ids"]),
+                    1800,
+                    "captured leads waiting",
+                )
                 out["capture"][c.label] = len(res["ids"]) / res["seconds"]
                 ids += res["ids"]
                 await lib.settle(stack.pids(), limit_s=300)
             if args.rate_sample and args.via == "import":
-                res = await import_leads(client, stack.settings, args.rate_sample, start_index=len(ids), tag=tag,
-                                         concurrency=args.concurrency)
+                res = await import_leads(
+                    client,
+                    stack.settings,
+                    args.rate_sample,
+                    start_index=len(ids),
+                    tag=tag,
+                    concurrency=args.concurrency,
+                )
                 out["rates"][c.label] = len(res["ids"]) / res["seconds"]
                 ids += res["ids"]
-            print(f"  [{c.label}] opening rates: capture {out['capture'].get(c.label, 0):.1f}/s, import "
-                  f"{out['rates'].get(c.label, 0):.0f}/s", file=sys.stderr, flush=True)
+            print(
+                f"  [{c.label}] opening rates: capture {out['capture'].get(c.label, 0):.1f}/s, import "
+                f"{out['rates'].get(c.label, 0):.0f}/s",
+                file=sys.stderr,
+                flush=True,
+            )
         opener = configs[-1]
         for n in counts:
             if stack.config is not opener:
@@ -193,15 +255,22 @@ async def measure_all(configs: list[lib.Config], counts: list[int], args) -> dic
             todo = n - len(ids)
             open_s = 0.0
             if todo > 0:
-                print(f"[{opener.label}] opening {todo} more journeys (to {n}) via {args.via} ...", file=sys.stderr,
-                      flush=True)
+                print(
+                    f"[{opener.label}] opening {todo} more journeys (to {n}) via {args.via} ...",
+                    file=sys.stderr,
+                    flush=True,
+                )
                 res = await open_more(client, stack, todo, len(ids), tag, args)
                 ids += res["ids"]
                 open_s = res["seconds"]
                 for e in res["errors"][:5]:
                     print("  open error:", e, file=sys.stderr)
-                out.setdefault("open", {})[n] = {"seconds": open_s, "opened": len(res["ids"]),
-                                                 "errors": len(res["errors"]), "by": opener.label}
+                out.setdefault("open", {})[n] = {
+                    "seconds": open_s,
+                    "opened": len(res["ids"]),
+                    "errors": len(res["errors"]),
+                    "by": opener.label,
+                }
             order = [opener] + [c for c in configs if c is not opener]
             for c in order:
                 if stack.config is not c:
@@ -216,62 +285,99 @@ def report(args, configs: list[lib.Config], out: dict) -> list[str]:
     first = {c.label: rows[0]["flags"] for c, rows in ((c, out["rows"][c.label]) for c in configs) if rows}
     lines = lib.header_lines(configs, {k: {"server_flags": v} for k, v in first.items()}, args.note)
     opener = configs[-1].label
-    lines += [f"- workload: `bench-loop` journeys, each waiting on a 30-day timer and the `event` signal, opened via "
-              f"`{args.via}` (concurrency {args.concurrency}) into ONE database: first --rate-sample "
-              f"{args.rate_sample} per configuration (its opening rate), then the rest by `{opener}`; at each count "
-              "every configuration serves the same journeys in turn (dev server restarted on the file with its flags, "
-              f"fresh worker); {args.fill} distinct journeys queried first (worker cache full), then clicks to random "
-              f"distinct journeys at {args.rate:g}/s ({args.warmup:g}s warm-up + {args.seconds:g}s measured), "
-              "latency click → journey email at the sandbox", f"- target (issue 9): {TARGET}", "",
-              "Opening rate (journeys/s; `import` = started already waiting, one workflow task each; `capture` = "
-              "the real capture path: update-with-start, journey load, CRM upsert, contact sync):", "",
-              "| config | import /s | capture /s | vs baseline (import) |", "|---|---|---|---|"]
+    lines += [
+        f"- workload: `bench-loop` journeys, each waiting on a 30-day timer and the `event` signal, opened via "
+        f"`{args.via}` (concurrency {args.concurrency}) into ONE database: first --rate-sample "
+        f"{args.rate_sample} per configuration (its opening rate), then the rest by `{opener}`; at each count "
+        "every configuration serves the same journeys in turn (dev server restarted on the file with its flags, "
+        f"fresh worker); {args.fill} distinct journeys queried first (worker cache full), then clicks to random "
+        f"distinct journeys at {args.rate:g}/s ({args.warmup:g}s warm-up + {args.seconds:g}s measured), "
+        "latency click → journey email at the sandbox",
+        f"- target (issue 9): {TARGET}",
+        "",
+        "Opening rate (journeys/s; `import` = started already waiting, one workflow task each; `capture` = "
+        "the real capture path: update-with-start, journey load, CRM upsert, contact sync):",
+        "",
+        "| config | import /s | capture /s | vs baseline (import) |",
+        "|---|---|---|---|",
+    ]
     base_rate = out["rates"].get("baseline")
     for c in configs:
         r = out["rates"].get(c.label, float("nan"))
         vs = lib.ratio(r, base_rate, higher_is_better=True) if base_rate and c.name != "baseline" else "–"
         lines.append(f"| {c.label} | {r:.0f} | {out['capture'].get(c.label, float('nan')):.1f} | {vs} |")
-    lines += ["", "Time to open (by the last configuration):", "", "| open journeys | opened now | seconds | /s | "
-              "errors | at the baseline's rate (estimate) s |", "|---|---|---|---|---|---|"]
+    lines += [
+        "",
+        "Time to open (by the last configuration):",
+        "",
+        "| open journeys | opened now | seconds | /s | errors | at the baseline's rate (estimate) s |",
+        "|---|---|---|---|---|---|",
+    ]
     for n, o in sorted(out.get("open", {}).items()):
         est = f"{o['opened'] / base_rate:.0f}" if base_rate else "–"
-        lines.append(f"| {n:,} | {o['opened']:,} | {o['seconds']:.0f} | {o['opened'] / max(o['seconds'], 1e-9):.0f} | "
-                     f"{o['errors']} | {est} |")
-    lines += ["", "Served while open:", "",
-              "| config | open | worker RSS (cache full) | server RSS | DB (db+wal) | signal→action p50 ms | p99 | "
-              "max | no email | vs baseline (p50 / p99) | cores while signalling |",
-              "|---|---|---|---|---|---|---|---|---|---|---|"]
+        lines.append(
+            f"| {n:,} | {o['opened']:,} | {o['seconds']:.0f} | {o['opened'] / max(o['seconds'], 1e-9):.0f} | "
+            f"{o['errors']} | {est} |"
+        )
+    lines += [
+        "",
+        "Served while open:",
+        "",
+        "| config | open | worker RSS (cache full) | server RSS | DB (db+wal) | signal→action p50 ms | p99 | "
+        "max | no email | vs baseline (p50 / p99) | cores while signalling |",
+        "|---|---|---|---|---|---|---|---|---|---|---|",
+    ]
     base = {row["n"]: row for row in out["rows"].get("baseline", [])}
     for c in configs:
         for row in out["rows"][c.label]:
             la = row["lat"]["lat"]
             b = base.get(row["n"])
-            vs = (f"{lib.ratio(la['p50'], b['lat']['lat']['p50'])} / {lib.ratio(la['p99'], b['lat']['lat']['p99'])}"
-                  if b and c.name != "baseline" else "–")
-            lines.append(f"| {c.label} | {row['n']:,} | {lib.mib(row['rss'])} | {lib.mib(row['server_rss'])} | "
-                         f"{lib.mib(row['db'])} | {lib.ms(la['p50'])} | {lib.ms(la['p99'])} | {lib.ms(la['max'])} | "
-                         f"{row['lat']['unanswered']} | {vs} | {lib.cpu_text(row['lat']['cpu'])} |")
+            vs = (
+                f"{lib.ratio(la['p50'], b['lat']['lat']['p50'])} / {lib.ratio(la['p99'], b['lat']['lat']['p99'])}"
+                if b and c.name != "baseline"
+                else "–"
+            )
+            lines.append(
+                f"| {c.label} | {row['n']:,} | {lib.mib(row['rss'])} | {lib.mib(row['server_rss'])} | "
+                f"{lib.mib(row['db'])} | {lib.ms(la['p50'])} | {lib.ms(la['p99'])} | {lib.ms(la['max'])} | "
+                f"{row['lat']['unanswered']} | {vs} | {lib.cpu_text(row['lat']['cpu'])} |"
+            )
     for c in configs:
         for row in out["rows"][c.label]:
             if row["n"] >= 100_000:
                 la = row["lat"]["lat"]
                 met = row["rss"] < 2 * 1024**3 and la["p99"] < 500 and row["lat"]["unanswered"] == 0
-                lines.append(f"\n{c.label} at {row['n']:,} open: target {'MET' if met else 'NOT met'} "
-                             f"(worker RSS {lib.mib(row['rss'])}, p99 {lib.ms(la['p99'])} ms).")
+                lines.append(
+                    f"\n{c.label} at {row['n']:,} open: target {'MET' if met else 'NOT met'} "
+                    f"(worker RSS {lib.mib(row['rss'])}, p99 {lib.ms(la['p99'])} ms)."
+                )
     return lines
 
 
 def main() -> int:
     p = lib.parser(__doc__)
-    p.add_argument("--counts", default="10000,100000",
-                   help="open journeys to reach, in order, on one stack (default 10000,100000)")
+    p.add_argument(
+        "--counts", default="10000,100000", help="open journeys to reach, in order, on one stack (default 10000,100000)"
+    )
     p.add_argument("--via", choices=["import", "capture"], default="import", help="how journeys are opened")
-    p.add_argument("--capture-sample", type=int, default=200,
-                   help="leads each configuration opens through the capture path first (its rate), 0 = none")
-    p.add_argument("--rate-sample", type=int, default=2000,
-                   help="with --via import: journeys each configuration opens first (its rate), 0 = none")
-    p.add_argument("--fill", type=int, default=6000,
-                   help="distinct journeys queried before measuring (fills a 5000-workflow cache; default 6000)")
+    p.add_argument(
+        "--capture-sample",
+        type=int,
+        default=200,
+        help="leads each configuration opens through the capture path first (its rate), 0 = none",
+    )
+    p.add_argument(
+        "--rate-sample",
+        type=int,
+        default=2000,
+        help="with --via import: journeys each configuration opens first (its rate), 0 = none",
+    )
+    p.add_argument(
+        "--fill",
+        type=int,
+        default=6000,
+        help="distinct journeys queried before measuring (fills a 5000-workflow cache; default 6000)",
+    )
     p.add_argument("--concurrency", type=int, default=200, help="starts/captures in flight (default 200)")
     p.add_argument("--rate", type=float, default=20.0, help="clicks per second while open (default 20)")
     p.add_argument("--seconds", type=float, default=60.0, help="measured seconds of clicks (default 60)")
@@ -283,8 +389,11 @@ def main() -> int:
 
     async def run() -> int:
         out = await measure_all(configs, counts, args)
-        lib.append_results(f"open journeys {', '.join(f'{n:,}' for n in counts)}",
-                           report(args, configs, out), write=not args.no_results)
+        lib.append_results(
+            f"open journeys {', '.join(f'{n:,}' for n in counts)}",
+            report(args, configs, out),
+            write=not args.no_results,
+        )
         return 0
 
     return lib.run_main(run)

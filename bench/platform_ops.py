@@ -33,15 +33,23 @@ SEED_RATE = 100_000 / 3600  # the seed's 100,000 operations/hour
 async def ramp(client, stack: lib.Stack, ids: list[str], args) -> list[dict]:
     steps, rate, best, worst = [], args.start_rate, None, None
     while rate <= args.max_rate:
-        print(f"  [{stack.config.label}] {rate:.0f}/s for {args.warmup:g}+{args.step_seconds:g}s ...",
-              file=sys.stderr, flush=True)
-        r = await lib.event_action_latency(client, stack, ids, rate=rate, seconds=args.step_seconds,
-                                           warmup=args.warmup, drain_s=30)
+        print(
+            f"  [{stack.config.label}] {rate:.0f}/s for {args.warmup:g}+{args.step_seconds:g}s ...",
+            file=sys.stderr,
+            flush=True,
+        )
+        r = await lib.event_action_latency(
+            client, stack, ids, rate=rate, seconds=args.step_seconds, warmup=args.warmup, drain_s=30
+        )
         r["rate"] = rate
         r["ok"] = r["lat"]["p99"] < args.limit_ms
         steps.append(r)
-        print(f"    p50 {lib.ms(r['lat']['p50'])} p99 {lib.ms(r['lat']['p99'])} ms, no email {r['unanswered']}, "
-              f"{lib.cpu_text(r['cpu'])}", file=sys.stderr, flush=True)
+        print(
+            f"    p50 {lib.ms(r['lat']['p50'])} p99 {lib.ms(r['lat']['p99'])} ms, no email {r['unanswered']}, "
+            f"{lib.cpu_text(r['cpu'])}",
+            file=sys.stderr,
+            flush=True,
+        )
         await lib.settle(stack.pids(), limit_s=180)
         if r["ok"]:
             best = rate
@@ -60,8 +68,9 @@ async def ramp(client, stack: lib.Stack, ids: list[str], args) -> list[dict]:
     if best is not None and worst is not None and args.refine and worst / best > 1.15:
         rate = round((best + worst) / 2)
         print(f"  [{stack.config.label}] refine {rate}/s ...", file=sys.stderr, flush=True)
-        r = await lib.event_action_latency(client, stack, ids, rate=rate, seconds=args.step_seconds,
-                                           warmup=args.warmup, drain_s=30)
+        r = await lib.event_action_latency(
+            client, stack, ids, rate=rate, seconds=args.step_seconds, warmup=args.warmup, drain_s=30
+        )
         r["rate"], r["ok"] = rate, r["lat"]["p99"] < args.limit_ms
         steps.append(r)
         await lib.settle(stack.pids(), limit_s=120)
@@ -105,8 +114,11 @@ async def burst(client, stack: lib.Stack, ids: list[str], args) -> dict:
     b1 = b0 + length
     post = lib.open_loop_schedule(base, 2.5 * length, b1)
     run = lib.EventRun()
-    print(f"  [{stack.config.label}] burst {peak:.0f}/s for {length:g}s between {base:.1f}/s ...",
-          file=sys.stderr, flush=True)
+    print(
+        f"  [{stack.config.label}] burst {peak:.0f}/s for {length:g}s between {base:.1f}/s ...",
+        file=sys.stderr,
+        flush=True,
+    )
     meter = lib.CpuMeter(stack.pids()).start()
     rss0 = stack.worker_rss()
     await lib.send_events(client, stack.settings, ids, pre + mid + post, run)
@@ -135,10 +147,22 @@ async def burst(client, stack: lib.Stack, ids: list[str], args) -> dict:
     for k in range(int((20 + length + 2.5 * length) // 10)):
         lo = t0 + 10 * k
         buckets.append(lib.stats([lat * 1000 for at, lat in paired["latencies"] if lo <= at < lo + 10])["p99"])
-    return {"sent": sum(len(v) for v in burst_sent.values()), "send_errors": run.send_errors, "lost": lost,
-            "skipped": run.skipped, "unanswered": missing, "lat": lib.stats([lat * 1000 for _, lat in in_burst]),
-            "drain_s": last - b1, "after": lib.stats(after), "cpu": cpu, "buckets": buckets,
-            "rss": (rss0, stack.worker_rss()), "peak": peak, "base": base, "length": length}
+    return {
+        "sent": sum(len(v) for v in burst_sent.values()),
+        "send_errors": run.send_errors,
+        "lost": lost,
+        "skipped": run.skipped,
+        "unanswered": missing,
+        "lat": lib.stats([lat * 1000 for _, lat in in_burst]),
+        "drain_s": last - b1,
+        "after": lib.stats(after),
+        "cpu": cpu,
+        "buckets": buckets,
+        "rss": (rss0, stack.worker_rss()),
+        "peak": peak,
+        "base": base,
+        "length": length,
+    }
 
 
 async def measure(config: lib.Config, args) -> dict:
@@ -147,8 +171,9 @@ async def measure(config: lib.Config, args) -> dict:
     async with lib.running(config, data_root=args.data_dir) as stack:
         client = await connect(stack.settings)
         opened = await lib.open_leads(client, stack.settings, args.leads, concurrency=100)
-        await lib.wait_count(client, "JourneyId = 'bench-loop' AND LeadStage = 'nurturing'", args.leads, 600,
-                             "leads waiting")
+        await lib.wait_count(
+            client, "JourneyId = 'bench-loop' AND LeadStage = 'nurturing'", args.leads, 600, "leads waiting"
+        )
         await lib.settle(stack.pids())
         out = {"flags": stack.dynamic_config(), "open_s": opened["seconds"]}
         out["steps"] = await ramp(client, stack, opened["ids"], args)
@@ -163,26 +188,38 @@ def sustained(res: dict) -> float:
 
 
 def report(args, configs: list[lib.Config], results: dict[str, dict]) -> list[str]:
-    lines = lib.header_lines(configs, {c.label: {"server_flags": results[c.label]["flags"]} for c in configs},
-                             args.note)
-    lines += [f"- workload: {args.leads} open `bench-loop` journeys; clicks open loop, round-robin over the leads; "
-              f"each click → one journey email (SendGrid suppression check + mail/send on the sandbox, no injected "
-              f"latency); steps of {args.warmup:g}s warm-up + {args.step_seconds:g}s measured; latency from the "
-              "click's scheduled time to mail/send received; a click without an email counts as infinitely late",
-              "- targets (issue 9): sustained >= 280 ops/s with p99 < 2 s, >= 5× baseline; burst 10× the seed's "
-              "100,000/hour for 60 s: no failures, backlog drained within 2× the burst length", "",
-              "Ramp (each step):", "",
-              "| config | offered /s | achieved /s | no email | p50 ms | p95 | p99 | max | p99 < 2 s | cores |",
-              "|---|---|---|---|---|---|---|---|---|---|"]
+    lines = lib.header_lines(
+        configs, {c.label: {"server_flags": results[c.label]["flags"]} for c in configs}, args.note
+    )
+    lines += [
+        f"- workload: {args.leads} open `bench-loop` journeys; clicks open loop, round-robin over the leads; "
+        f"each click → one journey email (SendGrid suppression check + mail/send on the sandbox, no injected "
+        f"latency); steps of {args.warmup:g}s warm-up + {args.step_seconds:g}s measured; latency from the "
+        "click's scheduled time to mail/send received; a click without an email counts as infinitely late",
+        "- targets (issue 9): sustained >= 280 ops/s with p99 < 2 s, >= 5× baseline; burst 10× the seed's "
+        "100,000/hour for 60 s: no failures, backlog drained within 2× the burst length",
+        "",
+        "Ramp (each step):",
+        "",
+        "| config | offered /s | achieved /s | no email | p50 ms | p95 | p99 | max | p99 < 2 s | cores |",
+        "|---|---|---|---|---|---|---|---|---|---|",
+    ]
     for c in configs:
         for s in results[c.label]["steps"]:
             la = s["lat"]
-            lines.append(f"| {c.label} | {s['rate']:.0f} | {s['achieved']:.0f} | {s['unanswered'] + s['send_errors']}"
-                         f" | {lib.ms(la['p50'])} | {lib.ms(la['p95'])} | {lib.ms(la['p99'])} | {lib.ms(la['max'])} |"
-                         f" {'yes' if s['ok'] else 'no'} | {lib.cpu_text(s['cpu'])} |")
+            lines.append(
+                f"| {c.label} | {s['rate']:.0f} | {s['achieved']:.0f} | {s['unanswered'] + s['send_errors']}"
+                f" | {lib.ms(la['p50'])} | {lib.ms(la['p95'])} | {lib.ms(la['p99'])} | {lib.ms(la['max'])} |"
+                f" {'yes' if s['ok'] else 'no'} | {lib.cpu_text(s['cpu'])} |"
+            )
     base = results.get("baseline")
-    lines += ["", "Sustained rate (highest step with p99 < 2 s):", "",
-              "| config | sustained ops/s | vs baseline | target >= 280/s |", "|---|---|---|---|"]
+    lines += [
+        "",
+        "Sustained rate (highest step with p99 < 2 s):",
+        "",
+        "| config | sustained ops/s | vs baseline | target >= 280/s |",
+        "|---|---|---|---|",
+    ]
     one = None
     for c in configs:
         v = sustained(results[c.label])
@@ -192,25 +229,33 @@ def report(args, configs: list[lib.Config], results: dict[str, dict]) -> list[st
         lines.append(f"| {c.label} | {v:.0f} | {vs} | {'MET' if v >= 280 else 'NOT met'} |")
     two = results.get("mops:2")
     if two and one:
-        lines.append(f"\nSecond worker process: {sustained(two):.0f} vs {one:.0f} ops/s "
-                     f"({lib.ratio(sustained(two), one, higher_is_better=True)}).")
+        lines.append(
+            f"\nSecond worker process: {sustained(two):.0f} vs {one:.0f} ops/s "
+            f"({lib.ratio(sustained(two), one, higher_is_better=True)})."
+        )
     if any("burst" in results[c.label] for c in configs):
-        lines += ["", "Burst (failed = refused by the server or never recorded by the journey, checked by query; "
-                  "no email = recorded while that lead's previous email was in flight, unanswered by the journey's "
-                  "design; p50/p99 over the burst's answered clicks):", "",
-                  "| config | burst /s × s | sent | failed | no email | p50 ms | p99 | max | "
-                  "drained after burst end s | p99 per 10 s from the start, answered clicks (ms) | cores |",
-                  "|---|---|---|---|---|---|---|---|---|---|---|"]
+        lines += [
+            "",
+            "Burst (failed = refused by the server or never recorded by the journey, checked by query; "
+            "no email = recorded while that lead's previous email was in flight, unanswered by the journey's "
+            "design; p50/p99 over the burst's answered clicks):",
+            "",
+            "| config | burst /s × s | sent | failed | no email | p50 ms | p99 | max | "
+            "drained after burst end s | p99 per 10 s from the start, answered clicks (ms) | cores |",
+            "|---|---|---|---|---|---|---|---|---|---|---|",
+        ]
         for c in configs:
             b = results[c.label].get("burst")
             if not b:
                 continue
             failed = b["lost"] + b["send_errors"] + b["skipped"]
             buckets = " ".join(lib.ms(x) for x in b["buckets"])
-            lines.append(f"| {c.label} | {b['peak']:.0f} × {b['length']:g} | {b['sent']} | {failed} | "
-                         f"{b['unanswered']} | {lib.ms(b['lat']['p50'])} | {lib.ms(b['lat']['p99'])} | "
-                         f"{lib.ms(b['lat']['max'])} | "
-                         f"{b['drain_s']:.1f} | {buckets} | {lib.cpu_text(b['cpu'])} |")
+            lines.append(
+                f"| {c.label} | {b['peak']:.0f} × {b['length']:g} | {b['sent']} | {failed} | "
+                f"{b['unanswered']} | {lib.ms(b['lat']['p50'])} | {lib.ms(b['lat']['p99'])} | "
+                f"{lib.ms(b['lat']['max'])} | "
+                f"{b['drain_s']:.1f} | {buckets} | {lib.cpu_text(b['cpu'])} |"
+            )
         for c in configs:
             b = results[c.label].get("burst")
             if b:
@@ -225,15 +270,23 @@ def main() -> int:
     p.add_argument("--start-rate", type=float, default=40.0, help="first ramp step, clicks/s (default 40)")
     p.add_argument("--factor", type=float, default=1.4, help="each ramp step × this (default 1.4)")
     p.add_argument("--max-rate", type=float, default=2000.0, help="stop the ramp here (default 2000)")
-    p.add_argument("--min-rate", type=float, default=5.0,
-                   help="when the first step fails, step down (÷ factor²) to no lower than this (default 5)")
+    p.add_argument(
+        "--min-rate",
+        type=float,
+        default=5.0,
+        help="when the first step fails, step down (÷ factor²) to no lower than this (default 5)",
+    )
     p.add_argument("--step-seconds", type=float, default=30.0, help="measured seconds per step (default 30)")
     p.add_argument("--warmup", type=float, default=5.0, help="unrecorded seconds per step (default 5)")
     p.add_argument("--limit-ms", type=float, default=2000.0, help="p99 limit of a passing step (default 2000)")
     p.add_argument("--refine", type=int, default=1, help="1: one more step between the last pass and first fail")
     p.add_argument("--no-burst", action="store_true", help="skip the 10x burst")
-    p.add_argument("--base-rate", type=float, default=SEED_RATE,
-                   help=f"the burst's normal rate (default {SEED_RATE:.1f}/s = 100,000/hour); burst = 10×")
+    p.add_argument(
+        "--base-rate",
+        type=float,
+        default=SEED_RATE,
+        help=f"the burst's normal rate (default {SEED_RATE:.1f}/s = 100,000/hour); burst = 10×",
+    )
     p.add_argument("--burst-seconds", type=float, default=60.0, help="burst length (default 60)")
     lib.add_common_args(p, configs="baseline,mops,mops:2")
     args = p.parse_args()

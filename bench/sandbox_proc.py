@@ -30,11 +30,18 @@ def main() -> None:
     args = p.parse_args()
     fast = importlib.util.find_spec("uvloop") and importlib.util.find_spec("httptools")
     sock = bind_socket(args.host, args.port)
-    config = uvicorn.Config(create_app(), log_level="warning", access_log=False, lifespan="off",
-                            loop="uvloop" if fast else "asyncio", http="httptools" if fast else "h11",
-                            backlog=2048)
-    print(f"bench sandbox on http://{args.host}:{sock.getsockname()[1]} ({'uvloop' if fast else 'asyncio'})",
-          flush=True)
+    config = uvicorn.Config(
+        create_app(),
+        log_level="warning",
+        access_log=False,
+        lifespan="off",
+        loop="uvloop" if fast else "asyncio",
+        http="httptools" if fast else "h11",
+        backlog=2048,
+    )
+    print(
+        f"bench sandbox on http://{args.host}:{sock.getsockname()[1]} ({'uvloop' if fast else 'asyncio'})", flush=True
+    )
     uvicorn.Server(config).run(sockets=[sock])
 
 

@@ -73,8 +73,16 @@ def settings_for(tmp: Path, crm_per_second: float | None) -> Settings:
     sandbox = f"http://127.0.0.1:{(sandbox_port := free_port())}"
     urls = {name: sandbox for name in Settings.model_fields if name.endswith("_base_url")}
     extra = {"crm_max_per_second": crm_per_second} if crm_per_second else {}
-    return Settings(data_dir=tmp, temporal_address=f"127.0.0.1:{free_port()}", temporal_ui_port=free_port(),
-                    sandbox_port=sandbox_port, gateway_port=free_port(), codec_server_port=0, **urls, **extra)
+    return Settings(
+        data_dir=tmp,
+        temporal_address=f"127.0.0.1:{free_port()}",
+        temporal_ui_port=free_port(),
+        sandbox_port=sandbox_port,
+        gateway_port=free_port(),
+        codec_server_port=0,
+        **urls,
+        **extra,
+    )
 
 
 def env_for(settings: Settings, **extra: str) -> dict[str, str]:
@@ -109,10 +117,20 @@ async def run(args: argparse.Namespace) -> dict:
             await stack.start()
             logs = open(Path(tmp) / "procs.log", "ab")  # noqa: SIM115
             env = env_for(settings, MOPS_HUBSPOT_CLIENT_SECRET=HUBSPOT_SECRET)
-            procs.append(subprocess.Popen([sys.executable, "-m", "starter.cli", "worker"], env=env, cwd=ROOT,
-                                          stdout=logs, stderr=subprocess.STDOUT))
-            procs.append(subprocess.Popen([sys.executable, "-m", "gateway"], env=env, cwd=ROOT, stdout=logs,
-                                          stderr=subprocess.STDOUT))
+            procs.append(
+                subprocess.Popen(
+                    [sys.executable, "-m", "starter.cli", "worker"],
+                    env=env,
+                    cwd=ROOT,
+                    stdout=logs,
+                    stderr=subprocess.STDOUT,
+                )
+            )
+            procs.append(
+                subprocess.Popen(
+                    [sys.executable, "-m", "gateway"], env=env, cwd=ROOT, stdout=logs, stderr=subprocess.STDOUT
+                )
+            )
             try:
                 await wait_port("127.0.0.1", settings.gateway_port, procs[1], "gateway")
             except RuntimeError:
@@ -124,8 +142,7 @@ async def run(args: argparse.Namespace) -> dict:
             sandbox = f"http://127.0.0.1:{settings.sandbox_port}"
             async with SandboxAdmin(sandbox) as admin, httpx.AsyncClient(base_url=gateway, timeout=15) as http:
                 seeded = await seed(leads, settings, admin, args.leads)
-                print(f"seeded {len(seeded)} leads; measuring {args.seconds}s at {args.rate}/s",
-                      file=sys.stderr)
+                print(f"seeded {len(seeded)} leads; measuring {args.seconds}s at {args.rate}/s", file=sys.stderr)
                 changes = await load(args, leads, settings, http, gateway, seeded)
                 result = await measure(admin, changes, args)
                 # Drift after the load: one reconciliation over every contact (no repair needed, we hope).
@@ -156,8 +173,9 @@ async def seed(leads: LeadService, settings: Settings, admin: SandboxAdmin, n: i
     async def one(i: int) -> None:
         email = f"sync.{tag}.{i}@acme.example"
         async with limit:
-            res = await leads.capture(build_capture(settings, email=email, source="web_form", consent=True,
-                                                    first_name=f"Seed{i}"))
+            res = await leads.capture(
+                build_capture(settings, email=email, source="web_form", consent=True, first_name=f"Seed{i}")
+            )
         out.append({"email": email, "lead_id": res.lead_id, "workflow_id": res.workflow_id})
 
     await asyncio.gather(*(one(i) for i in range(n)))
@@ -175,8 +193,9 @@ async def seed(leads: LeadService, settings: Settings, admin: SandboxAdmin, n: i
     raise RuntimeError("seeding did not finish")
 
 
-async def load(args, leads: LeadService, settings: Settings, http: httpx.AsyncClient, gateway: str,
-               seeded: list[dict]) -> list[dict]:
+async def load(
+    args, leads: LeadService, settings: Settings, http: httpx.AsyncClient, gateway: str, seeded: list[dict]
+) -> list[dict]:
     total = int(args.rate * (args.seconds + args.warmup))
     warm = int(args.rate * args.warmup)
     changes: list[dict] = []
@@ -186,21 +205,40 @@ async def load(args, leads: LeadService, settings: Settings, http: httpx.AsyncCl
     async def webhook(i: int, lead: dict, at: float) -> None:
         # Someone edits the contact in HubSpot; HubSpot then calls the webhook.
         await hubspot.update_contact(lead["contact_id"], {"firstname": f"W{i}"})
-        event = {"eventId": i + 1, "subscriptionId": 1, "portalId": 1, "appId": 1, "occurredAt": int(at * 1000),
-                 "subscriptionType": "contact.propertyChange", "attemptNumber": 0,
-                 "objectId": int(lead["contact_id"]), "propertyName": "firstname", "propertyValue": f"W{i}",
-                 "changeSource": "CRM_UI"}
+        event = {
+            "eventId": i + 1,
+            "subscriptionId": 1,
+            "portalId": 1,
+            "appId": 1,
+            "occurredAt": int(at * 1000),
+            "subscriptionType": "contact.propertyChange",
+            "attemptNumber": 0,
+            "objectId": int(lead["contact_id"]),
+            "propertyName": "firstname",
+            "propertyValue": f"W{i}",
+            "changeSource": "CRM_UI",
+        }
         body = json.dumps([event]).encode()
         ts = str(int(time.time() * 1000))
-        headers = {"Content-Type": "application/json", "X-HubSpot-Request-Timestamp": ts,
-                   "X-HubSpot-Signature-v3": signature_v3(HUBSPOT_SECRET, "POST", f"{gateway}/webhooks/hubspot",
-                                                          body, ts)}
+        headers = {
+            "Content-Type": "application/json",
+            "X-HubSpot-Request-Timestamp": ts,
+            "X-HubSpot-Signature-v3": signature_v3(HUBSPOT_SECRET, "POST", f"{gateway}/webhooks/hubspot", body, ts),
+        }
         r = await http.post("/webhooks/hubspot", content=body, headers=headers)
         r.raise_for_status()
 
     async def journey(i: int, lead: dict, at: float) -> None:
-        await leads.capture(build_capture(settings, email=lead["email"], source="webinar", consent=True,
-                                          first_name=f"J{i}", captured_at=dt.datetime.fromtimestamp(at, dt.UTC)))
+        await leads.capture(
+            build_capture(
+                settings,
+                email=lead["email"],
+                source="webinar",
+                consent=True,
+                first_name=f"J{i}",
+                captured_at=dt.datetime.fromtimestamp(at, dt.UTC),
+            )
+        )
 
     hubspot = HubSpotClient(settings.hubspot_base_url, settings.hubspot_token.get_secret_value())
     for i in range(total):
@@ -257,15 +295,23 @@ async def measure(admin: SandboxAdmin, changes: list[dict], args) -> dict:
     for kind in ("webhook", "journey", "all"):
         picked = [c for c in changes if c["measured"] and (kind == "all" or c["kind"] == kind)]
         lat = sorted(c["latency"] * 1000 for c in picked if c["latency"] is not None)
-        rows[kind] = {"sent": len(picked), "landed": len(lat), "errors": len(picked) - len(lat),
-                      "avg": sum(lat) / len(lat) if lat else float("nan"),
-                      **{f"p{p}": percentile(lat, p) for p in (50, 95, 99)}, "max": lat[-1] if lat else float("nan")}
+        rows[kind] = {
+            "sent": len(picked),
+            "landed": len(lat),
+            "errors": len(picked) - len(lat),
+            "avg": sum(lat) / len(lat) if lat else float("nan"),
+            **{f"p{p}": percentile(lat, p) for p in (50, 95, 99)},
+            "max": lat[-1] if lat else float("nan"),
+        }
     samples = [c["error"] for c in changes if c["error"]][:3]
     per_platform = {}  # p99 per kind and platform: which write is the slow one
     for kind in ("webhook", "journey"):
         for platform_ in needed[kind]:
-            lat = sorted(c["per_platform"][platform_] * 1000 for c in changes
-                         if c["measured"] and c["kind"] == kind and platform_ in c["per_platform"])
+            lat = sorted(
+                c["per_platform"][platform_] * 1000
+                for c in changes
+                if c["measured"] and c["kind"] == kind and platform_ in c["per_platform"]
+            )
             per_platform[f"{kind}/{platform_}"] = (percentile(lat, 50), percentile(lat, 99))
     return {"rows": rows, "error_samples": samples, "per_platform": per_platform}
 
@@ -273,8 +319,14 @@ async def measure(admin: SandboxAdmin, changes: list[dict], args) -> dict:
 def report(result: dict, args) -> str:
     rows = result["rows"]
     now = dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M UTC")
-    mem = next((int(line.split()[1]) / 1024 / 1024 for line in Path("/proc/meminfo").read_text().splitlines()
-                if line.startswith("MemTotal:")), 0.0)
+    mem = next(
+        (
+            int(line.split()[1]) / 1024 / 1024
+            for line in Path("/proc/meminfo").read_text().splitlines()
+            if line.startswith("MemTotal:")
+        ),
+        0.0,
+    )
     lines = [
         f"## {now} — contact sync latency, rate {args.rate:g} changes/s, mix {args.mix}",
         "",
@@ -295,19 +347,32 @@ def report(result: dict, args) -> str:
         "|---|---|---|---|---|---|---|---|---|",
     ]
     for kind, r in rows.items():
-        lines.append(f"| {kind} | {r['sent']} | {r['landed']} | {r['errors']} | {r['avg']:.1f} | {r['p50']:.1f} | "
-                     f"{r['p95']:.1f} | {r['p99']:.1f} | {r['max']:.1f} |")
-    lines += ["", "Per platform (p50 / p99 ms from the change to that platform's write): " + ", ".join(
-        f"{k} {p50:.0f} / {p99:.0f}" for k, (p50, p99) in result["per_platform"].items()) + "."]
+        lines.append(
+            f"| {kind} | {r['sent']} | {r['landed']} | {r['errors']} | {r['avg']:.1f} | {r['p50']:.1f} | "
+            f"{r['p95']:.1f} | {r['p99']:.1f} | {r['max']:.1f} |"
+        )
+    lines += [
+        "",
+        "Per platform (p50 / p99 ms from the change to that platform's write): "
+        + ", ".join(f"{k} {p50:.0f} / {p99:.0f}" for k, (p50, p99) in result["per_platform"].items())
+        + ".",
+    ]
     rec = result.get("reconcile")
     if rec is not None:
-        lines += ["", f"Reconciliation right after the load: {rec.contacts} contacts, {rec.compared} comparisons, "
-                  f"{rec.mismatches_before} mismatches before repair ({rec.rate_before:.3%}), "
-                  f"{rec.mismatches_after} after (target: < 0.5 % before, 0 after)."]
+        lines += [
+            "",
+            f"Reconciliation right after the load: {rec.contacts} contacts, {rec.compared} comparisons, "
+            f"{rec.mismatches_before} mismatches before repair ({rec.rate_before:.3%}), "
+            f"{rec.mismatches_after} after (target: < 0.5 % before, 0 after).",
+        ]
     met = rows["all"]["errors"] == 0 and rows["all"]["p99"] < 1000
-    lines += ["", f"Reading: target {'met' if met else 'NOT met'}: p99 {rows['all']['p99']:.0f} ms over "
-              f"{rows['all']['landed']} changes (webhook p99 {rows['webhook']['p99']:.0f} ms, journey p99 "
-              f"{rows['journey']['p99']:.0f} ms).", ""]
+    lines += [
+        "",
+        f"Reading: target {'met' if met else 'NOT met'}: p99 {rows['all']['p99']:.0f} ms over "
+        f"{rows['all']['landed']} changes (webhook p99 {rows['webhook']['p99']:.0f} ms, journey p99 "
+        f"{rows['journey']['p99']:.0f} ms).",
+        "",
+    ]
     return "\n".join(lines)
 
 
@@ -318,8 +383,12 @@ def main() -> None:
     parser.add_argument("--warmup", type=int, default=5, help="seconds sent first and not recorded")
     parser.add_argument("--leads", type=int, default=100, help="leads seeded before the run")
     parser.add_argument("--mix", choices=("both", "webhook", "journey"), default="both")
-    parser.add_argument("--crm-per-second", type=float, default=None,
-                        help="the CRM queue's server-side rate limit (default: MOPS_CRM_MAX_PER_SECOND, 9/s)")
+    parser.add_argument(
+        "--crm-per-second",
+        type=float,
+        default=None,
+        help="the CRM queue's server-side rate limit (default: MOPS_CRM_MAX_PER_SECOND, 9/s)",
+    )
     parser.add_argument("--no-results", action="store_true", help="print only; do not append to bench/RESULTS.md")
     args = parser.parse_args()
     args.load_before = Path("/proc/loadavg").read_text().split()[0]

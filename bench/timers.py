@@ -56,20 +56,39 @@ async def start_waiting(client, settings, n: int, journey_of, tag: str, concurre
     async def one(i: int) -> None:
         jid = journey_of(i)
         spec = specs.get(jid) or specs.setdefault(jid, load_journey(settings.journeys_dir, jid))
-        cap = build_capture(settings, email=lib.lead_email(tag, i), source="webinar", consent=True, timezone="UTC",
-                            journey_id=jid, captured_at=now)
+        cap = build_capture(
+            settings,
+            email=lib.lead_email(tag, i),
+            source="webinar",
+            consent=True,
+            timezone="UTC",
+            journey_id=jid,
+            captured_at=now,
+        )
         key = leads.lead_id(cap.email)
-        state = LeadJourneyState(lead_id=key, capture=cap, stage=LeadStage.NURTURING, journey=spec,
-                                 contact_id=f"bench-{i}", consent=True, cursor=spec.first_step_id,
-                                 capture_ids=[cap.capture_id], touch_path=[capture_touch(cap)])
+        state = LeadJourneyState(
+            lead_id=key,
+            capture=cap,
+            stage=LeadStage.NURTURING,
+            journey=spec,
+            contact_id=f"bench-{i}",
+            consent=True,
+            cursor=spec.first_step_id,
+            capture_ids=[cap.capture_id],
+            touch_path=[capture_touch(cap)],
+        )
         async with sem:
             try:
                 await client.start_workflow(
-                    LeadJourneyWorkflow.run, LeadJourneyInput(lead_id=key, capture=cap, queues=q, state=state),
-                    id=lead_workflow_id(key), task_queue=settings.workflow_task_queue,
+                    LeadJourneyWorkflow.run,
+                    LeadJourneyInput(lead_id=key, capture=cap, queues=q, state=state),
+                    id=lead_workflow_id(key),
+                    task_queue=settings.workflow_task_queue,
                     id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
-                    search_attributes=TypedSearchAttributes([SearchAttributePair(LEAD_STAGE, "nurturing"),
-                                                             SearchAttributePair(JOURNEY_ID, jid)]))
+                    search_attributes=TypedSearchAttributes(
+                        [SearchAttributePair(LEAD_STAGE, "nurturing"), SearchAttributePair(JOURNEY_ID, jid)]
+                    ),
+                )
                 ids[key] = jid
             except Exception as err:  # noqa: BLE001
                 errors.append(f"{type(err).__name__}: {str(err)[:160]}")
@@ -122,8 +141,12 @@ async def measure(config: lib.Config, args) -> dict:
         for sec in range(60):
             at = (minute + dt.timedelta(seconds=sec)).time()
             (jdir / f"bench-timer-s{sec:02d}.yaml").write_text(lib.timer_journey(f"bench-timer-s{sec:02d}", at))
-        print(f"[{config.label}] opening rate {rate:.0f}/s: {args.timers} timers due in the minute from "
-              f"{minute.isoformat(timespec='seconds')} ...", file=sys.stderr, flush=True)
+        print(
+            f"[{config.label}] opening rate {rate:.0f}/s: {args.timers} timers due in the minute from "
+            f"{minute.isoformat(timespec='seconds')} ...",
+            file=sys.stderr,
+            flush=True,
+        )
         res = await start_waiting(client, stack.settings, args.timers, lambda i: f"bench-timer-s{i % 60:02d}", tag)
         opened_at = time.time()
         valid = opened_at < minute.timestamp()
@@ -148,38 +171,58 @@ async def measure(config: lib.Config, args) -> dict:
                 acted.append((lib.effect_time(e) - due[m.group(1)]) * 1000)
         sample = lib.rng(1).sample(sorted(due), min(args.history_sample, len(due)))
         fired, handled = await fired_lateness(client, sample, due) if sample else ([], [])
-        return {"rate": rate, "open_s": res["seconds"], "valid": valid, "n": len(due), "errors": len(res["errors"]),
-                "acted": lib.stats(acted, len(due) - len(acted)), "no_email": len(due) - len(acted),
-                "fired": lib.stats(fired),
-                "handled": lib.stats(handled), "sample": len(sample), "cpu": cpu, "flags": stack.dynamic_config(),
-                "minute": minute.isoformat(timespec="seconds"), "last_s": (max(acted) / 1000 if acted else math.nan)}
+        return {
+            "rate": rate,
+            "open_s": res["seconds"],
+            "valid": valid,
+            "n": len(due),
+            "errors": len(res["errors"]),
+            "acted": lib.stats(acted, len(due) - len(acted)),
+            "no_email": len(due) - len(acted),
+            "fired": lib.stats(fired),
+            "handled": lib.stats(handled),
+            "sample": len(sample),
+            "cpu": cpu,
+            "flags": stack.dynamic_config(),
+            "minute": minute.isoformat(timespec="seconds"),
+            "last_s": (max(acted) / 1000 if acted else math.nan),
+        }
 
 
 def report(args, configs: list[lib.Config], results: dict[str, dict]) -> list[str]:
-    lines = lib.header_lines(configs, {c.label: {"server_flags": results[c.label]["flags"]} for c in configs},
-                             args.note)
-    lines += [f"- workload: {args.timers:,} journeys waiting on a `wait: until_local_time` step, due evenly over one "
-              "minute (60 journeys, one per second), then one email each; journeys opened already waiting, before "
-              f"the minute; lateness: `fired`/`handled` from {args.history_sample} sampled histories, `acted` = email "
-              "at the sandbox, for every journey", f"- target (issue 9): {TARGET}", "",
-              "| config | timers | opened before the minute | fired p50 ms | fired p99 | handled p50 | handled p99 | "
-              "acted p50 | acted p99 | acted max | no email | vs baseline (handled p99) | cores after the minute |",
-              "|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
+    lines = lib.header_lines(
+        configs, {c.label: {"server_flags": results[c.label]["flags"]} for c in configs}, args.note
+    )
+    lines += [
+        f"- workload: {args.timers:,} journeys waiting on a `wait: until_local_time` step, due evenly over one "
+        "minute (60 journeys, one per second), then one email each; journeys opened already waiting, before "
+        f"the minute; lateness: `fired`/`handled` from {args.history_sample} sampled histories, `acted` = email "
+        "at the sandbox, for every journey",
+        f"- target (issue 9): {TARGET}",
+        "",
+        "| config | timers | opened before the minute | fired p50 ms | fired p99 | handled p50 | handled p99 | "
+        "acted p50 | acted p99 | acted max | no email | vs baseline (handled p99) | cores after the minute |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|",
+    ]
     base = results.get("baseline")
     for c in configs:
         r = results[c.label]
-        vs = (lib.ratio(r["handled"]["p99"], base["handled"]["p99"]) if base and c.name != "baseline" else "–")
+        vs = lib.ratio(r["handled"]["p99"], base["handled"]["p99"]) if base and c.name != "baseline" else "–"
         opened = f"{'yes' if r['valid'] else 'NO (invalid run)'} ({r['open_s']:.0f}s)"
-        lines.append(f"| {c.label} | {r['n']:,} | {opened} | "
-                     f"{lib.ms(r['fired']['p50'])} | {lib.ms(r['fired']['p99'])} | {lib.ms(r['handled']['p50'])} | "
-                     f"{lib.ms(r['handled']['p99'])} | {lib.ms(r['acted']['p50'])} | {lib.ms(r['acted']['p99'])} | "
-                     f"{lib.ms(r['acted']['max'])} | {r['no_email']} | {vs} | "
-                     f"{lib.cpu_text(r['cpu'])} |")
+        lines.append(
+            f"| {c.label} | {r['n']:,} | {opened} | "
+            f"{lib.ms(r['fired']['p50'])} | {lib.ms(r['fired']['p99'])} | {lib.ms(r['handled']['p50'])} | "
+            f"{lib.ms(r['handled']['p99'])} | {lib.ms(r['acted']['p50'])} | {lib.ms(r['acted']['p99'])} | "
+            f"{lib.ms(r['acted']['max'])} | {r['no_email']} | {vs} | "
+            f"{lib.cpu_text(r['cpu'])} |"
+        )
     for c in configs:
         r = results[c.label]
         met = r["valid"] and r["handled"]["p99"] < 2000
-        lines.append(f"\n{c.label}: target {'MET' if met else 'NOT met'} (handled p99 "
-                     f"{lib.ms(r['handled']['p99'])} ms; the last email {r['last_s']:.0f} s after its due time).")
+        lines.append(
+            f"\n{c.label}: target {'MET' if met else 'NOT met'} (handled p99 "
+            f"{lib.ms(r['handled']['p99'])} ms; the last email {r['last_s']:.0f} s after its due time)."
+        )
     return lines
 
 

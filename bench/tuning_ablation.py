@@ -32,23 +32,44 @@ import open_journeys  # noqa: E402
 # name -> (description, Config kwargs)
 VARIANTS: dict[str, tuple[str, dict]] = {
     "mops": ("all of workers/tuning.py and the dev-server dynamic config", {}),
-    "no-bytecode-cache": ("workflow modules compiled from source per sandbox import",
-                          {"worker_set": {"cache_workflow_bytecode": False}}),
-    "pollers-autoscaling": ("poller autoscaling (1..10) instead of 10 fixed pollers",
-                            {"worker_set": {"workflow_task_poller_behavior": ["auto", 1, 10, 2],
-                                            "activity_task_poller_behavior": ["auto", 1, 10, 1]}}),
-    "pollers-sdk-default": ("the SDK's 5 fixed pollers",
-                            {"worker_set": {"workflow_task_poller_behavior": ["simple", 5],
-                                            "activity_task_poller_behavior": ["simple", 5]}}),
+    "no-bytecode-cache": (
+        "workflow modules compiled from source per sandbox import",
+        {"worker_set": {"cache_workflow_bytecode": False}},
+    ),
+    "pollers-autoscaling": (
+        "poller autoscaling (1..10) instead of 10 fixed pollers",
+        {
+            "worker_set": {
+                "workflow_task_poller_behavior": ["auto", 1, 10, 2],
+                "activity_task_poller_behavior": ["auto", 1, 10, 1],
+            }
+        },
+    ),
+    "pollers-sdk-default": (
+        "the SDK's 5 fixed pollers",
+        {
+            "worker_set": {
+                "workflow_task_poller_behavior": ["simple", 5],
+                "activity_task_poller_behavior": ["simple", 5],
+            }
+        },
+    ),
     "no-server-dc": ("the dev server without mops' dynamic config", {"server_tuning": False}),
     "asyncio-loop": ("the worker on the asyncio loop instead of uvloop", {"event_loop": "asyncio"}),
     "cache-1000": ("the SDK's default workflow cache (1000)", {"worker_set": {"max_cached_workflows": 1000}}),
-    "sandbox-passthrough": ("opt-in: workflow modules passed through the sandbox",
-                            {"worker_set": {"sandbox_passthrough": ["workflows"]}}),
+    "sandbox-passthrough": (
+        "opt-in: workflow modules passed through the sandbox",
+        {"worker_set": {"sandbox_passthrough": ["workflows"]}},
+    ),
     "baseline": ("SDK-default workers, plain dev server", {}),
 }
-COUNTED = ("UpdateWorkflowExecution", "CreateWorkflowExecution", "CreateTasks", "GetWorkflowExecution",
-           "ReadHistoryBranch")
+COUNTED = (
+    "UpdateWorkflowExecution",
+    "CreateWorkflowExecution",
+    "CreateTasks",
+    "GetWorkflowExecution",
+    "ReadHistoryBranch",
+)
 
 
 def scrape(port: int) -> collections.Counter:
@@ -81,9 +102,13 @@ async def run_variant(name: str, args) -> dict:
     mport = lib.free_port()
     stack.settings.data_dir.mkdir(parents=True, exist_ok=True)
     # The dev server exactly as `mops up` starts it, plus a metrics port (EmbeddedStack then reuses it).
-    server = subprocess.Popen(temporal_command(stack.settings) + ["--metrics-port", str(mport)],
-                              stdout=open(stack.settings.data_dir / "temporal.log", "ab"),  # noqa: SIM115
-                              stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True)
+    server = subprocess.Popen(
+        temporal_command(stack.settings) + ["--metrics-port", str(mport)],
+        stdout=open(stack.settings.data_dir / "temporal.log", "ab"),  # noqa: SIM115
+        stderr=subprocess.STDOUT,
+        stdin=subprocess.DEVNULL,
+        start_new_session=True,
+    )
     stack.others["server"] = server
     try:
         await stack.start()
@@ -94,21 +119,26 @@ async def run_variant(name: str, args) -> dict:
         # 1. capture path
         m0, meter = scrape(mport), lib.CpuMeter(stack.pids()).start()
         cap = await lib.open_leads(client, stack.settings, args.capture, concurrency=50, tag=tag)
-        await lib.wait_count(client, "JourneyId = 'bench-loop' AND LeadStage = 'nurturing'", len(cap["ids"]), 900,
-                             "captured leads waiting")
+        await lib.wait_count(
+            client,
+            "JourneyId = 'bench-loop' AND LeadStage = 'nurturing'",
+            len(cap["ids"]),
+            900,
+            "captured leads waiting",
+        )
         out["capture"] = per_unit(meter.stop(), scrape(mport), m0, len(cap["ids"]))
         await lib.settle(stack.pids(), limit_s=120)
         # 2. journeys started already waiting
         m0, meter = scrape(mport), lib.CpuMeter(stack.pids()).start()
-        imp = await open_journeys.import_leads(client, stack.settings, args.imports, start_index=10**6, tag=tag,
-                                               concurrency=200)
+        imp = await open_journeys.import_leads(
+            client, stack.settings, args.imports, start_index=10**6, tag=tag, concurrency=200
+        )
         out["import"] = per_unit(meter.stop(), scrape(mport), m0, len(imp["ids"]))
         out["import"]["rate"] = len(imp["ids"]) / imp["seconds"]
         await lib.settle(stack.pids(), limit_s=120)
         # 3. clicks → emails
         m0 = scrape(mport)
-        r = await lib.event_action_latency(client, stack, cap["ids"], rate=args.rate, seconds=args.seconds,
-                                           warmup=5)
+        r = await lib.event_action_latency(client, stack, cap["ids"], rate=args.rate, seconds=args.seconds, warmup=5)
         ops = r["sent"] + r["send_errors"]
         out["ops"] = per_unit(r["cpu"], scrape(mport), m0, max(1, ops), wall_units=args.rate * (args.seconds + 5))
         out["ops"]["lat"] = r["lat"]
@@ -122,8 +152,9 @@ async def run_variant(name: str, args) -> dict:
             server.wait(timeout=20)
 
 
-def per_unit(cpu: dict, m1: collections.Counter, m0: collections.Counter, units: int,
-             wall_units: float | None = None) -> dict:
+def per_unit(
+    cpu: dict, m1: collections.Counter, m0: collections.Counter, units: int, wall_units: float | None = None
+) -> dict:
     """CPU ms per unit by process and database calls per unit."""
     n = wall_units or units
     ms = {k: v * cpu["wall_s"] / n * 1000 for k, v in cpu["cores"].items()}
@@ -132,42 +163,54 @@ def per_unit(cpu: dict, m1: collections.Counter, m0: collections.Counter, units:
 
 
 def report(args, results: list[dict]) -> list[str]:
-    lines = [f"- machine: {lib.machine_line()}", f"- code: {lib.code_line()}",
-             "- storage: Temporal dev server on a SQLite file in WAL mode (temp dir), with `--metrics-port`",
-             f"- command: `{lib.command_line()}`",
-             f"- workload per variant (fresh stack): {args.capture} leads captured (update-with-start, journey load, "
-             f"CRM upsert, contact sync), {args.imports} journeys started already waiting, then {args.rate:g} "
-             f"clicks/s for 5+{args.seconds:g}s (click → journey email)",
-             "- figures: CPU milliseconds per unit of work by process (CPU seconds / units, from /proc); "
-             "`tx` = database writes of workflow state per unit (UpdateWorkflowExecution + CreateWorkflowExecution);"
-             " `task writes` = matching CreateTasks per unit (a task that found no poller waiting is written first); "
-             "latency from the click's scheduled time to the email at the sandbox",
-             "- variants: " + "; ".join(f"`{r['name']}` = {VARIANTS[r['name']][0]}" for r in results)]
+    lines = [
+        f"- machine: {lib.machine_line()}",
+        f"- code: {lib.code_line()}",
+        "- storage: Temporal dev server on a SQLite file in WAL mode (temp dir), with `--metrics-port`",
+        f"- command: `{lib.command_line()}`",
+        f"- workload per variant (fresh stack): {args.capture} leads captured (update-with-start, journey load, "
+        f"CRM upsert, contact sync), {args.imports} journeys started already waiting, then {args.rate:g} "
+        f"clicks/s for 5+{args.seconds:g}s (click → journey email)",
+        "- figures: CPU milliseconds per unit of work by process (CPU seconds / units, from /proc); "
+        "`tx` = database writes of workflow state per unit (UpdateWorkflowExecution + CreateWorkflowExecution);"
+        " `task writes` = matching CreateTasks per unit (a task that found no poller waiting is written first); "
+        "latency from the click's scheduled time to the email at the sandbox",
+        "- variants: " + "; ".join(f"`{r['name']}` = {VARIANTS[r['name']][0]}" for r in results),
+    ]
     if args.note:
         lines.append(f"- note: {args.note}")
-    lines += ["", "| variant | capture: server / worker ms per lead | import: server / worker ms per journey | "
-              "import /s | click: server / worker / sandbox ms per op | tx per op | task writes per op | "
-              "click p50 ms | p99 | worker RSS | other procs (cores, ops phase) |", "|" + "---|" * 11]
+    lines += [
+        "",
+        "| variant | capture: server / worker ms per lead | import: server / worker ms per journey | "
+        "import /s | click: server / worker / sandbox ms per op | tx per op | task writes per op | "
+        "click p50 ms | p99 | worker RSS | other procs (cores, ops phase) |",
+        "|" + "---|" * 11,
+    ]
 
     def tx(d: dict) -> float:
         return d["db"]["UpdateWorkflowExecution"] + d["db"]["CreateWorkflowExecution"]
 
     for r in results:
         c, i, o = r["capture"], r["import"], r["ops"]
-        lines.append(f"| {r['name']} | {c['ms'].get('server', 0):.1f} / {c['ms'].get('worker', 0):.1f} | "
-                     f"{i['ms'].get('server', 0):.1f} / {i['ms'].get('worker', 0):.1f} | {i['rate']:.0f} | "
-                     f"{o['ms'].get('server', 0):.1f} / {o['ms'].get('worker', 0):.1f} / "
-                     f"{o['ms'].get('sandbox', 0):.1f}"
-                     f" | {tx(o):.1f} | {o['db']['CreateTasks']:.2f} | {lib.ms(o['lat']['p50'])} | "
-                     f"{lib.ms(o['lat']['p99'])} | {lib.mib(r['rss'])} | {o['other']:.2f} |")
+        lines.append(
+            f"| {r['name']} | {c['ms'].get('server', 0):.1f} / {c['ms'].get('worker', 0):.1f} | "
+            f"{i['ms'].get('server', 0):.1f} / {i['ms'].get('worker', 0):.1f} | {i['rate']:.0f} | "
+            f"{o['ms'].get('server', 0):.1f} / {o['ms'].get('worker', 0):.1f} / "
+            f"{o['ms'].get('sandbox', 0):.1f}"
+            f" | {tx(o):.1f} | {o['db']['CreateTasks']:.2f} | {lib.ms(o['lat']['p50'])} | "
+            f"{lib.ms(o['lat']['p99'])} | {lib.mib(r['rss'])} | {o['other']:.2f} |"
+        )
     return lines
 
 
 def main() -> int:
     p = lib.parser(__doc__)
-    p.add_argument("--variants", default="mops,no-bytecode-cache,pollers-autoscaling,pollers-sdk-default,"
-                                          "no-server-dc,asyncio-loop,sandbox-passthrough,baseline",
-                   help=f"in order; known: {', '.join(VARIANTS)}")
+    p.add_argument(
+        "--variants",
+        default="mops,no-bytecode-cache,pollers-autoscaling,pollers-sdk-default,"
+        "no-server-dc,asyncio-loop,sandbox-passthrough,baseline",
+        help=f"in order; known: {', '.join(VARIANTS)}",
+    )
     p.add_argument("--capture", type=int, default=200, help="leads captured (default 200)")
     p.add_argument("--imports", type=int, default=1000, help="journeys started already waiting (default 1000)")
     p.add_argument("--rate", type=float, default=20.0, help="clicks per second (default 20)")
@@ -187,8 +230,9 @@ def main() -> int:
             t0 = time.monotonic()
             results.append(await run_variant(name, args))
             print(f"  {name} done in {time.monotonic() - t0:.0f}s", file=sys.stderr, flush=True)
-        lib.append_results("tuning ablation (each change undone in turn)", report(args, results),
-                           write=not args.no_results)
+        lib.append_results(
+            "tuning ablation (each change undone in turn)", report(args, results), write=not args.no_results
+        )
         return 0
 
     return lib.run_main(run)

@@ -56,8 +56,11 @@ async def serve(settings: Settings, options: dict, bytecode_cache: bool) -> None
     for t in tasks:
         if t.done():
             t.result()  # a worker that failed to start raises here
-    print(f"mops bench worker ready ({type(loop).__module__}, {len(workers)} workers, options "
-          f"{sorted(options)}, cache {settings.max_cached_workflows})", flush=True)
+    print(
+        f"mops bench worker ready ({type(loop).__module__}, {len(workers)} workers, options "
+        f"{sorted(options)}, cache {settings.max_cached_workflows})",
+        flush=True,
+    )
     await stop.wait()
     await asyncio.gather(*(w.shutdown() for w in workers), return_exceptions=True)
     await asyncio.gather(*tasks, return_exceptions=True)
@@ -66,16 +69,25 @@ async def serve(settings: Settings, options: dict, bytecode_cache: bool) -> None
 
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("--baseline", action="store_true",
-                   help="SDK-default Worker options (max_cached_workflows 1000) on the asyncio loop")
-    p.add_argument("--set", action="append", default=[], metavar="KEY=JSON",
-                   help="override one Worker option (or max_cached_workflows) of the tuning")
+    p.add_argument(
+        "--baseline",
+        action="store_true",
+        help="SDK-default Worker options (max_cached_workflows 1000) on the asyncio loop",
+    )
+    p.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="KEY=JSON",
+        help="override one Worker option (or max_cached_workflows) of the tuning",
+    )
     p.add_argument("--loop", choices=["asyncio", "uvloop"], default=None, help="event loop (default: settings)")
     args = p.parse_args()
     settings = Settings()
     if args.baseline:
-        settings = settings.model_copy(update={"max_cached_workflows": tuning.SDK_DEFAULT_CACHE,
-                                               "worker_event_loop": "asyncio"})
+        settings = settings.model_copy(
+            update={"max_cached_workflows": tuning.SDK_DEFAULT_CACHE, "worker_event_loop": "asyncio"}
+        )
         options = tuning.sdk_default_options()
     else:
         options = tuning.worker_options(settings)
@@ -90,13 +102,15 @@ def main() -> None:
         elif key in ("workflow_task_poller_behavior", "activity_task_poller_behavior") and isinstance(value, list):
             from temporalio.worker import PollerBehaviorAutoscaling, PollerBehaviorSimpleMaximum
 
-            options[key] = (PollerBehaviorAutoscaling(*value[1:]) if value[0] == "auto"
-                            else PollerBehaviorSimpleMaximum(value[1]))
+            options[key] = (
+                PollerBehaviorAutoscaling(*value[1:]) if value[0] == "auto" else PollerBehaviorSimpleMaximum(value[1])
+            )
         elif key == "sandbox_passthrough":  # experiment: modules not re-imported per workflow run
             from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxRestrictions
 
             options["workflow_runner"] = SandboxedWorkflowRunner(
-                restrictions=SandboxRestrictions.default.with_passthrough_modules(*value))
+                restrictions=SandboxRestrictions.default.with_passthrough_modules(*value)
+            )
         elif key == "unsandboxed" and value:  # experiment: the lower bound of workflow CPU
             from temporalio.worker import UnsandboxedWorkflowRunner
 

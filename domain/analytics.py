@@ -147,9 +147,7 @@ def _reason(err: ValidationError) -> str:
     return f"{where}: {message}" if where else message
 
 
-def to_facts(
-    source: Source, day: date, rows: Iterable[dict], *, currency: str
-) -> tuple[list[Fact], list[Violation]]:
+def to_facts(source: Source, day: date, rows: Iterable[dict], *, currency: str) -> tuple[list[Fact], list[Violation]]:
     """Validate one day of a source's rows (dicts in canonical measure names) into facts.
 
     A row is refused (and reported) when a measure is missing or negative, its currency is
@@ -176,8 +174,13 @@ def to_facts(
             violations.append(Violation(row=i, reason=_reason(err)))
             continue
         if fact.currency != currency:
-            violations.append(Violation(row=i, reason=f"currency: {fact.currency} is not the reporting currency "
-                                                      f"{currency} (no exchange rates are applied)"))
+            violations.append(
+                Violation(
+                    row=i,
+                    reason=f"currency: {fact.currency} is not the reporting currency "
+                    f"{currency} (no exchange rates are applied)",
+                )
+            )
             continue
         before = merged.get(fact.key)
         merged[fact.key] = fact if before is None else add(before, fact)
@@ -186,11 +189,17 @@ def to_facts(
 
 def add(a: Fact, b: Fact) -> Fact:
     """Two facts of the same source, day, channel and campaign added up."""
-    return a.model_copy(update={
-        "spend": a.spend + b.spend, "impressions": a.impressions + b.impressions, "clicks": a.clicks + b.clicks,
-        "sessions": a.sessions + b.sessions, "conversions": float(_dec(a.conversions) + _dec(b.conversions)),
-        "customers": a.customers + b.customers, "revenue": a.revenue + b.revenue,
-    })
+    return a.model_copy(
+        update={
+            "spend": a.spend + b.spend,
+            "impressions": a.impressions + b.impressions,
+            "clicks": a.clicks + b.clicks,
+            "sessions": a.sessions + b.sessions,
+            "conversions": float(_dec(a.conversions) + _dec(b.conversions)),
+            "customers": a.customers + b.customers,
+            "revenue": a.revenue + b.revenue,
+        }
+    )
 
 
 # --- totals and KPIs ----------------------------------------------------------------------
@@ -276,8 +285,12 @@ class Breakdown(BaseModel):
     kpis: KpiSet
 
 
-def breakdown(facts: Iterable[Fact], *, by: Literal["channel", "campaign"],
-              credits: dict[tuple[str, str], tuple[Decimal, Decimal, Decimal]] | None = None) -> list[Breakdown]:
+def breakdown(
+    facts: Iterable[Fact],
+    *,
+    by: Literal["channel", "campaign"],
+    credits: dict[tuple[str, str], tuple[Decimal, Decimal, Decimal]] | None = None,
+) -> list[Breakdown]:
     """Totals and KPIs per channel (or per channel and campaign), with the attributed
     (conversions, customers, revenue) of `credits` keyed by (channel, campaign). CRM rows are
     kept out: their customers and revenue reach channels only through attribution.
@@ -425,8 +438,9 @@ def _union_seconds(spans: list[tuple[datetime, datetime]]) -> float:
     return total
 
 
-def time_split(started: datetime, until: datetime, spans: list[ActivitySpan],
-               human_at: list[datetime]) -> tuple[float, float]:
+def time_split(
+    started: datetime, until: datetime, spans: list[ActivitySpan], human_at: list[datetime]
+) -> tuple[float, float]:
     """(working, waiting for people) seconds of a run from `started` to `until`.
 
     Working is the time some activity was running. Waiting for people is, for each
@@ -440,11 +454,13 @@ def time_split(started: datetime, until: datetime, spans: list[ActivitySpan],
     people = 0.0
     previous = started
     for at in sorted(h for h in human_at if started <= h <= until):
-        real_ends = [min(s.closed, at) for s in spans
-                     if s.name not in NOTIFY_ACTIVITIES and s.closed is not None and s.closed <= at]
+        real_ends = [
+            min(s.closed, at)
+            for s in spans
+            if s.name not in NOTIFY_ACTIVITIES and s.closed is not None and s.closed <= at
+        ]
         gap_start = max([previous, *real_ends])
-        busy = _union_seconds([(max(a, gap_start), min(b, at)) for a, b in intervals
-                               if min(b, at) > max(a, gap_start)])
+        busy = _union_seconds([(max(a, gap_start), min(b, at)) for a, b in intervals if min(b, at) > max(a, gap_start)])
         people += max((at - gap_start).total_seconds() - busy, 0.0)
         previous = at
     return work, people
@@ -607,8 +623,7 @@ class ReportData(BaseModel):
         def h(name, cur, prev, kind, better="up") -> Headline:
             cur = None if cur is None else float(cur)
             prev = None if prev is None else float(prev)
-            return Headline(name=name, current=cur, previous=prev, change=change(cur, prev), kind=kind,
-                            better=better)
+            return Headline(name=name, current=cur, previous=prev, change=change(cur, prev), kind=kind, better=better)
 
         return [
             h("Spend", t.spend, p.spend, "money", "down"),
@@ -629,17 +644,22 @@ class ReportData(BaseModel):
     def top_campaigns(self, n: int = 3) -> list[Breakdown]:
         """The best `n` (at most the better half, so no campaign is both top and bottom)."""
         ranked = self.ranked_campaigns()
-        return ranked[:min(n, (len(ranked) + 1) // 2)]
+        return ranked[: min(n, (len(ranked) + 1) // 2)]
 
     def bottom_campaigns(self, n: int = 3) -> list[Breakdown]:
         """The worst `n` of those not in the top, worst first."""
         ranked = self.ranked_campaigns()
-        rest = ranked[len(self.top_campaigns(n)):]
+        rest = ranked[len(self.top_campaigns(n)) :]
         return list(reversed(rest[-n:])) if rest else []
 
 
-def freshness(sources: Iterable[str], period: Period, loaded: dict[str, set[date]],
-              violations: dict[str, int], stale: dict[str, str]) -> list[SourceFreshness]:
+def freshness(
+    sources: Iterable[str],
+    period: Period,
+    loaded: dict[str, set[date]],
+    violations: dict[str, int],
+    stale: dict[str, str],
+) -> list[SourceFreshness]:
     """Per source: stale (the last collection failed; `stale` says why), missing days, or fresh."""
     out = []
     for source in sources:
@@ -651,19 +671,38 @@ def freshness(sources: Iterable[str], period: Period, loaded: dict[str, set[date
             state, detail = "stale", stale[source]
         elif have < period.days:
             state, detail = "missing", f"{period.days - have} of {period.days} days not collected"
-        out.append(SourceFreshness(source=source, state=state, days_loaded=have, days=period.days,
-                                   violations=violations.get(source, 0), detail=detail))
+        out.append(
+            SourceFreshness(
+                source=source,
+                state=state,
+                days_loaded=have,
+                days=period.days,
+                violations=violations.get(source, 0),
+                detail=detail,
+            )
+        )
     return out
 
 
 def report_data(
-    *, title: str, period: Period, currency: str, timezone: str, generated_at: datetime,
-    facts: list[Fact], previous_facts: list[Fact],
+    *,
+    title: str,
+    period: Period,
+    currency: str,
+    timezone: str,
+    generated_at: datetime,
+    facts: list[Fact],
+    previous_facts: list[Fact],
     credits: dict[tuple[str, str], tuple[Decimal, Decimal, Decimal]] | None = None,
     previous_credits: dict[tuple[str, str], tuple[Decimal, Decimal, Decimal]] | None = None,
-    attribution_model: str = "w_shaped", attribution_models: list[str] | None = None,
-    attribution: list[AttributionRow] | None = None, attributed_conversions: int = 0, unattributed: int = 0,
-    leads: int = 0, automation: list[FamilyKpis] | None = None, budget_moves: list[BudgetMove] | None = None,
+    attribution_model: str = "w_shaped",
+    attribution_models: list[str] | None = None,
+    attribution: list[AttributionRow] | None = None,
+    attributed_conversions: int = 0,
+    unattributed: int = 0,
+    leads: int = 0,
+    automation: list[FamilyKpis] | None = None,
+    budget_moves: list[BudgetMove] | None = None,
     sources: list[SourceFreshness] | None = None,
 ) -> ReportData:
     """Assemble report data from the period's facts (and the previous period's, for the
@@ -682,20 +721,40 @@ def report_data(
     current, previous = with_credits(facts, credits), with_credits(previous_facts, previous_credits)
     points = []
     for day, t in daily(facts).items():
-        points.append(DayPoint(day=day, spend=t.spend, clicks=t.clicks, conversions=t.conversions,
-                               reported_revenue=t.reported_revenue, booked_revenue=t.booked_revenue,
-                               sessions=t.sessions))
+        points.append(
+            DayPoint(
+                day=day,
+                spend=t.spend,
+                clicks=t.clicks,
+                conversions=t.conversions,
+                reported_revenue=t.reported_revenue,
+                booked_revenue=t.booked_revenue,
+                sessions=t.sessions,
+            )
+        )
     seen = {p.day for p in points}
     points += [DayPoint(day=d) for d in period.dates() if d not in seen]
     return ReportData(
-        title=title, period=period, previous=period.previous(), currency=currency, timezone=timezone,
-        generated_at=generated_at, totals=current, previous_totals=previous,
+        title=title,
+        period=period,
+        previous=period.previous(),
+        currency=currency,
+        timezone=timezone,
+        generated_at=generated_at,
+        totals=current,
+        previous_totals=previous,
         kpis=kpis(current, booked=current.booked_revenue, customers=Decimal(current.customers)),
         previous_kpis=kpis(previous, booked=previous.booked_revenue, customers=Decimal(previous.customers)),
         channels=breakdown(facts, by="channel", credits=credits),
         campaigns=breakdown(facts, by="campaign", credits=credits),
-        daily=sorted(points, key=lambda p: p.day), attribution_model=attribution_model,
-        attribution_models=attribution_models or [], attribution=attribution or [],
-        attributed_conversions=attributed_conversions, unattributed=unattributed, leads=leads,
-        automation=automation or [], budget_moves=budget_moves or [], sources=sources or [],
+        daily=sorted(points, key=lambda p: p.day),
+        attribution_model=attribution_model,
+        attribution_models=attribution_models or [],
+        attribution=attribution or [],
+        attributed_conversions=attributed_conversions,
+        unattributed=unattributed,
+        leads=leads,
+        automation=automation or [],
+        budget_moves=budget_moves or [],
+        sources=sources or [],
     )

@@ -119,7 +119,8 @@ def _counted(
 def _covered(stage: ApprovalStage, directory: Directory, approved: set[str], escalated: bool) -> list[str]:
     """The stage's approvers whose approval is in: their own, or (escalated) their backup's."""
     return [
-        a for a in stage.approvers
+        a
+        for a in stage.approvers
         if a in approved or (escalated and (b := directory.backup_of(a)) is not None and b in approved)
     ]
 

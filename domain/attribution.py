@@ -59,9 +59,12 @@ SHARE_QUANTUM = Decimal("0.000001")  # conversions and customers
 MONEY_QUANTUM = Decimal("0.01")
 
 MEDIUM_CHANNEL = {
-    "cpc": ChannelKind.GOOGLE_ADS.value, "ppc": ChannelKind.GOOGLE_ADS.value,
+    "cpc": ChannelKind.GOOGLE_ADS.value,
+    "ppc": ChannelKind.GOOGLE_ADS.value,
     "paid_search": ChannelKind.GOOGLE_ADS.value,
-    "paid_social": ChannelKind.META_ADS.value, "email": ChannelKind.EMAIL.value, "social": ChannelKind.LINKEDIN.value,
+    "paid_social": ChannelKind.META_ADS.value,
+    "email": ChannelKind.EMAIL.value,
+    "social": ChannelKind.LINKEDIN.value,
     "referral": ChannelKind.LANDING_PAGE.value,
 }
 _CHANNELS = frozenset(k.value for k in ChannelKind)
@@ -97,7 +100,7 @@ def parse_models(names: Sequence[str]) -> list[Model]:
     """Models by name, `all` for every model; in the order given, without repeats."""
     out: list[Model] = []
     for name in names or ["all"]:
-        for model in (MODELS if str(name).strip().lower() == "all" else (parse_model(name),)):
+        for model in MODELS if str(name).strip().lower() == "all" else (parse_model(name),):
             if model not in out:
                 out.append(model)
     return out
@@ -191,9 +194,15 @@ def _last_at_or_before(touches: list[PathTouch], moment: datetime | None) -> int
     return found
 
 
-def weights(model: Model, touches: list[PathTouch], *, conversion_at: datetime,
-            half_life: timedelta = DEFAULT_HALF_LIFE, mql_at: datetime | None = None,
-            opportunity_at: datetime | None = None) -> list[Decimal]:
+def weights(
+    model: Model,
+    touches: list[PathTouch],
+    *,
+    conversion_at: datetime,
+    half_life: timedelta = DEFAULT_HALF_LIFE,
+    mql_at: datetime | None = None,
+    opportunity_at: datetime | None = None,
+) -> list[Decimal]:
     """The share of each touch (time-ordered) in one conversion; they sum to 1."""
     n = len(touches)
     if n == 0:
@@ -293,8 +302,15 @@ def _aware(moment: datetime, name: str) -> datetime:
     return moment
 
 
-def attribute(journeys: Iterable[Journey], model: Model, *, start: datetime, end: datetime,
-              half_life: timedelta = DEFAULT_HALF_LIFE, lookback: timedelta = DEFAULT_LOOKBACK) -> AttributionResult:
+def attribute(
+    journeys: Iterable[Journey],
+    model: Model,
+    *,
+    start: datetime,
+    end: datetime,
+    half_life: timedelta = DEFAULT_HALF_LIFE,
+    lookback: timedelta = DEFAULT_LOOKBACK,
+) -> AttributionResult:
     """Credit each conversion in [start, end) to the touches of its path by `model`."""
     start, end = _aware(start, "from"), _aware(end, "to")
     if end <= start:
@@ -317,15 +333,25 @@ def attribute(journeys: Iterable[Journey], model: Model, *, start: datetime, end
         if not touches:
             result.unattributed += 1
             continue
-        shares = weights(model, touches, conversion_at=at, half_life=half_life, mql_at=journey.mql_at,
-                         opportunity_at=journey.opportunity_at)
-        for measure, (value, quantum) in enumerate(((Decimal(1), SHARE_QUANTUM), (customer, SHARE_QUANTUM),
-                                                   (journey.revenue, MONEY_QUANTUM))):
+        shares = weights(
+            model,
+            touches,
+            conversion_at=at,
+            half_life=half_life,
+            mql_at=journey.mql_at,
+            opportunity_at=journey.opportunity_at,
+        )
+        for measure, (value, quantum) in enumerate(
+            ((Decimal(1), SHARE_QUANTUM), (customer, SHARE_QUANTUM), (journey.revenue, MONEY_QUANTUM))
+        ):
             for touch, part in zip(touches, split(value, shares, quantum), strict=True):
                 sums[(touch.channel, touch.campaign)][measure] += part
     result.credits = sorted(
-        (Credit(channel=k[0], campaign=k[1], conversions=v[0], customers=v[1], revenue=v[2])
-         for k, v in sums.items() if any(v)),
+        (
+            Credit(channel=k[0], campaign=k[1], conversions=v[0], customers=v[1], revenue=v[2])
+            for k, v in sums.items()
+            if any(v)
+        ),
         key=lambda c: (-c.conversions, -c.revenue, c.channel, c.campaign),
     )
     return result
@@ -343,20 +369,27 @@ class Comparison(BaseModel):
     rows: list[ComparisonRow]  # one per channel, ordered by the first model's conversions
 
 
-def compare(journeys: Iterable[Journey], models: Sequence[Model], *, start: datetime, end: datetime,
-            half_life: timedelta = DEFAULT_HALF_LIFE, lookback: timedelta = DEFAULT_LOOKBACK) -> Comparison:
+def compare(
+    journeys: Iterable[Journey],
+    models: Sequence[Model],
+    *,
+    start: datetime,
+    end: datetime,
+    half_life: timedelta = DEFAULT_HALF_LIFE,
+    lookback: timedelta = DEFAULT_LOOKBACK,
+) -> Comparison:
     """The same journeys under several models, side by side per channel."""
     journeys = list(journeys)
     models = list(dict.fromkeys(models)) or list(MODELS)
-    results = {m: attribute(journeys, m, start=start, end=end, half_life=half_life, lookback=lookback)
-               for m in models}
+    results = {m: attribute(journeys, m, start=start, end=end, half_life=half_life, lookback=lookback) for m in models}
     channels = sorted({c for r in results.values() for c in r.by_channel()})
     first = results[models[0]].by_channel()
     rows = [
         ComparisonRow(
             channel=ch,
-            conversions={m: (results[m].by_channel().get(ch) or Credit(channel=ch, campaign="*")).conversions
-                         for m in models},
+            conversions={
+                m: (results[m].by_channel().get(ch) or Credit(channel=ch, campaign="*")).conversions for m in models
+            },
             revenue={m: (results[m].by_channel().get(ch) or Credit(channel=ch, campaign="*")).revenue for m in models},
         )
         for ch in channels

@@ -200,10 +200,14 @@ def check_content(
             continue
         for term in rule.terms:
             if match := _term_pattern(term).search(text):
-                findings.append(Finding(
-                    rule=rule.id, severity=rule.severity, message=f"{term!r} is not allowed: {rule.reason}",
-                    excerpt=_excerpt(text, match.start(), match.end()),
-                ))
+                findings.append(
+                    Finding(
+                        rule=rule.id,
+                        severity=rule.severity,
+                        message=f"{term!r} is not allowed: {rule.reason}",
+                        excerpt=_excerpt(text, match.start(), match.end()),
+                    )
+                )
 
     haystack = _normalised(text)
     for required in rules.required:
@@ -212,10 +216,13 @@ def check_content(
         if required.channels and not set(required.channels) & set(channels):
             continue
         if _normalised(required.text) not in haystack:
-            findings.append(Finding(
-                rule=required.id, severity=required.severity,
-                message=f"required text is missing: {required.text!r} ({required.reason})",
-            ))
+            findings.append(
+                Finding(
+                    rule=required.id,
+                    severity=required.severity,
+                    message=f"required text is missing: {required.text!r} ({required.reason})",
+                )
+            )
 
     for claim in rules.claims:
         if not claim.applies(type, region):
@@ -223,35 +230,50 @@ def check_content(
         for pattern in claim.patterns:
             if match := re.search(pattern, text, re.IGNORECASE):
                 needs_legal = True
-                findings.append(Finding(
-                    rule=claim.id, severity=Severity.WARNING,
-                    message=f"claim needs legal review: {claim.reason}",
-                    excerpt=_excerpt(text, match.start(), match.end()),
-                ))
+                findings.append(
+                    Finding(
+                        rule=claim.id,
+                        severity=Severity.WARNING,
+                        message=f"claim needs legal review: {claim.reason}",
+                        excerpt=_excerpt(text, match.start(), match.end()),
+                    )
+                )
 
     if rules.require_alt_text:
         for alt, url in images(body_markdown):
             if not alt.strip():
-                findings.append(Finding(
-                    rule="alt_text", severity=Severity.BLOCKING,
-                    message=f"image {url or '(no url)'} has no alt text", excerpt=f"![]({url})",
-                ))
+                findings.append(
+                    Finding(
+                        rule="alt_text",
+                        severity=Severity.BLOCKING,
+                        message=f"image {url or '(no url)'} has no alt text",
+                        excerpt=f"![]({url})",
+                    )
+                )
 
     grade = reading_grade(body_text)
     limit = rules.max_reading_grade.get(type)
     if limit is not None and grade > limit:
-        findings.append(Finding(
-            rule="reading_grade", severity=Severity.WARNING,
-            message=f"reading grade {grade:.1f} is above the {type.value} maximum of {limit:g}",
-        ))
+        findings.append(
+            Finding(
+                rule="reading_grade",
+                severity=Severity.WARNING,
+                message=f"reading grade {grade:.1f} is above the {type.value} maximum of {limit:g}",
+            )
+        )
 
     for channel in channels:
         channel_limit = rules.limit(channel)
         if len(body_markdown) > channel_limit:
-            findings.append(Finding(
-                rule="channel_limit", severity=Severity.BLOCKING,
-                message=f"body: {len(body_markdown)} characters is over the {channel.value} limit of {channel_limit}",
-            ))
+            findings.append(
+                Finding(
+                    rule="channel_limit",
+                    severity=Severity.BLOCKING,
+                    message=(
+                        f"body: {len(body_markdown)} characters is over the {channel.value} limit of {channel_limit}"
+                    ),
+                )
+            )
 
     return CheckResult(
         findings=findings, needs_legal=needs_legal, links=extract_links(body_markdown), reading_grade=grade

@@ -114,9 +114,7 @@ def _describe(perf: ChannelPerformance, metric: Metric, currency: str) -> str:
         value = show(_value(perf, metric), currency)
         return f"{perf.channel} {value} ({_count(perf.conversions)} conversions from {show(perf.spend, currency)})"
     roas = _value(perf, metric)
-    return (
-        f"{perf.channel} {roas:.2f} ({show(perf.revenue, currency)} revenue from {show(perf.spend, currency)})"
-    )
+    return f"{perf.channel} {roas:.2f} ({show(perf.revenue, currency)} revenue from {show(perf.spend, currency)})"
 
 
 def _shown(perf: ChannelPerformance, metric: Metric, currency: str) -> str:

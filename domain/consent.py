@@ -130,8 +130,7 @@ def crm_observed(properties: dict[str, str | None]) -> list[ObservedConsent]:
     out = []
     for purpose, name in CRM_CONSENT_PROPERTIES.items():
         value = properties.get(name)
-        out.append(ObservedConsent(platform="crm", purpose=purpose,
-                                   granted=None if not value else value == GRANTED))
+        out.append(ObservedConsent(platform="crm", purpose=purpose, granted=None if not value else value == GRANTED))
     optout = properties.get(CRM_EMAIL_OPTOUT)
     if optout in ("true", "false"):  # HubSpot's own flag wins over our property for email
         out = [o for o in out if o.purpose != Purpose.EMAIL_MARKETING]
@@ -147,8 +146,9 @@ def cdp_observed(attributes: dict[str, object]) -> list[ObservedConsent]:
     subscribe = attributes.get(CDP_EMAIL_SUBSCRIBE)
     if subscribe in ("opted_in", "subscribed", "unsubscribed"):
         out = [o for o in out if o.purpose != Purpose.EMAIL_MARKETING]
-        out.append(ObservedConsent(platform="cdp", purpose=Purpose.EMAIL_MARKETING,
-                                   granted=subscribe != "unsubscribed"))
+        out.append(
+            ObservedConsent(platform="cdp", purpose=Purpose.EMAIL_MARKETING, granted=subscribe != "unsubscribed")
+        )
     return out
 
 
@@ -187,6 +187,21 @@ def withdrawals_seen(state: ConsentState, observed: Iterable[ObservedConsent]) -
     return sorted({o.purpose for o in observed if o.granted is False and state.granted(o.purpose) is not False})
 
 
-__all__ = ["Purpose", "MARKETING", "ConsentRecord", "ConsentState", "supersedes", "opt_out", "from_capture",
-           "crm_properties", "cdp_attributes", "ObservedConsent", "crm_observed", "cdp_observed",
-           "email_platform_observed", "ConsentMismatch", "consent_mismatches", "withdrawals_seen"]
+__all__ = [
+    "Purpose",
+    "MARKETING",
+    "ConsentRecord",
+    "ConsentState",
+    "supersedes",
+    "opt_out",
+    "from_capture",
+    "crm_properties",
+    "cdp_attributes",
+    "ObservedConsent",
+    "crm_observed",
+    "cdp_observed",
+    "email_platform_observed",
+    "ConsentMismatch",
+    "consent_mismatches",
+    "withdrawals_seen",
+]

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
-from datetime import time, timedelta, UTC
+from datetime import UTC, time, timedelta
 from functools import lru_cache
 from pathlib import Path
 from typing import Annotated, Any, TypeVar

@@ -15,10 +15,16 @@ from pydantic import BaseModel
 HealthState = Literal["healthy", "degraded"]
 
 # The setting that caps each platform's task-queue rate (server-side, across all workers).
-RATE_SETTING = {"hubspot": "MOPS_CRM_MAX_PER_SECOND", "sendgrid": "MOPS_EMAIL_MAX_PER_SECOND",
-                "slack": "MOPS_CHAT_MAX_PER_SECOND", "wordpress": "MOPS_CMS_MAX_PER_SECOND",
-                "linkedin": "MOPS_SOCIAL_MAX_PER_SECOND", "ga4": "MOPS_ANALYTICS_MAX_PER_SECOND",
-                "meta": "MOPS_META_MAX_PER_SECOND", "google_ads": "MOPS_GOOGLE_ADS_MAX_PER_SECOND"}
+RATE_SETTING = {
+    "hubspot": "MOPS_CRM_MAX_PER_SECOND",
+    "sendgrid": "MOPS_EMAIL_MAX_PER_SECOND",
+    "slack": "MOPS_CHAT_MAX_PER_SECOND",
+    "wordpress": "MOPS_CMS_MAX_PER_SECOND",
+    "linkedin": "MOPS_SOCIAL_MAX_PER_SECOND",
+    "ga4": "MOPS_ANALYTICS_MAX_PER_SECOND",
+    "meta": "MOPS_META_MAX_PER_SECOND",
+    "google_ads": "MOPS_GOOGLE_ADS_MAX_PER_SECOND",
+}
 
 
 class ProbeResult(BaseModel):
@@ -83,8 +89,9 @@ def problem(result: ProbeResult, policy: HealthPolicy) -> str | None:
     return None
 
 
-def step(health: PlatformHealth, result: ProbeResult, policy: HealthPolicy,
-         incident_id: str) -> tuple[PlatformHealth, Transition | None]:
+def step(
+    health: PlatformHealth, result: ProbeResult, policy: HealthPolicy, incident_id: str
+) -> tuple[PlatformHealth, Transition | None]:
     """The platform's next state after one check. Degraded at the first bad check (one
     alert); healthy again only after `recover_checks` good checks in a row (one
     recovery notice), so a flapping platform does not storm anyone."""
@@ -93,15 +100,23 @@ def step(health: PlatformHealth, result: ProbeResult, policy: HealthPolicy,
     if h.state == "healthy":
         if why is None:
             return h, None
-        return h.model_copy(update={"state": "degraded", "since": result.at, "reason": why, "healthy_streak": 0,
-                                    "incident_id": incident_id}), "alert"
+        return h.model_copy(
+            update={
+                "state": "degraded",
+                "since": result.at,
+                "reason": why,
+                "healthy_streak": 0,
+                "incident_id": incident_id,
+            }
+        ), "alert"
     if why is not None:
         return h.model_copy(update={"reason": why, "healthy_streak": 0}), None
     streak = h.healthy_streak + 1
     if streak < policy.recover_checks:
         return h.model_copy(update={"healthy_streak": streak}), None
-    return h.model_copy(update={"state": "healthy", "since": result.at, "reason": None, "healthy_streak": streak,
-                                "incident_id": None}), "recovered"
+    return h.model_copy(
+        update={"state": "healthy", "since": result.at, "reason": None, "healthy_streak": streak, "incident_id": None}
+    ), "recovered"
 
 
 class PlatformReport(BaseModel):
@@ -125,9 +140,14 @@ def report(platform: str, samples: list[ProbeResult], *, since: datetime, policy
     throttled = sum(s.rate_limited for s in window)
     headrooms = [s.headroom for s in window if s.headroom is not None]
     r = PlatformReport(
-        platform=platform, checks=len(window), requests=requests, p50_ms=percentile(latencies, 50),
-        p95_ms=percentile(latencies, 95), error_rate=errors / requests if requests else 0.0,
-        throttle_rate=throttled / requests if requests else 0.0, min_headroom=min(headrooms) if headrooms else None,
+        platform=platform,
+        checks=len(window),
+        requests=requests,
+        p50_ms=percentile(latencies, 50),
+        p95_ms=percentile(latencies, 95),
+        error_rate=errors / requests if requests else 0.0,
+        throttle_rate=throttled / requests if requests else 0.0,
+        min_headroom=min(headrooms) if headrooms else None,
         suggestions=[],
     )
     r.suggestions = suggestions(r, window, policy)
@@ -140,14 +160,20 @@ def suggestions(r: PlatformReport, window: list[ProbeResult], policy: HealthPoli
     if any(s.auth_failed for s in window):
         out.append(f"credentials were refused: rotate the {r.platform} token in settings and restart the workers")
     if r.throttle_rate > 0.01 or (r.min_headroom is not None and r.min_headroom < 0.1):
-        out.append(f"throttled ({r.throttle_rate:.1%} of probes): lower the task-queue rate ({env}) so every "
-                   "worker together stays under the platform's limit")
+        out.append(
+            f"throttled ({r.throttle_rate:.1%} of probes): lower the task-queue rate ({env}) so every "
+            "worker together stays under the platform's limit"
+        )
     if r.error_rate > 0.05:
-        out.append(f"{r.error_rate:.1%} of probes failed: check the platform's status page; workflows hold "
-                   "while it is degraded and resume on recovery")
+        out.append(
+            f"{r.error_rate:.1%} of probes failed: check the platform's status page; workflows hold "
+            "while it is degraded and resume on recovery"
+        )
     if r.p95_ms is not None and r.p95_ms > policy.max_latency_ms / 2:
-        out.append(f"p95 latency {r.p95_ms:.0f} ms: consider a longer MOPS_HTTP_TIMEOUT_SECONDS and fewer "
-                   "concurrent activities for this platform")
+        out.append(
+            f"p95 latency {r.p95_ms:.0f} ms: consider a longer MOPS_HTTP_TIMEOUT_SECONDS and fewer "
+            "concurrent activities for this platform"
+        )
     return out
 
 

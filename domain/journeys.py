@@ -6,10 +6,10 @@ import difflib
 import hashlib
 import re
 import string
+from collections.abc import Iterable
 from datetime import date, timedelta
 from pathlib import Path
 from typing import Annotated, Any, Literal
-from collections.abc import Iterable
 
 from pydantic import BeforeValidator, Field, ValidationError, field_validator, model_validator
 
@@ -225,7 +225,7 @@ class JourneySpec(ConfigModel):
 
         def visit(step_id: str, path: list[str]) -> list[str] | None:
             if step_id in path:
-                return path[path.index(step_id):] + [step_id]
+                return path[path.index(step_id) :] + [step_id]
             if step_id in done or self.step(step_id).type in _WAITING_TYPES:
                 return None
             for nxt in self.successors(step_id):

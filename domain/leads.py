@@ -110,8 +110,11 @@ class Utm(BaseModel):
         if not url or "utm_" not in url:
             return None
         query = parse_qs(urlsplit(url).query)
-        found = {k: query[f"utm_{k}"][0] for k in ("source", "medium", "campaign", "content", "term")
-                 if query.get(f"utm_{k}")}
+        found = {
+            k: query[f"utm_{k}"][0]
+            for k in ("source", "medium", "campaign", "content", "term")
+            if query.get(f"utm_{k}")
+        }
         return cls(**found) if found else None
 
 

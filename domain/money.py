@@ -17,8 +17,25 @@ MICROS_PER_UNIT = 1_000_000
 # ISO 4217 minor-unit exponents of the currencies whose exponent is not 2.
 MINOR_EXPONENT: dict[str, int] = {
     **dict.fromkeys(
-        ("BIF", "CLP", "DJF", "GNF", "ISK", "JPY", "KMF", "KRW", "PYG", "RWF", "UGX", "UYI", "VND", "VUV", "XAF",
-         "XOF", "XPF"),
+        (
+            "BIF",
+            "CLP",
+            "DJF",
+            "GNF",
+            "ISK",
+            "JPY",
+            "KMF",
+            "KRW",
+            "PYG",
+            "RWF",
+            "UGX",
+            "UYI",
+            "VND",
+            "VUV",
+            "XAF",
+            "XOF",
+            "XPF",
+        ),
         0,
     ),
     **dict.fromkeys(("BHD", "IQD", "JOD", "KWD", "LYD", "OMR", "TND"), 3),
@@ -26,9 +43,7 @@ MINOR_EXPONENT: dict[str, int] = {
 }
 
 # ISO 4217 codes that are not money anyone spends (metals, bond units, SDR, test and "no currency").
-_NOT_SPENDABLE = frozenset(
-    ("XAG", "XAU", "XBA", "XBB", "XBC", "XBD", "XDR", "XPD", "XPT", "XSU", "XTS", "XUA", "XXX")
-)
+_NOT_SPENDABLE = frozenset(("XAG", "XAU", "XBA", "XBB", "XBC", "XBD", "XDR", "XPD", "XPT", "XSU", "XTS", "XUA", "XXX"))
 
 
 # Read once at import: pycountry opens its data file on first use, and a workflow

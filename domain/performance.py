@@ -135,7 +135,10 @@ def pacing(
     spent = Decimal(spent)
     if now <= start:
         return Pacing(
-            planned_to_date=Decimal("0.00"), spent_to_date=spent, ratio=None, projected_total=_cents(spent),
+            planned_to_date=Decimal("0.00"),
+            spent_to_date=spent,
+            ratio=None,
+            projected_total=_cents(spent),
             status="not_started",
         )
     micro = timedelta(microseconds=1)
@@ -260,29 +263,33 @@ def anomalies(
             factor = Decimal(str(guardrails.spend_spike_factor))
             for day in complete.days:
                 if day.spend > factor * budget:
-                    found.append(Anomaly(
-                        channel=channel,
-                        kind="spend_spike",
-                        day=day.day,
-                        detail=(
-                            f"{channel} spent {_money(day.spend, currency)} on {day.day}, "
-                            f"{day.spend / budget:.2f}x its daily budget of {_money(budget, currency)} "
-                            f"(alert above {guardrails.spend_spike_factor:g}x)"
-                        ),
-                        hard=guardrails.pause_on_spend_spike,
-                    ))
+                    found.append(
+                        Anomaly(
+                            channel=channel,
+                            kind="spend_spike",
+                            day=day.day,
+                            detail=(
+                                f"{channel} spent {_money(day.spend, currency)} on {day.day}, "
+                                f"{day.spend / budget:.2f}x its daily budget of {_money(budget, currency)} "
+                                f"(alert above {guardrails.spend_spike_factor:g}x)"
+                            ),
+                            hard=guardrails.pause_on_spend_spike,
+                        )
+                    )
         if channel in live and (zero := _zero_delivery(complete, guardrails.zero_delivery_days)):
             found.append(zero)
         found.extend(_cpa_anomalies(complete, kpis, guardrails, currency))
         ctr, minimum = complete.kpis().ctr, kpis.min_ctr
         enough = complete.impressions >= MIN_IMPRESSIONS_FOR_CTR
         if minimum is not None and ctr is not None and enough and ctr < minimum:
-            found.append(Anomaly(
-                channel=channel,
-                kind="ctr_under_min",
-                detail=(
-                    f"{channel} CTR {ctr:.2%} ({_plural(complete.clicks, 'click')} from "
-                    f"{complete.impressions:,} impressions) is under the minimum of {minimum:.2%}"
-                ),
-            ))
+            found.append(
+                Anomaly(
+                    channel=channel,
+                    kind="ctr_under_min",
+                    detail=(
+                        f"{channel} CTR {ctr:.2%} ({_plural(complete.clicks, 'click')} from "
+                        f"{complete.impressions:,} impressions) is under the minimum of {minimum:.2%}"
+                    ),
+                )
+            )
     return sorted(found, key=lambda a: (a.channel.value, a.kind, a.day or date.min))

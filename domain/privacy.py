@@ -46,5 +46,10 @@ def erasure_workflow_id(lead_id: str) -> str:
     return f"erasure-{bare_lead_id(lead_id)}"
 
 
-__all__ = ["LEAD_SCOPED_PREFIXES", "lead_of_workflow", "bare_lead_id", "contact_sync_workflow_id",
-           "erasure_workflow_id"]
+__all__ = [
+    "LEAD_SCOPED_PREFIXES",
+    "lead_of_workflow",
+    "bare_lead_id",
+    "contact_sync_workflow_id",
+    "erasure_workflow_id",
+]

@@ -5,7 +5,7 @@ Timezones are passed as IANA names (str); datetimes are aware and returned in UT
 
 from __future__ import annotations
 
-from datetime import date, datetime, time, timedelta, UTC
+from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
 from pydantic import BaseModel, Field, model_validator

@@ -127,8 +127,9 @@ def merge(record: GoldenRecord, change: ContactChange) -> MergeResult:
     """Apply one change to the record in place; report what changed."""
     result = MergeResult()
     for name, raw in change.fields.items():
-        candidate = FieldValue(value=normalise(name, raw), at=change.field_times.get(name, change.at),
-                               source=change.source)
+        candidate = FieldValue(
+            value=normalise(name, raw), at=change.field_times.get(name, change.at), source=change.source
+        )
         current = record.fields.get(name)
         if wins(candidate, current):
             if current is None or current.value != candidate.value:
@@ -173,8 +174,9 @@ class FieldMismatch(BaseModel):
     field: str  # an owned field, or consent:<purpose>
 
 
-def field_mismatches(lead_id: str, record: GoldenRecord, platform: str,
-                     observed: dict[str, object] | None) -> tuple[int, list[FieldMismatch]]:
+def field_mismatches(
+    lead_id: str, record: GoldenRecord, platform: str, observed: dict[str, object] | None
+) -> tuple[int, list[FieldMismatch]]:
     """(fields compared, mismatches) for one platform's view of the contact; `observed`
     None means the platform has no such contact (every known field is then missing)."""
     compared, out = 0, []
@@ -193,9 +195,25 @@ def mismatch_rate(mismatches: int, compared: int) -> float:
     return mismatches / compared if compared else 0.0
 
 
-__all__ = ["OWNED_FIELDS", "PLATFORMS", "FIELD_NAMES", "CONSENT_PURPOSES", "normalise", "FieldValue", "wins",
-           "ContactChange", "GoldenRecord", "MergeResult", "merge", "SyncSnapshot", "platform_values",
-           "FieldMismatch", "field_mismatches", "mismatch_rate", "MAX_SEEN_CHANGES"]
+__all__ = [
+    "OWNED_FIELDS",
+    "PLATFORMS",
+    "FIELD_NAMES",
+    "CONSENT_PURPOSES",
+    "normalise",
+    "FieldValue",
+    "wins",
+    "ContactChange",
+    "GoldenRecord",
+    "MergeResult",
+    "merge",
+    "SyncSnapshot",
+    "platform_values",
+    "FieldMismatch",
+    "field_mismatches",
+    "mismatch_rate",
+    "MAX_SEEN_CHANGES",
+]
 
 
 def platform_state(record: GoldenRecord, platform: str) -> dict[str, object] | None:

@@ -74,8 +74,16 @@ def create_app(settings: Settings, client: Client) -> FastAPI:
     app.state.webhook_events = ReplayCache(s.gateway_replay_cache_size, 24 * 3600)
     app.state.deals = deals
 
-    for router in (lead_routes.router, content_routes.router, campaign_routes.campaigns, campaign_routes.proposals,
-                   approval_routes.router, sendgrid.router, hubspot.router, slack.router):
+    for router in (
+        lead_routes.router,
+        content_routes.router,
+        campaign_routes.campaigns,
+        campaign_routes.proposals,
+        approval_routes.router,
+        sendgrid.router,
+        hubspot.router,
+        slack.router,
+    ):
         app.include_router(router)
     app.include_router(graphql_router())  # /graphql: same keys, services and error codes as REST
     app.include_router(approvals_page)  # /approvals: the approvers' page (session cookie + CSRF)
@@ -89,8 +97,11 @@ def create_app(settings: Settings, client: Client) -> FastAPI:
     app.add_middleware(SpanScrubMiddleware)
     if s.cors_origins:
         app.add_middleware(
-            CORSMiddleware, allow_origins=s.cors_origins, allow_methods=["GET", "POST"],
-            allow_headers=["Authorization", "Content-Type", "traceparent", "tracestate"], max_age=600,
+            CORSMiddleware,
+            allow_origins=s.cors_origins,
+            allow_methods=["GET", "POST"],
+            allow_headers=["Authorization", "Content-Type", "traceparent", "tracestate"],
+            max_age=600,
         )
     app.add_middleware(BodyLimitMiddleware, max_bytes=s.gateway_max_body_bytes)
     return app

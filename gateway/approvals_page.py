@@ -167,8 +167,15 @@ def _can_approve(principal: Principal) -> bool:
 
 
 def _cookie(response: Response, request: Request, value: str, max_age: int) -> None:
-    response.set_cookie(COOKIE, value, max_age=max_age, path=PATH, httponly=True, samesite="strict",
-                        secure=request.url.scheme == "https")
+    response.set_cookie(
+        COOKIE,
+        value,
+        max_age=max_age,
+        path=PATH,
+        httponly=True,
+        samesite="strict",
+        secure=request.url.scheme == "https",
+    )
 
 
 async def _form(request: Request) -> dict[str, str]:
@@ -324,14 +331,16 @@ def _draft_link(link: str | None) -> str:
 
 def _findings(view: ContentView) -> str:
     if not view.findings:
-        return "<p class=\"meta\">No findings.</p>"
+        return '<p class="meta">No findings.</p>'
     rows = []
     for f in view.findings:
         severity = getattr(f.severity, "value", f.severity)
         excerpt = f" <q>{_e(f.excerpt)}</q>" if f.excerpt else ""
-        rows.append(f'<li><span class="sev sev-{_e(severity)}">{_e(severity)}</span> '
-                    f"<code>{_e(f.rule)}</code> {_e(f.message)}{excerpt}</li>")
-    return "<ul class=\"findings\">" + "".join(rows) + "</ul>"
+        rows.append(
+            f'<li><span class="sev sev-{_e(severity)}">{_e(severity)}</span> '
+            f"<code>{_e(f.rule)}</code> {_e(f.message)}{excerpt}</li>"
+        )
+    return '<ul class="findings">' + "".join(rows) + "</ul>"
 
 
 def _decisions(view: ContentView) -> str:
@@ -340,23 +349,34 @@ def _decisions(view: ContentView) -> str:
 
 def _decision_list(decisions: list[Decision]) -> str:
     if not decisions:
-        return "<p class=\"meta\">None yet.</p>"
+        return '<p class="meta">None yet.</p>'
     rows = []
     for d in decisions:
         kind = getattr(d.kind, "value", d.kind)
         when = d.at.strftime("%Y-%m-%d %H:%M UTC") if d.at else ""
         comment = f": “{_e(d.comment)}”" if d.comment else ""
-        rows.append(f"<li><strong>{_e(d.approver)}</strong> {_e(kind)} (revision {_e(d.revision)}, "
-                    f"stage {_e(d.stage)}) {_e(when)}{comment}</li>")
-    return "<ul class=\"decisions\">" + "".join(rows) + "</ul>"
+        rows.append(
+            f"<li><strong>{_e(d.approver)}</strong> {_e(kind)} (revision {_e(d.revision)}, "
+            f"stage {_e(d.stage)}) {_e(when)}{comment}</li>"
+        )
+    return '<ul class="decisions">' + "".join(rows) + "</ul>"
 
 
 def _item(view: ContentView, csrf: str) -> str:
     review = f" ({_e(view.current_review)})" if view.current_review else ""
     return ITEM.substitute(
-        cid=_e(view.content_id), cid_attr=_e(view.content_id), title=_e(view.title), type=_e(view.type),
-        revision=_e(view.revision), stage=_e(view.stage.value), review=review, author=_e(view.author),
-        draft=_draft_link(view.draft_link), findings=_findings(view), decisions=_decisions(view), csrf=_e(csrf),
+        cid=_e(view.content_id),
+        cid_attr=_e(view.content_id),
+        title=_e(view.title),
+        type=_e(view.type),
+        revision=_e(view.revision),
+        stage=_e(view.stage.value),
+        review=review,
+        author=_e(view.author),
+        draft=_draft_link(view.draft_link),
+        findings=_findings(view),
+        decisions=_decisions(view),
+        csrf=_e(csrf),
         max_field=MAX_FIELD,
     )
 
@@ -386,10 +406,16 @@ def _campaign(view: CampaignView, csrf: str) -> str:
     start = _when(view.start, view.timezone) if view.start else "at launch"
     dates = f"{_e(start)} → {_e(_when(view.end, view.timezone))}"
     return CAMPAIGN.substitute(
-        cid=_e(view.campaign_id), cid_attr=_e(view.campaign_id), name=_e(view.name),
-        stage=_e(_stage_name(view.approval)), owner=_e(view.owner), budget=_e(budget),
-        channels=_e(", ".join(p.channel.value for p in view.parts)), dates=dates,
-        decisions=_decision_list(view.approval.decisions if view.approval else []), csrf=_e(csrf),
+        cid=_e(view.campaign_id),
+        cid_attr=_e(view.campaign_id),
+        name=_e(view.name),
+        stage=_e(_stage_name(view.approval)),
+        owner=_e(view.owner),
+        budget=_e(budget),
+        channels=_e(", ".join(p.channel.value for p in view.parts)),
+        dates=dates,
+        decisions=_decision_list(view.approval.decisions if view.approval else []),
+        csrf=_e(csrf),
         max_field=MAX_FIELD,
     )
 
@@ -397,7 +423,7 @@ def _campaign(view: CampaignView, csrf: str) -> str:
 def _proposal(workflow_id: str, view: BudgetView, csrf: str) -> str:
     p = view.proposal
     currency = view.currency or "EUR"
-    rows, reasons, moved, metric = [], "<p class=\"meta\">No proposal.</p>", "0", "?"
+    rows, reasons, moved, metric = [], '<p class="meta">No proposal.</p>', "0", "?"
     if p is not None:
         moved, metric = str(p.moved_pct), p.metric.upper()
         diff = changed(p)
@@ -407,36 +433,50 @@ def _proposal(workflow_id: str, view: BudgetView, csrf: str) -> str:
             css = "up" if delta > 0 else "down" if delta < 0 else ""
             sign = "+" if delta > 0 else "−"
             change = f"{sign}{show(abs(delta), currency, minor=True)}" if channel in diff else "unchanged"
-            rows.append(f'<tr data-channel="{_e(channel.value)}"><td>{_e(channel.value)}</td>'
-                        f'<td class="num current">{_e(show(before, currency, minor=True))}</td>'
-                        f'<td class="num proposed">{_e(show(after, currency, minor=True))}</td>'
-                        f'<td class="num {css}">{_e(change)}</td></tr>')
+            rows.append(
+                f'<tr data-channel="{_e(channel.value)}"><td>{_e(channel.value)}</td>'
+                f'<td class="num current">{_e(show(before, currency, minor=True))}</td>'
+                f'<td class="num proposed">{_e(show(after, currency, minor=True))}</td>'
+                f'<td class="num {css}">{_e(change)}</td></tr>'
+            )
         if p.reasons:
-            reasons = "<ul class=\"reasons\">" + "".join(f"<li>{_e(r)}</li>" for r in p.reasons) + "</ul>"
+            reasons = '<ul class="reasons">' + "".join(f"<li>{_e(r)}</li>" for r in p.reasons) + "</ul>"
     return PROPOSAL.substitute(
-        wid=_e(workflow_id), wid_attr=_e(workflow_id), campaign=_e(view.campaign_id),
-        stage=_e(_stage_name(view.approval)), moved=_e(moved), metric=_e(metric), rows="\n".join(rows),
-        reasons=reasons, decisions=_decision_list(view.approval.decisions if view.approval else []),
-        csrf=_e(csrf), max_field=MAX_FIELD,
+        wid=_e(workflow_id),
+        wid_attr=_e(workflow_id),
+        campaign=_e(view.campaign_id),
+        stage=_e(_stage_name(view.approval)),
+        moved=_e(moved),
+        metric=_e(metric),
+        rows="\n".join(rows),
+        reasons=reasons,
+        decisions=_decision_list(view.approval.decisions if view.approval else []),
+        csrf=_e(csrf),
+        max_field=MAX_FIELD,
     )
 
 
-def _html(title: str, body: str, *, status: int = 200, header: str = "", notice: str | None = None,
-          error: str | None = None) -> HTMLResponse:
+def _html(
+    title: str, body: str, *, status: int = 200, header: str = "", notice: str | None = None, error: str | None = None
+) -> HTMLResponse:
     messages = ""
     if notice:
         messages += f'<div class="notice" role="status">{_e(notice)}</div>'
     if error:
         messages += f'<div class="error" role="alert">{_e(error)}</div>'
     html = PAGE.substitute(title=_e(title), header=header, messages=messages, body=body)
-    return HTMLResponse(html, status_code=status, headers={
-        "Cache-Control": "no-store",
-        "Content-Security-Policy": "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'; "
-                                   "frame-ancestors 'none'; base-uri 'none'",
-        "X-Frame-Options": "DENY",
-        "X-Content-Type-Options": "nosniff",
-        "Referrer-Policy": "no-referrer",
-    })
+    return HTMLResponse(
+        html,
+        status_code=status,
+        headers={
+            "Cache-Control": "no-store",
+            "Content-Security-Policy": "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'; "
+            "frame-ancestors 'none'; base-uri 'none'",
+            "X-Frame-Options": "DENY",
+            "X-Content-Type-Options": "nosniff",
+            "Referrer-Policy": "no-referrer",
+        },
+    )
 
 
 def _sign_in_page(*, status: int = 200, error: str | None = None, notice: str | None = None) -> HTMLResponse:
@@ -481,13 +521,16 @@ async def _pending_for(request: Request, approver: str) -> Pending:
         asyncio.gather(*(fresh(campaigns.state(c.campaign_id)) for c in launches.items)),
         asyncio.gather(*(fresh(campaigns.budget_state(b.workflow_id)) for b in proposals.items)),
     )
-    return Pending(content=[v for v in content_views if waits(v)], campaigns=[v for v in campaign_views if waits(v)],
-                   proposals=[(b.workflow_id, v) for b, v in zip(proposals.items, proposal_views, strict=True)
-                              if waits(v)])
+    return Pending(
+        content=[v for v in content_views if waits(v)],
+        campaigns=[v for v in campaign_views if waits(v)],
+        proposals=[(b.workflow_id, v) for b, v in zip(proposals.items, proposal_views, strict=True) if waits(v)],
+    )
 
 
-async def _list_page(request: Request, session: Session, *, status: int = 200, notice: str | None = None,
-                     error: str | None = None) -> HTMLResponse:
+async def _list_page(
+    request: Request, session: Session, *, status: int = 200, notice: str | None = None, error: str | None = None
+) -> HTMLResponse:
     settings: GatewaySettings = request.app.state.settings
     csrf = csrf_token(settings, session)
     approver = session.principal.approver or ""
@@ -495,23 +538,35 @@ async def _list_page(request: Request, session: Session, *, status: int = 200, n
         views = await _pending_for(request, approver)
     except RPCError:
         log.warning("temporal call failed on the approval page")
-        return _html("Unavailable", "", status=503, error="The workflow service did not answer; try again shortly.",
-                     header=HEADER.substitute(person=_e(approver), csrf=_e(csrf)))
+        return _html(
+            "Unavailable",
+            "",
+            status=503,
+            error="The workflow service did not answer; try again shortly.",
+            header=HEADER.substitute(person=_e(approver), csrf=_e(csrf)),
+        )
     if views:
-        body = f"<p class=\"meta\">{len(views)} item(s) wait for you.</p>"
+        body = f'<p class="meta">{len(views)} item(s) wait for you.</p>'
         if views.campaigns:
             body += '<h2 class="kind">Campaign launches</h2>' + "".join(_campaign(v, csrf) for v in views.campaigns)
         if views.proposals:
-            body += '<h2 class="kind">Budget proposals</h2>' + "".join(_proposal(wid, v, csrf)
-                                                                         for wid, v in views.proposals)
+            body += '<h2 class="kind">Budget proposals</h2>' + "".join(
+                _proposal(wid, v, csrf) for wid, v in views.proposals
+            )
         if views.content:
             if views.campaigns or views.proposals:
                 body += '<h2 class="kind">Content</h2>'
             body += "".join(_item(v, csrf) for v in views.content)
     else:
         body = '<p class="meta" id="nothing">Nothing waits for you.</p>'
-    return _html("Waiting for you", body, status=status, notice=notice, error=error,
-                 header=HEADER.substitute(person=_e(approver), csrf=_e(csrf)))
+    return _html(
+        "Waiting for you",
+        body,
+        status=status,
+        notice=notice,
+        error=error,
+        header=HEADER.substitute(person=_e(approver), csrf=_e(csrf)),
+    )
 
 
 def _rate_limited(request: Request, key_id: str) -> HTMLResponse | None:
@@ -558,8 +613,9 @@ async def sign_in(request: Request) -> Response:
     if (limited := _rate_limited(request, principal.key_id)) is not None:
         return limited
     if not _can_approve(principal):
-        return _sign_in_page(status=403, error="This token cannot approve: it needs the approve scope and must be "
-                                               "bound to a person.")
+        return _sign_in_page(
+            status=403, error="This token cannot approve: it needs the approve scope and must be bound to a person."
+        )
     value, _ = new_session_cookie(request.app.state.settings, gate, principal)
     response = RedirectResponse(PATH, status_code=303)
     _cookie(response, request, value, request.app.state.settings.gateway_session_max_age_seconds)
@@ -573,8 +629,13 @@ async def sign_out(request: Request) -> Response:
     form = await _form(request)
     if session is not None:
         if not _csrf_ok(request, session, form):
-            return _html("Forbidden", "", status=403, error="The form expired or did not come from this page "
-                                                           "(missing or invalid CSRF token). Reload and try again.")
+            return _html(
+                "Forbidden",
+                "",
+                status=403,
+                error="The form expired or did not come from this page "
+                "(missing or invalid CSRF token). Reload and try again.",
+            )
         _revoked.add(session.sid, session.expires)
     response = _sign_in_page(notice="Signed out.")
     response.delete_cookie(COOKIE, path=PATH, httponly=True, samesite="strict")
@@ -588,8 +649,13 @@ async def decide(request: Request, content_id: str) -> Response:
         return _sign_in_page(status=401, error="Your session ended; sign in again.")
     form = await _form(request)
     if not _csrf_ok(request, session, form):
-        return _html("Forbidden", "", status=403, error="The form expired or did not come from this page "
-                                                       "(missing or invalid CSRF token). Reload and try again.")
+        return _html(
+            "Forbidden",
+            "",
+            status=403,
+            error="The form expired or did not come from this page "
+            "(missing or invalid CSRF token). Reload and try again.",
+        )
     if (limited := _rate_limited(request, session.principal.key_id)) is not None:
         return limited
     if not re.fullmatch(CONTENT_ID_PATTERN, content_id):
@@ -614,8 +680,9 @@ async def decide(request: Request, content_id: str) -> Response:
         result = await content.decide(content_id, approver=approver, kind=kind, comment=comment, revision=revision)
     except ContentRefused as err:
         status, code, message = refusal_status(str(err))
-        return await _list_page(request, session, status=status,
-                                error=f"Refused, {code.replace('_', ' ')} ({content_id}): {message}")
+        return await _list_page(
+            request, session, status=status, error=f"Refused, {code.replace('_', ' ')} ({content_id}): {message}"
+        )
     except ContentInputError as err:
         return await _list_page(request, session, status=422, error=str(err))
     except ContentNotFound:
@@ -624,11 +691,11 @@ async def decide(request: Request, content_id: str) -> Response:
         return await _list_page(request, session, status=err.status, error=err.message)
     except RPCError:
         log.warning("temporal call failed on the approval page")
-        return await _list_page(request, session, status=503,
-                                error="The workflow service did not answer; your decision was not recorded.")
+        return await _list_page(
+            request, session, status=503, error="The workflow service did not answer; your decision was not recorded."
+        )
     done = KIND_LABELS[kind][1]
-    notice = (f"You {done} {content_id} (revision {result.revision}). "
-              f"Stage {result.stage}: {result.outcome}.")
+    notice = f"You {done} {content_id} (revision {result.revision}). Stage {result.stage}: {result.outcome}."
     return await _list_page(request, session, notice=notice)
 
 
@@ -636,7 +703,10 @@ async def decide(request: Request, content_id: str) -> Response:
 async def decide_campaign(request: Request, campaign_id: str) -> Response:
     campaigns: CampaignService = request.app.state.campaigns
     return await _approval_decision(
-        request, "campaign", campaign_id, CAMPAIGN_ID_PATTERN,
+        request,
+        "campaign",
+        campaign_id,
+        CAMPAIGN_ID_PATTERN,
         lambda approver, kind, comment: campaigns.decide(campaign_id, approver=approver, kind=kind, comment=comment),
     )
 
@@ -645,9 +715,13 @@ async def decide_campaign(request: Request, campaign_id: str) -> Response:
 async def decide_proposal(request: Request, workflow_id: str) -> Response:
     campaigns: CampaignService = request.app.state.campaigns
     return await _approval_decision(
-        request, "budget proposal", workflow_id, BUDGET_WORKFLOW_ID_PATTERN,
-        lambda approver, kind, comment: campaigns.budget_decide(workflow_id, approver=approver, kind=kind,
-                                                                comment=comment),
+        request,
+        "budget proposal",
+        workflow_id,
+        BUDGET_WORKFLOW_ID_PATTERN,
+        lambda approver, kind, comment: campaigns.budget_decide(
+            workflow_id, approver=approver, kind=kind, comment=comment
+        ),
     )
 
 
@@ -659,8 +733,13 @@ async def _approval_decision(request: Request, what: str, subject_id: str, patte
         return _sign_in_page(status=401, error="Your session ended; sign in again.")
     form = await _form(request)
     if not _csrf_ok(request, session, form):
-        return _html("Forbidden", "", status=403, error="The form expired or did not come from this page "
-                                                       "(missing or invalid CSRF token). Reload and try again.")
+        return _html(
+            "Forbidden",
+            "",
+            status=403,
+            error="The form expired or did not come from this page "
+            "(missing or invalid CSRF token). Reload and try again.",
+        )
     if (limited := _rate_limited(request, session.principal.key_id)) is not None:
         return limited
     if len(subject_id) > 160 or not re.fullmatch(pattern, subject_id):
@@ -678,16 +757,18 @@ async def _approval_decision(request: Request, what: str, subject_id: str, patte
         result = await decide(session.principal.approver or "", kind, comment)
     except CampaignRefused as err:
         status, code, message = refusal_status(str(err))
-        return await _list_page(request, session, status=status,
-                                error=f"Refused, {code.replace('_', ' ')} ({subject_id}): {message}")
+        return await _list_page(
+            request, session, status=status, error=f"Refused, {code.replace('_', ' ')} ({subject_id}): {message}"
+        )
     except CampaignInputError as err:
         return await _list_page(request, session, status=422, error=str(err))
     except CampaignNotFound:
         return await _list_page(request, session, status=404, error=f"No {what} {subject_id!r} waiting.")
     except RPCError:
         log.warning("temporal call failed on the approval page")
-        return await _list_page(request, session, status=503,
-                                error="The workflow service did not answer; your decision was not recorded.")
+        return await _list_page(
+            request, session, status=503, error="The workflow service did not answer; your decision was not recorded."
+        )
     notice = f"You {KIND_LABELS[kind][1]} {what} {subject_id}. Stage {result.stage}: {result.outcome}."
     return await _list_page(request, session, notice=notice)
 

@@ -209,12 +209,25 @@ class Lead:
     def of(cls, s: LeadState) -> Lead:
         score = None
         if s.score is not None:
-            score = LeadScore(total=s.score.total, fit=s.score.fit, engagement=s.score.engagement, mql=s.score.mql,
-                              reasons=[ScoreReason(rule=r.rule, points=r.points, detail=r.detail)
-                                       for r in s.score.reasons])
-        return cls(id=s.lead_id, stage=s.stage, score=score, segment=s.segment, owner_id=s.owner_id,
-                   emails_sent=s.emails_sent, touches=s.touches, next_step=s.next_step,
-                   next_step_at=s.next_step_at, outcome=s.outcome)
+            score = LeadScore(
+                total=s.score.total,
+                fit=s.score.fit,
+                engagement=s.score.engagement,
+                mql=s.score.mql,
+                reasons=[ScoreReason(rule=r.rule, points=r.points, detail=r.detail) for r in s.score.reasons],
+            )
+        return cls(
+            id=s.lead_id,
+            stage=s.stage,
+            score=score,
+            segment=s.segment,
+            owner_id=s.owner_id,
+            emails_sent=s.emails_sent,
+            touches=s.touches,
+            next_step=s.next_step,
+            next_step_at=s.next_step_at,
+            outcome=s.outcome,
+        )
 
 
 @strawberry.type(description="A lead as listed from Temporal visibility (search attributes only).")
@@ -272,13 +285,31 @@ class ContentItem:
     @classmethod
     def of(cls, v: ContentView) -> ContentItem:
         return cls(
-            id=v.content_id, stage=v.stage, title=v.title, type=v.type, revision=v.revision, author=v.author,
-            current_review=v.current_review, pending_approvers=list(v.pending_approvers), outcome=v.outcome,
+            id=v.content_id,
+            stage=v.stage,
+            title=v.title,
+            type=v.type,
+            revision=v.revision,
+            author=v.author,
+            current_review=v.current_review,
+            pending_approvers=list(v.pending_approvers),
+            outcome=v.outcome,
             findings=[Finding(rule=f.rule, severity=f.severity.value, message=f.message) for f in v.findings],
-            decisions=[Decision(approver=d.approver, kind=d.kind.value, revision=d.revision, comment=d.comment,
-                                at=d.at, stage=d.stage) for d in v.decisions],
-            channels=[ChannelOutcome(channel=c.channel.value, status=c.status.value, link=c.link, ref=c.ref,
-                                     note=c.note) for c in v.channels],
+            decisions=[
+                Decision(
+                    approver=d.approver,
+                    kind=d.kind.value,
+                    revision=d.revision,
+                    comment=d.comment,
+                    at=d.at,
+                    stage=d.stage,
+                )
+                for d in v.decisions
+            ],
+            channels=[
+                ChannelOutcome(channel=c.channel.value, status=c.status.value, link=c.link, ref=c.ref, note=c.note)
+                for c in v.channels
+            ],
         )
 
 
@@ -304,24 +335,28 @@ class DecisionOutcome:
         return cls(stage=r.stage, outcome=r.outcome, revision=r.revision)
 
 
-async def _content_list(info: Info, stage: ContentStage | None, approver: str | None, limit: int
-                        ) -> list[ContentSummary]:
+async def _content_list(
+    info: Info, stage: ContentStage | None, approver: str | None, limit: int
+) -> list[ContentSummary]:
     state = info.context.request.app.state
     found = await _call(find_content(state.client, state.settings.workflow_task_queue, stage, approver, _limit(limit)))
     return [_content_summary(i) for i in found.items]
 
 
 def _decisions(decisions: list[DecisionModel]) -> list[Decision]:
-    return [Decision(approver=d.approver, kind=d.kind.value, revision=d.revision, comment=d.comment, at=d.at,
-                     stage=d.stage) for d in decisions]
+    return [
+        Decision(approver=d.approver, kind=d.kind.value, revision=d.revision, comment=d.comment, at=d.at, stage=d.stage)
+        for d in decisions
+    ]
 
 
 @strawberry.type(description="One channel of a campaign and where it stands on its platform.")
 class CampaignChannel:
     channel: ChannelKindEnum
     state: str
-    daily_budget_minor: int | None = strawberry.field(description="Paid channels: the daily budget set now, in "
-                                                                  "minor units (cents).")
+    daily_budget_minor: int | None = strawberry.field(
+        description="Paid channels: the daily budget set now, in minor units (cents)."
+    )
     daily_budget: str | None = strawberry.field(description="The same, for people: `360.00 EUR`.")
     link: str | None
     error: str | None
@@ -338,10 +373,16 @@ class ChannelBudget:
 
 
 def _budgets(before: dict[ChannelKind, int], after: dict[ChannelKind, int], currency: str) -> list[ChannelBudget]:
-    return [ChannelBudget(channel=k, current=before[k], proposed=after.get(k, before[k]),
-                          current_amount=show(before[k], currency, minor=True),
-                          proposed_amount=show(after.get(k, before[k]), currency, minor=True))
-            for k in sorted(before, key=lambda c: c.value)]
+    return [
+        ChannelBudget(
+            channel=k,
+            current=before[k],
+            proposed=after.get(k, before[k]),
+            current_amount=show(before[k], currency, minor=True),
+            proposed_amount=show(after.get(k, before[k]), currency, minor=True),
+        )
+        for k in sorted(before, key=lambda c: c.value)
+    ]
 
 
 @strawberry.type(description="A budget change the campaign applied (from a reallocation).")
@@ -374,22 +415,49 @@ class Campaign:
     @classmethod
     def of(cls, v: CampaignView) -> Campaign:
         approval = v.approval
-        stage = (approval.stages[approval.index].name if approval and approval.outcome == "pending"
-                 and approval.index < len(approval.stages) else None)
+        stage = (
+            approval.stages[approval.index].name
+            if approval and approval.outcome == "pending" and approval.index < len(approval.stages)
+            else None
+        )
         return cls(
-            id=v.campaign_id, name=v.name, status=v.status, owner=v.owner, currency=v.currency,
-            total_budget=v.total_budget, start=v.start, end=v.end, timezone=v.timezone,
-            channels=[CampaignChannel(
-                channel=p.channel, state=p.state.value, daily_budget_minor=p.daily_budget_minor,
-                daily_budget=show(p.daily_budget_minor, v.currency, minor=True)
-                if p.daily_budget_minor is not None else None, link=p.link, error=p.error, note=p.note,
-            ) for p in v.parts],
-            approval_stage=stage, pending_approvers=list(v.pending_approvers),
-            decisions=_decisions(approval.decisions if approval else []), problems=list(v.problems),
+            id=v.campaign_id,
+            name=v.name,
+            status=v.status,
+            owner=v.owner,
+            currency=v.currency,
+            total_budget=v.total_budget,
+            start=v.start,
+            end=v.end,
+            timezone=v.timezone,
+            channels=[
+                CampaignChannel(
+                    channel=p.channel,
+                    state=p.state.value,
+                    daily_budget_minor=p.daily_budget_minor,
+                    daily_budget=show(p.daily_budget_minor, v.currency, minor=True)
+                    if p.daily_budget_minor is not None
+                    else None,
+                    link=p.link,
+                    error=p.error,
+                    note=p.note,
+                )
+                for p in v.parts
+            ],
+            approval_stage=stage,
+            pending_approvers=list(v.pending_approvers),
+            decisions=_decisions(approval.decisions if approval else []),
+            problems=list(v.problems),
             outcome=v.outcome,
-            budget_changes=[CampaignBudgetChange(at=c.at, proposal_id=c.proposal_id,
-                                                 budgets=_budgets(c.before, c.after, v.currency),
-                                                 decided_by=list(c.decided_by)) for c in v.budget_changes],
+            budget_changes=[
+                CampaignBudgetChange(
+                    at=c.at,
+                    proposal_id=c.proposal_id,
+                    budgets=_budgets(c.before, c.after, v.currency),
+                    decided_by=list(c.decided_by),
+                )
+                for c in v.budget_changes
+            ],
         )
 
 
@@ -406,9 +474,16 @@ class CampaignSummary:
 
     @classmethod
     def of(cls, c: CampaignRow) -> CampaignSummary:
-        return cls(id=c.campaign_id, workflow_id=c.workflow_id, status=_enum(CampaignStatus, c.status),
-                   channels=c.channels, budget_state=c.budget_state, approval_state=c.approval_state,
-                   pending_approvers=c.pending_approvers, execution_status=c.execution_status)
+        return cls(
+            id=c.campaign_id,
+            workflow_id=c.workflow_id,
+            status=_enum(CampaignStatus, c.status),
+            channels=c.channels,
+            budget_state=c.budget_state,
+            approval_state=c.approval_state,
+            pending_approvers=c.pending_approvers,
+            execution_status=c.execution_status,
+        )
 
 
 @strawberry.type
@@ -421,8 +496,10 @@ class AppliedBudgetChange:
     error: str | None
 
 
-@strawberry.type(description="A budget reallocation: current vs proposed daily budgets per channel, the reasons, "
-                             "decisions and what was applied.")
+@strawberry.type(
+    description="A budget reallocation: current vs proposed daily budgets per channel, the reasons, "
+    "decisions and what was applied."
+)
 class BudgetProposal:
     id: str = strawberry.field(description="The reallocation's workflow id.")
     campaign_id: str
@@ -442,14 +519,28 @@ class BudgetProposal:
     def of(cls, workflow_id: str, v: BudgetView) -> BudgetProposal:
         p = v.proposal
         return cls(
-            id=workflow_id, campaign_id=v.campaign_id, status=v.status, currency=v.currency,
-            action=p.action if p else None, metric=p.metric if p else None,
-            moved_pct=str(p.moved_pct) if p else None, reasons=list(p.reasons) if p else [],
+            id=workflow_id,
+            campaign_id=v.campaign_id,
+            status=v.status,
+            currency=v.currency,
+            action=p.action if p else None,
+            metric=p.metric if p else None,
+            moved_pct=str(p.moved_pct) if p else None,
+            reasons=list(p.reasons) if p else [],
             budgets=_budgets(p.current, p.proposed, v.currency or "EUR") if p else [],
             pending_approvers=list(v.pending_approvers),
             decisions=_decisions(v.approval.decisions if v.approval else []),
-            changes=[AppliedBudgetChange(channel=c.channel, before=c.before, after=c.after, verified=c.verified,
-                                         rolled_back=c.rolled_back, error=c.error) for c in v.changes],
+            changes=[
+                AppliedBudgetChange(
+                    channel=c.channel,
+                    before=c.before,
+                    after=c.after,
+                    verified=c.verified,
+                    rolled_back=c.rolled_back,
+                    error=c.error,
+                )
+                for c in v.changes
+            ],
             outcome=v.outcome,
         )
 
@@ -465,9 +556,14 @@ class BudgetProposalSummary:
 
     @classmethod
     def of(cls, b: BudgetProposalRow) -> BudgetProposalSummary:
-        return cls(id=b.workflow_id, campaign_id=b.campaign_id, status=_enum(BudgetStatus, b.status),
-                   approval_state=b.approval_state, pending_approvers=b.pending_approvers,
-                   execution_status=b.execution_status)
+        return cls(
+            id=b.workflow_id,
+            campaign_id=b.campaign_id,
+            status=_enum(BudgetStatus, b.status),
+            approval_state=b.approval_state,
+            pending_approvers=b.pending_approvers,
+            execution_status=b.execution_status,
+        )
 
 
 @strawberry.type(description="Everything waiting for one approver, by kind.")
@@ -476,12 +572,20 @@ class ApprovalQueue:
     content_items: list[ContentSummary] = strawberry.field(description="Content items in review.")
     campaigns: list[CampaignSummary] = strawberry.field(description="Campaigns awaiting launch approval.")
     budget_proposals: list[BudgetProposalSummary] = strawberry.field(
-        description="Budget reallocations awaiting approval.")
+        description="Budget reallocations awaiting approval."
+    )
 
 
 def _content_summary(i: ContentRow) -> ContentSummary:
-    return ContentSummary(id=i.content_id, workflow_id=i.workflow_id, stage=_enum(ContentStage, i.stage), type=i.type,
-                          approval_state=i.approval_state, pending_approvers=i.pending_approvers, status=i.status)
+    return ContentSummary(
+        id=i.content_id,
+        workflow_id=i.workflow_id,
+        stage=_enum(ContentStage, i.stage),
+        type=i.type,
+        approval_state=i.approval_state,
+        pending_approvers=i.pending_approvers,
+        status=i.status,
+    )
 
 
 def _approver(info: Info, approver: str | None) -> str:
@@ -508,8 +612,18 @@ class Query:
         _allowed(info, Scope.READ)
         state = info.context.request.app.state
         found = await _call(find_leads(state.client, state.settings.workflow_task_queue, stage, _limit(limit)))
-        return [LeadSummary(id=x.lead_id, workflow_id=x.workflow_id, stage=_enum(LeadStage, x.stage), score=x.score,
-                            segment=x.segment, owner_id=x.owner_id, status=x.status) for x in found.leads]
+        return [
+            LeadSummary(
+                id=x.lead_id,
+                workflow_id=x.workflow_id,
+                stage=_enum(LeadStage, x.stage),
+                score=x.score,
+                segment=x.segment,
+                owner_id=x.owner_id,
+                status=x.status,
+            )
+            for x in found.leads
+        ]
 
     @strawberry.field(description="A content item's state (scope read).")
     async def content_item(self, info: Info, id: str) -> ContentItem | None:
@@ -517,43 +631,53 @@ class Query:
         return ContentItem.of(await _call(_content(info).state(_checked(id, CONTENT_ID_PATTERN, "id"))))
 
     @strawberry.field(description="Content items by stage and/or pending approver (scope read).")
-    async def content_items(self, info: Info, stage: ContentStageEnum | None = None,
-                            pending_approver: str | None = None, limit: int = 50) -> list[ContentSummary] | None:
+    async def content_items(
+        self, info: Info, stage: ContentStageEnum | None = None, pending_approver: str | None = None, limit: int = 50
+    ) -> list[ContentSummary] | None:
         _allowed(info, Scope.READ)
         return await _content_list(info, stage, pending_approver, limit)
 
-    @strawberry.field(description="Content items in review waiting for `approver` (default: the key's person). "
-                                  "Scope read, or approve for the key's own person. For content, campaigns and "
-                                  "budget proposals together use `approvalQueue`.")
-    async def pending_approvals(self, info: Info, approver: str | None = None, limit: int = 50
-                                ) -> list[ContentSummary] | None:
+    @strawberry.field(
+        description="Content items in review waiting for `approver` (default: the key's person). "
+        "Scope read, or approve for the key's own person. For content, campaigns and "
+        "budget proposals together use `approvalQueue`."
+    )
+    async def pending_approvals(
+        self, info: Info, approver: str | None = None, limit: int = 50
+    ) -> list[ContentSummary] | None:
         return await _content_list(info, ContentStage.IN_REVIEW, _approver(info, approver), limit)
 
-    @strawberry.field(description="Everything waiting for `approver` (default: the key's person), in one round "
-                                  "trip: content items in review, campaigns awaiting launch approval and budget "
-                                  "proposals awaiting approval, as three lists (at most `limit` of each). Scope "
-                                  "read, or approve for the key's own person.")
+    @strawberry.field(
+        description="Everything waiting for `approver` (default: the key's person), in one round "
+        "trip: content items in review, campaigns awaiting launch approval and budget "
+        "proposals awaiting approval, as three lists (at most `limit` of each). Scope "
+        "read, or approve for the key's own person."
+    )
     async def approval_queue(self, info: Info, approver: str | None = None, limit: int = 50) -> ApprovalQueue | None:
         who = _approver(info, approver)
         state = info.context.request.app.state
         found = await _call(find_pending(state.client, state.settings.workflow_task_queue, who, _limit(limit)))
-        return ApprovalQueue(approver=found.approver, content_items=[_content_summary(i) for i in found.content],
-                             campaigns=[CampaignSummary.of(c) for c in found.campaigns],
-                             budget_proposals=[BudgetProposalSummary.of(b) for b in found.budget_proposals])
+        return ApprovalQueue(
+            approver=found.approver,
+            content_items=[_content_summary(i) for i in found.content],
+            campaigns=[CampaignSummary.of(c) for c in found.campaigns],
+            budget_proposals=[BudgetProposalSummary.of(b) for b in found.budget_proposals],
+        )
 
     @strawberry.field(description="A campaign's state (scope read).")
     async def campaign(self, info: Info, id: str) -> Campaign | None:
         _allowed(info, Scope.READ)
         return Campaign.of(await _call(_campaigns(info).state(_checked(id, CAMPAIGN_ID_PATTERN, "id"))))
 
-    @strawberry.field(description="Campaigns by status and/or pending approver, from Temporal visibility "
-                                  "(scope read).")
-    async def campaigns(self, info: Info, status: CampaignStatusEnum | None = None, approver: str | None = None,
-                        limit: int = 50) -> list[CampaignSummary] | None:
+    @strawberry.field(description="Campaigns by status and/or pending approver, from Temporal visibility (scope read).")
+    async def campaigns(
+        self, info: Info, status: CampaignStatusEnum | None = None, approver: str | None = None, limit: int = 50
+    ) -> list[CampaignSummary] | None:
         _allowed(info, Scope.READ)
         state = info.context.request.app.state
-        found = await _call(find_campaigns(state.client, state.settings.workflow_task_queue, status, approver,
-                                           _limit(limit)))
+        found = await _call(
+            find_campaigns(state.client, state.settings.workflow_task_queue, status, approver, _limit(limit))
+        )
         return [CampaignSummary.of(c) for c in found.items]
 
     @strawberry.field(description="A budget reallocation by its workflow id (scope read).")
@@ -562,44 +686,73 @@ class Query:
         workflow_id = _checked(id, BUDGET_WORKFLOW_ID_PATTERN, "id")
         return BudgetProposal.of(workflow_id, await _call(_campaigns(info).budget_state(workflow_id)))
 
-    @strawberry.field(description="Budget reallocations by pending approver, campaign and/or status, from Temporal "
-                                  "visibility (scope read).")
-    async def budget_proposals(self, info: Info, approver: str | None = None, campaign_id: str | None = None,
-                               status: BudgetStatusEnum | None = None, limit: int = 50
-                               ) -> list[BudgetProposalSummary] | None:
+    @strawberry.field(
+        description="Budget reallocations by pending approver, campaign and/or status, from Temporal "
+        "visibility (scope read)."
+    )
+    async def budget_proposals(
+        self,
+        info: Info,
+        approver: str | None = None,
+        campaign_id: str | None = None,
+        status: BudgetStatusEnum | None = None,
+        limit: int = 50,
+    ) -> list[BudgetProposalSummary] | None:
         _allowed(info, Scope.READ)
         state = info.context.request.app.state
-        found = await _call(find_budget_proposals(state.client, state.settings.workflow_task_queue, approver,
-                                                  campaign_id, status, _limit(limit)))
+        found = await _call(
+            find_budget_proposals(
+                state.client, state.settings.workflow_task_queue, approver, campaign_id, status, _limit(limit)
+            )
+        )
         return [BudgetProposalSummary.of(b) for b in found.items]
 
 
-async def _decide(info: Info, content_id: str, kind: DecisionKind, comment: str | None,
-                  revision: int | None) -> DecisionOutcome:
+async def _decide(
+    info: Info, content_id: str, kind: DecisionKind, comment: str | None, revision: int | None
+) -> DecisionOutcome:
     approver = _person(_allowed(info, Scope.APPROVE))
     try:
         body = DecisionRequest(kind=kind, comment=comment, revision=revision)  # the REST body's limits
     except ValidationError as exc:
         raise _mapped(exc) from None
-    result = await _call(_content(info).decide(_checked(content_id, CONTENT_ID_PATTERN, "contentId"),
-                                               approver=approver, kind=body.kind, comment=body.comment,
-                                               revision=body.revision))
+    result = await _call(
+        _content(info).decide(
+            _checked(content_id, CONTENT_ID_PATTERN, "contentId"),
+            approver=approver,
+            kind=body.kind,
+            comment=body.comment,
+            revision=body.revision,
+        )
+    )
     return DecisionOutcome.of(result)
 
 
 async def _decide_campaign(info: Info, campaign_id: str, kind: str, comment: str | None) -> DecisionOutcome:
     approver = _person(_allowed(info, Scope.APPROVE))
     body = _approval_body(kind, comment)
-    result = await _call(_campaigns(info).decide(_checked(campaign_id, CAMPAIGN_ID_PATTERN, "campaignId"),
-                                                 approver=approver, kind=body.kind, comment=body.comment))
+    result = await _call(
+        _campaigns(info).decide(
+            _checked(campaign_id, CAMPAIGN_ID_PATTERN, "campaignId"),
+            approver=approver,
+            kind=body.kind,
+            comment=body.comment,
+        )
+    )
     return DecisionOutcome.of(result)
 
 
 async def _decide_proposal(info: Info, proposal_id: str, kind: str, comment: str | None) -> DecisionOutcome:
     approver = _person(_allowed(info, Scope.APPROVE))
     body = _approval_body(kind, comment)
-    result = await _call(_campaigns(info).budget_decide(_checked(proposal_id, BUDGET_WORKFLOW_ID_PATTERN, "id"),
-                                                        approver=approver, kind=body.kind, comment=body.comment))
+    result = await _call(
+        _campaigns(info).budget_decide(
+            _checked(proposal_id, BUDGET_WORKFLOW_ID_PATTERN, "id"),
+            approver=approver,
+            kind=body.kind,
+            comment=body.comment,
+        )
+    )
     return DecisionOutcome.of(result)
 
 
@@ -621,8 +774,9 @@ class Mutation:
         return await _decide(info, content_id, DecisionKind.REJECT, comment, revision)
 
     @strawberry.mutation(description="Ask the author for changes (scope approve).")
-    async def request_changes(self, info: Info, content_id: str, comment: str,
-                              revision: int | None = None) -> DecisionOutcome:
+    async def request_changes(
+        self, info: Info, content_id: str, comment: str, revision: int | None = None
+    ) -> DecisionOutcome:
         return await _decide(info, content_id, DecisionKind.REQUEST_CHANGES, comment, revision)
 
     @strawberry.mutation(description="Approve a campaign's launch as the key's person (scope approve).")
@@ -633,8 +787,9 @@ class Mutation:
     async def reject_campaign(self, info: Info, campaign_id: str, comment: str) -> DecisionOutcome:
         return await _decide_campaign(info, campaign_id, "reject", comment)
 
-    @strawberry.mutation(description="Approve a budget proposal (by its workflow id) as the key's person "
-                                     "(scope approve).")
+    @strawberry.mutation(
+        description="Approve a budget proposal (by its workflow id) as the key's person (scope approve)."
+    )
     async def approve_budget_proposal(self, info: Info, id: str, comment: str | None = None) -> DecisionOutcome:
         return await _decide_proposal(info, id, "approve", comment)
 

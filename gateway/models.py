@@ -36,20 +36,29 @@ class CaptureRequest(_Body):
     country: str | None = Field(default=None, description="ISO 3166-1 alpha-2")
     timezone: str | None = Field(default=None, description="IANA zone, e.g. Europe/Berlin")
     journey_id: str | None = Field(default=None, pattern=JOURNEY_ID_PATTERN)
-    capture_id: str | None = Field(default=None, min_length=1, max_length=200,
-                                   description="Idempotency key of this capture (a retry with it counts once).")
+    capture_id: str | None = Field(
+        default=None,
+        min_length=1,
+        max_length=200,
+        description="Idempotency key of this capture (a retry with it counts once).",
+    )
     captured_at: datetime | None = None
-    utm: Utm | None = Field(default=None, description="Campaign parameters of the link the lead arrived by "
-                                                       "(recorded on the lead's path for attribution).")
+    utm: Utm | None = Field(
+        default=None,
+        description="Campaign parameters of the link the lead arrived by "
+        "(recorded on the lead's path for attribution).",
+    )
 
 
 class EventRequest(_Body):
     type: EventType
-    event_id: str | None = Field(default=None, min_length=1, max_length=200,
-                                 description="Idempotency key: the same event id is recorded once.")
+    event_id: str | None = Field(
+        default=None, min_length=1, max_length=200, description="Idempotency key: the same event id is recorded once."
+    )
     at: datetime | None = None
-    detail: str | None = Field(default=None, max_length=2000, description="e.g. the clicked URL; its utm_* "
-                                                                            "parameters make the event a touch")
+    detail: str | None = Field(
+        default=None, max_length=2000, description="e.g. the clicked URL; its utm_* parameters make the event a touch"
+    )
     utm: Utm | None = None
 
 

@@ -144,8 +144,12 @@ def authenticate_request(request: Request, credentials: HTTPAuthorizationCredent
     """401 without a known key; 429 when the key's bucket is empty."""
     gate: Gate = request.app.state.gate
     if credentials is None:
-        raise _error(401, "unauthenticated", "authorization: send 'Authorization: Bearer <api key>'",
-                     {"WWW-Authenticate": "Bearer"})
+        raise _error(
+            401,
+            "unauthenticated",
+            "authorization: send 'Authorization: Bearer <api key>'",
+            {"WWW-Authenticate": "Bearer"},
+        )
     principal = gate.keys.authenticate(credentials.credentials)
     if principal is None:
         raise _error(401, "unauthenticated", "authorization: unknown API key", {"WWW-Authenticate": "Bearer"})
@@ -196,5 +200,17 @@ def person(principal: Principal) -> str:
     return principal.approver
 
 
-__all__ = ["Scope", "ApiKeyConfig", "Principal", "KeyRing", "RateLimiter", "Gate", "require", "require_any", "person",
-           "hash_key", "new_key", "authenticate_request"]
+__all__ = [
+    "Scope",
+    "ApiKeyConfig",
+    "Principal",
+    "KeyRing",
+    "RateLimiter",
+    "Gate",
+    "require",
+    "require_any",
+    "person",
+    "hash_key",
+    "new_key",
+    "authenticate_request",
+]

@@ -59,8 +59,9 @@ class GatewayServer:
     async def start(self) -> Self:
         sock = bind_socket(self._host, self._port)
         self.url = f"http://{self._host}:{sock.getsockname()[1]}"
-        self._server = _QuietServer(uvicorn.Config(self.app, log_level="warning", access_log=False, lifespan="on",
-                                                   http=HTTP_IMPL))
+        self._server = _QuietServer(
+            uvicorn.Config(self.app, log_level="warning", access_log=False, lifespan="on", http=HTTP_IMPL)
+        )
         self._task = asyncio.create_task(self._server.serve(sockets=[sock]), name="mops-gateway")
         async with asyncio.timeout(self._startup_timeout):
             while not self._server.started:
@@ -100,8 +101,20 @@ async def _serve(settings: GatewaySettings) -> None:
     setup_tracing("mops-gateway")
     client = await connect(settings)
     app = create_app(settings, client)
-    config = uvicorn.Config(app, host=settings.gateway_host, port=settings.gateway_port, lifespan="on",
-                            access_log=False, proxy_headers=True, http=HTTP_IMPL)
-    log.info("mops gateway on http://%s:%d (docs at /docs; %s, %s)", settings.gateway_host, settings.gateway_port,
-             type(asyncio.get_running_loop()).__module__, HTTP_IMPL)
+    config = uvicorn.Config(
+        app,
+        host=settings.gateway_host,
+        port=settings.gateway_port,
+        lifespan="on",
+        access_log=False,
+        proxy_headers=True,
+        http=HTTP_IMPL,
+    )
+    log.info(
+        "mops gateway on http://%s:%d (docs at /docs; %s, %s)",
+        settings.gateway_host,
+        settings.gateway_port,
+        type(asyncio.get_running_loop()).__module__,
+        HTTP_IMPL,
+    )
     await uvicorn.Server(config).serve()

@@ -11,7 +11,6 @@ from __future__ import annotations
 import re
 
 from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
-
 from pydantic_settings.exceptions import SettingsError as PydanticSettingsError
 
 from gateway.security import ApiKeyConfig

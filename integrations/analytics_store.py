@@ -111,8 +111,9 @@ class Distribution:
 
 
 class AnalyticsStore(Protocol):
-    def replace_day(self, source: Source, day: date, facts: list[Fact], violations: list[Violation],
-                    deals: list[Deal] | None = None) -> LoadRecord: ...
+    def replace_day(
+        self, source: Source, day: date, facts: list[Fact], violations: list[Violation], deals: list[Deal] | None = None
+    ) -> LoadRecord: ...
 
     def facts(self, since: date, until: date, sources: Iterable[Source] | None = None) -> list[Fact]: ...
 
@@ -183,8 +184,9 @@ class DuckDBStore:
 
     # ---------------------------------------------------------------- loads
 
-    def replace_day(self, source: Source, day: date, facts: list[Fact], violations: list[Violation],
-                    deals: list[Deal] | None = None) -> LoadRecord:
+    def replace_day(
+        self, source: Source, day: date, facts: list[Fact], violations: list[Violation], deals: list[Deal] | None = None
+    ) -> LoadRecord:
         """Replace everything `source` loaded for `day` with `facts` (and, for the CRM,
         `deals`), recording the load; one transaction."""
         for f in facts:
@@ -197,19 +199,39 @@ class DuckDBStore:
             if facts:
                 con.executemany(
                     "INSERT INTO facts VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                    [[f.source.value, f.day, f.channel, f.campaign, f.currency, f.spend, f.impressions, f.clicks,
-                      f.sessions, f.conversions, f.customers, f.revenue, loaded_at] for f in facts],
+                    [
+                        [
+                            f.source.value,
+                            f.day,
+                            f.channel,
+                            f.campaign,
+                            f.currency,
+                            f.spend,
+                            f.impressions,
+                            f.clicks,
+                            f.sessions,
+                            f.conversions,
+                            f.customers,
+                            f.revenue,
+                            loaded_at,
+                        ]
+                        for f in facts
+                    ],
                 )
             if deals is not None:
                 con.execute("DELETE FROM deals WHERE day = ?", [day])
                 if deals:
                     con.executemany(
                         "INSERT OR REPLACE INTO deals VALUES (?, ?, ?, ?, ?, ?, ?)",
-                        [[d.deal_id, day, d.lead_workflow_id, d.amount, d.currency, _utc(d.closed_at), loaded_at]
-                         for d in deals],
+                        [
+                            [d.deal_id, day, d.lead_workflow_id, d.amount, d.currency, _utc(d.closed_at), loaded_at]
+                            for d in deals
+                        ],
                     )
-            con.execute("INSERT OR REPLACE INTO loads VALUES (?, ?, ?, ?, ?, ?)",
-                        [source.value, day, len(facts), len(violations), json.dumps(reasons), loaded_at])
+            con.execute(
+                "INSERT OR REPLACE INTO loads VALUES (?, ?, ?, ?, ?, ?)",
+                [source.value, day, len(facts), len(violations), json.dumps(reasons), loaded_at],
+            )
         return LoadRecord(source, day, len(facts), len(violations), reasons, loaded_at)
 
     def facts(self, since: date, until: date, sources: Iterable[Source] | None = None) -> list[Fact]:
@@ -219,22 +241,39 @@ class DuckDBStore:
             rows = con.execute(
                 "SELECT source, day, channel, campaign, currency, spend, impressions, clicks, sessions, conversions, "
                 "customers, revenue FROM facts WHERE day BETWEEN ? AND ? AND list_contains(?, source) "
-                "ORDER BY day, source, channel, campaign", [since, until, wanted],
+                "ORDER BY day, source, channel, campaign",
+                [since, until, wanted],
             ).fetchall()
-        names = ("source", "day", "channel", "campaign", "currency", "spend", "impressions", "clicks", "sessions",
-                 "conversions", "customers", "revenue")
+        names = (
+            "source",
+            "day",
+            "channel",
+            "campaign",
+            "currency",
+            "spend",
+            "impressions",
+            "clicks",
+            "sessions",
+            "conversions",
+            "customers",
+            "revenue",
+        )
         return [Fact.model_validate(dict(zip(names, r, strict=True))) for r in rows]
 
     def loads(self, since: date, until: date) -> list[LoadRecord]:
         with self._connect() as con:
-            rows = con.execute("SELECT source, day, rows, violations, reasons, loaded_at FROM loads "
-                               "WHERE day BETWEEN ? AND ? ORDER BY source, day", [since, until]).fetchall()
+            rows = con.execute(
+                "SELECT source, day, rows, violations, reasons, loaded_at FROM loads "
+                "WHERE day BETWEEN ? AND ? ORDER BY source, day",
+                [since, until],
+            ).fetchall()
         return [LoadRecord(Source(r[0]), r[1], r[2], r[3], json.loads(r[4]), _utc(r[5])) for r in rows]
 
     def deals(self) -> list[Deal]:
         with self._connect() as con:
-            rows = con.execute("SELECT deal_id, lead_workflow_id, amount, currency, closed_at FROM deals "
-                               "ORDER BY closed_at, deal_id").fetchall()
+            rows = con.execute(
+                "SELECT deal_id, lead_workflow_id, amount, currency, closed_at FROM deals ORDER BY closed_at, deal_id"
+            ).fetchall()
         return [Deal(r[0], r[1], r[2], r[3], _utc(r[4])) for r in rows]
 
     # ------------------------------------------------------------- journeys
@@ -245,13 +284,24 @@ class DuckDBStore:
         with self._transaction() as con:
             for workflow_id, j in journeys:
                 con.execute("DELETE FROM touches WHERE lead_id = ?", [j.lead_id])
-                con.execute("INSERT OR REPLACE INTO journeys VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-                            [j.lead_id, workflow_id, j.stage, _utc(j.created_at), _utc(j.mql_at),
-                             _utc(j.opportunity_at), _utc(j.converted_at), collected])
+                con.execute(
+                    "INSERT OR REPLACE INTO journeys VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                    [
+                        j.lead_id,
+                        workflow_id,
+                        j.stage,
+                        _utc(j.created_at),
+                        _utc(j.mql_at),
+                        _utc(j.opportunity_at),
+                        _utc(j.converted_at),
+                        collected,
+                    ],
+                )
                 if j.touches:
-                    con.executemany("INSERT INTO touches VALUES (?, ?, ?, ?, ?, ?)",
-                                    [[j.lead_id, i, _utc(t.at), t.kind, t.channel, t.campaign]
-                                     for i, t in enumerate(j.touches)])
+                    con.executemany(
+                        "INSERT INTO touches VALUES (?, ?, ?, ?, ?, ?)",
+                        [[j.lead_id, i, _utc(t.at), t.kind, t.channel, t.campaign] for i, t in enumerate(j.touches)],
+                    )
         return len(journeys)
 
     def journeys(self) -> list[Journey]:
@@ -261,16 +311,28 @@ class DuckDBStore:
                 "SELECT j.lead_id, j.stage, j.created_at, j.mql_at, j.opportunity_at, j.converted_at, "
                 "sum(d.amount), min(d.closed_at) FROM journeys j "
                 "LEFT JOIN deals d ON d.lead_workflow_id = j.workflow_id "
-                "GROUP BY ALL ORDER BY j.lead_id").fetchall()
-            touch_rows = con.execute("SELECT lead_id, touched_at, kind, channel, campaign FROM touches "
-                                     "ORDER BY lead_id, seq").fetchall()
+                "GROUP BY ALL ORDER BY j.lead_id"
+            ).fetchall()
+            touch_rows = con.execute(
+                "SELECT lead_id, touched_at, kind, channel, campaign FROM touches ORDER BY lead_id, seq"
+            ).fetchall()
         paths: dict[str, list[PathTouch]] = {}
         for lead_id, at, kind, channel, campaign in touch_rows:
-            paths.setdefault(lead_id, []).append(PathTouch(at=_utc(at), kind=kind, channel=channel,
-                                                           campaign=campaign))
-        return [Journey(lead_id=h[0], stage=h[1], created_at=_utc(h[2]), mql_at=_utc(h[3]),
-                        opportunity_at=_utc(h[4]), converted_at=_utc(h[5]), revenue=h[6] or Decimal(0),
-                        won_at=_utc(h[7]), touches=paths.get(h[0], [])) for h in heads]
+            paths.setdefault(lead_id, []).append(PathTouch(at=_utc(at), kind=kind, channel=channel, campaign=campaign))
+        return [
+            Journey(
+                lead_id=h[0],
+                stage=h[1],
+                created_at=_utc(h[2]),
+                mql_at=_utc(h[3]),
+                opportunity_at=_utc(h[4]),
+                converted_at=_utc(h[5]),
+                revenue=h[6] or Decimal(0),
+                won_at=_utc(h[7]),
+                touches=paths.get(h[0], []),
+            )
+            for h in heads
+        ]
 
     def collected(self) -> dict[str, datetime]:
         """Lead workflow id -> when its journey was last read."""
@@ -283,11 +345,16 @@ class DuckDBStore:
     def record_distribution(self, entries: list[Distribution]) -> None:
         with self._transaction() as con:
             for e in entries:
-                con.execute("INSERT OR REPLACE INTO distributions VALUES (?, ?, ?, ?, ?, ?)",
-                            [e.report_id, e.channel, e.recipient, e.status, e.ref, _utc(e.sent_at)])
+                con.execute(
+                    "INSERT OR REPLACE INTO distributions VALUES (?, ?, ?, ?, ?, ?)",
+                    [e.report_id, e.channel, e.recipient, e.status, e.ref, _utc(e.sent_at)],
+                )
 
     def distributions(self, report_id: str) -> list[Distribution]:
         with self._connect() as con:
-            rows = con.execute("SELECT report_id, channel, recipient, status, ref, sent_at FROM distributions "
-                               "WHERE report_id = ? ORDER BY channel, recipient", [report_id]).fetchall()
+            rows = con.execute(
+                "SELECT report_id, channel, recipient, status, ref, sent_at FROM distributions "
+                "WHERE report_id = ? ORDER BY channel, recipient",
+                [report_id],
+            ).fetchall()
         return [Distribution(r[0], r[1], r[2], r[3], r[4], _utc(r[5])) for r in rows]

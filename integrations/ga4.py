@@ -66,8 +66,12 @@ class GA4Client(PlatformClient):
         for row in body.get("rows", []):
             dimension_values = [v.get("value", "") for v in row.get("dimensionValues", [])]
             metric_values = [v.get("value", "") for v in row.get("metricValues", [])]
-            rows.append({**dict(zip(dimension_names, dimension_values, strict=False)),
-                         **dict(zip(metric_names, metric_values, strict=False))})
+            rows.append(
+                {
+                    **dict(zip(dimension_names, dimension_values, strict=False)),
+                    **dict(zip(metric_names, metric_values, strict=False)),
+                }
+            )
         return rows
 
     async def page_metrics(self, page_path: str, start_date: str, end_date: str) -> dict[str, float]:
@@ -86,9 +90,11 @@ class GA4Client(PlatformClient):
         while True:
             payload: dict[str, Any] = {
                 "dateRanges": [{"startDate": start_date, "endDate": end_date}],
-                "dimensions": [{"name": d} for d in dimensions], "metrics": [{"name": m} for m in metrics],
+                "dimensions": [{"name": d} for d in dimensions],
+                "metrics": [{"name": m} for m in metrics],
                 "orderBys": [{"dimension": {"dimensionName": d}} for d in dimensions],
-                "limit": page_size, "offset": offset,
+                "limit": page_size,
+                "offset": offset,
             }
             body = await self._json("POST", f"/v1beta/properties/{self.property_id}:runReport", json=payload)
             dimension_names = [h["name"] for h in body.get("dimensionHeaders", [])]
@@ -97,8 +103,12 @@ class GA4Client(PlatformClient):
             for row in page:
                 values = [v.get("value", "") for v in row.get("dimensionValues", [])]
                 numbers = [v.get("value", "") for v in row.get("metricValues", [])]
-                rows.append({**dict(zip(dimension_names, values, strict=False)),
-                             **dict(zip(metric_names, numbers, strict=False))})
+                rows.append(
+                    {
+                        **dict(zip(dimension_names, values, strict=False)),
+                        **dict(zip(metric_names, numbers, strict=False)),
+                    }
+                )
             offset += len(page)
             if not page or offset >= int(body.get("rowCount") or 0):
                 return rows

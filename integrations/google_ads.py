@@ -31,13 +31,21 @@ from integrations.errors import PlatformError, PlatformRejected, PlatformUnavail
 from integrations.http import PlatformClient, json_body, retry_after_header
 
 GOOGLE_ADS_API_VERSION = "v18"
-GONE_CODES = frozenset({"mutateError.RESOURCE_NOT_FOUND", "campaignBudgetError.CAMPAIGN_BUDGET_REMOVED",
-                        "operationAccessDeniedError.OPERATION_NOT_PERMITTED_FOR_REMOVED_RESOURCE"})
-BUDGET_FIELDS = ("campaign_budget.resource_name, campaign_budget.name, campaign_budget.amount_micros, "
-                 "campaign_budget.status")
+GONE_CODES = frozenset(
+    {
+        "mutateError.RESOURCE_NOT_FOUND",
+        "campaignBudgetError.CAMPAIGN_BUDGET_REMOVED",
+        "operationAccessDeniedError.OPERATION_NOT_PERMITTED_FOR_REMOVED_RESOURCE",
+    }
+)
+BUDGET_FIELDS = (
+    "campaign_budget.resource_name, campaign_budget.name, campaign_budget.amount_micros, campaign_budget.status"
+)
 CAMPAIGN_FIELDS = "campaign.resource_name, campaign.name, campaign.status, campaign.campaign_budget"
-METRIC_FIELDS = ("segments.date, metrics.cost_micros, metrics.impressions, metrics.clicks, metrics.conversions, "
-                 "metrics.conversions_value")
+METRIC_FIELDS = (
+    "segments.date, metrics.cost_micros, metrics.impressions, metrics.clicks, metrics.conversions, "
+    "metrics.conversions_value"
+)
 
 _DURATION = re.compile(r"^(\d+(?:\.\d+)?)s$")
 
@@ -126,27 +134,38 @@ class GoogleAdsClient(PlatformClient):
         if not rows:
             raise PlatformRejected(self.platform, 404, "NOT_FOUND", f"customer {self.customer_id} not found")
         customer = rows[0].get("customer", {})
-        return GoogleCustomer(id=str(customer.get("id", self.customer_id)), currency_code=customer["currencyCode"],
-                              time_zone=customer.get("timeZone"))
+        return GoogleCustomer(
+            id=str(customer.get("id", self.customer_id)),
+            currency_code=customer["currencyCode"],
+            time_zone=customer.get("timeZone"),
+        )
 
     # budgets
 
     async def find_budget(self, name: str) -> GoogleBudget | None:
         """The budget with exactly this name that is not removed, if any."""
-        rows = await self.search(f"SELECT {BUDGET_FIELDS} FROM campaign_budget WHERE campaign_budget.name = "
-                                 f"{gaql_string(name)} AND campaign_budget.status != 'REMOVED'")
+        rows = await self.search(
+            f"SELECT {BUDGET_FIELDS} FROM campaign_budget WHERE campaign_budget.name = "
+            f"{gaql_string(name)} AND campaign_budget.status != 'REMOVED'"
+        )
         budgets = [_budget(row) for row in rows]
         return next((b for b in budgets if b.name == name and b.status != "REMOVED"), None)
 
     async def create_budget(self, *, name: str, amount_micros: int) -> str:
         """Create a daily, standard-delivery budget for one campaign; return its resource name."""
-        create = {"name": name, "amountMicros": str(amount_micros), "deliveryMethod": "STANDARD",
-                  "explicitlyShared": False}
+        create = {
+            "name": name,
+            "amountMicros": str(amount_micros),
+            "deliveryMethod": "STANDARD",
+            "explicitlyShared": False,
+        }
         return await self._mutate("campaignBudgets", {"create": create})
 
     async def get_budget(self, resource_name: str) -> GoogleBudget:
-        rows = await self.search(f"SELECT {BUDGET_FIELDS} FROM campaign_budget WHERE "
-                                 f"campaign_budget.resource_name = {gaql_string(resource_name)}")
+        rows = await self.search(
+            f"SELECT {BUDGET_FIELDS} FROM campaign_budget WHERE "
+            f"campaign_budget.resource_name = {gaql_string(resource_name)}"
+        )
         if not rows:
             raise PlatformRejected(self.platform, 404, "NOT_FOUND", f"campaign budget {resource_name} not found")
         return _budget(rows[0])
@@ -164,8 +183,10 @@ class GoogleAdsClient(PlatformClient):
 
     async def find_campaign(self, name: str) -> GoogleCampaign | None:
         """The campaign with exactly this name that is not removed, if any."""
-        rows = await self.search(f"SELECT {CAMPAIGN_FIELDS} FROM campaign WHERE campaign.name = {gaql_string(name)} "
-                                 "AND campaign.status != 'REMOVED'")
+        rows = await self.search(
+            f"SELECT {CAMPAIGN_FIELDS} FROM campaign WHERE campaign.name = {gaql_string(name)} "
+            "AND campaign.status != 'REMOVED'"
+        )
         campaigns = [_campaign(row) for row in rows]
         return next((c for c in campaigns if c.name == name and c.status != "REMOVED"), None)
 
@@ -180,9 +201,16 @@ class GoogleAdsClient(PlatformClient):
     ) -> str:
         """Create a Search campaign (manual CPC, Google Search only) on `budget`; return its resource name."""
         create: dict[str, Any] = {
-            "name": name, "status": status, "advertisingChannelType": "SEARCH", "campaignBudget": budget,
-            "manualCpc": {}, "networkSettings": {"targetGoogleSearch": True, "targetSearchNetwork": False,
-                                                 "targetContentNetwork": False},
+            "name": name,
+            "status": status,
+            "advertisingChannelType": "SEARCH",
+            "campaignBudget": budget,
+            "manualCpc": {},
+            "networkSettings": {
+                "targetGoogleSearch": True,
+                "targetSearchNetwork": False,
+                "targetContentNetwork": False,
+            },
         }
         if start_date is not None:
             create["startDate"] = start_date.isoformat()
@@ -191,16 +219,18 @@ class GoogleAdsClient(PlatformClient):
         return await self._mutate("campaigns", {"create": create})
 
     async def get_campaign(self, resource_name: str) -> GoogleCampaign:
-        rows = await self.search(f"SELECT {CAMPAIGN_FIELDS} FROM campaign WHERE "
-                                 f"campaign.resource_name = {gaql_string(resource_name)}")
+        rows = await self.search(
+            f"SELECT {CAMPAIGN_FIELDS} FROM campaign WHERE campaign.resource_name = {gaql_string(resource_name)}"
+        )
         if not rows:
             raise PlatformRejected(self.platform, 404, "NOT_FOUND", f"campaign {resource_name} not found")
         return _campaign(rows[0])
 
     async def set_status(self, resource_name: str, status: str) -> None:
         """Set a campaign's status: ENABLED or PAUSED."""
-        await self._mutate("campaigns", {"update": {"resourceName": resource_name, "status": status},
-                                         "updateMask": "status"})
+        await self._mutate(
+            "campaigns", {"update": {"resourceName": resource_name, "status": status}, "updateMask": "status"}
+        )
 
     async def remove_campaign(self, resource_name: str) -> bool:
         """Remove the campaign; False when it was already removed or does not exist."""
@@ -215,14 +245,16 @@ class GoogleAdsClient(PlatformClient):
         result = []
         for row in rows:
             metrics = row.get("metrics", {})
-            result.append(GoogleMetricsRow(
-                day=date.fromisoformat(row["segments"]["date"]),
-                cost_micros=int(metrics.get("costMicros") or 0),
-                impressions=int(metrics.get("impressions") or 0),
-                clicks=int(metrics.get("clicks") or 0),
-                conversions=float(metrics.get("conversions") or 0.0),
-                conversions_value=float(metrics.get("conversionsValue") or 0.0),
-            ))
+            result.append(
+                GoogleMetricsRow(
+                    day=date.fromisoformat(row["segments"]["date"]),
+                    cost_micros=int(metrics.get("costMicros") or 0),
+                    impressions=int(metrics.get("impressions") or 0),
+                    clicks=int(metrics.get("clicks") or 0),
+                    conversions=float(metrics.get("conversions") or 0.0),
+                    conversions_value=float(metrics.get("conversionsValue") or 0.0),
+                )
+            )
         return result
 
     async def campaign_days(self, *, since: date, until: date) -> list[GoogleCampaignDay]:
@@ -236,15 +268,18 @@ class GoogleAdsClient(PlatformClient):
         result = []
         for row in rows:
             metrics, campaign = row.get("metrics", {}), row.get("campaign", {})
-            result.append(GoogleCampaignDay(
-                campaign=str(campaign.get("resourceName") or ""), campaign_name=str(campaign.get("name") or ""),
-                day=date.fromisoformat(row["segments"]["date"]),
-                cost_micros=int(metrics.get("costMicros") or 0),
-                impressions=int(metrics.get("impressions") or 0),
-                clicks=int(metrics.get("clicks") or 0),
-                conversions=float(metrics.get("conversions") or 0.0),
-                conversions_value=float(metrics.get("conversionsValue") or 0.0),
-            ))
+            result.append(
+                GoogleCampaignDay(
+                    campaign=str(campaign.get("resourceName") or ""),
+                    campaign_name=str(campaign.get("name") or ""),
+                    day=date.fromisoformat(row["segments"]["date"]),
+                    cost_micros=int(metrics.get("costMicros") or 0),
+                    impressions=int(metrics.get("impressions") or 0),
+                    clicks=int(metrics.get("clicks") or 0),
+                    conversions=float(metrics.get("conversions") or 0.0),
+                    conversions_value=float(metrics.get("conversionsValue") or 0.0),
+                )
+            )
         return result
 
     # plumbing
@@ -271,8 +306,13 @@ class GoogleAdsClient(PlatformClient):
         google_status = str(error.get("status") or f"HTTP_{status}")
         message = str(error.get("message") or response.reason_phrase or "error")
         details = error.get("details") if isinstance(error.get("details"), list) else []
-        failures = [e for d in details if isinstance(d, dict) and str(d.get("@type", "")).endswith("GoogleAdsFailure")
-                    for e in (d.get("errors") or []) if isinstance(e, dict)]
+        failures = [
+            e
+            for d in details
+            if isinstance(d, dict) and str(d.get("@type", "")).endswith("GoogleAdsFailure")
+            for e in (d.get("errors") or [])
+            if isinstance(e, dict)
+        ]
         code = google_status
         if failures:
             error_code = failures[0].get("errorCode")
@@ -288,21 +328,30 @@ class GoogleAdsClient(PlatformClient):
                 retry_after = retry_after_header(response.headers)
             return RateLimited(self.platform, status, code, message, retry_after=retry_after)
         if status >= 500:
-            return PlatformUnavailable(self.platform, status, code, message,
-                                       retry_after=retry_after_header(response.headers))
+            return PlatformUnavailable(
+                self.platform, status, code, message, retry_after=retry_after_header(response.headers)
+            )
         return PlatformRejected(self.platform, status, code, message)
 
 
 def _budget(row: dict[str, Any]) -> GoogleBudget:
     budget = row.get("campaignBudget", {})
-    return GoogleBudget(resource_name=budget["resourceName"], name=budget.get("name", ""),
-                        amount_micros=int(budget.get("amountMicros") or 0), status=budget.get("status"))
+    return GoogleBudget(
+        resource_name=budget["resourceName"],
+        name=budget.get("name", ""),
+        amount_micros=int(budget.get("amountMicros") or 0),
+        status=budget.get("status"),
+    )
 
 
 def _campaign(row: dict[str, Any]) -> GoogleCampaign:
     campaign = row.get("campaign", {})
-    return GoogleCampaign(resource_name=campaign["resourceName"], name=campaign.get("name", ""),
-                          status=campaign.get("status", "UNKNOWN"), budget=campaign.get("campaignBudget"))
+    return GoogleCampaign(
+        resource_name=campaign["resourceName"],
+        name=campaign.get("name", ""),
+        status=campaign.get("status", "UNKNOWN"),
+        budget=campaign.get("campaignBudget"),
+    )
 
 
 def _seconds(value: Any) -> float | None:

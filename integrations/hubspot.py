@@ -108,7 +108,9 @@ class HubSpotClient(PlatformClient):
         after: str | None = None
         while True:
             payload: dict[str, Any] = {
-                "filterGroups": [{"filters": filters}], "properties": properties, "limit": page_size,
+                "filterGroups": [{"filters": filters}],
+                "properties": properties,
+                "limit": page_size,
                 "sorts": [{"propertyName": "hs_object_id", "direction": "ASCENDING"}],
             }
             if after:
@@ -172,4 +174,3 @@ def _rate_limit_delay(headers: httpx.Headers) -> float | None:
         return int(interval) / 1000 if interval else None
     except ValueError:
         return None
-

@@ -19,11 +19,16 @@ class HubSpotContactsClient(HubSpotClient):
         """{lower-case email: contact} for the addresses HubSpot has (up to 100 per call)."""
         found: dict[str, Contact] = {}
         for start in range(0, len(emails), 100):
-            chunk = emails[start:start + 100]
-            body = await self._json("POST", "/crm/v3/objects/contacts/batch/read", json={
-                "idProperty": "email", "properties": sorted({"email", *properties}),
-                "inputs": [{"id": e} for e in chunk],
-            })
+            chunk = emails[start : start + 100]
+            body = await self._json(
+                "POST",
+                "/crm/v3/objects/contacts/batch/read",
+                json={
+                    "idProperty": "email",
+                    "properties": sorted({"email", *properties}),
+                    "inputs": [{"id": e} for e in chunk],
+                },
+            )
             for item in body.get("results") or []:
                 contact = Contact.model_validate(item)
                 email = (contact.properties.get("email") or "").lower()
@@ -34,8 +39,9 @@ class HubSpotContactsClient(HubSpotClient):
     async def gdpr_delete(self, email: str) -> bool:
         """Permanently delete the contact; False when HubSpot had none with this address."""
         try:
-            await self._request("POST", "/crm/v3/objects/contacts/gdpr-delete",
-                                json={"objectId": email, "idProperty": "email"})
+            await self._request(
+                "POST", "/crm/v3/objects/contacts/gdpr-delete", json={"objectId": email, "idProperty": "email"}
+            )
         except PlatformRejected as err:
             if err.status == 404:
                 return False

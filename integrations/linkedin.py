@@ -39,7 +39,7 @@ def escape_little_text(text: str) -> str:
     """Plain text → LinkedIn "little" text: backslash-escape the reserved characters."""
     out, last = [], 0
     for match in _KEEP.finditer(text):
-        out.append(_RESERVED.sub(r"\\\1", text[last:match.start()]))
+        out.append(_RESERVED.sub(r"\\\1", text[last : match.start()]))
         out.append(match.group(0))
         last = match.end()
     out.append(_RESERVED.sub(r"\\\1", text[last:]))
@@ -71,7 +71,9 @@ class LinkedInClient(PlatformClient):
             "commentary": escape_little_text(commentary),
             "visibility": "PUBLIC",
             "distribution": {
-                "feedDistribution": "MAIN_FEED", "targetEntities": [], "thirdPartyDistributionChannels": [],
+                "feedDistribution": "MAIN_FEED",
+                "targetEntities": [],
+                "thirdPartyDistributionChannels": [],
             },
             "lifecycleState": "PUBLISHED",
             "isReshareDisabledByAuthor": False,

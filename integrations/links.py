@@ -34,7 +34,10 @@ class LinkStatus(BaseModel):
 class LinkChecker:
     def __init__(self, *, timeout: float = 5.0, transport: httpx.AsyncBaseTransport | None = None) -> None:
         self._http = httpx.AsyncClient(
-            timeout=timeout, transport=transport, follow_redirects=True, max_redirects=MAX_REDIRECTS,
+            timeout=timeout,
+            transport=transport,
+            follow_redirects=True,
+            max_redirects=MAX_REDIRECTS,
             headers={"User-Agent": f"{USER_AGENT} (link check)", "Accept": "*/*"},
         )
 

@@ -163,9 +163,13 @@ class MetaAdsClient(PlatformClient):
         """Create an ad set paying per impression for link clicks in `countries`; return its id.
         `daily_budget` is in minor units; naive times are taken as UTC."""
         payload: dict[str, Any] = {
-            "name": name, "campaign_id": campaign_id, "daily_budget": daily_budget,
-            "billing_event": "IMPRESSIONS", "optimization_goal": "LINK_CLICKS",
-            "targeting": {"geo_locations": {"countries": list(countries)}}, "status": status,
+            "name": name,
+            "campaign_id": campaign_id,
+            "daily_budget": daily_budget,
+            "billing_event": "IMPRESSIONS",
+            "optimization_goal": "LINK_CLICKS",
+            "targeting": {"geo_locations": {"countries": list(countries)}},
+            "status": status,
         }
         if start_time is not None:
             payload["start_time"] = _graph_time(start_time)
@@ -188,18 +192,24 @@ class MetaAdsClient(PlatformClient):
     ) -> list[MetaInsightRow]:
         """Daily rows for the campaign (days without delivery have none); conversions are the
         `actions` of type `conversion_action`, their value its `action_values`."""
-        params = {"fields": INSIGHT_FIELDS, "time_increment": "1", "level": "campaign",
-                  "time_range": json.dumps({"since": since.isoformat(), "until": until.isoformat()})}
+        params = {
+            "fields": INSIGHT_FIELDS,
+            "time_increment": "1",
+            "level": "campaign",
+            "time_range": json.dumps({"since": since.isoformat(), "until": until.isoformat()}),
+        }
         rows = []
         async for item in self._pages(self._path(campaign_id, "insights"), params):
-            rows.append(MetaInsightRow(
-                day=date.fromisoformat(item["date_start"]),
-                spend=_decimal(item.get("spend")),
-                impressions=int(item.get("impressions") or 0),
-                clicks=int(item.get("clicks") or 0),
-                conversions=int(_action_total(item.get("actions"), conversion_action)),
-                conversion_value=_action_total(item.get("action_values"), conversion_action),
-            ))
+            rows.append(
+                MetaInsightRow(
+                    day=date.fromisoformat(item["date_start"]),
+                    spend=_decimal(item.get("spend")),
+                    impressions=int(item.get("impressions") or 0),
+                    clicks=int(item.get("clicks") or 0),
+                    conversions=int(_action_total(item.get("actions"), conversion_action)),
+                    conversion_value=_action_total(item.get("action_values"), conversion_action),
+                )
+            )
         return rows
 
     async def account_insights(
@@ -207,18 +217,26 @@ class MetaAdsClient(PlatformClient):
     ) -> list[MetaCampaignDay]:
         """Daily rows of every campaign of the ad account (`/act_<id>/insights`, level
         campaign, every page followed), for reporting; deleted campaigns' days included."""
-        params = {"fields": f"campaign_id,campaign_name,{INSIGHT_FIELDS}", "time_increment": "1",
-                  "level": "campaign", "time_range": json.dumps({"since": since.isoformat(),
-                                                                 "until": until.isoformat()})}
+        params = {
+            "fields": f"campaign_id,campaign_name,{INSIGHT_FIELDS}",
+            "time_increment": "1",
+            "level": "campaign",
+            "time_range": json.dumps({"since": since.isoformat(), "until": until.isoformat()}),
+        }
         rows = []
         async for item in self._pages(self._path(self.ad_account_id, "insights"), params):
-            rows.append(MetaCampaignDay(
-                campaign_id=str(item.get("campaign_id") or ""), campaign_name=str(item.get("campaign_name") or ""),
-                day=date.fromisoformat(item["date_start"]), spend=_decimal(item.get("spend")),
-                impressions=int(item.get("impressions") or 0), clicks=int(item.get("clicks") or 0),
-                conversions=int(_action_total(item.get("actions"), conversion_action)),
-                conversion_value=_action_total(item.get("action_values"), conversion_action),
-            ))
+            rows.append(
+                MetaCampaignDay(
+                    campaign_id=str(item.get("campaign_id") or ""),
+                    campaign_name=str(item.get("campaign_name") or ""),
+                    day=date.fromisoformat(item["date_start"]),
+                    spend=_decimal(item.get("spend")),
+                    impressions=int(item.get("impressions") or 0),
+                    clicks=int(item.get("clicks") or 0),
+                    conversions=int(_action_total(item.get("actions"), conversion_action)),
+                    conversion_value=_action_total(item.get("action_values"), conversion_action),
+                )
+            )
         return rows
 
     # plumbing
@@ -257,8 +275,9 @@ class MetaAdsClient(PlatformClient):
                 retry_after = retry_after_header(response.headers)
             return RateLimited(self.platform, status, code, message, retry_after=retry_after)
         if error.get("is_transient") is True or number in TRANSIENT_CODES or status >= 500:
-            return PlatformUnavailable(self.platform, status, code, message,
-                                       retry_after=retry_after_header(response.headers))
+            return PlatformUnavailable(
+                self.platform, status, code, message, retry_after=retry_after_header(response.headers)
+            )
         return PlatformRejected(self.platform, status, code, message)
 
 
@@ -287,8 +306,10 @@ def _action_total(actions: Any, action_type: str) -> Decimal:
     """The summed `value` of the entries of `action_type` in an actions list."""
     if not isinstance(actions, list):
         return Decimal(0)
-    return sum((_decimal(a.get("value")) for a in actions
-                if isinstance(a, dict) and a.get("action_type") == action_type), Decimal(0))
+    return sum(
+        (_decimal(a.get("value")) for a in actions if isinstance(a, dict) and a.get("action_type") == action_type),
+        Decimal(0),
+    )
 
 
 def _int_or_none(value: Any) -> int | None:

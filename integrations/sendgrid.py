@@ -30,8 +30,12 @@ from integrations.http import PlatformClient, error_for_status, json_body, retry
 IDEMPOTENCY_ARG = "mops_idempotency_key"
 
 _CODES = {
-    400: "bad_request", 401: "unauthorized", 403: "forbidden", 404: "not_found",
-    413: "payload_too_large", 429: "too_many_requests",
+    400: "bad_request",
+    401: "unauthorized",
+    403: "forbidden",
+    404: "not_found",
+    413: "payload_too_large",
+    429: "too_many_requests",
 }
 
 
@@ -110,7 +114,9 @@ class SendGridClient(PlatformClient):
             "name": name,
             "send_to": {"list_ids": list_ids},
             "email_config": {
-                "subject": subject, "html_content": html, "sender_id": sender_id,
+                "subject": subject,
+                "html_content": html,
+                "sender_id": sender_id,
                 "suppression_group_id": suppression_group_id,
             },
         }
@@ -119,7 +125,9 @@ class SendGridClient(PlatformClient):
         )
         single_send_id = str(body["id"])
         await self._request(
-            "PUT", f"/v3/marketing/singlesends/{quote(single_send_id, safe='')}/schedule", json={"send_at": "now"},
+            "PUT",
+            f"/v3/marketing/singlesends/{quote(single_send_id, safe='')}/schedule",
+            json={"send_at": "now"},
             headers={"Idempotency-Key": f"{idempotency_key}:schedule"},
         )
         return single_send_id
@@ -147,8 +155,13 @@ class SendGridClient(PlatformClient):
         out: list[tuple[date, dict]] = []
         offset = 0
         while True:
-            params = {"start_date": start_date.isoformat(), "end_date": end_date.isoformat(),
-                      "aggregated_by": "day", "limit": page_size, "offset": offset}
+            params = {
+                "start_date": start_date.isoformat(),
+                "end_date": end_date.isoformat(),
+                "aggregated_by": "day",
+                "limit": page_size,
+                "offset": offset,
+            }
             body = await self._json("GET", "/v3/stats", params=params)
             entries = body if isinstance(body, list) else []
             for entry in entries:

@@ -36,9 +36,7 @@ class SlackClient(PlatformClient):
             payload["blocks"] = blocks
         if idempotency_key:
             headers["Idempotency-Key"] = idempotency_key
-            payload["metadata"] = {
-                "event_type": "mops_message", "event_payload": {"idempotency_key": idempotency_key}
-            }
+            payload["metadata"] = {"event_type": "mops_message", "event_payload": {"idempotency_key": idempotency_key}}
         headers["Content-Type"] = "application/json; charset=utf-8"
         body = await self._call("POST", "chat.postMessage", json=payload, headers=headers)
         return body["ts"]
@@ -70,7 +68,10 @@ class SlackClient(PlatformClient):
         code = body.get("error") if isinstance(body, dict) else None
         status = response.status_code
         return error_for_status(
-            self.platform, status, code or f"HTTP_{status}", code or response.reason_phrase or "error",
+            self.platform,
+            status,
+            code or f"HTTP_{status}",
+            code or response.reason_phrase or "error",
             retry_after_header(response.headers),
         )
 

@@ -54,8 +54,12 @@ class WpPost(BaseModel):
         else:
             text = str(title)
         return cls(
-            id=body["id"], status=body["status"], link=body.get("link", ""), slug=body.get("slug", ""),
-            title=text, date_gmt=body.get("date_gmt"),
+            id=body["id"],
+            status=body["status"],
+            link=body.get("link", ""),
+            slug=body.get("slug", ""),
+            title=text,
+            date_gmt=body.get("date_gmt"),
         )
 
 

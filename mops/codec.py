@@ -131,8 +131,14 @@ class KeyRing:
     process stops decrypting here within that time; one destroyed through this ring at
     once. Thread-safe (the CLI runs its commands on a worker thread)."""
 
-    def __init__(self, master_keys: dict[str, bytes], store: KeyStore, *, cache_seconds: float = 30.0,
-                 clock: Callable[[], float] = time.monotonic) -> None:
+    def __init__(
+        self,
+        master_keys: dict[str, bytes],
+        store: KeyStore,
+        *,
+        cache_seconds: float = 30.0,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
         if not master_keys:
             raise CodecKeyError("at least one master key is needed")
         self._masters = {kid: AESGCM(k) for kid, k in master_keys.items()}
@@ -241,8 +247,11 @@ class KeyRing:
             aad = _wrap_aad(stored.key_id, stored.lead_id)
             raw = raw_kek.decrypt(stored.wrapped[:NONCE_BYTES], stored.wrapped[NONCE_BYTES:], aad)
             nonce = os.urandom(NONCE_BYTES)
-            changed.append(StoredKey(stored.key_id, stored.lead_id, kek_id, nonce + kek.encrypt(nonce, raw, aad),
-                                     stored.created_at))
+            changed.append(
+                StoredKey(
+                    stored.key_id, stored.lead_id, kek_id, nonce + kek.encrypt(nonce, raw, aad), stored.created_at
+                )
+            )
         if changed:
             self.store.replace(changed)
         return len(changed)
@@ -286,10 +295,12 @@ class EncryptionCodec(PayloadCodec, WithSerializationContext):
         out = []
         for payload in payloads:
             nonce = os.urandom(NONCE_BYTES)
-            out.append(Payload(
-                metadata={META_ENCODING: ENCODING, META_KEY_ID: aad, META_CIPHER: CIPHER},
-                data=nonce + aead.encrypt(nonce, payload.SerializeToString(), aad),
-            ))
+            out.append(
+                Payload(
+                    metadata={META_ENCODING: ENCODING, META_KEY_ID: aad, META_CIPHER: CIPHER},
+                    data=nonce + aead.encrypt(nonce, payload.SerializeToString(), aad),
+                )
+            )
         return out
 
     async def decode(self, payloads: Sequence[Payload]) -> list[Payload]:
@@ -315,9 +326,11 @@ class EncryptionCodec(PayloadCodec, WithSerializationContext):
 # Failure types whose messages mops builds itself from operational facts only (never from
 # a platform's answer or any input): they stay readable without a codec, so operators see
 # at a glance why work is held. Add a type here only if that is true of every message.
-PLAINTEXT_FAILURE_TYPES = frozenset({
-    "PlatformDegraded",  # workers/health_gate.py: "<platform> is degraded (<probe stats>); holding ..."
-})
+PLAINTEXT_FAILURE_TYPES = frozenset(
+    {
+        "PlatformDegraded",  # workers/health_gate.py: "<platform> is degraded (<probe stats>); holding ..."
+    }
+)
 
 
 class EncryptedFailureConverter(DefaultFailureConverterWithEncodedAttributes):
@@ -330,8 +343,10 @@ class EncryptedFailureConverter(DefaultFailureConverterWithEncodedAttributes):
 
     def to_failure(self, exception: BaseException, payload_converter, failure) -> None:
         super().to_failure(exception, payload_converter, failure)
-        if (failure.HasField("application_failure_info")
-                and failure.application_failure_info.type in PLAINTEXT_FAILURE_TYPES):
+        if (
+            failure.HasField("application_failure_info")
+            and failure.application_failure_info.type in PLAINTEXT_FAILURE_TYPES
+        ):
             failure.ClearField("encoded_attributes")
             failure.message = str(getattr(exception, "message", exception))
 
@@ -348,8 +363,9 @@ class _RingConfig:
 
 @functools.lru_cache(maxsize=16)
 def _ring_for(config: _RingConfig) -> KeyRing:
-    return KeyRing(parse_master_keys(config.keys), SqliteKeyStore(config.store_path),
-                   cache_seconds=config.cache_seconds)
+    return KeyRing(
+        parse_master_keys(config.keys), SqliteKeyStore(config.store_path), cache_seconds=config.cache_seconds
+    )
 
 
 def keystore_path(settings: Settings) -> Path:
@@ -359,9 +375,21 @@ def keystore_path(settings: Settings) -> Path:
 def shared_keyring(settings: Settings) -> KeyRing:
     """The process's key ring for these settings (one per key configuration, so the
     gateway, workers and CLI in one process share one cache and one store connection)."""
-    return _ring_for(_RingConfig(settings.codec_keys.get_secret_value(), keystore_path(settings),
-                                 settings.key_cache_seconds))
+    return _ring_for(
+        _RingConfig(settings.codec_keys.get_secret_value(), keystore_path(settings), settings.key_cache_seconds)
+    )
 
 
-__all__ = ["EncryptionCodec", "EncryptedFailureConverter", "KeyRing", "KeyUnavailable", "CodecKeyError",
-           "parse_master_keys", "new_master_key", "shared_keyring", "keystore_path", "is_encrypted", "key_id_of"]
+__all__ = [
+    "EncryptionCodec",
+    "EncryptedFailureConverter",
+    "KeyRing",
+    "KeyUnavailable",
+    "CodecKeyError",
+    "parse_master_keys",
+    "new_master_key",
+    "shared_keyring",
+    "keystore_path",
+    "is_encrypted",
+    "key_id_of",
+]

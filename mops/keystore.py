@@ -134,7 +134,8 @@ class SqliteKeyStore(KeyStore):
         with self._lock:
             row = self._db.execute(
                 "SELECT key_id, lead_id, kek_id, wrapped, created_at FROM data_keys WHERE lead_id = ? "
-                "ORDER BY created_at DESC, key_id DESC LIMIT 1", (lead_id,),
+                "ORDER BY created_at DESC, key_id DESC LIMIT 1",
+                (lead_id,),
             ).fetchone()
         return self._key(row)
 
@@ -144,7 +145,8 @@ class SqliteKeyStore(KeyStore):
             try:
                 row = self._db.execute(
                     "SELECT key_id, lead_id, kek_id, wrapped, created_at FROM data_keys WHERE lead_id = ? "
-                    "ORDER BY created_at DESC, key_id DESC LIMIT 1", (key.lead_id,),
+                    "ORDER BY created_at DESC, key_id DESC LIMIT 1",
+                    (key.lead_id,),
                 ).fetchone()
                 if row is None:
                     self._db.execute(
@@ -176,8 +178,9 @@ class SqliteKeyStore(KeyStore):
             self._db.execute("BEGIN IMMEDIATE")
             try:
                 for k in keys:
-                    self._db.execute("UPDATE data_keys SET kek_id = ?, wrapped = ? WHERE key_id = ?",
-                                     (k.kek_id, k.wrapped, k.key_id))
+                    self._db.execute(
+                        "UPDATE data_keys SET kek_id = ?, wrapped = ? WHERE key_id = ?", (k.kek_id, k.wrapped, k.key_id)
+                    )
                 self._db.execute("COMMIT")
             except BaseException:
                 self._db.execute("ROLLBACK")
@@ -194,9 +197,16 @@ class SqliteKeyStore(KeyStore):
                 self._db.execute(
                     "INSERT OR REPLACE INTO erasures (erasure_id, lead_id, requested_at, requested_by, reason, "
                     "completed_at, steps, destroyed_key_ids) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-                    (record.erasure_id, record.lead_id, record.requested_at, record.requested_by, record.reason,
-                     record.completed_at, json.dumps(record.steps, sort_keys=True),
-                     json.dumps(record.destroyed_key_ids)),
+                    (
+                        record.erasure_id,
+                        record.lead_id,
+                        record.requested_at,
+                        record.requested_by,
+                        record.reason,
+                        record.completed_at,
+                        json.dumps(record.steps, sort_keys=True),
+                        json.dumps(record.destroyed_key_ids),
+                    ),
                 )
                 self._db.execute("COMMIT")
             except BaseException:
@@ -205,8 +215,10 @@ class SqliteKeyStore(KeyStore):
         return ids
 
     def erasures(self, lead_id: str | None = None) -> list[ErasureRecord]:
-        query = ("SELECT erasure_id, lead_id, requested_at, requested_by, reason, completed_at, steps, "
-                 "destroyed_key_ids FROM erasures")
+        query = (
+            "SELECT erasure_id, lead_id, requested_at, requested_by, reason, completed_at, steps, "
+            "destroyed_key_ids FROM erasures"
+        )
         with self._lock:
             if lead_id is None:
                 rows = self._db.execute(query + " ORDER BY requested_at").fetchall()

@@ -39,7 +39,9 @@ def build_runtime(settings: Settings) -> Runtime:
     else:
         metrics = PrometheusConfig(
             bind_address=f"{settings.metrics_host}:{settings.metrics_port}",
-            counters_total_suffix=True, unit_suffix=False, durations_as_seconds=True,
+            counters_total_suffix=True,
+            unit_suffix=False,
+            durations_as_seconds=True,
         )
     try:
         return Runtime(telemetry=TelemetryConfig(metrics=metrics, global_tags={"service": "mops"}))
@@ -58,15 +60,18 @@ class MopsMetrics:
         m = self.meter
         self._requests = m.create_counter("mops_platform_requests", "Platform API calls by outcome", "{request}")
         self._duration = m.create_histogram_float(
-            "mops_platform_request_duration_seconds", "Platform API call latency", "s")
+            "mops_platform_request_duration_seconds", "Platform API call latency", "s"
+        )
         self._rate_limited = m.create_counter("mops_rate_limited", "Platform throttling answers", "{response}")
-        self._holds = m.create_counter("mops_platform_degraded_holds",
-                                       "Activities held because their platform is degraded", "{activity}")
+        self._holds = m.create_counter(
+            "mops_platform_degraded_holds", "Activities held because their platform is degraded", "{activity}"
+        )
         self._emails = m.create_counter("mops_emails_sent", "Emails handed to the email platform", "{email}")
         self._leads = m.create_gauge("mops_leads", "Open lead journeys by stage", "{lead}")
         self._waiting = m.create_gauge("mops_approvals_waiting", "Items waiting for an approval", "{item}")
-        self._age = m.create_gauge_float("mops_approval_age_seconds",
-                                         "Age of the oldest item waiting for an approval", "s")
+        self._age = m.create_gauge_float(
+            "mops_approval_age_seconds", "Age of the oldest item waiting for an approval", "s"
+        )
 
     def platform_call(self, platform: str, outcome: str, seconds: float) -> None:
         self._requests.add(1, {"platform": platform, "outcome": outcome})
@@ -88,4 +93,3 @@ class MopsMetrics:
         for kind, n in waiting.items():
             self._waiting.set(n, {"kind": kind})
             self._age.set(oldest_age_s.get(kind, 0.0), {"kind": kind})
-

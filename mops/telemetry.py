@@ -44,9 +44,7 @@ def setup_tracing(service_name: str, *, extra_processor: SpanProcessor | None = 
         provider = TracerProvider(
             resource=Resource.create({"service.name": os.environ.get("OTEL_SERVICE_NAME", service_name)})
         )
-        if os.environ.get("OTEL_EXPORTER_OTLP_ENDPOINT") or os.environ.get(
-            "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT"
-        ):
+        if os.environ.get("OTEL_EXPORTER_OTLP_ENDPOINT") or os.environ.get("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT"):
             from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import OTLPSpanExporter
 
             provider.add_span_processor(BatchSpanProcessor(OTLPSpanExporter()))
@@ -56,9 +54,7 @@ def setup_tracing(service_name: str, *, extra_processor: SpanProcessor | None = 
     if not _configured:
         from opentelemetry.instrumentation.httpx import HTTPXClientInstrumentor
 
-        HTTPXClientInstrumentor().instrument(
-            request_hook=_scrub_http_span, async_request_hook=_async_scrub
-        )
+        HTTPXClientInstrumentor().instrument(request_hook=_scrub_http_span, async_request_hook=_async_scrub)
         _configured = True
     return provider
 

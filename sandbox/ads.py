@@ -102,8 +102,10 @@ class Timeline:
         return current
 
     def view(self) -> list[dict]:
-        return [{"since": s.since.isoformat() if s.since else None, "active": s.active,
-                 "daily_budget": s.daily_budget} for s in self.settings]
+        return [
+            {"since": s.since.isoformat() if s.since else None, "active": s.active, "daily_budget": s.daily_budget}
+            for s in self.settings
+        ]
 
 
 @dataclass(frozen=True)
@@ -166,8 +168,11 @@ def total(days: list[DayPerformance], platform: str) -> DayPerformance:
     """The sum of several days (Google's conversions stay rounded to two decimals)."""
     conversions = sum(p.conversions for p in days)
     return DayPerformance(
-        sum(p.spend for p in days), sum(p.impressions for p in days), sum(p.clicks for p in days),
-        conversions if platform == "meta" else round(conversions, 2), sum(p.value for p in days),
+        sum(p.spend for p in days),
+        sum(p.impressions for p in days),
+        sum(p.clicks for p in days),
+        conversions if platform == "meta" else round(conversions, 2),
+        sum(p.value for p in days),
     )
 
 

@@ -16,8 +16,20 @@ from starlette.exceptions import HTTPException
 
 from sandbox.middleware import PlatformMiddleware
 from sandbox.platforms import VALIDATION_CODES, SandboxError, error_response, platform_for_path
-from sandbox.routes import admin, ga4, google_ads, hubspot, linkedin, links, meta, sendgrid, slack, wordpress
-from sandbox.routes import braze, privacy
+from sandbox.routes import (
+    admin,
+    braze,
+    ga4,
+    google_ads,
+    hubspot,
+    linkedin,
+    links,
+    meta,
+    privacy,
+    sendgrid,
+    slack,
+    wordpress,
+)
 from sandbox.settings import SandboxTokens
 from sandbox.state import SandboxState
 

@@ -11,20 +11,32 @@ import hashlib
 
 KNOWN: dict[str, dict[str, str]] = {
     "acme.example": {
-        "company": "Acme Corp", "industry": "Software", "numberofemployees": "5000",
-        "annualrevenue": "1200000000", "country": "United States",
+        "company": "Acme Corp",
+        "industry": "Software",
+        "numberofemployees": "5000",
+        "annualrevenue": "1200000000",
+        "country": "United States",
     },
     "globex.example": {
-        "company": "Globex Corporation", "industry": "Financial Services", "numberofemployees": "1200",
-        "annualrevenue": "450000000", "country": "United Kingdom",
+        "company": "Globex Corporation",
+        "industry": "Financial Services",
+        "numberofemployees": "1200",
+        "annualrevenue": "450000000",
+        "country": "United Kingdom",
     },
     "initech.example": {
-        "company": "Initech", "industry": "Software", "numberofemployees": "300",
-        "annualrevenue": "40000000", "country": "United States",
+        "company": "Initech",
+        "industry": "Software",
+        "numberofemployees": "300",
+        "annualrevenue": "40000000",
+        "country": "United States",
     },
     "smallshop.example": {
-        "company": "Small Shop", "industry": "Retail", "numberofemployees": "12",
-        "annualrevenue": "900000", "country": "Canada",
+        "company": "Small Shop",
+        "industry": "Retail",
+        "numberofemployees": "12",
+        "annualrevenue": "900000",
+        "country": "Canada",
     },
 }
 FREE_MAIL = {"gmail.com", "yahoo.com", "hotmail.com", "outlook.com", "icloud.com", "proton.me"}
@@ -33,8 +45,14 @@ _INDUSTRIES = ["Software", "Financial Services", "Retail", "Healthcare", "Manufa
 _EMPLOYEES = [8, 45, 180, 750, 2500, 12000]
 _COUNTRIES = ["United States", "Germany", "France", "United Kingdom", "Canada", "Japan"]
 _TITLES = [
-    "Marketing Manager", "VP Marketing", "Head of Growth", "Software Engineer",
-    "Director of Operations", "CTO", "Sales Associate", "Marketing Coordinator",
+    "Marketing Manager",
+    "VP Marketing",
+    "Head of Growth",
+    "Software Engineer",
+    "Director of Operations",
+    "CTO",
+    "Sales Associate",
+    "Marketing Coordinator",
 ]
 
 

@@ -37,54 +37,125 @@ from sandbox.settings import SandboxTokens
 
 PLATFORMS = ("hubspot", "sendgrid", "slack", "wordpress", "linkedin", "ga4", "meta", "google_ads")
 # Braze (the CDP-shaped profile store, issue 8) is served under /users/ too, outside fault injection.
-_PREFIXES = {"/crm/": "hubspot", "/v3/": "sendgrid", "/api/": "slack", "/users/": "braze",
-             "/wp-json/": "wordpress", "/rest/": "linkedin", "/v1beta/": "ga4"}
+_PREFIXES = {
+    "/crm/": "hubspot",
+    "/v3/": "sendgrid",
+    "/api/": "slack",
+    "/users/": "braze",
+    "/wp-json/": "wordpress",
+    "/rest/": "linkedin",
+    "/v1beta/": "ga4",
+}
 META_PATH = re.compile(r"^/v\d+\.0/")  # Graph API versions are v<N>.0 (v21.0)
 GOOGLE_ADS_PATH = re.compile(r"^/v\d+/customers/")  # Google Ads REST: /v18/customers/{id}/...
 
-HUBSPOT_CATEGORIES = {400: "VALIDATION_ERROR", 401: "INVALID_AUTHENTICATION", 403: "MISSING_SCOPES",
-                      404: "OBJECT_NOT_FOUND", 409: "CONFLICT"}
+HUBSPOT_CATEGORIES = {
+    400: "VALIDATION_ERROR",
+    401: "INVALID_AUTHENTICATION",
+    403: "MISSING_SCOPES",
+    404: "OBJECT_NOT_FOUND",
+    409: "CONFLICT",
+}
 HUBSPOT_AUTH_MESSAGE = (
     "Authentication credentials not found. This API supports OAuth 2.0 authentication and you can find "
     "more details at https://developers.hubspot.com/docs/methods/auth/oauth-overview"
 )
-DEFAULT_MESSAGES = {400: "bad request", 401: "authorization required", 403: "access forbidden",
-                    404: "resource not found", 409: "conflict", 422: "unprocessable entity",
-                    429: "too many requests"}
-SLACK_CODES = {400: "invalid_arguments", 401: "invalid_auth", 403: "not_allowed_token_type",
-               404: "unknown_method", 409: "conflict", 429: "ratelimited"}
-WORDPRESS_CODES = {400: "rest_invalid_param", 401: "rest_not_logged_in", 403: "rest_forbidden",
-                   404: "rest_no_route", 409: "rest_conflict", 429: "rest_too_many_requests"}
-WORDPRESS_MESSAGES = {401: "You are not currently logged in.", 403: "Sorry, you are not allowed to do that.",
-                      404: "No route was found matching the URL and request method.",
-                      500: "There has been a critical error on this website."}
-LINKEDIN_CODES = {400: "ILLEGAL_ARGUMENT", 401: "INVALID_ACCESS_TOKEN", 403: "ACCESS_DENIED", 404: "NOT_FOUND",
-                  409: "CONFLICT", 422: "UNPROCESSABLE_ENTITY", 426: "NONEXISTENT_VERSION",
-                  429: "TOO_MANY_REQUESTS", 500: "INTERNAL_SERVER_ERROR", 503: "SERVICE_UNAVAILABLE"}
+DEFAULT_MESSAGES = {
+    400: "bad request",
+    401: "authorization required",
+    403: "access forbidden",
+    404: "resource not found",
+    409: "conflict",
+    422: "unprocessable entity",
+    429: "too many requests",
+}
+SLACK_CODES = {
+    400: "invalid_arguments",
+    401: "invalid_auth",
+    403: "not_allowed_token_type",
+    404: "unknown_method",
+    409: "conflict",
+    429: "ratelimited",
+}
+WORDPRESS_CODES = {
+    400: "rest_invalid_param",
+    401: "rest_not_logged_in",
+    403: "rest_forbidden",
+    404: "rest_no_route",
+    409: "rest_conflict",
+    429: "rest_too_many_requests",
+}
+WORDPRESS_MESSAGES = {
+    401: "You are not currently logged in.",
+    403: "Sorry, you are not allowed to do that.",
+    404: "No route was found matching the URL and request method.",
+    500: "There has been a critical error on this website.",
+}
+LINKEDIN_CODES = {
+    400: "ILLEGAL_ARGUMENT",
+    401: "INVALID_ACCESS_TOKEN",
+    403: "ACCESS_DENIED",
+    404: "NOT_FOUND",
+    409: "CONFLICT",
+    422: "UNPROCESSABLE_ENTITY",
+    426: "NONEXISTENT_VERSION",
+    429: "TOO_MANY_REQUESTS",
+    500: "INTERNAL_SERVER_ERROR",
+    503: "SERVICE_UNAVAILABLE",
+}
 LINKEDIN_SERVICE_CODES = {401: 65600, 403: 100, 422: 100, 429: 101}
-GOOGLE_STATUSES = {400: "INVALID_ARGUMENT", 401: "UNAUTHENTICATED", 403: "PERMISSION_DENIED", 404: "NOT_FOUND",
-                   409: "ABORTED", 429: "RESOURCE_EXHAUSTED", 500: "INTERNAL", 501: "NOT_IMPLEMENTED",
-                   503: "UNAVAILABLE", 504: "DEADLINE_EXCEEDED"}
-GOOGLE_MESSAGES = {400: "Request contains an invalid argument.", 403: "The caller does not have permission",
-                   404: "Requested entity was not found.", 429: "Resource has been exhausted (e.g. check quota).",
-                   500: "Internal error encountered.", 503: "The service is currently unavailable.",
-                   504: "The request was cancelled because the deadline was exceeded."}
+GOOGLE_STATUSES = {
+    400: "INVALID_ARGUMENT",
+    401: "UNAUTHENTICATED",
+    403: "PERMISSION_DENIED",
+    404: "NOT_FOUND",
+    409: "ABORTED",
+    429: "RESOURCE_EXHAUSTED",
+    500: "INTERNAL",
+    501: "NOT_IMPLEMENTED",
+    503: "UNAVAILABLE",
+    504: "DEADLINE_EXCEEDED",
+}
+GOOGLE_MESSAGES = {
+    400: "Request contains an invalid argument.",
+    403: "The caller does not have permission",
+    404: "Requested entity was not found.",
+    429: "Resource has been exhausted (e.g. check quota).",
+    500: "Internal error encountered.",
+    503: "The service is currently unavailable.",
+    504: "The request was cancelled because the deadline was exceeded.",
+}
 GOOGLE_ADS_VERSION = "v18"
 # A server error's GoogleAdsFailure, as Google Ads sends them.
-GOOGLE_ADS_INTERNAL = {500: ("INTERNAL_ERROR", "An internal error has occurred."),
-                       503: ("TRANSIENT_ERROR", "The request failed due to a transient error. Please try again."),
-                       504: ("DEADLINE_EXCEEDED", "The request took longer than a deadline.")}
+GOOGLE_ADS_INTERNAL = {
+    500: ("INTERNAL_ERROR", "An internal error has occurred."),
+    503: ("TRANSIENT_ERROR", "The request failed due to a transient error. Please try again."),
+    504: ("DEADLINE_EXCEEDED", "The request took longer than a deadline."),
+}
 # Graph API error codes and messages by HTTP status (for errors the routes do not spell out).
 META_CODES = {400: 100, 401: 190, 403: 200, 404: 100, 409: 100, 422: 100, 429: 80004}
-META_MESSAGES = {100: "Invalid parameter", 190: "Invalid OAuth access token - Cannot parse access token",
-                 200: "(#200) Permissions error", 2: "Service temporarily unavailable"}
-META_THROTTLE_MESSAGE = ("(#80004) There have been too many calls to this ad-account. Wait a bit and try again. "
-                         "For more info, please refer to "
-                         "https://developers.facebook.com/docs/graph-api/overview/rate-limiting#ads-management.")
+META_MESSAGES = {
+    100: "Invalid parameter",
+    190: "Invalid OAuth access token - Cannot parse access token",
+    200: "(#200) Permissions error",
+    2: "Service temporarily unavailable",
+}
+META_THROTTLE_MESSAGE = (
+    "(#80004) There have been too many calls to this ad-account. Wait a bit and try again. "
+    "For more info, please refer to "
+    "https://developers.facebook.com/docs/graph-api/overview/rate-limiting#ads-management."
+)
 # The code a malformed request body gets (FastAPI's validation errors), per platform.
-VALIDATION_CODES = {"hubspot": "VALIDATION_ERROR", "slack": "invalid_arguments", "wordpress": "rest_invalid_json",
-                    "linkedin": "ILLEGAL_ARGUMENT", "ga4": "INVALID_ARGUMENT", "meta": "100",
-                    "google_ads": "INVALID_ARGUMENT", "braze": "bad_request"}
+VALIDATION_CODES = {
+    "hubspot": "VALIDATION_ERROR",
+    "slack": "invalid_arguments",
+    "wordpress": "rest_invalid_json",
+    "linkedin": "ILLEGAL_ARGUMENT",
+    "ga4": "INVALID_ARGUMENT",
+    "meta": "100",
+    "google_ads": "INVALID_ARGUMENT",
+    "braze": "bad_request",
+}
 LINKEDIN_VERSION = re.compile(r"^(20\d{2})(0[1-9]|1[0-2])(\.\d{2})?$")  # YYYYMM, optionally .NN
 
 # Advertised limits (the sandbox does not enforce them; faults simulate exhaustion).
@@ -118,7 +189,10 @@ def trace_id() -> str:
 
 
 def error_body(
-    platform: str, status: int, code: str | None = None, message: str | None = None,
+    platform: str,
+    status: int,
+    code: str | None = None,
+    message: str | None = None,
     data: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     """The platform's error JSON for `status` (defaults fill code and message; `data`
@@ -157,8 +231,12 @@ def _meta_error(status: int, code: str | None, message: str | None, data: dict[s
     """Graph API error: `code` is the numeric error code; `data` adds `error_subcode`,
     `error_user_title`, `error_user_msg`, `type` or `is_transient`."""
     number = int(code) if code and code.isdigit() else (2 if status >= 500 else META_CODES.get(status, 100))
-    error: dict[str, Any] = {"message": message or META_MESSAGES.get(number, "An unknown error has occurred."),
-                             "type": "OAuthException", "code": number, "is_transient": status >= 500}
+    error: dict[str, Any] = {
+        "message": message or META_MESSAGES.get(number, "An unknown error has occurred."),
+        "type": "OAuthException",
+        "code": number,
+        "is_transient": status >= 500,
+    }
     error.update(data or {})
     error["fbtrace_id"] = trace_id()
     return {"error": error}
@@ -189,14 +267,22 @@ def google_ads_failure(errors: list[dict[str, Any]], version: str | None = None)
 
 def meta_usage(account: str, call_count: int, minutes_to_regain: float = 0) -> str:
     """An `X-Business-Use-Case-Usage` value for the ad account (percentages, minutes)."""
-    usage = {"type": "ads_management", "call_count": call_count, "total_cputime": call_count // 4,
-             "total_time": call_count // 4, "estimated_time_to_regain_access": minutes_to_regain,
-             "ads_api_access_tier": "standard_access"}
+    usage = {
+        "type": "ads_management",
+        "call_count": call_count,
+        "total_cputime": call_count // 4,
+        "total_time": call_count // 4,
+        "estimated_time_to_regain_access": minutes_to_regain,
+        "ads_api_access_tier": "standard_access",
+    }
     return json.dumps({account: [usage]}, separators=(",", ":"))
 
 
 def error_response(
-    platform: str, status: int, code: str | None = None, message: str | None = None,
+    platform: str,
+    status: int,
+    code: str | None = None,
+    message: str | None = None,
     data: dict[str, Any] | None = None,
 ) -> JSONResponse:
     return JSONResponse(error_body(platform, status, code, message, data), status_code=status)
@@ -205,43 +291,70 @@ def error_response(
 def rate_limited_response(platform: str, retry_after_s: float, tokens: SandboxTokens | None = None) -> JSONResponse:
     """A 429 as each platform sends it (Meta: its HTTP 400 throttling error), advertising `retry_after_s`."""
     if platform == "hubspot":  # no Retry-After: the interval headers say when the window resets
-        body = {"status": "error", "message": "You have reached your ten_secondly_rolling limit.",
-                "errorType": "RATE_LIMIT", "correlationId": str(uuid.uuid4()),
-                "policyName": "TEN_SECONDLY_ROLLING", "groupName": "sandbox"}
-        headers = {"X-HubSpot-RateLimit-Max": str(HUBSPOT_MAX), "X-HubSpot-RateLimit-Remaining": "0",
-                   "X-HubSpot-RateLimit-Interval-Milliseconds": str(int(retry_after_s * 1000))}
+        body = {
+            "status": "error",
+            "message": "You have reached your ten_secondly_rolling limit.",
+            "errorType": "RATE_LIMIT",
+            "correlationId": str(uuid.uuid4()),
+            "policyName": "TEN_SECONDLY_ROLLING",
+            "groupName": "sandbox",
+        }
+        headers = {
+            "X-HubSpot-RateLimit-Max": str(HUBSPOT_MAX),
+            "X-HubSpot-RateLimit-Remaining": "0",
+            "X-HubSpot-RateLimit-Interval-Milliseconds": str(int(retry_after_s * 1000)),
+        }
     elif platform == "sendgrid":
         body = error_body("sendgrid", 429, message="too many requests")
-        headers = {"X-RateLimit-Limit": str(SENDGRID_MAX), "X-RateLimit-Remaining": "0",
-                   "X-RateLimit-Reset": str(math.ceil(time.time() + retry_after_s))}
+        headers = {
+            "X-RateLimit-Limit": str(SENDGRID_MAX),
+            "X-RateLimit-Remaining": "0",
+            "X-RateLimit-Reset": str(math.ceil(time.time() + retry_after_s)),
+        }
     elif platform == "wordpress":  # core WordPress has no limits; hosts and WAFs answer like this
         body = error_body("wordpress", 429, message="Too many requests. Please slow down.")
         headers = {"Retry-After": str(math.ceil(retry_after_s))}
     elif platform == "linkedin":
-        body = error_body("linkedin", 429, message="Resource level throttle APPLICATION DAY limit for calls "
-                                                   "to this resource is reached.")
+        body = error_body(
+            "linkedin",
+            429,
+            message="Resource level throttle APPLICATION DAY limit for calls to this resource is reached.",
+        )
         headers = {"Retry-After": str(math.ceil(retry_after_s))}
     elif platform == "ga4":  # Google says when to come back in the error details, not in a header
         body = error_body("ga4", 429, message="Exhausted property tokens per hour for this project.")
-        body["error"]["details"] = [{"@type": "type.googleapis.com/google.rpc.RetryInfo",
-                                     "retryDelay": f"{retry_after_s:g}s"}]
+        body["error"]["details"] = [
+            {"@type": "type.googleapis.com/google.rpc.RetryInfo", "retryDelay": f"{retry_after_s:g}s"}
+        ]
         headers = {}
     elif platform == "meta":  # HTTP 400, no Retry-After: the usage header says when (see the module docstring)
         account = (tokens or SandboxTokens()).meta_account_number
-        body = error_body("meta", 400, "80004", META_THROTTLE_MESSAGE,
-                          {"error_subcode": 2446079, "is_transient": True})
+        body = error_body("meta", 400, "80004", META_THROTTLE_MESSAGE, {"error_subcode": 2446079, "is_transient": True})
         minutes = round(retry_after_s / 60, 6)
-        return JSONResponse(body, status_code=400,
-                            headers={"X-Business-Use-Case-Usage": meta_usage(account, 100, minutes)})
+        return JSONResponse(
+            body, status_code=400, headers={"X-Business-Use-Case-Usage": meta_usage(account, 100, minutes)}
+        )
     elif platform == "google_ads":  # the delay is in the GoogleAdsFailure's quotaErrorDetails
         delay = f"{retry_after_s:g}s"
-        body = error_body("google_ads", 429, data={"errors": [{
-            "errorCode": {"quotaError": "RESOURCE_EXHAUSTED"},
-            "message": f"Too many requests. Retry in {math.ceil(retry_after_s)} seconds.",
-            "details": {"quotaErrorDetails": {"rateScope": "DEVELOPER",
-                                              "rateName": "Number of operations for basic access per day",
-                                              "retryDelay": delay}},
-        }]})
+        body = error_body(
+            "google_ads",
+            429,
+            data={
+                "errors": [
+                    {
+                        "errorCode": {"quotaError": "RESOURCE_EXHAUSTED"},
+                        "message": f"Too many requests. Retry in {math.ceil(retry_after_s)} seconds.",
+                        "details": {
+                            "quotaErrorDetails": {
+                                "rateScope": "DEVELOPER",
+                                "rateName": "Number of operations for basic access per day",
+                                "retryDelay": delay,
+                            }
+                        },
+                    }
+                ]
+            },
+        )
         headers = {}
     else:
         body = {"ok": False, "error": "ratelimited"}
@@ -265,8 +378,12 @@ def check_auth(platform: str, request: Request, tokens: SandboxTokens) -> JSONRe
     if platform == "linkedin":
         if token:
             return error_response("linkedin", 401, "INVALID_ACCESS_TOKEN", "Invalid access token")
-        body = {"status": 401, "serviceErrorCode": 65604, "code": "EMPTY_ACCESS_TOKEN",
-                "message": "Empty oauth2 access token"}
+        body = {
+            "status": 401,
+            "serviceErrorCode": 65604,
+            "code": "EMPTY_ACCESS_TOKEN",
+            "message": "Empty oauth2 access token",
+        }
         return JSONResponse(body, status_code=401)
     if platform == "braze":
         return JSONResponse({"message": "Invalid API key: " + ("****" if token else "missing")}, status_code=401)
@@ -279,10 +396,14 @@ def check_auth(platform: str, request: Request, tokens: SandboxTokens) -> JSONRe
 
 def _google_auth_message(has_token: bool) -> str:
     if has_token:
-        return ("Request had invalid authentication credentials. Expected OAuth 2 access token, login cookie "
-                "or other valid authentication credential.")
-    return ("Request is missing required authentication credential. Expected OAuth 2 access token, "
-            "login cookie or other valid authentication credential.")
+        return (
+            "Request had invalid authentication credentials. Expected OAuth 2 access token, login cookie "
+            "or other valid authentication credential."
+        )
+    return (
+        "Request is missing required authentication credential. Expected OAuth 2 access token, "
+        "login cookie or other valid authentication credential."
+    )
 
 
 def _check_meta(request: Request, bearer_token: str, tokens: SandboxTokens) -> JSONResponse | None:
@@ -303,22 +424,55 @@ def _check_meta(request: Request, bearer_token: str, tokens: SandboxTokens) -> J
 def _check_google_ads(request: Request, scheme: str, token: str, tokens: SandboxTokens) -> JSONResponse | None:
     """OAuth bearer token, then the `developer-token` header (missing: 400, wrong: 401)."""
     if scheme.lower() != "bearer" or not token or not hmac.compare_digest(token, tokens.for_platform("google_ads")):
-        return error_response("google_ads", 401, "UNAUTHENTICATED", _google_auth_message(bool(token)), {"errors": [{
-            "errorCode": {"authenticationError": "OAUTH_TOKEN_INVALID" if token else "AUTHENTICATION_ERROR"},
-            "message": "Oauth token in the header is not valid." if token else "Authentication of the request failed.",
-        }]})
+        return error_response(
+            "google_ads",
+            401,
+            "UNAUTHENTICATED",
+            _google_auth_message(bool(token)),
+            {
+                "errors": [
+                    {
+                        "errorCode": {
+                            "authenticationError": "OAUTH_TOKEN_INVALID" if token else "AUTHENTICATION_ERROR"
+                        },
+                        "message": "Oauth token in the header is not valid."
+                        if token
+                        else "Authentication of the request failed.",
+                    }
+                ]
+            },
+        )
     developer_token = request.headers.get("developer-token", "")
     if not developer_token:
-        return error_response("google_ads", 400, "INVALID_ARGUMENT", None, {"errors": [{
-            "errorCode": {"requestError": "DEVELOPER_TOKEN_PARAMETER_MISSING"},
-            "message": "developer-token parameter is missing.",
-        }]})
+        return error_response(
+            "google_ads",
+            400,
+            "INVALID_ARGUMENT",
+            None,
+            {
+                "errors": [
+                    {
+                        "errorCode": {"requestError": "DEVELOPER_TOKEN_PARAMETER_MISSING"},
+                        "message": "developer-token parameter is missing.",
+                    }
+                ]
+            },
+        )
     if not hmac.compare_digest(developer_token, tokens.google_ads_developer_token.get_secret_value()):
-        return error_response("google_ads", 401, "UNAUTHENTICATED",
-                              "Request had invalid authentication credentials.", {"errors": [{
-                                  "errorCode": {"authenticationError": "DEVELOPER_TOKEN_INVALID"},
-                                  "message": "The developer token is not valid.",
-                              }]})
+        return error_response(
+            "google_ads",
+            401,
+            "UNAUTHENTICATED",
+            "Request had invalid authentication credentials.",
+            {
+                "errors": [
+                    {
+                        "errorCode": {"authenticationError": "DEVELOPER_TOKEN_INVALID"},
+                        "message": "The developer token is not valid.",
+                    }
+                ]
+            },
+        )
     return None
 
 
@@ -331,12 +485,14 @@ def _check_wordpress(scheme: str, token: str, tokens: SandboxTokens) -> JSONResp
     except (binascii.Error, UnicodeDecodeError):
         return error_response("wordpress", 401, "rest_not_logged_in", "You are not currently logged in.")
     if not hmac.compare_digest(username.encode(), tokens.wordpress_user.encode()):
-        return error_response("wordpress", 401, "invalid_username",
-                              "Unknown username. Check again or try your email address.")
+        return error_response(
+            "wordpress", 401, "invalid_username", "Unknown username. Check again or try your email address."
+        )
     expected = _app_password(tokens.for_platform("wordpress"))
     if not hmac.compare_digest(_app_password(password).encode(), expected.encode()):
-        return error_response("wordpress", 401, "incorrect_password",
-                              "The provided password is an invalid application password.")
+        return error_response(
+            "wordpress", 401, "incorrect_password", "The provided password is an invalid application password."
+        )
     return None
 
 
@@ -350,8 +506,12 @@ def check_protocol(platform: str, request: Request) -> JSONResponse | None:
         return None
     version = request.headers.get("linkedin-version")
     if not version:
-        return error_response("linkedin", 400, "VERSION_MISSING", "A version must be present. Please specify a "
-                              "version by adding the LinkedIn-Version header.")
+        return error_response(
+            "linkedin",
+            400,
+            "VERSION_MISSING",
+            "A version must be present. Please specify a version by adding the LinkedIn-Version header.",
+        )
     if not LINKEDIN_VERSION.match(version):
         return error_response("linkedin", 426, "NONEXISTENT_VERSION", f"Requested version {version} is not active")
     return None
@@ -385,14 +545,18 @@ class RateWindows:
             return {"X-Business-Use-Case-Usage": meta_usage(account, min(used * 100 // META_CALLS_PER_HOUR, 99))}
         if platform == "hubspot":
             _, used = self._hit(platform, HUBSPOT_WINDOW_MS / 1000)
-            return {"X-HubSpot-RateLimit-Max": str(HUBSPOT_MAX),
-                    "X-HubSpot-RateLimit-Remaining": str(max(HUBSPOT_MAX - used, 0)),
-                    "X-HubSpot-RateLimit-Interval-Milliseconds": str(HUBSPOT_WINDOW_MS),
-                    "X-HubSpot-RateLimit-Daily": str(HUBSPOT_DAILY),
-                    "X-HubSpot-RateLimit-Daily-Remaining": str(HUBSPOT_DAILY - self._daily(platform))}
+            return {
+                "X-HubSpot-RateLimit-Max": str(HUBSPOT_MAX),
+                "X-HubSpot-RateLimit-Remaining": str(max(HUBSPOT_MAX - used, 0)),
+                "X-HubSpot-RateLimit-Interval-Milliseconds": str(HUBSPOT_WINDOW_MS),
+                "X-HubSpot-RateLimit-Daily": str(HUBSPOT_DAILY),
+                "X-HubSpot-RateLimit-Daily-Remaining": str(HUBSPOT_DAILY - self._daily(platform)),
+            }
         if platform == "sendgrid":
             index, used = self._hit(platform, SENDGRID_WINDOW_S)
-            return {"X-RateLimit-Limit": str(SENDGRID_MAX),
-                    "X-RateLimit-Remaining": str(max(SENDGRID_MAX - used, 0)),
-                    "X-RateLimit-Reset": str((index + 1) * SENDGRID_WINDOW_S)}
+            return {
+                "X-RateLimit-Limit": str(SENDGRID_MAX),
+                "X-RateLimit-Remaining": str(max(SENDGRID_MAX - used, 0)),
+                "X-RateLimit-Reset": str((index + 1) * SENDGRID_WINDOW_S),
+            }
         return {}  # Slack and Google Ads send rate-limit information only with a 429

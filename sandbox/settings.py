@@ -51,9 +51,15 @@ class SandboxTokens(BaseSettings):
     def for_platform(self, platform: str) -> str:
         """The platform's secret: a bearer token, or WordPress's application password."""
         secret = {
-            "hubspot": self.hubspot_token, "sendgrid": self.sendgrid_api_key, "slack": self.slack_token,
-            "wordpress": self.wordpress_app_password, "linkedin": self.linkedin_token, "ga4": self.ga4_token,
-            "meta": self.meta_token, "google_ads": self.google_ads_token, "braze": self.braze_api_key,
+            "hubspot": self.hubspot_token,
+            "sendgrid": self.sendgrid_api_key,
+            "slack": self.slack_token,
+            "wordpress": self.wordpress_app_password,
+            "linkedin": self.linkedin_token,
+            "ga4": self.ga4_token,
+            "meta": self.meta_token,
+            "google_ads": self.google_ads_token,
+            "braze": self.braze_api_key,
         }[platform]
         return secret.get_secret_value()
 

@@ -19,16 +19,39 @@ from sandbox.ads import PerformanceOverride, Timeline
 from sandbox.firmographics import enrich
 
 EFFECT_KINDS = (
-    "contact.upsert", "contact.update", "deal.upsert", "task.upsert",
-    "association.create", "mail.send", "suppression.add", "chat.post",
-    "post.create", "post.update", "post.delete",
-    "singlesend.create", "singlesend.schedule", "singlesend.cancel",
-    "campaign.create", "campaign.update", "campaign.delete", "campaign.remove",
-    "adset.create", "adset.update", "adset.delete",
-    "budget.create", "budget.update", "budget.remove",
+    "contact.upsert",
+    "contact.update",
+    "deal.upsert",
+    "task.upsert",
+    "association.create",
+    "mail.send",
+    "suppression.add",
+    "chat.post",
+    "post.create",
+    "post.update",
+    "post.delete",
+    "singlesend.create",
+    "singlesend.schedule",
+    "singlesend.cancel",
+    "campaign.create",
+    "campaign.update",
+    "campaign.delete",
+    "campaign.remove",
+    "adset.create",
+    "adset.update",
+    "adset.delete",
+    "budget.create",
+    "budget.update",
+    "budget.remove",
     # data protection (issue 8): CRM GDPR delete, SendGrid Marketing Contacts, Braze, audiences
-    "contact.delete", "mcontact.upsert", "mcontact.delete", "suppression.remove",
-    "profile.update", "profile.delete", "audience.add", "audience.remove",
+    "contact.delete",
+    "mcontact.upsert",
+    "mcontact.delete",
+    "suppression.remove",
+    "profile.update",
+    "profile.delete",
+    "audience.add",
+    "audience.remove",
 )
 
 OWNERS = [  # (id, first, last, userId, archived)
@@ -76,8 +99,13 @@ class CrmObject:
         if names is not None:
             wanted = set(names) | {"hs_object_id", "createdate", "lastmodifieddate"}
             props = {k: props.get(k) for k in wanted}
-        return {"id": self.id, "properties": props, "createdAt": self.createdAt,
-                "updatedAt": self.updatedAt, "archived": self.archived}
+        return {
+            "id": self.id,
+            "properties": props,
+            "createdAt": self.createdAt,
+            "updatedAt": self.updatedAt,
+            "archived": self.archived,
+        }
 
 
 @dataclass
@@ -218,18 +246,35 @@ class Store:
     def seed(self) -> None:
         for owner_id, first, last, user_id, archived in OWNERS:
             email = f"{first}.{last}@mops.example".lower()
-            self.owners.append({
-                "id": owner_id, "email": email, "type": "PERSON", "firstName": first, "lastName": last,
-                "userId": user_id, "userIdIncludingInactive": user_id, "createdAt": SEED_TIME,
-                "updatedAt": SEED_TIME, "archived": archived,
-                "teams": [{"id": "7002" if owner_id == MANAGER_OWNER_ID else "7001",
-                           "name": "Sales Management" if owner_id == MANAGER_OWNER_ID else "Sales",
-                           "primary": True}],
-            })
+            self.owners.append(
+                {
+                    "id": owner_id,
+                    "email": email,
+                    "type": "PERSON",
+                    "firstName": first,
+                    "lastName": last,
+                    "userId": user_id,
+                    "userIdIncludingInactive": user_id,
+                    "createdAt": SEED_TIME,
+                    "updatedAt": SEED_TIME,
+                    "archived": archived,
+                    "teams": [
+                        {
+                            "id": "7002" if owner_id == MANAGER_OWNER_ID else "7001",
+                            "name": "Sales Management" if owner_id == MANAGER_OWNER_ID else "Sales",
+                            "primary": True,
+                        }
+                    ],
+                }
+            )
             if not archived:
                 self.slack_users[email] = {
-                    "id": f"U{int(owner_id):08d}", "team_id": "T0SANDBOX", "name": f"{first}.{last}".lower(),
-                    "real_name": f"{first} {last}", "deleted": False, "is_bot": False,
+                    "id": f"U{int(owner_id):08d}",
+                    "team_id": "T0SANDBOX",
+                    "name": f"{first}.{last}".lower(),
+                    "real_name": f"{first} {last}",
+                    "deleted": False,
+                    "is_bot": False,
                     "profile": {"email": email, "real_name": f"{first} {last}", "display_name": first},
                 }
 

@@ -81,8 +81,9 @@ def prepare(settings: Settings, path: Path, *, now) -> CampaignInput:
         spec = load_campaign(path, directory=directory, now=now)
     except CampaignSpecError as err:
         raise CampaignInputError(str(err)) from None
-    return CampaignInput(spec=spec, directory=directory, queues=queues(settings),
-                         gateway_url=settings.unsubscribe_base_url())
+    return CampaignInput(
+        spec=spec, directory=directory, queues=queues(settings), gateway_url=settings.unsubscribe_base_url()
+    )
 
 
 class CampaignService:
@@ -94,16 +95,20 @@ class CampaignService:
         """Start the campaign (or find it running) and wait for its preflight."""
         spec: CampaignSpec = inp.spec
         start = WithStartWorkflowOperation(
-            CampaignWorkflow.run, inp, id=campaign_workflow_id(spec.id), task_queue=self._settings.workflow_task_queue,
+            CampaignWorkflow.run,
+            inp,
+            id=campaign_workflow_id(spec.id),
+            task_queue=self._settings.workflow_task_queue,
             id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
             id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
             static_summary=f"campaign · {spec.name}",
             static_details=f"Owner `{spec.owner}` · {show(spec.total_budget, spec.currency)} · "
-                           + ", ".join(c.kind.value for c in spec.channels),
+            + ", ".join(c.kind.value for c in spec.channels),
         )
         try:
             return await self._client.execute_update_with_start_workflow(
-                CampaignWorkflow.preflight, start_workflow_operation=start,
+                CampaignWorkflow.preflight,
+                start_workflow_operation=start,
             )
         except WorkflowAlreadyStartedError:
             raise CampaignInputError(f"id: campaign '{spec.id}' was already used by a finished campaign") from None
@@ -123,28 +128,40 @@ class CampaignService:
                 raise CampaignNotFound(f"campaign: no campaign '{campaign_id}'") from None
             raise
 
-    async def decide(self, campaign_id: str, *, approver: str, kind: DecisionKind | str,
-                     comment: str | None = None) -> DecisionResult:
+    async def decide(
+        self, campaign_id: str, *, approver: str, kind: DecisionKind | str, comment: str | None = None
+    ) -> DecisionResult:
         decision = _decision(approver, kind, comment)
         return await _update(self.handle(campaign_id), CampaignWorkflow.decide, decision, f"campaign '{campaign_id}'")
 
     async def stop(self, campaign_id: str, *, requested_by: str, reason: str) -> None:
-        await _update(self.handle(campaign_id), CampaignWorkflow.stop,
-                      StopRequest(requested_by=requested_by, reason=reason), f"campaign '{campaign_id}'")
+        await _update(
+            self.handle(campaign_id),
+            CampaignWorkflow.stop,
+            StopRequest(requested_by=requested_by, reason=reason),
+            f"campaign '{campaign_id}'",
+        )
 
     # ------------------------------------------------------------- budgets
 
     def _budget_input(self, campaign_id: str, requested_by: str | None) -> BudgetInput:
         directory = load_directory(self._settings.policies_dir / "directory.yaml")
-        return BudgetInput(campaign_id=campaign_id, directory=directory, queues=queues(self._settings),
-                           requested_by=requested_by, gateway_url=self._settings.unsubscribe_base_url())
+        return BudgetInput(
+            campaign_id=campaign_id,
+            directory=directory,
+            queues=queues(self._settings),
+            requested_by=requested_by,
+            gateway_url=self._settings.unsubscribe_base_url(),
+        )
 
     async def reallocate(self, campaign_id: str, *, requested_by: str | None, run_id: str) -> WorkflowHandle:
         """Start one reallocation now; `run_id` makes the workflow id (one run per id)."""
         await self.state(campaign_id)  # a clear error for an unknown campaign
         return await self._client.start_workflow(
-            BudgetReallocationWorkflow.run, self._budget_input(campaign_id, requested_by),
-            id=f"budget-{campaign_id}-{run_id}", task_queue=self._settings.workflow_task_queue,
+            BudgetReallocationWorkflow.run,
+            self._budget_input(campaign_id, requested_by),
+            id=f"budget-{campaign_id}-{run_id}",
+            task_queue=self._settings.workflow_task_queue,
             id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
             static_summary=f"budget reallocation · {campaign_id}",
         )
@@ -156,7 +173,9 @@ class CampaignService:
         schedule_id = budget_schedule_id(campaign_id)
         schedule = Schedule(
             action=ScheduleActionStartWorkflow(
-                BudgetReallocationWorkflow.run, self._budget_input(campaign_id, None), id=schedule_id,
+                BudgetReallocationWorkflow.run,
+                self._budget_input(campaign_id, None),
+                id=schedule_id,
                 task_queue=self._settings.workflow_task_queue,
             ),
             spec=ScheduleSpec(intervals=[ScheduleIntervalSpec(every=every)]),
@@ -179,11 +198,16 @@ class CampaignService:
                 raise CampaignNotFound(f"budget: no reallocation '{workflow_id}'") from None
             raise
 
-    async def budget_decide(self, workflow_id: str, *, approver: str, kind: DecisionKind | str,
-                            comment: str | None = None) -> DecisionResult:
+    async def budget_decide(
+        self, workflow_id: str, *, approver: str, kind: DecisionKind | str, comment: str | None = None
+    ) -> DecisionResult:
         decision = _decision(approver, kind, comment)
-        return await _update(self.budget_handle(workflow_id), BudgetReallocationWorkflow.decide, decision,
-                             f"reallocation '{workflow_id}'")
+        return await _update(
+            self.budget_handle(workflow_id),
+            BudgetReallocationWorkflow.decide,
+            decision,
+            f"reallocation '{workflow_id}'",
+        )
 
 
 def _decision(approver: str, kind: DecisionKind | str, comment: str | None) -> Decision:

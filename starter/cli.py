@@ -22,6 +22,7 @@ from rich.console import Console
 from domain.journeys import JourneyError, validate_all
 from domain.leads import EventType, LeadSource
 from mops.settings import Settings, SettingsError, get_settings
+from starter.campaigns import CampaignInputError, CampaignNotFound, CampaignRefused, CampaignService
 from starter.content import (
     ContentInputError,
     ContentNotFound,
@@ -30,17 +31,20 @@ from starter.content import (
     read_brief_file,
 )
 from starter.content import prepare as prepare_content
-from starter.campaigns import CampaignInputError, CampaignNotFound, CampaignRefused, CampaignService
 from starter.leads import LeadInputError, LeadNotFound, LeadService, build_capture, build_event
 from starter.reports import ReportInputError
 from workflows.lead_models import SalesDecision, SalesDecisionKind
 
-app = typer.Typer(help="mops: durable marketing-operations workflows on Temporal.", no_args_is_help=True,
-                  pretty_exceptions_enable=False)
+app = typer.Typer(
+    help="mops: durable marketing-operations workflows on Temporal.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+)
 lead_app = typer.Typer(help="Capture leads and drive their journeys.", no_args_is_help=True)
 journeys_app = typer.Typer(help="Nurture journeys (YAML under journeys/).", no_args_is_help=True)
-content_app = typer.Typer(help="Content from brief to published: checks, approvals, distribution.",
-                          no_args_is_help=True)
+content_app = typer.Typer(
+    help="Content from brief to published: checks, approvals, distribution.", no_args_is_help=True
+)
 app.add_typer(lead_app, name="lead")
 app.add_typer(content_app, name="content")
 app.add_typer(journeys_app, name="journeys")
@@ -152,8 +156,10 @@ async def lead_capture(
     timezone: Annotated[str | None, typer.Option(help="IANA time zone, e.g. Europe/Berlin")] = None,
     consent: Annotated[bool, typer.Option("--consent/--no-consent", help="Marketing consent given.")] = False,
     journey: Annotated[str | None, typer.Option(help="Journey id (default from MOPS_DEFAULT_JOURNEY).")] = None,
-    landing_url: Annotated[str | None, typer.Option(help="The link the lead arrived by; its utm_* "
-                                                         "parameters are recorded for attribution.")] = None,
+    landing_url: Annotated[
+        str | None,
+        typer.Option(help="The link the lead arrived by; its utm_* parameters are recorded for attribution."),
+    ] = None,
     as_json: JsonOpt = False,
 ) -> None:
     """Capture a lead: starts its journey, or records a touch if it already runs."""
@@ -163,15 +169,27 @@ async def lead_capture(
     # Validate before connecting: bad input starts nothing and needs no server.
     capture = build_capture(
         svc_settings,
-        email=email, source=source, first_name=first_name, last_name=last_name, company=company,
-        country=country, timezone=timezone, consent=consent, journey_id=journey, utm=Utm.from_url(landing_url),
+        email=email,
+        source=source,
+        first_name=first_name,
+        last_name=last_name,
+        company=company,
+        country=country,
+        timezone=timezone,
+        consent=consent,
+        journey_id=journey,
+        utm=Utm.from_url(landing_url),
     )
     result = await (await lead_service()).capture(capture)
-    emit(result, as_json, lambda: out.print(
-        f"{'started' if result.created else 'touch recorded on'} [bold]{result.workflow_id}[/] "
-        f"(stage {result.stage.value}, touches {result.touches})\n"
-        f"Web UI: {svc_settings.workflow_url(result.workflow_id)}"
-    ))
+    emit(
+        result,
+        as_json,
+        lambda: out.print(
+            f"{'started' if result.created else 'touch recorded on'} [bold]{result.workflow_id}[/] "
+            f"(stage {result.stage.value}, touches {result.touches})\n"
+            f"Web UI: {svc_settings.workflow_url(result.workflow_id)}"
+        ),
+    )
 
 
 @lead_app.command("event")
@@ -189,8 +207,11 @@ async def lead_event(
     svc = await lead_service()
     wf_id = svc.workflow_id(email=email, lead_id=lead)
     await svc.record_event(event, lead_id=wf_id)
-    emit({"workflow_id": wf_id, "event_id": event.event_id}, as_json,
-         lambda: out.print(f"{event.type.value} recorded on [bold]{wf_id}[/]"))
+    emit(
+        {"workflow_id": wf_id, "event_id": event.event_id},
+        as_json,
+        lambda: out.print(f"{event.type.value} recorded on [bold]{wf_id}[/]"),
+    )
 
 
 @lead_app.command("unsubscribe")
@@ -206,8 +227,11 @@ async def lead_unsubscribe(email: EmailOpt = None, lead: LeadOpt = None, as_json
         await privacy.opt_out(email=email, lead_id=None if email else wf_id, source="cli")
     finally:
         await privacy.aclose()
-    emit({"workflow_id": wf_id, "unsubscribed": True}, as_json,
-         lambda: out.print(f"unsubscribe sent to [bold]{wf_id}[/]"))
+    emit(
+        {"workflow_id": wf_id, "unsubscribed": True},
+        as_json,
+        lambda: out.print(f"unsubscribe sent to [bold]{wf_id}[/]"),
+    )
 
 
 @lead_app.command("decide")
@@ -227,8 +251,11 @@ async def lead_decide(
         decision=SalesDecisionKind.ACCEPTED if accept else SalesDecisionKind.REJECTED, owner_id=owner, reason=reason
     )
     await svc.sales_decision(decision, lead_id=wf_id)
-    emit({"workflow_id": wf_id, "decision": decision.decision.value}, as_json,
-         lambda: out.print(f"{decision.decision.value} sent to [bold]{wf_id}[/]"))
+    emit(
+        {"workflow_id": wf_id, "decision": decision.decision.value},
+        as_json,
+        lambda: out.print(f"{decision.decision.value} sent to [bold]{wf_id}[/]"),
+    )
 
 
 @lead_app.command("show")
@@ -275,44 +302,71 @@ async def content_submit(
             body = body_file.read_text()
         except OSError as e:
             raise ContentInputError(f"body_file: cannot read {body_file}: {e.strerror}") from None
-    flags = {"content_id": content_id, "title": title, "type": type, "channels": channel or None, "body": body,
-             "author": author, "audience": audience, "region": region, "due": due, "publish_at": publish_at,
-             "email_list_ids": email_list or None}
+    flags = {
+        "content_id": content_id,
+        "title": title,
+        "type": type,
+        "channels": channel or None,
+        "body": body,
+        "author": author,
+        "audience": audience,
+        "region": region,
+        "due": due,
+        "publish_at": publish_at,
+        "email_list_ids": email_list or None,
+    }
     data.update({k: v for k, v in flags.items() if v is not None})
     if approver:
         data["approval"] = [{"name": "review", "approvers": approver, "mode": "all"}]
     inp = prepare_content(settings(), data)  # validated before connecting: bad briefs start nothing
     svc = await content_service()
     wf_id, created = await svc.submit(inp)
-    emit({"workflow_id": wf_id, "created": created, "stages": [s.model_dump(mode="json") for s in inp.stages]},
-         as_json, lambda: out.print(
-             f"{'submitted' if created else 'already running:'} [bold]{wf_id}[/] · approval: "
-             + " → ".join(f"{s.name} ({s.mode.value}: {', '.join(s.approvers)})" for s in inp.stages)
-             + f"\nWeb UI: {settings().workflow_url(wf_id)}"))
+    emit(
+        {"workflow_id": wf_id, "created": created, "stages": [s.model_dump(mode="json") for s in inp.stages]},
+        as_json,
+        lambda: out.print(
+            f"{'submitted' if created else 'already running:'} [bold]{wf_id}[/] · approval: "
+            + " → ".join(f"{s.name} ({s.mode.value}: {', '.join(s.approvers)})" for s in inp.stages)
+            + f"\nWeb UI: {settings().workflow_url(wf_id)}"
+        ),
+    )
 
 
 def _decision_command(kind: str):
-    async def command(content_id: ContentIdArg, as_: AsOpt, comment: Annotated[str | None, typer.Option()] = None,
-                      revision: Annotated[int | None, typer.Option(help="Defaults to the current revision.")] = None,
-                      as_json: JsonOpt = False) -> None:
+    async def command(
+        content_id: ContentIdArg,
+        as_: AsOpt,
+        comment: Annotated[str | None, typer.Option()] = None,
+        revision: Annotated[int | None, typer.Option(help="Defaults to the current revision.")] = None,
+        as_json: JsonOpt = False,
+    ) -> None:
         svc = await content_service()
         res = await svc.decide(content_id, approver=as_, kind=kind, comment=comment, revision=revision)
-        emit(res, as_json, lambda: out.print(
-            f"{kind.replace('_', ' ')} recorded on revision {res.revision} in {res.stage}; stage is now {res.outcome}"))
+        emit(
+            res,
+            as_json,
+            lambda: out.print(
+                f"{kind.replace('_', ' ')} recorded on revision {res.revision} in {res.stage}; "
+                f"stage is now {res.outcome}"
+            ),
+        )
 
     return command
 
 
-for _name, _kind, _help in (("approve", "approve", "Approve the current revision."),
-                            ("reject", "reject", "Reject (give --comment with the reason)."),
-                            ("request-changes", "request_changes", "Ask the author for changes (--comment).")):
+for _name, _kind, _help in (
+    ("approve", "approve", "Approve the current revision."),
+    ("reject", "reject", "Reject (give --comment with the reason)."),
+    ("request-changes", "request_changes", "Ask the author for changes (--comment)."),
+):
     content_app.command(_name, help=_help)(run_async(f"mops content {_name}")(_decision_command(_kind)))
 
 
 @content_app.command("revise")
 @run_async("mops content revise")
 async def content_revise(
-    content_id: ContentIdArg, as_: AsOpt,
+    content_id: ContentIdArg,
+    as_: AsOpt,
     body_file: Annotated[Path | None, typer.Option(help="New Markdown body")] = None,
     title: Annotated[str | None, typer.Option()] = None,
     note: Annotated[str | None, typer.Option()] = None,
@@ -334,9 +388,12 @@ async def content_revise(
 
 @content_app.command("retract")
 @run_async("mops content retract")
-async def content_retract(content_id: ContentIdArg, as_: AsOpt,
-                          reason: Annotated[str, typer.Option(help="Why it comes down.")],
-                          as_json: JsonOpt = False) -> None:
+async def content_retract(
+    content_id: ContentIdArg,
+    as_: AsOpt,
+    reason: Annotated[str, typer.Option(help="Why it comes down.")],
+    as_json: JsonOpt = False,
+) -> None:
     """Unpublish everywhere it went out (idempotent)."""
     svc = await content_service()
     await svc.retract(content_id, requested_by=as_, reason=reason)
@@ -364,8 +421,11 @@ def journeys_validate(as_json: JsonOpt = False) -> None:
         specs = validate_all(settings().journeys_dir)
     except JourneyError as e:
         fail(str(e))
-    emit([{"id": s.id, "version": s.version, "steps": len(s.steps)} for s in specs], as_json,
-         lambda: [out.print(f"ok  {s.id} v{s.version} ({len(s.steps)} steps)") for s in specs])
+    emit(
+        [{"id": s.id, "version": s.version, "steps": len(s.steps)} for s in specs],
+        as_json,
+        lambda: [out.print(f"ok  {s.id} v{s.version} ({len(s.steps)} steps)") for s in specs],
+    )
 
 
 # ---------------------------------------------------------------------- stack
@@ -393,8 +453,13 @@ async def campaign_launch(
     wf_id = campaign_workflow_id(inp.spec.id)
     if not result.ok:
         raise CliError("refused at preflight: " + "; ".join(result.problems), 2)
-    emit({"workflow_id": wf_id, **result.model_dump(mode="json")}, as_json, lambda: out.print(
-        f"launched [bold]{wf_id}[/] · status {result.status.value}\nWeb UI: {settings().workflow_url(wf_id)}"))
+    emit(
+        {"workflow_id": wf_id, **result.model_dump(mode="json")},
+        as_json,
+        lambda: out.print(
+            f"launched [bold]{wf_id}[/] · status {result.status.value}\nWeb UI: {settings().workflow_url(wf_id)}"
+        ),
+    )
 
 
 @campaign_app.command("show")
@@ -409,16 +474,21 @@ async def campaign_show(campaign_id: CampaignIdArg, as_json: JsonOpt = False) ->
 
 @campaign_app.command("stop")
 @run_async("mops campaign stop")
-async def campaign_stop(campaign_id: CampaignIdArg, as_: AsOpt,
-                        reason: Annotated[str, typer.Option()] = "stopped by request") -> None:
+async def campaign_stop(
+    campaign_id: CampaignIdArg, as_: AsOpt, reason: Annotated[str, typer.Option()] = "stopped by request"
+) -> None:
     """End the campaign now: every ad is paused and the final report written."""
     await (await campaign_service()).stop(campaign_id, requested_by=as_, reason=reason)
     out.print(f"stop requested for campaign-{campaign_id}")
 
 
 def _campaign_decision(kind: str):
-    async def command(campaign_id: CampaignIdArg, as_: AsOpt, comment: Annotated[str | None, typer.Option()] = None,
-                      as_json: JsonOpt = False) -> None:
+    async def command(
+        campaign_id: CampaignIdArg,
+        as_: AsOpt,
+        comment: Annotated[str | None, typer.Option()] = None,
+        as_json: JsonOpt = False,
+    ) -> None:
         res = await (await campaign_service()).decide(campaign_id, approver=as_, kind=kind, comment=comment)
         emit(res, as_json, lambda: out.print(f"{kind} recorded in {res.stage}; stage is now {res.outcome}"))
 
@@ -426,9 +496,12 @@ def _campaign_decision(kind: str):
 
 
 def _budget_decision(kind: str):
-    async def command(workflow_id: Annotated[str, typer.Argument(help="The reallocation's workflow id.")],
-                      as_: AsOpt, comment: Annotated[str | None, typer.Option()] = None,
-                      as_json: JsonOpt = False) -> None:
+    async def command(
+        workflow_id: Annotated[str, typer.Argument(help="The reallocation's workflow id.")],
+        as_: AsOpt,
+        comment: Annotated[str | None, typer.Option()] = None,
+        as_json: JsonOpt = False,
+    ) -> None:
         res = await (await campaign_service()).budget_decide(workflow_id, approver=as_, kind=kind, comment=comment)
         emit(res, as_json, lambda: out.print(f"{kind} recorded in {res.stage}; stage is now {res.outcome}"))
 
@@ -437,16 +510,21 @@ def _budget_decision(kind: str):
 
 for _name, _kind, _help in (("approve", "approve", "Approve."), ("reject", "reject", "Reject (--comment).")):
     campaign_app.command(_name, help=f"{_help} A campaign waiting for launch approval.")(
-        run_async(f"mops campaign {_name}")(_campaign_decision(_kind)))
+        run_async(f"mops campaign {_name}")(_campaign_decision(_kind))
+    )
     budget_app.command(_name, help=f"{_help} A budget proposal waiting for approval.")(
-        run_async(f"mops budget {_name}")(_budget_decision(_kind)))
+        run_async(f"mops budget {_name}")(_budget_decision(_kind))
+    )
 
 
 @budget_app.command("run")
 @run_async("mops budget run")
-async def budget_run(campaign_id: CampaignIdArg, as_: Annotated[str | None, typer.Option("--as")] = None,
-                     wait: Annotated[bool, typer.Option(help="Wait for the outcome (not for approvals).")] = True,
-                     as_json: JsonOpt = False) -> None:
+async def budget_run(
+    campaign_id: CampaignIdArg,
+    as_: Annotated[str | None, typer.Option("--as")] = None,
+    wait: Annotated[bool, typer.Option(help="Wait for the outcome (not for approvals).")] = True,
+    as_json: JsonOpt = False,
+) -> None:
     """Propose (and apply, or ask for approval) a reallocation now."""
     import uuid
 
@@ -467,8 +545,9 @@ async def budget_run(campaign_id: CampaignIdArg, as_: Annotated[str | None, type
 
 @budget_app.command("show")
 @run_async("mops budget show")
-async def budget_show(workflow_id: Annotated[str, typer.Argument(help="The reallocation's workflow id.")],
-                      as_json: JsonOpt = False) -> None:
+async def budget_show(
+    workflow_id: Annotated[str, typer.Argument(help="The reallocation's workflow id.")], as_json: JsonOpt = False
+) -> None:
     from starter.render import budget_panel
 
     view = await (await campaign_service()).budget_state(workflow_id)
@@ -477,8 +556,9 @@ async def budget_show(workflow_id: Annotated[str, typer.Argument(help="The reall
 
 @budget_app.command("schedule")
 @run_async("mops budget schedule")
-async def budget_schedule(campaign_id: CampaignIdArg,
-                          every: Annotated[str, typer.Option(help="Interval, e.g. 1d, 12h.")] = "1d") -> None:
+async def budget_schedule(
+    campaign_id: CampaignIdArg, every: Annotated[str, typer.Option(help="Interval, e.g. 1d, 12h.")] = "1d"
+) -> None:
     """Create (or update) a Temporal Schedule that runs a reallocation every interval."""
     from domain.fields import parse_duration
 
@@ -493,8 +573,9 @@ async def budget_schedule(campaign_id: CampaignIdArg,
 @app.command()
 @run_async("mops health")
 async def health(
-    report: Annotated[bool, typer.Option("--report", help="p50/p95 latency, error and throttle rates, "
-                                                          "with suggestions.")] = False,
+    report: Annotated[
+        bool, typer.Option("--report", help="p50/p95 latency, error and throttle rates, with suggestions.")
+    ] = False,
     window: Annotated[str, typer.Option(help="Report window, e.g. 1h, 30m.")] = "1h",
     check: Annotated[bool, typer.Option("--check", help="Run a check now first.")] = False,
     as_json: JsonOpt = False,
@@ -514,8 +595,11 @@ async def health(
             await check_now(client, s)
         if report:
             rows = await health_report(client, s, span)
-            emit({"window": window, "platforms": [r.model_dump(mode="json") for r in rows]}, as_json,
-                 lambda: out.print(health_report_table(rows, window)))
+            emit(
+                {"window": window, "platforms": [r.model_dump(mode="json") for r in rows]},
+                as_json,
+                lambda: out.print(health_report_table(rows, window)),
+            )
             return
         view = await health_state(client, s)
     except HealthNotRunning as e:
@@ -542,9 +626,11 @@ def up() -> None:
         async with embedded_stack(s, codec_server=True):  # issue 8: codec server for the Web UI
             app = create_app(gs, await connect(s))
             async with GatewayServer(app, host=gs.gateway_host, port=gs.gateway_port):
-                out.print(f"[green]mops is up[/]  Temporal {s.temporal_address} · Web UI {s.web_ui_url} · "
-                          f"gateway http://{gs.gateway_host}:{gs.gateway_port}/docs · "
-                          f"sandbox http://{s.sandbox_host}:{s.sandbox_port} · logs in {s.data_dir}/")
+                out.print(
+                    f"[green]mops is up[/]  Temporal {s.temporal_address} · Web UI {s.web_ui_url} · "
+                    f"gateway http://{gs.gateway_host}:{gs.gateway_port}/docs · "
+                    f"sandbox http://{s.sandbox_host}:{s.sandbox_port} · logs in {s.data_dir}/"
+                )
                 out.print("Ctrl-C stops everything; state is kept for the next `mops up`.")
                 await serve(s)
 

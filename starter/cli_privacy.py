@@ -22,10 +22,10 @@ from domain.consent import Purpose
 from starter.cli import CliError, EmailOpt, JsonOpt, LeadOpt, emit, out, run_async, settings, temporal_client
 from starter.leads import LeadInputError
 
-consent_app = typer.Typer(help="Consent per purpose (email_marketing, ad_audiences, profiling), on every platform.",
-                          no_args_is_help=True)
-sync_app = typer.Typer(help="Contact fields kept consistent between CRM, email platform and CDP.",
-                       no_args_is_help=True)
+consent_app = typer.Typer(
+    help="Consent per purpose (email_marketing, ad_audiences, profiling), on every platform.", no_args_is_help=True
+)
+sync_app = typer.Typer(help="Contact fields kept consistent between CRM, email platform and CDP.", no_args_is_help=True)
 compliance_app = typer.Typer(help="Compliance monitoring: consent compared across platforms.", no_args_is_help=True)
 codec_app = typer.Typer(help="Payload encryption keys.", no_args_is_help=True)
 
@@ -86,12 +86,23 @@ async def lead_erase(
         record = await svc.erase(email, requested_by=as_, reason=reason)
     finally:
         await svc.aclose()
-    data = {"erasure_id": record.erasure_id, "lead_id": record.lead_id, "steps": record.steps,
-            "destroyed_key_ids": record.destroyed_key_ids, "completed_at": record.completed_at}
-    emit(data, as_json, lambda: out.print(
-        f"erased lead [bold]{record.lead_id}[/] ({record.erasure_id}): "
-        + ", ".join(f"{k} {v}" for k, v in sorted(record.steps.items()))
-        + f"; {len(record.destroyed_key_ids)} data key(s) destroyed", highlight=False))
+    data = {
+        "erasure_id": record.erasure_id,
+        "lead_id": record.lead_id,
+        "steps": record.steps,
+        "destroyed_key_ids": record.destroyed_key_ids,
+        "completed_at": record.completed_at,
+    }
+    emit(
+        data,
+        as_json,
+        lambda: out.print(
+            f"erased lead [bold]{record.lead_id}[/] ({record.erasure_id}): "
+            + ", ".join(f"{k} {v}" for k, v in sorted(record.steps.items()))
+            + f"; {len(record.destroyed_key_ids)} data key(s) destroyed",
+            highlight=False,
+        ),
+    )
 
 
 @run_async("mops lead erasures")
@@ -106,10 +117,21 @@ async def lead_erasures(email: EmailOpt = None, lead: LeadOpt = None, as_json: J
     finally:
         await svc.aclose()
     rows = [r.__dict__ for r in records]
-    emit(rows, as_json, lambda: [out.print(
-        f"{r.completed_at}  {r.erasure_id}  lead {r.lead_id}  by {r.requested_by}  "
-        + ", ".join(f"{k} {v}" for k, v in sorted(r.steps.items())), highlight=False) for r in records]
-        or out.print("no erasures recorded"))
+    emit(
+        rows,
+        as_json,
+        lambda: (
+            [
+                out.print(
+                    f"{r.completed_at}  {r.erasure_id}  lead {r.lead_id}  by {r.requested_by}  "
+                    + ", ".join(f"{k} {v}" for k, v in sorted(r.steps.items())),
+                    highlight=False,
+                )
+                for r in records
+            ]
+            or out.print("no erasures recorded")
+        ),
+    )
 
 
 # ---------------------------------------------------------------------- consent
@@ -126,15 +148,29 @@ async def consent_show(email: EmailOpt = None, lead: LeadOpt = None, as_json: Js
     finally:
         await svc.aclose()
     records = {p.value: r.model_dump(mode="json") for p, r in view.consent.records.items()}
-    emit({"lead_id": view.lead_id, "consent": records}, as_json, lambda: [
-        out.print(f"{p:<16} {'granted' if r['granted'] else 'withdrawn'}  ({r['source']}, {r['at']})",
-                  highlight=False) for p, r in sorted(records.items())] or out.print("no consent recorded"))
+    emit(
+        {"lead_id": view.lead_id, "consent": records},
+        as_json,
+        lambda: (
+            [
+                out.print(
+                    f"{p:<16} {'granted' if r['granted'] else 'withdrawn'}  ({r['source']}, {r['at']})", highlight=False
+                )
+                for p, r in sorted(records.items())
+            ]
+            or out.print("no consent recorded")
+        ),
+    )
 
 
 def _consent_command(granted: bool):
-    async def command(purpose: PurposeOpt, email: EmailOpt = None, lead: LeadOpt = None,
-                      source: Annotated[str, typer.Option(help="Where it came from.")] = "cli",
-                      as_json: JsonOpt = False) -> None:
+    async def command(
+        purpose: PurposeOpt,
+        email: EmailOpt = None,
+        lead: LeadOpt = None,
+        source: Annotated[str, typer.Option(help="Where it came from.")] = "cli",
+        as_json: JsonOpt = False,
+    ) -> None:
         chosen = _purpose(purpose)
         _check_lead(email, lead)
         svc = await _privacy()
@@ -145,17 +181,24 @@ def _consent_command(granted: bool):
                 res = await svc.opt_out(email=email, lead_id=lead, source=source, purposes=[chosen])
         finally:
             await svc.aclose()
-        emit(res.as_dict(), as_json, lambda: out.print(
-            f"{chosen.value} {'granted' if granted else 'withdrawn'} for lead [bold]{res.lead_id}[/] "
-            f"(email platform: {res.email_gate})"))
+        emit(
+            res.as_dict(),
+            as_json,
+            lambda: out.print(
+                f"{chosen.value} {'granted' if granted else 'withdrawn'} for lead [bold]{res.lead_id}[/] "
+                f"(email platform: {res.email_gate})"
+            ),
+        )
 
     return command
 
 
 consent_app.command("grant", help="Record consent for one purpose on every platform.")(
-    run_async("mops consent grant")(_consent_command(True)))
+    run_async("mops consent grant")(_consent_command(True))
+)
 consent_app.command("withdraw", help="Withdraw consent for one purpose on every platform.")(
-    run_async("mops consent withdraw")(_consent_command(False)))
+    run_async("mops consent withdraw")(_consent_command(False))
+)
 
 
 # ------------------------------------------------------------------------- sync
@@ -171,10 +214,19 @@ async def sync_show(email: EmailOpt = None, lead: LeadOpt = None, as_json: JsonO
         view = await svc.contact(svc.lead_id(email=email, lead_id=lead))
     finally:
         await svc.aclose()
-    emit(view, as_json, lambda: (
-        [out.print(f"{name:<11} {f.value or '-'}  ({f.source}, {f.at.isoformat(timespec='seconds')})",
-                   highlight=False) for name, f in sorted(view.fields.items())],
-        out.print(f"version {view.version}; pending: {', '.join(view.pending) or 'none'}")))
+    emit(
+        view,
+        as_json,
+        lambda: (
+            [
+                out.print(
+                    f"{name:<11} {f.value or '-'}  ({f.source}, {f.at.isoformat(timespec='seconds')})", highlight=False
+                )
+                for name, f in sorted(view.fields.items())
+            ],
+            out.print(f"version {view.version}; pending: {', '.join(view.pending) or 'none'}"),
+        ),
+    )
 
 
 def _report_lines(workflow_id: str, r) -> None:
@@ -183,8 +235,11 @@ def _report_lines(workflow_id: str, r) -> None:
     for where, n in r.by_platform.items():
         out.print(f"    {where}: {n}", highlight=False)
     if r.mismatches_after is not None:
-        out.print(f"  after:  {r.mismatches_after} mismatches ({(r.rate_after or 0):.3%})"
-                  f"; {r.repaired_leads} contacts repaired, {r.adopted_withdrawals} opt-outs adopted", highlight=False)
+        out.print(
+            f"  after:  {r.mismatches_after} mismatches ({(r.rate_after or 0):.3%})"
+            f"; {r.repaired_leads} contacts repaired, {r.adopted_withdrawals} opt-outs adopted",
+            highlight=False,
+        )
     if r.alerted:
         out.print("  alert sent to the compliance channel")
 
@@ -201,8 +256,9 @@ async def _reconcile(kind: str, repair: bool, as_json: bool) -> None:
 
 @sync_app.command("reconcile")
 @run_async("mops sync reconcile")
-async def sync_reconcile(repair: Annotated[bool, typer.Option("--repair/--no-repair")] = True,
-                         as_json: JsonOpt = False) -> None:
+async def sync_reconcile(
+    repair: Annotated[bool, typer.Option("--repair/--no-repair")] = True, as_json: JsonOpt = False
+) -> None:
     """Compare every contact record with the platforms; repair and measure again."""
     await _reconcile("data", repair, as_json)
 
@@ -212,8 +268,9 @@ async def sync_reconcile(repair: Annotated[bool, typer.Option("--repair/--no-rep
 
 @compliance_app.command("check")
 @run_async("mops compliance check")
-async def compliance_check(repair: Annotated[bool, typer.Option("--repair/--no-repair")] = True,
-                           as_json: JsonOpt = False) -> None:
+async def compliance_check(
+    repair: Annotated[bool, typer.Option("--repair/--no-repair")] = True, as_json: JsonOpt = False
+) -> None:
     """Compare consent across platforms now; alert on mismatches; enforce opt-outs."""
     await _reconcile("compliance", repair, as_json)
 
@@ -240,7 +297,8 @@ async def compliance_schedule(every: Annotated[str, typer.Option(help="Interval,
 
 
 def codec_server(
-    host: Annotated[str | None, typer.Option()] = None, port: Annotated[int | None, typer.Option()] = None,
+    host: Annotated[str | None, typer.Option()] = None,
+    port: Annotated[int | None, typer.Option()] = None,
 ) -> None:
     """Serve /encode and /decode for the Temporal Web UI and CLI (bearer token, UI origin only)."""
     from starter.codec_server import serve
@@ -251,8 +309,9 @@ def codec_server(
 
 
 @codec_app.command("keygen")
-def codec_keygen(key_id: Annotated[str | None, typer.Option("--id", help="Key id (default: k<date>-<hex>).")] = None
-                 ) -> None:
+def codec_keygen(
+    key_id: Annotated[str | None, typer.Option("--id", help="Key id (default: k<date>-<hex>).")] = None,
+) -> None:
     """Print a new `id:base64` master key: put it first in MOPS_CODEC_KEYS, keep the old ones after it."""
     from mops.codec import new_master_key
 
@@ -270,8 +329,11 @@ def codec_rewrap(as_json: JsonOpt = False) -> None:
         changed = ring.rewrap()
     except KeyUnavailable as err:
         raise typer.Exit(_fail(str(err))) from None
-    emit({"rewrapped": changed, "master_key": ring.newest_master_id}, as_json,
-         lambda: out.print(f"{changed} data key(s) re-wrapped under {ring.newest_master_id}"))
+    emit(
+        {"rewrapped": changed, "master_key": ring.newest_master_id},
+        as_json,
+        lambda: out.print(f"{changed} data key(s) re-wrapped under {ring.newest_master_id}"),
+    )
 
 
 def _fail(message: str) -> int:

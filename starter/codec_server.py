@@ -69,9 +69,15 @@ def create_codec_app(settings: Settings, codec: EncryptionCodec | None = None) -
         if request.method == "OPTIONS":  # CORS preflight (browsers send no credentials on it)
             if origin is None:
                 return refuse(403, "origin_not_allowed", "preflight without an origin")
-            return Response(status_code=204, headers={
-                **cors(origin), "Access-Control-Allow-Methods": "POST", "Access-Control-Allow-Headers": ALLOWED_HEADERS,
-                "Access-Control-Max-Age": "600"})
+            return Response(
+                status_code=204,
+                headers={
+                    **cors(origin),
+                    "Access-Control-Allow-Methods": "POST",
+                    "Access-Control-Allow-Headers": ALLOWED_HEADERS,
+                    "Access-Control-Max-Age": "600",
+                },
+            )
         if request.method != "POST":
             return refuse(405, "method_not_allowed", "use POST", origin)
         presented = match.group("token")
@@ -90,7 +96,7 @@ def create_codec_app(settings: Settings, codec: EncryptionCodec | None = None) -
         try:
             payloads = json_format.Parse(body or b"{}", Payloads(), ignore_unknown_fields=True)
         except json_format.ParseError:
-            return refuse(400, "invalid_body", "body: expected {\"payloads\": [...]} as protobuf JSON", origin)
+            return refuse(400, "invalid_body", 'body: expected {"payloads": [...]} as protobuf JSON', origin)
         if match.group("op") == "encode":
             out = await codec.encode(list(payloads.payloads))
         else:
@@ -110,8 +116,10 @@ def create_codec_app(settings: Settings, codec: EncryptionCodec | None = None) -
 
 def codec_ui_endpoint(settings: Settings) -> str:
     """What the dev server's Web UI is given as its codec endpoint (token in the path)."""
-    return (f"http://{settings.codec_server_host}:{settings.codec_server_port}"
-            f"/t/{settings.codec_server_token.get_secret_value()}")
+    return (
+        f"http://{settings.codec_server_host}:{settings.codec_server_port}"
+        f"/t/{settings.codec_server_token.get_secret_value()}"
+    )
 
 
 def serve(settings: Settings) -> None:
@@ -119,8 +127,9 @@ def serve(settings: Settings) -> None:
 
     app = create_codec_app(settings)
     log.info("mops codec server on http://%s:%d", settings.codec_server_host, settings.codec_server_port)
-    uvicorn.run(app, host=settings.codec_server_host, port=settings.codec_server_port, log_level="warning",
-                access_log=False)
+    uvicorn.run(
+        app, host=settings.codec_server_host, port=settings.codec_server_port, log_level="warning", access_log=False
+    )
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -74,8 +74,9 @@ def prepare(settings: Settings, data: dict[str, Any]) -> ContentInput:
         stages = validate_brief(brief, directory, policies)
     except BriefError as err:
         raise ContentInputError(str(err)) from None
-    return ContentInput(brief=brief, stages=stages, legal_stage=policies.legal_stage, directory=directory,
-                        queues=queues(settings))
+    return ContentInput(
+        brief=brief, stages=stages, legal_stage=policies.legal_stage, directory=directory, queues=queues(settings)
+    )
 
 
 class ContentService:
@@ -97,7 +98,10 @@ class ContentService:
         b = inp.brief
         try:
             await self._client.start_workflow(
-                ContentWorkflow.run, inp, id=wf_id, task_queue=self._settings.workflow_task_queue,
+                ContentWorkflow.run,
+                inp,
+                id=wf_id,
+                task_queue=self._settings.workflow_task_queue,
                 id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
                 id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
                 static_summary=f"{b.type.value} · {b.title}",
@@ -118,8 +122,15 @@ class ContentService:
                 raise ContentNotFound(f"content: no item '{content_id}'") from None
             raise
 
-    async def decide(self, content_id: str, *, approver: str, kind: DecisionKind | str, comment: str | None = None,
-                     revision: int | None = None) -> DecisionResult:
+    async def decide(
+        self,
+        content_id: str,
+        *,
+        approver: str,
+        kind: DecisionKind | str,
+        comment: str | None = None,
+        revision: int | None = None,
+    ) -> DecisionResult:
         if revision is None:
             revision = (await self.state(content_id)).revision
         try:

@@ -84,8 +84,9 @@ async def _scenario(svc: LeadService, settings: Settings, leads: dict[str, DemoL
     ada, bob, cara, dan = leads["ada"], leads["bob"], leads["cara"], leads["dan"]
 
     def capture(lead: DemoLead):
-        return svc.capture(build_capture(settings, email=lead.email, source=lead.source, consent=True,
-                                         first_name=lead.name))
+        return svc.capture(
+            build_capture(settings, email=lead.email, source=lead.source, consent=True, first_name=lead.name)
+        )
 
     for lead in leads.values():
         res = await capture(lead)
@@ -96,8 +97,12 @@ async def _scenario(svc: LeadService, settings: Settings, leads: dict[str, DemoL
     console.print(f"  captured Cara again → same workflow, touches={dup.touches}")
 
     for lead in (ada, bob, cara, dan):
-        await _wait(svc, lead, lambda s: s.emails_sent >= 1 or s.stage in TERMINAL | {LeadStage.SALES_ASSIGNED},
-                    "the welcome email")
+        await _wait(
+            svc,
+            lead,
+            lambda s: s.emails_sent >= 1 or s.stage in TERMINAL | {LeadStage.SALES_ASSIGNED},
+            "the welcome email",
+        )
 
     for lead in (ada, dan):
         for kind in (EventType.OPEN, EventType.FORM, EventType.REPLY, EventType.CLICK):
@@ -147,12 +152,19 @@ async def _content_scenario(svc: ContentService, settings: Settings, content_id:
     """One blog post: draft in the CMS, checks, brand review (quorum 2 of 3) approved
     by the configured approvers, published to WordPress and LinkedIn."""
     guide = f"http://{settings.sandbox_host}:{settings.sandbox_port}/_links/ok/launch-guide"
-    inp = prepare_content(settings, {
-        "content_id": content_id, "title": "The launch checklist", "type": "blog", "channels": ["cms", "linkedin"],
-        "author": "maya", "audience": "marketing-ops leads",
-        "body": "# The launch checklist\n\nShip campaigns on time with one shared checklist.\n\n"
-                f"Read the [full guide]({guide}).",
-    })
+    inp = prepare_content(
+        settings,
+        {
+            "content_id": content_id,
+            "title": "The launch checklist",
+            "type": "blog",
+            "channels": ["cms", "linkedin"],
+            "author": "maya",
+            "audience": "marketing-ops leads",
+            "body": "# The launch checklist\n\nShip campaigns on time with one shared checklist.\n\n"
+            f"Read the [full guide]({guide}).",
+        },
+    )
     await svc.submit(inp)
     console.print(f"  submitted content '{content_id}' → content-{content_id}")
     view = await _wait_content(svc, content_id, {ContentStage.IN_REVIEW})
@@ -174,8 +186,9 @@ async def _wait_content(svc: ContentService, content_id: str, stages: set[Conten
     raise DemoError(f"content {content_id}: stuck in {view.stage.value}")
 
 
-async def run_scenario(settings: Settings, leads: dict[str, DemoLead], content_id: str,
-                       after=None) -> tuple[ContentView, CampaignDemo, ReportDemo]:
+async def run_scenario(
+    settings: Settings, leads: dict[str, DemoLead], content_id: str, after=None
+) -> tuple[ContentView, CampaignDemo, ReportDemo]:
     """Start what is missing of the stack, run the scenarios; `after(client)` runs
     while the stack is still up (the history recorder uses it)."""
     settings = settings.model_copy(update={"default_journey": "demo"})
@@ -183,8 +196,9 @@ async def run_scenario(settings: Settings, leads: dict[str, DemoLead], content_i
         client = await connect(settings)
         async with running_workers(client, settings):
             content = asyncio.create_task(_content_scenario(ContentService(client, settings), settings, content_id))
-            campaign = asyncio.create_task(run_campaign_demo(CampaignService(client, settings), settings, console,
-                                                             settings.campaigns_dir))
+            campaign = asyncio.create_task(
+                run_campaign_demo(CampaignService(client, settings), settings, console, settings.campaigns_dir)
+            )
             await _scenario(LeadService(client, settings), settings, leads)
             view, campaign_demo = await content, await campaign
             # Issue 5: Ada's deal is won; the week is collected and the dashboard written.
@@ -206,23 +220,42 @@ async def run_demo(settings: Settings, *, as_json: bool = False) -> None:
     rows = []
     for lead in leads.values():
         s, wf_id = lead.state, lead.workflow_id
-        rows.append({
-            "lead": lead.name, "email": masked(lead.email), "workflow_id": wf_id,
-            "stage": s.stage.value, "outcome": s.outcome, "score": round(s.score.total, 1) if s.score else None,
-            "segment": s.segment, "owner": s.owner_id, "emails_sent": s.emails_sent, "touches": s.touches,
-            "web_ui": settings.workflow_url(wf_id), "notes": lead.notes, "expected": lead.expect.value,
-        })
+        rows.append(
+            {
+                "lead": lead.name,
+                "email": masked(lead.email),
+                "workflow_id": wf_id,
+                "stage": s.stage.value,
+                "outcome": s.outcome,
+                "score": round(s.score.total, 1) if s.score else None,
+                "segment": s.segment,
+                "owner": s.owner_id,
+                "emails_sent": s.emails_sent,
+                "touches": s.touches,
+                "web_ui": settings.workflow_url(wf_id),
+                "notes": lead.notes,
+                "expected": lead.expect.value,
+            }
+        )
     failed = [r for r in rows if r["stage"] != r["expected"]]
     published = {c.channel.value: c.link or c.ref for c in content.channels if c.status.value == "published"}
     content_row = {
-        "content_id": content.content_id, "title": content.title, "stage": content.stage.value,
-        "approved_by": [f"{d.approver} ({d.stage})" for d in content.decisions], "published": published,
+        "content_id": content.content_id,
+        "title": content.title,
+        "stage": content.stage.value,
+        "approved_by": [f"{d.approver} ({d.stage})" for d in content.decisions],
+        "published": published,
         "web_ui": settings.workflow_url(f"content-{content.content_id}"),
     }
     campaign_row = _campaign_row(campaign, settings)
     if as_json:
-        out = {"seconds": round(elapsed, 1), "leads": rows, "content": content_row, "campaign": campaign_row,
-               "report": report_row(report)}
+        out = {
+            "seconds": round(elapsed, 1),
+            "leads": rows,
+            "content": content_row,
+            "campaign": campaign_row,
+            "report": report_row(report),
+        }
         sys.stdout.write(json.dumps(out, indent=2) + "\n")
     else:
         _print_summary(rows, elapsed, settings)
@@ -235,21 +268,33 @@ async def run_demo(settings: Settings, *, as_json: bool = False) -> None:
     if content.stage != ContentStage.PUBLISHED:
         raise DemoError(f"content {content.content_id} ended {content.stage.value}: {content.outcome}")
     if campaign.budget.status != BudgetStatus.APPLIED or campaign.final.status != CampaignStatus.COMPLETED:
-        raise DemoError(f"campaign {campaign.final.campaign_id}: budget {campaign.budget.status.value} "
-                        f"({campaign.budget.outcome}), campaign {campaign.final.status.value}")
+        raise DemoError(
+            f"campaign {campaign.final.campaign_id}: budget {campaign.budget.status.value} "
+            f"({campaign.budget.outcome}), campaign {campaign.final.status.value}"
+        )
 
 
 def _campaign_row(demo: CampaignDemo, settings: Settings) -> dict:
     final, budget = demo.final, demo.budget
     return {
-        "campaign_id": final.campaign_id, "name": final.name, "status": final.status.value,
+        "campaign_id": final.campaign_id,
+        "name": final.name,
+        "status": final.status.value,
         "channels": {p.channel.value: p.state.value for p in demo.launched.parts},
         "links": {p.channel.value: p.link for p in demo.launched.parts if p.link},
         "budget_proposal": budget.proposal.reasons if budget.proposal else [],
         "budget_outcome": f"{budget.status.value}: {budget.outcome}",
-        "report": [{"channel": r.channel.value, "spend": r.spend, "clicks": r.clicks, "conversions": r.conversions,
-                    "cpa": str(r.kpis.cpa) if r.kpis and r.kpis.cpa is not None else None} for r in final.report
-                   if r.kpis is not None],
+        "report": [
+            {
+                "channel": r.channel.value,
+                "spend": r.spend,
+                "clicks": r.clicks,
+                "conversions": r.conversions,
+                "cpa": str(r.kpis.cpa) if r.kpis and r.kpis.cpa is not None else None,
+            }
+            for r in final.report
+            if r.kpis is not None
+        ],
         "outcome": final.outcome,
         "web_ui": settings.workflow_url(f"campaign-{final.campaign_id}"),
         "budget_web_ui": settings.workflow_url(demo.budget_workflow_id),
@@ -258,15 +303,21 @@ def _campaign_row(demo: CampaignDemo, settings: Settings) -> dict:
 
 def _print_campaign(row: dict) -> None:
     out = Console(width=max(Console().width, 100))
-    out.print(f"\n[bold]Campaign[/] '{row['name']}' ({row['campaign_id']}): {row['status']} — {row['outcome']}",
-              soft_wrap=True)
+    out.print(
+        f"\n[bold]Campaign[/] '{row['name']}' ({row['campaign_id']}): {row['status']} — {row['outcome']}",
+        soft_wrap=True,
+    )
     out.print("  went live on " + ", ".join(f"{k} ({v})" for k, v in row["channels"].items()), soft_wrap=True)
     for line in row["budget_proposal"]:
         out.print(f"  proposal: {line}", soft_wrap=True, highlight=False)
     out.print(f"  budget reallocation {row['budget_outcome']}", soft_wrap=True, highlight=False)
     for r in row["report"]:
-        out.print(f"  {r['channel']}: spend {r['spend']}, {r['clicks']} clicks, {r['conversions']:g} conversions, "
-                  f"CPA {r['cpa'] or '-'}", soft_wrap=True, highlight=False)
+        out.print(
+            f"  {r['channel']}: spend {r['spend']}, {r['clicks']} clicks, {r['conversions']:g} conversions, "
+            f"CPA {r['cpa'] or '-'}",
+            soft_wrap=True,
+            highlight=False,
+        )
     out.print(f"  {row['web_ui']}", soft_wrap=True, highlight=False)
     out.print(f"  {row['budget_web_ui']}", soft_wrap=True, highlight=False)
 
@@ -277,8 +328,11 @@ def demo_content_id() -> str:
 
 def _print_content(row: dict) -> None:
     out = Console(width=max(Console().width, 100))
-    out.print(f"\n[bold]Content[/] '{row['title']}' ({row['content_id']}): {row['stage']}, "
-              f"approved by {', '.join(row['approved_by'])}", soft_wrap=True)
+    out.print(
+        f"\n[bold]Content[/] '{row['title']}' ({row['content_id']}): {row['stage']}, "
+        f"approved by {', '.join(row['approved_by'])}",
+        soft_wrap=True,
+    )
     for channel, where in row["published"].items():
         out.print(f"  {channel}: {where}", soft_wrap=True, highlight=False)
     out.print("  performance is checked at 1, 7 and 30 days by the same workflow", soft_wrap=True)
@@ -291,11 +345,21 @@ def _print_summary(rows: list[dict], elapsed: float, settings: Settings) -> None
     for col in ("lead", "stage", "score", "segment", "owner", "emails sent", "touches"):
         table.add_column(col, no_wrap=True)
     for r in rows:
-        table.add_row(f"{r['lead']} ({r['email']})", r["stage"], str(r["score"]), r["segment"] or "-",
-                      r["owner"] or "-", str(r["emails_sent"]), str(r["touches"]))
+        table.add_row(
+            f"{r['lead']} ({r['email']})",
+            r["stage"],
+            str(r["score"]),
+            r["segment"] or "-",
+            r["owner"] or "-",
+            str(r["emails_sent"]),
+            str(r["touches"]),
+        )
     out.print(table)
     for r in rows:
         out.print(f"[bold]{r['lead']}[/] ({r['outcome']}): {'; '.join(r['notes'])}", soft_wrap=True)
         out.print(f"  {r['web_ui']}", soft_wrap=True, highlight=False)
-    out.print(f"\nHistories are kept in {settings.data_dir}/temporal.db: run `make up` and open "
-              f"{settings.web_ui_url} to inspect every step, timer and signal.", soft_wrap=True)
+    out.print(
+        f"\nHistories are kept in {settings.data_dir}/temporal.db: run `make up` and open "
+        f"{settings.web_ui_url} to inspect every step, timer and signal.",
+        soft_wrap=True,
+    )

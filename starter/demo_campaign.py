@@ -56,8 +56,9 @@ def demo_campaign_input(settings: Settings, campaigns_dir, now: datetime) -> Cam
         spec = build_campaign(data, directory=directory, path=str(campaigns_dir / DEMO_FILE))
     except CampaignSpecError as err:
         raise CampaignDemoError(str(err)) from None
-    return CampaignInput(spec=spec, directory=directory, queues=queues(settings),
-                         gateway_url=settings.unsubscribe_base_url())
+    return CampaignInput(
+        spec=spec, directory=directory, queues=queues(settings), gateway_url=settings.unsubscribe_base_url()
+    )
 
 
 async def _until(check, what: str, timeout: float = 60.0):
@@ -93,8 +94,7 @@ async def run_campaign_demo(svc: CampaignService, settings: Settings, console: C
 
     budget = await _until(proposed, "the budget proposal")
     if budget.status == BudgetStatus.AWAITING_APPROVAL:
-        await svc.budget_decide(handle.id, approver=APPROVER, kind="approve",
-                                comment="CPA on Google is clearly better")
+        await svc.budget_decide(handle.id, approver=APPROVER, kind="approve", comment="CPA on Google is clearly better")
         console.print(f"  budget move approved by {APPROVER}")
 
         async def ended():

@@ -37,9 +37,15 @@ class ReportDemo:
 async def close_won(settings: Settings, deal_id: str, amount: str = WON_AMOUNT) -> None:
     """What the sales rep does in the CRM when the customer signs."""
     async with HubSpotClient(settings.hubspot_base_url, settings.hubspot_token.get_secret_value()) as hubspot:
-        await hubspot.update_deal(deal_id, {"dealstage": "closedwon", "amount": amount,
-                                            "closedate": str(int(datetime.now(UTC).timestamp() * 1000)),
-                                            "deal_currency_code": settings.report_currency})
+        await hubspot.update_deal(
+            deal_id,
+            {
+                "dealstage": "closedwon",
+                "amount": amount,
+                "closedate": str(int(datetime.now(UTC).timestamp() * 1000)),
+                "deal_currency_code": settings.report_currency,
+            },
+        )
 
 
 async def run_report_demo(client: Client, settings: Settings, console: Console, won_deal: str | None) -> ReportDemo:
@@ -61,9 +67,14 @@ def report_row(demo: ReportDemo) -> dict:
     d = demo.data
     top = max(d.attribution, key=lambda r: (r.revenue.get(d.attribution_model, 0), r.channel), default=None)
     return {
-        "dashboard": str(demo.dashboard), "period": d.period.label(), "spend": show(d.totals.spend, d.currency),
-        "conversions": d.totals.conversions, "won_deals": d.totals.customers,
-        "booked_revenue": show(d.totals.booked_revenue, d.currency), "roas": d.kpis.roas, "roi": d.kpis.roi,
+        "dashboard": str(demo.dashboard),
+        "period": d.period.label(),
+        "spend": show(d.totals.spend, d.currency),
+        "conversions": d.totals.conversions,
+        "won_deals": d.totals.customers,
+        "booked_revenue": show(d.totals.booked_revenue, d.currency),
+        "roas": d.kpis.roas,
+        "roi": d.kpis.roi,
         "attributed_to": top.channel if top else None,
         "sources": {s.source: s.state for s in d.sources},
     }
@@ -73,8 +84,11 @@ def print_report(row: dict) -> None:
     out = Console(width=max(Console().width, 100))
     roas = f"{row['roas']:.2f}" if row["roas"] is not None else "-"
     roi = f"{row['roi']:.0%}" if row["roi"] is not None else "-"
-    out.print(f"\n[bold]Analytics[/] {row['period']}: spend {row['spend']}, {row['conversions']:,.0f} platform "
-              f"conversions (ROAS {roas}), {row['won_deals']} won deal(s) worth {row['booked_revenue']} (ROI {roi})"
-              + (f", credited to {row['attributed_to']} (w_shaped)" if row["attributed_to"] else ""),
-              soft_wrap=True, highlight=False)
+    out.print(
+        f"\n[bold]Analytics[/] {row['period']}: spend {row['spend']}, {row['conversions']:,.0f} platform "
+        f"conversions (ROAS {roas}), {row['won_deals']} won deal(s) worth {row['booked_revenue']} (ROI {roi})"
+        + (f", credited to {row['attributed_to']} (w_shaped)" if row["attributed_to"] else ""),
+        soft_wrap=True,
+        highlight=False,
+    )
     out.print(f"  Dashboard: {row['dashboard']}", soft_wrap=True, highlight=False)

@@ -19,7 +19,6 @@ from domain.leads import EngagementEvent, LeadCapture, lead_key, lead_workflow_i
 from mops.settings import Settings
 from workers.main import queues
 from workflows.lead_journey import LeadJourneyWorkflow
-from workflows.search_attributes import JOURNEY_ID, LEAD_STAGE
 from workflows.lead_models import (
     CaptureResult,
     LeadJourneyInput,
@@ -27,6 +26,7 @@ from workflows.lead_models import (
     SalesDecision,
     UnsubscribeRequest,
 )
+from workflows.search_attributes import JOURNEY_ID, LEAD_STAGE
 
 
 class LeadInputError(ValueError):
@@ -151,5 +151,3 @@ class LeadService:
                     "lead: no running journey for that lead (never captured, or already ended)"
                 ) from None
             raise
-
-

@@ -61,8 +61,12 @@ class OptOutResult:
         self.lead_id, self.journey, self.email_gate, self.sync = lead_id, journey, email_gate, sync
 
     def as_dict(self) -> dict:
-        return {"lead_id": self.lead_id, "journey_told": self.journey, "email_gate": self.email_gate,
-                "contact_sync_told": self.sync}
+        return {
+            "lead_id": self.lead_id,
+            "journey_told": self.journey,
+            "email_gate": self.email_gate,
+            "contact_sync_told": self.sync,
+        }
 
 
 def platforms(settings: Settings) -> list[str]:
@@ -73,8 +77,13 @@ def platforms(settings: Settings) -> list[str]:
 def contact_sync_input(settings: Settings, lead_id: str, email: str):
     from activities.privacy_models import ContactSyncInput
 
-    return ContactSyncInput(lead_id=lead_id, email=email, queues=sync_queues(settings), platforms=platforms(settings),
-                            audience_id=settings.meta_audience_id)
+    return ContactSyncInput(
+        lead_id=lead_id,
+        email=email,
+        queues=sync_queues(settings),
+        platforms=platforms(settings),
+        audience_id=settings.meta_audience_id,
+    )
 
 
 class PrivacyService:
@@ -83,7 +92,8 @@ class PrivacyService:
         self._settings = settings
         self._keyring = keyring
         self._sendgrid = SendGridContactsClient(
-            settings.sendgrid_base_url, settings.sendgrid_api_key.get_secret_value(),
+            settings.sendgrid_base_url,
+            settings.sendgrid_api_key.get_secret_value(),
             timeout=settings.http_timeout_seconds,
         )
 
@@ -111,7 +121,8 @@ class PrivacyService:
         running sync has one: an ended one (erased) is not replayed to answer."""
         try:
             return await self._client.get_workflow_handle(contact_sync_workflow_id(lead_id)).query(
-                "state", result_type=SyncView, reject_condition=QueryRejectCondition.NOT_OPEN)
+                "state", result_type=SyncView, reject_condition=QueryRejectCondition.NOT_OPEN
+            )
         except WorkflowQueryRejectedError:
             raise LeadNotFound("lead: its contact record has ended (erased)") from None
         except RPCError as err:
@@ -128,8 +139,14 @@ class PrivacyService:
     # opt-outs and consent ------------------------------------------------------------
 
     async def opt_out(
-        self, *, email: str | None = None, lead_id: str | None = None, source: str, at: datetime | None = None,
-        purposes: Iterable[Purpose] = MARKETING, email_platform_recorded: bool = False,
+        self,
+        *,
+        email: str | None = None,
+        lead_id: str | None = None,
+        source: str,
+        at: datetime | None = None,
+        purposes: Iterable[Purpose] = MARKETING,
+        email_platform_recorded: bool = False,
     ) -> OptOutResult:
         """Withdraw consent for `purposes` (default: the marketing ones) from any channel.
         `email_platform_recorded`: the email platform already holds it (its own webhook)."""
@@ -149,16 +166,21 @@ class PrivacyService:
                 except PlatformError as err:  # the workflows still write it, with retries
                     log.warning("opt-out: SendGrid suppression failed (%s); the contact sync will retry", err.code)
                     gate = "failed"
-        change = ContactChange(change_id=f"opt-out:{uuid.uuid4().hex}", source=source[:120], at=at, consent=records,
-                               origin="email" if email_platform_recorded and purposes == [Purpose.EMAIL_MARKETING]
-                               else None)
+        change = ContactChange(
+            change_id=f"opt-out:{uuid.uuid4().hex}",
+            source=source[:120],
+            at=at,
+            consent=records,
+            origin="email" if email_platform_recorded and purposes == [Purpose.EMAIL_MARKETING] else None,
+        )
         told_sync = await self._tell_sync(lead, address, change)
         if not journey and not told_sync:
             raise LeadNotFound("lead: no journey or contact record for that lead (never captured, or erased)")
         return OptOutResult(lead, journey, gate, told_sync)
 
-    async def grant(self, *, email: str | None = None, lead_id: str | None = None, purpose: Purpose,
-                    source: str) -> OptOutResult:
+    async def grant(
+        self, *, email: str | None = None, lead_id: str | None = None, purpose: Purpose, source: str
+    ) -> OptOutResult:
         """Record consent for one purpose; for email marketing the address also comes off
         SendGrid's global suppression list (the sync never removes one by itself)."""
         lead = self.lead_id(email=email, lead_id=lead_id)
@@ -192,8 +214,12 @@ class PrivacyService:
 
     async def _tell_sync(self, lead: str, address: str | None, change: ContactChange) -> bool:
         if address:
-            await start_or_signal(self._client, contact_sync_input(self._settings, lead, address), change,
-                                  self._settings.workflow_task_queue)
+            await start_or_signal(
+                self._client,
+                contact_sync_input(self._settings, lead, address),
+                change,
+                self._settings.workflow_task_queue,
+            )
             return True
         try:
             await self._client.get_workflow_handle(contact_sync_workflow_id(lead)).signal("change", change)
@@ -205,8 +231,12 @@ class PrivacyService:
 
     async def record_change(self, lead_id: str, email: str, change: ContactChange) -> str:
         """A contact change seen on a platform (webhook) → the lead's contact sync."""
-        return await start_or_signal(self._client, contact_sync_input(self._settings, bare_lead_id(lead_id), email),
-                                     change, self._settings.workflow_task_queue)
+        return await start_or_signal(
+            self._client,
+            contact_sync_input(self._settings, bare_lead_id(lead_id), email),
+            change,
+            self._settings.workflow_task_queue,
+        )
 
     # erasure ---------------------------------------------------------------------------
 
@@ -216,14 +246,22 @@ class PrivacyService:
         lead = self.lead_id(email=email)
         address = email.strip().lower()
         erasure_id = f"er-{uuid.uuid4().hex[:12]}"
-        record = ErasureRecord(erasure_id=erasure_id, lead_id=lead, requested_at=utc_now(),
-                               requested_by=requested_by, reason=reason)
+        record = ErasureRecord(
+            erasure_id=erasure_id, lead_id=lead, requested_at=utc_now(), requested_by=requested_by, reason=reason
+        )
         handle = await self._client.start_workflow(
             LeadErasureWorkflow.run,
-            ErasureInput(lead_id=lead, email=address, erasure_id=erasure_id, requested_by=requested_by,
-                         queues=sync_queues(self._settings), platforms=platforms(self._settings),
-                         audience_id=self._settings.meta_audience_id),
-            id=erasure_workflow_id(lead), task_queue=self._settings.workflow_task_queue,
+            ErasureInput(
+                lead_id=lead,
+                email=address,
+                erasure_id=erasure_id,
+                requested_by=requested_by,
+                queues=sync_queues(self._settings),
+                platforms=platforms(self._settings),
+                audience_id=self._settings.meta_audience_id,
+            ),
+            id=erasure_workflow_id(lead),
+            task_queue=self._settings.workflow_task_queue,
             id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
             static_summary=f"Right to erasure · lead `{lead}`",
         )
@@ -254,18 +292,26 @@ class PrivacyService:
     def reconcile_input(self, mode: str, *, repair: bool = True, lead_ids: list[str] | None = None) -> ReconcileInput:
         s = self._settings
         return ReconcileInput(
-            mode=mode, task_queue=s.workflow_task_queue, queues=sync_queues(s),
-            platforms=[p for p in platforms(s) if p != "ads"], lead_ids=lead_ids or [], repair=repair,
-            alert_channel=s.compliance_alert_channel if mode == "compliance" else None, chat_queue=s.chat_task_queue,
+            mode=mode,
+            task_queue=s.workflow_task_queue,
+            queues=sync_queues(s),
+            platforms=[p for p in platforms(s) if p != "ads"],
+            lead_ids=lead_ids or [],
+            repair=repair,
+            alert_channel=s.compliance_alert_channel if mode == "compliance" else None,
+            chat_queue=s.chat_task_queue,
         )
 
-    async def reconcile(self, mode: str = "data", *, repair: bool = True,
-                        lead_ids: list[str] | None = None) -> tuple[str, ReconcileReport]:
+    async def reconcile(
+        self, mode: str = "data", *, repair: bool = True, lead_ids: list[str] | None = None
+    ) -> tuple[str, ReconcileReport]:
         if mode not in ("data", "compliance"):
             raise LeadInputError("mode: one of data, compliance")
         workflow_id = f"reconcile-{mode}-{datetime.now(UTC).strftime('%Y%m%dT%H%M%S')}-{uuid.uuid4().hex[:6]}"
         handle = await self._client.start_workflow(
-            ReconciliationWorkflow.run, self.reconcile_input(mode, repair=repair, lead_ids=lead_ids), id=workflow_id,
+            ReconciliationWorkflow.run,
+            self.reconcile_input(mode, repair=repair, lead_ids=lead_ids),
+            id=workflow_id,
             task_queue=self._settings.workflow_task_queue,
             static_summary=f"{'Compliance check' if mode == 'compliance' else 'Contact reconciliation'}",
         )
@@ -276,7 +322,9 @@ class PrivacyService:
         schedule_id = self._settings.compliance_schedule_id
         schedule = Schedule(
             action=ScheduleActionStartWorkflow(
-                ReconciliationWorkflow.run, self.reconcile_input("compliance"), id=schedule_id,
+                ReconciliationWorkflow.run,
+                self.reconcile_input("compliance"),
+                id=schedule_id,
                 task_queue=self._settings.workflow_task_queue,
             ),
             spec=ScheduleSpec(intervals=[ScheduleIntervalSpec(every=every)]),

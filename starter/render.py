@@ -64,31 +64,53 @@ def campaign_panel(view, url: str) -> Panel:
     head.add_row("status", f"[bold]{view.status.value}[/]", "owner", view.owner)
     head.add_row("budget", f"{view.total_budget} {view.currency}", "ends", view.end.isoformat(timespec="minutes"))
     if view.pacing is not None:
-        head.add_row("pacing", view.pacing.status, "spent / planned",
-                     f"{view.pacing.spent_to_date} / {view.pacing.planned_to_date}")
+        head.add_row(
+            "pacing",
+            view.pacing.status,
+            "spent / planned",
+            f"{view.pacing.spent_to_date} / {view.pacing.planned_to_date}",
+        )
     if view.pending_approvers:
         head.add_row("waiting for", ", ".join(view.pending_approvers), "", "")
     head.add_row("outcome", view.outcome or "-", "", "")
     parts: list = [head]
-    channels = Table("channel", "state", "daily budget", "spend", "clicks", "conv.", "CPA", "ROAS", "link / note",
-                     box=None, header_style="dim")
+    channels = Table(
+        "channel",
+        "state",
+        "daily budget",
+        "spend",
+        "clicks",
+        "conv.",
+        "CPA",
+        "ROAS",
+        "link / note",
+        box=None,
+        header_style="dim",
+    )
     for p in view.parts:
         days = view.figures.get(p.channel, [])
         spend = sum((d.spend for d in days), 0)
         k = view.kpis.get(p.channel)
         budget = "-" if p.daily_budget_minor is None else str(from_minor(p.daily_budget_minor, view.currency))
-        channels.add_row(p.channel.value, p.state.value, budget, str(spend) if days else "-",
-                         str(sum(d.clicks for d in days)) if days else "-",
-                         f"{sum(d.conversions for d in days):g}" if days else "-",
-                         str(k.cpa) if k and k.cpa is not None else "-",
-                         f"{k.roas:.2f}" if k and k.roas is not None else "-",
-                         p.note or p.error or p.link or "-")
+        channels.add_row(
+            p.channel.value,
+            p.state.value,
+            budget,
+            str(spend) if days else "-",
+            str(sum(d.clicks for d in days)) if days else "-",
+            f"{sum(d.conversions for d in days):g}" if days else "-",
+            str(k.cpa) if k and k.cpa is not None else "-",
+            f"{k.roas:.2f}" if k and k.roas is not None else "-",
+            p.note or p.error or p.link or "-",
+        )
     parts.append(channels)
     for a in view.anomalies:
         parts.append(f"[yellow]alert[/] {a.channel.value} {a.kind}: {a.detail}")
     for c in view.budget_changes:
-        moves = ", ".join(f"{k.value} {from_minor(c.before.get(k, 0), view.currency)} → "
-                          f"{from_minor(v, view.currency)}" for k, v in c.after.items())
+        moves = ", ".join(
+            f"{k.value} {from_minor(c.before.get(k, 0), view.currency)} → {from_minor(v, view.currency)}"
+            for k, v in c.after.items()
+        )
         parts.append(f"budget change {c.at:%Y-%m-%d %H:%M} ({c.proposal_id}): {moves}")
     parts.append(f"[dim]{url}[/]")
     return Panel(Group(*parts), title=f"{view.campaign_id}: {view.name}", expand=False)
@@ -109,22 +131,29 @@ def budget_panel(view, workflow_id: str, url: str) -> Panel:
     if view.pending_approvers:
         parts.append(f"waiting for: {', '.join(view.pending_approvers)}")
     for c in view.changes:
-        parts.append(f"{c.channel.value}: {m(c.before)} → {m(c.after)}, read back {m(c.verified)}"
-                     + (" (rolled back)" if c.rolled_back else ""))
+        parts.append(
+            f"{c.channel.value}: {m(c.before)} → {m(c.after)}, read back {m(c.verified)}"
+            + (" (rolled back)" if c.rolled_back else "")
+        )
     parts.append(f"[dim]{url}[/]")
     return Panel(Group(*parts), title=workflow_id, expand=False)
 
 
 def health_panel(view) -> Panel:
-    table = Table("platform", "state", "since", "median ms", "errors", "headroom", "reason", box=None,
-                  header_style="dim")
+    table = Table(
+        "platform", "state", "since", "median ms", "errors", "headroom", "reason", box=None, header_style="dim"
+    )
     for p, h in sorted(view.platforms.items()):
         last = h.last
-        table.add_row(p, f"[{'red' if h.state == 'degraded' else 'green'}]{h.state}[/]",
-                      h.since.isoformat(timespec="seconds") if h.since else "-",
-                      f"{last.median_ms:.0f}" if last and last.median_ms is not None else "-",
-                      f"{last.failures}/{last.requests}" if last else "-",
-                      f"{last.headroom:.0%}" if last and last.headroom is not None else "-", h.reason or "")
+        table.add_row(
+            p,
+            f"[{'red' if h.state == 'degraded' else 'green'}]{h.state}[/]",
+            h.since.isoformat(timespec="seconds") if h.since else "-",
+            f"{last.median_ms:.0f}" if last and last.median_ms is not None else "-",
+            f"{last.failures}/{last.requests}" if last else "-",
+            f"{last.headroom:.0%}" if last and last.headroom is not None else "-",
+            h.reason or "",
+        )
     parts: list = [table]
     for i in view.incidents[-10:]:
         ended = i.ended.isoformat(timespec="seconds") if i.ended else "ongoing"
@@ -134,11 +163,25 @@ def health_panel(view) -> Panel:
 
 
 def health_report_table(rows, window: str) -> Group:
-    table = Table("platform", "checks", "p50 ms", "p95 ms", "errors", "throttled", "min headroom",
-                  title=f"Integration report, last {window}")
+    table = Table(
+        "platform",
+        "checks",
+        "p50 ms",
+        "p95 ms",
+        "errors",
+        "throttled",
+        "min headroom",
+        title=f"Integration report, last {window}",
+    )
     for r in rows:
-        table.add_row(r.platform, str(r.checks), "-" if r.p50_ms is None else f"{r.p50_ms:.0f}",
-                      "-" if r.p95_ms is None else f"{r.p95_ms:.0f}", f"{r.error_rate:.1%}", f"{r.throttle_rate:.1%}",
-                      "-" if r.min_headroom is None else f"{r.min_headroom:.0%}")
+        table.add_row(
+            r.platform,
+            str(r.checks),
+            "-" if r.p50_ms is None else f"{r.p50_ms:.0f}",
+            "-" if r.p95_ms is None else f"{r.p95_ms:.0f}",
+            f"{r.error_rate:.1%}",
+            f"{r.throttle_rate:.1%}",
+            "-" if r.min_headroom is None else f"{r.min_headroom:.0%}",
+        )
     tips = [f"• {r.platform}: {s}" for r in rows for s in r.suggestions]
     return Group(table, *(tips or ["No suggestions: every platform within its limits."]))

@@ -64,8 +64,12 @@ def pct(value: float | None, *, signed: bool = False) -> str:
 def headline_value(h: Headline, currency: str) -> str:
     if h.current is None:
         return "-"
-    return {"money": lambda: money(h.current, currency), "count": lambda: count(h.current),
-            "ratio": lambda: ratio(h.current), "percent": lambda: pct(h.current)}[h.kind]()
+    return {
+        "money": lambda: money(h.current, currency),
+        "count": lambda: count(h.current),
+        "ratio": lambda: ratio(h.current),
+        "percent": lambda: pct(h.current),
+    }[h.kind]()
 
 
 def change_class(h: Headline) -> str:
@@ -87,8 +91,15 @@ def _ticks(top: float) -> list[float]:
     return [i * step for i in range(int(top / step) + 2)]
 
 
-def line_chart(title: str, days: Sequence[date], series: dict[str, Sequence[float]], *, width: int = 520,
-               height: int = 220, bars: bool = False) -> str:
+def line_chart(
+    title: str,
+    days: Sequence[date],
+    series: dict[str, Sequence[float]],
+    *,
+    width: int = 520,
+    height: int = 220,
+    bars: bool = False,
+) -> str:
     """A line (or bar) chart over days; several series share the axis."""
     left, bottom, top_pad, right = 56, 28, 24, 12
     plot_w, plot_h = width - left - right, height - bottom - top_pad
@@ -103,18 +114,24 @@ def line_chart(title: str, days: Sequence[date], series: dict[str, Sequence[floa
     def y(v: float) -> float:
         return top_pad + plot_h - plot_h * (float(v) / top)
 
-    parts = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" role="img" '
-             f'aria-label="{escape(title)}"><text x="{left}" y="14" font-size="12" font-weight="600">'
-             f'{escape(title)}</text>']
+    parts = [
+        f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" role="img" '
+        f'aria-label="{escape(title)}"><text x="{left}" y="14" font-size="12" font-weight="600">'
+        f"{escape(title)}</text>"
+    ]
     for t in ticks:
-        parts.append(f'<line x1="{left}" x2="{width - right}" y1="{y(t):.1f}" y2="{y(t):.1f}" stroke="#e2e8f0"/>'
-                     f'<text x="{left - 4}" y="{y(t) + 4:.1f}" font-size="10" text-anchor="end" fill="#64748b">'
-                     f'{t:,.0f}</text>')
+        parts.append(
+            f'<line x1="{left}" x2="{width - right}" y1="{y(t):.1f}" y2="{y(t):.1f}" stroke="#e2e8f0"/>'
+            f'<text x="{left - 4}" y="{y(t) + 4:.1f}" font-size="10" text-anchor="end" fill="#64748b">'
+            f"{t:,.0f}</text>"
+        )
     step = max(1, n // 7)
     for i, d in enumerate(days):
         if i % step == 0:
-            parts.append(f'<text x="{x(i):.1f}" y="{height - 10}" font-size="10" text-anchor="middle" '
-                         f'fill="#64748b">{d:%m-%d}</text>')
+            parts.append(
+                f'<text x="{x(i):.1f}" y="{height - 10}" font-size="10" text-anchor="middle" '
+                f'fill="#64748b">{d:%m-%d}</text>'
+            )
     k = len(series)
     for s, (name, vs) in enumerate(series.items()):
         color = PALETTE[s % len(PALETTE)]
@@ -122,33 +139,40 @@ def line_chart(title: str, days: Sequence[date], series: dict[str, Sequence[floa
             w = plot_w / n * 0.8 / max(k, 1)
             for i, v in enumerate(vs):
                 bx = left + plot_w * i / n + plot_w / n * 0.1 + s * w
-                parts.append(f'<rect x="{bx:.1f}" y="{y(v):.1f}" width="{w:.1f}" '
-                             f'height="{top_pad + plot_h - y(v):.1f}" fill="{color}"><title>{escape(name)} '
-                             f'{days[i]}: {float(v):,.2f}</title></rect>')
+                parts.append(
+                    f'<rect x="{bx:.1f}" y="{y(v):.1f}" width="{w:.1f}" '
+                    f'height="{top_pad + plot_h - y(v):.1f}" fill="{color}"><title>{escape(name)} '
+                    f"{days[i]}: {float(v):,.2f}</title></rect>"
+                )
         else:
             points = " ".join(f"{x(i):.1f},{y(v):.1f}" for i, v in enumerate(vs))
             parts.append(f'<polyline fill="none" stroke="{color}" stroke-width="2" points="{points}"/>')
-        parts.append(f'<rect x="{left + 8 + s * 130}" y="{top_pad - 4}" width="10" height="10" fill="{color}"/>'
-                     f'<text x="{left + 22 + s * 130}" y="{top_pad + 5}" font-size="11">{escape(name)}</text>')
+        parts.append(
+            f'<rect x="{left + 8 + s * 130}" y="{top_pad - 4}" width="10" height="10" fill="{color}"/>'
+            f'<text x="{left + 22 + s * 130}" y="{top_pad + 5}" font-size="11">{escape(name)}</text>'
+        )
     parts.append("</svg>")
     return "".join(parts)
 
 
-def hbar_chart(title: str, items: Sequence[tuple[str, float]], *, label=lambda v: f"{v:,.2f}",
-               width: int = 520) -> str:
+def hbar_chart(title: str, items: Sequence[tuple[str, float]], *, label=lambda v: f"{v:,.2f}", width: int = 520) -> str:
     """Horizontal bars, one per item, longest first as given."""
     row, left = 22, 130
     height = 28 + row * max(len(items), 1)
     top = max([float(v) for _, v in items] or [0.0]) or 1.0
-    parts = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" role="img" '
-             f'aria-label="{escape(title)}"><text x="4" y="14" font-size="12" font-weight="600">{escape(title)}</text>']
+    parts = [
+        f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" role="img" '
+        f'aria-label="{escape(title)}"><text x="4" y="14" font-size="12" font-weight="600">{escape(title)}</text>'
+    ]
     for i, (name, v) in enumerate(items):
         y = 24 + i * row
         w = (width - left - 90) * float(v) / top
-        parts.append(f'<text x="{left - 6}" y="{y + 13}" font-size="11" text-anchor="end">{escape(name)}</text>'
-                     f'<rect x="{left}" y="{y + 2}" width="{max(w, 0):.1f}" height="{row - 6}" '
-                     f'fill="{PALETTE[i % len(PALETTE)]}"/><text x="{left + max(w, 0) + 4:.1f}" y="{y + 13}" '
-                     f'font-size="11">{escape(label(float(v)))}</text>')
+        parts.append(
+            f'<text x="{left - 6}" y="{y + 13}" font-size="11" text-anchor="end">{escape(name)}</text>'
+            f'<rect x="{left}" y="{y + 2}" width="{max(w, 0):.1f}" height="{row - 6}" '
+            f'fill="{PALETTE[i % len(PALETTE)]}"/><text x="{left + max(w, 0) + 4:.1f}" y="{y + 13}" '
+            f'font-size="11">{escape(label(float(v)))}</text>'
+        )
     parts.append("</svg>")
     return "".join(parts)
 
@@ -157,26 +181,33 @@ def hbar_chart(title: str, items: Sequence[tuple[str, float]], *, label=lambda v
 
 
 def _page(title: str, body: str) -> str:
-    return (f'<!DOCTYPE html><html lang="en"><head><meta charset="utf-8"><title>{escape(title)}</title>'
-            f'<meta name="viewport" content="width=device-width,initial-scale=1"><style>{CSS}</style></head>'
-            f"<body><main>{body}</main></body></html>\n")
+    return (
+        f'<!DOCTYPE html><html lang="en"><head><meta charset="utf-8"><title>{escape(title)}</title>'
+        f'<meta name="viewport" content="width=device-width,initial-scale=1"><style>{CSS}</style></head>'
+        f"<body><main>{body}</main></body></html>\n"
+    )
 
 
 def _tiles(data: ReportData) -> str:
     out = ['<div class="tiles">']
     for h in data.headlines():
-        out.append(f'<div class="tile"><div class="n">{escape(h.name)}</div>'
-                   f'<div class="v">{escape(headline_value(h, data.currency))}</div>'
-                   f'<div class="{change_class(h)}">{escape(pct(h.change, signed=True))} vs previous</div></div>')
+        out.append(
+            f'<div class="tile"><div class="n">{escape(h.name)}</div>'
+            f'<div class="v">{escape(headline_value(h, data.currency))}</div>'
+            f'<div class="{change_class(h)}">{escape(pct(h.change, signed=True))} vs previous</div></div>'
+        )
     out.append("</div>")
     return "".join(out)
 
 
 def _breakdown_table(rows: Sequence[Breakdown], currency: str, *, campaigns: bool) -> str:
-    head = ("<tr><th>Channel</th>" + ('<th class="l">Campaign</th>' if campaigns else "")
-            + "<th>Spend</th><th>Impr.</th><th>Clicks</th><th>CTR</th><th>CPC</th><th>Conv.</th><th>CPA</th>"
-            "<th>Reported rev.</th><th>ROAS</th><th>Attr. conv.</th><th>Attr. booked</th><th>CAC</th>"
-            "<th>ROI</th></tr>")
+    head = (
+        "<tr><th>Channel</th>"
+        + ('<th class="l">Campaign</th>' if campaigns else "")
+        + "<th>Spend</th><th>Impr.</th><th>Clicks</th><th>CTR</th><th>CPC</th><th>Conv.</th><th>CPA</th>"
+        "<th>Reported rev.</th><th>ROAS</th><th>Attr. conv.</th><th>Attr. booked</th><th>CAC</th>"
+        "<th>ROI</th></tr>"
+    )
     body = []
     for r in rows:
         t, k = r.totals, r.kpis
@@ -188,10 +219,13 @@ def _breakdown_table(rows: Sequence[Breakdown], currency: str, *, campaigns: boo
             f"<td>{money(k.cpa, currency)}</td><td>{money(t.reported_revenue, currency)}</td>"
             f"<td>{ratio(k.roas)}</td><td>{count(t.attributed_conversions)}</td>"
             f"<td>{money(t.attributed_revenue, currency)}</td><td>{money(k.cac, currency)}</td>"
-            f"<td>{pct(k.roi)}</td></tr>")
+            f"<td>{pct(k.roi)}</td></tr>"
+        )
     if not body:
-        body.append(f'<tr><td class="l" colspan="{15 if campaigns else 14}">No figures in the store for this '
-                    "period: run <code>mops report collect</code>.</td></tr>")
+        body.append(
+            f'<tr><td class="l" colspan="{15 if campaigns else 14}">No figures in the store for this '
+            "period: run <code>mops report collect</code>.</td></tr>"
+        )
     return f"<div class='t'><table>{head}{''.join(body)}</table></div>"
 
 
@@ -202,13 +236,16 @@ def _attribution_table(data: ReportData) -> str:
     head = "<tr><th>Channel</th>" + "".join(f"<th>{escape(m)}</th>" for m in models) + "</tr>"
     rows = []
     for r in data.attribution:
-        cells = "".join(f"<td>{count(r.conversions.get(m))} · {money(r.revenue.get(m), data.currency)}</td>"
-                        for m in models)
+        cells = "".join(
+            f"<td>{count(r.conversions.get(m))} · {money(r.revenue.get(m), data.currency)}</td>" for m in models
+        )
         rows.append(f"<tr><td>{escape(r.channel)}</td>{cells}</tr>")
     if not rows:
         rows.append(f'<tr><td class="l" colspan="{len(models) + 1}">No lead converted in this period.</td></tr>')
-    note = (f'<p class="note">{data.attributed_conversions} converted lead(s) in the period; credited conversions · '
-            f"booked revenue per model. {data.unattributed} conversion(s) had no touch in the lookback.</p>")
+    note = (
+        f'<p class="note">{data.attributed_conversions} converted lead(s) in the period; credited conversions · '
+        f"booked revenue per model. {data.unattributed} conversion(s) had no touch in the lookback.</p>"
+    )
     return f"<div class='t'><table>{head}{''.join(rows)}</table></div>{note}"
 
 
@@ -216,10 +253,14 @@ def _sources(data: ReportData) -> str:
     rows = []
     for s in data.sources:
         state = f'<span class="stale">{s.state}</span>' if s.state != "fresh" else "fresh"
-        rows.append(f"<tr><td>{escape(s.source)}</td><td class='l'>{state}</td><td>{s.days_loaded}/{s.days}</td>"
-                    f"<td>{s.violations}</td><td class='l'>{escape(s.detail or '')}</td></tr>")
-    return ("<table><tr><th>Source</th><th class='l'>Data</th><th>Days</th><th>Rows refused</th>"
-            f"<th class='l'>Detail</th></tr>{''.join(rows)}</table>")
+        rows.append(
+            f"<tr><td>{escape(s.source)}</td><td class='l'>{state}</td><td>{s.days_loaded}/{s.days}</td>"
+            f"<td>{s.violations}</td><td class='l'>{escape(s.detail or '')}</td></tr>"
+        )
+    return (
+        "<table><tr><th>Source</th><th class='l'>Data</th><th>Days</th><th>Rows refused</th>"
+        f"<th class='l'>Detail</th></tr>{''.join(rows)}</table>"
+    )
 
 
 def _automation(kpis: Sequence[FamilyKpis]) -> str:
@@ -232,41 +273,67 @@ def _automation(kpis: Sequence[FamilyKpis]) -> str:
             f"<td>{pct(k.no_touch_share)}</td><td>{pct(k.error_rate)}</td><td>{pct(k.retry_rate)}</td>"
             f"<td>{duration_text(k.median_cycle_seconds)}</td><td>{duration_text(k.p95_cycle_seconds)}</td>"
             f"<td>{duration_text(k.work_seconds)}</td><td>{duration_text(k.people_seconds)}</td>"
-            f"<td>{pct(k.people_share)}</td></tr>")
-    return ("<table><tr><th>Process</th><th>Runs</th><th>Completed</th><th>Running</th><th>No-touch</th>"
-            "<th>Errors</th><th>Retries</th><th>Median cycle</th><th>p95 cycle</th><th>Working</th>"
-            f"<th>Waiting for people</th><th>People share</th></tr>{''.join(rows)}</table>"
-            '<p class="note">No-touch: completed runs nobody had to decide on. People share: of the time not '
-            "spent on timers, the part spent waiting for a person.</p>")
+            f"<td>{pct(k.people_share)}</td></tr>"
+        )
+    return (
+        "<table><tr><th>Process</th><th>Runs</th><th>Completed</th><th>Running</th><th>No-touch</th>"
+        "<th>Errors</th><th>Retries</th><th>Median cycle</th><th>p95 cycle</th><th>Working</th>"
+        f"<th>Waiting for people</th><th>People share</th></tr>{''.join(rows)}</table>"
+        '<p class="note">No-touch: completed runs nobody had to decide on. People share: of the time not '
+        "spent on timers, the part spent waiting for a person.</p>"
+    )
 
 
 def _charts(data: ReportData) -> str:
     days = [p.day for p in data.daily]
-    spend = line_chart(f"Spend and reported revenue per day ({data.currency})", days,
-                       {"spend": [float(p.spend) for p in data.daily],
-                        "reported revenue": [float(p.reported_revenue) for p in data.daily]})
-    conversions = line_chart("Conversions and clicks ÷ 10 per day", days,
-                             {"conversions": [p.conversions for p in data.daily],
-                              "clicks ÷ 10": [p.clicks / 10 for p in data.daily]}, bars=True)
-    by_channel = hbar_chart(f"Spend by channel ({data.currency})",
-                            [(c.channel, float(c.totals.spend)) for c in data.channels if c.totals.spend > 0])
-    return (f'<div class="charts"><div class="chart">{spend}</div><div class="chart">{conversions}</div>'
-            f'<div class="chart">{by_channel}</div></div>')
+    spend = line_chart(
+        f"Spend and reported revenue per day ({data.currency})",
+        days,
+        {
+            "spend": [float(p.spend) for p in data.daily],
+            "reported revenue": [float(p.reported_revenue) for p in data.daily],
+        },
+    )
+    conversions = line_chart(
+        "Conversions and clicks ÷ 10 per day",
+        days,
+        {"conversions": [p.conversions for p in data.daily], "clicks ÷ 10": [p.clicks / 10 for p in data.daily]},
+        bars=True,
+    )
+    by_channel = hbar_chart(
+        f"Spend by channel ({data.currency})",
+        [(c.channel, float(c.totals.spend)) for c in data.channels if c.totals.spend > 0],
+    )
+    return (
+        f'<div class="charts"><div class="chart">{spend}</div><div class="chart">{conversions}</div>'
+        f'<div class="chart">{by_channel}</div></div>'
+    )
 
 
 def _subtitle(data: ReportData) -> str:
-    return (f'<div class="sub">{escape(data.period.label())} ({escape(data.timezone)}) · compared with '
-            f"{escape(data.previous.label())} · {escape(data.currency)} · generated "
-            f"{data.generated_at:%Y-%m-%d %H:%M} UTC</div>")
+    return (
+        f'<div class="sub">{escape(data.period.label())} ({escape(data.timezone)}) · compared with '
+        f"{escape(data.previous.label())} · {escape(data.currency)} · generated "
+        f"{data.generated_at:%Y-%m-%d %H:%M} UTC</div>"
+    )
 
 
 def dashboard_html(data: ReportData) -> str:
     """The dashboard: KPIs, trends, per-channel and per-campaign tables, attribution, sources."""
-    body = [f"<h1>{escape(data.title)}</h1>", _subtitle(data), _tiles(data), "<h2>Trends</h2>", _charts(data),
-            "<h2>Channels</h2>", _breakdown_table(data.channels, data.currency, campaigns=False),
-            "<h2>Campaigns</h2>", _breakdown_table(data.campaigns, data.currency, campaigns=True),
-            f"<h2>Attribution (channel figures use {escape(data.attribution_model)})</h2>", _attribution_table(data),
-            f"<p class='note'>{data.leads} new lead(s) in the period.</p>"]
+    body = [
+        f"<h1>{escape(data.title)}</h1>",
+        _subtitle(data),
+        _tiles(data),
+        "<h2>Trends</h2>",
+        _charts(data),
+        "<h2>Channels</h2>",
+        _breakdown_table(data.channels, data.currency, campaigns=False),
+        "<h2>Campaigns</h2>",
+        _breakdown_table(data.campaigns, data.currency, campaigns=True),
+        f"<h2>Attribution (channel figures use {escape(data.attribution_model)})</h2>",
+        _attribution_table(data),
+        f"<p class='note'>{data.leads} new lead(s) in the period.</p>",
+    ]
     if data.automation:
         body += ["<h2>Automation</h2>", _automation(data.automation)]
     body += ["<h2>Data sources</h2>", _sources(data)]
@@ -274,8 +341,10 @@ def dashboard_html(data: ReportData) -> str:
 
 
 def _campaign_line(c: Breakdown, currency: str) -> str:
-    return (f"{c.campaign} ({c.channel}): ROAS {ratio(c.kpis.roas)}, spend {money(c.totals.spend, currency)}, "
-            f"CPA {money(c.kpis.cpa, currency)}")
+    return (
+        f"{c.campaign} ({c.channel}): ROAS {ratio(c.kpis.roas)}, spend {money(c.totals.spend, currency)}, "
+        f"CPA {money(c.kpis.cpa, currency)}"
+    )
 
 
 def executive_html(data: ReportData) -> str:
@@ -284,29 +353,54 @@ def executive_html(data: ReportData) -> str:
     stale = [s for s in data.sources if s.state != "fresh"]
     body = [f"<h1>{escape(data.title)}</h1>", _subtitle(data), _tiles(data)]
     if stale:
-        body.append('<p class="stale">Incomplete data: ' + escape("; ".join(
-            f"{s.source} {s.state}" + (f" ({s.detail})" if s.detail else "") for s in stale)) + "</p>")
+        body.append(
+            '<p class="stale">Incomplete data: '
+            + escape("; ".join(f"{s.source} {s.state}" + (f" ({s.detail})" if s.detail else "") for s in stale))
+            + "</p>"
+        )
     days = [p.day for p in data.daily]
-    body.append('<div class="charts"><div class="chart">' + line_chart(
-        f"Spend and reported revenue per day ({data.currency})", days,
-        {"spend": [float(p.spend) for p in data.daily],
-         "reported revenue": [float(p.reported_revenue) for p in data.daily]}) + "</div></div>")
+    body.append(
+        '<div class="charts"><div class="chart">'
+        + line_chart(
+            f"Spend and reported revenue per day ({data.currency})",
+            days,
+            {
+                "spend": [float(p.spend) for p in data.daily],
+                "reported revenue": [float(p.reported_revenue) for p in data.daily],
+            },
+        )
+        + "</div></div>"
+    )
     top, bottom = data.top_campaigns(), data.bottom_campaigns()
-    body.append("<h2>Top campaigns</h2><ul>" + "".join(
-        f"<li>{escape(_campaign_line(c, data.currency))}</li>" for c in top) + ("" if top else "<li>none</li>")
-        + "</ul>")
-    body.append("<h2>Bottom campaigns</h2><ul>" + "".join(
-        f"<li>{escape(_campaign_line(c, data.currency))}</li>" for c in bottom)
-        + ("" if bottom else "<li>none</li>") + "</ul>")
+    body.append(
+        "<h2>Top campaigns</h2><ul>"
+        + "".join(f"<li>{escape(_campaign_line(c, data.currency))}</li>" for c in top)
+        + ("" if top else "<li>none</li>")
+        + "</ul>"
+    )
+    body.append(
+        "<h2>Bottom campaigns</h2><ul>"
+        + "".join(f"<li>{escape(_campaign_line(c, data.currency))}</li>" for c in bottom)
+        + ("" if bottom else "<li>none</li>")
+        + "</ul>"
+    )
     body.append("<h2>Channels</h2>" + _breakdown_table(data.channels, data.currency, campaigns=False))
-    body.append("<h2>Budget moves</h2><ul>" + "".join(
-        f"<li>{m.at:%Y-%m-%d} {escape(m.campaign_id)}: {escape(m.detail)}"
-        + (f" (approved by {escape(', '.join(m.decided_by))})" if m.decided_by else " (automatic)") + "</li>"
-        for m in data.budget_moves) + ("" if data.budget_moves else "<li>none this period</li>") + "</ul>")
+    body.append(
+        "<h2>Budget moves</h2><ul>"
+        + "".join(
+            f"<li>{m.at:%Y-%m-%d} {escape(m.campaign_id)}: {escape(m.detail)}"
+            + (f" (approved by {escape(', '.join(m.decided_by))})" if m.decided_by else " (automatic)")
+            + "</li>"
+            for m in data.budget_moves
+        )
+        + ("" if data.budget_moves else "<li>none this period</li>")
+        + "</ul>"
+    )
     if data.automation:
         body.append("<h2>Automation</h2>" + _automation(data.automation))
-    body.append(f"<h2>Attribution ({escape(data.attribution_model)} and the other models)</h2>"
-                + _attribution_table(data))
+    body.append(
+        f"<h2>Attribution ({escape(data.attribution_model)} and the other models)</h2>" + _attribution_table(data)
+    )
     return _page(f"{data.title}: {data.period.label()}", "".join(body))
 
 

@@ -53,8 +53,12 @@ class ReportInputError(ValueError):
 
 
 def analytics_queues(settings: Settings) -> AnalyticsQueues:
-    return AnalyticsQueues(workflows=settings.workflow_task_queue, reports=settings.reports_task_queue,
-                           email=settings.email_task_queue, chat=settings.chat_task_queue)
+    return AnalyticsQueues(
+        workflows=settings.workflow_task_queue,
+        reports=settings.reports_task_queue,
+        email=settings.email_task_queue,
+        chat=settings.chat_task_queue,
+    )
 
 
 def today(settings: Settings) -> date:
@@ -145,18 +149,24 @@ class ReportService:
 
     # ------------------------------------------------------------ collection
 
-    def collection_input(self, days: Period, source_names: list[str] | None = None,
-                         retry_within: timedelta | None = None) -> CollectionInput:
+    def collection_input(
+        self, days: Period, source_names: list[str] | None = None, retry_within: timedelta | None = None
+    ) -> CollectionInput:
         s = self._settings
         try:
             chosen = [x.value for x in sources(source_names)]
         except ValueError as err:
             raise ReportInputError(str(err)) from None
         return CollectionInput(
-            since=days.start, until=days.end, sources=chosen, currency=s.report_currency, timezone=s.report_timezone,
+            since=days.start,
+            until=days.end,
+            sources=chosen,
+            currency=s.report_currency,
+            timezone=s.report_timezone,
             queues=analytics_queues(s),
-            retry_within=retry_within if retry_within is not None else timedelta(
-                minutes=s.collection_retry_window_minutes),
+            retry_within=retry_within
+            if retry_within is not None
+            else timedelta(minutes=s.collection_retry_window_minutes),
             retry_every=timedelta(minutes=s.collection_retry_every_minutes),
         )
 
@@ -164,7 +174,10 @@ class ReportService:
         """Start (or join) the collection of inp's days; with `wait`, its result."""
         wf_id = f"analytics-collect-{inp.since.isoformat()}-{inp.until.isoformat()}"
         handle = await self._client.start_workflow(
-            AnalyticsCollectionWorkflow.run, inp, id=wf_id, task_queue=self._settings.workflow_task_queue,
+            AnalyticsCollectionWorkflow.run,
+            inp,
+            id=wf_id,
+            task_queue=self._settings.workflow_task_queue,
             id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
             id_reuse_policy=WorkflowIDReusePolicy.ALLOW_DUPLICATE,
             static_summary=f"analytics collection · {inp.since} to {inp.until}",
@@ -174,31 +187,46 @@ class ReportService:
 
     # ------------------------------------------------------------- reading
 
-    def report(self, days: Period, *, title: str = "Marketing dashboard", model: str = "w_shaped",
-               half_life: timedelta | None = None, lookback: timedelta | None = None,
-               automation: list[FamilyKpis] | None = None) -> ReportData:
+    def report(
+        self,
+        days: Period,
+        *,
+        title: str = "Marketing dashboard",
+        model: str = "w_shaped",
+        half_life: timedelta | None = None,
+        lookback: timedelta | None = None,
+        automation: list[FamilyKpis] | None = None,
+    ) -> ReportData:
         s = self._settings
         try:
             parse_models([model])
             return assemble_report(
-                self.store, title=title, period=days, currency=s.report_currency, timezone=s.report_timezone,
-                now=datetime.now(UTC), model=model,
+                self.store,
+                title=title,
+                period=days,
+                currency=s.report_currency,
+                timezone=s.report_timezone,
+                now=datetime.now(UTC),
+                model=model,
                 half_life=half_life or timedelta(days=s.attribution_half_life_days),
-                lookback=lookback or timedelta(days=s.attribution_lookback_days), automation=automation,
+                lookback=lookback or timedelta(days=s.attribution_lookback_days),
+                automation=automation,
             )
         except AttributionError as err:
             raise ReportInputError(str(err)) from None
 
-    async def dashboard(self, days: Period, out: Path | None = None, *, model: str = "w_shaped") -> tuple[Path,
-                                                                                                       ReportData]:
+    async def dashboard(
+        self, days: Period, out: Path | None = None, *, model: str = "w_shaped"
+    ) -> tuple[Path, ReportData]:
         """Render the dashboard for `days` to `out` (default: reports dir); returns (path, data)."""
         data = await asyncio.to_thread(self.report, days, model=model)
         path = out or self._settings.reports_path / f"dashboard-{days.start.isoformat()}-{days.end.isoformat()}.html"
         await asyncio.to_thread(_write, path, dashboard_html(data))
         return path, data
 
-    async def attribution(self, days: Period, models: list[str], *, half_life: timedelta | None = None,
-                          lookback: timedelta | None = None) -> Comparison:
+    async def attribution(
+        self, days: Period, models: list[str], *, half_life: timedelta | None = None, lookback: timedelta | None = None
+    ) -> Comparison:
         s = self._settings
         try:
             chosen = parse_models(models)
@@ -206,9 +234,14 @@ class ReportService:
             raise ReportInputError(str(err)) from None
         start, end = days.bounds(s.report_timezone)
         journeys = await asyncio.to_thread(self.store.journeys)
-        return compare(journeys, chosen, start=start, end=end,
-                       half_life=half_life or timedelta(days=s.attribution_half_life_days),
-                       lookback=lookback or timedelta(days=s.attribution_lookback_days))
+        return compare(
+            journeys,
+            chosen,
+            start=start,
+            end=end,
+            half_life=half_life or timedelta(days=s.attribution_half_life_days),
+            lookback=lookback or timedelta(days=s.attribution_lookback_days),
+        )
 
     async def automation(self, days: Period) -> list[FamilyKpis]:
         start, end = days.bounds(self._settings.report_timezone)
@@ -218,29 +251,52 @@ class ReportService:
 
     # ------------------------------------------------------------ schedule
 
-    def report_input(self, *, tz: str, to: list[str], chat: str | None, title: str | None = None,
-                     as_of: date | None = None, retry_within: timedelta | None = None) -> ReportInput:
+    def report_input(
+        self,
+        *,
+        tz: str,
+        to: list[str],
+        chat: str | None,
+        title: str | None = None,
+        as_of: date | None = None,
+        retry_within: timedelta | None = None,
+    ) -> ReportInput:
         s = self._settings
         return ReportInput(
-            title=title or "Weekly marketing report", timezone=tz, currency=s.report_currency, recipients=to,
-            chat_channel=chat, email_from=s.report_email_from, queues=analytics_queues(s), as_of=as_of,
-            retry_within=retry_within if retry_within is not None else timedelta(
-                minutes=min(s.collection_retry_window_minutes, 120)),
+            title=title or "Weekly marketing report",
+            timezone=tz,
+            currency=s.report_currency,
+            recipients=to,
+            chat_channel=chat,
+            email_from=s.report_email_from,
+            queues=analytics_queues(s),
+            as_of=as_of,
+            retry_within=retry_within
+            if retry_within is not None
+            else timedelta(minutes=min(s.collection_retry_window_minutes, 120)),
             retry_every=timedelta(minutes=s.collection_retry_every_minutes),
-            half_life_days=s.attribution_half_life_days, lookback_days=s.attribution_lookback_days,
+            half_life_days=s.attribution_half_life_days,
+            lookback_days=s.attribution_lookback_days,
         )
 
     def schedule_object(self, spec: WeeklySpec, inp: ReportInput) -> Schedule:
         return Schedule(
             action=ScheduleActionStartWorkflow(
-                ExecutiveReportWorkflow.run, inp, id=self._settings.report_schedule_id,
+                ExecutiveReportWorkflow.run,
+                inp,
+                id=self._settings.report_schedule_id,
                 task_queue=self._settings.workflow_task_queue,
                 static_summary=f"executive report · {spec.describe()}",
             ),
             spec=ScheduleSpec(
-                calendars=[ScheduleCalendarSpec(day_of_week=[ScheduleRange(WEEKDAYS[spec.weekday])],
-                                                hour=[ScheduleRange(spec.hour)], minute=[ScheduleRange(spec.minute)],
-                                                comment=spec.describe())],
+                calendars=[
+                    ScheduleCalendarSpec(
+                        day_of_week=[ScheduleRange(WEEKDAYS[spec.weekday])],
+                        hour=[ScheduleRange(spec.hour)],
+                        minute=[ScheduleRange(spec.minute)],
+                        comment=spec.describe(),
+                    )
+                ],
                 time_zone_name=spec.timezone,
             ),
             # One report per period: a run still going when the next is due makes that one

@@ -77,15 +77,26 @@ def temporal_command(settings: Settings, *, codec_endpoint: str | None = None) -
     # (MOPS_TEMPORAL_DEV_UNSAFE_SQLITE_NO_SYNC) can lose or corrupt data on power loss: never default.
     synchronous = "off" if settings.temporal_dev_unsafe_sqlite_no_sync else "normal"
     cmd = [
-        temporal_binary(), "server", "start-dev",
-        "--db-filename", str(db),
-        "--sqlite-pragma", "journal_mode=wal",
-        "--sqlite-pragma", f"synchronous={synchronous}",
-        "--ip", host, "--port", str(port),
-        "--ui-port", str(settings.temporal_ui_port),
+        temporal_binary(),
+        "server",
+        "start-dev",
+        "--db-filename",
+        str(db),
+        "--sqlite-pragma",
+        "journal_mode=wal",
+        "--sqlite-pragma",
+        f"synchronous={synchronous}",
+        "--ip",
+        host,
+        "--port",
+        str(port),
+        "--ui-port",
+        str(settings.temporal_ui_port),
         "--ui-disable-news-fetch",
-        "--namespace", settings.temporal_namespace,
-        "--log-level", "warn",
+        "--namespace",
+        settings.temporal_namespace,
+        "--log-level",
+        "warn",
     ]
     for name, kind in SEARCH_ATTRIBUTES.items():
         cmd += ["--search-attribute", f"{name}={kind}"]
@@ -118,8 +129,14 @@ class EmbeddedStack:
 
     def _spawn(self, name: str, cmd: list[str], log: Path, env: dict[str, str] | None = None) -> subprocess.Popen:
         out = open(log, "ab")  # noqa: SIM115 (handed to the child)
-        proc = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                                start_new_session=True, env={**os.environ, **(env or {})})
+        proc = subprocess.Popen(
+            cmd,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            start_new_session=True,
+            env={**os.environ, **(env or {})},
+        )
         self.started.append((name, proc))
         return proc
 
@@ -173,15 +190,30 @@ class EmbeddedStack:
         s = self.settings
         if not self.codec_server or port_open(s.codec_server_host, s.codec_server_port):
             return
-        env = {"MOPS_DATA_DIR": str(s.data_dir), "MOPS_CODEC_KEYS": s.codec_keys.get_secret_value(),
-               "MOPS_CODEC_SERVER_TOKEN": s.codec_server_token.get_secret_value(),
-               "MOPS_KEY_CACHE_SECONDS": str(s.key_cache_seconds),
-               "MOPS_CODEC_SERVER_UI_ORIGIN": ",".join(s.codec_ui_origins)}
+        env = {
+            "MOPS_DATA_DIR": str(s.data_dir),
+            "MOPS_CODEC_KEYS": s.codec_keys.get_secret_value(),
+            "MOPS_CODEC_SERVER_TOKEN": s.codec_server_token.get_secret_value(),
+            "MOPS_KEY_CACHE_SECONDS": str(s.key_cache_seconds),
+            "MOPS_CODEC_SERVER_UI_ORIGIN": ",".join(s.codec_ui_origins),
+        }
         if s.keystore_path is not None:
             env["MOPS_KEYSTORE_PATH"] = str(s.keystore_path)
         log = s.data_dir / "codec-server.log"
-        proc = self._spawn("codec-server", [sys.executable, "-m", "starter.codec_server", "--host",
-                                            s.codec_server_host, "--port", str(s.codec_server_port)], log, env)
+        proc = self._spawn(
+            "codec-server",
+            [
+                sys.executable,
+                "-m",
+                "starter.codec_server",
+                "--host",
+                s.codec_server_host,
+                "--port",
+                str(s.codec_server_port),
+            ],
+            log,
+            env,
+        )
 
         async def codec_ready() -> bool:
             return port_open(s.codec_server_host, s.codec_server_port)

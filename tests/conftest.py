@@ -109,8 +109,20 @@ def daytime_journeys() -> Path:
 def make_settings(sandbox_url: str, address: str, **overrides) -> Settings:
     suffix = uuid.uuid4().hex[:6]
     platforms = ("hubspot", "sendgrid", "slack", "wordpress", "linkedin", "ga4", "meta", "google_ads")
-    queues = ("workflow", "crm", "email", "chat", "cms", "social", "analytics", "checks", "meta", "google_ads",
-              "health", "reports")
+    queues = (
+        "workflow",
+        "crm",
+        "email",
+        "chat",
+        "cms",
+        "social",
+        "analytics",
+        "checks",
+        "meta",
+        "google_ads",
+        "health",
+        "reports",
+    )
     base = dict(
         temporal_address=address,
         journeys_dir=daytime_journeys(),  # quiet hours never depend on when the suite runs
@@ -128,7 +140,9 @@ def make_settings(sandbox_url: str, address: str, **overrides) -> Settings:
         reports_dir=Path(tempfile.gettempdir()) / "mops-tests" / suffix / "reports",
         report_schedule_id=f"exec-report-{suffix}",
         # Degraded-platform holds that tests can wait out quickly.
-        health_gate_ttl_seconds=0.2, health_hold_seconds=0.5, health_hold_max_seconds=2,
+        health_gate_ttl_seconds=0.2,
+        health_hold_seconds=0.5,
+        health_hold_max_seconds=2,
         crm_max_per_second=1000,
         chat_max_per_second=1000,
         social_max_per_second=1000,
@@ -139,8 +153,9 @@ def make_settings(sandbox_url: str, address: str, **overrides) -> Settings:
     return Settings(**base)
 
 
-async def eventually(check: Callable[[], Awaitable[T]], *, timeout: float = 30.0, interval: float = 0.1,
-                     what: str = "condition") -> T:
+async def eventually(
+    check: Callable[[], Awaitable[T]], *, timeout: float = 30.0, interval: float = 0.1, what: str = "condition"
+) -> T:
     """Poll `check` until it returns something truthy, or fail after `timeout` seconds."""
     deadline = time.monotonic() + timeout
     last: object = None

@@ -56,8 +56,15 @@ def hold_delay(attempt: int, first: float = 5.0, longest: float = 60.0) -> timed
 class HoldIfDegraded(Interceptor):
     """Worker interceptor for one platform's queue."""
 
-    def __init__(self, gate: HealthGate, platform: str, metrics: MopsMetrics | None = None, *,
-                 first: float = 5.0, longest: float = 60.0) -> None:
+    def __init__(
+        self,
+        gate: HealthGate,
+        platform: str,
+        metrics: MopsMetrics | None = None,
+        *,
+        first: float = 5.0,
+        longest: float = 60.0,
+    ) -> None:
         self._gate, self._platform, self._metrics = gate, platform, metrics
         self._first, self._longest = first, longest
 
@@ -76,7 +83,9 @@ class _Hold(ActivityInboundInterceptor):
         if reason is not None:
             if o._metrics is not None:
                 o._metrics.degraded_hold(o._platform)
-            raise ApplicationError(f"{o._platform} is degraded ({reason}); holding until it recovers",
-                                   type=DEGRADED,
-                                   next_retry_delay=hold_delay(activity.info().attempt, o._first, o._longest))
+            raise ApplicationError(
+                f"{o._platform} is degraded ({reason}); holding until it recovers",
+                type=DEGRADED,
+                next_retry_delay=hold_delay(activity.info().attempt, o._first, o._longest),
+            )
         return await self.next.execute_activity(input)

@@ -47,6 +47,7 @@ from integrations.slack import SlackClient
 from integrations.wordpress import WordPressClient
 from mops.metrics import MopsMetrics, build_runtime
 from mops.settings import Settings
+from workers.health_gate import HealthGate, HoldIfDegraded
 from workers.privacy import PRIVACY_WORKFLOWS, privacy_parts
 from workflows.analytics import AnalyticsCollectionWorkflow, ExecutiveReportWorkflow
 from workflows.budget import BudgetReallocationWorkflow
@@ -54,13 +55,19 @@ from workflows.campaign import CampaignWorkflow
 from workflows.content import ContentWorkflow
 from workflows.health import IntegrationHealthCheckWorkflow, IntegrationHealthWorkflow
 from workflows.lead_journey import LeadJourneyWorkflow
-from workers.health_gate import HealthGate, HoldIfDegraded
 from workflows.owner_router import OwnerRouterWorkflow
 
 log = logging.getLogger("mops.worker")
 
-WORKFLOWS = [LeadJourneyWorkflow, OwnerRouterWorkflow, ContentWorkflow, CampaignWorkflow, BudgetReallocationWorkflow,
-             IntegrationHealthWorkflow, IntegrationHealthCheckWorkflow]
+WORKFLOWS = [
+    LeadJourneyWorkflow,
+    OwnerRouterWorkflow,
+    ContentWorkflow,
+    CampaignWorkflow,
+    BudgetReallocationWorkflow,
+    IntegrationHealthWorkflow,
+    IntegrationHealthCheckWorkflow,
+]
 WORKFLOWS += [AnalyticsCollectionWorkflow, ExecutiveReportWorkflow]  # issue 5
 WORKFLOWS += PRIVACY_WORKFLOWS  # issue 8: contact sync, erasure, reconciliation
 GRACEFUL_SHUTDOWN = timedelta(seconds=20)
@@ -104,28 +111,40 @@ class PlatformClients:
             ),
             slack=SlackClient(settings.slack_base_url, settings.slack_token.get_secret_value(), timeout=t),
             wordpress=WordPressClient(
-                settings.wordpress_base_url, settings.wordpress_user,
-                settings.wordpress_app_password.get_secret_value(), timeout=t,
+                settings.wordpress_base_url,
+                settings.wordpress_user,
+                settings.wordpress_app_password.get_secret_value(),
+                timeout=t,
             ),
             linkedin=LinkedInClient(
-                settings.linkedin_base_url, settings.linkedin_token.get_secret_value(),
-                author_urn=settings.linkedin_author, api_version=settings.linkedin_api_version, timeout=t,
+                settings.linkedin_base_url,
+                settings.linkedin_token.get_secret_value(),
+                author_urn=settings.linkedin_author,
+                api_version=settings.linkedin_api_version,
+                timeout=t,
             ),
             ga4=GA4Client(
-                settings.ga4_base_url, settings.ga4_token.get_secret_value(), property_id=settings.ga4_property,
+                settings.ga4_base_url,
+                settings.ga4_token.get_secret_value(),
+                property_id=settings.ga4_property,
                 timeout=t,
             ),
             links=LinkChecker(timeout=min(t, 5.0)),
             meta=MetaAdsClient(
-                settings.meta_base_url, settings.meta_token.get_secret_value(),
-                ad_account_id=settings.meta_ad_account_id, api_version=settings.meta_api_version, timeout=t,
+                settings.meta_base_url,
+                settings.meta_token.get_secret_value(),
+                ad_account_id=settings.meta_ad_account_id,
+                api_version=settings.meta_api_version,
+                timeout=t,
             ),
             google_ads=GoogleAdsClient(
-                settings.google_ads_base_url, settings.google_ads_token.get_secret_value(),
+                settings.google_ads_base_url,
+                settings.google_ads_token.get_secret_value(),
                 customer_id=settings.google_ads_customer_id,
                 developer_token=settings.google_ads_developer_token.get_secret_value(),
                 login_customer_id=settings.google_ads_login_customer_id,
-                api_version=settings.google_ads_api_version, timeout=t,
+                api_version=settings.google_ads_api_version,
+                timeout=t,
             ),
         )
         if metrics is not None:  # every platform call counted by outcome, with its latency
@@ -134,8 +153,16 @@ class PlatformClients:
         return clients
 
     def platform_clients(self) -> list:
-        return [self.hubspot, self.sendgrid, self.slack, self.wordpress, self.linkedin, self.ga4, self.meta,
-                self.google_ads]
+        return [
+            self.hubspot,
+            self.sendgrid,
+            self.slack,
+            self.wordpress,
+            self.linkedin,
+            self.ga4,
+            self.meta,
+            self.google_ads,
+        ]
 
     async def aclose(self) -> None:
         for c in [*self.platform_clients(), self.links]:
@@ -151,18 +178,27 @@ def deployment(settings: Settings) -> WorkerDeploymentConfig:
     return WorkerDeploymentConfig(
         version=WorkerDeploymentVersion(deployment_name=settings.deployment_name, build_id=settings.build_id),
         use_worker_versioning=settings.worker_versioning,
-        default_versioning_behavior=(VersioningBehavior.AUTO_UPGRADE if settings.worker_versioning
-                                     else VersioningBehavior.UNSPECIFIED),
+        default_versioning_behavior=(
+            VersioningBehavior.AUTO_UPGRADE if settings.worker_versioning else VersioningBehavior.UNSPECIFIED
+        ),
     )
 
 
-def build_workers(client: Client, settings: Settings, platforms: PlatformClients, *,
-                  metrics: MopsMetrics | None = None, worker_options: dict | None = None) -> list[Worker]:
+def build_workers(
+    client: Client,
+    settings: Settings,
+    platforms: PlatformClients,
+    *,
+    metrics: MopsMetrics | None = None,
+    worker_options: dict | None = None,
+) -> list[Worker]:
     q = queues(settings)
     crm = CrmActivities(platforms.hubspot)
     secret = settings.gateway_unsubscribe_secret.get_secret_value()
     email = EmailActivities(
-        platforms.sendgrid, settings.journeys_dir / "templates", settings.sendgrid_sender_id,
+        platforms.sendgrid,
+        settings.journeys_dir / "templates",
+        settings.sendgrid_sender_id,
         unsubscribe_link=functools.partial(unsubscribe_url, settings.unsubscribe_base_url(), secret),
     )
     chat = ChatActivities(platforms.slack)
@@ -173,8 +209,13 @@ def build_workers(client: Client, settings: Settings, platforms: PlatformClients
     meta, google = MetaActivities(platforms.meta), GoogleAdsActivities(platforms.google_ads)
     health = HealthActivities(platforms, client, metrics)
     reports = AnalyticsCollectActivities(  # issue 5: collection, journeys, report building (store I/O)
-        DuckDBStore(settings.analytics_store_file), meta=platforms.meta, google_ads=platforms.google_ads,
-        sendgrid=platforms.sendgrid, ga4=platforms.ga4, hubspot=platforms.hubspot, client=client,
+        DuckDBStore(settings.analytics_store_file),
+        meta=platforms.meta,
+        google_ads=platforms.google_ads,
+        sendgrid=platforms.sendgrid,
+        ga4=platforms.ga4,
+        hubspot=platforms.hubspot,
+        client=client,
         reports_dir=settings.reports_path,
     )
     report_mail = ReportMailActivities(platforms.sendgrid)
@@ -182,34 +223,67 @@ def build_workers(client: Client, settings: Settings, platforms: PlatformClients
     # Per platform queue: the platform (its activities hold while it is degraded), its
     # activities and the server-side rate limit (None = none).
     platform_queues = [
-        (q.crm, "hubspot", [crm.upsert_lead, crm.update_contact, crm.list_owners, crm.upsert_handoff],
-         settings.crm_max_per_second),
-        (q.email, "sendgrid", [email.send, email.suppress, email.send_to_lists, email.cancel_list_send,
-                               report_mail.send_email], settings.email_max_per_second),
+        (
+            q.crm,
+            "hubspot",
+            [crm.upsert_lead, crm.update_contact, crm.list_owners, crm.upsert_handoff],
+            settings.crm_max_per_second,
+        ),
+        (
+            q.email,
+            "sendgrid",
+            [email.send, email.suppress, email.send_to_lists, email.cancel_list_send, report_mail.send_email],
+            settings.email_max_per_second,
+        ),
         (q.chat, "slack", [chat.notify], settings.chat_max_per_second),
-        (q.cms, "wordpress", [cms.create_draft, cms.update_draft, cms.publish, cms.unpublish],
-         settings.cms_max_per_second),
+        (
+            q.cms,
+            "wordpress",
+            [cms.create_draft, cms.update_draft, cms.publish, cms.unpublish],
+            settings.cms_max_per_second,
+        ),
         (q.social, "linkedin", [social.post, social.delete], settings.social_max_per_second),
         (q.analytics, "ga4", [analytics.page_metrics], settings.analytics_max_per_second),
         (q.checks, None, [checks.brand], None),
-        (q.meta, "meta", [meta.account, meta.create, meta.set_status, meta.set_budget, meta.remove,
-                          meta.remove_named, meta.figures], settings.meta_max_per_second),
-        (q.google_ads, "google_ads", [google.account, google.create, google.set_status, google.set_budget,
-                                      google.remove, google.remove_named, google.figures],
-         settings.google_ads_max_per_second),
+        (
+            q.meta,
+            "meta",
+            [meta.account, meta.create, meta.set_status, meta.set_budget, meta.remove, meta.remove_named, meta.figures],
+            settings.meta_max_per_second,
+        ),
+        (
+            q.google_ads,
+            "google_ads",
+            [
+                google.account,
+                google.create,
+                google.set_status,
+                google.set_budget,
+                google.remove,
+                google.remove_named,
+                google.figures,
+            ],
+            settings.google_ads_max_per_second,
+        ),
         # Not held: a platform that is down marks its source stale; the others still load.
-        (settings.reports_task_queue, None, [reports.collect, reports.collect_journeys, reports.build_report,
-                                             reports.record_distribution], None),
+        (
+            settings.reports_task_queue,
+            None,
+            [reports.collect, reports.collect_journeys, reports.build_report, reports.record_distribution],
+            None,
+        ),
         # Never held: the probes must see a degraded platform recover.
         (settings.health_task_queue, None, [health.probe, health.notify, health.gauges], None),
     ]
     privacy = privacy_parts(client, settings, platforms)  # issue 8: sync + erasure activities on these queues
-    platform_queues = [(queue, platform, activities + privacy.on(queue), rate)
-                       for queue, platform, activities, rate in platform_queues] + privacy.own_queues
+    platform_queues = [
+        (queue, platform, activities + privacy.on(queue), rate) for queue, platform, activities, rate in platform_queues
+    ] + privacy.own_queues
     gate = HealthGate(client, settings.health_registry_id, ttl=settings.health_gate_ttl_seconds)
     hold = dict(first=settings.health_hold_seconds, longest=settings.health_hold_max_seconds)
     common = dict(
-        graceful_shutdown_timeout=GRACEFUL_SHUTDOWN, max_concurrent_activities=settings.max_concurrent_activities,
+        graceful_shutdown_timeout=GRACEFUL_SHUTDOWN,
+        max_concurrent_activities=settings.max_concurrent_activities,
         deployment_config=deployment(settings),
     )
     common.update(worker_options or {})  # issue 9: extra Worker(...) options (workers/tuning.py); None = as before
@@ -227,15 +301,22 @@ def build_workers(client: Client, settings: Settings, platforms: PlatformClients
         **common,
     )
     return [workflow_worker] + [
-        Worker(client, task_queue=queue, activities=activities, max_task_queue_activities_per_second=rate,
-               interceptors=[HoldIfDegraded(gate, platform, metrics, **hold)] if platform else [], **common)
+        Worker(
+            client,
+            task_queue=queue,
+            activities=activities,
+            max_task_queue_activities_per_second=rate,
+            interceptors=[HoldIfDegraded(gate, platform, metrics, **hold)] if platform else [],
+            **common,
+        )
         for queue, platform, activities, rate in platform_queues
     ]
 
 
 @contextlib.asynccontextmanager
-async def running_workers(client: Client, settings: Settings, *,
-                          metrics: MopsMetrics | None = None) -> AsyncIterator[list[Worker]]:
+async def running_workers(
+    client: Client, settings: Settings, *, metrics: MopsMetrics | None = None
+) -> AsyncIterator[list[Worker]]:
     """Start every worker; on exit, shut them down gracefully and close HTTP clients."""
     platforms = PlatformClients.from_settings(settings, metrics)
     workers = build_workers(client, settings, platforms, metrics=metrics)

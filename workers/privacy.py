@@ -32,8 +32,13 @@ PRIVACY_WORKFLOWS = [ContactSyncWorkflow, LeadErasureWorkflow, ReconciliationWor
 
 
 def sync_queues(settings: Settings) -> SyncQueues:
-    return SyncQueues(workflows=settings.workflow_task_queue, crm=settings.crm_task_queue,
-                      email=settings.email_task_queue, cdp=settings.cdp_task_queue, meta=settings.meta_task_queue)
+    return SyncQueues(
+        workflows=settings.workflow_task_queue,
+        crm=settings.crm_task_queue,
+        email=settings.email_task_queue,
+        cdp=settings.cdp_task_queue,
+        meta=settings.meta_task_queue,
+    )
 
 
 @dataclass
@@ -47,15 +52,22 @@ class PrivacyClients:
     def from_settings(cls, settings: Settings) -> PrivacyClients:
         t = settings.http_timeout_seconds
         return cls(
-            hubspot=HubSpotContactsClient(settings.hubspot_base_url, settings.hubspot_token.get_secret_value(),
-                                          timeout=t),
-            sendgrid=SendGridContactsClient(settings.sendgrid_base_url, settings.sendgrid_api_key.get_secret_value(),
-                                            timeout=t),
-            meta=MetaAudienceClient(settings.meta_base_url, settings.meta_token.get_secret_value(),
-                                    ad_account_id=settings.meta_ad_account_id, api_version=settings.meta_api_version,
-                                    timeout=t),
+            hubspot=HubSpotContactsClient(
+                settings.hubspot_base_url, settings.hubspot_token.get_secret_value(), timeout=t
+            ),
+            sendgrid=SendGridContactsClient(
+                settings.sendgrid_base_url, settings.sendgrid_api_key.get_secret_value(), timeout=t
+            ),
+            meta=MetaAudienceClient(
+                settings.meta_base_url,
+                settings.meta_token.get_secret_value(),
+                ad_account_id=settings.meta_ad_account_id,
+                api_version=settings.meta_api_version,
+                timeout=t,
+            ),
             braze=BrazeClient(settings.braze_base_url, settings.braze_api_key.get_secret_value(), timeout=t)
-            if settings.braze_base_url else None,
+            if settings.braze_base_url
+            else None,
         )
 
     def all(self) -> list:
@@ -82,10 +94,23 @@ def privacy_parts(client: Client, settings: Settings, platforms: PlatformClients
         c.observer = platforms.hubspot.observer
     platforms.extra_closers.append(clients.aclose)
     queues = sync_queues(settings)
-    sync = SyncActivities(client, hubspot=clients.hubspot, sendgrid=clients.sendgrid, meta=clients.meta,
-                          braze=clients.braze, queues=queues, audience_id=settings.meta_audience_id)
-    privacy = PrivacyActivities(client, hubspot=clients.hubspot, sendgrid=clients.sendgrid, meta=clients.meta,
-                                braze=clients.braze, audience_id=settings.meta_audience_id)
+    sync = SyncActivities(
+        client,
+        hubspot=clients.hubspot,
+        sendgrid=clients.sendgrid,
+        meta=clients.meta,
+        braze=clients.braze,
+        queues=queues,
+        audience_id=settings.meta_audience_id,
+    )
+    privacy = PrivacyActivities(
+        client,
+        hubspot=clients.hubspot,
+        sendgrid=clients.sendgrid,
+        meta=clients.meta,
+        braze=clients.braze,
+        audience_id=settings.meta_audience_id,
+    )
     parts = PrivacyWorkerParts()
     for queue, activities in (
         (queues.workflows, [sync.publish, sync.scan, sync.repair, privacy.end_lead_workflows]),

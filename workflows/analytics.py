@@ -62,9 +62,13 @@ with workflow.unsafe.imports_passed_through():
     from workflows.common import REJECTED, call, is_type, reason
 
 # A source still failing after three tries in a row waits for the next round.
-COLLECT_RETRY = RetryPolicy(initial_interval=timedelta(seconds=2), backoff_coefficient=2.0,
-                            maximum_interval=timedelta(seconds=30), maximum_attempts=3,
-                            non_retryable_error_types=[REJECTED])
+COLLECT_RETRY = RetryPolicy(
+    initial_interval=timedelta(seconds=2),
+    backoff_coefficient=2.0,
+    maximum_interval=timedelta(seconds=30),
+    maximum_attempts=3,
+    non_retryable_error_types=[REJECTED],
+)
 COLLECT_TIMEOUT = timedelta(minutes=30)
 BUILD_TIMEOUT = timedelta(minutes=5)
 SCHEDULED_START = SearchAttributeKey.for_datetime("TemporalScheduledStartTime")
@@ -94,8 +98,9 @@ class AnalyticsCollectionWorkflow:
         v.retry_until = workflow.now() + inp.retry_within
         self._publish()
         await self._round([s for s in v.sources])
-        while (stale := [s for s in v.sources if s.state == SourceState.STALE]) and \
-                workflow.now() + inp.retry_every <= v.retry_until:
+        while (
+            stale := [s for s in v.sources if s.state == SourceState.STALE]
+        ) and workflow.now() + inp.retry_every <= v.retry_until:
             v.status = CollectionStatus.RETRYING
             names = ", ".join(s.source for s in stale)
             self._note(f"stale: {names}; retrying in {inp.retry_every}")
@@ -127,10 +132,14 @@ class AnalyticsCollectionWorkflow:
         try:
             result = await workflow.execute_activity(
                 "analytics.collect",
-                CollectInput(source=status.source, since=inp.since, until=inp.until, currency=inp.currency,
-                             timezone=inp.timezone),
-                result_type=CollectResult, task_queue=inp.queues.reports, start_to_close_timeout=COLLECT_TIMEOUT,
-                heartbeat_timeout=inp.heartbeat_timeout, retry_policy=COLLECT_RETRY,
+                CollectInput(
+                    source=status.source, since=inp.since, until=inp.until, currency=inp.currency, timezone=inp.timezone
+                ),
+                result_type=CollectResult,
+                task_queue=inp.queues.reports,
+                start_to_close_timeout=COLLECT_TIMEOUT,
+                heartbeat_timeout=inp.heartbeat_timeout,
+                retry_policy=COLLECT_RETRY,
                 summary=f"collect {status.source} {inp.since}..{inp.until}",
             )
         except ActivityError as err:
@@ -138,8 +147,10 @@ class AnalyticsCollectionWorkflow:
             self._note(f"{status.source} stale: {status.error}")
             return
         status.state, status.error, status.result = SourceState.FRESH, None, result
-        self._note(f"{status.source}: {result.days} day(s), {result.rows} row(s)"
-                   + (f", {result.violations} refused" if result.violations else ""))
+        self._note(
+            f"{status.source}: {result.days} day(s), {result.rows} row(s)"
+            + (f", {result.violations} refused" if result.violations else "")
+        )
         self._publish()
 
     async def _journeys(self, status: SourceStatus) -> None:
@@ -149,9 +160,13 @@ class AnalyticsCollectionWorkflow:
         status.last_try = workflow.now()
         try:
             result = await workflow.execute_activity(
-                "analytics.collect_journeys", JourneysInput(since=start, until=end, task_queue=inp.queues.workflows),
-                result_type=JourneysResult, task_queue=inp.queues.reports, start_to_close_timeout=COLLECT_TIMEOUT,
-                heartbeat_timeout=inp.heartbeat_timeout, retry_policy=COLLECT_RETRY,
+                "analytics.collect_journeys",
+                JourneysInput(since=start, until=end, task_queue=inp.queues.workflows),
+                result_type=JourneysResult,
+                task_queue=inp.queues.reports,
+                start_to_close_timeout=COLLECT_TIMEOUT,
+                heartbeat_timeout=inp.heartbeat_timeout,
+                retry_policy=COLLECT_RETRY,
                 summary="read the lead journeys' touch paths",
             )
         except ActivityError as err:
@@ -159,8 +174,10 @@ class AnalyticsCollectionWorkflow:
             self._note(f"journeys stale: {status.error}")
             return
         status.state, status.error, status.result = SourceState.FRESH, None, result
-        self._note(f"journeys: {result.journeys} read, {result.touches} touches"
-                   + (f", {result.skipped} unreadable" if result.skipped else ""))
+        self._note(
+            f"journeys: {result.journeys} read, {result.touches} touches"
+            + (f", {result.skipped} unreadable" if result.skipped else "")
+        )
         self._publish()
 
     def _note(self, what: str) -> None:
@@ -170,8 +187,9 @@ class AnalyticsCollectionWorkflow:
     def _publish(self) -> None:
         v = self._v
         states = " · ".join(f"{s.source} {s.state.value}" for s in v.sources)
-        workflow.set_current_details(f"**Days:** {v.since} to {v.until}  ·  **Status:** {v.status.value}\n\n"
-                                     f"**Sources:** {states}")
+        workflow.set_current_details(
+            f"**Days:** {v.since} to {v.until}  ·  **Status:** {v.status.value}\n\n**Sources:** {states}"
+        )
 
 
 @workflow.defn(name="ExecutiveReport")
@@ -193,10 +211,19 @@ class ExecutiveReportWorkflow:
             previous = period.previous()
             collection: CollectionView = await workflow.execute_child_workflow(
                 "AnalyticsCollection",
-                CollectionInput(since=previous.start, until=period.end, sources=inp.sources, currency=inp.currency,
-                                timezone=inp.timezone, queues=inp.queues, retry_within=inp.retry_within,
-                                retry_every=inp.retry_every, heartbeat_timeout=inp.heartbeat_timeout),
-                id=f"{workflow.info().workflow_id}-collect", result_type=CollectionView,
+                CollectionInput(
+                    since=previous.start,
+                    until=period.end,
+                    sources=inp.sources,
+                    currency=inp.currency,
+                    timezone=inp.timezone,
+                    queues=inp.queues,
+                    retry_within=inp.retry_within,
+                    retry_every=inp.retry_every,
+                    heartbeat_timeout=inp.heartbeat_timeout,
+                ),
+                id=f"{workflow.info().workflow_id}-collect",
+                result_type=CollectionView,
                 static_summary=f"collection for {v.report_id}",
             )
             v.stale = collection.stale
@@ -206,11 +233,23 @@ class ExecutiveReportWorkflow:
         self._publish()
         built: BuildReportResult = await call(
             "analytics.build_report",
-            BuildReportInput(report_id=v.report_id, title=inp.title, since=period.start, until=period.end,
-                             currency=inp.currency, timezone=inp.timezone, task_queue=inp.queues.workflows,
-                             stale=v.stale, model=inp.model, half_life_days=inp.half_life_days,
-                             lookback_days=inp.lookback_days),
-            BuildReportResult, queue=inp.queues.reports, summary=f"build {v.report_id}", timeout=BUILD_TIMEOUT,
+            BuildReportInput(
+                report_id=v.report_id,
+                title=inp.title,
+                since=period.start,
+                until=period.end,
+                currency=inp.currency,
+                timezone=inp.timezone,
+                task_queue=inp.queues.workflows,
+                stale=v.stale,
+                model=inp.model,
+                half_life_days=inp.half_life_days,
+                lookback_days=inp.lookback_days,
+            ),
+            BuildReportResult,
+            queue=inp.queues.reports,
+            summary=f"build {v.report_id}",
+            timeout=BUILD_TIMEOUT,
         )
         v.subject, v.html_path = built.subject, built.html_path
         v.status = ReportStatus.DISTRIBUTING
@@ -219,9 +258,15 @@ class ExecutiveReportWorkflow:
             await self._email(recipient, built)
         if inp.chat_channel:
             await self._chat(inp.chat_channel, built)
-        await call("analytics.record_distribution", RecordDistributionInput(report_id=v.report_id, entries=v.sent),
-                   type(None), queue=inp.queues.reports, summary="record who got the report",
-                   retry=INTERNAL_RETRY, timeout=INTERNAL_TIMEOUT)
+        await call(
+            "analytics.record_distribution",
+            RecordDistributionInput(report_id=v.report_id, entries=v.sent),
+            type(None),
+            queue=inp.queues.reports,
+            summary="record who got the report",
+            retry=INTERNAL_RETRY,
+            timeout=INTERNAL_TIMEOUT,
+        )
         v.status = ReportStatus.DONE
         sent = sum(1 for s in v.sent if s.status == "sent")
         self._note(f"sent {sent} of {len(v.sent)}")
@@ -242,37 +287,60 @@ class ExecutiveReportWorkflow:
     async def _email(self, recipient: str, built: BuildReportResult) -> None:
         v, inp = self._v, self._inp
         try:
-            res = await call("reports.send_email",
-                             ReportEmailInput(idempotency_key=f"{v.report_id}:email:{recipient}", to_email=recipient,
-                                              from_email=inp.email_from, subject=built.subject, html=built.html,
-                                              report_id=v.report_id),
-                             ReportEmailResult, queue=inp.queues.email, summary="e-mail the report")
+            res = await call(
+                "reports.send_email",
+                ReportEmailInput(
+                    idempotency_key=f"{v.report_id}:email:{recipient}",
+                    to_email=recipient,
+                    from_email=inp.email_from,
+                    subject=built.subject,
+                    html=built.html,
+                    report_id=v.report_id,
+                ),
+                ReportEmailResult,
+                queue=inp.queues.email,
+                summary="e-mail the report",
+            )
         except ActivityError as err:
             if not is_type(err, REJECTED):
                 raise
-            v.sent.append(DistributionEntry(channel="email", recipient=recipient, status="failed",
-                                            ref=reason(err), at=workflow.now()))
+            v.sent.append(
+                DistributionEntry(
+                    channel="email", recipient=recipient, status="failed", ref=reason(err), at=workflow.now()
+                )
+            )
             self._note(f"e-mail refused by the platform ({reason(err)})")
             return
-        v.sent.append(DistributionEntry(channel="email", recipient=recipient, status="sent", ref=res.message_id,
-                                        at=workflow.now()))
+        v.sent.append(
+            DistributionEntry(
+                channel="email", recipient=recipient, status="sent", ref=res.message_id, at=workflow.now()
+            )
+        )
 
     async def _chat(self, channel: str, built: BuildReportResult) -> None:
         v = self._v
         text = built.text + f"\nFull report: {built.subject} (sent by e-mail; file {built.html_path})"
         try:
-            res = await call("chat.notify", NotifyInput(idempotency_key=f"{v.report_id}:chat:{channel}", text=text,
-                                                        channel=channel),
-                             NotifyResult, queue=self._inp.queues.chat, summary=f"post the report to {channel}")
+            res = await call(
+                "chat.notify",
+                NotifyInput(idempotency_key=f"{v.report_id}:chat:{channel}", text=text, channel=channel),
+                NotifyResult,
+                queue=self._inp.queues.chat,
+                summary=f"post the report to {channel}",
+            )
         except ActivityError as err:
             if not is_type(err, REJECTED):
                 raise
-            v.sent.append(DistributionEntry(channel="chat", recipient=channel, status="failed", ref=reason(err),
-                                            at=workflow.now()))
+            v.sent.append(
+                DistributionEntry(
+                    channel="chat", recipient=channel, status="failed", ref=reason(err), at=workflow.now()
+                )
+            )
             self._note(f"chat post to {channel} refused ({reason(err)})")
             return
-        v.sent.append(DistributionEntry(channel="chat", recipient=channel, status="sent", ref=res.ts,
-                                        at=workflow.now()))
+        v.sent.append(
+            DistributionEntry(channel="chat", recipient=channel, status="sent", ref=res.ts, at=workflow.now())
+        )
 
     def _note(self, what: str) -> None:
         v = self._v

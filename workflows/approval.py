@@ -54,8 +54,17 @@ class ApprovalGate:
     'Spring launch'"), `how` tells people how to decide (a CLI line or a link)."""
 
     def __init__(
-        self, progress: ApprovalProgress, directory: Directory, *, requester: str | None, subject: str, how: str,
-        tell: Tell, note: Callable[[str], None], publish: Callable[[], None], history_limit: int,
+        self,
+        progress: ApprovalProgress,
+        directory: Directory,
+        *,
+        requester: str | None,
+        subject: str,
+        how: str,
+        tell: Tell,
+        note: Callable[[str], None],
+        publish: Callable[[], None],
+        history_limit: int,
     ) -> None:
         self.p = progress
         self._directory = directory
@@ -76,8 +85,15 @@ class ApprovalGate:
             return "not waiting for decisions"
         if d.approver == self._requester:
             return "requesters cannot approve their own request"
-        return refusal(stage, self._directory, decision=d, decisions=self.p.decisions, author=self._requester,
-                       current_revision=self.p.revision, escalated=self.p.escalated)
+        return refusal(
+            stage,
+            self._directory,
+            decision=d,
+            decisions=self.p.decisions,
+            author=self._requester,
+            current_revision=self.p.revision,
+            escalated=self.p.escalated,
+        )
 
     def record(self, d: Decision) -> DecisionResult:
         stage = self.current()
@@ -92,8 +108,14 @@ class ApprovalGate:
         stage = self.current()
         if stage is None or self.p.started_at is None:
             return []
-        return pending_approvers(stage, self._directory, decisions=self.p.decisions, revision=self.p.revision,
-                                 escalated=self.p.escalated, author=self._requester)
+        return pending_approvers(
+            stage,
+            self._directory,
+            decisions=self.p.decisions,
+            revision=self.p.revision,
+            escalated=self.p.escalated,
+            author=self._requester,
+        )
 
     def state(self) -> str:
         """`<stage>:pending|escalated` while waiting, else the outcome (for search attributes)."""
@@ -114,14 +136,19 @@ class ApprovalGate:
             if p.started_at is None:
                 p.started_at, p.reminded, p.escalated = workflow.now(), False, False
                 self._publish()
-                await self._tell(stage.approvers, f"review-{stage.name}",
-                                 f"Please review {self._subject} ({stage.name}). {self._how}")
+                await self._tell(
+                    stage.approvers,
+                    f"review-{stage.name}",
+                    f"Please review {self._subject} ({stage.name}). {self._how}",
+                )
             outcome = self._outcome(stage)
             if outcome == StageOutcome.PENDING:
                 deadline, what = self._deadline(stage)
                 result = await wait_until(
-                    deadline, lambda stage=stage: self._outcome(stage) != StageOutcome.PENDING,
-                    f"{stage.name}: {what}", self._history_limit,
+                    deadline,
+                    lambda stage=stage: self._outcome(stage) != StageOutcome.PENDING,
+                    f"{stage.name}: {what}",
+                    self._history_limit,
                 )
                 if result == "continue_as_new":
                     return "continue_as_new"
@@ -151,16 +178,22 @@ class ApprovalGate:
         p = self.p
         if what == "reminder":
             p.reminded = True
-            await self._tell(self.pending(), f"remind-{stage.name}",
-                             f"Reminder: {self._subject} waits for your decision ({stage.name}). {self._how}")
+            await self._tell(
+                self.pending(),
+                f"remind-{stage.name}",
+                f"Reminder: {self._subject} waits for your decision ({stage.name}). {self._how}",
+            )
         elif what == "escalation":
             p.escalated = True
             backups = [b for a in stage.approvers if (b := self._directory.backup_of(a))]
             self._note(f"stage {stage.name} escalated to backups: {', '.join(backups) or 'none'}")
             self._publish()
-            await self._tell(backups, f"escalate-{stage.name}",
-                             f"Escalation: {self._subject} is overdue in {stage.name}; as a backup approver you "
-                             f"may decide now. {self._how}")
+            await self._tell(
+                backups,
+                f"escalate-{stage.name}",
+                f"Escalation: {self._subject} is overdue in {stage.name}; as a backup approver you "
+                f"may decide now. {self._how}",
+            )
         else:
             p.outcome, p.detail = "expired", f"expired in {stage.name} without a decision"
             self._note(p.detail)
@@ -169,10 +202,10 @@ class ApprovalGate:
         return [d for d in self.p.decisions if d.stage == stage.name and d.revision == self.p.revision]
 
     def _outcome(self, stage: ApprovalStage) -> StageOutcome:
-        return stage_outcome(stage, self._directory, decisions=self.p.decisions, revision=self.p.revision,
-                             escalated=self.p.escalated)
+        return stage_outcome(
+            stage, self._directory, decisions=self.p.decisions, revision=self.p.revision, escalated=self.p.escalated
+        )
 
 
 def timeline_note(timeline: list[tuple[datetime, str]], what: str, limit: int = 100) -> list[tuple[datetime, str]]:
     return [*timeline, (workflow.now(), what)][-limit:]
-

@@ -86,8 +86,11 @@ class BudgetReallocationWorkflow:
             return await self._end(BudgetStatus.SKIPPED, "the campaign is not live")
         self._campaign = campaign
         v.currency = campaign.currency
-        current = {p.channel: p.daily_budget_minor for p in campaign.parts
-                   if p.channel in PAID and p.state == PartState.LIVE and p.daily_budget_minor is not None}
+        current = {
+            p.channel: p.daily_budget_minor
+            for p in campaign.parts
+            if p.channel in PAID and p.state == PartState.LIVE and p.daily_budget_minor is not None
+        }
         if len(current) < 2:
             return await self._end(BudgetStatus.NO_CHANGE, "fewer than two live paid channels: nothing to move")
         performance = await self._performance(campaign, current)
@@ -98,12 +101,20 @@ class BudgetReallocationWorkflow:
             return await self._end(BudgetStatus.NO_CHANGE, "; ".join(v.proposal.reasons))
         if v.proposal.action == "approval":
             if not rules.approval:
-                return await self._end(BudgetStatus.REJECTED, "the move needs approval but the campaign names "
-                                       "no reallocation approvers")
+                return await self._end(
+                    BudgetStatus.REJECTED, "the move needs approval but the campaign names no reallocation approvers"
+                )
             v.approval = ApprovalProgress(stages=rules.approval)
             self._gate = ApprovalGate(
-                v.approval, inp.directory, requester=inp.requested_by, subject=self._subject(), how=self._how(),
-                tell=self._tell, note=self._note, publish=self._publish, history_limit=1_000_000,
+                v.approval,
+                inp.directory,
+                requester=inp.requested_by,
+                subject=self._subject(),
+                how=self._how(),
+                tell=self._tell,
+                note=self._note,
+                publish=self._publish,
+                history_limit=1_000_000,
             )
             await self._set_status(BudgetStatus.AWAITING_APPROVAL)
             outcome = await self._gate.run()
@@ -134,9 +145,15 @@ class BudgetReallocationWorkflow:
     # ---------------------------------------------------------------- steps
 
     async def _read_campaign(self) -> CampaignView | None:
-        snap = await call("campaigns.snapshot", CampaignSnapshotInput(workflow_id=f"campaign-{self._inp.campaign_id}"),
-                          CampaignSnapshotResult, queue=self._q.workflows, summary="read the campaign's state",
-                          retry=INTERNAL_RETRY, timeout=INTERNAL_TIMEOUT)
+        snap = await call(
+            "campaigns.snapshot",
+            CampaignSnapshotInput(workflow_id=f"campaign-{self._inp.campaign_id}"),
+            CampaignSnapshotResult,
+            queue=self._q.workflows,
+            summary="read the campaign's state",
+            retry=INTERNAL_RETRY,
+            timeout=INTERNAL_TIMEOUT,
+        )
         if not snap.found or snap.view is None:
             return None
         view = CampaignView.model_validate(snap.view)
@@ -151,13 +168,21 @@ class BudgetReallocationWorkflow:
         for part in campaign.parts:
             if part.channel not in current:
                 continue
-            got = await call(f"{PREFIX[part.channel]}.figures",
-                             PaidFiguresInput(ref=part.ref, since=since, until=until, currency=campaign.currency),
-                             PaidFiguresResult, queue=self._queue(part.channel),
-                             summary=f"{part.channel.value} figures {since}..{until}")
+            got = await call(
+                f"{PREFIX[part.channel]}.figures",
+                PaidFiguresInput(ref=part.ref, since=since, until=until, currency=campaign.currency),
+                PaidFiguresResult,
+                queue=self._queue(part.channel),
+                summary=f"{part.channel.value} figures {since}..{until}",
+            )
             fig = ChannelFigures(channel=part.channel, days=got.days)
-            out[part.channel] = ChannelPerformance(channel=part.channel, spend=fig.spend, clicks=fig.clicks,
-                                                   conversions=fig.conversions, revenue=fig.revenue)
+            out[part.channel] = ChannelPerformance(
+                channel=part.channel,
+                spend=fig.spend,
+                clicks=fig.clicks,
+                conversions=fig.conversions,
+                revenue=fig.revenue,
+            )
         return out
 
     async def _apply(self) -> None:
@@ -171,11 +196,13 @@ class BudgetReallocationWorkflow:
             change = AppliedChange(channel=channel, before=v.proposal.current[channel], after=after)
             v.changes.append(change)
             try:
-                got = await call(f"{PREFIX[channel]}.set_budget",
-                                 PaidBudgetInput(ref=refs[channel], daily_budget_minor=after,
-                                                 currency=campaign.currency),
-                                 PaidBudgetResult, queue=self._queue(channel),
-                                 summary=f"set {channel.value} daily budget to {self._money(after)}")
+                got = await call(
+                    f"{PREFIX[channel]}.set_budget",
+                    PaidBudgetInput(ref=refs[channel], daily_budget_minor=after, currency=campaign.currency),
+                    PaidBudgetResult,
+                    queue=self._queue(channel),
+                    summary=f"set {channel.value} daily budget to {self._money(after)}",
+                )
             except ActivityError as err:
                 if not is_type(err, REJECTED):
                     raise
@@ -184,19 +211,26 @@ class BudgetReallocationWorkflow:
                 break
             change.verified = got.daily_budget_minor
             if got.daily_budget_minor != after:
-                failed = (f"{channel.value} reads back {self._money(got.daily_budget_minor)} instead of "
-                          f"{self._money(after)}")
+                failed = (
+                    f"{channel.value} reads back {self._money(got.daily_budget_minor)} instead of {self._money(after)}"
+                )
                 break
             self._note(f"{channel.value}: {self._money(change.before)} → {self._money(after)} (verified)")
         if failed is None:
             decided = sorted({d.approver for d in v.approval.decisions}) if v.approval else []
-            signal = BudgetsApplied(change=BudgetChange(
-                at=workflow.now(), proposal_id=workflow.info().workflow_id, before=v.proposal.current,
-                after={c.channel: c.after for c in v.changes}, decided_by=decided,
-            ))
+            signal = BudgetsApplied(
+                change=BudgetChange(
+                    at=workflow.now(),
+                    proposal_id=workflow.info().workflow_id,
+                    before=v.proposal.current,
+                    after={c.channel: c.after for c in v.changes},
+                    decided_by=decided,
+                )
+            )
             await workflow.get_external_workflow_handle(f"campaign-{v.campaign_id}").signal("budgets_applied", signal)
             changes = workflow.metric_meter().create_counter(
-                "mops_budget_changes", "Daily budgets changed on a platform", "{change}")
+                "mops_budget_changes", "Daily budgets changed on a platform", "{change}"
+            )
             for c in v.changes:  # not emitted again on replay
                 changes.add(1, {"channel": c.channel.value, "direction": "up" if c.after > c.before else "down"})
             moves = ", ".join(f"{c.channel.value} {self._money(c.before)} → {self._money(c.after)}" for c in v.changes)
@@ -207,11 +241,13 @@ class BudgetReallocationWorkflow:
             if change.verified is None and change.error is not None:
                 continue  # the refused set changed nothing
             # Absolute value, retried until it holds: the old budget is always valid.
-            await call(f"{PREFIX[change.channel]}.set_budget",
-                       PaidBudgetInput(ref=refs[change.channel], daily_budget_minor=change.before,
-                                       currency=campaign.currency),
-                       PaidBudgetResult, queue=self._queue(change.channel),
-                       summary=f"roll back {change.channel.value} daily budget to {self._money(change.before)}")
+            await call(
+                f"{PREFIX[change.channel]}.set_budget",
+                PaidBudgetInput(ref=refs[change.channel], daily_budget_minor=change.before, currency=campaign.currency),
+                PaidBudgetResult,
+                queue=self._queue(change.channel),
+                summary=f"roll back {change.channel.value} daily budget to {self._money(change.before)}",
+            )
             change.rolled_back = True
         await self._end(BudgetStatus.ROLLED_BACK, f"{failed}; every change was set back")
 
@@ -221,20 +257,29 @@ class BudgetReallocationWorkflow:
         self._v.outcome = outcome
         await self._set_status(status)
         if status not in (BudgetStatus.SKIPPED, BudgetStatus.NO_CHANGE) and self._campaign is not None:
-            await self._tell([self._campaign.owner], "outcome",
-                             f"Budget reallocation for '{self._campaign.name}': {status.value} — {outcome}")
+            await self._tell(
+                [self._campaign.owner],
+                "outcome",
+                f"Budget reallocation for '{self._campaign.name}': {status.value} — {outcome}",
+            )
         return self.state()
 
     def _subject(self) -> str:
         p, c = self._v.proposal, self._campaign
         moves = ", ".join(f"{k.value} {self._money(p.current[k])} → {self._money(v)}" for k, v in changed(p).items())
-        return (f"a budget move for campaign '{c.name}' ({p.moved_pct}% of the daily budget: {moves}; "
-                + "; ".join(p.reasons) + ")")
+        return (
+            f"a budget move for campaign '{c.name}' ({p.moved_pct}% of the daily budget: {moves}; "
+            + "; ".join(p.reasons)
+            + ")"
+        )
 
     def _how(self) -> str:
         wid = workflow.info().workflow_id
-        return f"Decide with `mops budget approve {wid} --as <you>`" + (
-            f" or at {self._inp.gateway_url}/approvals" if self._inp.gateway_url else "") + "."
+        return (
+            f"Decide with `mops budget approve {wid} --as <you>`"
+            + (f" or at {self._inp.gateway_url}/approvals" if self._inp.gateway_url else "")
+            + "."
+        )
 
     def _queue(self, channel: ChannelKind) -> str:
         return self._q.meta if channel == ChannelKind.META_ADS else self._q.google_ads
@@ -249,9 +294,13 @@ class BudgetReallocationWorkflow:
             if person is None:
                 continue
             try:
-                await call("chat.notify", NotifyInput(idempotency_key=f"{wid}:{kind}:{person_id}", text=text,
-                                                      user_email=person.email),
-                           NotifyResult, queue=self._q.chat, summary=f"tell {person_id}: {kind}")
+                await call(
+                    "chat.notify",
+                    NotifyInput(idempotency_key=f"{wid}:{kind}:{person_id}", text=text, user_email=person.email),
+                    NotifyResult,
+                    queue=self._q.chat,
+                    summary=f"tell {person_id}: {kind}",
+                )
             except ActivityError as err:
                 if not is_type(err, REJECTED):
                     raise
@@ -271,8 +320,12 @@ class BudgetReallocationWorkflow:
         v = self._v
         approval = self._gate.state() if self._gate else "none"
         pending = self._gate.pending() if self._gate else []
-        updates = [CAMPAIGN_ID.value_set(v.campaign_id), BUDGET_STATE.value_set(v.status.value),
-                   APPROVAL_STATE.value_set(approval), PENDING_APPROVERS.value_set(pending)]
+        updates = [
+            CAMPAIGN_ID.value_set(v.campaign_id),
+            BUDGET_STATE.value_set(v.status.value),
+            APPROVAL_STATE.value_set(approval),
+            PENDING_APPROVERS.value_set(pending),
+        ]
         fingerprint = repr([(u.key.name, u.value) for u in updates])
         if fingerprint != self._published:
             self._published = fingerprint
@@ -285,4 +338,3 @@ class BudgetReallocationWorkflow:
         if v.outcome:
             lines.append(f"**Outcome:** {v.outcome}")
         workflow.set_current_details("\n\n".join(lines))
-

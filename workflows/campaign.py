@@ -35,8 +35,8 @@ from __future__ import annotations
 
 import contextlib
 from datetime import timedelta
-from urllib.parse import urlsplit
 from decimal import Decimal
+from urllib.parse import urlsplit
 
 from temporalio import workflow
 from temporalio.common import RetryPolicy
@@ -54,14 +54,14 @@ with workflow.unsafe.imports_passed_through():
         ListSendResult,
         NotifyInput,
         NotifyResult,
+        PageMetricsInput,
+        PageMetricsResult,
         PaidCreateInput,
         PaidFiguresInput,
         PaidFiguresResult,
         PaidNamedInput,
         PaidRef,
         PaidRemoveResult,
-        PageMetricsInput,
-        PageMetricsResult,
         PaidStatusInput,
         PostRef,
         PublishPostInput,
@@ -90,7 +90,7 @@ with workflow.unsafe.imports_passed_through():
         PreflightResult,
         StopRequest,
     )
-    from workflows.common import call, continue_as_new_due, is_type, reason, REJECTED
+    from workflows.common import REJECTED, call, continue_as_new_due, is_type, reason
     from workflows.search_attributes import (
         APPROVAL_STATE,
         BUDGET_STATE,
@@ -102,13 +102,22 @@ with workflow.unsafe.imports_passed_through():
 
 # Launch and rollback order: reversible parts first, the email (which cannot be
 # recalled once delivered) last.
-ORDER = [ChannelKind.LANDING_PAGE, ChannelKind.META_ADS, ChannelKind.GOOGLE_ADS, ChannelKind.LINKEDIN,
-         ChannelKind.EMAIL]
+ORDER = [
+    ChannelKind.LANDING_PAGE,
+    ChannelKind.META_ADS,
+    ChannelKind.GOOGLE_ADS,
+    ChannelKind.LINKEDIN,
+    ChannelKind.EMAIL,
+]
 PREFIX = {ChannelKind.META_ADS: "meta", ChannelKind.GOOGLE_ADS: "google_ads"}
 # A launch is a coordinated moment: a platform still failing after ~6 minutes of
 # retries fails the launch (and rolls it back) rather than leaving it half-live.
-LAUNCH_RETRY = RetryPolicy(initial_interval=timedelta(seconds=1), backoff_coefficient=2.0,
-                           maximum_interval=timedelta(minutes=2), maximum_attempts=8)
+LAUNCH_RETRY = RetryPolicy(
+    initial_interval=timedelta(seconds=1),
+    backoff_coefficient=2.0,
+    maximum_interval=timedelta(minutes=2),
+    maximum_attempts=8,
+)
 EMAIL_SUPPRESSION_GROUP = 4242
 MAX_TIMELINE = 100
 DEGRADED = "PlatformDegraded"  # workers/health_gate.py: the platform's activities are held
@@ -133,13 +142,21 @@ class CampaignWorkflow:
         )
         self._gate = None
         if self._s.approval is not None:
-            how = f"Decide with `mops campaign approve {spec.id} --as <you>`" + (
-                f" or at {inp.gateway_url}/approvals" if inp.gateway_url else "") + "."
+            how = (
+                f"Decide with `mops campaign approve {spec.id} --as <you>`"
+                + (f" or at {inp.gateway_url}/approvals" if inp.gateway_url else "")
+                + "."
+            )
             self._gate = ApprovalGate(
-                self._s.approval, inp.directory, requester=spec.owner,
+                self._s.approval,
+                inp.directory,
+                requester=spec.owner,
                 subject=f"campaign '{spec.name}' ({show(spec.total_budget, spec.currency)}, "
-                        f"{', '.join(p.channel.value for p in self._s.parts)})",
-                how=how, tell=self._tell, note=self._note, publish=self._publish,
+                f"{', '.join(p.channel.value for p in self._s.parts)})",
+                how=how,
+                tell=self._tell,
+                note=self._note,
+                publish=self._publish,
                 history_limit=inp.continue_as_new_after_events,
             )
         self._published = ""
@@ -218,11 +235,18 @@ class CampaignWorkflow:
     def state(self) -> CampaignView:
         spec = self._spec
         return CampaignView(
-            **self._s.model_dump(), campaign_id=spec.id, name=spec.name, currency=spec.currency,
-            total_budget=str(spec.total_budget), start=spec.start_at(self._s.launched_at) if self._s.launched_at
-            else None, end=spec.end_at(), owner=spec.owner,
-            pending_approvers=self._gate.pending() if self._gate else [], metric=spec.metric(),
-            timezone=spec.timezone, reallocation=spec.reallocation,
+            **self._s.model_dump(),
+            campaign_id=spec.id,
+            name=spec.name,
+            currency=spec.currency,
+            total_budget=str(spec.total_budget),
+            start=spec.start_at(self._s.launched_at) if self._s.launched_at else None,
+            end=spec.end_at(),
+            owner=spec.owner,
+            pending_approvers=self._gate.pending() if self._gate else [],
+            metric=spec.metric(),
+            timezone=spec.timezone,
+            reallocation=spec.reallocation,
         )
 
     # --------------------------------------------------------------- stages
@@ -231,8 +255,13 @@ class CampaignWorkflow:
         s, spec = self._s, self._spec
         s.launched_at = s.launched_at or workflow.now()
         for part in self._parts(PAID):
-            account = await call(f"{PREFIX[part.channel]}.account", AdAccountInput(), AdAccountResult,
-                                 queue=self._queue(part.channel), summary=f"read {part.channel.value} account")
+            account = await call(
+                f"{PREFIX[part.channel]}.account",
+                AdAccountInput(),
+                AdAccountResult,
+                queue=self._queue(part.channel),
+                summary=f"read {part.channel.value} account",
+            )
             problem = currency_mismatch(spec, part.channel.value, account.currency)
             if problem:
                 s.problems.append(problem)
@@ -267,8 +296,11 @@ class CampaignWorkflow:
                     await self._activate(part)
                 s.live_since = workflow.now()
                 await self._set_status(CampaignStatus.LIVE)
-                await self._tell([self._spec.owner], "live", f"Campaign '{self._spec.name}' is live on "
-                                 + ", ".join(p.channel.value for p in s.parts) + ".")
+                await self._tell(
+                    [self._spec.owner],
+                    "live",
+                    f"Campaign '{self._spec.name}' is live on " + ", ".join(p.channel.value for p in s.parts) + ".",
+                )
         except LaunchFailed as err:
             part = self._part(err.channel)
             part.state, part.error = PartState.FAILED, err.why
@@ -288,7 +320,8 @@ class CampaignWorkflow:
             try:
                 await workflow.wait_condition(
                     lambda: s.stop is not None or continue_as_new_due(self._inp.continue_as_new_after_events),
-                    timeout=start - workflow.now(), timeout_summary="start date",
+                    timeout=start - workflow.now(),
+                    timeout_summary="start date",
                 )
             except TimeoutError:
                 pass
@@ -314,7 +347,8 @@ class CampaignWorkflow:
             with contextlib.suppress(TimeoutError):
                 await workflow.wait_condition(
                     lambda: s.stop is not None or continue_as_new_due(self._inp.continue_as_new_after_events),
-                    timeout=wait, timeout_summary="next performance check",
+                    timeout=wait,
+                    timeout_summary="next performance check",
                 )
         if s.stop is not None or workflow.now() >= end:
             await self._set_status(CampaignStatus.STOPPING)
@@ -323,9 +357,13 @@ class CampaignWorkflow:
         s = self._s
         for part in s.parts:
             if part.channel in PAID and part.state == PartState.LIVE:
-                await self._platform_call(f"{PREFIX[part.channel]}.set_status",
-                                          PaidStatusInput(ref=part.ref, active=False), type(None), part.channel,
-                                          f"pause {part.channel.value}")
+                await self._platform_call(
+                    f"{PREFIX[part.channel]}.set_status",
+                    PaidStatusInput(ref=part.ref, active=False),
+                    type(None),
+                    part.channel,
+                    f"pause {part.channel.value}",
+                )
                 part.state, part.note = PartState.PAUSED, "paused at the end of the campaign"
         await self._check_performance(final=True)
         s.report = self._report()
@@ -333,11 +371,13 @@ class CampaignWorkflow:
         spent = sum((Decimal(r.spend) for r in s.report), Decimal(0))
         s.outcome = f"{ended}; spent {spent} {self._spec.currency} of {self._spec.total_budget}"
         await self._set_status(CampaignStatus.COMPLETED)
-        lines = [f"{r.channel.value}: spend {r.spend}, {r.clicks} clicks, {r.conversions:g} conversions"
-                 + (f", CPA {r.kpis.cpa}" if r.kpis and r.kpis.cpa is not None else "") for r in s.report
-                 if r.channel in PAID]
-        await self._tell([self._spec.owner], "report",
-                         f"Campaign '{self._spec.name}' {s.outcome}. " + "; ".join(lines))
+        lines = [
+            f"{r.channel.value}: spend {r.spend}, {r.clicks} clicks, {r.conversions:g} conversions"
+            + (f", CPA {r.kpis.cpa}" if r.kpis and r.kpis.cpa is not None else "")
+            for r in s.report
+            if r.channel in PAID
+        ]
+        await self._tell([self._spec.owner], "report", f"Campaign '{self._spec.name}' {s.outcome}. " + "; ".join(lines))
 
     # ------------------------------------------------------- launch steps
 
@@ -349,9 +389,13 @@ class CampaignWorkflow:
             ch = spec.channel(part.channel)
             draft = await self._launch_call(
                 "cms.create_draft",
-                CreateDraftInput(idempotency_key=f"{self._id}:landing", title=ch.title,
-                                 html=markdown_to_html(ch.body), slug=spec.id),
-                DraftResult, part.channel, "create landing page draft")
+                CreateDraftInput(
+                    idempotency_key=f"{self._id}:landing", title=ch.title, html=markdown_to_html(ch.body), slug=spec.id
+                ),
+                DraftResult,
+                part.channel,
+                "create landing page draft",
+            )
             part.post_id, part.link = draft.post_id, draft.link
         elif part.channel in PAID:
             ch = spec.channel(part.channel)
@@ -359,10 +403,20 @@ class CampaignWorkflow:
             part.daily_budget_minor = budget
             part.ref = await self._launch_call(
                 f"{PREFIX[part.channel]}.create",
-                PaidCreateInput(name=self._platform_name(part.channel), objective=spec.objective.value,
-                                daily_budget_minor=budget, currency=spec.currency, countries=ch.countries,
-                                keywords=ch.keywords, start=spec.start_at(s.launched_at), end=spec.end_at()),
-                PaidRef, part.channel, f"create {part.channel.value} campaign (paused)")
+                PaidCreateInput(
+                    name=self._platform_name(part.channel),
+                    objective=spec.objective.value,
+                    daily_budget_minor=budget,
+                    currency=spec.currency,
+                    countries=ch.countries,
+                    keywords=ch.keywords,
+                    start=spec.start_at(s.launched_at),
+                    end=spec.end_at(),
+                ),
+                PaidRef,
+                part.channel,
+                f"create {part.channel.value} campaign (paused)",
+            )
         else:
             return  # email and LinkedIn have nothing to prepare: they go out at launch
         part.state = PartState.CREATED
@@ -376,27 +430,48 @@ class CampaignWorkflow:
         ch = spec.channel(part.channel)
         link = utm_url(spec.landing_url, spec, part.channel)
         if part.channel == ChannelKind.LANDING_PAGE:
-            published = await self._launch_call("cms.publish", PublishPostInput(post_id=part.post_id), PublishResult,
-                                                part.channel, "publish landing page")
+            published = await self._launch_call(
+                "cms.publish",
+                PublishPostInput(post_id=part.post_id),
+                PublishResult,
+                part.channel,
+                "publish landing page",
+            )
             part.link = published.link
         elif part.channel in PAID:
-            await self._launch_call(f"{PREFIX[part.channel]}.set_status", PaidStatusInput(ref=part.ref, active=True),
-                                    type(None), part.channel, f"activate {part.channel.value}")
+            await self._launch_call(
+                f"{PREFIX[part.channel]}.set_status",
+                PaidStatusInput(ref=part.ref, active=True),
+                type(None),
+                part.channel,
+                f"activate {part.channel.value}",
+            )
             part.link = link
         elif part.channel == ChannelKind.LINKEDIN:
             posted = await self._launch_call(
                 "social.post",
                 SocialPostInput(idempotency_key=f"{self._id}:linkedin", commentary=f"{ch.text}\n\n{link}"),
-                SocialPostResult, part.channel, "post on LinkedIn")
+                SocialPostResult,
+                part.channel,
+                "post on LinkedIn",
+            )
             part.urn, part.link = posted.urn, link
         else:
             html = markdown_to_html(ch.body) + f'<p><a href="{link}">{spec.name}</a></p>'
             sent = await self._launch_call(
                 "email.send_to_lists",
-                ListSendInput(idempotency_key=f"{self._id}:email", name=self._platform_name(part.channel),
-                              subject=ch.subject, html=html, list_ids=ch.list_ids,
-                              suppression_group_id=EMAIL_SUPPRESSION_GROUP),
-                ListSendResult, part.channel, "send campaign email")
+                ListSendInput(
+                    idempotency_key=f"{self._id}:email",
+                    name=self._platform_name(part.channel),
+                    subject=ch.subject,
+                    html=html,
+                    list_ids=ch.list_ids,
+                    suppression_group_id=EMAIL_SUPPRESSION_GROUP,
+                ),
+                ListSendResult,
+                part.channel,
+                "send campaign email",
+            )
             part.single_send_id, part.link = sent.single_send_id, link
         part.state = PartState.SENT if part.channel == ChannelKind.EMAIL else PartState.LIVE
         self._note(f"{part.channel.value} live")
@@ -415,25 +490,40 @@ class CampaignWorkflow:
                 continue
             if c in PAID:
                 if part.ref is not None:
-                    result = await self._platform_call(f"{PREFIX[c]}.remove", part.ref, PaidRemoveResult, c,
-                                                       f"roll back {c.value}: delete campaign")
+                    result = await self._platform_call(
+                        f"{PREFIX[c]}.remove", part.ref, PaidRemoveResult, c, f"roll back {c.value}: delete campaign"
+                    )
                 else:
-                    result = await self._platform_call(f"{PREFIX[c]}.remove_named",
-                                                       PaidNamedInput(name=self._platform_name(c)),
-                                                       PaidRemoveResult, c, f"roll back {c.value}: delete by name")
+                    result = await self._platform_call(
+                        f"{PREFIX[c]}.remove_named",
+                        PaidNamedInput(name=self._platform_name(c)),
+                        PaidRemoveResult,
+                        c,
+                        f"roll back {c.value}: delete by name",
+                    )
                 part.note = "deleted" if result.removed else "nothing left to delete"
             elif c == ChannelKind.LANDING_PAGE and part.post_id is not None:
-                await self._platform_call("cms.unpublish", PostRef(post_id=part.post_id), type(None), c,
-                                          "roll back landing page: back to draft")
+                await self._platform_call(
+                    "cms.unpublish",
+                    PostRef(post_id=part.post_id),
+                    type(None),
+                    c,
+                    "roll back landing page: back to draft",
+                )
                 part.note = "back to draft"
             elif c == ChannelKind.LINKEDIN and part.urn:
-                await self._platform_call("social.delete", SocialDeleteInput(urn=part.urn), type(None), c,
-                                          "roll back LinkedIn post: delete")
+                await self._platform_call(
+                    "social.delete", SocialDeleteInput(urn=part.urn), type(None), c, "roll back LinkedIn post: delete"
+                )
                 part.note = "post deleted"
             elif c == ChannelKind.EMAIL and part.single_send_id:
-                res = await self._platform_call("email.cancel_list_send",
-                                                CancelListSendInput(single_send_id=part.single_send_id),
-                                                CancelListSendResult, c, "roll back email: unschedule")
+                res = await self._platform_call(
+                    "email.cancel_list_send",
+                    CancelListSendInput(single_send_id=part.single_send_id),
+                    CancelListSendResult,
+                    c,
+                    "roll back email: unschedule",
+                )
                 part.note = "unscheduled" if res.recalled else "already delivered: cannot be recalled"
             if part.state != PartState.FAILED:
                 part.state = PartState.ROLLED_BACK
@@ -457,27 +547,47 @@ class CampaignWorkflow:
             got = await self._platform_call(
                 f"{PREFIX[part.channel]}.figures",
                 PaidFiguresInput(ref=part.ref, since=start_day, until=until, currency=spec.currency),
-                PaidFiguresResult, part.channel, f"{part.channel.value} figures to {until}")
+                PaidFiguresResult,
+                part.channel,
+                f"{part.channel.value} figures to {until}",
+            )
             s.figures[part.channel] = got.days
         landing = self._part(ChannelKind.LANDING_PAGE) if spec.channel(ChannelKind.LANDING_PAGE) else None
         if landing is not None and landing.state == PartState.LIVE and landing.link:
             s.landing = await self._platform_call(
                 "analytics.page_metrics",
                 PageMetricsInput(page_path=urlsplit(landing.link).path or "/", start_date=start_day, end_date=until),
-                PageMetricsResult, ChannelKind.LANDING_PAGE, f"landing page traffic to {until} (GA4)",
-                queue=self._q.analytics)
+                PageMetricsResult,
+                ChannelKind.LANDING_PAGE,
+                f"landing page traffic to {until} (GA4)",
+                queue=self._q.analytics,
+            )
         s.checked_at = workflow.now()
         s.complete_through = until if final else today - timedelta(days=1)
         figures = [ChannelFigures(channel=k, days=v) for k, v in s.figures.items()]
         spent = sum((f.spend for f in figures), Decimal(0))
-        s.pacing = pacing(total_budget=spec.total_budget, start=spec.start_at(s.launched_at), end=spec.end_at(),
-                          spent=spent, now=workflow.now())
+        s.pacing = pacing(
+            total_budget=spec.total_budget,
+            start=spec.start_at(s.launched_at),
+            end=spec.end_at(),
+            spent=spent,
+            now=workflow.now(),
+        )
         s.kpis = {f.channel: f.kpis() for f in figures}
         live = {p.channel for p in s.parts if p.state == PartState.LIVE}
-        budgets = {p.channel: from_minor(p.daily_budget_minor, spec.currency) for p in self._parts(PAID)
-                   if p.daily_budget_minor is not None}
-        s.anomalies = anomalies(figures=figures, daily_budgets=budgets, kpis=spec.kpis, guardrails=spec.guardrails,
-                                live=live, complete_through=s.complete_through)
+        budgets = {
+            p.channel: from_minor(p.daily_budget_minor, spec.currency)
+            for p in self._parts(PAID)
+            if p.daily_budget_minor is not None
+        }
+        s.anomalies = anomalies(
+            figures=figures,
+            daily_budgets=budgets,
+            kpis=spec.kpis,
+            guardrails=spec.guardrails,
+            live=live,
+            complete_through=s.complete_through,
+        )
         for a in s.anomalies:
             key = f"{a.channel.value}:{a.kind}:{a.day or ''}"
             if key in s.alerted:
@@ -486,13 +596,21 @@ class CampaignWorkflow:
             part = self._part(a.channel)
             paused = a.hard and part.state == PartState.LIVE and not final
             if paused:
-                await self._platform_call(f"{PREFIX[a.channel]}.set_status",
-                                          PaidStatusInput(ref=part.ref, active=False), type(None), a.channel,
-                                          f"pause {a.channel.value}: {a.kind}")
+                await self._platform_call(
+                    f"{PREFIX[a.channel]}.set_status",
+                    PaidStatusInput(ref=part.ref, active=False),
+                    type(None),
+                    a.channel,
+                    f"pause {a.channel.value}: {a.kind}",
+                )
                 part.state, part.note = PartState.PAUSED, f"paused by guardrail: {a.detail}"
             self._note(f"alert {a.channel.value} {a.kind}: {a.detail}" + (" — channel paused" if paused else ""))
-            await self._tell([spec.owner], f"alert-{key}", f"Campaign '{spec.name}' alert ({a.channel.value}, "
-                             f"{a.kind}): {a.detail}" + (". The channel is paused." if paused else "."))
+            await self._tell(
+                [spec.owner],
+                f"alert-{key}",
+                f"Campaign '{spec.name}' alert ({a.channel.value}, "
+                f"{a.kind}): {a.detail}" + (". The channel is paused." if paused else "."),
+            )
         self._publish()
 
     def _report(self) -> list[ChannelReport]:
@@ -500,12 +618,26 @@ class CampaignWorkflow:
         out = []
         for part in s.parts:
             fig = ChannelFigures(channel=part.channel, days=s.figures.get(part.channel, []))
-            out.append(ChannelReport(
-                channel=part.channel, state=part.state, spend=str(fig.spend), impressions=fig.impressions,
-                clicks=fig.clicks, conversions=fig.conversions, revenue=str(fig.revenue),
-                kpis=kpis(spend=fig.spend, impressions=fig.impressions, clicks=fig.clicks,
-                          conversions=fig.conversions, revenue=fig.revenue) if part.channel in PAID else None,
-            ))
+            out.append(
+                ChannelReport(
+                    channel=part.channel,
+                    state=part.state,
+                    spend=str(fig.spend),
+                    impressions=fig.impressions,
+                    clicks=fig.clicks,
+                    conversions=fig.conversions,
+                    revenue=str(fig.revenue),
+                    kpis=kpis(
+                        spend=fig.spend,
+                        impressions=fig.impressions,
+                        clicks=fig.clicks,
+                        conversions=fig.conversions,
+                        revenue=fig.revenue,
+                    )
+                    if part.channel in PAID
+                    else None,
+                )
+            )
         return out
 
     # ------------------------------------------------------------ helpers
@@ -526,8 +658,13 @@ class CampaignWorkflow:
 
     def _queue(self, channel: ChannelKind) -> str:
         q = self._q
-        return {ChannelKind.META_ADS: q.meta, ChannelKind.GOOGLE_ADS: q.google_ads, ChannelKind.EMAIL: q.email,
-                ChannelKind.LINKEDIN: q.social, ChannelKind.LANDING_PAGE: q.cms}[channel]
+        return {
+            ChannelKind.META_ADS: q.meta,
+            ChannelKind.GOOGLE_ADS: q.google_ads,
+            ChannelKind.EMAIL: q.email,
+            ChannelKind.LINKEDIN: q.social,
+            ChannelKind.LANDING_PAGE: q.cms,
+        }[channel]
 
     async def _launch_call(self, name: str, arg, result_type: type, channel: ChannelKind, summary: str):
         """A launch step: a rejection, or a failure that outlasts LAUNCH_RETRY, fails the launch.
@@ -535,8 +672,9 @@ class CampaignWorkflow:
         (the step is tried again every few minutes) until it recovers."""
         while True:
             try:
-                return await call(name, arg, result_type, queue=self._queue(channel), summary=summary,
-                                  retry=LAUNCH_RETRY)
+                return await call(
+                    name, arg, result_type, queue=self._queue(channel), summary=summary, retry=LAUNCH_RETRY
+                )
             except ActivityError as err:
                 if is_type(err, DEGRADED):
                     self._note(f"{channel.value} is degraded: {summary} holds until it recovers")
@@ -545,8 +683,9 @@ class CampaignWorkflow:
                 why = reason(err) if is_type(err, REJECTED) else "still failing after retries"
                 raise LaunchFailed(channel, why) from None
 
-    async def _platform_call(self, name: str, arg, result_type: type, channel: ChannelKind, summary: str,
-                             queue: str | None = None):
+    async def _platform_call(
+        self, name: str, arg, result_type: type, channel: ChannelKind, summary: str, queue: str | None = None
+    ):
         """Monitoring, pausing and rollback: retried until it succeeds (unlimited attempts)."""
         return await call(name, arg, result_type, queue=queue or self._queue(channel), summary=summary)
 
@@ -583,25 +722,37 @@ class CampaignWorkflow:
         approval = self._gate.state() if self._gate else "none"
         pending = self._gate.pending() if self._gate else []
         budget_state = f"reallocated x{len(s.budget_changes)}" if s.budget_changes else "as_planned"
-        updates = [CAMPAIGN_ID.value_set(spec.id), CAMPAIGN_STATUS.value_set(s.status.value),
-                   CHANNELS.value_set([p.channel.value for p in s.parts]), BUDGET_STATE.value_set(budget_state),
-                   APPROVAL_STATE.value_set(approval), PENDING_APPROVERS.value_set(pending)]
+        updates = [
+            CAMPAIGN_ID.value_set(spec.id),
+            CAMPAIGN_STATUS.value_set(s.status.value),
+            CHANNELS.value_set([p.channel.value for p in s.parts]),
+            BUDGET_STATE.value_set(budget_state),
+            APPROVAL_STATE.value_set(approval),
+            PENDING_APPROVERS.value_set(pending),
+        ]
         fingerprint = repr([(u.key.name, u.value) for u in updates])
         if fingerprint != self._published:
             self._published = fingerprint
             workflow.upsert_search_attributes(updates)
-        lines = [f"**Status:** {s.status.value}  ·  **Budget:** {spec.total_budget} {spec.currency}  ·  "
-                 f"**Ends:** {spec.end_at():%Y-%m-%d %H:%M} UTC"]
+        lines = [
+            f"**Status:** {s.status.value}  ·  **Budget:** {spec.total_budget} {spec.currency}  ·  "
+            f"**Ends:** {spec.end_at():%Y-%m-%d %H:%M} UTC"
+        ]
         if pending:
             lines.append(f"**Waiting for:** {', '.join(pending)}")
-        lines.append("**Channels:** " + ", ".join(
-            f"{p.channel.value} {p.state.value}" + (f" ({self._money(p.daily_budget_minor)}/day)"
-                                                    if p.daily_budget_minor is not None else "")
-            for p in s.parts))
+        lines.append(
+            "**Channels:** "
+            + ", ".join(
+                f"{p.channel.value} {p.state.value}"
+                + (f" ({self._money(p.daily_budget_minor)}/day)" if p.daily_budget_minor is not None else "")
+                for p in s.parts
+            )
+        )
         if s.pacing is not None:
-            lines.append(f"**Pacing:** {s.pacing.status} — spent {s.pacing.spent_to_date} of "
-                         f"{s.pacing.planned_to_date} planned to date")
+            lines.append(
+                f"**Pacing:** {s.pacing.status} — spent {s.pacing.spent_to_date} of "
+                f"{s.pacing.planned_to_date} planned to date"
+            )
         if s.outcome:
             lines.append(f"**Outcome:** {s.outcome}")
         workflow.set_current_details("\n\n".join(lines))
-

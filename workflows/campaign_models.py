@@ -30,8 +30,7 @@ class CampaignStatus(StrEnum):
     EXPIRED = "expired"
 
 
-TERMINAL_CAMPAIGN = {CampaignStatus.COMPLETED, CampaignStatus.FAILED, CampaignStatus.REJECTED,
-                     CampaignStatus.EXPIRED}
+TERMINAL_CAMPAIGN = {CampaignStatus.COMPLETED, CampaignStatus.FAILED, CampaignStatus.REJECTED, CampaignStatus.EXPIRED}
 
 
 class PartState(StrEnum):
@@ -156,8 +155,14 @@ class BudgetStatus(StrEnum):
     SKIPPED = "skipped"  # the campaign is not live
 
 
-TERMINAL_BUDGET = {BudgetStatus.NO_CHANGE, BudgetStatus.APPLIED, BudgetStatus.ROLLED_BACK, BudgetStatus.REJECTED,
-                   BudgetStatus.EXPIRED, BudgetStatus.SKIPPED}
+TERMINAL_BUDGET = {
+    BudgetStatus.NO_CHANGE,
+    BudgetStatus.APPLIED,
+    BudgetStatus.ROLLED_BACK,
+    BudgetStatus.REJECTED,
+    BudgetStatus.EXPIRED,
+    BudgetStatus.SKIPPED,
+}
 
 
 class BudgetInput(BaseModel):

@@ -19,13 +19,24 @@ PARK_RETRY = timedelta(hours=1)  # after a platform rejection that needs a human
 
 
 async def call(
-    name: str, arg: Any, result_type: type, *, queue: str, summary: str,
-    retry: RetryPolicy = PLATFORM_RETRY, timeout: timedelta = PLATFORM_TIMEOUT,
+    name: str,
+    arg: Any,
+    result_type: type,
+    *,
+    queue: str,
+    summary: str,
+    retry: RetryPolicy = PLATFORM_RETRY,
+    timeout: timedelta = PLATFORM_TIMEOUT,
 ) -> Any:
     """Run an activity by name (workflows never import activity implementations)."""
     return await workflow.execute_activity(
-        name, arg, result_type=result_type, task_queue=queue,
-        start_to_close_timeout=timeout, retry_policy=retry, summary=summary,
+        name,
+        arg,
+        result_type=result_type,
+        task_queue=queue,
+        start_to_close_timeout=timeout,
+        retry_policy=retry,
+        summary=summary,
     )
 
 

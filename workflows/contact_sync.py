@@ -36,8 +36,12 @@ with workflow.unsafe.imports_passed_through():
     from workflows.contact_sync_models import ContactSyncResult, ReconcileRequest, SyncView
     from workflows.privacy_models import EraseRequest
 
-PUSH_ACTIVITY = {"crm": "sync.push_crm", "email": "sync.push_email", "cdp": "sync.push_cdp",
-                 "ads": "sync.push_audience"}
+PUSH_ACTIVITY = {
+    "crm": "sync.push_crm",
+    "email": "sync.push_email",
+    "cdp": "sync.push_cdp",
+    "ads": "sync.push_audience",
+}
 
 
 @workflow.defn(name="ContactSync")
@@ -101,9 +105,16 @@ class ContactSyncWorkflow:
     def state(self) -> SyncView:
         s = self._s
         return SyncView(
-            lead_id=self._inp.lead_id, email=self._inp.email, fields=s.record.fields, consent=s.record.consent,
-            version=s.version, pushed=s.pushed, pending=[p for p in self._platforms if self._dirty(p)],
-            contact_id=s.contact_id, changes_applied=s.changes_applied, platforms=self._platforms,
+            lead_id=self._inp.lead_id,
+            email=self._inp.email,
+            fields=s.record.fields,
+            consent=s.record.consent,
+            version=s.version,
+            pushed=s.pushed,
+            pending=[p for p in self._platforms if self._dirty(p)],
+            contact_id=s.contact_id,
+            changes_applied=s.changes_applied,
+            platforms=self._platforms,
         )
 
     # ---------------------------------------------------------------- pushes
@@ -140,14 +151,28 @@ class ContactSyncWorkflow:
         s = self._s
         fingerprint = self._fingerprint(platform)
         inp = PushContactInput(
-            lead_id=self._inp.lead_id, email=self._inp.email, values=s.record.values(), consent=s.record.consent,
-            contact_id=s.contact_id, audience_id=self._inp.audience_id, version=s.version,
+            lead_id=self._inp.lead_id,
+            email=self._inp.email,
+            values=s.record.values(),
+            consent=s.record.consent,
+            contact_id=s.contact_id,
+            audience_id=self._inp.audience_id,
+            version=s.version,
         )
-        queue = {"crm": self._inp.queues.crm, "email": self._inp.queues.email, "cdp": self._inp.queues.cdp,
-                 "ads": self._inp.queues.meta}[platform]
+        queue = {
+            "crm": self._inp.queues.crm,
+            "email": self._inp.queues.email,
+            "cdp": self._inp.queues.cdp,
+            "ads": self._inp.queues.meta,
+        }[platform]
         try:
-            res: PushContactResult = await call(PUSH_ACTIVITY[platform], inp, PushContactResult, queue=queue,
-                                                summary=f"sync contact to {platform} (v{s.version})")
+            res: PushContactResult = await call(
+                PUSH_ACTIVITY[platform],
+                inp,
+                PushContactResult,
+                queue=queue,
+                summary=f"sync contact to {platform} (v{s.version})",
+            )
         except ActivityError as err:
             if not is_type(err, REJECTED):
                 raise
@@ -163,8 +188,10 @@ class ContactSyncWorkflow:
 
     def _publish_details(self) -> None:
         pending = [p for p in self._platforms if self._dirty(p)]
-        lines = [f"**Version:** {self._s.version}  ·  **Changes:** {self._s.changes_applied}",
-                 f"**Pending:** {', '.join(pending) or 'none'}"]
+        lines = [
+            f"**Version:** {self._s.version}  ·  **Changes:** {self._s.changes_applied}",
+            f"**Pending:** {', '.join(pending) or 'none'}",
+        ]
         if self._errors:
             lines.append("**Refused:** " + ", ".join(f"{p} ({code})" for p, code in sorted(self._errors.items())))
         workflow.set_current_details("\n\n".join(lines))

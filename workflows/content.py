@@ -144,8 +144,13 @@ class ContentWorkflow:
         if s.stage != ContentStage.IN_REVIEW or self._current_stage() is None:
             raise ValueError(f"not waiting for decisions (stage {s.stage.value})")
         why = refusal(
-            self._current_stage(), self._directory, decision=d, decisions=s.decisions,
-            author=s.brief.author, current_revision=s.revision, escalated=s.escalated,
+            self._current_stage(),
+            self._directory,
+            decision=d,
+            decisions=s.decisions,
+            author=s.brief.author,
+            current_revision=s.revision,
+            escalated=s.escalated,
         )
         if why:
             raise ValueError(why)
@@ -183,12 +188,23 @@ class ContentWorkflow:
     def state(self) -> ContentView:
         s, stage = self._s, self._current_stage()
         return ContentView(
-            content_id=s.brief.content_id, title=s.brief.title, type=s.brief.type.value, stage=s.stage,
-            revision=s.revision, author=s.brief.author, draft_link=s.draft_link, findings=s.findings,
+            content_id=s.brief.content_id,
+            title=s.brief.title,
+            type=s.brief.type.value,
+            stage=s.stage,
+            revision=s.revision,
+            author=s.brief.author,
+            draft_link=s.draft_link,
+            findings=s.findings,
             needs_legal=s.needs_legal,
             current_review=stage.name if stage and s.stage == ContentStage.IN_REVIEW else None,
-            pending_approvers=self._pending(), stages=s.stages, decisions=s.decisions, channels=s.channels,
-            performance=s.performance, outcome=s.outcome, timeline=s.timeline,
+            pending_approvers=self._pending(),
+            stages=s.stages,
+            decisions=s.decisions,
+            channels=s.channels,
+            performance=s.performance,
+            outcome=s.outcome,
+            timeline=s.timeline,
         )
 
     # --------------------------------------------------------------- stages
@@ -197,9 +213,12 @@ class ContentWorkflow:
         s = self._s
         draft = await self._platform(
             "cms.create_draft",
-            CreateDraftInput(idempotency_key=f"{self._id}:draft", title=s.brief.title, html=self._html(),
-                             slug=s.brief.content_id),
-            DraftResult, queue=self._q.cms, summary="create draft in CMS",
+            CreateDraftInput(
+                idempotency_key=f"{self._id}:draft", title=s.brief.title, html=self._html(), slug=s.brief.content_id
+            ),
+            DraftResult,
+            queue=self._q.cms,
+            summary="create draft in CMS",
         )
         s.post_id, s.draft_link = draft.post_id, draft.link
         await self._set_stage(ContentStage.CHECKING)
@@ -209,20 +228,26 @@ class ContentWorkflow:
         b = s.brief
         result: CheckResult = await call(
             "checks.brand",
-            BrandCheckInput(title=b.title, body_markdown=b.rendered_body(), type=b.type, region=b.region,
-                            channels=b.channels),
-            CheckResult, queue=self._q.checks, summary=f"brand & compliance check (revision {s.revision})",
+            BrandCheckInput(
+                title=b.title, body_markdown=b.rendered_body(), type=b.type, region=b.region, channels=b.channels
+            ),
+            CheckResult,
+            queue=self._q.checks,
+            summary=f"brand & compliance check (revision {s.revision})",
         )
         s.findings, s.reading_grade, s.needs_legal = result.findings, result.reading_grade, result.needs_legal
         blocking = [f for f in result.findings if f.severity == Severity.BLOCKING]
-        self._note(f"checks on revision {s.revision}: {len(blocking)} blocking, "
-                   f"{len(result.findings) - len(blocking)} warnings")
+        self._note(
+            f"checks on revision {s.revision}: {len(blocking)} blocking, "
+            f"{len(result.findings) - len(blocking)} warnings"
+        )
         if blocking:
             await self._set_stage(ContentStage.CHANGES_REQUESTED)
             await self._tell_author(
                 "checks-blocked",
                 f"'{b.title}' (revision {s.revision}) has {len(blocking)} blocking finding(s): "
-                + "; ".join(f.message for f in blocking[:5]) + ". Revise with `mops content revise`.",
+                + "; ".join(f.message for f in blocking[:5])
+                + ". Revise with `mops content revise`.",
             )
             return
         if s.needs_legal and not any(st.name == "legal" for st in s.stages):
@@ -233,8 +258,9 @@ class ContentWorkflow:
 
     async def _await_revision(self) -> None:
         s = self._s
-        result = await self._wait(None, lambda: s.pending_revision is not None or s.retract is not None,
-                                  "waiting for the author's revision")
+        result = await self._wait(
+            None, lambda: s.pending_revision is not None or s.retract is not None, "waiting for the author's revision"
+        )
         if result != "done" or s.pending_revision is None:
             return
         r, s.pending_revision = s.pending_revision, None
@@ -250,8 +276,11 @@ class ContentWorkflow:
         self._note(f"revision {s.revision} from {r.author}" + (f": {r.note}" if r.note else ""))
         if s.post_id is not None:
             await self._platform(
-                "cms.update_draft", UpdateDraftInput(post_id=s.post_id, title=s.brief.title, html=self._html()),
-                type(None), queue=self._q.cms, summary=f"update draft to revision {s.revision}",
+                "cms.update_draft",
+                UpdateDraftInput(post_id=s.post_id, title=s.brief.title, html=self._html()),
+                type(None),
+                queue=self._q.cms,
+                summary=f"update draft to revision {s.revision}",
             )
         await self._set_stage(ContentStage.CHECKING)
 
@@ -264,7 +293,8 @@ class ContentWorkflow:
                 self._publish()
                 warnings = [f.message for f in s.findings if f.severity == Severity.WARNING]
                 await self._tell(
-                    stage.approvers, f"review-{stage.name}",
+                    stage.approvers,
+                    f"review-{stage.name}",
                     f"Please review '{s.brief.title}' (revision {s.revision}, stage {stage.name}): {s.draft_link}"
                     + (f" — warnings: {'; '.join(warnings[:5])}" if warnings else "")
                     + f". Decide with `mops content approve {s.brief.content_id} --as <you>`.",
@@ -280,9 +310,7 @@ class ContentWorkflow:
                 if result == "timeout" and not await self._review_timer(stage, what):
                     return
                 continue
-            comments = "; ".join(
-                f"{d.approver}: {d.comment}" for d in self._stage_decisions(stage) if d.comment
-            )
+            comments = "; ".join(f"{d.approver}: {d.comment}" for d in self._stage_decisions(stage) if d.comment)
             if outcome == StageOutcome.APPROVED:
                 self._note(f"stage {stage.name} approved")
                 s.review_index, s.review_started_at = s.review_index + 1, None
@@ -294,7 +322,8 @@ class ContentWorkflow:
                 return
             await self._set_stage(ContentStage.CHANGES_REQUESTED)
             await self._tell_author(
-                "changes", f"Changes requested on '{s.brief.title}' in {stage.name}: {comments}. "
+                "changes",
+                f"Changes requested on '{s.brief.title}' in {stage.name}: {comments}. "
                 "Revise with `mops content revise`.",
             )
             return
@@ -314,17 +343,23 @@ class ContentWorkflow:
         s = self._s
         if what == "reminder":
             s.reminded = True
-            await self._tell(self._pending(), f"remind-{stage.name}",
-                             f"Reminder: '{s.brief.title}' waits for your decision in {stage.name}: {s.draft_link}")
+            await self._tell(
+                self._pending(),
+                f"remind-{stage.name}",
+                f"Reminder: '{s.brief.title}' waits for your decision in {stage.name}: {s.draft_link}",
+            )
             return True
         if what == "escalation":
             s.escalated = True
             backups = [p.backup for a in stage.approvers if (p := self._directory.get(a)) and p.backup]
             self._note(f"stage {stage.name} escalated to backups: {', '.join(backups) or 'none'}")
             self._publish()
-            await self._tell(backups, f"escalate-{stage.name}",
-                             f"Escalation: '{s.brief.title}' is overdue in {stage.name}; as a backup approver you "
-                             f"may decide now: {s.draft_link}")
+            await self._tell(
+                backups,
+                f"escalate-{stage.name}",
+                f"Escalation: '{s.brief.title}' is overdue in {stage.name}; as a backup approver you "
+                f"may decide now: {s.draft_link}",
+            )
             return True
         s.outcome = f"expired in {stage.name} without a decision"
         await self._set_stage(ContentStage.EXPIRED)
@@ -340,14 +375,20 @@ class ContentWorkflow:
             # status) even when the brief has no CMS channel: other channels link to it.
             future = publish_at if publish_at and publish_at > workflow.now() else None
             res = await self._publish_channel(
-                Channel.CMS, "cms.publish", PublishPostInput(post_id=s.post_id, publish_at=future), PublishResult,
-                self._q.cms, "publish in CMS" if future is None else f"schedule in CMS for {future.isoformat()}",
+                Channel.CMS,
+                "cms.publish",
+                PublishPostInput(post_id=s.post_id, publish_at=future),
+                PublishResult,
+                self._q.cms,
+                "publish in CMS" if future is None else f"schedule in CMS for {future.isoformat()}",
             )
             if res is not None:
                 s.draft_link = res.link
                 if cms is not None:
                     cms.status, cms.ref, cms.link = (
-                        ChannelStatus.SCHEDULED if future else ChannelStatus.PUBLISHED, str(s.post_id), res.link,
+                        ChannelStatus.SCHEDULED if future else ChannelStatus.PUBLISHED,
+                        str(s.post_id),
+                        res.link,
                     )
         if publish_at and publish_at > workflow.now():
             await self._set_stage(ContentStage.SCHEDULED)
@@ -360,21 +401,34 @@ class ContentWorkflow:
         linkedin = self._channel(Channel.LINKEDIN)
         if linkedin is not None and linkedin.status == ChannelStatus.PENDING:
             res = await self._publish_channel(
-                Channel.LINKEDIN, "social.post",
-                SocialPostInput(idempotency_key=f"{self._id}:r{s.revision}:linkedin",
-                                commentary=f"{s.brief.title}\n\n{s.draft_link or ''}".strip()),
-                SocialPostResult, self._q.social, "post on LinkedIn",
+                Channel.LINKEDIN,
+                "social.post",
+                SocialPostInput(
+                    idempotency_key=f"{self._id}:r{s.revision}:linkedin",
+                    commentary=f"{s.brief.title}\n\n{s.draft_link or ''}".strip(),
+                ),
+                SocialPostResult,
+                self._q.social,
+                "post on LinkedIn",
             )
             if res is not None:
                 linkedin.status, linkedin.ref = ChannelStatus.PUBLISHED, res.urn
         email = self._channel(Channel.EMAIL)
         if email is not None and email.status == ChannelStatus.PENDING:
             res = await self._publish_channel(
-                Channel.EMAIL, "email.send_to_lists",
-                ListSendInput(idempotency_key=f"{self._id}:r{s.revision}:email", name=s.brief.title,
-                              subject=s.brief.title, html=self._html(), list_ids=s.brief.email_list_ids,
-                              suppression_group_id=EMAIL_SUPPRESSION_GROUP),
-                ListSendResult, self._q.email, "send to email lists",
+                Channel.EMAIL,
+                "email.send_to_lists",
+                ListSendInput(
+                    idempotency_key=f"{self._id}:r{s.revision}:email",
+                    name=s.brief.title,
+                    subject=s.brief.title,
+                    html=self._html(),
+                    list_ids=s.brief.email_list_ids,
+                    suppression_group_id=EMAIL_SUPPRESSION_GROUP,
+                ),
+                ListSendResult,
+                self._q.email,
+                "send to email lists",
             )
             if res is not None:
                 email.status, email.ref = ChannelStatus.PUBLISHED, res.single_send_id
@@ -388,8 +442,7 @@ class ContentWorkflow:
             s.outcome = "published"
             await self._set_stage(ContentStage.PUBLISHED)
 
-    async def _publish_channel(self, channel: Channel, activity: str, arg, result_type: type, queue: str,
-                               summary: str):
+    async def _publish_channel(self, channel: Channel, activity: str, arg, result_type: type, queue: str, summary: str):
         """One channel's publication; a rejection is recorded, not raised, so the
         other channels are still attempted and the outcome says what happened."""
         try:
@@ -416,10 +469,15 @@ class ContentWorkflow:
             m = await self._platform(
                 "analytics.page_metrics",
                 PageMetricsInput(page_path=path, start_date=s.published_at.date(), end_date=due.date()),
-                PageMetricsResult, queue=self._q.analytics, summary=f"performance after {day} day(s)",
+                PageMetricsResult,
+                queue=self._q.analytics,
+                summary=f"performance after {day} day(s)",
             )
-            s.performance.append(PerformanceSnapshot(day=day, at=workflow.now(), views=m.views,
-                                                     sessions=m.sessions, conversions=m.conversions))
+            s.performance.append(
+                PerformanceSnapshot(
+                    day=day, at=workflow.now(), views=m.views, sessions=m.sessions, conversions=m.conversions
+                )
+            )
             self._note(f"day {day}: {m.views:.0f} views, {m.conversions:.0f} conversions")
         await self._set_stage(ContentStage.COMPLETED)
 
@@ -429,14 +487,17 @@ class ContentWorkflow:
         undo = {
             Channel.CMS: lambda c: ("cms.unpublish", PostRef(post_id=s.post_id), type(None), self._q.cms),
             Channel.LINKEDIN: lambda c: ("social.delete", SocialDeleteInput(urn=c.ref), type(None), self._q.social),
-            Channel.EMAIL: lambda c: ("email.cancel_list_send", CancelListSendInput(single_send_id=c.ref),
-                                      CancelListSendResult, self._q.email),
+            Channel.EMAIL: lambda c: (
+                "email.cancel_list_send",
+                CancelListSendInput(single_send_id=c.ref),
+                CancelListSendResult,
+                self._q.email,
+            ),
         }
         for c in s.channels:
             if c.status in (ChannelStatus.PUBLISHED, ChannelStatus.SCHEDULED) and c.ref:
                 name, arg, result_type, queue = undo[c.channel](c)
-                result = await self._platform(name, arg, result_type, queue=queue,
-                                              summary=f"retract {c.channel.value}")
+                result = await self._platform(name, arg, result_type, queue=queue, summary=f"retract {c.channel.value}")
                 if isinstance(result, CancelListSendResult) and not result.recalled:
                     # Said plainly rather than marked retracted: the mail is out.
                     c.note = "already delivered; an email cannot be recalled"
@@ -444,8 +505,9 @@ class ContentWorkflow:
                     continue
                 c.status = ChannelStatus.RETRACTED
         if s.post_id is not None and self._channel(Channel.CMS) is None:
-            await self._platform("cms.unpublish", PostRef(post_id=s.post_id), type(None), queue=self._q.cms,
-                                 summary="retract CMS post")
+            await self._platform(
+                "cms.unpublish", PostRef(post_id=s.post_id), type(None), queue=self._q.cms, summary="retract CMS post"
+            )
         s.outcome = f"retracted by {s.retract.requested_by}: {s.retract.reason}"
         await self._set_stage(ContentStage.RETRACTED)
 
@@ -470,15 +532,20 @@ class ContentWorkflow:
 
     def _outcome(self, stage: ApprovalStage) -> StageOutcome:
         s = self._s
-        return stage_outcome(stage, self._directory, decisions=s.decisions, revision=s.revision,
-                             escalated=s.escalated)
+        return stage_outcome(stage, self._directory, decisions=s.decisions, revision=s.revision, escalated=s.escalated)
 
     def _pending(self) -> list[str]:
         s, stage = self._s, self._current_stage()
         if s.stage != ContentStage.IN_REVIEW or stage is None:
             return []
-        return pending_approvers(stage, self._directory, decisions=s.decisions, revision=s.revision,
-                                 escalated=s.escalated, author=s.brief.author)
+        return pending_approvers(
+            stage,
+            self._directory,
+            decisions=s.decisions,
+            revision=s.revision,
+            escalated=s.escalated,
+            author=s.brief.author,
+        )
 
     async def _platform(self, name: str, arg, result_type: type, *, queue: str, summary: str):
         return await call_parked(name, arg, result_type, queue=queue, summary=summary, note=self._note)
@@ -493,8 +560,9 @@ class ContentWorkflow:
             person = self._directory.get(person_id)
             if person is None:
                 continue
-            inp = NotifyInput(idempotency_key=f"{self._id}:r{self._s.revision}:{kind}:{person_id}",
-                              text=text, user_email=person.email)
+            inp = NotifyInput(
+                idempotency_key=f"{self._id}:r{self._s.revision}:{kind}:{person_id}", text=text, user_email=person.email
+            )
             try:
                 await call("chat.notify", inp, NotifyResult, queue=self._q.chat, summary=f"tell {person_id}: {kind}")
             except ActivityError as err:
@@ -531,8 +599,12 @@ class ContentWorkflow:
         s = self._s
         approval = self._approval_state()
         pending = self._pending()
-        updates = [CONTENT_STAGE.value_set(s.stage.value), CONTENT_TYPE.value_set(s.brief.type.value),
-                   APPROVAL_STATE.value_set(approval), PENDING_APPROVERS.value_set(pending)]
+        updates = [
+            CONTENT_STAGE.value_set(s.stage.value),
+            CONTENT_TYPE.value_set(s.brief.type.value),
+            APPROVAL_STATE.value_set(approval),
+            PENDING_APPROVERS.value_set(pending),
+        ]
         fingerprint = repr([(u.key.name, u.value) for u in updates])
         if fingerprint != self._published:
             self._published = fingerprint
@@ -541,8 +613,10 @@ class ContentWorkflow:
         if pending:
             lines.append(f"**Waiting for:** {', '.join(pending)}")
         blocking = sum(1 for f in s.findings if f.severity == Severity.BLOCKING)
-        lines.append(f"**Findings:** {blocking} blocking, {len(s.findings) - blocking} warnings"
-                     + ("  ·  legal review" if s.needs_legal else ""))
+        lines.append(
+            f"**Findings:** {blocking} blocking, {len(s.findings) - blocking} warnings"
+            + ("  ·  legal review" if s.needs_legal else "")
+        )
         lines.append("**Channels:** " + ", ".join(f"{c.channel.value} {c.status.value}" for c in s.channels))
         if s.draft_link:
             lines.append(f"**Link:** {s.draft_link}")

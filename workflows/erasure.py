@@ -34,8 +34,12 @@ with workflow.unsafe.imports_passed_through():
     from workflows.common import REJECTED, call, is_type, reason
     from workflows.privacy_models import ErasureInput, ErasureResult
 
-ERASE_ACTIVITY = {"crm": "privacy.erase_crm", "email": "privacy.erase_email", "cdp": "privacy.erase_cdp",
-                  "ads": "privacy.erase_audience"}
+ERASE_ACTIVITY = {
+    "crm": "privacy.erase_crm",
+    "email": "privacy.erase_email",
+    "cdp": "privacy.erase_cdp",
+    "ads": "privacy.erase_audience",
+}
 END_TIMEOUT = timedelta(minutes=10)
 END_RETRY = RetryPolicy(initial_interval=timedelta(seconds=1), maximum_interval=timedelta(seconds=30))
 
@@ -51,8 +55,11 @@ class LeadErasureWorkflow:
         ended = await workflow.execute_activity(
             "privacy.end_lead_workflows",
             EndLeadWorkflowsInput(lead_id=inp.lead_id, erasure_id=inp.erasure_id, requested_by=inp.requested_by),
-            result_type=EndLeadWorkflowsResult, task_queue=inp.queues.workflows,
-            start_to_close_timeout=END_TIMEOUT, heartbeat_timeout=timedelta(seconds=20), retry_policy=END_RETRY,
+            result_type=EndLeadWorkflowsResult,
+            task_queue=inp.queues.workflows,
+            start_to_close_timeout=END_TIMEOUT,
+            heartbeat_timeout=timedelta(seconds=20),
+            retry_policy=END_RETRY,
             summary="end the lead's journey and contact sync",
         )
         for workflow_id, outcome in ended.ended.items():
@@ -64,13 +71,16 @@ class LeadErasureWorkflow:
         return ErasureResult(lead_id=inp.lead_id, erasure_id=inp.erasure_id, steps=dict(self._steps))
 
     async def _erase(self, inp: ErasureInput, platform: str) -> None:
-        queue = {"crm": inp.queues.crm, "email": inp.queues.email, "cdp": inp.queues.cdp,
-                 "ads": inp.queues.meta}[platform]
+        queue = {"crm": inp.queues.crm, "email": inp.queues.email, "cdp": inp.queues.cdp, "ads": inp.queues.meta}[
+            platform
+        ]
         try:
             res = await call(
                 ERASE_ACTIVITY[platform],
                 EraseOnPlatformInput(lead_id=inp.lead_id, email=inp.email, audience_id=inp.audience_id),
-                EraseOnPlatformResult, queue=queue, summary=f"erase on {platform}",
+                EraseOnPlatformResult,
+                queue=queue,
+                summary=f"erase on {platform}",
             )
             self._steps[f"erase:{platform}"] = res.outcome
         except ActivityError as err:

@@ -36,8 +36,9 @@ MAX_INCIDENTS = 50
 # A probe that cannot finish in time is itself a finding; do not retry for long.
 PROBE_RETRY = RetryPolicy(maximum_attempts=2, initial_interval=timedelta(seconds=1))
 PROBE_TIMEOUT = timedelta(seconds=45)
-NOTIFY_RETRY = RetryPolicy(initial_interval=timedelta(seconds=2), maximum_interval=timedelta(minutes=1),
-                           maximum_attempts=10)
+NOTIFY_RETRY = RetryPolicy(
+    initial_interval=timedelta(seconds=2), maximum_interval=timedelta(minutes=1), maximum_attempts=10
+)
 
 
 class HealthReport(BaseModel):
@@ -90,12 +91,19 @@ class IntegrationHealthWorkflow:
     async def run(self, inp: HealthRegistryInput) -> None:
         s = self._s
         while True:
-            await workflow.wait_condition(lambda: bool(s.outbox) or continue_as_new_due(
-                inp.continue_as_new_after_events))
+            await workflow.wait_condition(
+                lambda: bool(s.outbox) or continue_as_new_due(inp.continue_as_new_after_events)
+            )
             while s.outbox:
                 notice = s.outbox[0]
-                await call("health.notify", notice, HealthNoticeResult, queue=inp.queue,
-                           summary=f"{notice.kind}: {notice.platform}", retry=NOTIFY_RETRY)
+                await call(
+                    "health.notify",
+                    notice,
+                    HealthNoticeResult,
+                    queue=inp.queue,
+                    summary=f"{notice.kind}: {notice.platform}",
+                    retry=NOTIFY_RETRY,
+                )
                 s.outbox.pop(0)
             if continue_as_new_due(inp.continue_as_new_after_events):
                 await workflow.wait_condition(workflow.all_handlers_finished)
@@ -118,24 +126,33 @@ class IntegrationHealthWorkflow:
             s.platforms[p] = health
             if transition == "alert":
                 s.incident_seq += 1
-                s.incidents = (s.incidents + [Incident(id=next_id, platform=p, started=result.at,
-                                                       reason=health.reason or "")])[-MAX_INCIDENTS:]
-                self._notice(next_id, "alert", p, f":rotating_light: {p} is degraded: {health.reason}. "
-                             "Workflows that call it are holding and will resume on recovery.")
+                s.incidents = (
+                    s.incidents + [Incident(id=next_id, platform=p, started=result.at, reason=health.reason or "")]
+                )[-MAX_INCIDENTS:]
+                self._notice(
+                    next_id,
+                    "alert",
+                    p,
+                    f":rotating_light: {p} is degraded: {health.reason}. "
+                    "Workflows that call it are holding and will resume on recovery.",
+                )
             elif transition == "recovered":
                 incident = next((i for i in reversed(s.incidents) if i.platform == p and i.ended is None), None)
                 if incident is not None:
                     incident.ended = result.at
                 minutes = (result.at - incident.started).total_seconds() / 60 if incident else 0
-                self._notice(incident.id if incident else f"{p}-?", "recovered", p,
-                             f":white_check_mark: {p} recovered after {minutes:.0f} min; held workflows resume.")
+                self._notice(
+                    incident.id if incident else f"{p}-?",
+                    "recovered",
+                    p,
+                    f":white_check_mark: {p} recovered after {minutes:.0f} min; held workflows resume.",
+                )
         workflow.set_current_details(self._details())
 
     @workflow.query(name="state")
     def state(self) -> HealthView:
         s = self._s
-        return HealthView(platforms=s.platforms, incidents=s.incidents, checks=s.checks,
-                          last_check_at=s.last_check_at)
+        return HealthView(platforms=s.platforms, incidents=s.incidents, checks=s.checks, last_check_at=s.last_check_at)
 
     @workflow.query(name="degraded")
     def degraded(self) -> dict[str, str]:
@@ -144,17 +161,27 @@ class IntegrationHealthWorkflow:
     @workflow.query(name="report")
     def platform_report(self, r: ReportRequest) -> list[PlatformReport]:
         since = workflow.now() - timedelta(seconds=r.window_s)
-        return [report(p, samples, since=since, policy=self._inp.policy)
-                for p, samples in sorted(self._s.samples.items())]
+        return [
+            report(p, samples, since=since, policy=self._inp.policy) for p, samples in sorted(self._s.samples.items())
+        ]
 
     def _notice(self, incident_id: str, kind: str, platform: str, text: str) -> None:
         inp = self._inp
-        self._s.outbox.append(HealthNotice(key=f"{incident_id}:{kind}", kind=kind, platform=platform, text=text,
-                                           channel=inp.alert_channel, webhook_url=inp.alert_webhook_url))
+        self._s.outbox.append(
+            HealthNotice(
+                key=f"{incident_id}:{kind}",
+                kind=kind,
+                platform=platform,
+                text=text,
+                channel=inp.alert_channel,
+                webhook_url=inp.alert_webhook_url,
+            )
+        )
 
     def _details(self) -> str:
-        rows = [f"{p}: {h.state}" + (f" ({h.reason})" if h.reason else "")
-                for p, h in sorted(self._s.platforms.items())]
+        rows = [
+            f"{p}: {h.state}" + (f" ({h.reason})" if h.reason else "") for p, h in sorted(self._s.platforms.items())
+        ]
         return "**Platforms:** " + " · ".join(rows)
 
 
@@ -162,14 +189,30 @@ class IntegrationHealthWorkflow:
 class IntegrationHealthCheckWorkflow:
     @workflow.run
     async def run(self, inp: HealthCheckInput) -> HealthReport:
-        results = await asyncio.gather(*(
-            call("health.probe", ProbeInput(platform=p, requests=inp.requests), ProbeResult, queue=inp.queue,
-                 summary=f"probe {p}", retry=PROBE_RETRY, timeout=PROBE_TIMEOUT)
-            for p in inp.platforms))
-        report_ = HealthReport(check_id=workflow.info().workflow_id + "/" + workflow.info().run_id,
-                               results=list(results))
+        results = await asyncio.gather(
+            *(
+                call(
+                    "health.probe",
+                    ProbeInput(platform=p, requests=inp.requests),
+                    ProbeResult,
+                    queue=inp.queue,
+                    summary=f"probe {p}",
+                    retry=PROBE_RETRY,
+                    timeout=PROBE_TIMEOUT,
+                )
+                for p in inp.platforms
+            )
+        )
+        report_ = HealthReport(
+            check_id=workflow.info().workflow_id + "/" + workflow.info().run_id, results=list(results)
+        )
         await workflow.get_external_workflow_handle(inp.registry_id).signal("report", report_)
-        await workflow.execute_activity("health.gauges", result_type=GaugesResult, task_queue=inp.queue,
-                                        start_to_close_timeout=PROBE_TIMEOUT, retry_policy=PROBE_RETRY,
-                                        summary="visibility gauges")
+        await workflow.execute_activity(
+            "health.gauges",
+            result_type=GaugesResult,
+            task_queue=inp.queue,
+            start_to_close_timeout=PROBE_TIMEOUT,
+            retry_policy=PROBE_RETRY,
+            summary="visibility gauges",
+        )
         return report_

@@ -70,6 +70,8 @@ with workflow.unsafe.imports_passed_through():
         PLATFORM_RETRY,
         PLATFORM_TIMEOUT,
     )
+    from activities.privacy_models import PublishChangeInput, PublishChangeResult
+    from domain.consent import MARKETING, Purpose, from_capture, opt_out
     from domain.journeys import (
         BranchStep,
         GoalStep,
@@ -86,6 +88,7 @@ with workflow.unsafe.imports_passed_through():
     from domain.rules import evaluate
     from domain.schedule import add_business_days, earliest_send_time, next_local_time
     from domain.scoring import assign_segment, score_lead
+    from domain.sync import ContactChange
     from workflows.common import (
         REJECTED,
         WaitResult,
@@ -96,7 +99,6 @@ with workflow.unsafe.imports_passed_through():
         reason,
         wait_until,
     )
-    from workflows.search_attributes import JOURNEY_ID, LEAD_SCORE, LEAD_STAGE, OWNER_ID, SEGMENT
     from workflows.lead_models import (
         CaptureResult,
         LeadJourneyInput,
@@ -109,10 +111,8 @@ with workflow.unsafe.imports_passed_through():
         TimelineEntry,
         UnsubscribeRequest,
     )
-    from activities.privacy_models import PublishChangeInput, PublishChangeResult
-    from domain.consent import MARKETING, Purpose, from_capture, opt_out
-    from domain.sync import ContactChange
     from workflows.privacy_models import ConsentUpdate, EraseRequest
+    from workflows.search_attributes import JOURNEY_ID, LEAD_SCORE, LEAD_STAGE, OWNER_ID, SEGMENT
 
 TERMINAL = {LeadStage.CONVERTED, LeadStage.UNSUBSCRIBED, LeadStage.DISQUALIFIED, LeadStage.COMPLETED}
 MAX_EVENTS_KEPT = 500  # older events have decayed to nothing for any sane half-life
@@ -123,8 +123,12 @@ NO_OWNER_RETRY = timedelta(hours=1)
 SYNC_PATCH = "contact-sync-v1"
 # Telling the contact sync is best effort: a worker without the activity (an older
 # worker, a test double) answers NotFoundError at once; reconciliation repairs the rest.
-SYNC_RETRY = RetryPolicy(initial_interval=timedelta(seconds=1), maximum_interval=timedelta(seconds=30),
-                         maximum_attempts=10, non_retryable_error_types=["NotFoundError"])
+SYNC_RETRY = RetryPolicy(
+    initial_interval=timedelta(seconds=1),
+    maximum_interval=timedelta(seconds=30),
+    maximum_attempts=10,
+    non_retryable_error_types=["NotFoundError"],
+)
 
 
 @workflow.defn(name="LeadJourney")
@@ -156,8 +160,11 @@ class LeadJourneyWorkflow:
         drainer = asyncio.create_task(self._drain_sync_outbox())
         if s.journey is None:
             s.journey = await self._activity(
-                "journeys.load", LoadJourneyInput(journey_id=s.capture.journey_id), JourneySpec,
-                queue=self._queues.workflows, summary=f"load journey {s.capture.journey_id}",
+                "journeys.load",
+                LoadJourneyInput(journey_id=s.capture.journey_id),
+                JourneySpec,
+                queue=self._queues.workflows,
+                summary=f"load journey {s.capture.journey_id}",
             )
             self._rescore()
         if s.stage in (LeadStage.NEW, LeadStage.QUALIFYING) and not s.erased:
@@ -321,13 +328,17 @@ class LeadJourneyWorkflow:
             if v
         }
         res = await self._platform(
-            "crm.upsert_lead", UpsertLeadInput(email=c.email, properties=props), UpsertLeadResult,
-            queue=self._queues.crm, summary="upsert contact in CRM",
+            "crm.upsert_lead",
+            UpsertLeadInput(email=c.email, properties=props),
+            UpsertLeadResult,
+            queue=self._queues.crm,
+            summary="upsert contact in CRM",
         )
         s.contact_id, s.firmographics = res.contact_id, res.firmographics
         if workflow.patched(SYNC_PATCH):  # the contact sync starts alongside the first email
-            s.sync_outbox.append(self._sync_change(
-                c, f"capture:{c.capture_id}", contact_id=s.contact_id, with_consent=True))
+            s.sync_outbox.append(
+                self._sync_change(c, f"capture:{c.capture_id}", contact_id=s.contact_id, with_consent=True)
+            )
         self._rescore()
         if s.score and s.score.disqualified:
             s.outcome = "disqualified: " + "; ".join(s.score.disqualify_reasons)
@@ -378,7 +389,10 @@ class LeadJourneyWorkflow:
             await self._update_crm(step.properties, summary=f"step {step.id}")
         elif isinstance(step, NotifyStep):
             text = render_notify_text(
-                step.text, stage=s.stage.value, score=self._score_text(), segment=s.segment or "",
+                step.text,
+                stage=s.stage.value,
+                score=self._score_text(),
+                segment=s.segment or "",
                 journey=spec.id,
             )
             await self._notify(
@@ -506,8 +520,11 @@ class LeadJourneyWorkflow:
         s, policy = self._s, self._s.journey.handoff
         owners = (
             await self._platform(
-                "crm.list_owners", ListOwnersInput(), ListOwnersResult,
-                queue=self._queues.crm, summary="list sales owners",
+                "crm.list_owners",
+                ListOwnersInput(),
+                ListOwnersResult,
+                queue=self._queues.crm,
+                summary="list sales owners",
             )
         ).owners
         team = [o for o in owners if not policy.owner_weights or o.owner_id in policy.owner_weights]
@@ -567,14 +584,20 @@ class LeadJourneyWorkflow:
         )
         if owner.email:
             await self._notify(
-                NotifyInput(idempotency_key=f"{workflow.info().workflow_id}:c{s.cycle}:assign{n}:owner",
-                            text=text, user_email=owner.email),
+                NotifyInput(
+                    idempotency_key=f"{workflow.info().workflow_id}:c{s.cycle}:assign{n}:owner",
+                    text=text,
+                    user_email=owner.email,
+                ),
                 f"notify owner {owner_id}",
             )
         if policy.notify_channel:
             await self._notify(
-                NotifyInput(idempotency_key=f"{workflow.info().workflow_id}:c{s.cycle}:assign{n}:channel",
-                            text=f"MQL {s.lead_id[:8]} assigned to owner {owner_id}.", channel=policy.notify_channel),
+                NotifyInput(
+                    idempotency_key=f"{workflow.info().workflow_id}:c{s.cycle}:assign{n}:channel",
+                    text=f"MQL {s.lead_id[:8]} assigned to owner {owner_id}.",
+                    channel=policy.notify_channel,
+                ),
                 f"notify {policy.notify_channel}",
             )
 
@@ -590,8 +613,11 @@ class LeadJourneyWorkflow:
         )
         if policy.notify_channel:
             await self._notify(
-                NotifyInput(idempotency_key=f"{workflow.info().workflow_id}:c{s.cycle}:sla{n}",
-                            text=text, channel=policy.notify_channel),
+                NotifyInput(
+                    idempotency_key=f"{workflow.info().workflow_id}:c{s.cycle}:sla{n}",
+                    text=text,
+                    channel=policy.notify_channel,
+                ),
                 "escalate SLA breach",
             )
         if reassign:
@@ -625,28 +651,50 @@ class LeadJourneyWorkflow:
         s.outcome = f"unsubscribed ({s.unsubscribe_source})"
         # The opt-out reaches the email platform and the CRM, not just this workflow.
         await self._platform(
-            "email.suppress", SuppressInput(email=s.capture.email, group_id=spec.unsubscribe_group_id), type(None),
-            queue=self._queues.email, summary="suppress address",
+            "email.suppress",
+            SuppressInput(email=s.capture.email, group_id=spec.unsubscribe_group_id),
+            type(None),
+            queue=self._queues.email,
+            summary="suppress address",
         )
         if workflow.patched(SYNC_PATCH):
             # ... and, through the contact sync, the ad audience, the CDP and the CRM's consent properties.
             records = [r for p, r in s.consents.records.items() if p in MARKETING and not r.granted]
-            s.sync_outbox.append(ContactChange(
-                change_id=f"{workflow.info().workflow_id}:opt-out", source=f"journey:{s.unsubscribe_source}",
-                at=workflow.now(), consent=records or opt_out(f"journey:{s.unsubscribe_source}", workflow.now()),
-            ))
+            s.sync_outbox.append(
+                ContactChange(
+                    change_id=f"{workflow.info().workflow_id}:opt-out",
+                    source=f"journey:{s.unsubscribe_source}",
+                    at=workflow.now(),
+                    consent=records or opt_out(f"journey:{s.unsubscribe_source}", workflow.now()),
+                )
+            )
         await self._set_stage(LeadStage.UNSUBSCRIBED, crm={"hs_email_optout": "true"})
 
     # ---------------------------------------------------------- contact sync
 
-    def _sync_change(self, c: LeadCapture, key: str, *, contact_id: str | None = None,
-                     with_consent: bool = False) -> ContactChange:
+    def _sync_change(
+        self, c: LeadCapture, key: str, *, contact_id: str | None = None, with_consent: bool = False
+    ) -> ContactChange:
         """A capture as a contact-sync change: the fields it carries, at capture time."""
-        fields = {k: v for k, v in (("first_name", c.first_name), ("last_name", c.last_name),
-                                    ("company", c.company), ("country", c.country)) if v}
+        fields = {
+            k: v
+            for k, v in (
+                ("first_name", c.first_name),
+                ("last_name", c.last_name),
+                ("company", c.company),
+                ("country", c.country),
+            )
+            if v
+        }
         consent = list(self._s.consents.records.values()) if with_consent else []
-        return ContactChange(change_id=f"{workflow.info().workflow_id}:{key}", source="journey", at=c.captured_at,
-                             fields=fields, consent=consent, contact_id=contact_id)
+        return ContactChange(
+            change_id=f"{workflow.info().workflow_id}:{key}",
+            source="journey",
+            at=c.captured_at,
+            fields=fields,
+            consent=consent,
+            contact_id=contact_id,
+        )
 
     async def _publish_sync(self, change: ContactChange) -> None:
         s = self._s
@@ -654,9 +702,13 @@ class LeadJourneyWorkflow:
             return
         try:
             await workflow.execute_activity(
-                "sync.publish", PublishChangeInput(lead_id=s.lead_id, email=s.capture.email, change=change),
-                result_type=PublishChangeResult, task_queue=self._queues.workflows,
-                start_to_close_timeout=INTERNAL_TIMEOUT, retry_policy=SYNC_RETRY, summary="tell the contact sync",
+                "sync.publish",
+                PublishChangeInput(lead_id=s.lead_id, email=s.capture.email, change=change),
+                result_type=PublishChangeResult,
+                task_queue=self._queues.workflows,
+                start_to_close_timeout=INTERNAL_TIMEOUT,
+                retry_policy=SYNC_RETRY,
+                summary="tell the contact sync",
             )
         except ActivityError:
             self._note("contact sync not reached; the next reconciliation repairs it")
@@ -680,8 +732,15 @@ class LeadJourneyWorkflow:
     # --------------------------------------------------------------- helpers
 
     async def _activity(
-        self, name: str, arg: Any, result_type: type, *, queue: str, summary: str,
-        retry: RetryPolicy = PLATFORM_RETRY, timeout: timedelta = PLATFORM_TIMEOUT,
+        self,
+        name: str,
+        arg: Any,
+        result_type: type,
+        *,
+        queue: str,
+        summary: str,
+        retry: RetryPolicy = PLATFORM_RETRY,
+        timeout: timedelta = PLATFORM_TIMEOUT,
     ) -> Any:
         return await call(name, arg, result_type, queue=queue, summary=summary, retry=retry, timeout=timeout)
 
@@ -691,8 +750,11 @@ class LeadJourneyWorkflow:
     async def _update_crm(self, properties: dict[str, str], summary: str) -> None:
         if self._s.contact_id:
             await self._platform(
-                "crm.update_contact", UpdateContactInput(contact_id=self._s.contact_id, properties=properties),
-                type(None), queue=self._queues.crm, summary=summary,
+                "crm.update_contact",
+                UpdateContactInput(contact_id=self._s.contact_id, properties=properties),
+                type(None),
+                queue=self._queues.crm,
+                summary=summary,
             )
 
     async def _notify(self, inp: NotifyInput, summary: str) -> None:

@@ -36,8 +36,10 @@ class OwnerRouterWorkflow:
     @workflow.run
     async def run(self, state: RouterState | None = None) -> None:
         await workflow.wait_condition(
-            lambda: workflow.info().is_continue_as_new_suggested()
-            or workflow.info().get_current_history_length() >= CONTINUE_AS_NEW_AFTER_EVENTS
+            lambda: (
+                workflow.info().is_continue_as_new_suggested()
+                or workflow.info().get_current_history_length() >= CONTINUE_AS_NEW_AFTER_EVENTS
+            )
         )
         await workflow.wait_condition(workflow.all_handlers_finished)
         workflow.continue_as_new(self._s)

@@ -32,8 +32,9 @@ with workflow.unsafe.imports_passed_through():
     from workflows.privacy_models import ReconcileInput, ReconcileReport
 
 SCAN_TIMEOUT = timedelta(minutes=30)
-SCAN_RETRY = RetryPolicy(initial_interval=timedelta(seconds=1), maximum_interval=timedelta(seconds=30),
-                         maximum_attempts=5)
+SCAN_RETRY = RetryPolicy(
+    initial_interval=timedelta(seconds=1), maximum_interval=timedelta(seconds=30), maximum_attempts=5
+)
 SAMPLE = 20
 
 
@@ -44,8 +45,12 @@ class ReconciliationWorkflow:
         before = await self._scan(inp)
         counts = Counter(f"{m.platform}/{m.field}" for m in before.mismatches)
         report = ReconcileReport(
-            mode=inp.mode, contacts=before.contacts, compared=before.compared,
-            mismatches_before=len(before.mismatches), rate_before=before.rate, by_platform=dict(sorted(counts.items())),
+            mode=inp.mode,
+            contacts=before.contacts,
+            compared=before.compared,
+            mismatches_before=len(before.mismatches),
+            rate_before=before.rate,
+            by_platform=dict(sorted(counts.items())),
             sample=before.mismatches[:SAMPLE],
         )
         self._details(report)
@@ -54,9 +59,16 @@ class ReconciliationWorkflow:
         elif inp.repair:
             leads = sorted({m.lead_id for m in before.mismatches} | set(before.withdrawals_seen))
             repaired: RepairResult = await call(
-                "sync.repair", RepairInput(lead_ids=leads, withdrawals_seen=before.withdrawals_seen,
-                                           source=f"reconcile:{inp.mode}", run_id=workflow.info().workflow_id),
-                RepairResult, queue=inp.queues.workflows, summary=f"repair {len(leads)} contacts",
+                "sync.repair",
+                RepairInput(
+                    lead_ids=leads,
+                    withdrawals_seen=before.withdrawals_seen,
+                    source=f"reconcile:{inp.mode}",
+                    run_id=workflow.info().workflow_id,
+                ),
+                RepairResult,
+                queue=inp.queues.workflows,
+                summary=f"repair {len(leads)} contacts",
                 retry=INTERNAL_RETRY,
             )
             report.repaired_leads = repaired.signalled
@@ -71,9 +83,14 @@ class ReconciliationWorkflow:
         if inp.alert_channel and report.mismatches_before:
             await call(
                 "chat.notify",
-                NotifyInput(idempotency_key=f"{workflow.info().workflow_id}:alert", channel=inp.alert_channel,
-                            text=self._alert_text(inp, report)),
-                NotifyResult, queue=inp.chat_queue, summary="compliance alert",
+                NotifyInput(
+                    idempotency_key=f"{workflow.info().workflow_id}:alert",
+                    channel=inp.alert_channel,
+                    text=self._alert_text(inp, report),
+                ),
+                NotifyResult,
+                queue=inp.chat_queue,
+                summary="compliance alert",
             )
             report.alerted = True
         self._details(report)
@@ -83,8 +100,11 @@ class ReconciliationWorkflow:
         return await workflow.execute_activity(
             "sync.scan",
             ScanInput(mode=inp.mode, task_queue=inp.task_queue, platforms=inp.platforms, lead_ids=inp.lead_ids),
-            result_type=ScanResult, task_queue=inp.queues.workflows, start_to_close_timeout=SCAN_TIMEOUT,
-            heartbeat_timeout=timedelta(minutes=2), retry_policy=SCAN_RETRY,
+            result_type=ScanResult,
+            task_queue=inp.queues.workflows,
+            start_to_close_timeout=SCAN_TIMEOUT,
+            heartbeat_timeout=timedelta(minutes=2),
+            retry_policy=SCAN_RETRY,
             summary=f"compare {inp.mode} with the platforms",
         )
 
@@ -92,15 +112,19 @@ class ReconciliationWorkflow:
     def _alert_text(inp: ReconcileInput, r: ReconcileReport) -> str:
         where = ", ".join(f"{k}: {v}" for k, v in r.by_platform.items())
         after = "not repaired" if r.mismatches_after is None else f"{r.mismatches_after} left after repair"
-        return (f"{'Compliance' if inp.mode == 'compliance' else 'Sync'} check: {r.mismatches_before} mismatches "
-                f"in {r.compared} comparisons over {r.contacts} contacts ({r.rate_before:.2%}); {where}; "
-                f"{r.adopted_withdrawals} opt-outs adopted from platforms; {after}. "
-                f"Run `{workflow.info().workflow_id}`.")
+        return (
+            f"{'Compliance' if inp.mode == 'compliance' else 'Sync'} check: {r.mismatches_before} mismatches "
+            f"in {r.compared} comparisons over {r.contacts} contacts ({r.rate_before:.2%}); {where}; "
+            f"{r.adopted_withdrawals} opt-outs adopted from platforms; {after}. "
+            f"Run `{workflow.info().workflow_id}`."
+        )
 
     @staticmethod
     def _details(r: ReconcileReport) -> None:
-        lines = [f"**Contacts:** {r.contacts}  ·  **Comparisons:** {r.compared}",
-                 f"**Mismatches before:** {r.mismatches_before} ({r.rate_before:.3%})"]
+        lines = [
+            f"**Contacts:** {r.contacts}  ·  **Comparisons:** {r.compared}",
+            f"**Mismatches before:** {r.mismatches_before} ({r.rate_before:.3%})",
+        ]
         if r.mismatches_after is not None:
             lines.append(f"**After repair:** {r.mismatches_after} ({(r.rate_after or 0):.3%})")
         workflow.set_current_details("\n\n".join(lines))

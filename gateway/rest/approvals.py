@@ -30,8 +30,12 @@ def approver_for(principal: Principal, approver: str | None) -> str:
     with the read scope. No `approver` means the key's person (403 for keys bound to nobody)."""
     own = approver is None or approver == principal.approver
     if not (own and principal.approver and principal.allows(Scope.APPROVE)) and not principal.allows(Scope.READ):
-        raise ApiError(403, "forbidden", f"authorization: key {principal.key_id!r} lacks the 'read' scope "
-                                         f"(an approve key sees its own person's queue only)")
+        raise ApiError(
+            403,
+            "forbidden",
+            f"authorization: key {principal.key_id!r} lacks the 'read' scope "
+            f"(an approve key sees its own person's queue only)",
+        )
     return approver if approver is not None else person(principal)
 
 
@@ -43,12 +47,16 @@ async def find_pending(client: Client, task_queue: str, approver: str, limit: in
         find_campaigns(client, task_queue, CampaignStatus.AWAITING_APPROVAL, approver, limit),
         find_budget_proposals(client, task_queue, approver, None, BudgetStatus.AWAITING_APPROVAL, limit),
     )
-    return PendingApprovals(approver=approver, content=content.items, campaigns=campaigns.items,
-                            budget_proposals=proposals.items)
+    return PendingApprovals(
+        approver=approver, content=content.items, campaigns=campaigns.items, budget_proposals=proposals.items
+    )
 
 
-@router.get("", response_model=PendingApprovals,
-            summary="Content, campaigns and budget proposals waiting for an approver (default: the key's person)")
+@router.get(
+    "",
+    response_model=PendingApprovals,
+    summary="Content, campaigns and budget proposals waiting for an approver (default: the key's person)",
+)
 async def pending(
     approver: Annotated[str | None, Query(pattern=PERSON_PATTERN, max_length=64)] = None,
     limit: Annotated[int, Query(ge=1, le=500, description="At most this many of each type")] = 50,

@@ -47,8 +47,14 @@ from workflows.search_attributes import (
 
 ERRORS = {s: {"model": ErrorBody} for s in (401, 403, 404, 409, 422, 429)}
 CampaignId = Annotated[str, Path(pattern=CAMPAIGN_ID_PATTERN, description="The campaign id (as in its file)")]
-ProposalId = Annotated[str, Path(pattern=BUDGET_WORKFLOW_ID_PATTERN, max_length=160,
-                                 description="The reallocation's workflow id, e.g. `budget-spring-3f2a9c1b`")]
+ProposalId = Annotated[
+    str,
+    Path(
+        pattern=BUDGET_WORKFLOW_ID_PATTERN,
+        max_length=160,
+        description="The reallocation's workflow id, e.g. `budget-spring-3f2a9c1b`",
+    ),
+]
 Approver = Annotated[str | None, Query(pattern=PERSON_PATTERN, max_length=64)]
 
 campaigns = APIRouter(prefix="/v1/campaigns", tags=["campaigns"], responses=ERRORS)
@@ -70,8 +76,11 @@ def _status(wf) -> str | None:
 # --- campaigns ---------------------------------------------------------------------------------
 
 
-@campaigns.get("/{campaign_id}", response_model=CampaignView,
-               summary="A campaign's state: channels, approval, figures, pacing, budget changes")
+@campaigns.get(
+    "/{campaign_id}",
+    response_model=CampaignView,
+    summary="A campaign's state: channels, approval, figures, pacing, budget changes",
+)
 async def state(
     campaign_id: CampaignId,
     _: Principal = Depends(require(Scope.READ)),
@@ -92,8 +101,9 @@ async def list_campaigns(
     return await find_campaigns(client, settings.workflow_task_queue, status, pending_approver, limit)
 
 
-async def find_campaigns(client: Client, task_queue: str, status: CampaignStatus | None,
-                         pending_approver: str | None, limit: int) -> CampaignList:
+async def find_campaigns(
+    client: Client, task_queue: str, status: CampaignStatus | None, pending_approver: str | None, limit: int
+) -> CampaignList:
     """Campaigns from Temporal visibility (REST, GraphQL, the approval page), scoped to this
     deployment's workflow queue. `status` is an enum, the approver a checked person id."""
     checked_person(pending_approver, "pending_approver")
@@ -105,17 +115,26 @@ async def find_campaigns(client: Client, task_queue: str, status: CampaignStatus
     items = []
     async for wf in client.list_workflows(query, limit=limit, page_size=min(limit, 1000)):
         attrs = wf.typed_search_attributes
-        items.append(CampaignSummary(
-            campaign_id=attrs.get(CAMPAIGN_ID) or wf.id.removeprefix("campaign-"), workflow_id=wf.id,
-            status=attrs.get(CAMPAIGN_STATUS), channels=list(attrs.get(CHANNELS) or []),
-            budget_state=attrs.get(BUDGET_STATE), approval_state=attrs.get(APPROVAL_STATE),
-            pending_approvers=list(attrs.get(PENDING_APPROVERS) or []), execution_status=_status(wf),
-        ))
+        items.append(
+            CampaignSummary(
+                campaign_id=attrs.get(CAMPAIGN_ID) or wf.id.removeprefix("campaign-"),
+                workflow_id=wf.id,
+                status=attrs.get(CAMPAIGN_STATUS),
+                channels=list(attrs.get(CHANNELS) or []),
+                budget_state=attrs.get(BUDGET_STATE),
+                approval_state=attrs.get(APPROVAL_STATE),
+                pending_approvers=list(attrs.get(PENDING_APPROVERS) or []),
+                execution_status=_status(wf),
+            )
+        )
     return CampaignList(items=items)
 
 
-@campaigns.post("/{campaign_id}/decisions", response_model=ApprovalDecided,
-                summary="Approve or reject a campaign's launch, as the key's person")
+@campaigns.post(
+    "/{campaign_id}/decisions",
+    response_model=ApprovalDecided,
+    summary="Approve or reject a campaign's launch, as the key's person",
+)
 async def decide(
     campaign_id: CampaignId,
     body: ApprovalDecisionRequest,
@@ -128,8 +147,12 @@ async def decide(
     return ApprovalDecided(**result.model_dump())
 
 
-@campaigns.post("/{campaign_id}/stop", status_code=202, response_model=StopAccepted,
-                summary="End the campaign now: every ad paused, final report (owner or approvers)")
+@campaigns.post(
+    "/{campaign_id}/stop",
+    status_code=202,
+    response_model=StopAccepted,
+    summary="End the campaign now: every ad paused, final report (owner or approvers)",
+)
 async def stop(
     campaign_id: CampaignId,
     body: StopBody,
@@ -145,8 +168,11 @@ async def stop(
 # --- budget proposals --------------------------------------------------------------------------
 
 
-@proposals.get("", response_model=BudgetProposalList,
-               summary="Budget reallocations by pending approver, campaign and/or status (visibility)")
+@proposals.get(
+    "",
+    response_model=BudgetProposalList,
+    summary="Budget reallocations by pending approver, campaign and/or status (visibility)",
+)
 async def list_proposals(
     pending_approver: Approver = None,
     campaign_id: Annotated[str | None, Query(pattern=CAMPAIGN_ID_PATTERN)] = None,
@@ -156,13 +182,19 @@ async def list_proposals(
     client: Client = Depends(deps.client),
     settings: GatewaySettings = Depends(deps.settings),
 ) -> BudgetProposalList:
-    return await find_budget_proposals(client, settings.workflow_task_queue, pending_approver, campaign_id, status,
-                                       limit)
+    return await find_budget_proposals(
+        client, settings.workflow_task_queue, pending_approver, campaign_id, status, limit
+    )
 
 
-async def find_budget_proposals(client: Client, task_queue: str, pending_approver: str | None,
-                                campaign_id: str | None, status: BudgetStatus | None, limit: int
-                                ) -> BudgetProposalList:
+async def find_budget_proposals(
+    client: Client,
+    task_queue: str,
+    pending_approver: str | None,
+    campaign_id: str | None,
+    status: BudgetStatus | None,
+    limit: int,
+) -> BudgetProposalList:
     """Budget reallocation runs from Temporal visibility, scoped to this deployment's queue."""
     checked_person(pending_approver, "pending_approver")
     if campaign_id is not None and not re.fullmatch(CAMPAIGN_ID_PATTERN, campaign_id):
@@ -177,16 +209,24 @@ async def find_budget_proposals(client: Client, task_queue: str, pending_approve
     items = []
     async for wf in client.list_workflows(query, limit=limit, page_size=min(limit, 1000)):
         attrs = wf.typed_search_attributes
-        items.append(BudgetProposalSummary(
-            workflow_id=wf.id, campaign_id=attrs.get(CAMPAIGN_ID), status=attrs.get(BUDGET_STATE),
-            approval_state=attrs.get(APPROVAL_STATE), pending_approvers=list(attrs.get(PENDING_APPROVERS) or []),
-            execution_status=_status(wf),
-        ))
+        items.append(
+            BudgetProposalSummary(
+                workflow_id=wf.id,
+                campaign_id=attrs.get(CAMPAIGN_ID),
+                status=attrs.get(BUDGET_STATE),
+                approval_state=attrs.get(APPROVAL_STATE),
+                pending_approvers=list(attrs.get(PENDING_APPROVERS) or []),
+                execution_status=_status(wf),
+            )
+        )
     return BudgetProposalList(items=items)
 
 
-@proposals.get("/{workflow_id}", response_model=BudgetView,
-               summary="A proposal: current vs proposed daily budgets, reasons, decisions, applied changes")
+@proposals.get(
+    "/{workflow_id}",
+    response_model=BudgetView,
+    summary="A proposal: current vs proposed daily budgets, reasons, decisions, applied changes",
+)
 async def proposal_state(
     workflow_id: ProposalId,
     _: Principal = Depends(require(Scope.READ)),
@@ -195,8 +235,11 @@ async def proposal_state(
     return await service.budget_state(workflow_id)
 
 
-@proposals.post("/{workflow_id}/decisions", response_model=ApprovalDecided,
-                summary="Approve or reject a budget proposal, as the key's person")
+@proposals.post(
+    "/{workflow_id}/decisions",
+    response_model=ApprovalDecided,
+    summary="Approve or reject a budget proposal, as the key's person",
+)
 async def decide_proposal(
     workflow_id: ProposalId,
     body: ApprovalDecisionRequest,
@@ -205,6 +248,5 @@ async def decide_proposal(
 ) -> ApprovalDecided:
     """200 accepted; 403 not an approver / the requester; 409 not waiting for decisions,
     already decided; 422 invalid body."""
-    result = await service.budget_decide(workflow_id, approver=person(principal), kind=body.kind,
-                                         comment=body.comment)
+    result = await service.budget_decide(workflow_id, approver=person(principal), kind=body.kind, comment=body.comment)
     return ApprovalDecided(**result.model_dump())

@@ -39,8 +39,12 @@ ContentId = Annotated[str, Path(pattern=CONTENT_ID_PATTERN)]
 router = APIRouter(prefix="/v1/content", tags=["content"], responses=ERRORS)
 
 
-@router.post("", status_code=201, response_model=ContentSubmitted,
-             summary="Submit a brief (201 when started; 200 when that item is already running)")
+@router.post(
+    "",
+    status_code=201,
+    response_model=ContentSubmitted,
+    summary="Submit a brief (201 when started; 200 when that item is already running)",
+)
 async def submit(
     brief: BriefRequest,
     response: Response,
@@ -54,8 +58,9 @@ async def submit(
     workflow_id, created = await content.submit(inp)
     if not created:
         response.status_code = 200
-    return ContentSubmitted(workflow_id=workflow_id, content_id=inp.brief.content_id, created=created,
-                            stages=inp.stages)
+    return ContentSubmitted(
+        workflow_id=workflow_id, content_id=inp.brief.content_id, created=created, stages=inp.stages
+    )
 
 
 @router.get("/{content_id}", response_model=ContentView, summary="An item's state: findings, decisions, channels")
@@ -79,13 +84,15 @@ async def list_content(
     return await find_content(client, settings.workflow_task_queue, stage, pending_approver, limit)
 
 
-async def find_content(client: Client, task_queue: str, stage: ContentStage | None, pending_approver: str | None,
-                       limit: int) -> ContentList:
+async def find_content(
+    client: Client, task_queue: str, stage: ContentStage | None, pending_approver: str | None, limit: int
+) -> ContentList:
     """Items by stage and/or pending approver from Temporal visibility (REST, GraphQL and
     the approval page), scoped to this deployment's workflow queue. Both values are
     validated (enum, person-id pattern) before they reach the query."""
-    if pending_approver is not None and (len(pending_approver) > 64
-                                         or not re.fullmatch(PERSON_PATTERN, pending_approver)):
+    if pending_approver is not None and (
+        len(pending_approver) > 64 or not re.fullmatch(PERSON_PATTERN, pending_approver)
+    ):
         raise ApiError(422, "invalid_request", "pending_approver: must be a person id like 'omar'")
     query = f"WorkflowType = 'Content' AND TaskQueue = '{query_literal(task_queue)}'"
     if stage is not None:
@@ -95,12 +102,17 @@ async def find_content(client: Client, task_queue: str, stage: ContentStage | No
     items = []
     async for wf in client.list_workflows(query, limit=limit, page_size=min(limit, 1000)):
         attrs = wf.typed_search_attributes
-        items.append(ContentSummary(
-            content_id=wf.id.removeprefix("content-"), workflow_id=wf.id, stage=attrs.get(CONTENT_STAGE),
-            type=attrs.get(CONTENT_TYPE), approval_state=attrs.get(APPROVAL_STATE),
-            pending_approvers=list(attrs.get(PENDING_APPROVERS) or []),
-            status=wf.status.name.lower() if wf.status else None,
-        ))
+        items.append(
+            ContentSummary(
+                content_id=wf.id.removeprefix("content-"),
+                workflow_id=wf.id,
+                stage=attrs.get(CONTENT_STAGE),
+                type=attrs.get(CONTENT_TYPE),
+                approval_state=attrs.get(APPROVAL_STATE),
+                pending_approvers=list(attrs.get(PENDING_APPROVERS) or []),
+                status=wf.status.name.lower() if wf.status else None,
+            )
+        )
     return ContentList(items=items)
 
 
@@ -111,8 +123,11 @@ def query_literal(value: str) -> str:
     return value
 
 
-@router.post("/{content_id}/decisions", response_model=DecisionResult,
-             summary="Approve, reject or request changes, as the key's approver")
+@router.post(
+    "/{content_id}/decisions",
+    response_model=DecisionResult,
+    summary="Approve, reject or request changes, as the key's approver",
+)
 async def decide(
     content_id: ContentId,
     body: DecisionRequest,
@@ -121,12 +136,16 @@ async def decide(
 ) -> DecisionResult:
     """200 accepted; 403 not an approver / the author; 409 stale revision, already decided,
     not in review; 422 invalid body (e.g. reject without a comment)."""
-    return await content.decide(content_id, approver=person(principal), kind=body.kind, comment=body.comment,
-                                revision=body.revision)
+    return await content.decide(
+        content_id, approver=person(principal), kind=body.kind, comment=body.comment, revision=body.revision
+    )
 
 
-@router.post("/{content_id}/revisions", response_model=RevisionAccepted,
-             summary="A new revision from the author (the key's person)")
+@router.post(
+    "/{content_id}/revisions",
+    response_model=RevisionAccepted,
+    summary="A new revision from the author (the key's person)",
+)
 async def revise(
     content_id: ContentId,
     body: RevisionRequest,
@@ -137,8 +156,12 @@ async def revise(
     return RevisionAccepted(content_id=content_id, revision=await content.revise(content_id, revision))
 
 
-@router.post("/{content_id}/retract", status_code=202, response_model=RetractAccepted,
-             summary="Unpublish everywhere (author or approvers)")
+@router.post(
+    "/{content_id}/retract",
+    status_code=202,
+    response_model=RetractAccepted,
+    summary="Unpublish everywhere (author or approvers)",
+)
 async def retract(
     content_id: ContentId,
     body: RetractBody,

@@ -9,6 +9,7 @@ from fastapi import APIRouter, Depends, Path, Query, Request
 from temporalio.client import Client
 
 from domain.leads import LeadStage
+from domain.unsubscribe import verify_token
 from gateway import deps
 from gateway.errors import ApiError, ErrorBody
 from gateway.models import (
@@ -21,10 +22,9 @@ from gateway.models import (
     LeadSummary,
     UnsubscribeRequest,
 )
+from gateway.rest.content import query_literal
 from gateway.security import Principal, Scope, require
 from gateway.settings import GatewaySettings
-from domain.unsubscribe import verify_token
-from gateway.rest.content import query_literal
 from starter.leads import LeadService, build_capture, build_event
 from starter.privacy import PrivacyService
 from workflows.lead_models import CaptureResult, LeadState
@@ -51,8 +51,12 @@ async def capture(
     return await leads.capture(build_capture(settings, **body.model_dump()))
 
 
-@router.post("/leads/{lead_id}/events", status_code=202, response_model=EventAccepted,
-             summary="Record an engagement event (idempotent by event_id)")
+@router.post(
+    "/leads/{lead_id}/events",
+    status_code=202,
+    response_model=EventAccepted,
+    summary="Record an engagement event (idempotent by event_id)",
+)
 async def record_event(
     lead_id: LeadId,
     body: EventRequest,
@@ -100,25 +104,46 @@ async def find_leads(client: Client, task_queue: str, stage: LeadStage, limit: i
     """Leads in `stage` from Temporal visibility (REST `GET /v1/leads` and GraphQL `leads`),
     scoped to this deployment's workflow queue."""
     # `stage` is an enum value and the queue comes from settings: no caller text.
-    query = (f"WorkflowType = 'LeadJourney' AND TaskQueue = '{query_literal(task_queue)}'"
-             f" AND LeadStage = '{stage.value}'")
+    query = (
+        f"WorkflowType = 'LeadJourney' AND TaskQueue = '{query_literal(task_queue)}' AND LeadStage = '{stage.value}'"
+    )
     leads = []
     async for wf in client.list_workflows(query, limit=limit, page_size=min(limit, 1000)):
         attrs = wf.typed_search_attributes
-        leads.append(LeadSummary(
-            lead_id=wf.id.removeprefix("lead-"), workflow_id=wf.id, stage=attrs.get(LEAD_STAGE),
-            score=attrs.get(LEAD_SCORE), segment=attrs.get(SEGMENT), owner_id=attrs.get(OWNER_ID),
-            status=wf.status.name.lower() if wf.status else None,
-        ))
+        leads.append(
+            LeadSummary(
+                lead_id=wf.id.removeprefix("lead-"),
+                workflow_id=wf.id,
+                stage=attrs.get(LEAD_STAGE),
+                score=attrs.get(LEAD_SCORE),
+                segment=attrs.get(SEGMENT),
+                owner_id=attrs.get(OWNER_ID),
+                status=wf.status.name.lower() if wf.status else None,
+            )
+        )
     return LeadList(leads=leads)
 
 
 @router.post(
-    "/unsubscribe/{token}", status_code=200, response_model=Accepted, tags=["unsubscribe"],
+    "/unsubscribe/{token}",
+    status_code=200,
+    response_model=Accepted,
+    tags=["unsubscribe"],
     summary="RFC 8058 one-click unsubscribe (the signed token is the credential)",
-    openapi_extra={"requestBody": {"required": True, "content": {"application/x-www-form-urlencoded": {
-        "schema": {"type": "object", "properties": {"List-Unsubscribe": {"type": "string", "enum": ["One-Click"]}},
-                   "required": ["List-Unsubscribe"]}}}}},
+    openapi_extra={
+        "requestBody": {
+            "required": True,
+            "content": {
+                "application/x-www-form-urlencoded": {
+                    "schema": {
+                        "type": "object",
+                        "properties": {"List-Unsubscribe": {"type": "string", "enum": ["One-Click"]}},
+                        "required": ["List-Unsubscribe"],
+                    }
+                }
+            },
+        }
+    },
 )
 async def one_click_unsubscribe(
     token: Annotated[str, Path(max_length=200)],
@@ -131,8 +156,11 @@ async def one_click_unsubscribe(
         raise ApiError(404, "unknown_token", "token: not a valid unsubscribe link")
     content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
     if content_type != "application/x-www-form-urlencoded":
-        raise ApiError(415, "unsupported_media_type",
-                       "content-type: send application/x-www-form-urlencoded (List-Unsubscribe=One-Click)")
+        raise ApiError(
+            415,
+            "unsupported_media_type",
+            "content-type: send application/x-www-form-urlencoded (List-Unsubscribe=One-Click)",
+        )
     form = parse_qs((await request.body()).decode("utf-8", "replace"))
     if form.get("List-Unsubscribe") != ["One-Click"]:
         raise ApiError(422, "invalid_request", "List-Unsubscribe: must be 'One-Click'")

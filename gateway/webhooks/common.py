@@ -63,8 +63,13 @@ def check_fresh(timestamp: str | None, *, header: str, tolerance: float, unit: f
 
 
 async def signed_body(
-    request: Request, *, header: str, timestamp_header: str, tolerance: float,
-    expected: Callable[[bytes, str], str], unit: float = 1.0,
+    request: Request,
+    *,
+    header: str,
+    timestamp_header: str,
+    tolerance: float,
+    expected: Callable[[bytes, str], str],
+    unit: float = 1.0,
 ) -> tuple[bytes, str]:
     """The body of an HMAC-signed request and its signature, once the signature is
     present, the timestamp fresh and `expected(body, timestamp)` matches it (constant

@@ -54,8 +54,16 @@ async def apply_contact_change(ev, seen: ReplayCache, crm: HubSpotClient, privac
             return "ignored"
     else:
         field = CRM_FIELDS[ev.propertyName]
-        await privacy.record_change(lead_id, email, ContactChange(
-            change_id=key, source="crm", origin="crm", at=at, fields={field: ev.propertyValue},
-            contact_id=str(ev.objectId),
-        ))
+        await privacy.record_change(
+            lead_id,
+            email,
+            ContactChange(
+                change_id=key,
+                source="crm",
+                origin="crm",
+                at=at,
+                fields={field: ev.propertyValue},
+                contact_id=str(ev.objectId),
+            ),
+        )
     return "applied" if seen.add(key) else "duplicates"

@@ -27,5 +27,9 @@ class DealLookup(HubSpotClient):
         match = _KEY.fullmatch(found.properties.get(KEY_PROPERTY) or "")
         if match is None:
             return None  # not a deal mops created
-        return DealRef(deal_id=found.id, workflow_id=match.group(1), cycle=int(match.group(2)),
-                       owner_id=found.properties.get("hubspot_owner_id"))
+        return DealRef(
+            deal_id=found.id,
+            workflow_id=match.group(1),
+            cycle=int(match.group(2)),
+            owner_id=found.properties.get("hubspot_owner_id"),
+        )

@@ -38,11 +38,24 @@ log = logging.getLogger("mops.gateway.hubspot")
 SIGNATURE = "X-HubSpot-Signature-v3"
 TIMESTAMP = "X-HubSpot-Request-Timestamp"
 # HubSpot decodes these escapes in the URI before it signs.
-_URI_DECODE = {"%3A": ":", "%2F": "/", "%3F": "?", "%40": "@", "%21": "!", "%24": "$", "%27": "'", "%28": "(",
-               "%29": ")", "%2A": "*", "%2C": ",", "%3B": ";"}
+_URI_DECODE = {
+    "%3A": ":",
+    "%2F": "/",
+    "%3F": "?",
+    "%40": "@",
+    "%21": "!",
+    "%24": "$",
+    "%27": "'",
+    "%28": "(",
+    "%29": ")",
+    "%2A": "*",
+    "%2C": ",",
+    "%3B": ";",
+}
 
-router = APIRouter(prefix="/webhooks", tags=["webhooks"],
-                   responses={s: {"model": ErrorBody} for s in (400, 401, 409, 413, 502)})
+router = APIRouter(
+    prefix="/webhooks", tags=["webhooks"], responses={s: {"model": ErrorBody} for s in (400, 401, 409, 413, 502)}
+)
 
 
 class HubSpotEvent(BaseModel):
@@ -87,7 +100,10 @@ async def hubspot_events(
 ) -> HubSpotResult:
     secret, uri = settings.hubspot_client_secret.get_secret_value(), signed_uri(request, settings.gateway_public_url)
     body, signature = await signed_body(
-        request, header=SIGNATURE, timestamp_header=TIMESTAMP, unit=1000.0,
+        request,
+        header=SIGNATURE,
+        timestamp_header=TIMESTAMP,
+        unit=1000.0,
         tolerance=settings.gateway_webhook_tolerance_seconds,
         expected=lambda body, timestamp: signature_v3(secret, request.method, uri, body, timestamp),
     )
@@ -100,8 +116,10 @@ async def hubspot_events(
     except (ValueError, ValidationError):
         raise ApiError(400, "invalid_payload", "body: expected a JSON array of HubSpot webhook events") from None
 
-    stages = {settings.hubspot_accepted_stage: SalesDecisionKind.ACCEPTED,
-              settings.hubspot_rejected_stage: SalesDecisionKind.REJECTED}
+    stages = {
+        settings.hubspot_accepted_stage: SalesDecisionKind.ACCEPTED,
+        settings.hubspot_rejected_stage: SalesDecisionKind.REJECTED,
+    }
     seen: ReplayCache = request.app.state.webhook_events
     deals: DealLookup = request.app.state.deals
     counts = {"applied": 0, "duplicates": 0, "ignored": 0}
@@ -110,8 +128,12 @@ async def hubspot_events(
             counts[await apply_contact_change(ev, seen, deals, privacy)] += 1
             continue
         kind = stages.get(ev.propertyValue or "")
-        if ev.subscriptionType != "deal.propertyChange" or ev.propertyName != "dealstage" or kind is None \
-                or ev.objectId is None:
+        if (
+            ev.subscriptionType != "deal.propertyChange"
+            or ev.propertyName != "dealstage"
+            or kind is None
+            or ev.objectId is None
+        ):
             counts["ignored"] += 1
             continue
         key = f"hubspot:{ev.eventId}"

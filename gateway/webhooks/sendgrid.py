@@ -28,7 +28,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from fastapi import APIRouter, Depends, Request
 from pydantic import BaseModel, ConfigDict, ValidationError
 
-from domain.leads import EngagementEvent, Utm, EventType
+from domain.leads import EngagementEvent, EventType, Utm
 from gateway import deps
 from gateway.errors import ApiError, ErrorBody
 from gateway.settings import GatewaySettings
@@ -45,8 +45,9 @@ UNSUBSCRIBE = {"unsubscribe", "group_unsubscribe", "spamreport"}
 CONCURRENCY = 16
 LEAD_ID = re.compile(r"^[0-9a-f]{24}$")
 
-router = APIRouter(prefix="/webhooks", tags=["webhooks"],
-                   responses={s: {"model": ErrorBody} for s in (400, 401, 409, 413, 503)})
+router = APIRouter(
+    prefix="/webhooks", tags=["webhooks"], responses={s: {"model": ErrorBody} for s in (400, 401, 409, 413, 503)}
+)
 
 
 class SendGridEvent(BaseModel):
@@ -87,8 +88,9 @@ def load_public_key(text: str) -> ec.EllipticCurvePublicKey:
 
 def verify(public_key: ec.EllipticCurvePublicKey, timestamp: str, body: bytes, signature: str) -> bool:
     try:
-        public_key.verify(base64.b64decode(signature, validate=True), timestamp.encode() + body,
-                          ec.ECDSA(hashes.SHA256()))
+        public_key.verify(
+            base64.b64decode(signature, validate=True), timestamp.encode() + body, ec.ECDSA(hashes.SHA256())
+        )
     except (InvalidSignature, binascii.Error, ValueError):
         return False
     return True
@@ -143,11 +145,17 @@ async def sendgrid_events(
         async with limit:
             try:
                 if ev.event in UNSUBSCRIBE:  # SendGrid holds it already; the rest of the platforms follow
-                    await privacy.opt_out(lead_id=lead_id, source=f"sendgrid:{ev.event}", at=at,
-                                          email_platform_recorded=True)
+                    await privacy.opt_out(
+                        lead_id=lead_id, source=f"sendgrid:{ev.event}", at=at, email_platform_recorded=True
+                    )
                 else:
-                    event = EngagementEvent(event_id=f"sg:{ev.sg_event_id}", type=ENGAGEMENT[ev.event], at=at,
-                                            detail=ev.mops_step, utm=Utm.from_url(ev.url))
+                    event = EngagementEvent(
+                        event_id=f"sg:{ev.sg_event_id}",
+                        type=ENGAGEMENT[ev.event],
+                        at=at,
+                        detail=ev.mops_step,
+                        utm=Utm.from_url(ev.url),
+                    )
                     await leads.record_event(event, lead_id=lead_id)
             except LeadNotFound:  # journey over (or never ours): nothing to tell it
                 counts["ignored"] += 1

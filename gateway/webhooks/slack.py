@@ -35,8 +35,9 @@ TIMESTAMP = "X-Slack-Request-Timestamp"
 ACTION = re.compile(r"^(approve|reject|request_changes):([a-z0-9][a-z0-9-]{2,62}):(\d{1,6})$")
 VERB = {"approve": "approved", "reject": "rejected", "request_changes": "requested changes on"}
 
-router = APIRouter(prefix="/webhooks", tags=["webhooks"],
-                   responses={s: {"model": ErrorBody} for s in (400, 401, 409, 413)})
+router = APIRouter(
+    prefix="/webhooks", tags=["webhooks"], responses={s: {"model": ErrorBody} for s in (400, 401, 409, 413)}
+)
 
 
 class SlackMessage(BaseModel):
@@ -60,7 +61,10 @@ async def slack_interaction(
 ) -> SlackMessage:
     secret = settings.slack_signing_secret.get_secret_value()
     body, signature = await signed_body(
-        request, header=SIGNATURE, timestamp_header=TIMESTAMP, tolerance=settings.gateway_webhook_tolerance_seconds,
+        request,
+        header=SIGNATURE,
+        timestamp_header=TIMESTAMP,
+        tolerance=settings.gateway_webhook_tolerance_seconds,
         expected=lambda body, timestamp: signature_v0(secret, timestamp, body),
     )
     requests: ReplayCache = request.app.state.webhook_requests

@@ -4,7 +4,6 @@ ad performance overrides (`/_sandbox/ads/performance`, see `sandbox.ads`)."""
 from __future__ import annotations
 
 from dataclasses import asdict
-
 from typing import Any
 
 from fastapi import APIRouter, Depends, Request
@@ -30,8 +29,11 @@ async def effects(
 ) -> dict:
     """Side effects received, oldest first; `replays` counts repeats that changed nothing."""
     store = state.store
-    selected = [asdict(e) for e in store.effects
-                if (platform is None or e.platform == platform) and (kind is None or e.kind == kind)]
+    selected = [
+        asdict(e)
+        for e in store.effects
+        if (platform is None or e.platform == platform) and (kind is None or e.kind == kind)
+    ]
     replays = store.replays[platform] if platform else sum(store.replays.values())
     return {"effects": selected, "replays": replays}
 
@@ -94,14 +96,23 @@ async def platform_state(platform: str, request: Request, state: SandboxState = 
         body = {"messages": list(store.messages)}
     elif platform == "meta":  # every object ever created, deleted ones included
         account = state.tokens.meta_account_number
-        body = {"campaigns": [{**meta.campaign_view(c, account), "horizon": _day(c.horizon)}
-                              for c in store.meta_campaigns.values()],
-                "adsets": [{**meta.adset_view(store, a, account), "timeline": a.timeline.view()}
-                           for a in store.meta_adsets.values()]}
+        body = {
+            "campaigns": [
+                {**meta.campaign_view(c, account), "horizon": _day(c.horizon)} for c in store.meta_campaigns.values()
+            ],
+            "adsets": [
+                {**meta.adset_view(store, a, account), "timeline": a.timeline.view()}
+                for a in store.meta_adsets.values()
+            ],
+        }
     elif platform == "google_ads":  # every object ever created, removed ones included
-        body = {"budgets": [google_ads.budget_view(b) for b in store.google_budgets.values()],
-                "campaigns": [{**google_ads.campaign_view(c), "horizon": _day(c.horizon),
-                               "timeline": c.timeline.view()} for c in store.google_campaigns.values()]}
+        body = {
+            "budgets": [google_ads.budget_view(b) for b in store.google_budgets.values()],
+            "campaigns": [
+                {**google_ads.campaign_view(c), "horizon": _day(c.horizon), "timeline": c.timeline.view()}
+                for c in store.google_campaigns.values()
+            ],
+        }
     else:  # ga4 is read-only: nothing changes, there is only the property it serves
         body = {"property": f"properties/{state.tokens.ga4_property_id}"}
     return JSONResponse({"platform": platform, **body})

@@ -12,8 +12,8 @@ from typing import Any
 from fastapi import APIRouter, Body, Depends
 
 from sandbox.platforms import SandboxError
-from sandbox.store import Store, now_iso
 from sandbox.state import get_store
+from sandbox.store import Store, now_iso
 
 router = APIRouter(prefix="/users")
 MAX_OBJECTS = 75  # Braze: up to 75 attribute objects per /users/track request
@@ -39,8 +39,9 @@ async def track(body: dict = Body(...), store: Store = Depends(get_store)) -> di
             else:
                 user[name] = value
         if changes:
-            store.record("braze", "profile.update", external_id, {"external_id": external_id,
-                                                                  "attributes": sorted(changes)})
+            store.record(
+                "braze", "profile.update", external_id, {"external_id": external_id, "attributes": sorted(changes)}
+            )
         else:
             store.count_replay("braze")
     return {"attributes_processed": len(checked), "message": "success"}

@@ -58,8 +58,9 @@ def _names(items: Any, kind: str, allowed: tuple[str, ...]) -> list[str]:
     names = [i["name"] for i in items]
     for name in names:
         if name not in allowed:
-            raise _invalid(f"Field {name} is not a valid {kind}. For a list of valid dimensions and metrics, "
-                           f"see {SCHEMA}")
+            raise _invalid(
+                f"Field {name} is not a valid {kind}. For a list of valid dimensions and metrics, see {SCHEMA}"
+            )
     if len(set(names)) != len(names):
         raise _invalid(f"Duplicate {kind} names are not allowed in a request.")
     return names
@@ -74,14 +75,19 @@ def _matcher(expression: Any) -> tuple[str, Any] | None:
         raise _invalid("The sandbox supports a dimensionFilter with one `filter` (no and/or/not groups).")
     field = filt.get("fieldName")
     if field not in DIMENSIONS:
-        raise _invalid(f"Field {field} is not a valid dimension. For a list of valid dimensions and metrics, "
-                       f"see {SCHEMA}")
+        raise _invalid(
+            f"Field {field} is not a valid dimension. For a list of valid dimensions and metrics, see {SCHEMA}"
+        )
     if isinstance(filt.get("stringFilter"), dict):
         spec = filt["stringFilter"]
         match_type, value = spec.get("matchType", "EXACT"), str(spec.get("value", ""))
         fold = (lambda s: s) if spec.get("caseSensitive") else str.lower
-        tests = {"EXACT": lambda s: fold(s) == fold(value), "BEGINS_WITH": lambda s: fold(s).startswith(fold(value)),
-                 "ENDS_WITH": lambda s: fold(s).endswith(fold(value)), "CONTAINS": lambda s: fold(value) in fold(s)}
+        tests = {
+            "EXACT": lambda s: fold(s) == fold(value),
+            "BEGINS_WITH": lambda s: fold(s).startswith(fold(value)),
+            "ENDS_WITH": lambda s: fold(s).endswith(fold(value)),
+            "CONTAINS": lambda s: fold(value) in fold(s),
+        }
         if match_type not in tests:
             raise _invalid(f"The sandbox supports stringFilter matchType {', '.join(tests)}, not {match_type}.")
         return field, tests[match_type]
@@ -132,9 +138,13 @@ def _sort_key(order: dict[str, Any], dimensions: list[str], metrics: list[str]):
 @router.post("/properties/{property_id}:runReport")
 async def run_report(property_id: str, body: dict = Body(...), state: SandboxState = Depends(get_state)) -> dict:
     if property_id != state.tokens.ga4_property_id:
-        raise SandboxError(403, "PERMISSION_DENIED", "User does not have sufficient permissions for this property. "
-                           "To learn more about Property ID, see "
-                           "https://developers.google.com/analytics/devguides/reporting/data/v1/property-id.")
+        raise SandboxError(
+            403,
+            "PERMISSION_DENIED",
+            "User does not have sufficient permissions for this property. "
+            "To learn more about Property ID, see "
+            "https://developers.google.com/analytics/devguides/reporting/data/v1/property-id.",
+        )
     dimensions = _names(body.get("dimensions", []), "dimension", DIMENSIONS)
     metrics = _names(body.get("metrics", []), "metric", METRICS)
     if not metrics and not dimensions:
@@ -161,8 +171,9 @@ async def run_report(property_id: str, body: dict = Body(...), state: SandboxSta
     descending = [bool(o.get("desc")) for o in body.get("orderBys", []) if isinstance(o, dict)]
 
     launches = wordpress_launches(state.store)
-    pages = _named_pages(body.get("dimensionFilter")) or list(dict.fromkeys(
-        [*SEED_PAGES, *(p for p, launch in launches.items() if launch and p.endswith("/"))]))
+    pages = _named_pages(body.get("dimensionFilter")) or list(
+        dict.fromkeys([*SEED_PAGES, *(p for p, launch in launches.items() if launch and p.endswith("/"))])
+    )
     totals: dict[tuple[str, ...], list[int]] = defaultdict(lambda: [0] * len(metrics))
     day = start
     while day <= end:
@@ -183,7 +194,7 @@ async def run_report(property_id: str, body: dict = Body(...), state: SandboxSta
     rows.sort(key=lambda row: row[0])
     for key_fn, desc in reversed(list(zip(orders, descending, strict=True))):
         rows.sort(key=key_fn, reverse=desc)
-    page_rows = rows[offset: offset + limit]
+    page_rows = rows[offset : offset + limit]
 
     report: dict[str, Any] = {}
     if dimensions:
@@ -192,8 +203,10 @@ async def run_report(property_id: str, body: dict = Body(...), state: SandboxSta
         report["metricHeaders"] = [{"name": m, "type": "TYPE_INTEGER"} for m in metrics]
     if page_rows:  # like the real API (proto3 JSON), empty fields are left out
         report["rows"] = [
-            {**({"dimensionValues": [{"value": v} for v in key]} if dimensions else {}),
-             **({"metricValues": [{"value": str(v)} for v in values]} if metrics else {})}
+            {
+                **({"dimensionValues": [{"value": v} for v in key]} if dimensions else {}),
+                **({"metricValues": [{"value": str(v)} for v in values]} if metrics else {}),
+            }
             for key, values in page_rows
         ]
     if rows:

@@ -61,13 +61,21 @@ MIN_BUDGET_MICROS, MICROS_UNIT = 1_000_000, 10_000
 MAX_OPERATIONS = 5000
 TIMEZONE = "Europe/Berlin"
 CHANNEL_TYPES = ("SEARCH", "DISPLAY")
-BIDDING = {"manualCpc": "MANUAL_CPC", "manualCpm": "MANUAL_CPM", "targetSpend": "TARGET_SPEND",
-           "maximizeConversions": "MAXIMIZE_CONVERSIONS", "maximizeConversionValue": "MAXIMIZE_CONVERSION_VALUE",
-           "targetCpa": "TARGET_CPA", "targetRoas": "TARGET_ROAS"}
+BIDDING = {
+    "manualCpc": "MANUAL_CPC",
+    "manualCpm": "MANUAL_CPM",
+    "targetSpend": "TARGET_SPEND",
+    "maximizeConversions": "MAXIMIZE_CONVERSIONS",
+    "maximizeConversionValue": "MAXIMIZE_CONVERSION_VALUE",
+    "targetCpa": "TARGET_CPA",
+    "targetRoas": "TARGET_ROAS",
+}
 MAX_DAYS = 3 * 366
-PERMISSION_MESSAGE = ("User doesn't have permission to access customer. Note: If you're accessing a client customer, "
-                      "the manager's customer ID must be set in the 'login-customer-id' header. See "
-                      "https://developers.google.com/google-ads/api/docs/concepts/call-structure#cid")
+PERMISSION_MESSAGE = (
+    "User doesn't have permission to access customer. Note: If you're accessing a client customer, "
+    "the manager's customer ID must be set in the 'login-customer-id' header. See "
+    "https://developers.google.com/google-ads/api/docs/concepts/call-structure#cid"
+)
 
 
 def ads_error(status: int, errors: list[dict[str, Any]], version: str, message: str | None = None) -> SandboxError:
@@ -90,8 +98,11 @@ class OpError(Exception):
         self.path = path
 
     def located(self, index: int, operation: str) -> dict[str, Any]:
-        elements = [{"fieldName": "operations", "index": index}, {"fieldName": operation},
-                    *({"fieldName": name} for name in self.path)]
+        elements = [
+            {"fieldName": "operations", "index": index},
+            {"fieldName": operation},
+            *({"fieldName": name} for name in self.path),
+        ]
         return {**self.error, "location": {"fieldPathElements": elements}}
 
 
@@ -105,8 +116,18 @@ def snake(name: str) -> str:
 
 def _check_customer(state: SandboxState, customer_id: str, version: str) -> None:
     if not customer_id.isdigit():
-        raise ads_error(400, [failure("requestError", "INVALID_CUSTOMER_ID",
-                                      "Customer id must be digits only, without dashes.", customer_id)], version)
+        raise ads_error(
+            400,
+            [
+                failure(
+                    "requestError",
+                    "INVALID_CUSTOMER_ID",
+                    "Customer id must be digits only, without dashes.",
+                    customer_id,
+                )
+            ],
+            version,
+        )
     if customer_id != state.tokens.google_ads_customer:
         raise ads_error(403, [failure("authorizationError", "USER_PERMISSION_DENIED", PERMISSION_MESSAGE)], version)
 
@@ -115,24 +136,43 @@ def _check_customer(state: SandboxState, customer_id: str, version: str) -> None
 
 
 def budget_view(budget: GoogleBudget) -> dict[str, Any]:
-    return {"resourceName": budget.resource_name, "id": budget.id, "name": budget.name,
-            "amountMicros": str(budget.amount_micros), "status": budget.status,
-            "deliveryMethod": budget.delivery_method, "explicitlyShared": budget.explicitly_shared, "period": "DAILY"}
+    return {
+        "resourceName": budget.resource_name,
+        "id": budget.id,
+        "name": budget.name,
+        "amountMicros": str(budget.amount_micros),
+        "status": budget.status,
+        "deliveryMethod": budget.delivery_method,
+        "explicitlyShared": budget.explicitly_shared,
+        "period": "DAILY",
+    }
 
 
 def campaign_view(campaign: GoogleCampaign) -> dict[str, Any]:
-    return {"resourceName": campaign.resource_name, "id": campaign.id, "name": campaign.name,
-            "status": campaign.status, "campaignBudget": campaign.budget,
-            "advertisingChannelType": campaign.channel_type, "biddingStrategyType": campaign.bidding_strategy_type,
-            "startDate": campaign.start_date.isoformat() if campaign.start_date else None,
-            "endDate": campaign.end_date.isoformat() if campaign.end_date else None}
+    return {
+        "resourceName": campaign.resource_name,
+        "id": campaign.id,
+        "name": campaign.name,
+        "status": campaign.status,
+        "campaignBudget": campaign.budget,
+        "advertisingChannelType": campaign.channel_type,
+        "biddingStrategyType": campaign.bidding_strategy_type,
+        "startDate": campaign.start_date.isoformat() if campaign.start_date else None,
+        "endDate": campaign.end_date.isoformat() if campaign.end_date else None,
+    }
 
 
 def customer_view(state: SandboxState) -> dict[str, Any]:
     cid = state.tokens.google_ads_customer
-    return {"resourceName": f"customers/{cid}", "id": cid, "descriptiveName": "mops sandbox",
-            "currencyCode": state.tokens.google_ads_currency, "timeZone": TIMEZONE, "manager": False,
-            "testAccount": True}
+    return {
+        "resourceName": f"customers/{cid}",
+        "id": cid,
+        "descriptiveName": "mops sandbox",
+        "currencyCode": state.tokens.google_ads_currency,
+        "timeZone": TIMEZONE,
+        "manager": False,
+        "testAccount": True,
+    }
 
 
 # timelines and delivery
@@ -152,14 +192,20 @@ def performance(state: SandboxState, campaign: GoogleCampaign, day: date) -> Day
     if setting is None or not setting.active:
         return NOTHING
     override = override_for(state.store.ads_overrides, "google_ads", campaign.name)
-    return day_performance("google_ads", campaign.name, day, setting.daily_budget, seed=state.tokens.ads_seed,
-                           override=override)
+    return day_performance(
+        "google_ads", campaign.name, day, setting.daily_budget, seed=state.tokens.ads_seed, override=override
+    )
 
 
 def metrics_view(p: DayPerformance) -> dict[str, Any]:
     cost = p.spend * MICROS_UNIT
-    view: dict[str, Any] = {"costMicros": str(cost), "impressions": str(p.impressions), "clicks": str(p.clicks),
-                            "conversions": float(p.conversions), "conversionsValue": round(p.value / 100, 2)}
+    view: dict[str, Any] = {
+        "costMicros": str(cost),
+        "impressions": str(p.impressions),
+        "clicks": str(p.clicks),
+        "conversions": float(p.conversions),
+        "conversionsValue": round(p.value / 100, 2),
+    }
     if p.impressions:
         view["ctr"] = p.clicks / p.impressions
     if p.clicks:
@@ -185,8 +231,9 @@ def _resource(value: Any, collection: str, cid: str, path: tuple[str, ...] = ("r
         raise OpError("requestError", "RESOURCE_NAME_MISSING", "Resource name is missing.", path=path)
     match = re.fullmatch(rf"customers/(\d+)/{collection}/(\d+)", value)
     if match is None:
-        raise OpError("requestError", "RESOURCE_NAME_MALFORMED", "Resource name is malformed.", path=path,
-                      trigger=value)
+        raise OpError(
+            "requestError", "RESOURCE_NAME_MALFORMED", "Resource name is malformed.", path=path, trigger=value
+        )
     if match.group(1) != cid:
         raise OpError("mutateError", "RESOURCE_NOT_FOUND", "Resource was not found.", path=path, trigger=value)
     return value
@@ -201,15 +248,21 @@ def _required(value: dict[str, Any], name: str) -> Any:
 def _micros(value: dict[str, Any], name: str = "amountMicros") -> int:
     raw = _required(value, name)
     if isinstance(raw, bool) or not isinstance(raw, int | str) or not re.fullmatch(r"-?\d+", str(raw)):
-        raise SandboxError(400, "INVALID_ARGUMENT", f"Invalid value at '{snake(name)}' (TYPE_INT64), {json.dumps(raw)}",
-                           {"errors": []})
+        raise SandboxError(
+            400, "INVALID_ARGUMENT", f"Invalid value at '{snake(name)}' (TYPE_INT64), {json.dumps(raw)}", {"errors": []}
+        )
     amount = int(raw)
     path = (snake(name),)
     if amount < 0:
         raise OpError("campaignBudgetError", "NEGATIVE_MONEY_AMOUNT", "A money amount was negative.", path=path)
     if amount % MICROS_UNIT:
-        raise OpError("campaignBudgetError", "NON_MULTIPLE_OF_MINIMUM_CURRENCY_UNIT",
-                      "A money amount was not a multiple of a minimum unit.", path=path, trigger=amount)
+        raise OpError(
+            "campaignBudgetError",
+            "NON_MULTIPLE_OF_MINIMUM_CURRENCY_UNIT",
+            "A money amount was not a multiple of a minimum unit.",
+            path=path,
+            trigger=amount,
+        )
     if amount < MIN_BUDGET_MICROS:
         raise OpError("rangeError", "TOO_LOW", "Too low.", path=path, trigger=amount)
     return amount
@@ -219,8 +272,13 @@ def _date(value: dict[str, Any], name: str) -> date | None:
     raw = value.get(name)
     if raw in (None, ""):
         return None
-    problem = OpError("dateError", "INVALID_STRING_DATE", "The string date's format should be yyyy-mm-dd.",
-                      path=(snake(name),), trigger=raw)
+    problem = OpError(
+        "dateError",
+        "INVALID_STRING_DATE",
+        "The string date's format should be yyyy-mm-dd.",
+        path=(snake(name),),
+        trigger=raw,
+    )
     if not re.fullmatch(r"\d{4}-\d{2}-\d{2}", str(raw)):
         raise problem
     try:
@@ -236,8 +294,12 @@ def _mask(op: dict[str, Any], allowed: tuple[str, ...]) -> list[str]:
     paths = [snake(p.strip()) for p in mask.split(",") if p.strip()]
     for path in paths:
         if path not in allowed:
-            raise OpError("fieldMaskError", "FIELD_NOT_FOUND", f"The field mask contained an invalid field: '{path}'.",
-                          trigger=path)
+            raise OpError(
+                "fieldMaskError",
+                "FIELD_NOT_FOUND",
+                f"The field mask contained an invalid field: '{path}'.",
+                trigger=path,
+            )
     return paths
 
 
@@ -246,19 +308,33 @@ def _budget(store: Store, resource_name: str, path: tuple[str, ...] = ("resource
     if budget is None:
         raise OpError("mutateError", "RESOURCE_NOT_FOUND", "Resource was not found.", path=path, trigger=resource_name)
     if budget.status == "REMOVED":
-        raise OpError("campaignBudgetError", "CAMPAIGN_BUDGET_REMOVED", "The requested campaign budget no longer "
-                      "exists.", path=path, trigger=resource_name)
+        raise OpError(
+            "campaignBudgetError",
+            "CAMPAIGN_BUDGET_REMOVED",
+            "The requested campaign budget no longer exists.",
+            path=path,
+            trigger=resource_name,
+        )
     return budget
 
 
 def _campaign(store: Store, resource_name: str) -> GoogleCampaign:
     campaign = store.google_campaigns.get(resource_name)
     if campaign is None:
-        raise OpError("mutateError", "RESOURCE_NOT_FOUND", "Resource was not found.", path=("resource_name",),
-                      trigger=resource_name)
+        raise OpError(
+            "mutateError",
+            "RESOURCE_NOT_FOUND",
+            "Resource was not found.",
+            path=("resource_name",),
+            trigger=resource_name,
+        )
     if campaign.status == "REMOVED":
-        raise OpError("operationAccessDeniedError", "OPERATION_NOT_PERMITTED_FOR_REMOVED_RESOURCE",
-                      "Mutate operation is not allowed for removed resources.", trigger=resource_name)
+        raise OpError(
+            "operationAccessDeniedError",
+            "OPERATION_NOT_PERMITTED_FOR_REMOVED_RESOURCE",
+            "Mutate operation is not allowed for removed resources.",
+            trigger=resource_name,
+        )
     return campaign
 
 
@@ -276,20 +352,49 @@ def _budget_op(state: SandboxState, cid: str, verb: str, op: dict[str, Any]) -> 
         amount = _micros(value)
         delivery = value.get("deliveryMethod", "STANDARD")
         if delivery not in ("STANDARD", "ACCELERATED"):
-            raise OpError("requestError", "INVALID_ENUM_VALUE", "The enum value is not permitted.",
-                          path=("delivery_method",), trigger=delivery)
+            raise OpError(
+                "requestError",
+                "INVALID_ENUM_VALUE",
+                "The enum value is not permitted.",
+                path=("delivery_method",),
+                trigger=delivery,
+            )
         if value.get("period", "DAILY") != "DAILY":
-            raise OpError("campaignBudgetError", "CAMPAIGN_BUDGET_PERIOD_NOT_AVAILABLE",
-                          "The sandbox serves DAILY budgets only.", path=("period",))
-        _unique(live_names, name, "campaignBudgetError", "DUPLICATE_NAME", "A campaign budget with this name "
-                "already exists.")
+            raise OpError(
+                "campaignBudgetError",
+                "CAMPAIGN_BUDGET_PERIOD_NOT_AVAILABLE",
+                "The sandbox serves DAILY budgets only.",
+                path=("period",),
+            )
+        _unique(
+            live_names,
+            name,
+            "campaignBudgetError",
+            "DUPLICATE_NAME",
+            "A campaign budget with this name already exists.",
+        )
         budget_id = store.next_id(BUDGET_IDS)
-        budget = GoogleBudget(budget_id, f"customers/{cid}/campaignBudgets/{budget_id}", name, amount, delivery,
-                              bool(value.get("explicitlyShared", True)))
+        budget = GoogleBudget(
+            budget_id,
+            f"customers/{cid}/campaignBudgets/{budget_id}",
+            name,
+            amount,
+            delivery,
+            bool(value.get("explicitlyShared", True)),
+        )
         store.google_budgets[budget.resource_name] = budget
-        return Applied(budget.resource_name, "budget.create", {
-            "resourceName": budget.resource_name, "name": name, "amountMicros": amount, "deliveryMethod": delivery,
-            "explicitlyShared": budget.explicitly_shared}, budget_view(budget))
+        return Applied(
+            budget.resource_name,
+            "budget.create",
+            {
+                "resourceName": budget.resource_name,
+                "name": name,
+                "amountMicros": amount,
+                "deliveryMethod": delivery,
+                "explicitlyShared": budget.explicitly_shared,
+            },
+            budget_view(budget),
+        )
     if verb == "update":
         budget = _budget(store, _resource(value.get("resourceName"), "campaignBudgets", cid))
         changes: dict[str, Any] = {}
@@ -299,8 +404,13 @@ def _budget_op(state: SandboxState, cid: str, verb: str, op: dict[str, Any]) -> 
             else:
                 name = _required(value, "name")
                 if name != budget.name:
-                    _unique(live_names, name, "campaignBudgetError", "DUPLICATE_NAME",
-                            "A campaign budget with this name already exists.")
+                    _unique(
+                        live_names,
+                        name,
+                        "campaignBudgetError",
+                        "DUPLICATE_NAME",
+                        "A campaign budget with this name already exists.",
+                    )
                 changes["name"] = name
         changes = {k: v for k, v in changes.items() if getattr(budget, k) != v}
         for key, new in changes.items():
@@ -308,36 +418,69 @@ def _budget_op(state: SandboxState, cid: str, verb: str, op: dict[str, Any]) -> 
         for campaign in store.google_campaigns.values():
             if campaign.budget == budget.resource_name:
                 refresh(store, campaign)
-        return Applied(budget.resource_name, "budget.update", {
-            "resourceName": budget.resource_name, "name": budget.name, "amountMicros": budget.amount_micros,
-            "changes": {camel(k): v for k, v in changes.items()}}, budget_view(budget))
+        return Applied(
+            budget.resource_name,
+            "budget.update",
+            {
+                "resourceName": budget.resource_name,
+                "name": budget.name,
+                "amountMicros": budget.amount_micros,
+                "changes": {camel(k): v for k, v in changes.items()},
+            },
+            budget_view(budget),
+        )
     budget = _budget(store, _resource(value, "campaignBudgets", cid, ()), ())
     if any(c.budget == budget.resource_name and c.status != "REMOVED" for c in store.google_campaigns.values()):
-        raise OpError("campaignBudgetError", "CAMPAIGN_BUDGET_IN_USE", "The campaign budget is associated with at "
-                      "least one campaign, and so the campaign budget cannot be removed.", trigger=value)
+        raise OpError(
+            "campaignBudgetError",
+            "CAMPAIGN_BUDGET_IN_USE",
+            "The campaign budget is associated with at "
+            "least one campaign, and so the campaign budget cannot be removed.",
+            trigger=value,
+        )
     budget.status = "REMOVED"
-    return Applied(budget.resource_name, "budget.remove", {
-        "resourceName": budget.resource_name, "name": budget.name, "amountMicros": budget.amount_micros,
-        "status": "REMOVED"}, budget_view(budget))
+    return Applied(
+        budget.resource_name,
+        "budget.remove",
+        {
+            "resourceName": budget.resource_name,
+            "name": budget.name,
+            "amountMicros": budget.amount_micros,
+            "status": "REMOVED",
+        },
+        budget_view(budget),
+    )
 
 
 def _budget_for_campaign(store: Store, value: dict[str, Any], cid: str, campaign_rn: str | None) -> GoogleBudget:
     path = ("campaign_budget",)
     budget = _budget(store, _resource(_required(value, "campaignBudget"), "campaignBudgets", cid, path), path)
-    users = [c for c in store.google_campaigns.values()
-             if c.budget == budget.resource_name and c.status != "REMOVED" and c.resource_name != campaign_rn]
+    users = [
+        c
+        for c in store.google_campaigns.values()
+        if c.budget == budget.resource_name and c.status != "REMOVED" and c.resource_name != campaign_rn
+    ]
     if users and not budget.explicitly_shared:
-        raise OpError("campaignBudgetError", "CANNOT_USE_IMPLICITLY_SHARED_CAMPAIGN_BUDGET_WITH_MULTIPLE_CAMPAIGNS",
-                      "Only explicitly shared campaign budgets can be used with multiple campaigns.", path=path,
-                      trigger=budget.resource_name)
+        raise OpError(
+            "campaignBudgetError",
+            "CANNOT_USE_IMPLICITLY_SHARED_CAMPAIGN_BUDGET_WITH_MULTIPLE_CAMPAIGNS",
+            "Only explicitly shared campaign budgets can be used with multiple campaigns.",
+            path=path,
+            trigger=budget.resource_name,
+        )
     return budget
 
 
 def _status(value: dict[str, Any], default: str | None = None) -> str:
     status = value.get("status", default)
     if status not in ("ENABLED", "PAUSED"):
-        raise OpError("fieldError", "INVALID_VALUE", "The field's value is invalid (ENABLED or PAUSED; a campaign "
-                      "is removed with a remove operation).", path=("status",), trigger=status)
+        raise OpError(
+            "fieldError",
+            "INVALID_VALUE",
+            "The field's value is invalid (ENABLED or PAUSED; a campaign is removed with a remove operation).",
+            path=("status",),
+            trigger=status,
+        )
     return status
 
 
@@ -350,29 +493,63 @@ def _campaign_op(state: SandboxState, cid: str, verb: str, op: dict[str, Any]) -
         status = _status(value, "ENABLED")
         channel = _required(value, "advertisingChannelType")
         if channel not in CHANNEL_TYPES:
-            raise OpError("requestError", "INVALID_ENUM_VALUE", "The sandbox serves SEARCH and DISPLAY campaigns.",
-                          path=("advertising_channel_type",), trigger=channel)
+            raise OpError(
+                "requestError",
+                "INVALID_ENUM_VALUE",
+                "The sandbox serves SEARCH and DISPLAY campaigns.",
+                path=("advertising_channel_type",),
+                trigger=channel,
+            )
         bidding = next((BIDDING[k] for k in BIDDING if k in value), None)
         if bidding is None:
-            raise OpError("fieldError", "REQUIRED", "The required field was not present.",
-                          path=("campaign_bidding_strategy",))
+            raise OpError(
+                "fieldError", "REQUIRED", "The required field was not present.", path=("campaign_bidding_strategy",)
+            )
         start, end = _date(value, "startDate"), _date(value, "endDate")
         if start and end and start > end:
-            raise OpError("dateRangeError", "START_DATE_AFTER_END_DATE", "The start date was after the end date.",
-                          path=("end_date",))
-        _unique(live_names, name, "campaignError", "DUPLICATE_CAMPAIGN_NAME",
-                "Trying to modify name of campaign to one already assigned to another campaign.")
+            raise OpError(
+                "dateRangeError",
+                "START_DATE_AFTER_END_DATE",
+                "The start date was after the end date.",
+                path=("end_date",),
+            )
+        _unique(
+            live_names,
+            name,
+            "campaignError",
+            "DUPLICATE_CAMPAIGN_NAME",
+            "Trying to modify name of campaign to one already assigned to another campaign.",
+        )
         budget = _budget_for_campaign(store, value, cid, None)
         campaign_id = store.next_id(CAMPAIGN_IDS)
-        campaign = GoogleCampaign(campaign_id, f"customers/{cid}/campaigns/{campaign_id}", name, status,
-                                  budget.resource_name, channel, bidding, start, end)
+        campaign = GoogleCampaign(
+            campaign_id,
+            f"customers/{cid}/campaigns/{campaign_id}",
+            name,
+            status,
+            budget.resource_name,
+            channel,
+            bidding,
+            start,
+            end,
+        )
         store.google_campaigns[campaign.resource_name] = campaign
         refresh(store, campaign)
-        return Applied(campaign.resource_name, "campaign.create", {
-            "resourceName": campaign.resource_name, "name": name, "status": status, "advertisingChannelType": channel,
-            "campaignBudget": budget.resource_name, "amountMicros": budget.amount_micros,
-            "startDate": start.isoformat() if start else None, "endDate": end.isoformat() if end else None,
-        }, campaign_view(campaign))
+        return Applied(
+            campaign.resource_name,
+            "campaign.create",
+            {
+                "resourceName": campaign.resource_name,
+                "name": name,
+                "status": status,
+                "advertisingChannelType": channel,
+                "campaignBudget": budget.resource_name,
+                "amountMicros": budget.amount_micros,
+                "startDate": start.isoformat() if start else None,
+                "endDate": end.isoformat() if end else None,
+            },
+            campaign_view(campaign),
+        )
     if verb == "update":
         campaign = _campaign(store, _resource(value.get("resourceName"), "campaigns", cid))
         changes: dict[str, Any] = {}
@@ -382,8 +559,13 @@ def _campaign_op(state: SandboxState, cid: str, verb: str, op: dict[str, Any]) -
             elif path == "name":
                 name = _required(value, "name")
                 if name != campaign.name:
-                    _unique(live_names, name, "campaignError", "DUPLICATE_CAMPAIGN_NAME",
-                            "Trying to modify name of campaign to one already assigned to another campaign.")
+                    _unique(
+                        live_names,
+                        name,
+                        "campaignError",
+                        "DUPLICATE_CAMPAIGN_NAME",
+                        "Trying to modify name of campaign to one already assigned to another campaign.",
+                    )
                 changes["name"] = name
             elif path == "campaign_budget":
                 changes["budget"] = _budget_for_campaign(store, value, cid, campaign.resource_name).resource_name
@@ -393,32 +575,65 @@ def _campaign_op(state: SandboxState, cid: str, verb: str, op: dict[str, Any]) -
         for key, new in changes.items():
             setattr(campaign, key, new)
         refresh(store, campaign)
-        shown = {("campaignBudget" if k == "budget" else camel(k)): (v.isoformat() if isinstance(v, date) else v)
-                 for k, v in changes.items()}
-        return Applied(campaign.resource_name, "campaign.update", {
-            "resourceName": campaign.resource_name, "name": campaign.name, "status": campaign.status,
-            "changes": shown}, campaign_view(campaign))
+        shown = {
+            ("campaignBudget" if k == "budget" else camel(k)): (v.isoformat() if isinstance(v, date) else v)
+            for k, v in changes.items()
+        }
+        return Applied(
+            campaign.resource_name,
+            "campaign.update",
+            {
+                "resourceName": campaign.resource_name,
+                "name": campaign.name,
+                "status": campaign.status,
+                "changes": shown,
+            },
+            campaign_view(campaign),
+        )
     campaign = _campaign(store, _resource(value, "campaigns", cid, ()))
     campaign.status = "REMOVED"
     refresh(store, campaign)
-    return Applied(campaign.resource_name, "campaign.remove", {
-        "resourceName": campaign.resource_name, "name": campaign.name, "status": "REMOVED",
-        "campaignBudget": campaign.budget}, campaign_view(campaign))
+    return Applied(
+        campaign.resource_name,
+        "campaign.remove",
+        {
+            "resourceName": campaign.resource_name,
+            "name": campaign.name,
+            "status": "REMOVED",
+            "campaignBudget": campaign.budget,
+        },
+        campaign_view(campaign),
+    )
 
 
 def _mutate(
-    state: SandboxState, request: Request, version: str, cid: str, body: dict[str, Any], resource: str,
+    state: SandboxState,
+    request: Request,
+    version: str,
+    cid: str,
+    body: dict[str, Any],
+    resource: str,
     apply: Callable[[SandboxState, str, str, dict[str, Any]], Applied],
 ) -> dict[str, Any]:
     """Run the operations atomically (or keep the good ones with partialFailure); record effects."""
     _check_customer(state, cid, version)
     operations = body.get("operations")
     if not isinstance(operations, list) or not operations:
-        raise ads_error(400, [failure("requestError", "OPERATION_REQUIRED", "At least one operation is required.")],
-                        version)
+        raise ads_error(
+            400, [failure("requestError", "OPERATION_REQUIRED", "At least one operation is required.")], version
+        )
     if len(operations) > MAX_OPERATIONS:
-        raise ads_error(400, [failure("requestError", "TOO_MANY_MUTATE_OPERATIONS",
-                                      f"Too many mutate operations (the limit is {MAX_OPERATIONS}).")], version)
+        raise ads_error(
+            400,
+            [
+                failure(
+                    "requestError",
+                    "TOO_MANY_MUTATE_OPERATIONS",
+                    f"Too many mutate operations (the limit is {MAX_OPERATIONS}).",
+                )
+            ],
+            version,
+        )
     partial, validate_only = bool(body.get("partialFailure")), bool(body.get("validateOnly"))
     store = state.store
     saved = copy.deepcopy((store.google_budgets, store.google_campaigns))
@@ -428,8 +643,13 @@ def _mutate(
         for index, op in enumerate(operations):
             verbs = [v for v in ("create", "update", "remove") if isinstance(op, dict) and v in op]
             if len(verbs) != 1:
-                errors.append(OpError("requestError", "OPERATION_REQUIRED", "Each operation needs exactly one of "
-                                      "create, update or remove.").located(index, "operation"))
+                errors.append(
+                    OpError(
+                        "requestError",
+                        "OPERATION_REQUIRED",
+                        "Each operation needs exactly one of create, update or remove.",
+                    ).located(index, "operation")
+                )
                 applied.append(None)
                 continue
             try:
@@ -453,55 +673,108 @@ def _mutate(
         if done is not None:
             store.record("google_ads", done.kind, key, done.summary)
     mutable = body.get("responseContentType") == "MUTABLE_RESOURCE"
-    results = [{} if done is None else {"resourceName": done.resource_name,
-                                        **({resource: done.resource} if mutable else {})} for done in applied]
+    results = [
+        {} if done is None else {"resourceName": done.resource_name, **({resource: done.resource} if mutable else {})}
+        for done in applied
+    ]
     answer: dict[str, Any] = {"results": results}
     if errors:
         first = errors[0]
-        answer["partialFailureError"] = {"code": 3, "message": f"Multiple errors in 'details'. First error: "
-                                         f"{first['message']}", "details": [google_ads_failure(errors, version)]}
+        answer["partialFailureError"] = {
+            "code": 3,
+            "message": f"Multiple errors in 'details'. First error: {first['message']}",
+            "details": [google_ads_failure(errors, version)],
+        }
     return answer
 
 
 @router.post("/campaignBudgets:mutate")
-async def mutate_budgets(version: str, customer_id: str, request: Request, body: dict = Body(...),
-                         state: SandboxState = Depends(get_state)) -> dict:
+async def mutate_budgets(
+    version: str, customer_id: str, request: Request, body: dict = Body(...), state: SandboxState = Depends(get_state)
+) -> dict:
     return _mutate(state, request, version, customer_id, body, "campaignBudget", _budget_op)
 
 
 @router.post("/campaigns:mutate")
-async def mutate_campaigns(version: str, customer_id: str, request: Request, body: dict = Body(...),
-                           state: SandboxState = Depends(get_state)) -> dict:
+async def mutate_campaigns(
+    version: str, customer_id: str, request: Request, body: dict = Body(...), state: SandboxState = Depends(get_state)
+) -> dict:
     return _mutate(state, request, version, customer_id, body, "campaign", _campaign_op)
 
 
 # GAQL search
 
-BUDGET_FIELDS = ("resource_name", "id", "name", "amount_micros", "status", "delivery_method", "explicitly_shared",
-                 "period")
-CAMPAIGN_FIELDS = ("resource_name", "id", "name", "status", "campaign_budget", "advertising_channel_type",
-                   "bidding_strategy_type", "start_date", "end_date")
+BUDGET_FIELDS = (
+    "resource_name",
+    "id",
+    "name",
+    "amount_micros",
+    "status",
+    "delivery_method",
+    "explicitly_shared",
+    "period",
+)
+CAMPAIGN_FIELDS = (
+    "resource_name",
+    "id",
+    "name",
+    "status",
+    "campaign_budget",
+    "advertising_channel_type",
+    "bidding_strategy_type",
+    "start_date",
+    "end_date",
+)
 CUSTOMER_FIELDS = ("resource_name", "id", "descriptive_name", "currency_code", "time_zone", "manager", "test_account")
-METRIC_FIELDS = ("cost_micros", "impressions", "clicks", "conversions", "conversions_value", "ctr", "average_cpc",
-                 "cost_per_conversion")
-KNOWN_FIELDS = {"campaign": CAMPAIGN_FIELDS, "campaign_budget": BUDGET_FIELDS, "customer": CUSTOMER_FIELDS,
-                "metrics": METRIC_FIELDS, "segments": ("date",)}
+METRIC_FIELDS = (
+    "cost_micros",
+    "impressions",
+    "clicks",
+    "conversions",
+    "conversions_value",
+    "ctr",
+    "average_cpc",
+    "cost_per_conversion",
+)
+KNOWN_FIELDS = {
+    "campaign": CAMPAIGN_FIELDS,
+    "campaign_budget": BUDGET_FIELDS,
+    "customer": CUSTOMER_FIELDS,
+    "metrics": METRIC_FIELDS,
+    "segments": ("date",),
+}
 SELECTABLE = {
-    "campaign": {"campaign": CAMPAIGN_FIELDS, "campaign_budget": BUDGET_FIELDS, "customer": CUSTOMER_FIELDS,
-                 "metrics": METRIC_FIELDS, "segments": ("date",)},
+    "campaign": {
+        "campaign": CAMPAIGN_FIELDS,
+        "campaign_budget": BUDGET_FIELDS,
+        "customer": CUSTOMER_FIELDS,
+        "metrics": METRIC_FIELDS,
+        "segments": ("date",),
+    },
     "campaign_budget": {"campaign_budget": BUDGET_FIELDS, "customer": CUSTOMER_FIELDS},
     "customer": {"customer": CUSTOMER_FIELDS},
 }
-FILTERABLE = {"campaign": ("campaign.name", "campaign.resource_name", "campaign.id", "campaign.status",
-                           "segments.date"),
-              "campaign_budget": ("campaign_budget.name", "campaign_budget.resource_name", "campaign_budget.id",
-                                  "campaign_budget.status"),
-              "customer": ()}
+FILTERABLE = {
+    "campaign": ("campaign.name", "campaign.resource_name", "campaign.id", "campaign.status", "segments.date"),
+    "campaign_budget": (
+        "campaign_budget.name",
+        "campaign_budget.resource_name",
+        "campaign_budget.id",
+        "campaign_budget.status",
+    ),
+    "customer": (),
+}
 _LITERAL = re.compile(r"'((?:[^'\\]|\\.)*)'|\"((?:[^\"\\]|\\.)*)\"", re.S)
-_QUERY = re.compile(r"^\s*SELECT\s+(?P<select>.+?)\s+FROM\s+(?P<resource>\w+)(?:\s+WHERE\s+(?P<where>.+?))?"
-                    r"(?:\s+ORDER\s+BY\s+(?P<order>.+?))?(?:\s+LIMIT\s+(?P<limit>\d+))?\s*$", re.I | re.S)
-_CONDITION = re.compile(r"^(?P<field>[a-z_]+\.[a-z_]+)\s*(?P<op>!=|>=|<=|=|>|<|NOT\s+IN\b|IN\b|BETWEEN\b)\s*"
-                        r"(?P<value>.+)$", re.I | re.S)
+_QUERY = re.compile(
+    r"^\s*SELECT\s+(?P<select>.+?)\s+FROM\s+(?P<resource>\w+)(?:\s+WHERE\s+(?P<where>.+?))?"
+    r"(?:\s+ORDER\s+BY\s+(?P<order>.+?))?(?:\s+LIMIT\s+(?P<limit>\d+))?\s*$",
+    re.I | re.S,
+)
+_CONDITION = re.compile(
+    r"^(?P<field>[a-z_]+\.[a-z_]+)\s*(?P<op>!=|>=|<=|=|>|<|NOT\s+IN\b|IN\b|BETWEEN\b)\s*"
+    r"(?P<value>.+)$",
+    re.I | re.S,
+)
 _FIELD = re.compile(r"^[a-z_]+\.[a-z_]+$")
 _BETWEEN = re.compile(r"\bBETWEEN\s+(\S+)\s+AND\s+(\S+)", re.I)
 _AND_SPLIT = re.compile(r"\s+AND\s+", re.I)
@@ -555,8 +828,12 @@ def parse_gaql(text: str, version: str) -> Query:
         for part in _AND_SPLIT.split(where.strip()):
             found = _CONDITION.match(part.strip())
             if found is None:
-                raise query_error("BAD_OPERATOR", "Invalid condition (the sandbox supports =, !=, IN, NOT IN and "
-                                  "BETWEEN).", version, part.replace("\x01", "AND"))
+                raise query_error(
+                    "BAD_OPERATOR",
+                    "Invalid condition (the sandbox supports =, !=, IN, NOT IN and BETWEEN).",
+                    version,
+                    part.replace("\x01", "AND"),
+                )
             op = re.sub(r"\s+", " ", found.group("op").upper())
             raw = found.group("value").strip()
             if op in ("IN", "NOT IN"):
@@ -587,21 +864,31 @@ def parse_gaql(text: str, version: str) -> Query:
 def _check_fields(query: Query, version: str) -> None:
     allowed = SELECTABLE.get(query.resource)
     if allowed is None:
-        raise query_error("BAD_RESOURCE_TYPE_IN_FROM_CLAUSE", f"Invalid resource type '{query.resource}' in FROM "
-                          f"clause (the sandbox serves {', '.join(SELECTABLE)}).", version, query.resource)
+        raise query_error(
+            "BAD_RESOURCE_TYPE_IN_FROM_CLAUSE",
+            f"Invalid resource type '{query.resource}' in FROM clause (the sandbox serves {', '.join(SELECTABLE)}).",
+            version,
+            query.resource,
+        )
     for field in [*query.select, *(f for f, _ in query.order)]:
         prefix, attr = field.split(".")
         if attr not in KNOWN_FIELDS.get(prefix, ()):
             raise query_error("UNRECOGNIZED_FIELD", f"Unrecognized field in the query: '{field}'.", version, field)
         if attr not in allowed.get(prefix, ()):
-            raise query_error("PROHIBITED_FIELD_IN_SELECT_CLAUSE", f"The field '{field}' cannot be selected with "
-                              f"FROM {query.resource} in the sandbox.", version, field)
+            raise query_error(
+                "PROHIBITED_FIELD_IN_SELECT_CLAUSE",
+                f"The field '{field}' cannot be selected with FROM {query.resource} in the sandbox.",
+                version,
+                field,
+            )
     for field, op, _ in query.conditions:
         if field not in FILTERABLE[query.resource]:
-            raise query_error("QUERY_ERROR", f"The sandbox does not filter on '{field}' with FROM {query.resource}.",
-                              version, field)
-        allowed_ops = ("BETWEEN", "=", ">=", "<=", ">", "<") if field == "segments.date" else ("=", "!=", "IN",
-                                                                                                  "NOT IN")
+            raise query_error(
+                "QUERY_ERROR", f"The sandbox does not filter on '{field}' with FROM {query.resource}.", version, field
+            )
+        allowed_ops = (
+            ("BETWEEN", "=", ">=", "<=", ">", "<") if field == "segments.date" else ("=", "!=", "IN", "NOT IN")
+        )
         if op not in allowed_ops:
             raise query_error("OPERATOR_FIELD_MISMATCH", f"Operator {op} cannot be used with '{field}'.", version, op)
 
@@ -617,8 +904,9 @@ def _date_range(query: Query, version: str) -> tuple[date, date] | None:
         try:
             values = [date.fromisoformat(v) for v in (value if isinstance(value, list) else [value])]
         except ValueError as exc:
-            raise query_error("INVALID_DATE_FORMAT", "Invalid date format (expected YYYY-MM-DD).", version,
-                              value) from exc
+            raise query_error(
+                "INVALID_DATE_FORMAT", "Invalid date format (expected YYYY-MM-DD).", version, value
+            ) from exc
         if op == "BETWEEN":
             low, high = max(low or values[0], values[0]), min(high or values[1], values[1])
         elif op == "=":
@@ -630,8 +918,9 @@ def _date_range(query: Query, version: str) -> tuple[date, date] | None:
             stop = values[0] if op == "<=" else date.fromordinal(values[0].toordinal() - 1)
             high = min(high or stop, stop)
     if low is None or high is None:
-        raise query_error("EXPECTED_FILTERS_ON_DATE_RANGE", "Filters on segments.date must give a finite range.",
-                          version)
+        raise query_error(
+            "EXPECTED_FILTERS_ON_DATE_RANGE", "Filters on segments.date must give a finite range.", version
+        )
     if low > high:
         raise query_error("DATE_RANGE_TOO_NARROW", "Filters on date have a start date after end date.", version)
     if (high - low).days >= MAX_DAYS:
@@ -654,8 +943,10 @@ def _matches(view: dict[str, Any], prefix: str, query: Query) -> bool:
 
 def _names_removed(query: Query, prefix: str) -> bool:
     """Whether the query asks for objects by resource name, id or status (then REMOVED ones count)."""
-    return any(field in (f"{prefix}.resource_name", f"{prefix}.id", f"{prefix}.status")
-               and op in ("=", "IN") for field, op, _ in query.conditions)
+    return any(
+        field in (f"{prefix}.resource_name", f"{prefix}.id", f"{prefix}.status") and op in ("=", "IN")
+        for field, op, _ in query.conditions
+    )
 
 
 def _row(query: Query, sources: dict[str, dict[str, Any]]) -> dict[str, Any]:
@@ -676,15 +967,22 @@ def run_query(state: SandboxState, query: Query, version: str) -> list[dict[str,
     wants_metrics = any(f.startswith(("metrics.", "segments.")) for f in query.select)
     span = _date_range(query, version)
     if wants_metrics and span is None:
-        raise query_error("EXPECTED_FILTERS_ON_DATE_RANGE", "Metrics and segments need a finite segments.date range "
-                          "in the WHERE clause (the sandbox does not know what day it is).", version)
+        raise query_error(
+            "EXPECTED_FILTERS_ON_DATE_RANGE",
+            "Metrics and segments need a finite segments.date range "
+            "in the WHERE clause (the sandbox does not know what day it is).",
+            version,
+        )
     if query.resource == "customer":
         return [_row(query, {"customer": customer})]
     if query.resource == "campaign_budget":
         show_removed = _names_removed(query, "campaign_budget")
         budgets = [budget_view(b) for b in sorted(store.google_budgets.values(), key=lambda b: int(b.id))]
-        return [_row(query, {"campaign_budget": v, "customer": customer}) for v in budgets
-                if (show_removed or v["status"] != "REMOVED") and _matches(v, "campaign_budget", query)]
+        return [
+            _row(query, {"campaign_budget": v, "customer": customer})
+            for v in budgets
+            if (show_removed or v["status"] != "REMOVED") and _matches(v, "campaign_budget", query)
+        ]
     show_removed = _names_removed(query, "campaign")
     rows = []
     for campaign in sorted(store.google_campaigns.values(), key=lambda c: int(c.id)):
@@ -700,8 +998,11 @@ def run_query(state: SandboxState, query: Query, version: str) -> list[dict[str,
         campaign.horizon = max(campaign.horizon or until, until)
         daily = [(day, performance(state, campaign, day)) for day in days(since, until)]
         if "segments.date" in query.select:
-            rows += [_row(query, {**sources, "metrics": metrics_view(p), "segments": {"date": day.isoformat()}})
-                     for day, p in daily if not p.empty]
+            rows += [
+                _row(query, {**sources, "metrics": metrics_view(p), "segments": {"date": day.isoformat()}})
+                for day, p in daily
+                if not p.empty
+            ]
         else:
             summed = total([p for _, p in daily], "google_ads")
             if not summed.empty:
@@ -720,6 +1021,7 @@ def _sort(rows: list[dict[str, Any]], order: list[tuple[str, bool]]) -> list[dic
             if isinstance(value, int | float):
                 return (0, value, "")
             return (1, 0, "" if value is None else str(value))
+
         return get
 
     for field, descending in reversed(order):
@@ -737,31 +1039,42 @@ def _page_offset(token: str, query_text: str, version: str) -> int:
         decoded = json.loads(base64.urlsafe_b64decode(token + "=" * (-len(token) % 4)))
         offset, digest = int(decoded["o"]), decoded["q"]
     except (ValueError, KeyError, TypeError) as exc:
-        raise ads_error(400, [failure("requestError", "INVALID_PAGE_TOKEN", "Page token is invalid.")], version) \
-            from exc
+        raise ads_error(
+            400, [failure("requestError", "INVALID_PAGE_TOKEN", "Page token is invalid.")], version
+        ) from exc
     if digest != hashlib.sha256(query_text.encode()).hexdigest()[:16]:
         raise ads_error(400, [failure("requestError", "INVALID_PAGE_TOKEN", "Page token is invalid.")], version)
     return offset
 
 
 @router.post("/googleAds:search")
-async def search(version: str, customer_id: str, body: dict = Body(...),
-                 state: SandboxState = Depends(get_state)) -> dict:
+async def search(
+    version: str, customer_id: str, body: dict = Body(...), state: SandboxState = Depends(get_state)
+) -> dict:
     _check_customer(state, customer_id, version)
     text = body.get("query")
     if not isinstance(text, str) or not text.strip():
         raise query_error("UNEXPECTED_END_OF_QUERY", "Query is incomplete and cannot be parsed.", version)
     size = state.tokens.google_ads_page_size
     if body.get("pageSize") not in (None, 0, "0"):
-        raise ads_error(400, [failure("requestError", "PAGE_SIZE_NOT_SUPPORTED", "Setting the page size is not "
-                                      f"supported. Search Responses will have fixed page size of '{size}' rows.")],
-                        version)
+        raise ads_error(
+            400,
+            [
+                failure(
+                    "requestError",
+                    "PAGE_SIZE_NOT_SUPPORTED",
+                    "Setting the page size is not "
+                    f"supported. Search Responses will have fixed page size of '{size}' rows.",
+                )
+            ],
+            version,
+        )
     query = parse_gaql(text, version)
     rows = _sort(run_query(state, query, version), query.order)
     if query.limit is not None:
-        rows = rows[:query.limit]
+        rows = rows[: query.limit]
     offset = _page_offset(body["pageToken"], text, version) if body.get("pageToken") else 0
-    chunk = rows[offset:offset + size]
+    chunk = rows[offset : offset + size]
     answer: dict[str, Any] = {}
     if chunk:  # proto3 JSON leaves out an empty list
         answer["results"] = chunk

@@ -8,8 +8,8 @@ from typing import Any
 from fastapi import APIRouter, Body, Depends, Request
 
 from sandbox.platforms import SandboxError
-from sandbox.store import CrmObject, Store, email_hash, now_iso
 from sandbox.state import get_store
+from sandbox.store import CrmObject, Store, email_hash, now_iso
 
 router = APIRouter(prefix="/crm")
 
@@ -124,13 +124,14 @@ async def search(object_type: str, body: dict = Body(...), store: Store = Depend
         raise SandboxError(400, "VALIDATION_ERROR", "after must be a paging cursor from a previous page")
 
     def matches(obj: CrmObject) -> bool:
-        return not groups or any(all(_test(f, obj.properties.get(f.get("propertyName", ""))) for f in group)
-                                 for group in groups)
+        return not groups or any(
+            all(_test(f, obj.properties.get(f.get("propertyName", ""))) for f in group) for group in groups
+        )
 
     found = sorted((o for o in store.objects[object_type].values() if matches(o)), key=lambda o: int(o.id))
     names = body.get("properties") or ["email", "firstname", "lastname"]
     start = int(after)
-    page: dict[str, Any] = {"total": len(found), "results": [o.view(names) for o in found[start:start + limit]]}
+    page: dict[str, Any] = {"total": len(found), "results": [o.view(names) for o in found[start : start + limit]]}
     if start + limit < len(found):
         page["paging"] = {"next": {"after": str(start + limit)}}
     return page
@@ -148,29 +149,44 @@ async def associate(from_type: str, from_id: str, to_type: str, to_id: str, stor
         store.count_replay("hubspot")
     else:
         store.associations.add(link)
-        store.record("hubspot", "association.create", f"{from_type}:{from_id}->{to_type}:{to_id}",
-                     {"from": f"{from_type}/{from_id}", "to": f"{to_type}/{to_id}", "associationTypeId": type_id})
+        store.record(
+            "hubspot",
+            "association.create",
+            f"{from_type}:{from_id}->{to_type}:{to_id}",
+            {"from": f"{from_type}/{from_id}", "to": f"{to_type}/{to_id}", "associationTypeId": type_id},
+        )
     started = now_iso()
     return {
         "status": "COMPLETE",
-        "results": [{"from": {"id": from_id}, "to": {"id": to_id},
-                     "associationSpec": {"associationCategory": "HUBSPOT_DEFINED", "associationTypeId": type_id}}],
+        "results": [
+            {
+                "from": {"id": from_id},
+                "to": {"id": to_id},
+                "associationSpec": {"associationCategory": "HUBSPOT_DEFINED", "associationTypeId": type_id},
+            }
+        ],
         "startedAt": started,
         "completedAt": now_iso(),
     }
 
 
 @router.get("/v3/owners")
-async def owners(request: Request, limit: int = 100, after: str | None = None, archived: bool = False,
-           store: Store = Depends(get_store)) -> dict:
+async def owners(
+    request: Request,
+    limit: int = 100,
+    after: str | None = None,
+    archived: bool = False,
+    store: Store = Depends(get_store),
+) -> dict:
     selected = [o for o in store.owners if o["archived"] == archived]
     start = int(after) if after and after.isdigit() else 0
     size = max(1, min(limit, MAX_PAGE))
-    page: dict[str, Any] = {"results": selected[start:start + size]}
+    page: dict[str, Any] = {"results": selected[start : start + size]}
     if start + size < len(selected):
         next_after = str(start + size)
-        page["paging"] = {"next": {"after": next_after,
-                                   "link": str(request.url.include_query_params(after=next_after))}}
+        page["paging"] = {
+            "next": {"after": next_after, "link": str(request.url.include_query_params(after=next_after))}
+        }
     return page
 
 
@@ -214,4 +230,3 @@ def _eq(name: str, actual: str | None, expected: Any) -> bool:
     if name == "email":
         return actual.lower() == str(expected).lower()
     return actual == str(expected)
-

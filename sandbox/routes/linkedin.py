@@ -36,8 +36,9 @@ def plain_text(commentary: str) -> str:
 
 
 def _problems(body: dict[str, Any]) -> list[str]:
-    problems = [f"/{name} :: field is required but not found and has no default value"
-                for name in REQUIRED if name not in body]
+    problems = [
+        f"/{name} :: field is required but not found and has no default value" for name in REQUIRED if name not in body
+    ]
     author, commentary = body.get("author"), body.get("commentary")
     if author is not None and not (isinstance(author, str) and AUTHOR.match(author)):
         problems.append(f"/author :: {author!r} is not a valid organization or person URN")
@@ -58,9 +59,15 @@ def _problems(body: dict[str, Any]) -> list[str]:
 
 def post_view(post: LinkedInPost) -> dict[str, Any]:
     return {
-        "id": post.urn, "author": post.author, "commentary": post.commentary, "visibility": post.visibility,
-        "distribution": post.distribution, "lifecycleState": post.lifecycle_state,
-        "isReshareDisabledByAuthor": False, "createdAt": post.created_at, "lastModifiedAt": post.created_at,
+        "id": post.urn,
+        "author": post.author,
+        "commentary": post.commentary,
+        "visibility": post.visibility,
+        "distribution": post.distribution,
+        "lifecycleState": post.lifecycle_state,
+        "isReshareDisabledByAuthor": False,
+        "createdAt": post.created_at,
+        "lastModifiedAt": post.created_at,
         "publishedAt": post.created_at if post.lifecycle_state == "PUBLISHED" else None,
         "lifecycleStateInfo": {"isEditedByAuthor": False},
     }
@@ -79,14 +86,29 @@ async def create_post(request: Request, body: dict = Body(...), store: Store = D
     if problems:
         raise SandboxError(422, "UNPROCESSABLE_ENTITY", "".join(f"ERROR :: {p}\n" for p in problems))
     urn = f"urn:li:share:{store.next_id(SHARE_IDS)}"
-    post = LinkedInPost(urn=urn, author=body["author"], commentary=body["commentary"], visibility=body["visibility"],
-                        lifecycle_state=body["lifecycleState"], distribution=body["distribution"],
-                        created_at=int(time.time() * 1000))
+    post = LinkedInPost(
+        urn=urn,
+        author=body["author"],
+        commentary=body["commentary"],
+        visibility=body["visibility"],
+        lifecycle_state=body["lifecycleState"],
+        distribution=body["distribution"],
+        created_at=int(time.time() * 1000),
+    )
     store.linkedin_posts[urn] = post
-    store.record("linkedin", "post.create", request.headers.get("idempotency-key"), {
-        "urn": urn, "author": post.author, "commentary": post.commentary, "text": plain_text(post.commentary),
-        "visibility": post.visibility, "lifecycleState": post.lifecycle_state,
-    })
+    store.record(
+        "linkedin",
+        "post.create",
+        request.headers.get("idempotency-key"),
+        {
+            "urn": urn,
+            "author": post.author,
+            "commentary": post.commentary,
+            "text": plain_text(post.commentary),
+            "visibility": post.visibility,
+            "lifecycleState": post.lifecycle_state,
+        },
+    )
     return Response(status_code=201, headers={"x-restli-id": urn})
 
 

@@ -50,16 +50,48 @@ class GraphVersion(Convertor[str]):
 register_url_convertor("graph_version", GraphVersion())
 router = APIRouter(prefix="/{version:graph_version}")
 
-OBJECTIVES = ("OUTCOME_APP_PROMOTION", "OUTCOME_AWARENESS", "OUTCOME_ENGAGEMENT", "OUTCOME_LEADS", "OUTCOME_SALES",
-              "OUTCOME_TRAFFIC")
-SPECIAL_AD_CATEGORIES = ("NONE", "EMPLOYMENT", "HOUSING", "CREDIT", "ISSUES_ELECTIONS_POLITICS",
-                         "FINANCIAL_PRODUCTS_SERVICES")
+OBJECTIVES = (
+    "OUTCOME_APP_PROMOTION",
+    "OUTCOME_AWARENESS",
+    "OUTCOME_ENGAGEMENT",
+    "OUTCOME_LEADS",
+    "OUTCOME_SALES",
+    "OUTCOME_TRAFFIC",
+)
+SPECIAL_AD_CATEGORIES = (
+    "NONE",
+    "EMPLOYMENT",
+    "HOUSING",
+    "CREDIT",
+    "ISSUES_ELECTIONS_POLITICS",
+    "FINANCIAL_PRODUCTS_SERVICES",
+)
 STATUSES = ("ACTIVE", "PAUSED")
 BILLING_EVENTS = ("IMPRESSIONS", "LINK_CLICKS", "THRUPLAY", "POST_ENGAGEMENT")
-OPTIMIZATION_GOALS = ("LINK_CLICKS", "IMPRESSIONS", "REACH", "LANDING_PAGE_VIEWS", "LEAD_GENERATION",
-                      "OFFSITE_CONVERSIONS", "QUALITY_LEAD", "POST_ENGAGEMENT")
-INSIGHT_FIELDS = ("spend", "impressions", "clicks", "actions", "action_values", "cpc", "cpm", "ctr",
-                  "campaign_id", "campaign_name", "account_id", "account_currency")
+OPTIMIZATION_GOALS = (
+    "LINK_CLICKS",
+    "IMPRESSIONS",
+    "REACH",
+    "LANDING_PAGE_VIEWS",
+    "LEAD_GENERATION",
+    "OFFSITE_CONVERSIONS",
+    "QUALITY_LEAD",
+    "POST_ENGAGEMENT",
+)
+INSIGHT_FIELDS = (
+    "spend",
+    "impressions",
+    "clicks",
+    "actions",
+    "action_values",
+    "cpc",
+    "cpm",
+    "ctr",
+    "campaign_id",
+    "campaign_name",
+    "account_id",
+    "account_currency",
+)
 CONVERSION_ACTIONS = ("lead", "offsite_conversion.fb_pixel_lead")
 MIN_DAILY_BUDGET = 100  # minor units: one euro a day
 CAMPAIGN_IDS, ADSET_IDS = 120_210_000_000_000_000, 120_211_000_000_000_000
@@ -71,8 +103,14 @@ DOCS = "Please read the Graph API documentation at https://developers.facebook.c
 
 
 def graph_error(
-    code: int, message: str, *, subcode: int | None = None, status: int = 400, title: str | None = None,
-    user_msg: str | None = None, kind: str = "OAuthException",
+    code: int,
+    message: str,
+    *,
+    subcode: int | None = None,
+    status: int = 400,
+    title: str | None = None,
+    user_msg: str | None = None,
+    kind: str = "OAuthException",
 ) -> SandboxError:
     data: dict[str, Any] = {"type": kind}
     if subcode is not None:
@@ -86,9 +124,13 @@ def graph_error(
 
 def missing(object_id: str, method: str = "get") -> SandboxError:
     """Graph's answer for an id it cannot find (or that is deleted, for POST and DELETE)."""
-    return graph_error(100, f"Unsupported {method} request. Object with ID '{object_id}' does not exist, cannot be "
-                       f"loaded due to missing permissions, or does not support this operation. {DOCS}",
-                       subcode=33, kind="GraphMethodException")
+    return graph_error(
+        100,
+        f"Unsupported {method} request. Object with ID '{object_id}' does not exist, cannot be "
+        f"loaded due to missing permissions, or does not support this operation. {DOCS}",
+        subcode=33,
+        kind="GraphMethodException",
+    )
 
 
 def invalid(message: str) -> SandboxError:
@@ -193,9 +235,15 @@ def _select(view: dict[str, Any], params: dict[str, Any], node: str) -> dict[str
 
 def campaign_view(campaign: MetaCampaign, account: str) -> dict[str, Any]:
     return {
-        "id": campaign.id, "account_id": account, "name": campaign.name, "objective": campaign.objective,
-        "status": campaign.status, "configured_status": campaign.status, "effective_status": campaign.status,
-        "special_ad_categories": campaign.special_ad_categories, "created_time": campaign.created_time,
+        "id": campaign.id,
+        "account_id": account,
+        "name": campaign.name,
+        "objective": campaign.objective,
+        "status": campaign.status,
+        "configured_status": campaign.status,
+        "effective_status": campaign.status,
+        "special_ad_categories": campaign.special_ad_categories,
+        "created_time": campaign.created_time,
         "buying_type": "AUCTION",
     }
 
@@ -211,10 +259,17 @@ def effective_status(store: Store, adset: MetaAdSet) -> str:
 
 def adset_view(store: Store, adset: MetaAdSet, account: str) -> dict[str, Any]:
     return {
-        "id": adset.id, "account_id": account, "name": adset.name, "campaign_id": adset.campaign_id,
-        "status": adset.status, "configured_status": adset.status, "effective_status": effective_status(store, adset),
-        "daily_budget": str(adset.daily_budget), "billing_event": adset.billing_event,
-        "optimization_goal": adset.optimization_goal, "targeting": adset.targeting,
+        "id": adset.id,
+        "account_id": account,
+        "name": adset.name,
+        "campaign_id": adset.campaign_id,
+        "status": adset.status,
+        "configured_status": adset.status,
+        "effective_status": effective_status(store, adset),
+        "daily_budget": str(adset.daily_budget),
+        "billing_event": adset.billing_event,
+        "optimization_goal": adset.optimization_goal,
+        "targeting": adset.targeting,
         "start_time": graph_time(adset.start_time) if adset.start_time else None,
         "end_time": graph_time(adset.end_time) if adset.end_time else None,
         "created_time": adset.created_time,
@@ -243,7 +298,7 @@ def page(request: Request, params: dict[str, Any], items: list[dict[str, Any]]) 
         raise invalid("Param limit must be a positive integer")
     limit = min(limit, MAX_LIMIT)
     start = _offset(params["after"]) if params.get("after") else 0
-    chunk = items[start:start + limit]
+    chunk = items[start : start + limit]
     if not chunk:
         return {"data": []}
     paging: dict[str, Any] = {"cursors": {"before": _cursor(start), "after": _cursor(start + len(chunk))}}
@@ -253,7 +308,8 @@ def page(request: Request, params: dict[str, Any], items: list[dict[str, Any]]) 
 
 
 _OPERATORS = {
-    "EQUAL": lambda a, b: str(a) == str(b), "NOT_EQUAL": lambda a, b: str(a) != str(b),
+    "EQUAL": lambda a, b: str(a) == str(b),
+    "NOT_EQUAL": lambda a, b: str(a) != str(b),
     "CONTAIN": lambda a, b: str(b).casefold() in str(a).casefold(),
     "NOT_CONTAIN": lambda a, b: str(b).casefold() not in str(a).casefold(),
     "IN": lambda a, b: isinstance(b, list) and str(a) in [str(v) for v in b],
@@ -278,9 +334,12 @@ def filtered(params: dict[str, Any], views: list[dict[str, Any]], node: str) -> 
             raise invalid(f"Filtering operator '{operator}' must be one of {{{', '.join(_OPERATORS)}}}")
         checks.append((field, _OPERATORS[operator], rule.get("value")))
     on_status = any(field == "effective_status" for field, _, _ in checks)
-    return [view for view in views
-            if (on_status or view["effective_status"] != "DELETED")
-            and all(test(view[field], value) for field, test, value in checks)]
+    return [
+        view
+        for view in views
+        if (on_status or view["effective_status"] != "DELETED")
+        and all(test(view[field], value) for field, test, value in checks)
+    ]
 
 
 def _listing(request: Request, params: dict[str, Any], views: list[dict[str, Any]], node: str) -> dict[str, Any]:
@@ -326,15 +385,26 @@ def campaign_budget_on(store: Store, campaign: MetaCampaign, day: date) -> int:
 
 def campaign_performance(state: SandboxState, campaign: MetaCampaign, day: date) -> DayPerformance:
     override = override_for(state.store.ads_overrides, "meta", campaign.name)
-    return day_performance("meta", campaign.name, day, campaign_budget_on(state.store, campaign, day),
-                           seed=state.tokens.ads_seed, override=override)
+    return day_performance(
+        "meta",
+        campaign.name,
+        day,
+        campaign_budget_on(state.store, campaign, day),
+        seed=state.tokens.ads_seed,
+        override=override,
+    )
 
 
 def _budget_too_low(currency: str) -> SandboxError:
     minimum = f"{SYMBOLS.get(currency, currency + ' ')}{Decimal(MIN_DAILY_BUDGET) / 100:.2f}"
-    return graph_error(100, "Invalid parameter", subcode=1885272, title="Your budget is too low",
-                       user_msg=f"The minimum budget for this ad set is {minimum} per day. Please edit your budget "
-                                "to enable delivery of your ads.")
+    return graph_error(
+        100,
+        "Invalid parameter",
+        subcode=1885272,
+        title="Your budget is too low",
+        user_msg=f"The minimum budget for this ad set is {minimum} per day. Please edit your budget "
+        "to enable delivery of your ads.",
+    )
 
 
 def _key(request: Request) -> str | None:
@@ -347,8 +417,14 @@ def _key(request: Request) -> str | None:
 @router.get("/act_{account_id}")
 async def get_account(account_id: str, request: Request, state: SandboxState = Depends(get_state)) -> dict:
     _check_account(state, account_id)
-    view = {"id": f"act_{account_id}", "account_id": account_id, "name": "mops sandbox",
-            "currency": state.tokens.meta_currency, "timezone_name": TIMEZONE, "account_status": 1}
+    view = {
+        "id": f"act_{account_id}",
+        "account_id": account_id,
+        "name": "mops sandbox",
+        "currency": state.tokens.meta_currency,
+        "timezone_name": TIMEZONE,
+        "account_status": 1,
+    }
     return _select(view, await graph_params(request), "AdAccount")
 
 
@@ -374,10 +450,18 @@ async def create_campaign(account_id: str, request: Request, state: SandboxState
     store = state.store
     campaign = MetaCampaign(store.next_id(CAMPAIGN_IDS), name, objective, status, categories, now_iso())
     store.meta_campaigns[campaign.id] = campaign
-    store.record("meta", "campaign.create", _key(request), {
-        "id": campaign.id, "name": name, "objective": objective, "status": status,
-        "special_ad_categories": categories,
-    })
+    store.record(
+        "meta",
+        "campaign.create",
+        _key(request),
+        {
+            "id": campaign.id,
+            "name": name,
+            "objective": objective,
+            "status": status,
+            "special_ad_categories": categories,
+        },
+    )
     return {"id": campaign.id}
 
 
@@ -397,8 +481,12 @@ async def create_adset(account_id: str, request: Request, state: SandboxState = 
     campaign_id = str(params.get("campaign_id") or "")
     campaign = store.meta_campaigns.get(campaign_id)
     if campaign is None or campaign.status == "DELETED":
-        raise graph_error(100, "Invalid parameter", title="Invalid campaign",
-                          user_msg=f"The campaign {campaign_id or '(none)'} does not exist or was deleted.")
+        raise graph_error(
+            100,
+            "Invalid parameter",
+            title="Invalid campaign",
+            user_msg=f"The campaign {campaign_id or '(none)'} does not exist or was deleted.",
+        )
     if "daily_budget" not in params:
         raise invalid("The sandbox needs daily_budget (lifetime budgets are not supported)")
     daily_budget = _int_param(params, "daily_budget")
@@ -408,24 +496,56 @@ async def create_adset(account_id: str, request: Request, state: SandboxState = 
     optimization_goal = _enum_param(params, "optimization_goal", OPTIMIZATION_GOALS)
     targeting = json_param(params, "targeting")
     countries = ((targeting or {}).get("geo_locations") or {}).get("countries") if isinstance(targeting, dict) else None
-    if not isinstance(countries, list) or not countries or not all(isinstance(c, str) and len(c) == 2
-                                                                   for c in countries):
-        raise graph_error(100, "Invalid parameter", title="Location targeting required",
-                          user_msg="Targeting must include geo_locations with at least one country code.")
+    if (
+        not isinstance(countries, list)
+        or not countries
+        or not all(isinstance(c, str) and len(c) == 2 for c in countries)
+    ):
+        raise graph_error(
+            100,
+            "Invalid parameter",
+            title="Location targeting required",
+            user_msg="Targeting must include geo_locations with at least one country code.",
+        )
     status = _enum_param(params, "status", STATUSES, "ACTIVE")
     start, end = _time_param(params, "start_time"), _time_param(params, "end_time")
     if start and end and end <= start:
-        raise graph_error(100, "Invalid parameter", title="Invalid end time",
-                          user_msg="The ad set's end time must be after its start time.")
-    adset = MetaAdSet(store.next_id(ADSET_IDS), name, campaign.id, status, daily_budget, billing_event,
-                      optimization_goal, targeting, start, end, now_iso())
+        raise graph_error(
+            100,
+            "Invalid parameter",
+            title="Invalid end time",
+            user_msg="The ad set's end time must be after its start time.",
+        )
+    adset = MetaAdSet(
+        store.next_id(ADSET_IDS),
+        name,
+        campaign.id,
+        status,
+        daily_budget,
+        billing_event,
+        optimization_goal,
+        targeting,
+        start,
+        end,
+        now_iso(),
+    )
     store.meta_adsets[adset.id] = adset
     refresh(store, adset)
-    store.record("meta", "adset.create", _key(request), {
-        "id": adset.id, "name": name, "campaign_id": campaign.id, "status": status, "daily_budget": daily_budget,
-        "countries": countries, "start_time": graph_time(start) if start else None,
-        "end_time": graph_time(end) if end else None,
-    })
+    store.record(
+        "meta",
+        "adset.create",
+        _key(request),
+        {
+            "id": adset.id,
+            "name": name,
+            "campaign_id": campaign.id,
+            "status": status,
+            "daily_budget": daily_budget,
+            "countries": countries,
+            "start_time": graph_time(start) if start else None,
+            "end_time": graph_time(end) if end else None,
+        },
+    )
     return {"id": adset.id}
 
 
@@ -472,8 +592,9 @@ async def insights(object_id: str, request: Request, state: SandboxState = Depen
     return page(request, params, [row for _, row in rows])
 
 
-def _campaign_rows(state: SandboxState, campaign, fields: list[str], since: date, until: date,
-                   increment: str) -> list[tuple[date, dict]]:
+def _campaign_rows(
+    state: SandboxState, campaign, fields: list[str], since: date, until: date, increment: str
+) -> list[tuple[date, dict]]:
     """One campaign's insight rows with their start day: one per day with delivery
     (`time_increment=1`) or one for the range, none without delivery."""
     campaign.horizon = max(campaign.horizon or until, until)
@@ -489,8 +610,10 @@ def _insight_query(params: dict) -> tuple[list[str], date, date, str]:
     fields = _fields(params) or ["impressions", "spend"]
     for name in fields:
         if name not in INSIGHT_FIELDS and name not in ("date_start", "date_stop"):
-            raise invalid(f"{name} is not valid for fields param. please check "
-                          "https://developers.facebook.com/docs/marketing-api/reference/ads-insights/")
+            raise invalid(
+                f"{name} is not valid for fields param. please check "
+                "https://developers.facebook.com/docs/marketing-api/reference/ads-insights/"
+            )
     since, until = _time_range(params)
     increment = str(params.get("time_increment", "all_days"))
     if increment not in ("1", "all_days"):
@@ -501,8 +624,9 @@ def _insight_query(params: dict) -> tuple[list[str], date, date, str]:
 def _time_range(params: dict[str, Any]) -> tuple[date, date]:
     time_range = json_param(params, "time_range")
     if not isinstance(time_range, dict):
-        raise invalid("The sandbox needs time_range={\"since\":\"YYYY-MM-DD\",\"until\":\"YYYY-MM-DD\"} "
-                      "(it does not know what day it is)")
+        raise invalid(
+            'The sandbox needs time_range={"since":"YYYY-MM-DD","until":"YYYY-MM-DD"} (it does not know what day it is)'
+        )
     try:
         since, until = date.fromisoformat(str(time_range["since"])), date.fromisoformat(str(time_range["until"]))
     except (KeyError, ValueError) as exc:
@@ -522,13 +646,18 @@ def _insight_row(
     state: SandboxState, campaign: MetaCampaign, fields: list[str], start: date, stop: date, p: DayPerformance
 ) -> dict[str, Any]:
     values: dict[str, Any] = {
-        "spend": _money(p.spend), "impressions": str(p.impressions), "clicks": str(p.clicks),
+        "spend": _money(p.spend),
+        "impressions": str(p.impressions),
+        "clicks": str(p.clicks),
         "cpc": f"{Decimal(p.spend) / 100 / p.clicks:.6f}" if p.clicks else None,
         "cpm": f"{Decimal(p.spend) * 10 / p.impressions:.6f}" if p.impressions else None,
         "ctr": f"{Decimal(p.clicks) * 100 / p.impressions:.6f}" if p.impressions else None,
-        "campaign_id": campaign.id, "campaign_name": campaign.name,
-        "account_id": state.tokens.meta_account_number, "account_currency": state.tokens.meta_currency,
-        "actions": None, "action_values": None,
+        "campaign_id": campaign.id,
+        "campaign_name": campaign.name,
+        "account_id": state.tokens.meta_account_number,
+        "account_currency": state.tokens.meta_currency,
+        "actions": None,
+        "action_values": None,
     }
     conversions = int(p.conversions)
     if p.clicks:  # Graph leaves out actions that did not happen
@@ -569,8 +698,12 @@ async def update_object(object_id: str, request: Request, state: SandboxState = 
         changes["status"] = _enum_param(params, "status", (*STATUSES, "DELETED"))
     if "daily_budget" in params:
         if adset is None:
-            raise graph_error(100, "Invalid parameter", title="Budget is set on the ad sets",
-                              user_msg="This campaign uses ad set budgets: set daily_budget on its ad sets.")
+            raise graph_error(
+                100,
+                "Invalid parameter",
+                title="Budget is set on the ad sets",
+                user_msg="This campaign uses ad set budgets: set daily_budget on its ad sets.",
+            )
         changes["daily_budget"] = _int_param(params, "daily_budget")
         if changes["daily_budget"] < MIN_DAILY_BUDGET:
             raise _budget_too_low(state.tokens.meta_currency)
@@ -581,9 +714,18 @@ async def update_object(object_id: str, request: Request, state: SandboxState = 
         for member in (a for a in store.meta_adsets.values() if a.id == object_id or a.campaign_id == object_id):
             refresh(store, member)
         kind = "campaign.update" if campaign else "adset.update"
-        store.record("meta", kind, _key(request), {"id": target.id, "name": target.name, "status": target.status,
-                                                    **({"daily_budget": adset.daily_budget} if adset else {}),
-                                                    "changes": changes})
+        store.record(
+            "meta",
+            kind,
+            _key(request),
+            {
+                "id": target.id,
+                "name": target.name,
+                "status": target.status,
+                **({"daily_budget": adset.daily_budget} if adset else {}),
+                "changes": changes,
+            },
+        )
     return {"success": True}
 
 
@@ -604,12 +746,28 @@ def _delete(state: SandboxState, object_id: str, request: Request, method: str) 
         for member in members:
             member.status = "DELETED"
             refresh(store, member)
-        store.record("meta", "campaign.delete", _key(request), {
-            "id": campaign.id, "name": campaign.name, "status": "DELETED", "adsets": [a.id for a in members],
-        })
+        store.record(
+            "meta",
+            "campaign.delete",
+            _key(request),
+            {
+                "id": campaign.id,
+                "name": campaign.name,
+                "status": "DELETED",
+                "adsets": [a.id for a in members],
+            },
+        )
     else:
         refresh(store, adset)
-        store.record("meta", "adset.delete", _key(request), {
-            "id": adset.id, "name": adset.name, "campaign_id": adset.campaign_id, "status": "DELETED",
-        })
+        store.record(
+            "meta",
+            "adset.delete",
+            _key(request),
+            {
+                "id": adset.id,
+                "name": adset.name,
+                "campaign_id": adset.campaign_id,
+                "status": "DELETED",
+            },
+        )
     return {"success": True}

@@ -23,8 +23,8 @@ from fastapi import APIRouter, Body, Depends, Request, Response
 
 from sandbox.platforms import SandboxError
 from sandbox.routes import meta  # noqa: F401  (registers the graph_version path convertor)
-from sandbox.store import Store, email_hash, now_iso
 from sandbox.state import get_store
+from sandbox.store import Store, email_hash, now_iso
 
 hubspot = APIRouter(prefix="/crm/v3/objects/contacts")
 sendgrid = APIRouter(prefix="/v3")
@@ -48,8 +48,11 @@ async def batch_read(body: dict = Body(...), store: Store = Depends(get_store)) 
     results, errors = [], []
     for item in inputs:
         value = str((item or {}).get("id") or "")
-        obj = store.objects["contacts"].get(value) if id_property == "hs_object_id" else \
-            store.find("contacts", id_property, value)
+        obj = (
+            store.objects["contacts"].get(value)
+            if id_property == "hs_object_id"
+            else store.find("contacts", id_property, value)
+        )
         if obj is None:
             errors.append(value)
         else:
@@ -57,16 +60,25 @@ async def batch_read(body: dict = Body(...), store: Store = Depends(get_store)) 
     page: dict[str, Any] = {"status": "COMPLETE", "results": results, "startedAt": now_iso(), "completedAt": now_iso()}
     if errors:
         page["numErrors"] = len(errors)
-        page["errors"] = [{"status": "error", "category": "OBJECT_NOT_FOUND", "message": "Could not get some "
-                           "CONTACT objects, they may be deleted or not exist.", "context": {"ids": errors}}]
+        page["errors"] = [
+            {
+                "status": "error",
+                "category": "OBJECT_NOT_FOUND",
+                "message": "Could not get some CONTACT objects, they may be deleted or not exist.",
+                "context": {"ids": errors},
+            }
+        ]
     return page
 
 
 @hubspot.post("/gdpr-delete", status_code=204)
 async def gdpr_delete(body: dict = Body(...), store: Store = Depends(get_store)) -> Response:
     object_id, id_property = str(body.get("objectId") or ""), body.get("idProperty") or "hs_object_id"
-    obj = store.objects["contacts"].get(object_id) if id_property == "hs_object_id" else \
-        store.find("contacts", id_property, object_id)
+    obj = (
+        store.objects["contacts"].get(object_id)
+        if id_property == "hs_object_id"
+        else store.find("contacts", id_property, object_id)
+    )
     if obj is None:
         raise SandboxError(404, "OBJECT_NOT_FOUND", "resource not found")
     del store.objects["contacts"][obj.id]
@@ -92,13 +104,18 @@ async def upsert_contacts(body: dict = Body(...), store: Store = Depends(get_sto
         current = store.marketing_contacts.get(email)
         fields = {k: contact[k] for k in MARKETING_FIELDS if k in contact}
         if current is None:
-            current = store.marketing_contacts[email] = {"id": str(uuid.uuid4()), "email": email,
-                                                         "created_at": now_iso(), "updated_at": now_iso()}
+            current = store.marketing_contacts[email] = {
+                "id": str(uuid.uuid4()),
+                "email": email,
+                "created_at": now_iso(),
+                "updated_at": now_iso(),
+            }
         changed = {k: v for k, v in fields.items() if current.get(k, "") != v}
         if changed:
             current.update(changed, updated_at=now_iso())
-            store.record("sendgrid", "mcontact.upsert", email_hash(email), {"id": current["id"],
-                                                                           "fields": sorted(changed)})
+            store.record(
+                "sendgrid", "mcontact.upsert", email_hash(email), {"id": current["id"], "fields": sorted(changed)}
+            )
         else:
             store.count_replay("sendgrid")
     return {"job_id": str(uuid.uuid4())}
@@ -109,8 +126,11 @@ async def search_contacts(body: dict = Body(...), store: Store = Depends(get_sto
     emails = body.get("emails")
     if not isinstance(emails, list) or not 1 <= len(emails) <= 100:
         raise SandboxError(400, "emails", "emails must hold between 1 and 100 addresses")
-    found = {e: {"contact": store.marketing_contacts[e.strip().lower()]} for e in emails
-             if isinstance(e, str) and e.strip().lower() in store.marketing_contacts}
+    found = {
+        e: {"contact": store.marketing_contacts[e.strip().lower()]}
+        for e in emails
+        if isinstance(e, str) and e.strip().lower() in store.marketing_contacts
+    }
     if not found:
         raise SandboxError(404, None, "No contacts found")
     return {"result": found}
@@ -183,13 +203,21 @@ def _apply_users(store: Store, audience_id: str, hashes: list[Any], *, add: bool
     else:
         members.difference_update(changed)
     if changed:
-        store.record("meta", "audience.add" if add else "audience.remove", audience_id,
-                     {"audience_id": audience_id, "count": len(changed)})
+        store.record(
+            "meta",
+            "audience.add" if add else "audience.remove",
+            audience_id,
+            {"audience_id": audience_id, "count": len(changed)},
+        )
     else:
         store.count_replay("meta")
-    return {"audience_id": audience_id, "session_id": str(uuid.uuid4().int % 10**16),
-            "num_received": len(hashes), "num_invalid_entries": len(hashes) - len(valid),
-            "invalid_entry_samples": {}}
+    return {
+        "audience_id": audience_id,
+        "session_id": str(uuid.uuid4().int % 10**16),
+        "num_received": len(hashes),
+        "num_invalid_entries": len(hashes) - len(valid),
+        "invalid_entry_samples": {},
+    }
 
 
 # ---------------------------------------------------------------- admin

@@ -10,16 +10,20 @@ from typing import Any
 from fastapi import APIRouter, Body, Depends, Request, Response
 
 from sandbox.platforms import SandboxError
-from sandbox.store import SingleSend, Store, email_hash, now_iso
 from sandbox.state import get_store
+from sandbox.store import SingleSend, Store, email_hash, now_iso
 
 router = APIRouter(prefix="/v3")
 
 
 def _addresses(items: Any, field: str) -> list[str]:
     if not isinstance(items, list) or not items or not all(isinstance(i, dict) and i.get("email") for i in items):
-        raise SandboxError(400, field, "The to array is required for all personalization objects, "
-                                       "and must have at least one email object with a valid email address.")
+        raise SandboxError(
+            400,
+            field,
+            "The to array is required for all personalization objects, "
+            "and must have at least one email object with a valid email address.",
+        )
     return [str(i["email"]) for i in items]
 
 
@@ -34,15 +38,22 @@ def _emails(body: dict) -> list[str]:
 async def send(request: Request, body: dict = Body(...), store: Store = Depends(get_store)) -> Response:
     personalizations = body.get("personalizations")
     if not isinstance(personalizations, list) or not personalizations:
-        raise SandboxError(400, "personalizations",
-                           "The personalizations field is required and must have at least one personalization.")
+        raise SandboxError(
+            400,
+            "personalizations",
+            "The personalizations field is required and must have at least one personalization.",
+        )
     sender = (body.get("from") or {}).get("email") if isinstance(body.get("from"), dict) else None
     if not sender:
         raise SandboxError(400, "from.email", "The from email does not contain a valid address.")
     template_id = body.get("template_id")
     if not template_id and not body.get("subject") and not all(p.get("subject") for p in personalizations):
-        raise SandboxError(400, "subject", "The subject is required. You can get around this requirement if you use "
-                           "a template with a subject defined or if every personalization has a subject defined.")
+        raise SandboxError(
+            400,
+            "subject",
+            "The subject is required. You can get around this requirement if you use "
+            "a template with a subject defined or if every personalization has a subject defined.",
+        )
     if not template_id and not body.get("content"):
         raise SandboxError(400, "content", "Unless a valid template_id is provided, the content parameter is required.")
 
@@ -51,19 +62,24 @@ async def send(request: Request, body: dict = Body(...), store: Store = Depends(
     recipients = [_addresses(p.get("to"), f"personalizations.{i}.to") for i, p in enumerate(personalizations)]
     for p, to in zip(personalizations, recipients, strict=False):
         dropped = [a for a in to if _suppressed(store, a, group_id)]
-        store.record("sendgrid", "mail.send", request.headers.get("idempotency-key"), {
-            "to": to,
-            "from": sender,
-            "subject": p.get("subject") or body.get("subject"),
-            "template_id": template_id,
-            "categories": body.get("categories", []),
-            "custom_args": {**body.get("custom_args", {}), **p.get("custom_args", {})},
-            "asm_group_id": group_id,
-            "content_types": [c.get("type") for c in body.get("content", [])],
-            "message_id": message_id,
-            "headers": body.get("headers", {}),
-            "dropped": dropped,  # SendGrid accepts, then drops suppressed recipients
-        })
+        store.record(
+            "sendgrid",
+            "mail.send",
+            request.headers.get("idempotency-key"),
+            {
+                "to": to,
+                "from": sender,
+                "subject": p.get("subject") or body.get("subject"),
+                "template_id": template_id,
+                "categories": body.get("categories", []),
+                "custom_args": {**body.get("custom_args", {}), **p.get("custom_args", {})},
+                "asm_group_id": group_id,
+                "content_types": [c.get("type") for c in body.get("content", [])],
+                "message_id": message_id,
+                "headers": body.get("headers", {}),
+                "dropped": dropped,  # SendGrid accepts, then drops suppressed recipients
+            },
+        )
     return Response(status_code=202, headers={"X-Message-Id": message_id})
 
 
@@ -87,11 +103,18 @@ async def add_global_suppressions(body: dict = Body(...), store: Store = Depends
 @router.get("/asm/suppressions/{email}")
 async def groups_for_address(email: str, store: Store = Depends(get_store)) -> dict:
     address = email.lower()
-    return {"suppressions": [
-        {"id": group_id, "name": f"Group {group_id}", "description": "", "is_default": False,
-         "suppressed": address in members}
-        for group_id, members in sorted(store.group_suppressions.items())
-    ]}
+    return {
+        "suppressions": [
+            {
+                "id": group_id,
+                "name": f"Group {group_id}",
+                "description": "",
+                "is_default": False,
+                "suppressed": address in members,
+            }
+            for group_id, members in sorted(store.group_suppressions.items())
+        ]
+    }
 
 
 @router.get("/asm/groups/{group_id}/suppressions")
@@ -108,8 +131,9 @@ async def add_to_group(group_id: int, body: dict = Body(...), store: Store = Dep
             store.count_replay("sendgrid")
             continue
         members.add(email.lower())
-        store.record("sendgrid", "suppression.add", f"{group_id}:{email_hash(email)}",
-                     {"group_id": group_id, "email": email})
+        store.record(
+            "sendgrid", "suppression.add", f"{group_id}:{email_hash(email)}", {"group_id": group_id, "email": email}
+        )
     return {"recipient_emails": emails}
 
 
@@ -128,14 +152,35 @@ async def search_group(group_id: int, body: dict = Body(...), store: Store = Dep
 # Statistics: `/v3/stats` per day from the `mail.send` effects received (the sandbox sees
 # no opens or clicks: those would come from recipients, so they stay 0).
 
-STAT_METRICS = ("blocks", "bounce_drops", "bounces", "clicks", "deferred", "delivered", "invalid_emails", "opens",
-                "processed", "requests", "spam_report_drops", "spam_reports", "unique_clicks", "unique_opens",
-                "unsubscribe_drops", "unsubscribes")
+STAT_METRICS = (
+    "blocks",
+    "bounce_drops",
+    "bounces",
+    "clicks",
+    "deferred",
+    "delivered",
+    "invalid_emails",
+    "opens",
+    "processed",
+    "requests",
+    "spam_report_drops",
+    "spam_reports",
+    "unique_clicks",
+    "unique_opens",
+    "unsubscribe_drops",
+    "unsubscribes",
+)
 
 
 @router.get("/stats")
-async def stats(start_date: str | None = None, end_date: str | None = None, aggregated_by: str = "day",
-                limit: int = 500, offset: int = 0, store: Store = Depends(get_store)) -> list[dict]:
+async def stats(
+    start_date: str | None = None,
+    end_date: str | None = None,
+    aggregated_by: str = "day",
+    limit: int = 500,
+    offset: int = 0,
+    store: Store = Depends(get_store),
+) -> list[dict]:
     try:
         start = date.fromisoformat(start_date or "")
         end = date.fromisoformat(end_date) if end_date else datetime.now(UTC).date()
@@ -160,8 +205,10 @@ async def stats(start_date: str | None = None, end_date: str | None = None, aggr
             metrics["delivered"] += sent - dropped
             metrics["unsubscribe_drops"] += dropped
     days = [start + timedelta(days=i) for i in range((end - start).days + 1)]
-    return [{"date": d.isoformat(), "stats": [{"metrics": counts.get(d, dict.fromkeys(STAT_METRICS, 0))}]}
-            for d in days[offset:offset + limit]]
+    return [
+        {"date": d.isoformat(), "stats": [{"metrics": counts.get(d, dict.fromkeys(STAT_METRICS, 0))}]}
+        for d in days[offset : offset + limit]
+    ]
 
 
 # Marketing Campaigns: Single Sends. "now" is sent at once (status `triggered`); a
@@ -171,9 +218,15 @@ async def stats(start_date: str | None = None, end_date: str | None = None, aggr
 
 def single_send_view(single: SingleSend) -> dict[str, Any]:
     return {
-        "id": single.id, "name": single.name, "status": single.status, "categories": [],
-        "send_at": single.send_at, "send_to": single.send_to, "email_config": single.email_config,
-        "created_at": single.created_at, "updated_at": single.updated_at,
+        "id": single.id,
+        "name": single.name,
+        "status": single.status,
+        "categories": [],
+        "send_at": single.send_at,
+        "send_to": single.send_to,
+        "email_config": single.email_config,
+        "created_at": single.created_at,
+        "updated_at": single.updated_at,
     }
 
 
@@ -198,11 +251,14 @@ def _email_config(value: Any) -> dict[str, Any]:
         if value.get(name) is not None and (not isinstance(value[name], int) or value[name] < 1):
             raise SandboxError(400, f"email_config.{name}", f"{name} must be a positive integer")
     return {
-        "subject": value.get("subject"), "html_content": value.get("html_content"),
+        "subject": value.get("subject"),
+        "html_content": value.get("html_content"),
         "plain_content": value.get("plain_content"),
         "generate_plain_content": value.get("generate_plain_content", True),
-        "editor": value.get("editor", "code"), "suppression_group_id": value.get("suppression_group_id"),
-        "custom_unsubscribe_url": value.get("custom_unsubscribe_url"), "sender_id": value.get("sender_id"),
+        "editor": value.get("editor", "code"),
+        "suppression_group_id": value.get("suppression_group_id"),
+        "custom_unsubscribe_url": value.get("custom_unsubscribe_url"),
+        "sender_id": value.get("sender_id"),
         "ip_pool": value.get("ip_pool"),
     }
 
@@ -213,15 +269,31 @@ async def create_single_send(request: Request, body: dict = Body(...), store: St
     if not isinstance(name, str) or not 1 <= len(name) <= 100:
         raise SandboxError(400, "name", "name is required and must be 1 to 100 characters")
     stamp = now_iso()
-    single = SingleSend(id=str(uuid.uuid4()), name=name, status="draft", send_to=_send_to(body.get("send_to")),
-                        email_config=_email_config(body.get("email_config")), send_at=None,
-                        created_at=stamp, updated_at=stamp)
+    single = SingleSend(
+        id=str(uuid.uuid4()),
+        name=name,
+        status="draft",
+        send_to=_send_to(body.get("send_to")),
+        email_config=_email_config(body.get("email_config")),
+        send_at=None,
+        created_at=stamp,
+        updated_at=stamp,
+    )
     store.single_sends[single.id] = single
     config = single.email_config
-    store.record("sendgrid", "singlesend.create", request.headers.get("idempotency-key"), {
-        "id": single.id, "name": name, "list_ids": single.send_to["list_ids"], "subject": config["subject"],
-        "sender_id": config["sender_id"], "suppression_group_id": config["suppression_group_id"],
-    })
+    store.record(
+        "sendgrid",
+        "singlesend.create",
+        request.headers.get("idempotency-key"),
+        {
+            "id": single.id,
+            "name": name,
+            "list_ids": single.send_to["list_ids"],
+            "subject": config["subject"],
+            "sender_id": config["sender_id"],
+            "suppression_group_id": config["suppression_group_id"],
+        },
+    )
     return single_send_view(single)
 
 
@@ -238,13 +310,17 @@ async def schedule_single_send(
     if single.status == "triggered":
         raise SandboxError(400, "send_at", "This Single Send has already been sent and cannot be rescheduled.")
     config, send_to = single.email_config, single.send_to
-    missing = [field for field, ok in (
-        ("email_config.sender_id", config["sender_id"]),
-        ("email_config.suppression_group_id", config["suppression_group_id"] or config["custom_unsubscribe_url"]),
-        ("email_config.subject", config["subject"]),
-        ("email_config.html_content", config["html_content"] or config["plain_content"]),
-        ("send_to", send_to["list_ids"] or send_to["segment_ids"] or send_to["all"]),
-    ) if not ok]
+    missing = [
+        field
+        for field, ok in (
+            ("email_config.sender_id", config["sender_id"]),
+            ("email_config.suppression_group_id", config["suppression_group_id"] or config["custom_unsubscribe_url"]),
+            ("email_config.subject", config["subject"]),
+            ("email_config.html_content", config["html_content"] or config["plain_content"]),
+            ("send_to", send_to["list_ids"] or send_to["segment_ids"] or send_to["all"]),
+        )
+        if not ok
+    ]
     if missing:
         raise SandboxError(400, missing[0], f"{missing[0]} is required to schedule a Single Send")
     send_at = body.get("send_at")
@@ -255,15 +331,23 @@ async def schedule_single_send(
         try:
             when = datetime.fromisoformat(str(send_at).replace("Z", "+00:00"))
         except ValueError:
-            raise SandboxError(400, "send_at", "send_at must be \"now\" or an ISO 8601 date-time") from None
+            raise SandboxError(400, "send_at", 'send_at must be "now" or an ISO 8601 date-time') from None
         if when.tzinfo is None or when <= now:
             raise SandboxError(400, "send_at", "send_at must be in the future, with a time zone")
         status = "scheduled"
     single.send_at = when.astimezone(UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
     single.status, single.updated_at = status, now_iso()
-    store.record("sendgrid", "singlesend.schedule", request.headers.get("idempotency-key"), {
-        "id": single.id, "send_at": single.send_at, "status": status, "list_ids": send_to["list_ids"],
-    })
+    store.record(
+        "sendgrid",
+        "singlesend.schedule",
+        request.headers.get("idempotency-key"),
+        {
+            "id": single.id,
+            "send_at": single.send_at,
+            "status": status,
+            "list_ids": send_to["list_ids"],
+        },
+    )
     return {"send_at": single.send_at, "status": "scheduled"}
 
 
@@ -275,6 +359,10 @@ async def unschedule_single_send(single_send_id: str, request: Request, store: S
     cancelled = single.status == "scheduled"
     if cancelled:
         single.status, single.send_at, single.updated_at = "draft", None, now_iso()
-    store.record("sendgrid", "singlesend.cancel", request.headers.get("idempotency-key"),
-                 {"id": single.id, "cancelled": cancelled, "status": single.status})
+    store.record(
+        "sendgrid",
+        "singlesend.cancel",
+        request.headers.get("idempotency-key"),
+        {"id": single.id, "cancelled": cancelled, "status": single.status},
+    )
     return single_send_view(single)

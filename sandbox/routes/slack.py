@@ -13,8 +13,8 @@ from urllib.parse import parse_qsl
 
 from fastapi import APIRouter, Depends, Request
 
-from sandbox.store import Store
 from sandbox.state import get_store
+from sandbox.store import Store
 
 router = APIRouter(prefix="/api")
 
@@ -65,9 +65,18 @@ async def post_message(request: Request, store: Store = Depends(get_store)) -> d
     if args.get("metadata"):
         message["metadata"] = args["metadata"]
     store.messages.append({"channel": channel_id, **message})
-    store.record("slack", "chat.post", request.headers.get("idempotency-key"), {
-        "channel": channel, "channel_id": channel_id, "text": text, "blocks": blocks, "ts": ts,
-    })
+    store.record(
+        "slack",
+        "chat.post",
+        request.headers.get("idempotency-key"),
+        {
+            "channel": channel,
+            "channel_id": channel_id,
+            "text": text,
+            "blocks": blocks,
+            "ts": ts,
+        },
+    )
     return {"ok": True, "channel": channel_id, "ts": ts, "message": message}
 
 
@@ -90,5 +99,12 @@ def _workspace_member(email: str) -> dict[str, Any] | None:
     if domain != WORKSPACE_DOMAIN or not local:
         return None
     user_id = "U" + hashlib.sha256(email.encode()).hexdigest()[:8].upper()
-    return {"id": user_id, "team_id": "T0SANDBOX", "name": local, "real_name": local.title(), "deleted": False,
-            "is_bot": False, "profile": {"email": email, "real_name": local.title(), "display_name": local}}
+    return {
+        "id": user_id,
+        "team_id": "T0SANDBOX",
+        "name": local,
+        "real_name": local.title(),
+        "deleted": False,
+        "is_bot": False,
+        "profile": {"email": email, "real_name": local.title(), "display_name": local},
+    }

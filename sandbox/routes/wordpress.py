@@ -134,15 +134,29 @@ def post_view(post: WpPost, base: str, context: str = "view") -> dict[str, Any]:
 
     date = post.date_gmt or post.modified_gmt
     body: dict[str, Any] = {
-        "id": post.id, "date": date, "date_gmt": post.date_gmt,
+        "id": post.id,
+        "date": date,
+        "date_gmt": post.date_gmt,
         "guid": field(f"{base}/?p={post.id}", f"{base}/?p={post.id}"),
-        "modified": post.modified_gmt, "modified_gmt": post.modified_gmt,
-        "slug": post.slug, "status": post.status, "type": "post", "link": link(post, base),
+        "modified": post.modified_gmt,
+        "modified_gmt": post.modified_gmt,
+        "slug": post.slug,
+        "status": post.status,
+        "type": "post",
+        "link": link(post, base),
         "title": field(post.title, html.escape(post.title, quote=False)),
         "content": field(post.content, post.content, protected=False, block_version=0),
         "excerpt": field("", "", protected=False),
-        "author": AUTHOR_ID, "featured_media": 0, "comment_status": "open", "ping_status": "open",
-        "sticky": False, "template": "", "format": "standard", "meta": [], "categories": [1], "tags": [],
+        "author": AUTHOR_ID,
+        "featured_media": 0,
+        "comment_status": "open",
+        "ping_status": "open",
+        "sticky": False,
+        "template": "",
+        "format": "standard",
+        "meta": [],
+        "categories": [1],
+        "tags": [],
     }
     if edit:
         body["permalink_template"] = f"{base}/%postname%/"
@@ -171,21 +185,35 @@ def _get(store: Store, post_id: int) -> WpPost:
 
 
 def _summary(post: WpPost, **extra: Any) -> dict[str, Any]:
-    return {"id": post.id, "status": post.status, "slug": post.slug, "title": post.title,
-            "date_gmt": post.date_gmt, **extra}
+    return {
+        "id": post.id,
+        "status": post.status,
+        "slug": post.slug,
+        "title": post.title,
+        "date_gmt": post.date_gmt,
+        **extra,
+    }
 
 
 @router.post("/posts", status_code=201)
 async def create_post(request: Request, body: dict = Body(...), store: Store = Depends(get_store)) -> JSONResponse:
     context = _context(request)
-    post = WpPost(id=int(store.next_id(100)), slug="", status="draft", title="", content="", date_gmt=None,
-                  modified_gmt=_fmt(_now()))
+    post = WpPost(
+        id=int(store.next_id(100)),
+        slug="",
+        status="draft",
+        title="",
+        content="",
+        date_gmt=None,
+        modified_gmt=_fmt(_now()),
+    )
     _apply(store, post, body)  # validates before anything is stored
     store.wp_posts[post.id] = post
     store.record("wordpress", "post.create", request.headers.get("idempotency-key"), _summary(post))
     base = site(request)
-    return JSONResponse(post_view(post, base, context), status_code=201,
-                        headers={"Location": f"{base}/wp-json/wp/v2/posts/{post.id}"})
+    return JSONResponse(
+        post_view(post, base, context), status_code=201, headers={"Location": f"{base}/wp-json/wp/v2/posts/{post.id}"}
+    )
 
 
 @router.get("/posts")
@@ -203,17 +231,21 @@ async def list_posts(request: Request, store: Store = Depends(get_store)) -> JSO
         raise _invalid("per_page", "per_page must be between 1 (inclusive) and 100 (inclusive)")
     for post in store.wp_posts.values():
         _publish_if_due(post)
-    found = [p for p in store.wp_posts.values()
-             if ("any" in statuses or p.status in statuses) and (not slugs or p.slug in slugs)]
+    found = [
+        p
+        for p in store.wp_posts.values()
+        if ("any" in statuses or p.status in statuses) and (not slugs or p.slug in slugs)
+    ]
     found.sort(key=lambda p: (p.date_gmt or p.modified_gmt, p.id), reverse=True)
     total = len(found)
     pages = max(math.ceil(total / per_page), 1) if total else 0
     if total and page > pages:
         raise _invalid("page", "The page number requested is larger than the number of pages available.")
     base = site(request)
-    chunk = found[(page - 1) * per_page: page * per_page]
-    return JSONResponse([post_view(p, base, context) for p in chunk],
-                        headers={"X-WP-Total": str(total), "X-WP-TotalPages": str(pages)})
+    chunk = found[(page - 1) * per_page : page * per_page]
+    return JSONResponse(
+        [post_view(p, base, context) for p in chunk], headers={"X-WP-Total": str(total), "X-WP-TotalPages": str(pages)}
+    )
 
 
 @router.get("/posts/{post_id}")
@@ -235,8 +267,9 @@ async def update_post(
         changed.append("content")
     if changed:
         store.wp_posts[post_id] = post = updated
-        store.record("wordpress", "post.update", request.headers.get("idempotency-key"),
-                     _summary(post, changed=changed))
+        store.record(
+            "wordpress", "post.update", request.headers.get("idempotency-key"), _summary(post, changed=changed)
+        )
     else:
         store.count_replay("wordpress")
     return post_view(post, site(request), context)

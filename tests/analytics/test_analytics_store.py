@@ -22,9 +22,17 @@ DAY = date(2026, 3, 2)
 
 
 def meta_rows(scale: int = 1) -> list[dict]:
-    return [{"campaign": "spring", "spend": f"{10 * scale}.25", "impressions": 1000 * scale, "clicks": 20 * scale,
-             "conversions": 1.5 * scale, "revenue": f"{40 * scale}"},
-            {"campaign": "autumn", "spend": "5", "impressions": 300, "clicks": 3}]
+    return [
+        {
+            "campaign": "spring",
+            "spend": f"{10 * scale}.25",
+            "impressions": 1000 * scale,
+            "clicks": 20 * scale,
+            "conversions": 1.5 * scale,
+            "revenue": f"{40 * scale}",
+        },
+        {"campaign": "autumn", "spend": "5", "impressions": 300, "clicks": 3},
+    ]
 
 
 @pytest.fixture
@@ -40,16 +48,17 @@ def test_reloading_a_day_replaces_it_and_never_doubles(store: DuckDBStore) -> No
     store.replace_day(Source.GOOGLE_ADS, DAY, other, [])
     got = store.facts(DAY, DAY)
     assert [(f.source, f.campaign, f.spend) for f in got] == [
-        (Source.GOOGLE_ADS, "search", Decimal("7")), (Source.META, "autumn", Decimal("5")),
-        (Source.META, "spring", Decimal("10.25"))]
+        (Source.GOOGLE_ADS, "search", Decimal("7")),
+        (Source.META, "autumn", Decimal("5")),
+        (Source.META, "spring", Decimal("10.25")),
+    ]
     # New figures for the day (the platform restated them) replace the old ones; other sources stay.
     facts3, _ = to_facts(Source.META, DAY, meta_rows(3)[:1], currency="EUR")
     store.replace_day(Source.META, DAY, facts3, [])
     got = store.facts(DAY, DAY, [Source.META])
     assert [(f.campaign, f.spend, f.conversions) for f in got] == [("spring", Decimal("30.25"), 4.5)]
     assert len(store.facts(DAY, DAY, [Source.GOOGLE_ADS])) == 1
-    assert [(load.source, load.rows) for load in store.loads(DAY, DAY)] == [(Source.GOOGLE_ADS, 1),
-                                                                            (Source.META, 1)]
+    assert [(load.source, load.rows) for load in store.loads(DAY, DAY)] == [(Source.GOOGLE_ADS, 1), (Source.META, 1)]
 
 
 def test_a_failed_load_leaves_the_previous_one(store: DuckDBStore) -> None:
@@ -73,15 +82,25 @@ def test_violations_are_recorded_with_the_load(store: DuckDBStore) -> None:
 
 def test_journeys_touches_and_won_deals(store: DuckDBStore) -> None:
     t = datetime(2026, 3, 1, 9, tzinfo=UTC)
-    journey = Journey(lead_id="k1", stage="converted", converted_at=t + timedelta(days=2),
-                      touches=[PathTouch(at=t, channel="meta_ads", campaign="spring"),
-                               PathTouch(at=t + timedelta(days=1), channel="email")])
+    journey = Journey(
+        lead_id="k1",
+        stage="converted",
+        converted_at=t + timedelta(days=2),
+        touches=[
+            PathTouch(at=t, channel="meta_ads", campaign="spring"),
+            PathTouch(at=t + timedelta(days=1), channel="email"),
+        ],
+    )
     store.replace_journeys([("lead-k1", journey)])
     store.replace_journeys([("lead-k1", journey)])  # read again: replaced, not doubled
-    deal = Deal(deal_id="5001", lead_workflow_id="lead-k1", amount=Decimal("1200.00"), currency="EUR",
-                closed_at=t + timedelta(days=3))
-    fact = Fact(source=Source.HUBSPOT, day=DAY, channel="crm", currency="EUR", customers=1,
-                revenue=Decimal("1200.00"))
+    deal = Deal(
+        deal_id="5001",
+        lead_workflow_id="lead-k1",
+        amount=Decimal("1200.00"),
+        currency="EUR",
+        closed_at=t + timedelta(days=3),
+    )
+    fact = Fact(source=Source.HUBSPOT, day=DAY, channel="crm", currency="EUR", customers=1, revenue=Decimal("1200.00"))
     store.replace_day(Source.HUBSPOT, DAY, [fact], [], [deal])
     store.replace_day(Source.HUBSPOT, DAY, [fact], [], [deal])
     [got] = store.journeys()
@@ -94,8 +113,10 @@ def test_journeys_touches_and_won_deals(store: DuckDBStore) -> None:
 
 def test_distributions_are_recorded_once_per_recipient(store: DuckDBStore) -> None:
     at = datetime(2026, 3, 2, 8, tzinfo=UTC)
-    sent = [Distribution("report-1", "email", "ceo@acme.example", "sent", "m1", at),
-            Distribution("report-1", "chat", "#leadership", "sent", "1.2", at)]
+    sent = [
+        Distribution("report-1", "email", "ceo@acme.example", "sent", "m1", at),
+        Distribution("report-1", "chat", "#leadership", "sent", "1.2", at),
+    ]
     store.record_distribution(sent)
     store.record_distribution(sent)
     assert store.distributions("report-1") == sorted(sent, key=lambda d: (d.channel, d.recipient))
@@ -123,15 +144,29 @@ def test_threads_are_serialised(store: DuckDBStore) -> None:
 def test_a_file_held_by_another_process_is_waited_for(tmp_path: Path) -> None:
     path = tmp_path / "held.duckdb"
     DuckDBStore(path).loads(DAY, DAY)  # create it
-    holder = subprocess.Popen([sys.executable, "-c", f"import duckdb, time; c = duckdb.connect({str(path)!r}); "
-                               "print('held', flush=True); time.sleep(1.0)"], stdout=subprocess.PIPE, text=True)
+    holder = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            f"import duckdb, time; c = duckdb.connect({str(path)!r}); print('held', flush=True); time.sleep(1.0)",
+        ],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
     try:
         assert holder.stdout.readline().strip() == "held"
         started = time.monotonic()
         assert DuckDBStore(path, lock_timeout=20).loads(DAY, DAY) == []  # waits for the holder to let go
         assert time.monotonic() - started > 0.2
-        holder2 = subprocess.Popen([sys.executable, "-c", f"import duckdb, time; c = duckdb.connect({str(path)!r}); "
-                                    "print('held', flush=True); time.sleep(30)"], stdout=subprocess.PIPE, text=True)
+        holder2 = subprocess.Popen(
+            [
+                sys.executable,
+                "-c",
+                f"import duckdb, time; c = duckdb.connect({str(path)!r}); print('held', flush=True); time.sleep(30)",
+            ],
+            stdout=subprocess.PIPE,
+            text=True,
+        )
         assert holder2.stdout.readline().strip() == "held"
         with pytest.raises(StoreError, match="lock"):
             DuckDBStore(path, lock_timeout=0.3).loads(DAY, DAY)

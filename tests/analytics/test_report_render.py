@@ -33,29 +33,88 @@ def fact(source: Source, day: date, campaign: str, **kw) -> Fact:
 
 def data():
     facts = [
-        fact(Source.META, WEEK.start, "spring", spend=D("120.00"), impressions=4000, clicks=100, conversions=6,
-             revenue=D("480.00")),
-        fact(Source.GOOGLE_ADS, WEEK.start + timedelta(days=1), "search", spend=D("80.00"), impressions=1000,
-             clicks=50, conversions=2, revenue=D("80.00")),
+        fact(
+            Source.META,
+            WEEK.start,
+            "spring",
+            spend=D("120.00"),
+            impressions=4000,
+            clicks=100,
+            conversions=6,
+            revenue=D("480.00"),
+        ),
+        fact(
+            Source.GOOGLE_ADS,
+            WEEK.start + timedelta(days=1),
+            "search",
+            spend=D("80.00"),
+            impressions=1000,
+            clicks=50,
+            conversions=2,
+            revenue=D("80.00"),
+        ),
         fact(Source.HUBSPOT, WEEK.start + timedelta(days=2), "(none)", customers=1, revenue=D("1000.00")),
     ]
-    previous = [fact(Source.META, WEEK.start - timedelta(days=7), "spring", spend=D("100.00"), impressions=3000,
-                     clicks=80, conversions=4, revenue=D("300.00"))]
+    previous = [
+        fact(
+            Source.META,
+            WEEK.start - timedelta(days=7),
+            "spring",
+            spend=D("100.00"),
+            impressions=3000,
+            clicks=80,
+            conversions=4,
+            revenue=D("300.00"),
+        )
+    ]
     return report_data(
-        title="Weekly marketing report", period=WEEK, currency="EUR", timezone="Europe/Berlin",
-        generated_at=datetime(2026, 3, 9, 7, tzinfo=UTC), facts=facts, previous_facts=previous,
-        credits={("meta_ads", "spring"): (D("0.7"), D("0.7"), D("700.00")),
-                 ("webinar", "(none)"): (D("0.3"), D("0.3"), D("300.00"))},
-        attribution_model="w_shaped", attribution_models=["w_shaped", "last_touch"],
-        attribution=[AttributionRow(channel="meta_ads", conversions={"w_shaped": D("0.7"), "last_touch": D(1)},
-                                    revenue={"w_shaped": D("700.00"), "last_touch": D("1000.00")})],
-        attributed_conversions=1, leads=12,
-        automation=[FamilyKpis(family=Family.CONTENT, runs=4, completed=3, no_touch_share=1 / 3, error_rate=0.25,
-                               median_cycle_seconds=7200, people_seconds=3600, work_seconds=1200)],
-        budget_moves=[BudgetMove(at=datetime(2026, 3, 4, 9, tzinfo=UTC), campaign_id="spring", workflow_id="b-1",
-                                 detail="meta_ads 60.00 EUR → 48.00 EUR a day", decided_by=["dana"])],
-        sources=[SourceFreshness(source="meta", state="fresh", days_loaded=7, days=7),
-                 SourceFreshness(source="hubspot", state="stale", days=7, detail="hubspot 503 server_error")],
+        title="Weekly marketing report",
+        period=WEEK,
+        currency="EUR",
+        timezone="Europe/Berlin",
+        generated_at=datetime(2026, 3, 9, 7, tzinfo=UTC),
+        facts=facts,
+        previous_facts=previous,
+        credits={
+            ("meta_ads", "spring"): (D("0.7"), D("0.7"), D("700.00")),
+            ("webinar", "(none)"): (D("0.3"), D("0.3"), D("300.00")),
+        },
+        attribution_model="w_shaped",
+        attribution_models=["w_shaped", "last_touch"],
+        attribution=[
+            AttributionRow(
+                channel="meta_ads",
+                conversions={"w_shaped": D("0.7"), "last_touch": D(1)},
+                revenue={"w_shaped": D("700.00"), "last_touch": D("1000.00")},
+            )
+        ],
+        attributed_conversions=1,
+        leads=12,
+        automation=[
+            FamilyKpis(
+                family=Family.CONTENT,
+                runs=4,
+                completed=3,
+                no_touch_share=1 / 3,
+                error_rate=0.25,
+                median_cycle_seconds=7200,
+                people_seconds=3600,
+                work_seconds=1200,
+            )
+        ],
+        budget_moves=[
+            BudgetMove(
+                at=datetime(2026, 3, 4, 9, tzinfo=UTC),
+                campaign_id="spring",
+                workflow_id="b-1",
+                detail="meta_ads 60.00 EUR → 48.00 EUR a day",
+                decided_by=["dana"],
+            )
+        ],
+        sources=[
+            SourceFreshness(source="meta", state="fresh", days_loaded=7, days=7),
+            SourceFreshness(source="hubspot", state="stale", days=7, detail="hubspot 503 server_error"),
+        ],
     )
 
 
@@ -83,8 +142,11 @@ def test_dashboard_shows_the_figures() -> None:
     assert "ROAS 2.80 -6.7% vs previous" in text
     assert "Booked revenue 1,000.00 EUR" in text and "ROI 400.0%" in text
     # The channel table: meta spent 120 for 480 reported (ROAS 4.00), 700 booked credited -> ROI 483.3%.
-    row = re.search(r"meta_ads 120\.00 EUR 4,000 100 2\.5% 1\.20 EUR 6 20\.00 EUR 480\.00 EUR 4\.00 0\.70 "
-                    r"700\.00 EUR 171\.43 EUR 483\.3%", text)
+    row = re.search(
+        r"meta_ads 120\.00 EUR 4,000 100 2\.5% 1\.20 EUR 6 20\.00 EUR 480\.00 EUR 4\.00 0\.70 "
+        r"700\.00 EUR 171\.43 EUR 483\.3%",
+        text,
+    )
     assert row, text
     assert "search 80.00 EUR" in text and "webinar" in text
     assert "2026-03-02 to 2026-03-08 (Europe/Berlin)" in text and "12 new lead(s)" in text
@@ -109,7 +171,14 @@ def test_executive_report_and_chat_text() -> None:
 
 
 def test_an_empty_store_renders_a_hint_not_an_error() -> None:
-    empty = report_data(title="Dashboard", period=WEEK, currency="EUR", timezone="UTC",
-                        generated_at=datetime(2026, 3, 9, tzinfo=UTC), facts=[], previous_facts=[])
+    empty = report_data(
+        title="Dashboard",
+        period=WEEK,
+        currency="EUR",
+        timezone="UTC",
+        generated_at=datetime(2026, 3, 9, tzinfo=UTC),
+        facts=[],
+        previous_facts=[],
+    )
     text = text_of(dashboard_html(empty))
     assert "No figures in the store for this period" in text and "Spend 0.00 EUR" in text

@@ -16,13 +16,29 @@ sys.path.insert(0, str(BENCH))
 
 import lib  # noqa: E402
 
-SCRIPTS = ["event_latency.py", "platform_ops.py", "open_journeys.py", "timers.py", "gateway_latency.py",
-           "tuning_ablation.py", "worker_proc.py", "sandbox_proc.py"]
+SCRIPTS = [
+    "event_latency.py",
+    "platform_ops.py",
+    "open_journeys.py",
+    "timers.py",
+    "gateway_latency.py",
+    "tuning_ablation.py",
+    "worker_proc.py",
+    "sandbox_proc.py",
+]
 
 
 def test_every_script_answers_help() -> None:
-    procs = {name: subprocess.Popen([sys.executable, str(BENCH / name), "--help"], stdout=subprocess.PIPE,
-                                    stderr=subprocess.PIPE, text=True, cwd=ROOT) for name in SCRIPTS}
+    procs = {
+        name: subprocess.Popen(
+            [sys.executable, str(BENCH / name), "--help"],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            cwd=ROOT,
+        )
+        for name in SCRIPTS
+    }
     for name, proc in procs.items():
         out, err = proc.communicate(timeout=60)
         assert proc.returncode == 0, f"{name} --help: {err[-500:]}"
@@ -51,9 +67,28 @@ def test_clicks_pair_with_the_emails_they_caused() -> None:
 def test_one_script_runs_end_to_end(tmp_path: Path) -> None:
     env = {**__import__("os").environ, "MOPS_BENCH_SETTLE_LIMIT": "0"}
     proc = subprocess.run(
-        [sys.executable, str(BENCH / "event_latency.py"), "--configs", "mops", "--leads", "2", "--rate", "2",
-         "--seconds", "1", "--warmup", "0", "--no-results", "--data-dir", str(tmp_path)],
-        capture_output=True, text=True, cwd=ROOT, env=env, timeout=120,
+        [
+            sys.executable,
+            str(BENCH / "event_latency.py"),
+            "--configs",
+            "mops",
+            "--leads",
+            "2",
+            "--rate",
+            "2",
+            "--seconds",
+            "1",
+            "--warmup",
+            "0",
+            "--no-results",
+            "--data-dir",
+            str(tmp_path),
+        ],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        env=env,
+        timeout=120,
     )
     assert proc.returncode == 0, proc.stderr[-2000:]
     assert "| mops | 2 |" in proc.stdout  # two clicks measured (latency not asserted)

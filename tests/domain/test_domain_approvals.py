@@ -20,14 +20,18 @@ from domain.content import ApprovalStage, Directory, load_directory
 POLICIES = Path(__file__).resolve().parents[2] / "policies"
 
 # omar <-> sofia back each other up; lena's backup is dana; kim has no backup.
-DIRECTORY = Directory.model_validate({"people": [
-    {"id": "maya", "name": "Maya", "email": "maya@mops.example", "roles": ["author"]},
-    {"id": "omar", "name": "Omar", "email": "omar@mops.example", "roles": ["brand"], "backup": "sofia"},
-    {"id": "sofia", "name": "Sofia", "email": "sofia@mops.example", "roles": ["brand"], "backup": "omar"},
-    {"id": "lena", "name": "Lena", "email": "lena@mops.example", "roles": ["brand"], "backup": "dana"},
-    {"id": "dana", "name": "Dana", "email": "dana@mops.example", "roles": ["director"], "backup": "maya"},
-    {"id": "kim", "name": "Kim", "email": "kim@mops.example", "roles": ["brand"]},
-]})
+DIRECTORY = Directory.model_validate(
+    {
+        "people": [
+            {"id": "maya", "name": "Maya", "email": "maya@mops.example", "roles": ["author"]},
+            {"id": "omar", "name": "Omar", "email": "omar@mops.example", "roles": ["brand"], "backup": "sofia"},
+            {"id": "sofia", "name": "Sofia", "email": "sofia@mops.example", "roles": ["brand"], "backup": "omar"},
+            {"id": "lena", "name": "Lena", "email": "lena@mops.example", "roles": ["brand"], "backup": "dana"},
+            {"id": "dana", "name": "Dana", "email": "dana@mops.example", "roles": ["director"], "backup": "maya"},
+            {"id": "kim", "name": "Kim", "email": "kim@mops.example", "roles": ["brand"]},
+        ]
+    }
+)
 ALL = ApprovalStage(name="brand", approvers=["omar", "lena"], mode="all")
 ANY = ApprovalStage(name="brand", approvers=["omar", "lena"], mode="any")
 QUORUM = ApprovalStage(name="brand", approvers=["omar", "lena", "kim"], mode="quorum", quorum=2)
@@ -39,18 +43,35 @@ def d(approver: str, kind: str = "approve", *, revision: int = 1, stage: str | N
     return Decision(approver=approver, kind=kind, revision=revision, comment=comment, stage=stage, at=AT)
 
 
-def outcome(stage: ApprovalStage, decisions: list[Decision], *, revision: int = 1, escalated: bool = False) -> StageOutcome:
+def outcome(
+    stage: ApprovalStage, decisions: list[Decision], *, revision: int = 1, escalated: bool = False
+) -> StageOutcome:
     return stage_outcome(stage, DIRECTORY, decisions=decisions, revision=revision, escalated=escalated)
 
 
-def refused(decision: Decision, decisions: list[Decision] = (), *, stage: ApprovalStage = ALL, revision: int = 1,
-            escalated: bool = False, author: str = "maya") -> str | None:
-    return refusal(stage, DIRECTORY, decision=decision, decisions=list(decisions), author=author,
-                   current_revision=revision, escalated=escalated)
+def refused(
+    decision: Decision,
+    decisions: list[Decision] = (),
+    *,
+    stage: ApprovalStage = ALL,
+    revision: int = 1,
+    escalated: bool = False,
+    author: str = "maya",
+) -> str | None:
+    return refusal(
+        stage,
+        DIRECTORY,
+        decision=decision,
+        decisions=list(decisions),
+        author=author,
+        current_revision=revision,
+        escalated=escalated,
+    )
 
 
-def pending(stage: ApprovalStage, decisions: list[Decision], *, revision: int = 1, escalated: bool = False,
-            **kwargs) -> list[str]:
+def pending(
+    stage: ApprovalStage, decisions: list[Decision], *, revision: int = 1, escalated: bool = False, **kwargs
+) -> list[str]:
     return pending_approvers(stage, DIRECTORY, decisions=decisions, revision=revision, escalated=escalated, **kwargs)
 
 
@@ -96,15 +117,23 @@ def test_refusal_accepts_a_fresh_decision():
 @pytest.mark.parametrize(
     ("decision", "decisions", "kwargs", "reason"),
     [
-        (d("maya"), [], {"stage": ApprovalStage(name="brand", approvers=["maya", "omar"])},
-         "authors cannot decide on their own content"),
+        (
+            d("maya"),
+            [],
+            {"stage": ApprovalStage(name="brand", approvers=["maya", "omar"])},
+            "authors cannot decide on their own content",
+        ),
         (d("omar"), [], {"author": "omar"}, "authors cannot decide on their own content"),
         (d("kim"), [], {}, "'kim' is not an approver of stage 'brand'"),
         (d("sofia"), [], {}, "'sofia' is not an approver of stage 'brand'"),  # a backup before escalation
         (d("omar", revision=1), [], {"revision": 2}, "decision is for revision 1, the current revision is 2"),
         (d("omar", revision=3), [], {"revision": 2}, "decision is for revision 3, the current revision is 2"),
-        (d("omar", revision=2), [d("omar", revision=2)], {"revision": 2},
-         "'omar' already decided on revision 2 in stage 'brand'"),
+        (
+            d("omar", revision=2),
+            [d("omar", revision=2)],
+            {"revision": 2},
+            "'omar' already decided on revision 2 in stage 'brand'",
+        ),
         (d("omar", "reject"), [d("omar")], {}, "'omar' already decided on revision 1 in stage 'brand'"),
     ],
 )

@@ -41,9 +41,15 @@ def touch(day: int, channel: str, campaign: str = "spring", hour: int = 0) -> Pa
 
 
 # meta (day 1) → email (3) → MQL (4) → google (5) → deal created (6) → email (7) → accepted (8)
-PATH = Journey(lead_id="a", touches=[touch(1, "meta_ads"), touch(3, "email"), touch(5, "google_ads"),
-                                     touch(7, "email")],
-               mql_at=at(4), opportunity_at=at(6), converted_at=at(8), won_at=at(9), revenue=D("1000.00"))
+PATH = Journey(
+    lead_id="a",
+    touches=[touch(1, "meta_ads"), touch(3, "email"), touch(5, "google_ads"), touch(7, "email")],
+    mql_at=at(4),
+    opportunity_at=at(6),
+    converted_at=at(8),
+    won_at=at(9),
+    revenue=D("1000.00"),
+)
 
 
 def credited(model: Model, journeys=(PATH,), **kw) -> dict[str, tuple[Decimal, Decimal]]:
@@ -51,24 +57,27 @@ def credited(model: Model, journeys=(PATH,), **kw) -> dict[str, tuple[Decimal, D
     return {ch: (c.conversions, c.revenue) for ch, c in result.by_channel().items()}
 
 
-@pytest.mark.parametrize(("model", "expected"), [
-    (Model.FIRST_TOUCH, {"meta_ads": ("1", "1000.00")}),
-    (Model.LAST_TOUCH, {"email": ("1", "1000.00")}),
-    # 1/4 each; email has two touches
-    (Model.LINEAR, {"meta_ads": ("0.25", "250.00"), "email": ("0.5", "500.00"), "google_ads": ("0.25", "250.00")}),
-    # 40 first, 40 last, 20 shared by the two in between
-    (Model.U_SHAPED, {"meta_ads": ("0.4", "400.00"), "email": ("0.5", "500.00"), "google_ads": ("0.1", "100.00")}),
-    # first (meta) 30, lead creation = last touch before MQL on day 4 (email, day 3) 30,
-    # opportunity = last touch before the deal on day 6 (google) 30, the rest (email, day 7) 10
-    (Model.W_SHAPED, {"meta_ads": ("0.3", "300.00"), "email": ("0.4", "400.00"), "google_ads": ("0.3", "300.00")}),
-])
+@pytest.mark.parametrize(
+    ("model", "expected"),
+    [
+        (Model.FIRST_TOUCH, {"meta_ads": ("1", "1000.00")}),
+        (Model.LAST_TOUCH, {"email": ("1", "1000.00")}),
+        # 1/4 each; email has two touches
+        (Model.LINEAR, {"meta_ads": ("0.25", "250.00"), "email": ("0.5", "500.00"), "google_ads": ("0.25", "250.00")}),
+        # 40 first, 40 last, 20 shared by the two in between
+        (Model.U_SHAPED, {"meta_ads": ("0.4", "400.00"), "email": ("0.5", "500.00"), "google_ads": ("0.1", "100.00")}),
+        # first (meta) 30, lead creation = last touch before MQL on day 4 (email, day 3) 30,
+        # opportunity = last touch before the deal on day 6 (google) 30, the rest (email, day 7) 10
+        (Model.W_SHAPED, {"meta_ads": ("0.3", "300.00"), "email": ("0.4", "400.00"), "google_ads": ("0.3", "300.00")}),
+    ],
+)
 def test_each_model_on_a_hand_computed_path(model: Model, expected: dict) -> None:
     assert credited(model) == {ch: (D(c), D(r)) for ch, (c, r) in expected.items()}
 
 
 def test_time_decay_halves_per_half_life() -> None:
     # Ages at the conversion (day 8): 7, 5, 3, 1 days; half-life 2 days -> 2^-3.5, 2^-2.5, 2^-1.5, 2^-0.5
-    raw = [2 ** -3.5, 2 ** -2.5, 2 ** -1.5, 2 ** -0.5]
+    raw = [2**-3.5, 2**-2.5, 2**-1.5, 2**-0.5]
     expected = [w / sum(raw) for w in raw]
     got = weights(Model.TIME_DECAY, PATH.touches, conversion_at=at(8), half_life=timedelta(days=2))
     assert [float(w) for w in got] == pytest.approx(expected, abs=1e-12)
@@ -88,23 +97,21 @@ def test_a_one_touch_path_gets_everything_under_every_model() -> None:
 
 def test_ties_keep_the_recorded_order_and_split_evenly() -> None:
     # Two touches at the same instant: the one recorded first is "first", the other "last".
-    tied = Journey(lead_id="c", touches=[touch(2, "email", hour=9), touch(2, "linkedin", hour=9)],
-                   converted_at=at(3))
+    tied = Journey(lead_id="c", touches=[touch(2, "email", hour=9), touch(2, "linkedin", hour=9)], converted_at=at(3))
     assert credited(Model.FIRST_TOUCH, [tied]) == {"email": (D(1), D(0))}
     assert credited(Model.LAST_TOUCH, [tied]) == {"linkedin": (D(1), D(0))}
     decay = credited(Model.TIME_DECAY, [tied])
     assert decay["email"][0] == decay["linkedin"][0] == D("0.5")
     # A third that cannot split evenly: the leftover goes to the first of the equal shares.
-    three = Journey(lead_id="d", touches=[touch(1, "a"), touch(2, "b"), touch(3, "c")], converted_at=at(4),
-                    revenue=D("100.00"))
+    three = Journey(
+        lead_id="d", touches=[touch(1, "a"), touch(2, "b"), touch(3, "c")], converted_at=at(4), revenue=D("100.00")
+    )
     got = credited(Model.LINEAR, [three])
-    assert got == {"a": (D("0.333334"), D("33.34")), "b": (D("0.333333"), D("33.33")),
-                   "c": (D("0.333333"), D("33.33"))}
+    assert got == {"a": (D("0.333334"), D("33.34")), "b": (D("0.333333"), D("33.33")), "c": (D("0.333333"), D("33.33"))}
 
 
 def test_touches_out_of_order_are_attributed_in_time_order() -> None:
-    shuffled = PATH.model_copy(update={"touches": [PATH.touches[2], PATH.touches[0], PATH.touches[3],
-                                                   PATH.touches[1]]})
+    shuffled = PATH.model_copy(update={"touches": [PATH.touches[2], PATH.touches[0], PATH.touches[3], PATH.touches[1]]})
     for model in MODELS:
         assert credited(model, [shuffled]) == credited(model), model
 
@@ -117,8 +124,9 @@ def test_paths_outside_the_window_and_the_lookback() -> None:
     assert result.conversions == 0 and result.credits == []
 
     # A touch after the conversion and one older than the lookback do not count.
-    late = Journey(lead_id="late", touches=[touch(1, "old"), touch(10, "meta_ads"), touch(20, "after")],
-                   converted_at=at(12))
+    late = Journey(
+        lead_id="late", touches=[touch(1, "old"), touch(10, "meta_ads"), touch(20, "after")], converted_at=at(12)
+    )
     assert credited(Model.LINEAR, [late], lookback=timedelta(days=5)) == {"meta_ads": (D(1), D(0))}
     assert credited(Model.LINEAR, [late]) == {"old": (D("0.5"), D(0)), "meta_ads": (D("0.5"), D(0))}
 
@@ -132,16 +140,30 @@ def test_w_shaped_milestones_that_coincide_or_are_missing() -> None:
     # The first touch also made the lead an MQL: it holds two milestones (60%).
     same = PATH.model_copy(update={"mql_at": at(2)})
     assert credited(Model.W_SHAPED, [same]) == {
-        "meta_ads": (D("0.6"), D("600.00")), "google_ads": (D("0.3"), D("300.00")), "email": (D("0.1"), D("100.00"))}
+        "meta_ads": (D("0.6"), D("600.00")),
+        "google_ads": (D("0.3"), D("300.00")),
+        "email": (D("0.1"), D("100.00")),
+    }
     # No opportunity known: the two milestones share 90%, the others 10%.
     no_deal = PATH.model_copy(update={"opportunity_at": None})
     assert credited(Model.W_SHAPED, [no_deal]) == {
-        "meta_ads": (D("0.45"), D("450.00")), "email": (D("0.5"), D("500.00")), "google_ads": (D("0.05"), D("50.00"))}
+        "meta_ads": (D("0.45"), D("450.00")),
+        "email": (D("0.5"), D("500.00")),
+        "google_ads": (D("0.05"), D("50.00")),
+    }
     # Every touch is a milestone: nothing is left for "the others", the milestones share it all.
-    three = Journey(lead_id="w", touches=[touch(1, "a"), touch(3, "b"), touch(5, "c")], mql_at=at(3),
-                    opportunity_at=at(5), converted_at=at(6))
-    assert credited(Model.W_SHAPED, [three]) == {"a": (D("0.333334"), D(0)), "b": (D("0.333333"), D(0)),
-                                                  "c": (D("0.333333"), D(0))}
+    three = Journey(
+        lead_id="w",
+        touches=[touch(1, "a"), touch(3, "b"), touch(5, "c")],
+        mql_at=at(3),
+        opportunity_at=at(5),
+        converted_at=at(6),
+    )
+    assert credited(Model.W_SHAPED, [three]) == {
+        "a": (D("0.333334"), D(0)),
+        "b": (D("0.333333"), D(0)),
+        "c": (D("0.333333"), D(0)),
+    }
 
 
 def test_u_shaped_two_touches_and_many() -> None:
@@ -153,8 +175,10 @@ def test_u_shaped_two_touches_and_many() -> None:
 
 
 def test_same_inputs_same_outputs_whatever_the_order() -> None:
-    journeys = [PATH.model_copy(update={"lead_id": f"l{i}", "converted_at": at(8 + i % 5), "revenue": D(i * 37)})
-                for i in range(40)]
+    journeys = [
+        PATH.model_copy(update={"lead_id": f"l{i}", "converted_at": at(8 + i % 5), "revenue": D(i * 37)})
+        for i in range(40)
+    ]
     first = {m: attribute(journeys, m, **WINDOW) for m in MODELS}
     for seed in range(3):
         shuffled = journeys[:]
@@ -168,8 +192,9 @@ def test_same_inputs_same_outputs_whatever_the_order() -> None:
 
 def test_customers_and_won_deals_without_an_acceptance() -> None:
     won_only = Journey(lead_id="won", touches=[touch(2, "email")], won_at=at(10), revenue=D("70"))
-    result = attribute([won_only, PATH.model_copy(update={"won_at": None, "revenue": D(0)})], Model.LAST_TOUCH,
-                       **WINDOW)
+    result = attribute(
+        [won_only, PATH.model_copy(update={"won_at": None, "revenue": D(0)})], Model.LAST_TOUCH, **WINDOW
+    )
     assert (result.conversions, result.customers, result.revenue) == (2, 1, D("70"))
     assert {c.channel: c.customers for c in result.credits} == {"email": D(1)}
 
@@ -178,8 +203,7 @@ def test_models_side_by_side() -> None:
     comparison = compare([PATH], [Model.FIRST_TOUCH, Model.LAST_TOUCH, Model.W_SHAPED], **WINDOW)
     rows = {r.channel: r for r in comparison.rows}
     assert comparison.models == [Model.FIRST_TOUCH, Model.LAST_TOUCH, Model.W_SHAPED]
-    assert rows["meta_ads"].conversions == {Model.FIRST_TOUCH: D(1), Model.LAST_TOUCH: D(0),
-                                            Model.W_SHAPED: D("0.3")}
+    assert rows["meta_ads"].conversions == {Model.FIRST_TOUCH: D(1), Model.LAST_TOUCH: D(0), Model.W_SHAPED: D("0.3")}
     assert rows["email"].revenue[Model.LAST_TOUCH] == D("1000.00")
     assert comparison.rows[0].channel == "meta_ads"  # ordered by the first model's credit
 
@@ -209,8 +233,14 @@ def test_channel_of_a_touch_and_stages_from_the_timeline() -> None:
     assert touch_channel(t("click", medium="cpc", source="google")) == ("google_ads", "(none)")
     assert touch_channel(t("capture:webinar")) == ("webinar", "(none)")
     assert touch_channel(t("visit", source="Newsletter-X")) == ("newsletter-x", "(none)")
-    timeline = [(at(1), "stage → qualifying"), (at(2), "stage → mql"), (at(3), "touch from event"),
-                (at(4), "stage → sales_assigned"), (at(5), "stage → recycled"), (at(6), "stage → mql")]
+    timeline = [
+        (at(1), "stage → qualifying"),
+        (at(2), "stage → mql"),
+        (at(3), "touch from event"),
+        (at(4), "stage → sales_assigned"),
+        (at(5), "stage → recycled"),
+        (at(6), "stage → mql"),
+    ]
     reached = stage_times(timeline)
     assert reached[LeadStage.MQL] == at(2) and reached[LeadStage.SALES_ASSIGNED] == at(4)
     assert LeadStage.CONVERTED not in reached

@@ -20,24 +20,44 @@ from domain.content import Channel, ContentType
 
 POLICIES = Path(__file__).resolve().parents[2] / "policies"
 
-RULES = BrandRules.model_validate({
-    "banned": [
-        {"id": "hype", "terms": ["guaranteed results", "best in the world"], "severity": "blocking", "reason": "unverifiable"},
-        {"id": "cheap", "terms": ["cheap"], "severity": "warning", "reason": "say affordable", "types": ["social"]},
-        {"id": "eu-only", "terms": ["free trial"], "severity": "warning", "reason": "eu wording", "regions": ["eu"]},
-    ],
-    "required": [
-        {"id": "unsubscribe", "text": "You can unsubscribe at any time", "severity": "blocking", "reason": "opt-out",
-         "types": ["email"], "regions": ["eu"], "channels": ["email"]},
-    ],
-    "claims": [
-        {"id": "figures", "patterns": [r"\b\d+% (more|faster|cheaper|increase)"], "reason": "needs a source"},
-        {"id": "rank", "patterns": [r"#1\b"], "reason": "needs a source"},
-    ],
-    "max_reading_grade": {"social": 8},
-    "require_alt_text": True,
-    "channel_limits": {"linkedin": 100},
-})
+RULES = BrandRules.model_validate(
+    {
+        "banned": [
+            {
+                "id": "hype",
+                "terms": ["guaranteed results", "best in the world"],
+                "severity": "blocking",
+                "reason": "unverifiable",
+            },
+            {"id": "cheap", "terms": ["cheap"], "severity": "warning", "reason": "say affordable", "types": ["social"]},
+            {
+                "id": "eu-only",
+                "terms": ["free trial"],
+                "severity": "warning",
+                "reason": "eu wording",
+                "regions": ["eu"],
+            },
+        ],
+        "required": [
+            {
+                "id": "unsubscribe",
+                "text": "You can unsubscribe at any time",
+                "severity": "blocking",
+                "reason": "opt-out",
+                "types": ["email"],
+                "regions": ["eu"],
+                "channels": ["email"],
+            },
+        ],
+        "claims": [
+            {"id": "figures", "patterns": [r"\b\d+% (more|faster|cheaper|increase)"], "reason": "needs a source"},
+            {"id": "rank", "patterns": [r"#1\b"], "reason": "needs a source"},
+        ],
+        "max_reading_grade": {"social": 8},
+        "require_alt_text": True,
+        "channel_limits": {"linkedin": 100},
+    }
+)
 
 SIMPLE = "We ship fast. You get more done. Try it now."
 COMPLEX = (
@@ -47,10 +67,18 @@ COMPLEX = (
 )
 
 
-def check(body: str = SIMPLE, *, title: str = "Hello", type: ContentType = ContentType.BLOG,
-          region: str = "us", channels: list[Channel] | None = None, rules: BrandRules = RULES) -> CheckResult:
-    return check_content(rules, title=title, body_markdown=body, type=type, region=region,
-                         channels=channels or [Channel.CMS])
+def check(
+    body: str = SIMPLE,
+    *,
+    title: str = "Hello",
+    type: ContentType = ContentType.BLOG,
+    region: str = "us",
+    channels: list[Channel] | None = None,
+    rules: BrandRules = RULES,
+) -> CheckResult:
+    return check_content(
+        rules, title=title, body_markdown=body, type=type, region=region, channels=channels or [Channel.CMS]
+    )
 
 
 def rules_of(result: CheckResult) -> list[tuple[str, Severity]]:
@@ -94,7 +122,9 @@ def test_region_scoping_and_global_content_gets_every_region():
 
 
 def test_terms_in_urls_are_not_visible_text():
-    assert check("See [our pricing](https://x.example/guaranteed-results/cheap).", type=ContentType.SOCIAL).findings == []
+    assert (
+        check("See [our pricing](https://x.example/guaranteed-results/cheap).", type=ContentType.SOCIAL).findings == []
+    )
 
 
 def test_required_text_with_type_region_and_channel_scoping():
@@ -139,13 +169,24 @@ def test_reading_grade_is_monotonic_and_sane():
     assert 0 <= simple < 4 < 15 < complex_
     assert reading_grade("") == 0.0 == reading_grade("!!! ...")
     # Longer sentences of the same words raise the grade.
-    assert reading_grade("The cat sat on the mat and the dog sat on the rug.") > reading_grade("The cat sat. The dog sat.")
+    assert reading_grade("The cat sat on the mat and the dog sat on the rug.") > reading_grade(
+        "The cat sat. The dog sat."
+    )
     assert reading_grade(SIMPLE) == check(SIMPLE).reading_grade
 
 
 @pytest.mark.parametrize(
     ("word", "count"),
-    [("cat", 1), ("table", 2), ("make", 1), ("the", 1), ("orchestration", 4), ("you're", 1), ("2026", 1), ("rhythm", 1)],
+    [
+        ("cat", 1),
+        ("table", 2),
+        ("make", 1),
+        ("the", 1),
+        ("orchestration", 4),
+        ("you're", 1),
+        ("2026", 1),
+        ("rhythm", 1),
+    ],
 )
 def test_syllable_heuristic(word, count):
     assert syllables(word) == count
@@ -164,8 +205,12 @@ def test_links_are_extracted_in_order_without_repeats():
         "and [again](https://mops.example/guide) ![alt](http://cdn.mops.example/i.png) [rel](/pricing) "
         "<https://mops.example/auto>. mailto:team@mops.example"
     )
-    expected = ["https://mops.example/guide", "https://mops.example/docs?x=1", "http://cdn.mops.example/i.png",
-                "https://mops.example/auto"]
+    expected = [
+        "https://mops.example/guide",
+        "https://mops.example/docs?x=1",
+        "http://cdn.mops.example/i.png",
+        "https://mops.example/auto",
+    ]
     assert extract_links(body) == expected
     assert check(body).links == expected
 
@@ -179,11 +224,13 @@ def test_findings_order_is_deterministic():
 
 
 def test_link_findings():
-    findings = link_findings([
-        ("https://ok.example", True, 200),
-        ("https://gone.example/x", False, 404),
-        ("https://down.example", False, 0),
-    ])
+    findings = link_findings(
+        [
+            ("https://ok.example", True, 200),
+            ("https://gone.example/x", False, 404),
+            ("https://down.example", False, 0),
+        ]
+    )
     assert findings == [
         Finding(rule="links", severity=Severity.BLOCKING, message="broken link https://gone.example/x (HTTP 404)"),
         Finding(rule="links", severity=Severity.BLOCKING, message="broken link https://down.example (no response)"),
@@ -207,19 +254,32 @@ def test_check_result_blocking_is_recomputed_and_serialised():
 def test_shipped_brand_rules():
     rules = load_brand_rules(POLICIES / "brand.yaml")
     assert rules.require_alt_text and rules.limit(Channel.LINKEDIN) == 3000
-    assert rules.max_reading_grade == {ContentType.BLOG: 12, ContentType.SOCIAL: 10, ContentType.EMAIL: 10,
-                                       ContentType.LANDING_PAGE: 11}
+    assert rules.max_reading_grade == {
+        ContentType.BLOG: 12,
+        ContentType.SOCIAL: 10,
+        ContentType.EMAIL: 10,
+        ContentType.LANDING_PAGE: 11,
+    }
     result = check_content(
-        rules, title="Why Rival SaaS is not the best in the world",
+        rules,
+        title="Why Rival SaaS is not the best in the world",
         body_markdown="Customers see an ROI of 300% and ship 25% faster. It's cheap. We guarantee it.",
-        type=ContentType.BLOG, region="us", channels=[Channel.CMS],
+        type=ContentType.BLOG,
+        region="us",
+        channels=[Channel.CMS],
     )
     assert [f.rule for f in result.findings] == [
-        "unverifiable-superlatives", "competitor-names", "cheap", "performance-figures", "guarantees", "roi",
+        "unverifiable-superlatives",
+        "competitor-names",
+        "cheap",
+        "performance-figures",
+        "guarantees",
+        "roi",
     ]
     assert result.needs_legal and result.blocking
-    eu_email = check_content(rules, title="News", body_markdown="Hello.", type=ContentType.EMAIL, region="eu",
-                             channels=[Channel.EMAIL])
+    eu_email = check_content(
+        rules, title="News", body_markdown="Hello.", type=ContentType.EMAIL, region="eu", channels=[Channel.EMAIL]
+    )
     assert [f.rule for f in eu_email.findings] == ["eu-unsubscribe"]
 
 
@@ -230,10 +290,12 @@ def write(tmp_path: Path, data) -> Path:
 
 
 def test_bad_regex_is_a_one_line_error(tmp_path):
-    data = {"claims": [
-        {"id": "ok", "patterns": ["fine"], "reason": "r"},
-        {"id": "bad", "patterns": ["(unclosed", "fine"], "reason": "r"},
-    ]}
+    data = {
+        "claims": [
+            {"id": "ok", "patterns": ["fine"], "reason": "r"},
+            {"id": "bad", "patterns": ["(unclosed", "fine"], "reason": "r"},
+        ]
+    }
     path = write(tmp_path, data)
     with pytest.raises(BrandRulesError) as info:
         load_brand_rules(path)
@@ -245,20 +307,35 @@ def test_bad_regex_is_a_one_line_error(tmp_path):
 @pytest.mark.parametrize(
     ("data", "expected"),
     [
-        ({"banned": [{"id": "x", "terms": [], "severity": "blocking", "reason": "r"}]},
-         "banned.0.terms: List should have at least 1 item"),
-        ({"banned": [{"id": "x", "terms": ["a"], "severity": "fatal", "reason": "r"}]},
-         "banned.0.severity: Input should be 'blocking' or 'warning'"),
-        ({"banned": [{"id": "x", "terms": ["a"], "severity": "warning", "reason": "r", "types": ["tweet"]}]},
-         "banned.0.types.0: Input should be"),
-        ({"required": [{"id": "x", "text": " ", "severity": "warning", "reason": "r"}]},
-         "required.0.text: must not be blank"),
-        ({"banned": [{"id": "x", "terms": ["a"], "severity": "warning", "reason": "r"}],
-          "claims": [{"id": "x", "patterns": ["b"], "reason": "r"}]},
-         "claims.0.id: duplicate rule id 'x' (first used at banned.0)"),
+        (
+            {"banned": [{"id": "x", "terms": [], "severity": "blocking", "reason": "r"}]},
+            "banned.0.terms: List should have at least 1 item",
+        ),
+        (
+            {"banned": [{"id": "x", "terms": ["a"], "severity": "fatal", "reason": "r"}]},
+            "banned.0.severity: Input should be 'blocking' or 'warning'",
+        ),
+        (
+            {"banned": [{"id": "x", "terms": ["a"], "severity": "warning", "reason": "r", "types": ["tweet"]}]},
+            "banned.0.types.0: Input should be",
+        ),
+        (
+            {"required": [{"id": "x", "text": " ", "severity": "warning", "reason": "r"}]},
+            "required.0.text: must not be blank",
+        ),
+        (
+            {
+                "banned": [{"id": "x", "terms": ["a"], "severity": "warning", "reason": "r"}],
+                "claims": [{"id": "x", "patterns": ["b"], "reason": "r"}],
+            },
+            "claims.0.id: duplicate rule id 'x' (first used at banned.0)",
+        ),
         ({"channel_limits": {"fax": 10}}, "channel_limits.fax.[key]: Input should be"),
         ({"max_reading_grade": {"blog": 0}}, "max_reading_grade.blog: Input should be greater than 0"),
-        ({"banned": [{"id": "x", "term": ["a"], "severity": "warning", "reason": "r"}]}, "banned.0: unknown key 'term'"),
+        (
+            {"banned": [{"id": "x", "term": ["a"], "severity": "warning", "reason": "r"}]},
+            "banned.0: unknown key 'term'",
+        ),
         ("claims: [", "line 1, column"),
     ],
 )

@@ -56,10 +56,13 @@ def test_small_moves_apply_automatically():
     just_over = run({META: 10000, GOOGLE: 10001}, [GOOD_META, POOR_GOOGLE], ReallocationRules(max_step_pct=Decimal(5)))
     # 5% of 200.01 is 10.0005 -> 10.00 moves, which is under 5%.
     assert (just_over.moved_minor, just_over.action) == (1000, "auto")
-    raised = run({META: 10000, GOOGLE: 10000}, [GOOD_META, POOR_GOOGLE], ReallocationRules(auto_apply_under_pct=Decimal(20)))
+    raised = run(
+        {META: 10000, GOOGLE: 10000}, [GOOD_META, POOR_GOOGLE], ReallocationRules(auto_apply_under_pct=Decimal(20))
+    )
     assert (raised.moved_pct, raised.action) == (Decimal("20.00"), "auto")
-    nineteen = run({META: 10000, GOOGLE: 10000}, [GOOD_META, POOR_GOOGLE],
-                   ReallocationRules(auto_apply_under_pct=Decimal("19.99")))
+    nineteen = run(
+        {META: 10000, GOOGLE: 10000}, [GOOD_META, POOR_GOOGLE], ReallocationRules(auto_apply_under_pct=Decimal("19.99"))
+    )
     assert nineteen.action == "approval"
 
 
@@ -103,7 +106,10 @@ def test_the_step_rounds_down_to_the_minor_unit():
         (perf(GOOGLE, clicks=12), "not enough data: google_ads has 12 clicks, needs 100"),
         (perf(GOOGLE, spend="49.99"), "not enough data: google_ads has 49.99 EUR spend, needs 50.00 EUR"),
         (perf(GOOGLE, conversions=4.5), "not enough data: google_ads has 4.5 conversions, needs 5"),
-        (perf(GOOGLE, spend="20", clicks=12), "not enough data: google_ads has 20.00 EUR spend, needs 50.00 EUR; 12 clicks, needs 100"),
+        (
+            perf(GOOGLE, spend="20", clicks=12),
+            "not enough data: google_ads has 20.00 EUR spend, needs 50.00 EUR; 12 clicks, needs 100",
+        ),
         (perf(GOOGLE, spend="0", conversions=0), "not enough data: google_ads has no spend; 0 conversions, needs 5"),
         (None, "not enough data: google_ads has no figures yet"),
     ],
@@ -128,8 +134,14 @@ def test_no_action_when_the_improvement_is_too_small():
         "nothing moves: meta_ads's CPA (38.00 EUR) is only 5.0% better than google_ads's (40.00 EUR); "
         "the rules ask for 10%"
     )
-    assert run({META: 10000, GOOGLE: 10000}, [perf(META, spend="228", conversions=6), POOR_GOOGLE],
-               ReallocationRules(min_improvement_pct=Decimal(5))).action == "approval"
+    assert (
+        run(
+            {META: 10000, GOOGLE: 10000},
+            [perf(META, spend="228", conversions=6), POOR_GOOGLE],
+            ReallocationRules(min_improvement_pct=Decimal(5)),
+        ).action
+        == "approval"
+    )
 
 
 def test_roas_moves_toward_the_higher_return():
@@ -145,20 +157,28 @@ def test_roas_moves_toward_the_higher_return():
     no_revenue = run({META: 10000, GOOGLE: 10000}, [meta, perf(GOOGLE, conversions=0)], metric="roas")
     assert no_revenue.action == "none"
     assert no_revenue.reasons[0] == "not enough data: google_ads has no revenue to compute a ROAS from"
-    few_conversions = run({META: 10000, GOOGLE: 10000}, [meta, perf(GOOGLE, conversions=1, revenue="960")], metric="roas")
+    few_conversions = run(
+        {META: 10000, GOOGLE: 10000}, [meta, perf(GOOGLE, conversions=1, revenue="960")], metric="roas"
+    )
     assert few_conversions.proposed == {GOOGLE: 14000, META: 6000}
 
 
 def test_three_channels_worst_gives_first_then_the_next_worse():
     current = {META: 10000, GOOGLE: 10000, LINKEDIN: 10000}
-    performance = [perf(META, conversions=24), perf(GOOGLE, conversions=12), perf(LINKEDIN, conversions=6)]  # 10, 20, 40
+    performance = [
+        perf(META, conversions=24),
+        perf(GOOGLE, conversions=12),
+        perf(LINKEDIN, conversions=6),
+    ]  # 10, 20, 40
     p = run(current, performance)
     assert p.proposed == {GOOGLE: 10000, LINKEDIN: 4000, META: 16000}  # the whole step (60.00) from the worst
     floor = run(current, performance, ReallocationRules(floor_pct=Decimal(25)))
     # Floor 75.00: linkedin gives 25.00, then google (still 50% worse than meta) gives 25.00; 10.00 of the step is left.
     assert floor.proposed == {GOOGLE: 7500, LINKEDIN: 7500, META: 15000}
-    assert floor.moves == [Move(source=LINKEDIN, target=META, amount_minor=2500),
-                           Move(source=GOOGLE, target=META, amount_minor=2500)]
+    assert floor.moves == [
+        Move(source=LINKEDIN, target=META, amount_minor=2500),
+        Move(source=GOOGLE, target=META, amount_minor=2500),
+    ]
     assert floor.moved_minor == 5000 and floor.moved_pct == Decimal("16.67")
 
 
@@ -186,8 +206,9 @@ def test_same_inputs_same_output():
 
 def test_a_proposal_must_keep_the_total():
     with pytest.raises(ValidationError, match="must add up to the same total"):
-        Proposal(current={META: 100, GOOGLE: 100}, proposed={META: 150, GOOGLE: 51}, metric="cpa", reasons=[],
-                 action="auto")
+        Proposal(
+            current={META: 100, GOOGLE: 100}, proposed={META: 150, GOOGLE: 51}, metric="cpa", reasons=[], action="auto"
+        )
     with pytest.raises(ValidationError, match="same channels"):
         Proposal(current={META: 100}, proposed={GOOGLE: 100}, metric="cpa", reasons=[], action="auto")
 

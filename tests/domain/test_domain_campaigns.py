@@ -130,7 +130,9 @@ def test_daily_budget_rounds_down_to_the_minor_unit():
     assert spec.days(NOW) == 3
     assert spec.daily_budget_minor(ChannelKind.META_ADS, NOW) == 20000  # 600 / 3
     assert spec.daily_budget_minor(ChannelKind.GOOGLE_ADS, NOW) == 13333  # 400 / 3 = 133.333...
-    jpy = build_campaign(campaign(currency="JPY", total_budget=100000, start="2027-03-01T10:00", end="2027-03-08T00:00"))
+    jpy = build_campaign(
+        campaign(currency="JPY", total_budget=100000, start="2027-03-01T10:00", end="2027-03-08T00:00")
+    )
     assert jpy.daily_budget_minor(ChannelKind.GOOGLE_ADS, NOW) == 5714  # 40000 / 7 = 5714.28 yen
 
 
@@ -183,46 +185,84 @@ def test_constants():
 @pytest.mark.parametrize(
     ("data", "expected"),
     [
-        (campaign(channels=with_channel(2, kind="tiktok")),
-         f"channels[2].kind: unknown channel 'tiktok' (expected one of: {KINDS})"),
+        (
+            campaign(channels=with_channel(2, kind="tiktok")),
+            f"channels[2].kind: unknown channel 'tiktok' (expected one of: {KINDS})",
+        ),
         (campaign(channels=with_channel(0, share=50)), "channels: paid channel shares sum to 90%, expected 100%"),
-        (campaign(channels=with_channel(0, share="60.5")), "channels: paid channel shares sum to 100.5%, expected 100%"),
-        (campaign(channels=with_channel(2, share=10)),
-         "channels[2].share: only paid channels (google_ads, meta_ads) take a share of the budget, not email"),
-        (campaign(channels=with_channel(1, share=None)),
-         "channels[1].share: required for google_ads: the percent of total_budget it gets"),
+        (
+            campaign(channels=with_channel(0, share="60.5")),
+            "channels: paid channel shares sum to 100.5%, expected 100%",
+        ),
+        (
+            campaign(channels=with_channel(2, share=10)),
+            "channels[2].share: only paid channels (google_ads, meta_ads) take a share of the budget, not email",
+        ),
+        (
+            campaign(channels=with_channel(1, share=None)),
+            "channels[1].share: required for google_ads: the percent of total_budget it gets",
+        ),
         (campaign(channels=with_channel(0, share=0)), "channels[0].share: Input should be greater than 0"),
-        (campaign(end="2027-03-22T00:00"),
-         "end: 2027-03-22 00:00 Europe/Berlin must be after the start (2027-03-22 00:00 Europe/Berlin)"),
-        (campaign(end="2027-03-21T09:00"),
-         "end: 2027-03-21 09:00 Europe/Berlin must be after the start (2027-03-22 00:00 Europe/Berlin)"),
-        (campaign(start="2027-03-22"), "start: a date alone is ambiguous: write a date and time such as 2026-04-01T09:00"),
+        (
+            campaign(end="2027-03-22T00:00"),
+            "end: 2027-03-22 00:00 Europe/Berlin must be after the start (2027-03-22 00:00 Europe/Berlin)",
+        ),
+        (
+            campaign(end="2027-03-21T09:00"),
+            "end: 2027-03-21 09:00 Europe/Berlin must be after the start (2027-03-22 00:00 Europe/Berlin)",
+        ),
+        (
+            campaign(start="2027-03-22"),
+            "start: a date alone is ambiguous: write a date and time such as 2026-04-01T09:00",
+        ),
         (campaign(end="soon"), "end: invalid date and time 'soon'"),
-        (campaign(start="2027-03-28T02:30"),
-         "start: 2027-03-28 02:30 does not exist in Europe/Berlin (the clocks go forward then)"),
+        (
+            campaign(start="2027-03-28T02:30"),
+            "start: 2027-03-28 02:30 does not exist in Europe/Berlin (the clocks go forward then)",
+        ),
         (campaign(currency="XYZ"), "currency: unknown currency 'XYZ'"),
         (campaign(total_budget="4200.001"), "total_budget: 4200.001 has more decimals than EUR allows (2)"),
-        (campaign(currency="JPY", total_budget="420000.5"), "total_budget: 420000.5 has more decimals than JPY allows (0)"),
+        (
+            campaign(currency="JPY", total_budget="420000.5"),
+            "total_budget: 420000.5 has more decimals than JPY allows (0)",
+        ),
         (campaign(total_budget=0), "total_budget: Input should be greater than 0"),
-        (campaign(channels=[*CAMPAIGN["channels"], {"kind": "meta_ads", "share": 10, "countries": ["DE"]}]),
-         "channels[5].kind: 'meta_ads' is listed twice (first at channels[0])"),
+        (
+            campaign(channels=[*CAMPAIGN["channels"], {"kind": "meta_ads", "share": 10, "countries": ["DE"]}]),
+            "channels[5].kind: 'meta_ads' is listed twice (first at channels[0])",
+        ),
         (campaign(channels=[]), "channels: List should have at least 1 item"),
-        (campaign(owner="maya", approval=[{"name": "launch", "approvers": ["maya"]}]),
-         "approval[0].approvers: 'maya' owns the campaign and cannot approve it; stage 'launch' needs another approver"),
-        (campaign(reallocation={"approval": [{"name": "budget", "approvers": ["maya"], "mode": "any"}]}),
-         "reallocation.approval[0].approvers: 'maya' owns the campaign and cannot approve it; stage 'budget' needs"),
-        (campaign(approval=[{"name": "a", "approvers": ["dana"]}, {"name": "a", "approvers": ["omar"]}]),
-         "approval: stage 'a' is listed twice"),
+        (
+            campaign(owner="maya", approval=[{"name": "launch", "approvers": ["maya"]}]),
+            "approval[0].approvers: 'maya' owns the campaign and cannot approve it; stage 'launch' needs another approver",
+        ),
+        (
+            campaign(reallocation={"approval": [{"name": "budget", "approvers": ["maya"], "mode": "any"}]}),
+            "reallocation.approval[0].approvers: 'maya' owns the campaign and cannot approve it; stage 'budget' needs",
+        ),
+        (
+            campaign(approval=[{"name": "a", "approvers": ["dana"]}, {"name": "a", "approvers": ["omar"]}]),
+            "approval: stage 'a' is listed twice",
+        ),
         (campaign(colour="blue"), "unknown key 'colour' (allowed: id, name, objective, owner, start, end, timezone"),
-        (campaign(channels=with_channel(0, budget=100)),
-         "channels[0]: unknown key 'budget' (allowed: kind, share, countries, keywords, subject, list_ids, text"),
+        (
+            campaign(channels=with_channel(0, budget=100)),
+            "channels[0]: unknown key 'budget' (allowed: kind, share, countries, keywords, subject, list_ids, text",
+        ),
         (campaign(guardrails={"max_cpc": 3}), "guardrails: unknown key 'max_cpc'"),
-        (campaign(reallocation={"approval": [{"name": "budget", "approvers": ["dana"], "who": "x"}]}),
-         "reallocation.approval[0]: unknown key 'who'"),
-        (campaign(utm={"source": {"tiktok": "tt"}}), f"utm.source.tiktok: unknown channel 'tiktok' (expected one of: {KINDS})"),
+        (
+            campaign(reallocation={"approval": [{"name": "budget", "approvers": ["dana"], "who": "x"}]}),
+            "reallocation.approval[0]: unknown key 'who'",
+        ),
+        (
+            campaign(utm={"source": {"tiktok": "tt"}}),
+            f"utm.source.tiktok: unknown channel 'tiktok' (expected one of: {KINDS})",
+        ),
         (campaign(timezone="Europe/Springfield"), "timezone: unknown timezone 'Europe/Springfield'"),
-        (campaign(landing_url="www.mops.example/spring"),
-         "landing_url: must be an http(s) URL such as https://example.com/spring, got 'www.mops.example/spring'"),
+        (
+            campaign(landing_url="www.mops.example/spring"),
+            "landing_url: must be an http(s) URL such as https://example.com/spring, got 'www.mops.example/spring'",
+        ),
         (campaign(landing_url="javascript:alert(1)"), "landing_url: must be an http(s) URL"),
         (campaign(landing_url="https://mops.example/a b"), "landing_url: must be an http(s) URL"),
         (campaign(id="Spring Launch"), "id: String should match pattern"),
@@ -233,31 +273,56 @@ def test_constants():
         (campaign(monitor_every=60), "monitor_every: invalid duration 60"),
         # per-kind fields
         (campaign(channels=with_channel(0, countries=None)), "channels[0].countries: required for meta_ads channels"),
-        (campaign(channels=with_channel(0, countries=["DE", "XX"])),
-         "channels[0].countries: unknown country 'XX' (use ISO 3166 alpha-2 codes such as DE, FR, US)"),
-        (campaign(channels=with_channel(0, countries=["uk"])),
-         "channels[0].countries: unknown country 'UK' (the ISO code of the United Kingdom is 'GB')"),
+        (
+            campaign(channels=with_channel(0, countries=["DE", "XX"])),
+            "channels[0].countries: unknown country 'XX' (use ISO 3166 alpha-2 codes such as DE, FR, US)",
+        ),
+        (
+            campaign(channels=with_channel(0, countries=["uk"])),
+            "channels[0].countries: unknown country 'UK' (the ISO code of the United Kingdom is 'GB')",
+        ),
         (campaign(channels=with_channel(0, countries=["DE", "de"])), "channels[0].countries: 'DE' is listed twice"),
-        (campaign(channels=with_channel(0, keywords=["x"])),
-         "channels[0].keywords: not used by meta_ads channels (only by google_ads)"),
-        (campaign(channels=with_channel(1, keywords=["Marketing  ops", "marketing ops"])),
-         "channels[1].keywords: 'marketing ops' is listed twice"),
+        (
+            campaign(channels=with_channel(0, keywords=["x"])),
+            "channels[0].keywords: not used by meta_ads channels (only by google_ads)",
+        ),
+        (
+            campaign(channels=with_channel(1, keywords=["Marketing  ops", "marketing ops"])),
+            "channels[1].keywords: 'marketing ops' is listed twice",
+        ),
         (campaign(channels=with_channel(2, subject=None)), "channels[2].subject: required for email channels"),
         (campaign(channels=with_channel(2, list_ids=None)), "channels[2].list_ids: required for email channels"),
         (campaign(channels=with_channel(2, body=None)), "channels[2].body: required for email channels"),
         (campaign(channels=with_channel(2, body="  \n")), "channels[2].body: must not be blank"),
         (campaign(channels=with_channel(3, text=None)), "channels[3].text: required for linkedin channels"),
-        (campaign(channels=with_channel(3, text="x" * 3001)), "channels[3].text: 3001 characters is over the limit of 3000"),
-        (campaign(channels=with_channel(3, title="Hi")), "channels[3].title: not used by linkedin channels (only by landing_page)"),
+        (
+            campaign(channels=with_channel(3, text="x" * 3001)),
+            "channels[3].text: 3001 characters is over the limit of 3000",
+        ),
+        (
+            campaign(channels=with_channel(3, title="Hi")),
+            "channels[3].title: not used by linkedin channels (only by landing_page)",
+        ),
         (campaign(channels=with_channel(4, title=None)), "channels[4].title: required for landing_page channels"),
         (campaign(channels=with_channel(4, body=None)), "channels[4].body: required for landing_page channels"),
         # KPIs, guardrails and reallocation rules
-        (campaign(kpis={"min_ctr": 1}), "kpis.min_ctr: write the click-through rate as a fraction, e.g. 0.01 for 1% (got 1"),
-        (campaign(kpis={"target_cpa": "50"}, guardrails={"max_cpa": "40"}),
-         "kpis.target_cpa: 50 is above guardrails.max_cpa (40)"),
-        (campaign(guardrails={"spend_spike_factor": 0.5}), "guardrails.spend_spike_factor: Input should be greater than or equal to 1"),
+        (
+            campaign(kpis={"min_ctr": 1}),
+            "kpis.min_ctr: write the click-through rate as a fraction, e.g. 0.01 for 1% (got 1",
+        ),
+        (
+            campaign(kpis={"target_cpa": "50"}, guardrails={"max_cpa": "40"}),
+            "kpis.target_cpa: 50 is above guardrails.max_cpa (40)",
+        ),
+        (
+            campaign(guardrails={"spend_spike_factor": 0.5}),
+            "guardrails.spend_spike_factor: Input should be greater than or equal to 1",
+        ),
         (campaign(reallocation={"cap_pct": 10}), "reallocation.cap_pct: must be above floor_pct (10%), got 10%"),
-        (campaign(reallocation={"floor_pct": 60}), "reallocation.floor_pct: 60% for each of 2 paid channels is over 100%"),
+        (
+            campaign(reallocation={"floor_pct": 60}),
+            "reallocation.floor_pct: 60% for each of 2 paid channels is over 100%",
+        ),
         (campaign(reallocation={"cap_pct": 45}), "reallocation.cap_pct: 45% for each of 2 paid channels is under 100%"),
         (campaign(reallocation={"metric": "cpc"}), "reallocation.metric: Input should be 'cpa' or 'roas'"),
     ],
@@ -301,19 +366,33 @@ def test_start_in_the_past_and_end_before_the_launch():
     ("changes", "expected"),
     [
         ({"owner": "zoe"}, "owner: 'zoe' is not in the directory"),
-        ({"approval": [{"name": "director", "approvers": ["dana", "zoe"]}]},
-         "approval[0].approvers: 'zoe' is not in the directory"),
-        ({"reallocation": {"approval": [{"name": "budget", "approvers": ["zoe"]}]}},
-         "reallocation.approval[0].approvers: 'zoe' is not in the directory"),
+        (
+            {"approval": [{"name": "director", "approvers": ["dana", "zoe"]}]},
+            "approval[0].approvers: 'zoe' is not in the directory",
+        ),
+        (
+            {"reallocation": {"approval": [{"name": "budget", "approvers": ["zoe"]}]}},
+            "reallocation.approval[0].approvers: 'zoe' is not in the directory",
+        ),
         # theo has no backup: his own slot in an 'all' stage could never be filled.
-        ({"owner": "theo", "approval": [{"name": "launch", "approvers": ["dana", "theo"]}]},
-         "approval[0].approvers: stage 'launch' can never be approved: the owner 'theo' cannot approve their own "
-         "campaign and too few other approvers or backups are left"),
-        ({"owner": "omar", "reallocation": {"approval": [{"name": "b", "approvers": ["omar", "dana"], "mode": "quorum",
-                                                          "quorum": 2}]}},
-         None),  # dana's backup is omar himself, but omar's own backup (sofia) can make the quorum after escalation
-        ({"owner": "lena", "approval": [{"name": "launch", "approvers": ["lena", "dana"]}]},
-         None),  # lena's backup (omar) approves in her place once the stage is escalated
+        (
+            {"owner": "theo", "approval": [{"name": "launch", "approvers": ["dana", "theo"]}]},
+            "approval[0].approvers: stage 'launch' can never be approved: the owner 'theo' cannot approve their own "
+            "campaign and too few other approvers or backups are left",
+        ),
+        (
+            {
+                "owner": "omar",
+                "reallocation": {
+                    "approval": [{"name": "b", "approvers": ["omar", "dana"], "mode": "quorum", "quorum": 2}]
+                },
+            },
+            None,
+        ),  # dana's backup is omar himself, but omar's own backup (sofia) can make the quorum after escalation
+        (
+            {"owner": "lena", "approval": [{"name": "launch", "approvers": ["lena", "dana"]}]},
+            None,
+        ),  # lena's backup (omar) approves in her place once the stage is escalated
     ],
 )
 def test_directory_refusals(directory, changes, expected):
@@ -370,12 +449,16 @@ def test_utm_url_keeps_other_parameters_and_the_fragment():
 
 
 def test_utm_values_given_replace_the_default_of_their_channel_only():
-    spec = build_campaign(campaign(utm={"campaign": "spring 2027", "source": {"email": "crm"}, "medium": {"linkedin": "organic"}}))
+    spec = build_campaign(
+        campaign(utm={"campaign": "spring 2027", "source": {"email": "crm"}, "medium": {"linkedin": "organic"}})
+    )
     assert spec.utm.source[ChannelKind.EMAIL] == "crm" and spec.utm.source[ChannelKind.META_ADS] == "facebook"
     assert utm_url("https://x.example/", spec, ChannelKind.LINKEDIN) == (
         "https://x.example/?utm_source=linkedin&utm_medium=organic&utm_campaign=spring+2027&utm_content=linkedin"
     )
-    assert utm_url("https://x.example/", spec, ChannelKind.EMAIL).startswith("https://x.example/?utm_source=crm&utm_medium=email")
+    assert utm_url("https://x.example/", spec, ChannelKind.EMAIL).startswith(
+        "https://x.example/?utm_source=crm&utm_medium=email"
+    )
     assert refusal(campaign(utm={"medium": {"email": " "}})) == "utm.medium.email: must not be blank"
 
 
@@ -383,7 +466,10 @@ def test_currency_mismatch():
     spec = build_campaign(campaign(currency="usd"))
     assert spec.currency == "USD"
     assert currency_mismatch(spec, "meta_ads", "usd") is None
-    assert currency_mismatch(spec, "meta_ads", "EUR") == "currency: campaign is in USD but the meta_ads account bills in EUR"
+    assert (
+        currency_mismatch(spec, "meta_ads", "EUR")
+        == "currency: campaign is in USD but the meta_ads account bills in EUR"
+    )
 
 
 # --- the campaign files ---------------------------------------------------------------------------

@@ -111,7 +111,11 @@ def test_brief_round_trips_as_json():
 def test_explicit_approval_replaces_the_defaults(directory, policies):
     b = build_brief(brief(approval=[stage(mode="any", remind_after="4h", escalate_after="1d", expire_after="2d")]))
     [only] = validate_brief(b, directory, policies)
-    assert (only.mode, only.remind_after, only.expire_after) == (ApprovalMode.ANY, timedelta(hours=4), timedelta(days=2))
+    assert (only.mode, only.remind_after, only.expire_after) == (
+        ApprovalMode.ANY,
+        timedelta(hours=4),
+        timedelta(days=2),
+    )
 
 
 @pytest.mark.parametrize(
@@ -127,21 +131,33 @@ def test_explicit_approval_replaces_the_defaults(directory, policies):
         ({"content_id": "Spring Launch"}, "content_id: String should match pattern"),
         ({"template": "Hi {name}", "variables": {"name": "x"}}, "template: give either body or template, not both"),
         ({"body": None}, "template: a body or a template is required"),
-        ({"body": None, "template": "Hi {first_name}, see {offer}", "variables": {"first_name": "Ana"}},
-         "variables: no value for template variable 'offer'"),
-        ({"body": None, "template": "Hi {user.__class__}"}, "template: placeholder {user.__class__} is not a plain {name}"),
+        (
+            {"body": None, "template": "Hi {first_name}, see {offer}", "variables": {"first_name": "Ana"}},
+            "variables: no value for template variable 'offer'",
+        ),
+        (
+            {"body": None, "template": "Hi {user.__class__}"},
+            "template: placeholder {user.__class__} is not a plain {name}",
+        ),
         ({"body": None, "template": "Hi {name"}, "template: not a valid template"),
         ({"variables": {"name": "x"}}, "variables: variables are only used with a template"),
         ({"publish_at": "2026-04-02T09:00:00"}, "publish_at: Input should have timezone info"),
         ({"approval": [stage(mode="quorum")]}, "approval.0.quorum: required when mode is 'quorum'"),
-        ({"approval": [stage(mode="quorum", quorum=3)]},
-         "approval.0.quorum: must be between 1 and the number of approvers (2), got 3"),
+        (
+            {"approval": [stage(mode="quorum", quorum=3)]},
+            "approval.0.quorum: must be between 1 and the number of approvers (2), got 3",
+        ),
         ({"approval": [stage(quorum=1)]}, "approval.0.quorum: quorum is only used with mode 'quorum'"),
         ({"approval": [stage(approvers=[])]}, "approval.0.approvers: List should have at least 1 item"),
         ({"approval": [stage(approvers=["omar", "omar"])]}, "approval.0.approvers: 'omar' is listed twice"),
-        ({"approval": [stage(escalate_after="12h", remind_after="1d")]},
-         "approval.0.escalate_after: must be longer than remind_after (1d), got 12h"),
-        ({"approval": [stage(expire_after="2d")]}, "approval.0.expire_after: must be longer than escalate_after (2d), got 2d"),
+        (
+            {"approval": [stage(escalate_after="12h", remind_after="1d")]},
+            "approval.0.escalate_after: must be longer than remind_after (1d), got 12h",
+        ),
+        (
+            {"approval": [stage(expire_after="2d")]},
+            "approval.0.expire_after: must be longer than escalate_after (2d), got 2d",
+        ),
         ({"approval": [stage(remind_after="soon")]}, "approval.0.remind_after: invalid duration 'soon'"),
         ({"approval": [stage(), stage()]}, "approval: stage 'brand' is listed twice"),
         ({"colour": "blue"}, "unknown key 'colour'"),
@@ -152,13 +168,18 @@ def test_build_brief_refusals(changes, expected):
 
 
 def test_template_fills_placeholders_and_keeps_literal_braces():
-    b = build_brief(brief(body=None, template="Hi {first_name}, {{not a placeholder}} {first_name}!",
-                          variables={"first_name": "Ana"}))
+    b = build_brief(
+        brief(
+            body=None, template="Hi {first_name}, {{not a placeholder}} {first_name}!", variables={"first_name": "Ana"}
+        )
+    )
     assert b.rendered_body() == "Hi Ana, {not a placeholder} Ana!"
 
 
 def test_rendered_body_raises_brief_error_for_an_unvalidated_brief():
-    b = build_brief(brief(body=None, template="Hi {name}", variables={"name": "x"})).model_copy(update={"variables": {}})
+    b = build_brief(brief(body=None, template="Hi {name}", variables={"name": "x"})).model_copy(
+        update={"variables": {}}
+    )
     with pytest.raises(BriefError, match="^variables: no value for template variable 'name'$"):
         b.rendered_body()
 
@@ -171,10 +192,14 @@ def test_rendered_body_raises_brief_error_for_an_unvalidated_brief():
         ({"body": "word " * 700}, "body: 3500 characters is over the linkedin limit of 3000"),
         ({"channels": ["cms", "email"]}, "email_list_ids: the email channel needs at least one list id"),
         # An approver who is the author and has no backup: the stage could never finish.
-        ({"author": "theo", "approval": [stage(approvers=["omar", "theo"])]},
-         "approval.0.approvers: stage 'brand' can never be approved: the author 'theo' cannot decide"),
-        ({"author": "lena", "approval": [stage(approvers=["lena", "omar"], mode="quorum", quorum=2)]},
-         None),  # lena's backup (omar) is already an approver: only omar (and his backup sofia) are left
+        (
+            {"author": "theo", "approval": [stage(approvers=["omar", "theo"])]},
+            "approval.0.approvers: stage 'brand' can never be approved: the author 'theo' cannot decide",
+        ),
+        (
+            {"author": "lena", "approval": [stage(approvers=["lena", "omar"], mode="quorum", quorum=2)]},
+            None,
+        ),  # lena's backup (omar) is already an approver: only omar (and his backup sofia) are left
     ],
 )
 def test_validate_brief_refusals(directory, policies, changes, expected):
@@ -282,11 +307,15 @@ def test_policy_file_errors(tmp_path):
         load_policies(write(tmp_path, data))
     data = yaml.safe_load((POLICIES / "approval.yaml").read_text())
     data["defaults"]["email"][1]["name"] = "brand"
-    with pytest.raises(PolicyError, match=r"defaults.email.1.name: duplicate stage 'brand' \(first used at defaults.email.0\)"):
+    with pytest.raises(
+        PolicyError, match=r"defaults.email.1.name: duplicate stage 'brand' \(first used at defaults.email.0\)"
+    ):
         load_policies(write(tmp_path, data))
     data = yaml.safe_load((POLICIES / "approval.yaml").read_text())
     data["defaults"]["blog"][0]["quorum"] = 4
-    with pytest.raises(PolicyError, match=r"defaults.blog.0.quorum: must be between 1 and the number of approvers \(3\)"):
+    with pytest.raises(
+        PolicyError, match=r"defaults.blog.0.quorum: must be between 1 and the number of approvers \(3\)"
+    ):
         load_policies(write(tmp_path, data))
 
 
@@ -310,7 +339,7 @@ def test_markdown_to_html_converts_the_brief_subset():
     )
     assert markdown_to_html(md) == (
         "<h1>Title</h1>\n<h2>Sub</h2>\n<h3>Small</h3>\n"
-        '<p>A paragraph with <strong>bold</strong>, <em>italic</em> and a '
+        "<p>A paragraph with <strong>bold</strong>, <em>italic</em> and a "
         '<a href="https://mops.example/a?b=1&amp;c=2">link</a>.\nSecond line.</p>\n'
         "<ul>\n<li>one</li>\n<li><strong>two</strong></li>\n<li>three</li>\n</ul>\n"
         '<p><img src="https://cdn.mops.example/chart.png" alt="A chart"></p>'
@@ -324,7 +353,7 @@ def test_markdown_to_html_escapes_text_and_refuses_unsafe_urls():
         '[ok](/pricing) [q](https://a.example/"onmouseover=x)'
     )
     assert "<script>" not in html and "&lt;script&gt;alert(1)&lt;/script&gt; &amp;" in html
-    assert "href=\"javascript" not in html.lower() and "src=\"data:" not in html
+    assert 'href="javascript' not in html.lower() and 'src="data:' not in html
     assert " y z " in html  # refused link/image: only their text stays
     assert '<a href="/pricing">ok</a>' in html
     assert 'href="https://a.example/&quot;onmouseover=x"' in html

@@ -11,11 +11,26 @@ T0 = datetime(2026, 11, 27, 9, 0, tzinfo=UTC)
 POLICY = HealthPolicy(max_error_rate=0.3, max_latency_ms=2000, recover_checks=2)
 
 
-def result(minute: int = 0, *, failures: int = 0, throttled: int = 0, auth: bool = False, ms: float = 40,
-           headroom: float | None = 0.9) -> ProbeResult:
-    return ProbeResult(platform="sendgrid", at=T0 + timedelta(minutes=minute), requests=10, failures=failures,
-                       rate_limited=throttled, auth_failed=auth, latencies_ms=[ms] * 10, headroom=headroom,
-                       last_error="500" if failures else None)
+def result(
+    minute: int = 0,
+    *,
+    failures: int = 0,
+    throttled: int = 0,
+    auth: bool = False,
+    ms: float = 40,
+    headroom: float | None = 0.9,
+) -> ProbeResult:
+    return ProbeResult(
+        platform="sendgrid",
+        at=T0 + timedelta(minutes=minute),
+        requests=10,
+        failures=failures,
+        rate_limited=throttled,
+        auth_failed=auth,
+        latencies_ms=[ms] * 10,
+        headroom=headroom,
+        last_error="500" if failures else None,
+    )
 
 
 def test_what_makes_a_check_bad() -> None:
@@ -38,8 +53,16 @@ def test_one_alert_then_one_recovery_after_two_good_checks() -> None:
 
 
 def test_report_percentiles_rates_and_suggestions() -> None:
-    samples = [result(m, failures=1 if m % 2 else 0, throttled=1 if m == 3 else 0, ms=50 + m * 10,
-                      headroom=0.05 if m == 3 else 0.8) for m in range(6)]
+    samples = [
+        result(
+            m,
+            failures=1 if m % 2 else 0,
+            throttled=1 if m == 3 else 0,
+            ms=50 + m * 10,
+            headroom=0.05 if m == 3 else 0.8,
+        )
+        for m in range(6)
+    ]
     old = result(-120, failures=10)
     r = report("sendgrid", [old, *samples], since=T0, policy=POLICY)
     assert r.checks == 6 and r.requests == 60

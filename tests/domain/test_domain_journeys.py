@@ -21,7 +21,9 @@ JOURNEYS = Path(__file__).resolve().parents[2] / "journeys"
 DURATION_HELP = "use e.g. 3d, 12h, 30m, 1d12h"
 
 SCORING = {
-    "fit_rules": [{"id": "big", "when": [{"field": "employees", "op": "gte", "value": 1000}], "points": 20, "reason": "Big"}],
+    "fit_rules": [
+        {"id": "big", "when": [{"field": "employees", "op": "gte", "value": 1000}], "points": 20, "reason": "Big"}
+    ],
     "engagement_points": {"click": 5},
     "half_life_days": 14,
     "mql_threshold": 50,
@@ -71,7 +73,15 @@ def test_shipped_journeys_validate():
     assert list(specs) == ["default-nurture", "demo"] == list_journeys(JOURNEYS)
     for spec in specs.values():
         assert len(spec.fingerprint) == 64
-        assert {s.type for s in spec.steps} >= {"send_email", "wait", "wait_for_event", "branch", "update_crm", "notify", "goal"}
+        assert {s.type for s in spec.steps} >= {
+            "send_email",
+            "wait",
+            "wait_for_event",
+            "branch",
+            "update_crm",
+            "notify",
+            "goal",
+        }
         assert spec.scoring.mql_threshold == 60
 
 
@@ -80,7 +90,12 @@ def test_default_nurture_settings():
     assert spec.quiet_hours is not None and (spec.quiet_hours.start, spec.quiet_hours.end) == (time(20), time(8))
     assert spec.frequency_cap is not None and spec.frequency_cap.per == timedelta(days=7)
     assert spec.handoff.sla == timedelta(hours=24) and spec.handoff.manager_owner_id == "105"
-    assert [(s.owner_id, s.weight) for s in spec.handoff.owner_slots()] == [("101", 3), ("102", 2), ("103", 1), ("104", 1)]
+    assert [(s.owner_id, s.weight) for s in spec.handoff.owner_slots()] == [
+        ("101", 3),
+        ("102", 2),
+        ("103", 1),
+        ("104", 1),
+    ]
     assert spec.restart_step_id == spec.recycle_to != spec.first_step_id
     assert spec.requires_consent and spec.unsubscribe_group_id == 4242
     # The journey should span roughly 90 days: fixed waits, event timeouts, business days (~1.4 calendar days).
@@ -95,7 +110,9 @@ def test_default_nurture_settings():
 
 def test_demo_is_fast():
     spec = load_journey(JOURNEYS, "demo")
-    waits = [s.duration for s in spec.steps if isinstance(s, WaitStep)] + [s.timeout for s in spec.steps if s.type == "wait_for_event"]
+    waits = [s.duration for s in spec.steps if isinstance(s, WaitStep)] + [
+        s.timeout for s in spec.steps if s.type == "wait_for_event"
+    ]
     assert waits and max(waits) <= timedelta(seconds=30)
     assert all(s.business_days is None and s.until_local_time is None for s in spec.steps if isinstance(s, WaitStep))
     assert spec.quiet_hours is None and spec.handoff.sla == timedelta(seconds=20)
@@ -153,7 +170,9 @@ def test_unquoted_times_are_times_not_sexagesimal_numbers(tmp_path):
 
 
 def test_unquoted_owner_ids_are_strings(tmp_path):
-    write(tmp_path, mutated(lambda d: d.update(handoff={"sla": "1h", "manager_owner_id": 105, "owner_weights": {101: 2}})))
+    write(
+        tmp_path, mutated(lambda d: d.update(handoff={"sla": "1h", "manager_owner_id": 105, "owner_weights": {101: 2}}))
+    )
     handoff = load_journey(tmp_path, "bad").handoff
     assert handoff.manager_owner_id == "105" and handoff.owner_weights == {"101": 2}
     assert [(s.owner_id, s.weight) for s in handoff.owner_slots(["102", "101"])] == [("101", 2), ("102", 1)]
@@ -179,19 +198,35 @@ def _set_step(i, **fields):
             _set_step(1, business_days=3),
             "steps.1: wait needs exactly one of duration, business_days, until_local_time (got duration, business_days)",
         ),
-        (_set_step(1, duration=None), "steps.1: wait needs exactly one of duration, business_days, until_local_time (got none)"),
-        (_set_step(2, events=[]), "steps.2.events: List should have at least 1 item after validation, not 0"),
-        (lambda d: d["steps"][0].update(tempate="x"), "steps.0: unknown key 'tempate' (allowed: id, next, type, template, subject)"),
         (
-            lambda d: d["steps"].insert(1, {"id": "ping", "type": "notify", "channel": "#x", "text": "{email} signed up"}),
+            _set_step(1, duration=None),
+            "steps.1: wait needs exactly one of duration, business_days, until_local_time (got none)",
+        ),
+        (_set_step(2, events=[]), "steps.2.events: List should have at least 1 item after validation, not 0"),
+        (
+            lambda d: d["steps"][0].update(tempate="x"),
+            "steps.0: unknown key 'tempate' (allowed: id, next, type, template, subject)",
+        ),
+        (
+            lambda d: d["steps"].insert(
+                1, {"id": "ping", "type": "notify", "channel": "#x", "text": "{email} signed up"}
+            ),
             "steps.1.text: text uses {email}; only {journey}, {score}, {segment}, {stage} are allowed",
         ),
         (
-            lambda d: d["steps"].insert(1, {"id": "loop", "type": "branch", "cases": [{"event_seen": "click", "goto": "hello"}]}),
+            lambda d: d["steps"].insert(
+                1, {"id": "loop", "type": "branch", "cases": [{"event_seen": "click", "goto": "hello"}]}
+            ),
             "steps: loop without a wait would never pause: hello -> loop -> hello",
         ),
-        (lambda d: d.update(default_timezone="Mars/Olympus"), "default_timezone: unknown timezone 'Mars/Olympus': use an IANA name such as Europe/Berlin"),
-        (lambda d: d["scoring"]["fit_rules"][0]["when"][0].update(field="salary"), "scoring.fit_rules.0.when.0.field: unknown field 'salary'"),
+        (
+            lambda d: d.update(default_timezone="Mars/Olympus"),
+            "default_timezone: unknown timezone 'Mars/Olympus': use an IANA name such as Europe/Berlin",
+        ),
+        (
+            lambda d: d["scoring"]["fit_rules"][0]["when"][0].update(field="salary"),
+            "scoring.fit_rules.0.when.0.field: unknown field 'salary'",
+        ),
         (lambda d: d.pop("handoff"), "handoff: Field required"),
     ],
 )
@@ -203,7 +238,9 @@ def test_bad_journey_reports_file_and_field(tmp_path, change, expected):
 def test_unknown_step_type(tmp_path):
     path = write(tmp_path, mutated(_set_step(0, type="sms")))
     message = str(journey_error(tmp_path))
-    assert message.startswith(f"{path}: steps.0: Input tag 'sms' found using 'type' does not match any of the expected tags:")
+    assert message.startswith(
+        f"{path}: steps.0: Input tag 'sms' found using 'type' does not match any of the expected tags:"
+    )
     assert "'send_email'" in message and "'wait_for_event'" in message
 
 

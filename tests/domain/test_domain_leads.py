@@ -1,4 +1,4 @@
-from datetime import datetime, timedelta, UTC
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from pydantic import ValidationError
@@ -33,7 +33,16 @@ def test_normalise_email_strips_and_lowercases():
 
 @pytest.mark.parametrize(
     "raw",
-    ["alice", "alice@", "@example.com", "alice@example", "alice@example.c", "al ice@example.com", "a@b@example.com", ""],
+    [
+        "alice",
+        "alice@",
+        "@example.com",
+        "alice@example",
+        "alice@example.c",
+        "al ice@example.com",
+        "a@b@example.com",
+        "",
+    ],
 )
 def test_normalise_email_rejects_invalid(raw):
     with pytest.raises(ValueError, match="is not a valid email address"):

@@ -13,7 +13,11 @@ D1, D2, D3, D4 = date(2027, 3, 1), date(2027, 3, 2), date(2027, 3, 3), date(2027
 
 def day(when: date, spend="0", impressions=0, clicks=0, conversions=0.0, revenue="0") -> DayFigures:
     return DayFigures(
-        day=when, spend=Decimal(spend), impressions=impressions, clicks=clicks, conversions=conversions,
+        day=when,
+        spend=Decimal(spend),
+        impressions=impressions,
+        clicks=clicks,
+        conversions=conversions,
         revenue=Decimal(revenue),
     )
 
@@ -39,25 +43,39 @@ def test_kpis_are_none_where_the_denominator_is_zero():
 def test_money_kpis_are_rounded_half_up_to_cents():
     k = kpis(spend=Decimal("100"), impressions=1, clicks=3, conversions=2.5, revenue=Decimal(0))
     assert (k.cpc, k.cpa) == (Decimal("33.33"), Decimal("40.00"))
-    assert kpis(spend=Decimal("0.125"), impressions=1, clicks=1, conversions=0, revenue=Decimal(0)).cpc == Decimal("0.13")
+    assert kpis(spend=Decimal("0.125"), impressions=1, clicks=1, conversions=0, revenue=Decimal(0)).cpc == Decimal(
+        "0.13"
+    )
     assert kpis(spend=Decimal("2"), impressions=1, clicks=3, conversions=0, revenue=Decimal(0)).cpc == Decimal("0.67")
 
 
 def test_channel_figures_totals_and_windows():
-    figures = ChannelFigures(channel=META, days=[
-        day(D3, "30.50", 3000, 30, 1.5, "90"),
-        day(D1, "10.25", 1000, 10, 0.5, "0"),
-        day(D2, "20", 2000, 20, 1, "60"),
-    ])
+    figures = ChannelFigures(
+        channel=META,
+        days=[
+            day(D3, "30.50", 3000, 30, 1.5, "90"),
+            day(D1, "10.25", 1000, 10, 0.5, "0"),
+            day(D2, "20", 2000, 20, 1, "60"),
+        ],
+    )
     assert [d.day for d in figures.days] == [D1, D2, D3]  # kept in day order
     assert (figures.spend, figures.impressions, figures.clicks, figures.conversions, figures.revenue) == (
-        Decimal("60.75"), 6000, 60, 3.0, Decimal("150")
+        Decimal("60.75"),
+        6000,
+        60,
+        3.0,
+        Decimal("150"),
     )
     assert [d.day for d in figures.since(D2).days] == [D2, D3]
     assert [d.day for d in figures.through(D2).days] == [D1, D2]
     assert figures.since(D4).days == [] and figures.since(D4).spend == 0
-    assert figures.kpis() == Kpis(ctr=0.01, cpc=Decimal("1.01"), cpa=Decimal("20.25"), roas=float(Decimal(150) / Decimal("60.75")),
-                                  conversion_rate=0.05)
+    assert figures.kpis() == Kpis(
+        ctr=0.01,
+        cpc=Decimal("1.01"),
+        cpa=Decimal("20.25"),
+        roas=float(Decimal(150) / Decimal("60.75")),
+        conversion_rate=0.05,
+    )
     with pytest.raises(ValidationError, match="2027-03-01 is listed twice"):
         ChannelFigures(channel=META, days=[day(D1), day(D1)])
     with pytest.raises(ValidationError):
@@ -75,7 +93,12 @@ def pace(spent: str, now: datetime, **kwargs):
 
 def test_pacing_before_the_start():
     p = pace("0", datetime(2027, 2, 28, tzinfo=UTC))
-    assert (p.status, p.planned_to_date, p.ratio, p.projected_total) == ("not_started", Decimal("0.00"), None, Decimal("0.00"))
+    assert (p.status, p.planned_to_date, p.ratio, p.projected_total) == (
+        "not_started",
+        Decimal("0.00"),
+        None,
+        Decimal("0.00"),
+    )
     assert pace("0", START).status == "not_started"
 
 
@@ -135,12 +158,23 @@ def check(figures, *, budgets=None, targets=None, guardrails=None, live=None, th
 
 
 def test_spend_spike():
-    figures = [ChannelFigures(channel=META, days=[
-        day(D1, "150", 1000), day(D2, "151", 1000), day(D3, "90", 1000), day(D4, "500", 1000),
-    ])]
+    figures = [
+        ChannelFigures(
+            channel=META,
+            days=[
+                day(D1, "150", 1000),
+                day(D2, "151", 1000),
+                day(D3, "90", 1000),
+                day(D4, "500", 1000),
+            ],
+        )
+    ]
     [spike] = check(figures)  # 150 is not over 1.5 x 100; D4 is not complete yet
     assert (spike.channel, spike.kind, spike.day, spike.hard) == (META, "spend_spike", D2, False)
-    assert spike.detail == "meta_ads spent 151.00 EUR on 2027-03-02, 1.51x its daily budget of 100.00 EUR (alert above 1.5x)"
+    assert (
+        spike.detail
+        == "meta_ads spent 151.00 EUR on 2027-03-02, 1.51x its daily budget of 100.00 EUR (alert above 1.5x)"
+    )
     [hard] = check(figures, guardrails=Guardrails(pause_on_spend_spike=True))
     assert hard.hard
     assert check(figures, guardrails=Guardrails(spend_spike_factor=2)) == []
@@ -199,8 +233,9 @@ def test_cpa_over_target_is_soft_and_gives_way_to_the_maximum():
     assert anomaly.detail == "meta_ads CPA 40.00 EUR (3 conversions from 120.00 EUR) is over the target of 30.00 EUR"
     thin = [ChannelFigures(channel=META, days=[day(D1, "120", 5000, 60, 2)])]
     assert check(thin, targets=KpiTargets(target_cpa=Decimal("30")), budgets={}) == []
-    both = check(figures, targets=KpiTargets(target_cpa=Decimal("30")), guardrails=Guardrails(max_cpa=Decimal("35")),
-                 budgets={})
+    both = check(
+        figures, targets=KpiTargets(target_cpa=Decimal("30")), guardrails=Guardrails(max_cpa=Decimal("35")), budgets={}
+    )
     assert [a.kind for a in both] == ["cpa_over_max"]
     # Without a currency the figures are still named.
     [plain] = check(figures, targets=KpiTargets(target_cpa=Decimal("30")), budgets={}, currency=None)
@@ -235,6 +270,7 @@ def test_anomalies_are_ordered_by_channel_kind_and_day():
         ("meta_ads", "spend_spike", D2),
         ("meta_ads", "zero_delivery", D3),
     ]
-    assert found == check(list(reversed(figures)), targets=KpiTargets(min_ctr=0.01),
-                          guardrails=Guardrails(max_cpa=Decimal("100")))
+    assert found == check(
+        list(reversed(figures)), targets=KpiTargets(min_ctr=0.01), guardrails=Guardrails(max_cpa=Decimal("100"))
+    )
     assert len({a.key for a in found}) == len(found)

@@ -60,7 +60,12 @@ def test_unknown_field_lists_allowed_fields():
 
 @pytest.mark.parametrize(
     ("op", "value", "text"),
-    [("in", "software", "non-empty list"), ("gte", "10", "number"), ("eq", None, "needs a value"), ("exists", 3, "exists")],
+    [
+        ("in", "software", "non-empty list"),
+        ("gte", "10", "number"),
+        ("eq", None, "needs a value"),
+        ("exists", 3, "exists"),
+    ],
 )
 def test_value_must_fit_op(op, value, text):
     with pytest.raises(ValidationError, match=text):

@@ -1,4 +1,4 @@
-from datetime import datetime, timedelta, UTC
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -24,7 +24,10 @@ def profile(**overrides) -> LeadProfile:
 
 def events(event_type: EventType, count: int, age: timedelta = timedelta(0)) -> list[EngagementEvent]:
     at = NOW - age
-    return [EngagementEvent(event_id=f"{event_type}-{int(at.timestamp())}-{i}", type=event_type, at=at) for i in range(count)]
+    return [
+        EngagementEvent(event_id=f"{event_type}-{int(at.timestamp())}-{i}", type=event_type, at=at)
+        for i in range(count)
+    ]
 
 
 @pytest.mark.parametrize(

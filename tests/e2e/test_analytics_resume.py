@@ -54,17 +54,26 @@ async def test_a_crash_mid_collection_resumes_from_the_cursor_without_duplicates
     dev_env: WorkflowEnvironment, sandbox: SandboxServer
 ) -> None:
     settings = make_settings(sandbox.url, dev_env.client.service_client.config.target_host)
-    env = {**os.environ, **{f"MOPS_{k.upper()}": str(v) for k, v in settings.model_dump(mode="json").items()
-                            if isinstance(v, str | int | float) and "token" not in k and "key" not in k}}
+    env = {
+        **os.environ,
+        **{
+            f"MOPS_{k.upper()}": str(v)
+            for k, v in settings.model_dump(mode="json").items()
+            if isinstance(v, str | int | float) and "token" not in k and "key" not in k
+        },
+    }
     store = DuckDBStore(settings.analytics_store_file)
 
     elsewhere = f"{settings.workflow_task_queue}-elsewhere"
 
     def start_worker() -> subprocess.Popen:
         # The collection's activities run in these processes; its workflow runs in this one.
-        return subprocess.Popen([sys.executable, "-m", "starter.cli", "worker"],
-                                env={**env, "MOPS_METRICS_PORT": str(free_port()), "MOPS_WORKFLOW_TASK_QUEUE": elsewhere},
-                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        return subprocess.Popen(
+            [sys.executable, "-m", "starter.cli", "worker"],
+            env={**env, "MOPS_METRICS_PORT": str(free_port()), "MOPS_WORKFLOW_TASK_QUEUE": elsewhere},
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
 
     def loaded() -> dict[date, datetime]:
         return {x.day: x.loaded_at for x in store.loads(SINCE, UNTIL) if x.source == Source.GA4}
@@ -72,16 +81,27 @@ async def test_a_crash_mid_collection_resumes_from_the_cursor_without_duplicates
     # Two worker processes poll the same queues: the one running the collection is killed,
     # the other picks up the retry.
     workers = [start_worker(), start_worker()]
-    async with SandboxAdmin(sandbox.url) as admin, Worker(dev_env.client, task_queue=settings.workflow_task_queue,
-                                                          workflows=[AnalyticsCollectionWorkflow]):
+    async with (
+        SandboxAdmin(sandbox.url) as admin,
+        Worker(dev_env.client, task_queue=settings.workflow_task_queue, workflows=[AnalyticsCollectionWorkflow]),
+    ):
         await admin.set_faults("ga4", latency_ms=250)  # each day of GA4 takes a while to answer
         try:
-            inp = CollectionInput(since=SINCE, until=UNTIL, sources=["ga4"], journeys=False,
-                                  queues=analytics_queues(settings), heartbeat_timeout=timedelta(seconds=2),
-                                  retry_within=timedelta(0))
+            inp = CollectionInput(
+                since=SINCE,
+                until=UNTIL,
+                sources=["ga4"],
+                journeys=False,
+                queues=analytics_queues(settings),
+                heartbeat_timeout=timedelta(seconds=2),
+                retry_within=timedelta(0),
+            )
             handle = await dev_env.client.start_workflow(
-                AnalyticsCollectionWorkflow.run, inp, id=f"analytics-collect-crash-{uuid.uuid4().hex[:6]}",
-                task_queue=settings.workflow_task_queue)
+                AnalyticsCollectionWorkflow.run,
+                inp,
+                id=f"analytics-collect-crash-{uuid.uuid4().hex[:6]}",
+                task_queue=settings.workflow_task_queue,
+            )
 
             async def half_way() -> bool:
                 return len(loaded()) >= DAYS // 2

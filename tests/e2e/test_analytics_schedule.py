@@ -27,12 +27,30 @@ RECIPIENTS = ["ceo@acme.example", "cmo@acme.example"]
 async def test_one_report_per_period_sent_once_to_each_recipient(stack: Stack) -> None:
     s = stack.settings
     # As a user schedules it; then the same schedule is updated with a smaller collection.
-    result = await run_cli(s, "report", "schedule", "--weekly", "mon", "08:00", "--tz", "Europe/Berlin",
-                           "--to", RECIPIENTS[0], "--to", RECIPIENTS[1], "--chat", "#leadership", "--json")
+    result = await run_cli(
+        s,
+        "report",
+        "schedule",
+        "--weekly",
+        "mon",
+        "08:00",
+        "--tz",
+        "Europe/Berlin",
+        "--to",
+        RECIPIENTS[0],
+        "--to",
+        RECIPIENTS[1],
+        "--chat",
+        "#leadership",
+        "--json",
+    )
     assert result.exit_code == 0, result.output
-    assert json.loads(result.output) == {"schedule_id": s.report_schedule_id,
-                                         "when": "every mon at 08:00 Europe/Berlin", "recipients": RECIPIENTS,
-                                         "chat": "#leadership"}
+    assert json.loads(result.output) == {
+        "schedule_id": s.report_schedule_id,
+        "when": "every mon at 08:00 Europe/Berlin",
+        "recipients": RECIPIENTS,
+        "chat": "#leadership",
+    }
     svc = ReportService(stack.client, s)
     spec = weekly("Monday", "08:00", "Europe/Berlin", s)
     inp = svc.report_input(tz=spec.timezone, to=RECIPIENTS, chat="#leadership", retry_within=timedelta(0))
@@ -49,9 +67,13 @@ async def test_one_report_per_period_sent_once_to_each_recipient(stack: Stack) -
 
         # Three Mondays at 08:00 Berlin: 16, 23 and 30 March (the clocks go forward on the 29th,
         # so the last run is at 06:00 UTC, the others at 07:00 UTC).
-        await handle.backfill(ScheduleBackfill(start_at=datetime(2026, 3, 16, 6, tzinfo=BERLIN),
-                                               end_at=datetime(2026, 3, 30, 9, tzinfo=BERLIN),
-                                               overlap=ScheduleOverlapPolicy.ALLOW_ALL))
+        await handle.backfill(
+            ScheduleBackfill(
+                start_at=datetime(2026, 3, 16, 6, tzinfo=BERLIN),
+                end_at=datetime(2026, 3, 30, 9, tzinfo=BERLIN),
+                overlap=ScheduleOverlapPolicy.ALLOW_ALL,
+            )
+        )
         query = f"WorkflowType = 'ExecutiveReport' AND TaskQueue = '{s.workflow_task_queue}'"
 
         async def three_done():
@@ -61,8 +83,11 @@ async def test_one_report_per_period_sent_once_to_each_recipient(stack: Stack) -
         runs = await eventually(three_done, timeout=60, what="three report runs to finish")
         views = [await stack.client.get_workflow_handle(r.id, result_type=ReportView).result() for r in runs]
         periods = sorted((v.period.start, v.period.end) for v in views)
-        assert periods == [(date(2026, 3, 9), date(2026, 3, 15)), (date(2026, 3, 16), date(2026, 3, 22)),
-                           (date(2026, 3, 23), date(2026, 3, 29))]
+        assert periods == [
+            (date(2026, 3, 9), date(2026, 3, 15)),
+            (date(2026, 3, 16), date(2026, 3, 22)),
+            (date(2026, 3, 23), date(2026, 3, 29)),
+        ]
         assert all(v.status == ReportStatus.DONE and v.stale == {} for v in views)
         assert all(r.id.startswith(f"{schedule_id}-") for r in runs)
 
@@ -73,14 +98,20 @@ async def test_one_report_per_period_sent_once_to_each_recipient(stack: Stack) -
             assert sorted(a for m in sent for a in m["summary"]["to"]) == RECIPIENTS
             assert [p for p in posts if p["key"] == f"{v.report_id}:chat:#leadership"] != []
             assert [(d.channel, d.recipient, d.status) for d in svc.store.distributions(v.report_id)] == [
-                ("chat", "#leadership", "sent"), ("email", RECIPIENTS[0], "sent"), ("email", RECIPIENTS[1], "sent")]
+                ("chat", "#leadership", "sent"),
+                ("email", RECIPIENTS[0], "sent"),
+                ("email", RECIPIENTS[1], "sent"),
+            ]
             assert v.html_path and "Weekly marketing report" in Path(v.html_path).read_text()
 
         # Run again by hand for the last period: the same report, and nobody gets it twice.
         last = max(views, key=lambda v: v.period.start)
         again = await stack.client.execute_workflow(
-            ExecutiveReportWorkflow.run, inp.model_copy(update={"as_of": last.period.end + timedelta(days=1)}),
-            id=f"exec-report-again-{uuid.uuid4().hex[:6]}", task_queue=s.workflow_task_queue)
+            ExecutiveReportWorkflow.run,
+            inp.model_copy(update={"as_of": last.period.end + timedelta(days=1)}),
+            id=f"exec-report-again-{uuid.uuid4().hex[:6]}",
+            task_queue=s.workflow_task_queue,
+        )
         assert again.report_id == last.report_id
         mails = await stack.admin.effects("sendgrid", "mail.send")
         assert len([m for m in mails if m["summary"]["custom_args"].get("mops_report") == last.report_id]) == 2

@@ -54,15 +54,18 @@ async def campaign_count(stack: Stack) -> int:
     ("changes", "message"),
     [
         ({"channels": [{"kind": "tiktok", "share": 100}]}, "channels[0].kind: unknown channel 'tiktok'"),
-        ({"channels": [{"kind": "meta_ads", "share": 60, "countries": ["DE"]},
-                       {"kind": "google_ads", "share": 30}]}, "channels: paid channel shares sum to 90%"),
+        (
+            {"channels": [{"kind": "meta_ads", "share": 60, "countries": ["DE"]}, {"kind": "google_ads", "share": 30}]},
+            "channels: paid channel shares sum to 90%",
+        ),
         ({"total_budget": "10.00"}, "below the platform minimum"),
         ({"currency": "EURO"}, "currency:"),
         ({"end": "2020-01-01T00:00:00Z"}, "end:"),
     ],
 )
-async def test_a_bad_campaign_file_is_one_line_and_starts_nothing(stack: Stack, tmp_path: Path, changes: dict,
-                                                                   message: str) -> None:
+async def test_a_bad_campaign_file_is_one_line_and_starts_nothing(
+    stack: Stack, tmp_path: Path, changes: dict, message: str
+) -> None:
     path, _ = campaign_file(tmp_path, **changes)
     before = await campaign_count(stack)
     result = await run_cli(stack, "campaign", "launch", str(path))
@@ -81,6 +84,7 @@ async def test_launch_show_stop_and_a_budget_schedule(stack: Stack, tmp_path: Pa
     async def live():
         r = await run_cli(stack, "campaign", "show", cid, "--json")
         return r.exit_code == 0 and json.loads(r.output)["status"] == "live" and json.loads(r.output)
+
     view = await eventually(live, what="the campaign live")
     assert {p["channel"]: p["state"] for p in view["parts"]}["email"] == "sent"
     shown = await run_cli(stack, "campaign", "show", cid)
@@ -97,9 +101,12 @@ async def test_launch_show_stop_and_a_budget_schedule(stack: Stack, tmp_path: Pa
     await schedule.trigger()
 
     async def ran():
-        runs = [wf async for wf in stack.client.list_workflows(
-            f"WorkflowType = 'BudgetReallocation' AND CampaignId = '{cid}'")]
+        runs = [
+            wf
+            async for wf in stack.client.list_workflows(f"WorkflowType = 'BudgetReallocation' AND CampaignId = '{cid}'")
+        ]
         return runs and runs[0].status is not None and runs
+
     runs = await eventually(ran, what="the scheduled reallocation run")
     assert runs[0].id.startswith(f"budget-{cid}")
     await schedule.delete()
@@ -112,6 +119,7 @@ async def test_launch_show_stop_and_a_budget_schedule(stack: Stack, tmp_path: Pa
     async def completed():
         r = await run_cli(stack, "campaign", "show", cid, "--json")
         return json.loads(r.output)["status"] == "completed"
+
     await eventually(completed, what="the campaign completed")
     result = await run_cli(stack, "campaign", "show", "no-such-campaign")
     assert result.exit_code == 1 and "no campaign 'no-such-campaign'" in result.output

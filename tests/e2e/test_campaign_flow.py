@@ -27,9 +27,17 @@ LIVE_STATUSES = {"meta": {"ACTIVE"}, "google_ads": {"ENABLED"}}
 def spec_data(stack: Stack, **overrides: Any) -> dict[str, Any]:
     now = datetime.now(UTC).replace(microsecond=0)
     data: dict[str, Any] = {
-        "id": f"spring-{uuid.uuid4().hex[:8]}", "name": "Spring launch", "objective": "leads", "owner": "maya",
-        "start": None, "end": (now + timedelta(days=20)).isoformat(), "timezone": "UTC", "currency": "EUR",
-        "total_budget": "6000.00", "audience": "smb-eu", "landing_url": f"{stack.sandbox_url}/_links/ok/spring",
+        "id": f"spring-{uuid.uuid4().hex[:8]}",
+        "name": "Spring launch",
+        "objective": "leads",
+        "owner": "maya",
+        "start": None,
+        "end": (now + timedelta(days=20)).isoformat(),
+        "timezone": "UTC",
+        "currency": "EUR",
+        "total_budget": "6000.00",
+        "audience": "smb-eu",
+        "landing_url": f"{stack.sandbox_url}/_links/ok/spring",
         "monitor_every": "1h",
         "channels": [
             {"kind": "landing_page", "title": "Spring", "body": "Spring is here."},
@@ -61,8 +69,13 @@ async def status_is(svc: CampaignService, campaign_id: str, *statuses: CampaignS
 async def platform_objects(stack: Stack) -> dict[str, list[dict]]:
     meta, google = await stack.admin.state("meta"), await stack.admin.state("google_ads")
     wp, li = await stack.admin.state("wordpress"), await stack.admin.state("linkedin")
-    return {"meta": meta["campaigns"] + meta["adsets"], "google_ads": google["campaigns"],
-            "google_budgets": google["budgets"], "posts": wp["posts"], "linkedin": li["posts"]}
+    return {
+        "meta": meta["campaigns"] + meta["adsets"],
+        "google_ads": google["campaigns"],
+        "google_budgets": google["budgets"],
+        "posts": wp["posts"],
+        "linkedin": li["posts"],
+    }
 
 
 def mine(objects: list[dict], campaign_id: str) -> list[dict]:
@@ -118,8 +131,7 @@ FAIL_AT = [  # the k-th channel's create or go-live call refused by its platform
 
 
 @pytest.mark.parametrize(("channel", "platform", "path"), FAIL_AT, ids=[f[0] for f in FAIL_AT])
-async def test_a_failing_channel_rolls_back_every_channel(stack: Stack, channel: str, platform: str,
-                                                          path: str) -> None:
+async def test_a_failing_channel_rolls_back_every_channel(stack: Stack, channel: str, platform: str, path: str) -> None:
     svc = CampaignService(stack.client, stack.settings)
     inp = campaign_input(stack)
     cid = inp.spec.id
@@ -132,11 +144,15 @@ async def test_a_failing_channel_rolls_back_every_channel(stack: Stack, channel:
     assert f"launch failed at {channel}" in view.outcome
     objects = await platform_objects(stack)
     assert all(o["status"] == "DELETED" for o in mine(objects["meta"], cid)), mine(objects["meta"], cid)
-    assert all(o["status"] == "REMOVED" for o in mine(objects["google_ads"], cid) + mine(objects["google_budgets"],
-                                                                                          cid))
+    assert all(
+        o["status"] == "REMOVED" for o in mine(objects["google_ads"], cid) + mine(objects["google_budgets"], cid)
+    )
     assert not [p for p in objects["posts"] if p.get("slug") == cid and p.get("status") == "publish"]
-    assert not [p for p in objects["linkedin"] if cid in p.get("commentary", "")
-                and p.get("lifecycleState", p.get("lifecycle_state")) == "PUBLISHED"]
+    assert not [
+        p
+        for p in objects["linkedin"]
+        if cid in p.get("commentary", "") and p.get("lifecycleState", p.get("lifecycle_state")) == "PUBLISHED"
+    ]
     sends = [e for e in await stack.admin.effects("sendgrid", "singlesend.schedule") if cid in str(e["summary"])]
     assert sends == [], "the email is the last step: nothing may have been sent"
     report = {r.channel.value: r.state for r in view.report}
@@ -148,8 +164,10 @@ async def test_currency_mismatch_is_refused_at_preflight_and_creates_nothing(sta
     inp = campaign_input(stack, currency="USD")
     result = await svc.launch(inp)
     assert not result.ok and result.status == CampaignStatus.FAILED
-    assert result.problems == ["currency: campaign is in USD but the meta_ads account bills in EUR",
-                               "currency: campaign is in USD but the google_ads account bills in EUR"]
+    assert result.problems == [
+        "currency: campaign is in USD but the meta_ads account bills in EUR",
+        "currency: campaign is in USD but the google_ads account bills in EUR",
+    ]
     objects = await platform_objects(stack)
     assert mine(objects["meta"], inp.spec.id) == mine(objects["google_ads"], inp.spec.id) == []
 
@@ -157,8 +175,9 @@ async def test_currency_mismatch_is_refused_at_preflight_and_creates_nothing(sta
 async def test_rate_limited_launch_waits_the_advertised_delay(stack: Stack) -> None:
     svc = CampaignService(stack.client, stack.settings)
     inp = campaign_input(stack)
-    await stack.admin.set_faults("google_ads", rate_limit_next=1, retry_after_s=2,
-                                 path_prefix="/v18/customers/1234567890/campaignBudgets:mutate")
+    await stack.admin.set_faults(
+        "google_ads", rate_limit_next=1, retry_after_s=2, path_prefix="/v18/customers/1234567890/campaignBudgets:mutate"
+    )
     assert (await svc.launch(inp)).ok
     await status_is(svc, inp.spec.id, CampaignStatus.LIVE)
 
@@ -166,8 +185,10 @@ async def test_rate_limited_launch_waits_the_advertised_delay(stack: Stack) -> N
     scheduled, started = {}, {}
     for e in history.events:
         if e.event_type == EventType.EVENT_TYPE_ACTIVITY_TASK_SCHEDULED:
-            scheduled[e.event_id] = (e.activity_task_scheduled_event_attributes.activity_type.name,
-                                     e.event_time.ToDatetime())
+            scheduled[e.event_id] = (
+                e.activity_task_scheduled_event_attributes.activity_type.name,
+                e.event_time.ToDatetime(),
+            )
         elif e.event_type == EventType.EVENT_TYPE_ACTIVITY_TASK_STARTED:
             a = e.activity_task_started_event_attributes
             started[a.scheduled_event_id] = (a.attempt, e.event_time.ToDatetime())
@@ -181,9 +202,17 @@ async def live_campaign(stack: Stack, svc: CampaignService, *, auto_apply_under_
     """A campaign that started 10 days ago (so there are complete days to judge by)."""
     now = datetime.now(UTC).replace(microsecond=0)
     approval = [{"name": "director", "approvers": ["dana"], "mode": "all"}]
-    inp = campaign_input(stack, start=(now - timedelta(days=10)).isoformat(),
-                         reallocation={"approval": approval, "auto_apply_under_pct": auto_apply_under_pct,
-                                       "min_conversions": 1, "min_clicks": 10, "min_spend": "10"})
+    inp = campaign_input(
+        stack,
+        start=(now - timedelta(days=10)).isoformat(),
+        reallocation={
+            "approval": approval,
+            "auto_apply_under_pct": auto_apply_under_pct,
+            "min_conversions": 1,
+            "min_clicks": 10,
+            "min_spend": "10",
+        },
+    )
     assert (await svc.launch(inp)).ok
     await status_is(svc, inp.spec.id, CampaignStatus.LIVE)
     # Google converts far more cheaply than Meta: the rules move budget towards Google.
@@ -227,6 +256,7 @@ async def test_reallocation_above_threshold_waits_for_approval_applies_and_verif
     async def recorded():
         c = await svc.state(cid)
         return c.budget_changes and c
+
     campaign = await eventually(recorded, what="the campaign to record the change")
     assert campaign.budget_changes[0].after == {k: v for k, v in p.proposed.items() if v != p.current[k]}
     assert campaign.budget_changes[0].decided_by == ["dana"]
@@ -237,8 +267,9 @@ async def test_a_failing_apply_rolls_every_change_back(stack: Stack) -> None:
     inp = await live_campaign(stack, svc, auto_apply_under_pct="100")
     cid = inp.spec.id
     before = (await svc.state(cid)).parts
-    await stack.admin.set_faults("google_ads", fail_next=1, error_status=400,
-                                 path_prefix="/v18/customers/1234567890/campaignBudgets:mutate")
+    await stack.admin.set_faults(
+        "google_ads", fail_next=1, error_status=400, path_prefix="/v18/customers/1234567890/campaignBudgets:mutate"
+    )
     handle = await svc.reallocate(cid, requested_by=None, run_id="t2")
     view = await budget_status(svc, handle.id, BudgetStatus.ROLLED_BACK)
     assert view.proposal.action == "auto"
@@ -265,15 +296,19 @@ async def test_campaign_links_record_touches_on_the_lead_for_attribution(stack: 
     view = await status_is(svc, inp.spec.id, CampaignStatus.LIVE)
     links = {p.channel: p.link for p in view.parts}
     email = f"touch-{uuid.uuid4().hex[:6]}@acme.example"
-    capture = build_capture(stack.settings, email=email, source="web_form", consent=True,
-                            utm=Utm.from_url(links[ChannelKind.META_ADS]))
+    capture = build_capture(
+        stack.settings, email=email, source="web_form", consent=True, utm=Utm.from_url(links[ChannelKind.META_ADS])
+    )
     await stack.leads.capture(capture)
     await stack.leads.record_event(build_event(type="click", detail=links[ChannelKind.EMAIL]), email=email)
 
     async def two_touches():
         s = await stack.leads.state(email=email)
         return len(s.touch_path) == 2 and s
+
     state = await eventually(two_touches, what="both touches on the lead")
     assert [(t.kind, t.utm.campaign, t.utm.content) for t in state.touch_path] == [
-        ("capture:web_form", inp.spec.id, "meta_ads"), ("click", inp.spec.id, "email")]
+        ("capture:web_form", inp.spec.id, "meta_ads"),
+        ("click", inp.spec.id, "email"),
+    ]
     assert email not in state.model_dump_json(), "the path holds no personal data"

@@ -68,8 +68,9 @@ async def test_bad_capture_is_refused_and_starts_nothing(stack: Stack, args: lis
 
 
 async def test_event_for_unknown_lead_is_one_line(stack: Stack) -> None:
-    result = await run_cli(stack, "lead", "event", "--email", f"ghost.{uuid.uuid4().hex[:6]}@x.example",
-                           "--type", "click")
+    result = await run_cli(
+        stack, "lead", "event", "--email", f"ghost.{uuid.uuid4().hex[:6]}@x.example", "--type", "click"
+    )
     assert result.exit_code == 1
     assert result.output.strip().startswith("error: lead: no running journey")
 
@@ -77,8 +78,19 @@ async def test_event_for_unknown_lead_is_one_line(stack: Stack) -> None:
 async def test_trace_connects_cli_workflow_activity_and_http(stack: Stack, span_exporter: InMemorySpanExporter) -> None:
     email = f"trace.{uuid.uuid4().hex[:8]}@smallshop.example"
     span_exporter.clear()
-    result = await run_cli(stack, "lead", "capture", "--email", email, "--source", "web_form", "--consent",
-                           "--first-name", "Tracy", "--json")
+    result = await run_cli(
+        stack,
+        "lead",
+        "capture",
+        "--email",
+        email,
+        "--source",
+        "web_form",
+        "--consent",
+        "--first-name",
+        "Tracy",
+        "--json",
+    )
     assert result.exit_code == 0, result.output
 
     def spans_of(trace_id: int) -> list:
@@ -95,8 +107,12 @@ async def test_trace_connects_cli_workflow_activity_and_http(stack: Stack, span_
     trace_id = await eventually(traced, what="the whole trace")
     spans = spans_of(trace_id)
     names = [s.name for s in spans]
-    for expected in ("StartUpdateWithStartWorkflow:LeadJourney", "RunWorkflow:LeadJourney",
-                     "StartActivity:crm.upsert_lead", "RunActivity:crm.upsert_lead"):
+    for expected in (
+        "StartUpdateWithStartWorkflow:LeadJourney",
+        "RunWorkflow:LeadJourney",
+        "StartActivity:crm.upsert_lead",
+        "RunActivity:crm.upsert_lead",
+    ):
         assert any(n.startswith(expected) for n in names), (expected, names)
     http = [s for s in spans if s.attributes.get("http.request.method") or s.attributes.get("http.method")]
     urls = [str(s.attributes.get("url.full") or s.attributes.get("http.url")) for s in http]

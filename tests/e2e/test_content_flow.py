@@ -27,8 +27,14 @@ def new_id() -> str:
 
 
 def brief(stack: Stack, **fields) -> dict:
-    data = dict(content_id=new_id(), title="The launch checklist", type="blog", channels=["cms", "linkedin"],
-                body=CLEAN_BODY.format(link=f"{stack.sandbox_url}/_links/ok/guide"), author="maya")
+    data = dict(
+        content_id=new_id(),
+        title="The launch checklist",
+        type="blog",
+        channels=["cms", "linkedin"],
+        body=CLEAN_BODY.format(link=f"{stack.sandbox_url}/_links/ok/guide"),
+        author="maya",
+    )
     data.update(fields)
     return data
 
@@ -50,8 +56,11 @@ async def refused(coro) -> str:
 
 async def test_multi_stage_quorum_review_and_publication(stack: Stack) -> None:
     svc = ContentService(stack.client, stack.settings)
-    data = brief(stack, body="Teams using the checklist launch 40% faster.\n\n" + CLEAN_BODY.format(
-        link=f"{stack.sandbox_url}/_links/ok/guide"))
+    data = brief(
+        stack,
+        body="Teams using the checklist launch 40% faster.\n\n"
+        + CLEAN_BODY.format(link=f"{stack.sandbox_url}/_links/ok/guide"),
+    )
     cid = data["content_id"]
     wf_id, created = await svc.submit(prepare(stack.settings, data))
     assert created and wf_id == f"content-{cid}"
@@ -90,10 +99,14 @@ async def test_multi_stage_quorum_review_and_publication(stack: Stack) -> None:
     assert channels["cms"].status == ChannelStatus.PUBLISHED and channels["cms"].link.endswith(f"/{cid}/")
     assert channels["linkedin"].status == ChannelStatus.PUBLISHED and channels["linkedin"].ref.startswith("urn:li:")
     assert [(d.approver, d.stage) for d in view.decisions] == [
-        ("omar", "brand"), ("sofia", "brand"), ("raj", "legal"), ("ines", "legal")]
+        ("omar", "brand"),
+        ("sofia", "brand"),
+        ("raj", "legal"),
+        ("ines", "legal"),
+    ]
     assert all(d.at is not None for d in view.decisions)
 
-    posts = (await stack.admin._call("GET", "/state/wordpress"))
+    posts = await stack.admin._call("GET", "/state/wordpress")
     post = next(p for p in _items(posts) if p.get("slug") == cid)
     assert post["status"] == "publish"
     history = await svc.handle(cid).fetch_history()
@@ -109,8 +122,11 @@ async def test_blocked_check_then_requested_changes_loop_back_to_the_author(stac
     view = await wait_stage(svc, cid, ContentStage.CHANGES_REQUESTED)
     blocking = {f.rule for f in view.findings if f.severity.value == "blocking"}
     assert {"unverifiable-superlatives", "alt_text"} <= blocking, blocking
-    tells = [e for e in await stack.admin.effects("slack", "chat.post") if cid in str(e["summary"]) or
-             "blocking finding" in e["summary"]["text"]]
+    tells = [
+        e
+        for e in await stack.admin.effects("slack", "chat.post")
+        if cid in str(e["summary"]) or "blocking finding" in e["summary"]["text"]
+    ]
     assert tells, "the author is told what blocks the draft"
 
     assert "only the author" in await refused(svc.revise(cid, Revision(author="omar", body="x")))
@@ -130,8 +146,12 @@ async def test_blocked_check_then_requested_changes_loop_back_to_the_author(stac
 
 async def test_failed_channel_then_retract_restores_every_platform(stack: Stack) -> None:
     svc = ContentService(stack.client, stack.settings)
-    data = brief(stack, channels=["cms", "linkedin", "email"], email_list_ids=["list-launch"],
-                 approval=[{"name": "review", "approvers": ["omar"], "mode": "all"}])
+    data = brief(
+        stack,
+        channels=["cms", "linkedin", "email"],
+        email_list_ids=["list-launch"],
+        approval=[{"name": "review", "approvers": ["omar"], "mode": "all"}],
+    )
     cid = data["content_id"]
     linkedin_before = _items(await stack.admin._call("GET", "/state/linkedin"))
     await stack.admin.set_faults("linkedin", fail_next=5, error_status=422, path_prefix="/rest/posts")
@@ -141,8 +161,11 @@ async def test_failed_channel_then_retract_restores_every_platform(stack: Stack)
 
     view = await wait_stage(svc, cid, ContentStage.PARTIALLY_PUBLISHED)
     status = {c.channel.value: c.status for c in view.channels}
-    assert status == {"cms": ChannelStatus.PUBLISHED, "linkedin": ChannelStatus.FAILED,
-                      "email": ChannelStatus.PUBLISHED}
+    assert status == {
+        "cms": ChannelStatus.PUBLISHED,
+        "linkedin": ChannelStatus.FAILED,
+        "email": ChannelStatus.PUBLISHED,
+    }
     assert "linkedin failed" in view.outcome
     await stack.admin.clear_faults()
 
@@ -151,7 +174,10 @@ async def test_failed_channel_then_retract_restores_every_platform(stack: Stack)
     view = await wait_stage(svc, cid, ContentStage.RETRACTED)
     channels = {c.channel.value: c for c in view.channels}
     assert {name: c.status for name, c in channels.items()} == {
-        "cms": ChannelStatus.RETRACTED, "linkedin": ChannelStatus.FAILED, "email": ChannelStatus.PUBLISHED}
+        "cms": ChannelStatus.RETRACTED,
+        "linkedin": ChannelStatus.FAILED,
+        "email": ChannelStatus.PUBLISHED,
+    }
     assert "cannot be recalled" in channels["email"].note, "a delivered email is not claimed to be retracted"
     wp = next(p for p in _items(await stack.admin._call("GET", "/state/wordpress")) if p.get("slug") == cid)
     assert wp["status"] == "draft", "the post is back to what it was before publication"
@@ -176,8 +202,10 @@ async def test_bad_brief_is_refused_with_one_line_and_starts_nothing(stack: Stac
     data = brief(stack, **overrides)
     path = tmp_path / "brief.json"
     path.write_text(json.dumps(data))
-    env = {"MOPS_TEMPORAL_ADDRESS": stack.settings.temporal_address,
-           "MOPS_WORKFLOW_TASK_QUEUE": stack.settings.workflow_task_queue}
+    env = {
+        "MOPS_TEMPORAL_ADDRESS": stack.settings.temporal_address,
+        "MOPS_WORKFLOW_TASK_QUEUE": stack.settings.workflow_task_queue,
+    }
     get_settings.cache_clear()
     try:
         result = await asyncio.to_thread(CliRunner().invoke, app, ["content", "submit", str(path)], env=env)

@@ -37,8 +37,9 @@ async def mails_to(admin: SandboxAdmin, email: str) -> list[dict]:
 
 async def test_server_restart_keeps_timers_and_sends_once(sandbox: SandboxServer, tmp_path: Path) -> None:
     port = int(sandbox.url.rsplit(":", 1)[1])
-    settings = make_settings(sandbox.url, f"127.0.0.1:{free_port()}", data_dir=tmp_path,
-                             temporal_ui_port=free_port(), sandbox_port=port)
+    settings = make_settings(
+        sandbox.url, f"127.0.0.1:{free_port()}", data_dir=tmp_path, temporal_ui_port=free_port(), sandbox_port=port
+    )
     email = f"restart.{uuid.uuid4().hex[:8]}@smallshop.example"
     stack = EmbeddedStack(settings)
     await stack.start()
@@ -46,8 +47,9 @@ async def test_server_restart_keeps_timers_and_sends_once(sandbox: SandboxServer
         client = await connect(settings)
         leads = LeadService(client, settings)
         async with running_workers(client, settings), SandboxAdmin(sandbox.url) as admin:
-            await leads.capture(build_capture(settings, email=email, source="web_form", consent=True,
-                                              journey_id="demo"))
+            await leads.capture(
+                build_capture(settings, email=email, source="web_form", consent=True, journey_id="demo")
+            )
 
             async def in_first_wait():
                 st = await leads.state(email=email)
@@ -71,12 +73,22 @@ async def test_server_restart_keeps_timers_and_sends_once(sandbox: SandboxServer
 
 async def test_worker_killed_mid_send_sends_exactly_once(dev_env: WorkflowEnvironment, sandbox: SandboxServer) -> None:
     settings: Settings = make_settings(sandbox.url, dev_env.client.service_client.config.target_host)
-    env = {**os.environ, **{f"MOPS_{k.upper()}": str(v) for k, v in settings.model_dump(mode="json").items()
-                            if isinstance(v, str | int | float) and "token" not in k and "key" not in k}}
+    env = {
+        **os.environ,
+        **{
+            f"MOPS_{k.upper()}": str(v)
+            for k, v in settings.model_dump(mode="json").items()
+            if isinstance(v, str | int | float) and "token" not in k and "key" not in k
+        },
+    }
 
     def start_worker() -> subprocess.Popen:
-        return subprocess.Popen([sys.executable, "-m", "starter.cli", "worker"], env=env,
-                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        return subprocess.Popen(
+            [sys.executable, "-m", "starter.cli", "worker"],
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
 
     email = f"killed.{uuid.uuid4().hex[:8]}@smallshop.example"
     leads = LeadService(dev_env.client, settings)
@@ -87,8 +99,9 @@ async def test_worker_killed_mid_send_sends_exactly_once(dev_env: WorkflowEnviro
         await admin.set_faults("sendgrid", latency_ms=10_000, latency_after_apply=True, path_prefix="/v3/mail/send")
         replays_before = await admin.replays("sendgrid")
         try:
-            res = await leads.capture(build_capture(settings, email=email, source="web_form", consent=True,
-                                                    journey_id="demo"))
+            res = await leads.capture(
+                build_capture(settings, email=email, source="web_form", consent=True, journey_id="demo")
+            )
 
             async def applied():
                 return len(await mails_to(admin, email)) == 1
@@ -111,7 +124,9 @@ async def test_worker_killed_mid_send_sends_exactly_once(dev_env: WorkflowEnviro
             assert len(mails) == 1, "one email although the send ran twice"
             key = mails[0]["key"]
             assert key.startswith(res.workflow_id + ":"), key
-            assert await admin.replays("sendgrid") >= replays_before + 1, "the retry reached the platform and was replayed"
+            assert await admin.replays("sendgrid") >= replays_before + 1, (
+                "the retry reached the platform and was replayed"
+            )
         finally:
             await admin.clear_faults()
             worker.send_signal(signal.SIGTERM)

@@ -149,8 +149,12 @@ async def test_state_query_and_search_attributes(stack: Stack) -> None:
     await wait_for_stage(stack, email, LeadStage.NURTURING)
 
     async def visible():
-        found = [w async for w in stack.client.list_workflows(
-            f"WorkflowId = '{res.workflow_id}' AND LeadStage = 'nurturing' AND JourneyId = 'default-nurture'")]
+        found = [
+            w
+            async for w in stack.client.list_workflows(
+                f"WorkflowId = '{res.workflow_id}' AND LeadStage = 'nurturing' AND JourneyId = 'default-nurture'"
+            )
+        ]
         return found
 
     found = await eventually(visible, what="search attributes in visibility")

@@ -33,13 +33,15 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-async def test_sdk_and_mops_metrics_are_served_on_the_prometheus_endpoint(dev_env: WorkflowEnvironment,
-                                                                          stack: Stack) -> None:
+async def test_sdk_and_mops_metrics_are_served_on_the_prometheus_endpoint(
+    dev_env: WorkflowEnvironment, stack: Stack
+) -> None:
     port = free_port()
     settings = stack.settings.model_copy(update={"metrics_port": port})
     runtime = build_runtime(settings)
-    client = await connect(settings.model_copy(update={"temporal_address": dev_env.client.service_client.config
-                                                       .target_host}), runtime)
+    client = await connect(
+        settings.model_copy(update={"temporal_address": dev_env.client.service_client.config.target_host}), runtime
+    )
     email = f"metrics-{uuid.uuid4().hex[:6]}@acme.example"
     # A second set of workers (same queues) on the metrics runtime: the stack's own workers are idle-competing,
     # so drive enough work that this process certainly runs some of it.
@@ -50,8 +52,9 @@ async def test_sdk_and_mops_metrics_are_served_on_the_prometheus_endpoint(dev_en
         async def scraped():
             async with httpx.AsyncClient() as http:
                 text = (await http.get(f"http://127.0.0.1:{port}/metrics")).text
-            ok = 'mops_platform_requests_total{' in text and "temporal_workflow_task_execution_latency" in text
+            ok = "mops_platform_requests_total{" in text and "temporal_workflow_task_execution_latency" in text
             return ok and text
+
         text = await eventually(scraped, timeout=30, what="SDK and mops metrics on /metrics")
     lines = [line for line in text.splitlines() if line.startswith("mops_platform_requests_total{")]
     assert any('platform="hubspot"' in line and 'outcome="ok"' in line for line in lines), lines
@@ -79,13 +82,22 @@ async def test_half_the_calls_failing_raises_one_alert_and_clearing_it_one_recov
     server, received = await webhook_sink()
     async with server:
         channel = f"#alerts-{uuid.uuid4().hex[:6]}"
-        settings = stack.settings.model_copy(update={"alert_webhook_url": f"{server.url}/alerts",
-                                                     "alert_chat_channel": channel})
+        settings = stack.settings.model_copy(
+            update={"alert_webhook_url": f"{server.url}/alerts", "alert_chat_channel": channel}
+        )
         handle = stack.client.get_workflow_handle_for(IntegrationHealthWorkflow.run, settings.health_registry_id)
         await check_now(stack.client, settings)
         view = await health_state(stack.client, settings)
-        assert set(view.platforms) == {"hubspot", "sendgrid", "slack", "wordpress", "linkedin", "ga4", "meta",
-                                       "google_ads"}
+        assert set(view.platforms) == {
+            "hubspot",
+            "sendgrid",
+            "slack",
+            "wordpress",
+            "linkedin",
+            "ga4",
+            "meta",
+            "google_ads",
+        }
         assert all(h.state == "healthy" for h in view.platforms.values()), view.platforms
 
         await stack.admin.set_faults("sendgrid", error_rate=0.5, seed=7)
@@ -103,6 +115,7 @@ async def test_half_the_calls_failing_raises_one_alert_and_clearing_it_one_recov
         async def two_notices():
             posts = await alerts_posted(stack, channel)
             return len(posts) == 2 and len(received) == 2 and posts
+
         await eventually(two_notices, what="one alert and one recovery, on chat and the webhook")
         assert [r["kind"] for r in received] == ["alert", "recovered"]
         assert [r["key"] for r in received] == ["sendgrid-1:alert", "sendgrid-1:recovered"]
@@ -113,8 +126,9 @@ async def test_half_the_calls_failing_raises_one_alert_and_clearing_it_one_recov
 
 
 def report_for(platform: str, *, bad: bool) -> HealthReport:
-    result = ProbeResult(platform=platform, at=datetime.now(UTC), requests=10, failures=10 if bad else 0,
-                         latencies_ms=[5.0] * 10)
+    result = ProbeResult(
+        platform=platform, at=datetime.now(UTC), requests=10, failures=10 if bad else 0, latencies_ms=[5.0] * 10
+    )
     return HealthReport(check_id=uuid.uuid4().hex, results=[result])
 
 
@@ -132,10 +146,13 @@ async def test_workflows_hold_on_a_degraded_platform_and_resume_with_one_effect_
         for email in emails:
             desc = await stack.leads.handle(email=email).describe()
             pending = desc.raw_description.pending_activities
-            if not any(p.activity_type.name == "email.send" and p.attempt >= 2
-                       and "degraded" in p.last_failure.message for p in pending):
+            if not any(
+                p.activity_type.name == "email.send" and p.attempt >= 2 and "degraded" in p.last_failure.message
+                for p in pending
+            ):
                 return False
         return True
+
     await eventually(held, timeout=30, what="every welcome email held while sendgrid is degraded")
     sent_before = await stack.admin.effects("sendgrid", "mail.send")
 
@@ -145,6 +162,7 @@ async def test_workflows_hold_on_a_degraded_platform_and_resume_with_one_effect_
     async def sent_once():
         states = [await stack.leads.state(email=e) for e in emails]
         return all(s.emails_sent >= 1 for s in states) and states
+
     await eventually(sent_once, timeout=30, what="the held emails sent after recovery")
     sends = await stack.admin.effects("sendgrid", "mail.send")
     new = [e for e in sends if e not in sent_before]
@@ -152,8 +170,9 @@ async def test_workflows_hold_on_a_degraded_platform_and_resume_with_one_effect_
     assert len(keys) == len(set(keys)) >= 3, "exactly one send per held step"
 
 
-async def test_graceful_shutdown_completes_the_activity_in_flight(dev_env: WorkflowEnvironment, stack: Stack,
-                                                                  sandbox) -> None:
+async def test_graceful_shutdown_completes_the_activity_in_flight(
+    dev_env: WorkflowEnvironment, stack: Stack, sandbox
+) -> None:
     from tests.conftest import make_settings
 
     settings = make_settings(sandbox.url, dev_env.client.service_client.config.target_host)
@@ -168,18 +187,32 @@ async def test_graceful_shutdown_completes_the_activity_in_flight(dev_env: Workf
 
         async def in_flight():
             desc = await leads.handle(email=email).describe()
-            return any(p.activity_type.name == "crm.upsert_lead" and p.state == 2  # STARTED
-                       for p in desc.raw_description.pending_activities)
+            return any(
+                p.activity_type.name == "crm.upsert_lead" and p.state == 2  # STARTED
+                for p in desc.raw_description.pending_activities
+            )
+
         await eventually(in_flight, what="the CRM upsert in flight")
     # Leaving the block shut the workers down: it waited for the upsert instead of abandoning it.
     history = await leads.handle(email=email).fetch_history()
-    upsert = next(e.event_id for e in history.events
-                  if e.event_type == EventType.EVENT_TYPE_ACTIVITY_TASK_SCHEDULED
-                  and e.activity_task_scheduled_event_attributes.activity_type.name == "crm.upsert_lead")
-    completed = [e for e in history.events if e.event_type == EventType.EVENT_TYPE_ACTIVITY_TASK_COMPLETED
-                 and e.activity_task_completed_event_attributes.scheduled_event_id == upsert]
-    started = [e for e in history.events if e.event_type == EventType.EVENT_TYPE_ACTIVITY_TASK_STARTED
-               and e.activity_task_started_event_attributes.scheduled_event_id == upsert]
+    upsert = next(
+        e.event_id
+        for e in history.events
+        if e.event_type == EventType.EVENT_TYPE_ACTIVITY_TASK_SCHEDULED
+        and e.activity_task_scheduled_event_attributes.activity_type.name == "crm.upsert_lead"
+    )
+    completed = [
+        e
+        for e in history.events
+        if e.event_type == EventType.EVENT_TYPE_ACTIVITY_TASK_COMPLETED
+        and e.activity_task_completed_event_attributes.scheduled_event_id == upsert
+    ]
+    started = [
+        e
+        for e in history.events
+        if e.event_type == EventType.EVENT_TYPE_ACTIVITY_TASK_STARTED
+        and e.activity_task_started_event_attributes.scheduled_event_id == upsert
+    ]
     assert completed, "the in-flight upsert completed during shutdown"
     assert started[0].activity_task_started_event_attributes.attempt == 1, "no retry was needed"
     await stack.admin.clear_faults()
@@ -195,8 +228,12 @@ async def test_mops_health_prints_states_incidents_and_the_report(stack: Stack) 
     from starter.cli import app
 
     s = stack.settings
-    env = {"MOPS_TEMPORAL_ADDRESS": s.temporal_address, "MOPS_HEALTH_REGISTRY_ID": s.health_registry_id,
-           "MOPS_HEALTH_TASK_QUEUE": s.health_task_queue, "MOPS_WORKFLOW_TASK_QUEUE": s.workflow_task_queue}
+    env = {
+        "MOPS_TEMPORAL_ADDRESS": s.temporal_address,
+        "MOPS_HEALTH_REGISTRY_ID": s.health_registry_id,
+        "MOPS_HEALTH_TASK_QUEUE": s.health_task_queue,
+        "MOPS_WORKFLOW_TASK_QUEUE": s.workflow_task_queue,
+    }
 
     async def cli(*args: str):
         get_settings.cache_clear()
@@ -214,7 +251,9 @@ async def test_mops_health_prints_states_incidents_and_the_report(stack: Stack) 
     assert view["checks"] == 1 and view["platforms"]["hubspot"]["state"] == "healthy"
     report = await cli("health", "--report", "--window", "1h", "--json")
     rows = {r["platform"]: r for r in json.loads(report.output)["platforms"]}
-    assert rows["ga4"]["throttle_rate"] == 0.3 and any("MOPS_ANALYTICS_MAX_PER_SECOND" in t for t in rows["ga4"]["suggestions"])
+    assert rows["ga4"]["throttle_rate"] == 0.3 and any(
+        "MOPS_ANALYTICS_MAX_PER_SECOND" in t for t in rows["ga4"]["suggestions"]
+    )
     assert rows["hubspot"]["p50_ms"] is not None and rows["hubspot"]["error_rate"] == 0
     human = await cli("health", "--report")
     assert "Integration report" in human.output and "ga4" in human.output

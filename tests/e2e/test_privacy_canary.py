@@ -37,8 +37,9 @@ def span_text(span) -> str:
     return " ".join(parts)
 
 
-async def test_no_plaintext_personal_data_anywhere(dev_env: WorkflowEnvironment, sandbox: SandboxServer,
-                                                   span_exporter: InMemorySpanExporter, caplog) -> None:
+async def test_no_plaintext_personal_data_anywhere(
+    dev_env: WorkflowEnvironment, sandbox: SandboxServer, span_exporter: InMemorySpanExporter, caplog
+) -> None:
     caplog.set_level(logging.DEBUG)
     spans_before = len(span_exporter.get_finished_spans())
     hot = f"{MARK}.hot@acme.example"
@@ -46,12 +47,12 @@ async def test_no_plaintext_personal_data_anywhere(dev_env: WorkflowEnvironment,
     async with privacy_stack(dev_env, sandbox) as stack:
         # A hot lead: captured with names, engages, handed to sales (owner router), gives ad
         # consent (audience), then opts out from one channel: it reaches every platform.
-        res = await capture(stack, hot, first_name=f"{MARK}first", last_name=f"{MARK}last", company=f"{MARK}co",
-                            country="DE")
+        res = await capture(
+            stack, hot, first_name=f"{MARK}first", last_name=f"{MARK}last", company=f"{MARK}co", country="DE"
+        )
         await stage(stack, hot, LeadStage.NURTURING)
         for kind in (EventType.FORM, EventType.REPLY, EventType.CLICK):
-            await stack.leads.record_event(build_event(type=kind, detail=f"https://acme.example/?u={MARK}"),
-                                           email=hot)
+            await stack.leads.record_event(build_event(type=kind, detail=f"https://acme.example/?u={MARK}"), email=hot)
         await stage(stack, hot, LeadStage.SALES_ASSIGNED)
         await stack.privacy.grant(email=hot, purpose=Purpose.AD_AUDIENCES, source="canary")
         await stack.privacy.opt_out(email=hot, source="canary")
@@ -78,9 +79,13 @@ async def test_no_plaintext_personal_data_anywhere(dev_env: WorkflowEnvironment,
             history = await handle.fetch_history()
             raw = b"".join(e.SerializeToString() for e in history.events)  # every string and payload, verbatim
             description = (await handle.describe()).raw_description.SerializeToString()  # SAs, memo, summaries
-            for what, blob in (("history", raw), ("history json", history.to_json().encode()),
-                               ("description", description), ("id", wf.id.encode()),
-                               ("search attributes", repr(wf.search_attributes).encode())):
+            for what, blob in (
+                ("history", raw),
+                ("history json", history.to_json().encode()),
+                ("description", description),
+                ("id", wf.id.encode()),
+                ("search attributes", repr(wf.search_attributes).encode()),
+            ):
                 if MARK.encode() in blob.lower():
                     hits.append(f"{wf.workflow_type} {wf.id}: {what}")
         spans = span_exporter.get_finished_spans()[spans_before:]
@@ -100,8 +105,9 @@ async def test_no_plaintext_personal_data_anywhere(dev_env: WorkflowEnvironment,
         # ... and an operator reads it with the `temporal` CLI through the codec server.
         settings = stack.settings
         async with GatewayServer(create_codec_app(settings)) as codec:
-            shown = await _temporal_show(settings.temporal_address, res.workflow_id, codec.url,
-                                         settings.codec_server_token.get_secret_value())
+            shown = await _temporal_show(
+                settings.temporal_address, res.workflow_id, codec.url, settings.codec_server_token.get_secret_value()
+            )
             plain = await _temporal_show(settings.temporal_address, res.workflow_id, None, None)
         assert MARK in _payload_text(shown).lower(), "the codec server decodes for the CLI"
     assert MARK not in _payload_text(plain).lower() and MARK not in plain.lower()
@@ -131,8 +137,17 @@ def _context(workflow_id: str) -> WorkflowSerializationContext:
 
 
 async def _temporal_show(address: str, workflow_id: str, codec_url: str | None, token: str | None) -> str:
-    cmd = [binary("temporal"), "workflow", "show", "--workflow-id", workflow_id, "--address", address,
-           "--output", "json"]
+    cmd = [
+        binary("temporal"),
+        "workflow",
+        "show",
+        "--workflow-id",
+        workflow_id,
+        "--address",
+        address,
+        "--output",
+        "json",
+    ]
     if codec_url:
         cmd += ["--codec-endpoint", codec_url, "--codec-auth", f"Bearer {token}"]
 

@@ -26,12 +26,14 @@ from workers.main import WORKFLOWS
 
 async def replays(history: WorkflowHistory) -> bool:
     result = await Replayer(workflows=WORKFLOWS, data_converter=DATA_CONVERTER).replay_workflow(
-        history, raise_on_replay_failure=False)
+        history, raise_on_replay_failure=False
+    )
     return result.replay_failure is None
 
 
-async def test_erasure_shreds_one_lead_and_leaves_the_others(dev_env: WorkflowEnvironment,
-                                                              sandbox: SandboxServer) -> None:
+async def test_erasure_shreds_one_lead_and_leaves_the_others(
+    dev_env: WorkflowEnvironment, sandbox: SandboxServer
+) -> None:
     async with privacy_stack(dev_env, sandbox) as stack:
         gone_email, kept_email = marker_email("gone"), marker_email("kept", "initech.example")
         gone = await capture(stack, gone_email, first_name="Gonda", last_name="Erased")
@@ -50,8 +52,14 @@ async def test_erasure_shreds_one_lead_and_leaves_the_others(dev_env: WorkflowEn
         journey = await stack.client.get_workflow_handle(gone.workflow_id).describe()
         sync = await stack.client.get_workflow_handle(contact_sync_workflow_id(gone.lead_id)).describe()
         assert journey.status.name == sync.status.name == "COMPLETED"
-        assert record.steps == {"end:lead": "ended", "end:contact-sync": "ended", "erase:crm": "deleted",
-                                "erase:email": "deleted, suppressed", "erase:cdp": "deleted", "erase:ads": "removed"}
+        assert record.steps == {
+            "end:lead": "ended",
+            "end:contact-sync": "ended",
+            "erase:crm": "deleted",
+            "erase:email": "deleted, suppressed",
+            "erase:cdp": "deleted",
+            "erase:ads": "removed",
+        }
         # Every platform: deleted, or (SendGrid) kept on the suppression list only.
         after = await stack.admin.privacy_state()
         assert gone_email not in after["marketing_contacts"] and gone.lead_id not in after["braze_users"]
@@ -65,8 +73,11 @@ async def test_erasure_shreds_one_lead_and_leaves_the_others(dev_env: WorkflowEn
         # The key is gone: nothing of this lead decodes or replays any more ...
         assert record.destroyed_key_ids and all(k.startswith(f"dek:{gone.lead_id}:") for k in record.destroyed_key_ids)
         assert stack.keyring.store.current_for_lead(gone.lead_id) is None
-        for workflow_id in (gone.workflow_id, contact_sync_workflow_id(gone.lead_id),
-                            erasure_workflow_id(gone.lead_id)):
+        for workflow_id in (
+            gone.workflow_id,
+            contact_sync_workflow_id(gone.lead_id),
+            erasure_workflow_id(gone.lead_id),
+        ):
             history = await stack.client.get_workflow_handle(workflow_id).fetch_history()
             started = history.events[0].workflow_execution_started_event_attributes.input.payloads
             converter = DATA_CONVERTER.with_context(WorkflowSerializationContext("default", workflow_id))

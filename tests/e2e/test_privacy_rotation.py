@@ -56,11 +56,20 @@ async def test_old_histories_decode_new_writes_use_the_new_key(dev_env: Workflow
     queue, router_id = f"rot-{uuid.uuid4().hex[:6]}", f"router-rot-{uuid.uuid4().hex[:6]}"
 
     async def assign(client: Client, request_id: str) -> str:
-        start = WithStartWorkflowOperation(OwnerRouterWorkflow.run, None, id=router_id, task_queue=queue,
-                                           id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING)
+        start = WithStartWorkflowOperation(
+            OwnerRouterWorkflow.run,
+            None,
+            id=router_id,
+            task_queue=queue,
+            id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
+        )
         result = await client.execute_update_with_start_workflow(
-            OwnerRouterWorkflow.assign, AssignOwnerInput(request_id=request_id, owners=OWNERS),
-            start_workflow_operation=start, id=request_id, result_type=AssignOwnerResult)
+            OwnerRouterWorkflow.assign,
+            AssignOwnerInput(request_id=request_id, owners=OWNERS),
+            start_workflow_operation=start,
+            id=request_id,
+            result_type=AssignOwnerResult,
+        )
         return result.owner_id
 
     old_client = await Client.connect(target, data_converter=data_converter(before))
@@ -79,10 +88,14 @@ async def test_old_histories_decode_new_writes_use_the_new_key(dev_env: Workflow
     switch = keys.index("k2")
     assert set(keys[:switch]) == {"k1"} and set(keys[switch:]) == {"k2"}, keys
 
-    assert (await Replayer(workflows=[OwnerRouterWorkflow], data_converter=data_converter(after))
-            .replay_workflow(history, raise_on_replay_failure=False)).replay_failure is None
+    assert (
+        await Replayer(workflows=[OwnerRouterWorkflow], data_converter=data_converter(after)).replay_workflow(
+            history, raise_on_replay_failure=False
+        )
+    ).replay_failure is None
     only_new = Settings(data_dir=tmp_path, codec_keys=k2, key_cache_seconds=0)
-    result = await Replayer(workflows=[OwnerRouterWorkflow], data_converter=data_converter(only_new)) \
-        .replay_workflow(history, raise_on_replay_failure=False)
+    result = await Replayer(workflows=[OwnerRouterWorkflow], data_converter=data_converter(only_new)).replay_workflow(
+        history, raise_on_replay_failure=False
+    )
     assert result.replay_failure is not None, "k1 must stay configured while k1 histories are kept"
     await new_client.get_workflow_handle(router_id).terminate("test finished")

@@ -32,18 +32,28 @@ from tests.privacy.stack import PrivacyStack, capture, marker_email, privacy_sta
 
 
 def hubspot_event(contact_id: str, prop: str, value: str, at: datetime) -> dict:
-    return {"eventId": uuid.uuid4().int % 2**40, "subscriptionId": 1, "portalId": 62515, "appId": 1,
-            "occurredAt": int(at.timestamp() * 1000), "subscriptionType": "contact.propertyChange",
-            "attemptNumber": 0, "objectId": int(contact_id), "propertyName": prop, "propertyValue": value,
-            "changeSource": "CRM_UI"}
+    return {
+        "eventId": uuid.uuid4().int % 2**40,
+        "subscriptionId": 1,
+        "portalId": 62515,
+        "appId": 1,
+        "occurredAt": int(at.timestamp() * 1000),
+        "subscriptionType": "contact.propertyChange",
+        "attemptNumber": 0,
+        "objectId": int(contact_id),
+        "propertyName": prop,
+        "propertyValue": value,
+        "changeSource": "CRM_UI",
+    }
 
 
 async def crm_contact(stack: PrivacyStack, email: str) -> dict:
     return next(c for c in (await stack.admin.state("hubspot"))["contacts"] if c["properties"].get("email") == email)
 
 
-async def test_concurrent_edits_converge_on_every_platform(dev_env: WorkflowEnvironment,
-                                                           sandbox: SandboxServer) -> None:
+async def test_concurrent_edits_converge_on_every_platform(
+    dev_env: WorkflowEnvironment, sandbox: SandboxServer
+) -> None:
     async with privacy_stack(dev_env, sandbox) as stack:
         email = marker_email("conv")
         t0 = datetime.now(UTC)
@@ -52,24 +62,49 @@ async def test_concurrent_edits_converge_on_every_platform(dev_env: WorkflowEnvi
         contact_id = view.contact_id or (await crm_contact(stack, email))["id"]
 
         settings = gateway_settings(stack.settings, hubspot_client_secret="hs-sync-secret")
-        async with GatewayServer(create_app(settings, stack.client)) as gw, \
-                httpx.AsyncClient(base_url=gw.url, timeout=15) as http:
-            body = json.dumps([hubspot_event(contact_id, "firstname", "Bea", t0 + timedelta(seconds=2)),
-                               hubspot_event(contact_id, "lastname", "Crm", t0 + timedelta(seconds=1))]).encode()
+        async with (
+            GatewayServer(create_app(settings, stack.client)) as gw,
+            httpx.AsyncClient(base_url=gw.url, timeout=15) as http,
+        ):
+            body = json.dumps(
+                [
+                    hubspot_event(contact_id, "firstname", "Bea", t0 + timedelta(seconds=2)),
+                    hubspot_event(contact_id, "lastname", "Crm", t0 + timedelta(seconds=1)),
+                ]
+            ).encode()
             ts = str(int(time.time() * 1000))
-            headers = {"Content-Type": "application/json", "X-HubSpot-Request-Timestamp": ts,
-                       "X-HubSpot-Signature-v3": signature_v3("hs-sync-secret", "POST", f"{gw.url}/webhooks/hubspot",
-                                                              body, ts)}
+            headers = {
+                "Content-Type": "application/json",
+                "X-HubSpot-Request-Timestamp": ts,
+                "X-HubSpot-Signature-v3": signature_v3(
+                    "hs-sync-secret", "POST", f"{gw.url}/webhooks/hubspot", body, ts
+                ),
+            }
             # Three sources edit the same fields at once, with their own timestamps:
             # the CRM (webhook), the journey (a second capture) and an operator.
             webhook, touch, _ = await asyncio.gather(
                 http.post("/webhooks/hubspot", content=body, headers=headers),
-                stack.leads.capture(build_capture(stack.settings, email=email, source="webinar", consent=True,
-                                                  first_name="Cleo", last_name="Journey",
-                                                  captured_at=t0 + timedelta(seconds=1, milliseconds=500))),
-                stack.privacy.record_change(lead.lead_id, email, ContactChange(
-                    change_id=f"cli:{uuid.uuid4().hex}", source="cli", at=t0 + timedelta(seconds=3),
-                    fields={"company": "Later Inc", "last_name": "Operator"})),
+                stack.leads.capture(
+                    build_capture(
+                        stack.settings,
+                        email=email,
+                        source="webinar",
+                        consent=True,
+                        first_name="Cleo",
+                        last_name="Journey",
+                        captured_at=t0 + timedelta(seconds=1, milliseconds=500),
+                    )
+                ),
+                stack.privacy.record_change(
+                    lead.lead_id,
+                    email,
+                    ContactChange(
+                        change_id=f"cli:{uuid.uuid4().hex}",
+                        source="cli",
+                        at=t0 + timedelta(seconds=3),
+                        fields={"company": "Later Inc", "last_name": "Operator"},
+                    ),
+                ),
             )
             assert webhook.status_code == 200 and webhook.json()["applied"] == 2, webhook.text
             assert touch.touches == 2
@@ -89,8 +124,9 @@ async def test_concurrent_edits_converge_on_every_platform(dev_env: WorkflowEnvi
         await eventually(converged, what="every platform to hold the latest value per field")
 
 
-async def test_reconciliation_finds_injected_drift_and_repairs_it(dev_env: WorkflowEnvironment,
-                                                                  sandbox: SandboxServer) -> None:
+async def test_reconciliation_finds_injected_drift_and_repairs_it(
+    dev_env: WorkflowEnvironment, sandbox: SandboxServer
+) -> None:
     async with privacy_stack(dev_env, sandbox) as stack:
         emails = [marker_email(f"rec{i}") for i in range(4)]
         leads = [await capture(stack, e, first_name=f"Rita{i}") for i, e in enumerate(emails)]
@@ -102,8 +138,11 @@ async def test_reconciliation_finds_injected_drift_and_repairs_it(dev_env: Workf
         # Drift behind the sync's back: a CRM edit whose webhook was lost, a CDP profile
         # deleted, and an unsubscribe SendGrid recorded whose webhook never came.
         url = stack.sandbox_url
-        async with HubSpotClient(url, "sandbox-hubspot-token") as hubspot, BrazeClient(url, "sandbox-braze-key") as braze, \
-                SendGridContactsClient(url, "SG.sandbox-key") as sendgrid:
+        async with (
+            HubSpotClient(url, "sandbox-hubspot-token") as hubspot,
+            BrazeClient(url, "sandbox-braze-key") as braze,
+            SendGridContactsClient(url, "SG.sandbox-key") as sendgrid,
+        ):
             await hubspot.update_contact((await crm_contact(stack, emails[0]))["id"], {"firstname": "Drifted"})
             await braze.delete([leads[1].lead_id])
             await sendgrid.add_global_suppression(emails[2])
@@ -113,7 +152,10 @@ async def test_reconciliation_finds_injected_drift_and_repairs_it(dev_env: Workf
         assert report.by_platform == {"cdp/first_name": 1, "crm/first_name": 1, "email/consent:email_marketing": 1}
         assert report.mismatches_before == 3 and report.rate_before == 3 / report.compared
         assert {(m.lead_id, m.platform) for m in report.sample} == {
-            (leads[0].lead_id, "crm"), (leads[1].lead_id, "cdp"), (leads[2].lead_id, "email")}
+            (leads[0].lead_id, "crm"),
+            (leads[1].lead_id, "cdp"),
+            (leads[2].lead_id, "email"),
+        }
         assert report.mismatches_after == 0 and report.rate_after == 0.0
         assert report.adopted_withdrawals == 1 and report.repaired_leads == 3
 
@@ -126,8 +168,9 @@ async def test_reconciliation_finds_injected_drift_and_repairs_it(dev_env: Workf
         assert view.consent.records[Purpose.EMAIL_MARKETING].source == "reconcile:data"
 
 
-async def test_compliance_check_alerts_and_enforces_opt_outs(dev_env: WorkflowEnvironment,
-                                                             sandbox: SandboxServer) -> None:
+async def test_compliance_check_alerts_and_enforces_opt_outs(
+    dev_env: WorkflowEnvironment, sandbox: SandboxServer
+) -> None:
     async with privacy_stack(dev_env, sandbox) as stack:
         emails = [marker_email(f"cmp{i}") for i in range(2)]
         leads = [await capture(stack, e) for e in emails]
@@ -139,8 +182,11 @@ async def test_compliance_check_alerts_and_enforces_opt_outs(dev_env: WorkflowEn
         _, report = await stack.privacy.reconcile("compliance")
         assert report.mode == "compliance" and report.by_platform == {"crm/consent:email_marketing": 1}
         assert report.mismatches_after == 0 and report.alerted
-        alerts = [m for m in (await stack.admin.state("slack"))["messages"]
-                  if "Compliance check: 1 mismatches" in m.get("text", "")]
+        alerts = [
+            m
+            for m in (await stack.admin.state("slack"))["messages"]
+            if "Compliance check: 1 mismatches" in m.get("text", "")
+        ]
         assert len(alerts) == 1 and all(e not in alerts[0]["text"] for e in emails), "alerts carry no addresses"
 
         async def everywhere():

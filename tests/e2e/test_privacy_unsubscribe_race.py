@@ -76,8 +76,10 @@ async def test_opt_out_while_the_send_activity_runs(dev_env: WorkflowEnvironment
 
         async def sending():
             d = await handle.describe()
-            return any(a.activity_type.name == "email.send" and a.state == PendingActivityState.PENDING_ACTIVITY_STATE_STARTED
-                       for a in d.raw_description.pending_activities)
+            return any(
+                a.activity_type.name == "email.send" and a.state == PendingActivityState.PENDING_ACTIVITY_STATE_STARTED
+                for a in d.raw_description.pending_activities
+            )
 
         await eventually(sending, what="the welcome send in flight")
         await stack.privacy.opt_out(email=email, source="cli")
@@ -92,8 +94,11 @@ async def test_opt_out_while_the_send_activity_runs(dev_env: WorkflowEnvironment
         # The send in flight reached SendGrid after the suppression and was dropped there;
         # no later step sent anything (the journey stopped at once).
         assert len(sent) <= 1 and all(m["summary"]["custom_args"]["mops_step"] == "welcome" for m in sent)
-        suppressed = [e for e in await stack.admin.effects("sendgrid", "suppression.add")
-                      if e["summary"].get("email") == email and e["summary"]["group_id"] is None]
+        suppressed = [
+            e
+            for e in await stack.admin.effects("sendgrid", "suppression.add")
+            if e["summary"].get("email") == email and e["summary"]["group_id"] is None
+        ]
         assert suppressed and suppressed[0]["seq"] <= recorded
         await stage(stack, email, LeadStage.UNSUBSCRIBED)
         await reached_every_platform(stack, email, lead.lead_id)

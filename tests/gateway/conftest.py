@@ -19,7 +19,6 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from temporalio.testing import WorkflowEnvironment
 
-
 from domain.campaigns import build_campaign
 from domain.content import load_directory
 from gateway.app import create_app
@@ -68,29 +67,44 @@ class Gateway:
 
     # signing as the platforms do -------------------------------------------------------
 
-    def sendgrid_headers(self, body: bytes, *, timestamp: int | None = None,
-                         key: ec.EllipticCurvePrivateKey | None = None) -> dict[str, str]:
+    def sendgrid_headers(
+        self, body: bytes, *, timestamp: int | None = None, key: ec.EllipticCurvePrivateKey | None = None
+    ) -> dict[str, str]:
         ts = str(timestamp if timestamp is not None else int(time.time()))
         signature = (key or self.sendgrid_key).sign(ts.encode() + body, ec.ECDSA(hashes.SHA256()))
-        return {"Content-Type": "application/json",
-                "X-Twilio-Email-Event-Webhook-Signature": base64.b64encode(signature).decode(),
-                "X-Twilio-Email-Event-Webhook-Timestamp": ts}
+        return {
+            "Content-Type": "application/json",
+            "X-Twilio-Email-Event-Webhook-Signature": base64.b64encode(signature).decode(),
+            "X-Twilio-Email-Event-Webhook-Timestamp": ts,
+        }
 
-    def hubspot_headers(self, body: bytes, *, timestamp_ms: int | None = None, secret: str | None = None,
-                        path: str = "/webhooks/hubspot") -> dict[str, str]:
+    def hubspot_headers(
+        self,
+        body: bytes,
+        *,
+        timestamp_ms: int | None = None,
+        secret: str | None = None,
+        path: str = "/webhooks/hubspot",
+    ) -> dict[str, str]:
         ts = str(timestamp_ms if timestamp_ms is not None else int(time.time() * 1000))
         secret = secret or self.settings.hubspot_client_secret.get_secret_value()
         message = b"POST" + f"{self.url}{path}".encode() + body + ts.encode()
         signature = base64.b64encode(hmac.new(secret.encode(), message, hashlib.sha256).digest()).decode()
-        return {"Content-Type": "application/json", "X-HubSpot-Signature-v3": signature,
-                "X-HubSpot-Request-Timestamp": ts}
+        return {
+            "Content-Type": "application/json",
+            "X-HubSpot-Signature-v3": signature,
+            "X-HubSpot-Request-Timestamp": ts,
+        }
 
     def slack_headers(self, body: bytes, *, timestamp: int | None = None, secret: str | None = None) -> dict[str, str]:
         ts = str(timestamp if timestamp is not None else int(time.time()))
         secret = secret or self.settings.slack_signing_secret.get_secret_value()
         digest = hmac.new(secret.encode(), b"v0:" + ts.encode() + b":" + body, hashlib.sha256).hexdigest()
-        return {"Content-Type": "application/x-www-form-urlencoded", "X-Slack-Signature": f"v0={digest}",
-                "X-Slack-Request-Timestamp": ts}
+        return {
+            "Content-Type": "application/x-www-form-urlencoded",
+            "X-Slack-Signature": f"v0={digest}",
+            "X-Slack-Request-Timestamp": ts,
+        }
 
 
 def public_key_b64(key: ec.EllipticCurvePrivateKey) -> str:
@@ -99,8 +113,10 @@ def public_key_b64(key: ec.EllipticCurvePrivateKey) -> str:
 
 
 def key_configs(raw_keys: dict[str, str]) -> list[ApiKeyConfig]:
-    return [ApiKeyConfig(id=name, sha256=hash_key(raw_keys[name]), scopes=scopes, approver=approver)
-            for name, (scopes, approver) in KEYS.items()]
+    return [
+        ApiKeyConfig(id=name, sha256=hash_key(raw_keys[name]), scopes=scopes, approver=approver)
+        for name, (scopes, approver) in KEYS.items()
+    ]
 
 
 @pytest.fixture(scope="package")
@@ -125,9 +141,18 @@ async def gw(dev_env: WorkflowEnvironment, sandbox: SandboxServer) -> Gateway:
         httpx.AsyncClient(base_url=server.url, timeout=15.0) as http,
     ):
         await admin.clear_faults()
-        yield Gateway(server.url, http, settings, raw_keys, sendgrid_key, LeadService(dev_env.client, settings),
-                      ContentService(dev_env.client, settings), admin, sandbox.url,
-                      CampaignService(dev_env.client, settings))
+        yield Gateway(
+            server.url,
+            http,
+            settings,
+            raw_keys,
+            sendgrid_key,
+            LeadService(dev_env.client, settings),
+            ContentService(dev_env.client, settings),
+            admin,
+            sandbox.url,
+            CampaignService(dev_env.client, settings),
+        )
 
 
 def unique_email(domain: str = "acme.example") -> str:
@@ -154,9 +179,16 @@ def campaign_data(gw: Gateway, **overrides: Any) -> dict[str, Any]:
     """A campaign owned by maya: a landing page and two paid channels (60/40)."""
     now = datetime.now(UTC).replace(microsecond=0)
     data: dict[str, Any] = {
-        "id": f"gw-{uuid.uuid4().hex[:8]}", "name": "Spring launch", "objective": "leads", "owner": "maya",
-        "end": (now + timedelta(days=20)).isoformat(), "timezone": "UTC", "currency": "EUR",
-        "total_budget": "6000.00", "audience": "smb-eu", "landing_url": f"{gw.sandbox_url}/_links/ok/spring",
+        "id": f"gw-{uuid.uuid4().hex[:8]}",
+        "name": "Spring launch",
+        "objective": "leads",
+        "owner": "maya",
+        "end": (now + timedelta(days=20)).isoformat(),
+        "timezone": "UTC",
+        "currency": "EUR",
+        "total_budget": "6000.00",
+        "audience": "smb-eu",
+        "landing_url": f"{gw.sandbox_url}/_links/ok/spring",
         "channels": [
             {"kind": "landing_page", "title": "Spring", "body": "Spring is here."},
             {"kind": "meta_ads", "share": 60, "countries": ["DE"]},

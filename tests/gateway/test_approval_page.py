@@ -16,10 +16,19 @@ from tests.gateway.conftest import Gateway, awaiting_launch_approval, campaign_s
 from tests.gateway.test_rest_content import brief, wait_stage
 
 CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-                 "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
 TITLE = 'Launch <b>checklist</b> & "friends"'  # must come out escaped
-CHEAP_BODY = "Our launch checklist is a cheap way for small teams to ship campaigns on time.\n\nRead the [guide]({link})."
+CHEAP_BODY = (
+    "Our launch checklist is a cheap way for small teams to ship campaigns on time.\n\nRead the [guide]({link})."
+)
 
 
 async def submit_for(gw: Gateway, approvers: list[str], **fields) -> str:
@@ -80,8 +89,7 @@ async def test_sign_in_refusals(gw: Gateway) -> None:
 
 
 async def test_session_cookie_and_listing(gw: Gateway) -> None:
-    mine = await submit_for(gw, ["omar"], title=TITLE,
-                            body=CHEAP_BODY.format(link=f"{gw.sandbox_url}/_links/ok/guide"))
+    mine = await submit_for(gw, ["omar"], title=TITLE, body=CHEAP_BODY.format(link=f"{gw.sandbox_url}/_links/ok/guide"))
     others = await submit_for(gw, ["sofia"])
     async with browser_client(gw) as client:
         r = await sign_in(client, gw.raw_keys["omar"])
@@ -135,8 +143,9 @@ async def test_csrf_form_errors_and_refusals(gw: Gateway) -> None:
 
         r = await client.post(f"/approvals/{cid}/decide", data={"kind": "reject", "revision": "1", "csrf": csrf})
         assert r.status_code == 422 and "A reason is required to reject." in r.text
-        r = await client.post(f"/approvals/{cid}/decide",
-                              data={"kind": "request_changes", "revision": "1", "comment": "  ", "csrf": csrf})
+        r = await client.post(
+            f"/approvals/{cid}/decide", data={"kind": "request_changes", "revision": "1", "comment": "  ", "csrf": csrf}
+        )
         assert r.status_code == 422 and "A comment is required to request changes." in r.text
         r = await client.post(f"/approvals/{cid}/decide", data={"kind": "approve", "revision": "2", "csrf": csrf})
         assert r.status_code == 409 and "stale revision" in r.text
@@ -146,7 +155,9 @@ async def test_csrf_form_errors_and_refusals(gw: Gateway) -> None:
         async with browser_client(gw) as maya:
             assert (await sign_in(maya, gw.raw_keys["maya"])).status_code == 303
             maya_csrf = csrf_of((await maya.get("/approvals")).text)
-            r = await maya.post(f"/approvals/{cid}/decide", data={"kind": "approve", "revision": "1", "csrf": maya_csrf})
+            r = await maya.post(
+                f"/approvals/{cid}/decide", data={"kind": "approve", "revision": "1", "csrf": maya_csrf}
+            )
             assert r.status_code == 403 and "authors cannot decide" in r.text and "author cannot decide" in r.text
         # raj is no approver of this stage.
         async with browser_client(gw) as raj:
@@ -157,8 +168,10 @@ async def test_csrf_form_errors_and_refusals(gw: Gateway) -> None:
         assert (await gw.content.state(cid)).decisions == []
 
         # A decision with a comment, then the same again: already decided.
-        r = await client.post(f"/approvals/{cid}/decide",
-                              data={"kind": "approve", "revision": "1", "comment": "Fine <by> me", "csrf": csrf})
+        r = await client.post(
+            f"/approvals/{cid}/decide",
+            data={"kind": "approve", "revision": "1", "comment": "Fine <by> me", "csrf": csrf},
+        )
         assert r.status_code == 200 and f"You approved {cid} (revision 1)" in r.text
         r = await client.post(f"/approvals/{cid}/decide", data={"kind": "approve", "revision": "1", "csrf": csrf})
         assert r.status_code == 409 and "already decided" in r.text
@@ -254,8 +267,9 @@ async def test_browser_approves_a_campaign(gw: Gateway) -> None:
     except ImportError:
         pytest.fail("the playwright Python package is missing: pip install playwright (its driver ships in the wheel)")
 
-    cid = await awaiting_launch_approval(gw, name="Autumn <push>", total_budget="4500.00", start=None,
-                                         end="2031-06-30T18:00:00+00:00")
+    cid = await awaiting_launch_approval(
+        gw, name="Autumn <push>", total_budget="4500.00", start=None, end="2031-06-30T18:00:00+00:00"
+    )
     async with async_playwright() as p:
         browser = await p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
         try:
@@ -294,6 +308,7 @@ async def test_browser_approves_a_campaign(gw: Gateway) -> None:
 
     view = await gw.campaigns.state(cid)
     assert [(d.approver, d.kind.value, d.comment) for d in view.approval.decisions] == [
-        ("dana", "approve", "Budget fits the plan")]
+        ("dana", "approve", "Budget fits the plan")
+    ]
     await campaign_status(gw, cid, "live")
     await gw.campaigns.stop(cid, requested_by="maya", reason="test over")

@@ -51,11 +51,15 @@ async def test_dashboard_in_one_request_without_personal_data(gw: Gateway) -> No
     for personal in (email.lower(), email.split("@")[0].lower(), "zyxwvut", "qvortrupp", "kwyjibo"):
         assert personal not in text, personal
     # The same lead with the `lead-` prefix; an unknown one is REST's code and leaves the rest answered.
-    body = await gql(gw, "reader", "query($id: String!) { lead(id: $id) { id } contentItem(id: \"no-such-item\") "
-                     "{ id } }", id=f"lead-{lead['lead_id']}")
+    body = await gql(
+        gw,
+        "reader",
+        'query($id: String!) { lead(id: $id) { id } contentItem(id: "no-such-item") { id } }',
+        id=f"lead-{lead['lead_id']}",
+    )
     assert body["data"] == {"lead": {"id": lead["lead_id"]}, "contentItem": None}
     assert codes(body) == ["content_not_found"]
-    body = await gql(gw, "reader", "{ lead(id: \"alice@acme.example\") { id } }")
+    body = await gql(gw, "reader", '{ lead(id: "alice@acme.example") { id } }')
     assert codes(body) == ["invalid_request"] and "alice" not in str(body)
 
 
@@ -69,10 +73,14 @@ async def test_lists_and_pending_approvals(gw: Gateway) -> None:
         return next((x for x in body["data"]["leads"] if x["id"] == lead["lead_id"]), None)
 
     row = await eventually(lead_listed, what="the lead listed as nurturing")
-    assert row == {"id": lead["lead_id"], "workflowId": f"lead-{lead['lead_id']}", "stage": "NURTURING",
-                   "status": "running"}
+    assert row == {
+        "id": lead["lead_id"],
+        "workflowId": f"lead-{lead['lead_id']}",
+        "stage": "NURTURING",
+        "status": "running",
+    }
 
-    query = "{ contentItems(stage: IN_REVIEW, pendingApprover: \"omar\", limit: 500) { id stage pendingApprovers } }"
+    query = '{ contentItems(stage: IN_REVIEW, pendingApprover: "omar", limit: 500) { id stage pendingApprovers } }'
 
     async def item_listed():
         body = await gql(gw, "reader", query)
@@ -84,11 +92,11 @@ async def test_lists_and_pending_approvals(gw: Gateway) -> None:
     # Defaults to the key's person; sofia's key (approve only) may ask for her own queue, not omar's.
     body = await gql(gw, "sofia", "{ pendingApprovals(limit: 500) { id } }")
     assert cid in [i["id"] for i in body["data"]["pendingApprovals"]], body
-    body = await gql(gw, "reader", "{ pendingApprovals(approver: \"sofia\", limit: 500) { id } }")
+    body = await gql(gw, "reader", '{ pendingApprovals(approver: "sofia", limit: 500) { id } }')
     assert cid in [i["id"] for i in body["data"]["pendingApprovals"]], body
-    assert codes(await gql(gw, "sofia", "{ pendingApprovals(approver: \"omar\") { id } }")) == ["forbidden"]
+    assert codes(await gql(gw, "sofia", '{ pendingApprovals(approver: "omar") { id } }')) == ["forbidden"]
     assert codes(await gql(gw, "reader", "{ pendingApprovals { id } }")) == ["forbidden"]  # bound to nobody
-    body = await gql(gw, "reader", "{ contentItems(pendingApprover: \"o'mar\") { id } }")
+    body = await gql(gw, "reader", '{ contentItems(pendingApprover: "o\'mar") { id } }')
     assert codes(body) == ["invalid_request"]
     assert codes(await gql(gw, "reader", "{ leads(stage: NEW, limit: 0) { id } }")) == ["invalid_request"]
 
@@ -106,29 +114,40 @@ async def test_mutations_decide_as_the_keys_person(gw: Gateway) -> None:
     assert codes(body) == ["forbidden"]  # no approve scope
     body = await gql(gw, "admin", "mutation($id: String!) { approve(contentId: $id) { outcome } }", id=cid)
     assert codes(body) == ["forbidden"]  # admin is bound to nobody
-    body = await gql(gw, "omar", "mutation($id: String!) { approve(contentId: $id, approver: \"sofia\") { outcome } }",
-                     id=cid)
+    body = await gql(
+        gw, "omar", 'mutation($id: String!) { approve(contentId: $id, approver: "sofia") { outcome } }', id=cid
+    )
     assert "errors" in body and body.get("data") is None  # the approver is never an argument
     assert (await gw.content.state(cid)).decisions == []
 
-    body = await gql(gw, "omar", "mutation($id: String!) { approve(contentId: $id, revision: 1) "
-                     "{ stage outcome revision } }", id=cid)
+    body = await gql(
+        gw, "omar", "mutation($id: String!) { approve(contentId: $id, revision: 1) { stage outcome revision } }", id=cid
+    )
     assert body == {"data": {"approve": {"stage": "brand", "outcome": "pending", "revision": 1}}}
     body = await gql(gw, "omar", "mutation($id: String!) { approve(contentId: $id) { outcome } }", id=cid)
     assert codes(body) == ["already_decided"]
-    body = await gql(gw, "sofia", "mutation($id: String!) { requestChanges(contentId: $id, comment: \"Shorter\") "
-                     "{ stage outcome revision } }", id=cid)
+    body = await gql(
+        gw,
+        "sofia",
+        'mutation($id: String!) { requestChanges(contentId: $id, comment: "Shorter") { stage outcome revision } }',
+        id=cid,
+    )
     assert body == {"data": {"requestChanges": {"stage": "brand", "outcome": "changes_requested", "revision": 1}}}
     await wait_stage(gw, cid, "changes_requested")
     decisions = (await gw.content.state(cid)).decisions
     assert [(d.approver, d.kind.value) for d in decisions] == [("omar", "approve"), ("sofia", "request_changes")]
 
     other = await submitted_in_review(gw)
-    body = await gql(gw, "sofia", "mutation($id: String!) { reject(contentId: $id, comment: \"  \") { outcome } }",
-                     id=other)
+    body = await gql(
+        gw, "sofia", 'mutation($id: String!) { reject(contentId: $id, comment: "  ") { outcome } }', id=other
+    )
     assert codes(body) == ["invalid_input"]  # a rejection needs a reason, as in REST
-    body = await gql(gw, "sofia", "mutation($id: String!) { reject(contentId: $id, comment: \"Off brand\") "
-                     "{ stage outcome revision } }", id=other)
+    body = await gql(
+        gw,
+        "sofia",
+        'mutation($id: String!) { reject(contentId: $id, comment: "Off brand") { stage outcome revision } }',
+        id=other,
+    )
     assert body == {"data": {"reject": {"stage": "brand", "outcome": "rejected", "revision": 1}}}
     await wait_stage(gw, other, "rejected")
 
@@ -145,9 +164,9 @@ async def test_authentication_and_scopes(gw: Gateway) -> None:
     body = await gql(gw, "ingest", "{ contentItems { id } leads(stage: NEW) { id } }")
     assert codes(body) == ["forbidden", "forbidden"] and "'read'" in body["errors"][0]["message"]
     assert body["data"] == {"contentItems": None, "leads": None}
-    body = await gql(gw, "sofia", "{ lead(id: \"" + "a" * 24 + "\") { id } }")
+    body = await gql(gw, "sofia", '{ lead(id: "' + "a" * 24 + '") { id } }')
     assert codes(body) == ["forbidden"]
-    body = await gql(gw, "reader", "{ lead(id: \"" + "a" * 24 + "\") { id } }")
+    body = await gql(gw, "reader", '{ lead(id: "' + "a" * 24 + '") { id } }')
     assert codes(body) == ["lead_not_found"] and body["data"] == {"lead": None}
 
 
@@ -168,28 +187,45 @@ async def test_campaign_queries_and_decisions(gw: Gateway) -> None:
     assert c["owner"] == "maya" and c["currency"] == "EUR" and c["totalBudget"] == "6000.00" and c["start"]
     assert c["approvalStage"] == "director" and c["pendingApprovers"] == ["dana"] and c["decisions"] == []
     assert [(ch["channel"], ch["state"]) for ch in c["channels"]] == [
-        ("LANDING_PAGE", "pending"), ("META_ADS", "pending"), ("GOOGLE_ADS", "pending")]
+        ("LANDING_PAGE", "pending"),
+        ("META_ADS", "pending"),
+        ("GOOGLE_ADS", "pending"),
+    ]
 
     async def listed():
-        body = await gql(gw, "reader", "{ campaigns(status: AWAITING_APPROVAL, approver: \"dana\", limit: 500) "
-                         "{ id workflowId status channels budgetState approvalState pendingApprovers "
-                         "executionStatus } }")
+        body = await gql(
+            gw,
+            "reader",
+            '{ campaigns(status: AWAITING_APPROVAL, approver: "dana", limit: 500) '
+            "{ id workflowId status channels budgetState approvalState pendingApprovers "
+            "executionStatus } }",
+        )
         assert "errors" not in body, body
         return next((x for x in body["data"]["campaigns"] if x["id"] == cid), None)
 
     row = await eventually(listed, what="the campaign waiting for dana (visibility)")
-    assert row == {"id": cid, "workflowId": f"campaign-{cid}", "status": "AWAITING_APPROVAL",
-                   "channels": ["landing_page", "meta_ads", "google_ads"], "budgetState": "as_planned",
-                   "approvalState": "director:pending", "pendingApprovers": ["dana"], "executionStatus": "running"}
+    assert row == {
+        "id": cid,
+        "workflowId": f"campaign-{cid}",
+        "status": "AWAITING_APPROVAL",
+        "channels": ["landing_page", "meta_ads", "google_ads"],
+        "budgetState": "as_planned",
+        "approvalState": "director:pending",
+        "pendingApprovers": ["dana"],
+        "executionStatus": "running",
+    }
     # The approver queue: the key's own person with an approve key, anyone's with read.
-    body = await gql(gw, "reader", "{ approvalQueue(approver: \"dana\", limit: 500) { approver campaigns { id } } }")
+    body = await gql(gw, "reader", '{ approvalQueue(approver: "dana", limit: 500) { approver campaigns { id } } }')
     assert cid in [x["id"] for x in body["data"]["approvalQueue"]["campaigns"]], body
-    assert codes(await gql(gw, "dana", "{ approvalQueue(approver: \"omar\") { approver } }")) == ["forbidden"]
+    assert codes(await gql(gw, "dana", '{ approvalQueue(approver: "omar") { approver } }')) == ["forbidden"]
     assert codes(await gql(gw, "reader", "{ approvalQueue { approver } }")) == ["forbidden"]
-    assert codes(await gql(gw, "reader", "{ approvalQueue(approver: \"d'ana\") { approver } }")) == ["invalid_request"]
-    assert codes(await gql(gw, "reader", "{ campaign(id: \"Not An Id\") { id } }")) == ["invalid_request"]
-    body = await gql(gw, "reader", "{ campaign(id: \"no-such-campaign\") { id } budgetProposal("
-                     "id: \"budget-no-such-campaign-x1\") { id } }")
+    assert codes(await gql(gw, "reader", '{ approvalQueue(approver: "d\'ana") { approver } }')) == ["invalid_request"]
+    assert codes(await gql(gw, "reader", '{ campaign(id: "Not An Id") { id } }')) == ["invalid_request"]
+    body = await gql(
+        gw,
+        "reader",
+        '{ campaign(id: "no-such-campaign") { id } budgetProposal(id: "budget-no-such-campaign-x1") { id } }',
+    )
     assert sorted(codes(body)) == ["budget_proposal_not_found", "campaign_not_found"]
     assert body["data"] == {"campaign": None, "budgetProposal": None}
     assert codes(await gql(gw, "dana", CAMPAIGN, id=cid)) == ["forbidden"]  # dana's key has no read scope
@@ -198,13 +234,18 @@ async def test_campaign_queries_and_decisions(gw: Gateway) -> None:
     assert codes(await gql(gw, "maya", approve, id=cid)) == ["requester_cannot_decide"]
     assert codes(await gql(gw, "omar", approve, id=cid)) == ["not_an_approver"]
     assert codes(await gql(gw, "reader", approve, id=cid)) == ["forbidden"]
-    body = await gql(gw, "dana", "mutation($id: String!) { rejectCampaign(campaignId: $id, comment: \"  \") "
-                     "{ outcome } }", id=cid)
+    body = await gql(
+        gw, "dana", 'mutation($id: String!) { rejectCampaign(campaignId: $id, comment: "  ") { outcome } }', id=cid
+    )
     assert codes(body) == ["invalid_input"]
     assert (await gw.campaigns.state(cid)).approval.decisions == []
 
-    body = await gql(gw, "dana", "mutation($id: String!) { rejectCampaign(campaignId: $id, comment: \"Too early\") "
-                     "{ stage outcome revision } }", id=cid)
+    body = await gql(
+        gw,
+        "dana",
+        'mutation($id: String!) { rejectCampaign(campaignId: $id, comment: "Too early") { stage outcome revision } }',
+        id=cid,
+    )
     assert body == {"data": {"rejectCampaign": {"stage": "director", "outcome": "rejected", "revision": 1}}}
     view = await campaign_status(gw, cid, "rejected")
     assert "Too early" in view["outcome"]

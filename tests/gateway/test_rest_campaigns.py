@@ -62,15 +62,25 @@ async def test_launch_approval_refusals_decision_and_stop(gw: Gateway) -> None:
     assert (await gw.campaigns.state(cid)).approval.decisions == [], "refused decisions leave no trace"
 
     async def listed():
-        r = await gw.http.get("/v1/campaigns", params={"status": "awaiting_approval", "pending_approver": "dana",
-                                                       "limit": 500}, headers=gw.auth("reader"))
+        r = await gw.http.get(
+            "/v1/campaigns",
+            params={"status": "awaiting_approval", "pending_approver": "dana", "limit": 500},
+            headers=gw.auth("reader"),
+        )
         assert r.status_code == 200, r.text
         return next((c for c in r.json()["items"] if c["campaign_id"] == cid), None)
 
     row = await eventually(listed, what="the campaign waiting for dana (visibility)")
-    assert row == {"campaign_id": cid, "workflow_id": f"campaign-{cid}", "status": "awaiting_approval",
-                   "channels": ["landing_page", "meta_ads", "google_ads"], "budget_state": "as_planned",
-                   "approval_state": "director:pending", "pending_approvers": ["dana"], "execution_status": "running"}
+    assert row == {
+        "campaign_id": cid,
+        "workflow_id": f"campaign-{cid}",
+        "status": "awaiting_approval",
+        "channels": ["landing_page", "meta_ads", "google_ads"],
+        "budget_state": "as_planned",
+        "approval_state": "director:pending",
+        "pending_approvers": ["dana"],
+        "execution_status": "running",
+    }
 
     r = await decide(gw, path, "dana", comment="Go")
     assert r.status_code == 200, r.text
@@ -78,8 +88,9 @@ async def test_launch_approval_refusals_decision_and_stop(gw: Gateway) -> None:
     r = await decide(gw, path, "dana")
     assert r.status_code == 409 and error(r)["code"] in ("already_decided", "not_waiting_for_decisions"), r.text
     decisions = (await gw.campaigns.state(cid)).approval.decisions
-    assert [(d.approver, d.kind.value, d.comment, d.stage) for d in decisions] == [("dana", "approve", "Go",
-                                                                                    "director")]
+    assert [(d.approver, d.kind.value, d.comment, d.stage) for d in decisions] == [
+        ("dana", "approve", "Go", "director")
+    ]
 
     view = await campaign_status(gw, cid, "live")
     r = await decide(gw, path, "dana")
@@ -110,8 +121,11 @@ async def test_not_found_and_invalid_ids(gw: Gateway) -> None:
     r = await decide(gw, "/v1/budget-proposals/budget-no-such-campaign-x1", "dana")
     assert r.status_code == 404 and error(r)["code"] == "budget_proposal_not_found"
     # Ids are checked before anything reaches Temporal: a content or campaign workflow is no proposal.
-    for path in ("/v1/campaigns/Bad_Id", "/v1/budget-proposals/campaign-spring",
-                 "/v1/budget-proposals/content-gw-1234"):
+    for path in (
+        "/v1/campaigns/Bad_Id",
+        "/v1/budget-proposals/campaign-spring",
+        "/v1/budget-proposals/content-gw-1234",
+    ):
         r = await gw.http.get(path, headers=gw.auth("reader"))
         assert r.status_code == 422 and error(r)["code"] == "invalid_request", (path, r.text)
     for params in ({"pending_approver": "d'ana"}, {"status": "nope"}):
@@ -131,17 +145,29 @@ async def test_not_found_and_invalid_ids(gw: Gateway) -> None:
     r = await gw.http.get("/v1/approvals", params={"approver": "dana"}, headers=gw.auth("reader"))
     assert r.status_code == 200 and r.json()["approver"] == "dana"
     paths = (await gw.http.get("/openapi.json")).json()["paths"]
-    assert {"/v1/campaigns/{campaign_id}/decisions", "/v1/campaigns/{campaign_id}/stop", "/v1/approvals",
-            "/v1/budget-proposals/{workflow_id}/decisions"} <= set(paths)
+    assert {
+        "/v1/campaigns/{campaign_id}/decisions",
+        "/v1/campaigns/{campaign_id}/stop",
+        "/v1/approvals",
+        "/v1/budget-proposals/{workflow_id}/decisions",
+    } <= set(paths)
 
 
 async def live_campaign_with_data(gw: Gateway) -> str:
     """Live for 10 days (complete days to judge by); Google converts far more cheaply than
     Meta, so the rules propose moving budget to Google, above the auto-apply threshold."""
     now = datetime.now(UTC).replace(microsecond=0)
-    cid = await launch(gw, start=(now - timedelta(days=10)).isoformat(),
-                       reallocation={"approval": DIRECTOR, "auto_apply_under_pct": "1", "min_conversions": 1,
-                                     "min_clicks": 10, "min_spend": "10"})
+    cid = await launch(
+        gw,
+        start=(now - timedelta(days=10)).isoformat(),
+        reallocation={
+            "approval": DIRECTOR,
+            "auto_apply_under_pct": "1",
+            "min_conversions": 1,
+            "min_clicks": 10,
+            "min_spend": "10",
+        },
+    )
     await campaign_status(gw, cid, "live")
     await gw.admin.set_ads_performance("meta", cid, conversion_factor=0.2)
     return cid
@@ -171,8 +197,14 @@ async def test_budget_proposal_and_everything_pending_for_dana(gw: Gateway) -> N
 
     got = await eventually(all_listed, what="content, campaign and proposal waiting for dana (visibility)")
     row = next(b for b in got["budget_proposals"] if b["workflow_id"] == wid)
-    assert row == {"workflow_id": wid, "campaign_id": cid, "status": "awaiting_approval",
-                   "approval_state": "director:pending", "pending_approvers": ["dana"], "execution_status": "running"}
+    assert row == {
+        "workflow_id": wid,
+        "campaign_id": cid,
+        "status": "awaiting_approval",
+        "approval_state": "director:pending",
+        "pending_approvers": ["dana"],
+        "execution_status": "running",
+    }
 
     queue = """query($limit: Int!) { approvalQueue(limit: $limit) {
       approver contentItems { id stage pendingApprovers }
@@ -183,21 +215,36 @@ async def test_budget_proposal_and_everything_pending_for_dana(gw: Gateway) -> N
     q = body["data"]["approvalQueue"]
     assert q["approver"] == "dana"
     assert {"id": item, "stage": "IN_REVIEW", "pendingApprovers": ["dana"]} in q["contentItems"]
-    assert {"id": launch_id, "status": "AWAITING_APPROVAL", "pendingApprovers": ["dana"],
-            "approvalState": "director:pending"} in q["campaigns"]
-    assert {"id": wid, "campaignId": cid, "status": "AWAITING_APPROVAL", "pendingApprovers": ["dana"]} \
-        in q["budgetProposals"]
-    body = await gql(gw, "reader", "query($c: String!) { budgetProposals(campaignId: $c) { id } "
-                     "campaigns(status: AWAITING_APPROVAL, approver: \"dana\", limit: 500) { id } }", c=cid)
+    assert {
+        "id": launch_id,
+        "status": "AWAITING_APPROVAL",
+        "pendingApprovers": ["dana"],
+        "approvalState": "director:pending",
+    } in q["campaigns"]
+    assert {"id": wid, "campaignId": cid, "status": "AWAITING_APPROVAL", "pendingApprovers": ["dana"]} in q[
+        "budgetProposals"
+    ]
+    body = await gql(
+        gw,
+        "reader",
+        "query($c: String!) { budgetProposals(campaignId: $c) { id } "
+        'campaigns(status: AWAITING_APPROVAL, approver: "dana", limit: 500) { id } }',
+        c=cid,
+    )
     assert body["data"]["budgetProposals"] == [{"id": wid}], body
     assert launch_id in [c["id"] for c in body["data"]["campaigns"]]
     r = await gw.http.get("/v1/budget-proposals", params={"campaign_id": cid}, headers=gw.auth("reader"))
     assert [b["workflow_id"] for b in r.json()["items"]] == [wid]
 
     # The proposal, for people: current vs proposed per channel, and why.
-    body = await gql(gw, "reader", """query($id: String!) { budgetProposal(id: $id) {
+    body = await gql(
+        gw,
+        "reader",
+        """query($id: String!) { budgetProposal(id: $id) {
       id campaignId status currency action metric movedPct reasons pendingApprovers
-      budgets { channel current proposed currentAmount proposedAmount } decisions { approver } } }""", id=wid)
+      budgets { channel current proposed currentAmount proposedAmount } decisions { approver } } }""",
+        id=wid,
+    )
     assert "errors" not in body, body
     bp = body["data"]["budgetProposal"]
     assert bp["id"] == wid and bp["status"] == "AWAITING_APPROVAL" and bp["action"] == "approval"
@@ -215,8 +262,9 @@ async def test_budget_proposal_and_everything_pending_for_dana(gw: Gateway) -> N
     assert r.status_code == 403 and error(r)["code"] == "not_an_approver", r.text
     body = await gql(gw, "omar", "mutation($id: String!) { approveBudgetProposal(id: $id) { outcome } }", id=wid)
     assert codes(body) == ["not_an_approver"]
-    body = await gql(gw, "dana", "mutation($id: String!) { rejectBudgetProposal(id: $id, comment: \" \") "
-                     "{ outcome } }", id=wid)
+    body = await gql(
+        gw, "dana", 'mutation($id: String!) { rejectBudgetProposal(id: $id, comment: " ") { outcome } }', id=wid
+    )
     assert codes(body) == ["invalid_input"]
     assert (await gw.campaigns.budget_state(wid)).approval.decisions == []
 
@@ -226,12 +274,17 @@ async def test_budget_proposal_and_everything_pending_for_dana(gw: Gateway) -> N
         html = (await page.get("/approvals")).text
         assert f'data-budget-proposal-id="{wid}"' in html and f'data-campaign-id="{launch_id}"' in html
         assert all(escape(reason) in html for reason in p["reasons"]), "the proposal's reasons are shown"
-        r = await page.post(f"/approvals/budget-proposals/{wid}/decide", data={"kind": "approve", "csrf": csrf_of(html)})
+        r = await page.post(
+            f"/approvals/budget-proposals/{wid}/decide", data={"kind": "approve", "csrf": csrf_of(html)}
+        )
         assert r.status_code == 200, r.text
         assert f"You approved budget proposal {wid}. Stage director: approved." in r.text
     r = await decide(gw, path, "dana")
     assert r.status_code in (404, 409) and error(r)["code"] in (
-        "already_decided", "not_waiting_for_decisions", "budget_proposal_not_found"), r.text
+        "already_decided",
+        "not_waiting_for_decisions",
+        "budget_proposal_not_found",
+    ), r.text
 
     view = await proposal_status(gw, wid, "applied")
     assert [(d["approver"], d["kind"]) for d in view["approval"]["decisions"]] == [("dana", "approve")]
@@ -241,12 +294,13 @@ async def test_budget_proposal_and_everything_pending_for_dana(gw: Gateway) -> N
         c = await gw.campaigns.state(cid)
         return c.budget_changes and c
 
-    assert (await eventually(recorded, what="the campaign to record the change")).budget_changes[0].decided_by \
-        == ["dana"]
+    assert (await eventually(recorded, what="the campaign to record the change")).budget_changes[0].decided_by == [
+        "dana"
+    ]
     # Tidy up: stop the live campaign, reject the launch and the content item.
     assert (await stop(gw, cid)).status_code == 202
-    assert (await decide(gw, f"/v1/campaigns/{launch_id}", "dana", kind="reject", comment="Not now")).status_code \
-        == 200
-    r = await gw.http.post(f"/v1/content/{item}/decisions", json={"kind": "reject", "comment": "Not now"},
-                           headers=gw.auth("dana"))
+    assert (await decide(gw, f"/v1/campaigns/{launch_id}", "dana", kind="reject", comment="Not now")).status_code == 200
+    r = await gw.http.post(
+        f"/v1/content/{item}/decisions", json={"kind": "reject", "comment": "Not now"}, headers=gw.auth("dana")
+    )
     assert r.status_code == 200, r.text

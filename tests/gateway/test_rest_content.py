@@ -13,9 +13,14 @@ BODY = "Our launch checklist helps small teams ship campaigns on time.\n\nRead t
 
 
 def brief(gw: Gateway, **fields) -> dict:
-    data = dict(content_id=f"gw-{uuid.uuid4().hex[:8]}", title="The launch checklist", type="blog",
-                channels=["cms", "linkedin"], body=BODY.format(link=f"{gw.sandbox_url}/_links/ok/guide"),
-                author="maya")
+    data = dict(
+        content_id=f"gw-{uuid.uuid4().hex[:8]}",
+        title="The launch checklist",
+        type="blog",
+        channels=["cms", "linkedin"],
+        body=BODY.format(link=f"{gw.sandbox_url}/_links/ok/guide"),
+        author="maya",
+    )
     data.update(fields)
     return data
 
@@ -55,8 +60,11 @@ async def test_submit_state_and_list(gw: Gateway) -> None:
     assert view["current_review"] == "brand" and set(view["pending_approvers"]) == {"omar", "sofia", "lena"}
 
     async def listed():
-        r = await gw.http.get("/v1/content", params={"stage": "in_review", "pending_approver": "omar", "limit": 500},
-                              headers=gw.auth("reader"))
+        r = await gw.http.get(
+            "/v1/content",
+            params={"stage": "in_review", "pending_approver": "omar", "limit": 500},
+            headers=gw.auth("reader"),
+        )
         assert r.status_code == 200, r.text
         return next((i for i in r.json()["items"] if i["content_id"] == cid), None)
 
@@ -70,8 +78,13 @@ async def test_submit_state_and_list(gw: Gateway) -> None:
 
 async def test_submit_refusals(gw: Gateway) -> None:
     h = gw.auth("ingest")
-    for fields, field in [({"title": "  "}, "title"), ({"channels": []}, "channels"), ({"author": "nobody"}, "author"),
-                          ({"colour": "red"}, "colour"), ({"content_id": "X"}, "content_id")]:
+    for fields, field in [
+        ({"title": "  "}, "title"),
+        ({"channels": []}, "channels"),
+        ({"author": "nobody"}, "author"),
+        ({"colour": "red"}, "colour"),
+        ({"content_id": "X"}, "content_id"),
+    ]:
         r = await gw.http.post("/v1/content", json=brief(gw, **fields), headers=h)
         assert r.status_code == 422, (fields, r.text)
         assert error(r)["message"].startswith(field), (field, r.json())
@@ -104,8 +117,12 @@ async def test_every_refused_decision_has_its_status(gw: Gateway) -> None:
     assert (await gw.content.state(cid)).decisions == [], "refused decisions leave no trace"
 
     r = await decide(gw, cid, "omar", comment="Looks good", revision=1)
-    assert r.status_code == 200 and r.json() == {"accepted": True, "stage": "brand", "outcome": "pending",
-                                                 "revision": 1}
+    assert r.status_code == 200 and r.json() == {
+        "accepted": True,
+        "stage": "brand",
+        "outcome": "pending",
+        "revision": 1,
+    }
     r = await decide(gw, cid, "omar")
     assert r.status_code == 409 and error(r)["code"] == "already_decided"
     r = await decide(gw, cid, "sofia")  # sofia's key: recorded as sofia

@@ -37,8 +37,10 @@ async def test_capture_refusals_name_the_field_and_never_echo_the_email(gw: Gate
         ({"email": "ada@acme.example", "source": "web_form"}, "consent"),  # default journey needs consent
         ({"email": "not-an-address", "source": "web_form", "consent": True}, "email"),
         ({"email": "ada@acme.example", "source": "carrier-pigeon", "consent": True}, "source"),
-        ({"email": "ada@acme.example", "source": "web_form", "consent": True, "journey_id": "no-such-journey"},
-         "journey"),
+        (
+            {"email": "ada@acme.example", "source": "web_form", "consent": True, "journey_id": "no-such-journey"},
+            "journey",
+        ),
         ({"email": "ada@acme.example", "source": "web_form", "consent": True, "country": "Germany"}, "country"),
         ({"email": "ada@acme.example", "source": "web_form", "consent": True, "favourite": "x"}, "favourite"),
         ({"source": "web_form"}, "email"),
@@ -72,11 +74,13 @@ async def test_events_are_idempotent_by_event_id(gw: Gateway) -> None:
     lead = await capture(gw)
     lid = lead["lead_id"]
     for _ in range(2):
-        r = await gw.http.post(f"/v1/leads/{lid}/events", json={"type": "click", "event_id": "evt-1"},
-                               headers=gw.auth("ingest"))
+        r = await gw.http.post(
+            f"/v1/leads/{lid}/events", json={"type": "click", "event_id": "evt-1"}, headers=gw.auth("ingest")
+        )
         assert r.status_code == 202 and r.json() == {"lead_id": lid, "accepted": True, "event_id": "evt-1"}
-    r = await gw.http.post(f"/v1/leads/lead-{lid}/events", json={"type": "visit", "event_id": "evt-2"},
-                           headers=gw.auth("ingest"))
+    r = await gw.http.post(
+        f"/v1/leads/lead-{lid}/events", json={"type": "visit", "event_id": "evt-2"}, headers=gw.auth("ingest")
+    )
     assert r.status_code == 202
 
     async def recorded():
@@ -174,26 +178,36 @@ async def test_framework_errors_are_json(gw: Gateway) -> None:
     assert (await gw.http.get("/docs")).status_code == 200
     spec = (await gw.http.get("/openapi.json")).json()
     assert "/v1/content/{content_id}/decisions" in spec["paths"] and "/webhooks/sendgrid" in spec["paths"]
-    assert "access-control-allow-origin" not in (
-        await gw.http.get("/healthz", headers={"Origin": "https://evil.example"})
-    ).headers, "CORS is off by default"
+    assert (
+        "access-control-allow-origin"
+        not in (await gw.http.get("/healthz", headers={"Origin": "https://evil.example"})).headers
+    ), "CORS is off by default"
 
 
 async def test_campaign_parameters_put_touches_on_the_lead_path(gw: Gateway) -> None:
     email = unique_email()
-    lid = (await capture(gw, email, utm={"source": "facebook", "medium": "paid_social", "campaign": "spring",
-                                         "content": "meta_ads"}))["lead_id"]
+    lid = (
+        await capture(
+            gw, email, utm={"source": "facebook", "medium": "paid_social", "campaign": "spring", "content": "meta_ads"}
+        )
+    )["lead_id"]
     click = {"type": "click", "detail": "https://site.example/s?utm_campaign=spring&utm_content=email"}
     r = await gw.http.post(f"/v1/leads/{lid}/events", json=click, headers=gw.auth("ingest"))
     assert r.status_code == 202, r.text
-    r = await gw.http.post("/v1/leads", json={"email": email, "source": "web_form", "utm": {"campaign": "x" * 201}},
-                           headers=gw.auth("ingest"))
+    r = await gw.http.post(
+        "/v1/leads",
+        json={"email": email, "source": "web_form", "utm": {"campaign": "x" * 201}},
+        headers=gw.auth("ingest"),
+    )
     assert r.status_code == 422 and "utm.campaign" in error(r)["message"]
 
     async def path():
         r = await gw.http.get(f"/v1/leads/{lid}", headers=gw.auth("reader"))
         touches = r.json()["touch_path"]
         return len(touches) == 2 and touches
+
     touches = await eventually(path, what="two touches")
     assert [(t["kind"], t["utm"]["campaign"], t["utm"]["content"]) for t in touches] == [
-        ("capture:web_form", "spring", "meta_ads"), ("click", "spring", "email")]
+        ("capture:web_form", "spring", "meta_ads"),
+        ("click", "spring", "email"),
+    ]

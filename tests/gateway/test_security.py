@@ -11,11 +11,11 @@ import httpx
 import pytest
 from temporalio.testing import WorkflowEnvironment
 
+from domain.unsubscribe import mint_token, verify_token
 from gateway.app import create_app
 from gateway.security import ApiKeyConfig, KeyRing, Principal, RateLimiter, Scope, hash_key, new_key
 from gateway.server import GatewayServer
 from gateway.settings import gateway_settings
-from domain.unsubscribe import mint_token, verify_token
 from mops.settings import SettingsError
 from tests.conftest import eventually
 from tests.gateway.conftest import Gateway, unique_email
@@ -24,10 +24,12 @@ from tests.gateway.test_rest_leads import error
 
 def test_keyring_maps_raw_keys_to_principals() -> None:
     omar, web = new_key(), new_key()
-    ring = KeyRing([
-        ApiKeyConfig(id="omar", sha256=hash_key(omar).upper(), scopes=["approve"], approver="omar"),
-        ApiKeyConfig(id="web", sha256=hash_key(web), scopes=["ingest", "read"]),
-    ])
+    ring = KeyRing(
+        [
+            ApiKeyConfig(id="omar", sha256=hash_key(omar).upper(), scopes=["approve"], approver="omar"),
+            ApiKeyConfig(id="web", sha256=hash_key(web), scopes=["ingest", "read"]),
+        ]
+    )
     assert ring.authenticate(omar) == Principal("omar", frozenset({Scope.APPROVE}), "omar")
     assert ring.authenticate(web).allows(Scope.READ) and not ring.authenticate(web).allows(Scope.APPROVE)
     assert ring.authenticate(web + "x") is None and ring.authenticate("") is None
@@ -65,14 +67,31 @@ def test_unsubscribe_tokens() -> None:
 
 
 def test_keygen_prints_the_key_once_and_its_entry() -> None:
-    out = subprocess.run([sys.executable, "-m", "gateway", "keygen", "--id", "omar-app", "--scopes", "approve,read",
-                          "--approver", "omar", "--json"], capture_output=True, text=True, check=True)
+    out = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "gateway",
+            "keygen",
+            "--id",
+            "omar-app",
+            "--scopes",
+            "approve,read",
+            "--approver",
+            "omar",
+            "--json",
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
     data = json.loads(out.stdout)
     entry = ApiKeyConfig.model_validate(data["entry"])
     assert entry.sha256 == hash_key(data["key"]) and data["key"] not in json.dumps(data["entry"])
     assert KeyRing([entry]).authenticate(data["key"]).approver == "omar"
-    bad = subprocess.run([sys.executable, "-m", "gateway", "keygen", "--id", "x", "--scopes", "approve"],
-                         capture_output=True, text=True)
+    bad = subprocess.run(
+        [sys.executable, "-m", "gateway", "keygen", "--id", "x", "--scopes", "approve"], capture_output=True, text=True
+    )
     assert bad.returncode == 2 and bad.stderr.startswith("--approver:") and "Traceback" not in bad.stderr
 
 
@@ -112,8 +131,9 @@ async def test_body_limit_on_the_api(gw: Gateway) -> None:
             yield b"x" * 65536
         yield b'"}'
 
-    r = await gw.http.post("/v1/leads", content=stream(),
-                           headers={**gw.auth("ingest"), "Content-Type": "application/json"})
+    r = await gw.http.post(
+        "/v1/leads", content=stream(), headers={**gw.auth("ingest"), "Content-Type": "application/json"}
+    )
     assert r.status_code == 413 and error(r)["code"] == "payload_too_large"
     r = await gw.http.post("/v1/leads", content=b"x" * (1024 * 1024 + 1))  # before auth: nothing is read
     assert r.status_code == 413

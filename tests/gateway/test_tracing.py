@@ -20,8 +20,9 @@ async def test_traceparent_continues_into_the_workflow(gw: Gateway, span_exporte
     email = unique_email()
     with trace.get_tracer("caller").start_as_current_span("caller: capture lead") as caller:
         trace_id = format(caller.get_span_context().trace_id, "032x")
-        r = await gw.http.post("/v1/leads", json={"email": email, "source": "web_form", "consent": True},
-                               headers=gw.auth("ingest"))
+        r = await gw.http.post(
+            "/v1/leads", json={"email": email, "source": "web_form", "consent": True}, headers=gw.auth("ingest")
+        )
     assert r.status_code == 200, r.text
     lead_id = r.json()["lead_id"]
 
@@ -41,15 +42,21 @@ async def test_traceparent_continues_into_the_workflow(gw: Gateway, span_exporte
 
     # The unsubscribe token is a credential: it never reaches a span, only the route template does.
     token = mint_token(gw.settings.gateway_unsubscribe_secret.get_secret_value(), lead_id)
-    r = await gw.http.post(f"/v1/unsubscribe/{token}", content=b"List-Unsubscribe=One-Click",
-                           headers={"Content-Type": "application/x-www-form-urlencoded"})
+    r = await gw.http.post(
+        f"/v1/unsubscribe/{token}",
+        content=b"List-Unsubscribe=One-Click",
+        headers={"Content-Type": "application/x-www-form-urlencoded"},
+    )
     assert r.status_code == 200
     # An address put in a path or query is redacted too.
     await gw.http.get(f"/v1/leads/{email}", params={"who": email}, headers=gw.auth("reader"))
 
     async def server_spans():
-        spans = [s for s in span_exporter.get_finished_spans()
-                 if (s.attributes or {}).get("http.route") in ("/v1/unsubscribe/{token}", "/v1/leads/{lead_id}")]
+        spans = [
+            s
+            for s in span_exporter.get_finished_spans()
+            if (s.attributes or {}).get("http.route") in ("/v1/unsubscribe/{token}", "/v1/leads/{lead_id}")
+        ]
         return len(spans) >= 2 and spans
 
     for span in await eventually(server_spans, what="the server spans"):

@@ -52,19 +52,30 @@ async def oversized(gw: Gateway, path: str, headers: dict[str, str]) -> None:
 
 
 def sg_event(lead_id: str, event: str = "open", **extra) -> dict:
-    return {"email": "someone@acme.example", "timestamp": int(time.time()), "event": event,
-            "sg_event_id": uuid.uuid4().hex, "sg_message_id": "m1.filter", "mops_lead_id": lead_id,
-            "mops_step": "welcome", **extra}
+    return {
+        "email": "someone@acme.example",
+        "timestamp": int(time.time()),
+        "event": event,
+        "sg_event_id": uuid.uuid4().hex,
+        "sg_message_id": "m1.filter",
+        "mops_lead_id": lead_id,
+        "mops_step": "welcome",
+        **extra,
+    }
 
 
 async def test_sendgrid_event_delivered_three_times_has_one_effect(gw: Gateway) -> None:
     lid = (await capture(gw))["lead_id"]
-    body = dumps([sg_event(lid, "click", url="https://acme.example/x?utm_campaign=spring&utm_content=email"),
-                  sg_event(lid, "delivered"), sg_event("not-ours", "open")])
+    body = dumps(
+        [
+            sg_event(lid, "click", url="https://acme.example/x?utm_campaign=spring&utm_content=email"),
+            sg_event(lid, "delivered"),
+            sg_event("not-ours", "open"),
+        ]
+    )
     answers, now = [], int(time.time())
     for i in range(3):  # SendGrid redelivers: a fresh timestamp and signature each time
-        r = await gw.http.post("/webhooks/sendgrid", content=body,
-                               headers=gw.sendgrid_headers(body, timestamp=now - i))
+        r = await gw.http.post("/webhooks/sendgrid", content=body, headers=gw.sendgrid_headers(body, timestamp=now - i))
         assert r.status_code == 200, r.text
         answers.append(r.json())
     assert answers[0] == {"received": 3, "applied": 1, "duplicates": 0, "ignored": 2}
@@ -142,10 +153,19 @@ async def lead_with_deal(gw: Gateway):
 
 
 def deal_stage_event(deal_id: str, stage: str) -> dict:
-    return {"eventId": random.randint(1, 2**40), "subscriptionId": 4242, "portalId": 62515, "appId": 1160452,
-            "occurredAt": int(time.time() * 1000), "subscriptionType": "deal.propertyChange", "attemptNumber": 0,
-            "objectId": int(deal_id) if deal_id.isdigit() else deal_id, "propertyName": "dealstage",
-            "propertyValue": stage, "changeSource": "CRM"}
+    return {
+        "eventId": random.randint(1, 2**40),
+        "subscriptionId": 4242,
+        "portalId": 62515,
+        "appId": 1160452,
+        "occurredAt": int(time.time() * 1000),
+        "subscriptionType": "deal.propertyChange",
+        "attemptNumber": 0,
+        "objectId": int(deal_id) if deal_id.isdigit() else deal_id,
+        "propertyName": "dealstage",
+        "propertyValue": stage,
+        "changeSource": "CRM",
+    }
 
 
 async def test_hubspot_deal_stage_becomes_the_sales_decision(gw: Gateway) -> None:
@@ -188,9 +208,13 @@ async def test_hubspot_deal_stage_becomes_the_sales_decision(gw: Gateway) -> Non
 
 
 def slack_body(user: str, value: str) -> bytes:
-    payload = {"type": "block_actions", "user": {"id": user, "username": "x", "team_id": "T1"},
-               "actions": [{"action_id": "mops_decide", "block_id": "b1", "value": value, "type": "button"}],
-               "response_url": "https://hooks.slack.example/actions/1", "trigger_id": uuid.uuid4().hex}
+    payload = {
+        "type": "block_actions",
+        "user": {"id": user, "username": "x", "team_id": "T1"},
+        "actions": [{"action_id": "mops_decide", "block_id": "b1", "value": value, "type": "button"}],
+        "response_url": "https://hooks.slack.example/actions/1",
+        "trigger_id": uuid.uuid4().hex,
+    }
     return urlencode({"payload": json.dumps(payload)}).encode()
 
 

@@ -33,8 +33,11 @@ async def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         urls = {name: sandbox for name in Settings.model_fields if name.endswith("_base_url")}
         settings = Settings(
-            data_dir=Path(tmp), temporal_address=f"127.0.0.1:{free_port()}", temporal_ui_port=free_port(),
-            sandbox_port=sandbox_port, **urls,
+            data_dir=Path(tmp),
+            temporal_address=f"127.0.0.1:{free_port()}",
+            temporal_ui_port=free_port(),
+            sandbox_port=sandbox_port,
+            **urls,
         )
         leads = demo_leads()
         content_id = demo_content_id()

@@ -100,8 +100,11 @@ async def meta(sandbox: SandboxServer, admin):
 async def google_ads(sandbox: SandboxServer, admin):
     tokens = sandbox.tokens
     async with GoogleAdsClient(
-        sandbox.url, tokens.google_ads_token.get_secret_value(), customer_id=tokens.google_ads_customer_id,
-        developer_token=tokens.google_ads_developer_token.get_secret_value(), timeout=5,
+        sandbox.url,
+        tokens.google_ads_token.get_secret_value(),
+        customer_id=tokens.google_ads_customer_id,
+        developer_token=tokens.google_ads_developer_token.get_secret_value(),
+        timeout=5,
     ) as client:
         yield client
 

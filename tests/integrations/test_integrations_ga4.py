@@ -14,8 +14,13 @@ PAGE = "/blog/"
 
 
 async def test_daily_report_shape(ga4, admin):
-    rows = await ga4.run_report(start_date="2024-06-03", end_date="2024-06-09", dimensions=["date", "pagePath"],
-                                metrics=["screenPageViews", "sessions"], page_path=PAGE)
+    rows = await ga4.run_report(
+        start_date="2024-06-03",
+        end_date="2024-06-09",
+        dimensions=["date", "pagePath"],
+        metrics=["screenPageViews", "sessions"],
+        page_path=PAGE,
+    )
 
     assert [r["date"] for r in rows] == [f"2024060{d}" for d in range(3, 10)]
     assert {r["pagePath"] for r in rows} == {PAGE}
@@ -25,16 +30,18 @@ async def test_daily_report_shape(ga4, admin):
 
 
 async def test_reports_are_deterministic(ga4, admin):
-    ask = dict(start_date="2024-03-01", end_date="2024-03-31", dimensions=["date"], metrics=list(PAGE_METRICS),
-               page_path=PAGE)
+    ask = dict(
+        start_date="2024-03-01", end_date="2024-03-31", dimensions=["date"], metrics=list(PAGE_METRICS), page_path=PAGE
+    )
     first = await ga4.run_report(**ask)
     await admin.reset()
     assert await ga4.run_report(**ask) == first
 
 
 async def test_page_metrics_are_the_totals_of_the_daily_rows(ga4):
-    daily = await ga4.run_report(start_date="2024-06-01", end_date="2024-06-30", dimensions=["date"],
-                                 metrics=list(PAGE_METRICS), page_path=PAGE)
+    daily = await ga4.run_report(
+        start_date="2024-06-01", end_date="2024-06-30", dimensions=["date"], metrics=list(PAGE_METRICS), page_path=PAGE
+    )
     totals = await ga4.page_metrics(PAGE, "2024-06-01", "2024-06-30")
 
     assert totals == {m: float(sum(int(r[m]) for r in daily)) for m in PAGE_METRICS}
@@ -42,10 +49,16 @@ async def test_page_metrics_are_the_totals_of_the_daily_rows(ga4):
 
 
 async def test_filter_selects_one_page(ga4):
-    everything = await ga4.run_report(start_date="2024-06-01", end_date="2024-06-07", dimensions=["pagePath"],
-                                      metrics=["screenPageViews"])
-    only = await ga4.run_report(start_date="2024-06-01", end_date="2024-06-07", dimensions=["pagePath"],
-                                metrics=["screenPageViews"], page_path="/pricing/")
+    everything = await ga4.run_report(
+        start_date="2024-06-01", end_date="2024-06-07", dimensions=["pagePath"], metrics=["screenPageViews"]
+    )
+    only = await ga4.run_report(
+        start_date="2024-06-01",
+        end_date="2024-06-07",
+        dimensions=["pagePath"],
+        metrics=["screenPageViews"],
+        page_path="/pricing/",
+    )
     assert len({r["pagePath"] for r in everything}) > 1
     assert only == [r for r in everything if r["pagePath"] == "/pricing/"]
 
@@ -57,9 +70,13 @@ async def test_traffic_starts_when_the_wordpress_post_is_published(wordpress, ga
     assert await ga4.page_metrics(path, "2024-01-01", "today") == dict.fromkeys(PAGE_METRICS, 0.0)  # a draft
 
     await wordpress.update_post(post.id, status="publish")
-    rows = await ga4.run_report(start_date=(today - timedelta(days=3)).isoformat(),
-                                end_date=(today + timedelta(days=10)).isoformat(),
-                                dimensions=["date"], metrics=["screenPageViews"], page_path=path)
+    rows = await ga4.run_report(
+        start_date=(today - timedelta(days=3)).isoformat(),
+        end_date=(today + timedelta(days=10)).isoformat(),
+        dimensions=["date"],
+        metrics=["screenPageViews"],
+        page_path=path,
+    )
     views = {r["date"]: int(r["screenPageViews"]) for r in rows}
     assert min(views) == today.strftime("%Y%m%d")  # nothing before the publish day
     by_day = [views[(today + timedelta(days=d)).strftime("%Y%m%d")] for d in range(11)]
@@ -67,8 +84,12 @@ async def test_traffic_starts_when_the_wordpress_post_is_published(wordpress, ga
 
 
 async def test_no_traffic_is_an_empty_report(ga4):
-    assert await ga4.run_report(start_date="2020-01-01", end_date="2020-01-31", dimensions=["date"],
-                                metrics=["sessions"], page_path=PAGE) == []
+    assert (
+        await ga4.run_report(
+            start_date="2020-01-01", end_date="2020-01-31", dimensions=["date"], metrics=["sessions"], page_path=PAGE
+        )
+        == []
+    )
     assert await ga4.page_metrics(PAGE, "2020-01-01", "2020-01-31") == dict.fromkeys(PAGE_METRICS, 0.0)
 
 
@@ -114,8 +135,11 @@ async def test_request_shape_and_retry_after_header():
 
     def handler(request: httpx.Request) -> httpx.Response:
         seen.append(request)
-        return httpx.Response(429, headers={"Retry-After": "9"},
-                              json={"error": {"code": 429, "message": "quota", "status": "RESOURCE_EXHAUSTED"}})
+        return httpx.Response(
+            429,
+            headers={"Retry-After": "9"},
+            json={"error": {"code": 429, "message": "quota", "status": "RESOURCE_EXHAUSTED"}},
+        )
 
     transport = httpx.MockTransport(handler)
     async with GA4Client("https://analyticsdata.googleapis.com", "t", property_id="42", transport=transport) as client:
@@ -128,5 +152,7 @@ async def test_request_shape_and_retry_after_header():
         "dateRanges": [{"startDate": "7daysAgo", "endDate": "today"}],
         "dimensions": [],
         "metrics": [{"name": m} for m in PAGE_METRICS],
-        "dimensionFilter": {"filter": {"fieldName": "pagePath", "stringFilter": {"matchType": "EXACT", "value": "/a/"}}},
+        "dimensionFilter": {
+            "filter": {"fieldName": "pagePath", "stringFilter": {"matchType": "EXACT", "value": "/a/"}}
+        },
     }

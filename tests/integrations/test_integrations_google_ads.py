@@ -16,16 +16,18 @@ from sandbox.settings import SandboxTokens
 START = date(2026, 11, 2)
 
 
-async def launch(google_ads: GoogleAdsClient, name: str = "Spring search", micros: int = 20_000_000,
-                 status: str = "ENABLED") -> tuple[str, str]:
+async def launch(
+    google_ads: GoogleAdsClient, name: str = "Spring search", micros: int = 20_000_000, status: str = "ENABLED"
+) -> tuple[str, str]:
     budget = await google_ads.create_budget(name=f"{name} budget", amount_micros=micros)
     campaign = await google_ads.create_campaign(name=name, budget=budget, status=status)
     return campaign, budget
 
 
 async def test_customer(google_ads):
-    assert await google_ads.customer() == GoogleCustomer(id="1234567890", currency_code="EUR",
-                                                         time_zone="Europe/Berlin")
+    assert await google_ads.customer() == GoogleCustomer(
+        id="1234567890", currency_code="EUR", time_zone="Europe/Berlin"
+    )
 
 
 async def test_budget_create_find_get_set_remove(google_ads, admin):
@@ -94,10 +96,15 @@ async def test_zero_delivery_override(google_ads, admin):
 
 async def test_search_follows_pages():
     tokens = SandboxTokens(google_ads_page_size=2)
-    async with SandboxServer(tokens=tokens) as server, GoogleAdsClient(
-        server.url, tokens.google_ads_token.get_secret_value(), customer_id="123-456-7890",
-        developer_token=tokens.google_ads_developer_token.get_secret_value(),
-    ) as client:
+    async with (
+        SandboxServer(tokens=tokens) as server,
+        GoogleAdsClient(
+            server.url,
+            tokens.google_ads_token.get_secret_value(),
+            customer_id="123-456-7890",
+            developer_token=tokens.google_ads_developer_token.get_secret_value(),
+        ) as client,
+    ):
         for i in range(5):
             await launch(client, name=f"C{i}")
         rows = await client.search("SELECT campaign.name FROM campaign ORDER BY campaign.name")
@@ -124,13 +131,18 @@ async def test_missing_resource_is_rejected_without_leaking_addresses(google_ads
 
 async def test_auth_errors_are_rejected(sandbox, admin):
     tokens = sandbox.tokens
-    async with GoogleAdsClient(sandbox.url, tokens.google_ads_token.get_secret_value(), customer_id="1234567890",
-                               developer_token="wrong") as client:
+    async with GoogleAdsClient(
+        sandbox.url, tokens.google_ads_token.get_secret_value(), customer_id="1234567890", developer_token="wrong"
+    ) as client:
         with pytest.raises(PlatformRejected) as caught:
             await client.customer()
     assert (caught.value.status, caught.value.code) == (401, "authenticationError.DEVELOPER_TOKEN_INVALID")
-    async with GoogleAdsClient(sandbox.url, tokens.google_ads_token.get_secret_value(), customer_id="42",
-                               developer_token=tokens.google_ads_developer_token.get_secret_value()) as client:
+    async with GoogleAdsClient(
+        sandbox.url,
+        tokens.google_ads_token.get_secret_value(),
+        customer_id="42",
+        developer_token=tokens.google_ads_developer_token.get_secret_value(),
+    ) as client:
         with pytest.raises(PlatformRejected) as caught:
             await client.customer()
     assert (caught.value.status, caught.value.code) == (403, "authorizationError.USER_PERMISSION_DENIED")
@@ -145,8 +157,9 @@ async def test_quota_exhausted_waits_for_the_retry_delay(google_ads, admin):
 
 
 async def test_server_error_is_unavailable(google_ads, admin):
-    await admin.set_faults("google_ads", fail_next=1, error_status=503,
-                           path_prefix="/v18/customers/1234567890/campaignBudgets:mutate")
+    await admin.set_faults(
+        "google_ads", fail_next=1, error_status=503, path_prefix="/v18/customers/1234567890/campaignBudgets:mutate"
+    )
     with pytest.raises(PlatformUnavailable) as caught:
         await google_ads.create_budget(name="B", amount_micros=10_000_000)
     assert (caught.value.status, caught.value.code) == (503, "internalError.TRANSIENT_ERROR")
@@ -161,14 +174,24 @@ def test_gaql_strings_are_escaped():
     ("status", "headers", "error", "retry_after"),
     [
         (429, {"Retry-After": "7"}, {"code": 429, "status": "RESOURCE_EXHAUSTED", "message": "slow"}, 7.0),
-        (429, {}, {"code": 429, "status": "RESOURCE_EXHAUSTED", "message": "slow", "details": [
-            {"@type": "type.googleapis.com/google.rpc.RetryInfo", "retryDelay": "4s"}]}, 4.0),
+        (
+            429,
+            {},
+            {
+                "code": 429,
+                "status": "RESOURCE_EXHAUSTED",
+                "message": "slow",
+                "details": [{"@type": "type.googleapis.com/google.rpc.RetryInfo", "retryDelay": "4s"}],
+            },
+            4.0,
+        ),
     ],
 )
 async def test_rate_limit_fallbacks(status, headers, error, retry_after):
     transport = httpx.MockTransport(lambda request: httpx.Response(status, headers=headers, json={"error": error}))
-    async with GoogleAdsClient("https://googleads.googleapis.com", "t", customer_id="1", developer_token="d",
-                               transport=transport) as client:
+    async with GoogleAdsClient(
+        "https://googleads.googleapis.com", "t", customer_id="1", developer_token="d", transport=transport
+    ) as client:
         with pytest.raises(RateLimited) as caught:
             await client.customer()
     assert (caught.value.code, caught.value.retry_after) == ("RESOURCE_EXHAUSTED", retry_after)
@@ -181,13 +204,31 @@ async def test_request_shapes():
         seen.append(request)
         return httpx.Response(200, json={"results": [{"resourceName": "customers/1234567890/campaignBudgets/1"}]})
 
-    async with GoogleAdsClient("https://googleads.googleapis.com", "tok", customer_id="123-456-7890",
-                               developer_token="dev", login_customer_id="999-000-1111",
-                               transport=httpx.MockTransport(handler)) as client:
+    async with GoogleAdsClient(
+        "https://googleads.googleapis.com",
+        "tok",
+        customer_id="123-456-7890",
+        developer_token="dev",
+        login_customer_id="999-000-1111",
+        transport=httpx.MockTransport(handler),
+    ) as client:
         await client.create_budget(name="B", amount_micros=12_340_000)
     [request] = seen
     assert request.url == "https://googleads.googleapis.com/v18/customers/1234567890/campaignBudgets:mutate"
-    assert (request.headers["authorization"], request.headers["developer-token"],
-            request.headers["login-customer-id"]) == ("Bearer tok", "dev", "9990001111")
-    assert json.loads(request.content) == {"operations": [{"create": {
-        "name": "B", "amountMicros": "12340000", "deliveryMethod": "STANDARD", "explicitlyShared": False}}]}
+    assert (
+        request.headers["authorization"],
+        request.headers["developer-token"],
+        request.headers["login-customer-id"],
+    ) == ("Bearer tok", "dev", "9990001111")
+    assert json.loads(request.content) == {
+        "operations": [
+            {
+                "create": {
+                    "name": "B",
+                    "amountMicros": "12340000",
+                    "deliveryMethod": "STANDARD",
+                    "explicitlyShared": False,
+                }
+            }
+        ]
+    }

@@ -8,8 +8,13 @@ from integrations.errors import PlatformRejected, PlatformUnavailable, RateLimit
 from integrations.hubspot import HubSpotClient
 
 EMAIL = "jane.doe@acme.example"
-TASK = {"hs_task_subject": "Call the lead", "hs_timestamp": "1767225600000", "hubspot_owner_id": "101",
-        "hs_task_status": "NOT_STARTED", "hs_task_priority": "HIGH"}
+TASK = {
+    "hs_task_subject": "Call the lead",
+    "hs_timestamp": "1767225600000",
+    "hubspot_owner_id": "101",
+    "hs_task_status": "NOT_STARTED",
+    "hs_task_priority": "HIGH",
+}
 
 
 async def test_upsert_contact_enriches_and_is_idempotent_by_email(hubspot, admin):
@@ -49,8 +54,12 @@ async def test_get_update_and_search_contact(hubspot, admin):
 
 async def test_upsert_deal_twice_with_same_key_is_one_deal(hubspot, admin):
     contact = await hubspot.upsert_contact(EMAIL, {})
-    props = {"dealname": "Acme – inbound", "pipeline": "default", "dealstage": "appointmentscheduled",
-             "hubspot_owner_id": "102"}
+    props = {
+        "dealname": "Acme – inbound",
+        "pipeline": "default",
+        "dealstage": "appointmentscheduled",
+        "hubspot_owner_id": "102",
+    }
 
     first = await hubspot.upsert_deal("lead-1:handoff:deal", props, contact.id)
     second = await hubspot.upsert_deal("lead-1:handoff:deal", props, contact.id)

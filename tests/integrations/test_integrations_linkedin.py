@@ -43,7 +43,9 @@ async def test_reserved_characters_are_escaped_so_linkedin_does_not_cut_the_text
 
 def test_escape_little_text_keeps_urls_and_hashtags():
     assert escape_little_text("a@b [x] {y} <z> *~|\\") == r"a\@b \[x\] \{y\} \<z\> \*\~\|\\"
-    assert escape_little_text("#tag C# (see https://x.example/p_(1)).") == r"#tag C\# \(see https://x.example/p_\(1\)\)."
+    assert (
+        escape_little_text("#tag C# (see https://x.example/p_(1)).") == r"#tag C\# \(see https://x.example/p_\(1\)\)."
+    )
 
 
 async def test_delete_then_delete_again_is_fine(linkedin, admin):
@@ -85,7 +87,9 @@ async def test_bad_token_is_rejected(sandbox, admin, token, code):
 
 async def test_retired_version_is_426(sandbox, admin):
     token = sandbox.tokens.linkedin_token.get_secret_value()
-    async with LinkedInClient(sandbox.url, token, author_urn=sandbox.tokens.linkedin_author, api_version="2024") as client:
+    async with LinkedInClient(
+        sandbox.url, token, author_urn=sandbox.tokens.linkedin_author, api_version="2024"
+    ) as client:
         with pytest.raises(PlatformRejected) as caught:
             await client.create_post(TEXT, idempotency_key="k")
     assert (caught.value.status, caught.value.code) == (426, "NONEXISTENT_VERSION")
@@ -115,7 +119,9 @@ async def test_requests_carry_version_headers_and_encoded_urn():
         return httpx.Response(204)
 
     transport = httpx.MockTransport(handler)
-    async with LinkedInClient("https://api.linkedin.com", "t", author_urn="urn:li:person:abc", transport=transport) as li:
+    async with LinkedInClient(
+        "https://api.linkedin.com", "t", author_urn="urn:li:person:abc", transport=transport
+    ) as li:
         assert await li.create_post("hi", idempotency_key="k") == "urn:li:ugcPost:42"
         await li.delete_post("urn:li:ugcPost:42")
     create, delete = seen

@@ -18,8 +18,9 @@ START = date(2026, 11, 2)
 
 async def launch(meta: MetaAdsClient, name: str = "Spring leads", budget: int = 2000) -> tuple[str, str]:
     campaign_id = await meta.create_campaign(name=name, objective="OUTCOME_LEADS", status="ACTIVE")
-    ad_set_id = await meta.create_ad_set(campaign_id=campaign_id, name=f"{name} DE", daily_budget=budget,
-                                         countries=["DE", "AT"], status="ACTIVE")
+    ad_set_id = await meta.create_ad_set(
+        campaign_id=campaign_id, name=f"{name} DE", daily_budget=budget, countries=["DE", "AT"], status="ACTIVE"
+    )
     return campaign_id, ad_set_id
 
 
@@ -56,11 +57,22 @@ async def test_find_ad_set_follows_pages(meta, monkeypatch):
 async def test_ad_set_create_find_get_budget(meta, admin):
     campaign_id = await meta.create_campaign(name="Autumn", objective="OUTCOME_LEADS")
     start = datetime(2026, 11, 2, 8, 0)
-    ad_set_id = await meta.create_ad_set(campaign_id=campaign_id, name="AT", daily_budget=2500, countries=["AT"],
-                                         start_time=start, end_time=start + timedelta(days=14), status="ACTIVE")
+    ad_set_id = await meta.create_ad_set(
+        campaign_id=campaign_id,
+        name="AT",
+        daily_budget=2500,
+        countries=["AT"],
+        start_time=start,
+        end_time=start + timedelta(days=14),
+        status="ACTIVE",
+    )
     ad_set = await meta.get_ad_set(ad_set_id)
     assert (ad_set.campaign_id, ad_set.status, ad_set.effective_status, ad_set.daily_budget) == (
-        campaign_id, "ACTIVE", "CAMPAIGN_PAUSED", 2500)
+        campaign_id,
+        "ACTIVE",
+        "CAMPAIGN_PAUSED",
+        2500,
+    )
     assert await meta.find_ad_set(campaign_id, "AT") == ad_set
     assert await meta.find_ad_set(campaign_id, "DE") is None
 
@@ -87,13 +99,15 @@ async def test_insights_rows(meta):
     campaign_id, _ = await launch(meta, budget=3000)
     rows = await meta.insights(campaign_id, since=START, until=START + timedelta(days=29))
     assert [r.day for r in rows] == [START + timedelta(days=i) for i in range(30)]  # two pages
-    assert all(Decimal("20.40") <= r.spend <= Decimal("30.00") and r.spend == r.spend.quantize(Decimal("0.01"))
-               for r in rows)
+    assert all(
+        Decimal("20.40") <= r.spend <= Decimal("30.00") and r.spend == r.spend.quantize(Decimal("0.01")) for r in rows
+    )
     assert all(r.impressions > r.clicks > 0 for r in rows)
     assert sum(r.conversions for r in rows) > 0
     assert all((r.conversions == 0) == (r.conversion_value == 0) for r in rows)
-    other = await meta.insights(campaign_id, since=START, until=START + timedelta(days=29),
-                                conversion_action="purchase")
+    other = await meta.insights(
+        campaign_id, since=START, until=START + timedelta(days=29), conversion_action="purchase"
+    )
     assert all(r.conversions == 0 for r in other) and [r.spend for r in other] == [r.spend for r in rows]
 
 
@@ -164,23 +178,46 @@ def _graph(status: int, error: dict, headers: dict | None = None) -> httpx.MockT
 @pytest.mark.parametrize(
     ("status", "error", "headers", "kind", "retry_after"),
     [
-        (403, {"code": 17, "error_subcode": 2446079, "message": "User request limit reached"},
-         {"Retry-After": "12"}, RateLimited, 12.0),
-        (400, {"code": 613, "message": "Calls to this api have exceeded the rate limit."},
-         {"X-Ad-Account-Usage": json.dumps({"acc_id_util_pct": 100, "reset_time_duration": 240})}, RateLimited, 240.0),
-        (400, {"code": 80004, "message": "too many calls"},
-         {"X-Business-Use-Case-Usage": json.dumps({"1": [{"estimated_time_to_regain_access": 2},
-                                                         {"estimated_time_to_regain_access": 5}]})},
-         RateLimited, 300.0),
+        (
+            403,
+            {"code": 17, "error_subcode": 2446079, "message": "User request limit reached"},
+            {"Retry-After": "12"},
+            RateLimited,
+            12.0,
+        ),
+        (
+            400,
+            {"code": 613, "message": "Calls to this api have exceeded the rate limit."},
+            {"X-Ad-Account-Usage": json.dumps({"acc_id_util_pct": 100, "reset_time_duration": 240})},
+            RateLimited,
+            240.0,
+        ),
+        (
+            400,
+            {"code": 80004, "message": "too many calls"},
+            {
+                "X-Business-Use-Case-Usage": json.dumps(
+                    {"1": [{"estimated_time_to_regain_access": 2}, {"estimated_time_to_regain_access": 5}]}
+                )
+            },
+            RateLimited,
+            300.0,
+        ),
         (400, {"code": 100, "message": "Temporary glitch", "is_transient": True}, None, PlatformUnavailable, None),
         (500, {"code": 1, "message": "An unknown error occurred"}, None, PlatformUnavailable, None),
-        (400, {"code": 100, "message": "Invalid parameter", "error_user_msg": "Budget for jane@acme.example"}, None,
-         PlatformRejected, None),
+        (
+            400,
+            {"code": 100, "message": "Invalid parameter", "error_user_msg": "Budget for jane@acme.example"},
+            None,
+            PlatformRejected,
+            None,
+        ),
     ],
 )
 async def test_error_mapping(status, error, headers, kind, retry_after, assert_no_email):
-    async with MetaAdsClient("https://graph.facebook.com", "t", ad_account_id="1",
-                             transport=_graph(status, error, headers)) as client:
+    async with MetaAdsClient(
+        "https://graph.facebook.com", "t", ad_account_id="1", transport=_graph(status, error, headers)
+    ) as client:
         with pytest.raises(kind) as caught:
             await client.account()
     assert type(caught.value) is kind and caught.value.retry_after == retry_after
@@ -194,15 +231,26 @@ async def test_request_shapes():
         seen.append(request)
         return httpx.Response(200, json={"id": "42"})
 
-    async with MetaAdsClient("https://graph.facebook.com/", "tok", ad_account_id="act_7",
-                             transport=httpx.MockTransport(handler)) as client:
-        await client.create_ad_set(campaign_id="1", name="DE", daily_budget=1500, countries=["DE"],
-                                   start_time=datetime(2026, 11, 2, tzinfo=UTC))
+    async with MetaAdsClient(
+        "https://graph.facebook.com/", "tok", ad_account_id="act_7", transport=httpx.MockTransport(handler)
+    ) as client:
+        await client.create_ad_set(
+            campaign_id="1",
+            name="DE",
+            daily_budget=1500,
+            countries=["DE"],
+            start_time=datetime(2026, 11, 2, tzinfo=UTC),
+        )
     [request] = seen
     assert request.url == "https://graph.facebook.com/v21.0/act_7/adsets"
     assert request.headers["authorization"] == "Bearer tok"
     assert json.loads(request.content) == {
-        "name": "DE", "campaign_id": "1", "daily_budget": 1500, "billing_event": "IMPRESSIONS",
-        "optimization_goal": "LINK_CLICKS", "targeting": {"geo_locations": {"countries": ["DE"]}},
-        "status": "PAUSED", "start_time": "2026-11-02T00:00:00+0000",
+        "name": "DE",
+        "campaign_id": "1",
+        "daily_budget": 1500,
+        "billing_event": "IMPRESSIONS",
+        "optimization_goal": "LINK_CLICKS",
+        "targeting": {"geo_locations": {"countries": ["DE"]}},
+        "status": "PAUSED",
+        "start_time": "2026-11-02T00:00:00+0000",
     }

@@ -13,9 +13,15 @@ TO = "lead@globex.example"
 
 def mail(key: str = "lead-1:welcome", **overrides) -> dict:
     return {
-        "to_email": TO, "from_email": "marketing@mops.example", "subject": "Welcome",
-        "html": "<p>Hi</p>", "asm_group_id": 4242, "categories": ["mops", "default-nurture"],
-        "custom_args": {"mops_lead_id": "lead-1"}, "idempotency_key": key, **overrides,
+        "to_email": TO,
+        "from_email": "marketing@mops.example",
+        "subject": "Welcome",
+        "html": "<p>Hi</p>",
+        "asm_group_id": 4242,
+        "categories": ["mops", "default-nurture"],
+        "custom_args": {"mops_lead_id": "lead-1"},
+        "idempotency_key": key,
+        **overrides,
     }
 
 

@@ -10,8 +10,16 @@ from integrations.sendgrid import SendGridClient
 
 
 def single_send(key: str = "content-1:email", **overrides) -> dict:
-    return {"name": "Q3 launch", "subject": "It's here", "html": "<p>Hi</p>", "list_ids": ["list-customers"],
-            "sender_id": 1, "suppression_group_id": 4242, "idempotency_key": key, **overrides}
+    return {
+        "name": "Q3 launch",
+        "subject": "It's here",
+        "html": "<p>Hi</p>",
+        "list_ids": ["list-customers"],
+        "sender_id": 1,
+        "suppression_group_id": 4242,
+        "idempotency_key": key,
+        **overrides,
+    }
 
 
 async def test_create_and_schedule_now(sendgrid, admin):
@@ -20,8 +28,14 @@ async def test_create_and_schedule_now(sendgrid, admin):
     [created] = await admin.effects("sendgrid", "singlesend.create")
     [scheduled] = await admin.effects("sendgrid", "singlesend.schedule")
     assert created["key"] == "content-1:email" and scheduled["key"] == "content-1:email:schedule"
-    assert created["summary"] == {"id": single_send_id, "name": "Q3 launch", "list_ids": ["list-customers"],
-                                  "subject": "It's here", "sender_id": 1, "suppression_group_id": 4242}
+    assert created["summary"] == {
+        "id": single_send_id,
+        "name": "Q3 launch",
+        "list_ids": ["list-customers"],
+        "subject": "It's here",
+        "sender_id": 1,
+        "suppression_group_id": 4242,
+    }
     assert scheduled["summary"]["id"] == single_send_id and scheduled["summary"]["status"] == "triggered"
     [state] = (await admin.state("sendgrid"))["singlesends"]
     assert (state["id"], state["status"]) == (single_send_id, "triggered")
@@ -39,8 +53,9 @@ async def test_same_key_twice_is_one_single_send(sendgrid, admin):
 
 
 async def test_lost_schedule_answer_then_retry_schedules_once(sendgrid, admin):
-    await admin.set_faults("sendgrid", fail_next=1, fail_after_apply=True, error_status=502,
-                           path_prefix="/v3/marketing/singlesends/")
+    await admin.set_faults(
+        "sendgrid", fail_next=1, fail_after_apply=True, error_status=502, path_prefix="/v3/marketing/singlesends/"
+    )
     with pytest.raises(PlatformUnavailable):
         await sendgrid.create_single_send(**single_send())
     single_send_id = await sendgrid.create_single_send(**single_send())
@@ -61,12 +76,18 @@ async def test_cancel_after_sending_is_recorded_but_cannot_recall(sendgrid, admi
 
 async def test_cancel_a_scheduled_send_then_again(sandbox, sendgrid, admin, auth_sendgrid):
     async with httpx.AsyncClient(base_url=sandbox.url, headers=auth_sendgrid) as http:
-        created = await http.post("/v3/marketing/singlesends", json={
-            "name": "later", "send_to": {"list_ids": ["l1"]},
-            "email_config": {"subject": "s", "html_content": "<p/>", "sender_id": 1, "suppression_group_id": 1}})
+        created = await http.post(
+            "/v3/marketing/singlesends",
+            json={
+                "name": "later",
+                "send_to": {"list_ids": ["l1"]},
+                "email_config": {"subject": "s", "html_content": "<p/>", "sender_id": 1, "suppression_group_id": 1},
+            },
+        )
         single_send_id = created.json()["id"]
-        scheduled = await http.put(f"/v3/marketing/singlesends/{single_send_id}/schedule",
-                                   json={"send_at": "2099-01-01T09:00:00Z"})
+        scheduled = await http.put(
+            f"/v3/marketing/singlesends/{single_send_id}/schedule", json={"send_at": "2099-01-01T09:00:00Z"}
+        )
         assert scheduled.status_code == 201 and scheduled.json()["status"] == "scheduled"
 
     assert await sendgrid.cancel_single_send(single_send_id) is True

@@ -12,8 +12,13 @@ from integrations.wordpress import WordPressClient, wp_date_gmt
 
 
 def draft(key: str = "content-1:draft", **overrides) -> dict:
-    return {"title": "Q3 launch: what's new", "content_html": "<p>Hello</p>", "slug": "q3-launch",
-            "idempotency_key": key, **overrides}
+    return {
+        "title": "Q3 launch: what's new",
+        "content_html": "<p>Hello</p>",
+        "slug": "q3-launch",
+        "idempotency_key": key,
+        **overrides,
+    }
 
 
 def in_days(days: float) -> datetime:
@@ -28,8 +33,13 @@ async def test_create_draft_shape(sandbox, wordpress, admin):
     assert post.link == f"{sandbox.url}/?p={post.id}"  # drafts have no pretty permalink
     [effect] = await admin.effects("wordpress", "post.create")
     assert effect["key"] == "content-1:draft"
-    assert effect["summary"] == {"id": post.id, "status": "draft", "slug": "q3-launch",
-                                 "title": "Q3 launch: what's new", "date_gmt": None}
+    assert effect["summary"] == {
+        "id": post.id,
+        "status": "draft",
+        "slug": "q3-launch",
+        "title": "Q3 launch: what's new",
+        "date_gmt": None,
+    }
     assert await wordpress.get_post(post.id) == post
 
 
@@ -58,7 +68,9 @@ async def test_publish_then_unpublish(sandbox, wordpress, admin):
     published = await wordpress.update_post(post.id, status="publish")
     assert published.status == "publish" and published.link == f"{sandbox.url}/q3-launch/"
     assert published.date_gmt is not None
-    assert abs(datetime.fromisoformat(published.date_gmt).replace(tzinfo=UTC) - datetime.now(UTC)) < timedelta(minutes=1)
+    assert abs(datetime.fromisoformat(published.date_gmt).replace(tzinfo=UTC) - datetime.now(UTC)) < timedelta(
+        minutes=1
+    )
 
     retracted = await wordpress.update_post(post.id, status="draft")
     assert retracted.status == "draft" and retracted.link == f"{sandbox.url}/?p={post.id}"
@@ -66,7 +78,9 @@ async def test_publish_then_unpublish(sandbox, wordpress, admin):
 
     updates = await admin.effects("wordpress", "post.update")
     assert [(e["summary"]["status"], e["summary"]["changed"]) for e in updates] == [
-        ("publish", ["status", "date_gmt"]), ("draft", ["status"])]
+        ("publish", ["status", "date_gmt"]),
+        ("draft", ["status"]),
+    ]
 
 
 async def test_publishing_twice_changes_nothing(wordpress, admin):
@@ -135,8 +149,11 @@ async def test_unknown_post_is_rest_post_invalid_id(wordpress):
 
 @pytest.mark.parametrize(
     ("user", "password", "code"),
-    [("mops", "wrong pass", "incorrect_password"), ("nobody", "sandbox wp app pass", "invalid_username"),
-     ("", "", "rest_not_logged_in")],
+    [
+        ("mops", "wrong pass", "incorrect_password"),
+        ("nobody", "sandbox wp app pass", "invalid_username"),
+        ("", "", "rest_not_logged_in"),
+    ],
 )
 async def test_bad_credentials_are_rejected_with_wordpress_codes(sandbox, admin, user, password, code):
     async with WordPressClient(sandbox.url, user, password) as client:
@@ -159,8 +176,9 @@ async def test_rate_limit_reads_retry_after(wordpress, admin):
 
 
 async def test_lost_create_response_then_retry_creates_once(wordpress, admin):
-    await admin.set_faults("wordpress", fail_next=1, fail_after_apply=True, error_status=502,
-                           path_prefix="/wp-json/wp/v2/posts")
+    await admin.set_faults(
+        "wordpress", fail_next=1, fail_after_apply=True, error_status=502, path_prefix="/wp-json/wp/v2/posts"
+    )
     with pytest.raises(PlatformUnavailable) as caught:
         await wordpress.create_post(**draft())
     assert (caught.value.status, caught.value.code) == (502, "internal_server_error")
@@ -188,8 +206,17 @@ async def test_requests_carry_basic_auth_and_edit_context():
         seen.append(request)
         if request.method == "GET":
             return httpx.Response(200, json=[])
-        return httpx.Response(201, json={"id": 7, "status": "draft", "slug": "s", "link": "https://b.example/?p=7",
-                                         "title": {"rendered": "A &amp; B"}, "date_gmt": None})
+        return httpx.Response(
+            201,
+            json={
+                "id": 7,
+                "status": "draft",
+                "slug": "s",
+                "link": "https://b.example/?p=7",
+                "title": {"rendered": "A &amp; B"},
+                "date_gmt": None,
+            },
+        )
 
     async with WordPressClient("https://b.example/", "ed", "abcd efgh", transport=httpx.MockTransport(handler)) as wp:
         post = await wp.create_post(title="A & B", content_html="<p/>", slug="s", idempotency_key="k")

@@ -37,8 +37,12 @@ LONG_RUNNING = set(SERVICES) - ONE_SHOT
 MOPS_SERVICES = ("sandbox", "worker", "gateway")
 CONDITIONS = {"service_started", "service_healthy", "service_completed_successfully"}
 # DESIGN.md §3: the default ports, the same in the compose stack.
-DOCUMENTED_PORTS = {"temporal": (7233, 7233), "temporal-ui": (8233, 8080), "gateway": (8000, 8000),
-                    "sandbox": (8100, 8100)}
+DOCUMENTED_PORTS = {
+    "temporal": (7233, 7233),
+    "temporal-ui": (8233, 8080),
+    "gateway": (8000, 8000),
+    "sandbox": (8100, 8100),
+}
 
 
 def env(service: str) -> dict[str, str]:
@@ -133,7 +137,7 @@ def test_image_is_pinned_to_a_version(service):
 def test_every_service_says_whether_it_is_a_job():
     missing = [name for name, s in SERVICES.items() if "restart" not in s]
     assert not missing, (
-        f"{missing}: set `restart` (unless-stopped for services, \"no\" for one-shot jobs) so the stack's "
+        f'{missing}: set `restart` (unless-stopped for services, "no" for one-shot jobs) so the stack\'s '
         "long-running services and jobs are told apart"
     )
 
@@ -163,7 +167,9 @@ def test_dependencies_exist_and_wait_for_the_right_condition():
             elif condition not in CONDITIONS:
                 problems.append(f"{name} -> {dep}: condition {condition!r} is not one of {sorted(CONDITIONS)}")
             elif dep in ONE_SHOT and condition != "service_completed_successfully":
-                problems.append(f"{name} -> {dep}: a one-shot job must be waited for with service_completed_successfully")
+                problems.append(
+                    f"{name} -> {dep}: a one-shot job must be waited for with service_completed_successfully"
+                )
             elif dep in LONG_RUNNING and condition != "service_healthy":
                 problems.append(f"{name} -> {dep}: wait for service_healthy (it has a healthcheck), not {condition}")
     assert not problems, "\n".join(problems)
@@ -189,7 +195,8 @@ def test_dependencies_have_no_cycle():
 @pytest.mark.parametrize("job", sorted(ONE_SHOT))
 def test_one_shot_job_is_waited_for(job):
     waiters = [
-        name for name in SERVICES
+        name
+        for name in SERVICES
         if (depends_on(name).get(job) or {}).get("condition") == "service_completed_successfully"
     ]
     assert waiters, f"{job} is a one-shot job but nothing waits for it to complete successfully"
@@ -227,15 +234,21 @@ def test_named_volumes_are_declared_and_used():
     }
     assert used <= declared, f"named volumes used but not declared under `volumes:`: {sorted(used - declared)}"
     assert declared <= used, f"declared volumes no service uses: {sorted(declared - used)}"
-    for stateful, target in (("postgresql", "/var/lib/postgresql/data"), ("elasticsearch", "/usr/share/elasticsearch/data"),
-                             ("prometheus", "/prometheus"), ("grafana", "/var/lib/grafana")):
+    for stateful, target in (
+        ("postgresql", "/var/lib/postgresql/data"),
+        ("elasticsearch", "/usr/share/elasticsearch/data"),
+        ("prometheus", "/prometheus"),
+        ("grafana", "/var/lib/grafana"),
+    ):
         assert any(t == target and s in declared for s, t in volumes(stateful)), (
             f"{stateful}: keep {target} on a named volume, or its data is lost with the container"
         )
 
 
 def test_files_mounted_from_the_repo_exist():
-    missing = [f"{where} <- {path.relative_to(ROOT)}" for where, (path, _t) in repo_mounts().items() if not path.exists()]
+    missing = [
+        f"{where} <- {path.relative_to(ROOT)}" for where, (path, _t) in repo_mounts().items() if not path.exists()
+    ]
     assert not missing, "mounted from the repo but missing:\n" + "\n".join(missing)
 
 
@@ -279,10 +292,7 @@ def test_hosts_in_mops_urls_are_compose_services_or_real_domains(service):
 def test_every_mops_variable_is_a_real_setting():
     known = known_env_names() | PLANNED_SETTINGS
     unknown = sorted(
-        f"{name}.{key}"
-        for name in SERVICES
-        for key in env(name)
-        if key.startswith("MOPS_") and key not in known
+        f"{name}.{key}" for name in SERVICES for key in env(name) if key.startswith("MOPS_") and key not in known
     )
     assert not unknown, (
         "MOPS_* variables no settings model reads (typo, or a setting that does not exist; planned ones go in "
@@ -356,8 +366,17 @@ def test_temporal_runs_on_postgres_with_elasticsearch_visibility():
     assert server["DB"] == "postgres12" and server["POSTGRES_SEEDS"] == "postgresql"
     assert server["ENABLE_ES"] == "true" and server["ES_SEEDS"] == "elasticsearch"
     schema = resolved_env("temporal-admin-tools")
-    for key in ("DB_PORT", "DBNAME", "POSTGRES_SEEDS", "POSTGRES_USER", "POSTGRES_PWD", "ES_SEEDS", "ES_PORT",
-                "ES_VERSION", "ES_VIS_INDEX"):
+    for key in (
+        "DB_PORT",
+        "DBNAME",
+        "POSTGRES_SEEDS",
+        "POSTGRES_USER",
+        "POSTGRES_PWD",
+        "ES_SEEDS",
+        "ES_PORT",
+        "ES_VERSION",
+        "ES_VIS_INDEX",
+    ):
         assert schema.get(key) == server.get(key), f"schema job and server disagree on {key}"
     assert SERVICES["temporal-admin-tools"]["image"].startswith("temporalio/admin-tools:")
     assert depends_on("temporal")["temporal-admin-tools"]["condition"] == "service_completed_successfully"
@@ -439,7 +458,9 @@ def test_collector_listens_for_otlp_and_ships_traces_to_jaeger():
     for name in config["service"]["pipelines"]["traces"]["exporters"]:
         host = exporters[name]["endpoint"].split("://")[-1].split(":")[0]
         assert host in SERVICES, f"traces exporter {name} points at {host!r}, not a compose service"
-    assert "jaeger" in [exporters[n]["endpoint"].split(":")[0] for n in config["service"]["pipelines"]["traces"]["exporters"]]
+    assert "jaeger" in [
+        exporters[n]["endpoint"].split(":")[0] for n in config["service"]["pipelines"]["traces"]["exporters"]
+    ]
     mopsendpoint = urlsplit(resolved_env("worker")["OTEL_EXPORTER_OTLP_ENDPOINT"])
     assert (mopsendpoint.hostname, mopsendpoint.port) == ("otel-collector", 4317), "mops should export to the collector"
     assert mounted_repo_path("otel-collector", "/etc/otelcol-contrib/config.yaml") == DEPLOY / "otel-collector.yaml"
@@ -462,8 +483,12 @@ def prometheus_targets() -> dict[str, list[tuple[str, int]]]:
 
 def test_prometheus_scrapes_compose_services():
     targets = prometheus_targets()
-    problems = [f"{job}: {host} is not a compose service" for job, ts in targets.items() for host, _ in ts
-                if host not in SERVICES]
+    problems = [
+        f"{job}: {host} is not a compose service"
+        for job, ts in targets.items()
+        for host, _ in ts
+        if host not in SERVICES
+    ]
     assert not problems, "\n".join(problems)
     scraped = {t for ts in targets.values() for t in ts}
     collector_port = int(collector_config()["exporters"]["prometheus"]["endpoint"].rsplit(":", 1)[1])
@@ -495,14 +520,24 @@ QUERY_PANELS = [p for p in DASHBOARD["panels"] if p["type"] != "row"]
 # The names the metrics work emits (OTel -> Prometheus: counters end in _total, units are
 # suffixes) and the Temporal SDK metrics worth a panel.
 DASHBOARD_METRICS = [
-    "mops_leads", "mops_emails_sent_total", "mops_approvals_waiting", "mops_approval_age_seconds",
-    "mops_platform_requests_total", "mops_platform_request_duration_seconds_bucket", "mops_rate_limited_total",
+    "mops_leads",
+    "mops_emails_sent_total",
+    "mops_approvals_waiting",
+    "mops_approval_age_seconds",
+    "mops_platform_requests_total",
+    "mops_platform_request_duration_seconds_bucket",
+    "mops_rate_limited_total",
     "mops_budget_changes_total",
     "temporal_workflow_task_schedule_to_start_latency_seconds_bucket",
     "temporal_activity_schedule_to_start_latency_seconds_bucket",
-    "temporal_activity_execution_latency_seconds_bucket", "temporal_activity_execution_failed_total",
-    "temporal_workflow_completed_total", "temporal_workflow_failed_total", "temporal_request_total",
-    "temporal_request_failure_total", "temporal_worker_task_slots_available", "temporal_sticky_cache_size",
+    "temporal_activity_execution_latency_seconds_bucket",
+    "temporal_activity_execution_failed_total",
+    "temporal_workflow_completed_total",
+    "temporal_workflow_failed_total",
+    "temporal_request_total",
+    "temporal_request_failure_total",
+    "temporal_worker_task_slots_available",
+    "temporal_sticky_cache_size",
 ]
 
 
@@ -561,7 +596,10 @@ def test_image_env_names_are_real_settings():
 
 
 def test_dockerignore_keeps_local_state_out():
-    patterns = {line.strip().rstrip("/") for line in DOCKERIGNORE.read_text().splitlines()
-                if line.strip() and not line.startswith("#")}
+    patterns = {
+        line.strip().rstrip("/")
+        for line in DOCKERIGNORE.read_text().splitlines()
+        if line.strip() and not line.startswith("#")
+    }
     for needed in (".git", ".venv", ".mops", ".pytest_cache"):
         assert needed in patterns, f".dockerignore should exclude {needed}"

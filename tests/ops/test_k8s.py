@@ -102,9 +102,11 @@ def test_objects_live_in_the_mops_namespace():
     assert len(namespaces) == 1, f"expected one Namespace, found {namespaces}"
     kustomize_ns = load_yaml_documents(KUSTOMIZATION)[0].get("namespace")
     assert kustomize_ns == namespaces[0], f"kustomization namespace {kustomize_ns!r} != {namespaces[0]!r}"
-    wrong = [f"{path.name}: {doc['kind']}/{doc['metadata']['name']} in {doc['metadata'].get('namespace')!r}"
-             for path, doc in DOCS
-             if doc["kind"] not in CLUSTER_SCOPED and doc["metadata"].get("namespace") != namespaces[0]]
+    wrong = [
+        f"{path.name}: {doc['kind']}/{doc['metadata']['name']} in {doc['metadata'].get('namespace')!r}"
+        for path, doc in DOCS
+        if doc["kind"] not in CLUSTER_SCOPED and doc["metadata"].get("namespace") != namespaces[0]
+    ]
     assert not wrong, "objects outside the mops namespace:\n" + "\n".join(wrong)
 
 
@@ -155,7 +157,9 @@ def test_deployment_reads_the_config_and_secret_that_exist(deployment):
         assert ("configMapRef", "mops-config") in refs and ("secretRef", "mops-secrets") in refs, (
             f"{container['name']}: envFrom must take mops-config and mops-secrets"
         )
-    unknown = [k for k in pod_env(deployment) if k.startswith("MOPS_") and k not in known_env_names() | PLANNED_SETTINGS]
+    unknown = [
+        k for k in pod_env(deployment) if k.startswith("MOPS_") and k not in known_env_names() | PLANNED_SETTINGS
+    ]
     assert not unknown, f"unknown MOPS_* variables: {unknown}"
 
 
@@ -214,8 +218,11 @@ def test_gateway_probes_its_health_route_on_its_port():
 def test_service_selects_the_gateway_pods_and_ports():
     service = one("Service", "mops-gateway")
     selector = service["spec"]["selector"]
-    matches = [d for d in of_kind("Deployment")
-               if all(d["spec"]["template"]["metadata"]["labels"].get(k) == v for k, v in selector.items())]
+    matches = [
+        d
+        for d in of_kind("Deployment")
+        if all(d["spec"]["template"]["metadata"]["labels"].get(k) == v for k, v in selector.items())
+    ]
     assert [d["metadata"]["name"] for d in matches] == ["mops-gateway"], (
         f"the Service selector {selector} matches {[d['metadata']['name'] for d in matches]}"
     )
@@ -295,8 +302,9 @@ def test_scaled_object_watches_the_workers_temporal():
 def test_throttled_queues_cannot_fan_out_replicas_on_their_rate_limit_alone():
     """A platform queue's backlog is mostly its server-side rate limit: its target is at
     least a minute of that rate, so throttling alone does not add pods."""
-    by_queue = {t["metadata"]["taskQueue"]: int(t["metadata"]["targetQueueSize"])
-                for t in scaled_object()["spec"]["triggers"]}
+    by_queue = {
+        t["metadata"]["taskQueue"]: int(t["metadata"]["targetQueueSize"]) for t in scaled_object()["spec"]["triggers"]
+    }
     data = config()
     problems = []
     for field, default in task_queue_fields().items():
@@ -321,8 +329,11 @@ def test_config_values_are_strings():
 def test_config_sets_what_a_container_cannot_default():
     data = config()
     # No sandbox in the cluster; paths are set in the image (Dockerfile ENV).
-    required = {name: why for name, why in container_sensitive_settings().items()
-                if not name.startswith("sandbox_") and not name.endswith("_dir")}
+    required = {
+        name: why
+        for name, why in container_sensitive_settings().items()
+        if not name.startswith("sandbox_") and not name.endswith("_dir")
+    }
     missing = [f"{env_names(Settings, n)[0]} ({why})" for n, why in required.items() if not is_set(data, n)]
     assert not missing, "mops-config leaves these at defaults that are wrong in a cluster:\n" + "\n".join(missing)
     assert data.get("OTEL_EXPORTER_OTLP_ENDPOINT"), "set OTEL_EXPORTER_OTLP_ENDPOINT"
@@ -339,8 +350,11 @@ def test_config_and_secret_names_are_real_settings():
 
 def test_every_secret_setting_comes_from_the_secret():
     data = secret()
-    missing = [env_names(model, name)[0] for name, model in secret_fields().items()
-               if env_names(model, name)[0] not in data]
-    assert not missing, f"secret.example.yaml should carry every SecretStr setting (else its dev default is used): {missing}"
+    missing = [
+        env_names(model, name)[0] for name, model in secret_fields().items() if env_names(model, name)[0] not in data
+    ]
+    assert not missing, (
+        f"secret.example.yaml should carry every SecretStr setting (else its dev default is used): {missing}"
+    )
     in_config = [k for k in config() if k in data]
     assert not in_config, f"set in both the ConfigMap and the Secret: {in_config}"

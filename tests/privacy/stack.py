@@ -37,28 +37,38 @@ class PrivacyStack:
 
 def privacy_settings(sandbox_url: str, address: str, **overrides) -> Settings:
     suffix = uuid.uuid4().hex[:6]
-    return make_settings(sandbox_url, address, braze_base_url=sandbox_url, cdp_task_queue=f"cdp-{suffix}",
-                         compliance_schedule_id=f"compliance-{suffix}", **overrides)
+    return make_settings(
+        sandbox_url,
+        address,
+        braze_base_url=sandbox_url,
+        cdp_task_queue=f"cdp-{suffix}",
+        compliance_schedule_id=f"compliance-{suffix}",
+        **overrides,
+    )
 
 
 @contextlib.asynccontextmanager
-async def privacy_stack(dev_env: WorkflowEnvironment, sandbox: SandboxServer, **overrides) -> AsyncIterator[PrivacyStack]:
+async def privacy_stack(
+    dev_env: WorkflowEnvironment, sandbox: SandboxServer, **overrides
+) -> AsyncIterator[PrivacyStack]:
     settings = privacy_settings(sandbox.url, dev_env.client.service_client.config.target_host, **overrides)
     keyring = DATA_CONVERTER.payload_codec.keyring  # the ring the test client encodes with
     async with SandboxAdmin(sandbox.url) as admin, running_workers(dev_env.client, settings):
         await admin.clear_faults()
         privacy = PrivacyService(dev_env.client, settings, keyring=keyring)
         try:
-            yield PrivacyStack(dev_env.client, settings, LeadService(dev_env.client, settings), privacy, admin,
-                               sandbox.url, keyring)
+            yield PrivacyStack(
+                dev_env.client, settings, LeadService(dev_env.client, settings), privacy, admin, sandbox.url, keyring
+            )
         finally:
             await privacy.aclose()
             await admin.clear_faults()
 
 
 async def capture(stack: PrivacyStack, email: str, *, journey: str | None = None, **fields):
-    return await stack.leads.capture(build_capture(stack.settings, email=email, source="web_form", consent=True,
-                                                   journey_id=journey, **fields))
+    return await stack.leads.capture(
+        build_capture(stack.settings, email=email, source="web_form", consent=True, journey_id=journey, **fields)
+    )
 
 
 async def stage(stack: PrivacyStack, email: str, *stages: LeadStage, timeout: float = 30.0):

@@ -28,12 +28,15 @@ def run(tmp_path: Path):
     return invoke
 
 
-@pytest.mark.parametrize(("args", "message"), [
-    (["lead", "erase", "not-an-email", "--yes"], "email:"),
-    (["consent", "withdraw", "--purpose", "telepathy", "--email", "a@b.example"], "purpose:"),
-    (["consent", "grant", "--purpose", "profiling"], "lead: give an email or a lead id"),
-    (["compliance", "schedule", "--every", "sometimes"], "every:"),
-])
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["lead", "erase", "not-an-email", "--yes"], "email:"),
+        (["consent", "withdraw", "--purpose", "telepathy", "--email", "a@b.example"], "purpose:"),
+        (["consent", "grant", "--purpose", "profiling"], "lead: give an email or a lead id"),
+        (["compliance", "schedule", "--every", "sometimes"], "every:"),
+    ],
+)
 def test_bad_input_is_one_line_and_exit_2(run, args: list[str], message: str) -> None:
     result = run(*args)
     assert result.exit_code == 2, result.output
@@ -54,7 +57,8 @@ def test_keygen_prints_a_usable_key(run) -> None:
 
 def test_erasure_log_is_read_locally(run, tmp_path: Path) -> None:
     SqliteKeyStore(tmp_path / "keys.db").destroy_lead(
-        "d" * 24, ErasureRecord("er-cli", "d" * 24, utc_now(), "dpo", steps={"erase:crm": "deleted"}))
+        "d" * 24, ErasureRecord("er-cli", "d" * 24, utc_now(), "dpo", steps={"erase:crm": "deleted"})
+    )
     result = run("lead", "erasures", "--json")
     assert result.exit_code == 0, result.output
     assert '"erasure_id": "er-cli"' in result.output and '"erase:crm": "deleted"' in result.output

@@ -78,8 +78,15 @@ async def test_payloads_without_the_marker_pass_through(tmp_path: Path) -> None:
 async def test_the_workflow_id_picks_the_leads_own_key(tmp_path: Path) -> None:
     codec = EncryptionCodec(ring(tmp_path, key("k1")))
     ids = {}
-    for workflow_id in (f"lead-{LEAD_A}", f"contact-sync-{LEAD_A}", f"erasure-{LEAD_A}", f"lead-{LEAD_B}",
-                        "content-launch", "owner-router", "lead-not-a-hash"):
+    for workflow_id in (
+        f"lead-{LEAD_A}",
+        f"contact-sync-{LEAD_A}",
+        f"erasure-{LEAD_A}",
+        f"lead-{LEAD_B}",
+        "content-launch",
+        "owner-router",
+        "lead-not-a-hash",
+    ):
         [p] = await codec.with_context(ctx(workflow_id)).encode([plain("x")])
         ids[workflow_id] = key_id_of(p)
     a = ids[f"lead-{LEAD_A}"]
@@ -88,9 +95,15 @@ async def test_the_workflow_id_picks_the_leads_own_key(tmp_path: Path) -> None:
     assert ids[f"lead-{LEAD_B}"].startswith(f"dek:{LEAD_B}:") and ids[f"lead-{LEAD_B}"] != a
     assert ids["content-launch"] == ids["owner-router"] == ids["lead-not-a-hash"] == "k1"
     # Activities carry their workflow's id: an activity's input is under the lead's key too.
-    activity = ActivitySerializationContext(namespace="default", activity_id="1", activity_type="email.send",
-                                            activity_task_queue="q", workflow_id=f"lead-{LEAD_A}",
-                                            workflow_type="LeadJourney", is_local=False)
+    activity = ActivitySerializationContext(
+        namespace="default",
+        activity_id="1",
+        activity_type="email.send",
+        activity_task_queue="q",
+        workflow_id=f"lead-{LEAD_A}",
+        workflow_type="LeadJourney",
+        is_local=False,
+    )
     [p] = await codec.with_context(activity).encode([plain("x")])
     assert key_id_of(p) == a
 
@@ -117,8 +130,12 @@ async def test_rotation_new_writes_use_the_newest_key_old_ones_still_decode(tmp_
     assert key_id_of(new_master) == "k2"
     assert rotated_ring.store.current_for_lead(LEAD_B).kek_id == "k2", "new data keys are wrapped by the new key"
     assert rotated_ring.store.current_for_lead(LEAD_A).kek_id == "k1"
-    assert [p.data for p in await rotated.decode([old_master, old_lead, new_master, new_lead])] == \
-           [b'"old"', b'"old lead"', b'"new"', b'"new lead"']
+    assert [p.data for p in await rotated.decode([old_master, old_lead, new_master, new_lead])] == [
+        b'"old"',
+        b'"old lead"',
+        b'"new"',
+        b'"new lead"',
+    ]
 
     assert rotated_ring.rewrap() == 1
     assert {k.kek_id for k in rotated_ring.store.all_keys()} == {"k2"}
@@ -133,8 +150,9 @@ async def test_destroying_a_leads_key_shreds_only_that_lead(tmp_path: Path) -> N
     codec = EncryptionCodec(here)
     [a] = await codec.with_context(ctx(f"lead-{LEAD_A}")).encode([plain("a")])
     [b] = await codec.with_context(ctx(f"lead-{LEAD_B}")).encode([plain("b")])
-    record = ErasureRecord(erasure_id="er-1", lead_id=LEAD_A, requested_at=utc_now(), requested_by="test",
-                           steps={"erase:crm": "deleted"})
+    record = ErasureRecord(
+        erasure_id="er-1", lead_id=LEAD_A, requested_at=utc_now(), requested_by="test", steps={"erase:crm": "deleted"}
+    )
     destroyed = here.destroy_lead(LEAD_A, record)
     assert destroyed == [key_id_of(a)]
     with pytest.raises(KeyUnavailable):
@@ -183,8 +201,12 @@ def test_two_writers_agree_on_one_key_per_lead(tmp_path: Path) -> None:
 async def test_failure_messages_and_stack_traces_travel_encrypted(tmp_path: Path) -> None:
     converter = data_converter()
     failure = Failure()
-    error = ApplicationError(f"sendgrid 400 bad_request: invalid address {MARKER}", "VALIDATION_ERROR",
-                             type="PlatformRejected", non_retryable=True)
+    error = ApplicationError(
+        f"sendgrid 400 bad_request: invalid address {MARKER}",
+        "VALIDATION_ERROR",
+        type="PlatformRejected",
+        non_retryable=True,
+    )
     await converter.with_context(ctx(f"lead-{LEAD_A}")).encode_failure(error, failure)
     wire = failure.SerializeToString()
     assert MARKER.encode() not in wire and b"VALIDATION_ERROR" not in wire
@@ -193,17 +215,22 @@ async def test_failure_messages_and_stack_traces_travel_encrypted(tmp_path: Path
     assert MARKER in str(back) and back.details == ("VALIDATION_ERROR",)
     # Messages mops builds from operational facts only stay readable (why work is held).
     held = Failure()
-    await converter.encode_failure(ApplicationError("sendgrid is degraded (error rate 100%); holding",
-                                                    type="PlatformDegraded"), held)
+    await converter.encode_failure(
+        ApplicationError("sendgrid is degraded (error rate 100%); holding", type="PlatformDegraded"), held
+    )
     assert held.message.startswith("sendgrid is degraded") and not held.HasField("encoded_attributes")
     assert (await converter.decode_failure(held)).message.startswith("sendgrid is degraded")
 
 
 def test_master_keys_are_validated_with_one_clear_line() -> None:
     assert list(parse_master_keys(new_master_key("b") + "," + new_master_key("a"))) == ["b", "a"]
-    for bad, why in (("", "at least one"), ("nocolon", "expected"), ("k1:not-base64!", "not valid base64"),
-                     ("k1:" + base64.b64encode(b"short").decode(), "32 bytes"),
-                     (new_master_key("k1") + "," + new_master_key("k1"), "duplicate")):
+    for bad, why in (
+        ("", "at least one"),
+        ("nocolon", "expected"),
+        ("k1:not-base64!", "not valid base64"),
+        ("k1:" + base64.b64encode(b"short").decode(), "32 bytes"),
+        (new_master_key("k1") + "," + new_master_key("k1"), "duplicate"),
+    ):
         with pytest.raises(CodecKeyError, match=why):
             parse_master_keys(bad)
     with pytest.raises(SettingsError, match=r"^MOPS_CODEC_KEYS: .*32 bytes"):

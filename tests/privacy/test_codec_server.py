@@ -28,16 +28,24 @@ MARKER = "canary.codecserver@marker.example"
 
 @pytest.fixture
 async def codec(tmp_path: Path):
-    settings = Settings(data_dir=tmp_path, codec_keys=new_master_key("t1"), codec_server_token=TOKEN,
-                        codec_server_ui_origin=UI, key_cache_seconds=0)
-    async with GatewayServer(create_codec_app(settings)) as server, \
-            httpx.AsyncClient(base_url=server.url, timeout=10) as http:
+    settings = Settings(
+        data_dir=tmp_path,
+        codec_keys=new_master_key("t1"),
+        codec_server_token=TOKEN,
+        codec_server_ui_origin=UI,
+        key_cache_seconds=0,
+    )
+    async with (
+        GatewayServer(create_codec_app(settings)) as server,
+        httpx.AsyncClient(base_url=server.url, timeout=10) as http,
+    ):
         yield settings, http
 
 
 async def encoded(settings: Settings, workflow_id: str, value: str) -> dict:
-    dc = data_converter(settings).with_context(WorkflowSerializationContext(namespace="default",
-                                                                            workflow_id=workflow_id))
+    dc = data_converter(settings).with_context(
+        WorkflowSerializationContext(namespace="default", workflow_id=workflow_id)
+    )
     return json_format.MessageToDict(Payloads(payloads=await dc.encode([value])))
 
 
@@ -59,10 +67,18 @@ async def test_authorised_callers_read_payloads(codec) -> None:
     assert r.status_code == 200 and texts(r.json()) == [f'"{MARKER}"']
     assert r.headers["access-control-allow-origin"] == UI
 
-    r = await http.post("/encode", json={"payloads": [{"metadata": {"encoding": base64.b64encode(b"json/plain")
-                                                                     .decode()},
-                                                        "data": base64.b64encode(b'"from the UI"').decode()}]},
-                        headers=bearer)
+    r = await http.post(
+        "/encode",
+        json={
+            "payloads": [
+                {
+                    "metadata": {"encoding": base64.b64encode(b"json/plain").decode()},
+                    "data": base64.b64encode(b'"from the UI"').decode(),
+                }
+            ]
+        },
+        headers=bearer,
+    )
     assert r.status_code == 200 and "from the UI" not in r.text
     r = await http.post("/decode", json=r.json(), headers=bearer)
     assert texts(r.json()) == ['"from the UI"']
@@ -78,15 +94,18 @@ async def test_preflight_only_from_the_ui_origin(codec) -> None:
     assert r.status_code == 403 and "access-control-allow-origin" not in r.headers
 
 
-@pytest.mark.parametrize(("path", "headers", "status", "code"), [
-    ("/decode", {}, 401, "missing_token"),
-    ("/decode", {"Authorization": "Bearer wrong-token"}, 401, "invalid_token"),
-    ("/decode", {"Authorization": f"Basic {TOKEN}"}, 401, "missing_token"),
-    ("/t/wrong-token/decode", {"Origin": UI}, 401, "invalid_token"),
-    ("/decode", {"Authorization": f"Bearer {TOKEN}", "Origin": "https://evil.example"}, 403, "origin_not_allowed"),
-    (f"/t/{TOKEN}/decode", {"Origin": "http://localhost:9999"}, 403, "origin_not_allowed"),
-    ("/admin", {"Authorization": f"Bearer {TOKEN}"}, 404, "not_found"),
-])
+@pytest.mark.parametrize(
+    ("path", "headers", "status", "code"),
+    [
+        ("/decode", {}, 401, "missing_token"),
+        ("/decode", {"Authorization": "Bearer wrong-token"}, 401, "invalid_token"),
+        ("/decode", {"Authorization": f"Basic {TOKEN}"}, 401, "missing_token"),
+        ("/t/wrong-token/decode", {"Origin": UI}, 401, "invalid_token"),
+        ("/decode", {"Authorization": f"Bearer {TOKEN}", "Origin": "https://evil.example"}, 403, "origin_not_allowed"),
+        (f"/t/{TOKEN}/decode", {"Origin": "http://localhost:9999"}, 403, "origin_not_allowed"),
+        ("/admin", {"Authorization": f"Bearer {TOKEN}"}, 404, "not_found"),
+    ],
+)
 async def test_everything_else_is_refused(codec, path: str, headers: dict, status: int, code: str) -> None:
     settings, http = codec
     body = await encoded(settings, f"lead-{LEAD}", MARKER)

@@ -47,17 +47,25 @@ def test_consent_latest_wins_and_a_withdrawal_wins_a_tie() -> None:
 
 
 def test_consent_merges_the_same_in_any_order() -> None:
-    records = [ConsentRecord(purpose=p, granted=g, source=s, at=at(t)) for p, g, s, t in [
-        (Purpose.EMAIL_MARKETING, True, "capture", 0), (Purpose.EMAIL_MARKETING, False, "sendgrid", 7),
-        (Purpose.EMAIL_MARKETING, True, "cli", 7), (Purpose.AD_AUDIENCES, True, "cli", 3),
-        (Purpose.AD_AUDIENCES, False, "crm", 9), (Purpose.PROFILING, False, "cli", 1)]]
+    records = [
+        ConsentRecord(purpose=p, granted=g, source=s, at=at(t))
+        for p, g, s, t in [
+            (Purpose.EMAIL_MARKETING, True, "capture", 0),
+            (Purpose.EMAIL_MARKETING, False, "sendgrid", 7),
+            (Purpose.EMAIL_MARKETING, True, "cli", 7),
+            (Purpose.AD_AUDIENCES, True, "cli", 3),
+            (Purpose.AD_AUDIENCES, False, "crm", 9),
+            (Purpose.PROFILING, False, "cli", 1),
+        ]
+    ]
     outcomes = set()
     for order in itertools.permutations(records):
         state = ConsentState()
         state.apply_all(order)
         outcomes.add(tuple(sorted((p.value, r.granted, r.source) for p, r in state.records.items())))
-    assert outcomes == {(("ad_audiences", False, "crm"), ("email_marketing", False, "sendgrid"),
-                         ("profiling", False, "cli"))}
+    assert outcomes == {
+        (("ad_audiences", False, "crm"), ("email_marketing", False, "sendgrid"), ("profiling", False, "cli"))
+    }
 
 
 def change(cid: str, source: str, t: float, origin: str | None = None, **fields) -> ContactChange:
@@ -66,8 +74,10 @@ def change(cid: str, source: str, t: float, origin: str | None = None, **fields)
 
 def test_golden_record_takes_the_latest_source_timestamp_per_field() -> None:
     record = GoldenRecord()
-    assert merge(record, change("1", "journey", 0, first_name="Ada", last_name="Lovelace")).fields == \
-           ["first_name", "last_name"]
+    assert merge(record, change("1", "journey", 0, first_name="Ada", last_name="Lovelace")).fields == [
+        "first_name",
+        "last_name",
+    ]
     crm = merge(record, change("2", "crm", 10, origin="crm", first_name="Augusta"))
     assert crm.fields == ["first_name"] and crm.origin_current
     mixed = merge(record, change("3", "email", 5, origin="email", first_name="Ada", last_name="Byron"))
@@ -85,9 +95,15 @@ def test_golden_record_takes_the_latest_source_timestamp_per_field() -> None:
 def test_concurrent_edits_converge_whatever_the_arrival_order() -> None:
     rng = random.Random(8)
     sources = ["crm", "journey", "cli", "email"]
-    changes = [change(str(i), rng.choice(sources), rng.choice([1, 2, 2, 3, 5, 5, 8]),
-                      **{rng.choice(["first_name", "last_name", "company"]): rng.choice(["Ann", "Bo", "Cy", None])})
-               for i in range(12)]
+    changes = [
+        change(
+            str(i),
+            rng.choice(sources),
+            rng.choice([1, 2, 2, 3, 5, 5, 8]),
+            **{rng.choice(["first_name", "last_name", "company"]): rng.choice(["Ann", "Bo", "Cy", None])},
+        )
+        for i in range(12)
+    ]
     results = set()
     for _ in range(300):
         order = changes[:]
@@ -118,8 +134,9 @@ def test_platform_views_never_undo_an_opt_out() -> None:
 def test_mismatches_name_fields_never_values() -> None:
     record = GoldenRecord()
     merge(record, change("1", "journey", 0, first_name="Ada", last_name="Lovelace"))
-    compared, found = field_mismatches("L1", record, "crm", {"firstname": "ada ", "lastname": "Byron",
-                                                             "company": "Enriched Co"})
+    compared, found = field_mismatches(
+        "L1", record, "crm", {"firstname": "ada ", "lastname": "Byron", "company": "Enriched Co"}
+    )
     assert compared == 2 and [(m.platform, m.field) for m in found] == [("crm", "first_name"), ("crm", "last_name")]
     assert "Lovelace" not in repr(found) and "Byron" not in repr(found)
     compared, missing = field_mismatches("L1", record, "email", None)
@@ -129,15 +146,21 @@ def test_mismatches_name_fields_never_values() -> None:
 def test_consent_mismatches_and_opt_outs_seen_on_platforms() -> None:
     state = ConsentState()
     state.apply_all(from_capture(True, "capture", at(0)))
-    observed = (crm_observed({"mops_consent_email_marketing": "granted"}) + email_platform_observed(True)
-                + cdp_observed({"email_subscribe": "opted_in"}))
+    observed = (
+        crm_observed({"mops_consent_email_marketing": "granted"})
+        + email_platform_observed(True)
+        + cdp_observed({"email_subscribe": "opted_in"})
+    )
     [m] = consent_mismatches(state, observed)
     assert (m.platform, m.purpose, m.expected, m.observed) == ("email", Purpose.EMAIL_MARKETING, True, False)
     assert withdrawals_seen(state, observed) == [Purpose.EMAIL_MARKETING], "an opt-out on a platform is adopted"
     state.apply_all(opt_out("sendgrid", at(1)))
     observed = crm_observed(crm_properties(state)) + email_platform_observed(False) + cdp_observed({})
     assert {(m.platform, m.purpose.value) for m in consent_mismatches(state, observed)} == {
-        ("email", "email_marketing"), ("cdp", "email_marketing"), ("cdp", "ad_audiences")}
+        ("email", "email_marketing"),
+        ("cdp", "email_marketing"),
+        ("cdp", "ad_audiences"),
+    }
     assert withdrawals_seen(state, observed) == []
 
 

@@ -25,16 +25,26 @@ async def test_opt_out_one_second_before_the_send_timer_fires(time_env: Workflow
     fake, s = FakePlatforms(), uuid.uuid4().hex[:6]
     queues = PlatformQueues(workflows=f"wf-{s}", crm=f"crm-{s}", email=f"em-{s}", chat=f"chat-{s}")
     email = f"race-{s}@example.com"
-    capture = LeadCapture(capture_id=str(uuid.uuid4()), email=email, source="web_form", consent=True,
-                          captured_at=datetime.now(UTC), timezone=await daytime_zone(time_env))
+    capture = LeadCapture(
+        capture_id=str(uuid.uuid4()),
+        email=email,
+        source="web_form",
+        consent=True,
+        captured_at=datetime.now(UTC),
+        timezone=await daytime_zone(time_env),
+    )
     key = lead_key(email, "test-secret")
     async with AsyncExitStack() as stack:
         for w in fake.workers(time_env.client, queues, PROJECT_ROOT / "journeys"):
             await stack.enter_async_context(w)
         handle = await time_env.client.start_workflow(
-            LeadJourneyWorkflow.run, LeadJourneyInput(lead_id=key, capture=capture, queues=queues),
-            id=lead_workflow_id(key), task_queue=queues.workflows)
+            LeadJourneyWorkflow.run,
+            LeadJourneyInput(lead_id=key, capture=capture, queues=queues),
+            id=lead_workflow_id(key),
+            task_queue=queues.workflows,
+        )
         try:
+
             async def waiting():
                 st = await handle.query(LeadJourneyWorkflow.state)
                 return st.next_step == "settle-in" and st.next_step_at and st

@@ -35,10 +35,15 @@ def auth(sandbox: SandboxServer):
         "sendgrid": {"Authorization": f"Bearer {tokens.sendgrid_api_key.get_secret_value()}"},
         "slack": {"Authorization": f"Bearer {tokens.slack_token.get_secret_value()}"},
         "wordpress": {"Authorization": f"Basic {wordpress.decode()}"},
-        "linkedin": {"Authorization": f"Bearer {tokens.linkedin_token.get_secret_value()}",
-                     "LinkedIn-Version": "202405", "X-Restli-Protocol-Version": "2.0.0"},
+        "linkedin": {
+            "Authorization": f"Bearer {tokens.linkedin_token.get_secret_value()}",
+            "LinkedIn-Version": "202405",
+            "X-Restli-Protocol-Version": "2.0.0",
+        },
         "ga4": {"Authorization": f"Bearer {tokens.ga4_token.get_secret_value()}"},
         "meta": {"Authorization": f"Bearer {tokens.meta_token.get_secret_value()}"},
-        "google_ads": {"Authorization": f"Bearer {tokens.google_ads_token.get_secret_value()}",
-                       "developer-token": tokens.google_ads_developer_token.get_secret_value()},
+        "google_ads": {
+            "Authorization": f"Bearer {tokens.google_ads_token.get_secret_value()}",
+            "developer-token": tokens.google_ads_developer_token.get_secret_value(),
+        },
     }

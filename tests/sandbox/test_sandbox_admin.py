@@ -22,8 +22,11 @@ async def test_health(http):
 
 
 async def test_effects_are_filtered_and_reset_clears_everything(http, auth, admin):
-    await http.post("/crm/v3/objects/contacts/batch/upsert", headers=auth["hubspot"],
-                    json={"inputs": [{"idProperty": "email", "id": "a@acme.example", "properties": {}}]})
+    await http.post(
+        "/crm/v3/objects/contacts/batch/upsert",
+        headers=auth["hubspot"],
+        json={"inputs": [{"idProperty": "email", "id": "a@acme.example", "properties": {}}]},
+    )
     await _post(http, auth)
     await admin.set_faults("hubspot", latency_ms=1)
 
@@ -34,8 +37,11 @@ async def test_effects_are_filtered_and_reset_clears_everything(http, auth, admi
 
     await admin.reset()
     assert await admin.effects() == [] and await admin.faults() == {}
-    search = await http.post("/crm/v3/objects/contacts/search", headers=auth["hubspot"],
-                             json={"filterGroups": [{"filters": [{"propertyName": "email", "operator": "EQ", "value": "a@acme.example"}]}]})
+    search = await http.post(
+        "/crm/v3/objects/contacts/search",
+        headers=auth["hubspot"],
+        json={"filterGroups": [{"filters": [{"propertyName": "email", "operator": "EQ", "value": "a@acme.example"}]}]},
+    )
     assert search.json()["total"] == 0
     owners = (await http.get("/crm/v3/owners", headers=auth["hubspot"])).json()["results"]
     assert len(owners) == 5  # reseeded
@@ -43,8 +49,11 @@ async def test_effects_are_filtered_and_reset_clears_everything(http, auth, admi
 
 async def test_fail_next_counts_down_and_star_applies_to_every_platform(http, auth, admin):
     faults = await admin.set_faults("*", fail_next=2, error_status=503)
-    assert set(faults) == set(PLATFORMS) == {"hubspot", "sendgrid", "slack", "wordpress", "linkedin", "ga4",
-                                              "meta", "google_ads"}
+    assert (
+        set(faults)
+        == set(PLATFORMS)
+        == {"hubspot", "sendgrid", "slack", "wordpress", "linkedin", "ga4", "meta", "google_ads"}
+    )
 
     assert await _post(http, auth, 3) == [503, 503, 200]
     assert (await admin.faults())["slack"]["fail_next"] == 0

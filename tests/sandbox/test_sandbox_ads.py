@@ -20,38 +20,65 @@ START = date(2026, 11, 2)  # a Monday
 
 def span(first: int, last: int) -> str:
     """A Meta time_range for days `first`..`last` counted from START (day 1 is START)."""
-    return json.dumps({"since": (START + timedelta(days=first - 1)).isoformat(),
-                       "until": (START + timedelta(days=last - 1)).isoformat()})
+    return json.dumps(
+        {
+            "since": (START + timedelta(days=first - 1)).isoformat(),
+            "until": (START + timedelta(days=last - 1)).isoformat(),
+        }
+    )
 
 
 def gaql_days(first: int, last: int) -> str:
-    return (f"segments.date BETWEEN '{(START + timedelta(days=first - 1)).isoformat()}' "
-            f"AND '{(START + timedelta(days=last - 1)).isoformat()}'")
+    return (
+        f"segments.date BETWEEN '{(START + timedelta(days=first - 1)).isoformat()}' "
+        f"AND '{(START + timedelta(days=last - 1)).isoformat()}'"
+    )
 
 
 # Meta helpers
 
 
 async def meta_campaign(http, auth, name: str = "Spring leads", status: str = "ACTIVE") -> str:
-    response = await http.post(f"{ACT}/campaigns", headers=auth["meta"], json={
-        "name": name, "objective": "OUTCOME_LEADS", "status": status, "special_ad_categories": []})
+    response = await http.post(
+        f"{ACT}/campaigns",
+        headers=auth["meta"],
+        json={"name": name, "objective": "OUTCOME_LEADS", "status": status, "special_ad_categories": []},
+    )
     assert response.status_code == 200, response.text
     return response.json()["id"]
 
 
 async def meta_adset(http, auth, campaign_id: str, budget: int = 2000, status: str = "ACTIVE", **extra) -> str:
-    response = await http.post(f"{ACT}/adsets", headers=auth["meta"], json={
-        "name": extra.pop("name", "DE"), "campaign_id": campaign_id, "daily_budget": budget,
-        "billing_event": "IMPRESSIONS", "optimization_goal": "LINK_CLICKS",
-        "targeting": {"geo_locations": {"countries": ["DE"]}}, "status": status, **extra})
+    response = await http.post(
+        f"{ACT}/adsets",
+        headers=auth["meta"],
+        json={
+            "name": extra.pop("name", "DE"),
+            "campaign_id": campaign_id,
+            "daily_budget": budget,
+            "billing_event": "IMPRESSIONS",
+            "optimization_goal": "LINK_CLICKS",
+            "targeting": {"geo_locations": {"countries": ["DE"]}},
+            "status": status,
+            **extra,
+        },
+    )
     assert response.status_code == 200, response.text
     return response.json()["id"]
 
 
 async def meta_insights(http, auth, campaign_id: str, first: int, last: int, **params) -> list[dict]:
-    response = await http.get(f"{V}/{campaign_id}/insights", headers=auth["meta"], params={
-        "fields": "spend,impressions,clicks,actions,action_values", "time_range": span(first, last),
-        "time_increment": 1, "limit": 100, **params})
+    response = await http.get(
+        f"{V}/{campaign_id}/insights",
+        headers=auth["meta"],
+        params={
+            "fields": "spend,impressions,clicks,actions,action_values",
+            "time_range": span(first, last),
+            "time_increment": 1,
+            "limit": 100,
+            **params,
+        },
+    )
     assert response.status_code == 200, response.text
     return response.json()["data"]
 
@@ -64,8 +91,9 @@ def spend_by_day(rows: list[dict]) -> dict[str, float]:
 
 
 async def ads_mutate(http, auth, collection: str, *operations: dict, **options) -> httpx.Response:
-    return await http.post(f"{CUSTOMER}/{collection}:mutate", headers=auth["google_ads"],
-                           json={"operations": list(operations), **options})
+    return await http.post(
+        f"{CUSTOMER}/{collection}:mutate", headers=auth["google_ads"], json={"operations": list(operations), **options}
+    )
 
 
 async def ads_search(http, auth, query: str, **body) -> httpx.Response:
@@ -73,17 +101,27 @@ async def ads_search(http, auth, query: str, **body) -> httpx.Response:
 
 
 def budget_op(name: str, micros: int | str = 20_000_000) -> dict:
-    return {"create": {"name": name, "amountMicros": str(micros), "deliveryMethod": "STANDARD",
-                       "explicitlyShared": False}}
+    return {
+        "create": {"name": name, "amountMicros": str(micros), "deliveryMethod": "STANDARD", "explicitlyShared": False}
+    }
 
 
 def campaign_op(name: str, budget: str, status: str = "ENABLED", **extra) -> dict:
-    return {"create": {"name": name, "status": status, "advertisingChannelType": "SEARCH", "campaignBudget": budget,
-                       "manualCpc": {}, **extra}}
+    return {
+        "create": {
+            "name": name,
+            "status": status,
+            "advertisingChannelType": "SEARCH",
+            "campaignBudget": budget,
+            "manualCpc": {},
+            **extra,
+        }
+    }
 
 
-async def google_campaign(http, auth, name: str = "Spring search", micros: int = 20_000_000,
-                          status: str = "ENABLED") -> tuple[str, str]:
+async def google_campaign(
+    http, auth, name: str = "Spring search", micros: int = 20_000_000, status: str = "ENABLED"
+) -> tuple[str, str]:
     budget = (await ads_mutate(http, auth, "campaignBudgets", budget_op(f"{name} budget", micros))).json()
     budget_rn = budget["results"][0]["resourceName"]
     campaign = (await ads_mutate(http, auth, "campaigns", campaign_op(name, budget_rn, status))).json()
@@ -98,8 +136,10 @@ def ads_failure(response: httpx.Response) -> list[dict]:
 
 
 async def google_metrics(http, auth, campaign_rn: str, first: int, last: int) -> dict[str, int]:
-    query = (f"SELECT segments.date, metrics.cost_micros FROM campaign WHERE campaign.resource_name = "
-             f"'{campaign_rn}' AND {gaql_days(first, last)}")
+    query = (
+        f"SELECT segments.date, metrics.cost_micros FROM campaign WHERE campaign.resource_name = "
+        f"'{campaign_rn}' AND {gaql_days(first, last)}"
+    )
     response = await ads_search(http, auth, query)
     assert response.status_code == 200, response.text
     return {r["segments"]["date"]: int(r["metrics"]["costMicros"]) for r in response.json().get("results", [])}
@@ -143,8 +183,10 @@ def test_timeline_changes_take_effect_after_the_horizon():
 
 
 def test_override_matching_is_case_insensitive_and_last_wins():
-    overrides = [PerformanceOverride(platform="meta", name_contains="spring", spend_factor=3),
-                 PerformanceOverride(platform="meta", name_contains="SPRING L", zero_delivery=True)]
+    overrides = [
+        PerformanceOverride(platform="meta", name_contains="spring", spend_factor=3),
+        PerformanceOverride(platform="meta", name_contains="SPRING L", zero_delivery=True),
+    ]
     assert override_for(overrides, "meta", "Spring leads").zero_delivery
     assert override_for(overrides, "meta", "Spring sale").spend_factor == 3
     assert override_for(overrides, "google_ads", "Spring leads") is None
@@ -168,8 +210,12 @@ async def test_meta_auth_failures_are_graph_errors(http, auth):
 
 async def test_meta_account_shape_and_usage_header(http, auth):
     response = await http.get(ACT, headers=auth["meta"], params={"fields": "currency,timezone_name,account_status"})
-    assert response.json() == {"id": "act_1234567890", "currency": "EUR", "timezone_name": "Europe/Berlin",
-                               "account_status": 1}
+    assert response.json() == {
+        "id": "act_1234567890",
+        "currency": "EUR",
+        "timezone_name": "Europe/Berlin",
+        "account_status": 1,
+    }
     usage = json.loads(response.headers["X-Business-Use-Case-Usage"])
     [entry] = usage["1234567890"]
     assert entry["type"] == "ads_management" and entry["call_count"] < 50
@@ -182,35 +228,70 @@ async def test_meta_account_shape_and_usage_header(http, auth):
 async def test_meta_campaign_create_get_and_validation(http, auth, admin):
     campaign_id = await meta_campaign(http, auth, status="PAUSED")
     assert campaign_id.isdigit()
-    got = (await http.get(f"{V}/{campaign_id}", headers=auth["meta"],
-                          params={"fields": "id,name,status,effective_status,objective"})).json()
-    assert got == {"id": campaign_id, "name": "Spring leads", "status": "PAUSED", "effective_status": "PAUSED",
-                   "objective": "OUTCOME_LEADS"}
+    got = (
+        await http.get(
+            f"{V}/{campaign_id}", headers=auth["meta"], params={"fields": "id,name,status,effective_status,objective"}
+        )
+    ).json()
+    assert got == {
+        "id": campaign_id,
+        "name": "Spring leads",
+        "status": "PAUSED",
+        "effective_status": "PAUSED",
+        "objective": "OUTCOME_LEADS",
+    }
     assert (await http.get(f"{V}/{campaign_id}", headers=auth["meta"])).json() == {"id": campaign_id}
 
-    no_categories = await http.post(f"{ACT}/campaigns", headers=auth["meta"],
-                                    json={"name": "x", "objective": "OUTCOME_LEADS", "status": "PAUSED"})
+    no_categories = await http.post(
+        f"{ACT}/campaigns", headers=auth["meta"], json={"name": "x", "objective": "OUTCOME_LEADS", "status": "PAUSED"}
+    )
     assert no_categories.status_code == 400 and "special_ad_categories" in no_categories.json()["error"]["message"]
-    bad_objective = await http.post(f"{ACT}/campaigns", headers=auth["meta"], json={
-        "name": "x", "objective": "LEADS", "special_ad_categories": []})
+    bad_objective = await http.post(
+        f"{ACT}/campaigns", headers=auth["meta"], json={"name": "x", "objective": "LEADS", "special_ad_categories": []}
+    )
     assert bad_objective.json()["error"]["code"] == 100
     [effect] = await admin.effects("meta", "campaign.create")
-    assert effect["summary"] == {"id": campaign_id, "name": "Spring leads", "objective": "OUTCOME_LEADS",
-                                 "status": "PAUSED", "special_ad_categories": []}
+    assert effect["summary"] == {
+        "id": campaign_id,
+        "name": "Spring leads",
+        "objective": "OUTCOME_LEADS",
+        "status": "PAUSED",
+        "special_ad_categories": [],
+    }
 
 
 async def test_meta_adset_accepts_form_params_and_enforces_the_minimum_budget(http, auth):
     campaign_id = await meta_campaign(http, auth, status="PAUSED")
-    form = {"name": "DE", "campaign_id": campaign_id, "daily_budget": "2500", "billing_event": "IMPRESSIONS",
-            "optimization_goal": "LINK_CLICKS", "targeting": json.dumps({"geo_locations": {"countries": ["DE"]}}),
-            "status": "ACTIVE", "start_time": "2026-11-02T00:00:00+0000", "end_time": "2026-11-09T00:00:00+0000"}
+    form = {
+        "name": "DE",
+        "campaign_id": campaign_id,
+        "daily_budget": "2500",
+        "billing_event": "IMPRESSIONS",
+        "optimization_goal": "LINK_CLICKS",
+        "targeting": json.dumps({"geo_locations": {"countries": ["DE"]}}),
+        "status": "ACTIVE",
+        "start_time": "2026-11-02T00:00:00+0000",
+        "end_time": "2026-11-09T00:00:00+0000",
+    }
     created = await http.post(f"{ACT}/adsets", headers=auth["meta"], data=form)
     adset_id = created.json()["id"]
-    got = (await http.get(f"{V}/{adset_id}", headers=auth["meta"], params={
-        "fields": "id,name,status,effective_status,daily_budget,campaign_id,start_time,end_time"})).json()
-    assert got == {"id": adset_id, "name": "DE", "status": "ACTIVE", "effective_status": "CAMPAIGN_PAUSED",
-                   "daily_budget": "2500", "campaign_id": campaign_id, "start_time": "2026-11-02T00:00:00+0000",
-                   "end_time": "2026-11-09T00:00:00+0000"}
+    got = (
+        await http.get(
+            f"{V}/{adset_id}",
+            headers=auth["meta"],
+            params={"fields": "id,name,status,effective_status,daily_budget,campaign_id,start_time,end_time"},
+        )
+    ).json()
+    assert got == {
+        "id": adset_id,
+        "name": "DE",
+        "status": "ACTIVE",
+        "effective_status": "CAMPAIGN_PAUSED",
+        "daily_budget": "2500",
+        "campaign_id": campaign_id,
+        "start_time": "2026-11-02T00:00:00+0000",
+        "end_time": "2026-11-09T00:00:00+0000",
+    }
 
     low = await http.post(f"{ACT}/adsets", headers=auth["meta"], data={**form, "daily_budget": "99"})
     error = low.json()["error"]
@@ -224,7 +305,8 @@ async def test_meta_status_cascades_and_delete_is_final(http, auth, admin):
     campaign_id = await meta_campaign(http, auth)
     adset_id = await meta_adset(http, auth, campaign_id)
     assert (await http.post(f"{V}/{campaign_id}", headers=auth["meta"], json={"status": "PAUSED"})).json() == {
-        "success": True}
+        "success": True
+    }
     adset = (await http.get(f"{V}/{adset_id}", headers=auth["meta"], params={"fields": "effective_status"})).json()
     assert adset["effective_status"] == "CAMPAIGN_PAUSED"
 
@@ -259,11 +341,13 @@ async def test_meta_lists_page_filter_and_hide_deleted(http, auth):
     assert seen == ["C4", "C3", "C2", "C1"]  # newest first, the deleted one left out
 
     only = {"filtering": json.dumps([{"field": "name", "operator": "EQUAL", "value": "C2"}]), "fields": "name"}
-    assert [c["name"] for c in (await http.get(f"{ACT}/campaigns", headers=auth["meta"], params=only)).json()[
-        "data"]] == ["C2"]
+    assert [
+        c["name"] for c in (await http.get(f"{ACT}/campaigns", headers=auth["meta"], params=only)).json()["data"]
+    ] == ["C2"]
     deleted = {"filtering": json.dumps([{"field": "effective_status", "operator": "IN", "value": ["DELETED"]}])}
-    assert [c["id"] for c in (await http.get(f"{ACT}/campaigns", headers=auth["meta"], params=deleted)).json()[
-        "data"]] == [ids[0]]
+    assert [
+        c["id"] for c in (await http.get(f"{ACT}/campaigns", headers=auth["meta"], params=deleted)).json()["data"]
+    ] == [ids[0]]
     adsets = await http.get(f"{V}/{ids[1]}/adsets", headers=auth["meta"])
     assert adsets.json() == {"data": []}
 
@@ -287,8 +371,9 @@ async def test_meta_insights_shape_and_determinism(http, auth, admin):
     again = await meta_campaign(http, auth)
     await meta_adset(http, auth, again, budget=3000)
     assert spend_by_day(await meta_insights(http, auth, again, 1, 7)) == spend_by_day(rows)
-    whole = await http.get(f"{V}/{again}/insights", headers=auth["meta"],
-                           params={"fields": "spend,impressions", "time_range": span(1, 7)})
+    whole = await http.get(
+        f"{V}/{again}/insights", headers=auth["meta"], params={"fields": "spend,impressions", "time_range": span(1, 7)}
+    )
     [total] = whole.json()["data"]
     assert (total["date_start"], total["date_stop"]) == (START.isoformat(), (START + timedelta(days=6)).isoformat())
     assert float(total["spend"]) == pytest.approx(sum(spend_by_day(rows).values()))
@@ -298,8 +383,11 @@ async def test_meta_insights_shape_and_determinism(http, auth, admin):
 async def test_meta_insights_page(http, auth):
     campaign_id = await meta_campaign(http, auth)
     await meta_adset(http, auth, campaign_id)
-    first = await http.get(f"{V}/{campaign_id}/insights", headers=auth["meta"],
-                           params={"fields": "spend", "time_range": span(1, 30), "time_increment": 1})
+    first = await http.get(
+        f"{V}/{campaign_id}/insights",
+        headers=auth["meta"],
+        params={"fields": "spend", "time_range": span(1, 30), "time_increment": 1},
+    )
     body = first.json()
     assert len(body["data"]) == 25 and "next" in body["paging"]
     rest = (await http.get(body["paging"]["next"], headers=auth["meta"])).json()
@@ -329,8 +417,7 @@ async def test_meta_delivery_follows_status_budget_and_schedule(http, auth):
     assert len(await meta_insights(http, auth, fresh, 1, 3)) == 3  # nobody looked before: from the beginning
 
     scheduled = await meta_campaign(http, auth, name="Scheduled")
-    await meta_adset(http, auth, scheduled, start_time="2026-11-04T00:00:00+0000",
-                     end_time="2026-11-06T00:00:00+0000")
+    await meta_adset(http, auth, scheduled, start_time="2026-11-04T00:00:00+0000", end_time="2026-11-06T00:00:00+0000")
     assert list(spend_by_day(await meta_insights(http, auth, scheduled, 1, 7))) == ["2026-11-04", "2026-11-05"]
 
 
@@ -340,8 +427,10 @@ async def test_meta_performance_overrides(http, auth, admin):
     normal = await meta_insights(http, auth, campaign_id, 1, 14)
     await admin.set_ads_performance("meta", "spike", spend_factor=3)
     spiked = await meta_insights(http, auth, campaign_id, 1, 14)
-    assert all(float(s["spend"]) >= 2 * float(n["spend"]) and float(s["spend"]) > 2 * 20 for s, n in
-               zip(spiked, normal, strict=True))
+    assert all(
+        float(s["spend"]) >= 2 * float(n["spend"]) and float(s["spend"]) > 2 * 20
+        for s, n in zip(spiked, normal, strict=True)
+    )
     await admin.set_ads_performance("meta", "SPIKE", zero_delivery=True)
     assert await meta_insights(http, auth, campaign_id, 1, 14) == []
     await admin.set_ads_performance("meta", "spike", conversion_factor=0.0)
@@ -363,8 +452,11 @@ async def test_meta_faults_use_graph_bodies(http, auth, admin):
     assert (rejected.json()["error"]["code"], rejected.json()["error"]["is_transient"]) == (100, False)
 
     await admin.set_faults("meta", fail_next=1, error_status=503, fail_after_apply=True, path_prefix=f"{ACT}/")
-    failed = await http.post(f"{ACT}/campaigns", headers=auth["meta"], json={
-        "name": "Lost answer", "objective": "OUTCOME_LEADS", "special_ad_categories": []})
+    failed = await http.post(
+        f"{ACT}/campaigns",
+        headers=auth["meta"],
+        json={"name": "Lost answer", "objective": "OUTCOME_LEADS", "special_ad_categories": []},
+    )
     assert failed.status_code == 503
     assert (failed.json()["error"]["code"], failed.json()["error"]["is_transient"]) == (2, True)
     assert [e["summary"]["name"] for e in await admin.effects("meta")] == ["Lost answer"]  # applied all the same
@@ -404,25 +496,38 @@ async def test_meta_state_shows_everything_and_reset_clears_it(http, auth, admin
     ("headers", "status", "error_code"),
     [
         ({}, 401, {"authenticationError": "AUTHENTICATION_ERROR"}),
-        ({"Authorization": "Bearer nope", "developer-token": "sandbox-dev-token"}, 401,
-         {"authenticationError": "OAUTH_TOKEN_INVALID"}),
-        ({"Authorization": "Bearer sandbox-google-ads-token"}, 400,
-         {"requestError": "DEVELOPER_TOKEN_PARAMETER_MISSING"}),
-        ({"Authorization": "Bearer sandbox-google-ads-token", "developer-token": "nope"}, 401,
-         {"authenticationError": "DEVELOPER_TOKEN_INVALID"}),
+        (
+            {"Authorization": "Bearer nope", "developer-token": "sandbox-dev-token"},
+            401,
+            {"authenticationError": "OAUTH_TOKEN_INVALID"},
+        ),
+        (
+            {"Authorization": "Bearer sandbox-google-ads-token"},
+            400,
+            {"requestError": "DEVELOPER_TOKEN_PARAMETER_MISSING"},
+        ),
+        (
+            {"Authorization": "Bearer sandbox-google-ads-token", "developer-token": "nope"},
+            401,
+            {"authenticationError": "DEVELOPER_TOKEN_INVALID"},
+        ),
     ],
 )
 async def test_google_ads_auth_failures(http, headers, status, error_code):
-    response = await http.post(f"{CUSTOMER}/googleAds:search", headers=headers,
-                               json={"query": "SELECT customer.id FROM customer"})
+    response = await http.post(
+        f"{CUSTOMER}/googleAds:search", headers=headers, json={"query": "SELECT customer.id FROM customer"}
+    )
     assert response.status_code == status
     assert response.json()["error"]["status"] == ("UNAUTHENTICATED" if status == 401 else "INVALID_ARGUMENT")
     assert ads_failure(response)[0]["errorCode"] == error_code
 
 
 async def test_google_ads_other_customer_is_permission_denied(http, auth):
-    response = await http.post("/v18/customers/999/googleAds:search", headers=auth["google_ads"],
-                               json={"query": "SELECT customer.id FROM customer"})
+    response = await http.post(
+        "/v18/customers/999/googleAds:search",
+        headers=auth["google_ads"],
+        json={"query": "SELECT customer.id FROM customer"},
+    )
     assert response.status_code == 403 and response.json()["error"]["status"] == "PERMISSION_DENIED"
     assert ads_failure(response)[0]["errorCode"] == {"authorizationError": "USER_PERMISSION_DENIED"}
 
@@ -435,22 +540,29 @@ async def test_google_budget_rules(http, auth, admin):
     [result] = created.json()["results"]
     assert result["resourceName"].startswith("customers/1234567890/campaignBudgets/")
 
-    for micros, expected in ((990_000, {"rangeError": "TOO_LOW"}),
-                             (20_000_001, {"campaignBudgetError": "NON_MULTIPLE_OF_MINIMUM_CURRENCY_UNIT"})):
+    for micros, expected in (
+        (990_000, {"rangeError": "TOO_LOW"}),
+        (20_000_001, {"campaignBudgetError": "NON_MULTIPLE_OF_MINIMUM_CURRENCY_UNIT"}),
+    ):
         response = await ads_mutate(http, auth, "campaignBudgets", budget_op("B2", micros))
         assert response.status_code == 400 and response.json()["error"]["status"] == "INVALID_ARGUMENT"
         [error] = ads_failure(response)
         assert error["errorCode"] == expected
-        assert error["location"]["fieldPathElements"] == [{"fieldName": "operations", "index": 0},
-                                                          {"fieldName": "create"}, {"fieldName": "amount_micros"}]
+        assert error["location"]["fieldPathElements"] == [
+            {"fieldName": "operations", "index": 0},
+            {"fieldName": "create"},
+            {"fieldName": "amount_micros"},
+        ]
     duplicate = await ads_mutate(http, auth, "campaignBudgets", budget_op("B1"))
     assert ads_failure(duplicate)[0]["errorCode"] == {"campaignBudgetError": "DUPLICATE_NAME"}
 
     atomic = await ads_mutate(http, auth, "campaignBudgets", budget_op("B3"), budget_op("B4", 10_000))
-    assert atomic.status_code == 400 and [e["location"]["fieldPathElements"][0]["index"]
-                                          for e in ads_failure(atomic)] == [1]
-    partial = await ads_mutate(http, auth, "campaignBudgets", budget_op("B3"), budget_op("B4", 10_000),
-                               partialFailure=True)
+    assert atomic.status_code == 400 and [
+        e["location"]["fieldPathElements"][0]["index"] for e in ads_failure(atomic)
+    ] == [1]
+    partial = await ads_mutate(
+        http, auth, "campaignBudgets", budget_op("B3"), budget_op("B4", 10_000), partialFailure=True
+    )
     body = partial.json()
     assert partial.status_code == 200 and body["results"][1] == {} and "resourceName" in body["results"][0]
     assert body["partialFailureError"]["details"][0]["errors"][0]["errorCode"] == {"rangeError": "TOO_LOW"}
@@ -467,28 +579,41 @@ async def test_google_campaign_lifecycle(http, auth, admin):
     assert ads_failure(duplicate)[0]["errorCode"] == {"campaignError": "DUPLICATE_CAMPAIGN_NAME"}
     shared = await ads_mutate(http, auth, "campaigns", campaign_op("Second", budget_rn))
     assert ads_failure(shared)[0]["errorCode"] == {
-        "campaignBudgetError": "CANNOT_USE_IMPLICITLY_SHARED_CAMPAIGN_BUDGET_WITH_MULTIPLE_CAMPAIGNS"}
+        "campaignBudgetError": "CANNOT_USE_IMPLICITLY_SHARED_CAMPAIGN_BUDGET_WITH_MULTIPLE_CAMPAIGNS"
+    }
 
-    enabled = await ads_mutate(http, auth, "campaigns", {"update": {"resourceName": campaign_rn, "status": "ENABLED"},
-                                                         "updateMask": "status"})
+    enabled = await ads_mutate(
+        http, auth, "campaigns", {"update": {"resourceName": campaign_rn, "status": "ENABLED"}, "updateMask": "status"}
+    )
     assert enabled.json() == {"results": [{"resourceName": campaign_rn}]}
     in_use = await ads_mutate(http, auth, "campaignBudgets", {"remove": budget_rn})
     assert ads_failure(in_use)[0]["errorCode"] == {"campaignBudgetError": "CAMPAIGN_BUDGET_IN_USE"}
-    raised = await ads_mutate(http, auth, "campaignBudgets", {
-        "update": {"resourceName": budget_rn, "amountMicros": "50000000"}, "updateMask": "amountMicros"})
+    raised = await ads_mutate(
+        http,
+        auth,
+        "campaignBudgets",
+        {"update": {"resourceName": budget_rn, "amountMicros": "50000000"}, "updateMask": "amountMicros"},
+    )
     assert raised.status_code == 200
 
     assert (await ads_mutate(http, auth, "campaigns", {"remove": campaign_rn})).status_code == 200
     again = await ads_mutate(http, auth, "campaigns", {"remove": campaign_rn})
     assert ads_failure(again)[0]["errorCode"] == {
-        "operationAccessDeniedError": "OPERATION_NOT_PERMITTED_FOR_REMOVED_RESOURCE"}
+        "operationAccessDeniedError": "OPERATION_NOT_PERMITTED_FOR_REMOVED_RESOURCE"
+    }
     assert (await ads_mutate(http, auth, "campaignBudgets", {"remove": budget_rn})).status_code == 200
     gone = await ads_mutate(http, auth, "campaignBudgets", {"remove": budget_rn})
     assert ads_failure(gone)[0]["errorCode"] == {"campaignBudgetError": "CAMPAIGN_BUDGET_REMOVED"}
 
     kinds = [e["kind"] for e in await admin.effects("google_ads")]
-    assert kinds == ["budget.create", "campaign.create", "campaign.update", "budget.update", "campaign.remove",
-                     "budget.remove"]
+    assert kinds == [
+        "budget.create",
+        "campaign.create",
+        "campaign.update",
+        "budget.update",
+        "campaign.remove",
+        "budget.remove",
+    ]
     [update] = await admin.effects("google_ads", "budget.update")
     assert update["summary"]["changes"] == {"amountMicros": 50_000_000}
     state = await admin.state("google_ads")
@@ -503,27 +628,54 @@ async def test_google_campaign_lifecycle(http, auth, admin):
 
 async def test_gaql_rows_are_camel_case_with_string_int64(http, auth):
     campaign_rn, budget_rn = await google_campaign(http, auth, name="It's \\ quoted")
-    query = ("SELECT campaign.resource_name, campaign.name, campaign.status, campaign.campaign_budget, "
-             "campaign_budget.amount_micros FROM campaign WHERE campaign.name = 'It\\'s \\\\ quoted' "
-             "AND campaign.status != 'REMOVED'")
+    query = (
+        "SELECT campaign.resource_name, campaign.name, campaign.status, campaign.campaign_budget, "
+        "campaign_budget.amount_micros FROM campaign WHERE campaign.name = 'It\\'s \\\\ quoted' "
+        "AND campaign.status != 'REMOVED'"
+    )
     body = (await ads_search(http, auth, query)).json()
-    assert body["results"] == [{"campaign": {"resourceName": campaign_rn, "name": "It's \\ quoted",
-                                             "status": "ENABLED", "campaignBudget": budget_rn},
-                                "campaignBudget": {"amountMicros": "20000000"}}]
-    assert body["fieldMask"] == ("campaign.resourceName,campaign.name,campaign.status,campaign.campaignBudget,"
-                                 "campaignBudget.amountMicros")
-    customer = (await ads_search(http, auth, "SELECT customer.currency_code, customer.time_zone, customer.id "
-                                             "FROM customer")).json()["results"]
-    assert customer == [{"customer": {"resourceName": "customers/1234567890", "currencyCode": "EUR",
-                                      "timeZone": "Europe/Berlin", "id": "1234567890"}}]
-    budget = (await ads_search(http, auth, "SELECT campaign_budget.name, campaign_budget.status FROM "
-                                           f"campaign_budget WHERE campaign_budget.resource_name = '{budget_rn}'"))
+    assert body["results"] == [
+        {
+            "campaign": {
+                "resourceName": campaign_rn,
+                "name": "It's \\ quoted",
+                "status": "ENABLED",
+                "campaignBudget": budget_rn,
+            },
+            "campaignBudget": {"amountMicros": "20000000"},
+        }
+    ]
+    assert body["fieldMask"] == (
+        "campaign.resourceName,campaign.name,campaign.status,campaign.campaignBudget,campaignBudget.amountMicros"
+    )
+    customer = (
+        await ads_search(http, auth, "SELECT customer.currency_code, customer.time_zone, customer.id FROM customer")
+    ).json()["results"]
+    assert customer == [
+        {
+            "customer": {
+                "resourceName": "customers/1234567890",
+                "currencyCode": "EUR",
+                "timeZone": "Europe/Berlin",
+                "id": "1234567890",
+            }
+        }
+    ]
+    budget = await ads_search(
+        http,
+        auth,
+        "SELECT campaign_budget.name, campaign_budget.status FROM "
+        f"campaign_budget WHERE campaign_budget.resource_name = '{budget_rn}'",
+    )
     assert budget.json()["results"][0]["campaignBudget"]["status"] == "ENABLED"
 
     await ads_mutate(http, auth, "campaigns", {"remove": campaign_rn})
     assert "results" not in (await ads_search(http, auth, "SELECT campaign.name FROM campaign")).json()
-    by_name = (await ads_search(http, auth, f"SELECT campaign.status FROM campaign WHERE "
-                                            f"campaign.resource_name = '{campaign_rn}'")).json()
+    by_name = (
+        await ads_search(
+            http, auth, f"SELECT campaign.status FROM campaign WHERE campaign.resource_name = '{campaign_rn}'"
+        )
+    ).json()
     assert by_name["results"][0]["campaign"]["status"] == "REMOVED"
 
 
@@ -536,8 +688,10 @@ async def test_gaql_rows_are_camel_case_with_string_int64(http, auth):
         ("SELECT campaign.name FROM campaign WHERE campaign.name LIKE '%x%'", "BAD_OPERATOR"),
         ("SELECT campaign.name FROM campaign WHERE campaign.name = 'x", "STRING_NOT_TERMINATED"),
         ("campaign.name FROM campaign", "EXPECTED_SELECT"),
-        ("SELECT campaign.name FROM campaign WHERE segments.date BETWEEN '2026-11-05' AND '2026-11-01'",
-         "DATE_RANGE_TOO_NARROW"),
+        (
+            "SELECT campaign.name FROM campaign WHERE segments.date BETWEEN '2026-11-05' AND '2026-11-01'",
+            "DATE_RANGE_TOO_NARROW",
+        ),
     ],
 )
 async def test_gaql_refuses_what_it_does_not_serve(http, auth, query, error):
@@ -557,33 +711,46 @@ async def test_google_metrics_follow_status_and_budget(http, auth):
     assert len(first) == 3 and all(v % 10_000 == 0 and 0.8 * 0.85 * 20e6 <= v <= 20e6 for v in first.values())
     assert await google_metrics(http, auth, campaign_rn, 1, 3) == first
 
-    await ads_mutate(http, auth, "campaignBudgets", {
-        "update": {"resourceName": budget_rn, "amountMicros": "100000000"}, "updateMask": "amountMicros"})
+    await ads_mutate(
+        http,
+        auth,
+        "campaignBudgets",
+        {"update": {"resourceName": budget_rn, "amountMicros": "100000000"}, "updateMask": "amountMicros"},
+    )
     later = await google_metrics(http, auth, campaign_rn, 1, 5)
     assert {d: later[d] for d in first} == first
     assert min(v for d, v in later.items() if d not in first) > max(first.values())
 
-    await ads_mutate(http, auth, "campaigns", {"update": {"resourceName": campaign_rn, "status": "PAUSED"},
-                                               "updateMask": "status"})
+    await ads_mutate(
+        http, auth, "campaigns", {"update": {"resourceName": campaign_rn, "status": "PAUSED"}, "updateMask": "status"}
+    )
     assert await google_metrics(http, auth, campaign_rn, 1, 9) == later
 
-    query = (f"SELECT campaign.name, metrics.cost_micros, metrics.conversions FROM campaign WHERE "
-             f"campaign.resource_name = '{campaign_rn}' AND {gaql_days(1, 9)}")
+    query = (
+        f"SELECT campaign.name, metrics.cost_micros, metrics.conversions FROM campaign WHERE "
+        f"campaign.resource_name = '{campaign_rn}' AND {gaql_days(1, 9)}"
+    )
     [summed] = (await ads_search(http, auth, query)).json()["results"]
     assert int(summed["metrics"]["costMicros"]) == sum(later.values())
     assert isinstance(summed["metrics"]["conversions"], float)
 
 
 async def test_google_schedule_and_overrides(http, auth, admin):
-    budget_rn = (await ads_mutate(http, auth, "campaignBudgets", budget_op("Dated budget"))).json()[
-        "results"][0]["resourceName"]
-    dated = (await ads_mutate(http, auth, "campaigns", campaign_op(
-        "Dated", budget_rn, startDate="2026-11-03", endDate="2026-11-04"))).json()["results"][0]["resourceName"]
+    budget_rn = (await ads_mutate(http, auth, "campaignBudgets", budget_op("Dated budget"))).json()["results"][0][
+        "resourceName"
+    ]
+    dated = (
+        await ads_mutate(
+            http, auth, "campaigns", campaign_op("Dated", budget_rn, startDate="2026-11-03", endDate="2026-11-04")
+        )
+    ).json()["results"][0]["resourceName"]
     assert list(await google_metrics(http, auth, dated, 1, 7)) == ["2026-11-03", "2026-11-04"]
 
     campaign_rn, _ = await google_campaign(http, auth, name="CPA check")
-    query = (f"SELECT metrics.conversions, metrics.impressions FROM campaign WHERE "
-             f"campaign.resource_name = '{campaign_rn}' AND {gaql_days(1, 28)}")
+    query = (
+        f"SELECT metrics.conversions, metrics.impressions FROM campaign WHERE "
+        f"campaign.resource_name = '{campaign_rn}' AND {gaql_days(1, 28)}"
+    )
     normal = (await ads_search(http, auth, query)).json()["results"][0]["metrics"]
     await admin.set_ads_performance("google_ads", "cpa check", conversion_factor=0.1)
     worse = (await ads_search(http, auth, query)).json()["results"][0]["metrics"]
@@ -614,7 +781,10 @@ async def test_google_faults_use_google_ads_bodies(http, auth, admin):
     [error] = ads_failure(limited)
     assert error["errorCode"] == {"quotaError": "RESOURCE_EXHAUSTED"}
     assert error["details"]["quotaErrorDetails"] == {
-        "rateScope": "DEVELOPER", "rateName": "Number of operations for basic access per day", "retryDelay": "2.5s"}
+        "rateScope": "DEVELOPER",
+        "rateName": "Number of operations for basic access per day",
+        "retryDelay": "2.5s",
+    }
     assert "Retry-After" not in limited.headers
 
 
@@ -633,8 +803,12 @@ async def test_another_seed_gives_other_numbers_and_pages_are_fixed_size(small_p
         listed = await ads_search(other, auth, "SELECT campaign.name FROM campaign ORDER BY campaign.name DESC")
         body = listed.json()
         assert [r["campaign"]["name"] for r in body["results"]] == ["Seeded 2", "Seeded 1"]
-        rest = await ads_search(other, auth, "SELECT campaign.name FROM campaign ORDER BY campaign.name DESC",
-                                pageToken=body["nextPageToken"])
+        rest = await ads_search(
+            other,
+            auth,
+            "SELECT campaign.name FROM campaign ORDER BY campaign.name DESC",
+            pageToken=body["nextPageToken"],
+        )
         assert [r["campaign"]["name"] for r in rest.json()["results"]] == ["Seeded 0"]
         assert "nextPageToken" not in rest.json()
         wrong = await ads_search(other, auth, "SELECT campaign.id FROM campaign", pageToken=body["nextPageToken"])

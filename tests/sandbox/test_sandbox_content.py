@@ -20,10 +20,23 @@ def test_fault_spec_names_every_platform():
 @pytest.mark.parametrize(
     ("method", "path", "status", "body"),
     [
-        ("POST", POSTS, 401, {"code": "rest_not_logged_in", "message": "You are not currently logged in.",
-                              "data": {"status": 401}}),
-        ("POST", "/rest/posts", 401, {"status": 401, "serviceErrorCode": 65604, "code": "EMPTY_ACCESS_TOKEN",
-                                      "message": "Empty oauth2 access token"}),
+        (
+            "POST",
+            POSTS,
+            401,
+            {"code": "rest_not_logged_in", "message": "You are not currently logged in.", "data": {"status": 401}},
+        ),
+        (
+            "POST",
+            "/rest/posts",
+            401,
+            {
+                "status": 401,
+                "serviceErrorCode": 65604,
+                "code": "EMPTY_ACCESS_TOKEN",
+                "message": "Empty oauth2 access token",
+            },
+        ),
         ("POST", REPORT, 401, {"error": {"code": 401, "status": "UNAUTHENTICATED"}}),
     ],
 )
@@ -49,8 +62,12 @@ async def test_linkedin_requires_a_version(http, auth):
 
 
 async def test_wordpress_post_shape_in_view_and_edit_context(http, auth):
-    created = await http.post(POSTS, params={"context": "edit"}, headers=auth["wordpress"],
-                              json={"title": "Tom & Jerry", "content": "<p>x</p>", "slug": "Tom & Jerry!"})
+    created = await http.post(
+        POSTS,
+        params={"context": "edit"},
+        headers=auth["wordpress"],
+        json={"title": "Tom & Jerry", "content": "<p>x</p>", "slug": "Tom & Jerry!"},
+    )
     assert created.status_code == 201
     post = created.json()
     assert created.headers["location"].endswith(f"{POSTS}/{post['id']}")
@@ -76,10 +93,12 @@ async def test_wordpress_list_filters_by_slug_and_status_with_totals(http, auth)
 
 
 async def test_wordpress_published_slugs_are_unique(http, auth):
-    first = (await http.post(POSTS, json={"title": "t", "slug": "news", "status": "publish"},
-                             headers=auth["wordpress"])).json()
-    second = (await http.post(POSTS, json={"title": "t", "slug": "news", "status": "publish"},
-                              headers=auth["wordpress"])).json()
+    first = (
+        await http.post(POSTS, json={"title": "t", "slug": "news", "status": "publish"}, headers=auth["wordpress"])
+    ).json()
+    second = (
+        await http.post(POSTS, json={"title": "t", "slug": "news", "status": "publish"}, headers=auth["wordpress"])
+    ).json()
     assert (first["slug"], second["slug"]) == ("news", "news-2")
     assert second["link"].endswith("/news-2/")
 
@@ -90,7 +109,9 @@ async def test_wordpress_errors_are_wordpress_shaped(http, auth):
     assert bad_status.status_code == 400 and body["code"] == "rest_invalid_param"
     assert body["data"]["status"] == 400 and "status" in body["data"]["params"]
 
-    bad_json = await http.post(POSTS, content=b"{nope", headers={**auth["wordpress"], "Content-Type": "application/json"})
+    bad_json = await http.post(
+        POSTS, content=b"{nope", headers={**auth["wordpress"], "Content-Type": "application/json"}
+    )
     assert (bad_json.status_code, bad_json.json()["code"]) == (400, "rest_invalid_json")
     no_route = await http.get("/wp-json/wp/v2/widgets", headers=auth["wordpress"])
     assert (no_route.status_code, no_route.json()["code"]) == (404, "rest_no_route")
@@ -105,9 +126,14 @@ async def test_wordpress_faults_use_wordpress_bodies(http, auth, admin):
 
 
 async def test_linkedin_create_is_201_with_restli_id_and_no_body(http, auth):
-    body = {"author": "urn:li:person:abc", "commentary": "hi", "visibility": "PUBLIC",
-            "distribution": {"feedDistribution": "MAIN_FEED", "targetEntities": [], "thirdPartyDistributionChannels": []},
-            "lifecycleState": "PUBLISHED", "isReshareDisabledByAuthor": False}
+    body = {
+        "author": "urn:li:person:abc",
+        "commentary": "hi",
+        "visibility": "PUBLIC",
+        "distribution": {"feedDistribution": "MAIN_FEED", "targetEntities": [], "thirdPartyDistributionChannels": []},
+        "lifecycleState": "PUBLISHED",
+        "isReshareDisabledByAuthor": False,
+    }
     response = await http.post("/rest/posts", json=body, headers=auth["linkedin"])
     assert response.status_code == 201 and response.content == b""
     urn = response.headers["x-restli-id"]
@@ -130,16 +156,23 @@ async def test_linkedin_unknown_post_is_404(http, auth):
 
 
 async def test_ga4_report_shape(http, auth):
-    body = {"dateRanges": [{"startDate": "2024-06-01", "endDate": "2024-06-03"}],
-            "dimensions": [{"name": "date"}], "metrics": [{"name": "screenPageViews"}, {"name": "keyEvents"}],
-            "dimensionFilter": {"filter": {"fieldName": "pagePath",
-                                           "stringFilter": {"matchType": "BEGINS_WITH", "value": "/PRICING"}}},
-            "orderBys": [{"metric": {"metricName": "screenPageViews"}, "desc": True}], "limit": 2}
+    body = {
+        "dateRanges": [{"startDate": "2024-06-01", "endDate": "2024-06-03"}],
+        "dimensions": [{"name": "date"}],
+        "metrics": [{"name": "screenPageViews"}, {"name": "keyEvents"}],
+        "dimensionFilter": {
+            "filter": {"fieldName": "pagePath", "stringFilter": {"matchType": "BEGINS_WITH", "value": "/PRICING"}}
+        },
+        "orderBys": [{"metric": {"metricName": "screenPageViews"}, "desc": True}],
+        "limit": 2,
+    }
     report = (await http.post(REPORT, json=body, headers=auth["ga4"])).json()
 
     assert report["dimensionHeaders"] == [{"name": "date"}]
-    assert report["metricHeaders"] == [{"name": "screenPageViews", "type": "TYPE_INTEGER"},
-                                       {"name": "keyEvents", "type": "TYPE_INTEGER"}]
+    assert report["metricHeaders"] == [
+        {"name": "screenPageViews", "type": "TYPE_INTEGER"},
+        {"name": "keyEvents", "type": "TYPE_INTEGER"},
+    ]
     assert report["rowCount"] == 3 and len(report["rows"]) == 2  # rowCount ignores limit
     views = [int(r["metricValues"][0]["value"]) for r in report["rows"]]
     assert views == sorted(views, reverse=True)
@@ -154,10 +187,12 @@ async def test_ga4_empty_report_leaves_rows_out(http, auth):
 
 @pytest.mark.parametrize(
     ("change", "fragment"),
-    [({"dateRanges": [{"startDate": "June 1", "endDate": "today"}]}, "Invalid date"),
-     ({"dateRanges": [{"startDate": "today", "endDate": "yesterday"}]}, "after"),
-     ({"dimensions": [{"name": "city"}]}, "city is not a valid dimension"),
-     ({"dimensionFilter": {"andGroup": {"expressions": []}}}, "one `filter`")],
+    [
+        ({"dateRanges": [{"startDate": "June 1", "endDate": "today"}]}, "Invalid date"),
+        ({"dateRanges": [{"startDate": "today", "endDate": "yesterday"}]}, "after"),
+        ({"dimensions": [{"name": "city"}]}, "city is not a valid dimension"),
+        ({"dimensionFilter": {"andGroup": {"expressions": []}}}, "one `filter`"),
+    ],
 )
 async def test_ga4_invalid_requests(http, auth, change, fragment):
     body = {"dateRanges": [{"startDate": "7daysAgo", "endDate": "today"}], "metrics": [{"name": "sessions"}], **change}
@@ -175,9 +210,15 @@ async def test_ga4_rate_limit_is_google_shaped(http, auth, admin):
 
 
 async def test_single_send_schedule_later_then_unschedule(http, auth):
-    created = await http.post("/v3/marketing/singlesends", headers=auth["sendgrid"], json={
-        "name": "later", "send_to": {"list_ids": ["l1"]},
-        "email_config": {"subject": "s", "html_content": "<p/>", "sender_id": 1, "suppression_group_id": 2}})
+    created = await http.post(
+        "/v3/marketing/singlesends",
+        headers=auth["sendgrid"],
+        json={
+            "name": "later",
+            "send_to": {"list_ids": ["l1"]},
+            "email_config": {"subject": "s", "html_content": "<p/>", "sender_id": 1, "suppression_group_id": 2},
+        },
+    )
     assert created.status_code == 201 and created.json()["status"] == "draft"
     path = f"/v3/marketing/singlesends/{created.json()['id']}"
 

@@ -33,7 +33,9 @@ async def test_wrong_slack_token_is_invalid_auth(http):
 
 
 async def test_contact_upsert_shape_and_enrichment(http, auth):
-    response = await http.post(UPSERT, json=contact_input("kim@smallshop.example", firstname="Kim"), headers=auth["hubspot"])
+    response = await http.post(
+        UPSERT, json=contact_input("kim@smallshop.example", firstname="Kim"), headers=auth["hubspot"]
+    )
     assert response.status_code == 200
     body = response.json()
     assert body["status"] == "COMPLETE" and {"startedAt", "completedAt"} <= body.keys()
@@ -75,8 +77,12 @@ async def test_owners_paging_links(http, auth):
 
 
 async def test_mail_send_is_202_with_message_id_and_rate_limit_headers(http, auth):
-    body = {"personalizations": [{"to": [{"email": "a@initech.example"}]}], "from": {"email": "m@mops.example"},
-            "subject": "Hi", "content": [{"type": "text/html", "value": "<p>Hi</p>"}]}
+    body = {
+        "personalizations": [{"to": [{"email": "a@initech.example"}]}],
+        "from": {"email": "m@mops.example"},
+        "subject": "Hi",
+        "content": [{"type": "text/html", "value": "<p>Hi</p>"}],
+    }
     response = await http.post("/v3/mail/send", json=body, headers=auth["sendgrid"])
     assert response.status_code == 202 and response.content == b""
     assert response.headers["X-Message-Id"]
@@ -91,8 +97,12 @@ async def test_mail_send_validation_error_is_sendgrid_shaped(http, auth):
 
 
 async def test_per_address_group_suppressions_shape(http, auth):
-    await http.post("/v3/asm/groups/11/suppressions", json={"recipient_emails": ["a@initech.example"]}, headers=auth["sendgrid"])
-    await http.post("/v3/asm/groups/12/suppressions", json={"recipient_emails": ["b@initech.example"]}, headers=auth["sendgrid"])
+    await http.post(
+        "/v3/asm/groups/11/suppressions", json={"recipient_emails": ["a@initech.example"]}, headers=auth["sendgrid"]
+    )
+    await http.post(
+        "/v3/asm/groups/12/suppressions", json={"recipient_emails": ["b@initech.example"]}, headers=auth["sendgrid"]
+    )
 
     body = (await http.get("/v3/asm/suppressions/a@initech.example", headers=auth["sendgrid"])).json()
     assert [(g["id"], g["suppressed"]) for g in body["suppressions"]] == [(11, True), (12, False)]
@@ -102,7 +112,9 @@ async def test_per_address_group_suppressions_shape(http, auth):
 
 
 async def test_slack_post_message_shape(http, auth):
-    response = await http.post("/api/chat.postMessage", json={"channel": "#general", "text": "hi"}, headers=auth["slack"])
+    response = await http.post(
+        "/api/chat.postMessage", json={"channel": "#general", "text": "hi"}, headers=auth["slack"]
+    )
     body = response.json()
     assert body["ok"] is True and body["channel"].startswith("C") and body["message"]["text"] == "hi"
     assert body["ts"] == body["message"]["ts"]
@@ -111,7 +123,9 @@ async def test_slack_post_message_shape(http, auth):
 
 
 async def test_slack_accepts_form_encoded_arguments(http, auth):
-    response = await http.post("/api/users.lookupByEmail", data={"email": "erin.walsh@mops.example"}, headers=auth["slack"])
+    response = await http.post(
+        "/api/users.lookupByEmail", data={"email": "erin.walsh@mops.example"}, headers=auth["slack"]
+    )
     assert response.json()["user"]["id"] == "U00000105"
 
 
@@ -125,8 +139,12 @@ async def test_idempotency_key_replays_the_original_response(http, auth, admin):
 
 async def test_concurrent_requests_with_one_key_apply_once(http, auth, admin):
     await admin.set_faults("sendgrid", latency_ms=50)
-    body = {"personalizations": [{"to": [{"email": "a@initech.example"}]}], "from": {"email": "m@mops.example"},
-            "subject": "Hi", "content": [{"type": "text/html", "value": "x"}]}
+    body = {
+        "personalizations": [{"to": [{"email": "a@initech.example"}]}],
+        "from": {"email": "m@mops.example"},
+        "subject": "Hi",
+        "content": [{"type": "text/html", "value": "x"}],
+    }
     headers = {**auth["sendgrid"], "Idempotency-Key": "same"}
     responses = await asyncio.gather(*(http.post("/v3/mail/send", json=body, headers=headers) for _ in range(5)))
 

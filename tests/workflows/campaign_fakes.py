@@ -79,8 +79,9 @@ class FakeCampaignPlatforms(Recorder):
             self._record(f"{prefix}.create", inp)
             if self.degraded_creates > 0:
                 self.degraded_creates -= 1
-                raise ApplicationError(f"{prefix} is degraded; holding", type="PlatformDegraded",
-                                       next_retry_delay=timedelta(seconds=5))
+                raise ApplicationError(
+                    f"{prefix} is degraded; holding", type="PlatformDegraded", next_retry_delay=timedelta(seconds=5)
+                )
             ch.status, ch.budget_minor = "paused", inp.daily_budget_minor
             return PaidRef(campaign=f"{prefix}-c1", ad_set=f"{prefix}-a1", budget=f"{prefix}-b1")
 
@@ -113,8 +114,16 @@ class FakeCampaignPlatforms(Recorder):
             spend = (from_minor(ch.budget_minor, inp.currency) * Decimal("0.9")).quantize(Decimal("0.01"))
             days, day = [], inp.since
             while day <= inp.until:
-                days.append(DayFigures(day=day, spend=spend, impressions=10_000, clicks=200,
-                                       conversions=ch.conversions_per_day, revenue=spend * 3))
+                days.append(
+                    DayFigures(
+                        day=day,
+                        spend=spend,
+                        impressions=10_000,
+                        clicks=200,
+                        conversions=ch.conversions_per_day,
+                        revenue=spend * 3,
+                    )
+                )
                 day += timedelta(days=1)
             return PaidFiguresResult(days=days)
 

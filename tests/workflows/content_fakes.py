@@ -96,8 +96,11 @@ class FakeContentPlatforms(Recorder):
     def workers(self, client: Client, q: PlatformQueues) -> list[Worker]:
         return [
             Worker(client, task_queue=q.workflows, workflows=[ContentWorkflow]),
-            Worker(client, task_queue=q.cms,
-                   activities=[self.create_draft, self.update_draft, self.publish, self.unpublish]),
+            Worker(
+                client,
+                task_queue=q.cms,
+                activities=[self.create_draft, self.update_draft, self.publish, self.unpublish],
+            ),
             Worker(client, task_queue=q.social, activities=[self.post, self.delete]),
             Worker(client, task_queue=q.email, activities=[self.send_to_lists, self.cancel_list_send]),
             Worker(client, task_queue=q.analytics, activities=[self.page_metrics]),

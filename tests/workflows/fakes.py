@@ -14,7 +14,6 @@ from temporalio.exceptions import ApplicationError
 from temporalio.worker import Worker
 
 from activities.journeys import JourneyActivities
-from activities.privacy_models import PublishChangeInput, PublishChangeResult
 from activities.models import (
     AssignOwnerInput,
     AssignOwnerResult,
@@ -33,6 +32,7 @@ from activities.models import (
     UpsertLeadInput,
     UpsertLeadResult,
 )
+from activities.privacy_models import PublishChangeInput, PublishChangeResult
 from domain.leads import Firmographics
 from workflows.lead_journey import LeadJourneyWorkflow
 
@@ -121,10 +121,17 @@ class FakePlatforms(Recorder):
 
     def workers(self, client: Client, queues: PlatformQueues, journeys_dir: Path) -> list[Worker]:
         return [
-            Worker(client, task_queue=queues.workflows, workflows=[LeadJourneyWorkflow],
-                   activities=[JourneyActivities(journeys_dir).load, self.assign_owner, self.publish_change]),
-            Worker(client, task_queue=queues.crm,
-                   activities=[self.upsert_lead, self.update_contact, self.list_owners, self.upsert_handoff]),
+            Worker(
+                client,
+                task_queue=queues.workflows,
+                workflows=[LeadJourneyWorkflow],
+                activities=[JourneyActivities(journeys_dir).load, self.assign_owner, self.publish_change],
+            ),
+            Worker(
+                client,
+                task_queue=queues.crm,
+                activities=[self.upsert_lead, self.update_contact, self.list_owners, self.upsert_handoff],
+            ),
             Worker(client, task_queue=queues.email, activities=[self.send, self.suppress]),
             Worker(client, task_queue=queues.chat, activities=[self.notify]),
         ]

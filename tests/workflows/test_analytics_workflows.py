@@ -70,15 +70,21 @@ class FakeAnalytics:
     @activity.defn(name="analytics.build_report")
     async def build_report(self, inp: BuildReportInput) -> BuildReportResult:
         self.calls.append(("build", self._now(), inp))
-        return BuildReportResult(report_id=inp.report_id, subject=f"{inp.title}: {inp.since} to {inp.until}",
-                                 html="<html>report</html>", html_path=f"/tmp/{inp.report_id}.html", text="headline")
+        return BuildReportResult(
+            report_id=inp.report_id,
+            subject=f"{inp.title}: {inp.since} to {inp.until}",
+            html="<html>report</html>",
+            html_path=f"/tmp/{inp.report_id}.html",
+            text="headline",
+        )
 
     @activity.defn(name="reports.send_email")
     async def send_email(self, inp: ReportEmailInput) -> ReportEmailResult:
         self.calls.append(("email", self._now(), inp))
         if inp.to_email in self.rejected_recipients:
-            raise ApplicationError("sendgrid 400 bad_request: invalid address", "bad_request",
-                                   type="PlatformRejected", non_retryable=True)
+            raise ApplicationError(
+                "sendgrid 400 bad_request: invalid address", "bad_request", type="PlatformRejected", non_retryable=True
+            )
         return ReportEmailResult(message_id=f"m-{inp.to_email}")
 
     @activity.defn(name="chat.notify")
@@ -103,8 +109,11 @@ def new_queues() -> AnalyticsQueues:
 async def running(env: WorkflowEnvironment, fake: FakeAnalytics, q: AnalyticsQueues) -> AsyncIterator[None]:
     workers = [
         Worker(env.client, task_queue=q.workflows, workflows=[AnalyticsCollectionWorkflow, ExecutiveReportWorkflow]),
-        Worker(env.client, task_queue=q.reports,
-               activities=[fake.collect, fake.collect_journeys, fake.build_report, fake.record_distribution]),
+        Worker(
+            env.client,
+            task_queue=q.reports,
+            activities=[fake.collect, fake.collect_journeys, fake.build_report, fake.record_distribution],
+        ),
         Worker(env.client, task_queue=q.email, activities=[fake.send_email]),
         Worker(env.client, task_queue=q.chat, activities=[fake.notify]),
     ]
@@ -116,9 +125,11 @@ async def running(env: WorkflowEnvironment, fake: FakeAnalytics, q: AnalyticsQue
 
 async def collect(env: WorkflowEnvironment, q: AnalyticsQueues, **kw):
     inp = CollectionInput(since=date(2026, 3, 2), until=date(2026, 3, 8), queues=q, **kw)
-    handle = track(await env.client.start_workflow(AnalyticsCollectionWorkflow.run, inp,
-                                                   id=f"analytics-collect-{uuid.uuid4().hex[:6]}",
-                                                   task_queue=q.workflows))
+    handle = track(
+        await env.client.start_workflow(
+            AnalyticsCollectionWorkflow.run, inp, id=f"analytics-collect-{uuid.uuid4().hex[:6]}", task_queue=q.workflows
+        )
+    )
     return await handle.result()
 
 
@@ -132,12 +143,19 @@ async def test_a_platform_that_is_down_is_stale_then_retried_until_it_recovers(t
     assert view.status == CollectionStatus.DONE and view.stale == {}
     states = {s.source: s for s in view.sources}
     assert all(s.state == SourceState.FRESH for s in view.sources) and set(states) == {
-        "meta", "google_ads", "sendgrid", "ga4", "hubspot", "journeys"}
+        "meta",
+        "google_ads",
+        "sendgrid",
+        "ga4",
+        "hubspot",
+        "journeys",
+    }
     # Fresh sources were collected once; hubspot was tried in three rounds (now, +30m, +60m).
     assert len([c for c in fake.of("collect") if c[2].source == "meta"]) == 1
     assert states["hubspot"].tries == 3 and states["meta"].tries == 1
-    rounds = sorted({round((c[1] - start).total_seconds() / 60) // 30 for c in fake.of("collect")
-                     if c[2].source == "hubspot"})
+    rounds = sorted(
+        {round((c[1] - start).total_seconds() / 60) // 30 for c in fake.of("collect") if c[2].source == "hubspot"}
+    )
     assert rounds == [0, 1, 2]
     # Each round retried the failing activity three times before calling it stale.
     assert len([c for c in fake.of("collect") if c[2].source == "hubspot"]) == 3 + 3 + 1
@@ -160,13 +178,21 @@ async def test_a_platform_down_for_the_whole_window_is_reported_stale(time_env: 
 
 async def test_the_report_covers_the_week_before_and_records_what_was_sent(time_env: WorkflowEnvironment) -> None:
     fake, q = FakeAnalytics(down={"ga4"}, rejected_recipients={"bounce@acme.example"}), new_queues()
-    inp = ReportInput(as_of=date(2026, 3, 9), timezone="Europe/Berlin", queues=q, chat_channel="#leadership",
-                      recipients=["ceo@acme.example", "cmo@acme.example", "bounce@acme.example"],
-                      retry_within=timedelta(minutes=45), retry_every=timedelta(minutes=30))
+    inp = ReportInput(
+        as_of=date(2026, 3, 9),
+        timezone="Europe/Berlin",
+        queues=q,
+        chat_channel="#leadership",
+        recipients=["ceo@acme.example", "cmo@acme.example", "bounce@acme.example"],
+        retry_within=timedelta(minutes=45),
+        retry_every=timedelta(minutes=30),
+    )
     async with running(time_env, fake, q):
-        handle = track(await time_env.client.start_workflow(ExecutiveReportWorkflow.run, inp,
-                                                            id=f"exec-report-{uuid.uuid4().hex[:6]}",
-                                                            task_queue=q.workflows))
+        handle = track(
+            await time_env.client.start_workflow(
+                ExecutiveReportWorkflow.run, inp, id=f"exec-report-{uuid.uuid4().hex[:6]}", task_queue=q.workflows
+            )
+        )
         view = await handle.result()
 
     # 2026-03-09 is a Monday: the report covers Monday 2 to Sunday 8 March, and collects the
@@ -186,7 +212,8 @@ async def test_the_report_covers_the_week_before_and_records_what_was_sent(time_
         ("email", "ceo@acme.example", "sent", "m-ceo@acme.example"),
         ("email", "cmo@acme.example", "sent", "m-cmo@acme.example"),
         ("email", "bounce@acme.example", "failed", "bad_request"),
-        ("chat", "#leadership", "sent", "1700000000.000100")]
+        ("chat", "#leadership", "sent", "1700000000.000100"),
+    ]
     [chat] = fake.of("chat")
     assert chat[2].channel == "#leadership" and chat[2].text.startswith("headline")
     [record] = fake.of("record")

@@ -25,24 +25,42 @@ from tests.workflows.conftest import track
 from workflows.campaign import CampaignWorkflow
 from workflows.campaign_models import CampaignInput, CampaignStatus, PartState, StopRequest
 
-DIRECTORY = Directory(people=[
-    Person(id="maya", name="Maya", email="maya@mops.example", roles=["author"]),
-    Person(id="dana", name="Dana", email="dana@mops.example", roles=["director"], backup="omar"),
-    Person(id="omar", name="Omar", email="omar@mops.example", roles=["brand"]),
-])
+DIRECTORY = Directory(
+    people=[
+        Person(id="maya", name="Maya", email="maya@mops.example", roles=["author"]),
+        Person(id="dana", name="Dana", email="dana@mops.example", roles=["director"], backup="omar"),
+        Person(id="omar", name="Omar", email="omar@mops.example", roles=["brand"]),
+    ]
+)
 
 
 def new_queues() -> PlatformQueues:
     s = uuid.uuid4().hex[:6]
-    return PlatformQueues(workflows=f"wf-{s}", cms=f"cms-{s}", social=f"so-{s}", email=f"em-{s}", chat=f"chat-{s}",
-                          meta=f"meta-{s}", google_ads=f"ga-{s}", analytics=f"an-{s}")
+    return PlatformQueues(
+        workflows=f"wf-{s}",
+        cms=f"cms-{s}",
+        social=f"so-{s}",
+        email=f"em-{s}",
+        chat=f"chat-{s}",
+        meta=f"meta-{s}",
+        google_ads=f"ga-{s}",
+        analytics=f"an-{s}",
+    )
 
 
 def spec_data(**overrides: Any) -> dict[str, Any]:
     data: dict[str, Any] = {
-        "id": f"spring-{uuid.uuid4().hex[:6]}", "name": "Spring launch", "objective": "leads", "owner": "maya",
-        "end": "2030-01-31T00:00:00Z", "start": "2030-01-01T00:00:00Z", "timezone": "UTC", "currency": "EUR",
-        "total_budget": "3000.00", "audience": "smb-eu", "landing_url": "https://site.example/spring",
+        "id": f"spring-{uuid.uuid4().hex[:6]}",
+        "name": "Spring launch",
+        "objective": "leads",
+        "owner": "maya",
+        "end": "2030-01-31T00:00:00Z",
+        "start": "2030-01-01T00:00:00Z",
+        "timezone": "UTC",
+        "currency": "EUR",
+        "total_budget": "3000.00",
+        "audience": "smb-eu",
+        "landing_url": "https://site.example/spring",
         "monitor_every": "1d",
         "channels": [
             {"kind": "landing_page", "title": "Spring", "body": "Spring is here."},
@@ -68,8 +86,9 @@ async def running(env: WorkflowEnvironment, fake: FakeCampaignPlatforms, q: Plat
 async def launch(env: WorkflowEnvironment, q: PlatformQueues, *, history: int = 10_000, **overrides) -> WorkflowHandle:
     spec = build_campaign(spec_data(**overrides), directory=DIRECTORY)
     inp = CampaignInput(spec=spec, directory=DIRECTORY, queues=q, continue_as_new_after_events=history)
-    return track(await env.client.start_workflow(CampaignWorkflow.run, inp, id=f"campaign-{spec.id}",
-                                                 task_queue=q.workflows))
+    return track(
+        await env.client.start_workflow(CampaignWorkflow.run, inp, id=f"campaign-{spec.id}", task_queue=q.workflows)
+    )
 
 
 async def test_thirty_days_monitored_daily_then_shut_down_at_the_end_date(time_env: WorkflowEnvironment) -> None:
@@ -94,7 +113,9 @@ async def test_thirty_days_monitored_daily_then_shut_down_at_the_end_date(time_e
     assert all(timedelta(hours=23) <= g <= timedelta(days=1, minutes=5) for g in gaps[:-1]), gaps
     # The final report covers all 30 days per paid channel; spend follows the budgets.
     report = {r.channel: r for r in view.report}
-    daily = (from_minor(parts[ChannelKind.META_ADS].daily_budget_minor, "EUR") * Decimal("0.9")).quantize(Decimal("0.01"))
+    daily = (from_minor(parts[ChannelKind.META_ADS].daily_budget_minor, "EUR") * Decimal("0.9")).quantize(
+        Decimal("0.01")
+    )
     days = view.figures[ChannelKind.META_ADS]
     assert len(days) in (30, 31), len(days)  # [launch, launch + 30 days) touches 31 calendar days unless at 00:00
     assert Decimal(report[ChannelKind.META_ADS].spend) == len(days) * daily
@@ -132,8 +153,14 @@ async def test_launch_waits_for_approval_then_for_the_start_date(time_env: Workf
     fake, q = FakeCampaignPlatforms(), new_queues()
     now = (await time_env.get_current_time()).replace(microsecond=0)  # the server's clock skips
     start, end = now + timedelta(days=5), now + timedelta(days=12)
-    stage = {"name": "director", "approvers": ["dana"], "mode": "all", "remind_after": "1d",
-             "escalate_after": "2d", "expire_after": "4d"}
+    stage = {
+        "name": "director",
+        "approvers": ["dana"],
+        "mode": "all",
+        "remind_after": "1d",
+        "escalate_after": "2d",
+        "expire_after": "4d",
+    }
     async with running(time_env, fake, q):
         handle = await launch(time_env, q, start=start.isoformat(), end=end.isoformat(), approval=[stage])
 
@@ -144,8 +171,10 @@ async def test_launch_waits_for_approval_then_for_the_start_date(time_env: Workf
         await eventually(awaiting, what="approval to start")
         assert fake.of("meta.create") == [], "nothing is created before approval"
         refused = []
-        for d in (Decision(approver="maya", kind="approve", revision=1),
-                  Decision(approver="omar", kind="approve", revision=1)):
+        for d in (
+            Decision(approver="maya", kind="approve", revision=1),
+            Decision(approver="omar", kind="approve", revision=1),
+        ):
             try:
                 await handle.execute_update(CampaignWorkflow.decide, d)
             except Exception as err:  # noqa: BLE001 - the validator's refusal
@@ -170,8 +199,14 @@ async def test_launch_waits_for_approval_then_for_the_start_date(time_env: Workf
 async def test_unanswered_launch_approval_reminds_escalates_and_expires(time_env: WorkflowEnvironment) -> None:
     fake, q = FakeCampaignPlatforms(), new_queues()
     now = (await time_env.get_current_time()).replace(microsecond=0)  # the server's clock skips
-    stage = {"name": "director", "approvers": ["dana"], "mode": "all", "remind_after": "1d",
-             "escalate_after": "2d", "expire_after": "4d"}
+    stage = {
+        "name": "director",
+        "approvers": ["dana"],
+        "mode": "all",
+        "remind_after": "1d",
+        "escalate_after": "2d",
+        "expire_after": "4d",
+    }
     async with running(time_env, fake, q):
         handle = await launch(time_env, q, start=None, end=(now + timedelta(days=20)).isoformat(), approval=[stage])
         view = await handle.result()
@@ -186,8 +221,9 @@ async def test_stop_before_the_start_rolls_everything_back(time_env: WorkflowEnv
     fake, q = FakeCampaignPlatforms(), new_queues()
     now = (await time_env.get_current_time()).replace(microsecond=0)  # the server's clock skips
     async with running(time_env, fake, q):
-        handle = await launch(time_env, q, start=(now + timedelta(days=3)).isoformat(),
-                              end=(now + timedelta(days=10)).isoformat())
+        handle = await launch(
+            time_env, q, start=(now + timedelta(days=3)).isoformat(), end=(now + timedelta(days=10)).isoformat()
+        )
 
         async def scheduled():
             v = await handle.query(CampaignWorkflow.state)
@@ -200,8 +236,11 @@ async def test_stop_before_the_start_rolls_everything_back(time_env: WorkflowEnv
     assert view.status == CampaignStatus.COMPLETED and "stopped before the start" in view.outcome
     assert fake.paid["meta"].status == fake.paid["google_ads"].status == "removed"
     assert len(fake.of("cms.unpublish")) == 1 and fake.of("social.post") == []
-    assert all(p.state == PartState.ROLLED_BACK for p in view.parts
-               if p.channel in (ChannelKind.META_ADS, ChannelKind.GOOGLE_ADS, ChannelKind.LANDING_PAGE))
+    assert all(
+        p.state == PartState.ROLLED_BACK
+        for p in view.parts
+        if p.channel in (ChannelKind.META_ADS, ChannelKind.GOOGLE_ADS, ChannelKind.LANDING_PAGE)
+    )
 
 
 async def test_a_launch_holds_while_a_platform_is_degraded_instead_of_failing(time_env: WorkflowEnvironment) -> None:

@@ -20,22 +20,37 @@ from tests.workflows.content_fakes import FakeContentPlatforms
 from workflows.content import ContentWorkflow
 from workflows.content_models import ChannelStatus, ContentInput, ContentStage, RetractRequest
 
-DIRECTORY = Directory(people=[
-    Person(id="maya", name="Maya", email="maya@mops.example", roles=["author"]),
-    Person(id="omar", name="Omar", email="omar@mops.example", roles=["brand"], backup="sofia"),
-    Person(id="lena", name="Lena", email="lena@mops.example", roles=["brand"], backup="sofia"),
-    Person(id="sofia", name="Sofia", email="sofia@mops.example", roles=["brand"]),
-    Person(id="raj", name="Raj", email="raj@mops.example", roles=["legal"]),
-])
-BRAND = ApprovalStage(name="brand", approvers=["omar", "lena"], mode="all",
-                      remind_after=timedelta(days=1), escalate_after=timedelta(days=2), expire_after=timedelta(days=5))
+DIRECTORY = Directory(
+    people=[
+        Person(id="maya", name="Maya", email="maya@mops.example", roles=["author"]),
+        Person(id="omar", name="Omar", email="omar@mops.example", roles=["brand"], backup="sofia"),
+        Person(id="lena", name="Lena", email="lena@mops.example", roles=["brand"], backup="sofia"),
+        Person(id="sofia", name="Sofia", email="sofia@mops.example", roles=["brand"]),
+        Person(id="raj", name="Raj", email="raj@mops.example", roles=["legal"]),
+    ]
+)
+BRAND = ApprovalStage(
+    name="brand",
+    approvers=["omar", "lena"],
+    mode="all",
+    remind_after=timedelta(days=1),
+    escalate_after=timedelta(days=2),
+    expire_after=timedelta(days=5),
+)
 LEGAL = ApprovalStage(name="legal", approvers=["raj"], mode="all")
 
 
 def new_queues() -> PlatformQueues:
     s = uuid.uuid4().hex[:6]
-    return PlatformQueues(workflows=f"wf-{s}", cms=f"cms-{s}", social=f"so-{s}", email=f"em-{s}",
-                          analytics=f"an-{s}", checks=f"ck-{s}", chat=f"chat-{s}")
+    return PlatformQueues(
+        workflows=f"wf-{s}",
+        cms=f"cms-{s}",
+        social=f"so-{s}",
+        email=f"em-{s}",
+        analytics=f"an-{s}",
+        checks=f"ck-{s}",
+        chat=f"chat-{s}",
+    )
 
 
 @asynccontextmanager
@@ -48,12 +63,19 @@ async def running(env: WorkflowEnvironment, fake: FakeContentPlatforms, q: Platf
 
 async def submit(env: WorkflowEnvironment, q: PlatformQueues, **brief) -> WorkflowHandle:
     content_id = f"post-{uuid.uuid4().hex[:8]}"
-    fields = dict(content_id=content_id, title="Launch week", type="blog", channels=["cms", "linkedin"],
-                  body="We launched.", author="maya")
+    fields = dict(
+        content_id=content_id,
+        title="Launch week",
+        type="blog",
+        channels=["cms", "linkedin"],
+        body="We launched.",
+        author="maya",
+    )
     fields.update(brief)
     inp = ContentInput(brief=ContentBrief(**fields), stages=[BRAND], legal_stage=LEGAL, directory=DIRECTORY, queues=q)
-    return track(await env.client.start_workflow(ContentWorkflow.run, inp, id=f"content-{content_id}",
-                                                 task_queue=q.workflows))
+    return track(
+        await env.client.start_workflow(ContentWorkflow.run, inp, id=f"content-{content_id}", task_queue=q.workflows)
+    )
 
 
 async def in_review(handle: WorkflowHandle):
@@ -105,7 +127,9 @@ async def test_backup_decides_after_escalation_then_publish_and_track(time_env: 
     assert [p.day for p in view.performance] == [1, 7, 30]
     assert view.performance[-1].views == 3000.0
     assert {c.channel.value: c.status for c in view.channels} == {
-        "cms": ChannelStatus.PUBLISHED, "linkedin": ChannelStatus.PUBLISHED}
+        "cms": ChannelStatus.PUBLISHED,
+        "linkedin": ChannelStatus.PUBLISHED,
+    }
     metrics = fake.of("analytics.page_metrics")
     assert metrics[-1].at - fake.of("social.post")[0].at >= timedelta(days=30)
     assert metrics[0].arg.page_path == "/launch/"
@@ -144,7 +168,9 @@ async def test_retract_during_tracking_undoes_every_channel(time_env: WorkflowEn
             return (await handle.query(ContentWorkflow.state)).stage == ContentStage.PUBLISHED
 
         await eventually(published, what="publication")
-        await handle.execute_update(ContentWorkflow.retract, RetractRequest(requested_by="maya", reason="typo in title"))
+        await handle.execute_update(
+            ContentWorkflow.retract, RetractRequest(requested_by="maya", reason="typo in title")
+        )
         view = await handle.result()
 
     assert view.stage == ContentStage.RETRACTED

@@ -36,27 +36,43 @@ def new_queues() -> PlatformQueues:
 
 
 @asynccontextmanager
-async def running(env: WorkflowEnvironment, fake: FakePlatforms, queues: PlatformQueues,
-                  journeys: Path = JOURNEYS) -> AsyncIterator[None]:
+async def running(
+    env: WorkflowEnvironment, fake: FakePlatforms, queues: PlatformQueues, journeys: Path = JOURNEYS
+) -> AsyncIterator[None]:
     async with AsyncExitStack() as stack:
         for w in fake.workers(env.client, queues, journeys):
             await stack.enter_async_context(w)
         yield
 
 
-async def start_lead(env: WorkflowEnvironment, queues: PlatformQueues, *, journey: str = "default-nurture",
-                     tz: str | None = None, can_after: int = 10_000) -> WorkflowHandle:
+async def start_lead(
+    env: WorkflowEnvironment,
+    queues: PlatformQueues,
+    *,
+    journey: str = "default-nurture",
+    tz: str | None = None,
+    can_after: int = 10_000,
+) -> WorkflowHandle:
     tz = tz or await daytime_zone(env)
     email = f"lead-{uuid.uuid4().hex[:8]}@example.com"
-    capture = LeadCapture(capture_id=str(uuid.uuid4()), email=email, source="web_form", consent=True,
-                          captured_at=datetime.now(UTC), journey_id=journey, timezone=tz)
+    capture = LeadCapture(
+        capture_id=str(uuid.uuid4()),
+        email=email,
+        source="web_form",
+        consent=True,
+        captured_at=datetime.now(UTC),
+        journey_id=journey,
+        timezone=tz,
+    )
     key = lead_key(email, "test-secret")
-    return track(await env.client.start_workflow(
-        LeadJourneyWorkflow.run,
-        LeadJourneyInput(lead_id=key, capture=capture, queues=queues, continue_as_new_after_events=can_after),
-        id=lead_workflow_id(key),
-        task_queue=queues.workflows,
-    ))
+    return track(
+        await env.client.start_workflow(
+            LeadJourneyWorkflow.run,
+            LeadJourneyInput(lead_id=key, capture=capture, queues=queues, continue_as_new_after_events=can_after),
+            id=lead_workflow_id(key),
+            task_queue=queues.workflows,
+        )
+    )
 
 
 async def event(env: WorkflowEnvironment, kind: EventType) -> EngagementEvent:
@@ -145,10 +161,13 @@ async def test_sla_breach_escalates_and_reassigns(time_env: WorkflowEnvironment)
 
         second = await eventually(reassigned, what="reassignment after the SLA")
         # A late decision from the first owner no longer counts.
-        await handle.signal(LeadJourneyWorkflow.sales_decision,
-                            SalesDecision(decision=SalesDecisionKind.ACCEPTED, owner_id="101"))
-        await handle.signal(LeadJourneyWorkflow.sales_decision,
-                            SalesDecision(decision=SalesDecisionKind.ACCEPTED, owner_id=second.owner_id))
+        await handle.signal(
+            LeadJourneyWorkflow.sales_decision, SalesDecision(decision=SalesDecisionKind.ACCEPTED, owner_id="101")
+        )
+        await handle.signal(
+            LeadJourneyWorkflow.sales_decision,
+            SalesDecision(decision=SalesDecisionKind.ACCEPTED, owner_id=second.owner_id),
+        )
         result = await handle.result()
 
     assert result.stage == LeadStage.CONVERTED
