@@ -121,22 +121,6 @@ class NotifyResult(BaseModel):
     channel: str
 
 
-class PlatformQueues(BaseModel):
-    """Task queue per platform (set from settings by whoever starts the workflow,
-    because workflow code may not read the environment)."""
-
-    workflows: str = "mops-workflows"
-    crm: str = "mops-crm"
-    email: str = "mops-email"
-    chat: str = "mops-chat"
-    cms: str = "mops-cms"
-    social: str = "mops-social"
-    analytics: str = "mops-analytics"
-    checks: str = "mops-checks"
-    meta: str = "mops-meta"
-    google_ads: str = "mops-google-ads"
-
-
 # ---------------------------------------------------------------- content
 
 

@@ -9,7 +9,7 @@
 - `privacy.erase_cdp` (CDP queue): Braze user delete.
 - `privacy.erase_audience` (Meta queue): remove from the Custom Audience.
 
-The lead's data key is destroyed afterwards, by `starter.privacy` (mops/keystore.py).
+The lead's data key is destroyed afterwards, by `starter.service.privacy` (mops/keystore.py).
 """
 
 from __future__ import annotations

@@ -13,16 +13,7 @@ from pydantic import BaseModel
 
 from domain.consent import ConsentState, Purpose
 from domain.sync import ContactChange, FieldMismatch, SyncSnapshot
-
-
-class SyncQueues(BaseModel):
-    """Task queues the contact sync uses (set from settings by whoever starts it)."""
-
-    workflows: str = "mops-workflows"
-    crm: str = "mops-crm"
-    email: str = "mops-email"
-    cdp: str = "mops-cdp"
-    meta: str = "mops-meta"
+from mops.queues import SyncQueues
 
 
 class ContactSyncInput(BaseModel):
@@ -122,7 +113,6 @@ class RepairResult(BaseModel):
 
 
 __all__ = [
-    "SyncQueues",
     "ContactSyncInput",
     "PublishChangeInput",
     "PublishChangeResult",

@@ -31,7 +31,6 @@ from activities.privacy_models import (
     RepairResult,
     ScanInput,
     ScanResult,
-    SyncQueues,
 )
 from domain.consent import (
     CRM_CONSENT_PROPERTIES,
@@ -51,6 +50,7 @@ from integrations.braze import BrazeClient
 from integrations.hubspot_contacts import LEAD_ID_PROPERTY, HubSpotContactsClient
 from integrations.meta_audiences import MetaAudienceClient
 from integrations.sendgrid_contacts import SendGridContactsClient
+from mops.queues import SyncQueues
 
 CONTACT_SYNC_TYPE = "ContactSync"
 SCAN_CONCURRENCY = 16

@@ -27,7 +27,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import lib  # noqa: E402
 from lib import ROOT  # noqa: E402
 
-from starter.leads import LeadService, build_event  # noqa: E402
+from starter.service.leads import LeadService, build_event  # noqa: E402
 
 REQUEST_TIMEOUT_S = 10.0
 MAX_IN_FLIGHT = 2000  # beyond this a scheduled request is counted as an error, not queued

@@ -699,7 +699,7 @@ async def open_leads(
     """Capture `n` leads (update-with-start, as the gateway and CLI do), `concurrency` at a time.
     Returns their lead ids, the seconds it took and the errors."""
     from domain.journeys import load_journey
-    from starter.leads import LeadService, build_capture
+    from starter.service.leads import LeadService, build_capture
 
     leads = LeadService(client, settings)
     tag = tag or uuid.uuid4().hex[:8]
@@ -792,7 +792,7 @@ async def send_events(
 ) -> None:
     """Signal a click to a lead at each (wall-clock) time of `schedule`, whether or not earlier
     signals have returned (open loop). Latency is later measured from the scheduled time."""
-    from starter.leads import LeadService, build_event
+    from starter.service.leads import LeadService, build_event
 
     leads = LeadService(client, settings)
     tasks: set[asyncio.Task] = set()

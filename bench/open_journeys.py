@@ -58,15 +58,15 @@ async def import_leads(
 
     from domain.journeys import load_journey
     from domain.leads import LeadStage, capture_touch, lead_workflow_id
-    from starter.leads import LeadService, build_capture
-    from workers.main import queues
+    from mops.queues import platform_queues
+    from starter.service.leads import LeadService, build_capture
     from workflows.lead_journey import LeadJourneyWorkflow
     from workflows.lead_models import LeadJourneyInput, LeadJourneyState
     from workflows.search_attributes import JOURNEY_ID, LEAD_STAGE
 
     spec = load_journey(settings.journeys_dir, "bench-loop")
     leads = LeadService(client, settings)
-    q = queues(settings)
+    q = platform_queues(settings)
     ids: list[str] = []
     errors: list[str] = []
     t0 = last = time.monotonic()

@@ -48,7 +48,7 @@ from integrations.hubspot import HubSpotClient  # noqa: E402
 from mops.settings import Settings  # noqa: E402
 from sandbox.admin_client import SandboxAdmin  # noqa: E402
 from sandbox.store import email_hash  # noqa: E402
-from starter.leads import LeadService, build_capture  # noqa: E402
+from starter.service.leads import LeadService, build_capture  # noqa: E402
 from starter.stack import EmbeddedStack, port_open  # noqa: E402
 from tests.histories.record import free_port  # noqa: E402
 
@@ -146,7 +146,7 @@ async def run(args: argparse.Namespace) -> dict:
                 changes = await load(args, leads, settings, http, gateway, seeded)
                 result = await measure(admin, changes, args)
                 # Drift after the load: one reconciliation over every contact (no repair needed, we hope).
-                from starter.privacy import PrivacyService
+                from starter.service.privacy import PrivacyService
 
                 privacy = PrivacyService(client, settings)
                 try:

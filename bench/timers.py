@@ -39,15 +39,15 @@ async def start_waiting(client, settings, n: int, journey_of, tag: str, concurre
 
     from domain.journeys import load_journey
     from domain.leads import LeadStage, capture_touch, lead_workflow_id
-    from starter.leads import LeadService, build_capture
-    from workers.main import queues
+    from mops.queues import platform_queues
+    from starter.service.leads import LeadService, build_capture
     from workflows.lead_journey import LeadJourneyWorkflow
     from workflows.lead_models import LeadJourneyInput, LeadJourneyState
     from workflows.search_attributes import JOURNEY_ID, LEAD_STAGE
 
     specs: dict[str, object] = {}
     leads = LeadService(client, settings)
-    q = queues(settings)
+    q = platform_queues(settings)
     sem = asyncio.Semaphore(concurrency)
     ids: dict[str, str] = {}  # lead id -> journey id
     errors: list[str] = []

@@ -31,10 +31,10 @@ from gateway.webhooks import hubspot, sendgrid, slack
 from gateway.webhooks.common import ReplayCache
 from gateway.webhooks.deals import DealLookup
 from mops.settings import Settings
-from starter.campaigns import CampaignService
-from starter.content import ContentService
-from starter.leads import LeadService
-from starter.privacy import PrivacyService
+from starter.service.campaigns import CampaignService
+from starter.service.content import ContentService
+from starter.service.leads import LeadService
+from starter.service.privacy import PrivacyService
 
 VERSION = "0.1.0"
 

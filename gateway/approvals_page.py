@@ -54,8 +54,8 @@ from gateway.rest.campaigns import find_budget_proposals, find_campaigns
 from gateway.rest.content import find_content
 from gateway.security import Gate, Principal, Scope
 from gateway.settings import GatewaySettings
-from starter.campaigns import CampaignInputError, CampaignNotFound, CampaignRefused, CampaignService
-from starter.content import ContentInputError, ContentNotFound, ContentRefused, ContentService
+from starter.service.campaigns import CampaignInputError, CampaignNotFound, CampaignRefused, CampaignService
+from starter.service.content import ContentInputError, ContentNotFound, ContentRefused, ContentService
 from workflows.approval import ApprovalProgress
 from workflows.campaign_models import BudgetView, CampaignView
 from workflows.content_models import ContentView

@@ -10,10 +10,10 @@ from fastapi import Request
 from temporalio.client import Client
 
 from gateway.settings import GatewaySettings
-from starter.campaigns import CampaignService
-from starter.content import ContentService
-from starter.leads import LeadService
-from starter.privacy import PrivacyService
+from starter.service.campaigns import CampaignService
+from starter.service.content import ContentService
+from starter.service.leads import LeadService
+from starter.service.privacy import PrivacyService
 
 
 async def leads(request: Request) -> LeadService:

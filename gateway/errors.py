@@ -14,9 +14,9 @@ from pydantic import BaseModel
 from starlette.exceptions import HTTPException
 from temporalio.service import RPCError
 
-from starter.campaigns import CampaignInputError, CampaignNotFound, CampaignRefused
-from starter.content import ContentInputError, ContentNotFound, ContentRefused
-from starter.leads import LeadInputError, LeadNotFound
+from starter.service.campaigns import CampaignInputError, CampaignNotFound, CampaignRefused
+from starter.service.content import ContentInputError, ContentNotFound, ContentRefused
+from starter.service.leads import LeadInputError, LeadNotFound
 
 log = logging.getLogger("mops.gateway")
 

@@ -53,9 +53,9 @@ from gateway.rest.campaigns import find_budget_proposals, find_campaigns
 from gateway.rest.content import find_content
 from gateway.rest.leads import find_leads
 from gateway.security import Principal, Scope, authenticate_request, bearer_scheme, person
-from starter.campaigns import CampaignInputError, CampaignNotFound, CampaignRefused, CampaignService
-from starter.content import ContentInputError, ContentNotFound, ContentRefused, ContentService
-from starter.leads import LeadInputError, LeadNotFound, LeadService
+from starter.service.campaigns import CampaignInputError, CampaignNotFound, CampaignRefused, CampaignService
+from starter.service.content import ContentInputError, ContentNotFound, ContentRefused, ContentService
+from starter.service.leads import LeadInputError, LeadNotFound, LeadService
 from workflows.approval import DecisionResult as ApprovalResult
 from workflows.campaign_models import BudgetStatus, BudgetView, CampaignStatus, CampaignView
 from workflows.content_models import ContentStage, ContentView, DecisionResult

@@ -5,7 +5,7 @@
 - `DELETE /v3/marketing/contacts?ids=...` deletes contacts by id (right to erasure).
 - `/v3/asm/suppressions/global`: the global unsubscribe list. An address on it gets no
   marketing email from any group: SendGrid drops it at send time, which is why an
-  opt-out is written here first (see `starter.privacy`).
+  opt-out is written here first (see `starter.service.privacy`).
 """
 
 from __future__ import annotations

@@ -22,17 +22,17 @@ from rich.console import Console
 from domain.journeys import JourneyError, validate_all
 from domain.leads import EventType, LeadSource
 from mops.settings import Settings, SettingsError, get_settings
-from starter.campaigns import CampaignInputError, CampaignNotFound, CampaignRefused, CampaignService
-from starter.content import (
+from starter.service.campaigns import CampaignInputError, CampaignNotFound, CampaignRefused, CampaignService
+from starter.service.content import (
     ContentInputError,
     ContentNotFound,
     ContentRefused,
     ContentService,
     read_brief_file,
 )
-from starter.content import prepare as prepare_content
-from starter.leads import LeadInputError, LeadNotFound, LeadService, build_capture, build_event
-from starter.reports import ReportInputError
+from starter.service.content import prepare as prepare_content
+from starter.service.leads import LeadInputError, LeadNotFound, LeadService, build_capture, build_event
+from starter.service.reports import ReportInputError
 from workflows.lead_models import SalesDecision, SalesDecisionKind
 
 app = typer.Typer(
@@ -218,7 +218,7 @@ async def lead_event(
 @run_async("mops lead unsubscribe")
 async def lead_unsubscribe(email: EmailOpt = None, lead: LeadOpt = None, as_json: JsonOpt = False) -> None:
     """Opt the lead out: the journey stops at once and every platform is told."""
-    from starter.privacy import PrivacyService
+    from starter.service.privacy import PrivacyService
 
     svc = await lead_service()
     wf_id = svc.workflow_id(email=email, lead_id=lead)
@@ -445,7 +445,7 @@ async def campaign_launch(
     """Validate the file, start the campaign and wait for its preflight (ad account currencies)."""
     from datetime import UTC, datetime
 
-    from starter.campaigns import campaign_workflow_id, prepare
+    from starter.service.campaigns import campaign_workflow_id, prepare
 
     inp = prepare(settings(), campaign_file, now=datetime.now(UTC))  # bad files start nothing
     svc = await campaign_service()
@@ -582,8 +582,8 @@ async def health(
 ) -> None:
     """Integration health: each platform's state and recent incidents (or the report)."""
     from domain.fields import parse_duration
-    from starter.health import HealthNotRunning, check_now, health_report, health_state
     from starter.render import health_panel, health_report_table
+    from starter.service.health import HealthNotRunning, check_now, health_report, health_state
 
     try:
         span = parse_duration(window)

@@ -20,7 +20,7 @@ import typer
 
 from domain.consent import Purpose
 from starter.cli import CliError, EmailOpt, JsonOpt, LeadOpt, emit, out, run_async, settings, temporal_client
-from starter.leads import LeadInputError
+from starter.service.leads import LeadInputError
 
 consent_app = typer.Typer(
     help="Consent per purpose (email_marketing, ad_audiences, profiling), on every platform.", no_args_is_help=True
@@ -56,7 +56,7 @@ def _check_lead(email: str | None, lead: str | None) -> None:
 
 
 async def _privacy():
-    from starter.privacy import PrivacyService
+    from starter.service.privacy import PrivacyService
 
     return PrivacyService(await temporal_client(), settings())
 
@@ -108,7 +108,7 @@ async def lead_erase(
 @run_async("mops lead erasures")
 async def lead_erasures(email: EmailOpt = None, lead: LeadOpt = None, as_json: JsonOpt = False) -> None:
     """The erasure log: who asked, when, what each platform answered, which keys were destroyed."""
-    from starter.privacy import PrivacyService
+    from starter.service.privacy import PrivacyService
 
     svc = PrivacyService(None, settings())  # the log is local: no Temporal needed
     try:

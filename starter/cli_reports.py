@@ -15,7 +15,7 @@ import typer
 from rich.table import Table
 
 from domain.analytics import duration_text
-from starter.reports import (
+from starter.service.reports import (
     ReportService,
     duration,
     period,
@@ -23,7 +23,7 @@ from starter.reports import (
     today,
     weekly,
 )
-from starter.reports import timezone as check_tz
+from starter.service.reports import timezone as check_tz
 
 # Made before the CLI's helpers are imported: `starter.cli` adds this app at its end, and
 # under `python -m starter.cli` it is imported again from here (as a second module).

@@ -32,12 +32,12 @@ from domain.leads import EventType, LeadStage
 from mops.settings import Settings
 from mops.telemetry import setup_tracing
 from mops.temporal import connect
-from starter.campaigns import CampaignService
-from starter.content import ContentService
-from starter.content import prepare as prepare_content
 from starter.demo_campaign import CampaignDemo, run_campaign_demo
 from starter.demo_reports import ReportDemo, print_report, report_row, run_report_demo
-from starter.leads import LeadService, build_capture, build_event
+from starter.service.campaigns import CampaignService
+from starter.service.content import ContentService
+from starter.service.content import prepare as prepare_content
+from starter.service.leads import LeadService, build_capture, build_event
 from starter.stack import embedded_stack
 from workers.main import running_workers
 from workflows.campaign_models import BudgetStatus, CampaignStatus

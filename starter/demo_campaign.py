@@ -19,9 +19,9 @@ from rich.console import Console
 
 from domain.campaigns import CampaignSpecError, build_campaign
 from domain.content import load_directory
+from mops.queues import platform_queues
 from mops.settings import Settings
-from starter.campaigns import CampaignService
-from workers.main import queues
+from starter.service.campaigns import CampaignService
 from workflows.campaign_models import (
     TERMINAL_BUDGET,
     BudgetStatus,
@@ -57,7 +57,7 @@ def demo_campaign_input(settings: Settings, campaigns_dir, now: datetime) -> Cam
     except CampaignSpecError as err:
         raise CampaignDemoError(str(err)) from None
     return CampaignInput(
-        spec=spec, directory=directory, queues=queues(settings), gateway_url=settings.unsubscribe_base_url()
+        spec=spec, directory=directory, queues=platform_queues(settings), gateway_url=settings.unsubscribe_base_url()
     )
 
 

@@ -16,7 +16,7 @@ from domain.analytics import ReportData
 from domain.money import show
 from integrations.hubspot import HubSpotClient
 from mops.settings import Settings
-from starter.reports import ReportService, period, today
+from starter.service.reports import ReportService, period, today
 from workflows.analytics_models import CollectionView
 
 WON_AMOUNT = "12000.00"

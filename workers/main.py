@@ -31,7 +31,6 @@ from activities.crm import CrmActivities
 from activities.email import EmailActivities
 from activities.health import HealthActivities
 from activities.journeys import JourneyActivities
-from activities.models import PlatformQueues
 from activities.routing import RoutingActivities
 from activities.social import SocialActivities
 from domain.unsubscribe import unsubscribe_url
@@ -46,6 +45,7 @@ from integrations.sendgrid import SendGridClient
 from integrations.slack import SlackClient
 from integrations.wordpress import WordPressClient
 from mops.metrics import MopsMetrics, build_runtime
+from mops.queues import platform_queues
 from mops.settings import Settings
 from workers.health_gate import HealthGate, HoldIfDegraded
 from workers.privacy import PRIVACY_WORKFLOWS, privacy_parts
@@ -71,21 +71,6 @@ WORKFLOWS = [
 WORKFLOWS += [AnalyticsCollectionWorkflow, ExecutiveReportWorkflow]  # issue 5
 WORKFLOWS += PRIVACY_WORKFLOWS  # issue 8: contact sync, erasure, reconciliation
 GRACEFUL_SHUTDOWN = timedelta(seconds=20)
-
-
-def queues(settings: Settings) -> PlatformQueues:
-    return PlatformQueues(
-        workflows=settings.workflow_task_queue,
-        crm=settings.crm_task_queue,
-        email=settings.email_task_queue,
-        chat=settings.chat_task_queue,
-        cms=settings.cms_task_queue,
-        social=settings.social_task_queue,
-        analytics=settings.analytics_task_queue,
-        checks=settings.checks_task_queue,
-        meta=settings.meta_task_queue,
-        google_ads=settings.google_ads_task_queue,
-    )
 
 
 @dataclass
@@ -192,7 +177,7 @@ def build_workers(
     metrics: MopsMetrics | None = None,
     worker_options: dict | None = None,
 ) -> list[Worker]:
-    q = queues(settings)
+    q = platform_queues(settings)
     crm = CrmActivities(platforms.hubspot)
     secret = settings.gateway_unsubscribe_secret.get_secret_value()
     email = EmailActivities(
@@ -222,7 +207,7 @@ def build_workers(
     platforms.extra_closers.append(health.aclose)
     # Per platform queue: the platform (its activities hold while it is degraded), its
     # activities and the server-side rate limit (None = none).
-    platform_queues = [
+    queue_specs = [
         (
             q.crm,
             "hubspot",
@@ -276,8 +261,8 @@ def build_workers(
         (settings.health_task_queue, None, [health.probe, health.notify, health.gauges], None),
     ]
     privacy = privacy_parts(client, settings, platforms)  # issue 8: sync + erasure activities on these queues
-    platform_queues = [
-        (queue, platform, activities + privacy.on(queue), rate) for queue, platform, activities, rate in platform_queues
+    queue_specs = [
+        (queue, platform, activities + privacy.on(queue), rate) for queue, platform, activities, rate in queue_specs
     ] + privacy.own_queues
     gate = HealthGate(client, settings.health_registry_id, ttl=settings.health_gate_ttl_seconds)
     hold = dict(first=settings.health_hold_seconds, longest=settings.health_hold_max_seconds)
@@ -309,7 +294,7 @@ def build_workers(
             interceptors=[HoldIfDegraded(gate, platform, metrics, **hold)] if platform else [],
             **common,
         )
-        for queue, platform, activities, rate in platform_queues
+        for queue, platform, activities, rate in queue_specs
     ]
 
 
@@ -343,8 +328,8 @@ async def serve(settings: Settings) -> None:
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
     async with running_workers(client, settings, metrics=metrics):
-        from starter.health import ensure_health
+        from starter.service.health import ensure_health
 
         await ensure_health(client, settings)  # the health registry and its every-minute check
-        log.info("mops worker polling %s", ", ".join(queues(settings).model_dump().values()))
+        log.info("mops worker polling %s", ", ".join(platform_queues(settings).model_dump().values()))
         await stop.wait()

@@ -14,12 +14,12 @@ from typing import TYPE_CHECKING
 from temporalio.client import Client
 
 from activities.privacy import PrivacyActivities
-from activities.privacy_models import SyncQueues
 from activities.sync import SyncActivities
 from integrations.braze import BrazeClient
 from integrations.hubspot_contacts import HubSpotContactsClient
 from integrations.meta_audiences import MetaAudienceClient
 from integrations.sendgrid_contacts import SendGridContactsClient
+from mops.queues import sync_queues
 from mops.settings import Settings
 from workflows.contact_sync import ContactSyncWorkflow
 from workflows.erasure import LeadErasureWorkflow
@@ -29,16 +29,6 @@ if TYPE_CHECKING:
     from workers.main import PlatformClients
 
 PRIVACY_WORKFLOWS = [ContactSyncWorkflow, LeadErasureWorkflow, ReconciliationWorkflow]
-
-
-def sync_queues(settings: Settings) -> SyncQueues:
-    return SyncQueues(
-        workflows=settings.workflow_task_queue,
-        crm=settings.crm_task_queue,
-        email=settings.email_task_queue,
-        cdp=settings.cdp_task_queue,
-        meta=settings.meta_task_queue,
-    )
 
 
 @dataclass

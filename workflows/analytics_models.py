@@ -10,18 +10,10 @@ from pydantic import BaseModel
 
 from activities.models import CollectResult, DistributionEntry, JourneysResult
 from domain.analytics import Period, Source
+from mops.queues import AnalyticsQueues
 
 ALL_SOURCES = [s.value for s in Source]
 JOURNEYS = "journeys"  # the touch paths, reported alongside the platform sources
-
-
-class AnalyticsQueues(BaseModel):
-    """Task queues the analytics workflows use (set from settings by whoever starts them)."""
-
-    workflows: str = "mops-workflows"  # where the lead journeys run (their touch paths are read from there)
-    reports: str = "mops-reports"
-    email: str = "mops-email"
-    chat: str = "mops-chat"
 
 
 class SourceState(StrEnum):

@@ -8,11 +8,12 @@ from typing import Literal
 
 from pydantic import BaseModel
 
-from activities.models import PageMetricsResult, PaidRef, PlatformQueues
+from activities.models import PageMetricsResult, PaidRef
 from domain.budget import Proposal
 from domain.campaigns import CampaignSpec, ChannelKind, ReallocationRules
 from domain.content import Directory
 from domain.performance import Anomaly, DayFigures, Kpis, Pacing
+from mops.queues import PlatformQueues
 from workflows.approval import ApprovalProgress
 
 

@@ -7,10 +7,10 @@ from enum import StrEnum
 
 from pydantic import BaseModel
 
-from activities.models import PlatformQueues
 from domain.approvals import Decision
 from domain.brand import Finding
 from domain.content import ApprovalStage, Channel, ContentBrief, Directory
+from mops.queues import PlatformQueues
 
 
 class ContentStage(StrEnum):

@@ -10,7 +10,7 @@ address and is encrypted under the lead's own key, so it is shredded with the re
    from the Meta Custom Audience. A platform that refuses is recorded, not retried
    forever: the erasure log says what happened where.
 
-The caller (`starter.privacy.PrivacyService.erase`) then destroys the lead's data key
+The caller (`starter.service.privacy.PrivacyService.erase`) then destroys the lead's data key
 and writes the erasure log: from then on nothing this lead ever sent through Temporal
 can be decoded, while every other lead still decodes and replays.
 """

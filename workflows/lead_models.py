@@ -7,13 +7,13 @@ from enum import StrEnum
 
 from pydantic import BaseModel, Field
 
-from activities.models import PlatformQueues
 from domain.consent import ConsentRecord, ConsentState, Purpose
 from domain.journeys import JourneySpec
 from domain.leads import EngagementEvent, EventType, Firmographics, LeadCapture, LeadStage, Touch
 from domain.routing import RoundRobinState
 from domain.scoring import Score
 from domain.sync import ContactChange
+from mops.queues import PlatformQueues
 
 
 class LeadJourneyInput(BaseModel):

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from pydantic import BaseModel, Field
 
-from activities.privacy_models import SyncQueues
 from domain.consent import ConsentRecord
 from domain.sync import FieldMismatch
+from mops.queues import SyncQueues
 
 
 class EraseRequest(BaseModel):

@@ -34,7 +34,7 @@ from gateway.models import (
 from gateway.rest.content import query_literal
 from gateway.security import Principal, Scope, person, require
 from gateway.settings import GatewaySettings
-from starter.campaigns import CampaignService
+from starter.service.campaigns import CampaignService
 from workflows.campaign_models import BudgetStatus, BudgetView, CampaignStatus, CampaignView
 from workflows.search_attributes import (
     APPROVAL_STATE,

@@ -29,7 +29,7 @@ from gateway.models import (
 )
 from gateway.security import Principal, Scope, person, require
 from gateway.settings import GatewaySettings
-from starter.content import ContentService, prepare
+from starter.service.content import ContentService, prepare
 from workflows.content_models import ContentStage, ContentView, DecisionResult, Revision
 from workflows.search_attributes import APPROVAL_STATE, CONTENT_STAGE, CONTENT_TYPE, PENDING_APPROVERS
 

@@ -25,8 +25,8 @@ from gateway.models import (
 from gateway.rest.content import query_literal
 from gateway.security import Principal, Scope, require
 from gateway.settings import GatewaySettings
-from starter.leads import LeadService, build_capture, build_event
-from starter.privacy import PrivacyService
+from starter.service.leads import LeadService, build_capture, build_event
+from starter.service.privacy import PrivacyService
 from workflows.lead_models import CaptureResult, LeadState
 from workflows.search_attributes import LEAD_SCORE, LEAD_STAGE, OWNER_ID, SEGMENT
 

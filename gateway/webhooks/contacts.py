@@ -19,8 +19,8 @@ from gateway.errors import ApiError
 from gateway.webhooks.common import ReplayCache
 from integrations.errors import PlatformError
 from integrations.hubspot import HubSpotClient
-from starter.leads import LeadNotFound
-from starter.privacy import PrivacyService
+from starter.service.leads import LeadNotFound
+from starter.service.privacy import PrivacyService
 
 CRM_FIELDS = {crm: field for field, crm in FIELD_NAMES["crm"].items()}  # HubSpot property -> owned field
 OPT_OUT = "hs_email_optout"

@@ -29,8 +29,8 @@ from gateway.webhooks.common import ReplayCache, replayed, signed_body
 from gateway.webhooks.contacts import apply_contact_change
 from gateway.webhooks.deals import DealLookup
 from integrations.errors import PlatformError
-from starter.leads import LeadNotFound, LeadService
-from starter.privacy import PrivacyService
+from starter.service.leads import LeadNotFound, LeadService
+from starter.service.privacy import PrivacyService
 from workflows.lead_models import SalesDecision, SalesDecisionKind
 
 log = logging.getLogger("mops.gateway.hubspot")

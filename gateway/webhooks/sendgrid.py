@@ -33,8 +33,8 @@ from gateway import deps
 from gateway.errors import ApiError, ErrorBody
 from gateway.settings import GatewaySettings
 from gateway.webhooks.common import ReplayCache, check_fresh, forged, replayed
-from starter.leads import LeadNotFound, LeadService
-from starter.privacy import PrivacyService
+from starter.service.leads import LeadNotFound, LeadService
+from starter.service.privacy import PrivacyService
 
 log = logging.getLogger("mops.gateway.sendgrid")
 

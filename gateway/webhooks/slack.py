@@ -26,7 +26,7 @@ from gateway import deps
 from gateway.errors import ApiError, ErrorBody, refusal_status
 from gateway.settings import GatewaySettings
 from gateway.webhooks.common import ReplayCache, replayed, signed_body
-from starter.content import ContentInputError, ContentNotFound, ContentRefused, ContentService
+from starter.service.content import ContentInputError, ContentNotFound, ContentRefused, ContentService
 
 log = logging.getLogger("mops.gateway.slack")
 

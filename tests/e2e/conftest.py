@@ -11,7 +11,7 @@ from temporalio.testing import WorkflowEnvironment
 from mops.settings import Settings
 from sandbox.admin_client import SandboxAdmin
 from sandbox.server import SandboxServer
-from starter.leads import LeadService
+from starter.service.leads import LeadService
 from tests.conftest import make_settings
 from workers.main import running_workers
 

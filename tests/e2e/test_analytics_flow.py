@@ -25,8 +25,8 @@ from integrations.meta_ads import MetaAdsClient
 from integrations.sendgrid import SendGridClient
 from mops.settings import Settings, get_settings
 from starter.cli import app
-from starter.leads import build_capture, build_event
-from starter.reports import ReportService, period
+from starter.service.leads import build_capture, build_event
+from starter.service.reports import ReportService, period
 from tests.conftest import eventually
 from tests.e2e.conftest import Stack
 from workflows.analytics_models import SourceState

@@ -20,9 +20,9 @@ from temporalio.worker import Worker
 
 from domain.analytics import Source
 from integrations.analytics_store import DuckDBStore
+from mops.queues import analytics_queues
 from sandbox.admin_client import SandboxAdmin
 from sandbox.server import SandboxServer
-from starter.reports import analytics_queues
 from tests.conftest import eventually, make_settings
 from workflows.analytics import AnalyticsCollectionWorkflow
 from workflows.analytics_models import CollectionInput, SourceState

@@ -13,7 +13,7 @@ from zoneinfo import ZoneInfo
 
 from temporalio.client import ScheduleBackfill, ScheduleOverlapPolicy
 
-from starter.reports import ReportService, weekly
+from starter.service.reports import ReportService, weekly
 from tests.conftest import eventually
 from tests.e2e.conftest import Stack
 from tests.e2e.test_analytics_flow import run_cli

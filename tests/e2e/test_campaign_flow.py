@@ -15,10 +15,10 @@ from temporalio.api.enums.v1 import EventType
 
 from domain.campaigns import ChannelKind, build_campaign
 from domain.content import load_directory
-from starter.campaigns import CampaignRefused, CampaignService, campaign_workflow_id
+from mops.queues import platform_queues
+from starter.service.campaigns import CampaignRefused, CampaignService, campaign_workflow_id
 from tests.conftest import eventually
 from tests.e2e.conftest import Stack
-from workers.main import queues
 from workflows.campaign_models import BudgetStatus, CampaignInput, CampaignStatus, PartState
 
 LIVE_STATUSES = {"meta": {"ACTIVE"}, "google_ads": {"ENABLED"}}
@@ -54,7 +54,7 @@ def spec_data(stack: Stack, **overrides: Any) -> dict[str, Any]:
 def campaign_input(stack: Stack, **overrides: Any) -> CampaignInput:
     directory = load_directory(stack.settings.policies_dir / "directory.yaml")
     spec = build_campaign(spec_data(stack, **overrides), directory=directory)
-    return CampaignInput(spec=spec, directory=directory, queues=queues(stack.settings))
+    return CampaignInput(spec=spec, directory=directory, queues=platform_queues(stack.settings))
 
 
 async def status_is(svc: CampaignService, campaign_id: str, *statuses: CampaignStatus, timeout: float = 60):
@@ -288,7 +288,7 @@ async def test_campaign_links_record_touches_on_the_lead_for_attribution(stack: 
     """A lead arriving by the Meta ad's link, then clicking the campaign email's link:
     both touches are on the lead's path with the campaign and channel (utm_content)."""
     from domain.leads import Utm
-    from starter.leads import build_capture, build_event
+    from starter.service.leads import build_capture, build_event
 
     svc = CampaignService(stack.client, stack.settings)
     inp = campaign_input(stack)

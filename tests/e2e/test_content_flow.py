@@ -14,7 +14,7 @@ from typer.testing import CliRunner
 
 from mops.settings import get_settings
 from starter.cli import app
-from starter.content import ContentRefused, ContentService, prepare
+from starter.service.content import ContentRefused, ContentService, prepare
 from tests.conftest import eventually
 from tests.e2e.conftest import Stack
 from workflows.content_models import ChannelStatus, ContentStage, Revision

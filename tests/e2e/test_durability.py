@@ -19,7 +19,7 @@ from mops.settings import Settings
 from mops.temporal import connect
 from sandbox.admin_client import SandboxAdmin
 from sandbox.server import SandboxServer
-from starter.leads import LeadService, build_capture
+from starter.service.leads import LeadService, build_capture
 from starter.stack import EmbeddedStack
 from tests.conftest import eventually, make_settings
 from workers.main import running_workers

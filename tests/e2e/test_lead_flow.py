@@ -7,7 +7,7 @@ import uuid
 
 from domain.leads import EventType, LeadStage
 from domain.unsubscribe import verify_token
-from starter.leads import build_capture, build_event
+from starter.service.leads import build_capture, build_event
 from tests.conftest import eventually
 from tests.e2e.conftest import Stack
 from workflows.lead_journey import LeadJourneyWorkflow

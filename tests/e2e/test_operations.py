@@ -19,8 +19,8 @@ from domain.health import ProbeResult
 from gateway.server import GatewayServer
 from mops.metrics import MopsMetrics, build_runtime
 from mops.temporal import connect
-from starter.health import check_now, health_state, start_registry
-from starter.leads import build_capture
+from starter.service.health import check_now, health_state, start_registry
+from starter.service.leads import build_capture
 from tests.conftest import eventually
 from tests.e2e.conftest import Stack
 from workers.main import running_workers
@@ -179,7 +179,7 @@ async def test_graceful_shutdown_completes_the_activity_in_flight(
     client: Client = dev_env.client
     await stack.admin.set_faults("hubspot", latency_ms=1500, path_prefix="/crm/v3/objects/contacts/batch/upsert")
     email = f"drain-{uuid.uuid4().hex[:6]}@acme.example"
-    from starter.leads import LeadService
+    from starter.service.leads import LeadService
 
     leads = LeadService(client, settings)
     async with running_workers(client, settings):

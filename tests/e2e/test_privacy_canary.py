@@ -23,7 +23,7 @@ from domain.leads import EventType, LeadStage
 from gateway.server import GatewayServer
 from sandbox.server import SandboxServer
 from starter.codec_server import create_codec_app
-from starter.leads import build_event
+from starter.service.leads import build_event
 from tests.conftest import binary
 from tests.privacy.stack import capture, privacy_stack, stage, synced
 

@@ -18,7 +18,7 @@ from mops.codec import KeyUnavailable
 from mops.temporal import DATA_CONVERTER
 from sandbox.server import SandboxServer
 from sandbox.store import email_hash
-from starter.leads import LeadNotFound, build_event
+from starter.service.leads import LeadNotFound, build_event
 from tests.conftest import eventually
 from tests.privacy.stack import capture, marker_email, privacy_stack, stage, synced
 from workers.main import WORKFLOWS

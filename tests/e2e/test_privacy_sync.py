@@ -26,7 +26,7 @@ from integrations.braze import BrazeClient
 from integrations.hubspot import HubSpotClient
 from integrations.sendgrid_contacts import SendGridContactsClient
 from sandbox.server import SandboxServer
-from starter.leads import build_capture
+from starter.service.leads import build_capture
 from tests.conftest import eventually
 from tests.privacy.stack import PrivacyStack, capture, marker_email, privacy_stack, stage, synced
 

@@ -25,13 +25,14 @@ from gateway.app import create_app
 from gateway.security import ApiKeyConfig, hash_key, new_key
 from gateway.server import GatewayServer
 from gateway.settings import GatewaySettings, gateway_settings
+from mops.queues import platform_queues
 from sandbox.admin_client import SandboxAdmin
 from sandbox.server import SandboxServer
-from starter.campaigns import CampaignService
-from starter.content import ContentService
-from starter.leads import LeadService
+from starter.service.campaigns import CampaignService
+from starter.service.content import ContentService
+from starter.service.leads import LeadService
 from tests.conftest import eventually, make_settings
-from workers.main import queues, running_workers
+from workers.main import running_workers
 from workflows.campaign_models import CampaignInput
 
 # key name -> (scopes, bound person)
@@ -203,7 +204,9 @@ async def launch(gw: Gateway, **overrides: Any) -> str:
     """Launch through the Python API (launching is the CLI's job); returns the campaign id."""
     directory = load_directory(gw.settings.policies_dir / "directory.yaml")
     spec = build_campaign(campaign_data(gw, **overrides), directory=directory)
-    result = await gw.campaigns.launch(CampaignInput(spec=spec, directory=directory, queues=queues(gw.settings)))
+    result = await gw.campaigns.launch(
+        CampaignInput(spec=spec, directory=directory, queues=platform_queues(gw.settings))
+    )
     assert result.ok, result
     return spec.id
 

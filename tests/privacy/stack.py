@@ -17,8 +17,8 @@ from mops.settings import Settings
 from mops.temporal import DATA_CONVERTER
 from sandbox.admin_client import SandboxAdmin
 from sandbox.server import SandboxServer
-from starter.leads import LeadNotFound, LeadService, build_capture
-from starter.privacy import PrivacyService
+from starter.service.leads import LeadNotFound, LeadService, build_capture
+from starter.service.privacy import PrivacyService
 from tests.conftest import eventually, make_settings
 from workers.main import running_workers
 from workflows.contact_sync_models import SyncView

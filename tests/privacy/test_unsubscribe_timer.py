@@ -11,9 +11,9 @@ from datetime import UTC, datetime, timedelta
 
 from temporalio.testing import WorkflowEnvironment
 
-from activities.models import PlatformQueues
 from domain.consent import Purpose
 from domain.leads import LeadCapture, LeadStage, lead_key, lead_workflow_id
+from mops.queues import PlatformQueues
 from mops.settings import PROJECT_ROOT
 from tests.conftest import daytime_zone, eventually
 from tests.workflows.fakes import FakePlatforms

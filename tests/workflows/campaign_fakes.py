@@ -38,7 +38,6 @@ from activities.models import (
     PaidRef,
     PaidRemoveResult,
     PaidStatusInput,
-    PlatformQueues,
     PostRef,
     PublishPostInput,
     PublishResult,
@@ -48,6 +47,7 @@ from activities.models import (
 )
 from domain.money import from_minor
 from domain.performance import DayFigures
+from mops.queues import PlatformQueues
 from tests.workflows.fakes import Recorder
 from workflows.budget import BudgetReallocationWorkflow
 from workflows.campaign import CampaignWorkflow

@@ -20,7 +20,6 @@ from activities.models import (
     NotifyResult,
     PageMetricsInput,
     PageMetricsResult,
-    PlatformQueues,
     PostRef,
     PublishPostInput,
     PublishResult,
@@ -30,6 +29,7 @@ from activities.models import (
     UpdateDraftInput,
 )
 from domain.brand import CheckResult
+from mops.queues import PlatformQueues
 from tests.workflows.fakes import Recorder
 from workflows.content import ContentWorkflow
 

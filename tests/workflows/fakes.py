@@ -23,7 +23,6 @@ from activities.models import (
     ListOwnersResult,
     NotifyInput,
     NotifyResult,
-    PlatformQueues,
     SalesOwner,
     SendEmailInput,
     SendEmailResult,
@@ -34,6 +33,7 @@ from activities.models import (
 )
 from activities.privacy_models import PublishChangeInput, PublishChangeResult
 from domain.leads import Firmographics
+from mops.queues import PlatformQueues
 from workflows.lead_journey import LeadJourneyWorkflow
 
 OWNERS = [SalesOwner(owner_id=str(i), email=f"owner{i}@mops.example") for i in (101, 102, 103, 104, 105)]

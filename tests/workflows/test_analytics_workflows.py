@@ -30,10 +30,10 @@ from activities.models import (
     ReportEmailInput,
     ReportEmailResult,
 )
+from mops.queues import AnalyticsQueues
 from tests.workflows.conftest import track
 from workflows.analytics import AnalyticsCollectionWorkflow, ExecutiveReportWorkflow
 from workflows.analytics_models import (
-    AnalyticsQueues,
     CollectionInput,
     CollectionStatus,
     ReportInput,

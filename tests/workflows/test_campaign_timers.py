@@ -14,11 +14,11 @@ from typing import Any
 from temporalio.client import WorkflowHandle
 from temporalio.testing import WorkflowEnvironment
 
-from activities.models import PlatformQueues
 from domain.approvals import Decision
 from domain.campaigns import ChannelKind, build_campaign
 from domain.content import Directory, Person
 from domain.money import from_minor
+from mops.queues import PlatformQueues
 from tests.conftest import eventually
 from tests.workflows.campaign_fakes import FakeCampaignPlatforms
 from tests.workflows.conftest import track

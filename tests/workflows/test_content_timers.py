@@ -11,9 +11,9 @@ from datetime import timedelta
 from temporalio.client import WorkflowHandle
 from temporalio.testing import WorkflowEnvironment
 
-from activities.models import PlatformQueues
 from domain.approvals import Decision
 from domain.content import ApprovalStage, ContentBrief, Directory, Person
+from mops.queues import PlatformQueues
 from tests.conftest import eventually
 from tests.workflows.conftest import track
 from tests.workflows.content_fakes import FakeContentPlatforms

@@ -17,8 +17,8 @@ from temporalio.api.enums.v1 import EventType as EventType_
 from temporalio.client import WorkflowHandle
 from temporalio.testing import WorkflowEnvironment
 
-from activities.models import PlatformQueues
 from domain.leads import EngagementEvent, EventType, Firmographics, LeadCapture, LeadStage, lead_key, lead_workflow_id
+from mops.queues import PlatformQueues
 from mops.settings import PROJECT_ROOT
 from tests.conftest import daytime_zone, eventually
 from tests.workflows.conftest import track

@@ -16,8 +16,8 @@ from temporalio.service import RPCError, RPCStatusCode
 
 from domain.journeys import JourneyError, load_journey
 from domain.leads import EngagementEvent, LeadCapture, lead_key, lead_workflow_id
+from mops.queues import platform_queues
 from mops.settings import Settings
-from workers.main import queues
 from workflows.lead_journey import LeadJourneyWorkflow
 from workflows.lead_models import (
     CaptureResult,
@@ -101,7 +101,7 @@ class LeadService:
         wf_id = lead_workflow_id(key)
         start = WithStartWorkflowOperation(
             LeadJourneyWorkflow.run,
-            LeadJourneyInput(lead_id=key, capture=capture, queues=queues(self._settings)),
+            LeadJourneyInput(lead_id=key, capture=capture, queues=platform_queues(self._settings)),
             id=wf_id,
             task_queue=self._settings.workflow_task_queue,
             id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,

@@ -27,9 +27,9 @@ from domain.content import (
     load_policies,
     validate_brief,
 )
+from mops.queues import platform_queues
 from mops.settings import Settings
-from starter.leads import first_error
-from workers.main import queues
+from starter.service.leads import first_error
 from workflows.content import ContentWorkflow
 from workflows.content_models import ContentInput, ContentView, DecisionResult, RetractRequest, Revision
 
@@ -75,7 +75,11 @@ def prepare(settings: Settings, data: dict[str, Any]) -> ContentInput:
     except BriefError as err:
         raise ContentInputError(str(err)) from None
     return ContentInput(
-        brief=brief, stages=stages, legal_stage=policies.legal_stage, directory=directory, queues=queues(settings)
+        brief=brief,
+        stages=stages,
+        legal_stage=policies.legal_stage,
+        directory=directory,
+        queues=platform_queues(settings),
     )
 
 

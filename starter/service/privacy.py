@@ -44,9 +44,9 @@ from integrations.errors import PlatformError
 from integrations.sendgrid_contacts import SendGridContactsClient
 from mops.codec import KeyRing, shared_keyring
 from mops.keystore import ErasureRecord, utc_now
+from mops.queues import sync_queues
 from mops.settings import Settings
-from starter.leads import LeadInputError, LeadNotFound
-from workers.privacy import sync_queues
+from starter.service.leads import LeadInputError, LeadNotFound
 from workflows.contact_sync_models import SyncView
 from workflows.erasure import LeadErasureWorkflow
 from workflows.lead_models import UnsubscribeRequest

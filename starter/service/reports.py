@@ -39,10 +39,11 @@ from domain.attribution import AttributionError, Comparison, compare, parse_mode
 from domain.fields import check_timezone, parse_duration
 from domain.leads import normalise_email
 from integrations.analytics_store import DuckDBStore
+from mops.queues import analytics_queues
 from mops.settings import Settings
 from starter.report_render import dashboard_html
 from workflows.analytics import AnalyticsCollectionWorkflow, ExecutiveReportWorkflow
-from workflows.analytics_models import AnalyticsQueues, CollectionInput, CollectionView, ReportInput
+from workflows.analytics_models import CollectionInput, CollectionView, ReportInput
 
 WEEKDAYS = {"sun": 0, "mon": 1, "tue": 2, "wed": 3, "thu": 4, "fri": 5, "sat": 6}  # Temporal's day_of_week
 _TIME = re.compile(r"^([01]?\d|2[0-3]):([0-5]\d)$")
@@ -50,15 +51,6 @@ _TIME = re.compile(r"^([01]?\d|2[0-3]):([0-5]\d)$")
 
 class ReportInputError(ValueError):
     """Report input we refuse (one line naming the field)."""
-
-
-def analytics_queues(settings: Settings) -> AnalyticsQueues:
-    return AnalyticsQueues(
-        workflows=settings.workflow_task_queue,
-        reports=settings.reports_task_queue,
-        email=settings.email_task_queue,
-        chat=settings.chat_task_queue,
-    )
 
 
 def today(settings: Settings) -> date:

@@ -35,9 +35,9 @@ from domain.approvals import Decision, DecisionKind
 from domain.campaigns import CampaignSpec, CampaignSpecError, load_campaign
 from domain.content import DirectoryError, load_directory
 from domain.money import show
+from mops.queues import platform_queues
 from mops.settings import Settings
-from starter.leads import first_error
-from workers.main import queues
+from starter.service.leads import first_error
 from workflows.approval import DecisionResult
 from workflows.budget import BudgetReallocationWorkflow
 from workflows.campaign import CampaignWorkflow
@@ -82,7 +82,7 @@ def prepare(settings: Settings, path: Path, *, now) -> CampaignInput:
     except CampaignSpecError as err:
         raise CampaignInputError(str(err)) from None
     return CampaignInput(
-        spec=spec, directory=directory, queues=queues(settings), gateway_url=settings.unsubscribe_base_url()
+        spec=spec, directory=directory, queues=platform_queues(settings), gateway_url=settings.unsubscribe_base_url()
     )
 
 
@@ -149,7 +149,7 @@ class CampaignService:
         return BudgetInput(
             campaign_id=campaign_id,
             directory=directory,
-            queues=queues(self._settings),
+            queues=platform_queues(self._settings),
             requested_by=requested_by,
             gateway_url=self._settings.unsubscribe_base_url(),
         )
