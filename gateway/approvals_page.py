@@ -18,9 +18,9 @@ proposals — and decides.
 - A campaign shows its name, total budget, channels and dates; a budget proposal its
   current vs proposed daily budget per channel and the reasons. Both take approve or
   reject (a reason is required to reject).
-- Markup is in Jinja2 templates (gateway/templates/approvals/, strict and autoescaping, see
-  domain.templating): everything shown is html-escaped, and a template error is a 500,
-  never a page with holes. The page shows content and staff ids only, no lead data.
+- Markup is in Jinja2 templates (gateway/templates/approvals/, rendered by
+  gateway.approvals_render, strict and autoescaping): everything shown is html-escaped, and
+  a template error is a 500, never a page with holes. The page shows content and staff ids only, no lead data.
 - Forms are parsed from the urlencoded body with the standard library (no python-multipart).
 """
 
@@ -35,20 +35,23 @@ import secrets
 import threading
 import time
 from dataclasses import dataclass
-from datetime import datetime
-from decimal import Decimal, InvalidOperation
 from urllib.parse import parse_qs
 
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from temporalio.service import RPCError
 
-from domain.approvals import Decision, DecisionKind
-from domain.budget import changed
+from domain.approvals import DecisionKind
 from domain.campaigns import CAMPAIGN_ID_PATTERN
-from domain.fields import zone
-from domain.money import show
-from domain.templating import environment, render
+from gateway.approvals_render import (
+    MAX_FIELD,
+    PATH,
+    SignedIn,
+    campaign_card,
+    content_card,
+    html_page,
+    proposal_card,
+)
 from gateway.errors import ApiError, log, refusal_status
 from gateway.models import BUDGET_WORKFLOW_ID_PATTERN, CONTENT_ID_PATTERN
 from gateway.rest.campaigns import find_budget_proposals, find_campaigns
@@ -57,14 +60,11 @@ from gateway.security import Gate, Principal, Scope
 from gateway.settings import GatewaySettings
 from starter.service.campaigns import CampaignInputError, CampaignNotFound, CampaignRefused, CampaignService
 from starter.service.content import ContentInputError, ContentNotFound, ContentRefused, ContentService
-from workflows.approval import ApprovalProgress
 from workflows.campaign_models import BudgetView, CampaignView
 from workflows.content_models import ContentView
 
-PATH = "/approvals"
 COOKIE = "mops_approvals"
 MAX_ITEMS = 100
-MAX_FIELD = 4000  # characters of a comment / token
 
 router = APIRouter(prefix=PATH, include_in_schema=False)
 
@@ -187,225 +187,11 @@ async def _form(request: Request) -> dict[str, str]:
     return {k: v[0] for k, v in parse_qs(body, keep_blank_values=True, max_num_fields=20).items()}
 
 
-# --- rendering ---------------------------------------------------------------------------------
-# Markup lives in gateway/templates/approvals/; this part only turns views into the plain
-# values a card shows (formatted money, local dates, the stage waiting now).
-
-_templates = environment("gateway")
-_templates.globals.update(path=PATH, max_field=MAX_FIELD)
-
-SECURITY_HEADERS = {
-    "Cache-Control": "no-store",
-    "Content-Security-Policy": "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'; "
-    "frame-ancestors 'none'; base-uri 'none'",
-    "X-Frame-Options": "DENY",
-    "X-Content-Type-Options": "nosniff",
-    "Referrer-Policy": "no-referrer",
-}
-
-
-@dataclass(frozen=True)
-class SignedIn:
-    """The header's sign-out form: who is signed in and the session's CSRF token."""
-
-    person: str
-    csrf: str
-
-
-@dataclass(frozen=True)
-class DecisionLine:
-    approver: str
-    kind: str
-    revision: int
-    stage: str
-    when: str
-    comment: str | None
-
-
-@dataclass(frozen=True)
-class FindingLine:
-    severity: str
-    rule: str
-    message: str
-    excerpt: str | None
-
-
-@dataclass(frozen=True)
-class ContentCard:
-    content_id: str
-    title: str
-    type: str
-    revision: int
-    stage: str
-    review: str | None
-    author: str
-    draft_link: str | None
-    draft_is_web: bool  # an http(s) link opens in a new tab; anything else is shown as code
-    findings: list[FindingLine]
-    decisions: list[DecisionLine]
-
-
-@dataclass(frozen=True)
-class CampaignCard:
-    campaign_id: str
-    name: str
-    stage: str
-    owner: str
-    budget: str
-    channels: str
-    start: str
-    end: str
-    decisions: list[DecisionLine]
-
-
-@dataclass(frozen=True)
-class BudgetRow:
-    channel: str
-    current: str
-    proposed: str
-    change: str
-    direction: str  # css class: "up", "down" or ""
-
-
-@dataclass(frozen=True)
-class ProposalCard:
-    workflow_id: str
-    campaign_id: str
-    stage: str
-    moved: str
-    metric: str
-    has_proposal: bool
-    rows: list[BudgetRow]
-    reasons: list[str]
-    decisions: list[DecisionLine]
-
-
-def _decision_lines(decisions: list[Decision]) -> list[DecisionLine]:
-    return [
-        DecisionLine(
-            approver=d.approver,
-            kind=str(getattr(d.kind, "value", d.kind)),
-            revision=d.revision,
-            stage=d.stage or "",
-            when=d.at.strftime("%Y-%m-%d %H:%M UTC") if d.at else "",
-            comment=d.comment,
-        )
-        for d in decisions
-    ]
-
-
-def _content_card(view: ContentView) -> ContentCard:
-    return ContentCard(
-        content_id=view.content_id,
-        title=view.title,
-        type=str(view.type),
-        revision=view.revision,
-        stage=view.stage.value,
-        review=view.current_review,
-        author=view.author,
-        draft_link=view.draft_link,
-        draft_is_web=bool(view.draft_link and re.match(r"^https?://", view.draft_link, re.IGNORECASE)),
-        findings=[
-            FindingLine(str(getattr(f.severity, "value", f.severity)), f.rule, f.message, f.excerpt)
-            for f in view.findings
-        ],
-        decisions=_decision_lines(view.decisions),
-    )
-
-
-def _stage_name(progress: ApprovalProgress | None) -> str:
-    """The approval stage waiting now ("" once decided)."""
-    if progress is None or progress.outcome != "pending" or progress.index >= len(progress.stages):
-        return ""
-    return progress.stages[progress.index].name
-
-
-def _when(moment: datetime, tz_name: str) -> str:
-    """A moment in the campaign's own timezone: `2025-03-01 09:00 Europe/Berlin`."""
-    try:
-        tz = zone(tz_name)
-    except ValueError:
-        tz, tz_name = None, "UTC"
-    local = moment.astimezone(tz) if tz else moment
-    return f"{local:%Y-%m-%d %H:%M} {tz_name}"
-
-
-def _campaign_card(view: CampaignView) -> CampaignCard:
-    try:
-        budget = show(Decimal(view.total_budget), view.currency) + " in total"
-    except (InvalidOperation, ValueError):
-        budget = f"{view.total_budget} {view.currency} in total"
-    return CampaignCard(
-        campaign_id=view.campaign_id,
-        name=view.name,
-        stage=_stage_name(view.approval),
-        owner=view.owner,
-        budget=budget,
-        channels=", ".join(p.channel.value for p in view.parts),
-        start=_when(view.start, view.timezone) if view.start else "at launch",
-        end=_when(view.end, view.timezone),
-        decisions=_decision_lines(view.approval.decisions if view.approval else []),
-    )
-
-
-def _proposal_card(workflow_id: str, view: BudgetView) -> ProposalCard:
-    p = view.proposal
-    currency = view.currency or "EUR"
-    rows: list[BudgetRow] = []
-    if p is not None:
-        diff = changed(p)
-        for channel in sorted(p.current, key=lambda c: c.value):
-            before, after = p.current[channel], p.proposed.get(channel, p.current[channel])
-            delta = after - before
-            sign = "+" if delta > 0 else "−"
-            rows.append(
-                BudgetRow(
-                    channel=channel.value,
-                    current=show(before, currency, minor=True),
-                    proposed=show(after, currency, minor=True),
-                    change=f"{sign}{show(abs(delta), currency, minor=True)}" if channel in diff else "unchanged",
-                    direction="up" if delta > 0 else "down" if delta < 0 else "",
-                )
-            )
-    return ProposalCard(
-        workflow_id=workflow_id,
-        campaign_id=view.campaign_id,
-        stage=_stage_name(view.approval),
-        moved=str(p.moved_pct) if p else "0",
-        metric=p.metric.upper() if p else "?",
-        has_proposal=p is not None,
-        rows=rows,
-        reasons=list(p.reasons) if p else [],
-        decisions=_decision_lines(view.approval.decisions if view.approval else []),
-    )
-
-
-def _html(
-    template: str,
-    title: str,
-    *,
-    status: int = 200,
-    signed_in: SignedIn | None = None,
-    notice: str | None = None,
-    error: str | None = None,
-    **context: object,
-) -> HTMLResponse:
-    """A page from `approvals/<template>`. A template error propagates (the gateway answers 500):
-    a half-rendered approval page must never look like an empty queue."""
-    html = render(
-        _templates,
-        f"approvals/{template}",
-        title=title,
-        signed_in=signed_in,
-        notice=notice,
-        error=error,
-        **context,
-    )
-    return HTMLResponse(html, status_code=status, headers=SECURITY_HEADERS)
+# --- pages (markup: gateway/approvals_render.py and its templates) -------------------------
 
 
 def _message_page(title: str, *, status: int, error: str, signed_in: SignedIn | None = None) -> HTMLResponse:
-    return _html("message.html", title, status=status, error=error, signed_in=signed_in)
+    return html_page("message.html", title, status=status, error=error, signed_in=signed_in)
 
 
 def _forbidden() -> HTMLResponse:
@@ -417,7 +203,7 @@ def _forbidden() -> HTMLResponse:
 
 
 def _sign_in_page(*, status: int = 200, error: str | None = None, notice: str | None = None) -> HTMLResponse:
-    return _html("sign_in.html", "Sign in", status=status, error=error, notice=notice)
+    return html_page("sign_in.html", "Sign in", status=status, error=error, notice=notice)
 
 
 @dataclass
@@ -425,9 +211,6 @@ class Pending:
     content: list[ContentView]
     campaigns: list[CampaignView]
     proposals: list[tuple[str, BudgetView]]  # (workflow id, state)
-
-    def __len__(self) -> int:
-        return len(self.content) + len(self.campaigns) + len(self.proposals)
 
 
 async def _pending_for(request: Request, approver: str) -> Pending:
@@ -482,16 +265,16 @@ async def _list_page(
             error="The workflow service did not answer; try again shortly.",
             signed_in=signed_in,
         )
-    return _html(
+    return html_page(
         "queue.html",
         "Waiting for you",
         status=status,
         notice=notice,
         error=error,
         signed_in=signed_in,
-        content=[_content_card(v) for v in views.content],
-        campaigns=[_campaign_card(v) for v in views.campaigns],
-        proposals=[_proposal_card(wid, v) for wid, v in views.proposals],
+        content=[content_card(v) for v in views.content],
+        campaigns=[campaign_card(v) for v in views.campaigns],
+        proposals=[proposal_card(wid, v) for wid, v in views.proposals],
     )
 
 

@@ -7,7 +7,7 @@ from __future__ import annotations
 import pytest
 from jinja2 import ChoiceLoader, DictLoader, UndefinedError
 
-from gateway import approvals_page
+from gateway import approvals_render
 from tests.gateway.conftest import Gateway
 
 BROKEN_SIGN_IN = '{% extends "approvals/base.html" %}{% block body %}<p>{{ not_passed }}</p>{% endblock %}'
@@ -17,7 +17,7 @@ BROKEN_SIGN_IN = '{% extends "approvals/base.html" %}{% block body %}<p>{{ not_p
 def broken_sign_in():
     """The gateway's own environment (the in-process server renders with it), with a sign-in
     template that prints a variable the page never passes."""
-    env = approvals_page._templates
+    env = approvals_render.templates
     original = env.loader
     env.loader = ChoiceLoader([DictLoader({"approvals/sign_in.html": BROKEN_SIGN_IN}), original])
     env.cache.clear()
@@ -43,6 +43,6 @@ async def test_the_intact_page_renders_after(gw: Gateway) -> None:
 
 def test_a_page_without_one_of_its_variables_is_an_error() -> None:
     with pytest.raises(UndefinedError, match="proposals"):
-        approvals_page._html("queue.html", "Waiting for you", content=[], campaigns=[])
-    page = approvals_page._html("queue.html", "Waiting for you", content=[], campaigns=[], proposals=[])
+        approvals_render.html_page("queue.html", "Waiting for you", content=[], campaigns=[])
+    page = approvals_render.html_page("queue.html", "Waiting for you", content=[], campaigns=[], proposals=[])
     assert 'id="nothing"' in page.body.decode()
