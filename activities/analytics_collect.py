@@ -83,6 +83,7 @@ from domain.attribution import (
 from domain.fields import zone
 from domain.leads import LeadStage, Touch
 from domain.money import show
+from domain.report_render import executive_html, executive_text
 from integrations.analytics_store import AnalyticsStore, Deal, Distribution
 from integrations.ga4 import GA4Client
 from integrations.google_ads import GoogleAdsClient
@@ -532,8 +533,6 @@ class AnalyticsCollectActivities:
     @activity.defn(name="analytics.build_report")
     async def build_report(self, inp: BuildReportInput) -> BuildReportResult:
         """Compute the executive report from the store and visibility, render it, keep the file."""
-        from starter.report_render import executive_html, executive_text  # pure rendering, no I/O
-
         period = Period(start=inp.since, end=inp.until)
         start, end = period.bounds(inp.timezone)
         now = datetime.now(UTC)
