@@ -20,6 +20,15 @@ from temporalio.client import Client, WorkflowQueryRejectedError
 from temporalio.common import QueryRejectCondition
 from temporalio.service import RPCError, RPCStatusCode
 
+from activities.contracts import (
+    SYNC_PUBLISH,
+    SYNC_PUSH_AUDIENCE,
+    SYNC_PUSH_CDP,
+    SYNC_PUSH_CRM,
+    SYNC_PUSH_EMAIL,
+    SYNC_REPAIR,
+    SYNC_SCAN,
+)
 from activities.errors import platform_errors
 from activities.privacy_models import (
     ContactSyncInput,
@@ -87,7 +96,7 @@ class SyncActivities:
 
     # ------------------------------------------------------------ publish
 
-    @activity.defn(name="sync.publish")
+    @activity.defn(name=SYNC_PUBLISH.name)
     async def publish(self, inp: PublishChangeInput) -> PublishChangeResult:
         workflow_id = await start_or_signal(
             self._client, self.sync_input(inp.lead_id, inp.email), inp.change, self._queues.workflows
@@ -96,7 +105,7 @@ class SyncActivities:
 
     # -------------------------------------------------------------- pushes
 
-    @activity.defn(name="sync.push_crm")
+    @activity.defn(name=SYNC_PUSH_CRM.name)
     @platform_errors
     async def push_crm(self, inp: PushContactInput) -> PushContactResult:
         props = {k: "" if v is None else str(v) for k, v in _crm_view(inp).items()}
@@ -111,7 +120,7 @@ class SyncActivities:
         await self._hubspot.update_contact(contact_id, props)
         return PushContactResult(platform="crm", contact_id=contact_id)
 
-    @activity.defn(name="sync.push_email")
+    @activity.defn(name=SYNC_PUSH_EMAIL.name)
     @platform_errors
     async def push_email(self, inp: PushContactInput) -> PushContactResult:
         fields = {FIELD_NAMES["email"][k]: v for k, v in inp.values.items() if k in FIELD_NAMES["email"]}
@@ -121,7 +130,7 @@ class SyncActivities:
             await self._sendgrid.add_global_suppression(inp.email)
         return PushContactResult(platform="email")
 
-    @activity.defn(name="sync.push_cdp")
+    @activity.defn(name=SYNC_PUSH_CDP.name)
     @platform_errors
     async def push_cdp(self, inp: PushContactInput) -> PushContactResult:
         if self._braze is None:
@@ -130,7 +139,7 @@ class SyncActivities:
         await self._braze.track(inp.lead_id, {"email": inp.email, **view})
         return PushContactResult(platform="cdp")
 
-    @activity.defn(name="sync.push_audience")
+    @activity.defn(name=SYNC_PUSH_AUDIENCE.name)
     @platform_errors
     async def push_audience(self, inp: PushContactInput) -> PushContactResult:
         granted = inp.consent.granted(Purpose.AD_AUDIENCES)
@@ -145,7 +154,7 @@ class SyncActivities:
 
     # -------------------------------------------------------- reconciliation
 
-    @activity.defn(name="sync.scan")
+    @activity.defn(name=SYNC_SCAN.name)
     @platform_errors
     async def scan(self, inp: ScanInput) -> ScanResult:
         views = await self._records(inp)
@@ -244,7 +253,7 @@ class SyncActivities:
         views = await asyncio.gather(*(view(i) for i in ids))
         return [v for v in views if v is not None]
 
-    @activity.defn(name="sync.repair")
+    @activity.defn(name=SYNC_REPAIR.name)
     async def repair(self, inp: RepairInput) -> RepairResult:
         result = RepairResult()
         now = datetime.now(UTC)
