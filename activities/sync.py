@@ -12,7 +12,6 @@ of the record, and compare every record with the platforms (reconciliation).
 from __future__ import annotations
 
 import asyncio
-import uuid
 from datetime import UTC, datetime
 
 from temporalio import activity
@@ -309,10 +308,6 @@ async def start_or_signal(client: Client, start: ContactSyncInput, change: Conta
         static_details="Owned contact fields and consent, kept consistent across CRM, email platform and CDP.",
     )
     return workflow_id
-
-
-def new_change_id(prefix: str) -> str:
-    return f"{prefix}:{uuid.uuid4().hex}"
 
 
 def _record(inp: PushContactInput) -> GoldenRecord:
