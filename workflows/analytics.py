@@ -57,7 +57,7 @@ with workflow.unsafe.imports_passed_through():
         SourceState,
         SourceStatus,
     )
-    from workflows.common import call, is_type, note, reason
+    from workflows.common import call, is_type, reason, with_note
 
 # A source still failing after three tries in a row waits for the next round.
 COLLECT_RETRY = RetryPolicy(
@@ -177,7 +177,7 @@ class AnalyticsCollectionWorkflow:
 
     def _note(self, what: str) -> None:
         v = self._v
-        v.timeline = note(v.timeline, what)
+        v.timeline = with_note(v.timeline, what)
 
     def _publish(self) -> None:
         v = self._v
@@ -335,7 +335,7 @@ class ExecutiveReportWorkflow:
 
     def _note(self, what: str) -> None:
         v = self._v
-        v.timeline = note(v.timeline, what)
+        v.timeline = with_note(v.timeline, what)
 
     def _publish(self) -> None:
         v = self._v

@@ -54,7 +54,7 @@ with workflow.unsafe.imports_passed_through():
         CampaignView,
         PartState,
     )
-    from workflows.common import SearchAttributes, call, is_type, note, reason
+    from workflows.common import SearchAttributes, call, is_type, reason, with_note
     from workflows.search_attributes import APPROVAL_STATE, BUDGET_STATE, CAMPAIGN_ID, PENDING_APPROVERS
 
 
@@ -294,7 +294,7 @@ class BudgetReallocationWorkflow:
 
     def _note(self, what: str) -> None:
         v = self._v
-        v.timeline = note(v.timeline, what)
+        v.timeline = with_note(v.timeline, what)
 
     async def _set_status(self, status: BudgetStatus) -> None:
         if self._v.status != status:

@@ -90,8 +90,8 @@ with workflow.unsafe.imports_passed_through():
         call,
         continue_as_new_due,
         is_type,
-        note,
         reason,
+        with_note,
     )
     from workflows.search_attributes import (
         APPROVAL_STATE,
@@ -690,7 +690,7 @@ class CampaignWorkflow:
 
     def _note(self, what: str) -> None:
         s = self._s
-        s.timeline = note(s.timeline, what)
+        s.timeline = with_note(s.timeline, what)
 
     async def _set_status(self, status: CampaignStatus) -> None:
         if self._s.status != status:

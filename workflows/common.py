@@ -85,14 +85,14 @@ def reason(err: ActivityError) -> str:
     return str(details[0]) if details else "rejected"
 
 
-def noted(timeline: list[E], entry: E) -> list[E]:
+def with_entry(timeline: list[E], entry: E) -> list[E]:
     """The timeline with `entry` added last, capped at MAX_TIMELINE (oldest dropped)."""
     return [*timeline, entry][-MAX_TIMELINE:]
 
 
-def note(timeline: list[tuple[datetime, str]], what: str) -> list[tuple[datetime, str]]:
-    """`noted` for the (when, what) timelines, stamped with workflow time."""
-    return noted(timeline, (workflow.now(), what))
+def with_note(timeline: list[tuple[datetime, str]], what: str) -> list[tuple[datetime, str]]:
+    """`with_entry` for the (when, what) timelines, stamped with workflow time."""
+    return with_entry(timeline, (workflow.now(), what))
 
 
 class SearchAttributes:

@@ -63,9 +63,9 @@ with workflow.unsafe.imports_passed_through():
         call_parked,
         continue_as_new_due,
         is_type,
-        note,
         reason,
         wait_until,
+        with_note,
     )
     from workflows.content_models import (
         TERMINAL_CONTENT,
@@ -567,7 +567,7 @@ class ContentWorkflow:
 
     def _note(self, what: str) -> None:
         s = self._s
-        s.timeline = note(s.timeline, what)
+        s.timeline = with_note(s.timeline, what)
 
     async def _set_stage(self, stage: ContentStage) -> None:
         if self._s.stage != stage:

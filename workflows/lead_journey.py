@@ -94,9 +94,9 @@ with workflow.unsafe.imports_passed_through():
         call_parked,
         continue_as_new_due,
         is_type,
-        noted,
         reason,
         wait_until,
+        with_entry,
     )
     from workflows.lead_models import (
         CaptureResult,
@@ -826,7 +826,7 @@ class LeadJourneyWorkflow:
 
     def _note(self, what: str) -> None:
         s = self._s
-        s.timeline = noted(s.timeline, TimelineEntry(at=workflow.now(), what=what))
+        s.timeline = with_entry(s.timeline, TimelineEntry(at=workflow.now(), what=what))
 
     async def _set_stage(self, stage: LeadStage, crm: dict[str, str] | None = None) -> None:
         s = self._s
