@@ -109,9 +109,6 @@ class ActivityRef(Generic[In, Out]):
     input: type[In]
     result: type[Out]
 
-    def __str__(self) -> str:
-        return self.name
-
 
 class ErrorType(StrEnum):
     """`ApplicationError.type` values raised by activities and workers, branched on by
