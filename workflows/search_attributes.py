@@ -1,6 +1,8 @@
 """Custom search attributes of mops workflows: the one list the server registers
 (`mops up`, tests) and the workflows upsert."""
 
+from typing import Any
+
 from temporalio.common import SearchAttributeKey
 
 LEAD_STAGE = SearchAttributeKey.for_keyword("LeadStage")
@@ -9,7 +11,7 @@ SEGMENT = SearchAttributeKey.for_keyword("Segment")
 OWNER_ID = SearchAttributeKey.for_keyword("OwnerId")
 JOURNEY_ID = SearchAttributeKey.for_keyword("JourneyId")
 
-ALL = [LEAD_STAGE, LEAD_SCORE, SEGMENT, OWNER_ID, JOURNEY_ID]
+ALL: list[SearchAttributeKey[Any]] = [LEAD_STAGE, LEAD_SCORE, SEGMENT, OWNER_ID, JOURNEY_ID]
 
 CONTENT_STAGE = SearchAttributeKey.for_keyword("ContentStage")
 CONTENT_TYPE = SearchAttributeKey.for_keyword("ContentType")
