@@ -81,7 +81,7 @@ with workflow.unsafe.imports_passed_through():
         Revision,
         RevisionResult,
     )
-    from workflows.search_attributes import APPROVAL_STATE, CONTENT_STAGE, CONTENT_TYPE, PENDING_APPROVERS
+    from workflows.search_attributes import APPROVAL_STATE, CONTENT_STAGE, CONTENT_TYPE, PENDING_APPROVERS, Updates
 
 TRACKING_DAYS = (1, 7, 30)
 MAX_TIMELINE = 100
@@ -599,7 +599,7 @@ class ContentWorkflow:
         s = self._s
         approval = self._approval_state()
         pending = self._pending()
-        updates = [
+        updates: Updates = [
             CONTENT_STAGE.value_set(s.stage.value),
             CONTENT_TYPE.value_set(s.brief.type.value),
             APPROVAL_STATE.value_set(approval),

@@ -112,7 +112,7 @@ with workflow.unsafe.imports_passed_through():
         UnsubscribeRequest,
     )
     from workflows.privacy_models import ConsentUpdate, EraseRequest
-    from workflows.search_attributes import JOURNEY_ID, LEAD_SCORE, LEAD_STAGE, OWNER_ID, SEGMENT
+    from workflows.search_attributes import JOURNEY_ID, LEAD_SCORE, LEAD_STAGE, OWNER_ID, SEGMENT, Updates
 
 TERMINAL = {LeadStage.CONVERTED, LeadStage.UNSUBSCRIBED, LeadStage.DISQUALIFIED, LeadStage.COMPLETED}
 MAX_EVENTS_KEPT = 500  # older events have decayed to nothing for any sane half-life
@@ -856,7 +856,7 @@ class LeadJourneyWorkflow:
     def _publish(self) -> None:
         """Search attributes and current details, so the Web UI reads like a CRM record."""
         s = self._s
-        updates = [
+        updates: Updates = [
             LEAD_STAGE.value_set(s.stage.value),
             JOURNEY_ID.value_set(s.capture.journey_id),
         ]

@@ -97,7 +97,8 @@ class ReconciliationWorkflow:
         return report
 
     async def _scan(self, inp: ReconcileInput) -> ScanResult:
-        return await workflow.execute_activity(
+        # Called by name, so the SDK types the result Any; result_type makes it a ScanResult.
+        result: ScanResult = await workflow.execute_activity(
             "sync.scan",
             ScanInput(mode=inp.mode, task_queue=inp.task_queue, platforms=inp.platforms, lead_ids=inp.lead_ids),
             result_type=ScanResult,
@@ -107,6 +108,7 @@ class ReconciliationWorkflow:
             retry_policy=SCAN_RETRY,
             summary=f"compare {inp.mode} with the platforms",
         )
+        return result
 
     @staticmethod
     def _alert_text(inp: ReconcileInput, r: ReconcileReport) -> str:

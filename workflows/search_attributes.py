@@ -3,7 +3,7 @@
 
 from typing import Any
 
-from temporalio.common import SearchAttributeKey
+from temporalio.common import SearchAttributeKey, SearchAttributeUpdate
 
 LEAD_STAGE = SearchAttributeKey.for_keyword("LeadStage")
 LEAD_SCORE = SearchAttributeKey.for_int("LeadScore")
@@ -26,3 +26,6 @@ CHANNELS = SearchAttributeKey.for_keyword_list("Channels")
 BUDGET_STATE = SearchAttributeKey.for_keyword("BudgetState")
 
 ALL += [CAMPAIGN_ID, CAMPAIGN_STATUS, CHANNELS, BUDGET_STATE]
+
+# What a workflow upserts: updates of keys of different value types, in one list.
+Updates = list[SearchAttributeUpdate[Any]]
