@@ -159,7 +159,9 @@ class BudgetReallocationWorkflow:
         view = CampaignView.model_validate(snap.view)
         return view if view.status == CampaignStatus.LIVE else None
 
-    async def _performance(self, campaign: CampaignView, current: dict) -> dict[ChannelKind, ChannelPerformance]:
+    async def _performance(
+        self, campaign: CampaignView, current: dict[ChannelKind, int]
+    ) -> dict[ChannelKind, ChannelPerformance]:
         rules = campaign.reallocation
         tz = zone(campaign.timezone)
         until = workflow.now().astimezone(tz).date() - timedelta(days=1)  # complete days only
