@@ -30,7 +30,7 @@ from collections.abc import Iterable
 from datetime import UTC, date, datetime, time, timedelta
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from temporalio import activity
 from temporalio.api.enums.v1 import EventType
@@ -171,6 +171,12 @@ def journey_from_state(state: dict[str, Any]) -> Journey:
 # --- automation KPIs from visibility and histories ----------------------------------------
 
 
+class _ClosesActivity(Protocol):
+    """What the events that close an activity share: the id of the event that scheduled it."""
+
+    scheduled_event_id: int
+
+
 async def run_facts(client: Client, family: Family, execution: Any, now: datetime) -> RunFacts:
     """One run's facts from its visibility record and its event history."""
     handle = client.get_workflow_handle(execution.id, run_id=execution.run_id)
@@ -179,25 +185,25 @@ async def run_facts(client: Client, family: Family, execution: Any, now: datetim
     async for event in handle.fetch_history_events():
         kind, at = event.event_type, event.event_time.ToDatetime(UTC)
         if kind == EventType.EVENT_TYPE_ACTIVITY_TASK_SCHEDULED:
-            attrs = event.activity_task_scheduled_event_attributes
-            scheduled[event.event_id] = ActivitySpan(name=attrs.activity_type.name, scheduled=at)
+            name = event.activity_task_scheduled_event_attributes.activity_type.name
+            scheduled[event.event_id] = ActivitySpan(name=name, scheduled=at)
         elif kind == EventType.EVENT_TYPE_ACTIVITY_TASK_STARTED:
-            attrs = event.activity_task_started_event_attributes
-            if (span := scheduled.get(attrs.scheduled_event_id)) is not None:
-                span.attempts = max(span.attempts, attrs.attempt)
+            task = event.activity_task_started_event_attributes
+            if (span := scheduled.get(task.scheduled_event_id)) is not None:
+                span.attempts = max(span.attempts, task.attempt)
         elif kind in (
             EventType.EVENT_TYPE_ACTIVITY_TASK_COMPLETED,
             EventType.EVENT_TYPE_ACTIVITY_TASK_FAILED,
             EventType.EVENT_TYPE_ACTIVITY_TASK_TIMED_OUT,
             EventType.EVENT_TYPE_ACTIVITY_TASK_CANCELED,
         ):
-            attrs = {
+            closing: dict[EventType.ValueType, _ClosesActivity] = {
                 EventType.EVENT_TYPE_ACTIVITY_TASK_COMPLETED: event.activity_task_completed_event_attributes,
                 EventType.EVENT_TYPE_ACTIVITY_TASK_FAILED: event.activity_task_failed_event_attributes,
                 EventType.EVENT_TYPE_ACTIVITY_TASK_TIMED_OUT: event.activity_task_timed_out_event_attributes,
                 EventType.EVENT_TYPE_ACTIVITY_TASK_CANCELED: event.activity_task_canceled_event_attributes,
-            }[kind]
-            if (span := scheduled.get(attrs.scheduled_event_id)) is not None:
+            }
+            if (span := scheduled.get(closing[kind].scheduled_event_id)) is not None:
                 span.closed = at
                 span.failed = kind != EventType.EVENT_TYPE_ACTIVITY_TASK_COMPLETED
         elif kind == EventType.EVENT_TYPE_WORKFLOW_EXECUTION_SIGNALED:
@@ -263,7 +269,7 @@ async def budget_moves(client: Client, task_queue: str, since: datetime, until: 
             view = await handle.result(rpc_timeout=QUERY_TIMEOUT)
         except Exception:  # noqa: BLE001 - an unreadable run is left out of the list, not the report
             continue
-        if not isinstance(view, dict) or view.get("status") != "applied":
+        if not isinstance(view, dict) or view.get("status") != "applied" or execution.close_time is None:
             continue
         currency = view.get("currency") or "EUR"
         detail = ", ".join(

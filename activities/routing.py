@@ -3,6 +3,8 @@ weighted round-robin state durably (update-with-start, so it exists on first use
 
 from __future__ import annotations
 
+from typing import Any
+
 from temporalio import activity
 from temporalio.client import Client, WithStartWorkflowOperation, WorkflowUpdateFailedError
 from temporalio.common import WorkflowIDConflictPolicy
@@ -23,7 +25,8 @@ class RoutingActivities:
 
     @activity.defn(name=ROUTING_ASSIGN_OWNER.name)
     async def assign_owner(self, inp: AssignOwnerInput) -> AssignOwnerResult:
-        start = WithStartWorkflowOperation(
+        # Started by type name: the activity does not import the router's workflow class.
+        start: WithStartWorkflowOperation[Any, None] = WithStartWorkflowOperation(
             ROUTER_WORKFLOW_TYPE,
             None,
             id=self._router_id,

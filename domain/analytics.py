@@ -32,19 +32,21 @@ from __future__ import annotations
 import math
 import re
 from collections import defaultdict
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from datetime import UTC, date, datetime, time, timedelta
 from decimal import ROUND_HALF_UP, Decimal
 from enum import StrEnum
 from typing import Literal
 
-from pydantic import BaseModel, Field, ValidationError, field_validator
+from pydantic import BaseModel, Field, ValidationError, ValidationInfo, field_validator
 
 from domain.fields import zone
 from domain.money import check_currency
 
 CENT = Decimal("0.01")
 NO_CAMPAIGN = "(none)"
+# What attribution credited each (channel, campaign): (conversions, customers, booked revenue).
+Credits = dict[tuple[str, str], tuple[Decimal, Decimal, Decimal]]
 _MOPS_NAME = re.compile(r"\[mops:([a-z0-9][a-z0-9-]{1,62}):[a-z_]+\]")
 
 
@@ -147,7 +149,9 @@ def _reason(err: ValidationError) -> str:
     return f"{where}: {message}" if where else message
 
 
-def to_facts(source: Source, day: date, rows: Iterable[dict], *, currency: str) -> tuple[list[Fact], list[Violation]]:
+def to_facts(
+    source: Source, day: date, rows: Iterable[Mapping[str, object]], *, currency: str
+) -> tuple[list[Fact], list[Violation]]:
     """Validate one day of a source's rows (dicts in canonical measure names) into facts.
 
     A row is refused (and reported) when a measure is missing or negative, its currency is
@@ -289,7 +293,7 @@ def breakdown(
     facts: Iterable[Fact],
     *,
     by: Literal["channel", "campaign"],
-    credits: dict[tuple[str, str], tuple[Decimal, Decimal, Decimal]] | None = None,
+    credits: Credits | None = None,
 ) -> list[Breakdown]:
     """Totals and KPIs per channel (or per channel and campaign), with the attributed
     (conversions, customers, revenue) of `credits` keyed by (channel, campaign). CRM rows are
@@ -332,7 +336,7 @@ class Period(BaseModel):
 
     @field_validator("end")
     @classmethod
-    def _ordered(cls, end: date, info) -> date:
+    def _ordered(cls, end: date, info: ValidationInfo) -> date:
         start = info.data.get("start")
         if start is not None and end < start:
             raise ValueError(f"from {start.isoformat()} is after to {end.isoformat()}")
@@ -582,13 +586,17 @@ class AttributionRow(BaseModel):
     revenue: dict[str, Decimal] = {}  # model -> credited booked revenue
 
 
+HeadlineKind = Literal["money", "count", "ratio", "percent"]
+Better = Literal["up", "down"]  # which way of the figure is good news
+
+
 class Headline(BaseModel):
     name: str
     current: float | None
     previous: float | None
     change: float | None
-    kind: Literal["money", "count", "ratio", "percent"]
-    better: Literal["up", "down"] = "up"
+    kind: HeadlineKind
+    better: Better = "up"
 
 
 class ReportData(BaseModel):
@@ -620,10 +628,18 @@ class ReportData(BaseModel):
     def headlines(self) -> list[Headline]:
         t, p, k, pk = self.totals, self.previous_totals, self.kpis, self.previous_kpis
 
-        def h(name, cur, prev, kind, better="up") -> Headline:
-            cur = None if cur is None else float(cur)
-            prev = None if prev is None else float(prev)
-            return Headline(name=name, current=cur, previous=prev, change=change(cur, prev), kind=kind, better=better)
+        def h(
+            name: str,
+            cur: float | Decimal | None,
+            prev: float | Decimal | None,
+            kind: HeadlineKind,
+            better: Better = "up",
+        ) -> Headline:
+            now = None if cur is None else float(cur)
+            before = None if prev is None else float(prev)
+            return Headline(
+                name=name, current=now, previous=before, change=change(now, before), kind=kind, better=better
+            )
 
         return [
             h("Spend", t.spend, p.spend, "money", "down"),
@@ -693,8 +709,8 @@ def report_data(
     generated_at: datetime,
     facts: list[Fact],
     previous_facts: list[Fact],
-    credits: dict[tuple[str, str], tuple[Decimal, Decimal, Decimal]] | None = None,
-    previous_credits: dict[tuple[str, str], tuple[Decimal, Decimal, Decimal]] | None = None,
+    credits: Credits | None = None,
+    previous_credits: Credits | None = None,
     attribution_model: str = "w_shaped",
     attribution_models: list[str] | None = None,
     attribution: list[AttributionRow] | None = None,
@@ -710,7 +726,7 @@ def report_data(
     customers, booked revenue)). The overall ROI and CAC use the CRM's booked revenue and
     won deals; per channel they use what attribution credited the channel."""
 
-    def with_credits(f: list[Fact], c: dict | None) -> Totals:
+    def with_credits(f: list[Fact], c: Credits | None) -> Totals:
         t = totals(f)
         for conv, customers, revenue in (c or {}).values():
             t.attributed_conversions += conv

@@ -394,5 +394,5 @@ def compare(
         )
         for ch in channels
     ]
-    rows.sort(key=lambda r: (-(first.get(r.channel).conversions if r.channel in first else Decimal(0)), r.channel))
+    rows.sort(key=lambda r: (-(first[r.channel].conversions if r.channel in first else Decimal(0)), r.channel))
     return Comparison(models=models, results=results, rows=rows)

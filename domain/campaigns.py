@@ -39,7 +39,7 @@ from domain.fields import (
     read_yaml_mapping,
     zone,
 )
-from domain.money import check_currency, exponent, quantum, show
+from domain.money import check_currency, exponent, pow10, quantum, show
 
 CAMPAIGN_ID_PATTERN = r"^[a-z0-9][a-z0-9-]{1,62}$"
 NOW = "now"  # validation context key: the launch time a relative `end` (e.g. "14d") counts from
@@ -88,8 +88,8 @@ def min_daily_minor(kind: ChannelKind, currency: str) -> int:
         return 0
     exp = exponent(currency)
     if exp >= 2:
-        return base * 10 ** (exp - 2)
-    return max(1, base // 10 ** (2 - exp))
+        return base * pow10(exp - 2)
+    return max(1, base // pow10(2 - exp))
 
 
 _KIND_VALUES = frozenset(k.value for k in ChannelKind)

@@ -211,10 +211,11 @@ class JourneySpec(ConfigModel):
     def successors(self, step_id: str) -> list[str]:
         """Every step that can run right after `step_id`."""
         step, after = self.step(step_id), self.following(step_id)
+        targets: list[str | None]
         if isinstance(step, WaitForEventStep):
             targets = [step.on_event or after, step.on_timeout or after]
         elif isinstance(step, BranchStep):
-            targets = [c.goto for c in step.cases] + [step.default or after]
+            targets = [*(c.goto for c in step.cases), step.default or after]
         else:
             targets = [after]
         return sorted({t for t in targets if t is not None})

@@ -99,14 +99,21 @@ def to_micros(amount: Decimal) -> int:
     return int(scaled)
 
 
+def pow10(n: int) -> int:
+    """10 to the power `n` >= 0, as an int (`10 ** n` is typed int-or-float: a negative `n` gives a float)."""
+    if n < 0:
+        raise ValueError(f"pow10 needs a power >= 0, got {n}")
+    return int(10**n)
+
+
 def minor_to_micros(minor: int, currency: str) -> int:
     """Minor units to micros: 1234 EUR cents -> 12_340_000; 1234 JPY -> 1_234_000_000."""
-    return int(minor) * 10 ** (6 - exponent(currency))
+    return int(minor) * pow10(6 - exponent(currency))
 
 
 def micros_to_minor(micros: int, currency: str) -> int:
     """Micros to minor units, rounded down: 12_345_678 micros EUR -> 1234."""
-    return int(micros) // 10 ** (6 - exponent(currency))
+    return int(micros) // pow10(6 - exponent(currency))
 
 
 def show(amount: Decimal | int, currency: str, *, minor: bool = False) -> str:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Any, Literal, TypeGuard
 
 from pydantic import field_validator, model_validator
 
@@ -15,7 +15,7 @@ ALLOWED_FIELDS = frozenset(LeadProfile.model_fields) | frozenset(COMPUTED_FIELDS
 Op = Literal["eq", "ne", "in", "not_in", "gte", "gt", "lte", "lt", "contains", "exists"]
 
 
-def _is_number(value: Any) -> bool:
+def _is_number(value: object) -> TypeGuard[int | float]:
     return isinstance(value, (int, float)) and not isinstance(value, bool)
 
 
@@ -55,12 +55,12 @@ class Condition(ConfigModel):
         return self
 
 
-def _norm(value: Any) -> Any:
+def _norm(value: object) -> object:
     # Case-insensitive for text (StrEnum members are str too); numbers compare as numbers.
     return value.casefold() if isinstance(value, str) else value
 
 
-def _equal(fact: Any, value: Any) -> bool:
+def _equal(fact: object, value: object) -> bool:
     return _norm(fact) == _norm(value)
 
 
@@ -83,18 +83,19 @@ def evaluate(cond: Condition, facts: dict[str, Any]) -> bool:
             return not any(_equal(fact, v) for v in cond.value)
         case "contains":
             needles = cond.value if isinstance(cond.value, list) else [cond.value]
-            return isinstance(fact, str) and any(_norm(n) in _norm(fact) for n in needles)
-    if not _is_number(fact):
-        return False
-    match cond.op:
-        case "gte":
-            return fact >= cond.value
-        case "gt":
-            return fact > cond.value
-        case "lte":
-            return fact <= cond.value
-        case _:
-            return fact < cond.value
+            return isinstance(fact, str) and any(n.casefold() in fact.casefold() for n in needles)
+    if _is_number(fact):
+        bound: int | float = cond.value  # the validator lets only a number through for these ops
+        match cond.op:
+            case "gte":
+                return fact >= bound
+            case "gt":
+                return fact > bound
+            case "lte":
+                return fact <= bound
+            case _:
+                return fact < bound
+    return False
 
 
 def evaluate_all(conds: list[Condition], facts: dict[str, Any]) -> bool:

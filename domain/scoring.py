@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections import defaultdict
 from datetime import datetime, timedelta
 from typing import Any
@@ -55,7 +56,7 @@ class Score(BaseModel):
 def decayed(points: float, age: timedelta, half_life_days: float) -> float:
     """Points halve every `half_life_days`; events from the future count as fresh."""
     age_days = max(age, timedelta(0)) / timedelta(days=1)
-    return points * 0.5 ** (age_days / half_life_days)
+    return points * math.pow(0.5, age_days / half_life_days)
 
 
 def lead_facts(profile: LeadProfile, score: Score | None = None, segment: str | None = None) -> dict[str, Any]:

@@ -87,7 +87,7 @@ class ContactChange(BaseModel):
 
     @field_validator("fields", "field_times")
     @classmethod
-    def _owned(cls, value: dict) -> dict:
+    def _owned(cls, value: dict[str, object]) -> dict[str, object]:
         unknown = sorted(set(value) - set(OWNED_FIELDS))
         if unknown:
             raise ValueError(f"not a synced contact field: {', '.join(unknown)} (one of {', '.join(OWNED_FIELDS)})")
@@ -131,7 +131,7 @@ def merge(record: GoldenRecord, change: ContactChange) -> MergeResult:
             value=normalise(name, raw), at=change.field_times.get(name, change.at), source=change.source
         )
         current = record.fields.get(name)
-        if wins(candidate, current):
+        if current is None or wins(candidate, current):
             if current is None or current.value != candidate.value:
                 result.fields.append(name)
             record.fields[name] = candidate

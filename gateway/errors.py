@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import logging
 import re
+from collections.abc import Mapping
+from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
@@ -28,6 +30,11 @@ class ErrorDetail(BaseModel):
 
 class ErrorBody(BaseModel):
     error: ErrorDetail
+
+
+def error_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
+    """A router's OpenAPI `responses`: each of `statuses` answered with an ErrorBody."""
+    return {s: {"model": ErrorBody} for s in statuses}
 
 
 class ApiError(Exception):
@@ -87,7 +94,7 @@ def not_found_code(exc: CampaignNotFound) -> str:
     return "budget_proposal_not_found" if text.startswith(("budget:", "reallocation ")) else "campaign_not_found"
 
 
-def validation_message(err: dict) -> str:
+def validation_message(err: Mapping[str, Any]) -> str:
     if err.get("type") == "json_invalid":
         pos = err.get("loc", ("body", "?"))[-1]
         return f"body: not valid JSON (at character {pos})"

@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import re
 from datetime import datetime
-from typing import Any
+from typing import Any, TypeAlias, overload
 
 import strawberry
 from fastapi import Depends, Request
@@ -64,11 +64,18 @@ from workflows.lead_models import LeadState
 MAX_LIMIT = 500
 MAX_ALIASES = 20  # one request is one rate-limit token: bound its fan-out to the workflows
 
-LeadStageEnum = strawberry.enum(LeadStage, name="LeadStage")
-ContentStageEnum = strawberry.enum(ContentStage, name="ContentStage")
-CampaignStatusEnum = strawberry.enum(CampaignStatus, name="CampaignStatus")
-BudgetStatusEnum = strawberry.enum(BudgetStatus, name="BudgetStatus")
-ChannelKindEnum = strawberry.enum(ChannelKind, name="CampaignChannelKind")
+# strawberry.enum gives the domain enum itself its GraphQL name (and returns it), so the
+# schema's fields are typed by aliases of the domain enums.
+strawberry.enum(LeadStage, name="LeadStage")
+strawberry.enum(ContentStage, name="ContentStage")
+strawberry.enum(CampaignStatus, name="CampaignStatus")
+strawberry.enum(BudgetStatus, name="BudgetStatus")
+strawberry.enum(ChannelKind, name="CampaignChannelKind")
+LeadStageEnum: TypeAlias = LeadStage
+ContentStageEnum: TypeAlias = ContentStage
+CampaignStatusEnum: TypeAlias = CampaignStatus
+BudgetStatusEnum: TypeAlias = BudgetStatus
+ChannelKindEnum: TypeAlias = ChannelKind
 
 
 class Context(BaseContext):
@@ -93,6 +100,10 @@ def _error(code: str, message: str) -> GraphQLError:
     return GraphQLError(message.splitlines()[0] if message else code, extensions={"code": code})
 
 
+@overload
+def _mapped(exc: ApiError | ValidationError) -> GraphQLError: ...
+@overload
+def _mapped(exc: Exception) -> GraphQLError | None: ...
 def _mapped(exc: Exception) -> GraphQLError | None:
     """The REST code for an exception (see gateway.errors), or None for unexpected ones."""
     if isinstance(exc, ApiError):

@@ -305,7 +305,8 @@ class GoogleAdsClient(PlatformClient):
         error = error if isinstance(error, dict) else {}
         google_status = str(error.get("status") or f"HTTP_{status}")
         message = str(error.get("message") or response.reason_phrase or "error")
-        details = error.get("details") if isinstance(error.get("details"), list) else []
+        details = error.get("details")
+        details = details if isinstance(details, list) else []
         failures = [
             e
             for d in details

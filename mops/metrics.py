@@ -35,6 +35,7 @@ log = logging.getLogger("mops.metrics")
 def build_runtime(settings: Settings) -> Runtime:
     """A Runtime that exports SDK and mops metrics (one per process)."""
     endpoint = settings.otlp_metrics_endpoint
+    metrics: OpenTelemetryConfig | PrometheusConfig
     if endpoint:
         metrics = OpenTelemetryConfig(url=endpoint, durations_as_seconds=True)
     else:

@@ -8,8 +8,9 @@ client only (workers inherit it; registering it twice doubles every span).
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Mapping
 
-from temporalio.client import Client
+from temporalio.client import Client, Interceptor
 from temporalio.contrib.opentelemetry import TracingInterceptor
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.converter import DataConverter
@@ -24,12 +25,12 @@ def data_converter(settings: Settings | None = None) -> DataConverter:
     (AES-GCM, per-lead keys) and failure messages encoded. Every client, worker, test
     environment and replayer uses it. Keys are read on first use: from `settings`, or
     from the environment (`get_settings()`) when none are given."""
-    from mops.codec import EncryptedFailureConverter, EncryptionCodec, shared_keyring
+    from mops.codec import EncryptedFailureConverter, EncryptionCodec, KeyRing, shared_keyring
     from mops.settings import load_settings
 
-    rings = []  # resolved once, on first use (never through get_settings' cache: the CLI clears it)
+    rings: list[KeyRing] = []  # resolved once, on first use (never through get_settings' cache: the CLI clears it)
 
-    def keyring():
+    def keyring() -> KeyRing:
         if not rings:
             rings.append(shared_keyring(settings or load_settings()))
         return rings[0]
@@ -49,7 +50,7 @@ SEARCH_ATTRIBUTES: dict[str, str] = {
 }
 
 
-def client_interceptors() -> list:
+def client_interceptors() -> list[Interceptor]:
     return [TracingInterceptor()]
 
 
@@ -74,6 +75,7 @@ async def register_search_attributes(client: Client, namespace: str = "default")
     )
     from temporalio.service import RPCError, RPCStatusCode
 
+    existing: Mapping[str, IndexedValueType.ValueType]
     try:
         existing = (
             await client.operator_service.list_search_attributes(ListSearchAttributesRequest(namespace=namespace))

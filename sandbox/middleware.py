@@ -77,7 +77,8 @@ async def _apply_once(platform: str, request: Request, call_next: RequestRespons
     done = store.in_flight[slot] = asyncio.Event()
     try:
         response = await call_next(request)
-        body = b"".join([chunk async for chunk in response.body_iterator])
+        # call_next answers starlette's private streaming response, typed as a plain Response
+        body = b"".join([chunk async for chunk in response.body_iterator])  # type: ignore[attr-defined]
         stored = StoredResponse(
             response.status_code, body, {k: v for k, v in response.headers.items() if k in _KEPT_HEADERS}
         )

@@ -199,7 +199,7 @@ def error_body(
     is WordPress's extra error data, e.g. `params`)."""
     text = message or DEFAULT_MESSAGES.get(status, "internal error")
     if platform == "hubspot":
-        body = {"status": "error", "message": text, "correlationId": str(uuid.uuid4())}
+        body: dict[str, Any] = {"status": "error", "message": text, "correlationId": str(uuid.uuid4())}
         category = code or HUBSPOT_CATEGORIES.get(status)
         if category:
             body["category"] = category
@@ -290,6 +290,7 @@ def error_response(
 
 def rate_limited_response(platform: str, retry_after_s: float, tokens: SandboxTokens | None = None) -> JSONResponse:
     """A 429 as each platform sends it (Meta: its HTTP 400 throttling error), advertising `retry_after_s`."""
+    body: dict[str, Any]
     if platform == "hubspot":  # no Retry-After: the interval headers say when the window resets
         body = {
             "status": "error",

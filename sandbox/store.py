@@ -315,7 +315,7 @@ class Store:
         if existing is None:
             stamp = now_iso()
             object_id = self.next_id({"contacts": 1000, "deals": 5000, "tasks": 9000}.get(object_type, 100))
-            props = {id_property: id_value, **properties}
+            props: dict[str, str | None] = {id_property: id_value, **properties}
             if object_type == "contacts":
                 props = {**enrich(id_value), **props}
             props.update(hs_object_id=object_id, createdate=stamp, lastmodifieddate=stamp)

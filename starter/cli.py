@@ -14,7 +14,7 @@ import json
 import sys
 from collections.abc import Callable, Coroutine
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, NoReturn
 
 import typer
 from rich.console import Console
@@ -67,7 +67,7 @@ class CliError(Exception):
         self.code = code
 
 
-def fail(message: str, code: int = 2) -> None:
+def fail(message: str, code: int = 2) -> NoReturn:
     err.print(f"[bold red]error:[/] {message}", highlight=False, soft_wrap=True)
     raise typer.Exit(code)
 
@@ -133,7 +133,7 @@ async def campaign_service() -> CampaignService:
     return CampaignService(await temporal_client(), settings())
 
 
-def emit(data: Any, as_json: bool, human: Callable[[], None]) -> None:
+def emit(data: Any, as_json: bool, human: Callable[[], object]) -> None:
     if as_json:
         payload = data.model_dump(mode="json") if hasattr(data, "model_dump") else data
         sys.stdout.write(json.dumps(payload, indent=2) + "\n")

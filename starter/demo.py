@@ -64,6 +64,13 @@ class DemoLead:
     state: LeadState | None = None
     notes: list[str] = field(default_factory=list)
 
+    @property
+    def seen(self) -> LeadState:
+        """The state last read (every lead's is read before it is shown)."""
+        if self.state is None:
+            raise DemoError(f"{self.name}: its state was never read")
+        return self.state
+
 
 def masked(email: str) -> str:
     local, _, domain = email.partition("@")
@@ -77,7 +84,7 @@ async def _wait(svc: LeadService, lead: DemoLead, done, what: str, timeout: floa
         if done(lead.state):
             return lead.state
         await asyncio.sleep(0.25)
-    raise DemoError(f"{lead.name}: timed out after {timeout:.0f}s waiting for {what} (stage {lead.state.stage.value})")
+    raise DemoError(f"{lead.name}: timed out after {timeout:.0f}s waiting for {what} (stage {lead.seen.stage.value})")
 
 
 async def _scenario(svc: LeadService, settings: Settings, leads: dict[str, DemoLead]) -> None:
@@ -112,7 +119,8 @@ async def _scenario(svc: LeadService, settings: Settings, leads: dict[str, DemoL
     console.print("  engagement sent: Ada and Dan engage, Bob unsubscribes, Cara clicks")
 
     st = await _wait(svc, ada, lambda s: s.stage == LeadStage.SALES_ASSIGNED, "hand-off to sales")
-    ada.notes.append(f"MQL at score {st.score.total:.0f} → owner {st.owner_id}, deal {st.deal_id}")
+    score = f"{st.score.total:.0f}" if st.score else "-"
+    ada.notes.append(f"MQL at score {score} → owner {st.owner_id}, deal {st.deal_id}")
     await svc.sales_decision(SalesDecision(decision=SalesDecisionKind.ACCEPTED, owner_id=st.owner_id), email=ada.email)
     console.print(f"  Ada handed to owner {st.owner_id}; sales accepts")
 
@@ -130,7 +138,7 @@ async def _scenario(svc: LeadService, settings: Settings, leads: dict[str, DemoL
         await _wait(svc, lead, lambda s: s.stage in TERMINAL, "the end of the journey", timeout=DEADLINE_S)
     bob.notes.append("unsubscribed after the welcome: journey stopped, address suppressed at the email platform")
     for lead in (cara, dan):
-        lead.notes.append(f"nurture ran to its goal: {lead.state.emails_sent} emails")
+        lead.notes.append(f"nurture ran to its goal: {lead.seen.emails_sent} emails")
 
 
 def demo_leads() -> dict[str, DemoLead]:
@@ -219,7 +227,7 @@ async def run_demo(settings: Settings, *, as_json: bool = False) -> None:
     elapsed = time.monotonic() - started
     rows = []
     for lead in leads.values():
-        s, wf_id = lead.state, lead.workflow_id
+        s, wf_id = lead.seen, lead.workflow_id
         rows.append(
             {
                 "lead": lead.name,

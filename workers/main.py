@@ -12,9 +12,10 @@ import contextlib
 import functools
 import logging
 import signal
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import timedelta
+from typing import Any
 
 from temporalio.client import Client
 from temporalio.common import VersioningBehavior, WorkerDeploymentVersion
@@ -72,6 +73,11 @@ WORKFLOWS += [AnalyticsCollectionWorkflow, ExecutiveReportWorkflow]  # issue 5
 WORKFLOWS += PRIVACY_WORKFLOWS  # issue 8: contact sync, erasure, reconciliation
 GRACEFUL_SHUTDOWN = timedelta(seconds=20)
 
+# One activity worker: its task queue, the platform whose degradation holds its activities
+# (None: never held), the activities and the server-side rate limit per second (None: none).
+Activity = Callable[..., Any]
+QueueSpec = tuple[str, str | None, list[Activity], float | None]
+
 
 @dataclass
 class PlatformClients:
@@ -84,7 +90,9 @@ class PlatformClients:
     links: LinkChecker
     meta: MetaAdsClient
     google_ads: GoogleAdsClient
-    extra_closers: list = field(default_factory=list)  # other things the worker opened with these
+    extra_closers: list[Callable[[], Awaitable[None]]] = field(
+        default_factory=list
+    )  # other things the worker opened with these
 
     @classmethod
     def from_settings(cls, settings: Settings, metrics: MopsMetrics | None = None) -> PlatformClients:
@@ -175,7 +183,7 @@ def build_workers(
     platforms: PlatformClients,
     *,
     metrics: MopsMetrics | None = None,
-    worker_options: dict | None = None,
+    worker_options: dict[str, Any] | None = None,
 ) -> list[Worker]:
     q = platform_queues(settings)
     crm = CrmActivities(platforms.hubspot)
@@ -207,7 +215,7 @@ def build_workers(
     platforms.extra_closers.append(health.aclose)
     # Per platform queue: the platform (its activities hold while it is degraded), its
     # activities and the server-side rate limit (None = none).
-    queue_specs = [
+    queue_specs: list[QueueSpec] = [
         (
             q.crm,
             "hubspot",
@@ -266,7 +274,7 @@ def build_workers(
     ] + privacy.own_queues
     gate = HealthGate(client, settings.health_registry_id, ttl=settings.health_gate_ttl_seconds)
     hold = dict(first=settings.health_hold_seconds, longest=settings.health_hold_max_seconds)
-    common = dict(
+    common: dict[str, Any] = dict(
         graceful_shutdown_timeout=GRACEFUL_SHUTDOWN,
         max_concurrent_activities=settings.max_concurrent_activities,
         deployment_config=deployment(settings),

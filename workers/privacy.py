@@ -26,7 +26,7 @@ from workflows.erasure import LeadErasureWorkflow
 from workflows.reconcile import ReconciliationWorkflow
 
 if TYPE_CHECKING:
-    from workers.main import PlatformClients
+    from workers.main import Activity, PlatformClients, QueueSpec
 
 PRIVACY_WORKFLOWS = [ContactSyncWorkflow, LeadErasureWorkflow, ReconciliationWorkflow]
 
@@ -70,10 +70,10 @@ class PrivacyClients:
 
 @dataclass
 class PrivacyWorkerParts:
-    by_queue: dict[str, list] = field(default_factory=dict)
-    own_queues: list[tuple] = field(default_factory=list)  # (queue, platform, activities, rate) like build_workers'
+    by_queue: dict[str, list[Activity]] = field(default_factory=dict)
+    own_queues: list[QueueSpec] = field(default_factory=list)
 
-    def on(self, queue: str) -> list:
+    def on(self, queue: str) -> list[Activity]:
         return self.by_queue.get(queue, [])
 
 
@@ -102,12 +102,13 @@ def privacy_parts(client: Client, settings: Settings, platforms: PlatformClients
         audience_id=settings.meta_audience_id,
     )
     parts = PrivacyWorkerParts()
-    for queue, activities in (
+    on_queues: list[tuple[str, list[Activity]]] = [
         (queues.workflows, [sync.publish, sync.scan, sync.repair, privacy.end_lead_workflows]),
         (queues.crm, [sync.push_crm, privacy.erase_crm]),
         (queues.email, [sync.push_email, privacy.erase_email]),
         (queues.meta, [sync.push_audience, privacy.erase_audience]),
-    ):
+    ]
+    for queue, activities in on_queues:
         parts.by_queue.setdefault(queue, []).extend(activities)
     if clients.braze is not None:
         parts.own_queues.append((queues.cdp, None, [sync.push_cdp, privacy.erase_cdp], settings.cdp_max_per_second))

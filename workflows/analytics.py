@@ -24,11 +24,11 @@ Queries: `state()` on both.
 from __future__ import annotations
 
 import asyncio
-from datetime import timedelta
+from datetime import date, timedelta
 
 from temporalio import workflow
 from temporalio.common import RetryPolicy, SearchAttributeKey
-from temporalio.exceptions import ActivityError, ApplicationError
+from temporalio.exceptions import ActivityError, ApplicationError, FailureError
 
 with workflow.unsafe.imports_passed_through():
     from activities import contracts as act
@@ -76,7 +76,7 @@ def _why(err: ActivityError) -> str:
     cause = err.cause
     if is_type(err, ErrorType.PLATFORM_REJECTED):
         return f"rejected by the platform ({reason(err)})"
-    while cause is not None and not isinstance(cause, ApplicationError) and cause.cause is not None:
+    while isinstance(cause, FailureError) and not isinstance(cause, ApplicationError) and cause.cause is not None:
         cause = cause.cause
     return (getattr(cause, "message", None) or str(cause or err))[:300]
 
@@ -106,8 +106,8 @@ class AnalyticsCollectionWorkflow:
             v.status = CollectionStatus.COLLECTING
             await self._round(stale)
         v.status = CollectionStatus.DONE
-        stale = v.stale
-        self._note("done" + (f"; still stale: {', '.join(stale)}" if stale else ": every source fresh"))
+        still = v.stale
+        self._note("done" + (f"; still stale: {', '.join(still)}" if still else ": every source fresh"))
         self._publish()
         return v
 
@@ -270,7 +270,7 @@ class ExecutiveReportWorkflow:
     def state(self) -> ReportView:
         return self._v
 
-    def _as_of(self):
+    def _as_of(self) -> date:
         inp = self._inp
         if inp.as_of is not None:
             return inp.as_of

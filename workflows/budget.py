@@ -55,7 +55,7 @@ with workflow.unsafe.imports_passed_through():
         PartState,
     )
     from workflows.common import SearchAttributes, call, is_type, reason, with_note
-    from workflows.search_attributes import APPROVAL_STATE, BUDGET_STATE, CAMPAIGN_ID, PENDING_APPROVERS
+    from workflows.search_attributes import APPROVAL_STATE, BUDGET_STATE, CAMPAIGN_ID, PENDING_APPROVERS, Updates
 
 
 @workflow.defn(name="BudgetReallocation")
@@ -149,7 +149,9 @@ class BudgetReallocationWorkflow:
         view = CampaignView.model_validate(snap.view)
         return view if view.status == CampaignStatus.LIVE else None
 
-    async def _performance(self, campaign: CampaignView, current: dict) -> dict[ChannelKind, ChannelPerformance]:
+    async def _performance(
+        self, campaign: CampaignView, current: dict[ChannelKind, int]
+    ) -> dict[ChannelKind, ChannelPerformance]:
         rules = campaign.reallocation
         tz = zone(campaign.timezone)
         until = workflow.now().astimezone(tz).date() - timedelta(days=1)  # complete days only
@@ -221,8 +223,8 @@ class BudgetReallocationWorkflow:
             )
             for c in v.changes:  # not emitted again on replay
                 changes.add(1, {"channel": c.channel.value, "direction": "up" if c.after > c.before else "down"})
-            moves = ", ".join(f"{c.channel.value} {self._money(c.before)} → {self._money(c.after)}" for c in v.changes)
-            await self._end(BudgetStatus.APPLIED, f"applied and verified: {moves}")
+            done = ", ".join(f"{c.channel.value} {self._money(c.before)} → {self._money(c.after)}" for c in v.changes)
+            await self._end(BudgetStatus.APPLIED, f"applied and verified: {done}")
             return
         self._note(f"apply failed: {failed}; rolling back every change")
         for change in v.changes:
@@ -306,7 +308,7 @@ class BudgetReallocationWorkflow:
         v = self._v
         approval = self._gate.state() if self._gate else "none"
         pending = self._gate.pending() if self._gate else []
-        updates = [
+        updates: Updates = [
             CAMPAIGN_ID.value_set(v.campaign_id),
             BUDGET_STATE.value_set(v.status.value),
             APPROVAL_STATE.value_set(approval),

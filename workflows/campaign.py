@@ -100,6 +100,7 @@ with workflow.unsafe.imports_passed_through():
         CAMPAIGN_STATUS,
         CHANNELS,
         PENDING_APPROVERS,
+        Updates,
     )
 
 # Launch and rollback order: reversible parts first, the email (which cannot be
@@ -704,7 +705,7 @@ class CampaignWorkflow:
         approval = self._gate.state() if self._gate else "none"
         pending = self._gate.pending() if self._gate else []
         budget_state = f"reallocated x{len(s.budget_changes)}" if s.budget_changes else "as_planned"
-        updates = [
+        updates: Updates = [
             CAMPAIGN_ID.value_set(spec.id),
             CAMPAIGN_STATUS.value_set(s.status.value),
             CHANNELS.value_set([p.channel.value for p in s.parts]),

@@ -9,12 +9,13 @@ from datetime import datetime, timedelta
 from typing import Literal, TypeVar
 
 from temporalio import workflow
-from temporalio.common import RetryPolicy, SearchAttributeUpdate
+from temporalio.common import RetryPolicy
 from temporalio.exceptions import ActivityError, ApplicationError
 
 with workflow.unsafe.imports_passed_through():
     from activities.contracts import ActivityRef, ErrorType, Nothing
     from activities.policies import PLATFORM_RETRY, PLATFORM_TIMEOUT
+    from workflows.search_attributes import Updates
 
 In = TypeVar("In")
 Out = TypeVar("Out")
@@ -44,7 +45,7 @@ async def call(
 ) -> Out:
     """Run an activity by its ref (workflows never import activity implementations);
     the result comes back as the ref's result type."""
-    return await workflow.execute_activity(
+    result: Out = await workflow.execute_activity(
         ref.name,
         args=[] if ref.input is Nothing else [arg],
         result_type=ref.result,
@@ -54,6 +55,7 @@ async def call(
         retry_policy=retry,
         summary=summary,
     )
+    return result
 
 
 async def call_parked(
@@ -103,7 +105,7 @@ class SearchAttributes:
     def __init__(self) -> None:
         self._published = ""
 
-    def upsert(self, updates: list[SearchAttributeUpdate]) -> None:
+    def upsert(self, updates: Updates) -> None:
         fingerprint = repr([(u.key.name, u.value) for u in updates])
         if fingerprint != self._published:
             self._published = fingerprint

@@ -90,8 +90,8 @@ class ContactSyncWorkflow:
         s.changes_applied += 1
         if result.changed:
             s.version += 1
-        if origin_was_current and result.origin_current:
-            s.pushed[origin] = self._fingerprint(origin)  # it already holds what it sent us
+        if origin is not None and origin_was_current and result.origin_current:
+            s.pushed[origin] = self._fingerprint(origin) or ""  # it already holds what it sent us
         self._publish_details()
 
     @workflow.signal(name="reconcile")

@@ -81,7 +81,7 @@ with workflow.unsafe.imports_passed_through():
         Revision,
         RevisionResult,
     )
-    from workflows.search_attributes import APPROVAL_STATE, CONTENT_STAGE, CONTENT_TYPE, PENDING_APPROVERS
+    from workflows.search_attributes import APPROVAL_STATE, CONTENT_STAGE, CONTENT_TYPE, PENDING_APPROVERS, Updates
 
 TRACKING_DAYS = (1, 7, 30)
 RETRACTABLE = {ContentStage.SCHEDULED, ContentStage.PUBLISHED, ContentStage.PARTIALLY_PUBLISHED}
@@ -394,7 +394,7 @@ class ContentWorkflow:
         await self._set_stage(ContentStage.PUBLISHING)
         linkedin = self._channel(Channel.LINKEDIN)
         if linkedin is not None and linkedin.status == ChannelStatus.PENDING:
-            res = await self._publish_channel(
+            posted = await self._publish_channel(
                 Channel.LINKEDIN,
                 act.SOCIAL_POST,
                 SocialPostInput(
@@ -404,11 +404,11 @@ class ContentWorkflow:
                 self._q.social,
                 "post on LinkedIn",
             )
-            if res is not None:
-                linkedin.status, linkedin.ref = ChannelStatus.PUBLISHED, res.urn
+            if posted is not None:
+                linkedin.status, linkedin.ref = ChannelStatus.PUBLISHED, posted.urn
         email = self._channel(Channel.EMAIL)
         if email is not None and email.status == ChannelStatus.PENDING:
-            res = await self._publish_channel(
+            sent = await self._publish_channel(
                 Channel.EMAIL,
                 act.EMAIL_SEND_TO_LISTS,
                 ListSendInput(
@@ -422,8 +422,8 @@ class ContentWorkflow:
                 self._q.email,
                 "send to email lists",
             )
-            if res is not None:
-                email.status, email.ref = ChannelStatus.PUBLISHED, res.single_send_id
+            if sent is not None:
+                email.status, email.ref = ChannelStatus.PUBLISHED, sent.single_send_id
         s.published_at = workflow.now()
         failed = [c for c in s.channels if c.status == ChannelStatus.FAILED]
         if failed:
@@ -489,7 +489,7 @@ class ContentWorkflow:
         for c in s.channels:
             if c.status in (ChannelStatus.PUBLISHED, ChannelStatus.SCHEDULED) and c.ref:
                 ref, arg, queue = undo[c.channel](c)
-                result = await self._platform(ref, arg, queue=queue, summary=f"retract {c.channel.value}")
+                result: object = await self._platform(ref, arg, queue=queue, summary=f"retract {c.channel.value}")
                 if isinstance(result, CancelListSendResult) and not result.recalled:
                     # Said plainly rather than marked retracted: the mail is out.
                     c.note = "already delivered; an email cannot be recalled"
@@ -591,7 +591,7 @@ class ContentWorkflow:
         s = self._s
         approval = self._approval_state()
         pending = self._pending()
-        updates = [
+        updates: Updates = [
             CONTENT_STAGE.value_set(s.stage.value),
             CONTENT_TYPE.value_set(s.brief.type.value),
             APPROVAL_STATE.value_set(approval),

@@ -111,7 +111,7 @@ with workflow.unsafe.imports_passed_through():
         UnsubscribeRequest,
     )
     from workflows.privacy_models import ConsentUpdate, EraseRequest
-    from workflows.search_attributes import JOURNEY_ID, LEAD_SCORE, LEAD_STAGE, OWNER_ID, SEGMENT
+    from workflows.search_attributes import JOURNEY_ID, LEAD_SCORE, LEAD_STAGE, OWNER_ID, SEGMENT, Updates
 
 TERMINAL = {LeadStage.CONVERTED, LeadStage.UNSUBSCRIBED, LeadStage.DISQUALIFIED, LeadStage.COMPLETED}
 MAX_EVENTS_KEPT = 500  # older events have decayed to nothing for any sane half-life
@@ -524,6 +524,7 @@ class LeadJourneyWorkflow:
         team = [o for o in owners if not policy.owner_weights or o.owner_id in policy.owner_weights]
         slots = [OwnerSlot(owner_id=o.owner_id, weight=policy.owner_weights.get(o.owner_id, 1)) for o in team]
         n = len(s.owner_history)
+        owner_id: str | None
         try:
             owner_id = (
                 await self._activity(
@@ -840,7 +841,7 @@ class LeadJourneyWorkflow:
     def _publish(self) -> None:
         """Search attributes and current details, so the Web UI reads like a CRM record."""
         s = self._s
-        updates = [
+        updates: Updates = [
             LEAD_STAGE.value_set(s.stage.value),
             JOURNEY_ID.value_set(s.capture.journey_id),
         ]

@@ -1,7 +1,9 @@
 """Custom search attributes of mops workflows: the one list the server registers
 (`mops up`, tests) and the workflows upsert."""
 
-from temporalio.common import SearchAttributeKey
+from typing import Any
+
+from temporalio.common import SearchAttributeKey, SearchAttributeUpdate
 
 LEAD_STAGE = SearchAttributeKey.for_keyword("LeadStage")
 LEAD_SCORE = SearchAttributeKey.for_int("LeadScore")
@@ -9,7 +11,7 @@ SEGMENT = SearchAttributeKey.for_keyword("Segment")
 OWNER_ID = SearchAttributeKey.for_keyword("OwnerId")
 JOURNEY_ID = SearchAttributeKey.for_keyword("JourneyId")
 
-ALL = [LEAD_STAGE, LEAD_SCORE, SEGMENT, OWNER_ID, JOURNEY_ID]
+ALL: list[SearchAttributeKey[Any]] = [LEAD_STAGE, LEAD_SCORE, SEGMENT, OWNER_ID, JOURNEY_ID]
 
 CONTENT_STAGE = SearchAttributeKey.for_keyword("ContentStage")
 CONTENT_TYPE = SearchAttributeKey.for_keyword("ContentType")
@@ -24,3 +26,6 @@ CHANNELS = SearchAttributeKey.for_keyword_list("Channels")
 BUDGET_STATE = SearchAttributeKey.for_keyword("BudgetState")
 
 ALL += [CAMPAIGN_ID, CAMPAIGN_STATUS, CHANNELS, BUDGET_STATE]
+
+# What a workflow upserts: updates of keys of different value types, in one list.
+Updates = list[SearchAttributeUpdate[Any]]

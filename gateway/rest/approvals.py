@@ -11,7 +11,7 @@ from fastapi import APIRouter, Depends, Query
 from temporalio.client import Client
 
 from gateway import deps
-from gateway.errors import ApiError, ErrorBody
+from gateway.errors import ApiError, error_responses
 from gateway.models import PERSON_PATTERN, PendingApprovals
 from gateway.rest.campaigns import checked_person, find_budget_proposals, find_campaigns
 from gateway.rest.content import find_content
@@ -20,7 +20,7 @@ from gateway.settings import GatewaySettings
 from workflows.campaign_models import BudgetStatus, CampaignStatus
 from workflows.content_models import ContentStage
 
-ERRORS = {s: {"model": ErrorBody} for s in (401, 403, 422, 429)}
+ERRORS = error_responses(401, 403, 422, 429)
 
 router = APIRouter(prefix="/v1/approvals", tags=["approvals"], responses=ERRORS)
 

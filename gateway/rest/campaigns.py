@@ -18,7 +18,7 @@ from temporalio.client import Client
 
 from domain.campaigns import CAMPAIGN_ID_PATTERN
 from gateway import deps
-from gateway.errors import ApiError, ErrorBody
+from gateway.errors import ApiError, error_responses
 from gateway.models import (
     BUDGET_WORKFLOW_ID_PATTERN,
     PERSON_PATTERN,
@@ -45,7 +45,7 @@ from workflows.search_attributes import (
     PENDING_APPROVERS,
 )
 
-ERRORS = {s: {"model": ErrorBody} for s in (401, 403, 404, 409, 422, 429)}
+ERRORS = error_responses(401, 403, 404, 409, 422, 429)
 CampaignId = Annotated[str, Path(pattern=CAMPAIGN_ID_PATTERN, description="The campaign id (as in its file)")]
 ProposalId = Annotated[
     str,

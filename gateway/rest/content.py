@@ -13,7 +13,7 @@ from fastapi import APIRouter, Depends, Path, Query, Response
 from temporalio.client import Client
 
 from gateway import deps
-from gateway.errors import ApiError, ErrorBody
+from gateway.errors import ApiError, error_responses
 from gateway.models import (
     CONTENT_ID_PATTERN,
     PERSON_PATTERN,
@@ -33,7 +33,7 @@ from starter.service.content import ContentService, prepare
 from workflows.content_models import ContentStage, ContentView, DecisionResult, Revision
 from workflows.search_attributes import APPROVAL_STATE, CONTENT_STAGE, CONTENT_TYPE, PENDING_APPROVERS
 
-ERRORS = {s: {"model": ErrorBody} for s in (401, 403, 404, 409, 422, 429)}
+ERRORS = error_responses(401, 403, 404, 409, 422, 429)
 ContentId = Annotated[str, Path(pattern=CONTENT_ID_PATTERN)]
 
 router = APIRouter(prefix="/v1/content", tags=["content"], responses=ERRORS)

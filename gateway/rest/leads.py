@@ -11,7 +11,7 @@ from temporalio.client import Client
 from domain.leads import LeadStage
 from domain.unsubscribe import verify_token
 from gateway import deps
-from gateway.errors import ApiError, ErrorBody
+from gateway.errors import ApiError, error_responses
 from gateway.models import (
     LEAD_ID_PATTERN,
     Accepted,
@@ -30,7 +30,7 @@ from starter.service.privacy import PrivacyService
 from workflows.lead_models import CaptureResult, LeadState
 from workflows.search_attributes import LEAD_SCORE, LEAD_STAGE, OWNER_ID, SEGMENT
 
-ERRORS = {s: {"model": ErrorBody} for s in (401, 403, 404, 422, 429)}
+ERRORS = error_responses(401, 403, 404, 422, 429)
 LeadId = Annotated[str, Path(pattern=LEAD_ID_PATTERN, description="The lead id (24 hex), with or without `lead-`")]
 
 router = APIRouter(prefix="/v1", tags=["leads"], responses=ERRORS)

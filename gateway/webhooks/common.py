@@ -75,7 +75,7 @@ async def signed_body(
     present, the timestamp fresh and `expected(body, timestamp)` matches it (constant
     time). Replay handling stays with each webhook: they remember at different points."""
     signature = request.headers.get(header)
-    timestamp = request.headers.get(timestamp_header)
+    timestamp = request.headers.get(timestamp_header, "")  # missing: refused by check_fresh
     if not signature:
         raise ApiError(401, "missing_signature", f"{header}: missing")
     check_fresh(timestamp, header=timestamp_header, tolerance=tolerance, unit=unit)

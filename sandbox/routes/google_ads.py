@@ -736,14 +736,15 @@ METRIC_FIELDS = (
     "average_cpc",
     "cost_per_conversion",
 )
-KNOWN_FIELDS = {
+KNOWN_FIELDS: dict[str, tuple[str, ...]] = {
     "campaign": CAMPAIGN_FIELDS,
     "campaign_budget": BUDGET_FIELDS,
     "customer": CUSTOMER_FIELDS,
     "metrics": METRIC_FIELDS,
     "segments": ("date",),
 }
-SELECTABLE = {
+# resource -> the fields of each prefix that a query FROM it may select
+SELECTABLE: dict[str, dict[str, tuple[str, ...]]] = {
     "campaign": {
         "campaign": CAMPAIGN_FIELDS,
         "campaign_budget": BUDGET_FIELDS,
@@ -991,7 +992,7 @@ def run_query(state: SandboxState, query: Query, version: str) -> list[dict[str,
             continue
         budget = store.google_budgets.get(campaign.budget)
         sources = {"campaign": view, "campaign_budget": budget_view(budget) if budget else {}, "customer": customer}
-        if not wants_metrics:
+        if not wants_metrics or span is None:  # (metrics came with a span: checked above)
             rows.append(_row(query, sources))
             continue
         since, until = span

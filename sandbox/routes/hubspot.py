@@ -208,7 +208,7 @@ def _number(value: Any) -> float | None:
 
 
 def _test(f: dict[str, Any], actual: str | None) -> bool:
-    op, name, expected = f.get("operator"), f.get("propertyName", ""), f.get("value")
+    op, name, expected = f["operator"], f.get("propertyName", ""), f.get("value")  # (operator checked by search)
     if op == "EQ":
         return _eq(name, actual, expected)
     if op == "NEQ":

@@ -25,7 +25,7 @@ import base64
 import json
 from datetime import UTC, date, datetime, time, timedelta
 from decimal import Decimal
-from typing import Any
+from typing import Any, Literal, overload
 from urllib.parse import parse_qsl
 
 from fastapi import APIRouter, Depends, Request
@@ -174,6 +174,10 @@ def _int_param(params: dict[str, Any], name: str) -> int:
     return int(value)
 
 
+@overload
+def _str_param(params: dict[str, Any], name: str, required: Literal[True] = True) -> str: ...
+@overload
+def _str_param(params: dict[str, Any], name: str, required: bool) -> str | None: ...
 def _str_param(params: dict[str, Any], name: str, required: bool = True) -> str | None:
     value = params.get(name)
     if value is None and not required:
@@ -757,7 +761,7 @@ def _delete(state: SandboxState, object_id: str, request: Request, method: str) 
                 "adsets": [a.id for a in members],
             },
         )
-    else:
+    elif adset is not None:  # (the target, as it is no campaign)
         refresh(store, adset)
         store.record(
             "meta",

@@ -104,10 +104,11 @@ def _apply(store: Store, post: WpPost, body: dict[str, Any]) -> None:
         raise _invalid("date_gmt", "A scheduled post (status future) needs date_gmt.")
     if status in DATED and date is None:
         date = now
-    if status == "future" and date <= now:
-        status = "publish"
-    elif status == "publish" and date > now:
-        status = "future"
+    if date is not None:  # (always set for the dated statuses, by now)
+        if status == "future" and date <= now:
+            status = "publish"
+        elif status == "publish" and date > now:
+            status = "future"
     post.status = status
     post.date_gmt = _fmt(date) if date else None
     if not post.slug:

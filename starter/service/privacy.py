@@ -87,7 +87,7 @@ def contact_sync_input(settings: Settings, lead_id: str, email: str):
 
 
 class PrivacyService:
-    def __init__(self, client: Client, settings: Settings, *, keyring: KeyRing | None = None) -> None:
+    def __init__(self, client: Client | None, settings: Settings, *, keyring: KeyRing | None = None) -> None:
         self._client = client
         self._settings = settings
         self._keyring = keyring
@@ -99,6 +99,13 @@ class PrivacyService:
 
     async def aclose(self) -> None:
         await self._sendgrid.aclose()
+
+    @property
+    def _temporal(self) -> Client:
+        # Made without a client for the erasure log alone; every other call needs the server.
+        if self._client is None:
+            raise RuntimeError(f"{type(self).__name__} was made without a Temporal client, which this call needs")
+        return self._client
 
     @property
     def keyring(self) -> KeyRing:
@@ -120,7 +127,7 @@ class PrivacyService:
         """The lead's contact-sync record (with the address: mops's own use only). Only a
         running sync has one: an ended one (erased) is not replayed to answer."""
         try:
-            return await self._client.get_workflow_handle(contact_sync_workflow_id(lead_id)).query(
+            return await self._temporal.get_workflow_handle(contact_sync_workflow_id(lead_id)).query(
                 "state", result_type=SyncView, reject_condition=QueryRejectCondition.NOT_OPEN
             )
         except WorkflowQueryRejectedError:
@@ -199,7 +206,7 @@ class PrivacyService:
         return OptOutResult(lead, journey, gate, told_sync)
 
     async def _tell_journey(self, lead: str, records: list[ConsentRecord], source: str, at: datetime) -> bool:
-        handle = self._client.get_workflow_handle(lead_workflow_id(lead))
+        handle = self._temporal.get_workflow_handle(lead_workflow_id(lead))
         email_withdrawn = any(r.purpose == Purpose.EMAIL_MARKETING and not r.granted for r in records)
         try:
             if email_withdrawn:  # the journey's own opt-out: it stops at once
@@ -215,14 +222,14 @@ class PrivacyService:
     async def _tell_sync(self, lead: str, address: str | None, change: ContactChange) -> bool:
         if address:
             await start_or_signal(
-                self._client,
+                self._temporal,
                 contact_sync_input(self._settings, lead, address),
                 change,
                 self._settings.workflow_task_queue,
             )
             return True
         try:
-            await self._client.get_workflow_handle(contact_sync_workflow_id(lead)).signal("change", change)
+            await self._temporal.get_workflow_handle(contact_sync_workflow_id(lead)).signal("change", change)
         except RPCError as err:
             if err.status != RPCStatusCode.NOT_FOUND:
                 raise
@@ -232,7 +239,7 @@ class PrivacyService:
     async def record_change(self, lead_id: str, email: str, change: ContactChange) -> str:
         """A contact change seen on a platform (webhook) → the lead's contact sync."""
         return await start_or_signal(
-            self._client,
+            self._temporal,
             contact_sync_input(self._settings, bare_lead_id(lead_id), email),
             change,
             self._settings.workflow_task_queue,
@@ -249,7 +256,7 @@ class PrivacyService:
         record = ErasureRecord(
             erasure_id=erasure_id, lead_id=lead, requested_at=utc_now(), requested_by=requested_by, reason=reason
         )
-        handle = await self._client.start_workflow(
+        handle = await self._temporal.start_workflow(
             LeadErasureWorkflow.run,
             ErasureInput(
                 lead_id=lead,
@@ -275,7 +282,7 @@ class PrivacyService:
         """Anything of this lead still running now (a late webhook restarted its contact
         sync) can never be decoded again: terminate it (terminating decodes nothing)."""
         for workflow_id in (lead_workflow_id(lead), contact_sync_workflow_id(lead)):
-            handle = self._client.get_workflow_handle(workflow_id)
+            handle = self._temporal.get_workflow_handle(workflow_id)
             try:
                 description = await handle.describe()
                 if description.status is not None and description.status.name == "RUNNING":
@@ -308,7 +315,7 @@ class PrivacyService:
         if mode not in ("data", "compliance"):
             raise LeadInputError("mode: one of data, compliance")
         workflow_id = f"reconcile-{mode}-{datetime.now(UTC).strftime('%Y%m%dT%H%M%S')}-{uuid.uuid4().hex[:6]}"
-        handle = await self._client.start_workflow(
+        handle = await self._temporal.start_workflow(
             ReconciliationWorkflow.run,
             self.reconcile_input(mode, repair=repair, lead_ids=lead_ids),
             id=workflow_id,
@@ -331,9 +338,9 @@ class PrivacyService:
             policy=SchedulePolicy(),
         )
         try:
-            await self._client.create_schedule(schedule_id, schedule)
+            await self._temporal.create_schedule(schedule_id, schedule)
         except ScheduleAlreadyRunningError:
-            await self._client.get_schedule_handle(schedule_id).update(lambda _: ScheduleUpdate(schedule=schedule))
+            await self._temporal.get_schedule_handle(schedule_id).update(lambda _: ScheduleUpdate(schedule=schedule))
         return schedule_id
 
 

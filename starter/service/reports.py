@@ -139,6 +139,13 @@ class ReportService:
         self._settings = settings
         self.store = DuckDBStore(settings.analytics_store_file)
 
+    @property
+    def _temporal(self) -> Client:
+        # Made without a client for the local store's reports; every other call needs the server.
+        if self._client is None:
+            raise RuntimeError(f"{type(self).__name__} was made without a Temporal client, which this call needs")
+        return self._client
+
     # ------------------------------------------------------------ collection
 
     def collection_input(
@@ -165,7 +172,7 @@ class ReportService:
     async def collect(self, inp: CollectionInput, *, wait: bool = True) -> tuple[str, CollectionView | None]:
         """Start (or join) the collection of inp's days; with `wait`, its result."""
         wf_id = f"analytics-collect-{inp.since.isoformat()}-{inp.until.isoformat()}"
-        handle = await self._client.start_workflow(
+        handle = await self._temporal.start_workflow(
             AnalyticsCollectionWorkflow.run,
             inp,
             id=wf_id,
@@ -238,7 +245,7 @@ class ReportService:
     async def automation(self, days: Period) -> list[FamilyKpis]:
         start, end = days.bounds(self._settings.report_timezone)
         now = datetime.now(UTC)
-        runs = await automation_runs(self._client, self._settings.workflow_task_queue, start, end, now=now)
+        runs = await automation_runs(self._temporal, self._settings.workflow_task_queue, start, end, now=now)
         return automation_kpis(runs, now=now)
 
     # ------------------------------------------------------------ schedule
@@ -301,9 +308,9 @@ class ReportService:
         schedule_id = self._settings.report_schedule_id
         schedule = self.schedule_object(spec, inp)
         try:
-            await self._client.create_schedule(schedule_id, schedule)
+            await self._temporal.create_schedule(schedule_id, schedule)
         except ScheduleAlreadyRunningError:
-            await self._client.get_schedule_handle(schedule_id).update(lambda _: ScheduleUpdate(schedule=schedule))
+            await self._temporal.get_schedule_handle(schedule_id).update(lambda _: ScheduleUpdate(schedule=schedule))
         return schedule_id
 
 

@@ -10,6 +10,7 @@ from domain.money import (
     from_minor,
     micros_to_minor,
     minor_to_micros,
+    pow10,
     show,
     to_micros,
     to_minor,
@@ -105,3 +106,10 @@ def test_micros():
 )
 def test_show(amount, currency, minor, text):
     assert show(amount, currency, minor=minor) == text
+
+
+def test_pow10_is_an_exact_int_and_refuses_negative_powers():
+    assert [pow10(n) for n in (0, 1, 6)] == [1, 10, 1_000_000]
+    assert isinstance(pow10(4), int)
+    with pytest.raises(ValueError, match="power >= 0"):
+        pow10(-1)
