@@ -12,6 +12,8 @@ from pathlib import Path
 from pydantic import AliasChoices, Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from mops.master_keys import CodecKeyError, parse_master_keys
+
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
 
@@ -225,8 +227,6 @@ class Settings(BaseSettings):
     @field_validator("codec_keys")
     @classmethod
     def _codec_keys(cls, value: SecretStr) -> SecretStr:
-        from mops.codec import CodecKeyError, parse_master_keys
-
         try:
             parse_master_keys(value.get_secret_value())
         except CodecKeyError as err:
