@@ -260,7 +260,8 @@ def build_workers(
         # Never held: the probes must see a degraded platform recover.
         (settings.health_task_queue, None, [health.probe, health.notify, health.gauges], None),
     ]
-    privacy = privacy_parts(client, settings, platforms)  # issue 8: sync + erasure activities on these queues
+    privacy = privacy_parts(client, settings, observer=platforms.hubspot.observer)  # sync + erasure activities
+    platforms.extra_closers.append(privacy.aclose)
     queue_specs = [
         (queue, platform, activities + privacy.on(queue), rate) for queue, platform, activities, rate in queue_specs
     ] + privacy.own_queues
