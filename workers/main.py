@@ -48,6 +48,7 @@ from mops.metrics import MopsMetrics, build_runtime
 from mops.queues import platform_queues
 from mops.settings import Settings
 from workers.health_gate import HealthGate, HoldIfDegraded
+from workers.health_registry import ensure_health
 from workers.privacy import PRIVACY_WORKFLOWS, privacy_parts
 from workflows.analytics import AnalyticsCollectionWorkflow, ExecutiveReportWorkflow
 from workflows.budget import BudgetReallocationWorkflow
@@ -329,8 +330,6 @@ async def serve(settings: Settings) -> None:
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
     async with running_workers(client, settings, metrics=metrics):
-        from starter.service.health import ensure_health
-
         await ensure_health(client, settings)  # the health registry and its every-minute check
         log.info("mops worker polling %s", ", ".join(platform_queues(settings).model_dump().values()))
         await stop.wait()
