@@ -30,10 +30,10 @@ from temporalio import workflow
 from temporalio.exceptions import ActivityError
 
 with workflow.unsafe.imports_passed_through():
-    from activities.privacy_models import ContactSyncInput, PushContactInput, PushContactResult
+    from activities.privacy_models import ContactSyncInput, PushContactInput, PushContactResult, SyncView
     from domain.sync import MAX_SEEN_CHANGES, ContactChange, SyncSnapshot, merge, platform_state
     from workflows.common import REJECTED, call, continue_as_new_due, is_type, reason
-    from workflows.contact_sync_models import ContactSyncResult, ReconcileRequest, SyncView
+    from workflows.contact_sync_models import ContactSyncResult, ReconcileRequest
     from workflows.privacy_models import EraseRequest
 
 PUSH_ACTIVITY = {
