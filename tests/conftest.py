@@ -23,8 +23,9 @@ from temporalio.testing import WorkflowEnvironment
 
 from mops.settings import PROJECT_ROOT, Settings
 from mops.telemetry import setup_tracing
-from mops.temporal import DATA_CONVERTER, client_interceptors, register_search_attributes
+from mops.temporal import DATA_CONVERTER, client_interceptors
 from sandbox.server import SandboxServer
+from starter.stack import register_search_attributes
 from workflows.search_attributes import ALL as SEARCH_ATTRIBUTE_KEYS
 
 T = TypeVar("T")
