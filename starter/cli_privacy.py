@@ -301,7 +301,7 @@ def codec_server(
     port: Annotated[int | None, typer.Option()] = None,
 ) -> None:
     """Serve /encode and /decode for the Temporal Web UI and CLI (bearer token, UI origin only)."""
-    from starter.codec_server import serve
+    from mops.codec_server import serve
 
     s = settings()
     updates = {k: v for k, v in (("codec_server_host", host), ("codec_server_port", port)) if v}

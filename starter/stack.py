@@ -185,7 +185,7 @@ class EmbeddedStack:
             log = s.data_dir / "temporal.log"
             endpoint = None
             if self.codec_server:
-                from starter.codec_server import codec_ui_endpoint
+                from mops.codec_server import codec_ui_endpoint
 
                 endpoint = codec_ui_endpoint(s)
             proc = self._spawn("temporal", temporal_command(s, codec_endpoint=endpoint), log)
@@ -242,7 +242,7 @@ class EmbeddedStack:
             [
                 sys.executable,
                 "-m",
-                "starter.codec_server",
+                "mops.codec_server",
                 "--host",
                 s.codec_server_host,
                 "--port",
