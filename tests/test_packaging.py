@@ -35,11 +35,15 @@ def run(cmd: list[str], *, cwd: Path, env: dict[str, str] | None = None) -> subp
 
 @pytest.fixture(scope="module")
 def wheel(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str]:
-    """The wheel, built from the tree with the build backend installed here, and what the
-    build printed."""
-    out = tmp_path_factory.mktemp("wheel")
+    """The wheel, built with the build backend installed here from a copy of what the build
+    reads (so the checkout gets no build/ of its), and what the build printed."""
+    source, out = tmp_path_factory.mktemp("source"), tmp_path_factory.mktemp("wheel")
+    for name in ("pyproject.toml", "README.md", "LICENSE"):
+        shutil.copy(ROOT / name, source / name)
+    for name in (*PACKAGES, *DATA_DIRS):
+        shutil.copytree(ROOT / name, source / name, ignore=shutil.ignore_patterns("__pycache__"))
     built = run(
-        [sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-v", "-w", str(out), str(ROOT)],
+        [sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-v", "-w", str(out), str(source)],
         cwd=out,
     )
     (found,) = out.glob("mops-*.whl")
