@@ -18,7 +18,7 @@ RUN python -m venv /opt/venv
 WORKDIR /src
 # Dependencies first, from pyproject.toml's [project] dependencies only (no test extras),
 # so this layer is rebuilt only when they change.
-COPY pyproject.toml README.md ./
+COPY pyproject.toml README.md LICENSE ./
 RUN python -c "import tomllib; print('\n'.join(tomllib.load(open('pyproject.toml', 'rb'))['project']['dependencies']))" \
         > /tmp/requirements.txt \
     && pip install -r /tmp/requirements.txt

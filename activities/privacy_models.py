@@ -12,8 +12,25 @@ from typing import Literal
 from pydantic import BaseModel
 
 from domain.consent import ConsentState, Purpose
-from domain.sync import ContactChange, FieldMismatch, SyncSnapshot
+from domain.sync import ContactChange, FieldMismatch, FieldValue, SyncSnapshot
 from mops.queues import SyncQueues
+
+
+class SyncView(BaseModel):
+    """What the contact sync workflow's `state` query returns. Holds the address and the
+    owned values: it is read by mops itself (the reconciliation scan, opt-outs) and never
+    served by the gateway."""
+
+    lead_id: str
+    email: str
+    fields: dict[str, FieldValue] = {}
+    consent: ConsentState = ConsentState()
+    version: int = 0
+    pushed: dict[str, str] = {}
+    pending: list[str] = []  # platforms not yet holding the latest version
+    contact_id: str | None = None
+    changes_applied: int = 0
+    platforms: list[str] = []
 
 
 class ContactSyncInput(BaseModel):

@@ -39,6 +39,7 @@ from activities.privacy_models import (
     RepairResult,
     ScanInput,
     ScanResult,
+    SyncView,
 )
 from domain.consent import (
     CRM_CONSENT_PROPERTIES,
@@ -224,8 +225,6 @@ class SyncActivities:
         return dict(await asyncio.gather(*(one(e) for e in emails)))
 
     async def _records(self, inp: ScanInput):
-        from workflows.contact_sync_models import SyncView
-
         if inp.lead_ids:
             ids = [contact_sync_workflow_id(lid) for lid in inp.lead_ids]
         else:

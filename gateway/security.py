@@ -9,12 +9,16 @@ GraphQL and the approval page) reuses.
 - Per-key token bucket (`MOPS_GATEWAY_RATE_PER_SECOND`, `MOPS_GATEWAY_BURST`) → 429 with
   `Retry-After`. The bucket lives in this process: with N gateway replicas a key gets up
   to N times the rate.
+- The SendGrid webhook's verification key (`load_public_key`): settings check it at
+  start, the webhook verifies with it; here, so settings need none of the routes.
 
 Use `require(Scope.READ)` as a FastAPI dependency; it returns the `Principal`.
 """
 
 from __future__ import annotations
 
+import base64
+import binascii
 import hashlib
 import hmac
 import math
@@ -23,7 +27,10 @@ import threading
 import time
 from dataclasses import dataclass
 from enum import StrEnum
+from functools import lru_cache
 
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import ec
 from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import BaseModel, Field, field_validator, model_validator
@@ -200,6 +207,22 @@ def person(principal: Principal) -> str:
     return principal.approver
 
 
+@lru_cache(maxsize=4)
+def load_public_key(text: str) -> ec.EllipticCurvePublicKey:
+    """SendGrid shows the key as base64 DER (SubjectPublicKeyInfo); PEM is accepted too."""
+    text = text.strip()
+    try:
+        if "BEGIN PUBLIC KEY" in text:
+            key = serialization.load_pem_public_key(text.encode())
+        else:
+            key = serialization.load_der_public_key(base64.b64decode(text))
+    except (ValueError, binascii.Error) as err:
+        raise ValueError("MOPS_SENDGRID_WEBHOOK_PUBLIC_KEY: not a base64 DER or PEM public key") from err
+    if not isinstance(key, ec.EllipticCurvePublicKey):
+        raise ValueError("MOPS_SENDGRID_WEBHOOK_PUBLIC_KEY: not an elliptic-curve key")
+    return key
+
+
 __all__ = [
     "Scope",
     "ApiKeyConfig",
@@ -213,4 +236,5 @@ __all__ = [
     "hash_key",
     "new_key",
     "authenticate_request",
+    "load_public_key",
 ]

@@ -13,7 +13,7 @@ import re
 from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings.exceptions import SettingsError as PydanticSettingsError
 
-from gateway.security import ApiKeyConfig
+from gateway.security import ApiKeyConfig, load_public_key
 from mops.settings import Settings, SettingsError
 
 MiB = 1024 * 1024
@@ -61,8 +61,6 @@ class GatewaySettings(Settings):
     @classmethod
     def _ec_key(cls, value: SecretStr) -> SecretStr:
         if value.get_secret_value():
-            from gateway.webhooks.sendgrid import load_public_key
-
             try:
                 load_public_key(value.get_secret_value())
             except ValueError as err:

@@ -40,8 +40,6 @@ its encoded attributes (a payload, so encrypted like the rest); the server keeps
 
 from __future__ import annotations
 
-import base64
-import binascii
 import functools
 import os
 import secrets
@@ -50,7 +48,6 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
@@ -64,9 +61,8 @@ from temporalio.converter import (
 
 from domain.privacy import lead_of_workflow
 from mops.keystore import KeyStore, SqliteKeyStore, StoredKey, utc_now
-
-if TYPE_CHECKING:
-    from mops.settings import Settings
+from mops.master_keys import CodecKeyError, parse_master_keys
+from mops.settings import Settings
 
 ENCODING = b"binary/encrypted"
 CIPHER = b"AES256-GCM"
@@ -74,12 +70,7 @@ META_ENCODING = "encoding"
 META_KEY_ID = "encryption-key-id"
 META_CIPHER = "encryption-cipher"
 NONCE_BYTES = 12
-KEY_BYTES = 32
 DATA_KEY_PREFIX = "dek"
-
-
-class CodecKeyError(ValueError):
-    """Master keys that cannot be used (the message names the problem, never a key)."""
 
 
 class KeyUnavailable(Exception):
@@ -88,36 +79,6 @@ class KeyUnavailable(Exception):
     def __init__(self, key_id: str, why: str = "destroyed or unknown") -> None:
         super().__init__(f"payload key {key_id!r} is not available ({why})")
         self.key_id = key_id
-
-
-def parse_master_keys(text: str) -> dict[str, bytes]:
-    """`id:base64(32 bytes)[,id:base64...]`, newest first -> {id: key} in that order."""
-    keys: dict[str, bytes] = {}
-    for i, item in enumerate(p.strip() for p in text.split(",")):
-        if not item:
-            continue
-        key_id, sep, encoded = item.partition(":")
-        key_id = key_id.strip()
-        if not sep or not key_id or not key_id.replace("-", "").replace("_", "").replace(".", "").isalnum():
-            raise CodecKeyError(f"entry {i}: expected <id>:<base64 key> with a simple id (letters, digits, -_.)")
-        if key_id in keys:
-            raise CodecKeyError(f"entry {i}: duplicate key id {key_id!r}")
-        try:
-            raw = base64.b64decode(encoded.strip(), validate=True)
-        except (binascii.Error, ValueError):
-            raise CodecKeyError(f"entry {i} ({key_id}): the key is not valid base64") from None
-        if len(raw) != KEY_BYTES:
-            raise CodecKeyError(f"entry {i} ({key_id}): the key must be {KEY_BYTES} bytes (AES-256), got {len(raw)}")
-        keys[key_id] = raw
-    if not keys:
-        raise CodecKeyError("at least one key is needed")
-    return keys
-
-
-def new_master_key(key_id: str | None = None) -> str:
-    """A fresh `id:base64` entry for MOPS_CODEC_KEYS."""
-    key_id = key_id or "k" + time.strftime("%Y%m%d", time.gmtime()) + "-" + secrets.token_hex(2)
-    return f"{key_id}:{base64.b64encode(os.urandom(KEY_BYTES)).decode()}"
 
 
 def _wrap_aad(key_id: str, lead_id: str) -> bytes:
@@ -385,9 +346,6 @@ __all__ = [
     "EncryptedFailureConverter",
     "KeyRing",
     "KeyUnavailable",
-    "CodecKeyError",
-    "parse_master_keys",
-    "new_master_key",
     "shared_keyring",
     "keystore_path",
     "is_encrypted",

@@ -6,17 +6,55 @@ Secrets are `SecretStr`, so they never show up in reprs or logs.
 
 from __future__ import annotations
 
+import os
+import sysconfig
 from functools import lru_cache
 from pathlib import Path
 
 from pydantic import AliasChoices, Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-PROJECT_ROOT = Path(__file__).resolve().parent.parent
+from mops.master_keys import CodecKeyError, parse_master_keys
 
 
 class SettingsError(ValueError):
     """A `MOPS_*` variable holds a value we cannot use."""
+
+
+# Data directories: where each comes from when its variable is not set. Never from where
+# this file is installed: a wheel puts it in site-packages, beside none of the data.
+def project_data(name: str) -> Path:
+    """`./<name>` when the current directory holds it (a checkout, or a project laid out
+    like one), else the copy the installed wheel ships (`<environment>/share/mops/<name>`);
+    else a one-line error naming the variable."""
+    here = Path.cwd() / name
+    if here.is_dir():
+        return here
+    for shipped in _shipped(name):
+        if shipped.is_dir():
+            return shipped
+    raise SettingsError(f"MOPS_{name.upper()}_DIR: not set, and neither ./{name} nor the installed mops has {name}/")
+
+
+def _shipped(name: str) -> list[Path]:
+    """Where pip puts the wheel's data files: the environment's prefix, or the user's base
+    for `pip install --user`."""
+    schemes = [sysconfig.get_default_scheme(), sysconfig.get_preferred_scheme("user")]
+    return [Path(sysconfig.get_path("data", scheme)) / "share" / "mops" / name for scheme in dict.fromkeys(schemes)]
+
+
+def state_dir() -> Path:
+    """Where mops keeps its state (dev server database, key store, reports): `./.mops` in a
+    project directory (one holding `.mops/` or `journeys/`), else the user's state directory
+    (`$XDG_STATE_HOME/mops`, by default `~/.local/state/mops`)."""
+    here = Path.cwd()
+    if (here / ".mops").is_dir() or (here / "journeys").is_dir():
+        return here / ".mops"
+    return Path(os.environ.get("XDG_STATE_HOME") or Path.home() / ".local" / "state") / "mops"
+
+
+# The settings whose default depends on where mops runs (a container sets each).
+DATA_DIR_SETTINGS = ("data_dir", "journeys_dir", "policies_dir", "campaigns_dir")
 
 
 class Settings(BaseSettings):
@@ -30,7 +68,7 @@ class Settings(BaseSettings):
         "default", validation_alias=AliasChoices("MOPS_TEMPORAL_NAMESPACE", "TEMPORAL_NAMESPACE")
     )
     temporal_ui_port: int = Field(8233, ge=1, le=65535)
-    data_dir: Path = PROJECT_ROOT / ".mops"
+    data_dir: Path = Field(default_factory=state_dir)
 
     # Task queues: one for workflows, one per platform so the server-side
     # `max_task_queue_activities_per_second` enforces each platform's rate limit
@@ -125,7 +163,7 @@ class Settings(BaseSettings):
     http_timeout_seconds: float = Field(10.0, gt=0)
 
     # Leads
-    journeys_dir: Path = PROJECT_ROOT / "journeys"
+    journeys_dir: Path = Field(default_factory=lambda: project_data("journeys"))
     # Keyed hash for lead ids, so workflow ids carry no personal data and cannot
     # be reversed by hashing a list of addresses. Change it in production.
     lead_id_secret: SecretStr = SecretStr("mops-dev-lead-id-secret")
@@ -141,8 +179,8 @@ class Settings(BaseSettings):
     gateway_unsubscribe_secret: SecretStr = SecretStr("mops-dev-unsubscribe-secret")
 
     # Content: people who author and approve, approval defaults, brand rules.
-    policies_dir: Path = PROJECT_ROOT / "policies"
-    campaigns_dir: Path = PROJECT_ROOT / "campaigns"  # example and demo campaign files
+    policies_dir: Path = Field(default_factory=lambda: project_data("policies"))
+    campaigns_dir: Path = Field(default_factory=lambda: project_data("campaigns"))  # example and demo campaigns
 
     # Performance tuning (issue 9): used by workers/tuning.py and starter/stack.py; each
     # default was chosen by a measurement in bench/ (figures in bench/RESULTS.md).
@@ -179,6 +217,14 @@ class Settings(BaseSettings):
     attribution_lookback_days: int = Field(90, ge=1)
     collection_retry_window_minutes: int = Field(360, ge=0)  # a stale source is retried this long
     collection_retry_every_minutes: int = Field(30, ge=1)
+
+    @field_validator("journeys_dir", "policies_dir", "campaigns_dir")
+    @classmethod
+    def _existing_dir(cls, value: Path) -> Path:
+        # A wrong path would otherwise read as an empty directory (no journeys, no people).
+        if not value.is_dir():
+            raise ValueError(f"not a directory: {value}")
+        return value
 
     @field_validator("report_timezone")
     @classmethod
@@ -225,8 +271,6 @@ class Settings(BaseSettings):
     @field_validator("codec_keys")
     @classmethod
     def _codec_keys(cls, value: SecretStr) -> SecretStr:
-        from mops.codec import CodecKeyError, parse_master_keys
-
         try:
             parse_master_keys(value.get_secret_value())
         except CodecKeyError as err:
@@ -261,7 +305,7 @@ def load_settings(**overrides) -> Settings:
     except ValidationError as err:
         first = err.errors()[0]
         name = "MOPS_" + "_".join(str(p) for p in first["loc"]).upper()
-        raise SettingsError(f"{name}: {first['msg']}") from None
+        raise SettingsError(f"{name}: {first['msg'].removeprefix('Value error, ')}") from None
 
 
 @lru_cache(maxsize=1)

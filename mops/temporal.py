@@ -8,7 +8,6 @@ client only (workers inherit it; registering it twice doubles every span).
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Mapping
 
 from temporalio.client import Client, Interceptor
 from temporalio.contrib.opentelemetry import TracingInterceptor
@@ -17,7 +16,6 @@ from temporalio.converter import DataConverter
 from temporalio.runtime import Runtime
 
 from mops.settings import Settings
-from workflows import search_attributes
 
 
 def data_converter(settings: Settings | None = None) -> DataConverter:
@@ -43,12 +41,6 @@ def data_converter(settings: Settings | None = None) -> DataConverter:
 
 DATA_CONVERTER = data_converter()
 
-# Custom search attributes as `name -> kind`, for the dev server's --search-attribute.
-SEARCH_ATTRIBUTES: dict[str, str] = {
-    key.name: key.indexed_value_type.name.removeprefix("INDEXED_VALUE_TYPE_").title().replace("_", "")
-    for key in search_attributes.ALL
-}
-
 
 def client_interceptors() -> list[Interceptor]:
     return [TracingInterceptor()]
@@ -64,32 +56,3 @@ async def connect(settings: Settings, runtime: Runtime | None = None) -> Client:
         interceptors=client_interceptors(),
         runtime=runtime,
     )
-
-
-async def register_search_attributes(client: Client, namespace: str = "default") -> None:
-    """Add the mops search attributes (idempotent: existing ones are left alone)."""
-    from temporalio.api.enums.v1 import IndexedValueType
-    from temporalio.api.operatorservice.v1 import (
-        AddSearchAttributesRequest,
-        ListSearchAttributesRequest,
-    )
-    from temporalio.service import RPCError, RPCStatusCode
-
-    existing: Mapping[str, IndexedValueType.ValueType]
-    try:
-        existing = (
-            await client.operator_service.list_search_attributes(ListSearchAttributesRequest(namespace=namespace))
-        ).custom_attributes
-    except RPCError as err:  # the time-skipping test server only implements "add"
-        if err.status != RPCStatusCode.UNIMPLEMENTED:
-            raise
-        existing = {}
-    missing = {
-        key.name: IndexedValueType.ValueType(key.indexed_value_type)
-        for key in search_attributes.ALL
-        if key.name not in existing
-    }
-    if missing:
-        await client.operator_service.add_search_attributes(
-            AddSearchAttributesRequest(namespace=namespace, search_attributes=missing)
-        )

@@ -301,7 +301,7 @@ def codec_server(
     port: Annotated[int | None, typer.Option()] = None,
 ) -> None:
     """Serve /encode and /decode for the Temporal Web UI and CLI (bearer token, UI origin only)."""
-    from starter.codec_server import serve
+    from mops.codec_server import serve
 
     s = settings()
     updates = {k: v for k, v in (("codec_server_host", host), ("codec_server_port", port)) if v}
@@ -313,7 +313,7 @@ def codec_keygen(
     key_id: Annotated[str | None, typer.Option("--id", help="Key id (default: k<date>-<hex>).")] = None,
 ) -> None:
     """Print a new `id:base64` master key: put it first in MOPS_CODEC_KEYS, keep the old ones after it."""
-    from mops.codec import new_master_key
+    from mops.master_keys import new_master_key
 
     out.print(new_master_key(key_id), highlight=False, soft_wrap=True)
 

@@ -1,4 +1,6 @@
-"""The embedded stack: Temporal dev server (SQLite file, WAL) + sandbox platforms.
+"""The embedded stack: Temporal dev server (SQLite file, WAL) + sandbox platforms, and
+the project's search attributes registered on the server (here, as setting up a server
+is the stack's business; tests register them with the same function).
 
 `mops up` runs it in the foreground with the workers; `mops demo` starts it for the
 length of the scenario unless one is already running. Processes write their logs
@@ -16,16 +18,52 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping
 from pathlib import Path
 
 import httpx
 from temporalio.client import Client
 
 from mops.settings import Settings
-from mops.temporal import SEARCH_ATTRIBUTES, connect, register_search_attributes
+from mops.temporal import connect
+from workflows import search_attributes
 
 START_DEADLINE_S = 60.0
+
+# Custom search attributes as `name -> kind`, for the dev server's --search-attribute.
+SEARCH_ATTRIBUTES: dict[str, str] = {
+    key.name: key.indexed_value_type.name.removeprefix("INDEXED_VALUE_TYPE_").title().replace("_", "")
+    for key in search_attributes.ALL
+}
+
+
+async def register_search_attributes(client: Client, namespace: str = "default") -> None:
+    """Add the mops search attributes (idempotent: existing ones are left alone)."""
+    from temporalio.api.enums.v1 import IndexedValueType
+    from temporalio.api.operatorservice.v1 import (
+        AddSearchAttributesRequest,
+        ListSearchAttributesRequest,
+    )
+    from temporalio.service import RPCError, RPCStatusCode
+
+    existing: Mapping[str, IndexedValueType.ValueType]
+    try:
+        existing = (
+            await client.operator_service.list_search_attributes(ListSearchAttributesRequest(namespace=namespace))
+        ).custom_attributes
+    except RPCError as err:  # the time-skipping test server only implements "add"
+        if err.status != RPCStatusCode.UNIMPLEMENTED:
+            raise
+        existing = {}
+    missing = {
+        key.name: IndexedValueType.ValueType(key.indexed_value_type)
+        for key in search_attributes.ALL
+        if key.name not in existing
+    }
+    if missing:
+        await client.operator_service.add_search_attributes(
+            AddSearchAttributesRequest(namespace=namespace, search_attributes=missing)
+        )
 
 
 class StackError(RuntimeError):
@@ -148,7 +186,7 @@ class EmbeddedStack:
             log = s.data_dir / "temporal.log"
             endpoint = None
             if self.codec_server:
-                from starter.codec_server import codec_ui_endpoint
+                from mops.codec_server import codec_ui_endpoint
 
                 endpoint = codec_ui_endpoint(s)
             proc = self._spawn("temporal", temporal_command(s, codec_endpoint=endpoint), log)
@@ -205,7 +243,7 @@ class EmbeddedStack:
             [
                 sys.executable,
                 "-m",
-                "starter.codec_server",
+                "mops.codec_server",
                 "--host",
                 s.codec_server_host,
                 "--port",

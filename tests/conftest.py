@@ -21,14 +21,16 @@ from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from temporalio.testing import WorkflowEnvironment
 
-from mops.settings import PROJECT_ROOT, Settings
+from mops.settings import Settings
 from mops.telemetry import setup_tracing
-from mops.temporal import DATA_CONVERTER, client_interceptors, register_search_attributes
+from mops.temporal import DATA_CONVERTER, client_interceptors
 from sandbox.server import SandboxServer
+from starter.stack import register_search_attributes
 from workflows.search_attributes import ALL as SEARCH_ATTRIBUTE_KEYS
 
 T = TypeVar("T")
 BIN = Path(sys.executable).parent
+ROOT = Path(__file__).resolve().parent.parent
 
 
 def binary(name: str) -> str:
@@ -98,7 +100,7 @@ def daytime_journeys() -> Path:
     """The project's journeys with their default zone at noon on the wall clock when the
     session started (a session lasts minutes, quiet hours start 8 hours later); made once."""
     target = Path(tempfile.mkdtemp(prefix="mops-journeys-"))
-    shutil.copytree(PROJECT_ROOT / "journeys", target, dirs_exist_ok=True)
+    shutil.copytree(ROOT / "journeys", target, dirs_exist_ok=True)
     zone = noon_zone(datetime.now(UTC))
     for spec in target.glob("*.yaml"):
         text = spec.read_text()

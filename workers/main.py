@@ -49,7 +49,9 @@ from mops.metrics import MopsMetrics, build_runtime
 from mops.queues import platform_queues
 from mops.settings import Settings
 from workers.health_gate import HealthGate, HoldIfDegraded
+from workers.health_registry import ensure_health
 from workers.privacy import PRIVACY_WORKFLOWS, privacy_parts
+from workers.queue_specs import QueueSpec
 from workflows.analytics import AnalyticsCollectionWorkflow, ExecutiveReportWorkflow
 from workflows.budget import BudgetReallocationWorkflow
 from workflows.campaign import CampaignWorkflow
@@ -75,8 +77,6 @@ GRACEFUL_SHUTDOWN = timedelta(seconds=20)
 
 # One activity worker: its task queue, the platform whose degradation holds its activities
 # (None: never held), the activities and the server-side rate limit per second (None: none).
-Activity = Callable[..., Any]
-QueueSpec = tuple[str, str | None, list[Activity], float | None]
 
 
 @dataclass
@@ -268,7 +268,8 @@ def build_workers(
         # Never held: the probes must see a degraded platform recover.
         (settings.health_task_queue, None, [health.probe, health.notify, health.gauges], None),
     ]
-    privacy = privacy_parts(client, settings, platforms)  # issue 8: sync + erasure activities on these queues
+    privacy = privacy_parts(client, settings, observer=platforms.hubspot.observer)  # sync + erasure activities
+    platforms.extra_closers.append(privacy.aclose)
     queue_specs = [
         (queue, platform, activities + privacy.on(queue), rate) for queue, platform, activities, rate in queue_specs
     ] + privacy.own_queues
@@ -336,8 +337,6 @@ async def serve(settings: Settings) -> None:
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
     async with running_workers(client, settings, metrics=metrics):
-        from starter.service.health import ensure_health
-
         await ensure_health(client, settings)  # the health registry and its every-minute check
         log.info("mops worker polling %s", ", ".join(platform_queues(settings).model_dump().values()))
         await stop.wait()

@@ -3,30 +3,29 @@ reconciliation workflows, and their activities on the platform queues they call.
 
 `build_workers` (workers/main.py) adds `PrivacyWorkerParts.on(queue)` to each queue's
 activities (so the CRM queue's rate limit also covers sync writes to the CRM) and the
-CDP's own queue when a CDP is configured.
+CDP's own queue when a CDP is configured, and closes the parts' HTTP clients with its own.
+It hands in what it shares (the metrics observer), so this module needs nothing of main's.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
 
 from temporalio.client import Client
 
 from activities.privacy import PrivacyActivities
 from activities.sync import SyncActivities
 from integrations.braze import BrazeClient
+from integrations.http import Observer
 from integrations.hubspot_contacts import HubSpotContactsClient
 from integrations.meta_audiences import MetaAudienceClient
 from integrations.sendgrid_contacts import SendGridContactsClient
 from mops.queues import sync_queues
 from mops.settings import Settings
+from workers.queue_specs import Activity, QueueSpec
 from workflows.contact_sync import ContactSyncWorkflow
 from workflows.erasure import LeadErasureWorkflow
 from workflows.reconcile import ReconciliationWorkflow
-
-if TYPE_CHECKING:
-    from workers.main import Activity, PlatformClients, QueueSpec
 
 PRIVACY_WORKFLOWS = [ContactSyncWorkflow, LeadErasureWorkflow, ReconciliationWorkflow]
 
@@ -72,17 +71,22 @@ class PrivacyClients:
 class PrivacyWorkerParts:
     by_queue: dict[str, list[Activity]] = field(default_factory=dict)
     own_queues: list[QueueSpec] = field(default_factory=list)
+    clients: PrivacyClients | None = None
 
     def on(self, queue: str) -> list[Activity]:
         return self.by_queue.get(queue, [])
 
+    async def aclose(self) -> None:
+        if self.clients is not None:
+            await self.clients.aclose()
 
-def privacy_parts(client: Client, settings: Settings, platforms: PlatformClients) -> PrivacyWorkerParts:
-    """The activities per queue; the HTTP clients close with the worker's platform clients."""
+
+def privacy_parts(client: Client, settings: Settings, *, observer: Observer | None = None) -> PrivacyWorkerParts:
+    """The activities per queue; `observer` counts their platform calls like the worker's
+    others. The caller closes the parts (`aclose`) with its own HTTP clients."""
     clients = PrivacyClients.from_settings(settings)
-    for c in clients.all():  # counted by the worker's metrics like every other platform call
-        c.observer = platforms.hubspot.observer
-    platforms.extra_closers.append(clients.aclose)
+    for c in clients.all():
+        c.observer = observer
     queues = sync_queues(settings)
     sync = SyncActivities(
         client,
@@ -101,7 +105,7 @@ def privacy_parts(client: Client, settings: Settings, platforms: PlatformClients
         braze=clients.braze,
         audience_id=settings.meta_audience_id,
     )
-    parts = PrivacyWorkerParts()
+    parts = PrivacyWorkerParts(clients=clients)
     on_queues: list[tuple[str, list[Activity]]] = [
         (queues.workflows, [sync.publish, sync.scan, sync.repair, privacy.end_lead_workflows]),
         (queues.crm, [sync.push_crm, privacy.erase_crm]),

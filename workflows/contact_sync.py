@@ -32,10 +32,10 @@ from temporalio.exceptions import ActivityError
 with workflow.unsafe.imports_passed_through():
     from activities import contracts as act
     from activities.contracts import ErrorType
-    from activities.privacy_models import ContactSyncInput, PushContactInput
+    from activities.privacy_models import ContactSyncInput, PushContactInput, SyncView
     from domain.sync import MAX_SEEN_CHANGES, ContactChange, SyncSnapshot, merge, platform_state
     from workflows.common import call, continue_as_new_due, is_type, reason
-    from workflows.contact_sync_models import ContactSyncResult, ReconcileRequest, SyncView
+    from workflows.contact_sync_models import ContactSyncResult, ReconcileRequest
     from workflows.privacy_models import EraseRequest
 
 PUSH_ACTIVITY = {

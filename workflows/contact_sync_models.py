@@ -1,27 +1,9 @@
-"""Messages and views of the contact sync workflow (pydantic, no I/O)."""
+"""Messages of the contact sync workflow (pydantic, no I/O). Its `state` view, `SyncView`,
+is in `activities.privacy_models`: the reconciliation scan (an activity) reads it too."""
 
 from __future__ import annotations
 
 from pydantic import BaseModel
-
-from domain.consent import ConsentState
-from domain.sync import FieldValue
-
-
-class SyncView(BaseModel):
-    """What the `state` query returns. Holds the address and the owned values: it is
-    read by mops itself (reconciliation, opt-outs) and never served by the gateway."""
-
-    lead_id: str
-    email: str
-    fields: dict[str, FieldValue] = {}
-    consent: ConsentState = ConsentState()
-    version: int = 0
-    pushed: dict[str, str] = {}
-    pending: list[str] = []  # platforms not yet holding the latest version
-    contact_id: str | None = None
-    changes_applied: int = 0
-    platforms: list[str] = []
 
 
 class ReconcileRequest(BaseModel):

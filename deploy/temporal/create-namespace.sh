@@ -5,7 +5,7 @@
 #
 # Env: TEMPORAL_ADDRESS, NAMESPACE, NAMESPACE_RETENTION (a Go duration, e.g. 720h),
 #      SEARCH_ATTRIBUTES: space-separated Name=Type pairs, the list in
-#      mops/temporal.py SEARCH_ATTRIBUTES (tests/ops/test_compose.py keeps them equal).
+#      starter/stack.py SEARCH_ATTRIBUTES (tests/ops/test_compose.py keeps them equal).
 set -euo pipefail
 
 : "${TEMPORAL_ADDRESS:?}" "${NAMESPACE:?}" "${SEARCH_ATTRIBUTES:?}"

@@ -20,10 +20,9 @@ import json
 import logging
 import re
 from datetime import UTC, datetime
-from functools import lru_cache
 
 from cryptography.exceptions import InvalidSignature
-from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec
 from fastapi import APIRouter, Depends, Request
 from pydantic import BaseModel, ConfigDict, ValidationError
@@ -31,6 +30,7 @@ from pydantic import BaseModel, ConfigDict, ValidationError
 from domain.leads import EngagementEvent, EventType, Utm
 from gateway import deps
 from gateway.errors import ApiError, ErrorBody
+from gateway.security import load_public_key
 from gateway.settings import GatewaySettings
 from gateway.webhooks.common import ReplayCache, check_fresh, forged, replayed
 from starter.service.leads import LeadNotFound, LeadService
@@ -68,22 +68,6 @@ class SendGridResult(BaseModel):
     applied: int
     duplicates: int
     ignored: int
-
-
-@lru_cache(maxsize=4)
-def load_public_key(text: str) -> ec.EllipticCurvePublicKey:
-    """SendGrid shows the key as base64 DER (SubjectPublicKeyInfo); PEM is accepted too."""
-    text = text.strip()
-    try:
-        if "BEGIN PUBLIC KEY" in text:
-            key = serialization.load_pem_public_key(text.encode())
-        else:
-            key = serialization.load_der_public_key(base64.b64decode(text))
-    except (ValueError, binascii.Error) as err:
-        raise ValueError("MOPS_SENDGRID_WEBHOOK_PUBLIC_KEY: not a base64 DER or PEM public key") from err
-    if not isinstance(key, ec.EllipticCurvePublicKey):
-        raise ValueError("MOPS_SENDGRID_WEBHOOK_PUBLIC_KEY: not an elliptic-curve key")
-    return key
 
 
 def verify(public_key: ec.EllipticCurvePublicKey, timestamp: str, body: bytes, signature: str) -> bool:

@@ -1,31 +1,19 @@
-"""Integration health from the outside: make sure the registry and its every-minute
-Schedule exist, run a check now, read the state and the report."""
+"""Integration health from the outside: run a check now, read the state and the report.
+(Every worker process makes sure the registry and its every-minute Schedule exist:
+`workers.health_registry`, which `check_now` uses too.)"""
 
 from __future__ import annotations
 
-import contextlib
 import uuid
 from datetime import timedelta
 
-from temporalio.client import (
-    Client,
-    Schedule,
-    ScheduleActionStartWorkflow,
-    ScheduleAlreadyRunningError,
-    ScheduleIntervalSpec,
-    ScheduleOverlapPolicy,
-    SchedulePolicy,
-    ScheduleSpec,
-)
-from temporalio.common import WorkflowIDConflictPolicy
+from temporalio.client import Client
 from temporalio.service import RPCError, RPCStatusCode
 
-from activities.health import PLATFORMS
-from domain.health import HealthPolicy, PlatformReport
+from domain.health import PlatformReport
 from mops.settings import Settings
+from workers.health_registry import check_input, start_registry
 from workflows.health import (
-    HealthCheckInput,
-    HealthRegistryInput,
     HealthReport,
     HealthView,
     IntegrationHealthCheckWorkflow,
@@ -36,56 +24,6 @@ from workflows.health import (
 
 class HealthNotRunning(LookupError):
     pass
-
-
-def registry_input(settings: Settings) -> HealthRegistryInput:
-    return HealthRegistryInput(
-        policy=HealthPolicy(
-            max_error_rate=settings.health_max_error_rate,
-            max_latency_ms=settings.health_max_latency_ms,
-            recover_checks=settings.health_recover_checks,
-        ),
-        queue=settings.health_task_queue,
-        alert_channel=settings.alert_chat_channel,
-        alert_webhook_url=settings.alert_webhook_url,
-    )
-
-
-def check_input(settings: Settings) -> HealthCheckInput:
-    return HealthCheckInput(
-        registry_id=settings.health_registry_id,
-        platforms=list(PLATFORMS),
-        requests=settings.health_probe_requests,
-        queue=settings.health_task_queue,
-    )
-
-
-async def start_registry(client: Client, settings: Settings) -> None:
-    await client.start_workflow(
-        IntegrationHealthWorkflow.run,
-        registry_input(settings),
-        id=settings.health_registry_id,
-        task_queue=settings.workflow_task_queue,
-        id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
-        static_summary="Integration health: platform states, incidents, alerts",
-    )
-
-
-async def ensure_health(client: Client, settings: Settings, *, every: timedelta = timedelta(minutes=1)) -> None:
-    """The registry (running) and the check Schedule (one run per interval, no overlap)."""
-    await start_registry(client, settings)
-    schedule = Schedule(
-        action=ScheduleActionStartWorkflow(
-            IntegrationHealthCheckWorkflow.run,
-            check_input(settings),
-            id=settings.health_check_schedule_id,
-            task_queue=settings.workflow_task_queue,
-        ),
-        spec=ScheduleSpec(intervals=[ScheduleIntervalSpec(every=every)]),
-        policy=SchedulePolicy(overlap=ScheduleOverlapPolicy.SKIP),
-    )
-    with contextlib.suppress(ScheduleAlreadyRunningError):  # already there: keep it
-        await client.create_schedule(settings.health_check_schedule_id, schedule)
 
 
 async def check_now(client: Client, settings: Settings) -> HealthReport:

@@ -35,6 +35,7 @@ from temporalio.client import (
 from temporalio.common import QueryRejectCondition, WorkflowIDConflictPolicy
 from temporalio.service import RPCError, RPCStatusCode
 
+from activities.privacy_models import SyncView
 from activities.sync import start_or_signal
 from domain.consent import MARKETING, ConsentRecord, Purpose, opt_out
 from domain.leads import lead_key, lead_workflow_id
@@ -47,7 +48,6 @@ from mops.keystore import ErasureRecord, utc_now
 from mops.queues import sync_queues
 from mops.settings import Settings
 from starter.service.leads import LeadInputError, LeadNotFound
-from workflows.contact_sync_models import SyncView
 from workflows.erasure import LeadErasureWorkflow
 from workflows.lead_models import UnsubscribeRequest
 from workflows.privacy_models import ConsentUpdate, ErasureInput, ReconcileInput, ReconcileReport

@@ -19,10 +19,11 @@ from domain.health import ProbeResult
 from gateway.server import GatewayServer
 from mops.metrics import MopsMetrics, build_runtime
 from mops.temporal import connect
-from starter.service.health import check_now, health_state, start_registry
+from starter.service.health import check_now, health_state
 from starter.service.leads import build_capture
 from tests.conftest import eventually
 from tests.e2e.conftest import Stack
+from workers.health_registry import start_registry
 from workers.main import running_workers
 from workflows.health import HealthReport, IntegrationHealthWorkflow
 

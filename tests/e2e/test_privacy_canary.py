@@ -21,8 +21,8 @@ from temporalio.testing import WorkflowEnvironment
 from domain.consent import Purpose
 from domain.leads import EventType, LeadStage
 from gateway.server import GatewayServer
+from mops.codec_server import create_codec_app
 from sandbox.server import SandboxServer
-from starter.codec_server import create_codec_app
 from starter.service.leads import build_event
 from tests.conftest import binary
 from tests.privacy.stack import capture, privacy_stack, stage, synced

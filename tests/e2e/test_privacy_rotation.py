@@ -15,7 +15,8 @@ from temporalio.worker import Replayer, Worker
 
 from activities.models import AssignOwnerInput, AssignOwnerResult
 from domain.routing import OwnerSlot
-from mops.codec import key_id_of, new_master_key
+from mops.codec import key_id_of
+from mops.master_keys import new_master_key
 from mops.settings import Settings
 from mops.temporal import data_converter
 from workflows.owner_router import OwnerRouterWorkflow

@@ -17,7 +17,7 @@ import yaml
 from pydantic import AliasChoices, SecretStr
 
 from gateway.settings import GatewaySettings
-from mops.settings import PROJECT_ROOT, Settings
+from mops.settings import DATA_DIR_SETTINGS, Settings
 from sandbox.settings import SandboxTokens
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -74,8 +74,8 @@ def container_sensitive_settings() -> dict[str, str]:
             required[name] = "the platform (sandbox or real service) is not on the container's localhost"
         elif isinstance(default, str) and any(host in default for host in LOCAL_HOSTS):
             required[name] = f"defaults to the local machine ({default})"
-        elif isinstance(default, Path) and default.is_relative_to(PROJECT_ROOT):
-            required[name] = "defaults to the source tree, which an installed package does not have"
+        elif name in DATA_DIR_SETTINGS:
+            required[name] = "defaults to the current directory or the user's, which a container should not guess"
     return required
 
 

@@ -10,7 +10,7 @@ from urllib.parse import urlsplit
 import pytest
 import yaml
 
-from mops.temporal import SEARCH_ATTRIBUTES
+from starter.stack import SEARCH_ATTRIBUTES
 from tests.ops import (
     COMPOSE_FILE,
     DEPLOY,
@@ -405,7 +405,7 @@ def test_search_attributes_created_match_mops():
     extra = {k: v for k, v in created.items() if k not in SEARCH_ATTRIBUTES}
     wrong = {k: (created[k], v) for k, v in SEARCH_ATTRIBUTES.items() if k in created and created[k] != v}
     assert not (missing or extra or wrong), (
-        f"SEARCH_ATTRIBUTES of temporal-create-namespace differ from mops/temporal.py: missing {missing}, "
+        f"SEARCH_ATTRIBUTES of temporal-create-namespace differ from starter/stack.py: missing {missing}, "
         f"extra {extra}, wrong type (compose, mops) {wrong}"
     )
     script = (mounted_repo_path("temporal-create-namespace", "/scripts") / "create-namespace.sh").read_text()

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from temporalio.client import Client
 from temporalio.testing import WorkflowEnvironment
 
+from activities.privacy_models import SyncView
 from domain.leads import LeadStage
 from mops.codec import KeyRing
 from mops.settings import Settings
@@ -21,7 +22,6 @@ from starter.service.leads import LeadNotFound, LeadService, build_capture
 from starter.service.privacy import PrivacyService
 from tests.conftest import eventually, make_settings
 from workers.main import running_workers
-from workflows.contact_sync_models import SyncView
 
 
 @dataclass

@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from mops.codec import parse_master_keys
 from mops.keystore import ErasureRecord, SqliteKeyStore, utc_now
+from mops.master_keys import parse_master_keys
 from mops.settings import get_settings
 from starter.cli import app
 

@@ -15,17 +15,9 @@ from temporalio.api.failure.v1 import Failure
 from temporalio.converter import ActivitySerializationContext, WorkflowSerializationContext
 from temporalio.exceptions import ApplicationError
 
-from mops.codec import (
-    CodecKeyError,
-    EncryptionCodec,
-    KeyRing,
-    KeyUnavailable,
-    is_encrypted,
-    key_id_of,
-    new_master_key,
-    parse_master_keys,
-)
+from mops.codec import EncryptionCodec, KeyRing, KeyUnavailable, is_encrypted, key_id_of
 from mops.keystore import ErasureRecord, SqliteKeyStore, utc_now
+from mops.master_keys import CodecKeyError, new_master_key, parse_master_keys
 from mops.settings import SettingsError, load_settings
 from mops.temporal import DATA_CONVERTER, data_converter
 

@@ -14,11 +14,12 @@ from temporalio.api.common.v1 import Payloads
 from temporalio.converter import WorkflowSerializationContext
 
 from gateway.server import GatewayServer
-from mops.codec import new_master_key, shared_keyring
+from mops.codec import shared_keyring
+from mops.codec_server import codec_ui_endpoint, create_codec_app
 from mops.keystore import ErasureRecord, utc_now
+from mops.master_keys import new_master_key
 from mops.settings import Settings
 from mops.temporal import data_converter
-from starter.codec_server import codec_ui_endpoint, create_codec_app
 
 TOKEN = "codec-test-token-0123456789"
 UI = "http://127.0.0.1:8233"

@@ -8,17 +8,19 @@ import contextlib
 import uuid
 from contextlib import AsyncExitStack
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 from temporalio.testing import WorkflowEnvironment
 
 from domain.consent import Purpose
 from domain.leads import LeadCapture, LeadStage, lead_key, lead_workflow_id
 from mops.queues import PlatformQueues
-from mops.settings import PROJECT_ROOT
 from tests.conftest import daytime_zone, eventually
 from tests.workflows.fakes import FakePlatforms
 from workflows.lead_journey import LeadJourneyWorkflow
 from workflows.lead_models import LeadJourneyInput, UnsubscribeRequest
+
+JOURNEYS = Path(__file__).resolve().parents[2] / "journeys"
 
 
 async def test_opt_out_one_second_before_the_send_timer_fires(time_env: WorkflowEnvironment) -> None:
@@ -35,7 +37,7 @@ async def test_opt_out_one_second_before_the_send_timer_fires(time_env: Workflow
     )
     key = lead_key(email, "test-secret")
     async with AsyncExitStack() as stack:
-        for w in fake.workers(time_env.client, queues, PROJECT_ROOT / "journeys"):
+        for w in fake.workers(time_env.client, queues, JOURNEYS):
             await stack.enter_async_context(w)
         handle = await time_env.client.start_workflow(
             LeadJourneyWorkflow.run,

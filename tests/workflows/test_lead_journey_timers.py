@@ -19,14 +19,13 @@ from temporalio.testing import WorkflowEnvironment
 
 from domain.leads import EngagementEvent, EventType, Firmographics, LeadCapture, LeadStage, lead_key, lead_workflow_id
 from mops.queues import PlatformQueues
-from mops.settings import PROJECT_ROOT
 from tests.conftest import daytime_zone, eventually
 from tests.workflows.conftest import track
 from tests.workflows.fakes import FakePlatforms
 from workflows.lead_journey import LeadJourneyWorkflow
 from workflows.lead_models import LeadJourneyInput, SalesDecision, SalesDecisionKind, UnsubscribeRequest
 
-JOURNEYS = PROJECT_ROOT / "journeys"
+JOURNEYS = Path(__file__).resolve().parents[2] / "journeys"
 HOT = Firmographics(company="Acme", industry="software", employees=5000, job_title="Director of Marketing")
 
 

@@ -18,6 +18,12 @@ Who may ask
 
 A payload whose key was destroyed (an erased lead) or that is not ours comes back as it
 was: the UI shows it still encrypted.
+
+Why in mops/: it is a process of its own (`mops codec-server`, `python -m mops.codec_server`,
+started by `mops up` for the Web UI), but all it is is `mops.codec` spoken over HTTP: it
+needs the codec and the settings and nothing else of mops, and it stays a few lines away
+from the code whose format it serves. Not in the gateway: other callers (the Temporal UI
+and CLI), another credential, another port; not in starter/, which is the command line.
 """
 
 from __future__ import annotations
@@ -135,7 +141,7 @@ def serve(settings: Settings) -> None:
 def main(argv: list[str] | None = None) -> None:
     from mops.settings import get_settings
 
-    parser = argparse.ArgumentParser(prog="python -m starter.codec_server")
+    parser = argparse.ArgumentParser(prog="python -m mops.codec_server")
     parser.add_argument("--host")
     parser.add_argument("--port", type=int)
     args = parser.parse_args(argv)
