@@ -9,30 +9,31 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import functools
-import json
-import sys
-from collections.abc import Callable, Coroutine
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated
 
 import typer
-from rich.console import Console
 
 from domain.journeys import JourneyError, validate_all
 from domain.leads import EventType, LeadSource
-from mops.settings import Settings, SettingsError, get_settings
-from starter.service.campaigns import CampaignInputError, CampaignNotFound, CampaignRefused, CampaignService
-from starter.service.content import (
-    ContentInputError,
-    ContentNotFound,
-    ContentRefused,
-    ContentService,
-    read_brief_file,
+from starter.cli_common import (
+    CliError,
+    EmailOpt,
+    JsonOpt,
+    LeadOpt,
+    emit,
+    fail,
+    out,
+    run_async,
+    settings,
+    temporal_client,
 )
+from starter.cli_privacy import register as register_privacy
+from starter.cli_reports import report_app
+from starter.service.campaigns import CampaignService
+from starter.service.content import ContentInputError, ContentService, read_brief_file
 from starter.service.content import prepare as prepare_content
-from starter.service.leads import LeadInputError, LeadNotFound, LeadService, build_capture, build_event
-from starter.service.reports import ReportInputError
+from starter.service.leads import LeadService, build_capture, build_event
 from workflows.lead_models import SalesDecision, SalesDecisionKind
 
 app = typer.Typer(
@@ -53,73 +54,6 @@ budget_app = typer.Typer(help="Budget reallocation between a campaign's paid cha
 app.add_typer(campaign_app, name="campaign")
 app.add_typer(budget_app, name="budget")
 
-out = Console()
-err = Console(stderr=True)
-
-JsonOpt = Annotated[bool, typer.Option("--json", help="Machine-readable output.")]
-EmailOpt = Annotated[str | None, typer.Option("--email", help="The lead's email address.")]
-LeadOpt = Annotated[str | None, typer.Option("--lead", help="The lead id (lead-… or the bare key).")]
-
-
-class CliError(Exception):
-    def __init__(self, message: str, code: int = 1) -> None:
-        super().__init__(message)
-        self.code = code
-
-
-def fail(message: str, code: int = 2) -> None:
-    err.print(f"[bold red]error:[/] {message}", highlight=False, soft_wrap=True)
-    raise typer.Exit(code)
-
-
-def settings() -> Settings:
-    try:
-        return get_settings()
-    except SettingsError as e:
-        fail(str(e))
-
-
-def run_async(span_name: str) -> Callable:
-    """Run an async command inside one trace span, mapping known errors to one line."""
-
-    def decorate(fn: Callable[..., Coroutine[Any, Any, Any]]) -> Callable:
-        @functools.wraps(fn)
-        def wrapper(*args, **kwargs):
-            from mops.telemetry import setup_tracing, tracer
-
-            provider = setup_tracing("mops-cli")
-            try:
-                with tracer().start_as_current_span(span_name):
-                    return asyncio.run(fn(*args, **kwargs))
-            except (LeadInputError, JourneyError, ContentInputError, CampaignInputError, ReportInputError) as e:
-                fail(str(e), 2)
-            except (ContentRefused, CampaignRefused) as e:
-                fail(f"refused: {e}", 3)
-            except (LeadNotFound, ContentNotFound, CampaignNotFound) as e:
-                fail(str(e), 1)
-            except CliError as e:
-                fail(str(e), e.code)
-            except RuntimeError as e:
-                if "Failed client connect" in str(e) or "connect" in str(e).lower():
-                    fail(f"cannot reach Temporal at {settings().temporal_address} (is `mops up` running?)", 1)
-                raise
-            finally:
-                provider.force_flush()
-
-        return wrapper
-
-    return decorate
-
-
-async def temporal_client():
-    from mops.temporal import connect
-
-    s = settings()
-    try:
-        return await connect(s)
-    except RuntimeError:
-        raise CliError(f"cannot reach Temporal at {s.temporal_address} (is `mops up` running?)") from None
-
 
 async def lead_service() -> LeadService:
     return LeadService(await temporal_client(), settings())
@@ -131,14 +65,6 @@ async def content_service() -> ContentService:
 
 async def campaign_service() -> CampaignService:
     return CampaignService(await temporal_client(), settings())
-
-
-def emit(data: Any, as_json: bool, human: Callable[[], None]) -> None:
-    if as_json:
-        payload = data.model_dump(mode="json") if hasattr(data, "model_dump") else data
-        sys.stdout.write(json.dumps(payload, indent=2) + "\n")
-    else:
-        human()
 
 
 # ---------------------------------------------------------------------- leads
@@ -683,12 +609,7 @@ def demo(as_json: JsonOpt = False) -> None:
         fail(str(e), 1)
 
 
-from starter.cli_reports import report_app  # noqa: E402 - it uses the helpers above (issue 5)
-
 app.add_typer(report_app, name="report")
-
-from starter.cli_privacy import register as register_privacy  # noqa: E402 - it uses the helpers above (issue 8)
-
 register_privacy(app, lead_app)
 
 
