@@ -537,6 +537,7 @@ async def health(
 def up() -> None:
     """Run the embedded stack in the foreground until Ctrl-C: Temporal dev server
     (SQLite under .mops/, Web UI), the sandbox platforms, the workers and the gateway."""
+    from gateway.security import KeyFileError
     from starter.stack import StackError, embedded_stack
     from workers.main import serve
 
@@ -562,7 +563,7 @@ def up() -> None:
 
     try:
         asyncio.run(main())
-    except StackError as e:
+    except (StackError, KeyFileError) as e:
         fail(str(e), 1)
     except KeyboardInterrupt:
         pass
@@ -578,12 +579,14 @@ def worker() -> None:
         asyncio.run(serve(settings()))
 
 
-@app.command(context_settings={"allow_extra_args": True, "ignore_unknown_options": True})
+# --help is not typer's here: it belongs to the gateway's own parser, so that
+# `mops gateway keygen --help` shows keygen's options rather than this command's.
+@app.command(context_settings={"allow_extra_args": True, "ignore_unknown_options": True}, add_help_option=False)
 def gateway(ctx: typer.Context) -> None:
     """Run only the HTTP gateway (REST /v1, webhooks); `mops gateway keygen --help` mints keys."""
     from gateway.__main__ import main as gateway_main
 
-    raise typer.Exit(gateway_main(list(ctx.args)))
+    raise typer.Exit(gateway_main(list(ctx.args), prog="mops gateway"))
 
 
 @app.command()
