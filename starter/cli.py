@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 from pathlib import Path
 from typing import Annotated
 
@@ -326,14 +327,58 @@ async def content_retract(
     emit({"retract": "requested"}, as_json, lambda: out.print("retract requested"))
 
 
+TimeoutOpt = Annotated[float, typer.Option("--timeout", help="Seconds --wait-for waits at most.", min=0)]
+
+
+async def _wait_for(read, wanted, stage_of, terminal, what: str, timeout: float):
+    """Read until `stage_of(view) == wanted`; refused with exit 1 when it ends elsewhere or
+    the time is up. Work in the workflows goes on between two commands (checks, publishing),
+    so a script waits for the stage it needs instead of sleeping."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    while True:
+        view = await read()
+        stage = stage_of(view)
+        if stage == wanted:
+            return view
+        if stage in terminal:
+            raise CliError(f"{what} ended {stage.value}, not {wanted.value}", 1)
+        if loop.time() >= deadline:
+            raise CliError(f"{what} is {stage.value}, not {wanted.value}, after {timeout:g}s", 1)
+        await asyncio.sleep(0.2)
+
+
+def _stage(enum, value: str | None, field: str):
+    """A --wait-for value as `enum`, refused (exit 2, naming the field) before anything connects."""
+    if value is None:
+        return None
+    try:
+        return enum(value)
+    except ValueError:
+        raise CliError(f"{field}: one of {', '.join(e.value for e in enum)}", 2) from None
+
+
 @content_app.command("show")
 @run_async("mops content show")
-async def content_show(content_id: ContentIdArg, as_json: JsonOpt = False) -> None:
+async def content_show(
+    content_id: ContentIdArg,
+    wait_for: Annotated[
+        str | None, typer.Option("--wait-for", help="Wait until the item reaches this stage, e.g. in_review.")
+    ] = None,
+    timeout: TimeoutOpt = 60.0,
+    as_json: JsonOpt = False,
+) -> None:
     """Stage, findings, each decision, per-channel outcome and links."""
     from starter.render import content_panel
+    from workflows.content_models import TERMINAL_CONTENT, ContentStage
 
+    wanted = _stage(ContentStage, wait_for, "wait_for")
     svc = await content_service()
-    view = await svc.state(content_id)
+    if wanted is None:
+        view = await svc.state(content_id)
+    else:
+        read = functools.partial(svc.state, content_id)
+        view = await _wait_for(read, wanted, lambda v: v.stage, TERMINAL_CONTENT, f"content {content_id}", timeout)
     emit(view, as_json, lambda: out.print(content_panel(view, settings().workflow_url(f"content-{content_id}"))))
 
 
@@ -390,11 +435,25 @@ async def campaign_launch(
 
 @campaign_app.command("show")
 @run_async("mops campaign show")
-async def campaign_show(campaign_id: CampaignIdArg, as_json: JsonOpt = False) -> None:
+async def campaign_show(
+    campaign_id: CampaignIdArg,
+    wait_for: Annotated[
+        str | None, typer.Option("--wait-for", help="Wait until the campaign reaches this status, e.g. scheduled.")
+    ] = None,
+    timeout: TimeoutOpt = 60.0,
+    as_json: JsonOpt = False,
+) -> None:
     """Per-channel state and figures, pacing, KPIs, alerts, budget changes."""
     from starter.render import campaign_panel
+    from workflows.campaign_models import TERMINAL_CAMPAIGN, CampaignStatus
 
-    view = await (await campaign_service()).state(campaign_id)
+    wanted = _stage(CampaignStatus, wait_for, "wait_for")
+    svc = await campaign_service()
+    if wanted is None:
+        view = await svc.state(campaign_id)
+    else:
+        read = functools.partial(svc.state, campaign_id)
+        view = await _wait_for(read, wanted, lambda v: v.status, TERMINAL_CAMPAIGN, f"campaign {campaign_id}", timeout)
     emit(view, as_json, lambda: out.print(campaign_panel(view, settings().workflow_url(f"campaign-{campaign_id}"))))
 
 
