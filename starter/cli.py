@@ -68,6 +68,37 @@ async def campaign_service() -> CampaignService:
     return CampaignService(await temporal_client(), settings())
 
 
+TimeoutOpt = Annotated[float, typer.Option("--timeout", help="Seconds --wait-for waits at most.", min=0)]
+
+
+async def _wait_for(read, wanted, stage_of, terminal, what: str, timeout: float):
+    """Read until `stage_of(view) == wanted`; refused with exit 1 when it ends elsewhere or
+    the time is up. Work in the workflows goes on between two commands (checks, publishing),
+    so a script waits for the stage it needs instead of sleeping."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    while True:
+        view = await read()
+        stage = stage_of(view)
+        if stage == wanted:
+            return view
+        if stage in terminal:
+            raise CliError(f"{what} ended {stage.value}, not {wanted.value}", 1)
+        if loop.time() >= deadline:
+            raise CliError(f"{what} is {stage.value}, not {wanted.value}, after {timeout:g}s", 1)
+        await asyncio.sleep(0.2)
+
+
+def _stage(enum, value: str | None, field: str):
+    """A --wait-for value as `enum`, refused (exit 2, naming the field) before anything connects."""
+    if value is None:
+        return None
+    try:
+        return enum(value)
+    except ValueError:
+        raise CliError(f"{field}: one of {', '.join(e.value for e in enum)}", 2) from None
+
+
 # ---------------------------------------------------------------------- leads
 
 
@@ -187,13 +218,28 @@ async def lead_decide(
 
 @lead_app.command("show")
 @run_async("mops lead show")
-async def lead_show(email: EmailOpt = None, lead: LeadOpt = None, as_json: JsonOpt = False) -> None:
+async def lead_show(
+    email: EmailOpt = None,
+    lead: LeadOpt = None,
+    wait_for: Annotated[
+        str | None, typer.Option("--wait-for", help="Wait until the lead reaches this stage, e.g. sales_assigned.")
+    ] = None,
+    timeout: TimeoutOpt = 60.0,
+    as_json: JsonOpt = False,
+) -> None:
     """Show a lead's stage, score with reasons, owner and next step."""
+    from domain.leads import LeadStage
     from starter.render import lead_panel
 
+    wanted = _stage(LeadStage, wait_for, "wait_for")
     svc = await lead_service()
     wf_id = svc.workflow_id(email=email, lead_id=lead)
-    state = await svc.state(lead_id=wf_id)
+    if wanted is None:
+        state = await svc.state(lead_id=wf_id)
+    else:
+        ended = {LeadStage.UNSUBSCRIBED, LeadStage.DISQUALIFIED, LeadStage.COMPLETED}
+        read = functools.partial(svc.state, lead_id=wf_id)
+        state = await _wait_for(read, wanted, lambda v: v.stage, ended, f"lead {wf_id}", timeout)
     emit(state, as_json, lambda: out.print(lead_panel(state, settings().workflow_url(wf_id))))
 
 
@@ -325,37 +371,6 @@ async def content_retract(
     svc = await content_service()
     await svc.retract(content_id, requested_by=as_, reason=reason)
     emit({"retract": "requested"}, as_json, lambda: out.print("retract requested"))
-
-
-TimeoutOpt = Annotated[float, typer.Option("--timeout", help="Seconds --wait-for waits at most.", min=0)]
-
-
-async def _wait_for(read, wanted, stage_of, terminal, what: str, timeout: float):
-    """Read until `stage_of(view) == wanted`; refused with exit 1 when it ends elsewhere or
-    the time is up. Work in the workflows goes on between two commands (checks, publishing),
-    so a script waits for the stage it needs instead of sleeping."""
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + timeout
-    while True:
-        view = await read()
-        stage = stage_of(view)
-        if stage == wanted:
-            return view
-        if stage in terminal:
-            raise CliError(f"{what} ended {stage.value}, not {wanted.value}", 1)
-        if loop.time() >= deadline:
-            raise CliError(f"{what} is {stage.value}, not {wanted.value}, after {timeout:g}s", 1)
-        await asyncio.sleep(0.2)
-
-
-def _stage(enum, value: str | None, field: str):
-    """A --wait-for value as `enum`, refused (exit 2, naming the field) before anything connects."""
-    if value is None:
-        return None
-    try:
-        return enum(value)
-    except ValueError:
-        raise CliError(f"{field}: one of {', '.join(e.value for e in enum)}", 2) from None
 
 
 @content_app.command("show")
