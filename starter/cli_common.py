@@ -10,35 +10,20 @@ from __future__ import annotations
 import asyncio
 import functools
 import json
-import os
 import sys
 from collections.abc import Callable, Coroutine
-from typing import IO, Annotated, Any
+from typing import Annotated, Any
 
 import typer
-from rich.console import Console
 from rich.markup import escape
 
 from domain.journeys import JourneyError
 from mops.settings import Settings, SettingsError, get_settings
+from starter.render import make_console
 from starter.service.campaigns import CampaignInputError, CampaignNotFound, CampaignRefused
 from starter.service.content import ContentInputError, ContentNotFound, ContentRefused
 from starter.service.leads import LeadInputError, LeadNotFound
 from starter.service.reports import ReportInputError
-
-# Width when the output is not a terminal (a pipe, a file, a test): rich would otherwise fold
-# every line at 80 columns and cut Web UI links in two. Panels and tables are sized to their
-# content, so nothing is padded to this width.
-PIPE_WIDTH = 400
-
-
-def make_console(*, stderr: bool = False, file: IO[str] | None = None, min_width: int = 0) -> Console:
-    """A rich Console that hard-wraps only on a terminal (at its width, at least `min_width`)."""
-    probe = Console(stderr=stderr, file=file)
-    if probe.is_terminal or "COLUMNS" in os.environ:
-        return Console(stderr=stderr, file=file, width=max(probe.width, min_width)) if min_width else probe
-    return Console(stderr=stderr, file=file, width=PIPE_WIDTH)
-
 
 out = make_console()
 err = make_console(stderr=True)
