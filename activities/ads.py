@@ -13,6 +13,7 @@ from decimal import Decimal
 
 from temporalio import activity
 
+from activities.contracts import GOOGLE_ADS, META
 from activities.errors import platform_errors
 from activities.models import (
     AdAccountInput,
@@ -40,13 +41,13 @@ class MetaActivities:
     def __init__(self, meta: MetaAdsClient) -> None:
         self._meta = meta
 
-    @activity.defn(name="meta.account")
+    @activity.defn(name=META.account.name)
     @platform_errors
     async def account(self, inp: AdAccountInput) -> AdAccountResult:
         acc = await self._meta.account()
         return AdAccountResult(account_id=acc.id, currency=acc.currency, timezone=acc.timezone_name)
 
-    @activity.defn(name="meta.create")
+    @activity.defn(name=META.create.name)
     @platform_errors
     async def create(self, inp: PaidCreateInput) -> PaidRef:
         """Campaign and ad set, both PAUSED; the ad set holds the daily budget."""
@@ -75,7 +76,7 @@ class MetaActivities:
         )
         return PaidRef(campaign=campaign_id, ad_set=ad_set_id)
 
-    @activity.defn(name="meta.set_status")
+    @activity.defn(name=META.set_status.name)
     @platform_errors
     async def set_status(self, inp: PaidStatusInput) -> None:
         """Ad set and campaign together (the campaign's status gates its ad sets)."""
@@ -84,7 +85,7 @@ class MetaActivities:
             await self._meta.set_status(inp.ref.ad_set, status)
         await self._meta.set_status(inp.ref.campaign, status)
 
-    @activity.defn(name="meta.set_budget")
+    @activity.defn(name=META.set_budget.name)
     @platform_errors
     async def set_budget(self, inp: PaidBudgetInput) -> PaidBudgetResult:
         """Set the ad set's daily budget, then read it back."""
@@ -92,20 +93,20 @@ class MetaActivities:
         await self._meta.set_daily_budget(inp.ref.ad_set, inp.daily_budget_minor)
         return PaidBudgetResult(daily_budget_minor=(await self._meta.get_ad_set(inp.ref.ad_set)).daily_budget)
 
-    @activity.defn(name="meta.remove")
+    @activity.defn(name=META.remove.name)
     @platform_errors
     async def remove(self, inp: PaidRef) -> PaidRemoveResult:
         """Delete the campaign (Meta deletes its ad sets with it)."""
         return PaidRemoveResult(removed=await self._meta.delete(inp.campaign))
 
-    @activity.defn(name="meta.remove_named")
+    @activity.defn(name=META.remove_named.name)
     @platform_errors
     async def remove_named(self, inp: PaidNamedInput) -> PaidRemoveResult:
         """Rollback of a create that failed half way: delete the campaign found by name."""
         campaign = await self._meta.find_campaign(inp.name)
         return PaidRemoveResult(removed=campaign is not None and await self._meta.delete(campaign.id))
 
-    @activity.defn(name="meta.figures")
+    @activity.defn(name=META.figures.name)
     @platform_errors
     async def figures(self, inp: PaidFiguresInput) -> PaidFiguresResult:
         rows = await self._meta.insights(inp.ref.campaign, since=inp.since, until=inp.until)
@@ -128,13 +129,13 @@ class GoogleAdsActivities:
     def __init__(self, google: GoogleAdsClient) -> None:
         self._google = google
 
-    @activity.defn(name="google_ads.account")
+    @activity.defn(name=GOOGLE_ADS.account.name)
     @platform_errors
     async def account(self, inp: AdAccountInput) -> AdAccountResult:
         customer = await self._google.customer()
         return AdAccountResult(account_id=customer.id, currency=customer.currency_code, timezone=customer.time_zone)
 
-    @activity.defn(name="google_ads.create")
+    @activity.defn(name=GOOGLE_ADS.create.name)
     @platform_errors
     async def create(self, inp: PaidCreateInput) -> PaidRef:
         """Budget, then a PAUSED campaign using it."""
@@ -157,12 +158,12 @@ class GoogleAdsActivities:
         )
         return PaidRef(campaign=campaign_name, budget=budget_name)
 
-    @activity.defn(name="google_ads.set_status")
+    @activity.defn(name=GOOGLE_ADS.set_status.name)
     @platform_errors
     async def set_status(self, inp: PaidStatusInput) -> None:
         await self._google.set_status(inp.ref.campaign, "ENABLED" if inp.active else "PAUSED")
 
-    @activity.defn(name="google_ads.set_budget")
+    @activity.defn(name=GOOGLE_ADS.set_budget.name)
     @platform_errors
     async def set_budget(self, inp: PaidBudgetInput) -> PaidBudgetResult:
         """Set the campaign budget's `amount_micros`, then read it back."""
@@ -171,7 +172,7 @@ class GoogleAdsActivities:
         budget = await self._google.get_budget(inp.ref.budget)
         return PaidBudgetResult(daily_budget_minor=micros_to_minor(budget.amount_micros, inp.currency))
 
-    @activity.defn(name="google_ads.remove")
+    @activity.defn(name=GOOGLE_ADS.remove.name)
     @platform_errors
     async def remove(self, inp: PaidRef) -> PaidRemoveResult:
         """Remove the campaign, then its budget."""
@@ -180,7 +181,7 @@ class GoogleAdsActivities:
             removed = await self._google.remove_budget(inp.budget) or removed
         return PaidRemoveResult(removed=removed)
 
-    @activity.defn(name="google_ads.remove_named")
+    @activity.defn(name=GOOGLE_ADS.remove_named.name)
     @platform_errors
     async def remove_named(self, inp: PaidNamedInput) -> PaidRemoveResult:
         """Rollback of a create that failed half way: campaign and budget found by name."""
@@ -193,7 +194,7 @@ class GoogleAdsActivities:
             removed = await self._google.remove_budget(budget.resource_name) or removed
         return PaidRemoveResult(removed=removed)
 
-    @activity.defn(name="google_ads.figures")
+    @activity.defn(name=GOOGLE_ADS.figures.name)
     @platform_errors
     async def figures(self, inp: PaidFiguresInput) -> PaidFiguresResult:
         rows = await self._google.metrics(inp.ref.campaign, since=inp.since, until=inp.until)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from temporalio import activity
 
+from activities.contracts import ANALYTICS_PAGE_METRICS
 from activities.errors import platform_errors
 from activities.models import PageMetricsInput, PageMetricsResult
 from integrations.ga4 import GA4Client
@@ -13,7 +14,7 @@ class AnalyticsActivities:
     def __init__(self, ga4: GA4Client) -> None:
         self._ga4 = ga4
 
-    @activity.defn(name="analytics.page_metrics")
+    @activity.defn(name=ANALYTICS_PAGE_METRICS.name)
     @platform_errors
     async def page_metrics(self, inp: PageMetricsInput) -> PageMetricsResult:
         m = await self._ga4.page_metrics(inp.page_path, inp.start_date.isoformat(), inp.end_date.isoformat())

@@ -37,6 +37,13 @@ from temporalio.api.enums.v1 import EventType
 from temporalio.client import Client, WorkflowExecutionStatus
 from temporalio.service import RPCError
 
+from activities.contracts import (
+    ANALYTICS_BUILD_REPORT,
+    ANALYTICS_COLLECT,
+    ANALYTICS_COLLECT_JOURNEYS,
+    ANALYTICS_RECORD_DISTRIBUTION,
+    REPORTS_SEND_EMAIL,
+)
 from activities.errors import platform_errors
 from activities.models import (
     BuildReportInput,
@@ -83,6 +90,7 @@ from domain.attribution import (
 from domain.fields import zone
 from domain.leads import LeadStage, Touch
 from domain.money import show
+from domain.report_render import executive_html, executive_text
 from integrations.analytics_store import AnalyticsStore, Deal, Distribution
 from integrations.ga4 import GA4Client
 from integrations.google_ads import GoogleAdsClient
@@ -367,7 +375,7 @@ class AnalyticsCollectActivities:
         self._client = client
         self._reports_dir = Path(reports_dir)
 
-    @activity.defn(name="analytics.collect")
+    @activity.defn(name=ANALYTICS_COLLECT.name)
     @platform_errors
     async def collect(self, inp: CollectInput) -> CollectResult:
         """Load the source's days since..until; resumes after the heartbeated cursor."""
@@ -485,7 +493,7 @@ class AnalyticsCollectActivities:
                 )
         return rows, deals
 
-    @activity.defn(name="analytics.collect_journeys")
+    @activity.defn(name=ANALYTICS_COLLECT_JOURNEYS.name)
     async def collect_journeys(self, inp: JourneysInput) -> JourneysResult:
         """Read the touch paths of the lead journeys that ran in the window into the store."""
         query = (
@@ -529,11 +537,9 @@ class AnalyticsCollectActivities:
             await asyncio.to_thread(self._store.replace_journeys, batch)
         return result
 
-    @activity.defn(name="analytics.build_report")
+    @activity.defn(name=ANALYTICS_BUILD_REPORT.name)
     async def build_report(self, inp: BuildReportInput) -> BuildReportResult:
         """Compute the executive report from the store and visibility, render it, keep the file."""
-        from starter.report_render import executive_html, executive_text  # pure rendering, no I/O
-
         period = Period(start=inp.since, end=inp.until)
         start, end = period.bounds(inp.timezone)
         now = datetime.now(UTC)
@@ -565,7 +571,7 @@ class AnalyticsCollectActivities:
             text=executive_text(data),
         )
 
-    @activity.defn(name="analytics.record_distribution")
+    @activity.defn(name=ANALYTICS_RECORD_DISTRIBUTION.name)
     async def record_distribution(self, inp: RecordDistributionInput) -> None:
         entries = [
             Distribution(
@@ -601,7 +607,7 @@ class ReportMailActivities:
     def __init__(self, sendgrid: SendGridClient) -> None:
         self._sendgrid = sendgrid
 
-    @activity.defn(name="reports.send_email")
+    @activity.defn(name=REPORTS_SEND_EMAIL.name)
     @platform_errors
     async def send_email(self, inp: ReportEmailInput) -> ReportEmailResult:
         message_id = await self._sendgrid.send_mail(

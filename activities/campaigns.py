@@ -6,6 +6,7 @@ from __future__ import annotations
 from temporalio import activity
 from temporalio.client import Client, RPCError, RPCStatusCode
 
+from activities.contracts import CAMPAIGNS_SNAPSHOT
 from activities.models import CampaignSnapshotInput, CampaignSnapshotResult
 
 
@@ -13,7 +14,7 @@ class CampaignActivities:
     def __init__(self, client: Client) -> None:
         self._client = client
 
-    @activity.defn(name="campaigns.snapshot")
+    @activity.defn(name=CAMPAIGNS_SNAPSHOT.name)
     async def snapshot(self, inp: CampaignSnapshotInput) -> CampaignSnapshotResult:
         handle = self._client.get_workflow_handle(inp.workflow_id)
         try:

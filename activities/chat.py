@@ -5,7 +5,8 @@ from __future__ import annotations
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
-from activities.errors import REJECTED, platform_errors
+from activities.contracts import CHAT_NOTIFY, ErrorType
+from activities.errors import platform_errors
 from activities.models import NotifyInput, NotifyResult
 from integrations.slack import SlackClient
 
@@ -14,7 +15,7 @@ class ChatActivities:
     def __init__(self, slack: SlackClient) -> None:
         self._slack = slack
 
-    @activity.defn(name="chat.notify")
+    @activity.defn(name=CHAT_NOTIFY.name)
     @platform_errors
     async def notify(self, inp: NotifyInput) -> NotifyResult:
         """Post to a channel, or to a person found by their work email."""
@@ -22,8 +23,10 @@ class ChatActivities:
         if inp.user_email:
             channel = await self._slack.lookup_user_by_email(inp.user_email)
             if channel is None:
-                raise ApplicationError("chat user not found", type=REJECTED, non_retryable=True)
+                raise ApplicationError("chat user not found", type=ErrorType.PLATFORM_REJECTED, non_retryable=True)
         if not channel:
-            raise ApplicationError("notify needs a channel or a user", type=REJECTED, non_retryable=True)
+            raise ApplicationError(
+                "notify needs a channel or a user", type=ErrorType.PLATFORM_REJECTED, non_retryable=True
+            )
         ts = await self._slack.post_message(channel, inp.text, idempotency_key=inp.idempotency_key)
         return NotifyResult(ts=ts, channel=channel)

@@ -7,6 +7,7 @@ from pathlib import Path
 
 from temporalio import activity
 
+from activities.contracts import CHECKS_BRAND
 from activities.models import BrandCheckInput
 from domain.brand import CheckResult, check_content, link_findings, load_brand_rules
 from integrations.links import LinkChecker
@@ -17,7 +18,7 @@ class CheckActivities:
         self._links = links
         self._rules_path = rules_path
 
-    @activity.defn(name="checks.brand")
+    @activity.defn(name=CHECKS_BRAND.name)
     async def brand(self, inp: BrandCheckInput) -> CheckResult:
         # Rules are read per check so an edit applies to the next check; the result
         # (with every finding) is recorded in the workflow's history.

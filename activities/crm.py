@@ -5,6 +5,7 @@ from __future__ import annotations
 import pycountry
 from temporalio import activity
 
+from activities.contracts import CRM_LIST_OWNERS, CRM_UPDATE_CONTACT, CRM_UPSERT_HANDOFF, CRM_UPSERT_LEAD
 from activities.errors import platform_errors
 from activities.models import (
     HandoffInput,
@@ -44,7 +45,7 @@ class CrmActivities:
     def __init__(self, hubspot: HubSpotClient) -> None:
         self._hubspot = hubspot
 
-    @activity.defn(name="crm.upsert_lead")
+    @activity.defn(name=CRM_UPSERT_LEAD.name)
     @platform_errors
     async def upsert_lead(self, inp: UpsertLeadInput) -> UpsertLeadResult:
         """Batch-upsert the contact keyed by email, then read its firmographics back."""
@@ -63,12 +64,12 @@ class CrmActivities:
             ),
         )
 
-    @activity.defn(name="crm.update_contact")
+    @activity.defn(name=CRM_UPDATE_CONTACT.name)
     @platform_errors
     async def update_contact(self, inp: UpdateContactInput) -> None:
         await self._hubspot.update_contact(inp.contact_id, inp.properties)
 
-    @activity.defn(name="crm.list_owners")
+    @activity.defn(name=CRM_LIST_OWNERS.name)
     @platform_errors
     async def list_owners(self, inp: ListOwnersInput) -> ListOwnersResult:
         owners = await self._hubspot.list_owners()
@@ -85,7 +86,7 @@ class CrmActivities:
             ]
         )
 
-    @activity.defn(name="crm.upsert_handoff")
+    @activity.defn(name=CRM_UPSERT_HANDOFF.name)
     @platform_errors
     async def upsert_handoff(self, inp: HandoffInput) -> HandoffResult:
         """Deal + follow-up task for the owner, upserted by keys (a retry or a

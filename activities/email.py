@@ -8,6 +8,7 @@ from string import Template
 
 from temporalio import activity
 
+from activities.contracts import EMAIL_CANCEL_LIST_SEND, EMAIL_SEND, EMAIL_SEND_TO_LISTS, EMAIL_SUPPRESS
 from activities.errors import platform_errors
 from activities.models import (
     CancelListSendInput,
@@ -55,7 +56,7 @@ class EmailActivities:
             "List-Unsubscribe-Post": "List-Unsubscribe=One-Click",
         }
 
-    @activity.defn(name="email.send")
+    @activity.defn(name=EMAIL_SEND.name)
     @platform_errors
     async def send(self, inp: SendEmailInput) -> SendEmailResult:
         """Send one journey email, unless the address is suppressed at send time.
@@ -80,13 +81,13 @@ class EmailActivities:
         emails_sent().add(1, {"kind": "journey"})
         return SendEmailResult(sent=True, message_id=message_id)
 
-    @activity.defn(name="email.suppress")
+    @activity.defn(name=EMAIL_SUPPRESS.name)
     @platform_errors
     async def suppress(self, inp: SuppressInput) -> None:
         """Record an opt-out in the unsubscribe group (idempotent on the platform)."""
         await self._sendgrid.add_suppression(inp.group_id, inp.email)
 
-    @activity.defn(name="email.send_to_lists")
+    @activity.defn(name=EMAIL_SEND_TO_LISTS.name)
     @platform_errors
     async def send_to_lists(self, inp: ListSendInput) -> ListSendResult:
         """A Marketing Campaigns single send to contact lists, scheduled now."""
@@ -102,7 +103,7 @@ class EmailActivities:
         emails_sent().add(1, {"kind": "list_send"})
         return ListSendResult(single_send_id=single_send_id)
 
-    @activity.defn(name="email.cancel_list_send")
+    @activity.defn(name=EMAIL_CANCEL_LIST_SEND.name)
     @platform_errors
     async def cancel_list_send(self, inp: CancelListSendInput) -> CancelListSendResult:
         """Retract: unschedule (an email already delivered cannot be recalled)."""

@@ -14,24 +14,21 @@ from typing import ParamSpec, TypeVar
 
 from temporalio.exceptions import ApplicationError
 
+from activities.contracts import ErrorType
 from integrations.errors import PlatformError, PlatformRejected, RateLimited
 
 P = ParamSpec("P")
 T = TypeVar("T")
-
-REJECTED = "PlatformRejected"
-RATE_LIMITED = "PlatformRateLimited"
-UNAVAILABLE = "PlatformUnavailable"
 
 
 def to_application_error(err: PlatformError) -> ApplicationError:
     message = f"{err.platform} {err.status or 'network'} {err.code}: {err.message}"
     if isinstance(err, RateLimited):
         delay = timedelta(seconds=max(err.retry_after or 1.0, 0.1))
-        return ApplicationError(message, type=RATE_LIMITED, next_retry_delay=delay)
+        return ApplicationError(message, type=ErrorType.PLATFORM_RATE_LIMITED, next_retry_delay=delay)
     if isinstance(err, PlatformRejected):
-        return ApplicationError(message, err.code, type=REJECTED, non_retryable=True)
-    return ApplicationError(message, type=UNAVAILABLE)
+        return ApplicationError(message, err.code, type=ErrorType.PLATFORM_REJECTED, non_retryable=True)
+    return ApplicationError(message, type=ErrorType.PLATFORM_UNAVAILABLE)
 
 
 def platform_errors(fn: Callable[P, Awaitable[T]]) -> Callable[P, Awaitable[T]]:

@@ -21,6 +21,7 @@ import httpx
 from temporalio import activity
 from temporalio.client import Client
 
+from activities.contracts import HEALTH_GAUGES, HEALTH_NOTIFY, HEALTH_PROBE
 from activities.models import GaugesResult, HealthNotice, HealthNoticeResult, ProbeInput
 from domain.health import ProbeResult
 from domain.leads import LeadStage
@@ -87,7 +88,7 @@ class HealthActivities:
     async def aclose(self) -> None:
         await self._http.aclose()
 
-    @activity.defn(name="health.probe")
+    @activity.defn(name=HEALTH_PROBE.name)
     async def probe(self, inp: ProbeInput) -> ProbeResult:
         call = _probes(self._platforms)[inp.platform]
         client: PlatformClient = getattr(self._platforms, inp.platform)
@@ -113,7 +114,7 @@ class HealthActivities:
         result.headroom = headroom(inp.platform, client.last_headers)
         return result
 
-    @activity.defn(name="health.notify")
+    @activity.defn(name=HEALTH_NOTIFY.name)
     async def notify(self, n: HealthNotice) -> HealthNoticeResult:
         """Webhook first (a pager does not depend on chat), then chat; a channel that
         fails is reported, not retried in a storm."""
@@ -140,7 +141,7 @@ class HealthActivities:
             activity.logger.warning("health notice %s reached no channel", n.key)
         return HealthNoticeResult(chat=chat, webhook=webhook)
 
-    @activity.defn(name="health.gauges")
+    @activity.defn(name=HEALTH_GAUGES.name)
     async def gauges(self) -> GaugesResult:
         out = GaugesResult()
         running = "ExecutionStatus = 'Running'"

@@ -21,6 +21,13 @@ from temporalio import activity
 from temporalio.client import Client, WorkflowFailureError
 from temporalio.service import RPCError, RPCStatusCode
 
+from activities.contracts import (
+    PRIVACY_END_LEAD_WORKFLOWS,
+    PRIVACY_ERASE_AUDIENCE,
+    PRIVACY_ERASE_CDP,
+    PRIVACY_ERASE_CRM,
+    PRIVACY_ERASE_EMAIL,
+)
 from activities.errors import platform_errors
 from activities.privacy_models import (
     EndLeadWorkflowsInput,
@@ -56,7 +63,7 @@ class PrivacyActivities:
         self._braze = braze
         self._audience_id = audience_id
 
-    @activity.defn(name="privacy.end_lead_workflows")
+    @activity.defn(name=PRIVACY_END_LEAD_WORKFLOWS.name)
     async def end_lead_workflows(self, inp: EndLeadWorkflowsInput) -> EndLeadWorkflowsResult:
         result = EndLeadWorkflowsResult()
         request = {"erasure_id": inp.erasure_id, "requested_by": inp.requested_by}
@@ -73,13 +80,13 @@ class PrivacyActivities:
             result.ended[workflow_id] = "ended"
         return result
 
-    @activity.defn(name="privacy.erase_crm")
+    @activity.defn(name=PRIVACY_ERASE_CRM.name)
     @platform_errors
     async def erase_crm(self, inp: EraseOnPlatformInput) -> EraseOnPlatformResult:
         deleted = await self._hubspot.gdpr_delete(inp.email)
         return EraseOnPlatformResult(platform="crm", outcome="deleted" if deleted else "not_found")
 
-    @activity.defn(name="privacy.erase_email")
+    @activity.defn(name=PRIVACY_ERASE_EMAIL.name)
     @platform_errors
     async def erase_email(self, inp: EraseOnPlatformInput) -> EraseOnPlatformResult:
         await self._sendgrid.add_global_suppression(inp.email)
@@ -88,7 +95,7 @@ class PrivacyActivities:
         await self._sendgrid.delete_contacts(ids)
         return EraseOnPlatformResult(platform="email", outcome="deleted, suppressed" if ids else "suppressed")
 
-    @activity.defn(name="privacy.erase_cdp")
+    @activity.defn(name=PRIVACY_ERASE_CDP.name)
     @platform_errors
     async def erase_cdp(self, inp: EraseOnPlatformInput) -> EraseOnPlatformResult:
         if self._braze is None:
@@ -96,7 +103,7 @@ class PrivacyActivities:
         deleted = await self._braze.delete([inp.lead_id])
         return EraseOnPlatformResult(platform="cdp", outcome="deleted" if deleted else "not_found")
 
-    @activity.defn(name="privacy.erase_audience")
+    @activity.defn(name=PRIVACY_ERASE_AUDIENCE.name)
     @platform_errors
     async def erase_audience(self, inp: EraseOnPlatformInput) -> EraseOnPlatformResult:
         audience = inp.audience_id or self._audience_id

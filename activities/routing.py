@@ -8,6 +8,7 @@ from temporalio.client import Client, WithStartWorkflowOperation, WorkflowUpdate
 from temporalio.common import WorkflowIDConflictPolicy
 from temporalio.exceptions import ApplicationError
 
+from activities.contracts import ROUTING_ASSIGN_OWNER, ErrorType
 from activities.models import AssignOwnerInput, AssignOwnerResult
 
 ROUTER_WORKFLOW_ID = "owner-router"
@@ -20,7 +21,7 @@ class RoutingActivities:
         self._task_queue = task_queue
         self._router_id = router_id
 
-    @activity.defn(name="routing.assign_owner")
+    @activity.defn(name=ROUTING_ASSIGN_OWNER.name)
     async def assign_owner(self, inp: AssignOwnerInput) -> AssignOwnerResult:
         start = WithStartWorkflowOperation(
             ROUTER_WORKFLOW_TYPE,
@@ -43,4 +44,4 @@ class RoutingActivities:
         except WorkflowUpdateFailedError as err:
             # The router's validator refused: nobody eligible. The lead workflow
             # falls back to the manager, so this must not be retried.
-            raise ApplicationError(str(err.cause), type="NoOwnerAvailable", non_retryable=True) from None
+            raise ApplicationError(str(err.cause), type=ErrorType.NO_OWNER_AVAILABLE, non_retryable=True) from None

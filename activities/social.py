@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from temporalio import activity
 
+from activities.contracts import SOCIAL_DELETE, SOCIAL_POST
 from activities.errors import platform_errors
 from activities.models import SocialDeleteInput, SocialPostInput, SocialPostResult
 from integrations.linkedin import LinkedInClient
@@ -13,13 +14,13 @@ class SocialActivities:
     def __init__(self, linkedin: LinkedInClient) -> None:
         self._linkedin = linkedin
 
-    @activity.defn(name="social.post")
+    @activity.defn(name=SOCIAL_POST.name)
     @platform_errors
     async def post(self, inp: SocialPostInput) -> SocialPostResult:
         urn = await self._linkedin.create_post(inp.commentary, idempotency_key=inp.idempotency_key)
         return SocialPostResult(urn=urn)
 
-    @activity.defn(name="social.delete")
+    @activity.defn(name=SOCIAL_DELETE.name)
     @platform_errors
     async def delete(self, inp: SocialDeleteInput) -> None:
         """Retract (a post already gone counts as retracted)."""

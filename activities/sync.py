@@ -12,7 +12,6 @@ of the record, and compare every record with the platforms (reconciliation).
 from __future__ import annotations
 
 import asyncio
-import uuid
 from datetime import UTC, datetime
 
 from temporalio import activity
@@ -20,6 +19,15 @@ from temporalio.client import Client, WorkflowQueryRejectedError
 from temporalio.common import QueryRejectCondition
 from temporalio.service import RPCError, RPCStatusCode
 
+from activities.contracts import (
+    SYNC_PUBLISH,
+    SYNC_PUSH_AUDIENCE,
+    SYNC_PUSH_CDP,
+    SYNC_PUSH_CRM,
+    SYNC_PUSH_EMAIL,
+    SYNC_REPAIR,
+    SYNC_SCAN,
+)
 from activities.errors import platform_errors
 from activities.privacy_models import (
     ContactSyncInput,
@@ -87,7 +95,7 @@ class SyncActivities:
 
     # ------------------------------------------------------------ publish
 
-    @activity.defn(name="sync.publish")
+    @activity.defn(name=SYNC_PUBLISH.name)
     async def publish(self, inp: PublishChangeInput) -> PublishChangeResult:
         workflow_id = await start_or_signal(
             self._client, self.sync_input(inp.lead_id, inp.email), inp.change, self._queues.workflows
@@ -96,7 +104,7 @@ class SyncActivities:
 
     # -------------------------------------------------------------- pushes
 
-    @activity.defn(name="sync.push_crm")
+    @activity.defn(name=SYNC_PUSH_CRM.name)
     @platform_errors
     async def push_crm(self, inp: PushContactInput) -> PushContactResult:
         props = {k: "" if v is None else str(v) for k, v in _crm_view(inp).items()}
@@ -111,7 +119,7 @@ class SyncActivities:
         await self._hubspot.update_contact(contact_id, props)
         return PushContactResult(platform="crm", contact_id=contact_id)
 
-    @activity.defn(name="sync.push_email")
+    @activity.defn(name=SYNC_PUSH_EMAIL.name)
     @platform_errors
     async def push_email(self, inp: PushContactInput) -> PushContactResult:
         fields = {FIELD_NAMES["email"][k]: v for k, v in inp.values.items() if k in FIELD_NAMES["email"]}
@@ -121,7 +129,7 @@ class SyncActivities:
             await self._sendgrid.add_global_suppression(inp.email)
         return PushContactResult(platform="email")
 
-    @activity.defn(name="sync.push_cdp")
+    @activity.defn(name=SYNC_PUSH_CDP.name)
     @platform_errors
     async def push_cdp(self, inp: PushContactInput) -> PushContactResult:
         if self._braze is None:
@@ -130,7 +138,7 @@ class SyncActivities:
         await self._braze.track(inp.lead_id, {"email": inp.email, **view})
         return PushContactResult(platform="cdp")
 
-    @activity.defn(name="sync.push_audience")
+    @activity.defn(name=SYNC_PUSH_AUDIENCE.name)
     @platform_errors
     async def push_audience(self, inp: PushContactInput) -> PushContactResult:
         granted = inp.consent.granted(Purpose.AD_AUDIENCES)
@@ -145,7 +153,7 @@ class SyncActivities:
 
     # -------------------------------------------------------- reconciliation
 
-    @activity.defn(name="sync.scan")
+    @activity.defn(name=SYNC_SCAN.name)
     @platform_errors
     async def scan(self, inp: ScanInput) -> ScanResult:
         views = await self._records(inp)
@@ -244,7 +252,7 @@ class SyncActivities:
         views = await asyncio.gather(*(view(i) for i in ids))
         return [v for v in views if v is not None]
 
-    @activity.defn(name="sync.repair")
+    @activity.defn(name=SYNC_REPAIR.name)
     async def repair(self, inp: RepairInput) -> RepairResult:
         result = RepairResult()
         now = datetime.now(UTC)
@@ -300,10 +308,6 @@ async def start_or_signal(client: Client, start: ContactSyncInput, change: Conta
         static_details="Owned contact fields and consent, kept consistent across CRM, email platform and CDP.",
     )
     return workflow_id
-
-
-def new_change_id(prefix: str) -> str:
-    return f"{prefix}:{uuid.uuid4().hex}"
 
 
 def _record(inp: PushContactInput) -> GoldenRecord:

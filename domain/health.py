@@ -7,7 +7,7 @@ Pure: results and times are passed in.
 from __future__ import annotations
 
 import math
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Literal
 
 from pydantic import BaseModel
@@ -184,7 +184,3 @@ def percentile(values: list[float], pct: float) -> float | None:
     ordered = sorted(values)
     rank = max(1, math.ceil(pct / 100 * len(ordered)))
     return round(ordered[rank - 1], 1)
-
-
-def window_start(now: datetime, window: timedelta) -> datetime:
-    return now - window

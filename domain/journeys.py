@@ -260,14 +260,6 @@ class JourneySpec(ConfigModel):
         """Where nurture resumes after sales recycles the lead."""
         return self.recycle_to or self.first_step_id
 
-    @property
-    def business_day_set(self) -> frozenset[int]:
-        return frozenset(self.business_days)
-
-    @property
-    def holiday_set(self) -> frozenset[date]:
-        return frozenset(self.holidays)
-
 
 def render_notify_text(text: str, **facts: Any) -> str:
     """Fill `{stage}`, `{score}`, `{segment}`, `{journey}`; other braces are left as written."""

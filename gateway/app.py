@@ -1,6 +1,10 @@
 """The gateway's FastAPI app: REST `/v1`, GraphQL `/graphql`, the approval page `/approvals`, signed webhooks,
 `/healthz`, OpenAPI at `/docs`.
 
+The `/docs` page's Swagger UI scripts, stylesheet and icon are served by the gateway itself
+under `/docs/assets/` (the files ship in the fastapi-offline package), so the docs work on a
+machine without internet access; Swagger UI's online validator badge is off for the same reason.
+
     app = create_app(settings, client)   # client from mops.temporal.connect (tracing + pydantic converter)
 
 FastAPI's native OpenTelemetry server spans stay on: an incoming `traceparent`
@@ -14,6 +18,7 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
+from fastapi_offline import FastAPIOffline
 from temporalio.client import Client
 
 from gateway.approvals_page import router as approvals_page
@@ -37,6 +42,8 @@ from starter.service.leads import LeadService
 from starter.service.privacy import PrivacyService
 
 VERSION = "0.1.0"
+DOCS_PATH = "/docs"
+DOCS_ASSETS = "/docs/assets"
 
 
 def create_app(settings: Settings, client: Client) -> FastAPI:
@@ -51,12 +58,14 @@ def create_app(settings: Settings, client: Client) -> FastAPI:
         await deals.aclose()
         await privacy.aclose()
 
-    app = FastAPI(
+    app = FastAPIOffline(
         title="mops gateway",
         version=VERSION,
         summary="Drive mops lead journeys, content, campaign and budget approvals over HTTP.",
-        docs_url="/docs",
+        docs_url=DOCS_PATH,
         redoc_url=None,
+        static_url=DOCS_ASSETS,
+        swagger_ui_parameters={"validatorUrl": None},  # the badge would load an image from swagger.io
         lifespan=lifespan,
         # Server spans on (the trace continues into the workflows); logs off: FastAPI's
         # exception logs carry messages that may quote request data.

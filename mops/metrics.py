@@ -9,7 +9,8 @@ mops metrics (names as Prometheus shows them; counters get `_total`):
 - `mops_platform_request_duration_seconds{platform}`: their latency (histogram).
 - `mops_rate_limited_total{platform}`: 429s and platform throttling answers.
 - `mops_platform_degraded_holds_total{platform}`: activities held because the platform is degraded.
-- `mops_emails_sent_total{kind}`: journey emails and campaign sends handed to the email platform.
+- `mops_emails_sent_total{kind}`: journey emails and campaign sends handed to the email platform
+  (emitted by activities/email.py on the activity's meter).
 - `mops_budget_changes_total{channel, direction}`: daily budgets changed (emitted by workflows).
 - `mops_leads{stage}`, `mops_approvals_waiting{kind}`, `mops_approval_age_seconds{kind}`:
   gauges read from Temporal visibility by the integration health check every minute.
@@ -66,7 +67,6 @@ class MopsMetrics:
         self._holds = m.create_counter(
             "mops_platform_degraded_holds", "Activities held because their platform is degraded", "{activity}"
         )
-        self._emails = m.create_counter("mops_emails_sent", "Emails handed to the email platform", "{email}")
         self._leads = m.create_gauge("mops_leads", "Open lead journeys by stage", "{lead}")
         self._waiting = m.create_gauge("mops_approvals_waiting", "Items waiting for an approval", "{item}")
         self._age = m.create_gauge_float(
@@ -81,9 +81,6 @@ class MopsMetrics:
 
     def degraded_hold(self, platform: str) -> None:
         self._holds.add(1, {"platform": platform})
-
-    def email_sent(self, kind: str) -> None:
-        self._emails.add(1, {"kind": kind})
 
     def leads(self, counts: dict[str, int]) -> None:
         for stage, n in counts.items():

@@ -21,10 +21,10 @@ from temporalio.exceptions import ApplicationError
 from temporalio.service import RPCError
 from temporalio.worker import ActivityInboundInterceptor, ExecuteActivityInput, Interceptor
 
+from activities.contracts import ErrorType
 from mops.metrics import MopsMetrics
 
 log = logging.getLogger("mops.health")
-DEGRADED = "PlatformDegraded"
 
 
 class HealthGate:
@@ -85,7 +85,7 @@ class _Hold(ActivityInboundInterceptor):
                 o._metrics.degraded_hold(o._platform)
             raise ApplicationError(
                 f"{o._platform} is degraded ({reason}); holding until it recovers",
-                type=DEGRADED,
+                type=ErrorType.PLATFORM_DEGRADED,
                 next_retry_delay=hold_delay(activity.info().attempt, o._first, o._longest),
             )
         return await self.next.execute_activity(input)

@@ -31,19 +31,17 @@ from temporalio.common import RetryPolicy, SearchAttributeKey
 from temporalio.exceptions import ActivityError, ApplicationError
 
 with workflow.unsafe.imports_passed_through():
+    from activities import contracts as act
+    from activities.contracts import ErrorType
     from activities.models import (
         BuildReportInput,
         BuildReportResult,
         CollectInput,
-        CollectResult,
         DistributionEntry,
         JourneysInput,
-        JourneysResult,
         NotifyInput,
-        NotifyResult,
         RecordDistributionInput,
         ReportEmailInput,
-        ReportEmailResult,
     )
     from activities.policies import INTERNAL_RETRY, INTERNAL_TIMEOUT
     from domain.analytics import Period, period_before
@@ -59,7 +57,7 @@ with workflow.unsafe.imports_passed_through():
         SourceState,
         SourceStatus,
     )
-    from workflows.common import REJECTED, call, is_type, reason
+    from workflows.common import call, is_type, reason, with_note
 
 # A source still failing after three tries in a row waits for the next round.
 COLLECT_RETRY = RetryPolicy(
@@ -67,17 +65,16 @@ COLLECT_RETRY = RetryPolicy(
     backoff_coefficient=2.0,
     maximum_interval=timedelta(seconds=30),
     maximum_attempts=3,
-    non_retryable_error_types=[REJECTED],
+    non_retryable_error_types=[ErrorType.PLATFORM_REJECTED],
 )
 COLLECT_TIMEOUT = timedelta(minutes=30)
 BUILD_TIMEOUT = timedelta(minutes=5)
 SCHEDULED_START = SearchAttributeKey.for_datetime("TemporalScheduledStartTime")
-MAX_TIMELINE = 100
 
 
 def _why(err: ActivityError) -> str:
     cause = err.cause
-    if is_type(err, REJECTED):
+    if is_type(err, ErrorType.PLATFORM_REJECTED):
         return f"rejected by the platform ({reason(err)})"
     while cause is not None and not isinstance(cause, ApplicationError) and cause.cause is not None:
         cause = cause.cause
@@ -130,17 +127,16 @@ class AnalyticsCollectionWorkflow:
         status.tries += 1
         status.last_try = workflow.now()
         try:
-            result = await workflow.execute_activity(
-                "analytics.collect",
+            result = await call(
+                act.ANALYTICS_COLLECT,
                 CollectInput(
                     source=status.source, since=inp.since, until=inp.until, currency=inp.currency, timezone=inp.timezone
                 ),
-                result_type=CollectResult,
-                task_queue=inp.queues.reports,
-                start_to_close_timeout=COLLECT_TIMEOUT,
-                heartbeat_timeout=inp.heartbeat_timeout,
-                retry_policy=COLLECT_RETRY,
+                queue=inp.queues.reports,
                 summary=f"collect {status.source} {inp.since}..{inp.until}",
+                retry=COLLECT_RETRY,
+                timeout=COLLECT_TIMEOUT,
+                heartbeat=inp.heartbeat_timeout,
             )
         except ActivityError as err:
             status.state, status.error = SourceState.STALE, _why(err)
@@ -159,15 +155,14 @@ class AnalyticsCollectionWorkflow:
         status.tries += 1
         status.last_try = workflow.now()
         try:
-            result = await workflow.execute_activity(
-                "analytics.collect_journeys",
+            result = await call(
+                act.ANALYTICS_COLLECT_JOURNEYS,
                 JourneysInput(since=start, until=end, task_queue=inp.queues.workflows),
-                result_type=JourneysResult,
-                task_queue=inp.queues.reports,
-                start_to_close_timeout=COLLECT_TIMEOUT,
-                heartbeat_timeout=inp.heartbeat_timeout,
-                retry_policy=COLLECT_RETRY,
+                queue=inp.queues.reports,
                 summary="read the lead journeys' touch paths",
+                retry=COLLECT_RETRY,
+                timeout=COLLECT_TIMEOUT,
+                heartbeat=inp.heartbeat_timeout,
             )
         except ActivityError as err:
             status.state, status.error = SourceState.STALE, _why(err)
@@ -182,7 +177,7 @@ class AnalyticsCollectionWorkflow:
 
     def _note(self, what: str) -> None:
         v = self._v
-        v.timeline = [*v.timeline, (workflow.now(), what)][-MAX_TIMELINE:]
+        v.timeline = with_note(v.timeline, what)
 
     def _publish(self) -> None:
         v = self._v
@@ -231,8 +226,8 @@ class ExecutiveReportWorkflow:
                 self._note("stale: " + "; ".join(f"{k} ({w})" for k, w in v.stale.items()))
         v.status = ReportStatus.BUILDING
         self._publish()
-        built: BuildReportResult = await call(
-            "analytics.build_report",
+        built = await call(
+            act.ANALYTICS_BUILD_REPORT,
             BuildReportInput(
                 report_id=v.report_id,
                 title=inp.title,
@@ -246,7 +241,6 @@ class ExecutiveReportWorkflow:
                 half_life_days=inp.half_life_days,
                 lookback_days=inp.lookback_days,
             ),
-            BuildReportResult,
             queue=inp.queues.reports,
             summary=f"build {v.report_id}",
             timeout=BUILD_TIMEOUT,
@@ -259,9 +253,8 @@ class ExecutiveReportWorkflow:
         if inp.chat_channel:
             await self._chat(inp.chat_channel, built)
         await call(
-            "analytics.record_distribution",
+            act.ANALYTICS_RECORD_DISTRIBUTION,
             RecordDistributionInput(report_id=v.report_id, entries=v.sent),
-            type(None),
             queue=inp.queues.reports,
             summary="record who got the report",
             retry=INTERNAL_RETRY,
@@ -288,7 +281,7 @@ class ExecutiveReportWorkflow:
         v, inp = self._v, self._inp
         try:
             res = await call(
-                "reports.send_email",
+                act.REPORTS_SEND_EMAIL,
                 ReportEmailInput(
                     idempotency_key=f"{v.report_id}:email:{recipient}",
                     to_email=recipient,
@@ -297,12 +290,11 @@ class ExecutiveReportWorkflow:
                     html=built.html,
                     report_id=v.report_id,
                 ),
-                ReportEmailResult,
                 queue=inp.queues.email,
                 summary="e-mail the report",
             )
         except ActivityError as err:
-            if not is_type(err, REJECTED):
+            if not is_type(err, ErrorType.PLATFORM_REJECTED):
                 raise
             v.sent.append(
                 DistributionEntry(
@@ -322,14 +314,13 @@ class ExecutiveReportWorkflow:
         text = built.text + f"\nFull report: {built.subject} (sent by e-mail; file {built.html_path})"
         try:
             res = await call(
-                "chat.notify",
+                act.CHAT_NOTIFY,
                 NotifyInput(idempotency_key=f"{v.report_id}:chat:{channel}", text=text, channel=channel),
-                NotifyResult,
                 queue=self._inp.queues.chat,
                 summary=f"post the report to {channel}",
             )
         except ActivityError as err:
-            if not is_type(err, REJECTED):
+            if not is_type(err, ErrorType.PLATFORM_REJECTED):
                 raise
             v.sent.append(
                 DistributionEntry(
@@ -344,7 +335,7 @@ class ExecutiveReportWorkflow:
 
     def _note(self, what: str) -> None:
         v = self._v
-        v.timeline = [*v.timeline, (workflow.now(), what)][-MAX_TIMELINE:]
+        v.timeline = with_note(v.timeline, what)
 
     def _publish(self) -> None:
         v = self._v

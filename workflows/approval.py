@@ -205,7 +205,3 @@ class ApprovalGate:
         return stage_outcome(
             stage, self._directory, decisions=self.p.decisions, revision=self.p.revision, escalated=self.p.escalated
         )
-
-
-def timeline_note(timeline: list[tuple[datetime, str]], what: str, limit: int = 100) -> list[tuple[datetime, str]]:
-    return [*timeline, (workflow.now(), what)][-limit:]

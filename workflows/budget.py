@@ -31,16 +31,10 @@ from temporalio import workflow
 from temporalio.exceptions import ActivityError
 
 with workflow.unsafe.imports_passed_through():
-    from activities.models import (
-        CampaignSnapshotInput,
-        CampaignSnapshotResult,
-        NotifyInput,
-        NotifyResult,
-        PaidBudgetInput,
-        PaidBudgetResult,
-        PaidFiguresInput,
-        PaidFiguresResult,
-    )
+    from activities import contracts as act
+    from activities.contracts import AD_PLATFORMS as ADS
+    from activities.contracts import ErrorType
+    from activities.models import CampaignSnapshotInput, NotifyInput, PaidBudgetInput, PaidFiguresInput
     from activities.policies import INTERNAL_RETRY, INTERNAL_TIMEOUT
     from domain.approvals import Decision
     from domain.budget import ChannelPerformance, changed, propose
@@ -60,11 +54,8 @@ with workflow.unsafe.imports_passed_through():
         CampaignView,
         PartState,
     )
-    from workflows.common import REJECTED, call, is_type, reason
+    from workflows.common import SearchAttributes, call, is_type, reason, with_note
     from workflows.search_attributes import APPROVAL_STATE, BUDGET_STATE, CAMPAIGN_ID, PENDING_APPROVERS
-
-PREFIX = {ChannelKind.META_ADS: "meta", ChannelKind.GOOGLE_ADS: "google_ads"}
-MAX_TIMELINE = 100
 
 
 @workflow.defn(name="BudgetReallocation")
@@ -75,7 +66,7 @@ class BudgetReallocationWorkflow:
         self._v = BudgetView(campaign_id=inp.campaign_id)
         self._campaign: CampaignView | None = None
         self._gate: ApprovalGate | None = None
-        self._published = ""
+        self._attributes = SearchAttributes()
 
     @workflow.run
     async def run(self, inp: BudgetInput) -> BudgetView:
@@ -146,9 +137,8 @@ class BudgetReallocationWorkflow:
 
     async def _read_campaign(self) -> CampaignView | None:
         snap = await call(
-            "campaigns.snapshot",
+            act.CAMPAIGNS_SNAPSHOT,
             CampaignSnapshotInput(workflow_id=f"campaign-{self._inp.campaign_id}"),
-            CampaignSnapshotResult,
             queue=self._q.workflows,
             summary="read the campaign's state",
             retry=INTERNAL_RETRY,
@@ -169,9 +159,8 @@ class BudgetReallocationWorkflow:
             if part.channel not in current:
                 continue
             got = await call(
-                f"{PREFIX[part.channel]}.figures",
+                ADS[part.channel].figures,
                 PaidFiguresInput(ref=part.ref, since=since, until=until, currency=campaign.currency),
-                PaidFiguresResult,
                 queue=self._queue(part.channel),
                 summary=f"{part.channel.value} figures {since}..{until}",
             )
@@ -197,14 +186,13 @@ class BudgetReallocationWorkflow:
             v.changes.append(change)
             try:
                 got = await call(
-                    f"{PREFIX[channel]}.set_budget",
+                    ADS[channel].set_budget,
                     PaidBudgetInput(ref=refs[channel], daily_budget_minor=after, currency=campaign.currency),
-                    PaidBudgetResult,
                     queue=self._queue(channel),
                     summary=f"set {channel.value} daily budget to {self._money(after)}",
                 )
             except ActivityError as err:
-                if not is_type(err, REJECTED):
+                if not is_type(err, ErrorType.PLATFORM_REJECTED):
                     raise
                 change.error = reason(err)
                 failed = f"{channel.value} refused the new budget ({change.error})"
@@ -242,9 +230,8 @@ class BudgetReallocationWorkflow:
                 continue  # the refused set changed nothing
             # Absolute value, retried until it holds: the old budget is always valid.
             await call(
-                f"{PREFIX[change.channel]}.set_budget",
+                ADS[change.channel].set_budget,
                 PaidBudgetInput(ref=refs[change.channel], daily_budget_minor=change.before, currency=campaign.currency),
-                PaidBudgetResult,
                 queue=self._queue(change.channel),
                 summary=f"roll back {change.channel.value} daily budget to {self._money(change.before)}",
             )
@@ -295,20 +282,19 @@ class BudgetReallocationWorkflow:
                 continue
             try:
                 await call(
-                    "chat.notify",
+                    act.CHAT_NOTIFY,
                     NotifyInput(idempotency_key=f"{wid}:{kind}:{person_id}", text=text, user_email=person.email),
-                    NotifyResult,
                     queue=self._q.chat,
                     summary=f"tell {person_id}: {kind}",
                 )
             except ActivityError as err:
-                if not is_type(err, REJECTED):
+                if not is_type(err, ErrorType.PLATFORM_REJECTED):
                     raise
                 self._note(f"chat to {person_id} failed ({reason(err)})")
 
     def _note(self, what: str) -> None:
         v = self._v
-        v.timeline = [*v.timeline, (workflow.now(), what)][-MAX_TIMELINE:]
+        v.timeline = with_note(v.timeline, what)
 
     async def _set_status(self, status: BudgetStatus) -> None:
         if self._v.status != status:
@@ -326,10 +312,7 @@ class BudgetReallocationWorkflow:
             APPROVAL_STATE.value_set(approval),
             PENDING_APPROVERS.value_set(pending),
         ]
-        fingerprint = repr([(u.key.name, u.value) for u in updates])
-        if fingerprint != self._published:
-            self._published = fingerprint
-            workflow.upsert_search_attributes(updates)
+        self._attributes.upsert(updates)
         lines = [f"**Campaign:** {v.campaign_id}  ·  **Status:** {v.status.value}"]
         if v.proposal is not None:
             lines.append(f"**Proposal:** {v.proposal.action}, {v.proposal.moved_pct}% moved by {v.proposal.metric}")

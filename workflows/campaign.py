@@ -43,32 +43,24 @@ from temporalio.common import RetryPolicy
 from temporalio.exceptions import ActivityError
 
 with workflow.unsafe.imports_passed_through():
+    from activities import contracts as act
+    from activities.contracts import AD_PLATFORMS as ADS
+    from activities.contracts import ActivityRef, ErrorType
     from activities.models import (
         AdAccountInput,
-        AdAccountResult,
         CancelListSendInput,
-        CancelListSendResult,
         CreateDraftInput,
-        DraftResult,
         ListSendInput,
-        ListSendResult,
         NotifyInput,
-        NotifyResult,
         PageMetricsInput,
-        PageMetricsResult,
         PaidCreateInput,
         PaidFiguresInput,
-        PaidFiguresResult,
         PaidNamedInput,
-        PaidRef,
-        PaidRemoveResult,
         PaidStatusInput,
         PostRef,
         PublishPostInput,
-        PublishResult,
         SocialDeleteInput,
         SocialPostInput,
-        SocialPostResult,
     )
     from domain.approvals import Decision
     from domain.campaigns import PAID, ChannelKind, currency_mismatch, utm_url
@@ -90,7 +82,17 @@ with workflow.unsafe.imports_passed_through():
         PreflightResult,
         StopRequest,
     )
-    from workflows.common import REJECTED, call, continue_as_new_due, is_type, reason
+    from workflows.common import (
+        EMAIL_SUPPRESSION_GROUP,
+        In,
+        Out,
+        SearchAttributes,
+        call,
+        continue_as_new_due,
+        is_type,
+        reason,
+        with_note,
+    )
     from workflows.search_attributes import (
         APPROVAL_STATE,
         BUDGET_STATE,
@@ -109,7 +111,6 @@ ORDER = [
     ChannelKind.LINKEDIN,
     ChannelKind.EMAIL,
 ]
-PREFIX = {ChannelKind.META_ADS: "meta", ChannelKind.GOOGLE_ADS: "google_ads"}
 # A launch is a coordinated moment: a platform still failing after ~6 minutes of
 # retries fails the launch (and rolls it back) rather than leaving it half-live.
 LAUNCH_RETRY = RetryPolicy(
@@ -118,9 +119,6 @@ LAUNCH_RETRY = RetryPolicy(
     maximum_interval=timedelta(minutes=2),
     maximum_attempts=8,
 )
-EMAIL_SUPPRESSION_GROUP = 4242
-MAX_TIMELINE = 100
-DEGRADED = "PlatformDegraded"  # workers/health_gate.py: the platform's activities are held
 DEGRADED_WAIT = timedelta(minutes=2)
 
 
@@ -159,7 +157,7 @@ class CampaignWorkflow:
                 publish=self._publish,
                 history_limit=inp.continue_as_new_after_events,
             )
-        self._published = ""
+        self._attributes = SearchAttributes()
 
     @workflow.run
     async def run(self, inp: CampaignInput) -> CampaignView:
@@ -256,9 +254,8 @@ class CampaignWorkflow:
         s.launched_at = s.launched_at or workflow.now()
         for part in self._parts(PAID):
             account = await call(
-                f"{PREFIX[part.channel]}.account",
+                ADS[part.channel].account,
                 AdAccountInput(),
-                AdAccountResult,
                 queue=self._queue(part.channel),
                 summary=f"read {part.channel.value} account",
             )
@@ -358,9 +355,8 @@ class CampaignWorkflow:
         for part in s.parts:
             if part.channel in PAID and part.state == PartState.LIVE:
                 await self._platform_call(
-                    f"{PREFIX[part.channel]}.set_status",
+                    ADS[part.channel].set_status,
                     PaidStatusInput(ref=part.ref, active=False),
-                    type(None),
                     part.channel,
                     f"pause {part.channel.value}",
                 )
@@ -388,11 +384,10 @@ class CampaignWorkflow:
         if part.channel == ChannelKind.LANDING_PAGE:
             ch = spec.channel(part.channel)
             draft = await self._launch_call(
-                "cms.create_draft",
+                act.CMS_CREATE_DRAFT,
                 CreateDraftInput(
                     idempotency_key=f"{self._id}:landing", title=ch.title, html=markdown_to_html(ch.body), slug=spec.id
                 ),
-                DraftResult,
                 part.channel,
                 "create landing page draft",
             )
@@ -402,7 +397,7 @@ class CampaignWorkflow:
             budget = spec.daily_budget_minor(part.channel, s.launched_at)
             part.daily_budget_minor = budget
             part.ref = await self._launch_call(
-                f"{PREFIX[part.channel]}.create",
+                ADS[part.channel].create,
                 PaidCreateInput(
                     name=self._platform_name(part.channel),
                     objective=spec.objective.value,
@@ -413,7 +408,6 @@ class CampaignWorkflow:
                     start=spec.start_at(s.launched_at),
                     end=spec.end_at(),
                 ),
-                PaidRef,
                 part.channel,
                 f"create {part.channel.value} campaign (paused)",
             )
@@ -431,27 +425,24 @@ class CampaignWorkflow:
         link = utm_url(spec.landing_url, spec, part.channel)
         if part.channel == ChannelKind.LANDING_PAGE:
             published = await self._launch_call(
-                "cms.publish",
+                act.CMS_PUBLISH,
                 PublishPostInput(post_id=part.post_id),
-                PublishResult,
                 part.channel,
                 "publish landing page",
             )
             part.link = published.link
         elif part.channel in PAID:
             await self._launch_call(
-                f"{PREFIX[part.channel]}.set_status",
+                ADS[part.channel].set_status,
                 PaidStatusInput(ref=part.ref, active=True),
-                type(None),
                 part.channel,
                 f"activate {part.channel.value}",
             )
             part.link = link
         elif part.channel == ChannelKind.LINKEDIN:
             posted = await self._launch_call(
-                "social.post",
+                act.SOCIAL_POST,
                 SocialPostInput(idempotency_key=f"{self._id}:linkedin", commentary=f"{ch.text}\n\n{link}"),
-                SocialPostResult,
                 part.channel,
                 "post on LinkedIn",
             )
@@ -459,7 +450,7 @@ class CampaignWorkflow:
         else:
             html = markdown_to_html(ch.body) + f'<p><a href="{link}">{spec.name}</a></p>'
             sent = await self._launch_call(
-                "email.send_to_lists",
+                act.EMAIL_SEND_TO_LISTS,
                 ListSendInput(
                     idempotency_key=f"{self._id}:email",
                     name=self._platform_name(part.channel),
@@ -468,7 +459,6 @@ class CampaignWorkflow:
                     list_ids=ch.list_ids,
                     suppression_group_id=EMAIL_SUPPRESSION_GROUP,
                 ),
-                ListSendResult,
                 part.channel,
                 "send campaign email",
             )
@@ -491,36 +481,33 @@ class CampaignWorkflow:
             if c in PAID:
                 if part.ref is not None:
                     result = await self._platform_call(
-                        f"{PREFIX[c]}.remove", part.ref, PaidRemoveResult, c, f"roll back {c.value}: delete campaign"
+                        ADS[c].remove, part.ref, c, f"roll back {c.value}: delete campaign"
                     )
                 else:
                     result = await self._platform_call(
-                        f"{PREFIX[c]}.remove_named",
+                        ADS[c].remove_named,
                         PaidNamedInput(name=self._platform_name(c)),
-                        PaidRemoveResult,
                         c,
                         f"roll back {c.value}: delete by name",
                     )
                 part.note = "deleted" if result.removed else "nothing left to delete"
             elif c == ChannelKind.LANDING_PAGE and part.post_id is not None:
                 await self._platform_call(
-                    "cms.unpublish",
+                    act.CMS_UNPUBLISH,
                     PostRef(post_id=part.post_id),
-                    type(None),
                     c,
                     "roll back landing page: back to draft",
                 )
                 part.note = "back to draft"
             elif c == ChannelKind.LINKEDIN and part.urn:
                 await self._platform_call(
-                    "social.delete", SocialDeleteInput(urn=part.urn), type(None), c, "roll back LinkedIn post: delete"
+                    act.SOCIAL_DELETE, SocialDeleteInput(urn=part.urn), c, "roll back LinkedIn post: delete"
                 )
                 part.note = "post deleted"
             elif c == ChannelKind.EMAIL and part.single_send_id:
                 res = await self._platform_call(
-                    "email.cancel_list_send",
+                    act.EMAIL_CANCEL_LIST_SEND,
                     CancelListSendInput(single_send_id=part.single_send_id),
-                    CancelListSendResult,
                     c,
                     "roll back email: unschedule",
                 )
@@ -545,9 +532,8 @@ class CampaignWorkflow:
             if part.ref is None or part.state not in (PartState.LIVE, PartState.PAUSED):
                 continue
             got = await self._platform_call(
-                f"{PREFIX[part.channel]}.figures",
+                ADS[part.channel].figures,
                 PaidFiguresInput(ref=part.ref, since=start_day, until=until, currency=spec.currency),
-                PaidFiguresResult,
                 part.channel,
                 f"{part.channel.value} figures to {until}",
             )
@@ -555,9 +541,8 @@ class CampaignWorkflow:
         landing = self._part(ChannelKind.LANDING_PAGE) if spec.channel(ChannelKind.LANDING_PAGE) else None
         if landing is not None and landing.state == PartState.LIVE and landing.link:
             s.landing = await self._platform_call(
-                "analytics.page_metrics",
+                act.ANALYTICS_PAGE_METRICS,
                 PageMetricsInput(page_path=urlsplit(landing.link).path or "/", start_date=start_day, end_date=until),
-                PageMetricsResult,
                 ChannelKind.LANDING_PAGE,
                 f"landing page traffic to {until} (GA4)",
                 queue=self._q.analytics,
@@ -597,9 +582,8 @@ class CampaignWorkflow:
             paused = a.hard and part.state == PartState.LIVE and not final
             if paused:
                 await self._platform_call(
-                    f"{PREFIX[a.channel]}.set_status",
+                    ADS[a.channel].set_status,
                     PaidStatusInput(ref=part.ref, active=False),
-                    type(None),
                     a.channel,
                     f"pause {a.channel.value}: {a.kind}",
                 )
@@ -666,28 +650,26 @@ class CampaignWorkflow:
             ChannelKind.LANDING_PAGE: q.cms,
         }[channel]
 
-    async def _launch_call(self, name: str, arg, result_type: type, channel: ChannelKind, summary: str):
+    async def _launch_call(self, ref: ActivityRef[In, Out], arg: In, channel: ChannelKind, summary: str) -> Out:
         """A launch step: a rejection, or a failure that outlasts LAUNCH_RETRY, fails the launch.
         A platform the health check marked degraded is not a failure: the launch holds
         (the step is tried again every few minutes) until it recovers."""
         while True:
             try:
-                return await call(
-                    name, arg, result_type, queue=self._queue(channel), summary=summary, retry=LAUNCH_RETRY
-                )
+                return await call(ref, arg, queue=self._queue(channel), summary=summary, retry=LAUNCH_RETRY)
             except ActivityError as err:
-                if is_type(err, DEGRADED):
+                if is_type(err, ErrorType.PLATFORM_DEGRADED):
                     self._note(f"{channel.value} is degraded: {summary} holds until it recovers")
                     await workflow.sleep(DEGRADED_WAIT, summary=f"hold: {channel.value} degraded")
                     continue
-                why = reason(err) if is_type(err, REJECTED) else "still failing after retries"
+                why = reason(err) if is_type(err, ErrorType.PLATFORM_REJECTED) else "still failing after retries"
                 raise LaunchFailed(channel, why) from None
 
     async def _platform_call(
-        self, name: str, arg, result_type: type, channel: ChannelKind, summary: str, queue: str | None = None
-    ):
+        self, ref: ActivityRef[In, Out], arg: In, channel: ChannelKind, summary: str, queue: str | None = None
+    ) -> Out:
         """Monitoring, pausing and rollback: retried until it succeeds (unlimited attempts)."""
-        return await call(name, arg, result_type, queue=queue or self._queue(channel), summary=summary)
+        return await call(ref, arg, queue=queue or self._queue(channel), summary=summary)
 
     def _money(self, minor: int) -> str:
         return f"{from_minor(minor, self._spec.currency)} {self._spec.currency}"
@@ -700,15 +682,15 @@ class CampaignWorkflow:
                 continue
             inp = NotifyInput(idempotency_key=f"{self._id}:{kind}:{person_id}", text=text, user_email=person.email)
             try:
-                await call("chat.notify", inp, NotifyResult, queue=self._q.chat, summary=f"tell {person_id}: {kind}")
+                await call(act.CHAT_NOTIFY, inp, queue=self._q.chat, summary=f"tell {person_id}: {kind}")
             except ActivityError as err:
-                if not is_type(err, REJECTED):
+                if not is_type(err, ErrorType.PLATFORM_REJECTED):
                     raise
                 self._note(f"chat to {person_id} failed ({reason(err)})")
 
     def _note(self, what: str) -> None:
         s = self._s
-        s.timeline = [*s.timeline, (workflow.now(), what)][-MAX_TIMELINE:]
+        s.timeline = with_note(s.timeline, what)
 
     async def _set_status(self, status: CampaignStatus) -> None:
         if self._s.status != status:
@@ -730,10 +712,7 @@ class CampaignWorkflow:
             APPROVAL_STATE.value_set(approval),
             PENDING_APPROVERS.value_set(pending),
         ]
-        fingerprint = repr([(u.key.name, u.value) for u in updates])
-        if fingerprint != self._published:
-            self._published = fingerprint
-            workflow.upsert_search_attributes(updates)
+        self._attributes.upsert(updates)
         lines = [
             f"**Status:** {s.status.value}  ·  **Budget:** {spec.total_budget} {spec.currency}  ·  "
             f"**Ends:** {spec.end_at():%Y-%m-%d %H:%M} UTC"

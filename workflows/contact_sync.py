@@ -30,17 +30,19 @@ from temporalio import workflow
 from temporalio.exceptions import ActivityError
 
 with workflow.unsafe.imports_passed_through():
-    from activities.privacy_models import ContactSyncInput, PushContactInput, PushContactResult
+    from activities import contracts as act
+    from activities.contracts import ErrorType
+    from activities.privacy_models import ContactSyncInput, PushContactInput
     from domain.sync import MAX_SEEN_CHANGES, ContactChange, SyncSnapshot, merge, platform_state
-    from workflows.common import REJECTED, call, continue_as_new_due, is_type, reason
+    from workflows.common import call, continue_as_new_due, is_type, reason
     from workflows.contact_sync_models import ContactSyncResult, ReconcileRequest, SyncView
     from workflows.privacy_models import EraseRequest
 
 PUSH_ACTIVITY = {
-    "crm": "sync.push_crm",
-    "email": "sync.push_email",
-    "cdp": "sync.push_cdp",
-    "ads": "sync.push_audience",
+    "crm": act.SYNC_PUSH_CRM,
+    "email": act.SYNC_PUSH_EMAIL,
+    "cdp": act.SYNC_PUSH_CDP,
+    "ads": act.SYNC_PUSH_AUDIENCE,
 }
 
 
@@ -166,15 +168,14 @@ class ContactSyncWorkflow:
             "ads": self._inp.queues.meta,
         }[platform]
         try:
-            res: PushContactResult = await call(
+            res = await call(
                 PUSH_ACTIVITY[platform],
                 inp,
-                PushContactResult,
                 queue=queue,
                 summary=f"sync contact to {platform} (v{s.version})",
             )
         except ActivityError as err:
-            if not is_type(err, REJECTED):
+            if not is_type(err, ErrorType.PLATFORM_REJECTED):
                 raise
             # The platform refuses this record (retrying cannot help): noted, and left
             # for reconciliation to report; the next change is tried again.

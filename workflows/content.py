@@ -34,31 +34,30 @@ from temporalio import workflow
 from temporalio.exceptions import ActivityError
 
 with workflow.unsafe.imports_passed_through():
+    from activities import contracts as act
+    from activities.contracts import ActivityRef, ErrorType
     from activities.models import (
         BrandCheckInput,
         CancelListSendInput,
         CancelListSendResult,
         CreateDraftInput,
-        DraftResult,
         ListSendInput,
-        ListSendResult,
         NotifyInput,
-        NotifyResult,
         PageMetricsInput,
-        PageMetricsResult,
         PostRef,
         PublishPostInput,
-        PublishResult,
         SocialDeleteInput,
         SocialPostInput,
-        SocialPostResult,
         UpdateDraftInput,
     )
     from domain.approvals import Decision, StageOutcome, pending_approvers, refusal, stage_outcome
-    from domain.brand import CheckResult, Severity
+    from domain.brand import Severity
     from domain.content import ApprovalStage, Channel, markdown_to_html
     from workflows.common import (
-        REJECTED,
+        EMAIL_SUPPRESSION_GROUP,
+        In,
+        Out,
+        SearchAttributes,
         WaitResult,
         call,
         call_parked,
@@ -66,6 +65,7 @@ with workflow.unsafe.imports_passed_through():
         is_type,
         reason,
         wait_until,
+        with_note,
     )
     from workflows.content_models import (
         TERMINAL_CONTENT,
@@ -84,8 +84,6 @@ with workflow.unsafe.imports_passed_through():
     from workflows.search_attributes import APPROVAL_STATE, CONTENT_STAGE, CONTENT_TYPE, PENDING_APPROVERS
 
 TRACKING_DAYS = (1, 7, 30)
-MAX_TIMELINE = 100
-EMAIL_SUPPRESSION_GROUP = 4242
 RETRACTABLE = {ContentStage.SCHEDULED, ContentStage.PUBLISHED, ContentStage.PARTIALLY_PUBLISHED}
 
 
@@ -101,7 +99,7 @@ class ContentWorkflow:
         self._inp = inp
         self._directory = inp.directory
         self._q = inp.queues
-        self._published = ""
+        self._attributes = SearchAttributes()
 
     @workflow.run
     async def run(self, inp: ContentInput) -> ContentView:
@@ -212,11 +210,10 @@ class ContentWorkflow:
     async def _draft(self) -> None:
         s = self._s
         draft = await self._platform(
-            "cms.create_draft",
+            act.CMS_CREATE_DRAFT,
             CreateDraftInput(
                 idempotency_key=f"{self._id}:draft", title=s.brief.title, html=self._html(), slug=s.brief.content_id
             ),
-            DraftResult,
             queue=self._q.cms,
             summary="create draft in CMS",
         )
@@ -226,12 +223,11 @@ class ContentWorkflow:
     async def _check(self) -> None:
         s = self._s
         b = s.brief
-        result: CheckResult = await call(
-            "checks.brand",
+        result = await call(
+            act.CHECKS_BRAND,
             BrandCheckInput(
                 title=b.title, body_markdown=b.rendered_body(), type=b.type, region=b.region, channels=b.channels
             ),
-            CheckResult,
             queue=self._q.checks,
             summary=f"brand & compliance check (revision {s.revision})",
         )
@@ -276,9 +272,8 @@ class ContentWorkflow:
         self._note(f"revision {s.revision} from {r.author}" + (f": {r.note}" if r.note else ""))
         if s.post_id is not None:
             await self._platform(
-                "cms.update_draft",
+                act.CMS_UPDATE_DRAFT,
                 UpdateDraftInput(post_id=s.post_id, title=s.brief.title, html=self._html()),
-                type(None),
                 queue=self._q.cms,
                 summary=f"update draft to revision {s.revision}",
             )
@@ -376,9 +371,8 @@ class ContentWorkflow:
             future = publish_at if publish_at and publish_at > workflow.now() else None
             res = await self._publish_channel(
                 Channel.CMS,
-                "cms.publish",
+                act.CMS_PUBLISH,
                 PublishPostInput(post_id=s.post_id, publish_at=future),
-                PublishResult,
                 self._q.cms,
                 "publish in CMS" if future is None else f"schedule in CMS for {future.isoformat()}",
             )
@@ -402,12 +396,11 @@ class ContentWorkflow:
         if linkedin is not None and linkedin.status == ChannelStatus.PENDING:
             res = await self._publish_channel(
                 Channel.LINKEDIN,
-                "social.post",
+                act.SOCIAL_POST,
                 SocialPostInput(
                     idempotency_key=f"{self._id}:r{s.revision}:linkedin",
                     commentary=f"{s.brief.title}\n\n{s.draft_link or ''}".strip(),
                 ),
-                SocialPostResult,
                 self._q.social,
                 "post on LinkedIn",
             )
@@ -417,7 +410,7 @@ class ContentWorkflow:
         if email is not None and email.status == ChannelStatus.PENDING:
             res = await self._publish_channel(
                 Channel.EMAIL,
-                "email.send_to_lists",
+                act.EMAIL_SEND_TO_LISTS,
                 ListSendInput(
                     idempotency_key=f"{self._id}:r{s.revision}:email",
                     name=s.brief.title,
@@ -426,7 +419,6 @@ class ContentWorkflow:
                     list_ids=s.brief.email_list_ids,
                     suppression_group_id=EMAIL_SUPPRESSION_GROUP,
                 ),
-                ListSendResult,
                 self._q.email,
                 "send to email lists",
             )
@@ -442,13 +434,15 @@ class ContentWorkflow:
             s.outcome = "published"
             await self._set_stage(ContentStage.PUBLISHED)
 
-    async def _publish_channel(self, channel: Channel, activity: str, arg, result_type: type, queue: str, summary: str):
+    async def _publish_channel(
+        self, channel: Channel, ref: ActivityRef[In, Out], arg: In, queue: str, summary: str
+    ) -> Out | None:
         """One channel's publication; a rejection is recorded, not raised, so the
         other channels are still attempted and the outcome says what happened."""
         try:
-            return await call(activity, arg, result_type, queue=queue, summary=summary)
+            return await call(ref, arg, queue=queue, summary=summary)
         except ActivityError as err:
-            if not is_type(err, REJECTED):
+            if not is_type(err, ErrorType.PLATFORM_REJECTED):
                 raise
             outcome = self._channel(channel)
             if outcome is not None:
@@ -467,9 +461,8 @@ class ContentWorkflow:
                 return
             path = urlsplit(s.draft_link or "").path or "/"
             m = await self._platform(
-                "analytics.page_metrics",
+                act.ANALYTICS_PAGE_METRICS,
                 PageMetricsInput(page_path=path, start_date=s.published_at.date(), end_date=due.date()),
-                PageMetricsResult,
                 queue=self._q.analytics,
                 summary=f"performance after {day} day(s)",
             )
@@ -485,19 +478,18 @@ class ContentWorkflow:
         """Compensation: undo every channel that went out (each call is idempotent)."""
         s = self._s
         undo = {
-            Channel.CMS: lambda c: ("cms.unpublish", PostRef(post_id=s.post_id), type(None), self._q.cms),
-            Channel.LINKEDIN: lambda c: ("social.delete", SocialDeleteInput(urn=c.ref), type(None), self._q.social),
+            Channel.CMS: lambda c: (act.CMS_UNPUBLISH, PostRef(post_id=s.post_id), self._q.cms),
+            Channel.LINKEDIN: lambda c: (act.SOCIAL_DELETE, SocialDeleteInput(urn=c.ref), self._q.social),
             Channel.EMAIL: lambda c: (
-                "email.cancel_list_send",
+                act.EMAIL_CANCEL_LIST_SEND,
                 CancelListSendInput(single_send_id=c.ref),
-                CancelListSendResult,
                 self._q.email,
             ),
         }
         for c in s.channels:
             if c.status in (ChannelStatus.PUBLISHED, ChannelStatus.SCHEDULED) and c.ref:
-                name, arg, result_type, queue = undo[c.channel](c)
-                result = await self._platform(name, arg, result_type, queue=queue, summary=f"retract {c.channel.value}")
+                ref, arg, queue = undo[c.channel](c)
+                result = await self._platform(ref, arg, queue=queue, summary=f"retract {c.channel.value}")
                 if isinstance(result, CancelListSendResult) and not result.recalled:
                     # Said plainly rather than marked retracted: the mail is out.
                     c.note = "already delivered; an email cannot be recalled"
@@ -506,7 +498,7 @@ class ContentWorkflow:
                 c.status = ChannelStatus.RETRACTED
         if s.post_id is not None and self._channel(Channel.CMS) is None:
             await self._platform(
-                "cms.unpublish", PostRef(post_id=s.post_id), type(None), queue=self._q.cms, summary="retract CMS post"
+                act.CMS_UNPUBLISH, PostRef(post_id=s.post_id), queue=self._q.cms, summary="retract CMS post"
             )
         s.outcome = f"retracted by {s.retract.requested_by}: {s.retract.reason}"
         await self._set_stage(ContentStage.RETRACTED)
@@ -547,8 +539,8 @@ class ContentWorkflow:
             author=s.brief.author,
         )
 
-    async def _platform(self, name: str, arg, result_type: type, *, queue: str, summary: str):
-        return await call_parked(name, arg, result_type, queue=queue, summary=summary, note=self._note)
+    async def _platform(self, ref: ActivityRef[In, Out], arg: In, *, queue: str, summary: str) -> Out:
+        return await call_parked(ref, arg, queue=queue, summary=summary, note=self._note)
 
     async def _wait(self, until: datetime | None, done: Callable[[], bool], summary: str) -> WaitResult:
         self._publish()
@@ -564,9 +556,9 @@ class ContentWorkflow:
                 idempotency_key=f"{self._id}:r{self._s.revision}:{kind}:{person_id}", text=text, user_email=person.email
             )
             try:
-                await call("chat.notify", inp, NotifyResult, queue=self._q.chat, summary=f"tell {person_id}: {kind}")
+                await call(act.CHAT_NOTIFY, inp, queue=self._q.chat, summary=f"tell {person_id}: {kind}")
             except ActivityError as err:
-                if not is_type(err, REJECTED):
+                if not is_type(err, ErrorType.PLATFORM_REJECTED):
                     raise
                 self._note(f"chat to {person_id} failed ({reason(err)})")
 
@@ -575,7 +567,7 @@ class ContentWorkflow:
 
     def _note(self, what: str) -> None:
         s = self._s
-        s.timeline = [*s.timeline, (workflow.now(), what)][-MAX_TIMELINE:]
+        s.timeline = with_note(s.timeline, what)
 
     async def _set_stage(self, stage: ContentStage) -> None:
         if self._s.stage != stage:
@@ -605,10 +597,7 @@ class ContentWorkflow:
             APPROVAL_STATE.value_set(approval),
             PENDING_APPROVERS.value_set(pending),
         ]
-        fingerprint = repr([(u.key.name, u.value) for u in updates])
-        if fingerprint != self._published:
-            self._published = fingerprint
-            workflow.upsert_search_attributes(updates)
+        self._attributes.upsert(updates)
         lines = [f"**Stage:** {s.stage.value}  ·  **Revision:** {s.revision}  ·  **Approval:** {approval}"]
         if pending:
             lines.append(f"**Waiting for:** {', '.join(pending)}")

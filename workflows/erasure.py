@@ -25,20 +25,17 @@ from temporalio.common import RetryPolicy
 from temporalio.exceptions import ActivityError
 
 with workflow.unsafe.imports_passed_through():
-    from activities.privacy_models import (
-        EndLeadWorkflowsInput,
-        EndLeadWorkflowsResult,
-        EraseOnPlatformInput,
-        EraseOnPlatformResult,
-    )
-    from workflows.common import REJECTED, call, is_type, reason
+    from activities import contracts as act
+    from activities.contracts import ErrorType
+    from activities.privacy_models import EndLeadWorkflowsInput, EraseOnPlatformInput
+    from workflows.common import call, is_type, reason
     from workflows.privacy_models import ErasureInput, ErasureResult
 
 ERASE_ACTIVITY = {
-    "crm": "privacy.erase_crm",
-    "email": "privacy.erase_email",
-    "cdp": "privacy.erase_cdp",
-    "ads": "privacy.erase_audience",
+    "crm": act.PRIVACY_ERASE_CRM,
+    "email": act.PRIVACY_ERASE_EMAIL,
+    "cdp": act.PRIVACY_ERASE_CDP,
+    "ads": act.PRIVACY_ERASE_AUDIENCE,
 }
 END_TIMEOUT = timedelta(minutes=10)
 END_RETRY = RetryPolicy(initial_interval=timedelta(seconds=1), maximum_interval=timedelta(seconds=30))
@@ -52,15 +49,14 @@ class LeadErasureWorkflow:
     @workflow.run
     async def run(self, inp: ErasureInput) -> ErasureResult:
         workflow.set_current_details("**Step:** ending the lead's journey and contact sync")
-        ended = await workflow.execute_activity(
-            "privacy.end_lead_workflows",
+        ended = await call(
+            act.PRIVACY_END_LEAD_WORKFLOWS,
             EndLeadWorkflowsInput(lead_id=inp.lead_id, erasure_id=inp.erasure_id, requested_by=inp.requested_by),
-            result_type=EndLeadWorkflowsResult,
-            task_queue=inp.queues.workflows,
-            start_to_close_timeout=END_TIMEOUT,
-            heartbeat_timeout=timedelta(seconds=20),
-            retry_policy=END_RETRY,
+            queue=inp.queues.workflows,
             summary="end the lead's journey and contact sync",
+            retry=END_RETRY,
+            timeout=END_TIMEOUT,
+            heartbeat=timedelta(seconds=20),
         )
         for workflow_id, outcome in ended.ended.items():
             self._steps[f"end:{workflow_id.rsplit('-', 1)[0]}"] = outcome
@@ -78,12 +74,11 @@ class LeadErasureWorkflow:
             res = await call(
                 ERASE_ACTIVITY[platform],
                 EraseOnPlatformInput(lead_id=inp.lead_id, email=inp.email, audience_id=inp.audience_id),
-                EraseOnPlatformResult,
                 queue=queue,
                 summary=f"erase on {platform}",
             )
             self._steps[f"erase:{platform}"] = res.outcome
         except ActivityError as err:
-            if not is_type(err, REJECTED):
+            if not is_type(err, ErrorType.PLATFORM_REJECTED):
                 raise
             self._steps[f"erase:{platform}"] = f"refused ({reason(err)})"

@@ -27,7 +27,8 @@ from temporalio import workflow
 from temporalio.common import RetryPolicy
 
 with workflow.unsafe.imports_passed_through():
-    from activities.models import GaugesResult, HealthNotice, HealthNoticeResult, ProbeInput
+    from activities import contracts as act
+    from activities.models import HealthNotice, ProbeInput
     from domain.health import HealthPolicy, Incident, PlatformHealth, PlatformReport, ProbeResult, report, step
     from workflows.common import call, continue_as_new_due
 
@@ -97,9 +98,8 @@ class IntegrationHealthWorkflow:
             while s.outbox:
                 notice = s.outbox[0]
                 await call(
-                    "health.notify",
+                    act.HEALTH_NOTIFY,
                     notice,
-                    HealthNoticeResult,
                     queue=inp.queue,
                     summary=f"{notice.kind}: {notice.platform}",
                     retry=NOTIFY_RETRY,
@@ -192,9 +192,8 @@ class IntegrationHealthCheckWorkflow:
         results = await asyncio.gather(
             *(
                 call(
-                    "health.probe",
+                    act.HEALTH_PROBE,
                     ProbeInput(platform=p, requests=inp.requests),
-                    ProbeResult,
                     queue=inp.queue,
                     summary=f"probe {p}",
                     retry=PROBE_RETRY,
@@ -207,12 +206,12 @@ class IntegrationHealthCheckWorkflow:
             check_id=workflow.info().workflow_id + "/" + workflow.info().run_id, results=list(results)
         )
         await workflow.get_external_workflow_handle(inp.registry_id).signal("report", report_)
-        await workflow.execute_activity(
-            "health.gauges",
-            result_type=GaugesResult,
-            task_queue=inp.queue,
-            start_to_close_timeout=PROBE_TIMEOUT,
-            retry_policy=PROBE_RETRY,
+        await call(
+            act.HEALTH_GAUGES,
+            None,
+            queue=inp.queue,
             summary="visibility gauges",
+            retry=PROBE_RETRY,
+            timeout=PROBE_TIMEOUT,
         )
         return report_

@@ -46,23 +46,20 @@ from temporalio.common import RetryPolicy
 from temporalio.exceptions import ActivityError
 
 with workflow.unsafe.imports_passed_through():
+    from activities import contracts as act
+    from activities.contracts import ActivityRef, ErrorType
     from activities.models import (
         AssignOwnerInput,
-        AssignOwnerResult,
         HandoffInput,
-        HandoffResult,
         ListOwnersInput,
-        ListOwnersResult,
         LoadJourneyInput,
         NotifyInput,
-        NotifyResult,
         SalesOwner,
         SendEmailInput,
         SendEmailResult,
         SuppressInput,
         UpdateContactInput,
         UpsertLeadInput,
-        UpsertLeadResult,
     )
     from activities.policies import (
         INTERNAL_RETRY,
@@ -70,12 +67,11 @@ with workflow.unsafe.imports_passed_through():
         PLATFORM_RETRY,
         PLATFORM_TIMEOUT,
     )
-    from activities.privacy_models import PublishChangeInput, PublishChangeResult
+    from activities.privacy_models import PublishChangeInput
     from domain.consent import MARKETING, Purpose, from_capture, opt_out
     from domain.journeys import (
         BranchStep,
         GoalStep,
-        JourneySpec,
         NotifyStep,
         SendEmailStep,
         UpdateCrmStep,
@@ -87,10 +83,12 @@ with workflow.unsafe.imports_passed_through():
     from domain.routing import OwnerSlot
     from domain.rules import evaluate
     from domain.schedule import add_business_days, earliest_send_time, next_local_time
-    from domain.scoring import assign_segment, score_lead
+    from domain.scoring import assign_segment, lead_facts, score_lead
     from domain.sync import ContactChange
     from workflows.common import (
-        REJECTED,
+        In,
+        Out,
+        SearchAttributes,
         WaitResult,
         call,
         call_parked,
@@ -98,6 +96,7 @@ with workflow.unsafe.imports_passed_through():
         is_type,
         reason,
         wait_until,
+        with_entry,
     )
     from workflows.lead_models import (
         CaptureResult,
@@ -117,7 +116,6 @@ with workflow.unsafe.imports_passed_through():
 TERMINAL = {LeadStage.CONVERTED, LeadStage.UNSUBSCRIBED, LeadStage.DISQUALIFIED, LeadStage.COMPLETED}
 MAX_EVENTS_KEPT = 500  # older events have decayed to nothing for any sane half-life
 MAX_TOUCH_PATH = 100  # attribution looks at the recent path; older touches carry no weight
-MAX_TIMELINE = 100
 MAX_CAPTURE_IDS = 100
 NO_OWNER_RETRY = timedelta(hours=1)
 SYNC_PATCH = "contact-sync-v1"
@@ -127,7 +125,7 @@ SYNC_RETRY = RetryPolicy(
     initial_interval=timedelta(seconds=1),
     maximum_interval=timedelta(seconds=30),
     maximum_attempts=10,
-    non_retryable_error_types=["NotFoundError"],
+    non_retryable_error_types=[ErrorType.NOT_FOUND],
 )
 
 
@@ -148,7 +146,7 @@ class LeadJourneyWorkflow:
             self._s.consents.apply_all(from_capture(c.consent, f"capture:{c.source.value}", c.captured_at))
         self._queues = inp.queues
         self._can_after = inp.continue_as_new_after_events
-        self._published = ""
+        self._attributes = SearchAttributes()
         self._publishing = False  # a change on its way to the contact sync
         self._waiting = False  # the run is in a wait (a timer, an event, a decision)
 
@@ -160,9 +158,8 @@ class LeadJourneyWorkflow:
         drainer = asyncio.create_task(self._drain_sync_outbox())
         if s.journey is None:
             s.journey = await self._activity(
-                "journeys.load",
+                act.JOURNEYS_LOAD,
                 LoadJourneyInput(journey_id=s.capture.journey_id),
-                JourneySpec,
                 queue=self._queues.workflows,
                 summary=f"load journey {s.capture.journey_id}",
             )
@@ -328,9 +325,8 @@ class LeadJourneyWorkflow:
             if v
         }
         res = await self._platform(
-            "crm.upsert_lead",
+            act.CRM_UPSERT_LEAD,
             UpsertLeadInput(email=c.email, properties=props),
-            UpsertLeadResult,
             queue=self._queues.crm,
             summary="upsert contact in CRM",
         )
@@ -344,7 +340,7 @@ class LeadJourneyWorkflow:
             s.outcome = "disqualified: " + "; ".join(s.score.disqualify_reasons)
             await self._set_stage(LeadStage.DISQUALIFIED, crm={"hs_lead_status": "UNQUALIFIED"})
             return
-        s.cursor = s.journey.steps[0].id
+        s.cursor = s.journey.first_step_id
         await self._set_stage(LeadStage.NURTURING)
 
     # ------------------------------------------------------------- nurture
@@ -438,7 +434,7 @@ class LeadJourneyWorkflow:
         try:
             res = await self._send_activity(step, key)
         except ActivityError as err:
-            if not is_type(err, REJECTED):
+            if not is_type(err, ErrorType.PLATFORM_REJECTED):
                 raise
             # The platform refused this email (e.g. a template or address it cannot
             # take): retrying cannot help, so the journey goes on without it.
@@ -456,7 +452,7 @@ class LeadJourneyWorkflow:
     async def _send_activity(self, step: SendEmailStep, key: str) -> SendEmailResult:
         s, spec = self._s, self._s.journey
         return await self._activity(
-            "email.send",
+            act.EMAIL_SEND,
             SendEmailInput(
                 idempotency_key=key,
                 to_email=s.capture.email,
@@ -469,7 +465,6 @@ class LeadJourneyWorkflow:
                 step_id=step.id,
                 lead_id=s.lead_id,
             ),
-            SendEmailResult,
             queue=self._queues.email,
             summary=f"send email {step.template}",
         )
@@ -520,9 +515,8 @@ class LeadJourneyWorkflow:
         s, policy = self._s, self._s.journey.handoff
         owners = (
             await self._platform(
-                "crm.list_owners",
+                act.CRM_LIST_OWNERS,
                 ListOwnersInput(),
-                ListOwnersResult,
                 queue=self._queues.crm,
                 summary="list sales owners",
             )
@@ -533,13 +527,12 @@ class LeadJourneyWorkflow:
         try:
             owner_id = (
                 await self._activity(
-                    "routing.assign_owner",
+                    act.ROUTING_ASSIGN_OWNER,
                     AssignOwnerInput(
                         request_id=f"{workflow.info().workflow_id}:c{s.cycle}:assign{n}",
                         owners=slots,
                         exclude=exclude or [],
                     ),
-                    AssignOwnerResult,
                     queue=self._queues.workflows,
                     summary="pick owner (weighted round-robin)",
                     retry=INTERNAL_RETRY,
@@ -547,7 +540,7 @@ class LeadJourneyWorkflow:
                 )
             ).owner_id
         except ActivityError as err:
-            if not is_type(err, "NoOwnerAvailable"):
+            if not is_type(err, ErrorType.NO_OWNER_AVAILABLE):
                 raise
             owner_id = policy.manager_owner_id
         if owner_id is None:
@@ -556,7 +549,7 @@ class LeadJourneyWorkflow:
             return
         owner = next((o for o in owners if o.owner_id == owner_id), SalesOwner(owner_id=owner_id))
         handoff = await self._platform(
-            "crm.upsert_handoff",
+            act.CRM_UPSERT_HANDOFF,
             HandoffInput(
                 key=f"{workflow.info().workflow_id}:c{s.cycle}",
                 contact_id=s.contact_id,
@@ -568,7 +561,6 @@ class LeadJourneyWorkflow:
                 task_body=f"Score {self._score_text()}; journey {s.journey.id}. Accept or reject within {policy.sla}.",
                 task_due_epoch_ms=int((workflow.now() + policy.task_due).timestamp() * 1000),
             ),
-            HandoffResult,
             queue=self._queues.crm,
             summary="create deal + task for owner",
         )
@@ -631,7 +623,7 @@ class LeadJourneyWorkflow:
         s.cycle += 1
         s.recycle_seq = s.event_seq  # engagement starts again from zero
         s.owner_id, s.reassignments, s.final_escalation, s.assigned_at = None, 0, False, None
-        s.cursor = s.journey.recycle_to or s.journey.steps[0].id
+        s.cursor = s.journey.restart_step_id
         s.active_step = None
         self._note(f"recycled by sales: {decision.reason or 'no reason given'}")
         self._rescore()
@@ -651,9 +643,8 @@ class LeadJourneyWorkflow:
         s.outcome = f"unsubscribed ({s.unsubscribe_source})"
         # The opt-out reaches the email platform and the CRM, not just this workflow.
         await self._platform(
-            "email.suppress",
+            act.EMAIL_SUPPRESS,
             SuppressInput(email=s.capture.email, group_id=spec.unsubscribe_group_id),
-            type(None),
             queue=self._queues.email,
             summary="suppress address",
         )
@@ -701,14 +692,13 @@ class LeadJourneyWorkflow:
         if s.erased:
             return
         try:
-            await workflow.execute_activity(
-                "sync.publish",
+            await call(
+                act.SYNC_PUBLISH,
                 PublishChangeInput(lead_id=s.lead_id, email=s.capture.email, change=change),
-                result_type=PublishChangeResult,
-                task_queue=self._queues.workflows,
-                start_to_close_timeout=INTERNAL_TIMEOUT,
-                retry_policy=SYNC_RETRY,
+                queue=self._queues.workflows,
                 summary="tell the contact sync",
+                retry=SYNC_RETRY,
+                timeout=INTERNAL_TIMEOUT,
             )
         except ActivityError:
             self._note("contact sync not reached; the next reconciliation repairs it")
@@ -733,26 +723,24 @@ class LeadJourneyWorkflow:
 
     async def _activity(
         self,
-        name: str,
-        arg: Any,
-        result_type: type,
+        ref: ActivityRef[In, Out],
+        arg: In,
         *,
         queue: str,
         summary: str,
         retry: RetryPolicy = PLATFORM_RETRY,
         timeout: timedelta = PLATFORM_TIMEOUT,
-    ) -> Any:
-        return await call(name, arg, result_type, queue=queue, summary=summary, retry=retry, timeout=timeout)
+    ) -> Out:
+        return await call(ref, arg, queue=queue, summary=summary, retry=retry, timeout=timeout)
 
-    async def _platform(self, name: str, arg: Any, result_type: type, *, queue: str, summary: str) -> Any:
-        return await call_parked(name, arg, result_type, queue=queue, summary=summary, note=self._note)
+    async def _platform(self, ref: ActivityRef[In, Out], arg: In, *, queue: str, summary: str) -> Out:
+        return await call_parked(ref, arg, queue=queue, summary=summary, note=self._note)
 
     async def _update_crm(self, properties: dict[str, str], summary: str) -> None:
         if self._s.contact_id:
             await self._platform(
-                "crm.update_contact",
+                act.CRM_UPDATE_CONTACT,
                 UpdateContactInput(contact_id=self._s.contact_id, properties=properties),
-                type(None),
                 queue=self._queues.crm,
                 summary=summary,
             )
@@ -761,9 +749,9 @@ class LeadJourneyWorkflow:
         # A chat message that cannot be delivered (unknown channel or person) must
         # not stop the journey: it is recorded in the timeline instead.
         try:
-            await self._activity("chat.notify", inp, NotifyResult, queue=self._queues.chat, summary=summary)
+            await self._activity(act.CHAT_NOTIFY, inp, queue=self._queues.chat, summary=summary)
         except ActivityError as err:
-            if not is_type(err, REJECTED):
+            if not is_type(err, ErrorType.PLATFORM_REJECTED):
                 raise
             self._note(f"{summary} failed: rejected by the chat platform ({reason(err)})")
 
@@ -828,11 +816,7 @@ class LeadJourneyWorkflow:
 
     def _facts(self) -> dict[str, Any]:
         s = self._s
-        facts = build_profile(s.capture, s.firmographics).model_dump()
-        if s.score:
-            facts.update(score=s.score.total, fit=s.score.fit, engagement=s.score.engagement)
-        facts["segment"] = s.segment
-        return facts
+        return lead_facts(build_profile(s.capture, s.firmographics), s.score, s.segment)
 
     def _tz(self) -> str:
         return self._s.capture.timezone or self._s.journey.default_timezone
@@ -842,7 +826,7 @@ class LeadJourneyWorkflow:
 
     def _note(self, what: str) -> None:
         s = self._s
-        s.timeline = (s.timeline + [TimelineEntry(at=workflow.now(), what=what)])[-MAX_TIMELINE:]
+        s.timeline = with_entry(s.timeline, TimelineEntry(at=workflow.now(), what=what))
 
     async def _set_stage(self, stage: LeadStage, crm: dict[str, str] | None = None) -> None:
         s = self._s
@@ -865,12 +849,7 @@ class LeadJourneyWorkflow:
         if s.segment:
             updates.append(SEGMENT.value_set(s.segment))
         updates.append(OWNER_ID.value_set(s.owner_id) if s.owner_id else OWNER_ID.value_unset())
-        # Upsert only on change: every upsert is a history event, and scores move
-        # with each engagement event. (In-memory, so replay makes the same choices.)
-        fingerprint = repr([(u.key.name, u.value) for u in updates])
-        if fingerprint != self._published:
-            self._published = fingerprint
-            workflow.upsert_search_attributes(updates)
+        self._attributes.upsert(updates)
         self._publish_details()
 
     def _publish_details(self) -> None:

@@ -25,9 +25,10 @@ from temporalio import workflow
 from temporalio.common import RetryPolicy
 
 with workflow.unsafe.imports_passed_through():
-    from activities.models import NotifyInput, NotifyResult
+    from activities import contracts as act
+    from activities.models import NotifyInput
     from activities.policies import INTERNAL_RETRY
-    from activities.privacy_models import RepairInput, RepairResult, ScanInput, ScanResult
+    from activities.privacy_models import RepairInput, ScanInput, ScanResult
     from workflows.common import call
     from workflows.privacy_models import ReconcileInput, ReconcileReport
 
@@ -58,15 +59,14 @@ class ReconciliationWorkflow:
             report.mismatches_after, report.rate_after = 0, 0.0
         elif inp.repair:
             leads = sorted({m.lead_id for m in before.mismatches} | set(before.withdrawals_seen))
-            repaired: RepairResult = await call(
-                "sync.repair",
+            repaired = await call(
+                act.SYNC_REPAIR,
                 RepairInput(
                     lead_ids=leads,
                     withdrawals_seen=before.withdrawals_seen,
                     source=f"reconcile:{inp.mode}",
                     run_id=workflow.info().workflow_id,
                 ),
-                RepairResult,
                 queue=inp.queues.workflows,
                 summary=f"repair {len(leads)} contacts",
                 retry=INTERNAL_RETRY,
@@ -82,13 +82,12 @@ class ReconciliationWorkflow:
             report.mismatches_after, report.rate_after = len(after.mismatches), after.rate
         if inp.alert_channel and report.mismatches_before:
             await call(
-                "chat.notify",
+                act.CHAT_NOTIFY,
                 NotifyInput(
                     idempotency_key=f"{workflow.info().workflow_id}:alert",
                     channel=inp.alert_channel,
                     text=self._alert_text(inp, report),
                 ),
-                NotifyResult,
                 queue=inp.chat_queue,
                 summary="compliance alert",
             )
@@ -97,15 +96,14 @@ class ReconciliationWorkflow:
         return report
 
     async def _scan(self, inp: ReconcileInput) -> ScanResult:
-        return await workflow.execute_activity(
-            "sync.scan",
+        return await call(
+            act.SYNC_SCAN,
             ScanInput(mode=inp.mode, task_queue=inp.task_queue, platforms=inp.platforms, lead_ids=inp.lead_ids),
-            result_type=ScanResult,
-            task_queue=inp.queues.workflows,
-            start_to_close_timeout=SCAN_TIMEOUT,
-            heartbeat_timeout=timedelta(minutes=2),
-            retry_policy=SCAN_RETRY,
+            queue=inp.queues.workflows,
             summary=f"compare {inp.mode} with the platforms",
+            retry=SCAN_RETRY,
+            timeout=SCAN_TIMEOUT,
+            heartbeat=timedelta(minutes=2),
         )
 
     @staticmethod

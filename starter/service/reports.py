@@ -38,10 +38,10 @@ from domain.analytics import FamilyKpis, Period, ReportData, automation_kpis
 from domain.attribution import AttributionError, Comparison, compare, parse_models
 from domain.fields import check_timezone, parse_duration
 from domain.leads import normalise_email
+from domain.report_render import dashboard_html
 from integrations.analytics_store import DuckDBStore
 from mops.queues import analytics_queues
 from mops.settings import Settings
-from starter.report_render import dashboard_html
 from workflows.analytics import AnalyticsCollectionWorkflow, ExecutiveReportWorkflow
 from workflows.analytics_models import CollectionInput, CollectionView, ReportInput
 

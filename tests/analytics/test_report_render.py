@@ -20,7 +20,7 @@ from domain.analytics import (
     SourceFreshness,
     report_data,
 )
-from starter.report_render import dashboard_html, executive_html, executive_text
+from domain.report_render import dashboard_html, executive_html, executive_text
 
 D = Decimal
 WEEK = Period(start=date(2026, 3, 2), end=date(2026, 3, 8))

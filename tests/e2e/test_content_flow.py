@@ -122,12 +122,16 @@ async def test_blocked_check_then_requested_changes_loop_back_to_the_author(stac
     view = await wait_stage(svc, cid, ContentStage.CHANGES_REQUESTED)
     blocking = {f.rule for f in view.findings if f.severity.value == "blocking"}
     assert {"unverifiable-superlatives", "alt_text"} <= blocking, blocking
-    tells = [
-        e
-        for e in await stack.admin.effects("slack", "chat.post")
-        if cid in str(e["summary"]) or "blocking finding" in e["summary"]["text"]
-    ]
-    assert tells, "the author is told what blocks the draft"
+
+    async def author_told():
+        # The workflow records the stage before it tells the author: wait for the message.
+        return [
+            e
+            for e in await stack.admin.effects("slack", "chat.post")
+            if cid in str(e["summary"]) or "blocking finding" in e["summary"]["text"]
+        ]
+
+    await eventually(author_told, what="the author to be told what blocks the draft")
 
     assert "only the author" in await refused(svc.revise(cid, Revision(author="omar", body="x")))
     clean = CLEAN_BODY.format(link=f"{stack.sandbox_url}/_links/ok/guide")

@@ -16,6 +16,8 @@ from temporalio.client import Client
 from temporalio.exceptions import ApplicationError
 from temporalio.worker import Worker
 
+from activities import contracts as act
+from activities.contracts import ErrorType
 from activities.models import (
     AdAccountInput,
     AdAccountResult,
@@ -68,49 +70,52 @@ class FakeCampaignPlatforms(Recorder):
 
     def _paid_activities(self, prefix: str) -> list:
         ch = self.paid[prefix]
+        ads = {"meta": act.META, "google_ads": act.GOOGLE_ADS}[prefix]
 
-        @activity.defn(name=f"{prefix}.account")
+        @activity.defn(name=ads.account.name)
         async def account(inp: AdAccountInput) -> AdAccountResult:
-            self._record(f"{prefix}.account", inp)
+            self._record(ads.account.name, inp)
             return AdAccountResult(account_id=f"{prefix}-1", currency=self.currency[prefix])
 
-        @activity.defn(name=f"{prefix}.create")
+        @activity.defn(name=ads.create.name)
         async def create(inp: PaidCreateInput) -> PaidRef:
-            self._record(f"{prefix}.create", inp)
+            self._record(ads.create.name, inp)
             if self.degraded_creates > 0:
                 self.degraded_creates -= 1
                 raise ApplicationError(
-                    f"{prefix} is degraded; holding", type="PlatformDegraded", next_retry_delay=timedelta(seconds=5)
+                    f"{prefix} is degraded; holding",
+                    type=ErrorType.PLATFORM_DEGRADED,
+                    next_retry_delay=timedelta(seconds=5),
                 )
             ch.status, ch.budget_minor = "paused", inp.daily_budget_minor
             return PaidRef(campaign=f"{prefix}-c1", ad_set=f"{prefix}-a1", budget=f"{prefix}-b1")
 
-        @activity.defn(name=f"{prefix}.set_status")
+        @activity.defn(name=ads.set_status.name)
         async def set_status(inp: PaidStatusInput) -> None:
-            self._record(f"{prefix}.set_status", inp)
+            self._record(ads.set_status.name, inp)
             ch.status = "active" if inp.active else "paused"
 
-        @activity.defn(name=f"{prefix}.set_budget")
+        @activity.defn(name=ads.set_budget.name)
         async def set_budget(inp: PaidBudgetInput) -> PaidBudgetResult:
-            self._record(f"{prefix}.set_budget", inp)
+            self._record(ads.set_budget.name, inp)
             ch.budget_minor = inp.daily_budget_minor
             return PaidBudgetResult(daily_budget_minor=ch.budget_minor)
 
-        @activity.defn(name=f"{prefix}.remove")
+        @activity.defn(name=ads.remove.name)
         async def remove(inp: PaidRef) -> PaidRemoveResult:
-            self._record(f"{prefix}.remove", inp)
+            self._record(ads.remove.name, inp)
             was, ch.status = ch.status, "removed"
             return PaidRemoveResult(removed=was != "removed")
 
-        @activity.defn(name=f"{prefix}.remove_named")
+        @activity.defn(name=ads.remove_named.name)
         async def remove_named(inp: PaidNamedInput) -> PaidRemoveResult:
-            self._record(f"{prefix}.remove_named", inp)
+            self._record(ads.remove_named.name, inp)
             was, ch.status = ch.status, "removed"
             return PaidRemoveResult(removed=was not in ("removed", "none"))
 
-        @activity.defn(name=f"{prefix}.figures")
+        @activity.defn(name=ads.figures.name)
         async def figures(inp: PaidFiguresInput) -> PaidFiguresResult:
-            self._record(f"{prefix}.figures", inp)
+            self._record(ads.figures.name, inp)
             spend = (from_minor(ch.budget_minor, inp.currency) * Decimal("0.9")).quantize(Decimal("0.01"))
             days, day = [], inp.since
             while day <= inp.until:
@@ -129,48 +134,48 @@ class FakeCampaignPlatforms(Recorder):
 
         return [account, create, set_status, set_budget, remove, remove_named, figures]
 
-    @activity.defn(name="cms.create_draft")
+    @activity.defn(name=act.CMS_CREATE_DRAFT.name)
     async def create_draft(self, inp: CreateDraftInput) -> DraftResult:
-        self._record("cms.create_draft", inp)
+        self._record(act.CMS_CREATE_DRAFT.name, inp)
         return DraftResult(post_id=42, link="https://site.example/?p=42")
 
-    @activity.defn(name="cms.publish")
+    @activity.defn(name=act.CMS_PUBLISH.name)
     async def publish(self, inp: PublishPostInput) -> PublishResult:
-        self._record("cms.publish", inp)
+        self._record(act.CMS_PUBLISH.name, inp)
         return PublishResult(status="publish", link="https://site.example/spring/")
 
-    @activity.defn(name="cms.unpublish")
+    @activity.defn(name=act.CMS_UNPUBLISH.name)
     async def unpublish(self, inp: PostRef) -> None:
-        self._record("cms.unpublish", inp)
+        self._record(act.CMS_UNPUBLISH.name, inp)
 
-    @activity.defn(name="social.post")
+    @activity.defn(name=act.SOCIAL_POST.name)
     async def post(self, inp: SocialPostInput) -> SocialPostResult:
-        self._record("social.post", inp)
+        self._record(act.SOCIAL_POST.name, inp)
         return SocialPostResult(urn="urn:li:share:1")
 
-    @activity.defn(name="social.delete")
+    @activity.defn(name=act.SOCIAL_DELETE.name)
     async def delete(self, inp: SocialDeleteInput) -> None:
-        self._record("social.delete", inp)
+        self._record(act.SOCIAL_DELETE.name, inp)
 
-    @activity.defn(name="email.send_to_lists")
+    @activity.defn(name=act.EMAIL_SEND_TO_LISTS.name)
     async def send_to_lists(self, inp: ListSendInput) -> ListSendResult:
-        self._record("email.send_to_lists", inp)
+        self._record(act.EMAIL_SEND_TO_LISTS.name, inp)
         return ListSendResult(single_send_id="ss-1")
 
-    @activity.defn(name="email.cancel_list_send")
+    @activity.defn(name=act.EMAIL_CANCEL_LIST_SEND.name)
     async def cancel_list_send(self, inp: CancelListSendInput) -> CancelListSendResult:
-        self._record("email.cancel_list_send", inp)
+        self._record(act.EMAIL_CANCEL_LIST_SEND.name, inp)
         return CancelListSendResult(recalled=True)
 
-    @activity.defn(name="analytics.page_metrics")
+    @activity.defn(name=act.ANALYTICS_PAGE_METRICS.name)
     async def page_metrics(self, inp: PageMetricsInput) -> PageMetricsResult:
-        self._record("analytics.page_metrics", inp)
+        self._record(act.ANALYTICS_PAGE_METRICS.name, inp)
         days = (inp.end_date - inp.start_date).days + 1
         return PageMetricsResult(views=300.0 * days, sessions=200.0 * days, conversions=4.0 * days)
 
-    @activity.defn(name="chat.notify")
+    @activity.defn(name=act.CHAT_NOTIFY.name)
     async def notify(self, inp: NotifyInput) -> NotifyResult:
-        self._record("chat.notify", inp)
+        self._record(act.CHAT_NOTIFY.name, inp)
         return NotifyResult(ts="1", channel="U1")
 
     def workers(self, client: Client, q: PlatformQueues) -> list[Worker]:

@@ -13,6 +13,8 @@ from temporalio.client import Client
 from temporalio.exceptions import ApplicationError
 from temporalio.worker import Worker
 
+from activities import contracts as act
+from activities.contracts import ErrorType
 from activities.journeys import JourneyActivities
 from activities.models import (
     AssignOwnerInput,
@@ -59,7 +61,7 @@ class Recorder:
         self.calls.append(Call(name, activity.info().current_attempt_scheduled_time, arg))
         if name in self.reject_once:
             self.reject_once.discard(name)
-            raise ApplicationError("rejected", "VALIDATION_ERROR", type="PlatformRejected", non_retryable=True)
+            raise ApplicationError("rejected", "VALIDATION_ERROR", type=ErrorType.PLATFORM_REJECTED, non_retryable=True)
 
     def of(self, name: str) -> list[Call]:
         return [c for c in self.calls if c.name == name]
@@ -67,10 +69,10 @@ class Recorder:
 
 @dataclass
 class FakePlatforms(Recorder):
-    @activity.defn(name="sync.publish")
+    @activity.defn(name=act.SYNC_PUBLISH.name)
     async def publish_change(self, inp: PublishChangeInput) -> PublishChangeResult:
         """The contact sync's inbox (recorded; the sync itself is tested elsewhere)."""
-        self._record("sync.publish", inp)
+        self._record(act.SYNC_PUBLISH.name, inp)
         return PublishChangeResult(workflow_id=f"contact-sync-{inp.lead_id}")
 
     firmographics: Firmographics = field(
@@ -78,45 +80,45 @@ class FakePlatforms(Recorder):
     )
     suppressed: bool = False
 
-    @activity.defn(name="crm.upsert_lead")
+    @activity.defn(name=act.CRM_UPSERT_LEAD.name)
     async def upsert_lead(self, inp: UpsertLeadInput) -> UpsertLeadResult:
-        self._record("crm.upsert_lead", inp)
+        self._record(act.CRM_UPSERT_LEAD.name, inp)
         return UpsertLeadResult(contact_id="c-1", firmographics=self.firmographics)
 
-    @activity.defn(name="crm.update_contact")
+    @activity.defn(name=act.CRM_UPDATE_CONTACT.name)
     async def update_contact(self, inp: UpdateContactInput) -> None:
-        self._record("crm.update_contact", inp)
+        self._record(act.CRM_UPDATE_CONTACT.name, inp)
 
-    @activity.defn(name="crm.list_owners")
+    @activity.defn(name=act.CRM_LIST_OWNERS.name)
     async def list_owners(self, inp: ListOwnersInput) -> ListOwnersResult:
-        self._record("crm.list_owners", inp)
+        self._record(act.CRM_LIST_OWNERS.name, inp)
         return ListOwnersResult(owners=OWNERS)
 
-    @activity.defn(name="crm.upsert_handoff")
+    @activity.defn(name=act.CRM_UPSERT_HANDOFF.name)
     async def upsert_handoff(self, inp: HandoffInput) -> HandoffResult:
-        self._record("crm.upsert_handoff", inp)
+        self._record(act.CRM_UPSERT_HANDOFF.name, inp)
         return HandoffResult(deal_id=f"deal-{inp.key[-2:]}", task_id="task-1")
 
-    @activity.defn(name="routing.assign_owner")
+    @activity.defn(name=act.ROUTING_ASSIGN_OWNER.name)
     async def assign_owner(self, inp: AssignOwnerInput) -> AssignOwnerResult:
-        self._record("routing.assign_owner", inp)
+        self._record(act.ROUTING_ASSIGN_OWNER.name, inp)
         eligible = [o.owner_id for o in inp.owners if o.owner_id not in inp.exclude]
         return AssignOwnerResult(owner_id=eligible[0])
 
-    @activity.defn(name="email.send")
+    @activity.defn(name=act.EMAIL_SEND.name)
     async def send(self, inp: SendEmailInput) -> SendEmailResult:
-        self._record("email.send", inp)
+        self._record(act.EMAIL_SEND.name, inp)
         if self.suppressed:
             return SendEmailResult(sent=False, suppressed=True)
         return SendEmailResult(sent=True, message_id=f"m-{next(self._ids)}")
 
-    @activity.defn(name="email.suppress")
+    @activity.defn(name=act.EMAIL_SUPPRESS.name)
     async def suppress(self, inp: SuppressInput) -> None:
-        self._record("email.suppress", inp)
+        self._record(act.EMAIL_SUPPRESS.name, inp)
 
-    @activity.defn(name="chat.notify")
+    @activity.defn(name=act.CHAT_NOTIFY.name)
     async def notify(self, inp: NotifyInput) -> NotifyResult:
-        self._record("chat.notify", inp)
+        self._record(act.CHAT_NOTIFY.name, inp)
         return NotifyResult(ts=str(next(self._ids)), channel=inp.channel or "U1")
 
     def workers(self, client: Client, queues: PlatformQueues, journeys_dir: Path) -> list[Worker]:

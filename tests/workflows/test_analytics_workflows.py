@@ -17,6 +17,8 @@ from temporalio.exceptions import ApplicationError
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 
+from activities import contracts as act
+from activities.contracts import ErrorType
 from activities.models import (
     BuildReportInput,
     BuildReportResult,
@@ -54,20 +56,20 @@ class FakeAnalytics:
     def _now(self) -> datetime:
         return activity.info().current_attempt_scheduled_time
 
-    @activity.defn(name="analytics.collect")
+    @activity.defn(name=act.ANALYTICS_COLLECT.name)
     async def collect(self, inp: CollectInput) -> CollectResult:
         self.calls.append(("collect", self._now(), inp))
         if inp.source in self.down and (self.up_at is None or self._now() < self.up_at):
-            raise ApplicationError(f"{inp.source} 503 server_error: down", type="PlatformUnavailable")
+            raise ApplicationError(f"{inp.source} 503 server_error: down", type=ErrorType.PLATFORM_UNAVAILABLE)
         days = (inp.until - inp.since).days + 1
         return CollectResult(source=inp.source, days=days, rows=2 * days, attempt=activity.info().attempt)
 
-    @activity.defn(name="analytics.collect_journeys")
+    @activity.defn(name=act.ANALYTICS_COLLECT_JOURNEYS.name)
     async def collect_journeys(self, inp: JourneysInput) -> JourneysResult:
         self.calls.append(("journeys", self._now(), inp))
         return JourneysResult(journeys=3, touches=7)
 
-    @activity.defn(name="analytics.build_report")
+    @activity.defn(name=act.ANALYTICS_BUILD_REPORT.name)
     async def build_report(self, inp: BuildReportInput) -> BuildReportResult:
         self.calls.append(("build", self._now(), inp))
         return BuildReportResult(
@@ -78,21 +80,24 @@ class FakeAnalytics:
             text="headline",
         )
 
-    @activity.defn(name="reports.send_email")
+    @activity.defn(name=act.REPORTS_SEND_EMAIL.name)
     async def send_email(self, inp: ReportEmailInput) -> ReportEmailResult:
         self.calls.append(("email", self._now(), inp))
         if inp.to_email in self.rejected_recipients:
             raise ApplicationError(
-                "sendgrid 400 bad_request: invalid address", "bad_request", type="PlatformRejected", non_retryable=True
+                "sendgrid 400 bad_request: invalid address",
+                "bad_request",
+                type=ErrorType.PLATFORM_REJECTED,
+                non_retryable=True,
             )
         return ReportEmailResult(message_id=f"m-{inp.to_email}")
 
-    @activity.defn(name="chat.notify")
+    @activity.defn(name=act.CHAT_NOTIFY.name)
     async def notify(self, inp: NotifyInput) -> NotifyResult:
         self.calls.append(("chat", self._now(), inp))
         return NotifyResult(ts="1700000000.000100", channel="C123")
 
-    @activity.defn(name="analytics.record_distribution")
+    @activity.defn(name=act.ANALYTICS_RECORD_DISTRIBUTION.name)
     async def record_distribution(self, inp: RecordDistributionInput) -> None:
         self.calls.append(("record", self._now(), inp))
 

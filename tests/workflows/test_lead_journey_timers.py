@@ -215,8 +215,8 @@ steps:
     assert (timeout_result.stage, timeout_result.outcome) == (LeadStage.COMPLETED, "no_click")
 
 
-async def settled_run(env: WorkflowEnvironment, workflow_id: str, first_run: str, signals: int) -> str | None:
-    """The run a continue-as-new chain has settled on, or None while it is still moving.
+async def settled_run(env: WorkflowEnvironment, workflow_id: str, first_run: str, signals: int) -> str:
+    """The run a continue-as-new chain has settled on; an AssertionError while it is still moving.
 
     Settled: every signal is in some run's history, and the latest run is open with no
     workflow task after its last one (waiting on its timer). Only then is it safe to query:
@@ -233,7 +233,10 @@ async def settled_run(env: WorkflowEnvironment, workflow_id: str, first_run: str
             break
         run = last.workflow_execution_continued_as_new_event_attributes.new_execution_run_id
     waiting = last.event_type in (EventType_.EVENT_TYPE_TIMER_STARTED, EventType_.EVENT_TYPE_WORKFLOW_TASK_COMPLETED)
-    return run if run != first_run and seen == signals and waiting else None
+    if run != first_run and seen == signals and waiting:
+        return run
+    # Say where the chain is, so a timeout shows what it was still waiting for.
+    raise AssertionError(f"run {run[:8]}: {seen}/{signals} signals seen, last event {EventType_.Name(last.event_type)}")
 
 
 async def test_continue_as_new_keeps_every_signal_and_the_wait(time_env: WorkflowEnvironment) -> None:
@@ -250,7 +253,11 @@ async def test_continue_as_new_keeps_every_signal_and_the_wait(time_env: Workflo
         for _ in range(15):  # 15 opens: 30 points, under the MQL threshold for this lead
             await handle.signal(LeadJourneyWorkflow.event, await event(time_env, EventType.OPEN))
 
-        run = await eventually(lambda: settled_run(time_env, handle.id, first_run, 15), what="continue-as-new")
+        # Fifteen signals are fifteen workflow tasks, then one or two continue-as-new: on a loaded
+        # 2-CPU machine that takes well over the default 30 s.
+        run = await eventually(
+            lambda: settled_run(time_env, handle.id, first_run, 15), timeout=120, what="continue-as-new"
+        )
         latest = time_env.client.get_workflow_handle(handle.id, run_id=run)
         state = await latest.query(LeadJourneyWorkflow.state, rpc_timeout=timedelta(seconds=10))
         assert state.events_recorded == 15, "no signal lost across continue-as-new"

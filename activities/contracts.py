@@ -1,0 +1,220 @@
+"""The contract between workflows and activities: every activity's registered name
+with its input and result types, and the error types activities and workers raise.
+
+Workflows call an activity through its `ActivityRef` (`workflows.common.call`), the
+implementation registers under the same ref (`@activity.defn(name=REF.name)`), and
+tests/workflows/test_contracts.py checks that every ref has exactly one registered
+implementation with the ref's types. Workflows import this module inside
+`imports_passed_through()`, so it imports pydantic models only (no httpx, no clients).
+
+The names are part of every recorded history: a workflow replays by activity name,
+so a name never changes once it has shipped.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, fields
+from enum import StrEnum
+from typing import Generic, TypeVar
+
+from activities.models import (
+    AdAccountInput,
+    AdAccountResult,
+    AssignOwnerInput,
+    AssignOwnerResult,
+    BrandCheckInput,
+    BuildReportInput,
+    BuildReportResult,
+    CampaignSnapshotInput,
+    CampaignSnapshotResult,
+    CancelListSendInput,
+    CancelListSendResult,
+    CollectInput,
+    CollectResult,
+    CreateDraftInput,
+    DraftResult,
+    GaugesResult,
+    HandoffInput,
+    HandoffResult,
+    HealthNotice,
+    HealthNoticeResult,
+    JourneysInput,
+    JourneysResult,
+    ListOwnersInput,
+    ListOwnersResult,
+    ListSendInput,
+    ListSendResult,
+    LoadJourneyInput,
+    NotifyInput,
+    NotifyResult,
+    PageMetricsInput,
+    PageMetricsResult,
+    PaidBudgetInput,
+    PaidBudgetResult,
+    PaidCreateInput,
+    PaidFiguresInput,
+    PaidFiguresResult,
+    PaidNamedInput,
+    PaidRef,
+    PaidRemoveResult,
+    PaidStatusInput,
+    PostRef,
+    ProbeInput,
+    PublishPostInput,
+    PublishResult,
+    RecordDistributionInput,
+    ReportEmailInput,
+    ReportEmailResult,
+    SendEmailInput,
+    SendEmailResult,
+    SocialDeleteInput,
+    SocialPostInput,
+    SocialPostResult,
+    SuppressInput,
+    UpdateContactInput,
+    UpdateDraftInput,
+    UpsertLeadInput,
+    UpsertLeadResult,
+)
+from activities.privacy_models import (
+    EndLeadWorkflowsInput,
+    EndLeadWorkflowsResult,
+    EraseOnPlatformInput,
+    EraseOnPlatformResult,
+    PublishChangeInput,
+    PublishChangeResult,
+    PushContactInput,
+    PushContactResult,
+    RepairInput,
+    RepairResult,
+    ScanInput,
+    ScanResult,
+)
+from domain.brand import CheckResult
+from domain.campaigns import ChannelKind
+from domain.health import ProbeResult
+from domain.journeys import JourneySpec
+
+In = TypeVar("In")
+Out = TypeVar("Out")
+Nothing = type(None)  # an activity that takes no input, or returns nothing
+
+
+@dataclass(frozen=True)
+class ActivityRef(Generic[In, Out]):
+    """One activity: the name it is registered (and recorded in histories) under, the
+    type it takes (`Nothing`: no argument at all) and the type it returns."""
+
+    name: str
+    input: type[In]
+    result: type[Out]
+
+
+class ErrorType(StrEnum):
+    """`ApplicationError.type` values raised by activities and workers, branched on by
+    workflows and retry policies."""
+
+    # activities/errors.py: platform errors mapped to retry decisions
+    PLATFORM_REJECTED = "PlatformRejected"  # a 4xx that retrying cannot fix; details[0] is the platform's code
+    PLATFORM_RATE_LIMITED = "PlatformRateLimited"  # a 429; retried after the platform's advertised delay
+    PLATFORM_UNAVAILABLE = "PlatformUnavailable"  # 5xx, timeout or network error; retried with backoff
+    # workers/health_gate.py: the platform is marked degraded, so its activities are held
+    PLATFORM_DEGRADED = "PlatformDegraded"
+    NO_OWNER_AVAILABLE = "NoOwnerAvailable"  # routing: every sales owner is excluded or has no weight
+    JOURNEY_ERROR = "JourneyError"  # journeys.load: the journey's YAML does not load
+    # Raised by the SDK, not by mops: the worker polling the queue has no such activity.
+    NOT_FOUND = "NotFoundError"
+
+
+# ------------------------------------------------------------------ lead journeys
+
+JOURNEYS_LOAD = ActivityRef("journeys.load", LoadJourneyInput, JourneySpec)
+ROUTING_ASSIGN_OWNER = ActivityRef("routing.assign_owner", AssignOwnerInput, AssignOwnerResult)
+CRM_UPSERT_LEAD = ActivityRef("crm.upsert_lead", UpsertLeadInput, UpsertLeadResult)
+CRM_UPDATE_CONTACT = ActivityRef("crm.update_contact", UpdateContactInput, Nothing)
+CRM_LIST_OWNERS = ActivityRef("crm.list_owners", ListOwnersInput, ListOwnersResult)
+CRM_UPSERT_HANDOFF = ActivityRef("crm.upsert_handoff", HandoffInput, HandoffResult)
+EMAIL_SEND = ActivityRef("email.send", SendEmailInput, SendEmailResult)
+EMAIL_SUPPRESS = ActivityRef("email.suppress", SuppressInput, Nothing)
+CHAT_NOTIFY = ActivityRef("chat.notify", NotifyInput, NotifyResult)
+
+# ------------------------------------------------------------ content, campaigns
+
+EMAIL_SEND_TO_LISTS = ActivityRef("email.send_to_lists", ListSendInput, ListSendResult)
+EMAIL_CANCEL_LIST_SEND = ActivityRef("email.cancel_list_send", CancelListSendInput, CancelListSendResult)
+CMS_CREATE_DRAFT = ActivityRef("cms.create_draft", CreateDraftInput, DraftResult)
+CMS_UPDATE_DRAFT = ActivityRef("cms.update_draft", UpdateDraftInput, Nothing)
+CMS_PUBLISH = ActivityRef("cms.publish", PublishPostInput, PublishResult)
+CMS_UNPUBLISH = ActivityRef("cms.unpublish", PostRef, Nothing)
+SOCIAL_POST = ActivityRef("social.post", SocialPostInput, SocialPostResult)
+SOCIAL_DELETE = ActivityRef("social.delete", SocialDeleteInput, Nothing)
+ANALYTICS_PAGE_METRICS = ActivityRef("analytics.page_metrics", PageMetricsInput, PageMetricsResult)
+CHECKS_BRAND = ActivityRef("checks.brand", BrandCheckInput, CheckResult)
+CAMPAIGNS_SNAPSHOT = ActivityRef("campaigns.snapshot", CampaignSnapshotInput, CampaignSnapshotResult)
+
+
+@dataclass(frozen=True)
+class AdPlatform:
+    """The same seven activities on each ad platform, under the platform's prefix."""
+
+    account: ActivityRef[AdAccountInput, AdAccountResult]
+    create: ActivityRef[PaidCreateInput, PaidRef]
+    set_status: ActivityRef[PaidStatusInput, None]
+    set_budget: ActivityRef[PaidBudgetInput, PaidBudgetResult]
+    remove: ActivityRef[PaidRef, PaidRemoveResult]
+    remove_named: ActivityRef[PaidNamedInput, PaidRemoveResult]
+    figures: ActivityRef[PaidFiguresInput, PaidFiguresResult]
+
+    @classmethod
+    def named(cls, prefix: str) -> AdPlatform:
+        return cls(
+            account=ActivityRef(f"{prefix}.account", AdAccountInput, AdAccountResult),
+            create=ActivityRef(f"{prefix}.create", PaidCreateInput, PaidRef),
+            set_status=ActivityRef(f"{prefix}.set_status", PaidStatusInput, Nothing),
+            set_budget=ActivityRef(f"{prefix}.set_budget", PaidBudgetInput, PaidBudgetResult),
+            remove=ActivityRef(f"{prefix}.remove", PaidRef, PaidRemoveResult),
+            remove_named=ActivityRef(f"{prefix}.remove_named", PaidNamedInput, PaidRemoveResult),
+            figures=ActivityRef(f"{prefix}.figures", PaidFiguresInput, PaidFiguresResult),
+        )
+
+    def refs(self) -> list[ActivityRef]:
+        return [getattr(self, f.name) for f in fields(self)]
+
+
+META = AdPlatform.named("meta")
+GOOGLE_ADS = AdPlatform.named("google_ads")
+AD_PLATFORMS: dict[ChannelKind, AdPlatform] = {ChannelKind.META_ADS: META, ChannelKind.GOOGLE_ADS: GOOGLE_ADS}
+
+# -------------------------------------------------------------------- analytics
+
+ANALYTICS_COLLECT = ActivityRef("analytics.collect", CollectInput, CollectResult)
+ANALYTICS_COLLECT_JOURNEYS = ActivityRef("analytics.collect_journeys", JourneysInput, JourneysResult)
+ANALYTICS_BUILD_REPORT = ActivityRef("analytics.build_report", BuildReportInput, BuildReportResult)
+ANALYTICS_RECORD_DISTRIBUTION = ActivityRef("analytics.record_distribution", RecordDistributionInput, Nothing)
+REPORTS_SEND_EMAIL = ActivityRef("reports.send_email", ReportEmailInput, ReportEmailResult)
+
+# ----------------------------------------------------------------------- health
+
+HEALTH_PROBE = ActivityRef("health.probe", ProbeInput, ProbeResult)
+HEALTH_NOTIFY = ActivityRef("health.notify", HealthNotice, HealthNoticeResult)
+HEALTH_GAUGES = ActivityRef("health.gauges", Nothing, GaugesResult)
+
+# ------------------------------------------------------ contact sync and erasure
+
+SYNC_PUBLISH = ActivityRef("sync.publish", PublishChangeInput, PublishChangeResult)
+SYNC_PUSH_CRM = ActivityRef("sync.push_crm", PushContactInput, PushContactResult)
+SYNC_PUSH_EMAIL = ActivityRef("sync.push_email", PushContactInput, PushContactResult)
+SYNC_PUSH_CDP = ActivityRef("sync.push_cdp", PushContactInput, PushContactResult)
+SYNC_PUSH_AUDIENCE = ActivityRef("sync.push_audience", PushContactInput, PushContactResult)
+SYNC_SCAN = ActivityRef("sync.scan", ScanInput, ScanResult)
+SYNC_REPAIR = ActivityRef("sync.repair", RepairInput, RepairResult)
+PRIVACY_END_LEAD_WORKFLOWS = ActivityRef("privacy.end_lead_workflows", EndLeadWorkflowsInput, EndLeadWorkflowsResult)
+PRIVACY_ERASE_CRM = ActivityRef("privacy.erase_crm", EraseOnPlatformInput, EraseOnPlatformResult)
+PRIVACY_ERASE_EMAIL = ActivityRef("privacy.erase_email", EraseOnPlatformInput, EraseOnPlatformResult)
+PRIVACY_ERASE_CDP = ActivityRef("privacy.erase_cdp", EraseOnPlatformInput, EraseOnPlatformResult)
+PRIVACY_ERASE_AUDIENCE = ActivityRef("privacy.erase_audience", EraseOnPlatformInput, EraseOnPlatformResult)
+
+
+def all_refs() -> list[ActivityRef]:
+    """Every activity mops has: the list the contract test holds the workers to."""
+    return [v for v in globals().values() if isinstance(v, ActivityRef)] + META.refs() + GOOGLE_ADS.refs()
