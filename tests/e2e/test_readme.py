@@ -229,6 +229,18 @@ exit $rc
     )
 
 
+def approver_can_sign_in(work: Path, env: dict[str, str]) -> None:
+    """What the README says an approver does with the token it minted: sign in to the page."""
+    token = subprocess.run(
+        ["bash", "-c", '. ./state.env && printf %s "$OMAR_TOKEN"'], cwd=work, capture_output=True, text=True
+    ).stdout
+    assert token.startswith("mops_"), "the README exports OMAR_TOKEN from `mops gateway keygen ... --approver omar`"
+    base = f"http://127.0.0.1:{env['MOPS_GATEWAY_PORT']}"
+    with httpx.Client(base_url=base, follow_redirects=True, timeout=15) as http:
+        page = http.post("/approvals/sign-in", data={"token": token})
+    assert page.status_code == 200 and "Signed in as" in page.text, page.text[:2000]
+
+
 @pytest.mark.timeout(600)
 def test_every_readme_command_runs(tmp_path: Path) -> None:
     commands = readme_commands(README.read_text())
@@ -255,6 +267,7 @@ def test_every_readme_command_runs(tmp_path: Path) -> None:
                 ui = f"http://127.0.0.1:{env['MOPS_TEMPORAL_UI_PORT']}/namespaces/default/workflows/lead-"
                 assert re.search(rf"^Web UI: {re.escape(ui)}[0-9a-f]{{24}}$", res.stdout, re.M), res.stdout
             ran.append(cmd.text)
+        approver_can_sign_in(work, env)
     finally:
         if stack is not None:
             stack.stop()
