@@ -167,7 +167,7 @@ async def start_gateway(stack: lib.Stack, fast: bool) -> str:
     """`python -m gateway` as a subprocess; `fast` = as shipped (uvloop + httptools), else the
     gateway as it was before issue 9 (asyncio loop, h11). Returns the minted raw key."""
     out = subprocess.run(
-        [sys.executable, "-m", "gateway", "keygen", "--id", "bench", "--scopes", "ingest,read", "--json"],
+        [sys.executable, "-m", "gateway", "keygen", "--id", "bench", "--scopes", "ingest,read", "--json", "--no-save"],
         capture_output=True,
         text=True,
         check=True,

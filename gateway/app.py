@@ -77,7 +77,8 @@ def create_app(settings: Settings, client: Client) -> FastAPI:
     app.state.privacy = privacy
     app.state.content = ContentService(client, s)
     app.state.campaigns = CampaignService(client, s)
-    app.state.gate = Gate(KeyRing(s.gateway_keys), RateLimiter(s.gateway_rate_per_second, s.gateway_burst))
+    keys = KeyRing(s.gateway_keys, s.gateway_keys_path)  # the key file is re-read when it changes
+    app.state.gate = Gate(keys, RateLimiter(s.gateway_rate_per_second, s.gateway_burst))
     ttl = s.gateway_webhook_tolerance_seconds * 2
     app.state.webhook_requests = ReplayCache(s.gateway_replay_cache_size, ttl)
     app.state.webhook_events = ReplayCache(s.gateway_replay_cache_size, 24 * 3600)

@@ -1,8 +1,11 @@
 """API keys, scopes, rate limits: the pieces every gateway surface (REST, and later
 GraphQL and the approval page) reuses.
 
-- Keys are configured as SHA-256 hashes only (`MOPS_GATEWAY_KEYS`); a presented key is
-  hashed and compared with every configured hash in constant time.
+- Keys are configured as SHA-256 hashes only: in `MOPS_GATEWAY_KEYS`, and in the key file
+  (`<data_dir>/gateway-keys.json`, where `mops gateway keygen` saves what it mints). The
+  file is read again whenever it changes, so a key minted while the gateway runs works on
+  the next request, no restart. A presented key is hashed and compared with every
+  configured hash in constant time.
 - Scopes: `ingest` (capture leads, record events, submit content), `read` (state and
   lists), `approve` (decide, revise, retract: the key is bound to one person, whose
   identity every decision carries), `admin` (every scope; no identity of its own).
@@ -19,21 +22,29 @@ from __future__ import annotations
 
 import base64
 import binascii
+import contextlib
 import hashlib
 import hmac
+import json
+import logging
 import math
+import os
 import secrets
+import tempfile
 import threading
 import time
 from dataclasses import dataclass
 from enum import StrEnum
 from functools import lru_cache
+from pathlib import Path
 
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
-from pydantic import BaseModel, Field, field_validator, model_validator
+from pydantic import BaseModel, Field, TypeAdapter, ValidationError, field_validator, model_validator
+
+log = logging.getLogger(__name__)
 
 KEY_ID_PATTERN = r"^[a-z0-9][a-z0-9_.-]{0,62}$"
 KEY_PREFIX = "mops_"
@@ -87,17 +98,111 @@ def new_key() -> str:
     return KEY_PREFIX + secrets.token_urlsafe(32)
 
 
-class KeyRing:
-    """The configured keys; `authenticate` maps a raw key to its Principal."""
+class KeyFileError(ValueError):
+    """The key file is not a JSON list of key entries (message names the file and the entry)."""
 
-    def __init__(self, keys: list[ApiKeyConfig]) -> None:
-        self._keys = [(bytes.fromhex(k.sha256), k) for k in keys]
+
+_ENTRIES = TypeAdapter(list[ApiKeyConfig])
+
+
+def read_key_file(path: Path) -> list[ApiKeyConfig]:
+    """The entries of a key file; a missing file holds none."""
+    try:
+        text = path.read_text()
+    except FileNotFoundError:
+        return []
+    except OSError as err:
+        raise KeyFileError(f"{path}: cannot read: {err.strerror}") from None
+    try:
+        return _ENTRIES.validate_json(text)
+    except ValidationError as err:
+        first = err.errors()[0]
+        where = ".".join(str(p) for p in first["loc"]) or "(file)"
+        raise KeyFileError(f"{path}: entry {where}: {first['msg'].removeprefix('Value error, ')}") from None
+
+
+def save_key(path: Path, entry: ApiKeyConfig) -> bool:
+    """Add `entry` to the key file, replacing an entry with the same id (a rotation); written
+    whole and renamed into place, so a gateway never reads half a file. True if it replaced one."""
+    entries = read_key_file(path)
+    replaced = any(e.id == entry.id for e in entries)
+    entries = [e for e in entries if e.id != entry.id] + [entry]
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".gateway-keys-", suffix=".json")
+    try:
+        with os.fdopen(fd, "w") as f:
+            json.dump([e.model_dump(mode="json") for e in entries], f, indent=2)
+            f.write("\n")
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise
+    return replaced
+
+
+class KeyRing:
+    """The configured keys; `authenticate` maps a raw key to its Principal.
+
+    `keys` are fixed (from `MOPS_GATEWAY_KEYS`); `key_file`, when given, is read again each
+    time its size or modification time changes. A file that no longer parses keeps the keys
+    it last held (logged as an error): a half-edited file must not lock every caller out,
+    and it never lets a key in that was not there."""
+
+    def __init__(self, keys: list[ApiKeyConfig], key_file: Path | None = None) -> None:
+        self._fixed = list(keys)
+        self._file = key_file
+        self._stamp: tuple[int, int] | None = None
+        self._lock = threading.Lock()
+        self._keys = [(bytes.fromhex(k.sha256), k) for k in self._fixed]
+        if key_file is not None:
+            self._reload(strict=True)
+
+    def _file_stamp(self) -> tuple[int, int] | None:
+        if self._file is None:
+            return None
+        try:
+            st = self._file.stat()
+        except FileNotFoundError:
+            return None
+        return (st.st_mtime_ns, st.st_size)
+
+    def _reload(self, *, strict: bool = False) -> None:
+        if self._file is None:
+            return
+        stamp = self._file_stamp()
+        if stamp == self._stamp and not strict:
+            return
+        try:
+            loaded = read_key_file(self._file)
+        except KeyFileError as err:
+            if strict:
+                raise
+            log.error("gateway keys: %s; keeping the keys it held before", err)
+            self._stamp = stamp
+            return
+        fixed_ids = {k.id for k in self._fixed}
+        clashing = sorted({k.id for k in loaded} & fixed_ids)
+        if clashing:
+            message = f"{self._file}: key id(s) {', '.join(clashing)} also in MOPS_GATEWAY_KEYS"
+            if strict:
+                raise KeyFileError(message)
+            log.error("gateway keys: %s; those entries of the file are ignored", message)
+        entries = self._fixed + [k for k in loaded if k.id not in fixed_ids]
+        self._keys = [(bytes.fromhex(k.sha256), k) for k in entries]
+        self._stamp = stamp
+
+    def _entries(self) -> list[tuple[bytes, ApiKeyConfig]]:
+        if self._file is not None:
+            with self._lock:
+                self._reload()
+        return self._keys
 
     def authenticate(self, raw_key: str) -> Principal | None:
         """The key's Principal, or None. Compares against every entry (no early exit)."""
         digest = hashlib.sha256(raw_key.encode()).digest()
         found: ApiKeyConfig | None = None
-        for expected, key in self._keys:
+        for expected, key in self._entries():
             if hmac.compare_digest(digest, expected):
                 found = key
         if found is None:
@@ -106,7 +211,7 @@ class KeyRing:
 
     def config(self, key_id: str) -> ApiKeyConfig | None:
         """The configured key with this id (the approval page's session holds the id, never the key)."""
-        return next((key for _, key in self._keys if key.id == key_id), None)
+        return next((key for _, key in self._entries() if key.id == key_id), None)
 
 
 class RateLimiter:
@@ -228,6 +333,9 @@ __all__ = [
     "ApiKeyConfig",
     "Principal",
     "KeyRing",
+    "KeyFileError",
+    "read_key_file",
+    "save_key",
     "RateLimiter",
     "Gate",
     "require",

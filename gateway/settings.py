@@ -1,7 +1,9 @@
 """Gateway settings: the shared `MOPS_*` settings plus the gateway's own.
 
-API keys are configured as hashes only (`MOPS_GATEWAY_KEYS`, a JSON list; mint one with
-`python -m gateway keygen`). Webhook secrets are `SecretStr` with dev defaults, except
+API keys are configured as hashes only: `MOPS_GATEWAY_KEYS` (a JSON list) and the key
+file (`MOPS_GATEWAY_KEYS_FILE`, default `<data_dir>/gateway-keys.json`), where
+`mops gateway keygen` saves the keys it mints; the gateway re-reads that file when it changes.
+Webhook secrets are `SecretStr` with dev defaults, except
 the SendGrid verification key, which has none: the SendGrid webhook answers 503 until
 it is set.
 """
@@ -9,6 +11,7 @@ it is set.
 from __future__ import annotations
 
 import re
+from pathlib import Path
 
 from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings.exceptions import SettingsError as PydanticSettingsError
@@ -21,6 +24,7 @@ MiB = 1024 * 1024
 
 class GatewaySettings(Settings):
     gateway_keys: list[ApiKeyConfig] = []
+    gateway_keys_file: Path | None = None  # None: <data_dir>/gateway-keys.json
     gateway_rate_per_second: float = Field(10.0, gt=0)
     gateway_burst: int = Field(20, ge=1)
     gateway_max_body_bytes: int = Field(MiB, ge=1)
@@ -72,6 +76,10 @@ class GatewaySettings(Settings):
         if self.hubspot_accepted_stage == self.hubspot_rejected_stage:
             raise ValueError("hubspot_accepted_stage and hubspot_rejected_stage must differ")
         return self
+
+    @property
+    def gateway_keys_path(self) -> Path:
+        return self.gateway_keys_file or self.data_dir / "gateway-keys.json"
 
     @property
     def cors_origins(self) -> list[str]:

@@ -7,7 +7,9 @@ client only (workers inherit it; registering it twice doubles every span).
 
 from __future__ import annotations
 
+import atexit
 import dataclasses
+import gc
 
 from temporalio.client import Client, Interceptor
 from temporalio.contrib.opentelemetry import TracingInterceptor
@@ -46,9 +48,25 @@ def client_interceptors() -> list[Interceptor]:
     return [TracingInterceptor()]
 
 
+_collect_at_exit: list[bool] = []
+
+
+def _free_clients_before_finalization() -> None:
+    """A temporalio Client sits in a reference cycle, so only the garbage collector frees it.
+    Left to the interpreter's own last collection, its Rust connection is dropped while Python
+    finalizes: the SDK's Tokio threads then reach for a GIL that no longer exists and the
+    process aborts (`Fatal Python error: PyGILState_Release`) or segfaults after a script's
+    work is done. Collected here (atexit runs before finalization), they are freed cleanly."""
+    gc.collect()
+
+
 async def connect(settings: Settings, runtime: Runtime | None = None) -> Client:
     """A client with the project's data converter and tracing; `runtime` exports metrics
-    (workers pass `mops.metrics.build_runtime(settings)`)."""
+    (workers pass `mops.metrics.build_runtime(settings)`). Clients are freed at interpreter
+    exit before finalization (see `_free_clients_before_finalization`)."""
+    if not _collect_at_exit:
+        atexit.register(_free_clients_before_finalization)
+        _collect_at_exit.append(True)
     return await Client.connect(
         settings.temporal_address,
         namespace=settings.temporal_namespace,

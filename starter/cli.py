@@ -10,29 +10,31 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import functools
-import json
-import sys
-from collections.abc import Callable, Coroutine
 from pathlib import Path
-from typing import Annotated, Any, NoReturn
+from typing import Annotated
 
 import typer
-from rich.console import Console
 
 from domain.journeys import JourneyError, validate_all
 from domain.leads import EventType, LeadSource
-from mops.settings import Settings, SettingsError, get_settings
-from starter.service.campaigns import CampaignInputError, CampaignNotFound, CampaignRefused, CampaignService
-from starter.service.content import (
-    ContentInputError,
-    ContentNotFound,
-    ContentRefused,
-    ContentService,
-    read_brief_file,
+from starter.cli_common import (
+    CliError,
+    EmailOpt,
+    JsonOpt,
+    LeadOpt,
+    emit,
+    fail,
+    out,
+    run_async,
+    settings,
+    temporal_client,
 )
+from starter.cli_privacy import register as register_privacy
+from starter.cli_reports import report_app
+from starter.service.campaigns import CampaignService
+from starter.service.content import ContentInputError, ContentService, read_brief_file
 from starter.service.content import prepare as prepare_content
-from starter.service.leads import LeadInputError, LeadNotFound, LeadService, build_capture, build_event
-from starter.service.reports import ReportInputError
+from starter.service.leads import LeadService, build_capture, build_event
 from workflows.lead_models import SalesDecision, SalesDecisionKind
 
 app = typer.Typer(
@@ -53,73 +55,6 @@ budget_app = typer.Typer(help="Budget reallocation between a campaign's paid cha
 app.add_typer(campaign_app, name="campaign")
 app.add_typer(budget_app, name="budget")
 
-out = Console()
-err = Console(stderr=True)
-
-JsonOpt = Annotated[bool, typer.Option("--json", help="Machine-readable output.")]
-EmailOpt = Annotated[str | None, typer.Option("--email", help="The lead's email address.")]
-LeadOpt = Annotated[str | None, typer.Option("--lead", help="The lead id (lead-… or the bare key).")]
-
-
-class CliError(Exception):
-    def __init__(self, message: str, code: int = 1) -> None:
-        super().__init__(message)
-        self.code = code
-
-
-def fail(message: str, code: int = 2) -> NoReturn:
-    err.print(f"[bold red]error:[/] {message}", highlight=False, soft_wrap=True)
-    raise typer.Exit(code)
-
-
-def settings() -> Settings:
-    try:
-        return get_settings()
-    except SettingsError as e:
-        fail(str(e))
-
-
-def run_async(span_name: str) -> Callable:
-    """Run an async command inside one trace span, mapping known errors to one line."""
-
-    def decorate(fn: Callable[..., Coroutine[Any, Any, Any]]) -> Callable:
-        @functools.wraps(fn)
-        def wrapper(*args, **kwargs):
-            from mops.telemetry import setup_tracing, tracer
-
-            provider = setup_tracing("mops-cli")
-            try:
-                with tracer().start_as_current_span(span_name):
-                    return asyncio.run(fn(*args, **kwargs))
-            except (LeadInputError, JourneyError, ContentInputError, CampaignInputError, ReportInputError) as e:
-                fail(str(e), 2)
-            except (ContentRefused, CampaignRefused) as e:
-                fail(f"refused: {e}", 3)
-            except (LeadNotFound, ContentNotFound, CampaignNotFound) as e:
-                fail(str(e), 1)
-            except CliError as e:
-                fail(str(e), e.code)
-            except RuntimeError as e:
-                if "Failed client connect" in str(e) or "connect" in str(e).lower():
-                    fail(f"cannot reach Temporal at {settings().temporal_address} (is `mops up` running?)", 1)
-                raise
-            finally:
-                provider.force_flush()
-
-        return wrapper
-
-    return decorate
-
-
-async def temporal_client():
-    from mops.temporal import connect
-
-    s = settings()
-    try:
-        return await connect(s)
-    except RuntimeError:
-        raise CliError(f"cannot reach Temporal at {s.temporal_address} (is `mops up` running?)") from None
-
 
 async def lead_service() -> LeadService:
     return LeadService(await temporal_client(), settings())
@@ -133,12 +68,35 @@ async def campaign_service() -> CampaignService:
     return CampaignService(await temporal_client(), settings())
 
 
-def emit(data: Any, as_json: bool, human: Callable[[], object]) -> None:
-    if as_json:
-        payload = data.model_dump(mode="json") if hasattr(data, "model_dump") else data
-        sys.stdout.write(json.dumps(payload, indent=2) + "\n")
-    else:
-        human()
+TimeoutOpt = Annotated[float, typer.Option("--timeout", help="Seconds --wait-for waits at most.", min=0)]
+
+
+async def _wait_for(read, wanted, stage_of, terminal, what: str, timeout: float):
+    """Read until `stage_of(view) == wanted`; refused with exit 1 when it ends elsewhere or
+    the time is up. Work in the workflows goes on between two commands (checks, publishing),
+    so a script waits for the stage it needs instead of sleeping."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    while True:
+        view = await read()
+        stage = stage_of(view)
+        if stage == wanted:
+            return view
+        if stage in terminal:
+            raise CliError(f"{what} ended {stage.value}, not {wanted.value}", 1)
+        if loop.time() >= deadline:
+            raise CliError(f"{what} is {stage.value}, not {wanted.value}, after {timeout:g}s", 1)
+        await asyncio.sleep(0.2)
+
+
+def _stage(enum, value: str | None, field: str):
+    """A --wait-for value as `enum`, refused (exit 2, naming the field) before anything connects."""
+    if value is None:
+        return None
+    try:
+        return enum(value)
+    except ValueError:
+        raise CliError(f"{field}: one of {', '.join(e.value for e in enum)}", 2) from None
 
 
 # ---------------------------------------------------------------------- leads
@@ -260,13 +218,28 @@ async def lead_decide(
 
 @lead_app.command("show")
 @run_async("mops lead show")
-async def lead_show(email: EmailOpt = None, lead: LeadOpt = None, as_json: JsonOpt = False) -> None:
+async def lead_show(
+    email: EmailOpt = None,
+    lead: LeadOpt = None,
+    wait_for: Annotated[
+        str | None, typer.Option("--wait-for", help="Wait until the lead reaches this stage, e.g. sales_assigned.")
+    ] = None,
+    timeout: TimeoutOpt = 60.0,
+    as_json: JsonOpt = False,
+) -> None:
     """Show a lead's stage, score with reasons, owner and next step."""
+    from domain.leads import LeadStage
     from starter.render import lead_panel
 
+    wanted = _stage(LeadStage, wait_for, "wait_for")
     svc = await lead_service()
     wf_id = svc.workflow_id(email=email, lead_id=lead)
-    state = await svc.state(lead_id=wf_id)
+    if wanted is None:
+        state = await svc.state(lead_id=wf_id)
+    else:
+        ended = {LeadStage.UNSUBSCRIBED, LeadStage.DISQUALIFIED, LeadStage.COMPLETED}
+        read = functools.partial(svc.state, lead_id=wf_id)
+        state = await _wait_for(read, wanted, lambda v: v.stage, ended, f"lead {wf_id}", timeout)
     emit(state, as_json, lambda: out.print(lead_panel(state, settings().workflow_url(wf_id))))
 
 
@@ -402,12 +375,25 @@ async def content_retract(
 
 @content_app.command("show")
 @run_async("mops content show")
-async def content_show(content_id: ContentIdArg, as_json: JsonOpt = False) -> None:
+async def content_show(
+    content_id: ContentIdArg,
+    wait_for: Annotated[
+        str | None, typer.Option("--wait-for", help="Wait until the item reaches this stage, e.g. in_review.")
+    ] = None,
+    timeout: TimeoutOpt = 60.0,
+    as_json: JsonOpt = False,
+) -> None:
     """Stage, findings, each decision, per-channel outcome and links."""
     from starter.render import content_panel
+    from workflows.content_models import TERMINAL_CONTENT, ContentStage
 
+    wanted = _stage(ContentStage, wait_for, "wait_for")
     svc = await content_service()
-    view = await svc.state(content_id)
+    if wanted is None:
+        view = await svc.state(content_id)
+    else:
+        read = functools.partial(svc.state, content_id)
+        view = await _wait_for(read, wanted, lambda v: v.stage, TERMINAL_CONTENT, f"content {content_id}", timeout)
     emit(view, as_json, lambda: out.print(content_panel(view, settings().workflow_url(f"content-{content_id}"))))
 
 
@@ -464,11 +450,25 @@ async def campaign_launch(
 
 @campaign_app.command("show")
 @run_async("mops campaign show")
-async def campaign_show(campaign_id: CampaignIdArg, as_json: JsonOpt = False) -> None:
+async def campaign_show(
+    campaign_id: CampaignIdArg,
+    wait_for: Annotated[
+        str | None, typer.Option("--wait-for", help="Wait until the campaign reaches this status, e.g. scheduled.")
+    ] = None,
+    timeout: TimeoutOpt = 60.0,
+    as_json: JsonOpt = False,
+) -> None:
     """Per-channel state and figures, pacing, KPIs, alerts, budget changes."""
     from starter.render import campaign_panel
+    from workflows.campaign_models import TERMINAL_CAMPAIGN, CampaignStatus
 
-    view = await (await campaign_service()).state(campaign_id)
+    wanted = _stage(CampaignStatus, wait_for, "wait_for")
+    svc = await campaign_service()
+    if wanted is None:
+        view = await svc.state(campaign_id)
+    else:
+        read = functools.partial(svc.state, campaign_id)
+        view = await _wait_for(read, wanted, lambda v: v.status, TERMINAL_CAMPAIGN, f"campaign {campaign_id}", timeout)
     emit(view, as_json, lambda: out.print(campaign_panel(view, settings().workflow_url(f"campaign-{campaign_id}"))))
 
 
@@ -611,6 +611,7 @@ async def health(
 def up() -> None:
     """Run the embedded stack in the foreground until Ctrl-C: Temporal dev server
     (SQLite under .mops/, Web UI), the sandbox platforms, the workers and the gateway."""
+    from gateway.security import KeyFileError
     from starter.stack import StackError, embedded_stack
     from workers.main import serve
 
@@ -636,7 +637,7 @@ def up() -> None:
 
     try:
         asyncio.run(main())
-    except StackError as e:
+    except (StackError, KeyFileError) as e:
         fail(str(e), 1)
     except KeyboardInterrupt:
         pass
@@ -652,12 +653,14 @@ def worker() -> None:
         asyncio.run(serve(settings()))
 
 
-@app.command(context_settings={"allow_extra_args": True, "ignore_unknown_options": True})
+# --help is not typer's here: it belongs to the gateway's own parser, so that
+# `mops gateway keygen --help` shows keygen's options rather than this command's.
+@app.command(context_settings={"allow_extra_args": True, "ignore_unknown_options": True}, add_help_option=False)
 def gateway(ctx: typer.Context) -> None:
     """Run only the HTTP gateway (REST /v1, webhooks); `mops gateway keygen --help` mints keys."""
     from gateway.__main__ import main as gateway_main
 
-    raise typer.Exit(gateway_main(list(ctx.args)))
+    raise typer.Exit(gateway_main(list(ctx.args), prog="mops gateway"))
 
 
 @app.command()
@@ -683,12 +686,7 @@ def demo(as_json: JsonOpt = False) -> None:
         fail(str(e), 1)
 
 
-from starter.cli_reports import report_app  # noqa: E402 - it uses the helpers above (issue 5)
-
 app.add_typer(report_app, name="report")
-
-from starter.cli_privacy import register as register_privacy  # noqa: E402 - it uses the helpers above (issue 8)
-
 register_privacy(app, lead_app)
 
 

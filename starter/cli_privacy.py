@@ -19,7 +19,18 @@ from typing import Annotated
 import typer
 
 from domain.consent import Purpose
-from starter.cli import CliError, EmailOpt, JsonOpt, LeadOpt, emit, out, run_async, settings, temporal_client
+from starter.cli_common import (
+    CliError,
+    EmailOpt,
+    JsonOpt,
+    LeadOpt,
+    emit,
+    error_line,
+    out,
+    run_async,
+    settings,
+    temporal_client,
+)
 from starter.service.leads import LeadInputError
 
 consent_app = typer.Typer(
@@ -337,9 +348,7 @@ def codec_rewrap(as_json: JsonOpt = False) -> None:
 
 
 def _fail(message: str) -> int:
-    from starter.cli import err
-
-    err.print(f"[bold red]error:[/] {message}", highlight=False, soft_wrap=True)
+    error_line(message)
     return 1
 
 

@@ -15,6 +15,7 @@ import typer
 from rich.table import Table
 
 from domain.analytics import duration_text
+from starter.cli_common import JsonOpt, emit, out, run_async, settings, temporal_client
 from starter.service.reports import (
     ReportService,
     duration,
@@ -25,13 +26,9 @@ from starter.service.reports import (
 )
 from starter.service.reports import timezone as check_tz
 
-# Made before the CLI's helpers are imported: `starter.cli` adds this app at its end, and
-# under `python -m starter.cli` it is imported again from here (as a second module).
 report_app = typer.Typer(
     help="Analytics: collection, dashboard, attribution, executive report, automation KPIs.", no_args_is_help=True
 )
-
-from starter.cli import JsonOpt, emit, out, run_async, settings, temporal_client  # noqa: E402
 
 FromOpt = Annotated[str | None, typer.Option("--from", help="First day, YYYY-MM-DD (in MOPS_REPORT_TIMEZONE).")]
 ToOpt = Annotated[str | None, typer.Option("--to", help="Last day, YYYY-MM-DD (included).")]

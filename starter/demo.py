@@ -25,7 +25,6 @@ import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
-from rich.console import Console
 from rich.table import Table
 
 from domain.leads import EventType, LeadStage
@@ -34,6 +33,7 @@ from mops.telemetry import setup_tracing
 from mops.temporal import connect
 from starter.demo_campaign import CampaignDemo, run_campaign_demo
 from starter.demo_reports import ReportDemo, print_report, report_row, run_report_demo
+from starter.render import make_console
 from starter.service.campaigns import CampaignService
 from starter.service.content import ContentService
 from starter.service.content import prepare as prepare_content
@@ -47,7 +47,7 @@ from workflows.lead_models import LeadState, SalesDecision, SalesDecisionKind
 TERMINAL = {LeadStage.CONVERTED, LeadStage.UNSUBSCRIBED, LeadStage.COMPLETED, LeadStage.DISQUALIFIED}
 DEADLINE_S = 150.0
 
-console = Console(stderr=True)
+console = make_console(stderr=True)
 
 
 class DemoError(RuntimeError):
@@ -310,7 +310,7 @@ def _campaign_row(demo: CampaignDemo, settings: Settings) -> dict:
 
 
 def _print_campaign(row: dict) -> None:
-    out = Console(width=max(Console().width, 100))
+    out = make_console(min_width=100)
     out.print(
         f"\n[bold]Campaign[/] '{row['name']}' ({row['campaign_id']}): {row['status']} — {row['outcome']}",
         soft_wrap=True,
@@ -335,7 +335,7 @@ def demo_content_id() -> str:
 
 
 def _print_content(row: dict) -> None:
-    out = Console(width=max(Console().width, 100))
+    out = make_console(min_width=100)
     out.print(
         f"\n[bold]Content[/] '{row['title']}' ({row['content_id']}): {row['stage']}, "
         f"approved by {', '.join(row['approved_by'])}",
@@ -348,7 +348,7 @@ def _print_content(row: dict) -> None:
 
 
 def _print_summary(rows: list[dict], elapsed: float, settings: Settings) -> None:
-    out = Console(width=max(Console().width, 100))
+    out = make_console(min_width=100)
     table = Table(title=f"Lead journeys ({elapsed:.0f} s)")
     for col in ("lead", "stage", "score", "segment", "owner", "emails sent", "touches"):
         table.add_column(col, no_wrap=True)

@@ -16,6 +16,7 @@ from domain.analytics import ReportData
 from domain.money import show
 from integrations.hubspot import HubSpotClient
 from mops.settings import Settings
+from starter.render import make_console
 from starter.service.reports import ReportService, period, today
 from workflows.analytics_models import CollectionView
 
@@ -81,7 +82,7 @@ def report_row(demo: ReportDemo) -> dict:
 
 
 def print_report(row: dict) -> None:
-    out = Console(width=max(Console().width, 100))
+    out = make_console(min_width=100)
     roas = f"{row['roas']:.2f}" if row["roas"] is not None else "-"
     roi = f"{row['roi']:.0%}" if row["roi"] is not None else "-"
     out.print(

@@ -2,12 +2,28 @@
 
 from __future__ import annotations
 
-from rich.console import Group
+import os
+from typing import IO
+
+from rich.console import Console, Group
 from rich.panel import Panel
 from rich.table import Table
 
 from domain.money import from_minor
 from workflows.lead_models import LeadState
+
+# Width when the output is not a terminal (a pipe, a file, a test): rich would otherwise fold
+# every line at 80 columns and cut Web UI links in two. Panels and tables are sized to their
+# content, so nothing is padded to this width.
+PIPE_WIDTH = 400
+
+
+def make_console(*, stderr: bool = False, file: IO[str] | None = None, min_width: int = 0) -> Console:
+    """A rich Console that hard-wraps only on a terminal (at its width, at least `min_width`)."""
+    probe = Console(stderr=stderr, file=file)
+    if probe.is_terminal or "COLUMNS" in os.environ:
+        return Console(stderr=stderr, file=file, width=max(probe.width, min_width)) if min_width else probe
+    return Console(stderr=stderr, file=file, width=PIPE_WIDTH)
 
 
 def lead_panel(state: LeadState, url: str) -> Panel:

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import httpx
 import pytest
@@ -13,7 +15,17 @@ from temporalio.testing import WorkflowEnvironment
 
 from domain.unsubscribe import mint_token, verify_token
 from gateway.app import create_app
-from gateway.security import ApiKeyConfig, KeyRing, Principal, RateLimiter, Scope, hash_key, new_key
+from gateway.security import (
+    ApiKeyConfig,
+    KeyFileError,
+    KeyRing,
+    Principal,
+    RateLimiter,
+    Scope,
+    hash_key,
+    new_key,
+    save_key,
+)
 from gateway.server import GatewayServer
 from gateway.settings import gateway_settings
 from mops.settings import SettingsError
@@ -66,7 +78,8 @@ def test_unsubscribe_tokens() -> None:
         mint_token("s3cret", "ada@acme.example")
 
 
-def test_keygen_prints_the_key_once_and_its_entry() -> None:
+def test_keygen_prints_the_key_once_and_its_entry(tmp_path: Path) -> None:
+    env = {**os.environ, "MOPS_DATA_DIR": str(tmp_path)}
     out = subprocess.run(
         [
             sys.executable,
@@ -80,19 +93,70 @@ def test_keygen_prints_the_key_once_and_its_entry() -> None:
             "--approver",
             "omar",
             "--json",
+            "--no-save",
         ],
         capture_output=True,
         text=True,
         check=True,
+        env=env,
     )
     data = json.loads(out.stdout)
     entry = ApiKeyConfig.model_validate(data["entry"])
     assert entry.sha256 == hash_key(data["key"]) and data["key"] not in json.dumps(data["entry"])
     assert KeyRing([entry]).authenticate(data["key"]).approver == "omar"
+    assert data["saved_to"] is None and not (tmp_path / "gateway-keys.json").exists()
     bad = subprocess.run(
-        [sys.executable, "-m", "gateway", "keygen", "--id", "x", "--scopes", "approve"], capture_output=True, text=True
+        [sys.executable, "-m", "gateway", "keygen", "--id", "x", "--scopes", "approve"],
+        capture_output=True,
+        text=True,
+        env=env,
     )
     assert bad.returncode == 2 and bad.stderr.startswith("--approver:") and "Traceback" not in bad.stderr
+
+
+def _keygen(env: dict[str, str], *args: str) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-m", "starter.cli", "gateway", "keygen", *args], capture_output=True, text=True, env=env
+    )
+
+
+def test_keygen_saves_the_key_where_a_running_key_ring_sees_it(tmp_path: Path) -> None:
+    """A key minted while the gateway runs is accepted on the next request, without a restart;
+    minting the same id again replaces (rotates) its key."""
+    env = {**os.environ, "MOPS_DATA_DIR": str(tmp_path), "MOPS_GATEWAY_KEYS": "[]"}
+    ring = KeyRing([], tmp_path / "gateway-keys.json")  # as the gateway builds it, before any key exists
+    first = _keygen(env, "--id", "web", "--scopes", "ingest,read", "--key-only")
+    assert first.returncode == 0, first.stderr
+    key = first.stdout.strip()
+    assert key.startswith("mops_") and len(first.stdout.splitlines()) == 1
+    who = ring.authenticate(key)
+    assert who is not None and who.key_id == "web" and who.scopes == {Scope.INGEST, Scope.READ}
+    assert key not in (tmp_path / "gateway-keys.json").read_text(), "only the hash is stored"
+
+    rotated = _keygen(env, "--id", "web", "--scopes", "read")
+    assert rotated.returncode == 0 and "replaced the previous key" in rotated.stdout
+    new_key_ = rotated.stdout.split(": ", 1)[1].splitlines()[0]
+    assert ring.authenticate(key) is None, "the rotated key no longer works"
+    assert ring.authenticate(new_key_).scopes == {Scope.READ}
+
+
+def test_key_file_errors_name_the_file_and_keep_the_last_good_keys(tmp_path: Path, caplog) -> None:
+    path = tmp_path / "gateway-keys.json"
+    raw = new_key()
+    save_key(path, ApiKeyConfig(id="web", sha256=hash_key(raw), scopes=["read"]))
+    ring = KeyRing([], path)
+    assert ring.authenticate(raw) is not None
+    path.write_text('[{"id": "Bad Id", "sha256": "00", "scopes": []}')  # half-edited: not even JSON
+    os.utime(path, ns=(1, 1))  # a different stamp even on coarse clocks
+    with caplog.at_level("ERROR"):
+        assert ring.authenticate(raw) is not None, "a broken file keeps the keys it held"
+    assert str(path) in caplog.text
+    with pytest.raises(KeyFileError, match="gateway-keys.json"):
+        KeyRing([], path)  # at start a broken file is refused, with the file named
+    fixed = ApiKeyConfig(id="web", sha256="a" * 64, scopes=["read"])
+    save_key(path.with_name("other.json"), fixed)
+    with pytest.raises(KeyFileError, match="also in MOPS_GATEWAY_KEYS"):
+        KeyRing([fixed], path.with_name("other.json"))
 
 
 async def test_rate_limit_answers_429_and_recovers(gw: Gateway, dev_env: WorkflowEnvironment) -> None:
