@@ -13,7 +13,7 @@ import sys
 
 from temporalio.testing import WorkflowEnvironment
 
-from mops.settings import PROJECT_ROOT
+from tests.conftest import ROOT as PROJECT_ROOT
 
 SCRIPT = """
 import asyncio

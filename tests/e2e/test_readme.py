@@ -29,7 +29,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from mops.settings import PROJECT_ROOT
+from tests.conftest import ROOT as PROJECT_ROOT
 
 README = PROJECT_ROOT / "README.md"
 EXEMPT = {"make demo", "make test"}  # the suite and CI run these
@@ -147,11 +147,12 @@ def free_port() -> int:
 
 
 def scratch_dir(tmp: Path) -> Path:
-    """`.venv` = this interpreter's environment; the example files the README names."""
+    """A checkout as a new user has it: `.venv` = this interpreter's environment, the data
+    directories (settings find them in the current directory) and the example files."""
     work = tmp / "work"
     work.mkdir()
     (work / ".venv").symlink_to(Path(sys.prefix))
-    for name in ("examples", "campaigns"):
+    for name in ("examples", "campaigns", "journeys", "policies"):
         (work / name).symlink_to(PROJECT_ROOT / name)
     assert (work / ".venv" / "bin" / "mops").exists(), "the project is not installed in this environment"
     return work
