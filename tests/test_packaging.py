@@ -33,6 +33,9 @@ def run(cmd: list[str], *, cwd: Path, env: dict[str, str] | None = None) -> subp
     return result
 
 
+TEMPLATE_DIRS = ("gateway/templates", "domain/templates")
+
+
 @pytest.fixture(scope="module")
 def wheel(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str]:
     """The wheel, built with the build backend installed here from a copy of what the build
@@ -83,6 +86,11 @@ def test_the_wheel_holds_every_module_the_license_and_the_data(wheel: tuple[Path
     names = set(zipfile.ZipFile(wheel[0]).namelist())
     modules = {str(p.relative_to(ROOT)) for package in PACKAGES for p in (ROOT / package).rglob("*.py")}
     assert modules - names == set(), "modules missing from the wheel"
+    # The approval page's and the reports' HTML templates are package data, not only files
+    # in a checkout (the Docker image installs the wheel).
+    templates = {str(p.relative_to(ROOT)) for d in TEMPLATE_DIRS for p in (ROOT / d).rglob("*") if p.is_file()}
+    assert len(templates) > 10, templates
+    assert templates - names == set(), "templates missing from the wheel"
     data = {str(p.relative_to(ROOT)) for d in DATA_DIRS for p in (ROOT / d).rglob("*.yaml")}
     shipped = {n.split(".data/data/share/mops/", 1)[1] for n in names if ".data/data/share/mops/" in n}
     assert data == shipped
