@@ -21,18 +21,13 @@ from rich.console import Console
 
 from domain.journeys import JourneyError, validate_all
 from domain.leads import EventType, LeadSource
+from domain.refusals import Refused
 from mops.settings import Settings, SettingsError, get_settings
-from starter.service.campaigns import CampaignInputError, CampaignNotFound, CampaignRefused, CampaignService
-from starter.service.content import (
-    ContentInputError,
-    ContentNotFound,
-    ContentRefused,
-    ContentService,
-    read_brief_file,
-)
+from starter.service.campaigns import CampaignService
+from starter.service.content import ContentInputError, ContentService, read_brief_file
 from starter.service.content import prepare as prepare_content
-from starter.service.leads import LeadInputError, LeadNotFound, LeadService, build_capture, build_event
-from starter.service.reports import ReportInputError
+from starter.service.errors import failure
+from starter.service.leads import LeadService, build_capture, build_event
 from workflows.lead_models import SalesDecision, SalesDecisionKind
 
 app = typer.Typer(
@@ -91,18 +86,17 @@ def run_async(span_name: str) -> Callable:
             try:
                 with tracer().start_as_current_span(span_name):
                     return asyncio.run(fn(*args, **kwargs))
-            except (LeadInputError, JourneyError, ContentInputError, CampaignInputError, ReportInputError) as e:
-                fail(str(e), 2)
-            except (ContentRefused, CampaignRefused) as e:
-                fail(f"refused: {e}", 3)
-            except (LeadNotFound, ContentNotFound, CampaignNotFound) as e:
-                fail(str(e), 1)
             except CliError as e:
                 fail(str(e), e.code)
             except RuntimeError as e:
                 if "Failed client connect" in str(e) or "connect" in str(e).lower():
                     fail(f"cannot reach Temporal at {settings().temporal_address} (is `mops up` running?)", 1)
                 raise
+            except Exception as e:
+                answer = failure(e)  # the services' one error map: input 2, refused 3, not found 1
+                if answer is None:
+                    raise
+                fail(f"refused: {answer.message}" if isinstance(e, Refused) else answer.message, answer.exit_code)
             finally:
                 provider.force_flush()
 

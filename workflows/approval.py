@@ -15,15 +15,19 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 from datetime import datetime
-from typing import Literal
+from typing import Literal, NoReturn
 
 from pydantic import BaseModel
 from temporalio import workflow
+from temporalio.exceptions import ApplicationError
 
 with workflow.unsafe.imports_passed_through():
-    from domain.approvals import Decision, StageOutcome, pending_approvers, refusal, stage_outcome
+    from domain.approvals import Decision, DecisionResult, StageOutcome, pending_approvers, refusal, stage_outcome
     from domain.content import ApprovalStage, Directory
+    from domain.refusals import FAILURE_TYPE, Refusal, Refused
     from workflows.common import wait_until
+
+__all__ = ["ApprovalGate", "ApprovalProgress", "DecisionResult", "raise_refused", "refuse"]
 
 ApprovalOutcome = Literal["pending", "approved", "rejected", "expired"]
 
@@ -40,10 +44,14 @@ class ApprovalProgress(BaseModel):
     detail: str | None = None  # why it was rejected / expired, with the approvers' comments
 
 
-class DecisionResult(BaseModel):
-    stage: str
-    outcome: str  # the stage's outcome after this decision: pending / approved / rejected / changes_requested
-    revision: int
+def raise_refused(why: Refused) -> NoReturn:
+    """Refuse an update from its validator: the code travels as the failure's detail, so
+    callers answer by code (domain/refusals.py), never by the wording."""
+    raise ApplicationError(why.reason, why.code.value, type=FAILURE_TYPE, non_retryable=True)
+
+
+def refuse(code: Refusal, reason: str) -> NoReturn:
+    raise_refused(Refused(code, reason))
 
 
 Tell = Callable[[list[str], str, str], Awaitable[None]]
@@ -79,12 +87,12 @@ class ApprovalGate:
         p = self.p
         return p.stages[p.index] if p.outcome == "pending" and p.index < len(p.stages) else None
 
-    def refusal(self, d: Decision) -> str | None:
+    def refusal(self, d: Decision) -> Refused | None:
         stage = self.current()
         if stage is None or self.p.started_at is None:
-            return "not waiting for decisions"
+            return Refused(Refusal.NOT_WAITING_FOR_DECISIONS, "not waiting for decisions")
         if d.approver == self._requester:
-            return "requesters cannot approve their own request"
+            return Refused(Refusal.REQUESTER_CANNOT_DECIDE, "requesters cannot approve their own request")
         return refusal(
             stage,
             self._directory,
@@ -94,6 +102,12 @@ class ApprovalGate:
             current_revision=self.p.revision,
             escalated=self.p.escalated,
         )
+
+    def validate(self, d: Decision) -> None:
+        """For the decide update's validator: refuse (with its code) or return."""
+        why = self.refusal(d)
+        if why:
+            raise_refused(why)
 
     def record(self, d: Decision) -> DecisionResult:
         stage = self.current()

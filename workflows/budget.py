@@ -48,7 +48,8 @@ with workflow.unsafe.imports_passed_through():
     from domain.fields import zone
     from domain.money import show
     from domain.performance import ChannelFigures
-    from workflows.approval import ApprovalGate, ApprovalProgress, DecisionResult
+    from domain.refusals import Refusal
+    from workflows.approval import ApprovalGate, ApprovalProgress, DecisionResult, refuse
     from workflows.campaign_models import (
         AppliedChange,
         BudgetChange,
@@ -133,10 +134,8 @@ class BudgetReallocationWorkflow:
     @decide.validator
     def _validate_decide(self, d: Decision) -> None:
         if self._gate is None or self._v.status != BudgetStatus.AWAITING_APPROVAL:
-            raise ValueError(f"not waiting for decisions (status {self._v.status.value})")
-        why = self._gate.refusal(d)
-        if why:
-            raise ValueError(why)
+            refuse(Refusal.NOT_WAITING_FOR_DECISIONS, f"not waiting for decisions (status {self._v.status.value})")
+        self._gate.validate(d)
 
     @workflow.query(name="state")
     def state(self) -> BudgetView:

@@ -76,7 +76,8 @@ with workflow.unsafe.imports_passed_through():
     from domain.fields import zone
     from domain.money import from_minor, show
     from domain.performance import ChannelFigures, anomalies, kpis, pacing
-    from workflows.approval import ApprovalGate, ApprovalProgress, DecisionResult
+    from domain.refusals import Refusal
+    from workflows.approval import ApprovalGate, ApprovalProgress, DecisionResult, refuse
     from workflows.campaign_models import (
         TERMINAL_CAMPAIGN,
         BudgetsApplied,
@@ -199,10 +200,8 @@ class CampaignWorkflow:
     @decide.validator
     def _validate_decide(self, d: Decision) -> None:
         if self._gate is None or self._s.status != CampaignStatus.AWAITING_APPROVAL:
-            raise ValueError(f"not waiting for decisions (status {self._s.status.value})")
-        why = self._gate.refusal(d)
-        if why:
-            raise ValueError(why)
+            refuse(Refusal.NOT_WAITING_FOR_DECISIONS, f"not waiting for decisions (status {self._s.status.value})")
+        self._gate.validate(d)
 
     @workflow.update(name="stop")
     def stop(self, r: StopRequest) -> None:
@@ -213,10 +212,10 @@ class CampaignWorkflow:
     def _validate_stop(self, r: StopRequest) -> None:
         s, spec = self._s, self._spec
         if s.status in TERMINAL_CAMPAIGN or s.stop is not None:
-            raise ValueError(f"nothing to stop (status {s.status.value})")
+            refuse(Refusal.NOTHING_TO_STOP, f"nothing to stop (status {s.status.value})")
         allowed = {spec.owner} | {a for st in spec.approval + spec.reallocation.approval for a in st.approvers}
         if r.requested_by not in allowed:
-            raise ValueError(f"'{r.requested_by}' may not stop this campaign (owner or approvers only)")
+            refuse(Refusal.MAY_NOT_STOP, f"'{r.requested_by}' may not stop this campaign (owner or approvers only)")
 
     @workflow.signal(name="budgets_applied")
     def budgets_applied(self, msg: BudgetsApplied) -> None:

@@ -54,9 +54,11 @@ with workflow.unsafe.imports_passed_through():
         SocialPostResult,
         UpdateDraftInput,
     )
-    from domain.approvals import Decision, StageOutcome, pending_approvers, refusal, stage_outcome
+    from domain.approvals import Decision, DecisionResult, StageOutcome, pending_approvers, refusal, stage_outcome
     from domain.brand import CheckResult, Severity
     from domain.content import ApprovalStage, Channel, markdown_to_html
+    from domain.refusals import Refusal
+    from workflows.approval import raise_refused, refuse
     from workflows.common import (
         REJECTED,
         WaitResult,
@@ -75,7 +77,6 @@ with workflow.unsafe.imports_passed_through():
         ContentStage,
         ContentState,
         ContentView,
-        DecisionResult,
         PerformanceSnapshot,
         RetractRequest,
         Revision,
@@ -142,7 +143,7 @@ class ContentWorkflow:
     def _validate_decide(self, d: Decision) -> None:
         s = self._s
         if s.stage != ContentStage.IN_REVIEW or self._current_stage() is None:
-            raise ValueError(f"not waiting for decisions (stage {s.stage.value})")
+            refuse(Refusal.NOT_WAITING_FOR_DECISIONS, f"not waiting for decisions (stage {s.stage.value})")
         why = refusal(
             self._current_stage(),
             self._directory,
@@ -153,7 +154,7 @@ class ContentWorkflow:
             escalated=s.escalated,
         )
         if why:
-            raise ValueError(why)
+            raise_refused(why)
 
     @workflow.update(name="revise")
     def revise(self, r: Revision) -> RevisionResult:
@@ -164,11 +165,11 @@ class ContentWorkflow:
     def _validate_revise(self, r: Revision) -> None:
         s = self._s
         if r.author != s.brief.author:
-            raise ValueError(f"only the author ({s.brief.author}) can revise")
+            refuse(Refusal.NOT_THE_AUTHOR, f"only the author ({s.brief.author}) can revise")
         if s.stage != ContentStage.CHANGES_REQUESTED or s.pending_revision is not None:
-            raise ValueError(f"no revision expected (stage {s.stage.value})")
+            refuse(Refusal.NO_REVISION_EXPECTED, f"no revision expected (stage {s.stage.value})")
         if r.body is None and r.title is None and r.variables is None:
-            raise ValueError("revision: give a new body, title or template variables")
+            refuse(Refusal.INVALID_REVISION, "give a new body, title or template variables")
 
     @workflow.update(name="retract")
     def retract(self, r: RetractRequest) -> None:
@@ -179,10 +180,10 @@ class ContentWorkflow:
     def _validate_retract(self, r: RetractRequest) -> None:
         s = self._s
         if s.stage not in RETRACTABLE or s.retract is not None:
-            raise ValueError(f"nothing to retract (stage {s.stage.value})")
+            refuse(Refusal.NOTHING_TO_RETRACT, f"nothing to retract (stage {s.stage.value})")
         allowed = {s.brief.author} | {a for st in s.stages for a in st.approvers}
         if r.requested_by not in allowed:
-            raise ValueError(f"'{r.requested_by}' may not retract this item (author or approvers only)")
+            refuse(Refusal.MAY_NOT_RETRACT, f"'{r.requested_by}' may not retract this item (author or approvers only)")
 
     @workflow.query(name="state")
     def state(self) -> ContentView:

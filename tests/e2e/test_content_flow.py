@@ -245,7 +245,7 @@ async def test_cli_decisions_answer_with_the_validators_reason(stack: Stack) -> 
             get_settings.cache_clear()
 
     own = await cli("approve", cid, "--as", "maya")
-    assert own.exit_code == 3 and own.output.strip() == "error: refused: authors cannot decide on their own content"
+    assert own.exit_code == 3 and own.output.strip() == "error: refused: approver: authors cannot decide on their own content"
     no_reason = await cli("reject", cid, "--as", "omar")
     assert no_reason.exit_code == 2 and "comment" in no_reason.output
     ok = await cli("approve", cid, "--as", "sofia", "--json")
