@@ -49,7 +49,7 @@ with workflow.unsafe.imports_passed_through():
     from domain.money import show
     from domain.performance import ChannelFigures
     from domain.refusals import Refusal
-    from workflows.approval import ApprovalGate, ApprovalProgress, DecisionResult, refuse
+    from workflows.approval import ApprovalGate, ApprovalProgress, DecisionResult, Wording, refuse
     from workflows.campaign_models import (
         AppliedChange,
         BudgetChange,
@@ -110,8 +110,7 @@ class BudgetReallocationWorkflow:
                 v.approval,
                 inp.directory,
                 requester=inp.requested_by,
-                subject=self._subject(),
-                how=self._how(),
+                messages=Wording(subject=self._subject(), how=self._how()),
                 tell=self._tell,
                 note=self._note,
                 publish=self._publish,
@@ -119,6 +118,7 @@ class BudgetReallocationWorkflow:
             )
             await self._set_status(BudgetStatus.AWAITING_APPROVAL)
             outcome = await self._gate.run()
+            self._publish()  # the gate's outcome, before the status that follows from it
             if outcome != "approved":
                 status = BudgetStatus.REJECTED if outcome == "rejected" else BudgetStatus.EXPIRED
                 return await self._end(status, v.approval.detail or outcome)

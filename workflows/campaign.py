@@ -77,7 +77,7 @@ with workflow.unsafe.imports_passed_through():
     from domain.money import from_minor, show
     from domain.performance import ChannelFigures, anomalies, kpis, pacing
     from domain.refusals import Refusal
-    from workflows.approval import ApprovalGate, ApprovalProgress, DecisionResult, refuse
+    from workflows.approval import ApprovalGate, ApprovalProgress, DecisionResult, Wording, refuse
     from workflows.campaign_models import (
         TERMINAL_CAMPAIGN,
         BudgetsApplied,
@@ -152,9 +152,11 @@ class CampaignWorkflow:
                 self._s.approval,
                 inp.directory,
                 requester=spec.owner,
-                subject=f"campaign '{spec.name}' ({show(spec.total_budget, spec.currency)}, "
-                f"{', '.join(p.channel.value for p in self._s.parts)})",
-                how=how,
+                messages=Wording(
+                    subject=f"campaign '{spec.name}' ({show(spec.total_budget, spec.currency)}, "
+                    f"{', '.join(p.channel.value for p in self._s.parts)})",
+                    how=how,
+                ),
                 tell=self._tell,
                 note=self._note,
                 publish=self._publish,
@@ -275,6 +277,7 @@ class CampaignWorkflow:
         outcome = await self._gate.run()
         if outcome == "continue_as_new":
             return
+        self._publish()  # the gate's outcome, before the status that follows from it
         if outcome == "approved":
             await self._set_status(CampaignStatus.CREATING)
             return

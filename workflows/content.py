@@ -54,11 +54,11 @@ with workflow.unsafe.imports_passed_through():
         SocialPostResult,
         UpdateDraftInput,
     )
-    from domain.approvals import Decision, DecisionResult, StageOutcome, pending_approvers, refusal, stage_outcome
+    from domain.approvals import Decision, DecisionResult, StageOutcome
     from domain.brand import CheckResult, Severity
     from domain.content import ApprovalStage, Channel, markdown_to_html
     from domain.refusals import Refusal
-    from workflows.approval import raise_refused, refuse
+    from workflows.approval import ApprovalGate, ApprovalOutcome, refuse
     from workflows.common import (
         REJECTED,
         WaitResult,
@@ -90,6 +90,80 @@ EMAIL_SUPPRESSION_GROUP = 4242
 RETRACTABLE = {ContentStage.SCHEDULED, ContentStage.PUBLISHED, ContentStage.PARTIALLY_PUBLISHED}
 
 
+class ReviewProgress:
+    """The content state's review fields as the approval gate's `Progress`. The state keeps
+    its own field names, so running items and recorded histories carry on unchanged; the
+    outcome of a round lives here only until the stage it leads to is set."""
+
+    def __init__(self, s: ContentState) -> None:
+        self._s = s
+        self.outcome: ApprovalOutcome = "pending"
+        self.detail: str | None = None
+
+    stages = property(lambda self: self._s.stages)
+    decisions = property(lambda self: self._s.decisions)
+    revision = property(lambda self: self._s.revision)
+
+    @property
+    def index(self) -> int:
+        return self._s.review_index
+
+    @index.setter
+    def index(self, value: int) -> None:
+        self._s.review_index = value
+
+    @property
+    def started_at(self) -> datetime | None:
+        return self._s.review_started_at
+
+    @started_at.setter
+    def started_at(self, value: datetime | None) -> None:
+        self._s.review_started_at = value
+
+    @property
+    def reminded(self) -> bool:
+        return self._s.reminded
+
+    @reminded.setter
+    def reminded(self, value: bool) -> None:
+        self._s.reminded = value
+
+    @property
+    def escalated(self) -> bool:
+        return self._s.escalated
+
+    @escalated.setter
+    def escalated(self, value: bool) -> None:
+        self._s.escalated = value
+
+
+class ReviewWording:
+    """Content's review messages: the revision, the link and the warnings to look at."""
+
+    def __init__(self, s: ContentState) -> None:
+        self._s = s
+
+    def review(self, stage: ApprovalStage) -> str:
+        s = self._s
+        warnings = [f.message for f in s.findings if f.severity == Severity.WARNING]
+        return (
+            f"Please review '{s.brief.title}' (revision {s.revision}, stage {stage.name}): {s.draft_link}"
+            + (f" — warnings: {'; '.join(warnings[:5])}" if warnings else "")
+            + f". Decide with `mops content approve {s.brief.content_id} --as <you>`."
+        )
+
+    def reminder(self, stage: ApprovalStage) -> str:
+        s = self._s
+        return f"Reminder: '{s.brief.title}' waits for your decision in {stage.name}: {s.draft_link}"
+
+    def escalation(self, stage: ApprovalStage) -> str:
+        s = self._s
+        return (
+            f"Escalation: '{s.brief.title}' is overdue in {stage.name}; as a backup approver you "
+            f"may decide now: {s.draft_link}"
+        )
+
+
 @workflow.defn(name="Content")
 class ContentWorkflow:
     @workflow.init
@@ -103,6 +177,19 @@ class ContentWorkflow:
         self._directory = inp.directory
         self._q = inp.queues
         self._published = ""
+        self._review_progress = ReviewProgress(self._s)
+        self._gate = ApprovalGate(
+            self._review_progress,
+            inp.directory,
+            requester=self._s.brief.author,
+            requester_is_author=True,
+            messages=ReviewWording(self._s),
+            tell=self._tell,
+            note=self._note,
+            publish=self._publish,
+            history_limit=inp.continue_as_new_after_events,
+            wait=self._wait,
+        )
 
     @workflow.run
     async def run(self, inp: ContentInput) -> ContentView:
@@ -132,29 +219,14 @@ class ContentWorkflow:
 
     @workflow.update(name="decide")
     def decide(self, d: Decision) -> DecisionResult:
-        s, stage = self._s, self._current_stage()
-        s.decisions.append(d.model_copy(update={"at": workflow.now(), "stage": stage.name}))
-        verb = {"approve": "approved", "reject": "rejected", "request_changes": "requested changes"}[d.kind.value]
-        self._note(f"{d.approver} {verb} revision {d.revision} in {stage.name}")
-        self._publish()
-        return DecisionResult(stage=stage.name, outcome=self._outcome(stage).value.lower(), revision=s.revision)
+        return self._gate.record(d)
 
     @decide.validator
     def _validate_decide(self, d: Decision) -> None:
         s = self._s
         if s.stage != ContentStage.IN_REVIEW or self._current_stage() is None:
             refuse(Refusal.NOT_WAITING_FOR_DECISIONS, f"not waiting for decisions (stage {s.stage.value})")
-        why = refusal(
-            self._current_stage(),
-            self._directory,
-            decision=d,
-            decisions=s.decisions,
-            author=s.brief.author,
-            current_revision=s.revision,
-            escalated=s.escalated,
-        )
-        if why:
-            raise_refused(why)
+        self._gate.validate(d)
 
     @workflow.update(name="revise")
     def revise(self, r: Revision) -> RevisionResult:
@@ -286,86 +358,33 @@ class ContentWorkflow:
         await self._set_stage(ContentStage.CHECKING)
 
     async def _review(self) -> None:
+        """The approval stages, through the gate campaigns and budget proposals use too."""
         s = self._s
-        while s.review_index < len(s.stages):
-            stage = s.stages[s.review_index]
-            if s.review_started_at is None:
-                s.review_started_at, s.reminded, s.escalated = workflow.now(), False, False
-                self._publish()
-                warnings = [f.message for f in s.findings if f.severity == Severity.WARNING]
-                await self._tell(
-                    stage.approvers,
-                    f"review-{stage.name}",
-                    f"Please review '{s.brief.title}' (revision {s.revision}, stage {stage.name}): {s.draft_link}"
-                    + (f" — warnings: {'; '.join(warnings[:5])}" if warnings else "")
-                    + f". Decide with `mops content approve {s.brief.content_id} --as <you>`.",
-                )
-            outcome = self._outcome(stage)
-            if outcome == StageOutcome.PENDING:
-                deadline, what = self._review_deadline(stage)
-                result = await self._wait(
-                    deadline, lambda stage=stage: self._outcome(stage) != StageOutcome.PENDING, f"{stage.name}: {what}"
-                )
-                if result == "continue_as_new":
-                    return
-                if result == "timeout" and not await self._review_timer(stage, what):
-                    return
-                continue
-            comments = "; ".join(f"{d.approver}: {d.comment}" for d in self._stage_decisions(stage) if d.comment)
-            if outcome == StageOutcome.APPROVED:
-                self._note(f"stage {stage.name} approved")
-                s.review_index, s.review_started_at = s.review_index + 1, None
-                continue
-            if outcome == StageOutcome.REJECTED:
-                s.outcome = f"rejected in {stage.name}: {comments}"
-                await self._set_stage(ContentStage.REJECTED)
-                await self._tell_author("rejected", f"'{s.brief.title}' was rejected in {stage.name}: {comments}")
-                return
-            await self._set_stage(ContentStage.CHANGES_REQUESTED)
-            await self._tell_author(
-                "changes",
-                f"Changes requested on '{s.brief.title}' in {stage.name}: {comments}. "
-                "Revise with `mops content revise`.",
-            )
+        self._review_progress.outcome = "pending"  # a new round on this revision
+        outcome = await self._gate.run()
+        if outcome == "continue_as_new":
             return
-        await self._set_stage(ContentStage.APPROVED)
-
-    def _review_deadline(self, stage: ApprovalStage) -> tuple[datetime, str]:
-        s = self._s
-        start = s.review_started_at
-        if not s.reminded:
-            return start + stage.remind_after, "reminder"
-        if not s.escalated:
-            return start + stage.escalate_after, "escalation"
-        return start + stage.expire_after, "expiry"
-
-    async def _review_timer(self, stage: ApprovalStage, what: str) -> bool:
-        """Handle a review deadline; False when the item expired."""
-        s = self._s
-        if what == "reminder":
-            s.reminded = True
-            await self._tell(
-                self._pending(),
-                f"remind-{stage.name}",
-                f"Reminder: '{s.brief.title}' waits for your decision in {stage.name}: {s.draft_link}",
-            )
-            return True
-        if what == "escalation":
-            s.escalated = True
-            backups = [p.backup for a in stage.approvers if (p := self._directory.get(a)) and p.backup]
-            self._note(f"stage {stage.name} escalated to backups: {', '.join(backups) or 'none'}")
-            self._publish()
-            await self._tell(
-                backups,
-                f"escalate-{stage.name}",
-                f"Escalation: '{s.brief.title}' is overdue in {stage.name}; as a backup approver you "
-                f"may decide now: {s.draft_link}",
-            )
-            return True
-        s.outcome = f"expired in {stage.name} without a decision"
-        await self._set_stage(ContentStage.EXPIRED)
-        await self._tell_author("expired", f"'{s.brief.title}' expired in {stage.name} without a decision.")
-        return False
+        if outcome == "approved":
+            await self._set_stage(ContentStage.APPROVED)
+            return
+        if outcome == "expired":
+            stage = s.stages[s.review_index]
+            s.outcome = f"expired in {stage.name} without a decision"
+            await self._set_stage(ContentStage.EXPIRED)
+            await self._tell_author("expired", f"'{s.brief.title}' expired in {stage.name} without a decision.")
+            return
+        stage, how = self._gate.ended_in()
+        comments = self._gate.comments(stage)
+        if how == StageOutcome.REJECTED:
+            s.outcome = f"rejected in {stage.name}: {comments}"
+            await self._set_stage(ContentStage.REJECTED)
+            await self._tell_author("rejected", f"'{s.brief.title}' was rejected in {stage.name}: {comments}")
+            return
+        await self._set_stage(ContentStage.CHANGES_REQUESTED)
+        await self._tell_author(
+            "changes",
+            f"Changes requested on '{s.brief.title}' in {stage.name}: {comments}. Revise with `mops content revise`.",
+        )
 
     async def _distribute(self) -> None:
         s = self._s
@@ -528,25 +547,11 @@ class ContentWorkflow:
         s = self._s
         return s.stages[s.review_index] if s.review_index < len(s.stages) else None
 
-    def _stage_decisions(self, stage: ApprovalStage) -> list[Decision]:
-        return [d for d in self._s.decisions if d.stage == stage.name and d.revision == self._s.revision]
-
-    def _outcome(self, stage: ApprovalStage) -> StageOutcome:
-        s = self._s
-        return stage_outcome(stage, self._directory, decisions=s.decisions, revision=s.revision, escalated=s.escalated)
-
     def _pending(self) -> list[str]:
         s, stage = self._s, self._current_stage()
         if s.stage != ContentStage.IN_REVIEW or stage is None:
             return []
-        return pending_approvers(
-            stage,
-            self._directory,
-            decisions=s.decisions,
-            revision=s.revision,
-            escalated=s.escalated,
-            author=s.brief.author,
-        )
+        return self._gate.pending(unstarted=True)
 
     async def _platform(self, name: str, arg, result_type: type, *, queue: str, summary: str):
         return await call_parked(name, arg, result_type, queue=queue, summary=summary, note=self._note)

@@ -122,12 +122,15 @@ async def test_blocked_check_then_requested_changes_loop_back_to_the_author(stac
     view = await wait_stage(svc, cid, ContentStage.CHANGES_REQUESTED)
     blocking = {f.rule for f in view.findings if f.severity.value == "blocking"}
     assert {"unverifiable-superlatives", "alt_text"} <= blocking, blocking
-    tells = [
-        e
-        for e in await stack.admin.effects("slack", "chat.post")
-        if cid in str(e["summary"]) or "blocking finding" in e["summary"]["text"]
-    ]
-    assert tells, "the author is told what blocks the draft"
+
+    async def told():  # the stage is set before the chat goes out: wait for it
+        return [
+            e
+            for e in await stack.admin.effects("slack", "chat.post")
+            if cid in str(e["summary"]) or "blocking finding" in e["summary"]["text"]
+        ]
+
+    await eventually(told, what="the author is told what blocks the draft")
 
     assert "only the author" in await refused(svc.revise(cid, Revision(author="omar", body="x")))
     clean = CLEAN_BODY.format(link=f"{stack.sandbox_url}/_links/ok/guide")
@@ -245,7 +248,10 @@ async def test_cli_decisions_answer_with_the_validators_reason(stack: Stack) -> 
             get_settings.cache_clear()
 
     own = await cli("approve", cid, "--as", "maya")
-    assert own.exit_code == 3 and own.output.strip() == "error: refused: approver: authors cannot decide on their own content"
+    assert (
+        own.exit_code == 3
+        and own.output.strip() == "error: refused: approver: authors cannot decide on their own content"
+    )
     no_reason = await cli("reject", cid, "--as", "omar")
     assert no_reason.exit_code == 2 and "comment" in no_reason.output
     ok = await cli("approve", cid, "--as", "sofia", "--json")
