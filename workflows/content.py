@@ -93,12 +93,19 @@ RETRACTABLE = {ContentStage.SCHEDULED, ContentStage.PUBLISHED, ContentStage.PART
 class ReviewProgress:
     """The content state's review fields as the approval gate's `Progress`. The state keeps
     its own field names, so running items and recorded histories carry on unchanged; the
-    outcome of a round lives here only until the stage it leads to is set."""
+    outcome of a round lives here only until the stage it leads to is set (a new instance,
+    after continue-as-new or on replay, is always mid-round or past review)."""
 
     def __init__(self, s: ContentState) -> None:
         self._s = s
         self.outcome: ApprovalOutcome = "pending"
         self.detail: str | None = None
+
+    def restart(self) -> None:
+        """A new round of review (on a new revision) from the first stage. Before the stage
+        is published: the search attributes list the first stage's approvers at once."""
+        self._s.review_index, self._s.review_started_at = 0, None
+        self.outcome, self.detail = "pending", None
 
     stages = property(lambda self: self._s.stages)
     decisions = property(lambda self: self._s.decisions)
@@ -326,7 +333,7 @@ class ContentWorkflow:
         if s.needs_legal and not any(st.name == "legal" for st in s.stages):
             s.stages = [*s.stages, self._inp.legal_stage]
             self._note("claims found: legal review added")
-        s.review_index, s.review_started_at = 0, None
+        self._review_progress.restart()
         await self._set_stage(ContentStage.IN_REVIEW)
 
     async def _await_revision(self) -> None:
@@ -360,7 +367,6 @@ class ContentWorkflow:
     async def _review(self) -> None:
         """The approval stages, through the gate campaigns and budget proposals use too."""
         s = self._s
-        self._review_progress.outcome = "pending"  # a new round on this revision
         outcome = await self._gate.run()
         if outcome == "continue_as_new":
             return
