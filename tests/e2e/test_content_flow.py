@@ -12,9 +12,10 @@ from temporalio.api.enums.v1 import EventType
 from temporalio.service import RPCError, RPCStatusCode
 from typer.testing import CliRunner
 
+from domain.refusals import Refused
 from mops.settings import get_settings
 from starter.cli import app
-from starter.service.content import ContentRefused, ContentService, prepare
+from starter.service.content import ContentService, prepare
 from tests.conftest import eventually
 from tests.e2e.conftest import Stack
 from workflows.content_models import ChannelStatus, ContentStage, Revision
@@ -49,7 +50,7 @@ async def wait_stage(svc: ContentService, content_id: str, stage: ContentStage, 
 
 
 async def refused(coro) -> str:
-    with pytest.raises(ContentRefused) as err:
+    with pytest.raises(Refused) as err:
         await coro
     return str(err.value)
 
