@@ -14,11 +14,7 @@ from pydantic import BaseModel
 from starlette.exceptions import HTTPException
 from temporalio.service import RPCError
 
-from domain.refusals import Refused
-from starter.service.campaigns import CampaignNotFound
-from starter.service.content import ContentNotFound
-from starter.service.errors import INPUT_ERRORS, failure
-from starter.service.leads import LeadNotFound
+from starter.service.errors import KNOWN, failure
 
 log = logging.getLogger("mops.gateway")
 
@@ -117,7 +113,7 @@ def install_error_handlers(app: FastAPI) -> None:
             log.warning("temporal call failed: %s on %s", exc.status.name if exc.status else "?", route_of(request))
         return error_response(answer.status, answer.code, answer.message)
 
-    for kind in (*INPUT_ERRORS, LeadNotFound, ContentNotFound, CampaignNotFound, Refused, RPCError):
+    for kind in KNOWN:
         app.add_exception_handler(kind, service_error)
 
     @app.exception_handler(Exception)

@@ -37,6 +37,7 @@ from domain.money import show
 from domain.refusals import Refused
 from mops.queues import platform_queues
 from mops.settings import Settings
+from starter.service.errors import InputError, NotFound
 from starter.service.leads import first_error
 from starter.service.updates import execute_update
 from workflows.approval import DecisionResult
@@ -52,7 +53,7 @@ from workflows.campaign_models import (
 )
 
 
-class CampaignInputError(ValueError):
+class CampaignInputError(InputError):
     """A campaign file or request we refuse (one line naming the field)."""
 
 
@@ -61,12 +62,14 @@ class CampaignInputError(ValueError):
 CampaignRefused = Refused
 
 
-class CampaignNotFound(LookupError):
-    pass
+class CampaignNotFound(NotFound):
+    code = "campaign_not_found"
 
 
 class BudgetProposalNotFound(CampaignNotFound):
     """No such reallocation run (a subclass: callers that catch CampaignNotFound still do)."""
+
+    code = "budget_proposal_not_found"
 
 
 def campaign_workflow_id(campaign_id: str) -> str:

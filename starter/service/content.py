@@ -30,13 +30,14 @@ from domain.content import (
 from domain.refusals import Refused
 from mops.queues import platform_queues
 from mops.settings import Settings
+from starter.service.errors import InputError, NotFound
 from starter.service.leads import first_error
 from starter.service.updates import execute_update
 from workflows.content import ContentWorkflow
 from workflows.content_models import ContentInput, ContentView, DecisionResult, RetractRequest, Revision
 
 
-class ContentInputError(ValueError):
+class ContentInputError(InputError):
     """A brief or request we refuse (one line naming the field)."""
 
 
@@ -45,8 +46,8 @@ class ContentInputError(ValueError):
 ContentRefused = Refused
 
 
-class ContentNotFound(LookupError):
-    pass
+class ContentNotFound(NotFound):
+    code = "content_not_found"
 
 
 def content_workflow_id(content_id: str) -> str:

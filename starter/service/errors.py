@@ -1,8 +1,13 @@
-"""The one map from the service API's exceptions to answers.
+"""The services' error types, and the one map from them to answers.
 
-REST and GraphQL bodies carry `code`, REST and the approval page answer `status`, the
-CLI exits with `exit_code`; Slack shows `message`. A refusal's status comes from its
-code's row in domain/refusals.py, so no surface reads an exception's text to decide.
+Every service raises `InputError` (bad input, one line naming the field; nothing was
+started), `NotFound` (with its own code), or `Refused` (a workflow refused, with its
+`Refusal` code: domain/refusals.py). REST and GraphQL bodies carry `code`, REST and the
+approval page answer `status`, the CLI exits with `exit_code`, Slack shows `message`. No
+surface reads an exception's text to decide.
+
+This module sits below the services (they subclass these types), so importing the map
+imports no service and nothing they need (DuckDB, activities).
 """
 
 from __future__ import annotations
@@ -13,15 +18,24 @@ from temporalio.service import RPCError
 
 from domain.journeys import JourneyError
 from domain.refusals import REFUSED_EXIT, Refused
-from starter.service.campaigns import BudgetProposalNotFound, CampaignInputError, CampaignNotFound
-from starter.service.content import ContentInputError, ContentNotFound
-from starter.service.leads import LeadInputError, LeadNotFound
-from starter.service.reports import ReportInputError
 
 INPUT_EXIT = 2  # bad input: nothing was started
 OTHER_EXIT = 1  # not found, or the workflow service did not answer
 TEMPORAL_UNAVAILABLE = "temporal: the workflow service did not answer"
-INPUT_ERRORS = (LeadInputError, ContentInputError, CampaignInputError, ReportInputError, JourneyError)
+
+
+class InputError(ValueError):
+    """Input a service refuses before it starts anything: one line naming the field."""
+
+
+class NotFound(LookupError):
+    """No such workflow (or it no longer runs); `code` says what was looked for."""
+
+    code = "not_found"
+
+
+# The types every surface answers; anything else is unexpected (a 500, a traceback).
+KNOWN = (InputError, JourneyError, NotFound, Refused, RPCError)
 
 
 class Failure(NamedTuple):
@@ -31,23 +45,14 @@ class Failure(NamedTuple):
     exit_code: int
 
 
-# Most specific first: a budget proposal's not-found is a campaign's subclass.
-_KINDS: list[tuple[type[BaseException] | tuple[type[BaseException], ...], int, str, int]] = [
-    (INPUT_ERRORS, 422, "invalid_input", INPUT_EXIT),
-    (LeadNotFound, 404, "lead_not_found", OTHER_EXIT),
-    (ContentNotFound, 404, "content_not_found", OTHER_EXIT),
-    (BudgetProposalNotFound, 404, "budget_proposal_not_found", OTHER_EXIT),
-    (CampaignNotFound, 404, "campaign_not_found", OTHER_EXIT),
-]
-
-
 def failure(exc: BaseException) -> Failure | None:
     """The answer for a known exception, or None for an unexpected one (the caller logs it)."""
     if isinstance(exc, Refused):
         return Failure(exc.status, exc.code.value, exc.message, REFUSED_EXIT)
-    for kinds, status, code, exit_code in _KINDS:
-        if isinstance(exc, kinds):
-            return Failure(status, code, str(exc), exit_code)
+    if isinstance(exc, (InputError, JourneyError)):
+        return Failure(422, "invalid_input", str(exc), INPUT_EXIT)
+    if isinstance(exc, NotFound):
+        return Failure(404, exc.code, str(exc), OTHER_EXIT)
     if isinstance(exc, RPCError):
         return Failure(503, "temporal_unavailable", TEMPORAL_UNAVAILABLE, OTHER_EXIT)
     return None

@@ -18,6 +18,7 @@ from domain.journeys import JourneyError, load_journey
 from domain.leads import EngagementEvent, LeadCapture, lead_key, lead_workflow_id
 from mops.queues import platform_queues
 from mops.settings import Settings
+from starter.service.errors import InputError, NotFound
 from starter.service.updates import execute_update
 from workflows.lead_journey import LeadJourneyWorkflow
 from workflows.lead_models import (
@@ -31,12 +32,14 @@ from workflows.lead_models import (
 from workflows.search_attributes import JOURNEY_ID, LEAD_STAGE
 
 
-class LeadInputError(ValueError):
+class LeadInputError(InputError):
     """Input we refuse, with a one-line message naming the field."""
 
 
-class LeadNotFound(LookupError):
+class LeadNotFound(NotFound):
     """No running journey for that lead."""
+
+    code = "lead_not_found"
 
 
 def first_error(err: ValidationError) -> str:

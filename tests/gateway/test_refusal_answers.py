@@ -4,6 +4,8 @@ content items, campaign launches and budget proposals are decided by the one gat
 
 from __future__ import annotations
 
+import subprocess
+import sys
 import uuid
 from html import escape
 
@@ -121,3 +123,15 @@ async def test_one_gate_decides_content_campaigns_and_budget_moves_alike(gw: Gat
     assert r.status_code == 200 and r.json() == {"accepted": True, "stage": stage, "outcome": "approved", "revision": 1}
     r = await decide_as("dana")
     assert r.status_code == 409 and r.json()["error"]["code"] in ("already_decided", "not_waiting_for_decisions")
+
+
+def test_the_error_map_imports_no_service_heavyweights() -> None:
+    # The gateway answers every service error from starter.service.errors; that must not
+    # drag in the analytics service (DuckDB, the collection activities) or the worker.
+    code = (
+        "import sys, gateway.app; "
+        "bad = [m for m in sys.modules if m.split('.')[0] in ('duckdb', 'workers') or m == 'activities.analytics_collect']; "
+        "print(bad); sys.exit(1 if bad else 0)"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stdout + done.stderr
