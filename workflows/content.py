@@ -7,10 +7,12 @@ approval stage after another: e.g. brand, then legal) → approved → scheduled
 published / partially_published → completed after performance tracking; or
 rejected, expired, retracted.
 
-Updates (validators refuse without writing history; the caller gets the reason)
-- `decide(Decision) -> DecisionResult`: approve / reject / request changes. Refused
-  for: the author, someone not an approver of the current stage (backups only once the
-  stage is escalated), a stale revision, a second decision by the same person.
+Updates (validators refuse without writing history; the caller gets the reason and its
+`Refusal` code, domain/refusals.py)
+- `decide(Decision) -> DecisionResult`: approve / reject / request changes, through the
+  approval gate campaign launches and budget proposals share (workflows/approval.py).
+  Refused for: the author, someone not an approver of the current stage (backups only
+  once the stage is escalated), a stale revision, a second decision by the same person.
 - `revise(Revision) -> RevisionResult`: the author's new revision after changes were
   requested or a check blocked; the checks run again and review restarts.
 - `retract(RetractRequest) -> None`: unpublish everywhere (idempotent compensation).
@@ -58,7 +60,7 @@ with workflow.unsafe.imports_passed_through():
     from domain.brand import CheckResult, Severity
     from domain.content import ApprovalStage, Channel, markdown_to_html
     from domain.refusals import Refusal
-    from workflows.approval import ApprovalGate, ApprovalOutcome, refuse
+    from workflows.approval import ApprovalGate, refuse
     from workflows.common import (
         REJECTED,
         WaitResult,
@@ -82,93 +84,13 @@ with workflow.unsafe.imports_passed_through():
         Revision,
         RevisionResult,
     )
+    from workflows.content_review import ReviewProgress, ReviewWording
     from workflows.search_attributes import APPROVAL_STATE, CONTENT_STAGE, CONTENT_TYPE, PENDING_APPROVERS
 
 TRACKING_DAYS = (1, 7, 30)
 MAX_TIMELINE = 100
 EMAIL_SUPPRESSION_GROUP = 4242
 RETRACTABLE = {ContentStage.SCHEDULED, ContentStage.PUBLISHED, ContentStage.PARTIALLY_PUBLISHED}
-
-
-class ReviewProgress:
-    """The content state's review fields as the approval gate's `Progress`. The state keeps
-    its own field names, so running items and recorded histories carry on unchanged; the
-    outcome of a round lives here only until the stage it leads to is set (a new instance,
-    after continue-as-new or on replay, is always mid-round or past review)."""
-
-    def __init__(self, s: ContentState) -> None:
-        self._s = s
-        self.outcome: ApprovalOutcome = "pending"
-        self.detail: str | None = None
-
-    def restart(self) -> None:
-        """A new round of review (on a new revision) from the first stage. Before the stage
-        is published: the search attributes list the first stage's approvers at once."""
-        self._s.review_index, self._s.review_started_at = 0, None
-        self.outcome, self.detail = "pending", None
-
-    stages = property(lambda self: self._s.stages)
-    decisions = property(lambda self: self._s.decisions)
-    revision = property(lambda self: self._s.revision)
-
-    @property
-    def index(self) -> int:
-        return self._s.review_index
-
-    @index.setter
-    def index(self, value: int) -> None:
-        self._s.review_index = value
-
-    @property
-    def started_at(self) -> datetime | None:
-        return self._s.review_started_at
-
-    @started_at.setter
-    def started_at(self, value: datetime | None) -> None:
-        self._s.review_started_at = value
-
-    @property
-    def reminded(self) -> bool:
-        return self._s.reminded
-
-    @reminded.setter
-    def reminded(self, value: bool) -> None:
-        self._s.reminded = value
-
-    @property
-    def escalated(self) -> bool:
-        return self._s.escalated
-
-    @escalated.setter
-    def escalated(self, value: bool) -> None:
-        self._s.escalated = value
-
-
-class ReviewWording:
-    """Content's review messages: the revision, the link and the warnings to look at."""
-
-    def __init__(self, s: ContentState) -> None:
-        self._s = s
-
-    def review(self, stage: ApprovalStage) -> str:
-        s = self._s
-        warnings = [f.message for f in s.findings if f.severity == Severity.WARNING]
-        return (
-            f"Please review '{s.brief.title}' (revision {s.revision}, stage {stage.name}): {s.draft_link}"
-            + (f" — warnings: {'; '.join(warnings[:5])}" if warnings else "")
-            + f". Decide with `mops content approve {s.brief.content_id} --as <you>`."
-        )
-
-    def reminder(self, stage: ApprovalStage) -> str:
-        s = self._s
-        return f"Reminder: '{s.brief.title}' waits for your decision in {stage.name}: {s.draft_link}"
-
-    def escalation(self, stage: ApprovalStage) -> str:
-        s = self._s
-        return (
-            f"Escalation: '{s.brief.title}' is overdue in {stage.name}; as a backup approver you "
-            f"may decide now: {s.draft_link}"
-        )
 
 
 @workflow.defn(name="Content")
