@@ -1,5 +1,6 @@
 """Approval decisions: who may decide, when a decision is refused, and what a stage's
-decisions add up to. Pure logic for the content workflow's update validator and state.
+decisions add up to. Pure logic for the approval gate (workflows/approval.py) that content
+items, campaign launches and budget proposals share.
 
 Backups: once a stage is escalated, each approver's backup (from the directory) may decide
 too. In an ALL stage a backup's approval stands in for the approver they back up; in ANY
@@ -15,6 +16,7 @@ from pydantic import BaseModel, Field, ValidationError, ValidationInfo, field_va
 
 from domain.content import ApprovalMode, ApprovalStage, Directory
 from domain.fields import SpecError, UtcDatetime, first_error
+from domain.refusals import Refusal, Refused
 
 
 class DecisionKind(StrEnum):
@@ -57,6 +59,15 @@ def build_decision(data: dict[str, Any]) -> Decision:
         raise DecisionError(*first_error(err)) from None
 
 
+class DecisionResult(BaseModel):
+    """What a decide update answers, for every kind of approval."""
+
+    accepted: bool = True
+    stage: str
+    outcome: str  # the stage's outcome after this decision: pending / approved / rejected / changes_requested
+    revision: int
+
+
 class StageOutcome(StrEnum):
     PENDING = "pending"
     APPROVED = "approved"
@@ -88,17 +99,22 @@ def refusal(
     author: str,
     current_revision: int,
     escalated: bool,
-) -> str | None:
-    """Why `decision` cannot be accepted for `stage` (one line), or None if it can."""
+) -> Refused | None:
+    """Why `decision` cannot be accepted for `stage` (a code and one line), or None if it can."""
     who = decision.approver
     if who == author:
-        return "authors cannot decide on their own content"
+        return Refused(Refusal.AUTHOR_CANNOT_DECIDE, "authors cannot decide on their own content")
     if who not in eligible_approvers(stage, directory, escalated):
-        return f"{who!r} is not an approver of stage {stage.name!r}"
+        return Refused(Refusal.NOT_AN_APPROVER, f"{who!r} is not an approver of stage {stage.name!r}")
     if decision.revision != current_revision:
-        return f"decision is for revision {decision.revision}, the current revision is {current_revision}"
+        return Refused(
+            Refusal.STALE_REVISION,
+            f"decision is for revision {decision.revision}, the current revision is {current_revision}",
+        )
     if any(d.approver == who for d in _current(stage, decisions, current_revision)):
-        return f"{who!r} already decided on revision {current_revision} in stage {stage.name!r}"
+        return Refused(
+            Refusal.ALREADY_DECIDED, f"{who!r} already decided on revision {current_revision} in stage {stage.name!r}"
+        )
     return None
 
 

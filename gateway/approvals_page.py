@@ -14,7 +14,7 @@ proposals — and decides.
   `CampaignService.budget_decide` as the key's bound person, exactly like
   `POST /v1/content/{id}/decisions`, `POST /v1/campaigns/{id}/decisions` and
   `POST /v1/budget-proposals/{id}/decisions`; the workflow's refusals are shown as one
-  clear line (mapped by `gateway.errors.refusal_status`).
+  clear line, with the status of its code (domain/refusals.py).
 - A campaign shows its name, total budget, channels and dates; a budget proposal its
   current vs proposed daily budget per channel and the reasons. Both take approve or
   reject (a reason is required to reject).
@@ -43,6 +43,7 @@ from temporalio.service import RPCError
 
 from domain.approvals import DecisionKind
 from domain.campaigns import CAMPAIGN_ID_PATTERN
+from domain.refusals import Refused
 from gateway.approvals_render import (
     MAX_FIELD,
     PATH,
@@ -52,14 +53,14 @@ from gateway.approvals_render import (
     html_page,
     proposal_card,
 )
-from gateway.errors import ApiError, log, refusal_status
+from gateway.errors import ApiError, log
 from gateway.models import BUDGET_WORKFLOW_ID_PATTERN, CONTENT_ID_PATTERN
 from gateway.rest.campaigns import find_budget_proposals, find_campaigns
 from gateway.rest.content import find_content
 from gateway.security import Gate, Principal, Scope
 from gateway.settings import GatewaySettings
-from starter.service.campaigns import CampaignInputError, CampaignNotFound, CampaignRefused, CampaignService
-from starter.service.content import ContentInputError, ContentNotFound, ContentRefused, ContentService
+from starter.service.campaigns import CampaignInputError, CampaignNotFound, CampaignService
+from starter.service.content import ContentInputError, ContentNotFound, ContentService
 from workflows.campaign_models import BudgetView, CampaignView
 from workflows.content_models import ContentView
 
@@ -345,6 +346,11 @@ async def sign_out(request: Request) -> Response:
     return response
 
 
+def _refused_line(err: Refused, subject_id: str) -> str:
+    """A workflow's refusal on the page; its status comes from the code (domain/refusals.py)."""
+    return f"Refused, {err.code.value.replace('_', ' ')} ({subject_id}): {err.message}"
+
+
 @router.post("/{content_id}/decide")
 async def decide(request: Request, content_id: str) -> Response:
     session = read_session(request)
@@ -375,11 +381,8 @@ async def decide(request: Request, content_id: str) -> Response:
     approver = session.principal.approver or ""
     try:
         result = await content.decide(content_id, approver=approver, kind=kind, comment=comment, revision=revision)
-    except ContentRefused as err:
-        status, code, message = refusal_status(str(err))
-        return await _list_page(
-            request, session, status=status, error=f"Refused, {code.replace('_', ' ')} ({content_id}): {message}"
-        )
+    except Refused as err:
+        return await _list_page(request, session, status=err.status, error=_refused_line(err, content_id))
     except ContentInputError as err:
         return await _list_page(request, session, status=422, error=str(err))
     except ContentNotFound:
@@ -446,11 +449,8 @@ async def _approval_decision(request: Request, what: str, subject_id: str, patte
         return await _list_page(request, session, status=422, error="A reason is required to reject.")
     try:
         result = await decide(session.principal.approver or "", kind, comment)
-    except CampaignRefused as err:
-        status, code, message = refusal_status(str(err))
-        return await _list_page(
-            request, session, status=status, error=f"Refused, {code.replace('_', ' ')} ({subject_id}): {message}"
-        )
+    except Refused as err:
+        return await _list_page(request, session, status=err.status, error=_refused_line(err, subject_id))
     except CampaignInputError as err:
         return await _list_page(request, session, status=422, error=str(err))
     except CampaignNotFound:

@@ -1,11 +1,11 @@
 """Every error the gateway answers is JSON `{"error": {"code", "message"}}`, with a
-one-line message that names the field. This module is the one place that maps
-exceptions (ours, FastAPI's, Starlette's, the services') to statuses."""
+one-line message that names the field. Ours, FastAPI's and Starlette's exceptions are
+answered here; the services' (refusals included) through `starter.service.errors.failure`,
+the one map every surface shares."""
 
 from __future__ import annotations
 
 import logging
-import re
 from collections.abc import Mapping
 from typing import Any
 
@@ -16,9 +16,7 @@ from pydantic import BaseModel
 from starlette.exceptions import HTTPException
 from temporalio.service import RPCError
 
-from starter.service.campaigns import CampaignInputError, CampaignNotFound, CampaignRefused
-from starter.service.content import ContentInputError, ContentNotFound, ContentRefused
-from starter.service.leads import LeadInputError, LeadNotFound
+from starter.service.errors import KNOWN, failure
 
 log = logging.getLogger("mops.gateway")
 
@@ -56,42 +54,6 @@ class BodyTooLarge(HTTPException):
 def error_response(status: int, code: str, message: str, headers: dict[str, str] | None = None) -> JSONResponse:
     body = ErrorBody(error=ErrorDetail(code=code, message=message.splitlines()[0] if message else code))
     return JSONResponse(body.model_dump(), status_code=status, headers=headers)
-
-
-# --- the one mapping of workflow refusals (update validators) to HTTP --------------------
-# Reasons come from domain/approvals.py `refusal` and the validators in workflows/content.py,
-# workflows/approval.py (campaign launches, budget proposals) and workflows/campaign.py (stop).
-
-_REFUSALS: list[tuple[re.Pattern[str], int, str, str]] = [
-    (re.compile(r"^authors cannot decide"), 403, "author_cannot_decide", "approver"),
-    (re.compile(r"^requesters cannot approve their own request"), 403, "requester_cannot_decide", "approver"),
-    (re.compile(r"is not an approver of stage"), 403, "not_an_approver", "approver"),
-    (re.compile(r"^decision is for revision \d+, the current revision is"), 409, "stale_revision", "revision"),
-    (re.compile(r"already decided on revision"), 409, "already_decided", "approver"),
-    (re.compile(r"^not waiting for decisions"), 409, "not_waiting_for_decisions", "stage"),
-    (re.compile(r"^only the author"), 403, "not_the_author", "author"),
-    (re.compile(r"^no revision expected"), 409, "no_revision_expected", "stage"),
-    (re.compile(r"^revision: "), 422, "invalid_revision", "revision"),
-    (re.compile(r"^nothing to retract"), 409, "nothing_to_retract", "stage"),
-    (re.compile(r"may not retract this item"), 403, "may_not_retract", "requested_by"),
-    (re.compile(r"^nothing to stop"), 409, "nothing_to_stop", "status"),
-    (re.compile(r"may not stop this campaign"), 403, "may_not_stop", "requested_by"),
-]
-
-
-def refusal_status(reason: str) -> tuple[int, str, str]:
-    """(status, code, message) for a workflow's refusal reason; unknown reasons are 409."""
-    for pattern, status, code, field in _REFUSALS:
-        if pattern.search(reason):
-            message = reason if reason.startswith(f"{field}: ") else f"{field}: {reason}"
-            return status, code, message
-    return 409, "refused", reason
-
-
-def not_found_code(exc: CampaignNotFound) -> str:
-    """`CampaignNotFound` covers campaigns and budget proposals; tell them apart for callers."""
-    text = str(exc)
-    return "budget_proposal_not_found" if text.startswith(("budget:", "reallocation ")) else "campaign_not_found"
 
 
 def validation_message(err: Mapping[str, Any]) -> str:
@@ -151,42 +113,15 @@ def install_error_handlers(app: FastAPI) -> None:
             message = str(exc.detail)
         return error_response(status, _HTTP_CODES.get(status, "error"), message, dict(exc.headers or {}))
 
-    @app.exception_handler(LeadInputError)
-    async def lead_input(request: Request, exc: LeadInputError) -> JSONResponse:
-        return error_response(422, "invalid_input", str(exc))
+    async def service_error(request: Request, exc: Exception) -> JSONResponse:
+        answer = failure(exc)
+        assert answer is not None, f"registered only for the types `failure` maps, not {type(exc).__name__}"
+        if isinstance(exc, RPCError):
+            log.warning("temporal call failed: %s on %s", exc.status.name if exc.status else "?", route_of(request))
+        return error_response(answer.status, answer.code, answer.message)
 
-    @app.exception_handler(ContentInputError)
-    async def content_input(request: Request, exc: ContentInputError) -> JSONResponse:
-        return error_response(422, "invalid_input", str(exc))
-
-    @app.exception_handler(CampaignInputError)
-    async def campaign_input(request: Request, exc: CampaignInputError) -> JSONResponse:
-        return error_response(422, "invalid_input", str(exc))
-
-    @app.exception_handler(LeadNotFound)
-    async def lead_not_found(request: Request, exc: LeadNotFound) -> JSONResponse:
-        return error_response(404, "lead_not_found", str(exc))
-
-    @app.exception_handler(ContentNotFound)
-    async def content_not_found(request: Request, exc: ContentNotFound) -> JSONResponse:
-        return error_response(404, "content_not_found", str(exc))
-
-    @app.exception_handler(CampaignNotFound)
-    async def campaign_not_found(request: Request, exc: CampaignNotFound) -> JSONResponse:
-        return error_response(404, not_found_code(exc), str(exc))
-
-    @app.exception_handler(ContentRefused)
-    async def content_refused(request: Request, exc: ContentRefused) -> JSONResponse:
-        return error_response(*refusal_status(str(exc)))
-
-    @app.exception_handler(CampaignRefused)
-    async def campaign_refused(request: Request, exc: CampaignRefused) -> JSONResponse:
-        return error_response(*refusal_status(str(exc)))
-
-    @app.exception_handler(RPCError)
-    async def temporal_error(request: Request, exc: RPCError) -> JSONResponse:
-        log.warning("temporal call failed: %s on %s", exc.status.name if exc.status else "?", route_of(request))
-        return error_response(503, "temporal_unavailable", "temporal: the workflow service did not answer")
+    for kind in KNOWN:
+        app.add_exception_handler(kind, service_error)
 
     @app.exception_handler(Exception)
     async def unexpected(request: Request, exc: Exception) -> JSONResponse:

@@ -30,14 +30,13 @@ from pydantic import ValidationError
 from strawberry.extensions import MaskErrors, MaxAliasesLimiter
 from strawberry.fastapi import BaseContext, GraphQLRouter
 from strawberry.types import Info
-from temporalio.service import RPCError
 
 from domain.approvals import Decision as DecisionModel
-from domain.approvals import DecisionKind
+from domain.approvals import DecisionKind, DecisionResult
 from domain.campaigns import CAMPAIGN_ID_PATTERN, ChannelKind
 from domain.leads import LeadStage
 from domain.money import show
-from gateway.errors import ApiError, log, not_found_code, refusal_status, validation_message
+from gateway.errors import ApiError, log, validation_message
 from gateway.models import (
     BUDGET_WORKFLOW_ID_PATTERN,
     CONTENT_ID_PATTERN,
@@ -53,12 +52,12 @@ from gateway.rest.campaigns import find_budget_proposals, find_campaigns
 from gateway.rest.content import find_content
 from gateway.rest.leads import find_leads
 from gateway.security import Principal, Scope, authenticate_request, bearer_scheme, person
-from starter.service.campaigns import CampaignInputError, CampaignNotFound, CampaignRefused, CampaignService
-from starter.service.content import ContentInputError, ContentNotFound, ContentRefused, ContentService
-from starter.service.leads import LeadInputError, LeadNotFound, LeadService
-from workflows.approval import DecisionResult as ApprovalResult
+from starter.service.campaigns import CampaignService
+from starter.service.content import ContentService
+from starter.service.errors import failure
+from starter.service.leads import LeadService
 from workflows.campaign_models import BudgetStatus, BudgetView, CampaignStatus, CampaignView
-from workflows.content_models import ContentStage, ContentView, DecisionResult
+from workflows.content_models import ContentStage, ContentView
 from workflows.lead_models import LeadState
 
 MAX_LIMIT = 500
@@ -105,26 +104,15 @@ def _mapped(exc: ApiError | ValidationError) -> GraphQLError: ...
 @overload
 def _mapped(exc: Exception) -> GraphQLError | None: ...
 def _mapped(exc: Exception) -> GraphQLError | None:
-    """The REST code for an exception (see gateway.errors), or None for unexpected ones."""
+    """The REST code for an exception (the services' from starter.service.errors, as REST
+    answers them), or None for unexpected ones."""
     if isinstance(exc, ApiError):
         return _error(exc.code, exc.message)
-    if isinstance(exc, (ContentRefused, CampaignRefused)):
-        _, code, message = refusal_status(str(exc))
-        return _error(code, message)
-    if isinstance(exc, LeadNotFound):
-        return _error("lead_not_found", str(exc))
-    if isinstance(exc, ContentNotFound):
-        return _error("content_not_found", str(exc))
-    if isinstance(exc, CampaignNotFound):
-        return _error(not_found_code(exc), str(exc))
-    if isinstance(exc, (LeadInputError, ContentInputError, CampaignInputError)):
-        return _error("invalid_input", str(exc))
     if isinstance(exc, ValidationError):
         errors = exc.errors()
         return _error("invalid_request", validation_message(errors[0]) if errors else "input: invalid")
-    if isinstance(exc, RPCError):
-        return _error("temporal_unavailable", "temporal: the workflow service did not answer")
-    return None
+    answer = failure(exc)
+    return _error(answer.code, answer.message) if answer is not None else None
 
 
 async def _call(awaitable):
@@ -342,7 +330,7 @@ class DecisionOutcome:
     revision: int
 
     @classmethod
-    def of(cls, r: DecisionResult | ApprovalResult) -> DecisionOutcome:
+    def of(cls, r: DecisionResult) -> DecisionOutcome:
         return cls(stage=r.stage, outcome=r.outcome, revision=r.revision)
 
 

@@ -202,17 +202,18 @@ async def lead_decide(
     reason: Annotated[str | None, typer.Option()] = None,
     as_json: JsonOpt = False,
 ) -> None:
-    """Record sales' decision on a handed-off lead (as a CRM webhook would)."""
+    """Record sales' decision on a handed-off lead (as a CRM webhook would). Refused, with
+    exit code 3 and the reason, unless you are the lead's assigned owner and it waits for sales."""
     svc = await lead_service()
     wf_id = svc.workflow_id(email=email, lead_id=lead)
     decision = SalesDecision(
         decision=SalesDecisionKind.ACCEPTED if accept else SalesDecisionKind.REJECTED, owner_id=owner, reason=reason
     )
-    await svc.sales_decision(decision, lead_id=wf_id)
+    result = await svc.sales_decision(decision, lead_id=wf_id)
     emit(
-        {"workflow_id": wf_id, "decision": decision.decision.value},
+        {"workflow_id": wf_id, "decision": result.decision.value, "owner_id": result.owner_id},
         as_json,
-        lambda: out.print(f"{decision.decision.value} sent to [bold]{wf_id}[/]"),
+        lambda: out.print(f"{result.decision.value} by owner {result.owner_id} recorded for [bold]{wf_id}[/]"),
     )
 
 

@@ -17,13 +17,10 @@ from typing import Annotated, Any, NoReturn
 import typer
 from rich.markup import escape
 
-from domain.journeys import JourneyError
+from domain.refusals import Refused
 from mops.settings import Settings, SettingsError, get_settings
 from starter.render import make_console
-from starter.service.campaigns import CampaignInputError, CampaignNotFound, CampaignRefused
-from starter.service.content import ContentInputError, ContentNotFound, ContentRefused
-from starter.service.leads import LeadInputError, LeadNotFound
-from starter.service.reports import ReportInputError
+from starter.service.errors import failure
 
 out = make_console()
 err = make_console(stderr=True)
@@ -69,18 +66,17 @@ def run_async(span_name: str) -> Callable:
             try:
                 with tracer().start_as_current_span(span_name):
                     return asyncio.run(fn(*args, **kwargs))
-            except (LeadInputError, JourneyError, ContentInputError, CampaignInputError, ReportInputError) as e:
-                fail(str(e), 2)
-            except (ContentRefused, CampaignRefused) as e:
-                fail(f"refused: {e}", 3)
-            except (LeadNotFound, ContentNotFound, CampaignNotFound) as e:
-                fail(str(e), 1)
             except CliError as e:
                 fail(str(e), e.code)
             except RuntimeError as e:
                 if "Failed client connect" in str(e) or "connect" in str(e).lower():
                     fail(f"cannot reach Temporal at {settings().temporal_address} (is `mops up` running?)", 1)
                 raise
+            except Exception as e:
+                answer = failure(e)  # the services' one error map: input 2, refused 3, not found 1
+                if answer is None:
+                    raise
+                fail(f"refused: {answer.message}" if isinstance(e, Refused) else answer.message, answer.exit_code)
             finally:
                 provider.force_flush()
 

@@ -1,29 +1,47 @@
-"""Approval by people for campaign launches and budget proposals (workflow code only).
+"""Staged approval by people, one implementation for content items, campaign launches and
+budget proposals (workflow code only).
 
-The same rules as content approval (`domain/approvals.py`): stages in order, each with
-all / any / quorum, decisions through an update whose validator refuses the requester,
+The rules are `domain/approvals.py`'s: stages in order, each with all / any / quorum,
+decisions through an update whose validator refuses the requester (or author),
 non-approvers, stale revisions and second decisions; durable reminders, escalation to
-backups and expiry per stage. A request for changes ends the approval like a rejection:
-a campaign or a proposal is re-submitted, not edited in place.
+backups and expiry per stage. The gate ends at the first stage that rejects or asks for
+changes: the owner decides what follows (content waits for a revision and runs the gate
+again on the next one; a campaign or a proposal is re-submitted, not edited in place).
 
 `ApprovalProgress` is plain data (carried through continue-as-new); `ApprovalGate`
-runs it inside the owning workflow, which passes in how to chat to people and how to
-note and publish progress.
+runs any `Progress` inside the owning workflow, which passes in how to word and send
+chat messages, how to wait, and how to note and publish progress. The gate publishes
+after each change it makes but not its final outcome: the owner publishes that with the
+status change it makes, so each workflow's command sequence stays its own.
 """
 
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from datetime import datetime
-from typing import Literal
+from typing import Literal, NoReturn, Protocol
 
 from pydantic import BaseModel
 from temporalio import workflow
+from temporalio.exceptions import ApplicationError
 
 with workflow.unsafe.imports_passed_through():
-    from domain.approvals import Decision, StageOutcome, pending_approvers, refusal, stage_outcome
+    from domain.approvals import Decision, DecisionResult, StageOutcome, pending_approvers, refusal, stage_outcome
     from domain.content import ApprovalStage, Directory
-    from workflows.common import wait_until
+    from domain.refusals import FAILURE_TYPE, Refusal, Refused
+    from workflows.common import WaitResult, wait_until
+
+__all__ = [
+    "ApprovalGate",
+    "ApprovalProgress",
+    "DecisionResult",
+    "Messages",
+    "Progress",
+    "Wording",
+    "raise_refused",
+    "refuse",
+]
 
 ApprovalOutcome = Literal["pending", "approved", "rejected", "expired"]
 
@@ -40,38 +58,89 @@ class ApprovalProgress(BaseModel):
     detail: str | None = None  # why it was rejected / expired, with the approvers' comments
 
 
-class DecisionResult(BaseModel):
-    stage: str
-    outcome: str  # the stage's outcome after this decision: pending / approved / rejected / changes_requested
-    revision: int
+def raise_refused(why: Refused) -> NoReturn:
+    """Refuse an update from its validator: the code travels as the failure's detail, so
+    callers answer by code (domain/refusals.py), never by the wording."""
+    raise ApplicationError(why.reason, why.code.value, type=FAILURE_TYPE, non_retryable=True)
+
+
+def refuse(code: Refusal, reason: str) -> NoReturn:
+    raise_refused(Refused(code, reason))
 
 
 Tell = Callable[[list[str], str, str], Awaitable[None]]
+Wait = Callable[[datetime, Callable[[], bool], str], Awaitable[WaitResult]]
+
+
+class Progress(Protocol):
+    """Where an approval's durable state lives: `ApprovalProgress`, or an owner's own
+    fields under these names (content keeps its state's historical field names)."""
+
+    stages: list[ApprovalStage]
+    decisions: list[Decision]
+    index: int
+    started_at: datetime | None
+    reminded: bool
+    escalated: bool
+    revision: int
+    outcome: ApprovalOutcome
+    detail: str | None
+
+
+class Messages(Protocol):
+    """The chat text for a stage's request, reminder and escalation."""
+
+    def review(self, stage: ApprovalStage) -> str: ...
+    def reminder(self, stage: ApprovalStage) -> str: ...
+    def escalation(self, stage: ApprovalStage) -> str: ...
+
+
+@dataclass(frozen=True)
+class Wording:
+    """Messages from a subject ("campaign 'Spring launch'") and how to decide (a CLI line or a link)."""
+
+    subject: str
+    how: str
+
+    def review(self, stage: ApprovalStage) -> str:
+        return f"Please review {self.subject} ({stage.name}). {self.how}"
+
+    def reminder(self, stage: ApprovalStage) -> str:
+        return f"Reminder: {self.subject} waits for your decision ({stage.name}). {self.how}"
+
+    def escalation(self, stage: ApprovalStage) -> str:
+        return (
+            f"Escalation: {self.subject} is overdue in {stage.name}; as a backup approver you "
+            f"may decide now. {self.how}"
+        )
 
 
 class ApprovalGate:
-    """Runs `progress` to an outcome. `subject` names the thing in chat ("campaign
-    'Spring launch'"), `how` tells people how to decide (a CLI line or a link)."""
+    """Runs `progress` to an outcome; see the module's docstring."""
 
     def __init__(
         self,
-        progress: ApprovalProgress,
+        progress: Progress,
         directory: Directory,
         *,
         requester: str | None,
-        subject: str,
-        how: str,
+        messages: Messages,
         tell: Tell,
         note: Callable[[str], None],
         publish: Callable[[], None],
         history_limit: int,
+        wait: Wait | None = None,
+        requester_is_author: bool = False,
     ) -> None:
         self.p = progress
         self._directory = directory
         self._requester = requester or ""
-        self._subject, self._how = subject, how
+        # An author deciding on their own content is refused by the domain's author rule
+        # (author_cannot_decide); anyone else's requester by the gate (requester_cannot_decide).
+        self._requester_is_author = requester_is_author
+        self._messages = messages
         self._tell, self._note, self._publish = tell, note, publish
-        self._history_limit = history_limit
+        self._wait = wait or (lambda until, done, summary: wait_until(until, done, summary, history_limit))
 
     # ---------------------------------------------------- for update handlers
 
@@ -79,12 +148,12 @@ class ApprovalGate:
         p = self.p
         return p.stages[p.index] if p.outcome == "pending" and p.index < len(p.stages) else None
 
-    def refusal(self, d: Decision) -> str | None:
+    def refusal(self, d: Decision) -> Refused | None:
         stage = self.current()
         if stage is None or self.p.started_at is None:
-            return "not waiting for decisions"
-        if d.approver == self._requester:
-            return "requesters cannot approve their own request"
+            return Refused(Refusal.NOT_WAITING_FOR_DECISIONS, "not waiting for decisions")
+        if d.approver == self._requester and not self._requester_is_author:
+            return Refused(Refusal.REQUESTER_CANNOT_DECIDE, "requesters cannot approve their own request")
         return refusal(
             stage,
             self._directory,
@@ -95,18 +164,30 @@ class ApprovalGate:
             escalated=self.p.escalated,
         )
 
+    def validate(self, d: Decision) -> None:
+        """For the decide update's validator: refuse (with its code) or return."""
+        why = self.refusal(d)
+        if why:
+            raise_refused(why)
+
     def record(self, d: Decision) -> DecisionResult:
         stage = self.current()
         assert stage is not None
         self.p.decisions.append(d.model_copy(update={"at": workflow.now(), "stage": stage.name}))
         verb = {"approve": "approved", "reject": "rejected", "request_changes": "requested changes"}[d.kind.value]
-        self._note(f"{d.approver} {verb} in {stage.name}" + (f": {d.comment}" if d.comment else ""))
+        # Campaigns and proposals have one revision; content names it once it has more.
+        on = f"revision {d.revision} in {stage.name}" if self.p.revision > 1 else f"in {stage.name}"
+        self._note(f"{d.approver} {verb} {on}" + (f": {d.comment}" if d.comment else ""))
         self._publish()
         return DecisionResult(stage=stage.name, outcome=self._outcome(stage).value.lower(), revision=self.p.revision)
 
-    def pending(self) -> list[str]:
+    def pending(self, *, unstarted: bool = False) -> list[str]:
+        """Who can still usefully decide. A stage whose request has not gone out yet has
+        nobody pending, unless `unstarted`: content has always listed a stage's approvers
+        from the moment it enters review, and its search attributes (recorded histories
+        included) depend on that."""
         stage = self.current()
-        if stage is None or self.p.started_at is None:
+        if stage is None or (self.p.started_at is None and not unstarted):
             return []
         return pending_approvers(
             stage,
@@ -136,26 +217,19 @@ class ApprovalGate:
             if p.started_at is None:
                 p.started_at, p.reminded, p.escalated = workflow.now(), False, False
                 self._publish()
-                await self._tell(
-                    stage.approvers,
-                    f"review-{stage.name}",
-                    f"Please review {self._subject} ({stage.name}). {self._how}",
-                )
+                await self._tell(stage.approvers, f"review-{stage.name}", self._messages.review(stage))
             outcome = self._outcome(stage)
             if outcome == StageOutcome.PENDING:
                 deadline, what = self._deadline(stage)
-                result = await wait_until(
-                    deadline,
-                    lambda stage=stage: self._outcome(stage) != StageOutcome.PENDING,
-                    f"{stage.name}: {what}",
-                    self._history_limit,
+                result = await self._wait(
+                    deadline, lambda stage=stage: self._outcome(stage) != StageOutcome.PENDING, f"{stage.name}: {what}"
                 )
                 if result == "continue_as_new":
                     return "continue_as_new"
                 if result == "timeout":
                     await self._on_timer(stage, what)
                 continue
-            comments = "; ".join(f"{d.approver}: {d.comment}" for d in self._decisions(stage) if d.comment)
+            comments = self.comments(stage)
             if outcome == StageOutcome.APPROVED:
                 self._note(f"stage {stage.name} approved")
                 p.index, p.started_at = p.index + 1, None
@@ -163,8 +237,18 @@ class ApprovalGate:
             p.outcome = "rejected"
             verb = "rejected" if outcome == StageOutcome.REJECTED else "sent back with changes requested"
             p.detail = f"{verb} in {stage.name}" + (f": {comments}" if comments else "")
-        self._publish()
         return p.outcome
+
+    def ended_in(self) -> tuple[ApprovalStage, StageOutcome] | None:
+        """After a rejected run: the stage that ended it and how (rejected / changes requested)."""
+        p = self.p
+        if p.outcome != "rejected" or p.index >= len(p.stages):
+            return None
+        stage = p.stages[p.index]
+        return stage, self._outcome(stage)
+
+    def comments(self, stage: ApprovalStage) -> str:
+        return "; ".join(f"{d.approver}: {d.comment}" for d in self._decisions(stage) if d.comment)
 
     def _deadline(self, stage: ApprovalStage) -> tuple[datetime, str]:
         p = self.p
@@ -178,22 +262,13 @@ class ApprovalGate:
         p = self.p
         if what == "reminder":
             p.reminded = True
-            await self._tell(
-                self.pending(),
-                f"remind-{stage.name}",
-                f"Reminder: {self._subject} waits for your decision ({stage.name}). {self._how}",
-            )
+            await self._tell(self.pending(), f"remind-{stage.name}", self._messages.reminder(stage))
         elif what == "escalation":
             p.escalated = True
             backups = [b for a in stage.approvers if (b := self._directory.backup_of(a))]
             self._note(f"stage {stage.name} escalated to backups: {', '.join(backups) or 'none'}")
             self._publish()
-            await self._tell(
-                backups,
-                f"escalate-{stage.name}",
-                f"Escalation: {self._subject} is overdue in {stage.name}; as a backup approver you "
-                f"may decide now. {self._how}",
-            )
+            await self._tell(backups, f"escalate-{stage.name}", self._messages.escalation(stage))
         else:
             p.outcome, p.detail = "expired", f"expired in {stage.name} without a decision"
             self._note(p.detail)

@@ -42,7 +42,8 @@ with workflow.unsafe.imports_passed_through():
     from domain.fields import zone
     from domain.money import show
     from domain.performance import ChannelFigures
-    from workflows.approval import ApprovalGate, ApprovalProgress, DecisionResult
+    from domain.refusals import Refusal
+    from workflows.approval import ApprovalGate, ApprovalProgress, DecisionResult, Wording, refuse
     from workflows.campaign_models import (
         AppliedChange,
         BudgetChange,
@@ -100,8 +101,7 @@ class BudgetReallocationWorkflow:
                 v.approval,
                 inp.directory,
                 requester=inp.requested_by,
-                subject=self._subject(),
-                how=self._how(),
+                messages=Wording(subject=self._subject(), how=self._how()),
                 tell=self._tell,
                 note=self._note,
                 publish=self._publish,
@@ -109,6 +109,7 @@ class BudgetReallocationWorkflow:
             )
             await self._set_status(BudgetStatus.AWAITING_APPROVAL)
             outcome = await self._gate.run()
+            self._publish()  # the gate's outcome, before the status that follows from it
             if outcome != "approved":
                 status = BudgetStatus.REJECTED if outcome == "rejected" else BudgetStatus.EXPIRED
                 return await self._end(status, v.approval.detail or outcome)
@@ -124,10 +125,8 @@ class BudgetReallocationWorkflow:
     @decide.validator
     def _validate_decide(self, d: Decision) -> None:
         if self._gate is None or self._v.status != BudgetStatus.AWAITING_APPROVAL:
-            raise ValueError(f"not waiting for decisions (status {self._v.status.value})")
-        why = self._gate.refusal(d)
-        if why:
-            raise ValueError(why)
+            refuse(Refusal.NOT_WAITING_FOR_DECISIONS, f"not waiting for decisions (status {self._v.status.value})")
+        self._gate.validate(d)
 
     @workflow.query(name="state")
     def state(self) -> BudgetView:

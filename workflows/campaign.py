@@ -68,7 +68,8 @@ with workflow.unsafe.imports_passed_through():
     from domain.fields import zone
     from domain.money import from_minor, show
     from domain.performance import ChannelFigures, anomalies, kpis, pacing
-    from workflows.approval import ApprovalGate, ApprovalProgress, DecisionResult
+    from domain.refusals import Refusal
+    from workflows.approval import ApprovalGate, ApprovalProgress, DecisionResult, Wording, refuse
     from workflows.campaign_models import (
         TERMINAL_CAMPAIGN,
         BudgetsApplied,
@@ -150,9 +151,11 @@ class CampaignWorkflow:
                 self._s.approval,
                 inp.directory,
                 requester=spec.owner,
-                subject=f"campaign '{spec.name}' ({show(spec.total_budget, spec.currency)}, "
-                f"{', '.join(p.channel.value for p in self._s.parts)})",
-                how=how,
+                messages=Wording(
+                    subject=f"campaign '{spec.name}' ({show(spec.total_budget, spec.currency)}, "
+                    f"{', '.join(p.channel.value for p in self._s.parts)})",
+                    how=how,
+                ),
                 tell=self._tell,
                 note=self._note,
                 publish=self._publish,
@@ -198,10 +201,8 @@ class CampaignWorkflow:
     @decide.validator
     def _validate_decide(self, d: Decision) -> None:
         if self._gate is None or self._s.status != CampaignStatus.AWAITING_APPROVAL:
-            raise ValueError(f"not waiting for decisions (status {self._s.status.value})")
-        why = self._gate.refusal(d)
-        if why:
-            raise ValueError(why)
+            refuse(Refusal.NOT_WAITING_FOR_DECISIONS, f"not waiting for decisions (status {self._s.status.value})")
+        self._gate.validate(d)
 
     @workflow.update(name="stop")
     def stop(self, r: StopRequest) -> None:
@@ -212,10 +213,10 @@ class CampaignWorkflow:
     def _validate_stop(self, r: StopRequest) -> None:
         s, spec = self._s, self._spec
         if s.status in TERMINAL_CAMPAIGN or s.stop is not None:
-            raise ValueError(f"nothing to stop (status {s.status.value})")
+            refuse(Refusal.NOTHING_TO_STOP, f"nothing to stop (status {s.status.value})")
         allowed = {spec.owner} | {a for st in spec.approval + spec.reallocation.approval for a in st.approvers}
         if r.requested_by not in allowed:
-            raise ValueError(f"'{r.requested_by}' may not stop this campaign (owner or approvers only)")
+            refuse(Refusal.MAY_NOT_STOP, f"'{r.requested_by}' may not stop this campaign (owner or approvers only)")
 
     @workflow.signal(name="budgets_applied")
     def budgets_applied(self, msg: BudgetsApplied) -> None:
@@ -274,6 +275,7 @@ class CampaignWorkflow:
         outcome = await self._gate.run()
         if outcome == "continue_as_new":
             return
+        self._publish()  # the gate's outcome, before the status that follows from it
         if outcome == "approved":
             await self._set_status(CampaignStatus.CREATING)
             return

@@ -7,10 +7,12 @@ approval stage after another: e.g. brand, then legal) → approved → scheduled
 published / partially_published → completed after performance tracking; or
 rejected, expired, retracted.
 
-Updates (validators refuse without writing history; the caller gets the reason)
-- `decide(Decision) -> DecisionResult`: approve / reject / request changes. Refused
-  for: the author, someone not an approver of the current stage (backups only once the
-  stage is escalated), a stale revision, a second decision by the same person.
+Updates (validators refuse without writing history; the caller gets the reason and its
+`Refusal` code, domain/refusals.py)
+- `decide(Decision) -> DecisionResult`: approve / reject / request changes, through the
+  approval gate campaign launches and budget proposals share (workflows/approval.py).
+  Refused for: the author, someone not an approver of the current stage (backups only
+  once the stage is escalated), a stale revision, a second decision by the same person.
 - `revise(Revision) -> RevisionResult`: the author's new revision after changes were
   requested or a check blocked; the checks run again and review restarts.
 - `retract(RetractRequest) -> None`: unpublish everywhere (idempotent compensation).
@@ -50,9 +52,11 @@ with workflow.unsafe.imports_passed_through():
         SocialPostInput,
         UpdateDraftInput,
     )
-    from domain.approvals import Decision, StageOutcome, pending_approvers, refusal, stage_outcome
+    from domain.approvals import Decision, DecisionResult, StageOutcome
     from domain.brand import Severity
     from domain.content import ApprovalStage, Channel, markdown_to_html
+    from domain.refusals import Refusal
+    from workflows.approval import ApprovalGate, refuse
     from workflows.common import (
         EMAIL_SUPPRESSION_GROUP,
         In,
@@ -75,12 +79,12 @@ with workflow.unsafe.imports_passed_through():
         ContentStage,
         ContentState,
         ContentView,
-        DecisionResult,
         PerformanceSnapshot,
         RetractRequest,
         Revision,
         RevisionResult,
     )
+    from workflows.content_review import ReviewProgress, ReviewWording
     from workflows.search_attributes import APPROVAL_STATE, CONTENT_STAGE, CONTENT_TYPE, PENDING_APPROVERS, Updates
 
 TRACKING_DAYS = (1, 7, 30)
@@ -100,6 +104,19 @@ class ContentWorkflow:
         self._directory = inp.directory
         self._q = inp.queues
         self._attributes = SearchAttributes()
+        self._review_progress = ReviewProgress(self._s)
+        self._gate = ApprovalGate(
+            self._review_progress,
+            inp.directory,
+            requester=self._s.brief.author,
+            requester_is_author=True,
+            messages=ReviewWording(self._s),
+            tell=self._tell,
+            note=self._note,
+            publish=self._publish,
+            history_limit=inp.continue_as_new_after_events,
+            wait=self._wait,
+        )
 
     @workflow.run
     async def run(self, inp: ContentInput) -> ContentView:
@@ -129,29 +146,14 @@ class ContentWorkflow:
 
     @workflow.update(name="decide")
     def decide(self, d: Decision) -> DecisionResult:
-        s, stage = self._s, self._current_stage()
-        s.decisions.append(d.model_copy(update={"at": workflow.now(), "stage": stage.name}))
-        verb = {"approve": "approved", "reject": "rejected", "request_changes": "requested changes"}[d.kind.value]
-        self._note(f"{d.approver} {verb} revision {d.revision} in {stage.name}")
-        self._publish()
-        return DecisionResult(stage=stage.name, outcome=self._outcome(stage).value.lower(), revision=s.revision)
+        return self._gate.record(d)
 
     @decide.validator
     def _validate_decide(self, d: Decision) -> None:
         s = self._s
         if s.stage != ContentStage.IN_REVIEW or self._current_stage() is None:
-            raise ValueError(f"not waiting for decisions (stage {s.stage.value})")
-        why = refusal(
-            self._current_stage(),
-            self._directory,
-            decision=d,
-            decisions=s.decisions,
-            author=s.brief.author,
-            current_revision=s.revision,
-            escalated=s.escalated,
-        )
-        if why:
-            raise ValueError(why)
+            refuse(Refusal.NOT_WAITING_FOR_DECISIONS, f"not waiting for decisions (stage {s.stage.value})")
+        self._gate.validate(d)
 
     @workflow.update(name="revise")
     def revise(self, r: Revision) -> RevisionResult:
@@ -162,11 +164,11 @@ class ContentWorkflow:
     def _validate_revise(self, r: Revision) -> None:
         s = self._s
         if r.author != s.brief.author:
-            raise ValueError(f"only the author ({s.brief.author}) can revise")
+            refuse(Refusal.NOT_THE_AUTHOR, f"only the author ({s.brief.author}) can revise")
         if s.stage != ContentStage.CHANGES_REQUESTED or s.pending_revision is not None:
-            raise ValueError(f"no revision expected (stage {s.stage.value})")
+            refuse(Refusal.NO_REVISION_EXPECTED, f"no revision expected (stage {s.stage.value})")
         if r.body is None and r.title is None and r.variables is None:
-            raise ValueError("revision: give a new body, title or template variables")
+            refuse(Refusal.INVALID_REVISION, "give a new body, title or template variables")
 
     @workflow.update(name="retract")
     def retract(self, r: RetractRequest) -> None:
@@ -177,10 +179,10 @@ class ContentWorkflow:
     def _validate_retract(self, r: RetractRequest) -> None:
         s = self._s
         if s.stage not in RETRACTABLE or s.retract is not None:
-            raise ValueError(f"nothing to retract (stage {s.stage.value})")
+            refuse(Refusal.NOTHING_TO_RETRACT, f"nothing to retract (stage {s.stage.value})")
         allowed = {s.brief.author} | {a for st in s.stages for a in st.approvers}
         if r.requested_by not in allowed:
-            raise ValueError(f"'{r.requested_by}' may not retract this item (author or approvers only)")
+            refuse(Refusal.MAY_NOT_RETRACT, f"'{r.requested_by}' may not retract this item (author or approvers only)")
 
     @workflow.query(name="state")
     def state(self) -> ContentView:
@@ -249,7 +251,7 @@ class ContentWorkflow:
         if s.needs_legal and not any(st.name == "legal" for st in s.stages):
             s.stages = [*s.stages, self._inp.legal_stage]
             self._note("claims found: legal review added")
-        s.review_index, s.review_started_at = 0, None
+        self._review_progress.restart()
         await self._set_stage(ContentStage.IN_REVIEW)
 
     async def _await_revision(self) -> None:
@@ -280,86 +282,32 @@ class ContentWorkflow:
         await self._set_stage(ContentStage.CHECKING)
 
     async def _review(self) -> None:
+        """The approval stages, through the gate campaigns and budget proposals use too."""
         s = self._s
-        while s.review_index < len(s.stages):
-            stage = s.stages[s.review_index]
-            if s.review_started_at is None:
-                s.review_started_at, s.reminded, s.escalated = workflow.now(), False, False
-                self._publish()
-                warnings = [f.message for f in s.findings if f.severity == Severity.WARNING]
-                await self._tell(
-                    stage.approvers,
-                    f"review-{stage.name}",
-                    f"Please review '{s.brief.title}' (revision {s.revision}, stage {stage.name}): {s.draft_link}"
-                    + (f" — warnings: {'; '.join(warnings[:5])}" if warnings else "")
-                    + f". Decide with `mops content approve {s.brief.content_id} --as <you>`.",
-                )
-            outcome = self._outcome(stage)
-            if outcome == StageOutcome.PENDING:
-                deadline, what = self._review_deadline(stage)
-                result = await self._wait(
-                    deadline, lambda stage=stage: self._outcome(stage) != StageOutcome.PENDING, f"{stage.name}: {what}"
-                )
-                if result == "continue_as_new":
-                    return
-                if result == "timeout" and not await self._review_timer(stage, what):
-                    return
-                continue
-            comments = "; ".join(f"{d.approver}: {d.comment}" for d in self._stage_decisions(stage) if d.comment)
-            if outcome == StageOutcome.APPROVED:
-                self._note(f"stage {stage.name} approved")
-                s.review_index, s.review_started_at = s.review_index + 1, None
-                continue
-            if outcome == StageOutcome.REJECTED:
-                s.outcome = f"rejected in {stage.name}: {comments}"
-                await self._set_stage(ContentStage.REJECTED)
-                await self._tell_author("rejected", f"'{s.brief.title}' was rejected in {stage.name}: {comments}")
-                return
-            await self._set_stage(ContentStage.CHANGES_REQUESTED)
-            await self._tell_author(
-                "changes",
-                f"Changes requested on '{s.brief.title}' in {stage.name}: {comments}. "
-                "Revise with `mops content revise`.",
-            )
+        outcome = await self._gate.run()
+        if outcome == "continue_as_new":
             return
-        await self._set_stage(ContentStage.APPROVED)
-
-    def _review_deadline(self, stage: ApprovalStage) -> tuple[datetime, str]:
-        s = self._s
-        start = s.review_started_at
-        if not s.reminded:
-            return start + stage.remind_after, "reminder"
-        if not s.escalated:
-            return start + stage.escalate_after, "escalation"
-        return start + stage.expire_after, "expiry"
-
-    async def _review_timer(self, stage: ApprovalStage, what: str) -> bool:
-        """Handle a review deadline; False when the item expired."""
-        s = self._s
-        if what == "reminder":
-            s.reminded = True
-            await self._tell(
-                self._pending(),
-                f"remind-{stage.name}",
-                f"Reminder: '{s.brief.title}' waits for your decision in {stage.name}: {s.draft_link}",
-            )
-            return True
-        if what == "escalation":
-            s.escalated = True
-            backups = [p.backup for a in stage.approvers if (p := self._directory.get(a)) and p.backup]
-            self._note(f"stage {stage.name} escalated to backups: {', '.join(backups) or 'none'}")
-            self._publish()
-            await self._tell(
-                backups,
-                f"escalate-{stage.name}",
-                f"Escalation: '{s.brief.title}' is overdue in {stage.name}; as a backup approver you "
-                f"may decide now: {s.draft_link}",
-            )
-            return True
-        s.outcome = f"expired in {stage.name} without a decision"
-        await self._set_stage(ContentStage.EXPIRED)
-        await self._tell_author("expired", f"'{s.brief.title}' expired in {stage.name} without a decision.")
-        return False
+        if outcome == "approved":
+            await self._set_stage(ContentStage.APPROVED)
+            return
+        if outcome == "expired":
+            stage = s.stages[s.review_index]
+            s.outcome = f"expired in {stage.name} without a decision"
+            await self._set_stage(ContentStage.EXPIRED)
+            await self._tell_author("expired", f"'{s.brief.title}' expired in {stage.name} without a decision.")
+            return
+        stage, how = self._gate.ended_in()
+        comments = self._gate.comments(stage)
+        if how == StageOutcome.REJECTED:
+            s.outcome = f"rejected in {stage.name}: {comments}"
+            await self._set_stage(ContentStage.REJECTED)
+            await self._tell_author("rejected", f"'{s.brief.title}' was rejected in {stage.name}: {comments}")
+            return
+        await self._set_stage(ContentStage.CHANGES_REQUESTED)
+        await self._tell_author(
+            "changes",
+            f"Changes requested on '{s.brief.title}' in {stage.name}: {comments}. Revise with `mops content revise`.",
+        )
 
     async def _distribute(self) -> None:
         s = self._s
@@ -519,25 +467,11 @@ class ContentWorkflow:
         s = self._s
         return s.stages[s.review_index] if s.review_index < len(s.stages) else None
 
-    def _stage_decisions(self, stage: ApprovalStage) -> list[Decision]:
-        return [d for d in self._s.decisions if d.stage == stage.name and d.revision == self._s.revision]
-
-    def _outcome(self, stage: ApprovalStage) -> StageOutcome:
-        s = self._s
-        return stage_outcome(stage, self._directory, decisions=s.decisions, revision=s.revision, escalated=s.escalated)
-
     def _pending(self) -> list[str]:
         s, stage = self._s, self._current_stage()
         if s.stage != ContentStage.IN_REVIEW or stage is None:
             return []
-        return pending_approvers(
-            stage,
-            self._directory,
-            decisions=s.decisions,
-            revision=s.revision,
-            escalated=s.escalated,
-            author=s.brief.author,
-        )
+        return self._gate.pending(unstarted=True)
 
     async def _platform(self, ref: ActivityRef[In, Out], arg: In, *, queue: str, summary: str) -> Out:
         return await call_parked(ref, arg, queue=queue, summary=summary, note=self._note)

@@ -1,4 +1,6 @@
-"""Inputs, state and messages of the content workflow (pydantic, no I/O)."""
+"""Inputs, state and messages of the content workflow (pydantic, no I/O).
+
+`DecisionResult` is re-exported from domain/approvals.py: every approval answers with it."""
 
 from __future__ import annotations
 
@@ -8,6 +10,7 @@ from enum import StrEnum
 from pydantic import BaseModel
 
 from domain.approvals import Decision
+from domain.approvals import DecisionResult as DecisionResult  # re-exported: callers import it from here
 from domain.brand import Finding
 from domain.content import ApprovalStage, Channel, ContentBrief, Directory
 from mops.queues import PlatformQueues
@@ -68,13 +71,6 @@ class Revision(BaseModel):
 
 
 class RevisionResult(BaseModel):
-    revision: int
-
-
-class DecisionResult(BaseModel):
-    accepted: bool = True
-    stage: str
-    outcome: str  # the stage's outcome after this decision: pending / approved / ...
     revision: int
 
 

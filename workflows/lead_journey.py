@@ -7,12 +7,18 @@ Updates
   a later one (recorded as a touch). Sent with update-with-start + USE_EXISTING, so
   the same lead captured twice is one workflow. Idempotent per `capture_id`.
 
+- `sales_decision(SalesDecision) -> SalesDecisionResult`: the current owner accepted
+  (converted) or rejected (recycled into nurture). The validator refuses (no history)
+  anyone but the assigned owner (`not_the_owner`) and a lead not waiting for sales
+  (`not_waiting_for_sales_decision`), so the caller hears why.
+
 Signals
 - `event(EngagementEvent)`: open/click/visit/form/reply/bounce/unsubscribe; moves the
   score (deduplicated by `event_id`).
 - `unsubscribe(UnsubscribeRequest)`: stops the journey at once.
-- `sales_decision(SalesDecision)`: the current owner accepted (converted) or rejected
-  (recycled into nurture). Decisions from anyone but the current owner are ignored.
+- `sales_decision(SalesDecision)`: the same decision as a signal, from before it was an
+  update; kept so running journeys and recorded histories that received one replay.
+  Decisions from anyone but the current owner are ignored (and counted).
 - `consent(ConsentUpdate)`: consent per purpose changed; withdrawing email marketing
   stops the journey like an unsubscribe.
 - `erase(EraseRequest)`: right to erasure: the journey ends at once without touching a
@@ -80,11 +86,13 @@ with workflow.unsafe.imports_passed_through():
         render_notify_text,
     )
     from domain.leads import EngagementEvent, EventType, LeadCapture, LeadStage, build_profile, capture_touch
+    from domain.refusals import Refusal
     from domain.routing import OwnerSlot
     from domain.rules import evaluate
     from domain.schedule import add_business_days, earliest_send_time, next_local_time
     from domain.scoring import assign_segment, lead_facts, score_lead
     from domain.sync import ContactChange
+    from workflows.approval import refuse
     from workflows.common import (
         In,
         Out,
@@ -106,6 +114,7 @@ with workflow.unsafe.imports_passed_through():
         LeadState,
         SalesDecision,
         SalesDecisionKind,
+        SalesDecisionResult,
         SentEmail,
         TimelineEntry,
         UnsubscribeRequest,
@@ -267,6 +276,21 @@ class LeadJourneyWorkflow:
         s.erased = True
         s.sync_outbox = []
         self._mark_unsubscribed("erasure")
+
+    @workflow.update(name="sales_decision")
+    def decide_sales(self, d: SalesDecision) -> SalesDecisionResult:
+        self._s.sales_decision = d
+        return SalesDecisionResult(decision=d.decision, owner_id=d.owner_id)
+
+    @decide_sales.validator
+    def _validate_decide_sales(self, d: SalesDecision) -> None:
+        s = self._s
+        if s.stage != LeadStage.SALES_ASSIGNED:
+            refuse(Refusal.NOT_WAITING_FOR_SALES_DECISION, f"not waiting for a sales decision (stage {s.stage.value})")
+        if s.sales_decision is not None:
+            refuse(Refusal.NOT_WAITING_FOR_SALES_DECISION, "a sales decision is already being applied")
+        if d.owner_id != s.owner_id:
+            refuse(Refusal.NOT_THE_OWNER, f"owner {d.owner_id} is not the lead's assigned owner ({s.owner_id})")
 
     @workflow.signal(name="sales_decision")
     def sales_decision(self, d: SalesDecision) -> None:

@@ -52,6 +52,13 @@ class SalesDecision(BaseModel):
     reason: str | None = None
 
 
+class SalesDecisionResult(BaseModel):
+    """What the `sales_decision` update answers once the journey has taken the decision."""
+
+    decision: SalesDecisionKind
+    owner_id: str
+
+
 class TimelineEntry(BaseModel):
     at: datetime
     what: str  # no personal data: stage changes, step ids, owner ids

@@ -5,7 +5,7 @@ Campaigns are launched from their YAML files with the CLI (`mops campaign launch
 other services and dashboards read them and the people they wait for decide. Who decides
 or stops is always the API key's bound person, never a field of the body; the
 workflows' update validators decide whether that person may (refusals are mapped to
-statuses by `gateway.errors.refusal_status`, as for content).
+statuses by their codes in `domain.refusals`, as for content).
 """
 
 from __future__ import annotations

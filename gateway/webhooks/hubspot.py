@@ -22,6 +22,7 @@ import logging
 from fastapi import APIRouter, Depends, Request
 from pydantic import BaseModel, ConfigDict, ValidationError
 
+from domain.refusals import Refused
 from gateway import deps
 from gateway.errors import ApiError, ErrorBody
 from gateway.settings import GatewaySettings
@@ -160,6 +161,12 @@ async def hubspot_events(
                 lead_id=deal.workflow_id,
             )
         except LeadNotFound:
+            counts["ignored"] += 1
+            continue
+        except Refused as err:
+            # The deal moved, but not by the lead's owner or not while it waits for sales:
+            # HubSpot must not redeliver it (a 2xx), and it changes nothing.
+            log.info("hubspot deal %s: sales decision refused (%s)", deal.deal_id, err.code.value)
             counts["ignored"] += 1
             continue
         counts["applied" if seen.add(key) else "duplicates"] += 1

@@ -23,10 +23,11 @@ from pydantic import BaseModel
 
 from domain.approvals import DecisionKind
 from gateway import deps
-from gateway.errors import ApiError, ErrorBody, refusal_status
+from gateway.errors import ApiError, ErrorBody
 from gateway.settings import GatewaySettings
 from gateway.webhooks.common import ReplayCache, replayed, signed_body
-from starter.service.content import ContentInputError, ContentNotFound, ContentRefused, ContentService
+from starter.service.content import ContentService
+from starter.service.errors import failure
 
 log = logging.getLogger("mops.gateway.slack")
 
@@ -89,10 +90,11 @@ async def slack_interaction(
         return SlackMessage(text="Your Slack account is not linked to a mops approver; ask an admin to map it.")
     try:
         result = await content.decide(content_id, approver=approver, kind=DecisionKind(verb), revision=revision)
-    except ContentRefused as err:
-        return SlackMessage(text=f"Not recorded: {refusal_status(str(err))[2]}")
-    except (ContentInputError, ContentNotFound) as err:
-        return SlackMessage(text=f"Not recorded: {err}")
+    except Exception as err:  # noqa: BLE001 - answered from the one map below, or re-raised
+        answer = failure(err)
+        if answer is None or answer.status >= 500:
+            raise  # unexpected, or Temporal down: a 5xx, so the person sees it did not go through
+        return SlackMessage(text=f"Not recorded: {answer.message}")
     log.info("slack decision recorded for %s by %s", content_id, approver)
     return SlackMessage(
         text=f"You {VERB[verb]} revision {result.revision} of {content_id} ({result.stage}: {result.outcome})."

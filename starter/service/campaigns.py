@@ -25,7 +25,6 @@ from temporalio.client import (
     ScheduleUpdate,
     WithStartWorkflowOperation,
     WorkflowHandle,
-    WorkflowUpdateFailedError,
 )
 from temporalio.common import WorkflowIDConflictPolicy, WorkflowIDReusePolicy
 from temporalio.exceptions import WorkflowAlreadyStartedError
@@ -35,9 +34,12 @@ from domain.approvals import Decision, DecisionKind
 from domain.campaigns import CampaignSpec, CampaignSpecError, load_campaign
 from domain.content import DirectoryError, load_directory
 from domain.money import show
+from domain.refusals import Refused
 from mops.queues import platform_queues
 from mops.settings import Settings
+from starter.service.errors import InputError, NotFound
 from starter.service.leads import first_error
+from starter.service.updates import execute_update
 from workflows.approval import DecisionResult
 from workflows.budget import BudgetReallocationWorkflow
 from workflows.campaign import CampaignWorkflow
@@ -51,16 +53,23 @@ from workflows.campaign_models import (
 )
 
 
-class CampaignInputError(ValueError):
+class CampaignInputError(InputError):
     """A campaign file or request we refuse (one line naming the field)."""
 
 
-class CampaignRefused(ValueError):
-    """The workflow refused a decision or stop (its validator's reason)."""
+# A refused decision or stop is `Refused` (its code and reason), like every refusal; the
+# name stays for callers that catch it.
+CampaignRefused = Refused
 
 
-class CampaignNotFound(LookupError):
-    pass
+class CampaignNotFound(NotFound):
+    code = "campaign_not_found"
+
+
+class BudgetProposalNotFound(CampaignNotFound):
+    """No such reallocation run (a subclass: callers that catch CampaignNotFound still do)."""
+
+    code = "budget_proposal_not_found"
 
 
 def campaign_workflow_id(campaign_id: str) -> str:
@@ -133,14 +142,16 @@ class CampaignService:
         self, campaign_id: str, *, approver: str, kind: DecisionKind | str, comment: str | None = None
     ) -> DecisionResult:
         decision = _decision(approver, kind, comment)
-        return await _update(self.handle(campaign_id), CampaignWorkflow.decide, decision, f"campaign '{campaign_id}'")
+        return await execute_update(
+            self.handle(campaign_id), CampaignWorkflow.decide, decision, not_found=_not_running(campaign_id)
+        )
 
     async def stop(self, campaign_id: str, *, requested_by: str, reason: str) -> None:
-        await _update(
+        await execute_update(
             self.handle(campaign_id),
             CampaignWorkflow.stop,
             StopRequest(requested_by=requested_by, reason=reason),
-            f"campaign '{campaign_id}'",
+            not_found=_not_running(campaign_id),
         )
 
     # ------------------------------------------------------------- budgets
@@ -196,18 +207,18 @@ class CampaignService:
             return await self.budget_handle(workflow_id).query(BudgetReallocationWorkflow.state)
         except RPCError as err:
             if err.status == RPCStatusCode.NOT_FOUND:
-                raise CampaignNotFound(f"budget: no reallocation '{workflow_id}'") from None
+                raise BudgetProposalNotFound(f"budget: no reallocation '{workflow_id}'") from None
             raise
 
     async def budget_decide(
         self, workflow_id: str, *, approver: str, kind: DecisionKind | str, comment: str | None = None
     ) -> DecisionResult:
         decision = _decision(approver, kind, comment)
-        return await _update(
+        return await execute_update(
             self.budget_handle(workflow_id),
             BudgetReallocationWorkflow.decide,
             decision,
-            f"reallocation '{workflow_id}'",
+            not_found=BudgetProposalNotFound(f"reallocation '{workflow_id}': not found or not running"),
         )
 
 
@@ -218,13 +229,5 @@ def _decision(approver: str, kind: DecisionKind | str, comment: str | None) -> D
         raise CampaignInputError(first_error(err)) from None
 
 
-async def _update(handle: WorkflowHandle, update, arg, what: str):
-    try:
-        return await handle.execute_update(update, arg)
-    except WorkflowUpdateFailedError as err:
-        cause = err.cause
-        raise CampaignRefused(getattr(cause, "message", None) or str(cause)) from None
-    except RPCError as err:
-        if err.status == RPCStatusCode.NOT_FOUND:
-            raise CampaignNotFound(f"{what}: not found or not running") from None
-        raise
+def _not_running(campaign_id: str) -> CampaignNotFound:
+    return CampaignNotFound(f"campaign '{campaign_id}': not found or not running")

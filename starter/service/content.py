@@ -12,7 +12,7 @@ from typing import Any
 
 import yaml
 from pydantic import ValidationError
-from temporalio.client import Client, WorkflowHandle, WorkflowUpdateFailedError
+from temporalio.client import Client, WorkflowHandle
 from temporalio.common import WorkflowIDConflictPolicy, WorkflowIDReusePolicy
 from temporalio.exceptions import WorkflowAlreadyStartedError
 from temporalio.service import RPCError, RPCStatusCode
@@ -27,23 +27,27 @@ from domain.content import (
     load_policies,
     validate_brief,
 )
+from domain.refusals import Refused
 from mops.queues import platform_queues
 from mops.settings import Settings
+from starter.service.errors import InputError, NotFound
 from starter.service.leads import first_error
+from starter.service.updates import execute_update
 from workflows.content import ContentWorkflow
 from workflows.content_models import ContentInput, ContentView, DecisionResult, RetractRequest, Revision
 
 
-class ContentInputError(ValueError):
+class ContentInputError(InputError):
     """A brief or request we refuse (one line naming the field)."""
 
 
-class ContentRefused(ValueError):
-    """The workflow refused a decision, revision or retract (its validator's reason)."""
+# A refused decision, revision or retract is `Refused` (its code and reason), like every
+# refusal; the name stays for callers that catch it.
+ContentRefused = Refused
 
 
-class ContentNotFound(LookupError):
-    pass
+class ContentNotFound(NotFound):
+    code = "content_not_found"
 
 
 def content_workflow_id(content_id: str) -> str:
@@ -151,12 +155,7 @@ class ContentService:
         await self._update(content_id, ContentWorkflow.retract, request)
 
     async def _update(self, content_id: str, update, arg):
-        try:
-            return await self.handle(content_id).execute_update(update, arg)
-        except WorkflowUpdateFailedError as err:
-            cause = err.cause
-            raise ContentRefused(getattr(cause, "message", None) or str(cause)) from None
-        except RPCError as err:
-            if err.status == RPCStatusCode.NOT_FOUND:
-                raise ContentNotFound(f"content: no running item '{content_id}'") from None
-            raise
+        """Raises `Refused` with the validator's code when the workflow refuses."""
+        return await execute_update(
+            self.handle(content_id), update, arg, not_found=ContentNotFound(f"content: no running item '{content_id}'")
+        )

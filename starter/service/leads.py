@@ -18,23 +18,28 @@ from domain.journeys import JourneyError, load_journey
 from domain.leads import EngagementEvent, LeadCapture, lead_key, lead_workflow_id
 from mops.queues import platform_queues
 from mops.settings import Settings
+from starter.service.errors import InputError, NotFound
+from starter.service.updates import execute_update
 from workflows.lead_journey import LeadJourneyWorkflow
 from workflows.lead_models import (
     CaptureResult,
     LeadJourneyInput,
     LeadState,
     SalesDecision,
+    SalesDecisionResult,
     UnsubscribeRequest,
 )
 from workflows.search_attributes import JOURNEY_ID, LEAD_STAGE
 
 
-class LeadInputError(ValueError):
+class LeadInputError(InputError):
     """Input we refuse, with a one-line message naming the field."""
 
 
-class LeadNotFound(LookupError):
+class LeadNotFound(NotFound):
     """No running journey for that lead."""
+
+    code = "lead_not_found"
 
 
 def first_error(err: ValidationError) -> str:
@@ -131,8 +136,14 @@ class LeadService:
 
     async def sales_decision(
         self, decision: SalesDecision, *, email: str | None = None, lead_id: str | None = None
-    ) -> None:
-        await self._signal(self.handle(email=email, lead_id=lead_id), LeadJourneyWorkflow.sales_decision, decision)
+    ) -> SalesDecisionResult:
+        """Raises `Refused` (not_the_owner, not_waiting_for_sales_decision) when the journey refuses."""
+        return await execute_update(
+            self.handle(email=email, lead_id=lead_id),
+            LeadJourneyWorkflow.decide_sales,
+            decision,
+            not_found=LeadNotFound("lead: no running journey for that lead (never captured, or already ended)"),
+        )
 
     async def state(self, *, email: str | None = None, lead_id: str | None = None) -> LeadState:
         try:

@@ -42,6 +42,7 @@ from domain.report_render import dashboard_html
 from integrations.analytics_store import DuckDBStore
 from mops.queues import analytics_queues
 from mops.settings import Settings
+from starter.service.errors import InputError
 from workflows.analytics import AnalyticsCollectionWorkflow, ExecutiveReportWorkflow
 from workflows.analytics_models import CollectionInput, CollectionView, ReportInput
 
@@ -49,7 +50,7 @@ WEEKDAYS = {"sun": 0, "mon": 1, "tue": 2, "wed": 3, "thu": 4, "fri": 5, "sat": 6
 _TIME = re.compile(r"^([01]?\d|2[0-3]):([0-5]\d)$")
 
 
-class ReportInputError(ValueError):
+class ReportInputError(InputError):
     """Report input we refuse (one line naming the field)."""
 
 

@@ -16,6 +16,7 @@ from domain.approvals import (
     stage_outcome,
 )
 from domain.content import ApprovalStage, Directory, load_directory
+from domain.refusals import Refusal
 
 POLICIES = Path(__file__).resolve().parents[2] / "policies"
 
@@ -58,7 +59,7 @@ def refused(
     escalated: bool = False,
     author: str = "maya",
 ) -> str | None:
-    return refusal(
+    why = refusal(
         stage,
         DIRECTORY,
         decision=decision,
@@ -67,6 +68,7 @@ def refused(
         current_revision=revision,
         escalated=escalated,
     )
+    return why.reason if why else None
 
 
 def pending(
@@ -139,6 +141,28 @@ def test_refusal_accepts_a_fresh_decision():
 )
 def test_each_refusal(decision, decisions, kwargs, reason):
     assert refused(decision, decisions, **kwargs) == reason
+
+
+@pytest.mark.parametrize(
+    ("decision", "decisions", "revision", "code"),
+    [
+        (d("maya"), [], 1, Refusal.AUTHOR_CANNOT_DECIDE),
+        (d("kim"), [], 1, Refusal.NOT_AN_APPROVER),
+        (d("omar", revision=1), [], 2, Refusal.STALE_REVISION),
+        (d("omar", "reject"), [d("omar")], 1, Refusal.ALREADY_DECIDED),
+    ],
+)
+def test_each_refusal_carries_its_code(decision, decisions, revision, code):
+    why = refusal(
+        ALL,
+        DIRECTORY,
+        decision=decision,
+        decisions=decisions,
+        author="maya",
+        current_revision=revision,
+        escalated=False,
+    )
+    assert why is not None and why.code == code and why.message == f"{code.field}: {why.reason}"
 
 
 def test_refusal_checks_in_order():

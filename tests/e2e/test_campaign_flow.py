@@ -15,8 +15,9 @@ from temporalio.api.enums.v1 import EventType
 
 from domain.campaigns import ChannelKind, build_campaign
 from domain.content import load_directory
+from domain.refusals import Refusal, Refused
 from mops.queues import platform_queues
-from starter.service.campaigns import CampaignRefused, CampaignService, campaign_workflow_id
+from starter.service.campaigns import CampaignService, campaign_workflow_id
 from tests.conftest import eventually
 from tests.e2e.conftest import Stack
 from workflows.campaign_models import BudgetStatus, CampaignInput, CampaignStatus, PartState
@@ -241,8 +242,9 @@ async def test_reallocation_above_threshold_waits_for_approval_applies_and_verif
     assert p.proposed[ChannelKind.GOOGLE_ADS] > p.current[ChannelKind.GOOGLE_ADS]
     assert view.pending_approvers == ["dana"]
 
-    with pytest.raises(CampaignRefused, match="not an approver"):
+    with pytest.raises(Refused, match="not an approver") as err:
         await svc.budget_decide(handle.id, approver="omar", kind="approve")
+    assert err.value.code == Refusal.NOT_AN_APPROVER
     await svc.budget_decide(handle.id, approver="dana", kind="approve")
     view = await budget_status(svc, handle.id, BudgetStatus.APPLIED)
     assert all(c.verified == c.after for c in view.changes)

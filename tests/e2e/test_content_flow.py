@@ -12,9 +12,10 @@ from temporalio.api.enums.v1 import EventType
 from temporalio.service import RPCError, RPCStatusCode
 from typer.testing import CliRunner
 
+from domain.refusals import Refused
 from mops.settings import get_settings
 from starter.cli import app
-from starter.service.content import ContentRefused, ContentService, prepare
+from starter.service.content import ContentService, prepare
 from tests.conftest import eventually
 from tests.e2e.conftest import Stack
 from workflows.content_models import ChannelStatus, ContentStage, Revision
@@ -49,7 +50,7 @@ async def wait_stage(svc: ContentService, content_id: str, stage: ContentStage, 
 
 
 async def refused(coro) -> str:
-    with pytest.raises(ContentRefused) as err:
+    with pytest.raises(Refused) as err:
         await coro
     return str(err.value)
 
@@ -123,15 +124,14 @@ async def test_blocked_check_then_requested_changes_loop_back_to_the_author(stac
     blocking = {f.rule for f in view.findings if f.severity.value == "blocking"}
     assert {"unverifiable-superlatives", "alt_text"} <= blocking, blocking
 
-    async def author_told():
-        # The workflow records the stage before it tells the author: wait for the message.
+    async def told():  # the stage is set before the chat goes out: wait for it
         return [
             e
             for e in await stack.admin.effects("slack", "chat.post")
             if cid in str(e["summary"]) or "blocking finding" in e["summary"]["text"]
         ]
 
-    await eventually(author_told, what="the author to be told what blocks the draft")
+    await eventually(told, what="the author is told what blocks the draft")
 
     assert "only the author" in await refused(svc.revise(cid, Revision(author="omar", body="x")))
     clean = CLEAN_BODY.format(link=f"{stack.sandbox_url}/_links/ok/guide")
@@ -249,7 +249,10 @@ async def test_cli_decisions_answer_with_the_validators_reason(stack: Stack) -> 
             get_settings.cache_clear()
 
     own = await cli("approve", cid, "--as", "maya")
-    assert own.exit_code == 3 and own.output.strip() == "error: refused: authors cannot decide on their own content"
+    assert (
+        own.exit_code == 3
+        and own.output.strip() == "error: refused: approver: authors cannot decide on their own content"
+    )
     no_reason = await cli("reject", cid, "--as", "omar")
     assert no_reason.exit_code == 2 and "comment" in no_reason.output
     ok = await cli("approve", cid, "--as", "sofia", "--json")

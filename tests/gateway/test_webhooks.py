@@ -4,15 +4,18 @@ redelivered event has one effect."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import random
 import time
 import uuid
 from urllib.parse import urlencode
 
+import pytest
 from cryptography.hazmat.primitives.asymmetric import ec
 
 from domain.leads import LeadStage
+from gateway.webhooks.deals import DealLookup
 from tests.conftest import eventually
 from tests.gateway.conftest import Gateway, capture, dumps
 from tests.gateway.test_rest_content import submitted_in_review
@@ -255,3 +258,31 @@ async def test_slack_buttons_decide_as_the_mapped_person(gw: Gateway) -> None:
         assert r.status_code == 200 and expect in r.json()["text"], (user, value, r.json())
     decisions = (await gw.content.state(cid)).decisions
     assert [(d.approver, d.kind.value) for d in decisions] == [("omar", "approve")]
+
+
+async def test_hubspot_deal_moved_by_someone_else_is_refused_and_changes_nothing(
+    gw: Gateway, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    lid, st = await lead_with_deal(gw)
+    original = DealLookup.deal
+
+    async def reassigned_in_crm(self, deal_id: str):  # HubSpot says the deal belongs to another owner
+        ref = await original(self, deal_id)
+        return dataclasses.replace(ref, owner_id=f"{st.owner_id}9")
+
+    monkeypatch.setattr(DealLookup, "deal", reassigned_in_crm)
+    body = dumps([deal_stage_event(st.deal_id, gw.settings.hubspot_accepted_stage)])
+    r = await gw.http.post("/webhooks/hubspot", content=body, headers=gw.hubspot_headers(body))
+    assert r.status_code == 200 and r.json() == {"received": 1, "applied": 0, "duplicates": 0, "ignored": 1}
+    after = await gw.leads.state(lead_id=lid)
+    assert (after.stage, after.owner_id) == (LeadStage.SALES_ASSIGNED, st.owner_id), "the refusal changed nothing"
+
+    monkeypatch.setattr(DealLookup, "deal", original)
+    body = dumps([deal_stage_event(st.deal_id, gw.settings.hubspot_accepted_stage)])
+    r = await gw.http.post("/webhooks/hubspot", content=body, headers=gw.hubspot_headers(body))
+    assert r.status_code == 200 and r.json()["applied"] == 1
+
+    async def converted():
+        return (await gw.leads.state(lead_id=lid)).stage == LeadStage.CONVERTED
+
+    await eventually(converted, what="the owner's own deal move converts the lead")
