@@ -4,11 +4,12 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from pathlib import Path
-from string import Template
 
 from temporalio import activity
+from temporalio.exceptions import ApplicationError
 
-from activities.errors import platform_errors
+from activities.email_templates import EmailTemplates, MessageFacts, RenderedEmail, TemplateProblem, score_band
+from activities.errors import UNSENDABLE, platform_errors
 from activities.models import (
     CancelListSendInput,
     CancelListSendResult,
@@ -18,9 +19,13 @@ from activities.models import (
     SendEmailResult,
     SuppressInput,
 )
+from domain.brand import BrandRules, Severity
 from integrations.sendgrid import SendGridClient
 
-_FALLBACK = Template("<p>Hi $first_name,</p><p>$subject</p>")
+
+def _unsendable(template: str, reason: str) -> ApplicationError:
+    # The reason names files, lines and rules, never a lead's data: it goes to the timeline.
+    return ApplicationError(f"template {template}: {reason}", reason, type=UNSENDABLE, non_retryable=True)
 
 
 def emails_sent():
@@ -35,21 +40,49 @@ class EmailActivities:
         templates_dir: Path,
         sender_id: int = 1,
         unsubscribe_link: Callable[[str], str] | None = None,
+        *,
+        postal_address: str,
+        preferences_url: str,
+        brand_rules: BrandRules | None = None,
     ) -> None:
+        if unsubscribe_link is None:
+            raise ValueError("unsubscribe_link: every marketing email carries a one-click unsubscribe link")
         self._sendgrid = sendgrid
-        self._templates_dir = templates_dir
+        self._templates = EmailTemplates(templates_dir, postal_address=postal_address, preferences_url=preferences_url)
         self._sender_id = sender_id
         # lead id -> one-click unsubscribe URL (RFC 8058), served by the gateway.
         self._unsubscribe_link = unsubscribe_link
+        self._brand_rules = brand_rules
 
-    def _render(self, inp: SendEmailInput) -> str:
-        path = self._templates_dir / f"{inp.template}.html"
-        template = Template(path.read_text()) if path.is_file() else _FALLBACK
-        return template.safe_substitute(first_name=inp.first_name or "there", subject=inp.subject)
+    def _render(self, inp: SendEmailInput) -> tuple[RenderedEmail, list[str]]:
+        """The whole message and its non-blocking brand findings; a message that cannot
+        render or has a blocking finding raises the non-retryable UNSENDABLE."""
+        lead = inp.lead.model_dump() if inp.lead is not None else {"first_name": inp.first_name}
+        lead["score_band"] = score_band(lead.pop("score", None))
+        owner_name, owner_email = lead.pop("owner_name", None), lead.pop("owner_email", None)
+        if owner_name:
+            lead["owner"] = {"name": owner_name, "email": owner_email}
+        facts = MessageFacts(
+            journey_id=inp.journey_id,
+            step_id=inp.step_id,
+            subject=inp.subject,
+            unsubscribe_url=self._unsubscribe_link(inp.lead_id),
+            lead=lead,
+        )
+        try:
+            message = self._templates.render(inp.template, facts)
+        except TemplateProblem as err:
+            raise _unsendable(inp.template, str(err)) from None
+        warnings: list[str] = []
+        if self._brand_rules is not None:
+            for finding in self._templates.brand_findings(self._brand_rules, message):
+                line = f"brand {finding.severity.value}: {finding.rule}: {finding.message}"
+                if finding.severity == Severity.BLOCKING:
+                    raise _unsendable(inp.template, line)
+                warnings.append(line)
+        return message, warnings
 
-    def _list_unsubscribe(self, lead_id: str) -> dict[str, str] | None:
-        if self._unsubscribe_link is None:
-            return None
+    def _list_unsubscribe(self, lead_id: str) -> dict[str, str]:
         return {
             "List-Unsubscribe": f"<{self._unsubscribe_link(lead_id)}>",
             "List-Unsubscribe-Post": "List-Unsubscribe=One-Click",
@@ -62,15 +95,19 @@ class EmailActivities:
 
         The suppression check here is the last gate: an opt-out recorded on the
         platform by any channel stops the send even if the workflow has not heard
-        of it yet. The idempotency key makes a retried send a no-op.
+        of it yet. The idempotency key makes a retried send a no-op. The message is
+        rendered from its template here (never a stand-in body): one that cannot
+        render, or that breaks a blocking brand rule, fails with UNSENDABLE.
         """
         if await self._sendgrid.is_suppressed(inp.to_email, inp.unsubscribe_group_id):
             return SendEmailResult(sent=False, suppressed=True)
+        message, warnings = self._render(inp)
         message_id = await self._sendgrid.send_mail(
             to_email=inp.to_email,
             from_email=inp.from_email,
-            subject=inp.subject,
-            html=self._render(inp),
+            subject=message.subject,
+            text=message.text,
+            html=message.html,
             asm_group_id=inp.unsubscribe_group_id,
             categories=["mops", inp.journey_id],
             custom_args={"mops_lead_id": inp.lead_id, "mops_step": inp.step_id},
@@ -78,7 +115,7 @@ class EmailActivities:
             headers=self._list_unsubscribe(inp.lead_id),
         )
         emails_sent().add(1, {"kind": "journey"})
-        return SendEmailResult(sent=True, message_id=message_id)
+        return SendEmailResult(sent=True, message_id=message_id, warnings=warnings)
 
     @activity.defn(name="email.suppress")
     @platform_errors

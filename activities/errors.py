@@ -22,6 +22,9 @@ T = TypeVar("T")
 REJECTED = "PlatformRejected"
 RATE_LIMITED = "PlatformRateLimited"
 UNAVAILABLE = "PlatformUnavailable"
+# A message that must not go out as it is (a template that cannot render, a blocking
+# brand finding): retrying cannot fix it, a person must; the workflow parks on it.
+UNSENDABLE = "EmailUnsendable"
 
 
 def to_application_error(err: PlatformError) -> ApplicationError:

@@ -437,6 +437,8 @@ class Stack:
             temporal_ui_port=free_port(),
             sandbox_port=sandbox_port,
             gateway_port=free_port(),
+            mail_postal_address="mops bench, 1 Sandbox Street, 10115 Berlin, Germany",
+            mail_preferences_url="https://www.mops.example/email-preferences",
             **urls,
             **rates,
             **extra,

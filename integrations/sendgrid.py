@@ -54,16 +54,22 @@ class SendGridClient(PlatformClient):
         custom_args: dict[str, str],
         idempotency_key: str,
         headers: dict[str, str] | None = None,
+        text: str | None = None,
     ) -> str:
-        """Send one HTML message; return SendGrid's `X-Message-Id`. `headers` are
-        message headers (e.g. List-Unsubscribe), not HTTP headers."""
+        """Send one message, HTML with an optional plain-text part; return SendGrid's
+        `X-Message-Id`. `headers` are message headers (e.g. List-Unsubscribe), not HTTP
+        headers."""
+        # SendGrid requires text/plain first when a message has both parts.
+        content = ([{"type": "text/plain", "value": text}] if text is not None else []) + [
+            {"type": "text/html", "value": html}
+        ]
         payload: dict = {
             "personalizations": [
                 {"to": [{"email": to_email}], "custom_args": {**custom_args, IDEMPOTENCY_ARG: idempotency_key}}
             ],
             "from": {"email": from_email},
             "subject": subject,
-            "content": [{"type": "text/html", "value": html}],
+            "content": content,
         }
         if asm_group_id is not None:
             payload["asm"] = {"group_id": asm_group_id}

@@ -79,6 +79,16 @@ def settings() -> Settings:
         fail(str(e))
 
 
+def worker_settings() -> Settings:
+    """Settings for a command that runs the workers: they also need the email footer."""
+    s = settings()
+    try:
+        s.mail_footer()
+    except SettingsError as e:
+        fail(str(e))
+    return s
+
+
 def run_async(span_name: str) -> Callable:
     """Run an async command inside one trace span, mapping known errors to one line."""
 
@@ -614,7 +624,7 @@ def up() -> None:
     from starter.stack import StackError, embedded_stack
     from workers.main import serve
 
-    s = settings()
+    s = worker_settings()
 
     async def main() -> None:
         from gateway.app import create_app
@@ -649,7 +659,7 @@ def worker() -> None:
     from workers.main import serve
 
     with contextlib.suppress(KeyboardInterrupt):
-        asyncio.run(serve(settings()))
+        asyncio.run(serve(worker_settings()))
 
 
 @app.command(context_settings={"allow_extra_args": True, "ignore_unknown_options": True})
@@ -678,7 +688,7 @@ def demo(as_json: JsonOpt = False) -> None:
     from starter.stack import StackError
 
     try:
-        asyncio.run(run_demo(settings(), as_json=as_json))
+        asyncio.run(run_demo(worker_settings(), as_json=as_json))
     except (StackError, DemoError) as e:
         fail(str(e), 1)
 

@@ -15,6 +15,7 @@ with workflow.unsafe.imports_passed_through():
 
 WaitResult = Literal["done", "timeout", "continue_as_new"]
 REJECTED = "PlatformRejected"  # activities/errors.py: non-retryable 4xx
+UNSENDABLE = "EmailUnsendable"  # activities/errors.py: a message that must not go out as it is
 PARK_RETRY = timedelta(hours=1)  # after a platform rejection that needs a human fix
 
 

@@ -39,7 +39,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Callable
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, Literal
 
 from temporalio import workflow
 from temporalio.common import RetryPolicy
@@ -49,6 +49,7 @@ with workflow.unsafe.imports_passed_through():
     from activities.models import (
         AssignOwnerInput,
         AssignOwnerResult,
+        EmailLead,
         HandoffInput,
         HandoffResult,
         ListOwnersInput,
@@ -90,7 +91,9 @@ with workflow.unsafe.imports_passed_through():
     from domain.scoring import assign_segment, score_lead
     from domain.sync import ContactChange
     from workflows.common import (
+        PARK_RETRY,
         REJECTED,
+        UNSENDABLE,
         WaitResult,
         call,
         call_parked,
@@ -151,6 +154,7 @@ class LeadJourneyWorkflow:
         self._published = ""
         self._publishing = False  # a change on its way to the contact sync
         self._waiting = False  # the run is in a wait (a timer, an event, a decision)
+        self._parked: str | None = None  # why the email step is parked (current details)
 
     # ------------------------------------------------------------------ run
 
@@ -418,6 +422,22 @@ class LeadJourneyWorkflow:
         return next_local_time(now, step.until_local_time, tz)
 
     async def _send(self, step: SendEmailStep, key: str) -> WaitResult:
+        while True:
+            result = await self._send_once(step, key)
+            if result != "parked":
+                return result
+            # Parked: the message cannot go out as it is (its template does not render, or
+            # it breaks a blocking brand rule) and nothing is sent in its place. The step
+            # waits, shown in the timeline and the current details, and tries again hourly
+            # until someone fixes the template; an opt-out or MQL ends the wait as any other.
+            s = self._s
+            s.wait_until = workflow.now() + PARK_RETRY
+            result = await self._wait(s.wait_until, self._interrupted, f"parked: email {step.template}")
+            s.wait_until = None
+            if result != "timeout":
+                return result
+
+    async def _send_once(self, step: SendEmailStep, key: str) -> WaitResult | Literal["parked"]:
         s, spec = self._s, self._s.journey
         while True:
             # Consent, unsubscribe and the frequency cap are checked again right
@@ -438,12 +458,19 @@ class LeadJourneyWorkflow:
         try:
             res = await self._send_activity(step, key)
         except ActivityError as err:
+            if is_type(err, UNSENDABLE):
+                self._parked = f"step {step.id}: {reason(err)}"
+                self._note(f"step {step.id}: email parked, not sent ({reason(err)}); retrying in {PARK_RETRY}")
+                return "parked"
             if not is_type(err, REJECTED):
                 raise
             # The platform refused this email (e.g. a template or address it cannot
             # take): retrying cannot help, so the journey goes on without it.
             self._note(f"step {step.id}: email rejected by the platform ({reason(err)}); skipped")
             return "done"
+        self._parked = None
+        for warning in res.warnings:
+            self._note(f"step {step.id}: {warning}")
         if res.suppressed:
             # The address opted out on the platform (another channel): honour it.
             self._mark_unsubscribed("email_platform_suppression")
@@ -468,10 +495,27 @@ class LeadJourneyWorkflow:
                 journey_id=spec.id,
                 step_id=step.id,
                 lead_id=s.lead_id,
+                lead=self._email_lead(),
             ),
             SendEmailResult,
             queue=self._queues.email,
             summary=f"send email {step.template}",
+        )
+
+    def _email_lead(self) -> EmailLead:
+        s = self._s
+        profile = build_profile(s.capture, s.firmographics)
+        return EmailLead(
+            first_name=s.capture.first_name,
+            last_name=s.capture.last_name,
+            company=profile.company,
+            job_title=profile.job_title,
+            industry=profile.industry,
+            country=profile.country,
+            employees=profile.employees,
+            segment=s.segment,
+            score=s.score.total if s.score else None,
+            owner_name=s.owner_name,
         )
 
     def _branch(self, step: BranchStep) -> str | None:
@@ -573,6 +617,7 @@ class LeadJourneyWorkflow:
             summary="create deal + task for owner",
         )
         s.deal_id = handoff.deal_id
+        s.owner_name = owner.name or None
         s.owner_id = owner_id
         s.owner_history.append(owner_id)
         s.assigned_at = workflow.now()
@@ -883,5 +928,7 @@ class LeadJourneyWorkflow:
         if s.next_step:
             when = f" until {s.next_step_at.isoformat(timespec='seconds')}" if s.next_step_at else ""
             lines.append(f"**Step:** `{s.next_step}`{when}")
+        if self._parked:
+            lines.append(f"**Parked:** {self._parked}")
         lines.append(f"**Emails sent:** {s.emails_sent}  ·  **Touches:** {s.touches}")
         workflow.set_current_details("\n\n".join(lines))
