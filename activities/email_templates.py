@@ -310,3 +310,29 @@ def _frames(err: BaseException) -> Iterator[tuple[str, int]]:
     while tb is not None:
         yield tb.tb_frame.f_code.co_filename, tb.tb_lineno
         tb = tb.tb_next
+
+
+def check_journey_emails(
+    spec: Any, journey_file: Path, templates: EmailTemplates, rules: BrandRules | None
+) -> list[str]:
+    """Every email step of a journey (a `JourneySpec`): raises TemplateProblem for the first
+    that cannot render or breaks a blocking brand rule; returns the warnings, one line each."""
+    warnings: list[str] = []
+    for i, step in enumerate(spec.steps):
+        if step.type != "send_email":
+            continue
+        where = f"{journey_file}: steps.{i}.template"
+        templates.check(step.template, step.subject, where)
+        if rules is not None:
+            for finding in templates.check_brand(rules, step.template, step.subject, where):
+                warnings.append(f"{where}: {step.template}: brand warning: {finding.rule}: {finding.message}")
+    return warnings
+
+
+def validation_templates(directory: Path, postal_address: str | None, preferences_url: str | None) -> EmailTemplates:
+    """Templates for checking (nothing is sent): the configured footer, or stand-ins for it."""
+    return EmailTemplates(
+        directory,
+        postal_address=postal_address or "(postal address: MOPS_MAIL_POSTAL_ADDRESS)",
+        preferences_url=preferences_url or "https://preferences.invalid/",
+    )

@@ -426,15 +426,31 @@ async def content_show(content_id: ContentIdArg, as_json: JsonOpt = False) -> No
 
 @journeys_app.command("validate")
 def journeys_validate(as_json: JsonOpt = False) -> None:
-    """Validate every journey file; the first problem is printed as file: field: reason."""
+    """Validate every journey file and the emails it sends (templates render for a lead we
+    know nothing about, brand rules hold); the first problem is printed as file: field: reason
+    or file:line: reason, brand warnings after the journey's line."""
+    from activities.email_templates import TemplateProblem, check_journey_emails, validation_templates
+    from domain.brand import BrandRulesError, load_brand_rules
+
+    s = settings()
+    templates = validation_templates(s.email_templates_path, s.mail_postal_address, s.mail_preferences_url)
     try:
-        specs = validate_all(settings().journeys_dir)
-    except JourneyError as e:
+        specs = validate_all(s.journeys_dir)
+        rules = load_brand_rules(s.policies_dir / "brand.yaml")
+        warnings = {j.id: check_journey_emails(j, s.journeys_dir / f"{j.id}.yaml", templates, rules) for j in specs}
+    except (JourneyError, BrandRulesError, TemplateProblem) as e:
         fail(str(e))
+
+    def human() -> None:
+        for j in specs:
+            out.print(f"ok  {j.id} v{j.version} ({len(j.steps)} steps)", highlight=False)
+            for line in warnings[j.id]:
+                out.print(f"    warning: {line}", highlight=False, markup=False)
+
     emit(
-        [{"id": s.id, "version": s.version, "steps": len(s.steps)} for s in specs],
+        [{"id": j.id, "version": j.version, "steps": len(j.steps), "warnings": warnings[j.id]} for j in specs],
         as_json,
-        lambda: [out.print(f"ok  {s.id} v{s.version} ({len(s.steps)} steps)") for s in specs],
+        human,
     )
 
 
