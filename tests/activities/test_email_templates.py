@@ -80,11 +80,15 @@ def test_personalisation_is_escaped_in_html_and_blocks_follow_segment_and_score(
     cold = t.render("nurture-product-update", facts("product-update", score_band="cold"))
     assert "just reply" in hot.text and "just reply" not in cold.text
     owned = t.render("nurture-welcome", facts(owner={"name": "Sam Seller", "email": "sam@mops.example"}))
-    assert "Sam Seller" in owned.text and "Maya, on behalf of the mops team" in t.render("nurture-welcome", facts()).text
+    assert (
+        "Sam Seller" in owned.text and "Maya, on behalf of the mops team" in t.render("nurture-welcome", facts()).text
+    )
 
 
 def test_subject_is_a_template_too() -> None:
-    m = templates().render("nurture-welcome", facts(subject="{{ first_name | default('Hello') }}, welcome", first_name="Ada"))
+    m = templates().render(
+        "nurture-welcome", facts(subject="{{ first_name | default('Hello') }}, welcome", first_name="Ada")
+    )
     assert m.subject == "Ada, welcome" and "<title>Ada, welcome</title>" in m.html
 
 
@@ -94,7 +98,9 @@ def test_links_carry_the_campaign_utm_parameters() -> None:
         "https://www.mops.example/start?ref=x&utm_source=mops&utm_medium=email&utm_campaign=default-nurture&utm_content=welcome"
     )
     assert "utm_source=partner" in tag_link("https://x.example/?utm_source=partner", utm), "a link's own UTM wins"
-    m = templates().render("nurture-welcome", MessageFacts("demo", "welcome", "Hi", UNSUBSCRIBE, {}, utm_campaign="spring"))
+    m = templates().render(
+        "nurture-welcome", MessageFacts("demo", "welcome", "Hi", UNSUBSCRIBE, {}, utm_campaign="spring")
+    )
     assert "utm_campaign=spring" in m.text
 
 
@@ -142,7 +148,9 @@ def test_brand_findings_on_a_journey_email(broken: Path) -> None:
     assert check_journey_emails(spec, broken / "default-nurture.yaml", t, RULES) == []
 
     text = broken / "templates" / "nurture-buyers-guide.txt"
-    text.write_text(text.read_text().replace("Use it with any vendor", "It is cheap. Click here to use it with any vendor"))
+    text.write_text(
+        text.read_text().replace("Use it with any vendor", "It is cheap. Click here to use it with any vendor")
+    )
     warnings = check_journey_emails(spec, broken / "default-nurture.yaml", t, RULES)
     assert [w.split(": brand warning: ")[1].split(":")[0] for w in warnings] == ["cheap", "click-here"]
     assert all(w.startswith(f"{broken / 'default-nurture.yaml'}: steps.") for w in warnings)
@@ -177,7 +185,10 @@ def test_journeys_validate_checks_the_emails(broken: Path) -> None:
     (broken / "templates" / "nurture-roi-calculator.html").unlink()
     missing = cli(broken)
     assert missing.exit_code == 2
-    assert "default-nurture.yaml: steps." in missing.output and "nurture-roi-calculator.html does not exist" in missing.output
+    assert (
+        "default-nurture.yaml: steps." in missing.output
+        and "nurture-roi-calculator.html does not exist" in missing.output
+    )
 
     shutil.copy(JOURNEYS / "templates" / "nurture-roi-calculator.html", broken / "templates")
     text = broken / "templates" / "nurture-welcome.txt"
