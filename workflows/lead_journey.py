@@ -459,8 +459,10 @@ class LeadJourneyWorkflow:
             res = await self._send_activity(step, key)
         except ActivityError as err:
             if is_type(err, UNSENDABLE):
-                self._parked = f"step {step.id}: {reason(err)}"
-                self._note(f"step {step.id}: email parked, not sent ({reason(err)}); retrying in {PARK_RETRY}")
+                parked = f"step {step.id}: {reason(err)}"
+                if parked != self._parked:  # once per reason: hourly retries must not flood the timeline
+                    self._note(f"step {step.id}: email parked, not sent ({reason(err)}); retrying every {PARK_RETRY}")
+                self._parked = parked
                 return "parked"
             if not is_type(err, REJECTED):
                 raise
@@ -468,7 +470,9 @@ class LeadJourneyWorkflow:
             # take): retrying cannot help, so the journey goes on without it.
             self._note(f"step {step.id}: email rejected by the platform ({reason(err)}); skipped")
             return "done"
-        self._parked = None
+        if self._parked:
+            self._note(f"step {step.id}: email no longer parked (the message renders and passes the brand rules)")
+            self._parked = None
         for warning in res.warnings:
             self._note(f"step {step.id}: {warning}")
         if res.suppressed:

@@ -13,6 +13,7 @@ from temporalio.client import Client
 from temporalio.exceptions import ApplicationError
 from temporalio.worker import Worker
 
+from activities.errors import UNSENDABLE
 from activities.journeys import JourneyActivities
 from activities.models import (
     AssignOwnerInput,
@@ -77,6 +78,7 @@ class FakePlatforms(Recorder):
         default_factory=lambda: Firmographics(company="Small Shop", industry="retail", employees=12)
     )
     suppressed: bool = False
+    unsendable: dict[str, int] = field(default_factory=dict)  # template -> sends that fail as unsendable
 
     @activity.defn(name="crm.upsert_lead")
     async def upsert_lead(self, inp: UpsertLeadInput) -> UpsertLeadResult:
@@ -106,6 +108,10 @@ class FakePlatforms(Recorder):
     @activity.defn(name="email.send")
     async def send(self, inp: SendEmailInput) -> SendEmailResult:
         self._record("email.send", inp)
+        if self.unsendable.get(inp.template, 0) > 0:  # the real activity's answer to a broken template
+            self.unsendable[inp.template] -= 1
+            reason = f"templates/{inp.template}.txt:3: 'frist_name' is undefined"
+            raise ApplicationError(f"template {inp.template}: {reason}", reason, type=UNSENDABLE, non_retryable=True)
         if self.suppressed:
             return SendEmailResult(sent=False, suppressed=True)
         return SendEmailResult(sent=True, message_id=f"m-{next(self._ids)}")
