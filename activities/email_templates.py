@@ -301,6 +301,9 @@ def _check_subject_names(env: SandboxedEnvironment, subject: str, where: str) ->
 
 def _reason(err: TemplateError) -> str:
     if isinstance(err, UndefinedError):
+        name = re.match(r"'([^']+)' is undefined$", err.message or "")
+        if name and name[1] not in KNOWN_NAMES:
+            return f"{err.message} (no message has it; known: {', '.join(sorted(KNOWN_NAMES))})"
         return f"{err.message} (give it a fallback, e.g. | default(...), or test it with `is defined`)"
     return err.message or type(err).__name__
 
