@@ -8,7 +8,14 @@ from pathlib import Path
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
-from activities.email_templates import EmailTemplates, MessageFacts, RenderedEmail, TemplateProblem, score_band
+from activities.email_templates import (
+    EmailTemplates,
+    MessageFacts,
+    RenderedEmail,
+    TemplateProblem,
+    campaign_facts,
+    score_band,
+)
 from activities.errors import UNSENDABLE, platform_errors
 from activities.models import (
     CancelListSendInput,
@@ -21,6 +28,8 @@ from activities.models import (
 )
 from domain.brand import BrandRules, Severity
 from integrations.sendgrid import SendGridClient
+
+SINGLE_SEND_UNSUBSCRIBE = "{{{unsubscribe}}}"
 
 
 def _unsendable(template: str, reason: str) -> ApplicationError:
@@ -43,12 +52,16 @@ class EmailActivities:
         *,
         postal_address: str,
         preferences_url: str,
+        campaign_templates_dir: Path,
         brand_rules: BrandRules | None = None,
     ) -> None:
         if unsubscribe_link is None:
             raise ValueError("unsubscribe_link: every marketing email carries a one-click unsubscribe link")
         self._sendgrid = sendgrid
-        self._templates = EmailTemplates(templates_dir, postal_address=postal_address, preferences_url=preferences_url)
+        footer = {"postal_address": postal_address, "preferences_url": preferences_url}
+        self._templates = EmailTemplates(templates_dir, **footer)
+        # Campaign templates extend the layout beside the journeys: one footer for every email.
+        self._campaign_templates = EmailTemplates(campaign_templates_dir, shared=(Path(templates_dir),), **footer)
         self._sender_id = sender_id
         # lead id -> one-click unsubscribe URL (RFC 8058), served by the gateway.
         self._unsubscribe_link = unsubscribe_link
@@ -69,18 +82,42 @@ class EmailActivities:
             unsubscribe_url=self._unsubscribe_link(inp.lead_id),
             lead=lead,
         )
+        return self._checked(self._templates, inp.template, facts)
+
+    def _checked(
+        self, templates: EmailTemplates, template: str, facts: MessageFacts
+    ) -> tuple[RenderedEmail, list[str]]:
         try:
-            message = self._templates.render(inp.template, facts)
+            message = templates.render(template, facts)
         except TemplateProblem as err:
-            raise _unsendable(inp.template, str(err)) from None
+            raise _unsendable(template, str(err)) from None
         warnings: list[str] = []
         if self._brand_rules is not None:
-            for finding in self._templates.brand_findings(self._brand_rules, message):
+            for finding in templates.brand_findings(self._brand_rules, message):
                 line = f"brand {finding.severity.value}: {finding.rule}: {finding.message}"
                 if finding.severity == Severity.BLOCKING:
-                    raise _unsendable(inp.template, line)
+                    raise _unsendable(template, line)
                 warnings.append(line)
         return message, warnings
+
+    def _list_message(self, inp: ListSendInput) -> tuple[str, str | None]:
+        """(HTML, text) of a list send: a campaign email rendered from its template, or the
+        HTML as given (content list emails, campaigns launched before templates)."""
+        email = inp.email
+        if email is None:
+            return inp.html, None
+        facts = MessageFacts(
+            journey_id=email.campaign_id,
+            step_id="email",
+            subject=inp.subject,
+            # Marketing Campaigns puts each recipient's own unsubscribe link in for this tag.
+            unsubscribe_url=SINGLE_SEND_UNSUBSCRIBE,
+            lead={},
+            utm_campaign=email.campaign_id,
+            campaign=campaign_facts(email.campaign_name, email.body_markdown, email.landing_url),
+        )
+        message, _ = self._checked(self._campaign_templates, email.template, facts)
+        return message.html, message.text
 
     def _list_unsubscribe(self, lead_id: str) -> dict[str, str]:
         return {
@@ -127,10 +164,12 @@ class EmailActivities:
     @platform_errors
     async def send_to_lists(self, inp: ListSendInput) -> ListSendResult:
         """A Marketing Campaigns single send to contact lists, scheduled now."""
+        html, text = self._list_message(inp)
         single_send_id = await self._sendgrid.create_single_send(
             name=inp.name,
             subject=inp.subject,
-            html=inp.html,
+            html=html,
+            text=text,
             list_ids=inp.list_ids,
             sender_id=self._sender_id,
             suppression_group_id=inp.suppression_group_id,

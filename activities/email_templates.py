@@ -18,6 +18,11 @@ fallback such as `{{ first_name | default("there") }}` or an `is defined` test):
 - journey facts: segment, score_band (cold | warm | hot), owner (name, email)
 - always set: subject, journey_id, step_id, unsubscribe_url, preferences_url, postal_address
 - `link(url)`: the URL with the message's UTM parameters (source, medium, campaign, content)
+- campaign emails (one message to whole lists, not personalised): body_html, body_text,
+  campaign_name, landing_url
+
+A directory may be given with shared directories after it (campaign templates extend the
+layout beside the journeys): names are looked up in that order.
 """
 
 from __future__ import annotations
@@ -40,16 +45,18 @@ from jinja2 import (
     nodes,
 )
 from jinja2.sandbox import SandboxedEnvironment
+from markupsafe import Markup  # Jinja2's own escaping library (a dependency of jinja2)
 
 from domain.brand import BrandRules, Finding, check_content
-from domain.content import GLOBAL_REGION, Channel, ContentType
+from domain.content import GLOBAL_REGION, Channel, ContentType, markdown_to_html, markdown_to_text
 
 LAYOUTS = ("_layout.html", "_layout.txt")
 PARTS = ("txt", "html")  # SendGrid wants text/plain before text/html
 LEAD_FIELDS = ("first_name", "last_name", "company", "job_title", "industry", "country", "employees")
 JOURNEY_FIELDS = ("segment", "score_band", "owner")
 ALWAYS = ("subject", "journey_id", "step_id", "unsubscribe_url", "preferences_url", "postal_address", "link")
-KNOWN_NAMES = frozenset(LEAD_FIELDS + JOURNEY_FIELDS + ALWAYS)
+CAMPAIGN_FIELDS = ("body_html", "body_text", "campaign_name", "landing_url")
+KNOWN_NAMES = frozenset(LEAD_FIELDS + JOURNEY_FIELDS + ALWAYS + CAMPAIGN_FIELDS)
 # Score bands for dynamic blocks: below 20 is cold, from 45 (the default hot-lead branch) hot.
 SCORE_BANDS = ((45.0, "hot"), (20.0, "warm"), (float("-inf"), "cold"))
 _NAME = re.compile(r"^[a-z0-9][a-z0-9_-]*$")
@@ -79,6 +86,18 @@ class MessageFacts:
     utm_campaign: str | None = None  # default: the journey id
     utm_source: str = "mops"
     utm_medium: str = "email"
+    campaign: Mapping[str, Any] | None = None  # CAMPAIGN_FIELDS, for campaign emails
+
+
+def campaign_facts(name: str, body_markdown: str, landing_url: str) -> dict[str, Any]:
+    """What a campaign email template is filled with: the channel's Markdown body as safe
+    HTML (domain.content renders and escapes it) and as text, the name and landing URL."""
+    return {
+        "campaign_name": name,
+        "body_html": Markup(markdown_to_html(body_markdown)),
+        "body_text": markdown_to_text(body_markdown),
+        "landing_url": landing_url,
+    }
 
 
 def score_band(score: float | None) -> str | None:
@@ -101,11 +120,14 @@ def tag_link(url: str, utm: Mapping[str, str]) -> str:
 class EmailTemplates:
     """The templates in one directory, with the footer facts every message carries."""
 
-    def __init__(self, directory: Path, *, postal_address: str, preferences_url: str) -> None:
+    def __init__(
+        self, directory: Path, *, postal_address: str, preferences_url: str, shared: tuple[Path, ...] = ()
+    ) -> None:
         self.directory = Path(directory)
+        self._search = (self.directory, *(Path(d) for d in shared))
         self._postal_address = postal_address
         self._preferences_url = preferences_url
-        loader = FileSystemLoader(str(self.directory))
+        loader = FileSystemLoader([str(d) for d in self._search])
         self._html = SandboxedEnvironment(
             loader=loader, undefined=StrictUndefined, autoescape=True, trim_blocks=True, lstrip_blocks=True
         )
@@ -119,9 +141,10 @@ class EmailTemplates:
 
     # ------------------------------------------------------------------ checks
 
-    def check(self, name: str, subject: str, where: str) -> None:
+    def check(self, name: str, subject: str, where: str, campaign: Mapping[str, Any] | None = None) -> None:
         """Refuse a message that cannot render: a missing file, a syntax error, a name no
-        message has, or a lead field used without a fallback. `where` names the step."""
+        message has, or a lead field used without a fallback. `where` names the step;
+        `campaign` is given for a campaign email."""
         if not _NAME.fullmatch(name):
             raise TemplateProblem(f"{where}: template {name!r} is not a valid name (a-z, 0-9, - and _)")
         for part in PARTS:
@@ -132,13 +155,13 @@ class EmailTemplates:
             self._check_names(env, f"{name}.{part}", set())
         _check_subject_names(self._subject, subject, where)
         # Render for a lead we know nothing about: every lead field must have its fallback.
-        self.render(name, _sample_facts(name, subject, {}))
+        self.render(name, _sample_facts(name, subject, {}, campaign))
 
     def _check_names(self, env: SandboxedEnvironment, template: str, seen: set[str]) -> None:
         if template in seen:
             return
         seen.add(template)
-        file = self.directory / template
+        file = next((d / template for d in self._search if (d / template).is_file()), self.directory / template)
         try:
             source = file.read_text()
         except FileNotFoundError:
@@ -183,6 +206,7 @@ class EmailTemplates:
             "content": facts.step_id,
         }
         context: dict[str, Any] = {k: v for k, v in facts.lead.items() if k in LEAD_FIELDS + JOURNEY_FIELDS}
+        context.update({k: v for k, v in (facts.campaign or {}).items() if k in CAMPAIGN_FIELDS})
         context = {k: v for k, v in context.items() if v is not None and v != ""}
         context.update(
             subject=facts.subject,
@@ -227,7 +251,7 @@ class EmailTemplates:
         # Jinja rewrites tracebacks so that template frames name the template file and line.
         found: tuple[str, int] = (str(self.directory), 0)
         for filename, line in _frames(err):
-            if Path(filename).parent == self.directory:
+            if Path(filename).parent in self._search:
                 found = (filename, line)
         return found
 
@@ -246,12 +270,15 @@ class EmailTemplates:
         )
         return result.findings
 
-    def check_brand(self, rules: BrandRules, name: str, subject: str, where: str) -> list[Finding]:
+    def check_brand(
+        self, rules: BrandRules, name: str, subject: str, where: str, campaign: Mapping[str, Any] | None = None
+    ) -> list[Finding]:
         """Findings on the message as sample leads would get it (an unknown lead and a known
         one in each score band); a blocking finding is raised, warnings are returned."""
         warnings: list[Finding] = []
-        for lead in _SAMPLE_LEADS:
-            for finding in self.brand_findings(rules, self.render(name, _sample_facts(name, subject, lead))):
+        for lead in _SAMPLE_LEADS if campaign is None else ({},):
+            message = self.render(name, _sample_facts(name, subject, lead, campaign))
+            for finding in self.brand_findings(rules, message):
                 if finding.severity == "blocking":
                     raise TemplateProblem(f"{where}: template {name}: brand: {finding.rule}: {finding.message}")
                 if finding not in warnings:
@@ -279,13 +306,16 @@ _SAMPLE_LEADS: tuple[dict[str, Any], ...] = (
 )
 
 
-def _sample_facts(name: str, subject: str, lead: Mapping[str, Any]) -> MessageFacts:
+def _sample_facts(
+    name: str, subject: str, lead: Mapping[str, Any], campaign: Mapping[str, Any] | None = None
+) -> MessageFacts:
     return MessageFacts(
         journey_id="validate",
         step_id=name,
         subject=subject,
         unsubscribe_url="https://gateway.invalid/v1/unsubscribe/sample-token",
         lead=lead,
+        campaign=campaign,
     )
 
 
@@ -332,10 +362,34 @@ def check_journey_emails(
     return warnings
 
 
-def validation_templates(directory: Path, postal_address: str | None, preferences_url: str | None) -> EmailTemplates:
+def check_campaign_emails(
+    spec: Any, campaign_file: Path, templates: EmailTemplates, rules: BrandRules | None
+) -> list[str]:
+    """The email channel of a campaign (a `CampaignSpec`), rendered as its lists will get it:
+    raises TemplateProblem when it cannot render or breaks a blocking brand rule; returns
+    the warnings, one line each."""
+    warnings: list[str] = []
+    for i, channel in enumerate(spec.channels):
+        if channel.kind != "email":
+            continue
+        where = f"{campaign_file}: channels.{i}.template"
+        if channel.template is None:
+            raise TemplateProblem(f"{where}: required: the email's template (e.g. campaign-email)")
+        facts = campaign_facts(spec.name, channel.body or "", spec.landing_url)
+        templates.check(channel.template, channel.subject or "", where, campaign=facts)
+        if rules is not None:
+            for finding in templates.check_brand(rules, channel.template, channel.subject or "", where, facts):
+                warnings.append(f"{where}: {channel.template}: brand warning: {finding.rule}: {finding.message}")
+    return warnings
+
+
+def validation_templates(
+    directory: Path, postal_address: str | None, preferences_url: str | None, shared: tuple[Path, ...] = ()
+) -> EmailTemplates:
     """Templates for checking (nothing is sent): the configured footer, or stand-ins for it."""
     return EmailTemplates(
         directory,
         postal_address=postal_address or "(postal address: MOPS_MAIL_POSTAL_ADDRESS)",
         preferences_url=preferences_url or "https://preferences.invalid/",
+        shared=shared,
     )

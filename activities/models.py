@@ -190,13 +190,24 @@ class SocialDeleteInput(BaseModel):
     urn: str
 
 
+class ListSendEmail(BaseModel):
+    """A campaign email the activity renders from its template (campaigns/templates/)."""
+
+    template: str
+    campaign_id: str
+    campaign_name: str
+    body_markdown: str
+    landing_url: str  # tagged for the email channel
+
+
 class ListSendInput(BaseModel):
     idempotency_key: str
     name: str
     subject: str
-    html: str
+    html: str  # sent as it is when `email` is None (content list emails; campaigns launched before templates)
     list_ids: list[str]
     suppression_group_id: int
+    email: ListSendEmail | None = None
 
 
 class ListSendResult(BaseModel):

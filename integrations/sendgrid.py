@@ -114,18 +114,19 @@ class SendGridClient(PlatformClient):
         sender_id: int,
         suppression_group_id: int,
         idempotency_key: str,
+        text: str | None = None,
     ) -> str:
-        """Create a Single Send to `list_ids` and schedule it for now; return its id."""
-        payload = {
-            "name": name,
-            "send_to": {"list_ids": list_ids},
-            "email_config": {
-                "subject": subject,
-                "html_content": html,
-                "sender_id": sender_id,
-                "suppression_group_id": suppression_group_id,
-            },
+        """Create a Single Send to `list_ids` and schedule it for now; return its id. Without
+        `text`, SendGrid generates the plain-text part from the HTML."""
+        email_config: dict = {
+            "subject": subject,
+            "html_content": html,
+            "sender_id": sender_id,
+            "suppression_group_id": suppression_group_id,
         }
+        if text is not None:
+            email_config.update(plain_content=text, generate_plain_content=False)
+        payload = {"name": name, "send_to": {"list_ids": list_ids}, "email_config": email_config}
         body = await self._json(
             "POST", "/v3/marketing/singlesends", json=payload, headers={"Idempotency-Key": idempotency_key}
         )

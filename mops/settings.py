@@ -149,6 +149,9 @@ class Settings(BaseSettings):
     # Content: people who author and approve, approval defaults, brand rules.
     policies_dir: Path = PROJECT_ROOT / "policies"
     campaigns_dir: Path = PROJECT_ROOT / "campaigns"  # example and demo campaign files
+    # Campaign email templates, beside the campaigns; None = <campaigns_dir>/templates. They
+    # extend the shared layout in the journeys' templates directory.
+    campaign_templates_dir: Path | None = None
 
     # Performance tuning (issue 9): used by workers/tuning.py and starter/stack.py; each
     # default was chosen by a measurement in bench/ (figures in bench/RESULTS.md).
@@ -256,6 +259,10 @@ class Settings(BaseSettings):
     @property
     def email_templates_path(self) -> Path:
         return self.email_templates_dir or self.journeys_dir / "templates"
+
+    @property
+    def campaign_templates_path(self) -> Path:
+        return self.campaign_templates_dir or self.campaigns_dir / "templates"
 
     def mail_footer(self) -> tuple[str, str]:
         """(postal address, preference-centre URL); raises SettingsError naming the missing one."""

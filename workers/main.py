@@ -189,6 +189,7 @@ def build_workers(
         unsubscribe_link=functools.partial(unsubscribe_url, settings.unsubscribe_base_url(), secret),
         postal_address=postal_address,
         preferences_url=preferences_url,
+        campaign_templates_dir=settings.campaign_templates_path,
         brand_rules=load_brand_rules(settings.policies_dir / "brand.yaml"),
     )
     chat = ChatActivities(platforms.slack)

@@ -54,6 +54,7 @@ def activities(sendgrid: SendGridClient, templates: Path = ROOT / "journeys" / "
         unsubscribe_link=lambda lead_id: link(lead_id),
         postal_address=ADDRESS,
         preferences_url=PREFERENCES,
+        campaign_templates_dir=ROOT / "campaigns" / "templates",
         brand_rules=load_brand_rules(ROOT / "policies" / "brand.yaml"),
     )
 
