@@ -89,7 +89,7 @@ class MessageFacts:
     campaign: Mapping[str, Any] | None = None  # CAMPAIGN_FIELDS, for campaign emails
 
 
-def campaign_facts(name: str, body_markdown: str, landing_url: str) -> dict[str, Any]:
+def campaign_facts(name: str, body_markdown: str, landing_url: str | None) -> dict[str, Any]:
     """What a campaign email template is filled with: the channel's Markdown body as safe
     HTML (domain.content renders and escapes it) and as text, the name and landing URL."""
     return {

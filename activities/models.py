@@ -191,13 +191,14 @@ class SocialDeleteInput(BaseModel):
 
 
 class ListSendEmail(BaseModel):
-    """A campaign email the activity renders from its template (campaigns/templates/)."""
+    """A list email (a campaign's, or published content's) the activity renders from its
+    template in the list-email templates (campaigns/templates/)."""
 
     template: str
-    campaign_id: str
+    campaign_id: str  # the campaign or content id: utm_campaign of the links
     campaign_name: str
     body_markdown: str
-    landing_url: str  # tagged for the email channel
+    landing_url: str | None = None  # the campaign's tagged landing page, or the published post
 
 
 class ListSendInput(BaseModel):

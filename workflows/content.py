@@ -40,6 +40,7 @@ with workflow.unsafe.imports_passed_through():
         CancelListSendResult,
         CreateDraftInput,
         DraftResult,
+        ListSendEmail,
         ListSendInput,
         ListSendResult,
         NotifyInput,
@@ -59,6 +60,7 @@ with workflow.unsafe.imports_passed_through():
     from domain.content import ApprovalStage, Channel, markdown_to_html
     from workflows.common import (
         REJECTED,
+        UNSENDABLE,
         WaitResult,
         call,
         call_parked,
@@ -86,6 +88,7 @@ with workflow.unsafe.imports_passed_through():
 TRACKING_DAYS = (1, 7, 30)
 MAX_TIMELINE = 100
 EMAIL_SUPPRESSION_GROUP = 4242
+CONTENT_EMAIL_TEMPLATE = "content-email"  # in the list-email templates (campaigns/templates/)
 RETRACTABLE = {ContentStage.SCHEDULED, ContentStage.PUBLISHED, ContentStage.PARTIALLY_PUBLISHED}
 
 
@@ -425,6 +428,13 @@ class ContentWorkflow:
                     html=self._html(),
                     list_ids=s.brief.email_list_ids,
                     suppression_group_id=EMAIL_SUPPRESSION_GROUP,
+                    email=ListSendEmail(
+                        template=CONTENT_EMAIL_TEMPLATE,
+                        campaign_id=s.brief.content_id,
+                        campaign_name=s.brief.title,
+                        body_markdown=s.brief.rendered_body(),
+                        landing_url=s.draft_link,
+                    ),
                 ),
                 ListSendResult,
                 self._q.email,
@@ -448,7 +458,8 @@ class ContentWorkflow:
         try:
             return await call(activity, arg, result_type, queue=queue, summary=summary)
         except ActivityError as err:
-            if not is_type(err, REJECTED):
+            # A rejection, or an email that cannot go out as it is (its template), fails the channel.
+            if not (is_type(err, REJECTED) or is_type(err, UNSENDABLE)):
                 raise
             outcome = self._channel(channel)
             if outcome is not None:

@@ -143,3 +143,24 @@ def test_launch_refuses_a_blocking_brand_finding(campaigns: Path) -> None:
         CampaignInputError, match=r"channels\.\d\.template: template campaign-email: brand: unverifiable-superlatives"
     ):
         launch(campaigns)
+
+
+async def test_content_list_email_goes_out_whole(sandbox, sendgrid) -> None:
+    email = ListSendEmail(
+        template="content-email",
+        campaign_id="post-1",
+        campaign_name="Five launch mistakes",
+        body_markdown="Avoid **these**.",
+    )
+    result = await ActivityEnvironment().run(activities(sendgrid).send_to_lists, list_send(email))
+    config = (await single_send(sandbox, result.single_send_id))["email_config"]
+    assert config["plain_content"].startswith("Five launch mistakes\n\nAvoid these.\n\nThe mops team\n\n--\n")
+    assert "Read it on our site" not in config["plain_content"], "no post, no link"
+    assert "<strong>these</strong>" in config["html_content"] and ADDRESS in config["html_content"]
+    with_post = email.model_copy(update={"landing_url": "https://blog.mops.example/p/1"})
+    result = await ActivityEnvironment().run(activities(sendgrid).send_to_lists, list_send(with_post))
+    config = (await single_send(sandbox, result.single_send_id))["email_config"]
+    assert (
+        "Read it on our site: https://blog.mops.example/p/1?utm_source=mops&utm_medium=email&utm_campaign=post-1"
+        in config["plain_content"]
+    )
