@@ -14,7 +14,7 @@ from activities.email_templates import (
     RenderedEmail,
     TemplateProblem,
     campaign_facts,
-    score_band,
+    lead_context,
 )
 from activities.errors import UNSENDABLE, platform_errors
 from activities.models import (
@@ -70,11 +70,7 @@ class EmailActivities:
     def _render(self, inp: SendEmailInput) -> tuple[RenderedEmail, list[str]]:
         """The whole message and its non-blocking brand findings; a message that cannot
         render or has a blocking finding raises the non-retryable UNSENDABLE."""
-        lead = inp.lead.model_dump() if inp.lead is not None else {"first_name": inp.first_name}
-        lead["score_band"] = score_band(lead.pop("score", None))
-        owner_name, owner_email = lead.pop("owner_name", None), lead.pop("owner_email", None)
-        if owner_name:
-            lead["owner"] = {"name": owner_name, "email": owner_email}
+        lead = lead_context(inp.lead.model_dump() if inp.lead is not None else {"first_name": inp.first_name})
         facts = MessageFacts(
             journey_id=inp.journey_id,
             step_id=inp.step_id,

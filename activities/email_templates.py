@@ -100,6 +100,17 @@ def campaign_facts(name: str, body_markdown: str, landing_url: str | None) -> di
     }
 
 
+def lead_context(fields: Mapping[str, Any]) -> dict[str, Any]:
+    """A send's lead fields (activities.models.EmailLead) as the names templates use:
+    `score` becomes `score_band`, `owner_name`/`owner_email` become `owner`."""
+    lead = dict(fields)
+    lead["score_band"] = score_band(lead.pop("score", None))
+    owner_name, owner_email = lead.pop("owner_name", None), lead.pop("owner_email", None)
+    if owner_name:
+        lead["owner"] = {"name": owner_name, "email": owner_email}
+    return lead
+
+
 def score_band(score: float | None) -> str | None:
     if score is None:
         return None

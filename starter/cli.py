@@ -445,13 +445,49 @@ def journeys_validate(as_json: JsonOpt = False) -> None:
         for j in specs:
             out.print(f"ok  {j.id} v{j.version} ({len(j.steps)} steps)", highlight=False)
             for line in warnings[j.id]:
-                out.print(f"    warning: {line}", highlight=False, markup=False)
+                out.print(f"    warning: {line}", highlight=False, markup=False, soft_wrap=True)
 
     emit(
         [{"id": j.id, "version": j.version, "steps": len(j.steps), "warnings": warnings[j.id]} for j in specs],
         as_json,
         human,
     )
+
+
+@journeys_app.command("preview")
+def journeys_preview(
+    journey: Annotated[str, typer.Argument(help="The journey id (as its file name).")],
+    step: Annotated[str, typer.Option("--step", help="The id of the email step.")],
+    lead: Annotated[Path | None, typer.Option("--lead", help="YAML of lead fields; none: an unknown lead.")] = None,
+    out_dir: Annotated[Path, typer.Option("--out", help="Where the .html and .txt go.")] = Path("."),
+    as_json: JsonOpt = False,
+) -> None:
+    """Render one journey email for a sample lead: write its HTML and text, print the
+    subject, preheader and brand findings."""
+    from starter.email_preview import PreviewError, preview
+
+    try:
+        p = preview(settings(), journey, step, lead, out_dir)
+    except PreviewError as e:
+        fail(str(e))
+
+    def human() -> None:
+        out.print(f"subject:   {p.message.subject}", highlight=False, markup=False, soft_wrap=True)
+        out.print(f"preheader: {p.message.preheader}", highlight=False, markup=False, soft_wrap=True)
+        out.print(f"wrote {p.html_file} and {p.text_file}", highlight=False, markup=False, soft_wrap=True)
+        for f in p.findings:
+            out.print(f"{f.severity.value}: {f.rule}: {f.message}", highlight=False, markup=False, soft_wrap=True)
+        if not p.findings:
+            out.print("no brand findings")
+
+    data = {
+        "subject": p.message.subject,
+        "preheader": p.message.preheader,
+        "html_file": str(p.html_file),
+        "text_file": str(p.text_file),
+        "findings": [f.model_dump(mode="json") for f in p.findings],
+    }
+    emit(data, as_json, human)
 
 
 # ---------------------------------------------------------------------- stack

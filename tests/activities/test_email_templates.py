@@ -19,6 +19,7 @@ from activities.email_templates import (
 )
 from domain.brand import load_brand_rules
 from domain.journeys import SendEmailStep, validate_all
+from mops.settings import get_settings
 from starter.cli import app
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -41,6 +42,12 @@ def facts(step_id: str = "welcome", subject: str = "Hello", **lead) -> MessageFa
 
 def email_steps() -> list[tuple[str, SendEmailStep]]:
     return [(j.id, s) for j in validate_all(JOURNEYS) for s in j.steps if isinstance(s, SendEmailStep)]
+
+
+@pytest.fixture(autouse=True)
+def fresh_cli_settings():
+    yield
+    get_settings.cache_clear()  # never leave another test the settings of a temporary directory
 
 
 @pytest.fixture
@@ -173,6 +180,7 @@ def test_brand_findings_on_a_journey_email(broken: Path) -> None:
 
 
 def cli(journeys: Path, *args: str):
+    get_settings.cache_clear()  # the CLI reads its settings once per process
     env = {"MOPS_JOURNEYS_DIR": str(journeys), "MOPS_POLICIES_DIR": str(ROOT / "policies")}
     return CliRunner().invoke(app, ["journeys", "validate", *args], env=env)
 
@@ -196,3 +204,33 @@ def test_journeys_validate_checks_the_emails(broken: Path) -> None:
     undefined = cli(broken)
     assert undefined.exit_code == 2 and f"{text}:" in undefined.output and "'lnk' is undefined" in undefined.output
     assert len(undefined.output.strip().splitlines()) == 1, undefined.output
+
+
+def preview(journeys: Path, tmp: Path, *args: str):
+    get_settings.cache_clear()
+    env = {"MOPS_JOURNEYS_DIR": str(journeys), "MOPS_POLICIES_DIR": str(ROOT / "policies")}
+    return CliRunner().invoke(app, ["journeys", "preview", *args, "--out", str(tmp / "out")], env=env)
+
+
+def test_journeys_preview_writes_the_message_and_prints_its_findings(broken: Path, tmp_path: Path) -> None:
+    lead = tmp_path / "ada.yaml"
+    lead.write_text("first_name: Ada\ncompany: Analytical Engines\nscore: 60\nsegment: enterprise\n")
+    r = preview(broken, tmp_path, "default-nurture", "--step", "product-update", "--lead", str(lead))
+    assert r.exit_code == 0, r.output
+    assert "subject:   What's new this quarter" in r.output and "preheader: Budget moves with approval" in r.output
+    text = (tmp_path / "out" / "default-nurture-product-update.txt").read_text()
+    html = (tmp_path / "out" / "default-nurture-product-update.html").read_text()
+    assert text.startswith("Hi Ada,") and "just reply" in text, "the hot score band's block"
+    assert "<p>Hi Ada,</p>" in html and "no brand findings" in r.output
+
+    guide = broken / "templates" / "nurture-buyers-guide.txt"
+    guide.write_text(guide.read_text().replace("Use it with any vendor", "Click here to use it with any vendor"))
+    r = preview(broken, tmp_path, "default-nurture", "--step", "buyers-guide")
+    assert r.exit_code == 0 and "warning: click-here:" in r.output
+    assert (tmp_path / "out" / "default-nurture-buyers-guide.txt").read_text().startswith("Hi there,")
+
+    r = preview(broken, tmp_path, "default-nurture", "--step", "qualify")
+    assert r.exit_code == 2 and "--step: default-nurture has no email step 'qualify'" in r.output
+    lead.write_text("frist_name: Ada\n")
+    r = preview(broken, tmp_path, "demo", "--step", "welcome", "--lead", str(lead))
+    assert r.exit_code == 2 and f"{lead}: frist_name: not a lead field" in r.output
