@@ -29,6 +29,12 @@ Queries
 
 Search attributes: LeadStage, LeadScore, Segment, OwnerId, JourneyId.
 
+Emails: each `send_email` step names its template; the `email.send` activity renders
+it (workflow code does no I/O) with the lead's fields, firmographics, segment, score and
+owner. A message that cannot render or breaks a blocking brand rule (`EmailUnsendable`)
+parks the step: nothing is sent in its place, the reason is in the timeline and the
+current details, and the send is tried again hourly until the template is fixed.
+
 The journey spec is loaded once by an activity and kept in state, so editing the YAML
 never disturbs a running lead. All state lives in one model (`LeadJourneyState`) and
 the workflow continues-as-new when history grows, after every handler has finished.

@@ -234,3 +234,14 @@ def test_journeys_preview_writes_the_message_and_prints_its_findings(broken: Pat
     lead.write_text("frist_name: Ada\n")
     r = preview(broken, tmp_path, "demo", "--step", "welcome", "--lead", str(lead))
     assert r.exit_code == 2 and f"{lead}: frist_name: not a lead field" in r.output
+
+
+def test_workers_refuse_to_start_without_the_footer_settings() -> None:
+    get_settings.cache_clear()
+    unset = {"MOPS_MAIL_POSTAL_ADDRESS": None, "MOPS_MAIL_PREFERENCES_URL": None}
+    r = CliRunner().invoke(app, ["worker"], env=unset)
+    assert r.exit_code == 2 and "MOPS_MAIL_POSTAL_ADDRESS: required" in r.output
+    get_settings.cache_clear()
+    r = CliRunner().invoke(app, ["worker"], env={**unset, "MOPS_MAIL_POSTAL_ADDRESS": ADDRESS})
+    assert r.exit_code == 2 and "MOPS_MAIL_PREFERENCES_URL: required" in r.output
+    assert len(r.output.strip().splitlines()) == 1
