@@ -459,6 +459,8 @@ class Stack:
                 "MOPS_SANDBOX_PORT": str(s.sandbox_port),
                 "MOPS_JOURNEYS_DIR": str(s.journeys_dir),
                 "MOPS_GATEWAY_PORT": str(s.gateway_port),
+                "MOPS_MAIL_POSTAL_ADDRESS": s.mail_postal_address or "",
+                "MOPS_MAIL_PREFERENCES_URL": s.mail_preferences_url or "",
                 "PYTHONPATH": str(ROOT),
             }
         )
