@@ -29,7 +29,7 @@ def break_welcome(journeys: Path, how: str) -> str:
     source = text.read_text()
     line = source[: source.index('first_name | default("there")')].count("\n") + 1
     text.write_text(source.replace('first_name | default("there")', "frist_name", 1))
-    return f"{text}:{line}: 'frist_name' is undefined (no message has it; known: company, country, "
+    return f"{text}:{line}: 'frist_name' is undefined (no message has it; known: "
 
 
 @pytest.mark.parametrize("how", ["missing", "undefined"])
