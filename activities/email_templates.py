@@ -400,7 +400,7 @@ def validation_templates(
     """Templates for checking (nothing is sent): the configured footer, or stand-ins for it."""
     return EmailTemplates(
         directory,
-        postal_address=postal_address or "(postal address: MOPS_MAIL_POSTAL_ADDRESS)",
+        postal_address=postal_address or "(postal address: MOPS_MAIL_SENDER_POSTAL)",
         preferences_url=preferences_url or "https://preferences.invalid/",
         shared=shared,
     )

@@ -130,7 +130,7 @@ class Settings(BaseSettings):
     email_templates_dir: Path | None = None
     # Every marketing email's footer names the sender's postal address (CAN-SPAM) and
     # links to the preference centre. No defaults: the workers refuse to start without them.
-    mail_postal_address: str | None = None
+    mail_sender_postal: str | None = None
     mail_preferences_url: str | None = None
     # Keyed hash for lead ids, so workflow ids carry no personal data and cannot
     # be reversed by hashing a list of addresses. Change it in production.
@@ -266,9 +266,9 @@ class Settings(BaseSettings):
 
     def mail_footer(self) -> tuple[str, str]:
         """(postal address, preference-centre URL); raises SettingsError naming the missing one."""
-        address, preferences = (self.mail_postal_address or "").strip(), (self.mail_preferences_url or "").strip()
+        address, preferences = (self.mail_sender_postal or "").strip(), (self.mail_preferences_url or "").strip()
         if not address:
-            raise SettingsError("MOPS_MAIL_POSTAL_ADDRESS: required: the sender's postal address every email carries")
+            raise SettingsError("MOPS_MAIL_SENDER_POSTAL: required: the sender's postal address every email carries")
         if not preferences.startswith(("https://", "http://")):
             raise SettingsError("MOPS_MAIL_PREFERENCES_URL: required: the preference centre's http(s) URL")
         return address, preferences

@@ -433,7 +433,7 @@ def journeys_validate(as_json: JsonOpt = False) -> None:
     from domain.brand import BrandRulesError, load_brand_rules
 
     s = settings()
-    templates = validation_templates(s.email_templates_path, s.mail_postal_address, s.mail_preferences_url)
+    templates = validation_templates(s.email_templates_path, s.mail_sender_postal, s.mail_preferences_url)
     try:
         specs = validate_all(s.journeys_dir)
         rules = load_brand_rules(s.policies_dir / "brand.yaml")

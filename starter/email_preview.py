@@ -66,7 +66,7 @@ def preview(settings: Settings, journey_id: str, step_id: str, lead_file: Path |
         emails = ", ".join(s.id for s in spec.steps if isinstance(s, SendEmailStep))
         raise PreviewError(f"--step: {journey_id} has no email step {step_id!r} (email steps: {emails})")
     templates = validation_templates(
-        settings.email_templates_path, settings.mail_postal_address, settings.mail_preferences_url
+        settings.email_templates_path, settings.mail_sender_postal, settings.mail_preferences_url
     )
     facts = MessageFacts(
         journey_id=spec.id,

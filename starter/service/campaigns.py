@@ -95,7 +95,7 @@ def check_emails(settings: Settings, path: Path, spec: CampaignSpec) -> list[str
 
     templates = validation_templates(
         settings.campaign_templates_path,
-        settings.mail_postal_address,
+        settings.mail_sender_postal,
         settings.mail_preferences_url,
         shared=(settings.email_templates_path,),
     )

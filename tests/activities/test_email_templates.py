@@ -238,10 +238,10 @@ def test_journeys_preview_writes_the_message_and_prints_its_findings(broken: Pat
 
 def test_workers_refuse_to_start_without_the_footer_settings() -> None:
     get_settings.cache_clear()
-    unset = {"MOPS_MAIL_POSTAL_ADDRESS": None, "MOPS_MAIL_PREFERENCES_URL": None}
+    unset = {"MOPS_MAIL_SENDER_POSTAL": None, "MOPS_MAIL_PREFERENCES_URL": None}
     r = CliRunner().invoke(app, ["worker"], env=unset)
-    assert r.exit_code == 2 and "MOPS_MAIL_POSTAL_ADDRESS: required" in r.output
+    assert r.exit_code == 2 and "MOPS_MAIL_SENDER_POSTAL: required" in r.output
     get_settings.cache_clear()
-    r = CliRunner().invoke(app, ["worker"], env={**unset, "MOPS_MAIL_POSTAL_ADDRESS": ADDRESS})
+    r = CliRunner().invoke(app, ["worker"], env={**unset, "MOPS_MAIL_SENDER_POSTAL": ADDRESS})
     assert r.exit_code == 2 and "MOPS_MAIL_PREFERENCES_URL: required" in r.output
     assert len(r.output.strip().splitlines()) == 1

@@ -43,7 +43,7 @@ async def test_a_lead_receives_whole_personalised_emails_and_can_unsubscribe(
         text, html = parts(mail)
         assert text.startswith("Hi Ada,") and "<p>Hi Ada,</p>" in html
         assert f"utm_campaign={journey}" in text
-        assert gw.settings.mail_postal_address in text and gw.settings.mail_postal_address in html
+        assert gw.settings.mail_sender_postal in text and gw.settings.mail_sender_postal in html
         assert f"Email preferences: {gw.settings.mail_preferences_url}" in text
         link = mail["headers"]["List-Unsubscribe"].strip("<>")
         assert link.startswith(f"{base}/v1/unsubscribe/") and f"Unsubscribe: {link}" in text
