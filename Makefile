@@ -35,6 +35,11 @@ lint: install
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 
+# The embedded stack mails only the sandbox: a made-up sender address and preference page
+# for its footer (the workers refuse to start without them; set your own to override).
+demo up: export MOPS_MAIL_SENDER_POSTAL ?= mops demo, 1 Sandbox Street, 10115 Berlin, Germany
+demo up: export MOPS_MAIL_PREFERENCES_URL ?= https://www.mops.example/email-preferences
+
 demo: install
 	$(VENV)/bin/mops demo
 

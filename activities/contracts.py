@@ -120,6 +120,10 @@ class ErrorType(StrEnum):
     PLATFORM_UNAVAILABLE = "PlatformUnavailable"  # 5xx, timeout or network error; retried with backoff
     # workers/health_gate.py: the platform is marked degraded, so its activities are held
     PLATFORM_DEGRADED = "PlatformDegraded"
+    # email.send / send_to_lists: a message that must not go out as it is (a template that
+    # cannot render, a blocking brand finding); retrying cannot fix it, a person must, so
+    # the workflow parks on it. details[0] is the reason (file:line), never the recipient.
+    EMAIL_UNSENDABLE = "EmailUnsendable"
     NO_OWNER_AVAILABLE = "NoOwnerAvailable"  # routing: every sales owner is excluded or has no weight
     JOURNEY_ERROR = "JourneyError"  # journeys.load: the journey's YAML does not load
     # Raised by the SDK, not by mops: the worker polling the queue has no such activity.

@@ -4,11 +4,19 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from pathlib import Path
-from string import Template
 
 from temporalio import activity
+from temporalio.exceptions import ApplicationError
 
-from activities.contracts import EMAIL_CANCEL_LIST_SEND, EMAIL_SEND, EMAIL_SEND_TO_LISTS, EMAIL_SUPPRESS
+from activities.contracts import EMAIL_CANCEL_LIST_SEND, EMAIL_SEND, EMAIL_SEND_TO_LISTS, EMAIL_SUPPRESS, ErrorType
+from activities.email_templates import (
+    EmailTemplates,
+    MessageFacts,
+    RenderedEmail,
+    TemplateProblem,
+    campaign_facts,
+    lead_context,
+)
 from activities.errors import platform_errors
 from activities.models import (
     CancelListSendInput,
@@ -19,9 +27,17 @@ from activities.models import (
     SendEmailResult,
     SuppressInput,
 )
+from domain.brand import BrandRules, Severity
 from integrations.sendgrid import SendGridClient
 
-_FALLBACK = Template("<p>Hi $first_name,</p><p>$subject</p>")
+SINGLE_SEND_UNSUBSCRIBE = "{{{unsubscribe}}}"
+
+
+def _unsendable(template: str, reason: str) -> ApplicationError:
+    # The reason names files, lines and rules, never a lead's data: it goes to the timeline.
+    return ApplicationError(
+        f"template {template}: {reason}", reason, type=ErrorType.EMAIL_UNSENDABLE, non_retryable=True
+    )
 
 
 def emails_sent():
@@ -36,21 +52,77 @@ class EmailActivities:
         templates_dir: Path,
         sender_id: int = 1,
         unsubscribe_link: Callable[[str], str] | None = None,
+        *,
+        postal_address: str,
+        preferences_url: str,
+        campaign_templates_dir: Path,
+        brand_rules: BrandRules | None = None,
     ) -> None:
+        if unsubscribe_link is None:
+            raise ValueError("unsubscribe_link: every marketing email carries a one-click unsubscribe link")
         self._sendgrid = sendgrid
-        self._templates_dir = templates_dir
+        self._templates = EmailTemplates(templates_dir, postal_address=postal_address, preferences_url=preferences_url)
+        # Campaign templates extend the layout beside the journeys: one footer for every email.
+        self._campaign_templates = EmailTemplates(
+            campaign_templates_dir,
+            shared=(Path(templates_dir),),
+            postal_address=postal_address,
+            preferences_url=preferences_url,
+        )
         self._sender_id = sender_id
         # lead id -> one-click unsubscribe URL (RFC 8058), served by the gateway.
         self._unsubscribe_link = unsubscribe_link
+        self._brand_rules = brand_rules
 
-    def _render(self, inp: SendEmailInput) -> str:
-        path = self._templates_dir / f"{inp.template}.html"
-        template = Template(path.read_text()) if path.is_file() else _FALLBACK
-        return template.safe_substitute(first_name=inp.first_name or "there", subject=inp.subject)
+    def _render(self, inp: SendEmailInput) -> tuple[RenderedEmail, list[str]]:
+        """The whole message and its non-blocking brand findings; a message that cannot
+        render or has a blocking finding raises the non-retryable ErrorType.EMAIL_UNSENDABLE."""
+        lead = lead_context(inp.lead.model_dump() if inp.lead is not None else {"first_name": inp.first_name})
+        facts = MessageFacts(
+            journey_id=inp.journey_id,
+            step_id=inp.step_id,
+            subject=inp.subject,
+            unsubscribe_url=self._unsubscribe_link(inp.lead_id),
+            lead=lead,
+        )
+        return self._checked(self._templates, inp.template, facts)
 
-    def _list_unsubscribe(self, lead_id: str) -> dict[str, str] | None:
-        if self._unsubscribe_link is None:
-            return None
+    def _checked(
+        self, templates: EmailTemplates, template: str, facts: MessageFacts
+    ) -> tuple[RenderedEmail, list[str]]:
+        try:
+            message = templates.render(template, facts)
+        except TemplateProblem as err:
+            raise _unsendable(template, str(err)) from None
+        warnings: list[str] = []
+        if self._brand_rules is not None:
+            for finding in templates.brand_findings(self._brand_rules, message):
+                line = f"brand {finding.severity.value}: {finding.rule}: {finding.message}"
+                if finding.severity == Severity.BLOCKING:
+                    raise _unsendable(template, line)
+                warnings.append(line)
+        return message, warnings
+
+    def _list_message(self, inp: ListSendInput) -> tuple[str, str | None]:
+        """(HTML, text) of a list send: a campaign email rendered from its template, or the
+        HTML as given (content list emails, campaigns launched before templates)."""
+        email = inp.email
+        if email is None:
+            return inp.html, None
+        facts = MessageFacts(
+            journey_id=email.campaign_id,
+            step_id="email",
+            subject=inp.subject,
+            # Marketing Campaigns puts each recipient's own unsubscribe link in for this tag.
+            unsubscribe_url=SINGLE_SEND_UNSUBSCRIBE,
+            lead={},
+            utm_campaign=email.campaign_id,
+            campaign=campaign_facts(email.campaign_name, email.body_markdown, email.landing_url),
+        )
+        message, _ = self._checked(self._campaign_templates, email.template, facts)
+        return message.html, message.text
+
+    def _list_unsubscribe(self, lead_id: str) -> dict[str, str]:
         return {
             "List-Unsubscribe": f"<{self._unsubscribe_link(lead_id)}>",
             "List-Unsubscribe-Post": "List-Unsubscribe=One-Click",
@@ -63,15 +135,19 @@ class EmailActivities:
 
         The suppression check here is the last gate: an opt-out recorded on the
         platform by any channel stops the send even if the workflow has not heard
-        of it yet. The idempotency key makes a retried send a no-op.
+        of it yet. The idempotency key makes a retried send a no-op. The message is
+        rendered from its template here (never a stand-in body): one that cannot
+        render, or that breaks a blocking brand rule, fails with ErrorType.EMAIL_UNSENDABLE.
         """
         if await self._sendgrid.is_suppressed(inp.to_email, inp.unsubscribe_group_id):
             return SendEmailResult(sent=False, suppressed=True)
+        message, warnings = self._render(inp)
         message_id = await self._sendgrid.send_mail(
             to_email=inp.to_email,
             from_email=inp.from_email,
-            subject=inp.subject,
-            html=self._render(inp),
+            subject=message.subject,
+            text=message.text,
+            html=message.html,
             asm_group_id=inp.unsubscribe_group_id,
             categories=["mops", inp.journey_id],
             custom_args={"mops_lead_id": inp.lead_id, "mops_step": inp.step_id},
@@ -79,7 +155,7 @@ class EmailActivities:
             headers=self._list_unsubscribe(inp.lead_id),
         )
         emails_sent().add(1, {"kind": "journey"})
-        return SendEmailResult(sent=True, message_id=message_id)
+        return SendEmailResult(sent=True, message_id=message_id, warnings=warnings)
 
     @activity.defn(name=EMAIL_SUPPRESS.name)
     @platform_errors
@@ -91,10 +167,12 @@ class EmailActivities:
     @platform_errors
     async def send_to_lists(self, inp: ListSendInput) -> ListSendResult:
         """A Marketing Campaigns single send to contact lists, scheduled now."""
+        html, text = self._list_message(inp)
         single_send_id = await self._sendgrid.create_single_send(
             name=inp.name,
             subject=inp.subject,
-            html=inp.html,
+            html=html,
+            text=text,
             list_ids=inp.list_ids,
             sender_id=self._sender_id,
             suppression_group_id=inp.suppression_group_id,

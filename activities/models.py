@@ -84,6 +84,23 @@ class AssignOwnerResult(BaseModel):
     owner_id: str
 
 
+class EmailLead(BaseModel):
+    """What a journey email is personalised with. None = unknown: the template states
+    the fallback (activities/email_templates.py lists the names templates may use)."""
+
+    first_name: str | None = None
+    last_name: str | None = None
+    company: str | None = None
+    job_title: str | None = None
+    industry: str | None = None
+    country: str | None = None
+    employees: int | None = None
+    segment: str | None = None
+    score: float | None = None
+    owner_name: str | None = None
+    owner_email: str | None = None
+
+
 class SendEmailInput(BaseModel):
     idempotency_key: str
     to_email: str
@@ -95,12 +112,14 @@ class SendEmailInput(BaseModel):
     journey_id: str
     step_id: str
     lead_id: str
+    lead: EmailLead | None = None  # None: only first_name is known (inputs recorded before templates)
 
 
 class SendEmailResult(BaseModel):
     sent: bool
     message_id: str | None = None
     suppressed: bool = False
+    warnings: list[str] = []  # brand findings on the rendered message that do not block it
 
 
 class SuppressInput(BaseModel):
@@ -171,13 +190,25 @@ class SocialDeleteInput(BaseModel):
     urn: str
 
 
+class ListSendEmail(BaseModel):
+    """A list email (a campaign's, or published content's) the activity renders from its
+    template in the list-email templates (campaigns/templates/)."""
+
+    template: str
+    campaign_id: str  # the campaign or content id: utm_campaign of the links
+    campaign_name: str
+    body_markdown: str
+    landing_url: str | None = None  # the campaign's tagged landing page, or the published post
+
+
 class ListSendInput(BaseModel):
     idempotency_key: str
     name: str
     subject: str
-    html: str
+    html: str  # sent as it is when `email` is None (content list emails; campaigns launched before templates)
     list_ids: list[str]
     suppression_group_id: int
+    email: ListSendEmail | None = None
 
 
 class ListSendResult(BaseModel):

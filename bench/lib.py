@@ -437,6 +437,8 @@ class Stack:
             temporal_ui_port=free_port(),
             sandbox_port=sandbox_port,
             gateway_port=free_port(),
+            mail_sender_postal="mops bench, 1 Sandbox Street, 10115 Berlin, Germany",
+            mail_preferences_url="https://www.mops.example/email-preferences",
             **urls,
             **rates,
             **extra,
@@ -457,6 +459,8 @@ class Stack:
                 "MOPS_SANDBOX_PORT": str(s.sandbox_port),
                 "MOPS_JOURNEYS_DIR": str(s.journeys_dir),
                 "MOPS_GATEWAY_PORT": str(s.gateway_port),
+                "MOPS_MAIL_SENDER_POSTAL": s.mail_sender_postal or "",
+                "MOPS_MAIL_PREFERENCES_URL": s.mail_preferences_url or "",
                 "PYTHONPATH": str(ROOT),
             }
         )

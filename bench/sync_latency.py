@@ -80,6 +80,8 @@ def settings_for(tmp: Path, crm_per_second: float | None) -> Settings:
         sandbox_port=sandbox_port,
         gateway_port=free_port(),
         codec_server_port=0,
+        mail_sender_postal="mops bench, 1 Sandbox Street, 10115 Berlin, Germany",
+        mail_preferences_url="https://www.mops.example/email-preferences",
         **urls,
         **extra,
     )

@@ -186,11 +186,13 @@ def utm_url(url: str, spec: CampaignSpec, channel: ChannelKind) -> str:
 CHANNEL_FIELDS: dict[ChannelKind, dict[str, bool]] = {
     ChannelKind.META_ADS: {"share": True, "countries": True},
     ChannelKind.GOOGLE_ADS: {"share": True, "countries": False, "keywords": False},
-    ChannelKind.EMAIL: {"subject": True, "list_ids": True, "body": True},
+    # An email's template is required at launch (starter/service/campaigns.py checks it renders);
+    # optional here, so campaigns launched before templates still load.
+    ChannelKind.EMAIL: {"subject": True, "list_ids": True, "body": True, "template": False},
     ChannelKind.LINKEDIN: {"text": True},
     ChannelKind.LANDING_PAGE: {"title": True, "body": True},
 }
-_PER_KIND = ("share", "countries", "keywords", "subject", "list_ids", "text", "title", "body")
+_PER_KIND = ("share", "countries", "keywords", "subject", "list_ids", "text", "title", "body", "template")
 _BODY_LIMITS = {ChannelKind.EMAIL: CHANNEL_LIMITS[Channel.EMAIL], ChannelKind.LANDING_PAGE: CHANNEL_LIMITS[Channel.CMS]}
 LINKEDIN_TEXT_LIMIT = CHANNEL_LIMITS[Channel.LINKEDIN]
 KEYWORD_LIMIT = 80  # Google Ads keyword text
@@ -226,6 +228,8 @@ class ChannelSpec(ConfigModel):
     text: str | None = None  # linkedin post text
     title: str | None = None  # landing_page
     body: str | None = None  # email and landing_page: Markdown
+    # email: the message template, `<name>.html` and `<name>.txt` in the campaigns' templates/
+    template: str | None = Field(default=None, pattern=r"^[a-z0-9][a-z0-9_-]*$")
 
     @field_validator("countries")
     @classmethod

@@ -54,16 +54,22 @@ class SendGridClient(PlatformClient):
         custom_args: dict[str, str],
         idempotency_key: str,
         headers: dict[str, str] | None = None,
+        text: str | None = None,
     ) -> str:
-        """Send one HTML message; return SendGrid's `X-Message-Id`. `headers` are
-        message headers (e.g. List-Unsubscribe), not HTTP headers."""
+        """Send one message, HTML with an optional plain-text part; return SendGrid's
+        `X-Message-Id`. `headers` are message headers (e.g. List-Unsubscribe), not HTTP
+        headers."""
+        # SendGrid requires text/plain first when a message has both parts.
+        content = ([{"type": "text/plain", "value": text}] if text is not None else []) + [
+            {"type": "text/html", "value": html}
+        ]
         payload: dict = {
             "personalizations": [
                 {"to": [{"email": to_email}], "custom_args": {**custom_args, IDEMPOTENCY_ARG: idempotency_key}}
             ],
             "from": {"email": from_email},
             "subject": subject,
-            "content": [{"type": "text/html", "value": html}],
+            "content": content,
         }
         if asm_group_id is not None:
             payload["asm"] = {"group_id": asm_group_id}
@@ -108,18 +114,19 @@ class SendGridClient(PlatformClient):
         sender_id: int,
         suppression_group_id: int,
         idempotency_key: str,
+        text: str | None = None,
     ) -> str:
-        """Create a Single Send to `list_ids` and schedule it for now; return its id."""
-        payload = {
-            "name": name,
-            "send_to": {"list_ids": list_ids},
-            "email_config": {
-                "subject": subject,
-                "html_content": html,
-                "sender_id": sender_id,
-                "suppression_group_id": suppression_group_id,
-            },
+        """Create a Single Send to `list_ids` and schedule it for now; return its id. Without
+        `text`, SendGrid generates the plain-text part from the HTML."""
+        email_config: dict = {
+            "subject": subject,
+            "html_content": html,
+            "sender_id": sender_id,
+            "suppression_group_id": suppression_group_id,
         }
+        if text is not None:
+            email_config.update(plain_content=text, generate_plain_content=False)
+        payload = {"name": name, "send_to": {"list_ids": list_ids}, "email_config": email_config}
         body = await self._json(
             "POST", "/v3/marketing/singlesends", json=payload, headers={"Idempotency-Key": idempotency_key}
         )

@@ -164,6 +164,12 @@ class Settings(BaseSettings):
 
     # Leads
     journeys_dir: Path = Field(default_factory=lambda: project_data("journeys"))
+    # Email templates (Jinja2), beside the journeys that use them; None = <journeys_dir>/templates.
+    email_templates_dir: Path | None = None
+    # Every marketing email's footer names the sender's postal address (CAN-SPAM) and
+    # links to the preference centre. No defaults: the workers refuse to start without them.
+    mail_sender_postal: str | None = None
+    mail_preferences_url: str | None = None
     # Keyed hash for lead ids, so workflow ids carry no personal data and cannot
     # be reversed by hashing a list of addresses. Change it in production.
     lead_id_secret: SecretStr = SecretStr("mops-dev-lead-id-secret")
@@ -181,6 +187,9 @@ class Settings(BaseSettings):
     # Content: people who author and approve, approval defaults, brand rules.
     policies_dir: Path = Field(default_factory=lambda: project_data("policies"))
     campaigns_dir: Path = Field(default_factory=lambda: project_data("campaigns"))  # example and demo campaigns
+    # Campaign email templates, beside the campaigns; None = <campaigns_dir>/templates. They
+    # extend the shared layout in the journeys' templates directory.
+    campaign_templates_dir: Path | None = None
 
     # Performance tuning (issue 9): used by workers/tuning.py and starter/stack.py; each
     # default was chosen by a measurement in bench/ (figures in bench/RESULTS.md).
@@ -290,6 +299,23 @@ class Settings(BaseSettings):
     def web_ui_url(self) -> str:
         host = self.temporal_address.rsplit(":", 1)[0]
         return f"http://{host}:{self.temporal_ui_port}"
+
+    @property
+    def email_templates_path(self) -> Path:
+        return self.email_templates_dir or self.journeys_dir / "templates"
+
+    @property
+    def campaign_templates_path(self) -> Path:
+        return self.campaign_templates_dir or self.campaigns_dir / "templates"
+
+    def mail_footer(self) -> tuple[str, str]:
+        """(postal address, preference-centre URL); raises SettingsError naming the missing one."""
+        address, preferences = (self.mail_sender_postal or "").strip(), (self.mail_preferences_url or "").strip()
+        if not address:
+            raise SettingsError("MOPS_MAIL_SENDER_POSTAL: required: the sender's postal address every email carries")
+        if not preferences.startswith(("https://", "http://")):
+            raise SettingsError("MOPS_MAIL_PREFERENCES_URL: required: the preference centre's http(s) URL")
+        return address, preferences
 
     def unsubscribe_base_url(self) -> str:
         return self.gateway_public_url or f"http://{self.gateway_host}:{self.gateway_port}"

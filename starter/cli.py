@@ -28,6 +28,7 @@ from starter.cli_common import (
     run_async,
     settings,
     temporal_client,
+    worker_settings,
 )
 from starter.cli_privacy import register as register_privacy
 from starter.cli_reports import report_app
@@ -403,16 +404,68 @@ async def content_show(
 
 @journeys_app.command("validate")
 def journeys_validate(as_json: JsonOpt = False) -> None:
-    """Validate every journey file; the first problem is printed as file: field: reason."""
+    """Validate every journey file and the emails it sends (templates render for a lead we
+    know nothing about, brand rules hold); the first problem is printed as file: field: reason
+    or file:line: reason, brand warnings after the journey's line."""
+    from activities.email_templates import TemplateProblem, check_journey_emails, validation_templates
+    from domain.brand import BrandRulesError, load_brand_rules
+
+    s = settings()
+    templates = validation_templates(s.email_templates_path, s.mail_sender_postal, s.mail_preferences_url)
     try:
-        specs = validate_all(settings().journeys_dir)
-    except JourneyError as e:
+        specs = validate_all(s.journeys_dir)
+        rules = load_brand_rules(s.policies_dir / "brand.yaml")
+        warnings = {j.id: check_journey_emails(j, s.journeys_dir / f"{j.id}.yaml", templates, rules) for j in specs}
+    except (JourneyError, BrandRulesError, TemplateProblem) as e:
         fail(str(e))
+
+    def human() -> None:
+        for j in specs:
+            out.print(f"ok  {j.id} v{j.version} ({len(j.steps)} steps)", highlight=False)
+            for line in warnings[j.id]:
+                out.print(f"    warning: {line}", highlight=False, markup=False, soft_wrap=True)
+
     emit(
-        [{"id": s.id, "version": s.version, "steps": len(s.steps)} for s in specs],
+        [{"id": j.id, "version": j.version, "steps": len(j.steps), "warnings": warnings[j.id]} for j in specs],
         as_json,
-        lambda: [out.print(f"ok  {s.id} v{s.version} ({len(s.steps)} steps)") for s in specs],
+        human,
     )
+
+
+@journeys_app.command("preview")
+def journeys_preview(
+    journey: Annotated[str, typer.Argument(help="The journey id (as its file name).")],
+    step: Annotated[str, typer.Option("--step", help="The id of the email step.")],
+    lead: Annotated[Path | None, typer.Option("--lead", help="YAML of lead fields; none: an unknown lead.")] = None,
+    out_dir: Annotated[Path, typer.Option("--out", help="Where the .html and .txt go.")] = Path("."),
+    as_json: JsonOpt = False,
+) -> None:
+    """Render one journey email for a sample lead: write its HTML and text, print the
+    subject, preheader and brand findings."""
+    from starter.email_preview import PreviewError, preview
+
+    try:
+        p = preview(settings(), journey, step, lead, out_dir)
+    except PreviewError as e:
+        fail(str(e))
+
+    def human() -> None:
+        out.print(f"subject:   {p.message.subject}", highlight=False, markup=False, soft_wrap=True)
+        out.print(f"preheader: {p.message.preheader}", highlight=False, markup=False, soft_wrap=True)
+        out.print(f"wrote {p.html_file} and {p.text_file}", highlight=False, markup=False, soft_wrap=True)
+        for f in p.findings:
+            out.print(f"{f.severity.value}: {f.rule}: {f.message}", highlight=False, markup=False, soft_wrap=True)
+        if not p.findings:
+            out.print("no brand findings")
+
+    data = {
+        "subject": p.message.subject,
+        "preheader": p.message.preheader,
+        "html_file": str(p.html_file),
+        "text_file": str(p.text_file),
+        "findings": [f.model_dump(mode="json") for f in p.findings],
+    }
+    emit(data, as_json, human)
 
 
 # ---------------------------------------------------------------------- stack
@@ -616,7 +669,7 @@ def up() -> None:
     from starter.stack import StackError, embedded_stack
     from workers.main import serve
 
-    s = settings()
+    s = worker_settings()
 
     async def main() -> None:
         from gateway.app import create_app
@@ -651,7 +704,7 @@ def worker() -> None:
     from workers.main import serve
 
     with contextlib.suppress(KeyboardInterrupt):
-        asyncio.run(serve(settings()))
+        asyncio.run(serve(worker_settings()))
 
 
 # --help is not typer's here: it belongs to the gateway's own parser, so that
@@ -682,7 +735,7 @@ def demo(as_json: JsonOpt = False) -> None:
     from starter.stack import StackError
 
     try:
-        asyncio.run(run_demo(settings(), as_json=as_json))
+        asyncio.run(run_demo(worker_settings(), as_json=as_json))
     except (StackError, DemoError) as e:
         fail(str(e), 1)
 

@@ -54,6 +54,16 @@ def settings() -> Settings:
         fail(str(e))
 
 
+def worker_settings() -> Settings:
+    """Settings for a command that runs the workers: they also need the email footer."""
+    s = settings()
+    try:
+        s.mail_footer()
+    except SettingsError as e:
+        fail(str(e))
+    return s
+
+
 def run_async(span_name: str) -> Callable:
     """Run an async command inside one trace span, mapping known errors to one line."""
 

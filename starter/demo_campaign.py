@@ -21,7 +21,7 @@ from domain.campaigns import CampaignSpecError, build_campaign
 from domain.content import load_directory
 from mops.queues import platform_queues
 from mops.settings import Settings
-from starter.service.campaigns import CampaignService
+from starter.service.campaigns import CampaignInputError, CampaignService, check_emails
 from workflows.campaign_models import (
     TERMINAL_BUDGET,
     BudgetStatus,
@@ -55,6 +55,10 @@ def demo_campaign_input(settings: Settings, campaigns_dir, now: datetime) -> Cam
     try:
         spec = build_campaign(data, directory=directory, path=str(campaigns_dir / DEMO_FILE))
     except CampaignSpecError as err:
+        raise CampaignDemoError(str(err)) from None
+    try:
+        check_emails(settings, campaigns_dir / DEMO_FILE, spec)
+    except CampaignInputError as err:
         raise CampaignDemoError(str(err)) from None
     return CampaignInput(
         spec=spec, directory=directory, queues=platform_queues(settings), gateway_url=settings.unsubscribe_base_url()

@@ -34,6 +34,7 @@ from activities.health import HealthActivities
 from activities.journeys import JourneyActivities
 from activities.routing import RoutingActivities
 from activities.social import SocialActivities
+from domain.brand import load_brand_rules
 from domain.unsubscribe import unsubscribe_url
 from integrations.analytics_store import DuckDBStore
 from integrations.ga4 import GA4Client
@@ -188,11 +189,16 @@ def build_workers(
     q = platform_queues(settings)
     crm = CrmActivities(platforms.hubspot)
     secret = settings.gateway_unsubscribe_secret.get_secret_value()
+    postal_address, preferences_url = settings.mail_footer()
     email = EmailActivities(
         platforms.sendgrid,
-        settings.journeys_dir / "templates",
+        settings.email_templates_path,
         settings.sendgrid_sender_id,
         unsubscribe_link=functools.partial(unsubscribe_url, settings.unsubscribe_base_url(), secret),
+        postal_address=postal_address,
+        preferences_url=preferences_url,
+        campaign_templates_dir=settings.campaign_templates_path,
+        brand_rules=load_brand_rules(settings.policies_dir / "brand.yaml"),
     )
     chat = ChatActivities(platforms.slack)
     cms = CmsActivities(platforms.wordpress)
@@ -328,6 +334,7 @@ async def serve(settings: Settings) -> None:
     from mops.telemetry import setup_tracing
     from mops.temporal import connect
 
+    settings.mail_footer()  # refuse to start before connecting: no email may go out without its footer
     setup_tracing("mops-worker")
     runtime = build_runtime(settings)  # SDK + mops metrics: Prometheus /metrics, or OTLP when configured
     client = await connect(settings, runtime)

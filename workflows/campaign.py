@@ -50,6 +50,7 @@ with workflow.unsafe.imports_passed_through():
         AdAccountInput,
         CancelListSendInput,
         CreateDraftInput,
+        ListSendEmail,
         ListSendInput,
         NotifyInput,
         PageMetricsInput,
@@ -63,7 +64,7 @@ with workflow.unsafe.imports_passed_through():
         SocialPostInput,
     )
     from domain.approvals import Decision
-    from domain.campaigns import PAID, ChannelKind, currency_mismatch, utm_url
+    from domain.campaigns import PAID, ChannelKind, ChannelSpec, currency_mismatch, utm_url
     from domain.content import markdown_to_html
     from domain.fields import zone
     from domain.money import from_minor, show
@@ -461,6 +462,7 @@ class CampaignWorkflow:
                     html=html,
                     list_ids=ch.list_ids,
                     suppression_group_id=EMAIL_SUPPRESSION_GROUP,
+                    email=self._list_email(ch, link),
                 ),
                 part.channel,
                 "send campaign email",
@@ -469,6 +471,16 @@ class CampaignWorkflow:
         part.state = PartState.SENT if part.channel == ChannelKind.EMAIL else PartState.LIVE
         self._note(f"{part.channel.value} live")
         self._publish()
+
+    def _list_email(self, ch: ChannelSpec, link: str) -> ListSendEmail | None:
+        # Rendered by the email activity from the channel's template (a campaign launched
+        # before templates has none: its `html` goes out as it did).
+        if ch.template is None:
+            return None
+        spec = self._spec
+        return ListSendEmail(
+            template=ch.template, campaign_id=spec.id, campaign_name=spec.name, body_markdown=ch.body, landing_url=link
+        )
 
     async def _rollback(self) -> None:
         """Undo every part made so far, last made first. Each undo is idempotent and
@@ -665,7 +677,9 @@ class CampaignWorkflow:
                     self._note(f"{channel.value} is degraded: {summary} holds until it recovers")
                     await workflow.sleep(DEGRADED_WAIT, summary=f"hold: {channel.value} degraded")
                     continue
-                why = reason(err) if is_type(err, ErrorType.PLATFORM_REJECTED) else "still failing after retries"
+                # A rejection, or an email that cannot go out as it is, says why in its details.
+                told = is_type(err, ErrorType.PLATFORM_REJECTED) or is_type(err, ErrorType.EMAIL_UNSENDABLE)
+                why = reason(err) if told else "still failing after retries"
                 raise LaunchFailed(channel, why) from None
 
     async def _platform_call(

@@ -43,6 +43,7 @@ with workflow.unsafe.imports_passed_through():
         CancelListSendInput,
         CancelListSendResult,
         CreateDraftInput,
+        ListSendEmail,
         ListSendInput,
         NotifyInput,
         PageMetricsInput,
@@ -88,6 +89,7 @@ with workflow.unsafe.imports_passed_through():
     from workflows.search_attributes import APPROVAL_STATE, CONTENT_STAGE, CONTENT_TYPE, PENDING_APPROVERS, Updates
 
 TRACKING_DAYS = (1, 7, 30)
+CONTENT_EMAIL_TEMPLATE = "content-email"  # in the list-email templates (campaigns/templates/)
 RETRACTABLE = {ContentStage.SCHEDULED, ContentStage.PUBLISHED, ContentStage.PARTIALLY_PUBLISHED}
 
 
@@ -366,6 +368,13 @@ class ContentWorkflow:
                     html=self._html(),
                     list_ids=s.brief.email_list_ids,
                     suppression_group_id=EMAIL_SUPPRESSION_GROUP,
+                    email=ListSendEmail(
+                        template=CONTENT_EMAIL_TEMPLATE,
+                        campaign_id=s.brief.content_id,
+                        campaign_name=s.brief.title,
+                        body_markdown=s.brief.rendered_body(),
+                        landing_url=s.draft_link,
+                    ),
                 ),
                 self._q.email,
                 "send to email lists",
@@ -390,7 +399,8 @@ class ContentWorkflow:
         try:
             return await call(ref, arg, queue=queue, summary=summary)
         except ActivityError as err:
-            if not is_type(err, ErrorType.PLATFORM_REJECTED):
+            # A rejection, or an email that cannot go out as it is (its template), fails the channel.
+            if not (is_type(err, ErrorType.PLATFORM_REJECTED) or is_type(err, ErrorType.EMAIL_UNSENDABLE)):
                 raise
             outcome = self._channel(channel)
             if outcome is not None:

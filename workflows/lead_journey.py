@@ -35,6 +35,12 @@ Queries
 
 Search attributes: LeadStage, LeadScore, Segment, OwnerId, JourneyId.
 
+Emails: each `send_email` step names its template; the `email.send` activity renders
+it (workflow code does no I/O) with the lead's fields, firmographics, segment, score and
+owner. A message that cannot render or breaks a blocking brand rule (`EmailUnsendable`)
+parks the step: nothing is sent in its place, the reason is in the timeline and the
+current details, and the send is tried again hourly until the template is fixed.
+
 The journey spec is loaded once by an activity and kept in state, so editing the YAML
 never disturbs a running lead. All state lives in one model (`LeadJourneyState`) and
 the workflow continues-as-new when history grows, after every handler has finished.
@@ -45,7 +51,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Callable
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, Literal
 
 from temporalio import workflow
 from temporalio.common import RetryPolicy
@@ -56,6 +62,7 @@ with workflow.unsafe.imports_passed_through():
     from activities.contracts import ActivityRef, ErrorType
     from activities.models import (
         AssignOwnerInput,
+        EmailLead,
         HandoffInput,
         ListOwnersInput,
         LoadJourneyInput,
@@ -94,6 +101,7 @@ with workflow.unsafe.imports_passed_through():
     from domain.sync import ContactChange
     from workflows.approval import refuse
     from workflows.common import (
+        PARK_RETRY,
         In,
         Out,
         SearchAttributes,
@@ -158,6 +166,7 @@ class LeadJourneyWorkflow:
         self._attributes = SearchAttributes()
         self._publishing = False  # a change on its way to the contact sync
         self._waiting = False  # the run is in a wait (a timer, an event, a decision)
+        self._parked: str | None = None  # why the email step is parked (current details)
 
     # ------------------------------------------------------------------ run
 
@@ -438,6 +447,22 @@ class LeadJourneyWorkflow:
         return next_local_time(now, step.until_local_time, tz)
 
     async def _send(self, step: SendEmailStep, key: str) -> WaitResult:
+        while True:
+            result = await self._send_once(step, key)
+            if result != "parked":
+                return result
+            # Parked: the message cannot go out as it is (its template does not render, or
+            # it breaks a blocking brand rule) and nothing is sent in its place. The step
+            # waits, shown in the timeline and the current details, and tries again hourly
+            # until someone fixes the template; an opt-out or MQL ends the wait as any other.
+            s = self._s
+            s.wait_until = workflow.now() + PARK_RETRY
+            result = await self._wait(s.wait_until, self._interrupted, f"parked: email {step.template}")
+            s.wait_until = None
+            if result != "timeout":
+                return result
+
+    async def _send_once(self, step: SendEmailStep, key: str) -> WaitResult | Literal["parked"]:
         s, spec = self._s, self._s.journey
         while True:
             # Consent, unsubscribe and the frequency cap are checked again right
@@ -458,12 +483,23 @@ class LeadJourneyWorkflow:
         try:
             res = await self._send_activity(step, key)
         except ActivityError as err:
+            if is_type(err, ErrorType.EMAIL_UNSENDABLE):
+                parked = f"step {step.id}: {reason(err)}"
+                if parked != self._parked:  # once per reason: hourly retries must not flood the timeline
+                    self._note(f"step {step.id}: email parked, not sent ({reason(err)}); retrying every {PARK_RETRY}")
+                self._parked = parked
+                return "parked"
             if not is_type(err, ErrorType.PLATFORM_REJECTED):
                 raise
             # The platform refused this email (e.g. a template or address it cannot
             # take): retrying cannot help, so the journey goes on without it.
             self._note(f"step {step.id}: email rejected by the platform ({reason(err)}); skipped")
             return "done"
+        if self._parked:
+            self._note(f"step {step.id}: email no longer parked (the message renders and passes the brand rules)")
+            self._parked = None
+        for warning in res.warnings:
+            self._note(f"step {step.id}: {warning}")
         if res.suppressed:
             # The address opted out on the platform (another channel): honour it.
             self._mark_unsubscribed("email_platform_suppression")
@@ -488,9 +524,26 @@ class LeadJourneyWorkflow:
                 journey_id=spec.id,
                 step_id=step.id,
                 lead_id=s.lead_id,
+                lead=self._email_lead(),
             ),
             queue=self._queues.email,
             summary=f"send email {step.template}",
+        )
+
+    def _email_lead(self) -> EmailLead:
+        s = self._s
+        profile = build_profile(s.capture, s.firmographics)
+        return EmailLead(
+            first_name=s.capture.first_name,
+            last_name=s.capture.last_name,
+            company=profile.company,
+            job_title=profile.job_title,
+            industry=profile.industry,
+            country=profile.country,
+            employees=profile.employees,
+            segment=s.segment,
+            score=s.score.total if s.score else None,
+            owner_name=s.owner_name,
         )
 
     def _branch(self, step: BranchStep) -> str | None:
@@ -590,6 +643,7 @@ class LeadJourneyWorkflow:
             summary="create deal + task for owner",
         )
         s.deal_id = handoff.deal_id
+        s.owner_name = owner.name or None
         s.owner_id = owner_id
         s.owner_history.append(owner_id)
         s.assigned_at = workflow.now()
@@ -887,5 +941,7 @@ class LeadJourneyWorkflow:
         if s.next_step:
             when = f" until {s.next_step_at.isoformat(timespec='seconds')}" if s.next_step_at else ""
             lines.append(f"**Step:** `{s.next_step}`{when}")
+        if self._parked:
+            lines.append(f"**Parked:** {self._parked}")
         lines.append(f"**Emails sent:** {s.emails_sent}  ·  **Touches:** {s.touches}")
         workflow.set_current_details("\n\n".join(lines))

@@ -102,6 +102,7 @@ class LeadJourneyState(BaseModel):
     emails: list[SentEmail] = []
     emails_sent: int = 0
     owner_id: str | None = None
+    owner_name: str | None = None  # for the emails' signature, once sales owns the lead
     owner_history: list[str] = []
     reassignments: int = 0
     assigned_at: datetime | None = None

@@ -56,6 +56,14 @@ async def send(request: Request, body: dict = Body(...), store: Store = Depends(
         )
     if not template_id and not body.get("content"):
         raise SandboxError(400, "content", "Unless a valid template_id is provided, the content parameter is required.")
+    content = _content(body.get("content") or [])
+    headers = body.get("headers") or {}
+    if not isinstance(headers, dict) or not all(isinstance(v, str) for v in headers.values()):
+        raise SandboxError(400, "headers", "The headers parameter must be an object of string values.")
+    for i, p in enumerate(personalizations):
+        args = {**(body.get("custom_args") or {}), **(p.get("custom_args") or {})}
+        if not all(isinstance(v, str) for v in args.values()):
+            raise SandboxError(400, f"personalizations.{i}.custom_args", "Custom arg values must be strings.")
 
     group_id = (body.get("asm") or {}).get("group_id")
     message_id = secrets.token_urlsafe(16)[:22]
@@ -74,13 +82,41 @@ async def send(request: Request, body: dict = Body(...), store: Store = Depends(
                 "categories": body.get("categories", []),
                 "custom_args": {**body.get("custom_args", {}), **p.get("custom_args", {})},
                 "asm_group_id": group_id,
-                "content_types": [c.get("type") for c in body.get("content", [])],
+                "content_types": [c["type"] for c in content],
+                # The whole message as the recipient gets it, so tests read what a lead received.
+                "content": content,
                 "message_id": message_id,
-                "headers": body.get("headers", {}),
+                "headers": headers,
                 "dropped": dropped,  # SendGrid accepts, then drops suppressed recipients
             },
         )
     return Response(status_code=202, headers={"X-Message-Id": message_id})
+
+
+def _content(parts: Any) -> list[dict[str, str]]:
+    """The `content` array as SendGrid checks it: each part a type and a non-empty value,
+    each type once, and text/plain (when present) first, then text/html."""
+    if not isinstance(parts, list):
+        raise SandboxError(400, "content", "The content parameter must be an array.")
+    seen: list[str] = []
+    for i, part in enumerate(parts):
+        kind = part.get("type") if isinstance(part, dict) else None
+        value = part.get("value") if isinstance(part, dict) else None
+        if not isinstance(kind, str) or not kind or any(c in kind for c in ";\r\n"):
+            raise SandboxError(400, f"content.{i}.type", "The content type must be a string without ';' or CRLF.")
+        if not isinstance(value, str) or not value:
+            message = "The content value must be a string at least one character in length."
+            raise SandboxError(400, f"content.{i}.value", message)
+        if kind in seen:
+            raise SandboxError(400, f"content.{i}.type", f"The {kind} content type may only be provided once.")
+        seen.append(kind)
+    if "text/plain" in seen and seen[0] != "text/plain":
+        message = "If present, text/plain content must be first, followed by text/html."
+        raise SandboxError(400, "content.0.type", message)
+    if "text/html" in seen and seen.index("text/html") != (1 if "text/plain" in seen else 0):
+        message = "If present, text/html content must follow text/plain, before any other type."
+        raise SandboxError(400, "content", message)
+    return [{"type": p["type"], "value": p["value"]} for p in parts]
 
 
 @router.get("/asm/suppressions/global/{email}")

@@ -90,9 +90,28 @@ def prepare(settings: Settings, path: Path, *, now) -> CampaignInput:
         spec = load_campaign(path, directory=directory, now=now)
     except CampaignSpecError as err:
         raise CampaignInputError(str(err)) from None
+    check_emails(settings, path, spec)
     return CampaignInput(
         spec=spec, directory=directory, queues=platform_queues(settings), gateway_url=settings.unsubscribe_base_url()
     )
+
+
+def check_emails(settings: Settings, path: Path, spec: CampaignSpec) -> list[str]:
+    """The campaign's email as its lists would get it: CampaignInputError (file:line) when
+    its template cannot render or it breaks a blocking brand rule; the warnings otherwise."""
+    from activities.email_templates import TemplateProblem, check_campaign_emails, validation_templates
+    from domain.brand import BrandRulesError, load_brand_rules
+
+    templates = validation_templates(
+        settings.campaign_templates_path,
+        settings.mail_sender_postal,
+        settings.mail_preferences_url,
+        shared=(settings.email_templates_path,),
+    )
+    try:
+        return check_campaign_emails(spec, path, templates, load_brand_rules(settings.policies_dir / "brand.yaml"))
+    except (TemplateProblem, BrandRulesError) as err:
+        raise CampaignInputError(str(err)) from None
 
 
 class CampaignService:

@@ -43,7 +43,13 @@ CAMPAIGN = {
     "channels": [
         {"kind": "meta_ads", "share": 60, "countries": ["DE", "fr"]},
         {"kind": "google_ads", "share": 40, "keywords": ["marketing automation"]},
-        {"kind": "email", "subject": "Spring is here", "list_ids": ["newsletter-eu"], "body": "# Hi\n\nNews."},
+        {
+            "kind": "email",
+            "subject": "Spring is here",
+            "list_ids": ["newsletter-eu"],
+            "body": "# Hi\n\nNews.",
+            "template": "campaign-email",
+        },
         {"kind": "linkedin", "text": "Spring launch, out today."},
         {"kind": "landing_page", "title": "Spring launch", "body": "# Spring\n\nFive workflows."},
     ],

@@ -45,7 +45,13 @@ def spec_data(stack: Stack, **overrides: Any) -> dict[str, Any]:
             {"kind": "meta_ads", "share": 60, "countries": ["DE"]},
             {"kind": "google_ads", "share": 40, "keywords": ["crm software"]},
             {"kind": "linkedin", "text": "Spring is here."},
-            {"kind": "email", "subject": "Spring", "body": "Spring is here.", "list_ids": ["list-1"]},
+            {
+                "kind": "email",
+                "subject": "Spring",
+                "body": "Spring is here.",
+                "list_ids": ["list-1"],
+                "template": "campaign-email",
+            },
         ],
     }
     data.update(overrides)

@@ -37,6 +37,8 @@ async def main() -> None:
             temporal_address=f"127.0.0.1:{free_port()}",
             temporal_ui_port=free_port(),
             sandbox_port=sandbox_port,
+            mail_sender_postal="mops recorder, 1 Sandbox Street, 10115 Berlin, Germany",
+            mail_preferences_url="https://www.mops.example/email-preferences",
             **urls,
         )
         leads = demo_leads()

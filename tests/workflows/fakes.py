@@ -79,6 +79,7 @@ class FakePlatforms(Recorder):
         default_factory=lambda: Firmographics(company="Small Shop", industry="retail", employees=12)
     )
     suppressed: bool = False
+    unsendable: dict[str, int] = field(default_factory=dict)  # template -> sends that fail as unsendable
 
     @activity.defn(name=act.CRM_UPSERT_LEAD.name)
     async def upsert_lead(self, inp: UpsertLeadInput) -> UpsertLeadResult:
@@ -108,6 +109,12 @@ class FakePlatforms(Recorder):
     @activity.defn(name=act.EMAIL_SEND.name)
     async def send(self, inp: SendEmailInput) -> SendEmailResult:
         self._record(act.EMAIL_SEND.name, inp)
+        if self.unsendable.get(inp.template, 0) > 0:  # the real activity's answer to a broken template
+            self.unsendable[inp.template] -= 1
+            reason = f"templates/{inp.template}.txt:3: 'frist_name' is undefined"
+            raise ApplicationError(
+                f"template {inp.template}: {reason}", reason, type=ErrorType.EMAIL_UNSENDABLE, non_retryable=True
+            )
         if self.suppressed:
             return SendEmailResult(sent=False, suppressed=True)
         return SendEmailResult(sent=True, message_id=f"m-{next(self._ids)}")

@@ -67,7 +67,13 @@ def spec_data(**overrides: Any) -> dict[str, Any]:
             {"kind": "meta_ads", "share": 60, "countries": ["DE"]},
             {"kind": "google_ads", "share": 40, "keywords": ["crm"]},
             {"kind": "linkedin", "text": "Spring is here."},
-            {"kind": "email", "subject": "Spring", "body": "Spring is here.", "list_ids": ["l1"]},
+            {
+                "kind": "email",
+                "subject": "Spring",
+                "body": "Spring is here.",
+                "list_ids": ["l1"],
+                "template": "campaign-email",
+            },
         ],
         "guardrails": {"max_cpa": "40"},
     }
