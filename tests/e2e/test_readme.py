@@ -158,6 +158,18 @@ def scratch_dir(tmp: Path) -> Path:
     return work
 
 
+def make_up_exports() -> dict[str, str]:
+    """What `make up` exports for the stack (the email footer's sandbox values): the test
+    starts `mops up` itself, as `make up` would."""
+    exports = {}
+    for line in (PROJECT_ROOT / "Makefile").read_text().splitlines():
+        if line.startswith("demo up: export "):
+            name, _, value = line.removeprefix("demo up: export ").partition(" ?= ")
+            exports[name] = value
+    assert {"MOPS_MAIL_SENDER_POSTAL", "MOPS_MAIL_PREFERENCES_URL"} <= exports.keys(), exports
+    return exports
+
+
 def stack_env(tmp: Path) -> dict[str, str]:
     sandbox = free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith(("MOPS_", "TEMPORAL_"))}
@@ -171,6 +183,7 @@ def stack_env(tmp: Path) -> dict[str, str]:
             "MOPS_CODEC_SERVER_PORT": str(free_port()),
             "MOPS_METRICS_PORT": "0",
             **{f"MOPS_{p}_BASE_URL": f"http://127.0.0.1:{sandbox}" for p in PLATFORMS},
+            **make_up_exports(),
         }
     )
     return env
