@@ -91,7 +91,14 @@ def test_the_wheel_holds_every_module_the_license_and_the_data(wheel: tuple[Path
     templates = {str(p.relative_to(ROOT)) for d in TEMPLATE_DIRS for p in (ROOT / d).rglob("*") if p.is_file()}
     assert len(templates) > 10, templates
     assert templates - names == set(), "templates missing from the wheel"
-    data = {str(p.relative_to(ROOT)) for d in DATA_DIRS for p in (ROOT / d).rglob("*.yaml")}
+    # The data files and the email templates beside them (a journey without its templates
+    # does not validate, let alone send).
+    data = {
+        str(p.relative_to(ROOT))
+        for d in DATA_DIRS
+        for p in (ROOT / d).rglob("*")
+        if p.is_file() and p.suffix in (".yaml", ".html", ".txt")
+    }
     shipped = {n.split(".data/data/share/mops/", 1)[1] for n in names if ".data/data/share/mops/" in n}
     assert data == shipped
     metadata = zipfile.ZipFile(wheel[0]).read(next(n for n in names if n.endswith(".dist-info/METADATA"))).decode()
@@ -126,7 +133,8 @@ def test_installed_mops_validates_the_shipped_journeys_from_any_directory(instal
 def test_installed_mops_prefers_the_current_directory_and_names_a_bad_variable(installed: Path, tmp_path: Path) -> None:
     env = clean_env(tmp_path)
     (tmp_path / "journeys").mkdir()
-    shutil.copytree(ROOT / "journeys" / "scoring", tmp_path / "journeys" / "scoring")
+    for sub in ("scoring", "templates"):
+        shutil.copytree(ROOT / "journeys" / sub, tmp_path / "journeys" / sub)
     shutil.copy(ROOT / "journeys" / "default-nurture.yaml", tmp_path / "journeys")
 
     result = run([str(installed / "mops"), "journeys", "validate", "--json"], cwd=tmp_path, env=env)
