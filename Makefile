@@ -52,7 +52,7 @@ worker: install
 clean:
 	rm -rf $(VENV) .mops .pytest_cache .mypy_cache
 
-# Benchmarks (issue 9; not part of `make test`): each script measures the baseline and the
+# Benchmarks (not part of `make test`): each script measures the baseline and the
 # mops configuration on its own throwaway stack and appends its figures to bench/RESULTS.md.
 # About 3 hours on 2 CPUs; BENCH_ARGS goes to every script (e.g. BENCH_ARGS=--no-results),
 # see bench/README.md for each script's options and a quicker run.

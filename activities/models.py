@@ -355,7 +355,7 @@ class GaugesResult(BaseModel):
     oldest_approval_age_s: dict[str, float] = {}
 
 
-# ---------------------------------------------------------------- analytics and reports (issue 5)
+# ---------------------------------------------------------------- analytics and reports
 
 
 class CollectInput(BaseModel):

@@ -3,7 +3,7 @@ SendGrid (the sandbox), open loop, per configuration (baseline, then mops).
 
     .venv/bin/python bench/event_latency.py --rate 5 --seconds 60
 
-Target (issue 9): p50 < 50 ms, p99 < 200 ms. See bench/README.md for what each figure means.
+Target: p50 < 50 ms, p99 < 200 ms. See bench/README.md for what each figure means.
 """
 
 from __future__ import annotations
@@ -45,7 +45,7 @@ def report(args, configs: list[lib.Config], results: dict[str, dict]) -> list[st
         f"- workload: {args.leads} open `bench-loop` journeys; {args.rate:g} clicks/s open loop, round-robin "
         f"over the leads, {args.warmup:g}s warm-up + {args.seconds:g}s measured; latency = click's scheduled "
         "send time → the journey email's `mail/send` received by the sandbox",
-        f"- target (issue 9): {TARGET}",
+        f"- target: {TARGET}",
         "",
         "| config | clicks | no email | p50 ms | p95 | p99 | max | vs baseline (p50 / p99) | cores: busiest |",
         "|---|---|---|---|---|---|---|---|---|",

@@ -3,12 +3,12 @@ same load through a Temporal client directly (no HTTP) as the reference, per con
 
     .venv/bin/python bench/gateway_latency.py --rate 200 --seconds 30 --mix both
 
-Configurations (--configs): `baseline` = the gateway as before issue 9 (asyncio loop, h11
+Configurations (--configs): `baseline` = the gateway as before the tuning (asyncio loop, h11
 parser) with SDK-default workers and the plain dev server; `mops` = the gateway as shipped
 (uvloop, httptools) with workers/tuning.py and starter/stack.py's dev-server tuning.
 Everything runs on a throwaway stack (temp dir, free ports): Temporal dev server on a SQLite
 WAL file, the sandbox, the worker and `python -m gateway` as subprocesses; the load generator
-runs here on its own event loop. Target (issue 6): average < 20 ms, p99 < 100 ms at 200 req/s
+runs here on its own event loop. Target: average < 20 ms, p99 < 100 ms at 200 req/s
 for reads and ingest. See bench/README.md for what each figure means.
 """
 
@@ -165,7 +165,7 @@ GATEWAY_BEFORE = (
 
 async def start_gateway(stack: lib.Stack, fast: bool) -> str:
     """`python -m gateway` as a subprocess; `fast` = as shipped (uvloop + httptools), else the
-    gateway as it was before issue 9 (asyncio loop, h11). Returns the minted raw key."""
+    gateway as it was before the tuning (asyncio loop, h11). Returns the minted raw key."""
     out = subprocess.run(
         [sys.executable, "-m", "gateway", "keygen", "--id", "bench", "--scopes", "ingest,read", "--json", "--no-save"],
         capture_output=True,
@@ -303,12 +303,12 @@ def report(
 ) -> list[str]:
     lines = lib.header_lines(configs, {k: {"server_flags": v} for k, v in flags.items()}, args.note)
     lines += [
-        "- gateway: `baseline` asyncio loop + h11 parser (as before issue 9); `mops` uvloop + httptools",
+        "- gateway: `baseline` asyncio loop + h11 parser (as before the tuning); `mops` uvloop + httptools",
         f"- open loop: {args.rate:g} req/s offered in total (mix {args.mix}, split evenly), {args.warmup:g}s "
         f"warm-up not recorded, {args.seconds:g}s measured; latency from the scheduled send time; "
         f"{args.leads} seeded leads per phase (default journey; each phase its own); "
         "gateway rate limit set to 1e6/s",
-        f"- target (issue 6): {TARGET}",
+        f"- target: {TARGET}",
         "",
         table(results),
         "",

@@ -14,7 +14,7 @@ How journeys are opened (--via):
   continue-as-new; it is also how leads already qualified elsewhere would be brought in.
   The capture path's rate is measured on --capture-sample leads first and reported beside it.
 
-Target (issue 9): 100,000 open with worker RSS < 2 GB and signal→action p99 < 500 ms.
+Target: 100,000 open with worker RSS < 2 GB and signal→action p99 < 500 ms.
 """
 
 from __future__ import annotations
@@ -293,7 +293,7 @@ def report(args, configs: list[lib.Config], out: dict) -> list[str]:
         f"fresh worker); {args.fill} distinct journeys queried first (worker cache full), then clicks to random "
         f"distinct journeys at {args.rate:g}/s ({args.warmup:g}s warm-up + {args.seconds:g}s measured), "
         "latency click → journey email at the sandbox",
-        f"- target (issue 9): {TARGET}",
+        f"- target: {TARGET}",
         "",
         "Opening rate (journeys/s; `import` = started already waiting, one workflow task each; `capture` = "
         "the real capture path: update-with-start, journey load, CRM upsert, contact sync):",

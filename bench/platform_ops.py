@@ -12,7 +12,7 @@ injected latency). Per configuration (baseline, mops, mops:2 = two worker proces
     .venv/bin/python bench/platform_ops.py                       # baseline, mops, mops:2
     .venv/bin/python bench/platform_ops.py --configs mops --no-burst
 
-Targets (issue 9): sustained >= 280 operations/s and >= 5× the baseline; burst: no failures,
+Targets: sustained >= 280 operations/s and >= 5× the baseline; burst: no failures,
 backlog drained within 2× the burst length. See bench/README.md.
 """
 
@@ -196,7 +196,7 @@ def report(args, configs: list[lib.Config], results: dict[str, dict]) -> list[st
         f"each click → one journey email (SendGrid suppression check + mail/send on the sandbox, no injected "
         f"latency); steps of {args.warmup:g}s warm-up + {args.step_seconds:g}s measured; latency from the "
         "click's scheduled time to mail/send received; a click without an email counts as infinitely late",
-        "- targets (issue 9): sustained >= 280 ops/s with p99 < 2 s, >= 5× baseline; burst 10× the seed's "
+        "- targets: sustained >= 280 ops/s with p99 < 2 s, >= 5× baseline; burst 10× the seed's "
         "100,000/hour for 60 s: no failures, backlog drained within 2× the burst length",
         "",
         "Ramp (each step):",

@@ -13,8 +13,8 @@ or not earlier ones have landed):
   write CRM, SendGrid and the CDP.
 
 Latency of a change = the last platform's write (the sandbox's record of the effect,
-millisecond stamps on the same clock) minus the change's scheduled send time. Target
-(issue 8): p99 < 1 s on this machine.
+millisecond stamps on the same clock) minus the change's scheduled send time. Target:
+p99 < 1 s on this machine.
 
 A throwaway stack in a temp dir on free ports: the Temporal dev server (SQLite WAL), the
 sandbox, and `mops worker` and `python -m gateway` as subprocesses with the default
@@ -343,7 +343,7 @@ def report(result: dict, args) -> str:
         f"platform rate limits as shipped) except the CRM queue's server-side limit: {args.crm_limit:g}/s "
         f"({'as shipped' if not args.crm_per_second else '--crm-per-second'}); webhook = signed HubSpot "
         "`contact.propertyChange` → SendGrid + CDP; journey = a new capture of the lead → CRM + SendGrid + CDP",
-        f"- target (issue 8): {TARGET}",
+        f"- target: {TARGET}",
         "",
         "| kind | sent | landed | errors | avg ms | p50 | p95 | p99 | max |",
         "|---|---|---|---|---|---|---|---|---|",

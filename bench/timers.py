@@ -12,7 +12,7 @@ then sends one email. The N journeys are spread evenly over the 60 seconds of on
 
 The journeys are opened already waiting (see open_journeys.py `--via import`), before the
 minute starts; opening that overruns the minute invalidates the run (it says so).
-Target (issue 9): 10,000 timers due in the same minute fire with p99 lateness < 2 s.
+Target: 10,000 timers due in the same minute fire with p99 lateness < 2 s.
 """
 
 from __future__ import annotations
@@ -198,7 +198,7 @@ def report(args, configs: list[lib.Config], results: dict[str, dict]) -> list[st
         "minute (60 journeys, one per second), then one email each; journeys opened already waiting, before "
         f"the minute; lateness: `fired`/`handled` from {args.history_sample} sampled histories, `acted` = email "
         "at the sandbox, for every journey",
-        f"- target (issue 9): {TARGET}",
+        f"- target: {TARGET}",
         "",
         "| config | timers | opened before the minute | fired p50 ms | fired p99 | handled p50 | handled p99 | "
         "acted p50 | acted p99 | acted max | no email | vs baseline (handled p99) | cores after the minute |",

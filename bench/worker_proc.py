@@ -35,7 +35,7 @@ async def serve(settings: Settings, options: dict, bytecode_cache: bool) -> None
     if bytecode_cache:
         tuning.cache_workflow_bytecode(settings)
     metrics = runtime = None
-    try:  # the metrics runtime of `mops worker` (issue 7), when this checkout has it
+    try:  # the metrics runtime of `mops worker`, when this checkout has it
         from mops.metrics import MopsMetrics, build_runtime
 
         runtime = build_runtime(settings)

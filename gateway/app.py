@@ -50,7 +50,7 @@ def create_app(settings: Settings, client: Client) -> FastAPI:
     s: GatewaySettings = gateway_settings(settings)
     deals = DealLookup(s.hubspot_base_url, s.hubspot_token.get_secret_value(), timeout=s.http_timeout_seconds)
 
-    privacy = PrivacyService(client, s)  # opt-outs reach every platform (issue 8)
+    privacy = PrivacyService(client, s)  # opt-outs reach every platform
 
     @asynccontextmanager
     async def lifespan(app: FastAPI):

@@ -4,7 +4,7 @@
     async with GatewayServer(create_app(settings, client)) as gw:
         httpx.AsyncClient(base_url=gw.url)
 
-Speed (issue 9, measured in bench/gateway_latency.py): uvicorn parses HTTP with httptools
+Speed (measured in bench/gateway_latency.py): uvicorn parses HTTP with httptools
 and the gateway process runs on uvloop, when installed (both are dependencies);
 `MOPS_GATEWAY_EVENT_LOOP=asyncio` keeps the standard loop.
 """

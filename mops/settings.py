@@ -101,7 +101,7 @@ class Settings(BaseSettings):
     meta_max_per_second: float = Field(5.0, gt=0)
     google_ads_max_per_second: float = Field(5.0, gt=0)
 
-    # Operations (issue 7): metrics, worker versioning, integration health and alerting.
+    # Operations: metrics, worker versioning, integration health and alerting.
     metrics_host: str = "127.0.0.1"  # 0.0.0.0 in a container, so Prometheus can scrape it
     metrics_port: int = Field(9464, ge=0, le=65535)  # Prometheus /metrics of the worker process
     # Export metrics by OTLP instead of the Prometheus endpoint (e.g. http://otel-collector:4317).
@@ -191,7 +191,7 @@ class Settings(BaseSettings):
     # extend the shared layout in the journeys' templates directory.
     campaign_templates_dir: Path | None = None
 
-    # Performance tuning (issue 9): used by workers/tuning.py and starter/stack.py; each
+    # Performance tuning: used by workers/tuning.py and starter/stack.py; each
     # default was chosen by a measurement in bench/ (figures in bench/RESULTS.md).
     worker_tuning: bool = True  # false: SDK-default Worker(...) options (the benchmark baseline)
     worker_workflow_pollers: int = Field(10, ge=1)  # workflow-task long polls (sticky and not)
@@ -210,7 +210,7 @@ class Settings(BaseSettings):
     # can lose the last transactions or corrupt the database (a process crash cannot).
     temporal_dev_unsafe_sqlite_no_sync: bool = False
 
-    # Analytics (issue 5): the analytics store, the reports queue, what reports count in
+    # Analytics: the analytics store, the reports queue, what reports count in
     # and where they go. The store file and rendered reports live under data_dir by default.
     analytics_store_path: Path | None = None  # None: <data_dir>/analytics.duckdb
     reports_dir: Path | None = None  # dashboards and executive reports (HTML); None: <data_dir>/reports
@@ -257,7 +257,7 @@ class Settings(BaseSettings):
     def reports_path(self) -> Path:
         return self.reports_dir or self.data_dir / "reports"
 
-    # Data protection (issue 8): payload encryption, per-lead keys, the codec server, the
+    # Data protection: payload encryption, per-lead keys, the codec server, the
     # CDP, ad audiences and compliance monitoring (mops/codec.py, mops/keystore.py).
     # Master keys `id:base64(32 bytes)`, comma-separated, newest first: new writes use the
     # first, the others still decrypt (rotation). The dev key is public: set your own.

@@ -36,7 +36,7 @@ from fastapi.responses import JSONResponse
 from sandbox.settings import SandboxTokens
 
 PLATFORMS = ("hubspot", "sendgrid", "slack", "wordpress", "linkedin", "ga4", "meta", "google_ads")
-# Braze (the CDP-shaped profile store, issue 8) is served under /users/ too, outside fault injection.
+# Braze (the CDP-shaped profile store) is served under /users/ too, outside fault injection.
 _PREFIXES = {
     "/crm/": "hubspot",
     "/v3/": "sendgrid",

@@ -43,7 +43,7 @@ EFFECT_KINDS = (
     "budget.create",
     "budget.update",
     "budget.remove",
-    # data protection (issue 8): CRM GDPR delete, SendGrid Marketing Contacts, Braze, audiences
+    # data protection: CRM GDPR delete, SendGrid Marketing Contacts, Braze, audiences
     "contact.delete",
     "mcontact.upsert",
     "mcontact.delete",

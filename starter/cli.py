@@ -182,7 +182,7 @@ async def lead_unsubscribe(email: EmailOpt = None, lead: LeadOpt = None, as_json
     svc = await lead_service()
     wf_id = svc.workflow_id(email=email, lead_id=lead)
     privacy = PrivacyService(await temporal_client(), settings())
-    try:  # issue 8: email suppression first (the send gate), then CRM, ad audience, CDP
+    try:  # email suppression first (the send gate), then CRM, ad audience, CDP
         await privacy.opt_out(email=email, lead_id=None if email else wf_id, source="cli")
     finally:
         await privacy.aclose()
@@ -678,7 +678,7 @@ def up() -> None:
         from mops.temporal import connect
 
         gs = gateway_settings(s)
-        async with embedded_stack(s, codec_server=True):  # issue 8: codec server for the Web UI
+        async with embedded_stack(s, codec_server=True):  # codec server for the Web UI
             app = create_app(gs, await connect(s))
             async with GatewayServer(app, host=gs.gateway_host, port=gs.gateway_port):
                 out.print(

@@ -1,4 +1,4 @@
-"""Data-protection commands (issue 8).
+"""Data-protection commands.
 
     mops lead erase <email> [--as who] [--reason ...] [--yes]     right to erasure (crypto-shredding)
     mops lead erasures [--email ...]                             the erasure log (no personal data)

@@ -209,7 +209,7 @@ async def run_scenario(
             )
             await _scenario(LeadService(client, settings), settings, leads)
             view, campaign_demo = await content, await campaign
-            # Issue 5: Ada's deal is won; the week is collected and the dashboard written.
+            # Ada's deal is won; the week is collected and the dashboard written.
             ada = leads.get("ada")
             report = await run_report_demo(client, settings, console, ada.state.deal_id if ada and ada.state else None)
             if after is not None:

@@ -138,7 +138,7 @@ def temporal_command(settings: Settings, *, codec_endpoint: str | None = None) -
     ]
     for name, kind in SEARCH_ATTRIBUTES.items():
         cmd += ["--search-attribute", f"{name}={kind}"]
-    if codec_endpoint:  # issue 8: the Web UI decodes payloads through the codec server (`mops up`)
+    if codec_endpoint:  # the Web UI decodes payloads through the codec server (`mops up`)
         cmd += ["--ui-codec-endpoint", codec_endpoint]
     for key, value in dev_server_dynamic_config(settings).items():
         cmd += ["--dynamic-config-value", f"{key}={json.dumps(value)}"]
@@ -162,7 +162,7 @@ class EmbeddedStack:
     def __init__(self, settings: Settings, *, codec_server: bool = False) -> None:
         self.settings = settings
         self.started: list[tuple[str, subprocess.Popen]] = []
-        # Issue 8: `mops up` also runs the codec server and points the Web UI at it.
+        # `mops up` also runs the codec server and points the Web UI at it.
         self.codec_server = codec_server and bool(settings.codec_server_port)
 
     def _spawn(self, name: str, cmd: list[str], log: Path, env: dict[str, str] | None = None) -> subprocess.Popen:
@@ -223,7 +223,7 @@ class EmbeddedStack:
         await self._start_codec_server()
 
     async def _start_codec_server(self) -> None:
-        """Issue 8: the codec server the Web UI was pointed at (`--ui-codec-endpoint`), with
+        """The codec server the Web UI was pointed at (`--ui-codec-endpoint`), with
         this stack's keys and key store (secrets by environment, never on the command line)."""
         s = self.settings
         if not self.codec_server or port_open(s.codec_server_host, s.codec_server_port):

@@ -139,7 +139,7 @@ def make_settings(sandbox_url: str, address: str, **overrides) -> Settings:
         health_registry_id=f"integration-health-{suffix}",
         health_check_schedule_id=f"integration-health-check-{suffix}",
         metrics_port=0,  # an ephemeral port: worker processes of several tests never collide
-        # Analytics (issue 5): its own store file, reports folder and report schedule.
+        # Analytics: its own store file, reports folder and report schedule.
         analytics_store_path=Path(tempfile.gettempdir()) / "mops-tests" / suffix / "analytics.duckdb",
         reports_dir=Path(tempfile.gettempdir()) / "mops-tests" / suffix / "reports",
         report_schedule_id=f"exec-report-{suffix}",

@@ -72,8 +72,8 @@ WORKFLOWS = [
     IntegrationHealthWorkflow,
     IntegrationHealthCheckWorkflow,
 ]
-WORKFLOWS += [AnalyticsCollectionWorkflow, ExecutiveReportWorkflow]  # issue 5
-WORKFLOWS += PRIVACY_WORKFLOWS  # issue 8: contact sync, erasure, reconciliation
+WORKFLOWS += [AnalyticsCollectionWorkflow, ExecutiveReportWorkflow]
+WORKFLOWS += PRIVACY_WORKFLOWS  # contact sync, erasure, reconciliation
 GRACEFUL_SHUTDOWN = timedelta(seconds=20)
 
 # One activity worker: its task queue, the platform whose degradation holds its activities
@@ -207,7 +207,7 @@ def build_workers(
     checks = CheckActivities(platforms.links, settings.policies_dir / "brand.yaml")
     meta, google = MetaActivities(platforms.meta), GoogleAdsActivities(platforms.google_ads)
     health = HealthActivities(platforms, client, metrics)
-    reports = AnalyticsCollectActivities(  # issue 5: collection, journeys, report building (store I/O)
+    reports = AnalyticsCollectActivities(  # collection, journeys, report building (store I/O)
         DuckDBStore(settings.analytics_store_file),
         meta=platforms.meta,
         google_ads=platforms.google_ads,
@@ -286,7 +286,7 @@ def build_workers(
         max_concurrent_activities=settings.max_concurrent_activities,
         deployment_config=deployment(settings),
     )
-    common.update(worker_options or {})  # issue 9: extra Worker(...) options (workers/tuning.py); None = as before
+    common.update(worker_options or {})  # extra Worker(...) options (workers/tuning.py); None = as before
     workflow_worker = Worker(
         client,
         task_queue=q.workflows,

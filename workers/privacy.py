@@ -1,4 +1,4 @@
-"""What the worker hosts for data protection (issue 8): the contact sync, erasure and
+"""What the worker hosts for data protection: the contact sync, erasure and
 reconciliation workflows, and their activities on the platform queues they call.
 
 `build_workers` (workers/main.py) adds `PrivacyWorkerParts.on(queue)` to each queue's

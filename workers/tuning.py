@@ -1,11 +1,11 @@
-"""Worker and runtime tuning for the mops workers (issue 9), built from settings.
+"""Worker and runtime tuning for the mops workers, built from settings.
 
     options = worker_options(settings)           # extra Worker(...) keyword arguments
     workers = build_workers(client, settings, platforms, worker_options=options)
     run(serve(settings), settings)               # the worker process on uvloop when enabled
 
 Every value here was chosen by a measurement in `bench/` (see bench/RESULTS.md); the
-knobs are `MOPS_*` settings (the "Performance tuning (issue 9)" block of mops/settings.py).
+knobs are `MOPS_*` settings (the "Performance tuning" block of mops/settings.py).
 `sdk_default_options()` is the benchmark baseline: a samples-style `Worker(...)`.
 
 What the tuning does, and why:

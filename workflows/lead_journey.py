@@ -24,7 +24,7 @@ Signals
 - `erase(EraseRequest)`: right to erasure: the journey ends at once without touching a
   platform (the erasure workflow deletes the lead everywhere afterwards).
 
-Contact sync (issue 8, guarded by `workflow.patched("contact-sync-v1")`): the journey
+Contact sync (guarded by `workflow.patched("contact-sync-v1")`): the journey
 tells the lead's `ContactSync` workflow about its captures and its opt-out through the
 `sync.publish` activity; the sync keeps CRM, email platform, CDP and ad audience in
 step. A worker without that activity (`NotFoundError`) is noted and skipped: the

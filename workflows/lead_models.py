@@ -113,7 +113,7 @@ class LeadJourneyState(BaseModel):
     next_step: str | None = None
     next_step_at: datetime | None = None
     timeline: list[TimelineEntry] = Field(default_factory=list)
-    # Data protection (issue 8): consent per purpose (source and time), erasure, and the
+    # Data protection: consent per purpose (source and time), erasure, and the
     # changes waiting to reach the lead's contact sync.
     consents: ConsentState = ConsentState()
     erased: bool = False

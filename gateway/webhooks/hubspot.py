@@ -125,7 +125,7 @@ async def hubspot_events(
     deals: DealLookup = request.app.state.deals
     counts = {"applied": 0, "duplicates": 0, "ignored": 0}
     for ev in events:
-        if ev.subscriptionType == "contact.propertyChange":  # contact sync and CRM opt-outs (issue 8)
+        if ev.subscriptionType == "contact.propertyChange":  # contact sync and CRM opt-outs
             counts[await apply_contact_change(ev, seen, deals, privacy)] += 1
             continue
         kind = stages.get(ev.propertyValue or "")
