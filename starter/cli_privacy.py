@@ -25,7 +25,7 @@ from starter.cli_common import (
     JsonOpt,
     LeadOpt,
     emit,
-    error_line,
+    fail,
     out,
     run_async,
     settings,
@@ -339,17 +339,12 @@ def codec_rewrap(as_json: JsonOpt = False) -> None:
     try:
         changed = ring.rewrap()
     except KeyUnavailable as err:
-        raise typer.Exit(_fail(str(err))) from None
+        fail(str(err), 1)
     emit(
         {"rewrapped": changed, "master_key": ring.newest_master_id},
         as_json,
         lambda: out.print(f"{changed} data key(s) re-wrapped under {ring.newest_master_id}"),
     )
-
-
-def _fail(message: str) -> int:
-    error_line(message)
-    return 1
 
 
 def register(app: typer.Typer, lead_app: typer.Typer) -> None:
