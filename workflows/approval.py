@@ -221,9 +221,11 @@ class ApprovalGate:
             outcome = self._outcome(stage)
             if outcome == StageOutcome.PENDING:
                 deadline, what = self._deadline(stage)
-                result = await self._wait(
-                    deadline, lambda stage=stage: self._outcome(stage) != StageOutcome.PENDING, f"{stage.name}: {what}"
-                )
+
+                def decided(stage: ApprovalStage = stage) -> bool:
+                    return self._outcome(stage) != StageOutcome.PENDING
+
+                result = await self._wait(deadline, decided, f"{stage.name}: {what}")
                 if result == "continue_as_new":
                     return "continue_as_new"
                 if result == "timeout":
@@ -251,12 +253,13 @@ class ApprovalGate:
         return "; ".join(f"{d.approver}: {d.comment}" for d in self._decisions(stage) if d.comment)
 
     def _deadline(self, stage: ApprovalStage) -> tuple[datetime, str]:
-        p = self.p
-        if not p.reminded:
-            return p.started_at + stage.remind_after, "reminder"
-        if not p.escalated:
-            return p.started_at + stage.escalate_after, "escalation"
-        return p.started_at + stage.expire_after, "expiry"
+        start = self.p.started_at
+        assert start is not None, "a stage's deadlines count from its start, set when the stage opens"
+        if not self.p.reminded:
+            return start + stage.remind_after, "reminder"
+        if not self.p.escalated:
+            return start + stage.escalate_after, "escalation"
+        return start + stage.expire_after, "expiry"
 
     async def _on_timer(self, stage: ApprovalStage, what: str) -> None:
         p = self.p

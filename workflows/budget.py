@@ -37,7 +37,7 @@ with workflow.unsafe.imports_passed_through():
     from activities.models import CampaignSnapshotInput, NotifyInput, PaidBudgetInput, PaidFiguresInput
     from activities.policies import INTERNAL_RETRY, INTERNAL_TIMEOUT
     from domain.approvals import Decision
-    from domain.budget import ChannelPerformance, changed, propose
+    from domain.budget import ChannelPerformance, Proposal, changed, propose
     from domain.campaigns import PAID, ChannelKind
     from domain.fields import zone
     from domain.money import show
@@ -120,6 +120,7 @@ class BudgetReallocationWorkflow:
 
     @workflow.update(name="decide")
     def decide(self, d: Decision) -> DecisionResult:
+        assert self._gate is not None, "the validator refuses decisions while no approval is open"
         return self._gate.record(d)
 
     @decide.validator
@@ -176,14 +177,14 @@ class BudgetReallocationWorkflow:
         return out
 
     async def _apply(self) -> None:
-        v, campaign = self._v, self._campaign
+        v, campaign, proposal = self._v, self._campaign_view, self._proposal
         await self._set_status(BudgetStatus.APPLYING)
         refs = {p.channel: p.ref for p in campaign.parts}
         failed: str | None = None
-        moves = changed(v.proposal)
+        moves = changed(proposal)
         for channel in [p.channel for p in campaign.parts if p.channel in moves]:  # the campaign's channel order
             after = moves[channel]
-            change = AppliedChange(channel=channel, before=v.proposal.current[channel], after=after)
+            change = AppliedChange(channel=channel, before=proposal.current[channel], after=after)
             v.changes.append(change)
             try:
                 got = await call(
@@ -211,7 +212,7 @@ class BudgetReallocationWorkflow:
                 change=BudgetChange(
                     at=workflow.now(),
                     proposal_id=workflow.info().workflow_id,
-                    before=v.proposal.current,
+                    before=proposal.current,
                     after={c.channel: c.after for c in v.changes},
                     decided_by=decided,
                 )
@@ -252,8 +253,18 @@ class BudgetReallocationWorkflow:
             )
         return self.state()
 
+    @property
+    def _proposal(self) -> Proposal:
+        assert self._v.proposal is not None, "proposed in run() before any step that uses it"
+        return self._v.proposal
+
+    @property
+    def _campaign_view(self) -> CampaignView:
+        assert self._campaign is not None, "read in run() before any step that uses it"
+        return self._campaign
+
     def _subject(self) -> str:
-        p, c = self._v.proposal, self._campaign
+        p, c = self._proposal, self._campaign_view
         moves = ", ".join(f"{k.value} {self._money(p.current[k])} → {self._money(v)}" for k, v in changed(p).items())
         return (
             f"a budget move for campaign '{c.name}' ({p.moved_pct}% of the daily budget: {moves}; "
