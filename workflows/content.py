@@ -41,7 +41,6 @@ with workflow.unsafe.imports_passed_through():
     from activities.models import (
         BrandCheckInput,
         CancelListSendInput,
-        CancelListSendResult,
         CreateDraftInput,
         ListSendEmail,
         ListSendInput,
@@ -264,7 +263,7 @@ class ContentWorkflow:
         if result != "done" or s.pending_revision is None:
             return
         r, s.pending_revision = s.pending_revision, None
-        update: dict = {}
+        update: dict[str, object] = {}
         if r.title is not None:
             update["title"] = r.title
         if r.body is not None:
@@ -298,7 +297,9 @@ class ContentWorkflow:
             await self._set_stage(ContentStage.EXPIRED)
             await self._tell_author("expired", f"'{s.brief.title}' expired in {stage.name} without a decision.")
             return
-        stage, how = self._gate.ended_in()
+        ended = self._gate.ended_in()
+        assert ended is not None, "the gate ended rejected, so it names the stage that ended it"
+        stage, how = ended
         comments = self._gate.comments(stage)
         if how == StageOutcome.REJECTED:
             s.outcome = f"rejected in {stage.name}: {comments}"
@@ -410,17 +411,19 @@ class ContentWorkflow:
 
     async def _track(self) -> None:
         s = self._s
+        published = s.published_at
+        assert published is not None, "tracking starts once the item is published"
         for day in TRACKING_DAYS:
             if any(p.day == day for p in s.performance):
                 continue
-            due = s.published_at + timedelta(days=day)
+            due = published + timedelta(days=day)
             result = await self._wait(due, lambda: s.retract is not None, f"performance check day {day}")
             if result != "timeout":
                 return
             path = urlsplit(s.draft_link or "").path or "/"
             m = await self._platform(
                 act.ANALYTICS_PAGE_METRICS,
-                PageMetricsInput(page_path=path, start_date=s.published_at.date(), end_date=due.date()),
+                PageMetricsInput(page_path=path, start_date=published.date(), end_date=due.date()),
                 queue=self._q.analytics,
                 summary=f"performance after {day} day(s)",
             )
@@ -435,30 +438,36 @@ class ContentWorkflow:
     async def _retract(self) -> None:
         """Compensation: undo every channel that went out (each call is idempotent)."""
         s = self._s
-        undo = {
-            Channel.CMS: lambda c: (act.CMS_UNPUBLISH, PostRef(post_id=s.post_id), self._q.cms),
-            Channel.LINKEDIN: lambda c: (act.SOCIAL_DELETE, SocialDeleteInput(urn=c.ref), self._q.social),
-            Channel.EMAIL: lambda c: (
-                act.EMAIL_CANCEL_LIST_SEND,
-                CancelListSendInput(single_send_id=c.ref),
-                self._q.email,
-            ),
-        }
         for c in s.channels:
-            if c.status in (ChannelStatus.PUBLISHED, ChannelStatus.SCHEDULED) and c.ref:
-                ref, arg, queue = undo[c.channel](c)
-                result: object = await self._platform(ref, arg, queue=queue, summary=f"retract {c.channel.value}")
-                if isinstance(result, CancelListSendResult) and not result.recalled:
+            if c.status not in (ChannelStatus.PUBLISHED, ChannelStatus.SCHEDULED) or not c.ref:
+                continue
+            summary = f"retract {c.channel.value}"
+            if c.channel == Channel.EMAIL:
+                cancelled = await self._platform(
+                    act.EMAIL_CANCEL_LIST_SEND,
+                    CancelListSendInput(single_send_id=c.ref),
+                    queue=self._q.email,
+                    summary=summary,
+                )
+                if not cancelled.recalled:
                     # Said plainly rather than marked retracted: the mail is out.
                     c.note = "already delivered; an email cannot be recalled"
                     self._note(f"{c.channel.value}: already delivered, cannot be recalled")
                     continue
-                c.status = ChannelStatus.RETRACTED
+            elif c.channel == Channel.LINKEDIN:
+                await self._platform(
+                    act.SOCIAL_DELETE, SocialDeleteInput(urn=c.ref), queue=self._q.social, summary=summary
+                )
+            else:
+                await self._platform(act.CMS_UNPUBLISH, PostRef(post_id=s.post_id), queue=self._q.cms, summary=summary)
+            c.status = ChannelStatus.RETRACTED
         if s.post_id is not None and self._channel(Channel.CMS) is None:
             await self._platform(
                 act.CMS_UNPUBLISH, PostRef(post_id=s.post_id), queue=self._q.cms, summary="retract CMS post"
             )
-        s.outcome = f"retracted by {s.retract.requested_by}: {s.retract.reason}"
+        retract = s.retract
+        assert retract is not None, "retracting answers a retract request"
+        s.outcome = f"retracted by {retract.requested_by}: {retract.reason}"
         await self._set_stage(ContentStage.RETRACTED)
 
     # --------------------------------------------------------------- helpers
