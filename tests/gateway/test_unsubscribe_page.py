@@ -3,6 +3,7 @@ unsubscribes nobody; the page's button POSTs and unsubscribes; a bad token gets 
 
 from __future__ import annotations
 
+import os
 import re
 from urllib.parse import urlsplit
 
@@ -11,6 +12,7 @@ import pytest
 from domain.leads import LeadStage
 from tests.conftest import eventually
 from tests.gateway.conftest import Gateway, capture, unique_email
+from tests.gateway.test_approval_page import CHROMIUM, CHROMIUM_ARGS
 from tests.gateway.test_emails import mails_to
 
 
@@ -55,10 +57,6 @@ async def test_a_bad_token_gets_a_page_naming_it(gw: Gateway) -> None:
 
 async def test_chromium_follows_the_footer_link_and_unsubscribes(gw: Gateway) -> None:
     """A real headless Chromium opens the link from the HTML part the sandbox kept and clicks."""
-    import os
-
-    from tests.gateway.test_approval_page import CHROMIUM, CHROMIUM_ARGS
-
     if not os.path.exists(CHROMIUM):
         pytest.fail(f"{CHROMIUM} is missing: install Debian's chromium package (CI does) to run the browser test")
     from playwright.async_api import async_playwright
