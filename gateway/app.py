@@ -32,6 +32,7 @@ from gateway.rest import content as content_routes
 from gateway.rest import leads as lead_routes
 from gateway.security import Gate, KeyRing, RateLimiter
 from gateway.settings import GatewaySettings, gateway_settings
+from gateway.unsubscribe_page import router as unsubscribe_page
 from gateway.webhooks import hubspot, sendgrid, slack
 from gateway.webhooks.common import ReplayCache
 from gateway.webhooks.deals import DealLookup
@@ -97,6 +98,7 @@ def create_app(settings: Settings, client: Client) -> FastAPI:
         app.include_router(router)
     app.include_router(graphql_router())  # /graphql: same keys, services and error codes as REST
     app.include_router(approvals_page)  # /approvals: the approvers' page (session cookie + CSRF)
+    app.include_router(unsubscribe_page)  # GET /v1/unsubscribe/{token}: the footer link in a browser
 
     @app.get("/healthz", response_model=Health, tags=["health"], summary="Liveness (no auth)")
     async def healthz() -> Health:
