@@ -14,6 +14,7 @@ from fastapi.responses import HTMLResponse
 
 from domain.templating import environment, render
 from domain.unsubscribe import verify_token
+from gateway.approvals_render import SECURITY_HEADERS  # the same strict headers for every page
 from gateway.settings import GatewaySettings
 from starter.service.privacy import PrivacyService
 
@@ -22,15 +23,6 @@ MAX_TOKEN = 200
 
 router = APIRouter(prefix=PATH, include_in_schema=False)
 templates = environment("gateway")
-
-SECURITY_HEADERS = {
-    "Cache-Control": "no-store",
-    "Content-Security-Policy": "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'; "
-    "frame-ancestors 'none'; base-uri 'none'",
-    "X-Frame-Options": "DENY",
-    "X-Content-Type-Options": "nosniff",
-    "Referrer-Policy": "no-referrer",
-}
 
 
 def _page(title: str, message: str, *, status: int = 200, action: str | None = None) -> HTMLResponse:
