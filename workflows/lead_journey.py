@@ -85,6 +85,7 @@ with workflow.unsafe.imports_passed_through():
     from domain.journeys import (
         BranchStep,
         GoalStep,
+        JourneySpec,
         NotifyStep,
         SendEmailStep,
         UpdateCrmStep,
@@ -373,13 +374,14 @@ class LeadJourneyWorkflow:
             s.outcome = "disqualified: " + "; ".join(s.score.disqualify_reasons)
             await self._set_stage(LeadStage.DISQUALIFIED, crm={"hs_lead_status": "UNQUALIFIED"})
             return
-        s.cursor = s.journey.first_step_id
+        s.cursor = self._journey.first_step_id
         await self._set_stage(LeadStage.NURTURING)
 
     # ------------------------------------------------------------- nurture
 
     async def _run_step(self) -> None:
-        s, spec = self._s, self._s.journey
+        s, spec = self._s, self._journey
+        assert s.cursor is not None, "run() steps only while the journey has a step to run"
         step = spec.step(s.cursor)
         if s.active_step != step.id:  # a fresh start of this step (not a resume after CAN)
             s.active_step = step.id
@@ -402,7 +404,10 @@ class LeadJourneyWorkflow:
                 s.wait_until = workflow.now() + step.timeout
                 s.wait_from_seq = s.event_seq
             wanted = set(step.events)
-            seen = lambda: any(e.type in wanted for e in self._events_after(s.wait_from_seq))  # noqa: E731
+
+            def seen() -> bool:
+                return any(e.type in wanted for e in self._events_after(s.wait_from_seq))
+
             result = await self._wait(
                 s.wait_until, lambda: seen() or self._interrupted(), f"wait for {'/'.join(step.events)}"
             )
@@ -436,14 +441,15 @@ class LeadJourneyWorkflow:
         self._note(f"step {step.id} done")
 
     def _wait_deadline(self, step: WaitStep) -> datetime:
-        s, now = self._s, workflow.now()
+        now = workflow.now()
         tz = self._tz()
         if step.duration is not None:
             return now + step.duration
         if step.business_days is not None:
             return add_business_days(
-                now, step.business_days, tz, frozenset(s.journey.business_days), frozenset(s.journey.holidays)
+                now, step.business_days, tz, frozenset(self._journey.business_days), frozenset(self._journey.holidays)
             )
+        assert step.until_local_time is not None, "a wait step has a duration, business days or a local time"
         return next_local_time(now, step.until_local_time, tz)
 
     async def _send(self, step: SendEmailStep, key: str) -> WaitResult:
@@ -463,7 +469,7 @@ class LeadJourneyWorkflow:
                 return result
 
     async def _send_once(self, step: SendEmailStep, key: str) -> WaitResult | Literal["parked"]:
-        s, spec = self._s, self._s.journey
+        s, spec = self._s, self._journey
         while True:
             # Consent, unsubscribe and the frequency cap are checked again right
             # before the send: a timer that fires after an opt-out sends nothing.
@@ -510,7 +516,7 @@ class LeadJourneyWorkflow:
         return "done"
 
     async def _send_activity(self, step: SendEmailStep, key: str) -> SendEmailResult:
-        s, spec = self._s, self._s.journey
+        s, spec = self._s, self._journey
         return await self._activity(
             act.EMAIL_SEND,
             SendEmailInput(
@@ -558,7 +564,7 @@ class LeadJourneyWorkflow:
     # ---------------------------------------------------------- sales phase
 
     async def _sales_phase(self) -> None:
-        s, policy = self._s, self._s.journey.handoff
+        s, policy = self._s, self._journey.handoff
         if s.owner_id is None:
             await self._assign_owner()
             if s.owner_id is None:
@@ -578,6 +584,7 @@ class LeadJourneyWorkflow:
         if s.unsubscribed:
             return
         decision, s.sales_decision = s.sales_decision, None
+        assert decision is not None, "the SLA wait ends on a decision, an unsubscribe or continue-as-new"
         s.wait_until = None
         if decision.decision == SalesDecisionKind.ACCEPTED:
             s.outcome = "converted"
@@ -589,7 +596,7 @@ class LeadJourneyWorkflow:
             await self._recycle(decision)
 
     async def _assign_owner(self, exclude: list[str] | None = None) -> None:
-        s, policy = self._s, self._s.journey.handoff
+        s, policy = self._s, self._journey.handoff
         owners = (
             await self._platform(
                 act.CRM_LIST_OWNERS,
@@ -636,7 +643,9 @@ class LeadJourneyWorkflow:
                 pipeline=policy.deal_pipeline,
                 deal_stage=policy.deal_stage,
                 task_subject="Follow up on new MQL",
-                task_body=f"Score {self._score_text()}; journey {s.journey.id}. Accept or reject within {policy.sla}.",
+                task_body=(
+                    f"Score {self._score_text()}; journey {self._journey.id}. Accept or reject within {policy.sla}."
+                ),
                 task_due_epoch_ms=int((workflow.now() + policy.task_due).timestamp() * 1000),
             ),
             queue=self._queues.crm,
@@ -673,7 +682,7 @@ class LeadJourneyWorkflow:
             )
 
     async def _sla_breached(self) -> None:
-        s, policy = self._s, self._s.journey.handoff
+        s, policy = self._s, self._journey.handoff
         s.wait_until = None
         n = len(s.owner_history)
         self._note(f"SLA breached by owner {s.owner_id}")
@@ -702,7 +711,7 @@ class LeadJourneyWorkflow:
         s.cycle += 1
         s.recycle_seq = s.event_seq  # engagement starts again from zero
         s.owner_id, s.reassignments, s.final_escalation, s.assigned_at = None, 0, False, None
-        s.cursor = s.journey.restart_step_id
+        s.cursor = self._journey.restart_step_id
         s.active_step = None
         self._note(f"recycled by sales: {decision.reason or 'no reason given'}")
         self._rescore()
@@ -712,7 +721,7 @@ class LeadJourneyWorkflow:
         await self._set_stage(LeadStage.NURTURING)
 
     async def _finish_unsubscribed(self) -> None:
-        s, spec = self._s, self._s.journey
+        s, spec = self._s, self._journey
         if s.erased:
             # Right to erasure: end now and touch nothing; the erasure workflow deletes
             # the lead on every platform once this run has closed.
@@ -869,7 +878,7 @@ class LeadJourneyWorkflow:
 
     def _may_email(self) -> bool:
         s = self._s
-        return not s.unsubscribed and (s.consent or not s.journey.requires_consent)
+        return not s.unsubscribed and (s.consent or not self._journey.requires_consent)
 
     def _mark_unsubscribed(self, source: str, at: datetime | None = None) -> None:
         s = self._s
@@ -893,12 +902,18 @@ class LeadJourneyWorkflow:
         s.segment = assign_segment(s.journey.scoring, profile, s.score)
         self._publish()
 
+    @property
+    def _journey(self) -> JourneySpec:
+        journey = self._s.journey
+        assert journey is not None, "the journey is loaded first thing in run(), before any step"
+        return journey
+
     def _facts(self) -> dict[str, Any]:
         s = self._s
         return lead_facts(build_profile(s.capture, s.firmographics), s.score, s.segment)
 
     def _tz(self) -> str:
-        return self._s.capture.timezone or self._s.journey.default_timezone
+        return self._s.capture.timezone or self._journey.default_timezone
 
     def _score_text(self) -> str:
         return f"{self._s.score.total:.0f}" if self._s.score else "n/a"
