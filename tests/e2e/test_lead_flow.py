@@ -74,7 +74,12 @@ async def test_capture_to_mql_to_handoff(stack: Stack) -> None:
     tasks = [e for e in await stack.admin.effects("hubspot", "task.upsert") if e["key"].startswith(wf_id)]
     assert len(deals) == 1 and len(tasks) == 1
     assert deals[0]["summary"]["properties"]["hubspot_owner_id"] == st.owner_id
-    chats = [e for e in await stack.admin.effects("slack", "chat.post") if st.deal_id in e["summary"]["text"]]
+
+    async def owner_told():
+        # The journey records the owner before it tells them in chat: wait for the message.
+        return [e for e in await stack.admin.effects("slack", "chat.post") if st.deal_id in e["summary"]["text"]]
+
+    chats = await eventually(owner_told, what="the owner's chat notification")
     assert [c["summary"]["channel"] for c in chats] == [f"U00000{st.owner_id}"]
     assert all(email not in c["summary"]["text"] for c in chats), "chat carries no personal data"
 
@@ -161,5 +166,12 @@ async def test_state_query_and_search_attributes(stack: Stack) -> None:
     assert found[0].typed_search_attributes is not None
     desc = await stack.client.get_workflow_handle(res.workflow_id).describe()
     assert "Lead journey" in (await desc.static_summary() or "")
-    state = await stack.client.get_workflow_handle(res.workflow_id).query(LeadJourneyWorkflow.state)
-    assert state.next_step == "settle-in" and state.next_step_at is not None
+    handle = stack.client.get_workflow_handle(res.workflow_id)
+
+    async def settling_in():
+        # The stage turns nurturing before the welcome goes out; the wait after it comes next.
+        state = await handle.query(LeadJourneyWorkflow.state)
+        return state if state.next_step == "settle-in" else None
+
+    state = await eventually(settling_in, what="the wait after the welcome")
+    assert state.next_step_at is not None
