@@ -34,7 +34,8 @@ PendingApprovers. Long campaigns continue-as-new with their state.
 from __future__ import annotations
 
 import contextlib
-from datetime import timedelta
+from collections.abc import Collection
+from datetime import datetime, timedelta
 from decimal import Decimal
 from urllib.parse import urlsplit
 
@@ -125,6 +126,13 @@ LAUNCH_RETRY = RetryPolicy(
 DEGRADED_WAIT = timedelta(minutes=2)
 
 
+def _required(value: str | None, ch: ChannelSpec, name: str) -> str:
+    """A field the channel's kind requires (CHANNEL_FIELDS): a spec without it does not load."""
+    if value is None:
+        raise ValueError(f"{name}: required for {ch.kind} channels")
+    return value
+
+
 class LaunchFailed(Exception):
     def __init__(self, channel: ChannelKind, why: str) -> None:
         super().__init__(f"{channel.value}: {why}")
@@ -141,7 +149,7 @@ class CampaignWorkflow:
             parts=[ChannelPart(channel=k) for k in ORDER if spec.channel(k) is not None],
             approval=ApprovalProgress(stages=spec.approval) if spec.approval else None,
         )
-        self._gate = None
+        self._gate: ApprovalGate | None = None
         if self._s.approval is not None:
             how = (
                 f"Decide with `mops campaign approve {spec.id} --as <you>`"
@@ -197,7 +205,7 @@ class CampaignWorkflow:
 
     @workflow.update(name="decide")
     def decide(self, d: Decision) -> DecisionResult:
-        return self._gate.record(d)
+        return self._open_gate().record(d)
 
     @decide.validator
     def _validate_decide(self, d: Decision) -> None:
@@ -272,17 +280,17 @@ class CampaignWorkflow:
         await self._set_status(CampaignStatus.AWAITING_APPROVAL if self._gate else CampaignStatus.CREATING)
 
     async def _approval(self) -> None:
-        s = self._s
-        outcome = await self._gate.run()
+        s, gate = self._s, self._open_gate()
+        outcome = await gate.run()
         if outcome == "continue_as_new":
             return
         self._publish()  # the gate's outcome, before the status that follows from it
         if outcome == "approved":
             await self._set_status(CampaignStatus.CREATING)
             return
-        s.outcome = s.approval.detail
+        s.outcome = gate.p.detail  # the gate runs on s.approval
         await self._set_status(CampaignStatus.REJECTED if outcome == "rejected" else CampaignStatus.EXPIRED)
-        await self._tell([self._spec.owner], "approval", f"Campaign '{self._spec.name}' {s.approval.detail}.")
+        await self._tell([self._spec.owner], "approval", f"Campaign '{self._spec.name}' {gate.p.detail}.")
 
     async def _launch(self) -> None:
         """Create everything paused (creating), or make it live (launching); roll back on failure."""
@@ -315,7 +323,7 @@ class CampaignWorkflow:
 
     async def _wait_for_start(self) -> None:
         s = self._s
-        start = self._spec.start_at(s.launched_at)
+        start = self._spec.start_at(self._launched_at)
         self._publish()
         if workflow.now() < start:
             try:
@@ -382,23 +390,26 @@ class CampaignWorkflow:
     # ------------------------------------------------------- launch steps
 
     async def _create(self, part: ChannelPart) -> None:
-        spec, s = self._spec, self._s
+        spec = self._spec
         if part.state != PartState.PENDING:
             return  # made before a continue-as-new or a retry of this stage
         if part.channel == ChannelKind.LANDING_PAGE:
-            ch = spec.channel(part.channel)
+            ch = self._channel(part.channel)
             draft = await self._launch_call(
                 act.CMS_CREATE_DRAFT,
                 CreateDraftInput(
-                    idempotency_key=f"{self._id}:landing", title=ch.title, html=markdown_to_html(ch.body), slug=spec.id
+                    idempotency_key=f"{self._id}:landing",
+                    title=ch.title,
+                    html=markdown_to_html(_required(ch.body, ch, "body")),
+                    slug=spec.id,
                 ),
                 part.channel,
                 "create landing page draft",
             )
             part.post_id, part.link = draft.post_id, draft.link
         elif part.channel in PAID:
-            ch = spec.channel(part.channel)
-            budget = spec.daily_budget_minor(part.channel, s.launched_at)
+            ch, launched_at = self._channel(part.channel), self._launched_at
+            budget = spec.daily_budget_minor(part.channel, launched_at)
             part.daily_budget_minor = budget
             part.ref = await self._launch_call(
                 ADS[part.channel].create,
@@ -409,7 +420,7 @@ class CampaignWorkflow:
                     currency=spec.currency,
                     countries=ch.countries,
                     keywords=ch.keywords,
-                    start=spec.start_at(s.launched_at),
+                    start=spec.start_at(launched_at),
                     end=spec.end_at(),
                 ),
                 part.channel,
@@ -425,7 +436,7 @@ class CampaignWorkflow:
         spec = self._spec
         if part.state not in (PartState.PENDING, PartState.CREATED):
             return
-        ch = spec.channel(part.channel)
+        ch = self._channel(part.channel)
         link = utm_url(spec.landing_url, spec, part.channel)
         if part.channel == ChannelKind.LANDING_PAGE:
             published = await self._launch_call(
@@ -452,7 +463,7 @@ class CampaignWorkflow:
             )
             part.urn, part.link = posted.urn, link
         else:
-            html = markdown_to_html(ch.body) + f'<p><a href="{link}">{spec.name}</a></p>'
+            html = markdown_to_html(_required(ch.body, ch, "body")) + f'<p><a href="{link}">{spec.name}</a></p>'
             sent = await self._launch_call(
                 act.EMAIL_SEND_TO_LISTS,
                 ListSendInput(
@@ -538,7 +549,8 @@ class CampaignWorkflow:
         s, spec = self._s, self._spec
         tz = zone(spec.timezone)
         today = workflow.now().astimezone(tz).date()
-        start_day = spec.start_at(s.launched_at).astimezone(tz).date()
+        start = spec.start_at(self._launched_at)
+        start_day = start.astimezone(tz).date()
         end_day = (spec.end_at() - timedelta(microseconds=1)).astimezone(tz).date()
         until = min(today, end_day)
         if until < start_day:
@@ -568,7 +580,7 @@ class CampaignWorkflow:
         spent = sum((f.spend for f in figures), Decimal(0))
         s.pacing = pacing(
             total_budget=spec.total_budget,
-            start=spec.start_at(s.launched_at),
+            start=start,
             end=spec.end_at(),
             spent=spent,
             now=workflow.now(),
@@ -649,7 +661,27 @@ class CampaignWorkflow:
         """Unique per campaign and channel: the key a retried create finds."""
         return f"{self._spec.name} [mops:{self._spec.id}:{channel.value}]"
 
-    def _parts(self, kinds) -> list[ChannelPart]:
+    @property
+    def _launched_at(self) -> datetime:
+        """When preflight ran: every stage after it plans from this moment."""
+        if self._s.launched_at is None:
+            raise RuntimeError("the campaign has no launch time before preflight")
+        return self._s.launched_at
+
+    def _open_gate(self) -> ApprovalGate:
+        """The launch approval's gate: awaiting_approval and decide (its validator) are only reached with one."""
+        if self._gate is None:
+            raise RuntimeError("campaign has no launch approval")
+        return self._gate
+
+    def _channel(self, kind: ChannelKind) -> ChannelSpec:
+        """The spec of a part's channel: parts are made only for the channels the spec has."""
+        ch = self._spec.channel(kind)
+        if ch is None:
+            raise RuntimeError(f"campaign has a {kind.value} part but no {kind.value} channel")
+        return ch
+
+    def _parts(self, kinds: Collection[ChannelKind]) -> list[ChannelPart]:
         return [p for p in self._s.parts if p.channel in kinds]
 
     def _part(self, channel: ChannelKind) -> ChannelPart:
