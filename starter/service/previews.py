@@ -79,7 +79,9 @@ SAMPLE_LEADS: tuple[SampleLead, ...] = (
     SampleLead("example", "Ada Lovelace, Acme Analytics (examples/lead.yaml)", EXAMPLE_LEAD),
     SampleLead("enterprise-hot", "Ada, enterprise segment, hot score", {**EXAMPLE_LEAD, "segment": "enterprise"}),
     SampleLead(
-        "mid-market-warm", "Ada, mid_market segment, warm score", {**EXAMPLE_LEAD, "segment": "mid_market", "score": 30.0}
+        "mid-market-warm",
+        "Ada, mid_market segment, warm score",
+        {**EXAMPLE_LEAD, "segment": "mid_market", "score": 30.0},
     ),
     SampleLead("smb-cold", "Ada, smb segment, cold score", {**EXAMPLE_LEAD, "segment": "smb", "score": 5.0}),
 )
@@ -203,5 +205,6 @@ __all__ = [
     "PreviewNotFound",
     "PreviewService",
     "SampleLead",
+    "email_steps",
     "read_lead_file",
 ]
