@@ -211,6 +211,20 @@ async def test_a_template_that_cannot_render_shows_its_problem(gw: Gateway, edit
         assert r.status_code == 200 and "Hi Ada" in srcdoc(r.text)
 
 
+async def test_brand_findings_show_with_severity_rule_and_message(gw: Gateway, edited: Edited) -> None:
+    text = edited.templates / "nurture-buyers-guide.txt"
+    text.write_text(text.read_text().replace("Use it with any vendor", "Click here to use it with any vendor"))
+    async with signed_in(edited.url, gw.raw_keys["reader"]) as client:
+        r = await client.get("/previews/default-nurture/buyers-guide")
+    assert r.status_code == 200, r.text
+    row = re.search(
+        r'<tr><td><span class="sev sev-warning">warning</span></td><td><code>click-here</code></td>\s*<td>([^<]+)',
+        r.text,
+    )
+    assert row and row.group(1).strip(), "the finding's severity, rule and message"
+    assert "No brand findings." not in r.text and "Click here to use it" in text_part(r.text)
+
+
 async def test_chromium_reads_the_email_inside_its_sandboxed_frame(gw: Gateway, edited: Edited) -> None:
     """A real headless Chromium signs in, opens a preview, reads the greeting and the footer's
     unsubscribe link inside the frame; the email's own script runs neither there nor on the page."""
