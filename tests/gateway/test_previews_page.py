@@ -119,7 +119,6 @@ async def test_the_index_lists_every_journey_and_its_email_steps(gw: Gateway) ->
     assert_secure(r)
     for journey in PreviewService(gw.settings).journeys():
         assert f'data-journey-id="{journey.journey_id}"' in r.text
-        assert journey.steps, journey.journey_id
         for step in journey.steps:
             assert f'<a href="/previews/{journey.journey_id}/{step.step_id}">{step.step_id}</a>' in r.text
             assert f"<code>{step.template}</code>" in r.text and html.escape(step.subject) in r.text
@@ -209,6 +208,21 @@ async def test_a_template_that_cannot_render_shows_its_problem(gw: Gateway, edit
         html_file.write_text(source)
         r = await client.get("/previews/default-nurture/checkin?lead=example")
         assert r.status_code == 200 and "Hi Ada" in srcdoc(r.text)
+
+
+async def test_a_journey_file_that_does_not_load_is_listed_with_its_problem(gw: Gateway, edited: Edited) -> None:
+    broken = edited.templates.parent / "half-written.yaml"
+    broken.write_text("id: half-written\nversion: 0\n")
+    try:
+        async with signed_in(edited.url, gw.raw_keys["reader"]) as client:
+            r = await client.get("/previews")
+            assert r.status_code == 200, r.text
+            assert 'data-journey-id="half-written"' in r.text and f"{broken}: " in r.text
+            assert '<a href="/previews/default-nurture/welcome">welcome</a>' in r.text, "the others still listed"
+            r = await client.get("/previews/half-written/welcome")
+            assert r.status_code == 422 and f"{broken}: " in r.text and "<iframe" not in r.text
+    finally:
+        broken.unlink()
 
 
 async def test_brand_findings_show_with_severity_rule_and_message(gw: Gateway, edited: Edited) -> None:
