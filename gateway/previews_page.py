@@ -37,7 +37,6 @@ from starter.service.previews import (
     PreviewError,
     PreviewNotFound,
     PreviewService,
-    email_steps,
 )
 
 PATH = "/previews"
@@ -131,7 +130,7 @@ async def preview(request: Request, journey_id: str, step_id: str, lead: str = "
         signed_in=signed_in,
         journey_id=journey_id,
         step_id=step_id,
-        template="?",
+        template="?",  # until the step is known; then shown even when it cannot render
         samples=SAMPLE_LEADS,
         lead=lead,
         action=preview_url(journey_id, step_id),
@@ -141,10 +140,7 @@ async def preview(request: Request, journey_id: str, step_id: str, lead: str = "
         return _page("message.html", "Not found", status=404, signed_in=signed_in, error="journey: no such journey")
     service: PreviewService = request.app.state.previews
     try:
-        spec = service.journey(journey_id)
-        step = next((s for s in email_steps(spec) if s.id == step_id), None)
-        if step is not None:
-            context["template"] = step.template  # shown even when it cannot render
+        context["template"] = service.email_step(service.journey(journey_id), step_id).template
         sample = SAMPLES.get(lead)
         if sample is None:
             known = ", ".join(SAMPLES)

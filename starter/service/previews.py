@@ -171,13 +171,18 @@ class PreviewService:
         except SpecError as err:
             raise PreviewError(str(err)) from None
 
-    def render(self, journey_id: str, step_id: str, lead: Mapping[str, Any]) -> EmailPreview:
-        """The email of step `step_id` as a lead with `lead`'s fields would get it."""
-        spec = self.journey(journey_id)
+    @staticmethod
+    def email_step(spec: JourneySpec, step_id: str) -> SendEmailStep:
         step = next((s for s in email_steps(spec) if s.id == step_id), None)
         if step is None:
             emails = ", ".join(s.id for s in email_steps(spec)) or "none"
-            raise PreviewNotFound(f"step: {journey_id} has no email step {step_id!r} (email steps: {emails})")
+            raise PreviewNotFound(f"step: {spec.id} has no email step {step_id!r} (email steps: {emails})")
+        return step
+
+    def render(self, journey_id: str, step_id: str, lead: Mapping[str, Any]) -> EmailPreview:
+        """The email of step `step_id` as a lead with `lead`'s fields would get it."""
+        spec = self.journey(journey_id)
+        step = self.email_step(spec, step_id)
         s = self._settings
         templates = validation_templates(s.email_templates_path, s.mail_sender_postal, s.mail_preferences_url)
         facts = MessageFacts(

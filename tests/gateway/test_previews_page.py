@@ -168,6 +168,7 @@ async def test_what_is_not_there_gets_a_page_naming_it(gw: Gateway) -> None:
             ("/previews/default-nurture/qualify", 404, "has no email step &#x27;qualify&#x27;"),  # a branch
             (f"/previews/{'x' * 300}/welcome", 404, "journey: no such journey"),
             (f"{WELCOME}?lead=nobody", 422, "lead: no sample lead &#x27;nobody&#x27;"),
+            ("/previews/default-nurture/nope?lead=nobody", 404, "has no email step &#x27;nope&#x27;"),
         ]:
             r = await client.get(url)
             assert r.status_code == status, (url, r.text)
