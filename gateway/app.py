@@ -1,4 +1,5 @@
-"""The gateway's FastAPI app: REST `/v1`, GraphQL `/graphql`, the approval page `/approvals`, signed webhooks,
+"""The gateway's FastAPI app: REST `/v1`, GraphQL `/graphql`, the approval page `/approvals`, the
+email previews `/previews`, signed webhooks,
 `/healthz`, OpenAPI at `/docs`.
 
 The `/docs` page's Swagger UI scripts, stylesheet and icon are served by the gateway itself
@@ -26,6 +27,7 @@ from gateway.errors import install_error_handlers
 from gateway.graphql import graphql_router
 from gateway.middleware import BodyLimitMiddleware, SpanScrubMiddleware
 from gateway.models import Health
+from gateway.previews_page import router as previews_page
 from gateway.rest import approvals as approval_routes
 from gateway.rest import campaigns as campaign_routes
 from gateway.rest import content as content_routes
@@ -40,6 +42,7 @@ from mops.settings import Settings
 from starter.service.campaigns import CampaignService
 from starter.service.content import ContentService
 from starter.service.leads import LeadService
+from starter.service.previews import PreviewService
 from starter.service.privacy import PrivacyService
 
 VERSION = "0.1.0"
@@ -78,6 +81,7 @@ def create_app(settings: Settings, client: Client) -> FastAPI:
     app.state.privacy = privacy
     app.state.content = ContentService(client, s)
     app.state.campaigns = CampaignService(client, s)
+    app.state.previews = PreviewService(s)
     keys = KeyRing(s.gateway_keys, s.gateway_keys_path)  # the key file is re-read when it changes
     app.state.gate = Gate(keys, RateLimiter(s.gateway_rate_per_second, s.gateway_burst))
     ttl = s.gateway_webhook_tolerance_seconds * 2
@@ -98,6 +102,7 @@ def create_app(settings: Settings, client: Client) -> FastAPI:
         app.include_router(router)
     app.include_router(graphql_router())  # /graphql: same keys, services and error codes as REST
     app.include_router(approvals_page)  # /approvals: the approvers' page (session cookie + CSRF)
+    app.include_router(previews_page)  # /previews: journey emails for reviewers (session cookie, read scope)
     app.include_router(unsubscribe_page)  # GET /v1/unsubscribe/{token}: the footer link in a browser
 
     @app.get("/healthz", response_model=Health, tags=["health"], summary="Liveness (no auth)")

@@ -3,12 +3,9 @@ approver token, sees what waits for them — content items, campaign launches an
 proposals — and decides.
 
 - Sign-in: the token (an API key with the `approve` scope, bound to a person) is checked
-  with the gateway's KeyRing. The session cookie holds the key's id, a random session id
-  and an expiry, signed with HMAC-SHA256 (`MOPS_GATEWAY_SESSION_SECRET`, bound to the
-  key's configured hash too, so re-keying ends its sessions); never the raw key.
-  HttpOnly, SameSite=Strict, Path=/approvals, Max-Age `MOPS_GATEWAY_SESSION_MAX_AGE_SECONDS`
-  (Secure when served over https). Sign-out clears it and revokes the session id in this
-  process.
+  with the gateway's KeyRing and exchanged for a signed session cookie (gateway.sessions:
+  never the raw key; HttpOnly, SameSite=Strict, Path=/approvals). Sign-out clears it and
+  revokes the session id in this process.
 - CSRF: every form of a signed-in page carries HMAC(secret, session id), checked on POST.
 - Decisions go through `ContentService.decide` / `CampaignService.decide` /
   `CampaignService.budget_decide` as the key's bound person, exactly like
@@ -21,21 +18,13 @@ proposals — and decides.
 - Markup is in Jinja2 templates (gateway/templates/approvals/, rendered by
   gateway.approvals_render, strict and autoescaping): everything shown is html-escaped, and
   a template error is a 500, never a page with holes. The page shows content and staff ids only, no lead data.
-- Forms are parsed from the urlencoded body with the standard library (no python-multipart).
 """
 
 from __future__ import annotations
 
 import asyncio
-import base64
-import hashlib
-import hmac
 import re
-import secrets
-import threading
-import time
 from dataclasses import dataclass
-from urllib.parse import parse_qs
 
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
@@ -58,6 +47,7 @@ from gateway.models import BUDGET_WORKFLOW_ID_PATTERN, CONTENT_ID_PATTERN
 from gateway.rest.campaigns import find_budget_proposals, find_campaigns
 from gateway.rest.content import find_content
 from gateway.security import Gate, Principal, Scope
+from gateway.sessions import Session, SessionCookie, csrf_ok, csrf_token, rate_limited, read_form, revoke
 from gateway.settings import GatewaySettings
 from starter.service.campaigns import CampaignInputError, CampaignNotFound, CampaignService
 from starter.service.content import ContentInputError, ContentNotFound, ContentService
@@ -75,117 +65,19 @@ KIND_LABELS = {
     DecisionKind.REQUEST_CHANGES: ("Request changes", "requested changes on"),
 }
 
-# --- sessions ----------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class Session:
-    principal: Principal
-    sid: str
-    expires: int
-
-
-def _b64(data: bytes) -> str:
-    return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
-
-
-def _unb64(text: str) -> bytes:
-    return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
-
-
-def _mac(settings: GatewaySettings, label: str, *parts: str) -> str:
-    key = settings.gateway_session_secret.get_secret_value().encode()
-    message = "\x00".join((label, *parts)).encode()
-    return _b64(hmac.new(key, message, hashlib.sha256).digest())
-
-
-class Revoked:
-    """Session ids signed out before their expiry (this process only)."""
-
-    def __init__(self) -> None:
-        self._ids: dict[str, int] = {}
-        self._lock = threading.Lock()
-
-    def add(self, sid: str, expires: int) -> None:
-        now = int(time.time())
-        with self._lock:
-            self._ids = {s: e for s, e in self._ids.items() if e > now}
-            self._ids[sid] = expires
-
-    def __contains__(self, sid: str) -> bool:
-        with self._lock:
-            return sid in self._ids
-
-
-_revoked = Revoked()
-
-
-def _key_hash(gate: Gate, key_id: str) -> str | None:
-    config = gate.keys.config(key_id)
-    return config.sha256 if config else None
-
-
-def new_session_cookie(settings: GatewaySettings, gate: Gate, principal: Principal) -> tuple[str, Session]:
-    sid = secrets.token_urlsafe(16)
-    expires = int(time.time()) + settings.gateway_session_max_age_seconds
-    payload = _b64(f"{principal.key_id}:{sid}:{expires}".encode())
-    signature = _mac(settings, "session", payload, _key_hash(gate, principal.key_id) or "")
-    return f"{payload}.{signature}", Session(principal, sid, expires)
-
-
-def read_session(request: Request) -> Session | None:
-    """The signed-in approver, or None (no, forged, expired, revoked cookie, or a key no
-    longer configured / no longer able to approve)."""
-    value = request.cookies.get(COOKIE)
-    if not value or len(value) > 512 or "." not in value:
-        return None
-    settings: GatewaySettings = request.app.state.settings
-    gate: Gate = request.app.state.gate
-    payload, _, signature = value.partition(".")
-    try:
-        key_id, sid, expires_text = _unb64(payload).decode().split(":")
-        expires = int(expires_text)
-    except (ValueError, UnicodeDecodeError):
-        return None
-    config = gate.keys.config(key_id)
-    if config is None:
-        return None
-    if not hmac.compare_digest(signature, _mac(settings, "session", payload, config.sha256)):
-        return None
-    if expires < time.time() or sid in _revoked:
-        return None
-    principal = Principal(key_id=config.id, scopes=frozenset(config.scopes), approver=config.approver)
-    if not _can_approve(principal):
-        return None
-    return Session(principal, sid, expires)
-
-
-def csrf_token(settings: GatewaySettings, session: Session) -> str:
-    return _mac(settings, "csrf", session.sid)
+# --- sessions (gateway/sessions.py) ------------------------------------------------------
 
 
 def _can_approve(principal: Principal) -> bool:
     return principal.allows(Scope.APPROVE) and bool(principal.approver)
 
 
-def _cookie(response: Response, request: Request, value: str, max_age: int) -> None:
-    response.set_cookie(
-        COOKIE,
-        value,
-        max_age=max_age,
-        path=PATH,
-        httponly=True,
-        samesite="strict",
-        secure=request.url.scheme == "https",
-    )
+SESSION = SessionCookie(COOKIE, PATH, "session", _can_approve)
 
 
-async def _form(request: Request) -> dict[str, str]:
-    """The urlencoded body's fields (first value of each)."""
-    if request.headers.get("content-type", "").split(";")[0].strip() != "application/x-www-form-urlencoded":
-        return {}
-    body = (await request.body()).decode("utf-8", errors="replace")
-    return {k: v[0] for k, v in parse_qs(body, keep_blank_values=True, max_num_fields=20).items()}
+def read_session(request: Request) -> Session | None:
+    """The signed-in approver, or None (see gateway.sessions)."""
+    return SESSION.read(request)
 
 
 # --- pages (markup: gateway/approvals_render.py and its templates) -------------------------
@@ -279,19 +171,12 @@ async def _list_page(
     )
 
 
-def _rate_limited(request: Request, key_id: str) -> HTMLResponse | None:
-    gate: Gate = request.app.state.gate
-    wait = gate.limiter.take(key_id)
-    if wait is None:
-        return None
-    response = _message_page("Slow down", status=429, error="Too many requests; try again in a few seconds.")
-    response.headers["Retry-After"] = str(max(1, int(wait + 0.999)))
-    return response
-
-
-def _csrf_ok(request: Request, session: Session, form: dict[str, str]) -> bool:
-    expected = csrf_token(request.app.state.settings, session)
-    return hmac.compare_digest(form.get("csrf", "").encode(), expected.encode())
+def _rate_limited(request: Request, key_id: str) -> Response | None:
+    return rate_limited(
+        request,
+        key_id,
+        lambda: _message_page("Slow down", status=429, error="Too many requests; try again in a few seconds."),
+    )
 
 
 # --- routes ------------------------------------------------------------------------------------
@@ -303,7 +188,7 @@ async def page(request: Request) -> Response:
     if session is None:
         response = _sign_in_page()
         if COOKIE in request.cookies:  # expired / revoked / forged: drop it
-            response.delete_cookie(COOKIE, path=PATH, httponly=True, samesite="strict")
+            SESSION.clear(response)
         return response
     if (limited := _rate_limited(request, session.principal.key_id)) is not None:
         return limited
@@ -312,7 +197,7 @@ async def page(request: Request) -> Response:
 
 @router.post("/sign-in")
 async def sign_in(request: Request) -> Response:
-    form = await _form(request)
+    form = await read_form(request)
     token = form.get("token", "").strip()
     if not token or len(token) > MAX_FIELD:
         return _sign_in_page(status=422, error="Enter your approver token.")
@@ -326,9 +211,9 @@ async def sign_in(request: Request) -> Response:
         return _sign_in_page(
             status=403, error="This token cannot approve: it needs the approve scope and must be bound to a person."
         )
-    value, _ = new_session_cookie(request.app.state.settings, gate, principal)
+    value, _ = SESSION.new(request.app.state.settings, gate, principal)
     response = RedirectResponse(PATH, status_code=303)
-    _cookie(response, request, value, request.app.state.settings.gateway_session_max_age_seconds)
+    SESSION.set(response, request, value)
     response.headers["Cache-Control"] = "no-store"
     return response
 
@@ -336,13 +221,13 @@ async def sign_in(request: Request) -> Response:
 @router.post("/sign-out")
 async def sign_out(request: Request) -> Response:
     session = read_session(request)
-    form = await _form(request)
+    form = await read_form(request)
     if session is not None:
-        if not _csrf_ok(request, session, form):
+        if not csrf_ok(request, session, form):
             return _forbidden()
-        _revoked.add(session.sid, session.expires)
+        revoke(session)
     response = _sign_in_page(notice="Signed out.")
-    response.delete_cookie(COOKIE, path=PATH, httponly=True, samesite="strict")
+    SESSION.clear(response)
     return response
 
 
@@ -356,8 +241,8 @@ async def decide(request: Request, content_id: str) -> Response:
     session = read_session(request)
     if session is None:
         return _sign_in_page(status=401, error="Your session ended; sign in again.")
-    form = await _form(request)
-    if not _csrf_ok(request, session, form):
+    form = await read_form(request)
+    if not csrf_ok(request, session, form):
         return _forbidden()
     if (limited := _rate_limited(request, session.principal.key_id)) is not None:
         return limited
@@ -431,8 +316,8 @@ async def _approval_decision(request: Request, what: str, subject_id: str, patte
     session = read_session(request)
     if session is None:
         return _sign_in_page(status=401, error="Your session ended; sign in again.")
-    form = await _form(request)
-    if not _csrf_ok(request, session, form):
+    form = await read_form(request)
+    if not csrf_ok(request, session, form):
         return _forbidden()
     if (limited := _rate_limited(request, session.principal.key_id)) is not None:
         return limited
@@ -464,4 +349,4 @@ async def _approval_decision(request: Request, what: str, subject_id: str, patte
     return await _list_page(request, session, notice=notice)
 
 
-__all__ = ["router", "read_session", "csrf_token", "new_session_cookie", "COOKIE", "PATH"]
+__all__ = ["router", "read_session", "SESSION", "COOKIE", "PATH"]

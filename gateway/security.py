@@ -1,5 +1,5 @@
-"""API keys, scopes, rate limits: the pieces every gateway surface (REST, and later
-GraphQL and the approval page) reuses.
+"""API keys, scopes, rate limits: the pieces every gateway surface (REST, GraphQL and the
+browser pages) reuses.
 
 - Keys are configured as SHA-256 hashes only: in `MOPS_GATEWAY_KEYS`, and in the key file
   (`<data_dir>/gateway-keys.json`, where `mops gateway keygen` saves what it mints). The
@@ -7,8 +7,10 @@ GraphQL and the approval page) reuses.
   the next request, no restart. A presented key is hashed and compared with every
   configured hash in constant time.
 - Scopes: `ingest` (capture leads, record events, submit content), `read` (state and
-  lists), `approve` (decide, revise, retract: the key is bound to one person, whose
-  identity every decision carries), `admin` (every scope; no identity of its own).
+  lists, and the journey email previews at `/previews`: they show templates rendered for
+  made-up sample leads and decide nothing), `approve` (decide, revise, retract: the key is
+  bound to one person, whose identity every decision carries; the `/approvals` page),
+  `admin` (every scope; no identity of its own).
 - Per-key token bucket (`MOPS_GATEWAY_RATE_PER_SECOND`, `MOPS_GATEWAY_BURST`) → 429 with
   `Retry-After`. The bucket lives in this process: with N gateway replicas a key gets up
   to N times the rate.

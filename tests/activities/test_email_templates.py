@@ -230,7 +230,7 @@ def test_journeys_preview_writes_the_message_and_prints_its_findings(broken: Pat
     assert (tmp_path / "out" / "default-nurture-buyers-guide.txt").read_text().startswith("Hi there,")
 
     r = preview(broken, tmp_path, "default-nurture", "--step", "qualify")
-    assert r.exit_code == 2 and "--step: default-nurture has no email step 'qualify'" in r.output
+    assert r.exit_code == 2 and "step: default-nurture has no email step 'qualify'" in r.output
     lead.write_text("frist_name: Ada\n")
     r = preview(broken, tmp_path, "demo", "--step", "welcome", "--lead", str(lead))
     assert r.exit_code == 2 and f"{lead}: frist_name: not a lead field" in r.output

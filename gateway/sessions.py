@@ -1,0 +1,168 @@
+"""Browser sign-in for the gateway's pages (the approval page, the email previews): a token
+(an API key) is exchanged for a signed session cookie, never stored in the browser itself.
+
+- The cookie holds the key's id, a random session id and an expiry, signed with HMAC-SHA256
+  (`MOPS_GATEWAY_SESSION_SECRET`) over the page's own label and the key's configured hash,
+  so re-keying ends its sessions and one page's cookie is no session on another. HttpOnly,
+  SameSite=Strict, Path=<the page's prefix>, Max-Age `MOPS_GATEWAY_SESSION_MAX_AGE_SECONDS`
+  (Secure when served over https).
+- A session is only as good as its key is now: a key no longer configured, or no longer
+  allowed on the page (`SessionCookie.allowed`), ends it at the next request.
+- Sign-out revokes the session id in this process (`revoke`).
+- CSRF: forms of a signed-in page carry HMAC(secret, session id) (`csrf_token`, `csrf_ok`).
+- Forms are parsed from the urlencoded body with the standard library (`read_form`; no python-multipart).
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import secrets
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from urllib.parse import parse_qs
+
+from fastapi import Request
+from fastapi.responses import Response
+
+from gateway.security import Gate, Principal
+from gateway.settings import GatewaySettings
+
+
+@dataclass(frozen=True)
+class Session:
+    principal: Principal
+    sid: str
+    expires: int
+
+
+def _b64(data: bytes) -> str:
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
+
+
+def _unb64(text: str) -> bytes:
+    return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+
+
+def _mac(settings: GatewaySettings, label: str, *parts: str) -> str:
+    key = settings.gateway_session_secret.get_secret_value().encode()
+    message = "\x00".join((label, *parts)).encode()
+    return _b64(hmac.new(key, message, hashlib.sha256).digest())
+
+
+class Revoked:
+    """Session ids signed out before their expiry (this process only)."""
+
+    def __init__(self) -> None:
+        self._ids: dict[str, int] = {}
+        self._lock = threading.Lock()
+
+    def add(self, sid: str, expires: int) -> None:
+        now = int(time.time())
+        with self._lock:
+            self._ids = {s: e for s, e in self._ids.items() if e > now}
+            self._ids[sid] = expires
+
+    def __contains__(self, sid: str) -> bool:
+        with self._lock:
+            return sid in self._ids
+
+
+_revoked = Revoked()
+
+
+def revoke(session: Session) -> None:
+    _revoked.add(session.sid, session.expires)
+
+
+@dataclass(frozen=True)
+class SessionCookie:
+    """One page's session: its cookie name, the path it is sent to, the label its signature
+    covers, and who may hold a session there."""
+
+    name: str
+    path: str
+    label: str
+    allowed: Callable[[Principal], bool]
+
+    def new(self, settings: GatewaySettings, gate: Gate, principal: Principal) -> tuple[str, Session]:
+        sid = secrets.token_urlsafe(16)
+        expires = int(time.time()) + settings.gateway_session_max_age_seconds
+        payload = _b64(f"{principal.key_id}:{sid}:{expires}".encode())
+        config = gate.keys.config(principal.key_id)
+        signature = _mac(settings, self.label, payload, config.sha256 if config else "")
+        return f"{payload}.{signature}", Session(principal, sid, expires)
+
+    def read(self, request: Request) -> Session | None:
+        """The signed-in key, or None (no, forged, expired, revoked cookie, or a key no
+        longer configured / no longer allowed here)."""
+        value = request.cookies.get(self.name)
+        if not value or len(value) > 512 or "." not in value:
+            return None
+        settings: GatewaySettings = request.app.state.settings
+        gate: Gate = request.app.state.gate
+        payload, _, signature = value.partition(".")
+        try:
+            key_id, sid, expires_text = _unb64(payload).decode().split(":")
+            expires = int(expires_text)
+        except (ValueError, UnicodeDecodeError):
+            return None
+        config = gate.keys.config(key_id)
+        if config is None:
+            return None
+        if not hmac.compare_digest(signature, _mac(settings, self.label, payload, config.sha256)):
+            return None
+        if expires < time.time() or sid in _revoked:
+            return None
+        principal = Principal(key_id=config.id, scopes=frozenset(config.scopes), approver=config.approver)
+        if not self.allowed(principal):
+            return None
+        return Session(principal, sid, expires)
+
+    def set(self, response: Response, request: Request, value: str) -> None:
+        response.set_cookie(
+            self.name,
+            value,
+            max_age=request.app.state.settings.gateway_session_max_age_seconds,
+            path=self.path,
+            httponly=True,
+            samesite="strict",
+            secure=request.url.scheme == "https",
+        )
+
+    def clear(self, response: Response) -> None:
+        response.delete_cookie(self.name, path=self.path, httponly=True, samesite="strict")
+
+
+def csrf_token(settings: GatewaySettings, session: Session) -> str:
+    return _mac(settings, "csrf", session.sid)
+
+
+def csrf_ok(request: Request, session: Session, fields: dict[str, str]) -> bool:
+    expected = csrf_token(request.app.state.settings, session)
+    return hmac.compare_digest(fields.get("csrf", "").encode(), expected.encode())
+
+
+async def read_form(request: Request) -> dict[str, str]:
+    """The urlencoded body's fields (first value of each)."""
+    if request.headers.get("content-type", "").split(";")[0].strip() != "application/x-www-form-urlencoded":
+        return {}
+    body = (await request.body()).decode("utf-8", errors="replace")
+    return {k: v[0] for k, v in parse_qs(body, keep_blank_values=True, max_num_fields=20).items()}
+
+
+def rate_limited(request: Request, key_id: str, page: Callable[[], Response]) -> Response | None:
+    """None while the key's bucket has a token; else `page()` (the page's own 429) with Retry-After."""
+    gate: Gate = request.app.state.gate
+    wait = gate.limiter.take(key_id)
+    if wait is None:
+        return None
+    response = page()
+    response.headers["Retry-After"] = str(max(1, int(wait + 0.999)))
+    return response
+
+
+__all__ = ["Session", "SessionCookie", "csrf_ok", "csrf_token", "rate_limited", "read_form", "revoke"]
