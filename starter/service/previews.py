@@ -68,7 +68,7 @@ EXAMPLE_LEAD: Mapping[str, Any] = {
     "industry": "software",
     "country": "DE",
     "employees": 240,
-    "segment": "mid-market",
+    "segment": "mid_market",
     "score": 52.0,
     "owner_name": "Priya Shah",
 }
