@@ -493,7 +493,8 @@ def journeys_test(
 ) -> None:
     """Test a journey with a contact: the whole journey on the time-skipping Temporal server
     against a sandbox started for the run (nothing reaches a real platform), in seconds;
-    prints each email, wait, branch, stage change and the end."""
+    prints each email, wait, branch, stage change and the end. Exits 1 when an email step
+    parks (its message cannot go out as it is), after printing the timeline."""
     from starter.journey_trial import TrialError, TrialInputError, prepare, print_timeline, run_trial
 
     s = worker_settings()  # the emails carry the footer the workers require
@@ -518,6 +519,8 @@ def journeys_test(
     except TrialError as e:
         fail(str(e), 1)
     emit(result, as_json, lambda: print_timeline(out, result))
+    if result.end.kind == "parked":  # an email that cannot go out fails the test, after showing why
+        raise typer.Exit(1)
 
 
 # ---------------------------------------------------------------------- stack

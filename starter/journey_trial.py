@@ -22,13 +22,14 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import re
 import secrets
 import sys
 import tempfile
 import time as monotonic_clock
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
 from datetime import datetime, time, timedelta
 from pathlib import Path
@@ -205,7 +206,7 @@ class TrialEmail(BaseModel):
 
 
 EntryKind = Literal["capture", "email", "wait", "branch", "event", "stage", "crm", "notify", "goal", "note"]
-EndKind = Literal["completed", "sales_handoff", "unsubscribed", "disqualified", "converted", "horizon"]
+EndKind = Literal["completed", "sales_handoff", "unsubscribed", "disqualified", "converted", "parked", "horizon"]
 
 
 class TrialEntry(BaseModel):
@@ -335,6 +336,34 @@ async def _wait_healthy(url: str, log: Path) -> None:
     raise TrialError(f"sandbox platforms at {url} did not answer within {START_S:.0f}s; see {log}")
 
 
+class _OneLineActivityFailures(logging.Formatter):
+    """An activity failure as one line on stderr, not a traceback: what it did to the journey
+    (a parked step, a retry) is in the timeline."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        info = getattr(record, "temporal_activity", None) or {}
+        what = f"activity {info.get('activity_type', '?')} (attempt {info.get('attempt', '?')})"
+        if record.exc_info and record.exc_info[1] is not None:
+            first = (str(record.exc_info[1]).splitlines() or [""])[0]
+            return f"warning: {what} failed: {first}"
+        return f"warning: {what}: {record.getMessage().split(' (', 1)[0]}"
+
+
+@contextlib.contextmanager
+def _activity_failures_on_one_line() -> Iterator[None]:
+    log = logging.getLogger("temporalio.activity")
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(_OneLineActivityFailures())
+    before = log.propagate
+    log.addHandler(handler)
+    log.propagate = False
+    try:
+        yield
+    finally:
+        log.removeHandler(handler)
+        log.propagate = before
+
+
 def _quiet_runtime() -> Runtime:
     # The test server lacks some capabilities of a real one and the SDK warns about each on
     # every worker; those warnings say nothing about the journey. Errors still show.
@@ -365,6 +394,7 @@ class _Run:
         self.env, self.handle, self.plan, self.sandbox = env, handle, plan, sandbox
         self.seen: set[tuple[datetime, str]] = set()
         self.log: list[TimelineEntry | _SentEvent] = []  # workflow notes and our events, as they happened
+        self.parked: str | None = None  # why an email step is parked (it retries hourly until fixed)
 
     async def settled(self, events_recorded: int) -> tuple[LeadState, datetime]:
         """The state once the journey waits for a future time (or has stopped), with every
@@ -396,6 +426,8 @@ class _Run:
             if key not in self.seen:
                 self.seen.add(key)
                 self.log.append(entry)
+                if _PARKED.search(entry.what):
+                    self.parked = entry.what
 
     async def emails(self) -> dict[str, dict[str, Any]]:
         """Mail the sandbox's SendGrid accepted, by idempotency key."""
@@ -471,7 +503,8 @@ async def run_trial(settings: Settings, plan: TrialPlan) -> TrialResult:
                 workers = build_workers(env.client, s, platforms)
                 tasks = [asyncio.create_task(w.run()) for w in workers]
                 try:
-                    return await _drive(env, s, plan, sandbox)
+                    with _activity_failures_on_one_line():
+                        return await _drive(env, s, plan, sandbox)
                 finally:
                     await asyncio.gather(*(w.shutdown() for w in workers), return_exceptions=True)
                     await asyncio.gather(*tasks, return_exceptions=True)
@@ -493,7 +526,7 @@ async def _drive(env: WorkflowEnvironment, s: Settings, plan: TrialPlan, sandbox
     sent = 0
     while True:
         st, now = await run.settled(sent)
-        if st.stage in ENDS:
+        if st.stage in ENDS or run.parked:
             break
         due = captured_at + pending[0].offset if pending else None
         if due is not None and due <= now:
@@ -510,7 +543,7 @@ async def _drive(env: WorkflowEnvironment, s: Settings, plan: TrialPlan, sandbox
     chats = await _effects(sandbox, "slack", "chat.post")
     tz = ZoneInfo(plan.timezone)
     entries = _entries(run.log, spec, captured_at, tz, result.workflow_id, emails, chats, st)
-    end = _end(st, now, horizon_at, captured_at, tz, plan)
+    end = _end(st, now, horizon_at, captured_at, tz, plan, run.parked)
     stepped = {f"{result.workflow_id}:c0:{e.step_id}:" for e in entries if e.kind == "notify"}
     for chat in chats:  # e.g. the hand-off's message to the owner and the sales channel
         key, summary = str(chat.get("key")), chat["summary"]
@@ -605,6 +638,8 @@ def _branch_reason(step: BranchStep, goto: str | None) -> str:
     return "default" if goto == step.default else "no case matched"
 
 
+# The workflow's note when an email cannot go out as it is (see LeadJourneyWorkflow._send_once).
+_PARKED = re.compile(r"^step \S+: email parked, not sent ")
 _STEP_DONE = re.compile(r"^step (?P<id>\S+) done$")
 
 
@@ -733,11 +768,26 @@ def _entries(
 
 
 def _end(
-    st: LeadState, now: datetime, horizon_at: datetime, captured_at: datetime, tz: ZoneInfo, plan: TrialPlan
+    st: LeadState,
+    now: datetime,
+    horizon_at: datetime,
+    captured_at: datetime,
+    tz: ZoneInfo,
+    plan: TrialPlan,
+    parked: str | None,
 ) -> TrialEnd:
     at = now
-    if st.stage == LeadStage.SALES_ASSIGNED:
-        kind: EndKind = "sales_handoff"
+    if parked is not None and st.stage not in ENDS:
+        # A real journey would retry hourly until someone fixes the template; a test run
+        # stops at the first refusal and shows it (`mops journeys validate` names the line).
+        kind: EndKind = "parked"
+        step = parked.split(":", 1)[0].removeprefix("step ")
+        text = (
+            f"email step {step} parked, nothing sent in its place (the reason is in the note above); "
+            "the journey would retry hourly until the template is fixed: the test stops here"
+        )
+    elif st.stage == LeadStage.SALES_ASSIGNED:
+        kind = "sales_handoff"
         text = (
             f"MQL handed to sales: owner {st.owner_id}, deal {st.deal_id}; it now waits for the owner's "
             f"decision (SLA {_span(plan.journey.handoff.sla)}), which is a person's: the test stops here"

@@ -13,6 +13,7 @@ import asyncio
 import json
 import os
 import re
+import shutil
 import sys
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -54,9 +55,10 @@ class Run:
         return found[0]
 
 
-async def mops(tmp_path: Path, *args: str, footer: bool = True) -> Run:
+async def mops(tmp_path: Path, *args: str, footer: bool = True, **settings: str) -> Run:
     env = {k: v for k, v in os.environ.items() if not k.startswith("MOPS_")}  # no developer settings
     env["MOPS_DATA_DIR"] = str(tmp_path / "data")
+    env.update(settings)
     if footer:
         env["MOPS_MAIL_SENDER_POSTAL"] = "mops test, 1 Sandbox Street, 10115 Berlin, Germany"
         env["MOPS_MAIL_PREFERENCES_URL"] = "https://www.mops.example/email-preferences"
@@ -149,6 +151,29 @@ async def test_an_mql_stops_at_the_hand_off_to_sales(tmp_path: Path) -> None:
     assert "the test stops here" in run.lines[end]
     assert any("not sent: reply@2d" in line for line in run.lines[end:])
     assert any(re.search(r"chat to \S+: New MQL for you", line) for line in run.lines[end:])
+
+
+async def test_an_email_that_cannot_go_out_fails_the_test_and_says_why(tmp_path: Path) -> None:
+    journeys = tmp_path / "journeys"
+    shutil.copytree(ROOT / "journeys", journeys)
+    template = journeys / "templates" / "nurture-case-study.txt"
+    template.write_text(template.read_text().replace('first_name | default("there")', "frist_name"))
+    run = await mops(
+        tmp_path,
+        "journeys",
+        "test",
+        "default-nurture",
+        "--email",
+        "someone@example.com",
+        MOPS_JOURNEYS_DIR=str(journeys),
+    )
+    assert run.code == 1, run.out + run.err
+    run.index(r"email\s+welcome: ")
+    note = run.index(r"^\+3d Thu 09:30\s+note\s+step case-study: email parked, not sent \(.*'frist_name' is undefined")
+    end = run.index(r"\s+end\s+email step case-study parked, nothing sent in its place")
+    assert note < end and "case-study: “" not in run.out, "nothing went out in its place"
+    # The activity's failure is one line on stderr, not a traceback.
+    assert "Traceback" not in run.err and "warning: activity email.send (attempt 1) failed: EmailUnsendable" in run.err
 
 
 # ------------------------------------------------------------------- refusals
