@@ -661,7 +661,8 @@ def _entries(
         for i, e in enumerate(log)
         if isinstance(e, TimelineEntry) and (m := _STEP_DONE.match(e.what))
     ]
-    next_step = {i: (done[n + 1][1] if n + 1 < len(done) else None) for n, (i, _) in enumerate(done)}
+    # Where each step led: the next step done, or for the last one the step the journey is in.
+    next_step = {i: (done[n + 1][1] if n + 1 < len(done) else last.next_step) for n, (i, _) in enumerate(done)}
     chat_by_key = {str(c.get("key")): c["summary"] for c in chats}
     visits: dict[str, int] = {}
     out: list[TrialEntry] = []
