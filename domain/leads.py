@@ -64,10 +64,11 @@ def mask_email(raw: str) -> str:
 
 
 def normalise_email(raw: str) -> str:
-    """Strip and lower-case an email address; raise ValueError (masked) if it is not one."""
+    """Strip and lower-case an email address; raise ValueError (masked, without a field name:
+    the caller, or pydantic's location, names the field) if it is not one."""
     email = str(raw).strip().lower()
     if not _EMAIL_RE.fullmatch(email) or len(email) > 254:
-        raise ValueError(f"email: {mask_email(email)!r} is not a valid email address")
+        raise ValueError(f"{mask_email(email)!r} is not a valid email address")
     return email
 
 

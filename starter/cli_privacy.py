@@ -57,7 +57,10 @@ def _check_lead(email: str | None, lead: str | None) -> None:
 
     try:
         if email:
-            normalise_email(email)
+            try:
+                normalise_email(email)
+            except ValueError as err:
+                raise ValueError(f"email: {err}") from None
         elif lead:
             bare_lead_id(lead)
         else:
@@ -89,7 +92,7 @@ async def lead_erase(
     try:
         normalise_email(email)
     except ValueError as err:
-        raise LeadInputError(str(err)) from None
+        raise LeadInputError(f"email: {err}") from None
     if not yes and not typer.confirm("Erase this lead everywhere? Its history can never be read again", default=False):
         raise CliError("not erased", 1)
     svc = await _privacy()

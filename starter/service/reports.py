@@ -128,7 +128,7 @@ def recipients(values: list[str] | None, settings: Settings) -> list[str]:
         try:
             address = normalise_email(value)
         except ValueError as err:
-            raise ReportInputError(f"to: {err}".replace("email: ", "")) from None
+            raise ReportInputError(f"to: {err}") from None
         if address not in out:
             out.append(address)
     return out

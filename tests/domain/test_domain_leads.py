@@ -53,7 +53,7 @@ def test_invalid_email_message_is_masked():
     with pytest.raises(ValueError) as info:
         normalise_email("secret.person@example")
     message = str(info.value)
-    assert message == "email: 's***@example' is not a valid email address"
+    assert message == "'s***@example' is not a valid email address"
     assert "secret.person" not in message
 
 
