@@ -3,6 +3,9 @@
 #   docker run IMAGE gateway    -> mops gateway  (HTTP, 8000)
 #   docker run IMAGE sandbox    -> mops sandbox  (platform stand-ins, 8100)
 # Worker metrics (Prometheus) on 9464. See deploy/README.md.
+# The worker runs the configuration of workers/tuning.py (MOPS_WORKER_* settings; it logs
+# it at start; `docker run IMAGE worker --print-config` prints it). Under
+# PYTHONDONTWRITEBYTECODE it reads the wheel's .pyc, compiled when pip installed it.
 #
 # For reproducible builds pin the base image by digest (python:3.11-slim@sha256:...).
 ARG PYTHON_IMAGE=python:3.11-slim

@@ -7,7 +7,7 @@ Two configurations are measured in every run (see bench/README.md):
 - `baseline`: the same mops workflows, activities, task queues and client, but every
   `Worker(...)` built with the SDK's defaults (samples-style) and the dev server started
   with only the flags DESIGN.md prescribes (SQLite file, WAL, synchronous=normal).
-- `mops`: the workers built with `workers.tuning.worker_tuning(settings)` and the dev
+- `mops`: the workers built with `workers.tuning.worker_config(settings)` and the dev
   server with the dynamic config `starter.stack` sets (`mops up`).
 """
 
@@ -322,7 +322,7 @@ class Config:
                 "5 pollers, 100 slots), asyncio loop; dev server with DESIGN.md's flags only"
             )
         else:
-            text = "workers.tuning.worker_tuning(settings) + starter.stack dev-server dynamic config"
+            text = "workers.tuning.worker_config(settings) + starter.stack dev-server dynamic config"
         if self.worker_set:
             text += f"; worker overrides {self.worker_set}"
         if self.server_dc:

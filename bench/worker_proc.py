@@ -1,10 +1,12 @@
-"""A mops worker process for the benchmarks: the workers of `workers.main.build_workers`, set
-up like `mops worker` (tracing, metrics runtime, platform clients), with the Worker options
-of the configuration under test. Settings come from the `MOPS_*` environment.
+"""A mops worker process for the benchmarks: the workers of `workers.main.running_workers`, set
+up like `mops worker` (tracing, metrics runtime, platform clients), with the configuration
+under test. Settings come from the `MOPS_*` environment.
 
-    .venv/bin/python bench/worker_proc.py              # mops: workers.tuning.worker_options(settings)
-    .venv/bin/python bench/worker_proc.py --baseline   # SDK-default Worker(...) options, asyncio loop
+    .venv/bin/python bench/worker_proc.py              # mops: workers.tuning.worker_config(settings)
+    .venv/bin/python bench/worker_proc.py --baseline   # the same with MOPS_WORKER_TUNING=false (SDK defaults)
 
+Both take their configuration from `workers.tuning.worker_config`, the function every mops
+worker process uses; `--set` and `--loop` change one part of it, for experiments.
 Prints "mops bench worker ready" once every worker polls; stops gracefully on SIGTERM.
 """
 
@@ -13,11 +15,12 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
-import inspect
+import dataclasses
 import json
 import signal
 import sys
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
@@ -26,45 +29,55 @@ from mops.settings import Settings  # noqa: E402
 from workers import tuning  # noqa: E402
 
 
-async def serve(settings: Settings, options: dict, bytecode_cache: bool) -> None:
+async def serve(settings: Settings, config: tuning.WorkerConfig) -> None:
+    from mops.metrics import MopsMetrics, build_runtime
     from mops.telemetry import setup_tracing
     from mops.temporal import connect
-    from workers.main import PlatformClients, build_workers
+    from workers.main import configure_logging, running_workers
 
+    configure_logging()  # the configuration line of running_workers, in the worker's log
     setup_tracing("mops-worker")
-    if bytecode_cache:
-        tuning.cache_workflow_bytecode(settings)
-    metrics = runtime = None
-    try:  # the metrics runtime of `mops worker`, when this checkout has it
-        from mops.metrics import MopsMetrics, build_runtime
-
-        runtime = build_runtime(settings)
-        metrics = MopsMetrics(runtime.metric_meter)
-    except ImportError:
-        pass
-    client = await connect(settings, runtime) if runtime is not None else await connect(settings)
-    kwargs = {"metrics": metrics} if "metrics" in inspect.signature(build_workers).parameters else {}
-    pkw = {"metrics": metrics} if "metrics" in inspect.signature(PlatformClients.from_settings).parameters else {}
-    platforms = PlatformClients.from_settings(settings, **pkw)
-    workers = build_workers(client, settings, platforms, worker_options=options, **kwargs)
+    runtime = build_runtime(settings)
+    client = await connect(settings, runtime)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
-    tasks = [asyncio.create_task(w.run()) for w in workers]
-    await asyncio.sleep(0.5)
-    for t in tasks:
-        if t.done():
-            t.result()  # a worker that failed to start raises here
-    print(
-        f"mops bench worker ready ({type(loop).__module__}, {len(workers)} workers, options "
-        f"{sorted(options)}, cache {settings.max_cached_workflows})",
-        flush=True,
-    )
-    await stop.wait()
-    await asyncio.gather(*(w.shutdown() for w in workers), return_exceptions=True)
-    await asyncio.gather(*tasks, return_exceptions=True)
-    await platforms.aclose()
+    async with running_workers(client, settings, metrics=MopsMetrics(runtime.metric_meter), config=config) as workers:
+        await asyncio.sleep(0.5)
+        stopped = [w.task_queue for w in workers if not w.is_running]
+        if stopped:  # a worker that failed to start
+            raise RuntimeError(f"workers not running on {', '.join(stopped)}")
+        print(
+            f"mops bench worker ready ({type(loop).__module__}, {len(workers)} workers, "
+            f"config {json.dumps(config.describe(settings))})",
+            flush=True,
+        )
+        await stop.wait()
+
+
+def experiment(config: tuning.WorkerConfig, key: str, value: Any) -> tuning.WorkerConfig:
+    """`config` with one part changed (`--set KEY=JSON`)."""
+    fields = {"cache_workflow_bytecode": "bytecode_cache", "max_cached_workflows": "max_cached_workflows"}
+    if key in fields:
+        return dataclasses.replace(config, **{fields[key]: value})
+    raw: Any = value
+    if key in ("workflow_task_poller_behavior", "activity_task_poller_behavior") and isinstance(value, list):
+        from temporalio.worker import PollerBehaviorAutoscaling, PollerBehaviorSimpleMaximum
+
+        raw = PollerBehaviorAutoscaling(*value[1:]) if value[0] == "auto" else PollerBehaviorSimpleMaximum(value[1])
+    elif key == "sandbox_passthrough":  # modules not re-imported per workflow run
+        from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxRestrictions
+
+        key, raw = (
+            "workflow_runner",
+            SandboxedWorkflowRunner(restrictions=SandboxRestrictions.default.with_passthrough_modules(*value)),
+        )
+    elif key == "unsandboxed" and value:  # the lower bound of workflow CPU
+        from temporalio.worker import UnsandboxedWorkflowRunner
+
+        key, raw = "workflow_runner", UnsandboxedWorkflowRunner()
+    return dataclasses.replace(config, experiment={**config.experiment, key: raw})
 
 
 def main() -> None:
@@ -72,57 +85,28 @@ def main() -> None:
     p.add_argument(
         "--baseline",
         action="store_true",
-        help="SDK-default Worker options (max_cached_workflows 1000) on the asyncio loop",
+        help="MOPS_WORKER_TUNING=false: SDK-default Worker options (cache 1000) on the asyncio loop",
     )
     p.add_argument(
         "--set",
         action="append",
         default=[],
         metavar="KEY=JSON",
-        help="override one Worker option (or max_cached_workflows) of the tuning",
+        help="override one Worker option (or max_cached_workflows, cache_workflow_bytecode) of the configuration",
     )
     p.add_argument("--loop", choices=["asyncio", "uvloop"], default=None, help="event loop (default: settings)")
     args = p.parse_args()
     settings = Settings()
     if args.baseline:
-        settings = settings.model_copy(
-            update={"max_cached_workflows": tuning.SDK_DEFAULT_CACHE, "worker_event_loop": "asyncio"}
-        )
-        options = tuning.sdk_default_options()
-    else:
-        options = tuning.worker_options(settings)
-    bytecode_cache = not args.baseline
+        settings = settings.model_copy(update={"worker_tuning": False})
+    config = tuning.worker_config(settings)
     for item in args.set:
         key, _, value = item.partition("=")
-        value = json.loads(value)
-        if key == "cache_workflow_bytecode":
-            bytecode_cache = bool(value)
-        elif key == "max_cached_workflows":
-            settings = settings.model_copy(update={"max_cached_workflows": value})
-        elif key in ("workflow_task_poller_behavior", "activity_task_poller_behavior") and isinstance(value, list):
-            from temporalio.worker import PollerBehaviorAutoscaling, PollerBehaviorSimpleMaximum
-
-            options[key] = (
-                PollerBehaviorAutoscaling(*value[1:]) if value[0] == "auto" else PollerBehaviorSimpleMaximum(value[1])
-            )
-        elif key == "sandbox_passthrough":  # experiment: modules not re-imported per workflow run
-            from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxRestrictions
-
-            options["workflow_runner"] = SandboxedWorkflowRunner(
-                restrictions=SandboxRestrictions.default.with_passthrough_modules(*value)
-            )
-        elif key == "unsandboxed" and value:  # experiment: the lower bound of workflow CPU
-            from temporalio.worker import UnsandboxedWorkflowRunner
-
-            options["workflow_runner"] = UnsandboxedWorkflowRunner()
-        elif value is None:
-            options.pop(key, None)
-        else:
-            options[key] = value
+        config = experiment(config, key, json.loads(value))
     if args.loop:
-        settings = settings.model_copy(update={"worker_event_loop": args.loop})
+        config = dataclasses.replace(config, event_loop=args.loop)
     with contextlib.suppress(KeyboardInterrupt):
-        tuning.run(serve(settings, options, bytecode_cache), settings)
+        tuning.run(serve(settings, config), config)
 
 
 if __name__ == "__main__":

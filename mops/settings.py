@@ -125,7 +125,8 @@ class Settings(BaseSettings):
     alert_chat_channel: str = "#mops-alerts"
     alert_webhook_url: str | None = None  # also POST every alert/recovery here (JSON), e.g. a pager
 
-    # Worker tuning (defaults sized for thousands of open journeys).
+    # Worker tuning (defaults sized for thousands of open journeys; applied with the rest of
+    # the "Performance tuning" block below by workers/tuning.py, unless worker_tuning is false).
     max_cached_workflows: int = Field(5000, ge=0)
     max_concurrent_activities: int = Field(200, ge=1)
 
@@ -191,13 +192,17 @@ class Settings(BaseSettings):
     # extend the shared layout in the journeys' templates directory.
     campaign_templates_dir: Path | None = None
 
-    # Performance tuning: used by workers/tuning.py and starter/stack.py; each
-    # default was chosen by a measurement in bench/ (figures in bench/RESULTS.md).
-    worker_tuning: bool = True  # false: SDK-default Worker(...) options (the benchmark baseline)
+    # Performance tuning: used by workers/tuning.py (`worker_config`, for every process that
+    # runs workers) and starter/stack.py; each default was chosen by a measurement in bench/
+    # (figures in bench/RESULTS.md).
+    # false: the SDK's defaults for every worker (cache 1000, 5 pollers, 100 slots, asyncio loop;
+    # the benchmark baseline); the worker knobs here and above are then not used.
+    worker_tuning: bool = True
     worker_workflow_pollers: int = Field(10, ge=1)  # workflow-task long polls (sticky and not)
     worker_activity_pollers: int = Field(10, ge=1)  # activity-task long polls per task queue
     worker_max_concurrent_workflow_tasks: int = Field(100, ge=1)
-    worker_event_loop: str = Field("uvloop", pattern="^(uvloop|asyncio)$")  # uvloop when installed
+    # uvloop configured but not installed: the worker refuses to start (never a quiet asyncio loop)
+    worker_event_loop: str = Field("uvloop", pattern="^(uvloop|asyncio)$")
     gateway_event_loop: str = Field("uvloop", pattern="^(uvloop|asyncio)$")  # `python -m gateway` process
     # Opt-in: share mops' workflow modules across runs instead of importing them per run (less CPU
     # and memory; the sandbox then no longer checks those modules for non-deterministic calls).

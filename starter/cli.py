@@ -10,6 +10,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import functools
+import json
+import sys
 from pathlib import Path
 from typing import Annotated
 
@@ -28,6 +30,7 @@ from starter.cli_common import (
     run_async,
     settings,
     temporal_client,
+    worker_config,
     worker_settings,
 )
 from starter.cli_privacy import register as register_privacy
@@ -721,10 +724,13 @@ def up() -> None:
     """Run the embedded stack in the foreground until Ctrl-C: Temporal dev server
     (SQLite under .mops/, Web UI), the sandbox platforms, the workers and the gateway."""
     from gateway.security import KeyFileError
+    from mops.settings import SettingsError
     from starter.stack import StackError, embedded_stack
-    from workers.main import serve
+    from workers import tuning
+    from workers.main import configure_logging, serve
 
     s = worker_settings()
+    config = worker_config(s)  # this process runs the workers: it runs on their event loop
 
     async def main() -> None:
         from gateway.app import create_app
@@ -742,24 +748,47 @@ def up() -> None:
                     f"sandbox http://{s.sandbox_host}:{s.sandbox_port} · logs in {s.data_dir}/"
                 )
                 out.print("Ctrl-C stops everything; state is kept for the next `mops up`.")
-                await serve(s)
+                await serve(s, config)
 
+    configure_logging()  # the workers' configuration line (and mops' other log lines) on stderr
     try:
-        asyncio.run(main())
+        tuning.run(main(), config)
     except (StackError, KeyFileError) as e:
         fail(str(e), 1)
+    except SettingsError as e:
+        fail(str(e))
     except KeyboardInterrupt:
         pass
     out.print("mops stopped.")
 
 
 @app.command()
-def worker() -> None:
-    """Run only the workers (against MOPS_TEMPORAL_ADDRESS) until SIGTERM/Ctrl-C."""
-    from workers.main import serve
+def worker(
+    print_config: Annotated[
+        bool,
+        typer.Option(
+            "--print-config", help="Print the configuration the workers would run (JSON) and exit, without connecting."
+        ),
+    ] = False,
+) -> None:
+    """Run only the workers (against MOPS_TEMPORAL_ADDRESS) until SIGTERM/Ctrl-C, with the
+    configuration of workers/tuning.py (logged at start; MOPS_WORKER_TUNING=false: SDK defaults)."""
+    from mops.settings import SettingsError
+    from workers import tuning
+    from workers.main import configure_logging, serve
 
-    with contextlib.suppress(KeyboardInterrupt):
-        asyncio.run(serve(worker_settings()))
+    if print_config:
+        s = settings()
+        sys.stdout.write(json.dumps(worker_config(s).describe(s), indent=2) + "\n")
+        return
+    s = worker_settings()
+    config = worker_config(s)
+    configure_logging()
+    try:
+        with contextlib.suppress(KeyboardInterrupt):
+            tuning.run(serve(s, config), config)
+    except SettingsError as e:
+        fail(str(e))
 
 
 # --help is not typer's here: it belongs to the gateway's own parser, so that
@@ -786,13 +815,19 @@ def sandbox(
 @app.command()
 def demo(as_json: JsonOpt = False) -> None:
     """Start the embedded stack (unless running), run the lead scenario, print the result."""
+    from mops.settings import SettingsError
     from starter.demo import DemoError, run_demo
     from starter.stack import StackError
+    from workers import tuning
 
+    s = worker_settings()
+    config = worker_config(s)  # the demo's workers run in this process, on their event loop
     try:
-        asyncio.run(run_demo(worker_settings(), as_json=as_json))
+        tuning.run(run_demo(s, as_json=as_json), config)
     except (StackError, DemoError) as e:
         fail(str(e), 1)
+    except SettingsError as e:
+        fail(str(e))
 
 
 app.add_typer(report_app, name="report")

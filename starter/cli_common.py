@@ -12,7 +12,7 @@ import functools
 import json
 import sys
 from collections.abc import Callable, Coroutine
-from typing import Annotated, Any, NoReturn
+from typing import TYPE_CHECKING, Annotated, Any, NoReturn
 
 import typer
 from rich.markup import escape
@@ -21,6 +21,9 @@ from domain.refusals import Refused
 from mops.settings import Settings, SettingsError, get_settings
 from starter.render import make_console
 from starter.service.errors import failure
+
+if TYPE_CHECKING:
+    from workers.tuning import WorkerConfig
 
 out = make_console()
 err = make_console(stderr=True)
@@ -62,6 +65,16 @@ def worker_settings() -> Settings:
     except SettingsError as e:
         fail(str(e))
     return s
+
+
+def worker_config(s: Settings) -> WorkerConfig:
+    """The configuration of a command that runs the workers (workers/tuning.py), or one line and exit 2."""
+    from workers.tuning import worker_config as decide
+
+    try:
+        return decide(s)
+    except SettingsError as e:
+        fail(str(e))
 
 
 def run_async(span_name: str) -> Callable:

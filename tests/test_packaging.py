@@ -151,3 +151,13 @@ def test_installed_mops_prefers_the_current_directory_and_names_a_bad_variable(i
     )
     assert bad.returncode != 0
     assert f"MOPS_JOURNEYS_DIR: not a directory: {tmp_path / 'nowhere'}" in " ".join((bad.stdout + bad.stderr).split())
+
+
+def test_installed_mops_workers_use_the_wheels_bytecode(installed: Path, tmp_path: Path) -> None:
+    # As in the Docker image: no .pyc written at run time, the wheel's compiled at install.
+    # The workers then read those as they are and compile nothing (nor need a writable dir).
+    env = {**clean_env(tmp_path), "PYTHONDONTWRITEBYTECODE": "1"}
+    env.pop("PYTHONPYCACHEPREFIX", None)
+    printed = json.loads(run([str(installed / "mops"), "worker", "--print-config"], cwd=tmp_path, env=env).stdout)
+    assert printed["bytecode_cache"] == "python's own .pyc", printed
+    assert printed["tuning"] is True and printed["event_loop"] == "uvloop"

@@ -3,6 +3,11 @@
 One `Worker` per task queue. Platform queues carry a server-side rate limit
 (`max_task_queue_activities_per_second`), enforced across every worker process
 polling that queue, so scaling out workers never breaks a platform's limit.
+
+Every `Worker` here is built with the options of `workers.tuning.worker_config(settings)`
+(or the `WorkerConfig` a caller passes): no other path builds workers with other defaults.
+`running_workers` applies the rest of that configuration (the workflow bytecode cache) and
+logs, once, the configuration the process really runs.
 """
 
 from __future__ import annotations
@@ -10,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import functools
+import json
 import logging
 import signal
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -53,6 +59,7 @@ from workers.health_gate import HealthGate, HoldIfDegraded
 from workers.health_registry import ensure_health
 from workers.privacy import PRIVACY_WORKFLOWS, privacy_parts
 from workers.queue_specs import QueueSpec
+from workers.tuning import WorkerConfig, cache_workflow_bytecode, running_config, worker_config
 from workflows.analytics import AnalyticsCollectionWorkflow, ExecutiveReportWorkflow
 from workflows.budget import BudgetReallocationWorkflow
 from workflows.campaign import CampaignWorkflow
@@ -184,8 +191,10 @@ def build_workers(
     platforms: PlatformClients,
     *,
     metrics: MopsMetrics | None = None,
-    worker_options: dict[str, Any] | None = None,
+    config: WorkerConfig | None = None,
 ) -> list[Worker]:
+    """One Worker per task queue, with the options of `config` (default: `worker_config(settings)`)."""
+    config = config or worker_config(settings)
     q = platform_queues(settings)
     crm = CrmActivities(platforms.hubspot)
     secret = settings.gateway_unsubscribe_secret.get_secret_value()
@@ -283,10 +292,9 @@ def build_workers(
     hold = dict(first=settings.health_hold_seconds, longest=settings.health_hold_max_seconds)
     common: dict[str, Any] = dict(
         graceful_shutdown_timeout=GRACEFUL_SHUTDOWN,
-        max_concurrent_activities=settings.max_concurrent_activities,
         deployment_config=deployment(settings),
+        **config.worker_options(),  # cache, slots, pollers, sandbox (workers/tuning.py)
     )
-    common.update(worker_options or {})  # extra Worker(...) options (workers/tuning.py); None = as before
     workflow_worker = Worker(
         client,
         task_queue=q.workflows,
@@ -297,7 +305,6 @@ def build_workers(
             CampaignActivities(client).snapshot,
             *privacy.on(q.workflows),
         ],
-        max_cached_workflows=settings.max_cached_workflows,
         **common,
     )
     return [workflow_worker] + [
@@ -315,11 +322,20 @@ def build_workers(
 
 @contextlib.asynccontextmanager
 async def running_workers(
-    client: Client, settings: Settings, *, metrics: MopsMetrics | None = None
+    client: Client,
+    settings: Settings,
+    *,
+    metrics: MopsMetrics | None = None,
+    config: WorkerConfig | None = None,
 ) -> AsyncIterator[list[Worker]]:
-    """Start every worker; on exit, shut them down gracefully and close HTTP clients."""
+    """Start every worker with `config` (default: `worker_config(settings)`), after the
+    workflow bytecode cache; log the configuration they run; on exit, shut them down
+    gracefully and close HTTP clients."""
+    config = config or worker_config(settings)
+    cache_workflow_bytecode(settings, config)  # before any workflow module is sandbox-imported
     platforms = PlatformClients.from_settings(settings, metrics)
-    workers = build_workers(client, settings, platforms, metrics=metrics)
+    workers = build_workers(client, settings, platforms, metrics=metrics, config=config)
+    log.info("mops worker configuration %s", json.dumps(running_config(config, workers)))
     tasks = [asyncio.create_task(w.run()) for w in workers]
     try:
         yield workers
@@ -329,8 +345,20 @@ async def running_workers(
         await platforms.aclose()
 
 
-async def serve(settings: Settings) -> None:
-    """Run until SIGINT/SIGTERM, then drain in-flight activities and stop."""
+def configure_logging() -> None:
+    """mops' own log lines (`mops.*`, INFO and up) on stderr for a process that runs workers;
+    other libraries stay at WARNING (httpx would log every platform request at INFO)."""
+    logger = logging.getLogger("mops")
+    if not logger.handlers:
+        handler = logging.StreamHandler()
+        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+        logger.addHandler(handler)
+    logger.setLevel(logging.INFO)
+
+
+async def serve(settings: Settings, config: WorkerConfig | None = None) -> None:
+    """Run until SIGINT/SIGTERM, then drain in-flight activities and stop. The caller runs
+    it on `config`'s event loop: `workers.tuning.run(serve(settings, config), config)`."""
     from mops.telemetry import setup_tracing
     from mops.temporal import connect
 
@@ -343,7 +371,7 @@ async def serve(settings: Settings) -> None:
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
-    async with running_workers(client, settings, metrics=metrics):
+    async with running_workers(client, settings, metrics=metrics, config=config):
         await ensure_health(client, settings)  # the health registry and its every-minute check
         log.info("mops worker polling %s", ", ".join(platform_queues(settings).model_dump().values()))
         await stop.wait()

@@ -16,6 +16,7 @@ stack's ports, so nothing here depends on fixed ports or on the checkout's `.mop
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import signal
@@ -217,6 +218,17 @@ class Stack:
             time.sleep(0.3)
         raise AssertionError(f"mops up not ready within {START_DEADLINE_S:.0f}s:\n{self.log.read_text()}")
 
+    def worker_config(self) -> dict:
+        """The configuration line the stack's workers log once they are built."""
+        deadline = time.monotonic() + START_DEADLINE_S
+        while time.monotonic() < deadline:
+            found = re.search(r"mops worker configuration (\{.*\})$", self.log.read_text(), re.M)
+            if found:
+                return json.loads(found.group(1))
+            assert self.proc.poll() is None, f"mops up exited {self.proc.returncode}:\n{self.log.read_text()}"
+            time.sleep(0.3)
+        raise AssertionError(f"mops up logged no worker configuration:\n{self.log.read_text()}")
+
     def stop(self) -> None:
         """Ctrl-C, as a user stops it: `mops up` stops the server, sandbox and codec server it started."""
         if self.proc.poll() is None:
@@ -266,6 +278,10 @@ def test_every_readme_command_runs(tmp_path: Path) -> None:
             if cmd.text.startswith(STACK_START):
                 stack = Stack(work, env)
                 stack.wait_ready()
+                # `mops up` runs its workers in the configuration `mops worker` runs, on uvloop.
+                running = stack.worker_config()
+                assert running["tuning"] and running["event_loop"] == "uvloop", running
+                assert (running["max_cached_workflows"], running["workflow_pollers"]) == (5000, 10), running
                 continue
             if cmd.needs or cmd.head in EXEMPT:
                 continue

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import os
 import re
 from pathlib import Path
 
@@ -14,6 +15,8 @@ from tests.ops import (
     ROOT,
     Settings,
     container_sensitive_settings,
+    dockerfile_env,
+    dockerfile_stages,
     env_names,
     graceful_shutdown_seconds,
     is_set,
@@ -358,3 +361,27 @@ def test_every_secret_setting_comes_from_the_secret():
     )
     in_config = [k for k in config() if k in data]
     assert not in_config, f"set in both the ConfigMap and the Secret: {in_config}"
+
+
+def test_worker_pods_run_the_measured_worker_configuration(monkeypatch: pytest.MonkeyPatch) -> None:
+    """What a worker pod reads (the image's ENV, then its ConfigMap and env) reaches
+    workers/tuning.py's `worker_config` as the tuned configuration, on uvloop."""
+    from workers.tuning import worker_config
+
+    deployment = one("Deployment", "mops-worker")
+    assert [c.get("args") for c in containers(deployment)] == [["worker"]], "the pods run `mops worker`"
+    env = {**dockerfile_env(dockerfile_stages()[-1]), **pod_env(deployment)}
+    for name in [k for k in os.environ if k.startswith("MOPS_")]:
+        monkeypatch.delenv(name)
+    for name, value in env.items():
+        # Not the placeholders of secrets and fields, nor the image's data paths (not here).
+        if name.startswith("MOPS_") and not value.startswith("<") and not name.endswith("_DIR"):
+            monkeypatch.setenv(name, value)
+    config = worker_config(Settings())
+    defaults = {name: field.default for name, field in Settings.model_fields.items()}
+    assert config.tuning and config.event_loop == "uvloop" and config.bytecode_cache
+    assert (config.workflow_pollers, config.activity_pollers) == (
+        defaults["worker_workflow_pollers"],
+        defaults["worker_activity_pollers"],
+    )
+    assert (config.max_cached_workflows, config.max_concurrent_activities) == (5000, 200)

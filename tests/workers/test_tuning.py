@@ -1,0 +1,135 @@
+"""workers/tuning.py decides every worker's configuration: what `worker_config` makes of
+settings, that `build_workers` applies it to every Worker, and when the workflow modules'
+bytecode is compiled (only when Python has none of its own)."""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import py_compile
+import sys
+import uuid
+from pathlib import Path
+
+import pytest
+from temporalio.testing import WorkflowEnvironment
+from temporalio.worker import PollerBehaviorSimpleMaximum
+from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner
+
+from mops.settings import Settings, SettingsError
+from sandbox.server import SandboxServer
+from tests.conftest import make_settings
+from workers import tuning
+from workers.main import PlatformClients, build_workers
+
+
+def test_tuning_comes_from_the_settings() -> None:
+    s = Settings(
+        max_cached_workflows=123,
+        worker_workflow_pollers=7,
+        worker_activity_pollers=3,
+        worker_max_concurrent_workflow_tasks=40,
+        max_concurrent_activities=50,
+        worker_event_loop="asyncio",
+        worker_sandbox_passthrough_workflows=True,
+    )
+    config = tuning.worker_config(s)
+    assert (config.max_cached_workflows, config.workflow_pollers, config.activity_pollers) == (123, 7, 3)
+    assert (config.max_concurrent_workflow_tasks, config.max_concurrent_activities) == (40, 50)
+    assert config.event_loop == "asyncio" and config.bytecode_cache and config.sandbox_passthrough
+    options = config.worker_options()
+    assert options["workflow_task_poller_behavior"] == PollerBehaviorSimpleMaximum(7)
+    assert options["activity_task_poller_behavior"] == PollerBehaviorSimpleMaximum(3)
+    runner = options["workflow_runner"]
+    assert isinstance(runner, SandboxedWorkflowRunner) and "workflows" in runner.restrictions.passthrough_modules
+
+
+def test_tuning_off_is_the_sdk_defaults_whatever_the_knobs_say() -> None:
+    config = tuning.worker_config(Settings(worker_tuning=False, max_cached_workflows=123, worker_workflow_pollers=7))
+    assert not config.tuning
+    assert (config.max_cached_workflows, config.workflow_pollers, config.activity_pollers) == (1000, 5, 5)
+    assert (config.max_concurrent_workflow_tasks, config.max_concurrent_activities) == (100, 100)
+    assert config.event_loop == "asyncio" and not config.bytecode_cache and not config.sandbox_passthrough
+    assert "workflow_runner" not in config.worker_options()
+
+
+def test_a_missing_uvloop_is_refused_not_replaced(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(tuning, "uvloop_available", lambda: False)
+    with pytest.raises(SettingsError, match="MOPS_WORKER_EVENT_LOOP=uvloop: uvloop is not installed"):
+        tuning.worker_config(Settings(worker_event_loop="uvloop"))
+    config = dataclasses.replace(tuning.worker_config(Settings(worker_event_loop="asyncio")), event_loop="uvloop")
+
+    async def main() -> None:
+        raise AssertionError("never run")
+
+    with pytest.raises(SettingsError, match="uvloop is not installed"):
+        tuning.run(main(), config)
+
+
+async def test_every_worker_is_built_with_the_configuration(
+    dev_env: WorkflowEnvironment, sandbox: SandboxServer
+) -> None:
+    for tuned in (True, False):
+        settings = make_settings(sandbox.url, "unused:7233", worker_tuning=tuned)
+        expected = tuning.worker_config(settings).worker_options()
+        platforms = PlatformClients.from_settings(settings)
+        try:
+            workers = build_workers(dev_env.client, settings, platforms)  # no config given: settings decide
+            assert len(workers) > 5
+            for worker in workers:
+                built = worker.config()
+                assert {k: built.get(k) for k in expected} == expected, worker.task_queue
+        finally:
+            await platforms.aclose()
+
+
+@pytest.fixture
+def package(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> str:
+    """A workflow-like package on sys.path, in a process that writes no bytecode."""
+    name = f"flows_{uuid.uuid4().hex[:8]}"  # its own name: a module imported once stays in sys.modules
+    root = tmp_path / "src"
+    (root / name).mkdir(parents=True)
+    (root / name / "__init__.py").write_text("")
+    (root / name / "one.py").write_text("X = 1\n")
+    monkeypatch.syspath_prepend(str(root))
+    monkeypatch.setattr(sys, "dont_write_bytecode", True)
+    monkeypatch.setattr(sys, "pycache_prefix", None)
+    return name
+
+
+def test_bytecode_python_has_is_used_as_it_is(package: str, tmp_path: Path) -> None:
+    sources = list((tmp_path / "src" / package).rglob("*.py"))
+    for source in sources:  # as a wheel installs them: .pyc beside the sources
+        py_compile.compile(str(source), doraise=True)
+    s = Settings(data_dir=tmp_path / "data")
+    config = tuning.worker_config(s)
+    assert tuning.bytecode_plan(s, (package,)) is None
+    assert tuning.cache_workflow_bytecode(s, config, (package,)) is None
+    assert sys.pycache_prefix is None, "a prefix would hide the wheel's .pyc from every later import"
+    assert tuning.bytecode_in_use((package,)) == tuning.PYTHON_PYC
+
+    edited = sources[0]
+    edited.write_text("X = 2  # edited\n")
+    os.utime(edited, (edited.stat().st_atime, edited.stat().st_mtime + 10))
+    assert tuning.bytecode_plan(s, (package,)) == tmp_path / "data" / "pycache"
+
+
+def test_without_bytecode_the_modules_are_compiled_once_into_the_data_dir(package: str, tmp_path: Path) -> None:
+    s = Settings(data_dir=tmp_path / "data")
+    config = tuning.worker_config(s)
+    assert tuning.bytecode_in_use((package,)) == tuning.NO_BYTECODE
+    assert tuning.bytecode_plan(s, (package,)) == tmp_path / "data" / "pycache"
+    target = tuning.cache_workflow_bytecode(s, config, (package,))
+    assert target == tmp_path / "data" / "pycache" and sys.pycache_prefix == str(target)
+    assert list(target.rglob(f"{package}/one.*.pyc")), "compiled under the prefix, never beside the sources"
+    assert not list((tmp_path / "src").rglob("*.pyc"))
+    assert tuning.bytecode_in_use((package,)) == str(target)
+
+
+def test_an_unwritable_bytecode_cache_is_refused_with_the_setting(package: str, tmp_path: Path) -> None:
+    blocker = tmp_path / "a-file"
+    blocker.write_text("")
+    s = Settings(data_dir=blocker / "data")  # a directory under a file cannot be made
+    with pytest.raises(SettingsError, match="MOPS_DATA_DIR: cannot write the workflow bytecode cache"):
+        tuning.cache_workflow_bytecode(s, tuning.worker_config(s), (package,))
+    assert sys.pycache_prefix is None
