@@ -92,13 +92,14 @@ def main(argv: list[str] | None = None, prog: str = "python -m gateway") -> int:
 
     try:
         settings = gateway_settings()
+        serving = serve(settings)  # picks the event loop: refuses one that is not installed
     except SettingsError as err:
         print(err, file=sys.stderr)
         return 2
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     try:
         with contextlib.suppress(KeyboardInterrupt):
-            asyncio.run(serve(settings))
+            asyncio.run(serving)
     except (RuntimeError, OSError, ValueError) as err:  # Temporal unreachable, port taken, bad key
         print(f"gateway: {str(err).splitlines()[0]}", file=sys.stderr)
         return 1

@@ -23,11 +23,13 @@ import uvicorn
 from fastapi import FastAPI
 
 from gateway.settings import GatewaySettings
+from mops.settings import SettingsError
 
 log = logging.getLogger("mops.gateway")
 
-# uvicorn's C HTTP parser when installed (h11, pure Python, otherwise).
-HTTP_IMPL = "httptools" if importlib.util.find_spec("httptools") else "h11"
+# uvicorn's C HTTP parser (a dependency; uvicorn refuses to start without it). The benchmark
+# sets "h11" for its baseline.
+HTTP_IMPL = "httptools"
 
 
 def bind_socket(host: str, port: int) -> socket.socket:
@@ -45,9 +47,15 @@ def bind_socket(host: str, port: int) -> socket.socket:
 
 def use_uvloop(settings: Any = None) -> bool:
     """Make asyncio create uvloop loops in this process (the gateway process only: call it
-    before `asyncio.run`). False when uvloop is missing or `gateway_event_loop` is asyncio."""
-    if getattr(settings, "gateway_event_loop", "uvloop") != "uvloop" or not importlib.util.find_spec("uvloop"):
+    before `asyncio.run`). False when `gateway_event_loop` is asyncio; uvloop configured but
+    not installed is refused (SettingsError), never a quiet asyncio loop."""
+    if getattr(settings, "gateway_event_loop", "uvloop") != "uvloop":
         return False
+    if not importlib.util.find_spec("uvloop"):
+        raise SettingsError(
+            "MOPS_GATEWAY_EVENT_LOOP=uvloop: uvloop is not installed "
+            "(install mops with its dependencies, or set MOPS_GATEWAY_EVENT_LOOP=asyncio)"
+        )
     import uvloop
 
     asyncio.set_event_loop_policy(uvloop.EventLoopPolicy())
