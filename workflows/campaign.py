@@ -478,7 +478,9 @@ class CampaignWorkflow:
                 part.channel,
                 "send campaign email",
             )
-            part.single_send_id, part.link = sent.single_send_id, link
+            part.single_send_id, part.link, part.audience = sent.single_send_id, link, sent.audience
+            if sent.audience is not None:
+                self._note(f"email: {sent.audience.describe()}")
         part.state = PartState.SENT if part.channel == ChannelKind.EMAIL else PartState.LIVE
         self._note(f"{part.channel.value} live")
         self._publish()
