@@ -124,7 +124,10 @@ async def send_within_budget(
         single_send_id, status = existing
     if status == "draft":
         await sendgrid.schedule_single_send_now(single_send_id, inp.idempotency_key)
+    # Recorded as sent when the platform took it (not when the audience was chosen): a
+    # journey's cap window counts from the moment the campaign went out.
+    sent_at = datetime.now(UTC)
     ledger.record_sends(
-        LedgerSend(lead_id, now, inp.source, inp.idempotency_key, single_send_id) for _, lead_id in audience.allowed
+        LedgerSend(lead_id, sent_at, inp.source, inp.idempotency_key, single_send_id) for _, lead_id in audience.allowed
     )
     return ListSendResult(single_send_id=single_send_id, audience=summary)
