@@ -5,7 +5,9 @@ Workflow type `Content`, id `content-<content id>`.
 Stages: drafting → checking → (changes_requested ↔ checking) → in_review (one
 approval stage after another: e.g. brand, then legal) → approved → scheduled? →
 published / partially_published → completed after performance tracking; or
-rejected, expired, retracted.
+rejected, expired, retracted. The email list send goes only to the members whose
+contact budget allows a message now; who was left out and why is in the email channel's
+`audience` and the timeline.
 
 Updates (validators refuse without writing history; the caller gets the reason and its
 `Refusal` code, domain/refusals.py)

@@ -40,6 +40,9 @@ it (workflow code does no I/O) with the lead's fields, firmographics, segment, s
 owner. A message that cannot render or breaks a blocking brand rule (`EmailUnsendable`)
 parks the step: nothing is sent in its place, the reason is in the timeline and the
 current details, and the send is tried again hourly until the template is fixed.
+One contact budget spans this journey, campaign sends and content list sends: `email.send`
+records the lead's budget facts and sends in the contact ledger, and when other sends
+used the frequency cap it answers `deferred_until`; the step waits until then and checks again.
 
 The journey spec is loaded once by an activity and kept in state, so editing the YAML
 never disturbs a running lead. All state lives in one model (`LeadJourneyState`) and
