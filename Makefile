@@ -64,8 +64,9 @@ bench: install
 	$(PY) bench/platform_ops.py $(BENCH_ARGS)
 	$(PY) bench/timers.py $(BENCH_ARGS)
 	$(PY) bench/open_journeys.py $(BENCH_ARGS)
+	$(PY) bench/bulk_send.py $(BENCH_ARGS)
 
-# The same six scripts with small workloads, printed only (nothing appended to RESULTS.md):
+# The same seven scripts with small workloads, printed only (nothing appended to RESULTS.md):
 # shows in about 15 minutes that the suite runs on this machine; its figures are not the issue's.
 QUICK := --no-results
 bench-quick: install
@@ -75,3 +76,4 @@ bench-quick: install
 	$(PY) bench/platform_ops.py --leads 300 --start-rate 10 --max-rate 20 --step-seconds 15 --refine 0 --no-burst $(QUICK)
 	$(PY) bench/timers.py --timers 500 $(QUICK)
 	$(PY) bench/open_journeys.py --counts 2000 --rate-sample 300 --fill 500 --seconds 15 $(QUICK)
+	$(PY) bench/bulk_send.py --recipients 1000 --rounds 1 $(QUICK)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from datetime import UTC, datetime
 from pathlib import Path
 
 from temporalio import activity
@@ -18,6 +19,7 @@ from activities.email_templates import (
     lead_context,
 )
 from activities.errors import platform_errors
+from activities.list_audience import send_within_budget
 from activities.models import (
     CancelListSendInput,
     CancelListSendResult,
@@ -28,7 +30,10 @@ from activities.models import (
     SuppressInput,
 )
 from domain.brand import BrandRules, Severity
+from domain.contact_budget import BudgetFacts, SendSource, SkipReason
+from domain.schedule import frequency_cap_release
 from integrations.sendgrid import SendGridClient
+from mops.contact_ledger import ContactLedger, LedgerSend
 
 SINGLE_SEND_UNSUBSCRIBE = "{{{unsubscribe}}}"
 
@@ -57,6 +62,8 @@ class EmailActivities:
         preferences_url: str,
         campaign_templates_dir: Path,
         brand_rules: BrandRules | None = None,
+        ledger: ContactLedger,
+        lead_id_secret: str,
     ) -> None:
         if unsubscribe_link is None:
             raise ValueError("unsubscribe_link: every marketing email carries a one-click unsubscribe link")
@@ -73,6 +80,9 @@ class EmailActivities:
         # lead id -> one-click unsubscribe URL (RFC 8058), served by the gateway.
         self._unsubscribe_link = unsubscribe_link
         self._brand_rules = brand_rules
+        # Every send is recorded per lead; list sends and journey sends share one budget.
+        self._ledger = ledger
+        self._lead_id_secret = lead_id_secret
 
     def _render(self, inp: SendEmailInput) -> tuple[RenderedEmail, list[str]]:
         """The whole message and its non-blocking brand findings; a message that cannot
@@ -139,6 +149,9 @@ class EmailActivities:
         rendered from its template here (never a stand-in body): one that cannot
         render, or that breaks a blocking brand rule, fails with ErrorType.EMAIL_UNSENDABLE.
         """
+        deferred = self._cap_used_elsewhere(inp)
+        if deferred is not None:
+            return SendEmailResult(sent=False, deferred_until=deferred)
         if await self._sendgrid.is_suppressed(inp.to_email, inp.unsubscribe_group_id):
             return SendEmailResult(sent=False, suppressed=True)
         message, warnings = self._render(inp)
@@ -155,31 +168,51 @@ class EmailActivities:
             headers=self._list_unsubscribe(inp.lead_id),
         )
         emails_sent().add(1, {"kind": "journey"})
+        if inp.budget is not None:
+            self._ledger.set_facts(inp.lead_id, inp.budget)
+            sent = LedgerSend(inp.lead_id, datetime.now(UTC), SendSource.JOURNEY, inp.idempotency_key, message_id)
+            self._ledger.record_sends([sent])
         return SendEmailResult(sent=True, message_id=message_id, warnings=warnings)
+
+    def _cap_used_elsewhere(self, inp: SendEmailInput) -> datetime | None:
+        """When the lead's cap is reached counting every source's sends (campaigns, content
+        list sends, its own journey's), the instant one more fits; None when it fits now.
+        The journey checked its own sends already; this adds what it cannot see."""
+        cap = inp.budget.frequency_cap if inp.budget is not None else None
+        if cap is None:
+            return None
+        now = datetime.now(UTC)
+        sends = self._ledger.sends_since([inp.lead_id], now - cap.per).get(inp.lead_id, [])
+        release = frequency_cap_release([s.at for s in sends if s.source_id != inp.idempotency_key], cap, now)
+        return release if release > now else None
 
     @activity.defn(name=EMAIL_SUPPRESS.name)
     @platform_errors
     async def suppress(self, inp: SuppressInput) -> None:
         """Record an opt-out in the unsubscribe group (idempotent on the platform)."""
         await self._sendgrid.add_suppression(inp.group_id, inp.email)
+        if inp.lead_id is not None:
+            self._ledger.set_facts(inp.lead_id, BudgetFacts(may_email=False, why_not=SkipReason.UNSUBSCRIBED))
 
     @activity.defn(name=EMAIL_SEND_TO_LISTS.name)
     @platform_errors
     async def send_to_lists(self, inp: ListSendInput) -> ListSendResult:
-        """A Marketing Campaigns single send to contact lists, scheduled now."""
+        """A Marketing Campaigns single send to the lists' members whose contact budget allows
+        a message now (`activities.list_audience`), scheduled now; the result says who was
+        left out and why."""
         html, text = self._list_message(inp)
-        single_send_id = await self._sendgrid.create_single_send(
-            name=inp.name,
-            subject=inp.subject,
+        result = await send_within_budget(
+            self._sendgrid,
+            self._ledger,
+            inp,
             html=html,
             text=text,
-            list_ids=inp.list_ids,
             sender_id=self._sender_id,
-            suppression_group_id=inp.suppression_group_id,
-            idempotency_key=inp.idempotency_key,
+            lead_id_secret=self._lead_id_secret,
         )
-        emails_sent().add(1, {"kind": "list_send"})
-        return ListSendResult(single_send_id=single_send_id)
+        if result.single_send_id is not None:
+            emails_sent().add(1, {"kind": "list_send"})
+        return result
 
     @activity.defn(name=EMAIL_CANCEL_LIST_SEND.name)
     @platform_errors

@@ -10,6 +10,7 @@ from datetime import date, datetime
 
 from pydantic import BaseModel
 
+from domain.contact_budget import AudienceSummary, BudgetFacts, SendSource
 from domain.content import Channel, ContentType
 from domain.leads import Firmographics
 from domain.performance import DayFigures
@@ -113,6 +114,9 @@ class SendEmailInput(BaseModel):
     step_id: str
     lead_id: str
     lead: EmailLead | None = None  # None: only first_name is known (inputs recorded before templates)
+    # The lead's budget (time zone, quiet hours, frequency cap): recorded in the contact
+    # ledger, and the cap counted over every source's sends. None: inputs from before it.
+    budget: BudgetFacts | None = None
 
 
 class SendEmailResult(BaseModel):
@@ -120,11 +124,14 @@ class SendEmailResult(BaseModel):
     message_id: str | None = None
     suppressed: bool = False
     warnings: list[str] = []  # brand findings on the rendered message that do not block it
+    # Not sent: other sends (a campaign, a content list send) used the frequency cap; try then.
+    deferred_until: datetime | None = None
 
 
 class SuppressInput(BaseModel):
     email: str
     group_id: int
+    lead_id: str | None = None  # set: the contact ledger records that this lead may not be emailed
 
 
 class NotifyInput(BaseModel):
@@ -209,10 +216,12 @@ class ListSendInput(BaseModel):
     list_ids: list[str]
     suppression_group_id: int
     email: ListSendEmail | None = None
+    source: SendSource = SendSource.CAMPAIGN  # whose send it is, in the contact ledger
 
 
 class ListSendResult(BaseModel):
-    single_send_id: str
+    single_send_id: str | None = None  # None: the contact budget left nobody to send to
+    audience: AudienceSummary | None = None  # who was sent to, who was left out and why
 
 
 class CancelListSendInput(BaseModel):

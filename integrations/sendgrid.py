@@ -18,16 +18,21 @@ Error `code`s are derived from the HTTP status (SendGrid's error bodies carry on
 
 from __future__ import annotations
 
+import asyncio
+import csv
+import io
 import time
 from datetime import date
-from urllib.parse import quote
+from urllib.parse import parse_qs, quote, urlsplit
 
 import httpx
 
-from integrations.errors import PlatformError, PlatformRejected
+from integrations.errors import PlatformError, PlatformRejected, PlatformUnavailable
 from integrations.http import PlatformClient, error_for_status, json_body, retry_after_header
 
 IDEMPOTENCY_ARG = "mops_idempotency_key"
+CONTACTS_PER_UPSERT = 30_000  # SendGrid's bound on contacts per `PUT /v3/marketing/contacts`
+JOB_WAIT_S = 20.0  # an import or export still pending after this is retried by the activity
 
 _CODES = {
     400: "bad_request",
@@ -118,6 +123,32 @@ class SendGridClient(PlatformClient):
     ) -> str:
         """Create a Single Send to `list_ids` and schedule it for now; return its id. Without
         `text`, SendGrid generates the plain-text part from the HTML."""
+        single_send_id = await self.draft_single_send(
+            name=name,
+            subject=subject,
+            html=html,
+            list_ids=list_ids,
+            sender_id=sender_id,
+            suppression_group_id=suppression_group_id,
+            idempotency_key=idempotency_key,
+            text=text,
+        )
+        await self.schedule_single_send_now(single_send_id, idempotency_key)
+        return single_send_id
+
+    async def draft_single_send(
+        self,
+        *,
+        name: str,
+        subject: str,
+        html: str,
+        list_ids: list[str],
+        sender_id: int,
+        suppression_group_id: int,
+        idempotency_key: str,
+        text: str | None = None,
+    ) -> str:
+        """Create a Single Send (a draft, not scheduled); return its id."""
         email_config: dict = {
             "subject": subject,
             "html_content": html,
@@ -130,14 +161,90 @@ class SendGridClient(PlatformClient):
         body = await self._json(
             "POST", "/v3/marketing/singlesends", json=payload, headers={"Idempotency-Key": idempotency_key}
         )
-        single_send_id = str(body["id"])
+        return str(body["id"])
+
+    async def find_single_send(self, name: str) -> tuple[str, str] | None:
+        """(id, status) of the Single Send named exactly `name`, if one exists."""
+        body = await self._json("POST", "/v3/marketing/singlesends/search", json={"name": name})
+        for found in body.get("result") or []:
+            if found.get("name") == name:
+                return str(found["id"]), str(found.get("status") or "")
+        return None
+
+    async def schedule_single_send_now(self, single_send_id: str, idempotency_key: str) -> None:
         await self._request(
             "PUT",
             f"/v3/marketing/singlesends/{quote(single_send_id, safe='')}/schedule",
             json={"send_at": "now"},
             headers={"Idempotency-Key": f"{idempotency_key}:schedule"},
         )
-        return single_send_id
+
+    # Marketing Campaigns: lists, contact imports, contacts exports
+
+    async def find_list(self, name: str) -> str | None:
+        """The id of the list named `name` (every page of `GET /v3/marketing/lists`)."""
+        params: dict[str, str | int] = {"page_size": 1000}
+        while True:
+            body = await self._json("GET", "/v3/marketing/lists", params=params)
+            for found in body.get("result") or []:
+                if found.get("name") == name:
+                    return str(found["id"])
+            after = (body.get("_metadata") or {}).get("next")
+            token = parse_qs(urlsplit(after).query).get("page_token") if after else None
+            if not token:
+                return None
+            params = {"page_size": 1000, "page_token": token[0]}
+
+    async def create_list(self, name: str) -> str:
+        body = await self._json("POST", "/v3/marketing/lists", json={"name": name})
+        return str(body["id"])
+
+    async def add_to_list(self, list_id: str, emails: list[str]) -> None:
+        """Upsert the contacts onto the list and wait for every import job to complete
+        (only then are they members: a send scheduled before would miss them)."""
+        for start in range(0, len(emails), CONTACTS_PER_UPSERT):
+            batch = [{"email": e} for e in emails[start : start + CONTACTS_PER_UPSERT]]
+            body = await self._json("PUT", "/v3/marketing/contacts", json={"list_ids": [list_id], "contacts": batch})
+            job_id = quote(str(body["job_id"]), safe="")
+            await self._until_done(f"/v3/marketing/contacts/imports/{job_id}", "completed", ("errored", "failed"))
+
+    async def list_members(self, list_ids: list[str]) -> list[str]:
+        """The (lower-case) addresses on these lists, through a contacts export: create it,
+        wait until it is ready, download its CSV files from their signed urls."""
+        wanted = {"list_ids": list_ids, "file_type": "csv"}
+        body = await self._json("POST", "/v3/marketing/contacts/exports", json=wanted)
+        export_id = quote(str(body["id"]), safe="")
+        ready = await self._until_done(f"/v3/marketing/contacts/exports/{export_id}", "ready", ("failure",))
+        emails: set[str] = set()
+        # The urls are pre-signed storage links: fetched without our API key.
+        async with httpx.AsyncClient(timeout=self._http.timeout) as download:
+            for url in ready.get("urls") or []:
+                response = await download.get(url)
+                if not response.is_success:
+                    raise error_for_status(
+                        self.platform, response.status_code, "export_download", "contacts export download failed", None
+                    )
+                for row in csv.DictReader(io.StringIO(response.text)):
+                    if row.get("EMAIL"):
+                        emails.add(row["EMAIL"].strip().lower())
+        return sorted(emails)
+
+    async def _until_done(self, path: str, done: str, failed: tuple[str, ...]) -> dict:
+        """Poll an asynchronous job until its `status` is `done` (backing off, up to JOB_WAIT_S)."""
+        delay, waited = 0.05, 0.0
+        while True:
+            body = await self._json("GET", path)
+            status = body.get("status")
+            if status == done:
+                return body
+            if status in failed:
+                raise PlatformRejected(self.platform, 200, f"job_{status}", f"{path}: {body.get('message') or status}")
+            if waited >= JOB_WAIT_S:
+                why = f"{path}: still {status} after {waited:.0f}s"
+                raise PlatformUnavailable(self.platform, 200, "job_pending", why)
+            await asyncio.sleep(delay)
+            waited += delay
+            delay = min(delay * 2, 5.0)
 
     async def cancel_single_send(self, single_send_id: str) -> bool:
         """Unschedule it; True when nothing will go out (it was unscheduled, or 404:

@@ -262,6 +262,14 @@ class Settings(BaseSettings):
     def reports_path(self) -> Path:
         return self.reports_dir or self.data_dir / "reports"
 
+    # The contact ledger (mops/contact_ledger.py): every email sent per lead, and each
+    # lead's budget facts, read by bulk sends and the journey's email.send.
+    contact_ledger_path: Path | None = None  # None: <data_dir>/contacts.db
+
+    @property
+    def contact_ledger_file(self) -> Path:
+        return self.contact_ledger_path or self.data_dir / "contacts.db"
+
     # Data protection: payload encryption, per-lead keys, the codec server, the
     # CDP, ad audiences and compliance monitoring (mops/codec.py, mops/keystore.py).
     # Master keys `id:base64(32 bytes)`, comma-separated, newest first: new writes use the

@@ -27,6 +27,7 @@ from sandbox.routes import (
     meta,
     privacy,
     sendgrid,
+    sendgrid_lists,
     slack,
     wordpress,
 )
@@ -48,7 +49,9 @@ def create_app(tokens: SandboxTokens | None = None) -> FastAPI:
     app.state.sandbox = SandboxState(tokens=tokens or SandboxTokens())
     for module in (hubspot, sendgrid, slack, wordpress, linkedin, ga4, meta, google_ads, links, admin, braze):
         app.include_router(module.router)
-    for router in (privacy.hubspot, privacy.sendgrid, privacy.audiences, privacy.admin):
+    for router in (privacy.hubspot, privacy.sendgrid, privacy.audiences, privacy.admin, sendgrid_lists.router):
+        app.include_router(router)
+    for router in (sendgrid_lists.downloads,):
         app.include_router(router)
     app.add_middleware(PlatformMiddleware)
 

@@ -33,6 +33,9 @@ EFFECT_KINDS = (
     "singlesend.create",
     "singlesend.schedule",
     "singlesend.cancel",
+    "singlesend.deliver",  # one per recipient of a triggered single send, with the whole message
+    "list.create",
+    "list.add",
     "campaign.create",
     "campaign.update",
     "campaign.delete",
@@ -230,6 +233,12 @@ class Store:
     idempotent: dict[tuple[str, str], StoredResponse] = field(default_factory=dict)
     in_flight: dict[tuple[str, str], asyncio.Event] = field(default_factory=dict)
     marketing_contacts: dict[str, dict[str, Any]] = field(default_factory=dict)  # SendGrid, by lower-case email
+    # SendGrid Marketing Campaigns lists: id -> list; id -> lower-case member emails;
+    # contact import jobs and contacts exports by id (asynchronous, as on SendGrid).
+    marketing_lists: dict[str, dict[str, Any]] = field(default_factory=dict)
+    list_members: dict[str, set[str]] = field(default_factory=lambda: defaultdict(set))
+    contact_jobs: dict[str, dict[str, Any]] = field(default_factory=dict)
+    contact_exports: dict[str, dict[str, Any]] = field(default_factory=dict)
     braze_users: dict[str, dict[str, Any]] = field(default_factory=dict)  # by external_id
     audiences: dict[str, set[str]] = field(default_factory=lambda: defaultdict(set))  # Meta: id -> hashed emails
 

@@ -4,7 +4,9 @@ so it writes its final report.
 
 The demo campaign is launched as if it had started three days ago, so the sandbox ad
 platforms have three complete days of figures for the reallocation to judge by. Each
-run uses a fresh campaign id (`demo-spring-<time>`).
+run uses a fresh campaign id (`demo-spring-<time>`). Its email goes to a SendGrid list the
+demo makes (or finds) by name, `DEMO_LIST`, holding a few demo readers: a list send reaches
+the members of real lists, and the file's list id names none on a fresh account.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from rich.console import Console
 
 from domain.campaigns import CampaignSpecError, build_campaign
 from domain.content import load_directory
+from integrations.sendgrid import SendGridClient
 from mops.queues import platform_queues
 from mops.settings import Settings
 from starter.service.campaigns import CampaignInputError, CampaignService, check_emails
@@ -33,6 +36,18 @@ from workflows.campaign_models import (
 
 DEMO_FILE = "demo.yaml"
 APPROVER = "dana"
+DEMO_LIST = "mops demo newsletter"
+DEMO_READERS = [f"reader{n}@demo-readers.example" for n in range(1, 4)]
+
+
+async def demo_list(settings: Settings) -> str:
+    """The id of the demo's newsletter list, made with its readers if it does not exist."""
+    async with SendGridClient(settings.sendgrid_base_url, settings.sendgrid_api_key.get_secret_value()) as sendgrid:
+        list_id = await sendgrid.find_list(DEMO_LIST)
+        if list_id is None:
+            list_id = await sendgrid.create_list(DEMO_LIST)
+            await sendgrid.add_to_list(list_id, DEMO_READERS)
+        return list_id
 
 
 class CampaignDemoError(RuntimeError):
@@ -47,8 +62,12 @@ class CampaignDemo:
     final: CampaignView
 
 
-def demo_campaign_input(settings: Settings, campaigns_dir, now: datetime) -> CampaignInput:
+def demo_campaign_input(settings: Settings, campaigns_dir, now: datetime, list_id: str | None = None) -> CampaignInput:
     data = yaml.safe_load((campaigns_dir / DEMO_FILE).read_text())
+    if list_id is not None:
+        for channel in data.get("channels") or []:
+            if channel.get("kind") == "email":
+                channel["list_ids"] = [list_id]
     data["id"] = f"demo-spring-{now:%Y%m%d%H%M%S}"
     data["start"] = (now - timedelta(days=3)).replace(microsecond=0).isoformat()
     directory = load_directory(settings.policies_dir / "directory.yaml")
@@ -76,7 +95,7 @@ async def _until(check, what: str, timeout: float = 60.0):
 
 
 async def run_campaign_demo(svc: CampaignService, settings: Settings, console: Console, campaigns_dir) -> CampaignDemo:
-    inp = demo_campaign_input(settings, campaigns_dir, datetime.now(UTC))
+    inp = demo_campaign_input(settings, campaigns_dir, datetime.now(UTC), await demo_list(settings))
     cid = inp.spec.id
     preflight = await svc.launch(inp)
     if not preflight.ok:

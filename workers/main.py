@@ -52,6 +52,7 @@ from integrations.meta_ads import MetaAdsClient
 from integrations.sendgrid import SendGridClient
 from integrations.slack import SlackClient
 from integrations.wordpress import WordPressClient
+from mops.contact_ledger import SqliteContactLedger
 from mops.metrics import MopsMetrics, build_runtime
 from mops.queues import platform_queues
 from mops.settings import Settings
@@ -208,6 +209,8 @@ def build_workers(
         preferences_url=preferences_url,
         campaign_templates_dir=settings.campaign_templates_path,
         brand_rules=load_brand_rules(settings.policies_dir / "brand.yaml"),
+        ledger=SqliteContactLedger(settings.contact_ledger_file),
+        lead_id_secret=settings.lead_id_secret.get_secret_value(),
     )
     chat = ChatActivities(platforms.slack)
     cms = CmsActivities(platforms.wordpress)

@@ -11,7 +11,9 @@ channel paused when it breaks a hard rule) → stopping (end date or `stop`: pau
 ad, final figures) → completed. If a channel fails for good while creating or
 launching, every channel already made is rolled back (ads deleted/removed, page back
 to draft, post deleted, email unscheduled) and the campaign ends `failed` with a
-per-channel report. Also rejected / expired (launch approval).
+per-channel report. Also rejected / expired (launch approval). The email goes only to
+the list members whose contact budget allows a message now; who was left out and why
+is in the email part's `audience` and the timeline.
 
 Updates
 - `preflight() -> PreflightResult`: waits until preflight is done (for update-with-start
@@ -478,7 +480,9 @@ class CampaignWorkflow:
                 part.channel,
                 "send campaign email",
             )
-            part.single_send_id, part.link = sent.single_send_id, link
+            part.single_send_id, part.link, part.audience = sent.single_send_id, link, sent.audience
+            if sent.audience is not None:
+                self._note(f"email: {sent.audience.describe()}")
         part.state = PartState.SENT if part.channel == ChannelKind.EMAIL else PartState.LIVE
         self._note(f"{part.channel.value} live")
         self._publish()

@@ -11,6 +11,7 @@ from pydantic import BaseModel
 from activities.models import PageMetricsResult, PaidRef
 from domain.budget import Proposal
 from domain.campaigns import CampaignSpec, ChannelKind, ReallocationRules
+from domain.contact_budget import AudienceSummary
 from domain.content import Directory
 from domain.performance import Anomaly, DayFigures, Kpis, Pacing
 from mops.queues import PlatformQueues
@@ -57,6 +58,7 @@ class ChannelPart(BaseModel):
     daily_budget_minor: int | None = None  # paid channels: the budget set on the platform now
     error: str | None = None
     note: str | None = None  # e.g. "paused by guardrail: CPA 61.20 EUR over max 40.00 EUR"
+    audience: AudienceSummary | None = None  # email: who the list send reached, who it left out and why
 
 
 class ChannelReport(BaseModel):

@@ -5,7 +5,9 @@ Workflow type `Content`, id `content-<content id>`.
 Stages: drafting → checking → (changes_requested ↔ checking) → in_review (one
 approval stage after another: e.g. brand, then legal) → approved → scheduled? →
 published / partially_published → completed after performance tracking; or
-rejected, expired, retracted.
+rejected, expired, retracted. The email list send goes only to the members whose
+contact budget allows a message now; who was left out and why is in the email channel's
+`audience` and the timeline.
 
 Updates (validators refuse without writing history; the caller gets the reason and its
 `Refusal` code, domain/refusals.py)
@@ -54,6 +56,7 @@ with workflow.unsafe.imports_passed_through():
     )
     from domain.approvals import Decision, DecisionResult, StageOutcome
     from domain.brand import Severity
+    from domain.contact_budget import SendSource
     from domain.content import ApprovalStage, Channel, markdown_to_html
     from domain.refusals import Refusal
     from workflows.approval import ApprovalGate, refuse
@@ -369,6 +372,7 @@ class ContentWorkflow:
                     html=self._html(),
                     list_ids=s.brief.email_list_ids,
                     suppression_group_id=EMAIL_SUPPRESSION_GROUP,
+                    source=SendSource.CONTENT,
                     email=ListSendEmail(
                         template=CONTENT_EMAIL_TEMPLATE,
                         campaign_id=s.brief.content_id,
@@ -382,6 +386,9 @@ class ContentWorkflow:
             )
             if sent is not None:
                 email.status, email.ref = ChannelStatus.PUBLISHED, sent.single_send_id
+                email.audience = sent.audience
+                if sent.audience is not None:
+                    self._note(f"email: {sent.audience.describe()}")
         s.published_at = workflow.now()
         failed = [c for c in s.channels if c.status == ChannelStatus.FAILED]
         if failed:

@@ -12,6 +12,7 @@ from pydantic import BaseModel
 from domain.approvals import Decision
 from domain.approvals import DecisionResult as DecisionResult  # re-exported: callers import it from here
 from domain.brand import Finding
+from domain.contact_budget import AudienceSummary
 from domain.content import ApprovalStage, Channel, ContentBrief, Directory
 from mops.queues import PlatformQueues
 
@@ -50,6 +51,7 @@ class ChannelOutcome(BaseModel):
     link: str | None = None
     error: str | None = None
     note: str | None = None
+    audience: AudienceSummary | None = None  # email: who the list send reached, who it left out and why
 
 
 class PerformanceSnapshot(BaseModel):

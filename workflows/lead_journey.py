@@ -40,6 +40,9 @@ it (workflow code does no I/O) with the lead's fields, firmographics, segment, s
 owner. A message that cannot render or breaks a blocking brand rule (`EmailUnsendable`)
 parks the step: nothing is sent in its place, the reason is in the timeline and the
 current details, and the send is tried again hourly until the template is fixed.
+One contact budget spans this journey, campaign sends and content list sends: `email.send`
+records the lead's budget facts and sends in the contact ledger, and when other sends
+used the frequency cap it answers `deferred_until`; the step waits until then and checks again.
 
 The journey spec is loaded once by an activity and kept in state, so editing the YAML
 never disturbs a running lead. All state lives in one model (`LeadJourneyState`) and
@@ -82,6 +85,7 @@ with workflow.unsafe.imports_passed_through():
     )
     from activities.privacy_models import PublishChangeInput
     from domain.consent import MARKETING, Purpose, from_capture, opt_out
+    from domain.contact_budget import BudgetFacts
     from domain.journeys import (
         BranchStep,
         GoalStep,
@@ -501,6 +505,17 @@ class LeadJourneyWorkflow:
             # take): retrying cannot help, so the journey goes on without it.
             self._note(f"step {step.id}: email rejected by the platform ({reason(err)}); skipped")
             return "done"
+        if res.deferred_until is not None:
+            # Other sends to this lead (a campaign, a content list send) used its frequency
+            # cap: nothing went out; wait until one more fits, then check everything again.
+            self._note(
+                f"step {step.id}: email deferred to {res.deferred_until:%Y-%m-%d %H:%M:%S} UTC "
+                "(the frequency cap is used by other sends)"
+            )
+            s.wait_until = res.deferred_until
+            result = await self._wait(res.deferred_until, self._interrupted, "frequency cap (other sends)")
+            s.wait_until = None
+            return result if result != "timeout" else await self._send_once(step, key)
         if self._parked:
             self._note(f"step {step.id}: email no longer parked (the message renders and passes the brand rules)")
             self._parked = None
@@ -531,6 +546,7 @@ class LeadJourneyWorkflow:
                 step_id=step.id,
                 lead_id=s.lead_id,
                 lead=self._email_lead(),
+                budget=BudgetFacts(timezone=self._tz(), quiet_hours=spec.quiet_hours, frequency_cap=spec.frequency_cap),
             ),
             queue=self._queues.email,
             summary=f"send email {step.template}",
@@ -732,7 +748,7 @@ class LeadJourneyWorkflow:
         # The opt-out reaches the email platform and the CRM, not just this workflow.
         await self._platform(
             act.EMAIL_SUPPRESS,
-            SuppressInput(email=s.capture.email, group_id=spec.unsubscribe_group_id),
+            SuppressInput(email=s.capture.email, group_id=spec.unsubscribe_group_id, lead_id=s.lead_id),
             queue=self._queues.email,
             summary="suppress address",
         )

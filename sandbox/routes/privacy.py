@@ -99,6 +99,12 @@ async def upsert_contacts(body: dict = Body(...), store: Store = Depends(get_sto
         raise SandboxError(400, "contacts", "contacts must hold between 1 and 30000 contacts")
     if not all(isinstance(c, dict) and isinstance(c.get("email"), str) and "@" in c["email"] for c in contacts):
         raise SandboxError(400, "contacts", "each contact needs a valid email")
+    list_ids = body.get("list_ids", [])
+    if not isinstance(list_ids, list) or not all(isinstance(i, str) for i in list_ids):
+        raise SandboxError(400, "list_ids", "list_ids must be an array of list ids")
+    for list_id in list_ids:
+        if list_id not in store.marketing_lists:
+            raise SandboxError(404, "list_ids", f"list {list_id} does not exist")
     for contact in contacts:
         email = contact["email"].strip().lower()
         current = store.marketing_contacts.get(email)
@@ -118,7 +124,19 @@ async def upsert_contacts(body: dict = Body(...), store: Store = Depends(get_sto
             )
         else:
             store.count_replay("sendgrid")
-    return {"job_id": str(uuid.uuid4())}
+    # An import is a job: list memberships land when it completes (see sendgrid_lists).
+    job_id = str(uuid.uuid4())
+    store.contact_jobs[job_id] = {
+        "id": job_id,
+        "status": "pending",
+        "job_type": "upsert_contacts",
+        "list_ids": list(list_ids),
+        "emails": [c["email"].strip().lower() for c in contacts],
+        "reads": 0,
+        "started_at": now_iso(),
+        "finished_at": None,
+    }
+    return {"job_id": job_id}
 
 
 @sendgrid.post("/marketing/contacts/search/emails")
@@ -144,6 +162,8 @@ async def delete_contacts(ids: str = "", store: Store = Depends(get_store)) -> d
     for email, contact in list(store.marketing_contacts.items()):
         if contact["id"] in wanted:
             del store.marketing_contacts[email]
+            for members in store.list_members.values():
+                members.discard(email)
             store.record("sendgrid", "mcontact.delete", email_hash(email), {"id": contact["id"]})
     return {"job_id": str(uuid.uuid4())}
 

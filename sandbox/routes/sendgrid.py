@@ -1,4 +1,6 @@
-"""SendGrid v3 endpoints: mail send, unsubscribe-group / global suppressions, Single Sends."""
+"""SendGrid v3 endpoints: mail send, unsubscribe-group / global suppressions, Single Sends
+(search: `POST /v3/marketing/singlesends/search`, by a part of the name and by status; a
+triggered send is delivered to its lists' members, see `sendgrid_lists`)."""
 
 from __future__ import annotations
 
@@ -10,6 +12,7 @@ from typing import Any
 from fastapi import APIRouter, Body, Depends, Request, Response
 
 from sandbox.platforms import SandboxError
+from sandbox.routes.sendgrid_lists import deliver
 from sandbox.state import get_store
 from sandbox.store import SingleSend, Store, email_hash, now_iso
 
@@ -333,6 +336,21 @@ async def create_single_send(request: Request, body: dict = Body(...), store: St
     return single_send_view(single)
 
 
+@router.post("/marketing/singlesends/search")
+async def search_single_sends(body: dict = Body(...), page_size: int = 100, store: Store = Depends(get_store)) -> dict:
+    if not 1 <= page_size <= 100:
+        raise SandboxError(400, "page_size", "page_size must be between 1 and 100")
+    name, statuses = body.get("name"), body.get("status")
+    if name is not None and not isinstance(name, str):
+        raise SandboxError(400, "name", "name must be a string")
+    found = [
+        single_send_view(s)
+        for s in store.single_sends.values()
+        if (name is None or name in s.name) and (not statuses or s.status in statuses)
+    ]
+    return {"result": found[:page_size], "_metadata": {"count": len(found)}}
+
+
 @router.get("/marketing/singlesends/{single_send_id}")
 async def get_single_send(single_send_id: str, store: Store = Depends(get_store)) -> dict:
     return single_send_view(_single_send(store, single_send_id))
@@ -373,6 +391,7 @@ async def schedule_single_send(
         status = "scheduled"
     single.send_at = when.astimezone(UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
     single.status, single.updated_at = status, now_iso()
+    delivered = deliver(store, single) if status == "triggered" else 0
     store.record(
         "sendgrid",
         "singlesend.schedule",
@@ -382,6 +401,7 @@ async def schedule_single_send(
             "send_at": single.send_at,
             "status": status,
             "list_ids": send_to["list_ids"],
+            "delivered": delivered,
         },
     )
     return {"send_at": single.send_at, "status": "scheduled"}

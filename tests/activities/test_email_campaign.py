@@ -42,13 +42,21 @@ async def single_send(sandbox: SandboxServer, single_send_id: str) -> dict:
         return r.json()
 
 
-def list_send(email: ListSendEmail | None) -> ListSendInput:
+@pytest.fixture
+async def newsletter(sendgrid) -> str:
+    """A list with one member, made through SendGrid's API."""
+    list_id = await sendgrid.create_list(f"newsletter {uuid.uuid4().hex[:8]}")
+    await sendgrid.add_to_list(list_id, [f"reader.{uuid.uuid4().hex[:8]}@example.com"])
+    return list_id
+
+
+def list_send(email: ListSendEmail | None, list_id: str) -> ListSendInput:
     return ListSendInput(
         idempotency_key=f"k-{uuid.uuid4().hex}",
         name=f"campaign {uuid.uuid4().hex[:6]}",
         subject="Five workflows that give your team a day back",
         html="<p>as given</p>",
-        list_ids=["newsletter-eu"],
+        list_ids=[list_id],
         suppression_group_id=4242,
         email=email,
     )
@@ -60,8 +68,10 @@ def campaign_email(template: str = "campaign-email", body: str = BODY) -> ListSe
     )
 
 
-async def test_campaign_email_goes_out_whole(sandbox, sendgrid) -> None:
-    result = await ActivityEnvironment().run(activities(sendgrid).send_to_lists, list_send(campaign_email()))
+async def test_campaign_email_goes_out_whole(sandbox, sendgrid, newsletter) -> None:
+    result = await ActivityEnvironment().run(
+        activities(sendgrid).send_to_lists, list_send(campaign_email(), newsletter)
+    )
     config = (await single_send(sandbox, result.single_send_id))["email_config"]
     html, text = config["html_content"], config["plain_content"]
     assert config["generate_plain_content"] is False
@@ -74,19 +84,19 @@ async def test_campaign_email_goes_out_whole(sandbox, sendgrid) -> None:
     assert ADDRESS in html and ADDRESS in text and PREFERENCES in text
 
 
-async def test_list_send_without_a_template_goes_as_given(sandbox, sendgrid) -> None:
-    result = await ActivityEnvironment().run(activities(sendgrid).send_to_lists, list_send(None))
+async def test_list_send_without_a_template_goes_as_given(sandbox, sendgrid, newsletter) -> None:
+    result = await ActivityEnvironment().run(activities(sendgrid).send_to_lists, list_send(None, newsletter))
     config = (await single_send(sandbox, result.single_send_id))["email_config"]
     assert config["html_content"] == "<p>as given</p>" and config["plain_content"] is None
 
 
-async def test_unsendable_campaign_email_fails_non_retryable(sendgrid) -> None:
+async def test_unsendable_campaign_email_fails_non_retryable(sendgrid, newsletter) -> None:
     for email, says in [
         (campaign_email(template="no-such-template"), "no-such-template.html: template does not exist"),
         (campaign_email(body="# Hi\n\nGuaranteed results for everyone."), "brand blocking: unverifiable-superlatives"),
     ]:
         with pytest.raises(ApplicationError) as err:
-            await ActivityEnvironment().run(activities(sendgrid).send_to_lists, list_send(email))
+            await ActivityEnvironment().run(activities(sendgrid).send_to_lists, list_send(email, newsletter))
         assert err.value.type == ErrorType.EMAIL_UNSENDABLE and err.value.non_retryable and says in err.value.details[0]
 
 
@@ -145,20 +155,20 @@ def test_launch_refuses_a_blocking_brand_finding(campaigns: Path) -> None:
         launch(campaigns)
 
 
-async def test_content_list_email_goes_out_whole(sandbox, sendgrid) -> None:
+async def test_content_list_email_goes_out_whole(sandbox, sendgrid, newsletter) -> None:
     email = ListSendEmail(
         template="content-email",
         campaign_id="post-1",
         campaign_name="Five launch mistakes",
         body_markdown="Avoid **these**.",
     )
-    result = await ActivityEnvironment().run(activities(sendgrid).send_to_lists, list_send(email))
+    result = await ActivityEnvironment().run(activities(sendgrid).send_to_lists, list_send(email, newsletter))
     config = (await single_send(sandbox, result.single_send_id))["email_config"]
     assert config["plain_content"].startswith("Five launch mistakes\n\nAvoid these.\n\nThe mops team\n\n--\n")
     assert "Read it on our site" not in config["plain_content"], "no post, no link"
     assert "<strong>these</strong>" in config["html_content"] and ADDRESS in config["html_content"]
     with_post = email.model_copy(update={"landing_url": "https://blog.mops.example/p/1"})
-    result = await ActivityEnvironment().run(activities(sendgrid).send_to_lists, list_send(with_post))
+    result = await ActivityEnvironment().run(activities(sendgrid).send_to_lists, list_send(with_post, newsletter))
     config = (await single_send(sandbox, result.single_send_id))["email_config"]
     assert (
         "Read it on our site: https://blog.mops.example/p/1?utm_source=mops&utm_medium=email&utm_campaign=post-1"

@@ -6,6 +6,7 @@ nothing sent."""
 from __future__ import annotations
 
 import shutil
+import tempfile
 import uuid
 from pathlib import Path
 
@@ -20,6 +21,7 @@ from domain.brand import load_brand_rules
 from domain.journeys import SendEmailStep, validate_all
 from domain.unsubscribe import unsubscribe_url
 from integrations.sendgrid import SendGridClient
+from mops.contact_ledger import ContactLedger, SqliteContactLedger
 from sandbox.admin_client import SandboxAdmin
 from sandbox.server import SandboxServer
 
@@ -47,7 +49,14 @@ async def admin(sandbox: SandboxServer):
         yield admin
 
 
-def activities(sendgrid: SendGridClient, templates: Path = ROOT / "journeys" / "templates") -> EmailActivities:
+LEAD_ID_SECRET = "test-lead-id-secret"
+
+
+def activities(
+    sendgrid: SendGridClient,
+    templates: Path = ROOT / "journeys" / "templates",
+    ledger: ContactLedger | None = None,
+) -> EmailActivities:
     return EmailActivities(
         sendgrid,
         templates,
@@ -56,6 +65,8 @@ def activities(sendgrid: SendGridClient, templates: Path = ROOT / "journeys" / "
         preferences_url=PREFERENCES,
         campaign_templates_dir=ROOT / "campaigns" / "templates",
         brand_rules=load_brand_rules(ROOT / "policies" / "brand.yaml"),
+        ledger=ledger or SqliteContactLedger(Path(tempfile.mkdtemp(prefix="mops-ledger-")) / "contacts.db"),
+        lead_id_secret=LEAD_ID_SECRET,
     )
 
 

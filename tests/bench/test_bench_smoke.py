@@ -23,6 +23,7 @@ SCRIPTS = [
     "timers.py",
     "gateway_latency.py",
     "tuning_ablation.py",
+    "bulk_send.py",
     "worker_proc.py",
     "sandbox_proc.py",
 ]

@@ -37,8 +37,11 @@ async def run_cli(stack: Stack, *args: str):
         get_settings.cache_clear()
 
 
-def campaign_file(tmp_path: Path, **changes) -> tuple[Path, str]:
+def campaign_file(tmp_path: Path, list_id: str | None = None, **changes) -> tuple[Path, str]:
     data = yaml.safe_load(DEMO.read_text())
+    for channel in data["channels"]:
+        if channel["kind"] == "email" and list_id is not None:
+            channel["list_ids"] = [list_id]
     data["id"] = f"cli-{uuid.uuid4().hex[:8]}"
     data.update(changes)
     path = tmp_path / "campaign.yaml"
@@ -76,7 +79,7 @@ async def test_a_bad_campaign_file_is_one_line_and_starts_nothing(
 
 
 async def test_launch_show_stop_and_a_budget_schedule(stack: Stack, tmp_path: Path) -> None:
-    path, cid = campaign_file(tmp_path)
+    path, cid = campaign_file(tmp_path, stack.email_list)
     result = await run_cli(stack, "campaign", "launch", str(path), "--json")
     assert result.exit_code == 0, result.output
     assert json.loads(result.output)["workflow_id"] == f"campaign-{cid}"

@@ -49,7 +49,7 @@ def spec_data(stack: Stack, **overrides: Any) -> dict[str, Any]:
                 "kind": "email",
                 "subject": "Spring",
                 "body": "Spring is here.",
-                "list_ids": ["list-1"],
+                "list_ids": [stack.email_list],
                 "template": "campaign-email",
             },
         ],

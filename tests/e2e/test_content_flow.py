@@ -153,7 +153,7 @@ async def test_failed_channel_then_retract_restores_every_platform(stack: Stack)
     data = brief(
         stack,
         channels=["cms", "linkedin", "email"],
-        email_list_ids=["list-launch"],
+        email_list_ids=[stack.email_list],
         approval=[{"name": "review", "approvers": ["omar"], "mode": "all"}],
     )
     cid = data["content_id"]
