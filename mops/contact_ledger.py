@@ -60,6 +60,10 @@ class ContactLedger(ABC):
     def sends_since(self, lead_ids: Sequence[str], since: datetime) -> dict[str, list[LedgerSend]]:
         """Each lead's sends at or after `since` (leads without any are absent)."""
 
+    @abstractmethod
+    def forget(self, lead_id: str) -> int:
+        """Right to erasure: delete the lead's sends and facts; returns how many rows went."""
+
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS sends (
@@ -158,6 +162,18 @@ class SqliteContactLedger(ContactLedger):
                         LedgerSend(lead_id, datetime.fromisoformat(at), SendSource(source), source_id, message_id)
                     )
         return found
+
+    def forget(self, lead_id: str) -> int:
+        with self._lock:
+            self._db.execute("BEGIN IMMEDIATE")
+            try:
+                sends = self._db.execute("DELETE FROM sends WHERE lead_id = ?", (lead_id,)).rowcount
+                facts = self._db.execute("DELETE FROM facts WHERE lead_id = ?", (lead_id,)).rowcount
+                self._db.execute("COMMIT")
+            except BaseException:
+                self._db.execute("ROLLBACK")
+                raise
+        return sends + facts
 
 
 __all__ = ["MIN_RETENTION", "ContactLedger", "LedgerSend", "SqliteContactLedger"]

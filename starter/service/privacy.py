@@ -44,6 +44,7 @@ from domain.sync import ContactChange
 from integrations.errors import PlatformError
 from integrations.sendgrid_contacts import SendGridContactsClient
 from mops.codec import KeyRing, shared_keyring
+from mops.contact_ledger import SqliteContactLedger
 from mops.keystore import ErasureRecord, utc_now
 from mops.queues import sync_queues
 from mops.settings import Settings
@@ -275,6 +276,13 @@ class PrivacyService:
         result = await handle.result()
         record.steps = dict(result.steps)
         self.keyring.destroy_lead(lead, record)
+        # The ledger holds only the keyed lead id, but that still links the sends to an
+        # address anyone with the id secret can hash: it goes with the rest.
+        ledger = SqliteContactLedger(self._settings.contact_ledger_file)
+        try:
+            ledger.forget(lead)
+        finally:
+            ledger.close()
         await self._sweep(lead)
         return record
 

@@ -4,6 +4,8 @@ replay, while another lead's still do, and the erasure log holds no personal dat
 
 from __future__ import annotations
 
+from datetime import UTC, datetime, timedelta
+
 import pytest
 from temporalio.client import WorkflowHistory
 from temporalio.converter import WorkflowSerializationContext
@@ -11,10 +13,12 @@ from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Replayer
 
 from domain.consent import Purpose
+from domain.contact_budget import SendSource
 from domain.leads import EventType, LeadStage
 from domain.privacy import contact_sync_workflow_id, erasure_workflow_id
 from integrations.meta_audiences import hashed_email
 from mops.codec import KeyUnavailable
+from mops.contact_ledger import LedgerSend, SqliteContactLedger
 from mops.temporal import DATA_CONVERTER
 from sandbox.server import SandboxServer
 from sandbox.store import email_hash
@@ -46,7 +50,20 @@ async def test_erasure_shreds_one_lead_and_leaves_the_others(
         assert hashed_email(gone_email) in before["audiences"][stack.settings.meta_audience_id]
         assert gone.lead_id in before["braze_users"] and gone_email in before["marketing_contacts"]
 
+        ledger = SqliteContactLedger(stack.settings.contact_ledger_file)
+        since = datetime.now(UTC) - timedelta(days=1)
+        ledger.record_sends(
+            LedgerSend(lead.lead_id, datetime.now(UTC), SendSource.CAMPAIGN, "campaign-erasure-test:email")
+            for lead in (gone, kept)
+        )
+
         record = await stack.privacy.erase(gone_email, requested_by="dpo@mops.example", reason="ticket 4711")
+
+        # The contact ledger forgets the lead's sends and budget facts; the other lead's stay.
+        assert gone.lead_id not in ledger.sends_since([gone.lead_id], since)
+        assert gone.lead_id not in ledger.facts([gone.lead_id])
+        assert kept.lead_id in ledger.sends_since([kept.lead_id], since)
+        ledger.close()
 
         # The journey and the contact sync ended cleanly (nothing failed or was terminated).
         journey = await stack.client.get_workflow_handle(gone.workflow_id).describe()
