@@ -14,6 +14,7 @@ so a name never changes once it has shipped.
 from __future__ import annotations
 
 from dataclasses import dataclass, fields
+from datetime import timedelta
 from enum import StrEnum
 from typing import Generic, TypeVar
 
@@ -103,11 +104,16 @@ Nothing = type(None)  # an activity that takes no input, or returns nothing
 @dataclass(frozen=True)
 class ActivityRef(Generic[In, Out]):
     """One activity: the name it is registered (and recorded in histories) under, the
-    type it takes (`Nothing`: no argument at all) and the type it returns."""
+    type it takes (`Nothing`: no argument at all) and the type it returns. An activity
+    whose attempt may outlast the usual platform call (it waits on a platform's job)
+    says so here, once, for every caller: how long an attempt may take and how often it
+    heartbeats while it waits."""
 
     name: str
     input: type[In]
     result: type[Out]
+    timeout: timedelta | None = None
+    heartbeat: timedelta | None = None
 
 
 class ErrorType(StrEnum):
@@ -144,7 +150,16 @@ CHAT_NOTIFY = ActivityRef("chat.notify", NotifyInput, NotifyResult)
 
 # ------------------------------------------------------------ content, campaigns
 
-EMAIL_SEND_TO_LISTS = ActivityRef("email.send_to_lists", ListSendInput, ListSendResult)
+# Exports the lists' members and imports the allowed ones into a per-send list: both are
+# platform jobs that take minutes on a large account, so the attempt may run long and
+# heartbeats while it waits (a worker killed mid-wait is noticed within a minute).
+EMAIL_SEND_TO_LISTS = ActivityRef(
+    "email.send_to_lists",
+    ListSendInput,
+    ListSendResult,
+    timeout=timedelta(minutes=30),
+    heartbeat=timedelta(minutes=1),
+)
 EMAIL_CANCEL_LIST_SEND = ActivityRef("email.cancel_list_send", CancelListSendInput, CancelListSendResult)
 CMS_CREATE_DRAFT = ActivityRef("cms.create_draft", CreateDraftInput, DraftResult)
 CMS_UPDATE_DRAFT = ActivityRef("cms.update_draft", UpdateDraftInput, Nothing)

@@ -18,6 +18,8 @@ import hashlib
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
+from temporalio import activity
+
 from activities.models import ListSendInput, ListSendResult
 from domain.contact_budget import SkipReason, summarise, verdict
 from domain.leads import lead_key
@@ -99,13 +101,13 @@ async def send_within_budget(
     lead_id_secret: str,
 ) -> ListSendResult:
     now = datetime.now(UTC)
-    members = await sendgrid.list_members(inp.list_ids)
+    members = await sendgrid.list_members(inp.list_ids, beat=activity.heartbeat)
     audience = choose(members, secret=lead_id_secret, ledger=ledger, own_key=inp.idempotency_key, now=now)
     summary = summarise(audience.members, len(audience.allowed), audience.skips)
     if not audience.allowed:
         return ListSendResult(single_send_id=None, audience=summary)
     list_id = await _audience_list(sendgrid, audience_list_name(inp))
-    await sendgrid.add_to_list(list_id, [email for email, _ in audience.allowed])
+    await sendgrid.add_to_list(list_id, [email for email, _ in audience.allowed], beat=activity.heartbeat)
     name = single_send_name(inp)
     existing = await sendgrid.find_single_send(name)
     if existing is None:

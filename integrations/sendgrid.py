@@ -22,6 +22,7 @@ import asyncio
 import csv
 import io
 import time
+from collections.abc import Callable
 from datetime import date
 from urllib.parse import parse_qs, quote, urlsplit
 
@@ -33,6 +34,9 @@ from integrations.http import PlatformClient, error_for_status, json_body, retry
 IDEMPOTENCY_ARG = "mops_idempotency_key"
 CONTACTS_PER_UPSERT = 30_000  # SendGrid's bound on contacts per `PUT /v3/marketing/contacts`
 JOB_WAIT_S = 20.0  # an import or export still pending after this is retried by the activity
+# A caller that heartbeats while it waits (the list-send activity) may wait this long for
+# a job: exports and imports of a large account take minutes on the real platform.
+JOB_WAIT_HEARTBEATING_S = 20 * 60.0
 
 _CODES = {
     400: "bad_request",
@@ -199,22 +203,24 @@ class SendGridClient(PlatformClient):
         body = await self._json("POST", "/v3/marketing/lists", json={"name": name})
         return str(body["id"])
 
-    async def add_to_list(self, list_id: str, emails: list[str]) -> None:
+    async def add_to_list(self, list_id: str, emails: list[str], *, beat: Callable[[], None] | None = None) -> None:
         """Upsert the contacts onto the list and wait for every import job to complete
         (only then are they members: a send scheduled before would miss them)."""
         for start in range(0, len(emails), CONTACTS_PER_UPSERT):
             batch = [{"email": e} for e in emails[start : start + CONTACTS_PER_UPSERT]]
             body = await self._json("PUT", "/v3/marketing/contacts", json={"list_ids": [list_id], "contacts": batch})
             job_id = quote(str(body["job_id"]), safe="")
-            await self._until_done(f"/v3/marketing/contacts/imports/{job_id}", "completed", ("errored", "failed"))
+            await self._until_done(
+                f"/v3/marketing/contacts/imports/{job_id}", "completed", ("errored", "failed"), beat=beat
+            )
 
-    async def list_members(self, list_ids: list[str]) -> list[str]:
+    async def list_members(self, list_ids: list[str], *, beat: Callable[[], None] | None = None) -> list[str]:
         """The (lower-case) addresses on these lists, through a contacts export: create it,
         wait until it is ready, download its CSV files from their signed urls."""
         wanted = {"list_ids": list_ids, "file_type": "csv"}
         body = await self._json("POST", "/v3/marketing/contacts/exports", json=wanted)
         export_id = quote(str(body["id"]), safe="")
-        ready = await self._until_done(f"/v3/marketing/contacts/exports/{export_id}", "ready", ("failure",))
+        ready = await self._until_done(f"/v3/marketing/contacts/exports/{export_id}", "ready", ("failure",), beat=beat)
         emails: set[str] = set()
         # The urls are pre-signed storage links: fetched without our API key.
         async with httpx.AsyncClient(timeout=self._http.timeout) as download:
@@ -229,8 +235,12 @@ class SendGridClient(PlatformClient):
                         emails.add(row["EMAIL"].strip().lower())
         return sorted(emails)
 
-    async def _until_done(self, path: str, done: str, failed: tuple[str, ...]) -> dict:
-        """Poll an asynchronous job until its `status` is `done` (backing off, up to JOB_WAIT_S)."""
+    async def _until_done(
+        self, path: str, done: str, failed: tuple[str, ...], *, beat: Callable[[], None] | None = None
+    ) -> dict:
+        """Poll an asynchronous job until its `status` is `done`, backing off: up to JOB_WAIT_S,
+        or JOB_WAIT_HEARTBEATING_S for a caller that heartbeats (`beat`, called every poll)."""
+        limit = JOB_WAIT_S if beat is None else JOB_WAIT_HEARTBEATING_S
         delay, waited = 0.05, 0.0
         while True:
             body = await self._json("GET", path)
@@ -239,9 +249,11 @@ class SendGridClient(PlatformClient):
                 return body
             if status in failed:
                 raise PlatformRejected(self.platform, 200, f"job_{status}", f"{path}: {body.get('message') or status}")
-            if waited >= JOB_WAIT_S:
+            if waited >= limit:
                 why = f"{path}: still {status} after {waited:.0f}s"
                 raise PlatformUnavailable(self.platform, 200, "job_pending", why)
+            if beat is not None:
+                beat()
             await asyncio.sleep(delay)
             waited += delay
             delay = min(delay * 2, 5.0)

@@ -40,18 +40,19 @@ async def call(
     queue: str,
     summary: str,
     retry: RetryPolicy = PLATFORM_RETRY,
-    timeout: timedelta = PLATFORM_TIMEOUT,
+    timeout: timedelta | None = None,
     heartbeat: timedelta | None = None,
 ) -> Out:
     """Run an activity by its ref (workflows never import activity implementations);
-    the result comes back as the ref's result type."""
+    the result comes back as the ref's result type. Timeouts: the caller's, else the
+    ref's own, else a platform call's."""
     result: Out = await workflow.execute_activity(
         ref.name,
         args=[] if ref.input is Nothing else [arg],
         result_type=ref.result,
         task_queue=queue,
-        start_to_close_timeout=timeout,
-        heartbeat_timeout=heartbeat,
+        start_to_close_timeout=timeout or ref.timeout or PLATFORM_TIMEOUT,
+        heartbeat_timeout=heartbeat or ref.heartbeat,
         retry_policy=retry,
         summary=summary,
     )

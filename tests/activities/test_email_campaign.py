@@ -84,6 +84,25 @@ async def test_campaign_email_goes_out_whole(sandbox, sendgrid, newsletter) -> N
     assert ADDRESS in html and ADDRESS in text and PREFERENCES in text
 
 
+async def test_list_send_heartbeats_while_the_platform_jobs_run(sandbox, sendgrid, newsletter) -> None:
+    # The export of the lists and the import into the per-send list are platform jobs (the
+    # sandbox, as the real one, answers "pending" first): the activity heartbeats while it
+    # waits, so its long timeout never hides a worker that died mid-wait.
+    beats: list[tuple] = []
+    env = ActivityEnvironment()
+    env.on_heartbeat = lambda *details: beats.append(details)
+    result = await env.run(activities(sendgrid).send_to_lists, list_send(None, newsletter))
+    assert result.single_send_id and len(beats) >= 2, beats
+
+
+def test_the_list_send_may_outlast_a_platform_call_and_heartbeats() -> None:
+    from activities.contracts import EMAIL_SEND_TO_LISTS
+    from activities.policies import PLATFORM_TIMEOUT
+
+    assert EMAIL_SEND_TO_LISTS.timeout and EMAIL_SEND_TO_LISTS.timeout > PLATFORM_TIMEOUT
+    assert EMAIL_SEND_TO_LISTS.heartbeat and EMAIL_SEND_TO_LISTS.heartbeat < EMAIL_SEND_TO_LISTS.timeout
+
+
 async def test_list_send_without_a_template_goes_as_given(sandbox, sendgrid, newsletter) -> None:
     result = await ActivityEnvironment().run(activities(sendgrid).send_to_lists, list_send(None, newsletter))
     config = (await single_send(sandbox, result.single_send_id))["email_config"]
