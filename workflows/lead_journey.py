@@ -176,7 +176,9 @@ class LeadJourneyWorkflow:
         s = self._s
         drainer = asyncio.create_task(self._drain_sync_outbox())
         if s.journey is None:
-            s.journey = await self._activity(
+            # Resolved by the service and passed in (no round trip), or loaded by the
+            # activity for runs started without it; either way pinned in state from here.
+            s.journey = inp.journey or await self._activity(
                 act.JOURNEYS_LOAD,
                 LoadJourneyInput(journey_id=s.capture.journey_id),
                 queue=self._queues.workflows,
