@@ -19,7 +19,6 @@ Error `code`s are derived from the HTTP status (SendGrid's error bodies carry on
 from __future__ import annotations
 
 import asyncio
-
 import time
 from datetime import date
 from urllib.parse import quote
@@ -101,7 +100,9 @@ class SendGridClient(PlatformClient):
             return any(str(e).lower() == email.lower() for e in found)
 
         # Both lookups at once: one round trip of waiting, not two.
-        globally, grouped = await asyncio.gather(self._json("GET", f"/v3/asm/suppressions/global/{address}"), in_group())
+        globally, grouped = await asyncio.gather(
+            self._json("GET", f"/v3/asm/suppressions/global/{address}"), in_group()
+        )
         return bool(globally) or grouped  # {} when not globally suppressed
 
     async def add_suppression(self, group_id: int, email: str) -> None:

@@ -30,6 +30,19 @@ tells the lead's `ContactSync` workflow about its captures and its opt-out throu
 step. A worker without that activity (`NotFoundError`) is noted and skipped: the
 reconciliation run repairs what did not arrive.
 
+The hot path (runs started with `workflow.patched("lead-hot-path-v1")`; older runs keep
+their recorded commands): capture → CRM upsert → score → welcome email costs three
+workflow tasks and two activity tasks. The journey spec comes in the start input
+(`LeadJourneyInput.journey`, resolved by the service; runs started without it load it
+with `journeys.load`); search attributes are upserted once per workflow task, with the
+last values; the CRM upsert also writes the contact sync's view of the capture (fields
+and consent properties) and the first change goes to the sync as read from the CRM
+(`origin="crm"`), so the sync does not write the CRM again; `sync.publish` runs as a
+local activity (a signal-with-start, no platform), after the welcome, while the
+journey waits. The platform calls stay activities on their platforms' task queues: the
+server's per-queue rate limit holds across worker processes, and the degraded-platform
+hold applies to them.
+
 Queries
 - `state() -> LeadState`: stage, score with reasons, segment, owner, next step and when.
 
@@ -41,8 +54,9 @@ owner. A message that cannot render or breaks a blocking brand rule (`EmailUnsen
 parks the step: nothing is sent in its place, the reason is in the timeline and the
 current details, and the send is tried again hourly until the template is fixed.
 
-The journey spec is loaded once by an activity and kept in state, so editing the YAML
-never disturbs a running lead. All state lives in one model (`LeadJourneyState`) and
+The journey spec is resolved once when the run starts (passed in by the service, or
+loaded by an activity for older starts) and kept in state, so editing the YAML never
+disturbs a running lead. All state lives in one model (`LeadJourneyState`) and
 the workflow continues-as-new when history grows, after every handler has finished.
 """
 
@@ -186,12 +200,15 @@ class LeadJourneyWorkflow:
         if s.journey is None:
             # Resolved by the service and passed in (no round trip), or loaded by the
             # activity for runs started without it; either way pinned in state from here.
-            s.journey = inp.journey or await self._activity(
-                act.JOURNEYS_LOAD,
-                LoadJourneyInput(journey_id=s.capture.journey_id),
-                queue=self._queues.workflows,
-                summary=f"load journey {s.capture.journey_id}",
-            )
+            if inp.journey is not None:
+                s.journey = inp.journey
+            else:
+                s.journey = await self._activity(
+                    act.JOURNEYS_LOAD,
+                    LoadJourneyInput(journey_id=s.capture.journey_id),
+                    queue=self._queues.workflows,
+                    summary=f"load journey {s.capture.journey_id}",
+                )
             self._rescore()
         if s.stage in (LeadStage.NEW, LeadStage.QUALIFYING) and not s.erased:
             await self._qualify()

@@ -51,12 +51,17 @@ async def activity_pollers(env: WorkflowEnvironment, queue: str) -> set[str]:
     return {p.identity for p in resp.pollers}
 
 
-async def test_crm_limit_holds_across_two_worker_processes(dev_env: WorkflowEnvironment, sandbox: SandboxServer) -> None:
+async def test_crm_limit_holds_across_two_worker_processes(
+    dev_env: WorkflowEnvironment, sandbox: SandboxServer
+) -> None:
     settings = make_settings(sandbox.url, dev_env.client.service_client.config.target_host, crm_max_per_second=LIMIT)
     env = worker_env(settings)
     workers = [
         subprocess.Popen(
-            [sys.executable, "-m", "starter.cli", "worker"], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+            [sys.executable, "-m", "starter.cli", "worker"],
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
         )
         for _ in range(2)
     ]
