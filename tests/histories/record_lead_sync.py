@@ -1,13 +1,17 @@
 """Record a lead journey and its contact sync for the replay test.
 
-    .venv/bin/python -m tests.histories.record_lead_sync [--force]
+    .venv/bin/python -m tests.histories.record_lead_sync [--force] [--as NAME]
 
 One lead on the demo journey, captured with its name, company and country: the welcome
 email, a second capture (a touch), then an unsubscribe, so the history holds the capture
 path, the contact-sync publishes (capture, touch, opt-out) and the opt-out. Runs on a
-throwaway dev server and sandbox; writes `lead_journey_synced.json` and
-`contact_sync_synced.json` next to this file, keeping files that exist unless `--force`
-(they are the old runs the replay test protects).
+throwaway dev server and sandbox; writes `lead_journey_<NAME>.json` and
+`contact_sync_<NAME>.json` (NAME `synced` unless `--as`) next to this file, keeping files
+that exist unless `--force` (they are the old runs the replay test protects).
+
+Recorded so far: `synced` by the code before the `lead-hot-path-v1` patch (the journey
+spec loaded by an activity, `sync.publish` as an activity, the CRM written twice),
+`hot_path` by the code that introduced it.
 """
 
 from __future__ import annotations
@@ -33,6 +37,7 @@ HERE = Path(__file__).parent
 
 async def main() -> None:
     force = "--force" in sys.argv
+    name = sys.argv[sys.argv.index("--as") + 1] if "--as" in sys.argv else "synced"
     env = await WorkflowEnvironment.start_local(
         dev_server_existing_path=binary("temporal"),
         data_converter=DATA_CONVERTER,
@@ -69,8 +74,8 @@ async def main() -> None:
                     return not (await sync.query("state"))["pending"]
 
                 await eventually(synced, timeout=60, what="the contact sync to push the opt-out")
-                for workflow_id, name in ((res.workflow_id, "lead_journey_synced"), (sync.id, "contact_sync_synced")):
-                    path = HERE / f"{name}.json"
+                for workflow_id, kind in ((res.workflow_id, "lead_journey"), (sync.id, "contact_sync")):
+                    path = HERE / f"{kind}_{name}.json"
                     if path.exists() and not force:
                         continue
                     path.write_text((await env.client.get_workflow_handle(workflow_id).fetch_history()).to_json())
