@@ -393,8 +393,7 @@ class LeadJourneyWorkflow:
             # The contact sync's first change is written to the CRM by this upsert (the
             # sync's view of it: fields and consent properties), and handed over as read
             # from the CRM, so the sync does not write the same contact again.
-            first = self._sync_change(c, f"capture:{c.capture_id}", with_consent=True)
-            first.origin = "crm"
+            first = self._sync_change(c, f"capture:{c.capture_id}", with_consent=True, origin="crm")
             props |= first_write(first, "crm")
         res = await self._platform(
             act.CRM_UPSERT_LEAD,
@@ -793,7 +792,13 @@ class LeadJourneyWorkflow:
     # ---------------------------------------------------------- contact sync
 
     def _sync_change(
-        self, c: LeadCapture, key: str, *, contact_id: str | None = None, with_consent: bool = False
+        self,
+        c: LeadCapture,
+        key: str,
+        *,
+        contact_id: str | None = None,
+        with_consent: bool = False,
+        origin: str | None = None,
     ) -> ContactChange:
         """A capture as a contact-sync change: the fields it carries, at capture time."""
         fields = {
@@ -814,6 +819,7 @@ class LeadJourneyWorkflow:
             fields=fields,
             consent=consent,
             contact_id=contact_id,
+            origin=origin,
         )
 
     async def _publish_sync(self, change: ContactChange) -> None:
