@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
@@ -32,6 +33,7 @@ from activities.models import (
 from domain.brand import BrandRules, Severity
 from domain.contact_budget import BudgetFacts, SendSource, SkipReason
 from domain.schedule import frequency_cap_release
+from integrations.errors import PlatformError
 from integrations.sendgrid import SendGridClient
 from mops.contact_ledger import ContactLedger, LedgerSend
 
@@ -141,32 +143,49 @@ class EmailActivities:
     @activity.defn(name=EMAIL_SEND.name)
     @platform_errors
     async def send(self, inp: SendEmailInput) -> SendEmailResult:
-        """Send one journey email, unless the address is suppressed at send time.
+        """Send one journey email; an address suppressed at send time gets nothing.
 
-        The suppression check here is the last gate: an opt-out recorded on the
-        platform by any channel stops the send even if the workflow has not heard
-        of it yet. The idempotency key makes a retried send a no-op. The message is
-        rendered from its template here (never a stand-in body): one that cannot
-        render, or that breaks a blocking brand rule, fails with ErrorType.EMAIL_UNSENDABLE.
+        The platform is the last gate: SendGrid drops mail to an address suppressed
+        globally or in the message's unsubscribe group (`asm`), whatever channel the
+        opt-out came by and even if the workflow has not heard of it yet. The
+        suppression lookup runs alongside the send (one round trip, not three) and
+        tells the workflow so it stops the journey: a suppressed address answers
+        `suppressed`, not `sent`. The idempotency key makes a retried send a no-op. The
+        message is rendered from its template first (never a stand-in body): one that
+        cannot render, or that breaks a blocking brand rule, fails with
+        ErrorType.EMAIL_UNSENDABLE and nothing is sent.
         """
         deferred = self._cap_used_elsewhere(inp)
         if deferred is not None:
             return SendEmailResult(sent=False, deferred_until=deferred)
-        if await self._sendgrid.is_suppressed(inp.to_email, inp.unsubscribe_group_id):
-            return SendEmailResult(sent=False, suppressed=True)
         message, warnings = self._render(inp)
-        message_id = await self._sendgrid.send_mail(
-            to_email=inp.to_email,
-            from_email=inp.from_email,
-            subject=message.subject,
-            text=message.text,
-            html=message.html,
-            asm_group_id=inp.unsubscribe_group_id,
-            categories=["mops", inp.journey_id],
-            custom_args={"mops_lead_id": inp.lead_id, "mops_step": inp.step_id},
-            idempotency_key=inp.idempotency_key,
-            headers=self._list_unsubscribe(inp.lead_id),
-        )
+        lookup = asyncio.create_task(self._sendgrid.is_suppressed(inp.to_email, inp.unsubscribe_group_id))
+        try:
+            message_id = await self._sendgrid.send_mail(
+                to_email=inp.to_email,
+                from_email=inp.from_email,
+                subject=message.subject,
+                text=message.text,
+                html=message.html,
+                asm_group_id=inp.unsubscribe_group_id,
+                categories=["mops", inp.journey_id],
+                custom_args={"mops_lead_id": inp.lead_id, "mops_step": inp.step_id},
+                idempotency_key=inp.idempotency_key,
+                headers=self._list_unsubscribe(inp.lead_id),
+            )
+        except BaseException:
+            lookup.cancel()
+            raise
+        try:
+            suppressed = await lookup
+        except PlatformError as err:
+            # The email is with the platform, which drops it if the address is suppressed:
+            # failing now would retry the send itself (SendGrid keeps no idempotency).
+            # Said in the result (the journey's timeline); the next send looks again.
+            suppressed = False
+            warnings.append(f"suppression lookup failed ({err.code}); the platform still drops suppressed mail")
+        if suppressed:
+            return SendEmailResult(sent=False, suppressed=True)
         emails_sent().add(1, {"kind": "journey"})
         if inp.budget is not None:
             self._ledger.set_facts(inp.lead_id, inp.budget)

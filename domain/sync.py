@@ -239,3 +239,13 @@ def platform_state(record: GoldenRecord, platform: str) -> dict[str, object] | N
         granted = consent.granted(Purpose.AD_AUDIENCES)
         return None if granted is None else {"member": granted}
     return values or None
+
+
+def first_write(change: ContactChange, platform: str) -> dict[str, str]:
+    """What `platform` holds once a new record made of `change` alone is written there,
+    as the strings the platform stores. The source of a contact's first change writes it
+    itself (the lead journey's CRM upsert) and hands the change over with `origin` set,
+    so the contact sync does not write the same values there again."""
+    record = GoldenRecord()
+    merge(record, change)
+    return {k: "" if v is None else str(v) for k, v in (platform_state(record, platform) or {}).items()}

@@ -98,14 +98,20 @@ class SendGridClient(PlatformClient):
         lookup); `integrations.http` redacts addresses from httpx's request log lines.
         """
         address = quote(email, safe="@")
-        if await self._json("GET", f"/v3/asm/suppressions/global/{address}"):  # {} when not suppressed
-            return True
-        if group_id is None:
-            return False
-        found = await self._json(
-            "POST", f"/v3/asm/groups/{group_id}/suppressions/search", json={"recipient_emails": [email]}
+
+        async def in_group() -> bool:
+            if group_id is None:
+                return False
+            found = await self._json(
+                "POST", f"/v3/asm/groups/{group_id}/suppressions/search", json={"recipient_emails": [email]}
+            )
+            return any(str(e).lower() == email.lower() for e in found)
+
+        # Both lookups at once: one round trip of waiting, not two.
+        globally, grouped = await asyncio.gather(
+            self._json("GET", f"/v3/asm/suppressions/global/{address}"), in_group()
         )
-        return any(str(e).lower() == email.lower() for e in found)
+        return bool(globally) or grouped  # {} when not globally suppressed
 
     async def add_suppression(self, group_id: int, email: str) -> None:
         """Add the address to the unsubscribe group (adding it twice is harmless)."""

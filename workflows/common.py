@@ -59,6 +59,29 @@ async def call(
     return result
 
 
+async def call_local(
+    ref: ActivityRef[In, Out],
+    arg: In,
+    *,
+    summary: str,
+    retry: RetryPolicy,
+    timeout: timedelta,
+) -> Out:
+    """`call` as a local activity: run by this workflow's worker inside the workflow task,
+    recorded as one marker (no activity task, no extra workflow task). Only for calls
+    that are neither a platform's (its task queue holds the rate limit and the
+    degraded-platform hold) nor long; the activity must be on the workflow worker."""
+    result: Out = await workflow.execute_local_activity(
+        ref.name,
+        args=[] if ref.input is Nothing else [arg],
+        result_type=ref.result,
+        start_to_close_timeout=timeout,
+        retry_policy=retry,
+        summary=summary,
+    )
+    return result
+
+
 async def call_parked(
     ref: ActivityRef[In, Out], arg: In, *, queue: str, summary: str, note: Callable[[str], None]
 ) -> Out:

@@ -3,6 +3,7 @@
 Workflow type `ContactSync`, id `contact-sync-<lead id>` (lead-scoped: encrypted under
 the lead's own key). Started by signal-with-start from whoever sees a change first: the
 lead's journey (`sync.publish`), a CRM webhook, an opt-out (`starter.service.privacy`).
+A journey's first change comes with `origin="crm"`: its own CRM upsert wrote it there.
 
 Signals
 - `change(ContactChange)`: owned fields and/or consent as a source saw them. Merged

@@ -30,6 +30,19 @@ tells the lead's `ContactSync` workflow about its captures and its opt-out throu
 step. A worker without that activity (`NotFoundError`) is noted and skipped: the
 reconciliation run repairs what did not arrive.
 
+The hot path (runs started with `workflow.patched("lead-hot-path-v1")`; older runs keep
+their recorded commands): capture → CRM upsert → score → welcome email costs three
+workflow tasks and two activity tasks. The journey spec comes in the start input
+(`LeadJourneyInput.journey`, resolved by the service; runs started without it load it
+with `journeys.load`); search attributes are upserted once per workflow task, with the
+last values; the CRM upsert also writes the contact sync's view of the capture (fields
+and consent properties) and the first change goes to the sync as read from the CRM
+(`origin="crm"`), so the sync does not write the CRM again; `sync.publish` runs as a
+local activity (a signal-with-start, no platform), after the welcome, while the
+journey waits. The platform calls stay activities on their platforms' task queues: the
+server's per-queue rate limit holds across worker processes, and the degraded-platform
+hold applies to them.
+
 Queries
 - `state() -> LeadState`: stage, score with reasons, segment, owner, next step and when.
 
@@ -44,8 +57,9 @@ One contact budget spans this journey, campaign sends and content list sends: `e
 records the lead's budget facts and sends in the contact ledger, and when other sends
 used the frequency cap it answers `deferred_until`; the step waits until then and checks again.
 
-The journey spec is loaded once by an activity and kept in state, so editing the YAML
-never disturbs a running lead. All state lives in one model (`LeadJourneyState`) and
+The journey spec is resolved once when the run starts (passed in by the service, or
+loaded by an activity for older starts) and kept in state, so editing the YAML never
+disturbs a running lead. All state lives in one model (`LeadJourneyState`) and
 the workflow continues-as-new when history grows, after every handler has finished.
 """
 
@@ -103,7 +117,7 @@ with workflow.unsafe.imports_passed_through():
     from domain.rules import evaluate
     from domain.schedule import add_business_days, earliest_send_time, next_local_time
     from domain.scoring import assign_segment, lead_facts, score_lead
-    from domain.sync import ContactChange
+    from domain.sync import ContactChange, first_write
     from workflows.approval import refuse
     from workflows.common import (
         PARK_RETRY,
@@ -112,6 +126,7 @@ with workflow.unsafe.imports_passed_through():
         SearchAttributes,
         WaitResult,
         call,
+        call_local,
         call_parked,
         continue_as_new_due,
         is_type,
@@ -141,6 +156,9 @@ MAX_TOUCH_PATH = 100  # attribution looks at the recent path; older touches carr
 MAX_CAPTURE_IDS = 100
 NO_OWNER_RETRY = timedelta(hours=1)
 SYNC_PATCH = "contact-sync-v1"
+# New runs publish search attributes once per workflow task, tell the contact sync from a
+# local activity and hand it the first capture as already written to the CRM.
+HOT_PATH_PATCH = "lead-hot-path-v1"
 # Telling the contact sync is best effort: a worker without the activity (an older
 # worker, a test double) answers NotFoundError at once; reconciliation repairs the rest.
 SYNC_RETRY = RetryPolicy(
@@ -172,20 +190,29 @@ class LeadJourneyWorkflow:
         self._publishing = False  # a change on its way to the contact sync
         self._waiting = False  # the run is in a wait (a timer, an event, a decision)
         self._parked: str | None = None  # why the email step is parked (current details)
+        self._hot_path = False  # HOT_PATH_PATCH: decided first thing in run()
+        self._unpublished: Updates | None = None  # search attributes not yet upserted
 
     # ------------------------------------------------------------------ run
 
     @workflow.run
     async def run(self, inp: LeadJourneyInput) -> LeadJourneyResult:
         s = self._s
+        self._hot_path = workflow.patched(HOT_PATH_PATCH)
         drainer = asyncio.create_task(self._drain_sync_outbox())
+        publisher = asyncio.create_task(self._publish_attributes()) if self._hot_path else None
         if s.journey is None:
-            s.journey = await self._activity(
-                act.JOURNEYS_LOAD,
-                LoadJourneyInput(journey_id=s.capture.journey_id),
-                queue=self._queues.workflows,
-                summary=f"load journey {s.capture.journey_id}",
-            )
+            # Resolved by the service and passed in (no round trip), or loaded by the
+            # activity for runs started without it; either way pinned in state from here.
+            if inp.journey is not None:
+                s.journey = inp.journey
+            else:
+                s.journey = await self._activity(
+                    act.JOURNEYS_LOAD,
+                    LoadJourneyInput(journey_id=s.capture.journey_id),
+                    queue=self._queues.workflows,
+                    summary=f"load journey {s.capture.journey_id}",
+                )
             self._rescore()
         if s.stage in (LeadStage.NEW, LeadStage.QUALIFYING) and not s.erased:
             await self._qualify()
@@ -209,6 +236,9 @@ class LeadJourneyWorkflow:
         # the sync right after this run: a late publish must not start it again).
         await workflow.wait_condition(lambda: (not s.sync_outbox or s.erased) and not self._publishing)
         drainer.cancel()
+        self._flush_attributes()
+        if publisher is not None:
+            publisher.cancel()
         return LeadJourneyResult(
             lead_id=s.lead_id,
             stage=s.stage,
@@ -235,7 +265,7 @@ class LeadJourneyWorkflow:
             if c.consent:
                 s.consents.apply_all(from_capture(True, f"capture:{c.source.value}", c.captured_at))
             self._note(f"touch from {c.source.value}")
-            if workflow.patched(SYNC_PATCH) and not s.erased:
+            if self._syncs() and not s.erased:
                 s.sync_outbox.append(self._sync_change(c, f"capture:{c.capture_id}"))
         return CaptureResult(
             lead_id=s.lead_id,
@@ -362,6 +392,13 @@ class LeadJourneyWorkflow:
             }.items()
             if v
         }
+        first: ContactChange | None = None
+        if self._hot_path:
+            # The contact sync's first change is written to the CRM by this upsert (the
+            # sync's view of it: fields and consent properties), and handed over as read
+            # from the CRM, so the sync does not write the same contact again.
+            first = self._sync_change(c, f"capture:{c.capture_id}", with_consent=True, origin="crm")
+            props |= first_write(first, "crm")
         res = await self._platform(
             act.CRM_UPSERT_LEAD,
             UpsertLeadInput(email=c.email, properties=props),
@@ -369,7 +406,10 @@ class LeadJourneyWorkflow:
             summary="upsert contact in CRM",
         )
         s.contact_id, s.firmographics = res.contact_id, res.firmographics
-        if workflow.patched(SYNC_PATCH):  # the contact sync starts alongside the first email
+        if first is not None:
+            first.contact_id = s.contact_id
+            s.sync_outbox.append(first)
+        elif self._syncs():  # the contact sync starts alongside the first email
             s.sync_outbox.append(
                 self._sync_change(c, f"capture:{c.capture_id}", contact_id=s.contact_id, with_consent=True)
             )
@@ -752,7 +792,7 @@ class LeadJourneyWorkflow:
             queue=self._queues.email,
             summary="suppress address",
         )
-        if workflow.patched(SYNC_PATCH):
+        if self._syncs():
             # ... and, through the contact sync, the ad audience, the CDP and the CRM's consent properties.
             records = [r for p, r in s.consents.records.items() if p in MARKETING and not r.granted]
             s.sync_outbox.append(
@@ -768,7 +808,13 @@ class LeadJourneyWorkflow:
     # ---------------------------------------------------------- contact sync
 
     def _sync_change(
-        self, c: LeadCapture, key: str, *, contact_id: str | None = None, with_consent: bool = False
+        self,
+        c: LeadCapture,
+        key: str,
+        *,
+        contact_id: str | None = None,
+        with_consent: bool = False,
+        origin: str | None = None,
     ) -> ContactChange:
         """A capture as a contact-sync change: the fields it carries, at capture time."""
         fields = {
@@ -789,21 +835,30 @@ class LeadJourneyWorkflow:
             fields=fields,
             consent=consent,
             contact_id=contact_id,
+            origin=origin,
         )
 
     async def _publish_sync(self, change: ContactChange) -> None:
         s = self._s
         if s.erased:
             return
+        inp = PublishChangeInput(lead_id=s.lead_id, email=s.capture.email, change=change)
         try:
-            await call(
-                act.SYNC_PUBLISH,
-                PublishChangeInput(lead_id=s.lead_id, email=s.capture.email, change=change),
-                queue=self._queues.workflows,
-                summary="tell the contact sync",
-                retry=SYNC_RETRY,
-                timeout=INTERNAL_TIMEOUT,
-            )
+            if self._hot_path:
+                # A signal-with-start on the Temporal server, no platform: it needs no task
+                # queue of its own, and as a local activity it costs one marker.
+                await call_local(
+                    act.SYNC_PUBLISH, inp, summary="tell the contact sync", retry=SYNC_RETRY, timeout=INTERNAL_TIMEOUT
+                )
+            else:
+                await call(
+                    act.SYNC_PUBLISH,
+                    inp,
+                    queue=self._queues.workflows,
+                    summary="tell the contact sync",
+                    retry=SYNC_RETRY,
+                    timeout=INTERNAL_TIMEOUT,
+                )
         except ActivityError:
             self._note("contact sync not reached; the next reconciliation repairs it")
 
@@ -869,11 +924,18 @@ class LeadJourneyWorkflow:
         finally:
             self._waiting = False
 
+    def _syncs(self) -> bool:
+        """Whether this run tells the contact sync. New runs always do; asking for the older
+        patch only when the newer one is off spares each new run a marker and the
+        search-attribute upsert that comes with every patch."""
+        return self._hot_path or workflow.patched(SYNC_PATCH)
+
     def _should_continue_as_new(self) -> bool:
         return continue_as_new_due(self._can_after)
 
     async def _continue_as_new(self) -> None:
         await workflow.wait_condition(workflow.all_handlers_finished)
+        self._flush_attributes()
         workflow.continue_as_new(
             LeadJourneyInput(
                 lead_id=self._s.lead_id,
@@ -959,8 +1021,24 @@ class LeadJourneyWorkflow:
         if s.segment:
             updates.append(SEGMENT.value_set(s.segment))
         updates.append(OWNER_ID.value_set(s.owner_id) if s.owner_id else OWNER_ID.value_unset())
-        self._attributes.upsert(updates)
+        if self._hot_path:
+            self._unpublished = updates  # upserted by _publish_attributes, once per workflow task
+        else:
+            self._attributes.upsert(updates)
         self._publish_details()
+
+    async def _publish_attributes(self) -> None:
+        """Every upsert is a history event, and one workflow task can move the stage and
+        the score several times (capture → qualifying → scored → nurturing): the last
+        values are upserted once, when the run and the handlers have given way."""
+        while True:
+            await workflow.wait_condition(lambda: self._unpublished is not None)
+            self._flush_attributes()
+
+    def _flush_attributes(self) -> None:
+        if self._unpublished is not None:
+            updates, self._unpublished = self._unpublished, None
+            self._attributes.upsert(updates)
 
     def _publish_details(self) -> None:
         s = self._s

@@ -20,6 +20,10 @@ class LeadJourneyInput(BaseModel):
     lead_id: str  # keyed hash of the normalised email (no personal data)
     capture: LeadCapture
     queues: PlatformQueues = PlatformQueues()
+    # The journey spec, resolved by the service that starts the run (it validates the
+    # capture against it anyway): the run pins it without loading it. None (a start from
+    # before this field): the run loads it with the `journeys.load` activity.
+    journey: JourneySpec | None = None
     # Set only by continue-as-new: everything the next run needs.
     state: LeadJourneyState | None = None
     # Continue-as-new once history has this many events (or when the server

@@ -6,15 +6,17 @@ nothing. The CLI (`mops lead ...`) and the gateway are thin layers over this.
 
 from __future__ import annotations
 
+import functools
 import uuid
 from datetime import UTC, datetime
+from pathlib import Path
 
 from pydantic import ValidationError
 from temporalio.client import Client, WithStartWorkflowOperation, WorkflowHandle
 from temporalio.common import SearchAttributePair, TypedSearchAttributes, WorkflowIDConflictPolicy
 from temporalio.service import RPCError, RPCStatusCode
 
-from domain.journeys import JourneyError, load_journey
+from domain.journeys import JourneyError, JourneySpec, load_journey
 from domain.leads import EngagementEvent, LeadCapture, lead_key, lead_workflow_id
 from mops.queues import platform_queues
 from mops.settings import Settings
@@ -59,13 +61,27 @@ def build_capture(settings: Settings, **fields) -> LeadCapture:
         capture = LeadCapture(**fields)
     except ValidationError as err:
         raise LeadInputError(first_error(err)) from None
-    try:
-        journey = load_journey(settings.journeys_dir, capture.journey_id)
-    except JourneyError as err:
-        raise LeadInputError(f"journey: {err}") from None
+    journey = journey_spec(settings, capture.journey_id)
     if journey.requires_consent and not capture.consent:
         raise LeadInputError(f"consent: journey '{journey.id}' requires marketing consent (pass --consent)")
     return capture
+
+
+def journey_spec(settings: Settings, journey_id: str) -> JourneySpec:
+    """The journey as its files say now (LeadInputError when it does not load). Parsed
+    once per version of its files: every capture needs it, and a new journey run pins it."""
+    journeys_dir = Path(settings.journeys_dir)
+    try:
+        files = [journeys_dir / f"{journey_id}.yaml", *sorted((journeys_dir / "scoring").glob("*.yaml"))]
+        stamp = tuple((f.name, f.stat().st_mtime_ns, f.stat().st_size) for f in files if f.is_file())
+        return _parsed_journey(journeys_dir, journey_id, stamp)
+    except JourneyError as err:
+        raise LeadInputError(f"journey: {err}") from None
+
+
+@functools.lru_cache(maxsize=64)
+def _parsed_journey(journeys_dir: Path, journey_id: str, stamp: tuple) -> JourneySpec:
+    return load_journey(journeys_dir, journey_id)  # `stamp` keys the cache on the files' versions
 
 
 def build_event(**fields) -> EngagementEvent:
@@ -106,7 +122,12 @@ class LeadService:
         wf_id = lead_workflow_id(key)
         start = WithStartWorkflowOperation(
             LeadJourneyWorkflow.run,
-            LeadJourneyInput(lead_id=key, capture=capture, queues=platform_queues(self._settings)),
+            LeadJourneyInput(
+                lead_id=key,
+                capture=capture,
+                queues=platform_queues(self._settings),
+                journey=journey_spec(self._settings, capture.journey_id),
+            ),
             id=wf_id,
             task_queue=self._settings.workflow_task_queue,
             id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,

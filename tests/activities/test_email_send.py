@@ -163,3 +163,29 @@ async def test_brand_rules_run_on_the_rendered_message(sendgrid, admin, broken) 
     inp = send_input(journey.id, step, first_name="Ada", company="CompeteCloud")
     err = await unsendable(sendgrid, admin, broken, inp)
     assert err.details[0].startswith("brand blocking: competitor-names: 'CompeteCloud' is not allowed")
+
+
+async def test_a_suppressed_address_gets_nothing_and_the_journey_hears_so(sendgrid, admin) -> None:
+    # The lookup runs alongside the send: the platform drops the message (as SendGrid
+    # does for an address in the message's unsubscribe group), the result says suppressed.
+    journey, step = STEPS[0]
+    inp = send_input(journey.id, step, first_name="Ada")
+    await sendgrid.add_suppression(4242, inp.to_email)
+    result = await ActivityEnvironment().run(activities(sendgrid).send, inp)
+    assert result.suppressed and not result.sent and result.message_id is None
+    assert [m["dropped"] for m in await received(admin, inp.to_email)] == [[inp.to_email]], "nothing delivered"
+
+
+async def test_a_failed_lookup_after_the_send_keeps_the_one_email(sendgrid, admin) -> None:
+    # The send went out: failing the activity would send it again on retry.
+    journey, step = STEPS[0]
+    inp = send_input(journey.id, step, first_name="Ada")
+    await admin.set_faults("sendgrid", fail_next=2, error_status=500, path_prefix="/v3/asm")
+    try:
+        result = await ActivityEnvironment().run(activities(sendgrid).send, inp)
+    finally:
+        await admin.clear_faults()
+    assert result.sent and not result.suppressed
+    assert any("suppression lookup failed" in w for w in result.warnings), result.warnings
+    [mail] = await received(admin, inp.to_email)
+    assert mail["dropped"] == []

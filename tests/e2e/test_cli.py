@@ -26,6 +26,9 @@ def cli_env(stack: Stack) -> dict[str, str]:
         "MOPS_CRM_TASK_QUEUE": s.crm_task_queue,
         "MOPS_EMAIL_TASK_QUEUE": s.email_task_queue,
         "MOPS_CHAT_TASK_QUEUE": s.chat_task_queue,
+        # The capturing process resolves the journey a new run pins: the CLI reads the
+        # same (daytime) journeys as the stack's workers, or its welcome waits for morning.
+        "MOPS_JOURNEYS_DIR": str(s.journeys_dir),
     }
 
 
