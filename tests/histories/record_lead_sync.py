@@ -17,6 +17,9 @@ spec loaded by an activity, `sync.publish` as an activity, the CRM written twice
 from __future__ import annotations
 
 import asyncio
+import base64
+import dataclasses
+import json
 import sys
 import uuid
 from pathlib import Path
@@ -24,6 +27,8 @@ from pathlib import Path
 from temporalio.testing import WorkflowEnvironment
 
 from domain.privacy import contact_sync_workflow_id
+from mops.codec import shared_keyring
+from mops.settings import load_settings
 from mops.temporal import DATA_CONVERTER, client_interceptors
 from sandbox.server import SandboxServer
 from starter.service.leads import LeadService, build_capture
@@ -33,6 +38,20 @@ from workflows.lead_journey import LeadJourneyWorkflow
 from workflows.search_attributes import ALL as SEARCH_ATTRIBUTE_KEYS
 
 HERE = Path(__file__).parent
+
+
+def save_data_key(lead_id: str) -> None:
+    """The lead's payloads are encrypted under its own data key: keep that key (wrapped under
+    the public development master key) beside the histories, or the replay test cannot read them."""
+    stored = shared_keyring(load_settings()).store.current_for_lead(lead_id)
+    assert stored is not None, f"no data key for lead {lead_id}"
+    path = HERE / "keys" / "data_keys.json"
+    entries = json.loads(path.read_text()) if path.exists() else []
+    if all(e["key_id"] != stored.key_id for e in entries):
+        entry = {**dataclasses.asdict(stored), "wrapped": base64.b64encode(stored.wrapped).decode()}
+        path.parent.mkdir(exist_ok=True)
+        path.write_text(json.dumps([*entries, entry], indent=2) + "\n")
+        print(f"kept data key {stored.key_id}")
 
 
 async def main() -> None:
@@ -80,6 +99,7 @@ async def main() -> None:
                         continue
                     path.write_text((await env.client.get_workflow_handle(workflow_id).fetch_history()).to_json())
                     print(f"recorded {path.name}")
+                save_data_key(res.lead_id)
     finally:
         await env.shutdown()
 

@@ -7,16 +7,34 @@ with workflow.patched(); this test fails when one is not. Re-record with
 
 from __future__ import annotations
 
+import base64
+import json
 from pathlib import Path
 
 import pytest
 from temporalio.client import WorkflowHistory
 from temporalio.worker import Replayer
 
-from mops.temporal import DATA_CONVERTER
+from mops.keystore import SqliteKeyStore, StoredKey
+from mops.settings import Settings
+from mops.temporal import data_converter
 from workers.main import WORKFLOWS
 
-HISTORIES = sorted((Path(__file__).parent.parent / "histories").glob("*.json"))
+HERE = Path(__file__).parent.parent / "histories"
+HISTORIES = sorted(HERE.glob("*.json"))
+# The per-lead data keys of the recorded leads whose payloads are encrypted, wrapped under
+# the public development master key (`dev-1`): without them those histories cannot be read.
+DATA_KEYS = HERE / "keys" / "data_keys.json"
+
+
+@pytest.fixture(scope="module")
+def converter(tmp_path_factory: pytest.TempPathFactory):
+    store_path = tmp_path_factory.mktemp("replay-keys") / "keys.db"
+    store = SqliteKeyStore(store_path)
+    for entry in json.loads(DATA_KEYS.read_text()):
+        store.add_if_absent(StoredKey(**{**entry, "wrapped": base64.b64decode(entry["wrapped"])}))
+    store.close()
+    return data_converter(Settings(keystore_path=store_path, codec_keys=Settings.model_fields["codec_keys"].default))
 
 
 def test_histories_are_committed() -> None:
@@ -24,8 +42,8 @@ def test_histories_are_committed() -> None:
 
 
 @pytest.mark.parametrize("path", HISTORIES, ids=lambda p: p.stem)
-async def test_history_replays(path: Path) -> None:
+async def test_history_replays(path: Path, converter) -> None:
     history = WorkflowHistory.from_json(path.stem, path.read_text())
-    replayer = Replayer(workflows=WORKFLOWS, data_converter=DATA_CONVERTER)
+    replayer = Replayer(workflows=WORKFLOWS, data_converter=converter)
     result = await replayer.replay_workflow(history, raise_on_replay_failure=False)
     assert result.replay_failure is None, f"{path.name}: {result.replay_failure}"
