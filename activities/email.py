@@ -189,7 +189,8 @@ class EmailActivities:
         emails_sent().add(1, {"kind": "journey"})
         if inp.budget is not None:
             self._ledger.set_facts(inp.lead_id, inp.budget)
-            sent = LedgerSend(inp.lead_id, datetime.now(UTC), SendSource.JOURNEY, inp.idempotency_key, message_id)
+            at = inp.at or datetime.now(UTC)
+            sent = LedgerSend(inp.lead_id, at, SendSource.JOURNEY, inp.idempotency_key, message_id)
             self._ledger.record_sends([sent])
         return SendEmailResult(sent=True, message_id=message_id, warnings=warnings)
 
@@ -200,7 +201,7 @@ class EmailActivities:
         cap = inp.budget.frequency_cap if inp.budget is not None else None
         if cap is None:
             return None
-        now = datetime.now(UTC)
+        now = inp.at or datetime.now(UTC)
         sends = self._ledger.sends_since([inp.lead_id], now - cap.per).get(inp.lead_id, [])
         release = frequency_cap_release([s.at for s in sends if s.source_id != inp.idempotency_key], cap, now)
         return release if release > now else None

@@ -117,6 +117,10 @@ class SendEmailInput(BaseModel):
     # The lead's budget (time zone, quiet hours, frequency cap): recorded in the contact
     # ledger, and the cap counted over every source's sends. None: inputs from before it.
     budget: BudgetFacts | None = None
+    # The journey's clock when it asked for this send: the cap is reckoned and the send
+    # recorded on it, so a journey run on the time-skipping server (`mops journeys test`)
+    # counts its own sends on its own clock. None: the activity's clock.
+    at: datetime | None = None
 
 
 class SendEmailResult(BaseModel):

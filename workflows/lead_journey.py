@@ -587,6 +587,7 @@ class LeadJourneyWorkflow:
                 lead_id=s.lead_id,
                 lead=self._email_lead(),
                 budget=BudgetFacts(timezone=self._tz(), quiet_hours=spec.quiet_hours, frequency_cap=spec.frequency_cap),
+                at=workflow.now(),
             ),
             queue=self._queues.email,
             summary=f"send email {step.template}",
