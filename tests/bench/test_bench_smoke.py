@@ -1,6 +1,7 @@
 """The benchmark scripts stay runnable: each answers --help, the pairing of clicks with
-emails is right, and one script runs end to end on a real stack in a few seconds (no
-figures asserted: speed is measured by bench/, never by tests)."""
+emails and of captures with welcome emails is right, and two scripts run end to end on a
+real stack in a few seconds (no figures asserted: speed is measured by bench/, never by
+tests)."""
 
 from __future__ import annotations
 
@@ -23,7 +24,9 @@ SCRIPTS = [
     "timers.py",
     "gateway_latency.py",
     "tuning_ablation.py",
+    "lead_capture.py",
     "worker_proc.py",
+    "plain_worker.py",
     "sandbox_proc.py",
 ]
 
@@ -92,3 +95,49 @@ def test_one_script_runs_end_to_end(tmp_path: Path) -> None:
     )
     assert proc.returncode == 0, proc.stderr[-2000:]
     assert "| mops | 2 |" in proc.stdout  # two clicks measured (latency not asserted)
+
+
+def test_captures_pair_with_their_first_email_and_duplicates_are_counted() -> None:
+    import lead_capture
+
+    step = lead_capture.Step("plain", rate=1.0, seconds=3.0)
+    step.scheduled = {"a@x.example": 10.0, "b@x.example": 11.0, "c@x.example": 12.0}
+    arrivals = {"a@x.example": [10.25, 10.5], "b@x.example": [11.04], "z@x.example": [12.0]}
+    cpu = {"cores": {"server": 0.5, "worker": 0.25, "sandbox": 0.0}, "wall_s": 6.0, "busy_pct": 50.0}
+    r = lead_capture.summarize(step, arrivals, cpu)
+    assert (r["emails"], r["missing"], r["dupes"], r["ok"]) == (2, 1, 1, False)  # c got none, a got two
+    assert r["lat"]["p50"] == pytest.approx(250.0) and r["lat"]["p99"] == float("inf")
+    assert r["cpu_s_per_lead"]["server"] == pytest.approx(1.0)  # 0.5 cores × 6 s ÷ 3 leads
+    steps = [{"step": lead_capture.Step("m", r_, 1.0), "ok": ok} for r_, ok in ((5, True), (10, True), (20, False))]
+    assert lead_capture.max_rate(steps) == 10
+
+
+def test_lead_capture_runs_both_configurations_end_to_end(tmp_path: Path) -> None:
+    env = {**__import__("os").environ, "MOPS_BENCH_SETTLE_LIMIT": "0"}
+    proc = subprocess.run(
+        [
+            sys.executable,
+            str(BENCH / "lead_capture.py"),
+            "--rates",
+            "2",
+            "--seconds",
+            "1",
+            "--leads-per-count",
+            "1",
+            "--drain",
+            "120",  # a loaded machine delays the emails, never loses them
+            "--no-results",
+            "--data-dir",
+            str(tmp_path),
+        ],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        env=env,
+        timeout=300,
+    )
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    for name in ("mops", "plain"):
+        assert f"| {name} | 2 | 2 | 2 | 0 | 0 |" in proc.stdout, proc.stdout  # both leads emailed, once each
+        assert f"{name}: workflow tasks per lead until the first email" in proc.stdout
+    assert "history events per lead" in proc.stdout
