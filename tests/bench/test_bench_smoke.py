@@ -126,6 +126,8 @@ def test_lead_capture_runs_both_configurations_end_to_end(tmp_path: Path) -> Non
             "1",
             "--drain",
             "120",  # a loaded machine delays the emails, never loses them
+            "--warmup",
+            "0.5",  # one unrecorded lead per configuration
             "--no-results",
             "--data-dir",
             str(tmp_path),
