@@ -214,12 +214,15 @@ async def run_step(stack: lib.Stack, inbox: Inbox, start: Starter, step: Step, w
 
 def summarize(step: Step, arrivals: dict[str, list[float]], cpu: dict[str, Any]) -> dict:
     lat, missing, dupes = [], 0, 0
+    slowest: list[tuple[float, str]] = []
     for email, at in step.scheduled.items():
         got = sorted(arrivals.get(email, []))
         if not got:
             missing += 1
+            slowest.append((float("inf"), email))
             continue
         lat.append((got[0] - at) * 1000)
+        slowest.append((lat[-1], email))
         dupes += len(got) - 1
     leads = max(1, len(step.scheduled))
     s = lib.stats(lat, missing + step.skipped)
@@ -234,6 +237,8 @@ def summarize(step: Step, arrivals: dict[str, list[float]], cpu: dict[str, Any])
         "cpu_s_per_lead": cpu_s,
         "cpu": cpu,
         "ok": s["p99"] < LIMIT_MS and missing + step.skipped == 0 and dupes == 0,
+        # the slowest leads' workflows, to look up (MOPS_BENCH_KEEP=1 keeps the stack)
+        "slowest": [(ms, step.workflows.get(e, [e])[0]) for ms, e in sorted(slowest, reverse=True)[:3]],
     }
 
 
@@ -363,6 +368,8 @@ async def measure(args, configs: list[str]) -> dict:
                     r = await run_step(stack, inbox, start, Step(name, rate, args.seconds), worker, args)
                     steps.append(r)
                     print("    " + step_text(r), file=sys.stderr, flush=True)
+                    slow = ", ".join(f"{wid} {lib.ms(v)} ms" for v, wid in r["slowest"])
+                    print(f"    slowest: {slow}", file=sys.stderr, flush=True)
                     for s in r["step"].err_samples:
                         print("    capture error sample:", s, file=sys.stderr, flush=True)
                     if not r["ok"]:
