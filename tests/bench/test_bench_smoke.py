@@ -15,6 +15,7 @@ ROOT = Path(__file__).resolve().parents[2]
 BENCH = ROOT / "bench"
 sys.path.insert(0, str(BENCH))
 
+import lead_capture  # noqa: E402
 import lib  # noqa: E402
 
 SCRIPTS = [
@@ -98,8 +99,6 @@ def test_one_script_runs_end_to_end(tmp_path: Path) -> None:
 
 
 def test_captures_pair_with_their_first_email_and_duplicates_are_counted() -> None:
-    import lead_capture
-
     step = lead_capture.Step("plain", rate=1.0, seconds=3.0)
     step.scheduled = {"a@x.example": 10.0, "b@x.example": 11.0, "c@x.example": 12.0}
     arrivals = {"a@x.example": [10.25, 10.5], "b@x.example": [11.04], "z@x.example": [12.0]}
@@ -143,3 +142,28 @@ def test_lead_capture_runs_both_configurations_end_to_end(tmp_path: Path) -> Non
         assert f"| {name} | 2 | 2 | 2 | 0 | 0 |" in proc.stdout, proc.stdout  # both leads emailed, once each
         assert f"{name}: workflow tasks per lead until the first email" in proc.stdout
     assert "history events per lead" in proc.stdout
+
+
+def test_history_counts_stop_at_the_task_that_handled_the_email() -> None:
+    from temporalio.api.enums.v1 import EventType as T
+    from temporalio.api.history.v1 import HistoryEvent
+
+    def ev(n: int, kind: int, **attrs) -> HistoryEvent:
+        return HistoryEvent(event_id=n, event_type=kind, **attrs)
+
+    sched = T.EVENT_TYPE_ACTIVITY_TASK_SCHEDULED
+    events = [
+        ev(1, T.EVENT_TYPE_WORKFLOW_EXECUTION_STARTED),
+        ev(2, T.EVENT_TYPE_WORKFLOW_TASK_COMPLETED),
+        ev(3, sched, activity_task_scheduled_event_attributes={"activity_type": {"name": "crm"}}),
+        ev(4, T.EVENT_TYPE_ACTIVITY_TASK_COMPLETED, activity_task_completed_event_attributes={"scheduled_event_id": 3}),
+        ev(5, T.EVENT_TYPE_WORKFLOW_TASK_COMPLETED),
+        ev(6, sched, activity_task_scheduled_event_attributes={"activity_type": {"name": "send"}}),
+        ev(7, T.EVENT_TYPE_ACTIVITY_TASK_COMPLETED, activity_task_completed_event_attributes={"scheduled_event_id": 6}),
+        ev(8, T.EVENT_TYPE_WORKFLOW_TASK_COMPLETED),
+        ev(9, T.EVENT_TYPE_TIMER_STARTED),  # after the email: not counted
+        ev(10, T.EVENT_TYPE_WORKFLOW_TASK_COMPLETED),
+    ]
+    assert lead_capture.count_events(events, "send") == (3, 8)
+    assert lead_capture.count_events(events, None) == (4, 10)  # a whole history (the contact sync)
+    assert lead_capture.count_events(events[:6], "send") is None  # no email yet
