@@ -54,7 +54,7 @@ clean:
 
 # Benchmarks (not part of `make test`): each script measures the baseline and the
 # mops configuration on its own throwaway stack and appends its figures to bench/RESULTS.md.
-# About 3 hours on 2 CPUs; BENCH_ARGS goes to every script (e.g. BENCH_ARGS=--no-results),
+# About 3.5 hours on 2 CPUs; BENCH_ARGS goes to every script (e.g. BENCH_ARGS=--no-results),
 # see bench/README.md for each script's options and a quicker run.
 .PHONY: bench bench-quick
 bench: install
@@ -65,9 +65,10 @@ bench: install
 	$(PY) bench/timers.py $(BENCH_ARGS)
 	$(PY) bench/open_journeys.py $(BENCH_ARGS)
 	$(PY) bench/bulk_send.py $(BENCH_ARGS)
+	$(PY) bench/lead_capture.py $(BENCH_ARGS)
 
-# The same seven scripts with small workloads, printed only (nothing appended to RESULTS.md):
-# shows in about 15 minutes that the suite runs on this machine; its figures are not the issue's.
+# The same eight scripts with small workloads, printed only (nothing appended to RESULTS.md):
+# shows in about 20 minutes that the suite runs on this machine; its figures are not the issue's.
 QUICK := --no-results
 bench-quick: install
 	$(PY) bench/event_latency.py --seconds 15 --leads 50 $(QUICK)
@@ -77,3 +78,4 @@ bench-quick: install
 	$(PY) bench/timers.py --timers 500 $(QUICK)
 	$(PY) bench/open_journeys.py --counts 2000 --rate-sample 300 --fill 500 --seconds 15 $(QUICK)
 	$(PY) bench/bulk_send.py --recipients 1000 --rounds 1 $(QUICK)
+	$(PY) bench/lead_capture.py --rates 5,10 --seconds 10 --leads-per-count 10 $(QUICK)

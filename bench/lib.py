@@ -416,8 +416,13 @@ class Stack:
         settings_extra: dict[str, Any] | None = None,
     ) -> None:
         self.config = config
-        self.tmp = tempfile.TemporaryDirectory(prefix=f"mops-bench-{config.name}-", dir=data_root)
-        self.dir = Path(self.tmp.name)
+        prefix = f"mops-bench-{config.name}-"
+        # MOPS_BENCH_KEEP: a plain directory, since a TemporaryDirectory removes itself when
+        # the process exits, kept or not.
+        self.tmp = (
+            None if os.environ.get("MOPS_BENCH_KEEP") else tempfile.TemporaryDirectory(prefix=prefix, dir=data_root)
+        )
+        self.dir = Path(self.tmp.name if self.tmp else tempfile.mkdtemp(prefix=prefix, dir=data_root))
         sandbox_port = free_port()
         sandbox = f"http://127.0.0.1:{sandbox_port}"
         urls = {n: sandbox for n in Settings.model_fields if n.endswith("_base_url")}
@@ -622,7 +627,7 @@ class Stack:
             except subprocess.TimeoutExpired:
                 self.sandbox.kill()
                 self.sandbox.wait()
-        if os.environ.get("MOPS_BENCH_KEEP"):
+        if self.tmp is None:
             print(f"kept {self.dir} (MOPS_BENCH_KEEP)", file=sys.stderr)
         else:
             self.tmp.cleanup()

@@ -19,8 +19,13 @@ class SandboxAdmin:
     async def health(self) -> bool:
         return (await self._call("GET", "/health")).get("status") == "ok"
 
-    async def effects(self, platform: str | None = None, kind: str | None = None) -> list[dict[str, Any]]:
-        params = {k: v for k, v in (("platform", platform), ("kind", kind)) if v}
+    async def effects(
+        self, platform: str | None = None, kind: str | None = None, *, after: int = 0
+    ) -> list[dict[str, Any]]:
+        """Effects oldest first; `after` skips those with `seq` up to it (already read)."""
+        params: dict[str, Any] = {k: v for k, v in (("platform", platform), ("kind", kind)) if v}
+        if after:
+            params["after"] = after
         return (await self._call("GET", "/effects", params=params))["effects"]
 
     async def replays(self, platform: str | None = None) -> int:

@@ -25,13 +25,18 @@ async def health() -> dict:
 
 @router.get("/effects")
 async def effects(
-    platform: str | None = None, kind: str | None = None, state: SandboxState = Depends(get_state)
+    platform: str | None = None,
+    kind: str | None = None,
+    after: int = 0,
+    state: SandboxState = Depends(get_state),
 ) -> dict:
-    """Side effects received, oldest first; `replays` counts repeats that changed nothing."""
+    """Side effects received, oldest first, each with its arrival time (`at`); `after` returns
+    only those with a higher `seq` (a reader that polls fetches only what is new);
+    `replays` counts repeats that changed nothing."""
     store = state.store
     selected = [
         asdict(e)
-        for e in store.effects
+        for e in store.effects[max(0, after) :]  # seq n sits at index n - 1
         if (platform is None or e.platform == platform) and (kind is None or e.kind == kind)
     ]
     replays = store.replays[platform] if platform else sum(store.replays.values())

@@ -34,6 +34,8 @@ async def test_effects_are_filtered_and_reset_clears_everything(http, auth, admi
     assert [e["seq"] for e in await admin.effects()] == [1, 2]
     assert [e["platform"] for e in await admin.effects(platform="slack")] == ["slack"]
     assert await admin.effects(kind="mail.send") == []
+    assert [e["kind"] for e in await admin.effects(after=1)] == ["chat.post"]  # only what is new
+    assert await admin.effects(after=2) == [] and await admin.effects(platform="hubspot", after=1) == []
 
     await admin.reset()
     assert await admin.effects() == [] and await admin.faults() == {}
