@@ -90,7 +90,7 @@ from domain.attribution import (
 from domain.fields import zone
 from domain.leads import LeadStage, Touch
 from domain.money import show
-from domain.report_render import executive_html, executive_text
+from domain.report_render import executive_email_text, executive_html, executive_text
 from integrations.analytics_store import AnalyticsStore, Deal, Distribution
 from integrations.ga4 import GA4Client
 from integrations.google_ads import GoogleAdsClient
@@ -575,6 +575,7 @@ class AnalyticsCollectActivities:
             html=html,
             html_path=str(path),
             text=executive_text(data),
+            email_text=executive_email_text(data),
         )
 
     @activity.defn(name=ANALYTICS_RECORD_DISTRIBUTION.name)
@@ -620,6 +621,7 @@ class ReportMailActivities:
             to_email=inp.to_email,
             from_email=inp.from_email,
             subject=inp.subject,
+            text=inp.text,
             html=inp.html,
             asm_group_id=None,
             categories=["mops", "report"],

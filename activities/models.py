@@ -426,6 +426,7 @@ class BuildReportResult(BaseModel):
     html: str  # the whole report, self-contained (inline SVG charts)
     html_path: str  # where it was written
     text: str  # the chat version: headline figures and what changed
+    email_text: str = ""  # the e-mail's plain-text part ("": built before reports had one)
 
 
 class ReportEmailInput(BaseModel):
@@ -435,6 +436,7 @@ class ReportEmailInput(BaseModel):
     subject: str
     html: str
     report_id: str
+    text: str | None = None  # the plain-text part (None: inputs recorded before it existed)
 
 
 class ReportEmailResult(BaseModel):

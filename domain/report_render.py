@@ -297,6 +297,24 @@ def executive_html(data: ReportData) -> str:
     )
 
 
+def executive_email_text(data: ReportData) -> str:
+    """The plain-text part of the report e-mail: the same figures as the HTML part's
+    headlines and campaigns, for mail clients (and readers) that show no HTML."""
+    lines = [f"{data.title}: {data.period.label()} ({data.timezone})", ""]
+    for h in data.headlines():
+        lines.append(f"- {h.name}: {headline_value(h, data.currency)} ({pct(h.change, signed=True)})")
+    for label, campaigns in (("Top campaigns", data.top_campaigns()), ("Bottom campaigns", data.bottom_campaigns())):
+        if campaigns:
+            lines += ["", f"{label}:"] + [f"- {campaign_line(c, data.currency)}" for c in campaigns]
+    if data.budget_moves:
+        lines += ["", f"Budget moves: {len(data.budget_moves)}"]
+    stale = [s.source for s in data.sources if s.state == "stale"]
+    if stale:
+        lines += ["", f"Stale sources (retried): {', '.join(stale)}"]
+    lines += ["", "The charts and full tables are in the HTML version of this e-mail."]
+    return "\n".join(lines)
+
+
 def executive_text(data: ReportData) -> str:
     """The chat version: headline figures with their change, top/bottom campaign, stale sources."""
     lines = [f"*{data.title}* — {data.period.label()} ({data.timezone})"]

@@ -288,6 +288,7 @@ class ExecutiveReportWorkflow:
                     from_email=inp.email_from,
                     subject=built.subject,
                     html=built.html,
+                    text=built.email_text or None,
                     report_id=v.report_id,
                 ),
                 queue=inp.queues.email,

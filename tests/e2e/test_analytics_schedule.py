@@ -96,6 +96,11 @@ async def test_one_report_per_period_sent_once_to_each_recipient(stack: Stack) -
         for v in views:
             sent = [m for m in mails if m["summary"]["custom_args"].get("mops_report") == v.report_id]
             assert sorted(a for m in sent for a in m["summary"]["to"]) == RECIPIENTS
+            for m in sent:  # both parts, the plain text first, carrying the same report
+                text, html = (c["value"] for c in m["summary"]["content"])
+                assert m["summary"]["content_types"] == ["text/plain", "text/html"]
+                assert text.startswith("Weekly marketing report: ") and "HTML version" in text
+                assert "Weekly marketing report" in html
             assert [p for p in posts if p["key"] == f"{v.report_id}:chat:#leadership"] != []
             assert [(d.channel, d.recipient, d.status) for d in svc.store.distributions(v.report_id)] == [
                 ("chat", "#leadership", "sent"),
