@@ -150,7 +150,8 @@ class EmailActivities:
         opt-out came by and even if the workflow has not heard of it yet. The
         suppression lookup runs alongside the send (one round trip, not three) and
         tells the workflow so it stops the journey: a suppressed address answers
-        `suppressed`, not `sent`. The idempotency key makes a retried send a no-op. The
+        `suppressed`, not `sent`. The idempotency key travels with the message (header and
+        custom arg: SendGrid itself keeps no idempotency, see integrations/sendgrid.py). The
         message is rendered from its template first (never a stand-in body): one that
         cannot render, or that breaks a blocking brand rule, fails with
         ErrorType.EMAIL_UNSENDABLE and nothing is sent.
