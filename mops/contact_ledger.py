@@ -17,7 +17,6 @@ changes. The ledger stays bounded: sends older than the longest cap window any l
 
 from __future__ import annotations
 
-import sqlite3
 import threading
 from abc import ABC, abstractmethod
 from collections.abc import Iterable, Iterator, Sequence
@@ -26,6 +25,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from domain.contact_budget import BudgetFacts, SendSource
+from mops.sqlite_files import open_shared
 
 MIN_RETENTION = timedelta(days=31)
 _CHUNK = 500  # ids per `IN (...)`: well under SQLite's bound on query parameters
@@ -100,12 +100,8 @@ class SqliteContactLedger(ContactLedger):
 
     def __init__(self, path: Path) -> None:
         self.path = Path(path)
-        self.path.parent.mkdir(parents=True, exist_ok=True)
         self._lock = threading.Lock()
-        self._db = sqlite3.connect(self.path, timeout=30.0, isolation_level=None, check_same_thread=False)
-        self._db.execute("PRAGMA journal_mode=wal")
-        self._db.execute("PRAGMA synchronous=normal")
-        self._db.executescript(_SCHEMA)
+        self._db = open_shared(self.path, _SCHEMA)
 
     def close(self) -> None:
         with self._lock:

@@ -18,13 +18,14 @@ the lead id (a keyed hash of the address) and never the address or a name.
 from __future__ import annotations
 
 import json
-import sqlite3
 import threading
 from abc import ABC, abstractmethod
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
+
+from mops.sqlite_files import open_shared
 
 
 @dataclass(frozen=True)
@@ -115,12 +116,8 @@ class SqliteKeyStore(KeyStore):
 
     def __init__(self, path: Path) -> None:
         self.path = Path(path)
-        self.path.parent.mkdir(parents=True, exist_ok=True)
         self._lock = threading.Lock()
-        self._db = sqlite3.connect(self.path, timeout=30.0, isolation_level=None, check_same_thread=False)
-        self._db.execute("PRAGMA journal_mode=wal")
-        self._db.execute("PRAGMA synchronous=normal")
-        self._db.executescript(_SCHEMA)
+        self._db = open_shared(self.path, _SCHEMA)
 
     def close(self) -> None:
         with self._lock:
