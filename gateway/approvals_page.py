@@ -27,7 +27,7 @@ import re
 from dataclasses import dataclass
 
 from fastapi import APIRouter, Request
-from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from fastapi.responses import HTMLResponse, Response
 from temporalio.service import RPCError
 
 from domain.approvals import DecisionKind
@@ -211,11 +211,7 @@ async def sign_in(request: Request) -> Response:
         return _sign_in_page(
             status=403, error="This token cannot approve: it needs the approve scope and must be bound to a person."
         )
-    value, _ = SESSION.new(request.app.state.settings, gate, principal)
-    response = RedirectResponse(PATH, status_code=303)
-    SESSION.set(response, request, value)
-    response.headers["Cache-Control"] = "no-store"
-    return response
+    return SESSION.sign_in(request, gate, principal, PATH)
 
 
 @router.post("/sign-out")

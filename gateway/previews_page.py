@@ -25,7 +25,7 @@ from typing import Any
 from urllib.parse import quote
 
 from fastapi import APIRouter, Request
-from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from fastapi.responses import HTMLResponse, Response
 
 from domain.templating import environment, render
 from gateway.approvals_render import MAX_FIELD, SECURITY_HEADERS
@@ -170,11 +170,7 @@ async def sign_in(request: Request) -> Response:
         return _sign_in(
             status=403, error="token: this key cannot see previews: it needs the read scope.", next_url=next_url
         )
-    value, _ = SESSION.new(request.app.state.settings, gate, principal)
-    response = RedirectResponse(next_url, status_code=303)
-    SESSION.set(response, request, value)
-    response.headers["Cache-Control"] = "no-store"
-    return response
+    return SESSION.sign_in(request, gate, principal, next_url)
 
 
 @router.post("/sign-out")

@@ -26,7 +26,7 @@ from dataclasses import dataclass
 from urllib.parse import parse_qs
 
 from fastapi import Request
-from fastapi.responses import Response
+from fastapi.responses import RedirectResponse, Response
 
 from gateway.security import Gate, Principal
 from gateway.settings import GatewaySettings
@@ -132,6 +132,14 @@ class SessionCookie:
             samesite="strict",
             secure=request.url.scheme == "https",
         )
+
+    def sign_in(self, request: Request, gate: Gate, principal: Principal, to: str) -> Response:
+        """A new session for `principal`, set as the cookie on a redirect to `to` (never cached)."""
+        value, _ = self.new(request.app.state.settings, gate, principal)
+        response = RedirectResponse(to, status_code=303)
+        self.set(response, request, value)
+        response.headers["Cache-Control"] = "no-store"
+        return response
 
     def clear(self, response: Response) -> None:
         response.delete_cookie(self.name, path=self.path, httponly=True, samesite="strict")
