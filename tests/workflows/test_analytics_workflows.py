@@ -33,7 +33,6 @@ from activities.models import (
     ReportEmailResult,
 )
 from mops.queues import AnalyticsQueues
-from tests.workflows.conftest import track
 from workflows.analytics import AnalyticsCollectionWorkflow, ExecutiveReportWorkflow
 from workflows.analytics_models import (
     CollectionInput,
@@ -130,10 +129,8 @@ async def running(env: WorkflowEnvironment, fake: FakeAnalytics, q: AnalyticsQue
 
 async def collect(env: WorkflowEnvironment, q: AnalyticsQueues, **kw):
     inp = CollectionInput(since=date(2026, 3, 2), until=date(2026, 3, 8), queues=q, **kw)
-    handle = track(
-        await env.client.start_workflow(
-            AnalyticsCollectionWorkflow.run, inp, id=f"analytics-collect-{uuid.uuid4().hex[:6]}", task_queue=q.workflows
-        )
+    handle = await env.client.start_workflow(
+        AnalyticsCollectionWorkflow.run, inp, id=f"analytics-collect-{uuid.uuid4().hex[:6]}", task_queue=q.workflows
     )
     return await handle.result()
 
@@ -193,10 +190,8 @@ async def test_the_report_covers_the_week_before_and_records_what_was_sent(time_
         retry_every=timedelta(minutes=30),
     )
     async with running(time_env, fake, q):
-        handle = track(
-            await time_env.client.start_workflow(
-                ExecutiveReportWorkflow.run, inp, id=f"exec-report-{uuid.uuid4().hex[:6]}", task_queue=q.workflows
-            )
+        handle = await time_env.client.start_workflow(
+            ExecutiveReportWorkflow.run, inp, id=f"exec-report-{uuid.uuid4().hex[:6]}", task_queue=q.workflows
         )
         view = await handle.result()
 

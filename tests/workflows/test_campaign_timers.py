@@ -21,7 +21,6 @@ from domain.money import from_minor
 from mops.queues import PlatformQueues
 from tests.conftest import eventually
 from tests.workflows.campaign_fakes import FakeCampaignPlatforms
-from tests.workflows.conftest import track
 from workflows.campaign import CampaignWorkflow
 from workflows.campaign_models import CampaignInput, CampaignStatus, PartState, StopRequest
 
@@ -92,9 +91,7 @@ async def running(env: WorkflowEnvironment, fake: FakeCampaignPlatforms, q: Plat
 async def launch(env: WorkflowEnvironment, q: PlatformQueues, *, history: int = 10_000, **overrides) -> WorkflowHandle:
     spec = build_campaign(spec_data(**overrides), directory=DIRECTORY)
     inp = CampaignInput(spec=spec, directory=DIRECTORY, queues=q, continue_as_new_after_events=history)
-    return track(
-        await env.client.start_workflow(CampaignWorkflow.run, inp, id=f"campaign-{spec.id}", task_queue=q.workflows)
-    )
+    return await env.client.start_workflow(CampaignWorkflow.run, inp, id=f"campaign-{spec.id}", task_queue=q.workflows)
 
 
 async def test_thirty_days_monitored_daily_then_shut_down_at_the_end_date(time_env: WorkflowEnvironment) -> None:

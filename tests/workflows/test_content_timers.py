@@ -15,7 +15,6 @@ from domain.approvals import Decision
 from domain.content import ApprovalStage, ContentBrief, Directory, Person
 from mops.queues import PlatformQueues
 from tests.conftest import eventually
-from tests.workflows.conftest import track
 from tests.workflows.content_fakes import FakeContentPlatforms
 from workflows.content import ContentWorkflow
 from workflows.content_models import ChannelStatus, ContentInput, ContentStage, RetractRequest
@@ -73,9 +72,7 @@ async def submit(env: WorkflowEnvironment, q: PlatformQueues, **brief) -> Workfl
     )
     fields.update(brief)
     inp = ContentInput(brief=ContentBrief(**fields), stages=[BRAND], legal_stage=LEGAL, directory=DIRECTORY, queues=q)
-    return track(
-        await env.client.start_workflow(ContentWorkflow.run, inp, id=f"content-{content_id}", task_queue=q.workflows)
-    )
+    return await env.client.start_workflow(ContentWorkflow.run, inp, id=f"content-{content_id}", task_queue=q.workflows)
 
 
 async def in_review(handle: WorkflowHandle):

@@ -20,7 +20,6 @@ from temporalio.testing import WorkflowEnvironment
 from domain.leads import EngagementEvent, EventType, Firmographics, LeadCapture, LeadStage, lead_key, lead_workflow_id
 from mops.queues import PlatformQueues
 from tests.conftest import daytime_zone, eventually
-from tests.workflows.conftest import track
 from tests.workflows.fakes import FakePlatforms
 from workflows.lead_journey import LeadJourneyWorkflow
 from workflows.lead_models import LeadJourneyInput, SalesDecision, SalesDecisionKind, UnsubscribeRequest
@@ -64,19 +63,17 @@ async def start_lead(
         timezone=tz,
     )
     key = lead_key(email, "test-secret")
-    return track(
-        await env.client.start_workflow(
-            LeadJourneyWorkflow.run,
-            LeadJourneyInput(lead_id=key, capture=capture, queues=queues, continue_as_new_after_events=can_after),
-            id=lead_workflow_id(key),
-            task_queue=queues.workflows,
-        )
+    return await env.client.start_workflow(
+        LeadJourneyWorkflow.run,
+        LeadJourneyInput(lead_id=key, capture=capture, queues=queues, continue_as_new_after_events=can_after),
+        id=lead_workflow_id(key),
+        task_queue=queues.workflows,
     )
 
 
 async def event(env: WorkflowEnvironment, kind: EventType) -> EngagementEvent:
     # Stamped with the server's (skipped) clock: engagement decays with age, and an
-    # event stamped with the wall clock would look years old after earlier tests.
+    # event stamped with the wall clock would look old once the test has skipped weeks.
     return EngagementEvent(event_id=str(uuid.uuid4()), type=kind, at=await env.get_current_time())
 
 
