@@ -209,29 +209,34 @@ async def test_graceful_shutdown_completes_the_activity_in_flight(
             )
 
         await eventually(in_flight, what="the CRM upsert in flight")
+
     # Leaving the block shut the workers down: it waited for the upsert instead of abandoning it.
-    history = await leads.handle(email=email).fetch_history()
-    upsert = next(
-        e.event_id
-        for e in history.events
-        if e.event_type == EventType.EVENT_TYPE_ACTIVITY_TASK_SCHEDULED
-        and e.activity_task_scheduled_event_attributes.activity_type.name == "crm.upsert_lead"
-    )
-    completed = [
-        e
-        for e in history.events
-        if e.event_type == EventType.EVENT_TYPE_ACTIVITY_TASK_COMPLETED
-        and e.activity_task_completed_event_attributes.scheduled_event_id == upsert
-    ]
-    started = [
-        e
-        for e in history.events
-        if e.event_type == EventType.EVENT_TYPE_ACTIVITY_TASK_STARTED
-        and e.activity_task_started_event_attributes.scheduled_event_id == upsert
-    ]
-    assert completed, "the in-flight upsert completed during shutdown"
-    assert started[0].activity_task_started_event_attributes.attempt == 1, "no retry was needed"
+    # The completion may still be on its way to the server when shutdown returns, so it is
+    # waited for; with no worker left, an abandoned or cancelled upsert would never complete.
+    async def upsert_events():
+        history = await leads.handle(email=email).fetch_history()
+        upsert = next(
+            e.event_id
+            for e in history.events
+            if e.event_type == EventType.EVENT_TYPE_ACTIVITY_TASK_SCHEDULED
+            and e.activity_task_scheduled_event_attributes.activity_type.name == "crm.upsert_lead"
+        )
+        mine = [e for e in history.events if _scheduled_event(e) == upsert]
+        done = any(e.event_type == EventType.EVENT_TYPE_ACTIVITY_TASK_COMPLETED for e in mine)
+        assert done, f"the upsert has not completed: {[EventType.Name(e.event_type) for e in mine]}"
+        return mine
+
+    events = await eventually(upsert_events, timeout=10, what="the in-flight upsert completed during shutdown")
+    started = [e for e in events if e.event_type == EventType.EVENT_TYPE_ACTIVITY_TASK_STARTED]
+    assert [e.activity_task_started_event_attributes.attempt for e in started] == [1], "no retry was needed"
     await stack.admin.clear_faults()
+
+
+def _scheduled_event(e) -> int | None:
+    """The ActivityTaskScheduled event an activity's started/completed/failed event points at
+    (other events point at their own kind of scheduled event, never at an activity's)."""
+    kind = e.WhichOneof("attributes")
+    return getattr(getattr(e, kind), "scheduled_event_id", None) if kind else None
 
 
 async def test_mops_health_prints_states_incidents_and_the_report(stack: Stack) -> None:
