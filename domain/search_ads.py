@@ -22,6 +22,7 @@ validate time, each error naming the field and the item.
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from enum import StrEnum
 from typing import Annotated, Any
 
@@ -112,7 +113,7 @@ def parse_keyword(value: Any) -> Keyword:
 KeywordText = Annotated[Keyword, BeforeValidator(parse_keyword), PlainSerializer(Keyword.notation, return_type=str)]
 
 
-def _limited(limit: int):
+def _limited(limit: int) -> Callable[[str], str]:
     def check(value: str) -> str:
         text = " ".join(value.split())
         if not text:
