@@ -18,3 +18,12 @@ async def make_serving(google: GoogleAdsClient, campaign: str, name: str = "Ad g
     )
     keywords = await google.create_keywords(group, [Keyword(text="marketing automation", match_type=MatchType.PHRASE)])
     return group, ad, keywords
+
+
+# A campaign file's `search:` section for tests that launch a google_ads channel.
+SEARCH_SECTION = {
+    "headlines": HEADLINES,
+    "descriptions": DESCRIPTIONS,
+    "keywords": ["[crm software]", '"marketing automation"'],
+    "negative_keywords": ["jobs"],
+}
