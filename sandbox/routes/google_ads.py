@@ -1033,9 +1033,9 @@ def _ad_op(state: SandboxState, cid: str, verb: str, op: dict[str, Any]) -> Appl
     else:
         found.status = "REMOVED"
         kind = "ad_group_ad.remove"
-    group = store.google_ad_groups.get(found.ad_group)
-    if group is not None:
-        _refresh_group(store, group)
+    parent = store.google_ad_groups.get(found.ad_group)
+    if parent is not None:
+        _refresh_group(store, parent)
     summary = {"resourceName": found.resource_name, "adGroup": found.ad_group, "status": found.status}
     return Applied(found.resource_name, kind, summary, ad_group_ad_view(found))
 
@@ -1120,9 +1120,9 @@ def _criterion_op(state: SandboxState, cid: str, verb: str, op: dict[str, Any]) 
     else:
         found.status = "REMOVED"
         kind = "criterion.remove"
-    group = store.google_ad_groups.get(found.ad_group)
-    if group is not None:
-        _refresh_group(store, group)
+    parent = store.google_ad_groups.get(found.ad_group)
+    if parent is not None:
+        _refresh_group(store, parent)
     summary = {"resourceName": found.resource_name, "text": found.text, "status": found.status}
     return Applied(found.resource_name, kind, summary, criterion_view(found))
 

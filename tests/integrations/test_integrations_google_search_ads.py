@@ -7,10 +7,14 @@ import json
 
 import httpx
 import pytest
+from temporalio.exceptions import ApplicationError
 
-from domain.search_ads import Keyword, MatchType, parse_keyword
+from activities.ads import GoogleAdsActivities
+from activities.models import PaidCreateInput, PaidNamedInput, PaidRef, PaidStatusInput
+from domain.search_ads import Keyword, MatchType, SearchAd, parse_keyword
 from integrations.errors import PlatformRejected
 from integrations.google_ads import GoogleAdGroup, GoogleAdsClient, GoogleKeyword
+from tests.google_search import SEARCH_SECTION
 
 HEADLINES = ["Spring CRM", "Launch in days", "Teams love it"]
 DESCRIPTIONS = ["Durable marketing workflows.", "Approvals built in."]
@@ -142,3 +146,62 @@ async def test_request_shapes_one_request_per_kind_and_partial_failure_for_keywo
         {"adGroup": "customers/1/adGroups/3", "keyword": {"text": "c", "matchType": "PHRASE"}, "status": "ENABLED"},
         {"adGroup": "customers/1/adGroups/3", "keyword": {"text": "d", "matchType": "BROAD"}, "negative": True},
     ]
+
+
+def create_input(name: str = "Spring [mops:spring:google_ads]") -> PaidCreateInput:
+    return PaidCreateInput(
+        name=name,
+        objective="leads",
+        daily_budget_minor=2000,
+        currency="EUR",
+        search=SearchAd.model_validate(SEARCH_SECTION),
+        final_url="https://www.mops.example/spring?utm_source=google",
+    )
+
+
+async def test_the_create_activity_is_idempotent_and_everything_goes_in_reverse(google_ads, admin):
+    activities = GoogleAdsActivities(google_ads)
+    ref = await activities.create(create_input())
+    assert await activities.create(create_input()) == ref, "a retried create finds what the first one made"
+    assert ref.ad_group and ref.ad and len(ref.keywords) == 3
+    state = await admin.state("google_ads")
+    assert [len(state[k]) for k in ("budgets", "campaigns", "ad_groups", "ads", "criteria")] == [1, 1, 1, 1, 3]
+    assert {o["status"] for o in state["campaigns"] + state["ad_groups"] + state["ads"]} == {"PAUSED"}
+
+    await activities.set_status(PaidStatusInput(ref=ref, active=True))
+    state = await admin.state("google_ads")
+    assert {o["status"] for o in state["campaigns"] + state["ad_groups"] + state["ads"]} == {"ENABLED"}
+    assert (await activities.remove(ref)).removed is True
+    assert (await activities.remove(ref)).removed is False
+    removed = [e["kind"] for e in await admin.effects("google_ads") if e["kind"].endswith(".remove")]
+    assert removed == [
+        *["criterion.remove"] * 3,
+        "ad_group_ad.remove",
+        "ad_group.remove",
+        "campaign.remove",
+        "budget.remove",
+    ]
+
+
+async def test_a_half_made_create_is_found_by_name_and_an_old_ref_still_works(google_ads, admin):
+    activities = GoogleAdsActivities(google_ads)
+    ref = await activities.create(create_input())
+    assert (await activities.remove_named(PaidNamedInput(name=create_input().name))).removed is True
+    state = await admin.state("google_ads")
+    assert {o["status"] for k in ("budgets", "campaigns", "ad_groups", "ads", "criteria") for o in state[k]} == {
+        "REMOVED"
+    }
+    # A campaign launched before search ads: its ref names only the campaign and budget.
+    old = await activities.create(create_input("Old [mops:old:google_ads]"))
+    legacy = PaidRef(campaign=old.campaign, budget=old.budget)
+    await activities.set_status(PaidStatusInput(ref=legacy, active=False))
+    assert (await activities.remove(legacy)).removed is True
+    assert ref != legacy
+
+
+async def test_a_create_without_a_search_ad_makes_nothing(google_ads, admin):
+    with pytest.raises(ApplicationError) as caught:
+        await GoogleAdsActivities(google_ads).create(create_input().model_copy(update={"search": None}))
+    assert caught.value.non_retryable and "search" in str(caught.value)
+    state = await admin.state("google_ads")
+    assert state["budgets"] == state["campaigns"] == []
