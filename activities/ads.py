@@ -9,11 +9,13 @@ to absolute values, removals of something already gone report `removed=False`.
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from decimal import Decimal
 
 from temporalio import activity
+from temporalio.exceptions import ApplicationError
 
-from activities.contracts import GOOGLE_ADS, META
+from activities.contracts import GOOGLE_ADS, META, ErrorType
 from activities.errors import platform_errors
 from activities.models import (
     AdAccountInput,
@@ -138,7 +140,19 @@ class GoogleAdsActivities:
     @activity.defn(name=GOOGLE_ADS.create.name)
     @platform_errors
     async def create(self, inp: PaidCreateInput) -> PaidRef:
-        """Budget, then a PAUSED campaign using it."""
+        """Budget, a PAUSED campaign using it, a PAUSED ad group with a PAUSED responsive
+        search ad, then the keywords and negative keywords; `set_status` turns them on.
+        Each step finds what an earlier attempt made (by name, by ad group, by keyword)."""
+        if inp.search is None or inp.final_url is None:
+            # A campaign without an ad and keywords never shows: refuse before making anything.
+            missing = "search" if inp.search is None else "final_url"
+            raise ApplicationError(
+                f"google_ads: the channel has no {missing} (a search ad needs headlines, descriptions, keywords "
+                "and a landing URL); add a search: section to the channel",
+                missing,
+                type=ErrorType.PLATFORM_REJECTED,
+                non_retryable=True,
+            )
         micros = minor_to_micros(inp.daily_budget_minor, inp.currency)
         budget = await self._google.find_budget(inp.name)
         budget_name = (
@@ -156,12 +170,54 @@ class GoogleAdsActivities:
                 end_date=inp.end.date() if inp.end else None,
             )
         )
-        return PaidRef(campaign=campaign_name, budget=budget_name)
+        search = inp.search
+        group = await self._google.find_ad_group(campaign_name, inp.name)
+        group_name = (
+            group.resource_name
+            if group
+            else await self._google.create_ad_group(campaign=campaign_name, name=inp.name, status="PAUSED")
+        )
+        ads = await self._google.ads(group_name)
+        ad_name = (
+            ads[0].resource_name
+            if ads
+            else await self._google.create_responsive_search_ad(
+                ad_group=group_name,
+                headlines=search.headlines,
+                descriptions=search.descriptions,
+                final_url=inp.final_url,
+                path1=search.path1,
+                path2=search.path2,
+                status="PAUSED",
+            )
+        )
+        existing = {(k.keyword.key(), k.negative): k.resource_name for k in await self._google.keywords(group_name)}
+        new = [k for k in search.keywords if (k.key(), False) not in existing]
+        new_negatives = [k for k in search.negative_keywords if (k.key(), True) not in existing]
+        # create_keywords answers in the order it was given: positives, then negatives.
+        made = await self._google.create_keywords(group_name, new, new_negatives)
+        existing.update(
+            zip([(k.key(), False) for k in new] + [(k.key(), True) for k in new_negatives], made, strict=True)
+        )
+        wanted = [(k, False) for k in search.keywords] + [(k, True) for k in search.negative_keywords]
+        keywords = [existing[(k.key(), negative)] for k, negative in wanted]
+        return PaidRef(campaign=campaign_name, budget=budget_name, ad_group=group_name, ad=ad_name, keywords=keywords)
 
     @activity.defn(name=GOOGLE_ADS.set_status.name)
     @platform_errors
     async def set_status(self, inp: PaidStatusInput) -> None:
-        await self._google.set_status(inp.ref.campaign, "ENABLED" if inp.active else "PAUSED")
+        """Ad, ad group and campaign together: on from the inside out, off from the outside in
+        (the campaign gates everything it holds). Campaigns launched before search ads have
+        only the campaign."""
+        ref, status = inp.ref, "ENABLED" if inp.active else "PAUSED"
+        steps: list[tuple[str | None, Callable[[str, str], Awaitable[None]]]] = [
+            (ref.ad, self._google.set_ad_status),
+            (ref.ad_group, self._google.set_ad_group_status),
+            (ref.campaign, self._google.set_status),
+        ]
+        for resource_name, set_status in steps if inp.active else reversed(steps):
+            if resource_name:
+                await set_status(resource_name, status)
 
     @activity.defn(name=GOOGLE_ADS.set_budget.name)
     @platform_errors
@@ -175,8 +231,13 @@ class GoogleAdsActivities:
     @activity.defn(name=GOOGLE_ADS.remove.name)
     @platform_errors
     async def remove(self, inp: PaidRef) -> PaidRemoveResult:
-        """Remove the campaign, then its budget."""
-        removed = await self._google.remove_campaign(inp.campaign)
+        """Remove in the reverse of creation: keywords, ad, ad group, campaign, budget."""
+        removed = await self._google.remove_keywords(inp.keywords) > 0
+        if inp.ad:
+            removed = await self._google.remove_ad(inp.ad) or removed
+        if inp.ad_group:
+            removed = await self._google.remove_ad_group(inp.ad_group) or removed
+        removed = await self._google.remove_campaign(inp.campaign) or removed
         if inp.budget:
             removed = await self._google.remove_budget(inp.budget) or removed
         return PaidRemoveResult(removed=removed)
@@ -184,11 +245,19 @@ class GoogleAdsActivities:
     @activity.defn(name=GOOGLE_ADS.remove_named.name)
     @platform_errors
     async def remove_named(self, inp: PaidNamedInput) -> PaidRemoveResult:
-        """Rollback of a create that failed half way: campaign and budget found by name."""
+        """Rollback of a create that failed half way: everything found by the name, removed
+        in the reverse of creation."""
         removed = False
         campaign = await self._google.find_campaign(inp.name)
         if campaign is not None:
-            removed = await self._google.remove_campaign(campaign.resource_name)
+            group = await self._google.find_ad_group(campaign.resource_name, inp.name)
+            if group is not None:
+                keywords = [k.resource_name for k in await self._google.keywords(group.resource_name)]
+                removed = await self._google.remove_keywords(keywords) > 0
+                for ad in await self._google.ads(group.resource_name):
+                    removed = await self._google.remove_ad(ad.resource_name) or removed
+                removed = await self._google.remove_ad_group(group.resource_name) or removed
+            removed = await self._google.remove_campaign(campaign.resource_name) or removed
         budget = await self._google.find_budget(inp.name)
         if budget is not None:
             removed = await self._google.remove_budget(budget.resource_name) or removed

@@ -15,6 +15,7 @@ from domain.content import Channel, ContentType
 from domain.leads import Firmographics
 from domain.performance import DayFigures
 from domain.routing import OwnerSlot
+from domain.search_ads import SearchAd
 
 
 class LoadJourneyInput(BaseModel):
@@ -274,12 +275,17 @@ class PaidRef(BaseModel):
     """Where one paid channel of a campaign lives on its platform.
 
     Meta: `campaign` is the campaign id, `ad_set` the ad set that holds the budget.
-    Google Ads: `campaign` and `budget` are resource names.
+    Google Ads: resource names of the campaign, its `budget`, its `ad_group`, the
+    responsive search `ad` in it and the ad group's `keywords` (negatives included).
+    Campaigns launched before search ads have no ad group, ad or keywords.
     """
 
     campaign: str
     ad_set: str | None = None
     budget: str | None = None
+    ad_group: str | None = None
+    ad: str | None = None
+    keywords: list[str] = []
 
 
 class PaidCreateInput(BaseModel):
@@ -292,9 +298,10 @@ class PaidCreateInput(BaseModel):
     daily_budget_minor: int
     currency: str
     countries: list[str] = []
-    keywords: list[str] = []
     start: datetime | None = None
     end: datetime | None = None
+    search: SearchAd | None = None  # Google Ads: the responsive search ad and its keywords
+    final_url: str | None = None  # Google Ads: where the ad leads (the UTM-tagged landing URL)
 
 
 class PaidStatusInput(BaseModel):

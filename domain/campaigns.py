@@ -40,6 +40,7 @@ from domain.fields import (
     zone,
 )
 from domain.money import check_currency, exponent, pow10, quantum, show
+from domain.search_ads import SearchAd
 
 CAMPAIGN_ID_PATTERN = r"^[a-z0-9][a-z0-9-]{1,62}$"
 NOW = "now"  # validation context key: the launch time a relative `end` (e.g. "14d") counts from
@@ -185,17 +186,20 @@ def utm_url(url: str, spec: CampaignSpec, channel: ChannelKind) -> str:
 # The per-kind fields each channel kind uses, and whether it must have them.
 CHANNEL_FIELDS: dict[ChannelKind, dict[str, bool]] = {
     ChannelKind.META_ADS: {"share": True, "countries": True},
-    ChannelKind.GOOGLE_ADS: {"share": True, "countries": False, "keywords": False},
+    # `search` is required in campaign files (see _REQUIRED_IN_FILES).
+    ChannelKind.GOOGLE_ADS: {"share": True, "countries": False, "search": False},
     # An email's template is required at launch (starter/service/campaigns.py checks it renders);
     # optional here, so campaigns launched before templates still load.
     ChannelKind.EMAIL: {"subject": True, "list_ids": True, "body": True, "template": False},
     ChannelKind.LINKEDIN: {"text": True},
     ChannelKind.LANDING_PAGE: {"title": True, "body": True},
 }
-_PER_KIND = ("share", "countries", "keywords", "subject", "list_ids", "text", "title", "body", "template")
+_PER_KIND = ("share", "countries", "search", "subject", "list_ids", "text", "title", "body", "template")
+# Required when a campaign file is validated (strict keys), not when a stored spec is read
+# back: campaigns launched before search ads had none, and their histories must still load.
+_REQUIRED_IN_FILES: dict[ChannelKind, tuple[str, ...]] = {ChannelKind.GOOGLE_ADS: ("search",)}
 _BODY_LIMITS = {ChannelKind.EMAIL: CHANNEL_LIMITS[Channel.EMAIL], ChannelKind.LANDING_PAGE: CHANNEL_LIMITS[Channel.CMS]}
 LINKEDIN_TEXT_LIMIT = CHANNEL_LIMITS[Channel.LINKEDIN]
-KEYWORD_LIMIT = 80  # Google Ads keyword text
 
 
 # Read once at import: pycountry opens its data file on first use, and a workflow
@@ -222,7 +226,7 @@ class ChannelSpec(ConfigModel):
     kind: Kind
     share: Decimal | None = Field(default=None, gt=0, le=100)  # percent of total_budget; paid channels only
     countries: list[str] = []  # ISO 3166 alpha-2 targeting (meta_ads: required; google_ads: optional)
-    keywords: list[str] = []  # google_ads
+    search: SearchAd | None = None  # google_ads: the responsive search ad and its keywords
     subject: str | None = None  # email
     list_ids: list[str] = []  # email: SendGrid marketing list ids
     text: str | None = None  # linkedin post text
@@ -242,18 +246,6 @@ class ChannelSpec(ConfigModel):
                 raise ValueError(f"unknown country {code!r} (use ISO 3166 alpha-2 codes such as DE, FR, US)")
         _listed_twice(codes)
         return codes
-
-    @field_validator("keywords")
-    @classmethod
-    def _keywords(cls, keywords: list[str]) -> list[str]:
-        cleaned = [" ".join(k.split()) for k in keywords]
-        for keyword in cleaned:
-            if not keyword:
-                raise ValueError("a keyword must not be blank")
-            if len(keyword) > KEYWORD_LIMIT:
-                raise ValueError(f"{keyword[:20]!r}... is {len(keyword)} characters, over the limit of {KEYWORD_LIMIT}")
-        _listed_twice(cleaned, fold=True)
-        return cleaned
 
     @field_validator("list_ids")
     @classmethod
@@ -282,8 +274,10 @@ class ChannelSpec(ConfigModel):
         return value
 
     @model_validator(mode="after")
-    def _fields_for_kind(self) -> ChannelSpec:
+    def _fields_for_kind(self, info: ValidationInfo) -> ChannelSpec:
         uses = CHANNEL_FIELDS[self.kind]
+        if info.context and info.context.get(STRICT_KEYS):
+            uses = {**uses, **{name: True for name in _REQUIRED_IN_FILES.get(self.kind, ())}}
         for name in _PER_KIND:
             given = getattr(self, name) not in (None, [])
             if given and name not in uses:
@@ -295,6 +289,10 @@ class ChannelSpec(ConfigModel):
             if not given and uses.get(name):
                 if name == "share":
                     raise ValueError(f"share: required for {self.kind}: the percent of total_budget it gets")
+                if name == "search":
+                    raise ValueError(
+                        f"search: required for {self.kind} channels (the ad's headlines and descriptions, its keywords)"
+                    )
                 raise ValueError(f"{name}: required for {self.kind} channels")
         limit = _BODY_LIMITS.get(self.kind)
         if self.body is not None and limit is not None and len(self.body) > limit:

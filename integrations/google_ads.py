@@ -1,10 +1,17 @@
-"""Google Ads REST client (`/v18/customers/{id}/...`): campaign budgets, campaigns, GAQL.
+"""Google Ads REST client (`/v18/customers/{id}/...`): campaign budgets, campaigns, ad
+groups, responsive search ads, keywords, GAQL.
 
 Every call carries an OAuth bearer token, the `developer-token` header and, when the
 account is reached through a manager account, `login-customer-id`. Budgets are daily
 amounts in micros of the account currency (`amount_micros=20_000_000` is 20.00), a
 multiple of 10,000; budget changes set absolute values. Campaigns are Search campaigns
 with manual CPC, each on its own (not explicitly shared) budget.
+
+A campaign's ad group, ad and keywords are each made in one mutate request holding all
+of that kind's operations. Keywords are sent with `partialFailure: true`; any operation
+the platform refuses is raised as `PlatformRejected` naming the refused keywords (the
+accepted ones stay, and a retry finds them by text and match type instead of making
+them twice). Ad groups are found by name in their campaign, ads by their ad group.
 
 Reads go through `googleAds:search` (GAQL, every page followed). String literals are
 escaped, so a name with a quote cannot change the query. Removing something that is
@@ -21,12 +28,15 @@ else `Retry-After`; 5xx is `PlatformUnavailable`; other 4xx `PlatformRejected`.
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
+from collections.abc import Set as AbstractSet
 from datetime import date
 from typing import Any
 
 import httpx
 from pydantic import BaseModel
 
+from domain.search_ads import Keyword, MatchType
 from integrations.errors import PlatformError, PlatformRejected, PlatformUnavailable, RateLimited
 from integrations.http import PlatformClient, json_body, retry_after_header
 
@@ -42,6 +52,12 @@ BUDGET_FIELDS = (
     "campaign_budget.resource_name, campaign_budget.name, campaign_budget.amount_micros, campaign_budget.status"
 )
 CAMPAIGN_FIELDS = "campaign.resource_name, campaign.name, campaign.status, campaign.campaign_budget"
+AD_GROUP_FIELDS = "ad_group.resource_name, ad_group.name, ad_group.status, ad_group.campaign"
+AD_FIELDS = "ad_group_ad.resource_name, ad_group_ad.status, ad_group_ad.ad_group"
+CRITERION_FIELDS = (
+    "ad_group_criterion.resource_name, ad_group_criterion.status, ad_group_criterion.negative, "
+    "ad_group_criterion.keyword.text, ad_group_criterion.keyword.match_type"
+)
 METRIC_FIELDS = (
     "segments.date, metrics.cost_micros, metrics.impressions, metrics.clicks, metrics.conversions, "
     "metrics.conversions_value"
@@ -68,6 +84,30 @@ class GoogleBudget(BaseModel):
     name: str
     amount_micros: int
     status: str | None = None
+
+
+class GoogleAdGroup(BaseModel):
+    resource_name: str
+    name: str
+    status: str
+    campaign: str  # resource name
+
+
+class GoogleAd(BaseModel):
+    """An ad group ad (`adGroupAds/{ad group id}~{ad id}`)."""
+
+    resource_name: str
+    status: str
+    ad_group: str
+
+
+class GoogleKeyword(BaseModel):
+    """A keyword criterion of an ad group (`adGroupCriteria/{ad group id}~{criterion id}`)."""
+
+    resource_name: str
+    status: str
+    keyword: Keyword
+    negative: bool
 
 
 class GoogleMetricsRow(BaseModel):
@@ -282,11 +322,155 @@ class GoogleAdsClient(PlatformClient):
             )
         return result
 
+    # ad groups
+
+    async def find_ad_group(self, campaign: str, name: str) -> GoogleAdGroup | None:
+        """The campaign's ad group with exactly this name that is not removed, if any."""
+        rows = await self.search(
+            f"SELECT {AD_GROUP_FIELDS} FROM ad_group WHERE ad_group.campaign = {gaql_string(campaign)} "
+            f"AND ad_group.name = {gaql_string(name)} AND ad_group.status != 'REMOVED'"
+        )
+        groups = [_ad_group(row) for row in rows]
+        return next((g for g in groups if g.name == name and g.status != "REMOVED"), None)
+
+    async def create_ad_group(self, *, campaign: str, name: str, status: str) -> str:
+        """Create a standard Search ad group in `campaign`; return its resource name."""
+        create = {"name": name, "campaign": campaign, "status": status, "type": "SEARCH_STANDARD"}
+        return await self._mutate("adGroups", {"create": create})
+
+    async def set_ad_group_status(self, resource_name: str, status: str) -> None:
+        await self._mutate(
+            "adGroups", {"update": {"resourceName": resource_name, "status": status}, "updateMask": "status"}
+        )
+
+    async def remove_ad_group(self, resource_name: str) -> bool:
+        """Remove the ad group (its ads and keywords go with it); False when already gone."""
+        return await self._remove("adGroups", resource_name)
+
+    # ads
+
+    async def ads(self, ad_group: str) -> list[GoogleAd]:
+        """The ad group's ads that are not removed."""
+        rows = await self.search(
+            f"SELECT {AD_FIELDS} FROM ad_group_ad WHERE ad_group_ad.ad_group = {gaql_string(ad_group)} "
+            "AND ad_group_ad.status != 'REMOVED'"
+        )
+        return [_ad(row) for row in rows if row.get("adGroupAd", {}).get("status") != "REMOVED"]
+
+    async def create_responsive_search_ad(
+        self,
+        *,
+        ad_group: str,
+        headlines: list[str],
+        descriptions: list[str],
+        final_url: str,
+        path1: str | None = None,
+        path2: str | None = None,
+        status: str = "ENABLED",
+    ) -> str:
+        """Create a responsive search ad (AdTextAssets, one final URL); return the ad group ad's resource name."""
+        rsa: dict[str, Any] = {
+            "headlines": [{"text": h} for h in headlines],
+            "descriptions": [{"text": d} for d in descriptions],
+        }
+        if path1 is not None:
+            rsa["path1"] = path1
+        if path2 is not None:
+            rsa["path2"] = path2
+        create = {
+            "adGroup": ad_group,
+            "status": status,
+            "ad": {"finalUrls": [final_url], "responsiveSearchAd": rsa},
+        }
+        return await self._mutate("adGroupAds", {"create": create})
+
+    async def set_ad_status(self, resource_name: str, status: str) -> None:
+        await self._mutate(
+            "adGroupAds", {"update": {"resourceName": resource_name, "status": status}, "updateMask": "status"}
+        )
+
+    async def remove_ad(self, resource_name: str) -> bool:
+        return await self._remove("adGroupAds", resource_name)
+
+    # keywords
+
+    async def keywords(self, ad_group: str) -> list[GoogleKeyword]:
+        """The ad group's keyword criteria (negatives too) that are not removed."""
+        rows = await self.search(
+            f"SELECT {CRITERION_FIELDS} FROM ad_group_criterion WHERE ad_group_criterion.ad_group = "
+            f"{gaql_string(ad_group)} AND ad_group_criterion.status != 'REMOVED'"
+        )
+        return [_keyword(row) for row in rows if row.get("adGroupCriterion", {}).get("status") != "REMOVED"]
+
+    async def create_keywords(
+        self, ad_group: str, keywords: Sequence[Keyword], negatives: Sequence[Keyword] = ()
+    ) -> list[str]:
+        """Add keywords and negative keywords to the ad group in one request (partial failure
+        on); return their resource names. Raises PlatformRejected naming every refused one."""
+        ops: list[dict[str, Any]] = []
+        labels: list[str] = []
+        for keyword, negative in [*((k, False) for k in keywords), *((k, True) for k in negatives)]:
+            create: dict[str, Any] = {
+                "adGroup": ad_group,
+                "keyword": {"text": keyword.text, "matchType": keyword.match_type.value},
+            }
+            if negative:
+                create["negative"] = True
+            else:
+                create["status"] = "ENABLED"
+            ops.append({"create": create})
+            labels.append(("negative " if negative else "") + keyword.notation())
+        if not ops:
+            return []
+        body = await self._mutate_many("adGroupCriteria", ops, partial=True)
+        self._raise_partial_failure("adGroupCriteria", body, labels)
+        return [str(r["resourceName"]) for r in body["results"]]
+
+    async def remove_keywords(self, resource_names: list[str]) -> int:
+        """Remove the criteria in one request; how many were still there to remove."""
+        if not resource_names:
+            return 0
+        body = await self._mutate_many("adGroupCriteria", [{"remove": rn} for rn in resource_names], partial=True)
+        gone = {i for i, code, _ in _partial_errors(body) if code in GONE_CODES}
+        self._raise_partial_failure("adGroupCriteria", body, resource_names, ignore=gone)
+        return len(resource_names) - len(gone)
+
     # plumbing
 
     async def _mutate(self, collection: str, operation: dict[str, Any]) -> str:
-        body = await self._json("POST", f"{self._prefix}/{collection}:mutate", json={"operations": [operation]})
+        body = await self._mutate_many(collection, [operation])
         return str(body["results"][0]["resourceName"])
+
+    async def _mutate_many(
+        self, collection: str, operations: list[dict[str, Any]], *, partial: bool = False
+    ) -> dict[str, Any]:
+        payload: dict[str, Any] = {"operations": operations}
+        if partial:
+            payload["partialFailure"] = True
+        body = await self._json("POST", f"{self._prefix}/{collection}:mutate", json=payload)
+        return body if isinstance(body, dict) else {}
+
+    def _raise_partial_failure(
+        self, collection: str, body: dict[str, Any], labels: list[str], *, ignore: AbstractSet[int] = frozenset()
+    ) -> None:
+        """A `partialFailureError` is a refusal (apart from the `ignore`d operations): never dropped quietly."""
+        failure = body.get("partialFailureError")
+        if not failure:
+            return
+        found = _partial_errors(body)
+        if not found:  # a failure we cannot read is still a failure
+            message = str(failure.get("message") if isinstance(failure, dict) else failure)
+            raise PlatformRejected(self.platform, 400, "PARTIAL_FAILURE", f"{collection}: {message}")
+        errors = [e for e in found if e[0] not in ignore]
+        if not errors:
+            return
+        named = "; ".join(
+            f"operations[{i}] {labels[i] if 0 <= i < len(labels) else '?'}: {code} ({message})"
+            for i, code, message in errors
+        )
+        raise PlatformRejected(
+            self.platform, 400, errors[0][1], f"{len(errors)} of {len(labels)} {collection} refused: {named}"
+        )
 
     async def _remove(self, collection: str, resource_name: str) -> bool:
         try:
@@ -353,6 +537,50 @@ def _campaign(row: dict[str, Any]) -> GoogleCampaign:
         status=campaign.get("status", "UNKNOWN"),
         budget=campaign.get("campaignBudget"),
     )
+
+
+def _ad_group(row: dict[str, Any]) -> GoogleAdGroup:
+    group = row.get("adGroup", {})
+    return GoogleAdGroup(
+        resource_name=group["resourceName"],
+        name=group.get("name", ""),
+        status=group.get("status", "UNKNOWN"),
+        campaign=group.get("campaign", ""),
+    )
+
+
+def _ad(row: dict[str, Any]) -> GoogleAd:
+    ad = row.get("adGroupAd", {})
+    return GoogleAd(
+        resource_name=ad["resourceName"], status=ad.get("status", "UNKNOWN"), ad_group=ad.get("adGroup", "")
+    )
+
+
+def _keyword(row: dict[str, Any]) -> GoogleKeyword:
+    criterion = row.get("adGroupCriterion", {})
+    keyword = criterion.get("keyword") or {}
+    return GoogleKeyword(
+        resource_name=criterion["resourceName"],
+        status=criterion.get("status", "UNKNOWN"),
+        keyword=Keyword(text=keyword.get("text", ""), match_type=MatchType(keyword.get("matchType", "BROAD"))),
+        negative=bool(criterion.get("negative", False)),
+    )
+
+
+def _partial_errors(body: dict[str, Any]) -> list[tuple[int, str, str]]:
+    """(operation index, `<kind>.<VALUE>`, message) of each error in a `partialFailureError`."""
+    failure = body.get("partialFailureError")
+    details = failure.get("details") if isinstance(failure, dict) else None
+    found = []
+    for detail in details if isinstance(details, list) else []:
+        if not isinstance(detail, dict) or not str(detail.get("@type", "")).endswith("GoogleAdsFailure"):
+            continue
+        for error in detail.get("errors") or []:
+            elements = (error.get("location") or {}).get("fieldPathElements") or [{}]
+            index = elements[0].get("index", -1) if elements[0].get("fieldName") == "operations" else -1
+            kind, value = next(iter((error.get("errorCode") or {"unknown": "UNKNOWN"}).items()))
+            found.append((int(index), f"{kind}.{value}", str(error.get("message") or "")))
+    return found
 
 
 def _seconds(value: Any) -> float | None:

@@ -46,6 +46,16 @@ EFFECT_KINDS = (
     "budget.create",
     "budget.update",
     "budget.remove",
+    # Google Ads search ads
+    "ad_group.create",
+    "ad_group.update",
+    "ad_group.remove",
+    "ad_group_ad.create",
+    "ad_group_ad.update",
+    "ad_group_ad.remove",
+    "criterion.create",
+    "criterion.update",
+    "criterion.remove",
     # data protection: CRM GDPR delete, SendGrid Marketing Contacts, Braze, audiences
     "contact.delete",
     "mcontact.upsert",
@@ -201,6 +211,44 @@ class GoogleCampaign:
 
 
 @dataclass
+class GoogleAdGroup:
+    id: str
+    resource_name: str
+    name: str
+    campaign: str  # the campaign's resource name
+    status: str  # ENABLED | PAUSED | REMOVED
+    type: str
+
+
+@dataclass
+class GoogleAdGroupAd:
+    """A responsive search ad in an ad group (`adGroupAds/{ad group id}~{ad id}`)."""
+
+    ad_id: str
+    resource_name: str
+    ad_group: str  # the ad group's resource name
+    status: str  # ENABLED | PAUSED | REMOVED
+    headlines: list[dict[str, Any]]  # AdTextAsset: {"text", "pinnedField"?}
+    descriptions: list[dict[str, Any]]
+    path1: str | None
+    path2: str | None
+    final_urls: list[str]
+
+
+@dataclass
+class GoogleCriterion:
+    """A keyword of an ad group (`adGroupCriteria/{ad group id}~{criterion id}`), negative or not."""
+
+    criterion_id: str
+    resource_name: str
+    ad_group: str
+    status: str  # ENABLED | PAUSED | REMOVED
+    text: str
+    match_type: str
+    negative: bool
+
+
+@dataclass
 class StoredResponse:
     """The first answer to an Idempotency-Key, replayed byte for byte."""
 
@@ -229,6 +277,9 @@ class Store:
     meta_adsets: dict[str, MetaAdSet] = field(default_factory=dict)
     google_budgets: dict[str, GoogleBudget] = field(default_factory=dict)  # by resource name
     google_campaigns: dict[str, GoogleCampaign] = field(default_factory=dict)  # by resource name
+    google_ad_groups: dict[str, GoogleAdGroup] = field(default_factory=dict)  # by resource name
+    google_ads: dict[str, GoogleAdGroupAd] = field(default_factory=dict)  # by resource name
+    google_criteria: dict[str, GoogleCriterion] = field(default_factory=dict)  # by resource name
     ads_overrides: list[PerformanceOverride] = field(default_factory=list)
     idempotent: dict[tuple[str, str], StoredResponse] = field(default_factory=dict)
     in_flight: dict[tuple[str, str], asyncio.Event] = field(default_factory=dict)
@@ -293,7 +344,8 @@ class Store:
         """Sequential ids per range: contacts 1001.., deals 5001.., tasks 9001..,
         WordPress posts 101.., LinkedIn shares 7100000000000000001.., Meta campaigns
         120210000000000001.. and ad sets 120211000000000001.., Google Ads budgets
-        13000000001.. and campaigns 21000000001.."""
+        13000000001.., campaigns 21000000001.., ad groups 15000000001.., ads 70000000001..
+        and criteria 40000000001.."""
         return str(start + next(self._ids.setdefault(start, itertools.count(1))))
 
     def next_ts(self) -> str:

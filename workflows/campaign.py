@@ -421,9 +421,11 @@ class CampaignWorkflow:
                     daily_budget_minor=budget,
                     currency=spec.currency,
                     countries=ch.countries,
-                    keywords=ch.keywords,
                     start=spec.start_at(launched_at),
                     end=spec.end_at(),
+                    # Google's search ad leads to the landing page tagged as the channel's link is.
+                    search=ch.search,
+                    final_url=utm_url(spec.landing_url, spec, part.channel) if ch.search is not None else None,
                 ),
                 part.channel,
                 f"create {part.channel.value} campaign (paused)",

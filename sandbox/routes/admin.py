@@ -117,6 +117,9 @@ async def platform_state(platform: str, request: Request, state: SandboxState = 
                 {**google_ads.campaign_view(c), "horizon": _day(c.horizon), "timeline": c.timeline.view()}
                 for c in store.google_campaigns.values()
             ],
+            "ad_groups": [google_ads.ad_group_view(g) for g in store.google_ad_groups.values()],
+            "ads": [google_ads.ad_group_ad_view(a) for a in store.google_ads.values()],
+            "criteria": [google_ads.criterion_view(c) for c in store.google_criteria.values()],
         }
     else:  # ga4 is read-only: nothing changes, there is only the property it serves
         body = {"property": f"properties/{state.tokens.ga4_property_id}"}

@@ -1,8 +1,19 @@
-"""Google Ads REST (`/v<N>/customers/{customer_id}/...`): campaign budgets, campaigns, search.
+"""Google Ads REST (`/v<N>/customers/{customer_id}/...`): campaign budgets, campaigns, ad
+groups, responsive search ads, keywords, search.
 
-`campaignBudgets:mutate` and `campaigns:mutate` take `create` / `update` (with
-`updateMask`) / `remove` operations, atomically unless `partialFailure`; `validateOnly`
-checks without applying. Errors are GoogleAdsFailure errors located at the operation's
+`campaignBudgets:mutate`, `campaigns:mutate`, `adGroups:mutate`, `adGroupAds:mutate` and
+`adGroupCriteria:mutate` take `create` / `update` (with `updateMask`) / `remove`
+operations, atomically unless `partialFailure` (then the good ones are kept and the
+response carries a `partialFailureError` locating the bad ones by operation index);
+`validateOnly` checks without applying. Ads are responsive search ads (3-15 headlines of
+at most 30 characters, 2-4 descriptions of at most 90, display paths of at most 15, at
+least one final URL); criteria are keywords (at most 80 characters and 10 words, match
+type EXACT, PHRASE or BROAD), `negative: true` for negatives. Removing a campaign removes
+its ad groups, and removing an ad group its ads and keywords.
+
+Delivery: a campaign delivers only on days it is ENABLED, on a live budget, with at least
+one ENABLED ad group holding an ENABLED ad and an ENABLED positive keyword; other days
+have no impressions and no cost. Errors are GoogleAdsFailure errors located at the operation's
 field (`operations[0].create.amount_micros`). Budgets are daily amounts in micros, at
 least one currency unit and a multiple of the minimum unit (10,000 micros); names are
 unique among budgets and among campaigns that are not removed; a budget that is not
@@ -10,14 +21,16 @@ explicitly shared serves one campaign, and one in use cannot be removed.
 
 `googleAds:search` answers the GAQL shapes the mops client sends, parsed by regular
 expressions (anything else is a `queryError`):
-`SELECT <fields> FROM campaign | campaign_budget | customer [WHERE <cond> AND ...]
-[ORDER BY <field> [ASC|DESC], ...] [LIMIT n]`, where a condition is `=`, `!=`, `IN`,
-`NOT IN` on a name, resource name, id or status, or a `segments.date` range (`BETWEEN`,
+`SELECT <fields> FROM campaign | campaign_budget | customer | ad_group | ad_group_ad |
+ad_group_criterion [WHERE <cond> AND ...] [ORDER BY <field> [ASC|DESC], ...] [LIMIT n]`
+(nested fields such as `ad_group_criterion.keyword.text`), where a condition is `=`,
+`!=`, `IN`, `NOT IN` on a name, resource name, id, status or parent (`ad_group.campaign`,
+`ad_group_ad.ad_group`, ...), a keyword's text, match type or negativity, or a `segments.date` range (`BETWEEN`,
 `=`, `>=`, `<=`, `>`, `<`). Metrics (`metrics.cost_micros`, `impressions`, `clicks`,
 `conversions`, `conversions_value`, `ctr`, `average_cpc`, `cost_per_conversion`) need a
 bounded `segments.date` range and come from `sandbox.ads`; with `segments.date` selected
 there is one row per campaign and day with delivery, else one per campaign. Removed
-campaigns and budgets are left out unless the query names them (resource name, id or
+objects are left out unless the query names them (resource name, id or
 status). Rows are camelCase JSON with int64 values as strings, and pages hold a fixed
 number of rows (10,000, as since v17; setting `pageSize` is an error).
 """
@@ -40,7 +53,7 @@ from starlette.convertors import Convertor, register_url_convertor
 from sandbox.ads import NOTHING, DayPerformance, day_performance, days, override_for, total
 from sandbox.platforms import GOOGLE_STATUSES, SandboxError, google_ads_failure
 from sandbox.state import SandboxState, get_state
-from sandbox.store import GoogleBudget, GoogleCampaign, Store
+from sandbox.store import GoogleAdGroup, GoogleAdGroupAd, GoogleBudget, GoogleCampaign, GoogleCriterion, Store
 
 
 class AdsVersion(Convertor[str]):
@@ -92,7 +105,9 @@ def failure(kind: str, value: str, message: str, trigger: Any = None) -> dict[st
 class OpError(Exception):
     """One operation failed; located at `operations[i].<operation>.<path>` in the failure."""
 
-    def __init__(self, kind: str, value: str, message: str, *, path: tuple[str, ...] = (), trigger: Any = None):
+    def __init__(
+        self, kind: str, value: str, message: str, *, path: tuple[str | tuple[str, int], ...] = (), trigger: Any = None
+    ):
         super().__init__(message)
         self.error = failure(kind, value, message, trigger)
         self.path = path
@@ -101,7 +116,7 @@ class OpError(Exception):
         elements = [
             {"fieldName": "operations", "index": index},
             {"fieldName": operation},
-            *({"fieldName": name} for name in self.path),
+            *({"fieldName": p[0], "index": p[1]} if isinstance(p, tuple) else {"fieldName": p} for p in self.path),
         ]
         return {**self.error, "location": {"fieldPathElements": elements}}
 
@@ -178,10 +193,28 @@ def customer_view(state: SandboxState) -> dict[str, Any]:
 # timelines and delivery
 
 
+def serving(store: Store, campaign: GoogleCampaign) -> bool:
+    """Whether the campaign has something to show: an ENABLED ad group with an ENABLED ad
+    and at least one ENABLED positive keyword (negatives only narrow where it shows)."""
+    for group in store.google_ad_groups.values():
+        if group.campaign != campaign.resource_name or group.status != "ENABLED":
+            continue
+        has_ad = any(a.ad_group == group.resource_name and a.status == "ENABLED" for a in store.google_ads.values())
+        has_keyword = any(
+            c.ad_group == group.resource_name and c.status == "ENABLED" and not c.negative
+            for c in store.google_criteria.values()
+        )
+        if has_ad and has_keyword:
+            return True
+    return False
+
+
 def refresh(store: Store, campaign: GoogleCampaign) -> None:
     """Record the campaign's current delivery setting from its data day."""
     budget = store.google_budgets.get(campaign.budget)
-    active = campaign.status == "ENABLED" and budget is not None and budget.status != "REMOVED"
+    active = (
+        campaign.status == "ENABLED" and budget is not None and budget.status != "REMOVED" and serving(store, campaign)
+    )
     campaign.timeline.change(campaign.horizon, active, budget.amount_micros // MICROS_UNIT if budget else 0)
 
 
@@ -226,10 +259,14 @@ class Applied:
     resource: dict[str, Any]
 
 
-def _resource(value: Any, collection: str, cid: str, path: tuple[str, ...] = ("resource_name",)) -> str:
+def _resource(
+    value: Any, collection: str, cid: str, path: tuple[str, ...] = ("resource_name",), *, composite: bool = False
+) -> str:
+    """A resource name of `collection` in this customer; `composite` ids are `{ad group id}~{id}`."""
     if not isinstance(value, str) or not value:
         raise OpError("requestError", "RESOURCE_NAME_MISSING", "Resource name is missing.", path=path)
-    match = re.fullmatch(rf"customers/(\d+)/{collection}/(\d+)", value)
+    ident = r"\d+~\d+" if composite else r"\d+"
+    match = re.fullmatch(rf"customers/(\d+)/{collection}/({ident})", value)
     if match is None:
         raise OpError(
             "requestError", "RESOURCE_NAME_MALFORMED", "Resource name is malformed.", path=path, trigger=value
@@ -592,6 +629,10 @@ def _campaign_op(state: SandboxState, cid: str, verb: str, op: dict[str, Any]) -
         )
     campaign = _campaign(store, _resource(value, "campaigns", cid, ()))
     campaign.status = "REMOVED"
+    # What the campaign holds goes with it.
+    for group in store.google_ad_groups.values():
+        if group.campaign == campaign.resource_name:
+            _remove_group_contents(store, group)
     refresh(store, campaign)
     return Applied(
         campaign.resource_name,
@@ -604,6 +645,18 @@ def _campaign_op(state: SandboxState, cid: str, verb: str, op: dict[str, Any]) -
         },
         campaign_view(campaign),
     )
+
+
+GOOGLE_COLLECTIONS = ("google_budgets", "google_campaigns", "google_ad_groups", "google_ads", "google_criteria")
+
+
+def _snapshot(store: Store) -> dict[str, Any]:
+    return {name: copy.deepcopy(getattr(store, name)) for name in GOOGLE_COLLECTIONS}
+
+
+def _restore(store: Store, saved: dict[str, Any]) -> None:
+    for name, value in saved.items():
+        setattr(store, name, value)
 
 
 def _mutate(
@@ -636,7 +689,7 @@ def _mutate(
         )
     partial, validate_only = bool(body.get("partialFailure")), bool(body.get("validateOnly"))
     store = state.store
-    saved = copy.deepcopy((store.google_budgets, store.google_campaigns))
+    saved = _snapshot(store)
     applied: list[Applied | None] = []
     errors: list[dict[str, Any]] = []
     try:
@@ -660,10 +713,10 @@ def _mutate(
                 errors.append(err.located(index, verbs[0]))
                 applied.append(None)
     except SandboxError:
-        store.google_budgets, store.google_campaigns = saved
+        _restore(store, saved)
         raise
     if validate_only or (errors and not partial):
-        store.google_budgets, store.google_campaigns = saved
+        _restore(store, saved)
     if errors and not partial:
         raise ads_error(400, errors, version)
     if validate_only:
@@ -702,6 +755,399 @@ async def mutate_campaigns(
     return _mutate(state, request, version, customer_id, body, "campaign", _campaign_op)
 
 
+# ad groups, responsive search ads, keywords
+
+AD_GROUP_IDS, AD_IDS, CRITERION_IDS = 15_000_000_000, 70_000_000_000, 40_000_000_000
+HEADLINE_LIMIT, DESCRIPTION_LIMIT, PATH_LIMIT = 30, 90, 15
+KEYWORD_LIMIT, KEYWORD_WORDS = 80, 10
+HEADLINE_COUNT, DESCRIPTION_COUNT = (3, 15), (2, 4)
+MATCH_TYPES = ("EXACT", "PHRASE", "BROAD")
+PINNED = {
+    "headlines": ("HEADLINE_1", "HEADLINE_2", "HEADLINE_3"),
+    "descriptions": ("DESCRIPTION_1", "DESCRIPTION_2"),
+}
+AD_GROUP_TYPES = {"SEARCH": "SEARCH_STANDARD", "DISPLAY": "DISPLAY_STANDARD"}
+
+
+def ad_group_view(group: GoogleAdGroup) -> dict[str, Any]:
+    return {
+        "resourceName": group.resource_name,
+        "id": group.id,
+        "name": group.name,
+        "campaign": group.campaign,
+        "status": group.status,
+        "type": group.type,
+    }
+
+
+def ad_group_ad_view(ad: GoogleAdGroupAd) -> dict[str, Any]:
+    rsa: dict[str, Any] = {"headlines": ad.headlines, "descriptions": ad.descriptions}
+    if ad.path1 is not None:
+        rsa["path1"] = ad.path1
+    if ad.path2 is not None:
+        rsa["path2"] = ad.path2
+    return {
+        "resourceName": ad.resource_name,
+        "status": ad.status,
+        "adGroup": ad.ad_group,
+        "ad": {
+            "resourceName": f"{ad.resource_name.split('/adGroupAds/')[0]}/ads/{ad.ad_id}",
+            "id": ad.ad_id,
+            "type": "RESPONSIVE_SEARCH_AD",
+            "finalUrls": ad.final_urls,
+            "responsiveSearchAd": rsa,
+        },
+    }
+
+
+def criterion_view(criterion: GoogleCriterion) -> dict[str, Any]:
+    return {
+        "resourceName": criterion.resource_name,
+        "criterionId": criterion.criterion_id,
+        "adGroup": criterion.ad_group,
+        "status": criterion.status,
+        "negative": criterion.negative,
+        "type": "KEYWORD",
+        "keyword": {"text": criterion.text, "matchType": criterion.match_type},
+    }
+
+
+def _remove_group_contents(store: Store, group: GoogleAdGroup) -> None:
+    group.status = "REMOVED"
+    for ad in store.google_ads.values():
+        if ad.ad_group == group.resource_name:
+            ad.status = "REMOVED"
+    for criterion in store.google_criteria.values():
+        if criterion.ad_group == group.resource_name:
+            criterion.status = "REMOVED"
+
+
+def _live_campaign(store: Store, value: dict[str, Any], cid: str) -> GoogleCampaign:
+    path = ("campaign",)
+    resource_name = _resource(_required(value, "campaign"), "campaigns", cid, path)
+    campaign = store.google_campaigns.get(resource_name)
+    if campaign is None:
+        raise OpError("mutateError", "RESOURCE_NOT_FOUND", "Resource was not found.", path=path, trigger=resource_name)
+    if campaign.status == "REMOVED":
+        raise OpError(
+            "operationAccessDeniedError",
+            "OPERATION_NOT_PERMITTED_FOR_REMOVED_RESOURCE",
+            "Mutate operation is not allowed for removed resources.",
+            path=path,
+            trigger=resource_name,
+        )
+    return campaign
+
+
+def _live_ad_group(store: Store, resource_name: str, path: tuple[str, ...]) -> GoogleAdGroup:
+    group = store.google_ad_groups.get(resource_name)
+    if group is None:
+        raise OpError("mutateError", "RESOURCE_NOT_FOUND", "Resource was not found.", path=path, trigger=resource_name)
+    if group.status == "REMOVED":
+        raise OpError(
+            "operationAccessDeniedError",
+            "OPERATION_NOT_PERMITTED_FOR_REMOVED_RESOURCE",
+            "Mutate operation is not allowed for removed resources.",
+            path=path,
+            trigger=resource_name,
+        )
+    return group
+
+
+def _parent_ad_group(store: Store, value: dict[str, Any], cid: str) -> GoogleAdGroup:
+    path = ("ad_group",)
+    return _live_ad_group(store, _resource(_required(value, "adGroup"), "adGroups", cid, path), path)
+
+
+def _refresh_group(store: Store, group: GoogleAdGroup) -> None:
+    campaign = store.google_campaigns.get(group.campaign)
+    if campaign is not None:
+        refresh(store, campaign)
+
+
+def _ad_group_op(state: SandboxState, cid: str, verb: str, op: dict[str, Any]) -> Applied:
+    store = state.store
+    value = op[verb]
+    if verb == "create":
+        name = _required(value, "name")
+        campaign = _live_campaign(store, value, cid)
+        status = _status(value, "ENABLED")
+        expected = AD_GROUP_TYPES[campaign.channel_type]
+        group_type = value.get("type", expected)
+        if group_type != expected:
+            raise OpError(
+                "adGroupError",
+                "AD_GROUP_TYPE_NOT_VALID_FOR_ADVERTISING_CHANNEL_TYPE",
+                "The ad group type is not compatible with the campaign channel type.",
+                path=("type",),
+                trigger=group_type,
+            )
+        siblings = [
+            g.name
+            for g in store.google_ad_groups.values()
+            if g.campaign == campaign.resource_name and g.status != "REMOVED"
+        ]
+        _unique(siblings, name, "adGroupError", "DUPLICATE_ADGROUP_NAME", "AdGroup with the same name already exists.")
+        group_id = store.next_id(AD_GROUP_IDS)
+        group = GoogleAdGroup(
+            group_id, f"customers/{cid}/adGroups/{group_id}", name, campaign.resource_name, status, group_type
+        )
+        store.google_ad_groups[group.resource_name] = group
+        refresh(store, campaign)
+        summary = {"resourceName": group.resource_name, "name": name, "campaign": campaign.resource_name}
+        return Applied(group.resource_name, "ad_group.create", {**summary, "status": status}, ad_group_view(group))
+    if verb == "update":
+        group = _live_ad_group(store, _resource(value.get("resourceName"), "adGroups", cid), ("resource_name",))
+        changes: dict[str, Any] = {}
+        for path in _mask(op, ("status", "name")):
+            changes[path] = _status(value) if path == "status" else _required(value, "name")
+        changes = {k: v for k, v in changes.items() if getattr(group, k) != v}
+        for key, new in changes.items():
+            setattr(group, key, new)
+        _refresh_group(store, group)
+        summary = {"resourceName": group.resource_name, "name": group.name, "status": group.status}
+        return Applied(group.resource_name, "ad_group.update", {**summary, "changes": changes}, ad_group_view(group))
+    group = _live_ad_group(store, _resource(value, "adGroups", cid, ()), ())
+    _remove_group_contents(store, group)
+    _refresh_group(store, group)
+    summary = {"resourceName": group.resource_name, "name": group.name, "status": "REMOVED"}
+    return Applied(group.resource_name, "ad_group.remove", summary, ad_group_view(group))
+
+
+def _text_assets(rsa: dict[str, Any], field: str, limit: int, count: tuple[int, int]) -> list[dict[str, Any]]:
+    where = ("ad", "responsive_search_ad")
+    assets = rsa.get(field) or []
+    if not isinstance(assets, list) or len(assets) < count[0]:
+        raise OpError("collectionSizeError", "TOO_FEW", f"Too few {field} (at least {count[0]}).", path=(*where, field))
+    if len(assets) > count[1]:
+        raise OpError(
+            "collectionSizeError", "TOO_MANY", f"Too many {field} (at most {count[1]}).", path=(*where, field)
+        )
+    cleaned = []
+    for i, asset in enumerate(assets):
+        at = (*where, (field, i))
+        text = asset.get("text") if isinstance(asset, dict) else None
+        if not isinstance(text, str) or not text.strip():
+            raise OpError("fieldError", "REQUIRED", "The required field was not present.", path=(*at, "text"))
+        if len(text) > limit:
+            raise OpError("stringLengthError", "TOO_LONG", "Too long.", path=(*at, "text"), trigger=text)
+        pinned = asset.get("pinnedField")
+        if pinned is not None and pinned not in PINNED[field]:
+            raise OpError(
+                "requestError",
+                "INVALID_ENUM_VALUE",
+                "The enum value is not permitted.",
+                path=(*at, "pinned_field"),
+                trigger=pinned,
+            )
+        cleaned.append({"text": text, **({"pinnedField": pinned} if pinned else {})})
+    return cleaned
+
+
+def _display_path(rsa: dict[str, Any], name: str) -> str | None:
+    value = rsa.get(name)
+    if value in (None, ""):
+        return None
+    if len(str(value)) > PATH_LIMIT:
+        raise OpError(
+            "stringLengthError", "TOO_LONG", "Too long.", path=("ad", "responsive_search_ad", name), trigger=value
+        )
+    return str(value)
+
+
+def _ad_op(state: SandboxState, cid: str, verb: str, op: dict[str, Any]) -> Applied:
+    store = state.store
+    value = op[verb]
+    if verb == "create":
+        group = _parent_ad_group(store, value, cid)
+        status = _status(value, "ENABLED")
+        ad = value.get("ad")
+        if not isinstance(ad, dict):
+            raise OpError("fieldError", "REQUIRED", "The required field was not present.", path=("ad",))
+        rsa = ad.get("responsiveSearchAd")
+        if not isinstance(rsa, dict):
+            raise OpError(
+                "fieldError",
+                "REQUIRED",
+                "The sandbox serves responsive search ads only.",
+                path=("ad", "responsive_search_ad"),
+            )
+        headlines = _text_assets(rsa, "headlines", HEADLINE_LIMIT, HEADLINE_COUNT)
+        descriptions = _text_assets(rsa, "descriptions", DESCRIPTION_LIMIT, DESCRIPTION_COUNT)
+        path1, path2 = _display_path(rsa, "path1"), _display_path(rsa, "path2")
+        if path2 is not None and path1 is None:
+            raise OpError(
+                "adError",
+                "CANNOT_SET_FIELD",
+                "path2 can only be set together with path1.",
+                path=("ad", "responsive_search_ad", "path2"),
+            )
+        urls = ad.get("finalUrls")
+        if not isinstance(urls, list) or not urls:
+            raise OpError("fieldError", "REQUIRED", "The required field was not present.", path=("ad", "final_urls"))
+        for i, url in enumerate(urls):
+            if not isinstance(url, str) or not re.match(r"^https?://[^\s/]+", url):
+                raise OpError(
+                    "urlFieldError", "INVALID_URL", "The url is invalid.", path=("ad", ("final_urls", i)), trigger=url
+                )
+        ad_id = store.next_id(AD_IDS)
+        created = GoogleAdGroupAd(
+            ad_id,
+            f"customers/{cid}/adGroupAds/{group.id}~{ad_id}",
+            group.resource_name,
+            status,
+            headlines,
+            descriptions,
+            path1,
+            path2,
+            list(urls),
+        )
+        store.google_ads[created.resource_name] = created
+        _refresh_group(store, group)
+        summary = {
+            "resourceName": created.resource_name,
+            "adGroup": group.resource_name,
+            "status": status,
+            "headlines": [h["text"] for h in headlines],
+            "descriptions": [d["text"] for d in descriptions],
+            "finalUrls": created.final_urls,
+        }
+        return Applied(created.resource_name, "ad_group_ad.create", summary, ad_group_ad_view(created))
+    resource_name = _resource(
+        value.get("resourceName") if verb == "update" else value, "adGroupAds", cid, composite=True
+    )
+    found = store.google_ads.get(resource_name)
+    if found is None:
+        raise OpError("mutateError", "RESOURCE_NOT_FOUND", "Resource was not found.", trigger=resource_name)
+    if found.status == "REMOVED":
+        raise OpError(
+            "operationAccessDeniedError",
+            "OPERATION_NOT_PERMITTED_FOR_REMOVED_RESOURCE",
+            "Mutate operation is not allowed for removed resources.",
+            trigger=resource_name,
+        )
+    if verb == "update":
+        _mask(op, ("status",))  # an ad's text cannot change: Google makes a new ad instead
+        found.status = _status(value)
+        kind = "ad_group_ad.update"
+    else:
+        found.status = "REMOVED"
+        kind = "ad_group_ad.remove"
+    parent = store.google_ad_groups.get(found.ad_group)
+    if parent is not None:
+        _refresh_group(store, parent)
+    summary = {"resourceName": found.resource_name, "adGroup": found.ad_group, "status": found.status}
+    return Applied(found.resource_name, kind, summary, ad_group_ad_view(found))
+
+
+def _criterion_op(state: SandboxState, cid: str, verb: str, op: dict[str, Any]) -> Applied:
+    store = state.store
+    value = op[verb]
+    if verb == "create":
+        group = _parent_ad_group(store, value, cid)
+        keyword = value.get("keyword")
+        if not isinstance(keyword, dict):
+            raise OpError("fieldError", "REQUIRED", "The sandbox serves keyword criteria only.", path=("keyword",))
+        text = keyword.get("text")
+        if not isinstance(text, str) or not text.strip():
+            raise OpError("fieldError", "REQUIRED", "The required field was not present.", path=("keyword", "text"))
+        if len(text) > KEYWORD_LIMIT:
+            raise OpError(
+                "criterionError",
+                "KEYWORD_TEXT_TOO_LONG",
+                "Keyword text is too long.",
+                path=("keyword", "text"),
+                trigger=text,
+            )
+        if len(text.split()) > KEYWORD_WORDS:
+            raise OpError(
+                "criterionError",
+                "KEYWORD_HAS_TOO_MANY_WORDS",
+                "Keyword has too many words.",
+                path=("keyword", "text"),
+                trigger=text,
+            )
+        match_type = keyword.get("matchType")
+        if match_type not in MATCH_TYPES:
+            raise OpError(
+                "requestError",
+                "INVALID_ENUM_VALUE",
+                "The enum value is not permitted.",
+                path=("keyword", "match_type"),
+                trigger=match_type,
+            )
+        negative = value.get("negative", False)
+        if not isinstance(negative, bool):
+            raise OpError("fieldError", "INVALID_VALUE", "The field's value is invalid.", path=("negative",))
+        status = _status(value, "ENABLED")
+        criterion_id = store.next_id(CRITERION_IDS)
+        created = GoogleCriterion(
+            criterion_id,
+            f"customers/{cid}/adGroupCriteria/{group.id}~{criterion_id}",
+            group.resource_name,
+            status,
+            text,
+            match_type,
+            negative,
+        )
+        store.google_criteria[created.resource_name] = created
+        _refresh_group(store, group)
+        summary = {
+            "resourceName": created.resource_name,
+            "adGroup": group.resource_name,
+            "text": text,
+            "matchType": match_type,
+            "negative": negative,
+        }
+        return Applied(created.resource_name, "criterion.create", summary, criterion_view(created))
+    resource_name = _resource(
+        value.get("resourceName") if verb == "update" else value, "adGroupCriteria", cid, composite=True
+    )
+    found = store.google_criteria.get(resource_name)
+    if found is None:
+        raise OpError("mutateError", "RESOURCE_NOT_FOUND", "Resource was not found.", trigger=resource_name)
+    if found.status == "REMOVED":
+        raise OpError(
+            "operationAccessDeniedError",
+            "OPERATION_NOT_PERMITTED_FOR_REMOVED_RESOURCE",
+            "Mutate operation is not allowed for removed resources.",
+            trigger=resource_name,
+        )
+    if verb == "update":
+        _mask(op, ("status",))
+        found.status = _status(value)
+        kind = "criterion.update"
+    else:
+        found.status = "REMOVED"
+        kind = "criterion.remove"
+    parent = store.google_ad_groups.get(found.ad_group)
+    if parent is not None:
+        _refresh_group(store, parent)
+    summary = {"resourceName": found.resource_name, "text": found.text, "status": found.status}
+    return Applied(found.resource_name, kind, summary, criterion_view(found))
+
+
+@router.post("/adGroups:mutate")
+async def mutate_ad_groups(
+    version: str, customer_id: str, request: Request, body: dict = Body(...), state: SandboxState = Depends(get_state)
+) -> dict:
+    return _mutate(state, request, version, customer_id, body, "adGroup", _ad_group_op)
+
+
+@router.post("/adGroupAds:mutate")
+async def mutate_ad_group_ads(
+    version: str, customer_id: str, request: Request, body: dict = Body(...), state: SandboxState = Depends(get_state)
+) -> dict:
+    return _mutate(state, request, version, customer_id, body, "adGroupAd", _ad_op)
+
+
+@router.post("/adGroupCriteria:mutate")
+async def mutate_ad_group_criteria(
+    version: str, customer_id: str, request: Request, body: dict = Body(...), state: SandboxState = Depends(get_state)
+) -> dict:
+    return _mutate(state, request, version, customer_id, body, "adGroupCriterion", _criterion_op)
+
+
 # GAQL search
 
 BUDGET_FIELDS = (
@@ -736,7 +1182,34 @@ METRIC_FIELDS = (
     "average_cpc",
     "cost_per_conversion",
 )
+AD_GROUP_FIELDS = ("resource_name", "id", "name", "campaign", "status", "type")
+AD_GROUP_AD_FIELDS = (
+    "resource_name",
+    "status",
+    "ad_group",
+    "ad.resource_name",
+    "ad.id",
+    "ad.type",
+    "ad.final_urls",
+    "ad.responsive_search_ad.headlines",
+    "ad.responsive_search_ad.descriptions",
+    "ad.responsive_search_ad.path1",
+    "ad.responsive_search_ad.path2",
+)
+CRITERION_FIELDS = (
+    "resource_name",
+    "criterion_id",
+    "ad_group",
+    "status",
+    "negative",
+    "type",
+    "keyword.text",
+    "keyword.match_type",
+)
 KNOWN_FIELDS: dict[str, tuple[str, ...]] = {
+    "ad_group": AD_GROUP_FIELDS,
+    "ad_group_ad": AD_GROUP_AD_FIELDS,
+    "ad_group_criterion": CRITERION_FIELDS,
     "campaign": CAMPAIGN_FIELDS,
     "campaign_budget": BUDGET_FIELDS,
     "customer": CUSTOMER_FIELDS,
@@ -754,6 +1227,19 @@ SELECTABLE: dict[str, dict[str, tuple[str, ...]]] = {
     },
     "campaign_budget": {"campaign_budget": BUDGET_FIELDS, "customer": CUSTOMER_FIELDS},
     "customer": {"customer": CUSTOMER_FIELDS},
+    "ad_group": {"ad_group": AD_GROUP_FIELDS, "campaign": CAMPAIGN_FIELDS, "customer": CUSTOMER_FIELDS},
+    "ad_group_ad": {
+        "ad_group_ad": AD_GROUP_AD_FIELDS,
+        "ad_group": AD_GROUP_FIELDS,
+        "campaign": CAMPAIGN_FIELDS,
+        "customer": CUSTOMER_FIELDS,
+    },
+    "ad_group_criterion": {
+        "ad_group_criterion": CRITERION_FIELDS,
+        "ad_group": AD_GROUP_FIELDS,
+        "campaign": CAMPAIGN_FIELDS,
+        "customer": CUSTOMER_FIELDS,
+    },
 }
 FILTERABLE = {
     "campaign": ("campaign.name", "campaign.resource_name", "campaign.id", "campaign.status", "segments.date"),
@@ -764,6 +1250,16 @@ FILTERABLE = {
         "campaign_budget.status",
     ),
     "customer": (),
+    "ad_group": ("ad_group.name", "ad_group.resource_name", "ad_group.id", "ad_group.status", "ad_group.campaign"),
+    "ad_group_ad": ("ad_group_ad.resource_name", "ad_group_ad.status", "ad_group_ad.ad_group"),
+    "ad_group_criterion": (
+        "ad_group_criterion.resource_name",
+        "ad_group_criterion.status",
+        "ad_group_criterion.ad_group",
+        "ad_group_criterion.negative",
+        "ad_group_criterion.keyword.text",
+        "ad_group_criterion.keyword.match_type",
+    ),
 }
 _LITERAL = re.compile(r"'((?:[^'\\]|\\.)*)'|\"((?:[^\"\\]|\\.)*)\"", re.S)
 _QUERY = re.compile(
@@ -772,11 +1268,11 @@ _QUERY = re.compile(
     re.I | re.S,
 )
 _CONDITION = re.compile(
-    r"^(?P<field>[a-z_]+\.[a-z_]+)\s*(?P<op>!=|>=|<=|=|>|<|NOT\s+IN\b|IN\b|BETWEEN\b)\s*"
+    r"^(?P<field>[a-z_0-9]+(?:\.[a-z_0-9]+)+)\s*(?P<op>!=|>=|<=|=|>|<|NOT\s+IN\b|IN\b|BETWEEN\b)\s*"
     r"(?P<value>.+)$",
     re.I | re.S,
 )
-_FIELD = re.compile(r"^[a-z_]+\.[a-z_]+$")
+_FIELD = re.compile(r"^[a-z_0-9]+(?:\.[a-z_0-9]+)+$")
 _BETWEEN = re.compile(r"\bBETWEEN\s+(\S+)\s+AND\s+(\S+)", re.I)
 _AND_SPLIT = re.compile(r"\s+AND\s+", re.I)
 
@@ -872,7 +1368,7 @@ def _check_fields(query: Query, version: str) -> None:
             query.resource,
         )
     for field in [*query.select, *(f for f, _ in query.order)]:
-        prefix, attr = field.split(".")
+        prefix, attr = field.split(".", 1)
         if attr not in KNOWN_FIELDS.get(prefix, ()):
             raise query_error("UNRECOGNIZED_FIELD", f"Unrecognized field in the query: '{field}'.", version, field)
         if attr not in allowed.get(prefix, ()):
@@ -929,12 +1425,35 @@ def _date_range(query: Query, version: str) -> tuple[date, date] | None:
     return low, high
 
 
+def _get(view: dict[str, Any], attr: str) -> Any:
+    """The value at a (possibly nested) field path such as `keyword.match_type`, or None."""
+    value: Any = view
+    for part in attr.split("."):
+        value = value.get(camel(part)) if isinstance(value, dict) else None
+    return value
+
+
+def _put(row: dict[str, Any], path: list[str], value: Any) -> None:
+    for part in path[:-1]:
+        row = row.setdefault(part, {})
+    row[path[-1]] = value
+
+
+def _literal(value: Any) -> str:
+    """How GAQL writes a stored value: booleans as TRUE / FALSE."""
+    if isinstance(value, bool):
+        return "TRUE" if value else "FALSE"
+    return str(value)
+
+
 def _matches(view: dict[str, Any], prefix: str, query: Query) -> bool:
     for field, op, value in query.conditions:
-        res, attr = field.split(".")
+        res, attr = field.split(".", 1)
         if res != prefix:
             continue
-        actual = str(view[camel(attr)])
+        actual = _literal(_get(view, attr))
+        if isinstance(_get(view, attr), bool):
+            value = [v.upper() for v in value] if isinstance(value, list) else str(value).upper()
         if op == "=" and actual != value or op == "!=" and actual == value:
             return False
         if op == "IN" and actual not in value or op == "NOT IN" and actual in value:
@@ -954,11 +1473,47 @@ def _row(query: Query, sources: dict[str, dict[str, Any]]) -> dict[str, Any]:
     main = camel(query.resource)
     row: dict[str, Any] = {main: {"resourceName": sources[query.resource]["resourceName"]}}
     for field in query.select:
-        prefix, attr = field.split(".")
-        value = sources[prefix].get(camel(attr))
+        prefix, attr = field.split(".", 1)
+        value = _get(sources[prefix], attr)
         if value is not None:
-            row.setdefault(camel(prefix), {})[camel(attr)] = value
+            _put(row, [camel(p) for p in field.split(".")], value)
     return row
+
+
+def _children(state: SandboxState, query: Query) -> list[dict[str, Any]] | None:
+    """Rows of FROM ad_group, ad_group_ad or ad_group_criterion (None for other resources)."""
+    store = state.store
+    customer = customer_view(state)
+
+    def parents(ad_group_rn: str | None, campaign_rn: str | None) -> dict[str, dict[str, Any]]:
+        group = store.google_ad_groups.get(ad_group_rn or "")
+        campaign = store.google_campaigns.get(campaign_rn or (group.campaign if group else ""))
+        return {
+            "ad_group": ad_group_view(group) if group else {},
+            "campaign": campaign_view(campaign) if campaign else {},
+            "customer": customer,
+        }
+
+    def by_id(rn: str) -> int:
+        return int(rn.rsplit("/", 1)[1].split("~")[-1])
+
+    if query.resource == "ad_group":
+        views = [ad_group_view(g) for g in store.google_ad_groups.values()]
+        sources = [{**parents(None, v["campaign"]), "ad_group": v} for v in views]
+    elif query.resource == "ad_group_ad":
+        views = [ad_group_ad_view(a) for a in store.google_ads.values()]
+        sources = [{**parents(v["adGroup"], None), "ad_group_ad": v} for v in views]
+    elif query.resource == "ad_group_criterion":
+        views = [criterion_view(c) for c in store.google_criteria.values()]
+        sources = [{**parents(v["adGroup"], None), "ad_group_criterion": v} for v in views]
+    else:
+        return None
+    show_removed = _names_removed(query, query.resource)
+    return [
+        _row(query, source)
+        for view, source in sorted(zip(views, sources, strict=True), key=lambda vs: by_id(vs[0]["resourceName"]))
+        if (show_removed or view["status"] != "REMOVED") and _matches(view, query.resource, query)
+    ]
 
 
 def run_query(state: SandboxState, query: Query, version: str) -> list[dict[str, Any]]:
@@ -976,6 +1531,9 @@ def run_query(state: SandboxState, query: Query, version: str) -> list[dict[str,
         )
     if query.resource == "customer":
         return [_row(query, {"customer": customer})]
+    children = _children(state, query)
+    if children is not None:
+        return children
     if query.resource == "campaign_budget":
         show_removed = _names_removed(query, "campaign_budget")
         budgets = [budget_view(b) for b in sorted(store.google_budgets.values(), key=lambda b: int(b.id))]
@@ -1013,10 +1571,8 @@ def run_query(state: SandboxState, query: Query, version: str) -> list[dict[str,
 
 def _sort(rows: list[dict[str, Any]], order: list[tuple[str, bool]]) -> list[dict[str, Any]]:
     def key(field: str):
-        prefix, attr = (camel(p) for p in field.split("."))
-
         def get(row: dict[str, Any]) -> tuple:
-            value = row.get(prefix, {}).get(attr)
+            value = _get(row, field)
             if isinstance(value, str) and re.fullmatch(r"-?\d+", value):
                 return (0, int(value), "")
             if isinstance(value, int | float):

@@ -14,6 +14,7 @@ from integrations.meta_ads import MetaAdsClient
 from integrations.sendgrid import SendGridClient
 from sandbox.server import SandboxServer
 from tests.conftest import make_settings
+from tests.google_search import make_serving
 
 DAY = date(2025, 5, 5)
 
@@ -123,6 +124,7 @@ async def test_deleted_and_removed_campaigns_keep_their_days(sandbox: SandboxSer
     ) as google:
         budget = await google.create_budget(name=f"{tag} budget", amount_micros=20_000_000)
         name = await google.create_campaign(name=f"removed {tag}", budget=budget, status="ENABLED")
+        await make_serving(google, name)
         before = [r for r in await google.campaign_days(since=DAY, until=DAY) if r.campaign == name]
         await google.remove_campaign(name)
         after = [r for r in await google.campaign_days(since=DAY, until=DAY) if r.campaign == name]

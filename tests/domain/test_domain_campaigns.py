@@ -42,7 +42,15 @@ CAMPAIGN = {
     "landing_url": "https://www.mops.example/spring?ref=ads#pricing",
     "channels": [
         {"kind": "meta_ads", "share": 60, "countries": ["DE", "fr"]},
-        {"kind": "google_ads", "share": 40, "keywords": ["marketing automation"]},
+        {
+            "kind": "google_ads",
+            "share": 40,
+            "search": {
+                "headlines": ["Marketing automation", "Launch in days", "Approvals built in"],
+                "descriptions": ["Durable marketing workflows.", "Five ready-made workflows."],
+                "keywords": ["[marketing automation]", "marketing ops"],
+            },
+        },
         {
             "kind": "email",
             "subject": "Spring is here",
@@ -253,7 +261,7 @@ def test_constants():
         (campaign(colour="blue"), "unknown key 'colour' (allowed: id, name, objective, owner, start, end, timezone"),
         (
             campaign(channels=with_channel(0, budget=100)),
-            "channels[0]: unknown key 'budget' (allowed: kind, share, countries, keywords, subject, list_ids, text",
+            "channels[0]: unknown key 'budget' (allowed: kind, share, countries, search, subject, list_ids, text",
         ),
         (campaign(guardrails={"max_cpc": 3}), "guardrails: unknown key 'max_cpc'"),
         (
@@ -289,12 +297,8 @@ def test_constants():
         ),
         (campaign(channels=with_channel(0, countries=["DE", "de"])), "channels[0].countries: 'DE' is listed twice"),
         (
-            campaign(channels=with_channel(0, keywords=["x"])),
-            "channels[0].keywords: not used by meta_ads channels (only by google_ads)",
-        ),
-        (
-            campaign(channels=with_channel(1, keywords=["Marketing  ops", "marketing ops"])),
-            "channels[1].keywords: 'marketing ops' is listed twice",
+            campaign(channels=with_channel(0, search=CAMPAIGN["channels"][1]["search"])),
+            "channels[0].search: not used by meta_ads channels (only by google_ads)",
         ),
         (campaign(channels=with_channel(2, subject=None)), "channels[2].subject: required for email channels"),
         (campaign(channels=with_channel(2, list_ids=None)), "channels[2].list_ids: required for email channels"),

@@ -29,6 +29,7 @@ from starter.service.leads import build_capture, build_event
 from starter.service.reports import ReportService, period
 from tests.conftest import eventually
 from tests.e2e.conftest import Stack
+from tests.google_search import make_serving
 from workflows.analytics_models import SourceState
 
 
@@ -78,7 +79,10 @@ async def seed_platforms(s: Settings, tag: str, lead_workflow_id: str) -> dict[s
         developer_token=s.google_ads_developer_token.get_secret_value(),
     ) as google:
         budget = await google.create_budget(name=f"{tag} budget", amount_micros=30_000_000)
-        await google.create_campaign(name=f"Search {tag} [mops:{tag}:google_ads]", budget=budget, status="ENABLED")
+        campaign_rn = await google.create_campaign(
+            name=f"Search {tag} [mops:{tag}:google_ads]", budget=budget, status="ENABLED"
+        )
+        await make_serving(google, campaign_rn)
     async with SendGridClient(s.sendgrid_base_url, s.sendgrid_api_key.get_secret_value()) as sendgrid:
         await sendgrid.send_mail(
             to_email=f"{tag}@acme.example",

@@ -17,6 +17,7 @@ from mops.settings import get_settings
 from starter.cli import app
 from tests.conftest import eventually
 from tests.e2e.conftest import Stack
+from tests.google_search import SEARCH_SECTION
 
 DEMO = Path(__file__).parents[2] / "campaigns" / "demo.yaml"
 
@@ -58,7 +59,12 @@ async def campaign_count(stack: Stack) -> int:
     [
         ({"channels": [{"kind": "tiktok", "share": 100}]}, "channels[0].kind: unknown channel 'tiktok'"),
         (
-            {"channels": [{"kind": "meta_ads", "share": 60, "countries": ["DE"]}, {"kind": "google_ads", "share": 30}]},
+            {
+                "channels": [
+                    {"kind": "meta_ads", "share": 60, "countries": ["DE"]},
+                    {"kind": "google_ads", "share": 30, "search": SEARCH_SECTION},
+                ]
+            },
             "channels: paid channel shares sum to 90%",
         ),
         ({"total_budget": "10.00"}, "below the platform minimum"),

@@ -20,6 +20,7 @@ from mops.queues import platform_queues
 from starter.service.campaigns import CampaignService, campaign_workflow_id
 from tests.conftest import eventually
 from tests.e2e.conftest import Stack
+from tests.google_search import SEARCH_SECTION
 from workflows.campaign_models import BudgetStatus, CampaignInput, CampaignStatus, PartState
 
 LIVE_STATUSES = {"meta": {"ACTIVE"}, "google_ads": {"ENABLED"}}
@@ -43,7 +44,7 @@ def spec_data(stack: Stack, **overrides: Any) -> dict[str, Any]:
         "channels": [
             {"kind": "landing_page", "title": "Spring", "body": "Spring is here."},
             {"kind": "meta_ads", "share": 60, "countries": ["DE"]},
-            {"kind": "google_ads", "share": 40, "keywords": ["crm software"]},
+            {"kind": "google_ads", "share": 40, "search": SEARCH_SECTION},
             {"kind": "linkedin", "text": "Spring is here."},
             {
                 "kind": "email",
@@ -80,6 +81,9 @@ async def platform_objects(stack: Stack) -> dict[str, list[dict]]:
         "meta": meta["campaigns"] + meta["adsets"],
         "google_ads": google["campaigns"],
         "google_budgets": google["budgets"],
+        "google_ad_groups": google["ad_groups"],
+        "google_ads_ads": google["ads"],
+        "google_criteria": google["criteria"],
         "posts": wp["posts"],
         "linkedin": li["posts"],
     }
@@ -87,6 +91,14 @@ async def platform_objects(stack: Stack) -> dict[str, list[dict]]:
 
 def mine(objects: list[dict], campaign_id: str) -> list[dict]:
     return [o for o in objects if f"mops:{campaign_id}:" in str(o.get("name", ""))]
+
+
+def google_held(objects: dict[str, list[dict]], campaign_id: str) -> tuple[list[dict], list[dict], list[dict]]:
+    """The campaign's Google ad groups, and the ads and keywords in them."""
+    groups = mine(objects["google_ad_groups"], campaign_id)
+    names = {g["resourceName"] for g in groups}
+    ads = [a for a in objects["google_ads_ads"] if a["adGroup"] in names]
+    return groups, ads, [c for c in objects["google_criteria"] if c["adGroup"] in names]
 
 
 async def test_launch_goes_live_on_every_channel_with_consistent_utms(stack: Stack) -> None:
@@ -108,6 +120,17 @@ async def test_launch_goes_live_on_every_channel_with_consistent_utms(stack: Sta
     assert int(adset["daily_budget"]) == parts[ChannelKind.META_ADS].daily_budget_minor in (360000 // 21, 360000 // 20)
     google = mine(objects["google_ads"], cid)
     assert [o["status"] for o in google] == ["ENABLED"]
+    # The search ad is live with its campaign: ad group and ad enabled, leading to the tagged link.
+    groups, ads, criteria = google_held(objects, cid)
+    assert [g["status"] for g in groups] == ["ENABLED"] and [a["status"] for a in ads] == ["ENABLED"]
+    [ad] = ads
+    assert ad["ad"]["finalUrls"] == [parts[ChannelKind.GOOGLE_ADS].link]
+    assert [h["text"] for h in ad["ad"]["responsiveSearchAd"]["headlines"]] == SEARCH_SECTION["headlines"]
+    assert sorted((c["keyword"]["text"], c["keyword"]["matchType"], c["negative"]) for c in criteria) == [
+        ("crm software", "EXACT", False),
+        ("jobs", "BROAD", True),
+        ("marketing automation", "PHRASE", False),
+    ]
     # Every channel links to the landing page with the same utm_campaign and its own source/medium.
     for kind in (ChannelKind.META_ADS, ChannelKind.GOOGLE_ADS, ChannelKind.LINKEDIN, ChannelKind.EMAIL):
         assert f"utm_campaign={cid}" in parts[kind].link and f"utm_content={kind.value}" in parts[kind].link
@@ -126,18 +149,23 @@ async def test_launch_goes_live_on_every_channel_with_consistent_utms(stack: Sta
     objects = await platform_objects(stack)
     assert all(o["status"] == "PAUSED" for o in mine(objects["meta"], cid) if not o.get("campaign_id"))
     assert [o["status"] for o in mine(objects["google_ads"], cid)] == ["PAUSED"]
+    assert [g["status"] for g in google_held(objects, cid)[0]] == ["PAUSED"]
 
 
 FAIL_AT = [  # the k-th channel's create or go-live call refused by its platform
     ("landing_page", "wordpress", "/wp-json/wp/v2/posts"),
     ("meta_ads", "meta", "/v21.0/act_1234567890/adsets"),
     ("google_ads", "google_ads", "/v18/customers/1234567890/campaignBudgets:mutate"),
+    # the last Google step: budget, campaign, ad group and ad are made and must go again
+    ("google_ads", "google_ads", "/v18/customers/1234567890/adGroupCriteria:mutate"),
     ("linkedin", "linkedin", "/rest/posts"),
     ("email", "sendgrid", "/v3/marketing/singlesends"),
 ]
 
 
-@pytest.mark.parametrize(("channel", "platform", "path"), FAIL_AT, ids=[f[0] for f in FAIL_AT])
+@pytest.mark.parametrize(
+    ("channel", "platform", "path"), FAIL_AT, ids=[f"{f[0]}-{f[2].rsplit('/', 1)[1]}" for f in FAIL_AT]
+)
 async def test_a_failing_channel_rolls_back_every_channel(stack: Stack, channel: str, platform: str, path: str) -> None:
     svc = CampaignService(stack.client, stack.settings)
     inp = campaign_input(stack)
@@ -154,6 +182,10 @@ async def test_a_failing_channel_rolls_back_every_channel(stack: Stack, channel:
     assert all(
         o["status"] == "REMOVED" for o in mine(objects["google_ads"], cid) + mine(objects["google_budgets"], cid)
     )
+    groups, ads, criteria = google_held(objects, cid)
+    assert all(o["status"] == "REMOVED" for o in groups + ads + criteria), (groups, ads, criteria)
+    if "adGroupCriteria" in path:
+        assert len(groups) == len(ads) == 1, "the failure came after the ad group and ad were made"
     assert not [p for p in objects["posts"] if p.get("slug") == cid and p.get("status") == "publish"]
     assert not [
         p

@@ -32,6 +32,7 @@ from starter.service.campaigns import CampaignService
 from starter.service.content import ContentService
 from starter.service.leads import LeadService
 from tests.conftest import eventually, make_settings
+from tests.google_search import SEARCH_SECTION
 from workers.main import running_workers
 from workflows.campaign_models import CampaignInput
 
@@ -195,7 +196,7 @@ def campaign_data(gw: Gateway, **overrides: Any) -> dict[str, Any]:
         "channels": [
             {"kind": "landing_page", "title": "Spring", "body": "Spring is here."},
             {"kind": "meta_ads", "share": 60, "countries": ["DE"]},
-            {"kind": "google_ads", "share": 40, "keywords": ["crm software"]},
+            {"kind": "google_ads", "share": 40, "search": SEARCH_SECTION},
         ],
     }
     data.update(overrides)

@@ -12,6 +12,7 @@ from integrations.errors import PlatformRejected, PlatformUnavailable, RateLimit
 from integrations.google_ads import GoogleAdsClient, GoogleBudget, GoogleCampaign, GoogleCustomer, gaql_string
 from sandbox.server import SandboxServer
 from sandbox.settings import SandboxTokens
+from tests.google_search import make_serving
 
 START = date(2026, 11, 2)
 
@@ -21,6 +22,7 @@ async def launch(
 ) -> tuple[str, str]:
     budget = await google_ads.create_budget(name=f"{name} budget", amount_micros=micros)
     campaign = await google_ads.create_campaign(name=name, budget=budget, status=status)
+    await make_serving(google_ads, campaign)
     return campaign, budget
 
 

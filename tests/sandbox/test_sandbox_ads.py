@@ -119,13 +119,50 @@ def campaign_op(name: str, budget: str, status: str = "ENABLED", **extra) -> dic
     }
 
 
+HEADLINES = [{"text": "Spring CRM"}, {"text": "Launch in days"}, {"text": "Teams love it"}]
+DESCRIPTIONS = [{"text": "Durable marketing workflows."}, {"text": "Approvals built in."}]
+
+
+def rsa_op(ad_group: str, status: str = "ENABLED", **rsa) -> dict:
+    ad = {"headlines": HEADLINES, "descriptions": DESCRIPTIONS, **rsa}
+    return {
+        "create": {
+            "adGroup": ad_group,
+            "status": status,
+            "ad": {"finalUrls": ["https://www.mops.example/spring"], "responsiveSearchAd": ad},
+        }
+    }
+
+
+def keyword_op(ad_group: str, text: str, match_type: str = "PHRASE", negative: bool = False) -> dict:
+    create = {"adGroup": ad_group, "keyword": {"text": text, "matchType": match_type}}
+    return {"create": {**create, "negative": True} if negative else {**create, "status": "ENABLED"}}
+
+
+async def serve(http, auth, campaign_rn: str, name: str = "Ad group") -> tuple[str, str, str]:
+    """Give a campaign what it needs to deliver: an ad group with an ad and a keyword."""
+    group = await ads_mutate(http, auth, "adGroups", {"create": {"name": name, "campaign": campaign_rn}})
+    group_rn = group.json()["results"][0]["resourceName"]
+    ad = (await ads_mutate(http, auth, "adGroupAds", rsa_op(group_rn))).json()["results"][0]["resourceName"]
+    keyword = await ads_mutate(http, auth, "adGroupCriteria", keyword_op(group_rn, "crm software"))
+    return group_rn, ad, keyword.json()["results"][0]["resourceName"]
+
+
 async def google_campaign(
-    http, auth, name: str = "Spring search", micros: int = 20_000_000, status: str = "ENABLED"
+    http,
+    auth,
+    name: str = "Spring search",
+    micros: int = 20_000_000,
+    status: str = "ENABLED",
+    serving: bool = True,
 ) -> tuple[str, str]:
     budget = (await ads_mutate(http, auth, "campaignBudgets", budget_op(f"{name} budget", micros))).json()
     budget_rn = budget["results"][0]["resourceName"]
     campaign = (await ads_mutate(http, auth, "campaigns", campaign_op(name, budget_rn, status))).json()
-    return campaign["results"][0]["resourceName"], budget_rn
+    campaign_rn = campaign["results"][0]["resourceName"]
+    if serving:
+        await serve(http, auth, campaign_rn)
+    return campaign_rn, budget_rn
 
 
 def ads_failure(response: httpx.Response) -> list[dict]:
@@ -574,7 +611,7 @@ async def test_google_budget_rules(http, auth, admin):
 
 
 async def test_google_campaign_lifecycle(http, auth, admin):
-    campaign_rn, budget_rn = await google_campaign(http, auth, status="PAUSED")
+    campaign_rn, budget_rn = await google_campaign(http, auth, status="PAUSED", serving=False)
     duplicate = await ads_mutate(http, auth, "campaigns", campaign_op("Spring search", budget_rn))
     assert ads_failure(duplicate)[0]["errorCode"] == {"campaignError": "DUPLICATE_CAMPAIGN_NAME"}
     shared = await ads_mutate(http, auth, "campaigns", campaign_op("Second", budget_rn))
@@ -620,7 +657,14 @@ async def test_google_campaign_lifecycle(http, auth, admin):
     assert [(c["name"], c["status"]) for c in state["campaigns"]] == [("Spring search", "REMOVED")]
     assert [(b["amountMicros"], b["status"]) for b in state["budgets"]] == [("50000000", "REMOVED")]
     await admin.reset()
-    assert await admin.state("google_ads") == {"platform": "google_ads", "budgets": [], "campaigns": []}
+    assert await admin.state("google_ads") == {
+        "platform": "google_ads",
+        "budgets": [],
+        "campaigns": [],
+        "ad_groups": [],
+        "ads": [],
+        "criteria": [],
+    }
 
 
 # Google Ads: GAQL
@@ -682,7 +726,7 @@ async def test_gaql_rows_are_camel_case_with_string_int64(http, auth):
 @pytest.mark.parametrize(
     ("query", "error"),
     [
-        ("SELECT ad_group.id FROM ad_group", "BAD_RESOURCE_TYPE_IN_FROM_CLAUSE"),
+        ("SELECT keyword_view.resource_name FROM keyword_view", "BAD_RESOURCE_TYPE_IN_FROM_CLAUSE"),
         ("SELECT campaign.colour FROM campaign", "UNRECOGNIZED_FIELD"),
         ("SELECT metrics.clicks FROM campaign", "EXPECTED_FILTERS_ON_DATE_RANGE"),
         ("SELECT campaign.name FROM campaign WHERE campaign.name LIKE '%x%'", "BAD_OPERATOR"),
@@ -744,6 +788,7 @@ async def test_google_schedule_and_overrides(http, auth, admin):
             http, auth, "campaigns", campaign_op("Dated", budget_rn, startDate="2026-11-03", endDate="2026-11-04")
         )
     ).json()["results"][0]["resourceName"]
+    await serve(http, auth, dated)
     assert list(await google_metrics(http, auth, dated, 1, 7)) == ["2026-11-03", "2026-11-04"]
 
     campaign_rn, _ = await google_campaign(http, auth, name="CPA check")

@@ -20,6 +20,7 @@ from domain.content import Directory, Person
 from domain.money import from_minor
 from mops.queues import PlatformQueues
 from tests.conftest import eventually
+from tests.google_search import SEARCH_SECTION
 from tests.workflows.campaign_fakes import FakeCampaignPlatforms
 from workflows.campaign import CampaignWorkflow
 from workflows.campaign_models import CampaignInput, CampaignStatus, PartState, StopRequest
@@ -64,7 +65,7 @@ def spec_data(**overrides: Any) -> dict[str, Any]:
         "channels": [
             {"kind": "landing_page", "title": "Spring", "body": "Spring is here."},
             {"kind": "meta_ads", "share": 60, "countries": ["DE"]},
-            {"kind": "google_ads", "share": 40, "keywords": ["crm"]},
+            {"kind": "google_ads", "share": 40, "search": SEARCH_SECTION},
             {"kind": "linkedin", "text": "Spring is here."},
             {
                 "kind": "email",
