@@ -13,6 +13,7 @@ from pydantic import BaseModel
 from domain.contact_budget import AudienceSummary, BudgetFacts, SendSource
 from domain.content import Channel, ContentType
 from domain.leads import Firmographics
+from domain.meta_ads import MetaAd
 from domain.performance import DayFigures
 from domain.routing import OwnerSlot
 
@@ -273,13 +274,18 @@ class AdAccountResult(BaseModel):
 class PaidRef(BaseModel):
     """Where one paid channel of a campaign lives on its platform.
 
-    Meta: `campaign` is the campaign id, `ad_set` the ad set that holds the budget.
-    Google Ads: `campaign` and `budget` are resource names.
+    Meta: `campaign` is the campaign id, `ad_set` the ad set that holds the budget,
+    `creative` and `ad` the ad creative and the ad it runs, `image_hash` the uploaded image
+    (none for a creative that runs an existing post). Channels created before ads have no
+    creative or ad. Google Ads: `campaign` and `budget` are resource names.
     """
 
     campaign: str
     ad_set: str | None = None
     budget: str | None = None
+    creative: str | None = None
+    ad: str | None = None
+    image_hash: str | None = None
 
 
 class PaidCreateInput(BaseModel):
@@ -295,6 +301,10 @@ class PaidCreateInput(BaseModel):
     keywords: list[str] = []
     start: datetime | None = None
     end: datetime | None = None
+    # Meta: the ad (creative and targeting) and the UTM-tagged landing URL it links to.
+    # None for campaigns whose file predates ads: they get a campaign and ad set only.
+    ad: MetaAd | None = None
+    ad_link: str | None = None
 
 
 class PaidStatusInput(BaseModel):

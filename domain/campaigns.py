@@ -39,6 +39,7 @@ from domain.fields import (
     read_yaml_mapping,
     zone,
 )
+from domain.meta_ads import IMAGE_BASE, MetaAd
 from domain.money import check_currency, exponent, pow10, quantum, show
 
 CAMPAIGN_ID_PATTERN = r"^[a-z0-9][a-z0-9-]{1,62}$"
@@ -184,7 +185,9 @@ def utm_url(url: str, spec: CampaignSpec, channel: ChannelKind) -> str:
 
 # The per-kind fields each channel kind uses, and whether it must have them.
 CHANNEL_FIELDS: dict[ChannelKind, dict[str, bool]] = {
-    ChannelKind.META_ADS: {"share": True, "countries": True},
+    # A Meta channel's ad is required when a file is validated; specs of campaigns launched
+    # before ads were part of the file are read back from their workflows without one.
+    ChannelKind.META_ADS: {"share": True, "countries": True, "ad": True},
     ChannelKind.GOOGLE_ADS: {"share": True, "countries": False, "keywords": False},
     # An email's template is required at launch (starter/service/campaigns.py checks it renders);
     # optional here, so campaigns launched before templates still load.
@@ -192,7 +195,7 @@ CHANNEL_FIELDS: dict[ChannelKind, dict[str, bool]] = {
     ChannelKind.LINKEDIN: {"text": True},
     ChannelKind.LANDING_PAGE: {"title": True, "body": True},
 }
-_PER_KIND = ("share", "countries", "keywords", "subject", "list_ids", "text", "title", "body", "template")
+_PER_KIND = ("share", "countries", "keywords", "subject", "list_ids", "text", "title", "body", "template", "ad")
 _BODY_LIMITS = {ChannelKind.EMAIL: CHANNEL_LIMITS[Channel.EMAIL], ChannelKind.LANDING_PAGE: CHANNEL_LIMITS[Channel.CMS]}
 LINKEDIN_TEXT_LIMIT = CHANNEL_LIMITS[Channel.LINKEDIN]
 KEYWORD_LIMIT = 80  # Google Ads keyword text
@@ -230,6 +233,7 @@ class ChannelSpec(ConfigModel):
     body: str | None = None  # email and landing_page: Markdown
     # email: the message template, `<name>.html` and `<name>.txt` in the campaigns' templates/
     template: str | None = Field(default=None, pattern=r"^[a-z0-9][a-z0-9_-]*$")
+    ad: MetaAd | None = None  # meta_ads: the creative and its targeting (domain/meta_ads.py)
 
     @field_validator("countries")
     @classmethod
@@ -282,8 +286,9 @@ class ChannelSpec(ConfigModel):
         return value
 
     @model_validator(mode="after")
-    def _fields_for_kind(self) -> ChannelSpec:
+    def _fields_for_kind(self, info: ValidationInfo) -> ChannelSpec:
         uses = CHANNEL_FIELDS[self.kind]
+        strict = bool(info.context and info.context.get(STRICT_KEYS))
         for name in _PER_KIND:
             given = getattr(self, name) not in (None, [])
             if given and name not in uses:
@@ -292,7 +297,7 @@ class ChannelSpec(ConfigModel):
                     raise ValueError(f"share: only paid channels ({paid}) take a share of the budget, not {self.kind}")
                 users = ", ".join(k.value for k, fields in CHANNEL_FIELDS.items() if name in fields)
                 raise ValueError(f"{name}: not used by {self.kind} channels (only by {users})")
-            if not given and uses.get(name):
+            if not given and uses.get(name) and (strict or name != "ad"):
                 if name == "share":
                     raise ValueError(f"share: required for {self.kind}: the percent of total_budget it gets")
                 raise ValueError(f"{name}: required for {self.kind} channels")
@@ -676,7 +681,8 @@ def build_campaign(
     if now is not None:
         now = _aware(now, "now")
     try:
-        spec = CampaignSpec.model_validate(data, context={STRICT_KEYS: True, NOW: now})
+        base = Path(path).parent if path else None
+        spec = CampaignSpec.model_validate(data, context={STRICT_KEYS: True, NOW: now, IMAGE_BASE: base})
     except ValidationError as err:
         raise _error(path, *first_error(err, _loc, split_path=True)) from None
     _check_launch(spec, now, path)

@@ -3,7 +3,8 @@
 Workflow type `Campaign`, id `campaign-<campaign id>`.
 
 Status: preflight (each ad account's currency) → awaiting_approval? → creating (landing
-page draft, Meta campaign + ad set and Google Ads budget + campaign, all PAUSED) →
+page draft, Meta campaign + ad set + image + creative + ad and Google Ads budget +
+campaign, all PAUSED) →
 scheduled (durable timer until the start date) → launching (publish the page, activate
 the ads, post on LinkedIn, send the email — the irreversible send last) → live
 (monitoring on an interval: figures per channel, pacing, KPIs, anomaly alerts, a
@@ -424,6 +425,10 @@ class CampaignWorkflow:
                     keywords=ch.keywords,
                     start=spec.start_at(launched_at),
                     end=spec.end_at(),
+                    # Meta: the ad and its link (an activity input field only: the
+                    # command sequence is the same as before ads)
+                    ad=ch.ad,
+                    ad_link=utm_url(spec.landing_url, spec, part.channel) if ch.ad else None,
                 ),
                 part.channel,
                 f"create {part.channel.value} campaign (paused)",

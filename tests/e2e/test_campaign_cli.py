@@ -15,6 +15,7 @@ from typer.testing import CliRunner
 
 from mops.settings import get_settings
 from starter.cli import app
+from tests.ad_fixtures import META_AD
 from tests.conftest import eventually
 from tests.e2e.conftest import Stack
 
@@ -58,7 +59,12 @@ async def campaign_count(stack: Stack) -> int:
     [
         ({"channels": [{"kind": "tiktok", "share": 100}]}, "channels[0].kind: unknown channel 'tiktok'"),
         (
-            {"channels": [{"kind": "meta_ads", "share": 60, "countries": ["DE"]}, {"kind": "google_ads", "share": 30}]},
+            {
+                "channels": [
+                    {"kind": "meta_ads", "share": 60, "countries": ["DE"], "ad": META_AD},
+                    {"kind": "google_ads", "share": 30},
+                ]
+            },
             "channels: paid channel shares sum to 90%",
         ),
         ({"total_budget": "10.00"}, "below the platform minimum"),

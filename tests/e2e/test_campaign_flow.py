@@ -18,6 +18,7 @@ from domain.content import load_directory
 from domain.refusals import Refusal, Refused
 from mops.queues import platform_queues
 from starter.service.campaigns import CampaignService, campaign_workflow_id
+from tests.ad_fixtures import META_AD
 from tests.conftest import eventually
 from tests.e2e.conftest import Stack
 from workflows.campaign_models import BudgetStatus, CampaignInput, CampaignStatus, PartState
@@ -42,7 +43,7 @@ def spec_data(stack: Stack, **overrides: Any) -> dict[str, Any]:
         "monitor_every": "1h",
         "channels": [
             {"kind": "landing_page", "title": "Spring", "body": "Spring is here."},
-            {"kind": "meta_ads", "share": 60, "countries": ["DE"]},
+            {"kind": "meta_ads", "share": 60, "countries": ["DE"], "ad": META_AD},
             {"kind": "google_ads", "share": 40, "keywords": ["crm software"]},
             {"kind": "linkedin", "text": "Spring is here."},
             {

@@ -31,6 +31,7 @@ from sandbox.server import SandboxServer
 from starter.service.campaigns import CampaignService
 from starter.service.content import ContentService
 from starter.service.leads import LeadService
+from tests.ad_fixtures import META_AD
 from tests.conftest import eventually, make_settings
 from workers.main import running_workers
 from workflows.campaign_models import CampaignInput
@@ -194,7 +195,7 @@ def campaign_data(gw: Gateway, **overrides: Any) -> dict[str, Any]:
         "landing_url": f"{gw.sandbox_url}/_links/ok/spring",
         "channels": [
             {"kind": "landing_page", "title": "Spring", "body": "Spring is here."},
-            {"kind": "meta_ads", "share": 60, "countries": ["DE"]},
+            {"kind": "meta_ads", "share": 60, "countries": ["DE"], "ad": META_AD},
             {"kind": "google_ads", "share": 40, "keywords": ["crm software"]},
         ],
     }
