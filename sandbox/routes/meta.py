@@ -615,6 +615,7 @@ async def create_adset(account_id: str, request: Request, state: SandboxState = 
             title="Location targeting required",
             user_msg="Targeting must include geo_locations with at least one country code.",
         )
+    _check_audience(targeting)
     status = _enum_param(params, "status", STATUSES, "ACTIVE")
     start, end = _time_param(params, "start_time"), _time_param(params, "end_time")
     if start and end and end <= start:
@@ -656,6 +657,22 @@ async def create_adset(account_id: str, request: Request, state: SandboxState = 
         },
     )
     return {"id": adset.id}
+
+
+def _check_audience(targeting: dict[str, Any]) -> None:
+    """Ages 18..65 (age_max not below age_min); interests and custom audiences as [{"id": digits}]."""
+    ages = {k: targeting[k] for k in ("age_min", "age_max") if k in targeting}
+    for name, value in ages.items():
+        if isinstance(value, bool) or not isinstance(value, int) or not 18 <= value <= 65:
+            raise invalid(f"Param targeting[{name}] must be an integer from 18 to 65")
+    if ages.get("age_max", 65) < ages.get("age_min", 18):
+        raise invalid("Param targeting[age_max] must not be below targeting[age_min]")
+    for name in ("interests", "custom_audiences"):
+        entries = targeting.get(name, [])
+        if not isinstance(entries, list) or not all(
+            isinstance(e, dict) and str(e.get("id", "")).isdigit() for e in entries
+        ):
+            raise invalid(f'Param targeting[{name}] must be an array of {{"id": "<numeric id>"}} objects')
 
 
 @router.get("/act_{account_id}/adimages")

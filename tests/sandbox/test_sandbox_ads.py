@@ -355,6 +355,33 @@ async def test_meta_adset_accepts_form_params_and_enforces_the_minimum_budget(ht
     assert raise_low.json()["error"]["error_subcode"] == 1885272
 
 
+@pytest.mark.parametrize(
+    ("targeting", "message"),
+    [
+        ({"age_min": 16}, "targeting[age_min] must be an integer from 18 to 65"),
+        ({"age_max": 70}, "targeting[age_max] must be an integer from 18 to 65"),
+        ({"age_min": 40, "age_max": 30}, "targeting[age_max] must not be below targeting[age_min]"),
+        ({"interests": ["6003"]}, 'targeting[interests] must be an array of {"id": "<numeric id>"} objects'),
+        ({"custom_audiences": [{"id": "mops"}]}, "targeting[custom_audiences] must be an array"),
+    ],
+)
+async def test_meta_adset_targeting_is_checked(http, auth, targeting, message):
+    campaign_id = await meta_campaign(http, auth)
+    response = await http.post(
+        f"{ACT}/adsets",
+        headers=auth["meta"],
+        json={
+            "name": "DE",
+            "campaign_id": campaign_id,
+            "daily_budget": 2000,
+            "billing_event": "IMPRESSIONS",
+            "optimization_goal": "LINK_CLICKS",
+            "targeting": {"geo_locations": {"countries": ["DE"]}, **targeting},
+        },
+    )
+    assert response.status_code == 400 and message in response.json()["error"]["message"]
+
+
 async def test_meta_status_cascades_and_delete_is_final(http, auth, admin):
     campaign_id = await meta_campaign(http, auth)
     adset_id = await meta_adset(http, auth, campaign_id, with_ad=False)
