@@ -84,6 +84,7 @@ class MetaActivities:
                 age_max=targeting.age_max if targeting else None,
                 interests=targeting.interests if targeting else (),
                 custom_audiences=targeting.custom_audiences if targeting else (),
+                publisher_platforms=targeting.placements if targeting else (),
                 start_time=inp.start,
                 end_time=inp.end,
                 status="PAUSED",

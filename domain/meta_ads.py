@@ -39,6 +39,8 @@ CALL_TO_ACTIONS = (
     "WATCH_MORE",
     "NO_BUTTON",
 )
+# Where the ads show (ad set targeting `publisher_platforms`); none listed: Meta's automatic placements.
+PLACEMENTS = ("facebook", "instagram", "messenger", "audience_network")
 # Ad set targeting ages: Meta takes 18..65 (65 means "65 and older").
 AGE_MIN, AGE_MAX = 18, 65
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg")
@@ -78,6 +80,20 @@ class MetaTargeting(ConfigModel):
     interests: list[str] = []  # Meta interest ids (Targeting Search)
     # Custom Audience ids, e.g. the audience the contact sync fills (MOPS_META_AUDIENCE_ID)
     custom_audiences: list[str] = []
+    placements: list[str] = []  # of PLACEMENTS; empty: every placement Meta picks (automatic placements)
+
+    @field_validator("placements")
+    @classmethod
+    def _placements(cls, values: list[str]) -> list[str]:
+        cleaned = [v.strip().lower() for v in values]
+        seen: set[str] = set()
+        for value in cleaned:
+            if value not in PLACEMENTS:
+                raise ValueError(f"unknown placement {value!r} (expected one of: {', '.join(PLACEMENTS)})")
+            if value in seen:
+                raise ValueError(f"{value!r} is listed twice")
+            seen.add(value)
+        return cleaned
 
     @field_validator("interests")
     @classmethod

@@ -188,12 +188,13 @@ class MetaAdsClient(PlatformClient):
         age_max: int | None = None,
         interests: Sequence[str] = (),
         custom_audiences: Sequence[str] = (),
+        publisher_platforms: Sequence[str] = (),
         start_time: datetime | None = None,
         end_time: datetime | None = None,
         status: str = "PAUSED",
     ) -> str:
         """Create an ad set paying per impression for link clicks in `countries` (and the
-        ages, interest ids and custom audience ids given); return its id. `daily_budget` is
+        ages, interest ids, custom audience ids and placements given); return its id. `daily_budget` is
         in minor units; naive times are taken as UTC."""
         targeting: dict[str, Any] = {"geo_locations": {"countries": list(countries)}}
         if age_min is not None:
@@ -204,6 +205,8 @@ class MetaAdsClient(PlatformClient):
             targeting["interests"] = [{"id": i} for i in interests]
         if custom_audiences:
             targeting["custom_audiences"] = [{"id": i} for i in custom_audiences]
+        if publisher_platforms:
+            targeting["publisher_platforms"] = list(publisher_platforms)
         payload: dict[str, Any] = {
             "name": name,
             "campaign_id": campaign_id,

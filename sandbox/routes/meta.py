@@ -126,6 +126,7 @@ CALL_TO_ACTIONS = (
     "NO_BUTTON",
 )
 MAX_IMAGE_BYTES = 30 * 1024 * 1024
+PUBLISHER_PLATFORMS = ("facebook", "instagram", "messenger", "audience_network")
 TIMEZONE = "Europe/Berlin"
 DEFAULT_LIMIT, MAX_LIMIT = 25, 5000
 MAX_DAYS = 37 * 31
@@ -660,11 +661,12 @@ async def create_adset(account_id: str, request: Request, state: SandboxState = 
 
 
 def _check_audience(targeting: dict[str, Any]) -> None:
-    """Ages 18..65 (age_max not below age_min); interests and custom audiences as [{"id": digits}]."""
+    """Ages 18..65 (age_max not below age_min); interests and custom audiences as [{"id": digits}];
+    publisher_platforms of Meta's placements."""
     ages = {k: targeting[k] for k in ("age_min", "age_max") if k in targeting}
-    for name, value in ages.items():
+    for age, value in ages.items():
         if isinstance(value, bool) or not isinstance(value, int) or not 18 <= value <= 65:
-            raise invalid(f"Param targeting[{name}] must be an integer from 18 to 65")
+            raise invalid(f"Param targeting[{age}] must be an integer from 18 to 65")
     if ages.get("age_max", 65) < ages.get("age_min", 18):
         raise invalid("Param targeting[age_max] must not be below targeting[age_min]")
     for name in ("interests", "custom_audiences"):
@@ -673,6 +675,11 @@ def _check_audience(targeting: dict[str, Any]) -> None:
             isinstance(e, dict) and str(e.get("id", "")).isdigit() for e in entries
         ):
             raise invalid(f'Param targeting[{name}] must be an array of {{"id": "<numeric id>"}} objects')
+    if "publisher_platforms" in targeting:
+        platforms = targeting["publisher_platforms"]
+        if not isinstance(platforms, list) or not platforms or any(p not in PUBLISHER_PLATFORMS for p in platforms):
+            allowed = ", ".join(PUBLISHER_PLATFORMS)
+            raise invalid(f"Param targeting[publisher_platforms] must be an array of {{{allowed}}}")
 
 
 @router.get("/act_{account_id}/adimages")

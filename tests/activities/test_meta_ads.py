@@ -75,7 +75,11 @@ async def meta_state(admin: SandboxAdmin) -> dict:
 
 async def test_create_makes_every_object_paused_with_the_ad_and_targeting(meta, admin):
     ad = MetaAd.model_validate(
-        {**META_AD, "description": "Ready-made.", "targeting": MetaTargeting(age_min=30, custom_audiences=["2385"])}
+        {
+            **META_AD,
+            "description": "Ready-made.",
+            "targeting": MetaTargeting(age_min=30, custom_audiences=["2385"], placements=["instagram"]),
+        }
     )
     inp = create_input(ad)
     ref = await run(meta.create, inp)
@@ -89,6 +93,7 @@ async def test_create_makes_every_object_paused_with_the_ad_and_targeting(meta, 
         "age_min": 30,
         "age_max": 65,
         "custom_audiences": [{"id": "2385"}],
+        "publisher_platforms": ["instagram"],
     }
     link_data = creative["object_story_spec"]["link_data"]
     assert creative["object_story_spec"]["page_id"] == "104857600000001"

@@ -128,6 +128,10 @@ def test_a_spec_read_back_from_a_workflow_needs_no_ad() -> None:
             "channels[0].ad.targeting.interests: 'fitness' is not a Meta interest id (digits only)",
         ),
         (
+            with_ad(targeting={"placements": ["facebook", "tiktok"]}),
+            "channels[0].ad.targeting.placements: unknown placement 'tiktok' (expected one of: facebook, instagram,",
+        ),
+        (
             with_ad(targeting={"custom_audiences": ["238", "238"]}),
             "channels[0].ad.targeting.custom_audiences: '238' is listed twice",
         ),

@@ -363,6 +363,7 @@ async def test_meta_adset_accepts_form_params_and_enforces_the_minimum_budget(ht
         ({"age_min": 40, "age_max": 30}, "targeting[age_max] must not be below targeting[age_min]"),
         ({"interests": ["6003"]}, 'targeting[interests] must be an array of {"id": "<numeric id>"} objects'),
         ({"custom_audiences": [{"id": "mops"}]}, "targeting[custom_audiences] must be an array"),
+        ({"publisher_platforms": ["tiktok"]}, "targeting[publisher_platforms] must be an array of {facebook,"),
     ],
 )
 async def test_meta_adset_targeting_is_checked(http, auth, targeting, message):
