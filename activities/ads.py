@@ -5,12 +5,19 @@ prefix (`meta.*`, `google_ads.*`) so the campaign workflows treat channels alike
 Every call is safe to retry: creates look up the channel's unique name first (a lost
 response leaves the object behind; the retry finds it), budgets and statuses are set
 to absolute values, removals of something already gone report `removed=False`.
+
+A Meta channel is five objects, made in this order, each PAUSED and each found by its
+name (`<channel name> · ad set`, `· creative`, `· ad`) before it is made: campaign → ad
+set (budget, schedule, targeting) → image (uploaded once: Meta names it by its hash) →
+creative → ad. Activation turns on the ad, the ad set, then the campaign; removal goes
+backwards (ad → creative → ad set → campaign), so nothing is left behind half deleted.
 """
 
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 from decimal import Decimal
+from pathlib import Path
 
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
@@ -31,12 +38,28 @@ from activities.models import (
     PaidStatusInput,
 )
 from domain.campaigns import META_OBJECTIVES, Objective
+from domain.meta_ads import MetaAd, image_kind
 from domain.money import micros_to_minor, minor_to_micros
 from domain.performance import DayFigures
+from integrations.errors import PlatformRejected
 from integrations.google_ads import GoogleAdsClient
 from integrations.meta_ads import MetaAdsClient
 
 MICROS = Decimal(1_000_000)
+
+
+def _needs_an_ad(channel: str, inp: PaidCreateInput, ad: object, field: str, what: str) -> None:
+    """A paid campaign without an ad never shows: refuse before making anything (campaign
+    files written before ads were part of the launch have none)."""
+    missing = field if ad is None else "final_url" if inp.final_url is None else None
+    if missing:
+        raise ApplicationError(
+            f"{channel}: the channel has no {missing} (an ad needs {what}, and a landing URL); "
+            f"add a {field}: section to the channel",
+            missing,
+            type=ErrorType.PLATFORM_REJECTED,
+            non_retryable=True,
+        )
 
 
 class MetaActivities:
@@ -52,7 +75,10 @@ class MetaActivities:
     @activity.defn(name=META.create.name)
     @platform_errors
     async def create(self, inp: PaidCreateInput) -> PaidRef:
-        """Campaign and ad set, both PAUSED; the ad set holds the daily budget."""
+        """Campaign, ad set (it holds the daily budget and the targeting), image, creative
+        and ad, all PAUSED; `set_status` turns them on."""
+        _needs_an_ad("meta_ads", inp, inp.ad, "ad", "a creative: primary text, headline, call to action, image or post")
+        assert inp.ad is not None and inp.final_url is not None
         campaign = await self._meta.find_campaign(inp.name)
         campaign_id = (
             campaign.id
@@ -63,6 +89,7 @@ class MetaActivities:
         )
         ad_set_name = f"{inp.name} · ad set"
         ad_set = await self._meta.find_ad_set(campaign_id, ad_set_name)
+        targeting = inp.ad.targeting if inp.ad else None
         ad_set_id = (
             ad_set.id
             if ad_set
@@ -71,21 +98,67 @@ class MetaActivities:
                 name=ad_set_name,
                 daily_budget=inp.daily_budget_minor,
                 countries=inp.countries,
+                age_min=targeting.age_min if targeting else None,
+                age_max=targeting.age_max if targeting else None,
+                interests=targeting.interests if targeting else (),
+                custom_audiences=targeting.custom_audiences if targeting else (),
+                publisher_platforms=targeting.placements if targeting else (),
                 start_time=inp.start,
                 end_time=inp.end,
                 status="PAUSED",
             )
         )
-        return PaidRef(campaign=campaign_id, ad_set=ad_set_id)
+        image_hash, creative_id = await self._creative(inp.name, inp.ad, inp.final_url)
+        ad_name = f"{inp.name} · ad"
+        ad = await self._meta.find_ad(ad_set_id, ad_name)
+        ad_id = (
+            ad.id
+            if ad
+            else await self._meta.create_ad(name=ad_name, ad_set_id=ad_set_id, creative_id=creative_id, status="PAUSED")
+        )
+        return PaidRef(campaign=campaign_id, ad_set=ad_set_id, creative=creative_id, ad=ad_id, image_hash=image_hash)
+
+    async def _creative(self, name: str, ad: MetaAd, link: str | None) -> tuple[str | None, str]:
+        """The channel's creative (found by name, else made): (image hash, creative id)."""
+        creative_name = f"{name} · creative"
+        if ad.object_story_id is not None:
+            found = await self._meta.find_creative(creative_name)
+            creative_id = (
+                found.id
+                if found
+                else await self._meta.create_post_creative(name=creative_name, object_story_id=ad.object_story_id)
+            )
+            return None, creative_id
+        if ad.image is None or link is None or ad.message is None or ad.headline is None or ad.call_to_action is None:
+            raise PlatformRejected("meta", 0, "AD_INCOMPLETE", "the ad has no image, link, text or call to action")
+        # Uploaded even when the creative exists: the same bytes get the same hash, and the
+        # hash goes into the channel's ref either way.
+        image_hash = await self._meta.upload_image(_image_bytes(ad.image), name=Path(ad.image).name)
+        found = await self._meta.find_creative(creative_name)
+        creative_id = (
+            found.id
+            if found
+            else await self._meta.create_link_creative(
+                name=creative_name,
+                link=link,
+                image_hash=image_hash,
+                message=ad.message,
+                headline=ad.headline,
+                description=ad.description,
+                call_to_action=ad.call_to_action,
+            )
+        )
+        return image_hash, creative_id
 
     @activity.defn(name=META.set_status.name)
     @platform_errors
     async def set_status(self, inp: PaidStatusInput) -> None:
-        """Ad set and campaign together (the campaign's status gates its ad sets)."""
+        """Ad, ad set and campaign together: on from the ad up (delivery starts when the
+        campaign goes on, with everything below it ready), off from the campaign down."""
         status = "ACTIVE" if inp.active else "PAUSED"
-        if inp.ref.ad_set:
-            await self._meta.set_status(inp.ref.ad_set, status)
-        await self._meta.set_status(inp.ref.campaign, status)
+        ids = [i for i in (inp.ref.ad, inp.ref.ad_set) if i] + [inp.ref.campaign]
+        for object_id in ids if inp.active else reversed(ids):
+            await self._meta.set_status(object_id, status)
 
     @activity.defn(name=META.set_budget.name)
     @platform_errors
@@ -98,15 +171,29 @@ class MetaActivities:
     @activity.defn(name=META.remove.name)
     @platform_errors
     async def remove(self, inp: PaidRef) -> PaidRemoveResult:
-        """Delete the campaign (Meta deletes its ad sets with it)."""
-        return PaidRemoveResult(removed=await self._meta.delete(inp.campaign))
+        """Delete ad → creative → ad set → campaign (what the ref holds: channels created
+        before ads have only the last two). The creative outlives a deleted campaign on
+        Meta, so it is deleted on its own; the image stays in the account's library."""
+        removed = False
+        for object_id in (inp.ad, inp.creative, inp.ad_set, inp.campaign):
+            if object_id:
+                removed = await self._meta.delete(object_id) or removed
+        return PaidRemoveResult(removed=removed)
 
     @activity.defn(name=META.remove_named.name)
     @platform_errors
     async def remove_named(self, inp: PaidNamedInput) -> PaidRemoveResult:
-        """Rollback of a create that failed half way: delete the campaign found by name."""
+        """Rollback of a create that failed half way: what exists of ad, creative, ad set
+        and campaign, found by their names, deleted in that order."""
+        removed = False
         campaign = await self._meta.find_campaign(inp.name)
-        return PaidRemoveResult(removed=campaign is not None and await self._meta.delete(campaign.id))
+        ad_set = await self._meta.find_ad_set(campaign.id, f"{inp.name} · ad set") if campaign else None
+        ad = await self._meta.find_ad(ad_set.id, f"{inp.name} · ad") if ad_set else None
+        creative = await self._meta.find_creative(f"{inp.name} · creative")
+        for found in (ad, creative, ad_set, campaign):
+            if found is not None:
+                removed = await self._meta.delete(found.id) or removed
+        return PaidRemoveResult(removed=removed)
 
     @activity.defn(name=META.figures.name)
     @platform_errors
@@ -127,6 +214,18 @@ class MetaActivities:
         )
 
 
+def _image_bytes(path: str) -> bytes:
+    """The ad's image as validated when its campaign file loaded; refused (not retried)
+    when this worker cannot read it or it is no longer a png or jpg."""
+    try:
+        data = Path(path).read_bytes()
+    except OSError as err:
+        raise PlatformRejected("meta", 0, "IMAGE_UNREADABLE", f"ad image {path}: {err.strerror or err}") from None
+    if image_kind(data[:8]) is None:
+        raise PlatformRejected("meta", 0, "IMAGE_UNREADABLE", f"ad image {path} is not a png or jpg any more")
+    return data
+
+
 class GoogleAdsActivities:
     def __init__(self, google: GoogleAdsClient) -> None:
         self._google = google
@@ -143,16 +242,8 @@ class GoogleAdsActivities:
         """Budget, a PAUSED campaign using it, a PAUSED ad group with a PAUSED responsive
         search ad, then the keywords and negative keywords; `set_status` turns them on.
         Each step finds what an earlier attempt made (by name, by ad group, by keyword)."""
-        if inp.search is None or inp.final_url is None:
-            # A campaign without an ad and keywords never shows: refuse before making anything.
-            missing = "search" if inp.search is None else "final_url"
-            raise ApplicationError(
-                f"google_ads: the channel has no {missing} (a search ad needs headlines, descriptions, keywords "
-                "and a landing URL); add a search: section to the channel",
-                missing,
-                type=ErrorType.PLATFORM_REJECTED,
-                non_retryable=True,
-            )
+        _needs_an_ad("google_ads", inp, inp.search, "search", "headlines, descriptions and keywords")
+        assert inp.search is not None and inp.final_url is not None
         micros = minor_to_micros(inp.daily_budget_minor, inp.currency)
         budget = await self._google.find_budget(inp.name)
         budget_name = (

@@ -13,6 +13,7 @@ from pydantic import BaseModel
 from domain.contact_budget import AudienceSummary, BudgetFacts, SendSource
 from domain.content import Channel, ContentType
 from domain.leads import Firmographics
+from domain.meta_ads import MetaAd
 from domain.performance import DayFigures
 from domain.routing import OwnerSlot
 from domain.search_ads import SearchAd
@@ -274,17 +275,22 @@ class AdAccountResult(BaseModel):
 class PaidRef(BaseModel):
     """Where one paid channel of a campaign lives on its platform.
 
-    Meta: `campaign` is the campaign id, `ad_set` the ad set that holds the budget.
+    Meta: `campaign` is the campaign id, `ad_set` the ad set that holds the budget,
+    `creative` and `ad` the ad creative and the ad it runs, `image_hash` the uploaded image
+    (none for a creative that runs an existing post).
     Google Ads: resource names of the campaign, its `budget`, its `ad_group`, the
     responsive search `ad` in it and the ad group's `keywords` (negatives included).
-    Campaigns launched before search ads have no ad group, ad or keywords.
+    Channels created before ads were part of the launch have no creative, ad group, ad or
+    keywords.
     """
 
     campaign: str
     ad_set: str | None = None
     budget: str | None = None
+    ad: str | None = None  # Meta: the ad id; Google Ads: the ad group ad's resource name
+    creative: str | None = None
+    image_hash: str | None = None
     ad_group: str | None = None
-    ad: str | None = None
     keywords: list[str] = []
 
 
@@ -300,8 +306,12 @@ class PaidCreateInput(BaseModel):
     countries: list[str] = []
     start: datetime | None = None
     end: datetime | None = None
-    search: SearchAd | None = None  # Google Ads: the responsive search ad and its keywords
-    final_url: str | None = None  # Google Ads: where the ad leads (the UTM-tagged landing URL)
+    # The ad each paid platform runs: Meta's creative and targeting, Google's responsive
+    # search ad and keywords. None for campaigns whose file predates ads (they get their
+    # campaign, ad set or budget only).
+    ad: MetaAd | None = None
+    search: SearchAd | None = None
+    final_url: str | None = None  # where the ad leads: the channel's UTM-tagged landing URL
 
 
 class PaidStatusInput(BaseModel):

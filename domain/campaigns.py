@@ -39,6 +39,7 @@ from domain.fields import (
     read_yaml_mapping,
     zone,
 )
+from domain.meta_ads import IMAGE_BASE, MetaAd
 from domain.money import check_currency, exponent, pow10, quantum, show
 from domain.search_ads import SearchAd
 
@@ -185,8 +186,8 @@ def utm_url(url: str, spec: CampaignSpec, channel: ChannelKind) -> str:
 
 # The per-kind fields each channel kind uses, and whether it must have them.
 CHANNEL_FIELDS: dict[ChannelKind, dict[str, bool]] = {
-    ChannelKind.META_ADS: {"share": True, "countries": True},
-    # `search` is required in campaign files (see _REQUIRED_IN_FILES).
+    # `ad` and `search` are required in campaign files (see _REQUIRED_IN_FILES).
+    ChannelKind.META_ADS: {"share": True, "countries": True, "ad": False},
     ChannelKind.GOOGLE_ADS: {"share": True, "countries": False, "search": False},
     # An email's template is required at launch (starter/service/campaigns.py checks it renders);
     # optional here, so campaigns launched before templates still load.
@@ -194,10 +195,14 @@ CHANNEL_FIELDS: dict[ChannelKind, dict[str, bool]] = {
     ChannelKind.LINKEDIN: {"text": True},
     ChannelKind.LANDING_PAGE: {"title": True, "body": True},
 }
-_PER_KIND = ("share", "countries", "search", "subject", "list_ids", "text", "title", "body", "template")
+_PER_KIND = ("share", "countries", "search", "ad", "subject", "list_ids", "text", "title", "body", "template")
 # Required when a campaign file is validated (strict keys), not when a stored spec is read
-# back: campaigns launched before search ads had none, and their histories must still load.
-_REQUIRED_IN_FILES: dict[ChannelKind, tuple[str, ...]] = {ChannelKind.GOOGLE_ADS: ("search",)}
+# back: campaigns launched before ads were part of the file had none, and their histories
+# must still load.
+_REQUIRED_IN_FILES: dict[ChannelKind, tuple[str, ...]] = {
+    ChannelKind.META_ADS: ("ad",),
+    ChannelKind.GOOGLE_ADS: ("search",),
+}
 _BODY_LIMITS = {ChannelKind.EMAIL: CHANNEL_LIMITS[Channel.EMAIL], ChannelKind.LANDING_PAGE: CHANNEL_LIMITS[Channel.CMS]}
 LINKEDIN_TEXT_LIMIT = CHANNEL_LIMITS[Channel.LINKEDIN]
 
@@ -234,6 +239,7 @@ class ChannelSpec(ConfigModel):
     body: str | None = None  # email and landing_page: Markdown
     # email: the message template, `<name>.html` and `<name>.txt` in the campaigns' templates/
     template: str | None = Field(default=None, pattern=r"^[a-z0-9][a-z0-9_-]*$")
+    ad: MetaAd | None = None  # meta_ads: the creative and its targeting (domain/meta_ads.py)
 
     @field_validator("countries")
     @classmethod
@@ -674,7 +680,8 @@ def build_campaign(
     if now is not None:
         now = _aware(now, "now")
     try:
-        spec = CampaignSpec.model_validate(data, context={STRICT_KEYS: True, NOW: now})
+        base = Path(path).parent if path else None
+        spec = CampaignSpec.model_validate(data, context={STRICT_KEYS: True, NOW: now, IMAGE_BASE: base})
     except ValidationError as err:
         raise _error(path, *first_error(err, _loc, split_path=True)) from None
     _check_launch(spec, now, path)

@@ -1,12 +1,17 @@
-"""Meta Marketing API client (Graph API, `/v21.0/...`): campaigns, ad sets, insights.
+"""Meta Marketing API client (Graph API, `/v21.0/...`): campaigns, ad sets, ad images,
+ad creatives, ads, insights.
 
 Auth is an OAuth bearer token (a system user's token in production). Budgets are
 integers in the account currency's minor units (`daily_budget=2000` is 20.00 EUR); the
 Graph API sends them back as strings, the models here hold ints. Campaigns carry no
 budget: each ad set has its own daily budget, and budget changes set absolute values.
 
+An ad runs a creative: link data (the page it runs as, the link, an uploaded image's
+hash, text, a call to action) or an existing post of the page. Images are uploaded as
+base64 bytes and named by their hash, so uploading the same image again makes nothing new.
+
 Meta has no idempotency keys, so creates are meant to be guarded by a lookup by name
-(`find_campaign`, `find_ad_set`) in the caller. Deleting something that is already gone
+(`find_campaign`, `find_ad_set`, `find_creative`, `find_ad`) in the caller. Deleting something that is already gone
 answers (#100) subcode 33 "does not exist": `delete` then returns False, so a teardown
 can be retried.
 
@@ -21,8 +26,9 @@ everything else (190 included) is `PlatformRejected`.
 
 from __future__ import annotations
 
+import base64
 import json
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from datetime import UTC, date, datetime
 from decimal import Decimal, InvalidOperation
 from typing import Any
@@ -39,6 +45,8 @@ TRANSIENT_CODES = frozenset({1, 2})
 PAGE_LIMIT = 100
 CAMPAIGN_FIELDS = "id,name,status,effective_status"
 AD_SET_FIELDS = "id,name,campaign_id,status,effective_status,daily_budget"
+CREATIVE_FIELDS = "id,name,status"
+AD_FIELDS = "id,name,adset_id,campaign_id,status,effective_status,creative"
 INSIGHT_FIELDS = "spend,impressions,clicks,actions,action_values"
 
 
@@ -62,6 +70,22 @@ class MetaAdSet(BaseModel):
     status: str
     effective_status: str | None = None
     daily_budget: int  # minor units of the account currency
+
+
+class MetaCreative(BaseModel):
+    id: str
+    name: str
+    status: str
+
+
+class MetaAd(BaseModel):
+    id: str
+    name: str
+    adset_id: str
+    campaign_id: str
+    status: str
+    effective_status: str | None = None
+    creative_id: str
 
 
 class MetaInsightRow(BaseModel):
@@ -89,13 +113,16 @@ class MetaAdsClient(PlatformClient):
         token: str,
         *,
         ad_account_id: str,
+        page_id: str | None = None,
         api_version: str = META_API_VERSION,
         timeout: float = 10.0,
         transport: httpx.AsyncBaseTransport | None = None,
     ) -> None:
-        """`ad_account_id` with or without the `act_` prefix."""
+        """`ad_account_id` with or without the `act_` prefix; `page_id` is the Facebook page
+        link ads run as (needed to make a link creative only)."""
         super().__init__(base_url, token, timeout=timeout, transport=transport)
         self.ad_account_id = f"act_{ad_account_id.removeprefix('act_')}"
+        self.page_id = page_id
         self._prefix = f"/{api_version}"
 
     # the ad account
@@ -126,11 +153,12 @@ class MetaAdsClient(PlatformClient):
         return MetaCampaign.model_validate(body)
 
     async def set_status(self, object_id: str, status: str) -> None:
-        """Set a campaign's or ad set's status: ACTIVE or PAUSED."""
+        """Set a campaign's, ad set's or ad's status: ACTIVE or PAUSED."""
         await self._json("POST", self._path(object_id), json={"status": status})
 
     async def delete(self, object_id: str) -> bool:
-        """Delete a campaign (with its ad sets) or an ad set; False when it was already gone."""
+        """Delete a campaign (with its ad sets and ads), an ad set (with its ads), an ad or an
+        ad creative; False when it was already gone."""
         try:
             await self._json("DELETE", self._path(object_id))
         except PlatformRejected as err:
@@ -156,19 +184,36 @@ class MetaAdsClient(PlatformClient):
         name: str,
         daily_budget: int,
         countries: list[str],
+        age_min: int | None = None,
+        age_max: int | None = None,
+        interests: Sequence[str] = (),
+        custom_audiences: Sequence[str] = (),
+        publisher_platforms: Sequence[str] = (),
         start_time: datetime | None = None,
         end_time: datetime | None = None,
         status: str = "PAUSED",
     ) -> str:
-        """Create an ad set paying per impression for link clicks in `countries`; return its id.
-        `daily_budget` is in minor units; naive times are taken as UTC."""
+        """Create an ad set paying per impression for link clicks in `countries` (and the
+        ages, interest ids, custom audience ids and placements given); return its id. `daily_budget` is
+        in minor units; naive times are taken as UTC."""
+        targeting: dict[str, Any] = {"geo_locations": {"countries": list(countries)}}
+        if age_min is not None:
+            targeting["age_min"] = age_min
+        if age_max is not None:
+            targeting["age_max"] = age_max
+        if interests:
+            targeting["interests"] = [{"id": i} for i in interests]
+        if custom_audiences:
+            targeting["custom_audiences"] = [{"id": i} for i in custom_audiences]
+        if publisher_platforms:
+            targeting["publisher_platforms"] = list(publisher_platforms)
         payload: dict[str, Any] = {
             "name": name,
             "campaign_id": campaign_id,
             "daily_budget": daily_budget,
             "billing_event": "IMPRESSIONS",
             "optimization_goal": "LINK_CLICKS",
-            "targeting": {"geo_locations": {"countries": list(countries)}},
+            "targeting": targeting,
             "status": status,
         }
         if start_time is not None:
@@ -184,6 +229,77 @@ class MetaAdsClient(PlatformClient):
     async def set_daily_budget(self, ad_set_id: str, daily_budget: int) -> None:
         """Set the ad set's daily budget (absolute, minor units)."""
         await self._json("POST", self._path(ad_set_id), json={"daily_budget": daily_budget})
+
+    # images, creatives, ads
+
+    async def upload_image(self, data: bytes, *, name: str) -> str:
+        """Upload a png or jpg; return its hash (the same bytes always get the same hash)."""
+        payload = {"bytes": base64.b64encode(data).decode("ascii"), "name": name}
+        body = await self._json("POST", self._path(self.ad_account_id, "adimages"), json=payload)
+        images = body.get("images") if isinstance(body, dict) else None
+        if not isinstance(images, dict) or len(images) != 1:
+            raise PlatformRejected(self.platform, 200, "BAD_RESPONSE", f"adimages answered without one image: {body}")
+        (image,) = images.values()
+        return str(image["hash"])
+
+    async def find_creative(self, name: str) -> MetaCreative | None:
+        """The ad account's creative with exactly this name that is not deleted, if any."""
+        params = {"fields": CREATIVE_FIELDS, "filtering": _name_filter(name)}
+        async for item in self._pages(self._path(self.ad_account_id, "adcreatives"), params):
+            if item.get("name") == name and item.get("status") != "DELETED":
+                return MetaCreative.model_validate(item)
+        return None
+
+    async def create_link_creative(
+        self,
+        *,
+        name: str,
+        link: str,
+        image_hash: str,
+        message: str,
+        headline: str,
+        call_to_action: str,
+        description: str | None = None,
+    ) -> str:
+        """A link ad's creative as the configured page: image, primary text, headline,
+        optional description and a call-to-action button to `link`; return its id."""
+        if not self.page_id:
+            raise ValueError("a link creative needs the Facebook page it runs as (MOPS_META_PAGE_ID)")
+        link_data: dict[str, Any] = {
+            "link": link,
+            "image_hash": image_hash,
+            "message": message,
+            "name": headline,
+            "call_to_action": {"type": call_to_action, "value": {"link": link}},
+        }
+        if description is not None:
+            link_data["description"] = description
+        payload = {"name": name, "object_story_spec": {"page_id": self.page_id, "link_data": link_data}}
+        body = await self._json("POST", self._path(self.ad_account_id, "adcreatives"), json=payload)
+        return str(body["id"])
+
+    async def create_post_creative(self, *, name: str, object_story_id: str) -> str:
+        """A creative that runs an existing page post (`<page id>_<post id>`); return its id."""
+        payload = {"name": name, "object_story_id": object_story_id}
+        body = await self._json("POST", self._path(self.ad_account_id, "adcreatives"), json=payload)
+        return str(body["id"])
+
+    async def find_ad(self, ad_set_id: str, name: str) -> MetaAd | None:
+        """The ad set's ad with exactly this name that is not deleted, if any."""
+        params = {"fields": AD_FIELDS, "filtering": _name_filter(name)}
+        async for item in self._pages(self._path(ad_set_id, "ads"), params):
+            if item.get("name") == name and item.get("effective_status") != "DELETED":
+                return _ad(item)
+        return None
+
+    async def create_ad(self, *, name: str, ad_set_id: str, creative_id: str, status: str = "PAUSED") -> str:
+        """An ad in the ad set running the creative; return its id."""
+        payload = {"name": name, "adset_id": ad_set_id, "creative": {"creative_id": creative_id}, "status": status}
+        body = await self._json("POST", self._path(self.ad_account_id, "ads"), json=payload)
+        return str(body["id"])
+
+    async def get_ad(self, ad_id: str) -> MetaAd:
+        return _ad(await self._json("GET", self._path(ad_id), params={"fields": AD_FIELDS}))
 
     # insights
 
@@ -287,6 +403,12 @@ def _name_filter(name: str) -> str:
 
 def _ad_set(item: dict[str, Any]) -> MetaAdSet:
     return MetaAdSet.model_validate({**item, "daily_budget": int(item.get("daily_budget") or 0)})
+
+
+def _ad(item: dict[str, Any]) -> MetaAd:
+    raw = item.get("creative")
+    creative = raw if isinstance(raw, dict) else {}
+    return MetaAd.model_validate({**item, "creative_id": str(creative.get("id") or "")})
 
 
 def _graph_time(value: datetime) -> str:

@@ -154,6 +154,7 @@ class Settings(BaseSettings):
     meta_token: SecretStr = SecretStr("sandbox-meta-token")
     meta_ad_account_id: str = "act_1234567890"
     meta_api_version: str = "v21.0"
+    meta_page_id: str = Field("104857600000001", pattern=r"^\d+$")  # the Facebook page a Meta channel's ads run as
     google_ads_base_url: str = "http://127.0.0.1:8100"
     google_ads_token: SecretStr = SecretStr("sandbox-google-ads-token")
     google_ads_developer_token: SecretStr = SecretStr("sandbox-dev-token")

@@ -31,6 +31,9 @@ class FaultSpec(BaseModel):
     # Only requests whose path starts with this are affected (e.g. "/v3/mail/send"),
     # so a test can target the side effect and not the reads around it.
     path_prefix: str | None = None
+    # Only requests for exactly this path (when a prefix would also catch its siblings,
+    # e.g. Meta's `/act_<id>/ads` beside `/act_<id>/adsets`).
+    path: str | None = None
     seed: int = 0
 
 
@@ -66,7 +69,11 @@ class Faults:
 
     def decide(self, platform: str, path: str = "/") -> Decision:
         spec = self._specs.get(platform)
-        if spec is None or (spec.path_prefix and not path.startswith(spec.path_prefix)):
+        if (
+            spec is None
+            or (spec.path_prefix and not path.startswith(spec.path_prefix))
+            or spec.path not in (None, path)
+        ):
             return Decision()
         latency = spec.latency_ms / 1000
         if spec.latency_after_apply and not (spec.rate_limit_next or spec.fail_next or spec.error_rate):

@@ -13,10 +13,10 @@ class SandboxTokens(BaseSettings):
     (`MOPS_GOOGLE_ADS_DEVELOPER_TOKEN`) and the WordPress user with its application
     password (`MOPS_WORDPRESS_USER`, `MOPS_WORDPRESS_APP_PASSWORD`).
 
-    `linkedin_author`, `ga4_property`, `meta_ad_account_id` and `google_ads_customer_id`
-    are the ids the mops settings default to; the sandbox accepts any organization or
-    person as a LinkedIn author, and only this GA4 property, Meta ad account and Google
-    Ads customer (others get the platform's permission error). The ad accounts report
+    `linkedin_author`, `ga4_property`, `meta_ad_account_id`, `meta_page_id` and
+    `google_ads_customer_id` are the ids the mops settings default to; the sandbox accepts
+    any organization or person as a LinkedIn author, and only this GA4 property, Meta ad
+    account and page and Google Ads customer (others get the platform's refusal). The ad accounts report
     `meta_currency` / `google_ads_currency`.
 
     Sandbox-only knobs: `ads_seed` (`MOPS_SANDBOX_ADS_SEED`) seeds the ad performance
@@ -41,6 +41,7 @@ class SandboxTokens(BaseSettings):
     ga4_property: str = "properties/123456789"
     meta_ad_account_id: str = "act_1234567890"
     meta_currency: str = "EUR"
+    meta_page_id: str = "104857600000001"  # the Facebook page the ad account's creatives run as
     google_ads_customer_id: str = "1234567890"
     google_ads_currency: str = "EUR"
     ads_seed: int = Field(7, validation_alias=AliasChoices("MOPS_SANDBOX_ADS_SEED", "ads_seed"))

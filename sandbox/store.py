@@ -43,6 +43,12 @@ EFFECT_KINDS = (
     "adset.create",
     "adset.update",
     "adset.delete",
+    "adimage.create",
+    "adcreative.create",
+    "adcreative.delete",
+    "ad.create",
+    "ad.update",
+    "ad.delete",
     "budget.create",
     "budget.update",
     "budget.remove",
@@ -185,6 +191,37 @@ class MetaAdSet:
 
 
 @dataclass
+class MetaImage:
+    hash: str  # the md5 of the bytes, as Meta's image hashes are: the same image uploads once
+    name: str
+    width: int
+    height: int
+    size: int  # bytes
+    created_time: str
+
+
+@dataclass
+class MetaCreative:
+    id: str
+    name: str
+    status: str  # ACTIVE | DELETED
+    object_story_spec: dict[str, Any] | None
+    object_story_id: str | None
+    created_time: str
+
+
+@dataclass
+class MetaAd:
+    id: str
+    name: str
+    adset_id: str
+    campaign_id: str
+    creative_id: str
+    status: str  # ACTIVE | PAUSED | DELETED
+    created_time: str
+
+
+@dataclass
 class GoogleBudget:
     id: str
     resource_name: str
@@ -275,6 +312,9 @@ class Store:
     single_sends: dict[str, SingleSend] = field(default_factory=dict)
     meta_campaigns: dict[str, MetaCampaign] = field(default_factory=dict)
     meta_adsets: dict[str, MetaAdSet] = field(default_factory=dict)
+    meta_images: dict[str, MetaImage] = field(default_factory=dict)  # by hash
+    meta_creatives: dict[str, MetaCreative] = field(default_factory=dict)
+    meta_ads: dict[str, MetaAd] = field(default_factory=dict)
     google_budgets: dict[str, GoogleBudget] = field(default_factory=dict)  # by resource name
     google_campaigns: dict[str, GoogleCampaign] = field(default_factory=dict)  # by resource name
     google_ad_groups: dict[str, GoogleAdGroup] = field(default_factory=dict)  # by resource name
@@ -343,9 +383,9 @@ class Store:
     def next_id(self, start: int) -> str:
         """Sequential ids per range: contacts 1001.., deals 5001.., tasks 9001..,
         WordPress posts 101.., LinkedIn shares 7100000000000000001.., Meta campaigns
-        120210000000000001.. and ad sets 120211000000000001.., Google Ads budgets
-        13000000001.., campaigns 21000000001.., ad groups 15000000001.., ads 70000000001..
-        and criteria 40000000001.."""
+        120210000000000001.., ad sets 120211000000000001.., ad creatives 120212000000000001..
+        and ads 120213000000000001.., Google Ads budgets 13000000001.., campaigns
+        21000000001.., ad groups 15000000001.., ads 70000000001.. and criteria 40000000001.."""
         return str(start + next(self._ids.setdefault(start, itertools.count(1))))
 
     def next_ts(self) -> str:

@@ -97,7 +97,7 @@ def test_the_wheel_holds_every_module_the_license_and_the_data(wheel: tuple[Path
         str(p.relative_to(ROOT))
         for d in DATA_DIRS
         for p in (ROOT / d).rglob("*")
-        if p.is_file() and p.suffix in (".yaml", ".html", ".txt")
+        if p.is_file() and p.suffix in (".yaml", ".html", ".txt", ".png", ".jpg")
     }
     shipped = {n.split(".data/data/share/mops/", 1)[1] for n in names if ".data/data/share/mops/" in n}
     assert data == shipped

@@ -136,6 +136,7 @@ class PlatformClients:
                 settings.meta_base_url,
                 settings.meta_token.get_secret_value(),
                 ad_account_id=settings.meta_ad_account_id,
+                page_id=settings.meta_page_id,
                 api_version=settings.meta_api_version,
                 timeout=t,
             ),

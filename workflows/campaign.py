@@ -3,7 +3,8 @@
 Workflow type `Campaign`, id `campaign-<campaign id>`.
 
 Status: preflight (each ad account's currency) → awaiting_approval? → creating (landing
-page draft, Meta campaign + ad set and Google Ads budget + campaign, all PAUSED) →
+page draft, Meta campaign + ad set + image + creative + ad and Google Ads budget +
+campaign, all PAUSED) →
 scheduled (durable timer until the start date) → launching (publish the page, activate
 the ads, post on LinkedIn, send the email — the irreversible send last) → live
 (monitoring on an interval: figures per channel, pacing, KPIs, anomaly alerts, a
@@ -423,9 +424,12 @@ class CampaignWorkflow:
                     countries=ch.countries,
                     start=spec.start_at(launched_at),
                     end=spec.end_at(),
-                    # Google's search ad leads to the landing page tagged as the channel's link is.
+                    # The ad and where it leads, the landing page tagged as the channel's
+                    # link is (activity input fields only: the command sequence is the same
+                    # as before ads)
+                    ad=ch.ad,
                     search=ch.search,
-                    final_url=utm_url(spec.landing_url, spec, part.channel) if ch.search is not None else None,
+                    final_url=utm_url(spec.landing_url, spec, part.channel) if ch.ad or ch.search else None,
                 ),
                 part.channel,
                 f"create {part.channel.value} campaign (paused)",

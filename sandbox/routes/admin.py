@@ -109,6 +109,9 @@ async def platform_state(platform: str, request: Request, state: SandboxState = 
                 {**meta.adset_view(store, a, account), "timeline": a.timeline.view()}
                 for a in store.meta_adsets.values()
             ],
+            "images": [meta.image_view(i, account) for i in store.meta_images.values()],
+            "creatives": [meta.creative_view(c, account) for c in store.meta_creatives.values()],
+            "ads": [meta.ad_view(store, a, account) for a in store.meta_ads.values()],
         }
     elif platform == "google_ads":  # every object ever created, removed ones included
         body = {

@@ -13,6 +13,7 @@ from integrations.hubspot import HubSpotClient
 from integrations.meta_ads import MetaAdsClient
 from integrations.sendgrid import SendGridClient
 from sandbox.server import SandboxServer
+from tests.ad_fixtures import add_running_ad
 from tests.conftest import make_settings
 from tests.google_search import make_serving
 
@@ -98,12 +99,13 @@ async def test_deleted_and_removed_campaigns_keep_their_days(sandbox: SandboxSer
     s = make_settings(sandbox.url, "127.0.0.1:1")
     tag = uuid.uuid4().hex[:8]
     async with MetaAdsClient(
-        s.meta_base_url, s.meta_token.get_secret_value(), ad_account_id=s.meta_ad_account_id
+        s.meta_base_url, s.meta_token.get_secret_value(), ad_account_id=s.meta_ad_account_id, page_id=s.meta_page_id
     ) as meta:
         campaign = await meta.create_campaign(name=f"gone {tag}", objective="OUTCOME_LEADS", status="ACTIVE")
-        await meta.create_ad_set(
+        ad_set = await meta.create_ad_set(
             campaign_id=campaign, name=f"{tag} set", daily_budget=2000, countries=["FR"], status="ACTIVE"
         )
+        await add_running_ad(meta, ad_set, tag)
         before = [
             r
             for r in await meta.account_insights(since=DAY, until=DAY + timedelta(days=1))

@@ -21,6 +21,7 @@ from domain.campaigns import (
     utm_url,
 )
 from domain.content import Directory, load_directory
+from tests.ad_fixtures import META_AD
 
 ROOT = Path(__file__).resolve().parents[2]
 CAMPAIGNS = ROOT / "campaigns"
@@ -41,7 +42,7 @@ CAMPAIGN = {
     "audience": "eu-marketing-ops",
     "landing_url": "https://www.mops.example/spring?ref=ads#pricing",
     "channels": [
-        {"kind": "meta_ads", "share": 60, "countries": ["DE", "fr"]},
+        {"kind": "meta_ads", "share": 60, "countries": ["DE", "fr"], "ad": META_AD},
         {
             "kind": "google_ads",
             "share": 40,
@@ -242,7 +243,9 @@ def test_constants():
         ),
         (campaign(total_budget=0), "total_budget: Input should be greater than 0"),
         (
-            campaign(channels=[*CAMPAIGN["channels"], {"kind": "meta_ads", "share": 10, "countries": ["DE"]}]),
+            campaign(
+                channels=[*CAMPAIGN["channels"], {"kind": "meta_ads", "share": 10, "countries": ["DE"], "ad": META_AD}]
+            ),
             "channels[5].kind: 'meta_ads' is listed twice (first at channels[0])",
         ),
         (campaign(channels=[]), "channels: List should have at least 1 item"),

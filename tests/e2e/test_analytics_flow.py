@@ -27,6 +27,7 @@ from mops.settings import Settings, get_settings
 from starter.cli import app
 from starter.service.leads import build_capture, build_event
 from starter.service.reports import ReportService, period
+from tests.ad_fixtures import add_running_ad
 from tests.conftest import eventually
 from tests.e2e.conftest import Stack
 from tests.google_search import make_serving
@@ -64,14 +65,15 @@ async def seed_platforms(s: Settings, tag: str, lead_workflow_id: str) -> dict[s
     sent e-mail, a won deal for the lead and one won deal without an amount."""
     now = datetime.now(UTC)
     async with MetaAdsClient(
-        s.meta_base_url, s.meta_token.get_secret_value(), ad_account_id=s.meta_ad_account_id
+        s.meta_base_url, s.meta_token.get_secret_value(), ad_account_id=s.meta_ad_account_id, page_id=s.meta_page_id
     ) as meta:
         campaign = await meta.create_campaign(
             name=f"Analytics {tag} [mops:{tag}:meta_ads]", objective="OUTCOME_LEADS", status="ACTIVE"
         )
-        await meta.create_ad_set(
+        ad_set = await meta.create_ad_set(
             campaign_id=campaign, name=f"{tag} ad set", daily_budget=5000, countries=["DE"], status="ACTIVE"
         )
+        await add_running_ad(meta, ad_set, tag)
     async with GoogleAdsClient(
         s.google_ads_base_url,
         s.google_ads_token.get_secret_value(),

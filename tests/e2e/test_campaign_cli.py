@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import shutil
 import uuid
 from pathlib import Path
 
@@ -15,6 +16,7 @@ from typer.testing import CliRunner
 
 from mops.settings import get_settings
 from starter.cli import app
+from tests.ad_fixtures import META_AD
 from tests.conftest import eventually
 from tests.e2e.conftest import Stack
 from tests.google_search import SEARCH_SECTION
@@ -47,6 +49,8 @@ def campaign_file(tmp_path: Path, list_id: str | None = None, **changes) -> tupl
     data.update(changes)
     path = tmp_path / "campaign.yaml"
     path.write_text(yaml.safe_dump(data))
+    if not (tmp_path / "images").exists():  # the ad's image, beside the file as in campaigns/
+        shutil.copytree(DEMO.parent / "images", tmp_path / "images")
     return path, data["id"]
 
 
@@ -61,11 +65,25 @@ async def campaign_count(stack: Stack) -> int:
         (
             {
                 "channels": [
-                    {"kind": "meta_ads", "share": 60, "countries": ["DE"]},
+                    {"kind": "meta_ads", "share": 60, "countries": ["DE"], "ad": META_AD},
                     {"kind": "google_ads", "share": 30, "search": SEARCH_SECTION},
                 ]
             },
             "channels: paid channel shares sum to 90%",
+        ),
+        (
+            {
+                "channels": [
+                    {
+                        "kind": "meta_ads",
+                        "share": 60,
+                        "countries": ["DE"],
+                        "ad": {**META_AD, "image": "images/nope.png"},
+                    },
+                    {"kind": "google_ads", "share": 40},
+                ]
+            },
+            "channels[0].ad.image: 'images/nope.png' does not exist",
         ),
         ({"total_budget": "10.00"}, "below the platform minimum"),
         ({"currency": "EURO"}, "currency:"),

@@ -16,8 +16,10 @@ from temporalio.api.enums.v1 import EventType
 from domain.campaigns import ChannelKind, build_campaign
 from domain.content import load_directory
 from domain.refusals import Refusal, Refused
+from integrations.meta_ads import MetaAdsClient
 from mops.queues import platform_queues
 from starter.service.campaigns import CampaignService, campaign_workflow_id
+from tests.ad_fixtures import META_AD
 from tests.conftest import eventually
 from tests.e2e.conftest import Stack
 from tests.google_search import SEARCH_SECTION
@@ -43,7 +45,7 @@ def spec_data(stack: Stack, **overrides: Any) -> dict[str, Any]:
         "monitor_every": "1h",
         "channels": [
             {"kind": "landing_page", "title": "Spring", "body": "Spring is here."},
-            {"kind": "meta_ads", "share": 60, "countries": ["DE"]},
+            {"kind": "meta_ads", "share": 60, "countries": ["DE"], "ad": META_AD},
             {"kind": "google_ads", "share": 40, "search": SEARCH_SECTION},
             {"kind": "linkedin", "text": "Spring is here."},
             {
@@ -79,6 +81,8 @@ async def platform_objects(stack: Stack) -> dict[str, list[dict]]:
     wp, li = await stack.admin.state("wordpress"), await stack.admin.state("linkedin")
     return {
         "meta": meta["campaigns"] + meta["adsets"],
+        "meta_ads": meta["ads"],
+        "meta_creatives": meta["creatives"],
         "google_ads": google["campaigns"],
         "google_budgets": google["budgets"],
         "google_ad_groups": google["ad_groups"],
@@ -118,6 +122,13 @@ async def test_launch_goes_live_on_every_channel_with_consistent_utms(stack: Sta
     adset = next(o for o in meta if o.get("campaign_id"))
     # 60 % of 6000.00 EUR over the 20-21 calendar days the campaign touches, in cents.
     assert int(adset["daily_budget"]) == parts[ChannelKind.META_ADS].daily_budget_minor in (360000 // 21, 360000 // 20)
+    # The Meta channel runs one ad, live because ad, ad set and campaign all are, with a
+    # creative linking to the channel's UTM-tagged landing URL.
+    [ad], [creative] = mine(objects["meta_ads"], cid), mine(objects["meta_creatives"], cid)
+    assert (ad["status"], ad["effective_status"], ad["creative"]["id"]) == ("ACTIVE", "ACTIVE", creative["id"])
+    assert creative["object_story_spec"]["link_data"]["link"] == parts[ChannelKind.META_ADS].link
+    assert creative["image_hash"] in [i["hash"] for i in (await stack.admin.state("meta"))["images"]]
+    await spends_only_while_its_ad_runs(stack, parts[ChannelKind.META_ADS].ref.campaign, ad["id"])
     google = mine(objects["google_ads"], cid)
     assert [o["status"] for o in google] == ["ENABLED"]
     # The search ad is live with its campaign: ad group and ad enabled, leading to the tagged link.
@@ -148,29 +159,66 @@ async def test_launch_goes_live_on_every_channel_with_consistent_utms(stack: Sta
     assert {r.channel for r in view.report} == set(ChannelKind) and view.outcome.startswith("stopped by maya")
     objects = await platform_objects(stack)
     assert all(o["status"] == "PAUSED" for o in mine(objects["meta"], cid) if not o.get("campaign_id"))
+    assert [o["status"] for o in mine(objects["meta_ads"], cid)] == ["PAUSED"]
     assert [o["status"] for o in mine(objects["google_ads"], cid)] == ["PAUSED"]
     assert [g["status"] for g in google_held(objects, cid)[0]] == ["PAUSED"]
 
 
-FAIL_AT = [  # the k-th channel's create or go-live call refused by its platform
-    ("landing_page", "wordpress", "/wp-json/wp/v2/posts"),
-    ("meta_ads", "meta", "/v21.0/act_1234567890/adsets"),
-    ("google_ads", "google_ads", "/v18/customers/1234567890/campaignBudgets:mutate"),
+async def spends_only_while_its_ad_runs(stack: Stack, campaign_id: str, ad_id: str) -> None:
+    """The live Meta campaign spends; with its ad paused (campaign and ad set still on) the
+    days after the reported ones show nothing. Then the ad goes back on."""
+    s = stack.settings
+    async with MetaAdsClient(
+        s.meta_base_url, s.meta_token.get_secret_value(), ad_account_id=s.meta_ad_account_id
+    ) as meta:
+        # Report up to a day well inside the schedule, so the pause takes effect the day after it.
+        reported = datetime.now(UTC).date() + timedelta(days=5)
+        running = await meta.insights(campaign_id, since=reported - timedelta(days=1), until=reported)
+        assert running and all(r.spend > 0 and r.impressions > 0 for r in running)
+        await meta.set_status(ad_id, "PAUSED")
+        after = reported + timedelta(days=1)
+        assert await meta.insights(campaign_id, since=after, until=after + timedelta(days=2)) == []
+        await meta.set_status(ad_id, "ACTIVE")
+
+
+META_OBJECTS = "/v21.0/act_1234567890"
+ALL_META = (1, 1, 1, 1)
+FAIL_AT = [  # the k-th channel's create or go-live call refused by its platform, and the
+    # Meta campaigns, ad sets, creatives and ads made by then (all deleted by the rollback)
+    ("landing_page", "landing_page", "wordpress", {"path_prefix": "/wp-json/wp/v2/posts"}, (0, 0, 0, 0)),
+    ("meta_ads:adset", "meta_ads", "meta", {"path_prefix": f"{META_OBJECTS}/adsets"}, (1, 0, 0, 0)),
+    ("meta_ads:creative", "meta_ads", "meta", {"path_prefix": f"{META_OBJECTS}/adcreatives"}, (1, 1, 0, 0)),
+    ("meta_ads:ad", "meta_ads", "meta", {"path": f"{META_OBJECTS}/ads"}, (1, 1, 1, 0)),
+    (
+        "google_ads:budget",
+        "google_ads",
+        "google_ads",
+        {"path_prefix": "/v18/customers/1234567890/campaignBudgets:mutate"},
+        ALL_META,
+    ),
     # the last Google step: budget, campaign, ad group and ad are made and must go again
-    ("google_ads", "google_ads", "/v18/customers/1234567890/adGroupCriteria:mutate"),
-    ("linkedin", "linkedin", "/rest/posts"),
-    ("email", "sendgrid", "/v3/marketing/singlesends"),
+    (
+        "google_ads:criteria",
+        "google_ads",
+        "google_ads",
+        {"path_prefix": "/v18/customers/1234567890/adGroupCriteria:mutate"},
+        ALL_META,
+    ),
+    ("linkedin", "linkedin", "linkedin", {"path_prefix": "/rest/posts"}, ALL_META),
+    ("email", "email", "sendgrid", {"path_prefix": "/v3/marketing/singlesends"}, ALL_META),
 ]
 
 
 @pytest.mark.parametrize(
-    ("channel", "platform", "path"), FAIL_AT, ids=[f"{f[0]}-{f[2].rsplit('/', 1)[1]}" for f in FAIL_AT]
+    ("channel", "platform", "where", "meta_made"), [f[1:] for f in FAIL_AT], ids=[f[0] for f in FAIL_AT]
 )
-async def test_a_failing_channel_rolls_back_every_channel(stack: Stack, channel: str, platform: str, path: str) -> None:
+async def test_a_failing_channel_rolls_back_every_channel(
+    stack: Stack, channel: str, platform: str, where: dict[str, str], meta_made: tuple[int, int, int, int]
+) -> None:
     svc = CampaignService(stack.client, stack.settings)
     inp = campaign_input(stack)
     cid = inp.spec.id
-    await stack.admin.set_faults(platform, fail_next=1, error_status=400, path_prefix=path)
+    await stack.admin.set_faults(platform, fail_next=1, error_status=400, **where)
     assert (await svc.launch(inp)).ok
     view = await status_is(svc, cid, CampaignStatus.FAILED)
 
@@ -178,13 +226,18 @@ async def test_a_failing_channel_rolls_back_every_channel(stack: Stack, channel:
     assert failed[channel].state == PartState.FAILED and failed[channel].error
     assert f"launch failed at {channel}" in view.outcome
     objects = await platform_objects(stack)
-    assert all(o["status"] == "DELETED" for o in mine(objects["meta"], cid)), mine(objects["meta"], cid)
+    meta = mine(objects["meta"] + objects["meta_ads"] + objects["meta_creatives"], cid)
+    assert all(o["status"] == "DELETED" for o in meta), meta
+    campaigns = [o for o in mine(objects["meta"], cid) if "campaign_id" not in o]
+    counts = (len(campaigns), len(mine(objects["meta"], cid)) - len(campaigns))
+    counts += (len(mine(objects["meta_creatives"], cid)), len(mine(objects["meta_ads"], cid)))
+    assert counts == meta_made, meta
     assert all(
         o["status"] == "REMOVED" for o in mine(objects["google_ads"], cid) + mine(objects["google_budgets"], cid)
     )
     groups, ads, criteria = google_held(objects, cid)
     assert all(o["status"] == "REMOVED" for o in groups + ads + criteria), (groups, ads, criteria)
-    if "adGroupCriteria" in path:
+    if "adGroupCriteria" in where.get("path_prefix", ""):
         assert len(groups) == len(ads) == 1, "the failure came after the ad group and ad were made"
     assert not [p for p in objects["posts"] if p.get("slug") == cid and p.get("status") == "publish"]
     assert not [

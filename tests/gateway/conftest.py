@@ -31,6 +31,7 @@ from sandbox.server import SandboxServer
 from starter.service.campaigns import CampaignService
 from starter.service.content import ContentService
 from starter.service.leads import LeadService
+from tests.ad_fixtures import META_AD
 from tests.conftest import eventually, make_settings
 from tests.google_search import SEARCH_SECTION
 from workers.main import running_workers
@@ -195,7 +196,7 @@ def campaign_data(gw: Gateway, **overrides: Any) -> dict[str, Any]:
         "landing_url": f"{gw.sandbox_url}/_links/ok/spring",
         "channels": [
             {"kind": "landing_page", "title": "Spring", "body": "Spring is here."},
-            {"kind": "meta_ads", "share": 60, "countries": ["DE"]},
+            {"kind": "meta_ads", "share": 60, "countries": ["DE"], "ad": META_AD},
             {"kind": "google_ads", "share": 40, "search": SEARCH_SECTION},
         ],
     }

@@ -91,7 +91,11 @@ async def ga4(sandbox: SandboxServer, admin):
 async def meta(sandbox: SandboxServer, admin):
     tokens = sandbox.tokens
     async with MetaAdsClient(
-        sandbox.url, tokens.meta_token.get_secret_value(), ad_account_id=tokens.meta_ad_account_id, timeout=5
+        sandbox.url,
+        tokens.meta_token.get_secret_value(),
+        ad_account_id=tokens.meta_ad_account_id,
+        page_id=tokens.meta_page_id,
+        timeout=5,
     ) as client:
         yield client
 

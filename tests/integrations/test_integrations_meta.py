@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
@@ -12,16 +13,37 @@ import pytest
 from integrations import meta_ads
 from integrations.errors import PlatformRejected, PlatformUnavailable, RateLimited
 from integrations.meta_ads import MetaAccount, MetaAdsClient, MetaCampaign
+from tests.ad_fixtures import IMAGE
 
 START = date(2026, 11, 2)
 
 
+PNG = IMAGE.read_bytes()
+LINK = "https://www.mops.example/spring?utm_source=facebook&utm_medium=paid_social"
+
+
 async def launch(meta: MetaAdsClient, name: str = "Spring leads", budget: int = 2000) -> tuple[str, str]:
+    """An ACTIVE campaign and ad set with an ACTIVE ad (without one nothing delivers)."""
     campaign_id = await meta.create_campaign(name=name, objective="OUTCOME_LEADS", status="ACTIVE")
     ad_set_id = await meta.create_ad_set(
         campaign_id=campaign_id, name=f"{name} DE", daily_budget=budget, countries=["DE", "AT"], status="ACTIVE"
     )
+    creative_id = await link_creative(meta, f"{name} creative")
+    await meta.create_ad(name=f"{name} ad", ad_set_id=ad_set_id, creative_id=creative_id, status="ACTIVE")
     return campaign_id, ad_set_id
+
+
+async def link_creative(meta: MetaAdsClient, name: str, **changes) -> str:
+    image_hash = await meta.upload_image(PNG, name="spring-launch.png")
+    fields = {
+        "link": LINK,
+        "image_hash": image_hash,
+        "message": "Five ready-made workflows.",
+        "headline": "Spring launch",
+        "call_to_action": "LEARN_MORE",
+        **changes,
+    }
+    return await meta.create_link_creative(name=name, **fields)
 
 
 async def test_account(meta):
@@ -124,6 +146,108 @@ async def test_spend_spike_override(meta, admin):
     await admin.set_ads_performance("meta", "spiky", spend_factor=3)
     rows = await meta.insights(campaign_id, since=START, until=START + timedelta(days=6))
     assert all(r.spend > Decimal("40") for r in rows)
+
+
+async def test_image_creative_and_ad_create_find_delete(meta, admin):
+    image_hash = await meta.upload_image(PNG, name="spring-launch.png")
+    assert image_hash == await meta.upload_image(PNG, name="spring-launch.png") == hashlib.md5(PNG).hexdigest()
+    assert len(await admin.effects("meta", "adimage.create")) == 1  # the same bytes upload once
+
+    campaign_id = await meta.create_campaign(name="Ads", objective="OUTCOME_LEADS")
+    ad_set_id = await meta.create_ad_set(
+        campaign_id=campaign_id,
+        name="Ads · ad set",
+        daily_budget=2000,
+        countries=["DE"],
+        age_min=25,
+        age_max=54,
+        interests=["6003107902433"],
+        custom_audiences=["23851234567890001"],
+    )
+    [ad_set] = await admin.effects("meta", "adset.create")
+    assert ad_set["summary"]["targeting"] == {
+        "geo_locations": {"countries": ["DE"]},
+        "age_min": 25,
+        "age_max": 54,
+        "interests": [{"id": "6003107902433"}],
+        "custom_audiences": [{"id": "23851234567890001"}],
+    }
+    assert await meta.find_creative("Ads · creative") is None
+    creative_id = await link_creative(meta, "Ads · creative", description="Ready-made.")
+    assert (await meta.find_creative("Ads · creative")).id == creative_id
+    [made] = await admin.effects("meta", "adcreative.create")
+    assert {
+        k: made["summary"][k]
+        for k in ("page_id", "link", "image_hash", "message", "headline", "description", "call_to_action")
+    } == {
+        "page_id": "104857600000001",
+        "link": LINK,
+        "image_hash": image_hash,
+        "message": "Five ready-made workflows.",
+        "headline": "Spring launch",
+        "description": "Ready-made.",
+        "call_to_action": "LEARN_MORE",
+    }
+
+    assert await meta.find_ad(ad_set_id, "Ads · ad") is None
+    ad_id = await meta.create_ad(name="Ads · ad", ad_set_id=ad_set_id, creative_id=creative_id)
+    ad = await meta.get_ad(ad_id)
+    assert (ad.adset_id, ad.campaign_id, ad.creative_id, ad.status, ad.effective_status) == (
+        ad_set_id,
+        campaign_id,
+        creative_id,
+        "PAUSED",
+        "PAUSED",
+    )
+    assert await meta.find_ad(ad_set_id, "Ads · ad") == ad
+    for object_id in (ad_id, ad_set_id, campaign_id):
+        await meta.set_status(object_id, "ACTIVE")
+    assert (await meta.get_ad(ad_id)).effective_status == "ACTIVE"
+
+    with pytest.raises(PlatformRejected) as in_use:
+        await meta.delete(creative_id)  # an ad still runs it
+    assert in_use.value.code == "100"
+    assert await meta.delete(ad_id) is True and await meta.delete(ad_id) is False
+    assert await meta.find_ad(ad_set_id, "Ads · ad") is None
+    assert await meta.delete(creative_id) is True and await meta.delete(creative_id) is False
+    assert await meta.find_creative("Ads · creative") is None
+
+
+async def test_post_creative_and_refusals(meta):
+    creative_id = await meta.create_post_creative(name="Post", object_story_id="104857600000001_42")
+    assert (await meta.find_creative("Post")).id == creative_id
+    with pytest.raises(PlatformRejected) as other_page:
+        await meta.create_post_creative(name="Not ours", object_story_id="999_42")
+    assert other_page.value.code == "100" and "not a page this ad account may advertise as" in other_page.value.message
+    with pytest.raises(PlatformRejected) as unknown_image:
+        await link_creative(meta, "No image", image_hash="0" * 32)
+    assert "not an image of this ad account" in unknown_image.value.message
+    with pytest.raises(PlatformRejected) as not_an_image:
+        await meta.upload_image(b"GIF89a...", name="x.gif")
+    assert not_an_image.value.code == "100/1487242"
+
+
+async def test_a_link_creative_needs_the_page(sandbox):
+    tokens = sandbox.tokens
+    async with MetaAdsClient(
+        sandbox.url, tokens.meta_token.get_secret_value(), ad_account_id=tokens.meta_ad_account_id
+    ) as no_page:
+        with pytest.raises(ValueError, match="MOPS_META_PAGE_ID"):
+            await no_page.create_link_creative(
+                name="x", link=LINK, image_hash="h", message="m", headline="h", call_to_action="LEARN_MORE"
+            )
+
+
+async def test_an_ad_set_without_an_ad_delivers_nothing(meta):
+    campaign_id = await meta.create_campaign(name="No ad", objective="OUTCOME_LEADS", status="ACTIVE")
+    ad_set_id = await meta.create_ad_set(
+        campaign_id=campaign_id, name="No ad DE", daily_budget=5000, countries=["DE"], status="ACTIVE"
+    )
+    assert await meta.insights(campaign_id, since=START, until=START + timedelta(days=6)) == []
+    creative_id = await link_creative(meta, "No ad creative")
+    await meta.create_ad(name="Late ad", ad_set_id=ad_set_id, creative_id=creative_id, status="ACTIVE")
+    rows = await meta.insights(campaign_id, since=START, until=START + timedelta(days=9))
+    assert [r.day for r in rows] == [START + timedelta(days=d) for d in (7, 8, 9)] and all(r.spend > 0 for r in rows)
 
 
 async def test_budget_too_low_is_rejected_with_the_subcode(meta):

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import base64
+import hashlib
 import json
 from datetime import date, timedelta
+from pathlib import Path
 
 import httpx
 import pytest
@@ -16,6 +19,8 @@ V = "/v21.0"
 ACT = f"{V}/act_1234567890"
 CUSTOMER = "/v18/customers/1234567890"
 START = date(2026, 11, 2)  # a Monday
+PAGE = "104857600000001"  # the sandbox's Facebook page
+PNG = (Path(__file__).resolve().parents[2] / "campaigns" / "images" / "spring-launch.png").read_bytes()
 
 
 def span(first: int, last: int) -> str:
@@ -48,7 +53,10 @@ async def meta_campaign(http, auth, name: str = "Spring leads", status: str = "A
     return response.json()["id"]
 
 
-async def meta_adset(http, auth, campaign_id: str, budget: int = 2000, status: str = "ACTIVE", **extra) -> str:
+async def meta_adset(
+    http, auth, campaign_id: str, budget: int = 2000, status: str = "ACTIVE", with_ad: bool = True, **extra
+) -> str:
+    """An ad set; `with_ad` (the default) gives it an ACTIVE ad, without which nothing delivers."""
     response = await http.post(
         f"{ACT}/adsets",
         headers=auth["meta"],
@@ -62,6 +70,52 @@ async def meta_adset(http, auth, campaign_id: str, budget: int = 2000, status: s
             "status": status,
             **extra,
         },
+    )
+    assert response.status_code == 200, response.text
+    adset_id = response.json()["id"]
+    if with_ad:
+        await meta_ad(http, auth, adset_id)
+    return adset_id
+
+
+async def meta_image(http, auth, data: bytes = PNG) -> str:
+    response = await http.post(
+        f"{ACT}/adimages", headers=auth["meta"], json={"bytes": base64.b64encode(data).decode(), "name": "hero.png"}
+    )
+    assert response.status_code == 200, response.text
+    return response.json()["images"]["bytes"]["hash"]
+
+
+async def meta_creative(http, auth, name: str = "Hero", **link_data) -> str:
+    image_hash = await meta_image(http, auth)
+    response = await http.post(
+        f"{ACT}/adcreatives",
+        headers=auth["meta"],
+        json={
+            "name": name,
+            "object_story_spec": {
+                "page_id": PAGE,
+                "link_data": {
+                    "link": "https://www.mops.example/spring?utm_source=facebook",
+                    "image_hash": image_hash,
+                    "message": "Five workflows.",
+                    "name": "Spring launch",
+                    "call_to_action": {"type": "LEARN_MORE", "value": {"link": "https://www.mops.example/spring"}},
+                    **link_data,
+                },
+            },
+        },
+    )
+    assert response.status_code == 200, response.text
+    return response.json()["id"]
+
+
+async def meta_ad(http, auth, adset_id: str, status: str = "ACTIVE", creative_id: str | None = None) -> str:
+    creative_id = creative_id or await meta_creative(http, auth)
+    response = await http.post(
+        f"{ACT}/ads",
+        headers=auth["meta"],
+        json={"name": "Hero ad", "adset_id": adset_id, "creative": {"creative_id": creative_id}, "status": status},
     )
     assert response.status_code == 200, response.text
     return response.json()["id"]
@@ -338,9 +392,37 @@ async def test_meta_adset_accepts_form_params_and_enforces_the_minimum_budget(ht
     assert raise_low.json()["error"]["error_subcode"] == 1885272
 
 
+@pytest.mark.parametrize(
+    ("targeting", "message"),
+    [
+        ({"age_min": 16}, "targeting[age_min] must be an integer from 18 to 65"),
+        ({"age_max": 70}, "targeting[age_max] must be an integer from 18 to 65"),
+        ({"age_min": 40, "age_max": 30}, "targeting[age_max] must not be below targeting[age_min]"),
+        ({"interests": ["6003"]}, 'targeting[interests] must be an array of {"id": "<numeric id>"} objects'),
+        ({"custom_audiences": [{"id": "mops"}]}, "targeting[custom_audiences] must be an array"),
+        ({"publisher_platforms": ["tiktok"]}, "targeting[publisher_platforms] must be an array of {facebook,"),
+    ],
+)
+async def test_meta_adset_targeting_is_checked(http, auth, targeting, message):
+    campaign_id = await meta_campaign(http, auth)
+    response = await http.post(
+        f"{ACT}/adsets",
+        headers=auth["meta"],
+        json={
+            "name": "DE",
+            "campaign_id": campaign_id,
+            "daily_budget": 2000,
+            "billing_event": "IMPRESSIONS",
+            "optimization_goal": "LINK_CLICKS",
+            "targeting": {"geo_locations": {"countries": ["DE"]}, **targeting},
+        },
+    )
+    assert response.status_code == 400 and message in response.json()["error"]["message"]
+
+
 async def test_meta_status_cascades_and_delete_is_final(http, auth, admin):
     campaign_id = await meta_campaign(http, auth)
-    adset_id = await meta_adset(http, auth, campaign_id)
+    adset_id = await meta_adset(http, auth, campaign_id, with_ad=False)
     assert (await http.post(f"{V}/{campaign_id}", headers=auth["meta"], json={"status": "PAUSED"})).json() == {
         "success": True
     }
@@ -478,6 +560,170 @@ async def test_meta_performance_overrides(http, auth, admin):
     assert (await http.get("/_sandbox/ads/performance")).json() == {"overrides": []}
 
 
+# Meta: images, creatives, ads
+
+
+def meta_error(response: httpx.Response) -> dict:
+    assert response.status_code == 400, response.text
+    return response.json()["error"]
+
+
+async def test_meta_images_upload_once_by_hash_and_must_be_images(http, auth, admin):
+    first, again = await meta_image(http, auth), await meta_image(http, auth)
+    assert first == again == hashlib.md5(PNG).hexdigest()
+    assert [e["summary"]["hash"] for e in await admin.effects("meta", "adimage.create")] == [first]
+    listed = await http.get(
+        f"{ACT}/adimages", headers=auth["meta"], params={"hashes": json.dumps([first]), "fields": "hash,width,height"}
+    )
+    assert listed.json()["data"] == [{"id": f"1234567890:{first}", "hash": first, "width": 120, "height": 63}]
+
+    text = base64.b64encode(b"not a picture").decode()
+    error = meta_error(await http.post(f"{ACT}/adimages", headers=auth["meta"], json={"bytes": text}))
+    assert (error["code"], error["error_subcode"], error["error_user_title"]) == (100, 1487242, "Image Resize Failed")
+    assert "bytes" in meta_error(await http.post(f"{ACT}/adimages", headers=auth["meta"], json={}))["message"]
+    assert (
+        "base64"
+        in meta_error(await http.post(f"{ACT}/adimages", headers=auth["meta"], json={"bytes": "%%"}))["message"]
+    )
+
+
+async def test_meta_creatives_are_link_data_of_the_page_or_an_existing_post(http, auth, admin):
+    creative_id = await meta_creative(http, auth, name="Hero", description="Ready-made.")
+    view = (
+        await http.get(
+            f"{V}/{creative_id}", headers=auth["meta"], params={"fields": "name,status,image_hash,call_to_action_type"}
+        )
+    ).json()
+    assert view == {
+        "id": creative_id,
+        "name": "Hero",
+        "status": "ACTIVE",
+        "image_hash": hashlib.md5(PNG).hexdigest(),
+        "call_to_action_type": "LEARN_MORE",
+    }
+    [made] = await admin.effects("meta", "adcreative.create")
+    assert (made["summary"]["page_id"], made["summary"]["headline"], made["summary"]["description"]) == (
+        PAGE,
+        "Spring launch",
+        "Ready-made.",
+    )
+    named = {"filtering": json.dumps([{"field": "name", "operator": "EQUAL", "value": "Hero"}]), "fields": "name"}
+    assert [
+        c["id"] for c in (await http.get(f"{ACT}/adcreatives", headers=auth["meta"], params=named)).json()["data"]
+    ] == [creative_id]
+    post = await http.post(
+        f"{ACT}/adcreatives", headers=auth["meta"], json={"name": "Post", "object_story_id": f"{PAGE}_77"}
+    )
+    assert post.status_code == 200, post.text
+
+    def spec(**link_data) -> dict:
+        data = {"link": "https://www.mops.example/", "image_hash": hashlib.md5(PNG).hexdigest(), **link_data}
+        return {"name": "Bad", "object_story_spec": {"page_id": PAGE, "link_data": data}}
+
+    refusals = [
+        ({"name": "Bad"}, "exactly one of object_story_spec or object_story_id"),
+        ({**spec(), "object_story_id": f"{PAGE}_77"}, "exactly one of object_story_spec or object_story_id"),
+        ({"object_story_id": "999_77"}, "is not a page this ad account may advertise as"),
+        (
+            {"object_story_spec": {"page_id": "999", "link_data": spec()["object_story_spec"]["link_data"]}},
+            "not a page",
+        ),
+        (spec(link="www.mops.example"), "[link] must be a valid URL"),
+        (spec(image_hash="0" * 32), "is not an image of this ad account"),
+        (spec(call_to_action={"type": "CLICK_HERE"}), "[call_to_action][type] must be one of"),
+        (spec(headline="Spring"), "[link_data][headline] is not supported"),
+    ]
+    for body, message in refusals:
+        error = meta_error(await http.post(f"{ACT}/adcreatives", headers=auth["meta"], json=body))
+        assert error["code"] == 100 and message in (error["message"] + error.get("error_user_msg", "")), body
+    assert len(await admin.effects("meta", "adcreative.create")) == 2
+
+
+async def test_meta_ads_need_a_live_ad_set_and_creative_and_show_their_parents_status(http, auth, admin):
+    campaign_id = await meta_campaign(http, auth, status="PAUSED")
+    adset_id = await meta_adset(http, auth, campaign_id, status="PAUSED", with_ad=False)
+    creative_id = await meta_creative(http, auth)
+    ad_id = await meta_ad(http, auth, adset_id, creative_id=creative_id)
+
+    async def effective() -> str:
+        return (await http.get(f"{V}/{ad_id}", headers=auth["meta"], params={"fields": "effective_status"})).json()[
+            "effective_status"
+        ]
+
+    assert await effective() == "CAMPAIGN_PAUSED"
+    await http.post(f"{V}/{campaign_id}", headers=auth["meta"], json={"status": "ACTIVE"})
+    assert await effective() == "ADSET_PAUSED"
+    await http.post(f"{V}/{adset_id}", headers=auth["meta"], json={"status": "ACTIVE"})
+    assert await effective() == "ACTIVE"
+    await http.post(f"{V}/{ad_id}", headers=auth["meta"], json={"status": "PAUSED"})
+    assert await effective() == "PAUSED"
+    view = (
+        await http.get(f"{V}/{ad_id}", headers=auth["meta"], params={"fields": "adset_id,campaign_id,creative"})
+    ).json()
+    assert view == {"id": ad_id, "adset_id": adset_id, "campaign_id": campaign_id, "creative": {"id": creative_id}}
+    for edge in (adset_id, campaign_id):
+        listed = await http.get(f"{V}/{edge}/ads", headers=auth["meta"], params={"fields": "name"})
+        assert listed.json()["data"] == [{"id": ad_id, "name": "Hero ad"}]
+
+    base = {"name": "Another", "adset_id": adset_id, "creative": {"creative_id": creative_id}}
+    refusals = [
+        ({k: v for k, v in base.items() if k != "creative"}, "The parameter creative is required"),
+        ({**base, "creative": {"creative_id": "120212999"}}, "does not exist or was deleted"),
+        ({**base, "adset_id": "120211999"}, "does not exist or was deleted"),
+        ({k: v for k, v in base.items() if k != "name"}, "The parameter name is required"),
+        ({**base, "status": "ARCHIVED"}, "Param status must be one of"),
+    ]
+    for body, message in refusals:
+        error = meta_error(await http.post(f"{ACT}/ads", headers=auth["meta"], json=body))
+        assert message in (error["message"] + error.get("error_user_msg", "")), body
+    assert [e["summary"]["id"] for e in await admin.effects("meta", "ad.create")] == [ad_id]
+
+
+async def test_meta_delivers_only_with_a_running_ad(http, auth):
+    campaign_id = await meta_campaign(http, auth)
+    adset_id = await meta_adset(http, auth, campaign_id, with_ad=False)
+    assert await meta_insights(http, auth, campaign_id, 1, 3) == []  # campaign and ad set on, but no ad
+    account = await http.get(
+        f"{ACT}/insights",
+        headers=auth["meta"],
+        params={"fields": "spend", "time_range": span(1, 3), "time_increment": 1},
+    )
+    assert account.json() == {"data": []}
+    ad_id = await meta_ad(http, auth, adset_id, status="PAUSED")
+    assert await meta_insights(http, auth, campaign_id, 1, 4) == []  # a paused ad delivers nothing either
+    await http.post(f"{V}/{ad_id}", headers=auth["meta"], json={"status": "ACTIVE"})
+    running = spend_by_day(await meta_insights(http, auth, campaign_id, 1, 6))
+    assert list(running) == ["2026-11-06", "2026-11-07"]  # from the day after the last report
+    assert all(v > 0 for v in running.values())
+    assert (await http.delete(f"{V}/{ad_id}", headers=auth["meta"])).json() == {"success": True}
+    assert spend_by_day(await meta_insights(http, auth, campaign_id, 1, 10)) == running  # nothing after the delete
+
+
+async def test_meta_deleting_a_parent_deletes_its_ads_and_a_used_creative_stays(http, auth, admin):
+    campaign_id = await meta_campaign(http, auth)
+    adset_id = await meta_adset(http, auth, campaign_id, with_ad=False)
+    creative_id = await meta_creative(http, auth)
+    ad_id = await meta_ad(http, auth, adset_id, creative_id=creative_id)
+    in_use = meta_error(await http.delete(f"{V}/{creative_id}", headers=auth["meta"]))
+    assert in_use["error_user_title"] == "Creative in use" and ad_id in in_use["error_user_msg"]
+
+    assert (await http.delete(f"{V}/{campaign_id}", headers=auth["meta"])).json() == {"success": True}
+    ad = (await http.get(f"{V}/{ad_id}", headers=auth["meta"], params={"fields": "status,effective_status"})).json()
+    assert (ad["status"], ad["effective_status"]) == ("DELETED", "DELETED")
+    [deleted] = await admin.effects("meta", "campaign.delete")
+    assert (deleted["summary"]["adsets"], deleted["summary"]["ads"]) == ([adset_id], [ad_id])
+    assert meta_error(await http.delete(f"{V}/{ad_id}", headers=auth["meta"]))["error_subcode"] == 33
+    assert (await http.delete(f"{V}/{creative_id}", headers=auth["meta"])).json() == {"success": True}
+    assert meta_error(await http.delete(f"{V}/{creative_id}", headers=auth["meta"]))["error_subcode"] == 33
+
+    other = await meta_campaign(http, auth, name="Other")
+    other_set = await meta_adset(http, auth, other)
+    [other_ad] = (await http.get(f"{V}/{other_set}/ads", headers=auth["meta"])).json()["data"]
+    await http.delete(f"{V}/{other_set}", headers=auth["meta"])
+    status = (await http.get(f"{V}/{other_ad['id']}", headers=auth["meta"], params={"fields": "status"})).json()
+    assert status["status"] == "DELETED"
+
+
 # Meta: faults
 
 
@@ -523,7 +769,14 @@ async def test_meta_state_shows_everything_and_reset_clears_it(http, auth, admin
     assert (adset["id"], adset["status"], adset["daily_budget"]) == (adset_id, "DELETED", "2000")
     assert [s["active"] for s in adset["timeline"]] == [True, False]
     await admin.reset()
-    assert await admin.state("meta") == {"platform": "meta", "campaigns": [], "adsets": []}
+    assert await admin.state("meta") == {
+        "platform": "meta",
+        "campaigns": [],
+        "adsets": [],
+        "images": [],
+        "creatives": [],
+        "ads": [],
+    }
 
 
 # Google Ads: auth

@@ -19,6 +19,7 @@ from domain.campaigns import ChannelKind, build_campaign
 from domain.content import Directory, Person
 from domain.money import from_minor
 from mops.queues import PlatformQueues
+from tests.ad_fixtures import META_AD
 from tests.conftest import eventually
 from tests.google_search import SEARCH_SECTION
 from tests.workflows.campaign_fakes import FakeCampaignPlatforms
@@ -64,7 +65,7 @@ def spec_data(**overrides: Any) -> dict[str, Any]:
         "monitor_every": "1d",
         "channels": [
             {"kind": "landing_page", "title": "Spring", "body": "Spring is here."},
-            {"kind": "meta_ads", "share": 60, "countries": ["DE"]},
+            {"kind": "meta_ads", "share": 60, "countries": ["DE"], "ad": META_AD},
             {"kind": "google_ads", "share": 40, "search": SEARCH_SECTION},
             {"kind": "linkedin", "text": "Spring is here."},
             {
