@@ -48,8 +48,9 @@ the lead moves into a stage the start input's plan names (`LeadJourneyInput.conv
 from `MOPS_CONVERSIONS_ON`), the journey sends it to each ad platform it has a click id
 for: `conversions.meta` (Conversions API, needs `fbc` or `fbp`) on the Meta queue,
 `conversions.google_ads` (click conversion, needs `gclid`, `gbraid` or `wbraid`) on the
-Google Ads queue. The event id / order id and the time are fixed here, so a retried
-upload is deduplicated by the platform. A lead without click ids, or one that withdrew
+Google Ads queue, in the background (the journey goes on to the hand-off; the run waits
+for them before it ends or continues as new). The event id / order id and the time are
+fixed here, so a retried upload is deduplicated by the platform. A lead without click ids, or one that withdrew
 ad consent, sends nothing and costs nothing (not even the patch marker). A refusal is
 noted and shown in the state's `conversions`; the journey goes on.
 
@@ -88,7 +89,7 @@ from temporalio.exceptions import ActivityError
 with workflow.unsafe.imports_passed_through():
     from activities import contracts as act
     from activities.contracts import ActivityRef, ErrorType
-    from activities.conversion_models import GoogleConversionInput, MetaConversionInput
+    from activities.conversion_models import ConversionResult, GoogleConversionInput, MetaConversionInput
     from activities.models import (
         AssignOwnerInput,
         EmailLead,
@@ -210,6 +211,7 @@ class LeadJourneyWorkflow:
         self._parked: str | None = None  # why the email step is parked (current details)
         self._hot_path = False  # HOT_PATH_PATCH: decided first thing in run()
         self._unpublished: Updates | None = None  # search attributes not yet upserted
+        self._conversion_sends: list[asyncio.Task[None]] = []  # uploads under way (see _send_conversions)
 
     # ------------------------------------------------------------------ run
 
@@ -253,6 +255,7 @@ class LeadJourneyWorkflow:
         # Nothing left for the contact sync, and nothing on its way there (an erasure ends
         # the sync right after this run: a late publish must not start it again).
         await workflow.wait_condition(lambda: (not s.sync_outbox or s.erased) and not self._publishing)
+        await self._conversions_done()
         drainer.cancel()
         self._flush_attributes()
         if publisher is not None:
@@ -957,6 +960,7 @@ class LeadJourneyWorkflow:
 
     async def _continue_as_new(self) -> None:
         await workflow.wait_condition(workflow.all_handlers_finished)
+        await self._conversions_done()
         self._flush_attributes()
         workflow.continue_as_new(
             LeadJourneyInput(
@@ -1031,10 +1035,28 @@ class LeadJourneyWorkflow:
         self._publish()
         if crm:
             await self._update_crm(crm, summary=f"CRM: stage {stage.value}")
-        if changed:
-            await self._send_conversions(stage)
+        if changed and self._conversion_due(stage):
+            # In the background: a slow or degraded ad platform must not hold up the
+            # hand-off to sales; the run waits for the uploads before it ends or continues.
+            self._conversion_sends.append(asyncio.create_task(self._send_conversions(stage)))
 
     # ---------------------------------------------------------- conversions
+
+    def _conversion_due(self, stage: LeadStage) -> bool:
+        s = self._s
+        plan = s.conversion_plan
+        return plan is not None and s.click_ids is not None and stage in plan.on and not s.erased
+
+    async def _conversions_done(self) -> None:
+        """Wait for the uploads under way; an erased lead's are dropped (nothing more of
+        it goes to a platform, and the erasure waits for this run to close)."""
+        sends, self._conversion_sends = self._conversion_sends, []
+        if self._s.erased:
+            for task in sends:
+                task.cancel()
+            return
+        if sends:
+            await asyncio.gather(*sends)
 
     async def _send_conversions(self, stage: LeadStage) -> None:
         """The stage change as a conversion to each ad platform the lead has a click id
@@ -1042,7 +1064,7 @@ class LeadJourneyWorkflow:
         due, so a lead without click ids records nothing more."""
         s = self._s
         plan, ids = s.conversion_plan, s.click_ids
-        if plan is None or ids is None or stage not in plan.on or s.erased:
+        if plan is None or ids is None:
             return
         google = ids.google() if plan.google_conversion_action and plan.google_customer_id else None
         meta = plan.meta_pixel_id is not None and ids.meta()
@@ -1092,7 +1114,13 @@ class LeadJourneyWorkflow:
         await asyncio.gather(*sends)
 
     async def _convert(
-        self, platform: Platform, stage: LeadStage, key: str, ref: ActivityRef[In, Any], arg: In, queue: str
+        self,
+        platform: Platform,
+        stage: LeadStage,
+        key: str,
+        ref: ActivityRef[In, ConversionResult],
+        arg: In,
+        queue: str,
     ) -> None:
         s = self._s
         try:

@@ -51,6 +51,7 @@ class FakeAdPlatforms:
     google_attempts: list[GoogleConversionInput] = field(default_factory=list)
     meta_kept: dict[tuple[str, str], MetaConversionInput] = field(default_factory=dict)
     google_kept: dict[tuple[str, str, datetime], GoogleConversionInput] = field(default_factory=dict)
+    meta_down: bool = False  # every Meta attempt fails (a platform down for long)
 
     @staticmethod
     def _lose_first_answer() -> None:
@@ -60,6 +61,8 @@ class FakeAdPlatforms:
     @activity.defn(name=act.CONVERSIONS_META.name)
     async def meta(self, inp: MetaConversionInput) -> ConversionResult:
         self.meta_attempts.append(inp)
+        if self.meta_down:
+            raise ApplicationError("503: Meta is down", type=ErrorType.PLATFORM_UNAVAILABLE)
         self.meta_kept.setdefault((inp.event_name, inp.event_id), inp)  # Meta drops a repeat silently
         self._lose_first_answer()
         return ConversionResult(outcome=ConversionOutcome.SENT)
@@ -149,8 +152,13 @@ async def test_each_stage_reaches_each_platform_once_despite_lost_answers(time_e
     assert len(ads.meta_attempts) == len(ads.google_attempts) == 4
     assert sorted(k[0] for k in ads.meta_kept) == ["converted", "mql"]
     assert len(ads.google_kept) == 2
-    for attempts in (ads.meta_attempts, ads.google_attempts):
-        assert attempts[0] == attempts[1] and attempts[2] == attempts[3], "a retry sends the very same conversion"
+    for attempts in (
+        {i.event_id: [a for a in ads.meta_attempts if a.event_id == i.event_id] for i in ads.meta_attempts},
+        {i.order_id: [a for a in ads.google_attempts if a.order_id == i.order_id] for i in ads.google_attempts},
+    ):
+        assert len(attempts) == 2, "two conversions: mql and converted"
+        for same in attempts.values():
+            assert len(same) == 2 and same[0] == same[1], "a retry sends the very same conversion"
     mql = next(i for i in ads.meta_kept.values() if i.event_name == "mql")
     assert mql.fbc is not None and mql.fbc.endswith(".IwAR2abcdefghijk"), "fbc derived from the fbclid"
     assert mql.event_id.endswith("-mql-0")
@@ -181,3 +189,24 @@ async def test_a_lead_without_click_ids_sends_nothing_and_records_nothing_more(t
     assert ads.meta_attempts == [] and ads.google_attempts == []
     assert state.conversions == []
     assert not has_patch_marker(history), "no patch marker"
+
+
+async def test_a_platform_that_is_down_does_not_hold_up_the_hand_off(time_env: WorkflowEnvironment) -> None:
+    fake, ads, queues = FakePlatforms(firmographics=HOT), FakeAdPlatforms(meta_down=True), new_queues()
+    async with AsyncExitStack() as stack:
+        for w in [
+            *fake.workers(time_env.client, queues, JOURNEYS),
+            Worker(time_env.client, task_queue=queues.meta, activities=[ads.meta]),
+            Worker(time_env.client, task_queue=queues.google_ads, activities=[ads.google_ads]),
+        ]:
+            await stack.enter_async_context(w)
+        handle = await start(time_env, queues, ClickIds(gclid="Cj0KCQiA1234567890abc", fbclid="IwAR2abcdefghijk"))
+        await handle.signal(LeadJourneyWorkflow.event, await event(time_env, EventType.FORM))
+
+        async def handed_off():
+            st = await handle.query(LeadJourneyWorkflow.state)
+            return st.stage == LeadStage.SALES_ASSIGNED and st.conversions and ads.meta_attempts and st
+
+        st = await eventually(handed_off, what="the hand-off while Meta is down")
+        assert [(c.platform, c.stage) for c in st.conversions] == [(Platform.GOOGLE_ADS, LeadStage.MQL)]
+        assert not ads.meta_kept, "Meta has nothing yet; its upload is still being retried"
