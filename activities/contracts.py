@@ -18,6 +18,7 @@ from datetime import timedelta
 from enum import StrEnum
 from typing import Generic, TypeVar
 
+from activities.conversion_models import ConversionResult, GoogleConversionInput, MetaConversionInput
 from activities.models import (
     AdAccountInput,
     AdAccountResult,
@@ -147,6 +148,9 @@ CRM_UPSERT_HANDOFF = ActivityRef("crm.upsert_handoff", HandoffInput, HandoffResu
 EMAIL_SEND = ActivityRef("email.send", SendEmailInput, SendEmailResult)
 EMAIL_SUPPRESS = ActivityRef("email.suppress", SuppressInput, Nothing)
 CHAT_NOTIFY = ActivityRef("chat.notify", NotifyInput, NotifyResult)
+# A lead's conversion, sent back to the ad platform whose click brought it.
+CONVERSIONS_META = ActivityRef("conversions.meta", MetaConversionInput, ConversionResult)
+CONVERSIONS_GOOGLE_ADS = ActivityRef("conversions.google_ads", GoogleConversionInput, ConversionResult)
 
 # ------------------------------------------------------------ content, campaigns
 

@@ -8,8 +8,9 @@ import re
 from enum import StrEnum
 from urllib.parse import parse_qs, urlsplit
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from domain.click_ids import ClickIds, derive_fbc
 from domain.fields import TimezoneName, UtcDatetime
 
 JOURNEY_ID_PATTERN = r"^[a-z0-9][a-z0-9-]{0,62}$"
@@ -145,6 +146,7 @@ class LeadCapture(BaseModel):
     captured_at: UtcDatetime
     journey_id: str = Field(default="default-nurture", pattern=JOURNEY_ID_PATTERN)
     utm: Utm | None = None  # the campaign link that brought the lead, if any
+    click_ids: ClickIds | None = None  # the ad click that brought the lead, if any (conversion uploads)
 
     @field_validator("email")
     @classmethod
@@ -164,6 +166,15 @@ class LeadCapture(BaseModel):
         if not re.fullmatch(r"[A-Za-z]{2}", value):
             raise ValueError(f"country {value!r} must be an ISO 3166-1 alpha-2 code such as DE or US")
         return value.upper()
+
+    @model_validator(mode="after")
+    def _fbc_from_fbclid(self) -> LeadCapture:
+        # Meta matches a click by its `fbc` cookie; with only the fbclid it is built from
+        # the capture time, as Meta documents, so the journey always has one to send.
+        ids = self.click_ids
+        if ids is not None and ids.fbclid and not ids.fbc:
+            self.click_ids = ids.model_copy(update={"fbc": derive_fbc(ids.fbclid, self.captured_at)})
+        return self
 
 
 class EngagementEvent(BaseModel):

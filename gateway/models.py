@@ -10,6 +10,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from domain.approvals import DecisionKind
+from domain.click_ids import ClickIds
 from domain.content import ApprovalStage, ContentBrief
 from domain.leads import JOURNEY_ID_PATTERN, EventType, LeadSource, Utm
 
@@ -47,6 +48,16 @@ class CaptureRequest(_Body):
         default=None,
         description="Campaign parameters of the link the lead arrived by "
         "(recorded on the lead's path for attribution).",
+    )
+    click_ids: ClickIds | None = Field(
+        default=None,
+        description="Ad click ids of the visit (gclid, wbraid, gbraid, fbclid; Meta's _fbc and _fbp cookies): "
+        "the lead's conversions are sent back to the ad platform that brought it.",
+    )
+    landing_url: str | None = Field(
+        default=None,
+        max_length=4000,
+        description="The page the lead arrived on; its utm_* parameters and click ids are read when not given above.",
     )
 
 

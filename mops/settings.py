@@ -8,12 +8,14 @@ from __future__ import annotations
 
 import os
 import sysconfig
+from decimal import Decimal
 from functools import lru_cache
 from pathlib import Path
 
-from pydantic import AliasChoices, Field, SecretStr, ValidationError, field_validator
+from pydantic import AliasChoices, Field, SecretStr, ValidationError, ValidationInfo, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from domain.conversions import ConversionPlan
 from mops.master_keys import CodecKeyError, parse_master_keys
 
 
@@ -161,6 +163,15 @@ class Settings(BaseSettings):
     google_ads_customer_id: str = "1234567890"
     google_ads_login_customer_id: str | None = None
     google_ads_api_version: str = "v18"
+    # Conversions sent back to the ad platforms (domain/conversions.py): the Meta dataset
+    # (pixel) the Conversions API events go to, the Google Ads conversion action
+    # (customers/<id>/conversionActions/<id>), the value reported with each, and last the
+    # lead stages that count, comma-separated ("mql,converted"; empty: none are sent).
+    meta_pixel_id: str | None = None
+    google_ads_conversion_action: str | None = None
+    conversion_value: Decimal | None = None
+    conversion_currency: str | None = None
+    conversions_on: str = ""
     sendgrid_sender_id: int = 1
     http_timeout_seconds: float = Field(10.0, gt=0)
 
@@ -291,6 +302,25 @@ class Settings(BaseSettings):
     compliance_alert_channel: str = "#marketing-compliance"
     compliance_schedule_id: str = "compliance-check"
 
+    @field_validator("conversions_on")
+    @classmethod
+    def _conversions_on(cls, value: str, info: ValidationInfo) -> str:
+        # Built here once so that a wrong stage, pixel id or conversion action stops the
+        # process at start, named, instead of failing each lead's upload later.
+        data = dict(info.data)
+        try:
+            _conversion_plan(value, data)
+        except ValidationError as err:
+            first = err.errors()[0]
+            where = {"on": "", "meta_pixel_id": "MOPS_META_PIXEL_ID: ", "currency": "MOPS_CONVERSION_CURRENCY: "}
+            prefix = where.get(str(first["loc"][0]) if first["loc"] else "", "")
+            raise ValueError(prefix + first["msg"].removeprefix("Value error, ")) from None
+        return value
+
+    def conversion_plan(self) -> ConversionPlan | None:
+        """The conversions the lead journeys send (None: `MOPS_CONVERSIONS_ON` is empty)."""
+        return _conversion_plan(self.conversions_on, self.__dict__)
+
     @field_validator("codec_keys")
     @classmethod
     def _codec_keys(cls, value: SecretStr) -> SecretStr:
@@ -336,6 +366,23 @@ class Settings(BaseSettings):
 
     def workflow_url(self, workflow_id: str) -> str:
         return f"{self.web_ui_url}/namespaces/{self.temporal_namespace}/workflows/{workflow_id}"
+
+
+def _conversion_plan(stages: str, values: dict) -> ConversionPlan | None:
+    on = [s.strip().lower() for s in stages.split(",") if s.strip()]
+    if not on:
+        return None
+    action = values.get("google_ads_conversion_action")
+    return ConversionPlan.model_validate(
+        {
+            "on": on,
+            "meta_pixel_id": values.get("meta_pixel_id"),
+            "google_customer_id": str(values.get("google_ads_customer_id", "")).replace("-", "") if action else None,
+            "google_conversion_action": action,
+            "value": values.get("conversion_value"),
+            "currency": values.get("conversion_currency"),
+        }
+    )
 
 
 def load_settings(**overrides) -> Settings:

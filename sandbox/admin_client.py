@@ -62,6 +62,11 @@ class SandboxAdmin:
         """SendGrid marketing contacts, Braze users, Meta audience members, global suppressions."""
         return await self._call("GET", "/privacy")
 
+    async def conversions(self) -> dict[str, Any]:
+        """Conversions kept per platform (`meta`: events, `google_ads`: click conversions) and
+        `deduplicated`: how many repeats each platform dropped."""
+        return await self._call("GET", "/conversions")
+
     async def aclose(self) -> None:
         await self._http.aclose()
 

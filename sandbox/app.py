@@ -19,12 +19,15 @@ from sandbox.platforms import VALIDATION_CODES, SandboxError, error_response, pl
 from sandbox.routes import (
     admin,
     braze,
+    conversions_admin,
     ga4,
     google_ads,
+    google_ads_conversions,
     hubspot,
     linkedin,
     links,
     meta,
+    meta_capi,
     privacy,
     sendgrid,
     sendgrid_lists,
@@ -50,6 +53,9 @@ def create_app(tokens: SandboxTokens | None = None) -> FastAPI:
     for module in (hubspot, sendgrid, slack, wordpress, linkedin, ga4, meta, google_ads, links, admin, braze):
         app.include_router(module.router)
     for router in (privacy.hubspot, privacy.sendgrid, privacy.audiences, privacy.admin, sendgrid_lists.router):
+        app.include_router(router)
+    # Conversion uploads (Meta Conversions API, Google Ads click conversions) and what they kept.
+    for router in (meta_capi.router, google_ads_conversions.router, conversions_admin.router):
         app.include_router(router)
     for router in (sendgrid_lists.downloads,):
         app.include_router(router)

@@ -16,8 +16,9 @@ class SandboxTokens(BaseSettings):
     `linkedin_author`, `ga4_property`, `meta_ad_account_id`, `meta_page_id` and
     `google_ads_customer_id` are the ids the mops settings default to; the sandbox accepts
     any organization or person as a LinkedIn author, and only this GA4 property, Meta ad
-    account and page and Google Ads customer (others get the platform's refusal). The ad accounts report
-    `meta_currency` / `google_ads_currency`.
+    account and page and Google Ads customer (others get the platform's refusal). The ad
+    accounts report `meta_currency` / `google_ads_currency`. Conversions go to
+    `meta_pixel_id` and `google_ads_conversion_action` only (others do not exist).
 
     Sandbox-only knobs: `ads_seed` (`MOPS_SANDBOX_ADS_SEED`) seeds the ad performance
     generator; `google_ads_page_size` (`MOPS_SANDBOX_GOOGLE_ADS_PAGE_SIZE`) is the fixed
@@ -44,6 +45,9 @@ class SandboxTokens(BaseSettings):
     meta_page_id: str = "104857600000001"  # the Facebook page the ad account's creatives run as
     google_ads_customer_id: str = "1234567890"
     google_ads_currency: str = "EUR"
+    # The one Meta dataset (pixel) and Google Ads conversion action conversions may go to.
+    meta_pixel_id: str = "1234567890123456"
+    google_ads_conversion_action: str = "customers/1234567890/conversionActions/987654321"
     ads_seed: int = Field(7, validation_alias=AliasChoices("MOPS_SANDBOX_ADS_SEED", "ads_seed"))
     google_ads_page_size: int = Field(
         10_000, ge=1, validation_alias=AliasChoices("MOPS_SANDBOX_GOOGLE_ADS_PAGE_SIZE", "google_ads_page_size")

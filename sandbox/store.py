@@ -19,6 +19,8 @@ from sandbox.ads import PerformanceOverride, Timeline
 from sandbox.firmographics import enrich
 
 EFFECT_KINDS = (
+    "conversion.event",  # Meta Conversions API: one per event stored (deduplicated ones are replays)
+    "conversion.upload",  # Google Ads: one per click conversion accepted
     "contact.upsert",
     "contact.update",
     "deal.upsert",
@@ -332,6 +334,9 @@ class Store:
     contact_exports: dict[str, dict[str, Any]] = field(default_factory=dict)
     braze_users: dict[str, dict[str, Any]] = field(default_factory=dict)  # by external_id
     audiences: dict[str, set[str]] = field(default_factory=lambda: defaultdict(set))  # Meta: id -> hashed emails
+    # Conversions: Meta server events as stored (after deduplication), Google click conversions accepted.
+    capi_events: list[dict[str, Any]] = field(default_factory=list)
+    click_conversions: list[dict[str, Any]] = field(default_factory=list)
 
     def __post_init__(self) -> None:
         self._ids: dict[int, itertools.count] = {}

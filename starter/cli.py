@@ -120,13 +120,14 @@ async def lead_capture(
     journey: Annotated[str | None, typer.Option(help="Journey id (default from MOPS_DEFAULT_JOURNEY).")] = None,
     landing_url: Annotated[
         str | None,
-        typer.Option(help="The link the lead arrived by; its utm_* parameters are recorded for attribution."),
+        typer.Option(
+            help="The link the lead arrived by; its utm_* parameters are recorded for attribution, its ad "
+            "click ids (gclid, wbraid, gbraid, fbclid) for conversion uploads."
+        ),
     ] = None,
     as_json: JsonOpt = False,
 ) -> None:
     """Capture a lead: starts its journey, or records a touch if it already runs."""
-    from domain.leads import Utm
-
     svc_settings = settings()
     # Validate before connecting: bad input starts nothing and needs no server.
     capture = build_capture(
@@ -140,7 +141,7 @@ async def lead_capture(
         timezone=timezone,
         consent=consent,
         journey_id=journey,
-        utm=Utm.from_url(landing_url),
+        landing_url=landing_url,
     )
     result = await (await lead_service()).capture(capture)
     emit(

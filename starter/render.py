@@ -43,6 +43,11 @@ def lead_panel(state: LeadState, url: str) -> Panel:
         for r in score.reasons:
             reasons.add_row(r.rule, f"{r.points:+.1f}", r.detail)
         parts.append(reasons)
+    if state.conversions:
+        sent = Table("conversion", "platform", "outcome", "detail", box=None, header_style="dim")
+        for c in state.conversions:
+            sent.add_row(c.stage.value, c.platform.value, c.outcome.value, c.detail or "")
+        parts.append(sent)
     parts.append(f"[dim]{url}[/]")
     return Panel(Group(*parts), title=state.lead_id, expand=False)
 

@@ -34,6 +34,7 @@ from activities.campaigns import CampaignActivities
 from activities.chat import ChatActivities
 from activities.checks import CheckActivities
 from activities.cms import CmsActivities
+from activities.conversions import ConversionActivities
 from activities.crm import CrmActivities
 from activities.email import EmailActivities
 from activities.health import HealthActivities
@@ -289,8 +290,13 @@ def build_workers(
     ]
     privacy = privacy_parts(client, settings, observer=platforms.hubspot.observer)  # sync + erasure activities
     platforms.extra_closers.append(privacy.aclose)
+    conversions = ConversionActivities.from_settings(settings, observer=platforms.meta.observer)
+    platforms.extra_closers.append(conversions.aclose)
+    # Conversion uploads run on their platform's queue: its rate limit and degraded hold apply.
+    uploads: dict[str, list[Callable[..., Any]]] = {q.meta: [conversions.meta], q.google_ads: [conversions.google_ads]}
     queue_specs = [
-        (queue, platform, activities + privacy.on(queue), rate) for queue, platform, activities, rate in queue_specs
+        (queue, platform, activities + privacy.on(queue) + uploads.get(queue, []), rate)
+        for queue, platform, activities, rate in queue_specs
     ] + privacy.own_queues
     gate = HealthGate(client, settings.health_registry_id, ttl=settings.health_gate_ttl_seconds)
     hold = dict(first=settings.health_hold_seconds, longest=settings.health_hold_max_seconds)

@@ -43,8 +43,20 @@ journey waits. The platform calls stay activities on their platforms' task queue
 server's per-queue rate limit holds across worker processes, and the degraded-platform
 hold applies to them.
 
+Conversions (runs that reach one with `workflow.patched("lead-conversions-v1")`): when
+the lead moves into a stage the start input's plan names (`LeadJourneyInput.conversions`,
+from `MOPS_CONVERSIONS_ON`), the journey sends it to each ad platform it has a click id
+for: `conversions.meta` (Conversions API, needs `fbc` or `fbp`) on the Meta queue,
+`conversions.google_ads` (click conversion, needs `gclid`, `gbraid` or `wbraid`) on the
+Google Ads queue, in the background (the journey goes on to the hand-off; the run waits
+for them before it ends or continues as new). The event id / order id and the time are
+fixed here, so a retried upload is deduplicated by the platform. A lead without click ids, or one that withdrew
+ad consent, sends nothing and costs nothing (not even the patch marker). A refusal is
+noted and shown in the state's `conversions`; the journey goes on.
+
 Queries
-- `state() -> LeadState`: stage, score with reasons, segment, owner, next step and when.
+- `state() -> LeadState`: stage, score with reasons, segment, owner, next step and when,
+  conversions sent per platform.
 
 Search attributes: LeadStage, LeadScore, Segment, OwnerId, JourneyId.
 
@@ -77,6 +89,7 @@ from temporalio.exceptions import ActivityError
 with workflow.unsafe.imports_passed_through():
     from activities import contracts as act
     from activities.contracts import ActivityRef, ErrorType
+    from activities.conversion_models import ConversionResult, GoogleConversionInput, MetaConversionInput
     from activities.models import (
         AssignOwnerInput,
         EmailLead,
@@ -98,8 +111,10 @@ with workflow.unsafe.imports_passed_through():
         PLATFORM_TIMEOUT,
     )
     from activities.privacy_models import PublishChangeInput
+    from domain.click_ids import ClickIds
     from domain.consent import MARKETING, Purpose, from_capture, opt_out
     from domain.contact_budget import BudgetFacts
+    from domain.conversions import ConversionOutcome, Platform, SentConversion, conversion_key
     from domain.journeys import (
         BranchStep,
         GoalStep,
@@ -159,6 +174,8 @@ SYNC_PATCH = "contact-sync-v1"
 # New runs publish search attributes once per workflow task, tell the contact sync from a
 # local activity and hand it the first capture as already written to the CRM.
 HOT_PATH_PATCH = "lead-hot-path-v1"
+# Stage changes may send conversions to the ad platforms (asked only when one is due).
+CONVERSIONS_PATCH = "lead-conversions-v1"
 # Telling the contact sync is best effort: a worker without the activity (an older
 # worker, a test double) answers NotFoundError at once; reconciliation repairs the rest.
 SYNC_RETRY = RetryPolicy(
@@ -180,6 +197,8 @@ class LeadJourneyWorkflow:
             consent=inp.capture.consent,
             capture_ids=[inp.capture.capture_id],
             touch_path=[capture_touch(inp.capture)],
+            conversion_plan=inp.conversions,
+            click_ids=inp.capture.click_ids,
         )
         if inp.state is None:
             c = inp.capture
@@ -192,6 +211,7 @@ class LeadJourneyWorkflow:
         self._parked: str | None = None  # why the email step is parked (current details)
         self._hot_path = False  # HOT_PATH_PATCH: decided first thing in run()
         self._unpublished: Updates | None = None  # search attributes not yet upserted
+        self._conversion_sends: list[asyncio.Task[None]] = []  # uploads under way (see _send_conversions)
 
     # ------------------------------------------------------------------ run
 
@@ -235,6 +255,7 @@ class LeadJourneyWorkflow:
         # Nothing left for the contact sync, and nothing on its way there (an erasure ends
         # the sync right after this run: a late publish must not start it again).
         await workflow.wait_condition(lambda: (not s.sync_outbox or s.erased) and not self._publishing)
+        await self._conversions_done()
         drainer.cancel()
         self._flush_attributes()
         if publisher is not None:
@@ -264,6 +285,8 @@ class LeadJourneyWorkflow:
                 self._note("consent given")
             if c.consent:
                 s.consents.apply_all(from_capture(True, f"capture:{c.source.value}", c.captured_at))
+            if c.click_ids is not None:
+                s.click_ids = (s.click_ids or ClickIds()).merged(c.click_ids)
             self._note(f"touch from {c.source.value}")
             if self._syncs() and not s.erased:
                 s.sync_outbox.append(self._sync_change(c, f"capture:{c.capture_id}"))
@@ -370,6 +393,7 @@ class LeadJourneyWorkflow:
             timeline=s.timeline,
             consents=s.consents.records,
             erased=s.erased,
+            conversions=s.conversions,
         )
 
     # -------------------------------------------------------- qualification
@@ -936,6 +960,7 @@ class LeadJourneyWorkflow:
 
     async def _continue_as_new(self) -> None:
         await workflow.wait_condition(workflow.all_handlers_finished)
+        await self._conversions_done()
         self._flush_attributes()
         workflow.continue_as_new(
             LeadJourneyInput(
@@ -1003,12 +1028,115 @@ class LeadJourneyWorkflow:
 
     async def _set_stage(self, stage: LeadStage, crm: dict[str, str] | None = None) -> None:
         s = self._s
-        if s.stage != stage:
+        changed = s.stage != stage
+        if changed:
             s.stage = stage
             self._note(f"stage → {stage.value}")
         self._publish()
         if crm:
             await self._update_crm(crm, summary=f"CRM: stage {stage.value}")
+        if changed and self._conversion_due(stage):
+            # In the background: a slow or degraded ad platform must not hold up the
+            # hand-off to sales; the run waits for the uploads before it ends or continues.
+            self._conversion_sends.append(asyncio.create_task(self._send_conversions(stage)))
+
+    # ---------------------------------------------------------- conversions
+
+    def _conversion_due(self, stage: LeadStage) -> bool:
+        s = self._s
+        plan = s.conversion_plan
+        return plan is not None and s.click_ids is not None and stage in plan.on and not s.erased
+
+    async def _conversions_done(self) -> None:
+        """Wait for the uploads under way; an erased lead's are dropped (nothing more of
+        it goes to a platform, and the erasure waits for this run to close)."""
+        sends, self._conversion_sends = self._conversion_sends, []
+        if self._s.erased:
+            for task in sends:
+                task.cancel()
+            return
+        if sends:
+            await asyncio.gather(*sends)
+
+    async def _send_conversions(self, stage: LeadStage) -> None:
+        """The stage change as a conversion to each ad platform the lead has a click id
+        for, when the plan counts this stage. Asks for the patch only when something is
+        due, so a lead without click ids records nothing more."""
+        s = self._s
+        plan, ids = s.conversion_plan, s.click_ids
+        if plan is None or ids is None:
+            return
+        google = ids.google() if plan.google_conversion_action and plan.google_customer_id else None
+        meta = plan.meta_pixel_id is not None and ids.meta()
+        if not (google or meta) or not workflow.patched(CONVERSIONS_PATCH):
+            return
+        if s.consents.granted(Purpose.AD_AUDIENCES) is False:
+            self._note(f"conversion {stage.value} not sent: ad consent withdrawn")
+            return
+        key, at = conversion_key(s.lead_id, stage, s.cycle), workflow.now()
+        done = {(c.platform, c.key) for c in s.conversions}
+        sends = []
+        if meta and plan.meta_pixel_id and (Platform.META, key) not in done:
+            meta_input = MetaConversionInput(
+                pixel_id=plan.meta_pixel_id,
+                event_name=stage.value,
+                event_id=key,
+                at=at,
+                email=s.capture.email,
+                lead_id=s.lead_id,
+                fbc=ids.fbc,
+                fbp=ids.fbp,
+                value=plan.value,
+                currency=plan.currency,
+            )
+            sends.append(self._convert(Platform.META, stage, key, act.CONVERSIONS_META, meta_input, self._queues.meta))
+        if (
+            google
+            and plan.google_conversion_action
+            and plan.google_customer_id
+            and (Platform.GOOGLE_ADS, key) not in done
+        ):
+            google_input = GoogleConversionInput(
+                customer_id=plan.google_customer_id,
+                conversion_action=plan.google_conversion_action,
+                click_field=google[0],
+                click_id=google[1],
+                at=at,
+                order_id=key,
+                value=plan.value,
+                currency=plan.currency,
+            )
+            sends.append(
+                self._convert(
+                    Platform.GOOGLE_ADS, stage, key, act.CONVERSIONS_GOOGLE_ADS, google_input, self._queues.google_ads
+                )
+            )
+        await asyncio.gather(*sends)
+
+    async def _convert(
+        self,
+        platform: Platform,
+        stage: LeadStage,
+        key: str,
+        ref: ActivityRef[In, ConversionResult],
+        arg: In,
+        queue: str,
+    ) -> None:
+        s = self._s
+        try:
+            res = await call(ref, arg, queue=queue, summary=f"conversion {stage.value} → {platform.value}")
+            outcome, detail = res.outcome, res.detail
+        except ActivityError as err:
+            if not is_type(err, ErrorType.PLATFORM_REJECTED):
+                raise
+            # A refusal (an unknown pixel or conversion action, an expired click) does not
+            # get better by retrying: it is shown, and the journey goes on.
+            outcome, detail = ConversionOutcome.REJECTED, reason(err)
+        s.conversions = with_entry(
+            s.conversions,
+            SentConversion(platform=platform, stage=stage, key=key, at=workflow.now(), outcome=outcome, detail=detail),
+        )
+        self._note(f"conversion {stage.value} → {platform.value}: {outcome.value}" + (f" ({detail})" if detail else ""))
 
     def _publish(self) -> None:
         """Search attributes and current details, so the Web UI reads like a CRM record."""

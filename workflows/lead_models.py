@@ -7,7 +7,9 @@ from enum import StrEnum
 
 from pydantic import BaseModel, Field
 
+from domain.click_ids import ClickIds
 from domain.consent import ConsentRecord, ConsentState, Purpose
+from domain.conversions import ConversionPlan, SentConversion
 from domain.journeys import JourneySpec
 from domain.leads import EngagementEvent, EventType, Firmographics, LeadCapture, LeadStage, Touch
 from domain.routing import RoundRobinState
@@ -24,6 +26,9 @@ class LeadJourneyInput(BaseModel):
     # capture against it anyway): the run pins it without loading it. None (a start from
     # before this field): the run loads it with the `journeys.load` activity.
     journey: JourneySpec | None = None
+    # Which stage changes are sent to the ad platforms as conversions, resolved by the
+    # service from settings and pinned for the run. None: none are.
+    conversions: ConversionPlan | None = None
     # Set only by continue-as-new: everything the next run needs.
     state: LeadJourneyState | None = None
     # Continue-as-new once history has this many events (or when the server
@@ -122,6 +127,11 @@ class LeadJourneyState(BaseModel):
     consents: ConsentState = ConsentState()
     erased: bool = False
     sync_outbox: list[ContactChange] = []
+    # Conversions: the plan pinned at start, the lead's ad click ids (latest capture's win),
+    # and each conversion sent (or refused) per platform.
+    conversion_plan: ConversionPlan | None = None
+    click_ids: ClickIds | None = None
+    conversions: list[SentConversion] = []
 
 
 class LeadState(BaseModel):
@@ -148,6 +158,7 @@ class LeadState(BaseModel):
     timeline: list[TimelineEntry] = []
     consents: dict[Purpose, ConsentRecord] = {}  # per purpose: granted or withdrawn, source, time
     erased: bool = False
+    conversions: list[SentConversion] = []  # per platform and stage: sent, duplicate or rejected
 
 
 class LeadJourneyResult(BaseModel):

@@ -16,8 +16,9 @@ from temporalio.client import Client, WithStartWorkflowOperation, WorkflowHandle
 from temporalio.common import SearchAttributePair, TypedSearchAttributes, WorkflowIDConflictPolicy
 from temporalio.service import RPCError, RPCStatusCode
 
+from domain.click_ids import ClickIds
 from domain.journeys import JourneyError, JourneySpec, load_journey
-from domain.leads import EngagementEvent, LeadCapture, lead_key, lead_workflow_id
+from domain.leads import EngagementEvent, LeadCapture, Utm, lead_key, lead_workflow_id
 from mops.queues import platform_queues
 from mops.settings import Settings
 from starter.service.errors import InputError, NotFound
@@ -52,8 +53,12 @@ def first_error(err: ValidationError) -> str:
 
 
 def build_capture(settings: Settings, **fields) -> LeadCapture:
-    """Validate raw fields into a LeadCapture (LeadInputError on bad input)."""
+    """Validate raw fields into a LeadCapture (LeadInputError on bad input). A
+    `landing_url` gives the utm_* parameters and ad click ids its query carries; fields
+    given explicitly win over the URL's."""
     fields = {k: v for k, v in fields.items() if v is not None}
+    if (landing_url := fields.pop("landing_url", None)) is not None:
+        fields.update(_from_landing_url(str(landing_url), fields))
     fields.setdefault("capture_id", str(uuid.uuid4()))
     fields.setdefault("captured_at", datetime.now(UTC))
     fields.setdefault("journey_id", settings.default_journey)
@@ -65,6 +70,24 @@ def build_capture(settings: Settings, **fields) -> LeadCapture:
     if journey.requires_consent and not capture.consent:
         raise LeadInputError(f"consent: journey '{journey.id}' requires marketing consent (pass --consent)")
     return capture
+
+
+def _from_landing_url(url: str, fields: dict) -> dict:
+    found: dict = {}
+    if "utm" not in fields and (utm := Utm.from_url(url)) is not None:
+        found["utm"] = utm
+    try:
+        from_url = ClickIds.from_url(url)
+    except ValidationError as err:
+        raise LeadInputError("landing_url." + first_error(err)) from None
+    if from_url is not None:
+        explicit = fields.get("click_ids")
+        try:
+            given = ClickIds.model_validate(explicit) if explicit is not None else None
+        except ValidationError as err:
+            raise LeadInputError("click_ids." + first_error(err)) from None
+        found["click_ids"] = from_url.merged(given)
+    return found
 
 
 def journey_spec(settings: Settings, journey_id: str) -> JourneySpec:
@@ -127,6 +150,7 @@ class LeadService:
                 capture=capture,
                 queues=platform_queues(self._settings),
                 journey=journey_spec(self._settings, capture.journey_id),
+                conversions=self._settings.conversion_plan(),
             ),
             id=wf_id,
             task_queue=self._settings.workflow_task_queue,

@@ -211,3 +211,29 @@ async def test_campaign_parameters_put_touches_on_the_lead_path(gw: Gateway) -> 
         ("capture:web_form", "spring", "meta_ads"),
         ("click", "spring", "email"),
     ]
+
+
+async def test_capture_takes_ad_click_ids_and_refuses_garbage_naming_the_field(gw: Gateway) -> None:
+    h = gw.auth("ingest")
+    base = {"email": unique_email(), "source": "paid_search", "consent": True}
+    ok = await gw.http.post(
+        "/v1/leads",
+        json={
+            **base,
+            "click_ids": {"fbp": "fb.1.1700000000000.123456789"},
+            "landing_url": "https://site.example/spring?utm_campaign=spring&gclid=Cj0KCQiA1234567890abc",
+        },
+        headers=h,
+    )
+    assert ok.status_code == 200, ok.text
+    cases = [
+        ({**base, "click_ids": {"gclid": "<script>"}}, "click_ids.gclid"),
+        ({**base, "click_ids": {"fbc": "IwAR2abcdefghijk"}}, "click_ids.fbc"),
+        ({**base, "click_ids": {"msclkid": "x"}}, "click_ids.msclkid"),
+        ({**base, "landing_url": "https://site.example/?fbclid=%3Cscript%3E"}, "landing_url.fbclid"),
+    ]
+    for body, field in cases:
+        r = await gw.http.post("/v1/leads", json=body, headers=h)
+        assert r.status_code == 422, (body, r.text)
+        assert error(r)["message"].startswith(f"{field}:"), r.text
+        assert "script" not in r.text, "the input is never echoed"

@@ -1,0 +1,118 @@
+"""Conversion uploads: a lead's stage change sent to Meta's Conversions API and to
+Google Ads as a click conversion, once.
+
+Exactly once rests on the platforms' own deduplication, with ids the workflow fixes
+(`event_id` / `orderId`, the conversion time): a retry after a lost answer sends the
+same event again. Meta drops it silently; Google answers CLICK_CONVERSION_ALREADY_EXISTS
+or ORDER_ID_ALREADY_IN_USE, which is the conversion being there: `duplicate`, done.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from temporalio import activity
+
+from activities import contracts as act
+from activities.conversion_models import ConversionResult, GoogleConversionInput, MetaConversionInput
+from activities.errors import platform_errors
+from domain.conversions import ConversionOutcome, google_datetime, meta_hash
+from integrations.errors import PlatformRejected
+from integrations.google_conversions import ALREADY_EXISTS, GoogleConversionsClient
+from integrations.meta_conversions import MetaConversionsClient
+from mops.settings import Settings
+
+# A stage change in the CRM, not a page view: Meta's value for events a system records.
+META_ACTION_SOURCE = "system_generated"
+
+
+def meta_event(inp: MetaConversionInput) -> dict[str, Any]:
+    user_data: dict[str, Any] = {"em": [meta_hash(inp.email)], "external_id": [meta_hash(inp.lead_id)]}
+    if inp.fbc:
+        user_data["fbc"] = inp.fbc
+    if inp.fbp:
+        user_data["fbp"] = inp.fbp
+    custom_data: dict[str, Any] = {"event_source": "crm", "lead_event_source": "mops"}
+    if inp.value is not None and inp.currency is not None:
+        custom_data |= {"value": float(inp.value), "currency": inp.currency}
+    return {
+        "event_name": inp.event_name,
+        "event_time": int(inp.at.timestamp()),
+        "event_id": inp.event_id,
+        "action_source": META_ACTION_SOURCE,
+        "user_data": user_data,
+        "custom_data": custom_data,
+    }
+
+
+def google_conversion(inp: GoogleConversionInput) -> dict[str, Any]:
+    if inp.click_field not in ("gclid", "gbraid", "wbraid"):
+        raise ValueError(f"click_field {inp.click_field!r}: one of gclid, gbraid, wbraid")
+    conversion: dict[str, Any] = {
+        inp.click_field: inp.click_id,
+        "conversionAction": inp.conversion_action,
+        "conversionDateTime": google_datetime(inp.at),
+        "orderId": inp.order_id,
+    }
+    if inp.value is not None and inp.currency is not None:
+        conversion |= {"conversionValue": float(inp.value), "currencyCode": inp.currency}
+    return conversion
+
+
+class ConversionActivities:
+    def __init__(self, meta: MetaConversionsClient, google: GoogleConversionsClient) -> None:
+        self._meta = meta
+        self._google = google
+
+    @classmethod
+    def from_settings(cls, settings: Settings, observer: Any = None) -> ConversionActivities:
+        """Clients of their own (same base URLs, tokens and accounts as the ads clients)."""
+        t = settings.http_timeout_seconds
+        meta = MetaConversionsClient(
+            settings.meta_base_url,
+            settings.meta_token.get_secret_value(),
+            ad_account_id=settings.meta_ad_account_id,
+            api_version=settings.meta_api_version,
+            timeout=t,
+        )
+        google = GoogleConversionsClient(
+            settings.google_ads_base_url,
+            settings.google_ads_token.get_secret_value(),
+            customer_id=settings.google_ads_customer_id,
+            developer_token=settings.google_ads_developer_token.get_secret_value(),
+            login_customer_id=settings.google_ads_login_customer_id,
+            api_version=settings.google_ads_api_version,
+            timeout=t,
+        )
+        if observer is not None:
+            meta.observer = google.observer = observer
+        return cls(meta, google)
+
+    async def aclose(self) -> None:
+        await self._meta.aclose()
+        await self._google.aclose()
+
+    @activity.defn(name=act.CONVERSIONS_META.name)
+    @platform_errors
+    async def meta(self, inp: MetaConversionInput) -> ConversionResult:
+        await self._meta.send_events(inp.pixel_id, [meta_event(inp)])
+        return ConversionResult(outcome=ConversionOutcome.SENT)
+
+    @activity.defn(name=act.CONVERSIONS_GOOGLE_ADS.name)
+    @platform_errors
+    async def google_ads(self, inp: GoogleConversionInput) -> ConversionResult:
+        if inp.customer_id != self._google.customer_id:
+            # Service and workers read different settings: refused, not sent to the wrong account.
+            raise PlatformRejected(
+                "google_ads",
+                400,
+                "customer_mismatch",
+                f"customer_id {inp.customer_id}: this worker uploads to {self._google.customer_id}",
+            )
+        try:
+            await self._google.upload_click_conversion(google_conversion(inp))
+        except PlatformRejected as err:
+            if err.code not in ALREADY_EXISTS:
+                raise
+            return ConversionResult(outcome=ConversionOutcome.DUPLICATE, detail=err.code)
+        return ConversionResult(outcome=ConversionOutcome.SENT)
