@@ -71,6 +71,11 @@ MAX_HORIZON = timedelta(days=730)
 CAPTURE_WEEKDAY, CAPTURE_TIME = 0, time(10, 0)  # Monday 10:00 local
 SETTLE_S = 90.0  # real seconds the journey may take to reach its next wait (activities, generous)
 START_S = 60.0  # real seconds the sandbox may take to answer
+# An email that went out this long after the step before it ended was held (quiet hours end
+# on the hour, a frequency cap frees up days later). Shorter gaps are the time the send
+# itself took: the test server's clock runs in real time between skips, and a busy machine
+# can take seconds over one send.
+HELD_AFTER = timedelta(minutes=5)
 PLATFORMS = ("hubspot", "sendgrid", "slack", "wordpress", "linkedin", "ga4", "meta", "google_ads", "braze")
 # Stages where the test stops: the journey ended, or a person (sales) decides next.
 ENDS = {
@@ -711,7 +716,7 @@ def _entries(
                         f"{step.id}: “{mail.subject}”",
                         step_id=step.id,
                         email=mail,
-                        details=(held if item.at - last_end > timedelta(seconds=1) else []),
+                        details=(held if item.at - last_end > HELD_AFTER else []),
                     )
                 )
         elif isinstance(step, WaitStep | WaitForEventStep):
