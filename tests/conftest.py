@@ -14,11 +14,13 @@ import uuid
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import TypeVar
+from typing import Any, TypeVar
 
 import pytest
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+from temporalio.api.enums.v1 import EventType
+from temporalio.client import WorkflowHandle
 from temporalio.testing import WorkflowEnvironment
 
 from mops.settings import Settings
@@ -160,6 +162,36 @@ def make_settings(sandbox_url: str, address: str, **overrides) -> Settings:
     )
     base.update(overrides)
     return Settings(**base)
+
+
+async def signal_taken(handle: WorkflowHandle, signal: Any, arg: Any) -> None:
+    """Signal a workflow on the time-skipping server and wait, without skipping time, until
+    a workflow task after the signal has completed.
+
+    The test server wedges the run for good when time skipping fires a timer while the
+    workflow task that cancels that same timer is in flight (it refuses the CancelTimer
+    with "invalid history builder state for action" and never redelivers the task), and a
+    signal that ends a wait cancels the wait's timer. So a test lets the signal be taken
+    before it skips time again (`handle.result()`, `env.sleep`)."""
+    await handle.signal(signal, arg)
+    done = (EventType.EVENT_TYPE_WORKFLOW_TASK_COMPLETED, *CLOSED_EVENTS)
+
+    async def taken() -> bool:
+        events = (await handle.fetch_history()).events
+        signalled = max(
+            i for i, e in enumerate(events) if e.event_type == EventType.EVENT_TYPE_WORKFLOW_EXECUTION_SIGNALED
+        )
+        return any(e.event_type in done for e in events[signalled + 1 :])
+
+    await eventually(taken, what="the signal taken by a completed workflow task")
+
+
+CLOSED_EVENTS = (
+    EventType.EVENT_TYPE_WORKFLOW_EXECUTION_COMPLETED,
+    EventType.EVENT_TYPE_WORKFLOW_EXECUTION_FAILED,
+    EventType.EVENT_TYPE_WORKFLOW_EXECUTION_CONTINUED_AS_NEW,
+    EventType.EVENT_TYPE_WORKFLOW_EXECUTION_TERMINATED,
+)
 
 
 async def eventually(

@@ -15,7 +15,7 @@ from temporalio.testing import WorkflowEnvironment
 from domain.consent import Purpose
 from domain.leads import LeadCapture, LeadStage, lead_key, lead_workflow_id
 from mops.queues import PlatformQueues
-from tests.conftest import daytime_zone, eventually
+from tests.conftest import daytime_zone, eventually, signal_taken
 from tests.workflows.fakes import FakePlatforms
 from workflows.lead_journey import LeadJourneyWorkflow
 from workflows.lead_models import LeadJourneyInput, UnsubscribeRequest
@@ -56,7 +56,9 @@ async def test_opt_out_one_second_before_the_send_timer_fires(time_env: Workflow
             await time_env.sleep(st.next_step_at - now - timedelta(seconds=1))
             opted_at = await time_env.get_current_time()
             assert timedelta(seconds=0) < st.next_step_at - opted_at <= timedelta(seconds=1, milliseconds=500)
-            await handle.signal(LeadJourneyWorkflow.unsubscribe, UnsubscribeRequest(source="one-click", at=opted_at))
+            await signal_taken(
+                handle, LeadJourneyWorkflow.unsubscribe, UnsubscribeRequest(source="one-click", at=opted_at)
+            )
             result = await handle.result()
         finally:
             with contextlib.suppress(Exception):  # a timer left behind would stall the shared test server

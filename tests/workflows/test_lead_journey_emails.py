@@ -10,7 +10,7 @@ from temporalio.api.sdk.v1 import WorkflowMetadata
 from temporalio.testing import WorkflowEnvironment
 
 from domain.leads import LeadStage
-from tests.conftest import eventually
+from tests.conftest import eventually, signal_taken
 from tests.workflows.fakes import FakePlatforms
 from tests.workflows.test_lead_journey_timers import HOT, new_queues, running, start_lead
 from workflows.lead_journey import LeadJourneyWorkflow
@@ -61,7 +61,7 @@ async def test_parked_email_yields_to_an_unsubscribe(time_env: WorkflowEnvironme
         handle = await start_lead(time_env, queues)
         await eventually(lambda: _parked_once(fake), what="the welcome parked")
         await time_env.sleep(timedelta(hours=3))
-        await handle.signal(LeadJourneyWorkflow.unsubscribe, UnsubscribeRequest(source="test"))
+        await signal_taken(handle, LeadJourneyWorkflow.unsubscribe, UnsubscribeRequest(source="test"))
         result = await handle.result()
     assert result.stage == LeadStage.UNSUBSCRIBED and result.emails_sent == 0
 

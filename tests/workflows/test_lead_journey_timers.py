@@ -19,7 +19,7 @@ from temporalio.testing import WorkflowEnvironment
 
 from domain.leads import EngagementEvent, EventType, Firmographics, LeadCapture, LeadStage, lead_key, lead_workflow_id
 from mops.queues import PlatformQueues
-from tests.conftest import daytime_zone, eventually
+from tests.conftest import daytime_zone, eventually, signal_taken
 from tests.workflows.fakes import FakePlatforms
 from workflows.lead_journey import LeadJourneyWorkflow
 from workflows.lead_models import LeadJourneyInput, SalesDecision, SalesDecisionKind, UnsubscribeRequest
@@ -117,7 +117,7 @@ async def test_unsubscribe_during_a_wait_sends_nothing_afterwards(time_env: Work
 
         await eventually(in_first_wait, what="the welcome email and the first wait")
         await time_env.sleep(timedelta(days=1))
-        await handle.signal(LeadJourneyWorkflow.unsubscribe, UnsubscribeRequest(source="test"))
+        await signal_taken(handle, LeadJourneyWorkflow.unsubscribe, UnsubscribeRequest(source="test"))
         result = await handle.result()
 
     assert result.stage == LeadStage.UNSUBSCRIBED
@@ -160,7 +160,8 @@ async def test_sla_breach_escalates_and_reassigns(time_env: WorkflowEnvironment)
         await handle.signal(
             LeadJourneyWorkflow.sales_decision, SalesDecision(decision=SalesDecisionKind.ACCEPTED, owner_id="101")
         )
-        await handle.signal(
+        await signal_taken(
+            handle,
             LeadJourneyWorkflow.sales_decision,
             SalesDecision(decision=SalesDecisionKind.ACCEPTED, owner_id=second.owner_id),
         )
@@ -203,7 +204,7 @@ steps:
 
         await eventually(waiting, what="the wait for a click")
         await time_env.sleep(timedelta(days=3))
-        await handle.signal(LeadJourneyWorkflow.event, await event(time_env, EventType.CLICK))
+        await signal_taken(handle, LeadJourneyWorkflow.event, await event(time_env, EventType.CLICK))
         result = await handle.result()
         timeout_result = await (await start_lead(time_env, queues, journey="goal-test")).result()
 
