@@ -7,7 +7,10 @@ page draft, Meta campaign + ad set and Google Ads budget + campaign, all PAUSED)
 scheduled (durable timer until the start date) → launching (publish the page, activate
 the ads, post on LinkedIn, send the email — the irreversible send last) → live
 (monitoring on an interval: figures per channel, pacing, KPIs, anomaly alerts, a
-channel paused when it breaks a hard rule) → stopping (end date or `stop`: pause every
+channel paused when it breaks a hard rule; pacing (`domain/pacing.py`) stops the
+campaign before the total is overrun by more than one day's spend, and with a `pacing:`
+section changes the daily budgets to stay on plan through a child `BudgetReallocation`
+run, `budget-<id>-pacing-<day>`, at most one open at a time) → stopping (end date or `stop`: pause every
 ad, final figures) → completed. If a channel fails for good while creating or
 launching, every channel already made is rolled back (ads deleted/removed, page back
 to draft, post deleted, email unscheduled) and the campaign ends `failed` with a
@@ -22,12 +25,13 @@ Updates
 - `stop(StopRequest) -> None`: end now (owner or an approver); pauses everything.
 
 Signals
-- `budgets_applied(BudgetsApplied)`: from a `BudgetReallocation` run that set and
-  verified new daily budgets.
+- `budgets_applied(BudgetsApplied)`: from a `BudgetReallocation` run (a reallocation
+  or a pacing change) that set and verified new daily budgets.
 
 Queries
-- `state() -> CampaignView`: status, per-channel parts and figures, pacing, KPIs,
-  anomalies, budget changes, approval progress, timeline, final report.
+- `state() -> CampaignView`: status, per-channel parts and figures, pacing and its
+  decisions (`pacing_steps`), KPIs, anomalies, budget changes, approval progress,
+  timeline, final report.
 
 Search attributes: CampaignId, CampaignStatus, Channels, BudgetState, ApprovalState,
 PendingApprovers. Long campaigns continue-as-new with their state.

@@ -504,6 +504,7 @@ def test_example_campaign_loads(directory):
     assert sum(c.share for c in spec.paid()) == 100
     assert spec.approval and spec.reallocation.approval and spec.owner not in spec.approval[-1].approvers
     assert spec.start < spec.end and spec.days(spec.start) >= 1
+    assert spec.pacing is not None and spec.pacing.curve == "even"
     for channel in spec.paid():
         assert spec.daily_budget_minor(channel.kind, spec.start) >= MIN_DAILY_MINOR[channel.kind]
 
