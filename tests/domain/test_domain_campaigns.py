@@ -345,7 +345,7 @@ def test_constants():
             "approval, but reallocation.approval names no approvers",
         ),
         (
-            campaign(pacing={}, channels=CAMPAIGN["channels"][2:]),
+            campaign(pacing={}, channels=campaign()["channels"][2:]),
             "pacing: the campaign has no paid channel whose budget could be paced",
         ),
     ],

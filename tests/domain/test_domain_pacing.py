@@ -3,6 +3,7 @@ days (one day's spend is 100.00 EUR), Meta at 60.00 and Google at 40.00 EUR a da
 
 from datetime import date, timedelta
 from decimal import Decimal
+from typing import Any
 
 import pytest
 
@@ -17,7 +18,7 @@ RULES = ReallocationRules(auto_apply_under_pct=Decimal(5))
 
 
 def on_day(number: int, spent: int, *, pacing: PacingRules | None = None, **more):
-    args = dict(
+    args: dict[str, Any] = dict(
         total_minor=300_000,
         first_day=FIRST,
         days=30,
