@@ -900,6 +900,9 @@ class CampaignWorkflow:
                 f"**Pacing:** {s.pacing.status} — spent {s.pacing.spent_to_date} of "
                 f"{s.pacing.planned_to_date} planned to date"
             )
+        if s.pacing_steps:
+            last = s.pacing_steps[-1].decision
+            lines.append(f"**Pacing decision:** {last.action} — {last.reason}")
         if s.outcome:
             lines.append(f"**Outcome:** {s.outcome}")
         workflow.set_current_details("\n\n".join(lines))
