@@ -36,20 +36,24 @@ class Move(BaseModel):
 
 
 class Proposal(BaseModel):
+    """New daily budgets for the paid channels. A reallocation moves budget between them (same
+    total); a pacing change (domain.pacing) raises or lowers the daily total to stay on plan."""
+
     current: dict[ChannelKind, int]  # daily budgets, minor units
-    proposed: dict[ChannelKind, int]  # same channels, same total
+    proposed: dict[ChannelKind, int]  # same channels; same total for a reallocation
     moves: list[Move] = []
     moved_minor: int = 0
     moved_pct: Decimal = Decimal(0)  # of the total daily budget, 2 decimals
     metric: Metric
     reasons: list[str]  # for people: why each channel gets more or less, or why nothing moves
     action: Literal["none", "auto", "approval"]
+    kind: Literal["reallocation", "pacing"] = "reallocation"
 
     @model_validator(mode="after")
     def _balanced(self) -> Proposal:
         if set(self.current) != set(self.proposed):
             raise ValueError("proposed: must have the same channels as current")
-        if sum(self.current.values()) != sum(self.proposed.values()):
+        if self.kind == "reallocation" and sum(self.current.values()) != sum(self.proposed.values()):
             raise ValueError("proposed: must add up to the same total as current")
         if any(v < 0 for v in self.proposed.values()):
             raise ValueError("proposed: a daily budget cannot be negative")

@@ -372,6 +372,33 @@ class ReallocationRules(ConfigModel):
         return _unique_stage_names(stages)
 
 
+PacingCurve = Literal["even", "front_loaded"]
+
+
+class PacingRules(ConfigModel):
+    """How the daily budgets follow a spending plan so the campaign lands on total_budget
+    (domain.pacing.decide). The split between the paid channels is the reallocation's: its
+    floor_pct/cap_pct hold as they do, and a change above its auto_apply_under_pct waits for
+    its approval stages, like a move between channels.
+
+    curve: `even` plans the same spend every campaign day; `front_loaded` is a linear
+    ramp-down: of N days, day i (0 = the first) gets 2N-1-i parts, so the first day plans
+    about twice the last and the first half of the days about 7/12 (58%) of the total.
+    """
+
+    curve: PacingCurve = "even"
+    max_step_pct: Decimal = Field(default=Decimal("20"), gt=0, le=100)  # of the daily total, at most once a day
+    tolerance_pct: Decimal = Field(default=Decimal("5"), ge=0, lt=100)  # no change while within this of the plan
+
+    @field_validator("tolerance_pct")
+    @classmethod
+    def _tolerance_under_step(cls, tolerance: Decimal, info: ValidationInfo) -> Decimal:
+        step = info.data.get("max_step_pct")
+        if step is not None and tolerance >= step:
+            raise ValueError(f"must be below max_step_pct ({_pct(step)}%), got {_pct(tolerance)}%")
+        return tolerance
+
+
 # --- the campaign -----------------------------------------------------------------------
 
 _DATE_ONLY = re.compile(r"^\s*\d{4}-\d{2}-\d{2}\s*$")
@@ -449,6 +476,7 @@ class CampaignSpec(ConfigModel):
     kpis: KpiTargets = Field(default_factory=KpiTargets)
     guardrails: Guardrails = Field(default_factory=Guardrails)
     reallocation: ReallocationRules = Field(default_factory=ReallocationRules)
+    pacing: PacingRules | None = None  # None: the daily budgets stay as set (the total is still enforced)
     approval: list[ApprovalStage] = []  # launch approval; empty = launches without one
     monitor_every: Duration = timedelta(hours=1)
 
@@ -553,6 +581,7 @@ class CampaignSpec(ConfigModel):
             raise ValueError(
                 f"reallocation.cap_pct: {_pct(rules.cap_pct)}% for each of {len(paid)} paid channels is under 100%"
             )
+        self._check_pacing()
         target, limit = self.kpis.target_cpa, self.guardrails.max_cpa
         if target is not None and limit is not None and target > limit:
             raise ValueError(f"kpis.target_cpa: {target} is above guardrails.max_cpa ({limit})")
@@ -561,6 +590,19 @@ class CampaignSpec(ConfigModel):
                 if _never_approvable(stage, self.owner, None):
                     raise ValueError(f"{where}.{i}.approvers: {_owner_cannot_approve(stage, self.owner)}")
         return self
+
+    def _check_pacing(self) -> None:
+        pacing, rules = self.pacing, self.reallocation
+        if pacing is None:
+            return
+        if not self.paid():
+            raise ValueError("pacing: the campaign has no paid channel whose budget could be paced")
+        if pacing.max_step_pct > rules.auto_apply_under_pct and not rules.approval:
+            raise ValueError(
+                f"pacing.max_step_pct: changes of up to {_pct(pacing.max_step_pct)}% go over "
+                f"reallocation.auto_apply_under_pct ({_pct(rules.auto_apply_under_pct)}%) and need approval, "
+                "but reallocation.approval names no approvers"
+            )
 
     # --- derived values ---
 

@@ -125,6 +125,10 @@ def campaign_panel(view, url: str) -> Panel:
             p.note or p.error or p.link or "-",
         )
     parts.append(channels)
+    if view.pacing_steps:
+        last = view.pacing_steps[-1]
+        run = f" ({last.budget_run}: {last.outcome or 'open'})" if last.budget_run else ""
+        parts.append(f"pacing {last.decision.action}: {last.decision.reason}{run}")
     for a in view.anomalies:
         parts.append(f"[yellow]alert[/] {a.channel.value} {a.kind}: {a.detail}")
     for c in view.budget_changes:

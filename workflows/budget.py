@@ -4,7 +4,9 @@ Workflow type `BudgetReallocation`; id `budget-<campaign id>-<when>` on demand, 
 Schedule's `budget-<campaign id>` (the server appends the run time).
 
 Steps: read the campaign's state (channels, their platform refs and current daily
-budgets) → fetch each live paid channel's figures over the lookback window → propose
+budgets) → for a pacing change handed in by the campaign (`BudgetInput.pacing`, from
+`domain/pacing.py`): take it as the proposal, skipped when the budgets changed since;
+otherwise fetch each live paid channel's figures over the lookback window → propose
 by the campaign's rules (`domain/budget.py`: towards lower CPA / higher ROAS, bounded
 step, floors and caps, total unchanged, nothing on thin data) → apply at once when the
 move is under the auto-apply threshold, else wait for approval (same rules as content
@@ -83,18 +85,25 @@ class BudgetReallocationWorkflow:
             for p in campaign.parts
             if p.channel in PAID and p.state == PartState.LIVE and p.daily_budget_minor is not None
         }
-        if len(current) < 2:
-            return await self._end(BudgetStatus.NO_CHANGE, "fewer than two live paid channels: nothing to move")
-        performance = await self._performance(campaign, current)
         rules = campaign.reallocation
-        v.proposal = propose(current, performance, rules, metric=campaign.metric, currency=campaign.currency)
+        if inp.pacing is not None:
+            v.proposal = inp.pacing
+            if inp.pacing.current != {k: current.get(k) for k in inp.pacing.current}:
+                return await self._end(
+                    BudgetStatus.SKIPPED, "the daily budgets changed since the pacing decision: it no longer applies"
+                )
+        else:
+            if len(current) < 2:
+                return await self._end(BudgetStatus.NO_CHANGE, "fewer than two live paid channels: nothing to move")
+            performance = await self._performance(campaign, current)
+            v.proposal = propose(current, performance, rules, metric=campaign.metric, currency=campaign.currency)
         self._note(f"proposal: {v.proposal.action} — " + "; ".join(v.proposal.reasons))
         if v.proposal.action == "none":
             return await self._end(BudgetStatus.NO_CHANGE, "; ".join(v.proposal.reasons))
         if v.proposal.action == "approval":
             if not rules.approval:
                 return await self._end(
-                    BudgetStatus.REJECTED, "the move needs approval but the campaign names no reallocation approvers"
+                    BudgetStatus.REJECTED, "the change needs approval but the campaign names no reallocation approvers"
                 )
             v.approval = ApprovalProgress(stages=rules.approval)
             self._gate = ApprovalGate(
@@ -266,8 +275,9 @@ class BudgetReallocationWorkflow:
     def _subject(self) -> str:
         p, c = self._proposal, self._campaign_view
         moves = ", ".join(f"{k.value} {self._money(p.current[k])} → {self._money(v)}" for k, v in changed(p).items())
+        what = "a pacing change of the daily budgets" if p.kind == "pacing" else "a budget move"
         return (
-            f"a budget move for campaign '{c.name}' ({p.moved_pct}% of the daily budget: {moves}; "
+            f"{what} for campaign '{c.name}' ({p.moved_pct}% of the daily budget: {moves}; "
             + "; ".join(p.reasons)
             + ")"
         )

@@ -8,7 +8,10 @@ campaign, all PAUSED) →
 scheduled (durable timer until the start date) → launching (publish the page, activate
 the ads, post on LinkedIn, send the email — the irreversible send last) → live
 (monitoring on an interval: figures per channel, pacing, KPIs, anomaly alerts, a
-channel paused when it breaks a hard rule) → stopping (end date or `stop`: pause every
+channel paused when it breaks a hard rule; pacing (`domain/pacing.py`) stops the
+campaign before the total is overrun by more than one day's spend, and with a `pacing:`
+section changes the daily budgets to stay on plan through a child `BudgetReallocation`
+run, `budget-<id>-pacing-<day>`, at most one open at a time) → stopping (end date or `stop`: pause every
 ad, final figures) → completed. If a channel fails for good while creating or
 launching, every channel already made is rolled back (ads deleted/removed, page back
 to draft, post deleted, email unscheduled) and the campaign ends `failed` with a
@@ -23,12 +26,13 @@ Updates
 - `stop(StopRequest) -> None`: end now (owner or an approver); pauses everything.
 
 Signals
-- `budgets_applied(BudgetsApplied)`: from a `BudgetReallocation` run that set and
-  verified new daily budgets.
+- `budgets_applied(BudgetsApplied)`: from a `BudgetReallocation` run (a reallocation
+  or a pacing change) that set and verified new daily budgets.
 
 Queries
-- `state() -> CampaignView`: status, per-channel parts and figures, pacing, KPIs,
-  anomalies, budget changes, approval progress, timeline, final report.
+- `state() -> CampaignView`: status, per-channel parts and figures, pacing and its
+  decisions (`pacing_steps`), KPIs, anomalies, budget changes, approval progress,
+  timeline, final report.
 
 Search attributes: CampaignId, CampaignStatus, Channels, BudgetState, ApprovalState,
 PendingApprovers. Long campaigns continue-as-new with their state.
@@ -36,15 +40,17 @@ PendingApprovers. Long campaigns continue-as-new with their state.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 from collections.abc import Collection
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 from decimal import Decimal
 from urllib.parse import urlsplit
 
 from temporalio import workflow
 from temporalio.common import RetryPolicy
-from temporalio.exceptions import ActivityError
+from temporalio.exceptions import ActivityError, ChildWorkflowError
+from temporalio.workflow import ChildWorkflowHandle, ParentClosePolicy
 
 with workflow.unsafe.imports_passed_through():
     from activities import contracts as act
@@ -68,22 +74,28 @@ with workflow.unsafe.imports_passed_through():
         SocialPostInput,
     )
     from domain.approvals import Decision
-    from domain.campaigns import PAID, ChannelKind, ChannelSpec, currency_mismatch, utm_url
+    from domain.budget import Proposal
+    from domain.campaigns import PAID, ChannelKind, ChannelSpec, currency_mismatch, min_daily_minor, utm_url
     from domain.content import markdown_to_html
     from domain.fields import zone
-    from domain.money import from_minor, show
+    from domain.money import from_minor, show, to_minor
+    from domain.pacing import PacingDecision, decide
     from domain.performance import ChannelFigures, anomalies, kpis, pacing
     from domain.refusals import Refusal
     from workflows.approval import ApprovalGate, ApprovalProgress, DecisionResult, Wording, refuse
+    from workflows.budget import BudgetReallocationWorkflow
     from workflows.campaign_models import (
         TERMINAL_CAMPAIGN,
+        BudgetInput,
         BudgetsApplied,
+        BudgetView,
         CampaignInput,
         CampaignState,
         CampaignStatus,
         CampaignView,
         ChannelPart,
         ChannelReport,
+        PacingStep,
         PartState,
         PreflightResult,
         StopRequest,
@@ -127,6 +139,9 @@ LAUNCH_RETRY = RetryPolicy(
     maximum_attempts=8,
 )
 DEGRADED_WAIT = timedelta(minutes=2)
+# Runs started before pacing neither stop at the total nor change budgets to stay on plan.
+PACING_PATCH = "campaign-pacing-v1"
+PACING = "pacing"  # who a pacing stop is requested by
 
 
 def _required(value: str | None, ch: ChannelSpec, name: str) -> str:
@@ -174,13 +189,14 @@ class CampaignWorkflow:
                 history_limit=inp.continue_as_new_after_events,
             )
         self._attributes = SearchAttributes()
+        self._pacing_task: asyncio.Task[None] | None = None
 
     @workflow.run
     async def run(self, inp: CampaignInput) -> CampaignView:
         s = self._s
         self._publish()
         while s.status not in TERMINAL_CAMPAIGN:
-            if continue_as_new_due(inp.continue_as_new_after_events):
+            if self._may_continue_as_new():
                 await workflow.wait_condition(workflow.all_handlers_finished)
                 workflow.continue_as_new(inp.model_copy(update={"state": s}))
             if s.status == CampaignStatus.PREFLIGHT:
@@ -358,7 +374,7 @@ class CampaignWorkflow:
             wait = min(s.next_check_at, end) - workflow.now()
             with contextlib.suppress(TimeoutError):
                 await workflow.wait_condition(
-                    lambda: s.stop is not None or continue_as_new_due(self._inp.continue_as_new_after_events),
+                    lambda: s.stop is not None or self._may_continue_as_new(),
                     timeout=wait,
                     timeout_summary="next performance check",
                 )
@@ -632,7 +648,106 @@ class CampaignWorkflow:
                 f"Campaign '{spec.name}' alert ({a.channel.value}, "
                 f"{a.kind}): {a.detail}" + (". The channel is paused." if paused else "."),
             )
+        if not final and s.stop is None and workflow.patched(PACING_PATCH):
+            await self._pace(figures, today)
         self._publish()
+
+    async def _pace(self, figures: list[ChannelFigures], today: date) -> None:
+        """Spend against the plan: record the decision, stop the campaign, or change its
+        daily budgets through a BudgetReallocation run (approval above the threshold)."""
+        s, spec = self._s, self._spec
+        tz = zone(spec.timezone)
+        current = {
+            p.channel: p.daily_budget_minor
+            for p in self._parts(PAID)
+            if p.state == PartState.LIVE and p.daily_budget_minor is not None
+        }
+        decision = decide(
+            total_minor=to_minor(spec.total_budget, spec.currency),
+            first_day=spec.start_at(self._launched_at).astimezone(tz).date(),
+            days=spec.days(self._launched_at),
+            today=today,
+            spent_minor=sum(to_minor(f.spend, spec.currency) for f in figures),
+            last_day_minor=sum(to_minor(f.since(today).spend, spec.currency) for f in figures),
+            current=current,
+            minimums={k: min_daily_minor(k, spec.currency) for k in current},
+            pacing=spec.pacing,
+            reallocation=spec.reallocation,
+            currency=spec.currency,
+        )
+        # One change a day (max_step_pct is per day), none while another waits for approval.
+        changes = decision.action in ("auto", "approval") and s.pacing_run is None and not self._paced_on(today)
+        acts = decision.action == "stop" or changes
+        first_today = not any(p.decision.day == today for p in s.pacing_steps)
+        if not (acts or first_today):
+            return
+        step = PacingStep(at=workflow.now(), decision=decision)
+        s.pacing_steps.append(step)
+        if not acts:
+            held = ""
+            if decision.action != "none":
+                held = f" (held: {s.pacing_run} is still open)" if s.pacing_run else " (held: one change a day)"
+            self._note(f"pacing {decision.action}: {decision.reason}{held}")
+            return
+        if decision.action == "stop":
+            self._note(f"pacing stops the campaign: {decision.reason}")
+            s.stop = StopRequest(requested_by=PACING, reason=decision.reason)
+            await self._tell(
+                [spec.owner], f"pacing-stop-{today}", f"Campaign '{spec.name}' is stopped: {decision.reason}."
+            )
+            return
+        step.budget_run = f"budget-{spec.id}-pacing-{today.isoformat()}"
+        self._note(f"pacing {decision.action}: {decision.reason} ({step.budget_run})")
+        handle = await workflow.start_child_workflow(
+            BudgetReallocationWorkflow.run,
+            BudgetInput(
+                campaign_id=spec.id,
+                directory=self._inp.directory,
+                queues=self._q,
+                gateway_url=self._inp.gateway_url,
+                pacing=self._pacing_proposal(decision),
+            ),
+            id=step.budget_run,
+            task_queue=workflow.info().task_queue,
+            # The campaign's end (or stop) withdraws a change still waiting for approval.
+            parent_close_policy=ParentClosePolicy.REQUEST_CANCEL,
+            static_summary=f"pacing · {spec.id} · {today.isoformat()}",
+        )
+        s.pacing_run = step.budget_run
+        self._pacing_task = asyncio.create_task(self._pacing_outcome(handle, step))
+
+    def _paced_on(self, day: date) -> bool:
+        return any(p.decision.day == day and p.budget_run is not None for p in self._s.pacing_steps)
+
+    def _pacing_proposal(self, d: PacingDecision) -> Proposal:
+        assert d.action in ("auto", "approval"), "only a change goes to a budget run"
+        return Proposal(
+            kind="pacing",
+            current=d.current,
+            proposed=d.proposed,
+            moved_minor=abs(d.change_minor),
+            moved_pct=d.change_pct,
+            metric=self._spec.metric(),
+            reasons=[d.reason],
+            action=d.action,
+        )
+
+    async def _pacing_outcome(
+        self, handle: ChildWorkflowHandle[BudgetReallocationWorkflow, BudgetView], step: PacingStep
+    ) -> None:
+        """Waits for the pacing budget run; its applied budgets arrive by `budgets_applied`."""
+        try:
+            view = await handle
+            step.outcome = f"{view.status.value}: {view.outcome}"
+        except ChildWorkflowError as err:
+            step.outcome = f"failed: {err.cause or err}"
+        self._s.pacing_run = None
+        self._note(f"pacing change {step.budget_run} {step.outcome}")
+        self._publish()
+
+    def _may_continue_as_new(self) -> bool:
+        # A pacing run still open is awaited by this run: the next one would not hear its end.
+        return self._s.pacing_run is None and continue_as_new_due(self._inp.continue_as_new_after_events)
 
     def _report(self) -> list[ChannelReport]:
         s = self._s
@@ -791,6 +906,9 @@ class CampaignWorkflow:
                 f"**Pacing:** {s.pacing.status} — spent {s.pacing.spent_to_date} of "
                 f"{s.pacing.planned_to_date} planned to date"
             )
+        if s.pacing_steps:
+            last = s.pacing_steps[-1].decision
+            lines.append(f"**Pacing decision:** {last.action} — {last.reason}")
         if s.outcome:
             lines.append(f"**Outcome:** {s.outcome}")
         workflow.set_current_details("\n\n".join(lines))

@@ -13,6 +13,7 @@ from domain.budget import Proposal
 from domain.campaigns import CampaignSpec, ChannelKind, ReallocationRules
 from domain.contact_budget import AudienceSummary
 from domain.content import Directory
+from domain.pacing import PacingDecision
 from domain.performance import Anomaly, DayFigures, Kpis, Pacing
 from mops.queues import PlatformQueues
 from workflows.approval import ApprovalProgress
@@ -80,6 +81,15 @@ class BudgetChange(BaseModel):
     decided_by: list[str] = []
 
 
+class PacingStep(BaseModel):
+    """One pacing decision of the live campaign, and what became of the change it asked for."""
+
+    at: datetime
+    decision: PacingDecision
+    budget_run: str | None = None  # the BudgetReallocation workflow that applies the change
+    outcome: str | None = None  # its status and outcome once it ended
+
+
 class StopRequest(BaseModel):
     requested_by: str
     reason: str = "stopped by request"
@@ -114,6 +124,8 @@ class CampaignState(BaseModel):
     anomalies: list[Anomaly] = []
     alerted: list[str] = []  # anomaly keys already told, so one alert per anomaly
     budget_changes: list[BudgetChange] = []
+    pacing_steps: list[PacingStep] = []  # the first decision of each day, and every one that acts
+    pacing_run: str | None = None  # the pacing budget run still open (no other starts meanwhile)
     stop: StopRequest | None = None
     report: list[ChannelReport] = []
     outcome: str | None = None
@@ -174,6 +186,9 @@ class BudgetInput(BaseModel):
     queues: PlatformQueues = PlatformQueues()
     requested_by: str | None = None  # None: the schedule
     gateway_url: str | None = None
+    # A pacing change decided by the campaign workflow: applied (or sent for approval) as
+    # given instead of a proposal by the reallocation rules.
+    pacing: Proposal | None = None
 
 
 class AppliedChange(BaseModel):

@@ -338,6 +338,23 @@ def test_constants():
         ),
         (campaign(reallocation={"cap_pct": 45}), "reallocation.cap_pct: 45% for each of 2 paid channels is under 100%"),
         (campaign(reallocation={"metric": "cpc"}), "reallocation.metric: Input should be 'cpa' or 'roas'"),
+        # pacing
+        (campaign(pacing={"curve": "back_loaded"}), "pacing.curve: Input should be 'even' or 'front_loaded'"),
+        (campaign(pacing={"max_step_pct": 0}), "pacing.max_step_pct: Input should be greater than 0"),
+        (
+            campaign(pacing={"max_step_pct": 10, "tolerance_pct": 10}),
+            "pacing.tolerance_pct: must be below max_step_pct (10%), got 10%",
+        ),
+        (campaign(pacing={"target": "even"}), "pacing: unknown key 'target'"),
+        (
+            campaign(pacing={}, reallocation={}),
+            "pacing.max_step_pct: changes of up to 20% go over reallocation.auto_apply_under_pct (5%) and need "
+            "approval, but reallocation.approval names no approvers",
+        ),
+        (
+            campaign(pacing={}, channels=campaign()["channels"][2:]),
+            "pacing: the campaign has no paid channel whose budget could be paced",
+        ),
     ],
 )
 def test_build_refusals(data, expected):
@@ -494,6 +511,7 @@ def test_example_campaign_loads(directory):
     assert sum(c.share for c in spec.paid()) == 100
     assert spec.approval and spec.reallocation.approval and spec.owner not in spec.approval[-1].approvers
     assert spec.start < spec.end and spec.days(spec.start) >= 1
+    assert spec.pacing is not None and spec.pacing.curve == "even"
     for channel in spec.paid():
         assert spec.daily_budget_minor(channel.kind, spec.start) >= MIN_DAILY_MINOR[channel.kind]
 
@@ -512,3 +530,13 @@ def test_demo_campaign_loads(directory):
     assert spec.days(launched) == 15
     assert spec.daily_budget_minor(ChannelKind.META_ADS, launched) == 16800
     assert CampaignSpec.model_validate_json(spec.model_dump_json()) == spec
+
+
+def test_pacing_is_optional_and_defaults_to_an_even_plan():
+    assert build_campaign(campaign()).pacing is None
+    pacing = build_campaign(campaign(pacing={})).pacing
+    assert pacing is not None and pacing.curve == "even"
+    assert (pacing.max_step_pct, pacing.tolerance_pct) == (Decimal("20"), Decimal("5"))
+    # Without approvers, pacing takes only changes that apply on their own.
+    small = build_campaign(campaign(pacing={"max_step_pct": 5, "tolerance_pct": 2}, reallocation={})).pacing
+    assert small is not None and small.max_step_pct == Decimal("5")

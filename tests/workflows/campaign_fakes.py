@@ -2,13 +2,15 @@
 
 Paid channels keep what a platform would: status and daily budget per channel, and
 answer `figures` with steady daily numbers from the budget (per-channel conversions
-per day are settable, so a test can make one channel's CPA break a guardrail).
+per day and spend per budget are settable, so a test can make one channel's CPA break
+a guardrail or its spend run hot). A day once reported keeps its figures: a budget
+change shows from the next day not yet reported, as on the platforms.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import date, timedelta
 from decimal import Decimal
 
 from temporalio import activity
@@ -17,6 +19,7 @@ from temporalio.exceptions import ApplicationError
 from temporalio.worker import Worker
 
 from activities import contracts as act
+from activities.campaigns import CampaignActivities
 from activities.contracts import ErrorType
 from activities.models import (
     AdAccountInput,
@@ -60,6 +63,8 @@ class PaidChannel:
     status: str = "none"  # none | paused | active | removed
     budget_minor: int = 0
     conversions_per_day: float = 5.0
+    spend_factor: Decimal = Decimal("0.9")  # a day's spend per daily budget
+    reported: dict[date, DayFigures] = field(default_factory=dict)
 
 
 @dataclass
@@ -116,17 +121,20 @@ class FakeCampaignPlatforms(Recorder):
         @activity.defn(name=ads.figures.name)
         async def figures(inp: PaidFiguresInput) -> PaidFiguresResult:
             self._record(ads.figures.name, inp)
-            spend = (from_minor(ch.budget_minor, inp.currency) * Decimal("0.9")).quantize(Decimal("0.01"))
+            spend = (from_minor(ch.budget_minor, inp.currency) * ch.spend_factor).quantize(Decimal("0.01"))
             days, day = [], inp.since
             while day <= inp.until:
                 days.append(
-                    DayFigures(
-                        day=day,
-                        spend=spend,
-                        impressions=10_000,
-                        clicks=200,
-                        conversions=ch.conversions_per_day,
-                        revenue=spend * 3,
+                    ch.reported.setdefault(
+                        day,
+                        DayFigures(
+                            day=day,
+                            spend=spend,
+                            impressions=10_000,
+                            clicks=200,
+                            conversions=ch.conversions_per_day,
+                            revenue=spend * 3,
+                        ),
                     )
                 )
                 day += timedelta(days=1)
@@ -180,7 +188,13 @@ class FakeCampaignPlatforms(Recorder):
 
     def workers(self, client: Client, q: PlatformQueues) -> list[Worker]:
         return [
-            Worker(client, task_queue=q.workflows, workflows=[CampaignWorkflow, BudgetReallocationWorkflow]),
+            Worker(
+                client,
+                task_queue=q.workflows,
+                workflows=[CampaignWorkflow, BudgetReallocationWorkflow],
+                # The real snapshot: a query of the campaign workflow on this server.
+                activities=[CampaignActivities(client).snapshot],
+            ),
             Worker(client, task_queue=q.meta, activities=self._paid_activities("meta")),
             Worker(client, task_queue=q.google_ads, activities=self._paid_activities("google_ads")),
             Worker(client, task_queue=q.cms, activities=[self.create_draft, self.publish, self.unpublish]),
