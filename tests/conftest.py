@@ -171,17 +171,27 @@ async def signal_taken(handle: WorkflowHandle, signal: Any, arg: Any) -> None:
     The test server wedges the run for good when time skipping fires a timer while the
     workflow task that cancels that same timer is in flight (it refuses the CancelTimer
     with "invalid history builder state for action" and never redelivers the task), and a
-    signal that ends a wait cancels the wait's timer. So a test lets the signal be taken
-    before it skips time again (`handle.result()`, `env.sleep`)."""
+    signal that ends a wait cancels the wait's timer. So the signal goes to a workflow with
+    no task in flight, and the test lets it be taken before it skips time again
+    (`handle.result()`, `env.sleep`)."""
+
+    async def idle() -> bool:
+        # No workflow task in flight (skipping may have just fired a timer), so the signal's
+        # task is the only one and time stands still until it completes.
+        return not (await handle.describe()).raw_description.HasField("pending_workflow_task")
+
+    await eventually(idle, what="the workflow idle before the signal")
+    signalled = EventType.EVENT_TYPE_WORKFLOW_EXECUTION_SIGNALED
+    before = sum(e.event_type == signalled for e in (await handle.fetch_history()).events)
     await handle.signal(signal, arg)
     done = (EventType.EVENT_TYPE_WORKFLOW_TASK_COMPLETED, *CLOSED_EVENTS)
 
     async def taken() -> bool:
+        # A signal that arrives while a workflow task runs is written after that task
+        # completes: until the signal's own event shows, it has not been taken.
         events = (await handle.fetch_history()).events
-        signalled = max(
-            i for i, e in enumerate(events) if e.event_type == EventType.EVENT_TYPE_WORKFLOW_EXECUTION_SIGNALED
-        )
-        return any(e.event_type in done for e in events[signalled + 1 :])
+        signals = [i for i, e in enumerate(events) if e.event_type == signalled]
+        return len(signals) > before and any(e.event_type in done for e in events[signals[before] + 1 :])
 
     await eventually(taken, what="the signal taken by a completed workflow task")
 
