@@ -42,10 +42,10 @@ import copy
 import hashlib
 import json
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import date
-from typing import Any
+from typing import Any, Protocol, TypeVar
 
 from fastapi import APIRouter, Body, Depends, Request
 from starlette.convertors import Convertor, register_url_convertor
@@ -340,6 +340,29 @@ def _mask(op: dict[str, Any], allowed: tuple[str, ...]) -> list[str]:
     return paths
 
 
+class _Removable(Protocol):
+    status: str
+
+
+R = TypeVar("R", bound=_Removable)
+
+
+def _live(objects: Mapping[str, R], resource_name: str, path: tuple[str, ...] = ()) -> R:
+    """The object a mutate names, refused as Google refuses one that does not exist or was removed."""
+    found = objects.get(resource_name)
+    if found is None:
+        raise OpError("mutateError", "RESOURCE_NOT_FOUND", "Resource was not found.", path=path, trigger=resource_name)
+    if found.status == "REMOVED":
+        raise OpError(
+            "operationAccessDeniedError",
+            "OPERATION_NOT_PERMITTED_FOR_REMOVED_RESOURCE",
+            "Mutate operation is not allowed for removed resources.",
+            path=path,
+            trigger=resource_name,
+        )
+    return found
+
+
 def _budget(store: Store, resource_name: str, path: tuple[str, ...] = ("resource_name",)) -> GoogleBudget:
     budget = store.google_budgets.get(resource_name)
     if budget is None:
@@ -356,23 +379,7 @@ def _budget(store: Store, resource_name: str, path: tuple[str, ...] = ("resource
 
 
 def _campaign(store: Store, resource_name: str) -> GoogleCampaign:
-    campaign = store.google_campaigns.get(resource_name)
-    if campaign is None:
-        raise OpError(
-            "mutateError",
-            "RESOURCE_NOT_FOUND",
-            "Resource was not found.",
-            path=("resource_name",),
-            trigger=resource_name,
-        )
-    if campaign.status == "REMOVED":
-        raise OpError(
-            "operationAccessDeniedError",
-            "OPERATION_NOT_PERMITTED_FOR_REMOVED_RESOURCE",
-            "Mutate operation is not allowed for removed resources.",
-            trigger=resource_name,
-        )
-    return campaign
+    return _live(store.google_campaigns, resource_name, ("resource_name",))
 
 
 def _unique(names: list[str], name: str, kind: str, value: str, message: str) -> None:
@@ -824,34 +831,11 @@ def _remove_group_contents(store: Store, group: GoogleAdGroup) -> None:
 
 def _live_campaign(store: Store, value: dict[str, Any], cid: str) -> GoogleCampaign:
     path = ("campaign",)
-    resource_name = _resource(_required(value, "campaign"), "campaigns", cid, path)
-    campaign = store.google_campaigns.get(resource_name)
-    if campaign is None:
-        raise OpError("mutateError", "RESOURCE_NOT_FOUND", "Resource was not found.", path=path, trigger=resource_name)
-    if campaign.status == "REMOVED":
-        raise OpError(
-            "operationAccessDeniedError",
-            "OPERATION_NOT_PERMITTED_FOR_REMOVED_RESOURCE",
-            "Mutate operation is not allowed for removed resources.",
-            path=path,
-            trigger=resource_name,
-        )
-    return campaign
+    return _live(store.google_campaigns, _resource(_required(value, "campaign"), "campaigns", cid, path), path)
 
 
 def _live_ad_group(store: Store, resource_name: str, path: tuple[str, ...]) -> GoogleAdGroup:
-    group = store.google_ad_groups.get(resource_name)
-    if group is None:
-        raise OpError("mutateError", "RESOURCE_NOT_FOUND", "Resource was not found.", path=path, trigger=resource_name)
-    if group.status == "REMOVED":
-        raise OpError(
-            "operationAccessDeniedError",
-            "OPERATION_NOT_PERMITTED_FOR_REMOVED_RESOURCE",
-            "Mutate operation is not allowed for removed resources.",
-            path=path,
-            trigger=resource_name,
-        )
-    return group
+    return _live(store.google_ad_groups, resource_name, path)
 
 
 def _parent_ad_group(store: Store, value: dict[str, Any], cid: str) -> GoogleAdGroup:
@@ -1016,16 +1000,7 @@ def _ad_op(state: SandboxState, cid: str, verb: str, op: dict[str, Any]) -> Appl
     resource_name = _resource(
         value.get("resourceName") if verb == "update" else value, "adGroupAds", cid, composite=True
     )
-    found = store.google_ads.get(resource_name)
-    if found is None:
-        raise OpError("mutateError", "RESOURCE_NOT_FOUND", "Resource was not found.", trigger=resource_name)
-    if found.status == "REMOVED":
-        raise OpError(
-            "operationAccessDeniedError",
-            "OPERATION_NOT_PERMITTED_FOR_REMOVED_RESOURCE",
-            "Mutate operation is not allowed for removed resources.",
-            trigger=resource_name,
-        )
+    found = _live(store.google_ads, resource_name)
     if verb == "update":
         _mask(op, ("status",))  # an ad's text cannot change: Google makes a new ad instead
         found.status = _status(value)
@@ -1103,16 +1078,7 @@ def _criterion_op(state: SandboxState, cid: str, verb: str, op: dict[str, Any]) 
     resource_name = _resource(
         value.get("resourceName") if verb == "update" else value, "adGroupCriteria", cid, composite=True
     )
-    found = store.google_criteria.get(resource_name)
-    if found is None:
-        raise OpError("mutateError", "RESOURCE_NOT_FOUND", "Resource was not found.", trigger=resource_name)
-    if found.status == "REMOVED":
-        raise OpError(
-            "operationAccessDeniedError",
-            "OPERATION_NOT_PERMITTED_FOR_REMOVED_RESOURCE",
-            "Mutate operation is not allowed for removed resources.",
-            trigger=resource_name,
-        )
+    found = _live(store.google_criteria, resource_name)
     if verb == "update":
         _mask(op, ("status",))
         found.status = _status(value)
