@@ -20,7 +20,6 @@ from domain.conversions import ConversionOutcome, google_datetime, meta_hash
 from integrations.errors import PlatformRejected
 from integrations.google_conversions import ALREADY_EXISTS, GoogleConversionsClient
 from integrations.meta_conversions import MetaConversionsClient
-from mops.settings import Settings
 
 # A stage change in the CRM, not a page view: Meta's value for events a system records.
 META_ACTION_SOURCE = "system_generated"
@@ -63,34 +62,6 @@ class ConversionActivities:
     def __init__(self, meta: MetaConversionsClient, google: GoogleConversionsClient) -> None:
         self._meta = meta
         self._google = google
-
-    @classmethod
-    def from_settings(cls, settings: Settings, observer: Any = None) -> ConversionActivities:
-        """Clients of their own (same base URLs, tokens and accounts as the ads clients)."""
-        t = settings.http_timeout_seconds
-        meta = MetaConversionsClient(
-            settings.meta_base_url,
-            settings.meta_token.get_secret_value(),
-            ad_account_id=settings.meta_ad_account_id,
-            api_version=settings.meta_api_version,
-            timeout=t,
-        )
-        google = GoogleConversionsClient(
-            settings.google_ads_base_url,
-            settings.google_ads_token.get_secret_value(),
-            customer_id=settings.google_ads_customer_id,
-            developer_token=settings.google_ads_developer_token.get_secret_value(),
-            login_customer_id=settings.google_ads_login_customer_id,
-            api_version=settings.google_ads_api_version,
-            timeout=t,
-        )
-        if observer is not None:
-            meta.observer = google.observer = observer
-        return cls(meta, google)
-
-    async def aclose(self) -> None:
-        await self._meta.aclose()
-        await self._google.aclose()
 
     @activity.defn(name=act.CONVERSIONS_META.name)
     @platform_errors

@@ -45,11 +45,11 @@ from domain.brand import load_brand_rules
 from domain.unsubscribe import unsubscribe_url
 from integrations.analytics_store import DuckDBStore
 from integrations.ga4 import GA4Client
-from integrations.google_ads import GoogleAdsClient
+from integrations.google_conversions import GoogleConversionsClient
 from integrations.hubspot import HubSpotClient
 from integrations.linkedin import LinkedInClient
 from integrations.links import LinkChecker
-from integrations.meta_ads import MetaAdsClient
+from integrations.meta_conversions import MetaConversionsClient
 from integrations.sendgrid import SendGridClient
 from integrations.slack import SlackClient
 from integrations.wordpress import WordPressClient
@@ -98,8 +98,9 @@ class PlatformClients:
     linkedin: LinkedInClient
     ga4: GA4Client
     links: LinkChecker
-    meta: MetaAdsClient
-    google_ads: GoogleAdsClient
+    # The ads clients also upload conversions (the Conversions API, click conversions).
+    meta: MetaConversionsClient
+    google_ads: GoogleConversionsClient
     extra_closers: list[Callable[[], Awaitable[None]]] = field(
         default_factory=list
     )  # other things the worker opened with these
@@ -133,7 +134,7 @@ class PlatformClients:
                 timeout=t,
             ),
             links=LinkChecker(timeout=min(t, 5.0)),
-            meta=MetaAdsClient(
+            meta=MetaConversionsClient(
                 settings.meta_base_url,
                 settings.meta_token.get_secret_value(),
                 ad_account_id=settings.meta_ad_account_id,
@@ -141,7 +142,7 @@ class PlatformClients:
                 api_version=settings.meta_api_version,
                 timeout=t,
             ),
-            google_ads=GoogleAdsClient(
+            google_ads=GoogleConversionsClient(
                 settings.google_ads_base_url,
                 settings.google_ads_token.get_secret_value(),
                 customer_id=settings.google_ads_customer_id,
@@ -290,8 +291,7 @@ def build_workers(
     ]
     privacy = privacy_parts(client, settings, observer=platforms.hubspot.observer)  # sync + erasure activities
     platforms.extra_closers.append(privacy.aclose)
-    conversions = ConversionActivities.from_settings(settings, observer=platforms.meta.observer)
-    platforms.extra_closers.append(conversions.aclose)
+    conversions = ConversionActivities(platforms.meta, platforms.google_ads)
     # Conversion uploads run on their platform's queue: its rate limit and degraded hold apply.
     uploads: dict[str, list[Callable[..., Any]]] = {q.meta: [conversions.meta], q.google_ads: [conversions.google_ads]}
     queue_specs = [

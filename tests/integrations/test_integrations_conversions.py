@@ -34,9 +34,9 @@ async def conversions(sandbox: SandboxServer, admin):
         developer_token=tokens.google_ads_developer_token.get_secret_value(),
         timeout=5,
     )
-    activities = ConversionActivities(meta, google)
-    yield activities
-    await activities.aclose()
+    yield ConversionActivities(meta, google)
+    await meta.aclose()
+    await google.aclose()
 
 
 def meta_input(sandbox: SandboxServer, **over) -> MetaConversionInput:
