@@ -4,7 +4,6 @@ no send at all after it; the opt-out reaches the email platform and the CRM."""
 
 from __future__ import annotations
 
-import contextlib
 import uuid
 from contextlib import AsyncExitStack
 from datetime import UTC, datetime, timedelta
@@ -45,27 +44,21 @@ async def test_opt_out_one_second_before_the_send_timer_fires(time_env: Workflow
             id=lead_workflow_id(key),
             task_queue=queues.workflows,
         )
-        try:
 
-            async def waiting():
-                st = await handle.query(LeadJourneyWorkflow.state)
-                return st.next_step == "settle-in" and st.next_step_at and st
+        async def waiting():
+            st = await handle.query(LeadJourneyWorkflow.state)
+            return st.next_step == "settle-in" and st.next_step_at and st
 
-            st = await eventually(waiting, what="the wait before the second email")
-            now = await time_env.get_current_time()
-            # A minute before the timer: the test server's clock runs in real time between
-            # skips, and it wedges a run whose timer fires while the task cancelling it is in
-            # flight, so the opt-out must be taken well before the timer is due.
-            await time_env.sleep(st.next_step_at - now - timedelta(minutes=1))
-            opted_at = await time_env.get_current_time()
-            assert timedelta(seconds=0) < st.next_step_at - opted_at <= timedelta(minutes=1, seconds=5)
-            await signal_taken(
-                handle, LeadJourneyWorkflow.unsubscribe, UnsubscribeRequest(source="one-click", at=opted_at)
-            )
-            result = await handle.result()
-        finally:
-            with contextlib.suppress(Exception):  # a timer left behind would stall the shared test server
-                await handle.terminate("test finished")
+        st = await eventually(waiting, what="the wait before the second email")
+        now = await time_env.get_current_time()
+        # A minute before the timer: the test server's clock runs in real time between
+        # skips, and it wedges a run whose timer fires while the task cancelling it is in
+        # flight, so the opt-out must be taken well before the timer is due.
+        await time_env.sleep(st.next_step_at - now - timedelta(minutes=1))
+        opted_at = await time_env.get_current_time()
+        assert timedelta(seconds=0) < st.next_step_at - opted_at <= timedelta(minutes=1, seconds=5)
+        await signal_taken(handle, LeadJourneyWorkflow.unsubscribe, UnsubscribeRequest(source="one-click", at=opted_at))
+        result = await handle.result()
         state = await handle.query(LeadJourneyWorkflow.state)
 
     assert result.stage == LeadStage.UNSUBSCRIBED and result.emails_sent == 1
