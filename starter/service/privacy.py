@@ -248,6 +248,18 @@ class PrivacyService:
 
     # erasure ---------------------------------------------------------------------------
 
+    def erasure_input(self, lead: str, address: str, erasure_id: str, requested_by: str) -> ErasureInput:
+        s = self._settings
+        return ErasureInput(
+            lead_id=lead,
+            email=address,
+            erasure_id=erasure_id,
+            requested_by=requested_by,
+            queues=sync_queues(s),
+            platforms=platforms(s),
+            audience_id=s.meta_audience_id,
+        )
+
     async def erase(self, email: str, *, requested_by: str, reason: str = "") -> ErasureRecord:
         """End the lead's workflows, delete it on every platform, then destroy its data key
         (its histories can no longer be decoded) and log the erasure (no personal data)."""
@@ -259,15 +271,7 @@ class PrivacyService:
         )
         handle = await self._temporal.start_workflow(
             LeadErasureWorkflow.run,
-            ErasureInput(
-                lead_id=lead,
-                email=address,
-                erasure_id=erasure_id,
-                requested_by=requested_by,
-                queues=sync_queues(self._settings),
-                platforms=platforms(self._settings),
-                audience_id=self._settings.meta_audience_id,
-            ),
+            self.erasure_input(lead, address, erasure_id, requested_by),
             id=erasure_workflow_id(lead),
             task_queue=self._settings.workflow_task_queue,
             id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
