@@ -721,6 +721,63 @@ async def health(
 
 
 @app.command()
+@run_async("mops replay")
+async def replay(
+    workflow_id: Annotated[str | None, typer.Argument(help="The workflow id of the run to replay.")] = None,
+    run_id: Annotated[str | None, typer.Option("--run-id", help="One run of it (default: the latest).")] = None,
+    query: Annotated[
+        str | None,
+        typer.Option(
+            "--query", help="Replay the runs a visibility query selects, e.g. \"ExecutionStatus = 'Running'\"."
+        ),
+    ] = None,
+    limit: Annotated[int, typer.Option("--limit", min=1, help="At most this many runs with --query.")] = 100,
+    as_json: JsonOpt = False,
+) -> None:
+    """Replay live runs from the server against this code: run it before a deploy.
+
+    Exit 0 when every run replays as recorded; 1 with the first non-deterministic
+    command of each run that does not (deploying would break those runs)."""
+    from rich.markup import escape
+    from temporalio.service import RPCError, RPCStatusCode
+
+    from starter.replay import replay_matching, replay_one
+
+    if (workflow_id is None) == (query is None):
+        raise CliError("replay: give a WORKFLOW_ID or --query, not both or neither", 2)
+    if run_id is not None and workflow_id is None:
+        raise CliError("run_id: --run-id goes with a WORKFLOW_ID", 2)
+    client = await temporal_client()
+    try:
+        if workflow_id is not None:
+            outcomes = [await replay_one(client, workflow_id, run_id)]
+        else:
+            assert query is not None
+            outcomes = await replay_matching(client, query, limit)
+    except RPCError as e:
+        if e.status == RPCStatusCode.NOT_FOUND:
+            raise CliError(f"workflow_id: no workflow {workflow_id!r} on the server", 1) from None
+        if e.status == RPCStatusCode.INVALID_ARGUMENT:
+            raise CliError(f"query: {e.message}", 2) from None
+        raise
+    broken = [o for o in outcomes if not o.ok]
+
+    def human() -> None:
+        for o in outcomes:
+            verdict = "replays" if o.ok else f"[bold red]does not replay[/]: {escape(o.failure or '')}"
+            out.print(f"{o.workflow_type} {escape(o.workflow_id)} ({o.events} events): {verdict}", soft_wrap=True)
+        out.print(f"{len(outcomes) - len(broken)} of {len(outcomes)} run(s) replay against this code")
+
+    emit(
+        {"runs": [o.__dict__ | {"ok": o.ok} for o in outcomes], "broken": len(broken)},
+        as_json,
+        human,
+    )
+    if broken:
+        raise typer.Exit(1)
+
+
+@app.command()
 def up() -> None:
     """Run the embedded stack in the foreground until Ctrl-C: Temporal dev server
     (SQLite under .mops/, Web UI), the sandbox platforms, the workers and the gateway."""
