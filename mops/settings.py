@@ -11,12 +11,25 @@ import sysconfig
 from decimal import Decimal
 from functools import lru_cache
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from pydantic import AliasChoices, Field, SecretStr, ValidationError, ValidationInfo, field_validator
+from pydantic import (
+    AliasChoices,
+    Field,
+    PrivateAttr,
+    SecretStr,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from domain.conversions import ConversionPlan
 from mops.master_keys import CodecKeyError, parse_master_keys
+
+if TYPE_CHECKING:
+    from temporalio.envconfig import ClientConnectConfig
 
 
 class SettingsError(ValueError):
@@ -70,6 +83,12 @@ class Settings(BaseSettings):
         "default", validation_alias=AliasChoices("MOPS_TEMPORAL_NAMESPACE", "TEMPORAL_NAMESPACE")
     )
     temporal_ui_port: int = Field(8233, ge=1, le=65535)
+    # The rest of the connection is the SDK's environment configuration (temporalio.envconfig):
+    # TEMPORAL_API_KEY, TEMPORAL_TLS_* (server CA, client certificate and key for mTLS, server
+    # name), TEMPORAL_GRPC_META_*, and profiles in a TOML file (TEMPORAL_CONFIG_FILE,
+    # TEMPORAL_PROFILE). A profile's address and namespace fill the two fields above when
+    # they are not set; set both ways to different values, they are refused.
+    _temporal_connect: dict = PrivateAttr(default_factory=dict)
     data_dir: Path = Field(default_factory=state_dir)
 
     # Task queues: one for workflows, one per platform so the server-side
@@ -302,6 +321,36 @@ class Settings(BaseSettings):
     compliance_alert_channel: str = "#marketing-compliance"
     compliance_schedule_id: str = "compliance-check"
 
+    @model_validator(mode="after")
+    def _temporal_profile(self) -> Settings:
+        config: dict = dict(temporal_profile_config())
+        for field, key, variable, label in (
+            ("temporal_address", "target_host", "MOPS_TEMPORAL_ADDRESS", "address"),
+            ("temporal_namespace", "namespace", "MOPS_TEMPORAL_NAMESPACE", "namespace"),
+        ):
+            if key not in config:
+                continue
+            ours, theirs = getattr(self, field), config[key]
+            if field in self.model_fields_set and ours != theirs:
+                raise ValueError(
+                    f"{variable}: {ours!r} disagrees with the Temporal profile's {label} {theirs!r} "
+                    "(TEMPORAL_* variables or the profile file): set it in one place"
+                )
+            object.__setattr__(self, field, theirs)
+        self._temporal_connect = config
+        return self
+
+    def temporal_connect_config(self) -> ClientConnectConfig:
+        """The keyword arguments of `Client.connect`: this address and namespace, with the
+        profile's API key, TLS and gRPC metadata."""
+        config: dict = {**self._temporal_connect, "target_host": self.temporal_address}
+        config["namespace"] = self.temporal_namespace
+        return config  # type: ignore[return-value]
+
+    def temporal_secured(self) -> bool:
+        """Whether the connection asks for TLS or an API key (a local dev server has neither)."""
+        return bool(self._temporal_connect.get("tls")) or "api_key" in self._temporal_connect
+
     @field_validator("conversions_on")
     @classmethod
     def _conversions_on(cls, value: str, info: ValidationInfo) -> str:
@@ -385,14 +434,28 @@ def _conversion_plan(stages: str, values: dict) -> ConversionPlan | None:
     )
 
 
+def temporal_profile_config() -> ClientConnectConfig:
+    """The SDK's connection profile from the environment and the profile file, read once
+    per settings load; a certificate file that cannot be read is refused here, named."""
+    from temporalio.envconfig import ClientConfigProfile
+
+    try:
+        return ClientConfigProfile.load().to_client_connect_config()
+    except (OSError, ValueError, RuntimeError) as err:
+        raise ValueError(f"Temporal profile (TEMPORAL_* variables, TEMPORAL_CONFIG_FILE): {err}") from None
+
+
 def load_settings(**overrides) -> Settings:
     """Read settings from the environment; raise `SettingsError` with one line on bad input."""
     try:
         return Settings(**overrides)
     except ValidationError as err:
         first = err.errors()[0]
+        message = first["msg"].removeprefix("Value error, ")
+        if not first["loc"]:  # a check across fields: its message names them
+            raise SettingsError(message) from None
         name = "MOPS_" + "_".join(str(p) for p in first["loc"]).upper()
-        raise SettingsError(f"{name}: {first['msg'].removeprefix('Value error, ')}") from None
+        raise SettingsError(f"{name}: {message}") from None
 
 
 @lru_cache(maxsize=1)

@@ -68,8 +68,7 @@ async def connect(settings: Settings, runtime: Runtime | None = None) -> Client:
         atexit.register(_free_clients_before_finalization)
         _collect_at_exit.append(True)
     return await Client.connect(
-        settings.temporal_address,
-        namespace=settings.temporal_namespace,
+        **settings.temporal_connect_config(),
         data_converter=data_converter(settings),
         interceptors=client_interceptors(),
         runtime=runtime,

@@ -182,6 +182,12 @@ class EmbeddedStack:
         s.data_dir.mkdir(parents=True, exist_ok=True)
         host, port = _split(s.temporal_address)
         if not port_open(host, port):
+            if s.temporal_secured():
+                raise StackError(
+                    f"nothing answers at {s.temporal_address}, and the Temporal profile asks for TLS or an API "
+                    "key, which the local dev server that mops up would start there has not: start your "
+                    "server first, or unset TEMPORAL_API_KEY / TEMPORAL_TLS* for a local one"
+                )
             log = s.data_dir / "temporal.log"
             endpoint = None
             if self.codec_server:
