@@ -167,8 +167,9 @@ class ConversionIdentity(BaseModel):
     model_config = {"hide_input_in_errors": True}
 
     lead_id: str
-    email_hash: str  # meta_hash of the address
+    email_hash: str | None = None  # meta_hash of the address
     click_ids: ClickIds | None = None
+    withheld: str | None = None  # why nothing may be sent (erased, ad consent withdrawn): then no ids
 
 
 class DealConversion(BaseModel):

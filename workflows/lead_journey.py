@@ -57,6 +57,9 @@ noted and shown in the state's `conversions`; the journey goes on.
 Queries
 - `state() -> LeadState`: stage, score with reasons, segment, owner, next step and when,
   conversions sent per platform.
+- `conversion_identity() -> ConversionIdentity`: what a won deal's conversion is sent
+  with (the hashed address, the click ids), or why none may be (erased, ad consent
+  withdrawn). Asked by the deal-won uploads after the journey has ended; never shown.
 
 Search attributes: LeadStage, LeadScore, Segment, OwnerId, JourneyId.
 
@@ -114,7 +117,14 @@ with workflow.unsafe.imports_passed_through():
     from domain.click_ids import ClickIds
     from domain.consent import MARKETING, Purpose, from_capture, opt_out
     from domain.contact_budget import BudgetFacts
-    from domain.conversions import ConversionOutcome, Platform, SentConversion, conversion_key
+    from domain.conversions import (
+        ConversionIdentity,
+        ConversionOutcome,
+        Platform,
+        SentConversion,
+        conversion_key,
+        meta_hash,
+    )
     from domain.journeys import (
         BranchStep,
         GoalStep,
@@ -395,6 +405,17 @@ class LeadJourneyWorkflow:
             erased=s.erased,
             conversions=s.conversions,
         )
+
+    @workflow.query(name="conversion_identity")
+    def conversion_identity(self) -> ConversionIdentity:
+        # A query, not a copy kept elsewhere: the click ids and the address stay in this
+        # lead's own (per-lead encrypted) payloads, and an erased lead answers nothing.
+        s = self._s
+        if s.erased:
+            return ConversionIdentity(lead_id=s.lead_id, withheld="lead erased")
+        if s.consents.granted(Purpose.AD_AUDIENCES) is False:
+            return ConversionIdentity(lead_id=s.lead_id, withheld="ad consent withdrawn")
+        return ConversionIdentity(lead_id=s.lead_id, email_hash=meta_hash(s.capture.email), click_ids=s.click_ids)
 
     # -------------------------------------------------------- qualification
 
