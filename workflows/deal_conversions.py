@@ -20,8 +20,10 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable
+from datetime import timedelta
 
 from temporalio import workflow
+from temporalio.common import RetryPolicy
 from temporalio.exceptions import ActivityError
 
 with workflow.unsafe.imports_passed_through():
@@ -46,6 +48,16 @@ with workflow.unsafe.imports_passed_through():
 
 # Collections that send won deals to the ad platforms (asked only when the plan has deal_won).
 DEAL_WON_PATCH = "analytics-deal-won-v1"
+# Bounded, unlike a lead journey's uploads: a platform down for hours must not hold the
+# collection (and the report after it); what is not sent is not recorded, and the next
+# collection sends it with the same id.
+DEAL_WON_RETRY = RetryPolicy(
+    initial_interval=timedelta(seconds=1),
+    backoff_coefficient=2.0,
+    maximum_interval=timedelta(seconds=30),
+    maximum_attempts=5,
+    non_retryable_error_types=[ErrorType.PLATFORM_REJECTED],
+)
 
 
 def destinations(plan: ConversionPlan) -> list[Platform]:
@@ -67,6 +79,7 @@ async def send_deal_conversions(
         DealsToConvertInput(platforms=destinations(plan)),
         queue=queues.reports,
         summary="won deals still to send to the ad platforms",
+        retry=DEAL_WON_RETRY,
     )
     recorded: list[DealConversion] = []
     for deal in due.deals:
@@ -78,6 +91,7 @@ async def send_deal_conversions(
                 RecordDealConversionsInput(entries=entries),
                 queue=queues.reports,
                 summary=f"record deal {deal.deal_id}'s conversions",
+                retry=DEAL_WON_RETRY,
             )
             recorded += entries
         for e in entries:
@@ -111,7 +125,9 @@ async def _send(
     )
     detail: str | None
     try:
-        res = await call(ref, inp, queue=queue, summary=f"deal {deal.deal_id} won → {platform.value}")
+        res = await call(
+            ref, inp, queue=queue, summary=f"deal {deal.deal_id} won → {platform.value}", retry=DEAL_WON_RETRY
+        )
         outcome, detail = res.outcome, res.detail
     except ActivityError as err:
         if not is_type(err, ErrorType.PLATFORM_REJECTED):
