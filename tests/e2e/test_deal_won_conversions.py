@@ -26,6 +26,7 @@ from tests.conftest import eventually, make_settings
 from tests.e2e.conftest import Stack
 from tests.e2e.test_analytics_flow import run_cli
 from workers.main import running_workers
+from workflows.analytics_models import CollectionView
 
 GCLID = "Cj0KCQiA" + uuid.uuid4().hex  # unique per run: the shared sandbox keeps earlier tests' uploads
 FBCLID = "IwAR" + uuid.uuid4().hex
@@ -97,7 +98,14 @@ async def test_a_won_deal_reaches_each_platform_once(winning: Stack, sandbox: Sa
     svc = ReportService(stack.client, s)
     today = closed.astimezone(UTC).date()
     days = period(today - timedelta(days=1), today, default_days=2, end=today)
-    _, view = await svc.collect(svc.collection_input(days, ["hubspot"]))
+    # Collected as an operator does, from the CLI, which lists what the run sent.
+    since, until = days.start.isoformat(), days.end.isoformat()
+    result = await run_cli(s, "report", "collect", "--source", "hubspot", "--from", since, "--to", until)
+    assert result.exit_code == 0, result.output
+    assert f"deal won   {clicked_deal} → meta: sent" in result.output
+    assert f"deal won   {plain_deal} → google_ads: not_sent (no Google click id)" in result.output
+    run = stack.client.get_workflow_handle(f"analytics-collect-{since}-{until}", result_type=CollectionView)
+    view = await run.result()
     assert view.stale == {}, view.timeline
     faults = await stack.admin.faults()
     assert faults["meta"]["fail_next"] == faults["google_ads"]["fail_next"] == 0, "both lost answers happened"
