@@ -52,7 +52,10 @@ Google Ads queue, in the background (the journey goes on to the hand-off; the ru
 for them before it ends or continues as new). The event id / order id and the time are
 fixed here, so a retried upload is deduplicated by the platform. A lead without click ids, or one that withdrew
 ad consent, sends nothing and costs nothing (not even the patch marker). A refusal is
-noted and shown in the state's `conversions`; the journey goes on.
+noted and shown in the state's `conversions`; the journey goes on. A won deal
+(`deal_won` in the plan) is not sent from here: it is won after the journey has usually
+ended, and the analytics collection sends it (`workflows.deal_conversions`), reading the
+ids through the `conversion_identity` query.
 
 Queries
 - `state() -> LeadState`: stage, score with reasons, segment, owner, next step and when,
