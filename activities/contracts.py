@@ -18,7 +18,16 @@ from datetime import timedelta
 from enum import StrEnum
 from typing import Generic, TypeVar
 
-from activities.conversion_models import ConversionResult, GoogleConversionInput, MetaConversionInput
+from activities.conversion_models import (
+    ConversionResult,
+    DealConversionInput,
+    DealsToConvertInput,
+    DealsToConvertResult,
+    GoogleConversionInput,
+    MetaConversionInput,
+    RecordDealConversionsInput,
+    RecordDealConversionsResult,
+)
 from activities.models import (
     AdAccountInput,
     AdAccountResult,
@@ -151,6 +160,9 @@ CHAT_NOTIFY = ActivityRef("chat.notify", NotifyInput, NotifyResult)
 # A lead's conversion, sent back to the ad platform whose click brought it.
 CONVERSIONS_META = ActivityRef("conversions.meta", MetaConversionInput, ConversionResult)
 CONVERSIONS_GOOGLE_ADS = ActivityRef("conversions.google_ads", GoogleConversionInput, ConversionResult)
+# A won deal: the ids read from the lead's journey by the activity, on the platform's queue.
+CONVERSIONS_DEAL_WON_META = ActivityRef("conversions.deal_won_meta", DealConversionInput, ConversionResult)
+CONVERSIONS_DEAL_WON_GOOGLE_ADS = ActivityRef("conversions.deal_won_google_ads", DealConversionInput, ConversionResult)
 
 # ------------------------------------------------------------ content, campaigns
 
@@ -214,6 +226,10 @@ ANALYTICS_COLLECT = ActivityRef("analytics.collect", CollectInput, CollectResult
 ANALYTICS_COLLECT_JOURNEYS = ActivityRef("analytics.collect_journeys", JourneysInput, JourneysResult)
 ANALYTICS_BUILD_REPORT = ActivityRef("analytics.build_report", BuildReportInput, BuildReportResult)
 ANALYTICS_RECORD_DISTRIBUTION = ActivityRef("analytics.record_distribution", RecordDistributionInput, Nothing)
+ANALYTICS_DEALS_TO_CONVERT = ActivityRef("analytics.deals_to_convert", DealsToConvertInput, DealsToConvertResult)
+ANALYTICS_RECORD_DEAL_CONVERSIONS = ActivityRef(
+    "analytics.record_deal_conversions", RecordDealConversionsInput, RecordDealConversionsResult
+)
 REPORTS_SEND_EMAIL = ActivityRef("reports.send_email", ReportEmailInput, ReportEmailResult)
 
 # ----------------------------------------------------------------------- health

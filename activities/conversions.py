@@ -9,6 +9,8 @@ or ORDER_ID_ALREADY_IN_USE, which is the conversion being there: `duplicate`, do
 
 from __future__ import annotations
 
+from datetime import datetime
+from decimal import Decimal
 from typing import Any
 
 from temporalio import activity
@@ -26,18 +28,45 @@ META_ACTION_SOURCE = "system_generated"
 
 
 def meta_event(inp: MetaConversionInput) -> dict[str, Any]:
-    user_data: dict[str, Any] = {"em": [meta_hash(inp.email)], "external_id": [meta_hash(inp.lead_id)]}
-    if inp.fbc:
-        user_data["fbc"] = inp.fbc
-    if inp.fbp:
-        user_data["fbp"] = inp.fbp
+    return meta_payload(
+        event_name=inp.event_name,
+        event_id=inp.event_id,
+        at=inp.at,
+        email_hash=meta_hash(inp.email),
+        lead_id=inp.lead_id,
+        fbc=inp.fbc,
+        fbp=inp.fbp,
+        value=inp.value,
+        currency=inp.currency,
+    )
+
+
+def meta_payload(
+    *,
+    event_name: str,
+    event_id: str,
+    at: datetime,
+    email_hash: str,
+    lead_id: str,
+    fbc: str | None,
+    fbp: str | None,
+    value: Decimal | None,
+    currency: str | None,
+) -> dict[str, Any]:
+    """One Conversions API event: the address already hashed (`meta_hash`), the lead id
+    hashed here as `external_id`."""
+    user_data: dict[str, Any] = {"em": [email_hash], "external_id": [meta_hash(lead_id)]}
+    if fbc:
+        user_data["fbc"] = fbc
+    if fbp:
+        user_data["fbp"] = fbp
     custom_data: dict[str, Any] = {"event_source": "crm", "lead_event_source": "mops"}
-    if inp.value is not None and inp.currency is not None:
-        custom_data |= {"value": float(inp.value), "currency": inp.currency}
+    if value is not None and currency is not None:
+        custom_data |= {"value": float(value), "currency": currency}
     return {
-        "event_name": inp.event_name,
-        "event_time": int(inp.at.timestamp()),
-        "event_id": inp.event_id,
+        "event_name": event_name,
+        "event_time": int(at.timestamp()),
+        "event_id": event_id,
         "action_source": META_ACTION_SOURCE,
         "user_data": user_data,
         "custom_data": custom_data,

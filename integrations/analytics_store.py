@@ -29,6 +29,13 @@ Schema (DuckDB):
     touches(lead_id, seq, touched_at, kind, channel, campaign)  PRIMARY KEY (lead_id, seq)
     distributions(report_id, channel, recipient, status, ref, sent_at)
           PRIMARY KEY (report_id, channel, recipient)
+    deal_conversions(deal_id, platform, lead_workflow_id, key, outcome, detail, value DECIMAL(18,4),
+          currency, sent_at)  PRIMARY KEY (deal_id, platform)
+          -- each won deal's conversion per ad platform, as sent (or why not): written once,
+          -- never replaced, so a second collection run does not send it again
+
+`deals` is reloaded with its day; `deal_conversions` is not: it is the record of what
+went to the platforms, and outlives the reloads.
 """
 
 from __future__ import annotations
@@ -48,6 +55,7 @@ import duckdb
 
 from domain.analytics import Fact, Source, Violation
 from domain.attribution import Journey, PathTouch
+from domain.conversions import ConversionOutcome, DealConversion, Platform
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS facts (
@@ -71,6 +79,10 @@ CREATE TABLE IF NOT EXISTS touches (
 CREATE TABLE IF NOT EXISTS distributions (
     report_id VARCHAR NOT NULL, channel VARCHAR NOT NULL, recipient VARCHAR NOT NULL, status VARCHAR NOT NULL,
     ref VARCHAR, sent_at TIMESTAMPTZ NOT NULL, PRIMARY KEY (report_id, channel, recipient));
+CREATE TABLE IF NOT EXISTS deal_conversions (
+    deal_id VARCHAR NOT NULL, platform VARCHAR NOT NULL, lead_workflow_id VARCHAR NOT NULL, key VARCHAR NOT NULL,
+    outcome VARCHAR NOT NULL, detail VARCHAR, value DECIMAL(18, 4), currency VARCHAR, sent_at TIMESTAMPTZ NOT NULL,
+    PRIMARY KEY (deal_id, platform));
 """
 MAX_REASONS = 20
 
@@ -128,6 +140,12 @@ class AnalyticsStore(Protocol):
     def record_distribution(self, entries: list[Distribution]) -> None: ...
 
     def distributions(self, report_id: str) -> list[Distribution]: ...
+
+    def deals_to_convert(self, platforms: Iterable[Platform]) -> list[tuple[Deal, list[Platform]]]: ...
+
+    def record_deal_conversions(self, entries: list[DealConversion]) -> int: ...
+
+    def deal_conversions(self, lead_workflow_id: str | None = None) -> list[DealConversion]: ...
 
 
 def _now() -> datetime:
@@ -362,3 +380,75 @@ class DuckDBStore:
                 [report_id],
             ).fetchall()
         return [Distribution(r[0], r[1], r[2], r[3], r[4], _utc(r[5])) for r in rows]
+
+    # ----------------------------------------------------- deal conversions
+
+    def deals_to_convert(self, platforms: Iterable[Platform]) -> list[tuple[Deal, list[Platform]]]:
+        """Won deals of mops leads with a platform of `platforms` that has no recorded
+        conversion yet, with those platforms (in closing order)."""
+        wanted = [p.value for p in platforms]
+        with self._connect() as con:
+            rows = con.execute(
+                "SELECT d.deal_id, d.lead_workflow_id, d.amount, d.currency, d.closed_at, "
+                "list(c.platform) FILTER (WHERE c.platform IS NOT NULL) FROM deals d "
+                "LEFT JOIN deal_conversions c ON c.deal_id = d.deal_id "
+                "WHERE d.lead_workflow_id IS NOT NULL GROUP BY ALL ORDER BY d.closed_at, d.deal_id"
+            ).fetchall()
+        due = []
+        for r in rows:
+            missing = [Platform(p) for p in wanted if p not in (r[5] or [])]
+            if missing:
+                due.append((Deal(r[0], r[1], r[2], r[3], _utc(r[4])), missing))
+        return due
+
+    def record_deal_conversions(self, entries: list[DealConversion]) -> int:
+        """Record what was sent; a (deal, platform) already recorded keeps its first
+        record (a retried record changes nothing). Returns how many were new."""
+        new = 0
+        with self._transaction() as con:
+            for e in entries:
+                before = con.execute(
+                    "SELECT count(*) FROM deal_conversions WHERE deal_id = ? AND platform = ?",
+                    [e.deal_id, e.platform.value],
+                ).fetchone()
+                if before and before[0]:
+                    continue
+                con.execute(
+                    "INSERT INTO deal_conversions VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    [
+                        e.deal_id,
+                        e.platform.value,
+                        e.lead_workflow_id,
+                        e.key,
+                        e.outcome.value,
+                        e.detail,
+                        e.value,
+                        e.currency,
+                        _utc(e.at),
+                    ],
+                )
+                new += 1
+        return new
+
+    def deal_conversions(self, lead_workflow_id: str | None = None) -> list[DealConversion]:
+        """Recorded deal conversions (of one lead's workflow when given), oldest first."""
+        with self._connect() as con:
+            rows = con.execute(
+                "SELECT deal_id, platform, lead_workflow_id, key, outcome, detail, value, currency, sent_at "
+                "FROM deal_conversions WHERE ? IS NULL OR lead_workflow_id = ? ORDER BY sent_at, deal_id, platform",
+                [lead_workflow_id, lead_workflow_id],
+            ).fetchall()
+        return [
+            DealConversion(
+                deal_id=r[0],
+                platform=Platform(r[1]),
+                lead_workflow_id=r[2],
+                key=r[3],
+                outcome=ConversionOutcome(r[4]),
+                detail=r[5],
+                value=r[6],
+                currency=r[7],
+                at=_utc(r[8]),
+            )
+            for r in rows
+        ]

@@ -48,6 +48,8 @@ class AnalyticsQueues(BaseModel):
     reports: str = "mops-reports"
     email: str = "mops-email"
     chat: str = "mops-chat"
+    meta: str = "mops-meta"  # won deals' conversion uploads
+    google_ads: str = "mops-google-ads"
 
 
 def platform_queues(settings: Settings) -> PlatformQueues:
@@ -81,4 +83,6 @@ def analytics_queues(settings: Settings) -> AnalyticsQueues:
         reports=settings.reports_task_queue,
         email=settings.email_task_queue,
         chat=settings.chat_task_queue,
+        meta=settings.meta_task_queue,
+        google_ads=settings.google_ads_task_queue,
     )

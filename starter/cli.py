@@ -233,7 +233,8 @@ async def lead_show(
     timeout: TimeoutOpt = 60.0,
     as_json: JsonOpt = False,
 ) -> None:
-    """Show a lead's stage, score with reasons, owner and next step."""
+    """Show a lead's stage, score with reasons, owner and next step, and the conversions
+    sent to the ad platforms (its stages' and its won deals')."""
     from domain.leads import LeadStage
     from starter.render import lead_panel
 
@@ -246,7 +247,12 @@ async def lead_show(
         ended = {LeadStage.UNSUBSCRIBED, LeadStage.DISQUALIFIED, LeadStage.COMPLETED}
         read = functools.partial(svc.state, lead_id=wf_id)
         state = await _wait_for(read, wanted, lambda v: v.stage, ended, f"lead {wf_id}", timeout)
-    emit(state, as_json, lambda: out.print(lead_panel(state, settings().workflow_url(wf_id))))
+    deals = await svc.deal_conversions(lead_id=wf_id)  # won deals sent after the journey, from the store
+    emit(
+        {**state.model_dump(mode="json"), "deal_conversions": [d.model_dump(mode="json") for d in deals]},
+        as_json,
+        lambda: out.print(lead_panel(state, settings().workflow_url(wf_id), deals)),
+    )
 
 
 # -------------------------------------------------------------------- content

@@ -55,6 +55,9 @@ def _collection_lines(wf_id: str, view) -> None:
         if r is not None and getattr(r, "reasons", None):
             for why in r.reasons[:5]:
                 out.print(f"      refused: {why}", highlight=False)
+    for d in view.deal_conversions:  # won deals this run sent to the ad platforms (deal_won)
+        detail = f" ({d.detail})" if d.detail else ""
+        out.print(f"  deal won   {d.deal_id} → {d.platform.value}: {d.outcome.value}{detail}", highlight=False)
 
 
 async def _collect(

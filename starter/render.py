@@ -9,6 +9,7 @@ from rich.console import Console, Group
 from rich.panel import Panel
 from rich.table import Table
 
+from domain.conversions import DealConversion
 from domain.money import from_minor
 from workflows.lead_models import LeadState
 
@@ -26,7 +27,9 @@ def make_console(*, stderr: bool = False, file: IO[str] | None = None, min_width
     return Console(stderr=stderr, file=file, width=PIPE_WIDTH)
 
 
-def lead_panel(state: LeadState, url: str) -> Panel:
+def lead_panel(state: LeadState, url: str, deals: list[DealConversion] | None = None) -> Panel:
+    """The lead as `mops lead show` prints it; `deals`: its won deals' conversions (from
+    the analytics store), listed with the stage conversions."""
     head = Table.grid(padding=(0, 2))
     head.add_row("stage", f"[bold]{state.stage.value}[/]", "journey", f"{state.journey_id} v{state.journey_version}")
     score = state.score
@@ -48,6 +51,12 @@ def lead_panel(state: LeadState, url: str) -> Panel:
         for c in state.conversions:
             sent.add_row(c.stage.value, c.platform.value, c.outcome.value, c.detail or "")
         parts.append(sent)
+    if deals:
+        won = Table("deal won", "platform", "outcome", "value", "detail", box=None, header_style="dim")
+        for d in deals:
+            value = f"{d.value} {d.currency}" if d.value is not None else "-"
+            won.add_row(d.deal_id, d.platform.value, d.outcome.value, value, d.detail or "")
+        parts.append(won)
     parts.append(f"[dim]{url}[/]")
     return Panel(Group(*parts), title=state.lead_id, expand=False)
 

@@ -36,6 +36,7 @@ from activities.checks import CheckActivities
 from activities.cms import CmsActivities
 from activities.conversions import ConversionActivities
 from activities.crm import CrmActivities
+from activities.deal_conversions import DealConversionActivities, DealLedgerActivities
 from activities.email import EmailActivities
 from activities.health import HealthActivities
 from activities.journeys import JourneyActivities
@@ -222,8 +223,9 @@ def build_workers(
     checks = CheckActivities(platforms.links, settings.policies_dir / "brand.yaml")
     meta, google = MetaActivities(platforms.meta), GoogleAdsActivities(platforms.google_ads)
     health = HealthActivities(platforms, client, metrics)
+    store = DuckDBStore(settings.analytics_store_file)
     reports = AnalyticsCollectActivities(  # collection, journeys, report building (store I/O)
-        DuckDBStore(settings.analytics_store_file),
+        store,
         meta=platforms.meta,
         google_ads=platforms.google_ads,
         sendgrid=platforms.sendgrid,
@@ -233,6 +235,7 @@ def build_workers(
         reports_dir=settings.reports_path,
     )
     report_mail = ReportMailActivities(platforms.sendgrid)
+    deal_ledger = DealLedgerActivities(store)  # which won deals are due, what was sent
     platforms.extra_closers.append(health.aclose)
     # Per platform queue: the platform (its activities hold while it is degraded), its
     # activities and the server-side rate limit (None = none).
@@ -283,7 +286,14 @@ def build_workers(
         (
             settings.reports_task_queue,
             None,
-            [reports.collect, reports.collect_journeys, reports.build_report, reports.record_distribution],
+            [
+                reports.collect,
+                reports.collect_journeys,
+                reports.build_report,
+                reports.record_distribution,
+                deal_ledger.deals_to_convert,
+                deal_ledger.record_deal_conversions,
+            ],
             None,
         ),
         # Never held: the probes must see a degraded platform recover.
@@ -292,8 +302,12 @@ def build_workers(
     privacy = privacy_parts(client, settings, observer=platforms.hubspot.observer)  # sync + erasure activities
     platforms.extra_closers.append(privacy.aclose)
     conversions = ConversionActivities(platforms.meta, platforms.google_ads)
+    deal_won = DealConversionActivities(client, platforms.meta, platforms.google_ads)
     # Conversion uploads run on their platform's queue: its rate limit and degraded hold apply.
-    uploads: dict[str, list[Callable[..., Any]]] = {q.meta: [conversions.meta], q.google_ads: [conversions.google_ads]}
+    uploads: dict[str, list[Callable[..., Any]]] = {
+        q.meta: [conversions.meta, deal_won.meta],
+        q.google_ads: [conversions.google_ads, deal_won.google_ads],
+    }
     queue_specs = [
         (queue, platform, activities + privacy.on(queue) + uploads.get(queue, []), rate)
         for queue, platform, activities, rate in queue_specs

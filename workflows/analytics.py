@@ -6,7 +6,10 @@ the analytics store, one activity per source in parallel (each resumes from its
 heartbeated cursor when retried), then reads the lead journeys' touch paths. A source
 that keeps failing does not fail the collection: it is marked stale with the reason, and
 retried every `retry_every` until `retry_within` after the start; what is still stale
-then is reported as such.
+then is reported as such. When its input's conversions plan has `deal_won` (behind the
+`analytics-deal-won-v1` patch), each round that loaded the CRM fresh then sends the won
+deals of mops leads to the ad platforms, once per deal and platform, and records them
+in the store (`workflows.deal_conversions`; shown in the view's `deal_conversions`).
 
 `ExecutiveReport` (started by the `exec-report` Schedule, or by hand): the period is the
 `period_days` days before the run's scheduled day in the report's time zone (a Monday
@@ -44,7 +47,7 @@ with workflow.unsafe.imports_passed_through():
         ReportEmailInput,
     )
     from activities.policies import INTERNAL_RETRY, INTERNAL_TIMEOUT
-    from domain.analytics import Period, period_before
+    from domain.analytics import Period, Source, period_before
     from domain.fields import zone
     from workflows.analytics_models import (
         JOURNEYS,
@@ -58,6 +61,7 @@ with workflow.unsafe.imports_passed_through():
         SourceStatus,
     )
     from workflows.common import call, is_type, reason, with_note
+    from workflows.deal_conversions import DEAL_WON_PATCH, send_deal_conversions
 
 # A source still failing after three tries in a row waits for the next round.
 COLLECT_RETRY = RetryPolicy(
@@ -118,6 +122,8 @@ class AnalyticsCollectionWorkflow:
     async def _round(self, statuses: list[SourceStatus]) -> None:
         platforms = [s for s in statuses if s.source != JOURNEYS]
         await asyncio.gather(*(self._collect(s) for s in platforms))
+        if any(s.source == Source.HUBSPOT.value and s.state == SourceState.FRESH for s in platforms):
+            await self._deal_conversions()
         journeys = next((s for s in statuses if s.source == JOURNEYS), None)
         if journeys is not None:
             await self._journeys(journeys)
@@ -147,6 +153,19 @@ class AnalyticsCollectionWorkflow:
             f"{status.source}: {result.days} day(s), {result.rows} row(s)"
             + (f", {result.violations} refused" if result.violations else "")
         )
+        self._publish()
+
+    async def _deal_conversions(self) -> None:
+        plan = self._inp.conversions
+        if plan is None or not plan.deal_won or not workflow.patched(DEAL_WON_PATCH):
+            return
+        try:
+            sent = await send_deal_conversions(plan, self._inp.queues, self._note)
+        except ActivityError as err:
+            # The store could not say what is due: the next round or collection asks again.
+            self._note(f"won deals not sent: {_why(err)}")
+            return
+        self._v.deal_conversions += sent
         self._publish()
 
     async def _journeys(self, status: SourceStatus) -> None:
@@ -216,6 +235,7 @@ class ExecutiveReportWorkflow:
                     retry_within=inp.retry_within,
                     retry_every=inp.retry_every,
                     heartbeat_timeout=inp.heartbeat_timeout,
+                    conversions=inp.conversions,
                 ),
                 id=f"{workflow.info().workflow_id}-collect",
                 result_type=CollectionView,

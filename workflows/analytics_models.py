@@ -10,6 +10,7 @@ from pydantic import BaseModel
 
 from activities.models import CollectResult, DistributionEntry, JourneysResult
 from domain.analytics import Period, Source
+from domain.conversions import ConversionPlan, DealConversion
 from mops.queues import AnalyticsQueues
 
 ALL_SOURCES = [s.value for s in Source]
@@ -42,6 +43,9 @@ class CollectionInput(BaseModel):
     retry_within: timedelta = timedelta(hours=6)  # stale sources are retried until this long after the start
     retry_every: timedelta = timedelta(minutes=30)
     heartbeat_timeout: timedelta = timedelta(seconds=60)
+    # The conversions plan (MOPS_CONVERSIONS_ON, ...) when it has deal_won: the CRM's won
+    # deals of mops leads are then sent to the ad platforms. None: they are not.
+    conversions: ConversionPlan | None = None
 
 
 class CollectionStatus(StrEnum):
@@ -57,6 +61,7 @@ class CollectionView(BaseModel):
     sources: list[SourceStatus] = []
     retry_until: datetime | None = None
     timeline: list[tuple[datetime, str]] = []
+    deal_conversions: list[DealConversion] = []  # won deals sent (or not) by this run
 
     @property
     def stale(self) -> dict[str, str]:
@@ -84,6 +89,7 @@ class ReportInput(BaseModel):
     model: str = "w_shaped"
     half_life_days: float = 7.0
     lookback_days: int = 90
+    conversions: ConversionPlan | None = None  # passed to the collection (CollectionInput.conversions)
 
 
 class ReportStatus(StrEnum):

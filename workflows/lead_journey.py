@@ -52,11 +52,17 @@ Google Ads queue, in the background (the journey goes on to the hand-off; the ru
 for them before it ends or continues as new). The event id / order id and the time are
 fixed here, so a retried upload is deduplicated by the platform. A lead without click ids, or one that withdrew
 ad consent, sends nothing and costs nothing (not even the patch marker). A refusal is
-noted and shown in the state's `conversions`; the journey goes on.
+noted and shown in the state's `conversions`; the journey goes on. A won deal
+(`deal_won` in the plan) is not sent from here: it is won after the journey has usually
+ended, and the analytics collection sends it (`workflows.deal_conversions`), reading the
+ids through the `conversion_identity` query.
 
 Queries
 - `state() -> LeadState`: stage, score with reasons, segment, owner, next step and when,
   conversions sent per platform.
+- `conversion_identity() -> ConversionIdentity`: what a won deal's conversion is sent
+  with (the hashed address, the click ids), or why none may be (erased, ad consent
+  withdrawn). Asked by the deal-won uploads after the journey has ended; never shown.
 
 Search attributes: LeadStage, LeadScore, Segment, OwnerId, JourneyId.
 
@@ -114,7 +120,14 @@ with workflow.unsafe.imports_passed_through():
     from domain.click_ids import ClickIds
     from domain.consent import MARKETING, Purpose, from_capture, opt_out
     from domain.contact_budget import BudgetFacts
-    from domain.conversions import ConversionOutcome, Platform, SentConversion, conversion_key
+    from domain.conversions import (
+        ConversionIdentity,
+        ConversionOutcome,
+        Platform,
+        SentConversion,
+        conversion_key,
+        meta_hash,
+    )
     from domain.journeys import (
         BranchStep,
         GoalStep,
@@ -395,6 +408,17 @@ class LeadJourneyWorkflow:
             erased=s.erased,
             conversions=s.conversions,
         )
+
+    @workflow.query(name="conversion_identity")
+    def conversion_identity(self) -> ConversionIdentity:
+        # A query, not a copy kept elsewhere: the click ids and the address stay in this
+        # lead's own (per-lead encrypted) payloads, and an erased lead answers nothing.
+        s = self._s
+        if s.erased:
+            return ConversionIdentity(lead_id=s.lead_id, withheld="lead erased")
+        if s.consents.granted(Purpose.AD_AUDIENCES) is False:
+            return ConversionIdentity(lead_id=s.lead_id, withheld="ad consent withdrawn")
+        return ConversionIdentity(lead_id=s.lead_id, email_hash=meta_hash(s.capture.email), click_ids=s.click_ids)
 
     # -------------------------------------------------------- qualification
 

@@ -6,6 +6,7 @@ nothing. The CLI (`mops lead ...`) and the gateway are thin layers over this.
 
 from __future__ import annotations
 
+import asyncio
 import functools
 import uuid
 from datetime import UTC, datetime
@@ -17,8 +18,10 @@ from temporalio.common import SearchAttributePair, TypedSearchAttributes, Workfl
 from temporalio.service import RPCError, RPCStatusCode
 
 from domain.click_ids import ClickIds
+from domain.conversions import DealConversion
 from domain.journeys import JourneyError, JourneySpec, load_journey
 from domain.leads import EngagementEvent, LeadCapture, Utm, lead_key, lead_workflow_id
+from integrations.analytics_store import DuckDBStore
 from mops.queues import platform_queues
 from mops.settings import Settings
 from starter.service.errors import InputError, NotFound
@@ -197,6 +200,16 @@ class LeadService:
             if err.status == RPCStatusCode.NOT_FOUND:
                 raise LeadNotFound("lead: no journey found for that lead") from None
             raise
+
+    async def deal_conversions(self, *, email: str | None = None, lead_id: str | None = None) -> list[DealConversion]:
+        """The lead's won deals as sent to the ad platforms (or why not), from the analytics
+        store where the collection records them: the journey has usually ended by then,
+        so they are not in its state. None before any collection made the store."""
+        wf_id = self.workflow_id(email=email, lead_id=lead_id)
+        path = self._settings.analytics_store_file
+        if not path.exists():
+            return []
+        return await asyncio.to_thread(DuckDBStore(path).deal_conversions, wf_id)
 
     async def _signal(self, handle: WorkflowHandle, signal, arg) -> None:
         try:

@@ -36,6 +36,7 @@ from temporalio.common import WorkflowIDConflictPolicy, WorkflowIDReusePolicy
 from activities.analytics_collect import assemble_report, automation_runs, sources
 from domain.analytics import FamilyKpis, Period, ReportData, automation_kpis
 from domain.attribution import AttributionError, Comparison, compare, parse_models
+from domain.conversions import ConversionPlan
 from domain.fields import check_timezone, parse_duration
 from domain.leads import normalise_email
 from domain.report_render import dashboard_html
@@ -168,7 +169,13 @@ class ReportService:
             if retry_within is not None
             else timedelta(minutes=s.collection_retry_window_minutes),
             retry_every=timedelta(minutes=s.collection_retry_every_minutes),
+            conversions=self._deal_won_plan(),
         )
+
+    def _deal_won_plan(self) -> ConversionPlan | None:
+        """The conversions plan when it counts won deals (the collection then sends them)."""
+        plan = self._settings.conversion_plan()
+        return plan if plan is not None and plan.deal_won else None
 
     async def collect(self, inp: CollectionInput, *, wait: bool = True) -> tuple[str, CollectionView | None]:
         """Start (or join) the collection of inp's days; with `wait`, its result."""
@@ -277,6 +284,7 @@ class ReportService:
             retry_every=timedelta(minutes=s.collection_retry_every_minutes),
             half_life_days=s.attribution_half_life_days,
             lookback_days=s.attribution_lookback_days,
+            conversions=self._deal_won_plan(),
         )
 
     def schedule_object(self, spec: WeeklySpec, inp: ReportInput) -> Schedule:

@@ -1,6 +1,6 @@
 """The DuckDB analytics store: a day re-loaded replaces itself (never doubles), a failed
 load leaves the previous one, schema violations are recorded, journeys and deals join,
-threads and a second process are waited for."""
+threads and a second process are waited for, deal conversions recorded once."""
 
 from __future__ import annotations
 
@@ -16,6 +16,7 @@ import pytest
 
 from domain.analytics import Fact, Source, to_facts
 from domain.attribution import Journey, PathTouch
+from domain.conversions import ConversionOutcome, DealConversion, Platform
 from integrations.analytics_store import Deal, Distribution, DuckDBStore, StoreError
 
 DAY = date(2026, 3, 2)
@@ -174,3 +175,31 @@ def test_a_file_held_by_another_process_is_waited_for(tmp_path: Path) -> None:
         holder2.wait()
     finally:
         holder.wait()
+
+
+def test_deal_conversions_are_due_until_recorded_and_outlive_the_day_reloads(store: DuckDBStore) -> None:
+    closed = datetime(2026, 3, 2, 15, 0, tzinfo=UTC)
+    won = Deal("d1", "lead-" + "a" * 24, Decimal("980.50"), "EUR", closed)
+    foreign = Deal("d2", None, Decimal("10"), "EUR", closed)  # not a mops lead's deal
+    store.replace_day(Source.HUBSPOT, DAY, [], [], [won, foreign])
+    both = [Platform.META, Platform.GOOGLE_ADS]
+    assert store.deals_to_convert(both) == [(won, both)]
+
+    sent = DealConversion(
+        deal_id="d1",
+        lead_workflow_id=won.lead_workflow_id or "",
+        platform=Platform.META,
+        key="k",
+        at=closed,
+        outcome=ConversionOutcome.SENT,
+        value=Decimal("980.50"),
+        currency="EUR",
+    )
+    assert store.record_deal_conversions([sent]) == 1
+    retried = sent.model_copy(update={"outcome": ConversionOutcome.DUPLICATE})
+    assert store.record_deal_conversions([retried]) == 0, "the first record stays"
+    store.replace_day(Source.HUBSPOT, DAY, [], [], [won, foreign])  # a second collection reloads the day
+    assert store.deals_to_convert(both) == [(won, [Platform.GOOGLE_ADS])]
+    assert store.deals_to_convert([Platform.META]) == []
+    assert store.deal_conversions(won.lead_workflow_id) == [sent] == store.deal_conversions()
+    assert store.deal_conversions("lead-" + "b" * 24) == []

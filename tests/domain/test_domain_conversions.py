@@ -4,12 +4,20 @@ from __future__ import annotations
 
 import hashlib
 from datetime import UTC, datetime, timedelta, timezone
+from decimal import Decimal
 
 import pytest
 from pydantic import ValidationError
 
 from domain.click_ids import ClickIds
-from domain.conversions import ConversionPlan, conversion_key, google_datetime, meta_hash
+from domain.conversions import (
+    ConversionPlan,
+    conversion_key,
+    deal_won_key,
+    deal_won_value,
+    google_datetime,
+    meta_hash,
+)
 from domain.leads import LeadCapture, LeadStage
 from mops.settings import SettingsError, load_settings
 from starter.service.leads import LeadInputError, build_capture
@@ -118,8 +126,9 @@ def test_conversion_key_is_stable_per_stage_and_cycle():
 @pytest.mark.parametrize(
     ("fields", "problem"),
     [
-        ({"on": []}, "at least 1"),
-        ({"on": ["unsubscribed"], "meta_pixel_id": "123456"}, "not a stage a lead converts at"),
+        ({"on": []}, "at least one conversion"),
+        ({"on": ["unsubscribed"], "meta_pixel_id": "123456"}, "not a conversion"),
+        ({"on": ["mql", "deal_wonn"], "meta_pixel_id": "123456"}, r"'deal_wonn' is not a conversion.*deal_won, mql"),
         ({"on": ["mql"]}, "need a destination"),
         (
             {"on": ["mql"], "google_customer_id": "1234567890", "google_conversion_action": "conversionActions/1"},
@@ -142,3 +151,29 @@ def test_settings_build_the_plan_and_name_the_variable():
     assert plan.on == [LeadStage.MQL, LeadStage.CONVERTED] and plan.google_customer_id == "1234567890"
     with pytest.raises(SettingsError, match=r"^MOPS_CONVERSIONS_ON: .*destination"):
         load_settings(conversions_on="mql")
+
+
+def test_deal_won_is_a_conversion_beside_the_stages_not_a_stage():
+    plan = load_settings(conversions_on="mql, Deal_Won", meta_pixel_id="123456").conversion_plan()
+    assert plan is not None and plan.on == [LeadStage.MQL] and plan.deal_won
+    only = ConversionPlan(on=["deal_won"], meta_pixel_id="123456")
+    assert only.on == [] and only.deal_won
+    assert ConversionPlan.model_validate(only.model_dump()) == only, "the pinned plan reads back the same"
+    assert not ConversionPlan(on=["mql"], meta_pixel_id="123456").deal_won
+
+
+def test_a_bad_conversion_name_is_refused_at_start_naming_the_variable_and_the_choices():
+    with pytest.raises(SettingsError, match=r"^MOPS_CONVERSIONS_ON: 'deal-won' is not a conversion.*deal_won"):
+        load_settings(conversions_on="mql,deal-won", meta_pixel_id="123456")
+
+
+def test_deal_won_key_is_one_per_deal():
+    assert deal_won_key("abc", "9001") == "abc-deal_won-9001" != deal_won_key("abc", "9002")
+    assert deal_won_key("abc", "9001") != conversion_key("abc", LeadStage.CONVERTED, 0)
+
+
+def test_deal_won_value_is_the_deal_amount_in_its_currency_unless_the_plan_fixes_one():
+    free = ConversionPlan(on=["deal_won"], meta_pixel_id="123456")
+    assert deal_won_value(free, Decimal("980.50"), "usd") == (Decimal("980.50"), "USD")
+    fixed = ConversionPlan(on=["deal_won"], meta_pixel_id="123456", value="120", currency="EUR")
+    assert deal_won_value(fixed, Decimal("980.50"), "USD") == (Decimal("120"), "EUR")
