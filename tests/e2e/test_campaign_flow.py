@@ -19,7 +19,7 @@ from domain.refusals import Refusal, Refused
 from integrations.meta_ads import MetaAdsClient
 from mops.queues import platform_queues
 from starter.service.campaigns import CampaignService, campaign_workflow_id
-from tests.ad_fixtures import META_AD
+from tests.ad_fixtures import ASSETS, META_AD
 from tests.conftest import eventually
 from tests.e2e.conftest import Stack
 from tests.google_search import SEARCH_SECTION
@@ -63,7 +63,7 @@ def spec_data(stack: Stack, **overrides: Any) -> dict[str, Any]:
 
 def campaign_input(stack: Stack, **overrides: Any) -> CampaignInput:
     directory = load_directory(stack.settings.policies_dir / "directory.yaml")
-    spec = build_campaign(spec_data(stack, **overrides), directory=directory)
+    spec = build_campaign(spec_data(stack, **overrides), directory=directory, assets=ASSETS)
     return CampaignInput(spec=spec, directory=directory, queues=platform_queues(stack.settings))
 
 
