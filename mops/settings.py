@@ -208,6 +208,7 @@ class Settings(BaseSettings):
     # path with the image's SHA-256 and size; the worker reads the image from here and
     # uploads it only if those match. No default (the CLI validating a file may run on
     # another machine): unset, the worker refuses every ad with an image, naming this.
+    # `mops up` and `mops demo` set it to campaigns_dir.
     campaign_assets: Path | None = None
 
     # Performance tuning: used by workers/tuning.py (`worker_config`, for every process that
