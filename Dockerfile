@@ -43,12 +43,16 @@ RUN pip install --no-deps . \
 FROM ${PYTHON_IMAGE} AS runtime
 
 # Data the code reads at run time lives outside site-packages: point the settings at it.
+# Ad images are read from MOPS_CAMPAIGN_ASSETS by the path a campaign file names them by,
+# and uploaded only if they are the file the CLI validated: campaigns/ is copied in at
+# build; mount your own campaigns directory there (compose, k8s) to run newer files.
 ENV PATH=/opt/venv/bin:$PATH \
     PYTHONUNBUFFERED=1 \
     PYTHONDONTWRITEBYTECODE=1 \
     MOPS_JOURNEYS_DIR=/app/journeys \
     MOPS_POLICIES_DIR=/app/policies \
     MOPS_CAMPAIGNS_DIR=/app/campaigns \
+    MOPS_CAMPAIGN_ASSETS=/app/campaigns \
     MOPS_DATA_DIR=/var/lib/mops
 
 RUN groupadd --system --gid 10001 mops \

@@ -9,12 +9,17 @@ to absolute values, removals of something already gone report `removed=False`.
 A Meta channel is five objects, made in this order, each PAUSED and each found by its
 name (`<channel name> · ad set`, `· creative`, `· ad`) before it is made: campaign → ad
 set (budget, schedule, targeting) → image (uploaded once: Meta names it by its hash) →
-creative → ad. Activation turns on the ad, the ad set, then the campaign; removal goes
-backwards (ad → creative → ad set → campaign), so nothing is left behind half deleted.
+creative → ad. The image is read from this worker's campaign assets directory
+(`MOPS_CAMPAIGN_ASSETS`) by the reference the campaign file's validation made, and
+uploaded only when its size and SHA-256 are the ones validated. Activation turns on the
+ad, the ad set, then the campaign; removal goes backwards (ad → creative → ad set →
+campaign), so nothing is left behind half deleted.
 """
 
 from __future__ import annotations
 
+import asyncio
+import hashlib
 from collections.abc import Awaitable, Callable
 from decimal import Decimal
 from pathlib import Path
@@ -38,7 +43,7 @@ from activities.models import (
     PaidStatusInput,
 )
 from domain.campaigns import META_OBJECTIVES, Objective
-from domain.meta_ads import MetaAd, image_kind
+from domain.meta_ads import ImageRef, MetaAd
 from domain.money import micros_to_minor, minor_to_micros
 from domain.performance import DayFigures
 from integrations.errors import PlatformRejected
@@ -63,8 +68,11 @@ def _needs_an_ad(channel: str, inp: PaidCreateInput, ad: object, field: str, wha
 
 
 class MetaActivities:
-    def __init__(self, meta: MetaAdsClient) -> None:
+    def __init__(self, meta: MetaAdsClient, assets: Path | None) -> None:
+        """`assets`: the campaign assets directory ad images are read from
+        (`MOPS_CAMPAIGN_ASSETS`); None refuses every ad with an image."""
         self._meta = meta
+        self._assets = assets
 
     @activity.defn(name=META.account.name)
     @platform_errors
@@ -79,6 +87,7 @@ class MetaActivities:
         and ad, all PAUSED; `set_status` turns them on."""
         _needs_an_ad("meta_ads", inp, inp.ad, "ad", "a creative: primary text, headline, call to action, image or post")
         assert inp.ad is not None and inp.final_url is not None
+        image = await self._image(inp.ad)  # checked before anything is made: a refusal leaves nothing behind
         campaign = await self._meta.find_campaign(inp.name)
         campaign_id = (
             campaign.id
@@ -108,7 +117,7 @@ class MetaActivities:
                 status="PAUSED",
             )
         )
-        image_hash, creative_id = await self._creative(inp.name, inp.ad, inp.final_url)
+        image_hash, creative_id = await self._creative(inp.name, inp.ad, inp.final_url, image)
         ad_name = f"{inp.name} · ad"
         ad = await self._meta.find_ad(ad_set_id, ad_name)
         ad_id = (
@@ -118,8 +127,11 @@ class MetaActivities:
         )
         return PaidRef(campaign=campaign_id, ad_set=ad_set_id, creative=creative_id, ad=ad_id, image_hash=image_hash)
 
-    async def _creative(self, name: str, ad: MetaAd, link: str | None) -> tuple[str | None, str]:
-        """The channel's creative (found by name, else made): (image hash, creative id)."""
+    async def _creative(
+        self, name: str, ad: MetaAd, link: str | None, image: tuple[str, bytes] | None
+    ) -> tuple[str | None, str]:
+        """The channel's creative (found by name, else made) with `image` (file name, bytes):
+        (image hash, creative id)."""
         creative_name = f"{name} · creative"
         if ad.object_story_id is not None:
             found = await self._meta.find_creative(creative_name)
@@ -129,11 +141,12 @@ class MetaActivities:
                 else await self._meta.create_post_creative(name=creative_name, object_story_id=ad.object_story_id)
             )
             return None, creative_id
-        if ad.image is None or link is None or ad.message is None or ad.headline is None or ad.call_to_action is None:
+        if image is None or link is None or ad.message is None or ad.headline is None or ad.call_to_action is None:
             raise PlatformRejected("meta", 0, "AD_INCOMPLETE", "the ad has no image, link, text or call to action")
         # Uploaded even when the creative exists: the same bytes get the same hash, and the
         # hash goes into the channel's ref either way.
-        image_hash = await self._meta.upload_image(_image_bytes(ad.image), name=Path(ad.image).name)
+        file_name, data = image
+        image_hash = await self._meta.upload_image(data, name=file_name)
         found = await self._meta.find_creative(creative_name)
         creative_id = (
             found.id
@@ -149,6 +162,18 @@ class MetaActivities:
             )
         )
         return image_hash, creative_id
+
+    async def _image(self, ad: MetaAd) -> tuple[str, bytes] | None:
+        """The ad's image (file name, bytes) from this worker's campaign assets directory."""
+        if ad.image is None:
+            return None
+        if isinstance(ad.image, str):
+            raise _refused(
+                "IMAGE_UNVERIFIABLE",
+                f"ad image {ad.image}: the campaign was launched before images carried their SHA-256, so this "
+                "worker cannot tell the file from another at that path; stop the campaign and launch its file again",
+            )
+        return ad.image.name, await asyncio.to_thread(_image_bytes, ad.image, self._assets)
 
     @activity.defn(name=META.set_status.name)
     @platform_errors
@@ -214,15 +239,37 @@ class MetaActivities:
         )
 
 
-def _image_bytes(path: str) -> bytes:
-    """The ad's image as validated when its campaign file loaded; refused (not retried)
-    when this worker cannot read it or it is no longer a png or jpg."""
+def _refused(code: str, message: str) -> PlatformRejected:
+    return PlatformRejected("meta", 0, code, message)
+
+
+def _image_bytes(image: ImageRef, assets: Path | None) -> bytes:
+    """The ad's image, read once from the campaign assets directory: the bytes uploaded are
+    the bytes checked. Refused (not retried: the file will not change by itself) when it is
+    missing or is not the file validated at launch, never replaced by what sits there."""
+    if assets is None:
+        raise _refused(
+            "IMAGE_ASSETS_UNSET",
+            f"ad image {image.path}: MOPS_CAMPAIGN_ASSETS is not set on this worker (the campaign assets "
+            "directory: a copy of the directory the campaign files and their images are in)",
+        )
+    path = assets / image.path
     try:
-        data = Path(path).read_bytes()
+        data = path.read_bytes()
+    except FileNotFoundError:
+        raise _refused(
+            "IMAGE_MISSING", f"ad image {image.path}: not in the campaign assets directory {assets} (looked for {path})"
+        ) from None
     except OSError as err:
-        raise PlatformRejected("meta", 0, "IMAGE_UNREADABLE", f"ad image {path}: {err.strerror or err}") from None
-    if image_kind(data[:8]) is None:
-        raise PlatformRejected("meta", 0, "IMAGE_UNREADABLE", f"ad image {path} is not a png or jpg any more")
+        raise _refused("IMAGE_UNREADABLE", f"ad image {path}: {err.strerror or err}") from None
+    digest = hashlib.sha256(data).hexdigest()
+    if (len(data), digest) != (image.size, image.sha256):
+        raise _refused(
+            "IMAGE_CHANGED",
+            f"ad image {path} is not the file the campaign was validated with "
+            f"({len(data)} bytes, SHA-256 {digest[:12]}…; validated: {image.size} bytes, {image.sha256[:12]}…); "
+            "nothing uploaded",
+        )
     return data
 
 

@@ -708,21 +708,28 @@ def _check_people(spec: CampaignSpec, directory: Directory | None, path: Path | 
 
 
 def build_campaign(
-    data: dict[str, Any], *, directory: Directory | None = None, now: datetime | None = None, path: str = ""
+    data: dict[str, Any],
+    *,
+    directory: Directory | None = None,
+    now: datetime | None = None,
+    path: str = "",
+    assets: Path | None = None,
 ) -> CampaignSpec:
     """Validate a YAML/JSON-shaped campaign; raises CampaignSpecError (one line).
 
     Unknown keys are refused. With `directory`, the owner and approvers must be in it. With
     `now` (the launch time), a start in the past is refused, a relative end ("14d") of a
     campaign without a start counts from it, and budgets are checked against the platform
-    minimums even when the campaign starts at launch.
+    minimums even when the campaign starts at launch. Ad images are named relative to the
+    campaign assets directory `assets` and must sit in it (default: the directory of the
+    file at `path`; neither: a campaign with an image is refused).
     """
     if not isinstance(data, dict):
         raise CampaignSpecError(path, "", "a campaign is a mapping of fields")
     if now is not None:
         now = _aware(now, "now")
     try:
-        base = Path(path).parent if path else None
+        base = assets if assets is not None else Path(path).parent if path else None
         spec = CampaignSpec.model_validate(data, context={STRICT_KEYS: True, NOW: now, IMAGE_BASE: base})
     except ValidationError as err:
         raise _error(path, *first_error(err, _loc, split_path=True)) from None

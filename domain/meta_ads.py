@@ -5,22 +5,32 @@ under `channels[i].ad`.
 The creative's link is not written here: it is the campaign's UTM-tagged landing URL
 (`domain.campaigns.utm_url`), so every ad click is attributed like the other channels'.
 
-An image is a png or jpg file named relative to the campaign file. It is checked (it
-exists, is a png or jpg by its first bytes, is within Meta's 30 MB) only when a file
-is validated: the loader passes the campaign file's directory in the validation context
-under `IMAGE_BASE`, and the path is then stored absolute, for the worker that uploads
-it. A spec read back from a workflow history is not checked again (no file I/O there).
+An image is a png or jpg file named relative to the campaign file; the campaign file's
+directory is the campaign assets directory, and the image must sit in or under it. It is
+checked (inside that directory, exists, is a png or jpg by its first bytes, is within
+Meta's 30 MB) only when a file is validated: the loader passes the directory in the
+validation context under `IMAGE_BASE`, and the image is then stored as an `ImageRef`
+(its path relative to the directory, its SHA-256 and size). The reference is what the
+workflow input carries: the worker that uploads the image may run on another machine,
+and finds it under its own copy of the assets directory (`MOPS_CAMPAIGN_ASSETS`),
+uploading it only when its bytes are the ones validated. A spec read back from a workflow
+history is not checked again (no file I/O there); one launched before references holds
+the absolute path the loader made, as a plain string.
 """
 
 from __future__ import annotations
 
-from pathlib import Path
+import hashlib
+import os
+from pathlib import Path, PurePosixPath
+from typing import Any
 
-from pydantic import Field, ValidationInfo, field_validator, model_validator
+from pydantic import BaseModel, Field, ValidationInfo, field_validator, model_validator
 
 from domain.fields import STRICT_KEYS, ConfigModel
 
-IMAGE_BASE = "image_base"  # validation context: the directory image paths are relative to
+# Validation context: the campaign assets directory, which image paths are relative to and stay within.
+IMAGE_BASE = "image_base"
 
 # Meta's call-to-action button types for link ads (AdCreativeLinkDataCallToAction `type`).
 CALL_TO_ACTIONS = (
@@ -58,6 +68,29 @@ def image_kind(head: bytes) -> str | None:
     if head.startswith(JPEG_MAGIC):
         return "jpg"
     return None
+
+
+class ImageRef(BaseModel):
+    """An ad image as the workflow input carries it: where any machine's copy of the
+    campaign assets directory holds it, and what its bytes are, so a worker never
+    uploads another file that happens to sit at that path."""
+
+    path: str  # relative to the campaign assets directory, `/`-separated, never `..` or absolute
+    sha256: str = Field(pattern=r"^[0-9a-f]{64}$")  # of the file's bytes when the campaign was validated
+    size: int = Field(ge=1, le=MAX_IMAGE_BYTES)  # bytes
+
+    @field_validator("path")
+    @classmethod
+    def _inside(cls, value: str) -> str:
+        parts = PurePosixPath(value).parts
+        if not parts or value.startswith("/") or "\\" in value or ".." in parts:
+            raise ValueError(f"{value!r} is not a path inside the campaign assets directory")
+        return value
+
+    @property
+    def name(self) -> str:
+        """The file name (what Meta's image library shows)."""
+        return PurePosixPath(self.path).name
 
 
 def _ids(values: list[str], what: str) -> list[str]:
@@ -119,7 +152,10 @@ class MetaAd(ConfigModel):
     headline: str | None = None  # link_data `name`
     description: str | None = None  # optional line under the headline
     call_to_action: str | None = None  # one of CALL_TO_ACTIONS
-    image: str | None = None  # png/jpg relative to the campaign file; absolute once loaded
+    # png/jpg relative to the campaign file; an ImageRef once loaded. A str read back from
+    # a workflow is the absolute path of a campaign launched before references (the worker
+    # refuses to upload it: nothing says which bytes were validated).
+    image: ImageRef | str | None = None
     object_story_id: str | None = Field(default=None, pattern=r"^\d+_\d+$")  # <page id>_<post id>
     targeting: MetaTargeting = Field(default_factory=MetaTargeting)
 
@@ -142,17 +178,15 @@ class MetaAd(ConfigModel):
             raise ValueError(f"unknown call to action {value!r} (expected one of: {', '.join(CALL_TO_ACTIONS)})")
         return cta
 
-    @field_validator("image")
+    @field_validator("image", mode="before")
     @classmethod
-    def _image(cls, value: str | None, info: ValidationInfo) -> str | None:
-        if value is None:
-            return None
-        if Path(value).suffix.lower() not in IMAGE_SUFFIXES:
-            raise ValueError(f"{value!r} is not a png or jpg file")
+    def _image(cls, value: Any, info: ValidationInfo) -> Any:
         context = info.context or {}
-        if not context.get(STRICT_KEYS):
+        if value is None or not context.get(STRICT_KEYS):
             return value  # read back from a workflow: checked when its file was loaded
-        return str(check_image(value, context.get(IMAGE_BASE)))
+        if not isinstance(value, str):
+            raise ValueError("give the image as the path of a png or jpg file, relative to the campaign file")
+        return check_image(value, context.get(IMAGE_BASE))
 
     @model_validator(mode="after")
     def _creative(self) -> MetaAd:
@@ -171,14 +205,26 @@ class MetaAd(ConfigModel):
         return self
 
 
-def check_image(value: str, base: Path | str | None) -> Path:
-    """The image file as an absolute path, checked to be a png or jpg Meta takes."""
-    path = Path(value).expanduser()
-    if not path.is_absolute():
-        if base is None:
-            raise ValueError(f"{value!r} is relative, but the campaign came from no file: give an absolute path")
-        path = Path(base) / path
-    path = path.resolve()
+def check_image(value: str, base: Path | str | None) -> ImageRef:
+    """The image named `value` (relative to `base`, the campaign assets directory, or an
+    absolute path inside it) as a reference, checked to be a png or jpg Meta takes.
+
+    Inside means by the path as written (`..` resolved, symlinks not): the worker finds
+    the file by that relative path under its own copy of the directory."""
+    if Path(value).suffix.lower() not in IMAGE_SUFFIXES:
+        raise ValueError(f"{value!r} is not a png or jpg file")
+    if base is None:
+        raise ValueError(
+            f"{value!r}: the campaign came from no file, so there is no campaign assets directory to find it in"
+        )
+    root = Path(os.path.abspath(Path(base).expanduser()))
+    path = Path(os.path.normpath(root / Path(value).expanduser()))  # an absolute value stays itself
+    try:
+        relative = path.relative_to(root)
+    except ValueError:
+        raise ValueError(
+            f"{value!r} is outside the campaign assets directory {root} (keep the image in or under it)"
+        ) from None
     if not path.is_file():
         raise ValueError(f"{value!r} does not exist (looked for {path})")
     if len(path.name) > IMAGE_NAME_LIMIT:
@@ -186,8 +232,7 @@ def check_image(value: str, base: Path | str | None) -> Path:
     size = path.stat().st_size
     if size > MAX_IMAGE_BYTES:
         raise ValueError(f"{value!r} is {size} bytes, over Meta's limit of 30 MB")
-    with path.open("rb") as handle:
-        kind = image_kind(handle.read(8))
-    if kind is None:
+    data = path.read_bytes()
+    if image_kind(data[:8]) is None:
         raise ValueError(f"{value!r} is not a png or jpg image (its first bytes say otherwise)")
-    return path
+    return ImageRef(path=relative.as_posix(), sha256=hashlib.sha256(data).hexdigest(), size=len(data))

@@ -222,6 +222,13 @@ class Settings(BaseSettings):
     # Campaign email templates, beside the campaigns; None = <campaigns_dir>/templates. They
     # extend the shared layout in the journeys' templates directory.
     campaign_templates_dir: Path | None = None
+    # The worker's copy of the campaign assets directory: campaign files name their ads'
+    # images relative to their own directory, and the workflow input carries that relative
+    # path with the image's SHA-256 and size; the worker reads the image from here and
+    # uploads it only if those match. No default (the CLI validating a file may run on
+    # another machine): unset, the worker refuses every ad with an image, naming this.
+    # `mops up` and `mops demo` set it to campaigns_dir.
+    campaign_assets: Path | None = None
 
     # Performance tuning: used by workers/tuning.py (`worker_config`, for every process that
     # runs workers) and starter/stack.py; each default was chosen by a measurement in bench/
@@ -263,11 +270,11 @@ class Settings(BaseSettings):
     collection_retry_window_minutes: int = Field(360, ge=0)  # a stale source is retried this long
     collection_retry_every_minutes: int = Field(30, ge=1)
 
-    @field_validator("journeys_dir", "policies_dir", "campaigns_dir")
+    @field_validator("journeys_dir", "policies_dir", "campaigns_dir", "campaign_assets")
     @classmethod
-    def _existing_dir(cls, value: Path) -> Path:
+    def _existing_dir(cls, value: Path | None) -> Path | None:
         # A wrong path would otherwise read as an empty directory (no journeys, no people).
-        if not value.is_dir():
+        if value is not None and not value.is_dir():
             raise ValueError(f"not a directory: {value}")
         return value
 

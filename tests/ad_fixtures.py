@@ -2,19 +2,29 @@
 
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
 
 from integrations.meta_ads import MetaAdsClient
 
-IMAGE = Path(__file__).resolve().parent.parent / "campaigns" / "images" / "spring-launch.png"
+# The campaign assets directory of the repository's campaign files (the workers' in tests).
+ASSETS = Path(__file__).resolve().parent.parent / "campaigns"
+IMAGE = ASSETS / "images" / "spring-launch.png"
 
-# Absolute, so campaigns built without a file (build_campaign(data)) find it too.
+# Relative to ASSETS: campaigns built without a file pass it (build_campaign(data, assets=ASSETS)).
 META_AD = {
     "message": "Five ready-made workflows for launches, approvals and budget reviews.",
     "headline": "Spring launch",
     "call_to_action": "LEARN_MORE",
-    "image": str(IMAGE),
+    "image": "images/spring-launch.png",
 }
+
+
+def with_images(directory: Path) -> Path:
+    """`directory` holding the ad images as campaigns/ does, so a campaign file written there
+    finds META_AD's image beside it; returns `directory`."""
+    shutil.copytree(ASSETS / "images", directory / "images", dirs_exist_ok=True)
+    return directory
 
 
 async def add_running_ad(meta: MetaAdsClient, ad_set_id: str, name: str) -> str:

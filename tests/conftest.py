@@ -135,6 +135,7 @@ def make_settings(sandbox_url: str, address: str, **overrides) -> Settings:
     base = dict(
         temporal_address=address,
         journeys_dir=daytime_journeys(),  # quiet hours never depend on when the suite runs
+        campaign_assets=ROOT / "campaigns",  # where the workers find ad images, as `mops up` sets it
         mail_sender_postal="mops test, 1 Sandbox Street, 10115 Berlin, Germany",
         mail_preferences_url="https://www.mops.example/email-preferences",
         **{f"{p}_base_url": sandbox_url for p in platforms},

@@ -221,7 +221,7 @@ def build_workers(
     social = SocialActivities(platforms.linkedin)
     analytics = AnalyticsActivities(platforms.ga4)
     checks = CheckActivities(platforms.links, settings.policies_dir / "brand.yaml")
-    meta, google = MetaActivities(platforms.meta), GoogleAdsActivities(platforms.google_ads)
+    meta, google = MetaActivities(platforms.meta, settings.campaign_assets), GoogleAdsActivities(platforms.google_ads)
     health = HealthActivities(platforms, client, metrics)
     store = DuckDBStore(settings.analytics_store_file)
     reports = AnalyticsCollectActivities(  # collection, journeys, report building (store I/O)

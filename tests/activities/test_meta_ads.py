@@ -1,13 +1,17 @@
 """The Meta channel's activities over the real client and sandbox: create makes campaign,
 ad set, image, creative and ad PAUSED, and a retry after a lost answer finds each by name
 instead of making a second; activation and removal reach every object, in order; refs of
-channels created before ads still pause and remove."""
+channels created before ads still pause and remove. The image comes from the worker's own
+campaign assets directory, and only when it is the file the campaign was validated with."""
 
 from __future__ import annotations
 
+import hashlib
 import uuid
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
 
 import pytest
 from temporalio.exceptions import ApplicationError
@@ -16,11 +20,12 @@ from temporalio.testing import ActivityEnvironment
 from activities.ads import MetaActivities
 from activities.contracts import ErrorType
 from activities.models import PaidCreateInput, PaidNamedInput, PaidRef, PaidStatusInput
-from domain.meta_ads import MetaAd, MetaTargeting
+from domain.fields import STRICT_KEYS
+from domain.meta_ads import IMAGE_BASE, MetaAd, MetaTargeting
 from integrations.meta_ads import MetaAdsClient
 from sandbox.admin_client import SandboxAdmin
 from sandbox.server import SandboxServer
-from tests.ad_fixtures import IMAGE, META_AD
+from tests.ad_fixtures import ASSETS, IMAGE, META_AD, with_images
 
 ACT = "/v21.0/act_1234567890"
 LINK = "https://www.mops.example/spring?utm_source=facebook&utm_medium=paid_social&utm_content=meta_ads"
@@ -36,7 +41,13 @@ async def admin(sandbox: SandboxServer) -> AsyncIterator[SandboxAdmin]:
 
 
 @pytest.fixture
-async def meta(sandbox: SandboxServer, admin: SandboxAdmin) -> AsyncIterator[MetaActivities]:
+def assets(tmp_path: Path) -> Path:
+    """The worker's campaign assets directory: a copy of campaigns/ on another machine."""
+    return with_images(tmp_path / "worker-campaigns")
+
+
+@pytest.fixture
+async def client(sandbox: SandboxServer, admin: SandboxAdmin) -> AsyncIterator[MetaAdsClient]:
     tokens = sandbox.tokens
     async with MetaAdsClient(
         sandbox.url,
@@ -45,7 +56,17 @@ async def meta(sandbox: SandboxServer, admin: SandboxAdmin) -> AsyncIterator[Met
         page_id=tokens.meta_page_id,
         timeout=5,
     ) as client:
-        yield MetaActivities(client)
+        yield client
+
+
+@pytest.fixture
+def meta(client: MetaAdsClient, assets: Path) -> MetaActivities:
+    return MetaActivities(client, assets)
+
+
+def validated(ad: dict[str, Any]) -> MetaAd:
+    """The ad as the CLI validates it from a file in campaigns/: the image as a reference."""
+    return MetaAd.model_validate(ad, context={STRICT_KEYS: True, IMAGE_BASE: ASSETS})
 
 
 def create_input(ad: MetaAd | None = None, **changes) -> PaidCreateInput:
@@ -58,7 +79,7 @@ def create_input(ad: MetaAd | None = None, **changes) -> PaidCreateInput:
         "countries": ["DE"],
         "start": start,
         "end": start + timedelta(days=14),
-        "ad": ad if ad is not None else MetaAd.model_validate(META_AD),
+        "ad": ad if ad is not None else validated(META_AD),
         "final_url": LINK,
         **changes,
     }
@@ -74,7 +95,7 @@ async def meta_state(admin: SandboxAdmin) -> dict:
 
 
 async def test_create_makes_every_object_paused_with_the_ad_and_targeting(meta, admin):
-    ad = MetaAd.model_validate(
+    ad = validated(
         {
             **META_AD,
             "description": "Ready-made.",
@@ -187,10 +208,59 @@ async def test_an_existing_post_runs_without_an_image(meta, admin):
     assert creative["object_story_id"] == "104857600000001_42"
 
 
-async def test_an_image_the_worker_cannot_read_is_refused_not_retried(meta, admin, tmp_path):
-    gone = tmp_path / "gone.png"
-    ad = MetaAd.model_validate({**META_AD, "image": str(gone)})  # validated elsewhere, missing here
+async def test_the_image_uploaded_is_the_file_in_the_workers_assets_directory(meta, admin):
+    ref = await run(meta.create, create_input())
+    data = IMAGE.read_bytes()
+    # Meta names an image by the md5 of the bytes it got: those of the file validated.
+    assert ref.image_hash == hashlib.md5(data, usedforsecurity=False).hexdigest()
+    [upload] = [e["summary"] for e in await admin.effects("meta") if e["kind"] == "adimage.create"]
+    assert upload == {"hash": ref.image_hash, "name": "spring-launch.png", "bytes": len(data)}
+
+
+def other_bytes_same_size(data: bytes) -> bytes:
+    return data[:-1] + bytes([data[-1] ^ 0xFF])  # still a png by its header: Meta would take it
+
+
+@pytest.mark.parametrize("change", [other_bytes_same_size, lambda data: data + b"\0"], ids=["same-size", "grown"])
+async def test_an_image_changed_on_the_worker_is_refused_and_nothing_is_made(meta, admin, assets, change):
+    on_worker = assets / "images" / "spring-launch.png"
+    on_worker.write_bytes(change(on_worker.read_bytes()))
+    with pytest.raises(ApplicationError) as refused:
+        await run(meta.create, create_input())
+    assert refused.value.non_retryable and refused.value.type == ErrorType.PLATFORM_REJECTED
+    assert "IMAGE_CHANGED" in str(refused.value) and str(on_worker) in str(refused.value)
+    assert "not the file the campaign was validated with" in str(refused.value)
+    state = await meta_state(admin)
+    assert state["images"] == state["campaigns"] == state["adsets"] == state["creatives"] == []
+
+
+async def test_an_image_missing_on_the_worker_is_refused_and_nothing_is_made(meta, admin, assets):
+    (assets / "images" / "spring-launch.png").unlink()
+    with pytest.raises(ApplicationError) as refused:
+        await run(meta.create, create_input())
+    assert refused.value.non_retryable and "IMAGE_MISSING" in str(refused.value)
+    assert f"images/spring-launch.png: not in the campaign assets directory {assets}" in str(refused.value)
+    state = await meta_state(admin)
+    assert state["images"] == state["campaigns"] == []
+
+
+async def test_a_worker_without_an_assets_directory_refuses_an_image_naming_the_setting(client, admin):
+    with pytest.raises(ApplicationError) as refused:
+        await run(MetaActivities(client, None).create, create_input())
+    assert refused.value.non_retryable and "MOPS_CAMPAIGN_ASSETS is not set" in str(refused.value)
+    assert (await meta_state(admin))["campaigns"] == []
+    # An ad running an existing post needs no image, and no directory.
+    post = MetaAd.model_validate({"object_story_id": "104857600000001_42"})
+    assert (await run(MetaActivities(client, None).create, create_input(post))).ad
+
+
+async def test_an_image_path_from_before_references_is_refused_not_uploaded(meta, admin):
+    # A campaign launched by an earlier version holds an absolute path and no hash: the
+    # file there may be another one, so it is not uploaded.
+    ad = MetaAd.model_validate({**META_AD, "image": str(IMAGE)})
     with pytest.raises(ApplicationError) as refused:
         await run(meta.create, create_input(ad))
-    assert refused.value.non_retryable and "gone.png" in str(refused.value)
-    assert (await meta_state(admin))["creatives"] == []
+    assert refused.value.non_retryable and "IMAGE_UNVERIFIABLE" in str(refused.value)
+    assert str(IMAGE) in str(refused.value) and "launch its file again" in str(refused.value)
+    state = await meta_state(admin)
+    assert state["images"] == state["campaigns"] == []

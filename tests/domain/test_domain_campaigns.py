@@ -21,7 +21,7 @@ from domain.campaigns import (
     utm_url,
 )
 from domain.content import Directory, load_directory
-from tests.ad_fixtures import META_AD
+from tests.ad_fixtures import ASSETS, META_AD, with_images
 
 ROOT = Path(__file__).resolve().parents[2]
 CAMPAIGNS = ROOT / "campaigns"
@@ -94,7 +94,7 @@ def with_channel(index: int, **changes) -> list[dict]:
 
 def refusal(data: dict, **kwargs) -> str:
     with pytest.raises(CampaignSpecError) as info:
-        build_campaign(data, **kwargs)
+        build_campaign(data, **kwargs, assets=ASSETS)
     message = str(info.value)
     assert "\n" not in message
     assert "Value error" not in message
@@ -105,7 +105,7 @@ def refusal(data: dict, **kwargs) -> str:
 
 
 def test_valid_campaign(directory):
-    spec = build_campaign(yaml.safe_load(yaml.safe_dump(CAMPAIGN)), directory=directory, now=NOW)
+    spec = build_campaign(yaml.safe_load(yaml.safe_dump(CAMPAIGN)), directory=directory, now=NOW, assets=ASSETS)
     # Naive times are Berlin wall-clock times: winter time (+01) at the start, summer time (+02) at the end.
     assert spec.start == datetime(2027, 3, 21, 23, 0, tzinfo=UTC)
     assert spec.end == datetime(2027, 4, 4, 22, 0, tzinfo=UTC)
@@ -119,14 +119,14 @@ def test_valid_campaign(directory):
 
 
 def test_round_trips_as_json_and_revalidates_without_context():
-    spec = build_campaign(campaign(), now=NOW)
+    spec = build_campaign(campaign(), now=NOW, assets=ASSETS)
     # A spec stored in a workflow history is read back without strict keys or `now`.
     assert CampaignSpec.model_validate_json(spec.model_dump_json()) == spec
     assert CampaignSpec.model_validate(spec.model_dump()) == spec
 
 
 def test_days_and_daily_budgets_across_the_dst_change():
-    spec = build_campaign(campaign(), now=NOW)
+    spec = build_campaign(campaign(), now=NOW, assets=ASSETS)
     # 2027-03-22 .. 2027-04-04 in Berlin: 14 calendar days, though the interval is 335 hours (13 days 23 h).
     assert spec.end - spec.start == timedelta(days=13, hours=23)
     assert spec.days(NOW) == 14
@@ -134,25 +134,29 @@ def test_days_and_daily_budgets_across_the_dst_change():
     assert spec.daily_budget_minor(ChannelKind.GOOGLE_ADS, NOW) == 12000  # 4200 x 40% / 14 = 120.00
     assert spec.daily_budget_minor(ChannelKind.EMAIL, NOW) == 0
     # The same instants in UTC touch 15 calendar days (2027-03-21 23:00 .. 2027-04-04 22:00).
-    utc = build_campaign(campaign(timezone="UTC", start="2027-03-21T23:00:00Z", end="2027-04-04T22:00:00+00:00"))
+    utc = build_campaign(
+        campaign(timezone="UTC", start="2027-03-21T23:00:00Z", end="2027-04-04T22:00:00+00:00"), assets=ASSETS
+    )
     assert (utc.start, utc.end) == (spec.start, spec.end)
     assert utc.days(NOW) == 15
     assert utc.daily_budget_minor(ChannelKind.META_ADS, NOW) == 16800  # 2520 / 15
 
 
 def test_daily_budget_rounds_down_to_the_minor_unit():
-    spec = build_campaign(campaign(total_budget="1000.00", start="2027-03-01T10:00", end="2027-03-04T00:00"), now=NOW)
+    spec = build_campaign(
+        campaign(total_budget="1000.00", start="2027-03-01T10:00", end="2027-03-04T00:00"), now=NOW, assets=ASSETS
+    )
     assert spec.days(NOW) == 3
     assert spec.daily_budget_minor(ChannelKind.META_ADS, NOW) == 20000  # 600 / 3
     assert spec.daily_budget_minor(ChannelKind.GOOGLE_ADS, NOW) == 13333  # 400 / 3 = 133.333...
     jpy = build_campaign(
-        campaign(currency="JPY", total_budget=100000, start="2027-03-01T10:00", end="2027-03-08T00:00")
+        campaign(currency="JPY", total_budget=100000, start="2027-03-01T10:00", end="2027-03-08T00:00"), assets=ASSETS
     )
     assert jpy.daily_budget_minor(ChannelKind.GOOGLE_ADS, NOW) == 5714  # 40000 / 7 = 5714.28 yen
 
 
 def test_start_at_launch():
-    spec = build_campaign(campaign(start=None), now=NOW)
+    spec = build_campaign(campaign(start=None), now=NOW, assets=ASSETS)
     launched = datetime(2027, 3, 1, 12, 30, tzinfo=UTC)  # 13:30 in Berlin
     assert spec.start is None
     assert spec.start_at(launched) == launched and spec.end_at() == datetime(2027, 4, 4, 22, 0, tzinfo=UTC)
@@ -162,9 +166,9 @@ def test_start_at_launch():
 
 
 def test_a_relative_end_counts_from_the_start_or_the_launch():
-    spec = build_campaign(campaign(end="14d"))
+    spec = build_campaign(campaign(end="14d"), assets=ASSETS)
     assert spec.end == datetime(2027, 4, 4, 22, 0, tzinfo=UTC)  # 14 local days after the local start
-    at_launch = build_campaign(campaign(start=None, end="14d"), now=NOW)
+    at_launch = build_campaign(campaign(start=None, end="14d"), now=NOW, assets=ASSETS)
     assert at_launch.end == NOW + timedelta(days=14)
     assert refusal(campaign(start=None, end="14d")) == (
         "end: '14d' counts from the start: give a start, or build the campaign with its launch time"
@@ -172,10 +176,10 @@ def test_a_relative_end_counts_from_the_start_or_the_launch():
 
 
 def test_an_aware_start_keeps_its_instant_and_a_sales_campaign_optimises_roas():
-    spec = build_campaign(campaign(start="2027-03-22T00:00:00-05:00", objective="sales"))
+    spec = build_campaign(campaign(start="2027-03-22T00:00:00-05:00", objective="sales"), assets=ASSETS)
     assert spec.start == datetime(2027, 3, 22, 5, 0, tzinfo=UTC)
     assert spec.metric() == "roas"
-    explicit = build_campaign(campaign(objective="sales", reallocation={"metric": "cpa"}))
+    explicit = build_campaign(campaign(objective="sales", reallocation={"metric": "cpa"}), assets=ASSETS)
     assert explicit.metric() == "cpa"
 
 
@@ -368,7 +372,7 @@ def test_budget_below_the_platform_minimum_uses_the_start_or_the_launch():
     )
     # Starting at launch, the number of days (and so the check) needs the launch time.
     thin = campaign(total_budget="20.00", start=None, end="2027-03-31T00:00")
-    spec = build_campaign(thin)
+    spec = build_campaign(thin, assets=ASSETS)
     assert spec.start is None
     # 2027-03-01 .. 2027-03-30: 30 days; google_ads gets 20 x 40% / 30 = 0.26 EUR a day.
     assert refusal(thin, now=NOW) == (
@@ -384,12 +388,12 @@ def test_start_in_the_past_and_end_before_the_launch():
     assert refusal(campaign(), now=later) == (
         "start: 2027-03-22 00:00 Europe/Berlin is in the past; leave start out to begin at launch"
     )
-    assert build_campaign(campaign(start=None), now=later).start is None
+    assert build_campaign(campaign(start=None), now=later, assets=ASSETS).start is None
     assert refusal(campaign(start=None), now=datetime(2027, 4, 5, 0, 0, tzinfo=UTC)) == (
         "end: 2027-04-05 00:00 Europe/Berlin must be after the launch (2027-04-05 02:00 Europe/Berlin)"
     )
     with pytest.raises(ValueError, match="now must be timezone-aware"):
-        build_campaign(campaign(), now=datetime(2027, 3, 1))
+        build_campaign(campaign(), now=datetime(2027, 3, 1), assets=ASSETS)
 
 
 @pytest.mark.parametrize(
@@ -428,13 +432,13 @@ def test_start_in_the_past_and_end_before_the_launch():
 def test_directory_refusals(directory, changes, expected):
     data = campaign(**changes)
     if expected is None:
-        assert build_campaign(data, directory=directory, now=NOW)
+        assert build_campaign(data, directory=directory, now=NOW, assets=ASSETS)
         return
     assert refusal(data, directory=directory, now=NOW) == expected
 
 
 def test_load_campaign_errors_name_the_file(tmp_path):
-    path = tmp_path / "bad.yaml"
+    path = with_images(tmp_path) / "bad.yaml"
     path.write_text(yaml.safe_dump(campaign(channels=with_channel(2, kind="tiktok"))), encoding="utf-8")
     with pytest.raises(CampaignSpecError) as info:
         load_campaign(path)
@@ -450,7 +454,7 @@ def test_load_campaign_errors_name_the_file(tmp_path):
 
 
 def test_yaml_floats_and_unquoted_times_are_read_as_written(tmp_path):
-    path = tmp_path / "c.yaml"
+    path = with_images(tmp_path) / "c.yaml"
     text = yaml.safe_dump(campaign()).replace("total_budget: '4200.00'", "total_budget: 4200.10")
     path.write_text(text.replace("'2027-03-22T00:00'", "2027-03-22T00:00"), encoding="utf-8")
     spec = load_campaign(path, now=NOW)
@@ -462,7 +466,7 @@ def test_yaml_floats_and_unquoted_times_are_read_as_written(tmp_path):
 
 
 def test_utm_url_keeps_other_parameters_and_the_fragment():
-    spec = build_campaign(campaign())
+    spec = build_campaign(campaign(), assets=ASSETS)
     assert utm_url(spec.landing_url, spec, ChannelKind.META_ADS) == (
         "https://www.mops.example/spring?ref=ads&utm_source=facebook&utm_medium=paid_social"
         "&utm_campaign=spring-launch&utm_content=meta_ads#pricing"
@@ -480,7 +484,8 @@ def test_utm_url_keeps_other_parameters_and_the_fragment():
 
 def test_utm_values_given_replace_the_default_of_their_channel_only():
     spec = build_campaign(
-        campaign(utm={"campaign": "spring 2027", "source": {"email": "crm"}, "medium": {"linkedin": "organic"}})
+        campaign(utm={"campaign": "spring 2027", "source": {"email": "crm"}, "medium": {"linkedin": "organic"}}),
+        assets=ASSETS,
     )
     assert spec.utm.source[ChannelKind.EMAIL] == "crm" and spec.utm.source[ChannelKind.META_ADS] == "facebook"
     assert utm_url("https://x.example/", spec, ChannelKind.LINKEDIN) == (
@@ -493,7 +498,7 @@ def test_utm_values_given_replace_the_default_of_their_channel_only():
 
 
 def test_currency_mismatch():
-    spec = build_campaign(campaign(currency="usd"))
+    spec = build_campaign(campaign(currency="usd"), assets=ASSETS)
     assert spec.currency == "USD"
     assert currency_mismatch(spec, "meta_ads", "usd") is None
     assert (
@@ -533,10 +538,12 @@ def test_demo_campaign_loads(directory):
 
 
 def test_pacing_is_optional_and_defaults_to_an_even_plan():
-    assert build_campaign(campaign()).pacing is None
-    pacing = build_campaign(campaign(pacing={})).pacing
+    assert build_campaign(campaign(), assets=ASSETS).pacing is None
+    pacing = build_campaign(campaign(pacing={}), assets=ASSETS).pacing
     assert pacing is not None and pacing.curve == "even"
     assert (pacing.max_step_pct, pacing.tolerance_pct) == (Decimal("20"), Decimal("5"))
     # Without approvers, pacing takes only changes that apply on their own.
-    small = build_campaign(campaign(pacing={"max_step_pct": 5, "tolerance_pct": 2}, reallocation={})).pacing
+    small = build_campaign(
+        campaign(pacing={"max_step_pct": 5, "tolerance_pct": 2}, reallocation={}), assets=ASSETS
+    ).pacing
     assert small is not None and small.max_step_pct == Decimal("5")

@@ -9,6 +9,7 @@ import pytest
 
 from domain.campaigns import CampaignSpec, CampaignSpecError, build_campaign
 from domain.search_ads import Keyword, MatchType, SearchAd, parse_keyword
+from tests.ad_fixtures import ASSETS
 from tests.domain.test_domain_campaigns import CAMPAIGN, NOW
 
 SEARCH = CAMPAIGN["channels"][1]["search"]
@@ -28,7 +29,7 @@ def with_search(**changes) -> dict:
 
 def refusal(data: dict) -> str:
     with pytest.raises(CampaignSpecError) as caught:
-        build_campaign(data, now=NOW)
+        build_campaign(data, now=NOW, assets=ASSETS)
     message = str(caught.value)
     assert "\n" not in message
     return message
@@ -49,7 +50,7 @@ def test_googles_notation_gives_the_match_type(text, keyword):
 
 def test_the_section_reads_and_round_trips_through_a_stored_spec():
     spec = build_campaign(
-        with_search(path1="automation", path2="spring", negative_keywords=["jobs", "[free]"]), now=NOW
+        with_search(path1="automation", path2="spring", negative_keywords=["jobs", "[free]"]), now=NOW, assets=ASSETS
     )
     search = spec.channels[1].search
     assert isinstance(search, SearchAd)
@@ -66,7 +67,7 @@ def test_a_spec_stored_before_search_ads_still_loads():
     old = copy.deepcopy(CAMPAIGN)
     old["channels"][1] = {"kind": "google_ads", "share": 40, "keywords": ["marketing automation"]}
     spec = CampaignSpec.model_validate(
-        build_campaign(copy.deepcopy(CAMPAIGN), now=NOW).model_dump() | {"channels": old["channels"]}
+        build_campaign(copy.deepcopy(CAMPAIGN), now=NOW, assets=ASSETS).model_dump() | {"channels": old["channels"]}
     )
     assert spec.channels[1].search is None
 

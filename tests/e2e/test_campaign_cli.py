@@ -85,6 +85,15 @@ async def campaign_count(stack: Stack) -> int:
             },
             "channels[0].ad.image: 'images/nope.png' does not exist",
         ),
+        (
+            {
+                "channels": [
+                    {"kind": "meta_ads", "share": 60, "countries": ["DE"], "ad": {**META_AD, "image": "../hero.png"}},
+                    {"kind": "google_ads", "share": 40},
+                ]
+            },
+            "channels[0].ad.image: '../hero.png' is outside the campaign assets directory",
+        ),
         ({"total_budget": "10.00"}, "below the platform minimum"),
         ({"currency": "EURO"}, "currency:"),
         ({"end": "2020-01-01T00:00:00Z"}, "end:"),

@@ -1,13 +1,16 @@
 """Campaigns against the real dev server + sandbox over HTTP: a launch live on five
 channels, a launch where the k-th channel fails (for every k) leaving every platform as
-it was, a currency mismatch refused at preflight, a rate limit that waits the
+it was, an ad image the workers hold with other bytes refused without an upload, a
+currency mismatch refused at preflight, a rate limit that waits the
 platform's advertised delay, and budget reallocation: above the threshold it waits for
 approval, applies and verifies; a failing apply rolls every change back."""
 
 from __future__ import annotations
 
+import hashlib
 import uuid
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -19,7 +22,7 @@ from domain.refusals import Refusal, Refused
 from integrations.meta_ads import MetaAdsClient
 from mops.queues import platform_queues
 from starter.service.campaigns import CampaignService, campaign_workflow_id
-from tests.ad_fixtures import META_AD
+from tests.ad_fixtures import ASSETS, META_AD, with_images
 from tests.conftest import eventually
 from tests.e2e.conftest import Stack
 from tests.google_search import SEARCH_SECTION
@@ -63,7 +66,7 @@ def spec_data(stack: Stack, **overrides: Any) -> dict[str, Any]:
 
 def campaign_input(stack: Stack, **overrides: Any) -> CampaignInput:
     directory = load_directory(stack.settings.policies_dir / "directory.yaml")
-    spec = build_campaign(spec_data(stack, **overrides), directory=directory)
+    spec = build_campaign(spec_data(stack, **overrides), directory=directory, assets=ASSETS)
     return CampaignInput(spec=spec, directory=directory, queues=platform_queues(stack.settings))
 
 
@@ -249,6 +252,37 @@ async def test_a_failing_channel_rolls_back_every_channel(
     assert sends == [], "the email is the last step: nothing may have been sent"
     report = {r.channel.value: r.state for r in view.report}
     assert set(report) == {k.value for k in ChannelKind}
+
+
+async def test_an_image_the_workers_hold_otherwise_fails_the_launch_and_uploads_nothing(
+    stack: Stack, tmp_path: Path
+) -> None:
+    # The machine that validates the file has another spring-launch.png than the workers'
+    # assets directory (the repository's campaigns/): same path, other bytes.
+    laptop = with_images(tmp_path / "laptop-campaigns")
+    image = laptop / "images" / "spring-launch.png"
+    image.write_bytes(image.read_bytes() + b"\0")  # still a png to Meta
+    directory = load_directory(stack.settings.policies_dir / "directory.yaml")
+    spec = build_campaign(spec_data(stack), directory=directory, assets=laptop)
+    inp = CampaignInput(spec=spec, directory=directory, queues=platform_queues(stack.settings))
+    svc = CampaignService(stack.client, stack.settings)
+    assert (await svc.launch(inp)).ok
+    view = await status_is(svc, spec.id, CampaignStatus.FAILED)
+
+    meta = next(p for p in view.parts if p.channel == ChannelKind.META_ADS)
+    assert (meta.state, meta.error) == (PartState.FAILED, "IMAGE_CHANGED")  # the refusal's code, as for any platform
+    # The activity's failure (Web UI, through the codec server) names the file and the problem.
+    history = await svc.handle(spec.id).fetch_history()
+    failed = [
+        e.activity_task_failed_event_attributes.failure
+        for e in history.events
+        if e.HasField("activity_task_failed_event_attributes")
+    ]
+    [refusal] = [str(await stack.client.data_converter.decode_failure(f)) for f in failed]
+    assert f"{ASSETS}/images/spring-launch.png is not the file the campaign was validated with" in refusal, refusal
+    uploaded = {i["hash"] for i in (await stack.admin.state("meta"))["images"]}
+    assert hashlib.md5(image.read_bytes(), usedforsecurity=False).hexdigest() not in uploaded
+    assert mine((await platform_objects(stack))["meta"], spec.id) == [], "refused before anything was made"
 
 
 async def test_currency_mismatch_is_refused_at_preflight_and_creates_nothing(stack: Stack) -> None:

@@ -31,7 +31,7 @@ from sandbox.server import SandboxServer
 from starter.service.campaigns import CampaignService
 from starter.service.content import ContentService
 from starter.service.leads import LeadService
-from tests.ad_fixtures import META_AD
+from tests.ad_fixtures import ASSETS, META_AD
 from tests.conftest import eventually, make_settings
 from tests.google_search import SEARCH_SECTION
 from workers.main import running_workers
@@ -207,7 +207,7 @@ def campaign_data(gw: Gateway, **overrides: Any) -> dict[str, Any]:
 async def launch(gw: Gateway, **overrides: Any) -> str:
     """Launch through the Python API (launching is the CLI's job); returns the campaign id."""
     directory = load_directory(gw.settings.policies_dir / "directory.yaml")
-    spec = build_campaign(campaign_data(gw, **overrides), directory=directory)
+    spec = build_campaign(campaign_data(gw, **overrides), directory=directory, assets=ASSETS)
     result = await gw.campaigns.launch(
         CampaignInput(spec=spec, directory=directory, queues=platform_queues(gw.settings))
     )

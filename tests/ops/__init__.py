@@ -74,6 +74,8 @@ def container_sensitive_settings() -> dict[str, str]:
             required[name] = "the platform (sandbox or real service) is not on the container's localhost"
         elif isinstance(default, str) and any(host in default for host in LOCAL_HOSTS):
             required[name] = f"defaults to the local machine ({default})"
+        elif name == "campaign_assets":
+            required[name] = "no default: the worker refuses every ad image without it"
         elif name in DATA_DIR_SETTINGS:
             required[name] = "defaults to the current directory or the user's, which a container should not guess"
     return required

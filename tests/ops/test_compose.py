@@ -422,6 +422,14 @@ def test_temporal_dynamic_config_is_mounted_where_the_server_reads_it():
     assert isinstance(yaml.safe_load(source.read_text()), dict), f"{source.name} is not a YAML mapping"
 
 
+def test_the_worker_reads_ad_images_from_the_campaigns_the_host_launches():
+    # `mops campaign launch campaigns/<file>` on the host names each image relative to the
+    # file; the worker uploads it only if the file at that path under its assets directory
+    # is the one validated, so it must read the host's campaigns/, not the image's copy.
+    assets = {**dockerfile_env(dockerfile_stages()[-1]), **resolved_env("worker")}["MOPS_CAMPAIGN_ASSETS"]
+    assert mounted_repo_path("worker", assets) == ROOT / "campaigns"
+
+
 # ---------------------------------------------------------------- telemetry
 
 

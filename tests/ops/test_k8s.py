@@ -375,7 +375,8 @@ def test_worker_pods_run_the_measured_worker_configuration(monkeypatch: pytest.M
         monkeypatch.delenv(name)
     for name, value in env.items():
         # Not the placeholders of secrets and fields, nor the image's data paths (not here).
-        if name.startswith("MOPS_") and not value.startswith("<") and not name.endswith("_DIR"):
+        image_path = name.endswith("_DIR") or name == "MOPS_CAMPAIGN_ASSETS"
+        if name.startswith("MOPS_") and not value.startswith("<") and not image_path:
             monkeypatch.setenv(name, value)
     config = worker_config(Settings())
     defaults = {name: field.default for name, field in Settings.model_fields.items()}
@@ -385,3 +386,14 @@ def test_worker_pods_run_the_measured_worker_configuration(monkeypatch: pytest.M
         defaults["worker_activity_pollers"],
     )
     assert (config.max_cached_workflows, config.max_concurrent_activities) == (5000, 200)
+
+
+def test_workers_read_ad_images_from_a_campaigns_directory_they_hold():
+    # Either the copy built into the image or a volume mounted over it.
+    worker = one("Deployment", "mops-worker")
+    assets = pod_env(worker)["MOPS_CAMPAIGN_ASSETS"]
+    copies = [args.split() for instruction, args in dockerfile_stages()[-1] if instruction == "COPY"]
+    mounts = [m["mountPath"] for c in containers(worker) for m in c.get("volumeMounts", [])]
+    assert ["campaigns", assets] in [c[-2:] for c in copies] or assets in mounts, (
+        f"MOPS_CAMPAIGN_ASSETS={assets} is neither where the Dockerfile copies campaigns/ nor a mounted volume"
+    )

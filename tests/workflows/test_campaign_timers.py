@@ -19,7 +19,7 @@ from domain.campaigns import ChannelKind, build_campaign
 from domain.content import Directory, Person
 from domain.money import from_minor
 from mops.queues import PlatformQueues
-from tests.ad_fixtures import META_AD
+from tests.ad_fixtures import ASSETS, META_AD
 from tests.conftest import eventually
 from tests.google_search import SEARCH_SECTION
 from tests.workflows.campaign_fakes import FakeCampaignPlatforms
@@ -91,7 +91,7 @@ async def running(env: WorkflowEnvironment, fake: FakeCampaignPlatforms, q: Plat
 
 
 async def launch(env: WorkflowEnvironment, q: PlatformQueues, *, history: int = 10_000, **overrides) -> WorkflowHandle:
-    spec = build_campaign(spec_data(**overrides), directory=DIRECTORY)
+    spec = build_campaign(spec_data(**overrides), directory=DIRECTORY, assets=ASSETS)
     inp = CampaignInput(spec=spec, directory=DIRECTORY, queues=q, continue_as_new_after_events=history)
     return await env.client.start_workflow(CampaignWorkflow.run, inp, id=f"campaign-{spec.id}", task_queue=q.workflows)
 

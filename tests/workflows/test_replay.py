@@ -16,10 +16,12 @@ from temporalio import workflow
 from temporalio.client import WorkflowHistory
 from temporalio.worker import Replayer
 
+from domain.meta_ads import ImageRef
 from mops.keystore import SqliteKeyStore, StoredKey
 from mops.settings import Settings
 from mops.temporal import data_converter
 from workers.main import WORKFLOWS
+from workflows.campaign_models import CampaignInput
 
 HERE = Path(__file__).parent.parent / "histories"
 HISTORIES = sorted(HERE.glob("*.json"))
@@ -59,3 +61,20 @@ async def test_history_replays(path: Path, converter) -> None:
     replayer = Replayer(workflows=WORKFLOWS, data_converter=converter)
     result = await replayer.replay_workflow(history, raise_on_replay_failure=False)
     assert result.replay_failure is None, f"{path.name}: {result.replay_failure}"
+
+
+async def test_campaign_histories_hold_both_shapes_of_an_ad_image(converter) -> None:
+    # What the replays above cover: a campaign launched with the image as a reference, and
+    # one launched by the version before, whose input holds an absolute path (read back
+    # as the string it was; the worker refuses to upload it).
+    async def image(name: str) -> object:
+        history = WorkflowHistory.from_json(name, (HERE / f"{name}.json").read_text())
+        started = history.events[0].workflow_execution_started_event_attributes
+        [inp] = await converter.decode(started.input.payloads, [CampaignInput])
+        [ad] = [c.ad for c in inp.spec.channels if c.ad is not None]
+        return ad.image
+
+    reference = await image("campaign_meta_image")
+    assert isinstance(reference, ImageRef) and reference.path == "images/spring-launch.png"
+    legacy = await image("campaign_meta_image_path")
+    assert isinstance(legacy, str) and legacy.endswith("/campaigns/images/spring-launch.png")
