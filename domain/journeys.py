@@ -345,6 +345,19 @@ def load_journey(journeys_dir: Path, journey_id: str) -> JourneySpec:
         raise _first_error(path, err) from None
 
 
+def journey_source(journeys_dir: Path, journey_id: str) -> str:
+    """The text behind a journey's fingerprint: its YAML and, when it names a shared scoring
+    file, that file's, each under a comment naming it (what a published version keeps)."""
+    journeys_dir = Path(journeys_dir)
+    path = journeys_dir / f"{journey_id}.yaml"
+    text, data = _read_yaml(path)
+    parts = [f"# {path.name}\n{text}"]
+    if isinstance(data.get("scoring"), str):
+        scoring = journeys_dir / "scoring" / f"{data['scoring']}.yaml"
+        parts.append(f"# scoring/{scoring.name}\n{scoring.read_text()}")
+    return "\n".join(parts)
+
+
 def validate_all(journeys_dir: Path) -> list[JourneySpec]:
     """Load every journey in `journeys_dir`; raises the first JourneyError."""
     return [load_journey(journeys_dir, journey_id) for journey_id in list_journeys(journeys_dir)]

@@ -300,6 +300,13 @@ class Settings(BaseSettings):
     def reports_path(self) -> Path:
         return self.reports_dir or self.data_dir / "reports"
 
+    # Published journey versions (mops/journey_versions.py): what captures pin.
+    journey_versions_path: Path | None = None  # None: <data_dir>/journeys.db
+
+    @property
+    def journey_versions_file(self) -> Path:
+        return self.journey_versions_path or self.data_dir / "journeys.db"
+
     # The contact ledger (mops/contact_ledger.py): every email sent per lead, and each
     # lead's budget facts, read by bulk sends and the journey's email.send.
     contact_ledger_path: Path | None = None  # None: <data_dir>/contacts.db

@@ -419,6 +419,7 @@ def journeys_validate(as_json: JsonOpt = False) -> None:
     or file:line: reason, brand warnings after the journey's line."""
     from activities.email_templates import TemplateProblem, check_journey_emails, validation_templates
     from domain.brand import BrandRulesError, load_brand_rules
+    from starter.service.journeys import file_status
 
     s = settings()
     templates = validation_templates(s.email_templates_path, s.mail_sender_postal, s.mail_preferences_url)
@@ -429,17 +430,138 @@ def journeys_validate(as_json: JsonOpt = False) -> None:
     except (JourneyError, BrandRulesError, TemplateProblem) as e:
         fail(str(e))
 
+    status = {j.id: file_status(s, j) for j in specs}
+
     def human() -> None:
         for j in specs:
-            out.print(f"ok  {j.id} v{j.version} ({len(j.steps)} steps)", highlight=False)
+            out.print(
+                f"ok  {j.id} v{j.version} ({len(j.steps)} steps) · {status[j.id].describe()}",
+                highlight=False,
+                soft_wrap=True,
+            )
             for line in warnings[j.id]:
                 out.print(f"    warning: {line}", highlight=False, markup=False, soft_wrap=True)
 
     emit(
-        [{"id": j.id, "version": j.version, "steps": len(j.steps), "warnings": warnings[j.id]} for j in specs],
+        [
+            {
+                "id": j.id,
+                "version": j.version,
+                "steps": len(j.steps),
+                "warnings": warnings[j.id],
+                "published": status[j.id].published,
+                "edited_since_published": status[j.id].edited,
+            }
+            for j in specs
+        ],
         as_json,
         human,
     )
+
+
+def _version_row(v) -> dict:
+    return {
+        "journey": v.journey_id,
+        "version": v.version,
+        "fingerprint": v.fingerprint,
+        "published_at": v.published_at.isoformat(timespec="seconds"),
+        "published_by": v.published_by,
+        "note": v.note,
+    }
+
+
+@journeys_app.command("publish")
+def journeys_publish(
+    file: Annotated[Path, typer.Argument(help="The journey file, e.g. journeys/demo.yaml.")],
+    by: Annotated[str, typer.Option("--as", help="Who publishes (recorded with the version).")],
+    note: Annotated[str, typer.Option("--note", help="What changed and why (recorded with the version).")],
+    as_json: JsonOpt = False,
+) -> None:
+    """Publish a journey file as an immutable version: new captures pin it from now on,
+    running leads keep theirs. The same content again answers the version it already has."""
+    from starter.service.journeys import publish
+
+    with _service_errors():
+        done = publish(settings(), file, by=by, note=note)
+    v = done.version
+    emit(
+        {**_version_row(v), "new": done.new},
+        as_json,
+        lambda: out.print(
+            f"published {v.journey_id} v{v.version} ({v.fingerprint[:12]})"
+            if done.new
+            else f"unchanged: {v.journey_id} v{v.version} is already this content ({v.fingerprint[:12]})",
+            highlight=False,
+        ),
+    )
+
+
+@journeys_app.command("list")
+def journeys_list(
+    journey: Annotated[str | None, typer.Argument(help="One journey id (default: all).")] = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """The published versions: number, fingerprint, who, when and the change note."""
+    from starter.service.journeys import history
+
+    rows = [_version_row(v) for v in history(settings(), journey)]
+
+    def human() -> None:
+        if not rows:
+            out.print("no published versions" + (f" of {journey}" if journey else ""), highlight=False)
+        for r in rows:
+            out.print(
+                f"{r['journey']} v{r['version']}  {r['fingerprint'][:12]}  {r['published_at']}  "
+                f"{r['published_by']}: {r['note']}",
+                highlight=False,
+                markup=False,
+                soft_wrap=True,
+            )
+
+    emit(rows, as_json, human)
+
+
+@journeys_app.command("show")
+def journeys_show(
+    journey: Annotated[str, typer.Argument(help="The journey id.")],
+    version: Annotated[str, typer.Argument(help="The published version (3 or v3).")],
+    as_json: JsonOpt = False,
+) -> None:
+    """A published version's source, as it was published."""
+    from starter.service.journeys import parse_version
+    from starter.service.journeys import version as get_version
+
+    with _service_errors():
+        v = get_version(settings(), journey, parse_version(version, "version"))
+    emit({**_version_row(v), "source": v.source}, as_json, lambda: sys.stdout.write(v.source))
+
+
+@journeys_app.command("diff")
+def journeys_diff(
+    journey: Annotated[str, typer.Argument(help="The journey id.")],
+    old: Annotated[str, typer.Argument(help="The older version.")],
+    new: Annotated[str, typer.Argument(help="The newer version.")],
+) -> None:
+    """A unified diff between two published versions."""
+    from starter.service.journeys import diff, parse_version
+
+    with _service_errors():
+        text = diff(settings(), journey, parse_version(old, "old"), parse_version(new, "new"))
+    sys.stdout.write(text or f"{journey} {old} and {new} have the same source\n")
+
+
+@contextlib.contextmanager
+def _service_errors():
+    """The services' refusals as one line and their exit code (for the synchronous commands)."""
+    from starter.service.errors import failure
+
+    try:
+        yield
+    except Exception as e:
+        answer = failure(e)
+        if answer is None:
+            raise
+        fail(answer.message, answer.exit_code)
 
 
 @journeys_app.command("preview")

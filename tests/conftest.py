@@ -151,6 +151,9 @@ def make_settings(sandbox_url: str, address: str, **overrides) -> Settings:
         analytics_store_path=Path(tempfile.gettempdir()) / "mops-tests" / suffix / "analytics.duckdb",
         reports_dir=Path(tempfile.gettempdir()) / "mops-tests" / suffix / "reports",
         report_schedule_id=f"exec-report-{suffix}",
+        # Published journey versions of this test only: a journey one test publishes never
+        # becomes what another test's captures pin.
+        journey_versions_path=Path(tempfile.gettempdir()) / "mops-tests" / suffix / "journeys.db",
         # Degraded-platform holds that tests can wait out quickly.
         health_gate_ttl_seconds=0.2,
         health_hold_seconds=0.5,

@@ -25,6 +25,7 @@ from integrations.analytics_store import DuckDBStore
 from mops.queues import platform_queues
 from mops.settings import Settings
 from starter.service.errors import InputError, NotFound
+from starter.service.journeys import published_spec
 from starter.service.updates import execute_update
 from workflows.lead_journey import LeadJourneyWorkflow
 from workflows.lead_models import (
@@ -94,8 +95,12 @@ def _from_landing_url(url: str, fields: dict) -> dict:
 
 
 def journey_spec(settings: Settings, journey_id: str) -> JourneySpec:
-    """The journey as its files say now (LeadInputError when it does not load). Parsed
-    once per version of its files: every capture needs it, and a new journey run pins it."""
+    """The journey a new run pins: its latest published version (`mops journeys publish`),
+    or, for a journey never published, its files as they are now (LeadInputError when they
+    do not load; parsed once per version of the files)."""
+    published = published_spec(settings, journey_id)
+    if published is not None:
+        return published
     journeys_dir = Path(settings.journeys_dir)
     try:
         files = [journeys_dir / f"{journey_id}.yaml", *sorted((journeys_dir / "scoring").glob("*.yaml"))]
