@@ -20,6 +20,8 @@ from domain.fields import ConfigModel
 from domain.leads import EngagementEvent, EventType, LeadProfile
 from domain.rules import Condition, evaluate_all
 
+ORDERED = frozenset(("gte", "gt", "lte", "lt"))  # the ops that compare a number
+
 
 class FitRule(ConfigModel):
     id: str = Field(min_length=1)
@@ -45,6 +47,12 @@ class ScoringModel(ConfigModel):
     # The published score (search attribute, CRM property) is refreshed when the true
     # score leaves its band [k·width, (k+1)·width): the smaller, the more wake-ups.
     band_width: float = Field(default=10, gt=0, allow_inf_nan=False)
+
+    def score_thresholds(self) -> list[float]:
+        """Scores where something flips besides a band boundary: the MQL threshold and the
+        segments' score tests (`hot` from 45), so the stage and the segment follow on time."""
+        tests = (c for rule in self.segments for c in rule.when if c.field == "score" and c.op in ORDERED)
+        return sorted({self.mql_threshold, *(float(c.value) for c in tests)})
 
 
 class ScoreReason(BaseModel):

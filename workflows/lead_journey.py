@@ -59,7 +59,8 @@ engagement decays, so every decision (the MQL check, a branch, the step about to
 email's score) reads the score with decay applied up to now. What is published follows
 the true score within one band (`band_width` of the scoring model): the wait the journey
 is in (`_wait`) keeps its one timer at the earlier of its deadline and the moment the
-score next leaves its band or crosses the MQL threshold (`domain.scoring.next_crossing`);
+score next leaves its band or crosses the MQL threshold or a segment's score test
+(`domain.scoring.next_crossing`);
 there the score is refreshed, LeadScore upserted (rounded down, so `LeadScore >= 60` is
 the MQL test), the CRM contact's `mops_score` written in the background, and the wait
 goes on. An MQL that decays under the threshold before the hand-off goes back to nurture
@@ -1093,8 +1094,8 @@ class LeadJourneyWorkflow:
             self._rescore()
 
     def _plan_crossing(self) -> None:
-        """When the decaying score next leaves its band or crosses the MQL threshold; none
-        when there is no engagement to decay (no timer, no marker)."""
+        """When the decaying score next leaves its band or crosses the MQL threshold or a
+        segment's score test; none when there is no engagement to decay (no timer, no marker)."""
         s, model = self._s, self._journey.scoring
         self._crossing_at = None
         if s.score is None or not self._decaying():
@@ -1107,7 +1108,7 @@ class LeadJourneyWorkflow:
             half_life_days=model.half_life_days,
             band_width=model.band_width,
             cap=model.max_engagement,
-            thresholds=[model.mql_threshold],
+            thresholds=model.score_thresholds(),
         )
 
     def _crm_score_due(self) -> bool:

@@ -246,3 +246,20 @@ def test_raw_engagement_is_the_uncapped_decayed_sum(model):
     history = events(EventType.FORM, 10) + events(EventType.OPEN, 1, timedelta(days=14))
     assert raw_engagement(model, history, NOW) == pytest.approx(150 + 1)
     assert score_lead(model, profile(), history, NOW).engagement == 80
+
+
+def test_the_mql_threshold_and_segment_score_tests_are_crossings(model):
+    assert model.score_thresholds() == [45, 60]  # hot from 45; MQL at 60
+    # 47 falling: the segment test at 45 comes before the band floor at 40.
+    at = next_crossing(
+        fit=0, engagement=47, now=NOW, half_life_days=14, band_width=10, thresholds=model.score_thresholds()
+    )
+    assert at == _ceil(NOW + timedelta(days=14 * math.log2(47 / 44.995)))
+    lead = profile()
+    history = events(EventType.REPLY, 1) + events(EventType.FORM, 1) + events(EventType.CLICK, 2)  # 20 + 15 + 12
+    assert assign_segment(model, lead, score_lead(model, lead, history, at - timedelta(seconds=1))) == "hot"
+    assert assign_segment(model, lead, score_lead(model, lead, history, at)) == "smb"
+
+
+def _ceil(when: datetime) -> datetime:
+    return when.replace(microsecond=0) + timedelta(seconds=1) if when.microsecond else when
