@@ -26,6 +26,7 @@ from tests.conftest import eventually, signal_taken
 from tests.workflows.fakes import FakePlatforms
 from tests.workflows.test_lead_journey_timers import HOT, JOURNEYS, event, new_queues, running, start_lead
 from workflows.lead_journey import CURRENT_SCORE_PATCH, LeadJourneyWorkflow
+from workflows.lead_models import SalesDecision, SalesDecisionKind
 from workflows.search_attributes import LEAD_SCORE
 
 MID_MARKET = Firmographics(company="Mid Co", industry="retail", employees=200)  # fit 15
@@ -52,10 +53,13 @@ steps:
 """
 
 
-def journeys(tmp_path: Path, *, half_life_days: float = 14, pause: str = "14d", warm: int = 30) -> Path:
+def journeys(
+    tmp_path: Path, *, half_life_days: float = 14, pause: str = "14d", warm: int = 30, mql_threshold: float = 60
+) -> Path:
     shutil.copytree(JOURNEYS / "scoring", tmp_path / "scoring")
     scoring = yaml.safe_load((JOURNEYS / "scoring" / "default.yaml").read_text())
-    (tmp_path / "scoring" / "fast.yaml").write_text(yaml.safe_dump({**scoring, "half_life_days": half_life_days}))
+    scoring |= {"half_life_days": half_life_days, "mql_threshold": mql_threshold}
+    (tmp_path / "scoring" / "fast.yaml").write_text(yaml.safe_dump(scoring))
     (tmp_path / "decay-test.yaml").write_text(JOURNEY.format(id="decay-test", scoring="fast", pause=pause, warm=warm))
     return tmp_path
 
@@ -134,6 +138,52 @@ async def test_an_mql_that_decays_before_the_hand_off_goes_back_to_nurture(
         result = await handle.result()
     assert (result.stage, result.outcome) == (LeadStage.COMPLETED, "cooled")
     assert result.score is not None and result.score < 51
+
+
+async def test_a_recycled_lead_whose_bounce_fades_becomes_an_mql_on_time(
+    time_env: WorkflowEnvironment, tmp_path: Path
+) -> None:
+    """Reached by decay: fit 50 is the MQL threshold of this model; after sales recycles the
+    lead, a bounce (−5) holds it at 45 until the bounce has faded to nothing (reported 50.00
+    once it is above −0.005: log2(5 / 0.005) = 9.97 half-lives of one day)."""
+    fake, queues = FakePlatforms(firmographics=HOT), new_queues()
+    paths = journeys(tmp_path, half_life_days=1, pause="20d", warm=55, mql_threshold=50)
+    async with running(time_env, fake, queues, paths):
+        handle = await start_lead(time_env, queues, journey="decay-test")
+
+        async def assigned():
+            st = await handle.query(LeadJourneyWorkflow.state)
+            return st.stage == LeadStage.SALES_ASSIGNED and st.owner_id == "101"
+
+        await eventually(assigned, what="the hand-off to sales")
+        rejected = SalesDecision(decision=SalesDecisionKind.REJECTED, owner_id="101", reason="not now")
+        await signal_taken(handle, LeadJourneyWorkflow.sales_decision, rejected)
+
+        async def recycled_and_paused():
+            st = await handle.query(LeadJourneyWorkflow.state)
+            return st.cycle == 1 and st.stage == LeadStage.NURTURING and st.next_step == "pause"
+
+        await eventually(recycled_and_paused, what="the recycled lead in its pause")
+        bounce = await event(time_env, EventType.BOUNCE)
+        await signal_taken(handle, LeadJourneyWorkflow.event, bounce)
+        state = await handle.query(LeadJourneyWorkflow.state)
+        assert state.score is not None and (state.score.total, state.score.mql) == (45, False)
+        due = next_crossing(
+            fit=50, engagement=-5, now=bounce.at, half_life_days=1, band_width=10, cap=80, thresholds=[45, 50]
+        )
+        assert due is not None and timedelta(days=9.9) < due - bounce.at < timedelta(days=10)
+        # To an hour after the crossing: well inside the new owner's one-day SLA.
+        await time_env.sleep(due - await time_env.get_current_time() + timedelta(hours=1))
+
+        async def handed_off_again():
+            return len(fake.of("crm.upsert_handoff")) == 2
+
+        await eventually(handed_off_again, what="the second hand-off")
+        state = await handle.query(LeadJourneyWorkflow.state)
+        [mql_again] = [t for t in state.timeline if t.what == "stage → mql" and t.at > bounce.at]
+        assert abs(mql_again.at - due) <= timedelta(seconds=1), (mql_again.at, due)
+        assert state.stage == LeadStage.SALES_ASSIGNED and state.cycle == 1
+        assert await lead_score(handle) == 50
 
 
 async def test_a_branch_days_later_reads_the_decayed_score(time_env: WorkflowEnvironment, tmp_path: Path) -> None:
