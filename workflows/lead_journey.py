@@ -60,12 +60,12 @@ email's score) reads the score with decay applied up to now. What is published f
 the true score within one band (`band_width` of the scoring model): the wait the journey
 is in (`_wait`) keeps its one timer at the earlier of its deadline and the moment the
 score next leaves its band or crosses the MQL threshold or a segment's score test
-(`domain.scoring.next_crossing`);
-there the score is refreshed, LeadScore upserted (rounded down, so `LeadScore >= 60` is
-the MQL test), the CRM contact's `mops_score` written in the background, and the wait
-goes on. An MQL that decays under the threshold before the hand-off goes back to nurture
-at the step it left; one that rises over it (a bounce fading) becomes an MQL. A lead with
-no engagement to decay has no such timer and does not ask for the patch.
+(`domain.scoring.next_crossing`); there the score is refreshed, LeadScore upserted
+(rounded down, so `LeadScore >= 60` is the MQL test), the CRM contact's `mops_score`
+written in the background, and the wait goes on. An MQL that decays under the threshold
+before the hand-off goes back to nurture at the step it left; one that rises over it (a
+bounce fading) becomes an MQL. A lead with no engagement to decay has no such timer and
+does not ask for the patch.
 
 Queries
 - `state() -> LeadState`: stage, score with reasons, segment, owner, next step and when,
