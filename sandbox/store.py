@@ -296,6 +296,48 @@ class StoredResponse:
     headers: dict[str, str]
 
 
+# The contact properties of the sandbox's HubSpot portal. HubSpot's own (those mops and its
+# tests read or write), and the custom properties a real portal must have created before mops
+# writes them (Settings → Properties → Contact, or POST /crm/v3/properties/contacts):
+# mops_lead_id, mops_source (capture), mops_score (the journey's current score),
+# mops_nurture_status (the shipped journeys' update_crm steps), mops_consent_* (one per
+# consent purpose, the contact sync).
+HUBSPOT_CONTACT_PROPERTIES = frozenset(
+    {
+        "email",
+        "firstname",
+        "lastname",
+        "company",
+        "jobtitle",
+        "industry",
+        "numberofemployees",
+        "website",
+        "phone",
+        "city",
+        "state",
+        "country",
+        "lifecyclestage",
+        "hs_lead_status",
+        "hs_email_optout",
+        "hs_object_id",
+        "createdate",
+        "lastmodifieddate",
+    }
+)
+MOPS_CONTACT_PROPERTIES = frozenset(
+    {
+        "mops_lead_id",
+        "mops_source",
+        "mops_score",
+        "mops_nurture_status",
+        "mops_consent_email_marketing",
+        "mops_consent_ad_audiences",
+        "mops_consent_profiling",
+    }
+)
+CONTACT_PROPERTIES = HUBSPOT_CONTACT_PROPERTIES | MOPS_CONTACT_PROPERTIES
+
+
 @dataclass
 class Store:
     effects: list[Effect] = field(default_factory=list)
@@ -337,6 +379,9 @@ class Store:
     # Conversions: Meta server events as stored (after deduplication), Google click conversions accepted.
     capi_events: list[dict[str, Any]] = field(default_factory=list)
     click_conversions: list[dict[str, Any]] = field(default_factory=list)
+    # HubSpot contact properties the portal defines (a value for any other is refused);
+    # the defaults are HubSpot's own plus the custom ones mops needs, more by the properties API.
+    contact_properties: set[str] = field(default_factory=lambda: set(CONTACT_PROPERTIES))
 
     def __post_init__(self) -> None:
         self._ids: dict[int, itertools.count] = {}

@@ -57,6 +57,19 @@ noted and shown in the state's `conversions`; the journey goes on. A won deal
 ended, and the analytics collection sends it (`workflows.deal_conversions`), reading the
 ids through the `conversion_identity` query.
 
+The score now (runs that reach it with `workflow.patched("lead-current-score-v1")`):
+engagement decays, so every decision (the MQL check, a branch, the step about to run, an
+email's score) reads the score with decay applied up to now. What is published follows
+the true score within one band (`band_width` of the scoring model): the wait the journey
+is in (`_wait`) keeps its one timer at the earlier of its deadline and the moment the
+score next leaves its band or crosses the MQL threshold or a segment's score test
+(`domain.scoring.next_crossing`); there the score is refreshed, LeadScore upserted
+(rounded down, so `LeadScore >= 60` is the MQL test), the CRM contact's `mops_score`
+written in the background, and the wait goes on. An MQL that decays under the threshold
+before the hand-off goes back to nurture at the step it left; one that rises over it (a
+bounce fading) becomes an MQL. A lead with no engagement to decay has no such timer and
+does not ask for the patch.
+
 Queries
 - `state() -> LeadState`: stage, score with reasons, segment, owner, next step and when,
   conversions sent per platform.
@@ -84,6 +97,7 @@ the workflow continues-as-new when history grows, after every handler has finish
 from __future__ import annotations
 
 import asyncio
+import math
 from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import Any, Literal
@@ -144,7 +158,7 @@ with workflow.unsafe.imports_passed_through():
     from domain.routing import OwnerSlot
     from domain.rules import evaluate
     from domain.schedule import add_business_days, earliest_send_time, next_local_time
-    from domain.scoring import assign_segment, lead_facts, score_lead
+    from domain.scoring import assign_segment, band, lead_facts, next_crossing, raw_engagement, score_lead
     from domain.sync import ContactChange, first_write
     from workflows.approval import refuse
     from workflows.common import (
@@ -189,6 +203,11 @@ SYNC_PATCH = "contact-sync-v1"
 HOT_PATH_PATCH = "lead-hot-path-v1"
 # Stage changes may send conversions to the ad platforms (asked only when one is due).
 CONVERSIONS_PATCH = "lead-conversions-v1"
+# Decisions read the score now (decay applied); LeadScore and the CRM's mops_score follow it
+# band by band, on one timer folded into the waits. Asked only once the lead has engagement
+# to decay or the CRM is written: a lead that never engaged records nothing more.
+CURRENT_SCORE_PATCH = "lead-current-score-v1"
+CRM_SCORE_PROPERTY = "mops_score"
 # Telling the contact sync is best effort: a worker without the activity (an older
 # worker, a test double) answers NotFoundError at once; reconciliation repairs the rest.
 SYNC_RETRY = RetryPolicy(
@@ -225,6 +244,8 @@ class LeadJourneyWorkflow:
         self._hot_path = False  # HOT_PATH_PATCH: decided first thing in run()
         self._unpublished: Updates | None = None  # search attributes not yet upserted
         self._conversion_sends: list[asyncio.Task[None]] = []  # uploads under way (see _send_conversions)
+        self._current: bool | None = None  # CURRENT_SCORE_PATCH, once asked (see _keeps_score_current)
+        self._crossing_at: datetime | None = None  # when the decaying score next leaves its band
 
     # ------------------------------------------------------------------ run
 
@@ -234,6 +255,7 @@ class LeadJourneyWorkflow:
         self._hot_path = workflow.patched(HOT_PATH_PATCH)
         drainer = asyncio.create_task(self._drain_sync_outbox())
         publisher = asyncio.create_task(self._publish_attributes()) if self._hot_path else None
+        score_writer = asyncio.create_task(self._write_crm_score())
         if s.journey is None:
             # Resolved by the service and passed in (no round trip), or loaded by the
             # activity for runs started without it; either way pinned in state from here.
@@ -253,10 +275,13 @@ class LeadJourneyWorkflow:
         while s.stage not in TERMINAL:
             if self._should_continue_as_new():
                 await self._continue_as_new()
+            self._refresh_score()  # every decision below reads the score now
             if s.unsubscribed:
                 await self._finish_unsubscribed()
             elif s.stage == LeadStage.NURTURING and self._mql_reached():
                 await self._set_stage(LeadStage.MQL, crm={"lifecyclestage": "marketingqualifiedlead"})
+            elif s.stage == LeadStage.MQL and self._mql_lost():
+                await self._back_to_nurture()
             elif s.stage in (LeadStage.MQL, LeadStage.SALES_ASSIGNED):
                 await self._sales_phase()
             elif s.cursor is None:
@@ -270,6 +295,7 @@ class LeadJourneyWorkflow:
         await workflow.wait_condition(lambda: (not s.sync_outbox or s.erased) and not self._publishing)
         await self._conversions_done()
         drainer.cancel()
+        score_writer.cancel()
         self._flush_attributes()
         if publisher is not None:
             publisher.cancel()
@@ -578,6 +604,7 @@ class LeadJourneyWorkflow:
             if result != "timeout":
                 return result
         s.wait_until = None
+        self._refresh_score()  # the email shows the score now, also after a quiet-hours wait
         try:
             res = await self._send_activity(step, key)
         except ActivityError as err:
@@ -658,6 +685,7 @@ class LeadJourneyWorkflow:
         )
 
     def _branch(self, step: BranchStep) -> str | None:
+        self._refresh_score()
         facts = self._facts()
         for case in step.cases:
             if all(evaluate(c, facts) for c in case.when) and (
@@ -735,7 +763,9 @@ class LeadJourneyWorkflow:
             owner_id = policy.manager_owner_id
         if owner_id is None:
             self._note("no sales owner available; retrying in 1h")
-            await self._wait(workflow.now() + NO_OWNER_RETRY, lambda: s.unsubscribed, "no owner available")
+            await self._wait(
+                workflow.now() + NO_OWNER_RETRY, lambda: s.unsubscribed or self._mql_lost(), "no owner available"
+            )
             return
         owner = next((o for o in owners if o.owner_id == owner_id), SalesOwner(owner_id=owner_id))
         handoff = await self._platform(
@@ -945,13 +975,20 @@ class LeadJourneyWorkflow:
         return await call_parked(ref, arg, queue=queue, summary=summary, note=self._note)
 
     async def _update_crm(self, properties: dict[str, str], summary: str) -> None:
-        if self._s.contact_id:
+        s = self._s
+        if s.contact_id:
+            # Every write of the contact carries the score as it is (runs keeping it current).
+            score = s.score.total if s.score is not None and self._keeps_score_current() else None
+            if score is not None:
+                properties = {**properties, CRM_SCORE_PROPERTY: str(math.floor(score))}
             await self._platform(
                 act.CRM_UPDATE_CONTACT,
-                UpdateContactInput(contact_id=self._s.contact_id, properties=properties),
+                UpdateContactInput(contact_id=s.contact_id, properties=properties),
                 queue=self._queues.crm,
                 summary=summary,
             )
+            if score is not None:
+                s.crm_score = score
 
     async def _notify(self, inp: NotifyInput, summary: str) -> None:
         # A chat message that cannot be delivered (unknown channel or person) must
@@ -964,12 +1001,33 @@ class LeadJourneyWorkflow:
             self._note(f"{summary} failed: rejected by the chat platform ({reason(err)})")
 
     async def _wait(self, until: datetime | None, done: Callable[[], bool], summary: str) -> WaitResult:
-        """Wait until `done()` or the deadline; give way to continue-as-new."""
+        """Wait until `done()` or the deadline; give way to continue-as-new.
+
+        A decaying score adds no timer of its own: the wait's one timer is due at the
+        earlier of the deadline and the moment the score next leaves its band. At that
+        moment the score is refreshed (LeadScore; the CRM's mops_score by `_write_crm_score`,
+        a lost or reached MQL by `done()`) and the same wait goes on. An event that brings
+        the crossing before the timer re-plans it."""
         self._s.next_step_at = until
         self._publish_details()
         self._waiting = True
         try:
-            return await wait_until(until, done, summary, self._can_after)
+            while True:
+                crossing = self._crossing_at
+                if crossing is None or (until is not None and until <= crossing):
+                    deadline, label = until, summary
+                else:
+                    deadline, label = crossing, f"{summary} (score leaves its band)"
+
+                def replan(deadline: datetime | None = deadline) -> bool:
+                    return self._crossing_at is not None and (deadline is None or self._crossing_at < deadline)
+
+                result = await wait_until(deadline, lambda: done() or replan(), label, self._can_after)
+                if result == "done" and not done():
+                    continue  # the score moved: wait for its new crossing
+                if result != "timeout" or deadline == until:
+                    return result
+                self._rescore()  # the crossing: refresh what is published, then go on waiting
         finally:
             self._waiting = False
 
@@ -1004,6 +1062,18 @@ class LeadJourneyWorkflow:
         engaged_since_recycle = s.cycle == 0 or s.event_seq > s.recycle_seq
         return bool(s.score and s.score.mql and engaged_since_recycle)
 
+    def _mql_lost(self) -> bool:
+        """An MQL not yet handed to sales whose score decayed under the threshold (runs
+        keeping the score current; read in wait conditions, so it never asks the patch)."""
+        s = self._s
+        return self._current is True and s.stage == LeadStage.MQL and s.owner_id is None and not self._mql_reached()
+
+    async def _back_to_nurture(self) -> None:
+        """Lost by decay before the hand-off: back to nurture, at the step it left (its wait
+        resumes with the time it had left), and an MQL again when it earns it again."""
+        self._note(f"score decayed to {self._score_text()}, under the MQL threshold before the hand-off")
+        await self._set_stage(LeadStage.NURTURING, crm={"lifecyclestage": "lead"})
+
     def _may_email(self) -> bool:
         s = self._s
         return not s.unsubscribed and (s.consent or not self._journey.requires_consent)
@@ -1028,7 +1098,73 @@ class LeadJourneyWorkflow:
         profile = build_profile(s.capture, s.firmographics)
         s.score = score_lead(s.journey.scoring, profile, self._events_after(s.recycle_seq), workflow.now())
         s.segment = assign_segment(s.journey.scoring, profile, s.score)
+        self._plan_crossing()
         self._publish()
+
+    def _keeps_score_current(self) -> bool:
+        """Whether this run keeps a current score (CURRENT_SCORE_PATCH), asked the first time
+        it matters: when the score has engagement to decay, or the CRM is written."""
+        if self._current is None:
+            self._current = workflow.patched(CURRENT_SCORE_PATCH)
+        return self._current
+
+    def _decaying(self) -> bool:
+        s = self._s
+        return s.score is not None and s.score.engagement != 0 and self._keeps_score_current()
+
+    def _refresh_score(self) -> None:
+        """The score now, before a decision reads it: decay applied since the last change."""
+        if self._decaying():
+            self._rescore()
+
+    def _plan_crossing(self) -> None:
+        """When the decaying score next leaves its band or crosses the MQL threshold or a
+        segment's score test; none when there is no engagement to decay (no timer, no marker)."""
+        s, model = self._s, self._journey.scoring
+        self._crossing_at = None
+        if s.score is None or not self._decaying():
+            return
+        now = workflow.now()
+        self._crossing_at = next_crossing(
+            fit=s.score.fit,
+            engagement=raw_engagement(model, self._events_after(s.recycle_seq), now),
+            now=now,
+            half_life_days=model.half_life_days,
+            band_width=model.band_width,
+            cap=model.max_engagement,
+            thresholds=model.score_thresholds(),
+        )
+
+    def _crm_score_due(self) -> bool:
+        """The CRM's mops_score is in another band than the score (read in a wait condition)."""
+        s = self._s
+        if self._current is not True or s.score is None or not s.contact_id or s.erased or s.stage in TERMINAL:
+            return False
+        width = self._journey.scoring.band_width
+        return s.crm_score is None or band(s.crm_score, width) != band(s.score.total, width)
+
+    async def _write_crm_score(self) -> None:
+        """The CRM contact's mops_score follows the score band by band, written while the
+        journey waits (a crossing, an event), like the contact sync's changes. A failed write
+        (a portal without the property) is noted and the next band tries again; a run that
+        continues as new with a write under way leaves it to the next run."""
+        s = self._s
+        while True:
+            await workflow.wait_condition(lambda: self._waiting and self._crm_score_due())
+            assert s.score is not None and s.contact_id is not None, "checked by _crm_score_due"
+            score = s.score.total
+            value = str(math.floor(score))
+            try:
+                await self._activity(
+                    act.CRM_UPDATE_CONTACT,
+                    UpdateContactInput(contact_id=s.contact_id, properties={CRM_SCORE_PROPERTY: value}),
+                    queue=self._queues.crm,
+                    summary=f"CRM: score {value}",
+                )
+            except ActivityError as err:
+                # Never retried in a loop: the score moves on, and the next band writes again.
+                self._note(f"CRM: score {value} not written ({reason(err)}); the next band tries again")
+            s.crm_score = score
 
     @property
     def _journey(self) -> JourneySpec:
@@ -1170,7 +1306,9 @@ class LeadJourneyWorkflow:
             JOURNEY_ID.value_set(s.capture.journey_id),
         ]
         if s.score is not None:
-            updates.append(LEAD_SCORE.value_set(round(s.score.total)))
+            # Rounded down in runs keeping the score current, so `LeadScore >= 60` is the MQL test.
+            published = math.floor(s.score.total) if self._current is True else round(s.score.total)
+            updates.append(LEAD_SCORE.value_set(published))
         if s.segment:
             updates.append(SEGMENT.value_set(s.segment))
         updates.append(OWNER_ID.value_set(s.owner_id) if s.owner_id else OWNER_ID.value_unset())

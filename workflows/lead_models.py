@@ -99,6 +99,7 @@ class LeadJourneyState(BaseModel):
     event_seq: int = 0  # events ever recorded (events keeps only the recent ones)
     event_types_seen: list[EventType] = []
     score: Score | None = None
+    crm_score: float | None = None  # the score the CRM's mops_score was last written from
     segment: str | None = None
     cursor: str | None = None  # nurture step to run next
     wait_until: datetime | None = None  # deadline of the wait in progress

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+import re
 from datetime import UTC, datetime
 from typing import Any
 
@@ -9,7 +11,7 @@ from fastapi import APIRouter, Body, Depends, Request
 
 from sandbox.platforms import SandboxError
 from sandbox.state import get_store
-from sandbox.store import CrmObject, Store, email_hash, now_iso
+from sandbox.store import HUBSPOT_CONTACT_PROPERTIES, CrmObject, Store, email_hash, now_iso
 
 router = APIRouter(prefix="/crm")
 
@@ -46,6 +48,26 @@ def _properties(value: Any) -> dict[str, str]:
     return {str(k): "" if v is None else str(v) for k, v in value.items()}
 
 
+def _defined(store: Store, object_type: str, properties: dict[str, str]) -> None:
+    """HubSpot takes values only for properties the portal defines; contacts are checked
+    (deals and tasks take what mops sends), with HubSpot's PROPERTY_DOESNT_EXIST."""
+    if object_type != "contacts":
+        return
+    unknown = sorted(set(properties) - store.contact_properties)
+    if unknown:
+        problems = [
+            {
+                "isValid": False,
+                "message": f'Property "{name}" does not exist',
+                "error": "PROPERTY_DOESNT_EXIST",
+                "name": name,
+                "localizedErrorMessage": f'Property "{name}" does not exist',
+            }
+            for name in unknown
+        ]
+        raise SandboxError(400, "VALIDATION_ERROR", f"Property values were not valid: {json.dumps(problems)}")
+
+
 def _effect_key(object_type: str, obj: CrmObject) -> str:
     if object_type == "contacts":
         return email_hash(obj.properties.get("email") or obj.id)
@@ -68,6 +90,7 @@ async def batch_upsert(object_type: str, body: dict = Body(...), store: Store = 
         if item.get("idProperty") != unique or not isinstance(id_value, str) or not id_value:
             raise SandboxError(400, "VALIDATION_ERROR", f"each input needs idProperty={unique} and a non-empty id")
         properties = _properties(item.get("properties", {}))
+        _defined(store, object_type, properties)
         if store.find(object_type, unique, id_value) is None:
             missing = [p for p in REQUIRED_ON_CREATE.get(object_type, ()) if not properties.get(p)]
             if missing:
@@ -98,7 +121,9 @@ async def update_object(
     object_type: str, object_id: str, body: dict = Body(...), store: Store = Depends(get_store)
 ) -> dict:
     obj = _get(store, object_type, object_id)
-    changed = store.update(obj, _properties(body.get("properties")))
+    properties = _properties(body.get("properties"))
+    _defined(store, object_type, properties)
+    changed = store.update(obj, properties)
     if changed:
         summary = {"id": obj.id, "properties": changed}
         store.record("hubspot", UPDATE_KINDS[object_type], _effect_key(object_type, obj), summary)
@@ -230,3 +255,38 @@ def _eq(name: str, actual: str | None, expected: Any) -> bool:
     if name == "email":
         return actual.lower() == str(expected).lower()
     return actual == str(expected)
+
+
+PROPERTY_NAME = re.compile(r"[a-z][a-z0-9_]*")
+
+
+@router.get("/v3/properties/contacts")
+async def list_contact_properties(store: Store = Depends(get_store)) -> dict:
+    return {
+        "results": [
+            {"name": name, "hubspotDefined": name in HUBSPOT_CONTACT_PROPERTIES}
+            for name in sorted(store.contact_properties)
+        ]
+    }
+
+
+@router.post("/v3/properties/contacts", status_code=201)
+async def create_contact_property(body: dict = Body(...), store: Store = Depends(get_store)) -> dict:
+    """Define a custom contact property (name, label, type, fieldType, groupName required)."""
+    missing = [k for k in ("name", "label", "type", "fieldType", "groupName") if not body.get(k)]
+    if missing:
+        raise SandboxError(400, "VALIDATION_ERROR", f"Missing required fields: {missing}")
+    name = str(body["name"])
+    if not PROPERTY_NAME.fullmatch(name):
+        raise SandboxError(400, "VALIDATION_ERROR", f"Property name {name!r} must be lower case letters, digits and _")
+    if name in store.contact_properties:
+        raise SandboxError(409, "OBJECT_ALREADY_EXISTS", f"A property named '{name}' already exists.")
+    store.contact_properties.add(name)
+    return {
+        "name": name,
+        "label": body["label"],
+        "type": body["type"],
+        "fieldType": body["fieldType"],
+        "groupName": body["groupName"],
+        "hubspotDefined": False,
+    }

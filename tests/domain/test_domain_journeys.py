@@ -289,3 +289,11 @@ def test_validate_all_raises_first_error(tmp_path):
     write(tmp_path, mutated(_set_step(1, duration="soon")), stem="bad")
     with pytest.raises(JourneyError, match="steps.1.duration"):
         validate_all(tmp_path)
+
+
+def test_a_shared_scoring_file_with_a_bad_band_width_names_the_file_and_field(tmp_path):
+    (tmp_path / "scoring").mkdir()
+    (tmp_path / "scoring" / "s.yaml").write_text(yaml.safe_dump({**SCORING, "band_width": 0}))
+    write(tmp_path, mutated(lambda d: d.update(scoring="s")))
+    message = str(journey_error(tmp_path))
+    assert "s.yaml" in message and "band_width" in message and "greater than 0" in message

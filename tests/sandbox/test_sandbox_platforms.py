@@ -61,6 +61,47 @@ async def test_upsert_validation_error_is_hubspot_shaped(http, auth):
     assert response.json()["category"] == "VALIDATION_ERROR" and response.json()["correlationId"]
 
 
+async def test_a_contact_property_the_portal_does_not_define_is_refused(http, auth):
+    """As on HubSpot: a value for an undefined property fails the whole request, naming it."""
+    body = contact_input("kim@smallshop.example", firstname="Kim", mops_favourite_colour="teal")
+    response = await http.post(UPSERT, json=body, headers=auth["hubspot"])
+    assert response.status_code == 400
+    assert response.json()["category"] == "VALIDATION_ERROR"
+    message = response.json()["message"]
+    assert message.startswith("Property values were not valid: ")
+    assert "PROPERTY_DOESNT_EXIST" in message and '\\"mops_favourite_colour\\" does not exist' in message
+    assert (await http.get("/_sandbox/state/hubspot")).json()["contacts"] == [], "nothing applied"
+
+
+async def test_mops_custom_contact_properties_are_defined(http, auth):
+    [contact] = (
+        await http.post(
+            UPSERT, json=contact_input("kim@smallshop.example", mops_lead_id="l-1"), headers=auth["hubspot"]
+        )
+    ).json()["results"]
+    response = await http.patch(
+        f"/crm/v3/objects/contacts/{contact['id']}", json={"properties": {"mops_score": "59"}}, headers=auth["hubspot"]
+    )
+    assert response.status_code == 200 and response.json()["properties"]["mops_score"] == "59"
+    refused = await http.patch(
+        f"/crm/v3/objects/contacts/{contact['id']}", json={"properties": {"mops_mood": "ok"}}, headers=auth["hubspot"]
+    )
+    assert refused.status_code == 400 and "PROPERTY_DOESNT_EXIST" in refused.json()["message"]
+
+
+async def test_a_property_defined_through_the_properties_api_can_be_written(http, auth):
+    definition = {"name": "mops_mood", "label": "Mood", "type": "string", "fieldType": "text", "groupName": "mops"}
+    created = await http.post("/crm/v3/properties/contacts", json=definition, headers=auth["hubspot"])
+    assert created.status_code == 201 and created.json()["hubspotDefined"] is False
+    again = await http.post("/crm/v3/properties/contacts", json=definition, headers=auth["hubspot"])
+    assert again.status_code == 409
+    listed = (await http.get("/crm/v3/properties/contacts", headers=auth["hubspot"])).json()["results"]
+    assert {"name": "mops_mood", "hubspotDefined": False} in listed
+    assert {"name": "email", "hubspotDefined": True} in listed
+    body = contact_input("kim@smallshop.example", mops_mood="ok")
+    assert (await http.post(UPSERT, json=body, headers=auth["hubspot"])).status_code == 200
+
+
 async def test_archived_owners_are_listed_separately(http, auth):
     response = await http.get("/crm/v3/owners", params={"archived": "true"}, headers=auth["hubspot"])
     [owner] = response.json()["results"]
