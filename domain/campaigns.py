@@ -28,6 +28,7 @@ from domain.content import (
     Directory,
     PersonId,
 )
+from domain.conversions import check_conversion_names
 from domain.fields import (
     STRICT_KEYS,
     ConfigModel,
@@ -454,6 +455,21 @@ def _owner_cannot_approve(stage: ApprovalStage, owner: str) -> str:
     )
 
 
+class CampaignConversions(ConfigModel):
+    """What the leads this campaign brings (their capture's utm_campaign is the campaign's)
+    report back to the ad platforms (`count:`): lead stages and/or `deal_won`. It replaces
+    `MOPS_CONVERSIONS_ON` for those leads; where the conversions go (the pixel, the
+    conversion action) and their value stay account settings."""
+
+    # Not `on`: YAML reads a bare `on` key as true.
+    count: list[str] = Field(min_length=1)
+
+    @field_validator("count")
+    @classmethod
+    def _count(cls, value: list[str]) -> list[str]:
+        return check_conversion_names(value)
+
+
 class CampaignSpec(ConfigModel):
     """A multi-channel campaign as the marketing-ops engineer wrote it (campaigns/*.yaml).
 
@@ -477,6 +493,7 @@ class CampaignSpec(ConfigModel):
     guardrails: Guardrails = Field(default_factory=Guardrails)
     reallocation: ReallocationRules = Field(default_factory=ReallocationRules)
     pacing: PacingRules | None = None  # None: the daily budgets stay as set (the total is still enforced)
+    conversions: CampaignConversions | None = None  # None: its leads report what MOPS_CONVERSIONS_ON says
     approval: list[ApprovalStage] = []  # launch approval; empty = launches without one
     monitor_every: Duration = timedelta(hours=1)
 

@@ -38,6 +38,23 @@ REPORTABLE = frozenset(
 DEAL_WON = "deal_won"
 
 
+def check_conversion_names(names: list[str]) -> list[str]:
+    """The names of an `on:` list (lead stages, `deal_won`), lower-cased, each checked;
+    a typo is refused naming the choices."""
+    allowed = sorted([*(s.value for s in REPORTABLE), DEAL_WON])
+    found = []
+    for name in names:
+        value = str(name).strip().lower()
+        if value not in allowed:
+            raise ValueError(
+                f"{value!r} is not a conversion: a stage a lead converts at or deal_won ({', '.join(allowed)})"
+            )
+        found.append(value)
+    if not found:
+        raise ValueError("conversions need at least one conversion: a lead stage or deal_won")
+    return list(dict.fromkeys(found))
+
+
 class Platform(StrEnum):
     META = "meta"
     GOOGLE_ADS = "google_ads"

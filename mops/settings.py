@@ -380,6 +380,13 @@ class Settings(BaseSettings):
             raise ValueError(prefix + first["msg"].removeprefix("Value error, ")) from None
         return value
 
+    def conversion_plan_on(self, on: list[str]) -> ConversionPlan | None:
+        """This account's destinations and value with another `on:` list (a campaign's)."""
+        try:
+            return _conversion_plan(",".join(on), self.__dict__)
+        except ValidationError as err:
+            raise SettingsError(err.errors()[0]["msg"].removeprefix("Value error, ")) from None
+
     def conversion_plan(self) -> ConversionPlan | None:
         """The conversions the lead journeys send (None: `MOPS_CONVERSIONS_ON` is empty)."""
         return _conversion_plan(self.conversions_on, self.__dict__)

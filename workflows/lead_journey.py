@@ -444,6 +444,9 @@ class LeadJourneyWorkflow:
             return ConversionIdentity(lead_id=s.lead_id, withheld="lead erased")
         if s.consents.granted(Purpose.AD_AUDIENCES) is False:
             return ConversionIdentity(lead_id=s.lead_id, withheld="ad consent withdrawn")
+        if s.conversion_plan is None or not s.conversion_plan.deal_won:
+            # The plan pinned at capture (its campaign's, else MOPS_CONVERSIONS_ON) decides.
+            return ConversionIdentity(lead_id=s.lead_id, withheld="its conversions do not count won deals")
         return ConversionIdentity(lead_id=s.lead_id, email_hash=meta_hash(s.capture.email), click_ids=s.click_ids)
 
     # -------------------------------------------------------- qualification

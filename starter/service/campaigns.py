@@ -37,6 +37,7 @@ from domain.money import show
 from domain.refusals import Refused
 from mops.queues import platform_queues
 from mops.settings import Settings
+from starter.service.conversion_plans import ConversionPlanError, plan_for_campaign
 from starter.service.errors import InputError, NotFound
 from starter.service.leads import first_error
 from starter.service.updates import execute_update
@@ -91,6 +92,11 @@ def prepare(settings: Settings, path: Path, *, now) -> CampaignInput:
     except CampaignSpecError as err:
         raise CampaignInputError(str(err)) from None
     check_emails(settings, path, spec)
+    if spec.conversions is not None:  # its leads' conversions need somewhere to go
+        try:
+            plan_for_campaign(settings, spec.conversions, str(path))
+        except ConversionPlanError as err:
+            raise CampaignInputError(str(err)) from None
     return CampaignInput(
         spec=spec, directory=directory, queues=platform_queues(settings), gateway_url=settings.unsubscribe_base_url()
     )

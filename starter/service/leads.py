@@ -21,9 +21,9 @@ from domain.click_ids import ClickIds
 from domain.conversions import DealConversion
 from domain.journeys import JourneyError, JourneySpec, load_journey
 from domain.leads import EngagementEvent, LeadCapture, Utm, lead_key, lead_workflow_id
-from integrations.analytics_store import DuckDBStore
 from mops.queues import platform_queues
 from mops.settings import Settings
+from starter.service.conversion_plans import conversion_plan
 from starter.service.errors import InputError, NotFound
 from starter.service.journeys import published_spec
 from starter.service.updates import execute_update
@@ -158,7 +158,7 @@ class LeadService:
                 capture=capture,
                 queues=platform_queues(self._settings),
                 journey=journey_spec(self._settings, capture.journey_id),
-                conversions=self._settings.conversion_plan(),
+                conversions=conversion_plan(self._settings, capture),
             ),
             id=wf_id,
             task_queue=self._settings.workflow_task_queue,
@@ -214,6 +214,8 @@ class LeadService:
         path = self._settings.analytics_store_file
         if not path.exists():
             return []
+        from integrations.analytics_store import DuckDBStore  # DuckDB only for this call: the gateway never loads it
+
         return await asyncio.to_thread(DuckDBStore(path).deal_conversions, wf_id)
 
     async def _signal(self, handle: WorkflowHandle, signal, arg) -> None:

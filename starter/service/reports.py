@@ -43,6 +43,7 @@ from domain.report_render import dashboard_html
 from integrations.analytics_store import DuckDBStore
 from mops.queues import analytics_queues
 from mops.settings import Settings
+from starter.service.conversion_plans import counts_won_deals
 from starter.service.errors import InputError
 from workflows.analytics import AnalyticsCollectionWorkflow, ExecutiveReportWorkflow
 from workflows.analytics_models import CollectionInput, CollectionView, ReportInput
@@ -174,8 +175,7 @@ class ReportService:
 
     def _deal_won_plan(self) -> ConversionPlan | None:
         """The conversions plan when it counts won deals (the collection then sends them)."""
-        plan = self._settings.conversion_plan()
-        return plan if plan is not None and plan.deal_won else None
+        return counts_won_deals(self._settings)
 
     async def collect(self, inp: CollectionInput, *, wait: bool = True) -> tuple[str, CollectionView | None]:
         """Start (or join) the collection of inp's days; with `wait`, its result."""

@@ -9,6 +9,7 @@ from __future__ import annotations
 import hashlib
 import json
 import uuid
+from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
@@ -30,6 +31,15 @@ from workflows.analytics_models import CollectionView
 
 GCLID = "Cj0KCQiA" + uuid.uuid4().hex  # unique per run: the shared sandbox keeps earlier tests' uploads
 FBCLID = "IwAR" + uuid.uuid4().hex
+
+
+@pytest.fixture
+async def sandbox() -> AsyncIterator[SandboxServer]:
+    """This file's own sandbox: a collection reads every won deal the CRM holds, and the
+    session's shared one holds other tests' deals, whose journeys' workers are gone (each
+    such deal's upload waits out its query timeout: two minutes of a suite run)."""
+    async with SandboxServer() as server:
+        yield server
 
 
 @pytest.fixture
