@@ -101,18 +101,27 @@ class ConversionActivities:
     @activity.defn(name=act.CONVERSIONS_GOOGLE_ADS.name)
     @platform_errors
     async def google_ads(self, inp: GoogleConversionInput) -> ConversionResult:
-        if inp.customer_id != self._google.customer_id:
-            # Service and workers read different settings: refused, not sent to the wrong account.
-            raise PlatformRejected(
-                "google_ads",
-                400,
-                "customer_mismatch",
-                f"customer_id {inp.customer_id}: this worker uploads to {self._google.customer_id}",
-            )
-        try:
-            await self._google.upload_click_conversion(google_conversion(inp))
-        except PlatformRejected as err:
-            if err.code not in ALREADY_EXISTS:
-                raise
-            return ConversionResult(outcome=ConversionOutcome.DUPLICATE, detail=err.code)
-        return ConversionResult(outcome=ConversionOutcome.SENT)
+        check_google_customer(self._google, inp.customer_id)
+        return await upload_google(self._google, inp)
+
+
+def check_google_customer(google: GoogleConversionsClient, customer_id: str) -> None:
+    if customer_id != google.customer_id:
+        # Service and workers read different settings: refused, not sent to the wrong account.
+        raise PlatformRejected(
+            "google_ads",
+            400,
+            "customer_mismatch",
+            f"customer_id {customer_id}: this worker uploads to {google.customer_id}",
+        )
+
+
+async def upload_google(google: GoogleConversionsClient, inp: GoogleConversionInput) -> ConversionResult:
+    """One click conversion; one the platform already has (a retry after a lost answer) is a duplicate."""
+    try:
+        await google.upload_click_conversion(google_conversion(inp))
+    except PlatformRejected as err:
+        if err.code not in ALREADY_EXISTS:
+            raise
+        return ConversionResult(outcome=ConversionOutcome.DUPLICATE, detail=err.code)
+    return ConversionResult(outcome=ConversionOutcome.SENT)

@@ -34,12 +34,11 @@ from activities.conversion_models import (
     RecordDealConversionsInput,
     RecordDealConversionsResult,
 )
-from activities.conversions import google_conversion, meta_payload
+from activities.conversions import check_google_customer, meta_payload, upload_google
 from activities.errors import platform_errors
 from domain.conversions import DEAL_WON, ConversionIdentity, ConversionOutcome
 from integrations.analytics_store import AnalyticsStore
-from integrations.errors import PlatformRejected
-from integrations.google_conversions import ALREADY_EXISTS, GoogleConversionsClient
+from integrations.google_conversions import GoogleConversionsClient
 from integrations.meta_conversions import MetaConversionsClient
 
 QUERY_TIMEOUT = timedelta(seconds=10)
@@ -104,20 +103,15 @@ class DealConversionActivities:
             raise ApplicationError(
                 "customer_id, conversion_action: required for a Google conversion", non_retryable=True
             )
-        if inp.customer_id != self._google.customer_id:
-            raise PlatformRejected(
-                "google_ads",
-                400,
-                "customer_mismatch",
-                f"customer_id {inp.customer_id}: this worker uploads to {self._google.customer_id}",
-            )
+        check_google_customer(self._google, inp.customer_id)
         identity = await self._identity(inp.lead_workflow_id)
         if isinstance(identity, str):
             return ConversionResult(outcome=ConversionOutcome.NOT_SENT, detail=identity)
         click = identity.click_ids.google() if identity.click_ids else None
         if click is None:
             return ConversionResult(outcome=ConversionOutcome.NOT_SENT, detail="no Google click id")
-        conversion = google_conversion(
+        return await upload_google(
+            self._google,
             GoogleConversionInput(
                 customer_id=inp.customer_id,
                 conversion_action=inp.conversion_action,
@@ -127,15 +121,8 @@ class DealConversionActivities:
                 order_id=inp.event_id,
                 value=inp.value,
                 currency=inp.currency,
-            )
+            ),
         )
-        try:
-            await self._google.upload_click_conversion(conversion)
-        except PlatformRejected as err:
-            if err.code not in ALREADY_EXISTS:
-                raise
-            return ConversionResult(outcome=ConversionOutcome.DUPLICATE, detail=err.code)
-        return ConversionResult(outcome=ConversionOutcome.SENT)
 
 
 class DealLedgerActivities:
