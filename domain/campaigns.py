@@ -467,7 +467,10 @@ class CampaignConversions(ConfigModel):
     @field_validator("count")
     @classmethod
     def _count(cls, value: list[str]) -> list[str]:
-        return check_conversion_names(value)
+        names = check_conversion_names([str(v).strip().lower() for v in value])
+        if not names:
+            raise ValueError("conversions need at least one conversion: a lead stage or deal_won")
+        return names
 
 
 class CampaignSpec(ConfigModel):

@@ -39,20 +39,15 @@ DEAL_WON = "deal_won"
 
 
 def check_conversion_names(names: list[str]) -> list[str]:
-    """The names of an `on:` list (lead stages, `deal_won`), lower-cased, each checked;
-    a typo is refused naming the choices."""
+    """The names of a conversions list (lead stages, `deal_won`), each checked, repeats
+    dropped; a typo is refused naming the choices."""
     allowed = sorted([*(s.value for s in REPORTABLE), DEAL_WON])
-    found = []
-    for name in names:
-        value = str(name).strip().lower()
+    for value in names:
         if value not in allowed:
             raise ValueError(
                 f"{value!r} is not a conversion: a stage a lead converts at or deal_won ({', '.join(allowed)})"
             )
-        found.append(value)
-    if not found:
-        raise ValueError("conversions need at least one conversion: a lead stage or deal_won")
-    return list(dict.fromkeys(found))
+    return list(dict.fromkeys(names))
 
 
 class Platform(StrEnum):
@@ -81,17 +76,9 @@ class ConversionPlan(BaseModel):
         # choices, never taken for something else.
         if not isinstance(data, dict) or not isinstance(data.get("on"), list):
             return data
-        allowed = sorted([*(s.value for s in REPORTABLE), DEAL_WON])
-        stages, deal_won = [], bool(data.get("deal_won"))
-        for name in data["on"]:
-            value = name.value if isinstance(name, LeadStage) else str(name)
-            if value == DEAL_WON:
-                deal_won = True
-            elif value in allowed:
-                stages.append(LeadStage(value))
-            else:
-                choices = ", ".join(allowed)
-                raise ValueError(f"{value!r} is not a conversion: a stage a lead converts at or deal_won ({choices})")
+        names = check_conversion_names([n.value if isinstance(n, LeadStage) else str(n) for n in data["on"]])
+        stages = [LeadStage(n) for n in names if n != DEAL_WON]
+        deal_won = DEAL_WON in names or bool(data.get("deal_won"))
         return {**data, "on": list(dict.fromkeys(stages)), "deal_won": deal_won}
 
     @field_validator("currency")

@@ -105,10 +105,6 @@ class JourneyVersions:
         assert version is not None
         return Published(version, new=True)
 
-    def latest(self, journey_id: str) -> PublishedVersion | None:
-        with self._lock:
-            return self._row("1 = 1", (journey_id,))
-
     def get(self, journey_id: str, version: int) -> PublishedVersion | None:
         with self._lock:
             return self._row("version = ?", (journey_id, version))
@@ -122,25 +118,21 @@ class JourneyVersions:
         return [_version(r) for r in rows]
 
     def latest_spec(self, journey_id: str) -> JourneySpec | None:
-        """The spec captures pin: the latest published version (parsed once per version)."""
+        """The spec captures pin: the latest published version. Every capture asks, so only
+        the number is read each time; the spec is read and parsed once per version."""
         with self._lock:
             row = self._db.execute(
-                "SELECT version, spec FROM journey_versions WHERE journey_id = ? ORDER BY version DESC LIMIT 1",
-                (journey_id,),
+                "SELECT MAX(version) FROM journey_versions WHERE journey_id = ?", (journey_id,)
             ).fetchone()
-            if row is None:
+            if row is None or row[0] is None:
                 return None
             key = (journey_id, row[0])
             if key not in self._specs:
-                self._specs[key] = JourneySpec.model_validate_json(row[1])
+                (text,) = self._db.execute(
+                    "SELECT spec FROM journey_versions WHERE journey_id = ? AND version = ?", key
+                ).fetchone()
+                self._specs[key] = JourneySpec.model_validate_json(text)
             return self._specs[key]
-
-    def spec_of(self, journey_id: str, version: int) -> JourneySpec | None:
-        with self._lock:
-            row = self._db.execute(
-                "SELECT spec FROM journey_versions WHERE journey_id = ? AND version = ?", (journey_id, version)
-            ).fetchone()
-        return None if row is None else JourneySpec.model_validate_json(row[0])
 
     def _row(self, condition: str, args: tuple) -> PublishedVersion | None:
         row = self._db.execute(

@@ -71,9 +71,9 @@ class FileStatus:
 
 
 def file_status(settings: Settings, spec: JourneySpec) -> FileStatus:
-    store = versions(settings)
-    latest = store.latest(spec.id)
-    known = {v.fingerprint for v in store.history(spec.id)}
+    published = versions(settings).history(spec.id)  # oldest first
+    latest = published[-1] if published else None
+    known = {v.fingerprint for v in published}
     return FileStatus(
         journey_id=spec.id,
         file_version=spec.version,
