@@ -6,11 +6,25 @@
 Protocol as Temporal's (the `temporal` CLI's `--codec-endpoint`, the Web UI's codec
 endpoint): payloads as protobuf JSON, `X-Namespace` header.
 
-Who may ask
-- A bearer token (`MOPS_CODEC_SERVER_TOKEN`) on every request: `Authorization: Bearer
-  <token>` (the CLI: `--codec-auth "Bearer <token>"`), or, for the dev server's Web UI,
-  which cannot add headers without single sign-on, in the endpoint path:
-  `http://127.0.0.1:8888/t/<token>` (what `mops up` passes as `--ui-codec-endpoint`).
+Who may ask (no secret ever goes to the Web UI: the endpoint it is given, and hands to any
+visitor in `GET /api/v1/settings`, is a bare URL)
+- Callers that are not browsers (the `temporal` CLI, scripts): a bearer token
+  (`MOPS_CODEC_SERVER_TOKEN`) on every request, `Authorization: Bearer <token>` (the CLI:
+  `--codec-endpoint ... --codec-auth "Bearer <token>"`).
+- The Web UI in a browser, while the codec server listens on loopback only (`mops up`, the
+  default 127.0.0.1): a request whose `Origin` is the configured UI origin and whose `Host`
+  is a loopback name. A browser sets `Origin` itself and no page script can change it, so
+  a page from any other site is refused, and the `Host` check refuses a DNS-rebinding page
+  that reached the loopback port under a name of its own. What this does not stop: another
+  program on the same machine can send any header it likes; on a machine shared with people
+  who must not read payloads, keep the token and use the CLI, or the next way.
+- The Web UI in a browser, when the codec server listens on a network address (a
+  deployment): the UI forwards its signed-in user's access token (Temporal UI
+  `codec.passAccessToken: true`, with its OIDC sign-in) and the codec server accepts it
+  when the identity provider's userinfo endpoint (`MOPS_CODEC_SERVER_OIDC_USERINFO_URL`)
+  does; answers are cached for `MOPS_CODEC_SERVER_OIDC_CACHE_SECONDS`. A network listener
+  without that URL is refused at start: its browsers would have no way in but the token,
+  which would put it back in the UI's settings.
 - Browsers only from the configured UI origin(s): a request with any other `Origin` is
   refused (403), preflights included; CORS headers go only to the UI origin.
 - Everything else is refused: no token or a wrong one 401, other paths 404, other
@@ -29,10 +43,14 @@ and CLI), another credential, another port; not in starter/, which is the comman
 from __future__ import annotations
 
 import argparse
+import hashlib
 import hmac
+import ipaddress
 import logging
 import re
+import time
 
+import httpx
 from google.protobuf import json_format
 from starlette.applications import Starlette
 from starlette.requests import Request
@@ -46,14 +64,79 @@ from mops.settings import Settings
 log = logging.getLogger("mops.codec_server")
 
 MAX_BODY = 4 * 1024 * 1024
-_PATH = re.compile(r"^(?:/t/(?P<token>[^/]+))?/(?P<op>encode|decode)$")
+_PATH = re.compile(r"^/(?P<op>encode|decode)$")
 ALLOWED_HEADERS = "authorization, content-type, x-namespace"
 
 
-def create_codec_app(settings: Settings, codec: EncryptionCodec | None = None) -> Starlette:
+class CodecServerConfigError(ValueError):
+    """A codec server configuration that would leave the Web UI no way in but a secret."""
+
+
+def is_loopback(host: str) -> bool:
+    """True for a name or address that only this machine reaches (127.0.0.0/8, ::1, localhost)."""
+    name = host.strip().strip("[]").lower()
+    if name == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(name).is_loopback
+    except ValueError:
+        return False
+
+
+def _host_name(header: str) -> str:
+    """The name in a Host header, without its port (`[::1]:8888` -> `::1`)."""
+    if header.startswith("["):
+        return header[1 : header.find("]")] if "]" in header else header
+    return header.rsplit(":", 1)[0] if header.count(":") == 1 else header
+
+
+def check_listener(settings: Settings) -> None:
+    """Refuse a network listener whose browsers would need the token (see the module's docstring)."""
+    if not is_loopback(settings.codec_server_host) and not settings.codec_server_oidc_userinfo_url:
+        raise CodecServerConfigError(
+            f"codec_server_host: {settings.codec_server_host} is not a loopback address, and the Web UI's "
+            "browsers then need MOPS_CODEC_SERVER_OIDC_USERINFO_URL (the UI forwards its users' access "
+            "tokens, codec.passAccessToken); set it, or listen on 127.0.0.1"
+        )
+
+
+class UserinfoCheck:
+    """Whether the identity provider accepts an access token the Web UI forwarded, by asking its
+    OIDC userinfo endpoint; answers (yes and no) are cached for a short while, by the token's hash."""
+
+    def __init__(self, url: str, cache_seconds: float, http: httpx.AsyncClient | None = None) -> None:
+        self.url = url
+        self.cache_seconds = cache_seconds
+        self._http = http or httpx.AsyncClient(timeout=5)
+        self._answers: dict[str, tuple[float, bool]] = {}
+
+    async def accepts(self, token: str) -> bool:
+        key = hashlib.sha256(token.encode()).hexdigest()
+        now = time.monotonic()
+        cached = self._answers.get(key)
+        if cached is not None and cached[0] > now:
+            return cached[1]
+        r = await self._http.get(self.url, headers={"Authorization": f"Bearer {token}"})
+        if r.status_code not in (200, 401, 403):
+            raise httpx.HTTPStatusError(f"userinfo answered {r.status_code}", request=r.request, response=r)
+        accepted = r.status_code == 200
+        if len(self._answers) > 10_000:  # a flood of made-up tokens must not grow the process
+            self._answers.clear()
+        self._answers[key] = (now + self.cache_seconds, accepted)
+        return accepted
+
+
+def create_codec_app(
+    settings: Settings, codec: EncryptionCodec | None = None, *, userinfo: UserinfoCheck | None = None
+) -> Starlette:
+    check_listener(settings)
     codec = codec or EncryptionCodec(lambda: shared_keyring(settings))
     token = settings.codec_server_token.get_secret_value().encode()
     origins = set(settings.codec_ui_origins)
+    loopback_listener = is_loopback(settings.codec_server_host)
+    oidc_url = settings.codec_server_oidc_userinfo_url
+    if userinfo is None and oidc_url:
+        userinfo = UserinfoCheck(oidc_url, settings.codec_server_oidc_cache_seconds)
 
     def refuse(status: int, code: str, message: str, origin: str | None = None) -> JSONResponse:
         headers = {"WWW-Authenticate": 'Bearer realm="mops-codec"'} if status == 401 else {}
@@ -64,6 +147,28 @@ def create_codec_app(settings: Settings, codec: EncryptionCodec | None = None) -
         if origin is None or origin not in origins:
             return {}
         return {"Access-Control-Allow-Origin": origin, "Access-Control-Allow-Credentials": "true", "Vary": "Origin"}
+
+    async def admit(request: Request, origin: str | None) -> JSONResponse | None:
+        """None when the caller may have payloads decoded, else the refusal."""
+        scheme, _, value = request.headers.get("authorization", "").partition(" ")
+        bearer = value.strip() if scheme.lower() == "bearer" else ""
+        if bearer and hmac.compare_digest(bearer.encode(), token):
+            return None
+        if origin is not None:  # a browser on the Web UI's page (the origin was checked before)
+            if loopback_listener and is_loopback(_host_name(request.headers.get("host", ""))):
+                return None
+            if bearer and userinfo is not None:
+                try:
+                    if await userinfo.accepts(bearer):
+                        return None
+                except httpx.HTTPError as err:
+                    log.warning("the identity provider's userinfo could not be asked: %s", err)
+                    unavailable = "authorization: the identity provider did not answer"
+                    return refuse(503, "identity_unavailable", unavailable, origin)
+                return refuse(401, "invalid_token", "authorization: the identity provider refused the token", origin)
+        if not bearer:
+            return refuse(401, "missing_token", "authorization: a bearer token is required", origin)
+        return refuse(401, "invalid_token", "authorization: the token is not valid", origin)
 
     async def handle(request: Request) -> Response:
         origin = request.headers.get("origin")
@@ -86,14 +191,9 @@ def create_codec_app(settings: Settings, codec: EncryptionCodec | None = None) -
             )
         if request.method != "POST":
             return refuse(405, "method_not_allowed", "use POST", origin)
-        presented = match.group("token")
-        if presented is None:
-            scheme, _, value = request.headers.get("authorization", "").partition(" ")
-            presented = value.strip() if scheme.lower() == "bearer" else None
-        if not presented:
-            return refuse(401, "missing_token", "authorization: a bearer token is required", origin)
-        if not hmac.compare_digest(presented.encode(), token):
-            return refuse(401, "invalid_token", "authorization: the token is not valid", origin)
+        refused = await admit(request, origin)
+        if refused is not None:
+            return refused
         if int(request.headers.get("content-length") or 0) > MAX_BODY:
             return refuse(413, "too_large", f"body: at most {MAX_BODY} bytes", origin)
         body = await request.body()
@@ -121,11 +221,8 @@ def create_codec_app(settings: Settings, codec: EncryptionCodec | None = None) -
 
 
 def codec_ui_endpoint(settings: Settings) -> str:
-    """What the dev server's Web UI is given as its codec endpoint (token in the path)."""
-    return (
-        f"http://{settings.codec_server_host}:{settings.codec_server_port}"
-        f"/t/{settings.codec_server_token.get_secret_value()}"
-    )
+    """What the Web UI is given as its codec endpoint: the bare URL, no secret in it."""
+    return f"http://{settings.codec_server_host}:{settings.codec_server_port}"
 
 
 def serve(settings: Settings) -> None:

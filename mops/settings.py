@@ -326,6 +326,10 @@ class Settings(BaseSettings):
     codec_server_port: int = Field(8888, ge=0, le=65535)
     codec_server_token: SecretStr = SecretStr("mops-dev-codec-server-token")  # set a long random one
     codec_server_ui_origin: str | None = None  # Web UI origin(s) allowed by CORS, comma-separated; None: the UI
+    # A codec server on a network address admits the Web UI's browsers by the access token the
+    # UI forwards (codec.passAccessToken), asked of the identity provider's userinfo endpoint.
+    codec_server_oidc_userinfo_url: str | None = None
+    codec_server_oidc_cache_seconds: float = Field(60.0, ge=0)
     # The CDP-shaped profile store (Braze REST API); unset = no CDP in the sync.
     braze_base_url: str | None = None
     braze_api_key: SecretStr = SecretStr("sandbox-braze-key")

@@ -314,12 +314,18 @@ def codec_server(
     host: Annotated[str | None, typer.Option()] = None,
     port: Annotated[int | None, typer.Option()] = None,
 ) -> None:
-    """Serve /encode and /decode for the Temporal Web UI and CLI (bearer token, UI origin only)."""
-    from mops.codec_server import serve
+    """Serve /encode and /decode for the Temporal CLI (bearer token) and the Web UI (its origin, on
+    loopback; its users' access tokens, on a network address). The UI is never given a secret."""
+    from mops.codec_server import CodecServerConfigError, check_listener, serve
 
     s = settings()
     updates = {k: v for k, v in (("codec_server_host", host), ("codec_server_port", port)) if v}
-    serve(s.model_copy(update=updates))
+    s = s.model_copy(update=updates)
+    try:
+        check_listener(s)
+    except CodecServerConfigError as err:
+        fail(str(err))
+    serve(s)
 
 
 @codec_app.command("keygen")

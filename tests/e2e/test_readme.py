@@ -16,6 +16,7 @@ stack's ports, so nothing here depends on fixed ports or on the checkout's `.mop
 
 from __future__ import annotations
 
+import base64
 import json
 import os
 import re
@@ -30,6 +31,7 @@ from pathlib import Path
 import httpx
 import pytest
 
+from mops.settings import Settings
 from tests.conftest import ROOT as PROJECT_ROOT
 
 README = PROJECT_ROOT / "README.md"
@@ -255,6 +257,28 @@ exit $rc
     )
 
 
+def web_ui_decodes_with_no_secret(env: dict[str, str]) -> None:
+    """The Web UI hands its settings to any visitor: they hold the codec endpoint and no secret,
+    and a browser on the UI's page is answered by the codec server all the same."""
+    ui = f"http://127.0.0.1:{env['MOPS_TEMPORAL_UI_PORT']}"
+    shown = httpx.get(f"{ui}/api/v1/settings", timeout=15)
+    assert shown.status_code == 200, shown.text
+    endpoint = shown.json()["Codec"]["Endpoint"]
+    assert endpoint == f"http://127.0.0.1:{env['MOPS_CODEC_SERVER_PORT']}", shown.text
+    token = Settings.model_fields["codec_server_token"].default.get_secret_value()  # the stack's: none is set
+    assert "MOPS_CODEC_SERVER_TOKEN" not in env and token not in shown.text
+    text = {
+        "metadata": {"encoding": base64.b64encode(b"json/plain").decode()},
+        "data": base64.b64encode(b'"hi"').decode(),
+    }
+    browser = {"Origin": ui, "X-Namespace": "default"}
+    sealed = httpx.post(f"{endpoint}/encode", json={"payloads": [text]}, headers=browser, timeout=15)
+    assert sealed.status_code == 200 and sealed.json()["payloads"][0] != text, sealed.text
+    opened = httpx.post(f"{endpoint}/decode", json=sealed.json(), headers=browser, timeout=15)
+    assert opened.status_code == 200 and opened.json()["payloads"][0]["data"] == text["data"], opened.text
+    assert httpx.post(f"{endpoint}/decode", json=sealed.json(), timeout=15).status_code == 401, "not a browser: token"
+
+
 def approver_can_sign_in(work: Path, env: dict[str, str]) -> None:
     """What the README says an approver does with the token it minted: sign in to the page."""
     token = subprocess.run(
@@ -282,6 +306,7 @@ def test_every_readme_command_runs(tmp_path: Path) -> None:
                 running = stack.worker_config()
                 assert running["tuning"] and running["event_loop"] == "uvloop", running
                 assert (running["max_cached_workflows"], running["workflow_pollers"]) == (5000, 10), running
+                web_ui_decodes_with_no_secret(env)
                 continue
             if cmd.needs or cmd.head in EXEMPT:
                 continue
