@@ -77,6 +77,11 @@ def sync_queues(settings: Settings) -> SyncQueues:
     )
 
 
+def contact_platforms(settings: Settings) -> list[str]:
+    """The platforms a contact is kept in (the CDP only when one is configured)."""
+    return ["crm", "email", "ads"] + (["cdp"] if settings.braze_base_url else [])
+
+
 def analytics_queues(settings: Settings) -> AnalyticsQueues:
     return AnalyticsQueues(
         workflows=settings.workflow_task_queue,

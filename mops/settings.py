@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import sysconfig
+from datetime import timedelta
 from decimal import Decimal
 from functools import lru_cache
 from pathlib import Path
@@ -26,6 +27,7 @@ from pydantic import (
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from domain.conversions import ConversionPlan
+from domain.fields import parse_duration
 from mops.master_keys import CodecKeyError, parse_master_keys
 
 if TYPE_CHECKING:
@@ -338,6 +340,12 @@ class Settings(BaseSettings):
     meta_audience_id: str = "23851234567890001"  # the Custom Audience contacts with ad consent join
     compliance_alert_channel: str = "#marketing-compliance"
     compliance_schedule_id: str = "compliance-check"
+    # Data accuracy watched (workers/accuracy.py): every worker process makes sure these two
+    # Schedules exist; an interval like 1h or 1d, or `off` for none.
+    compliance_check_every: str = "1h"
+    reconcile_every: str = "1d"
+    reconcile_schedule_id: str = "data-reconciliation"
+    data_accuracy_objective: float = Field(0.995, gt=0, le=1)
 
     @model_validator(mode="after")
     def _temporal_profile(self) -> Settings:
@@ -395,6 +403,21 @@ class Settings(BaseSettings):
         """The conversions the lead journeys send (None: `MOPS_CONVERSIONS_ON` is empty)."""
         return _conversion_plan(self.conversions_on, self.__dict__)
 
+    @field_validator("compliance_check_every", "reconcile_every")
+    @classmethod
+    def _accuracy_interval(cls, value: str) -> str:
+        if value.strip().lower() != "off":
+            parse_duration(value)  # a ValueError names the problem
+        return value
+
+    @property
+    def compliance_check_interval(self) -> timedelta | None:
+        return _interval(self.compliance_check_every)
+
+    @property
+    def reconcile_interval(self) -> timedelta | None:
+        return _interval(self.reconcile_every)
+
     @field_validator("codec_keys")
     @classmethod
     def _codec_keys(cls, value: SecretStr) -> SecretStr:
@@ -440,6 +463,11 @@ class Settings(BaseSettings):
 
     def workflow_url(self, workflow_id: str) -> str:
         return f"{self.web_ui_url}/namespaces/{self.temporal_namespace}/workflows/{workflow_id}"
+
+
+def _interval(text: str) -> timedelta | None:
+    """A Schedule's interval from a setting; None for `off`."""
+    return None if text.strip().lower() == "off" else parse_duration(text)
 
 
 def _conversion_plan(stages: str, values: dict) -> ConversionPlan | None:

@@ -5,6 +5,7 @@
     mops consent show|grant|withdraw --email ... [--purpose ...]  consent per purpose, everywhere
     mops sync show --email ...                                    the lead's contact record and its sync state
     mops sync reconcile [--no-repair]                             mismatch rate before / after repair
+    mops sync accuracy [--last N]                                 the latest checks' accuracy vs the objective
     mops compliance check [--no-repair] | schedule --every 1h     consent across platforms, alerts
     mops codec-server                                             /encode and /decode for the Web UI and CLI
     mops codec keygen | rewrap                                    master keys: a new one; re-wrap data keys
@@ -17,6 +18,7 @@ from __future__ import annotations
 from typing import Annotated
 
 import typer
+from rich.table import Table
 
 from domain.consent import Purpose
 from starter.cli_common import (
@@ -254,8 +256,11 @@ def _report_lines(workflow_id: str, r) -> None:
             f"; {r.repaired_leads} contacts repaired, {r.adopted_withdrawals} opt-outs adopted",
             highlight=False,
         )
+    accuracy = "n/a (nothing compared)" if r.accuracy is None else f"{r.accuracy:.2%}"
+    verdict = "met" if r.met else "NOT met"
+    out.print(f"  accuracy: {accuracy}, objective {r.objective:.1%}: {verdict}", highlight=False)
     if r.alerted:
-        out.print("  alert sent to the compliance channel")
+        out.print(f"  alert sent to the {'compliance' if r.mode == 'compliance' else 'alerts'} channel")
 
 
 async def _reconcile(kind: str, repair: bool, as_json: bool) -> None:
@@ -275,6 +280,41 @@ async def sync_reconcile(
 ) -> None:
     """Compare every contact record with the platforms; repair and measure again."""
     await _reconcile("data", repair, as_json)
+
+
+@sync_app.command("accuracy")
+@run_async("mops sync accuracy")
+async def sync_accuracy(
+    last: Annotated[int, typer.Option(min=1, max=500, help="How many of the latest runs.")] = 10,
+    as_json: JsonOpt = False,
+) -> None:
+    """The latest compliance checks and data reconciliations (the Schedules the workers make, and
+    runs by hand): the cross-platform accuracy of each against the objective."""
+    svc = await _privacy()
+    try:
+        runs = await svc.accuracy_runs(last=last)
+    finally:
+        await svc.aclose()
+
+    def lines() -> None:
+        if not runs:
+            out.print("no finished compliance check or data reconciliation yet")
+            return
+        table = Table("finished", "check", "contacts", "compared", "mismatches", "accuracy", "objective", "")
+        for r in runs:
+            table.add_row(
+                r.closed_at.strftime("%Y-%m-%d %H:%M") if r.closed_at else "-",
+                r.mode,
+                str(r.contacts),
+                str(r.compared),
+                str(r.mismatches),
+                "n/a" if r.accuracy is None else f"{r.accuracy:.2%}",
+                f"{r.objective:.1%}",
+                "met" if r.met else "[red]NOT met[/]",
+            )
+        out.print(table)
+
+    emit({"runs": [r.model_dump(mode="json") for r in runs]}, as_json, lines)
 
 
 # ------------------------------------------------------------------- compliance

@@ -146,6 +146,12 @@ def make_settings(sandbox_url: str, address: str, **overrides) -> Settings:
         owner_router_id=f"owner-router-{suffix}",
         health_registry_id=f"integration-health-{suffix}",
         health_check_schedule_id=f"integration-health-check-{suffix}",
+        # No accuracy Schedules by default: one firing at the top of the hour would run in the
+        # middle of whichever test started a worker process then.
+        compliance_schedule_id=f"compliance-check-{suffix}",
+        reconcile_schedule_id=f"data-reconciliation-{suffix}",
+        compliance_check_every="off",
+        reconcile_every="off",
         metrics_port=0,  # an ephemeral port: worker processes of several tests never collide
         # Analytics: its own store file, reports folder and report schedule.
         analytics_store_path=Path(tempfile.gettempdir()) / "mops-tests" / suffix / "analytics.duckdb",

@@ -58,6 +58,7 @@ from mops.contact_ledger import SqliteContactLedger
 from mops.metrics import MopsMetrics, build_runtime
 from mops.queues import platform_queues
 from mops.settings import Settings
+from workers.accuracy import ensure_accuracy_schedules
 from workers.health_gate import HealthGate, HoldIfDegraded
 from workers.health_registry import ensure_health
 from workers.privacy import PRIVACY_WORKFLOWS, privacy_parts
@@ -397,5 +398,6 @@ async def serve(settings: Settings, config: WorkerConfig | None = None) -> None:
         loop.add_signal_handler(sig, stop.set)
     async with running_workers(client, settings, metrics=metrics, config=config):
         await ensure_health(client, settings)  # the health registry and its every-minute check
+        await ensure_accuracy_schedules(client, settings)  # the compliance check and the data reconciliation
         log.info("mops worker polling %s", ", ".join(platform_queues(settings).model_dump().values()))
         await stop.wait()

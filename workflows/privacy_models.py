@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, computed_field
 
 from domain.consent import ConsentRecord
 from domain.sync import FieldMismatch
@@ -48,6 +48,7 @@ class ReconcileInput(BaseModel):
     alert_channel: str | None = None
     chat_queue: str = "mops-chat"
     verify_rounds: int = Field(10, ge=0, le=100)  # re-scans after the repair until 0 mismatches
+    objective: float = Field(0.995, gt=0, le=1)  # the accuracy (1 - mismatch rate) a data run alerts below
 
 
 class ReconcileReport(BaseModel):
@@ -63,3 +64,15 @@ class ReconcileReport(BaseModel):
     adopted_withdrawals: int = 0
     alerted: bool = False
     sample: list[FieldMismatch] = []  # the first mismatches (lead ids and field names only)
+    objective: float = 0.995
+
+    @computed_field  # type: ignore[prop-decorator]
+    @property
+    def accuracy(self) -> float | None:
+        """Comparisons that agreed, before any repair; None when there was nothing to compare."""
+        return 1.0 - self.mismatches_before / self.compared if self.compared else None
+
+    @computed_field  # type: ignore[prop-decorator]
+    @property
+    def met(self) -> bool:
+        return self.accuracy is None or self.accuracy >= self.objective

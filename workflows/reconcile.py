@@ -10,8 +10,11 @@ Not lead-scoped: it carries lead ids and field names, never an address or a name
    opt-out a platform shows that the record lacks is adopted first (the most
    restrictive answer wins: a lost unsubscribe webhook must not leave us mailing).
 3. Re-scan until nothing is left (at most `verify_rounds`, with growing pauses).
-4. With `alert_channel` and any mismatch: one chat message with the counts (no
-   personal data), which is the compliance alert.
+4. With `alert_channel`: one chat message with the counts (no personal data). A compliance
+   check alerts on any mismatch (one opt-out not honoured is one too many); a data run
+   alerts when its accuracy (1 - mismatch rate, before repair) is below `objective`.
+
+The Schedules that run both by default are made in `workers/accuracy.py`.
 
 The report is the result and the Web UI's current details.
 """
@@ -53,6 +56,7 @@ class ReconciliationWorkflow:
             rate_before=before.rate,
             by_platform=dict(sorted(counts.items())),
             sample=before.mismatches[:SAMPLE],
+            objective=inp.objective,
         )
         self._details(report)
         if not before.mismatches and not before.withdrawals_seen:
@@ -80,7 +84,8 @@ class ReconciliationWorkflow:
                 if not after.mismatches:
                     break
             report.mismatches_after, report.rate_after = len(after.mismatches), after.rate
-        if inp.alert_channel and report.mismatches_before:
+        # Old runs replay alike: a data run had no alert channel before it had an objective.
+        if inp.alert_channel and report.mismatches_before and (inp.mode == "compliance" or not report.met):
             await call(
                 act.CHAT_NOTIFY,
                 NotifyInput(
@@ -89,7 +94,7 @@ class ReconciliationWorkflow:
                     text=self._alert_text(inp, report),
                 ),
                 queue=inp.chat_queue,
-                summary="compliance alert",
+                summary="compliance alert" if inp.mode == "compliance" else "data accuracy alert",
             )
             report.alerted = True
         self._details(report)
@@ -112,7 +117,8 @@ class ReconciliationWorkflow:
         after = "not repaired" if r.mismatches_after is None else f"{r.mismatches_after} left after repair"
         return (
             f"{'Compliance' if inp.mode == 'compliance' else 'Sync'} check: {r.mismatches_before} mismatches "
-            f"in {r.compared} comparisons over {r.contacts} contacts ({r.rate_before:.2%}); {where}; "
+            f"in {r.compared} comparisons over {r.contacts} contacts ({r.rate_before:.2%}); "
+            f"accuracy {_percent(r.accuracy)} against an objective of {r.objective:.1%}; {where}; "
             f"{r.adopted_withdrawals} opt-outs adopted from platforms; {after}. "
             f"Run `{workflow.info().workflow_id}`."
         )
@@ -122,7 +128,12 @@ class ReconciliationWorkflow:
         lines = [
             f"**Contacts:** {r.contacts}  ·  **Comparisons:** {r.compared}",
             f"**Mismatches before:** {r.mismatches_before} ({r.rate_before:.3%})",
+            f"**Accuracy:** {_percent(r.accuracy)} (objective {r.objective:.1%}: {'met' if r.met else 'NOT met'})",
         ]
         if r.mismatches_after is not None:
             lines.append(f"**After repair:** {r.mismatches_after} ({(r.rate_after or 0):.3%})")
         workflow.set_current_details("\n\n".join(lines))
+
+
+def _percent(accuracy: float | None) -> str:
+    return "n/a (nothing compared)" if accuracy is None else f"{accuracy:.2%}"

@@ -23,12 +23,7 @@ from datetime import UTC, datetime, timedelta
 
 from temporalio.client import (
     Client,
-    Schedule,
-    ScheduleActionStartWorkflow,
     ScheduleAlreadyRunningError,
-    ScheduleIntervalSpec,
-    SchedulePolicy,
-    ScheduleSpec,
     ScheduleUpdate,
     WorkflowQueryRejectedError,
 )
@@ -46,9 +41,10 @@ from integrations.sendgrid_contacts import SendGridContactsClient
 from mops.codec import KeyRing, shared_keyring
 from mops.contact_ledger import SqliteContactLedger
 from mops.keystore import ErasureRecord, utc_now
-from mops.queues import sync_queues
+from mops.queues import contact_platforms, sync_queues
 from mops.settings import Settings
 from starter.service.leads import LeadInputError, LeadNotFound
+from workers.accuracy import AccuracyRun, accuracy_schedule, recent_accuracy, reconcile_input
 from workflows.erasure import LeadErasureWorkflow
 from workflows.lead_models import UnsubscribeRequest
 from workflows.privacy_models import ConsentUpdate, ErasureInput, ReconcileInput, ReconcileReport
@@ -70,11 +66,6 @@ class OptOutResult:
         }
 
 
-def platforms(settings: Settings) -> list[str]:
-    """The platforms a contact is kept in (the CDP only when one is configured)."""
-    return ["crm", "email", "ads"] + (["cdp"] if settings.braze_base_url else [])
-
-
 def contact_sync_input(settings: Settings, lead_id: str, email: str):
     from activities.privacy_models import ContactSyncInput
 
@@ -82,7 +73,7 @@ def contact_sync_input(settings: Settings, lead_id: str, email: str):
         lead_id=lead_id,
         email=email,
         queues=sync_queues(settings),
-        platforms=platforms(settings),
+        platforms=contact_platforms(settings),
         audience_id=settings.meta_audience_id,
     )
 
@@ -256,7 +247,7 @@ class PrivacyService:
             erasure_id=erasure_id,
             requested_by=requested_by,
             queues=sync_queues(s),
-            platforms=platforms(s),
+            platforms=contact_platforms(s),
             audience_id=s.meta_audience_id,
         )
 
@@ -309,17 +300,7 @@ class PrivacyService:
     # reconciliation and compliance -----------------------------------------------------
 
     def reconcile_input(self, mode: str, *, repair: bool = True, lead_ids: list[str] | None = None) -> ReconcileInput:
-        s = self._settings
-        return ReconcileInput(
-            mode=mode,
-            task_queue=s.workflow_task_queue,
-            queues=sync_queues(s),
-            platforms=[p for p in platforms(s) if p != "ads"],
-            lead_ids=lead_ids or [],
-            repair=repair,
-            alert_channel=s.compliance_alert_channel if mode == "compliance" else None,
-            chat_queue=s.chat_task_queue,
-        )
+        return reconcile_input(self._settings, mode, repair=repair, lead_ids=lead_ids)
 
     async def reconcile(
         self, mode: str = "data", *, repair: bool = True, lead_ids: list[str] | None = None
@@ -339,21 +320,17 @@ class PrivacyService:
     async def schedule_compliance(self, every: timedelta) -> str:
         """Create or update the Schedule that runs the compliance check every `every`."""
         schedule_id = self._settings.compliance_schedule_id
-        schedule = Schedule(
-            action=ScheduleActionStartWorkflow(
-                ReconciliationWorkflow.run,
-                self.reconcile_input("compliance"),
-                id=schedule_id,
-                task_queue=self._settings.workflow_task_queue,
-            ),
-            spec=ScheduleSpec(intervals=[ScheduleIntervalSpec(every=every)]),
-            policy=SchedulePolicy(),
-        )
+        schedule = accuracy_schedule(self._settings, "compliance", every)
         try:
             await self._temporal.create_schedule(schedule_id, schedule)
         except ScheduleAlreadyRunningError:
             await self._temporal.get_schedule_handle(schedule_id).update(lambda _: ScheduleUpdate(schedule=schedule))
         return schedule_id
 
+    async def accuracy_runs(self, *, last: int = 10) -> list[AccuracyRun]:
+        """The latest finished compliance checks and data reconciliations, newest first, with
+        each one's accuracy against the objective (`mops sync accuracy`)."""
+        return await recent_accuracy(self._temporal, self._settings, last=last)
 
-__all__ = ["PrivacyService", "OptOutResult", "contact_sync_input", "platforms"]
+
+__all__ = ["PrivacyService", "OptOutResult", "contact_sync_input"]

@@ -7,6 +7,7 @@ alerts on a consent mismatch and enforces the opt-out it found."""
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import json
 import time
 import uuid
@@ -29,6 +30,8 @@ from sandbox.server import SandboxServer
 from starter.service.leads import build_capture
 from tests.conftest import eventually
 from tests.privacy.stack import PrivacyStack, capture, marker_email, privacy_stack, stage, synced
+from workers.accuracy import reconcile_input
+from workflows.reconcile import ReconciliationWorkflow
 
 
 def hubspot_event(contact_id: str, prop: str, value: str, at: datetime) -> dict:
@@ -147,8 +150,24 @@ async def test_reconciliation_finds_injected_drift_and_repairs_it(
             await braze.delete([leads[1].lead_id])
             await sendgrid.add_global_suppression(emails[2])
 
+        # The same drift measured against a loose objective: met, so no alert.
+        loose = reconcile_input(stack.settings.model_copy(update={"data_accuracy_objective": 0.5}), "data")
+        loose.repair = False
+        measured = await stack.client.execute_workflow(
+            ReconciliationWorkflow.run, loose, id=f"reconcile-loose-{uuid.uuid4().hex[:6]}", task_queue=loose.task_queue
+        )
+        assert measured.mismatches_before == 3 and measured.met and not measured.alerted
+        assert measured.accuracy == 1 - 3 / measured.compared
+
         _, report = await stack.privacy.reconcile("data")
         assert report.contacts == 4
+        # Below the 99.5 % objective: one alert with the figures and no address.
+        assert report.objective == 0.995 and not report.met and report.alerted
+        alerts = [m for m in (await stack.admin.state("slack"))["messages"] if "Sync check: 3 mismatches" in m["text"]]
+        channel = "C" + hashlib.sha256(stack.settings.alert_chat_channel[1:].encode()).hexdigest()[:10].upper()
+        assert len(alerts) == 1 and alerts[0]["channel"] == channel, alerts  # Slack's id of #mops-alerts
+        assert f"accuracy {1 - 3 / report.compared:.2%} against an objective of 99.5%" in alerts[0]["text"]
+        assert all(e not in alerts[0]["text"] for e in emails), "alerts carry no addresses"
         assert report.by_platform == {"cdp/first_name": 1, "crm/first_name": 1, "email/consent:email_marketing": 1}
         assert report.mismatches_before == 3 and report.rate_before == 3 / report.compared
         assert {(m.lead_id, m.platform) for m in report.sample} == {
@@ -166,6 +185,15 @@ async def test_reconciliation_finds_injected_drift_and_repairs_it(
         assert st.outcome.startswith("unsubscribed (consent:reconcile:data")
         view = await synced(stack, leads[2].lead_id, lambda v: v.consent.granted(Purpose.EMAIL_MARKETING) is False)
         assert view.consent.records[Purpose.EMAIL_MARKETING].source == "reconcile:data"
+
+        # `mops sync accuracy` reads the finished runs back, newest first.
+        async def listed():
+            runs = await stack.privacy.accuracy_runs(last=3)
+            assert [r.mismatches for r in runs] == [3, 3, 0] and [r.met for r in runs] == [False, True, True], runs
+            return runs
+
+        runs = await eventually(listed, what="the finished checks in the visibility store")
+        assert runs[0].accuracy == report.accuracy and runs[0].mismatches_after == 0
 
 
 async def test_compliance_check_alerts_and_enforces_opt_outs(

@@ -185,6 +185,10 @@ def stack_env(tmp: Path) -> dict[str, str]:
             "MOPS_GATEWAY_PORT": str(free_port()),
             "MOPS_CODEC_SERVER_PORT": str(free_port()),
             "MOPS_METRICS_PORT": "0",
+            # The accuracy Schedules `mops up` makes would fire at the top of the hour, in the
+            # middle of the commands (tests/e2e/test_worker_config.py checks they are made).
+            "MOPS_COMPLIANCE_CHECK_EVERY": "off",
+            "MOPS_RECONCILE_EVERY": "off",
             **{f"MOPS_{p}_BASE_URL": f"http://127.0.0.1:{sandbox}" for p in PLATFORMS},
             **make_up_exports(),
         }

@@ -6,6 +6,7 @@ the SDK's defaults on the same path, and a configured but missing uvloop is refu
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import re
@@ -18,11 +19,14 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from temporalio.client import ScheduleActionStartWorkflow
+from temporalio.service import RPCError
 from temporalio.testing import WorkflowEnvironment
 
 from mops.settings import Settings
 from sandbox.server import SandboxServer
 from tests.conftest import eventually, make_settings
+from workflows.privacy_models import ReconcileInput
 
 CONFIG_LINE = re.compile(r"mops worker configuration (\{.*\})$", re.M)
 
@@ -213,3 +217,44 @@ def test_a_configured_uvloop_that_is_missing_is_refused() -> None:
         lines = res.stderr.strip().splitlines()
         assert len(lines) == 1 and "MOPS_WORKER_EVENT_LOOP=uvloop: uvloop is not installed" in lines[0], lines
         assert res.stdout == ""
+
+
+async def test_mops_worker_makes_the_accuracy_schedules(
+    dev_env: WorkflowEnvironment, sandbox: SandboxServer, tmp_path: Path, worker_factory
+) -> None:
+    """The compliance check and the data reconciliation run on Schedules that a starting worker
+    makes (as `mops up` does, on the same path), each with the deployment's objective."""
+    settings = make_settings(sandbox.url, dev_env.client.service_client.config.target_host, data_dir=tmp_path)
+    env = worker_env(settings, MOPS_COMPLIANCE_CHECK_EVERY="1h", MOPS_RECONCILE_EVERY="1d")
+    worker = worker_factory(env)
+    await worker.config_line()
+    client = dev_env.client
+    expected = {settings.compliance_schedule_id: ("compliance", 3600), settings.reconcile_schedule_id: ("data", 86400)}
+    try:
+
+        async def made():
+            found = {}
+            for schedule_id in expected:
+                try:
+                    described = await client.get_schedule_handle(schedule_id).describe()
+                except RPCError as err:  # not made yet: the worker makes them once its workers run
+                    raise AssertionError(f"{schedule_id}: {err}") from None
+                action = described.schedule.action
+                assert isinstance(action, ScheduleActionStartWorkflow) and action.workflow == "Reconciliation"
+                (inp,) = await client.data_converter.decode(action.args, [ReconcileInput])  # raw payloads
+                found[schedule_id] = (inp.mode, described.schedule.spec.intervals[0].every.total_seconds())
+                assert inp.objective == 0.995 and inp.task_queue == settings.workflow_task_queue
+            return found
+
+        assert await eventually(made, timeout=60, what="the two accuracy Schedules") == expected
+    finally:
+        for schedule_id in expected:
+            with contextlib.suppress(Exception):
+                await client.get_schedule_handle(schedule_id).delete()
+
+
+def test_an_accuracy_interval_that_is_not_one_is_refused() -> None:
+    with pytest.raises(ValueError, match="compliance_check_every") as err:
+        Settings(compliance_check_every="hourly")
+    assert "invalid duration 'hourly'" in str(err.value)
+    assert Settings(reconcile_every="off").reconcile_interval is None
