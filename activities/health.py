@@ -2,7 +2,8 @@
 degraded-platform gate, so they can see a platform recover).
 
 - `health.probe`: a few cheap authenticated reads against one platform: latency, errors,
-  throttling, auth, and rate-limit headroom from the platform's headers.
+  throttling, auth, and rate-limit headroom from the platform's headers; for `gateway`,
+  mops' own gateway's `/healthz`.
 - `health.notify`: an alert or recovery notice to the alert chat channel and the alert
   webhook (each delivered once per incident and kind).
 - `health.gauges`: leads by stage and approvals waiting, from Temporal visibility, set
@@ -20,9 +21,11 @@ from datetime import UTC, datetime
 import httpx
 from temporalio import activity
 from temporalio.client import Client
+from temporalio.exceptions import ApplicationError
 
 from activities.contracts import HEALTH_GAUGES, HEALTH_NOTIFY, HEALTH_PROBE
 from activities.models import GaugesResult, HealthNotice, HealthNoticeResult, ProbeInput
+from domain.availability import GATEWAY
 from domain.health import ProbeResult
 from domain.leads import LeadStage
 from integrations.errors import PlatformError, PlatformRejected, RateLimited
@@ -78,18 +81,27 @@ def headroom(platform: str, headers: httpx.Headers | None) -> float | None:
 
 class HealthActivities:
     def __init__(
-        self, platforms, client: Client, metrics: MopsMetrics | None, *, http: httpx.AsyncClient | None = None
+        self,
+        platforms,
+        client: Client,
+        metrics: MopsMetrics | None,
+        *,
+        http: httpx.AsyncClient | None = None,
+        gateway_url: str | None = None,
     ) -> None:
         self._platforms = platforms
         self._client = client
         self._metrics = metrics
         self._http = http or httpx.AsyncClient(timeout=10.0)
+        self._gateway_url = gateway_url
 
     async def aclose(self) -> None:
         await self._http.aclose()
 
     @activity.defn(name=HEALTH_PROBE.name)
     async def probe(self, inp: ProbeInput) -> ProbeResult:
+        if inp.platform == GATEWAY:
+            return await self._probe_gateway(inp)
         call = _probes(self._platforms)[inp.platform]
         client: PlatformClient = getattr(self._platforms, inp.platform)
         result = ProbeResult(platform=inp.platform, at=datetime.now(UTC), requests=inp.requests)
@@ -112,6 +124,24 @@ class HealthActivities:
             result.latencies_ms.append(round((time.perf_counter() - started) * 1000, 1))
         result.requests = len(result.latencies_ms) if not result.auth_failed else max(len(result.latencies_ms), 1)
         result.headroom = headroom(inp.platform, client.last_headers)
+        return result
+
+    async def _probe_gateway(self, inp: ProbeInput) -> ProbeResult:
+        """mops' own gateway, as its callers reach it: `GET /healthz`."""
+        if not self._gateway_url:
+            raise ApplicationError("gateway: no MOPS_HEALTH_GATEWAY_URL on this worker", non_retryable=True)
+        result = ProbeResult(platform=GATEWAY, at=datetime.now(UTC), requests=inp.requests)
+        for _ in range(inp.requests):
+            started = time.perf_counter()
+            try:
+                r = await self._http.get(f"{self._gateway_url.rstrip('/')}/healthz")
+                if r.status_code != 200:
+                    result.failures += 1
+                    result.last_error = f"http_{r.status_code}"
+            except httpx.HTTPError as err:
+                result.failures += 1
+                result.last_error = type(err).__name__
+            result.latencies_ms.append(round((time.perf_counter() - started) * 1000, 1))
         return result
 
     @activity.defn(name=HEALTH_NOTIFY.name)

@@ -367,7 +367,7 @@ class ProbeInput(BaseModel):
 
 class HealthNotice(BaseModel):
     key: str  # incident id + kind: the same notice is delivered once
-    kind: str  # alert | recovered
+    kind: str  # alert | recovered | budget (the error budget burns fast)
     platform: str
     text: str
     channel: str  # chat channel for alerts

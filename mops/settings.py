@@ -142,6 +142,10 @@ class Settings(BaseSettings):
     health_max_error_rate: float = Field(0.3, gt=0, le=1)  # a check this bad marks the platform degraded
     health_max_latency_ms: float = Field(2000.0, gt=0)  # median probe latency above this: degraded
     health_recover_checks: int = Field(2, ge=1)  # consecutive healthy checks before "recovered"
+    # Availability (domain/availability.py): of each platform, of mops' workers (the checks
+    # themselves), and of the gateway when its URL is given (`mops up` gives its own).
+    health_gateway_url: str | None = None
+    availability_objective: float = Field(0.999, gt=0, lt=1)
     health_gate_ttl_seconds: float = Field(5.0, ge=0)  # how long a worker trusts its view of degraded platforms
     health_hold_seconds: float = Field(5.0, gt=0)  # first wait of an activity held for a degraded platform
     health_hold_max_seconds: float = Field(60.0, gt=0)  # the wait doubles up to this

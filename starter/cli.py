@@ -815,7 +815,12 @@ async def budget_schedule(
 @run_async("mops health")
 async def health(
     report: Annotated[
-        bool, typer.Option("--report", help="p50/p95 latency, error and throttle rates, with suggestions.")
+        bool,
+        typer.Option(
+            "--report",
+            help="p50/p95 latency, error and throttle rates, with suggestions; the 30-day availability and "
+            "error budget of each platform, the gateway and the workers.",
+        ),
     ] = False,
     window: Annotated[str, typer.Option(help="Report window, e.g. 1h, 30m.")] = "1h",
     check: Annotated[bool, typer.Option("--check", help="Run a check now first.")] = False,
@@ -823,8 +828,8 @@ async def health(
 ) -> None:
     """Integration health: each platform's state and recent incidents (or the report)."""
     from domain.fields import parse_duration
-    from starter.render import health_panel, health_report_table
-    from starter.service.health import HealthNotRunning, check_now, health_report, health_state
+    from starter.render import availability_table, health_panel, health_report_table
+    from starter.service.health import HealthNotRunning, check_now, health_availability, health_report, health_state
 
     try:
         span = parse_duration(window)
@@ -836,10 +841,20 @@ async def health(
             await check_now(client, s)
         if report:
             rows = await health_report(client, s, span)
+            availability = await health_availability(client, s, 30)
+
+            def lines() -> None:
+                out.print(health_report_table(rows, window))
+                out.print(availability_table(availability, 30))
+
             emit(
-                {"window": window, "platforms": [r.model_dump(mode="json") for r in rows]},
+                {
+                    "window": window,
+                    "platforms": [r.model_dump(mode="json") for r in rows],
+                    "availability": [a.model_dump(mode="json") for a in availability],
+                },
                 as_json,
-                lambda: out.print(health_report_table(rows, window)),
+                lines,
             )
             return
         view = await health_state(client, s)
@@ -916,6 +931,8 @@ def up() -> None:
     from workers.main import configure_logging, serve
 
     s = embedded_settings(worker_settings())
+    if s.health_gateway_url is None:  # the gateway this process serves is measured with the platforms
+        s = s.model_copy(update={"health_gateway_url": f"http://{s.gateway_host}:{s.gateway_port}"})
     config = worker_config(s)  # this process runs the workers: it runs on their event loop
 
     async def main() -> None:

@@ -219,3 +219,22 @@ def health_report_table(rows, window: str) -> Group:
         )
     tips = [f"• {r.platform}: {s}" for r in rows for s in r.suggestions]
     return Group(table, *(tips or ["No suggestions: every platform within its limits."]))
+
+
+def availability_table(rows, days: int) -> Table:
+    """Each component's availability over the window, against the objective, with the budget left."""
+    objective = rows[0].objective if rows else None
+    title = f"Availability, last {days} days" + (f", objective {objective:.1%}" if objective else "")
+    table = Table("component", "minutes", "bad", "availability", "budget left", "burn (1 h)", "", title=title)
+    for r in rows:
+        left = "-" if r.budget_left is None else f"{r.budget_left:.0%} ({r.budget_left_minutes:.1f} min)"
+        table.add_row(
+            r.component,
+            str(r.minutes),
+            str(r.bad_minutes),
+            "-" if r.availability is None else f"{r.availability:.3%}",
+            left,
+            "-" if r.burn_rate is None else f"{r.burn_rate:.1f}x",
+            "met" if r.met else "[red]NOT met[/]",
+        )
+    return table

@@ -24,6 +24,7 @@ from temporalio.client import (
 from temporalio.common import WorkflowIDConflictPolicy
 
 from activities.health import PLATFORMS
+from domain.availability import GATEWAY
 from domain.health import HealthPolicy
 from mops.settings import Settings
 from workflows.health import (
@@ -32,6 +33,8 @@ from workflows.health import (
     IntegrationHealthCheckWorkflow,
     IntegrationHealthWorkflow,
 )
+
+CHECK_EVERY = timedelta(minutes=1)
 
 
 def registry_input(settings: Settings) -> HealthRegistryInput:
@@ -44,13 +47,17 @@ def registry_input(settings: Settings) -> HealthRegistryInput:
         queue=settings.health_task_queue,
         alert_channel=settings.alert_chat_channel,
         alert_webhook_url=settings.alert_webhook_url,
+        check_every_s=CHECK_EVERY.total_seconds(),
+        availability_objective=settings.availability_objective,
     )
 
 
-def check_input(settings: Settings) -> HealthCheckInput:
+def check_input(settings: Settings, *, measured: bool = True) -> HealthCheckInput:
+    """What a check probes: every platform, and the gateway when its URL is set."""
     return HealthCheckInput(
         registry_id=settings.health_registry_id,
-        platforms=list(PLATFORMS),
+        platforms=list(PLATFORMS) + ([GATEWAY] if settings.health_gateway_url else []),
+        measured=measured,
         requests=settings.health_probe_requests,
         queue=settings.health_task_queue,
     )
@@ -67,7 +74,7 @@ async def start_registry(client: Client, settings: Settings) -> None:
     )
 
 
-async def ensure_health(client: Client, settings: Settings, *, every: timedelta = timedelta(minutes=1)) -> None:
+async def ensure_health(client: Client, settings: Settings, *, every: timedelta = CHECK_EVERY) -> None:
     """The registry (running) and the check Schedule (one run per interval, no overlap)."""
     await start_registry(client, settings)
     schedule = Schedule(

@@ -223,7 +223,7 @@ def build_workers(
     analytics = AnalyticsActivities(platforms.ga4)
     checks = CheckActivities(platforms.links, settings.policies_dir / "brand.yaml")
     meta, google = MetaActivities(platforms.meta, settings.campaign_assets), GoogleAdsActivities(platforms.google_ads)
-    health = HealthActivities(platforms, client, metrics)
+    health = HealthActivities(platforms, client, metrics, gateway_url=settings.health_gateway_url)
     store = DuckDBStore(settings.analytics_store_file)
     reports = AnalyticsCollectActivities(  # collection, journeys, report building (store I/O)
         store,

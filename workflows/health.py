@@ -11,6 +11,11 @@ when it is healthy again.
   activities for these instead of calling them).
 - Query `report(ReportRequest) -> list[PlatformReport]`: p50/p95 latency, error and
   throttle rates over a window, with suggestions.
+- Query `availability(AvailabilityRequest) -> list[ComponentAvailability]`: per platform,
+  the gateway and the workers, the availability per UTC day over a window against an
+  objective, and the error budget left (`domain/availability.py` says what is counted).
+  When the last hour burns the budget fast, one alert per episode; a platform (or the
+  gateway) whose incident alert went out within the hour is not alerted twice.
 
 `IntegrationHealthCheck` (one run per minute from the Schedule `integration-health-check`):
 probes every platform in parallel, refreshes the visibility gauges, and signals the
@@ -29,7 +34,17 @@ from temporalio.common import RetryPolicy
 with workflow.unsafe.imports_passed_through():
     from activities import contracts as act
     from activities.models import HealthNotice, ProbeInput
-    from domain.health import HealthPolicy, Incident, PlatformHealth, PlatformReport, ProbeResult, report, step
+    from domain import availability as av
+    from domain.health import (
+        HealthPolicy,
+        Incident,
+        PlatformHealth,
+        PlatformReport,
+        ProbeResult,
+        problem,
+        report,
+        step,
+    )
     from workflows.common import call, continue_as_new_due
 
 MAX_SAMPLES = 120  # per platform: two hours of one check a minute
@@ -45,6 +60,11 @@ NOTIFY_RETRY = RetryPolicy(
 class HealthReport(BaseModel):
     check_id: str
     results: list[ProbeResult]
+    measured: bool = True  # a scheduled check: counted in the availability (a check by hand is not)
+
+
+class AvailabilityRequest(BaseModel):
+    days: int = 30
 
 
 class ReportRequest(BaseModel):
@@ -60,6 +80,8 @@ class HealthView(BaseModel):
 
 class HealthRegistryState(HealthView):
     samples: dict[str, list[ProbeResult]] = {}
+    availability: av.AvailabilityLedger = av.AvailabilityLedger()
+    last_measured_at: datetime | None = None
     seen_checks: list[str] = []
     outbox: list[HealthNotice] = []
     incident_seq: int = 0
@@ -72,6 +94,8 @@ class HealthRegistryInput(BaseModel):
     alert_webhook_url: str | None = None
     state: HealthRegistryState | None = None
     continue_as_new_after_events: int = 5_000
+    check_every_s: float = 60.0  # the check Schedule's interval: a missed one is a bad workers minute
+    availability_objective: float = 0.999
 
 
 class HealthCheckInput(BaseModel):
@@ -79,6 +103,7 @@ class HealthCheckInput(BaseModel):
     platforms: list[str]
     requests: int = 10
     queue: str = "mops-health"
+    measured: bool = True  # False for a check by hand (`mops health --check`)
 
 
 @workflow.defn(name="IntegrationHealth")
@@ -134,7 +159,11 @@ class IntegrationHealthWorkflow:
                     "alert",
                     p,
                     f":rotating_light: {p} is degraded: {health.reason}. "
-                    "Workflows that call it are holding and will resume on recovery.",
+                    + (
+                        "Its callers (REST, webhooks, the approval page) may be refused."
+                        if p == av.GATEWAY
+                        else "Workflows that call it are holding and will resume on recovery."
+                    ),
                 )
             elif transition == "recovered":
                 incident = next((i for i in reversed(s.incidents) if i.platform == p and i.ended is None), None)
@@ -147,7 +176,55 @@ class IntegrationHealthWorkflow:
                     p,
                     f":white_check_mark: {p} recovered after {minutes:.0f} min; held workflows resume.",
                 )
+        if r.measured and r.results:
+            self._measure(r)
         workflow.set_current_details(self._details())
+
+    def _measure(self, r: HealthReport) -> None:
+        """Count this check's minute for each component, and the checks missed since the last one."""
+        s, inp = self._s, self._inp
+        ledger = s.availability
+        at = max(x.at for x in r.results)
+        interval = timedelta(seconds=inp.check_every_s)
+        if s.last_measured_at is not None and at > s.last_measured_at:
+            av.count_gap(ledger, s.last_measured_at, at, interval)
+        s.last_measured_at = max(at, s.last_measured_at or at)
+        minutes = max(1, round(inp.check_every_s / 60))
+        av.count(ledger, av.WORKERS, at, bad=0, total=minutes)
+        for result in r.results:
+            bad = problem(result, inp.policy) is not None
+            av.count(ledger, result.platform, at, bad=minutes if bad else 0, total=minutes)
+        av.prune(ledger, at.date())
+        if workflow.patched("health-availability-v1"):
+            self._alert_fast_burn(at)
+
+    def _alert_fast_burn(self, now: datetime) -> None:
+        s, inp = self._s, self._inp
+        ledger = s.availability
+        for component in av.components(ledger):
+            burn = av.burn_rate(ledger, component, now, inp.availability_objective)
+            fast = burn is not None and burn >= av.FAST_BURN
+            if not fast:
+                ledger.burning = [c for c in ledger.burning if c != component]
+                continue
+            if component in ledger.burning:
+                continue
+            ledger.burning = ledger.burning + [component]
+            paged = any(i.platform == component and i.started > now - av.BURN_WINDOW for i in s.incidents)
+            if paged:
+                continue  # its incident alert went out within the hour
+            month = av.availability(ledger, component, now=now, window_days=30, objective=inp.availability_objective)
+            left = "n/a" if month.budget_left is None else f"{month.budget_left:.0%}"
+            s.incident_seq += 1
+            self._notice(
+                f"{component}-{s.incident_seq}",
+                "budget",
+                component,
+                f":fire: {component} is burning its error budget fast: {burn:.0f}x the rate a "
+                f"{inp.availability_objective:.1%} objective allows over the last hour; "
+                f"{left} of the 30-day budget left ({month.budget_left_minutes:.1f} of "
+                f"{month.budget_minutes:.1f} min).",
+            )
 
     @workflow.query(name="state")
     def state(self) -> HealthView:
@@ -163,6 +240,14 @@ class IntegrationHealthWorkflow:
         since = workflow.now() - timedelta(seconds=r.window_s)
         return [
             report(p, samples, since=since, policy=self._inp.policy) for p, samples in sorted(self._s.samples.items())
+        ]
+
+    @workflow.query(name="availability")
+    def availability(self, r: AvailabilityRequest) -> list[av.ComponentAvailability]:
+        ledger, now = self._s.availability, self._s.last_measured_at or workflow.now()
+        objective = self._inp.availability_objective
+        return [
+            av.availability(ledger, c, now=now, window_days=r.days, objective=objective) for c in av.components(ledger)
         ]
 
     def _notice(self, incident_id: str, kind: str, platform: str, text: str) -> None:
@@ -203,7 +288,9 @@ class IntegrationHealthCheckWorkflow:
             )
         )
         report_ = HealthReport(
-            check_id=workflow.info().workflow_id + "/" + workflow.info().run_id, results=list(results)
+            check_id=workflow.info().workflow_id + "/" + workflow.info().run_id,
+            results=list(results),
+            measured=inp.measured,
         )
         await workflow.get_external_workflow_handle(inp.registry_id).signal("report", report_)
         await call(

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import socket
 import uuid
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import httpx
 from fastapi import FastAPI, Request
@@ -15,11 +15,12 @@ from temporalio.api.enums.v1 import EventType
 from temporalio.client import Client
 from temporalio.testing import WorkflowEnvironment
 
+from activities.contracts import HEALTH_NOTIFY
 from domain.health import ProbeResult
 from gateway.server import GatewayServer
 from mops.metrics import MopsMetrics, build_runtime
 from mops.temporal import connect
-from starter.service.health import check_now, health_state
+from starter.service.health import check_now, health_availability, health_state
 from starter.service.leads import build_capture
 from tests.conftest import eventually
 from tests.e2e.conftest import Stack
@@ -280,3 +281,79 @@ async def test_mops_health_prints_states_incidents_and_the_report(stack: Stack) 
     assert "Integration report" in human.output and "ga4" in human.output
     bad = await cli("health", "--report", "--window", "soon")
     assert bad.exit_code == 2 and "window:" in bad.output
+
+
+def probe(platform: str, at: datetime, *, bad: bool = False) -> ProbeResult:
+    return ProbeResult(
+        platform=platform, at=at, requests=10, failures=10 if bad else 0, latencies_ms=[5.0] * (10 if not bad else 0)
+    )
+
+
+async def test_availability_counts_checks_and_missed_checks_and_pages_a_fast_burn_once(stack: Stack) -> None:
+    """The registry counts a minute per scheduled check for each component, each missed check as
+    a bad workers minute on its own UTC day, and pages once when the workers' budget burns
+    fast; a platform already paged for its incident is not paged again for its budget."""
+    suffix = uuid.uuid4().hex[:6]
+    settings = stack.settings.model_copy(
+        update={"health_registry_id": f"integration-health-av-{suffix}", "alert_chat_channel": f"#av-{suffix}"}
+    )
+    await start_registry(stack.client, settings)
+    registry = stack.client.get_workflow_handle(settings.health_registry_id)
+    # The checks' times are data: one a minute from 23:52 to 23:58, then none until 00:03.
+    day1 = datetime(2026, 11, 10, 23, 52, tzinfo=UTC)
+    times = [day1 + timedelta(minutes=i) for i in range(7)] + [datetime(2026, 11, 11, 0, 3, tzinfo=UTC)]
+    for at in times:
+        results = [probe("hubspot", at), probe("gateway", at)]
+        await registry.signal("report", HealthReport(check_id=uuid.uuid4().hex, results=results))
+    # A check by hand counts no minute, and a bad HubSpot minute is paged as its incident.
+    hand = HealthReport(check_id=uuid.uuid4().hex, results=[probe("hubspot", times[-1])], measured=False)
+    await registry.signal("report", hand)
+    bad = times[-1] + timedelta(minutes=1)
+    await registry.signal(
+        "report",
+        HealthReport(check_id=uuid.uuid4().hex, results=[probe("hubspot", bad, bad=True), probe("gateway", bad)]),
+    )
+
+    async def counted():
+        rows = {a.component: a for a in await health_availability(stack.client, settings, 30)}
+        assert rows and rows["workers"].minutes == 13, rows
+        return rows
+
+    rows = await eventually(counted, what="the availability of every component")
+    assert list(rows) == ["workers", "gateway", "hubspot"]
+    workers = rows["workers"]
+    # 23:59 missed on the 10th; 00:00, 00:01 and 00:02 on the 11th.
+    assert [(d.day, d.minutes, d.bad_minutes) for d in workers.days] == [("2026-11-10", 8, 1), ("2026-11-11", 5, 3)]
+    assert workers.bad_minutes == 4 and workers.availability == 9 / 13 and not workers.met
+    assert workers.budget_minutes == round(0.001 * 13, 2) and workers.budget_left_minutes == round(0.013 - 4, 2)
+    assert rows["gateway"].minutes == 9 and rows["gateway"].bad_minutes == 0 and rows["gateway"].met
+    assert rows["hubspot"].minutes == 9 and rows["hubspot"].bad_minutes == 1
+
+    async def paged():
+        posts = await alerts_posted(stack, settings.alert_chat_channel)
+        return len(posts) == 2 and posts
+
+    posts = await eventually(paged, what="the workers' budget alert and HubSpot's incident alert")
+    texts = sorted(p["summary"]["text"] for p in posts)
+    assert texts[0].startswith(":fire: workers is burning its error budget fast"), texts
+    assert "99.9% objective" in texts[0]
+    assert texts[1].startswith(":rotating_light: hubspot is degraded"), texts
+    # More bad minutes in the same episode: no second page.
+    later = bad + timedelta(minutes=1)
+    await registry.signal("report", HealthReport(check_id=uuid.uuid4().hex, results=[probe("gateway", later)]))
+
+    async def last_counted():
+        rows = {a.component: a for a in await health_availability(stack.client, settings, 30)}
+        return rows["workers"].minutes == 14
+
+    await eventually(last_counted, what="the last check counted")
+    # The check's workflow task is done (the query saw it): any notice it made is scheduled.
+    history = await registry.fetch_history()
+    notices = [
+        e
+        for e in history.events
+        if e.event_type == EventType.EVENT_TYPE_ACTIVITY_TASK_SCHEDULED
+        and e.activity_task_scheduled_event_attributes.activity_type.name == HEALTH_NOTIFY.name
+    ]
+    assert len(notices) == 2, "one page per episode"
+    await registry.terminate("test over")
