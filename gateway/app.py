@@ -35,9 +35,10 @@ from gateway.rest import leads as lead_routes
 from gateway.security import Gate, KeyRing, RateLimiter
 from gateway.settings import GatewaySettings, gateway_settings
 from gateway.unsubscribe_page import router as unsubscribe_page
-from gateway.webhooks import hubspot, sendgrid, slack
+from gateway.webhooks import hubspot, meta_leads, sendgrid, slack
 from gateway.webhooks.common import ReplayCache
 from gateway.webhooks.deals import DealLookup
+from integrations.meta_ads import MetaAdsClient
 from mops.settings import Settings
 from starter.service.campaigns import CampaignService
 from starter.service.content import ContentService
@@ -55,11 +56,19 @@ def create_app(settings: Settings, client: Client) -> FastAPI:
     deals = DealLookup(s.hubspot_base_url, s.hubspot_token.get_secret_value(), timeout=s.http_timeout_seconds)
 
     privacy = PrivacyService(client, s)  # opt-outs reach every platform
+    meta = MetaAdsClient(  # Lead Ads: the leads a delivery names are read from Graph
+        s.meta_base_url,
+        s.meta_token.get_secret_value(),
+        ad_account_id=s.meta_ad_account_id,
+        api_version=s.meta_api_version,
+        timeout=s.http_timeout_seconds,
+    )
 
     @asynccontextmanager
     async def lifespan(app: FastAPI):
         yield
         await deals.aclose()
+        await meta.aclose()
         await privacy.aclose()
 
     app = FastAPIOffline(
@@ -88,6 +97,7 @@ def create_app(settings: Settings, client: Client) -> FastAPI:
     app.state.webhook_requests = ReplayCache(s.gateway_replay_cache_size, ttl)
     app.state.webhook_events = ReplayCache(s.gateway_replay_cache_size, 24 * 3600)
     app.state.deals = deals
+    app.state.meta_leads = meta
 
     for router in (
         lead_routes.router,
@@ -98,6 +108,7 @@ def create_app(settings: Settings, client: Client) -> FastAPI:
         sendgrid.router,
         hubspot.router,
         slack.router,
+        meta_leads.router,
     ):
         app.include_router(router)
     app.include_router(graphql_router())  # /graphql: same keys, services and error codes as REST

@@ -43,6 +43,10 @@ class GatewaySettings(Settings):
     hubspot_rejected_stage: str = "closedlost"
     slack_signing_secret: SecretStr = SecretStr("mops-dev-slack-signing-secret")
     slack_user_map: dict[str, str] = {}  # Slack user id -> person id (policies/directory.yaml)
+    # Meta Lead Ads: the app secret Meta signs deliveries with, and the token its subscription
+    # handshake echoes (both set in the Meta app's Webhooks product).
+    meta_app_secret: SecretStr = SecretStr("mops-dev-meta-app-secret")
+    meta_webhook_verify_token: SecretStr = SecretStr("mops-dev-meta-verify-token")
 
     @field_validator("gateway_keys")
     @classmethod

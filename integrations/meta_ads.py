@@ -97,6 +97,24 @@ class MetaInsightRow(BaseModel):
     conversion_value: Decimal
 
 
+class MetaLead(BaseModel):
+    """A Lead Ads form submission (`GET /<lead id>`): the answers by question key, and the ad
+    that brought it (none for an organic lead)."""
+
+    id: str
+    form_id: str
+    created_time: str
+    answers: dict[str, list[str]]
+    checkboxes: dict[str, bool] = {}  # the form's custom disclaimer checkboxes, by key
+    ad_id: str | None = None
+    adset_id: str | None = None
+    campaign_id: str | None = None
+    is_organic: bool = False
+
+
+LEAD_FIELDS = "created_time,field_data,custom_disclaimer_responses,form_id,ad_id,adset_id,campaign_id,is_organic"
+
+
 class MetaCampaignDay(MetaInsightRow):
     """One campaign's insights for one day (account-level reporting)."""
 
@@ -354,6 +372,27 @@ class MetaAdsClient(PlatformClient):
                 )
             )
         return rows
+
+    # lead ads
+
+    async def lead(self, leadgen_id: str) -> MetaLead:
+        """One lead a page's instant form collected (the token needs `leads_retrieval`)."""
+        body = await self._json("GET", self._path(leadgen_id), params={"fields": LEAD_FIELDS})
+        return MetaLead(
+            id=str(body["id"]),
+            form_id=str(body.get("form_id") or ""),
+            created_time=str(body.get("created_time") or ""),
+            answers={str(f["name"]): [str(v) for v in f.get("values") or []] for f in body.get("field_data") or []},
+            checkboxes={
+                str(c["checkbox_key"]): bool(c.get("is_checked"))
+                for c in body.get("custom_disclaimer_responses") or []
+                if c.get("checkbox_key")
+            },
+            ad_id=body.get("ad_id"),
+            adset_id=body.get("adset_id"),
+            campaign_id=body.get("campaign_id"),
+            is_organic=bool(body.get("is_organic")),
+        )
 
     # plumbing
 

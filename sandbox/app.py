@@ -28,6 +28,7 @@ from sandbox.routes import (
     links,
     meta,
     meta_capi,
+    meta_leads,
     privacy,
     sendgrid,
     sendgrid_lists,
@@ -55,7 +56,7 @@ def create_app(tokens: SandboxTokens | None = None) -> FastAPI:
     for router in (privacy.hubspot, privacy.sendgrid, privacy.audiences, privacy.admin, sendgrid_lists.router):
         app.include_router(router)
     # Conversion uploads (Meta Conversions API, Google Ads click conversions) and what they kept.
-    for router in (meta_capi.router, google_ads_conversions.router, conversions_admin.router):
+    for router in (meta_capi.router, meta_leads.router, google_ads_conversions.router, conversions_admin.router):
         app.include_router(router)
     for router in (sendgrid_lists.downloads,):
         app.include_router(router)

@@ -43,6 +43,9 @@ class SandboxTokens(BaseSettings):
     meta_ad_account_id: str = "act_1234567890"
     meta_currency: str = "EUR"
     meta_page_id: str = "104857600000001"  # the Facebook page the ad account's creatives run as
+    # The Meta app whose webhooks the page's lead forms are delivered through: Meta signs each
+    # delivery with the app secret (X-Hub-Signature-256).
+    meta_app_secret: SecretStr = SecretStr("mops-dev-meta-app-secret")
     google_ads_customer_id: str = "1234567890"
     google_ads_currency: str = "EUR"
     # The one Meta dataset (pixel) and Google Ads conversion action conversions may go to.

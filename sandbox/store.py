@@ -224,6 +224,23 @@ class MetaAd:
 
 
 @dataclass
+class MetaLead:
+    """A Lead Ads form submission, as Graph keeps it (`/<lead id>`)."""
+
+    id: str
+    form_id: str
+    page_id: str
+    created_time: str
+    field_data: list[dict[str, Any]]  # [{"name": question key, "values": [answer, ...]}]
+    custom_disclaimer_responses: list[dict[str, Any]] | None = None  # [{"checkbox_key", "is_checked"}]
+    ad_id: str | None = None
+    adset_id: str | None = None
+    campaign_id: str | None = None
+    is_organic: bool = False
+    platform: str = "fb"
+
+
+@dataclass
 class GoogleBudget:
     id: str
     resource_name: str
@@ -359,6 +376,7 @@ class Store:
     meta_images: dict[str, MetaImage] = field(default_factory=dict)  # by hash
     meta_creatives: dict[str, MetaCreative] = field(default_factory=dict)
     meta_ads: dict[str, MetaAd] = field(default_factory=dict)
+    meta_leads: dict[str, MetaLead] = field(default_factory=dict)
     google_budgets: dict[str, GoogleBudget] = field(default_factory=dict)  # by resource name
     google_campaigns: dict[str, GoogleCampaign] = field(default_factory=dict)  # by resource name
     google_ad_groups: dict[str, GoogleAdGroup] = field(default_factory=dict)  # by resource name

@@ -36,6 +36,7 @@ import binascii
 import hashlib
 import json
 import struct
+from dataclasses import asdict
 from datetime import UTC, date, datetime, time, timedelta
 from decimal import Decimal
 from typing import Any, Literal, overload
@@ -1052,6 +1053,9 @@ async def get_object(object_id: str, request: Request, state: SandboxState = Dep
         return _select(ad_view(store, store.meta_ads[object_id], account), params, "Ad")
     if object_id in store.meta_creatives:
         return _select(creative_view(store.meta_creatives[object_id], account), params, "AdCreative")
+    if object_id in store.meta_leads:
+        lead = {k: v for k, v in asdict(store.meta_leads[object_id]).items() if k != "page_id"}  # not a Lead field
+        return _select(lead, params, "Lead")
     raise missing(object_id)
 
 
