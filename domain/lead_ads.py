@@ -8,15 +8,32 @@ refuses them, loudly). Pure: the answers are passed in.
 
 from __future__ import annotations
 
+from datetime import datetime
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, model_validator
+from pydantic import BaseModel, Field, model_validator
 
 from domain.fields import ConfigModel, SpecError, load_yaml_model
 from domain.leads import JOURNEY_ID_PATTERN
 
 CAPTURE_FIELDS = ("email", "first_name", "last_name", "company", "country")
+
+
+Platform = Literal["meta", "linkedin"]
+
+
+class LeadAdSubmission(BaseModel):
+    """One person's answers to a lead-ad form, as read back from the platform."""
+
+    platform: Platform
+    lead_id: str  # the platform's id of the submission (Meta leadgen id, LinkedIn response id)
+    form_id: str
+    submitted_at: datetime
+    answers: dict[str, list[str]]  # question key -> answers
+    checkboxes: dict[str, bool] = {}  # consent checkboxes by key
+    ad_id: str | None = None  # the ad (Meta) or sponsored creative (LinkedIn) that carried the form
+    organic: bool = False
 
 
 class LeadAdFormsError(SpecError):
@@ -51,7 +68,7 @@ class ConsentRule(ConfigModel):
 
 
 class LeadAdForm(ConfigModel):
-    platform: Literal["meta"]
+    platform: Platform
     form_id: str = Field(pattern=r"^\d{6,20}$")
     journey: str = Field(pattern=JOURNEY_ID_PATTERN)
     fields: dict[str, str]  # capture field -> the form's question key

@@ -35,9 +35,10 @@ from gateway.rest import leads as lead_routes
 from gateway.security import Gate, KeyRing, RateLimiter
 from gateway.settings import GatewaySettings, gateway_settings
 from gateway.unsubscribe_page import router as unsubscribe_page
-from gateway.webhooks import hubspot, meta_leads, sendgrid, slack
+from gateway.webhooks import hubspot, linkedin_leads, meta_leads, sendgrid, slack
 from gateway.webhooks.common import ReplayCache
 from gateway.webhooks.deals import DealLookup
+from integrations.linkedin import LinkedInClient
 from integrations.meta_ads import MetaAdsClient
 from mops.settings import Settings
 from starter.service.campaigns import CampaignService
@@ -63,12 +64,20 @@ def create_app(settings: Settings, client: Client) -> FastAPI:
         api_version=s.meta_api_version,
         timeout=s.http_timeout_seconds,
     )
+    linkedin = LinkedInClient(  # Lead Sync: the responses a notification names are read back
+        s.linkedin_base_url,
+        s.linkedin_token.get_secret_value(),
+        author_urn=s.linkedin_author,
+        api_version=s.linkedin_api_version,
+        timeout=s.http_timeout_seconds,
+    )
 
     @asynccontextmanager
     async def lifespan(app: FastAPI):
         yield
         await deals.aclose()
         await meta.aclose()
+        await linkedin.aclose()
         await privacy.aclose()
 
     app = FastAPIOffline(
@@ -98,6 +107,7 @@ def create_app(settings: Settings, client: Client) -> FastAPI:
     app.state.webhook_events = ReplayCache(s.gateway_replay_cache_size, 24 * 3600)
     app.state.deals = deals
     app.state.meta_leads = meta
+    app.state.linkedin_leads = linkedin
 
     for router in (
         lead_routes.router,
@@ -109,6 +119,7 @@ def create_app(settings: Settings, client: Client) -> FastAPI:
         hubspot.router,
         slack.router,
         meta_leads.router,
+        linkedin_leads.router,
     ):
         app.include_router(router)
     app.include_router(graphql_router())  # /graphql: same keys, services and error codes as REST

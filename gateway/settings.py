@@ -47,6 +47,8 @@ class GatewaySettings(Settings):
     # handshake echoes (both set in the Meta app's Webhooks product).
     meta_app_secret: SecretStr = SecretStr("mops-dev-meta-app-secret")
     meta_webhook_verify_token: SecretStr = SecretStr("mops-dev-meta-verify-token")
+    # LinkedIn Lead Sync: the app's client secret signs notifications and the endpoint validation.
+    linkedin_client_secret: SecretStr = SecretStr("mops-dev-linkedin-client-secret")
 
     @field_validator("gateway_keys")
     @classmethod

@@ -20,15 +20,19 @@ Error `code` is LinkedIn's `code` (`INVALID_ACCESS_TOKEN`, `UNPROCESSABLE_ENTITY
 from __future__ import annotations
 
 import re
+from datetime import UTC, datetime
+from typing import Any
 from urllib.parse import quote
 
 import httpx
 
+from domain.lead_ads import LeadAdSubmission
 from integrations.errors import PlatformError, PlatformRejected
 from integrations.http import PlatformClient, error_for_status, json_body, retry_after_header
 
 LINKEDIN_VERSION = "202405"
 MAX_COMMENTARY = 3000
+_FORM_URN = re.compile(r"urn:li:leadGenForm:(\d+)")
 
 _RESERVED = re.compile(r"([\\|{}@\[\]()<>#*_~])")
 # Left unescaped: URLs (so they auto-link) and hashtags at a word start (so they stay clickable).
@@ -63,6 +67,7 @@ class LinkedInClient(PlatformClient):
         super().__init__(base_url, token, timeout=timeout, transport=transport)
         self.author_urn = author_urn
         self._http.headers.update({"LinkedIn-Version": api_version, "X-Restli-Protocol-Version": "2.0.0"})
+        self._forms: dict[str, dict[str, Any]] = {}
 
     async def create_post(self, commentary: str, *, idempotency_key: str) -> str:
         """Publish a public text post to the main feed; return its URN (`x-restli-id`)."""
@@ -104,6 +109,46 @@ class LinkedInClient(PlatformClient):
         except PlatformRejected as err:
             if err.status != 404:
                 raise
+
+    # lead sync
+
+    async def lead_response(self, response_id: str) -> LeadAdSubmission:
+        """One member's Lead Gen form response, its answers keyed by the form's question names
+        (the token needs `r_marketing_leadgen_automation`)."""
+        body = (await self._request("GET", f"/rest/leadFormResponses/{quote(response_id, safe='')}")).json()
+        match = _FORM_URN.search(str(body.get("versionedLeadGenFormUrn") or ""))
+        if match is None:
+            raise PlatformRejected(self.platform, 200, "BAD_RESPONSE", "the response names no lead form")
+        form = await self.lead_form(match.group(1))
+        questions = {q["questionId"]: q["name"] for q in form["content"].get("questions", [])}
+        consents = {c["consentId"]: c["name"] for c in form["content"].get("consents", [])}
+        answered = body.get("formResponse") or {}
+        answers: dict[str, list[str]] = {}
+        for a in answered.get("answers") or []:
+            text = ((a.get("answerDetails") or {}).get("textQuestionAnswer") or {}).get("answer")
+            if a.get("questionId") in questions and text is not None:
+                answers.setdefault(questions[a["questionId"]], []).append(str(text))
+        creative = (body.get("associatedEntity") or {}).get("sponsoredCreative")
+        return LeadAdSubmission(
+            platform="linkedin",
+            lead_id=str(body["id"]),
+            form_id=match.group(1),
+            submitted_at=datetime.fromtimestamp(int(body["submittedAt"]) / 1000, UTC),
+            answers=answers,
+            checkboxes={
+                consents[c["consentId"]]: bool(c.get("accepted"))
+                for c in answered.get("consentResponses") or []
+                if c.get("consentId") in consents
+            },
+            ad_id=str(creative).rsplit(":", 1)[-1] if creative else None,
+            organic=body.get("leadType") != "SPONSORED",
+        )
+
+    async def lead_form(self, form_id: str) -> dict[str, Any]:
+        """A Lead Gen form with its questions and consents (kept: a form version does not change)."""
+        if form_id not in self._forms:
+            self._forms[form_id] = (await self._request("GET", f"/rest/leadForms/{quote(form_id, safe='')}")).json()
+        return self._forms[form_id]
 
     def _error(self, response: httpx.Response) -> PlatformError:
         """Read LinkedIn's `{"status", "serviceErrorCode", "code", "message"}` body."""

@@ -36,6 +36,7 @@ from typing import Any
 import httpx
 from pydantic import BaseModel
 
+from domain.lead_ads import LeadAdSubmission
 from integrations.errors import PlatformError, PlatformRejected, PlatformUnavailable, RateLimited
 from integrations.http import PlatformClient, json_body, retry_after_header
 
@@ -95,21 +96,6 @@ class MetaInsightRow(BaseModel):
     clicks: int
     conversions: int
     conversion_value: Decimal
-
-
-class MetaLead(BaseModel):
-    """A Lead Ads form submission (`GET /<lead id>`): the answers by question key, and the ad
-    that brought it (none for an organic lead)."""
-
-    id: str
-    form_id: str
-    created_time: str
-    answers: dict[str, list[str]]
-    checkboxes: dict[str, bool] = {}  # the form's custom disclaimer checkboxes, by key
-    ad_id: str | None = None
-    adset_id: str | None = None
-    campaign_id: str | None = None
-    is_organic: bool = False
 
 
 LEAD_FIELDS = "created_time,field_data,custom_disclaimer_responses,form_id,ad_id,adset_id,campaign_id,is_organic"
@@ -375,13 +361,18 @@ class MetaAdsClient(PlatformClient):
 
     # lead ads
 
-    async def lead(self, leadgen_id: str) -> MetaLead:
+    async def lead(self, leadgen_id: str) -> LeadAdSubmission:
         """One lead a page's instant form collected (the token needs `leads_retrieval`)."""
         body = await self._json("GET", self._path(leadgen_id), params={"fields": LEAD_FIELDS})
-        return MetaLead(
-            id=str(body["id"]),
+        try:
+            submitted = datetime.strptime(str(body.get("created_time")), "%Y-%m-%dT%H:%M:%S%z").astimezone(UTC)
+        except ValueError:
+            raise PlatformRejected(self.platform, 200, "BAD_LEAD", "the lead's created_time is not Graph's") from None
+        return LeadAdSubmission(
+            platform="meta",
+            lead_id=str(body["id"]),
             form_id=str(body.get("form_id") or ""),
-            created_time=str(body.get("created_time") or ""),
+            submitted_at=submitted,
             answers={str(f["name"]): [str(v) for v in f.get("values") or []] for f in body.get("field_data") or []},
             checkboxes={
                 str(c["checkbox_key"]): bool(c.get("is_checked"))
@@ -389,9 +380,7 @@ class MetaAdsClient(PlatformClient):
                 if c.get("checkbox_key")
             },
             ad_id=body.get("ad_id"),
-            adset_id=body.get("adset_id"),
-            campaign_id=body.get("campaign_id"),
-            is_organic=bool(body.get("is_organic")),
+            organic=bool(body.get("is_organic")),
         )
 
     # plumbing

@@ -25,6 +25,7 @@ from sandbox.routes import (
     google_ads_conversions,
     hubspot,
     linkedin,
+    linkedin_leads,
     links,
     meta,
     meta_capi,
@@ -56,7 +57,14 @@ def create_app(tokens: SandboxTokens | None = None) -> FastAPI:
     for router in (privacy.hubspot, privacy.sendgrid, privacy.audiences, privacy.admin, sendgrid_lists.router):
         app.include_router(router)
     # Conversion uploads (Meta Conversions API, Google Ads click conversions) and what they kept.
-    for router in (meta_capi.router, meta_leads.router, google_ads_conversions.router, conversions_admin.router):
+    for router in (
+        meta_capi.router,
+        meta_leads.router,
+        linkedin_leads.admin,
+        linkedin_leads.router,
+        google_ads_conversions.router,
+        conversions_admin.router,
+    ):
         app.include_router(router)
     for router in (sendgrid_lists.downloads,):
         app.include_router(router)

@@ -39,6 +39,10 @@ class SandboxTokens(BaseSettings):
     google_ads_developer_token: SecretStr = SecretStr("sandbox-dev-token")
     braze_api_key: SecretStr = SecretStr("sandbox-braze-key")
     linkedin_author: str = "urn:li:organization:2414183"
+    # The LinkedIn app: lead notifications and the webhook's validation are signed with its
+    # client secret; leads belong to the ad account.
+    linkedin_client_secret: SecretStr = SecretStr("mops-dev-linkedin-client-secret")
+    linkedin_ad_account: str = "urn:li:sponsoredAccount:507404993"
     ga4_property: str = "properties/123456789"
     meta_ad_account_id: str = "act_1234567890"
     meta_currency: str = "EUR"

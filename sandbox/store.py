@@ -241,6 +241,31 @@ class MetaLead:
 
 
 @dataclass
+class LinkedInLeadForm:
+    """A Lead Gen form (`/rest/leadForms/<id>`): its questions by id, and its consent checkboxes."""
+
+    id: str
+    owner: str  # urn:li:sponsoredAccount:<id>
+    questions: list[dict[str, Any]]  # [{"questionId", "name", "predefinedField"}]
+    consents: list[dict[str, Any]]  # [{"consentId", "name"}]
+
+
+@dataclass
+class LinkedInLeadResponse:
+    """One member's submission (`/rest/leadFormResponses/<id>`)."""
+
+    id: str
+    form_id: str
+    owner: str
+    submitted_at: int  # epoch ms
+    answers: list[dict[str, Any]]  # [{"questionId", "answerDetails": {"textQuestionAnswer": {"answer"}}}]
+    consents: list[dict[str, Any]]  # [{"consentId", "accepted"}]
+    lead_type: str = "SPONSORED"
+    creative: str | None = None  # urn:li:sponsoredCreative:<id>
+    campaign: str | None = None  # urn:li:sponsoredCampaign:<id>
+
+
+@dataclass
 class GoogleBudget:
     id: str
     resource_name: str
@@ -377,6 +402,8 @@ class Store:
     meta_creatives: dict[str, MetaCreative] = field(default_factory=dict)
     meta_ads: dict[str, MetaAd] = field(default_factory=dict)
     meta_leads: dict[str, MetaLead] = field(default_factory=dict)
+    linkedin_lead_forms: dict[str, LinkedInLeadForm] = field(default_factory=dict)
+    linkedin_lead_responses: dict[str, LinkedInLeadResponse] = field(default_factory=dict)
     google_budgets: dict[str, GoogleBudget] = field(default_factory=dict)  # by resource name
     google_campaigns: dict[str, GoogleCampaign] = field(default_factory=dict)  # by resource name
     google_ad_groups: dict[str, GoogleAdGroup] = field(default_factory=dict)  # by resource name

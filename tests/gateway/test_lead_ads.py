@@ -1,11 +1,14 @@
-"""Meta Lead Ads through the gateway: the sandbox, as Meta, stores a person's instant-form
+"""Lead ads through the gateway, Meta's and LinkedIn's. Meta: the sandbox, as Meta, stores a person's instant-form
 submission and delivers the signed `leadgen` change to `/webhooks/meta`; the gateway reads the
 lead from Graph and starts its journey (the welcome email arrives, addressed by the form's
 answers). A redelivery is the same lead; a forged delivery, a form that is not listed and a
-lead without the consent its journey requires start nothing."""
+lead without the consent its journey requires start nothing. LinkedIn's Lead Sync the same
+way, with its endpoint validation and its notification signature."""
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import json
 
 import httpx
@@ -116,3 +119,69 @@ async def test_leads_mops_cannot_capture_are_answered_with_the_reason_and_start_
     answer = json.loads(sent["delivered"]["body"])
     assert answer["captured"] == 0 and answer["refused"][0]["reason"].startswith("consent: journey 'default-nurture'")
     assert await no_lead(gw, unlisted) and await no_lead(gw, refused)
+
+
+# --- LinkedIn Lead Sync --------------------------------------------------------------------
+
+LINKEDIN_FORM = "1234567"  # policies/lead-ad-forms.yaml
+
+
+async def submit_linkedin(gw: Gateway, email: str, *, opt_in: bool = True, deliver: bool = True) -> dict:
+    async with httpx.AsyncClient(base_url=gw.sandbox_url, timeout=30) as http:
+        r = await http.post(
+            "/_sandbox/linkedin/leads",
+            json={
+                "form_id": LINKEDIN_FORM,
+                "answers": {"email": email, "first_name": "Grace", "company": "Navy"},
+                "consents": {"marketing_opt_in": opt_in},
+                "creative_id": "9876543",
+                **({"callback_url": f"{gw.url}/webhooks/linkedin"} if deliver else {}),
+            },
+        )
+    assert r.status_code == 200, r.text
+    return r.json()
+
+
+async def test_linkedin_validates_the_endpoint_with_the_client_secret(gw: Gateway) -> None:
+    r = await gw.http.get("/webhooks/linkedin", params={"challengeCode": "890e4665-4dfe-4ab1-b689-ed553bceeed3"})
+    secret = gw.settings.linkedin_client_secret.get_secret_value().encode()
+    expected = hmac.new(secret, b"890e4665-4dfe-4ab1-b689-ed553bceeed3", hashlib.sha256).hexdigest()
+    assert r.status_code == 200 and r.json()["challengeResponse"] == expected
+
+
+async def test_a_linkedin_lead_starts_its_journey_once_and_a_forgery_nothing(gw: Gateway) -> None:
+    email = unique_email("navy.example")
+    sent = await submit_linkedin(gw, email)
+    answer = json.loads(sent["delivered"]["body"])
+    assert sent["delivered"]["status"] == 200 and (answer["captured"], answer["refused"]) == (1, []), sent
+    assert email not in sent["body"]
+
+    async def welcomed():
+        return await mails_to(gw, email)
+
+    (mail,) = await eventually(welcomed, timeout=60, what="the welcome email to the LinkedIn lead")
+    assert mail["content"][0]["value"].startswith("Hi Grace,")
+    touch = (await gw.leads.state(email=email)).touch_path[0]
+    assert touch.kind == "capture:paid_social" and touch.utm is not None
+    assert (touch.utm.source, touch.utm.campaign, touch.utm.content) == ("linkedin", "spring-launch-2027", "9876543")
+
+    headers = {"Content-Type": "application/json", "X-LI-Signature": sent["signature"]}
+    again = await gw.http.post("/webhooks/linkedin", content=sent["body"].encode(), headers=headers)
+    assert again.status_code == 200 and again.json()["duplicates"] == 1
+    assert len(await mails_to(gw, email)) == 1
+
+    other = unique_email()
+    forged_body = (await submit_linkedin(gw, other, deliver=False))["body"].encode()
+    for signature in ("", "hmacsha256=" + "0" * 64, sent["signature"]):
+        r = await gw.http.post(
+            "/webhooks/linkedin",
+            content=forged_body,
+            headers={"Content-Type": "application/json", **({"X-LI-Signature": signature} if signature else {})},
+        )
+        assert r.status_code == 401, r.text
+    assert await no_lead(gw, other)
+
+    no_consent = unique_email()
+    answer = json.loads((await submit_linkedin(gw, no_consent, opt_in=False))["delivered"]["body"])
+    assert answer["captured"] == 0 and answer["refused"][0]["reason"].startswith("consent: journey")
+    assert await no_lead(gw, no_consent)
