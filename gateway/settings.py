@@ -35,6 +35,8 @@ class GatewaySettings(Settings):
     # how long a sign-in lasts. Set a long random secret in production.
     gateway_session_secret: SecretStr = SecretStr("mops-dev-gateway-session-secret")
     gateway_session_max_age_seconds: int = Field(1800, ge=60, le=86_400)
+    # Public forms (/f/<id>): HMAC key of the token each form page carries. Set a long random one.
+    gateway_form_secret: SecretStr = SecretStr("mops-dev-gateway-form-secret")
 
     # Webhooks in
     sendgrid_webhook_public_key: SecretStr = SecretStr("")  # base64 DER (as SendGrid shows it) or PEM
