@@ -30,6 +30,7 @@ from sandbox.routes import (
     meta_capi,
     privacy,
     sendgrid,
+    sendgrid_activity,
     sendgrid_lists,
     slack,
     wordpress,
@@ -54,6 +55,7 @@ def create_app(tokens: SandboxTokens | None = None) -> FastAPI:
         app.include_router(module.router)
     for router in (privacy.hubspot, privacy.sendgrid, privacy.audiences, privacy.admin, sendgrid_lists.router):
         app.include_router(router)
+    app.include_router(sendgrid_activity.router)  # the Email Activity feed
     # Conversion uploads (Meta Conversions API, Google Ads click conversions) and what they kept.
     for router in (meta_capi.router, google_ads_conversions.router, conversions_admin.router):
         app.include_router(router)
