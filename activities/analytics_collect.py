@@ -44,6 +44,7 @@ from activities.contracts import (
     ANALYTICS_RECORD_DISTRIBUTION,
     REPORTS_SEND_EMAIL,
 )
+from activities.email_once import EmailOnce
 from activities.errors import platform_errors
 from activities.models import (
     BuildReportInput,
@@ -611,22 +612,31 @@ def _write(path: Path, text: str) -> None:
 class ReportMailActivities:
     """The executive report by e-mail (SendGrid v3 mail send). Hosted on the e-mail queue."""
 
-    def __init__(self, sendgrid: SendGridClient) -> None:
+    def __init__(self, sendgrid: SendGridClient, *, once: EmailOnce) -> None:
         self._sendgrid = sendgrid
+        self._once = once
 
     @activity.defn(name=REPORTS_SEND_EMAIL.name)
     @platform_errors
     async def send_email(self, inp: ReportEmailInput) -> ReportEmailResult:
-        message_id = await self._sendgrid.send_mail(
-            to_email=inp.to_email,
-            from_email=inp.from_email,
-            subject=inp.subject,
-            text=inp.text,
-            html=inp.html,
-            asm_group_id=None,
-            categories=["mops", "report"],
-            custom_args={"mops_report": inp.report_id},
-            idempotency_key=inp.idempotency_key,
+        """One report email per idempotency key: a retry looks for an earlier attempt's
+        email in SendGrid's Email Activity feed first (`activities/email_once.py`)."""
+        attempt = self._once.attempt()
+        earlier = await attempt.sent_earlier(inp.idempotency_key)
+        if earlier is not None:
+            return ReportEmailResult(message_id=earlier)
+        message_id = await attempt.send(
+            lambda: self._sendgrid.send_mail(
+                to_email=inp.to_email,
+                from_email=inp.from_email,
+                subject=inp.subject,
+                text=inp.text,
+                html=inp.html,
+                asm_group_id=None,
+                categories=["mops", "report"],
+                custom_args={"mops_report": inp.report_id},
+                idempotency_key=inp.idempotency_key,
+            )
         )
         return ReportEmailResult(message_id=message_id or None)
 

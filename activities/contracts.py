@@ -140,6 +140,10 @@ class ErrorType(StrEnum):
     # cannot render, a blocking brand finding); retrying cannot fix it, a person must, so
     # the workflow parks on it. details[0] is the reason (file:line), never the recipient.
     EMAIL_UNSENDABLE = "EmailUnsendable"
+    # email.send / reports.send_email on a retry: an earlier attempt may have sent the email
+    # and SendGrid's Email Activity feed cannot tell yet (it lags the send, or is not
+    # reachable); retried, never re-sent until the feed can tell (activities/email_once.py).
+    EMAIL_SEND_UNSETTLED = "EmailSendUnsettled"
     NO_OWNER_AVAILABLE = "NoOwnerAvailable"  # routing: every sales owner is excluded or has no weight
     JOURNEY_ERROR = "JourneyError"  # journeys.load: the journey's YAML does not load
     # Raised by the SDK, not by mops: the worker polling the queue has no such activity.

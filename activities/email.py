@@ -11,6 +11,7 @@ from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
 from activities.contracts import EMAIL_CANCEL_LIST_SEND, EMAIL_SEND, EMAIL_SEND_TO_LISTS, EMAIL_SUPPRESS, ErrorType
+from activities.email_once import EmailOnce
 from activities.email_templates import (
     EmailTemplates,
     MessageFacts,
@@ -66,6 +67,7 @@ class EmailActivities:
         brand_rules: BrandRules | None = None,
         ledger: ContactLedger,
         lead_id_secret: str,
+        once: EmailOnce,
     ) -> None:
         if unsubscribe_link is None:
             raise ValueError("unsubscribe_link: every marketing email carries a one-click unsubscribe link")
@@ -85,6 +87,8 @@ class EmailActivities:
         # Every send is recorded per lead; list sends and journey sends share one budget.
         self._ledger = ledger
         self._lead_id_secret = lead_id_secret
+        # SendGrid keeps no idempotency: a retried send looks in its Email Activity feed first.
+        self._once = once
 
     def _render(self, inp: SendEmailInput) -> tuple[RenderedEmail, list[str]]:
         """The whole message and its non-blocking brand findings; a message that cannot
@@ -150,29 +154,40 @@ class EmailActivities:
         opt-out came by and even if the workflow has not heard of it yet. The
         suppression lookup runs alongside the send (one round trip, not three) and
         tells the workflow so it stops the journey: a suppressed address answers
-        `suppressed`, not `sent`. The idempotency key travels with the message (header and
-        custom arg: SendGrid itself keeps no idempotency, see integrations/sendgrid.py). The
-        message is rendered from its template first (never a stand-in body): one that
-        cannot render, or that breaks a blocking brand rule, fails with
-        ErrorType.EMAIL_UNSENDABLE and nothing is sent.
+        `suppressed`, not `sent`. The message is rendered from its template first (never a
+        stand-in body): one that cannot render, or that breaks a blocking brand rule, fails
+        with ErrorType.EMAIL_UNSENDABLE and nothing is sent.
+
+        One email per idempotency key although SendGrid keeps no idempotency: a retry
+        first looks for an earlier attempt's email in SendGrid's Email Activity feed, and
+        answers `sent` with it when found (`activities/email_once.py`; meanwhile
+        ErrorType.EMAIL_SEND_UNSETTLED, retried). That comes before the cap check: an
+        email already out is not deferred.
         """
+        attempt = self._once.attempt()
+        earlier = await attempt.sent_earlier(inp.idempotency_key)
+        if earlier is not None:
+            self._record(inp, earlier)
+            return SendEmailResult(sent=True, message_id=earlier, warnings=["sent by an earlier attempt"])
         deferred = self._cap_used_elsewhere(inp)
         if deferred is not None:
             return SendEmailResult(sent=False, deferred_until=deferred)
         message, warnings = self._render(inp)
         lookup = asyncio.create_task(self._sendgrid.is_suppressed(inp.to_email, inp.unsubscribe_group_id))
         try:
-            message_id = await self._sendgrid.send_mail(
-                to_email=inp.to_email,
-                from_email=inp.from_email,
-                subject=message.subject,
-                text=message.text,
-                html=message.html,
-                asm_group_id=inp.unsubscribe_group_id,
-                categories=["mops", inp.journey_id],
-                custom_args={"mops_lead_id": inp.lead_id, "mops_step": inp.step_id},
-                idempotency_key=inp.idempotency_key,
-                headers=self._list_unsubscribe(inp.lead_id),
+            message_id = await attempt.send(
+                lambda: self._sendgrid.send_mail(
+                    to_email=inp.to_email,
+                    from_email=inp.from_email,
+                    subject=message.subject,
+                    text=message.text,
+                    html=message.html,
+                    asm_group_id=inp.unsubscribe_group_id,
+                    categories=["mops", inp.journey_id],
+                    custom_args={"mops_lead_id": inp.lead_id, "mops_step": inp.step_id},
+                    idempotency_key=inp.idempotency_key,
+                    headers=self._list_unsubscribe(inp.lead_id),
+                )
             )
         except BaseException:
             lookup.cancel()
@@ -181,19 +196,23 @@ class EmailActivities:
             suppressed = await lookup
         except PlatformError as err:
             # The email is with the platform, which drops it if the address is suppressed:
-            # failing now would retry the send itself (SendGrid keeps no idempotency).
+            # failing now would only make the retry look it up in the feed, later.
             # Said in the result (the journey's timeline); the next send looks again.
             suppressed = False
             warnings.append(f"suppression lookup failed ({err.code}); the platform still drops suppressed mail")
         if suppressed:
             return SendEmailResult(sent=False, suppressed=True)
         emails_sent().add(1, {"kind": "journey"})
-        if inp.budget is not None:
-            self._ledger.set_facts(inp.lead_id, inp.budget)
-            at = inp.at or datetime.now(UTC)
-            sent = LedgerSend(inp.lead_id, at, SendSource.JOURNEY, inp.idempotency_key, message_id)
-            self._ledger.record_sends([sent])
+        self._record(inp, message_id)
         return SendEmailResult(sent=True, message_id=message_id, warnings=warnings)
+
+    def _record(self, inp: SendEmailInput, message_id: str) -> None:
+        """The send in the contact ledger (one row per key: a retry records it once)."""
+        if inp.budget is None:
+            return
+        self._ledger.set_facts(inp.lead_id, inp.budget)
+        at = inp.at or datetime.now(UTC)
+        self._ledger.record_sends([LedgerSend(inp.lead_id, at, SendSource.JOURNEY, inp.idempotency_key, message_id)])
 
     def _cap_used_elsewhere(self, inp: SendEmailInput) -> datetime | None:
         """When the lead's cap is reached counting every source's sends (campaigns, content

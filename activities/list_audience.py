@@ -6,9 +6,10 @@ frequency cap over every source's sends, quiet hours), and the Single Send goes 
 of this send's own holding only the allowed members. All of it happens in one activity:
 a bulk send never becomes one workflow task per recipient.
 
-Retries are safe: the audience list and the Single Send have names derived from the
-idempotency key and are looked up before they are created; a Single Send already
-scheduled is not scheduled again; the ledger keeps one row per lead and send, and this
+Retries are safe although SendGrid has no idempotency: the audience list and the Single
+Send have names derived from the idempotency key and are looked up before they are
+created (a create whose answer was lost left a draft, which the retry finds and
+schedules); a Single Send already scheduled is not scheduled again; the ledger keeps one row per lead and send, and this
 send's own rows are not counted against its recipients' caps.
 """
 
@@ -119,13 +120,12 @@ async def send_within_budget(
             list_ids=[list_id],
             sender_id=sender_id,
             suppression_group_id=inp.suppression_group_id,
-            idempotency_key=inp.idempotency_key,
         )
         status = "draft"
     else:
         single_send_id, status = existing
     if status == "draft":
-        await sendgrid.schedule_single_send_now(single_send_id, inp.idempotency_key)
+        await sendgrid.schedule_single_send_now(single_send_id)
     # Recorded as sent when the platform took it (not when the audience was chosen): a
     # journey's cap window counts from the moment the campaign went out.
     sent_at = datetime.now(UTC)

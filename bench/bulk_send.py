@@ -35,6 +35,7 @@ import lib  # noqa: E402
 from temporalio.testing import ActivityEnvironment  # noqa: E402
 
 from activities.email import EmailActivities  # noqa: E402
+from activities.email_once import EmailOnce  # noqa: E402
 from activities.models import ListSendInput  # noqa: E402
 from domain.contact_budget import BudgetFacts, SendSource, SkipReason  # noqa: E402
 from domain.leads import lead_key  # noqa: E402
@@ -117,6 +118,7 @@ async def measure(args) -> dict:
                 campaign_templates_dir=ROOT / "campaigns" / "templates",
                 ledger=ledger,
                 lead_id_secret=SECRET,
+                once=EmailOnce(sendgrid, settle=timedelta(minutes=10)),
             )
             started = time.perf_counter()
             result = await ActivityEnvironment().run(activities.send_to_lists, send_input(list_id, f"mops{n}"))
@@ -131,7 +133,6 @@ async def measure(args) -> dict:
                 list_ids=inp.list_ids,
                 sender_id=1,
                 suppression_group_id=inp.suppression_group_id,
-                idempotency_key=inp.idempotency_key,
             )
             base_s.append(time.perf_counter() - started)
             ledger.close()

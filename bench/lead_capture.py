@@ -145,8 +145,7 @@ def plain_starter(client) -> Starter:
     from plain_journey import PlainLeadInput, PlainLeadWorkflow
 
     async def start(_: int, email: str) -> list[str]:
-        # One id per address (addresses are unique per step): a reused id would also reuse
-        # the email's idempotency key, and SendGrid (the sandbox) would rightly send nothing.
+        # One id per address (addresses are unique per step): a workflow id starts once.
         wid = "plain-" + email.partition("@")[0]
         await client.start_workflow(
             PlainLeadWorkflow.run, PlainLeadInput(email, "webinar", wid), id=wid, task_queue=PLAIN_QUEUE

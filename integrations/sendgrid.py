@@ -1,15 +1,18 @@
-"""SendGrid v3 client: mail send, unsubscribe-group (ASM) suppressions, and
-Marketing Campaigns Single Sends (one e-mail to whole contact lists).
+"""SendGrid v3 client: mail send, the Email Activity feed, unsubscribe-group (ASM)
+suppressions, and Marketing Campaigns Single Sends (one e-mail to whole contact lists).
 
-SendGrid has no server-side idempotency for `/v3/mail/send`: the key is sent as an
-`Idempotency-Key` header (honoured by the sandbox and by proxies that support it) and
-as the custom arg `mops_idempotency_key`, which comes back on every event webhook so a
-duplicate can be detected downstream.
+SendGrid has no idempotency of any kind: `/v3/mail/send` sent twice is two emails. Each
+message carries its send key as the custom arg `mops_idempotency_key` (echoed in every
+event webhook and queryable in the Email Activity feed as a unique arg), and
+`sent_with_key` asks the feed which accepted messages carry a key: that is how a retry
+finds out whether an earlier attempt's send went out (`activities/email_once.py`). The
+feed is a paid add-on, is rate limited (6 requests a minute) and lags the send.
 
-Single Sends have no server-side idempotency either: a create retried after a lost
-answer can leave a second *draft* behind, but only the id this client got back is
-ever scheduled, so a list is mailed at most once per call. A sent Single Send cannot
-be recalled; `cancel_single_send` only stops one that is still scheduled.
+Single Sends have no idempotency either: a create retried after a lost answer leaves a
+second *draft* behind, and `create_single_send` called twice mails the lists twice; the
+list-send activity makes retries safe by name (`activities/list_audience.py`). A sent
+Single Send cannot be recalled; `cancel_single_send` only stops one that is still
+scheduled.
 
 Error `code`s are derived from the HTTP status (SendGrid's error bodies carry only
 `message`/`field`/`help`): `bad_request`, `unauthorized`, `forbidden`, `not_found`,
@@ -21,8 +24,10 @@ from __future__ import annotations
 import asyncio
 import csv
 import io
+import re
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import date
 from urllib.parse import parse_qs, quote, urlsplit
 
@@ -38,6 +43,9 @@ JOB_WAIT_S = 20.0  # an import or export still pending after this is retried by 
 # a job: exports and imports of a large account take minutes on the real platform.
 JOB_WAIT_HEARTBEATING_S = 20 * 60.0
 
+# What may sit between the quotes of an Email Activity query value.
+_QUERY_VALUE = re.compile(r'^[^"\\]+$')
+
 _CODES = {
     400: "bad_request",
     401: "unauthorized",
@@ -46,6 +54,19 @@ _CODES = {
     413: "payload_too_large",
     429: "too_many_requests",
 }
+
+
+@dataclass(frozen=True)
+class FeedMessage:
+    """One message of the Email Activity feed (`GET /v3/messages`)."""
+
+    msg_id: str  # the X-Message-Id mail/send answered, then SendGrid's `.`-separated suffix
+    to_email: str
+    status: str  # processed | delivered | not_delivered
+
+    @property
+    def x_message_id(self) -> str:
+        return self.msg_id.split(".", 1)[0]
 
 
 class SendGridClient(PlatformClient):
@@ -67,7 +88,10 @@ class SendGridClient(PlatformClient):
     ) -> str:
         """Send one message, HTML with an optional plain-text part; return SendGrid's
         `X-Message-Id`. `headers` are message headers (e.g. List-Unsubscribe), not HTTP
-        headers."""
+        headers. Not idempotent: `idempotency_key` only goes out as the custom arg
+        `IDEMPOTENCY_ARG`, for `sent_with_key` to find."""
+        if not _QUERY_VALUE.match(idempotency_key):
+            raise ValueError(f"idempotency_key: {idempotency_key!r} cannot be looked up (quotes or backslashes)")
         # SendGrid requires text/plain first when a message has both parts.
         content = ([{"type": "text/plain", "value": text}] if text is not None else []) + [
             {"type": "text/html", "value": html}
@@ -86,10 +110,21 @@ class SendGridClient(PlatformClient):
             payload["categories"] = categories
         if headers:
             payload["headers"] = headers
-        response = await self._request(
-            "POST", "/v3/mail/send", json=payload, headers={"Idempotency-Key": idempotency_key}
-        )
+        response = await self._request("POST", "/v3/mail/send", json=payload)
         return response.headers.get("x-message-id", "")
+
+    async def sent_with_key(self, idempotency_key: str, *, limit: int = 10) -> list[FeedMessage]:
+        """The messages the Email Activity feed holds with this send key (newest first).
+        The feed lags the send: an empty answer means "not sent" only once the feed had
+        time to show it (the caller's business, see `activities/email_once.py`)."""
+        if not _QUERY_VALUE.match(idempotency_key):
+            raise ValueError(f"idempotency_key: {idempotency_key!r} cannot be looked up (quotes or backslashes)")
+        query = f"unique_args['{IDEMPOTENCY_ARG}']=\"{idempotency_key}\""
+        body = await self._json("GET", "/v3/messages", params={"query": query, "limit": limit})
+        return [
+            FeedMessage(str(m["msg_id"]), str(m.get("to_email") or ""), str(m.get("status") or ""))
+            for m in body.get("messages") or []
+        ]
 
     async def is_suppressed(self, email: str, group_id: int | None) -> bool:
         """True when the address unsubscribed from everything, or from `group_id`.
@@ -128,11 +163,11 @@ class SendGridClient(PlatformClient):
         list_ids: list[str],
         sender_id: int,
         suppression_group_id: int,
-        idempotency_key: str,
         text: str | None = None,
     ) -> str:
         """Create a Single Send to `list_ids` and schedule it for now; return its id. Without
-        `text`, SendGrid generates the plain-text part from the HTML."""
+        `text`, SendGrid generates the plain-text part from the HTML. Called twice, it mails
+        the lists twice: a retry must look the send up by name first."""
         single_send_id = await self.draft_single_send(
             name=name,
             subject=subject,
@@ -140,10 +175,9 @@ class SendGridClient(PlatformClient):
             list_ids=list_ids,
             sender_id=sender_id,
             suppression_group_id=suppression_group_id,
-            idempotency_key=idempotency_key,
             text=text,
         )
-        await self.schedule_single_send_now(single_send_id, idempotency_key)
+        await self.schedule_single_send_now(single_send_id)
         return single_send_id
 
     async def draft_single_send(
@@ -155,10 +189,10 @@ class SendGridClient(PlatformClient):
         list_ids: list[str],
         sender_id: int,
         suppression_group_id: int,
-        idempotency_key: str,
         text: str | None = None,
     ) -> str:
-        """Create a Single Send (a draft, not scheduled); return its id."""
+        """Create a Single Send (a draft, not scheduled); return its id. A new draft each
+        call: SendGrid has no idempotency."""
         email_config: dict = {
             "subject": subject,
             "html_content": html,
@@ -168,9 +202,7 @@ class SendGridClient(PlatformClient):
         if text is not None:
             email_config.update(plain_content=text, generate_plain_content=False)
         payload = {"name": name, "send_to": {"list_ids": list_ids}, "email_config": email_config}
-        body = await self._json(
-            "POST", "/v3/marketing/singlesends", json=payload, headers={"Idempotency-Key": idempotency_key}
-        )
+        body = await self._json("POST", "/v3/marketing/singlesends", json=payload)
         return str(body["id"])
 
     async def find_single_send(self, name: str) -> tuple[str, str] | None:
@@ -181,12 +213,9 @@ class SendGridClient(PlatformClient):
                 return str(found["id"]), str(found.get("status") or "")
         return None
 
-    async def schedule_single_send_now(self, single_send_id: str, idempotency_key: str) -> None:
+    async def schedule_single_send_now(self, single_send_id: str) -> None:
         await self._request(
-            "PUT",
-            f"/v3/marketing/singlesends/{quote(single_send_id, safe='')}/schedule",
-            json={"send_at": "now"},
-            headers={"Idempotency-Key": f"{idempotency_key}:schedule"},
+            "PUT", f"/v3/marketing/singlesends/{quote(single_send_id, safe='')}/schedule", json={"send_at": "now"}
         )
 
     # Marketing Campaigns: lists, contact imports, contacts exports

@@ -198,6 +198,11 @@ class Settings(BaseSettings):
     conversion_currency: str | None = None
     conversions_on: str = ""
     sendgrid_sender_id: int = 1
+    # How long after SendGrid accepted an email its Email Activity feed surely shows it.
+    # SendGrid publishes no bound (about a minute is reported): a retried send concludes
+    # "the earlier attempt sent nothing" only this long after that attempt ended
+    # (activities/email_once.py). Needs the Email Activity add-on on the account.
+    sendgrid_activity_settle_seconds: float = Field(600.0, gt=0)
     http_timeout_seconds: float = Field(10.0, gt=0)
 
     # Leads

@@ -32,6 +32,7 @@ from sandbox.routes import (
     meta_leads,
     privacy,
     sendgrid,
+    sendgrid_activity,
     sendgrid_lists,
     slack,
     wordpress,
@@ -56,6 +57,7 @@ def create_app(tokens: SandboxTokens | None = None) -> FastAPI:
         app.include_router(module.router)
     for router in (privacy.hubspot, privacy.sendgrid, privacy.audiences, privacy.admin, sendgrid_lists.router):
         app.include_router(router)
+    app.include_router(sendgrid_activity.router)  # the Email Activity feed
     # Conversion uploads (Meta Conversions API, Google Ads click conversions) and what they kept.
     for router in (
         meta_capi.router,

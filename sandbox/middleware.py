@@ -5,6 +5,10 @@ insists on (LinkedIn's version); ask the fault book (latency, 429, failure befor
 after the effect); replay the stored answer when the `Idempotency-Key` was already
 applied (waiting if the same key is in flight); run the route; add the platform's
 rate-limit headers; count the request by status.
+
+SendGrid is the exception to the replay: its v3 API has no idempotency of any kind
+(`POST /v3/mail/send` sends again, a Single Send create makes another draft), so its
+requests run every time whatever headers they carry, as on the real service.
 """
 
 from __future__ import annotations
@@ -27,6 +31,8 @@ from sandbox.state import SandboxState
 from sandbox.store import Store, StoredResponse
 
 _KEPT_HEADERS = ("content-type", "x-message-id", "x-restli-id", "location")
+# Platforms whose real API ignores an Idempotency-Key header: the sandbox does too.
+NO_IDEMPOTENCY = frozenset({"sendgrid"})
 
 
 class PlatformMiddleware(BaseHTTPMiddleware):
@@ -66,7 +72,7 @@ class PlatformMiddleware(BaseHTTPMiddleware):
 async def _apply_once(platform: str, request: Request, call_next: RequestResponseEndpoint, store: Store) -> Response:
     """Run the route, unless this Idempotency-Key was already applied: then replay its answer."""
     key = request.headers.get("idempotency-key")
-    if not key:
+    if not key or platform in NO_IDEMPOTENCY:
         return await call_next(request)
     slot = (platform, key)
     while (pending := store.in_flight.get(slot)) is not None:

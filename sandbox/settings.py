@@ -22,7 +22,11 @@ class SandboxTokens(BaseSettings):
 
     Sandbox-only knobs: `ads_seed` (`MOPS_SANDBOX_ADS_SEED`) seeds the ad performance
     generator; `google_ads_page_size` (`MOPS_SANDBOX_GOOGLE_ADS_PAGE_SIZE`) is the fixed
-    `googleAds:search` page size (10,000 rows, as Google has it since v17).
+    `googleAds:search` page size (10,000 rows, as Google has it since v17);
+    `sendgrid_activity_lag_s` (`MOPS_SANDBOX_SENDGRID_ACTIVITY_LAG_S`) is how long after
+    mail/send accepted a message SendGrid's Email Activity feed shows it, and
+    `sendgrid_email_activity` (`MOPS_SANDBOX_SENDGRID_EMAIL_ACTIVITY`) whether the account
+    has the Email Activity add-on at all (see `sandbox.routes.sendgrid_activity`).
     """
 
     model_config = SettingsConfigDict(env_prefix="MOPS_", extra="ignore")
@@ -56,6 +60,14 @@ class SandboxTokens(BaseSettings):
     meta_pixel_id: str = "1234567890123456"
     google_ads_conversion_action: str = "customers/1234567890/conversionActions/987654321"
     ads_seed: int = Field(7, validation_alias=AliasChoices("MOPS_SANDBOX_ADS_SEED", "ads_seed"))
+    sendgrid_activity_lag_s: float = Field(
+        60.0,
+        ge=0,
+        validation_alias=AliasChoices("MOPS_SANDBOX_SENDGRID_ACTIVITY_LAG_S", "sendgrid_activity_lag_s"),
+    )
+    sendgrid_email_activity: bool = Field(
+        True, validation_alias=AliasChoices("MOPS_SANDBOX_SENDGRID_EMAIL_ACTIVITY", "sendgrid_email_activity")
+    )
     google_ads_page_size: int = Field(
         10_000, ge=1, validation_alias=AliasChoices("MOPS_SANDBOX_GOOGLE_ADS_PAGE_SIZE", "google_ads_page_size")
     )

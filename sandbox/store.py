@@ -411,6 +411,7 @@ class Store:
     google_criteria: dict[str, GoogleCriterion] = field(default_factory=dict)  # by resource name
     ads_overrides: list[PerformanceOverride] = field(default_factory=list)
     idempotent: dict[tuple[str, str], StoredResponse] = field(default_factory=dict)
+    activity_queries: list[float] = field(default_factory=list)  # SendGrid Email Activity requests (epoch s)
     in_flight: dict[tuple[str, str], asyncio.Event] = field(default_factory=dict)
     marketing_contacts: dict[str, dict[str, Any]] = field(default_factory=dict)  # SendGrid, by lower-case email
     # SendGrid Marketing Campaigns lists: id -> list; id -> lower-case member emails;

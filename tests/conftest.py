@@ -27,6 +27,7 @@ from mops.settings import Settings
 from mops.telemetry import setup_tracing
 from mops.temporal import DATA_CONVERTER, client_interceptors
 from sandbox.server import SandboxServer
+from sandbox.settings import SandboxTokens
 from starter.stack import register_search_attributes
 from workflows.search_attributes import ALL as SEARCH_ATTRIBUTE_KEYS
 
@@ -82,7 +83,9 @@ async def time_env() -> WorkflowEnvironment:
 
 @pytest.fixture(scope="session")
 async def sandbox() -> SandboxServer:
-    async with SandboxServer() as server:
+    # SendGrid's Email Activity feed lags the send by SANDBOX_FEED_LAG_S here (about a
+    # minute on the real one): retried sends of the suite wait out SEND_SETTLE_S, not ten minutes.
+    async with SandboxServer(tokens=SandboxTokens(sendgrid_activity_lag_s=SANDBOX_FEED_LAG_S)) as server:
         yield server
 
 
@@ -113,6 +116,12 @@ def daytime_journeys() -> Path:
         text = spec.read_text()
         spec.write_text(re.sub(r"^default_timezone: .*$", f"default_timezone: {zone}", text, flags=re.M))
     return target
+
+
+# The shared sandbox's Email Activity feed lag, and the settle window of the suite's
+# settings: the window must be at least the lag, or a retried send could send twice.
+SANDBOX_FEED_LAG_S = 1.0
+SEND_SETTLE_S = 3.0
 
 
 def make_settings(sandbox_url: str, address: str, **overrides) -> Settings:
@@ -169,6 +178,7 @@ def make_settings(sandbox_url: str, address: str, **overrides) -> Settings:
         social_max_per_second=1000,
         meta_max_per_second=1000,
         google_ads_max_per_second=1000,
+        sendgrid_activity_settle_seconds=SEND_SETTLE_S,
     )
     base.update(overrides)
     return Settings(**base)

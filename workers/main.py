@@ -38,6 +38,7 @@ from activities.conversions import ConversionActivities
 from activities.crm import CrmActivities
 from activities.deal_conversions import DealConversionActivities, DealLedgerActivities
 from activities.email import EmailActivities
+from activities.email_once import EmailOnce
 from activities.health import HealthActivities
 from activities.journeys import JourneyActivities
 from activities.routing import RoutingActivities
@@ -205,6 +206,8 @@ def build_workers(
     crm = CrmActivities(platforms.hubspot)
     secret = settings.gateway_unsubscribe_secret.get_secret_value()
     postal_address, preferences_url = settings.mail_footer()
+    # SendGrid keeps no idempotency: retried sends look in its Email Activity feed first.
+    email_once = EmailOnce(platforms.sendgrid, settle=timedelta(seconds=settings.sendgrid_activity_settle_seconds))
     email = EmailActivities(
         platforms.sendgrid,
         settings.email_templates_path,
@@ -216,6 +219,7 @@ def build_workers(
         brand_rules=load_brand_rules(settings.policies_dir / "brand.yaml"),
         ledger=SqliteContactLedger(settings.contact_ledger_file),
         lead_id_secret=settings.lead_id_secret.get_secret_value(),
+        once=email_once,
     )
     chat = ChatActivities(platforms.slack)
     cms = CmsActivities(platforms.wordpress)
@@ -235,7 +239,7 @@ def build_workers(
         client=client,
         reports_dir=settings.reports_path,
     )
-    report_mail = ReportMailActivities(platforms.sendgrid)
+    report_mail = ReportMailActivities(platforms.sendgrid, once=email_once)
     deal_ledger = DealLedgerActivities(store)  # which won deals are due, what was sent
     platforms.extra_closers.append(health.aclose)
     # Per platform queue: the platform (its activities hold while it is degraded), its

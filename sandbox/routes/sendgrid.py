@@ -1,6 +1,10 @@
 """SendGrid v3 endpoints: mail send, unsubscribe-group / global suppressions, Single Sends
 (search: `POST /v3/marketing/singlesends/search`, by a part of the name and by status; a
-triggered send is delivered to its lists' members, see `sendgrid_lists`)."""
+triggered send is delivered to its lists' members, see `sendgrid_lists`).
+
+None of them is idempotent, as on SendGrid: an `Idempotency-Key` header changes nothing
+(`sandbox.middleware.NO_IDEMPOTENCY`). What was sent is found afterwards in the Email
+Activity feed (`sendgrid_activity`)."""
 
 from __future__ import annotations
 
@@ -9,7 +13,7 @@ import uuid
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
-from fastapi import APIRouter, Body, Depends, Request, Response
+from fastapi import APIRouter, Body, Depends, Response
 
 from sandbox.platforms import SandboxError
 from sandbox.routes.sendgrid_lists import deliver
@@ -38,7 +42,9 @@ def _emails(body: dict) -> list[str]:
 
 
 @router.post("/mail/send", status_code=202)
-async def send(request: Request, body: dict = Body(...), store: Store = Depends(get_store)) -> Response:
+async def send(body: dict = Body(...), store: Store = Depends(get_store)) -> Response:
+    """Accept a message (202 with `X-Message-Id`). SendGrid has no idempotency: the same
+    request sent twice is two messages, whatever `Idempotency-Key` it carries."""
     personalizations = body.get("personalizations")
     if not isinstance(personalizations, list) or not personalizations:
         raise SandboxError(
@@ -76,7 +82,7 @@ async def send(request: Request, body: dict = Body(...), store: Store = Depends(
         store.record(
             "sendgrid",
             "mail.send",
-            request.headers.get("idempotency-key"),
+            message_id,
             {
                 "to": to,
                 "from": sender,
@@ -303,7 +309,8 @@ def _email_config(value: Any) -> dict[str, Any]:
 
 
 @router.post("/marketing/singlesends", status_code=201)
-async def create_single_send(request: Request, body: dict = Body(...), store: Store = Depends(get_store)) -> dict:
+async def create_single_send(body: dict = Body(...), store: Store = Depends(get_store)) -> dict:
+    """A new draft, every time: a create sent twice leaves two drafts (no idempotency)."""
     name = body.get("name")
     if not isinstance(name, str) or not 1 <= len(name) <= 100:
         raise SandboxError(400, "name", "name is required and must be 1 to 100 characters")
@@ -323,7 +330,7 @@ async def create_single_send(request: Request, body: dict = Body(...), store: St
     store.record(
         "sendgrid",
         "singlesend.create",
-        request.headers.get("idempotency-key"),
+        single.id,
         {
             "id": single.id,
             "name": name,
@@ -357,9 +364,7 @@ async def get_single_send(single_send_id: str, store: Store = Depends(get_store)
 
 
 @router.put("/marketing/singlesends/{single_send_id}/schedule", status_code=201)
-async def schedule_single_send(
-    single_send_id: str, request: Request, body: dict = Body(...), store: Store = Depends(get_store)
-) -> dict:
+async def schedule_single_send(single_send_id: str, body: dict = Body(...), store: Store = Depends(get_store)) -> dict:
     single = _single_send(store, single_send_id)
     if single.status == "triggered":
         raise SandboxError(400, "send_at", "This Single Send has already been sent and cannot be rescheduled.")
@@ -395,7 +400,7 @@ async def schedule_single_send(
     store.record(
         "sendgrid",
         "singlesend.schedule",
-        request.headers.get("idempotency-key"),
+        single.id,
         {
             "id": single.id,
             "send_at": single.send_at,
@@ -408,7 +413,7 @@ async def schedule_single_send(
 
 
 @router.delete("/marketing/singlesends/{single_send_id}/schedule")
-async def unschedule_single_send(single_send_id: str, request: Request, store: Store = Depends(get_store)) -> dict:
+async def unschedule_single_send(single_send_id: str, store: Store = Depends(get_store)) -> dict:
     single = _single_send(store, single_send_id)
     if single.status == "draft":
         raise SandboxError(404, None, "This Single Send is not scheduled.")
@@ -418,7 +423,7 @@ async def unschedule_single_send(single_send_id: str, request: Request, store: S
     store.record(
         "sendgrid",
         "singlesend.cancel",
-        request.headers.get("idempotency-key"),
+        single.id,
         {"id": single.id, "cancelled": cancelled, "status": single.status},
     )
     return single_send_view(single)

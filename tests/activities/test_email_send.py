@@ -5,9 +5,11 @@ nothing sent."""
 
 from __future__ import annotations
 
+import dataclasses
 import shutil
 import tempfile
 import uuid
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
@@ -16,7 +18,9 @@ from temporalio.testing import ActivityEnvironment
 
 from activities.contracts import ErrorType
 from activities.email import EmailActivities
+from activities.email_once import EmailOnce
 from activities.models import EmailLead, SendEmailInput
+from activities.policies import PLATFORM_TIMEOUT
 from domain.brand import load_brand_rules
 from domain.journeys import SendEmailStep, validate_all
 from domain.unsubscribe import unsubscribe_url
@@ -67,7 +71,16 @@ def activities(
         brand_rules=load_brand_rules(ROOT / "policies" / "brand.yaml"),
         ledger=ledger or SqliteContactLedger(Path(tempfile.mkdtemp(prefix="mops-ledger-")) / "contacts.db"),
         lead_id_secret=LEAD_ID_SECRET,
+        once=EmailOnce(sendgrid, settle=timedelta(seconds=5)),
     )
+
+
+def email_env(**info) -> ActivityEnvironment:
+    """An activity environment with the email activity's real start-to-close timeout
+    (the SDK's test default of one second would be the attempt's deadline)."""
+    env = ActivityEnvironment()
+    env.info = dataclasses.replace(env.info, start_to_close_timeout=PLATFORM_TIMEOUT, **info)
+    return env
 
 
 def send_input(journey_id: str, step: SendEmailStep, **lead) -> SendEmailInput:
@@ -93,7 +106,7 @@ async def received(admin: SandboxAdmin, email: str) -> list[dict]:
 @pytest.mark.parametrize(("journey", "step"), STEPS, ids=[f"{j.id}:{s.id}" for j, s in STEPS])
 async def test_every_journey_email_arrives_whole(sendgrid, admin, journey, step) -> None:
     inp = send_input(journey.id, step, first_name="Ada", company="Analytical Engines", segment="enterprise", score=50)
-    result = await ActivityEnvironment().run(activities(sendgrid).send, inp)
+    result = await email_env().run(activities(sendgrid).send, inp)
     assert result.sent and result.message_id and result.warnings == []
 
     [mail] = await received(admin, inp.to_email)
@@ -116,7 +129,7 @@ async def test_every_journey_email_arrives_whole(sendgrid, admin, journey, step)
 async def test_an_input_recorded_before_templates_renders_with_its_first_name(sendgrid, admin) -> None:
     journey, step = STEPS[0]
     inp = send_input(journey.id, step).model_copy(update={"first_name": "Grace"})
-    await ActivityEnvironment().run(activities(sendgrid).send, inp)
+    await email_env().run(activities(sendgrid).send, inp)
     [mail] = await received(admin, inp.to_email)
     assert mail["content"][0]["value"].startswith("Hi Grace,")
 
@@ -129,7 +142,7 @@ def broken(tmp_path: Path) -> Path:
 
 async def unsendable(sendgrid, admin, templates: Path, inp: SendEmailInput) -> ApplicationError:
     with pytest.raises(ApplicationError) as err:
-        await ActivityEnvironment().run(activities(sendgrid, templates).send, inp)
+        await email_env().run(activities(sendgrid, templates).send, inp)
     assert err.value.type == ErrorType.EMAIL_UNSENDABLE and err.value.non_retryable
     assert await received(admin, inp.to_email) == [], "nothing goes out in its place"
     assert inp.to_email not in str(err.value) and inp.to_email not in str(err.value.details)
@@ -154,7 +167,7 @@ async def test_brand_rules_run_on_the_rendered_message(sendgrid, admin, broken) 
     text = broken / f"{step.template}.txt"
     text.write_text(text.read_text().replace("Over the next weeks", "Our cheap plan is here. Over the next weeks", 1))
     inp = send_input(journey.id, step, first_name="Ada")
-    result = await ActivityEnvironment().run(activities(sendgrid, broken).send, inp)
+    result = await email_env().run(activities(sendgrid, broken).send, inp)
     assert result.sent and result.warnings == [
         "brand warning: cheap: 'cheap' is not allowed: say \"affordable\" or state the price"
     ]
@@ -171,7 +184,7 @@ async def test_a_suppressed_address_gets_nothing_and_the_journey_hears_so(sendgr
     journey, step = STEPS[0]
     inp = send_input(journey.id, step, first_name="Ada")
     await sendgrid.add_suppression(4242, inp.to_email)
-    result = await ActivityEnvironment().run(activities(sendgrid).send, inp)
+    result = await email_env().run(activities(sendgrid).send, inp)
     assert result.suppressed and not result.sent and result.message_id is None
     assert [m["dropped"] for m in await received(admin, inp.to_email)] == [[inp.to_email]], "nothing delivered"
 
@@ -182,7 +195,7 @@ async def test_a_failed_lookup_after_the_send_keeps_the_one_email(sendgrid, admi
     inp = send_input(journey.id, step, first_name="Ada")
     await admin.set_faults("sendgrid", fail_next=2, error_status=500, path_prefix="/v3/asm")
     try:
-        result = await ActivityEnvironment().run(activities(sendgrid).send, inp)
+        result = await email_env().run(activities(sendgrid).send, inp)
     finally:
         await admin.clear_faults()
     assert result.sent and not result.suppressed

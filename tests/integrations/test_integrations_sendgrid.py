@@ -7,6 +7,7 @@ import pytest
 
 from integrations.errors import PlatformRejected, PlatformUnavailable, RateLimited
 from integrations.sendgrid import SendGridClient
+from tests.conftest import SANDBOX_FEED_LAG_S, eventually
 
 TO = "lead@globex.example"
 
@@ -25,19 +26,34 @@ def mail(key: str = "lead-1:welcome", **overrides) -> dict:
     }
 
 
-async def test_send_mail_twice_with_same_key_is_one_send(sendgrid, admin):
+async def test_send_mail_twice_with_same_key_is_two_sends_found_by_key(sendgrid, admin):
+    """SendGrid keeps no idempotency: the key only travels as a custom arg, by which the
+    Email Activity feed finds every message that carries it (after the feed's lag)."""
     first = await sendgrid.send_mail(**mail())
     second = await sendgrid.send_mail(**mail())
 
-    assert first and first == second
-    [sent] = await admin.effects("sendgrid", "mail.send")
-    assert sent["key"] == "lead-1:welcome"
-    summary = sent["summary"]
+    assert first and second and first != second
+    sent = await admin.effects("sendgrid", "mail.send")
+    assert [e["summary"]["message_id"] for e in sent] == [first, second]
+    summary = sent[0]["summary"]
     assert summary["to"] == [TO] and summary["subject"] == "Welcome"
     assert summary["categories"] == ["mops", "default-nurture"] and summary["asm_group_id"] == 4242
     assert summary["custom_args"] == {"mops_lead_id": "lead-1", "mops_idempotency_key": "lead-1:welcome"}
-    assert summary["message_id"] == first and summary["dropped"] == []
-    assert await admin.replays("sendgrid") == 1
+    assert summary["dropped"] == []
+
+    async def both_in_the_feed():
+        return len(found := await sendgrid.sent_with_key("lead-1:welcome")) == 2 and found
+
+    found = await eventually(both_in_the_feed, interval=SANDBOX_FEED_LAG_S, what="both sends in the feed")
+    assert [m.x_message_id for m in found] == [second, first], "newest first"
+    assert {m.to_email for m in found} == {TO}
+    assert await sendgrid.sent_with_key("lead-1:other") == []
+
+
+async def test_a_key_the_feed_cannot_quote_is_refused_before_sending(sendgrid, admin):
+    with pytest.raises(ValueError, match="idempotency_key"):
+        await sendgrid.send_mail(**mail('lead-1:"welcome"'))
+    assert await admin.effects("sendgrid", "mail.send") == []
 
 
 async def test_different_keys_are_different_sends(sendgrid, admin):
@@ -109,16 +125,18 @@ async def test_server_error_is_retryable(sendgrid, admin):
     assert (caught.value.status, caught.value.code, caught.value.retryable) == (500, "server_error", True)
 
 
-async def test_lost_response_then_retry_sends_once(sendgrid, admin):
+async def test_lost_response_then_retry_sends_again(sendgrid, admin):
+    """A send whose answer was lost, sent again, is a second email: what makes a retry
+    safe is the activity's look in the Email Activity feed (activities/email_once.py)."""
     await admin.set_faults("sendgrid", fail_next=1, fail_after_apply=True, error_status=502)
 
     with pytest.raises(PlatformUnavailable):
         await sendgrid.send_mail(**mail())
     message_id = await sendgrid.send_mail(**mail())
 
-    [sent] = await admin.effects("sendgrid", "mail.send")
-    assert sent["summary"]["message_id"] == message_id
-    assert await admin.replays("sendgrid") == 1
+    lost, again = await admin.effects("sendgrid", "mail.send")
+    assert again["summary"]["message_id"] == message_id != lost["summary"]["message_id"]
+    assert await admin.replays("sendgrid") == 0
 
 
 async def test_network_error_is_unavailable_with_status_zero(closed_url, assert_no_email):

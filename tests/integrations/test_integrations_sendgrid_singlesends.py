@@ -9,7 +9,7 @@ from integrations.errors import PlatformRejected, PlatformUnavailable
 from integrations.sendgrid import SendGridClient
 
 
-def single_send(key: str = "content-1:email", **overrides) -> dict:
+def single_send(**overrides) -> dict:
     return {
         "name": "Q3 launch",
         "subject": "It's here",
@@ -17,7 +17,6 @@ def single_send(key: str = "content-1:email", **overrides) -> dict:
         "list_ids": ["list-customers"],
         "sender_id": 1,
         "suppression_group_id": 4242,
-        "idempotency_key": key,
         **overrides,
     }
 
@@ -27,7 +26,7 @@ async def test_create_and_schedule_now(sendgrid, admin):
 
     [created] = await admin.effects("sendgrid", "singlesend.create")
     [scheduled] = await admin.effects("sendgrid", "singlesend.schedule")
-    assert created["key"] == "content-1:email" and scheduled["key"] == "content-1:email:schedule"
+    assert created["key"] == scheduled["key"] == single_send_id
     assert created["summary"] == {
         "id": single_send_id,
         "name": "Q3 launch",
@@ -42,27 +41,29 @@ async def test_create_and_schedule_now(sendgrid, admin):
     assert state["email_config"]["html_content"] == "<p>Hi</p>"
 
 
-async def test_same_key_twice_is_one_single_send(sendgrid, admin):
+async def test_the_same_single_send_created_twice_mails_twice(sendgrid, admin):
+    """Single Sends have no idempotency on SendGrid: the list send's lookup by name is what
+    keeps a retry from mailing the lists again (activities/list_audience.py)."""
     first = await sendgrid.create_single_send(**single_send())
     second = await sendgrid.create_single_send(**single_send())
 
-    assert first == second
-    assert len(await admin.effects("sendgrid", "singlesend.create")) == 1
-    assert len(await admin.effects("sendgrid", "singlesend.schedule")) == 1
-    assert await admin.replays("sendgrid") == 2
+    assert first != second
+    assert len(await admin.effects("sendgrid", "singlesend.create")) == 2
+    assert len(await admin.effects("sendgrid", "singlesend.schedule")) == 2
+    assert await admin.replays("sendgrid") == 0
 
 
-async def test_lost_schedule_answer_then_retry_schedules_once(sendgrid, admin):
+async def test_a_lost_create_answer_leaves_a_draft_found_by_name(sendgrid, admin):
     await admin.set_faults(
-        "sendgrid", fail_next=1, fail_after_apply=True, error_status=502, path_prefix="/v3/marketing/singlesends/"
+        "sendgrid", fail_next=1, fail_after_apply=True, error_status=502, path="/v3/marketing/singlesends"
     )
+    draft = single_send()
     with pytest.raises(PlatformUnavailable):
-        await sendgrid.create_single_send(**single_send())
-    single_send_id = await sendgrid.create_single_send(**single_send())
+        await sendgrid.draft_single_send(**draft)
 
-    assert len(await admin.effects("sendgrid", "singlesend.create")) == 1
-    [scheduled] = await admin.effects("sendgrid", "singlesend.schedule")
-    assert scheduled["summary"]["id"] == single_send_id
+    found = await sendgrid.find_single_send(draft["name"])
+    [created] = await admin.effects("sendgrid", "singlesend.create")
+    assert found == (created["summary"]["id"], "draft")
 
 
 async def test_cancel_after_sending_is_recorded_but_cannot_recall(sendgrid, admin):

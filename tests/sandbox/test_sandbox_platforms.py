@@ -179,19 +179,16 @@ async def test_idempotency_key_replays_the_original_response(http, auth, admin):
 
 
 async def test_concurrent_requests_with_one_key_apply_once(http, auth, admin):
-    await admin.set_faults("sendgrid", latency_ms=50)
-    body = {
-        "personalizations": [{"to": [{"email": "a@initech.example"}]}],
-        "from": {"email": "m@mops.example"},
-        "subject": "Hi",
-        "content": [{"type": "text/html", "value": "x"}],
-    }
-    headers = {**auth["sendgrid"], "Idempotency-Key": "same"}
-    responses = await asyncio.gather(*(http.post("/v3/mail/send", json=body, headers=headers) for _ in range(5)))
+    await admin.set_faults("slack", latency_ms=50)
+    body = {"channel": "#general", "text": "hi"}
+    headers = {**auth["slack"], "Idempotency-Key": "same"}
+    responses = await asyncio.gather(
+        *(http.post("/api/chat.postMessage", json=body, headers=headers) for _ in range(5))
+    )
 
-    assert {r.status_code for r in responses} == {202}
-    assert len({r.headers["X-Message-Id"] for r in responses}) == 1
-    assert len(await admin.effects("sendgrid", "mail.send")) == 1
+    assert {r.status_code for r in responses} == {200}
+    assert len({r.json()["ts"] for r in responses}) == 1
+    assert len(await admin.effects("slack", "chat.post")) == 1
 
 
 async def test_failed_request_does_not_consume_the_key(http, auth, admin):

@@ -33,6 +33,20 @@ async def test_whole_message_is_kept(http, auth, admin) -> None:
     assert summary["custom_args"] == {"mops_lead_id": "L1"} and summary["asm_group_id"] == 4242
 
 
+async def test_the_same_idempotency_key_twice_is_two_emails(http, auth, admin) -> None:
+    """SendGrid keeps no idempotency: the header changes nothing, each request is an email."""
+    headers = {**auth["sendgrid"], "Idempotency-Key": "same-key"}
+    first = await http.post("/v3/mail/send", json=mail(), headers=headers)
+    second = await http.post("/v3/mail/send", json=mail(), headers=headers)
+
+    assert (first.status_code, second.status_code) == (202, 202)
+    assert first.headers["X-Message-Id"] != second.headers["X-Message-Id"]
+    sent = await admin.effects("sendgrid", "mail.send")
+    assert [e["summary"]["message_id"] for e in sent] == [first.headers["X-Message-Id"], second.headers["X-Message-Id"]]
+    assert all(e["summary"]["content"] == [TEXT, HTML] and e["summary"]["to"] == ["ada@acme.example"] for e in sent)
+    assert await admin.replays("sendgrid") == 0
+
+
 @pytest.mark.parametrize(
     ("content", "field", "says"),
     [
