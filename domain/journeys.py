@@ -28,6 +28,7 @@ from domain.routing import OwnerSlot
 from domain.rules import Condition, evaluate_all
 from domain.schedule import FrequencyCap, QuietHours
 from domain.scoring import ScoringModel
+from domain.splits import HOLDOUT, PERCENT, bucket, choose
 
 STEP_ID_PATTERN = r"^[a-z0-9][a-z0-9_-]*$"
 NOTIFY_PLACEHOLDERS = frozenset({"stage", "score", "segment", "journey"})
@@ -100,6 +101,50 @@ class BranchStep(_StepBase):
         return next((c.goto for c in self.cases if c.matches(facts, seen)), self.default)
 
 
+class SplitVariant(ConfigModel):
+    """One arm of a split: its share of the leads, in percent, and where it goes."""
+
+    id: StepId
+    weight: float = Field(gt=0)
+    goto: StepId | None = None  # None = the step after the split
+
+
+class SplitStep(_StepBase):
+    """An A/B(/n) test: each lead goes to one variant, by a keyed hash of its id (the same
+    variant on every run and replay), or, for the `holdout` share, leaves the journey here
+    and gets nothing more (the control group). Weights and holdout are percent and sum to 100."""
+
+    type: Literal["split"] = "split"
+    variants: list[SplitVariant] = Field(min_length=1)
+    holdout: float = Field(default=0, ge=0, lt=PERCENT)
+
+    @model_validator(mode="after")
+    def _shares(self) -> SplitStep:
+        seen: set[str] = set()
+        for j, variant in enumerate(self.variants):
+            if variant.id == HOLDOUT:
+                raise ValueError(f"variants.{j}.id: {HOLDOUT!r} is reserved for the holdout share")
+            if variant.id in seen:
+                raise ValueError(f"variants.{j}.id: duplicate variant id {variant.id!r}")
+            seen.add(variant.id)
+        total = sum(v.weight for v in self.variants) + self.holdout
+        if abs(total - PERCENT) > 1e-6:
+            weights = " + ".join(f"{v.weight:g}" for v in self.variants)
+            raise ValueError(
+                f"variants: weights ({weights}) and holdout ({self.holdout:g}) sum to {total:g}, not {PERCENT:g}"
+            )
+        return self
+
+    def assign(self, journey_id: str, lead_id: str) -> str:
+        """The variant id this lead gets, or `holdout`."""
+        point = bucket(journey_id, self.id, lead_id)
+        return choose(point, self.holdout, [(v.id, v.weight) for v in self.variants])
+
+    def target(self, variant_id: str) -> str | None:
+        """Where a variant goes (None = the step after the split)."""
+        return next(v.goto for v in self.variants if v.id == variant_id)
+
+
 class UpdateCrmStep(_StepBase):
     type: Literal["update_crm"] = "update_crm"
     properties: dict[str, str] = Field(min_length=1)
@@ -131,10 +176,10 @@ class GoalStep(_StepBase):
 
 
 Step = Annotated[
-    SendEmailStep | WaitStep | WaitForEventStep | BranchStep | UpdateCrmStep | NotifyStep | GoalStep,
+    SendEmailStep | WaitStep | WaitForEventStep | BranchStep | SplitStep | UpdateCrmStep | NotifyStep | GoalStep,
     Field(discriminator="type"),
 ]
-STEP_TYPES = frozenset(("send_email", "wait", "wait_for_event", "branch", "update_crm", "notify", "goal"))
+STEP_TYPES = frozenset(("send_email", "wait", "wait_for_event", "branch", "split", "update_crm", "notify", "goal"))
 _WAITING_TYPES = frozenset(("wait", "wait_for_event"))
 
 
@@ -206,6 +251,9 @@ class JourneySpec(ConfigModel):
                 for j, case in enumerate(step.cases):
                     yield f"steps.{i}.cases.{j}.goto", case.goto
                 yield f"steps.{i}.default", step.default
+            if isinstance(step, SplitStep):
+                for j, variant in enumerate(step.variants):
+                    yield f"steps.{i}.variants.{j}.goto", variant.goto
         yield "recycle_to", self.recycle_to
 
     def successors(self, step_id: str) -> list[str]:
@@ -216,6 +264,8 @@ class JourneySpec(ConfigModel):
             targets = [step.on_event or after, step.on_timeout or after]
         elif isinstance(step, BranchStep):
             targets = [*(c.goto for c in step.cases), step.default or after]
+        elif isinstance(step, SplitStep):
+            targets = [v.goto or after for v in step.variants]
         else:
             targets = [after]
         return sorted({t for t in targets if t is not None})
@@ -297,7 +347,7 @@ def _loc(loc: tuple[int | str, ...]) -> str:
 
 
 def _first_error(path: Path, err: ValidationError) -> JourneyError:
-    return JourneyError(path, *first_error(err, _loc))
+    return JourneyError(path, *first_error(err, _loc, split_path=True))
 
 
 def _names(directory: Path) -> list[str]:

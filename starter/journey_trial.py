@@ -52,6 +52,7 @@ from domain.journeys import (
     JourneySpec,
     NotifyStep,
     SendEmailStep,
+    SplitStep,
     UpdateCrmStep,
     WaitForEventStep,
     WaitStep,
@@ -740,6 +741,11 @@ def _entries(
         elif isinstance(step, BranchStep):
             out.append(
                 entry(item.at, "branch", f"{step.id} → {goto or '-'} ({_branch_reason(step, goto)})", step_id=step.id)
+            )
+        elif isinstance(step, SplitStep):
+            variant = last.variants.get(step.id, "-")
+            out.append(
+                entry(item.at, "branch", f"{step.id} → {goto or 'end'} (split: variant {variant})", step_id=step.id)
             )
         elif isinstance(step, UpdateCrmStep):
             props = ", ".join(f"{k}={v}" for k, v in step.properties.items())

@@ -77,7 +77,14 @@ Queries
   with (the hashed address, the click ids), or why none may be (erased, ad consent
   withdrawn). Asked by the deal-won uploads after the journey has ended; never shown.
 
-Search attributes: LeadStage, LeadScore, Segment, OwnerId, JourneyId.
+Search attributes: LeadStage, LeadScore, Segment, OwnerId, JourneyId, and JourneyVariant
+(`<split>:<variant>` for each split the lead passed).
+
+Splits (runs that reach one with `workflow.patched("lead-split-v1")`): a `split` step puts the
+lead in one of its weighted variants by a keyed hash of the lead id and the split's id
+(`domain.splits`), the same on every replay and continue-as-new, and records it in
+`LeadJourneyState.variants` (the `state` query's `variants`); the `holdout` share ends the
+journey there with outcome `holdout (<split id>)` and gets nothing more.
 
 Emails: each `send_email` step names its template; the `email.send` activity renders
 it (workflow code does no I/O) with the lead's fields, firmographics, segment, score and
@@ -148,6 +155,7 @@ with workflow.unsafe.imports_passed_through():
         JourneySpec,
         NotifyStep,
         SendEmailStep,
+        SplitStep,
         UpdateCrmStep,
         WaitForEventStep,
         WaitStep,
@@ -159,6 +167,7 @@ with workflow.unsafe.imports_passed_through():
     from domain.rules import evaluate
     from domain.schedule import add_business_days, earliest_send_time, next_local_time
     from domain.scoring import assign_segment, band, lead_facts, next_crossing, raw_engagement, score_lead
+    from domain.splits import HOLDOUT
     from domain.sync import ContactChange, first_write
     from workflows.approval import refuse
     from workflows.common import (
@@ -190,7 +199,15 @@ with workflow.unsafe.imports_passed_through():
         UnsubscribeRequest,
     )
     from workflows.privacy_models import ConsentUpdate, EraseRequest
-    from workflows.search_attributes import JOURNEY_ID, LEAD_SCORE, LEAD_STAGE, OWNER_ID, SEGMENT, Updates
+    from workflows.search_attributes import (
+        JOURNEY_ID,
+        JOURNEY_VARIANT,
+        LEAD_SCORE,
+        LEAD_STAGE,
+        OWNER_ID,
+        SEGMENT,
+        Updates,
+    )
 
 TERMINAL = {LeadStage.CONVERTED, LeadStage.UNSUBSCRIBED, LeadStage.DISQUALIFIED, LeadStage.COMPLETED}
 MAX_EVENTS_KEPT = 500  # older events have decayed to nothing for any sane half-life
@@ -208,6 +225,10 @@ CONVERSIONS_PATCH = "lead-conversions-v1"
 # to decay or the CRM is written: a lead that never engaged records nothing more.
 CURRENT_SCORE_PATCH = "lead-current-score-v1"
 CRM_SCORE_PROPERTY = "mops_score"
+# A split step assigns a variant, keeps it in state and upserts JourneyVariant. Histories from
+# before split steps existed cannot reach one (their journeys could not name one); the marker
+# says which histories record an assignment.
+SPLIT_PATCH = "lead-split-v1"
 # Telling the contact sync is best effort: a worker without the activity (an older
 # worker, a test double) answers NotFoundError at once; reconciliation repairs the rest.
 SYNC_RETRY = RetryPolicy(
@@ -433,6 +454,7 @@ class LeadJourneyWorkflow:
             consents=s.consents.records,
             erased=s.erased,
             conversions=s.conversions,
+            variants=s.variants,
         )
 
     @workflow.query(name="conversion_identity")
@@ -540,6 +562,13 @@ class LeadJourneyWorkflow:
                 return
         elif isinstance(step, BranchStep):
             goto = self._branch(step) or goto
+        elif isinstance(step, SplitStep):
+            variant = self._split(step)
+            if variant == HOLDOUT:
+                # The control group gets nothing more from this journey: it ends here.
+                s.outcome, goto = f"holdout ({step.id})", None
+            else:
+                goto = step.target(variant) or goto
         elif isinstance(step, UpdateCrmStep):
             await self._update_crm(step.properties, summary=f"step {step.id}")
         elif isinstance(step, NotifyStep):
@@ -560,6 +589,24 @@ class LeadJourneyWorkflow:
         s.cursor = goto
         s.next_step, s.next_step_at = goto, None
         self._note(f"step {step.id} done")
+
+    def _split(self, step: SplitStep) -> str:
+        """The variant this lead gets at `step`: the one recorded (a loop back, a resumed run),
+        else the keyed hash of the lead id, recorded in state and in JourneyVariant. The hash is
+        a pure function of ids, so a replay or a later run computes the same variant anyway;
+        keeping it shows it in the state query and survives a journey edited under the lead."""
+        s = self._s
+        if (variant := s.variants.get(step.id)) is not None:
+            return variant
+        if not workflow.patched(SPLIT_PATCH):
+            # Only a history recorded by code without split steps lacks the marker here, and
+            # such code could not have run a journey with one: refuse rather than guess.
+            raise RuntimeError(f"split {step.id}: history has no {SPLIT_PATCH} marker")
+        variant = step.assign(self._journey.id, s.lead_id)
+        s.variants = {**s.variants, step.id: variant}
+        self._note(f"split {step.id}: {variant}")
+        self._publish()
+        return variant
 
     def _wait_deadline(self, step: WaitStep) -> datetime:
         now = workflow.now()
@@ -1315,6 +1362,8 @@ class LeadJourneyWorkflow:
         if s.segment:
             updates.append(SEGMENT.value_set(s.segment))
         updates.append(OWNER_ID.value_set(s.owner_id) if s.owner_id else OWNER_ID.value_unset())
+        if s.variants:  # only journeys with a split (SPLIT_PATCH): older runs upsert what they did
+            updates.append(JOURNEY_VARIANT.value_set([f"{k}:{v}" for k, v in sorted(s.variants.items())]))
         if self._hot_path:
             self._unpublished = updates  # upserted by _publish_attributes, once per workflow task
         else:

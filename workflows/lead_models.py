@@ -106,6 +106,7 @@ class LeadJourneyState(BaseModel):
     wait_from_seq: int | None = None  # event_seq when a wait_for_event began
     active_step: str | None = None  # step started and not finished (resumes after CAN)
     step_visits: dict[str, int] = {}
+    variants: dict[str, str] = {}  # split step id -> the variant this lead got (or "holdout")
     cycle: int = 0  # incremented each time sales recycles the lead
     recycle_seq: int = 0  # event_seq when the lead was last recycled
     final_escalation: bool = False
@@ -160,6 +161,7 @@ class LeadState(BaseModel):
     consents: dict[Purpose, ConsentRecord] = {}  # per purpose: granted or withdrawn, source, time
     erased: bool = False
     conversions: list[SentConversion] = []  # per platform and stage: sent, duplicate or rejected
+    variants: dict[str, str] = {}  # split step id -> the variant this lead got (or "holdout")
 
 
 class LeadJourneyResult(BaseModel):
