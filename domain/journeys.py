@@ -24,10 +24,11 @@ from domain.fields import (
     read_yaml_mapping,
 )
 from domain.leads import JOURNEY_ID_PATTERN, EventType, normalise_email
+from domain.reentry import ReentryPolicy
 from domain.routing import OwnerSlot
 from domain.rules import Condition, evaluate_all
 from domain.schedule import FrequencyCap, QuietHours
-from domain.scoring import ScoringModel
+from domain.scoring import ORDERED, ScoringModel
 from domain.splits import HOLDOUT, PERCENT, bucket, choose
 
 STEP_ID_PATTERN = r"^[a-z0-9][a-z0-9_-]*$"
@@ -183,6 +184,26 @@ STEP_TYPES = frozenset(("send_email", "wait", "wait_for_event", "branch", "split
 _WAITING_TYPES = frozenset(("wait", "wait_for_event"))
 
 
+class JourneyGoal(ConfigModel):
+    """What the journey is for: met when every condition holds (on the score now, the
+    segment, the lead's fields) and, if set, `event_seen` was ever recorded. Checked on every
+    event and every score change while the lead is in nurture; the first one met ends the
+    journey at once, with outcome `goal: <id>`, even in the middle of a wait."""
+
+    id: StepId
+    when: list[Condition] = []
+    event_seen: EventType | None = None
+
+    @model_validator(mode="after")
+    def _has_a_test(self) -> JourneyGoal:
+        if not self.when and self.event_seen is None:
+            raise ValueError("a goal needs `when` conditions or `event_seen`")
+        return self
+
+    def met(self, facts: dict[str, Any], seen: Iterable[EventType]) -> bool:
+        return evaluate_all(self.when, facts) and (self.event_seen is None or self.event_seen in set(seen))
+
+
 class HandoffPolicy(ConfigModel):
     """How an MQL is handed to sales: SLA, reassignment, routing weights, CRM deal."""
 
@@ -217,6 +238,8 @@ class JourneySpec(ConfigModel):
     scoring: ScoringModel
     handoff: HandoffPolicy
     recycle_to: str | None = None  # where nurture restarts after sales rejects; None = first step
+    goals: list[JourneyGoal] = []
+    reentry: ReentryPolicy = ReentryPolicy()
     fingerprint: str = ""  # sha256 of the source text, set by the loader
 
     @field_validator("from_email")
@@ -236,10 +259,25 @@ class JourneySpec(ConfigModel):
                 hint = difflib.get_close_matches(target, index, n=1)
                 suffix = f" (did you mean {hint[0]!r}?)" if hint else ""
                 raise ValueError(f"{path}: no step with id {target!r}{suffix}")
+        goals: dict[str, int] = {}
+        for i, goal in enumerate(self.goals):
+            if goal.id in goals:
+                raise ValueError(f"goals.{i}.id: duplicate goal id {goal.id!r} (first used at goals.{goals[goal.id]})")
+            goals[goal.id] = i
         loop = self._loop_without_wait()
         if loop:
             raise ValueError(f"steps: loop without a wait would never pause: {' -> '.join(loop)}")
         return self
+
+    def score_thresholds(self) -> list[float]:
+        """The scoring model's thresholds and the goals' score tests: a decaying score that
+        crosses one meets (or stops meeting) a goal, so the journey looks again right then."""
+        tests = (c for goal in self.goals for c in goal.when if c.field == "score" and c.op in ORDERED)
+        return sorted({*self.scoring.score_thresholds(), *(float(c.value) for c in tests)})
+
+    def first_goal_met(self, facts: dict[str, Any], seen: Iterable[EventType]) -> str | None:
+        seen = set(seen)
+        return next((goal.id for goal in self.goals if goal.met(facts, seen)), None)
 
     def _gotos(self) -> Iterable[tuple[str, str | None]]:
         for i, step in enumerate(self.steps):

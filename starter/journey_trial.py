@@ -550,7 +550,7 @@ async def _drive(env: WorkflowEnvironment, s: Settings, plan: TrialPlan, sandbox
     tz = ZoneInfo(plan.timezone)
     entries = _entries(run.log, spec, captured_at, tz, result.workflow_id, emails, chats, st)
     end = _end(st, now, horizon_at, captured_at, tz, plan, run.parked)
-    stepped = {f"{result.workflow_id}:c0:{e.step_id}:" for e in entries if e.kind == "notify"}
+    stepped = {f"{st.key_prefix or result.workflow_id}:c0:{e.step_id}:" for e in entries if e.kind == "notify"}
     for chat in chats:  # e.g. the hand-off's message to the owner and the sales channel
         key, summary = str(chat.get("key")), chat["summary"]
         if not any(key.startswith(prefix) for prefix in stepped):
@@ -701,7 +701,7 @@ def _entries(
             continue
         step = spec.step(match.group("id"))
         visits[step.id] = visits.get(step.id, 0) + 1
-        key = f"{workflow_id}:c0:{step.id}:{visits[step.id]}"
+        key = f"{last.key_prefix or workflow_id}:c0:{step.id}:{visits[step.id]}"
         goto = next_step[i]
         if isinstance(step, SendEmailStep):
             summary = emails.get(key)

@@ -49,7 +49,7 @@ async def test_the_variant_holds_across_continue_as_new_and_replay(time_env: Wor
     fake, queues = FakePlatforms(), new_queues()
     async with running(time_env, fake, queues, journeys=tmp_path):
         # A low history limit: a pass is about a dozen events, so the chain continues every few weeks.
-        handle = await start_lead(time_env, queues, journey="split-loop", can_after=40)
+        handle = await start_lead(time_env, queues, journey="split-loop", can_after=40, keys_per_entry=True)
         first_run = (await handle.describe()).run_id
         expected = split.assign("split-loop", (await handle.query(LeadJourneyWorkflow.state)).lead_id)
 
@@ -85,6 +85,12 @@ async def test_the_variant_holds_across_continue_as_new_and_replay(time_env: Wor
     steps = [c.arg.step_id for c in fake.of("email.send")]
     assert steps[0] == "hello" and set(steps[1:]) == {f"email-{expected}"}, steps
     assert state.variants == {"subject-test": expected}
+    # The entry's keys hold through continue-as-new: its first run's id, in every run.
+    keys = [c.arg.idempotency_key for c in fake.of("email.send")]
+    assert state.key_prefix == f"{handle.id}:{first_run[:8]}" and all(
+        k.startswith(state.key_prefix + ":") for k in keys
+    )
+    assert len(set(keys)) == len(keys), "each pass its own key"
     replayer = Replayer(workflows=WORKFLOWS, data_converter=time_env.client.data_converter)
     for history in histories:
         result = await replayer.replay_workflow(history, raise_on_replay_failure=False)
