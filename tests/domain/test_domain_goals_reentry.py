@@ -88,3 +88,12 @@ def test_reentry_refusal_says_when() -> None:
 def test_bad_goals_and_reentry_name_the_field(tmp_path: Path, change: dict, expected: str) -> None:
     path = write(tmp_path, mutated(lambda d: d.update(change)))
     assert str(journey_error(tmp_path)).startswith(f"{path}: {expected}")
+
+
+def test_deal_keys_of_both_shapes_name_their_lead() -> None:
+    from domain.leads import DealKey, parse_deal_key
+
+    lead = "lead-" + "a" * 24
+    assert parse_deal_key(f"{lead}:c2:deal") == DealKey(workflow_id=lead, cycle=2)
+    assert parse_deal_key(f"{lead}:1f2e3d4c:c0:deal") == DealKey(workflow_id=lead, entry="1f2e3d4c", cycle=0)
+    assert parse_deal_key("someone-else:c0:deal") is None and parse_deal_key(None) is None
