@@ -25,7 +25,6 @@ read is not queried again (a closed journey answers a query by replaying its his
 from __future__ import annotations
 
 import asyncio
-import re
 from collections.abc import Iterable
 from datetime import UTC, date, datetime, time, timedelta
 from decimal import Decimal, InvalidOperation
@@ -89,7 +88,7 @@ from domain.attribution import (
     stage_times,
 )
 from domain.fields import zone
-from domain.leads import LeadStage, Touch
+from domain.leads import LeadStage, Touch, parse_deal_key
 from domain.money import show
 from domain.report_render import executive_email_text, executive_html, executive_text
 from integrations.analytics_store import AnalyticsStore, Deal, Distribution
@@ -103,7 +102,6 @@ MICROS = Decimal(1_000_000)
 QUERY_TIMEOUT = timedelta(seconds=10)
 JOURNEY_BATCH = 100
 MAX_RUNS_PER_TYPE = 2000  # automation KPIs look at the most recent runs of a type in the window
-_DEAL_KEY = re.compile(r"^(lead-[0-9a-f]{24}):c\d+:deal$")
 STATUS = {
     WorkflowExecutionStatus.RUNNING: "running",
     WorkflowExecutionStatus.COMPLETED: "completed",
@@ -488,11 +486,11 @@ class AnalyticsCollectActivities:
             currency = (props.get("deal_currency_code") or inp.currency).strip().upper()
             rows.append({"campaign": NO_CAMPAIGN, "customers": 1, "revenue": amount, "currency": currency})
             if amount is not None and amount >= 0 and closed is not None and currency == inp.currency:
-                match = _DEAL_KEY.fullmatch(props.get("mops_key") or "")
+                key = parse_deal_key(props.get("mops_key"))
                 deals.append(
                     Deal(
                         deal_id=deal.id,
-                        lead_workflow_id=match.group(1) if match else None,
+                        lead_workflow_id=key.workflow_id if key else None,
                         amount=amount,
                         currency=currency,
                         closed_at=closed,

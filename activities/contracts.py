@@ -51,6 +51,8 @@ from activities.models import (
     HealthNoticeResult,
     JourneysInput,
     JourneysResult,
+    LastExitInput,
+    LastExitResult,
     ListOwnersInput,
     ListOwnersResult,
     ListSendInput,
@@ -74,6 +76,7 @@ from activities.models import (
     PublishPostInput,
     PublishResult,
     RecordDistributionInput,
+    RecordExitInput,
     ReportEmailInput,
     ReportEmailResult,
     SendEmailInput,
@@ -153,6 +156,9 @@ class ErrorType(StrEnum):
 # ------------------------------------------------------------------ lead journeys
 
 JOURNEYS_LOAD = ActivityRef("journeys.load", LoadJourneyInput, JourneySpec)
+# When the person last finished a journey (its `reentry` policy), in the contact ledger.
+JOURNEYS_LAST_EXIT = ActivityRef("journeys.last_exit", LastExitInput, LastExitResult)
+JOURNEYS_RECORD_EXIT = ActivityRef("journeys.record_exit", RecordExitInput, Nothing)
 ROUTING_ASSIGN_OWNER = ActivityRef("routing.assign_owner", AssignOwnerInput, AssignOwnerResult)
 CRM_UPSERT_LEAD = ActivityRef("crm.upsert_lead", UpsertLeadInput, UpsertLeadResult)
 CRM_UPDATE_CONTACT = ActivityRef("crm.update_contact", UpdateContactInput, Nothing)

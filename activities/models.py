@@ -23,6 +23,23 @@ class LoadJourneyInput(BaseModel):
     journey_id: str
 
 
+class LastExitInput(BaseModel):
+    lead_id: str  # the keyed hash: the person, whatever run or capture
+    journey_id: str
+
+
+class LastExitResult(BaseModel):
+    finished_at: datetime | None = None  # None: the person never finished the journey
+    outcome: str | None = None
+
+
+class RecordExitInput(BaseModel):
+    lead_id: str
+    journey_id: str
+    at: datetime
+    outcome: str
+
+
 class UpsertLeadInput(BaseModel):
     email: str
     properties: dict[str, str] = {}

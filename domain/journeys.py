@@ -24,10 +24,12 @@ from domain.fields import (
     read_yaml_mapping,
 )
 from domain.leads import JOURNEY_ID_PATTERN, EventType, normalise_email
+from domain.reentry import ReentryPolicy
 from domain.routing import OwnerSlot
 from domain.rules import Condition, evaluate_all
 from domain.schedule import FrequencyCap, QuietHours
-from domain.scoring import ScoringModel
+from domain.scoring import ORDERED, ScoringModel
+from domain.splits import HOLDOUT, PERCENT, bucket, choose
 
 STEP_ID_PATTERN = r"^[a-z0-9][a-z0-9_-]*$"
 NOTIFY_PLACEHOLDERS = frozenset({"stage", "score", "segment", "journey"})
@@ -100,6 +102,50 @@ class BranchStep(_StepBase):
         return next((c.goto for c in self.cases if c.matches(facts, seen)), self.default)
 
 
+class SplitVariant(ConfigModel):
+    """One arm of a split: its share of the leads, in percent, and where it goes."""
+
+    id: StepId
+    weight: float = Field(gt=0)
+    goto: StepId | None = None  # None = the step after the split
+
+
+class SplitStep(_StepBase):
+    """An A/B(/n) test: each lead goes to one variant, by a keyed hash of its id (the same
+    variant on every run and replay), or, for the `holdout` share, leaves the journey here
+    and gets nothing more (the control group). Weights and holdout are percent and sum to 100."""
+
+    type: Literal["split"] = "split"
+    variants: list[SplitVariant] = Field(min_length=1)
+    holdout: float = Field(default=0, ge=0, lt=PERCENT)
+
+    @model_validator(mode="after")
+    def _shares(self) -> SplitStep:
+        seen: set[str] = set()
+        for j, variant in enumerate(self.variants):
+            if variant.id == HOLDOUT:
+                raise ValueError(f"variants.{j}.id: {HOLDOUT!r} is reserved for the holdout share")
+            if variant.id in seen:
+                raise ValueError(f"variants.{j}.id: duplicate variant id {variant.id!r}")
+            seen.add(variant.id)
+        total = sum(v.weight for v in self.variants) + self.holdout
+        if abs(total - PERCENT) > 1e-6:
+            weights = " + ".join(f"{v.weight:g}" for v in self.variants)
+            raise ValueError(
+                f"variants: weights ({weights}) and holdout ({self.holdout:g}) sum to {total:g}, not {PERCENT:g}"
+            )
+        return self
+
+    def assign(self, journey_id: str, lead_id: str) -> str:
+        """The variant id this lead gets, or `holdout`."""
+        point = bucket(journey_id, self.id, lead_id)
+        return choose(point, self.holdout, [(v.id, v.weight) for v in self.variants])
+
+    def target(self, variant_id: str) -> str | None:
+        """Where a variant goes (None = the step after the split)."""
+        return next(v.goto for v in self.variants if v.id == variant_id)
+
+
 class UpdateCrmStep(_StepBase):
     type: Literal["update_crm"] = "update_crm"
     properties: dict[str, str] = Field(min_length=1)
@@ -131,11 +177,31 @@ class GoalStep(_StepBase):
 
 
 Step = Annotated[
-    SendEmailStep | WaitStep | WaitForEventStep | BranchStep | UpdateCrmStep | NotifyStep | GoalStep,
+    SendEmailStep | WaitStep | WaitForEventStep | BranchStep | SplitStep | UpdateCrmStep | NotifyStep | GoalStep,
     Field(discriminator="type"),
 ]
-STEP_TYPES = frozenset(("send_email", "wait", "wait_for_event", "branch", "update_crm", "notify", "goal"))
+STEP_TYPES = frozenset(("send_email", "wait", "wait_for_event", "branch", "split", "update_crm", "notify", "goal"))
 _WAITING_TYPES = frozenset(("wait", "wait_for_event"))
+
+
+class JourneyGoal(ConfigModel):
+    """What the journey is for: met when every condition holds (on the score now, the
+    segment, the lead's fields) and, if set, `event_seen` was ever recorded. Checked on every
+    event and every score change while the lead is in nurture; the first one met ends the
+    journey at once, with outcome `goal: <id>`, even in the middle of a wait."""
+
+    id: StepId
+    when: list[Condition] = []
+    event_seen: EventType | None = None
+
+    @model_validator(mode="after")
+    def _has_a_test(self) -> JourneyGoal:
+        if not self.when and self.event_seen is None:
+            raise ValueError("a goal needs `when` conditions or `event_seen`")
+        return self
+
+    def met(self, facts: dict[str, Any], seen: Iterable[EventType]) -> bool:
+        return evaluate_all(self.when, facts) and (self.event_seen is None or self.event_seen in set(seen))
 
 
 class HandoffPolicy(ConfigModel):
@@ -172,6 +238,8 @@ class JourneySpec(ConfigModel):
     scoring: ScoringModel
     handoff: HandoffPolicy
     recycle_to: str | None = None  # where nurture restarts after sales rejects; None = first step
+    goals: list[JourneyGoal] = []
+    reentry: ReentryPolicy = ReentryPolicy()
     fingerprint: str = ""  # sha256 of the source text, set by the loader
 
     @field_validator("from_email")
@@ -191,10 +259,25 @@ class JourneySpec(ConfigModel):
                 hint = difflib.get_close_matches(target, index, n=1)
                 suffix = f" (did you mean {hint[0]!r}?)" if hint else ""
                 raise ValueError(f"{path}: no step with id {target!r}{suffix}")
+        goals: dict[str, int] = {}
+        for i, goal in enumerate(self.goals):
+            if goal.id in goals:
+                raise ValueError(f"goals.{i}.id: duplicate goal id {goal.id!r} (first used at goals.{goals[goal.id]})")
+            goals[goal.id] = i
         loop = self._loop_without_wait()
         if loop:
             raise ValueError(f"steps: loop without a wait would never pause: {' -> '.join(loop)}")
         return self
+
+    def score_thresholds(self) -> list[float]:
+        """The scoring model's thresholds and the goals' score tests: a decaying score that
+        crosses one meets (or stops meeting) a goal, so the journey looks again right then."""
+        tests = (c for goal in self.goals for c in goal.when if c.field == "score" and c.op in ORDERED)
+        return sorted({*self.scoring.score_thresholds(), *(float(c.value) for c in tests)})
+
+    def first_goal_met(self, facts: dict[str, Any], seen: Iterable[EventType]) -> str | None:
+        seen = set(seen)
+        return next((goal.id for goal in self.goals if goal.met(facts, seen)), None)
 
     def _gotos(self) -> Iterable[tuple[str, str | None]]:
         for i, step in enumerate(self.steps):
@@ -206,6 +289,9 @@ class JourneySpec(ConfigModel):
                 for j, case in enumerate(step.cases):
                     yield f"steps.{i}.cases.{j}.goto", case.goto
                 yield f"steps.{i}.default", step.default
+            if isinstance(step, SplitStep):
+                for j, variant in enumerate(step.variants):
+                    yield f"steps.{i}.variants.{j}.goto", variant.goto
         yield "recycle_to", self.recycle_to
 
     def successors(self, step_id: str) -> list[str]:
@@ -216,6 +302,8 @@ class JourneySpec(ConfigModel):
             targets = [step.on_event or after, step.on_timeout or after]
         elif isinstance(step, BranchStep):
             targets = [*(c.goto for c in step.cases), step.default or after]
+        elif isinstance(step, SplitStep):
+            targets = [v.goto or after for v in step.variants]
         else:
             targets = [after]
         return sorted({t for t in targets if t is not None})
@@ -297,7 +385,7 @@ def _loc(loc: tuple[int | str, ...]) -> str:
 
 
 def _first_error(path: Path, err: ValidationError) -> JourneyError:
-    return JourneyError(path, *first_error(err, _loc))
+    return JourneyError(path, *first_error(err, _loc, split_path=True))
 
 
 def _names(directory: Path) -> list[str]:

@@ -85,6 +85,25 @@ def lead_workflow_id(key: str) -> str:
     return f"lead-{key}"
 
 
+# A hand-off's deal key (HubSpot `mops_key`): `<lead workflow id>[:<entry>]:c<cycle>:deal`,
+# the entry in runs that key by entry (a person's later entries get deals of their own).
+_DEAL_KEY = re.compile(r"^(lead-[0-9a-f]{24})(?::([^:]+))?:c(\d+):deal$")
+
+
+class DealKey(BaseModel):
+    workflow_id: str
+    entry: str | None = None
+    cycle: int
+
+
+def parse_deal_key(text: str | None) -> DealKey | None:
+    """The lead a deal's key names; None for a deal mops did not create."""
+    match = _DEAL_KEY.fullmatch(text or "")
+    if match is None:
+        return None
+    return DealKey(workflow_id=match.group(1), entry=match.group(2), cycle=int(match.group(3)))
+
+
 def _blank_to_none(value: object) -> object:
     if isinstance(value, str):
         value = value.strip()

@@ -36,6 +36,7 @@ class Refusal(StrEnum):
     MAY_NOT_STOP = "may_not_stop"
     NOT_THE_OWNER = "not_the_owner"
     NOT_WAITING_FOR_SALES_DECISION = "not_waiting_for_sales_decision"
+    REENTRY_REFUSED = "reentry_refused"  # the journey's `reentry` policy does not take this person again (yet)
     # A refusal without a code: a worker older than these codes, or an update whose
     # argument the workflow could not read. Answered as a conflict with its own text.
     UNCLASSIFIED = "refused"
@@ -70,6 +71,7 @@ ANSWERS: dict[Refusal, Answer] = {
     Refusal.MAY_NOT_STOP: Answer(403, "requested_by"),
     Refusal.NOT_THE_OWNER: Answer(403, "owner"),
     Refusal.NOT_WAITING_FOR_SALES_DECISION: Answer(409, "stage"),
+    Refusal.REENTRY_REFUSED: Answer(409, "journey"),
     Refusal.UNCLASSIFIED: Answer(409, None),
 }
 

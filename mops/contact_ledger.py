@@ -1,10 +1,14 @@
-"""The contact ledger: every email mops sends, per lead, and each lead's budget facts.
+"""The contact ledger: every email mops sends, per lead, each lead's budget facts, and when
+it last finished each journey.
 
 One contact budget spans the lead's journey, campaign single sends and content list sends
 (`domain.contact_budget`). The email activities write here: the journey's `email.send`
 records its send and the lead's facts (time zone, quiet hours, frequency cap, may_email),
 the opt-out path records may_email=false, and a bulk send records every recipient it
-sent to. The bulk sends and the journey's `email.send` read here.
+sent to. The bulk sends and the journey's `email.send` read here. A journey whose
+`reentry` policy is not `always` records here when the lead finished it (`journeys.record_exit`)
+and reads it when the same person enters again (`journeys.last_exit`): the run that finished
+has ended, and the next one is a new run of the same workflow id.
 
 Rows hold the lead id (the keyed hash the lead workflow id uses), never the address.
 
@@ -29,6 +33,16 @@ from mops.sqlite_files import open_shared
 
 MIN_RETENTION = timedelta(days=31)
 _CHUNK = 500  # ids per `IN (...)`: well under SQLite's bound on query parameters
+
+
+@dataclass(frozen=True)
+class JourneyExit:
+    """When a lead last finished a journey, and how (the run's outcome)."""
+
+    lead_id: str
+    journey_id: str
+    at: datetime
+    outcome: str
 
 
 @dataclass(frozen=True)
@@ -61,8 +75,16 @@ class ContactLedger(ABC):
         """Each lead's sends at or after `since` (leads without any are absent)."""
 
     @abstractmethod
+    def record_exit(self, exit: JourneyExit) -> None:
+        """The lead finished the journey (replacing an earlier finish of the same journey)."""
+
+    @abstractmethod
+    def last_exit(self, lead_id: str, journey_id: str) -> JourneyExit | None:
+        """When the lead last finished the journey; None if it never did."""
+
+    @abstractmethod
     def forget(self, lead_id: str) -> int:
-        """Right to erasure: delete the lead's sends and facts; returns how many rows went."""
+        """Right to erasure: delete the lead's sends, facts and journey exits; returns how many rows went."""
 
 
 _SCHEMA = """
@@ -80,6 +102,13 @@ CREATE TABLE IF NOT EXISTS facts (
     facts TEXT NOT NULL,
     window_seconds INTEGER NOT NULL,
     updated_at TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS journey_exits (
+    lead_id TEXT NOT NULL,
+    journey_id TEXT NOT NULL,
+    at TEXT NOT NULL,
+    outcome TEXT NOT NULL,
+    PRIMARY KEY (lead_id, journey_id)
 );
 """
 
@@ -159,17 +188,33 @@ class SqliteContactLedger(ContactLedger):
                     )
         return found
 
+    def record_exit(self, exit: JourneyExit) -> None:
+        with self._lock:
+            self._db.execute(
+                "INSERT OR REPLACE INTO journey_exits (lead_id, journey_id, at, outcome) VALUES (?, ?, ?, ?)",
+                (exit.lead_id, exit.journey_id, _iso(exit.at), exit.outcome),
+            )
+
+    def last_exit(self, lead_id: str, journey_id: str) -> JourneyExit | None:
+        with self._lock:
+            row = self._db.execute(
+                "SELECT at, outcome FROM journey_exits WHERE lead_id = ? AND journey_id = ?", (lead_id, journey_id)
+            ).fetchone()
+        return None if row is None else JourneyExit(lead_id, journey_id, datetime.fromisoformat(row[0]), row[1])
+
     def forget(self, lead_id: str) -> int:
         with self._lock:
             self._db.execute("BEGIN IMMEDIATE")
             try:
-                sends = self._db.execute("DELETE FROM sends WHERE lead_id = ?", (lead_id,)).rowcount
-                facts = self._db.execute("DELETE FROM facts WHERE lead_id = ?", (lead_id,)).rowcount
+                gone = sum(
+                    self._db.execute(f"DELETE FROM {table} WHERE lead_id = ?", (lead_id,)).rowcount
+                    for table in ("sends", "facts", "journey_exits")
+                )
                 self._db.execute("COMMIT")
             except BaseException:
                 self._db.execute("ROLLBACK")
                 raise
-        return sends + facts
+        return gone
 
 
-__all__ = ["MIN_RETENTION", "ContactLedger", "LedgerSend", "SqliteContactLedger"]
+__all__ = ["MIN_RETENTION", "ContactLedger", "JourneyExit", "LedgerSend", "SqliteContactLedger"]

@@ -52,6 +52,7 @@ from domain.journeys import (
     JourneySpec,
     NotifyStep,
     SendEmailStep,
+    SplitStep,
     UpdateCrmStep,
     WaitForEventStep,
     WaitStep,
@@ -549,7 +550,7 @@ async def _drive(env: WorkflowEnvironment, s: Settings, plan: TrialPlan, sandbox
     tz = ZoneInfo(plan.timezone)
     entries = _entries(run.log, spec, captured_at, tz, result.workflow_id, emails, chats, st)
     end = _end(st, now, horizon_at, captured_at, tz, plan, run.parked)
-    stepped = {f"{result.workflow_id}:c0:{e.step_id}:" for e in entries if e.kind == "notify"}
+    stepped = {f"{st.key_prefix or result.workflow_id}:c0:{e.step_id}:" for e in entries if e.kind == "notify"}
     for chat in chats:  # e.g. the hand-off's message to the owner and the sales channel
         key, summary = str(chat.get("key")), chat["summary"]
         if not any(key.startswith(prefix) for prefix in stepped):
@@ -700,7 +701,7 @@ def _entries(
             continue
         step = spec.step(match.group("id"))
         visits[step.id] = visits.get(step.id, 0) + 1
-        key = f"{workflow_id}:c0:{step.id}:{visits[step.id]}"
+        key = f"{last.key_prefix or workflow_id}:c0:{step.id}:{visits[step.id]}"
         goto = next_step[i]
         if isinstance(step, SendEmailStep):
             summary = emails.get(key)
@@ -740,6 +741,11 @@ def _entries(
         elif isinstance(step, BranchStep):
             out.append(
                 entry(item.at, "branch", f"{step.id} → {goto or '-'} ({_branch_reason(step, goto)})", step_id=step.id)
+            )
+        elif isinstance(step, SplitStep):
+            variant = last.variants.get(step.id, "-")
+            out.append(
+                entry(item.at, "branch", f"{step.id} → {goto or 'end'} (split: variant {variant})", step_id=step.id)
             )
         elif isinstance(step, UpdateCrmStep):
             props = ", ".join(f"{k}={v}" for k, v in step.properties.items())

@@ -40,6 +40,9 @@ def lead_panel(state: LeadState, url: str, deals: list[DealConversion] | None = 
     if state.next_step_at:
         nxt += f" at {state.next_step_at.isoformat(timespec='seconds')}"
     head.add_row("next", nxt, "outcome", state.outcome or "-")
+    if state.variants:
+        tested = ", ".join(f"{split} → {variant}" for split, variant in sorted(state.variants.items()))
+        head.add_row("variants", tested, "", "")
     parts: list = [head]
     if score and score.reasons:
         reasons = Table("rule", "points", "why", box=None, header_style="dim")

@@ -204,6 +204,7 @@ def build_workers(
     config = config or worker_config(settings)
     q = platform_queues(settings)
     crm = CrmActivities(platforms.hubspot)
+    ledger = SqliteContactLedger(settings.contact_ledger_file)  # sends, budget facts, journey exits
     secret = settings.gateway_unsubscribe_secret.get_secret_value()
     postal_address, preferences_url = settings.mail_footer()
     # SendGrid keeps no idempotency: retried sends look in its Email Activity feed first.
@@ -217,7 +218,7 @@ def build_workers(
         preferences_url=preferences_url,
         campaign_templates_dir=settings.campaign_templates_path,
         brand_rules=load_brand_rules(settings.policies_dir / "brand.yaml"),
-        ledger=SqliteContactLedger(settings.contact_ledger_file),
+        ledger=ledger,
         lead_id_secret=settings.lead_id_secret.get_secret_value(),
         once=email_once,
     )
@@ -324,12 +325,15 @@ def build_workers(
         deployment_config=deployment(settings),
         **config.worker_options(),  # cache, slots, pollers, sandbox (workers/tuning.py)
     )
+    journeys = JourneyActivities(settings.journeys_dir, ledger)
     workflow_worker = Worker(
         client,
         task_queue=q.workflows,
         workflows=WORKFLOWS,
         activities=[
-            JourneyActivities(settings.journeys_dir).load,
+            journeys.load,
+            journeys.last_exit,
+            journeys.record_exit,
             RoutingActivities(client, q.workflows, settings.owner_router_id).assign_owner,
             CampaignActivities(client).snapshot,
             *privacy.on(q.workflows),

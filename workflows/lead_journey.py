@@ -5,7 +5,9 @@ Workflow type `LeadJourney`, id `lead-<keyed hash of the email>`.
 Updates
 - `capture(LeadCapture) -> CaptureResult`: the capture that started the journey, or
   a later one (recorded as a touch). Sent with update-with-start + USE_EXISTING, so
-  the same lead captured twice is one workflow. Idempotent per `capture_id`.
+  the same lead captured twice is one workflow. Idempotent per `capture_id`. For a
+  journey with a `reentry` policy, the starting capture answers once the run has decided
+  whether this person may enter again (`CaptureResult.refused` says why not).
 
 - `sales_decision(SalesDecision) -> SalesDecisionResult`: the current owner accepted
   (converted) or rejected (recycled into nurture). The validator refuses (no history)
@@ -77,7 +79,27 @@ Queries
   with (the hashed address, the click ids), or why none may be (erased, ad consent
   withdrawn). Asked by the deal-won uploads after the journey has ended; never shown.
 
-Search attributes: LeadStage, LeadScore, Segment, OwnerId, JourneyId.
+Search attributes: LeadStage, LeadScore, Segment, OwnerId, JourneyId, and JourneyVariant
+(`<split>:<variant>` for each split the lead passed).
+
+Splits (runs that reach one with `workflow.patched("lead-split-v1")`): a `split` step puts the
+lead in one of its weighted variants by a keyed hash of the lead id and the split's id
+(`domain.splits`), the same on every replay and continue-as-new, and records it in
+`LeadJourneyState.variants` (the `state` query's `variants`); the `holdout` share ends the
+journey there with outcome `holdout (<split id>)` and gets nothing more.
+
+Goals (runs that meet one with `workflow.patched("lead-goals-v1")`): the journey's `goals` are
+checked on every rescore (each event, each score crossing; the goals' score tests are
+crossings too) and by the run loop while the lead is nurtured; the first met ends the wait in
+progress and the journey at once, outcome `goal: <id>`, shown as `state().goal`.
+
+Re-entry (journeys whose `reentry` is `never` or `{after: ...}`, with
+`workflow.patched("lead-reentry-v1")`): a fresh run first asks `journeys.last_exit` when this
+person (the lead id) last finished the journey; a refused entry ends at once, touching no
+platform, and the `capture` update that started it answers `refused` (the service raises
+`reentry_refused`). The end of every other run is recorded with `journeys.record_exit`. Runs
+started with `keys_per_entry` (by the service) put the entry's first run id in every
+idempotency key, so a new entry of the same person sends its emails and makes its deal again.
 
 Emails: each `send_email` step names its template; the `email.send` activity renders
 it (workflow code does no I/O) with the lead's fields, firmographics, segment, score and
@@ -114,9 +136,11 @@ with workflow.unsafe.imports_passed_through():
         AssignOwnerInput,
         EmailLead,
         HandoffInput,
+        LastExitInput,
         ListOwnersInput,
         LoadJourneyInput,
         NotifyInput,
+        RecordExitInput,
         SalesOwner,
         SendEmailInput,
         SendEmailResult,
@@ -148,6 +172,7 @@ with workflow.unsafe.imports_passed_through():
         JourneySpec,
         NotifyStep,
         SendEmailStep,
+        SplitStep,
         UpdateCrmStep,
         WaitForEventStep,
         WaitStep,
@@ -159,6 +184,7 @@ with workflow.unsafe.imports_passed_through():
     from domain.rules import evaluate
     from domain.schedule import add_business_days, earliest_send_time, next_local_time
     from domain.scoring import assign_segment, band, lead_facts, next_crossing, raw_engagement, score_lead
+    from domain.splits import HOLDOUT
     from domain.sync import ContactChange, first_write
     from workflows.approval import refuse
     from workflows.common import (
@@ -190,7 +216,15 @@ with workflow.unsafe.imports_passed_through():
         UnsubscribeRequest,
     )
     from workflows.privacy_models import ConsentUpdate, EraseRequest
-    from workflows.search_attributes import JOURNEY_ID, LEAD_SCORE, LEAD_STAGE, OWNER_ID, SEGMENT, Updates
+    from workflows.search_attributes import (
+        JOURNEY_ID,
+        JOURNEY_VARIANT,
+        LEAD_SCORE,
+        LEAD_STAGE,
+        OWNER_ID,
+        SEGMENT,
+        Updates,
+    )
 
 TERMINAL = {LeadStage.CONVERTED, LeadStage.UNSUBSCRIBED, LeadStage.DISQUALIFIED, LeadStage.COMPLETED}
 MAX_EVENTS_KEPT = 500  # older events have decayed to nothing for any sane half-life
@@ -208,6 +242,16 @@ CONVERSIONS_PATCH = "lead-conversions-v1"
 # to decay or the CRM is written: a lead that never engaged records nothing more.
 CURRENT_SCORE_PATCH = "lead-current-score-v1"
 CRM_SCORE_PROPERTY = "mops_score"
+# A split step assigns a variant, keeps it in state and upserts JourneyVariant. Histories from
+# before split steps existed cannot reach one (their journeys could not name one); the marker
+# says which histories record an assignment.
+SPLIT_PATCH = "lead-split-v1"
+# Journey-level goals end nurture when met; asked when a goal is first met (journeys without
+# goals, all of them before goals existed, never ask).
+GOALS_PATCH = "lead-goals-v1"
+# A journey whose `reentry` is not `always` reads the person's last finish at the start of a
+# run and records its own at the end (asked only by such journeys).
+REENTRY_PATCH = "lead-reentry-v1"
 # Telling the contact sync is best effort: a worker without the activity (an older
 # worker, a test double) answers NotFoundError at once; reconciliation repairs the rest.
 SYNC_RETRY = RetryPolicy(
@@ -235,6 +279,10 @@ class LeadJourneyWorkflow:
         if inp.state is None:
             c = inp.capture
             self._s.consents.apply_all(from_capture(c.consent, f"capture:{c.source.value}", c.captured_at))
+            if inp.keys_per_entry:
+                # The first run id stays the same through continue-as-new and differs for each
+                # new entry of the same person (the workflow id is the person's).
+                self._s.entry = workflow.info().first_execution_run_id[:8]
         self._queues = inp.queues
         self._can_after = inp.continue_as_new_after_events
         self._attributes = SearchAttributes()
@@ -246,6 +294,9 @@ class LeadJourneyWorkflow:
         self._conversion_sends: list[asyncio.Task[None]] = []  # uploads under way (see _send_conversions)
         self._current: bool | None = None  # CURRENT_SCORE_PATCH, once asked (see _keeps_score_current)
         self._crossing_at: datetime | None = None  # when the decaying score next leaves its band
+        # A new run of a journey with a `reentry` policy: the capture that started it answers
+        # only once run() has decided whether this person may enter (see _check_reentry).
+        self._entry_pending = inp.state is None and inp.journey is not None and inp.journey.reentry.checked
 
     # ------------------------------------------------------------------ run
 
@@ -269,6 +320,8 @@ class LeadJourneyWorkflow:
                     summary=f"load journey {s.capture.journey_id}",
                 )
             self._rescore()
+        if inp.state is None and self._journey.reentry.checked:
+            await self._check_reentry()
         if s.stage in (LeadStage.NEW, LeadStage.QUALIFYING) and not s.erased:
             await self._qualify()
 
@@ -276,8 +329,11 @@ class LeadJourneyWorkflow:
             if self._should_continue_as_new():
                 await self._continue_as_new()
             self._refresh_score()  # every decision below reads the score now
+            self._check_goals()
             if s.unsubscribed:
                 await self._finish_unsubscribed()
+            elif s.goal is not None and s.stage == LeadStage.NURTURING:
+                await self._reach_goal()
             elif s.stage == LeadStage.NURTURING and self._mql_reached():
                 await self._set_stage(LeadStage.MQL, crm={"lifecyclestage": "marketingqualifiedlead"})
             elif s.stage == LeadStage.MQL and self._mql_lost():
@@ -290,6 +346,7 @@ class LeadJourneyWorkflow:
             else:
                 await self._run_step()
 
+        await self._record_exit()
         # Nothing left for the contact sync, and nothing on its way there (an erasure ends
         # the sync right after this run: a late publish must not start it again).
         await workflow.wait_condition(lambda: (not s.sync_outbox or s.erased) and not self._publishing)
@@ -311,7 +368,7 @@ class LeadJourneyWorkflow:
     # ------------------------------------------------------------- handlers
 
     @workflow.update(name="capture")
-    def capture(self, c: LeadCapture) -> CaptureResult:
+    async def capture(self, c: LeadCapture) -> CaptureResult:
         s = self._s
         created = c.capture_id == s.capture.capture_id
         duplicate = not created and c.capture_id in s.capture_ids
@@ -329,6 +386,9 @@ class LeadJourneyWorkflow:
             self._note(f"touch from {c.source.value}")
             if self._syncs() and not s.erased:
                 s.sync_outbox.append(self._sync_change(c, f"capture:{c.capture_id}"))
+        if created and self._entry_pending:
+            # The caller hears whether the person may enter this journey again (REENTRY_PATCH).
+            await workflow.wait_condition(lambda: not self._entry_pending)
         return CaptureResult(
             lead_id=s.lead_id,
             workflow_id=workflow.info().workflow_id,
@@ -336,6 +396,7 @@ class LeadJourneyWorkflow:
             duplicate=duplicate,
             stage=s.stage,
             touches=s.touches,
+            refused=s.reentry_refused if created else None,
         )
 
     @capture.validator
@@ -433,6 +494,9 @@ class LeadJourneyWorkflow:
             consents=s.consents.records,
             erased=s.erased,
             conversions=s.conversions,
+            variants=s.variants,
+            goal=s.goal,
+            key_prefix=self._keys,
         )
 
     @workflow.query(name="conversion_identity")
@@ -508,7 +572,7 @@ class LeadJourneyWorkflow:
             s.active_step = step.id
             s.step_visits[step.id] = s.step_visits.get(step.id, 0) + 1
             s.wait_until, s.wait_from_seq = None, None
-        key = f"{workflow.info().workflow_id}:c{s.cycle}:{step.id}:{s.step_visits[step.id]}"
+        key = f"{self._keys}:c{s.cycle}:{step.id}:{s.step_visits[step.id]}"
         s.next_step = step.id
         goto: str | None = spec.following(step.id)
 
@@ -540,6 +604,13 @@ class LeadJourneyWorkflow:
                 return
         elif isinstance(step, BranchStep):
             goto = self._branch(step) or goto
+        elif isinstance(step, SplitStep):
+            variant = self._split(step)
+            if variant == HOLDOUT:
+                # The control group gets nothing more from this journey: it ends here.
+                s.outcome, goto = f"holdout ({step.id})", None
+            else:
+                goto = step.target(variant) or goto
         elif isinstance(step, UpdateCrmStep):
             await self._update_crm(step.properties, summary=f"step {step.id}")
         elif isinstance(step, NotifyStep):
@@ -560,6 +631,24 @@ class LeadJourneyWorkflow:
         s.cursor = goto
         s.next_step, s.next_step_at = goto, None
         self._note(f"step {step.id} done")
+
+    def _split(self, step: SplitStep) -> str:
+        """The variant this lead gets at `step`: the one recorded (a loop back, a resumed run),
+        else the keyed hash of the lead id, recorded in state and in JourneyVariant. The hash is
+        a pure function of ids, so a replay or a later run computes the same variant anyway;
+        keeping it shows it in the state query and survives a journey edited under the lead."""
+        s = self._s
+        if (variant := s.variants.get(step.id)) is not None:
+            return variant
+        if not workflow.patched(SPLIT_PATCH):
+            # Only a history recorded by code without split steps lacks the marker here, and
+            # such code could not have run a journey with one: refuse rather than guess.
+            raise RuntimeError(f"split {step.id}: history has no {SPLIT_PATCH} marker")
+        variant = step.assign(self._journey.id, s.lead_id)
+        s.variants = {**s.variants, step.id: variant}
+        self._note(f"split {step.id}: {variant}")
+        self._publish()
+        return variant
 
     def _wait_deadline(self, step: WaitStep) -> datetime:
         now = workflow.now()
@@ -750,7 +839,7 @@ class LeadJourneyWorkflow:
                 await self._activity(
                     act.ROUTING_ASSIGN_OWNER,
                     AssignOwnerInput(
-                        request_id=f"{workflow.info().workflow_id}:c{s.cycle}:assign{n}",
+                        request_id=f"{self._keys}:c{s.cycle}:assign{n}",
                         owners=slots,
                         exclude=exclude or [],
                     ),
@@ -774,7 +863,7 @@ class LeadJourneyWorkflow:
         handoff = await self._platform(
             act.CRM_UPSERT_HANDOFF,
             HandoffInput(
-                key=f"{workflow.info().workflow_id}:c{s.cycle}",
+                key=f"{self._keys}:c{s.cycle}",
                 contact_id=s.contact_id,
                 owner_id=owner_id,
                 deal_name=f"MQL {s.lead_id[:8]} ({s.segment or 'general'})",
@@ -803,7 +892,7 @@ class LeadJourneyWorkflow:
         if owner.email:
             await self._notify(
                 NotifyInput(
-                    idempotency_key=f"{workflow.info().workflow_id}:c{s.cycle}:assign{n}:owner",
+                    idempotency_key=f"{self._keys}:c{s.cycle}:assign{n}:owner",
                     text=text,
                     user_email=owner.email,
                 ),
@@ -812,7 +901,7 @@ class LeadJourneyWorkflow:
         if policy.notify_channel:
             await self._notify(
                 NotifyInput(
-                    idempotency_key=f"{workflow.info().workflow_id}:c{s.cycle}:assign{n}:channel",
+                    idempotency_key=f"{self._keys}:c{s.cycle}:assign{n}:channel",
                     text=f"MQL {s.lead_id[:8]} assigned to owner {owner_id}.",
                     channel=policy.notify_channel,
                 ),
@@ -832,7 +921,7 @@ class LeadJourneyWorkflow:
         if policy.notify_channel:
             await self._notify(
                 NotifyInput(
-                    idempotency_key=f"{workflow.info().workflow_id}:c{s.cycle}:sla{n}",
+                    idempotency_key=f"{self._keys}:c{s.cycle}:sla{n}",
                     text=text,
                     channel=policy.notify_channel,
                 ),
@@ -879,7 +968,7 @@ class LeadJourneyWorkflow:
             records = [r for p, r in s.consents.records.items() if p in MARKETING and not r.granted]
             s.sync_outbox.append(
                 ContactChange(
-                    change_id=f"{workflow.info().workflow_id}:opt-out",
+                    change_id=f"{self._keys}:opt-out",
                     source=f"journey:{s.unsubscribe_source}",
                     at=workflow.now(),
                     consent=records or opt_out(f"journey:{s.unsubscribe_source}", workflow.now()),
@@ -911,7 +1000,7 @@ class LeadJourneyWorkflow:
         }
         consent = list(self._s.consents.records.values()) if with_consent else []
         return ContactChange(
-            change_id=f"{workflow.info().workflow_id}:{key}",
+            change_id=f"{self._keys}:{key}",
             source="journey",
             at=c.captured_at,
             fields=fields,
@@ -1058,7 +1147,71 @@ class LeadJourneyWorkflow:
         )
 
     def _interrupted(self) -> bool:
-        return self._s.unsubscribed or self._mql_reached()
+        return self._s.unsubscribed or self._mql_reached() or self._s.goal is not None
+
+    # ------------------------------------------------------ goals, re-entry
+
+    def _check_goals(self) -> None:
+        """Note the first journey goal met, while the lead is in nurture. Pure state: called on
+        every rescore (each event, each score crossing) and by the run loop; a wait in progress
+        ends on it (`_interrupted`) and the loop ends the journey (`_reach_goal`)."""
+        s = self._s
+        if s.goal is not None or s.stage != LeadStage.NURTURING or s.journey is None or not s.journey.goals:
+            return
+        s.goal = s.journey.first_goal_met(self._facts(), s.event_types_seen)
+
+    async def _reach_goal(self) -> None:
+        s = self._s
+        if not workflow.patched(GOALS_PATCH):
+            # Only a history from before goals lacks the marker here, and its journey has none.
+            raise RuntimeError(f"goal {s.goal}: history has no {GOALS_PATCH} marker")
+        s.outcome = f"goal: {s.goal}"
+        self._note(f"goal {s.goal} met")
+        await self._set_stage(LeadStage.COMPLETED)
+
+    async def _check_reentry(self) -> None:
+        """Whether this person may enter the journey again, by its `reentry` policy and when
+        it last finished it (the contact ledger, keyed by the lead id: the run that finished
+        has ended). A refused run ends at once, touching no platform, and the capture that
+        started it answers the refusal."""
+        s, spec = self._s, self._journey
+        try:
+            if not workflow.patched(REENTRY_PATCH):
+                raise RuntimeError(f"reentry: history has no {REENTRY_PATCH} marker")
+            last = await self._activity(
+                act.JOURNEYS_LAST_EXIT,
+                LastExitInput(lead_id=s.lead_id, journey_id=spec.id),
+                queue=self._queues.workflows,
+                summary=f"when did this lead last finish {spec.id}",
+                retry=INTERNAL_RETRY,
+                timeout=INTERNAL_TIMEOUT,
+            )
+            s.reentry_refused = spec.reentry.refusal(spec.id, last.finished_at, workflow.now())
+            if s.reentry_refused is not None:
+                s.outcome = f"re-entry refused: {s.reentry_refused}"
+                self._note(f"re-entry refused ({spec.reentry.mode})")
+                await self._set_stage(LeadStage.COMPLETED)
+        finally:
+            self._entry_pending = False
+
+    async def _record_exit(self) -> None:
+        """The person finished this journey now: kept for its next entry (journeys with a
+        `reentry` policy only; not for a refused entry, nor an erased lead)."""
+        s, spec = self._s, self._s.journey
+        if spec is None or not spec.reentry.checked or s.erased or s.reentry_refused is not None:
+            return
+        if not workflow.patched(REENTRY_PATCH):
+            raise RuntimeError(f"reentry: history has no {REENTRY_PATCH} marker")
+        await self._activity(
+            act.JOURNEYS_RECORD_EXIT,
+            RecordExitInput(
+                lead_id=s.lead_id, journey_id=spec.id, at=workflow.now(), outcome=s.outcome or s.stage.value
+            ),
+            queue=self._queues.workflows,
+            summary=f"record the finish of {spec.id}",
+            retry=INTERNAL_RETRY,
+            timeout=INTERNAL_TIMEOUT,
+        )
 
     def _mql_reached(self) -> bool:
         s = self._s
@@ -1102,6 +1255,7 @@ class LeadJourneyWorkflow:
         s.score = score_lead(s.journey.scoring, profile, self._events_after(s.recycle_seq), workflow.now())
         s.segment = assign_segment(s.journey.scoring, profile, s.score)
         self._plan_crossing()
+        self._check_goals()
         self._publish()
 
     def _keeps_score_current(self) -> bool:
@@ -1135,7 +1289,7 @@ class LeadJourneyWorkflow:
             half_life_days=model.half_life_days,
             band_width=model.band_width,
             cap=model.max_engagement,
-            thresholds=model.score_thresholds(),
+            thresholds=self._journey.score_thresholds(),
         )
 
     def _crm_score_due(self) -> bool:
@@ -1168,6 +1322,13 @@ class LeadJourneyWorkflow:
                 # Never retried in a loop: the score moves on, and the next band writes again.
                 self._note(f"CRM: score {value} not written ({reason(err)}); the next band tries again")
             s.crm_score = score
+
+    @property
+    def _keys(self) -> str:
+        """What every idempotency key of this entry starts with: the workflow id (the person),
+        and, for runs started with `keys_per_entry`, the entry."""
+        wf_id = workflow.info().workflow_id
+        return f"{wf_id}:{self._s.entry}" if self._s.entry else wf_id
 
     @property
     def _journey(self) -> JourneySpec:
@@ -1315,6 +1476,8 @@ class LeadJourneyWorkflow:
         if s.segment:
             updates.append(SEGMENT.value_set(s.segment))
         updates.append(OWNER_ID.value_set(s.owner_id) if s.owner_id else OWNER_ID.value_unset())
+        if s.variants:  # only journeys with a split (SPLIT_PATCH): older runs upsert what they did
+            updates.append(JOURNEY_VARIANT.value_set([f"{k}:{v}" for k, v in sorted(s.variants.items())]))
         if self._hot_path:
             self._unpublished = updates  # upserted by _publish_attributes, once per workflow task
         else:

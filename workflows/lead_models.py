@@ -34,6 +34,10 @@ class LeadJourneyInput(BaseModel):
     # Continue-as-new once history has this many events (or when the server
     # suggests it, whichever comes first). Tests lower it to exercise the path.
     continue_as_new_after_events: int = 10_000
+    # Set by the service: the run's step keys carry its entry (`LeadJourneyState.entry`), so a
+    # person who enters the journey again is sent its emails again. Runs started before it
+    # (False) keep keys of the workflow id alone: their deals and sends are found by those.
+    keys_per_entry: bool = False
 
 
 class CaptureResult(BaseModel):
@@ -43,6 +47,7 @@ class CaptureResult(BaseModel):
     duplicate: bool = False
     stage: LeadStage
     touches: int
+    refused: str | None = None  # the journey would not take this person again (reentry)
 
 
 class UnsubscribeRequest(BaseModel):
@@ -106,6 +111,10 @@ class LeadJourneyState(BaseModel):
     wait_from_seq: int | None = None  # event_seq when a wait_for_event began
     active_step: str | None = None  # step started and not finished (resumes after CAN)
     step_visits: dict[str, int] = {}
+    variants: dict[str, str] = {}  # split step id -> the variant this lead got (or "holdout")
+    goal: str | None = None  # the journey goal met (ends nurture at once)
+    entry: str | None = None  # this entry's first run id (short), in every key; None: older runs
+    reentry_refused: str | None = None  # why this run may not enter the journey (it ended at once)
     cycle: int = 0  # incremented each time sales recycles the lead
     recycle_seq: int = 0  # event_seq when the lead was last recycled
     final_escalation: bool = False
@@ -160,6 +169,9 @@ class LeadState(BaseModel):
     consents: dict[Purpose, ConsentRecord] = {}  # per purpose: granted or withdrawn, source, time
     erased: bool = False
     conversions: list[SentConversion] = []  # per platform and stage: sent, duplicate or rejected
+    variants: dict[str, str] = {}  # split step id -> the variant this lead got (or "holdout")
+    goal: str | None = None  # the journey goal met, if one was
+    key_prefix: str | None = None  # what this entry's step keys start with (`<workflow id>[:<entry>]`)
 
 
 class LeadJourneyResult(BaseModel):

@@ -10,8 +10,10 @@ LEAD_SCORE = SearchAttributeKey.for_int("LeadScore")
 SEGMENT = SearchAttributeKey.for_keyword("Segment")
 OWNER_ID = SearchAttributeKey.for_keyword("OwnerId")
 JOURNEY_ID = SearchAttributeKey.for_keyword("JourneyId")
+# The variants of a journey's splits a lead got, as `<split id>:<variant id>` (or `:holdout`).
+JOURNEY_VARIANT = SearchAttributeKey.for_keyword_list("JourneyVariant")
 
-ALL: list[SearchAttributeKey[Any]] = [LEAD_STAGE, LEAD_SCORE, SEGMENT, OWNER_ID, JOURNEY_ID]
+ALL: list[SearchAttributeKey[Any]] = [LEAD_STAGE, LEAD_SCORE, SEGMENT, OWNER_ID, JOURNEY_ID, JOURNEY_VARIANT]
 
 CONTENT_STAGE = SearchAttributeKey.for_keyword("ContentStage")
 CONTENT_TYPE = SearchAttributeKey.for_keyword("ContentType")

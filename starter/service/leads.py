@@ -11,6 +11,7 @@ import functools
 import uuid
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import cast
 
 from pydantic import ValidationError
 from temporalio.client import Client, WithStartWorkflowOperation, WorkflowHandle
@@ -21,6 +22,7 @@ from domain.click_ids import ClickIds
 from domain.conversions import DealConversion
 from domain.journeys import JourneyError, JourneySpec, load_journey
 from domain.leads import EngagementEvent, LeadCapture, Utm, lead_key, lead_workflow_id
+from domain.refusals import Refusal, Refused
 from mops.queues import platform_queues
 from mops.settings import Settings
 from starter.service.conversion_plans import conversion_plan
@@ -148,7 +150,10 @@ class LeadService:
     # capture ---------------------------------------------------------------
 
     async def capture(self, capture: LeadCapture) -> CaptureResult:
-        """Start the lead's journey, or record a touch on the running one (update-with-start)."""
+        """Start the lead's journey, or record a touch on the running one (update-with-start).
+
+        Raises `Refused` (`reentry_refused`) when the journey's `reentry` policy does not take
+        this person again yet: the run that was started to decide it has ended, touching nothing."""
         key = self.lead_id(capture.email)
         wf_id = lead_workflow_id(key)
         start = WithStartWorkflowOperation(
@@ -159,6 +164,7 @@ class LeadService:
                 queues=platform_queues(self._settings),
                 journey=journey_spec(self._settings, capture.journey_id),
                 conversions=conversion_plan(self._settings, capture),
+                keys_per_entry=True,
             ),
             id=wf_id,
             task_queue=self._settings.workflow_task_queue,
@@ -169,9 +175,16 @@ class LeadService:
                 [SearchAttributePair(LEAD_STAGE, "new"), SearchAttributePair(JOURNEY_ID, capture.journey_id)]
             ),
         )
-        return await self._client.execute_update_with_start_workflow(
-            LeadJourneyWorkflow.capture, capture, start_workflow_operation=start, id=f"capture-{capture.capture_id}"
+        # The SDK types an async update method's result as its coroutine: the answer is a CaptureResult.
+        result = cast(
+            CaptureResult,
+            await self._client.execute_update_with_start_workflow(
+                LeadJourneyWorkflow.capture, capture, start_workflow_operation=start, id=f"capture-{capture.capture_id}"
+            ),
         )
+        if result.refused is not None:
+            raise Refused(Refusal.REENTRY_REFUSED, result.refused)
+        return result
 
     # messages ----------------------------------------------------------------
 

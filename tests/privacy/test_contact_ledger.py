@@ -9,7 +9,7 @@ from pathlib import Path
 
 from domain.contact_budget import BudgetFacts, SendSource
 from domain.schedule import FrequencyCap
-from mops.contact_ledger import MIN_RETENTION, LedgerSend, SqliteContactLedger
+from mops.contact_ledger import MIN_RETENTION, JourneyExit, LedgerSend, SqliteContactLedger
 
 
 def test_sends_and_facts_round_trip_across_connections(tmp_path: Path) -> None:
@@ -46,3 +46,18 @@ def test_old_sends_are_pruned_beyond_the_longest_cap_window(tmp_path: Path) -> N
     ledger.record_sends(old)
     kept = ledger.sends_since(["lead-a", "lead-b"], now - timedelta(days=365))
     assert [s.source_id for s in kept["lead-a"]] == ["k1"] and [s.source_id for s in kept["lead-b"]] == ["k3"]
+
+
+def test_journey_exits_keep_the_last_finish_per_journey_and_go_on_erasure(tmp_path: Path) -> None:
+    one, other = SqliteContactLedger(tmp_path / "c.db"), SqliteContactLedger(tmp_path / "c.db")
+    first = datetime(2026, 3, 1, 9, 0, tzinfo=UTC)
+    one.record_exit(JourneyExit("lead-a", "welcome", first, "goal: replied"))
+    one.record_exit(JourneyExit("lead-a", "welcome", first + timedelta(days=40), "nurture_complete"))
+    one.record_exit(JourneyExit("lead-a", "webinar", first, "unsubscribed (cli)"))
+    assert other.last_exit("lead-a", "welcome") == JourneyExit(
+        "lead-a", "welcome", first + timedelta(days=40), "nurture_complete"
+    )
+    assert other.last_exit("lead-b", "welcome") is None
+    one.set_facts("lead-a", BudgetFacts())
+    assert other.forget("lead-a") == 3  # the facts and both journeys' exits
+    assert one.last_exit("lead-a", "welcome") is None and one.last_exit("lead-a", "webinar") is None

@@ -4,6 +4,7 @@ activities' names. They record every call with the (virtual) time it ran."""
 from __future__ import annotations
 
 import itertools
+import tempfile
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -35,6 +36,7 @@ from activities.models import (
 )
 from activities.privacy_models import PublishChangeInput, PublishChangeResult
 from domain.leads import Firmographics
+from mops.contact_ledger import SqliteContactLedger
 from mops.queues import PlatformQueues
 from workflows.lead_journey import LeadJourneyWorkflow
 
@@ -129,12 +131,21 @@ class FakePlatforms(Recorder):
         return NotifyResult(ts=str(next(self._ids)), channel=inp.channel or "U1")
 
     def workers(self, client: Client, queues: PlatformQueues, journeys_dir: Path) -> list[Worker]:
+        # The real journey activities over a ledger of this fake's own (journey exits for `reentry`).
+        ledger = SqliteContactLedger(Path(tempfile.mkdtemp(prefix="mops-fake-ledger-")) / "contacts.db")
+        journeys = JourneyActivities(journeys_dir, ledger)
         return [
             Worker(
                 client,
                 task_queue=queues.workflows,
                 workflows=[LeadJourneyWorkflow],
-                activities=[JourneyActivities(journeys_dir).load, self.assign_owner, self.publish_change],
+                activities=[
+                    journeys.load,
+                    journeys.last_exit,
+                    journeys.record_exit,
+                    self.assign_owner,
+                    self.publish_change,
+                ],
             ),
             Worker(
                 client,

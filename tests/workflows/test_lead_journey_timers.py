@@ -51,6 +51,7 @@ async def start_lead(
     journey: str = "default-nurture",
     tz: str | None = None,
     can_after: int = 10_000,
+    keys_per_entry: bool = False,
 ) -> WorkflowHandle:
     tz = tz or await daytime_zone(env)
     email = f"lead-{uuid.uuid4().hex[:8]}@example.com"
@@ -66,7 +67,13 @@ async def start_lead(
     key = lead_key(email, "test-secret")
     return await env.client.start_workflow(
         LeadJourneyWorkflow.run,
-        LeadJourneyInput(lead_id=key, capture=capture, queues=queues, continue_as_new_after_events=can_after),
+        LeadJourneyInput(
+            lead_id=key,
+            capture=capture,
+            queues=queues,
+            continue_as_new_after_events=can_after,
+            keys_per_entry=keys_per_entry,
+        ),
         id=lead_workflow_id(key),
         task_queue=queues.workflows,
     )
