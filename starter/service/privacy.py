@@ -20,6 +20,7 @@ import logging
 import uuid
 from collections.abc import Iterable
 from datetime import UTC, datetime, timedelta
+from typing import TYPE_CHECKING
 
 from temporalio.client import (
     Client,
@@ -44,11 +45,13 @@ from mops.keystore import ErasureRecord, utc_now
 from mops.queues import contact_platforms, sync_queues
 from mops.settings import Settings
 from starter.service.leads import LeadInputError, LeadNotFound
-from workers.accuracy import AccuracyRun, accuracy_schedule, recent_accuracy, reconcile_input
 from workflows.erasure import LeadErasureWorkflow
 from workflows.lead_models import UnsubscribeRequest
 from workflows.privacy_models import ConsentUpdate, ErasureInput, ReconcileInput, ReconcileReport
 from workflows.reconcile import ReconciliationWorkflow
+
+if TYPE_CHECKING:
+    from workers.accuracy import AccuracyRun
 
 log = logging.getLogger("mops.privacy")
 
@@ -300,6 +303,8 @@ class PrivacyService:
     # reconciliation and compliance -----------------------------------------------------
 
     def reconcile_input(self, mode: str, *, repair: bool = True, lead_ids: list[str] | None = None) -> ReconcileInput:
+        from workers.accuracy import reconcile_input  # not at import: the gateway loads no worker code
+
         return reconcile_input(self._settings, mode, repair=repair, lead_ids=lead_ids)
 
     async def reconcile(
@@ -319,6 +324,8 @@ class PrivacyService:
 
     async def schedule_compliance(self, every: timedelta) -> str:
         """Create or update the Schedule that runs the compliance check every `every`."""
+        from workers.accuracy import accuracy_schedule
+
         schedule_id = self._settings.compliance_schedule_id
         schedule = accuracy_schedule(self._settings, "compliance", every)
         try:
@@ -330,6 +337,8 @@ class PrivacyService:
     async def accuracy_runs(self, *, last: int = 10) -> list[AccuracyRun]:
         """The latest finished compliance checks and data reconciliations, newest first, with
         each one's accuracy against the objective (`mops sync accuracy`)."""
+        from workers.accuracy import recent_accuracy
+
         return await recent_accuracy(self._temporal, self._settings, last=last)
 
 

@@ -227,7 +227,7 @@ async def test_graceful_shutdown_completes_the_activity_in_flight(
         assert done, f"the upsert has not completed: {[EventType.Name(e.event_type) for e in mine]}"
         return mine
 
-    events = await eventually(upsert_events, timeout=10, what="the in-flight upsert completed during shutdown")
+    events = await eventually(upsert_events, timeout=60, what="the in-flight upsert completed during shutdown")
     started = [e for e in events if e.event_type == EventType.EVENT_TYPE_ACTIVITY_TASK_STARTED]
     assert [e.activity_task_started_event_attributes.attempt for e in started] == [1], "no retry was needed"
     await stack.admin.clear_faults()
