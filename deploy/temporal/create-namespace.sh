@@ -1,12 +1,13 @@
-#!/usr/bin/env bash
+#!/bin/sh
 # One-shot: create the mops namespace (if missing) and the mops custom search attributes
 # (the missing ones), with the `temporal` CLI of the temporalio/admin-tools image
-# (docker-compose service `temporal-create-namespace`). Safe to run again.
+# (docker-compose service `temporal-create-namespace`; POSIX sh: the image has no bash).
+# Safe to run again.
 #
 # Env: TEMPORAL_ADDRESS, NAMESPACE, NAMESPACE_RETENTION (a Go duration, e.g. 720h),
 #      SEARCH_ATTRIBUTES: space-separated Name=Type pairs, the list in
 #      starter/stack.py SEARCH_ATTRIBUTES (tests/ops/test_compose.py keeps them equal).
-set -euo pipefail
+set -eu
 
 : "${TEMPORAL_ADDRESS:?}" "${NAMESPACE:?}" "${SEARCH_ATTRIBUTES:?}"
 RETENTION="${NAMESPACE_RETENTION:-720h}"
@@ -32,7 +33,7 @@ existing="$(temporal operator search-attribute list --address "${TEMPORAL_ADDRES
 for pair in ${SEARCH_ATTRIBUTES}; do
     name="${pair%%=*}"
     type="${pair#*=}"
-    if grep -qw -- "${name}" <<<"${existing}"; then
+    if printf '%s\n' "${existing}" | grep -qw -- "${name}"; then
         echo "Search attribute ${name} already exists."
         continue
     fi

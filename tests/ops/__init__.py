@@ -119,6 +119,14 @@ def interpolate(value: str) -> str:
     return out.replace("$$", "$")
 
 
+_REQUIRED = re.compile(r"\$\{(?P<name>\w+):?\?[^}]*\}")
+
+
+def required_variables(value: str) -> set[str]:
+    """The variables `value` requires (`${VAR:?message}`): compose refuses to start without them."""
+    return {m.group("name") for m in _REQUIRED.finditer(value)}
+
+
 def load_yaml_documents(path: Path) -> list[dict]:
     return [doc for doc in yaml.safe_load_all(path.read_text()) if doc is not None]
 

