@@ -119,6 +119,54 @@ def interpolate(value: str) -> str:
     return out.replace("$$", "$")
 
 
+# The Temporal SDK metrics the dashboard and the alert rules read, as a worker's /metrics
+# serves them with mops/metrics.py's PrometheusConfig: durations in seconds with no unit in
+# the name, counters ending in _total. Read off a real worker's endpoint (one with a failing
+# activity and a failing workflow task); tests/e2e/test_operations.py checks the latency
+# histograms' names on one in every run.
+SDK_METRICS = frozenset(
+    {
+        "temporal_activity_execution_failed_total",
+        "temporal_activity_execution_latency_bucket",
+        "temporal_activity_execution_latency_count",
+        "temporal_activity_schedule_to_start_latency_bucket",
+        "temporal_request_failure_total",
+        "temporal_request_total",
+        "temporal_sticky_cache_size",
+        "temporal_sticky_cache_total_forced_eviction_total",
+        "temporal_worker_task_slots_available",
+        "temporal_workflow_completed_total",
+        "temporal_workflow_continue_as_new_total",
+        "temporal_workflow_failed_total",
+        "temporal_workflow_task_execution_failed_total",
+        "temporal_workflow_task_execution_latency_bucket",
+        "temporal_workflow_task_schedule_to_start_latency_bucket",
+    }
+)
+_INSTRUMENT = re.compile(r"create_(?P<kind>counter|gauge|histogram)\w*\(\s*\"(?P<name>mops_\w+)\"")
+
+
+def mops_metrics() -> set[str]:
+    """mops' own series names, from the code that creates the instruments (counters get
+    _total, histograms _bucket/_sum/_count: the Prometheus endpoint's naming)."""
+    names: set[str] = set()
+    for path in (ROOT / "mops" / "metrics.py", ROOT / "activities" / "email.py"):
+        for m in _INSTRUMENT.finditer(path.read_text()):
+            name, kind = m.group("name"), m.group("kind")
+            if kind == "counter":
+                names.add(f"{name}_total")
+            elif kind == "histogram":
+                names |= {f"{name}_bucket", f"{name}_sum", f"{name}_count"}
+            else:
+                names.add(name)
+    return names
+
+
+def promql_metrics(expr: str) -> set[str]:
+    """The mops_* and temporal_* metric names a PromQL expression reads."""
+    return set(re.findall(r"\b(?:mops|temporal)_[a-z0-9_]+\b", expr))
+
+
 _REQUIRED = re.compile(r"\$\{(?P<name>\w+):?\?[^}]*\}")
 
 

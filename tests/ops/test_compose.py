@@ -18,6 +18,7 @@ from tests.ops import (
     DOCKERIGNORE,
     PLANNED_SETTINGS,
     ROOT,
+    SDK_METRICS,
     Settings,
     container_sensitive_settings,
     dockerfile_env,
@@ -27,6 +28,8 @@ from tests.ops import (
     interpolate,
     is_set,
     known_env_names,
+    mops_metrics,
+    promql_metrics,
     required_variables,
     secret_fields,
 )
@@ -562,7 +565,7 @@ def test_collector_listens_for_otlp_and_ships_traces_to_jaeger():
 
 
 def prometheus_targets() -> dict[str, list[tuple[str, int]]]:
-    config = yaml.safe_load((DEPLOY / "prometheus.yml").read_text())
+    config = yaml.safe_load((DEPLOY / "prometheus" / "prometheus.yml").read_text())
     out: dict[str, list[tuple[str, int]]] = {}
     for job in config["scrape_configs"]:
         targets = []
@@ -595,7 +598,8 @@ def test_prometheus_scrapes_compose_services():
         (("temporal", server_port), "Temporal server metrics"),
     ):
         assert target in scraped, f"Prometheus does not scrape {what} at {target[0]}:{target[1]}"
-    assert mounted_repo_path("prometheus", "/etc/prometheus/prometheus.yml") == DEPLOY / "prometheus.yml"
+    assert mounted_repo_path("prometheus", "/etc/prometheus") == DEPLOY / "prometheus"
+    assert "--config.file=/etc/prometheus/prometheus.yml" in SERVICES["prometheus"]["command"]
 
 
 def test_grafana_is_provisioned_from_the_repo():
@@ -612,8 +616,7 @@ def test_grafana_is_provisioned_from_the_repo():
 
 DASHBOARD = json.loads((DEPLOY / "grafana" / "dashboards" / "mops.json").read_text())
 QUERY_PANELS = [p for p in DASHBOARD["panels"] if p["type"] != "row"]
-# The names the metrics work emits (OTel -> Prometheus: counters end in _total, units are
-# suffixes) and the Temporal SDK metrics worth a panel.
+# What the dashboard must show: mops' integration and approval metrics and the SDK's.
 DASHBOARD_METRICS = [
     "mops_leads",
     "mops_emails_sent_total",
@@ -622,11 +625,12 @@ DASHBOARD_METRICS = [
     "mops_platform_requests_total",
     "mops_platform_request_duration_seconds_bucket",
     "mops_rate_limited_total",
-    "mops_budget_changes_total",
-    "temporal_workflow_task_schedule_to_start_latency_seconds_bucket",
-    "temporal_activity_schedule_to_start_latency_seconds_bucket",
-    "temporal_activity_execution_latency_seconds_bucket",
+    "mops_platform_degraded_holds_total",
+    "temporal_workflow_task_schedule_to_start_latency_bucket",
+    "temporal_activity_schedule_to_start_latency_bucket",
+    "temporal_activity_execution_latency_bucket",
     "temporal_activity_execution_failed_total",
+    "temporal_workflow_task_execution_failed_total",
     "temporal_workflow_completed_total",
     "temporal_workflow_failed_total",
     "temporal_request_total",
@@ -647,6 +651,36 @@ def test_dashboard_panel_has_a_promql_query(panel):
         for open_, close in ("()", "[]", "{}"):
             assert expr.count(open_) == expr.count(close), f"{panel['title']}: unbalanced {open_}{close} in {expr}"
         assert "$" not in expr or "$__" in expr, f"{panel['title']}: {expr} uses an undefined dashboard variable"
+
+
+ALERTS = yaml.safe_load((DEPLOY / "prometheus" / "alerts.yml").read_text())
+ALERT_RULES = [rule for group in ALERTS["groups"] for rule in group["rules"]]
+
+
+def test_dashboard_and_alerts_read_only_metrics_the_workers_serve():
+    served = SDK_METRICS | mops_metrics()
+    exprs = [(p["title"], t["expr"]) for p in QUERY_PANELS for t in p["targets"]]
+    exprs += [(rule["alert"], rule["expr"]) for rule in ALERT_RULES]
+    unknown = sorted({(where, name) for where, expr in exprs for name in promql_metrics(expr) if name not in served})
+    assert not unknown, f"no worker serves these (a wrong suffix or unit, or a metric nothing emits): {unknown}"
+
+
+def test_alerts_watch_workflow_tasks_schedule_to_start_activities_and_integrations():
+    read = {name for rule in ALERT_RULES for name in promql_metrics(rule["expr"])}
+    for metric in (
+        "temporal_workflow_task_execution_failed_total",
+        "temporal_workflow_task_schedule_to_start_latency_bucket",
+        "temporal_activity_schedule_to_start_latency_bucket",
+        "temporal_activity_execution_failed_total",
+        "mops_platform_requests_total",
+        "mops_rate_limited_total",
+        "mops_platform_degraded_holds_total",
+    ):
+        assert metric in read, f"no alert rule reads {metric}"
+    for rule in ALERT_RULES:
+        assert rule.get("for") and rule["labels"].get("severity") and rule["annotations"].get("summary"), rule["alert"]
+    config = yaml.safe_load((DEPLOY / "prometheus" / "prometheus.yml").read_text())
+    assert config["rule_files"] == ["alerts.yml"], "prometheus.yml loads the rules next to it"
 
 
 def test_dashboard_covers_sdk_and_mops_metrics():
