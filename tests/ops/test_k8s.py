@@ -16,6 +16,7 @@ from tests.ops import (
     ROOT,
     Settings,
     container_sensitive_settings,
+    dev_server_versions,
     dockerfile_env,
     dockerfile_stages,
     env_names,
@@ -320,8 +321,6 @@ def test_codec_server_runs_on_its_network_address_with_the_userinfo_url():
 
 
 def test_cluster_runs_the_temporal_ui_of_the_release_mops_up_runs():
-    from tests.ops.test_compose import dev_server_versions
-
     image = containers(one("Deployment", "temporal-ui"))[0]["image"]
     tag = image.partition(":")[2]
     assert tag.split(".")[:2] == dev_server_versions()["ui"].split(".")[:2], f"{image} vs `temporal --version`"
