@@ -24,12 +24,18 @@ else
     temporal operator namespace create --address "${TEMPORAL_ADDRESS}" --namespace "${NAMESPACE}" \
         --retention "${RETENTION}"
 fi
-# A new namespace reaches every frontend through the namespace cache (a few seconds).
-until temporal operator namespace describe --address "${TEMPORAL_ADDRESS}" --namespace "${NAMESPACE}" >/dev/null 2>&1; do
+# A new namespace reaches the frontend's namespace cache some seconds after it is
+# registered: `describe` reads the database and answers at once, the search attribute
+# calls answer "not found" until then. Wait for those (a minute at most, then fail).
+attempt=0
+until existing="$(temporal operator search-attribute list --address "${TEMPORAL_ADDRESS}" --namespace "${NAMESPACE}" 2>&1)"; do
+    attempt=$((attempt + 1))
+    if [ "${attempt}" -ge 30 ]; then
+        echo "Namespace ${NAMESPACE} did not become usable: ${existing}" >&2
+        exit 1
+    fi
     sleep 2
 done
-
-existing="$(temporal operator search-attribute list --address "${TEMPORAL_ADDRESS}" --namespace "${NAMESPACE}")"
 for pair in ${SEARCH_ATTRIBUTES}; do
     name="${pair%%=*}"
     type="${pair#*=}"
