@@ -1,4 +1,5 @@
-"""Checks of the deployment files: docker-compose.yml, Dockerfile, deploy/ (pure file parsing).
+"""Checks of the deployment files: docker-compose.yml, Dockerfile, deploy/ (file parsing in
+test_compose.py and test_k8s.py; test_tools.py runs promtool, kustomize and docker compose).
 
 Shared helpers of test_compose.py and test_k8s.py: where the files are, which `MOPS_*`
 variables exist (from the settings models, so a new setting is picked up by itself) and
