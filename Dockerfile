@@ -1,7 +1,8 @@
-# The mops image: one image, three commands (ENTRYPOINT is the `mops` CLI):
+# The mops image: one image, four commands (ENTRYPOINT is the `mops` CLI):
 #   docker run IMAGE            -> mops worker   (default)
 #   docker run IMAGE gateway    -> mops gateway  (HTTP, 8000)
 #   docker run IMAGE sandbox    -> mops sandbox  (platform stand-ins, 8100)
+#   docker run IMAGE codec-server -> mops codec-server (the Web UI's and CLI's codec, 8888)
 # Worker metrics (Prometheus) on 9464. See deploy/README.md.
 # The worker runs the configuration of workers/tuning.py (MOPS_WORKER_* settings; it logs
 # it at start; `docker run IMAGE worker --print-config` prints it). Under
@@ -68,7 +69,7 @@ COPY campaigns /app/campaigns
 WORKDIR /app
 USER 10001:10001
 
-EXPOSE 8000 8100 9464
+EXPOSE 8000 8100 8888 9464
 # The worker drains on SIGTERM (graceful shutdown of running activities).
 STOPSIGNAL SIGTERM
 ENTRYPOINT ["mops"]

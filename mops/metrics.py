@@ -11,7 +11,6 @@ mops metrics (names as Prometheus shows them; counters get `_total`):
 - `mops_platform_degraded_holds_total{platform}`: activities held because the platform is degraded.
 - `mops_emails_sent_total{kind}`: journey emails and campaign sends handed to the email platform
   (emitted by activities/email.py on the activity's meter).
-- `mops_budget_changes_total{channel, direction}`: daily budgets changed (emitted by workflows).
 - `mops_leads{stage}`, `mops_approvals_waiting{kind}`, `mops_approval_age_seconds{kind}`:
   gauges read from Temporal visibility by the integration health check every minute.
 

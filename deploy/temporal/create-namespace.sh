@@ -1,12 +1,13 @@
-#!/usr/bin/env bash
+#!/bin/sh
 # One-shot: create the mops namespace (if missing) and the mops custom search attributes
 # (the missing ones), with the `temporal` CLI of the temporalio/admin-tools image
-# (docker-compose service `temporal-create-namespace`). Safe to run again.
+# (docker-compose service `temporal-create-namespace`; POSIX sh: the image has no bash).
+# Safe to run again.
 #
 # Env: TEMPORAL_ADDRESS, NAMESPACE, NAMESPACE_RETENTION (a Go duration, e.g. 720h),
 #      SEARCH_ATTRIBUTES: space-separated Name=Type pairs, the list in
 #      starter/stack.py SEARCH_ATTRIBUTES (tests/ops/test_compose.py keeps them equal).
-set -euo pipefail
+set -eu
 
 : "${TEMPORAL_ADDRESS:?}" "${NAMESPACE:?}" "${SEARCH_ATTRIBUTES:?}"
 RETENTION="${NAMESPACE_RETENTION:-720h}"
@@ -23,16 +24,22 @@ else
     temporal operator namespace create --address "${TEMPORAL_ADDRESS}" --namespace "${NAMESPACE}" \
         --retention "${RETENTION}"
 fi
-# A new namespace reaches every frontend through the namespace cache (a few seconds).
-until temporal operator namespace describe --address "${TEMPORAL_ADDRESS}" --namespace "${NAMESPACE}" >/dev/null 2>&1; do
+# A new namespace reaches the frontend's namespace cache some seconds after it is
+# registered: `describe` reads the database and answers at once, the search attribute
+# calls answer "not found" until then. Wait for those (a minute at most, then fail).
+attempt=0
+until existing="$(temporal operator search-attribute list --address "${TEMPORAL_ADDRESS}" --namespace "${NAMESPACE}" 2>&1)"; do
+    attempt=$((attempt + 1))
+    if [ "${attempt}" -ge 30 ]; then
+        echo "Namespace ${NAMESPACE} did not become usable: ${existing}" >&2
+        exit 1
+    fi
     sleep 2
 done
-
-existing="$(temporal operator search-attribute list --address "${TEMPORAL_ADDRESS}" --namespace "${NAMESPACE}")"
 for pair in ${SEARCH_ATTRIBUTES}; do
     name="${pair%%=*}"
     type="${pair#*=}"
-    if grep -qw -- "${name}" <<<"${existing}"; then
+    if printf '%s\n' "${existing}" | grep -qw -- "${name}"; then
         echo "Search attribute ${name} already exists."
         continue
     fi

@@ -1,20 +1,21 @@
-#!/usr/bin/env bash
+#!/bin/sh
 # One-shot schema set-up for temporalio/server, run in the temporalio/admin-tools image
-# (docker-compose service `temporal-admin-tools`). Safe to run again: `setup-schema -v 0.0`
-# leaves an existing schema alone and `update-schema` only applies newer versions, so the
-# same job also upgrades the schema when the admin-tools/server images are bumped together.
+# (docker-compose service `temporal-admin-tools`). That image is Alpine with the Temporal
+# tools and busybox only (no bash, no curl), so this is POSIX sh and the Elasticsearch
+# part is `temporal-elasticsearch-tool`. Safe to run again: `setup-schema -v 0.0` leaves
+# an existing schema alone, `update-schema` only applies newer versions (so the same job
+# upgrades the schema when the admin-tools/server images are bumped together), and
+# `create-index` skips an index that exists.
 #
 # Env (shared with the `temporal` service): POSTGRES_SEEDS, DB_PORT, POSTGRES_USER,
-# POSTGRES_PWD, DBNAME; ES_SCHEME, ES_SEEDS, ES_PORT, ES_VERSION, ES_VIS_INDEX.
-set -euo pipefail
+# POSTGRES_PWD, DBNAME; ES_SCHEME, ES_SEEDS, ES_PORT, ES_VIS_INDEX.
+set -eu
 
-: "${POSTGRES_SEEDS:?}" "${POSTGRES_USER:?}" "${POSTGRES_PWD:?}" "${ES_SEEDS:?}"
+: "${POSTGRES_SEEDS:?}" "${POSTGRES_USER:?}" "${POSTGRES_PWD:?}" "${ES_SEEDS:?}" "${ES_VIS_INDEX:?}"
 DB_PORT="${DB_PORT:-5432}"
 DBNAME="${DBNAME:-temporal}"
 ES_SCHEME="${ES_SCHEME:-http}"
 ES_PORT="${ES_PORT:-9200}"
-ES_VERSION="${ES_VERSION:-v7}"
-ES_VIS_INDEX="${ES_VIS_INDEX:-temporal_visibility_v1_dev}"
 TEMPORAL_HOME="${TEMPORAL_HOME:-/etc/temporal}"
 
 # --- PostgreSQL: the main store (visibility lives in Elasticsearch) -----------------
@@ -29,18 +30,7 @@ sql_tool update-schema -d "${TEMPORAL_HOME}/schema/postgresql/v12/temporal/versi
 
 # --- Elasticsearch: cluster settings, index template, visibility index ----------------
 ES_SERVER="${ES_SCHEME}://${ES_SEEDS%%,*}:${ES_PORT}"
-ES_SCHEMA_DIR="${TEMPORAL_HOME}/schema/elasticsearch/visibility"
 echo "Setting up the visibility index ${ES_VIS_INDEX} on ${ES_SERVER}."
-curl --fail --silent --show-error -X PUT "${ES_SERVER}/_cluster/settings" \
-    -H 'Content-Type: application/json' --data-binary "@${ES_SCHEMA_DIR}/cluster_settings_${ES_VERSION}.json"
-echo
-curl --fail --silent --show-error -X PUT "${ES_SERVER}/_template/temporal_visibility_v1_template" \
-    -H 'Content-Type: application/json' --data-binary "@${ES_SCHEMA_DIR}/index_template_${ES_VERSION}.json"
-echo
-if curl --fail --silent --output /dev/null "${ES_SERVER}/${ES_VIS_INDEX}"; then
-    echo "Index ${ES_VIS_INDEX} already exists."
-else
-    curl --fail --silent --show-error -X PUT "${ES_SERVER}/${ES_VIS_INDEX}"
-    echo
-fi
+temporal-elasticsearch-tool --endpoint "${ES_SERVER}" setup-schema
+temporal-elasticsearch-tool --endpoint "${ES_SERVER}" create-index --index "${ES_VIS_INDEX}"
 echo "Temporal schema set-up complete."

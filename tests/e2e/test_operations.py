@@ -76,6 +76,16 @@ async def test_sdk_and_mops_metrics_are_served_on_the_prometheus_endpoint(
     lines = [line for line in text.splitlines() if line.startswith("mops_platform_requests_total{")]
     assert any('platform="hubspot"' in line and 'outcome="ok"' in line for line in lines), lines
     assert "mops_platform_request_duration_seconds_bucket{" in text
+    # The names the alert rules and the dashboard read (deploy/prometheus/alerts.yml,
+    # tests/ops SDK_METRICS): seconds, no unit suffix, on this runtime's endpoint.
+    served = {line.split("{")[0] for line in text.splitlines() if line and not line.startswith("#")}
+    for name in (
+        "temporal_workflow_task_schedule_to_start_latency_bucket",
+        "temporal_activity_schedule_to_start_latency_bucket",
+        "temporal_activity_execution_latency_bucket",
+        "temporal_workflow_task_execution_latency_bucket",
+    ):
+        assert name in served, f"{name} not served: {sorted(n for n in served if n.startswith('temporal_'))}"
     assert 'service="mops"' in text
 
 

@@ -1,4 +1,5 @@
-"""Checks of the deployment files: docker-compose.yml, Dockerfile, deploy/ (pure file parsing).
+"""Checks of the deployment files: docker-compose.yml, Dockerfile, deploy/ (file parsing in
+test_compose.py and test_k8s.py; test_tools.py runs promtool, kustomize and docker compose).
 
 Shared helpers of test_compose.py and test_k8s.py: where the files are, which `MOPS_*`
 variables exist (from the settings models, so a new setting is picked up by itself) and
@@ -10,6 +11,7 @@ from __future__ import annotations
 import ast
 import re
 import shlex
+import subprocess
 from datetime import timedelta
 from pathlib import Path
 
@@ -119,6 +121,62 @@ def interpolate(value: str) -> str:
     return out.replace("$$", "$")
 
 
+# The Temporal SDK metrics the dashboard and the alert rules read, as a worker's /metrics
+# serves them with mops/metrics.py's PrometheusConfig: durations in seconds with no unit in
+# the name, counters ending in _total. Read off a real worker's endpoint (one with a failing
+# activity and a failing workflow task); tests/e2e/test_operations.py checks the latency
+# histograms' names on one in every run.
+SDK_METRICS = frozenset(
+    {
+        "temporal_activity_execution_failed_total",
+        "temporal_activity_execution_latency_bucket",
+        "temporal_activity_execution_latency_count",
+        "temporal_activity_schedule_to_start_latency_bucket",
+        "temporal_request_failure_total",
+        "temporal_request_total",
+        "temporal_sticky_cache_size",
+        "temporal_sticky_cache_total_forced_eviction_total",
+        "temporal_worker_task_slots_available",
+        "temporal_workflow_completed_total",
+        "temporal_workflow_continue_as_new_total",
+        "temporal_workflow_failed_total",
+        "temporal_workflow_task_execution_failed_total",
+        "temporal_workflow_task_execution_latency_bucket",
+        "temporal_workflow_task_schedule_to_start_latency_bucket",
+    }
+)
+_INSTRUMENT = re.compile(r"create_(?P<kind>counter|gauge|histogram)\w*\(\s*\"(?P<name>mops_\w+)\"")
+
+
+def mops_metrics() -> set[str]:
+    """mops' own series names, from the code that creates the instruments (counters get
+    _total, histograms _bucket/_sum/_count: the Prometheus endpoint's naming)."""
+    names: set[str] = set()
+    for path in (ROOT / "mops" / "metrics.py", ROOT / "activities" / "email.py"):
+        for m in _INSTRUMENT.finditer(path.read_text()):
+            name, kind = m.group("name"), m.group("kind")
+            if kind == "counter":
+                names.add(f"{name}_total")
+            elif kind == "histogram":
+                names |= {f"{name}_bucket", f"{name}_sum", f"{name}_count"}
+            else:
+                names.add(name)
+    return names
+
+
+def promql_metrics(expr: str) -> set[str]:
+    """The mops_* and temporal_* metric names a PromQL expression reads."""
+    return set(re.findall(r"\b(?:mops|temporal)_[a-z0-9_]+\b", expr))
+
+
+_REQUIRED = re.compile(r"\$\{(?P<name>\w+):?\?[^}]*\}")
+
+
+def required_variables(value: str) -> set[str]:
+    """The variables `value` requires (`${VAR:?message}`): compose refuses to start without them."""
+    return {m.group("name") for m in _REQUIRED.finditer(value)}
+
+
 def load_yaml_documents(path: Path) -> list[dict]:
     return [doc for doc in yaml.safe_load_all(path.read_text()) if doc is not None]
 
@@ -156,3 +214,13 @@ def dockerfile_env(stage: list[tuple[str, str]]) -> dict[str, str]:
                 if sep:
                     env[key] = value
     return env
+
+
+def dev_server_versions() -> dict[str, str]:
+    """What `mops up` runs: the `temporal` CLI's dev server and UI versions."""
+    from mops.binaries import installed_binary
+
+    out = subprocess.run([installed_binary("temporal"), "--version"], capture_output=True, text=True, check=True)
+    match = re.search(r"Server (?P<server>[\d.]+), UI (?P<ui>[\d.]+)", out.stdout)
+    assert match, f"unexpected `temporal --version`: {out.stdout!r}"
+    return match.groupdict()

@@ -18,8 +18,10 @@ from tests.ops import (
     DOCKERIGNORE,
     PLANNED_SETTINGS,
     ROOT,
+    SDK_METRICS,
     Settings,
     container_sensitive_settings,
+    dev_server_versions,
     dockerfile_env,
     dockerfile_stages,
     env_names,
@@ -27,6 +29,9 @@ from tests.ops import (
     interpolate,
     is_set,
     known_env_names,
+    mops_metrics,
+    promql_metrics,
+    required_variables,
     secret_fields,
 )
 
@@ -34,7 +39,7 @@ COMPOSE = yaml.safe_load(COMPOSE_FILE.read_text())
 SERVICES: dict[str, dict] = COMPOSE["services"]
 ONE_SHOT = {name for name, s in SERVICES.items() if s.get("restart") == "no"}
 LONG_RUNNING = set(SERVICES) - ONE_SHOT
-MOPS_SERVICES = ("sandbox", "worker", "gateway")
+MOPS_SERVICES = ("sandbox", "worker", "gateway", "codec-server")
 CONDITIONS = {"service_started", "service_healthy", "service_completed_successfully"}
 # DESIGN.md §3: the default ports, the same in the compose stack.
 DOCUMENTED_PORTS = {
@@ -357,7 +362,69 @@ async def test_sandbox_healthcheck_probes_its_health_route():
     assert urlsplit(healthcheck_url("sandbox")).port == int(resolved_env("sandbox")["MOPS_SANDBOX_PORT"])
 
 
+# ---------------------------------------------------------------- the Web UI and the codec server
+
+
+def test_web_ui_decodes_through_the_codec_server_with_no_secret_in_its_settings():
+    ui, codec = env("temporal-ui"), env("codec-server")
+    endpoint = interpolate(ui["TEMPORAL_CODEC_ENDPOINT"])
+    port = int(interpolate(codec["MOPS_CODEC_SERVER_PORT"]))
+    assert urlsplit(endpoint).port == port, f"the UI's codec endpoint {endpoint} is not the codec server's port {port}"
+    assert ("", port, port) in published_ports("codec-server"), "the browser calls the codec server: publish its port"
+    assert urlsplit(endpoint).path in ("", "/"), f"{endpoint}: the UI is given the bare address (no token in a path)"
+    secrets = {interpolate(v) for k, v in env("worker").items() if k.endswith(("_TOKEN", "_KEY", "_KEYS", "_SECRET"))}
+    assert not any(s and s in ui_value for s in secrets for ui_value in map(interpolate, ui.values())), (
+        "a secret of the mops services is in the Web UI's environment, which it serves to any visitor"
+    )
+    assert ui["TEMPORAL_CODEC_PASS_ACCESS_TOKEN"] == "true", "the UI must forward its signed-in user's access token"
+    assert "codec-server" in depends_on("temporal-ui")
+
+
+def test_web_ui_signs_in_at_an_identity_provider_the_operator_names():
+    ui = env("temporal-ui")
+    assert ui["TEMPORAL_AUTH_ENABLED"] == "true" and ui.get("TEMPORAL_AUTH_TYPE", "oidc") == "oidc"
+    for var in ("TEMPORAL_AUTH_PROVIDER_URL", "TEMPORAL_AUTH_CLIENT_ID", "TEMPORAL_AUTH_CLIENT_SECRET"):
+        assert var in required_variables(ui.get(var, "")), f"{var}: required from the environment (${{{var}:?...}})"
+    ui_origin = interpolate(env("codec-server")["MOPS_CODEC_SERVER_UI_ORIGIN"])
+    callback = interpolate(ui["TEMPORAL_AUTH_CALLBACK_URL"])
+    assert callback == f"{ui_origin}/auth/sso/callback", f"callback {callback} is not on the UI's origin {ui_origin}"
+    host_port = next(host for _ip, host, target in published_ports("temporal-ui") if target == 8080)
+    assert urlsplit(ui_origin).port == host_port, f"the codec server allows {ui_origin}, the UI is on :{host_port}"
+
+
+def test_codec_server_starts_on_its_network_address_only_with_the_userinfo_url():
+    from mops.codec_server import CodecServerConfigError, check_listener
+
+    codec = env("codec-server")
+    assert "MOPS_CODEC_SERVER_OIDC_USERINFO_URL" in required_variables(codec["MOPS_CODEC_SERVER_OIDC_USERINFO_URL"])
+    fields = {
+        "codec_server_host": interpolate(codec["MOPS_CODEC_SERVER_HOST"]),
+        "codec_server_oidc_userinfo_url": "https://id.example.com/userinfo",
+    }
+    check_listener(Settings.model_construct(**fields))  # what the operator's value makes of it: it starts
+    with pytest.raises(CodecServerConfigError):
+        check_listener(Settings.model_construct(**{**fields, "codec_server_oidc_userinfo_url": None}))
+    assert ("mops-data", "/var/lib/mops") in volumes("codec-server"), "the codec server reads the shared key store"
+
+
+def test_mops_state_is_one_volume_every_mops_container_shares():
+    for service in ("worker", "gateway", "codec-server"):
+        assert ("mops-data", "/var/lib/mops") in volumes(service), (
+            f"{service}: mount mops-data at /var/lib/mops (MOPS_DATA_DIR: key store, contact ledger, journeys)"
+        )
+    assert dockerfile_env(dockerfile_stages()[-1])["MOPS_DATA_DIR"] == "/var/lib/mops"
+
+
 # ---------------------------------------------------------------- Temporal
+
+
+def test_compose_runs_the_temporal_minor_that_mops_up_runs():
+    dev = dev_server_versions()
+    minor = lambda version: version.split(".")[:2]  # noqa: E731
+    server = SERVICES["temporal"]["image"].partition(":")[2]
+    ui = SERVICES["temporal-ui"]["image"].partition(":")[2]
+    assert minor(server) == minor(dev["server"]), f"compose runs server {server}, `mops up` runs {dev['server']}"
+    assert minor(ui) == minor(dev["ui"]), f"compose runs UI {ui}, `mops up` runs {dev['ui']}"
 
 
 def test_temporal_runs_on_postgres_with_elasticsearch_visibility():
@@ -392,8 +459,20 @@ def test_schema_script_sets_up_postgres_and_elasticsearch():
     entrypoint = " ".join(SERVICES["temporal-admin-tools"]["entrypoint"])
     assert "/scripts/setup-schema.sh" in entrypoint
     text = script.read_text()
-    for needle in ("setup-schema", "update-schema", "postgres12", "index_template_", "_template/"):
+    for needle in ("setup-schema", "update-schema", "postgres12", "temporal-elasticsearch-tool", "create-index"):
         assert needle in text, f"{script.name} does not {needle!r}"
+
+
+@pytest.mark.parametrize("job", ["temporal-admin-tools", "temporal-create-namespace"])
+def test_admin_tools_scripts_are_posix_sh(job):
+    """temporalio/admin-tools (1.30 on) is Alpine with the Temporal tools and busybox: no bash, no curl."""
+    entrypoint = SERVICES[job]["entrypoint"]
+    assert entrypoint[0] == "/bin/sh", f"{job}: run the script with /bin/sh, the image has no bash"
+    script = mounted_repo_path(job, "/scripts") / Path(entrypoint[1]).name
+    text = script.read_text()
+    assert text.startswith("#!/bin/sh\n"), f"{script.name}: a /bin/sh script"
+    for bashism in ("<<<", "[[", "pipefail", "curl ", "declare ", "function "):
+        assert bashism not in text, f"{script.name} uses {bashism!r}, which the admin-tools image cannot run"
 
 
 def test_search_attributes_created_match_mops():
@@ -475,7 +554,7 @@ def test_collector_listens_for_otlp_and_ships_traces_to_jaeger():
 
 
 def prometheus_targets() -> dict[str, list[tuple[str, int]]]:
-    config = yaml.safe_load((DEPLOY / "prometheus.yml").read_text())
+    config = yaml.safe_load((DEPLOY / "prometheus" / "prometheus.yml").read_text())
     out: dict[str, list[tuple[str, int]]] = {}
     for job in config["scrape_configs"]:
         targets = []
@@ -508,7 +587,8 @@ def test_prometheus_scrapes_compose_services():
         (("temporal", server_port), "Temporal server metrics"),
     ):
         assert target in scraped, f"Prometheus does not scrape {what} at {target[0]}:{target[1]}"
-    assert mounted_repo_path("prometheus", "/etc/prometheus/prometheus.yml") == DEPLOY / "prometheus.yml"
+    assert mounted_repo_path("prometheus", "/etc/prometheus") == DEPLOY / "prometheus"
+    assert "--config.file=/etc/prometheus/prometheus.yml" in SERVICES["prometheus"]["command"]
 
 
 def test_grafana_is_provisioned_from_the_repo():
@@ -525,8 +605,7 @@ def test_grafana_is_provisioned_from_the_repo():
 
 DASHBOARD = json.loads((DEPLOY / "grafana" / "dashboards" / "mops.json").read_text())
 QUERY_PANELS = [p for p in DASHBOARD["panels"] if p["type"] != "row"]
-# The names the metrics work emits (OTel -> Prometheus: counters end in _total, units are
-# suffixes) and the Temporal SDK metrics worth a panel.
+# What the dashboard must show: mops' integration and approval metrics and the SDK's.
 DASHBOARD_METRICS = [
     "mops_leads",
     "mops_emails_sent_total",
@@ -535,11 +614,12 @@ DASHBOARD_METRICS = [
     "mops_platform_requests_total",
     "mops_platform_request_duration_seconds_bucket",
     "mops_rate_limited_total",
-    "mops_budget_changes_total",
-    "temporal_workflow_task_schedule_to_start_latency_seconds_bucket",
-    "temporal_activity_schedule_to_start_latency_seconds_bucket",
-    "temporal_activity_execution_latency_seconds_bucket",
+    "mops_platform_degraded_holds_total",
+    "temporal_workflow_task_schedule_to_start_latency_bucket",
+    "temporal_activity_schedule_to_start_latency_bucket",
+    "temporal_activity_execution_latency_bucket",
     "temporal_activity_execution_failed_total",
+    "temporal_workflow_task_execution_failed_total",
     "temporal_workflow_completed_total",
     "temporal_workflow_failed_total",
     "temporal_request_total",
@@ -560,6 +640,36 @@ def test_dashboard_panel_has_a_promql_query(panel):
         for open_, close in ("()", "[]", "{}"):
             assert expr.count(open_) == expr.count(close), f"{panel['title']}: unbalanced {open_}{close} in {expr}"
         assert "$" not in expr or "$__" in expr, f"{panel['title']}: {expr} uses an undefined dashboard variable"
+
+
+ALERTS = yaml.safe_load((DEPLOY / "prometheus" / "alerts.yml").read_text())
+ALERT_RULES = [rule for group in ALERTS["groups"] for rule in group["rules"]]
+
+
+def test_dashboard_and_alerts_read_only_metrics_the_workers_serve():
+    served = SDK_METRICS | mops_metrics()
+    exprs = [(p["title"], t["expr"]) for p in QUERY_PANELS for t in p["targets"]]
+    exprs += [(rule["alert"], rule["expr"]) for rule in ALERT_RULES]
+    unknown = sorted({(where, name) for where, expr in exprs for name in promql_metrics(expr) if name not in served})
+    assert not unknown, f"no worker serves these (a wrong suffix or unit, or a metric nothing emits): {unknown}"
+
+
+def test_alerts_watch_workflow_tasks_schedule_to_start_activities_and_integrations():
+    read = {name for rule in ALERT_RULES for name in promql_metrics(rule["expr"])}
+    for metric in (
+        "temporal_workflow_task_execution_failed_total",
+        "temporal_workflow_task_schedule_to_start_latency_bucket",
+        "temporal_activity_schedule_to_start_latency_bucket",
+        "temporal_activity_execution_failed_total",
+        "mops_platform_requests_total",
+        "mops_rate_limited_total",
+        "mops_platform_degraded_holds_total",
+    ):
+        assert metric in read, f"no alert rule reads {metric}"
+    for rule in ALERT_RULES:
+        assert rule.get("for") and rule["labels"].get("severity") and rule["annotations"].get("summary"), rule["alert"]
+    config = yaml.safe_load((DEPLOY / "prometheus" / "prometheus.yml").read_text())
+    assert config["rule_files"] == ["alerts.yml"], "prometheus.yml loads the rules next to it"
 
 
 def test_dashboard_covers_sdk_and_mops_metrics():

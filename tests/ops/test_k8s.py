@@ -6,6 +6,7 @@ import math
 import os
 import re
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import pytest
 
@@ -15,6 +16,7 @@ from tests.ops import (
     ROOT,
     Settings,
     container_sensitive_settings,
+    dev_server_versions,
     dockerfile_env,
     dockerfile_stages,
     env_names,
@@ -28,6 +30,8 @@ from tests.ops import (
 
 KUSTOMIZATION = K8S_DIR / "kustomization.yaml"
 MANIFEST_FILES = sorted(p for p in K8S_DIR.glob("*.y*ml") if p != KUSTOMIZATION)
+# Examples to copy and fill in (the real Secrets), never applied from the repository.
+EXAMPLE_FILES = [p for p in MANIFEST_FILES if p.name.endswith(".example.yaml")]
 DOCS: list[tuple[Path, dict]] = [(path, doc) for path in MANIFEST_FILES for doc in load_yaml_documents(path)]
 CLUSTER_SCOPED = {"Namespace"}
 REQUIRED_TRIGGER_KEYS = {"endpoint", "namespace", "taskQueue", "targetQueueSize"}
@@ -113,10 +117,12 @@ def test_objects_live_in_the_mops_namespace():
     assert not wrong, "objects outside the mops namespace:\n" + "\n".join(wrong)
 
 
-def test_kustomization_lists_every_manifest():
+def test_kustomization_lists_every_manifest_but_the_examples():
     listed = load_yaml_documents(KUSTOMIZATION)[0]["resources"]
     assert len(listed) == len(set(listed)), f"a resource is listed twice: {listed}"
-    missing = sorted(p.name for p in MANIFEST_FILES if p.name not in listed)
+    applied_examples = sorted(p.name for p in EXAMPLE_FILES if p.name in listed)
+    assert not applied_examples, f"kustomization.yaml applies the placeholder Secrets of {applied_examples}"
+    missing = sorted(p.name for p in MANIFEST_FILES if p.name not in listed and p not in EXAMPLE_FILES)
     dangling = sorted(name for name in listed if not (K8S_DIR / name).exists())
     assert not missing, f"kustomization.yaml does not list {missing}"
     assert not dangling, f"kustomization.yaml lists files that do not exist: {dangling}"
@@ -153,7 +159,14 @@ def test_every_container_has_resources_and_a_pinned_image(deployment):
         assert tag and tag != "latest" and re.search(r"\d+\.\d+", tag), f"{container['name']}: pin {image!r}"
 
 
-@pytest.mark.parametrize("deployment", of_kind("Deployment"), ids=lambda d: d["metadata"]["name"])
+def runs_mops(deployment: dict) -> bool:
+    return all(c["image"].partition(":")[0] == "mops" for c in deployment["spec"]["template"]["spec"]["containers"])
+
+
+MOPS_DEPLOYMENTS = [d for d in of_kind("Deployment") if runs_mops(d)]
+
+
+@pytest.mark.parametrize("deployment", MOPS_DEPLOYMENTS, ids=lambda d: d["metadata"]["name"])
 def test_deployment_reads_the_config_and_secret_that_exist(deployment):
     for container in deployment["spec"]["template"]["spec"]["containers"]:
         refs = {(k, v["name"]) for source in container.get("envFrom", []) for k, v in source.items()}
@@ -213,6 +226,104 @@ def test_gateway_probes_its_health_route_on_its_port():
         assert f'"{http["path"]}"' in app_source, f"{probe}: gateway/app.py has no route {http['path']}"
         assert named_port(container, http["port"]) == int(config()["MOPS_GATEWAY_PORT"])
     assert container["args"] == ["gateway"]
+
+
+@pytest.mark.parametrize("deployment", MOPS_DEPLOYMENTS, ids=lambda d: d["metadata"]["name"])
+def test_mops_state_is_on_the_shared_persistent_volume(deployment):
+    """A read-only root: every file mops writes (key store, contact ledger, journey versions,
+    analytics store, reports) is on the one mops-data volume, on one node for every pod."""
+    pod = deployment["spec"]["template"]["spec"]
+    volumes = {v["name"]: v for v in pod["volumes"]}
+    data_dir = dockerfile_env(dockerfile_stages()[-1])["MOPS_DATA_DIR"]
+    env = {**dockerfile_env(dockerfile_stages()[-1]), **pod_env(deployment)}
+    for container in pod["containers"]:
+        assert container["securityContext"]["readOnlyRootFilesystem"] is True
+        mounts = {m["mountPath"]: m for m in container.get("volumeMounts", [])}
+        assert data_dir in mounts, f"{container['name']}: nothing writable at MOPS_DATA_DIR={data_dir}"
+        mount = mounts[data_dir]
+        assert not mount.get("readOnly")
+        claim = volumes[mount["name"]].get("persistentVolumeClaim", {}).get("claimName")
+        assert claim == "mops-data", f"{container['name']}: {data_dir} must be the mops-data claim, not {claim}"
+        settings = Settings.model_construct(
+            data_dir=Path(data_dir),
+            keystore_path=Path(env["MOPS_KEYSTORE_PATH"]) if "MOPS_KEYSTORE_PATH" in env else None,
+        )
+        from mops.codec import keystore_path
+
+        files = [keystore_path(settings), settings.contact_ledger_file, settings.journey_versions_file]
+        files += [settings.analytics_store_file, settings.reports_path]
+        outside = [str(f) for f in files if not any(f.is_relative_to(m) for m in mounts)]
+        assert not outside, f"{container['name']}: written on the read-only root: {outside}"
+    assert pod["securityContext"].get("fsGroup") == pod["securityContext"]["runAsUser"], "the volume must be writable"
+    term = pod["affinity"]["podAffinity"]["requiredDuringSchedulingIgnoredDuringExecution"][0]
+    assert term["topologyKey"] == "kubernetes.io/hostname"
+    labels = deployment["spec"]["template"]["metadata"]["labels"]
+    assert all(labels.get(k) == v for k, v in term["labelSelector"]["matchLabels"].items()), (
+        "the pod must match its own affinity term (else the first pod never schedules) and so every mops pod's"
+    )
+
+
+def test_the_data_volume_is_one_persistent_claim():
+    claim = one("PersistentVolumeClaim", "mops-data")
+    assert claim["spec"]["accessModes"] == ["ReadWriteOnce"], "SQLite's locking holds on one node only"
+    terms = {
+        str(d["spec"]["template"]["spec"]["affinity"]["podAffinity"]["requiredDuringSchedulingIgnoredDuringExecution"])
+        for d in MOPS_DEPLOYMENTS
+    }
+    assert len(terms) == 1, "every pod on mops-data must share the one affinity term (one node)"
+
+
+# ---------------------------------------------------------------- the Web UI and the codec server
+
+
+def ui_env() -> dict[str, dict]:
+    ui = one("Deployment", "temporal-ui")
+    return {var["name"]: var for c in containers(ui) for var in c.get("env", [])}
+
+
+def test_web_ui_signs_in_and_forwards_the_users_token_to_the_codec_server():
+    env = ui_env()
+    value = {k: v.get("value") for k, v in env.items()}
+    assert value["TEMPORAL_AUTH_ENABLED"] == "true" and value["TEMPORAL_AUTH_TYPE"] == "oidc"
+    assert value["TEMPORAL_AUTH_PROVIDER_URL"], "TEMPORAL_AUTH_PROVIDER_URL: your OIDC issuer"
+    assert value["TEMPORAL_CODEC_PASS_ACCESS_TOKEN"] == "true"
+    examples = {
+        doc["metadata"]["name"]: doc.get("stringData", {}) for p in EXAMPLE_FILES for doc in load_yaml_documents(p)
+    }
+    for var in ("TEMPORAL_AUTH_CLIENT_ID", "TEMPORAL_AUTH_CLIENT_SECRET"):
+        ref = env[var].get("valueFrom", {}).get("secretKeyRef", {})
+        assert ref and ref["key"] in examples.get(ref["name"], {}), f"{var}: from a Secret secret.example.yaml shows"
+    origin = config()["MOPS_CODEC_SERVER_UI_ORIGIN"]
+    assert value["TEMPORAL_AUTH_CALLBACK_URL"] == f"{origin}/auth/sso/callback", "the callback is on the UI's origin"
+    endpoint = value["TEMPORAL_CODEC_ENDPOINT"]
+    assert urlsplit(endpoint).path in ("", "/"), f"{endpoint}: the UI is given the bare address, no token"
+    assert not [k for k in env if k.startswith("MOPS_")], "no mops setting (nor secret) in the Web UI"
+    assert ui_env()["TEMPORAL_ADDRESS"]["value"] == config()["MOPS_TEMPORAL_ADDRESS"], "the workers' Temporal"
+
+
+def test_codec_server_runs_on_its_network_address_with_the_userinfo_url():
+    from mops.codec_server import CodecServerConfigError, check_listener
+
+    deployment = one("Deployment", "mops-codec-server")
+    container = containers(deployment)[0]
+    assert container["args"] == ["codec-server"]
+    env = pod_env(deployment)
+    fields = {
+        "codec_server_host": env["MOPS_CODEC_SERVER_HOST"],
+        "codec_server_oidc_userinfo_url": env.get("MOPS_CODEC_SERVER_OIDC_USERINFO_URL"),
+    }
+    check_listener(Settings.model_construct(**fields))  # it starts with what the pod reads
+    with pytest.raises(CodecServerConfigError):
+        check_listener(Settings.model_construct(**{**fields, "codec_server_oidc_userinfo_url": None}))
+    assert named_port(container, "http") == int(env["MOPS_CODEC_SERVER_PORT"])
+    service = one("Service", "mops-codec-server")
+    assert service["spec"]["selector"].items() <= deployment["spec"]["template"]["metadata"]["labels"].items()
+
+
+def test_cluster_runs_the_temporal_ui_of_the_release_mops_up_runs():
+    image = containers(one("Deployment", "temporal-ui"))[0]["image"]
+    tag = image.partition(":")[2]
+    assert tag.split(".")[:2] == dev_server_versions()["ui"].split(".")[:2], f"{image} vs `temporal --version`"
 
 
 # ---------------------------------------------------------------- service and autoscaling
