@@ -13,30 +13,27 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from pydantic import ValidationError
-from temporalio.client import Client, WithStartWorkflowOperation, WorkflowHandle
-from temporalio.common import SearchAttributePair, TypedSearchAttributes, WorkflowIDConflictPolicy
+from temporalio.client import Client, WorkflowHandle
 from temporalio.service import RPCError, RPCStatusCode
 
 from domain.click_ids import ClickIds
 from domain.conversions import DealConversion
 from domain.journeys import JourneyError, JourneySpec, load_journey
 from domain.leads import EngagementEvent, LeadCapture, Utm, lead_key, lead_workflow_id
-from mops.queues import platform_queues
 from mops.settings import Settings
 from starter.service.conversion_plans import conversion_plan
 from starter.service.errors import InputError, NotFound
 from starter.service.journeys import published_spec
 from starter.service.updates import execute_update
+from workers.lead_start import start_or_touch
 from workflows.lead_journey import LeadJourneyWorkflow
 from workflows.lead_models import (
     CaptureResult,
-    LeadJourneyInput,
     LeadState,
     SalesDecision,
     SalesDecisionResult,
     UnsubscribeRequest,
 )
-from workflows.search_attributes import JOURNEY_ID, LEAD_STAGE
 
 
 class LeadInputError(InputError):
@@ -149,28 +146,13 @@ class LeadService:
 
     async def capture(self, capture: LeadCapture) -> CaptureResult:
         """Start the lead's journey, or record a touch on the running one (update-with-start)."""
-        key = self.lead_id(capture.email)
-        wf_id = lead_workflow_id(key)
-        start = WithStartWorkflowOperation(
-            LeadJourneyWorkflow.run,
-            LeadJourneyInput(
-                lead_id=key,
-                capture=capture,
-                queues=platform_queues(self._settings),
-                journey=journey_spec(self._settings, capture.journey_id),
-                conversions=conversion_plan(self._settings, capture),
-            ),
-            id=wf_id,
-            task_queue=self._settings.workflow_task_queue,
-            id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
-            static_summary=f"Lead journey `{capture.journey_id}` · source {capture.source.value}",
-            static_details=f"Lead `{key}` captured {capture.captured_at.isoformat(timespec='seconds')}",
-            search_attributes=TypedSearchAttributes(
-                [SearchAttributePair(LEAD_STAGE, "new"), SearchAttributePair(JOURNEY_ID, capture.journey_id)]
-            ),
-        )
-        return await self._client.execute_update_with_start_workflow(
-            LeadJourneyWorkflow.capture, capture, start_workflow_operation=start, id=f"capture-{capture.capture_id}"
+        self.lead_id(capture.email)  # a missing id secret is refused here, before anything starts
+        return await start_or_touch(
+            self._client,
+            self._settings,
+            capture,
+            journey=journey_spec(self._settings, capture.journey_id),
+            conversions=conversion_plan(self._settings, capture),
         )
 
     # messages ----------------------------------------------------------------
