@@ -250,7 +250,7 @@ IMPORT_CAPTURE_BATCH = ActivityRef(
     CaptureBatchInput,
     CaptureBatchResult,
     timeout=timedelta(minutes=30),
-    heartbeat=timedelta(seconds=30),
+    heartbeat=timedelta(seconds=10),  # a batch cut off by a dead worker is retried after this
 )
 IMPORT_FINISH = ActivityRef("imports.finish", FinishImportInput, Nothing)
 

@@ -16,7 +16,7 @@ from __future__ import annotations
 import asyncio
 
 from temporalio import activity
-from temporalio.client import Client
+from temporalio.client import Client, WorkflowUpdateFailedError
 from temporalio.exceptions import ApplicationError
 
 from activities.contracts import IMPORT_CAPTURE_BATCH, IMPORT_FINISH
@@ -24,6 +24,8 @@ from activities.models import CaptureBatchInput, CaptureBatchResult, FinishImpor
 from mops.lead_imports import ImportStore
 from mops.settings import Settings
 from workers.lead_start import start_or_touch
+
+HEARTBEAT_EVERY = 2.0  # seconds, well inside the ref's heartbeat timeout
 
 
 class LeadImportActivities:
@@ -57,12 +59,19 @@ class LeadImportActivities:
         for staged in rows:
             # Paced here rather than by workflow timers: one timer per row would cost the
             # import's history three events a row.
-            if (wait := next_at - loop.time()) > 0:
-                await asyncio.sleep(wait)
+            while (wait := next_at - loop.time()) > 0:
+                await asyncio.sleep(min(wait, HEARTBEAT_EVERY))
+                activity.heartbeat(done.model_dump(mode="json"))  # a slow rate still shows the worker alive
             next_at = max(next_at, loop.time() - interval) + interval
-            result = await start_or_touch(
-                self._client, self._settings, staged.capture, journey=journey, conversions=staged.conversions
-            )
+            try:
+                result = await start_or_touch(
+                    self._client, self._settings, staged.capture, journey=journey, conversions=staged.conversions
+                )
+            except WorkflowUpdateFailedError as err:
+                # The journey refused the capture (its validator): a retry gets the same answer.
+                raise ApplicationError(
+                    f"row {staged.row}: the journey refused the capture ({err.cause})", non_retryable=True
+                ) from None
             done.last_row, done.rows = staged.row, done.rows + 1
             if result.created:
                 done.started += 1

@@ -199,6 +199,7 @@ def _staged_row(
         source=LeadSource.IMPORT,
         journey_id=journey.id,
         consent=consent,
+        consent_source=consent_source if consent else None,
         **{f: (v.strip() or None) for f, v in values.items()},
     )
     return StagedRow(row=number, capture=capture, conversions=conversion_plan(settings, capture))
@@ -307,9 +308,8 @@ class LeadImportService:
             elif described.status == WorkflowExecutionStatus.COMPLETED:
                 progress = await handle.result()
             else:
-                raise ImportNotFound(
-                    f"import: {import_id_} ended {(described.status.name.lower() if described.status else 'unknown')}; import it again"
-                )
+                ended = described.status.name.lower() if described.status else "unknown"
+                raise ImportNotFound(f"import: {import_id_} ended {ended}; import the file again")
         except RPCError as err:
             if err.status == RPCStatusCode.NOT_FOUND:
                 raise ImportNotFound(f"import: no workflow for {import_id_} (never started)") from None
