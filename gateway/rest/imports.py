@@ -7,6 +7,7 @@ answer (202, the import's id and counts); the rejected rows are in `GET /v1/impo
 
 from __future__ import annotations
 
+import asyncio
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Path, Query, Request
@@ -43,7 +44,8 @@ async def upload(
 ) -> ImportStarted:
     if request.headers.get("content-type", "").split(";")[0].strip().lower() != "text/csv":
         raise ApiError(415, "unsupported_media_type", "content-type: send the file as text/csv")
-    prepared = prepare_import(
+    prepared = await asyncio.to_thread(  # a large file takes a while to validate: off the event loop
+        prepare_import,
         settings,
         await request.body(),
         file_name=file_name,

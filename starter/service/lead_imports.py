@@ -235,24 +235,56 @@ class LeadImportService:
         """Stage the rows and start the import; the same file into the same journey again is
         answered `already_imported` and does nothing. A failed or terminated import may be
         started again: its captures are the same captures, so none is applied twice."""
-        rate = self._settings.import_rows_per_second if rows_per_second is None else rows_per_second
-        if not 0 < rate <= 100:
-            raise LeadInputError("rate: rows per second must be above 0 and at most 100")
-        if not prepared.staged:
-            raise LeadInputError(f"file: no row to import ({len(prepared.rejections)} rejected; see the report)")
+        inp = self.start_input(prepared, rows_per_second=rows_per_second)
         answer = ImportStarted(
             import_id=prepared.import_id,
             journey_id=prepared.journey.id,
             rows=prepared.rows_read,
             accepted=prepared.accepted,
             rejected=len(prepared.rejections),
-            rows_per_second=rate,
+            rows_per_second=inp.rows_per_second,
             already_imported=True,
         )
+        if not await self.stage(prepared):
+            return answer
+        try:
+            await self._client.start_workflow(
+                LeadImportWorkflow.run,
+                inp,
+                id=prepared.import_id,
+                task_queue=self._settings.workflow_task_queue,
+                id_reuse_policy=WorkflowIDReusePolicy.ALLOW_DUPLICATE_FAILED_ONLY,
+                id_conflict_policy=WorkflowIDConflictPolicy.FAIL,
+                static_summary=f"Lead import of `{prepared.file_name}` into `{prepared.journey.id}`",
+            )
+        except WorkflowAlreadyStartedError:
+            return answer
+        return answer.model_copy(update={"already_imported": False})
+
+    def start_input(self, prepared: PreparedImport, *, rows_per_second: float | None = None) -> LeadImportInput:
+        rate = self._settings.import_rows_per_second if rows_per_second is None else rows_per_second
+        if not 0 < rate <= 100:
+            raise LeadInputError("rate: rows per second must be above 0 and at most 100")
+        if not prepared.staged:
+            raise LeadInputError(f"file: no row to import ({len(prepared.rejections)} rejected; see the report)")
+        return LeadImportInput(
+            import_id=prepared.import_id,
+            journey_id=prepared.journey.id,
+            accepted=prepared.accepted,
+            rejected=len(prepared.rejections),
+            last_row=prepared.staged[-1].row,
+            rows_per_second=rate,
+            batch_rows=self._settings.import_batch_rows,
+            queue=self._settings.workflow_task_queue,
+        )
+
+    async def stage(self, prepared: PreparedImport) -> bool:
+        """Stage the rows unless they are already (a retried start stages nothing twice).
+        False: this import finished before."""
         store = imports_store(self._settings)
         record = await asyncio.to_thread(store.record, prepared.import_id)
-        if record is not None and record.finished_at is not None:
-            return answer
+        if record is not None:
+            return record.finished_at is None
         await asyncio.to_thread(
             store.stage,
             ImportRecord(
@@ -271,28 +303,7 @@ class LeadImportService:
             prepared.staged,
             prepared.rejections,
         )
-        try:
-            await self._client.start_workflow(
-                LeadImportWorkflow.run,
-                LeadImportInput(
-                    import_id=prepared.import_id,
-                    journey_id=prepared.journey.id,
-                    accepted=prepared.accepted,
-                    rejected=len(prepared.rejections),
-                    last_row=prepared.staged[-1].row,
-                    rows_per_second=rate,
-                    batch_rows=self._settings.import_batch_rows,
-                    queue=self._settings.workflow_task_queue,
-                ),
-                id=prepared.import_id,
-                task_queue=self._settings.workflow_task_queue,
-                id_reuse_policy=WorkflowIDReusePolicy.ALLOW_DUPLICATE_FAILED_ONLY,
-                id_conflict_policy=WorkflowIDConflictPolicy.FAIL,
-                static_summary=f"Lead import of `{prepared.file_name}` into `{prepared.journey.id}`",
-            )
-        except WorkflowAlreadyStartedError:
-            return answer
-        return answer.model_copy(update={"already_imported": False})
+        return True
 
     async def status(self, import_id_: str) -> ImportStatus:
         """The import's progress (its query while it runs, its result once done) and report."""

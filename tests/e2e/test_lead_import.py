@@ -26,7 +26,7 @@ from mops.settings import Settings, get_settings
 from sandbox.admin_client import SandboxAdmin
 from sandbox.server import SandboxServer
 from starter.cli import app
-from starter.service.lead_imports import LeadImportService, prepare_import
+from starter.service.lead_imports import LeadImportService, imports_store, prepare_import
 from starter.service.leads import LeadNotFound, LeadService, build_capture
 from tests.conftest import eventually, make_settings
 from tests.e2e.conftest import Stack
@@ -214,6 +214,35 @@ async def test_import_resumes_after_a_worker_kill_without_duplicates(
     finally:
         worker.send_signal(signal.SIGTERM)
         worker.wait(timeout=30)
+
+
+async def test_a_long_import_continues_as_new_with_its_cursor(stack: Stack) -> None:
+    settings = stack.settings.model_copy(update={"import_batch_rows": 2})
+    emails = [f"long{i}.{uuid.uuid4().hex[:8]}@smallshop.example" for i in range(1, 6)]
+    prepared = prepare_import(
+        settings,
+        ("email\n" + "\n".join(emails) + "\n").encode(),
+        file_name="long.csv",
+        column_map="email=email",
+        journey_id="default-nurture",
+        consent_source="fair 2026-09",
+    )
+    imports = LeadImportService(stack.client, settings)
+    # A new run after every batch: the cursor and counts must cross each continue-as-new.
+    inp = imports.start_input(prepared, rows_per_second=50).model_copy(update={"continue_as_new_after_batches": 1})
+    assert await imports.stage(prepared)
+    handle = await stack.client.start_workflow(
+        LeadImportWorkflow.run, inp, id=inp.import_id, task_queue=settings.workflow_task_queue
+    )
+    result = await handle.result()
+    assert result.counts.model_dump() == {"cursor": 5, "captured": 5, "started": 5, "touched": 0}
+    runs = [wf async for wf in stack.client.list_workflows(f"WorkflowId = '{inp.import_id}'")]
+    assert len(runs) == 3, "rows 1-2, 3-4 and 5, one run each"
+    for email in emails:
+        assert (await stack.leads.state(email=email)).touches == 1
+    status = await imports.status(inp.import_id)
+    assert status.finished and status.rejections == []
+    assert imports_store(settings).rows(inp.import_id, after=0, limit=10) == [], "staged rows dropped when done"
 
 
 async def _finished(handle: WorkflowHandle) -> ImportProgress | None:
