@@ -5,10 +5,11 @@ per file content and journey, so a re-import of the same file finds it and is a 
 
 1. `imports.capture_batch` (on `LeadImportInput.queue`): the next `batch_rows` staged rows
    after the cursor, each captured as a single capture would be (update-with-start of the
-   lead's journey, capture id from the file hash and row number), paced to
-   `rows_per_second`. The cursor moves only when a batch completes; a batch retried after
-   a worker died resumes from its last heartbeat, and a row captured twice is the same
-   capture of the same lead, so a crash duplicates nothing.
+   lead's journey, capture id from the file hash and row number), started in file order at
+   `rows_per_second`. The cursor (the last row up to which every row is done) moves only
+   when a batch completes; a batch retried after a worker died resumes from its last
+   heartbeat, and a row captured twice is the same capture of the same lead, so a crash
+   duplicates nothing.
 2. Continue-as-new every `continue_as_new_after_batches` batches (or when the server
    suggests it), carrying the cursor and the counts.
 3. `imports.finish`: the staged rows are deleted; the summary and report stay.

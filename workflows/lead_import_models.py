@@ -6,7 +6,7 @@ from pydantic import BaseModel, Field
 
 
 class ImportCounts(BaseModel):
-    cursor: int = 0  # the last row number captured (rows are captured in file order)
+    cursor: int = 0  # the last row number up to which every row is captured
     captured: int = 0
     started: int = 0  # new leads
     touched: int = 0  # leads already running: the row was a touch on their journey

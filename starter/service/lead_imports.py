@@ -194,6 +194,7 @@ def _staged_row(
         raise LeadInputError(f"consent: journey '{journey.id}' requires marketing consent; this row gives none")
     capture = build_capture(
         settings,
+        journey=journey,  # pinned once for the file: the same version for every row
         capture_id=import_capture_id(sha256, number),
         captured_at=captured_at,
         source=LeadSource.IMPORT,

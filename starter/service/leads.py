@@ -53,10 +53,11 @@ def first_error(err: ValidationError) -> str:
     return f"{field}: {msg}"
 
 
-def build_capture(settings: Settings, **fields) -> LeadCapture:
+def build_capture(settings: Settings, *, journey: JourneySpec | None = None, **fields) -> LeadCapture:
     """Validate raw fields into a LeadCapture (LeadInputError on bad input). A
     `landing_url` gives the utm_* parameters and ad click ids its query carries; fields
-    given explicitly win over the URL's."""
+    given explicitly win over the URL's. `journey`: the spec of the capture's journey when
+    the caller has resolved it already (an import, once for its whole file)."""
     fields = {k: v for k, v in fields.items() if v is not None}
     if (landing_url := fields.pop("landing_url", None)) is not None:
         fields.update(_from_landing_url(str(landing_url), fields))
@@ -67,7 +68,8 @@ def build_capture(settings: Settings, **fields) -> LeadCapture:
         capture = LeadCapture(**fields)
     except ValidationError as err:
         raise LeadInputError(first_error(err)) from None
-    journey = journey_spec(settings, capture.journey_id)
+    if journey is None or journey.id != capture.journey_id:
+        journey = journey_spec(settings, capture.journey_id)
     if journey.requires_consent and not capture.consent:
         raise LeadInputError(f"consent: journey '{journey.id}' requires marketing consent (pass --consent)")
     return capture
