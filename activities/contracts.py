@@ -40,10 +40,13 @@ from activities.models import (
     CampaignSnapshotResult,
     CancelListSendInput,
     CancelListSendResult,
+    CaptureBatchInput,
+    CaptureBatchResult,
     CollectInput,
     CollectResult,
     CreateDraftInput,
     DraftResult,
+    FinishImportInput,
     GaugesResult,
     HandoffInput,
     HandoffResult,
@@ -247,6 +250,19 @@ REPORTS_SEND_EMAIL = ActivityRef("reports.send_email", ReportEmailInput, ReportE
 HEALTH_PROBE = ActivityRef("health.probe", ProbeInput, ProbeResult)
 HEALTH_NOTIFY = ActivityRef("health.notify", HealthNotice, HealthNoticeResult)
 HEALTH_GAUGES = ActivityRef("health.gauges", Nothing, GaugesResult)
+
+# ------------------------------------------------------------------ list imports
+
+# On the workflow queue: they read the staged rows on the machine that staged them
+# (mops/lead_imports.py). A batch paces itself and heartbeats each row it captured.
+IMPORT_CAPTURE_BATCH = ActivityRef(
+    "imports.capture_batch",
+    CaptureBatchInput,
+    CaptureBatchResult,
+    timeout=timedelta(minutes=30),
+    heartbeat=timedelta(seconds=10),  # a batch cut off by a dead worker is retried after this
+)
+IMPORT_FINISH = ActivityRef("imports.finish", FinishImportInput, Nothing)
 
 # ------------------------------------------------------ contact sync and erasure
 

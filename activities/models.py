@@ -488,3 +488,28 @@ class DistributionEntry(BaseModel):
 class RecordDistributionInput(BaseModel):
     report_id: str
     entries: list[DistributionEntry]
+
+
+# ------------------------------------------------------------------ list imports
+
+
+class CaptureBatchInput(BaseModel):
+    """Capture the next staged rows of an import after row `after`, at most `limit` of them,
+    at most `rows_per_second`."""
+
+    import_id: str
+    after: int
+    limit: int
+    rows_per_second: float
+
+
+class CaptureBatchResult(BaseModel):
+    last_row: int  # the cursor after this batch (== `after` when no rows were left)
+    rows: int = 0  # rows captured by this batch
+    started: int = 0  # new leads (their journeys started)
+    touched: int = 0  # leads that already ran: the row recorded a touch on their journey
+    done: bool = False  # no staged rows after `last_row`
+
+
+class FinishImportInput(BaseModel):
+    import_id: str

@@ -14,7 +14,7 @@ import hashlib
 import hmac
 import re
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import Field, model_validator
 
@@ -92,11 +92,11 @@ class FormSpec(ConfigModel):
             raise ValueError(f"allowed_origins: {bad!r} is not an origin (scheme://host[:port])")
         return self
 
-    def capture_fields(self, values: dict[str, str]) -> dict[str, object]:
+    def capture_fields(self, values: dict[str, str]) -> dict[str, Any]:
         """The capture's fields from the submitted values (FormRefused naming the field)."""
         if values.get(HONEYPOT, "").strip():
             raise FormRefused(HONEYPOT, "this field must stay empty", 400)
-        out: dict[str, object] = {}
+        out: dict[str, Any] = {}
         for f in self.fields:
             value = values.get(f.name, "").strip()
             if len(value) > 500:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from datetime import datetime
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel, Field, model_validator
 
@@ -86,9 +86,9 @@ class LeadAdForm(ConfigModel):
             raise ValueError("fields: email is required (the question key holding the address)")
         return self
 
-    def capture_fields(self, answers: dict[str, list[str]], checkboxes: dict[str, bool]) -> dict[str, object]:
+    def capture_fields(self, answers: dict[str, list[str]], checkboxes: dict[str, bool]) -> dict[str, Any]:
         """The capture's fields from one lead's answers (LeadAdRefused without an address)."""
-        out: dict[str, object] = {}
+        out: dict[str, Any] = {}
         for field, question in self.fields.items():
             values = [v for v in answers.get(question, []) if v.strip()]
             if values:

@@ -166,16 +166,24 @@ class LeadCapture(BaseModel):
     journey_id: str = Field(default="default-nurture", pattern=JOURNEY_ID_PATTERN)
     utm: Utm | None = None  # the campaign link that brought the lead, if any
     click_ids: ClickIds | None = None  # the ad click that brought the lead, if any (conversion uploads)
+    # Where the consent was given when it is not this capture's own form: a list import's
+    # `--consent-source` (e.g. "event 2026-11"), kept on the lead's consent record.
+    consent_source: str | None = Field(default=None, max_length=100)
 
     @field_validator("email")
     @classmethod
     def _email(cls, value: str) -> str:
         return normalise_email(value)
 
-    @field_validator("first_name", "last_name", "company", "country", "timezone", mode="before")
+    @field_validator("first_name", "last_name", "company", "country", "timezone", "consent_source", mode="before")
     @classmethod
     def _blank(cls, value: object) -> object:
         return _blank_to_none(value)
+
+    def consent_origin(self) -> str:
+        """The source its consent record names: `capture:<source>`, and where it was given."""
+        origin = f"capture:{self.source.value}"
+        return f"{origin}:{self.consent_source}" if self.consent_source else origin
 
     @field_validator("country")
     @classmethod

@@ -32,6 +32,7 @@ from gateway.previews_page import router as previews_page
 from gateway.rest import approvals as approval_routes
 from gateway.rest import campaigns as campaign_routes
 from gateway.rest import content as content_routes
+from gateway.rest import imports as import_routes
 from gateway.rest import leads as lead_routes
 from gateway.security import Gate, KeyRing, RateLimiter
 from gateway.settings import GatewaySettings, gateway_settings
@@ -44,6 +45,7 @@ from integrations.meta_ads import MetaAdsClient
 from mops.settings import Settings
 from starter.service.campaigns import CampaignService
 from starter.service.content import ContentService
+from starter.service.lead_imports import LeadImportService
 from starter.service.leads import LeadService
 from starter.service.previews import PreviewService
 from starter.service.privacy import PrivacyService
@@ -97,6 +99,7 @@ def create_app(settings: Settings, client: Client) -> FastAPI:
     app.state.settings = s
     app.state.client = client
     app.state.leads = LeadService(client, s)
+    app.state.imports = LeadImportService(client, s)
     app.state.privacy = privacy
     app.state.content = ContentService(client, s)
     app.state.campaigns = CampaignService(client, s)
@@ -112,6 +115,7 @@ def create_app(settings: Settings, client: Client) -> FastAPI:
 
     for router in (
         lead_routes.router,
+        import_routes.router,
         content_routes.router,
         campaign_routes.campaigns,
         campaign_routes.proposals,
@@ -145,5 +149,9 @@ def create_app(settings: Settings, client: Client) -> FastAPI:
             allow_headers=["Authorization", "Content-Type", "traceparent", "tracestate"],
             max_age=600,
         )
-    app.add_middleware(BodyLimitMiddleware, max_bytes=s.gateway_max_body_bytes)
+    app.add_middleware(
+        BodyLimitMiddleware,
+        max_bytes=s.gateway_max_body_bytes,
+        paths={import_routes.UPLOAD_PATH: s.gateway_max_import_bytes},
+    )
     return app

@@ -12,12 +12,17 @@ from temporalio.client import Client
 from gateway.settings import GatewaySettings
 from starter.service.campaigns import CampaignService
 from starter.service.content import ContentService
+from starter.service.lead_imports import LeadImportService
 from starter.service.leads import LeadService
 from starter.service.privacy import PrivacyService
 
 
 async def leads(request: Request) -> LeadService:
     return request.app.state.leads
+
+
+async def imports(request: Request) -> LeadImportService:
+    return request.app.state.imports
 
 
 async def privacy(request: Request) -> PrivacyService:

@@ -40,14 +40,15 @@ async def _send_json(send: Send, status: int, code: str, message: str) -> None:
 
 
 class BodyLimitMiddleware:
-    def __init__(self, app: ASGIApp, max_bytes: int) -> None:
-        self.app, self.max_bytes = app, max_bytes
+    def __init__(self, app: ASGIApp, max_bytes: int, paths: dict[str, int] | None = None) -> None:
+        # `paths`: exact paths with a limit of their own (a file upload's).
+        self.app, self.max_bytes, self.paths = app, max_bytes, paths or {}
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        limit = self.max_bytes
+        limit = self.paths.get(scope["path"], self.max_bytes)
         declared = Headers(scope=scope).get("content-length")
         if declared is not None:
             try:

@@ -28,6 +28,8 @@ class GatewaySettings(Settings):
     gateway_rate_per_second: float = Field(10.0, gt=0)
     gateway_burst: int = Field(20, ge=1)
     gateway_max_body_bytes: int = Field(MiB, ge=1)
+    # `POST /v1/imports` takes a CSV file: ~100 bytes a row, so 20 MiB is ~200,000 rows.
+    gateway_max_import_bytes: int = Field(20 * MiB, ge=1)
     gateway_cors_origins: str = ""  # comma-separated; empty = CORS off
     gateway_webhook_tolerance_seconds: int = Field(300, ge=1)
     gateway_replay_cache_size: int = Field(10_000, ge=1)

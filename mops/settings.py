@@ -318,6 +318,19 @@ class Settings(BaseSettings):
     def journey_versions_file(self) -> Path:
         return self.journey_versions_path or self.data_dir / "journeys.db"
 
+    # List imports (`mops lead import`, `POST /v1/imports`; mops/lead_imports.py): the
+    # validated rows staged until the import's workflow has captured them. A per-machine
+    # SQLite file, like the journey versions: the workers that run imports must share it.
+    lead_imports_path: Path | None = None  # None: <data_dir>/imports.db
+    # Captures per second of one import unless the command says otherwise: well under the
+    # CRM's 100 requests / 10 s (a new lead costs one CRM upsert, then its journey's calls).
+    import_rows_per_second: float = Field(5.0, gt=0, le=100)
+    import_batch_rows: int = Field(100, ge=1, le=1000)  # rows one capture activity takes
+
+    @property
+    def lead_imports_file(self) -> Path:
+        return self.lead_imports_path or self.data_dir / "imports.db"
+
     # The contact ledger (mops/contact_ledger.py): every email sent per lead, and each
     # lead's budget facts, read by bulk sends and the journey's email.send.
     contact_ledger_path: Path | None = None  # None: <data_dir>/contacts.db

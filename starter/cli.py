@@ -255,6 +255,111 @@ async def lead_show(
     )
 
 
+@lead_app.command("import")
+@run_async("mops lead import")
+async def lead_import(
+    file: Annotated[Path, typer.Argument(help="The CSV file (UTF-8, a header row).")],
+    column_map: Annotated[
+        str,
+        typer.Option(
+            "--map",
+            help="Which column fills each capture field: email=Email,first_name=First,... (fields: "
+            "email, first_name, last_name, company, country, timezone, consent, landing_url).",
+        ),
+    ],
+    journey: Annotated[str, typer.Option(help="The journey every row's lead starts.")],
+    consent_source: Annotated[
+        str | None,
+        typer.Option(
+            "--consent-source",
+            help="Where this list's marketing consent was given (e.g. 'event 2026-11'): every row consents.",
+        ),
+    ] = None,
+    rate: Annotated[
+        float | None, typer.Option(help="Captures per second (default MOPS_IMPORT_ROWS_PER_SECOND).")
+    ] = None,
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="Validate and write the report; import nothing.")] = False,
+    report: Annotated[
+        Path | None, typer.Option(help="Where the rejected rows go (JSON Lines; default FILE.rejected.jsonl).")
+    ] = None,
+    wait: Annotated[bool, typer.Option("--wait/--no-wait", help="Show progress until the import is done.")] = True,
+    as_json: JsonOpt = False,
+) -> None:
+    """Import a list of leads: every row validated as a single capture is (one report line
+    per rejected row), then captured at a set rate by a resumable LeadImport workflow. The
+    same file into the same journey again does nothing."""
+    from starter.service.lead_imports import (
+        LeadImportService,
+        prepare_import,
+        read_import_file,
+        report_path,
+        write_report,
+    )
+
+    svc_settings = settings()
+    prepared = prepare_import(
+        svc_settings,
+        read_import_file(file),
+        file_name=file.name,
+        column_map=column_map,
+        journey_id=journey,
+        consent_source=consent_source,
+    )
+    report = report or report_path(file)
+    write_report(report, prepared.rejections)
+    counts = {
+        "import_id": prepared.import_id,
+        "rows": prepared.rows_read,
+        "accepted": prepared.accepted,
+        "rejected": len(prepared.rejections),
+        "report": str(report),
+    }
+    summary = (
+        f"{prepared.rows_read} rows: {prepared.accepted} to import, {len(prepared.rejections)} rejected "
+        f"(report: {report})"
+    )
+    if dry_run:
+        emit({**counts, "dry_run": True}, as_json, lambda: out.print(f"dry run, nothing imported. {summary}"))
+        return
+    svc = LeadImportService(await temporal_client(), svc_settings)
+    started = await svc.start(prepared, rows_per_second=rate)
+    if started.already_imported:
+        emit(
+            {**counts, "already_imported": True},
+            as_json,
+            lambda: out.print(f"already imported: [bold]{started.import_id}[/] (nothing to do). {summary}"),
+        )
+        return
+    if not as_json:
+        out.print(f"importing [bold]{started.import_id}[/] at {started.rows_per_second:g} rows/s. {summary}")
+        out.print(f"Web UI: {svc_settings.workflow_url(started.import_id)}")
+    if not wait:
+        emit({**counts, "already_imported": False}, as_json, lambda: None)
+        return
+    status = await _import_progress(svc, started.import_id, started.accepted, show=not as_json)
+    c = status.progress.counts
+    emit(
+        {**counts, "already_imported": False, **c.model_dump()},
+        as_json,
+        lambda: out.print(f"imported: {c.started} new leads, {c.touched} touches on running journeys"),
+    )
+
+
+async def _import_progress(svc, import_id: str, total: int, *, show: bool):
+    """Poll the import until it is done, with a progress bar on a terminal."""
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+    columns = (TextColumn("capturing"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn())
+    with Progress(*columns, console=out, disable=not show, transient=False) as bar:
+        task = bar.add_task("import", total=total)
+        while True:
+            status = await svc.status(import_id)
+            bar.update(task, completed=status.progress.counts.captured)
+            if status.finished:
+                return status
+            await asyncio.sleep(0.5)
+
+
 # -------------------------------------------------------------------- content
 
 ContentIdArg = Annotated[str, typer.Argument(help="The content id (as in the brief).")]

@@ -169,6 +169,7 @@ def make_settings(sandbox_url: str, address: str, **overrides) -> Settings:
         # Published journey versions of this test only: a journey one test publishes never
         # becomes what another test's captures pin.
         journey_versions_path=Path(tempfile.gettempdir()) / "mops-tests" / suffix / "journeys.db",
+        lead_imports_path=Path(tempfile.gettempdir()) / "mops-tests" / suffix / "imports.db",
         # Degraded-platform holds that tests can wait out quickly.
         health_gate_ttl_seconds=0.2,
         health_hold_seconds=0.5,

@@ -62,6 +62,7 @@ from mops.settings import Settings
 from workers.accuracy import ensure_accuracy_schedules
 from workers.health_gate import HealthGate, HoldIfDegraded
 from workers.health_registry import ensure_health
+from workers.lead_import import LeadImportActivities
 from workers.privacy import PRIVACY_WORKFLOWS, privacy_parts
 from workers.queue_specs import QueueSpec
 from workers.tuning import WorkerConfig, cache_workflow_bytecode, running_config, worker_config
@@ -70,6 +71,7 @@ from workflows.budget import BudgetReallocationWorkflow
 from workflows.campaign import CampaignWorkflow
 from workflows.content import ContentWorkflow
 from workflows.health import IntegrationHealthCheckWorkflow, IntegrationHealthWorkflow
+from workflows.lead_import import LeadImportWorkflow
 from workflows.lead_journey import LeadJourneyWorkflow
 from workflows.owner_router import OwnerRouterWorkflow
 
@@ -83,6 +85,7 @@ WORKFLOWS = [
     BudgetReallocationWorkflow,
     IntegrationHealthWorkflow,
     IntegrationHealthCheckWorkflow,
+    LeadImportWorkflow,
 ]
 WORKFLOWS += [AnalyticsCollectionWorkflow, ExecutiveReportWorkflow]
 WORKFLOWS += PRIVACY_WORKFLOWS  # contact sync, erasure, reconciliation
@@ -318,6 +321,7 @@ def build_workers(
         (queue, platform, activities + privacy.on(queue) + uploads.get(queue, []), rate)
         for queue, platform, activities, rate in queue_specs
     ] + privacy.own_queues
+    imports = LeadImportActivities(client, settings)
     gate = HealthGate(client, settings.health_registry_id, ttl=settings.health_gate_ttl_seconds)
     hold = dict(first=settings.health_hold_seconds, longest=settings.health_hold_max_seconds)
     common: dict[str, Any] = dict(
@@ -336,6 +340,8 @@ def build_workers(
             journeys.record_exit,
             RoutingActivities(client, q.workflows, settings.owner_router_id).assign_owner,
             CampaignActivities(client).snapshot,
+            imports.capture_batch,  # the staged rows are on this machine (mops/lead_imports.py)
+            imports.finish,
             *privacy.on(q.workflows),
         ],
         **common,

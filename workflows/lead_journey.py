@@ -278,7 +278,7 @@ class LeadJourneyWorkflow:
         )
         if inp.state is None:
             c = inp.capture
-            self._s.consents.apply_all(from_capture(c.consent, f"capture:{c.source.value}", c.captured_at))
+            self._s.consents.apply_all(from_capture(c.consent, c.consent_origin(), c.captured_at))
             if inp.keys_per_entry:
                 # The first run id stays the same through continue-as-new and differs for each
                 # new entry of the same person (the workflow id is the person's).
@@ -380,7 +380,7 @@ class LeadJourneyWorkflow:
                 s.consent = True
                 self._note("consent given")
             if c.consent:
-                s.consents.apply_all(from_capture(True, f"capture:{c.source.value}", c.captured_at))
+                s.consents.apply_all(from_capture(True, c.consent_origin(), c.captured_at))
             if c.click_ids is not None:
                 s.click_ids = (s.click_ids or ClickIds()).merged(c.click_ids)
             self._note(f"touch from {c.source.value}")

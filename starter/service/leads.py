@@ -11,11 +11,9 @@ import functools
 import uuid
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import cast
 
 from pydantic import ValidationError
-from temporalio.client import Client, WithStartWorkflowOperation, WorkflowHandle
-from temporalio.common import SearchAttributePair, TypedSearchAttributes, WorkflowIDConflictPolicy
+from temporalio.client import Client, WorkflowHandle
 from temporalio.service import RPCError, RPCStatusCode
 
 from domain.click_ids import ClickIds
@@ -23,22 +21,20 @@ from domain.conversions import DealConversion
 from domain.journeys import JourneyError, JourneySpec, load_journey
 from domain.leads import EngagementEvent, LeadCapture, Utm, lead_key, lead_workflow_id
 from domain.refusals import Refusal, Refused
-from mops.queues import platform_queues
 from mops.settings import Settings
 from starter.service.conversion_plans import conversion_plan
 from starter.service.errors import InputError, NotFound
 from starter.service.journeys import published_spec
 from starter.service.updates import execute_update
+from workers.lead_start import start_or_touch
 from workflows.lead_journey import LeadJourneyWorkflow
 from workflows.lead_models import (
     CaptureResult,
-    LeadJourneyInput,
     LeadState,
     SalesDecision,
     SalesDecisionResult,
     UnsubscribeRequest,
 )
-from workflows.search_attributes import JOURNEY_ID, LEAD_STAGE
 
 
 class LeadInputError(InputError):
@@ -58,10 +54,11 @@ def first_error(err: ValidationError) -> str:
     return f"{field}: {msg}"
 
 
-def build_capture(settings: Settings, **fields) -> LeadCapture:
+def build_capture(settings: Settings, *, journey: JourneySpec | None = None, **fields) -> LeadCapture:
     """Validate raw fields into a LeadCapture (LeadInputError on bad input). A
     `landing_url` gives the utm_* parameters and ad click ids its query carries; fields
-    given explicitly win over the URL's."""
+    given explicitly win over the URL's. `journey`: the spec of the capture's journey when
+    the caller has resolved it already (an import, once for its whole file)."""
     fields = {k: v for k, v in fields.items() if v is not None}
     if (landing_url := fields.pop("landing_url", None)) is not None:
         fields.update(_from_landing_url(str(landing_url), fields))
@@ -72,7 +69,8 @@ def build_capture(settings: Settings, **fields) -> LeadCapture:
         capture = LeadCapture(**fields)
     except ValidationError as err:
         raise LeadInputError(first_error(err)) from None
-    journey = journey_spec(settings, capture.journey_id)
+    if journey is None or journey.id != capture.journey_id:
+        journey = journey_spec(settings, capture.journey_id)
     if journey.requires_consent and not capture.consent:
         raise LeadInputError(f"consent: journey '{journey.id}' requires marketing consent (pass --consent)")
     return capture
@@ -154,33 +152,13 @@ class LeadService:
 
         Raises `Refused` (`reentry_refused`) when the journey's `reentry` policy does not take
         this person again yet: the run that was started to decide it has ended, touching nothing."""
-        key = self.lead_id(capture.email)
-        wf_id = lead_workflow_id(key)
-        start = WithStartWorkflowOperation(
-            LeadJourneyWorkflow.run,
-            LeadJourneyInput(
-                lead_id=key,
-                capture=capture,
-                queues=platform_queues(self._settings),
-                journey=journey_spec(self._settings, capture.journey_id),
-                conversions=conversion_plan(self._settings, capture),
-                keys_per_entry=True,
-            ),
-            id=wf_id,
-            task_queue=self._settings.workflow_task_queue,
-            id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
-            static_summary=f"Lead journey `{capture.journey_id}` · source {capture.source.value}",
-            static_details=f"Lead `{key}` captured {capture.captured_at.isoformat(timespec='seconds')}",
-            search_attributes=TypedSearchAttributes(
-                [SearchAttributePair(LEAD_STAGE, "new"), SearchAttributePair(JOURNEY_ID, capture.journey_id)]
-            ),
-        )
-        # The SDK types an async update method's result as its coroutine: the answer is a CaptureResult.
-        result = cast(
-            CaptureResult,
-            await self._client.execute_update_with_start_workflow(
-                LeadJourneyWorkflow.capture, capture, start_workflow_operation=start, id=f"capture-{capture.capture_id}"
-            ),
+        self.lead_id(capture.email)  # a missing id secret is refused here, before anything starts
+        result = await start_or_touch(
+            self._client,
+            self._settings,
+            capture,
+            journey=journey_spec(self._settings, capture.journey_id),
+            conversions=conversion_plan(self._settings, capture),
         )
         if result.refused is not None:
             raise Refused(Refusal.REENTRY_REFUSED, result.refused)

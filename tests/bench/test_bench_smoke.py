@@ -26,6 +26,7 @@ SCRIPTS = [
     "gateway_latency.py",
     "tuning_ablation.py",
     "bulk_send.py",
+    "lead_import.py",
     "lead_capture.py",
     "worker_proc.py",
     "plain_worker.py",
