@@ -24,6 +24,7 @@ STATUSES = {
     "may_not_stop": (403, "requested_by"),
     "not_the_owner": (403, "owner"),
     "not_waiting_for_sales_decision": (409, "stage"),
+    "decision_not_proven": (403, "proof"),
     "refused": (409, None),
 }
 

@@ -13,6 +13,7 @@ from temporalio.testing import WorkflowEnvironment
 from domain.approvals import Decision
 from domain.campaigns import ChannelKind
 from tests.conftest import eventually
+from tests.decisions import proven
 from tests.workflows.campaign_fakes import FakeCampaignPlatforms
 from tests.workflows.test_campaign_timers import launch, new_queues, running
 from workflows.budget import BudgetReallocationWorkflow
@@ -75,7 +76,8 @@ async def test_hot_spend_is_paced_down_with_one_approval_and_lands_on_the_total(
         for ch in fake.paid.values():
             ch.spend_factor = Decimal(1)  # from the second day on, spend follows the budget
         await run.execute_update(
-            BudgetReallocationWorkflow.decide, Decision(approver="dana", kind="approve", revision=1)
+            BudgetReallocationWorkflow.decide,
+            await proven(time_env, run, Decision(approver="dana", kind="approve", revision=1)),
         )
         view = await handle.result()
 

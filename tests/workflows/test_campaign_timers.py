@@ -21,6 +21,7 @@ from domain.money import from_minor
 from mops.queues import PlatformQueues
 from tests.ad_fixtures import ASSETS, META_AD
 from tests.conftest import eventually
+from tests.decisions import KEYS, proven
 from tests.google_search import SEARCH_SECTION
 from tests.workflows.campaign_fakes import FakeCampaignPlatforms
 from workflows.campaign import CampaignWorkflow
@@ -92,7 +93,9 @@ async def running(env: WorkflowEnvironment, fake: FakeCampaignPlatforms, q: Plat
 
 async def launch(env: WorkflowEnvironment, q: PlatformQueues, *, history: int = 10_000, **overrides) -> WorkflowHandle:
     spec = build_campaign(spec_data(**overrides), directory=DIRECTORY, assets=ASSETS)
-    inp = CampaignInput(spec=spec, directory=DIRECTORY, queues=q, continue_as_new_after_events=history)
+    inp = CampaignInput(
+        spec=spec, directory=DIRECTORY, queues=q, continue_as_new_after_events=history, decision_keys=KEYS
+    )
     return await env.client.start_workflow(CampaignWorkflow.run, inp, id=f"campaign-{spec.id}", task_queue=q.workflows)
 
 
@@ -181,11 +184,14 @@ async def test_launch_waits_for_approval_then_for_the_start_date(time_env: Workf
             Decision(approver="omar", kind="approve", revision=1),
         ):
             try:
-                await handle.execute_update(CampaignWorkflow.decide, d)
+                await handle.execute_update(CampaignWorkflow.decide, await proven(time_env, handle, d))
             except Exception as err:  # noqa: BLE001 - the validator's refusal
                 refused.append(str(err.cause) if hasattr(err, "cause") else str(err))
         assert len(refused) == 2 and "requesters cannot approve" in refused[0] and "not an approver" in refused[1]
-        await handle.execute_update(CampaignWorkflow.decide, Decision(approver="dana", kind="approve", revision=1))
+        await handle.execute_update(
+            CampaignWorkflow.decide,
+            await proven(time_env, handle, Decision(approver="dana", kind="approve", revision=1)),
+        )
 
         async def scheduled():
             v = await handle.query(CampaignWorkflow.state)

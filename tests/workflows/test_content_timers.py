@@ -15,6 +15,7 @@ from domain.approvals import Decision
 from domain.content import ApprovalStage, ContentBrief, Directory, Person
 from mops.queues import PlatformQueues
 from tests.conftest import eventually
+from tests.decisions import KEYS, proven
 from tests.workflows.content_fakes import FakeContentPlatforms
 from workflows.content import ContentWorkflow
 from workflows.content_models import ChannelStatus, ContentInput, ContentStage, RetractRequest
@@ -71,7 +72,14 @@ async def submit(env: WorkflowEnvironment, q: PlatformQueues, **brief) -> Workfl
         author="maya",
     )
     fields.update(brief)
-    inp = ContentInput(brief=ContentBrief(**fields), stages=[BRAND], legal_stage=LEGAL, directory=DIRECTORY, queues=q)
+    inp = ContentInput(
+        brief=ContentBrief(**fields),
+        stages=[BRAND],
+        legal_stage=LEGAL,
+        directory=DIRECTORY,
+        queues=q,
+        decision_keys=KEYS,
+    )
     return await env.client.start_workflow(ContentWorkflow.run, inp, id=f"content-{content_id}", task_queue=q.workflows)
 
 
@@ -110,14 +118,20 @@ async def test_backup_decides_after_escalation_then_publish_and_track(time_env: 
     async with running(time_env, fake, q):
         handle = await submit(time_env, q)
         await in_review(handle)
-        await handle.execute_update(ContentWorkflow.decide, Decision(approver="omar", kind="approve", revision=1))
+        await handle.execute_update(
+            ContentWorkflow.decide,
+            await proven(time_env, handle, Decision(approver="omar", kind="approve", revision=1)),
+        )
         await time_env.sleep(timedelta(days=2, hours=1))  # lena never answers: escalated to sofia
 
         async def escalated():
             return "sofia" in (await handle.query(ContentWorkflow.state)).pending_approvers
 
         await eventually(escalated, what="escalation to the backup")
-        await handle.execute_update(ContentWorkflow.decide, Decision(approver="sofia", kind="approve", revision=1))
+        await handle.execute_update(
+            ContentWorkflow.decide,
+            await proven(time_env, handle, Decision(approver="sofia", kind="approve", revision=1)),
+        )
         view = await handle.result()
 
     assert view.stage == ContentStage.COMPLETED and view.outcome == "published"
@@ -139,7 +153,10 @@ async def test_scheduled_publication_waits_for_its_time(time_env: WorkflowEnviro
         handle = await submit(time_env, q, publish_at=publish_at)
         await in_review(handle)
         for who in ("omar", "lena"):
-            await handle.execute_update(ContentWorkflow.decide, Decision(approver=who, kind="approve", revision=1))
+            await handle.execute_update(
+                ContentWorkflow.decide,
+                await proven(time_env, handle, Decision(approver=who, kind="approve", revision=1)),
+            )
 
         async def scheduled():
             return (await handle.query(ContentWorkflow.state)).stage == ContentStage.SCHEDULED
@@ -159,7 +176,10 @@ async def test_retract_during_tracking_undoes_every_channel(time_env: WorkflowEn
         handle = await submit(time_env, q, channels=["cms", "linkedin", "email"], email_list_ids=["list-1"])
         await in_review(handle)
         for who in ("omar", "lena"):
-            await handle.execute_update(ContentWorkflow.decide, Decision(approver=who, kind="approve", revision=1))
+            await handle.execute_update(
+                ContentWorkflow.decide,
+                await proven(time_env, handle, Decision(approver=who, kind="approve", revision=1)),
+            )
 
         async def published():
             return (await handle.query(ContentWorkflow.state)).stage == ContentStage.PUBLISHED
