@@ -8,12 +8,16 @@ from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack, asynccontextmanager
 from datetime import timedelta
 
-from temporalio.client import WorkflowHandle
+import pytest
+from temporalio.client import WorkflowHandle, WorkflowUpdateFailedError
 from temporalio.testing import WorkflowEnvironment
 
 from domain.approvals import Decision
 from domain.content import ApprovalStage, ContentBrief, Directory, Person
+from domain.decision_proofs import ProofProblem
+from domain.refusals import Refusal
 from mops.queues import PlatformQueues
+from starter.service.updates import refused
 from tests.conftest import eventually
 from tests.decisions import KEYS, proven
 from tests.workflows.content_fakes import FakeContentPlatforms
@@ -194,3 +198,29 @@ async def test_retract_during_tracking_undoes_every_channel(time_env: WorkflowEn
     assert all(c.status == ChannelStatus.RETRACTED for c in view.channels)
     assert len(fake.of("cms.unpublish")) == 1 and len(fake.of("social.delete")) == 1
     assert len(fake.of("email.cancel_list_send")) == 1
+
+
+async def test_a_run_started_without_decision_keys_refuses_and_records_every_decision(
+    time_env: WorkflowEnvironment,
+) -> None:
+    fake, q = FakeContentPlatforms(), new_queues()
+    async with running(time_env, fake, q):
+        content_id = f"post-{uuid.uuid4().hex[:8]}"
+        brief = ContentBrief(
+            content_id=content_id, title="Old run", type="blog", channels=["cms"], body="We launched.", author="maya"
+        )
+        inp = ContentInput(brief=brief, stages=[BRAND], legal_stage=LEGAL, directory=DIRECTORY, queues=q)
+        handle = await time_env.client.start_workflow(
+            ContentWorkflow.run, inp, id=f"content-{content_id}", task_queue=q.workflows
+        )
+        await in_review(handle)
+        with pytest.raises(WorkflowUpdateFailedError) as err:
+            await handle.execute_update(
+                ContentWorkflow.decide,
+                await proven(time_env, handle, Decision(approver="omar", kind="approve", revision=1)),
+            )
+        assert refused(err.value).code == Refusal.DECISION_NOT_PROVEN
+        view = await handle.query(ContentWorkflow.state)
+        assert [(r.approver, r.problem) for r in view.refused_decisions] == [("omar", ProofProblem.NO_KEYS)]
+        assert view.decisions == [] and "omar" in view.pending_approvers
+        await handle.terminate("test done")
