@@ -65,7 +65,9 @@ async def running(env: WorkflowEnvironment, fake: FakeContentPlatforms, q: Platf
         yield
 
 
-async def submit(env: WorkflowEnvironment, q: PlatformQueues, **brief) -> WorkflowHandle:
+async def submit(
+    env: WorkflowEnvironment, q: PlatformQueues, *, workflow_id: str | None = None, **brief
+) -> WorkflowHandle:
     content_id = f"post-{uuid.uuid4().hex[:8]}"
     fields = dict(
         content_id=content_id,
@@ -84,7 +86,8 @@ async def submit(env: WorkflowEnvironment, q: PlatformQueues, **brief) -> Workfl
         queues=q,
         decision_keys=KEYS,
     )
-    return await env.client.start_workflow(ContentWorkflow.run, inp, id=f"content-{content_id}", task_queue=q.workflows)
+    wf_id = workflow_id or f"content-{content_id}"
+    return await env.client.start_workflow(ContentWorkflow.run, inp, id=wf_id, task_queue=q.workflows)
 
 
 async def in_review(handle: WorkflowHandle):
