@@ -22,8 +22,9 @@ Updates (validators refuse without writing history; the caller gets the reason a
 - `retract(RetractRequest) -> None`: unpublish everywhere (idempotent compensation).
 
 Queries
-- `state() -> ContentView`: stage, findings, each decision with time and comment,
-  per-channel outcome and links, performance snapshots.
+- `state() -> ContentView`: stage, findings, each decision with time, comment and proof,
+  the decisions refused for want of proof, per-channel outcome and links, performance
+  snapshots.
 
 Search attributes: ContentStage, ContentType, ApprovalState, PendingApprovers.
 Durable timers: reminders, escalation to backups and expiry per approval stage;
