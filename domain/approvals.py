@@ -15,6 +15,7 @@ from typing import Any
 from pydantic import BaseModel, Field, ValidationError, ValidationInfo, field_validator
 
 from domain.content import ApprovalMode, ApprovalStage, Directory
+from domain.decision_proofs import DecisionProof, ProofProblem
 from domain.fields import SpecError, UtcDatetime, first_error
 from domain.refusals import Refusal, Refused
 
@@ -32,6 +33,8 @@ class Decision(BaseModel):
     comment: str | None = Field(default=None, validate_default=True)
     at: UtcDatetime | None = None  # set by the workflow
     stage: str | None = None  # set by the workflow
+    # Who made it, signed (domain/decision_proofs.py); kept with the decision as its record.
+    proof: DecisionProof | None = None
 
     @field_validator("comment")
     @classmethod
@@ -41,6 +44,23 @@ class Decision(BaseModel):
         if not comment and kind in (DecisionKind.REJECT, DecisionKind.REQUEST_CHANGES):
             raise ValueError("a reason is required to reject or request changes")
         return comment or None
+
+
+class RefusedDecision(BaseModel):
+    """A decision the workflow refused because its proof did not hold: recorded, never applied."""
+
+    at: UtcDatetime
+    stage: str
+    approver: str  # the name the decision gave, not a person it proves
+    kind: DecisionKind
+    revision: int
+    problem: ProofProblem
+    reason: str
+
+
+# How many refused decisions a workflow keeps (the latest): a flood of forged updates
+# must not grow its state without bound.
+MAX_REFUSED = 50
 
 
 class DecisionError(SpecError):

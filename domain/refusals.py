@@ -37,6 +37,9 @@ class Refusal(StrEnum):
     NOT_THE_OWNER = "not_the_owner"
     NOT_WAITING_FOR_SALES_DECISION = "not_waiting_for_sales_decision"
     REENTRY_REFUSED = "reentry_refused"  # the journey's `reentry` policy does not take this person again (yet)
+    # A decision without valid proof of who made it (domain/decision_proofs.py): refused
+    # by the update handler, which records it, so it fails the update rather than the validator.
+    DECISION_NOT_PROVEN = "decision_not_proven"
     # A refusal without a code: a worker older than these codes, or an update whose
     # argument the workflow could not read. Answered as a conflict with its own text.
     UNCLASSIFIED = "refused"
@@ -72,6 +75,7 @@ ANSWERS: dict[Refusal, Answer] = {
     Refusal.NOT_THE_OWNER: Answer(403, "owner"),
     Refusal.NOT_WAITING_FOR_SALES_DECISION: Answer(409, "stage"),
     Refusal.REENTRY_REFUSED: Answer(409, "journey"),
+    Refusal.DECISION_NOT_PROVEN: Answer(403, "proof"),
     Refusal.UNCLASSIFIED: Answer(409, None),
 }
 

@@ -27,6 +27,7 @@ from pydantic import (
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from domain.conversions import ConversionPlan
+from domain.decision_proofs import ProofKeyError, parse_private_key, parse_public_keys
 from domain.fields import parse_duration
 from mops.master_keys import CodecKeyError, parse_master_keys
 
@@ -369,6 +370,16 @@ class Settings(BaseSettings):
     reconcile_schedule_id: str = "data-reconciliation"
     data_accuracy_objective: float = Field(0.995, gt=0, le=1)
 
+    # Proof of who made an approval decision (domain/decision_proofs.py, mops/approval_keys.py).
+    # The signers (gateway, CLI, services that decide) hold the Ed25519 private key, base64 of
+    # its 32 bytes; unset, a dev key is made on first use in <data_dir>/approval-signing.key,
+    # which every process of one `mops up` / `mops demo` shares. The workflows get the public
+    # keys (base64, comma-separated, newest first) in their start input; unset: the signing
+    # key's own. A starter that signs nothing (a service that only submits) needs only these.
+    approval_signing_key: SecretStr | None = None
+    approval_verify_keys: str | None = None
+    approval_proof_seconds: int = Field(300, ge=10, le=86_400)  # how long a signed decision stays valid
+
     @model_validator(mode="after")
     def _temporal_profile(self) -> Settings:
         config: dict = dict(temporal_profile_config())
@@ -439,6 +450,26 @@ class Settings(BaseSettings):
     @property
     def reconcile_interval(self) -> timedelta | None:
         return _interval(self.reconcile_every)
+
+    @field_validator("approval_signing_key")
+    @classmethod
+    def _approval_signing_key(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None:
+            try:
+                parse_private_key(value.get_secret_value())
+            except ProofKeyError as err:
+                raise ValueError(str(err)) from None
+        return value
+
+    @field_validator("approval_verify_keys")
+    @classmethod
+    def _approval_verify_keys(cls, value: str | None) -> str | None:
+        if value is not None:
+            try:
+                parse_public_keys(value)
+            except ProofKeyError as err:
+                raise ValueError(str(err)) from None
+        return value
 
     @field_validator("codec_keys")
     @classmethod

@@ -22,6 +22,7 @@ from rich.console import Console
 from domain.campaigns import CampaignSpecError, build_campaign
 from domain.content import load_directory
 from integrations.sendgrid import SendGridClient
+from mops.approval_keys import verify_keys
 from mops.queues import platform_queues
 from mops.settings import Settings
 from starter.service.campaigns import CampaignInputError, CampaignService, check_emails
@@ -80,7 +81,11 @@ def demo_campaign_input(settings: Settings, campaigns_dir, now: datetime, list_i
     except CampaignInputError as err:
         raise CampaignDemoError(str(err)) from None
     return CampaignInput(
-        spec=spec, directory=directory, queues=platform_queues(settings), gateway_url=settings.unsubscribe_base_url()
+        spec=spec,
+        directory=directory,
+        decision_keys=verify_keys(settings),
+        queues=platform_queues(settings),
+        gateway_url=settings.unsubscribe_base_url(),
     )
 
 

@@ -64,6 +64,17 @@ def lead_panel(state: LeadState, url: str, deals: list[DealConversion] | None = 
     return Panel(Group(*parts), title=state.lead_id, expand=False)
 
 
+def refused_table(refused) -> Table:
+    """Decisions refused for want of proof of who made them (never applied)."""
+    table = Table(
+        "refused at", "stage", "in the name of", "decision", "why", box=None, header_style="dim", title_style="red"
+    )
+    table.title = "[red]refused decisions (no valid proof of who made them)[/]"
+    for r in refused:
+        table.add_row(r.at.isoformat(timespec="seconds"), r.stage, r.approver, r.kind.value, r.reason)
+    return table
+
+
 def content_panel(view, url: str) -> Panel:
     head = Table.grid(padding=(0, 2))
     head.add_row("stage", f"[bold]{view.stage.value}[/]", "revision", str(view.revision))
@@ -82,6 +93,8 @@ def content_panel(view, url: str) -> Panel:
             when = d.at.isoformat(timespec="seconds") if d.at else "-"
             decisions.add_row(when, d.stage or "-", d.approver, d.kind.value, str(d.revision), d.comment or "")
         parts.append(decisions)
+    if view.refused_decisions:
+        parts.append(refused_table(view.refused_decisions))
     channels = Table("channel", "status", "link / ref", box=None, header_style="dim")
     for c in view.channels:
         channels.add_row(c.channel.value, c.status.value, c.link or c.ref or c.error or "-")
@@ -149,6 +162,8 @@ def campaign_panel(view, url: str) -> Panel:
             for k, v in c.after.items()
         )
         parts.append(f"budget change {c.at:%Y-%m-%d %H:%M} ({c.proposal_id}): {moves}")
+    if view.approval is not None and view.approval.refused:
+        parts.append(refused_table(view.approval.refused))
     parts.append(f"[dim]{url}[/]")
     return Panel(Group(*parts), title=f"{view.campaign_id}: {view.name}", expand=False)
 
@@ -172,6 +187,8 @@ def budget_panel(view, workflow_id: str, url: str) -> Panel:
             f"{c.channel.value}: {m(c.before)} → {m(c.after)}, read back {m(c.verified)}"
             + (" (rolled back)" if c.rolled_back else "")
         )
+    if view.approval is not None and view.approval.refused:
+        parts.append(refused_table(view.approval.refused))
     parts.append(f"[dim]{url}[/]")
     return Panel(Group(*parts), title=workflow_id, expand=False)
 

@@ -13,6 +13,23 @@ runs any `Progress` inside the owning workflow, which passes in how to word and 
 chat messages, how to wait, and how to note and publish progress. The gate publishes
 after each change it makes but not its final outcome: the owner publishes that with the
 status change it makes, so each workflow's command sequence stays its own.
+
+Proof of who decides (domain/decision_proofs.py): a decision names its approver, and
+access to Temporal alone must not be the authority to decide in anyone's name, so each
+decision carries claims signed by a trusted signer (the gateway, the operator's CLI, a
+service holding the key) and the gate checks them against the public keys in the
+owner's input, with the expiry against `workflow.now()`: a pure function of the
+history, so a replay reaches the same verdict whatever keys the worker has since.
+The check is the update *handler's*, not the validator's: a validator's refusal leaves
+nothing in the history, and a decision made in someone's name without their proof is
+something the people running the process must see. So the validator keeps refusing
+what the named person could not do anyway (not an approver, stale revision, ...), and
+the handler refuses an unproven decision after recording it (`Progress.refused`, the
+latest `MAX_REFUSED`, with a timeline note): the update fails with the
+`decision_not_proven` refusal, the decision is not applied. Runs whose handlers ran
+before this check replay as recorded (patch `approval-proof-v1`); a run started
+before decision keys were in its input has none and refuses every decision (re-submit
+it).
 """
 
 from __future__ import annotations
@@ -27,7 +44,17 @@ from temporalio import workflow
 from temporalio.exceptions import ApplicationError
 
 with workflow.unsafe.imports_passed_through():
-    from domain.approvals import Decision, DecisionResult, StageOutcome, pending_approvers, refusal, stage_outcome
+    from domain import decision_proofs
+    from domain.approvals import (
+        MAX_REFUSED,
+        Decision,
+        DecisionResult,
+        RefusedDecision,
+        StageOutcome,
+        pending_approvers,
+        refusal,
+        stage_outcome,
+    )
     from domain.content import ApprovalStage, Directory
     from domain.refusals import FAILURE_TYPE, Refusal, Refused
     from workflows.common import WaitResult, wait_until
@@ -44,6 +71,8 @@ __all__ = [
 ]
 
 ApprovalOutcome = Literal["pending", "approved", "rejected", "expired"]
+# Decisions are recorded only once their proof holds; handlers that ran before replay as they did.
+PROOF_PATCH = "approval-proof-v1"
 
 
 class ApprovalProgress(BaseModel):
@@ -56,6 +85,7 @@ class ApprovalProgress(BaseModel):
     revision: int = 1
     outcome: ApprovalOutcome = "pending"
     detail: str | None = None  # why it was rejected / expired, with the approvers' comments
+    refused: list[RefusedDecision] = []  # decisions refused for want of proof, never applied
 
 
 def raise_refused(why: Refused) -> NoReturn:
@@ -85,6 +115,7 @@ class Progress(Protocol):
     revision: int
     outcome: ApprovalOutcome
     detail: str | None
+    refused: list[RefusedDecision]
 
 
 class Messages(Protocol):
@@ -129,10 +160,12 @@ class ApprovalGate:
         note: Callable[[str], None],
         publish: Callable[[], None],
         history_limit: int,
+        keys: list[str],
         wait: Wait | None = None,
         requester_is_author: bool = False,
     ) -> None:
         self.p = progress
+        self._keys = keys  # public keys that verify decisions (the owner's input)
         self._directory = directory
         self._requester = requester or ""
         # An author deciding on their own content is refused by the domain's author rule
@@ -171,8 +204,12 @@ class ApprovalGate:
             raise_refused(why)
 
     def record(self, d: Decision) -> DecisionResult:
+        """For the decide update's handler (after its validator): record a proven decision;
+        an unproven one is recorded as refused and refused (see the module's docstring)."""
         stage = self.current()
         assert stage is not None
+        if workflow.patched(PROOF_PATCH):
+            self._prove(d, stage)
         self.p.decisions.append(d.model_copy(update={"at": workflow.now(), "stage": stage.name}))
         verb = {"approve": "approved", "reject": "rejected", "request_changes": "requested changes"}[d.kind.value]
         # Campaigns and proposals have one revision; content names it once it has more.
@@ -180,6 +217,36 @@ class ApprovalGate:
         self._note(f"{d.approver} {verb} {on}" + (f": {d.comment}" if d.comment else ""))
         self._publish()
         return DecisionResult(stage=stage.name, outcome=self._outcome(stage).value.lower(), revision=self.p.revision)
+
+    def _prove(self, d: Decision, stage: ApprovalStage) -> None:
+        problem = decision_proofs.check(
+            d.proof,
+            workflow_id=workflow.info().workflow_id,
+            approver=d.approver,
+            kind=d.kind.value,
+            revision=d.revision,
+            comment=d.comment,
+            keys=self._keys,
+            now=workflow.now(),
+        )
+        if problem is None:
+            return
+        what, reason = problem
+        self.p.refused.append(
+            RefusedDecision(
+                at=workflow.now(),
+                stage=stage.name,
+                approver=d.approver,
+                kind=d.kind,
+                revision=d.revision,
+                problem=what,
+                reason=reason,
+            )
+        )
+        del self.p.refused[:-MAX_REFUSED]
+        self._note(f"refused a decision in {d.approver}'s name in {stage.name}: {reason}")
+        self._publish()
+        refuse(Refusal.DECISION_NOT_PROVEN, reason)
 
     def pending(self, *, unstarted: bool = False) -> list[str]:
         """Who can still usefully decide. A stage whose request has not gone out yet has

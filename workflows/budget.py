@@ -16,7 +16,8 @@ different, every change made is set back to its old value → tell the campaign
 workflow (signal `budgets_applied`) and the campaign owner.
 
 Updates
-- `decide(Decision) -> DecisionResult`: approve / reject the proposal.
+- `decide(Decision) -> DecisionResult`: approve / reject the proposal (a decision
+  without valid proof of who made it is refused and kept in `approval.refused`).
 
 Queries
 - `state() -> BudgetView`: the proposal with its reasons, decisions, each change with
@@ -115,6 +116,7 @@ class BudgetReallocationWorkflow:
                 note=self._note,
                 publish=self._publish,
                 history_limit=1_000_000,
+                keys=inp.decision_keys,
             )
             await self._set_status(BudgetStatus.AWAITING_APPROVAL)
             outcome = await self._gate.run()

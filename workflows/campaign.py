@@ -22,7 +22,8 @@ is in the email part's `audience` and the timeline.
 Updates
 - `preflight() -> PreflightResult`: waits until preflight is done (for update-with-start
   callers: the CLI hears at once when an ad account bills in another currency).
-- `decide(Decision) -> DecisionResult`: launch approval (content-approval rules).
+- `decide(Decision) -> DecisionResult`: launch approval (content-approval rules; a
+  decision without valid proof of who made it is refused and kept in `approval.refused`).
 - `stop(StopRequest) -> None`: end now (owner or an approver); pauses everything.
 
 Signals
@@ -187,6 +188,7 @@ class CampaignWorkflow:
                 note=self._note,
                 publish=self._publish,
                 history_limit=inp.continue_as_new_after_events,
+                keys=inp.decision_keys,
             )
         self._attributes = SearchAttributes()
         self._pacing_task: asyncio.Task[None] | None = None
@@ -703,6 +705,7 @@ class CampaignWorkflow:
             BudgetInput(
                 campaign_id=spec.id,
                 directory=self._inp.directory,
+                decision_keys=self._inp.decision_keys,
                 queues=self._q,
                 gateway_url=self._inp.gateway_url,
                 pacing=self._pacing_proposal(decision),

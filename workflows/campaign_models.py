@@ -135,6 +135,7 @@ class CampaignState(BaseModel):
 class CampaignInput(BaseModel):
     spec: CampaignSpec
     directory: Directory
+    decision_keys: list[str] = []  # verify who made each decision (domain/decision_proofs.py)
     queues: PlatformQueues = PlatformQueues()
     state: CampaignState | None = None  # continue-as-new carries it
     continue_as_new_after_events: int = 10_000
@@ -183,6 +184,7 @@ TERMINAL_BUDGET = {
 class BudgetInput(BaseModel):
     campaign_id: str
     directory: Directory
+    decision_keys: list[str] = []  # verify who made each decision (domain/decision_proofs.py)
     queues: PlatformQueues = PlatformQueues()
     requested_by: str | None = None  # None: the schedule
     gateway_url: str | None = None

@@ -14,14 +14,17 @@ Updates (validators refuse without writing history; the caller gets the reason a
 - `decide(Decision) -> DecisionResult`: approve / reject / request changes, through the
   approval gate campaign launches and budget proposals share (workflows/approval.py).
   Refused for: the author, someone not an approver of the current stage (backups only
-  once the stage is escalated), a stale revision, a second decision by the same person.
+  once the stage is escalated), a stale revision, a second decision by the same person
+  (by the validator); and, by the handler, which records it in `refused_decisions`, a
+  decision without valid proof of who made it (`ContentInput.decision_keys`).
 - `revise(Revision) -> RevisionResult`: the author's new revision after changes were
   requested or a check blocked; the checks run again and review restarts.
 - `retract(RetractRequest) -> None`: unpublish everywhere (idempotent compensation).
 
 Queries
-- `state() -> ContentView`: stage, findings, each decision with time and comment,
-  per-channel outcome and links, performance snapshots.
+- `state() -> ContentView`: stage, findings, each decision with time, comment and proof,
+  the decisions refused for want of proof, per-channel outcome and links, performance
+  snapshots.
 
 Search attributes: ContentStage, ContentType, ApprovalState, PendingApprovers.
 Durable timers: reminders, escalation to backups and expiry per approval stage;
@@ -119,6 +122,7 @@ class ContentWorkflow:
             note=self._note,
             publish=self._publish,
             history_limit=inp.continue_as_new_after_events,
+            keys=inp.decision_keys,
             wait=self._wait,
         )
 
@@ -205,6 +209,7 @@ class ContentWorkflow:
             pending_approvers=self._pending(),
             stages=s.stages,
             decisions=s.decisions,
+            refused_decisions=s.refused_decisions,
             channels=s.channels,
             performance=s.performance,
             outcome=s.outcome,

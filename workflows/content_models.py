@@ -9,7 +9,7 @@ from enum import StrEnum
 
 from pydantic import BaseModel
 
-from domain.approvals import Decision
+from domain.approvals import Decision, RefusedDecision
 from domain.approvals import DecisionResult as DecisionResult  # re-exported: callers import it from here
 from domain.brand import Finding
 from domain.contact_budget import AudienceSummary
@@ -86,6 +86,8 @@ class ContentInput(BaseModel):
     stages: list[ApprovalStage]  # effective stages (brief's own or the type's defaults)
     legal_stage: ApprovalStage  # added when the checks find claims for legal
     directory: Directory  # pinned snapshot: who may approve, and their backups
+    # Public keys that verify who made each decision (domain/decision_proofs.py), newest first.
+    decision_keys: list[str] = []
     queues: PlatformQueues = PlatformQueues()
     state: ContentState | None = None  # set only by continue-as-new
     continue_as_new_after_events: int = 10_000
@@ -106,6 +108,7 @@ class ContentState(BaseModel):
     reminded: bool = False
     escalated: bool = False
     decisions: list[Decision] = []
+    refused_decisions: list[RefusedDecision] = []  # for want of proof; never applied
     pending_revision: Revision | None = None
     channels: list[ChannelOutcome] = []
     published_at: datetime | None = None
@@ -132,6 +135,7 @@ class ContentView(BaseModel):
     stages: list[ApprovalStage]
     decisions: list[Decision]
     channels: list[ChannelOutcome]
+    refused_decisions: list[RefusedDecision] = []
     performance: list[PerformanceSnapshot]
     outcome: str | None
     timeline: list[tuple[datetime, str]]

@@ -30,6 +30,7 @@ class ReviewProgress:
 
     stages = property(lambda self: self._s.stages)
     decisions = property(lambda self: self._s.decisions)
+    refused = property(lambda self: self._s.refused_decisions)
     revision = property(lambda self: self._s.revision)
 
     @property

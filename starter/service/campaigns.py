@@ -35,9 +35,11 @@ from domain.campaigns import CampaignSpec, CampaignSpecError, load_campaign
 from domain.content import DirectoryError, load_directory
 from domain.money import show
 from domain.refusals import Refused
+from mops.approval_keys import verify_keys
 from mops.queues import platform_queues
 from mops.settings import Settings
 from starter.service.conversion_plans import ConversionPlanError, plan_for_campaign
+from starter.service.decision_proofs import DecisionSigner
 from starter.service.errors import InputError, NotFound
 from starter.service.leads import first_error
 from starter.service.updates import execute_update
@@ -98,7 +100,11 @@ def prepare(settings: Settings, path: Path, *, now) -> CampaignInput:
         except ConversionPlanError as err:
             raise CampaignInputError(str(err)) from None
     return CampaignInput(
-        spec=spec, directory=directory, queues=platform_queues(settings), gateway_url=settings.unsubscribe_base_url()
+        spec=spec,
+        directory=directory,
+        decision_keys=verify_keys(settings),
+        queues=platform_queues(settings),
+        gateway_url=settings.unsubscribe_base_url(),
     )
 
 
@@ -124,6 +130,7 @@ class CampaignService:
     def __init__(self, client: Client, settings: Settings) -> None:
         self._client = client
         self._settings = settings
+        self._signer: DecisionSigner | None = None  # made on the first decision
 
     async def launch(self, inp: CampaignInput) -> PreflightResult:
         """Start the campaign (or find it running) and wait for its preflight."""
@@ -166,7 +173,7 @@ class CampaignService:
     async def decide(
         self, campaign_id: str, *, approver: str, kind: DecisionKind | str, comment: str | None = None
     ) -> DecisionResult:
-        decision = _decision(approver, kind, comment)
+        decision = self._signed(_decision(approver, kind, comment), campaign_workflow_id(campaign_id))
         return await execute_update(
             self.handle(campaign_id), CampaignWorkflow.decide, decision, not_found=_not_running(campaign_id)
         )
@@ -186,6 +193,7 @@ class CampaignService:
         return BudgetInput(
             campaign_id=campaign_id,
             directory=directory,
+            decision_keys=verify_keys(self._settings),
             queues=platform_queues(self._settings),
             requested_by=requested_by,
             gateway_url=self._settings.unsubscribe_base_url(),
@@ -238,13 +246,17 @@ class CampaignService:
     async def budget_decide(
         self, workflow_id: str, *, approver: str, kind: DecisionKind | str, comment: str | None = None
     ) -> DecisionResult:
-        decision = _decision(approver, kind, comment)
+        decision = self._signed(_decision(approver, kind, comment), workflow_id)
         return await execute_update(
             self.budget_handle(workflow_id),
             BudgetReallocationWorkflow.decide,
             decision,
             not_found=BudgetProposalNotFound(f"reallocation '{workflow_id}': not found or not running"),
         )
+
+    def _signed(self, decision: Decision, workflow_id: str) -> Decision:
+        self._signer = self._signer or DecisionSigner.from_settings(self._settings)
+        return self._signer.sign(decision, workflow_id=workflow_id)
 
 
 def _decision(approver: str, kind: DecisionKind | str, comment: str | None) -> Decision:

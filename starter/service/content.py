@@ -28,8 +28,10 @@ from domain.content import (
     validate_brief,
 )
 from domain.refusals import Refused
+from mops.approval_keys import verify_keys
 from mops.queues import platform_queues
 from mops.settings import Settings
+from starter.service.decision_proofs import DecisionSigner
 from starter.service.errors import InputError, NotFound
 from starter.service.leads import first_error
 from starter.service.updates import execute_update
@@ -83,6 +85,7 @@ def prepare(settings: Settings, data: dict[str, Any]) -> ContentInput:
         stages=stages,
         legal_stage=policies.legal_stage,
         directory=directory,
+        decision_keys=verify_keys(settings),
         queues=platform_queues(settings),
     )
 
@@ -91,6 +94,7 @@ class ContentService:
     def __init__(self, client: Client, settings: Settings) -> None:
         self._client = client
         self._settings = settings
+        self._signer: DecisionSigner | None = None  # made on the first decision
 
     async def submit(self, inp: ContentInput) -> tuple[str, bool]:
         """Start the item's workflow; (workflow id, created). Submitting a running item
@@ -145,7 +149,9 @@ class ContentService:
             decision = Decision(approver=approver, kind=kind, revision=revision, comment=comment)
         except ValidationError as err:
             raise ContentInputError(first_error(err)) from None
-        return await self._update(content_id, ContentWorkflow.decide, decision)
+        self._signer = self._signer or DecisionSigner.from_settings(self._settings)
+        signed = self._signer.sign(decision, workflow_id=content_workflow_id(content_id))
+        return await self._update(content_id, ContentWorkflow.decide, signed)
 
     async def revise(self, content_id: str, revision: Revision) -> int:
         return (await self._update(content_id, ContentWorkflow.revise, revision)).revision

@@ -25,6 +25,7 @@ STATUSES = {
     "not_the_owner": (403, "owner"),
     "not_waiting_for_sales_decision": (409, "stage"),
     "reentry_refused": (409, "journey"),
+    "decision_not_proven": (403, "proof"),
     "refused": (409, None),
 }
 

@@ -20,6 +20,7 @@ from domain.campaigns import ChannelKind, build_campaign
 from domain.content import load_directory
 from domain.refusals import Refusal, Refused
 from integrations.meta_ads import MetaAdsClient
+from mops.approval_keys import verify_keys
 from mops.queues import platform_queues
 from starter.service.campaigns import CampaignService, campaign_workflow_id
 from tests.ad_fixtures import ASSETS, META_AD, with_images
@@ -67,7 +68,12 @@ def spec_data(stack: Stack, **overrides: Any) -> dict[str, Any]:
 def campaign_input(stack: Stack, **overrides: Any) -> CampaignInput:
     directory = load_directory(stack.settings.policies_dir / "directory.yaml")
     spec = build_campaign(spec_data(stack, **overrides), directory=directory, assets=ASSETS)
-    return CampaignInput(spec=spec, directory=directory, queues=platform_queues(stack.settings))
+    return CampaignInput(
+        spec=spec,
+        directory=directory,
+        queues=platform_queues(stack.settings),
+        decision_keys=verify_keys(stack.settings),
+    )
 
 
 async def status_is(svc: CampaignService, campaign_id: str, *statuses: CampaignStatus, timeout: float = 60):
@@ -264,7 +270,12 @@ async def test_an_image_the_workers_hold_otherwise_fails_the_launch_and_uploads_
     image.write_bytes(image.read_bytes() + b"\0")  # still a png to Meta
     directory = load_directory(stack.settings.policies_dir / "directory.yaml")
     spec = build_campaign(spec_data(stack), directory=directory, assets=laptop)
-    inp = CampaignInput(spec=spec, directory=directory, queues=platform_queues(stack.settings))
+    inp = CampaignInput(
+        spec=spec,
+        directory=directory,
+        queues=platform_queues(stack.settings),
+        decision_keys=verify_keys(stack.settings),
+    )
     svc = CampaignService(stack.client, stack.settings)
     assert (await svc.launch(inp)).ok
     view = await status_is(svc, spec.id, CampaignStatus.FAILED)

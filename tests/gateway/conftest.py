@@ -25,6 +25,7 @@ from gateway.app import create_app
 from gateway.security import ApiKeyConfig, hash_key, new_key
 from gateway.server import GatewayServer
 from gateway.settings import GatewaySettings, gateway_settings
+from mops.approval_keys import verify_keys
 from mops.queues import platform_queues
 from sandbox.admin_client import SandboxAdmin
 from sandbox.server import SandboxServer
@@ -209,7 +210,9 @@ async def launch(gw: Gateway, **overrides: Any) -> str:
     directory = load_directory(gw.settings.policies_dir / "directory.yaml")
     spec = build_campaign(campaign_data(gw, **overrides), directory=directory, assets=ASSETS)
     result = await gw.campaigns.launch(
-        CampaignInput(spec=spec, directory=directory, queues=platform_queues(gw.settings))
+        CampaignInput(
+            spec=spec, directory=directory, queues=platform_queues(gw.settings), decision_keys=verify_keys(gw.settings)
+        )
     )
     assert result.ok, result
     return spec.id

@@ -247,6 +247,7 @@ async def test_browser_approves_an_item(gw: Gateway) -> None:
 
     view = await gw.content.state(cid)
     assert [(d.approver, d.kind.value, d.revision) for d in view.decisions] == [("sofia", "approve", 1)]
+    assert view.decisions[0].proof is not None and view.refused_decisions == [], "signed by the page's sign-in"
 
     async def moved_on():
         stage = (await gw.content.state(cid)).stage.value

@@ -91,6 +91,7 @@ async def test_launch_approval_refusals_decision_and_stop(gw: Gateway) -> None:
     assert [(d.approver, d.kind.value, d.comment, d.stage) for d in decisions] == [
         ("dana", "approve", "Go", "director")
     ]
+    assert decisions[0].proof is not None and decisions[0].proof.workflow_id == f"campaign-{cid}"
 
     view = await campaign_status(gw, cid, "live")
     r = await decide(gw, path, "dana")

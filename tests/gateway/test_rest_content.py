@@ -129,6 +129,9 @@ async def test_every_refused_decision_has_its_status(gw: Gateway) -> None:
     assert r.status_code == 200 and r.json()["outcome"] == "approved"
     decisions = (await gw.content.state(cid)).decisions
     assert [(d.approver, d.kind.value) for d in decisions] == [("omar", "approve"), ("sofia", "approve")]
+    # Signed by the gateway for the key's person: the workflow checked and kept each proof.
+    assert [(d.proof and d.proof.approver) for d in decisions] == ["omar", "sofia"]
+    assert (await gw.content.state(cid)).refused_decisions == []
 
     await eventually(lambda: _left_review(gw, cid), what="the item to leave review")
     r = await decide(gw, cid, "omar")

@@ -25,6 +25,7 @@ from domain.approvals import Decision
 from mops.temporal import DATA_CONVERTER
 from starter.stack import register_search_attributes
 from tests.conftest import binary, eventually
+from tests.decisions import proven
 from tests.workflows.campaign_fakes import FakeCampaignPlatforms
 from tests.workflows.test_campaign_pacing import DIRECTOR
 from tests.workflows.test_campaign_timers import launch, new_queues, running
@@ -70,7 +71,8 @@ async def main(force: bool) -> None:
             for ch in fake.paid.values():
                 ch.spend_factor = Decimal(1)
             await run.execute_update(
-                BudgetReallocationWorkflow.decide, Decision(approver="dana", kind="approve", revision=1)
+                BudgetReallocationWorkflow.decide,
+                await proven(env, run, Decision(approver="dana", kind="approve", revision=1)),
             )
             view = await handle.result()
             print(f"campaign {view.status.value}: {view.outcome}")

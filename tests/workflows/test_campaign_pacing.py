@@ -8,11 +8,15 @@ from __future__ import annotations
 from datetime import timedelta
 from decimal import Decimal
 
+import pytest
+from temporalio.client import WorkflowUpdateFailedError
 from temporalio.testing import WorkflowEnvironment
 
 from domain.approvals import Decision
 from domain.campaigns import ChannelKind
+from domain.decision_proofs import ProofProblem
 from tests.conftest import eventually
+from tests.decisions import SIGNER, proven
 from tests.workflows.campaign_fakes import FakeCampaignPlatforms
 from tests.workflows.test_campaign_timers import launch, new_queues, running
 from workflows.budget import BudgetReallocationWorkflow
@@ -74,8 +78,19 @@ async def test_hot_spend_is_paced_down_with_one_approval_and_lands_on_the_total(
 
         for ch in fake.paid.values():
             ch.spend_factor = Decimal(1)  # from the second day on, spend follows the budget
+        # A proof for another workflow (this campaign's) does not decide this run's change.
+        elsewhere = SIGNER.sign(
+            Decision(approver="dana", kind="approve", revision=1),
+            workflow_id=handle.id,
+            now=await time_env.get_current_time(),
+        )
+        with pytest.raises(WorkflowUpdateFailedError):
+            await run.execute_update(BudgetReallocationWorkflow.decide, elsewhere)
+        refused = (await run.query(BudgetReallocationWorkflow.state)).approval.refused
+        assert [r.problem for r in refused] == [ProofProblem.OTHER_WORKFLOW]
         await run.execute_update(
-            BudgetReallocationWorkflow.decide, Decision(approver="dana", kind="approve", revision=1)
+            BudgetReallocationWorkflow.decide,
+            await proven(time_env, run, Decision(approver="dana", kind="approve", revision=1)),
         )
         view = await handle.result()
 

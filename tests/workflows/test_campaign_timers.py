@@ -11,16 +11,21 @@ from datetime import timedelta
 from decimal import Decimal
 from typing import Any
 
-from temporalio.client import WorkflowHandle
+import pytest
+from temporalio.client import WorkflowHandle, WorkflowUpdateFailedError
 from temporalio.testing import WorkflowEnvironment
 
 from domain.approvals import Decision
 from domain.campaigns import ChannelKind, build_campaign
 from domain.content import Directory, Person
+from domain.decision_proofs import ProofProblem
 from domain.money import from_minor
+from domain.refusals import Refusal
 from mops.queues import PlatformQueues
+from starter.service.updates import refused as refused_by
 from tests.ad_fixtures import ASSETS, META_AD
 from tests.conftest import eventually
+from tests.decisions import KEYS, proven
 from tests.google_search import SEARCH_SECTION
 from tests.workflows.campaign_fakes import FakeCampaignPlatforms
 from workflows.campaign import CampaignWorkflow
@@ -92,7 +97,9 @@ async def running(env: WorkflowEnvironment, fake: FakeCampaignPlatforms, q: Plat
 
 async def launch(env: WorkflowEnvironment, q: PlatformQueues, *, history: int = 10_000, **overrides) -> WorkflowHandle:
     spec = build_campaign(spec_data(**overrides), directory=DIRECTORY, assets=ASSETS)
-    inp = CampaignInput(spec=spec, directory=DIRECTORY, queues=q, continue_as_new_after_events=history)
+    inp = CampaignInput(
+        spec=spec, directory=DIRECTORY, queues=q, continue_as_new_after_events=history, decision_keys=KEYS
+    )
     return await env.client.start_workflow(CampaignWorkflow.run, inp, id=f"campaign-{spec.id}", task_queue=q.workflows)
 
 
@@ -181,11 +188,21 @@ async def test_launch_waits_for_approval_then_for_the_start_date(time_env: Workf
             Decision(approver="omar", kind="approve", revision=1),
         ):
             try:
-                await handle.execute_update(CampaignWorkflow.decide, d)
+                await handle.execute_update(CampaignWorkflow.decide, await proven(time_env, handle, d))
             except Exception as err:  # noqa: BLE001 - the validator's refusal
                 refused.append(str(err.cause) if hasattr(err, "cause") else str(err))
         assert len(refused) == 2 and "requesters cannot approve" in refused[0] and "not an approver" in refused[1]
-        await handle.execute_update(CampaignWorkflow.decide, Decision(approver="dana", kind="approve", revision=1))
+        # Dana's name without her proof (a raw update): refused by the handler, recorded, not applied.
+        with pytest.raises(WorkflowUpdateFailedError) as err:
+            await handle.execute_update(CampaignWorkflow.decide, Decision(approver="dana", kind="approve", revision=1))
+        assert refused_by(err.value).code == Refusal.DECISION_NOT_PROVEN
+        v = await handle.query(CampaignWorkflow.state)
+        assert [(r.approver, r.problem) for r in v.approval.refused] == [("dana", ProofProblem.MISSING)]
+        assert v.approval.decisions == [] and v.pending_approvers == ["dana"]
+        await handle.execute_update(
+            CampaignWorkflow.decide,
+            await proven(time_env, handle, Decision(approver="dana", kind="approve", revision=1)),
+        )
 
         async def scheduled():
             v = await handle.query(CampaignWorkflow.state)
@@ -199,6 +216,7 @@ async def test_launch_waits_for_approval_then_for_the_start_date(time_env: Workf
     assert activated.arg.active and activated.at >= start
     assert view.status == CampaignStatus.COMPLETED
     assert [d.approver for d in view.approval.decisions] == ["dana"]
+    assert len(view.approval.refused) == 1, "the refusal stays on record"
 
 
 async def test_unanswered_launch_approval_reminds_escalates_and_expires(time_env: WorkflowEnvironment) -> None:

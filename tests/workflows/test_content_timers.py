@@ -8,13 +8,18 @@ from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack, asynccontextmanager
 from datetime import timedelta
 
-from temporalio.client import WorkflowHandle
+import pytest
+from temporalio.client import WorkflowHandle, WorkflowUpdateFailedError
 from temporalio.testing import WorkflowEnvironment
 
 from domain.approvals import Decision
 from domain.content import ApprovalStage, ContentBrief, Directory, Person
+from domain.decision_proofs import ProofProblem
+from domain.refusals import Refusal
 from mops.queues import PlatformQueues
+from starter.service.updates import refused
 from tests.conftest import eventually
+from tests.decisions import KEYS, proven
 from tests.workflows.content_fakes import FakeContentPlatforms
 from workflows.content import ContentWorkflow
 from workflows.content_models import ChannelStatus, ContentInput, ContentStage, RetractRequest
@@ -60,7 +65,9 @@ async def running(env: WorkflowEnvironment, fake: FakeContentPlatforms, q: Platf
         yield
 
 
-async def submit(env: WorkflowEnvironment, q: PlatformQueues, **brief) -> WorkflowHandle:
+async def submit(
+    env: WorkflowEnvironment, q: PlatformQueues, *, workflow_id: str | None = None, **brief
+) -> WorkflowHandle:
     content_id = f"post-{uuid.uuid4().hex[:8]}"
     fields = dict(
         content_id=content_id,
@@ -71,8 +78,16 @@ async def submit(env: WorkflowEnvironment, q: PlatformQueues, **brief) -> Workfl
         author="maya",
     )
     fields.update(brief)
-    inp = ContentInput(brief=ContentBrief(**fields), stages=[BRAND], legal_stage=LEGAL, directory=DIRECTORY, queues=q)
-    return await env.client.start_workflow(ContentWorkflow.run, inp, id=f"content-{content_id}", task_queue=q.workflows)
+    inp = ContentInput(
+        brief=ContentBrief(**fields),
+        stages=[BRAND],
+        legal_stage=LEGAL,
+        directory=DIRECTORY,
+        queues=q,
+        decision_keys=KEYS,
+    )
+    wf_id = workflow_id or f"content-{content_id}"
+    return await env.client.start_workflow(ContentWorkflow.run, inp, id=wf_id, task_queue=q.workflows)
 
 
 async def in_review(handle: WorkflowHandle):
@@ -110,14 +125,20 @@ async def test_backup_decides_after_escalation_then_publish_and_track(time_env: 
     async with running(time_env, fake, q):
         handle = await submit(time_env, q)
         await in_review(handle)
-        await handle.execute_update(ContentWorkflow.decide, Decision(approver="omar", kind="approve", revision=1))
+        await handle.execute_update(
+            ContentWorkflow.decide,
+            await proven(time_env, handle, Decision(approver="omar", kind="approve", revision=1)),
+        )
         await time_env.sleep(timedelta(days=2, hours=1))  # lena never answers: escalated to sofia
 
         async def escalated():
             return "sofia" in (await handle.query(ContentWorkflow.state)).pending_approvers
 
         await eventually(escalated, what="escalation to the backup")
-        await handle.execute_update(ContentWorkflow.decide, Decision(approver="sofia", kind="approve", revision=1))
+        await handle.execute_update(
+            ContentWorkflow.decide,
+            await proven(time_env, handle, Decision(approver="sofia", kind="approve", revision=1)),
+        )
         view = await handle.result()
 
     assert view.stage == ContentStage.COMPLETED and view.outcome == "published"
@@ -139,7 +160,10 @@ async def test_scheduled_publication_waits_for_its_time(time_env: WorkflowEnviro
         handle = await submit(time_env, q, publish_at=publish_at)
         await in_review(handle)
         for who in ("omar", "lena"):
-            await handle.execute_update(ContentWorkflow.decide, Decision(approver=who, kind="approve", revision=1))
+            await handle.execute_update(
+                ContentWorkflow.decide,
+                await proven(time_env, handle, Decision(approver=who, kind="approve", revision=1)),
+            )
 
         async def scheduled():
             return (await handle.query(ContentWorkflow.state)).stage == ContentStage.SCHEDULED
@@ -159,7 +183,10 @@ async def test_retract_during_tracking_undoes_every_channel(time_env: WorkflowEn
         handle = await submit(time_env, q, channels=["cms", "linkedin", "email"], email_list_ids=["list-1"])
         await in_review(handle)
         for who in ("omar", "lena"):
-            await handle.execute_update(ContentWorkflow.decide, Decision(approver=who, kind="approve", revision=1))
+            await handle.execute_update(
+                ContentWorkflow.decide,
+                await proven(time_env, handle, Decision(approver=who, kind="approve", revision=1)),
+            )
 
         async def published():
             return (await handle.query(ContentWorkflow.state)).stage == ContentStage.PUBLISHED
@@ -174,3 +201,29 @@ async def test_retract_during_tracking_undoes_every_channel(time_env: WorkflowEn
     assert all(c.status == ChannelStatus.RETRACTED for c in view.channels)
     assert len(fake.of("cms.unpublish")) == 1 and len(fake.of("social.delete")) == 1
     assert len(fake.of("email.cancel_list_send")) == 1
+
+
+async def test_a_run_started_without_decision_keys_refuses_and_records_every_decision(
+    time_env: WorkflowEnvironment,
+) -> None:
+    fake, q = FakeContentPlatforms(), new_queues()
+    async with running(time_env, fake, q):
+        content_id = f"post-{uuid.uuid4().hex[:8]}"
+        brief = ContentBrief(
+            content_id=content_id, title="Old run", type="blog", channels=["cms"], body="We launched.", author="maya"
+        )
+        inp = ContentInput(brief=brief, stages=[BRAND], legal_stage=LEGAL, directory=DIRECTORY, queues=q)
+        handle = await time_env.client.start_workflow(
+            ContentWorkflow.run, inp, id=f"content-{content_id}", task_queue=q.workflows
+        )
+        await in_review(handle)
+        with pytest.raises(WorkflowUpdateFailedError) as err:
+            await handle.execute_update(
+                ContentWorkflow.decide,
+                await proven(time_env, handle, Decision(approver="omar", kind="approve", revision=1)),
+            )
+        assert refused(err.value).code == Refusal.DECISION_NOT_PROVEN
+        view = await handle.query(ContentWorkflow.state)
+        assert [(r.approver, r.problem) for r in view.refused_decisions] == [("omar", ProofProblem.NO_KEYS)]
+        assert view.decisions == [] and "omar" in view.pending_approvers
+        await handle.terminate("test done")
