@@ -610,15 +610,24 @@ def _write(path: Path, text: str) -> None:
 class ReportMailActivities:
     """The executive report by e-mail (SendGrid v3 mail send). Hosted on the e-mail queue."""
 
-    def __init__(self, sendgrid: SendGridClient, *, once: EmailOnce) -> None:
+    def __init__(self, sendgrid: SendGridClient, *, once: EmailOnce, store: AnalyticsStore) -> None:
         self._sendgrid = sendgrid
         self._once = once
+        self._store = store
 
     @activity.defn(name=REPORTS_SEND_EMAIL.name)
     @platform_errors
     async def send_email(self, inp: ReportEmailInput) -> ReportEmailResult:
-        """One report email per idempotency key: a retry looks for an earlier attempt's
-        email in SendGrid's Email Activity feed first (`activities/email_once.py`)."""
+        """One report email per recipient and report: a report run again (by hand, or a
+        schedule's backfill) finds the earlier run's email in the store's distributions, which
+        SendGrid, having no idempotency key, cannot tell; a retry looks for an earlier
+        attempt's email in SendGrid's Email Activity feed first (`activities/email_once.py`)."""
+        recorded = await asyncio.to_thread(self._store.distributions, inp.report_id)
+        done = next(
+            (d for d in recorded if d.channel == "email" and d.recipient == inp.to_email and d.status == "sent"), None
+        )
+        if done is not None:
+            return ReportEmailResult(message_id=done.ref)
         attempt = self._once.attempt()
         earlier = await attempt.sent_earlier(inp.idempotency_key)
         if earlier is not None:

@@ -243,7 +243,7 @@ def build_workers(
         client=client,
         reports_dir=settings.reports_path,
     )
-    report_mail = ReportMailActivities(platforms.sendgrid, once=email_once)
+    report_mail = ReportMailActivities(platforms.sendgrid, once=email_once, store=store)
     deal_ledger = DealLedgerActivities(store)  # which won deals are due, what was sent
     platforms.extra_closers.append(health.aclose)
     # Per platform queue: the platform (its activities hold while it is degraded), its
