@@ -58,7 +58,11 @@ async def serve(settings: Settings, config: tuning.WorkerConfig) -> None:
 
 def experiment(config: tuning.WorkerConfig, key: str, value: Any) -> tuning.WorkerConfig:
     """`config` with one part changed (`--set KEY=JSON`)."""
-    fields = {"cache_workflow_bytecode": "bytecode_cache", "max_cached_workflows": "max_cached_workflows"}
+    fields = {
+        "cache_workflow_bytecode": "bytecode_cache",
+        "shared_code": "shared_code",
+        "max_cached_workflows": "max_cached_workflows",
+    }
     if key in fields:
         return dataclasses.replace(config, **{fields[key]: value})
     raw: Any = value

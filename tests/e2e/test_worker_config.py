@@ -148,6 +148,7 @@ async def test_mops_worker_runs_the_tuned_configuration(
         "max_concurrent_activities": settings.max_concurrent_activities,
         "event_loop": "uvloop",
         "bytecode_cache": str(bytecode),
+        "shared_code": True,
         "sandbox_passthrough": False,
     }
     assert uvloop_mapped(worker.proc.pid)
@@ -185,7 +186,7 @@ async def test_worker_tuning_false_runs_the_sdk_defaults(
     assert {k: running[k] for k in sdk} == sdk
     assert running["max_concurrent_workflow_tasks"] == running["max_concurrent_activities"] == 100
     assert running["tuning"] is False and running["event_loop"] == "asyncio"
-    assert running["sandbox_passthrough"] is False
+    assert running["sandbox_passthrough"] is False and running["shared_code"] is False
     assert not uvloop_mapped(worker.proc.pid)
 
     async def sdk_polls():
