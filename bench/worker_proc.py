@@ -61,6 +61,7 @@ def experiment(config: tuning.WorkerConfig, key: str, value: Any) -> tuning.Work
     fields = {
         "cache_workflow_bytecode": "bytecode_cache",
         "shared_code": "shared_code",
+        "gc_tuning": "gc_tuning",
         "max_cached_workflows": "max_cached_workflows",
     }
     if key in fields:

@@ -9,6 +9,7 @@ import os
 import py_compile
 import sys
 import uuid
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -204,3 +205,47 @@ async def test_runs_of_shared_workflow_code_keep_their_own_sandboxed_globals(
     assert runs == [1, 1, 1], "every run re-executes the module into fresh globals, as without shared code"
     assert counted.RUNS == []  # and the sandbox's imports never touched the process's own module
     assert counted.__file__ in tuning._SharedCodeLoader._code  # the sandbox imported the shared code
+
+
+@pytest.fixture
+def own_gc() -> Iterator[None]:
+    """The collector as the test found it, afterwards (thresholds, nothing frozen)."""
+    import gc
+
+    threshold = gc.get_threshold()
+    yield
+    gc.set_threshold(*threshold)
+    gc.unfreeze()
+
+
+def test_a_worker_process_collects_less_often_and_freezes_its_started_heap(own_gc: None) -> None:
+    import gc
+
+    config = tuning.worker_config(Settings(worker_event_loop="asyncio"))
+    assert config.gc_tuning and config.describe(Settings(worker_event_loop="asyncio"))["gc"] == tuning.TUNED_GC
+    kept = [object() for _ in range(3)]  # alive when the process froze its heap
+
+    async def main() -> tuple[int, int]:
+        return gc.get_threshold()[0], gc.get_freeze_count()
+
+    young, frozen = tuning.run(main(), config)
+    assert young == tuning.GC_YOUNG_THRESHOLD and frozen > len(kept)
+    assert tuning.gc_in_use() == tuning.TUNED_GC
+    before = gc.get_freeze_count()
+    tuning.freeze_started_heap()  # what running_workers does once the workers are built
+    assert gc.get_freeze_count() >= before
+
+
+def test_other_processes_keep_pythons_collector(own_gc: None) -> None:
+    import gc
+
+    threshold = gc.get_threshold()
+    tuning.freeze_started_heap()  # running_workers in a test process: nothing changes
+    assert gc.get_threshold() == threshold and gc.get_freeze_count() == 0
+
+    async def main() -> tuple[int, int]:
+        return gc.get_threshold()[0], gc.get_freeze_count()
+
+    config = tuning.worker_config(Settings(worker_tuning=False))
+    assert not config.gc_tuning and config.describe(Settings(worker_tuning=False))["gc"] == tuning.PYTHON_GC
+    assert tuning.run(main(), config) == (threshold[0], 0)
