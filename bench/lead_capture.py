@@ -26,6 +26,7 @@ See bench/README.md for what each figure means.
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import sys
 import time
@@ -328,7 +329,13 @@ async def measure(args, configs: list[str]) -> dict:
     from activities import contracts as act
     from mops.temporal import connect
 
-    mops_config = lib.Config("mops", worker_tuning=True, server_tuning=True, workers=1 if "mops" in configs else 0)
+    mops_config = lib.Config(
+        "mops",
+        worker_tuning=True,
+        server_tuning=True,
+        worker_set=dict(args.worker_set),
+        workers=1 if "mops" in configs else 0,
+    )
     out: dict[str, Any] = {"configs": {}}
     async with lib.running(mops_config, data_root=args.data_dir, journeys={JOURNEY: WELCOME}) as stack:
         out["server_flags"] = stack.dynamic_config()
@@ -420,7 +427,8 @@ def report(args, configs: list[str], res: dict) -> list[str]:
         f"  - dev server: `{' '.join(res['server_flags'])}`",
         f"- command: `{lib.command_line()}`",
         "- `mops`: `LeadService.capture` (update-with-start) → `LeadJourney` on `bench-welcome` (first step the "
-        "welcome email) and its `ContactSync`; mops worker with workers.tuning",
+        "welcome email) and its `ContactSync`; mops worker with workers.tuning"
+        + "".join(f", `--set {k}={json.dumps(v)}`" for k, v in args.worker_set),
         "- `plain` (baseline): `PlainLead` (bench/plain_journey.py), CRM upsert → score → send email as 3 HTTP "
         f"activities on the same sandbox endpoints; default client, default `Worker(...)`, asyncio, task queue "
         f"`{PLAIN_QUEUE}`",
@@ -531,11 +539,22 @@ def main() -> int:
         default=60.0,
         help="at most this many seconds waiting for an idle machine per rate (default 60)",
     )
+    p.add_argument(
+        "--worker-set",
+        action="append",
+        default=[],
+        metavar="KEY=JSON",
+        help="change one part of the mops worker's configuration, for an ablation (bench/worker_proc.py --set)",
+    )
     p.add_argument("--data-dir", type=Path, default=None, help="parent directory for the throwaway stack")
     p.add_argument("--no-results", action="store_true", help="print only; do not append to bench/RESULTS.md")
     p.add_argument("--note", default="", help="a sentence recorded with the results")
     args = p.parse_args()
     args.rates = parse_rates(args.rates)
+    try:
+        args.worker_set = [(k, json.loads(v)) for k, _, v in (item.partition("=") for item in args.worker_set)]
+    except json.JSONDecodeError as err:
+        raise SystemExit(f"--worker-set: expected KEY=JSON, got {args.worker_set!r} ({err})") from None
     configs = [c.strip() for c in args.configs.split(",") if c.strip()]
     unknown = [c for c in configs if c not in CONFIGS]
     if not configs or unknown or len(set(configs)) != len(configs):

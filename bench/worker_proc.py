@@ -58,7 +58,12 @@ async def serve(settings: Settings, config: tuning.WorkerConfig) -> None:
 
 def experiment(config: tuning.WorkerConfig, key: str, value: Any) -> tuning.WorkerConfig:
     """`config` with one part changed (`--set KEY=JSON`)."""
-    fields = {"cache_workflow_bytecode": "bytecode_cache", "max_cached_workflows": "max_cached_workflows"}
+    fields = {
+        "cache_workflow_bytecode": "bytecode_cache",
+        "shared_code": "shared_code",
+        "gc_tuning": "gc_tuning",
+        "max_cached_workflows": "max_cached_workflows",
+    }
     if key in fields:
         return dataclasses.replace(config, **{fields[key]: value})
     raw: Any = value

@@ -65,7 +65,14 @@ from workers.health_registry import ensure_health
 from workers.lead_import import LeadImportActivities
 from workers.privacy import PRIVACY_WORKFLOWS, privacy_parts
 from workers.queue_specs import QueueSpec
-from workers.tuning import WorkerConfig, cache_workflow_bytecode, running_config, worker_config
+from workers.tuning import (
+    WorkerConfig,
+    cache_workflow_bytecode,
+    freeze_started_heap,
+    running_config,
+    share_workflow_code,
+    worker_config,
+)
 from workflows.analytics import AnalyticsCollectionWorkflow, ExecutiveReportWorkflow
 from workflows.budget import BudgetReallocationWorkflow
 from workflows.campaign import CampaignWorkflow
@@ -372,8 +379,10 @@ async def running_workers(
     gracefully and close HTTP clients."""
     config = config or worker_config(settings)
     cache_workflow_bytecode(settings, config)  # before any workflow module is sandbox-imported
+    share_workflow_code(config)
     platforms = PlatformClients.from_settings(settings, metrics)
     workers = build_workers(client, settings, platforms, metrics=metrics, config=config)
+    freeze_started_heap()  # in a worker process (workers.tuning.run): the workers just built too
     log.info("mops worker configuration %s", json.dumps(running_config(config, workers)))
     tasks = [asyncio.create_task(w.run()) for w in workers]
     try:

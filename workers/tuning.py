@@ -40,6 +40,24 @@ What the tuning does, and why:
   (`sys.pycache_prefix`, under `MOPS_DATA_DIR`), never next to the sources. When Python
   already has fresh `.pyc` files for them (the wheel's), nothing is compiled and the
   prefix is left alone: a prefix would hide those files from every later import.
+- **Shared workflow code** (`share_workflow_code`): even with bytecode on disk, every
+  sandbox import read the module's `.pyc` and unmarshalled it again; for the journey's
+  module that was a third of what opening a workflow run costs (profiled at 5 leads/s,
+  bench/RESULTS.md). The workflow modules' code objects are kept in memory, one per
+  source file, and every sandbox import executes that same code into its own fresh
+  module: code objects are immutable, so each run still gets its own module globals and
+  the sandbox's restricted imports and checks, exactly as before. A source file whose
+  size or mtime changed is compiled afresh.
+- **Garbage collector** (`GC_YOUNG_THRESHOLD`, applied by `run` and `running_workers`): a
+  worker allocates many short-lived objects per task (payloads, protobufs, pydantic
+  models, each run's fresh module), and Python's default of a young collection every 700
+  allocations, with a full collection scanning every long-lived object (the imported
+  modules, the cached workflows), cost about 5% of the worker's CPU at 5 leads/s. A
+  worker process collects its young objects every `GC_YOUNG_THRESHOLD` allocations, and
+  what it holds once started (modules, workers, their definitions) is frozen out of the
+  collector's scans (`gc.freeze`). Only in processes started through `run` (the ones that
+  are worker processes); reference counting frees everything else as before, and cycles
+  are still collected.
 - **Sandbox passthrough** (opt-in, `MOPS_WORKER_SANDBOX_PASSTHROUGH_WORKFLOWS`): the
   workflow modules are imported once and shared by every run instead of afresh per run.
   Less CPU per new run or cache miss and less memory per cached workflow, but the
@@ -51,7 +69,9 @@ What the tuning does, and why:
 from __future__ import annotations
 
 import asyncio
+import gc
 import importlib
+import importlib.machinery
 import importlib.util
 import inspect
 import py_compile
@@ -78,6 +98,7 @@ SDK_DEFAULT_ACTIVITY_POLLERS: int = _SDK["activity_task_poller_behavior"].defaul
 SDK_DEFAULT_SLOTS = 100  # the fixed slot supplier the SDK builds for an unset max_concurrent_*
 PYTHON_PYC = "python's own .pyc"
 NO_BYTECODE = "none: compiled from source at every sandbox import"
+GC_YOUNG_THRESHOLD = 10_000  # allocations between young collections (Python's default: 700)
 
 
 @dataclass(frozen=True)
@@ -95,6 +116,8 @@ class WorkerConfig:
     activity_pollers: int  # fixed long polls per activity worker
     event_loop: EventLoop
     bytecode_cache: bool  # compile the workflow modules once when Python has no bytecode for them
+    shared_code: bool  # the workflow modules' code objects kept in memory for every sandbox import
+    gc_tuning: bool  # worker processes: fewer young collections, the started heap frozen
     sandbox_passthrough: bool  # mops' workflow modules shared by every run (opt-in)
     experiment: Mapping[str, Any] = field(default_factory=dict)
 
@@ -129,6 +152,8 @@ class WorkerConfig:
             "max_concurrent_activities": self.max_concurrent_activities,
             "event_loop": self.event_loop,
             "bytecode_cache": str(planned) if planned else bytecode_in_use(),
+            "shared_code": self.shared_code,
+            "gc": gc_plan(self),
             "sandbox_passthrough": self.sandbox_passthrough,
         }
         if self.experiment:
@@ -149,6 +174,8 @@ def worker_config(settings: Settings) -> WorkerConfig:
             activity_pollers=SDK_DEFAULT_ACTIVITY_POLLERS,
             event_loop="asyncio",
             bytecode_cache=False,
+            shared_code=False,
+            gc_tuning=False,
             sandbox_passthrough=False,
         )
     loop = cast(EventLoop, settings.worker_event_loop)
@@ -162,6 +189,8 @@ def worker_config(settings: Settings) -> WorkerConfig:
         activity_pollers=settings.worker_activity_pollers,
         event_loop=loop,
         bytecode_cache=True,
+        shared_code=True,
+        gc_tuning=True,
         sandbox_passthrough=settings.worker_sandbox_passthrough_workflows,
     )
 
@@ -185,6 +214,8 @@ def run(main: Coroutine[Any, Any, T], config: WorkerConfig) -> T:
     except SettingsError:
         main.close()  # never awaited: no "coroutine was never awaited" warning on top
         raise
+    if config.gc_tuning:
+        tune_gc()
     if config.event_loop == "uvloop":
         import uvloop
 
@@ -207,6 +238,8 @@ def running_config(config: WorkerConfig, workers: Sequence[Worker]) -> dict[str,
         "max_concurrent_activities": activity.get("max_concurrent_activities") or SDK_DEFAULT_SLOTS,
         "event_loop": type(asyncio.get_running_loop()).__module__.partition(".")[0],
         "bytecode_cache": bytecode_in_use(),
+        "shared_code": sharing_workflow_code(),
+        "gc": gc_in_use(),
         "sandbox_passthrough": _passes_through(workflow.get("workflow_runner")),
     }
     if config.experiment:
@@ -296,3 +329,82 @@ def _fresh(source: Path, cached: Path) -> bool:
         return not flags & 0b10 or head[8:16] == importlib.util.source_hash(source.read_bytes())
     mtime, size = int.from_bytes(head[8:12], "little"), int.from_bytes(head[12:16], "little")
     return mtime == int(stat.st_mtime) & 0xFFFFFFFF and size == stat.st_size & 0xFFFFFFFF
+
+
+# ---------------------------------------------------------------- shared workflow code
+class _SharedCodeLoader(importlib.machinery.SourceFileLoader):
+    """A source loader whose code objects are kept per source file while the source's
+    mtime and size stay the same (the checks Python's own `.pyc` validation makes)."""
+
+    _code: dict[str, tuple[tuple[int, int], Any]] = {}
+
+    def get_code(self, fullname: str) -> Any:
+        stats = self.path_stats(self.path)
+        stamp = (int(stats["mtime"]), int(stats.get("size", -1)))
+        kept = self._code.get(self.path)
+        if kept is not None and kept[0] == stamp:
+            return kept[1]
+        code = super().get_code(fullname)
+        self._code[self.path] = (stamp, code)
+        return code
+
+
+class _SharedCodeFinder:
+    """First on `sys.meta_path`: finds the workflow packages' modules as Python would, and
+    hands them the loader that keeps their code objects."""
+
+    def __init__(self, packages: tuple[str, ...]) -> None:
+        self.packages = packages
+
+    def find_spec(self, fullname: str, path: Sequence[str] | None = None, target: object = None) -> Any:
+        if fullname.partition(".")[0] not in self.packages:
+            return None
+        spec = importlib.machinery.PathFinder.find_spec(fullname, path)
+        loader = getattr(spec, "loader", None)
+        if spec is not None and type(loader) is importlib.machinery.SourceFileLoader:
+            spec.loader = _SharedCodeLoader(loader.name, loader.path)
+        return spec
+
+
+def share_workflow_code(config: WorkerConfig, packages: tuple[str, ...] = SANDBOXED_PACKAGES) -> bool:
+    """Keep the workflow modules' code objects in memory for every sandbox import, when the
+    configuration asks for it (once per process). Returns whether they are shared now."""
+    if config.shared_code and not sharing_workflow_code(packages):
+        sys.meta_path.insert(0, cast(Any, _SharedCodeFinder(packages)))
+    return sharing_workflow_code(packages)
+
+
+def sharing_workflow_code(packages: tuple[str, ...] = SANDBOXED_PACKAGES) -> bool:
+    return any(isinstance(f, _SharedCodeFinder) and set(packages) <= set(f.packages) for f in sys.meta_path)
+
+
+# ---------------------------------------------------------------- garbage collector
+PYTHON_GC = "python's defaults"
+TUNED_GC = f"young every {GC_YOUNG_THRESHOLD}, started heap frozen"
+
+
+def tune_gc() -> None:
+    """This process is a worker process: young collections every `GC_YOUNG_THRESHOLD`
+    allocations, and what it holds now frozen out of the collector's scans."""
+    gc.set_threshold(GC_YOUNG_THRESHOLD, *gc.get_threshold()[1:])
+    freeze_started_heap()
+
+
+def freeze_started_heap() -> None:
+    """In a process `tune_gc` tuned (nothing else: a test process keeps Python's collector
+    as it is), freeze what is alive now, e.g. the workers just built."""
+    if gc.get_threshold()[0] == GC_YOUNG_THRESHOLD:
+        gc.collect()  # garbage first: a frozen object is never collected
+        gc.freeze()
+
+
+def gc_plan(config: WorkerConfig) -> str:
+    return TUNED_GC if config.gc_tuning else PYTHON_GC
+
+
+def gc_in_use() -> str:
+    """How this process's collector runs now."""
+    young = gc.get_threshold()[0]
+    if young != GC_YOUNG_THRESHOLD:
+        return PYTHON_GC if young == 700 else f"young every {young}"  # 700: Python's own default
+    return TUNED_GC if gc.get_freeze_count() else f"young every {young}"

@@ -26,6 +26,7 @@ from temporalio.testing import WorkflowEnvironment
 from mops.settings import Settings
 from sandbox.server import SandboxServer
 from tests.conftest import eventually, make_settings
+from workers import tuning
 from workflows.privacy_models import ReconcileInput
 
 CONFIG_LINE = re.compile(r"mops worker configuration (\{.*\})$", re.M)
@@ -152,6 +153,8 @@ async def test_mops_worker_runs_the_tuned_configuration(
         "max_concurrent_activities": settings.max_concurrent_activities,
         "event_loop": "uvloop",
         "bytecode_cache": str(bytecode),
+        "shared_code": True,
+        "gc": tuning.TUNED_GC,
         "sandbox_passthrough": False,
     }
     assert uvloop_mapped(worker.proc.pid)
@@ -189,7 +192,8 @@ async def test_worker_tuning_false_runs_the_sdk_defaults(
     assert {k: running[k] for k in sdk} == sdk
     assert running["max_concurrent_workflow_tasks"] == running["max_concurrent_activities"] == 100
     assert running["tuning"] is False and running["event_loop"] == "asyncio"
-    assert running["sandbox_passthrough"] is False
+    assert running["sandbox_passthrough"] is False and running["shared_code"] is False
+    assert running["gc"] == tuning.PYTHON_GC
     assert not uvloop_mapped(worker.proc.pid)
 
     async def sdk_polls():

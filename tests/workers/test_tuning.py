@@ -9,6 +9,7 @@ import os
 import py_compile
 import sys
 import uuid
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -133,3 +134,118 @@ def test_an_unwritable_bytecode_cache_is_refused_with_the_setting(package: str, 
     with pytest.raises(SettingsError, match="MOPS_DATA_DIR: cannot write the workflow bytecode cache"):
         tuning.cache_workflow_bytecode(s, tuning.worker_config(s), (package,))
     assert sys.pycache_prefix is None
+
+
+COUNTED = """\
+from temporalio import workflow
+
+RUNS = []
+
+
+@workflow.defn(name="Counted")
+class Counted:
+    @workflow.run
+    async def run(self) -> int:
+        RUNS.append(1)  # a module global: each sandboxed run must see its own
+        return len(RUNS)
+"""
+
+
+@pytest.fixture
+def own_meta_path(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(sys, "meta_path", list(sys.meta_path))  # the finder goes with the test
+
+
+def test_workflow_code_is_shared_by_every_import_and_compiled_afresh_when_edited(
+    package: str, own_meta_path: None
+) -> None:
+    import importlib.util
+
+    def fresh_import():
+        spec = importlib.util.find_spec(f"{package}.one")
+        assert spec is not None and spec.loader is not None
+        module = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(module)
+        return module
+
+    config = tuning.worker_config(Settings(worker_event_loop="asyncio"))
+    assert config.shared_code and not tuning.sharing_workflow_code((package,))
+    source = Path(fresh_import().__file__ or "")
+    source.write_text("def f():\n    return 1\n")
+    assert tuning.share_workflow_code(config, (package,)) and tuning.sharing_workflow_code((package,))
+    first, second = fresh_import(), fresh_import()
+    assert first is not second and first.f is not second.f  # each import its own module and globals
+    assert first.f.__code__ is second.f.__code__  # one code object, compiled once
+
+    source.write_text("def f():\n    return 22\n")  # a different size: compiled afresh
+    os.utime(source, (source.stat().st_atime, source.stat().st_mtime + 5))
+    edited = fresh_import()
+    assert edited.f() == 22 and edited.f.__code__ is not first.f.__code__
+
+
+def test_tuning_off_shares_no_workflow_code(package: str, own_meta_path: None) -> None:
+    config = tuning.worker_config(Settings(worker_tuning=False))
+    assert not config.shared_code
+    assert not tuning.share_workflow_code(config, (package,))
+
+
+async def test_runs_of_shared_workflow_code_keep_their_own_sandboxed_globals(
+    dev_env: WorkflowEnvironment, package: str, own_meta_path: None
+) -> None:
+    import importlib
+
+    from temporalio.worker import Worker
+
+    (Path(importlib.import_module(package).__path__[0]) / "counted.py").write_text(COUNTED)
+    assert tuning.share_workflow_code(tuning.worker_config(Settings(worker_event_loop="asyncio")), (package,))
+    counted = importlib.import_module(f"{package}.counted")
+    queue = f"counted-{uuid.uuid4().hex[:8]}"
+    async with Worker(dev_env.client, task_queue=queue, workflows=[counted.Counted], max_cached_workflows=0):
+        runs = [await dev_env.client.execute_workflow("Counted", id=f"{queue}-{i}", task_queue=queue) for i in range(3)]
+    assert runs == [1, 1, 1], "every run re-executes the module into fresh globals, as without shared code"
+    assert counted.RUNS == []  # and the sandbox's imports never touched the process's own module
+    assert counted.__file__ in tuning._SharedCodeLoader._code  # the sandbox imported the shared code
+
+
+@pytest.fixture
+def own_gc() -> Iterator[None]:
+    """The collector as the test found it, afterwards (thresholds, nothing frozen)."""
+    import gc
+
+    threshold = gc.get_threshold()
+    yield
+    gc.set_threshold(*threshold)
+    gc.unfreeze()
+
+
+def test_a_worker_process_collects_less_often_and_freezes_its_started_heap(own_gc: None) -> None:
+    import gc
+
+    config = tuning.worker_config(Settings(worker_event_loop="asyncio"))
+    assert config.gc_tuning and config.describe(Settings(worker_event_loop="asyncio"))["gc"] == tuning.TUNED_GC
+    kept = [object() for _ in range(3)]  # alive when the process froze its heap
+
+    async def main() -> tuple[int, int]:
+        return gc.get_threshold()[0], gc.get_freeze_count()
+
+    young, frozen = tuning.run(main(), config)
+    assert young == tuning.GC_YOUNG_THRESHOLD and frozen > len(kept)
+    assert tuning.gc_in_use() == tuning.TUNED_GC
+    before = gc.get_freeze_count()
+    tuning.freeze_started_heap()  # what running_workers does once the workers are built
+    assert gc.get_freeze_count() >= before
+
+
+def test_other_processes_keep_pythons_collector(own_gc: None) -> None:
+    import gc
+
+    threshold = gc.get_threshold()
+    tuning.freeze_started_heap()  # running_workers in a test process: nothing changes
+    assert gc.get_threshold() == threshold and gc.get_freeze_count() == 0
+
+    async def main() -> tuple[int, int]:
+        return gc.get_threshold()[0], gc.get_freeze_count()
+
+    config = tuning.worker_config(Settings(worker_tuning=False))
+    assert not config.gc_tuning and config.describe(Settings(worker_tuning=False))["gc"] == tuning.PYTHON_GC
+    assert tuning.run(main(), config) == (threshold[0], 0)
