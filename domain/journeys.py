@@ -331,6 +331,19 @@ class JourneySpec(ConfigModel):
                 return step
         raise KeyError(f"journey {self.id!r} has no step {step_id!r}")
 
+    def position(self, step_id: str) -> int:
+        """The step's 1-based place in `steps`: its name in the JourneyStep search attribute."""
+        for i, step in enumerate(self.steps, start=1):
+            if step.id == step_id:
+                return i
+        raise KeyError(f"journey {self.id!r} has no step {step_id!r}")
+
+    def step_at(self, position: int) -> Step:
+        """The step a JourneyStep value names (see `position`)."""
+        if not 1 <= position <= len(self.steps):
+            raise KeyError(f"journey {self.id!r} version {self.version} has no step at position {position}")
+        return self.steps[position - 1]
+
     def following(self, step_id: str) -> str | None:
         """The explicit `next` of a step, else the next one in list order (None at the end)."""
         for i, step in enumerate(self.steps):

@@ -79,8 +79,11 @@ Queries
   with (the hashed address, the click ids), or why none may be (erased, ad consent
   withdrawn). Asked by the deal-won uploads after the journey has ended; never shown.
 
-Search attributes: LeadStage, LeadScore, Segment, OwnerId, JourneyId, and JourneyVariant
-(`<split>:<variant>` for each split the lead passed).
+Search attributes: LeadStage, LeadScore, Segment, OwnerId, JourneyId, JourneyVariant
+(`<split>:<variant>` for each split the lead passed), and, in runs with
+`workflow.patched("lead-step-attributes-v1")`, JourneyVersion and JourneyStep (the 1-based
+position of the current step in that version's `steps`; unset once the lead has left), so
+`JourneyId = 'demo' AND JourneyVersion = 2 AND JourneyStep = 3` lists the leads at a step.
 
 Splits (runs that reach one with `workflow.patched("lead-split-v1")`): a `split` step puts the
 lead in one of its weighted variants by a keyed hash of the lead id and the split's id
@@ -218,7 +221,9 @@ with workflow.unsafe.imports_passed_through():
     from workflows.privacy_models import ConsentUpdate, EraseRequest
     from workflows.search_attributes import (
         JOURNEY_ID,
+        JOURNEY_STEP,
         JOURNEY_VARIANT,
+        JOURNEY_VERSION,
         LEAD_SCORE,
         LEAD_STAGE,
         OWNER_ID,
@@ -252,6 +257,9 @@ GOALS_PATCH = "lead-goals-v1"
 # A journey whose `reentry` is not `always` reads the person's last finish at the start of a
 # run and records its own at the end (asked only by such journeys).
 REENTRY_PATCH = "lead-reentry-v1"
+# JourneyVersion and JourneyStep say where the lead is (upserted on each step's start), so
+# an operator lists the leads at a step; asked at the first step a run takes.
+STEP_ATTRIBUTES_PATCH = "lead-step-attributes-v1"
 # Telling the contact sync is best effort: a worker without the activity (an older
 # worker, a test double) answers NotFoundError at once; reconciliation repairs the rest.
 SYNC_RETRY = RetryPolicy(
@@ -294,6 +302,7 @@ class LeadJourneyWorkflow:
         self._conversion_sends: list[asyncio.Task[None]] = []  # uploads under way (see _send_conversions)
         self._current: bool | None = None  # CURRENT_SCORE_PATCH, once asked (see _keeps_score_current)
         self._crossing_at: datetime | None = None  # when the decaying score next leaves its band
+        self._step_attributes: bool | None = None  # STEP_ATTRIBUTES_PATCH, once asked (see _track_step)
         # A new run of a journey with a `reentry` policy: the capture that started it answers
         # only once run() has decided whether this person may enter (see _check_reentry).
         self._entry_pending = inp.state is None and inp.journey is not None and inp.journey.reentry.checked
@@ -568,10 +577,12 @@ class LeadJourneyWorkflow:
         s, spec = self._s, self._journey
         assert s.cursor is not None, "run() steps only while the journey has a step to run"
         step = spec.step(s.cursor)
-        if s.active_step != step.id:  # a fresh start of this step (not a resume after CAN)
+        entered = s.active_step != step.id
+        if entered:  # a fresh start of this step (not a resume after CAN)
             s.active_step = step.id
             s.step_visits[step.id] = s.step_visits.get(step.id, 0) + 1
             s.wait_until, s.wait_from_seq = None, None
+        self._track_step(entered)
         key = f"{self._keys}:c{s.cycle}:{step.id}:{s.step_visits[step.id]}"
         s.next_step = step.id
         goto: str | None = spec.following(step.id)
@@ -631,6 +642,14 @@ class LeadJourneyWorkflow:
         s.cursor = goto
         s.next_step, s.next_step_at = goto, None
         self._note(f"step {step.id} done")
+
+    def _track_step(self, entered: bool) -> None:
+        """Publish JourneyStep when a step starts, and once at the first step of each run
+        (a run continued-as-new says where it resumed)."""
+        if self._step_attributes is None:
+            self._step_attributes, entered = workflow.patched(STEP_ATTRIBUTES_PATCH), True
+        if self._step_attributes and entered:
+            self._publish()
 
     def _split(self, step: SplitStep) -> str:
         """The variant this lead gets at `step`: the one recorded (a loop back, a resumed run),
@@ -1478,6 +1497,11 @@ class LeadJourneyWorkflow:
         updates.append(OWNER_ID.value_set(s.owner_id) if s.owner_id else OWNER_ID.value_unset())
         if s.variants:  # only journeys with a split (SPLIT_PATCH): older runs upsert what they did
             updates.append(JOURNEY_VARIANT.value_set([f"{k}:{v}" for k, v in sorted(s.variants.items())]))
+        if self._step_attributes:
+            # A lead that has left (or finished) is at no step any more.
+            at = s.cursor if s.stage not in TERMINAL else None
+            updates.append(JOURNEY_VERSION.value_set(self._journey.version))
+            updates.append(JOURNEY_STEP.value_set(self._journey.position(at)) if at else JOURNEY_STEP.value_unset())
         if self._hot_path:
             self._unpublished = updates  # upserted by _publish_attributes, once per workflow task
         else:

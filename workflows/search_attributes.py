@@ -12,8 +12,24 @@ OWNER_ID = SearchAttributeKey.for_keyword("OwnerId")
 JOURNEY_ID = SearchAttributeKey.for_keyword("JourneyId")
 # The variants of a journey's splits a lead got, as `<split id>:<variant id>` (or `:holdout`).
 JOURNEY_VARIANT = SearchAttributeKey.for_keyword_list("JourneyVariant")
+# Where a lead is: the journey version it pinned and the position (1-based) of the step it is
+# at in that version's `steps`. Integers because SQL visibility (the dev server `mops up` runs,
+# and a self-hosted PostgreSQL) allows 10 Keyword and 3 KeywordList attributes, all taken; a
+# published version is immutable, so a position names one step for good.
+# `JourneySpec.position` / `step_at` translate.
+JOURNEY_VERSION = SearchAttributeKey.for_int("JourneyVersion")
+JOURNEY_STEP = SearchAttributeKey.for_int("JourneyStep")
 
-ALL: list[SearchAttributeKey[Any]] = [LEAD_STAGE, LEAD_SCORE, SEGMENT, OWNER_ID, JOURNEY_ID, JOURNEY_VARIANT]
+ALL: list[SearchAttributeKey[Any]] = [
+    LEAD_STAGE,
+    LEAD_SCORE,
+    SEGMENT,
+    OWNER_ID,
+    JOURNEY_ID,
+    JOURNEY_VARIANT,
+    JOURNEY_VERSION,
+    JOURNEY_STEP,
+]
 
 CONTENT_STAGE = SearchAttributeKey.for_keyword("ContentStage")
 CONTENT_TYPE = SearchAttributeKey.for_keyword("ContentType")

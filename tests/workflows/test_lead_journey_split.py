@@ -65,7 +65,14 @@ async def test_the_variant_holds_across_continue_as_new_and_replay(time_env: Wor
                     break
                 run = last.workflow_execution_continued_as_new_event_attributes.new_execution_run_id
                 runs.append(run)
-            waiting = last.event_type == EventType_.EVENT_TYPE_TIMER_STARTED
+            # Waiting: the run's latest timer has started and not fired (a search-attribute
+            # upsert may follow the timer's start in the same task).
+            timers = [
+                e.event_type
+                for e in events
+                if e.event_type in (EventType_.EVENT_TYPE_TIMER_STARTED, EventType_.EVENT_TYPE_TIMER_FIRED)
+            ]
+            waiting = bool(timers) and timers[-1] == EventType_.EVENT_TYPE_TIMER_STARTED
             passes = [c for c in fake.of("email.send") if c.arg.step_id != "hello"]
             return len(runs) >= 3 and len(passes) >= 6 and waiting and runs
 
