@@ -7,6 +7,7 @@ import asyncio
 import functools
 import re
 import shutil
+import socket
 import sys
 import tempfile
 import time
@@ -34,6 +35,13 @@ from workflows.search_attributes import ALL as SEARCH_ATTRIBUTE_KEYS
 T = TypeVar("T")
 BIN = Path(sys.executable).parent
 ROOT = Path(__file__).resolve().parent.parent
+
+
+def free_port() -> int:
+    """A port nobody listens on now, for a process the test starts (never a fixed port)."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
 
 
 def binary(name: str) -> str:

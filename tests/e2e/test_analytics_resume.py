@@ -8,7 +8,6 @@ import asyncio
 import contextlib
 import os
 import signal
-import socket
 import subprocess
 import sys
 import uuid
@@ -23,7 +22,7 @@ from integrations.analytics_store import DuckDBStore
 from mops.queues import analytics_queues
 from sandbox.admin_client import SandboxAdmin
 from sandbox.server import SandboxServer
-from tests.conftest import eventually, make_settings
+from tests.conftest import eventually, free_port, make_settings
 from workflows.analytics import AnalyticsCollectionWorkflow
 from workflows.analytics_models import CollectionInput, SourceState
 
@@ -42,12 +41,6 @@ async def forget_health(env: WorkflowEnvironment, queue: str, schedule_id: str) 
     async for execution in env.client.list_workflows(f"TaskQueue = '{queue}' AND ExecutionStatus = 'Running'"):
         with contextlib.suppress(RPCError):
             await env.client.get_workflow_handle(execution.id, run_id=execution.run_id).terminate("test over")
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 async def test_a_crash_mid_collection_resumes_from_the_cursor_without_duplicates(

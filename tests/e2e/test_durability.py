@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import os
 import signal
-import socket
 import subprocess
 import sys
 import uuid
@@ -28,14 +27,8 @@ from sandbox.server import SandboxServer
 from sandbox.settings import SandboxTokens
 from starter.service.leads import LeadService, build_capture
 from starter.stack import EmbeddedStack
-from tests.conftest import eventually, make_settings
+from tests.conftest import eventually, free_port, make_settings
 from workers.main import running_workers
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 async def mails_to(admin: SandboxAdmin, email: str) -> list[dict]:

@@ -5,7 +5,6 @@ graceful shutdown that completes the activity in flight."""
 
 from __future__ import annotations
 
-import socket
 import uuid
 from datetime import UTC, datetime, timedelta
 
@@ -22,17 +21,11 @@ from mops.metrics import MopsMetrics, build_runtime
 from mops.temporal import connect
 from starter.service.health import check_now, health_availability, health_state
 from starter.service.leads import build_capture
-from tests.conftest import eventually
+from tests.conftest import eventually, free_port
 from tests.e2e.conftest import Stack
 from workers.health_registry import start_registry
 from workers.main import running_workers
 from workflows.health import HealthReport, IntegrationHealthWorkflow
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 async def test_sdk_and_mops_metrics_are_served_on_the_prometheus_endpoint(

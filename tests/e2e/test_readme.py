@@ -21,7 +21,6 @@ import json
 import os
 import re
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -33,6 +32,7 @@ import pytest
 
 from mops.settings import Settings
 from tests.conftest import ROOT as PROJECT_ROOT
+from tests.conftest import free_port
 
 README = PROJECT_ROOT / "README.md"
 EXEMPT = {"make demo", "make test"}  # the suite and CI run these
@@ -141,12 +141,6 @@ def test_readme_runs_few_commands_elsewhere() -> None:
 
 
 # ---------------------------------------------------------------- with a stack
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def scratch_dir(tmp: Path) -> Path:

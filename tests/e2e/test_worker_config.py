@@ -11,7 +11,6 @@ import json
 import os
 import re
 import signal
-import socket
 import subprocess
 import sys
 import urllib.request
@@ -25,17 +24,11 @@ from temporalio.testing import WorkflowEnvironment
 
 from mops.settings import Settings
 from sandbox.server import SandboxServer
-from tests.conftest import eventually, make_settings
+from tests.conftest import eventually, free_port, make_settings
 from workers import tuning
 from workflows.privacy_models import ReconcileInput
 
 CONFIG_LINE = re.compile(r"mops worker configuration (\{.*\})$", re.M)
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def worker_env(settings: Settings, **extra: str) -> dict[str, str]:

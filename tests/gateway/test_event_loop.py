@@ -4,15 +4,10 @@ uvloop configured but not installed is one line and exit 2, never a quiet asynci
 from __future__ import annotations
 
 import os
-import socket
 import subprocess
 import sys
 
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+from tests.conftest import free_port
 
 
 def test_a_configured_uvloop_that_is_missing_is_refused() -> None:

@@ -11,21 +11,15 @@ is meant to be incompatible (then keep the old files and guard with workflow.pat
 from __future__ import annotations
 
 import asyncio
-import socket
 import sys
 import tempfile
 from pathlib import Path
 
 from mops.settings import Settings
 from starter.demo import demo_content_id, demo_leads, run_scenario
+from tests.conftest import free_port
 
 HERE = Path(__file__).parent
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 async def main() -> None:

@@ -5,7 +5,6 @@ the browser on the UI's page is admitted by its origin on the loopback listener.
 from __future__ import annotations
 
 import os
-import socket
 import uuid
 from pathlib import Path
 
@@ -15,15 +14,10 @@ import pytest
 from mops.settings import Settings
 from mops.temporal import connect
 from starter.stack import EmbeddedStack
+from tests.conftest import free_port
 from tests.gateway.test_approval_page import CHROMIUM, CHROMIUM_ARGS
 
 MARKER = "canary.webui@marker.example"
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @pytest.mark.timeout(300)
