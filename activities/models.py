@@ -508,6 +508,7 @@ class CaptureBatchResult(BaseModel):
     rows: int = 0  # rows captured by this batch
     started: int = 0  # new leads (their journeys started)
     touched: int = 0  # leads that already ran: the row recorded a touch on their journey
+    refused: int = 0  # people the journey would not take again (its re-entry policy): in the report
     done: bool = False  # no staged rows after `last_row`
 
 

@@ -170,6 +170,15 @@ class ImportStore:
             ).fetchall()
         return [Rejection(row=row, reason=reason) for row, reason in found]
 
+    def refuse(self, import_id: str, row: int, reason: str) -> None:
+        """A row the journey turned away when it was captured (its re-entry policy): a report
+        line like the validation's rejections. Keyed by row, so a retried batch writes it once."""
+        with self._lock:
+            self._db.execute(
+                "INSERT OR IGNORE INTO import_rejections (import_id, row, reason) VALUES (?, ?, ?)",
+                (import_id, row, reason),
+            )
+
     def finish(self, import_id: str) -> None:
         """The import is done: drop its staged rows (personal data), keep its summary."""
         with self._lock:

@@ -338,10 +338,15 @@ async def lead_import(
         return
     status = await _import_progress(svc, started.import_id, started.accepted, show=not as_json)
     c = status.progress.counts
+    refused = ""
+    if c.refused:
+        # Rows the journey turned away while capturing join the validation's in the report.
+        write_report(report, status.rejections)
+        refused = f", {c.refused} refused by the journey's re-entry policy (report: {report})"
     emit(
         {**counts, "already_imported": False, **c.model_dump()},
         as_json,
-        lambda: out.print(f"imported: {c.started} new leads, {c.touched} touches on running journeys"),
+        lambda: out.print(f"imported: {c.started} new leads, {c.touched} touches on running journeys{refused}"),
     )
 
 

@@ -17,6 +17,7 @@ activities/ may not import.
 from __future__ import annotations
 
 import asyncio
+from typing import Literal
 
 from temporalio import activity
 from temporalio.client import Client, WorkflowUpdateFailedError
@@ -32,6 +33,9 @@ from workers.lead_start import start_or_touch
 
 HEARTBEAT_EVERY = 2.0  # seconds, well inside the ref's heartbeat timeout
 IN_FLIGHT = 8  # captures of one batch at once
+# What one row's capture did: a new lead, a touch on a running journey, or a person the
+# journey's re-entry policy turned away (a report line, not a touch).
+RowOutcome = Literal["started", "touched", "refused"]
 
 
 class LeadImportActivities:
@@ -59,10 +63,10 @@ class LeadImportActivities:
         details = activity.info().heartbeat_details
         done = CaptureBatchResult.model_validate(details[0]) if details else CaptureBatchResult(last_row=inp.after)
         rows = await asyncio.to_thread(store.rows, inp.import_id, after=done.last_row, limit=inp.limit - done.rows)
-        created: dict[int, bool] = {}  # row -> started a new lead, for rows done past the cursor
+        created: dict[int, RowOutcome] = {}  # row -> what its capture did, for rows done past the cursor
 
         async def capture(staged: StagedRow) -> None:
-            created[staged.row] = await self._capture(staged, journey)
+            created[staged.row] = await self._capture(inp.import_id, staged, journey)
 
         loop = asyncio.get_running_loop()
         interval = 1.0 / inp.rows_per_second
@@ -100,7 +104,7 @@ class LeadImportActivities:
             pending.discard(finished)
             finished.result()  # a failed capture fails the batch, retried from the cursor
 
-    async def _capture(self, staged: StagedRow, journey: JourneySpec) -> bool:
+    async def _capture(self, import_id: str, staged: StagedRow, journey: JourneySpec) -> RowOutcome:
         try:
             result = await start_or_touch(
                 self._client, self._settings, staged.capture, journey=journey, conversions=staged.conversions
@@ -110,20 +114,25 @@ class LeadImportActivities:
             raise ApplicationError(
                 f"row {staged.row}: the journey refused the capture ({err.cause})", non_retryable=True
             ) from None
-        return result.created
+        if result.refused is not None:
+            reason = f"email: the journey does not take this person again ({result.refused})"
+            await asyncio.to_thread(self.store().refuse, import_id, staged.row, reason)
+            return "refused"
+        return "started" if result.created else "touched"
 
     @staticmethod
-    def _advance(done: CaptureBatchResult, rows: list[StagedRow], created: dict[int, bool]) -> None:
+    def _advance(done: CaptureBatchResult, rows: list[StagedRow], created: dict[int, RowOutcome]) -> None:
         """Move the cursor over the rows done in file order, count them, and heartbeat it."""
         for staged in rows:
             if staged.row <= done.last_row:
                 continue
             if staged.row not in created:
                 break
-            new = created.pop(staged.row)
+            outcome = created.pop(staged.row)
             done.last_row, done.rows = staged.row, done.rows + 1
-            done.started += new
-            done.touched += not new
+            done.started += outcome == "started"
+            done.touched += outcome == "touched"
+            done.refused += outcome == "refused"
         activity.heartbeat(done.model_dump(mode="json"))
 
     @activity.defn(name=IMPORT_FINISH.name)

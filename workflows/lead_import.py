@@ -62,6 +62,7 @@ class LeadImportWorkflow:
             counts.captured += batch.rows
             counts.started += batch.started
             counts.touched += batch.touched
+            counts.refused += batch.refused
             self._details()
         await call(
             act.IMPORT_FINISH,
@@ -95,5 +96,5 @@ class LeadImportWorkflow:
         workflow.set_current_details(
             f"**Import** `{p.import_id}` into journey `{p.journey_id}`: {state}\n\n"
             f"**Captured:** {c.captured} of {p.accepted}  ·  **new leads:** {c.started}  ·  "
-            f"**touches:** {c.touched}  ·  **rejected rows:** {p.rejected}"
+            f"**touches:** {c.touched}  ·  **refused re-entries:** {c.refused}  ·  **rejected rows:** {p.rejected}"
         )

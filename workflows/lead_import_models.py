@@ -10,6 +10,7 @@ class ImportCounts(BaseModel):
     captured: int = 0
     started: int = 0  # new leads
     touched: int = 0  # leads already running: the row was a touch on their journey
+    refused: int = 0  # people the journey's re-entry policy turned away: rows in the report
 
 
 class LeadImportInput(BaseModel):

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -21,16 +22,17 @@ from temporalio.testing import WorkflowEnvironment
 from typer.testing import CliRunner
 
 from domain.consent import Purpose
-from domain.leads import LeadSource
+from domain.leads import LeadSource, LeadStage
 from mops.settings import Settings, get_settings
 from sandbox.admin_client import SandboxAdmin
 from sandbox.server import SandboxServer
 from starter.cli import app
 from starter.service.lead_imports import LeadImportService, imports_store, prepare_import
 from starter.service.leads import LeadNotFound, LeadService, build_capture
-from tests.conftest import eventually, make_settings
+from tests.conftest import daytime_journeys, eventually, make_settings
 from tests.e2e.conftest import Stack
 from tests.e2e.test_cli import cli_env
+from workers.main import running_workers
 from workflows.lead_import import LeadImportWorkflow
 from workflows.lead_import_models import ImportProgress
 
@@ -126,6 +128,75 @@ async def test_import_of_good_bad_and_duplicate_rows(stack: Stack, tmp_path: Pat
     assert "already imported:" in again.output and "(nothing to do)" in again.output
     assert (await stack.leads.state(email=known)).touches == 2
     assert (await stack.leads.state(email=ada)).touches == 1
+
+
+ONCE = """
+id: once-only
+version: 1
+name: Once only
+from_email: marketing@mops.example
+unsubscribe_group_id: 4242
+scoring: default
+handoff: {sla: 1d}
+reentry: never
+steps:
+  - {id: hello, type: send_email, template: nurture-welcome, subject: Welcome}
+  - {id: done, type: goal, outcome: welcomed}
+"""
+
+
+async def test_a_person_the_journey_will_not_take_again_is_a_refused_row_not_a_touch(
+    dev_env: WorkflowEnvironment, sandbox: SandboxServer, tmp_path: Path
+) -> None:
+    journeys = tmp_path / "journeys"
+    shutil.copytree(daytime_journeys(), journeys)
+    (journeys / "once-only.yaml").write_text(ONCE)
+    settings = make_settings(
+        sandbox.url,
+        dev_env.client.service_client.config.target_host,
+        journeys_dir=journeys,
+        lead_imports_path=tmp_path / "imports.db",
+    )
+    tag = uuid.uuid4().hex[:8]
+    done_before, newcomer = f"done.{tag}@once.example", f"new.{tag}@once.example"
+    leads = LeadService(dev_env.client, settings)
+    async with SandboxAdmin(sandbox.url) as admin, running_workers(dev_env.client, settings):
+        stack = Stack(dev_env.client, settings, leads, admin, sandbox.url)
+        first = await leads.capture(
+            build_capture(settings, email=done_before, source="web_form", consent=True, journey_id="once-only")
+        )
+
+        async def finished():
+            st = await leads.state(email=done_before)
+            return st.stage == LeadStage.COMPLETED and st
+
+        await eventually(finished, what="the first run of the once-only journey ends")
+        file = write_csv(tmp_path / "again.csv", [[done_before, "Done", "", ""], [newcomer, "New", "", ""]])
+        result = await _run(
+            import_env(stack),
+            str(file),
+            "--map",
+            MAP,
+            "--journey",
+            "once-only",
+            "--consent-source",
+            "event 2026-11",
+            "--rate",
+            "50",
+        )
+        assert result.exit_code == 0, result.output
+        report_file = tmp_path / "again.csv.rejected.jsonl"
+        flat = " ".join(result.output.split())
+        assert "imported: 1 new leads, 0 touches on running journeys, 1 refused by the journey's" in flat, flat
+        report = [json.loads(line) for line in report_file.read_text().splitlines()]
+        assert [r["row"] for r in report] == [1]
+        assert report[0]["reason"].startswith("email: the journey does not take this person again"), report
+        assert (await leads.state(email=newcomer)).journey_id == "once-only"
+        again = await leads.state(email=done_before)
+        assert again.lead_id == first.lead_id
+        assert again.outcome is not None and again.outcome.startswith("re-entry refused"), again.outcome
+        mails = await mails_to(admin, done_before)
+        assert len(mails) == 1, "the refused person got nothing more"
 
 
 async def test_import_resumes_after_a_worker_kill_without_duplicates(
@@ -235,7 +306,7 @@ async def test_a_long_import_continues_as_new_with_its_cursor(stack: Stack) -> N
         LeadImportWorkflow.run, inp, id=inp.import_id, task_queue=settings.workflow_task_queue
     )
     result = await handle.result()
-    assert result.counts.model_dump() == {"cursor": 5, "captured": 5, "started": 5, "touched": 0}
+    assert result.counts.model_dump() == {"cursor": 5, "captured": 5, "started": 5, "touched": 0, "refused": 0}
     runs = [wf async for wf in stack.client.list_workflows(f"WorkflowId = '{inp.import_id}'")]
     assert len(runs) == 3, "rows 1-2, 3-4 and 5, one run each"
     for email in emails:

@@ -34,7 +34,7 @@ async def test_upload_imports_the_good_rows_and_reports_the_rest(gw: Gateway) ->
         return s.json()["finished"] and s.json()
 
     status = await eventually(finished, what="the import to finish")
-    assert status["progress"]["counts"] == {"cursor": 3, "captured": 2, "started": 2, "touched": 0}
+    assert status["progress"]["counts"] == {"cursor": 3, "captured": 2, "started": 2, "touched": 0, "refused": 0}
     assert status["rejections"] == [{"row": 2, "reason": "email: 'n***' is not a valid email address"}]
     assert "nobody" not in str(status)
     st = await gw.leads.state(email=bob)
