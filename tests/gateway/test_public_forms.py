@@ -335,3 +335,30 @@ async def test_a_form_without_double_opt_in_starts_the_journey_at_once(forms: Fo
     key = lead_key(email, forms.settings.lead_id_secret.get_secret_value())
     with pytest.raises(RPCError):
         await forms.client.get_workflow_handle(confirmation_id("test-signup", key)).describe()
+
+
+async def test_a_person_confirms_by_double_opt_in_in_chromium(forms: Forms) -> None:
+    if not os.path.exists(CHROMIUM):
+        pytest.fail(f"{CHROMIUM} is missing: install Debian's chromium package (CI does) to run the browser test")
+    from playwright.async_api import async_playwright
+
+    email = unique_email("optin.example")
+    async with async_playwright() as p:
+        browser = await p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
+        try:
+            page = await browser.new_page()
+            await page.goto(f"{forms.url}/f/confirm-signup")
+            await page.fill("#f-email", email)
+            await page.fill("#f-first_name", "Grace")
+            await page.check("input[name=consent]")
+            await page.click("button[type=submit]")
+            await page.wait_for_selector("text=we've emailed you a link to confirm")
+            assert await no_lead(forms.gw, email)
+            link = await emailed_link(forms, email)
+            response = await page.goto(link)
+            assert response is not None and response.status == 200
+            assert "your subscription is confirmed" in await page.locator("[role=status]").inner_text()
+        finally:
+            await browser.close()
+    state = await forms.gw.leads.state(email=email)
+    assert state.consents["email_marketing"].source == "capture:web_form:form confirm-signup, text t-3, double opt-in"
