@@ -29,6 +29,7 @@ CAPTURE_FIELDS = ("email", "first_name", "last_name", "company", "country")
 HONEYPOT = "website"  # a field people never see and bots fill in
 CONSENT = "consent"  # the consent checkbox's field name
 TOKEN = "form_token"
+CONSENT_SOURCE_MAX = 100  # LeadCapture.consent_source's limit
 _ORIGIN = re.compile(r"^https?://[A-Za-z0-9.-]+(:\d{1,5})?$")
 
 
@@ -106,6 +107,9 @@ class FormSpec(ConfigModel):
         if self.double_opt_in is not None and (self.consent is None or not self.consent.required):
             # What the link confirms is the consent given with this text's version.
             raise ValueError("double_opt_in: needs a consent text with required: true")
+        source = self.consent_source(ticked=True)
+        if source is not None and len(source) > CONSENT_SOURCE_MAX:
+            raise ValueError(f"id: with consent.version, {source!r} is too long for a consent record")
         return self
 
     def consent_source(self, *, ticked: bool) -> str | None:
@@ -113,7 +117,8 @@ class FormSpec(ConfigModel):
         if self.consent is None or not ticked:
             return None
         source = f"form {self.id}, text {self.consent.version}"
-        return f"{source}, double opt-in" if self.double_opt_in is not None else source
+        # Recorded only once the emailed link was followed, dated then (the capture's time).
+        return f"{source}, double opt-in confirmed" if self.double_opt_in is not None else source
 
     def capture_fields(self, values: dict[str, str]) -> dict[str, Any]:
         """The capture's fields from the submitted values (FormRefused naming the field)."""

@@ -9,7 +9,7 @@ is pending finds it (the gateway starts it with USE_EXISTING) and sends no secon
 2. Wait for the `confirm` update until `expires_at` (the link's own expiry).
 3. Confirmed: `forms.start_journey` (workflow queue) applies the capture as posted, its
    `captured_at` the confirmation's time, so the lead's consent record says when it was
-   confirmed (its source names the form, the consent text's version and "double opt-in").
+   confirmed (its source names the form, the consent text's version and "double opt-in confirmed").
 4. The workflow lives on until `expires_at` either way: a post in the window after the
    confirmation sends nothing, and following the link again answers as before (one journey).
 

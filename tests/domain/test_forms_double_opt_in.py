@@ -49,7 +49,7 @@ def test_a_link_forged_or_altered_is_refused(secret: str, form: str, change: dic
 
 def test_the_consent_source_says_double_opt_in() -> None:
     spec = FormSpec.model_validate(FORM)
-    assert spec.consent_source(ticked=True) == "form news, text v1, double opt-in"
+    assert spec.consent_source(ticked=True) == "form news, text v1, double opt-in confirmed"
     assert spec.consent_source(ticked=False) is None
     plain = FormSpec.model_validate({**FORM, "double_opt_in": None})
     assert plain.consent_source(ticked=True) == "form news, text v1"
@@ -70,3 +70,10 @@ def test_the_setting_is_validated_with_the_form(tmp_path: Path, change: dict, me
     with pytest.raises(FormsError) as err:
         load_forms(path)
     assert message in str(err.value) and "\n" not in str(err.value), str(err.value)
+
+
+def test_a_form_whose_consent_source_would_not_fit_the_record_is_refused() -> None:
+    with pytest.raises(ValueError, match="too long for a consent record"):
+        FormSpec.model_validate(
+            {**FORM, "id": "f" * 60, "consent": {"text": "Yes", "version": "v" * 40, "required": True}}
+        )

@@ -277,7 +277,7 @@ async def test_double_opt_in_starts_the_journey_only_once_the_emailed_link_is_fo
     confirmation = await confirmation_handle(forms, email).query(FormConfirmationWorkflow.state)
     assert confirmation.status == "confirmed" and confirmation.confirmed_at is not None
     record = state.consents["email_marketing"]
-    assert record.granted and record.source == "capture:web_form:form confirm-signup, text t-3, double opt-in"
+    assert record.granted and record.source == "capture:web_form:form confirm-signup, text t-3, double opt-in confirmed"
     assert record.at == confirmation.confirmed_at, "the consent is dated by the confirmation"
 
     twice = await forms.http.get(link.removeprefix(forms.url))
@@ -361,4 +361,7 @@ async def test_a_person_confirms_by_double_opt_in_in_chromium(forms: Forms) -> N
         finally:
             await browser.close()
     state = await forms.gw.leads.state(email=email)
-    assert state.consents["email_marketing"].source == "capture:web_form:form confirm-signup, text t-3, double opt-in"
+    assert (
+        state.consents["email_marketing"].source
+        == "capture:web_form:form confirm-signup, text t-3, double opt-in confirmed"
+    )

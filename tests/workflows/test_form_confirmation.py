@@ -89,7 +89,7 @@ async def test_the_window_ends_the_pending_confirmation(
         if confirmed:
             lead = await leads.state(email=email)
             record = lead.consents["email_marketing"]
-            assert record.source == "capture:web_form:form optin-test, text v-9, double opt-in"
+            assert record.source == "capture:web_form:form optin-test, text v-9, double opt-in confirmed"
             assert record.at == result.confirmed_at
         else:
             with pytest.raises(LeadNotFound):
