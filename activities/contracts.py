@@ -44,6 +44,8 @@ from activities.models import (
     CaptureBatchResult,
     CollectInput,
     CollectResult,
+    ConfirmationEmailInput,
+    ConfirmationEmailResult,
     CreateDraftInput,
     DraftResult,
     FinishImportInput,
@@ -87,6 +89,8 @@ from activities.models import (
     SocialDeleteInput,
     SocialPostInput,
     SocialPostResult,
+    StartFormJourneyInput,
+    StartFormJourneyResult,
     SuppressInput,
     UpdateContactInput,
     UpdateDraftInput,
@@ -263,6 +267,13 @@ IMPORT_CAPTURE_BATCH = ActivityRef(
     heartbeat=timedelta(seconds=10),  # a batch cut off by a dead worker is retried after this
 )
 IMPORT_FINISH = ActivityRef("imports.finish", FinishImportInput, Nothing)
+
+# ------------------------------------------------------ public forms' double opt-in
+
+# On the email queue: the one confirmation email of a pending double opt-in.
+FORMS_SEND_CONFIRMATION = ActivityRef("forms.send_confirmation", ConfirmationEmailInput, ConfirmationEmailResult)
+# On the workflow queue (workers/form_journeys.py): the confirmed capture's journey started.
+FORMS_START_JOURNEY = ActivityRef("forms.start_journey", StartFormJourneyInput, StartFormJourneyResult)
 
 # ------------------------------------------------------ contact sync and erasure
 

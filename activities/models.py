@@ -12,7 +12,9 @@ from pydantic import BaseModel
 
 from domain.contact_budget import AudienceSummary, BudgetFacts, SendSource
 from domain.content import Channel, ContentType
-from domain.leads import Firmographics
+from domain.conversions import ConversionPlan
+from domain.journeys import JourneySpec
+from domain.leads import Firmographics, LeadCapture
 from domain.meta_ads import MetaAd
 from domain.performance import DayFigures
 from domain.routing import OwnerSlot
@@ -514,3 +516,36 @@ class CaptureBatchResult(BaseModel):
 
 class FinishImportInput(BaseModel):
     import_id: str
+
+
+# --- public forms' double opt-in (workflows/form_confirmation.py) ----------------------------
+
+
+class ConfirmationEmailInput(BaseModel):
+    """The confirmation email of a double opt-in form, rendered when the form was posted."""
+
+    idempotency_key: str
+    form_id: str
+    to_email: str
+    from_email: str
+    subject: str
+    text: str
+    html: str
+
+
+class ConfirmationEmailResult(BaseModel):
+    message_id: str | None = None
+
+
+class StartFormJourneyInput(BaseModel):
+    """A confirmed capture, with the journey and conversion plan pinned when it was posted."""
+
+    capture: LeadCapture
+    journey: JourneySpec
+    conversions: ConversionPlan | None = None
+
+
+class StartFormJourneyResult(BaseModel):
+    lead_workflow_id: str
+    created: bool  # a new journey (False: a touch on the person's running one)
+    refused: str | None = None  # the journey's reentry policy would not take them again

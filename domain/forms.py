@@ -5,7 +5,10 @@ Each form says which fields it asks, which capture field each fills, the journey
 enter, the consent text people tick and its version (recorded with the consent), the
 origins allowed to show it, what the browser gets back, and its spam defences: a hidden
 honeypot field, a minimum fill time, per-IP and per-form rate limits (the signed form token
-issued with the page is checked by the gateway). Pure: the submitted values are passed in.
+issued with the page is checked by the gateway). A form with `double_opt_in` starts no
+journey on a post: the person is emailed a signed link that expires (`confirm_link`,
+`verify_confirm_link`), and following it starts the journey. Pure: the submitted values and
+the time are passed in.
 """
 
 from __future__ import annotations
@@ -26,6 +29,7 @@ CAPTURE_FIELDS = ("email", "first_name", "last_name", "company", "country")
 HONEYPOT = "website"  # a field people never see and bots fill in
 CONSENT = "consent"  # the consent checkbox's field name
 TOKEN = "form_token"
+CONSENT_SOURCE_MAX = 100  # LeadCapture.consent_source's limit
 _ORIGIN = re.compile(r"^https?://[A-Za-z0-9.-]+(:\d{1,5})?$")
 
 
@@ -60,6 +64,15 @@ class RateLimits(ConfigModel):
     per_form_per_minute: float = Field(120, gt=0)
 
 
+class DoubleOptIn(ConfigModel):
+    """The form's posts are confirmed by email before the journey starts."""
+
+    within_hours: float = Field(48, gt=0, le=24 * 30)  # the emailed link works this long
+    subject: str = Field("Please confirm your subscription", min_length=1, max_length=200)
+    check_inbox: str = Field("Nearly done: we've emailed you a link to confirm.", min_length=1, max_length=500)
+    confirmed: str = Field("Thank you: your subscription is confirmed.", min_length=1, max_length=500)
+
+
 class FormSpec(ConfigModel):
     id: str = Field(pattern=FORM_ID_PATTERN)
     title: str = Field(min_length=1, max_length=200)
@@ -74,6 +87,7 @@ class FormSpec(ConfigModel):
     max_age_hours: float = Field(24, gt=0)  # a page older than this must be reloaded
     limits: RateLimits = RateLimits()
     utm_campaign: str | None = Field(None, max_length=200)
+    double_opt_in: DoubleOptIn | None = None
 
     @model_validator(mode="after")
     def _check(self) -> FormSpec:
@@ -90,7 +104,21 @@ class FormSpec(ConfigModel):
         bad = next((o for o in self.allowed_origins if not _ORIGIN.fullmatch(o)), None)
         if bad is not None:
             raise ValueError(f"allowed_origins: {bad!r} is not an origin (scheme://host[:port])")
+        if self.double_opt_in is not None and (self.consent is None or not self.consent.required):
+            # What the link confirms is the consent given with this text's version.
+            raise ValueError("double_opt_in: needs a consent text with required: true")
+        source = self.consent_source(ticked=True)
+        if source is not None and len(source) > CONSENT_SOURCE_MAX:
+            raise ValueError(f"id: with consent.version, {source!r} is too long for a consent record")
         return self
+
+    def consent_source(self, *, ticked: bool) -> str | None:
+        """What the lead's consent record names as where the consent was given."""
+        if self.consent is None or not ticked:
+            return None
+        source = f"form {self.id}, text {self.consent.version}"
+        # Recorded only once the emailed link was followed, dated then (the capture's time).
+        return f"{source}, double opt-in confirmed" if self.double_opt_in is not None else source
 
     def capture_fields(self, values: dict[str, str]) -> dict[str, Any]:
         """The capture's fields from the submitted values (FormRefused naming the field)."""
@@ -162,3 +190,32 @@ def verify_token(secret: str, token: str, spec: FormSpec, now: float) -> str:
 
 def _sign(secret: str, body: str) -> str:
     return hmac.new(secret.encode(), body.encode(), hashlib.sha256).hexdigest()[:32]
+
+
+# --- the double opt-in's emailed link ------------------------------------------------------
+
+LINK = "link"  # the field a refused confirmation link names
+
+
+def confirmation_id(form_id: str, lead_key: str) -> str:
+    """The pending confirmation's workflow id: one per form and person, so a second post
+    within the window finds the first (and sends no second email)."""
+    return f"form-confirm-{form_id}-{lead_key}"
+
+
+def confirm_link(secret: str, form_id: str, lead_key: str, until: int) -> dict[str, str]:
+    """The query of `/f/<form>/confirm`: the person's keyed hash, the expiry (unix s) and
+    their signature, so the link names no one and cannot be made up or extended."""
+    return {"k": lead_key, "until": str(until), "sig": _sign(secret, f"confirm.{form_id}.{lead_key}.{until}")}
+
+
+def verify_confirm_link(secret: str, form_id: str, query: dict[str, str], now: float) -> str:
+    """The lead key of a genuine, unexpired link for this form (FormRefused naming `link`)."""
+    key, until, signature = query.get("k", ""), query.get("until", ""), query.get("sig", "")
+    if not key or not until.isdigit() or not signature:
+        raise FormRefused(LINK, "incomplete: open the link from the email as it is", 400)
+    if not hmac.compare_digest(_sign(secret, f"confirm.{form_id}.{key}.{until}"), signature):
+        raise FormRefused(LINK, "not issued by this gateway for this form", 400)
+    if now >= int(until):
+        raise FormRefused(LINK, "expired: send the form again for a new link", 410)
+    return key

@@ -6,6 +6,7 @@ the lead id (a keyed hash of the address, 24 hex):
     lead-<id>           the lead's journey (workflows/lead_journey.py)
     contact-sync-<id>   the lead's contact record kept in sync (workflows/contact_sync.py)
     erasure-<id>        the lead's right-to-erasure run (workflows/erasure.py)
+    form-confirm-<form>-<id>  a public form's pending double opt-in (workflows/form_confirmation.py)
 
 The payload codec reads the lead from the workflow id (mops/codec.py), so everything
 these workflows store is encrypted under that lead's own data key and is shredded with
@@ -19,7 +20,11 @@ import re
 
 LEAD_ID_PATTERN = re.compile(r"^[0-9a-f]{24}$")
 LEAD_SCOPED_PREFIXES = ("lead", "contact-sync", "erasure")
-_SCOPED = re.compile(r"^(?:" + "|".join(re.escape(p) for p in LEAD_SCOPED_PREFIXES) + r")-([0-9a-f]{24})$")
+# A pending double opt-in is one per form and person: its prefix names the form (FORM_ID_PATTERN).
+_FORM_CONFIRM = r"form-confirm-[a-z0-9][a-z0-9-]{0,62}"
+_SCOPED = re.compile(
+    r"^(?:" + "|".join([*(re.escape(p) for p in LEAD_SCOPED_PREFIXES), _FORM_CONFIRM]) + r")-([0-9a-f]{24})$"
+)
 
 
 def lead_of_workflow(workflow_id: str | None) -> str | None:

@@ -40,6 +40,8 @@ class Refusal(StrEnum):
     # A decision without valid proof of who made it (domain/decision_proofs.py): refused
     # by the update handler, which records it, so it fails the update rather than the validator.
     DECISION_NOT_PROVEN = "decision_not_proven"
+    # A double opt-in link followed after its window: the pending confirmation has lapsed.
+    CONFIRMATION_EXPIRED = "confirmation_expired"
     # A refusal without a code: a worker older than these codes, or an update whose
     # argument the workflow could not read. Answered as a conflict with its own text.
     UNCLASSIFIED = "refused"
@@ -76,6 +78,7 @@ ANSWERS: dict[Refusal, Answer] = {
     Refusal.NOT_WAITING_FOR_SALES_DECISION: Answer(409, "stage"),
     Refusal.REENTRY_REFUSED: Answer(409, "journey"),
     Refusal.DECISION_NOT_PROVEN: Answer(403, "proof"),
+    Refusal.CONFIRMATION_EXPIRED: Answer(410, "link"),
     Refusal.UNCLASSIFIED: Answer(409, None),
 }
 

@@ -45,6 +45,7 @@ from integrations.meta_ads import MetaAdsClient
 from mops.settings import Settings
 from starter.service.campaigns import CampaignService
 from starter.service.content import ContentService
+from starter.service.form_confirmations import FormConfirmationService
 from starter.service.lead_imports import LeadImportService
 from starter.service.leads import LeadService
 from starter.service.previews import PreviewService
@@ -99,6 +100,7 @@ def create_app(settings: Settings, client: Client) -> FastAPI:
     app.state.settings = s
     app.state.client = client
     app.state.leads = LeadService(client, s)
+    app.state.form_confirmations = FormConfirmationService(client, s)
     app.state.imports = LeadImportService(client, s)
     app.state.privacy = privacy
     app.state.content = ContentService(client, s)

@@ -4,6 +4,7 @@ form and people's browsers post it here, with no key in the page.
     GET  /f/{form_id}           the form, with a fresh signed token (frame it, or link to it)
     GET  /f/{form_id}/snippet   the HTML to paste into a landing page (an iframe of the above)
     POST /f/{form_id}           form-encoded (a browser) or JSON; starts the lead's journey
+    GET  /f/{form_id}/confirm   a double opt-in form's emailed link: confirms, and starts it
 
 A post is refused, and starts nothing, unless all of these hold: its `Origin` is the
 gateway's or one of the form's `allowed_origins` (403); it is within the form's per-IP and
@@ -15,6 +16,14 @@ field. A browser's form post gets the page again with the reason, or, once accep
 the form's `redirect` (else the page with its thanks); a JSON post gets JSON. One page's
 token is one capture: sending the same page twice is the same capture. The consent is
 recorded with the form and its consent text's version.
+
+A form with `double_opt_in` starts no journey on a post: it starts a pending confirmation
+(`starter/service/form_confirmations.py`), which emails the person a link signed with the
+form secret and valid `double_opt_in.within_hours`; a second post while it is pending sends
+nothing. Following the link (`/confirm?k=<keyed hash>&until=<unix s>&sig=<HMAC>`) starts the
+journey, its consent recorded as confirmed by double opt-in, at the confirmation's time;
+following it again is the same journey. A forged link is refused (400), an expired one too
+(410), each with a page naming the problem, and nothing starts.
 """
 
 from __future__ import annotations
@@ -23,7 +32,7 @@ import json
 import math
 import secrets
 import time
-from urllib.parse import parse_qsl, urlsplit
+from urllib.parse import parse_qsl, urlencode, urlsplit
 
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, JSONResponse, PlainTextResponse, RedirectResponse, Response
@@ -35,16 +44,21 @@ from domain.forms import (
     FormRefused,
     FormsError,
     FormSpec,
+    confirm_link,
     issue_token,
     load_forms,
+    verify_confirm_link,
     verify_token,
 )
 from domain.leads import LeadSource, Utm
+from domain.refusals import Refused
 from domain.templating import environment, render
 from gateway.approvals_render import SECURITY_HEADERS
 from gateway.errors import ApiError, error_response
 from gateway.security import RateLimiter
 from gateway.settings import GatewaySettings
+from starter.service.errors import NotFound, failure
+from starter.service.form_confirmations import FormConfirmationService
 from starter.service.leads import LeadInputError, LeadService, build_capture
 
 PATH = "/f"
@@ -135,7 +149,7 @@ async def form_post(form_id: str, request: Request) -> Response:
         values = await _values(request, wants_json)
         nonce = verify_token(settings.gateway_form_secret.get_secret_value(), values.get(TOKEN, ""), spec, time.time())
         fields = spec.capture_fields(values)
-        consent_source = f"form {spec.id}, text {spec.consent.version}" if spec.consent and fields["consent"] else None
+        consent_source = spec.consent_source(ticked=fields["consent"])
         try:
             capture = build_capture(
                 settings,
@@ -155,6 +169,18 @@ async def form_post(form_id: str, request: Request) -> Response:
         page = _page(settings, spec, status=refused.status, error=str(refused), values=_shown(values, spec))
         page.headers.update(headers)
         return page
+    if spec.double_opt_in is not None:
+        confirmations: FormConfirmationService = request.app.state.form_confirmations
+        secret = settings.gateway_form_secret.get_secret_value()
+
+        def link(key: str, until: int) -> str:
+            query = urlencode(confirm_link(secret, spec.id, key, until))
+            return f"{settings.unsubscribe_base_url()}{PATH}/{spec.id}/confirm?{query}"
+
+        await confirmations.request(spec, capture, link=link)
+        if wants_json:
+            return JSONResponse({"status": "confirmation_sent", "form_id": spec.id})
+        return _page(settings, spec, done=spec.double_opt_in.check_inbox)
     leads: LeadService = request.app.state.leads
     await leads.capture(capture)
     if wants_json:
@@ -162,6 +188,33 @@ async def form_post(form_id: str, request: Request) -> Response:
     if spec.redirect:
         return RedirectResponse(spec.redirect, status_code=303)
     return _page(settings, spec, done=spec.thanks)
+
+
+@router.get("/{form_id}/confirm", response_class=HTMLResponse, include_in_schema=False)
+async def form_confirm(form_id: str, request: Request) -> HTMLResponse:
+    """The emailed link of a double opt-in form: checked, then the confirmation applied."""
+    settings: GatewaySettings = request.app.state.settings
+    spec = _form(settings, form_id)
+    if spec.double_opt_in is None:
+        return _confirm_page(settings, spec, 404, f"form_id: form {spec.id!r} has no double opt-in")
+    secret = settings.gateway_form_secret.get_secret_value()
+    try:
+        key = verify_confirm_link(secret, spec.id, dict(request.query_params), time.time())
+    except FormRefused as refused:
+        return _confirm_page(settings, spec, refused.status, str(refused))
+    confirmations: FormConfirmationService = request.app.state.form_confirmations
+    try:
+        await confirmations.confirm(spec.id, key)
+    except (Refused, NotFound) as err:
+        answer = failure(err)
+        assert answer is not None
+        return _confirm_page(settings, spec, answer.status, answer.message)
+    return _confirm_page(settings, spec, 200, spec.double_opt_in.confirmed)
+
+
+def _confirm_page(settings: GatewaySettings, spec: FormSpec, status: int, message: str) -> HTMLResponse:
+    html = render(templates, "forms/confirm.html", form=spec, message=message, error=status >= 400)
+    return HTMLResponse(html, status_code=status, headers=_headers(settings, spec))
 
 
 class Throttled(FormRefused):

@@ -39,6 +39,7 @@ from activities.crm import CrmActivities
 from activities.deal_conversions import DealConversionActivities, DealLedgerActivities
 from activities.email import EmailActivities
 from activities.email_once import EmailOnce
+from activities.form_confirmation import FormConfirmationActivities
 from activities.health import HealthActivities
 from activities.journeys import JourneyActivities
 from activities.routing import RoutingActivities
@@ -60,6 +61,7 @@ from mops.metrics import MopsMetrics, build_runtime
 from mops.queues import platform_queues
 from mops.settings import Settings
 from workers.accuracy import ensure_accuracy_schedules
+from workers.form_journeys import FormJourneyActivities
 from workers.health_gate import HealthGate, HoldIfDegraded
 from workers.health_registry import ensure_health
 from workers.lead_import import LeadImportActivities
@@ -77,6 +79,7 @@ from workflows.analytics import AnalyticsCollectionWorkflow, ExecutiveReportWork
 from workflows.budget import BudgetReallocationWorkflow
 from workflows.campaign import CampaignWorkflow
 from workflows.content import ContentWorkflow
+from workflows.form_confirmation import FormConfirmationWorkflow
 from workflows.health import IntegrationHealthCheckWorkflow, IntegrationHealthWorkflow
 from workflows.lead_import import LeadImportWorkflow
 from workflows.lead_journey import LeadJourneyWorkflow
@@ -95,6 +98,7 @@ WORKFLOWS = [
     LeadImportWorkflow,
 ]
 WORKFLOWS += [AnalyticsCollectionWorkflow, ExecutiveReportWorkflow]
+WORKFLOWS += [FormConfirmationWorkflow]  # a public form's pending double opt-in
 WORKFLOWS += PRIVACY_WORKFLOWS  # contact sync, erasure, reconciliation
 GRACEFUL_SHUTDOWN = timedelta(seconds=20)
 
@@ -251,6 +255,7 @@ def build_workers(
         reports_dir=settings.reports_path,
     )
     report_mail = ReportMailActivities(platforms.sendgrid, once=email_once, store=store)
+    form_mail = FormConfirmationActivities(platforms.sendgrid, once=email_once)
     deal_ledger = DealLedgerActivities(store)  # which won deals are due, what was sent
     platforms.extra_closers.append(health.aclose)
     # Per platform queue: the platform (its activities hold while it is degraded), its
@@ -265,7 +270,14 @@ def build_workers(
         (
             q.email,
             "sendgrid",
-            [email.send, email.suppress, email.send_to_lists, email.cancel_list_send, report_mail.send_email],
+            [
+                email.send,
+                email.suppress,
+                email.send_to_lists,
+                email.cancel_list_send,
+                report_mail.send_email,
+                form_mail.send_confirmation,
+            ],
             settings.email_max_per_second,
         ),
         (q.chat, "slack", [chat.notify], settings.chat_max_per_second),
@@ -349,6 +361,7 @@ def build_workers(
             CampaignActivities(client).snapshot,
             imports.capture_batch,  # the staged rows are on this machine (mops/lead_imports.py)
             imports.finish,
+            FormJourneyActivities(client, settings).start_journey,  # a confirmed double opt-in
             *privacy.on(q.workflows),
         ],
         **common,

@@ -26,6 +26,7 @@ STATUSES = {
     "not_waiting_for_sales_decision": (409, "stage"),
     "reentry_refused": (409, "journey"),
     "decision_not_proven": (403, "proof"),
+    "confirmation_expired": (410, "link"),
     "refused": (409, None),
 }
 

@@ -5,18 +5,24 @@ defence refuses, names its field and starts nothing; one page is one capture."""
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import time
 import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
+from html import escape
 from pathlib import Path
+from urllib.parse import parse_qsl, urlsplit
 
 import httpx
 import pytest
+from temporalio.client import Client
+from temporalio.service import RPCError
 from temporalio.testing import WorkflowEnvironment
 
-from domain.forms import issue_token
+from domain.forms import confirm_link, confirmation_id, issue_token
+from domain.leads import lead_key
 from gateway.app import create_app
 from gateway.server import GatewayServer
 from gateway.settings import GatewaySettings
@@ -24,6 +30,7 @@ from starter.service.leads import LeadNotFound
 from tests.conftest import ROOT, eventually
 from tests.gateway.conftest import Gateway, unique_email
 from tests.gateway.test_approval_page import CHROMIUM, CHROMIUM_ARGS
+from workflows.form_confirmation import FormConfirmationWorkflow
 
 LANDING = "https://landing.example"
 FORMS = f"""
@@ -52,6 +59,17 @@ forms:
     allowed_origins: ["{LANDING}"]
     min_fill_seconds: 0
     limits: {{per_ip_per_minute: 2, per_form_per_minute: 1000}}
+  - id: confirm-signup
+    title: Confirmed list
+    journey: default-nurture
+    fields:
+      - {{name: email, label: Work email, maps: email, required: true, type: email}}
+      - {{name: first_name, label: First name, maps: first_name}}
+    consent: {{text: "Yes, email me the news.", version: "t-3", required: true}}
+    allowed_origins: ["{LANDING}"]
+    min_fill_seconds: 0
+    limits: {{per_ip_per_minute: 1000, per_form_per_minute: 1000}}
+    double_opt_in: {{within_hours: 24, subject: "Confirm your subscription"}}
 """
 
 
@@ -61,6 +79,7 @@ class Forms:
     http: httpx.AsyncClient
     settings: GatewaySettings
     gw: Gateway
+    client: Client
 
     def token(self, form: str, *, age: float = 10) -> str:
         secret = self.settings.gateway_form_secret.get_secret_value()
@@ -86,7 +105,7 @@ async def forms(gw: Gateway, dev_env: WorkflowEnvironment, tmp_path: Path) -> As
     ):
         settings = settings.model_copy(update={"gateway_public_url": server.url})
         server.app.state.settings = settings  # links and the form's action name this server
-        yield Forms(server.url, http, settings, gw)
+        yield Forms(server.url, http, settings, gw, dev_env.client)
 
 
 async def no_lead(gw: Gateway, email: str) -> bool:
@@ -209,3 +228,140 @@ async def test_one_page_sent_twice_is_one_capture(forms: Forms) -> None:
 
     await eventually(captured, what="the lead's one capture")
     assert (await forms.gw.leads.state(email=email)).touches == 1
+
+
+# --- double opt-in ---------------------------------------------------------------------------
+
+
+def confirmation_handle(forms: Forms, email: str):
+    key = lead_key(email, forms.settings.lead_id_secret.get_secret_value())
+    return forms.client.get_workflow_handle(confirmation_id("confirm-signup", key))
+
+
+async def emailed_link(forms: Forms, email: str) -> str:
+    """The link in the one confirmation email the SendGrid stand-in took for `email`."""
+
+    async def confirmation_mail():
+        return [m for m in await mails_to(forms.gw, email) if m["subject"] == "Confirm your subscription"]
+
+    (mail,) = await eventually(confirmation_mail, timeout=60, what="the confirmation email")
+    text = next(c["value"] for c in mail["content"] if c["type"] == "text/plain")
+    html = next(c["value"] for c in mail["content"] if c["type"] == "text/html")
+    (link,) = re.findall(r"Confirm: (\S+)", text)
+    assert f'href="{escape(link)}"' in html, "the HTML part carries the same link"
+    assert link.startswith(f"{forms.url}/f/confirm-signup/confirm?") and email not in link
+    return link
+
+
+async def test_double_opt_in_starts_the_journey_only_once_the_emailed_link_is_followed(forms: Forms) -> None:
+    email = unique_email("optin.example")
+    posted = await forms.post(
+        "confirm-signup",
+        {"email": email, "first_name": "Ada", "consent": "yes", "form_token": forms.token("confirm-signup")},
+    )
+    assert posted.status_code == 200 and posted.json() == {"status": "confirmation_sent", "form_id": "confirm-signup"}
+    link = await emailed_link(forms, email)
+    assert await no_lead(forms.gw, email), "no journey before the link is followed"
+    pending = await confirmation_handle(forms, email).describe()
+    # A second post while it is pending finds the same run: no second email.
+    again = await forms.post(
+        "confirm-signup", {"email": email, "consent": "yes", "form_token": forms.token("confirm-signup")}
+    )
+    assert again.status_code == 200
+    assert (await confirmation_handle(forms, email).describe()).run_id == pending.run_id
+
+    page = await forms.http.get(link.removeprefix(forms.url))
+    assert page.status_code == 200 and "Thank you: your subscription is confirmed." in page.text
+    state = await forms.gw.leads.state(email=email)
+    assert state.touch_path[0].kind == "capture:web_form"
+    confirmation = await confirmation_handle(forms, email).query(FormConfirmationWorkflow.state)
+    assert confirmation.status == "confirmed" and confirmation.confirmed_at is not None
+    record = state.consents["email_marketing"]
+    assert record.granted and record.source == "capture:web_form:form confirm-signup, text t-3, double opt-in confirmed"
+    assert record.at == confirmation.confirmed_at, "the consent is dated by the confirmation"
+
+    twice = await forms.http.get(link.removeprefix(forms.url))
+    assert twice.status_code == 200 and "confirmed" in twice.text
+    state = await forms.gw.leads.state(email=email)
+    assert state.touches == 1, "the link followed twice is one capture of one journey"
+
+    async def welcomed():
+        return [m for m in await mails_to(forms.gw, email) if m["subject"] != "Confirm your subscription"]
+
+    (welcome,) = await eventually(welcomed, timeout=60, what="the journey's welcome email")
+    assert welcome["content"][0]["value"].startswith("Hi Ada,"), "the journey has the post's fields"
+    sent = [m for m in await mails_to(forms.gw, email) if m["subject"] == "Confirm your subscription"]
+    assert len(sent) == 1, "one confirmation email for two posts"
+
+
+@pytest.mark.parametrize(
+    ("change", "status", "message"),
+    [
+        ({"sig": "0" * 32}, 400, "link: not issued by this gateway for this form"),
+        ({"k": "someone-else"}, 400, "link: not issued by this gateway for this form"),
+        ({"until": "far-future"}, 400, "link: incomplete"),
+        ({"until": None}, 410, "link: expired: send the form again for a new link"),
+    ],
+)
+async def test_a_forged_or_expired_link_is_refused_and_starts_nothing(
+    forms: Forms, change: dict, status: int, message: str
+) -> None:
+    email = unique_email("optin.example")
+    posted = await forms.post(
+        "confirm-signup", {"email": email, "consent": "yes", "form_token": forms.token("confirm-signup")}
+    )
+    assert posted.status_code == 200
+    query = dict(parse_qsl(urlsplit(await emailed_link(forms, email)).query))
+    if change == {"until": None}:
+        # Genuinely signed, but its time has passed (the signature check's clock is the
+        # gateway's; an hour ago is before it whatever the machine).
+        secret = forms.settings.gateway_form_secret.get_secret_value()
+        query = confirm_link(secret, "confirm-signup", query["k"], int(time.time()) - 3600)
+    else:
+        query.update(change)
+    page = await forms.http.get("/f/confirm-signup/confirm", params=query)
+    assert page.status_code == status and message in page.text, page.text
+    assert await no_lead(forms.gw, email)
+    assert (await confirmation_handle(forms, email).query(FormConfirmationWorkflow.state)).status == "pending"
+
+
+async def test_a_form_without_double_opt_in_starts_the_journey_at_once(forms: Forms) -> None:
+    email = unique_email()
+    data = {"email": email, "consent": "yes", "form_token": forms.token("test-signup")}
+    r = await forms.post("test-signup", data)
+    assert r.status_code == 200 and r.json()["status"] == "received"
+    state = await forms.gw.leads.state(email=email)
+    assert state.consents["email_marketing"].source == "capture:web_form:form test-signup, text t-1"
+    key = lead_key(email, forms.settings.lead_id_secret.get_secret_value())
+    with pytest.raises(RPCError):
+        await forms.client.get_workflow_handle(confirmation_id("test-signup", key)).describe()
+
+
+async def test_a_person_confirms_by_double_opt_in_in_chromium(forms: Forms) -> None:
+    if not os.path.exists(CHROMIUM):
+        pytest.fail(f"{CHROMIUM} is missing: install Debian's chromium package (CI does) to run the browser test")
+    from playwright.async_api import async_playwright
+
+    email = unique_email("optin.example")
+    async with async_playwright() as p:
+        browser = await p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
+        try:
+            page = await browser.new_page()
+            await page.goto(f"{forms.url}/f/confirm-signup")
+            await page.fill("#f-email", email)
+            await page.fill("#f-first_name", "Grace")
+            await page.check("input[name=consent]")
+            await page.click("button[type=submit]")
+            await page.wait_for_selector("text=we've emailed you a link to confirm")
+            assert await no_lead(forms.gw, email)
+            link = await emailed_link(forms, email)
+            response = await page.goto(link)
+            assert response is not None and response.status == 200
+            assert "your subscription is confirmed" in await page.locator("[role=status]").inner_text()
+        finally:
+            await browser.close()
+    state = await forms.gw.leads.state(email=email)
+    assert (
+        state.consents["email_marketing"].source
+        == "capture:web_form:form confirm-signup, text t-3, double opt-in confirmed"
+    )

@@ -167,5 +167,6 @@ def test_consent_mismatches_and_opt_outs_seen_on_platforms() -> None:
 def test_lead_scoped_workflow_ids() -> None:
     lead = "0123456789abcdef01234567"
     assert {lead_of_workflow(f"{p}-{lead}") for p in ("lead", "contact-sync", "erasure")} == {lead}
+    assert lead_of_workflow(f"form-confirm-newsletter-2-{lead}") == lead, "a pending double opt-in"
     assert lead_of_workflow("reconcile-data-x") is None and lead_of_workflow(f"lead-{lead}-x") is None
     assert lead_of_workflow(None) is None

@@ -1,0 +1,98 @@
+"""A public form's pending double opt-in (`FormConfirmation`) under the time-skipping server,
+with the real workers against the sandbox: the link's window passing ends it with nothing
+started, and a confirmation in the window starts the journey once and keeps the run until
+the window ends (so a post in the window sends nothing again)."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import timedelta
+
+import pytest
+from temporalio.testing import WorkflowEnvironment
+
+from domain.forms import FormSpec, confirm_link, confirmation_id
+from domain.leads import lead_key
+from sandbox.admin_client import SandboxAdmin
+from sandbox.server import SandboxServer
+from starter.service.form_confirmations import ConfirmationNotFound, FormConfirmationService
+from starter.service.leads import LeadNotFound, LeadService, build_capture
+from tests.conftest import daytime_journeys, eventually, make_settings
+from workers.main import running_workers
+from workflows.form_confirmation import FormConfirmationWorkflow
+
+SPEC = FormSpec.model_validate(
+    {
+        "id": "optin-test",
+        "title": "Confirmed list",
+        "journey": "default-nurture",
+        "fields": [{"name": "email", "label": "Email", "maps": "email", "required": True}],
+        "consent": {"text": "Yes, email me.", "version": "v-9", "required": True},
+        "double_opt_in": {"within_hours": 24},
+    }
+)
+
+
+def pending(settings, email: str):  # noqa: ANN201 - the capture and the link's secret
+    capture = build_capture(
+        settings,
+        email=email,
+        source="web_form",
+        consent=True,
+        journey_id=SPEC.journey,
+        capture_id=f"form-{SPEC.id}-{uuid.uuid4().hex[:16]}",
+        consent_source=SPEC.consent_source(ticked=True),
+    )
+    return (
+        capture,
+        lambda key, until: (
+            "https://gw.example/f/optin-test/confirm?"
+            + "&".join(f"{k}={v}" for k, v in confirm_link("s3cret", SPEC.id, key, until).items())
+        ),
+    )
+
+
+@pytest.mark.parametrize("confirmed", [False, True])
+async def test_the_window_ends_the_pending_confirmation(
+    time_env: WorkflowEnvironment, sandbox: SandboxServer, confirmed: bool
+) -> None:
+    settings = make_settings(
+        sandbox.url, time_env.client.service_client.config.target_host, journeys_dir=daytime_journeys()
+    )
+    email = f"optin.{uuid.uuid4().hex[:10]}@optin.example"
+    confirmations, leads = FormConfirmationService(time_env.client, settings), LeadService(time_env.client, settings)
+    key = lead_key(email, settings.lead_id_secret.get_secret_value())
+    async with SandboxAdmin(sandbox.url) as admin, running_workers(time_env.client, settings):
+        capture, link = pending(settings, email)
+        wf_id = await confirmations.request(SPEC, capture, link=link)
+        assert wf_id == confirmation_id(SPEC.id, key)
+        handle = time_env.client.get_workflow_handle_for(FormConfirmationWorkflow.run, wf_id)
+
+        async def emailed():
+            return (await handle.query(FormConfirmationWorkflow.state)).email_sent
+
+        await eventually(emailed, timeout=60, what="the confirmation email")
+        if confirmed:
+            state = await confirmations.confirm(SPEC.id, key)
+            assert state.status == "confirmed" and state.lead_workflow_id == f"lead-{key}"
+            run_id = (await handle.describe()).run_id
+            await time_env.sleep(timedelta(hours=23))
+            again, _ = pending(settings, email)
+            assert await confirmations.request(SPEC, again, link=link) == wf_id
+            assert (await handle.describe()).run_id == run_id, "a post in the window finds the same run"
+        await time_env.sleep(timedelta(hours=25))  # past the window, whatever was slept before
+        result = await handle.result()
+        assert result.status == ("confirmed" if confirmed else "expired")
+        with pytest.raises(ConfirmationNotFound):
+            await confirmations.confirm(SPEC.id, key)
+        mails = [m for m in await admin.effects("sendgrid", "mail.send") if email in m["summary"]["to"]]
+        if confirmed:
+            lead = await leads.state(email=email)
+            record = lead.consents["email_marketing"]
+            assert record.source == "capture:web_form:form optin-test, text v-9, double opt-in confirmed"
+            assert record.at == result.confirmed_at
+        else:
+            with pytest.raises(LeadNotFound):
+                await leads.state(email=email)
+    confirmations_sent = [m for m in mails if m["summary"]["subject"] == SPEC.double_opt_in.subject]
+    assert len(confirmations_sent) == 1
