@@ -6,7 +6,6 @@ loop serialises access and no locking is needed.
 
 from __future__ import annotations
 
-import asyncio
 import hashlib
 import itertools
 import time
@@ -329,15 +328,6 @@ class GoogleCriterion:
     negative: bool
 
 
-@dataclass
-class StoredResponse:
-    """The first answer to an Idempotency-Key, replayed byte for byte."""
-
-    status: int
-    body: bytes
-    headers: dict[str, str]
-
-
 # The contact properties of the sandbox's HubSpot portal. HubSpot's own (those mops and its
 # tests read or write), and the custom properties a real portal must have created before mops
 # writes them (Settings → Properties → Contact, or POST /crm/v3/properties/contacts):
@@ -410,9 +400,7 @@ class Store:
     google_ads: dict[str, GoogleAdGroupAd] = field(default_factory=dict)  # by resource name
     google_criteria: dict[str, GoogleCriterion] = field(default_factory=dict)  # by resource name
     ads_overrides: list[PerformanceOverride] = field(default_factory=list)
-    idempotent: dict[tuple[str, str], StoredResponse] = field(default_factory=dict)
     activity_queries: list[float] = field(default_factory=list)  # SendGrid Email Activity requests (epoch s)
-    in_flight: dict[tuple[str, str], asyncio.Event] = field(default_factory=dict)
     marketing_contacts: dict[str, dict[str, Any]] = field(default_factory=dict)  # SendGrid, by lower-case email
     # SendGrid Marketing Campaigns lists: id -> list; id -> lower-case member emails;
     # contact import jobs and contacts exports by id (asynchronous, as on SendGrid).
