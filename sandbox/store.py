@@ -383,6 +383,7 @@ class Store:
     group_suppressions: dict[int, set[str]] = field(default_factory=lambda: defaultdict(set))
     global_suppressions: set[str] = field(default_factory=set)
     messages: list[dict[str, Any]] = field(default_factory=list)
+    slack_channels: dict[str, str] = field(default_factory=dict)  # id -> name, of the channels posted to by name
     wp_posts: dict[int, WpPost] = field(default_factory=dict)
     linkedin_posts: dict[str, LinkedInPost] = field(default_factory=dict)
     single_sends: dict[str, SingleSend] = field(default_factory=dict)
