@@ -8,6 +8,7 @@ from temporalio.exceptions import ApplicationError
 from activities.contracts import CHAT_NOTIFY, ErrorType
 from activities.errors import platform_errors
 from activities.models import NotifyInput, NotifyResult
+from activities.post_once import post_message_once
 from integrations.slack import SlackClient
 
 
@@ -18,7 +19,8 @@ class ChatActivities:
     @activity.defn(name=CHAT_NOTIFY.name)
     @platform_errors
     async def notify(self, inp: NotifyInput) -> NotifyResult:
-        """Post to a channel, or to a person found by their work email."""
+        """Post to a channel, or to a person found by their work email, once per key
+        (a retry looks for the earlier attempt's message first: `post_once`)."""
         channel = inp.channel
         if inp.user_email:
             channel = await self._slack.lookup_user_by_email(inp.user_email)
@@ -28,5 +30,5 @@ class ChatActivities:
             raise ApplicationError(
                 "notify needs a channel or a user", type=ErrorType.PLATFORM_REJECTED, non_retryable=True
             )
-        ts = await self._slack.post_message(channel, inp.text, idempotency_key=inp.idempotency_key)
+        ts = await post_message_once(self._slack, channel, inp.text, idempotency_key=inp.idempotency_key)
         return NotifyResult(ts=ts, channel=channel)

@@ -25,6 +25,7 @@ from temporalio.exceptions import ApplicationError
 
 from activities.contracts import HEALTH_GAUGES, HEALTH_NOTIFY, HEALTH_PROBE
 from activities.models import GaugesResult, HealthNotice, HealthNoticeResult, ProbeInput
+from activities.post_once import post_message_once
 from domain.availability import GATEWAY
 from domain.health import ProbeResult
 from domain.leads import LeadStage
@@ -163,7 +164,7 @@ class HealthActivities:
             except httpx.HTTPError:
                 webhook = False
         try:
-            await self._platforms.slack.post_message(n.channel, n.text, idempotency_key=n.key)
+            await post_message_once(self._platforms.slack, n.channel, n.text, idempotency_key=n.key)
             chat = True
         except PlatformError:
             chat = False

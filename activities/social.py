@@ -7,6 +7,7 @@ from temporalio import activity
 from activities.contracts import SOCIAL_DELETE, SOCIAL_POST
 from activities.errors import platform_errors
 from activities.models import SocialDeleteInput, SocialPostInput, SocialPostResult
+from activities.post_once import create_post_once
 from integrations.linkedin import LinkedInClient
 
 
@@ -17,7 +18,8 @@ class SocialActivities:
     @activity.defn(name=SOCIAL_POST.name)
     @platform_errors
     async def post(self, inp: SocialPostInput) -> SocialPostResult:
-        urn = await self._linkedin.create_post(inp.commentary, idempotency_key=inp.idempotency_key)
+        """Publish once per piece: a retry looks for the earlier attempt's post first (`post_once`)."""
+        urn = await create_post_once(self._linkedin, inp.commentary, idempotency_key=inp.idempotency_key)
         return SocialPostResult(urn=urn)
 
     @activity.defn(name=SOCIAL_DELETE.name)

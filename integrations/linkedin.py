@@ -9,8 +9,13 @@ are markup: unescaped, LinkedIn silently cuts the post at the first one.
 `create_post` takes plain text and escapes it, leaving URLs and `#hashtags` as they
 are (so they still link). The 3,000-character limit applies to the escaped text.
 
-Idempotency: LinkedIn has no idempotency keys; the key goes out as an
-`Idempotency-Key` header (honoured by the sandbox and by proxies that support it).
+Idempotency: LinkedIn has none (no key, and posts carry no metadata). What tells a post
+apart is its commentary, which the workflows make unique per piece (it carries the
+piece's link): `post_with_commentary` pages through the author's posts, newest first
+(the finder `q=author`, sorted by `LAST_MODIFIED`), back to `since`, for one with the
+exact commentary `create_post` would send, so a retry can answer with the earlier post
+instead of posting again (`activities/post_once.py`). The finder needs the token's
+`r_organization_social` (organization author) or `r_member_social` (person) scope.
 Deleting a post that is already gone counts as success, so a retract can be retried.
 
 Error `code` is LinkedIn's `code` (`INVALID_ACCESS_TOKEN`, `UNPROCESSABLE_ENTITY`,
@@ -32,6 +37,7 @@ from integrations.http import PlatformClient, error_for_status, json_body, retry
 
 LINKEDIN_VERSION = "202405"
 MAX_COMMENTARY = 3000
+FINDER_PAGE = 100  # the most LinkedIn's post finder answers at once
 _FORM_URN = re.compile(r"urn:li:leadGenForm:(\d+)")
 
 _RESERVED = re.compile(r"([\\|{}@\[\]()<>#*_~])")
@@ -70,7 +76,9 @@ class LinkedInClient(PlatformClient):
         self._forms: dict[str, dict[str, Any]] = {}
 
     async def create_post(self, commentary: str, *, idempotency_key: str) -> str:
-        """Publish a public text post to the main feed; return its URN (`x-restli-id`)."""
+        """Publish a public text post to the main feed; return its URN (`x-restli-id`).
+        The key goes out as an `Idempotency-Key` header only to label the request: LinkedIn
+        (and the sandbox) ignore it, so a repeated call is a second post."""
         payload = {
             "author": self.author_urn,
             "commentary": escape_little_text(commentary),
@@ -90,6 +98,36 @@ class LinkedInClient(PlatformClient):
         if not urn:
             raise PlatformRejected(self.platform, response.status_code, "MISSING_ID", "no x-restli-id in the answer")
         return urn
+
+    async def post_with_commentary(self, commentary: str, *, since: datetime) -> str | None:
+        """The URN of the author's post last modified no earlier than `since` whose
+        commentary is exactly what `create_post(commentary)` sends, or None."""
+        wanted = escape_little_text(commentary)
+        since_ms = since.timestamp() * 1000
+        start = 0
+        while True:
+            params = {
+                "q": "author",
+                "author": self.author_urn,
+                "sortBy": "LAST_MODIFIED",
+                "count": FINDER_PAGE,
+                "start": start,
+            }
+            response = await self._request("GET", "/rest/posts", params=params, headers={"X-RestLi-Method": "FINDER"})
+            body = json_body(response)
+            elements = body.get("elements") if isinstance(body, dict) else None
+            if not isinstance(elements, list):
+                raise PlatformRejected(
+                    self.platform, response.status_code, "BAD_RESPONSE", "the finder sent no elements"
+                )
+            for post in elements:
+                if int(post.get("lastModifiedAt") or 0) < since_ms:
+                    return None  # newest first: everything further is older still
+                if post.get("commentary") == wanted:
+                    return str(post["id"])
+            if len(elements) < FINDER_PAGE:
+                return None
+            start += len(elements)
 
     async def delete_post(self, post_urn: str) -> None:
         """Delete the post; one that is already gone (404) counts as deleted."""

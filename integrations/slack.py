@@ -1,13 +1,25 @@
-"""Slack Web API client: `chat.postMessage` and `users.lookupByEmail` (bot token).
+"""Slack Web API client: `chat.postMessage`, `users.lookupByEmail`, and the history
+lookup a retried post makes first (bot token).
 
 Slack reports most failures as HTTP 200 with `{"ok": false, "error": "<code>"}`; those
-become `PlatformRejected` with Slack's code, except the transient ones below. Slack has
-no idempotency keys: the key goes out as an `Idempotency-Key` header (honoured by the
-sandbox) and in the message `metadata`, so a duplicate post can be found in history.
+become `PlatformRejected` with Slack's code, except the transient ones below.
+
+Idempotency: Slack has none (no key, no dedupe of `chat.postMessage`). The key goes in
+the message `metadata` (`event_type` `mops_message`), and `posted_with_key` finds a
+message carrying it in the conversation's history (`conversations.history` with
+`include_all_metadata=true`, newest first, from `oldest`), so a retry can answer with
+the earlier post instead of posting again (`activities/post_once.py`). History wants a
+conversation id: a `#name` is found with `conversations.list`, a user's DM opened with
+`conversations.open`. The bot token then needs, besides `chat:write` and
+`users:read.email`, `channels:history`, `groups:history`, `im:history`,
+`channels:read`, `groups:read` and `im:write`. The key also goes out as an
+`Idempotency-Key` header, which neither Slack nor the sandbox honours: it only labels the
+request (the sandbox's effect log, a proxy's).
 """
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
 import httpx
@@ -16,6 +28,9 @@ from integrations.errors import PlatformError, PlatformUnavailable, RateLimited
 from integrations.http import PlatformClient, error_for_status, json_body, retry_after_header
 
 _TRANSIENT = {"internal_error", "fatal_error", "service_unavailable", "request_timeout"}
+EVENT_TYPE = "mops_message"
+HISTORY_PAGE = 200  # Slack's advice for conversations.history (at most 999)
+LIST_PAGE = 1000  # conversations.list's maximum
 
 
 class SlackClient(PlatformClient):
@@ -35,11 +50,59 @@ class SlackClient(PlatformClient):
         if blocks:
             payload["blocks"] = blocks
         if idempotency_key:
-            headers["Idempotency-Key"] = idempotency_key
-            payload["metadata"] = {"event_type": "mops_message", "event_payload": {"idempotency_key": idempotency_key}}
+            headers["Idempotency-Key"] = idempotency_key  # a label only: Slack ignores it
+            payload["metadata"] = {"event_type": EVENT_TYPE, "event_payload": {"idempotency_key": idempotency_key}}
         headers["Content-Type"] = "application/json; charset=utf-8"
         body = await self._call("POST", "chat.postMessage", json=payload, headers=headers)
         return body["ts"]
+
+    async def posted_with_key(self, channel: str, idempotency_key: str, *, since: datetime) -> str | None:
+        """The `ts` of the message posted to `channel` (as `post_message` takes it) with
+        this key in its metadata no earlier than `since`, or None when there is none."""
+        conversation = await self._conversation_id(channel)
+        if conversation is None:
+            return None  # a channel name nobody can see: nothing was posted there
+        params: dict[str, Any] = {
+            "channel": conversation,
+            "include_all_metadata": "true",
+            "oldest": f"{since.timestamp():.6f}",
+            "limit": HISTORY_PAGE,
+        }
+        while True:
+            body = await self._call("GET", "conversations.history", params=params)
+            for message in body.get("messages") or []:
+                metadata = message.get("metadata") or {}
+                payload = metadata.get("event_payload") or {}
+                if metadata.get("event_type") == EVENT_TYPE and payload.get("idempotency_key") == idempotency_key:
+                    return str(message["ts"])
+            cursor = (body.get("response_metadata") or {}).get("next_cursor")
+            if not body.get("has_more") or not cursor:
+                return None
+            params["cursor"] = cursor
+
+    async def _conversation_id(self, channel: str) -> str | None:
+        """The conversation id history wants: a channel id as it is, a user's DM opened,
+        a `#name` looked up (None when no channel the bot can see has it)."""
+        if channel.startswith("U"):
+            body = await self._call("POST", "conversations.open", data={"users": channel})
+            return str(body["channel"]["id"])
+        if not channel.startswith("#"):
+            return channel
+        name = channel[1:].lower()
+        params: dict[str, Any] = {
+            "types": "public_channel,private_channel",
+            "exclude_archived": "true",
+            "limit": LIST_PAGE,
+        }
+        while True:
+            body = await self._call("GET", "conversations.list", params=params)
+            found = next((c for c in body.get("channels") or [] if c.get("name") == name), None)
+            if found is not None:
+                return str(found["id"])
+            cursor = (body.get("response_metadata") or {}).get("next_cursor")
+            if not cursor:
+                return None
+            params["cursor"] = cursor
 
     async def lookup_user_by_email(self, email: str) -> str | None:
         """The Slack user id for a work e-mail, or None when no user has it.

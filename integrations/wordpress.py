@@ -4,7 +4,7 @@ Auth is HTTP Basic with the WordPress username and an application password
 (Users → Profile → Application Passwords); the spaces WordPress shows in the
 password are optional.
 
-Idempotency: WordPress ignores `Idempotency-Key` (the sandbox honours it), so
+Idempotency: WordPress ignores `Idempotency-Key` (as does the sandbox), so
 `create_post` first looks the slug up in every status a post can be in and returns
 the post it finds. A retried create after a lost response therefore finds the post
 the first attempt made instead of creating a second one. Updates set absolute

@@ -6,7 +6,6 @@ loop serialises access and no locking is needed.
 
 from __future__ import annotations
 
-import asyncio
 import hashlib
 import itertools
 import time
@@ -329,15 +328,6 @@ class GoogleCriterion:
     negative: bool
 
 
-@dataclass
-class StoredResponse:
-    """The first answer to an Idempotency-Key, replayed byte for byte."""
-
-    status: int
-    body: bytes
-    headers: dict[str, str]
-
-
 # The contact properties of the sandbox's HubSpot portal. HubSpot's own (those mops and its
 # tests read or write), and the custom properties a real portal must have created before mops
 # writes them (Settings → Properties → Contact, or POST /crm/v3/properties/contacts):
@@ -393,6 +383,7 @@ class Store:
     group_suppressions: dict[int, set[str]] = field(default_factory=lambda: defaultdict(set))
     global_suppressions: set[str] = field(default_factory=set)
     messages: list[dict[str, Any]] = field(default_factory=list)
+    slack_channels: dict[str, str] = field(default_factory=dict)  # id -> name, of the channels posted to by name
     wp_posts: dict[int, WpPost] = field(default_factory=dict)
     linkedin_posts: dict[str, LinkedInPost] = field(default_factory=dict)
     single_sends: dict[str, SingleSend] = field(default_factory=dict)
@@ -410,9 +401,7 @@ class Store:
     google_ads: dict[str, GoogleAdGroupAd] = field(default_factory=dict)  # by resource name
     google_criteria: dict[str, GoogleCriterion] = field(default_factory=dict)  # by resource name
     ads_overrides: list[PerformanceOverride] = field(default_factory=list)
-    idempotent: dict[tuple[str, str], StoredResponse] = field(default_factory=dict)
     activity_queries: list[float] = field(default_factory=list)  # SendGrid Email Activity requests (epoch s)
-    in_flight: dict[tuple[str, str], asyncio.Event] = field(default_factory=dict)
     marketing_contacts: dict[str, dict[str, Any]] = field(default_factory=dict)  # SendGrid, by lower-case email
     # SendGrid Marketing Campaigns lists: id -> list; id -> lower-case member emails;
     # contact import jobs and contacts exports by id (asynchronous, as on SendGrid).

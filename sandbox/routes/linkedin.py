@@ -1,4 +1,10 @@
-"""LinkedIn Posts API (`/rest/posts`): create, get and delete posts.
+"""LinkedIn Posts API (`/rest/posts`): create, get, delete, and find posts by author.
+
+The finder is LinkedIn's: `GET /rest/posts?q=author&author=<urn>&count=&start=&sortBy=`
+(`X-RestLi-Method: FINDER`), newest first by `LAST_MODIFIED` (the default) or `CREATED`,
+at most 100 a page (`count`, default 10), answered as `{"paging", "elements"}` with a
+`next` link while more remain. Posts carry no metadata: what tells one post from another
+is its id, its author, its commentary and its times.
 
 Validation errors answer 422 with LinkedIn's `ERROR :: /<field> :: <reason>` lines.
 Authors may be any organization or person URN. Created posts get `urn:li:share:<n>`
@@ -10,6 +16,7 @@ from __future__ import annotations
 import re
 import time
 from typing import Any
+from urllib.parse import urlencode
 
 from fastapi import APIRouter, Body, Depends, Request, Response
 
@@ -110,6 +117,52 @@ async def create_post(request: Request, body: dict = Body(...), store: Store = D
         },
     )
     return Response(status_code=201, headers={"x-restli-id": urn})
+
+
+FINDER_MAX_COUNT = 100
+SORTS = ("LAST_MODIFIED", "CREATED")
+
+
+def _int_param(request: Request, name: str, default: int) -> int:
+    raw = request.query_params.get(name)
+    if raw is None:
+        return default
+    try:
+        return int(raw)
+    except ValueError:
+        raise SandboxError(400, "ILLEGAL_ARGUMENT", f"Invalid value {raw!r} for parameter {name}") from None
+
+
+@router.get("/posts")
+async def find_posts(request: Request, store: Store = Depends(get_store)) -> dict:
+    """The author finder: `q=author` is the only finder; other queries are refused."""
+    params = request.query_params
+    if params.get("q") != "author":
+        raise SandboxError(400, "ILLEGAL_ARGUMENT", f"Unsupported finder q={params.get('q')!r}; use q=author")
+    author = params.get("author") or ""
+    if not AUTHOR.match(author):
+        raise SandboxError(400, "ILLEGAL_ARGUMENT", f"author {author!r} is not a valid organization or person URN")
+    sort = params.get("sortBy") or "LAST_MODIFIED"
+    if sort not in SORTS:
+        raise SandboxError(400, "ILLEGAL_ARGUMENT", f"sortBy {sort!r} is not one of {list(SORTS)}")
+    start, count = _int_param(request, "start", 0), _int_param(request, "count", 10)
+    if start < 0 or not 1 <= count <= FINDER_MAX_COUNT:
+        raise SandboxError(400, "ILLEGAL_ARGUMENT", f"start must be >= 0 and count between 1 and {FINDER_MAX_COUNT}")
+    # The sandbox never edits a post: its last modification is its creation, ties broken by id.
+    posts = sorted(
+        (p for p in store.linkedin_posts.values() if p.author == author),
+        key=lambda p: (p.created_at, int(p.urn.rsplit(":", 1)[1])),
+        reverse=True,
+    )
+    page = posts[start : start + count]
+    links = []
+    if start + count < len(posts):
+        query = urlencode({"author": author, "count": count, "q": "author", "sortBy": sort, "start": start + count})
+        links.append({"type": "application/json", "rel": "next", "href": f"/rest/posts?{query}"})
+    return {
+        "paging": {"start": start, "count": count, "links": links, "total": len(posts)},
+        "elements": [post_view(p) for p in page],
+    }
 
 
 @router.get("/posts/{urn}")

@@ -3,7 +3,7 @@
 triggered send is delivered to its lists' members, see `sendgrid_lists`).
 
 None of them is idempotent, as on SendGrid: an `Idempotency-Key` header changes nothing
-(`sandbox.middleware.NO_IDEMPOTENCY`). What was sent is found afterwards in the Email
+(the sandbox honours it on no platform, `sandbox.middleware`). What was sent is found afterwards in the Email
 Activity feed (`sendgrid_activity`)."""
 
 from __future__ import annotations

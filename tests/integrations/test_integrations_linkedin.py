@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime, timedelta
+
 import httpx
 import pytest
 
@@ -23,13 +25,51 @@ async def test_create_post_returns_the_share_urn(sandbox, linkedin, admin):
     assert (effect["summary"]["visibility"], effect["summary"]["lifecycleState"]) == ("PUBLIC", "PUBLISHED")
 
 
-async def test_same_key_twice_is_one_post(linkedin, admin):
+async def test_same_key_twice_is_two_posts_as_on_linkedin(linkedin, admin):
     first = await linkedin.create_post(TEXT, idempotency_key="k")
     second = await linkedin.create_post(TEXT, idempotency_key="k")
 
-    assert first == second  # the replayed answer carries the same x-restli-id
-    assert len(await admin.effects("linkedin", "post.create")) == 1
-    assert await admin.replays("linkedin") == 1
+    assert first != second
+    assert len(await admin.effects("linkedin", "post.create")) == 2 and await admin.replays("linkedin") == 0
+
+
+async def test_post_with_commentary_finds_the_exact_post(linkedin):
+    since = datetime.now(UTC) - timedelta(minutes=1)
+    text = "Launch (beta) of mops_v2: https://mops.example/a_b #mops"  # escaped on the way out
+    urn = await linkedin.create_post(text, idempotency_key="k")
+    await linkedin.create_post(text + " again", idempotency_key="k2")
+
+    assert await linkedin.post_with_commentary(text, since=since) == urn
+    assert await linkedin.post_with_commentary("Launch", since=since) is None
+    assert await linkedin.post_with_commentary(text, since=datetime.now(UTC) + timedelta(minutes=1)) is None
+
+
+async def test_post_with_commentary_pages_through_the_finder(linkedin, monkeypatch):
+    monkeypatch.setattr("integrations.linkedin.FINDER_PAGE", 2)
+    since = datetime.now(UTC) - timedelta(minutes=1)
+    urn = await linkedin.create_post(TEXT, idempotency_key="k")
+    for n in range(5):
+        await linkedin.create_post(f"later {n}", idempotency_key=f"k{n}")
+
+    assert await linkedin.post_with_commentary(TEXT, since=since) == urn
+
+
+async def test_the_finder_answers_linkedins_shape_and_refuses_a_page_too_large(sandbox, linkedin):
+    await linkedin.create_post(TEXT, idempotency_key="k")
+    headers = {
+        "Authorization": f"Bearer {sandbox.tokens.linkedin_token.get_secret_value()}",
+        "LinkedIn-Version": "202405",
+        "X-Restli-Protocol-Version": "2.0.0",
+        "X-RestLi-Method": "FINDER",
+    }
+    params = {"q": "author", "author": sandbox.tokens.linkedin_author, "count": 1}
+    async with httpx.AsyncClient(base_url=sandbox.url) as http:
+        found = (await http.get("/rest/posts", params=params, headers=headers)).json()
+        too_many = await http.get("/rest/posts", params={**params, "count": 101}, headers=headers)
+    assert found["paging"]["start"] == 0 and found["paging"]["count"] == 1
+    [post] = found["elements"]
+    assert post["author"] == sandbox.tokens.linkedin_author and post["lastModifiedAt"] >= post["createdAt"]
+    assert too_many.status_code == 400
 
 
 async def test_reserved_characters_are_escaped_so_linkedin_does_not_cut_the_text(linkedin, admin):

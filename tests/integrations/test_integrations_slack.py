@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime, timedelta
+
 import pytest
 
 from integrations.errors import PlatformRejected, PlatformUnavailable, RateLimited
@@ -19,14 +21,39 @@ async def test_post_message_returns_ts_and_is_recorded(slack, admin):
     assert post["summary"]["ts"] == ts
 
 
-async def test_post_twice_with_same_key_is_one_message(slack, admin):
+async def test_post_twice_with_same_key_is_two_messages_as_on_slack(slack, admin):
     first = await slack.post_message("C0123456", "hello", idempotency_key="lead-1:notify")
     second = await slack.post_message("C0123456", "hello", idempotency_key="lead-1:notify")
 
-    assert first == second
-    [post] = await admin.effects("slack", "chat.post")
-    assert post["key"] == "lead-1:notify"
-    assert await admin.replays("slack") == 1
+    assert first != second
+    posts = await admin.effects("slack", "chat.post")
+    assert [p["key"] for p in posts] == ["lead-1:notify", "lead-1:notify"] and await admin.replays("slack") == 0
+
+
+@pytest.mark.parametrize("channel", ["#launch-room", "C0LAUNCH1", "U00000101"])
+async def test_posted_with_key_finds_the_message_in_history(slack, channel):
+    since = datetime.now(UTC) - timedelta(minutes=1)
+    await slack.post_message(channel, "other", idempotency_key="lead-2:notify")
+    ts = await slack.post_message(channel, "hello", idempotency_key="lead-1:notify")
+    await slack.post_message(channel, "no key")
+
+    assert await slack.posted_with_key(channel, "lead-1:notify", since=since) == ts
+    assert await slack.posted_with_key(channel, "lead-3:notify", since=since) is None
+    assert await slack.posted_with_key(channel, "lead-1:notify", since=datetime.now(UTC) + timedelta(minutes=1)) is None
+
+
+async def test_posted_with_key_pages_through_history(slack, monkeypatch):
+    monkeypatch.setattr("integrations.slack.HISTORY_PAGE", 2)
+    since = datetime.now(UTC) - timedelta(minutes=1)
+    ts = await slack.post_message("#busy", "hello", idempotency_key="k")
+    for n in range(5):
+        await slack.post_message("#busy", f"later {n}")
+
+    assert await slack.posted_with_key("#busy", "k", since=since) == ts
+
+
+async def test_posted_with_key_in_a_channel_never_posted_to_is_none(slack):
+    assert await slack.posted_with_key("#quiet", "k", since=datetime.now(UTC) - timedelta(minutes=1)) is None
 
 
 async def test_lookup_user_by_email(slack):
@@ -71,15 +98,16 @@ async def test_server_error_is_retryable(slack, admin):
     assert (caught.value.status, caught.value.code, caught.value.retryable) == (500, "internal_error", True)
 
 
-async def test_lost_response_then_retry_posts_once(slack, admin):
+async def test_lost_response_then_the_lookup_finds_the_post(slack, admin):
+    """The answer is lost after Slack posted: what a retry finds (`post_once`) is that post."""
+    since = datetime.now(UTC) - timedelta(minutes=1)
     await admin.set_faults("slack", fail_next=1, fail_after_apply=True)
 
     with pytest.raises(PlatformUnavailable):
         await slack.post_message("#general", "hi", idempotency_key="k1")
-    ts = await slack.post_message("#general", "hi", idempotency_key="k1")
 
     [post] = await admin.effects("slack", "chat.post")
-    assert post["summary"]["ts"] == ts
+    assert await slack.posted_with_key("#general", "k1", since=since) == post["summary"]["ts"]
 
 
 async def test_network_error_is_unavailable_with_status_zero(closed_url):

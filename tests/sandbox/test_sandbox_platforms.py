@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
-
 import pytest
 
 UPSERT = "/crm/v3/objects/contacts/batch/upsert"
@@ -170,34 +168,75 @@ async def test_slack_accepts_form_encoded_arguments(http, auth):
     assert response.json()["user"]["id"] == "U00000105"
 
 
-async def test_idempotency_key_replays_the_original_response(http, auth, admin):
-    headers = {**auth["slack"], "Idempotency-Key": "k-1"}
-    first = await http.post("/api/chat.postMessage", json={"channel": "#general", "text": "hi"}, headers=headers)
-    second = await http.post("/api/chat.postMessage", json={"channel": "#general", "text": "hi"}, headers=headers)
-    assert first.content == second.content
-    assert len(await admin.effects("slack", "chat.post")) == 1 and await admin.replays("slack") == 1
+LINKEDIN_POST = {
+    "author": "urn:li:organization:1",
+    "commentary": "hi",
+    "visibility": "PUBLIC",
+    "distribution": {"feedDistribution": "MAIN_FEED", "targetEntities": [], "thirdPartyDistributionChannels": []},
+    "lifecycleState": "PUBLISHED",
+    "isReshareDisabledByAuthor": False,
+}
+CREATES = {
+    "slack": ("/api/chat.postMessage", {"channel": "#general", "text": "hi"}, "chat.post"),
+    "linkedin": ("/rest/posts", LINKEDIN_POST, "post.create"),
+    "wordpress": ("/wp-json/wp/v2/posts", {"title": "Hi", "content": "<p>hi</p>", "status": "draft"}, "post.create"),
+    "meta": (
+        "/v21.0/act_1234567890/campaigns",
+        {"name": "Spring", "objective": "OUTCOME_LEADS", "status": "PAUSED", "special_ad_categories": []},
+        "campaign.create",
+    ),
+    "sendgrid": (
+        "/v3/mail/send",
+        {
+            "personalizations": [{"to": [{"email": "a@acme.example"}]}],
+            "from": {"email": "news@mops.example"},
+            "subject": "hi",
+            "content": [{"type": "text/plain", "value": "hi"}],
+        },
+        "mail.send",
+    ),
+}
 
 
-async def test_concurrent_requests_with_one_key_apply_once(http, auth, admin):
-    await admin.set_faults("slack", latency_ms=50)
-    body = {"channel": "#general", "text": "hi"}
-    headers = {**auth["slack"], "Idempotency-Key": "same"}
-    responses = await asyncio.gather(
-        *(http.post("/api/chat.postMessage", json=body, headers=headers) for _ in range(5))
-    )
+@pytest.mark.parametrize("platform", sorted(CREATES))
+async def test_a_repeated_idempotency_key_makes_a_second_effect(http, auth, admin, platform):
+    """None of the real APIs has an Idempotency-Key: a create sent twice with one is two creates."""
+    path, body, kind = CREATES[platform]
+    headers = {**auth[platform], "Idempotency-Key": "same"}
+    first = await http.post(path, json=body, headers=headers)
+    second = await http.post(path, json=body, headers=headers)
 
-    assert {r.status_code for r in responses} == {200}
-    assert len({r.json()["ts"] for r in responses}) == 1
-    assert len(await admin.effects("slack", "chat.post")) == 1
+    assert first.status_code == second.status_code and 200 <= first.status_code < 300, second.text
+    effects = await admin.effects(platform, kind)
+    assert len(effects) == 2 and effects[0]["summary"] != effects[1]["summary"]  # two objects, two ids
+    assert await admin.replays(platform) == 0
 
 
-async def test_failed_request_does_not_consume_the_key(http, auth, admin):
-    headers = {**auth["slack"], "Idempotency-Key": "k-2"}
-    bad = await http.post("/api/chat.postMessage", json={"channel": "nowhere", "text": "hi"}, headers=headers)
-    assert bad.json()["error"] == "channel_not_found"
-    good = await http.post("/api/chat.postMessage", json={"channel": "#general", "text": "hi"}, headers=headers)
-    assert good.json()["ok"] is True
-    assert len(await admin.effects("slack")) == 1
+async def test_a_repeated_idempotency_key_on_google_ads_is_refused_as_a_duplicate(http, auth, admin):
+    """Google Ads has no Idempotency-Key either: the repeat is a second create, refused for its name."""
+    op = {
+        "create": {"name": "Spring", "amountMicros": "20000000", "deliveryMethod": "STANDARD", "explicitlyShared": True}
+    }
+    headers = {**auth["google_ads"], "Idempotency-Key": "same"}
+    path = "/v18/customers/1234567890/campaignBudgets:mutate"
+    first = await http.post(path, json={"operations": [op]}, headers=headers)
+    second = await http.post(path, json={"operations": [op]}, headers=headers)
+
+    assert first.status_code == 200, first.text
+    assert second.status_code == 400 and "DUPLICATE_NAME" in second.text
+    assert len(await admin.effects("google_ads")) == 1 and await admin.replays("google_ads") == 0
+
+
+async def test_a_repeated_idempotency_key_on_hubspot_is_a_second_upsert(http, auth, admin):
+    """HubSpot has no Idempotency-Key: the repeat runs again, and the upsert by email finds the contact."""
+    body = {"inputs": [{"idProperty": "email", "id": "a@acme.example", "properties": {"firstname": "A"}}]}
+    headers = {**auth["hubspot"], "Idempotency-Key": "same"}
+    path = "/crm/v3/objects/contacts/batch/upsert"
+    first = await http.post(path, json=body, headers=headers)
+    second = await http.post(path, json=body, headers=headers)
+
+    assert first.json()["results"][0]["new"] is True and second.json()["results"][0]["new"] is False
+    assert len(await admin.effects("hubspot")) == 1 and await admin.replays("hubspot") == 1  # ran, changed nothing
 
 
 @pytest.mark.parametrize(
