@@ -27,7 +27,7 @@ from urllib.parse import parse_qs
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import JSONResponse
 
-from sandbox.platforms import PLATFORMS, error_body, meta_expired
+from sandbox.platforms import error_body, meta_expired
 from sandbox.state import SandboxState, get_state
 
 router = APIRouter(tags=["oauth"])
@@ -154,6 +154,6 @@ async def revoke(platform: str, state: SandboxState = Depends(get_state)) -> JSO
 @admin.post("/{platform}/expire")
 async def expire(platform: str, state: SandboxState = Depends(get_state)) -> JSONResponse:
     """End every access token issued for the platform now (before the life it was given)."""
-    if platform not in OAUTH_PLATFORMS or platform not in PLATFORMS:
+    if platform not in OAUTH_PLATFORMS:
         return JSONResponse({"detail": f"unknown platform {platform!r}; one of {list(OAUTH_PLATFORMS)}"}, 404)
     return JSONResponse({"expired": state.store.oauth.expire(platform)})

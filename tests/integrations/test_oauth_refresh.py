@@ -158,6 +158,27 @@ async def test_a_refused_token_is_refreshed_once_and_the_call_retried(slow_endpo
     assert (await _statuses(slow_endpoint, platform)).get("401") == 1
 
 
+@pytest.mark.parametrize("platform", ["google_ads", "linkedin"])
+async def test_a_fresh_token_refused_again_is_a_loud_error_not_a_loop(slow_endpoint, tmp_path, platform):
+    await _reset(slow_endpoint)
+    settings = oauth_settings(slow_endpoint, tmp_path / "oauth.db")
+    client, call = client_for(settings, platform)
+    async with client, httpx.AsyncClient(base_url=slow_endpoint.url) as http:
+        await call()
+        # The platform refuses the next three calls' tokens (a grant without the scope does so).
+        faults = {"platform": platform, "fail_next": 3, "error_status": 401}
+        (await http.post("/_sandbox/faults", json=faults)).raise_for_status()
+
+        with pytest.raises(PlatformRejected) as raised:
+            await call()
+
+    err = raised.value
+    assert (err.platform, err.code, err.retryable) == (platform, "token_refused_after_refresh", False)
+    assert account_of(settings, platform) in err.message
+    assert (await _oauth_state(slow_endpoint))["refreshes"] == {platform: 2}  # the first token, then one more
+    assert (await _statuses(slow_endpoint, platform)).get("401") == 2  # the call, its one retry
+
+
 @pytest.mark.parametrize("platform", PLATFORMS)
 async def test_a_revoked_grant_is_a_loud_error_naming_platform_and_account(slow_endpoint, tmp_path, platform):
     await _reset(slow_endpoint)
