@@ -210,12 +210,7 @@ class OAuthTokens:
         async with self._local:  # this process's callers: one asks, the rest find its token
             if self._grant is not None and self._grant.access_token != stale and self._fresh(self._grant):
                 return self._grant.access_token  # type: ignore[return-value]
-            try:
-                held = await asyncio.to_thread(self._store.refreshing, self.platform, self.account)
-            except Exception as exc:  # the store is busy past its timeout, or broken: try again later
-                raise PlatformUnavailable(
-                    self.platform, 0, "token_store_busy", f"account {self.account}: {type(exc).__name__}: {exc}"
-                ) from exc
+            held = await self._lock()
             ok = False
             try:
                 grant = await asyncio.to_thread(self._current, held)
@@ -226,10 +221,23 @@ class OAuthTokens:
                         grant = await self._refresher.refresh(http, self.account, grant, self._clock())
                     await asyncio.to_thread(held.save, grant, refreshed=True)
                     ok = True
-            finally:
-                await asyncio.to_thread(held.release, ok)
+            finally:  # not awaited: a cancelled activity must still let the next caller in
+                held.release(ok)
             self._grant = grant
             return grant.access_token  # type: ignore[return-value]
+
+    async def _lock(self) -> RefreshLock:
+        """The store's lock for this account, waited for in a thread (it blocks across processes)."""
+        acquiring = asyncio.ensure_future(asyncio.to_thread(self._store.refreshing, self.platform, self.account))
+        try:
+            return await asyncio.shield(acquiring)
+        except asyncio.CancelledError:  # the thread may still get the lock: give it back when it does
+            acquiring.add_done_callback(lambda f: f.cancelled() or f.exception() or f.result().release(False))
+            raise
+        except Exception as exc:  # the store is busy past its timeout, or broken: try again later
+            raise PlatformUnavailable(
+                self.platform, 0, "token_store_busy", f"account {self.account}: {type(exc).__name__}: {exc}"
+            ) from exc
 
     def _current(self, held: RefreshLock) -> Grant:
         try:
