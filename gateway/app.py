@@ -50,6 +50,7 @@ from starter.service.lead_imports import LeadImportService
 from starter.service.leads import LeadService
 from starter.service.previews import PreviewService
 from starter.service.privacy import PrivacyService
+from workers.credentials import token_for
 
 VERSION = "0.1.0"
 DOCS_PATH = "/docs"
@@ -63,14 +64,14 @@ def create_app(settings: Settings, client: Client) -> FastAPI:
     privacy = PrivacyService(client, s)  # opt-outs reach every platform
     meta = MetaAdsClient(  # Lead Ads: the leads a delivery names are read from Graph
         s.meta_base_url,
-        s.meta_token.get_secret_value(),
+        token_for(s, "meta"),
         ad_account_id=s.meta_ad_account_id,
         api_version=s.meta_api_version,
         timeout=s.http_timeout_seconds,
     )
     linkedin = LinkedInClient(  # Lead Sync: the responses a notification names are read back
         s.linkedin_base_url,
-        s.linkedin_token.get_secret_value(),
+        token_for(s, "linkedin"),
         author_urn=s.linkedin_author,
         api_version=s.linkedin_api_version,
         timeout=s.http_timeout_seconds,

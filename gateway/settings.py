@@ -47,12 +47,11 @@ class GatewaySettings(Settings):
     hubspot_rejected_stage: str = "closedlost"
     slack_signing_secret: SecretStr = SecretStr("mops-dev-slack-signing-secret")
     slack_user_map: dict[str, str] = {}  # Slack user id -> person id (policies/directory.yaml)
-    # Meta Lead Ads: the app secret Meta signs deliveries with, and the token its subscription
-    # handshake echoes (both set in the Meta app's Webhooks product).
-    meta_app_secret: SecretStr = SecretStr("mops-dev-meta-app-secret")
+    # Meta Lead Ads: the token its subscription handshake echoes (set in the Meta app's Webhooks
+    # product); deliveries are signed with the app secret, `meta_app_secret` in mops/settings.py.
     meta_webhook_verify_token: SecretStr = SecretStr("mops-dev-meta-verify-token")
-    # LinkedIn Lead Sync: the app's client secret signs notifications and the endpoint validation.
-    linkedin_client_secret: SecretStr = SecretStr("mops-dev-linkedin-client-secret")
+    # LinkedIn Lead Sync signs notifications with the app's client secret: `linkedin_client_secret`
+    # in mops/settings.py.
 
     @field_validator("gateway_keys")
     @classmethod

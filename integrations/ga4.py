@@ -17,7 +17,7 @@ from typing import Any
 import httpx
 
 from integrations.errors import PlatformError
-from integrations.http import PlatformClient, error_for_status, json_body, retry_after_header
+from integrations.http import PlatformClient, TokenSource, error_for_status, json_body, retry_after_header
 
 PAGE_METRICS = ("screenPageViews", "sessions", "activeUsers", "conversions")
 
@@ -30,7 +30,7 @@ class GA4Client(PlatformClient):
     def __init__(
         self,
         base_url: str,
-        token: str,
+        token: str | TokenSource,
         *,
         property_id: str,
         timeout: float = 10.0,

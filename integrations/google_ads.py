@@ -38,7 +38,7 @@ from pydantic import BaseModel
 
 from domain.search_ads import Keyword, MatchType
 from integrations.errors import PlatformError, PlatformRejected, PlatformUnavailable, RateLimited
-from integrations.http import PlatformClient, json_body, retry_after_header
+from integrations.http import PlatformClient, TokenSource, json_body, retry_after_header
 
 GOOGLE_ADS_API_VERSION = "v18"
 GONE_CODES = frozenset(
@@ -137,7 +137,7 @@ class GoogleAdsClient(PlatformClient):
     def __init__(
         self,
         base_url: str,
-        token: str,
+        token: str | TokenSource,
         *,
         customer_id: str,
         developer_token: str,
@@ -480,6 +480,10 @@ class GoogleAdsClient(PlatformClient):
                 return False
             raise
         return True
+
+    def _token_refused(self, response: httpx.Response) -> bool:
+        """A 401 about the OAuth token; one about the developer token is not cured by a refresh."""
+        return response.status_code == 401 and "DEVELOPER_TOKEN" not in response.text
 
     def _error(self, response: httpx.Response) -> PlatformError:
         """Read Google's error and its GoogleAdsFailure (first error's code, quota delay)."""

@@ -4,6 +4,11 @@
 `PlatformClient` is the small base class every client extends: it sends requests,
 turns transport failures into `PlatformUnavailable(status=0)` and non-2xx answers into
 the client's own error mapping, and supports `async with`.
+
+A client authenticates with a static token (a `str`) or a `TokenSource` (OAuth tokens,
+`integrations/oauth.py`): then each request carries the source's current access token, and
+an answer saying that token is refused (`_token_refused`: 401, Meta's error 190) gets one
+refresh and one retry; refused again, the call fails for good, naming platform and account.
 """
 
 from __future__ import annotations
@@ -14,7 +19,7 @@ import json
 import logging
 import time
 from collections.abc import Callable
-from typing import Any, ClassVar, Self
+from typing import Any, ClassVar, Protocol, Self
 
 import httpx
 
@@ -116,6 +121,24 @@ def outcome_of(error: PlatformError) -> str:
 Observer = Callable[[str, str, float], None]  # (platform, outcome, seconds)
 
 
+class TokenSource(Protocol):
+    """Access tokens that change (`integrations.oauth.OAuthTokens`)."""
+
+    platform: str
+    account: str
+
+    async def access_token(self) -> str: ...
+
+    async def after_refusal(self, refused: str) -> str: ...
+
+
+class _TokenRefused(Exception):
+    """The platform refused the access token sent (carries the mapped error)."""
+
+    def __init__(self, error: PlatformError) -> None:
+        self.error = error
+
+
 class PlatformClient:
     """Base class: one AsyncClient per platform, error mapping in `_error`.
 
@@ -130,16 +153,17 @@ class PlatformClient:
     def __init__(
         self,
         base_url: str,
-        token: str,
+        token: str | TokenSource,
         *,
         timeout: float = 10.0,
         transport: httpx.AsyncBaseTransport | None = None,
     ) -> None:
-        """`token` is the platform's credential; `authorization()` turns it into the
-        `Authorization` header (a bearer token unless a client says otherwise)."""
-        self._http = build_client(
-            base_url, authorization=self.authorization(token), timeout=timeout, transport=transport
-        )
+        """`token` is the platform's credential: a static one, which `authorization()` turns
+        into the `Authorization` header (a bearer token unless a client says otherwise), or a
+        `TokenSource` asked for the access token of each request."""
+        self._tokens = None if isinstance(token, str) else token
+        static = self.authorization(token) if isinstance(token, str) else None
+        self._http = build_client(base_url, authorization=static, timeout=timeout, transport=transport)
 
     def authorization(self, token: str) -> str | None:
         """The `Authorization` header value for `token` (None sends none). Bearer by
@@ -157,6 +181,30 @@ class PlatformClient:
 
     async def _request(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
         """Send one request; raise a `PlatformError` for transport failures and non-2xx answers."""
+        if self._tokens is None:
+            return await self._send(method, path, **kwargs)
+        token = await self._tokens.access_token()
+        try:
+            return await self._send(method, path, token=token, **kwargs)
+        except _TokenRefused:
+            pass
+        token = await self._tokens.after_refusal(token)
+        try:
+            return await self._send(method, path, token=token, **kwargs)
+        except _TokenRefused as refused:
+            error = refused.error
+            raise PlatformRejected(
+                self.platform,
+                error.status,
+                "token_refused_after_refresh",
+                f"account {self._tokens.account}: a freshly refreshed access token was refused too "
+                f"({error.code}: {error.message}); check the grant's scopes and the account's access",
+            ) from error
+
+    async def _send(self, method: str, path: str, *, token: str | None = None, **kwargs: Any) -> httpx.Response:
+        """One HTTP exchange; with `token` (OAuth), a refusal of it is `_TokenRefused`."""
+        if token is not None:
+            kwargs["headers"] = {**(kwargs.get("headers") or {}), "Authorization": self.authorization(token) or ""}
         started = time.perf_counter()
         try:
             response = await self._http.request(method, path, **kwargs)
@@ -175,7 +223,14 @@ class PlatformClient:
             return response
         error = self._error(response)
         self._observe(outcome_of(error), started)
+        if token is not None and self._token_refused(response):
+            raise _TokenRefused(error)
         raise error
+
+    def _token_refused(self, response: httpx.Response) -> bool:
+        """Whether the answer says the access token is expired or invalid (a 401 on most
+        platforms; Meta overrides it)."""
+        return response.status_code == 401
 
     def _observe(self, outcome: str, started: float) -> None:
         if self.observer is not None:

@@ -33,7 +33,7 @@ import httpx
 
 from domain.lead_ads import LeadAdSubmission
 from integrations.errors import PlatformError, PlatformRejected
-from integrations.http import PlatformClient, error_for_status, json_body, retry_after_header
+from integrations.http import PlatformClient, TokenSource, error_for_status, json_body, retry_after_header
 
 LINKEDIN_VERSION = "202405"
 MAX_COMMENTARY = 3000
@@ -62,7 +62,7 @@ class LinkedInClient(PlatformClient):
     def __init__(
         self,
         base_url: str,
-        token: str,
+        token: str | TokenSource,
         *,
         author_urn: str,
         timeout: float = 10.0,

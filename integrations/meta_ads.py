@@ -38,7 +38,7 @@ from pydantic import BaseModel
 
 from domain.lead_ads import LeadAdSubmission
 from integrations.errors import PlatformError, PlatformRejected, PlatformUnavailable, RateLimited
-from integrations.http import PlatformClient, json_body, retry_after_header
+from integrations.http import PlatformClient, TokenSource, json_body, retry_after_header
 
 META_API_VERSION = "v21.0"
 THROTTLING_CODES = frozenset({4, 17, 32, 613, *range(80000, 80015)})
@@ -114,7 +114,7 @@ class MetaAdsClient(PlatformClient):
     def __init__(
         self,
         base_url: str,
-        token: str,
+        token: str | TokenSource,
         *,
         ad_account_id: str,
         page_id: str | None = None,
@@ -400,6 +400,12 @@ class MetaAdsClient(PlatformClient):
             if not paging.get("next") or not after:
                 return
             params = {**params, "after": after}
+
+    def _token_refused(self, response: httpx.Response) -> bool:
+        """Graph refuses an expired or invalidated token with error 190 (HTTP 400 or 401)."""
+        body = json_body(response)
+        error = body.get("error") if isinstance(body, dict) else None
+        return isinstance(error, dict) and _int_or_none(error.get("code")) == 190
 
     def _error(self, response: httpx.Response) -> PlatformError:
         """Read the Graph error body `{"error": {"message", "code", "error_subcode", "is_transient", ...}}`."""

@@ -12,7 +12,7 @@ from datetime import timedelta
 from decimal import Decimal
 from functools import lru_cache
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Literal
 
 from pydantic import (
     AliasChoices,
@@ -189,6 +189,33 @@ class Settings(BaseSettings):
     google_ads_customer_id: str = "1234567890"
     google_ads_login_customer_id: str | None = None
     google_ads_api_version: str = "v18"
+    # How each OAuth platform is authenticated (README "Platform credentials"): `static` uses
+    # its access token above as it is (the sandbox's, or one an operator renews by hand);
+    # `oauth` refreshes access tokens before they expire (integrations/oauth.py) from the
+    # grant kept encrypted in the token store, seeded by `mops auth set` or the
+    # `*_REFRESH_TOKEN` below (for Meta: the user token that is exchanged for a long-lived one).
+    google_ads_auth: Literal["static", "oauth"] = "static"
+    ga4_auth: Literal["static", "oauth"] = "static"
+    linkedin_auth: Literal["static", "oauth"] = "static"
+    meta_auth: Literal["static", "oauth"] = "static"
+    google_ads_refresh_token: SecretStr | None = None
+    ga4_refresh_token: SecretStr | None = None
+    linkedin_refresh_token: SecretStr | None = None
+    meta_refresh_token: SecretStr | None = None
+    # The OAuth apps: Google's client (Google Ads and GA4), LinkedIn's app (its client secret
+    # also signs Lead Sync notifications), Meta's app (its secret also signs lead deliveries).
+    # Meta's token exchange is <meta_base_url>/<meta_api_version>/oauth/access_token.
+    google_client_id: str | None = None
+    google_client_secret: SecretStr | None = None
+    google_token_url: str = "http://127.0.0.1:8100/token"  # https://oauth2.googleapis.com/token
+    linkedin_client_id: str | None = None
+    linkedin_client_secret: SecretStr = SecretStr("mops-dev-linkedin-client-secret")
+    linkedin_token_url: str = "http://127.0.0.1:8100/oauth/v2/accessToken"  # https://www.linkedin.com/...
+    meta_app_id: str | None = None
+    meta_app_secret: SecretStr = SecretStr("mops-dev-meta-app-secret")
+    # An access token is refreshed this long before it expires (and once on a 401).
+    oauth_refresh_margin_seconds: float = Field(300.0, ge=0)
+    oauth_store_path: Path | None = None  # refresh and access tokens, encrypted; None: <data_dir>/oauth.db
     # Conversions sent back to the ad platforms (domain/conversions.py): the Meta dataset
     # (pixel) the Conversions API events go to, the Google Ads conversion action
     # (customers/<id>/conversionActions/<id>), the value reported with each, and last the
@@ -379,6 +406,23 @@ class Settings(BaseSettings):
     approval_signing_key: SecretStr | None = None
     approval_verify_keys: str | None = None
     approval_proof_seconds: int = Field(300, ge=10, le=86_400)  # how long a signed decision stays valid
+
+    @model_validator(mode="after")
+    def _oauth_apps(self) -> Settings:
+        """An `oauth` platform needs its app's client id (the secrets have dev defaults or are checked here)."""
+        for platform, app, variable in (
+            ("google_ads", self.google_client_id and self.google_client_secret, "MOPS_GOOGLE_CLIENT_ID and _SECRET"),
+            ("ga4", self.google_client_id and self.google_client_secret, "MOPS_GOOGLE_CLIENT_ID and _SECRET"),
+            ("linkedin", self.linkedin_client_id, "MOPS_LINKEDIN_CLIENT_ID"),
+            ("meta", self.meta_app_id, "MOPS_META_APP_ID"),
+        ):
+            if getattr(self, f"{platform}_auth") == "oauth" and not app:
+                raise ValueError(f"MOPS_{platform.upper()}_AUTH=oauth needs {variable}")
+        return self
+
+    @property
+    def oauth_store_file(self) -> Path:
+        return self.oauth_store_path or self.data_dir / "oauth.db"
 
     @model_validator(mode="after")
     def _temporal_profile(self) -> Settings:

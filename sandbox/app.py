@@ -30,6 +30,7 @@ from sandbox.routes import (
     meta,
     meta_capi,
     meta_leads,
+    oauth,
     privacy,
     sendgrid,
     sendgrid_activity,
@@ -53,6 +54,9 @@ def create_app(tokens: SandboxTokens | None = None) -> FastAPI:
         telemetry={"tracing": False, "metrics": False, "logs": False, "operation_spans": False},
     )
     app.state.sandbox = SandboxState(tokens=tokens or SandboxTokens())
+    # The token endpoints first: Meta's exchange sits under the Graph API's version prefix.
+    app.include_router(oauth.router)
+    app.include_router(oauth.admin)
     for module in (hubspot, sendgrid, slack, wordpress, linkedin, ga4, meta, google_ads, links, admin, braze):
         app.include_router(module.router)
     for router in (privacy.hubspot, privacy.sendgrid, privacy.audiences, privacy.admin, sendgrid_lists.router):

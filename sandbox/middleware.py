@@ -49,7 +49,7 @@ class PlatformMiddleware(BaseHTTPMiddleware):
     async def _handle(
         self, platform: str, request: Request, call_next: RequestResponseEndpoint, state: SandboxState
     ) -> Response:
-        denied = check_auth(platform, request, state.tokens) or check_protocol(platform, request)
+        denied = check_auth(platform, request, state.tokens, state.store.oauth) or check_protocol(platform, request)
         if denied is not None:
             return denied
         decision = state.faults.decide(platform, request.url.path)

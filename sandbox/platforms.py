@@ -28,11 +28,13 @@ import re
 import secrets
 import time
 import uuid
+from collections.abc import Callable
 from typing import Any
 
 from fastapi import Request
 from fastapi.responses import JSONResponse
 
+from sandbox.oauth import OAuthBook
 from sandbox.settings import SandboxTokens
 
 PLATFORMS = ("hubspot", "sendgrid", "slack", "wordpress", "linkedin", "ga4", "meta", "google_ads")
@@ -47,6 +49,7 @@ _PREFIXES = {
     "/v1beta/": "ga4",
 }
 META_PATH = re.compile(r"^/v\d+\.0/")  # Graph API versions are v<N>.0 (v21.0)
+META_OAUTH_PATH = re.compile(r"^/v\d+\.0/oauth/")  # Graph's token exchange (sandbox.routes.oauth)
 GOOGLE_ADS_PATH = re.compile(r"^/v\d+/customers/")  # Google Ads REST: /v18/customers/{id}/...
 
 HUBSPOT_CATEGORIES = {
@@ -175,6 +178,10 @@ class SandboxError(Exception):
 
 
 def platform_for_path(path: str) -> str | None:
+    """The platform whose API serves `path`; None for the admin API, link targets and the
+    OAuth token endpoints (which authenticate by the client's secret, not a bearer token)."""
+    if META_OAUTH_PATH.match(path):
+        return None
     if META_PATH.match(path):
         return "meta"
     found = next((p for prefix, p in _PREFIXES.items() if path.startswith(prefix)), None)
@@ -363,9 +370,22 @@ def rate_limited_response(platform: str, retry_after_s: float, tokens: SandboxTo
     return JSONResponse(body, status_code=429, headers=headers)
 
 
-def check_auth(platform: str, request: Request, tokens: SandboxTokens) -> JSONResponse | None:
-    """None when the credentials match, else the platform's authentication error."""
+def check_auth(
+    platform: str, request: Request, tokens: SandboxTokens, oauth: OAuthBook | None = None
+) -> JSONResponse | None:
+    """None when the credentials match, else the platform's authentication error. A token
+    the OAuth stand-ins issued (`oauth`) passes until it expires, then gets the platform's
+    expired-token answer; the static tokens of `tokens` always pass."""
     scheme, _, token = request.headers.get("authorization", "").partition(" ")
+    if oauth is not None and platform in OAUTH_EXPIRED:
+        given = token if scheme.lower() == "bearer" else ""
+        if platform == "meta":
+            given = given or request.query_params.get("access_token", "")
+        issued = oauth.status(platform, given.strip())
+        if issued == "expired":
+            return OAUTH_EXPIRED[platform]()
+        if issued == "valid":
+            return _check_google_ads(request, scheme, token, tokens, issued=True) if platform == "google_ads" else None
     if platform == "wordpress":
         return _check_wordpress(scheme, token.strip(), tokens)
     if platform == "google_ads":
@@ -422,9 +442,14 @@ def _check_meta(request: Request, bearer_token: str, tokens: SandboxTokens) -> J
     return JSONResponse(body, status_code=400, headers={"WWW-Authenticate": challenge})
 
 
-def _check_google_ads(request: Request, scheme: str, token: str, tokens: SandboxTokens) -> JSONResponse | None:
-    """OAuth bearer token, then the `developer-token` header (missing: 400, wrong: 401)."""
-    if scheme.lower() != "bearer" or not token or not hmac.compare_digest(token, tokens.for_platform("google_ads")):
+def _check_google_ads(
+    request: Request, scheme: str, token: str, tokens: SandboxTokens, *, issued: bool = False
+) -> JSONResponse | None:
+    """OAuth bearer token (`issued`: one the token endpoint gave out, already checked), then
+    the `developer-token` header (missing: 400, wrong: 401)."""
+    if not issued and (
+        scheme.lower() != "bearer" or not token or not hmac.compare_digest(token, tokens.for_platform("google_ads"))
+    ):
         return error_response(
             "google_ads",
             401,
@@ -475,6 +500,48 @@ def _check_google_ads(request: Request, scheme: str, token: str, tokens: Sandbox
             },
         )
     return None
+
+
+def meta_expired() -> JSONResponse:
+    """Graph's answer to an expired (or invalidated) user token: 400, OAuthException 190/463."""
+    body = error_body("meta", 400, "190", "Error validating access token: Session has expired.")
+    body["error"]["error_subcode"] = 463
+    challenge = 'OAuth "Facebook Platform" "invalid_token" "Error validating access token: Session has expired."'
+    return JSONResponse(body, status_code=400, headers={"WWW-Authenticate": challenge})
+
+
+def _google_expired() -> JSONResponse:
+    """Google answers an expired access token as any invalid one: 401 UNAUTHENTICATED."""
+    return error_response("ga4", 401, "UNAUTHENTICATED", _google_auth_message(True))
+
+
+def _google_ads_expired() -> JSONResponse:
+    return error_response(
+        "google_ads",
+        401,
+        "UNAUTHENTICATED",
+        _google_auth_message(True),
+        {"errors": [{"errorCode": {"authenticationError": "OAUTH_TOKEN_EXPIRED"}, "message": "Oauth token expired."}]},
+    )
+
+
+def _linkedin_expired() -> JSONResponse:
+    body = {
+        "status": 401,
+        "serviceErrorCode": 65601,
+        "code": "EXPIRED_ACCESS_TOKEN",
+        "message": "The token used in the request has expired",
+    }
+    return JSONResponse(body, status_code=401)
+
+
+# Each platform's answer to an access token that was issued by its token endpoint and has expired.
+OAUTH_EXPIRED: dict[str, Callable[[], JSONResponse]] = {
+    "ga4": _google_expired,
+    "google_ads": _google_ads_expired,
+    "linkedin": _linkedin_expired,
+    "meta": meta_expired,
+}
 
 
 def _check_wordpress(scheme: str, token: str, tokens: SandboxTokens) -> JSONResponse | None:

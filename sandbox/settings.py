@@ -59,6 +59,28 @@ class SandboxTokens(BaseSettings):
     # The one Meta dataset (pixel) and Google Ads conversion action conversions may go to.
     meta_pixel_id: str = "1234567890123456"
     google_ads_conversion_action: str = "customers/1234567890/conversionActions/987654321"
+    # OAuth apps and grants (sandbox.routes.oauth): the Google client (Google Ads and GA4),
+    # the LinkedIn app (its client secret is the one above), the Meta app (its secret is the one
+    # above), and per platform the refresh token a token endpoint accepts (for Meta, the user
+    # token it exchanges). Issued access tokens expire after `oauth_access_ttl_s`
+    # (`MOPS_SANDBOX_OAUTH_ACCESS_TTL_S`, an hour as Google's; tests set a second or two).
+    google_client_id: str = "sandbox-client.apps.googleusercontent.com"
+    google_client_secret: SecretStr = SecretStr("sandbox-google-client-secret")
+    linkedin_client_id: str = "sandbox-linkedin-client"
+    meta_app_id: str = "100000000000001"
+    google_ads_refresh_token: SecretStr = SecretStr("sandbox-google-ads-refresh-token")
+    ga4_refresh_token: SecretStr = SecretStr("sandbox-ga4-refresh-token")
+    linkedin_refresh_token: SecretStr = SecretStr("sandbox-linkedin-refresh-token")
+    meta_refresh_token: SecretStr = SecretStr("sandbox-meta-user-token")
+    oauth_access_ttl_s: int = Field(
+        3599, ge=1, validation_alias=AliasChoices("MOPS_SANDBOX_OAUTH_ACCESS_TTL_S", "oauth_access_ttl_s")
+    )
+    oauth_token_latency_s: float = Field(  # how long a token endpoint takes to answer
+        0.0, ge=0, validation_alias=AliasChoices("MOPS_SANDBOX_OAUTH_TOKEN_LATENCY_S", "oauth_token_latency_s")
+    )
+    linkedin_refresh_ttl_s: int = Field(  # LinkedIn refresh tokens live a year
+        31_536_000, ge=1, validation_alias=AliasChoices("MOPS_SANDBOX_LINKEDIN_REFRESH_TTL_S", "linkedin_refresh_ttl_s")
+    )
     ads_seed: int = Field(7, validation_alias=AliasChoices("MOPS_SANDBOX_ADS_SEED", "ads_seed"))
     sendgrid_activity_lag_s: float = Field(
         60.0,
@@ -84,6 +106,16 @@ class SandboxTokens(BaseSettings):
             "meta": self.meta_token,
             "google_ads": self.google_ads_token,
             "braze": self.braze_api_key,
+        }[platform]
+        return secret.get_secret_value()
+
+    def refresh_token_for(self, platform: str) -> str:
+        """The grant the platform's token endpoint accepts (Meta: the user token it exchanges)."""
+        secret = {
+            "google_ads": self.google_ads_refresh_token,
+            "ga4": self.ga4_refresh_token,
+            "linkedin": self.linkedin_refresh_token,
+            "meta": self.meta_refresh_token,
         }[platform]
         return secret.get_secret_value()
 

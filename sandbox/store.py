@@ -16,6 +16,7 @@ from typing import Any
 
 from sandbox.ads import PerformanceOverride, Timeline
 from sandbox.firmographics import enrich
+from sandbox.oauth import OAuthBook
 
 EFFECT_KINDS = (
     "conversion.event",  # Meta Conversions API: one per event stored (deduplicated ones are replays)
@@ -401,6 +402,7 @@ class Store:
     google_ads: dict[str, GoogleAdGroupAd] = field(default_factory=dict)  # by resource name
     google_criteria: dict[str, GoogleCriterion] = field(default_factory=dict)  # by resource name
     ads_overrides: list[PerformanceOverride] = field(default_factory=list)
+    oauth: OAuthBook = field(default_factory=OAuthBook)  # access tokens the token endpoints issued
     activity_queries: list[float] = field(default_factory=list)  # SendGrid Email Activity requests (epoch s)
     marketing_contacts: dict[str, dict[str, Any]] = field(default_factory=dict)  # SendGrid, by lower-case email
     # SendGrid Marketing Campaigns lists: id -> list; id -> lower-case member emails;

@@ -19,6 +19,7 @@ import typer
 
 from domain.journeys import JourneyError, validate_all
 from domain.leads import EventType, LeadSource
+from starter.cli_auth import auth_app
 from starter.cli_common import (
     CliError,
     EmailOpt,
@@ -1144,6 +1145,7 @@ def demo(as_json: JsonOpt = False) -> None:
 
 
 app.add_typer(report_app, name="report")
+app.add_typer(auth_app, name="auth")
 register_privacy(app, lead_app)
 
 

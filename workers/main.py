@@ -61,6 +61,7 @@ from mops.metrics import MopsMetrics, build_runtime
 from mops.queues import platform_queues
 from mops.settings import Settings
 from workers.accuracy import ensure_accuracy_schedules
+from workers.credentials import token_for
 from workers.form_journeys import FormJourneyActivities
 from workers.health_gate import HealthGate, HoldIfDegraded
 from workers.health_registry import ensure_health
@@ -139,21 +140,21 @@ class PlatformClients:
             ),
             linkedin=LinkedInClient(
                 settings.linkedin_base_url,
-                settings.linkedin_token.get_secret_value(),
+                token_for(settings, "linkedin"),
                 author_urn=settings.linkedin_author,
                 api_version=settings.linkedin_api_version,
                 timeout=t,
             ),
             ga4=GA4Client(
                 settings.ga4_base_url,
-                settings.ga4_token.get_secret_value(),
+                token_for(settings, "ga4"),
                 property_id=settings.ga4_property,
                 timeout=t,
             ),
             links=LinkChecker(timeout=min(t, 5.0)),
             meta=MetaConversionsClient(
                 settings.meta_base_url,
-                settings.meta_token.get_secret_value(),
+                token_for(settings, "meta"),
                 ad_account_id=settings.meta_ad_account_id,
                 page_id=settings.meta_page_id,
                 api_version=settings.meta_api_version,
@@ -161,7 +162,7 @@ class PlatformClients:
             ),
             google_ads=GoogleConversionsClient(
                 settings.google_ads_base_url,
-                settings.google_ads_token.get_secret_value(),
+                token_for(settings, "google_ads"),
                 customer_id=settings.google_ads_customer_id,
                 developer_token=settings.google_ads_developer_token.get_secret_value(),
                 login_customer_id=settings.google_ads_login_customer_id,

@@ -22,6 +22,7 @@ from integrations.meta_audiences import MetaAudienceClient
 from integrations.sendgrid_contacts import SendGridContactsClient
 from mops.queues import sync_queues
 from mops.settings import Settings
+from workers.credentials import token_for
 from workers.queue_specs import Activity, QueueSpec
 from workflows.contact_sync import ContactSyncWorkflow
 from workflows.erasure import LeadErasureWorkflow
@@ -49,7 +50,7 @@ class PrivacyClients:
             ),
             meta=MetaAudienceClient(
                 settings.meta_base_url,
-                settings.meta_token.get_secret_value(),
+                token_for(settings, "meta"),
                 ad_account_id=settings.meta_ad_account_id,
                 api_version=settings.meta_api_version,
                 timeout=t,
