@@ -62,6 +62,7 @@ from mops.settings import Settings
 from workers.accuracy import ensure_accuracy_schedules
 from workers.health_gate import HealthGate, HoldIfDegraded
 from workers.health_registry import ensure_health
+from workers.journey_migration import MigrationActivities
 from workers.lead_import import LeadImportActivities
 from workers.privacy import PRIVACY_WORKFLOWS, privacy_parts
 from workers.queue_specs import QueueSpec
@@ -78,6 +79,7 @@ from workflows.budget import BudgetReallocationWorkflow
 from workflows.campaign import CampaignWorkflow
 from workflows.content import ContentWorkflow
 from workflows.health import IntegrationHealthCheckWorkflow, IntegrationHealthWorkflow
+from workflows.journey_migration import JourneyMigrationWorkflow
 from workflows.lead_import import LeadImportWorkflow
 from workflows.lead_journey import LeadJourneyWorkflow
 from workflows.owner_router import OwnerRouterWorkflow
@@ -93,6 +95,7 @@ WORKFLOWS = [
     IntegrationHealthWorkflow,
     IntegrationHealthCheckWorkflow,
     LeadImportWorkflow,
+    JourneyMigrationWorkflow,
 ]
 WORKFLOWS += [AnalyticsCollectionWorkflow, ExecutiveReportWorkflow]
 WORKFLOWS += PRIVACY_WORKFLOWS  # contact sync, erasure, reconciliation
@@ -349,6 +352,7 @@ def build_workers(
             CampaignActivities(client).snapshot,
             imports.capture_batch,  # the staged rows are on this machine (mops/lead_imports.py)
             imports.finish,
+            MigrationActivities(client).batch,  # sends the lead journeys' migrate update
             *privacy.on(q.workflows),
         ],
         **common,
