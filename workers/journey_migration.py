@@ -7,11 +7,12 @@ typed `migrate` update, which activities/ may not import.
 the cursor, the first `limit` of them, each asked to move in turn at `leads_per_second`. A
 lead answers moved or refused (its validator's code); a lead that ended meanwhile is
 skipped. The heartbeat carries the outcomes so far, so a retried batch resumes after the
-last lead asked; asking a moved lead again is refused (`other_version`), never a second move.
+last lead it recorded; a lead asked but not yet recorded when the worker died is asked
+again, and if it had moved it now refuses (`other_version`, its detail naming the version it
+runs), never moving twice.
 
-Visibility is eventually consistent: a lead moved a moment ago may still be listed on the
-old version; it is asked again and refuses, which the cursor (ids after it only) prevents
-within one migration.
+SQL visibility has no ORDER BY: each batch lists every id after the cursor and sorts them,
+so the cost per batch falls as the migration advances.
 """
 
 from __future__ import annotations

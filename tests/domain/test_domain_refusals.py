@@ -26,6 +26,10 @@ STATUSES = {
     "not_waiting_for_sales_decision": (409, "stage"),
     "reentry_refused": (409, "journey"),
     "decision_not_proven": (403, "proof"),
+    "step_not_mapped": (409, "map"),
+    "mid_send": (409, "step"),
+    "other_version": (409, "from"),
+    "not_at_a_step": (409, "stage"),
     "refused": (409, None),
 }
 

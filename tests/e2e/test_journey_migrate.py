@@ -16,15 +16,18 @@ from pathlib import Path
 from temporalio.testing import WorkflowEnvironment
 from typer.testing import CliRunner
 
-from domain.journey_migration import MigrationPlan, Timers
+from domain.journey_migration import MigrateRequest, MigrationPlan, Timers
 from domain.leads import EngagementEvent, EventType, LeadStage
 from mops.settings import Settings, get_settings
 from sandbox.admin_client import SandboxAdmin
 from sandbox.server import SandboxServer
 from starter.cli import app
+from starter.service.journey_migrations import JourneyMigrationService, prepare
+from starter.service.journeys import publish
 from starter.service.leads import LeadService, build_capture
 from tests.conftest import daytime_journeys, eventually, make_settings
 from workers.main import running_workers
+from workflows.journey_migration import JourneyMigrationInput, JourneyMigrationWorkflow
 
 V1 = """
 id: migrate-e2e
@@ -204,3 +207,66 @@ async def test_leads_move_to_the_corrected_version_and_an_unmapped_one_stays(
         assert len(await admin.effects("sendgrid", "mail.send")) == sent
         runs = [w async for w in dev_env.client.list_workflows(f"WorkflowId = '{plan.migration_id}'")]
         assert len(runs) == 1
+
+
+async def test_a_migration_resumes_across_continue_as_new(
+    dev_env: WorkflowEnvironment, sandbox: SandboxServer, tmp_path: Path
+) -> None:
+    """One lead a batch and a new run after every batch: the cursor and the report carry over."""
+    journeys = tmp_path / "journeys"
+    shutil.copytree(daytime_journeys(), journeys)
+    settings = make_settings(
+        sandbox.url,
+        dev_env.client.service_client.config.target_host,
+        journeys_dir=journeys,
+        journey_versions_path=tmp_path / "journeys.db",
+    )
+    leads = LeadService(dev_env.client, settings)
+    emails = [f"resume{n}.{uuid.uuid4().hex[:8]}@migrate.example" for n in range(3)]
+    async with running_workers(dev_env.client, settings):
+        (journeys / "migrate-e2e.yaml").write_text(V1)
+        publish(settings, journeys / "migrate-e2e.yaml", by="maya", note="v1")
+        for email in emails:
+            await leads.capture(
+                build_capture(settings, email=email, source="web_form", consent=True, journey_id="migrate-e2e")
+            )
+        (journeys / "migrate-e2e.yaml").write_text(V2)
+        publish(settings, journeys / "migrate-e2e.yaml", by="maya", note="v2")
+        prepared = prepare(settings, "migrate-e2e", from_version=1, to_version=2, maps=["first=follow-up"])
+        svc = JourneyMigrationService(dev_env.client, settings)
+
+        async def all_waiting() -> bool:
+            return (await svc.dry_run(prepared)).moving == len(emails)
+
+        await eventually(all_waiting, what="the three leads listed at `first`")
+        plan = prepared.plan
+        handle = await dev_env.client.start_workflow(
+            JourneyMigrationWorkflow.run,
+            JourneyMigrationInput(
+                plan=plan,
+                request=MigrateRequest(
+                    migration_id=plan.migration_id,
+                    from_version=1,
+                    journey=prepared.new,
+                    mapping=plan.mapping,
+                    timers=plan.timers,
+                ),
+                leads_per_second=50,
+                batch_leads=1,
+                queue=settings.workflow_task_queue,
+                continue_as_new_after_batches=1,
+            ),
+            id=plan.migration_id,
+            task_queue=settings.workflow_task_queue,
+        )
+        report = await handle.result()
+        assert (report.moved, report.refused, report.skipped, report.done) == (3, 0, 0, True)
+        assert report.cursor == max(leads.workflow_id(email=e) for e in emails)
+
+        async def chained() -> bool:
+            runs = [w async for w in dev_env.client.list_workflows(f"WorkflowId = '{plan.migration_id}'")]
+            return len(runs) >= 3
+
+        await eventually(chained, what="a run per batch (continue-as-new after each)")
+        for email in emails:
+            assert (await leads.state(email=email)).journey_version == 2
