@@ -18,9 +18,10 @@ so the cost per batch falls as the migration advances.
 from __future__ import annotations
 
 import asyncio
+from datetime import timedelta
 
 from temporalio import activity
-from temporalio.client import Client, WorkflowUpdateFailedError
+from temporalio.client import Client, WorkflowUpdateFailedError, WorkflowUpdateRPCTimeoutOrCancelledError
 from temporalio.exceptions import ApplicationError
 from temporalio.service import RPCError, RPCStatusCode
 
@@ -30,6 +31,9 @@ from domain.refusals import Refused
 from workflows.lead_journey import LeadJourneyWorkflow
 
 HEARTBEAT_EVERY = 2.0  # seconds, well inside the ref's heartbeat timeout
+# A lead that does not answer in this time (its workflow task failing, no worker on its queue)
+# is skipped and named in the report, rather than holding up every lead after it.
+ANSWER_WITHIN = timedelta(seconds=30)
 
 
 class MigrationActivities:
@@ -74,7 +78,7 @@ class MigrationActivities:
     async def _ask(self, lead_id: str, inp: MigrationBatchInput) -> LeadOutcome:
         handle = self._client.get_workflow_handle_for(LeadJourneyWorkflow.run, lead_id)
         try:
-            moved = await handle.execute_update(LeadJourneyWorkflow.migrate, inp.request)
+            moved = await handle.execute_update(LeadJourneyWorkflow.migrate, inp.request, rpc_timeout=ANSWER_WITHIN)
         except WorkflowUpdateFailedError as err:
             cause = err.cause
             why = (
@@ -83,6 +87,9 @@ class MigrationActivities:
                 else Refused.from_failure(None, (), str(cause))
             )
             return LeadOutcome(lead_id=lead_id, outcome=Outcome.REFUSED, reason=why.code.value, detail=why.reason)
+        except WorkflowUpdateRPCTimeoutOrCancelledError:
+            detail = f"no answer within {ANSWER_WITHIN.total_seconds():g}s (is a worker running its journey?)"
+            return LeadOutcome(lead_id=lead_id, outcome=Outcome.SKIPPED, reason="no_answer", detail=detail)
         except RPCError as err:
             if err.status != RPCStatusCode.NOT_FOUND:
                 raise

@@ -207,6 +207,7 @@ async def test_leads_move_to_the_corrected_version_and_an_unmapped_one_stays(
         assert len(await admin.effects("sendgrid", "mail.send")) == sent
         runs = [w async for w in dev_env.client.list_workflows(f"WorkflowId = '{plan.migration_id}'")]
         assert len(runs) == 1
+        await leads.handle(email=emails["third"]).terminate()  # no lead of this test outlives its workers
 
 
 async def test_a_migration_resumes_across_continue_as_new(
@@ -224,15 +225,18 @@ async def test_a_migration_resumes_across_continue_as_new(
     leads = LeadService(dev_env.client, settings)
     emails = [f"resume{n}.{uuid.uuid4().hex[:8]}@migrate.example" for n in range(3)]
     async with running_workers(dev_env.client, settings):
-        (journeys / "migrate-e2e.yaml").write_text(V1)
-        publish(settings, journeys / "migrate-e2e.yaml", by="maya", note="v1")
+        # Its own journey id: the other test leaves a lead running on migrate-e2e v1 (refused)
+        # on the same server, with no worker once that test is over.
+        v1, v2 = (text.replace("migrate-e2e", "migrate-resume") for text in (V1, V2))
+        (journeys / "migrate-resume.yaml").write_text(v1)
+        publish(settings, journeys / "migrate-resume.yaml", by="maya", note="v1")
         for email in emails:
             await leads.capture(
-                build_capture(settings, email=email, source="web_form", consent=True, journey_id="migrate-e2e")
+                build_capture(settings, email=email, source="web_form", consent=True, journey_id="migrate-resume")
             )
-        (journeys / "migrate-e2e.yaml").write_text(V2)
-        publish(settings, journeys / "migrate-e2e.yaml", by="maya", note="v2")
-        prepared = prepare(settings, "migrate-e2e", from_version=1, to_version=2, maps=["first=follow-up"])
+        (journeys / "migrate-resume.yaml").write_text(v2)
+        publish(settings, journeys / "migrate-resume.yaml", by="maya", note="v2")
+        prepared = prepare(settings, "migrate-resume", from_version=1, to_version=2, maps=["first=follow-up"])
         svc = JourneyMigrationService(dev_env.client, settings)
 
         async def all_waiting() -> bool:
