@@ -114,6 +114,7 @@ from activities.privacy_models import (
 from domain.brand import CheckResult
 from domain.campaigns import ChannelKind
 from domain.health import ProbeResult
+from domain.journey_migration import MigrationBatchInput, MigrationBatchResult
 from domain.journeys import JourneySpec
 
 In = TypeVar("In")
@@ -267,6 +268,15 @@ IMPORT_CAPTURE_BATCH = ActivityRef(
     heartbeat=timedelta(seconds=10),  # a batch cut off by a dead worker is retried after this
 )
 IMPORT_FINISH = ActivityRef("imports.finish", FinishImportInput, Nothing)
+# On the workflow queue: the next leads a journey migration lists, each sent the `migrate`
+# update at the migration's rate; heartbeats the last lead asked, so a retry resumes after it.
+MIGRATION_BATCH = ActivityRef(
+    "migrations.batch",
+    MigrationBatchInput,
+    MigrationBatchResult,
+    timeout=timedelta(minutes=30),
+    heartbeat=timedelta(seconds=10),
+)
 
 # ------------------------------------------------------ public forms' double opt-in
 

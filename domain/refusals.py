@@ -42,6 +42,11 @@ class Refusal(StrEnum):
     DECISION_NOT_PROVEN = "decision_not_proven"
     # A double opt-in link followed after its window: the pending confirmation has lapsed.
     CONFIRMATION_EXPIRED = "confirmation_expired"
+    # A lead asked to move to another journey version (domain/journey_migration.py) stays where it is:
+    STEP_NOT_MAPPED = "step_not_mapped"  # the mapping does not name the step it is at
+    MID_SEND = "mid_send"  # an email of it is being sent right now
+    OTHER_VERSION = "other_version"  # it does not run the version the move is from
+    NOT_AT_A_STEP = "not_at_a_step"  # it is not in nurture at a step (qualifying, with sales, done)
     # A refusal without a code: a worker older than these codes, or an update whose
     # argument the workflow could not read. Answered as a conflict with its own text.
     UNCLASSIFIED = "refused"
@@ -79,6 +84,10 @@ ANSWERS: dict[Refusal, Answer] = {
     Refusal.REENTRY_REFUSED: Answer(409, "journey"),
     Refusal.DECISION_NOT_PROVEN: Answer(403, "proof"),
     Refusal.CONFIRMATION_EXPIRED: Answer(410, "link"),
+    Refusal.STEP_NOT_MAPPED: Answer(409, "map"),
+    Refusal.MID_SEND: Answer(409, "step"),
+    Refusal.OTHER_VERSION: Answer(409, "from"),
+    Refusal.NOT_AT_A_STEP: Answer(409, "stage"),
     Refusal.UNCLASSIFIED: Answer(409, None),
 }
 

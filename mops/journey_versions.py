@@ -126,12 +126,19 @@ class JourneyVersions:
             ).fetchone()
             if row is None or row[0] is None:
                 return None
-            key = (journey_id, row[0])
+        return self.spec(journey_id, row[0])
+
+    def spec(self, journey_id: str, version: int) -> JourneySpec | None:
+        """One published version's spec (parsed once), or None if it was never published."""
+        key = (journey_id, version)
+        with self._lock:
             if key not in self._specs:
-                (text,) = self._db.execute(
+                found = self._db.execute(
                     "SELECT spec FROM journey_versions WHERE journey_id = ? AND version = ?", key
                 ).fetchone()
-                self._specs[key] = JourneySpec.model_validate_json(text)
+                if found is None:
+                    return None
+                self._specs[key] = JourneySpec.model_validate_json(found[0])
             return self._specs[key]
 
     def _row(self, condition: str, args: tuple) -> PublishedVersion | None:

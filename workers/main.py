@@ -65,6 +65,7 @@ from workers.credentials import token_for
 from workers.form_journeys import FormJourneyActivities
 from workers.health_gate import HealthGate, HoldIfDegraded
 from workers.health_registry import ensure_health
+from workers.journey_migration import MigrationActivities
 from workers.lead_import import LeadImportActivities
 from workers.privacy import PRIVACY_WORKFLOWS, privacy_parts
 from workers.queue_specs import QueueSpec
@@ -82,6 +83,7 @@ from workflows.campaign import CampaignWorkflow
 from workflows.content import ContentWorkflow
 from workflows.form_confirmation import FormConfirmationWorkflow
 from workflows.health import IntegrationHealthCheckWorkflow, IntegrationHealthWorkflow
+from workflows.journey_migration import JourneyMigrationWorkflow
 from workflows.lead_import import LeadImportWorkflow
 from workflows.lead_journey import LeadJourneyWorkflow
 from workflows.owner_router import OwnerRouterWorkflow
@@ -97,6 +99,7 @@ WORKFLOWS = [
     IntegrationHealthWorkflow,
     IntegrationHealthCheckWorkflow,
     LeadImportWorkflow,
+    JourneyMigrationWorkflow,
 ]
 WORKFLOWS += [AnalyticsCollectionWorkflow, ExecutiveReportWorkflow]
 WORKFLOWS += [FormConfirmationWorkflow]  # a public form's pending double opt-in
@@ -363,6 +366,7 @@ def build_workers(
             imports.capture_batch,  # the staged rows are on this machine (mops/lead_imports.py)
             imports.finish,
             FormJourneyActivities(client, settings).start_journey,  # a confirmed double opt-in
+            MigrationActivities(client).batch,  # sends the lead journeys' migrate update
             *privacy.on(q.workflows),
         ],
         **common,

@@ -9,6 +9,14 @@ Updates
   journey with a `reentry` policy, the starting capture answers once the run has decided
   whether this person may enter again (`CaptureResult.refused` says why not).
 
+- `migrate(MigrateRequest) -> MigrateResult`: move the lead, in nurture, from its journey
+  version to another at the step the mapping names (`domain.journey_migration`; sent by the
+  `JourneyMigration` workflow). The validator refuses (no history) a lead on another
+  version (`other_version`), one not at a nurture step (`not_at_a_step`), one whose step
+  the mapping does not name (`step_not_mapped`) and one whose email is being sent
+  (`mid_send`). Accepted, the wait in progress ends and the lead goes on at the new step of
+  the new spec: its wait's deadline kept (`timers: keep`) or started afresh (`restart`).
+
 - `sales_decision(SalesDecision) -> SalesDecisionResult`: the current owner accepted
   (converted) or rejected (recycled into nurture). The validator refuses (no history)
   anyone but the assigned owner (`not_the_owner`) and a lead not waiting for sales
@@ -169,6 +177,7 @@ with workflow.unsafe.imports_passed_through():
         conversion_key,
         meta_hash,
     )
+    from domain.journey_migration import MigrateRequest, MigrateResult, Timers
     from domain.journeys import (
         BranchStep,
         GoalStep,
@@ -260,6 +269,8 @@ REENTRY_PATCH = "lead-reentry-v1"
 # JourneyVersion and JourneyStep say where the lead is (upserted on each step's start), so
 # an operator lists the leads at a step; asked at the first step a run takes.
 STEP_ATTRIBUTES_PATCH = "lead-step-attributes-v1"
+# A lead moved to another journey version by the `migrate` update (asked only when one is accepted).
+MIGRATE_PATCH = "journey-migrate-v1"
 # Telling the contact sync is best effort: a worker without the activity (an older
 # worker, a test double) answers NotFoundError at once; reconciliation repairs the rest.
 SYNC_RETRY = RetryPolicy(
@@ -303,6 +314,8 @@ class LeadJourneyWorkflow:
         self._current: bool | None = None  # CURRENT_SCORE_PATCH, once asked (see _keeps_score_current)
         self._crossing_at: datetime | None = None  # when the decaying score next leaves its band
         self._step_attributes: bool | None = None  # STEP_ATTRIBUTES_PATCH, once asked (see _track_step)
+        self._sending = False  # an email activity is in flight: a migration waits for the next one
+        self._moved = False  # a migration moved the cursor under the step in progress (see migrate)
         # A new run of a journey with a `reentry` policy: the capture that started it answers
         # only once run() has decided whether this person may enter (see _check_reentry).
         self._entry_pending = inp.state is None and inp.journey is not None and inp.journey.reentry.checked
@@ -453,6 +466,48 @@ class LeadJourneyWorkflow:
         s.sync_outbox = []
         self._mark_unsubscribed("erasure")
 
+    @workflow.update(name="migrate")
+    def migrate(self, req: MigrateRequest) -> MigrateResult:
+        s = self._s
+        if not workflow.patched(MIGRATE_PATCH):
+            raise RuntimeError(f"migrate: history has no {MIGRATE_PATCH} marker")
+        old = s.cursor
+        assert old is not None, "the validator refuses a lead at no step"
+        new = req.mapping[old]
+        step = req.journey.step(new)
+        s.journey = req.journey
+        s.cursor = s.next_step = new
+        kept = req.timers == Timers.KEEP and isinstance(step, WaitStep | WaitForEventStep)
+        if kept:
+            # The step in progress carries on as the new one: `_run_step` sees no fresh start
+            # and waits for the deadline already set (a new one if the lead was not waiting).
+            s.active_step = new
+            s.step_visits[new] = s.step_visits.get(new, 0) + 1
+            if isinstance(step, WaitForEventStep) and s.wait_from_seq is None:
+                s.wait_from_seq = s.event_seq
+        else:
+            s.active_step, s.wait_until, s.wait_from_seq = None, None, None
+        # Ends the wait in progress; the step that was running does not move the cursor on.
+        self._moved = True
+        self._note(
+            f"migrated from v{req.from_version} step {old} to v{req.journey.version} step {new} ({req.migration_id})"
+        )
+        self._publish()
+        return MigrateResult(lead_id=s.lead_id, from_step=old, to_step=new, wait_until=s.wait_until if kept else None)
+
+    @migrate.validator
+    def _validate_migrate(self, req: MigrateRequest) -> None:
+        s = self._s
+        at = s.journey.version if s.journey else None
+        if s.journey is None or s.journey.id != req.journey.id or at != req.from_version:
+            refuse(Refusal.OTHER_VERSION, f"the lead runs {s.capture.journey_id} v{at}, not v{req.from_version}")
+        if s.stage != LeadStage.NURTURING or s.cursor is None or self._moved:
+            refuse(Refusal.NOT_AT_A_STEP, f"the lead is {s.stage.value}, not at a nurture step")
+        if s.cursor not in req.mapping:
+            refuse(Refusal.STEP_NOT_MAPPED, f"step {s.cursor} is not in the mapping")
+        if self._sending:
+            refuse(Refusal.MID_SEND, f"step {s.cursor} is sending its email")
+
     @workflow.update(name="sales_decision")
     def decide_sales(self, d: SalesDecision) -> SalesDecisionResult:
         self._s.sales_decision = d
@@ -576,6 +631,7 @@ class LeadJourneyWorkflow:
     async def _run_step(self) -> None:
         s, spec = self._s, self._journey
         assert s.cursor is not None, "run() steps only while the journey has a step to run"
+        self._moved = False
         step = spec.step(s.cursor)
         entered = s.active_step != step.id
         if entered:  # a fresh start of this step (not a resume after CAN)
@@ -638,6 +694,8 @@ class LeadJourneyWorkflow:
         elif isinstance(step, GoalStep):
             s.outcome = step.outcome
             goto = None
+        if self._moved:
+            return  # migrated meanwhile: the cursor already names the new version's step
         s.active_step, s.wait_until, s.wait_from_seq = None, None, None
         s.cursor = goto
         s.next_step, s.next_step_at = goto, None
@@ -717,6 +775,7 @@ class LeadJourneyWorkflow:
         s.wait_until = None
         self._refresh_score()  # the email shows the score now, also after a quiet-hours wait
         try:
+            self._sending = True
             res = await self._send_activity(step, key)
         except ActivityError as err:
             if is_type(err, ErrorType.EMAIL_UNSENDABLE):
@@ -731,6 +790,8 @@ class LeadJourneyWorkflow:
             # take): retrying cannot help, so the journey goes on without it.
             self._note(f"step {step.id}: email rejected by the platform ({reason(err)}); skipped")
             return "done"
+        finally:
+            self._sending = False
         if res.deferred_until is not None:
             # Other sends to this lead (a campaign, a content list send) used its frequency
             # cap: nothing went out; wait until one more fits, then check everything again.
@@ -1166,7 +1227,7 @@ class LeadJourneyWorkflow:
         )
 
     def _interrupted(self) -> bool:
-        return self._s.unsubscribed or self._mql_reached() or self._s.goal is not None
+        return self._s.unsubscribed or self._mql_reached() or self._s.goal is not None or self._moved
 
     # ------------------------------------------------------ goals, re-entry
 

@@ -3,6 +3,7 @@ activities' names. They record every call with the (virtual) time it ran."""
 
 from __future__ import annotations
 
+import asyncio
 import itertools
 import tempfile
 from dataclasses import dataclass, field
@@ -82,6 +83,7 @@ class FakePlatforms(Recorder):
     )
     suppressed: bool = False
     unsendable: dict[str, int] = field(default_factory=dict)  # template -> sends that fail as unsendable
+    send_gate: asyncio.Event | None = None
 
     @activity.defn(name=act.CRM_UPSERT_LEAD.name)
     async def upsert_lead(self, inp: UpsertLeadInput) -> UpsertLeadResult:
@@ -111,6 +113,8 @@ class FakePlatforms(Recorder):
     @activity.defn(name=act.EMAIL_SEND.name)
     async def send(self, inp: SendEmailInput) -> SendEmailResult:
         self._record(act.EMAIL_SEND.name, inp)
+        if self.send_gate is not None:  # a send held in flight until the test opens the gate
+            await self.send_gate.wait()
         if self.unsendable.get(inp.template, 0) > 0:  # the real activity's answer to a broken template
             self.unsendable[inp.template] -= 1
             reason = f"templates/{inp.template}.txt:3: 'frist_name' is undefined"
