@@ -90,7 +90,7 @@ from domain.attribution import (
     stage_times,
 )
 from domain.fields import zone
-from domain.journey_stats import LeadStepRow, lead_step_rows
+from domain.journey_stats import LeadStepRow, funnels, lead_step_rows
 from domain.leads import LeadStage, Touch, parse_deal_key
 from domain.money import show
 from domain.report_render import executive_email_text, executive_html, executive_text
@@ -333,7 +333,7 @@ def assemble_report(
     for load in loads:
         loaded.setdefault(load.source.value, set()).add(load.day)
         violations[load.source.value] = violations.get(load.source.value, 0) + load.violations
-    return report_data(
+    data = report_data(
         title=title,
         period=period,
         currency=currency,
@@ -360,6 +360,7 @@ def assemble_report(
         budget_moves=moves,
         sources=freshness([s.value for s in Source], period, loaded, violations, stale or {}),
     )
+    return data.model_copy(update={"funnels": funnels(store.journey_steps(None))})
 
 
 # --- the activities -------------------------------------------------------------------------

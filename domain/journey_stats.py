@@ -7,7 +7,7 @@ event counts for the step named in its `detail`, which the SendGrid event webhoo
 from the `mops_step` custom arg every journey email carries). The analytics collection
 reads that from each journey's `state` query and stores one keyed row per lead and step
 (`lead_step_rows`), replaced on every reading, so a retried or repeated collection gives
-the same counts, never more. `sum_steps` adds the rows up per step and variant.
+the same counts, never more. `sum_steps` adds the rows up per step and variant, `funnels` per step for the dashboard.
 """
 
 from __future__ import annotations
@@ -126,3 +126,27 @@ def sum_steps(rows: list[LeadStepRow]) -> list[StepStats]:
         for name in COUNTS:
             setattr(total, name, getattr(total, name) + getattr(r, name))
     return list(out.values())
+
+
+class Funnel(BaseModel):
+    """One journey version's steps, variants added up, widest first: the dashboard's funnel."""
+
+    journey_id: str
+    version: int
+    steps: list[StepStats] = []
+
+    @property
+    def widest(self) -> int:
+        return max((s.entered for s in self.steps), default=0)
+
+
+def funnels(rows: list[LeadStepRow]) -> list[Funnel]:
+    """Per journey and version, each step's sums over every variant, by leads entered (most
+    first: a lead passes the earlier steps of a path before the later ones)."""
+    merged = sum_steps([r.model_copy(update={"variant": NO_VARIANT}) for r in rows])
+    out: dict[tuple[str, int], Funnel] = {}
+    for s in merged:
+        out.setdefault((s.journey_id, s.version), Funnel(journey_id=s.journey_id, version=s.version)).steps.append(s)
+    for f in out.values():
+        f.steps.sort(key=lambda s: (-s.entered, s.step_id))
+    return [out[k] for k in sorted(out)]

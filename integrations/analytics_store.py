@@ -144,7 +144,7 @@ class AnalyticsStore(Protocol):
         self, journeys: list[tuple[str, Journey]], steps: dict[str, list[LeadStepRow]] | None = None
     ) -> int: ...
 
-    def journey_steps(self, journey_id: str, version: int | None = None) -> list[LeadStepRow]: ...
+    def journey_steps(self, journey_id: str | None, version: int | None = None) -> list[LeadStepRow]: ...
 
     def journeys(self) -> list[Journey]: ...
 
@@ -397,14 +397,14 @@ class DuckDBStore:
             for h in heads
         ]
 
-    def journey_steps(self, journey_id: str, version: int | None = None) -> list[LeadStepRow]:
-        """The per-lead step rows of a journey (of one version when given)."""
+    def journey_steps(self, journey_id: str | None, version: int | None = None) -> list[LeadStepRow]:
+        """The per-lead step rows of a journey (every journey's for None; of one version when given)."""
         with self._connect() as con:
             rows = con.execute(
                 "SELECT workflow_id, journey_id, version, step_id, variant, entered, left_here, goal, converted, "
-                "emails, opens, clicks, replies FROM journey_steps WHERE journey_id = ? AND (? IS NULL OR version = ?) "
-                "ORDER BY version, workflow_id, step_id",
-                [journey_id, version, version],
+                "emails, opens, clicks, replies FROM journey_steps WHERE (? IS NULL OR journey_id = ?) "
+                "AND (? IS NULL OR version = ?) ORDER BY journey_id, version, workflow_id, step_id",
+                [journey_id, journey_id, version, version],
             ).fetchall()
         names = ("workflow_id", "journey_id", "version", "step_id", "variant", *COUNTS)
         return [LeadStepRow.model_validate(dict(zip(names, r, strict=True))) for r in rows]

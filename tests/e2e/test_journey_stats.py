@@ -104,7 +104,8 @@ async def test_step_stats_match_a_hand_count(dev_env: WorkflowEnvironment, sandb
 
         today = datetime.now(UTC).date()
         reports = ReportService(dev_env.client, settings)
-        inp = reports.collection_input(Period(start=today - timedelta(days=1), end=today + timedelta(days=1)))
+        inp_days = Period(start=today - timedelta(days=1), end=today + timedelta(days=1))
+        inp = reports.collection_input(inp_days)
         inp = inp.model_copy(update={"sources": [], "journeys": True})
         _, view = await reports.collect(inp)
         assert view is not None and not view.stale, view.stale
@@ -155,6 +156,17 @@ async def test_step_stats_match_a_hand_count(dev_env: WorkflowEnvironment, sandb
         _, again = await reports.collect(inp.model_copy(update={"until": today + timedelta(days=2)}))
         assert again is not None and not again.stale
         assert await stats() == want
+
+        # The dashboard's funnel: the same counts, variants added up, widest step first.
+        path, data = await reports.dashboard(inp_days, tmp_path / "dashboard.html")
+        [funnel] = [f for f in data.funnels if f.journey_id == spec.id]
+        per_step: Counter[str] = Counter()
+        for (step, _), cell in expected.items():
+            per_step[step] += cell["entered"]
+        assert {s.step_id: s.entered for s in funnel.steps} == dict(per_step)
+        assert [s.entered for s in funnel.steps] == sorted(per_step.values(), reverse=True)
+        page = path.read_text()
+        assert f'data-journey-id="{spec.id}" data-version="1"' in page and 'data-step-id="await-click"' in page
 
         refused = await run_cli(settings, "journeys", "stats", "Not A Journey")
         assert refused.exit_code == 2 and "journey:" in refused.output, refused.output
