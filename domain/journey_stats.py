@@ -7,7 +7,9 @@ event counts for the step named in its `detail`, which the SendGrid event webhoo
 from the `mops_step` custom arg every journey email carries). The analytics collection
 reads that from each journey's `state` query and stores one keyed row per lead and step
 (`lead_step_rows`), replaced on every reading, so a retried or repeated collection gives
-the same counts, never more. `sum_steps` adds the rows up per step and variant, `funnels` per step for the dashboard.
+the same counts, never more. A person who enters the journey again (a new run of the
+same workflow id) counts as their latest entry. `sum_steps` adds the rows up per step
+and variant, `funnels` per step for the dashboard.
 """
 
 from __future__ import annotations

@@ -50,3 +50,10 @@ def test_tallied_leaves_the_tally_it_was_given_alone() -> None:
     before = {"welcome": StepEngagement(emails=1)}
     after = tallied(before, "welcome", "clicks")
     assert before["welcome"].clicks == 0 and after["welcome"].clicks == 1 and after["welcome"].emails == 1
+
+
+def test_the_stages_a_lead_leaves_by_are_the_journeys_terminal_ones() -> None:
+    from domain.journey_stats import LEFT_STAGES
+    from workflows.lead_journey import TERMINAL
+
+    assert LEFT_STAGES == TERMINAL
