@@ -170,5 +170,7 @@ async def test_step_stats_match_a_hand_count(dev_env: WorkflowEnvironment, sandb
 
         refused = await run_cli(settings, "journeys", "stats", "Not A Journey")
         assert refused.exit_code == 2 and "journey:" in refused.output, refused.output
+        unknown = await run_cli(settings, "journeys", "stats", "no-such-journey")
+        assert unknown.exit_code != 0 and "journey: no journey 'no-such-journey'" in unknown.output, unknown.output
         refused = await run_cli(settings, "journeys", "stats", spec.id, "--version", "x")
         assert refused.exit_code == 2 and "version:" in refused.output, refused.output
