@@ -17,9 +17,11 @@ between the commit and the heartbeat) replaces itself, so nothing is ever double
 Touch paths (`analytics.collect_journeys`): the lead journeys hold them, so they are
 read where they are: Temporal visibility lists the `LeadJourney` workflows of the
 deployment's workflow queue that ran in the window, and each one's `state` query gives
-its touch path and stage timeline. Nothing is copied into the journeys ahead of time;
-the store keeps the last reading per lead, so a journey that closed before it was last
-read is not queried again (a closed journey answers a query by replaying its history).
+its touch path and stage timeline, and its counts per step (`domain.journey_stats`: one
+keyed row per lead and step, replaced with each reading, so counts never double).
+Nothing is copied into the journeys ahead of time; the store keeps the last reading per
+lead, so a journey that closed before it was last read is not queried again (a closed
+journey answers a query by replaying its history).
 """
 
 from __future__ import annotations
@@ -88,6 +90,7 @@ from domain.attribution import (
     stage_times,
 )
 from domain.fields import zone
+from domain.journey_stats import LeadStepRow, funnels, lead_step_rows
 from domain.leads import LeadStage, Touch, parse_deal_key
 from domain.money import show
 from domain.report_render import executive_email_text, executive_html, executive_text
@@ -330,7 +333,7 @@ def assemble_report(
     for load in loads:
         loaded.setdefault(load.source.value, set()).add(load.day)
         violations[load.source.value] = violations.get(load.source.value, 0) + load.violations
-    return report_data(
+    data = report_data(
         title=title,
         period=period,
         currency=currency,
@@ -357,6 +360,7 @@ def assemble_report(
         budget_moves=moves,
         sources=freshness([s.value for s in Source], period, loaded, violations, stale or {}),
     )
+    return data.model_copy(update={"funnels": funnels(store.journey_steps(None))})
 
 
 # --- the activities -------------------------------------------------------------------------
@@ -510,6 +514,7 @@ class AnalyticsCollectActivities:
         known = await asyncio.to_thread(self._store.collected)
         seen: set[str] = set()
         batch: list[tuple[str, Journey]] = []
+        steps: dict[str, list[LeadStepRow]] = {}
         async for execution in self._client.list_workflows(query, page_size=200):
             if execution.id in seen:
                 continue
@@ -523,6 +528,7 @@ class AnalyticsCollectActivities:
                     "state", result_type=dict, rpc_timeout=QUERY_TIMEOUT
                 )
                 journey = journey_from_state(state)
+                step_rows = lead_step_rows(execution.id, state)
             except (RPCError, ValueError, KeyError) as err:
                 activity.logger.warning("journey %s unreadable: %s", execution.id, type(err).__name__)
                 result.skipped += 1
@@ -532,14 +538,15 @@ class AnalyticsCollectActivities:
                 result.skipped += 1
                 continue
             batch.append((execution.id, journey))
+            steps[execution.id] = step_rows
             result.journeys += 1
             result.touches += len(journey.touches)
             activity.heartbeat(result.journeys)
             if len(batch) >= JOURNEY_BATCH:
-                await asyncio.to_thread(self._store.replace_journeys, batch)
-                batch = []
+                await asyncio.to_thread(self._store.replace_journeys, batch, steps)
+                batch, steps = [], {}
         if batch:
-            await asyncio.to_thread(self._store.replace_journeys, batch)
+            await asyncio.to_thread(self._store.replace_journeys, batch, steps)
         return result
 
     @activity.defn(name=ANALYTICS_BUILD_REPORT.name)

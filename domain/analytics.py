@@ -41,6 +41,7 @@ from typing import Literal
 from pydantic import BaseModel, Field, ValidationError, ValidationInfo, field_validator
 
 from domain.fields import zone
+from domain.journey_stats import Funnel
 from domain.money import check_currency
 
 CENT = Decimal("0.01")
@@ -624,6 +625,7 @@ class ReportData(BaseModel):
     automation: list[FamilyKpis] = []
     budget_moves: list[BudgetMove] = []
     sources: list[SourceFreshness] = []
+    funnels: list[Funnel] = []  # per journey version, its steps (every lead collected, not only the period's)
 
     def headlines(self) -> list[Headline]:
         t, p, k, pk = self.totals, self.previous_totals, self.kpis, self.previous_kpis

@@ -26,6 +26,7 @@ from gateway.approvals_page import router as approvals_page
 from gateway.errors import install_error_handlers
 from gateway.forms_page import router as forms_page
 from gateway.graphql import graphql_router
+from gateway.journeys_page import router as journeys_page
 from gateway.middleware import BodyLimitMiddleware, SpanScrubMiddleware
 from gateway.models import Health
 from gateway.previews_page import router as previews_page
@@ -133,6 +134,7 @@ def create_app(settings: Settings, client: Client) -> FastAPI:
     app.include_router(graphql_router())  # /graphql: same keys, services and error codes as REST
     app.include_router(approvals_page)  # /approvals: the approvers' page (session cookie + CSRF)
     app.include_router(previews_page)  # /previews: journey emails for reviewers (session cookie, read scope)
+    app.include_router(journeys_page)  # /journeys: each journey's map with live counts (session cookie, read scope)
     app.include_router(unsubscribe_page)  # GET /v1/unsubscribe/{token}: the footer link in a browser
     app.include_router(forms_page)  # /f/{form_id}: public forms, posted by people's browsers (no key)
     app.state.form_limiters = {}

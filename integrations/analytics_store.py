@@ -27,6 +27,9 @@ Schema (DuckDB):
     journeys(lead_id, workflow_id, stage, created_at, mql_at, opportunity_at, converted_at,
              collected_at)  PRIMARY KEY (lead_id)
     touches(lead_id, seq, touched_at, kind, channel, campaign)  PRIMARY KEY (lead_id, seq)
+    journey_steps(workflow_id, step_id, journey_id, version, variant, entered, left_here, goal,
+          converted, emails, opens, clicks, replies, collected_at)  PRIMARY KEY (workflow_id, step_id)
+          -- each lead's counts per step (domain/journey_stats.py), replaced with its journey
     distributions(report_id, channel, recipient, status, ref, sent_at)
           PRIMARY KEY (report_id, channel, recipient)
     deal_conversions(deal_id, platform, lead_workflow_id, key, outcome, detail, value DECIMAL(18,4),
@@ -56,6 +59,7 @@ import duckdb
 from domain.analytics import Fact, Source, Violation
 from domain.attribution import Journey, PathTouch
 from domain.conversions import ConversionOutcome, DealConversion, Platform
+from domain.journey_stats import COUNTS, LeadStepRow
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS facts (
@@ -83,6 +87,11 @@ CREATE TABLE IF NOT EXISTS deal_conversions (
     deal_id VARCHAR NOT NULL, platform VARCHAR NOT NULL, lead_workflow_id VARCHAR NOT NULL, key VARCHAR NOT NULL,
     outcome VARCHAR NOT NULL, detail VARCHAR, value DECIMAL(18, 4), currency VARCHAR, sent_at TIMESTAMPTZ NOT NULL,
     PRIMARY KEY (deal_id, platform));
+CREATE TABLE IF NOT EXISTS journey_steps (
+    workflow_id VARCHAR NOT NULL, step_id VARCHAR NOT NULL, journey_id VARCHAR NOT NULL, version INTEGER NOT NULL,
+    variant VARCHAR NOT NULL, entered INTEGER NOT NULL, left_here INTEGER NOT NULL, goal INTEGER NOT NULL,
+    converted INTEGER NOT NULL, emails INTEGER NOT NULL, opens INTEGER NOT NULL, clicks INTEGER NOT NULL,
+    replies INTEGER NOT NULL, collected_at TIMESTAMPTZ NOT NULL, PRIMARY KEY (workflow_id, step_id));
 """
 MAX_REASONS = 20
 
@@ -131,7 +140,11 @@ class AnalyticsStore(Protocol):
 
     def loads(self, since: date, until: date) -> list[LoadRecord]: ...
 
-    def replace_journeys(self, journeys: list[tuple[str, Journey]]) -> int: ...
+    def replace_journeys(
+        self, journeys: list[tuple[str, Journey]], steps: dict[str, list[LeadStepRow]] | None = None
+    ) -> int: ...
+
+    def journey_steps(self, journey_id: str | None, version: int | None = None) -> list[LeadStepRow]: ...
 
     def journeys(self) -> list[Journey]: ...
 
@@ -300,10 +313,38 @@ class DuckDBStore:
 
     # ------------------------------------------------------------- journeys
 
-    def replace_journeys(self, journeys: list[tuple[str, Journey]]) -> int:
-        """Replace each (workflow id, journey)'s stored milestones and touches."""
+    def replace_journeys(
+        self, journeys: list[tuple[str, Journey]], steps: dict[str, list[LeadStepRow]] | None = None
+    ) -> int:
+        """Replace each (workflow id, journey)'s stored milestones and touches, and (for the
+        workflow ids in `steps`) its per-step rows, in one transaction."""
         collected = _now()
         with self._transaction() as con:
+            for workflow_id, rows in (steps or {}).items():
+                con.execute("DELETE FROM journey_steps WHERE workflow_id = ?", [workflow_id])
+                if rows:
+                    con.executemany(
+                        "INSERT INTO journey_steps VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                        [
+                            [
+                                workflow_id,
+                                r.step_id,
+                                r.journey_id,
+                                r.version,
+                                r.variant,
+                                r.entered,
+                                r.left,
+                                r.goal,
+                                r.converted,
+                                r.emails,
+                                r.opens,
+                                r.clicks,
+                                r.replies,
+                                collected,
+                            ]
+                            for r in rows
+                        ],
+                    )
             for workflow_id, j in journeys:
                 con.execute("DELETE FROM touches WHERE lead_id = ?", [j.lead_id])
                 con.execute(
@@ -355,6 +396,18 @@ class DuckDBStore:
             )
             for h in heads
         ]
+
+    def journey_steps(self, journey_id: str | None, version: int | None = None) -> list[LeadStepRow]:
+        """The per-lead step rows of a journey (every journey's for None; of one version when given)."""
+        with self._connect() as con:
+            rows = con.execute(
+                "SELECT workflow_id, journey_id, version, step_id, variant, entered, left_here, goal, converted, "
+                "emails, opens, clicks, replies FROM journey_steps WHERE (? IS NULL OR journey_id = ?) "
+                "AND (? IS NULL OR version = ?) ORDER BY journey_id, version, workflow_id, step_id",
+                [journey_id, journey_id, version, version],
+            ).fetchall()
+        names = ("workflow_id", "journey_id", "version", "step_id", "variant", *COUNTS)
+        return [LeadStepRow.model_validate(dict(zip(names, r, strict=True))) for r in rows]
 
     def collected(self) -> dict[str, datetime]:
         """Lead workflow id -> when its journey was last read."""

@@ -662,6 +662,30 @@ def journeys_diff(
     sys.stdout.write(text or f"{journey} {old} and {new} have the same source\n")
 
 
+@journeys_app.command("stats")
+def journeys_stats(
+    journey: Annotated[str, typer.Argument(help="The journey id.")],
+    version: Annotated[str | None, typer.Option("--version", help="One version (3 or v3); default: every one.")] = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Per step and variant: leads entered, left there, met a goal there, converted, and the
+    emails, opens, clicks and replies of that step, as the last analytics collection read them."""
+    from starter.render import journey_stats_table
+    from starter.service.journey_stats import journey_stats
+    from starter.service.journeys import parse_version
+
+    with _service_errors():
+        view = journey_stats(settings(), journey, parse_version(version, "version") if version else None)
+
+    def human() -> None:
+        if not view.steps:
+            out.print(f"no collected leads of {journey}; run `mops report collect` first", highlight=False)
+        else:
+            out.print(journey_stats_table(view))
+
+    emit(view, as_json, human)
+
+
 @contextlib.contextmanager
 def _service_errors():
     """The services' refusals as one line and their exit code (for the synchronous commands)."""

@@ -10,6 +10,7 @@ from rich.panel import Panel
 from rich.table import Table
 
 from domain.conversions import DealConversion
+from domain.journey_stats import COUNTS
 from domain.money import from_minor
 from workflows.lead_models import LeadState
 
@@ -256,5 +257,23 @@ def availability_table(rows, days: int) -> Table:
             left,
             "-" if r.burn_rate is None else f"{r.burn_rate:.1f}x",
             "met" if r.met else "[red]NOT met[/]",
+        )
+    return table
+
+
+def journey_stats_table(view) -> Table:
+    """`mops journeys stats`: one row per version, step and variant."""
+    title = f"{view.journey_id}" + (f" v{view.version}" if view.version is not None else " (every version)")
+    table = Table(title=title)
+    for name in ("version", "step", "variant"):
+        table.add_column(name)
+    for name in COUNTS:
+        table.add_column(name, justify="right")
+    for s in view.steps:
+        table.add_row(
+            f"v{s.version}",
+            s.step_id,
+            s.variant or "-",
+            *(str(getattr(s, n)) for n in COUNTS),
         )
     return table

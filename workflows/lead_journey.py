@@ -82,7 +82,8 @@ does not ask for the patch.
 
 Queries
 - `state() -> LeadState`: stage, score with reasons, segment, owner, next step and when,
-  conversions sent per platform.
+  conversions sent per platform, and per step the visits, the last step entered and the
+  emails, opens, clicks and replies (read by the analytics collection, `domain.journey_stats`).
 - `conversion_identity() -> ConversionIdentity`: what a won deal's conversion is sent
   with (the hashed address, the click ids), or why none may be (erased, ad consent
   withdrawn). Asked by the deal-won uploads after the journey has ended; never shown.
@@ -178,6 +179,7 @@ with workflow.unsafe.imports_passed_through():
         meta_hash,
     )
     from domain.journey_migration import MigrateRequest, MigrateResult, Timers
+    from domain.journey_stats import ENGAGEMENT_FIELDS, tallied
     from domain.journeys import (
         BranchStep,
         GoalStep,
@@ -441,6 +443,9 @@ class LeadJourneyWorkflow:
             s.touch_path = (s.touch_path + [touch])[-MAX_TOUCH_PATH:]
         if ev.type not in s.event_types_seen:
             s.event_types_seen.append(ev.type)
+        if (field := ENGAGEMENT_FIELDS.get(ev.type)) and ev.detail in s.step_visits:
+            # The email's step (the SendGrid webhook's `mops_step`): counted for that step's analytics.
+            s.step_engagement = tallied(s.step_engagement, ev.detail, field)
         self._rescore()
 
     @workflow.signal(name="unsubscribe")
@@ -561,6 +566,9 @@ class LeadJourneyWorkflow:
             variants=s.variants,
             goal=s.goal,
             key_prefix=self._keys,
+            step_visits=s.step_visits,
+            last_step=s.last_step,
+            step_engagement=s.step_engagement,
         )
 
     @workflow.query(name="conversion_identity")
@@ -637,6 +645,7 @@ class LeadJourneyWorkflow:
         if entered:  # a fresh start of this step (not a resume after CAN)
             s.active_step = step.id
             s.step_visits[step.id] = s.step_visits.get(step.id, 0) + 1
+            s.last_step = step.id
             s.wait_until, s.wait_from_seq = None, None
         self._track_step(entered)
         key = f"{self._keys}:c{s.cycle}:{step.id}:{s.step_visits[step.id]}"
@@ -815,6 +824,7 @@ class LeadJourneyWorkflow:
         s.emails.append(SentEmail(at=workflow.now(), step_id=step.id, idempotency_key=key, message_id=res.message_id))
         s.emails = s.emails[-50:]
         s.emails_sent += 1
+        s.step_engagement = tallied(s.step_engagement, step.id, "emails")
         return "done"
 
     async def _send_activity(self, step: SendEmailStep, key: str) -> SendEmailResult:

@@ -10,6 +10,7 @@ from pydantic import BaseModel, Field
 from domain.click_ids import ClickIds
 from domain.consent import ConsentRecord, ConsentState, Purpose
 from domain.conversions import ConversionPlan, SentConversion
+from domain.journey_stats import StepEngagement
 from domain.journeys import JourneySpec
 from domain.leads import EngagementEvent, EventType, Firmographics, LeadCapture, LeadStage, Touch
 from domain.routing import RoundRobinState
@@ -111,6 +112,8 @@ class LeadJourneyState(BaseModel):
     wait_from_seq: int | None = None  # event_seq when a wait_for_event began
     active_step: str | None = None  # step started and not finished (resumes after CAN)
     step_visits: dict[str, int] = {}
+    last_step: str | None = None  # the step last entered: where the lead left, once it has
+    step_engagement: dict[str, StepEngagement] = {}  # per step: emails sent, opens, clicks, replies
     variants: dict[str, str] = {}  # split step id -> the variant this lead got (or "holdout")
     goal: str | None = None  # the journey goal met (ends nurture at once)
     entry: str | None = None  # this entry's first run id (short), in every key; None: older runs
@@ -172,6 +175,10 @@ class LeadState(BaseModel):
     variants: dict[str, str] = {}  # split step id -> the variant this lead got (or "holdout")
     goal: str | None = None  # the journey goal met, if one was
     key_prefix: str | None = None  # what this entry's step keys start with (`<workflow id>[:<entry>]`)
+    # Per-step analytics (domain/journey_stats.py): steps entered, the last one, engagement per step.
+    step_visits: dict[str, int] = {}
+    last_step: str | None = None
+    step_engagement: dict[str, StepEngagement] = {}
 
 
 class LeadJourneyResult(BaseModel):

@@ -17,6 +17,7 @@ import pytest
 from domain.analytics import Fact, Source, to_facts
 from domain.attribution import Journey, PathTouch
 from domain.conversions import ConversionOutcome, DealConversion, Platform
+from domain.journey_stats import LeadStepRow
 from integrations.analytics_store import Deal, Distribution, DuckDBStore, StoreError
 
 DAY = date(2026, 3, 2)
@@ -203,3 +204,12 @@ def test_deal_conversions_are_due_until_recorded_and_outlive_the_day_reloads(sto
     assert store.deals_to_convert([Platform.META]) == []
     assert store.deal_conversions(won.lead_workflow_id) == [sent] == store.deal_conversions()
     assert store.deal_conversions("lead-" + "b" * 24) == []
+
+
+def test_journey_steps_are_replaced_with_their_journey_never_added_to(store: DuckDBStore) -> None:
+    journey = Journey(lead_id="k2", stage="nurturing")
+    row = LeadStepRow(workflow_id="lead-k2", journey_id="j", version=1, step_id="welcome", entered=1, emails=1)
+    store.replace_journeys([("lead-k2", journey)], {"lead-k2": [row]})
+    store.replace_journeys([("lead-k2", journey)], {"lead-k2": [row.model_copy(update={"opens": 2})]})
+    assert store.journey_steps("j") == [row.model_copy(update={"opens": 2})]
+    assert store.journey_steps("j", 2) == [] and store.journey_steps("other") == []
