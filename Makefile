@@ -44,8 +44,12 @@ debian-tool:
 typecheck: install
 	$(VENV)/bin/mypy
 
+# Two test processes (pytest-xdist), each file kept in one of them (its module fixtures
+# start once): most of the suite waits on the dev server, the sandbox and subprocesses, so
+# two processes take about half the time on two cores. TEST_WORKERS=0 runs it in one.
+TEST_WORKERS ?= 2
 test: install browser ops-tools typecheck
-	$(PY) -m pytest
+	$(PY) -m pytest -n $(TEST_WORKERS) --dist loadfile
 
 lint: install
 	$(VENV)/bin/ruff check .

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import functools
+import os
 import re
 import shutil
 import socket
@@ -35,6 +36,14 @@ from workflows.search_attributes import ALL as SEARCH_ATTRIBUTE_KEYS
 T = TypeVar("T")
 BIN = Path(sys.executable).parent
 ROOT = Path(__file__).resolve().parent.parent
+
+
+if os.environ.get("PYTEST_XDIST_WORKER"):
+    # A pytest-xdist worker is started with COLUMNS=80 and LINES=24 that the user never set:
+    # the CLI would take them for a terminal's and fold its output (what tests/e2e/test_cli_output.py
+    # and the README test check it does not do on a pipe).
+    for name in ("COLUMNS", "LINES"):
+        os.environ.pop(name, None)
 
 
 def free_port() -> int:
