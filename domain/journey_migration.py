@@ -91,6 +91,12 @@ class MigrateRequest(BaseModel):
     mapping: dict[str, str]
     timers: Timers
 
+    @property
+    def update_id(self) -> str:
+        """The update's id: the server answers a retried ask (a batch rerun after a worker
+        died) with the first answer, so a lead that moved is reported moved, not refused."""
+        return f"migrate-{self.migration_id}"
+
 
 class MigrateResult(BaseModel):
     lead_id: str

@@ -78,7 +78,9 @@ class MigrationActivities:
     async def _ask(self, lead_id: str, inp: MigrationBatchInput) -> LeadOutcome:
         handle = self._client.get_workflow_handle_for(LeadJourneyWorkflow.run, lead_id)
         try:
-            moved = await handle.execute_update(LeadJourneyWorkflow.migrate, inp.request, rpc_timeout=ANSWER_WITHIN)
+            moved = await handle.execute_update(
+                LeadJourneyWorkflow.migrate, inp.request, id=inp.request.update_id, rpc_timeout=ANSWER_WITHIN
+            )
         except WorkflowUpdateFailedError as err:
             cause = err.cause
             why = (

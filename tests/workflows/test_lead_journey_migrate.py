@@ -98,8 +98,11 @@ async def test_keep_carries_the_deadline_and_restart_starts_the_wait_again(time_
         assert await refusal(kept, request(v2, Timers.KEEP, mapping={"hello": "pause"})) == "step_not_mapped"
         assert (await kept.query(LeadJourneyWorkflow.state)).journey_version == 1  # a refusal changes nothing
 
-        moved = await kept.execute_update(LeadJourneyWorkflow.migrate, request(v2, Timers.KEEP))
+        req = request(v2, Timers.KEEP)
+        moved = await kept.execute_update(LeadJourneyWorkflow.migrate, req, id=req.update_id)
         assert (moved.from_step, moved.to_step, moved.wait_until) == ("long", "pause", before.next_step_at)
+        # The migration asking again (its batch retried after a worker died): the first answer.
+        assert await kept.execute_update(LeadJourneyWorkflow.migrate, req, id=req.update_id) == moved
         again = await restarted.execute_update(LeadJourneyWorkflow.migrate, request(v2, Timers.RESTART))
         assert again.wait_until is None
         assert await refusal(kept, request(v2, Timers.KEEP)) == "other_version"  # moved once, never twice
