@@ -71,6 +71,8 @@ class DoubleOptIn(ConfigModel):
     subject: str = Field("Please confirm your subscription", min_length=1, max_length=200)
     check_inbox: str = Field("Nearly done: we've emailed you a link to confirm.", min_length=1, max_length=500)
     confirmed: str = Field("Thank you: your subscription is confirmed.", min_length=1, max_length=500)
+    # The link opens a page with this button; only pressing it confirms (a link scanner's GET does not).
+    confirm_label: str = Field("Confirm my subscription", min_length=1, max_length=100)
 
 
 class FormSpec(ConfigModel):
@@ -201,6 +203,9 @@ def confirmation_id(form_id: str, lead_key: str) -> str:
     """The pending confirmation's workflow id: one per form and person, so a second post
     within the window finds the first (and sends no second email)."""
     return f"form-confirm-{form_id}-{lead_key}"
+
+
+CONFIRM_FIELDS = ("k", "until", "sig")  # a confirmation link's query, posted back by its page's button
 
 
 def confirm_link(secret: str, form_id: str, lead_key: str, until: int) -> dict[str, str]:

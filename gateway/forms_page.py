@@ -4,7 +4,8 @@ form and people's browsers post it here, with no key in the page.
     GET  /f/{form_id}           the form, with a fresh signed token (frame it, or link to it)
     GET  /f/{form_id}/snippet   the HTML to paste into a landing page (an iframe of the above)
     POST /f/{form_id}           form-encoded (a browser) or JSON; starts the lead's journey
-    GET  /f/{form_id}/confirm   a double opt-in form's emailed link: confirms, and starts it
+    GET  /f/{form_id}/confirm   a double opt-in form's emailed link: the page with the confirm button
+    POST /f/{form_id}/confirm   the button: confirms, and starts the journey
 
 A post is refused, and starts nothing, unless all of these hold: its `Origin` is the
 gateway's or one of the form's `allowed_origins` (403); it is within the form's per-IP and
@@ -20,9 +21,10 @@ recorded with the form and its consent text's version.
 A form with `double_opt_in` starts no journey on a post: it starts a pending confirmation
 (`starter/service/form_confirmations.py`), which emails the person a link signed with the
 form secret and valid `double_opt_in.within_hours`; a second post while it is pending sends
-nothing. Following the link (`/confirm?k=<keyed hash>&until=<unix s>&sig=<HMAC>`) starts the
-journey, its consent recorded as confirmed by double opt-in, at the confirmation's time;
-following it again is the same journey. A forged link is refused (400), an expired one too
+nothing. The link (`/confirm?k=<keyed hash>&until=<unix s>&sig=<HMAC>`) opens a page whose
+button posts its fields back; the POST starts the journey, its consent recorded as confirmed
+by double opt-in, at the confirmation's time (a GET confirms nothing: mail scanners open
+links); pressing it again is the same journey. A forged link is refused (400), an expired one too
 (410), each with a page naming the problem, and nothing starts.
 """
 
@@ -38,6 +40,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, JSONResponse, PlainTextResponse, RedirectResponse, Response
 
 from domain.forms import (
+    CONFIRM_FIELDS,
     CONSENT,
     HONEYPOT,
     TOKEN,
@@ -191,15 +194,34 @@ async def form_post(form_id: str, request: Request) -> Response:
 
 
 @router.get("/{form_id}/confirm", response_class=HTMLResponse, include_in_schema=False)
+async def form_confirm_page(form_id: str, request: Request) -> HTMLResponse:
+    """The emailed link of a double opt-in form: checked, and answered with a page whose
+    button confirms. The GET itself confirms nothing: mail security scanners open the links
+    in an email, and a scanner's visit must not stand as the person's consent."""
+    settings: GatewaySettings = request.app.state.settings
+    spec = _form(settings, form_id)
+    if spec.double_opt_in is None:
+        return _confirm_page(settings, spec, 404, f"form_id: form {spec.id!r} has no double opt-in")
+    link = dict(request.query_params)
+    try:
+        verify_confirm_link(settings.gateway_form_secret.get_secret_value(), spec.id, link, time.time())
+    except FormRefused as refused:
+        return _confirm_page(settings, spec, refused.status, str(refused))
+    return _confirm_page(settings, spec, 200, spec.double_opt_in.confirm_label, link=link)
+
+
+@router.post("/{form_id}/confirm", response_class=HTMLResponse, include_in_schema=False)
 async def form_confirm(form_id: str, request: Request) -> HTMLResponse:
-    """The emailed link of a double opt-in form: checked, then the confirmation applied."""
+    """The confirm button: the link's fields, checked again, then the confirmation applied
+    (a second press finds it applied and says the same)."""
     settings: GatewaySettings = request.app.state.settings
     spec = _form(settings, form_id)
     if spec.double_opt_in is None:
         return _confirm_page(settings, spec, 404, f"form_id: form {spec.id!r} has no double opt-in")
     secret = settings.gateway_form_secret.get_secret_value()
     try:
-        key = verify_confirm_link(secret, spec.id, dict(request.query_params), time.time())
+        fields = await _values(request, wants_json=False)
+        key = verify_confirm_link(secret, spec.id, fields, time.time())
     except FormRefused as refused:
         return _confirm_page(settings, spec, refused.status, str(refused))
     confirmations: FormConfirmationService = request.app.state.form_confirmations
@@ -212,8 +234,12 @@ async def form_confirm(form_id: str, request: Request) -> HTMLResponse:
     return _confirm_page(settings, spec, 200, spec.double_opt_in.confirmed)
 
 
-def _confirm_page(settings: GatewaySettings, spec: FormSpec, status: int, message: str) -> HTMLResponse:
-    html = render(templates, "forms/confirm.html", form=spec, message=message, error=status >= 400)
+def _confirm_page(
+    settings: GatewaySettings, spec: FormSpec, status: int, message: str, *, link: dict[str, str] | None = None
+) -> HTMLResponse:
+    """The confirmation page: with `link` (a checked one), its button; else a message."""
+    fields = {k: link[k] for k in CONFIRM_FIELDS if k in link} if link is not None else None
+    html = render(templates, "forms/confirm.html", form=spec, message=message, error=status >= 400, link=fields)
     return HTMLResponse(html, status_code=status, headers=_headers(settings, spec))
 
 

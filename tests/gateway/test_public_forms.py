@@ -270,7 +270,12 @@ async def test_double_opt_in_starts_the_journey_only_once_the_emailed_link_is_fo
     assert again.status_code == 200
     assert (await confirmation_handle(forms, email).describe()).run_id == pending.run_id
 
-    page = await forms.http.get(link.removeprefix(forms.url))
+    # Opening the link (as a mail scanner would) shows the button and confirms nothing.
+    opened = await forms.http.get(link.removeprefix(forms.url))
+    assert opened.status_code == 200 and "Confirm my subscription</button>" in opened.text
+    assert await no_lead(forms.gw, email), "no journey from a GET of the link"
+    query = dict(parse_qsl(urlsplit(link).query))
+    page = await forms.http.post(link.removeprefix(forms.url), data=query)
     assert page.status_code == 200 and "Thank you: your subscription is confirmed." in page.text
     state = await forms.gw.leads.state(email=email)
     assert state.touch_path[0].kind == "capture:web_form"
@@ -280,7 +285,7 @@ async def test_double_opt_in_starts_the_journey_only_once_the_emailed_link_is_fo
     assert record.granted and record.source == "capture:web_form:form confirm-signup, text t-3, double opt-in confirmed"
     assert record.at == confirmation.confirmed_at, "the consent is dated by the confirmation"
 
-    twice = await forms.http.get(link.removeprefix(forms.url))
+    twice = await forms.http.post(link.removeprefix(forms.url), data=query)
     assert twice.status_code == 200 and "confirmed" in twice.text
     state = await forms.gw.leads.state(email=email)
     assert state.touches == 1, "the link followed twice is one capture of one journey"
@@ -321,6 +326,9 @@ async def test_a_forged_or_expired_link_is_refused_and_starts_nothing(
         query.update(change)
     page = await forms.http.get("/f/confirm-signup/confirm", params=query)
     assert page.status_code == status and message in page.text, page.text
+    assert "<button" not in page.text, "a refused link shows no confirm button"
+    pressed = await forms.http.post("/f/confirm-signup/confirm", data=query)
+    assert pressed.status_code == status and message in pressed.text, pressed.text
     assert await no_lead(forms.gw, email)
     assert (await confirmation_handle(forms, email).query(FormConfirmationWorkflow.state)).status == "pending"
 
@@ -357,6 +365,9 @@ async def test_a_person_confirms_by_double_opt_in_in_chromium(forms: Forms) -> N
             link = await emailed_link(forms, email)
             response = await page.goto(link)
             assert response is not None and response.status == 200
+            assert await no_lead(forms.gw, email), "opening the link confirms nothing"
+            await page.click("button[type=submit]")
+            await page.wait_for_selector("[role=status]")
             assert "your subscription is confirmed" in await page.locator("[role=status]").inner_text()
         finally:
             await browser.close()
