@@ -28,6 +28,7 @@ from activities.conversion_models import (
     RecordDealConversionsInput,
     RecordDealConversionsResult,
 )
+from activities.experiment_models import EnterExperimentInput, ExperimentEntered, ReportConversionInput
 from activities.models import (
     AdAccountInput,
     AdAccountResult,
@@ -263,6 +264,11 @@ IMPORT_CAPTURE_BATCH = ActivityRef(
     heartbeat=timedelta(seconds=10),  # a batch cut off by a dead worker is retried after this
 )
 IMPORT_FINISH = ActivityRef("imports.finish", FinishImportInput, Nothing)
+
+# ------------------------------------------------------ journey experiments
+
+EXPERIMENTS_ENTER = ActivityRef("experiments.enter", EnterExperimentInput, ExperimentEntered)
+EXPERIMENTS_REPORT = ActivityRef("experiments.report", ReportConversionInput, Nothing)
 
 # ------------------------------------------------------ contact sync and erasure
 

@@ -40,6 +40,8 @@ class Refusal(StrEnum):
     # A decision without valid proof of who made it (domain/decision_proofs.py): refused
     # by the update handler, which records it, so it fails the update rather than the validator.
     DECISION_NOT_PROVEN = "decision_not_proven"
+    UNKNOWN_VARIANT = "unknown_variant"  # an experiment has no variant of that name
+    EXPERIMENT_OVER = "experiment_over"  # the experiment already has a winner or was stopped
     # A refusal without a code: a worker older than these codes, or an update whose
     # argument the workflow could not read. Answered as a conflict with its own text.
     UNCLASSIFIED = "refused"
@@ -76,6 +78,8 @@ ANSWERS: dict[Refusal, Answer] = {
     Refusal.NOT_WAITING_FOR_SALES_DECISION: Answer(409, "stage"),
     Refusal.REENTRY_REFUSED: Answer(409, "journey"),
     Refusal.DECISION_NOT_PROVEN: Answer(403, "proof"),
+    Refusal.UNKNOWN_VARIANT: Answer(422, "variant"),
+    Refusal.EXPERIMENT_OVER: Answer(409, "status"),
     Refusal.UNCLASSIFIED: Answer(409, None),
 }
 

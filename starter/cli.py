@@ -33,6 +33,7 @@ from starter.cli_common import (
     worker_config,
     worker_settings,
 )
+from starter.cli_experiments import register as register_experiments
 from starter.cli_privacy import register as register_privacy
 from starter.cli_reports import report_app
 from starter.service.campaigns import CampaignService
@@ -1140,6 +1141,7 @@ def demo(as_json: JsonOpt = False) -> None:
 
 app.add_typer(report_app, name="report")
 register_privacy(app, lead_app)
+register_experiments(journeys_app)
 
 
 if __name__ == "__main__":

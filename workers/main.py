@@ -60,6 +60,7 @@ from mops.metrics import MopsMetrics, build_runtime
 from mops.queues import platform_queues
 from mops.settings import Settings
 from workers.accuracy import ensure_accuracy_schedules
+from workers.experiments import ExperimentActivities
 from workers.health_gate import HealthGate, HoldIfDegraded
 from workers.health_registry import ensure_health
 from workers.lead_import import LeadImportActivities
@@ -77,6 +78,7 @@ from workflows.analytics import AnalyticsCollectionWorkflow, ExecutiveReportWork
 from workflows.budget import BudgetReallocationWorkflow
 from workflows.campaign import CampaignWorkflow
 from workflows.content import ContentWorkflow
+from workflows.experiment import JourneyExperimentWorkflow
 from workflows.health import IntegrationHealthCheckWorkflow, IntegrationHealthWorkflow
 from workflows.lead_import import LeadImportWorkflow
 from workflows.lead_journey import LeadJourneyWorkflow
@@ -93,6 +95,7 @@ WORKFLOWS = [
     IntegrationHealthWorkflow,
     IntegrationHealthCheckWorkflow,
     LeadImportWorkflow,
+    JourneyExperimentWorkflow,
 ]
 WORKFLOWS += [AnalyticsCollectionWorkflow, ExecutiveReportWorkflow]
 WORKFLOWS += PRIVACY_WORKFLOWS  # contact sync, erasure, reconciliation
@@ -337,6 +340,7 @@ def build_workers(
         **config.worker_options(),  # cache, slots, pollers, sandbox (workers/tuning.py)
     )
     journeys = JourneyActivities(settings.journeys_dir, ledger)
+    experiments = ExperimentActivities(client)
     workflow_worker = Worker(
         client,
         task_queue=q.workflows,
@@ -349,6 +353,8 @@ def build_workers(
             CampaignActivities(client).snapshot,
             imports.capture_batch,  # the staged rows are on this machine (mops/lead_imports.py)
             imports.finish,
+            experiments.enter,  # local activities of the lead journey (workflows/experiment.py)
+            experiments.report,
             *privacy.on(q.workflows),
         ],
         **common,

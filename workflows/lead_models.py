@@ -85,6 +85,14 @@ class SentEmail(BaseModel):
     message_id: str | None = None
 
 
+class LeadExperiment(BaseModel):
+    """This lead's entry into an experiment step that counted it (see workflows/experiment.py)."""
+
+    variant: str
+    at: datetime
+    reported: bool = False  # its conversion on the metric has been sent to the experiment
+
+
 class LeadJourneyState(BaseModel):
     """All durable state of one lead's journey, carried across continue-as-new."""
 
@@ -111,7 +119,8 @@ class LeadJourneyState(BaseModel):
     wait_from_seq: int | None = None  # event_seq when a wait_for_event began
     active_step: str | None = None  # step started and not finished (resumes after CAN)
     step_visits: dict[str, int] = {}
-    variants: dict[str, str] = {}  # split step id -> the variant this lead got (or "holdout")
+    variants: dict[str, str] = {}  # split or experiment step id -> the variant this lead got (or "holdout")
+    experiments: dict[str, LeadExperiment] = {}  # experiment step id -> the entry it counted
     goal: str | None = None  # the journey goal met (ends nurture at once)
     entry: str | None = None  # this entry's first run id (short), in every key; None: older runs
     reentry_refused: str | None = None  # why this run may not enter the journey (it ended at once)
