@@ -27,7 +27,7 @@ from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, BeforeValidator, Field
 
 from domain.fields import ConfigModel, Duration
 from domain.leads import EventType
@@ -73,7 +73,16 @@ class ZTestRule(ConfigModel):
     sample: int = Field(ge=2)  # leads per variant at the fixed horizon
 
 
-DecisionRule = Annotated[BayesianRule | ZTestRule, Field(discriminator="rule")]
+def _bayesian_unless_named(value: object) -> object:
+    # `decide: {min_sample: 50}` means the default rule with that setting.
+    if isinstance(value, dict) and "rule" not in value:
+        return {"rule": "bayesian", **value}
+    return value
+
+
+DecisionRule = Annotated[
+    BayesianRule | ZTestRule, Field(discriminator="rule"), BeforeValidator(_bayesian_unless_named)
+]
 
 
 class VariantFigures(BaseModel):

@@ -143,8 +143,10 @@ class JourneyExperimentWorkflow:
     def state(self) -> ExperimentView:
         inp, s = self._inp, self._s
         entered = {v: 0 for v in self._step.variant_ids}
+        converted = dict(entered)
         for entry in s.entries.values():
             entered[entry.variant] += 1
+            converted[entry.variant] += entry.converted_at is not None
         return ExperimentView(
             workflow_id=experiment_workflow_id(inp.journey_id, inp.version, self._step.id),
             journey_id=inp.journey_id,
@@ -156,6 +158,7 @@ class JourneyExperimentWorkflow:
             status=s.status,
             figures=self._figures(workflow.now()),
             entered=entered,
+            converted=converted,
             decision=s.decision,
         )
 

@@ -81,4 +81,5 @@ class ExperimentView(BaseModel):
     status: ExperimentStatus
     figures: list[VariantFigures]
     entered: dict[str, int]  # every entrant counted, whatever its window
+    converted: dict[str, int]  # every conversion reported, whatever its entrant's window
     decision: ExperimentDecision | None = None
