@@ -80,9 +80,7 @@ def _bayesian_unless_named(value: object) -> object:
     return value
 
 
-DecisionRule = Annotated[
-    BayesianRule | ZTestRule, Field(discriminator="rule"), BeforeValidator(_bayesian_unless_named)
-]
+DecisionRule = Annotated[BayesianRule | ZTestRule, Field(discriminator="rule"), BeforeValidator(_bayesian_unless_named)]
 
 
 class VariantFigures(BaseModel):

@@ -232,7 +232,9 @@ Step = Annotated[
     | GoalStep,
     Field(discriminator="type"),
 ]
-STEP_TYPES = frozenset(("send_email", "wait", "wait_for_event", "branch", "split", "update_crm", "notify", "goal"))
+STEP_TYPES = frozenset(
+    ("send_email", "wait", "wait_for_event", "branch", "split", "experiment", "update_crm", "notify", "goal")
+)
 _WAITING_TYPES = frozenset(("wait", "wait_for_event"))
 
 

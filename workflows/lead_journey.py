@@ -80,7 +80,7 @@ Queries
   withdrawn). Asked by the deal-won uploads after the journey has ended; never shown.
 
 Search attributes: LeadStage, LeadScore, Segment, OwnerId, JourneyId, and JourneyVariant
-(`<split>:<variant>` for each split the lead passed).
+(`<split>:<variant>` for each split or experiment the lead passed).
 
 Splits (runs that reach one with `workflow.patched("lead-split-v1")`): a `split` step puts the
 lead in one of its weighted variants by a keyed hash of the lead id and the split's id

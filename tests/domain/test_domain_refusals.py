@@ -26,6 +26,8 @@ STATUSES = {
     "not_waiting_for_sales_decision": (409, "stage"),
     "reentry_refused": (409, "journey"),
     "decision_not_proven": (403, "proof"),
+    "unknown_variant": (422, "variant"),
+    "experiment_over": (409, "status"),
     "refused": (409, None),
 }
 
