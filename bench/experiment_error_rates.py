@@ -2,7 +2,7 @@
 often it finds a real one, by simulation. The figures in the README's experiment section
 come from this script.
 
-    .venv/bin/python -m bench.experiment_error_rates [--runs 300] [--seed 1]
+    .venv/bin/python -m bench.experiment_error_rates [--runs 150] [--seed 1]
 
 Two variants, each lead converting with probability `BASE` (A/A) or `BASE` and `BASE * LIFT`
 (A/B). The rule is `domain.experiments.evaluate` with its defaults (Bayesian, P(best) >= 0.95,
@@ -42,7 +42,7 @@ def run_z(rng: random.Random, rates: tuple[float, float], sample: int) -> str | 
 
 def main() -> None:
     parser = argparse.ArgumentParser()
-    parser.add_argument("--runs", type=int, default=300)
+    parser.add_argument("--runs", type=int, default=150)
     parser.add_argument("--seed", type=int, default=1)
     args = parser.parse_args()
     rng = random.Random(args.seed)
