@@ -59,8 +59,8 @@ steps:
   - {id: done, type: goal, outcome: tested}
 """
 CLICK_RATE = {"a": 0.1, "b": 0.7}  # B clearly better
-POPULATION = 40
-LATER = 8
+POPULATION = 120
+LATER = 10
 
 
 def _journeys(tmp_path: Path) -> Path:
