@@ -25,17 +25,18 @@ from activities.experiment_models import (
 )
 from domain.experiments import experiment_workflow_id
 from domain.journeys import ExperimentStep, load_journey
-from domain.leads import EventType, lead_key
+from domain.leads import EventType, LeadStage, lead_key
 from domain.refusals import Refusal, Refused
 from starter.service.experiments import ExperimentInputError, ExperimentNotFound, ExperimentService
 from starter.service.updates import refused
-from tests.conftest import eventually, make_settings
+from tests.conftest import eventually, make_settings, signal_taken
 from tests.workflows.fakes import FakePlatforms
-from tests.workflows.test_lead_journey_timers import JOURNEYS, event, new_queues, running, start_lead
+from tests.workflows.test_lead_journey_timers import HOT, JOURNEYS, event, new_queues, running, start_lead
 from workers.experiments import ExperimentActivities
 from workflows.experiment import JourneyExperimentWorkflow
 from workflows.experiment_models import ExperimentStatus
 from workflows.lead_journey import LeadJourneyWorkflow
+from workflows.lead_models import SalesDecision, SalesDecisionKind
 
 EXPERIMENT = """
 id: exp-test
@@ -224,3 +225,46 @@ async def test_retries_count_once_and_operators_stop_or_promote(time_env: Workfl
 async def _shown(service: ExperimentService, test):
     view = await service.show("exp-test", "subject-test")
     return test(view) and view
+
+
+CONVERSION = EXPERIMENT.replace("id: exp-test", "id: exp-conv").replace(
+    "metric: {event: click, within: 2d}", "metric: {event: conversion, within: 30d}"
+)
+
+
+async def test_a_lead_accepted_by_sales_converts_on_the_conversion_metric(
+    time_env: WorkflowEnvironment, tmp_path: Path
+) -> None:
+    shutil.copytree(JOURNEYS / "scoring", tmp_path / "scoring")
+    (tmp_path / "exp-conv.yaml").write_text(CONVERSION)
+    fake, queues = FakePlatforms(firmographics=HOT), new_queues()
+    experiment = time_env.client.get_workflow_handle_for(
+        JourneyExperimentWorkflow.run, experiment_workflow_id("exp-conv", 1, "subject-test")
+    )
+    async with running(time_env, fake, queues, journeys=tmp_path):
+        handle = await start_lead(time_env, queues, journey="exp-conv")
+
+        async def entered():
+            return (await handle.query(LeadJourneyWorkflow.state)).variants.get("subject-test")
+
+        arm = await eventually(entered, what="the lead entered the experiment")
+        await handle.signal(LeadJourneyWorkflow.event, await event(time_env, EventType.FORM))
+
+        async def assigned():
+            st = await handle.query(LeadJourneyWorkflow.state)
+            return st.stage == LeadStage.SALES_ASSIGNED and st
+
+        owner = (await eventually(assigned, what="the hand-off to sales")).owner_id
+        await signal_taken(
+            handle,
+            LeadJourneyWorkflow.sales_decision,
+            SalesDecision(decision=SalesDecisionKind.ACCEPTED, owner_id=owner),
+        )
+        assert (await handle.result()).stage == LeadStage.CONVERTED
+
+        async def converted():
+            view = await experiment.query(JourneyExperimentWorkflow.state)
+            return view.converted[arm] == 1 and view
+
+        view = await eventually(converted, what="the conversion reported")
+    assert sum(view.converted.values()) == 1 and sum(view.entered.values()) == 1
