@@ -158,7 +158,8 @@ class ExperimentStep(_StepBase):
     """An A/B(/n) test that decides: entrants are split evenly between the variants (the
     keyed hash `split` uses), the journey's `JourneyExperiment` workflow counts who converts on
     `metric` within its window, and once `decide` calls a winner every new entrant goes to it.
-    The default rule is Bayesian (P(best) >= 0.95, at least 100 per variant; `domain/experiments.py`)."""
+    The default rule is Bayesian, decided once at 1000 per variant with P(best) >= 0.95 corrected
+    for the number of variants (`domain/experiments.py`)."""
 
     type: Literal["experiment"] = "experiment"
     variants: list[ExperimentVariant] = Field(min_length=2)

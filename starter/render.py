@@ -264,7 +264,11 @@ def experiment_panel(view, url: str) -> Panel:
     """An experiment's rule, its figures now and its decision (`mops journeys experiment show`)."""
     rule = view.rule
     if rule.rule == "bayesian":
-        stated = f"Bayesian: P(best) >= {rule.probability:g}, at least {rule.min_sample} per variant"
+        threshold = rule.threshold(len(view.variants))
+        if rule.fixed_horizon:
+            stated = f"Bayesian at {rule.sample} per variant, once: P(best) >= {threshold:g}"
+        else:
+            stated = f"Bayesian at every report from {rule.sample} per variant: P(best) >= {threshold:g}"
     else:
         stated = f"z-test: {rule.sample} per variant, alpha {rule.alpha:g}"
     parts: list = [

@@ -27,7 +27,10 @@ Queries
   the decision: winner, who, when, why and the figures it was made on.
 
 The rule (`domain.experiments.evaluate`) is evaluated after every entry and conversion and
-on a timer at the moment the next entrant's window closes. The state (each entrant and its
+on a timer at the moment the next entrant's window closes. A fixed-horizon rule (the
+default Bayesian `looks: once`, and `z_test`) is given only each variant's first `sample`
+entrants, so it answers exactly once, when they are all past their window; only the opt-in
+`looks: every_report` decides on whatever has matured at each look. The state (each entrant and its
 conversion) is carried through continue-as-new when the history grows.
 """
 
@@ -165,13 +168,14 @@ class JourneyExperimentWorkflow:
     # ------------------------------------------------------------- the rule
 
     def _counts(self, now: datetime) -> dict[str, tuple[int, int]]:
-        """{variant: (leads whose window is over, conversions among them)}; under the
-        z-test only each variant's first `sample` entrants (the fixed horizon)."""
+        """{variant: (leads whose window is over, conversions among them)}; under a
+        fixed-horizon rule (the default) only each variant's first `sample` entrants, so the
+        rule answers once, on the sample it planned, however long the leads keep coming."""
         window, rule = self._step.metric.within, self._step.decide
         per: dict[str, list[ExperimentEntry]] = {v: [] for v in self._step.variant_ids}
         for entry in self._s.entries.values():
             per[entry.variant].append(entry)
-        if not isinstance(rule, BayesianRule):
+        if rule.fixed_horizon:
             per = {v: entries[: rule.sample] for v, entries in per.items()}
         counts = {}
         for v, entries in per.items():

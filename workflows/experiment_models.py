@@ -14,7 +14,7 @@ from domain.journeys import ExperimentStep
 
 class ExperimentStatus(StrEnum):
     RUNNING = "running"
-    DECIDED = "decided"  # a winner (by the rule or an operator), or the z-test's "no winner"
+    DECIDED = "decided"  # a winner (by the rule or an operator), or a fixed-horizon rule's "no winner"
     STOPPED = "stopped"  # by an operator, without a winner
 
 

@@ -49,7 +49,12 @@ async def test_show_promote_and_stop_from_the_cli(stack: Stack, tmp_path: Path) 
     shown = await cli("show", "exp-test", "subject-test", "--json")
     assert shown.exit_code == 0, shown.output
     view = json.loads(shown.output)
-    assert (view["status"], view["entered"], view["rule"]["min_sample"]) == ("running", {"a": 1, "b": 0}, 10)
+    assert (view["status"], view["entered"], view["rule"]["sample"], view["rule"]["looks"]) == (
+        "running",
+        {"a": 1, "b": 0},
+        40,
+        "once",
+    )
 
     not_a_step = await cli("show", "exp-test", "pause")
     assert not_a_step.exit_code == 2, not_a_step.output

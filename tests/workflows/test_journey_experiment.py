@@ -23,7 +23,7 @@ from activities.experiment_models import (
     ExperimentRef,
     ReportConversionInput,
 )
-from domain.experiments import experiment_workflow_id
+from domain.experiments import BayesianRule, experiment_workflow_id
 from domain.journeys import ExperimentStep, load_journey
 from domain.leads import EventType, LeadStage, lead_key
 from domain.refusals import Refusal, Refused
@@ -53,14 +53,14 @@ steps:
       - {id: a, goto: email-a}
       - {id: b, goto: email-b}
     metric: {event: click, within: 2d}
-    decide: {rule: bayesian, probability: 0.95, min_sample: 10}
+    decide: {rule: bayesian, probability: 0.95, sample: 40}
   - {id: email-a, type: send_email, template: t-a, subject: Variant A, next: pause}
   - {id: email-b, type: send_email, template: t-b, subject: Variant B, next: pause}
   - {id: pause, type: wait, duration: 5d}
   - {id: done, type: goal, outcome: tested}
 """
 CLICK_RATE = {"a": 0.1, "b": 0.7}  # B clearly better
-POPULATION = 120
+POPULATION = 120  # 61 of them hashed to a, 59 to b: past the horizon of 40 each
 LATER = 10
 
 
@@ -129,14 +129,14 @@ async def test_a_seeded_population_promotes_the_better_variant(time_env: Workflo
     decision = view.decision
     assert decision is not None
     assert (decision.kind, decision.winner, decision.by) == ("winner", "b", "rule")
-    # Decided on the leads whose window was over then (they entered a few seconds apart).
+    # Decided once, on each variant's first 40 entrants (the horizon), past the corrected 0.975.
     figures = {f.variant: f for f in decision.figures}
-    assert all(10 <= f.n <= arms.count(v) and f.conversions <= clicks[v] for v, f in figures.items())
-    assert figures["b"].probability_best is not None and figures["b"].probability_best >= 0.95
-    # Once every window is over: every entrant counted once, each clicker once.
-    assert {f.variant: (f.n, f.conversions) for f in after.figures} == {
-        v: (arms.count(v), clicks[v]) for v in ("a", "b")
-    }
+    assert all(f.n == 40 and f.conversions <= clicks[v] for v, f in figures.items())
+    assert figures["b"].probability_best is not None and figures["b"].probability_best >= 0.975
+    assert decision.reason.endswith(">= 0.975 (0.95 corrected for 2 variants) at 40 per variant")
+    assert [(f.n, f.conversions) for f in after.figures] == [(f.n, f.conversions) for f in decision.figures]
+    # Every entrant counted once, each clicker once.
+    assert (after.entered, after.converted) == (dict(Counter(arms)), {"a": clicks["a"], "b": clicks["b"]})
     assert set(later_arms) == {"b"}, "every entrant after the decision gets the winner"
     assert sum(Counter(later_arms).values()) == LATER
     assert after.entered == before.entered, "entrants routed to the winner are not counted"
@@ -220,6 +220,77 @@ async def test_retries_count_once_and_operators_stop_or_promote(time_env: Workfl
         assert entered.model_dump() == {"variant": "b", "counted": False}
         shown = await service.show("exp-test", "subject-test", version=2)
         assert (shown.status, shown.entered) == (ExperimentStatus.DECIDED, {"a": 1, "b": 0})
+
+
+AA_SEED = 2  # found by trying seeds from 0: the first where the two rules disagree
+AA_RATE, AA_BATCH, AA_BATCHES = 0.3, 10, 6  # both variants convert 30 %; 6 batches of 10 each
+
+
+async def test_equal_variants_get_no_winner_at_the_default_where_peeking_calls_one(
+    time_env: WorkflowEnvironment, tmp_path: Path
+) -> None:
+    """The same seeded A/A population, fed batch by batch (each batch's windows closing before
+    the next enters), to the default rule (once, at 60 per variant) and to the opt-in
+    `looks: every_report` (from 10 per variant): the opt-in calls a winner after the fourth
+    batch (P(b best) = 0.976 >= 0.95), the default ends at its horizon without one
+    (P(b best) = 0.885 < 0.975)."""
+    journeys = _journeys(tmp_path)
+    step = _step(journeys)
+    fake, queues = FakePlatforms(), new_queues()
+    rules = {
+        1: BayesianRule(sample=AA_BATCH * AA_BATCHES),
+        2: BayesianRule(sample=AA_BATCH, looks="every_report"),
+    }
+    refs = {
+        version: ExperimentRef(
+            journey_id="exp-test",
+            version=version,
+            step=step.model_copy(update={"decide": rule}),
+            task_queue=queues.workflows,
+        )
+        for version, rule in rules.items()
+    }
+    handles = {
+        version: time_env.client.get_workflow_handle_for(
+            JourneyExperimentWorkflow.run, experiment_workflow_id("exp-test", version, "subject-test")
+        )
+        for version in refs
+    }
+    acts = ExperimentActivities(time_env.client)
+    rng = random.Random(AA_SEED)
+    async with running(time_env, fake, queues, journeys=journeys):
+        for batch in range(AA_BATCHES):
+            for i in range(AA_BATCH):
+                for arm in ("a", "b"):
+                    lead, converts = f"lead-{batch}-{i}-{arm}", rng.random() < AA_RATE
+                    for ref in refs.values():
+                        await acts.enter(
+                            EnterExperimentInput(experiment=ref, enter=ExperimentEnter(lead_id=lead, proposed=arm))
+                        )
+                        if converts:
+                            at = await time_env.get_current_time()
+                            conversion = ExperimentConversion(lead_id=lead, at=at)
+                            await acts.report(ReportConversionInput(experiment=ref, conversion=conversion))
+            await time_env.sleep(step.metric.within + timedelta(hours=1))
+            matured = AA_BATCH * (batch + 1)
+
+            async def looked(handle, matured=matured):
+                view = await handle.query(JourneyExperimentWorkflow.state)
+                return (view.decision is not None or all(f.n == matured for f in view.figures)) and view
+
+            default = await eventually(lambda: looked(handles[1]), what=f"the default's look at {matured}")
+            peeking = await eventually(lambda: looked(handles[2]), what=f"the opt-in's look at {matured}")
+            if batch < AA_BATCHES - 1:
+                assert default.decision is None, "the default does not look before its horizon"
+
+    assert peeking.decision is not None and peeking.decision.kind == "winner", "peeking called a winner"
+    assert peeking.decision.winner in ("a", "b") and peeking.decision.by == "rule"
+    decision = default.decision
+    assert decision is not None
+    assert (decision.kind, decision.winner, decision.by) == ("no_winner", None, "rule")
+    assert [(f.n, f.conversions) for f in decision.figures] == [(60, 14), (60, 20)]
+    assert decision.reason.startswith("no variant probably best: P(b is best) = 0.885 < 0.975")
+    assert default.status == ExperimentStatus.DECIDED
 
 
 async def _shown(service: ExperimentService, test):
