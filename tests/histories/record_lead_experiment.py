@@ -4,7 +4,8 @@
 
 On the time-skipping server with the real workers and the sandbox: three leads in each
 variant of a two-way experiment (`EXPERIMENT_JOURNEY`), the `b` leads clicking, the windows
-closing, the Bayesian rule promoting `b`, then one more lead routed to the winner. Writes
+closing, the Bayesian rule (once, at its horizon of 3 per variant: P(b best) = 0.986 >= 0.975)
+promoting `b`, then one more lead routed to the winner. Writes
 `journey_experiment.json` (the JourneyExperiment workflow, still running: it answers later
 entrants), `lead_journey_experiment.json` (a `b` lead: the `lead-experiment-v1` marker, its
 entry and its reported conversion) and `lead_journey_experiment_winner.json` (the later lead,
@@ -52,7 +53,7 @@ steps:
       - {id: a, goto: case-a}
       - {id: b, goto: roi-b}
     metric: {event: click, within: 1d}
-    decide: {min_sample: 3}
+    decide: {sample: 3}
   - {id: case-a, type: send_email, template: nurture-case-study, subject: How others did it, next: pause}
   - {id: roi-b, type: send_email, template: nurture-roi-calculator, subject: Build the business case, next: pause}
   - {id: pause, type: wait, duration: 2d}
