@@ -28,6 +28,7 @@ from activities.conversion_models import (
     RecordDealConversionsInput,
     RecordDealConversionsResult,
 )
+from activities.experiment_models import EnterExperimentInput, ExperimentEntered, ReportConversionInput
 from activities.models import (
     AdAccountInput,
     AdAccountResult,
@@ -284,6 +285,11 @@ MIGRATION_BATCH = ActivityRef(
 FORMS_SEND_CONFIRMATION = ActivityRef("forms.send_confirmation", ConfirmationEmailInput, ConfirmationEmailResult)
 # On the workflow queue (workers/form_journeys.py): the confirmed capture's journey started.
 FORMS_START_JOURNEY = ActivityRef("forms.start_journey", StartFormJourneyInput, StartFormJourneyResult)
+
+# ------------------------------------------------------ journey experiments
+
+EXPERIMENTS_ENTER = ActivityRef("experiments.enter", EnterExperimentInput, ExperimentEntered)
+EXPERIMENTS_REPORT = ActivityRef("experiments.report", ReportConversionInput, Nothing)
 
 # ------------------------------------------------------ contact sync and erasure
 

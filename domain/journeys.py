@@ -13,6 +13,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BeforeValidator, Field, ValidationError, field_validator, model_validator
 
+from domain.experiments import BayesianRule, DecisionRule, ExperimentMetric
 from domain.fields import (
     STRICT_KEYS,
     ConfigModel,
@@ -146,6 +147,50 @@ class SplitStep(_StepBase):
         return next(v.goto for v in self.variants if v.id == variant_id)
 
 
+class ExperimentVariant(ConfigModel):
+    """One arm of an experiment: a variant of a step or of a path, by where it goes."""
+
+    id: StepId
+    goto: StepId | None = None  # None = the step after the experiment
+
+
+class ExperimentStep(_StepBase):
+    """An A/B(/n) test that decides: entrants are split evenly between the variants (the
+    keyed hash `split` uses), the journey's `JourneyExperiment` workflow counts who converts on
+    `metric` within its window, and once `decide` calls a winner every new entrant goes to it.
+    The default rule is Bayesian, decided once at 1000 per variant with P(best) >= 0.95 corrected
+    for the number of variants (`domain/experiments.py`)."""
+
+    type: Literal["experiment"] = "experiment"
+    variants: list[ExperimentVariant] = Field(min_length=2)
+    metric: ExperimentMetric
+    decide: DecisionRule = BayesianRule()
+
+    @model_validator(mode="after")
+    def _variants(self) -> ExperimentStep:
+        seen: set[str] = set()
+        for j, variant in enumerate(self.variants):
+            if variant.id == HOLDOUT:
+                raise ValueError(f"variants.{j}.id: {HOLDOUT!r} is reserved (an experiment has no holdout)")
+            if variant.id in seen:
+                raise ValueError(f"variants.{j}.id: duplicate variant id {variant.id!r}")
+            seen.add(variant.id)
+        return self
+
+    @property
+    def variant_ids(self) -> list[str]:
+        return [v.id for v in self.variants]
+
+    def assign(self, journey_id: str, lead_id: str) -> str:
+        """The variant this lead gets while the experiment runs: equal shares of the hash line."""
+        share = PERCENT / len(self.variants)
+        return choose(bucket(journey_id, self.id, lead_id), 0, [(v, share) for v in self.variant_ids])
+
+    def target(self, variant_id: str) -> str | None:
+        """Where a variant goes (None = the step after the experiment)."""
+        return next(v.goto for v in self.variants if v.id == variant_id)
+
+
 class UpdateCrmStep(_StepBase):
     type: Literal["update_crm"] = "update_crm"
     properties: dict[str, str] = Field(min_length=1)
@@ -177,10 +222,20 @@ class GoalStep(_StepBase):
 
 
 Step = Annotated[
-    SendEmailStep | WaitStep | WaitForEventStep | BranchStep | SplitStep | UpdateCrmStep | NotifyStep | GoalStep,
+    SendEmailStep
+    | WaitStep
+    | WaitForEventStep
+    | BranchStep
+    | SplitStep
+    | ExperimentStep
+    | UpdateCrmStep
+    | NotifyStep
+    | GoalStep,
     Field(discriminator="type"),
 ]
-STEP_TYPES = frozenset(("send_email", "wait", "wait_for_event", "branch", "split", "update_crm", "notify", "goal"))
+STEP_TYPES = frozenset(
+    ("send_email", "wait", "wait_for_event", "branch", "split", "experiment", "update_crm", "notify", "goal")
+)
 _WAITING_TYPES = frozenset(("wait", "wait_for_event"))
 
 
@@ -289,9 +344,9 @@ class JourneySpec(ConfigModel):
                 for j, case in enumerate(step.cases):
                     yield f"steps.{i}.cases.{j}.goto", case.goto
                 yield f"steps.{i}.default", step.default
-            if isinstance(step, SplitStep):
-                for j, variant in enumerate(step.variants):
-                    yield f"steps.{i}.variants.{j}.goto", variant.goto
+            if isinstance(step, SplitStep | ExperimentStep):
+                for j, goto in enumerate(v.goto for v in step.variants):
+                    yield f"steps.{i}.variants.{j}.goto", goto
         yield "recycle_to", self.recycle_to
 
     def successors(self, step_id: str) -> list[str]:
@@ -302,7 +357,7 @@ class JourneySpec(ConfigModel):
             targets = [step.on_event or after, step.on_timeout or after]
         elif isinstance(step, BranchStep):
             targets = [*(c.goto for c in step.cases), step.default or after]
-        elif isinstance(step, SplitStep):
+        elif isinstance(step, SplitStep | ExperimentStep):
             targets = [v.goto or after for v in step.variants]
         else:
             targets = [after]

@@ -47,6 +47,8 @@ class Refusal(StrEnum):
     MID_SEND = "mid_send"  # an email of it is being sent right now
     OTHER_VERSION = "other_version"  # it does not run the version the move is from
     NOT_AT_A_STEP = "not_at_a_step"  # it is not in nurture at a step (qualifying, with sales, done)
+    UNKNOWN_VARIANT = "unknown_variant"  # an experiment has no variant of that name
+    EXPERIMENT_OVER = "experiment_over"  # the experiment already has a winner or was stopped
     # A refusal without a code: a worker older than these codes, or an update whose
     # argument the workflow could not read. Answered as a conflict with its own text.
     UNCLASSIFIED = "refused"
@@ -88,6 +90,8 @@ ANSWERS: dict[Refusal, Answer] = {
     Refusal.MID_SEND: Answer(409, "step"),
     Refusal.OTHER_VERSION: Answer(409, "from"),
     Refusal.NOT_AT_A_STEP: Answer(409, "stage"),
+    Refusal.UNKNOWN_VARIANT: Answer(422, "variant"),
+    Refusal.EXPERIMENT_OVER: Answer(409, "status"),
     Refusal.UNCLASSIFIED: Answer(409, None),
 }
 

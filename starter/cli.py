@@ -34,6 +34,7 @@ from starter.cli_common import (
     worker_config,
     worker_settings,
 )
+from starter.cli_experiments import register as register_experiments
 from starter.cli_migrate import register as register_migrate
 from starter.cli_privacy import register as register_privacy
 from starter.cli_reports import report_app
@@ -1173,6 +1174,7 @@ app.add_typer(report_app, name="report")
 app.add_typer(auth_app, name="auth")
 register_privacy(app, lead_app)
 register_migrate(journeys_app)
+register_experiments(journeys_app)
 
 
 if __name__ == "__main__":

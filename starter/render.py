@@ -277,3 +277,38 @@ def journey_stats_table(view) -> Table:
             *(str(getattr(s, n)) for n in COUNTS),
         )
     return table
+
+
+def experiment_panel(view, url: str) -> Panel:
+    """An experiment's rule, its figures now and its decision (`mops journeys experiment show`)."""
+    rule = view.rule
+    if rule.rule == "bayesian":
+        threshold = rule.threshold(len(view.variants))
+        if rule.fixed_horizon:
+            stated = f"Bayesian at {rule.sample} per variant, once: P(best) >= {threshold:g}"
+        else:
+            stated = f"Bayesian at every report from {rule.sample} per variant: P(best) >= {threshold:g}"
+    else:
+        stated = f"z-test: {rule.sample} per variant, alpha {rule.alpha:g}"
+    parts: list = [
+        f"status [bold]{view.status.value}[/] · metric: {view.metric.event.value} within {view.metric.within}",
+        f"rule: {stated}",
+    ]
+
+    def figures_table(figures) -> Table:
+        table = Table("variant", "entered", "n (window over)", "conversions", "rate", "P(best)", box=None)
+        for f in figures:
+            rate = f"{f.conversions / f.n:.1%}" if f.n else "-"
+            best = "-" if f.probability_best is None else f"{f.probability_best:.3f}"
+            table.add_row(f.variant, str(view.entered.get(f.variant, 0)), str(f.n), str(f.conversions), rate, best)
+        return table
+
+    parts.append(figures_table(view.figures))
+    if (d := view.decision) is not None:
+        winner = d.winner or "none"
+        parts.append(f"decision: {d.kind}, winner [bold]{winner}[/] by {d.by} at {d.at.isoformat(timespec='seconds')}")
+        parts.append(f"· {d.reason}")
+        parts.append("figures at the decision:")
+        parts.append(figures_table(d.figures))
+    parts.append(f"[dim]{url}[/]")
+    return Panel(Group(*parts), title=view.workflow_id, expand=False)

@@ -62,6 +62,7 @@ from mops.queues import platform_queues
 from mops.settings import Settings
 from workers.accuracy import ensure_accuracy_schedules
 from workers.credentials import token_for
+from workers.experiments import ExperimentActivities
 from workers.form_journeys import FormJourneyActivities
 from workers.health_gate import HealthGate, HoldIfDegraded
 from workers.health_registry import ensure_health
@@ -81,6 +82,7 @@ from workflows.analytics import AnalyticsCollectionWorkflow, ExecutiveReportWork
 from workflows.budget import BudgetReallocationWorkflow
 from workflows.campaign import CampaignWorkflow
 from workflows.content import ContentWorkflow
+from workflows.experiment import JourneyExperimentWorkflow
 from workflows.form_confirmation import FormConfirmationWorkflow
 from workflows.health import IntegrationHealthCheckWorkflow, IntegrationHealthWorkflow
 from workflows.journey_migration import JourneyMigrationWorkflow
@@ -100,6 +102,7 @@ WORKFLOWS = [
     IntegrationHealthCheckWorkflow,
     LeadImportWorkflow,
     JourneyMigrationWorkflow,
+    JourneyExperimentWorkflow,
 ]
 WORKFLOWS += [AnalyticsCollectionWorkflow, ExecutiveReportWorkflow]
 WORKFLOWS += [FormConfirmationWorkflow]  # a public form's pending double opt-in
@@ -353,6 +356,7 @@ def build_workers(
         **config.worker_options(),  # cache, slots, pollers, sandbox (workers/tuning.py)
     )
     journeys = JourneyActivities(settings.journeys_dir, ledger)
+    experiments = ExperimentActivities(client)
     workflow_worker = Worker(
         client,
         task_queue=q.workflows,
@@ -367,6 +371,8 @@ def build_workers(
             imports.finish,
             FormJourneyActivities(client, settings).start_journey,  # a confirmed double opt-in
             MigrationActivities(client).batch,  # sends the lead journeys' migrate update
+            experiments.enter,  # local activities of the lead journey (workflows/experiment.py)
+            experiments.report,
             *privacy.on(q.workflows),
         ],
         **common,

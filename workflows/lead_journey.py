@@ -89,7 +89,7 @@ Queries
   withdrawn). Asked by the deal-won uploads after the journey has ended; never shown.
 
 Search attributes: LeadStage, LeadScore, Segment, OwnerId, JourneyId, JourneyVariant
-(`<split>:<variant>` for each split the lead passed), and, in runs with
+(`<split>:<variant>` for each split or experiment the lead passed), and, in runs with
 `workflow.patched("lead-step-attributes-v1")`, JourneyVersion and JourneyStep (the 1-based
 position of the current step in that version's `steps`; unset once the lead has left), so
 `JourneyId = 'demo' AND JourneyVersion = 2 AND JourneyStep = 3` lists the leads at a step.
@@ -99,6 +99,14 @@ lead in one of its weighted variants by a keyed hash of the lead id and the spli
 (`domain.splits`), the same on every replay and continue-as-new, and records it in
 `LeadJourneyState.variants` (the `state` query's `variants`); the `holdout` share ends the
 journey there with outcome `holdout (<split id>)` and gets nothing more.
+
+Experiments (runs that reach one with `workflow.patched("lead-experiment-v1")`): an
+`experiment` step asks its `JourneyExperiment` workflow (one per journey, version and step)
+for the variant through the `experiments.enter` local activity, so the answer is recorded
+here: the keyed hash's variant while the experiment runs, the winner once one is decided.
+The variant is kept like a split's (`variants`, JourneyVariant). A counted lead that converts
+on the experiment's metric within its window (an event of that type, or the lead accepted by
+sales for `conversion`) is reported once with `experiments.report`, in the background.
 
 Goals (runs that meet one with `workflow.patched("lead-goals-v1")`): the journey's `goals` are
 checked on every rescore (each event, each score crossing; the goals' score tests are
@@ -144,6 +152,13 @@ with workflow.unsafe.imports_passed_through():
     from activities import contracts as act
     from activities.contracts import ActivityRef, ErrorType
     from activities.conversion_models import ConversionResult, GoogleConversionInput, MetaConversionInput
+    from activities.experiment_models import (
+        EnterExperimentInput,
+        ExperimentConversion,
+        ExperimentEnter,
+        ExperimentRef,
+        ReportConversionInput,
+    )
     from activities.models import (
         AssignOwnerInput,
         EmailLead,
@@ -178,10 +193,12 @@ with workflow.unsafe.imports_passed_through():
         conversion_key,
         meta_hash,
     )
+    from domain.experiments import Metric
     from domain.journey_migration import MigrateRequest, MigrateResult, Timers
     from domain.journey_stats import ENGAGEMENT_FIELDS, tallied
     from domain.journeys import (
         BranchStep,
+        ExperimentStep,
         GoalStep,
         JourneySpec,
         NotifyStep,
@@ -218,6 +235,7 @@ with workflow.unsafe.imports_passed_through():
     )
     from workflows.lead_models import (
         CaptureResult,
+        LeadExperiment,
         LeadJourneyInput,
         LeadJourneyResult,
         LeadJourneyState,
@@ -262,6 +280,12 @@ CRM_SCORE_PROPERTY = "mops_score"
 # before split steps existed cannot reach one (their journeys could not name one); the marker
 # says which histories record an assignment.
 SPLIT_PATCH = "lead-split-v1"
+# An experiment step asks its JourneyExperiment for the variant and reports conversions to it.
+# Like splits, only journeys naming an experiment step reach it; the marker says which do.
+EXPERIMENT_PATCH = "lead-experiment-v1"
+# The experiment's workflow is on this cluster: retry until it answers (the lead waits there).
+EXPERIMENT_RETRY = RetryPolicy(initial_interval=timedelta(seconds=1), maximum_interval=timedelta(seconds=30))
+EXPERIMENT_TIMEOUT = timedelta(seconds=30)
 # Journey-level goals end nurture when met; asked when a goal is first met (journeys without
 # goals, all of them before goals existed, never ask).
 GOALS_PATCH = "lead-goals-v1"
@@ -446,6 +470,8 @@ class LeadJourneyWorkflow:
         if (field := ENGAGEMENT_FIELDS.get(ev.type)) and ev.detail in s.step_visits:
             # The email's step (the SendGrid webhook's `mops_step`): counted for that step's analytics.
             s.step_engagement = tallied(s.step_engagement, ev.detail, field)
+        if s.experiments:
+            self._experiment_conversions(ev.type.value)
         self._rescore()
 
     @workflow.signal(name="unsubscribe")
@@ -687,6 +713,8 @@ class LeadJourneyWorkflow:
                 s.outcome, goto = f"holdout ({step.id})", None
             else:
                 goto = step.target(variant) or goto
+        elif isinstance(step, ExperimentStep):
+            goto = step.target(await self._experiment(step)) or goto
         elif isinstance(step, UpdateCrmStep):
             await self._update_crm(step.properties, summary=f"step {step.id}")
         elif isinstance(step, NotifyStep):
@@ -735,6 +763,65 @@ class LeadJourneyWorkflow:
         self._note(f"split {step.id}: {variant}")
         self._publish()
         return variant
+
+    async def _experiment(self, step: ExperimentStep) -> str:
+        """The variant this lead takes at an experiment step: the one recorded (a loop back,
+        a resumed run), else the experiment workflow's answer, recorded as the local
+        activity's result (a replay reads it back and never asks the experiment again)."""
+        s, spec = self._s, self._journey
+        if (variant := s.variants.get(step.id)) is not None:
+            return variant
+        if not workflow.patched(EXPERIMENT_PATCH):
+            # Only code without experiment steps records no marker here, and it could not
+            # have run a journey naming one: refuse rather than guess.
+            raise RuntimeError(f"experiment {step.id}: history has no {EXPERIMENT_PATCH} marker")
+        entered = await call_local(
+            act.EXPERIMENTS_ENTER,
+            EnterExperimentInput(
+                experiment=self._experiment_ref(step),
+                enter=ExperimentEnter(lead_id=s.lead_id, proposed=step.assign(spec.id, s.lead_id)),
+            ),
+            summary=f"experiment {step.id}: enter",
+            retry=EXPERIMENT_RETRY,
+            timeout=EXPERIMENT_TIMEOUT,
+        )
+        s.variants = {**s.variants, step.id: entered.variant}
+        if entered.counted:
+            s.experiments = {**s.experiments, step.id: LeadExperiment(variant=entered.variant, at=workflow.now())}
+        self._note(f"experiment {step.id}: {entered.variant}" + ("" if entered.counted else " (decided)"))
+        self._publish()
+        return entered.variant
+
+    def _experiment_ref(self, step: ExperimentStep) -> ExperimentRef:
+        spec = self._journey
+        return ExperimentRef(journey_id=spec.id, version=spec.version, step=step, task_queue=self._queues.workflows)
+
+    def _experiment_conversions(self, metric: str) -> None:
+        """Report a conversion on `metric` (an event type, or `conversion`) to each experiment
+        that counted this lead, measures it and is still within its window; once each."""
+        s = self._s
+        for step_id, entry in s.experiments.items():
+            step = self._journey.step(step_id)
+            if entry.reported or not isinstance(step, ExperimentStep) or step.metric.event.value != metric:
+                continue
+            if workflow.now() - entry.at > step.metric.within:
+                continue
+            entry.reported = True
+            report = ReportConversionInput(
+                experiment=self._experiment_ref(step),
+                conversion=ExperimentConversion(lead_id=s.lead_id, at=workflow.now()),
+            )
+            # In the background with the ad conversions: the run waits for both before it ends.
+            self._conversion_sends.append(asyncio.create_task(self._report_conversion(report)))
+
+    async def _report_conversion(self, report: ReportConversionInput) -> None:
+        await call_local(
+            act.EXPERIMENTS_REPORT,
+            report,
+            summary=f"experiment {report.experiment.step.id}: converted",
+            retry=EXPERIMENT_RETRY,
+            timeout=EXPERIMENT_TIMEOUT,
+        )
 
     def _wait_deadline(self, step: WaitStep) -> datetime:
         now = workflow.now()
@@ -1449,6 +1536,8 @@ class LeadJourneyWorkflow:
         self._publish()
         if crm:
             await self._update_crm(crm, summary=f"CRM: stage {stage.value}")
+        if changed and stage == LeadStage.CONVERTED and s.experiments:
+            self._experiment_conversions(Metric.CONVERSION.value)
         if changed and self._conversion_due(stage):
             # In the background: a slow or degraded ad platform must not hold up the
             # hand-off to sales; the run waits for the uploads before it ends or continues.

@@ -86,6 +86,14 @@ class SentEmail(BaseModel):
     message_id: str | None = None
 
 
+class LeadExperiment(BaseModel):
+    """This lead's entry into an experiment step that counted it (see workflows/experiment.py)."""
+
+    variant: str
+    at: datetime
+    reported: bool = False  # its conversion on the metric has been sent to the experiment
+
+
 class LeadJourneyState(BaseModel):
     """All durable state of one lead's journey, carried across continue-as-new."""
 
@@ -114,7 +122,8 @@ class LeadJourneyState(BaseModel):
     step_visits: dict[str, int] = {}
     last_step: str | None = None  # the step last entered: where the lead left, once it has
     step_engagement: dict[str, StepEngagement] = {}  # per step: emails sent, opens, clicks, replies
-    variants: dict[str, str] = {}  # split step id -> the variant this lead got (or "holdout")
+    variants: dict[str, str] = {}  # split or experiment step id -> the variant this lead got (or "holdout")
+    experiments: dict[str, LeadExperiment] = {}  # experiment step id -> the entry it counted
     goal: str | None = None  # the journey goal met (ends nurture at once)
     entry: str | None = None  # this entry's first run id (short), in every key; None: older runs
     reentry_refused: str | None = None  # why this run may not enter the journey (it ended at once)

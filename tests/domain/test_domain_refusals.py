@@ -31,6 +31,8 @@ STATUSES = {
     "mid_send": (409, "step"),
     "other_version": (409, "from"),
     "not_at_a_step": (409, "stage"),
+    "unknown_variant": (422, "variant"),
+    "experiment_over": (409, "status"),
     "refused": (409, None),
 }
 

@@ -39,6 +39,8 @@ from activities.privacy_models import PublishChangeInput, PublishChangeResult
 from domain.leads import Firmographics
 from mops.contact_ledger import SqliteContactLedger
 from mops.queues import PlatformQueues
+from workers.experiments import ExperimentActivities
+from workflows.experiment import JourneyExperimentWorkflow
 from workflows.lead_journey import LeadJourneyWorkflow
 
 OWNERS = [SalesOwner(owner_id=str(i), email=f"owner{i}@mops.example") for i in (101, 102, 103, 104, 105)]
@@ -138,17 +140,20 @@ class FakePlatforms(Recorder):
         # The real journey activities over a ledger of this fake's own (journey exits for `reentry`).
         ledger = SqliteContactLedger(Path(tempfile.mkdtemp(prefix="mops-fake-ledger-")) / "contacts.db")
         journeys = JourneyActivities(journeys_dir, ledger)
+        experiments = ExperimentActivities(client)
         return [
             Worker(
                 client,
                 task_queue=queues.workflows,
-                workflows=[LeadJourneyWorkflow],
+                workflows=[LeadJourneyWorkflow, JourneyExperimentWorkflow],
                 activities=[
                     journeys.load,
                     journeys.last_exit,
                     journeys.record_exit,
                     self.assign_owner,
                     self.publish_change,
+                    experiments.enter,  # the real ones: they only talk to the Temporal server
+                    experiments.report,
                 ],
             ),
             Worker(

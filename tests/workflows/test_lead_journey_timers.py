@@ -52,9 +52,10 @@ async def start_lead(
     tz: str | None = None,
     can_after: int = 10_000,
     keys_per_entry: bool = False,
+    email: str | None = None,
 ) -> WorkflowHandle:
     tz = tz or await daytime_zone(env)
-    email = f"lead-{uuid.uuid4().hex[:8]}@example.com"
+    email = email or f"lead-{uuid.uuid4().hex[:8]}@example.com"
     capture = LeadCapture(
         capture_id=str(uuid.uuid4()),
         email=email,
