@@ -221,7 +221,7 @@ async def sign_out(request: Request) -> Response:
     if session is not None:
         if not csrf_ok(request, session, form):
             return _forbidden()
-        revoke(session)
+        revoke(request, session)
     response = _sign_in_page(notice="Signed out.")
     SESSION.clear(response)
     return response

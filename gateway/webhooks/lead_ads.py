@@ -22,7 +22,7 @@ from domain.lead_ads import LeadAdForms, LeadAdFormsError, LeadAdRefused, LeadAd
 from domain.leads import LeadSource, Utm
 from gateway.errors import ApiError
 from gateway.settings import GatewaySettings
-from gateway.webhooks.common import ReplayCache
+from gateway.webhooks.common import Replays
 from integrations.errors import PlatformError
 from starter.service.leads import LeadInputError, LeadService, build_capture
 
@@ -61,7 +61,7 @@ async def take_lead(
     form_id: str,
     read: Callable[[], Awaitable[LeadAdSubmission]],
     forms: LeadAdForms,
-    seen: ReplayCache,
+    seen: Replays,
     leads: LeadService,
     settings: GatewaySettings,
 ) -> None:
