@@ -30,6 +30,7 @@ from starter.cli_common import (
     run_async,
     settings,
     temporal_client,
+    upgrade_database,
     worker_config,
     worker_settings,
 )
@@ -1039,6 +1040,7 @@ def up() -> None:
     if s.health_gateway_url is None:  # the gateway this process serves is measured with the platforms
         s = s.model_copy(update={"health_gateway_url": f"http://{s.gateway_host}:{s.gateway_port}"})
     config = worker_config(s)  # this process runs the workers: it runs on their event loop
+    upgrade_database(s)
 
     async def main() -> None:
         from gateway.app import create_app
@@ -1091,6 +1093,7 @@ def worker(
         return
     s = worker_settings()
     config = worker_config(s)
+    upgrade_database(s)
     configure_logging()
     try:
         with contextlib.suppress(KeyboardInterrupt):
