@@ -62,12 +62,16 @@ def _where(url: str) -> str:
     return re.sub(r"://([^:/@]+):[^@]*@", r"://\1:***@", url)
 
 
+def _first_line(err: BaseException) -> str:
+    text = str(err).strip()
+    return text.splitlines()[0] if text else type(err).__name__
+
+
 def open_connection(url: str) -> psycopg.Connection:
     try:
         return psycopg.connect(url, autocommit=True, connect_timeout=10)
     except psycopg.Error as err:
-        first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
-        raise DatabaseUnavailable(f"MOPS_DATABASE_URL: cannot connect to {_where(url)}: {first}") from None
+        raise DatabaseUnavailable(f"MOPS_DATABASE_URL: cannot connect to {_where(url)}: {_first_line(err)}") from None
 
 
 def upgrade(url: str) -> list[Migration]:
@@ -134,8 +138,14 @@ class Database:
     def rows(self, sql: str, params: Sequence[Any] | dict[str, Any] = ()) -> list[tuple]:
         """Run one statement; its rows (none for a statement without RETURNING)."""
         with self._lock:
-            cur = self._connection().execute(sql.encode(), params)
-            return cur.fetchall() if cur.description else []
+            try:
+                cur = self._connection().execute(sql.encode(), params)
+                return cur.fetchall() if cur.description else []
+            except psycopg.OperationalError as err:
+                # The server went away mid-statement: this answer fails (503), and the next
+                # call opens a new connection. Not retried here: a bucket spent twice or a
+                # replay key taken twice must not come from our own retry.
+                raise DatabaseUnavailable(f"MOPS_DATABASE_URL: {_first_line(err)}") from None
 
     def transaction(self) -> _Transaction:
         """`with db.transaction() as conn:` several statements in one transaction (holding the lock)."""

@@ -36,7 +36,7 @@ class NotFound(LookupError):
 
 
 # The types every surface answers; anything else is unexpected (a 500, a traceback).
-KNOWN = (InputError, JourneyError, NotFound, Refused, RPCError)
+KNOWN = (InputError, JourneyError, NotFound, Refused, RPCError, DatabaseUnavailable)
 
 
 class Failure(NamedTuple):

@@ -3,6 +3,7 @@ the replay cache's insert-once with expiry, the token bucket and the sign-outs."
 
 from __future__ import annotations
 
+import concurrent.futures
 import json
 import os
 import subprocess
@@ -10,9 +11,12 @@ import sys
 import textwrap
 from pathlib import Path
 
+import psycopg
+import pytest
+
 from gateway.state_pg import PostgresState
 from mops.codec import shared_keyring
-from mops.database import Database, upgrade
+from mops.database import Database, DatabaseUnavailable, upgrade
 from mops.keystore import ErasureRecord, utc_now
 from mops.keystore_pg import PostgresKeyStore
 from mops.settings import Settings
@@ -104,3 +108,26 @@ def test_a_sign_out_is_seen_by_every_connection(database_url: str) -> None:
     mine.add("sid-1", 4_102_444_800)  # expires in 2100
     assert "sid-1" in theirs
     mine.add("sid-1", 4_102_444_800)  # signing out twice is fine
+
+
+def test_a_lost_connection_fails_that_call_and_the_next_reconnects(database_url: str) -> None:
+    upgrade(database_url)
+    db = Database(database_url)
+    limiter = PostgresState(db).rate_limit("api-key", rate=0.01, burst=5)
+    assert limiter.take("web") is None
+    with psycopg.connect(database_url, autocommit=True) as admin:  # the server drops our session
+        [(pid,)] = db.rows("SELECT pg_backend_pid()")
+        admin.execute("SELECT pg_terminate_backend(%s)", (pid,))
+    with pytest.raises(DatabaseUnavailable, match="MOPS_DATABASE_URL"):
+        limiter.take("web")
+    assert limiter.take("web") is None  # a new connection, the same bucket
+    [(tokens,)] = db.rows("SELECT tokens FROM rate_buckets WHERE bucket = 'api-key:web'")
+    assert tokens < 4  # two spent (or three, had the lost call reached the row before the drop)
+
+
+def test_concurrent_first_keys_of_one_lead_agree(database_url: str, tmp_path: Path) -> None:
+    upgrade(database_url)
+    with concurrent.futures.ThreadPoolExecutor(4) as pool:
+        written = list(pool.map(lambda i: run_writer(database_url, tmp_path / f"w{i}"), range(4)))
+    assert len({w["key_id"] for w in written}) == 1
+    assert len(PostgresKeyStore(Database(database_url)).all_keys()) == 1
