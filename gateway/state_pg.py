@@ -13,6 +13,9 @@ import threading
 from gateway.state import GatewayState, RateLimit, Replays, Revocations
 from mops.database import Database
 
+# Rows that no longer matter (expired replay keys, full buckets) are deleted every so many calls.
+PURGE_EVERY = 500
+
 # The bucket refilled since its last use, capped at the burst; spent when at least one token.
 _REFILLED = (
     "least(%(burst)s::float8, b.tokens"
@@ -36,17 +39,30 @@ VALUES (%(cache)s, %(key)s, now() + make_interval(secs => %(ttl)s))
 ON CONFLICT (cache, key) DO UPDATE SET expires_at = excluded.expires_at WHERE r.expires_at <= now()
 RETURNING 1
 """
-# Expired rows are deleted every so many adds, so the table holds about one ttl's keys.
-PURGE_EVERY = 500
+
+
+# A bucket idle for burst/rate seconds is full again, the same as no row: such rows (a form's
+# visitors' addresses, mostly) are deleted every so many takes, so the table stays small.
+_PURGE_IDLE = """
+DELETE FROM rate_buckets
+WHERE left(bucket, length(%(prefix)s)) = %(prefix)s AND updated_at < now() - make_interval(secs => %(full)s)
+"""
 
 
 class PostgresRateLimit(RateLimit):
-    def __init__(self, db: Database, name: str, rate: float, burst: int) -> None:
+    def __init__(self, db: Database, name: str, rate: float, burst: int, *, purge_every: int = PURGE_EVERY) -> None:
         self.db, self.name, self.rate, self.burst = db, name, rate, burst
+        self._takes = itertools.count(1)
+        self._purge_every = purge_every
+        self._lock = threading.Lock()
 
     def take(self, key: str) -> float | None:
         rows = self.db.rows(_TAKE, {"bucket": f"{self.name}:{key}", "burst": self.burst, "rate": self.rate})
         allowed, tokens = rows[0]
+        with self._lock:
+            purge = next(self._takes) % self._purge_every == 0
+        if purge:
+            self.db.rows(_PURGE_IDLE, {"prefix": f"{self.name}:", "full": self.burst / self.rate})
         return None if allowed else (1.0 - tokens) / self.rate
 
 

@@ -135,8 +135,9 @@ class Database:
             self._conn = open_connection(self.url)
         return self._conn
 
-    def rows(self, sql: str, params: Sequence[Any] | dict[str, Any] = ()) -> list[tuple]:
-        """Run one statement; its rows (none for a statement without RETURNING)."""
+    def rows(self, sql: str, params: Sequence[Any] | dict[str, Any] | None = None) -> list[tuple]:
+        """Run one statement; its rows (none for a statement without RETURNING). Without
+        `params` the text is sent as it is (a `%` in it is no placeholder)."""
         with self._lock:
             try:
                 cur = self._connection().execute(sql.encode(), params)

@@ -14,7 +14,7 @@ from pathlib import Path
 import psycopg
 import pytest
 
-from gateway.state_pg import PostgresState
+from gateway.state_pg import PostgresRateLimit, PostgresState
 from mops.codec import shared_keyring
 from mops.database import Database, DatabaseUnavailable, upgrade
 from mops.keystore import ErasureRecord, utc_now
@@ -131,3 +131,16 @@ def test_concurrent_first_keys_of_one_lead_agree(database_url: str, tmp_path: Pa
         written = list(pool.map(lambda i: run_writer(database_url, tmp_path / f"w{i}"), range(4)))
     assert len({w["key_id"] for w in written}) == 1
     assert len(PostgresKeyStore(Database(database_url)).all_keys()) == 1
+
+
+def test_idle_full_buckets_are_purged_and_busy_ones_kept(database_url: str) -> None:
+    upgrade(database_url)
+    db = Database(database_url)
+    limiter = PostgresRateLimit(db, "form to this form 60", rate=1.0, burst=60, purge_every=3)
+    assert limiter.take("idle") is None and limiter.take("busy") is None
+    # "idle" was last used an hour ago: refilled long since (60 tokens at 1 a second), as good as absent.
+    db.rows("UPDATE rate_buckets SET updated_at = now() - interval '1 hour' WHERE bucket LIKE '%:idle'")
+    PostgresRateLimit(db, "api-key", rate=1.0, burst=60).take("idle")  # another limiter's bucket, same key
+    assert limiter.take("busy") is None  # the third take purges
+    buckets = {r[0] for r in db.rows("SELECT bucket FROM rate_buckets")}
+    assert buckets == {"form to this form 60:busy", "api-key:idle"}
