@@ -23,9 +23,10 @@ import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
 from importlib import resources
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import psycopg
+if TYPE_CHECKING:  # imported when first connecting: a process without MOPS_DATABASE_URL never loads the driver
+    import psycopg
 
 MIGRATION_NAME = re.compile(r"^(\d{4})_([a-z0-9_]+)\.sql$")
 # Any constant both replicas agree on: the key of the advisory lock upgrades queue behind.
@@ -68,6 +69,8 @@ def _first_line(err: BaseException) -> str:
 
 
 def open_connection(url: str) -> psycopg.Connection:
+    import psycopg
+
     try:
         return psycopg.connect(url, autocommit=True, connect_timeout=10)
     except psycopg.Error as err:
@@ -138,6 +141,8 @@ class Database:
     def rows(self, sql: str, params: Sequence[Any] | dict[str, Any] | None = None) -> list[tuple]:
         """Run one statement; its rows (none for a statement without RETURNING). Without
         `params` the text is sent as it is (a `%` in it is no placeholder)."""
+        import psycopg
+
         with self._lock:
             try:
                 cur = self._connection().execute(sql.encode(), params)

@@ -7,8 +7,6 @@ from __future__ import annotations
 import json
 from collections.abc import Iterable
 
-from psycopg.types.json import Jsonb
-
 from mops.database import Database
 from mops.keystore import ErasureRecord, KeyStore, StoredKey, utc_now
 
@@ -64,7 +62,8 @@ class PostgresKeyStore(KeyStore):
             record.completed_at = record.completed_at or utc_now()
             conn.execute(
                 "INSERT INTO erasures (erasure_id, lead_id, requested_at, requested_by, reason, completed_at, steps,"
-                " destroyed_key_ids) VALUES (%s, %s, %s, %s, %s, %s, %s, %s) ON CONFLICT (erasure_id) DO UPDATE SET"
+                " destroyed_key_ids) VALUES (%s, %s, %s, %s, %s, %s, %s::jsonb, %s::jsonb)"
+                " ON CONFLICT (erasure_id) DO UPDATE SET"
                 " lead_id = excluded.lead_id, requested_at = excluded.requested_at,"
                 " requested_by = excluded.requested_by, reason = excluded.reason,"
                 " completed_at = excluded.completed_at, steps = excluded.steps,"
@@ -76,8 +75,8 @@ class PostgresKeyStore(KeyStore):
                     record.requested_by,
                     record.reason,
                     record.completed_at,
-                    Jsonb(record.steps),
-                    Jsonb(record.destroyed_key_ids),
+                    json.dumps(record.steps, sort_keys=True),
+                    json.dumps(record.destroyed_key_ids),
                 ),
             )
         return ids

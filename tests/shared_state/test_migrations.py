@@ -95,3 +95,10 @@ def test_an_unreachable_database_stops_the_gateway_at_start(postgres: PostgresSe
     lines = res.stderr.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("MOPS_DATABASE_URL: cannot connect to"), lines
     assert not (tmp_path / "keys.db").exists()
+
+
+def test_without_the_setting_no_process_loads_the_driver() -> None:
+    # Every CLI command imports this much; the driver's import costs a CLI call tenths of a second.
+    code = "import sys, starter.cli, gateway.app, mops.codec; print('psycopg' in sys.modules)"
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0 and done.stdout.strip() == "False", (done.stdout, done.stderr)
