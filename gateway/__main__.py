@@ -89,11 +89,14 @@ def main(argv: list[str] | None = None, prog: str = "python -m gateway") -> int:
 
     from gateway.server import serve
     from gateway.settings import gateway_settings
+    from mops.database import DatabaseUnavailable, upgrade
 
     try:
         settings = gateway_settings()
+        if settings.database_url is not None:  # the shared state's schema, made current before serving
+            upgrade(settings.database_url.get_secret_value())
         serving = serve(settings)  # picks the event loop: refuses one that is not installed
-    except SettingsError as err:
+    except (SettingsError, DatabaseUnavailable) as err:
         print(err, file=sys.stderr)
         return 2
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")

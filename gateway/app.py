@@ -35,14 +35,16 @@ from gateway.rest import campaigns as campaign_routes
 from gateway.rest import content as content_routes
 from gateway.rest import imports as import_routes
 from gateway.rest import leads as lead_routes
-from gateway.security import Gate, KeyRing, RateLimiter
+from gateway.security import Gate, KeyRing
 from gateway.settings import GatewaySettings, gateway_settings
+from gateway.state import GatewayState, InProcessState
+from gateway.state_pg import PostgresState
 from gateway.unsubscribe_page import router as unsubscribe_page
 from gateway.webhooks import hubspot, linkedin_leads, meta_leads, sendgrid, slack
-from gateway.webhooks.common import ReplayCache
 from gateway.webhooks.deals import DealLookup
 from integrations.linkedin import LinkedInClient
 from integrations.meta_ads import MetaAdsClient
+from mops.database import shared_database
 from mops.settings import Settings
 from starter.service.campaigns import CampaignService
 from starter.service.content import ContentService
@@ -56,6 +58,14 @@ from workers.credentials import token_for
 VERSION = "0.1.0"
 DOCS_PATH = "/docs"
 DOCS_ASSETS = "/docs/assets"
+
+
+def gateway_state(s: GatewaySettings) -> GatewayState:
+    """The setting decides: with `MOPS_DATABASE_URL`, the shared database (unreachable:
+    `DatabaseUnavailable`, never this process's memory instead); without, this process."""
+    if s.database_url is not None:
+        return PostgresState(shared_database(s.database_url.get_secret_value()))
+    return InProcessState()
 
 
 def create_app(settings: Settings, client: Client) -> FastAPI:
@@ -109,10 +119,13 @@ def create_app(settings: Settings, client: Client) -> FastAPI:
     app.state.campaigns = CampaignService(client, s)
     app.state.previews = PreviewService(s)
     keys = KeyRing(s.gateway_keys, s.gateway_keys_path)  # the key file is re-read when it changes
-    app.state.gate = Gate(keys, RateLimiter(s.gateway_rate_per_second, s.gateway_burst))
+    state = gateway_state(s)
+    app.state.gateway_state = state
+    app.state.gate = Gate(keys, state.rate_limit("api-key", s.gateway_rate_per_second, s.gateway_burst))
     ttl = s.gateway_webhook_tolerance_seconds * 2
-    app.state.webhook_requests = ReplayCache(s.gateway_replay_cache_size, ttl)
-    app.state.webhook_events = ReplayCache(s.gateway_replay_cache_size, 24 * 3600)
+    app.state.webhook_requests = state.replays("webhook-requests", s.gateway_replay_cache_size, ttl)
+    app.state.webhook_events = state.replays("webhook-events", s.gateway_replay_cache_size, 24 * 3600)
+    app.state.revoked = state.revocations()
     app.state.deals = deals
     app.state.meta_leads = meta
     app.state.linkedin_leads = linkedin

@@ -5,7 +5,7 @@ proposals — and decides.
 - Sign-in: the token (an API key with the `approve` scope, bound to a person) is checked
   with the gateway's KeyRing and exchanged for a signed session cookie (gateway.sessions:
   never the raw key; HttpOnly, SameSite=Strict, Path=/approvals). Sign-out clears it and
-  revokes the session id in this process.
+  revokes the session id (`gateway.sessions.revoke`: for every replica when they share a database).
 - CSRF: every form of a signed-in page carries HMAC(secret, session id), checked on POST.
 - Decisions go through `ContentService.decide` / `CampaignService.decide` /
   `CampaignService.budget_decide` as the key's bound person, exactly like
@@ -221,7 +221,7 @@ async def sign_out(request: Request) -> Response:
     if session is not None:
         if not csrf_ok(request, session, form):
             return _forbidden()
-        revoke(session)
+        revoke(request, session)
     response = _sign_in_page(notice="Signed out.")
     SESSION.clear(response)
     return response

@@ -9,9 +9,9 @@ form and people's browsers post it here, with no key in the page.
 
 A post is refused, and starts nothing, unless all of these hold: its `Origin` is the
 gateway's or one of the form's `allowed_origins` (403); it is within the form's per-IP and
-per-form rates (429, with Retry-After; the limits are this process's, as the API keys'
-are); its token was issued by this gateway for this form at least `min_fill_seconds` and at
-most `max_age_hours` before (400/422); the honeypot field is empty (400); the fields are
+per-form rates (429, with Retry-After; the limits live where the API keys' do,
+`gateway/state.py`); its token was issued by this gateway for this form at least
+`min_fill_seconds` and at most `max_age_hours` before (400/422); the honeypot field is empty (400); the fields are
 valid and the consent box ticked where the form requires it (422). Each answer names the
 field. A browser's form post gets the page again with the reason, or, once accepted, a 303 to
 the form's `redirect` (else the page with its thanks); a JSON post gets JSON. One page's
@@ -58,8 +58,8 @@ from domain.refusals import Refused
 from domain.templating import environment, render
 from gateway.approvals_render import SECURITY_HEADERS
 from gateway.errors import ApiError, error_response
-from gateway.security import RateLimiter
 from gateway.settings import GatewaySettings
+from gateway.state import GatewayState, RateLimit
 from starter.service.errors import NotFound, failure
 from starter.service.form_confirmations import FormConfirmationService
 from starter.service.leads import LeadInputError, LeadService, build_capture
@@ -250,13 +250,19 @@ class Throttled(FormRefused):
 
 
 def _within_limits(request: Request, spec: FormSpec) -> None:
-    limiters: dict[tuple[str, float], RateLimiter] = request.app.state.form_limiters
+    limiters: dict[tuple[str, float], RateLimit] = request.app.state.form_limiters
+    state: GatewayState = request.app.state.gateway_state
     client = request.client.host if request.client else "unknown"
     for what, key, per_minute in (
         ("from this address", f"{spec.id}:{client}", spec.limits.per_ip_per_minute),
         ("to this form", spec.id, spec.limits.per_form_per_minute),
     ):
-        limiter = limiters.setdefault((what, per_minute), RateLimiter(per_minute / 60, max(1, int(per_minute))))
+        limiter = limiters.get((what, per_minute))
+        if limiter is None:
+            limiter = limiters.setdefault(
+                (what, per_minute),
+                state.rate_limit(f"form {what} {per_minute}", per_minute / 60, max(1, int(per_minute))),
+            )
         wait = limiter.take(key)
         if wait is not None:
             raise Throttled(what, wait)

@@ -161,7 +161,7 @@ async def sign_out(request: Request) -> Response:
                 signed_in=None,
                 error="csrf: the form expired or did not come from this page. Reload and try again.",
             )
-        revoke(session)
+        revoke(request, session)
     response = _sign_in()
     SESSION.clear(response)
     return response

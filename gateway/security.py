@@ -12,8 +12,9 @@ browser pages) reuses.
   bound to one person, whose identity every decision carries; the `/approvals` page),
   `admin` (every scope; no identity of its own).
 - Per-key token bucket (`MOPS_GATEWAY_RATE_PER_SECOND`, `MOPS_GATEWAY_BURST`) → 429 with
-  `Retry-After`. The bucket lives in this process: with N gateway replicas a key gets up
-  to N times the rate.
+  `Retry-After`. The bucket lives where `gateway/state.py` says: in this process (with N
+  replicas a key gets up to N times the rate), or with `MOPS_DATABASE_URL` in the shared
+  database, one bucket for every replica.
 - The SendGrid webhook's verification key (`load_public_key`): settings check it at
   start, the webhook verifies with it; here, so settings need none of the routes.
 
@@ -34,7 +35,6 @@ import os
 import secrets
 import tempfile
 import threading
-import time
 from dataclasses import dataclass
 from enum import StrEnum
 from functools import lru_cache
@@ -45,6 +45,8 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import BaseModel, Field, TypeAdapter, ValidationError, field_validator, model_validator
+
+from gateway.state import RateLimit, RateLimiter
 
 log = logging.getLogger(__name__)
 
@@ -216,33 +218,12 @@ class KeyRing:
         return next((key for _, key in self._entries() if key.id == key_id), None)
 
 
-class RateLimiter:
-    """Token bucket per key: `rate` tokens a second, at most `burst` banked."""
-
-    def __init__(self, rate: float, burst: int, clock=time.monotonic) -> None:
-        self.rate, self.burst, self._clock = rate, burst, clock
-        self._buckets: dict[str, tuple[float, float]] = {}
-        self._lock = threading.Lock()
-
-    def take(self, key: str) -> float | None:
-        """Spend a token: None if allowed, else the seconds until one is available."""
-        with self._lock:
-            now = self._clock()
-            tokens, last = self._buckets.get(key, (float(self.burst), now))
-            tokens = min(float(self.burst), tokens + (now - last) * self.rate)
-            if tokens >= 1.0:
-                self._buckets[key] = (tokens - 1.0, now)
-                return None
-            self._buckets[key] = (tokens, now)
-            return (1.0 - tokens) / self.rate
-
-
 @dataclass
 class Gate:
     """What `require` needs at request time (kept on `app.state.gate`)."""
 
     keys: KeyRing
-    limiter: RateLimiter
+    limiter: RateLimit
 
 
 bearer_scheme = HTTPBearer(auto_error=False, description="API key: `Authorization: Bearer <key>`")

@@ -8,7 +8,8 @@
   (Secure when served over https).
 - A session is only as good as its key is now: a key no longer configured, or no longer
   allowed on the page (`SessionCookie.allowed`), ends it at the next request.
-- Sign-out revokes the session id in this process (`revoke`).
+- Sign-out revokes the session id (`revoke`) in `app.state.revoked`: this process's memory,
+  or with `MOPS_DATABASE_URL` the shared database, so every replica honours it.
 - CSRF: forms of a signed-in page carry HMAC(secret, session id) (`csrf_token`, `csrf_ok`).
 - Forms are parsed from the urlencoded body with the standard library (`read_form`; no python-multipart).
 """
@@ -19,7 +20,6 @@ import base64
 import hashlib
 import hmac
 import secrets
-import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -30,6 +30,7 @@ from fastapi.responses import RedirectResponse, Response
 
 from gateway.security import Gate, Principal
 from gateway.settings import GatewaySettings
+from gateway.state import Revocations
 
 
 @dataclass(frozen=True)
@@ -53,29 +54,11 @@ def _mac(settings: GatewaySettings, label: str, *parts: str) -> str:
     return _b64(hmac.new(key, message, hashlib.sha256).digest())
 
 
-class Revoked:
-    """Session ids signed out before their expiry (this process only)."""
-
-    def __init__(self) -> None:
-        self._ids: dict[str, int] = {}
-        self._lock = threading.Lock()
-
-    def add(self, sid: str, expires: int) -> None:
-        now = int(time.time())
-        with self._lock:
-            self._ids = {s: e for s, e in self._ids.items() if e > now}
-            self._ids[sid] = expires
-
-    def __contains__(self, sid: str) -> bool:
-        with self._lock:
-            return sid in self._ids
-
-
-_revoked = Revoked()
-
-
-def revoke(session: Session) -> None:
-    _revoked.add(session.sid, session.expires)
+def revoke(request: Request, session: Session) -> None:
+    """Sign `session` out, wherever the gateway's state lives (`app.state.revoked`: this
+    process, or the shared database every replica reads)."""
+    revoked: Revocations = request.app.state.revoked
+    revoked.add(session.sid, session.expires)
 
 
 @dataclass(frozen=True)
@@ -115,7 +98,8 @@ class SessionCookie:
             return None
         if not hmac.compare_digest(signature, _mac(settings, self.label, payload, config.sha256)):
             return None
-        if expires < time.time() or sid in _revoked:
+        revoked: Revocations = request.app.state.revoked
+        if expires < time.time() or sid in revoked:
             return None
         principal = Principal(key_id=config.id, scopes=frozenset(config.scopes), approver=config.approver)
         if not self.allowed(principal):

@@ -60,7 +60,9 @@ from temporalio.converter import (
 )
 
 from domain.privacy import lead_of_workflow
+from mops.database import shared_database
 from mops.keystore import KeyStore, SqliteKeyStore, StoredKey, utc_now
+from mops.keystore_pg import PostgresKeyStore
 from mops.master_keys import CodecKeyError, parse_master_keys
 from mops.settings import Settings
 
@@ -320,13 +322,17 @@ class _RingConfig:
     keys: str
     store_path: Path
     cache_seconds: float
+    database_url: str | None = None  # set: the shared PostgreSQL store, and store_path is unused
 
 
 @functools.lru_cache(maxsize=16)
 def _ring_for(config: _RingConfig) -> KeyRing:
-    return KeyRing(
-        parse_master_keys(config.keys), SqliteKeyStore(config.store_path), cache_seconds=config.cache_seconds
-    )
+    store: KeyStore
+    if config.database_url is not None:
+        store = PostgresKeyStore(shared_database(config.database_url))
+    else:
+        store = SqliteKeyStore(config.store_path)
+    return KeyRing(parse_master_keys(config.keys), store, cache_seconds=config.cache_seconds)
 
 
 def keystore_path(settings: Settings) -> Path:
@@ -335,9 +341,11 @@ def keystore_path(settings: Settings) -> Path:
 
 def shared_keyring(settings: Settings) -> KeyRing:
     """The process's key ring for these settings (one per key configuration, so the
-    gateway, workers and CLI in one process share one cache and one store connection)."""
+    gateway, workers and CLI in one process share one cache and one store connection):
+    over the shared PostgreSQL database when `MOPS_DATABASE_URL` is set, else the SQLite file."""
+    url = settings.database_url.get_secret_value() if settings.database_url else None
     return _ring_for(
-        _RingConfig(settings.codec_keys.get_secret_value(), keystore_path(settings), settings.key_cache_seconds)
+        _RingConfig(settings.codec_keys.get_secret_value(), keystore_path(settings), settings.key_cache_seconds, url)
     )
 
 

@@ -7,8 +7,8 @@ so a copy of it alone decrypts nothing.
 
 `KeyStore` is the interface; `SqliteKeyStore` is the default, one SQLite file
 (`<data_dir>/keys.db`, WAL) shared by every mops process on the machine (workers,
-gateway, CLI, codec server). A deployment on several machines puts the same interface
-in front of a shared database or a KMS; nothing else changes.
+gateway, CLI, codec server). A deployment on several machines sets `MOPS_DATABASE_URL`:
+`mops/keystore_pg.py` `PostgresKeyStore` is the same interface over the shared database.
 
 The erasure log (who asked, when, which steps ran, which key ids were destroyed) is
 kept next to the keys and written in the same transaction that destroys them. It holds

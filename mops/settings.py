@@ -373,6 +373,10 @@ class Settings(BaseSettings):
     # first, the others still decrypt (rotation). The dev key is public: set your own.
     codec_keys: SecretStr = SecretStr("dev-1:hi06cj0/e1kxh9aStUMzLb7KPkaolTNIPW2p1WiGYcI=")
     keystore_path: Path | None = None  # per-lead data keys + erasure log; None: <data_dir>/keys.db
+    # Shared state for several machines (mops/database.py): a postgresql:// URL puts the key
+    # store and the gateway's rate limits, webhook replay cache and sign-outs in PostgreSQL;
+    # unset, they stay in the SQLite files and each gateway process.
+    database_url: SecretStr | None = None
     key_cache_seconds: float = Field(30.0, ge=0)  # how long a process caches a data key
     codec_server_host: str = "127.0.0.1"
     codec_server_port: int = Field(8888, ge=0, le=65535)
@@ -494,6 +498,15 @@ class Settings(BaseSettings):
     @property
     def reconcile_interval(self) -> timedelta | None:
         return _interval(self.reconcile_every)
+
+    @field_validator("database_url")
+    @classmethod
+    def _database_url(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is None:
+            return None
+        if not value.get_secret_value().startswith(("postgresql://", "postgres://")):
+            raise ValueError("must be a postgresql:// URL (unset it to keep the state in local files)")
+        return value
 
     @field_validator("approval_signing_key")
     @classmethod

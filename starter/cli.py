@@ -31,6 +31,7 @@ from starter.cli_common import (
     run_async,
     settings,
     temporal_client,
+    upgrade_database,
     worker_config,
     worker_settings,
 )
@@ -1071,6 +1072,7 @@ def up() -> None:
     if s.health_gateway_url is None:  # the gateway this process serves is measured with the platforms
         s = s.model_copy(update={"health_gateway_url": f"http://{s.gateway_host}:{s.gateway_port}"})
     config = worker_config(s)  # this process runs the workers: it runs on their event loop
+    upgrade_database(s)
 
     async def main() -> None:
         from gateway.app import create_app
@@ -1123,6 +1125,7 @@ def worker(
         return
     s = worker_settings()
     config = worker_config(s)
+    upgrade_database(s)
     configure_logging()
     try:
         with contextlib.suppress(KeyboardInterrupt):
@@ -1170,6 +1173,52 @@ def demo(as_json: JsonOpt = False) -> None:
         fail(str(e))
 
 
+db_app = typer.Typer(help="The shared PostgreSQL database (MOPS_DATABASE_URL): its schema.", no_args_is_help=True)
+
+
+def _database_url() -> str:
+    url = settings().database_url
+    if url is None:
+        fail("MOPS_DATABASE_URL: not set (the state is in the local SQLite files; nothing to upgrade)")
+    return url.get_secret_value()
+
+
+@db_app.command("upgrade")
+def db_upgrade(as_json: JsonOpt = False) -> None:
+    """Apply the migrations the database lacks (a no-op when it is current); gateways run it on start."""
+    from mops.database import DatabaseUnavailable, current_version, upgrade
+
+    url = _database_url()
+    try:
+        applied = upgrade(url)
+        version = current_version(url)
+    except DatabaseUnavailable as e:
+        fail(str(e))
+    names = [f"{m.version:04d}_{m.name}" for m in applied]
+    human = f"schema at version {version}: " + (f"applied {', '.join(names)}" if names else "already current")
+    emit({"version": version, "applied": names}, as_json, lambda: out.print(human, highlight=False))
+
+
+@db_app.command("status")
+def db_status(as_json: JsonOpt = False) -> None:
+    """The schema version the database is at and the one this mops needs (exit 1 when behind)."""
+    from mops.database import DatabaseUnavailable, current_version, migrations
+
+    url = _database_url()
+    try:
+        version = current_version(url)
+    except DatabaseUnavailable as e:
+        fail(str(e))
+    needed = len(migrations())
+    human = f"schema at version {version}, this mops needs {needed}" + (
+        "" if version == needed else ": run `mops db upgrade`"
+    )
+    emit({"version": version, "needed": needed}, as_json, lambda: out.print(human, highlight=False))
+    if version != needed:
+        raise typer.Exit(1)
+
+
+app.add_typer(db_app, name="db")
 app.add_typer(report_app, name="report")
 app.add_typer(auth_app, name="auth")
 register_privacy(app, lead_app)

@@ -67,6 +67,19 @@ def worker_settings() -> Settings:
     return s
 
 
+def upgrade_database(s: Settings) -> None:
+    """With `MOPS_DATABASE_URL`, bring its schema up to date before the process serves (as the
+    gateway does); an unreachable database stops the command with exit 2, never runs on local files."""
+    if s.database_url is None:
+        return
+    from mops.database import DatabaseUnavailable, upgrade
+
+    try:
+        upgrade(s.database_url.get_secret_value())
+    except DatabaseUnavailable as e:
+        fail(str(e))
+
+
 def worker_config(s: Settings) -> WorkerConfig:
     """The configuration of a command that runs the workers (workers/tuning.py), or one line and exit 2."""
     from workers.tuning import worker_config as decide

@@ -91,6 +91,9 @@ def test_the_wheel_holds_every_module_the_license_and_the_data(wheel: tuple[Path
     templates = {str(p.relative_to(ROOT)) for d in TEMPLATE_DIRS for p in (ROOT / d).rglob("*") if p.is_file()}
     assert len(templates) > 10, templates
     assert templates - names == set(), "templates missing from the wheel"
+    # The shared database's migrations: `mops db upgrade` from an installed mops applies them.
+    migrations = {str(p.relative_to(ROOT)) for p in (ROOT / "mops" / "migrations").glob("*.sql")}
+    assert migrations and migrations - names == set(), "migrations missing from the wheel"
     # The data files and the email templates beside them (a journey without its templates
     # does not validate, let alone send).
     data = {

@@ -3,50 +3,15 @@
 from __future__ import annotations
 
 import hmac
-import threading
 import time
-from collections import OrderedDict
 from collections.abc import Callable
 
 from fastapi import Request
 
 from gateway.errors import ApiError
+from gateway.state import ReplayCache, Replays
 
-
-class ReplayCache:
-    """Bounded memory of recently seen keys (signatures, event ids), each kept `ttl` seconds.
-
-    Per process: with several gateway replicas a replay can reach another one, which is
-    why signatures also carry a timestamp window and the workflows dedupe by event id."""
-
-    def __init__(self, max_size: int, ttl: float, clock=time.monotonic) -> None:
-        self._seen: OrderedDict[str, float] = OrderedDict()
-        self._max, self._ttl, self._clock = max_size, ttl, clock
-        self._lock = threading.Lock()
-
-    def _expire(self, now: float) -> None:
-        while self._seen:
-            key, at = next(iter(self._seen.items()))
-            if now - at <= self._ttl and len(self._seen) <= self._max:
-                break
-            self._seen.popitem(last=False)
-
-    def seen(self, key: str) -> bool:
-        with self._lock:
-            now = self._clock()
-            self._expire(now)
-            return key in self._seen
-
-    def add(self, key: str) -> bool:
-        """Remember `key`; False if it was already there (a replay)."""
-        with self._lock:
-            now = self._clock()
-            self._expire(now)
-            if key in self._seen:
-                return False
-            self._seen[key] = now
-            self._expire(now)
-            return True
+__all__ = ["ReplayCache", "Replays", "check_fresh", "signed_body", "forged", "replayed"]
 
 
 def check_fresh(timestamp: str | None, *, header: str, tolerance: float, unit: float = 1.0) -> float:

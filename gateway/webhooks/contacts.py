@@ -16,7 +16,7 @@ from datetime import UTC, datetime
 from domain.privacy import LEAD_ID_PATTERN
 from domain.sync import FIELD_NAMES, ContactChange
 from gateway.errors import ApiError
-from gateway.webhooks.common import ReplayCache
+from gateway.webhooks.common import Replays
 from integrations.errors import PlatformError
 from integrations.hubspot import HubSpotClient
 from starter.service.leads import LeadNotFound
@@ -27,7 +27,7 @@ OPT_OUT = "hs_email_optout"
 WATCHED = {*CRM_FIELDS, OPT_OUT}
 
 
-async def apply_contact_change(ev, seen: ReplayCache, crm: HubSpotClient, privacy: PrivacyService) -> str:
+async def apply_contact_change(ev, seen: Replays, crm: HubSpotClient, privacy: PrivacyService) -> str:
     """'applied', 'duplicates' or 'ignored' for one HubSpot event."""
     if ev.propertyName not in WATCHED or ev.objectId is None:
         return "ignored"

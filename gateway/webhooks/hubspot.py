@@ -26,7 +26,7 @@ from domain.refusals import Refused
 from gateway import deps
 from gateway.errors import ApiError, ErrorBody
 from gateway.settings import GatewaySettings
-from gateway.webhooks.common import ReplayCache, replayed, signed_body
+from gateway.webhooks.common import Replays, replayed, signed_body
 from gateway.webhooks.contacts import apply_contact_change
 from gateway.webhooks.deals import DealLookup
 from integrations.errors import PlatformError
@@ -108,7 +108,7 @@ async def hubspot_events(
         tolerance=settings.gateway_webhook_tolerance_seconds,
         expected=lambda body, timestamp: signature_v3(secret, request.method, uri, body, timestamp),
     )
-    requests: ReplayCache = request.app.state.webhook_requests
+    requests: Replays = request.app.state.webhook_requests
     if requests.seen(f"hubspot:{signature}"):
         raise replayed(SIGNATURE)
     try:
@@ -121,7 +121,7 @@ async def hubspot_events(
         settings.hubspot_accepted_stage: SalesDecisionKind.ACCEPTED,
         settings.hubspot_rejected_stage: SalesDecisionKind.REJECTED,
     }
-    seen: ReplayCache = request.app.state.webhook_events
+    seen: Replays = request.app.state.webhook_events
     deals: DealLookup = request.app.state.deals
     counts = {"applied": 0, "duplicates": 0, "ignored": 0}
     for ev in events:

@@ -4,7 +4,8 @@ platform, and capture it once per submission id (`<platform>-lead-<id>`).
 
 Platforms redeliver until they get a 2xx and their signatures carry no timestamp, so a
 repeated delivery is the same capture: Temporal keeps one capture per id, and a repeat
-this process has seen is answered from memory without reading the platform again. A lead
+the gateway has seen (its replay cache: this process's, or the replicas' shared database)
+is answered without reading the platform again. A lead
 that cannot be captured (a form not listed, no address, a journey that needs consent the
 person did not give) is answered 200, so the platform does not redeliver it forever, with
 the reason in the body, and logged as an error with the form and lead ids (no personal
@@ -22,7 +23,7 @@ from domain.lead_ads import LeadAdForms, LeadAdFormsError, LeadAdRefused, LeadAd
 from domain.leads import LeadSource, Utm
 from gateway.errors import ApiError
 from gateway.settings import GatewaySettings
-from gateway.webhooks.common import ReplayCache
+from gateway.webhooks.common import Replays
 from integrations.errors import PlatformError
 from starter.service.leads import LeadInputError, LeadService, build_capture
 
@@ -61,7 +62,7 @@ async def take_lead(
     form_id: str,
     read: Callable[[], Awaitable[LeadAdSubmission]],
     forms: LeadAdForms,
-    seen: ReplayCache,
+    seen: Replays,
     leads: LeadService,
     settings: GatewaySettings,
 ) -> None:

@@ -32,7 +32,7 @@ from gateway import deps
 from gateway.errors import ApiError, ErrorBody
 from gateway.security import load_public_key
 from gateway.settings import GatewaySettings
-from gateway.webhooks.common import ReplayCache, check_fresh, forged, replayed
+from gateway.webhooks.common import Replays, check_fresh, forged, replayed
 from starter.service.leads import LeadNotFound, LeadService
 from starter.service.privacy import PrivacyService
 
@@ -99,7 +99,7 @@ async def sendgrid_events(
     body = await request.body()
     if not verify(public_key, timestamp, body, signature):
         raise forged(SIGNATURE)
-    requests: ReplayCache = request.app.state.webhook_requests
+    requests: Replays = request.app.state.webhook_requests
     if requests.seen(f"sendgrid:{signature}"):
         raise replayed(SIGNATURE)
 
@@ -111,7 +111,7 @@ async def sendgrid_events(
     except (ValueError, ValidationError):
         raise ApiError(400, "invalid_payload", "body: expected a JSON array of SendGrid events") from None
 
-    seen: ReplayCache = request.app.state.webhook_events
+    seen: Replays = request.app.state.webhook_events
     counts = {"applied": 0, "duplicates": 0, "ignored": 0}
     limit = asyncio.Semaphore(CONCURRENCY)
 

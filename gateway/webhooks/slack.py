@@ -25,7 +25,7 @@ from domain.approvals import DecisionKind
 from gateway import deps
 from gateway.errors import ApiError, ErrorBody
 from gateway.settings import GatewaySettings
-from gateway.webhooks.common import ReplayCache, replayed, signed_body
+from gateway.webhooks.common import Replays, replayed, signed_body
 from starter.service.content import ContentService
 from starter.service.errors import failure
 
@@ -68,7 +68,7 @@ async def slack_interaction(
         tolerance=settings.gateway_webhook_tolerance_seconds,
         expected=lambda body, timestamp: signature_v0(secret, timestamp, body),
     )
-    requests: ReplayCache = request.app.state.webhook_requests
+    requests: Replays = request.app.state.webhook_requests
     if not requests.add(f"slack:{signature}"):
         raise replayed(SIGNATURE)
 

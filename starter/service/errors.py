@@ -18,6 +18,7 @@ from temporalio.service import RPCError
 
 from domain.journeys import JourneyError
 from domain.refusals import REFUSED_EXIT, Refused
+from mops.database import DatabaseUnavailable
 
 INPUT_EXIT = 2  # bad input: nothing was started
 OTHER_EXIT = 1  # not found, or the workflow service did not answer
@@ -35,7 +36,7 @@ class NotFound(LookupError):
 
 
 # The types every surface answers; anything else is unexpected (a 500, a traceback).
-KNOWN = (InputError, JourneyError, NotFound, Refused, RPCError)
+KNOWN = (InputError, JourneyError, NotFound, Refused, RPCError, DatabaseUnavailable)
 
 
 class Failure(NamedTuple):
@@ -55,4 +56,6 @@ def failure(exc: BaseException) -> Failure | None:
         return Failure(404, exc.code, str(exc), OTHER_EXIT)
     if isinstance(exc, RPCError):
         return Failure(503, "temporal_unavailable", TEMPORAL_UNAVAILABLE, OTHER_EXIT)
+    if isinstance(exc, DatabaseUnavailable):  # MOPS_DATABASE_URL set, the database gone
+        return Failure(503, "database_unavailable", str(exc), OTHER_EXIT)
     return None
