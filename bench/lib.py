@@ -525,7 +525,10 @@ class Stack:
         deadline = time.monotonic() + 60
         while b"mops bench worker ready" not in log.read_bytes()[offset:]:
             if proc.poll() is not None:
-                raise RuntimeError(f"{name} exited ({proc.returncode}); see {log}")
+                # The log's end in the error: a test's temporary directory may be gone by the time
+                # someone reads the failure.
+                tail = log.read_bytes()[offset:].decode(errors="replace").strip().splitlines()[-15:]
+                raise RuntimeError(f"{name} exited ({proc.returncode}); {log} ends:\n" + "\n".join(tail))
             if time.monotonic() > deadline:
                 raise RuntimeError(f"{name} not ready after 60s; see {log}")
             await asyncio.sleep(0.1)

@@ -96,7 +96,11 @@ async def test_crm_limit_holds_across_two_worker_processes(
         span = (after[-1] - after[0]).total_seconds()
         rate = (len(after) - 1) / span
         print(f"{len(after)} CRM upserts over {span:.2f} s after the first second: {rate:.2f}/s (limit {LIMIT}/s)")
-        assert rate <= LIMIT * 1.1, f"{rate:.2f}/s over {span:.2f} s, limit {LIMIT}/s"
+        # The server dispatches at the limit; arrivals at the sandbox carry the dispatch-to-arrival
+        # latency, which varies with machine load, so the window's ends may be late or early by a
+        # fraction of an interval. One token of slack covers that, not a second process's share:
+        # two per-process limits would send about twice LIMIT * span.
+        assert len(after) - 1 <= LIMIT * span + 1, f"{rate:.2f}/s over {span:.2f} s, limit {LIMIT}/s"
 
         # Both processes did CRM work: the limit held for the two of them together.
         identities = set()

@@ -127,12 +127,13 @@ async def test_one_gate_decides_content_campaigns_and_budget_moves_alike(gw: Gat
 
 def test_the_error_map_imports_no_service_heavyweights() -> None:
     # The gateway answers every service error from starter.service.errors; that must not
-    # drag in the analytics service (DuckDB, the collection activities) or the worker. The one
-    # worker-room module it may load is the capture's start (a single capture and an import
-    # share it), which imports nothing the service does not.
+    # drag in the analytics service (DuckDB, the collection activities) or the worker. The
+    # worker-room modules it may load are the capture's start (a single capture and an import
+    # share it) and which credential a platform client gets (the lead-ad webhooks read Meta and
+    # LinkedIn with it); both import nothing the service does not.
     code = (
         "import sys, gateway.app; "
-        "shared = ('workers', 'workers.lead_start'); "
+        "shared = ('workers', 'workers.lead_start', 'workers.credentials'); "
         "bad = [m for m in sys.modules if (m.split('.')[0] in ('duckdb', 'workers') and m not in shared) "
         "or m == 'activities.analytics_collect']; "
         "print(bad); sys.exit(1 if bad else 0)"
