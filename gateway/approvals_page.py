@@ -46,8 +46,8 @@ from gateway.errors import ApiError, log
 from gateway.models import BUDGET_WORKFLOW_ID_PATTERN, CONTENT_ID_PATTERN
 from gateway.rest.campaigns import find_budget_proposals, find_campaigns
 from gateway.rest.content import find_content
-from gateway.security import Gate, Principal, Scope
-from gateway.sessions import Session, SessionCookie, csrf_ok, csrf_token, rate_limited, read_form, revoke
+from gateway.security import Principal, Scope
+from gateway.sessions import Session, SessionCookie, SignInForms, csrf_ok, csrf_token, rate_limited, read_form
 from gateway.settings import GatewaySettings
 from starter.service.campaigns import CampaignInputError, CampaignNotFound, CampaignService
 from starter.service.content import ContentInputError, ContentNotFound, ContentService
@@ -171,12 +171,12 @@ async def _list_page(
     )
 
 
+def _slow_down() -> Response:
+    return _message_page("Slow down", status=429, error="Too many requests; try again in a few seconds.")
+
+
 def _rate_limited(request: Request, key_id: str) -> Response | None:
-    return rate_limited(
-        request,
-        key_id,
-        lambda: _message_page("Slow down", status=429, error="Too many requests; try again in a few seconds."),
-    )
+    return rate_limited(request, key_id, _slow_down)
 
 
 # --- routes ------------------------------------------------------------------------------------
@@ -195,36 +195,30 @@ async def page(request: Request) -> Response:
     return await _list_page(request, session)
 
 
+FORMS = SignInForms(
+    SESSION,
+    # One place after sign-in (the pending list), so a requested return address is not kept.
+    sign_in_page=lambda next_url=PATH, **page: _sign_in_page(**page),
+    forbidden=_forbidden,
+    slow_down=_slow_down,
+    safe_next=lambda _url: PATH,
+    home=PATH,
+    enter="Enter your approver token.",
+    unknown="Unknown token.",
+    cannot="This token cannot approve: it needs the approve scope and must be bound to a person.",
+    max_field=MAX_FIELD,
+    signed_out="Signed out.",
+)
+
+
 @router.post("/sign-in")
 async def sign_in(request: Request) -> Response:
-    form = await read_form(request)
-    token = form.get("token", "").strip()
-    if not token or len(token) > MAX_FIELD:
-        return _sign_in_page(status=422, error="Enter your approver token.")
-    gate: Gate = request.app.state.gate
-    principal = gate.keys.authenticate(token)
-    if principal is None:
-        return _sign_in_page(status=401, error="Unknown token.")
-    if (limited := _rate_limited(request, principal.key_id)) is not None:
-        return limited
-    if not _can_approve(principal):
-        return _sign_in_page(
-            status=403, error="This token cannot approve: it needs the approve scope and must be bound to a person."
-        )
-    return SESSION.sign_in(request, gate, principal, PATH)
+    return await FORMS.sign_in(request)
 
 
 @router.post("/sign-out")
 async def sign_out(request: Request) -> Response:
-    session = read_session(request)
-    form = await read_form(request)
-    if session is not None:
-        if not csrf_ok(request, session, form):
-            return _forbidden()
-        revoke(request, session)
-    response = _sign_in_page(notice="Signed out.")
-    SESSION.clear(response)
-    return response
+    return await FORMS.sign_out(request)
 
 
 def _refused_line(err: Refused, subject_id: str) -> str:

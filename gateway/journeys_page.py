@@ -26,8 +26,8 @@ from fastapi.responses import HTMLResponse, Response
 
 from domain.templating import environment, render
 from gateway.approvals_render import MAX_FIELD, SECURITY_HEADERS
-from gateway.security import Gate, Principal, Scope
-from gateway.sessions import SessionCookie, csrf_ok, csrf_token, rate_limited, read_form, revoke
+from gateway.security import Principal, Scope
+from gateway.sessions import SessionCookie, SignInForms, csrf_token, rate_limited
 from starter.service.errors import InputError, NotFound
 from starter.service.journey_map import JourneyMapService
 
@@ -128,43 +128,34 @@ async def journey_map(request: Request, journey_id: str) -> Response:
     return _page("map.html", f"{journey_id} map", signed_in=signed_in, graph=graph, here=here)
 
 
+FORMS = SignInForms(
+    SESSION,
+    sign_in_page=_sign_in,
+    forbidden=lambda: _page(
+        "message.html",
+        "Forbidden",
+        status=403,
+        signed_in=None,
+        error="csrf: the form expired or did not come from this page. Reload and try again.",
+    ),
+    slow_down=_slow_down,
+    safe_next=_safe_next,
+    home=PATH,
+    enter="token: enter your API key.",
+    unknown="token: unknown API key.",
+    cannot="token: this key cannot see the journey map: it needs the read scope.",
+    max_field=MAX_FIELD,
+)
+
+
 @router.post("/sign-in")
 async def sign_in(request: Request) -> Response:
-    fields = await read_form(request)
-    token = fields.get("token", "").strip()
-    next_url = _safe_next(fields.get("next", PATH))
-    if not token or len(token) > MAX_FIELD:
-        return _sign_in(status=422, error="token: enter your API key.", next_url=next_url)
-    gate: Gate = request.app.state.gate
-    principal = gate.keys.authenticate(token)
-    if principal is None:
-        return _sign_in(status=401, error="token: unknown API key.", next_url=next_url)
-    if (limited := rate_limited(request, principal.key_id, _slow_down)) is not None:
-        return limited
-    if not _can_read(principal):
-        return _sign_in(
-            status=403, error="token: this key cannot see the journey map: it needs the read scope.", next_url=next_url
-        )
-    return SESSION.sign_in(request, gate, principal, next_url)
+    return await FORMS.sign_in(request)
 
 
 @router.post("/sign-out")
 async def sign_out(request: Request) -> Response:
-    session = SESSION.read(request)
-    fields = await read_form(request)
-    if session is not None:
-        if not csrf_ok(request, session, fields):
-            return _page(
-                "message.html",
-                "Forbidden",
-                status=403,
-                signed_in=None,
-                error="csrf: the form expired or did not come from this page. Reload and try again.",
-            )
-        revoke(request, session)
-    response = _sign_in()
-    SESSION.clear(response)
-    return response
+    return await FORMS.sign_out(request)
 
 
 __all__ = ["router", "SESSION", "COOKIE", "PATH", "map_url"]

@@ -157,4 +157,54 @@ def rate_limited(request: Request, key_id: str, page: Callable[[], Response]) ->
     return response
 
 
-__all__ = ["Session", "SessionCookie", "csrf_ok", "csrf_token", "rate_limited", "read_form", "revoke"]
+@dataclass(frozen=True)
+class SignInForms:
+    """The sign-in and sign-out forms of one family of pages (approvals, previews, the journey
+    map): the same checks in the same order, answered with the family's own pages.
+
+    `sign_in_page(status=, error=, next_url=, notice=)` renders its sign-in page;
+    `forbidden()` its CSRF refusal; `slow_down()` its 429; `safe_next` keeps a requested
+    return address to the family's own pages (else `home`); `cannot` says why a key that
+    `cookie.allowed` refuses may not sign in; `max_field` bounds the token's length."""
+
+    cookie: SessionCookie
+    sign_in_page: Callable[..., Response]
+    forbidden: Callable[[], Response]
+    slow_down: Callable[[], Response]
+    safe_next: Callable[[str], str]
+    home: str
+    enter: str  # the prompt when no token was entered
+    unknown: str  # the answer to a token no key has
+    cannot: str
+    max_field: int
+    signed_out: str | None = None  # a notice on the sign-in page after sign-out
+
+    async def sign_in(self, request: Request) -> Response:
+        fields = await read_form(request)
+        token = fields.get("token", "").strip()
+        next_url = self.safe_next(fields.get("next", self.home))
+        if not token or len(token) > self.max_field:
+            return self.sign_in_page(status=422, error=self.enter, next_url=next_url)
+        gate: Gate = request.app.state.gate
+        principal = gate.keys.authenticate(token)
+        if principal is None:
+            return self.sign_in_page(status=401, error=self.unknown, next_url=next_url)
+        if (limited := rate_limited(request, principal.key_id, self.slow_down)) is not None:
+            return limited
+        if not self.cookie.allowed(principal):
+            return self.sign_in_page(status=403, error=self.cannot, next_url=next_url)
+        return self.cookie.sign_in(request, gate, principal, next_url)
+
+    async def sign_out(self, request: Request) -> Response:
+        session = self.cookie.read(request)
+        fields = await read_form(request)
+        if session is not None:
+            if not csrf_ok(request, session, fields):
+                return self.forbidden()
+            revoke(request, session)
+        response = self.sign_in_page(notice=self.signed_out) if self.signed_out else self.sign_in_page()
+        self.cookie.clear(response)
+        return response
+
+
+__all__ = ["Session", "SessionCookie", "SignInForms", "csrf_ok", "csrf_token", "rate_limited", "read_form", "revoke"]
