@@ -184,5 +184,7 @@ def print_report(console: Console, r: SimulationReport) -> None:
         outcomes.add_row(f"end {e}", str(a), str(b))
     console.print(outcomes)
     for line in r.differences or ["no differences"]:
-        console.print(line, markup=False, highlight=False)
-    console.print(f"simulated: time-skipping Temporal test server, {r.platforms}", markup=False, highlight=False)
+        console.print(line, markup=False, highlight=False, soft_wrap=True)
+    console.print(
+        f"simulated: time-skipping Temporal test server, {r.platforms}", markup=False, highlight=False, soft_wrap=True
+    )

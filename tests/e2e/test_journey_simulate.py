@@ -11,6 +11,7 @@ import uuid
 from datetime import UTC, datetime
 from pathlib import Path
 
+from rich.console import Console
 from temporalio.testing import WorkflowEnvironment
 from typer.testing import CliRunner
 
@@ -18,7 +19,7 @@ from domain.leads import EngagementEvent, EventType, LeadStage
 from mops.settings import Settings, get_settings
 from sandbox.server import SandboxServer
 from starter.cli import app
-from starter.journey_simulate import prepare, recorded_leads, simulate
+from starter.journey_simulate import prepare, print_report, recorded_leads, simulate
 from starter.service.journeys import publish
 from starter.service.leads import LeadService, build_capture
 from tests.conftest import daytime_journeys, eventually, make_settings
@@ -105,6 +106,10 @@ async def test_a_dropped_step_goes_to_zero_and_the_rest_matches(
     assert report.ends == {"completed: finished": (1, 1), "nurturing": (1, 1)}, report
     assert report.differences == ["step tips: 2 in v1, 0 in v2"]
     assert "sandbox" in report.platforms
+    console = Console(record=True, width=120)
+    print_report(console, report)
+    text = console.export_text()
+    assert "step tips: 2 in v1, 0 in v2" in text and "nothing reached a real platform" in text
 
 
 async def mops(settings: Settings, *args: str):
