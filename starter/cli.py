@@ -39,6 +39,7 @@ from starter.cli_experiments import register as register_experiments
 from starter.cli_migrate import register as register_migrate
 from starter.cli_privacy import register as register_privacy
 from starter.cli_reports import report_app
+from starter.cli_simulate import register as register_simulate
 from starter.service.campaigns import CampaignService
 from starter.service.content import ContentInputError, ContentService, read_brief_file
 from starter.service.content import prepare as prepare_content
@@ -1223,6 +1224,7 @@ app.add_typer(report_app, name="report")
 app.add_typer(auth_app, name="auth")
 register_privacy(app, lead_app)
 register_migrate(journeys_app)
+register_simulate(journeys_app)
 register_experiments(journeys_app)
 
 

@@ -393,7 +393,7 @@ def capture_time(after: datetime, spec: JourneySpec, tz: str) -> datetime:
     return datetime.combine(monday, CAPTURE_TIME, tzinfo=zone)
 
 
-class _Run:
+class TrialRun:
     """One test run's moving parts and what it has seen so far."""
 
     def __init__(self, env: WorkflowEnvironment, handle: WorkflowHandle, plan: TrialPlan, sandbox: str) -> None:
@@ -434,6 +434,10 @@ class _Run:
                 self.log.append(entry)
                 if _PARKED.search(entry.what):
                     self.parked = entry.what
+
+    def timeline(self) -> list[TimelineEntry]:
+        """Every note of the workflow seen so far (not only its last ones), in order."""
+        return [e for e in self.log if isinstance(e, TimelineEntry)]
 
     async def emails(self) -> dict[str, dict[str, Any]]:
         """Mail the sandbox's SendGrid accepted, by idempotency key."""
@@ -487,6 +491,26 @@ async def _effects(sandbox: str, platform: str, kind: str) -> list[dict[str, Any
 
 async def run_trial(settings: Settings, plan: TrialPlan) -> TrialResult:
     """Run the plan on a time-skipping server and the sandbox; the timeline of what happened."""
+    async with trial_stack(settings) as stack:
+        return await _drive(stack, plan)
+
+
+@dataclass(frozen=True)
+class TrialStack:
+    """The parts of a trial, started: the time-skipping server (its client drives the journey),
+    the settings the workers run with (every platform the sandbox), the sandbox's URL and the
+    run's scratch directory."""
+
+    env: WorkflowEnvironment
+    settings: Settings
+    sandbox: str
+    data_dir: Path
+
+
+@contextlib.asynccontextmanager
+async def trial_stack(settings: Settings) -> AsyncIterator[TrialStack]:
+    """The time-skipping server, the sandbox and the real workers, for one or more contacts;
+    everything is stopped and the scratch directory removed on the way out."""
     from workers.main import PlatformClients, build_workers
 
     try:
@@ -510,7 +534,7 @@ async def run_trial(settings: Settings, plan: TrialPlan) -> TrialResult:
                 tasks = [asyncio.create_task(w.run()) for w in workers]
                 try:
                     with _activity_failures_on_one_line():
-                        return await _drive(env, s, plan, sandbox)
+                        yield TrialStack(env, s, sandbox, data_dir)
                 finally:
                     await asyncio.gather(*(w.shutdown() for w in workers), return_exceptions=True)
                     await asyncio.gather(*tasks, return_exceptions=True)
@@ -519,14 +543,32 @@ async def run_trial(settings: Settings, plan: TrialPlan) -> TrialResult:
                 await env.shutdown()
 
 
-async def _drive(env: WorkflowEnvironment, s: Settings, plan: TrialPlan, sandbox: str) -> TrialResult:
+@dataclass
+class DrivenContact:
+    """One contact driven through its journey: the run, its last state, the simulated times."""
+
+    run: TrialRun
+    state: LeadState
+    workflow_id: str
+    captured_at: datetime
+    now: datetime  # when the drive stopped
+    horizon_at: datetime
+    pending: list[TrialEvent]  # events never sent (the journey stopped before them)
+    capture: LeadCapture
+
+
+async def drive_contact(stack: TrialStack, plan: TrialPlan, s: Settings | None = None) -> DrivenContact:
+    """Capture the plan's contact at the next usable Monday 10:00 local and skip time from wait
+    to wait, sending each event at its offset, until the journey stops or the horizon.
+    `s`: the settings the capture resolves its journey with (default the stack's)."""
+    env, sandbox = stack.env, stack.sandbox
     spec = plan.journey
     start = capture_time(await env.get_current_time(), spec, plan.timezone)
     await env.sleep(start - await env.get_current_time())
     captured_at = await env.get_current_time()
     capture = plan.capture.model_copy(update={"captured_at": captured_at})
-    result = await LeadService(env.client, s).capture(capture)
-    run = _Run(env, env.client.get_workflow_handle(result.workflow_id), plan, sandbox)
+    result = await LeadService(env.client, s or stack.settings).capture(capture)
+    run = TrialRun(env, env.client.get_workflow_handle(result.workflow_id), plan, sandbox)
     horizon_at = captured_at + plan.horizon
     pending = list(plan.events)
     sent = 0
@@ -544,18 +586,24 @@ async def _drive(env: WorkflowEnvironment, s: Settings, plan: TrialPlan, sandbox
         assert st.next_step_at is not None, "a settled, nurturing journey waits for a time"
         target = min(t for t in (st.next_step_at, due, horizon_at) if t is not None)
         await env.sleep(target - now)
+    return DrivenContact(run, st, result.workflow_id, captured_at, now, horizon_at, pending, capture)
 
+
+async def _drive(stack: TrialStack, plan: TrialPlan) -> TrialResult:
+    spec, sandbox = plan.journey, stack.sandbox
+    d = await drive_contact(stack, plan)
+    run, st, now, captured_at, capture = d.run, d.state, d.now, d.captured_at, d.capture
     emails = await run.emails()
     chats = await _effects(sandbox, "slack", "chat.post")
     tz = ZoneInfo(plan.timezone)
-    entries = _entries(run.log, spec, captured_at, tz, result.workflow_id, emails, chats, st)
-    end = _end(st, now, horizon_at, captured_at, tz, plan, run.parked)
-    stepped = {f"{st.key_prefix or result.workflow_id}:c0:{e.step_id}:" for e in entries if e.kind == "notify"}
+    entries = _entries(run.log, spec, captured_at, tz, d.workflow_id, emails, chats, st)
+    end = _end(st, now, d.horizon_at, captured_at, tz, plan, run.parked)
+    stepped = {f"{st.key_prefix or d.workflow_id}:c0:{e.step_id}:" for e in entries if e.kind == "notify"}
     for chat in chats:  # e.g. the hand-off's message to the owner and the sales channel
         key, summary = str(chat.get("key")), chat["summary"]
         if not any(key.startswith(prefix) for prefix in stepped):
             end.details.append(f"chat to {summary.get('channel')}: {summary.get('text')}")
-    end.details += [f"not sent: {e.raw} (the test stopped before it)" for e in pending]
+    end.details += [f"not sent: {e.raw} (the test stopped before it)" for e in d.pending]
     capture_entry = TrialEntry(
         at=captured_at,
         offset=_offset(captured_at, captured_at, tz),
@@ -571,7 +619,7 @@ async def _drive(env: WorkflowEnvironment, s: Settings, plan: TrialPlan, sandbox
         timezone_source="--tz" if plan.timezone_given else "the journey's default_timezone",
         captured_at=captured_at,
         platforms=f"sandbox {sandbox} (started for this run; nothing reached a real platform)",
-        workflow_id=result.workflow_id,
+        workflow_id=d.workflow_id,
         entries=[capture_entry, *entries],
         end=end,
         stage=st.stage,
