@@ -635,11 +635,8 @@ class ReportMailActivities:
         )
         if done is not None:
             return ReportEmailResult(message_id=done.ref)
-        attempt = self._once.attempt()
-        earlier = await attempt.sent_earlier(inp.idempotency_key)
-        if earlier is not None:
-            return ReportEmailResult(message_id=earlier)
-        message_id = await attempt.send(
+        message_id = await self._once.attempt().once(
+            inp.idempotency_key,
             lambda: self._sendgrid.send_mail(
                 to_email=inp.to_email,
                 from_email=inp.from_email,
@@ -650,7 +647,7 @@ class ReportMailActivities:
                 categories=["mops", "report"],
                 custom_args={"mops_report": inp.report_id},
                 idempotency_key=inp.idempotency_key,
-            )
+            ),
         )
         return ReportEmailResult(message_id=message_id or None)
 

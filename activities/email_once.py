@@ -128,6 +128,12 @@ class Attempt:
             )
         return None
 
+    async def once(self, key: str, send: Callable[[], Awaitable[str]]) -> str:
+        """The X-Message-Id of the one email with `key`: an earlier attempt's, else `send`'s
+        (for sends with nothing to decide between the look and the send)."""
+        earlier = await self.sent_earlier(key)
+        return earlier if earlier is not None else await self.send(send)
+
     async def send(self, send: Callable[[], Awaitable[str]]) -> str:
         """Run `send`, unless this attempt is past its deadline (start-to-close timeout):
         the server has then given up on it and the next attempt may have looked already.

@@ -22,11 +22,8 @@ class FormConfirmationActivities:
     @activity.defn(name=FORMS_SEND_CONFIRMATION.name)
     @platform_errors
     async def send_confirmation(self, inp: ConfirmationEmailInput) -> ConfirmationEmailResult:
-        attempt = self._once.attempt()
-        earlier = await attempt.sent_earlier(inp.idempotency_key)
-        if earlier is not None:
-            return ConfirmationEmailResult(message_id=earlier)
-        message_id = await attempt.send(
+        message_id = await self._once.attempt().once(
+            inp.idempotency_key,
             lambda: self._sendgrid.send_mail(
                 to_email=inp.to_email,
                 from_email=inp.from_email,
@@ -37,6 +34,6 @@ class FormConfirmationActivities:
                 categories=["mops", "form-confirmation"],
                 custom_args={"mops_form": inp.form_id},
                 idempotency_key=inp.idempotency_key,
-            )
+            ),
         )
         return ConfirmationEmailResult(message_id=message_id or None)
