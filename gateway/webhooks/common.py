@@ -31,19 +31,22 @@ async def signed_body(
     request: Request,
     *,
     header: str,
-    timestamp_header: str,
-    tolerance: float,
     expected: Callable[[bytes, str], str],
+    timestamp_header: str | None = None,
+    tolerance: float = 0.0,
     unit: float = 1.0,
 ) -> tuple[bytes, str]:
     """The body of an HMAC-signed request and its signature, once the signature is
     present, the timestamp fresh and `expected(body, timestamp)` matches it (constant
-    time). Replay handling stays with each webhook: they remember at different points."""
+    time). Platforms that sign no timestamp (Meta, LinkedIn) pass no `timestamp_header`:
+    `expected` then gets "". Replay handling stays with each webhook: they remember at
+    different points."""
     signature = request.headers.get(header)
-    timestamp = request.headers.get(timestamp_header, "")  # missing: refused by check_fresh
+    timestamp = request.headers.get(timestamp_header, "") if timestamp_header else ""  # missing: refused below
     if not signature:
         raise ApiError(401, "missing_signature", f"{header}: missing")
-    check_fresh(timestamp, header=timestamp_header, tolerance=tolerance, unit=unit)
+    if timestamp_header:
+        check_fresh(timestamp, header=timestamp_header, tolerance=tolerance, unit=unit)
     body = await request.body()
     if not hmac.compare_digest(expected(body, timestamp).encode(), signature.encode()):
         raise forged(header)

@@ -24,7 +24,7 @@ from pydantic import BaseModel, ConfigDict, ValidationError
 from gateway import deps
 from gateway.errors import ApiError, ErrorBody
 from gateway.settings import GatewaySettings
-from gateway.webhooks.common import forged
+from gateway.webhooks.common import signed_body
 from gateway.webhooks.lead_ads import LeadAdsResult, lead_ad_forms, take_lead
 from integrations.meta_ads import MetaAdsClient
 from starter.service.leads import LeadService
@@ -93,12 +93,8 @@ async def meta_leads(
     settings: GatewaySettings = Depends(deps.settings),
     leads: LeadService = Depends(deps.leads),
 ) -> LeadAdsResult:
-    signature = request.headers.get(SIGNATURE)
-    if not signature:
-        raise ApiError(401, "missing_signature", f"{SIGNATURE}: missing")
-    body = await request.body()
-    if not hmac.compare_digest(hub_signature(settings.meta_app_secret.get_secret_value(), body), signature):
-        raise forged(SIGNATURE)
+    secret = settings.meta_app_secret.get_secret_value()
+    body, _ = await signed_body(request, header=SIGNATURE, expected=lambda body, _: hub_signature(secret, body))
     try:
         delivery = Delivery.model_validate(json.loads(body))
     except (ValueError, ValidationError):
