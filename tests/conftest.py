@@ -141,6 +141,18 @@ SANDBOX_FEED_LAG_S = 1.0
 SEND_SETTLE_S = 3.0
 
 
+def own_journeys(sandbox_url: str, env: WorkflowEnvironment, tmp_path: Path, **overrides) -> tuple[Path, Settings]:
+    """A test's own copy of the daytime journeys and its own published-versions store, with
+    settings for them: a test that writes or publishes journeys touches no other test's."""
+    journeys = tmp_path / "journeys"
+    shutil.copytree(daytime_journeys(), journeys)
+    target = env.client.service_client.config.target_host
+    settings = make_settings(
+        sandbox_url, target, journeys_dir=journeys, journey_versions_path=tmp_path / "journeys.db", **overrides
+    )
+    return journeys, settings
+
+
 def make_settings(sandbox_url: str, address: str, **overrides) -> Settings:
     suffix = uuid.uuid4().hex[:6]
     platforms = ("hubspot", "sendgrid", "slack", "wordpress", "linkedin", "ga4", "meta", "google_ads")

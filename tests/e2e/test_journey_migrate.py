@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import shutil
 import uuid
 from datetime import UTC, datetime
 from pathlib import Path
@@ -25,7 +24,7 @@ from starter.cli import app
 from starter.service.journey_migrations import JourneyMigrationService, prepare
 from starter.service.journeys import publish
 from starter.service.leads import LeadService, build_capture
-from tests.conftest import daytime_journeys, eventually, make_settings
+from tests.conftest import eventually, own_journeys
 from workers.main import running_workers
 from workflows.journey_migration import JourneyMigrationInput, JourneyMigrationWorkflow
 
@@ -80,14 +79,7 @@ async def mops(settings: Settings, *args: str):
 async def test_leads_move_to_the_corrected_version_and_an_unmapped_one_stays(
     dev_env: WorkflowEnvironment, sandbox: SandboxServer, tmp_path: Path
 ) -> None:
-    journeys = tmp_path / "journeys"
-    shutil.copytree(daytime_journeys(), journeys)
-    settings = make_settings(
-        sandbox.url,
-        dev_env.client.service_client.config.target_host,
-        journeys_dir=journeys,
-        journey_versions_path=tmp_path / "journeys.db",
-    )
+    journeys, settings = own_journeys(sandbox.url, dev_env, tmp_path)
     leads = LeadService(dev_env.client, settings)
     tag = uuid.uuid4().hex[:8]
     emails = {at: f"{at}.{tag}@migrate.example" for at in ("first", "second", "third")}
@@ -214,14 +206,7 @@ async def test_a_migration_resumes_across_continue_as_new(
     dev_env: WorkflowEnvironment, sandbox: SandboxServer, tmp_path: Path
 ) -> None:
     """One lead a batch and a new run after every batch: the cursor and the report carry over."""
-    journeys = tmp_path / "journeys"
-    shutil.copytree(daytime_journeys(), journeys)
-    settings = make_settings(
-        sandbox.url,
-        dev_env.client.service_client.config.target_host,
-        journeys_dir=journeys,
-        journey_versions_path=tmp_path / "journeys.db",
-    )
+    journeys, settings = own_journeys(sandbox.url, dev_env, tmp_path)
     leads = LeadService(dev_env.client, settings)
     emails = [f"resume{n}.{uuid.uuid4().hex[:8]}@migrate.example" for n in range(3)]
     async with running_workers(dev_env.client, settings):

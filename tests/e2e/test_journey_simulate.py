@@ -22,7 +22,7 @@ from starter.cli import app
 from starter.journey_simulate import prepare, print_report, recorded_leads, simulate
 from starter.service.journeys import publish
 from starter.service.leads import LeadService, build_capture
-from tests.conftest import daytime_journeys, eventually, make_settings
+from tests.conftest import daytime_journeys, eventually, make_settings, own_journeys
 from workers.main import running_workers
 
 V1 = """
@@ -50,14 +50,7 @@ V2 = V1.replace("version: 1", "version: 2").replace(
 async def test_a_dropped_step_goes_to_zero_and_the_rest_matches(
     dev_env: WorkflowEnvironment, sandbox: SandboxServer, tmp_path: Path
 ) -> None:
-    journeys = tmp_path / "journeys"
-    shutil.copytree(daytime_journeys(), journeys)
-    settings = make_settings(
-        sandbox.url,
-        dev_env.client.service_client.config.target_host,
-        journeys_dir=journeys,
-        journey_versions_path=tmp_path / "journeys.db",
-    )
+    journeys, settings = own_journeys(sandbox.url, dev_env, tmp_path)
     leads = LeadService(dev_env.client, settings)
     tag = uuid.uuid4().hex[:8]
     visitor, quiet = f"visitor.{tag}@simulate.example", f"quiet.{tag}@simulate.example"
