@@ -11,7 +11,7 @@ import os
 import subprocess
 import sys
 import uuid
-from datetime import datetime, timedelta
+from datetime import datetime
 
 from temporalio.api.enums.v1 import EventType, TaskQueueType
 from temporalio.api.taskqueue.v1 import TaskQueue
@@ -26,7 +26,7 @@ from starter.service.leads import LeadService, build_capture
 from tests.conftest import eventually, make_settings
 
 LIMIT = 5.0  # CRM activities per second, for the whole queue
-LEADS = 30  # ~6 s of CRM work at the limit
+LEADS = 60  # ~12 s of CRM work at the limit: long enough that a burst cannot hide a second limit
 
 
 def worker_env(settings: Settings) -> dict[str, str]:
@@ -85,22 +85,24 @@ async def test_crm_limit_holds_across_two_worker_processes(
 
             upserts = await eventually(all_upserted, timeout=120, what="every lead's contact upserted")
         times = sorted(datetime.fromisoformat(e["at"].replace("Z", "+00:00")) for e in upserts)
-        # The server's token bucket starts full: the first second may hold a burst (its
-        # size is the server's business). Measured is the rate after it, over a backlog
-        # that takes several seconds at the limit; without a limit every upsert would
-        # land in that first second and none after it.
-        start = times[0] + timedelta(seconds=1)
-        after = [t for t in times if t > start]
-        assert len(after) >= LEADS // 3, f"{len(after)} of {LEADS} upserts after the first second: no limit held"
-        # n arrivals span n - 1 intervals: counting n over the span would overstate the rate.
-        span = (after[-1] - after[0]).total_seconds()
-        rate = (len(after) - 1) / span
-        print(f"{len(after)} CRM upserts over {span:.2f} s after the first second: {rate:.2f}/s (limit {LIMIT}/s)")
-        # The server dispatches at the limit; arrivals at the sandbox carry the dispatch-to-arrival
-        # latency, which varies with machine load, so the window's ends may be late or early by a
-        # fraction of an interval. One token of slack covers that, not a second process's share:
-        # two per-process limits would send about twice LIMIT * span.
-        assert len(after) - 1 <= LIMIT * span + 1, f"{rate:.2f}/s over {span:.2f} s, limit {LIMIT}/s"
+        span = (times[-1] - times[0]).total_seconds()
+        print(f"{LEADS} CRM upserts over {span:.2f} s: {(LEADS - 1) / span:.2f}/s (limit {LIMIT}/s)")
+        # Judged by the whole backlog's span, which only the two models below bound, not by a
+        # rate over some window: the server's token bucket holds a burst (its size is the
+        # server's business, up to about a second of tokens) that it may spend at the start or
+        # later, when the journeys scheduled their upserts slower than the limit for a while,
+        # and arrivals carry a dispatch-to-arrival latency that varies with machine load.
+        # One limit for the queue, even spending a full bucket of 2 * LIMIT at once, needs
+        # (LEADS - 1 - 2 * LIMIT) / LIMIT seconds for the rest; a limit in each of the two
+        # processes would finish within (LEADS - 1) / (2 * LIMIT) seconds even with no burst.
+        # The threshold sits halfway, seconds from either.
+        one_limit = (LEADS - 1 - 2 * LIMIT) / LIMIT
+        two_limits = (LEADS - 1) / (2 * LIMIT)
+        threshold = (one_limit + two_limits) / 2
+        assert span >= threshold, (
+            f"{LEADS} upserts in {span:.2f} s: a limit of {LIMIT}/s for the queue needs at least {one_limit:.1f} s, "
+            f"one in each process about {two_limits:.1f} s"
+        )
 
         # Both processes did CRM work: the limit held for the two of them together.
         identities = set()
