@@ -1,7 +1,9 @@
 """Right-to-erasure activities: end a lead's workflows, then delete its copies on each platform.
 
-- `privacy.end_lead_workflows` (workflow queue): signal `erase` to the lead's journey and
-  contact sync and wait until both have closed (heartbeating while it waits).
+- `privacy.end_lead_workflows` (workflow queue): signal `erase` to the lead's pending double
+  opt-ins (found by a visibility list: one per form), then to its journey and contact sync,
+  and wait until each has closed (heartbeating while it waits). The confirmations come first,
+  so none can start a journey after the journey has been ended.
 - `privacy.erase_crm` (CRM queue): HubSpot GDPR delete (permanent).
 - `privacy.erase_email` (email queue): delete the SendGrid marketing contact and keep the
   address on the global suppression list: the one thing kept, so the person is never
@@ -36,7 +38,7 @@ from activities.privacy_models import (
     EraseOnPlatformResult,
 )
 from domain.leads import lead_workflow_id
-from domain.privacy import contact_sync_workflow_id
+from domain.privacy import FORM_CONFIRMATION_TYPE, bare_lead_id, contact_sync_workflow_id, lead_of_workflow
 from integrations.braze import BrazeClient
 from integrations.hubspot_contacts import HubSpotContactsClient
 from integrations.meta_audiences import MetaAudienceClient
@@ -67,7 +69,8 @@ class PrivacyActivities:
     async def end_lead_workflows(self, inp: EndLeadWorkflowsInput) -> EndLeadWorkflowsResult:
         result = EndLeadWorkflowsResult()
         request = {"erasure_id": inp.erasure_id, "requested_by": inp.requested_by}
-        for workflow_id in (lead_workflow_id(inp.lead_id), contact_sync_workflow_id(inp.lead_id)):
+        confirmations = await self._pending_confirmations(bare_lead_id(inp.lead_id))
+        for workflow_id in (*confirmations, lead_workflow_id(inp.lead_id), contact_sync_workflow_id(inp.lead_id)):
             handle = self._client.get_workflow_handle(workflow_id)
             try:
                 await handle.signal("erase", request)
@@ -79,6 +82,12 @@ class PrivacyActivities:
             await _until_closed(handle)
             result.ended[workflow_id] = "ended"
         return result
+
+    async def _pending_confirmations(self, lead_id: str) -> list[str]:
+        # Their ids name the form, which an erasure does not know; the running ones of every
+        # form are few (each lives only as long as its link).
+        query = f"WorkflowType = '{FORM_CONFIRMATION_TYPE}' AND ExecutionStatus = 'Running'"
+        return sorted({e.id async for e in self._client.list_workflows(query) if lead_of_workflow(e.id) == lead_id})
 
     @activity.defn(name=PRIVACY_ERASE_CRM.name)
     @platform_errors

@@ -19,6 +19,8 @@ from __future__ import annotations
 import re
 
 LEAD_ID_PATTERN = re.compile(r"^[0-9a-f]{24}$")
+# The workflow type of the `form-confirm-` runs: an erasure lists them, as their ids name a form.
+FORM_CONFIRMATION_TYPE = "FormConfirmation"
 LEAD_SCOPED_PREFIXES = ("lead", "contact-sync", "erasure")
 # A pending double opt-in is one per form and person: its prefix names the form (FORM_ID_PATTERN).
 _FORM_CONFIRM = r"form-confirm-[a-z0-9][a-z0-9-]{0,62}"
@@ -52,6 +54,7 @@ def erasure_workflow_id(lead_id: str) -> str:
 
 
 __all__ = [
+    "FORM_CONFIRMATION_TYPE",
     "LEAD_SCOPED_PREFIXES",
     "lead_of_workflow",
     "bare_lead_id",

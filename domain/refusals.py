@@ -42,6 +42,7 @@ class Refusal(StrEnum):
     DECISION_NOT_PROVEN = "decision_not_proven"
     # A double opt-in link followed after its window: the pending confirmation has lapsed.
     CONFIRMATION_EXPIRED = "confirmation_expired"
+    ERASED = "erased"  # the person is being erased: nothing more is done for them
     # A lead asked to move to another journey version (domain/journey_migration.py) stays where it is:
     STEP_NOT_MAPPED = "step_not_mapped"  # the mapping does not name the step it is at
     MID_SEND = "mid_send"  # an email of it is being sent right now
@@ -86,6 +87,7 @@ ANSWERS: dict[Refusal, Answer] = {
     Refusal.REENTRY_REFUSED: Answer(409, "journey"),
     Refusal.DECISION_NOT_PROVEN: Answer(403, "proof"),
     Refusal.CONFIRMATION_EXPIRED: Answer(410, "link"),
+    Refusal.ERASED: Answer(410, "link"),
     Refusal.STEP_NOT_MAPPED: Answer(409, "map"),
     Refusal.MID_SEND: Answer(409, "step"),
     Refusal.OTHER_VERSION: Answer(409, "from"),

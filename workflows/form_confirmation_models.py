@@ -31,7 +31,7 @@ class ConfirmRequest(BaseModel):
     via: str = "link"  # how the person confirmed
 
 
-Status = Literal["pending", "confirmed", "expired"]
+Status = Literal["pending", "confirmed", "expired", "erased"]
 
 
 class ConfirmationState(BaseModel):

@@ -1,11 +1,12 @@
-"""Record a public form's pending double opt-in, confirmed and expired, for the replay test.
+"""Record a public form's pending double opt-in, confirmed, expired and erased, for the replay test.
 
     .venv/bin/python -m tests.histories.record_form_confirmation [--force]
 
 On the time-skipping server with the real workers and the sandbox: one person confirms
 (the email, the update, the journey started, the run kept to the window's end), another
-never does (the email, the window's end). Writes `form_confirmation_confirmed.json` and
-`form_confirmation_expired.json` next to this file, kept when they exist unless `--force`.
+never does (the email, the window's end), a third is erased while pending (the email, the
+`erase` signal). Writes `form_confirmation_<outcome>.json` next to this file; one that exists
+is kept (so adding an outcome records only it), unless `--force`.
 """
 
 from __future__ import annotations
@@ -28,13 +29,16 @@ from tests.histories.record_lead_sync import save_data_key
 from tests.workflows.test_form_confirmation import SPEC, pending
 from workers.main import running_workers
 from workflows.form_confirmation import FormConfirmationWorkflow
+from workflows.privacy_models import EraseRequest
 
 HERE = Path(__file__).parent
-FILES = {True: HERE / "form_confirmation_confirmed.json", False: HERE / "form_confirmation_expired.json"}
+OUTCOMES = ("confirmed", "expired", "erased")
+FILES = {outcome: HERE / f"form_confirmation_{outcome}.json" for outcome in OUTCOMES}
 
 
 async def main() -> None:
-    if all(f.exists() for f in FILES.values()) and "--force" not in sys.argv:
+    wanted = [o for o in OUTCOMES if "--force" in sys.argv or not FILES[o].exists()]
+    if not wanted:
         print("the form confirmation histories exist (--force to record them again)")
         return
     env = await WorkflowEnvironment.start_time_skipping(
@@ -51,7 +55,7 @@ async def main() -> None:
             confirmations = FormConfirmationService(env.client, settings)
             async with running_workers(env.client, settings):
                 handles = {}
-                for confirm in (True, False):
+                for outcome in wanted:
                     email = f"recorded.{uuid.uuid4().hex[:8]}@optin.example"
                     capture, link = pending(settings, email)
                     wf_id = await confirmations.request(SPEC, capture, link=link)
@@ -62,15 +66,17 @@ async def main() -> None:
 
                     await eventually(emailed, timeout=60, what="the confirmation email")
                     key = lead_key(email, settings.lead_id_secret.get_secret_value())
-                    if confirm:
+                    if outcome == "confirmed":
                         print("confirmed:", (await confirmations.confirm(SPEC.id, key)).status)
-                    handles[confirm] = (handle, key)
+                    elif outcome == "erased":
+                        await handle.signal(FormConfirmationWorkflow.erase, EraseRequest(erasure_id="er-recorded"))
+                    handles[outcome] = (handle, key)
                 await env.sleep(timedelta(hours=25))
-                for confirm, (handle, key) in handles.items():
+                for outcome, (handle, key) in handles.items():
                     print("result:", (await handle.result()).status)
-                    FILES[confirm].write_text((await handle.fetch_history()).to_json())
+                    FILES[outcome].write_text((await handle.fetch_history()).to_json())
                     save_data_key(key)
-                    print(f"recorded {FILES[confirm].name}")
+                    print(f"recorded {FILES[outcome].name}")
     finally:
         await env.shutdown()
 

@@ -1,7 +1,8 @@
 """A public form's pending double opt-in (`FormConfirmation`) under the time-skipping server,
 with the real workers against the sandbox: the link's window passing ends it with nothing
 started, and a confirmation in the window starts the journey once and keeps the run until
-the window ends (so a post in the window sends nothing again)."""
+the window ends (so a post in the window sends nothing again); and, on the dev server, an
+erasure of the person ends a pending one."""
 
 from __future__ import annotations
 
@@ -9,15 +10,19 @@ import uuid
 from datetime import timedelta
 
 import pytest
+from temporalio.converter import WorkflowSerializationContext
 from temporalio.testing import WorkflowEnvironment
 
 from domain.forms import FormSpec, confirm_link, confirmation_id
 from domain.leads import lead_key
+from mops.codec import KeyUnavailable
+from mops.temporal import DATA_CONVERTER
 from sandbox.admin_client import SandboxAdmin
 from sandbox.server import SandboxServer
 from starter.service.form_confirmations import ConfirmationNotFound, FormConfirmationService
 from starter.service.leads import LeadNotFound, LeadService, build_capture
 from tests.conftest import daytime_journeys, eventually, make_settings
+from tests.privacy.stack import marker_email, privacy_stack
 from workers.main import running_workers
 from workflows.form_confirmation import FormConfirmationWorkflow
 
@@ -96,3 +101,35 @@ async def test_the_window_ends_the_pending_confirmation(
                 await leads.state(email=email)
     confirmations_sent = [m for m in mails if m["summary"]["subject"] == SPEC.double_opt_in.subject]
     assert len(confirmations_sent) == 1
+
+
+async def test_an_erasure_ends_a_pending_confirmation_before_it_starts_a_journey(
+    dev_env: WorkflowEnvironment, sandbox: SandboxServer
+) -> None:
+    """An erased person's pending double opt-in closes as `erased`: the link then confirms
+    nothing and no journey starts, and the confirmation's history is shredded with the rest."""
+    async with privacy_stack(dev_env, sandbox) as stack:
+        email = marker_email("optin")
+        key = lead_key(email, stack.settings.lead_id_secret.get_secret_value())
+        confirmations = FormConfirmationService(stack.client, stack.settings)
+        capture, link = pending(stack.settings, email)
+        wf_id = await confirmations.request(SPEC, capture, link=link)
+        handle = stack.client.get_workflow_handle_for(FormConfirmationWorkflow.run, wf_id)
+
+        async def emailed():
+            return (await handle.query(FormConfirmationWorkflow.state)).email_sent
+
+        await eventually(emailed, timeout=60, what="the confirmation email")
+        record = await stack.privacy.erase(email, requested_by="dpo@mops.example")
+        assert record.steps[f"end:form-confirm-{SPEC.id}"] == "ended"
+        assert record.steps["end:lead"] == "not_running"
+        assert (await handle.describe()).status.name == "COMPLETED"
+        with pytest.raises(ConfirmationNotFound):
+            await confirmations.confirm(SPEC.id, key)
+        with pytest.raises(LeadNotFound):
+            await stack.leads.state(email=email)
+        history = await handle.fetch_history()
+        started = history.events[0].workflow_execution_started_event_attributes.input.payloads
+        converter = DATA_CONVERTER.with_context(WorkflowSerializationContext("default", wf_id))
+        with pytest.raises(KeyUnavailable):
+            await converter.decode(started)
