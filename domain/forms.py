@@ -73,6 +73,9 @@ class DoubleOptIn(ConfigModel):
     confirmed: str = Field("Thank you: your subscription is confirmed.", min_length=1, max_length=500)
     # The link opens a page with this button; only pressing it confirms (a link scanner's GET does not).
     confirm_label: str = Field("Confirm my subscription", min_length=1, max_length=100)
+    # Where the browser goes once the button confirmed (else a page saying `confirmed`); the
+    # form's own `redirect` is where it goes after the post (else a page saying `check_inbox`).
+    confirmed_redirect: str | None = Field(None, pattern=r"^https?://")
 
 
 class FormSpec(ConfigModel):

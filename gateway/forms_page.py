@@ -183,6 +183,8 @@ async def form_post(form_id: str, request: Request) -> Response:
         await confirmations.request(spec, capture, link=link)
         if wants_json:
             return JSONResponse({"status": "confirmation_sent", "form_id": spec.id})
+        if spec.redirect:
+            return RedirectResponse(spec.redirect, status_code=303)
         return _page(settings, spec, done=spec.double_opt_in.check_inbox)
     leads: LeadService = request.app.state.leads
     await leads.capture(capture)
@@ -211,7 +213,7 @@ async def form_confirm_page(form_id: str, request: Request) -> HTMLResponse:
 
 
 @router.post("/{form_id}/confirm", response_class=HTMLResponse, include_in_schema=False)
-async def form_confirm(form_id: str, request: Request) -> HTMLResponse:
+async def form_confirm(form_id: str, request: Request) -> Response:
     """The confirm button: the link's fields, checked again, then the confirmation applied
     (a second press finds it applied and says the same)."""
     settings: GatewaySettings = request.app.state.settings
@@ -231,6 +233,8 @@ async def form_confirm(form_id: str, request: Request) -> HTMLResponse:
         answer = failure(err)
         assert answer is not None
         return _confirm_page(settings, spec, answer.status, answer.message)
+    if spec.double_opt_in.confirmed_redirect:
+        return RedirectResponse(spec.double_opt_in.confirmed_redirect, status_code=303)
     return _confirm_page(settings, spec, 200, spec.double_opt_in.confirmed)
 
 

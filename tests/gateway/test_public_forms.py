@@ -70,6 +70,16 @@ forms:
     min_fill_seconds: 0
     limits: {{per_ip_per_minute: 1000, per_form_per_minute: 1000}}
     double_opt_in: {{within_hours: 24, subject: "Confirm your subscription"}}
+  - id: confirm-redirect
+    title: Confirmed list, own pages
+    journey: default-nurture
+    fields: [{{name: email, label: Email, maps: email, required: true}}]
+    consent: {{text: "Yes, email me the news.", version: "t-4", required: true}}
+    allowed_origins: ["{LANDING}"]
+    min_fill_seconds: 0
+    limits: {{per_ip_per_minute: 1000, per_form_per_minute: 1000}}
+    redirect: "{LANDING}/check-your-inbox"
+    double_opt_in: {{subject: "Confirm your subscription", confirmed_redirect: "{LANDING}/welcome"}}
 """
 
 
@@ -238,7 +248,7 @@ def confirmation_handle(forms: Forms, email: str):
     return forms.client.get_workflow_handle(confirmation_id("confirm-signup", key))
 
 
-async def emailed_link(forms: Forms, email: str) -> str:
+async def emailed_link(forms: Forms, email: str, *, form: str = "confirm-signup") -> str:
     """The link in the one confirmation email the SendGrid stand-in took for `email`."""
 
     async def confirmation_mail():
@@ -249,7 +259,7 @@ async def emailed_link(forms: Forms, email: str) -> str:
     html = next(c["value"] for c in mail["content"] if c["type"] == "text/html")
     (link,) = re.findall(r"Confirm: (\S+)", text)
     assert f'href="{escape(link)}"' in html, "the HTML part carries the same link"
-    assert link.startswith(f"{forms.url}/f/confirm-signup/confirm?") and email not in link
+    assert link.startswith(f"{forms.url}/f/{form}/confirm?") and email not in link
     return link
 
 
@@ -297,6 +307,24 @@ async def test_double_opt_in_starts_the_journey_only_once_the_emailed_link_is_fo
     assert welcome["content"][0]["value"].startswith("Hi Ada,"), "the journey has the post's fields"
     sent = [m for m in await mails_to(forms.gw, email) if m["subject"] == "Confirm your subscription"]
     assert len(sent) == 1, "one confirmation email for two posts"
+
+
+async def test_a_double_opt_in_forms_redirects_send_the_browser_to_the_sites_pages(forms: Forms) -> None:
+    """`redirect` answers the browser's post, `confirmed_redirect` the pressed button; the
+    journey still starts only on the button."""
+    email = unique_email("optin.example")
+    posted = await forms.post(
+        "confirm-redirect",
+        {"email": email, "consent": "yes", "form_token": forms.token("confirm-redirect")},
+        as_json=False,
+    )
+    assert posted.status_code == 303 and posted.headers["location"] == f"{LANDING}/check-your-inbox"
+    link = await emailed_link(forms, email, form="confirm-redirect")
+    assert await no_lead(forms.gw, email)
+    pressed = await forms.http.post(link.removeprefix(forms.url), data=dict(parse_qsl(urlsplit(link).query)))
+    assert pressed.status_code == 303 and pressed.headers["location"] == f"{LANDING}/welcome"
+    state = await forms.gw.leads.state(email=email)
+    assert state.consents["email_marketing"].source.endswith("form confirm-redirect, text t-4, double opt-in confirmed")
 
 
 @pytest.mark.parametrize(
