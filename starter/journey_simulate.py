@@ -2,8 +2,10 @@
 on the recorded paths of real leads of the old one.
 
 The leads of V1 are listed on the Temporal server by the `JourneyId`/`JourneyVersion` search
-attributes (the first N by workflow id). From each one's history come its capture (the start
-input) and its engagement events (the `event` signals, with their times after the capture);
+attributes (the first N by workflow id). From each one's histories, every run of it in order
+(a lead that continued-as-new has its earlier events in the earlier runs), come its capture
+(the first run's start input) and its engagement events (the `event` signals, with their
+times after the capture);
 from its `state` query what V1 really did: the email steps sent and when, the goals, the end.
 Each lead is then driven through V2 with `mops journeys test`'s machinery (starter/journey_trial.py:
 the time-skipping server, the real workers, the sandbox; nothing reaches a real platform, so
@@ -19,11 +21,11 @@ from datetime import UTC, datetime, timedelta
 
 from rich.console import Console
 from rich.table import Table
-from temporalio.client import Client
+from temporalio.client import Client, WorkflowExecution, WorkflowExecutionStatus
 
 from domain.journey_simulation import LeadPath, RecordedEvent, SimulationReport, compare, lead_path
 from domain.journeys import JourneySpec
-from domain.leads import EngagementEvent
+from domain.leads import EngagementEvent, LeadCapture
 from mops.journey_versions import JourneyVersions
 from mops.settings import Settings
 from starter.journey_trial import TrialEvent, TrialPlan, drive_contact, trial_stack
@@ -71,29 +73,38 @@ async def recorded_leads(client: Client, plan: SimulationPlan, *, limit: int) ->
     """The first `limit` leads of the old version (by workflow id), read back; refused when none."""
     spec = plan.old
     query = f"WorkflowType = 'LeadJourney' AND JourneyId = '{spec.id}' AND JourneyVersion = {spec.version}"
-    listed = {w.id: w async for w in client.list_workflows(query)}
-    if not listed:
+    # Visibility lists each run of a lead: the runs before a continue-as-new are closed ones.
+    runs: dict[str, list[WorkflowExecution]] = {}
+    async for w in client.list_workflows(query):
+        runs.setdefault(w.id, []).append(w)
+    if not runs:
         raise SimulationInputError(f"against: {spec.id} v{spec.version} has no leads on the server")
     out = []
-    for wf_id in sorted(listed)[:limit]:
-        out.append(await _recorded(client, plan, wf_id, listed[wf_id].close_time))
+    for wf_id in sorted(runs)[:limit]:
+        out.append(await _recorded(client, plan, wf_id, sorted(runs[wf_id], key=lambda w: w.start_time)))
     return out
 
 
-async def _recorded(client: Client, plan: SimulationPlan, wf_id: str, closed: datetime | None) -> RecordedLead:
-    handle = client.get_workflow_handle(wf_id)
-    events = (await handle.fetch_history()).events
+async def _recorded(client: Client, plan: SimulationPlan, wf_id: str, runs: list[WorkflowExecution]) -> RecordedLead:
     convert = client.data_converter
-    started = events[0].workflow_execution_started_event_attributes
-    (inp,) = await convert.decode(started.input.payloads, [LeadJourneyInput])
-    capture = inp.state.capture if inp.state is not None else inp.capture
+    capture: LeadCapture | None = None
     recorded: list[RecordedEvent] = []
-    for e in events:
-        signal = e.workflow_execution_signaled_event_attributes
-        if e.HasField("workflow_execution_signaled_event_attributes") and signal.signal_name == "event":
-            (ev,) = await convert.decode(signal.input.payloads, [EngagementEvent])
-            recorded.append(RecordedEvent(type=ev.type, offset=max(ev.at - capture.captured_at, timedelta(0))))
-    st: LeadState = await handle.query(LeadJourneyWorkflow.state)
+    for run in runs:
+        events = (await client.get_workflow_handle(wf_id, run_id=run.run_id).fetch_history()).events
+        if capture is None:
+            started = events[0].workflow_execution_started_event_attributes
+            (inp,) = await convert.decode(started.input.payloads, [LeadJourneyInput])
+            capture = inp.state.capture if inp.state is not None else inp.capture
+        for e in events:
+            signal = e.workflow_execution_signaled_event_attributes
+            if e.HasField("workflow_execution_signaled_event_attributes") and signal.signal_name == "event":
+                (ev,) = await convert.decode(signal.input.payloads, [EngagementEvent])
+                recorded.append(RecordedEvent(type=ev.type, offset=max(ev.at - capture.captured_at, timedelta(0))))
+    assert capture is not None, "a listed lead has a run"
+    st: LeadState = await client.get_workflow_handle(wf_id).query(LeadJourneyWorkflow.state)
+    # Still running, or its last listed run continued as new (visibility has not listed the next yet).
+    last = runs[-1]
+    closed = last.close_time if last.status not in (None, WorkflowExecutionStatus.CONTINUED_AS_NEW) else None
     span = max((closed or datetime.now(UTC)) - capture.captured_at, MIN_SPAN)
     path = lead_path(
         st.lead_id,

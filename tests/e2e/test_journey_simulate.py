@@ -12,18 +12,24 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from rich.console import Console
+from temporalio.client import WorkflowHandle
+from temporalio.common import SearchAttributePair, TypedSearchAttributes
 from temporalio.testing import WorkflowEnvironment
 from typer.testing import CliRunner
 
-from domain.leads import EngagementEvent, EventType, LeadStage
+from domain.leads import EngagementEvent, EventType, LeadStage, lead_key, lead_workflow_id
+from mops.queues import platform_queues
 from mops.settings import Settings, get_settings
 from sandbox.server import SandboxServer
 from starter.cli import app
 from starter.journey_simulate import prepare, print_report, recorded_leads, simulate
-from starter.service.journeys import publish
+from starter.service.journeys import publish, versions
 from starter.service.leads import LeadService, build_capture
 from tests.conftest import daytime_journeys, eventually, make_settings, own_journeys
 from workers.main import running_workers
+from workflows.lead_journey import LeadJourneyWorkflow
+from workflows.lead_models import LeadJourneyInput
+from workflows.search_attributes import JOURNEY_ID
 
 V1 = """
 id: simulate-e2e
@@ -103,6 +109,75 @@ async def test_a_dropped_step_goes_to_zero_and_the_rest_matches(
     print_report(console, report)
     text = console.export_text()
     assert "step tips: 2 in v1, 0 in v2" in text and "nothing reached a real platform" in text
+
+
+async def test_a_lead_that_continued_as_new_brings_the_events_of_every_run(
+    dev_env: WorkflowEnvironment, sandbox: SandboxServer, tmp_path: Path
+) -> None:
+    """The events before a continue-as-new are in the earlier run's history: the recorded path
+    holds them beside the ones of the run after it, and the lead's capture time."""
+    journeys, settings = own_journeys(sandbox.url, dev_env, tmp_path)
+    leads = LeadService(dev_env.client, settings)
+    tag = uuid.uuid4().hex[:8]
+    # Its own journey id: the simulation queries every listed lead, and other tests' leads of
+    # simulate-e2e have no workers any more.
+    journey = f"simulate-can-{tag}"
+    for text in (V1, V2):
+        (journeys / f"{journey}.yaml").write_text(text.replace("simulate-e2e", journey))
+        publish(settings, journeys / f"{journey}.yaml", by="maya", note="")
+
+    async def start(email: str, can_after: int) -> tuple[WorkflowHandle, int]:
+        """The lead started as a capture starts it, with its own continue-as-new threshold;
+        returned once it waits for a visit, with its history's length then."""
+        capture = build_capture(settings, email=email, source="web_form", consent=True, journey_id=journey)
+        key = lead_key(email, settings.lead_id_secret.get_secret_value())
+        handle = await dev_env.client.start_workflow(
+            LeadJourneyWorkflow.run,
+            LeadJourneyInput(
+                lead_id=key,
+                capture=capture,
+                queues=platform_queues(settings),
+                journey=versions(settings).spec(journey, 1),
+                keys_per_entry=True,
+                continue_as_new_after_events=can_after,
+            ),
+            id=lead_workflow_id(key),
+            task_queue=settings.workflow_task_queue,
+            search_attributes=TypedSearchAttributes([SearchAttributePair(JOURNEY_ID, journey)]),
+        )
+
+        async def waiting() -> int:
+            assert (await leads.state(email=email)).next_step == "await-visit"
+            return (await handle.describe()).history_length
+
+        return handle, await eventually(waiting, what="the lead waiting for a visit")
+
+    async with running_workers(dev_env.client, settings):
+        # A first lead measures how long the history is at the wait, so the second continues
+        # as new a few opens after it (each open is a signal and a workflow task: 4 events or more).
+        probe, length = await start(f"probe.{tag}@simulate.example", 10_000)
+        await probe.terminate()
+        email = f"long.{tag}@simulate.example"
+        first, _ = await start(email, length + 20)
+        opens = 0
+        while (await leads.handle(email=email).describe()).run_id == first.first_execution_run_id:
+            assert opens < 40, f"no continue-as-new after {opens} opens (history {length} at the wait)"
+            event = EngagementEvent(event_id=f"open-{tag}-{opens}", type=EventType.OPEN, at=datetime.now(UTC))
+            await leads.record_event(event, email=email)
+            opens += 1
+        assert opens >= 1, "the first run took an open before it continued as new"
+        visit = EngagementEvent(event_id=f"visit-{tag}", type=EventType.VISIT, at=datetime.now(UTC))
+        # Into the run after it. Not waited on: what the lead does with it depends on how many
+        # opens it took (enough make it an MQL), and the histories are what is read.
+        await leads.record_event(visit, email=email)
+        plan = prepare(settings, journey, version_=2, against=1)
+
+        async def listed():
+            found = [r for r in await recorded_leads(dev_env.client, plan, limit=20) if r.plan.capture.email == email]
+            return found if found and len(found[0].plan.events) == opens + 1 else None
+
+        (recorded,) = await eventually(listed, what="visibility lists both runs of the lead")
+    assert [e.type for e in recorded.plan.events] == [EventType.OPEN] * opens + [EventType.VISIT]
 
 
 async def mops(settings: Settings, *args: str):
