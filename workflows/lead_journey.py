@@ -34,6 +34,11 @@ Signals
 - `erase(EraseRequest)`: right to erasure: the journey ends at once without touching a
   platform (the erasure workflow deletes the lead everywhere afterwards).
 
+Patches: each change below is guarded by its own patch in the runs that recorded it. New
+runs record one marker for all of them, `lead-patches-2026-12` (`BUNDLED`), where the run
+first asks any patch: one marker and one TemporalChangeVersion upsert per new lead instead of
+one of each per patch it reaches. Runs without that marker ask each patch as before.
+
 Contact sync (guarded by `workflow.patched("contact-sync-v1")`): the journey
 tells the lead's `ContactSync` workflow about its captures and its opt-out through the
 `sync.publish` activity; the sync keeps CRM, email platform, CDP and ad audience in
@@ -297,6 +302,26 @@ REENTRY_PATCH = "lead-reentry-v1"
 STEP_ATTRIBUTES_PATCH = "lead-step-attributes-v1"
 # A lead moved to another journey version by the `migrate` update (asked only when one is accepted).
 MIGRATE_PATCH = "journey-migrate-v1"
+# Every patch above, in one marker: a run that records it takes each patch's new branch without
+# asking, so a new lead costs one marker (and one TemporalChangeVersion upsert, which the SDK
+# adds to each) instead of one per patch it reaches. Runs without it (every history recorded
+# before it) ask each patch as they did. A patch added later is asked on its own, or goes
+# into a new bundle with the ones before it.
+BUNDLE_PATCH = "lead-patches-2026-12"
+BUNDLED = frozenset(
+    {
+        SYNC_PATCH,
+        HOT_PATH_PATCH,
+        CONVERSIONS_PATCH,
+        CURRENT_SCORE_PATCH,
+        SPLIT_PATCH,
+        EXPERIMENT_PATCH,
+        GOALS_PATCH,
+        REENTRY_PATCH,
+        STEP_ATTRIBUTES_PATCH,
+        MIGRATE_PATCH,
+    }
+)
 # Telling the contact sync is best effort: a worker without the activity (an older
 # worker, a test double) answers NotFoundError at once; reconciliation repairs the rest.
 SYNC_RETRY = RetryPolicy(
@@ -335,6 +360,7 @@ class LeadJourneyWorkflow:
         self._waiting = False  # the run is in a wait (a timer, an event, a decision)
         self._parked: str | None = None  # why the email step is parked (current details)
         self._hot_path = False  # HOT_PATH_PATCH: decided first thing in run()
+        self._bundled: bool | None = None  # BUNDLE_PATCH, asked by the first patch asked (see _patched)
         self._unpublished: Updates | None = None  # search attributes not yet upserted
         self._conversion_sends: list[asyncio.Task[None]] = []  # uploads under way (see _send_conversions)
         self._current: bool | None = None  # CURRENT_SCORE_PATCH, once asked (see _keeps_score_current)
@@ -351,7 +377,7 @@ class LeadJourneyWorkflow:
     @workflow.run
     async def run(self, inp: LeadJourneyInput) -> LeadJourneyResult:
         s = self._s
-        self._hot_path = workflow.patched(HOT_PATH_PATCH)
+        self._hot_path = self._patched(HOT_PATH_PATCH)
         drainer = asyncio.create_task(self._drain_sync_outbox())
         publisher = asyncio.create_task(self._publish_attributes()) if self._hot_path else None
         score_writer = asyncio.create_task(self._write_crm_score())
@@ -500,7 +526,7 @@ class LeadJourneyWorkflow:
     @workflow.update(name="migrate")
     def migrate(self, req: MigrateRequest) -> MigrateResult:
         s = self._s
-        if not workflow.patched(MIGRATE_PATCH):
+        if not self._patched(MIGRATE_PATCH):
             raise RuntimeError(f"migrate: history has no {MIGRATE_PATCH} marker")
         old = s.cursor
         assert old is not None, "the validator refuses a lead at no step"
@@ -742,7 +768,7 @@ class LeadJourneyWorkflow:
         """Publish JourneyStep when a step starts, and once at the first step of each run
         (a run continued-as-new says where it resumed)."""
         if self._step_attributes is None:
-            self._step_attributes, entered = workflow.patched(STEP_ATTRIBUTES_PATCH), True
+            self._step_attributes, entered = self._patched(STEP_ATTRIBUTES_PATCH), True
         if self._step_attributes and entered:
             self._publish()
 
@@ -754,7 +780,7 @@ class LeadJourneyWorkflow:
         s = self._s
         if (variant := s.variants.get(step.id)) is not None:
             return variant
-        if not workflow.patched(SPLIT_PATCH):
+        if not self._patched(SPLIT_PATCH):
             # Only a history recorded by code without split steps lacks the marker here, and
             # such code could not have run a journey with one: refuse rather than guess.
             raise RuntimeError(f"split {step.id}: history has no {SPLIT_PATCH} marker")
@@ -771,7 +797,7 @@ class LeadJourneyWorkflow:
         s, spec = self._s, self._journey
         if (variant := s.variants.get(step.id)) is not None:
             return variant
-        if not workflow.patched(EXPERIMENT_PATCH):
+        if not self._patched(EXPERIMENT_PATCH):
             # Only code without experiment steps records no marker here, and it could not
             # have run a journey naming one: refuse rather than guess.
             raise RuntimeError(f"experiment {step.id}: history has no {EXPERIMENT_PATCH} marker")
@@ -1300,11 +1326,18 @@ class LeadJourneyWorkflow:
         finally:
             self._waiting = False
 
+    def _patched(self, patch_id: str) -> bool:
+        """`workflow.patched(patch_id)`, answered by the bundle for the patches it holds. The
+        bundle is asked where the run first asks any patch, the same point on every replay."""
+        if self._bundled is None:
+            self._bundled = workflow.patched(BUNDLE_PATCH)
+        return (self._bundled and patch_id in BUNDLED) or workflow.patched(patch_id)
+
     def _syncs(self) -> bool:
         """Whether this run tells the contact sync. New runs always do; asking for the older
         patch only when the newer one is off spares each new run a marker and the
         search-attribute upsert that comes with every patch."""
-        return self._hot_path or workflow.patched(SYNC_PATCH)
+        return self._hot_path or self._patched(SYNC_PATCH)
 
     def _should_continue_as_new(self) -> bool:
         return continue_as_new_due(self._can_after)
@@ -1339,7 +1372,7 @@ class LeadJourneyWorkflow:
 
     async def _reach_goal(self) -> None:
         s = self._s
-        if not workflow.patched(GOALS_PATCH):
+        if not self._patched(GOALS_PATCH):
             # Only a history from before goals lacks the marker here, and its journey has none.
             raise RuntimeError(f"goal {s.goal}: history has no {GOALS_PATCH} marker")
         s.outcome = f"goal: {s.goal}"
@@ -1353,7 +1386,7 @@ class LeadJourneyWorkflow:
         started it answers the refusal."""
         s, spec = self._s, self._journey
         try:
-            if not workflow.patched(REENTRY_PATCH):
+            if not self._patched(REENTRY_PATCH):
                 raise RuntimeError(f"reentry: history has no {REENTRY_PATCH} marker")
             last = await self._activity(
                 act.JOURNEYS_LAST_EXIT,
@@ -1377,7 +1410,7 @@ class LeadJourneyWorkflow:
         s, spec = self._s, self._s.journey
         if spec is None or not spec.reentry.checked or s.erased or s.reentry_refused is not None:
             return
-        if not workflow.patched(REENTRY_PATCH):
+        if not self._patched(REENTRY_PATCH):
             raise RuntimeError(f"reentry: history has no {REENTRY_PATCH} marker")
         await self._activity(
             act.JOURNEYS_RECORD_EXIT,
@@ -1439,7 +1472,7 @@ class LeadJourneyWorkflow:
         """Whether this run keeps a current score (CURRENT_SCORE_PATCH), asked the first time
         it matters: when the score has engagement to decay, or the CRM is written."""
         if self._current is None:
-            self._current = workflow.patched(CURRENT_SCORE_PATCH)
+            self._current = self._patched(CURRENT_SCORE_PATCH)
         return self._current
 
     def _decaying(self) -> bool:
@@ -1571,7 +1604,7 @@ class LeadJourneyWorkflow:
             return
         google = ids.google() if plan.google_conversion_action and plan.google_customer_id else None
         meta = plan.meta_pixel_id is not None and ids.meta()
-        if not (google or meta) or not workflow.patched(CONVERSIONS_PATCH):
+        if not (google or meta) or not self._patched(CONVERSIONS_PATCH):
             return
         if s.consents.granted(Purpose.AD_AUDIENCES) is False:
             self._note(f"conversion {stage.value} not sent: ad consent withdrawn")

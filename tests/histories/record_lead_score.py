@@ -7,7 +7,7 @@ the sandbox: the welcome, then a form (the score gets engagement: the `lead-curr
 patch, the CRM's `mops_score`), then time skipped past the moment the score leaves its
 band (the wait's timer moves to that moment, the score is refreshed and written to the CRM
 again, the same wait goes on), then an unsubscribe. Writes `lead_journey_current_score.json`
-next to this file, kept when it exists unless `--force`.
+next to this file, kept when it exists unless `--force` (`--name STEM` writes `STEM.json`).
 """
 
 from __future__ import annotations
@@ -37,7 +37,10 @@ NAME = "lead_journey_current_score"
 
 
 async def main() -> None:
-    path = HERE / f"{NAME}.json"
+    # `--name STEM`: the same scenario recorded again beside the kept one, when the code it
+    # records changed (the kept file stays: it is the older runs the replay test protects).
+    name = sys.argv[sys.argv.index("--name") + 1] if "--name" in sys.argv else NAME
+    path = HERE / f"{name}.json"
     if path.exists() and "--force" not in sys.argv:
         print(f"{path.name} exists (--force to record it again)")
         return

@@ -31,7 +31,7 @@ from mops.queues import PlatformQueues
 from tests.conftest import daytime_zone, eventually
 from tests.workflows.fakes import FakePlatforms
 from tests.workflows.test_lead_journey_timers import HOT, JOURNEYS, event
-from workflows.lead_journey import CONVERSIONS_PATCH, LeadJourneyWorkflow
+from workflows.lead_journey import BUNDLE_PATCH, BUNDLED, CONVERSIONS_PATCH, LeadJourneyWorkflow
 from workflows.lead_models import LeadJourneyInput, SalesDecision, SalesDecisionKind
 
 PLAN = ConversionPlan(
@@ -119,13 +119,13 @@ async def convert(env: WorkflowEnvironment, handle: WorkflowHandle) -> None:
     assert (await handle.result()).stage == LeadStage.CONVERTED
 
 
-def has_patch_marker(history) -> bool:
+def has_patch_marker(history, patch_id: str = CONVERSIONS_PATCH) -> bool:
     markers = [
         e.marker_recorded_event_attributes
         for e in history.events
         if e.event_type == HistoryEvent.EVENT_TYPE_MARKER_RECORDED
     ]
-    return any(CONVERSIONS_PATCH.encode() in m.SerializeToString() for m in markers)
+    return any(patch_id.encode() in m.SerializeToString() for m in markers)
 
 
 async def test_each_stage_reaches_each_platform_once_despite_lost_answers(time_env: WorkflowEnvironment) -> None:
@@ -143,7 +143,9 @@ async def test_each_stage_reaches_each_platform_once_despite_lost_answers(time_e
         state = await handle.query(LeadJourneyWorkflow.state)
         history = await handle.fetch_history()
 
-    assert has_patch_marker(history), "new runs record the conversions patch where they send"
+    # New runs take it from the bundle of patches they record where they first ask one.
+    assert CONVERSIONS_PATCH in BUNDLED and has_patch_marker(history, BUNDLE_PATCH)
+    assert not has_patch_marker(history), "no marker of its own"
 
     # Two attempts per upload (the first answer lost), one conversion kept per stage and platform.
     assert len(ads.meta_attempts) == len(ads.google_attempts) == 4
