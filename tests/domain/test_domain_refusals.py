@@ -27,6 +27,7 @@ STATUSES = {
     "reentry_refused": (409, "journey"),
     "decision_not_proven": (403, "proof"),
     "confirmation_expired": (410, "link"),
+    "erased": (410, "link"),
     "step_not_mapped": (409, "map"),
     "mid_send": (409, "step"),
     "other_version": (409, "from"),
