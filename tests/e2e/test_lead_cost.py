@@ -29,9 +29,11 @@ LOCAL_ACTIVITY_MARKER = "core_local_activity"
 # capture → welcome sent → first wait, with the contact sync settled. Before the hot path
 # was rebuilt: 54 events, 8 workflow tasks, 6 activity tasks, 2 workflows, 7 HTTP calls.
 # After: 35 / 5 / 3 (+1 local) / 2 / 6; the step search attributes' patch made it 38, and
-# one marker for every patch (`BUNDLE_PATCH`) 36. The ceilings leave a little headroom. A
-# change that adds round trips must raise them deliberately.
-MAX_EVENTS = 37
+# one marker for every patch (`BUNDLE_PATCH`) 36. The ceilings allow one workflow task more
+# than measured alone, and its three events: on a loaded machine an activity's completion
+# can reach the journey in a task of its own (seen: 39 events, 6 tasks, in a suite run in
+# two processes). A change that adds round trips must raise them deliberately.
+MAX_EVENTS = 39
 MAX_WORKFLOW_TASKS = 6
 MAX_ACTIVITY_TASKS = 3
 MAX_LOCAL_ACTIVITIES = 1
