@@ -609,6 +609,15 @@ class Stack:
         return out
 
     def stop(self) -> None:
+        # A second Ctrl-C or SIGTERM while stopping would abandon the rest (a dev server left
+        # running with its data dir deleted): held until everything is stopped, then delivered.
+        held = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT, signal.SIGTERM})
+        try:
+            self._stop()
+        finally:
+            signal.pthread_sigmask(signal.SIG_SETMASK, held)
+
+    def _stop(self) -> None:
         procs = [*self.others.values(), *self.workers]
         for p in procs:
             if p.poll() is None:
