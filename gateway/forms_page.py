@@ -58,6 +58,7 @@ from domain.refusals import Refused
 from domain.templating import environment, render
 from gateway.approvals_render import SECURITY_HEADERS
 from gateway.errors import ApiError, error_response
+from gateway.policy_files import current
 from gateway.settings import GatewaySettings
 from gateway.state import GatewayState, RateLimit
 from starter.service.errors import NotFound, failure
@@ -71,7 +72,7 @@ templates = environment("gateway")
 
 def _form(settings: GatewaySettings, form_id: str) -> FormSpec:
     try:
-        forms = load_forms(settings.policies_dir / "forms.yaml")
+        forms = current(settings.policies_dir / "forms.yaml", load_forms)
     except FormsError as err:
         raise ApiError(503, "forms_unavailable", str(err)) from None
     spec = forms.find(form_id)

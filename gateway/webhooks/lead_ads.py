@@ -22,6 +22,7 @@ from pydantic import BaseModel
 from domain.lead_ads import LeadAdForms, LeadAdFormsError, LeadAdRefused, LeadAdSubmission, load_lead_ad_forms
 from domain.leads import LeadSource, Utm
 from gateway.errors import ApiError
+from gateway.policy_files import current
 from gateway.settings import GatewaySettings
 from gateway.webhooks.common import Replays
 from integrations.errors import PlatformError
@@ -49,7 +50,7 @@ class LeadAdsResult(BaseModel):
 def lead_ad_forms(settings: GatewaySettings) -> LeadAdForms:
     """The forms file as it is now (edits apply to the next delivery); 503 when it cannot be read."""
     try:
-        return load_lead_ad_forms(settings.policies_dir / "lead-ad-forms.yaml")
+        return current(settings.policies_dir / "lead-ad-forms.yaml", load_lead_ad_forms)
     except LeadAdFormsError as err:
         raise ApiError(503, "lead_forms_unavailable", str(err)) from None
 
