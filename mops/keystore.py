@@ -52,6 +52,23 @@ class ErasureRecord:
     steps: dict[str, str] = field(default_factory=dict)  # step -> outcome ("deleted", "not_found", ...)
     destroyed_key_ids: list[str] = field(default_factory=list)
 
+    def row(self) -> tuple:
+        """The `erasures` row, in its columns' order (steps and key ids as JSON), for either store."""
+        return (
+            self.erasure_id,
+            self.lead_id,
+            self.requested_at,
+            self.requested_by,
+            self.reason,
+            self.completed_at,
+            json.dumps(self.steps, sort_keys=True),
+            json.dumps(self.destroyed_key_ids),
+        )
+
+    @classmethod
+    def from_row(cls, r: tuple) -> ErasureRecord:
+        return cls(r[0], r[1], r[2], r[3], r[4], r[5], json.loads(r[6]), json.loads(r[7]))
+
 
 def utc_now() -> str:
     return datetime.now(UTC).isoformat(timespec="milliseconds")
@@ -194,16 +211,7 @@ class SqliteKeyStore(KeyStore):
                 self._db.execute(
                     "INSERT OR REPLACE INTO erasures (erasure_id, lead_id, requested_at, requested_by, reason, "
                     "completed_at, steps, destroyed_key_ids) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-                    (
-                        record.erasure_id,
-                        record.lead_id,
-                        record.requested_at,
-                        record.requested_by,
-                        record.reason,
-                        record.completed_at,
-                        json.dumps(record.steps, sort_keys=True),
-                        json.dumps(record.destroyed_key_ids),
-                    ),
+                    record.row(),
                 )
                 self._db.execute("COMMIT")
             except BaseException:
@@ -221,7 +229,7 @@ class SqliteKeyStore(KeyStore):
                 rows = self._db.execute(query + " ORDER BY requested_at").fetchall()
             else:
                 rows = self._db.execute(query + " WHERE lead_id = ? ORDER BY requested_at", (lead_id,)).fetchall()
-        return [ErasureRecord(r[0], r[1], r[2], r[3], r[4], r[5], json.loads(r[6]), json.loads(r[7])) for r in rows]
+        return [ErasureRecord.from_row(r) for r in rows]
 
 
 __all__ = ["KeyStore", "SqliteKeyStore", "StoredKey", "ErasureRecord", "utc_now"]

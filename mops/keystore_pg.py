@@ -4,7 +4,6 @@ server on several machines. Tables `data_keys` and `erasures` (mops/migrations).
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterable
 
 from mops.database import Database
@@ -68,16 +67,7 @@ class PostgresKeyStore(KeyStore):
                 " requested_by = excluded.requested_by, reason = excluded.reason,"
                 " completed_at = excluded.completed_at, steps = excluded.steps,"
                 " destroyed_key_ids = excluded.destroyed_key_ids",
-                (
-                    record.erasure_id,
-                    record.lead_id,
-                    record.requested_at,
-                    record.requested_by,
-                    record.reason,
-                    record.completed_at,
-                    json.dumps(record.steps, sort_keys=True),
-                    json.dumps(record.destroyed_key_ids),
-                ),
+                record.row(),
             )
         return ids
 
@@ -90,7 +80,7 @@ class PostgresKeyStore(KeyStore):
             rows = self.db.rows(query + " ORDER BY requested_at")
         else:
             rows = self.db.rows(query + " WHERE lead_id = %s ORDER BY requested_at", (lead_id,))
-        return [ErasureRecord(r[0], r[1], r[2], r[3], r[4], r[5], json.loads(r[6]), json.loads(r[7])) for r in rows]
+        return [ErasureRecord.from_row(r) for r in rows]
 
 
 __all__ = ["PostgresKeyStore"]
