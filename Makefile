@@ -86,8 +86,9 @@ bench: install
 	$(PY) bench/open_journeys.py $(BENCH_ARGS)
 	$(PY) bench/bulk_send.py $(BENCH_ARGS)
 	$(PY) bench/lead_capture.py $(BENCH_ARGS)
+	$(PY) bench/lead_import.py $(BENCH_ARGS)
 
-# The same eight scripts with small workloads, printed only (nothing appended to RESULTS.md):
+# The same nine scripts with small workloads, printed only (nothing appended to RESULTS.md):
 # shows in about 20 minutes that the suite runs on this machine; its figures are not the issue's.
 QUICK := --no-results
 bench-quick: install
@@ -99,3 +100,4 @@ bench-quick: install
 	$(PY) bench/open_journeys.py --counts 2000 --rate-sample 300 --fill 500 --seconds 15 $(QUICK)
 	$(PY) bench/bulk_send.py --recipients 1000 --rounds 1 $(QUICK)
 	$(PY) bench/lead_capture.py --rates 5,10 --seconds 10 --leads-per-count 10 $(QUICK)
+	$(PY) bench/lead_import.py --rows 2000 --capture-rows 50 $(QUICK)
