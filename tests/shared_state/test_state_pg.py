@@ -132,7 +132,10 @@ async def test_a_take_waiting_on_the_database_leaves_the_event_loop_free(databas
     limiter = PostgresState(Database(database_url)).rate_limit("api-key", rate=0.0001, burst=5)
     assert await limiter.take("web") is None  # the bucket's row exists
     with psycopg.connect(database_url, autocommit=True) as admin, psycopg.connect(database_url) as holder:
-        # Another transaction holds the row: the take's statement waits for it, as on a stalled database.
+        # Another transaction holds the row: the take's statement waits for it, as on a stalled
+        # database. The server ends that transaction after 60 s, so a take that blocked the loop
+        # makes this test fail (past the deadline below) instead of hanging it.
+        holder.execute("SET idle_in_transaction_session_timeout = '60s'")
         holder.execute("SELECT 1 FROM rate_buckets WHERE bucket = 'api-key:web' FOR UPDATE")
         pending = asyncio.create_task(limiter.take("web"))
         # This loop going round at all is the point: the event loop is free while the take waits.
