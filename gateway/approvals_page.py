@@ -75,9 +75,9 @@ def _can_approve(principal: Principal) -> bool:
 SESSION = SessionCookie(COOKIE, PATH, "session", _can_approve)
 
 
-def read_session(request: Request) -> Session | None:
+async def read_session(request: Request) -> Session | None:
     """The signed-in approver, or None (see gateway.sessions)."""
-    return SESSION.read(request)
+    return await SESSION.read(request)
 
 
 # --- pages (markup: gateway/approvals_render.py and its templates) -------------------------
@@ -175,8 +175,8 @@ def _slow_down() -> Response:
     return _message_page("Slow down", status=429, error="Too many requests; try again in a few seconds.")
 
 
-def _rate_limited(request: Request, key_id: str) -> Response | None:
-    return rate_limited(request, key_id, _slow_down)
+async def _rate_limited(request: Request, key_id: str) -> Response | None:
+    return await rate_limited(request, key_id, _slow_down)
 
 
 # --- routes ------------------------------------------------------------------------------------
@@ -184,13 +184,13 @@ def _rate_limited(request: Request, key_id: str) -> Response | None:
 
 @router.get("")
 async def page(request: Request) -> Response:
-    session = read_session(request)
+    session = await read_session(request)
     if session is None:
         response = _sign_in_page()
         if COOKIE in request.cookies:  # expired / revoked / forged: drop it
             SESSION.clear(response)
         return response
-    if (limited := _rate_limited(request, session.principal.key_id)) is not None:
+    if (limited := await _rate_limited(request, session.principal.key_id)) is not None:
         return limited
     return await _list_page(request, session)
 
@@ -228,13 +228,13 @@ def _refused_line(err: Refused, subject_id: str) -> str:
 
 @router.post("/{content_id}/decide")
 async def decide(request: Request, content_id: str) -> Response:
-    session = read_session(request)
+    session = await read_session(request)
     if session is None:
         return _sign_in_page(status=401, error="Your session ended; sign in again.")
     form = await read_form(request)
     if not csrf_ok(request, session, form):
         return _forbidden()
-    if (limited := _rate_limited(request, session.principal.key_id)) is not None:
+    if (limited := await _rate_limited(request, session.principal.key_id)) is not None:
         return limited
     if not re.fullmatch(CONTENT_ID_PATTERN, content_id):
         return await _list_page(request, session, status=404, error="No such item.")
@@ -303,13 +303,13 @@ async def decide_proposal(request: Request, workflow_id: str) -> Response:
 async def _approval_decision(request: Request, what: str, subject_id: str, pattern: str, decide) -> Response:
     """Approve or reject a campaign launch or a budget proposal (`decide(approver, kind, comment)`):
     the same checks as content decisions; there is no revision to send and no request for changes."""
-    session = read_session(request)
+    session = await read_session(request)
     if session is None:
         return _sign_in_page(status=401, error="Your session ended; sign in again.")
     form = await read_form(request)
     if not csrf_ok(request, session, form):
         return _forbidden()
-    if (limited := _rate_limited(request, session.principal.key_id)) is not None:
+    if (limited := await _rate_limited(request, session.principal.key_id)) is not None:
         return limited
     if len(subject_id) > 160 or not re.fullmatch(pattern, subject_id):
         return await _list_page(request, session, status=404, error=f"No such {what}.")

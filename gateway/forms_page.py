@@ -149,7 +149,7 @@ async def form_post(form_id: str, request: Request) -> Response:
         origin = request.headers.get("origin")
         if origin is None or origin not in {_origin(settings.unsubscribe_base_url()), *spec.allowed_origins}:
             raise FormRefused("origin", "not a site this form may be posted from", 403)
-        _within_limits(request, spec)
+        await _within_limits(request, spec)
         values = await _values(request, wants_json)
         nonce = verify_token(settings.gateway_form_secret.get_secret_value(), values.get(TOKEN, ""), spec, time.time())
         fields = spec.capture_fields(values)
@@ -254,7 +254,7 @@ class Throttled(FormRefused):
         self.retry_after = math.ceil(wait)
 
 
-def _within_limits(request: Request, spec: FormSpec) -> None:
+async def _within_limits(request: Request, spec: FormSpec) -> None:
     limiters: dict[tuple[str, float], RateLimit] = request.app.state.form_limiters
     state: GatewayState = request.app.state.gateway_state
     client = request.client.host if request.client else "unknown"
@@ -268,7 +268,7 @@ def _within_limits(request: Request, spec: FormSpec) -> None:
                 (what, per_minute),
                 state.rate_limit(f"form {what} {per_minute}", per_minute / 60, max(1, int(per_minute))),
             )
-        wait = limiter.take(key)
+        wait = await limiter.take(key)
         if wait is not None:
             raise Throttled(what, wait)
 

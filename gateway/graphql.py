@@ -87,7 +87,7 @@ async def context(
     request: Request, credentials: HTTPAuthorizationCredentials | None = Depends(bearer_scheme)
 ) -> Context:
     """401/429 as HTTP JSON, like REST (raises ApiError, answered by the app's handlers)."""
-    principal = authenticate_request(request, credentials)
+    principal = await authenticate_request(request, credentials)
     request.state.principal = principal
     return Context(principal)
 

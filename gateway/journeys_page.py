@@ -75,14 +75,14 @@ def _slow_down() -> Response:
     )
 
 
-def _session(request: Request, anonymous: Callable[[], HTMLResponse]) -> SignedIn | Response:
-    session = SESSION.read(request)
+async def _session(request: Request, anonymous: Callable[[], HTMLResponse]) -> SignedIn | Response:
+    session = await SESSION.read(request)
     if session is None:
         response = anonymous()
         if COOKIE in request.cookies:  # expired / revoked / forged
             SESSION.clear(response)
         return response
-    limited = rate_limited(request, session.principal.key_id, _slow_down)
+    limited = await rate_limited(request, session.principal.key_id, _slow_down)
     if limited is not None:
         return limited
     return SignedIn(session.principal.key_id, csrf_token(request.app.state.settings, session))
@@ -98,7 +98,7 @@ def _safe_next(url: str) -> str:
 
 @router.get("")
 async def index(request: Request) -> Response:
-    signed_in = _session(request, _sign_in)  # the index is where one signs in: 200, not 401
+    signed_in = await _session(request, _sign_in)  # the index is where one signs in: 200, not 401
     if not isinstance(signed_in, SignedIn):
         return signed_in
     journeys = _service(request).journey_ids()
@@ -112,7 +112,7 @@ async def journey_map(request: Request, journey_id: str) -> Response:
     def anonymous() -> HTMLResponse:
         return _sign_in(status=401, error="Sign in to see the journey map.", next_url=_safe_next(request.url.path))
 
-    signed_in = _session(request, anonymous)
+    signed_in = await _session(request, anonymous)
     if not isinstance(signed_in, SignedIn):
         return signed_in
     if len(journey_id) > MAX_ID:

@@ -78,16 +78,16 @@ def preview_url(journey_id: str, step_id: str, lead: str | None = None) -> str:
     return f"{url}?lead={quote(lead, safe='')}" if lead else url
 
 
-def _session(request: Request, anonymous: Callable[[], HTMLResponse]) -> SignedIn | Response:
+async def _session(request: Request, anonymous: Callable[[], HTMLResponse]) -> SignedIn | Response:
     """The signed-in key, or the answer to give instead: `anonymous()` without a session (a
     stale cookie is dropped), 429 when the key's bucket is empty."""
-    session = SESSION.read(request)
+    session = await SESSION.read(request)
     if session is None:
         response = anonymous()
         if COOKIE in request.cookies:  # expired / revoked / forged
             SESSION.clear(response)
         return response
-    limited = rate_limited(request, session.principal.key_id, _slow_down)
+    limited = await rate_limited(request, session.principal.key_id, _slow_down)
     if limited is not None:
         return limited
     return SignedIn(session.principal.key_id, csrf_token(request.app.state.settings, session))
@@ -108,7 +108,7 @@ def _safe_next(url: str) -> str:
 
 @router.get("")
 async def index(request: Request) -> Response:
-    signed_in = _session(request, _sign_in)  # the index is where one signs in: 200, not 401
+    signed_in = await _session(request, _sign_in)  # the index is where one signs in: 200, not 401
     if not isinstance(signed_in, SignedIn):
         return signed_in
     service: PreviewService = request.app.state.previews
@@ -123,7 +123,7 @@ async def preview(request: Request, journey_id: str, step_id: str, lead: str = "
         wanted = request.url.path + (f"?{request.url.query}" if request.url.query else "")
         return _sign_in(status=401, error="Sign in to see email previews.", next_url=_safe_next(wanted))
 
-    signed_in = _session(request, anonymous)
+    signed_in = await _session(request, anonymous)
     if not isinstance(signed_in, SignedIn):
         return signed_in
     context: dict[str, Any] = dict(

@@ -235,7 +235,7 @@ def _error(status: int, code: str, message: str, headers: dict[str, str] | None 
     return ApiError(status, code, message, headers)
 
 
-def authenticate_request(request: Request, credentials: HTTPAuthorizationCredentials | None) -> Principal:
+async def authenticate_request(request: Request, credentials: HTTPAuthorizationCredentials | None) -> Principal:
     """401 without a known key; 429 when the key's bucket is empty."""
     gate: Gate = request.app.state.gate
     if credentials is None:
@@ -248,7 +248,7 @@ def authenticate_request(request: Request, credentials: HTTPAuthorizationCredent
     principal = gate.keys.authenticate(credentials.credentials)
     if principal is None:
         raise _error(401, "unauthenticated", "authorization: unknown API key", {"WWW-Authenticate": "Bearer"})
-    wait = gate.limiter.take(principal.key_id)
+    wait = await gate.limiter.take(principal.key_id)
     if wait is not None:
         seconds = max(1, math.ceil(wait))
         message = f"authorization: rate limit for key {principal.key_id!r}; retry in {seconds}s"
@@ -262,7 +262,7 @@ def require(scope: Scope):
     async def principal(
         request: Request, credentials: HTTPAuthorizationCredentials | None = Depends(bearer_scheme)
     ) -> Principal:
-        who = authenticate_request(request, credentials)
+        who = await authenticate_request(request, credentials)
         if not who.allows(scope):
             raise _error(403, "forbidden", f"authorization: key {who.key_id!r} lacks the {scope.value!r} scope")
         request.state.principal = who
@@ -278,7 +278,7 @@ def require_any(*scopes: Scope):
     async def principal(
         request: Request, credentials: HTTPAuthorizationCredentials | None = Depends(bearer_scheme)
     ) -> Principal:
-        who = authenticate_request(request, credentials)
+        who = await authenticate_request(request, credentials)
         if not any(who.allows(scope) for scope in scopes):
             wanted = " or ".join(repr(scope.value) for scope in scopes)
             raise _error(403, "forbidden", f"authorization: key {who.key_id!r} lacks the {wanted} scope")

@@ -54,11 +54,11 @@ def _mac(settings: GatewaySettings, label: str, *parts: str) -> str:
     return _b64(hmac.new(key, message, hashlib.sha256).digest())
 
 
-def revoke(request: Request, session: Session) -> None:
+async def revoke(request: Request, session: Session) -> None:
     """Sign `session` out, wherever the gateway's state lives (`app.state.revoked`: this
     process, or the shared database every replica reads)."""
     revoked: Revocations = request.app.state.revoked
-    revoked.add(session.sid, session.expires)
+    await revoked.add(session.sid, session.expires)
 
 
 @dataclass(frozen=True)
@@ -79,7 +79,7 @@ class SessionCookie:
         signature = _mac(settings, self.label, payload, config.sha256 if config else "")
         return f"{payload}.{signature}", Session(principal, sid, expires)
 
-    def read(self, request: Request) -> Session | None:
+    async def read(self, request: Request) -> Session | None:
         """The signed-in key, or None (no, forged, expired, revoked cookie, or a key no
         longer configured / no longer allowed here)."""
         value = request.cookies.get(self.name)
@@ -99,7 +99,7 @@ class SessionCookie:
         if not hmac.compare_digest(signature, _mac(settings, self.label, payload, config.sha256)):
             return None
         revoked: Revocations = request.app.state.revoked
-        if expires < time.time() or sid in revoked:
+        if expires < time.time() or await revoked.holds(sid):
             return None
         principal = Principal(key_id=config.id, scopes=frozenset(config.scopes), approver=config.approver)
         if not self.allowed(principal):
@@ -146,10 +146,10 @@ async def read_form(request: Request) -> dict[str, str]:
     return {k: v[0] for k, v in parse_qs(body, keep_blank_values=True, max_num_fields=20).items()}
 
 
-def rate_limited(request: Request, key_id: str, page: Callable[[], Response]) -> Response | None:
+async def rate_limited(request: Request, key_id: str, page: Callable[[], Response]) -> Response | None:
     """None while the key's bucket has a token; else `page()` (the page's own 429) with Retry-After."""
     gate: Gate = request.app.state.gate
-    wait = gate.limiter.take(key_id)
+    wait = await gate.limiter.take(key_id)
     if wait is None:
         return None
     response = page()
@@ -189,19 +189,19 @@ class SignInForms:
         principal = gate.keys.authenticate(token)
         if principal is None:
             return self.sign_in_page(status=401, error=self.unknown, next_url=next_url)
-        if (limited := rate_limited(request, principal.key_id, self.slow_down)) is not None:
+        if (limited := await rate_limited(request, principal.key_id, self.slow_down)) is not None:
             return limited
         if not self.cookie.allowed(principal):
             return self.sign_in_page(status=403, error=self.cannot, next_url=next_url)
         return self.cookie.sign_in(request, gate, principal, next_url)
 
     async def sign_out(self, request: Request) -> Response:
-        session = self.cookie.read(request)
+        session = await self.cookie.read(request)
         fields = await read_form(request)
         if session is not None:
             if not csrf_ok(request, session, fields):
                 return self.forbidden()
-            revoke(request, session)
+            await revoke(request, session)
         response = self.sign_in_page(notice=self.signed_out) if self.signed_out else self.sign_in_page()
         self.cookie.clear(response)
         return response

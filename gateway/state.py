@@ -2,6 +2,9 @@
 limits (`RateLimit`), the webhook replay cache (`Replays`) and signed-out browser sessions
 (`Revocations`), each made by a `GatewayState`.
 
+The interfaces are async: the gateway serves every request from one event loop, and a check
+that waits on the database must not hold up the requests that do not need it.
+
 `InProcessState` (the default, `MOPS_DATABASE_URL` unset) keeps them in this process: with
 N gateway replicas a key gets up to N times its rate, a replay can reach another replica
 and a sign-out holds only where it was made. `gateway/state_pg.py` `PostgresState` keeps
@@ -20,7 +23,7 @@ class RateLimit(ABC):
     """A token bucket per key."""
 
     @abstractmethod
-    def take(self, key: str) -> float | None:
+    async def take(self, key: str) -> float | None:
         """Spend a token: None if allowed, else the seconds until one is available."""
 
 
@@ -28,10 +31,10 @@ class Replays(ABC):
     """Keys (signatures, event ids) seen recently, each remembered for the cache's ttl."""
 
     @abstractmethod
-    def seen(self, key: str) -> bool: ...
+    async def seen(self, key: str) -> bool: ...
 
     @abstractmethod
-    def add(self, key: str) -> bool:
+    async def add(self, key: str) -> bool:
         """Remember `key`; False if it was already there (a replay)."""
 
 
@@ -39,10 +42,11 @@ class Revocations(ABC):
     """Session ids signed out before their expiry (unix seconds)."""
 
     @abstractmethod
-    def add(self, sid: str, expires: int) -> None: ...
+    async def add(self, sid: str, expires: int) -> None: ...
 
     @abstractmethod
-    def __contains__(self, sid: object) -> bool: ...
+    async def holds(self, sid: str) -> bool:
+        """Whether `sid` was signed out."""
 
 
 class GatewayState(ABC):
@@ -68,7 +72,7 @@ class RateLimiter(RateLimit):
         self._buckets: dict[str, tuple[float, float]] = {}
         self._lock = threading.Lock()
 
-    def take(self, key: str) -> float | None:
+    async def take(self, key: str) -> float | None:
         with self._lock:
             now = self._clock()
             tokens, last = self._buckets.get(key, (float(self.burst), now))
@@ -98,13 +102,13 @@ class ReplayCache(Replays):
                 break
             self._seen.popitem(last=False)
 
-    def seen(self, key: str) -> bool:
+    async def seen(self, key: str) -> bool:
         with self._lock:
             now = self._clock()
             self._expire(now)
             return key in self._seen
 
-    def add(self, key: str) -> bool:
+    async def add(self, key: str) -> bool:
         with self._lock:
             now = self._clock()
             self._expire(now)
@@ -122,13 +126,13 @@ class Revoked(Revocations):
         self._ids: dict[str, int] = {}
         self._lock = threading.Lock()
 
-    def add(self, sid: str, expires: int) -> None:
+    async def add(self, sid: str, expires: int) -> None:
         now = int(time.time())
         with self._lock:
             self._ids = {s: e for s, e in self._ids.items() if e > now}
             self._ids[sid] = expires
 
-    def __contains__(self, sid: object) -> bool:
+    async def holds(self, sid: str) -> bool:
         with self._lock:
             return sid in self._ids
 

@@ -3,10 +3,14 @@ the same token buckets, refuses a webhook another replica already took, and hono
 sign-out made on another replica. Tables in `mops/migrations/0001_shared_state.sql`.
 
 Each check is one statement, atomic under the row's lock, timed by the database's clock
-(so replicas on machines whose clocks differ still agree)."""
+(so replicas on machines whose clocks differ still agree). It runs in a worker thread
+(`asyncio.to_thread`): `Database` is a blocking connection, and a database that is slow or
+gone (up to its connect timeout) then holds up only the requests waiting on it, never the
+gateway's event loop and every other request with it."""
 
 from __future__ import annotations
 
+import asyncio
 import itertools
 import threading
 
@@ -56,7 +60,10 @@ class PostgresRateLimit(RateLimit):
         self._purge_every = purge_every
         self._lock = threading.Lock()
 
-    def take(self, key: str) -> float | None:
+    async def take(self, key: str) -> float | None:
+        return await asyncio.to_thread(self._take, key)
+
+    def _take(self, key: str) -> float | None:
         rows = self.db.rows(_TAKE, {"bucket": f"{self.name}:{key}", "burst": self.burst, "rate": self.rate})
         allowed, tokens = rows[0]
         with self._lock:
@@ -72,13 +79,18 @@ class PostgresReplays(Replays):
         self._adds = itertools.count(1)
         self._lock = threading.Lock()
 
-    def seen(self, key: str) -> bool:
-        rows = self.db.rows(
-            "SELECT 1 FROM replay_keys WHERE cache = %s AND key = %s AND expires_at > now()", (self.name, key)
+    async def seen(self, key: str) -> bool:
+        rows = await asyncio.to_thread(
+            self.db.rows,
+            "SELECT 1 FROM replay_keys WHERE cache = %s AND key = %s AND expires_at > now()",
+            (self.name, key),
         )
         return bool(rows)
 
-    def add(self, key: str) -> bool:
+    async def add(self, key: str) -> bool:
+        return await asyncio.to_thread(self._add, key)
+
+    def _add(self, key: str) -> bool:
         taken = bool(self.db.rows(_ADD, {"cache": self.name, "key": key, "ttl": float(self.ttl)}))
         with self._lock:
             purge = next(self._adds) % PURGE_EVERY == 0
@@ -91,15 +103,18 @@ class PostgresRevocations(Revocations):
     def __init__(self, db: Database) -> None:
         self.db = db
 
-    def add(self, sid: str, expires: int) -> None:
+    async def add(self, sid: str, expires: int) -> None:
+        await asyncio.to_thread(self._add, sid, expires)
+
+    def _add(self, sid: str, expires: int) -> None:
         self.db.rows("DELETE FROM revoked_sessions WHERE expires_at <= now()")
         self.db.rows(
             "INSERT INTO revoked_sessions (sid, expires_at) VALUES (%s, to_timestamp(%s)) ON CONFLICT (sid) DO NOTHING",
             (sid, expires),
         )
 
-    def __contains__(self, sid: object) -> bool:
-        return bool(self.db.rows("SELECT 1 FROM revoked_sessions WHERE sid = %s", (str(sid),)))
+    async def holds(self, sid: str) -> bool:
+        return bool(await asyncio.to_thread(self.db.rows, "SELECT 1 FROM revoked_sessions WHERE sid = %s", (sid,)))
 
 
 class PostgresState(GatewayState):

@@ -32,7 +32,7 @@ async def apply_contact_change(ev, seen: Replays, crm: HubSpotClient, privacy: P
     if ev.propertyName not in WATCHED or ev.objectId is None:
         return "ignored"
     key = f"hubspot:{ev.eventId}"
-    if seen.seen(key):
+    if await seen.seen(key):
         return "duplicates"
     try:
         contact = await crm.get_contact(str(ev.objectId), ["email", "mops_lead_id"])
@@ -66,4 +66,4 @@ async def apply_contact_change(ev, seen: Replays, crm: HubSpotClient, privacy: P
                 contact_id=str(ev.objectId),
             ),
         )
-    return "applied" if seen.add(key) else "duplicates"
+    return "applied" if await seen.add(key) else "duplicates"

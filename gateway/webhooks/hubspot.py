@@ -109,7 +109,7 @@ async def hubspot_events(
         expected=lambda body, timestamp: signature_v3(secret, request.method, uri, body, timestamp),
     )
     requests: Replays = request.app.state.webhook_requests
-    if requests.seen(f"hubspot:{signature}"):
+    if await requests.seen(f"hubspot:{signature}"):
         raise replayed(SIGNATURE)
     try:
         raw = json.loads(body)
@@ -138,7 +138,7 @@ async def hubspot_events(
             counts["ignored"] += 1
             continue
         key = f"hubspot:{ev.eventId}"
-        if seen.seen(key):
+        if await seen.seen(key):
             counts["duplicates"] += 1
             continue
         try:
@@ -169,7 +169,7 @@ async def hubspot_events(
             log.info("hubspot deal %s: sales decision refused (%s)", deal.deal_id, err.code.value)
             counts["ignored"] += 1
             continue
-        counts["applied" if seen.add(key) else "duplicates"] += 1
-    requests.add(f"hubspot:{signature}")
+        counts["applied" if await seen.add(key) else "duplicates"] += 1
+    await requests.add(f"hubspot:{signature}")
     log.info("hubspot webhook: %d events, %s", len(events), counts)
     return HubSpotResult(received=len(events), **counts)

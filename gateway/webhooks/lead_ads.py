@@ -69,7 +69,7 @@ async def take_lead(
 ) -> None:
     """Capture one delivered lead (or count it a duplicate, or refuse it with the reason)."""
     key = f"{platform}-lead:{lead_id}"
-    if seen.seen(key):
+    if await seen.seen(key):
         result.duplicates += 1
         return
     try:
@@ -96,4 +96,4 @@ async def take_lead(
         return
     await leads.capture(capture)
     result.captured += 1
-    seen.add(key)
+    await seen.add(key)

@@ -100,7 +100,7 @@ async def sendgrid_events(
     if not verify(public_key, timestamp, body, signature):
         raise forged(SIGNATURE)
     requests: Replays = request.app.state.webhook_requests
-    if requests.seen(f"sendgrid:{signature}"):
+    if await requests.seen(f"sendgrid:{signature}"):
         raise replayed(SIGNATURE)
 
     try:
@@ -122,7 +122,7 @@ async def sendgrid_events(
             counts["ignored"] += 1
             return
         dedupe_key = f"sendgrid:{ev.sg_event_id}"
-        if seen.seen(dedupe_key):
+        if await seen.seen(dedupe_key):
             counts["duplicates"] += 1
             return
         at = datetime.fromtimestamp(ev.timestamp, UTC) if ev.timestamp else datetime.now(UTC)
@@ -144,7 +144,7 @@ async def sendgrid_events(
             except LeadNotFound:  # journey over (or never ours): nothing to tell it
                 counts["ignored"] += 1
                 return
-        if seen.add(dedupe_key):
+        if await seen.add(dedupe_key):
             counts["applied"] += 1
         else:
             counts["duplicates"] += 1
@@ -152,6 +152,6 @@ async def sendgrid_events(
     # A failure (e.g. Temporal unavailable) propagates as 503, so SendGrid redelivers;
     # what was already applied is deduplicated on the way back in.
     await asyncio.gather(*(apply(ev) for ev in events))
-    requests.add(f"sendgrid:{signature}")
+    await requests.add(f"sendgrid:{signature}")
     log.info("sendgrid webhook: %d events, %s", len(events), counts)
     return SendGridResult(received=len(events), **counts)

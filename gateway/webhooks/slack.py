@@ -69,7 +69,7 @@ async def slack_interaction(
         expected=lambda body, timestamp: signature_v0(secret, timestamp, body),
     )
     requests: Replays = request.app.state.webhook_requests
-    if not requests.add(f"slack:{signature}"):
+    if not await requests.add(f"slack:{signature}"):
         raise replayed(SIGNATURE)
 
     try:

@@ -59,14 +59,14 @@ def test_key_config_refusals() -> None:
         gateway_settings(gateway_burst=0)
 
 
-def test_token_bucket() -> None:
+async def test_token_bucket() -> None:
     now = [0.0]
     bucket = RateLimiter(rate=2.0, burst=2, clock=lambda: now[0])
-    assert bucket.take("k") is None and bucket.take("k") is None
-    assert bucket.take("k") == pytest.approx(0.5)
-    assert bucket.take("other") is None, "buckets are per key"
+    assert await bucket.take("k") is None and await bucket.take("k") is None
+    assert await bucket.take("k") == pytest.approx(0.5)
+    assert await bucket.take("other") is None, "buckets are per key"
     now[0] = 0.5
-    assert bucket.take("k") is None and bucket.take("k") is not None
+    assert await bucket.take("k") is None and await bucket.take("k") is not None
 
 
 def test_unsubscribe_tokens() -> None:

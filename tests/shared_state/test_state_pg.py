@@ -3,12 +3,14 @@ the replay cache's insert-once with expiry, the token bucket and the sign-outs."
 
 from __future__ import annotations
 
+import asyncio
 import concurrent.futures
 import json
 import os
 import subprocess
 import sys
 import textwrap
+import time
 from pathlib import Path
 
 import psycopg
@@ -71,58 +73,83 @@ def test_erasure_destroys_the_keys_and_logs_it_in_one_place(database_url: str, t
     assert store.erasures("someone-else") == []
 
 
-def test_replay_cache_takes_a_key_once_until_it_expires(database_url: str) -> None:
+async def test_replay_cache_takes_a_key_once_until_it_expires(database_url: str) -> None:
     upgrade(database_url)
     state = PostgresState(Database(database_url))
     other = PostgresState(Database(database_url))  # another replica's connection
     requests = state.replays("webhook-requests", 10, ttl=3600)
-    assert requests.add("slack:sig-1") is True
-    assert other.replays("webhook-requests", 10, ttl=3600).add("slack:sig-1") is False
-    assert other.replays("webhook-requests", 10, ttl=3600).seen("slack:sig-1")
-    assert not other.replays("webhook-events", 10, ttl=3600).seen("slack:sig-1"), "caches are kept apart"
+    assert await requests.add("slack:sig-1") is True
+    assert await other.replays("webhook-requests", 10, ttl=3600).add("slack:sig-1") is False
+    assert await other.replays("webhook-requests", 10, ttl=3600).seen("slack:sig-1")
+    assert not await other.replays("webhook-events", 10, ttl=3600).seen("slack:sig-1"), "caches are kept apart"
     # A ttl of 0 has expired by the next statement: the key may be taken again.
     instant = state.replays("instant", 10, ttl=0)
-    assert instant.add("k") is True
-    assert not instant.seen("k")
-    assert instant.add("k") is True
+    assert await instant.add("k") is True
+    assert not await instant.seen("k")
+    assert await instant.add("k") is True
 
 
-def test_token_bucket_is_shared_and_answers_the_wait(database_url: str) -> None:
+async def test_token_bucket_is_shared_and_answers_the_wait(database_url: str) -> None:
     upgrade(database_url)
     a = PostgresState(Database(database_url)).rate_limit("api-key", rate=0.01, burst=3)
     b = PostgresState(Database(database_url)).rate_limit("api-key", rate=0.01, burst=3)
-    answers = [limiter.take("web") for limiter in (a, b, a, b, a)]
+    answers = [await limiter.take("web") for limiter in (a, b, a, b, a)]
     assert answers[:3] == [None, None, None]
     # Empty: a token comes back at 0.01 a second, so the wait is at most 100 seconds.
     assert all(wait is not None and 0 < wait <= 100.0 for wait in answers[3:])
-    assert a.take("another-key") is None, "each key has its own bucket"
+    assert await a.take("another-key") is None, "each key has its own bucket"
 
 
-def test_a_sign_out_is_seen_by_every_connection(database_url: str) -> None:
+async def test_a_sign_out_is_seen_by_every_connection(database_url: str) -> None:
     upgrade(database_url)
     mine, theirs = (
         PostgresState(Database(database_url)).revocations(),
         PostgresState(Database(database_url)).revocations(),
     )
-    assert "sid-1" not in theirs
-    mine.add("sid-1", 4_102_444_800)  # expires in 2100
-    assert "sid-1" in theirs
-    mine.add("sid-1", 4_102_444_800)  # signing out twice is fine
+    assert not await theirs.holds("sid-1")
+    await mine.add("sid-1", 4_102_444_800)  # expires in 2100
+    assert await theirs.holds("sid-1")
+    await mine.add("sid-1", 4_102_444_800)  # signing out twice is fine
 
 
-def test_a_lost_connection_fails_that_call_and_the_next_reconnects(database_url: str) -> None:
+async def test_a_lost_connection_fails_that_call_and_the_next_reconnects(database_url: str) -> None:
     upgrade(database_url)
     db = Database(database_url)
     limiter = PostgresState(db).rate_limit("api-key", rate=0.01, burst=5)
-    assert limiter.take("web") is None
+    assert await limiter.take("web") is None
     with psycopg.connect(database_url, autocommit=True) as admin:  # the server drops our session
         [(pid,)] = db.rows("SELECT pg_backend_pid()")
         admin.execute("SELECT pg_terminate_backend(%s)", (pid,))
     with pytest.raises(DatabaseUnavailable, match="MOPS_DATABASE_URL"):
-        limiter.take("web")
-    assert limiter.take("web") is None  # a new connection, the same bucket
+        await limiter.take("web")
+    assert await limiter.take("web") is None  # a new connection, the same bucket
     [(tokens,)] = db.rows("SELECT tokens FROM rate_buckets WHERE bucket = 'api-key:web'")
     assert tokens < 4  # two spent (or three, had the lost call reached the row before the drop)
+
+
+async def test_a_take_waiting_on_the_database_leaves_the_event_loop_free(database_url: str) -> None:
+    upgrade(database_url)
+    limiter = PostgresState(Database(database_url)).rate_limit("api-key", rate=0.0001, burst=5)
+    assert await limiter.take("web") is None  # the bucket's row exists
+    with psycopg.connect(database_url, autocommit=True) as admin, psycopg.connect(database_url) as holder:
+        # Another transaction holds the row: the take's statement waits for it, as on a stalled
+        # database. The server ends that transaction after 60 s, so a take that blocked the loop
+        # makes this test fail (past the deadline below) instead of hanging it.
+        holder.execute("SET idle_in_transaction_session_timeout = '60s'")
+        holder.execute("SELECT 1 FROM rate_buckets WHERE bucket = 'api-key:web' FOR UPDATE")
+        pending = asyncio.create_task(limiter.take("web"))
+        # This loop going round at all is the point: the event loop is free while the take waits.
+        deadline = time.monotonic() + 30
+        while not admin.execute(
+            "SELECT 1 FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND query LIKE '%rate_buckets%'"
+        ).fetchall():
+            assert time.monotonic() < deadline, "the take never reached the database"
+            await asyncio.sleep(0.02)
+        assert not pending.done()
+        holder.rollback()
+        assert await asyncio.wait_for(pending, 30) is None
+    [(tokens,)] = Database(database_url).rows("SELECT tokens FROM rate_buckets WHERE bucket = 'api-key:web'")
+    assert 2.99 < tokens < 3.01  # each take spent one
 
 
 def test_concurrent_first_keys_of_one_lead_agree(database_url: str, tmp_path: Path) -> None:
@@ -133,14 +160,14 @@ def test_concurrent_first_keys_of_one_lead_agree(database_url: str, tmp_path: Pa
     assert len(PostgresKeyStore(Database(database_url)).all_keys()) == 1
 
 
-def test_idle_full_buckets_are_purged_and_busy_ones_kept(database_url: str) -> None:
+async def test_idle_full_buckets_are_purged_and_busy_ones_kept(database_url: str) -> None:
     upgrade(database_url)
     db = Database(database_url)
     limiter = PostgresRateLimit(db, "form to this form 60", rate=1.0, burst=60, purge_every=3)
-    assert limiter.take("idle") is None and limiter.take("busy") is None
+    assert await limiter.take("idle") is None and await limiter.take("busy") is None
     # "idle" was last used an hour ago: refilled long since (60 tokens at 1 a second), as good as absent.
     db.rows("UPDATE rate_buckets SET updated_at = now() - interval '1 hour' WHERE bucket LIKE '%:idle'")
-    PostgresRateLimit(db, "api-key", rate=1.0, burst=60).take("idle")  # another limiter's bucket, same key
-    assert limiter.take("busy") is None  # the third take purges
+    await PostgresRateLimit(db, "api-key", rate=1.0, burst=60).take("idle")  # another limiter's bucket, same key
+    assert await limiter.take("busy") is None  # the third take purges
     buckets = {r[0] for r in db.rows("SELECT bucket FROM rate_buckets")}
     assert buckets == {"form to this form 60:busy", "api-key:idle"}
