@@ -109,6 +109,38 @@ async def test_the_project_converter_encrypts_models(tmp_path: Path) -> None:
     assert (await converter.decode([p], [UnsubscribeRequest]))[0].source == MARKER
 
 
+async def test_each_context_is_bound_once_and_to_its_own_lead(monkeypatch: pytest.MonkeyPatch) -> None:
+    import mops.temporal
+
+    monkeypatch.setattr(mops.temporal, "BOUND_CONVERTERS", 2)
+    converter = data_converter()
+    a, a_activity = (
+        ctx(f"lead-{LEAD_A}"),
+        ActivitySerializationContext(
+            namespace="default",
+            workflow_id=f"lead-{LEAD_A}",
+            workflow_type="LeadJourney",
+            activity_type="crm.upsert_lead",
+            activity_task_queue="crm",
+            activity_id="1",
+            is_local=False,
+        ),
+    )
+    bound_a = converter.with_context(a)
+    assert converter.with_context(ctx(f"lead-{LEAD_A}")) is bound_a, "an equal context: the same converter"
+    bound_b = converter.with_context(ctx(f"contact-sync-{LEAD_B}"))
+    bound_activity = converter.with_context(a_activity)
+    # Each is bound to the lead its workflow id names, and keeps the shared payload converter.
+    [pa], [pb], [pact] = [await c.encode(["x"]) for c in (bound_a, bound_b, bound_activity)]
+    assert key_id_of(pa) == key_id_of(pact) != key_id_of(pb)
+    assert bound_b.payload_converter is converter.payload_converter
+    # Past the bound the oldest is dropped and made again, bound the same way.
+    again = converter.with_context(a)
+    assert again is not bound_a and key_id_of((await again.encode(["x"]))[0]) == key_id_of(pa)
+    # A bound converter keeps no cache of its own (it would grow one per context it is asked).
+    assert bound_a.with_context(ctx(f"lead-{LEAD_B}")) is not bound_a.with_context(ctx(f"lead-{LEAD_B}"))
+
+
 async def test_rotation_new_writes_use_the_newest_key_old_ones_still_decode(tmp_path: Path) -> None:
     k1, k2 = key("k1"), key("k2")
     before = EncryptionCodec(ring(tmp_path, k1))
