@@ -47,8 +47,7 @@ from gateway.models import BUDGET_WORKFLOW_ID_PATTERN, CONTENT_ID_PATTERN
 from gateway.rest.campaigns import find_budget_proposals, find_campaigns
 from gateway.rest.content import find_content
 from gateway.security import Principal, Scope
-from gateway.sessions import Session, SessionCookie, SignInForms, csrf_ok, csrf_token, rate_limited, read_form
-from gateway.settings import GatewaySettings
+from gateway.sessions import Session, SessionCookie, SignInForms, csrf_ok, rate_limited, read_form
 from starter.service.campaigns import CampaignInputError, CampaignNotFound, CampaignService
 from starter.service.content import ContentInputError, ContentNotFound, ContentService
 from workflows.campaign_models import BudgetView, CampaignView
@@ -144,10 +143,8 @@ async def _pending_for(request: Request, approver: str) -> Pending:
 async def _list_page(
     request: Request, session: Session, *, status: int = 200, notice: str | None = None, error: str | None = None
 ) -> HTMLResponse:
-    settings: GatewaySettings = request.app.state.settings
-    csrf = csrf_token(settings, session)
-    approver = session.principal.approver or ""
-    signed_in = SignedIn(person=approver, csrf=csrf)
+    signed_in = FORMS.signed_in_as(request, session)
+    approver = signed_in.person
     try:
         views = await _pending_for(request, approver)
     except RPCError:
@@ -184,15 +181,10 @@ async def _rate_limited(request: Request, key_id: str) -> Response | None:
 
 @router.get("")
 async def page(request: Request) -> Response:
-    session = await read_session(request)
-    if session is None:
-        response = _sign_in_page()
-        if COOKIE in request.cookies:  # expired / revoked / forged: drop it
-            SESSION.clear(response)
-        return response
-    if (limited := await _rate_limited(request, session.principal.key_id)) is not None:
-        return limited
-    return await _list_page(request, session)
+    signed_in = await FORMS.signed_in(request, _sign_in_page)
+    if not isinstance(signed_in, SignedIn):
+        return signed_in
+    return await _list_page(request, signed_in.session)
 
 
 FORMS = SignInForms(
@@ -208,6 +200,7 @@ FORMS = SignInForms(
     cannot="This token cannot approve: it needs the approve scope and must be bound to a person.",
     max_field=MAX_FIELD,
     signed_out="Signed out.",
+    person=lambda principal: principal.approver or "",  # an approver key is bound to a person
 )
 
 

@@ -20,6 +20,7 @@ from domain.budget import changed
 from domain.fields import zone
 from domain.money import show
 from domain.templating import environment, render
+from gateway.sessions import SignedIn
 from workflows.approval import ApprovalProgress
 from workflows.campaign_models import BudgetView, CampaignView
 from workflows.content_models import ContentView
@@ -38,14 +39,6 @@ SECURITY_HEADERS = {
     "X-Content-Type-Options": "nosniff",
     "Referrer-Policy": "no-referrer",
 }
-
-
-@dataclass(frozen=True)
-class SignedIn:
-    """The header's sign-out form: who is signed in and the session's CSRF token."""
-
-    person: str
-    csrf: str
 
 
 @dataclass(frozen=True)

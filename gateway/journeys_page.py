@@ -17,8 +17,6 @@ operations in a browser.
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
-from dataclasses import dataclass
 from urllib.parse import quote
 
 from fastapi import APIRouter, Request
@@ -27,7 +25,7 @@ from fastapi.responses import HTMLResponse, Response
 from domain.templating import environment, render
 from gateway.approvals_render import MAX_FIELD, SECURITY_HEADERS
 from gateway.security import Principal, Scope
-from gateway.sessions import SessionCookie, SignInForms, csrf_token, rate_limited
+from gateway.sessions import SessionCookie, SignedIn, SignInForms
 from starter.service.errors import InputError, NotFound
 from starter.service.journey_map import JourneyMapService
 
@@ -47,12 +45,6 @@ def _can_read(principal: Principal) -> bool:
 
 
 SESSION = SessionCookie(COOKIE, PATH, "journeys-session", _can_read)
-
-
-@dataclass(frozen=True)
-class SignedIn:
-    person: str  # the key's id (a read key is bound to nobody)
-    csrf: str
 
 
 def _page(page: str, title: str, /, *, status: int = 200, error: str | None = None, **context: object) -> HTMLResponse:
@@ -75,19 +67,6 @@ def _slow_down() -> Response:
     )
 
 
-async def _session(request: Request, anonymous: Callable[[], HTMLResponse]) -> SignedIn | Response:
-    session = await SESSION.read(request)
-    if session is None:
-        response = anonymous()
-        if COOKIE in request.cookies:  # expired / revoked / forged
-            SESSION.clear(response)
-        return response
-    limited = await rate_limited(request, session.principal.key_id, _slow_down)
-    if limited is not None:
-        return limited
-    return SignedIn(session.principal.key_id, csrf_token(request.app.state.settings, session))
-
-
 def _service(request: Request) -> JourneyMapService:
     return JourneyMapService(request.app.state.client, request.app.state.settings)
 
@@ -98,7 +77,7 @@ def _safe_next(url: str) -> str:
 
 @router.get("")
 async def index(request: Request) -> Response:
-    signed_in = await _session(request, _sign_in)  # the index is where one signs in: 200, not 401
+    signed_in = await FORMS.signed_in(request, _sign_in)  # the index is where one signs in: 200, not 401
     if not isinstance(signed_in, SignedIn):
         return signed_in
     journeys = _service(request).journey_ids()
@@ -112,7 +91,7 @@ async def journey_map(request: Request, journey_id: str) -> Response:
     def anonymous() -> HTMLResponse:
         return _sign_in(status=401, error="Sign in to see the journey map.", next_url=_safe_next(request.url.path))
 
-    signed_in = await _session(request, anonymous)
+    signed_in = await FORMS.signed_in(request, anonymous)
     if not isinstance(signed_in, SignedIn):
         return signed_in
     if len(journey_id) > MAX_ID:

@@ -19,8 +19,6 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
-from dataclasses import dataclass
 from typing import Any
 from urllib.parse import quote
 
@@ -30,7 +28,7 @@ from fastapi.responses import HTMLResponse, Response
 from domain.templating import environment, render
 from gateway.approvals_render import MAX_FIELD, SECURITY_HEADERS
 from gateway.security import Principal, Scope
-from gateway.sessions import SessionCookie, SignInForms, csrf_token, rate_limited
+from gateway.sessions import SessionCookie, SignedIn, SignInForms
 from starter.service.previews import (
     SAMPLE_LEADS,
     SAMPLES,
@@ -57,12 +55,6 @@ def _can_preview(principal: Principal) -> bool:
 SESSION = SessionCookie(COOKIE, PATH, "preview-session", _can_preview)
 
 
-@dataclass(frozen=True)
-class SignedIn:
-    person: str  # the key's id (a read key is bound to nobody)
-    csrf: str
-
-
 def _page(page: str, title: str, /, *, status: int = 200, error: str | None = None, **context: object) -> HTMLResponse:
     """A page from `previews/<template>`; a template error propagates (500), never a page with holes."""
     html = render(templates, f"previews/{page}", title=title, error=error, **context)
@@ -76,21 +68,6 @@ def _sign_in(*, status: int = 200, error: str | None = None, next_url: str = PAT
 def preview_url(journey_id: str, step_id: str, lead: str | None = None) -> str:
     url = f"{PATH}/{quote(journey_id, safe='')}/{quote(step_id, safe='')}"
     return f"{url}?lead={quote(lead, safe='')}" if lead else url
-
-
-async def _session(request: Request, anonymous: Callable[[], HTMLResponse]) -> SignedIn | Response:
-    """The signed-in key, or the answer to give instead: `anonymous()` without a session (a
-    stale cookie is dropped), 429 when the key's bucket is empty."""
-    session = await SESSION.read(request)
-    if session is None:
-        response = anonymous()
-        if COOKIE in request.cookies:  # expired / revoked / forged
-            SESSION.clear(response)
-        return response
-    limited = await rate_limited(request, session.principal.key_id, _slow_down)
-    if limited is not None:
-        return limited
-    return SignedIn(session.principal.key_id, csrf_token(request.app.state.settings, session))
 
 
 def _slow_down() -> Response:
@@ -108,7 +85,7 @@ def _safe_next(url: str) -> str:
 
 @router.get("")
 async def index(request: Request) -> Response:
-    signed_in = await _session(request, _sign_in)  # the index is where one signs in: 200, not 401
+    signed_in = await FORMS.signed_in(request, _sign_in)  # the index is where one signs in: 200, not 401
     if not isinstance(signed_in, SignedIn):
         return signed_in
     service: PreviewService = request.app.state.previews
@@ -123,7 +100,7 @@ async def preview(request: Request, journey_id: str, step_id: str, lead: str = "
         wanted = request.url.path + (f"?{request.url.query}" if request.url.query else "")
         return _sign_in(status=401, error="Sign in to see email previews.", next_url=_safe_next(wanted))
 
-    signed_in = await _session(request, anonymous)
+    signed_in = await FORMS.signed_in(request, anonymous)
     if not isinstance(signed_in, SignedIn):
         return signed_in
     context: dict[str, Any] = dict(

@@ -62,6 +62,16 @@ async def revoke(request: Request, session: Session) -> None:
 
 
 @dataclass(frozen=True)
+class SignedIn:
+    """A signed-in visitor as a page shows them: who (the header's "Signed in as"), the
+    session's CSRF token for the page's forms and the sign-out form, and the session."""
+
+    person: str
+    csrf: str
+    session: Session
+
+
+@dataclass(frozen=True)
 class SessionCookie:
     """One page's session: its cookie name, the path it is sent to, the label its signature
     covers, and who may hold a session there."""
@@ -157,6 +167,10 @@ async def rate_limited(request: Request, key_id: str, page: Callable[[], Respons
     return response
 
 
+def _key_id(principal: Principal) -> str:
+    return principal.key_id
+
+
 @dataclass(frozen=True)
 class SignInForms:
     """The sign-in and sign-out forms of one family of pages (approvals, previews, the journey
@@ -165,7 +179,8 @@ class SignInForms:
     `sign_in_page(status=, error=, next_url=, notice=)` renders its sign-in page;
     `forbidden()` its CSRF refusal; `slow_down()` its 429; `safe_next` keeps a requested
     return address to the family's own pages (else `home`); `cannot` says why a key that
-    `cookie.allowed` refuses may not sign in; `max_field` bounds the token's length."""
+    `cookie.allowed` refuses may not sign in; `max_field` bounds the token's length;
+    `person` is whom a signed-in page names (the key's id unless the family says otherwise)."""
 
     cookie: SessionCookie
     sign_in_page: Callable[..., Response]
@@ -178,6 +193,25 @@ class SignInForms:
     cannot: str
     max_field: int
     signed_out: str | None = None  # a notice on the sign-in page after sign-out
+    person: Callable[[Principal], str] = _key_id
+
+    def signed_in_as(self, request: Request, session: Session) -> SignedIn:
+        csrf = csrf_token(request.app.state.settings, session)
+        return SignedIn(self.person(session.principal), csrf, session)
+
+    async def signed_in(self, request: Request, anonymous: Callable[[], Response]) -> SignedIn | Response:
+        """The signed-in visitor, or the answer to give instead: `anonymous()` without a
+        session (a stale cookie, expired, revoked or forged, is dropped with it), the family's
+        429 when the key's bucket is empty."""
+        session = await self.cookie.read(request)
+        if session is None:
+            response = anonymous()
+            if self.cookie.name in request.cookies:
+                self.cookie.clear(response)
+            return response
+        if (limited := await rate_limited(request, session.principal.key_id, self.slow_down)) is not None:
+            return limited
+        return self.signed_in_as(request, session)
 
     async def sign_in(self, request: Request) -> Response:
         fields = await read_form(request)
@@ -207,4 +241,14 @@ class SignInForms:
         return response
 
 
-__all__ = ["Session", "SessionCookie", "SignInForms", "csrf_ok", "csrf_token", "rate_limited", "read_form", "revoke"]
+__all__ = [
+    "Session",
+    "SessionCookie",
+    "SignInForms",
+    "SignedIn",
+    "csrf_ok",
+    "csrf_token",
+    "rate_limited",
+    "read_form",
+    "revoke",
+]
