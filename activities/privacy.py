@@ -38,7 +38,7 @@ from activities.privacy_models import (
     EraseOnPlatformResult,
 )
 from domain.leads import lead_workflow_id
-from domain.privacy import FORM_CONFIRMATION_TYPE, bare_lead_id, contact_sync_workflow_id, lead_of_workflow
+from domain.privacy import RUNNING_CONFIRMATIONS, bare_lead_id, contact_sync_workflow_id, lead_of_workflow
 from integrations.braze import BrazeClient
 from integrations.hubspot_contacts import HubSpotContactsClient
 from integrations.meta_audiences import MetaAudienceClient
@@ -86,8 +86,8 @@ class PrivacyActivities:
     async def _pending_confirmations(self, lead_id: str) -> list[str]:
         # Their ids name the form, which an erasure does not know; the running ones of every
         # form are few (each lives only as long as its link).
-        query = f"WorkflowType = '{FORM_CONFIRMATION_TYPE}' AND ExecutionStatus = 'Running'"
-        return sorted({e.id async for e in self._client.list_workflows(query) if lead_of_workflow(e.id) == lead_id})
+        listed = self._client.list_workflows(RUNNING_CONFIRMATIONS)
+        return sorted({e.id async for e in listed if lead_of_workflow(e.id) == lead_id})
 
     @activity.defn(name=PRIVACY_ERASE_CRM.name)
     @platform_errors

@@ -162,6 +162,9 @@ class Forms(ConfigModel):
         return next((f for f in self.forms if f.id == form_id), None)
 
 
+FORMS_FILE = "forms.yaml"  # in the policies directory
+
+
 def load_forms(path: Path) -> Forms:
     """Load and validate the forms file; raises FormsError (one line)."""
     return load_yaml_model(path, Forms, FormsError, "form fields")

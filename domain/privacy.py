@@ -21,6 +21,8 @@ import re
 LEAD_ID_PATTERN = re.compile(r"^[0-9a-f]{24}$")
 # The workflow type of the `form-confirm-` runs: an erasure lists them, as their ids name a form.
 FORM_CONFIRMATION_TYPE = "FormConfirmation"
+# Every form's pending double opt-ins; an erasure keeps those of its lead (`lead_of_workflow`).
+RUNNING_CONFIRMATIONS = f"WorkflowType = '{FORM_CONFIRMATION_TYPE}' AND ExecutionStatus = 'Running'"
 LEAD_SCOPED_PREFIXES = ("lead", "contact-sync", "erasure")
 # A pending double opt-in is one per form and person: its prefix names the form (FORM_ID_PATTERN).
 _FORM_CONFIRM = r"form-confirm-[a-z0-9][a-z0-9-]{0,62}"

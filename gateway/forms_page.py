@@ -42,6 +42,7 @@ from fastapi.responses import HTMLResponse, JSONResponse, PlainTextResponse, Red
 from domain.forms import (
     CONFIRM_FIELDS,
     CONSENT,
+    FORMS_FILE,
     HONEYPOT,
     TOKEN,
     FormRefused,
@@ -72,7 +73,7 @@ templates = environment("gateway")
 
 def _form(settings: GatewaySettings, form_id: str) -> FormSpec:
     try:
-        forms = current(settings.policies_dir / "forms.yaml", load_forms)
+        forms = current(settings.policies_dir / FORMS_FILE, load_forms)
     except FormsError as err:
         raise ApiError(503, "forms_unavailable", str(err)) from None
     spec = forms.find(form_id)

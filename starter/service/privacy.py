@@ -34,8 +34,15 @@ from temporalio.service import RPCError, RPCStatusCode
 from activities.privacy_models import SyncView
 from activities.sync import start_or_signal
 from domain.consent import MARKETING, ConsentRecord, Purpose, opt_out
+from domain.forms import FORMS_FILE, FormsError, confirmation_id, load_forms
 from domain.leads import lead_key, lead_workflow_id
-from domain.privacy import bare_lead_id, contact_sync_workflow_id, erasure_workflow_id
+from domain.privacy import (
+    RUNNING_CONFIRMATIONS,
+    bare_lead_id,
+    contact_sync_workflow_id,
+    erasure_workflow_id,
+    lead_of_workflow,
+)
 from domain.sync import ContactChange
 from integrations.errors import PlatformError
 from integrations.sendgrid_contacts import SendGridContactsClient
@@ -259,6 +266,8 @@ class PrivacyService:
         (its histories can no longer be decoded) and log the erasure (no personal data)."""
         lead = self.lead_id(email=email)
         address = email.strip().lower()
+        # Read before anything is ended: a forms file that does not load stops the erasure here.
+        confirmations = self._confirmation_ids(lead)
         erasure_id = f"er-{uuid.uuid4().hex[:12]}"
         record = ErasureRecord(
             erasure_id=erasure_id, lead_id=lead, requested_at=utc_now(), requested_by=requested_by, reason=reason
@@ -281,13 +290,31 @@ class PrivacyService:
             ledger.forget(lead)
         finally:
             ledger.close()
-        await self._sweep(lead)
+        await self._sweep(lead, confirmations)
         return record
 
-    async def _sweep(self, lead: str) -> None:
-        """Anything of this lead still running now (a late webhook restarted its contact
-        sync) can never be decoded again: terminate it (terminating decodes nothing)."""
-        for workflow_id in (lead_workflow_id(lead), contact_sync_workflow_id(lead)):
+    def _confirmation_ids(self, lead: str) -> list[str]:
+        """The id this lead's double opt-in has on each configured form (`forms.yaml`)."""
+        path = self._settings.policies_dir / FORMS_FILE
+        try:
+            forms = load_forms(path).forms if path.exists() else []
+        except FormsError as err:
+            raise LeadInputError(f"{err} (an erasure reads the forms to find the lead's double opt-ins)") from None
+        return [confirmation_id(form.id, lead) for form in forms]
+
+    async def _sweep(self, lead: str, confirmations: list[str]) -> None:
+        """Anything of this lead still running now can never be decoded again: terminate it
+        (terminating decodes nothing). A late webhook may have restarted its contact sync, and
+        a form posted while the erasure ran may have started a double opt-in, which its first
+        step did not see: by its id on each configured form, and by a visibility list (which
+        also finds forms no longer configured)."""
+        listed = self._temporal.list_workflows(RUNNING_CONFIRMATIONS)
+        pending = {e.id async for e in listed if lead_of_workflow(e.id) == lead}
+        for workflow_id in (
+            lead_workflow_id(lead),
+            contact_sync_workflow_id(lead),
+            *sorted(pending | set(confirmations)),
+        ):
             handle = self._temporal.get_workflow_handle(workflow_id)
             try:
                 description = await handle.describe()

@@ -6,11 +6,13 @@ erasure of the person ends a pending one."""
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from datetime import timedelta
 
 import pytest
 from temporalio.converter import WorkflowSerializationContext
+from temporalio.service import RPCError, RPCStatusCode
 from temporalio.testing import WorkflowEnvironment
 
 from domain.forms import FormSpec, confirm_link, confirmation_id
@@ -20,9 +22,10 @@ from mops.temporal import DATA_CONVERTER
 from sandbox.admin_client import SandboxAdmin
 from sandbox.server import SandboxServer
 from starter.service.form_confirmations import ConfirmationNotFound, FormConfirmationService
-from starter.service.leads import LeadNotFound, LeadService, build_capture
+from starter.service.leads import LeadInputError, LeadNotFound, LeadService, build_capture
+from starter.service.privacy import PrivacyService
 from tests.conftest import daytime_journeys, eventually, make_settings
-from tests.privacy.stack import marker_email, privacy_stack
+from tests.privacy.stack import capture, marker_email, privacy_stack
 from workers.main import running_workers
 from workflows.form_confirmation import FormConfirmationWorkflow
 
@@ -133,3 +136,57 @@ async def test_an_erasure_ends_a_pending_confirmation_before_it_starts_a_journey
         converter = DATA_CONVERTER.with_context(WorkflowSerializationContext("default", wf_id))
         with pytest.raises(KeyUnavailable):
             await converter.decode(started)
+
+
+async def test_a_form_posted_while_the_erasure_runs_is_ended_with_it(
+    dev_env: WorkflowEnvironment, sandbox: SandboxServer
+) -> None:
+    """A double opt-in started after the erasure ended the lead's workflows (the person posts
+    the form again while the platforms are being erased) is terminated once the data key is
+    gone: nothing of the lead is left running, undecodable, behind the erasure."""
+    async with privacy_stack(dev_env, sandbox) as stack:
+        email = marker_email("optin-late")
+        key = lead_key(email, stack.settings.lead_id_secret.get_secret_value())
+        await capture(stack, email)
+        journey = stack.client.get_workflow_handle(f"lead-{key}")
+        # HubSpot's GDPR delete answers 429 until the test lets it through: the erasure waits there.
+        await stack.admin.set_faults(
+            "hubspot", rate_limit_next=1_000_000, retry_after_s=0.2, path_prefix="/crm/v3/objects/contacts/gdpr-delete"
+        )
+        try:
+            erasing = asyncio.create_task(stack.privacy.erase(email, requested_by="dpo@mops.example"))
+
+            async def journey_ended():
+                return (await journey.describe()).status.name != "RUNNING"
+
+            await eventually(journey_ended, timeout=60, what="the erasure ending the journey")
+            confirmations = FormConfirmationService(stack.client, stack.settings)
+            late, link = pending(stack.settings, email)
+            wf_id = await confirmations.request(SPEC, late, link=link)
+            confirmation = stack.client.get_workflow_handle(wf_id)
+            assert (await confirmation.describe()).status.name == "RUNNING"
+            assert not erasing.done()
+        finally:
+            await stack.admin.clear_faults()
+        record = await asyncio.wait_for(erasing, timeout=120)
+        assert record.steps["erase:crm"] in ("deleted", "not_found"), record.steps  # through, not refused
+        description = await confirmation.describe()
+        assert description.status.name == "TERMINATED", description.status
+
+
+async def test_an_erasure_starts_nothing_when_the_forms_file_does_not_load(
+    dev_env: WorkflowEnvironment, sandbox: SandboxServer, tmp_path
+) -> None:
+    """The forms file names the lead's double opt-ins; one that does not load is a one-line
+    refusal before the erasure ends anything."""
+    (tmp_path / "forms.yaml").write_text("forms:\n  - id: Not An Id\n")
+    settings = make_settings(sandbox.url, dev_env.client.service_client.config.target_host, policies_dir=tmp_path)
+    email = marker_email("optin-badforms")
+    with pytest.raises(LeadInputError) as refused:
+        await PrivacyService(dev_env.client, settings).erase(email, requested_by="dpo@mops.example")
+    assert str(refused.value).startswith(str(tmp_path / "forms.yaml")), refused.value
+    assert "double opt-ins" in str(refused.value) and "\n" not in str(refused.value)
+    lead = lead_key(email, settings.lead_id_secret.get_secret_value())
+    with pytest.raises(RPCError) as missing:
+        await dev_env.client.get_workflow_handle(f"erasure-{lead}").describe()
+    assert missing.value.status == RPCStatusCode.NOT_FOUND
