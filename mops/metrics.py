@@ -11,6 +11,9 @@ mops metrics (names as Prometheus shows them; counters get `_total`):
 - `mops_platform_degraded_holds_total{platform}`: activities held because the platform is degraded.
 - `mops_emails_sent_total{kind}`: journey emails and campaign sends handed to the email platform
   (emitted by activities/email.py on the activity's meter).
+- `mops_gc_pause_seconds{generation}`: how long each garbage collection stopped the worker
+  process (histogram; workers/gc_pauses.py): the oldest generation's walk grows with the
+  workflow cache, and every task waits while it runs.
 - `mops_leads{stage}`, `mops_approvals_waiting{kind}`, `mops_approval_age_seconds{kind}`:
   gauges read from Temporal visibility by the integration health check every minute.
 
@@ -67,6 +70,11 @@ class MopsMetrics:
         self._holds = m.create_counter(
             "mops_platform_degraded_holds", "Activities held because their platform is degraded", "{activity}"
         )
+        pauses = m.create_histogram_float(
+            "mops_gc_pause_seconds", "Time each garbage collection stopped the worker process", "s"
+        )
+        # Bound once per generation: recorded on every collection, a few hundred a second.
+        self._gc_pauses = [pauses.with_additional_attributes({"generation": str(g)}) for g in range(3)]
         self._leads = m.create_gauge("mops_leads", "Open lead journeys by stage", "{lead}")
         self._waiting = m.create_gauge("mops_approvals_waiting", "Items waiting for an approval", "{item}")
         self._age = m.create_gauge_float(
@@ -81,6 +89,9 @@ class MopsMetrics:
 
     def degraded_hold(self, platform: str) -> None:
         self._holds.add(1, {"platform": platform})
+
+    def gc_pause(self, generation: int, seconds: float) -> None:
+        self._gc_pauses[generation].record(seconds)
 
     def leads(self, counts: dict[str, int]) -> None:
         for stage, n in counts.items():

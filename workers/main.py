@@ -64,6 +64,7 @@ from workers.accuracy import ensure_accuracy_schedules
 from workers.credentials import token_for
 from workers.experiments import ExperimentActivities
 from workers.form_journeys import FormJourneyActivities
+from workers.gc_pauses import watching_gc_pauses
 from workers.health_gate import HealthGate, HoldIfDegraded
 from workers.health_registry import ensure_health
 from workers.journey_migration import MigrationActivities
@@ -407,14 +408,21 @@ async def running_workers(
     platforms = PlatformClients.from_settings(settings, metrics)
     workers = build_workers(client, settings, platforms, metrics=metrics, config=config)
     freeze_started_heap()  # in a worker process (workers.tuning.run): the workers just built too
-    log.info("mops worker configuration %s", json.dumps(running_config(config, workers)))
-    tasks = [asyncio.create_task(w.run()) for w in workers]
-    try:
-        yield workers
-    finally:
-        await asyncio.gather(*(w.shutdown() for w in workers), return_exceptions=True)
-        await asyncio.gather(*tasks, return_exceptions=True)
-        await platforms.aclose()
+    running = running_config(config, workers)
+    log.info("mops worker configuration %s", json.dumps(running))
+    held = f"a workflow cache of up to {running['max_cached_workflows']} runs"
+    with watching_gc_pauses(metrics.gc_pause if metrics else _unrecorded, held=held):
+        tasks = [asyncio.create_task(w.run()) for w in workers]
+        try:
+            yield workers
+        finally:
+            await asyncio.gather(*(w.shutdown() for w in workers), return_exceptions=True)
+            await asyncio.gather(*tasks, return_exceptions=True)
+            await platforms.aclose()
+
+
+def _unrecorded(generation: int, seconds: float) -> None:
+    """No metrics in this process (a test's workers): the slow pauses are still logged."""
 
 
 def configure_logging() -> None:

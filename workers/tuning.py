@@ -57,7 +57,8 @@ What the tuning does, and why:
   what it holds once started (modules, workers, their definitions) is frozen out of the
   collector's scans (`gc.freeze`). Only in processes started through `run` (the ones that
   are worker processes); reference counting frees everything else as before, and cycles
-  are still collected.
+  are still collected. What the collector still costs shows as `mops_gc_pause_seconds`
+  (workers/gc_pauses.py): a full collection walks every cached workflow run.
 - **Sandbox passthrough** (opt-in, `MOPS_WORKER_SANDBOX_PASSTHROUGH_WORKFLOWS`): the
   workflow modules are imported once and shared by every run instead of afresh per run.
   Less CPU per new run or cache miss and less memory per cached workflow, but the

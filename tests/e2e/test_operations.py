@@ -73,12 +73,16 @@ async def test_sdk_and_mops_metrics_are_served_on_the_prometheus_endpoint(
                 await capture()  # the CRM upserts all went to the other workers so far: one more lead
             # An activity's execution latency is recorded when it completes, after its HTTP
             # call is counted: every name asserted below is waited for.
-            return hubspot_ok and all(f"{name}{{" in text for name in SDK_METRICS) and text
+            gc_timed = "mops_gc_pause_seconds_bucket{" in text
+            return hubspot_ok and gc_timed and all(f"{name}{{" in text for name in SDK_METRICS) and text
 
         text = await eventually(scraped, timeout=30, what="SDK and mops metrics on /metrics")
     lines = [line for line in text.splitlines() if line.startswith("mops_platform_requests_total{")]
     assert any('platform="hubspot"' in line and 'outcome="ok"' in line for line in lines), lines
     assert "mops_platform_request_duration_seconds_bucket{" in text
+    # The workers' process times its garbage collections (young ones happen all the time).
+    gc_lines = [line for line in text.splitlines() if line.startswith("mops_gc_pause_seconds_count{")]
+    assert any('generation="0"' in line for line in gc_lines), gc_lines
     # The names the alert rules and the dashboard read (deploy/prometheus/alerts.yml,
     # tests/ops SDK_METRICS): seconds, no unit suffix, on this runtime's endpoint.
     served = {line.split("{")[0] for line in text.splitlines() if line and not line.startswith("#")}
