@@ -74,7 +74,7 @@ async def sample_rss(pid: int, stop: asyncio.Event) -> int:
 
 
 async def measure(args) -> dict:
-    config = lib.Config("mops", worker_tuning=True, server_tuning=True)
+    config = lib.Config("mops", worker_tuning=True, server_tuning=True, worker_set=lib.parse_kv(args.worker_set))
     async with lib.running(config, data_root=args.data_dir) as stack:
         s = stack.settings
         tag = uuid.uuid4().hex[:8]
@@ -218,6 +218,7 @@ def report(args, r: dict) -> list[str]:
         f"- machine: {lib.machine_line()}",
         f"- code: {lib.code_line()}",
         f"- command: `{lib.command_line()}`",
+        f"- worker: {lib.Config('mops', True, True, worker_set=lib.parse_kv(args.worker_set)).describe()}",
         f"- validation (`prepare_import`, this process): {r['rows']} rows ({r['accepted']} accepted, "
         f"{r['rejected']} rejected) in {r['validate_s']:.1f} s = {r['rows'] / r['validate_s']:,.0f} rows/s; "
         f"peak RSS {lib.mib(r['validate_rss'])} (before: {lib.mib(r['rss_before'])})",
@@ -249,6 +250,12 @@ def main() -> int:
     p.add_argument("--data-dir", type=Path, default=None, help="parent directory for the throwaway stack")
     p.add_argument("--no-results", action="store_true", help="print only; do not append to bench/RESULTS.md")
     p.add_argument("--note", default="", help="a sentence recorded with the results")
+    p.add_argument(
+        "--worker-set",
+        action="append",
+        metavar="KEY=JSON",
+        help="experiment: override one option of the worker's tuning (bench/worker_proc.py --set; repeatable)",
+    )
     args = p.parse_args()
 
     async def run() -> int:
