@@ -139,7 +139,13 @@ async def test_collection_journeys_attribution_and_dashboard(stack: Stack, tmp_p
     refs = await seed_platforms(s, tag, captured.workflow_id)
 
     svc = ReportService(stack.client, s)
-    today = datetime.now(UTC).date()
+    # The e-mail's day as the sandbox stamped it (its statistics count it on that day), not the
+    # clock read after seeding: a run crossing midnight UTC would look for it a day late. The
+    # deal closed before it, so on that day or the one before.
+    [mail] = [
+        e for e in await stack.admin.effects("sendgrid", "mail.send") if f"{tag}@acme.example" in e["summary"]["to"]
+    ]
+    today = datetime.fromisoformat(mail["at"].replace("Z", "+00:00")).date()
     days = period(today - timedelta(days=1), today, default_days=2, end=today)
     _, view = await svc.collect(svc.collection_input(days))
     assert view.stale == {}, view.timeline
@@ -225,7 +231,9 @@ async def test_collection_journeys_attribution_and_dashboard(stack: Stack, tmp_p
     assert result.exit_code == 0, result.output
     collected = json.loads(result.output)
     assert [x["source"] for x in collected["sources"]] == ["sendgrid", "journeys"] and collected["stale"] == {}
-    result = await run_cli(s, "report", "automation", "--from", today.isoformat(), "--json")
+    # From the day before the e-mail's: the lead was captured before it was sent (a day earlier
+    # when midnight passed between), and only this test's runs are on its task queue.
+    result = await run_cli(s, "report", "automation", "--from", days.start.isoformat(), "--json")
     assert result.exit_code == 0, result.output
     families = {k["family"]: k for k in json.loads(result.output)}
     assert set(families) == {"leads", "content", "campaigns", "budget", "reports"}

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 
 import httpx
 import pytest
 
 from integrations.errors import PlatformRejected, PlatformUnavailable, RateLimited
 from integrations.ga4 import PAGE_METRICS, GA4Client
+from sandbox.routes.ga4 import MAX_DAYS
 
 PAGE = "/blog/"
 
@@ -66,20 +67,24 @@ async def test_filter_selects_one_page(ga4):
 async def test_traffic_starts_when_the_wordpress_post_is_published(wordpress, ga4):
     post = await wordpress.create_post(title="Launch", content_html="<p/>", slug="launch-day", idempotency_key="k")
     path = "/launch-day/"
-    today = datetime.now(UTC).date()
-    assert await ga4.page_metrics(path, "2024-01-01", "today") == dict.fromkeys(PAGE_METRICS, 0.0)  # a draft
+    # A draft has no traffic, over the longest range the sandbox answers (relative to today:
+    # a range from a fixed day to today outgrows that limit as the calendar moves on).
+    assert await ga4.page_metrics(path, f"{MAX_DAYS - 1}daysAgo", "today") == dict.fromkeys(PAGE_METRICS, 0.0)
 
-    await wordpress.update_post(post.id, status="publish")
+    published = await wordpress.update_post(post.id, status="publish")
+    # The publish day is the day the sandbox stamped, not the test's clock read before or
+    # after: a run crossing midnight UTC would otherwise look for traffic a day off.
+    launch = datetime.fromisoformat(published.date_gmt).date()
     rows = await ga4.run_report(
-        start_date=(today - timedelta(days=3)).isoformat(),
-        end_date=(today + timedelta(days=40)).isoformat(),
+        start_date=(launch - timedelta(days=3)).isoformat(),
+        end_date=(launch + timedelta(days=40)).isoformat(),
         dimensions=["date"],
         metrics=["screenPageViews"],
         page_path=path,
     )
     views = {r["date"]: int(r["screenPageViews"]) for r in rows}
-    assert min(views) == today.strftime("%Y%m%d")  # nothing before the publish day
-    by_day = [views[(today + timedelta(days=d)).strftime("%Y%m%d")] for d in range(41)]
+    assert min(views) == launch.strftime("%Y%m%d")  # nothing before the publish day
+    by_day = [views[(launch + timedelta(days=d)).strftime("%Y%m%d")] for d in range(41)]
     # Grows, then decays. The publish day is the sandbox's today, so the weekend dip and the
     # daily wobble land on different days in each run: day 40 is past any half-life's decay
     # (the tail is under a fifth of the peak for every publish day), where day 10 was not.
