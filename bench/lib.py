@@ -21,7 +21,6 @@ import json
 import os
 import platform
 import random
-import re
 import shlex
 import signal
 import subprocess
@@ -679,10 +678,16 @@ class Sandbox:
     def __init__(self, settings: Settings) -> None:
         self.http = httpx.AsyncClient(base_url=f"http://127.0.0.1:{settings.sandbox_port}/_sandbox", timeout=120)
 
-    async def effects(self, kind: str) -> list[dict[str, Any]]:
-        r = await self.http.get("/effects", params={"kind": kind})
+    async def effects(self, kind: str, *, after: int = 0) -> list[dict[str, Any]]:
+        """Effects of `kind`, oldest first; with `after`, only those past that sequence number."""
+        r = await self.http.get("/effects", params={"kind": kind, "after": after})
         r.raise_for_status()
         return r.json()["effects"]
+
+    async def last_seq(self, kind: str) -> int:
+        """The sequence number of the newest effect of `kind` (0: none yet)."""
+        effects = await self.effects(kind)
+        return effects[-1]["seq"] if effects else 0
 
     async def count(self, kind: str) -> int:
         return len(await self.effects(kind))
@@ -698,7 +703,13 @@ def effect_time(effect: dict[str, Any]) -> float:
     return dt.datetime.fromisoformat(effect["at"].replace("Z", "+00:00")).timestamp()
 
 
-KEY_RE = re.compile(r"^lead-([0-9a-f]+):c\d+:([a-z0-9_-]+):(\d+)$")
+def journey_email(effect: dict[str, Any]) -> tuple[str, str] | None:
+    """(lead id, step id) of a journey's email among the sandbox's `mail.send` effects, read
+    from the custom args every journey email carries (`mops_lead_id`, `mops_step`): SendGrid
+    keeps no idempotency key, so the effect's own key is the message id."""
+    args = (effect.get("summary") or {}).get("custom_args") or {}
+    lead, step = args.get("mops_lead_id"), args.get("mops_step")
+    return (lead, step) if lead and step else None
 
 
 # ------------------------------------------------------------------ leads
@@ -853,9 +864,9 @@ def pair_actions(run: EventRun, effects: list[dict[str, Any]], step: str = "foll
     """Pair each lead's emails with its clicks (earliest unanswered click sent before the email)."""
     by_lead: dict[str, list[float]] = defaultdict(list)
     for e in effects:
-        m = KEY_RE.match(e.get("key") or "")
-        if m and m.group(2) == step:
-            by_lead[m.group(1)].append(effect_time(e))
+        sent = journey_email(e)
+        if sent and sent[1] == step:
+            by_lead[sent[0]].append(effect_time(e))
     lat: list[tuple[float, float]] = []  # (scheduled, latency s)
     unanswered: list[float] = []  # scheduled times of clicks no email answered
     for lead, sent in run.sent.items():
@@ -884,7 +895,10 @@ async def event_action_latency(
     """Clicks at `rate`/s for warmup+seconds (open loop); emails they cause; latency stats
     over the measured window (warm-up excluded) and CPU per process."""
     sb = Sandbox(stack.settings)
-    await sb.reset()
+    # Only the emails sent from here on, read past the newest one so far. The sandbox is not
+    # reset: that would also drop the CRM contacts the journeys write on a click (a refused
+    # write parks the step before its email), which a real CRM keeps.
+    seen = await sb.last_seq("mail.send")
     run = EventRun()
     start = time.time() + 0.2
     sched = open_loop_schedule(rate, warmup + seconds, start)
@@ -896,7 +910,7 @@ async def event_action_latency(
     t_end = time.monotonic() + drain_s
     effects: list[dict[str, Any]] = []
     while time.monotonic() < t_end:
-        effects = await sb.effects("mail.send")
+        effects = await sb.effects("mail.send", after=seen)
         if len(effects) >= expected:
             break
         await asyncio.sleep(1.0)

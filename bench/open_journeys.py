@@ -50,10 +50,39 @@ async def backlog(client, queue: str) -> int:
     return int(r.stats.approximate_backlog_count) if r.HasField("stats") else 0
 
 
+async def seed_crm_contacts(settings, emails: list[str], concurrency: int = 8) -> dict[str, str]:
+    """The CRM contacts the imported journeys point at, made in the sandbox HubSpot with its
+    batch upsert (100 a request, as HubSpot allows): a journey's click writes its contact (the
+    score, a stage change), and a write to a contact that does not exist is refused (404),
+    which parks the journey's step before its email. Returns each address's contact id."""
+    import httpx
+
+    ids: dict[str, str] = {}
+    sem = asyncio.Semaphore(concurrency)
+    headers = {"Authorization": f"Bearer {settings.hubspot_token.get_secret_value()}"}
+    url = f"{settings.hubspot_base_url}/crm/v3/objects/contacts/batch/upsert"
+    async with httpx.AsyncClient(timeout=60) as http:
+
+        async def batch(chunk: list[str]) -> None:
+            inputs = [{"idProperty": "email", "id": e, "properties": {"email": e}} for e in chunk]
+            async with sem:
+                r = await http.post(url, headers=headers, json={"inputs": inputs})
+            r.raise_for_status()
+            for result in r.json()["results"]:
+                ids[result["properties"]["email"]] = result["id"]
+
+        await asyncio.gather(*(batch(emails[lo : lo + 100]) for lo in range(0, len(emails), 100)))
+    missing = [e for e in emails if e not in ids]
+    if missing:
+        raise RuntimeError(f"the sandbox CRM made no contact for {len(missing)} addresses, e.g. {missing[0]}")
+    return ids
+
+
 async def import_leads(
     client, settings, n: int, *, start_index: int, tag: str, concurrency: int = 200, progress_every: float = 15.0
 ) -> dict:
-    """Start `n` journeys already waiting at `await-click` (the continue-as-new state shape)."""
+    """Start `n` journeys already waiting at `await-click` (the continue-as-new state shape),
+    each with its contact in the sandbox CRM."""
     from temporalio.common import SearchAttributePair, TypedSearchAttributes, WorkflowIDConflictPolicy
 
     from domain.journeys import load_journey
@@ -90,7 +119,7 @@ async def import_leads(
             capture=cap,
             stage=LeadStage.NURTURING,
             journey=spec,
-            contact_id=f"bench-{start_index + i}",
+            contact_id=contacts[cap.email],
             consent=True,
             cursor=spec.first_step_id,
             capture_ids=[cap.capture_id],
@@ -124,7 +153,11 @@ async def import_leads(
             print(f"  started {len(ids)}/{n} ({len(ids) / (now - t0):.0f}/s)", file=sys.stderr, flush=True)
 
     chunk = 5000  # bounded task creation
+    contacts: dict[str, str] = {}
     for lo in range(0, n, chunk):
+        contacts = await seed_crm_contacts(
+            settings, [lib.lead_email(tag, start_index + i) for i in range(lo, min(n, lo + chunk))]
+        )
         await asyncio.gather(*(one(i) for i in range(lo, min(n, lo + chunk))))
     started = time.monotonic() - t0
     # Open = every first workflow task done (the journey reached its wait): backlog drained.

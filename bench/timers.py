@@ -158,7 +158,7 @@ async def measure(config: lib.Config, args) -> dict:
         deadline = time.time() + args.limit
         effects = []
         while time.time() < deadline:
-            effects = [e for e in await sb.effects("mail.send") if ":nudge:" in (e.get("key") or "")]
+            effects = [e for e in await sb.effects("mail.send") if (lib.journey_email(e) or ("", ""))[1] == "nudge"]
             if len(effects) >= len(due):
                 break
             await asyncio.sleep(2)
@@ -166,9 +166,9 @@ async def measure(config: lib.Config, args) -> dict:
         await sb.aclose()
         acted = []
         for e in effects:
-            m = lib.KEY_RE.match(e["key"])
-            if m and m.group(1) in due:
-                acted.append((lib.effect_time(e) - due[m.group(1)]) * 1000)
+            lead, _ = lib.journey_email(e) or ("", "")
+            if lead in due:
+                acted.append((lib.effect_time(e) - due[lead]) * 1000)
         sample = lib.rng(1).sample(sorted(due), min(args.history_sample, len(due)))
         fired, handled = await fired_lateness(client, sample, due) if sample else ([], [])
         return {

@@ -55,11 +55,19 @@ def test_clicks_pair_with_the_emails_they_caused() -> None:
     run = lib.EventRun()
     run.sent["aa"] = [10.0, 20.0, 30.0]  # the third click got no email
     run.sent["bb"] = [11.0]
+
+    def email(lead: str, step: str, at: str) -> dict:
+        # As the sandbox records a journey email: keyed by its message id, the lead and the
+        # step in the custom args.
+        args = {"mops_lead_id": lead, "mops_step": step}
+        return {"key": "k2Qx9mQwTqKz1aB3cD4eF5", "at": f"1970-01-01T00:00:{at}Z", "summary": {"custom_args": args}}
+
     effects = [
-        {"key": "lead-aa:c0:follow-up:1", "at": "1970-01-01T00:00:10.250Z"},
-        {"key": "lead-aa:c0:follow-up:2", "at": "1970-01-01T00:00:21.000Z"},
-        {"key": "lead-bb:c0:follow-up:1", "at": "1970-01-01T00:00:11.040Z"},
-        {"key": "lead-bb:c0:other-step:1", "at": "1970-01-01T00:00:12.000Z"},
+        email("aa", "follow-up", "10.250"),
+        email("aa", "follow-up", "21.000"),
+        email("bb", "follow-up", "11.040"),
+        email("bb", "other-step", "12.000"),
+        {"key": "m", "at": "1970-01-01T00:00:10.500Z", "summary": {"custom_args": {}}},  # not a journey's
     ]
     paired = lib.pair_actions(run, effects)
     assert sorted(round(lat, 3) for _, lat in paired["latencies"]) == [0.04, 0.25, 1.0]
@@ -97,7 +105,7 @@ def test_one_script_runs_end_to_end(tmp_path: Path) -> None:
         timeout=120,
     )
     assert proc.returncode == 0, proc.stderr[-2000:]
-    assert "| mops | 2 |" in proc.stdout  # two clicks measured (latency not asserted)
+    assert "| mops | 2 | 0 |" in proc.stdout  # two clicks measured, each answered by its email (latency not asserted)
 
 
 def test_captures_pair_with_their_first_email_and_duplicates_are_counted() -> None:
