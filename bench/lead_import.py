@@ -118,6 +118,7 @@ async def measure(args) -> dict:
             flush=True,
         )
         result = {
+            "worker": config.describe(),
             "rows": args.rows,
             "accepted": prepared.accepted,
             "rejected": len(prepared.rejections),
@@ -218,7 +219,7 @@ def report(args, r: dict) -> list[str]:
         f"- machine: {lib.machine_line()}",
         f"- code: {lib.code_line()}",
         f"- command: `{lib.command_line()}`",
-        f"- worker: {lib.Config('mops', True, True, worker_set=lib.parse_kv(args.worker_set)).describe()}",
+        f"- worker: {r['worker']}",
         f"- validation (`prepare_import`, this process): {r['rows']} rows ({r['accepted']} accepted, "
         f"{r['rejected']} rejected) in {r['validate_s']:.1f} s = {r['rows'] / r['validate_s']:,.0f} rows/s; "
         f"peak RSS {lib.mib(r['validate_rss'])} (before: {lib.mib(r['rss_before'])})",

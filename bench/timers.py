@@ -156,19 +156,19 @@ async def measure(config: lib.Config, args) -> dict:
         sb = lib.Sandbox(stack.settings)
         await asyncio.sleep(max(0.0, minute.timestamp() + 60 - time.time()))
         deadline = time.time() + args.limit
-        effects = []
+        nudges: list[tuple[str, float]] = []  # (lead id, arrival) of each nudge email
         while time.time() < deadline:
-            effects = [e for e in await sb.effects("mail.send") if (lib.journey_email(e) or ("", ""))[1] == "nudge"]
-            if len(effects) >= len(due):
+            nudges = [
+                (sent[0], lib.effect_time(e))
+                for e in await sb.effects("mail.send")
+                if (sent := lib.journey_email(e)) and sent[1] == "nudge"
+            ]
+            if len(nudges) >= len(due):
                 break
             await asyncio.sleep(2)
         cpu = meter.stop()
         await sb.aclose()
-        acted = []
-        for e in effects:
-            lead, _ = lib.journey_email(e) or ("", "")
-            if lead in due:
-                acted.append((lib.effect_time(e) - due[lead]) * 1000)
+        acted = [(at - due[lead]) * 1000 for lead, at in nudges if lead in due]
         sample = lib.rng(1).sample(sorted(due), min(args.history_sample, len(due)))
         fired, handled = await fired_lateness(client, sample, due) if sample else ([], [])
         return {
